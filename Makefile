@@ -50,5 +50,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
 
+## deb: Debian packages for arm64 and armhf (nfpm at a pinned version)
+deb:
+	@bash .ci/deb
+
+## demo: mosquitto, loyalty-hq and two registers replaying CDNOW purchases
+demo: build testdeps
+	@bash .ci/demo
+
 clean:
 	rm -rf $(BIN_DIR) var dist
