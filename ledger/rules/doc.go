@@ -1,6 +1,37 @@
-// Package rules computes loyalty points from a sale, purely: no I/O, no
-// clock of its own, no globals. A RuleSet is a versioned document (from the
-// register's config or sent by head office); the ledger evaluates the rule
-// set in force when a sale is recorded and stores the version with every
-// point event, so a later rule change never alters points already earned.
+// Package rules is the points rules engine of the loyalty terminal: a pure
+// function from a versioned rule set and a sale to the points that sale earns.
+//
+// It does no I/O, reads no clock and keeps no package-level state: the sale
+// carries its own time and whether that time is trusted, and the rule set
+// carries the store's time zone. The ledger stores what Evaluate returns; it
+// never recomputes old sales with newer rules, so a rule change never
+// re-dates or re-scores points already earned.
+//
+// # Arithmetic
+//
+// Money is in integer minor units and points are integers. Rates and
+// multipliers are fixed-point decimals ([Dec], four decimal places), so a
+// line's exact points are a rational number that is rounded once, with the
+// rule set's [Rounding] mode, either per line or per sale ([RoundScope]).
+// All intermediate products are computed without overflow; an amount or a
+// result beyond [MaxAmount] or [MaxPoints] is an error ([ErrOverflow]), never
+// a wrapped number.
+//
+// # What a line earns
+//
+//	points = amount × rate × multiplier
+//
+// The rate is chosen SKU first, then category, then the default
+// ([RuleSet.Earn]); an exclusion at the SKU or category level makes the line
+// earn nothing (and no campaign applies to it). The multiplier is the tier
+// multiplier times the campaign multiplier, where active campaigns combine by
+// the rule set's [Stacking] policy, and the product is capped at
+// MaxMultiplier.
+//
+// # Time
+//
+// Campaigns and the birthday bonus depend on the calendar date in the store's
+// time zone, so they apply only when the sale's clock is trusted (a Pi boots
+// in 1970 until NTP answers). Expiry is fixed from the sale time when the
+// points are earned ([RuleSet.ExpiryFor]).
 package rules
