@@ -1,0 +1,751 @@
+package checkout
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// Sentinel errors. Every rejected event leaves the basket and the ledger as
+// they were; Effects.Err wraps one of these.
+var (
+	ErrWrongState     = errors.New("checkout: not allowed in this state")
+	ErrUnknownItem    = errors.New("checkout: unknown item")
+	ErrUnknownCard    = errors.New("checkout: unknown member card")
+	ErrEmptyBasket    = errors.New("checkout: basket is empty")
+	ErrNoMember       = errors.New("checkout: no member attached")
+	ErrNotAffordable  = errors.New("checkout: reward costs more than the balance")
+	ErrUnknownReward  = errors.New("checkout: unknown reward")
+	ErrAlreadyDone    = errors.New("checkout: sale already recorded")
+	ErrNotRecorded    = errors.New("checkout: sale not recorded")
+	ErrInvalidEvent   = errors.New("checkout: invalid event")
+	ErrMemberMismatch = errors.New("checkout: another member is already attached")
+)
+
+// State is a checkout state.
+type State int
+
+// The checkout states.
+const (
+	Idle    State = iota // nothing going on; a member card shows "my points"
+	Basket               // items scanned, no member
+	Member               // a member is attached (with or without items)
+	Redeem               // choosing a reward to redeem
+	Receipt              // sale recorded; the next scan starts a new sale
+)
+
+var stateNames = [...]string{"idle", "basket", "member", "redeem", "receipt"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// Item is a catalogue entry.
+type Item struct {
+	SKU      string       `json:"sku"`
+	Name     string       `json:"name"`
+	Price    ledger.Money `json:"price"`
+	Category string       `json:"category,omitempty"`
+}
+
+// Catalog prices items. It returns an error wrapping ErrUnknownItem (or
+// ledger.ErrUnknownSale-like "not found" errors the caller maps) for an
+// unknown sku.
+type Catalog interface {
+	Item(sku string) (Item, error)
+}
+
+// Members finds members and their balances (a *ledger.Ledger does this).
+type Members interface {
+	LookupAlias(alias string) (ledger.Member, error)
+	Balance(memberID string) (ledger.Points, error)
+}
+
+// Recorder records a sale durably (a *ledger.Ledger does this).
+type Recorder interface {
+	RecordSale(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error)
+}
+
+// Clock gives the time used for the abandoned-basket timeout.
+type Clock interface {
+	Now() time.Time
+}
+
+// PromptFunc returns the one short prompt that matters for this member now
+// (birthday, first return visit, close to a reward), or "".
+type PromptFunc func(m ledger.Member, balance ledger.Points) string
+
+// Options configures New. Zero values mean the documented defaults.
+type Options struct {
+	Register string // register id, used in default sale ids; default "register"
+	Catalog  Catalog
+	Members  Members
+	Recorder Recorder
+	Clock    Clock // default: the system clock
+	// Rewards is the rewards catalogue, in the order shown to the customer.
+	Rewards []rules.Reward
+	// AbandonAfter cancels a basket with no activity for this long; default 10m.
+	AbandonAfter time.Duration
+	// ReceiptHold returns from receipt (and from "my points") to idle after
+	// this long; default 30s.
+	ReceiptHold time.Duration
+	// NewSaleID returns a fresh sale id; default "<register>-<16 hex>".
+	NewSaleID func() string
+	// Prompt gives the cashier/customer prompt; default none.
+	Prompt PromptFunc
+	// Online reports whether head office is reachable; default always true.
+	Online func() bool
+	// Width is the customer display width; default 20.
+	Width int
+	// Decimals is the number of minor-unit digits of the currency; default 2.
+	Decimals int
+}
+
+// Machine is the checkout state machine. It is not safe for concurrent use:
+// the daemon serialises events and applies each Effects before the next.
+type Machine struct {
+	o Options
+
+	state     State
+	saleID    string
+	lines     []ledger.Line
+	names     map[string]string // sku -> display name
+	member    *ledger.Member
+	balance   ledger.Points
+	redeem    []rules.Reward // chosen rewards
+	cursor    int            // highlighted affordable reward in Redeem
+	last      time.Time      // last activity, for timeouts
+	lastSale  *ledger.SaleResult
+	prompt    string
+	message   string
+	showing   bool // idle but showing "my points"
+	offline   bool
+	completed int
+}
+
+// New returns a machine in the idle state.
+func New(o Options) *Machine {
+	if o.Register == "" {
+		o.Register = "register"
+	}
+	if o.Clock == nil {
+		o.Clock = sysClock{}
+	}
+	if o.AbandonAfter <= 0 {
+		o.AbandonAfter = 10 * time.Minute
+	}
+	if o.ReceiptHold <= 0 {
+		o.ReceiptHold = 30 * time.Second
+	}
+	if o.NewSaleID == nil {
+		reg := o.Register
+		o.NewSaleID = func() string {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			return reg + "-" + hex.EncodeToString(b[:])
+		}
+	}
+	if o.Online == nil {
+		o.Online = func() bool { return true }
+	}
+	if o.Width <= 0 {
+		o.Width = 20
+	}
+	if o.Decimals <= 0 {
+		o.Decimals = 2
+	}
+	m := &Machine{o: o, names: map[string]string{}}
+	m.last = o.Clock.Now()
+	m.offline = !o.Online()
+	return m
+}
+
+type sysClock struct{}
+
+func (sysClock) Now() time.Time { return time.Now() }
+
+// State returns the current state.
+func (m *Machine) State() State { return m.state }
+
+// EventKind names an input event.
+type EventKind int
+
+// Event kinds.
+const (
+	EvItem      EventKind = iota + 1 // Code is a sku; Quantity defaults to 1
+	EvCard                           // Code is a member card / alias (scan, magstripe, Wiegand)
+	EvPhone                          // Code is a phone number (API): attaches in any sale state
+	EvControl                        // Action is a control code or button action
+	EvPickReward                     // Code is a reward id
+	EvManualItem                     // the cashier keyed an unknown item: Code, Price, Name
+	EvTick                           // time passes: timeouts
+	EvOnline                         // Online tells whether head office is reachable
+)
+
+// Actions carried by EvControl (from control codes or buttons).
+const (
+	ActComplete = "complete"
+	ActCancel   = "cancel"
+	ActRedeem   = "redeem"
+	ActPoints   = "points" // "show my points" button: shows the attached member again
+)
+
+// Event is one input to the machine.
+type Event struct {
+	Kind     EventKind
+	Code     string
+	Action   string
+	Quantity int64
+	Price    ledger.Money
+	Name     string
+	Online   bool
+	Source   string // which device or "api", for logs
+}
+
+// SignalKind is a cashier signal (buzzer and LEDs).
+type SignalKind string
+
+// Signals.
+const (
+	SignalOK      SignalKind = "ok"
+	SignalError   SignalKind = "error"
+	SignalOffline SignalKind = "offline"
+)
+
+// Display is the text for the 2-line customer display, in UTF-8; the
+// display driver maps it to its code page and pads it.
+type Display struct {
+	Line1, Line2 string
+}
+
+// RewardView is one reward as the customer sees it.
+type RewardView struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Points   int64  `json:"points"`
+	Discount int64  `json:"discount"`
+	Selected bool   `json:"selected,omitempty"`
+	Chosen   bool   `json:"chosen,omitempty"`
+}
+
+// LineView is one basket line as shown.
+type LineView struct {
+	SKU      string       `json:"sku"`
+	Name     string       `json:"name"`
+	Quantity int64        `json:"quantity"`
+	Amount   ledger.Money `json:"amount"`
+}
+
+// View is everything the kiosk page shows; it is sent whole on each change.
+type View struct {
+	State      string       `json:"state"`
+	SaleID     string       `json:"sale_id,omitempty"`
+	Member     string       `json:"member,omitempty"` // name
+	MemberID   string       `json:"member_id,omitempty"`
+	Language   string       `json:"language,omitempty"`
+	Balance    int64        `json:"balance"`
+	Earned     int64        `json:"earned"`
+	Redeemed   int64        `json:"redeemed"`
+	NextReward string       `json:"next_reward,omitempty"`
+	ToNext     int64        `json:"to_next"` // points still missing for NextReward
+	Prompt     string       `json:"prompt,omitempty"`
+	Message    string       `json:"message,omitempty"`
+	Lines      []LineView   `json:"lines,omitempty"`
+	Total      ledger.Money `json:"total"`
+	Rewards    []RewardView `json:"rewards,omitempty"`
+	Offline    bool         `json:"offline"`
+	Completed  int          `json:"completed"`
+}
+
+// Effects is what one event produced.
+type Effects struct {
+	Display *Display           // nil: leave the display as it is
+	Signals []SignalKind       // in order
+	View    View               // the full view after the event
+	Sale    *ledger.SaleResult // set when this event recorded (or replayed) a sale
+	Err     error              // why the event was rejected; nil when accepted
+}
+
+// Handle applies one event and returns its effects. A rejected event leaves
+// the machine as it was (apart from the timestamp of last activity) and
+// signals an error.
+func (m *Machine) Handle(ctx context.Context, ev Event) Effects {
+	now := m.o.Clock.Now()
+	var fx Effects
+	switch ev.Kind {
+	case EvTick:
+		fx = m.tick(now)
+		fx.View = m.view()
+		return fx
+	case EvOnline:
+		was := m.offline
+		m.offline = !ev.Online
+		if m.offline && !was {
+			fx.Signals = append(fx.Signals, SignalOffline)
+		}
+		fx.View = m.view()
+		return fx
+	}
+	m.last = now
+	m.message = ""
+	switch ev.Kind {
+	case EvItem:
+		fx = m.item(ev)
+	case EvManualItem:
+		fx = m.manualItem(ev)
+	case EvCard, EvPhone:
+		fx = m.card(ev)
+	case EvControl:
+		switch ev.Action {
+		case ActComplete:
+			fx = m.complete(ctx)
+		case ActCancel:
+			fx = m.cancel()
+		case ActRedeem:
+			fx = m.startRedeem()
+		case ActPoints:
+			fx = m.showPoints()
+		default:
+			fx = m.reject(fmt.Errorf("%w: unknown action %q", ErrInvalidEvent, ev.Action), "Unknown key")
+		}
+	case EvPickReward:
+		fx = m.pick(ev.Code)
+	default:
+		fx = m.reject(fmt.Errorf("%w: kind %d", ErrInvalidEvent, ev.Kind), "Unknown input")
+	}
+	fx.View = m.view()
+	return fx
+}
+
+func (m *Machine) reject(err error, msg string) Effects {
+	m.message = msg
+	return Effects{Err: err, Signals: []SignalKind{SignalError}, Display: m.errDisplay(msg)}
+}
+
+func (m *Machine) errDisplay(msg string) *Display {
+	return &Display{Line1: m.clip(msg), Line2: m.clip(m.totalText())}
+}
+
+func (m *Machine) tick(now time.Time) Effects {
+	idle := now.Sub(m.last)
+	switch {
+	case (m.state == Basket || m.state == Member || m.state == Redeem) && idle >= m.o.AbandonAfter:
+		m.reset()
+		m.message = "Basket abandoned"
+		return Effects{Display: &Display{}, Signals: nil}
+	case (m.state == Receipt || m.showing) && idle >= m.o.ReceiptHold:
+		m.reset()
+		return Effects{Display: &Display{}}
+	}
+	return Effects{}
+}
+
+func (m *Machine) reset() {
+	m.state = Idle
+	m.saleID = ""
+	m.lines = nil
+	m.names = map[string]string{}
+	m.member = nil
+	m.balance = 0
+	m.redeem = nil
+	m.cursor = 0
+	m.lastSale = nil
+	m.prompt = ""
+	m.showing = false
+}
+
+func (m *Machine) openSale() {
+	if m.state == Idle || m.state == Receipt {
+		m.reset()
+		m.saleID = m.o.NewSaleID()
+		m.state = Basket
+	}
+}
+
+func (m *Machine) item(ev Event) Effects {
+	if m.state == Redeem {
+		return m.reject(fmt.Errorf("%w: item scan while choosing a reward", ErrWrongState), "Finish reward first")
+	}
+	code := strings.TrimSpace(ev.Code)
+	if code == "" {
+		return m.reject(fmt.Errorf("%w: empty sku", ErrInvalidEvent), "Empty code")
+	}
+	qty := ev.Quantity
+	if qty == 0 {
+		qty = 1
+	}
+	if qty < 0 || qty > 9999 {
+		return m.reject(fmt.Errorf("%w: quantity %d", ErrInvalidEvent, qty), "Bad quantity")
+	}
+	it, err := m.o.Catalog.Item(code)
+	if err != nil {
+		return m.reject(fmt.Errorf("%w: %s: %w", ErrUnknownItem, code, err), "Unknown item - key in")
+	}
+	return m.addLine(it, qty)
+}
+
+func (m *Machine) manualItem(ev Event) Effects {
+	if m.state == Redeem {
+		return m.reject(fmt.Errorf("%w: item while choosing a reward", ErrWrongState), "Finish reward first")
+	}
+	code := strings.TrimSpace(ev.Code)
+	if code == "" || ev.Price <= 0 || ev.Quantity < 0 || ev.Quantity > 9999 {
+		return m.reject(fmt.Errorf("%w: manual item needs a code and a positive price", ErrInvalidEvent), "Bad item")
+	}
+	qty := ev.Quantity
+	if qty == 0 {
+		qty = 1
+	}
+	name := ev.Name
+	if name == "" {
+		name = code
+	}
+	return m.addLine(Item{SKU: code, Name: name, Price: ev.Price}, qty)
+}
+
+func (m *Machine) addLine(it Item, qty int64) Effects {
+	if m.state == Receipt || m.state == Idle {
+		m.openSale()
+	}
+	m.lines = append(m.lines, ledger.Line{No: len(m.lines) + 1, SKU: it.SKU, Quantity: qty, UnitPrice: it.Price, Category: it.Category})
+	m.names[it.SKU] = it.Name
+	return Effects{Display: &Display{Line1: m.clip(it.Name), Line2: m.clip(m.totalText())}}
+}
+
+func (m *Machine) lookup(code string) (ledger.Member, ledger.Points, error) {
+	mem, err := m.o.Members.LookupAlias(code)
+	if err != nil {
+		return ledger.Member{}, 0, fmt.Errorf("%w: %w", ErrUnknownCard, err)
+	}
+	bal, err := m.o.Members.Balance(mem.ID)
+	if err != nil {
+		return ledger.Member{}, 0, fmt.Errorf("balance of %s: %w", mem.ID, err)
+	}
+	return mem, bal, nil
+}
+
+func (m *Machine) card(ev Event) Effects {
+	code := strings.TrimSpace(ev.Code)
+	if code == "" {
+		return m.reject(fmt.Errorf("%w: empty card", ErrInvalidEvent), "Empty card")
+	}
+	if m.state == Redeem {
+		return m.reject(fmt.Errorf("%w: card scan while choosing a reward", ErrWrongState), "Finish reward first")
+	}
+	mem, bal, err := m.lookup(code)
+	if err != nil {
+		return m.reject(err, "Card not known")
+	}
+	if (m.state == Idle || m.state == Receipt) && ev.Kind == EvCard {
+		// "check my points": show and fall back to idle after ReceiptHold.
+		m.reset()
+		m.member, m.balance, m.showing = &mem, bal, true
+		m.prompt = m.promptFor(mem, bal)
+		return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
+	}
+	if m.member != nil && m.member.ID != mem.ID && (m.state == Member) {
+		return m.reject(fmt.Errorf("%w: %s", ErrMemberMismatch, m.member.ID), "Other member attached")
+	}
+	if m.state == Idle || m.state == Receipt {
+		m.openSale() // phone number through the API starts a sale
+	}
+	m.member, m.balance, m.state = &mem, bal, Member
+	m.prompt = m.promptFor(mem, bal)
+	return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
+}
+
+func (m *Machine) promptFor(mem ledger.Member, bal ledger.Points) string {
+	if m.o.Prompt == nil {
+		return ""
+	}
+	return m.o.Prompt(mem, bal)
+}
+
+func (m *Machine) showPoints() Effects {
+	if m.member == nil {
+		return m.reject(fmt.Errorf("%w: show points", ErrNoMember), "Scan member card")
+	}
+	return Effects{Display: m.memberDisplay()}
+}
+
+// affordable lists the rewards the member can still afford given what is
+// already chosen for this sale.
+func (m *Machine) affordable() []rules.Reward {
+	left := int64(m.balance) - int64(m.chosenPoints())
+	var out []rules.Reward
+	for _, r := range m.o.Rewards {
+		if r.Points <= left {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (m *Machine) chosenPoints() ledger.Points {
+	var p ledger.Points
+	for _, r := range m.redeem {
+		p += ledger.Points(r.Points)
+	}
+	return p
+}
+
+func (m *Machine) startRedeem() Effects {
+	switch m.state {
+	case Member:
+	case Redeem:
+		// pressing redeem again moves to the next affordable reward
+		aff := m.affordable()
+		if len(aff) > 0 {
+			m.cursor = (m.cursor + 1) % len(aff)
+		}
+		return Effects{Display: m.redeemDisplay()}
+	case Basket, Idle, Receipt:
+		return m.reject(fmt.Errorf("%w: redeem without a member", ErrNoMember), "Scan member card")
+	}
+	if len(m.affordable()) == 0 {
+		return m.reject(fmt.Errorf("%w: no reward within %d points", ErrNotAffordable, m.balance-m.chosenPoints()), "No reward yet")
+	}
+	m.state, m.cursor = Redeem, 0
+	return Effects{Display: m.redeemDisplay()}
+}
+
+func (m *Machine) pick(id string) Effects {
+	if m.state != Redeem && m.state != Member {
+		return m.reject(fmt.Errorf("%w: pick a reward in state %s", ErrWrongState, m.state), "Scan member card")
+	}
+	var r rules.Reward
+	found := false
+	for _, x := range m.o.Rewards {
+		if x.ID == id {
+			r, found = x, true
+		}
+	}
+	if !found {
+		return m.reject(fmt.Errorf("%w: %q", ErrUnknownReward, id), "Unknown reward")
+	}
+	if ledger.Points(r.Points) > m.balance-m.chosenPoints() {
+		return m.reject(fmt.Errorf("%w: %s needs %d, %d left", ErrNotAffordable, r.ID, r.Points, m.balance-m.chosenPoints()), "Not enough points")
+	}
+	m.redeem = append(m.redeem, r)
+	m.state = Member
+	return Effects{Display: &Display{Line1: m.clip(r.Name), Line2: m.clip(fmt.Sprintf("-%d pts", r.Points))}, Signals: []SignalKind{SignalOK}}
+}
+
+func (m *Machine) cancel() Effects {
+	if m.state == Idle && !m.showing {
+		return m.reject(fmt.Errorf("%w: nothing to cancel", ErrWrongState), "Nothing to cancel")
+	}
+	m.reset()
+	m.message = "Cancelled"
+	return Effects{Display: &Display{}}
+}
+
+func (m *Machine) saleRequest() ledger.SaleRequest {
+	req := ledger.SaleRequest{ID: m.saleID, Lines: append([]ledger.Line(nil), m.lines...), HQReachable: !m.offline}
+	if m.member != nil {
+		req.MemberID = m.member.ID
+	}
+	var total ledger.Money
+	for _, l := range m.lines {
+		total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+	}
+	for _, r := range m.redeem {
+		req.Redemptions = append(req.Redemptions, ledger.RedeemRequest{RewardID: r.ID})
+		total -= ledger.Money(r.Discount)
+	}
+	if total < 0 {
+		total = 0
+	}
+	req.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
+	return req
+}
+
+func (m *Machine) complete(ctx context.Context) Effects {
+	switch m.state {
+	case Receipt:
+		// A double-pressed complete: the sale is already recorded; say so,
+		// record nothing.
+		return Effects{Err: fmt.Errorf("%w: %s", ErrAlreadyDone, m.saleID), Display: m.receiptDisplay()}
+	case Idle, Redeem:
+		return m.reject(fmt.Errorf("%w: complete in state %s", ErrWrongState, m.state), "Nothing to complete")
+	}
+	if len(m.lines) == 0 {
+		return m.reject(fmt.Errorf("%w: complete", ErrEmptyBasket), "Basket is empty")
+	}
+	res, err := m.o.Recorder.RecordSale(ctx, m.saleRequest())
+	if err != nil {
+		msg := "Not recorded - retry"
+		switch {
+		case errors.Is(err, ledger.ErrInsufficient):
+			msg = "Not enough points"
+		case errors.Is(err, ledger.ErrOfflineLimit):
+			msg = "Offline: no redeem"
+		case errors.Is(err, ledger.ErrConflict):
+			msg = "Sale id used - cancel"
+		}
+		return m.reject(fmt.Errorf("%w: %w", ErrNotRecorded, err), msg)
+	}
+	m.lastSale = &res
+	m.state = Receipt
+	m.completed++
+	if m.member != nil {
+		m.balance = res.Balance
+	}
+	fx := Effects{Sale: &res, Display: m.receiptDisplay(), Signals: []SignalKind{SignalOK}}
+	if m.offline {
+		fx.Signals = append(fx.Signals, SignalOffline)
+	}
+	return fx
+}
+
+// Money formats minor units with the configured decimals.
+func (m *Machine) money(v ledger.Money) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	div := ledger.Money(1)
+	for i := 0; i < m.o.Decimals; i++ {
+		div *= 10
+	}
+	s := fmt.Sprintf("%d.%0*d", v/div, m.o.Decimals, v%div)
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func (m *Machine) total() ledger.Money {
+	var t ledger.Money
+	for _, l := range m.lines {
+		t += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+	}
+	for _, r := range m.redeem {
+		t -= ledger.Money(r.Discount)
+	}
+	return t
+}
+
+func (m *Machine) totalText() string {
+	if len(m.lines) == 0 {
+		return ""
+	}
+	return "Total " + m.money(m.total())
+}
+
+func (m *Machine) next() (rules.Reward, int64, bool) {
+	var best rules.Reward
+	found := false
+	for _, r := range m.o.Rewards {
+		if ledger.Points(r.Points) > m.balance && (!found || r.Points < best.Points) {
+			best, found = r, true
+		}
+	}
+	return best, best.Points - int64(m.balance), found
+}
+
+func (m *Machine) memberDisplay() *Display {
+	name := m.member.Name
+	if name == "" {
+		name = "Member " + m.member.ID
+	}
+	l2 := fmt.Sprintf("%d pts", m.balance)
+	if _, d, ok := m.next(); ok {
+		l2 += fmt.Sprintf(" %d to go", d)
+	}
+	if len(m.lines) > 0 && m.state != Idle {
+		l2 = fmt.Sprintf("%d pts %s", m.balance, m.money(m.total()))
+	}
+	return &Display{Line1: m.clip(name), Line2: m.clip(l2)}
+}
+
+func (m *Machine) redeemDisplay() *Display {
+	aff := m.affordable()
+	if len(aff) == 0 {
+		return &Display{Line1: "No reward", Line2: m.clip(fmt.Sprintf("%d pts", m.balance))}
+	}
+	r := aff[m.cursor%len(aff)]
+	return &Display{Line1: m.clip(fmt.Sprintf("%d/%d %s", m.cursor%len(aff)+1, len(aff), r.Name)), Line2: m.clip(fmt.Sprintf("%d pts -%s", r.Points, m.money(ledger.Money(r.Discount))))}
+}
+
+func (m *Machine) receiptDisplay() *Display {
+	if m.lastSale == nil {
+		return &Display{Line1: "Thank you"}
+	}
+	r := m.lastSale
+	if m.member == nil {
+		return &Display{Line1: "Thank you", Line2: m.clip("Total " + m.money(r.Sale.Total))}
+	}
+	l1 := fmt.Sprintf("+%d pts", r.Earned)
+	if r.Redeemed != 0 {
+		l1 += fmt.Sprintf(" -%d", r.Redeemed)
+	}
+	return &Display{Line1: m.clip(l1), Line2: m.clip(fmt.Sprintf("Balance %d", r.Balance))}
+}
+
+// clip cuts s to the display width in runes (the driver pads).
+func (m *Machine) clip(s string) string {
+	if utf8.RuneCountInString(s) <= m.o.Width {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:m.o.Width])
+}
+
+func (m *Machine) view() View {
+	v := View{State: m.state.String(), SaleID: m.saleID, Prompt: m.prompt, Message: m.message, Offline: m.offline, Completed: m.completed}
+	if m.showing {
+		v.State = "points"
+	}
+	if m.member != nil {
+		v.Member, v.MemberID, v.Language = m.member.Name, m.member.ID, m.member.Language
+		v.Balance = int64(m.balance)
+		if r, d, ok := m.next(); ok {
+			v.NextReward, v.ToNext = r.Name, d
+		}
+	}
+	if m.lastSale != nil {
+		v.Earned, v.Redeemed = int64(m.lastSale.Earned), int64(m.lastSale.Redeemed)
+	}
+	for _, l := range m.lines {
+		v.Lines = append(v.Lines, LineView{SKU: l.SKU, Name: m.names[l.SKU], Quantity: l.Quantity, Amount: ledger.Money(l.Quantity)*l.UnitPrice - l.Discount})
+	}
+	v.Total = m.total()
+	if m.lastSale != nil {
+		v.Total = m.lastSale.Sale.Total
+	}
+	if m.state == Redeem {
+		aff := m.affordable()
+		for i, r := range aff {
+			v.Rewards = append(v.Rewards, RewardView{ID: r.ID, Name: r.Name, Points: r.Points, Discount: r.Discount, Selected: i == m.cursor%len(aff)})
+		}
+	} else {
+		for _, r := range m.redeem {
+			v.Rewards = append(v.Rewards, RewardView{ID: r.ID, Name: r.Name, Points: r.Points, Discount: r.Discount, Chosen: true})
+		}
+	}
+	return v
+}
+
+// Snapshot returns the current view without changing anything.
+func (m *Machine) Snapshot() View { return m.view() }
+
+// SortRewards orders a rewards catalogue by points, cheapest first, which is
+// how the redeem step lists them.
+func SortRewards(rs []rules.Reward) []rules.Reward {
+	out := append([]rules.Reward(nil), rs...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Points < out[j].Points })
+	return out
+}
