@@ -184,14 +184,14 @@ type EventKind int
 
 // Event kinds.
 const (
-	EvItem      EventKind = iota + 1 // Code is a sku; Quantity defaults to 1
-	EvCard                           // Code is a member card / alias (scan, magstripe, Wiegand)
-	EvPhone                          // Code is a phone number (API): attaches in any sale state
-	EvControl                        // Action is a control code or button action
-	EvPickReward                     // Code is a reward id
-	EvManualItem                     // the cashier keyed an unknown item: Code, Price, Name
-	EvTick                           // time passes: timeouts
-	EvOnline                         // Online tells whether head office is reachable
+	EvItem       EventKind = iota + 1 // Code is a sku; Quantity defaults to 1
+	EvCard                            // Code is a member card / alias (scan, magstripe, Wiegand)
+	EvPhone                           // Code is a phone number (API): attaches in any sale state
+	EvControl                         // Action is a control code or button action
+	EvPickReward                      // Code is a reward id
+	EvManualItem                      // the cashier keyed an unknown item: Code, Price, Name
+	EvTick                            // time passes: timeouts
+	EvOnline                          // Online tells whether head office is reachable
 )
 
 // Actions carried by EvControl (from control codes or buttons).
