@@ -1,0 +1,193 @@
+package frame_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
+	"github.com/loyalty-terminal/loyalty/device/frame"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type chunk struct {
+	b  string
+	at time.Duration
+}
+
+func run(o frame.Options, chunks []chunk, flushAt time.Duration) ([]frame.Frame, []frame.Reject) {
+	a := frame.New(o)
+	var fs []frame.Frame
+	var rs []frame.Reject
+	for _, c := range chunks {
+		fs, rs = a.Feed([]byte(c.b), t0.Add(c.at), fs, rs)
+	}
+	if flushAt > 0 {
+		fs, rs = a.Flush(t0.Add(flushAt), fs, rs)
+	}
+	return fs, rs
+}
+
+func TestAssembler(t *testing.T) {
+	tests := []struct {
+		name    string
+		o       frame.Options
+		chunks  []chunk
+		flushAt time.Duration
+		want    []string // frame data
+		syms    []device.Symbology
+		rejects []error
+	}{
+		{name: "one CR frame", chunks: []chunk{{"4006381333931\r", 0}}, want: []string{"4006381333931"}},
+		{name: "CRLF frame", o: frame.Options{Terminator: frame.CRLF}, chunks: []chunk{{"4006381333931\r\n", 0}}, want: []string{"4006381333931"}},
+		{name: "LF frame", o: frame.Options{Terminator: frame.LF}, chunks: []chunk{{"96385074\n", 0}}, want: []string{"96385074"}},
+		{name: "split across three reads", o: frame.Options{Terminator: frame.CRLF},
+			chunks: []chunk{{"4006", 0}, {"381333", time.Millisecond}, {"931\r", 2 * time.Millisecond}, {"\n", 3 * time.Millisecond}},
+			want:   []string{"4006381333931"}},
+		{name: "back to back in one read", o: frame.Options{Terminator: frame.CRLF},
+			chunks: []chunk{{"4006381333931\r\n96385074\r\n036000291452\r\n", 0}},
+			want:   []string{"4006381333931", "96385074", "036000291452"}},
+		{name: "half frame waits", chunks: []chunk{{"40063813", 0}}, want: nil},
+		{name: "leading noise dropped, frame kept", chunks: []chunk{{"\x00\xff4006381333931\r", 0}},
+			want: []string{"4006381333931"}, rejects: []error{device.ErrNoise, device.ErrNoise}},
+		{name: "noise inside frame rejects frame", chunks: []chunk{{"4006\x07381333931\r96385074\r", 0}},
+			want: []string{"96385074"}, rejects: []error{device.ErrNoise}},
+		{name: "over-long garbage dropped until terminator", o: frame.Options{MaxLen: 16},
+			chunks: []chunk{{strings.Repeat("A", 40), 0}, {strings.Repeat("B", 40) + "\r96385074\r", time.Millisecond}},
+			want:   []string{"96385074"}, rejects: []error{device.ErrTooLong}},
+		{name: "frame of exactly max length accepted", o: frame.Options{MaxLen: 13},
+			chunks: []chunk{{"4006381333931\r", 0}}, want: []string{"4006381333931"}},
+		{name: "prefix stripped", o: frame.Options{Prefix: "S:"}, chunks: []chunk{{"S:96385074\r", 0}}, want: []string{"96385074"}},
+		{name: "AIM identifiers", o: frame.Options{AIM: true, Terminator: frame.CRLF},
+			chunks: []chunk{{"]E04006381333931\r\n]E496385074\r\n]C1ABC\r\n", 0}},
+			want:   []string{"4006381333931", "96385074", "ABC"},
+			syms:   []device.Symbology{device.SymEAN13, device.SymEAN8, device.SymGS1128}},
+		{name: "AIM missing", o: frame.Options{AIM: true}, chunks: []chunk{{"4006381333931\r", 0}}, rejects: []error{device.ErrMissingAIM}},
+		{name: "AIM without data", o: frame.Options{AIM: true}, chunks: []chunk{{"]E0\r", 0}}, rejects: []error{device.ErrEmpty}},
+		{name: "idle gap ends frame on flush", o: frame.Options{Terminator: frame.IdleGap, IdleGap: 20 * time.Millisecond},
+			chunks: []chunk{{"40063", 0}, {"81333931", 5 * time.Millisecond}}, flushAt: 30 * time.Millisecond,
+			want: []string{"4006381333931"}},
+		{name: "idle gap not yet passed", o: frame.Options{Terminator: frame.IdleGap, IdleGap: 20 * time.Millisecond},
+			chunks: []chunk{{"40063", 0}}, flushAt: 10 * time.Millisecond},
+		{name: "idle gap splits two bursts", o: frame.Options{Terminator: frame.IdleGap, IdleGap: 20 * time.Millisecond},
+			chunks: []chunk{{"96385074", 0}, {"4006381333931", 50 * time.Millisecond}}, flushAt: 100 * time.Millisecond,
+			want: []string{"96385074", "4006381333931"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, rs := run(tt.o, tt.chunks, tt.flushAt)
+			var got []string
+			for i, f := range fs {
+				got = append(got, f.Data)
+				if tt.syms != nil && f.Symbology != tt.syms[i] {
+					t.Errorf("frame %d symbology %q, want %q", i, f.Symbology, tt.syms[i])
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("frames %q, want %q", got, tt.want)
+			}
+			if len(rs) != len(tt.rejects) {
+				t.Fatalf("rejects %v, want %v", rs, tt.rejects)
+			}
+			for i, r := range rs {
+				if !errors.Is(r.Err, tt.rejects[i]) {
+					t.Errorf("reject %d = %v, want %v", i, r.Err, tt.rejects[i])
+				}
+			}
+		})
+	}
+}
+
+func TestFrameTimeIsLastByte(t *testing.T) {
+	fs, _ := run(frame.Options{}, []chunk{{"9638", 0}, {"5074\r", 7 * time.Millisecond}}, 0)
+	if len(fs) != 1 || !fs[0].At.Equal(t0.Add(7*time.Millisecond)) {
+		t.Fatalf("frames %+v", fs)
+	}
+}
+
+func TestResetDropsHalfFrame(t *testing.T) {
+	a := frame.New(frame.Options{})
+	fs, _ := a.Feed([]byte("4006"), t0, nil, nil)
+	a.Reset()
+	fs, _ = a.Feed([]byte("96385074\r"), t0, fs, nil)
+	if len(fs) != 1 || fs[0].Data != "96385074" {
+		t.Fatalf("frames %+v", fs)
+	}
+}
+
+func TestParseTerminator(t *testing.T) {
+	for in, want := range map[string]frame.Terminator{"cr": frame.CR, "lf": frame.LF, "crlf": frame.CRLF, "none": frame.IdleGap} {
+		if got, err := frame.ParseTerminator(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	if _, err := frame.ParseTerminator("semicolon"); err == nil {
+		t.Error("unknown terminator accepted")
+	}
+}
+
+// TestRecordedStream replays a recorded scanner stream (see testdata/README).
+func TestRecordedStream(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "scanner-crlf.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := frame.New(frame.Options{Terminator: frame.CRLF, MaxLen: 32})
+	var fs []frame.Frame
+	var rs []frame.Reject
+	// Replay in uneven reads, as a USB CDC port delivers them.
+	for i, n := 0, 1; i < len(b); i, n = i+n, n%7+1 {
+		j := min(i+n, len(b))
+		fs, rs = a.Feed(b[i:j], t0.Add(time.Duration(i)*time.Millisecond), fs, rs)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Data)
+	}
+	want := "4006381333931|96385074|036000291452|4006381333931"
+	if strings.Join(got, "|") != want {
+		t.Errorf("frames %q, want %s", got, want)
+	}
+	reasons := map[string]int{}
+	for _, r := range rs {
+		reasons[device.ReasonLabel(r.Err)]++
+	}
+	if reasons["too_long"] != 1 || reasons["noise"] != 4 {
+		t.Errorf("rejects %v", reasons)
+	}
+}
+
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte("4006381333931\r\n"), uint8(2), false)
+	f.Add([]byte("]E04006381333931\r"), uint8(0), true)
+	f.Add([]byte("\x00\xff40063\r4111111111111111\r"), uint8(0), false)
+	f.Add([]byte(strings.Repeat("9", 300)+"\n"), uint8(1), false)
+	if b, err := os.ReadFile(filepath.Join("testdata", "scanner-crlf.bin")); err == nil {
+		f.Add(b, uint8(2), false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, term uint8, aim bool) {
+		o := frame.Options{Terminator: frame.Terminator(term % 4), AIM: aim, MaxLen: 64, IdleGap: time.Millisecond}
+		a := frame.New(o)
+		var fs []frame.Frame
+		var rs []frame.Reject
+		for i := 0; i < len(b); i += 5 {
+			fs, rs = a.Feed(b[i:min(i+5, len(b))], t0.Add(time.Duration(i)*time.Millisecond), fs, rs)
+		}
+		fs, rs = a.Flush(t0.Add(time.Hour), fs, rs)
+		for _, f := range fs {
+			if len(f.Data) == 0 || len(f.Data) > 64 {
+				t.Fatalf("frame of length %d", len(f.Data))
+			}
+		}
+		for _, r := range rs {
+			if r.Err == nil || cardsafe.ContainsPAN(r.Err.Error()) {
+				t.Fatalf("unsafe reject %v", r.Err)
+			}
+		}
+	})
+}
