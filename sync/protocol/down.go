@@ -1,0 +1,331 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// Downstream and status size limits, checked before any parsing.
+const (
+	MaxAckSize     = 1 << 10 // bytes
+	MaxStatusSize  = 4 << 10
+	MaxConfigSize  = 1 << 20
+	MaxMembersSize = 1 << 20
+	MaxMembers     = 5000 // member summaries per message
+)
+
+// Ack is head office's acknowledgement to one register. Watermark is the
+// highest sequence number such that every event 1..Watermark is durably
+// applied at head office; the register may forget events up to it. Gap, when
+// non-zero, asks the register to resend from that sequence number (it is
+// always Watermark+1 when head office saw a later event first).
+type Ack struct {
+	V         int    `json:"v"`
+	Register  string `json:"register"`
+	Watermark uint64 `json:"watermark"`
+	Gap       uint64 `json:"gap,omitempty"`
+}
+
+// EncodeAck encodes an ack, setting V.
+func EncodeAck(a Ack) ([]byte, error) {
+	a.V = Version
+	if err := a.validate(a.Register); err != nil {
+		return nil, err
+	}
+	return json.Marshal(a)
+}
+
+// DecodeAck decodes and validates an ack received on the ack topic of
+// register.
+func DecodeAck(b []byte, register string) (Ack, error) {
+	var a Ack
+	if len(b) > MaxAckSize {
+		return a, fmt.Errorf("%w: ack of %d bytes", ErrTooLarge, len(b))
+	}
+	if err := strictUnmarshal(b, &a); err != nil {
+		return Ack{}, fmt.Errorf("ack: %w", err)
+	}
+	if err := a.validate(register); err != nil {
+		return Ack{}, err
+	}
+	return a, nil
+}
+
+func (a Ack) validate(register string) error {
+	if a.V != Version {
+		return fmt.Errorf("ack: %w: v=%d", ErrVersion, a.V)
+	}
+	if a.Register != register {
+		return fmt.Errorf("ack: %w: register %q", ErrMismatch, a.Register)
+	}
+	if a.Gap != 0 && a.Gap <= a.Watermark {
+		return fmt.Errorf("ack: %w: gap %d not above watermark %d", ErrMalformed, a.Gap, a.Watermark)
+	}
+	return nil
+}
+
+// Register states in Status.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// Status is a register's retained status. The broker publishes the
+// "offline" form as the register's last will when the connection dies
+// without a clean disconnect, so it carries only what was known at connect.
+type Status struct {
+	V        int    `json:"v"`
+	Store    string `json:"store"`
+	Register string `json:"register"`
+	State    string `json:"state"`
+	// Pending is the number of events not yet acknowledged by head office.
+	Pending uint64 `json:"pending"`
+	// Watermark is the last acknowledged sequence number.
+	Watermark uint64 `json:"watermark"`
+	// At is the register's wall time when it wrote the status, with
+	// ClockTrusted saying whether that clock was synced.
+	At           time.Time `json:"at,omitzero"`
+	ClockTrusted bool      `json:"clock_trusted"`
+}
+
+// EncodeStatus encodes a status, setting V.
+func EncodeStatus(s Status) ([]byte, error) {
+	s.V = Version
+	if err := s.validate(s.Store, s.Register); err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// DecodeStatus decodes and validates a status from the given register.
+func DecodeStatus(b []byte, store, register string) (Status, error) {
+	var s Status
+	if len(b) > MaxStatusSize {
+		return s, fmt.Errorf("%w: status of %d bytes", ErrTooLarge, len(b))
+	}
+	if err := strictUnmarshal(b, &s); err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	if err := s.validate(store, register); err != nil {
+		return Status{}, err
+	}
+	return s, nil
+}
+
+func (s Status) validate(store, register string) error {
+	if s.V != Version {
+		return fmt.Errorf("status: %w: v=%d", ErrVersion, s.V)
+	}
+	if s.Store != store || s.Register != register {
+		return fmt.Errorf("status: %w: %s/%s", ErrMismatch, s.Store, s.Register)
+	}
+	if s.State != StateOnline && s.State != StateOffline {
+		return fmt.Errorf("status: %w: state %q", ErrMalformed, s.State)
+	}
+	return nil
+}
+
+// Config scopes.
+const (
+	ScopeChain = "chain" // on ChainConfigTopic, for every register
+	ScopeStore = "store" // on StoreConfigTopic, overrides chain for one store
+)
+
+// Product is one entry of the product catalogue: what a scanned SKU costs
+// and which category it counts in for the points rules.
+type Product struct {
+	SKU      string       `json:"sku"`
+	Name     string       `json:"name"`
+	Category string       `json:"category,omitempty"`
+	Price    ledger.Money `json:"price"`
+}
+
+// Config is a versioned configuration document, published retained by head
+// office. ConfigVersion increases with every publication in its scope; a
+// register applies a document only when its ConfigVersion is higher than
+// the one in force for that scope (see Newer), so a stale retained message
+// or a replay can never roll a register back.
+type Config struct {
+	V             int            `json:"v"`
+	Scope         string         `json:"scope"`
+	Store         string         `json:"store,omitempty"` // set when Scope is ScopeStore
+	ConfigVersion uint64         `json:"config_version"`
+	IssuedAt      time.Time      `json:"issued_at,omitzero"`
+	Rules         *rules.RuleSet `json:"rules,omitempty"`
+	Catalogue     []Product      `json:"catalogue,omitempty"`
+}
+
+// EncodeConfig validates and encodes a config document, setting V.
+func EncodeConfig(c Config) ([]byte, error) {
+	c.V = Version
+	if err := c.validate(c.Scope, c.Store); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	if len(b) > MaxConfigSize {
+		return nil, fmt.Errorf("config: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	return b, nil
+}
+
+// DecodeConfig decodes and validates a config document that arrived on the
+// topic t (ChainConfigTopic or StoreConfigTopic). The rule set, when
+// present, must pass rules.Validate; the catalogue must have unique SKUs and
+// non-negative prices.
+func DecodeConfig(b []byte, t Topic) (Config, error) {
+	var c Config
+	if len(b) > MaxConfigSize {
+		return c, fmt.Errorf("config: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	if err := strictUnmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	scope := ScopeChain
+	if t.Store != "" {
+		scope = ScopeStore
+	}
+	if t.Kind != KindConfig {
+		return Config{}, fmt.Errorf("config: %w: topic kind %q", ErrTopic, t.Kind)
+	}
+	if err := c.validate(scope, t.Store); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c Config) validate(scope, store string) error {
+	if c.V != Version {
+		return fmt.Errorf("config: %w: v=%d", ErrVersion, c.V)
+	}
+	if c.Scope != scope || c.Store != store {
+		return fmt.Errorf("config: %w: scope %q store %q", ErrMismatch, c.Scope, c.Store)
+	}
+	if c.Scope != ScopeChain && c.Scope != ScopeStore {
+		return fmt.Errorf("config: %w: scope %q", ErrMalformed, c.Scope)
+	}
+	if c.ConfigVersion == 0 {
+		return fmt.Errorf("config: %w: config_version missing", ErrMalformed)
+	}
+	if c.Rules != nil {
+		if err := c.Rules.Validate(); err != nil {
+			return fmt.Errorf("config: %w: %w", ErrMalformed, err)
+		}
+	}
+	seen := make(map[string]bool, len(c.Catalogue))
+	for i, p := range c.Catalogue {
+		if p.SKU == "" || len(p.SKU) > 64 {
+			return fmt.Errorf("config: %w: catalogue[%d].sku %q", ErrMalformed, i, p.SKU)
+		}
+		if seen[p.SKU] {
+			return fmt.Errorf("config: %w: catalogue[%d].sku %q repeated", ErrMalformed, i, p.SKU)
+		}
+		seen[p.SKU] = true
+		if p.Price < 0 {
+			return fmt.Errorf("config: %w: catalogue[%d].price %d is negative", ErrMalformed, i, p.Price)
+		}
+	}
+	return nil
+}
+
+// Newer reports whether a document with version next may replace the one in
+// force with version current. Equal versions are replays and are ignored,
+// lower ones are stale (out of order) and rejected by the receiver.
+func Newer(current, next uint64) bool { return next > current }
+
+// MemberSummary is head office's chain-wide view of one member. Balance
+// includes, for each register, exactly the events up to Included[register];
+// a register overlays its own events after Included[itself] to get a
+// balance that is never stale for what it did itself.
+type MemberSummary struct {
+	MemberID  string            `json:"member_id"`
+	Balance   ledger.Points     `json:"balance"`
+	Tier      string            `json:"tier,omitempty"`
+	Spend12m  ledger.Money      `json:"spend_12m"`
+	Visits12m int               `json:"visits_12m"`
+	Included  map[string]uint64 `json:"included,omitempty"`
+	// Member is the profile (aliases, name, consent), sent so a member who
+	// enrolled at another store is recognised here. Optional.
+	Member *ledger.Member `json:"member,omitempty"`
+}
+
+// MemberSummaries is one members message for a store. Seq increases with
+// every message head office sends to that store; a register ignores a
+// message whose Seq is not above the last one it applied.
+type MemberSummaries struct {
+	V       int             `json:"v"`
+	Store   string          `json:"store"`
+	Seq     uint64          `json:"seq"`
+	Members []MemberSummary `json:"members"`
+}
+
+// EncodeMembers validates and encodes a members message, setting V.
+func EncodeMembers(m MemberSummaries) ([]byte, error) {
+	m.V = Version
+	if err := m.validate(m.Store); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode members: %w", err)
+	}
+	if len(b) > MaxMembersSize {
+		return nil, fmt.Errorf("members: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	return b, nil
+}
+
+// DecodeMembers decodes and validates a members message for store.
+func DecodeMembers(b []byte, store string) (MemberSummaries, error) {
+	var m MemberSummaries
+	if len(b) > MaxMembersSize {
+		return m, fmt.Errorf("members: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	if err := strictUnmarshal(b, &m); err != nil {
+		return MemberSummaries{}, fmt.Errorf("members: %w", err)
+	}
+	if err := m.validate(store); err != nil {
+		return MemberSummaries{}, err
+	}
+	return m, nil
+}
+
+func (m MemberSummaries) validate(store string) error {
+	if m.V != Version {
+		return fmt.Errorf("members: %w: v=%d", ErrVersion, m.V)
+	}
+	if m.Store != store {
+		return fmt.Errorf("members: %w: store %q", ErrMismatch, m.Store)
+	}
+	if m.Seq == 0 {
+		return fmt.Errorf("members: %w: seq missing", ErrMalformed)
+	}
+	if len(m.Members) > MaxMembers {
+		return fmt.Errorf("members: %w: %d summaries", ErrTooLarge, len(m.Members))
+	}
+	seen := make(map[string]bool, len(m.Members))
+	for i, s := range m.Members {
+		if s.MemberID == "" || len(s.MemberID) > 128 {
+			return fmt.Errorf("members: %w: members[%d].member_id %q", ErrMalformed, i, s.MemberID)
+		}
+		if seen[s.MemberID] {
+			return fmt.Errorf("members: %w: members[%d].member_id %q repeated", ErrMalformed, i, s.MemberID)
+		}
+		seen[s.MemberID] = true
+		if s.Member != nil && s.Member.ID != s.MemberID {
+			return fmt.Errorf("members: %w: members[%d].member.id %q", ErrMalformed, i, s.Member.ID)
+		}
+		for reg := range s.Included {
+			if err := ValidID(reg); err != nil {
+				return fmt.Errorf("members: members[%d].included: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
