@@ -1,0 +1,345 @@
+package retention
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
+)
+
+// Rhythm is a member's own purchase rhythm. Intervals are in days between
+// distinct purchase days; with fewer than two purchase days they are zero
+// and HasInterval is false.
+type Rhythm struct {
+	PurchaseDays   int     `json:"purchase_days"`
+	First          Day     `json:"-"`
+	Last           Day     `json:"-"`
+	FirstDate      string  `json:"first"`
+	LastDate       string  `json:"last"`
+	HasInterval    bool    `json:"has_interval"`
+	MeanInterval   float64 `json:"mean_interval_days"`
+	MedianInterval float64 `json:"median_interval_days"`
+	// ExpectedNext is Last plus the mean interval, rounded to a day; zero
+	// without an interval.
+	ExpectedNext     Day    `json:"-"`
+	ExpectedNextDate string `json:"expected_next,omitempty"`
+}
+
+// RhythmOf computes the rhythm of sorted distinct purchase days.
+func RhythmOf(days []Day) Rhythm {
+	var r Rhythm
+	r.PurchaseDays = len(days)
+	if len(days) == 0 {
+		return r
+	}
+	r.First, r.Last = days[0], days[len(days)-1]
+	r.FirstDate, r.LastDate = r.First.String(), r.Last.String()
+	if len(days) < 2 {
+		return r
+	}
+	gaps := make([]float64, len(days)-1)
+	for i := 1; i < len(days); i++ {
+		gaps[i-1] = float64(days[i] - days[i-1])
+	}
+	r.HasInterval = true
+	r.MeanInterval = float64(r.Last-r.First) / float64(len(gaps))
+	r.MedianInterval = median(gaps)
+	r.ExpectedNext = r.Last + Day(math.Round(r.MeanInterval))
+	r.ExpectedNextDate = r.ExpectedNext.String()
+	return r
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Segment is a member's lifecycle segment.
+type Segment string
+
+// Segments. VIP takes precedence over the purchase-count segments.
+const (
+	SegNone    Segment = "none"    // no usable purchase
+	SegNew     Segment = "new"     // one purchase day
+	SegSecond  Segment = "second"  // two purchase days
+	SegRegular Segment = "regular" // three or more
+	SegVIP     Segment = "vip"     // top Config.VIPShare of buyers by spend
+)
+
+// Status is a member's activity status; one per member, the most severe.
+type Status string
+
+// Statuses from least to most severe.
+const (
+	StatusActive   Status = "active"
+	StatusDue      Status = "due"      // past own mean interval plus the offset
+	StatusSleeping Status = "sleeping" // by the configured sleeping rule
+	StatusLost     Status = "lost"     // absent for many own intervals
+)
+
+// Profile is everything the analysis knows about one member.
+type Profile struct {
+	MemberID   string            `json:"member_id"`
+	Consent    bool              `json:"consent"`
+	Birthday   string            `json:"birthday,omitempty"`
+	Rhythm     Rhythm            `json:"rhythm"`
+	Categories map[string]Rhythm `json:"categories,omitempty"`
+	Spend      Money             `json:"spend"`
+	FirstSpend Money             `json:"first_spend"`
+	Segment    Segment           `json:"segment"`
+	Status     Status            `json:"status"`
+	DaysSince  int               `json:"days_since_last"`
+	PAlive     float64           `json:"p_alive"`            // NaN-free: 0 when no model
+	PNone      float64           `json:"p_no_purchase"`      // in the sleeping rule's window; 0 when no model
+	Expected   float64           `json:"expected_purchases"` // in the sleeping rule's window; 0 when no model
+	Value      string            `json:"value"`              // "high", "mid", "low"
+	Customer   bgnbd.Customer    `json:"-"`
+	history    History
+}
+
+// Analysis is the result of Analyze.
+type Analysis struct {
+	AsOf       Day        `json:"-"`
+	AsOfDate   string     `json:"as_of"`
+	Config     Config     `json:"-"`
+	Sleeping   SleepRule  `json:"sleeping_rule"` // the rule actually applied
+	Profiles   []Profile  `json:"members"`
+	Excluded   Exclusions `json:"excluded"`
+	Model      *bgnbd.Fit `json:"model,omitempty"`
+	ModelError string     `json:"model_error,omitempty"`
+	// PopulationMedianInterval is the median of members' mean intervals,
+	// the fallback rhythm for members with one purchase day.
+	PopulationMedianInterval float64 `json:"population_median_interval_days"`
+}
+
+// Analyze cleans every member's history as of asOf, computes rhythms,
+// fits BG/NBD (weeks, purchase days), and assigns segments and statuses.
+// A model that cannot be fitted is not fatal: ModelError says why and a
+// model-based sleeping rule falls back to FallbackSleepRule.
+func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	a := &Analysis{AsOf: DayOf(asOf, c.Location), Config: c}
+	a.AsOfDate = a.AsOf.String()
+	seen := map[string]bool{}
+	for _, m := range members {
+		if seen[m.ID] {
+			return nil, fmt.Errorf("%w: member %q listed twice", ErrInvalid, m.ID)
+		}
+		seen[m.ID] = true
+		h, ex := Clean(m, asOf, &c)
+		a.Excluded.add(ex)
+		p := Profile{MemberID: m.ID, Consent: m.Consent, Birthday: m.Birthday, history: h, Segment: SegNone}
+		p.Rhythm = RhythmOf(h.Days)
+		if len(h.Days) > 0 {
+			for _, s := range h.Spend {
+				p.Spend += s
+			}
+			p.FirstSpend = h.Spend[0]
+			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
+			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
+			p.Categories = categoryRhythms(h)
+		}
+		a.Profiles = append(a.Profiles, p)
+	}
+	var buyers int
+	var intervals []float64
+	var custs []bgnbd.Customer
+	for _, p := range a.Profiles {
+		if p.Rhythm.PurchaseDays > 0 {
+			buyers++
+			custs = append(custs, p.Customer)
+		}
+		if p.Rhythm.HasInterval {
+			intervals = append(intervals, p.Rhythm.MeanInterval)
+		}
+	}
+	if buyers == 0 {
+		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
+	}
+	a.PopulationMedianInterval = median(intervals)
+	a.Sleeping = c.Sleeping
+	if fit, err := bgnbd.FitParams(custs, nil); err != nil {
+		a.ModelError = err.Error()
+		if a.Sleeping.Kind == SleepPAlive || a.Sleeping.Kind == SleepPNone {
+			a.Sleeping = FallbackSleepRule.withDefaults()
+		}
+	} else {
+		a.Model = &fit
+	}
+	window := float64(a.Sleeping.WindowDays)
+	if window == 0 {
+		window = float64(DefaultSleepRule.WindowDays)
+	}
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
+		if p.Rhythm.PurchaseDays == 0 || a.Model == nil {
+			continue
+		}
+		p.PAlive = a.Model.PAlive(p.Customer)
+		p.PNone = a.Model.PNoPurchase(p.Customer, window/7)
+		if e, err := a.Model.ExpectedPurchases(p.Customer, window/7); err == nil {
+			p.Expected = e
+		} else if !errors.Is(err, bgnbd.ErrNumeric) {
+			return nil, fmt.Errorf("member %s: %w", p.MemberID, err)
+		}
+	}
+	a.assignSegments()
+	for i := range a.Profiles {
+		a.Profiles[i].Status = a.status(&a.Profiles[i])
+	}
+	return a, nil
+}
+
+func categoryRhythms(h History) map[string]Rhythm {
+	byCat := map[string][]Day{}
+	for i, cats := range h.Cats {
+		for _, c := range cats {
+			byCat[c] = append(byCat[c], h.Days[i])
+		}
+	}
+	if len(byCat) == 0 {
+		return nil
+	}
+	out := make(map[string]Rhythm, len(byCat))
+	for c, days := range byCat {
+		out[c] = RhythmOf(days)
+	}
+	return out
+}
+
+// assignSegments sets purchase-count segments, VIPs (top VIPShare of buyers
+// by spend, ties broken by id so runs agree) and value tiers (high = VIP,
+// mid = the next 30%, low = the rest).
+func (a *Analysis) assignSegments() {
+	var idx []int
+	for i, p := range a.Profiles {
+		switch {
+		case p.Rhythm.PurchaseDays == 0:
+			continue
+		case p.Rhythm.PurchaseDays == 1:
+			a.Profiles[i].Segment = SegNew
+		case p.Rhythm.PurchaseDays == 2:
+			a.Profiles[i].Segment = SegSecond
+		default:
+			a.Profiles[i].Segment = SegRegular
+		}
+		idx = append(idx, i)
+	}
+	sort.SliceStable(idx, func(x, y int) bool {
+		px, py := a.Profiles[idx[x]], a.Profiles[idx[y]]
+		if px.Spend != py.Spend {
+			return px.Spend > py.Spend
+		}
+		return px.MemberID < py.MemberID
+	})
+	vip := int(math.Ceil(a.Config.VIPShare * float64(len(idx))))
+	mid := vip + int(math.Ceil(0.3*float64(len(idx))))
+	for rank, i := range idx {
+		p := &a.Profiles[i]
+		switch {
+		case rank < vip && p.Spend > 0:
+			p.Segment, p.Value = SegVIP, "high"
+		case rank < mid:
+			p.Value = "mid"
+		default:
+			p.Value = "low"
+		}
+	}
+}
+
+// ownInterval is the member's mean interval, or the population's median
+// for members with one purchase day.
+func (a *Analysis) ownInterval(p *Profile) float64 {
+	if p.Rhythm.HasInterval {
+		return p.Rhythm.MeanInterval
+	}
+	return a.PopulationMedianInterval
+}
+
+// IsSleeping applies the analysis's sleeping rule to p.
+func (a *Analysis) IsSleeping(p *Profile) bool {
+	if p.Rhythm.PurchaseDays == 0 {
+		return false
+	}
+	r := a.Sleeping
+	switch r.Kind {
+	case SleepFixed:
+		return p.DaysSince > r.FixedDays
+	case SleepIntervals:
+		iv := a.ownInterval(p)
+		return iv > 0 && float64(p.DaysSince) > r.Intervals*iv
+	case SleepPAlive:
+		return p.PAlive < r.Threshold
+	case SleepPNone:
+		return p.PNone > r.Threshold
+	}
+	return false
+}
+
+func (a *Analysis) status(p *Profile) Status {
+	if p.Rhythm.PurchaseDays == 0 {
+		return StatusActive
+	}
+	iv := a.ownInterval(p)
+	if iv > 0 && float64(p.DaysSince) > a.Config.LostIntervals*iv && p.DaysSince >= a.Config.LostMinDays {
+		return StatusLost
+	}
+	if a.IsSleeping(p) {
+		return StatusSleeping
+	}
+	if p.Rhythm.HasInterval && float64(p.DaysSince) >= p.Rhythm.MeanInterval+float64(a.Config.DueOffsetDays) {
+		return StatusDue
+	}
+	return StatusActive
+}
+
+// Profile returns the profile of a member, or false.
+func (a *Analysis) Profile(id string) (*Profile, bool) {
+	for i := range a.Profiles {
+		if a.Profiles[i].MemberID == id {
+			return &a.Profiles[i], true
+		}
+	}
+	return nil, false
+}
+
+// MatrixCell is one cell of the value-by-risk matrix.
+type MatrixCell struct {
+	Value   string `json:"value"`
+	Status  Status `json:"status"`
+	Members int    `json:"members"`
+	Spend   Money  `json:"spend"`
+}
+
+// ValueRisk returns the value-by-risk matrix: for each value tier (high,
+// mid, low) and status, how many members and how much past spend. The
+// high-value sleeping and due cells are whom to call first.
+func (a *Analysis) ValueRisk() []MatrixCell {
+	var cells []MatrixCell
+	for _, v := range []string{"high", "mid", "low"} {
+		for _, s := range []Status{StatusActive, StatusDue, StatusSleeping, StatusLost} {
+			cell := MatrixCell{Value: v, Status: s}
+			for _, p := range a.Profiles {
+				if p.Value == v && p.Status == s {
+					cell.Members++
+					cell.Spend += p.Spend
+				}
+			}
+			cells = append(cells, cell)
+		}
+	}
+	return cells
+}

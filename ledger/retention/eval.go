@@ -1,0 +1,216 @@
+package retention
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
+)
+
+// EvalRow scores one way of flagging sleeping members at predicting "no
+// purchase in the holdout".
+type EvalRow struct {
+	Rule      string    `json:"rule"`
+	Sleep     SleepRule `json:"sleep_rule"` // zero for the flag-everyone baseline
+	Flagged   int       `json:"flagged"`
+	TP        int       `json:"tp"`
+	FP        int       `json:"fp"`
+	FN        int       `json:"fn"`
+	Precision float64   `json:"precision"`
+	Recall    float64   `json:"recall"`
+	F1        float64   `json:"f1"`
+	AUC       float64   `json:"auc"` // ranking quality of the rule's score; 0.5 = chance
+}
+
+// Eval is the evaluation of sleeping rules on a calibration/holdout split.
+type Eval struct {
+	CalibrationEnd string    `json:"calibration_end"`
+	HoldoutEnd     string    `json:"holdout_end"`
+	HoldoutDays    int       `json:"holdout_days"`
+	Members        int       `json:"members"`
+	Positives      int       `json:"no_purchase_in_holdout"`
+	Model          bgnbd.Fit `json:"model"`
+	Rows           []EvalRow `json:"rows"`
+}
+
+// EvalRules are the rules the evaluation scores, in table order, after the
+// flag-everyone baseline.
+func EvalRules(holdoutDays int) []struct {
+	Name string
+	Rule SleepRule
+} {
+	return []struct {
+		Name string
+		Rule SleepRule
+	}{
+		{"fixed 6 weeks (Square)", SleepRule{Kind: SleepFixed, FixedDays: 42}},
+		{"3 x own mean interval", SleepRule{Kind: SleepIntervals, Intervals: 3}},
+		{"BG/NBD P(active) < 0.5", SleepRule{Kind: SleepPAlive, Threshold: 0.5}},
+		{fmt.Sprintf("BG/NBD P(no purchase in %d days) > 0.5", holdoutDays), SleepRule{Kind: SleepPNone, Threshold: 0.5, WindowDays: holdoutDays}},
+	}
+}
+
+// Evaluate splits every member's history at calEnd (inclusive), analyses
+// the calibration part, and scores each sleeping rule against whether the
+// member bought again within holdoutDays after calEnd. Members with no
+// calibration purchase are not scored.
+func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) (*Eval, error) {
+	if holdoutDays < 1 {
+		return nil, fmt.Errorf("%w: holdout of %d days", ErrInvalid, holdoutDays)
+	}
+	c := cfg.withDefaults()
+	cal := DayOf(calEnd, c.Location)
+	holdEnd := cal + Day(holdoutDays)
+	calMembers := make([]Member, len(members))
+	bought := map[string]bool{}
+	for i, m := range members {
+		cm := m
+		cm.Purchases = nil
+		for _, p := range m.Purchases {
+			if DayOf(p.At, c.Location) <= cal {
+				cm.Purchases = append(cm.Purchases, p)
+			}
+		}
+		calMembers[i] = cm
+		h, _ := Clean(m, holdEnd.Time(), &c)
+		for _, d := range h.Days {
+			if d > cal && d <= holdEnd {
+				bought[m.ID] = true
+				break
+			}
+		}
+	}
+	base := c
+	base.Sleeping = SleepRule{Kind: SleepFixed}
+	a, err := Analyze(calMembers, cal.Time(), &base)
+	if err != nil {
+		return nil, err
+	}
+	if a.Model == nil {
+		return nil, fmt.Errorf("evaluate: %s", a.ModelError)
+	}
+	ev := &Eval{CalibrationEnd: cal.String(), HoldoutEnd: holdEnd.String(), HoldoutDays: holdoutDays, Model: *a.Model}
+	var scored []*Profile
+	var truth []bool
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
+		if p.Rhythm.PurchaseDays == 0 {
+			continue
+		}
+		scored = append(scored, p)
+		pos := !bought[p.MemberID]
+		truth = append(truth, pos)
+		if pos {
+			ev.Positives++
+		}
+	}
+	ev.Members = len(scored)
+	all := make([]bool, len(scored))
+	flat := make([]float64, len(scored))
+	for i := range all {
+		all[i] = true
+	}
+	ev.Rows = append(ev.Rows, score("flag everyone (base rate)", SleepRule{}, all, flat, truth))
+	for _, r := range EvalRules(holdoutDays) {
+		a.Sleeping = r.Rule.withDefaults()
+		flags := make([]bool, len(scored))
+		scores := make([]float64, len(scored))
+		for i, p := range scored {
+			q := *p
+			if a.Sleeping.Kind == SleepPNone {
+				q.PNone = a.Model.PNoPurchase(p.Customer, float64(a.Sleeping.WindowDays)/7)
+			}
+			flags[i] = a.IsSleeping(&q)
+			scores[i] = a.sleepScore(&q)
+		}
+		ev.Rows = append(ev.Rows, score(r.Name, a.Sleeping, flags, scores, truth))
+	}
+	return ev, nil
+}
+
+// sleepScore is the continuous quantity behind a rule: larger means more
+// likely asleep. It ranks members for the AUC.
+func (a *Analysis) sleepScore(p *Profile) float64 {
+	switch a.Sleeping.Kind {
+	case SleepFixed:
+		return float64(p.DaysSince)
+	case SleepIntervals:
+		iv := a.ownInterval(p)
+		if iv <= 0 {
+			return 0
+		}
+		return float64(p.DaysSince) / iv
+	case SleepPAlive:
+		return 1 - p.PAlive
+	case SleepPNone:
+		return p.PNone
+	}
+	return 0
+}
+
+func score(name string, rule SleepRule, flags []bool, scores []float64, truth []bool) EvalRow {
+	r := EvalRow{Rule: name, Sleep: rule}
+	for i, f := range flags {
+		switch {
+		case f && truth[i]:
+			r.TP++
+		case f && !truth[i]:
+			r.FP++
+		case !f && truth[i]:
+			r.FN++
+		}
+		if f {
+			r.Flagged++
+		}
+	}
+	if r.TP+r.FP > 0 {
+		r.Precision = float64(r.TP) / float64(r.TP+r.FP)
+	}
+	if r.TP+r.FN > 0 {
+		r.Recall = float64(r.TP) / float64(r.TP+r.FN)
+	}
+	if r.Precision+r.Recall > 0 {
+		r.F1 = 2 * r.Precision * r.Recall / (r.Precision + r.Recall)
+	}
+	r.AUC = AUC(scores, truth)
+	return r
+}
+
+// AUC is the probability that a random positive scores above a random
+// negative (ties count one half): the Mann-Whitney statistic with average
+// ranks. It is 0.5 when either class is empty.
+func AUC(scores []float64, truth []bool) float64 {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return scores[idx[a]] < scores[idx[b]] })
+	var pos, neg, rankSum float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
+			j++
+		}
+		avg := float64(i+j+1) / 2 // ranks are 1-based: (i+1 + j)/2
+		for k := i; k < j; k++ {
+			if truth[idx[k]] {
+				rankSum += avg
+			}
+		}
+		i = j
+	}
+	for _, t := range truth {
+		if t {
+			pos++
+		} else {
+			neg++
+		}
+	}
+	if pos == 0 || neg == 0 {
+		return 0.5
+	}
+	u := rankSum - pos*(pos+1)/2
+	return math.Round(u/(pos*neg)*1e12) / 1e12
+}

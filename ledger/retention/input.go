@@ -1,0 +1,185 @@
+package retention
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Sentinel errors. Callers test with errors.Is.
+var (
+	// ErrInvalid reports malformed input: a bad file line, a bad option.
+	ErrInvalid = errors.New("retention: invalid input")
+	// ErrNoData reports a data set with no usable purchase at all.
+	ErrNoData = errors.New("retention: no usable purchases")
+)
+
+// Money is an amount in integer minor units, as ledger.Money. Package
+// retention does not import the ledger so the analytics build and test on
+// their own; package source converts.
+type Money int64
+
+// Purchase is one purchase entry as retention sees it. It mirrors
+// ledger.Purchase: a refund is an entry with a negative Amount and the same
+// SaleID as the sale it refunds.
+type Purchase struct {
+	SaleID       string    `json:"sale_id,omitempty"`
+	Seq          uint64    `json:"seq,omitempty"`
+	At           time.Time `json:"at"`
+	ClockTrusted bool      `json:"clock_trusted"`
+	Amount       Money     `json:"amount"`
+	Categories   []string  `json:"categories,omitempty"`
+}
+
+// Member is a member with their purchase history: what the register has
+// from ledger.Member and ledger.Purchases, and head office from its store.
+type Member struct {
+	ID         string     `json:"id"`
+	Consent    bool       `json:"consent"`            // agreed to be contacted
+	Birthday   string     `json:"birthday,omitempty"` // "YYYY-MM-DD" or "--MM-DD"
+	EnrolledAt time.Time  `json:"enrolled_at,omitzero"`
+	Purchases  []Purchase `json:"purchases"`
+}
+
+// Exclusions counts purchase entries left out of the analysis, by reason.
+// Nothing is dropped silently: reports print these counts.
+type Exclusions struct {
+	Future          int `json:"future"`           // dated after asOf: an untrusted register clock
+	BeforeEnrolment int `json:"before_enrolment"` // dated before the member enrolled
+	ZeroAmount      int `json:"zero_amount"`      // amount 0: not a purchase
+	OrphanRefund    int `json:"orphan_refund"`    // negative amount with no matching sale
+	Refunded        int `json:"refunded"`         // sales refunded in full
+	NoPurchases     int `json:"members_without_purchases"`
+}
+
+// Total is the number of excluded purchase entries (members without
+// purchases are not entries and are not counted).
+func (e Exclusions) Total() int {
+	return e.Future + e.BeforeEnrolment + e.ZeroAmount + e.OrphanRefund + e.Refunded
+}
+
+func (e *Exclusions) add(o Exclusions) {
+	e.Future += o.Future
+	e.BeforeEnrolment += o.BeforeEnrolment
+	e.ZeroAmount += o.ZeroAmount
+	e.OrphanRefund += o.OrphanRefund
+	e.Refunded += o.Refunded
+	e.NoPurchases += o.NoPurchases
+}
+
+// Day is a calendar day: days since 1970-01-01 in the store's time zone.
+type Day int
+
+// DayOf returns the calendar day of t in loc.
+func DayOf(t time.Time, loc *time.Location) Day {
+	y, m, d := t.In(loc).Date()
+	return Day(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// Time returns midnight UTC of d, for printing.
+func (d Day) Time() time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+// String formats d as YYYY-MM-DD.
+func (d Day) String() string { return d.Time().Format("2006-01-02") }
+
+// History is a member's cleaned purchase history by day.
+type History struct {
+	Days  []Day      // distinct purchase days, ascending
+	Spend []Money    // net spend per day, same index as Days
+	Cats  [][]string // categories bought per day (distinct, sorted)
+}
+
+// Clean nets refunds against their sales, drops entries that cannot be
+// trusted or are not purchases (counting each), and folds what is left into
+// purchase days up to and including the day of asOf.
+func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
+	c := cfg.withDefaults()
+	loc, keepZero := c.Location, c.KeepZeroAmount
+	var ex Exclusions
+	last := DayOf(asOf, loc)
+	var enrol Day
+	hasEnrol := !m.EnrolledAt.IsZero()
+	if hasEnrol {
+		enrol = DayOf(m.EnrolledAt, loc)
+	}
+	type sale struct {
+		at      time.Time
+		amount  Money
+		cats    []string
+		hasSale bool
+		entries int
+	}
+	sales := map[string]*sale{}
+	var order []*sale
+	for i, p := range m.Purchases {
+		key := p.SaleID
+		if key == "" {
+			key = fmt.Sprintf("\x00%d", i) // no id: each entry stands alone
+		}
+		s := sales[key]
+		if s == nil {
+			s = &sale{}
+			sales[key] = s
+			order = append(order, s)
+		}
+		s.entries++
+		s.amount += p.Amount
+		if (p.Amount > 0 || keepZero && p.Amount == 0) && !s.hasSale {
+			s.hasSale, s.at, s.cats = true, p.At, p.Categories
+		}
+	}
+	byDay := map[Day]int{}
+	var h History
+	for _, s := range order {
+		switch {
+		case !s.hasSale && s.amount == 0:
+			ex.ZeroAmount += s.entries
+			continue
+		case !s.hasSale:
+			ex.OrphanRefund += s.entries
+			continue
+		case s.amount < 0 || s.amount == 0 && !keepZero:
+			ex.Refunded += s.entries
+			continue
+		}
+		d := DayOf(s.at, loc)
+		if d > last {
+			ex.Future += s.entries
+			continue
+		}
+		if hasEnrol && d < enrol {
+			ex.BeforeEnrolment += s.entries
+			continue
+		}
+		i, ok := byDay[d]
+		if !ok {
+			i = len(h.Days)
+			byDay[d] = i
+			h.Days = append(h.Days, d)
+			h.Spend = append(h.Spend, 0)
+			h.Cats = append(h.Cats, nil)
+		}
+		h.Spend[i] += s.amount
+		for _, c := range s.cats {
+			if c != "" && !slices.Contains(h.Cats[i], c) {
+				h.Cats[i] = append(h.Cats[i], c)
+			}
+		}
+	}
+	idx := make([]int, len(h.Days))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return h.Days[idx[a]] < h.Days[idx[b]] })
+	out := History{Days: make([]Day, len(idx)), Spend: make([]Money, len(idx)), Cats: make([][]string, len(idx))}
+	for j, i := range idx {
+		out.Days[j], out.Spend[j], out.Cats[j] = h.Days[i], h.Spend[i], h.Cats[i]
+		sort.Strings(out.Cats[j])
+	}
+	if len(out.Days) == 0 {
+		ex.NoPurchases = 1
+	}
+	return out, ex
+}

@@ -1,0 +1,269 @@
+package retention
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseMoney parses a decimal amount with at most two decimals ("29.33",
+// "-5", "0.5") into minor units without going through floating point.
+func ParseMoney(s string) (Money, error) {
+	s = strings.TrimSpace(s)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" && frac == "" || len(frac) > 2 || hasDot && frac == "" {
+		return 0, fmt.Errorf("%w: amount %q", ErrInvalid, s)
+	}
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	if whole == "" {
+		whole = "0"
+	}
+	for _, part := range []string{whole, frac} {
+		for _, r := range part {
+			if r < '0' || r > '9' {
+				return 0, fmt.Errorf("%w: amount %q", ErrInvalid, s)
+			}
+		}
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || w > (1<<62)/100 {
+		return 0, fmt.Errorf("%w: amount %q out of range", ErrInvalid, s)
+	}
+	f, _ := strconv.ParseInt(frac, 10, 64)
+	v := Money(w*100 + f)
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+// ParseCDNOW reads the CDNOW sample format (whitespace separated: master id,
+// sample id, YYYYMMDD, CDs, dollars) into members keyed by the sample id,
+// sorted by id. Dates are midnight UTC; amounts become cents. CDNOW's
+// 0.00 orders are real (free) orders, so analyses of CDNOW set
+// Config.KeepZeroAmount to count them, as the published fit does.
+func ParseCDNOW(r io.Reader) ([]Member, error) {
+	sc := bufio.NewScanner(r)
+	byID := map[string]*Member{}
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 5 {
+			return nil, fmt.Errorf("%w: cdnow line %d: %d fields, want 5", ErrInvalid, line, len(f))
+		}
+		id := strings.TrimLeft(f[1], "0")
+		if id == "" {
+			return nil, fmt.Errorf("%w: cdnow line %d: empty customer id", ErrInvalid, line)
+		}
+		at, err := time.Parse("20060102", f[2])
+		if err != nil {
+			return nil, fmt.Errorf("%w: cdnow line %d: date %q", ErrInvalid, line, f[2])
+		}
+		if _, err := strconv.Atoi(f[3]); err != nil {
+			return nil, fmt.Errorf("%w: cdnow line %d: quantity %q", ErrInvalid, line, f[3])
+		}
+		amt, err := ParseMoney(f[4])
+		if err != nil {
+			return nil, fmt.Errorf("cdnow line %d: %w", line, err)
+		}
+		m := byID[id]
+		if m == nil {
+			m = &Member{ID: id}
+			byID[id] = m
+		}
+		m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("cdnow-%d", line), Seq: uint64(line), At: at, ClockTrusted: true, Amount: amt})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read cdnow: %w", err)
+	}
+	return sortedMembers(byID), nil
+}
+
+func sortedMembers(byID map[string]*Member) []Member {
+	out := make([]Member, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].ID, out[j].ID
+		if len(a) != len(b) {
+			return len(a) < len(b) // numeric ids in numeric order
+		}
+		return a < b
+	})
+	return out
+}
+
+func parseWhen(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+// ParsePurchasesCSV reads purchases from CSV with the header
+// member_id,sale_id,at,amount[,categories]: at is RFC 3339 or YYYY-MM-DD,
+// amount a decimal in major units ("12.50"), categories separated by ";".
+// A negative amount with the sale_id of an earlier sale is a refund.
+func ParsePurchasesCSV(r io.Reader) ([]Member, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: purchases csv: no header: %v", ErrInvalid, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	for _, need := range []string{"member_id", "sale_id", "at", "amount"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%w: purchases csv: missing column %q", ErrInvalid, need)
+		}
+	}
+	byID := map[string]*Member{}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: purchases csv line %d: %v", ErrInvalid, line, err)
+		}
+		get := func(k string) string {
+			if i, ok := col[k]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		id := get("member_id")
+		if id == "" {
+			return nil, fmt.Errorf("%w: purchases csv line %d: empty member_id", ErrInvalid, line)
+		}
+		at, err := parseWhen(get("at"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: purchases csv line %d: time %q", ErrInvalid, line, get("at"))
+		}
+		amt, err := ParseMoney(get("amount"))
+		if err != nil {
+			return nil, fmt.Errorf("purchases csv line %d: %w", line, err)
+		}
+		var cats []string
+		if c := get("categories"); c != "" {
+			for _, x := range strings.Split(c, ";") {
+				if x = strings.TrimSpace(x); x != "" {
+					cats = append(cats, x)
+				}
+			}
+		}
+		m := byID[id]
+		if m == nil {
+			m = &Member{ID: id}
+			byID[id] = m
+		}
+		m.Purchases = append(m.Purchases, Purchase{SaleID: get("sale_id"), Seq: uint64(line), At: at, ClockTrusted: true, Amount: amt, Categories: cats})
+	}
+	return sortedMembers(byID), nil
+}
+
+// ParseMembersCSV reads member records with the header
+// member_id,consent[,birthday,enrolled_at] (consent is true/false/yes/no/1/0)
+// and merges them into ms, adding members that have no purchases. It
+// returns the merged list.
+func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: members csv: no header: %v", ErrInvalid, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	for _, need := range []string{"member_id", "consent"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%w: members csv: missing column %q", ErrInvalid, need)
+		}
+	}
+	byID := map[string]*Member{}
+	for i := range ms {
+		m := ms[i]
+		byID[m.ID] = &m
+	}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: members csv line %d: %v", ErrInvalid, line, err)
+		}
+		get := func(k string) string {
+			if i, ok := col[k]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		id := get("member_id")
+		if id == "" {
+			return nil, fmt.Errorf("%w: members csv line %d: empty member_id", ErrInvalid, line)
+		}
+		var consent bool
+		switch strings.ToLower(get("consent")) {
+		case "true", "yes", "1", "y":
+			consent = true
+		case "false", "no", "0", "n", "":
+		default:
+			return nil, fmt.Errorf("%w: members csv line %d: consent %q", ErrInvalid, line, get("consent"))
+		}
+		bd := get("birthday")
+		if bd != "" {
+			if _, _, ok := birthdayMonthDay(bd); !ok {
+				return nil, fmt.Errorf("%w: members csv line %d: birthday %q", ErrInvalid, line, bd)
+			}
+		}
+		var enrolled time.Time
+		if s := get("enrolled_at"); s != "" {
+			if enrolled, err = parseWhen(s); err != nil {
+				return nil, fmt.Errorf("%w: members csv line %d: enrolled_at %q", ErrInvalid, line, s)
+			}
+		}
+		m := byID[id]
+		if m == nil {
+			m = &Member{ID: id}
+			byID[id] = m
+		}
+		m.Consent, m.Birthday, m.EnrolledAt = consent, bd, enrolled
+	}
+	return sortedMembers(byID), nil
+}
+
+// birthdayMonthDay parses "YYYY-MM-DD" or "--MM-DD".
+func birthdayMonthDay(s string) (time.Month, int, bool) {
+	var t time.Time
+	var err error
+	if strings.HasPrefix(s, "--") {
+		t, err = time.Parse("2006-01-02", "2000"+s[1:]) // leap year so 02-29 parses
+	} else {
+		t, err = time.Parse("2006-01-02", s)
+	}
+	if err != nil {
+		return 0, 0, false
+	}
+	return t.Month(), t.Day(), true
+}

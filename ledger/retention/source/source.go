@@ -1,0 +1,73 @@
+// Package source converts ledger records (from a register's ledger or head
+// office's store) into the plain input of package retention.
+package source
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+)
+
+// Purchase converts a ledger purchase index entry.
+func Purchase(p ledger.Purchase) retention.Purchase {
+	return retention.Purchase{SaleID: p.SaleID, Seq: p.Seq, At: p.WallTime, ClockTrusted: p.ClockTrusted, Amount: retention.Money(p.Amount), Categories: p.Categories}
+}
+
+// Member builds a retention.Member from the ledger's member record and
+// purchase index (as Ledger.Member and Ledger.Purchases return them).
+func Member(m ledger.Member, ps []ledger.Purchase) retention.Member {
+	out := retention.Member{ID: m.ID, Consent: m.Consent.Given, Birthday: m.Birthday, EnrolledAt: m.EnrolledAt}
+	for _, p := range ps {
+		out.Purchases = append(out.Purchases, Purchase(p))
+	}
+	return out
+}
+
+// PurchaseSource lists every purchase of every member, such as head
+// office's store (ledger/hqstore).
+type PurchaseSource interface {
+	EachPurchase(fn func(memberID string, p ledger.Purchase) error) error
+}
+
+// MemberSource lists member records (consent, birthday, enrolment).
+type MemberSource interface {
+	EachMember(fn func(m ledger.Member) error) error
+}
+
+// Collect reads members and purchases into retention Members sorted by
+// id. members may be nil: then nobody has consent and nobody a birthday.
+func Collect(src PurchaseSource, members MemberSource) ([]retention.Member, error) {
+	byID := map[string]*retention.Member{}
+	get := func(id string) *retention.Member {
+		m := byID[id]
+		if m == nil {
+			m = &retention.Member{ID: id}
+			byID[id] = m
+		}
+		return m
+	}
+	if members != nil {
+		if err := members.EachMember(func(lm ledger.Member) error {
+			m := get(lm.ID)
+			m.Consent, m.Birthday, m.EnrolledAt = lm.Consent.Given, lm.Birthday, lm.EnrolledAt
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("read members: %w", err)
+		}
+	}
+	if err := src.EachPurchase(func(id string, p ledger.Purchase) error {
+		m := get(id)
+		m.Purchases = append(m.Purchases, Purchase(p))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read purchases: %w", err)
+	}
+	out := make([]retention.Member, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
