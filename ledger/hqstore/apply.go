@@ -1,0 +1,633 @@
+package hqstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// Bounds on what an event may carry; beyond them it is rejected as
+// malformed rather than risking overflow in sums.
+const (
+	maxIDLen    = 200
+	maxAbsPts   = ledger.Points(1) << 40
+	maxAbsMoney = ledger.Money(1) << 50
+)
+
+// refundData is the part of a refund or void record head office needs.
+// Refunds and voids name the sale; the amount may come as "amount",
+// "total" or from the refunded lines; a void without any takes what is
+// left of the sale.
+type refundData struct {
+	ID       string        `json:"id"`
+	SaleID   string        `json:"sale_id"`
+	Register string        `json:"register"`
+	MemberID string        `json:"member_id"`
+	Amount   *ledger.Money `json:"amount"`
+	Total    *ledger.Money `json:"total"`
+	Lines    []ledger.Line `json:"lines"`
+}
+
+// consentData is a consent change: the member and the new consent. A full
+// Member record is accepted as well.
+type consentData struct {
+	MemberID string          `json:"member_id"`
+	Consent  *ledger.Consent `json:"consent"`
+}
+
+// op is a decoded, validated event, ready to apply without further checks.
+type op struct {
+	e       Event
+	raw     []byte // stored form, compared for duplicates
+	sale    *ledger.Sale
+	refund  *refundData
+	point   *ledger.PointEvent
+	member  *ledger.Member
+	consent *consentData
+}
+
+func invalid(e Event, format string, args ...any) error {
+	return fmt.Errorf("event %q (register %q seq %d): %s: %w", e.ID, e.Register, e.Seq, fmt.Sprintf(format, args...), ErrInvalid)
+}
+
+// decode validates an event fully before anything is written.
+func decode(e Event) (op, error) {
+	o := op{e: e}
+	switch {
+	case e.Register == "" || len(e.Register) > maxIDLen || strings.ContainsAny(e.Register, "\x00/+#"):
+		return o, invalid(e, "register id must be 1-%d characters without NUL, '/', '+' or '#'", maxIDLen)
+	case e.Seq == 0:
+		return o, invalid(e, "sequence must start at 1")
+	case e.ID != e.Register+"-"+strconv.FormatUint(e.Seq, 10):
+		return o, invalid(e, "id must be %q", e.Register+"-"+strconv.FormatUint(e.Seq, 10))
+	case e.Type == "":
+		return o, invalid(e, "missing type")
+	case len(e.Data) == 0 || !json.Valid(e.Data):
+		return o, invalid(e, "data is not JSON")
+	}
+	raw, err := json.Marshal(e.OutboxRecord)
+	if err != nil {
+		return o, invalid(e, "encode: %v", err)
+	}
+	o.raw = raw
+	strict := func(v any) error {
+		d := json.NewDecoder(bytes.NewReader(e.Data))
+		return d.Decode(v)
+	}
+	switch e.Type {
+	case ledger.OutSale:
+		var s ledger.Sale
+		if err := strict(&s); err != nil {
+			return o, invalid(e, "sale: %v", err)
+		}
+		if s.ID == "" || len(s.ID) > maxIDLen {
+			return o, invalid(e, "sale without id")
+		}
+		if s.Register != "" && s.Register != e.Register {
+			return o, invalid(e, "sale of register %q sent by %q", s.Register, e.Register)
+		}
+		if s.Total > maxAbsMoney || s.Total < -maxAbsMoney {
+			return o, invalid(e, "sale total %d out of range", s.Total)
+		}
+		o.sale = &s
+	case ledger.OutRefund, ledger.OutVoid:
+		var r refundData
+		if err := strict(&r); err != nil {
+			return o, invalid(e, "%s: %v", e.Type, err)
+		}
+		if r.SaleID == "" {
+			return o, invalid(e, "%s without sale_id", e.Type)
+		}
+		if r.Register != "" && r.Register != e.Register {
+			return o, invalid(e, "%s of register %q sent by %q", e.Type, r.Register, e.Register)
+		}
+		for _, m := range []*ledger.Money{r.Amount, r.Total} {
+			if m != nil && (*m > maxAbsMoney || *m < -maxAbsMoney) {
+				return o, invalid(e, "%s amount %d out of range", e.Type, *m)
+			}
+		}
+		for _, l := range r.Lines {
+			if l.Quantity < 0 || l.Quantity > 1<<20 || l.UnitPrice > maxAbsMoney>>20 || l.UnitPrice < -maxAbsMoney>>20 || l.Discount > maxAbsMoney || l.Discount < -maxAbsMoney {
+				return o, invalid(e, "%s line %d out of range", e.Type, l.No)
+			}
+		}
+		o.refund = &r
+	case ledger.OutPoints:
+		var p ledger.PointEvent
+		if err := strict(&p); err != nil {
+			return o, invalid(e, "point event: %v", err)
+		}
+		if p.MemberID == "" || len(p.MemberID) > maxIDLen || strings.ContainsRune(p.MemberID, 0) {
+			return o, invalid(e, "point event without a valid member_id")
+		}
+		if p.Register != "" && p.Register != e.Register {
+			return o, invalid(e, "point event of register %q sent by %q", p.Register, e.Register)
+		}
+		if p.Points > maxAbsPts || p.Points < -maxAbsPts {
+			return o, invalid(e, "points %d out of range", p.Points)
+		}
+		o.point = &p
+	case ledger.OutMember:
+		var m ledger.Member
+		if err := strict(&m); err != nil {
+			return o, invalid(e, "member: %v", err)
+		}
+		if m.ID == "" || len(m.ID) > maxIDLen || strings.ContainsRune(m.ID, 0) {
+			return o, invalid(e, "member without a valid id")
+		}
+		for _, a := range m.Aliases {
+			if a == "" || len(a) > maxIDLen {
+				return o, invalid(e, "member %q: empty or over-long alias", m.ID)
+			}
+		}
+		o.member = &m
+	case ledger.OutConsent:
+		var c consentData
+		if err := strict(&c); err == nil && c.MemberID != "" && c.Consent != nil {
+			if len(c.MemberID) > maxIDLen || strings.ContainsRune(c.MemberID, 0) {
+				return o, invalid(e, "consent for an invalid member_id")
+			}
+			o.consent = &c
+			break
+		}
+		var m ledger.Member
+		if err := strict(&m); err != nil || m.ID == "" || len(m.ID) > maxIDLen || strings.ContainsRune(m.ID, 0) {
+			return o, invalid(e, "consent: need member_id and consent, or a member record")
+		}
+		o.consent = &consentData{MemberID: m.ID, Consent: &m.Consent}
+	default:
+		// An unknown type from a newer register: kept in the stream (so the
+		// watermark moves and nothing is lost) but not in the view.
+	}
+	return o, nil
+}
+
+// Apply applies a batch of events in one durable transaction and reports
+// what happened; see the package documentation for the rules. Invalid
+// events are listed in Result.Rejected and change nothing; the returned
+// error is only for storage failures, in which case nothing was applied.
+func (s *Store) Apply(events []Event) (Result, error) {
+	var res Result
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		a := &applier{
+			tx: tx, s: s,
+			regs:    map[string]*RegisterState{},
+			members: map[string]*memberRec{},
+			touched: map[string]bool{},
+			res:     Result{Registers: map[string]RegisterState{}},
+		}
+		for _, e := range events {
+			if err := a.one(e); err != nil {
+				return err
+			}
+		}
+		if err := a.flush(); err != nil {
+			return err
+		}
+		res = a.res
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("apply: %w", err)
+	}
+	return res, nil
+}
+
+type applier struct {
+	tx      *bolt.Tx
+	s       *Store
+	regs    map[string]*RegisterState
+	members map[string]*memberRec
+	touched map[string]bool
+	res     Result
+}
+
+func (a *applier) reg(id string) (*RegisterState, error) {
+	if rs, ok := a.regs[id]; ok {
+		return rs, nil
+	}
+	rs, err := loadReg(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	a.regs[id] = &rs
+	return &rs, nil
+}
+
+func (a *applier) member(id string) (*memberRec, error) {
+	if m, ok := a.members[id]; ok {
+		return m, nil
+	}
+	m, err := loadMember(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = &memberRec{Member: ledger.Member{ID: id}}
+	}
+	if m.Included == nil {
+		m.Included = map[string]uint64{}
+	}
+	a.members[id] = m
+	a.touched[id] = true
+	return m, nil
+}
+
+func (a *applier) sub(parent []byte, reg string) (*bolt.Bucket, error) {
+	return a.tx.Bucket(parent).CreateBucketIfNotExists([]byte(reg))
+}
+
+func (a *applier) reject(e Event, err error) {
+	a.res.Rejected = append(a.res.Rejected, err)
+	if rs, ok := a.regs[e.Register]; ok {
+		rs.Rejected++
+		rs.LastRejected = err.Error()
+	}
+}
+
+func (a *applier) conflict(rs *RegisterState, c Conflict) error {
+	b := a.tx.Bucket(bConflicts)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	rs.Conflicts++
+	a.res.Conflicts = append(a.res.Conflicts, c)
+	return b.Put(u64(n), v)
+}
+
+func (a *applier) one(e Event) error {
+	o, err := decode(e)
+	if err != nil {
+		if e.Register != "" && len(e.Register) <= maxIDLen {
+			if _, lerr := a.reg(e.Register); lerr != nil {
+				return lerr
+			}
+		}
+		a.reject(e, err)
+		return nil
+	}
+	rs, err := a.reg(e.Register)
+	if err != nil {
+		return err
+	}
+	if rs.Store == "" {
+		rs.Store = e.Store
+	}
+	rs.Seen = max(rs.Seen, e.Seq)
+	key := u64(e.Seq)
+	switch {
+	case e.Seq <= rs.Watermark:
+		evs, err := a.sub(bEvents, e.Register)
+		if err != nil {
+			return err
+		}
+		return a.dupOrConflict(rs, o, evs.Get(key), "applied")
+	case e.Seq == rs.Watermark+1:
+		if err := a.applyOp(rs, o); err != nil {
+			return err
+		}
+		return a.drain(rs)
+	default:
+		held, err := a.sub(bHeld, e.Register)
+		if err != nil {
+			return err
+		}
+		if prev := held.Get(key); prev != nil {
+			return a.dupOrConflict(rs, o, prev, "held")
+		}
+		if rs.Held >= a.s.opts.MaxHeld {
+			rs.Dropped++
+			a.res.Dropped++
+			return nil
+		}
+		rs.Held++
+		a.res.Held++
+		return held.Put(key, o.raw)
+	}
+}
+
+func (a *applier) dupOrConflict(rs *RegisterState, o op, prev []byte, where string) error {
+	if bytes.Equal(prev, o.raw) {
+		rs.Duplicates++
+		a.res.Duplicates++
+		return nil
+	}
+	return a.conflict(rs, Conflict{
+		Kind: ConflictEvent, Register: o.e.Register, Seq: o.e.Seq, ID: o.e.ID,
+		Detail: fmt.Sprintf("%s event has different content; the first is kept", where),
+	})
+}
+
+// drain applies held events that the watermark has reached.
+func (a *applier) drain(rs *RegisterState) error {
+	if rs.Held == 0 {
+		return nil
+	}
+	held, err := a.sub(bHeld, rs.Register)
+	if err != nil {
+		return err
+	}
+	for rs.Held > 0 {
+		key := u64(rs.Watermark + 1)
+		v := held.Get(key)
+		if v == nil {
+			return nil
+		}
+		var rec ledger.OutboxRecord
+		uerr := json.Unmarshal(v, &rec)
+		if err := held.Delete(key); err != nil {
+			return err
+		}
+		rs.Held--
+		e := Event{Register: rs.Register, Store: rs.Store, OutboxRecord: rec}
+		if uerr != nil {
+			a.reject(e, invalid(e, "held record: %v", uerr))
+			return nil
+		}
+		o, err := decode(e)
+		if err != nil {
+			a.reject(e, err)
+			return nil
+		}
+		if err := a.applyOp(rs, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyOp(rs *RegisterState, o op) error {
+	e := o.e
+	evs, err := a.sub(bEvents, e.Register)
+	if err != nil {
+		return err
+	}
+	if err := evs.Put(u64(e.Seq), o.raw); err != nil {
+		return err
+	}
+	rs.Watermark = e.Seq
+	rs.Applied++
+	a.res.Applied++
+	switch {
+	case o.sale != nil:
+		return a.applySale(rs, e, o.sale)
+	case o.refund != nil:
+		return a.applyRefund(e, o.refund)
+	case o.point != nil:
+		return a.applyPoints(e, o.point)
+	case o.member != nil:
+		return a.applyMember(rs, e, o.member)
+	case o.consent != nil:
+		m, err := a.member(o.consent.MemberID)
+		if err != nil {
+			return err
+		}
+		m.Member.Consent = *o.consent.Consent
+		m.Member.ConsentHistory = append(m.Member.ConsentHistory, *o.consent.Consent)
+		m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
+	}
+	return nil
+}
+
+func (a *applier) putPurchase(member string, e Event, p ledger.Purchase) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	a.touched[member] = true
+	return a.tx.Bucket(bPurchases).Put(purchaseKey(member, e.Register, e.Seq), v)
+}
+
+func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
+	sales := a.tx.Bucket(bSales)
+	if prev := sales.Get([]byte(s.ID)); prev != nil {
+		var p saleRec
+		_ = json.Unmarshal(prev, &p)
+		return a.conflict(rs, Conflict{
+			Kind: ConflictSale, Register: e.Register, Seq: e.Seq, ID: e.ID,
+			Detail: fmt.Sprintf("sale id %q already recorded by %s-%d; this one is kept in the stream but not counted", s.ID, p.Register, p.Seq),
+		})
+	}
+	v, err := json.Marshal(saleRec{Register: e.Register, Seq: e.Seq, MemberID: s.MemberID, Total: s.Total})
+	if err != nil {
+		return err
+	}
+	if err := sales.Put([]byte(s.ID), v); err != nil {
+		return err
+	}
+	if s.MemberID == "" {
+		return nil
+	}
+	var cats []string
+	seen := map[string]bool{}
+	for _, l := range s.Lines {
+		if l.Category != "" && !seen[l.Category] {
+			seen[l.Category] = true
+			cats = append(cats, l.Category)
+		}
+	}
+	wt, trusted := s.WallTime, s.ClockTrusted
+	if wt.IsZero() {
+		wt, trusted = e.WallTime, e.ClockTrusted
+	}
+	return a.putPurchase(s.MemberID, e, ledger.Purchase{
+		SaleID: s.ID, Seq: e.Seq, WallTime: wt, ClockTrusted: trusted, Amount: s.Total, Categories: cats,
+	})
+}
+
+func absMoney(m ledger.Money) ledger.Money {
+	if m < 0 {
+		return -m
+	}
+	return m
+}
+
+func (a *applier) applyRefund(e Event, r *refundData) error {
+	sales := a.tx.Bucket(bSales)
+	var sr *saleRec
+	if v := sales.Get([]byte(r.SaleID)); v != nil {
+		sr = &saleRec{}
+		if err := json.Unmarshal(v, sr); err != nil {
+			return fmt.Errorf("sale %q: %w", r.SaleID, err)
+		}
+	}
+	var amount ledger.Money
+	switch {
+	case r.Amount != nil:
+		amount = absMoney(*r.Amount)
+	case r.Total != nil:
+		amount = absMoney(*r.Total)
+	case len(r.Lines) > 0:
+		for _, l := range r.Lines {
+			amount += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+		}
+		amount = absMoney(amount)
+	case e.Type == ledger.OutVoid && sr != nil:
+		amount = max(sr.Total-sr.Refunded, 0)
+	}
+	member := r.MemberID
+	if sr != nil {
+		if member == "" {
+			member = sr.MemberID
+		}
+		sr.Refunded += amount
+		if e.Type == ledger.OutVoid {
+			sr.Voided = true
+		}
+		v, err := json.Marshal(sr)
+		if err != nil {
+			return err
+		}
+		if err := sales.Put([]byte(r.SaleID), v); err != nil {
+			return err
+		}
+	}
+	if member == "" || amount == 0 {
+		return nil
+	}
+	return a.putPurchase(member, e, ledger.Purchase{
+		SaleID: r.SaleID, Seq: e.Seq, WallTime: e.WallTime, ClockTrusted: e.ClockTrusted, Amount: -amount,
+	})
+}
+
+func (a *applier) applyPoints(e Event, p *ledger.PointEvent) error {
+	m, err := a.member(p.MemberID)
+	if err != nil {
+		return err
+	}
+	m.Balance += p.Points
+	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
+	if p.Points >= 0 || m.Balance >= 0 {
+		return nil
+	}
+	d := DoubleSpend{
+		MemberID: p.MemberID, Register: e.Register, Seq: e.Seq, EventID: e.ID, Kind: p.Kind,
+		Points: p.Points, BalanceAfter: m.Balance, Overdraft: -m.Balance,
+		ExceedsLimit: -m.Balance > a.s.opts.OfflineRedeemLimit,
+	}
+	b := a.tx.Bucket(bDouble)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64(n), v)
+}
+
+func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) error {
+	m, err := a.member(in.ID)
+	if err != nil {
+		return err
+	}
+	aliases := a.tx.Bucket(bAliases)
+	for _, al := range in.Aliases {
+		owner := aliases.Get([]byte(al))
+		switch {
+		case owner == nil:
+			if err := aliases.Put([]byte(al), []byte(in.ID)); err != nil {
+				return err
+			}
+		case string(owner) != in.ID:
+			if err := a.conflict(rs, Conflict{
+				Kind: ConflictAlias, Register: e.Register, Seq: e.Seq, ID: e.ID,
+				Alias: al, Member: in.ID, Owner: string(owner),
+				Detail: "alias already belongs to another member; it stays with its owner",
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		if !contains(m.Member.Aliases, al) {
+			m.Member.Aliases = append(m.Member.Aliases, al)
+		}
+	}
+	// The register that sent the latest change knows best: non-empty
+	// fields replace, identity and enrolment stay with the first record.
+	cur := &m.Member
+	if in.Name != "" {
+		cur.Name = in.Name
+	}
+	if in.Birthday != "" {
+		cur.Birthday = in.Birthday
+	}
+	if in.Contact != (ledger.Contact{}) {
+		cur.Contact = in.Contact
+	}
+	if in.Consent != (ledger.Consent{}) {
+		cur.Consent = in.Consent
+	}
+	if len(in.ConsentHistory) >= len(cur.ConsentHistory) {
+		cur.ConsentHistory = in.ConsentHistory
+	}
+	if in.Tier != "" {
+		cur.Tier = in.Tier
+	}
+	if cur.EnrolledAt.IsZero() {
+		cur.EnrolledAt, cur.EnrolledTrusted = in.EnrolledAt, in.EnrolledTrusted
+	}
+	if cur.HomeRegister == "" {
+		cur.HomeRegister = in.HomeRegister
+		if cur.HomeRegister == "" {
+			cur.HomeRegister = e.Register
+		}
+	}
+	if in.Language != "" {
+		cur.Language = in.Language
+	}
+	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
+	return nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *applier) flush() error {
+	regs := a.tx.Bucket(bRegs)
+	for id, rs := range a.regs {
+		rs.Gap = rs.Seen > rs.Watermark
+		v, err := json.Marshal(rs)
+		if err != nil {
+			return err
+		}
+		if err := regs.Put([]byte(id), v); err != nil {
+			return err
+		}
+		a.res.Registers[id] = *rs
+	}
+	mb := a.tx.Bucket(bMembers)
+	for id, m := range a.members {
+		v, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := mb.Put([]byte(id), v); err != nil {
+			return err
+		}
+	}
+	for id := range a.touched {
+		a.res.Members = append(a.res.Members, id)
+	}
+	sort.Strings(a.res.Members)
+	return nil
+}

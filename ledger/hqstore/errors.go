@@ -1,0 +1,24 @@
+package hqstore
+
+import "errors"
+
+// Sentinel errors. Callers test with errors.Is.
+var (
+	// ErrInvalid reports an event or argument that fails validation; the
+	// error text names the event and the problem.
+	ErrInvalid = errors.New("hqstore: invalid input")
+	// ErrConflict reports an event whose (register, id) was already applied
+	// with different content, or an alias owned by another member.
+	ErrConflict = errors.New("hqstore: conflict")
+	// ErrUnknownMember is returned by Member and Summary for an id never seen.
+	ErrUnknownMember = errors.New("hqstore: unknown member")
+	// ErrLocked reports that another process holds the store file.
+	ErrLocked = errors.New("hqstore: file is locked by another process")
+	// ErrSchemaTooNew reports a file written by a newer program.
+	ErrSchemaTooNew = errors.New("hqstore: schema version is newer than this program")
+	// ErrStaleConfig reports a config document whose version is not newer
+	// than the one already published.
+	ErrStaleConfig = errors.New("hqstore: config version not newer than published")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("hqstore: closed")
+)

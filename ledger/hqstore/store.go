@@ -1,0 +1,585 @@
+package hqstore
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// schemaVersion is the layout this program writes and reads.
+const schemaVersion = 1
+
+// Bucket names. Per-register buckets are nested under bEvents and bHeld.
+var (
+	bMeta      = []byte("meta")
+	bRegs      = []byte("registers")
+	bEvents    = []byte("events")
+	bHeld      = []byte("held")
+	bMembers   = []byte("members")
+	bAliases   = []byte("aliases")
+	bSales     = []byte("sales")
+	bPurchases = []byte("purchases")
+	bConflicts = []byte("conflicts")
+	bDouble    = []byte("doublespends")
+	bConfig    = []byte("config")
+	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig}
+)
+
+// Options configures Open. A nil *Options means defaults.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock, so a second head-office
+	// process fails fast. Default 1s.
+	LockTimeout time.Duration
+	// MaxHeld bounds the events held beyond a gap per register; more are
+	// dropped (and resent by the register). Default 10,000.
+	MaxHeld int
+	// OfflineRedeemLimit is the registers' configured offline redemption
+	// limit; a double spend whose overdraft exceeds it is flagged, because
+	// the limit should have prevented it. 0 flags every double spend.
+	OfflineRedeemLimit ledger.Points
+	// ReadOnly opens the file for reports; Apply and PublishConfig fail.
+	ReadOnly bool
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.LockTimeout <= 0 {
+		r.LockTimeout = time.Second
+	}
+	if r.MaxHeld <= 0 {
+		r.MaxHeld = 10000
+	}
+	return r
+}
+
+// Store is an open head-office store. Its methods are safe for concurrent
+// use; Apply calls are serialised by bbolt's single writer.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+	path string
+}
+
+// Event is one upstream event as head office received it: the register's
+// outbox record plus who sent it.
+type Event struct {
+	Register string // the sending register (CloudEvents source)
+	Store    string // the register's store, from the topic; may be empty
+	ledger.OutboxRecord
+}
+
+// RegisterState is head office's view of one register's stream.
+type RegisterState struct {
+	Register  string `json:"register"`
+	Store     string `json:"store,omitempty"`
+	Watermark uint64 `json:"watermark"` // every seq <= Watermark is durably applied
+	Held      int    `json:"held"`      // events held beyond a gap
+	Seen      uint64 `json:"seen"`      // highest sequence ever received
+	// Gap is true when events beyond the watermark were received (held or
+	// dropped, Seen > Watermark): the register should resend from
+	// Watermark+1.
+	Gap          bool   `json:"gap"`
+	Applied      uint64 `json:"applied"`
+	Duplicates   uint64 `json:"duplicates"`
+	Conflicts    uint64 `json:"conflicts"`
+	Rejected     uint64 `json:"rejected"`
+	Dropped      uint64 `json:"dropped"`
+	LastRejected string `json:"last_rejected,omitempty"`
+}
+
+// Result is what one Apply did.
+type Result struct {
+	// Registers holds, for every register in the batch, its state after
+	// the commit; acknowledge exactly Registers[r].Watermark.
+	Registers  map[string]RegisterState
+	Applied    int
+	Duplicates int
+	Held       int
+	Dropped    int
+	Conflicts  []Conflict
+	Rejected   []error // each wraps ErrInvalid and names the event
+	// Members lists (sorted) the members whose chain-wide view changed.
+	Members []string
+}
+
+// Conflict kinds.
+const (
+	ConflictEvent = "event" // same (register, seq) or id, different content
+	ConflictAlias = "alias" // alias enrolled for two different members
+	ConflictSale  = "sale"  // sale id already recorded by another event
+)
+
+// Conflict is a reported clash; the first version is kept, the second is
+// never applied over it.
+type Conflict struct {
+	Kind     string `json:"kind"`
+	Register string `json:"register"`
+	Seq      uint64 `json:"seq"`
+	ID       string `json:"id"`
+	Alias    string `json:"alias,omitempty"`
+	Member   string `json:"member,omitempty"` // the member that claimed the alias
+	Owner    string `json:"owner,omitempty"`  // the member that owns it
+	Detail   string `json:"detail"`
+}
+
+// DoubleSpend is a point event that took a member's chain-wide balance
+// below zero: the same points were spent at two registers while offline.
+type DoubleSpend struct {
+	MemberID     string           `json:"member_id"`
+	Register     string           `json:"register"`
+	Seq          uint64           `json:"seq"`
+	EventID      string           `json:"event_id"`
+	Kind         ledger.EventKind `json:"kind"`
+	Points       ledger.Points    `json:"points"`
+	BalanceAfter ledger.Points    `json:"balance_after"`
+	Overdraft    ledger.Points    `json:"overdraft"`     // how far below zero
+	ExceedsLimit bool             `json:"exceeds_limit"` // overdraft > OfflineRedeemLimit
+}
+
+// MemberSummary is head office's chain-wide picture of a member, as sent
+// down to registers.
+type MemberSummary struct {
+	Member  ledger.Member `json:"member"`
+	Balance ledger.Points `json:"balance"`
+	// Included maps each register to the highest sequence number of its
+	// events for this member that Balance and Member include; a register
+	// overlays its own events above that number.
+	Included map[string]uint64 `json:"included"`
+}
+
+// memberRec is a member's stored chain-wide view.
+type memberRec struct {
+	Member   ledger.Member     `json:"member"`
+	Balance  ledger.Points     `json:"balance"`
+	Included map[string]uint64 `json:"included"`
+}
+
+// saleRec is the sales index: enough to attribute refunds and voids.
+type saleRec struct {
+	Register string       `json:"register"`
+	Seq      uint64       `json:"seq"`
+	MemberID string       `json:"member_id,omitempty"`
+	Total    ledger.Money `json:"total"`
+	Refunded ledger.Money `json:"refunded"`
+	Voided   bool         `json:"voided,omitempty"`
+}
+
+// Open opens or creates the store at path.
+func Open(path string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, opts: o, path: path}
+	if o.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx, false) })
+	} else {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return checkSchema(tx, true)
+		})
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func checkSchema(tx *bolt.Tx, write bool) error {
+	m := tx.Bucket(bMeta)
+	if m == nil {
+		return fmt.Errorf("not a head-office store (no meta bucket): %w", ErrInvalid)
+	}
+	v := m.Get([]byte("schema"))
+	if v == nil {
+		if !write {
+			return fmt.Errorf("store not initialised: %w", ErrInvalid)
+		}
+		return m.Put([]byte("schema"), u64(schemaVersion))
+	}
+	if got := binary.BigEndian.Uint64(v); got > schemaVersion {
+		return fmt.Errorf("schema %d, this program knows %d: %w", got, schemaVersion, ErrSchemaTooNew)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// Watermark returns the register's applied watermark (0 if never seen).
+func (s *Store) Watermark(register string) (uint64, error) {
+	var w uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rs, err := loadReg(tx, register)
+		w = rs.Watermark
+		return err
+	})
+	return w, err
+}
+
+// Registers returns every register's state, sorted by id.
+func (s *Store) Registers() ([]RegisterState, error) {
+	var out []RegisterState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRegs).ForEach(func(k, v []byte) error {
+			var rs RegisterState
+			if err := json.Unmarshal(v, &rs); err != nil {
+				return fmt.Errorf("register %q: %w", k, err)
+			}
+			out = append(out, rs)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func loadReg(tx *bolt.Tx, register string) (RegisterState, error) {
+	rs := RegisterState{Register: register}
+	v := tx.Bucket(bRegs).Get([]byte(register))
+	if v == nil {
+		return rs, nil
+	}
+	if err := json.Unmarshal(v, &rs); err != nil {
+		return rs, fmt.Errorf("register %q: %w", register, err)
+	}
+	return rs, nil
+}
+
+func loadMember(tx *bolt.Tx, id string) (*memberRec, error) {
+	v := tx.Bucket(bMembers).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	var m memberRec
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, fmt.Errorf("member %q: %w", id, err)
+	}
+	return &m, nil
+}
+
+func (m *memberRec) summary() MemberSummary {
+	inc := make(map[string]uint64, len(m.Included))
+	for k, v := range m.Included {
+		inc[k] = v
+	}
+	mem := m.Member
+	mem.Aliases = append([]string(nil), mem.Aliases...)
+	return MemberSummary{Member: mem, Balance: m.Balance, Included: inc}
+}
+
+// Member returns a member's merged profile.
+func (s *Store) Member(id string) (ledger.Member, error) {
+	sum, err := s.Summary(id)
+	return sum.Member, err
+}
+
+// Summary returns a member's chain-wide summary.
+func (s *Store) Summary(id string) (MemberSummary, error) {
+	var out MemberSummary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m, err := loadMember(tx, id)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			return fmt.Errorf("member %q: %w", id, ErrUnknownMember)
+		}
+		out = m.summary()
+		return nil
+	})
+	return out, err
+}
+
+// Balance returns a member's chain-wide balance.
+func (s *Store) Balance(id string) (ledger.Points, error) {
+	sum, err := s.Summary(id)
+	return sum.Balance, err
+}
+
+// LookupAlias finds a member by any alias.
+func (s *Store) LookupAlias(alias string) (ledger.Member, error) {
+	var id string
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bAliases).Get([]byte(alias)))
+		return nil
+	}); err != nil {
+		return ledger.Member{}, err
+	}
+	if id == "" {
+		return ledger.Member{}, fmt.Errorf("alias %q: %w", alias, ErrUnknownMember)
+	}
+	return s.Member(id)
+}
+
+// EachMember calls fn for every member in id order; an error from fn stops
+// the walk and is returned.
+func (s *Store) EachMember(fn func(m ledger.Member) error) error {
+	return s.EachSummary(func(sum MemberSummary) error { return fn(sum.Member) })
+}
+
+// EachSummary calls fn for every member's summary in id order.
+func (s *Store) EachSummary(fn func(MemberSummary) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+			var m memberRec
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("member %q: %w", k, err)
+			}
+			return fn(m.summary())
+		})
+	})
+}
+
+// purchaseKey orders purchases by member, then register, then sequence.
+func purchaseKey(member, register string, seq uint64) []byte {
+	k := make([]byte, 0, len(member)+len(register)+10)
+	k = append(k, member...)
+	k = append(k, 0)
+	k = append(k, register...)
+	k = append(k, 0)
+	return append(k, u64(seq)...)
+}
+
+func purchaseMember(k []byte) string {
+	for i, c := range k {
+		if c == 0 {
+			return string(k[:i])
+		}
+	}
+	return string(k)
+}
+
+// EachPurchase calls fn for every purchase entry of every member, grouped
+// by member (in id order), then by register and sequence. Refunds and voids
+// are entries with a negative Amount naming the original SaleID. Sort by
+// WallTime yourself if you need time order (and mind ClockTrusted).
+func (s *Store) EachPurchase(fn func(memberID string, p ledger.Purchase) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPurchases).ForEach(func(k, v []byte) error {
+			var p ledger.Purchase
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("purchase %q: %w", k, err)
+			}
+			return fn(purchaseMember(k), p)
+		})
+	})
+}
+
+// Purchases returns one member's purchase entries (register, then sequence
+// order).
+func (s *Store) Purchases(memberID string) ([]ledger.Purchase, error) {
+	var out []ledger.Purchase
+	prefix := append([]byte(memberID), 0)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bPurchases).Cursor()
+		for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+			var p ledger.Purchase
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("purchase %q: %w", k, err)
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Conflicts returns every recorded conflict in the order found.
+func (s *Store) Conflicts() ([]Conflict, error) {
+	var out []Conflict
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bConflicts).ForEach(func(_, v []byte) error {
+			var c Conflict
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DoubleSpends returns the double-spend report: every point event that took
+// a member's chain-wide balance below zero, in the order applied.
+func (s *Store) DoubleSpends() ([]DoubleSpend, error) {
+	var out []DoubleSpend
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bDouble).ForEach(func(_, v []byte) error {
+			var d DoubleSpend
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ConfigDoc is one published, versioned config document.
+type ConfigDoc struct {
+	Kind    string          `json:"kind"`
+	Version int             `json:"version"`
+	Doc     json.RawMessage `json:"doc"`
+}
+
+// PublishConfig records doc as version of kind ("rules", "catalogue"). The
+// version must be greater than the last one recorded (ErrStaleConfig);
+// validation of the content is the caller's job, before calling this.
+func (s *Store) PublishConfig(kind string, version int, doc json.RawMessage) error {
+	if kind == "" || version <= 0 || !json.Valid(doc) {
+		return fmt.Errorf("config %q version %d: need a kind, a positive version and JSON: %w", kind, version, ErrInvalid)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bConfig)
+		if v := b.Get([]byte(kind)); v != nil {
+			var prev ConfigDoc
+			if err := json.Unmarshal(v, &prev); err != nil {
+				return fmt.Errorf("config %q: %w", kind, err)
+			}
+			if version <= prev.Version {
+				return fmt.Errorf("config %q version %d, published %d: %w", kind, version, prev.Version, ErrStaleConfig)
+			}
+		}
+		v, err := json.Marshal(ConfigDoc{Kind: kind, Version: version, Doc: doc})
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(kind), v)
+	})
+}
+
+// Configs returns every recorded config document, by kind.
+func (s *Store) Configs() ([]ConfigDoc, error) {
+	var out []ConfigDoc
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bConfig).ForEach(func(_, v []byte) error {
+			var d ConfigDoc
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Check verifies bbolt's consistency and the store's invariants: every
+// register's events are contiguous up to its watermark, held events lie
+// beyond it, and every member's balance equals the sum of the member's
+// applied point events.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var cerr error
+		for err := range tx.Check() { // drain: Check's goroutine writes them all
+			if cerr == nil {
+				cerr = fmt.Errorf("check: %w", err)
+			}
+		}
+		if cerr != nil {
+			return cerr
+		}
+		sums := map[string]ledger.Points{}
+		err := tx.Bucket(bRegs).ForEach(func(k, v []byte) error {
+			var rs RegisterState
+			if err := json.Unmarshal(v, &rs); err != nil {
+				return err
+			}
+			evs := tx.Bucket(bEvents).Bucket(k)
+			var n uint64
+			if evs != nil {
+				c := evs.Cursor()
+				for ek, ev := c.First(); ek != nil; ek, ev = c.Next() {
+					n++
+					if seq := binary.BigEndian.Uint64(ek); seq != n {
+						return fmt.Errorf("check: register %s: event seq %d where %d expected", k, seq, n)
+					}
+					var rec ledger.OutboxRecord
+					if err := json.Unmarshal(ev, &rec); err != nil {
+						return fmt.Errorf("check: register %s seq %d: %w", k, n, err)
+					}
+					if rec.Type == ledger.OutPoints {
+						var pe ledger.PointEvent
+						if err := json.Unmarshal(rec.Data, &pe); err != nil {
+							return fmt.Errorf("check: register %s seq %d: %w", k, n, err)
+						}
+						sums[pe.MemberID] += pe.Points
+					}
+				}
+			}
+			if n != rs.Watermark {
+				return fmt.Errorf("check: register %s: %d events, watermark %d", k, n, rs.Watermark)
+			}
+			held := 0
+			if hb := tx.Bucket(bHeld).Bucket(k); hb != nil {
+				c := hb.Cursor()
+				for hk, _ := c.First(); hk != nil; hk, _ = c.Next() {
+					held++
+					if binary.BigEndian.Uint64(hk) <= rs.Watermark {
+						return fmt.Errorf("check: register %s: held seq %d at or below watermark %d", k, binary.BigEndian.Uint64(hk), rs.Watermark)
+					}
+				}
+			}
+			if held != rs.Held {
+				return fmt.Errorf("check: register %s: %d held, state says %d", k, held, rs.Held)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var ids []string
+		err = tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+			var m memberRec
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			if m.Balance != sums[string(k)] {
+				return fmt.Errorf("check: member %s: balance %d, events sum to %d", k, m.Balance, sums[string(k)])
+			}
+			ids = append(ids, string(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		sort.Strings(ids)
+		for id, sum := range sums {
+			if i := sort.SearchStrings(ids, id); (i == len(ids) || ids[i] != id) && sum != 0 {
+				return fmt.Errorf("check: member %s has point events but no record", id)
+			}
+		}
+		return nil
+	})
+}
