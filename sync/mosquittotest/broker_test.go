@@ -1,0 +1,107 @@
+package mosquittotest_test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+func connect(t *testing.T, url, id, user, pass string) (mqtt.Client, error) {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(user).SetPassword(pass).
+		SetAutoReconnect(false).SetConnectTimeout(3 * time.Second)
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(5 * time.Second) {
+		return nil, fmt.Errorf("connect timed out")
+	}
+	if tok.Error() != nil {
+		return nil, tok.Error()
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c, nil
+}
+
+func TestKillRestartSamePort(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	port := b.Port()
+	if _, err := connect(t, b.URL(), "a", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	b.Kill()
+	if b.Running() {
+		t.Fatal("still running after Kill")
+	}
+	if c, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("port still accepts after Kill")
+	}
+	b.Restart()
+	if b.Port() != port {
+		t.Fatalf("port changed %d -> %d", port, b.Port())
+	}
+	if _, err := connect(t, b.URL(), "b", "", ""); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	b.Stop()
+	b.Stop() // idempotent
+}
+
+func TestPersistenceKeepsQueuedMessages(t *testing.T) {
+	b := mosquittotest.Start(t, &mosquittotest.Options{Persistence: true})
+	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("sub").SetCleanSession(false).SetAutoReconnect(false)
+	sub := mqtt.NewClient(o)
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	if tok := sub.Subscribe("q/t", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	sub.Disconnect(100)
+	pub, err := connect(t, b.URL(), "pub", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := pub.Publish("q/t", 1, false, "kept"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	pub.Disconnect(100)
+	b.Stop() // clean stop writes the persistence file
+	b.Restart()
+	got := make(chan string, 1)
+	o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) })
+	sub = mqtt.NewClient(o)
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("reconnect: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	select {
+	case m := <-got:
+		if m != "kept" {
+			t.Fatalf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued message lost across restart with persistence")
+	}
+}
+
+func TestPasswordsAndACL(t *testing.T) {
+	b := mosquittotest.Start(t, &mosquittotest.Options{
+		Users: map[string]string{"r1": "pw1"},
+		ACL:   "pattern write loyalty/v1/+/%u/events\n",
+	})
+	if _, err := connect(t, b.URL(), "x", "r1", "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	if _, err := connect(t, b.URL(), "x", "", ""); err == nil {
+		t.Fatal("anonymous accepted")
+	}
+	if _, err := connect(t, b.URL(), "x", "r1", "pw1"); err != nil {
+		t.Fatalf("right password refused: %v", err)
+	}
+}
