@@ -10,16 +10,76 @@
 //     unique id "<register>-<seq>". Sequence numbers, never wall time, order
 //     events: a Raspberry Pi has no real-time clock.
 //   - A member's materialised balance equals the sum of that member's point
-//     events.
+//     events, and the member's open expiry lots minus its debt equal it too.
 //   - Every event is written to the outbox in the same transaction as the
 //     operation that caused it, and is removed only up to a watermark that
 //     head office has confirmed as durably applied (an MQTT PUBACK is not
-//     enough).
+//     enough). The outbox always holds exactly confirmed+1 .. last seq.
 //   - Every operation is idempotent by its caller-chosen id (sale id, refund
-//     id, adjustment id): a retry returns the first result and changes
-//     nothing; the same id with different content is ErrConflict.
+//     id, void id, adjustment id, member id): a retry returns the first
+//     result and changes nothing; the same id with different content is
+//     ErrConflict.
+//   - Everything is validated before anything is written: bad input returns
+//     an error wrapping a sentinel of errors.go and changes nothing.
 //   - An operation returns only after its transaction is durable on disk;
 //     a sale is acknowledged to the cashier only after that.
+//
+// # Group commit
+//
+// Writes go through one committer goroutine. It takes whatever operations
+// are queued (at most Options.MaxBatch), runs each against the shared
+// transaction (each validates against the state the earlier ones left, and
+// an op that fails validation writes nothing, so it does not disturb the
+// others), then commits once. There is no artificial delay: a lone caller
+// pays one commit (two fdatasyncs), 16 concurrent callers share one. If the
+// commit fails, every op of the batch gets that error (ErrNoSpace for a
+// full disk) and nothing of the batch is on disk.
+//
+// # Points, lots and expiry
+//
+// Earn and bonus events (and positive adjustments) open an expiry lot whose
+// date is fixed when the points are earned: a later rule set never re-dates
+// it. Negative movements (redeem, reverse, negative adjust) consume lots
+// oldest first (by sequence); what finds no lot is recorded as debt, which
+// the next credit pays off first. ExpireDue writes an expire event for each
+// lot past its date, and only when the clock is trusted.
+//
+// # Refunds
+//
+// Refunding r more units of a line with q units that earned E points
+// reverses floor(E*R/q) minus what earlier refunds of that line reversed,
+// R being all units refunded so far. The last unit reverses exactly the
+// rest, so no sequence of partial refunds reverses more than E. Bonuses not
+// tied to a line are reversed, and points spent on rewards are given back
+// (into the lots they came from, keeping their expiry) exactly once, when
+// the sale's last unit is refunded or the sale is voided. Refunding more
+// than is left is ErrRefundExceeds.
+//
+// # Offline redemption limit
+//
+// While SaleRequest.HQReachable is false, a member may redeem at most
+// Options.OfflineRedeemLimit points at this register in total, counted over
+// the offline redemptions head office has not yet seen: those with a
+// sequence number above the Covered of the member's latest summary. A
+// summary covering them frees the allowance. Zero allows no offline
+// redemption. Redemptions while head office is reachable do not count.
+//
+// # Head-office overlay (chain-wide balances)
+//
+// Head office sends a MemberSummary per member: the chain-wide profile (so
+// a card enrolled at another store is found here), the chain-wide Balance
+// it computed, Covered = the highest sequence number of THIS register's
+// events included in that balance, and a Version; summaries not newer than
+// the one held are ignored. ApplyMemberSummary stores it beside the member
+// without touching the member's local events, so Check's invariant stays
+// on local events. Balance returns the effective balance: summary Balance
+// plus this register's point events with seq > Covered (or the plain local
+// sum when no summary arrived). Redemptions check the effective balance.
+// The summary's profile replaces the local one unless a local member or
+// consent event newer than Covered exists (that change is still on its way
+// to head office); head office is the authority on aliases and may move an
+// alias between members. Summaries produce no outbox records. Expiry runs
+// on the lots earned at this register; head office expires the rest.
 //
 // Money is in integer minor units (Money); points are integers (Points).
 package ledger

@@ -1,0 +1,110 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// Item is a catalogue entry held by the ledger so the register can price
+// and categorise a scanned SKU while offline.
+type Item struct {
+	SKU      string `json:"sku"`
+	Name     string `json:"name"`
+	Price    Money  `json:"price"`
+	Category string `json:"category,omitempty"`
+}
+
+// PutCatalogue replaces the whole catalogue with items, tagged version.
+// Only a version newer than the one held is accepted (ErrStaleVersion);
+// items need a SKU, a positive price and unique SKUs (ErrInvalid).
+func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) error {
+	if version <= 0 {
+		return fmt.Errorf("ledger catalogue: version %d: %w", version, ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for i, it := range items {
+		if err := validID(fmt.Sprintf("item %d sku", i+1), it.SKU); err != nil {
+			return fmt.Errorf("ledger catalogue: %w", err)
+		}
+		if seen[it.SKU] {
+			return fmt.Errorf("ledger catalogue: sku %q listed twice: %w", it.SKU, ErrInvalid)
+		}
+		seen[it.SKU] = true
+		if it.Price <= 0 {
+			return fmt.Errorf("ledger catalogue: sku %q price %d must be positive: %w", it.SKU, it.Price, ErrInvalid)
+		}
+	}
+	_, err := l.submit(ctx, func(w *wtx) (any, error) {
+		cur := getU64(w.tx.Bucket(bMeta), kCatVer)
+		if uint64(version) <= cur {
+			return nil, fmt.Errorf("ledger catalogue: version %d, holding %d: %w", version, cur, ErrStaleVersion)
+		}
+		w.dirty = true
+		if err := w.tx.DeleteBucket(bCatalogue); err != nil {
+			panic(err)
+		}
+		if _, err := w.tx.CreateBucket(bCatalogue); err != nil {
+			panic(err)
+		}
+		for _, it := range items {
+			w.putJSON(bCatalogue, []byte(it.SKU), it)
+		}
+		w.put(bMeta, kCatVer, u64(uint64(version)))
+		return nil, nil
+	})
+	return err
+}
+
+// Item returns the catalogue entry for sku (ErrUnknownItem when absent).
+func (l *Ledger) Item(sku string) (Item, error) {
+	var it Item
+	err := l.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bCatalogue).Get([]byte(sku))
+		if v == nil {
+			return fmt.Errorf("ledger item %q: %w", sku, ErrUnknownItem)
+		}
+		return json.Unmarshal(v, &it)
+	})
+	return it, err
+}
+
+// SetRules puts a rule set in force. It must validate and be newer than
+// the version in force (ErrStaleVersion). It is stored in the file, so it
+// survives a restart, and its version is written on every later sale and
+// point event. Points already earned keep the expiry they were given.
+func (l *Ledger) SetRules(rs *rules.RuleSet) error {
+	if rs == nil {
+		return fmt.Errorf("ledger rules: nil rule set: %w", ErrInvalid)
+	}
+	if err := rs.Validate(); err != nil {
+		return fmt.Errorf("ledger rules: %w", err)
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return fmt.Errorf("ledger rules: %w", err)
+	}
+	_, err = l.submit(context.Background(), func(w *wtx) (any, error) {
+		cur := w.eng.RuleVersion()
+		if rs.Version <= cur {
+			return nil, fmt.Errorf("ledger rules: version %d, in force %d: %w", rs.Version, cur, ErrStaleVersion)
+		}
+		w.put(bMeta, kRules, b)
+		w.eng = RuleSetEngine(rs) // later ops of this batch score with it
+		return nil, nil
+	})
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.engine = RuleSetEngine(rs)
+	l.mu.Unlock()
+	return nil
+}
+
+// RuleVersion returns the version of the rules in force (0: none).
+func (l *Ledger) RuleVersion() int { return l.eng().RuleVersion() }

@@ -1,0 +1,195 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Check verifies bbolt's own consistency and every ledger invariant:
+// each member's materialised balance equals the sum of its events, and its
+// lots minus its debt equal that balance; event ids are "<register>-<seq>"
+// with seq at most the last one written; the outbox holds exactly the
+// sequence numbers after the confirmed watermark, without gaps; every alias
+// points to a member that lists it. The error wraps ErrInconsistent (or
+// ErrCorrupt for bbolt's own findings) and lists up to 20 problems.
+func (l *Ledger) Check() error {
+	var problems []string
+	add := func(format string, a ...any) {
+		if len(problems) < 20 {
+			problems = append(problems, fmt.Sprintf(format, a...))
+		}
+	}
+	corrupt := false
+	err := l.view(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			corrupt = true
+			add("bbolt: %v", err)
+		}
+		if corrupt {
+			return nil
+		}
+		meta := tx.Bucket(bMeta)
+		seq, confirmed := getU64(meta, kSeq), getU64(meta, kConfirmed)
+		if confirmed > seq {
+			add("confirmed watermark %d beyond last seq %d", confirmed, seq)
+		}
+		// Outbox: exactly confirmed+1..seq.
+		next := confirmed + 1
+		err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+			s := keySeq(k)
+			if s != next {
+				add("outbox: expected seq %d, found %d", next, s)
+			}
+			next = s + 1
+			var r OutboxRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				add("outbox %d: %v", s, err)
+				return nil
+			}
+			if r.Seq != s || !strings.HasSuffix(r.ID, "-"+strconv.FormatUint(s, 10)) {
+				add("outbox %d: record says seq %d id %q", s, r.Seq, r.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if next != seq+1 {
+			add("outbox ends at %d, last seq is %d", next-1, seq)
+		}
+		// Events per member.
+		sums := map[string]Points{}
+		err = tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
+			var ev PointEvent
+			if err := json.Unmarshal(v, &ev); err != nil {
+				add("event %q: %v", k, err)
+				return nil
+			}
+			member := string(k[:len(k)-9])
+			if ev.MemberID != member || ev.Seq != keySeq(k) || ev.Seq > seq || ev.ID != ev.Register+"-"+strconv.FormatUint(ev.Seq, 10) {
+				add("event %q: fields disagree with its key (member %q seq %d id %q)", k, ev.MemberID, ev.Seq, ev.ID)
+			}
+			sums[member] += ev.Points
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		lots := map[string]Points{}
+		err = tx.Bucket(bLots).ForEach(func(k, v []byte) error {
+			var lot lotRec
+			if err := json.Unmarshal(v, &lot); err != nil {
+				add("lot %q: %v", k, err)
+				return nil
+			}
+			if lot.Remaining <= 0 {
+				add("lot %q: remaining %d", k, lot.Remaining)
+			}
+			lots[string(k[:len(k)-9])] += lot.Remaining
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		aliases := tx.Bucket(bAliases)
+		err = tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+			var rec memberRec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				add("member %q: %v", k, err)
+				return nil
+			}
+			id := string(k)
+			if rec.Member.ID != id {
+				add("member %q: record says id %q", id, rec.Member.ID)
+			}
+			if rec.Balance != sums[id] {
+				add("member %q: balance %d, events sum to %d", id, rec.Balance, sums[id])
+			}
+			if lots[id]-rec.Debt != rec.Balance {
+				add("member %q: lots %d minus debt %d != balance %d", id, lots[id], rec.Debt, rec.Balance)
+			}
+			delete(sums, id)
+			delete(lots, id)
+			for _, a := range rec.Member.Aliases {
+				if owner := aliases.Get([]byte(a)); !bytes.Equal(owner, k) {
+					add("member %q: alias %q maps to %q", id, a, owner)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for id := range sums {
+			add("events for unknown member %q", id)
+		}
+		for id := range lots {
+			add("lots for unknown member %q", id)
+		}
+		members := tx.Bucket(bMembers)
+		return aliases.ForEach(func(k, v []byte) error {
+			if members.Get(v) == nil {
+				add("alias %q maps to unknown member %q", k, v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ledger check %s: %w", l.path, err)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sentinel := ErrInconsistent
+	if corrupt {
+		sentinel = ErrCorrupt
+	}
+	return fmt.Errorf("ledger check %s: %w: %s", l.path, sentinel, strings.Join(problems, "; "))
+}
+
+// Stats is a snapshot for status pages.
+type Stats struct {
+	Members          int
+	Sales            int
+	Events           int // point events recorded at this register
+	OutboxPending    int
+	LastSeq          uint64
+	Confirmed        uint64
+	FileSize         int64
+	RuleVersion      int
+	CatalogueVersion int
+}
+
+// Stats counts members, sales and events (a walk of those buckets: call
+// it for status pages, not per sale) and reads the sequence state.
+func (l *Ledger) Stats() (Stats, error) {
+	var s Stats
+	err := l.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		s.LastSeq, s.Confirmed = getU64(meta, kSeq), getU64(meta, kConfirmed)
+		s.OutboxPending = int(s.LastSeq - s.Confirmed)
+		s.CatalogueVersion = int(getU64(meta, kCatVer))
+		s.Members = tx.Bucket(bMembers).Stats().KeyN
+		s.Sales = tx.Bucket(bSales).Stats().KeyN
+		s.Events = tx.Bucket(bEvents).Stats().KeyN
+		s.FileSize = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("ledger stats: %w", err)
+	}
+	s.RuleVersion = l.RuleVersion()
+	if fi, err := os.Stat(l.path); err == nil {
+		s.FileSize = fi.Size()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("ledger stats: %w", err)
+	}
+	return s, nil
+}

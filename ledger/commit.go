@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// op is one queued write. fn validates against the transaction's current
+// state first and writes only when everything is valid, so an op that
+// fails validation leaves the shared transaction untouched. fn may run more
+// than once (when another op of its batch fails half-way and the batch is
+// retried), so it must depend only on the transaction.
+type op struct {
+	ctx  context.Context
+	fn   func(w *wtx) (any, error)
+	res  any
+	err  error
+	done chan struct{}
+}
+
+// wtx is the state of one group-commit transaction.
+type wtx struct {
+	l       *Ledger
+	tx      *bolt.Tx
+	seq     uint64 // last sequence number allocated
+	dirty   bool   // the current op has written something
+	outbox  bool   // the batch added outbox records
+	now     time.Time
+	trusted bool
+	eng     Engine
+}
+
+// submit queues fn for the committer and waits until its transaction is
+// durable (or failed). Once queued, the caller waits for the outcome even
+// if ctx is cancelled later: the op may already be committed, and a cashier
+// must never see "failed" for a sale that was recorded.
+func (l *Ledger) submit(ctx context.Context, fn func(w *wtx) (any, error)) (any, error) {
+	if l.readOnly {
+		return nil, ErrReadOnly
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.queue <- o:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	l.mu.RUnlock()
+	<-o.done
+	return o.res, o.err
+}
+
+// committer merges whatever is queued into one transaction: no artificial
+// delay, so a lone caller pays exactly one commit and concurrent callers
+// share one.
+func (l *Ledger) committer() {
+	defer close(l.done)
+	for {
+		var first *op
+		select {
+		case first = <-l.queue:
+		case <-l.stop:
+			for {
+				select {
+				case o := <-l.queue:
+					l.runBatch(l.collect(o))
+				default:
+					return
+				}
+			}
+		}
+		l.runBatch(l.collect(first))
+	}
+}
+
+func (l *Ledger) collect(first *op) []*op {
+	batch := []*op{first}
+	for len(batch) < l.maxBatch {
+		select {
+		case o := <-l.queue:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func finish(o *op, res any, err error) {
+	o.res, o.err = res, err
+	close(o.done)
+}
+
+func (l *Ledger) runBatch(batch []*op) {
+	for len(batch) > 0 {
+		batch = l.tryBatch(batch)
+	}
+}
+
+// tryBatch runs batch in one transaction and returns the ops to run again
+// when one op failed after it had started writing (its partial writes are
+// rolled back together with the others', which then get a fresh
+// transaction).
+func (l *Ledger) tryBatch(batch []*op) []*op {
+	tx, err := l.db.Begin(true)
+	if err != nil {
+		for _, o := range batch {
+			finish(o, nil, fmt.Errorf("ledger begin: %w", ioError(err)))
+		}
+		return nil
+	}
+	w := &wtx{l: l, tx: tx, eng: l.eng()}
+	w.seq = getU64(tx.Bucket(bMeta), kSeq)
+	start := w.seq
+	var ok []*op
+	var results []any
+	for i, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			finish(o, nil, err)
+			continue
+		}
+		w.dirty = false
+		w.now, w.trusted = l.clock.Now()
+		seqBefore := w.seq
+		res, err := w.run(o.fn)
+		if err != nil {
+			if w.dirty || w.seq != seqBefore {
+				_ = tx.Rollback()
+				finish(o, nil, err)
+				return append(ok, batch[i+1:]...)
+			}
+			finish(o, nil, err)
+			continue
+		}
+		ok = append(ok, o)
+		results = append(results, res)
+	}
+	if len(ok) == 0 {
+		_ = tx.Rollback()
+		return nil
+	}
+	if w.seq != start {
+		if err := tx.Bucket(bMeta).Put(kSeq, u64(w.seq)); err != nil {
+			_ = tx.Rollback()
+			for _, o := range ok {
+				finish(o, nil, fmt.Errorf("ledger commit: %w", err))
+			}
+			return nil
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		err = fmt.Errorf("ledger commit: %w", ioError(err))
+		l.log.Error("commit failed", "err", err, "ops", len(ok))
+		for _, o := range ok {
+			finish(o, nil, err)
+		}
+		return nil
+	}
+	for i, o := range ok {
+		finish(o, results[i], nil)
+	}
+	if w.outbox {
+		select {
+		case l.notify <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// run calls fn, turning a panic into an error that also poisons the
+// transaction (it may have written half of its rows).
+func (w *wtx) run(fn func(w *wtx) (any, error)) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.dirty = true
+			err = fmt.Errorf("ledger: internal error: %v", r)
+		}
+	}()
+	return fn(w)
+}
+
+func (w *wtx) put(bucket, k, v []byte) {
+	w.dirty = true
+	if err := w.tx.Bucket(bucket).Put(k, v); err != nil {
+		panic(fmt.Sprintf("put %s: %v", bucket, err))
+	}
+}
+
+func (w *wtx) putJSON(bucket, k []byte, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %s: %v", bucket, err))
+	}
+	w.put(bucket, k, b)
+}
+
+func (w *wtx) del(bucket, k []byte) {
+	w.dirty = true
+	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
+		panic(fmt.Sprintf("delete %s: %v", bucket, err))
+	}
+}
+
+func (w *wtx) get(bucket, k []byte) []byte { return w.tx.Bucket(bucket).Get(k) }
+
+func (w *wtx) getJSON(bucket, k []byte, v any) (bool, error) {
+	b := w.get(bucket, k)
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("decode %s %q: %w", bucket, k, err)
+	}
+	return true, nil
+}
+
+// nextSeq allocates the next per-register sequence number.
+func (w *wtx) nextSeq() uint64 {
+	w.seq++
+	return w.seq
+}
+
+func (l *Ledger) eventID(seq uint64) string {
+	return l.register + "-" + strconv.FormatUint(seq, 10)
+}
+
+// emit writes one outbox record with a fresh sequence number. build gets
+// the sequence and id so the record's payload can carry them.
+func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) uint64 {
+	seq := w.nextSeq()
+	id := w.l.eventID(seq)
+	payload := build(seq, id)
+	data, err := json.Marshal(payload)
+	if err != nil {
+		panic(fmt.Sprintf("encode outbox %s: %v", typ, err))
+	}
+	w.putJSON(bOutbox, u64(seq), OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted, Data: data})
+	w.outbox = true
+	return seq
+}

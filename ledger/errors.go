@@ -1,0 +1,85 @@
+package ledger
+
+import "errors"
+
+// Sentinel errors. Callers test with errors.Is; the ledger wraps them with
+// short context (the file, the id, the field) so the message alone says what
+// is wrong.
+var (
+	// ErrNotImplemented is kept for callers written against the early
+	// contract; the ledger itself no longer returns it.
+	ErrNotImplemented = errors.New("ledger: not implemented")
+
+	// ErrConflict: an idempotency id (sale, refund, void, adjustment,
+	// member id) was already used with different content. Nothing was
+	// written.
+	ErrConflict = errors.New("ledger: id already used with different content")
+
+	// ErrUnknownMember: no member with that id or alias.
+	ErrUnknownMember = errors.New("ledger: unknown member")
+
+	// ErrUnknownSale: no sale with that id.
+	ErrUnknownSale = errors.New("ledger: unknown sale")
+
+	// ErrUnknownItem: no catalogue item with that SKU.
+	ErrUnknownItem = errors.New("ledger: unknown item")
+
+	// ErrInvalid: the request is malformed (empty id, zero or negative
+	// quantity or price, int64 overflow in an amount, unknown reward...).
+	// Nothing was written.
+	ErrInvalid = errors.New("ledger: invalid input")
+
+	// ErrInsufficient: a redemption or negative adjustment would take the
+	// member's effective balance below zero.
+	ErrInsufficient = errors.New("ledger: not enough points")
+
+	// ErrOfflineLimit: the redemption would exceed Options.OfflineRedeemLimit
+	// while head office is unreachable (see the package doc for the rule).
+	ErrOfflineLimit = errors.New("ledger: offline redemption limit reached")
+
+	// ErrRefundExceeds: a refund or void asks for more units than are left
+	// to refund on the sale (including a sale already voided).
+	ErrRefundExceeds = errors.New("ledger: refund exceeds what was sold")
+
+	// ErrAliasTaken: an alias (card, phone) already belongs to another
+	// member.
+	ErrAliasTaken = errors.New("ledger: alias belongs to another member")
+
+	// ErrLocked: another process holds the ledger file open (Open waited
+	// Options.LockTimeout). The message names the file.
+	ErrLocked = errors.New("ledger: file is locked by another process")
+
+	// ErrSchemaTooNew: the file was written by a newer program (or carries
+	// an unknown schema). It is left untouched.
+	ErrSchemaTooNew = errors.New("ledger: schema version is newer than this program")
+
+	// ErrCorrupt: the file is not a valid ledger. It is never overwritten;
+	// the message names the file and the recovery step.
+	ErrCorrupt = errors.New("ledger: file is corrupt")
+
+	// ErrNoSpace: the disk (or the file size limit) is full; the operation
+	// was not recorded and the ledger is still consistent. Wraps the
+	// underlying ENOSPC or EFBIG.
+	ErrNoSpace = errors.New("ledger: no space left on device")
+
+	// ErrClosed: the ledger was closed.
+	ErrClosed = errors.New("ledger: closed")
+
+	// ErrPruneNotAllowed: Confirm was asked to confirm sequence numbers the
+	// ledger never wrote.
+	ErrPruneNotAllowed = errors.New("ledger: prune beyond confirmed watermark")
+
+	// ErrStaleVersion: a rule set or catalogue version not newer than the
+	// one in force.
+	ErrStaleVersion = errors.New("ledger: version is not newer than the one in force")
+
+	// ErrClockUntrusted: the operation needs a trusted wall clock (expiry)
+	// and the injected Clock says it is not synchronised yet.
+	ErrClockUntrusted = errors.New("ledger: wall clock not trusted")
+
+	// ErrReadOnly: a write on a ledger opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("ledger: opened read-only")
+
+	// ErrInconsistent: Check found a broken ledger invariant.
+	ErrInconsistent = errors.New("ledger: invariant broken")
+)

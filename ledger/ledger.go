@@ -1,0 +1,379 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// SchemaVersion is the layout version this program writes and understands.
+const SchemaVersion = 1
+
+// Clock gives the wall time and whether it is trusted (NTP synced). A
+// Raspberry Pi boots in 1970 until NTP answers, so every time the ledger
+// stores carries the trusted flag with it.
+type Clock interface {
+	Now() (t time.Time, trusted bool)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() (time.Time, bool) { return time.Now(), true }
+
+// Options configures Open. A nil *Options means defaults, but Register is
+// required for a writable ledger.
+type Options struct {
+	// Register is this register's id, e.g. "store1-r1". It prefixes every
+	// event id ("<register>-<seq>"). Required unless ReadOnly.
+	Register string
+	// LockTimeout bounds the wait for the file lock; default 1s. A second
+	// process fails with ErrLocked after it.
+	LockTimeout time.Duration
+	// Clock gives wall time; default the system clock, always trusted.
+	Clock Clock
+	// Rules is the rule set to use when the file holds none or an older
+	// one. A newer rule set stored in the file (SetRules) wins.
+	Rules *rules.RuleSet
+	// Engine overrides Rules with any points engine (tests, simulations).
+	// It is not persisted.
+	Engine Engine
+	// OfflineRedeemLimit is the most points one member may redeem at this
+	// register while head office is unreachable, counted since the last
+	// head-office summary that covered them (see the package doc). Zero
+	// means no redemption at all while offline.
+	OfflineRedeemLimit Points
+	// ReadOnly opens the file without writing (shared lock); every write
+	// returns ErrReadOnly.
+	ReadOnly bool
+	// MaxBatch bounds how many queued operations the committer merges into
+	// one transaction; default 256.
+	MaxBatch int
+	// Logger receives rare operational messages; default: discard.
+	Logger *slog.Logger
+}
+
+// Ledger is an open ledger file. Its methods are safe for concurrent use;
+// writes are merged into group commits by one committer goroutine.
+type Ledger struct {
+	path     string
+	db       *bolt.DB
+	register string
+	clock    Clock
+	log      *slog.Logger
+	limit    Points
+	readOnly bool
+	maxBatch int
+
+	mu     sync.RWMutex // guards engine and closed
+	engine Engine
+	closed bool
+
+	queue  chan *op
+	stop   chan struct{}
+	done   chan struct{}
+	notify chan struct{}
+	once   sync.Once
+}
+
+// Bucket names.
+var (
+	bMeta      = []byte("meta")
+	bMembers   = []byte("members")
+	bAliases   = []byte("aliases")
+	bSales     = []byte("sales")
+	bOps       = []byte("ops")
+	bEvents    = []byte("events")
+	bPurchases = []byte("purchases")
+	bLots      = []byte("lots")
+	bOutbox    = []byte("outbox")
+	bCatalogue = []byte("catalogue")
+
+	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bEvents, bPurchases, bLots, bOutbox, bCatalogue}
+
+	kSchema    = []byte("schema")
+	kSeq       = []byte("seq")
+	kConfirmed = []byte("confirmed")
+	kRules     = []byte("rules")
+	kCatVer    = []byte("catalogue_version")
+)
+
+// Open opens or creates the ledger at path. A file locked by another
+// process gives ErrLocked after opts.LockTimeout; a file written by a newer
+// program gives ErrSchemaTooNew; a file that is not a valid ledger gives
+// ErrCorrupt. In those cases the file is not modified.
+func Open(path string, opts *Options) (*Ledger, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.OfflineRedeemLimit < 0 {
+		return nil, fmt.Errorf("ledger open %s: offline redeem limit %d is negative: %w", path, o.OfflineRedeemLimit, ErrInvalid)
+	}
+	if !o.ReadOnly {
+		if err := validID("register", o.Register); err != nil {
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
+	}
+	fresh := false
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fresh = true
+	} else if err != nil {
+		return nil, fmt.Errorf("ledger open: %w", err)
+	} else if fi.Size() == 0 {
+		// An empty file is what a power cut during the very first
+		// initialisation leaves; it holds no data, so treat it as new.
+		fresh = !o.ReadOnly
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	l := &Ledger{
+		path: path, db: db, register: o.Register, clock: o.Clock, log: o.Logger,
+		limit: o.OfflineRedeemLimit, readOnly: o.ReadOnly, maxBatch: o.MaxBatch,
+		queue: make(chan *op, 1024), stop: make(chan struct{}), done: make(chan struct{}),
+		notify: make(chan struct{}, 1),
+	}
+	if err := l.init(fresh, &o); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go l.committer()
+	return l, nil
+}
+
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("ledger open %s: another process (a second loyaltyd?) holds the file: %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return corruptError(path, err)
+	}
+	return fmt.Errorf("ledger open %s: %w", path, err)
+}
+
+func corruptError(path string, cause error) error {
+	return fmt.Errorf("ledger open %s: %w (%v); the file was not modified: stop loyaltyd, keep this file for support, restore the latest backup, then run `loyaltyctl ledger verify`", path, ErrCorrupt, cause)
+}
+
+// init checks (or, for a fresh file, writes) the schema, then loads the
+// rules. It writes nothing unless the file is fresh or a newer rule set was
+// passed in, so a refused file stays byte-identical.
+func (l *Ledger) init(fresh bool, o *Options) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// bbolt panics on some damaged pages; never let that start a
+			// daemon on a broken file.
+			err = corruptError(l.path, fmt.Errorf("panic reading file: %v", r))
+		}
+	}()
+	var schema uint64
+	var haveMeta bool
+	var stored []byte
+	err = l.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			empty := true
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return corruptError(l.path, errors.New("meta bucket missing"))
+			}
+			return nil
+		}
+		haveMeta = true
+		v := m.Get(kSchema)
+		if len(v) != 8 {
+			return corruptError(l.path, errors.New("schema version missing"))
+		}
+		schema = binary.BigEndian.Uint64(v)
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil && schema == SchemaVersion {
+				return corruptError(l.path, fmt.Errorf("bucket %s missing", b))
+			}
+		}
+		if r := m.Get(kRules); r != nil {
+			stored = append([]byte(nil), r...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if haveMeta && schema > SchemaVersion {
+		return fmt.Errorf("ledger open %s: file has schema %d, this program understands up to %d; upgrade loyaltyd: %w", l.path, schema, SchemaVersion, ErrSchemaTooNew)
+	}
+	if haveMeta && schema < 1 {
+		return fmt.Errorf("ledger open %s: unknown schema %d: %w", l.path, schema, ErrSchemaTooNew)
+	}
+	if !haveMeta {
+		if !fresh {
+			if l.readOnly {
+				return corruptError(l.path, errors.New("no ledger data in file"))
+			}
+			// A bbolt file with no buckets at all: the first
+			// initialisation was cut short. Nothing to lose.
+		}
+		if l.readOnly {
+			return fmt.Errorf("ledger open %s: no ledger yet: %w", l.path, ErrReadOnly)
+		}
+		err = l.db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
+		})
+		if err != nil {
+			return fmt.Errorf("ledger open %s: initialise: %w", l.path, ioError(err))
+		}
+	}
+	// Rules: the newest of stored and passed-in wins; Engine overrides.
+	var eng Engine
+	var storedRS *rules.RuleSet
+	if stored != nil {
+		storedRS = new(rules.RuleSet)
+		if err := jsonUnmarshal(stored, storedRS); err != nil {
+			return corruptError(l.path, fmt.Errorf("stored rules: %w", err))
+		}
+	}
+	switch {
+	case o.Engine != nil:
+		eng = o.Engine
+	case o.Rules != nil && (storedRS == nil || o.Rules.Version > storedRS.Version):
+		if err := o.Rules.Validate(); err != nil {
+			return fmt.Errorf("ledger open %s: rules: %w", l.path, err)
+		}
+		eng = RuleSetEngine(o.Rules)
+		if !l.readOnly {
+			b, err := jsonMarshal(o.Rules)
+			if err != nil {
+				return fmt.Errorf("ledger open %s: rules: %w", l.path, err)
+			}
+			if err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kRules, b) }); err != nil {
+				return fmt.Errorf("ledger open %s: store rules: %w", l.path, ioError(err))
+			}
+		}
+	case storedRS != nil:
+		eng = RuleSetEngine(storedRS)
+	default:
+		eng = noRules{}
+	}
+	l.engine = eng
+	return nil
+}
+
+// Close stops the committer after the queued operations and closes the
+// file. Later calls return ErrClosed.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.done
+	return l.db.Close()
+}
+
+// Path is the ledger file's path.
+func (l *Ledger) Path() string { return l.path }
+
+// Register is the register id this ledger writes events for.
+func (l *Ledger) Register() string { return l.register }
+
+// ioError maps a disk-full failure to ErrNoSpace, keeping the cause.
+func ioError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// memberKey builds "<member id>\x00<seq>" so one member's rows sort by
+// sequence and a prefix scan reads only that member.
+func memberKey(id string, seq uint64) []byte {
+	k := make([]byte, len(id)+1+8)
+	copy(k, id)
+	binary.BigEndian.PutUint64(k[len(id)+1:], seq)
+	return k
+}
+
+func memberPrefix(id string) []byte {
+	k := make([]byte, len(id)+1)
+	copy(k, id)
+	return k
+}
+
+// Backup writes a consistent copy of the open ledger to w (a read
+// transaction: writers are not blocked).
+func (l *Ledger) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := l.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("ledger backup: %w", err)
+	}
+	return n, nil
+}
+
+func (l *Ledger) view(fn func(tx *bolt.Tx) error) error {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return l.db.View(fn)
+}
+
+func (l *Ledger) eng() Engine {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.engine
+}

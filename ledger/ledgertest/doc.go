@@ -1,0 +1,3 @@
+// Package ledgertest helps tests of code that uses the ledger; see Open,
+// Clock and Engine.
+package ledgertest

@@ -1,0 +1,295 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/bits"
+	"time"
+)
+
+// lotRec is an expiry lot: points credited together, expiring together.
+// The key is the member and the sequence number of the crediting event.
+type lotRec struct {
+	Remaining Points    `json:"remaining"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// lotPart is how much of one lot a negative movement consumed, kept so a
+// give-back restores the same lots with their original expiry.
+type lotPart struct {
+	Lot       uint64    `json:"lot"`
+	Points    Points    `json:"points"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// pointEvent writes ev (kind, member, points, links filled by the caller):
+// it allocates the sequence number and id, writes the outbox record and
+// the member's event row, moves the materialised balance and the lots.
+// Positive points first pay off debt (negative movements that found no
+// lot), then go back to the restore lots (a give-back) or form a new lot;
+// negative points consume lots oldest first and return what they took.
+func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (PointEvent, []lotPart) {
+	ev.MemberID = rec.Member.ID
+	ev.Register = w.l.register
+	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
+	ev.RuleVersion = w.eng.RuleVersion()
+	w.emit(OutPoints, func(seq uint64, id string) any {
+		ev.Seq, ev.ID = seq, id
+		return ev
+	})
+	w.putJSON(bEvents, memberKey(rec.Member.ID, ev.Seq), ev)
+	rec.Balance += ev.Points
+	var parts []lotPart
+	switch {
+	case ev.Points > 0:
+		rest := ev.Points
+		pay := min(rec.Debt, rest)
+		rec.Debt -= pay
+		rest -= pay
+		for _, p := range restore {
+			if rest == 0 {
+				break
+			}
+			n := min(p.Points, rest)
+			rest -= n
+			k := memberKey(rec.Member.ID, p.Lot)
+			var lot lotRec
+			if ok, _ := w.getJSON(bLots, k, &lot); !ok {
+				lot = lotRec{ExpiresAt: p.ExpiresAt}
+			}
+			lot.Remaining += n
+			w.putJSON(bLots, k, lot)
+		}
+		if rest > 0 {
+			w.putJSON(bLots, memberKey(rec.Member.ID, ev.Seq), lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
+		}
+	case ev.Points < 0:
+		need := -ev.Points
+		prefix := memberPrefix(rec.Member.ID)
+		c := w.tx.Bucket(bLots).Cursor()
+		type upd struct {
+			k   []byte
+			lot lotRec
+		}
+		var ups []upd
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && need > 0; k, v = c.Next() {
+			var lot lotRec
+			if err := json.Unmarshal(v, &lot); err != nil {
+				panic(fmt.Sprintf("decode lot %q: %v", k, err))
+			}
+			n := min(lot.Remaining, need)
+			need -= n
+			lot.Remaining -= n
+			parts = append(parts, lotPart{Lot: keySeq(k), Points: n, ExpiresAt: lot.ExpiresAt})
+			ups = append(ups, upd{append([]byte(nil), k...), lot})
+		}
+		for _, u := range ups {
+			if u.lot.Remaining == 0 {
+				w.del(bLots, u.k)
+			} else {
+				w.putJSON(bLots, u.k, u.lot)
+			}
+		}
+		rec.Debt += need
+	}
+	return ev, parts
+}
+
+func keySeq(k []byte) uint64 {
+	var s uint64
+	for _, b := range k[len(k)-8:] {
+		s = s<<8 | uint64(b)
+	}
+	return s
+}
+
+// Adjust credits (positive) or debits (negative) points manually. id is
+// the idempotency key; reason and operator are required. A debit may not
+// take the effective balance below zero (ErrInsufficient). Credits expire
+// as the rules in force say for points earned now.
+func (l *Ledger) Adjust(ctx context.Context, id, memberID string, pts Points, reason, operator string) (PointEvent, error) {
+	if err := validID("adjustment id", id); err != nil {
+		return PointEvent{}, fmt.Errorf("ledger adjust: %w", err)
+	}
+	if err := validID("member id", memberID); err != nil {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: %w", id, err)
+	}
+	if pts == 0 || pts == math.MinInt64 {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: points %d: %w", id, pts, ErrInvalid)
+	}
+	if reason == "" || operator == "" {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: reason and operator are required: %w", id, ErrInvalid)
+	}
+	fp := fingerprint([]any{memberID, pts, reason, operator})
+	key := opKey("adjust", id)
+	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		var prev opRec
+		if ok, err := w.getJSON(bOps, key, &prev); err != nil {
+			return nil, err
+		} else if ok {
+			if prev.Fingerprint != fp {
+				return nil, fmt.Errorf("ledger adjust %q: %w", id, ErrConflict)
+			}
+			var ev PointEvent
+			if err := json.Unmarshal(prev.Result, &ev); err != nil {
+				return nil, err
+			}
+			return ev, nil
+		}
+		rec, err := w.member(memberID)
+		if err != nil {
+			return nil, fmt.Errorf("ledger adjust %q: %w", id, err)
+		}
+		eff, err := effective(w.tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := addPoints(eff, pts); !ok {
+			return nil, fmt.Errorf("ledger adjust %q: balance overflow: %w", id, ErrInvalid)
+		}
+		if pts < 0 && eff+pts < 0 {
+			return nil, fmt.Errorf("ledger adjust %q: balance %d, debit %d: %w", id, eff, -pts, ErrInsufficient)
+		}
+		ev := PointEvent{Kind: KindAdjust, Points: pts, Reason: reason, Operator: operator}
+		if pts > 0 {
+			ev.ExpiresAt = w.eng.ExpiryFor(w.now)
+		}
+		ev, _ = w.pointEvent(rec, ev, nil)
+		w.saveMember(rec)
+		w.putJSON(bOps, key, opRec{Fingerprint: fp, Result: mustJSON(ev)})
+		return ev, nil
+	})
+	if err != nil {
+		return PointEvent{}, err
+	}
+	return res.(PointEvent), nil
+}
+
+// ExpireDue writes an expire event for every lot whose expiry date has
+// passed, and returns how many lots expired. Expiry needs a trusted clock:
+// with an untrusted one it writes nothing and returns ErrClockUntrusted
+// (a Pi booting in 1970 must not expire, nor one jumping ahead).
+func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
+	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		if !w.trusted {
+			return 0, fmt.Errorf("ledger expire: %w", ErrClockUntrusted)
+		}
+		type due struct {
+			member string
+			seq    uint64
+			lot    lotRec
+		}
+		var dues []due
+		err := w.tx.Bucket(bLots).ForEach(func(k, v []byte) error {
+			var lot lotRec
+			if err := json.Unmarshal(v, &lot); err != nil {
+				return fmt.Errorf("decode lot %q: %w", k, err)
+			}
+			if !lot.ExpiresAt.IsZero() && !lot.ExpiresAt.After(w.now) && lot.Remaining > 0 {
+				dues = append(dues, due{string(k[:len(k)-9]), keySeq(k), lot})
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		recs := map[string]*memberRec{}
+		for _, d := range dues {
+			rec := recs[d.member]
+			if rec == nil {
+				if rec, err = w.member(d.member); err != nil {
+					return 0, err
+				}
+				recs[d.member] = rec
+			}
+			// Expire exactly this lot: remove it first so the negative
+			// movement does not consume an older, still valid lot.
+			w.del(bLots, memberKey(d.member, d.seq))
+			ev := PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(d.seq)}
+			w.pointEventNoLots(rec, ev)
+		}
+		for _, rec := range recs {
+			w.saveMember(rec)
+		}
+		return len(dues), nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.(int), nil
+}
+
+// pointEventNoLots writes an event whose lot movement the caller already
+// did (expiry removes a given lot, not the oldest).
+func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
+	ev.MemberID = rec.Member.ID
+	ev.Register = w.l.register
+	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
+	ev.RuleVersion = w.eng.RuleVersion()
+	w.emit(OutPoints, func(seq uint64, id string) any {
+		ev.Seq, ev.ID = seq, id
+		return ev
+	})
+	w.putJSON(bEvents, memberKey(rec.Member.ID, ev.Seq), ev)
+	rec.Balance += ev.Points
+	return ev
+}
+
+// opRec is the stored first result of an idempotent operation.
+type opRec struct {
+	Fingerprint string          `json:"fingerprint"`
+	Result      json.RawMessage `json:"result"`
+}
+
+func opKey(kind, id string) []byte { return []byte(kind + "\x00" + id) }
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// addPoints adds with an overflow check.
+func addPoints(a, b Points) (Points, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
+func addMoney(a, b Money) (Money, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
+// mulMoney multiplies two non-negative values with an overflow check.
+func mulMoney(q int64, p Money) (Money, bool) {
+	if q < 0 || p < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(q), uint64(p))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	return Money(lo), true
+}
+
+// prorate returns floor(total*part/whole) for 0 <= part <= whole, total >= 0,
+// without overflow. It is the refund rounding rule: cumulative refunded
+// units map to floor of the proportional share, so several partial refunds
+// never reverse more than the whole, and the last one reverses exactly the
+// rest.
+func prorate(total int64, part, whole int64) int64 {
+	hi, lo := bits.Mul64(uint64(total), uint64(part))
+	q, _ := bits.Div64(hi, lo, uint64(whole))
+	return int64(q)
+}

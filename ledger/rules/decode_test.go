@@ -1,0 +1,106 @@
+package rules_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+func TestDecode(t *testing.T) {
+	data, err := os.ReadFile("testdata/ruleset.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rules.Decode(data)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if rs.Version != 3 || *rs.CategoryRates[1].PercentBack != 25000 || *rs.Campaigns[1].Multiplier != 15000 {
+		t.Errorf("decoded %+v", rs)
+	}
+	// Round trip: encoding and decoding again gives the same rule set.
+	enc, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := rules.Decode(enc)
+	if err != nil {
+		t.Fatalf("Decode(Marshal): %v\n%s", err, enc)
+	}
+	if !reflect.DeepEqual(rs, again) {
+		t.Errorf("round trip differs:\n%+v\n%+v", rs, again)
+	}
+	// Black Friday 2026 in Sofia, a member in the base tier: 1.5x and 20 bonus.
+	out, err := rs.Evaluate(rules.SaleInput{
+		Lines:  []rules.LineInput{{No: 1, SKU: "x", Amount: 1000}, {No: 2, SKU: "y", Category: "tobacco", Amount: 5000}},
+		Member: rules.MemberState{ID: "m", Purchases: 2},
+		At:     time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), ClockTrusted: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Total() != 35 || out.Lines[1].Points != 0 {
+		t.Errorf("outcome %+v, want 15 + 20 bonus, tobacco 0", out)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		frag string
+	}{
+		{"unknown field", `{"version":1,"earn":{"points_per_unit":1},"bogus":1}`, "unknown field"},
+		{"trailing data", `{"version":1,"earn":{"points_per_unit":1}} {}`, "after the document"},
+		{"not json", `version: 1`, "decode"},
+		{"float with too many places", `{"version":1,"earn":{"points_per_unit":0.00001}}`, "at most 4 decimal places"},
+		{"negative multiplier", `{"version":1,"earn":{"points_per_unit":-1}}`, "decimal"},
+		{"invalid rules", `{"version":1,"earn":{}}`, "earn: set points_per_unit or percent_back"},
+		{"null", `null`, "version: must be at least 1"},
+		{"too big", `{"name":"` + strings.Repeat("x", rules.MaxDocument) + `"}`, "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := rules.Decode([]byte(tt.doc))
+			if !errors.Is(err, rules.ErrInvalid) || rs != nil {
+				t.Fatalf("Decode = %v, %v; want ErrInvalid", rs, err)
+			}
+			if !strings.Contains(err.Error(), tt.frag) {
+				t.Errorf("error %q does not contain %q", err, tt.frag)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	if data, err := os.ReadFile("testdata/ruleset.json"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte(`{"version":1,"earn":{"points_per_unit":"1.5"}}`))
+	f.Add([]byte(`{"version":1,"earn":{"percent_back":5},"campaigns":[{"id":"a","multiplier":2,"weekdays":["tue"]}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := rules.Decode(data)
+		if err != nil {
+			if !errors.Is(err, rules.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if err := rs.Validate(); err != nil {
+			t.Fatalf("decoded rule set does not validate: %v", err)
+		}
+		// Whatever was accepted must score a plain sale without panicking.
+		out, err := rs.Evaluate(rules.SaleInput{Lines: []rules.LineInput{{No: 1, Amount: 12345}},
+			Member: rules.MemberState{ID: "m"}, At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), ClockTrusted: true})
+		if err == nil && out.Total() < 0 {
+			t.Fatalf("negative points %d", out.Total())
+		}
+	})
+}

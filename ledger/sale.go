@@ -1,0 +1,411 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// saleRec is what the sales bucket stores: the first result (returned
+// again on a retry) and the per-line state refunds work from.
+type saleRec struct {
+	Fingerprint string      `json:"fingerprint"`
+	Result      SaleResult  `json:"result"`
+	Lines       []lineState `json:"lines"`
+	Bonuses     []evRef     `json:"bonuses,omitempty"`
+	Redeems     []redeemRef `json:"redeems,omitempty"`
+	Closed      bool        `json:"closed,omitempty"` // every unit refunded or voided: bonuses reversed, redemptions given back
+	Voided      bool        `json:"voided,omitempty"`
+}
+
+type lineState struct {
+	No       int    `json:"no"`
+	Units    int64  `json:"units"`
+	Amount   Money  `json:"amount"`
+	Earned   Points `json:"earned"`
+	EarnID   string `json:"earn_id,omitempty"`
+	Refunded int64  `json:"refunded"`
+	Reversed Points `json:"reversed"`
+	Paid     Money  `json:"paid"` // money refunded so far
+}
+
+type evRef struct {
+	ID     string `json:"id"`
+	Points Points `json:"points"`
+}
+
+type redeemRef struct {
+	ID     string    `json:"id"`
+	Points Points    `json:"points"`
+	Parts  []lotPart `json:"parts,omitempty"`
+}
+
+// saleShape is the content a sale id is bound to (the idempotency
+// fingerprint): a retry must carry exactly this.
+type saleShape struct {
+	MemberID    string
+	Lines       []Line
+	Tenders     []Tender
+	Redemptions []RedeemRequest
+}
+
+// checkSale validates what needs no ledger state and returns the line
+// amounts and the gross total.
+func checkSale(req *SaleRequest) ([]Money, Money, error) {
+	if err := validID("sale id", req.ID); err != nil {
+		return nil, 0, err
+	}
+	if req.MemberID != "" {
+		if err := validID("member id", req.MemberID); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(req.Lines) == 0 {
+		return nil, 0, fmt.Errorf("sale has no lines: %w", ErrInvalid)
+	}
+	if len(req.Lines) > 1000 {
+		return nil, 0, fmt.Errorf("sale has %d lines, at most 1000: %w", len(req.Lines), ErrInvalid)
+	}
+	seen := map[int]bool{}
+	amounts := make([]Money, len(req.Lines))
+	var gross Money
+	for i, ln := range req.Lines {
+		if ln.No < 1 || seen[ln.No] {
+			return nil, 0, fmt.Errorf("line %d: number must be positive and unique: %w", ln.No, ErrInvalid)
+		}
+		seen[ln.No] = true
+		if ln.SKU == "" {
+			return nil, 0, fmt.Errorf("line %d: empty sku: %w", ln.No, ErrInvalid)
+		}
+		if ln.Quantity <= 0 {
+			return nil, 0, fmt.Errorf("line %d: quantity %d must be positive: %w", ln.No, ln.Quantity, ErrInvalid)
+		}
+		if ln.UnitPrice <= 0 {
+			return nil, 0, fmt.Errorf("line %d: unit price %d must be positive: %w", ln.No, ln.UnitPrice, ErrInvalid)
+		}
+		amt, ok := mulMoney(ln.Quantity, ln.UnitPrice)
+		if !ok {
+			return nil, 0, fmt.Errorf("line %d: quantity*price overflows: %w", ln.No, ErrInvalid)
+		}
+		if ln.Discount < 0 || ln.Discount > amt {
+			return nil, 0, fmt.Errorf("line %d: discount %d outside 0..%d: %w", ln.No, ln.Discount, amt, ErrInvalid)
+		}
+		amounts[i] = amt - ln.Discount
+		if gross, ok = addMoney(gross, amounts[i]); !ok {
+			return nil, 0, fmt.Errorf("sale total overflows: %w", ErrInvalid)
+		}
+	}
+	for i, t := range req.Tenders {
+		if t.Kind == "" {
+			return nil, 0, fmt.Errorf("tender %d: empty kind: %w", i+1, ErrInvalid)
+		}
+		if t.Amount <= 0 {
+			return nil, 0, fmt.Errorf("tender %d: amount %d must be positive: %w", i+1, t.Amount, ErrInvalid)
+		}
+	}
+	if len(req.Redemptions) > 0 && req.MemberID == "" {
+		return nil, 0, fmt.Errorf("redemption without a member: %w", ErrInvalid)
+	}
+	for i, r := range req.Redemptions {
+		if r.RewardID == "" {
+			return nil, 0, fmt.Errorf("redemption %d: empty reward id: %w", i+1, ErrInvalid)
+		}
+	}
+	return amounts, gross, nil
+}
+
+// RecordSale records a sale durably and returns its result. The sale id is
+// the idempotency key: the same id with the same content returns the first
+// result with Replayed set (also after a restart); with different content
+// it is ErrConflict. Everything is validated before anything is written:
+// lines need a positive quantity and unit price, amounts must not overflow
+// int64, tenders (when given) must add up to the total, redemptions need a
+// member, a known reward, enough points (ErrInsufficient) and, while
+// req.HQReachable is false, room under Options.OfflineRedeemLimit
+// (ErrOfflineLimit). An unknown member is ErrUnknownMember.
+func (l *Ledger) RecordSale(ctx context.Context, req SaleRequest) (SaleResult, error) {
+	amounts, gross, err := checkSale(&req)
+	if err != nil {
+		return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, err)
+	}
+	shape := saleShape{MemberID: req.MemberID, Lines: req.Lines, Tenders: req.Tenders, Redemptions: req.Redemptions}
+	fp := fingerprint(shape)
+	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		return w.recordSale(&req, fp, amounts, gross)
+	})
+	if err != nil {
+		return SaleResult{}, err
+	}
+	return res.(SaleResult), nil
+}
+
+func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Money) (SaleResult, error) {
+	var prev saleRec
+	if ok, err := w.getJSON(bSales, []byte(req.ID), &prev); err != nil {
+		return SaleResult{}, err
+	} else if ok {
+		if prev.Fingerprint != fp {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, ErrConflict)
+		}
+		r := prev.Result
+		r.Replayed = true
+		return r, nil
+	}
+	var rec *memberRec
+	if req.MemberID != "" {
+		var err error
+		if rec, err = w.member(req.MemberID); err != nil {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, err)
+		}
+	}
+	// Redemptions.
+	var reds []Redemption
+	var redeemPts Points
+	var discount Money
+	for _, r := range req.Redemptions {
+		rw, ok := w.eng.Reward(r.RewardID)
+		if !ok {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: unknown reward %q: %w", req.ID, r.RewardID, ErrInvalid)
+		}
+		if rw.Points <= 0 || rw.Discount < 0 {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: reward %q has points %d, discount %d: %w", req.ID, r.RewardID, rw.Points, rw.Discount, ErrInvalid)
+		}
+		var ok1, ok2 bool
+		redeemPts, ok1 = addPoints(redeemPts, Points(rw.Points))
+		discount, ok2 = addMoney(discount, Money(rw.Discount))
+		if !ok1 || !ok2 {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: redemptions overflow: %w", req.ID, ErrInvalid)
+		}
+		reds = append(reds, Redemption{RewardID: rw.ID, Points: Points(rw.Points), Discount: Money(rw.Discount)})
+	}
+	if discount > gross {
+		return SaleResult{}, fmt.Errorf("ledger sale %q: reward discount %d exceeds the sale amount %d: %w", req.ID, discount, gross, ErrInvalid)
+	}
+	total := gross - discount
+	if len(req.Tenders) > 0 {
+		var paid Money
+		for _, t := range req.Tenders {
+			var ok bool
+			if paid, ok = addMoney(paid, t.Amount); !ok {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: tenders overflow: %w", req.ID, ErrInvalid)
+			}
+		}
+		if paid != total {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: tenders add up to %d, total is %d: %w", req.ID, paid, total, ErrInvalid)
+		}
+	}
+	if redeemPts > 0 {
+		eff, err := effective(w.tx, rec)
+		if err != nil {
+			return SaleResult{}, err
+		}
+		if eff < redeemPts {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: balance %d, redeeming %d: %w", req.ID, eff, redeemPts, ErrInsufficient)
+		}
+		if !req.HQReachable {
+			var used Points
+			for _, o := range rec.Offline {
+				used += o.Points
+			}
+			if used+redeemPts > w.l.limit {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: offline redemptions %d + %d exceed the limit %d: %w", req.ID, used, redeemPts, w.l.limit, ErrOfflineLimit)
+			}
+		}
+	}
+	// Score.
+	var out rules.Outcome
+	if rec != nil {
+		in := rules.SaleInput{At: w.now, ClockTrusted: w.trusted, Member: w.memberState(rec)}
+		for i, ln := range req.Lines {
+			in.Lines = append(in.Lines, rules.LineInput{No: ln.No, SKU: ln.SKU, Category: ln.Category, Amount: int64(amounts[i])})
+		}
+		var err error
+		if out, err = w.eng.Evaluate(in); err != nil {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: rules: %w", req.ID, err)
+		}
+		var sum Points
+		for _, lp := range out.Lines {
+			if lp.Points < 0 || !slices.ContainsFunc(req.Lines, func(ln Line) bool { return ln.No == lp.No }) {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: rules gave %d points to line %d: %w", req.ID, lp.Points, lp.No, ErrInvalid)
+			}
+			var ok bool
+			if sum, ok = addPoints(sum, Points(lp.Points)); !ok {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: points overflow: %w", req.ID, ErrInvalid)
+			}
+		}
+		for _, b := range out.Bonuses {
+			var ok bool
+			if b.Points < 0 {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: rules gave bonus %q %d points: %w", req.ID, b.Kind, b.Points, ErrInvalid)
+			}
+			if sum, ok = addPoints(sum, Points(b.Points)); !ok {
+				return SaleResult{}, fmt.Errorf("ledger sale %q: points overflow: %w", req.ID, ErrInvalid)
+			}
+		}
+		if _, ok := addPoints(rec.Balance, sum); !ok {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: balance overflow: %w", req.ID, ErrInvalid)
+		}
+	}
+
+	// Everything is valid: write.
+	sale := Sale{
+		ID: req.ID, Register: w.l.register, MemberID: req.MemberID,
+		Lines: req.Lines, Tenders: req.Tenders, Redemptions: reds, Total: total,
+		WallTime: w.now, ClockTrusted: w.trusted, RuleVersion: w.eng.RuleVersion(),
+	}
+	w.emit(OutSale, func(seq uint64, _ string) any {
+		sale.Seq = seq
+		return sale
+	})
+	sr := saleRec{Fingerprint: fp}
+	for i, ln := range req.Lines {
+		sr.Lines = append(sr.Lines, lineState{No: ln.No, Units: ln.Quantity, Amount: amounts[i]})
+	}
+	result := SaleResult{Sale: sale}
+	if rec != nil {
+		for _, rd := range reds {
+			ev, parts := w.pointEvent(rec, PointEvent{Kind: KindRedeem, Points: -rd.Points, SaleID: sale.ID, Reason: rd.RewardID}, nil)
+			sr.Redeems = append(sr.Redeems, redeemRef{ID: ev.ID, Points: rd.Points, Parts: parts})
+			result.Events = append(result.Events, ev)
+			result.Redeemed += rd.Points
+			if !req.HQReachable {
+				rec.Offline = append(rec.Offline, offlineRedeem{Seq: ev.Seq, Points: rd.Points})
+			}
+		}
+		for _, lp := range out.Lines {
+			if lp.Points == 0 {
+				continue
+			}
+			ev, _ := w.pointEvent(rec, PointEvent{Kind: KindEarn, Points: Points(lp.Points), SaleID: sale.ID, Line: lp.No, ExpiresAt: out.ExpiresAt}, nil)
+			for i := range sr.Lines {
+				if sr.Lines[i].No == lp.No {
+					sr.Lines[i].Earned += ev.Points
+					sr.Lines[i].EarnID = ev.ID
+				}
+			}
+			result.Events = append(result.Events, ev)
+			result.Earned += ev.Points
+		}
+		for _, b := range out.Bonuses {
+			if b.Points == 0 {
+				continue
+			}
+			ev, _ := w.pointEvent(rec, PointEvent{Kind: KindBonus, Points: Points(b.Points), SaleID: sale.ID, Reason: b.Kind, ExpiresAt: out.ExpiresAt}, nil)
+			sr.Bonuses = append(sr.Bonuses, evRef{ID: ev.ID, Points: ev.Points})
+			result.Events = append(result.Events, ev)
+			result.Earned += ev.Points
+			if b.Kind == "birthday" {
+				rec.BirthdayBonusGivenAt = w.now
+			}
+		}
+		if out.Tier != "" {
+			rec.Member.Tier = out.Tier
+		}
+		rec.FirstBonusPending = out.FirstBonusPending
+		rec.Purchases++
+		w.putJSON(bPurchases, memberKey(rec.Member.ID, sale.Seq), Purchase{
+			SaleID: sale.ID, Seq: sale.Seq, WallTime: w.now, ClockTrusted: w.trusted,
+			Amount: total, Categories: categories(req.Lines),
+		})
+		w.saveMember(rec)
+		eff, err := effective(w.tx, rec)
+		if err != nil {
+			panic(err) // written rows: poison the batch
+		}
+		result.Balance = eff
+	}
+	sr.Result = result
+	w.putJSON(bSales, []byte(sale.ID), sr)
+	return result, nil
+}
+
+func categories(lines []Line) []string {
+	var cs []string
+	for _, ln := range lines {
+		if ln.Category != "" && !slices.Contains(cs, ln.Category) {
+			cs = append(cs, ln.Category)
+		}
+	}
+	sort.Strings(cs)
+	return cs
+}
+
+// memberState is what the rules see about the member: rolling 12-month
+// spend and visits come from the member's purchase index (refunds
+// included), read without touching other members' rows.
+func (w *wtx) memberState(rec *memberRec) rules.MemberState {
+	ms := rules.MemberState{
+		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
+		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
+		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt,
+	}
+	from := w.now.AddDate(-1, 0, 0)
+	_ = scanPrefix(w.tx.Bucket(bPurchases), memberPrefix(rec.Member.ID), func(v []byte) error {
+		var p Purchase
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		if p.WallTime.After(from) && !p.WallTime.After(w.now) {
+			ms.Spend12m += int64(p.Amount)
+			if p.Amount > 0 {
+				ms.Visits12m++
+			}
+		}
+		return nil
+	})
+	return ms
+}
+
+// Sale returns a recorded sale.
+func (l *Ledger) Sale(id string) (Sale, error) {
+	var s Sale
+	err := l.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSales).Get([]byte(id))
+		if b == nil {
+			return fmt.Errorf("ledger sale %q: %w", id, ErrUnknownSale)
+		}
+		var sr saleRec
+		if err := json.Unmarshal(b, &sr); err != nil {
+			return fmt.Errorf("decode sale %q: %w", id, err)
+		}
+		s = sr.Result.Sale
+		return nil
+	})
+	return s, err
+}
+
+// ForEachSale calls fn for every sale in id order (for export); an error
+// from fn stops the walk and is returned.
+func (l *Ledger) ForEachSale(fn func(Sale) error) error {
+	return l.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSales).ForEach(func(k, v []byte) error {
+			var sr saleRec
+			if err := json.Unmarshal(v, &sr); err != nil {
+				return fmt.Errorf("decode sale %q: %w", k, err)
+			}
+			return fn(sr.Result.Sale)
+		})
+	})
+}
+
+// ForEachMember calls fn for every member in id order (for export).
+func (l *Ledger) ForEachMember(fn func(Member) error) error {
+	return l.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+			var rec memberRec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode member %q: %w", k, err)
+			}
+			return fn(rec.Member)
+		})
+	})
+}
+
+var _ = time.Time{}
