@@ -178,7 +178,7 @@ func EncodeConfig(c Config) ([]byte, error) {
 // DecodeConfig decodes and validates a config document that arrived on the
 // topic t (ChainConfigTopic or StoreConfigTopic). The rule set, when
 // present, must pass rules.Validate; the catalogue must have unique SKUs and
-// non-negative prices.
+// positive prices (as the ledger's catalogue requires).
 func DecodeConfig(b []byte, t Topic) (Config, error) {
 	var c Config
 	if len(b) > MaxConfigSize {
@@ -227,8 +227,8 @@ func (c Config) validate(scope, store string) error {
 			return fmt.Errorf("config: %w: catalogue[%d].sku %q repeated", ErrMalformed, i, p.SKU)
 		}
 		seen[p.SKU] = true
-		if p.Price < 0 {
-			return fmt.Errorf("config: %w: catalogue[%d].price %d is negative", ErrMalformed, i, p.Price)
+		if p.Price <= 0 {
+			return fmt.Errorf("config: %w: catalogue[%d].price %d must be positive", ErrMalformed, i, p.Price)
 		}
 	}
 	return nil
@@ -242,7 +242,9 @@ func Newer(current, next uint64) bool { return next > current }
 // MemberSummary is head office's chain-wide view of one member. Balance
 // includes, for each register, exactly the events up to Included[register];
 // a register overlays its own events after Included[itself] to get a
-// balance that is never stale for what it did itself.
+// balance that is never stale for what it did itself. The register hands
+// it to ledger.ApplyMemberSummary with Covered = Included[itself] and
+// Version = the enclosing message's Seq.
 type MemberSummary struct {
 	MemberID  string            `json:"member_id"`
 	Balance   ledger.Points     `json:"balance"`

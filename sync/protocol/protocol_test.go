@@ -198,6 +198,7 @@ func TestConfig(t *testing.T) {
 		{"unknown version", `{"v":9,"scope":"store","store":"s1","config_version":4}`, st, protocol.ErrVersion},
 		{"no config version", `{"v":1,"scope":"store","store":"s1"}`, st, protocol.ErrMalformed},
 		{"negative price", `{"v":1,"scope":"store","store":"s1","config_version":4,"catalogue":[{"sku":"a","name":"x","price":-1}]}`, st, protocol.ErrMalformed},
+		{"zero price", `{"v":1,"scope":"store","store":"s1","config_version":4,"catalogue":[{"sku":"a","name":"x","price":0}]}`, st, protocol.ErrMalformed},
 		{"repeated sku", `{"v":1,"scope":"store","store":"s1","config_version":4,"catalogue":[{"sku":"a","name":"x","price":1},{"sku":"a","name":"y","price":2}]}`, st, protocol.ErrMalformed},
 		{"unknown field", `{"v":1,"scope":"store","store":"s1","config_version":4,"debug":true}`, st, protocol.ErrMalformed},
 		{"truncated", `{"v":1,"scope":"store"`, st, protocol.ErrMalformed},
