@@ -176,5 +176,9 @@ type Health struct {
 	LastError string // safe to show: never contains input data
 	Reopens   int    // successful reopens after the first open
 	Frames    int64  // accepted inputs
-	Rejects   map[string]int64
+	// Rejects counts refused inputs by ReasonLabel.
+	Rejects map[string]int64
+	// Faults counts device-level failures by ReasonLabel: "not_found",
+	// "busy", "gone" (unplugged) or "other".
+	Faults map[string]int64
 }

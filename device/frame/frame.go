@@ -88,11 +88,31 @@ type Frame struct {
 }
 
 // Reject is input that did not make a frame. Err is one of the device
-// sentinels (ErrNoise, ErrTooLong, ErrMissingAIM), possibly wrapped with a
-// safe detail; it never carries the input bytes.
+// sentinels (ErrNoise, ErrTooLong, ErrMissingAIM, ErrEmpty), possibly
+// wrapped with a safe detail; it never carries the input bytes.
 type Reject struct {
 	Err error
 	At  time.Time
+}
+
+// Output is one result of the assembler in wire order: a Frame, or a
+// Reject when Reject.Err is non-nil.
+type Output struct {
+	Frame  Frame
+	Reject Reject
+}
+
+// Split separates outputs into frames and rejects (for tests and callers
+// that do not care about their interleaving).
+func Split(out []Output) (frames []Frame, rejects []Reject) {
+	for _, o := range out {
+		if o.Reject.Err != nil {
+			rejects = append(rejects, o.Reject)
+		} else {
+			frames = append(frames, o.Frame)
+		}
+	}
+	return frames, rejects
 }
 
 // Assembler assembles frames. It is not safe for concurrent use; each port
@@ -118,41 +138,41 @@ func (a *Assembler) Options() Options { return a.o }
 // Feed adds bytes that arrived at time now. It returns completed frames and
 // rejects in the order they ended on the wire. With IdleGap framing, bytes
 // arriving after a gap first complete the pending frame.
-func (a *Assembler) Feed(p []byte, now time.Time, frames []Frame, rejects []Reject) ([]Frame, []Reject) {
+func (a *Assembler) Feed(p []byte, now time.Time, out []Output) []Output {
 	if a.o.Terminator == IdleGap {
 		if len(a.buf) > 0 || a.dropping {
 			if now.Sub(a.last) >= a.o.IdleGap {
-				frames, rejects = a.end(a.last, frames, rejects)
+				out = a.end(a.last, out)
 			}
 		}
 		for _, c := range p {
-			frames, rejects = a.add(c, now, frames, rejects)
+			out = a.add(c, now, out)
 		}
 		if len(p) > 0 {
 			a.last = now
 		}
-		return frames, rejects
+		return out
 	}
 	for _, c := range p {
 		if a.isTerminator(c) {
-			frames, rejects = a.end(now, frames, rejects)
+			out = a.end(now, out)
 			continue
 		}
-		frames, rejects = a.add(c, now, frames, rejects)
+		out = a.add(c, now, out)
 	}
-	return frames, rejects
+	return out
 }
 
 // Flush ends a pending idle-gap frame when the gap has passed at now. It
 // is a no-op for terminated framing (a half frame waits for its end).
-func (a *Assembler) Flush(now time.Time, frames []Frame, rejects []Reject) ([]Frame, []Reject) {
+func (a *Assembler) Flush(now time.Time, out []Output) []Output {
 	if a.o.Terminator != IdleGap || (len(a.buf) == 0 && !a.dropping) {
-		return frames, rejects
+		return out
 	}
 	if now.Sub(a.last) < a.o.IdleGap {
-		return frames, rejects
+		return out
 	}
-	return a.end(a.last, frames, rejects)
+	return a.end(a.last, out)
 }
 
 // Pending reports how many bytes wait for a frame end.
@@ -177,16 +197,16 @@ func (a *Assembler) isTerminator(c byte) bool {
 	return false
 }
 
-func (a *Assembler) add(c byte, now time.Time, frames []Frame, rejects []Reject) ([]Frame, []Reject) {
+func (a *Assembler) add(c byte, now time.Time, out []Output) []Output {
 	if a.dropping {
 		a.dropLen++
-		return frames, rejects
+		return out
 	}
 	if !a.o.AllowBinary && (c < 0x20 || c > 0x7e) {
 		if len(a.buf) == 0 {
 			// Line noise between frames (power-on garbage, a NUL from a
 			// reset): dropped and counted, the next frame is unaffected.
-			return frames, append(rejects, Reject{Err: device.ErrNoise, At: now})
+			return append(out, Output{Reject: Reject{Err: device.ErrNoise, At: now}})
 		}
 		a.noise = true
 	}
@@ -194,29 +214,29 @@ func (a *Assembler) add(c byte, now time.Time, frames []Frame, rejects []Reject)
 		a.dropping = true
 		a.dropLen = len(a.buf) + 1
 		a.buf = a.buf[:0]
-		return frames, rejects
+		return out
 	}
 	a.buf = append(a.buf, c)
-	return frames, rejects
+	return out
 }
 
-func (a *Assembler) end(at time.Time, frames []Frame, rejects []Reject) ([]Frame, []Reject) {
+func (a *Assembler) end(at time.Time, out []Output) []Output {
 	defer func() {
 		a.buf = a.buf[:0]
 		a.dropping, a.dropLen, a.noise = false, 0, false
 	}()
 	if a.dropping {
-		return frames, append(rejects, Reject{
+		return append(out, Output{Reject: Reject{
 			Err: fmt.Errorf("%w: %d bytes, limit %d", device.ErrTooLong, a.dropLen, a.o.MaxLen),
 			At:  at,
-		})
+		}})
 	}
 	if len(a.buf) == 0 {
 		// CRLF pairs and blank lines end nothing.
-		return frames, rejects
+		return out
 	}
 	if a.noise {
-		return frames, append(rejects, Reject{Err: fmt.Errorf("%w inside a frame", device.ErrNoise), At: at})
+		return append(out, Output{Reject: Reject{Err: fmt.Errorf("%w inside a frame", device.ErrNoise), At: at}})
 	}
 	data := a.buf
 	if a.o.Prefix != "" {
@@ -225,17 +245,17 @@ func (a *Assembler) end(at time.Time, frames []Frame, rejects []Reject) ([]Frame
 	f := Frame{At: at}
 	if a.o.AIM {
 		if len(data) < 3 || data[0] != ']' {
-			return frames, append(rejects, Reject{Err: device.ErrMissingAIM, At: at})
+			return append(out, Output{Reject: Reject{Err: device.ErrMissingAIM, At: at}})
 		}
 		f.AIM = string(data[:3])
 		f.Symbology = SymbologyOf(f.AIM)
 		data = data[3:]
 	}
 	if len(data) == 0 {
-		return frames, append(rejects, Reject{Err: device.ErrEmpty, At: at})
+		return append(out, Output{Reject: Reject{Err: device.ErrEmpty, At: at}})
 	}
 	f.Data = string(data)
-	return append(frames, f), rejects
+	return append(out, Output{Frame: f})
 }
 
 // SymbologyOf maps an AIM identifier such as "]E0" to a symbology.

@@ -22,15 +22,14 @@ type chunk struct {
 
 func run(o frame.Options, chunks []chunk, flushAt time.Duration) ([]frame.Frame, []frame.Reject) {
 	a := frame.New(o)
-	var fs []frame.Frame
-	var rs []frame.Reject
+	var out []frame.Output
 	for _, c := range chunks {
-		fs, rs = a.Feed([]byte(c.b), t0.Add(c.at), fs, rs)
+		out = a.Feed([]byte(c.b), t0.Add(c.at), out)
 	}
 	if flushAt > 0 {
-		fs, rs = a.Flush(t0.Add(flushAt), fs, rs)
+		out = a.Flush(t0.Add(flushAt), out)
 	}
-	return fs, rs
+	return frame.Split(out)
 }
 
 func TestAssembler(t *testing.T) {
@@ -103,6 +102,22 @@ func TestAssembler(t *testing.T) {
 	}
 }
 
+func TestWireOrder(t *testing.T) {
+	a := frame.New(frame.Options{})
+	out := a.Feed([]byte("96385074\r\x00X\x01Y\r4006381333931\r"), t0, nil)
+	var got []string
+	for _, o := range out {
+		if o.Reject.Err != nil {
+			got = append(got, device.ReasonLabel(o.Reject.Err))
+		} else {
+			got = append(got, o.Frame.Data)
+		}
+	}
+	if want := "96385074|noise|noise|4006381333931"; strings.Join(got, "|") != want {
+		t.Fatalf("order %q, want %s", got, want)
+	}
+}
+
 func TestFrameTimeIsLastByte(t *testing.T) {
 	fs, _ := run(frame.Options{}, []chunk{{"9638", 0}, {"5074\r", 7 * time.Millisecond}}, 0)
 	if len(fs) != 1 || !fs[0].At.Equal(t0.Add(7*time.Millisecond)) {
@@ -112,9 +127,9 @@ func TestFrameTimeIsLastByte(t *testing.T) {
 
 func TestResetDropsHalfFrame(t *testing.T) {
 	a := frame.New(frame.Options{})
-	fs, _ := a.Feed([]byte("4006"), t0, nil, nil)
+	a.Feed([]byte("4006"), t0, nil)
 	a.Reset()
-	fs, _ = a.Feed([]byte("96385074\r"), t0, fs, nil)
+	fs, _ := frame.Split(a.Feed([]byte("96385074\r"), t0, nil))
 	if len(fs) != 1 || fs[0].Data != "96385074" {
 		t.Fatalf("frames %+v", fs)
 	}
@@ -138,13 +153,13 @@ func TestRecordedStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := frame.New(frame.Options{Terminator: frame.CRLF, MaxLen: 32})
-	var fs []frame.Frame
-	var rs []frame.Reject
+	var out []frame.Output
 	// Replay in uneven reads, as a USB CDC port delivers them.
 	for i, n := 0, 1; i < len(b); i, n = i+n, n%7+1 {
 		j := min(i+n, len(b))
-		fs, rs = a.Feed(b[i:j], t0.Add(time.Duration(i)*time.Millisecond), fs, rs)
+		out = a.Feed(b[i:j], t0.Add(time.Duration(i)*time.Millisecond), out)
 	}
+	fs, rs := frame.Split(out)
 	var got []string
 	for _, f := range fs {
 		got = append(got, f.Data)
@@ -173,12 +188,11 @@ func FuzzAssembler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, term uint8, aim bool) {
 		o := frame.Options{Terminator: frame.Terminator(term % 4), AIM: aim, MaxLen: 64, IdleGap: time.Millisecond}
 		a := frame.New(o)
-		var fs []frame.Frame
-		var rs []frame.Reject
+		var out []frame.Output
 		for i := 0; i < len(b); i += 5 {
-			fs, rs = a.Feed(b[i:min(i+5, len(b))], t0.Add(time.Duration(i)*time.Millisecond), fs, rs)
+			out = a.Feed(b[i:min(i+5, len(b))], t0.Add(time.Duration(i)*time.Millisecond), out)
 		}
-		fs, rs = a.Flush(t0.Add(time.Hour), fs, rs)
+		fs, rs := frame.Split(a.Flush(t0.Add(time.Hour), out))
 		for _, f := range fs {
 			if len(f.Data) == 0 || len(f.Data) > 64 {
 				t.Fatalf("frame of length %d", len(f.Data))

@@ -1,0 +1,218 @@
+package serialdev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/frame"
+)
+
+// Backoff bounds the wait between reopen attempts.
+type Backoff struct {
+	Initial time.Duration // default 100 ms
+	Max     time.Duration // default 5 s
+}
+
+// Options configure a Reader. Name and Path are required.
+type Options struct {
+	Name   string
+	Path   string
+	Serial SerialOptions
+	Frame  frame.Options
+	// Open opens the port; nil means OpenSerial with ReadTimeout.
+	Open Opener
+	// ReadTimeout bounds one blocking read (default 50 ms) so idle-gap
+	// frames are flushed and a cancelled context is seen promptly.
+	ReadTimeout time.Duration
+	Backoff     Backoff
+	// After waits for a backoff delay; nil means time.After. Tests inject
+	// their own to drive reopen without sleeping.
+	After func(time.Duration) <-chan time.Time
+	// Clock stamps frames; nil means the system clock.
+	Clock  device.Clock
+	Logger *slog.Logger // nil: silent
+}
+
+// Handler turns a frame into an event. It must fill Kind and, for rejects,
+// Reason; Device and At are filled in by the Reader.
+type Handler func(f frame.Frame) device.Event
+
+// Reader is one running serial input device.
+type Reader struct {
+	o      Options
+	handle Handler
+	mu     sync.Mutex
+	health device.Health
+	opened bool
+	asm    *frame.Assembler
+	log    *slog.Logger
+	out    []frame.Output
+}
+
+// New returns a Reader; Run starts it.
+func New(o Options, h Handler) (*Reader, error) {
+	if o.Name == "" || o.Path == "" {
+		return nil, errors.New("serialdev: name and path are required")
+	}
+	if _, err := o.Serial.Mode(); err != nil {
+		return nil, fmt.Errorf("serialdev %s: %w", o.Name, err)
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 50 * time.Millisecond
+	}
+	if o.Backoff.Initial <= 0 {
+		o.Backoff.Initial = 100 * time.Millisecond
+	}
+	if o.Backoff.Max < o.Backoff.Initial {
+		o.Backoff.Max = max(5*time.Second, o.Backoff.Initial)
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	o.Clock = device.ClockOrSystem(o.Clock)
+	if o.Open == nil {
+		rt := o.ReadTimeout
+		o.Open = func(path string, so SerialOptions) (io.ReadWriteCloser, error) { return OpenSerial(path, so, rt) }
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Reader{
+		o: o, handle: h, asm: frame.New(o.Frame),
+		log: log.With("device", o.Name),
+		health: device.Health{Name: o.Name, Path: o.Path, State: device.StateStarting,
+			Rejects: map[string]int64{}, Faults: map[string]int64{}},
+	}
+	return r, nil
+}
+
+// Name returns the device name.
+func (r *Reader) Name() string { return r.o.Name }
+
+// Health returns a snapshot of the device's health.
+func (r *Reader) Health() device.Health {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.health
+	h.Rejects = make(map[string]int64, len(r.health.Rejects))
+	for k, v := range r.health.Rejects {
+		h.Rejects[k] = v
+	}
+	h.Faults = make(map[string]int64, len(r.health.Faults))
+	for k, v := range r.health.Faults {
+		h.Faults[k] = v
+	}
+	return h
+}
+
+func (r *Reader) setState(s device.State, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.health.State = s
+	if err != nil {
+		r.health.LastError = err.Error()
+		r.health.Faults[device.ReasonLabel(err)]++
+	}
+}
+
+// Run reads the device until ctx is cancelled, calling emit for every event
+// (accepted or rejected). emit is called from Run's goroutine only; it
+// should not block for long, or the device's bytes queue in the kernel.
+// Run returns nil when ctx is cancelled.
+func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
+	delay := r.o.Backoff.Initial
+	defer r.setState(device.StateStopped, nil)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		port, err := r.o.Open(r.o.Path, r.o.Serial)
+		if err != nil {
+			r.setState(device.StateUnhealthy, err)
+			r.log.Warn("device unavailable, will retry", "path", r.o.Path, "err", err, "retry_in", delay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-r.o.After(delay):
+			}
+			delay = min(2*delay, r.o.Backoff.Max)
+			continue
+		}
+		delay = r.o.Backoff.Initial
+		r.mu.Lock()
+		if r.opened {
+			r.health.Reopens++
+		}
+		r.opened = true
+		r.health.State = device.StateHealthy
+		r.mu.Unlock()
+		r.log.Info("device open", "path", r.o.Path)
+		err = r.readLoop(ctx, port, emit)
+		if err == nil {
+			return nil
+		}
+		r.setState(device.StateUnhealthy, err)
+		r.log.Warn("device lost, reopening", "path", r.o.Path, "err", err)
+		// A half frame from before the unplug must not be glued to bytes
+		// after it.
+		r.asm.Reset()
+	}
+}
+
+// readLoop returns nil when ctx is cancelled, or the error that ended the
+// port.
+func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit func(device.Event)) error {
+	var once sync.Once
+	closePort := func() { once.Do(func() { port.Close() }) }
+	defer closePort()
+	stop := context.AfterFunc(ctx, closePort) // unblocks a Read without timeout
+	defer stop()
+	buf := make([]byte, 512)
+	for {
+		n, err := port.Read(buf)
+		now := r.o.Clock.Now()
+		if n > 0 {
+			r.out = r.asm.Feed(buf[:n], now, r.out[:0])
+		} else {
+			r.out = r.asm.Flush(now, r.out[:0])
+		}
+		r.deliver(emit)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w (%v)", r.o.Path, device.ErrDeviceGone, err)
+		}
+	}
+}
+
+// deliver emits the assembler's outputs in wire order.
+func (r *Reader) deliver(emit func(device.Event)) {
+	for _, o := range r.out {
+		if o.Reject.Err != nil {
+			r.count(device.Event{Kind: device.KindReject, Reason: o.Reject.Err}, emit, o.Reject.At)
+			continue
+		}
+		r.count(r.handle(o.Frame), emit, o.Frame.At)
+	}
+}
+
+func (r *Reader) count(ev device.Event, emit func(device.Event), at time.Time) {
+	ev.Device = r.o.Name
+	ev.At = at
+	r.mu.Lock()
+	if ev.Kind == device.KindReject {
+		r.health.Rejects[device.ReasonLabel(ev.Reason)]++
+	} else {
+		r.health.Frames++
+	}
+	r.mu.Unlock()
+	emit(ev)
+}
