@@ -169,14 +169,14 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		}
 		return nil
 	}
-	for i, o := range ok {
-		finish(o, results[i], nil)
-	}
 	if w.outbox {
 		select {
 		case l.notify <- struct{}{}:
 		default:
 		}
+	}
+	for i, o := range ok {
+		finish(o, results[i], nil)
 	}
 	return nil
 }

@@ -449,15 +449,15 @@ func (s *Store) DoubleSpends() ([]DoubleSpend, error) {
 // ConfigDoc is one published, versioned config document.
 type ConfigDoc struct {
 	Kind    string          `json:"kind"`
-	Version int             `json:"version"`
+	Version uint64          `json:"version"`
 	Doc     json.RawMessage `json:"doc"`
 }
 
 // PublishConfig records doc as version of kind ("rules", "catalogue"). The
 // version must be greater than the last one recorded (ErrStaleConfig);
 // validation of the content is the caller's job, before calling this.
-func (s *Store) PublishConfig(kind string, version int, doc json.RawMessage) error {
-	if kind == "" || version <= 0 || !json.Valid(doc) {
+func (s *Store) PublishConfig(kind string, version uint64, doc json.RawMessage) error {
+	if kind == "" || version == 0 || !json.Valid(doc) {
 		return fmt.Errorf("config %q version %d: need a kind, a positive version and JSON: %w", kind, version, ErrInvalid)
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -582,4 +582,22 @@ func (s *Store) Check() error {
 		}
 		return nil
 	})
+}
+
+// NextEpoch durably increments and returns a counter, so that message
+// sequence numbers built on it keep increasing across restarts.
+func (s *Store) NextEpoch() (uint64, error) {
+	var n uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if v := m.Get([]byte("epoch")); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		return m.Put([]byte("epoch"), u64(n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("next epoch: %w", err)
+	}
+	return n, nil
 }

@@ -361,7 +361,7 @@ func TestPublishConfigVersions(t *testing.T) {
 	cases := []struct {
 		name    string
 		kind    string
-		version int
+		version uint64
 		doc     string
 		want    error
 	}{
