@@ -1,0 +1,29 @@
+// Package uplink is the register side of the link to head office.
+//
+// An Uplink drains the ledger's outbox to the broker in sequence order as
+// CloudEvents (sync/protocol), QoS 1, with a bounded window of messages
+// awaiting PUBACK, and forgets an event only when head office's
+// acknowledged watermark covers it: then it calls Outbox.Confirm. A PUBACK
+// proves nothing about durability (the broker may lose the message), so the
+// ledger is the only queue: paho gets a fresh in-memory store per
+// connection and every resend comes from the ledger. After a reconnect, a
+// gap request or a long silence from head office the uplink rewinds to the
+// watermark and resends; head office drops duplicates by (source, id).
+//
+// The uplink only reads the ledger and calls Confirm, so it never blocks or
+// slows a sale. Status reports "online/offline, N pending, oldest T, last
+// ack, watermark" for the daemon and the cashier's signal.
+//
+// Downstream, it validates every config and member-summary message
+// (size, schema, version, order) before handing it to the daemon's
+// callbacks; a rejected config leaves the previous one in force and is
+// reported in Status. Nothing received from the broker can crash the
+// register: decoders are strict and fuzzed, and handlers recover.
+//
+// Connection management is the uplink's own (paho's auto-reconnect and
+// connect-retry are off): exponential backoff with full jitter, so a fleet
+// of registers does not reconnect in lockstep after a broker restart, and
+// every MQTT wait is a WaitTimeout. Publishing happens only on a live
+// connection, so paho's "publish before first connect" pitfall cannot
+// occur.
+package uplink

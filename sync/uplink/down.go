@@ -1,0 +1,204 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// route is paho's handler for every message on our subscriptions. It runs
+// on a paho goroutine, so it never blocks for long and never panics.
+func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			u.reject(fmt.Sprintf("handler panic on %s: %v", m.Topic(), r))
+		}
+	}()
+	t, err := protocol.ParseTopic(m.Topic())
+	if err != nil {
+		u.reject(err.Error())
+		return
+	}
+	switch t.Kind {
+	case protocol.KindAck:
+		if t.Store != u.o.Store || t.Register != u.o.Register {
+			u.reject("ack for " + m.Topic())
+			return
+		}
+		a, err := protocol.DecodeAck(m.Payload(), u.o.Register)
+		if err != nil {
+			u.reject(err.Error())
+			return
+		}
+		u.mu.Lock()
+		u.st.ackW = max(u.st.ackW, a.Watermark)
+		if a.Gap != 0 && (u.st.gapReq == 0 || a.Gap < u.st.gapReq) {
+			u.st.gapReq = a.Gap
+		}
+		u.st.lastAck = time.Now()
+		u.mu.Unlock()
+		select {
+		case u.ackSig <- struct{}{}:
+		default:
+		}
+	case protocol.KindConfig, protocol.KindMembers:
+		// Applied one at a time off paho's goroutine: callbacks write the
+		// ledger and may take a while.
+		select {
+		case u.down <- m:
+		case <-u.stop:
+		}
+	default:
+		u.reject("unexpected topic " + m.Topic())
+	}
+}
+
+func (u *Uplink) reject(why string) {
+	u.log.Warn("downstream message rejected", "reason", why)
+	u.count(func(s *state) { s.rejected++ })
+}
+
+func (u *Uplink) downstream(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-u.down:
+			u.apply(ctx, m)
+		}
+	}
+}
+
+// apply validates and hands on one config or members message. A rejected
+// document changes nothing: the one in force stays.
+func (u *Uplink) apply(ctx context.Context, m mqtt.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			u.reject(fmt.Sprintf("callback panic on %s: %v", m.Topic(), r))
+		}
+	}()
+	t, err := protocol.ParseTopic(m.Topic())
+	if err != nil {
+		u.reject(err.Error())
+		return
+	}
+	if t.Store != "" && t.Store != u.o.Store {
+		u.reject("message for store " + t.Store)
+		return
+	}
+	switch t.Kind {
+	case protocol.KindConfig:
+		u.applyConfig(ctx, t, m.Payload())
+	case protocol.KindMembers:
+		u.applyMembers(ctx, m.Payload())
+	}
+}
+
+func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
+	if len(b) == 0 {
+		return // a cleared retained message: nothing to apply
+	}
+	fail := func(err error) {
+		u.log.Warn("config rejected", "err", err)
+		u.count(func(s *state) { s.rejected++; s.cfgErr = err.Error() })
+	}
+	c, err := protocol.DecodeConfig(b, t)
+	if err != nil {
+		fail(err)
+		return
+	}
+	u.mu.Lock()
+	cur := &u.st.cfg.Chain
+	if c.Scope == protocol.ScopeStore {
+		cur = &u.st.cfg.Store
+	}
+	current := *cur
+	u.mu.Unlock()
+	if c.ConfigVersion == current {
+		return // the retained copy again, or a duplicate delivery
+	}
+	if !protocol.Newer(current, c.ConfigVersion) {
+		fail(fmt.Errorf("%w: %s config version %d, %d in force", ErrStale, c.Scope, c.ConfigVersion, current))
+		return
+	}
+	if u.o.OnConfig != nil {
+		if err := u.o.OnConfig(ctx, c); err != nil {
+			fail(fmt.Errorf("%s config version %d: %w", c.Scope, c.ConfigVersion, err))
+			return
+		}
+	}
+	u.mu.Lock()
+	*cur = c.ConfigVersion
+	u.st.cfgErr = ""
+	u.mu.Unlock()
+	u.log.Info("config applied", "scope", c.Scope, "version", c.ConfigVersion)
+}
+
+func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
+	fail := func(err error) {
+		u.log.Warn("member summaries rejected", "err", err)
+		u.count(func(s *state) { s.rejected++; s.membersErr = err.Error() })
+	}
+	ms, err := protocol.DecodeMembers(b, u.o.Store)
+	if err != nil {
+		fail(err)
+		return
+	}
+	u.mu.Lock()
+	last := u.st.membersSeq
+	u.mu.Unlock()
+	if ms.Seq == last {
+		return // duplicate delivery
+	}
+	if ms.Seq < last {
+		fail(fmt.Errorf("%w: members seq %d, %d applied", ErrStale, ms.Seq, last))
+		return
+	}
+	if u.o.OnMembers != nil {
+		if err := u.o.OnMembers(ctx, ms); err != nil {
+			fail(fmt.Errorf("members seq %d: %w", ms.Seq, err))
+			return
+		}
+	}
+	u.mu.Lock()
+	u.st.membersSeq = ms.Seq
+	u.st.membersErr = ""
+	u.mu.Unlock()
+}
+
+// LedgerSummaries maps a members message to the ledger's form for this
+// register: Covered is what the summary included of this register's own
+// events, Version the message's Seq. A summary without a profile carries
+// only the member id.
+func LedgerSummaries(register string, ms protocol.MemberSummaries) []ledger.MemberSummary {
+	out := make([]ledger.MemberSummary, 0, len(ms.Members))
+	for _, s := range ms.Members {
+		m := ledger.Member{ID: s.MemberID, Tier: s.Tier}
+		if s.Member != nil {
+			m = *s.Member
+		}
+		out = append(out, ledger.MemberSummary{Member: m, Balance: s.Balance,
+			Covered: s.Included[register], Version: ms.Seq})
+	}
+	return out
+}
+
+// ApplyMembersTo returns an OnMembers callback that applies every summary
+// to l with ledger.ApplyMemberSummary.
+func ApplyMembersTo(l interface {
+	ApplyMemberSummary(context.Context, ledger.MemberSummary) error
+}, register string) func(context.Context, protocol.MemberSummaries) error {
+	return func(ctx context.Context, ms protocol.MemberSummaries) error {
+		for _, s := range LedgerSummaries(register, ms) {
+			if err := l.ApplyMemberSummary(ctx, s); err != nil {
+				return fmt.Errorf("member %s: %w", s.Member.ID, err)
+			}
+		}
+		return nil
+	}
+}

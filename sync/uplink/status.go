@@ -1,0 +1,86 @@
+package uplink
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is a snapshot of the link for the daemon, loyaltyctl and the
+// cashier's signal.
+type Status struct {
+	Online bool
+	// Pending is the number of events head office has not acknowledged.
+	Pending int
+	// Oldest is the wall time of the oldest pending event (zero when none);
+	// OldestTrusted says whether that clock was synced.
+	Oldest        time.Time
+	OldestTrusted bool
+	// Watermark is the last sequence number head office acknowledged.
+	Watermark uint64
+	// Published is the highest sequence number handed to the broker.
+	Published uint64
+	// LastAck is when the last acknowledgement arrived (local clock).
+	LastAck time.Time
+	// LastError is why the link last went down, empty while it is fine.
+	LastError string
+	// Config are the config versions in force; ConfigError is why the
+	// last rejected config was rejected (empty after an accepted one).
+	Config      ConfigVersions
+	ConfigError string
+	// MembersSeq is the last members message applied; MembersError why
+	// the last one was rejected.
+	MembersSeq   uint64
+	MembersError string
+	// Rejected counts downstream messages rejected since start; Resends
+	// counts rewinds to the watermark; Sessions counts connections.
+	Rejected, Resends, Sessions uint64
+}
+
+// Status returns the current link status. It reads the ledger's outbox
+// counters (a bbolt read transaction, which never waits for a sale).
+func (u *Uplink) Status() Status {
+	u.mu.Lock()
+	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
+		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
+		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr,
+		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions}
+	u.mu.Unlock()
+	if n, oldest, err := u.ob.OutboxStats(); err == nil {
+		s.Pending = n
+		if n > 0 {
+			s.Oldest, s.OldestTrusted = oldest.WallTime, oldest.ClockTrusted
+		}
+	} else {
+		s.Pending = -1
+	}
+	return s
+}
+
+// String is the one-line form: "online, 0 pending, last ack 2s ago,
+// watermark 41" or "offline, 12 pending, oldest 10:02:11, ...".
+func (s Status) String() string {
+	state := "offline"
+	if s.Online {
+		state = "online"
+	}
+	out := fmt.Sprintf("%s, %d pending", state, s.Pending)
+	if s.Pending > 0 && !s.Oldest.IsZero() {
+		out += ", oldest " + s.Oldest.Format(time.DateTime)
+		if !s.OldestTrusted {
+			out += " (clock not synced)"
+		}
+	}
+	if s.LastAck.IsZero() {
+		out += ", no ack yet"
+	} else {
+		out += ", last ack " + s.LastAck.Format(time.DateTime)
+	}
+	out += fmt.Sprintf(", watermark %d", s.Watermark)
+	if s.LastError != "" {
+		out += ", last error: " + s.LastError
+	}
+	if s.ConfigError != "" {
+		out += ", config rejected: " + s.ConfigError
+	}
+	return out
+}

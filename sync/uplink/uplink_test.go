@@ -1,0 +1,66 @@
+package uplink_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	l := openLedger(t, "r1")
+	tests := []struct {
+		name string
+		o    uplink.Options
+	}{
+		{"no broker", uplink.Options{Store: "s1", Register: "r1"}},
+		{"no store", uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Register: "r1"}},
+		{"bad register", uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Store: "s1", Register: "r/1"}},
+		{"batch too big", uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Store: "s1", Register: "r1", BatchEvents: protocol.MaxBatch + 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := uplink.New(l, &tc.o); !errors.Is(err, uplink.ErrOptions) {
+				t.Fatalf("err = %v, want ErrOptions", err)
+			}
+		})
+	}
+	if _, err := uplink.New(nil, &uplink.Options{Brokers: []string{"x"}, Store: "s", Register: "r"}); !errors.Is(err, uplink.ErrOptions) {
+		t.Fatalf("nil outbox: %v", err)
+	}
+}
+
+func TestDrainConfirmsOnlyWhatHeadOfficeAcked(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	record(t, l, "a", 700)
+	n := lastSeq(t, l)
+	hq := startAckHQ(t, b.URL())
+	hq.paused.Store(true) // receives but never acks
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 50, AckTimeout: time.Hour})
+	eventually(t, wait, "everything published", func() bool { return u.Status().Published == n })
+	if w, _ := l.Confirmed(); w != 0 {
+		t.Fatalf("confirmed %d on PUBACK alone", w)
+	}
+	if st := u.Status(); st.Pending != int(n) || !st.Online {
+		t.Fatalf("status %v", st)
+	}
+	hq.paused.Store(false)
+	record(t, l, "b", 10) // new events wake the uplink; acks then cover all
+	n = lastSeq(t, l)
+	eventually(t, wait, "head office has all", func() bool { return hq.watermark("r1") == n })
+	eventually(t, wait, "ledger confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
+	hq.checkExactlyOnce(t, "r1", 1, n) // the paused deliveries were lost: recovered through the gap request
+	st := u.Status()
+	if st.Pending != 0 || st.Watermark != n || st.LastAck.IsZero() {
+		t.Fatalf("status after drain: %v", st)
+	}
+	if !strings.HasPrefix(st.String(), "online, 0 pending") {
+		t.Fatalf("status line %q", st.String())
+	}
+}
