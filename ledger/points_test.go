@@ -1,9 +1,9 @@
 package ledger_test
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
