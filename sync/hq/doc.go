@@ -1,0 +1,66 @@
+// Package hq is head office's side of the MQTT link: it receives every
+// register's event stream, applies it durably into ledger/hqstore,
+// acknowledges what is committed, asks for resends when it sees a gap,
+// sends chain-wide member summaries down to the stores, and publishes
+// versioned, validated config documents.
+//
+// # Exactly once, in effect
+//
+// The subscription uses a persistent session (CleanSession false, a fixed
+// client id, QoS 1), so the broker queues events while head office is down.
+// paho's message handler only copies each message onto a bounded channel
+// and returns: it never touches the disk, so a slow fdatasync can never
+// stall paho's network loop (paho #474/#509). The ingest goroutine takes
+// everything waiting on the channel (up to Options.MaxBatch events), applies
+// it in ONE bbolt transaction (hqstore.Apply), and only after that commit
+// hands each register's watermark to the acker goroutine, which publishes
+// the acks (QoS 1, coalesced per register, always WaitTimeout). An ack is
+// therefore never ahead of the store: a crash between receive and commit
+// loses nothing, because the register keeps every event above the acked
+// watermark and resends it.
+//
+// paho PUBACKs a message to the broker once the handler returns, i.e. before
+// head office's commit. That is deliberate: PUBACK is not durability anyway
+// (mosquitto #1855), holding PUBACKs would cap throughput at the broker's
+// max_inflight_messages, and the end-to-end ack above is what registers
+// trust.
+//
+// # Gaps and resends
+//
+// The store holds events beyond a gap and reports the gap; head office then
+// sends an ack with Gap = watermark+1, which asks the register to resend
+// from there. Gap requests are rate-limited per register
+// (Options.GapRetry) so a hole does not trigger a storm of resends. At
+// start-up head office sends every register it knows an ack with its
+// watermark and a Gap request, so events lost in a crash of head office
+// are pulled again without waiting for the register's next sale.
+//
+// # Several instances and shared subscriptions
+//
+// Mosquitto 2.0 supports shared subscriptions: instances that subscribe to
+// "$share/<group>/loyalty/v1/+/+/events" each receive a share of the
+// messages (Options.Filter). The broker distributes per MESSAGE, not per
+// register, so one register's stream is spread over the instances and no
+// instance sees it in order. Correctness does not depend on that order: each
+// store applies a register's events only contiguously up to its watermark,
+// holds the rest and asks for resends. But if the instances have separate
+// stores, every instance sees gaps all the time and the resends multiply.
+// So split the load by partitioning instead: each instance, with its own
+// store, subscribes to the stores it owns ("loyalty/v1/<store>/+/events",
+// one filter per store) and the reports merge the stores. Use a shared
+// group ("$share/hq-<shard>/loyalty/v1/<store>/+/events") only where all
+// members of the group write one store, e.g. a hot standby that takes the
+// store over. docs/hq.md has the operational recipe.
+//
+// # Member summaries
+//
+// After each commit the members whose chain-wide view changed are marked;
+// a summariser goroutine (at most once per Options.SummaryInterval) reads
+// their summaries from the store and publishes them to every known store's
+// members topic, in messages of at most protocol.MaxMembers summaries. Each
+// summary carries, per register, the highest sequence of that register's
+// events it includes, so a register can overlay its own newer events
+// (ledger.ApplyMemberSummary on the register side). The per-store message
+// Seq is an epoch (incremented durably at each start) in the high 32 bits
+// and a counter in the low 32, so it increases across restarts.
+package hq

@@ -1,0 +1,4 @@
+package hq
+
+// SetBeforeApply installs a hook run before each commit (tests only).
+func (s *Service) SetBeforeApply(f func(n int)) { s.beforeApply = f }

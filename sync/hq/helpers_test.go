@@ -1,0 +1,220 @@
+package hq_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+const wait = 5 * time.Second
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval of a deadline-bounded wait
+	}
+}
+
+func connect(t testing.TB, url, id string, clean bool, configure func(*mqtt.ClientOptions)) mqtt.Client {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).
+		SetOrderMatters(false).SetConnectTimeout(wait).SetWriteTimeout(wait)
+	if configure != nil {
+		configure(o)
+	}
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// register simulates a register's uplink: it keeps its events, publishes
+// them, remembers head office's acks, and resends from a requested gap.
+type register struct {
+	t        testing.TB
+	store    string
+	id       string
+	c        mqtt.Client
+	mu       stdsync.Mutex
+	recs     []ledger.OutboxRecord
+	acked    uint64
+	acks     []protocol.Ack
+	summary  map[string]protocol.MemberSummary // latest per member from the store's members topic
+	resends  int
+	noResend bool
+}
+
+func newRegister(t testing.TB, url, store, id string) *register {
+	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
+	r.c = connect(t, url, "reg-"+id, true, nil)
+	sub := func(topic string, h mqtt.MessageHandler) {
+		tok := r.c.Subscribe(topic, 1, h)
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("subscribe %s: %v", topic, tok.Error())
+		}
+	}
+	sub(protocol.AckTopic(store, id), func(_ mqtt.Client, m mqtt.Message) {
+		a, err := protocol.DecodeAck(m.Payload(), id)
+		if err != nil {
+			t.Errorf("bad ack: %v", err)
+			return
+		}
+		r.mu.Lock()
+		r.acks = append(r.acks, a)
+		r.acked = max(r.acked, a.Watermark)
+		resend := a.Gap != 0 && !r.noResend
+		if resend {
+			r.resends++
+		}
+		r.mu.Unlock()
+		if resend {
+			go r.send(seqRange(a.Gap, uint64(len(r.recs)))...)
+		}
+	})
+	sub(protocol.MembersTopic(store), func(_ mqtt.Client, m mqtt.Message) {
+		ms, err := protocol.DecodeMembers(m.Payload(), store)
+		if err != nil {
+			t.Errorf("bad members message: %v", err)
+			return
+		}
+		r.mu.Lock()
+		for _, s := range ms.Members {
+			r.summary[s.MemberID] = s
+		}
+		r.mu.Unlock()
+	})
+	return r
+}
+
+func seqRange(from, to uint64) []uint64 {
+	var out []uint64
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// add records a new event locally and returns its sequence number.
+func (r *register) add(typ ledger.OutboxType, data any) uint64 {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seq := uint64(len(r.recs) + 1)
+	r.recs = append(r.recs, ledger.OutboxRecord{Seq: seq, ID: protocol.EventID(r.id, seq), Type: typ,
+		WallTime: time.Date(2026, 11, 27, 9, 0, int(seq), 0, time.UTC), ClockTrusted: true, Data: raw})
+	return seq
+}
+
+func (r *register) points(member string, pts ledger.Points) uint64 {
+	r.mu.Lock()
+	seq := uint64(len(r.recs) + 1)
+	r.mu.Unlock()
+	kind := ledger.KindEarn
+	if pts < 0 {
+		kind = ledger.KindRedeem
+	}
+	return r.add(ledger.OutPoints, ledger.PointEvent{ID: protocol.EventID(r.id, seq), Register: r.id, Seq: seq,
+		Kind: kind, MemberID: member, Points: pts})
+}
+
+func (r *register) payload(seq uint64) []byte {
+	r.mu.Lock()
+	rec := r.recs[seq-1]
+	r.mu.Unlock()
+	b, err := protocol.EncodeEvents([]protocol.Event{protocol.FromRecord(r.store, r.id, rec)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+// send publishes the given sequence numbers, one event per message.
+func (r *register) send(seqs ...uint64) {
+	for _, s := range seqs {
+		tok := r.c.Publish(protocol.EventsTopic(r.store, r.id), 1, false, r.payload(s))
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			r.t.Errorf("publish %d: %v", s, tok.Error())
+		}
+	}
+}
+
+func (r *register) ackedWM() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.acked
+}
+
+func (r *register) memberSummary(id string) (protocol.MemberSummary, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.summary[id]
+	return s, ok
+}
+
+// startHQ opens a store and runs a service until the test ends.
+func startHQ(t testing.TB, url string, path string, opts hq.Options) (*hq.Service, *hqstore.Store, func()) {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "hq.db")
+	}
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Conn.Broker = url
+	if opts.Conn.WaitTimeout == 0 {
+		opts.Conn.WaitTimeout = wait
+	}
+	svc, err := hq.New(st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once stdsync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("hq run: %v", err)
+				}
+			case <-time.After(3 * wait):
+				t.Errorf("hq did not stop within %v", 3*wait)
+			}
+			if err := st.Check(); err != nil {
+				t.Errorf("store check: %v", err)
+			}
+			st.Close()
+		})
+	}
+	t.Cleanup(stop)
+	eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
+	return svc, st, stop
+}
+
+var _ = fmt.Sprintf

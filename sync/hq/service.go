@@ -1,0 +1,353 @@
+package hq
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// Sentinel errors.
+var (
+	// ErrOptions reports a missing or invalid option.
+	ErrOptions = errors.New("hq: invalid options")
+	// ErrTimeout reports a broker operation that did not complete in time.
+	ErrTimeout = errors.New("hq: broker operation timed out")
+)
+
+// Conn says how to reach the broker.
+type Conn struct {
+	Broker   string // "tcp://host:1883" or "ssl://host:8883"; required
+	ClientID string // fixed, so the persistent session survives restarts; default "loyalty-hq"
+	Username string
+	Password string
+	TLS      *tls.Config // nil: plain TCP (use only on loopback)
+	// WaitTimeout bounds every wait on a paho token. Default 10s.
+	WaitTimeout time.Duration
+}
+
+func (c Conn) waitTimeout() time.Duration {
+	if c.WaitTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return c.WaitTimeout
+}
+
+// Options configures a Service. Zero values mean the documented defaults.
+type Options struct {
+	Conn Conn
+	// Filter is the events subscription. Default protocol.AllEventsFilter;
+	// see the package documentation before using "$share/...".
+	Filter string
+	// MaxBatch is the most events applied in one transaction. Default 1000.
+	MaxBatch int
+	// Queue is the capacity, in MQTT messages, between paho's handler and
+	// the ingest goroutine. Default 4096.
+	Queue int
+	// GapRetry is the least time between two resend requests to one
+	// register. Default 1s.
+	GapRetry time.Duration
+	// SummaryInterval is the least time between two rounds of member
+	// summaries. Default 200ms. Negative disables summaries.
+	SummaryInterval time.Duration
+	// Logger receives the service's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Status is a snapshot of the service's counters.
+type Status struct {
+	Connected        bool      `json:"connected"`
+	Subscribed       bool      `json:"subscribed"`        // the events subscription is confirmed
+	Messages         uint64    `json:"messages"`       // MQTT messages received
+	Malformed        uint64    `json:"malformed"`      // messages refused by the decoder
+	Events           uint64    `json:"events"`         // events handed to the store
+	Applied          uint64    `json:"applied"`        // events newly applied
+	Duplicates       uint64    `json:"duplicates"`     // events already applied
+	Rejected         uint64    `json:"rejected"`       // events the store refused as invalid
+	Conflicts        uint64    `json:"conflicts"`      // conflicts found
+	Commits          uint64    `json:"commits"`        // store transactions
+	CommitErrors     uint64    `json:"commit_errors"`  // failed transactions (nothing acked)
+	AcksSent         uint64    `json:"acks_sent"`      // acks the broker confirmed
+	GapRequests      uint64    `json:"gap_requests"`   // resend requests sent
+	SummariesSent    uint64    `json:"summaries_sent"` // member summaries sent (per store)
+	QueueLen         int       `json:"queue_len"`      // messages waiting to be applied
+	LastCommit       time.Time `json:"last_commit,omitzero"`
+	LastCommitEvents int       `json:"last_commit_events"`
+}
+
+// Service is a running head-office ingest. Create with New, start with Run.
+type Service struct {
+	st    *hqstore.Store
+	opts  Options
+	log   *slog.Logger
+	in    chan inMsg
+	acks  *acker
+	sums  *summariser
+	conn  atomic.Bool
+	subd  atomic.Bool
+	stats struct {
+		stdsync.Mutex
+		Status
+	}
+	// beforeApply, when set by tests, runs before each commit.
+	beforeApply func(n int)
+}
+
+type inMsg struct {
+	topic   string
+	payload []byte
+}
+
+// New checks the options and returns a service over an open store.
+func New(st *hqstore.Store, opts Options) (*Service, error) {
+	if st == nil || opts.Conn.Broker == "" {
+		return nil, fmt.Errorf("need a store and a broker url: %w", ErrOptions)
+	}
+	if opts.Conn.ClientID == "" {
+		opts.Conn.ClientID = "loyalty-hq"
+	}
+	if opts.Filter == "" {
+		opts.Filter = protocol.AllEventsFilter
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1000
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 4096
+	}
+	if opts.GapRetry <= 0 {
+		opts.GapRetry = time.Second
+	}
+	if opts.SummaryInterval == 0 {
+		opts.SummaryInterval = 200 * time.Millisecond
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue)}
+	return s, nil
+}
+
+// Status returns a snapshot of the counters.
+func (s *Service) Status() Status {
+	s.stats.Lock()
+	defer s.stats.Unlock()
+	st := s.stats.Status
+	st.Connected = s.conn.Load()
+	st.Subscribed = st.Connected && s.subd.Load()
+	st.QueueLen = len(s.in)
+	return st
+}
+
+func (s *Service) count(f func(*Status)) {
+	s.stats.Lock()
+	f(&s.stats.Status)
+	s.stats.Unlock()
+}
+
+// clientOptions builds paho options shared by the service and the config
+// publisher.
+func clientOptions(c Conn, clientID string) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(clientID).
+		SetConnectTimeout(c.waitTimeout()).SetWriteTimeout(c.waitTimeout()).
+		SetKeepAlive(30 * time.Second).SetPingTimeout(10 * time.Second).
+		SetMaxReconnectInterval(10 * time.Second)
+	if c.Username != "" {
+		o.SetUsername(c.Username).SetPassword(c.Password)
+	}
+	if c.TLS != nil {
+		o.SetTLSConfig(c.TLS)
+	}
+	return o
+}
+
+// Run connects, ingests until ctx is cancelled, then shuts down within
+// about Conn.WaitTimeout. It returns nil after a cancel, or the error that
+// stopped it.
+func (s *Service) Run(ctx context.Context) error {
+	epoch, err := s.st.NextEpoch()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := ctx.Done()
+
+	o := clientOptions(s.opts.Conn, s.opts.Conn.ClientID).
+		SetCleanSession(false).SetOrderMatters(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		// Only a channel send: never disk I/O on paho's goroutine. A full
+		// channel is back-pressure; the ingest goroutine never waits on paho.
+		select {
+		case s.in <- inMsg{topic: m.Topic(), payload: m.Payload()}:
+		case <-done:
+		}
+	}
+	o.SetDefaultPublishHandler(handler)
+	wait := s.opts.Conn.waitTimeout()
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		s.conn.Store(true)
+		s.log.Info("connected", "broker", s.opts.Conn.Broker, "filter", s.opts.Filter)
+		go func() { // never wait on a token inside a paho callback
+			t := c.Subscribe(s.opts.Filter, 1, nil)
+			if !t.WaitTimeout(wait) {
+				s.log.Error("subscribe timed out; reconnecting", "filter", s.opts.Filter)
+				return
+			} else if t.Error() != nil {
+				s.log.Error("subscribe refused", "filter", s.opts.Filter, "err", t.Error())
+				return
+			}
+			s.subd.Store(true)
+		}()
+	})
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		s.conn.Store(false)
+		s.subd.Store(false)
+		s.log.Warn("connection lost", "err", err)
+	})
+	client := mqtt.NewClient(o)
+	s.acks = newAcker(client, wait, s.log, s)
+	s.sums = newSummariser(client, s.st, epoch, s.opts.SummaryInterval, wait, s.log, s)
+
+	t := client.Connect() // with ConnectRetry it keeps trying in the background
+	go func() {
+		if t.WaitTimeout(wait) && t.Error() != nil {
+			s.log.Error("connect", "err", t.Error())
+		}
+	}()
+
+	var wg stdsync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.acks.run(ctx) }()
+	go func() { defer wg.Done(); s.sums.run(ctx) }()
+
+	// Ask every known register to resend what head office may have lost.
+	if regs, err := s.st.Registers(); err == nil {
+		for _, r := range regs {
+			s.sums.addStore(r.Store)
+			s.acks.set(r.Store, r.Register, r.Watermark, true)
+		}
+	}
+
+	err = s.ingest(ctx)
+	cancel()
+	wg.Wait()
+	client.Disconnect(uint(min(wait, time.Second).Milliseconds()))
+	s.conn.Store(false)
+	return err
+}
+
+// ingest applies batches until ctx is cancelled.
+func (s *Service) ingest(ctx context.Context) error {
+	var evs []hqstore.Event
+	for {
+		var first inMsg
+		select {
+		case <-ctx.Done():
+			return nil
+		case first = <-s.in:
+		}
+		evs = evs[:0]
+		evs = s.decode(first, evs)
+	fill:
+		for len(evs) < s.opts.MaxBatch {
+			select {
+			case m := <-s.in:
+				evs = s.decode(m, evs)
+			default:
+				break fill
+			}
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if s.beforeApply != nil {
+			s.beforeApply(len(evs))
+		}
+		res, err := s.st.Apply(evs)
+		if err != nil {
+			// Nothing was applied and nothing is acked: the registers keep
+			// the events and resend them (the next gap request asks).
+			s.count(func(st *Status) { st.CommitErrors++ })
+			s.log.Error("commit failed; events will be resent", "events", len(evs), "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond): // let a transient disk error pass
+			}
+			continue
+		}
+		now := time.Now()
+		s.count(func(st *Status) {
+			st.Events += uint64(len(evs))
+			st.Applied += uint64(res.Applied)
+			st.Duplicates += uint64(res.Duplicates)
+			st.Rejected += uint64(len(res.Rejected))
+			st.Conflicts += uint64(len(res.Conflicts))
+			st.Commits++
+			st.LastCommit = now
+			st.LastCommitEvents = len(evs)
+		})
+		for _, r := range res.Rejected {
+			s.log.Warn("event rejected; the register's stream waits here until it sends a valid event", "err", r)
+		}
+		for _, c := range res.Conflicts {
+			s.log.Warn("conflict", "kind", c.Kind, "register", c.Register, "seq", c.Seq, "alias", c.Alias, "detail", c.Detail)
+		}
+		// Only now, after the commit: acknowledge.
+		for _, rs := range res.Registers {
+			s.sums.addStore(rs.Store)
+			s.acks.set(rs.Store, rs.Register, rs.Watermark, rs.Gap)
+		}
+		s.sums.mark(res.Members)
+	}
+}
+
+func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
+	s.count(func(st *Status) { st.Messages++ })
+	out, err := DecodeMessage(m.topic, m.payload)
+	if err != nil {
+		s.count(func(st *Status) { st.Malformed++ })
+		s.log.Warn("malformed message dropped", "topic", m.topic, "bytes", len(m.payload), "err", err)
+		return evs
+	}
+	return append(evs, out...)
+}
+
+// DecodeMessage turns one upstream MQTT message into store events. It
+// checks the topic, the CloudEvents envelope and that every event's source
+// is the register of the topic (protocol.DecodeEvents); it never panics.
+func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
+	t, err := protocol.ParseTopic(topic)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if t.Kind != protocol.KindEvents {
+		return nil, fmt.Errorf("decode: %w: %s is not an events topic", protocol.ErrTopic, topic)
+	}
+	pevs, err := protocol.DecodeEvents(payload, t.Store, t.Register)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", topic, err)
+	}
+	out := make([]hqstore.Event, 0, len(pevs))
+	for _, e := range pevs {
+		rec, err := e.Record()
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", topic, err)
+		}
+		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, OutboxRecord: rec})
+	}
+	return out, nil
+}
