@@ -21,7 +21,7 @@ func TestChecks(t *testing.T) {
 		{name: "Visa test PAN", in: "4111111111111111", luhn: true, pan: true, inside: true},
 		{name: "Mastercard test PAN", in: "5555555555554444", luhn: true, pan: true, inside: true},
 		{name: "Amex test PAN", in: "378282246310005", luhn: true, pan: true, inside: true},
-				{name: "PAN wrong Luhn", in: "4111111111111113"},
+		{name: "PAN wrong Luhn", in: "4111111111111113"},
 		{name: "Luhn 9-prefix is national use, not PAN", in: "9000000000000009", luhn: false},
 		{name: "PAN inside text", in: "AB4111111111111111CD", inside: true},
 		{name: "PAN glued into a longer digit run is not one", in: "0004111111111111111000"},
