@@ -1,0 +1,421 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// MaxSize is the largest config file Parse accepts, in bytes.
+const MaxSize = 4 << 20
+
+// Load reads and parses the config file at path; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes a config file's contents, applies the defaults and validates
+// it. name is used in error messages (normally the file's path). On any
+// problem it returns nil and an Errors value (wrapping ErrInvalid) listing
+// every problem with its line and key path.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &parser{file: name, lines: map[int][]string{}, keys: map[string]int{}, vals: map[string]string{}}
+	if len(data) > MaxSize {
+		p.add(0, "", "file is %d bytes; the limit is %d", len(data), MaxSize)
+		return nil, p.errs
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		p.syntax(err)
+		return nil, p.errs
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		p.add(extra.Line, "", "a second YAML document (---) is not allowed; keep one document per file")
+		return nil, p.errs
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != 0 && doc.Kind != yaml.MappingNode {
+		p.add(doc.Line, "", "the file must be a mapping of sections (register:, ledger:, ...)")
+		return nil, p.errs
+	}
+	if doc.Kind == yaml.MappingNode {
+		p.walk(doc, "")
+	}
+
+	cfg := &Config{}
+	if doc.Kind == yaml.MappingNode {
+		dec = yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil {
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				p.syntax(err)
+				return nil, p.errs
+			}
+			for _, msg := range te.Errors {
+				p.typeError(msg)
+			}
+		}
+	}
+	typeErrs := len(p.errs)
+	p.defaults(cfg)
+	v := &validator{p: p, cfg: cfg}
+	v.validate()
+	if len(p.errs) > 0 {
+		p.errs = dedupe(p.errs, typeErrs)
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		return nil, p.errs
+	}
+	return cfg, nil
+}
+
+// parser collects errors and knows where every key is.
+type parser struct {
+	file  string
+	errs  Errors
+	lines map[int][]string  // line -> key paths starting on it, outermost first
+	vals  map[string]string // key path -> scalar value
+	keys  map[string]int    // key path -> line
+}
+
+func (p *parser) add(line int, path, format string, args ...any) {
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// addAt reports a problem at a key path, placed on the line of the key or,
+// when the key is absent, of its nearest present parent.
+func (p *parser) addAt(path, format string, args ...any) {
+	p.add(p.lineOf(path), path, format, args...)
+}
+
+func (p *parser) lineOf(path string) int {
+	for q := path; q != ""; q = parent(q) {
+		if l, ok := p.keys[q]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// has reports whether the key path is present in the file.
+func (p *parser) has(path string) bool { _, ok := p.keys[path]; return ok }
+
+func parent(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+func (p *parser) record(line int, path string) {
+	if _, ok := p.keys[path]; !ok {
+		p.keys[path] = line
+	}
+	p.lines[line] = append(p.lines[line], path)
+}
+
+func (p *parser) walk(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		p.vals[path] = n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			kp := k.Value
+			if path != "" {
+				kp = path + "." + k.Value
+			}
+			p.record(k.Line, kp)
+			p.walk(v, kp)
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			ip := fmt.Sprintf("%s[%d]", path, i)
+			p.record(v.Line, ip)
+			p.walk(v, ip)
+		}
+	case yaml.AliasNode:
+		// Anchors and aliases are decoded by yaml; their keys are reported
+		// at the anchor.
+	}
+}
+
+var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func (p *parser) syntax(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	p.add(line, "", "syntax error: %s", msg)
+}
+
+var (
+	quotedRE  = regexp.MustCompile("`([^`]*)`|^\"([^\"]*)\"")
+	unknownRE = regexp.MustCompile("^field (.+) not found in type (.+)$")
+	cannotRE  = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+)
+
+// typeError turns one of yaml's "line N: ..." type errors into an Error
+// with the key path and a message that says what is allowed.
+func (p *parser) typeError(s string) {
+	m := lineRE.FindStringSubmatch(s)
+	if m == nil {
+		p.add(0, "", "%s", s)
+		return
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	paths := p.lines[line]
+	path := ""
+	if len(paths) > 0 {
+		path = paths[0]
+	}
+	// On a line with several keys (flow style), prefer the key whose
+	// value the message quotes.
+	if q := quotedRE.FindStringSubmatch(msg); q != nil {
+		for _, cand := range paths {
+			if v, ok := p.vals[cand]; ok && (v == q[1] || v == q[2]) {
+				path = cand
+				break
+			}
+		}
+	}
+	if u := unknownRE.FindStringSubmatch(msg); u != nil {
+		for _, q := range paths {
+			if strings.HasSuffix(q, "."+u[1]) || q == u[1] {
+				path = q
+				break
+			}
+		}
+		msg = fmt.Sprintf("unknown key %q", u[1])
+		if allowed := keysOf(u[2]); len(allowed) > 0 {
+			msg += "; allowed keys: " + strings.Join(allowed, ", ")
+		}
+	} else if c := cannotRE.FindStringSubmatch(msg); c != nil {
+		got := c[2]
+		if got == "" {
+			got = map[string]string{"seq": "a list", "map": "a mapping"}[c[1]]
+			if got == "" {
+				got = "a " + c[1]
+			}
+		} else {
+			got = strconv.Quote(got)
+		}
+		msg = fmt.Sprintf("%s is not allowed here; want %s", got, describe(c[3]))
+	}
+	p.add(line, path, "%s", msg)
+}
+
+// describe says in words what a Go type accepts in YAML.
+func describe(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration like 500ms, 2s or 1m"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping of key: value"
+	}
+	return "a mapping with the keys " + strings.Join(keysOf(strings.TrimPrefix(goType, "*")), ", ")
+}
+
+// keysOf lists the YAML keys of a struct type of this package or of the
+// rules package, by its Go name (e.g. "config.Scanner").
+func keysOf(typeName string) []string {
+	var found []string
+	seen := map[reflect.Type]bool{}
+	var visit func(t reflect.Type)
+	visit = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] || found != nil {
+			return
+		}
+		seen[t] = true
+		if t.String() == typeName {
+			found = yamlKeys(t)
+			return
+		}
+		for i := range t.NumField() {
+			visit(t.Field(i).Type)
+		}
+	}
+	visit(reflect.TypeFor[Config]())
+	return found
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if opts == "inline" || strings.Contains(opts, "inline") {
+			keys = append(keys, yamlKeys(f.Type)...)
+			continue
+		}
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// dedupe drops semantic errors about a path that already has a type error,
+// or is inside or around one (its value could not be decoded, so anything
+// said about it is noise).
+func dedupe(es Errors, typeErrs int) Errors {
+	related := func(a, b string) bool {
+		within := func(x, y string) bool { // x is y or inside it
+			return x == y || strings.HasPrefix(x, y+".") || strings.HasPrefix(x, y+"[")
+		}
+		return within(a, b) || within(b, a)
+	}
+	out := slices.Clone(es[:typeErrs])
+	for _, e := range es[typeErrs:] {
+		if !slices.ContainsFunc(es[:typeErrs], func(t Error) bool { return t.Path != "" && related(e.Path, t.Path) }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Defaults.
+const (
+	DefaultLedgerPath         = "/var/lib/loyalty/ledger.db"
+	DefaultLockTimeout        = time.Second
+	DefaultOfflineRedeemLimit = 1000
+	DefaultBaud               = 9600
+	DefaultDataBits           = 8
+	DefaultIdleGap            = 50 * time.Millisecond
+	DefaultScannerMaxFrame    = 64
+	DefaultMagstripeMaxFrame  = 256
+	DefaultWiegandBits        = 26
+	DefaultDebounce           = 20 * time.Millisecond
+	DefaultDisplayWidth       = 20
+	DefaultDisplayLines       = 2
+	DefaultCodePage           = "cp437"
+	DefaultBrightness         = 4
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultMaxBody            = 64 << 10
+	DefaultWindow             = 32
+	DefaultKeepAlive          = 30 * time.Second
+	DefaultTopicRoot          = "loyalty/v1"
+)
+
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+func serialDefaults(s *Serial, maxFrame int) {
+	setDefault(&s.Baud, DefaultBaud)
+	setDefault(&s.DataBits, DefaultDataBits)
+	setDefault(&s.Parity, "none")
+	setDefault(&s.StopBits, "1")
+	setDefault(&s.Terminator, "cr")
+	setDefault(&s.IdleGap, DefaultIdleGap)
+	setDefault(&s.MaxFrame, maxFrame)
+}
+
+// defaults fills every omitted key with its documented default.
+func (p *parser) defaults(c *Config) {
+	setDefault(&c.Register.TimeZone, "UTC")
+	setDefault(&c.Register.Language, "en")
+	setDefault(&c.Ledger.Path, DefaultLedgerPath)
+	setDefault(&c.Ledger.LockTimeout, DefaultLockTimeout)
+	if !p.has("ledger.offline_redeem_limit") {
+		c.Ledger.OfflineRedeemLimit = DefaultOfflineRedeemLimit
+	}
+	if c.Rules != nil {
+		setDefault(&c.Rules.TimeZone, c.Register.TimeZone)
+	}
+	for i := range c.Devices.Scanners {
+		serialDefaults(&c.Devices.Scanners[i].Serial, DefaultScannerMaxFrame)
+	}
+	for i := range c.Devices.Magstripe {
+		serialDefaults(&c.Devices.Magstripe[i].Serial, DefaultMagstripeMaxFrame)
+	}
+	for i := range c.Devices.Wiegand {
+		setDefault(&c.Devices.Wiegand[i].Bits, DefaultWiegandBits)
+	}
+	for i := range c.Devices.Buttons {
+		setDefault(&c.Devices.Buttons[i].Debounce, DefaultDebounce)
+	}
+	d := &c.Devices.Display
+	setDefault(&d.Kind, "log")
+	setDefault(&d.Baud, DefaultBaud)
+	setDefault(&d.Width, DefaultDisplayWidth)
+	setDefault(&d.Lines, DefaultDisplayLines)
+	setDefault(&d.CodePage, DefaultCodePage)
+	setDefault(&d.Brightness, DefaultBrightness)
+	for i := range c.MemberCards.Patterns {
+		setDefault(&c.MemberCards.Patterns[i].Check, "none")
+	}
+	if !p.has("api.listen") {
+		c.API.Listen = DefaultListen
+	}
+	setDefault(&c.API.MaxBody, DefaultMaxBody)
+	setDefault(&c.Kiosk.Language, c.Register.Language)
+	setDefault(&c.Sync.ClientID, c.Register.ID)
+	setDefault(&c.Sync.Window, DefaultWindow)
+	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)
+	setDefault(&c.Sync.TopicRoot, DefaultTopicRoot)
+	setDefault(&c.Sync.Store, c.Register.StoreID)
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "text")
+}
+
+// rulesErrors reports a rule set's validation problems at their lines.
+func (p *parser) rulesErrors(err error) {
+	var ve rules.ValidationErrors
+	if !errors.As(err, &ve) {
+		p.addAt("rules", "%v", err)
+		return
+	}
+	for _, fe := range ve {
+		p.addAt("rules."+fe.Path, "%s", fe.Msg)
+	}
+}
