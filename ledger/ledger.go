@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -314,6 +315,14 @@ func ioError(err error) error {
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	// bbolt formats some causes with %s ("file resize error: ..."), which
+	// drops the errno; fall back to its text.
+	msg := err.Error()
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EFBIG, syscall.EDQUOT} {
+		if strings.Contains(msg, e.Error()) {
+			return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 	}
 	return err
 }
