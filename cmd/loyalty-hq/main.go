@@ -1,14 +1,183 @@
-// Command loyalty-hq is a placeholder until its implementation lands.
+// Command loyalty-hq is head office: it ingests every register's event
+// stream (serve), publishes config documents to the registers
+// (publish-config), and prints retention reports and contact lists
+// (report, contacts). main only parses arguments and wires packages.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/hqreport"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/hqserve"
+	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
 )
 
 var version = "dev"
 
+const usage = `usage:
+  loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page)
+  loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue) and publish it retained
+  loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
+  loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
+  loyalty-hq version`
+
 func main() {
-	fmt.Fprintf(os.Stderr, "loyalty-hq %s: not built yet\n", version)
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loyalty-hq:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command\n%s", usage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "publish-config":
+		return publishConfig(ctx, args[1:], stdout)
+	case "report", "contacts":
+		return report(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "loyalty-hq", version)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+func logger(cfg hqserve.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cmp(cfg.Log.Level, "info")))
+	o := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (see configs/loyalty-hq.example.yaml)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("serve needs -config FILE (see configs/loyalty-hq.example.yaml)")
+	}
+	cfg, err := hqserve.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, stderr).With("version", version)
+	return hqserve.Serve(ctx, cfg, log, nil)
+}
+
+func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("publish-config", flag.ContinueOnError)
+	path := fs.String("config", "", "loyalty-hq config file (broker settings)")
+	check := fs.Bool("check", false, "only validate the document, publish nothing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("publish-config needs one document: loyalty-hq publish-config -config FILE DOC.yaml")
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	doc, err := hq.ParseConfig(data, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing was published", fs.Arg(0), err)
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: valid (%s config version %d)\n", fs.Arg(0), doc.Scope, doc.ConfigVersion)
+		return nil
+	}
+	if *path == "" {
+		return errors.New("publish-config needs -config FILE for the broker settings (or -check)")
+	}
+	cfg, err := hqserve.Load(*path)
+	if err != nil {
+		return err
+	}
+	conn, err := cfg.Conn()
+	if err != nil {
+		return err
+	}
+	if err := hq.PublishConfig(ctx, conn, doc); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "published %s config version %d on %s (retained)\n", doc.Scope, doc.ConfigVersion, hq.ConfigTopic(doc))
+	return nil
+}
+
+// report runs the retention engineer's report/contacts commands, over head
+// office's store when -store (or -config) names it.
+func report(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	storePath, cfgPath, rest := "", "", []string{args[0]}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "store" || name == "config") {
+			if !hasVal {
+				if i+1 >= len(args) {
+					return fmt.Errorf("%s needs a value", a)
+				}
+				i++
+				val = args[i]
+			}
+			if name == "store" {
+				storePath = val
+			} else {
+				cfgPath = val
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if storePath == "" && cfgPath != "" {
+		cfg, err := hqserve.Load(cfgPath)
+		if err != nil {
+			return err
+		}
+		storePath = cfg.Store
+	}
+	if storePath == "" {
+		return hqreport.Main(ctx, rest, stdout, stderr)
+	}
+	st, err := hqstore.Open(storePath, &hqstore.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, hqstore.ErrLocked) {
+			return fmt.Errorf("%w: loyalty-hq serve holds the store; read a copy (cp while stopped) or stop it first", err)
+		}
+		return err
+	}
+	defer st.Close()
+	return hqreport.Run(ctx, hqreport.Env{Source: st, Members: st}, rest, stdout, stderr)
 }

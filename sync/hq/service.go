@@ -67,7 +67,7 @@ type Options struct {
 // Status is a snapshot of the service's counters.
 type Status struct {
 	Connected        bool      `json:"connected"`
-	Subscribed       bool      `json:"subscribed"`        // the events subscription is confirmed
+	Subscribed       bool      `json:"subscribed"`     // the events subscription is confirmed
 	Messages         uint64    `json:"messages"`       // MQTT messages received
 	Malformed        uint64    `json:"malformed"`      // messages refused by the decoder
 	Events           uint64    `json:"events"`         // events handed to the store

@@ -1,0 +1,163 @@
+package hqserve
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+)
+
+// ErrConfig reports an invalid config file; the message names the file,
+// the key and what is allowed.
+var ErrConfig = errors.New("hqserve: invalid config")
+
+// Config is loyalty-hq's configuration (configs/loyalty-hq.example.yaml).
+type Config struct {
+	// Store is the path of head office's bbolt file; default
+	// /var/lib/loyalty/hq.db.
+	Store  string `yaml:"store"`
+	Broker Broker `yaml:"broker"`
+	// Filter is the events subscription; default loyalty/v1/+/+/events.
+	Filter string `yaml:"filter"`
+	// MaxBatch is the most events per store transaction; default 1000.
+	MaxBatch int `yaml:"max_batch"`
+	// OfflineRedeemLimit is the registers' offline redemption limit in
+	// points, used to flag double spends beyond it; default 1000.
+	OfflineRedeemLimit *int64 `yaml:"offline_redeem_limit"`
+	// SummaryInterval is the least time between rounds of member
+	// summaries; default 200ms; "-1s" disables summaries.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+	// StatusAddr serves GET /status (JSON) on this address; default
+	// 127.0.0.1:8090; "off" disables it.
+	StatusAddr string `yaml:"status_addr"`
+	// StatusLogEvery logs a status line this often; default 30s.
+	StatusLogEvery time.Duration `yaml:"status_log_every"`
+	Log            Log           `yaml:"log"`
+}
+
+// Broker says how to reach mosquitto.
+type Broker struct {
+	URL          string        `yaml:"url"`       // required: tcp://host:1883 or ssl://host:8883
+	ClientID     string        `yaml:"client_id"` // default loyalty-hq
+	Username     string        `yaml:"username"`
+	PasswordFile string        `yaml:"password_file"` // file holding the password (first line)
+	CAFile       string        `yaml:"ca_file"`       // CA that signed the broker's certificate
+	CertFile     string        `yaml:"cert_file"`     // client certificate (mutual TLS)
+	KeyFile      string        `yaml:"key_file"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout"` // default 10s
+}
+
+// Log chooses the log handler.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// Load reads and validates a config file.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a config document; name is used in messages.
+func Parse(name string, data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrConfig, name, key, fmt.Sprintf(format, args...))
+	}
+	if c.Store == "" {
+		c.Store = "/var/lib/loyalty/hq.db"
+	}
+	switch {
+	case c.Broker.URL == "":
+		return Config{}, bad("broker.url", "required, e.g. ssl://broker.example:8883")
+	case !strings.HasPrefix(c.Broker.URL, "tcp://") && !strings.HasPrefix(c.Broker.URL, "ssl://"):
+		return Config{}, bad("broker.url", "%q must start with tcp:// or ssl://", c.Broker.URL)
+	case (c.Broker.CertFile == "") != (c.Broker.KeyFile == ""):
+		return Config{}, bad("broker.cert_file", "cert_file and key_file go together")
+	case c.MaxBatch < 0:
+		return Config{}, bad("max_batch", "must be positive (default 1000)")
+	case c.OfflineRedeemLimit != nil && *c.OfflineRedeemLimit < 0:
+		return Config{}, bad("offline_redeem_limit", "must be 0 or more points")
+	case c.Broker.WaitTimeout < 0:
+		return Config{}, bad("broker.wait_timeout", "must be positive")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return Config{}, bad("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return Config{}, bad("log.format", "%q: use text or json", c.Log.Format)
+	}
+	if c.StatusAddr == "" {
+		c.StatusAddr = "127.0.0.1:8090"
+	}
+	if c.StatusLogEvery <= 0 {
+		c.StatusLogEvery = 30 * time.Second
+	}
+	if c.OfflineRedeemLimit == nil {
+		v := int64(1000)
+		c.OfflineRedeemLimit = &v
+	}
+	return c, nil
+}
+
+// Conn builds the broker connection settings, reading the password and
+// TLS files.
+func (c Config) Conn() (hq.Conn, error) {
+	conn := hq.Conn{Broker: c.Broker.URL, ClientID: c.Broker.ClientID, Username: c.Broker.Username, WaitTimeout: c.Broker.WaitTimeout}
+	if c.Broker.PasswordFile != "" {
+		b, err := os.ReadFile(c.Broker.PasswordFile)
+		if err != nil {
+			return conn, fmt.Errorf("%w: broker.password_file: %v", ErrConfig, err)
+		}
+		conn.Password = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	if c.Broker.CAFile == "" && c.Broker.CertFile == "" {
+		return conn, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.Broker.CAFile != "" {
+		pem, err := os.ReadFile(c.Broker.CAFile)
+		if err != nil {
+			return conn, fmt.Errorf("%w: broker.ca_file: %v", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return conn, fmt.Errorf("%w: broker.ca_file %s: no PEM certificate in it", ErrConfig, c.Broker.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.Broker.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.Broker.CertFile, c.Broker.KeyFile)
+		if err != nil {
+			return conn, fmt.Errorf("%w: broker.cert_file/key_file: %v", ErrConfig, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	conn.TLS = tc
+	return conn, nil
+}
+
+// offlineLimit returns the configured limit as points.
+func (c Config) offlineLimit() ledger.Points { return ledger.Points(*c.OfflineRedeemLimit) }

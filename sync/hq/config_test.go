@@ -1,0 +1,119 @@
+package hq_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+const goodRules = `
+version: 3
+name: autumn
+timezone: Europe/Sofia
+unit: 100
+earn: {points_per_unit: 1}
+rounding: half-even
+rewards:
+  - {id: coffee, name: Free coffee, points: 150, discount: 350}
+`
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		ok   bool
+	}{
+		{"rules and catalogue", "version: 4\nrules:" + indent(goodRules) + "\ncatalogue:\n  - {sku: '4006381333931', name: Pen, price: 199}\n", true},
+		{"store scope", "scope: store\nstore: s1\nversion: 1\ncatalogue:\n  - {sku: a, name: A, price: 1}\n", true},
+		{"invalid rule set: negative rate", "version: 4\nrules:\n  version: 3\n  unit: 100\n  earn: {points_per_unit: -1}\n", false},
+		{"invalid rule set: unknown rounding", "version: 4\nrules:\n  version: 3\n  unit: 100\n  earn: {points_per_unit: 1}\n  rounding: sideways\n", false},
+		{"unknown key", "version: 4\ncolour: red\ncatalogue:\n  - {sku: a, price: 1}\n", false},
+		{"no version", "catalogue:\n  - {sku: a, price: 1}\n", false},
+		{"negative price", "version: 2\ncatalogue:\n  - {sku: a, price: -1}\n", false},
+		{"repeated sku", "version: 2\ncatalogue:\n  - {sku: a, price: 1}\n  - {sku: a, price: 2}\n", false},
+		{"store scope without store", "scope: store\nversion: 1\ncatalogue:\n  - {sku: a, price: 1}\n", false},
+		{"empty", "version: 1\n", false},
+		{"not yaml", "version: [", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := hq.ParseConfig([]byte(tc.doc), time.Time{})
+			if tc.ok && err != nil {
+				t.Fatalf("refused a valid document: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, hq.ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func indent(s string) string {
+	out := ""
+	for _, l := range splitLines(s) {
+		if l != "" {
+			out += "\n  " + l
+		}
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func TestPublishConfigVersions(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	conn := hq.Conn{Broker: b.URL(), WaitTimeout: wait}
+	ctx := context.Background()
+	doc := func(v string) string {
+		return "version: " + v + "\nrules:" + indent(goodRules) + "\n"
+	}
+	v4, err := hq.ParseConfig([]byte(doc("4")), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hq.PublishConfig(ctx, conn, v4); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"4", "3"} {
+		cfg, _ := hq.ParseConfig([]byte(doc(v)), time.Time{})
+		if err := hq.PublishConfig(ctx, conn, cfg); !errors.Is(err, hq.ErrStaleConfig) {
+			t.Fatalf("version %s after 4: %v, want ErrStaleConfig", v, err)
+		}
+	}
+	// A register connecting later gets version 4, retained, and it decodes.
+	got := make(chan protocol.Config, 1)
+	c := connect(t, b.URL(), "late-register", true, nil)
+	c.Subscribe(protocol.ChainConfigTopic(), 1, func(_ mqtt.Client, m mqtt.Message) {
+		cfg, err := protocol.DecodeConfig(m.Payload(), protocol.Topic{Kind: protocol.KindConfig})
+		if err != nil {
+			t.Errorf("retained config does not decode: %v", err)
+			return
+		}
+		got <- cfg
+	}).WaitTimeout(wait)
+	select {
+	case cfg := <-got:
+		if cfg.ConfigVersion != 4 || cfg.Rules == nil || cfg.Rules.Version != 3 {
+			t.Fatalf("retained config %+v", cfg)
+		}
+	case <-time.After(wait):
+		t.Fatal("no retained config")
+	}
+}
