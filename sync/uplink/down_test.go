@@ -1,0 +1,257 @@
+package uplink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+func publisher(t *testing.T, url string) mqtt.Client {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("office").SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func publish(t *testing.T, c mqtt.Client, topic string, retained bool, payload []byte) {
+	t.Helper()
+	if tok := c.Publish(topic, 1, retained, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+func storeConfig(v uint64, price ledger.Money) []byte {
+	b, err := protocol.EncodeConfig(protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: v,
+		Catalogue: []protocol.Product{{SKU: "4006381333931", Name: "pen", Price: price}}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestConfigDownstream: over a real broker, only valid, newer configs reach
+// the callback; everything else is reported and the one in force stays.
+func TestConfigDownstream(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	var mu sync.Mutex
+	var applied []uint64
+	failNext := false
+	onConfig := func(ctx context.Context, c protocol.Config) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.Scope == protocol.ScopeChain {
+			return nil // markers only, see below
+		}
+		if failNext {
+			failNext = false
+			return errors.New("catalogue refused")
+		}
+		applied = append(applied, c.ConfigVersion)
+		items := make([]ledger.Item, len(c.Catalogue))
+		for i, p := range c.Catalogue {
+			items[i] = ledger.Item{SKU: p.SKU, Name: p.Name, Price: p.Price, Category: p.Category}
+		}
+		return l.PutCatalogue(ctx, int(c.ConfigVersion), items)
+	}
+	office := publisher(t, b.URL())
+	// A retained config is waiting before the register connects.
+	publish(t, office, protocol.StoreConfigTopic("s1"), true, storeConfig(2, 250))
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnConfig: onConfig})
+	eventually(t, wait, "retained config applied", func() bool { return u.Status().Config.Store == 2 })
+
+	steps := []struct {
+		name    string
+		payload []byte
+		want    uint64 // version in force after
+		errHas  string // substring of Status().ConfigError, "" = no error
+		fail    bool
+	}{
+		{"replay of the same version is ignored", storeConfig(2, 250), 2, "", false},
+		{"older version is out of order", storeConfig(1, 100), 2, "stale", false},
+		{"malformed json", []byte(`{"v":1,"scope":"store",`), 2, "malformed", false},
+		{"unknown protocol version", []byte(`{"v":7,"scope":"store","store":"s1","config_version":9}`), 2, "unsupported version", false},
+		{"oversize", []byte(`{"v":1,"x":"` + strings.Repeat("a", protocol.MaxConfigSize) + `"}`), 2, "too large", false},
+		{"other store's document", []byte(`{"v":1,"scope":"store","store":"s9","config_version":9}`), 2, "does not match", false},
+		{"callback refuses", storeConfig(3, 300), 2, "catalogue refused", true},
+		{"newer valid config", storeConfig(4, 400), 4, "", false},
+	}
+	var marker uint64
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			mu.Lock()
+			failNext = st.fail
+			mu.Unlock()
+			before := u.Status().Rejected
+			publish(t, office, protocol.StoreConfigTopic("s1"), false, st.payload)
+			if st.errHas == "" {
+				if st.want == u.Status().Config.Store {
+					// A no-op: messages are applied one at a time in order, so
+					// once a later chain marker is in force this one was seen.
+					marker++
+					publish(t, office, protocol.ChainConfigTopic(), false, fmt.Appendf(nil, `{"v":1,"scope":"chain","config_version":%d}`, marker))
+					eventually(t, wait, "chain marker", func() bool { return u.Status().Config.Chain == marker })
+				}
+				eventually(t, wait, "version in force", func() bool { return u.Status().Config.Store == st.want })
+				if e := u.Status().ConfigError; e != "" {
+					t.Fatalf("config error %q", e)
+				}
+				return
+			}
+			eventually(t, wait, "rejection reported", func() bool { return u.Status().Rejected > before })
+			s := u.Status()
+			if !strings.Contains(s.ConfigError, st.errHas) {
+				t.Fatalf("ConfigError %q, want it to mention %q", s.ConfigError, st.errHas)
+			}
+			if s.Config.Store != st.want {
+				t.Fatalf("version in force %d, want %d", s.Config.Store, st.want)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(applied) != "[2 4]" {
+		t.Fatalf("callback saw versions %v, want [2 4]", applied)
+	}
+}
+
+func TestMembersReachTheLedger(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	eventually(t, wait, "online", func() bool { return u.Status().Online })
+	office := publisher(t, b.URL())
+	msg := func(seq uint64, bal ledger.Points) []byte {
+		p, err := protocol.EncodeMembers(protocol.MemberSummaries{Store: "s1", Seq: seq, Members: []protocol.MemberSummary{{
+			MemberID: "m9", Balance: bal, Included: map[string]uint64{"r7": 12},
+			Member: &ledger.Member{ID: "m9", Name: "Enrolled elsewhere", Aliases: []string{"card-9"}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	publish(t, office, protocol.MembersTopic("s1"), false, msg(5, 300))
+	eventually(t, wait, "summary applied", func() bool { return u.Status().MembersSeq == 5 })
+	m, err := l.LookupAlias("card-9")
+	if err != nil || m.ID != "m9" {
+		t.Fatalf("member from another store not known here: %v %v", m, err)
+	}
+	if bal, err := l.Balance("m9"); err != nil || bal != 300 {
+		t.Fatalf("balance %d %v, want 300", bal, err)
+	}
+	// An older message (reordered delivery) is rejected and changes nothing.
+	before := u.Status().Rejected
+	publish(t, office, protocol.MembersTopic("s1"), false, msg(4, 999))
+	eventually(t, wait, "stale summary rejected", func() bool { return u.Status().Rejected > before })
+	if bal, _ := l.Balance("m9"); bal != 300 {
+		t.Fatalf("stale summary changed balance to %d", bal)
+	}
+	if s := u.Status(); s.MembersSeq != 5 || !strings.Contains(s.MembersError, "stale") {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+// TestOfflineThenOnline: with the broker gone the register keeps recording;
+// status says offline with the pending count and the oldest event; when the
+// broker is back everything drains.
+func TestOfflineThenOnline(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	hq := startAckHQ(t, b.URL())
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, KeepAlive: time.Second})
+	record(t, l, "a", 50)
+	n := lastSeq(t, l)
+	eventually(t, wait, "first drain", func() bool { w, _ := l.Confirmed(); return w == n })
+	b.Kill()
+	eventually(t, wait, "offline", func() bool { return !u.Status().Online })
+	start := time.Now()
+	record(t, l, "b", 200)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("recording while offline took %v", d)
+	}
+	s := u.Status()
+	if s.Online || s.Pending != 200 || s.Oldest.IsZero() || !strings.HasPrefix(s.String(), "offline, 200 pending, oldest ") {
+		t.Fatalf("offline status %q", s.String())
+	}
+	b.Restart()
+	n = lastSeq(t, l)
+	eventually(t, wait, "drained after restart", func() bool { w, _ := l.Confirmed(); return w == n })
+	hq.checkExactlyOnce(t, "r1", 1, n)
+	if s := u.Status(); !s.Online || s.Pending != 0 || s.Sessions < 2 {
+		t.Fatalf("status after restart %v (sessions %d)", s, s.Sessions)
+	}
+}
+
+// TestAckSilenceResends: head office loses messages without asking for a
+// resend (it was down); the uplink resends from the watermark after
+// AckTimeout.
+func TestAckSilenceResends(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	record(t, l, "a", 100)
+	n := lastSeq(t, l)
+	hq := startAckHQ(t, b.URL())
+	hq.paused.Store(true)
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, AckTimeout: 300 * time.Millisecond})
+	eventually(t, wait, "published", func() bool { return u.Status().Published == n })
+	hq.paused.Store(false)
+	eventually(t, wait, "resent and confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
+	hq.checkExactlyOnce(t, "r1", 1, n)
+	if u.Status().Resends == 0 {
+		t.Fatal("no resend counted")
+	}
+}
+
+// TestStatusTopic: retained online status while running, offline after a
+// clean stop.
+func TestStatusTopic(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	_, stop := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}})
+	got := make(chan protocol.Status, 16)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("watcher").SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	tok := c.Subscribe(protocol.StatusTopic("s1", "r1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if s, err := protocol.DecodeStatus(m.Payload(), "s1", "r1"); err == nil {
+			got <- s
+		}
+	})
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	next := func(state string) {
+		t.Helper()
+		deadline := time.After(wait)
+		for {
+			select {
+			case s := <-got:
+				if s.State == state {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s status", state)
+			}
+		}
+	}
+	next(protocol.StateOnline)
+	stop()
+	next(protocol.StateOffline)
+}
