@@ -173,7 +173,9 @@ func TestOfflineThenOnline(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	l := openLedger(t, "r1")
 	hq := startAckHQ(t, b.URL())
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, KeepAlive: time.Second})
+	// AckTimeout short: head office (clean session) may resubscribe after the
+	// register resent, and those events are then lost and resent again.
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, KeepAlive: time.Second, AckTimeout: time.Second})
 	record(t, l, "a", 50)
 	n := lastSeq(t, l)
 	eventually(t, wait, "first drain", func() bool { w, _ := l.Confirmed(); return w == n })
