@@ -98,7 +98,7 @@ func Encode(c Card) []byte {
 	data &= 1<<uint(n-2) - 1
 	bits := make([]byte, n)
 	for i := 0; i < n-2; i++ {
-		bits[1+i] = byte(data >> (uint(n-3-i)) & 1)
+		bits[1+i] = byte(data >> (uint(n - 3 - i)) & 1)
 	}
 	half := n / 2
 	ones := 0
