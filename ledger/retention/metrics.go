@@ -54,14 +54,17 @@ type Metrics struct {
 }
 
 // intervalEdges are the histogram edges in days.
-var intervalEdges = []float64{0, 7, 14, 30, 60, 90, 180, 365, math.Inf(1)}
+// The last edge stands for "no upper bound" (JSON has no infinity).
+var intervalEdges = []float64{0, 7, 14, 30, 60, 90, 180, 365, openEdge}
+
+const openEdge = 1e9
 
 // Metrics computes the retention metrics.
 func (a *Analysis) Metrics() Metrics {
 	m := Metrics{Members: len(a.Profiles), Segments: map[string]int{}, Statuses: map[string]int{}, TopShare: a.Config.TopShare}
 	for i := 0; i+1 < len(intervalEdges); i++ {
 		lab := fmt.Sprintf("%g-%g d", intervalEdges[i], intervalEdges[i+1])
-		if math.IsInf(intervalEdges[i+1], 1) {
+		if intervalEdges[i+1] == openEdge {
 			lab = fmt.Sprintf("%g+ d", intervalEdges[i])
 		}
 		m.Intervals = append(m.Intervals, Bucket{Label: lab, Lo: intervalEdges[i], Hi: intervalEdges[i+1]})

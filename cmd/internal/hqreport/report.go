@@ -1,0 +1,143 @@
+package hqreport
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
+)
+
+// Report is everything one report run shows, in the shape the JSON export
+// carries.
+type Report struct {
+	AsOf       string                 `json:"as_of"`
+	Sleeping   string                 `json:"sleeping_rule"`
+	Model      *bgnbd.Fit             `json:"model,omitempty"`
+	ModelError string                 `json:"model_error,omitempty"`
+	Excluded   retention.Exclusions   `json:"excluded"`
+	Metrics    retention.Metrics      `json:"metrics"`
+	ValueRisk  []retention.MatrixCell `json:"value_risk"`
+	Uplift     retention.Uplift       `json:"uplift_if_15pct_buy_once_more"`
+	Members    []retention.Profile    `json:"members"`
+}
+
+// BuildReport assembles the report of an analysis.
+func BuildReport(a *retention.Analysis) *Report {
+	m := a.Metrics()
+	r := &Report{AsOf: a.AsOfDate, Sleeping: a.Sleeping.String(), ModelError: a.ModelError, Excluded: a.Excluded,
+		Metrics: m, ValueRisk: a.ValueRisk(), Members: a.Profiles}
+	r.Model = a.Model
+	r.Uplift, _ = retention.ComputeUplift(m.UpliftFromData(1500))
+	return r
+}
+
+func money(v retention.Money) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	s := fmt.Sprintf("%d.%02d", v/100, v%100)
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.1f%%", v*100) }
+
+// WriteText prints the terminal summary.
+func (r *Report) WriteText(w io.Writer) error {
+	m := r.Metrics
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+	p("Retention report as of %s", r.AsOf)
+	p("")
+	p("members\t%d\tbuyers %d, repeat buyers %d", m.Members, m.Buyers, m.Repeaters)
+	p("repeat-customer ratio\t%s", pct(m.RepeatRatio))
+	p("revenue\t%s", money(m.Revenue))
+	p("average basket\tnew %s\treturning %s", money(m.AvgBasketNew), money(m.AvgBasketReturning))
+	p("median time between purchases\t%.0f days", m.MedianIntervalDays)
+	p("top %s of customers\tbring %s of revenue", pct(m.TopShare), pct(m.TopRevenueShare))
+	p("sleeping rule\t%s", r.Sleeping)
+	if r.Model != nil {
+		f := r.Model
+		p("BG/NBD fit\tr=%.4f alpha=%.4f a=%.4f b=%.4f LL=%.1f", f.R, f.Alpha, f.A, f.B, f.LogLik)
+	} else {
+		p("BG/NBD fit\tnone: %s", r.ModelError)
+	}
+	if n := r.Excluded.Total(); n > 0 || r.Excluded.NoPurchases > 0 {
+		e := r.Excluded
+		p("excluded entries\t%d\tfuture-dated (register clock) %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
+			n, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
+	}
+	p("")
+	p("segment\tmembers")
+	for _, s := range []retention.Segment{retention.SegNew, retention.SegSecond, retention.SegRegular, retention.SegVIP} {
+		p("  %s\t%d", s, m.Segments[string(s)])
+	}
+	p("status\tmembers")
+	for _, s := range []retention.Status{retention.StatusActive, retention.StatusDue, retention.StatusSleeping, retention.StatusLost} {
+		p("  %s\t%d", s, m.Statuses[string(s)])
+	}
+	p("")
+	p("value x risk\tactive\tdue\tsleeping\tlost")
+	for _, v := range []string{"high", "mid", "low"} {
+		row := "  " + v
+		for _, c := range r.ValueRisk {
+			if c.Value == v {
+				row += fmt.Sprintf("\t%d", c.Members)
+			}
+		}
+		p("%s", row)
+	}
+	p("")
+	p("uplift\tif 15%% of the %d repeat buyers buy once more a year: +%s (+%s)", m.Repeaters, money(r.Uplift.ExtraRevenue), bp(r.Uplift.GrowthBP))
+	return tw.Flush()
+}
+
+// WriteJSON writes the JSON export.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(r)
+}
+
+// MembersCSVHeader is the header of the per-member CSV export.
+var MembersCSVHeader = []string{"member_id", "consent", "segment", "status", "value", "purchase_days", "first", "last",
+	"mean_interval_days", "median_interval_days", "expected_next", "days_since_last", "spend", "p_alive", "p_no_purchase", "expected_purchases"}
+
+// WriteMembersCSV writes one line per member.
+func (r *Report) WriteMembersCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(MembersCSVHeader); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	for _, p := range r.Members {
+		if err := cw.Write([]string{p.MemberID, strconv.FormatBool(p.Consent), string(p.Segment), string(p.Status), p.Value,
+			strconv.Itoa(p.Rhythm.PurchaseDays), p.Rhythm.FirstDate, p.Rhythm.LastDate, f(p.Rhythm.MeanInterval), f(p.Rhythm.MedianInterval),
+			p.Rhythm.ExpectedNextDate, strconv.Itoa(p.DaysSince), money(p.Spend), f(p.PAlive), f(p.PNone), f(p.Expected)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// segmentCounts returns segment names and sizes in display order.
+func (r *Report) segmentCounts() ([]string, []float64) {
+	names := []string{"new", "second", "regular", "vip", "due", "sleeping", "lost"}
+	var vals []float64
+	for _, n := range names[:4] {
+		vals = append(vals, float64(r.Metrics.Segments[n]))
+	}
+	for _, n := range names[4:] {
+		vals = append(vals, float64(r.Metrics.Statuses[n]))
+	}
+	return names, vals
+}
