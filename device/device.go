@@ -120,6 +120,7 @@ var (
 	ErrBadTrack       = errors.New("malformed card track")
 	ErrBitCount       = errors.New("wrong wiegand bit count")
 	ErrParity         = errors.New("wrong wiegand parity")
+	ErrBounce         = errors.New("button bounce")
 	ErrDeviceNotFound = errors.New("device path does not exist")
 	ErrDeviceBusy     = errors.New("device is busy")
 	ErrDeviceGone     = errors.New("device disconnected")
@@ -141,6 +142,7 @@ var reasonLabels = []struct {
 	{ErrBadTrack, "bad_track"},
 	{ErrBitCount, "bit_count"},
 	{ErrParity, "parity"},
+	{ErrBounce, "bounce"},
 	{ErrDeviceNotFound, "not_found"},
 	{ErrDeviceBusy, "busy"},
 	{ErrDeviceGone, "gone"},
