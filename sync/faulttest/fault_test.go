@@ -1,0 +1,77 @@
+package faulttest_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// TestBrokerKilledMidDrain: SIGKILL the broker while a backlog drains,
+// restart it on the same port; sessions and in-flight messages are lost
+// (no persistence save), yet head office ends with everything once.
+func TestBrokerKilledMidDrain(t *testing.T) {
+	b := mosquittotest.Start(t, &mosquittotest.Options{Persistence: true})
+	o := startOffice(t, b.URL())
+	r := newRegister(t, "r1")
+	r.record(5000)
+	r.start([]string{b.URL()}, uplink.Options{BatchEvents: 16, Window: 8})
+	eventually(t, wait, "drain under way", func() bool { w, _ := o.store().Watermark("r1"); return w > 500 })
+	b.Kill()
+	r.record(300) // sales go on while the broker is down
+	b.Restart()
+	r.record(200)
+	verify(t, o, r)
+}
+
+// TestBrokerUnreachableWhileRecording: the register records many events
+// with no broker at all, then the broker comes back. The long variant
+// records 70,000 (past paho's 65,535 message ids, which never matter
+// because the ledger is the queue).
+func TestBrokerUnreachableWhileRecording(t *testing.T) {
+	n := 5000
+	if *long {
+		n = 70000
+	}
+	b := mosquittotest.Start(t, &mosquittotest.Options{Persistence: true})
+	o := startOffice(t, b.URL())
+	r := newRegister(t, "r1")
+	r.start([]string{b.URL()}, uplink.Options{})
+	eventually(t, wait, "online", func() bool { return r.u.Status().Online })
+	b.Stop()
+	eventually(t, wait, "offline", func() bool { return !r.u.Status().Online })
+	start := time.Now()
+	r.record(n)
+	t.Logf("recorded %d events offline in %v", n, time.Since(start))
+	s := r.u.Status()
+	if s.Online || s.Pending < n || s.Oldest.IsZero() {
+		t.Fatalf("status while offline: %v", s)
+	}
+	b.Restart()
+	verify(t, o, r)
+}
+
+// TestHeadOfficeDownThenBack: head office stops while registers keep
+// sending; the broker queues for its persistent session (and drops past
+// its queue limit), the registers wait for acks and resend; when head
+// office is back everything arrives once.
+func TestHeadOfficeDownThenBack(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	o := startOffice(t, b.URL())
+	r1, r2 := newRegister(t, "r1"), newRegister(t, "r2")
+	r1.start([]string{b.URL()}, uplink.Options{})
+	r2.start([]string{b.URL()}, uplink.Options{BatchEvents: 1}) // one event per message: overflows the broker's queue for head office
+	r1.record(500)
+	o.stop()
+	r1.record(1500)
+	r2.record(1500)
+	eventually(t, wait, "published while head office is down", func() bool {
+		return r1.u.Status().Published >= r1.last()-1 && r2.u.Status().Published > 1000
+	})
+	if w, _ := r1.l.Confirmed(); w >= r1.last() {
+		t.Fatalf("register confirmed %d with head office down", w)
+	}
+	o.start()
+	verify(t, o, r1, r2)
+}
