@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
@@ -103,4 +106,44 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("negative points %d", out.Total())
 		}
 	})
+}
+
+// TestYAMLRoundTrip checks that a rule set written as YAML (as in the
+// register's config) reads back the same, decimals included.
+func TestYAMLRoundTrip(t *testing.T) {
+	data, err := os.ReadFile("testdata/ruleset.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rules.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back rules.RuleSet
+	dec := yaml.NewDecoder(bytes.NewReader(y))
+	dec.KnownFields(true)
+	if err := dec.Decode(&back); err != nil {
+		t.Fatalf("decode: %v\n%s", err, y)
+	}
+	if !reflect.DeepEqual(rs, &back) {
+		t.Errorf("YAML round trip differs:\n%s", y)
+	}
+	if !strings.Contains(string(y), "percent_back: 2.5\n") {
+		t.Errorf("decimal not written as a plain number:\n%s", y)
+	}
+}
+
+func TestDecYAMLErrors(t *testing.T) {
+	for _, doc := range []string{"multiplier: 1.23456\n", "multiplier: [2]\n", "multiplier: -2\n", "multiplier: 2e3\n"} {
+		var c rules.Campaign
+		err := yaml.Unmarshal([]byte(doc), &c)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: err = %v, want a yaml.TypeError naming line 1", doc, err)
+		}
+	}
 }
