@@ -6,7 +6,6 @@ import (
 	"math"
 	"sort"
 
-	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
 )
@@ -130,34 +129,7 @@ func aggregate(cs []Customer) ([]group, error) {
 // logLik is the BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6)
 // summed over the groups.
 func logLik(p Params, gs []group) float64 {
-	r, alpha, a, b := p.R, p.Alpha, p.A, p.B
-	lgr, _ := math.Lgamma(r)
-	lgab, _ := math.Lgamma(a + b)
-	lgb, _ := math.Lgamma(b)
-	logAlpha := math.Log(alpha)
-	logA := math.Log(a)
-	var total float64
-	lastX := -1
-	var common float64
-	for _, g := range gs {
-		if g.x != lastX {
-			x := float64(g.x)
-			l1, _ := math.Lgamma(r + x)
-			l2, _ := math.Lgamma(b + x)
-			l3, _ := math.Lgamma(a + b + x)
-			common = l1 - lgr + r*logAlpha + lgab + l2 - lgb - l3
-			lastX = g.x
-		}
-		x := float64(g.x)
-		a3 := -(r + x) * math.Log(alpha+g.t)
-		ll := a3
-		if g.x > 0 {
-			a4 := logA - math.Log(b+x-1) - (r+x)*math.Log(alpha+g.tx)
-			ll = logAddExp(a3, a4)
-		}
-		total += g.n * (common + ll)
-	}
-	return total
+	return newData(gs).eval(p, nil)
 }
 
 func logAddExp(u, v float64) float64 {
@@ -220,46 +192,68 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	if maxIter <= 0 {
 		maxIter = 5000
 	}
-	n := float64(len(cs))
-	// Scaled negative log-likelihood: per-customer, so tolerances mean the
-	// same whatever the data set size.
-	f := func(v []float64) float64 {
+	d := newData(gs)
+	n := d.total
+	toParams := func(v []float64) (Params, bool) {
 		for _, e := range v {
-			if e > 30 || e < -30 {
-				return math.Inf(1)
+			if e > 30 || e < -30 || math.IsNaN(e) {
+				return Params{}, false
 			}
 		}
-		p := Params{R: math.Exp(v[0]), Alpha: math.Exp(v[1]), A: math.Exp(v[2]), B: math.Exp(v[3])}
-		ll := logLik(p, gs)
+		return Params{R: math.Exp(v[0]), Alpha: math.Exp(v[1]), A: math.Exp(v[2]), B: math.Exp(v[3])}, true
+	}
+	// Per-customer negative log-likelihood on log-parameters, so tolerances
+	// mean the same whatever the data set size and parameters stay positive.
+	f := func(v []float64) float64 {
+		p, ok := toParams(v)
+		if !ok {
+			return math.Inf(1)
+		}
+		ll := d.eval(p, nil)
 		if math.IsNaN(ll) {
 			return math.Inf(1)
 		}
 		return -ll / n
 	}
-	x0 := []float64{math.Log(init.R), math.Log(init.Alpha), math.Log(init.A), math.Log(init.B)}
-	nm, err := optimize.Minimize(optimize.Problem{Func: f}, x0,
-		&optimize.Settings{MajorIterations: maxIter, Converger: &optimize.FunctionConverge{Absolute: 1e-12, Iterations: 200}},
-		&optimize.NelderMead{})
-	if err != nil && (nm == nil || nm.Status.Early()) {
-		return Fit{}, fmt.Errorf("%w: nelder-mead: %v", ErrNoConvergence, err)
-	}
+	g4 := make([]float64, 4)
 	grad := func(g, v []float64) {
-		fd.Gradient(g, f, v, &fd.Settings{Formula: fd.Central, Step: 1e-6})
-	}
-	res, err := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, nm.X,
-		&optimize.Settings{MajorIterations: maxIter, GradientThreshold: 1e-7}, &optimize.BFGS{})
-	if err != nil || res.Status.Early() {
-		// BFGS may fail a line search when Nelder-Mead already sits on the
-		// optimum; accept the Nelder-Mead point only if its gradient is flat.
-		g := make([]float64, 4)
-		grad(g, nm.X)
-		if maxAbs(g) > 1e-5 {
-			return Fit{}, fmt.Errorf("%w: bfgs stopped (%v), gradient %.3g", ErrNoConvergence, res.Status, maxAbs(g))
+		p, ok := toParams(v)
+		if !ok {
+			for i := range g {
+				g[i] = math.NaN()
+			}
+			return
 		}
-		res = nm
+		d.eval(p, g4)
+		pv := []float64{p.R, p.Alpha, p.A, p.B}
+		for i := range g {
+			g[i] = -g4[i] * pv[i] / n // chain rule through exp
+		}
+	}
+	x0 := []float64{math.Log(init.R), math.Log(init.Alpha), math.Log(init.A), math.Log(init.B)}
+	// BFGS with the analytic gradient converges in tens of iterations;
+	// Nelder-Mead is the slower, derivative-free fallback for starts where
+	// BFGS's line search fails.
+	settings := &optimize.Settings{MajorIterations: maxIter, GradientThreshold: 1e-8}
+	res, err := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, x0, settings, &optimize.BFGS{})
+	if err != nil || res.Status.Early() || !flat(grad, res.X) {
+		nm, err := optimize.Minimize(optimize.Problem{Func: f}, x0,
+			&optimize.Settings{MajorIterations: maxIter, Converger: &optimize.FunctionConverge{Absolute: 1e-12, Iterations: 200}},
+			&optimize.NelderMead{})
+		if err != nil && (nm == nil || nm.Status.Early()) {
+			return Fit{}, fmt.Errorf("%w: nelder-mead: %v", ErrNoConvergence, err)
+		}
+		res, err = optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, nm.X, settings, &optimize.BFGS{})
+		if err != nil || res.Status.Early() {
+			res = nm
+		}
+		if !flat(grad, res.X) {
+			return Fit{}, fmt.Errorf("%w: optimiser stopped (%v) where the likelihood is not flat", ErrNoConvergence, res.Status)
+		}
+		res.Stats.MajorIterations += nm.Stats.MajorIterations
 	}
 	p := Params{R: math.Exp(res.X[0]), Alpha: math.Exp(res.X[1]), A: math.Exp(res.X[2]), B: math.Exp(res.X[3])}
-	ll := logLik(p, gs)
+	ll := d.eval(p, nil)
 	if err := p.Validate(); err != nil || math.IsNaN(ll) || math.IsInf(ll, 0) {
 		return Fit{}, fmt.Errorf("%w: landed on %+v", ErrNoConvergence, p)
 	}
@@ -268,7 +262,19 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 			return Fit{}, fmt.Errorf("%w: a parameter ran off to %g (data do not identify the model)", ErrNoConvergence, math.Exp(v))
 		}
 	}
-	return Fit{Params: p, LogLik: ll, Customers: len(cs), Distinct: len(gs), Iterations: nm.Stats.MajorIterations + res.Stats.MajorIterations}, nil
+	return Fit{Params: p, LogLik: ll, Customers: len(cs), Distinct: len(gs), Iterations: res.Stats.MajorIterations}, nil
+}
+
+// flat reports whether the gradient at v is zero to optimiser precision:
+// the test that separates a maximum from an optimiser that gave up.
+func flat(grad func(g, v []float64), v []float64) bool {
+	if v == nil {
+		return false
+	}
+	g := make([]float64, 4)
+	grad(g, v)
+	m := maxAbs(g)
+	return m < 1e-5 && !math.IsNaN(m)
 }
 
 func maxAbs(v []float64) float64 {

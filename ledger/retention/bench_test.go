@@ -1,0 +1,123 @@
+package retention_test
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
+)
+
+// The benchmarks measure once with a fixed size (make bench runs them with
+// -benchtime 1x) and print REPORT/RATIO lines for the summary.
+
+func BenchmarkFitCDNOW(b *testing.B) {
+	ms := loadCDNOW(b)
+	a, err := retention.Analyze(ms, calEnd, &retention.Config{KeepZeroAmount: true, Sleeping: retention.SleepRule{Kind: retention.SleepFixed}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cs []bgnbd.Customer
+	for _, p := range a.Profiles {
+		cs = append(cs, p.Customer)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	if _, err := bgnbd.FitParams(cs, nil); err != nil {
+		b.Fatal(err)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	fmt.Printf("REPORT bgnbd_fit_cdnow %.1f ms\n", float64(el.Microseconds())/1000)
+}
+
+// synthetic turns simulated BG/NBD summaries into purchase records: the
+// first purchase on day 0 of the member's life, repeats spread up to the
+// recency, so the ledger holds exactly x+1 purchase days per member.
+type rec struct {
+	Member string    `json:"m"`
+	Seq    uint64    `json:"seq"`
+	At     time.Time `json:"at"`
+	Amount int64     `json:"amount"`
+}
+
+func BenchmarkFitVsScan(b *testing.B) {
+	const n = 100_000
+	truth := bgnbd.Params{R: 0.5, Alpha: 3, A: 0.8, B: 2.5}
+	cs := bgnbd.Simulate(rand.NewPCG(7, 8), truth, n, 52, 1.0/7)
+	end := time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(b.TempDir(), "scan.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	total := 0
+	rng := rand.New(rand.NewPCG(1, 1))
+	// Write in batches of 10,000 members so setup stays quick.
+	for lo := 0; lo < n; lo += 10_000 {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("purchases"))
+			if err != nil {
+				return err
+			}
+			for i := lo; i < min(lo+10_000, n); i++ {
+				c := cs[i]
+				first := end.Add(-time.Duration(c.T*7*24) * time.Hour)
+				days := []float64{0}
+				for k := 1; k <= c.X; k++ {
+					days = append(days, c.Tx*7*float64(k)/float64(c.X))
+				}
+				for k, d := range days {
+					r := rec{Member: fmt.Sprintf("m%06d", i), Seq: uint64(k), At: first.Add(time.Duration(d*24) * time.Hour), Amount: 1000 + rng.Int64N(5000)}
+					v, _ := json.Marshal(r)
+					key := binary.BigEndian.AppendUint64([]byte(r.Member), r.Seq)
+					if err := bk.Put(key, v); err != nil {
+						return err
+					}
+					total++
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	// The floor: one straight cursor pass over every purchase.
+	start := time.Now()
+	var bytes int
+	if err := db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte("purchases")).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			bytes += len(k) + len(v)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	scan := time.Since(start)
+	start = time.Now()
+	fit, err := bgnbd.FitParams(cs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fitT := time.Since(start)
+	b.StopTimer()
+	_ = bytes
+	fmt.Printf("REPORT bgnbd_fit_100k_members %.1f ms\n", float64(fitT.Microseconds())/1000)
+	fmt.Printf("REPORT bgnbd_fit_100k_distinct_summaries %d count\n", fit.Distinct)
+	fmt.Printf("REPORT ledger_scan_purchases %d count\n", total)
+	fmt.Printf("REPORT ledger_scan_100k_members %.1f ms\n", float64(scan.Microseconds())/1000)
+	fmt.Printf("RATIO fit_vs_scan %.2f\n", fitT.Seconds()/scan.Seconds())
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }
