@@ -1,0 +1,264 @@
+package display
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// Display is a two-line customer display.
+type Display interface {
+	// Show replaces both lines.
+	Show(ctx context.Context, lines [2]string) error
+	// Clear blanks the display.
+	Clear(ctx context.Context) error
+	// Brightness sets the level, 1 (dim) to 4 (bright).
+	Brightness(ctx context.Context, level int) error
+}
+
+// ErrBrightness is returned for a level outside 1-4.
+var ErrBrightness = errors.New("display: brightness must be 1-4")
+
+// Width is the columns of a standard 2 x 20 pole display.
+const Width = 20
+
+// Protocol encodes display commands to bytes. Implementations are pure.
+type Protocol interface {
+	Name() string
+	Init(cp CodePage) []byte
+	Clear() []byte
+	Show(cp CodePage, width int, lines [2]string) []byte
+	Brightness(level int) ([]byte, error)
+}
+
+const (
+	esc = 0x1b
+	us  = 0x1f
+)
+
+// CD5220 is the CD5220 command set.
+type CD5220 struct{}
+
+// Name is "cd5220".
+func (CD5220) Name() string { return "cd5220" }
+
+// Init resets the display (ESC @) and selects overwrite mode (ESC DC1).
+// The CD5220 set has no code table command: its character table is chosen
+// by DIP switch and must match the configured code page.
+func (CD5220) Init(CodePage) []byte { return []byte{esc, '@', esc, 0x11} }
+
+// Clear is 0x0C.
+func (CD5220) Clear() []byte { return []byte{0x0c} }
+
+// Show writes the upper line (ESC Q A text CR) and lower line (ESC Q B text CR).
+func (CD5220) Show(cp CodePage, width int, lines [2]string) []byte {
+	b := []byte{esc, 'Q', 'A'}
+	b = append(b, cp.Line(lines[0], width)...)
+	b = append(b, '\r', esc, 'Q', 'B')
+	b = append(b, cp.Line(lines[1], width)...)
+	return append(b, '\r')
+}
+
+// Brightness is ESC * n.
+func (CD5220) Brightness(level int) ([]byte, error) {
+	if level < 1 || level > 4 {
+		return nil, ErrBrightness
+	}
+	return []byte{esc, '*', byte(level)}, nil
+}
+
+// ESCPOS is the Epson ESC/POS customer display command set (DM-D110 and
+// clones).
+type ESCPOS struct{}
+
+// Name is "escpos".
+func (ESCPOS) Name() string { return "escpos" }
+
+// Init resets (ESC @), selects overwrite mode (US 01) and the code table
+// (ESC t n, Epson's table numbers: 0 PC437, 15 PC862, 17 PC866).
+func (ESCPOS) Init(cp CodePage) []byte {
+	return []byte{esc, '@', us, 0x01, esc, 't', cp.escpos}
+}
+
+// Clear is 0x0C.
+func (ESCPOS) Clear() []byte { return []byte{0x0c} }
+
+// Show positions the cursor (US $ x y, 1-based) before each line.
+func (ESCPOS) Show(cp CodePage, width int, lines [2]string) []byte {
+	b := []byte{us, '$', 1, 1}
+	b = append(b, cp.Line(lines[0], width)...)
+	b = append(b, us, '$', 1, 2)
+	return append(b, cp.Line(lines[1], width)...)
+}
+
+// Brightness is US X n.
+func (ESCPOS) Brightness(level int) ([]byte, error) {
+	if level < 1 || level > 4 {
+		return nil, ErrBrightness
+	}
+	return []byte{us, 'X', byte(level)}, nil
+}
+
+// ParseProtocol returns "cd5220" or "escpos".
+func ParseProtocol(s string) (Protocol, error) {
+	switch strings.ToLower(s) {
+	case "cd5220":
+		return CD5220{}, nil
+	case "escpos", "esc/pos", "epson":
+		return ESCPOS{}, nil
+	}
+	return nil, fmt.Errorf("display: unknown command set %q (want cd5220 or escpos)", s)
+}
+
+// Opener opens the display's port; it is called again after a write
+// fails, so an unplugged display comes back by itself.
+type Opener func() (io.WriteCloser, error)
+
+// Serial is a pole display on a serial port.
+type Serial struct {
+	proto Protocol
+	cp    CodePage
+	width int
+	open  Opener
+	mu    sync.Mutex
+	w     io.WriteCloser
+}
+
+// SerialOptions configure a Serial display.
+type SerialOptions struct {
+	Protocol Protocol // required
+	CodePage CodePage // default CP437
+	Width    int      // default 20
+	Open     Opener   // required
+}
+
+// NewSerial returns a display; the port is opened on first use.
+func NewSerial(o SerialOptions) (*Serial, error) {
+	if o.Protocol == nil || o.Open == nil {
+		return nil, errors.New("display: protocol and opener are required")
+	}
+	if o.CodePage.cm == nil {
+		o.CodePage = CP437
+	}
+	if o.Width <= 0 {
+		o.Width = Width
+	}
+	return &Serial{proto: o.Protocol, cp: o.CodePage, width: o.Width, open: o.Open}, nil
+}
+
+// write sends b, opening (and initialising) the port when needed. On a
+// write error the port is closed so the next call reopens it.
+func (s *Serial) write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		w, err := s.open()
+		if err != nil {
+			return fmt.Errorf("display open: %w", err)
+		}
+		if _, err := w.Write(s.proto.Init(s.cp)); err != nil {
+			w.Close()
+			return fmt.Errorf("display init: %w", err)
+		}
+		s.w = w
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.w.Close()
+		s.w = nil
+		return fmt.Errorf("display write: %w", err)
+	}
+	return nil
+}
+
+// Show implements Display.
+func (s *Serial) Show(ctx context.Context, lines [2]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.write(s.proto.Show(s.cp, s.width, lines))
+}
+
+// Clear implements Display.
+func (s *Serial) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.write(s.proto.Clear())
+}
+
+// Brightness implements Display.
+func (s *Serial) Brightness(ctx context.Context, level int) error {
+	b, err := s.proto.Brightness(level)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.write(b)
+}
+
+// Close closes the port.
+func (s *Serial) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return nil
+	}
+	err := s.w.Close()
+	s.w = nil
+	return err
+}
+
+// Log is a development display that writes the two lines, padded to the
+// width, as text to a writer (e.g. the terminal running `make run`).
+type Log struct {
+	mu    sync.Mutex
+	w     io.Writer
+	width int
+}
+
+// NewLog returns a Log display of the given width (0 means 20).
+func NewLog(w io.Writer, width int) *Log {
+	if width <= 0 {
+		width = Width
+	}
+	return &Log{w: w, width: width}
+}
+
+func (l *Log) line(s string) string {
+	rs := []rune(s)
+	if len(rs) > l.width {
+		rs = rs[:l.width]
+	}
+	return string(rs) + strings.Repeat(" ", l.width-len(rs))
+}
+
+// Show implements Display.
+func (l *Log) Show(_ context.Context, lines [2]string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	bar := "+" + strings.Repeat("-", l.width+2) + "+\n"
+	_, err := fmt.Fprintf(l.w, "%s| %s |\n| %s |\n%s", bar, l.line(lines[0]), l.line(lines[1]), bar)
+	return err
+}
+
+// Clear implements Display.
+func (l *Log) Clear(ctx context.Context) error { return l.Show(ctx, [2]string{}) }
+
+// Brightness implements Display; a terminal has none, so it only checks
+// the level.
+func (l *Log) Brightness(_ context.Context, level int) error {
+	if level < 1 || level > 4 {
+		return ErrBrightness
+	}
+	return nil
+}
+
+var (
+	_ Display = (*Serial)(nil)
+	_ Display = (*Log)(nil)
+)
