@@ -108,33 +108,18 @@ func (e *Engine) active(t time.Time, trusted bool) []int {
 }
 
 // rate returns the rate for a line as points per minor unit, or nil when the
-// line is excluded. SKU beats category beats the default.
+// line is excluded. SKU beats category beats the default. The result is
+// shared: never modify it.
 func (e *Engine) rate(l LineInput) *big.Rat {
-	r := e.rs.Earn
-	found := false
-	for _, s := range e.rs.SKURates {
-		if s.SKU == l.SKU {
-			r, found = s.Rate, true
-			break
+	if r, ok := e.skuRate[l.SKU]; ok {
+		return r
+	}
+	if l.Category != "" {
+		if r, ok := e.catRate[l.Category]; ok {
+			return r
 		}
 	}
-	if !found && l.Category != "" {
-		for _, c := range e.rs.CategoryRates {
-			if c.Category == l.Category {
-				r = c.Rate
-				break
-			}
-		}
-	}
-	switch {
-	case r.Exclude:
-		return nil
-	case r.PointsPerUnit != nil:
-		return big.NewRat(int64(*r.PointsPerUnit), int64(DecOne)*e.unit)
-	case r.PercentBack != nil:
-		return big.NewRat(int64(*r.PercentBack), int64(DecOne)*100*e.ptValue)
-	}
-	return new(big.Rat) // unreachable for a compiled rule set
+	return e.defRate
 }
 
 func decRat(d *Dec) *big.Rat {
@@ -224,6 +209,13 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 	active := e.active(in.At, in.ClockTrusted)
 	applied := map[int]bool{}
 
+	// Lines mostly share a rate and a set of campaigns: compute each
+	// rate x multiplier product once.
+	type factorKey struct {
+		rate  *big.Rat
+		camps string
+	}
+	factors := map[factorKey]*big.Rat{}
 	exact := make([]*big.Rat, len(in.Lines))
 	for i, l := range in.Lines {
 		exact[i] = new(big.Rat)
@@ -238,9 +230,14 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 				applied[ci] = true
 			}
 		}
+		key := factorKey{r, fmt.Sprint(camps)}
+		f, ok := factors[key]
+		if !ok {
+			f = new(big.Rat).Mul(r, e.multiplier(tierMult, camps))
+			factors[key] = f
+		}
 		exact[i].SetInt64(l.Amount)
-		exact[i].Mul(exact[i], r)
-		exact[i].Mul(exact[i], e.multiplier(tierMult, camps))
+		exact[i].Mul(exact[i], f)
 	}
 	general := e.multiplier(tierMult, slices.DeleteFunc(slices.Clone(active), func(ci int) bool {
 		return len(e.rs.Campaigns[ci].Categories) > 0

@@ -465,6 +465,7 @@ func TestExpiryFor(t *testing.T) {
 		{"aug 31 + 1 month", "", 1, time.Date(2026, 8, 31, 0, 0, 0, 0, time.UTC), time.Date(2026, 9, 30, 0, 0, 0, 0, time.UTC)},
 		{"across the year", "", 12, time.Date(2026, 12, 15, 8, 0, 0, 0, time.UTC), time.Date(2027, 12, 15, 8, 0, 0, 0, time.UTC)},
 		{"23 months", "", 23, time.Date(2026, 3, 31, 8, 0, 0, 0, time.UTC), time.Date(2028, 2, 29, 8, 0, 0, 0, time.UTC)},
+		{"clock time in a DST gap moves forward", "Europe/Sofia", 1, time.Date(2027, 2, 28, 1, 30, 0, 0, time.UTC), time.Date(2027, 3, 28, 1, 30, 0, 0, time.UTC)},
 		{"store time zone decides the date", "Asia/Jerusalem", 1, time.Date(2026, 1, 31, 23, 30, 0, 0, time.UTC), time.Date(2026, 3, 1, 1, 30, 0, 0, jer)},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 )
@@ -74,6 +75,10 @@ type Engine struct {
 	hasFrom  []bool
 	hasTo    []bool
 	days     []map[time.Weekday]bool
+	// rates in points per minor unit; a nil rate means excluded
+	defRate *big.Rat
+	skuRate map[string]*big.Rat
+	catRate map[string]*big.Rat
 }
 
 // Compile validates the rule set (see Validate) and returns an Engine for it.
@@ -318,7 +323,30 @@ func (rs *RuleSet) Compile() (*Engine, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	k.defRate = k.rateOf(rs.Earn)
+	k.skuRate = make(map[string]*big.Rat, len(rs.SKURates))
+	for _, r := range rs.SKURates {
+		k.skuRate[r.SKU] = k.rateOf(r.Rate)
+	}
+	k.catRate = make(map[string]*big.Rat, len(rs.CategoryRates))
+	for _, r := range rs.CategoryRates {
+		k.catRate[r.Category] = k.rateOf(r.Rate)
+	}
 	return k, nil
+}
+
+// rateOf converts a validated rate to points per minor unit; nil when the
+// rate excludes.
+func (e *Engine) rateOf(r Rate) *big.Rat {
+	switch {
+	case r.Exclude:
+		return nil
+	case r.PointsPerUnit != nil:
+		return big.NewRat(int64(*r.PointsPerUnit), int64(DecOne)*e.unit)
+	case r.PercentBack != nil:
+		return big.NewRat(int64(*r.PercentBack), int64(DecOne)*100*e.ptValue)
+	}
+	return new(big.Rat)
 }
 
 func checkRate(c *checker, p string, r Rate, isDefault bool) {
