@@ -15,7 +15,8 @@ func TestBrokerKilledMidDrain(t *testing.T) {
 	b := mosquittotest.Start(t, &mosquittotest.Options{Persistence: true})
 	o := startOffice(t, b.URL())
 	r := newRegister(t, "r1")
-	r.record(5000)
+	t0 := time.Now()
+	r.record(3000)
 	r.start([]string{b.URL()}, uplink.Options{BatchEvents: 16, Window: 8})
 	eventually(t, wait, "drain under way", func() bool { w, _ := o.store().Watermark("r1"); return w > 500 })
 	b.Kill()
@@ -23,6 +24,7 @@ func TestBrokerKilledMidDrain(t *testing.T) {
 	b.Restart()
 	r.record(200)
 	verify(t, o, r)
+	t.Logf("recorded, drained through a broker crash and verified in %v", time.Since(t0))
 }
 
 // TestBrokerUnreachableWhileRecording: the register records many events
