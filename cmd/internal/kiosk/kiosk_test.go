@@ -75,8 +75,6 @@ func TestSSEDeliversLatestThenUpdates(t *testing.T) {
 	waitFor(t, "unsubscribe", func() bool { return h.Clients() == 0 })
 }
 
-
-
 func TestTooManyClients(t *testing.T) {
 	h := kiosk.New(kiosk.Options{MaxClients: 1})
 	srv := httptest.NewServer(h.Handler())
