@@ -201,7 +201,8 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 		if spend > MaxAmount {
 			spend = MaxAmount // beyond any threshold already; avoids overflow
 		}
-		t := e.TierFor(spend+total, max(m.Visits12m, 0)+1)
+		visits := min(max(m.Visits12m, 0), 1_000_000_000) // beyond any threshold; avoids overflow
+		t := e.TierFor(spend+total, visits+1)
 		out.Tier = t.Name
 		tierMult = decRat(t.Multiplier)
 	}

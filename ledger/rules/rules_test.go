@@ -317,6 +317,7 @@ func TestTierAtSaleTime(t *testing.T) {
 		{"this visit is the 12th", rules.MemberState{ID: "m", Tier: "member", Spend12m: 1000, Visits12m: 11, Purchases: 30}, 1000, "silver", 12},
 		{"drops from gold as old spend leaves the window", rules.MemberState{ID: "m", Tier: "gold", Spend12m: 150_000, Visits12m: 20, Purchases: 90}, 1000, "silver", 12},
 		{"drops to base", rules.MemberState{ID: "m", Tier: "silver", Spend12m: 0, Visits12m: 0, Purchases: 90}, 1000, "member", 10},
+		{"absurd visits do not wrap", rules.MemberState{ID: "m", Visits12m: int(^uint(0) >> 1), Purchases: 90}, 1000, "gold", 15},
 		{"stays gold", rules.MemberState{ID: "m", Tier: "gold", Spend12m: 600_000, Visits12m: 50, Purchases: 90}, 1000, "gold", 15},
 	}
 	for _, tt := range tests {
