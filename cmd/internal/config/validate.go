@@ -18,7 +18,9 @@ var (
 	// BaudRates are the standard rates a serial device may use.
 	BaudRates = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
 	// CodePages are the display code pages the device layer can map text to.
-	CodePages = []string{"cp437", "cp850", "cp852", "cp858", "cp862", "cp866", "cp1251", "cp1255"}
+	// (device/display: CP437 Latin, CP862 Hebrew, CP866 Cyrillic; other
+	// scripts are transliterated).
+	CodePages = []string{"cp437", "cp862", "cp866"}
 	// Actions are what a button or a control code can do.
 	Actions = []string{"show_points", "complete", "cancel", "redeem"}
 )
