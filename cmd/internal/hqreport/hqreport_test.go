@@ -3,6 +3,7 @@ package hqreport_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -119,8 +120,22 @@ func TestHTMLRendersInChromium(t *testing.T) {
 		t.Errorf("members.csv has %d lines, want 2358", lines)
 	}
 	js, _ := os.ReadFile(filepath.Join(dir, "report.json"))
-	if !bytes.Contains(js, []byte(`"repeat_ratio"`)) || !bytes.Contains(js, []byte(`"value_risk"`)) {
-		t.Error("report.json lacks metrics")
+	var parsed struct {
+		Report struct {
+			Metrics struct {
+				RepeatRatio float64 `json:"repeat_ratio"`
+			} `json:"metrics"`
+			ValueRisk []json.RawMessage `json:"value_risk"`
+		} `json:"report"`
+		Members []struct {
+			ID string `json:"member_id"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(js, &parsed); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	if parsed.Report.Metrics.RepeatRatio <= 0 || len(parsed.Report.ValueRisk) != 12 || len(parsed.Members) != 2357 {
+		t.Errorf("report.json: ratio %v, %d matrix cells, %d members", parsed.Report.Metrics.RepeatRatio, len(parsed.Report.ValueRisk), len(parsed.Members))
 	}
 }
 

@@ -1,6 +1,7 @@
 package hqreport
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -23,7 +24,7 @@ type Report struct {
 	Metrics    retention.Metrics      `json:"metrics"`
 	ValueRisk  []retention.MatrixCell `json:"value_risk"`
 	Uplift     retention.Uplift       `json:"uplift_if_15pct_buy_once_more"`
-	Members    []retention.Profile    `json:"members"`
+	Members    []retention.Profile    `json:"-"` // streamed by WriteJSON
 }
 
 // BuildReport assembles the report of an analysis.
@@ -100,11 +101,32 @@ func (r *Report) WriteText(w io.Writer) error {
 	return tw.Flush()
 }
 
-// WriteJSON writes the JSON export.
+// WriteJSON writes the JSON export: {"report": {...}, "members": [...]}
+// with one member per line. Members are streamed rather than indented as
+// one value, which on a million purchases is the difference between
+// seconds and tens of seconds.
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	return enc.Encode(r)
+	bw := bufio.NewWriterSize(w, 1<<16)
+	head, err := json.MarshalIndent(r, " ", " ")
+	if err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	bw.WriteString("{\n \"report\": ")
+	bw.Write(head)
+	bw.WriteString(",\n \"members\": [")
+	for i := range r.Members {
+		line, err := json.Marshal(&r.Members[i])
+		if err != nil {
+			return fmt.Errorf("json: member %s: %w", r.Members[i].MemberID, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n  ")
+		bw.Write(line)
+	}
+	bw.WriteString("\n ]\n}\n")
+	return bw.Flush()
 }
 
 // MembersCSVHeader is the header of the per-member CSV export.

@@ -132,13 +132,6 @@ func logLik(p Params, gs []group) float64 {
 	return newData(gs).eval(p, nil)
 }
 
-func logAddExp(u, v float64) float64 {
-	if u < v {
-		u, v = v, u
-	}
-	return u + math.Log1p(math.Exp(v-u))
-}
-
 // LogLikelihood returns the log-likelihood of p on cs.
 func (p Params) LogLikelihood(cs []Customer) (float64, error) {
 	if err := p.Validate(); err != nil {
