@@ -273,17 +273,12 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 			out.FirstBonusPending = true
 		}
 		if b := e.rs.Birthday; b.Points > 0 && in.ClockTrusted && m.Birthday != "" {
-			mon, day, err := ParseBirthday(m.Birthday)
-			if err != nil {
+			if _, _, err := ParseBirthday(m.Birthday); err != nil {
 				return Outcome{}, fmt.Errorf("member %s: %w", m.ID, err)
 			}
-			today := dateOf(in.At.In(e.loc))
-			if start, ok := birthdayWindow(today, mon, day, b.DaysBefore, b.DaysAfter); ok {
-				given := !m.BirthdayBonusGivenAt.IsZero() && !dateOf(m.BirthdayBonusGivenAt.In(e.loc)).before(start)
-				if !given {
-					bonus(BonusBirthday, b.Points)
-					out.BirthdayBonus = true
-				}
+			if e.BirthdayDue(m, in.At, in.ClockTrusted) {
+				bonus(BonusBirthday, b.Points)
+				out.BirthdayBonus = true
 			}
 		}
 		for _, ci := range active {
