@@ -217,6 +217,15 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"report", "--help"}, {"contacts", "list", "-h"}} {
+		out, _, err := run(t, args...)
+		if err != nil || !strings.Contains(out, "usage:") {
+			t.Errorf("%v: %q %v", args, out, err)
+		}
+	}
+}
+
 func TestUpliftCommand(t *testing.T) {
 	out, _, err := run(t, "report", "uplift", "--customers", "150", "--purchases", "4", "--basket", "20000", "--share-bp", "1500")
 	if err != nil {

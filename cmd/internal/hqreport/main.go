@@ -47,6 +47,15 @@ func Run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	err := run(ctx, env, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: no subcommand\n%s", ErrUsage, usage)
 	}
@@ -209,6 +218,9 @@ func newFlagSet(name string) *flag.FlagSet {
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return fmt.Errorf("%w: %s: %v\n%s", ErrUsage, fs.Name(), err, usage)
 	}
 	if fs.NArg() > 0 {
