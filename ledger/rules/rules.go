@@ -175,7 +175,7 @@ type RuleSet struct {
 	// first sale only marks it pending (invest in first-time buyers by
 	// giving them a reason to come back).
 	FirstPurchaseBonus int64         `json:"first_purchase_bonus,omitempty" yaml:"first_purchase_bonus,omitempty"`
-	Birthday           BirthdayBonus `json:"birthday,omitempty" yaml:"birthday,omitempty"`
+	Birthday           BirthdayBonus `json:"birthday,omitzero" yaml:"birthday,omitempty"`
 
 	Rewards []Reward `json:"rewards,omitempty" yaml:"rewards,omitempty"`
 
