@@ -28,6 +28,23 @@
 // the rule set's [Stacking] policy, and the product is capped at
 // MaxMultiplier.
 //
+// # Tiers and bonuses
+//
+// A member's tier is recomputed at every sale from the rolling 12-month
+// spend and visits the ledger supplies, with this sale counted, so members
+// move up and down at sale time ([RuleSet.TierFor]). Bonuses apply only to
+// member sales: the first-purchase bonus is marked pending by the first
+// purchase and credited by the next one; the birthday bonus is credited once
+// per birthday window; an active campaign may add a flat bonus. Bonuses are
+// not multiplied.
+//
+// # Using it
+//
+// [RuleSet.Evaluate] validates and prepares the rule set on every call. A
+// long-running caller should [RuleSet.Compile] once and call
+// [Engine.Evaluate]: the Engine is immutable, safe for concurrent use, and
+// reads no file (the time zone is loaded at Compile).
+//
 // # Time
 //
 // Campaigns and the birthday bonus depend on the calendar date in the store's
