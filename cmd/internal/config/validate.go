@@ -56,9 +56,10 @@ func (v *validator) oneOf(path, got string, allowed ...string) {
 	}
 }
 
-func (v *validator) required(path, got string) bool {
+// required reports an empty value; hint says what to put there.
+func (v *validator) required(path, got, hint string) bool {
 	if strings.TrimSpace(got) == "" {
-		v.add(path, "is required")
+		v.add(path, "is required; %s", hint)
 		return false
 	}
 	return true
@@ -84,7 +85,7 @@ func (v *validator) validate() {
 
 	// register
 	for _, f := range []struct{ path, val string }{{"register.id", c.Register.ID}, {"register.store_id", c.Register.StoreID}} {
-		if v.required(f.path, f.val) && !idRE.MatchString(f.val) {
+		if v.required(f.path, f.val, "an id of letters, digits, '.', '_' or '-', e.g. store1-r1") && !idRE.MatchString(f.val) {
 			v.add(f.path, "%q is not a valid id; use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", f.val)
 		}
 	}
@@ -92,7 +93,7 @@ func (v *validator) validate() {
 	v.language("register.language", c.Register.Language)
 
 	// ledger
-	v.required("ledger.path", c.Ledger.Path)
+	v.required("ledger.path", c.Ledger.Path, "the ledger file, e.g. /var/lib/loyalty/ledger.db")
 	v.durRange("ledger.lock_timeout", c.Ledger.LockTimeout, time.Millisecond, time.Minute)
 	v.intRange("ledger.offline_redeem_limit", c.Ledger.OfflineRedeemLimit, 0, 1_000_000_000, " points (0 forbids redeeming offline)")
 
@@ -175,7 +176,7 @@ func (v *validator) catalogue() {
 	seen := map[string]int{}
 	for i, it := range c.Items {
 		p := fmt.Sprintf("catalogue.items[%d]", i)
-		if v.required(p+".sku", it.SKU) {
+		if v.required(p+".sku", it.SKU, "the scanned code, e.g. \"4006381333931\"") {
 			if j, dup := seen[it.SKU]; dup {
 				v.add(p+".sku", "duplicate SKU %q (already catalogue.items[%d], line %d); each SKU once", it.SKU, j, v.p.lineOf(fmt.Sprintf("catalogue.items[%d].sku", j)))
 			} else {
@@ -189,13 +190,13 @@ func (v *validator) catalogue() {
 				v.add(p+".sku", "%q is not a valid SKU; use up to 64 characters without spaces", it.SKU)
 			}
 		}
-		v.required(p+".name", it.Name)
+		v.required(p+".name", it.Name, "the item name shown to the customer")
 		v.intRange(p+".price", it.Price, 0, rules.MaxAmount, " minor units")
 	}
 }
 
 func (v *validator) name(path, name string) {
-	if !v.required(path, name) {
+	if !v.required(path, name, "a unique device name, e.g. front-scanner") {
 		return
 	}
 	if first, dup := v.deviceNames[name]; dup {
@@ -226,7 +227,7 @@ func (v *validator) serialPath(path, dev string) {
 
 func (v *validator) serial(p string, s Serial) {
 	if !s.Simulate {
-		if v.required(p+".path", s.Path) {
+		if v.required(p+".path", s.Path, "a serial device such as /dev/serial/by-id/usb-...-if00, or simulate: true") {
 			v.serialPath(p+".path", s.Path)
 		}
 	}
@@ -262,10 +263,10 @@ func (v *validator) devices() {
 		p := fmt.Sprintf("devices.wiegand[%d]", i)
 		v.name(p+".name", w.Name)
 		if !w.Simulate {
-			if v.required(p+".d0", w.D0) {
+			if v.required(p+".d0", w.D0, "a GPIO line name such as GPIO17, or simulate: true") {
 				v.pin(p+".d0", w.D0)
 			}
-			if v.required(p+".d1", w.D1) {
+			if v.required(p+".d1", w.D1, "a GPIO line name such as GPIO27, or simulate: true") {
 				v.pin(p+".d1", w.D1)
 			}
 		}
@@ -278,7 +279,7 @@ func (v *validator) devices() {
 		if b.Name != "" {
 			v.name(p+".name", b.Name)
 		}
-		if v.required(p+".pin", b.Pin) {
+		if v.required(p+".pin", b.Pin, "a GPIO line name such as GPIO5") {
 			v.pin(p+".pin", b.Pin)
 		}
 		v.oneOf(p+".action", b.Action, Actions...)
@@ -330,7 +331,7 @@ func (v *validator) cards() {
 }
 
 func (v *validator) instoreEAN(path, code string) bool {
-	if !v.required(path, code) {
+	if !v.required(path, code, "13 digits starting 20..29") {
 		return false
 	}
 	if len(code) != 13 || !digitsRE.MatchString(code) || code[0] != '2' {
@@ -394,7 +395,7 @@ func (v *validator) api() {
 
 func (v *validator) sync() {
 	s := v.cfg.Sync
-	if s.Enabled && v.required("sync.broker", s.Broker) {
+	if s.Enabled && v.required("sync.broker", s.Broker, "an MQTT URL such as tls://hq.example.com:8883, or enabled: false") {
 		u, err := url.Parse(s.Broker)
 		schemes := []string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}
 		if err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
