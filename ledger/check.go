@@ -165,6 +165,10 @@ type Stats struct {
 	FileSize         int64
 	RuleVersion      int
 	CatalogueVersion int
+	// Commits and CommittedOps count group commits since Open and the
+	// operations they carried (their ratio is the mean batch size).
+	Commits      uint64
+	CommittedOps uint64
 }
 
 // Stats counts members, sales and events (a walk of those buckets: call
@@ -186,6 +190,7 @@ func (l *Ledger) Stats() (Stats, error) {
 		return s, fmt.Errorf("ledger stats: %w", err)
 	}
 	s.RuleVersion = l.RuleVersion()
+	s.Commits, s.CommittedOps = l.commits.Load(), l.committed.Load()
 	if fi, err := os.Stat(l.path); err == nil {
 		s.FileSize = fi.Size()
 	} else if !errors.Is(err, os.ErrNotExist) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,7 +85,9 @@ type Ledger struct {
 	stop   chan struct{}
 	done   chan struct{}
 	notify chan struct{}
-	once   sync.Once
+
+	commits   atomic.Uint64 // transactions committed by the committer
+	committed atomic.Uint64 // operations they carried
 }
 
 // Bucket names.

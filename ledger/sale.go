@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -339,7 +340,11 @@ func categories(lines []Line) []string {
 
 // memberState is what the rules see about the member: rolling 12-month
 // spend and visits come from the member's purchase index (refunds
-// included), read without touching other members' rows.
+// included). The index is read newest first and the scan stops at the
+// first entry with a trusted clock older than the window, so a sale costs
+// the member's last year of rows, not their whole history. Entries stamped
+// by an untrusted clock are counted by position: they are skipped for the
+// window (their date means nothing) but do not stop the scan.
 func (w *wtx) memberState(rec *memberRec) rules.MemberState {
 	ms := rules.MemberState{
 		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
@@ -347,19 +352,33 @@ func (w *wtx) memberState(rec *memberRec) rules.MemberState {
 		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt,
 	}
 	from := w.now.AddDate(-1, 0, 0)
-	_ = scanPrefix(w.tx.Bucket(bPurchases), memberPrefix(rec.Member.ID), func(v []byte) error {
+	prefix := memberPrefix(rec.Member.ID)
+	c := w.tx.Bucket(bPurchases).Cursor()
+	k, v := c.Seek(memberKey(rec.Member.ID, w.seq+1))
+	switch {
+	case k == nil:
+		k, v = c.Last()
+	case !bytes.HasPrefix(k, prefix):
+		k, v = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 		var p Purchase
 		if err := json.Unmarshal(v, &p); err != nil {
-			return err
+			continue
 		}
-		if p.WallTime.After(from) && !p.WallTime.After(w.now) {
+		if !p.ClockTrusted {
+			continue
+		}
+		if !p.WallTime.After(from) {
+			break
+		}
+		if !p.WallTime.After(w.now) {
 			ms.Spend12m += int64(p.Amount)
 			if p.Amount > 0 {
 				ms.Visits12m++
 			}
 		}
-		return nil
-	})
+	}
 	return ms
 }
 

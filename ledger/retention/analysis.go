@@ -239,7 +239,7 @@ func (a *Analysis) assignSegments() {
 		idx = append(idx, i)
 	}
 	sort.SliceStable(idx, func(x, y int) bool {
-		px, py := a.Profiles[idx[x]], a.Profiles[idx[y]]
+		px, py := &a.Profiles[idx[x]], &a.Profiles[idx[y]]
 		if px.Spend != py.Spend {
 			return px.Spend > py.Spend
 		}

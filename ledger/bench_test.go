@@ -1,0 +1,405 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// The benchmarks print RATIO/REPORT lines (see the Makefile's bench
+// target). Each one measures the ledger and its physical floor side by
+// side in the same run and directory, ignoring b.N beyond one round.
+
+type benchEngine struct{}
+
+func (benchEngine) RuleVersion() int { return 1 }
+func (benchEngine) Evaluate(in rules.SaleInput) (rules.Outcome, error) {
+	out := rules.Outcome{ExpiresAt: in.At.AddDate(1, 0, 0)}
+	for _, ln := range in.Lines {
+		out.Lines = append(out.Lines, rules.LinePoints{No: ln.No, Points: ln.Amount / 100})
+	}
+	return out, nil
+}
+func (benchEngine) Reward(string) (rules.Reward, bool) { return rules.Reward{}, false }
+func (benchEngine) ExpiryFor(time.Time) time.Time      { return time.Time{} }
+
+// typicalSale is a member sale of three lines: one sale record, three earn
+// events, three lots, a purchase row and the member update, seven outbox
+// records.
+func typicalSale(id string, member int) SaleRequest {
+	return SaleRequest{ID: id, MemberID: fmt.Sprintf("m%d", member%benchMembers), HQReachable: true,
+		Lines: []Line{
+			{No: 1, SKU: "4006381333931", Quantity: 2, UnitPrice: 1290, Category: "dairy"},
+			{No: 2, SKU: "7290000066318", Quantity: 1, UnitPrice: 4590, Category: "bakery"},
+			{No: 3, SKU: "5449000000996", Quantity: 6, UnitPrice: 590, Category: "drinks"},
+		},
+		Tenders: []Tender{{Kind: "card", Amount: 2*1290 + 4590 + 6*590}}}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func benchDir(b *testing.B) string {
+	// Same filesystem for the ledger and every floor it is compared with.
+	if d := os.Getenv("LEDGER_BENCH_DIR"); d != "" {
+		dir, err := os.MkdirTemp(d, "ledgerbench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	return b.TempDir()
+}
+
+// benchMembers is how many members the commit benchmarks' sales rotate
+// over: a register serves many customers, each with a short history.
+const benchMembers = 200
+
+func openBench(b *testing.B, path string) *Ledger {
+	l, err := Open(path, &Options{Register: "r1", Engine: benchEngine{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Go(func() {
+			for i := g; i < benchMembers; i += 20 {
+				id := fmt.Sprintf("m%d", i)
+				if _, err := l.Enrol(context.Background(), Member{ID: id, Aliases: []string{"card-" + id}}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return l
+}
+
+// BenchmarkCommit compares the median latency of one durable RecordSale
+// with a bare bbolt Update writing the same number of keys and bytes, and
+// with one 512-byte write+fdatasync.
+func BenchmarkCommit(b *testing.B) {
+	const n = 300
+	dir := benchDir(b)
+	ctx := context.Background()
+	l := openBench(b, filepath.Join(dir, "ledger.db"))
+	for i := range 20 { // warm up: file growth, page cache
+		if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("w%d", i), i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// What one sale writes: count the rows and bytes of one sale.
+	keys, bytes := saleFootprint(b, l, "w19")
+	lat := make([]time.Duration, n)
+	for i := range n {
+		t := time.Now()
+		if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("s%d", i), i)); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(t)
+	}
+	sale := median(lat)
+
+	// Bare bbolt: same number of keys and bytes per Update, spread over
+	// the same number of buckets, appending like the ledger does.
+	db, err := bolt.Open(filepath.Join(dir, "bare.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	names := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e"), []byte("f"), []byte("g")}
+	val := make([]byte, bytes/keys)
+	var seq uint64
+	update := func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for k := range keys {
+				bk, err := tx.CreateBucketIfNotExists(names[k%len(names)])
+				if err != nil {
+					return err
+				}
+				seq++
+				if err := bk.Put(u64(seq), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for range 20 {
+		if err := update(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range n {
+		t := time.Now()
+		if err := update(); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(t)
+	}
+	bare := median(lat)
+
+	// Raw floor: 512 bytes and one fdatasync.
+	fh, err := os.OpenFile(filepath.Join(dir, "raw"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	buf := make([]byte, 512)
+	for i := range n {
+		t := time.Now()
+		if _, err := fh.WriteAt(buf, int64(i%8)*512); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(fh.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(t)
+	}
+	raw := median(lat)
+	fmt.Printf("REPORT sale_commit_median_us %.0f us\n", float64(sale.Microseconds()))
+	fmt.Printf("REPORT bare_bbolt_median_us %.0f us (%d keys, %d bytes)\n", float64(bare.Microseconds()), keys, bytes)
+	fmt.Printf("REPORT fdatasync_median_us %.0f us\n", float64(raw.Microseconds()))
+	fmt.Printf("RATIO commit_vs_bare_bbolt %.2f\n", float64(sale)/float64(bare))
+	fmt.Printf("RATIO commit_vs_fdatasync %.2f\n", float64(sale)/float64(raw))
+}
+
+// saleFootprint counts the rows one recorded sale wrote and their bytes:
+// its outbox records, events, lots, purchase row, sale row, plus the
+// member row and the sequence counter it rewrote.
+func saleFootprint(b *testing.B, l *Ledger, id string) (keys, size int) {
+	err := l.view(func(tx *bolt.Tx) error {
+		sr := tx.Bucket(bSales).Get([]byte(id))
+		keys, size = 1, len(id)+len(sr)
+		member := "m19"
+		var rec saleRec
+		if err := jsonUnmarshal(sr, &rec); err != nil {
+			return err
+		}
+		first := rec.Result.Sale.Seq
+		last := first + uint64(len(rec.Result.Events))
+		for s := first; s <= last; s++ {
+			v := tx.Bucket(bOutbox).Get(u64(s))
+			keys, size = keys+1, size+8+len(v)
+			if s > first {
+				ev := tx.Bucket(bEvents).Get(memberKey(member, s))
+				keys, size = keys+1, size+len(memberKey(member, s))+len(ev)
+				if lot := tx.Bucket(bLots).Get(memberKey(member, s)); lot != nil {
+					keys, size = keys+1, size+len(memberKey(member, s))+len(lot)
+				}
+			}
+		}
+		p := tx.Bucket(bPurchases).Get(memberKey(member, first))
+		m := tx.Bucket(bMembers).Get([]byte(member))
+		keys, size = keys+3, size+len(p)+len(m)+16+8+len(kSeq)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return keys, size
+}
+
+// BenchmarkGroupCommit compares sales per second with 16 concurrent
+// callers against one caller at a time.
+func BenchmarkGroupCommit(b *testing.B) {
+	const total = 800
+	ctx := context.Background()
+	run := func(callers int) float64 {
+		l := openBench(b, filepath.Join(benchDir(b), "ledger.db"))
+		var wg sync.WaitGroup
+		st0, _ := l.Stats()
+		start := time.Now()
+		for g := range callers {
+			wg.Go(func() {
+				for i := range total / callers {
+					if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("g%d-%d", g, i), g*1000+i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		rate := float64(total) / time.Since(start).Seconds()
+		if st, err := l.Stats(); err == nil {
+			fmt.Printf("REPORT mean_batch_%d_callers %.1f ops/commit\n", callers, float64(st.CommittedOps-st0.CommittedOps)/float64(st.Commits-st0.Commits))
+		}
+		return rate
+	}
+	one := run(1)
+	many := run(16)
+	fmt.Printf("REPORT sales_per_s_1_caller %.0f sales/s\n", one)
+	fmt.Printf("REPORT sales_per_s_16_callers %.0f sales/s\n", many)
+	fmt.Printf("RATIO group_commit_speedup %.2f\n", many/one)
+}
+
+const (
+	bigMembers = 100_000
+	bigEvents  = 1_000_000
+)
+
+// buildBig writes a ledger of bigMembers members (two aliases each) and
+// bigEvents point events straight into bbolt in large transactions, in the
+// ledger's own layout, and returns its path.
+func buildBig(b *testing.B) string {
+	path := filepath.Join(benchDir(b), "big.db")
+	l, err := Open(path, &Options{Register: "r1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, NoFreelistSync: false})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	perMember := bigEvents / bigMembers
+	var seq uint64
+	const chunk = 5000
+	for start := 0; start < bigMembers; start += chunk {
+		err := db.Update(func(tx *bolt.Tx) error {
+			mb, ab, eb := tx.Bucket(bMembers), tx.Bucket(bAliases), tx.Bucket(bEvents)
+			mb.FillPercent, eb.FillPercent = 0.9, 0.9
+			for i := start; i < start+chunk; i++ {
+				id := fmt.Sprintf("m%07d", i)
+				rec := memberRec{Member: Member{ID: id, Name: "Member " + id, Aliases: []string{"card-" + id[1:], "+97250" + id[1:]}, EnrolledAt: at, EnrolledTrusted: true, HomeRegister: "r1"}}
+				for e := range perMember {
+					seq++
+					ev := PointEvent{ID: "r1-" + strconv.FormatUint(seq, 10), Register: "r1", Seq: seq, Kind: KindEarn, MemberID: id, Points: Points(10 + e), SaleID: "s" + strconv.FormatUint(seq, 10), Line: 1, RuleVersion: 1, WallTime: at, ClockTrusted: true}
+					v, _ := jsonMarshal(ev)
+					if err := eb.Put(memberKey(id, seq), v); err != nil {
+						return err
+					}
+					rec.Balance += ev.Points
+					if err := tx.Bucket(bLots).Put(memberKey(id, seq), mustJSON(lotRec{Remaining: ev.Points})); err != nil {
+						return err
+					}
+				}
+				v, _ := jsonMarshal(rec)
+				if err := mb.Put([]byte(id), v); err != nil {
+					return err
+				}
+				for _, a := range rec.Member.Aliases {
+					if err := ab.Put([]byte(a), []byte(id)); err != nil {
+						return err
+					}
+				}
+			}
+			meta := tx.Bucket(bMeta)
+			if err := meta.Put(kSeq, u64(seq)); err != nil {
+				return err
+			}
+			return meta.Put(kConfirmed, u64(seq)) // head office has it all: empty outbox
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkBigLedger builds 100,000 members and 1,000,000 events, then
+// reports the p99 of a card lookup with balance, and (in a fresh child
+// process) open-to-ready time and RSS.
+func BenchmarkBigLedger(b *testing.B) {
+	t0 := time.Now()
+	path := buildBig(b)
+	fi, _ := os.Stat(path)
+	fmt.Printf("REPORT big_ledger_build_s %.1f s (%d MB)\n", time.Since(t0).Seconds(), fi.Size()>>20)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBigLedgerOpenChild$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), "LEDGER_BIG_CHILD="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("child: %v\n%s", err, out)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "REPORT ") {
+			fmt.Println(line)
+		}
+	}
+}
+
+// TestBigLedgerOpenChild runs in a fresh process for BenchmarkBigLedger:
+// it opens the big ledger, looks up 20,000 random cards with their
+// balance, and reports open time, lookup p99 and RSS.
+func TestBigLedgerOpenChild(t *testing.T) {
+	path := os.Getenv("LEDGER_BIG_CHILD")
+	if path == "" {
+		t.Skip("child process of BenchmarkBigLedger")
+	}
+	start := time.Now()
+	l, err := Open(path, &Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.OutboxStats(); err != nil { // ready: what the daemon reads first
+		t.Fatal(err)
+	}
+	openT := time.Since(start)
+	openRSS := rssMB()
+	defer l.Close()
+	lat := make([]time.Duration, 20000)
+	x := uint64(88172645463325252)
+	for i := range lat {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		card := fmt.Sprintf("card-%07d", x%bigMembers)
+		t0 := time.Now()
+		m, err := l.LookupAlias(card)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Balance(m.ID); err != nil {
+			t.Fatal(err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	fmt.Printf("REPORT open_ms %.1f ms\n", float64(openT.Microseconds())/1000)
+	fmt.Printf("REPORT lookup_p50_us %.1f us\n", float64(lat[len(lat)/2].Nanoseconds())/1000)
+	fmt.Printf("REPORT lookup_p99_us %.1f us\n", float64(p99.Nanoseconds())/1000)
+	fmt.Printf("REPORT open_rss_mb %.1f MB\n", openRSS)
+	fmt.Printf("REPORT rss_after_20k_lookups_mb %.1f MB\n", rssMB())
+}
+
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
