@@ -158,7 +158,8 @@ func appliesTo(cp Campaign, category string) bool {
 // Evaluate scores a sale; see the package documentation for the arithmetic.
 //
 // Input rules: every line amount must be 0..MaxAmount and line numbers
-// unique (ErrInput, ErrOverflow); the sale time must be set. Negative
+// unique (ErrInput, ErrOverflow); the sale time must be set. A malformed
+// member birthday only means no birthday bonus. Negative
 // rolling figures in the member state count as zero (refunds of older sales
 // can make net spend negative).
 //
@@ -272,14 +273,12 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 		case m.Purchases <= 0 && e.rs.FirstPurchaseBonus > 0:
 			out.FirstBonusPending = true
 		}
-		if b := e.rs.Birthday; b.Points > 0 && in.ClockTrusted && m.Birthday != "" {
-			if _, _, err := ParseBirthday(m.Birthday); err != nil {
-				return Outcome{}, fmt.Errorf("member %s: %w", m.ID, err)
-			}
-			if e.BirthdayDue(m, in.At, in.ClockTrusted) {
-				bonus(BonusBirthday, b.Points)
-				out.BirthdayBonus = true
-			}
+		// A malformed birthday earns no birthday bonus rather than
+		// refusing the sale: the checkout must not stop over member data
+		// (the ledger refuses it at enrolment with ParseBirthday).
+		if e.BirthdayDue(m, in.At, in.ClockTrusted) {
+			bonus(BonusBirthday, e.rs.Birthday.Points)
+			out.BirthdayBonus = true
 		}
 		for _, ci := range active {
 			cp := e.rs.Campaigns[ci]

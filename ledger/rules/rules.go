@@ -10,8 +10,9 @@ var (
 	// ErrInvalid reports a rule set that fails validation. The error is a
 	// [ValidationErrors] listing every problem with its YAML path.
 	ErrInvalid = errors.New("rules: invalid rule set")
-	// ErrInput reports a sale the rules cannot score: a negative amount, a
-	// duplicate line number, a malformed birthday.
+	// ErrInput reports a sale the rules cannot score (a negative amount, a
+	// duplicate line number, no sale time) or a malformed birthday given
+	// to ParseBirthday.
 	ErrInput = errors.New("rules: invalid sale input")
 	// ErrOverflow reports an amount or a result too large to be real
 	// (beyond MaxAmount or MaxPoints). It is never a wrapped number.

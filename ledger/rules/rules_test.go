@@ -437,13 +437,14 @@ func TestParseBirthday(t *testing.T) {
 			}
 		})
 	}
-	// A malformed birthday on a member is a sale error, not a silent skip.
+	// A malformed birthday on a member does not stop the sale: it only
+	// earns no birthday bonus.
 	rs := basic(t)
-	rs.Birthday.Points = 10
-	_, err := rs.Evaluate(rules.SaleInput{Lines: lines(100), At: time.Now(), ClockTrusted: true,
+	rs.Birthday = rules.BirthdayBonus{Points: 10, DaysBefore: 90, DaysAfter: 90}
+	out, err := rs.Evaluate(rules.SaleInput{Lines: lines(100), At: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC), ClockTrusted: true,
 		Member: rules.MemberState{ID: "m", Birthday: "31/12"}})
-	if !errors.Is(err, rules.ErrInput) {
-		t.Errorf("malformed birthday: err = %v, want ErrInput", err)
+	if err != nil || len(out.Bonuses) != 0 || out.Total() != 1 {
+		t.Errorf("malformed birthday: %+v, %v; want 1 point and no bonus", out, err)
 	}
 }
 
