@@ -43,6 +43,12 @@ const (
 	Receipt              // sale recorded; the next scan starts a new sale
 )
 
+var (
+	_ Catalog  = (*ledger.Ledger)(nil)
+	_ Members  = (*ledger.Ledger)(nil)
+	_ Recorder = (*ledger.Ledger)(nil)
+)
+
 var stateNames = [...]string{"idle", "basket", "member", "redeem", "receipt"}
 
 func (s State) String() string {
@@ -52,17 +58,11 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", int(s))
 }
 
-// Item is a catalogue entry.
-type Item struct {
-	SKU      string       `json:"sku"`
-	Name     string       `json:"name"`
-	Price    ledger.Money `json:"price"`
-	Category string       `json:"category,omitempty"`
-}
+// Item is a catalogue entry (the ledger holds the catalogue).
+type Item = ledger.Item
 
-// Catalog prices items. It returns an error wrapping ErrUnknownItem (or
-// ledger.ErrUnknownSale-like "not found" errors the caller maps) for an
-// unknown sku.
+// Catalog prices items; any error means the item is unknown
+// (*ledger.Ledger is a Catalog).
 type Catalog interface {
 	Item(sku string) (Item, error)
 }

@@ -1,0 +1,40 @@
+package checkout
+
+import (
+	"context"
+	"sync"
+)
+
+// Driver serialises events from every source (devices, buttons, the API,
+// the timeout ticker) into one Machine and applies each event's effects
+// before the next event is handled, so the display, the signals and the
+// kiosk page always show effects in the order they happened.
+type Driver struct {
+	mu    sync.Mutex
+	m     *Machine
+	apply func(context.Context, Effects)
+}
+
+// NewDriver wraps m; apply (may be nil) is called with each event's effects
+// while the driver is still held.
+func NewDriver(m *Machine, apply func(context.Context, Effects)) *Driver {
+	return &Driver{m: m, apply: apply}
+}
+
+// Do handles one event and applies its effects.
+func (d *Driver) Do(ctx context.Context, ev Event) Effects {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fx := d.m.Handle(ctx, ev)
+	if d.apply != nil {
+		d.apply(ctx, fx)
+	}
+	return fx
+}
+
+// View returns the current view.
+func (d *Driver) View() View {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Snapshot()
+}
