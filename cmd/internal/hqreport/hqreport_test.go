@@ -248,3 +248,19 @@ func TestBadInputFileChangesNothing(t *testing.T) {
 		t.Error("a failed run created the output directory")
 	}
 }
+
+// TestReportSaysWhatItExcluded: a purchase dated after --as-of (a register
+// clock running ahead) is left out and the summary says so.
+func TestReportSaysWhatItExcluded(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "p.csv", "member_id,sale_id,at,amount\nm1,1,2026-06-01,10.00\nm1,2,2026-06-11,10.00\nm2,3,2026-07-30,5.00\nm3,4,2026-06-02,0\n")
+	out, _, err := run(t, "report", "--csv", p, "--as-of", "2026-06-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"excluded entries", "future-dated (register clock) 1", "zero amount 1", "members without purchases 2", "none: bgnbd: too little data"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
