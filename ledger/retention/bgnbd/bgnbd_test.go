@@ -183,6 +183,20 @@ func TestExpectedPurchases(t *testing.T) {
 	if math.Abs(got-want) > 1e-9*want {
 		t.Errorf("E[Y(39)] = %v, series gives %v", got, want)
 	}
+	// Near the edge of the unit disc (z = 0.99), where gonum switches to
+	// its transformations, the closed form still agrees with the series.
+	far := 99 * (p.Alpha + c.T)
+	zf := far / (p.Alpha + c.T + far)
+	gotFar, err := p.ExpectedPurchases(c, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf := hyp2f1Series(p.R+x, p.B+x, p.A+p.B+x-1, zf)
+	wantFar := (p.A + p.B + x - 1) / (p.A - 1) * (1 - math.Pow((p.Alpha+c.T)/(p.Alpha+c.T+far), p.R+x)*hf) /
+		(1 + p.A/(p.B+x-1)*math.Pow((p.Alpha+c.T)/(p.Alpha+c.Tx), p.R+x))
+	if math.Abs(gotFar-wantFar) > 1e-6*wantFar {
+		t.Errorf("z=0.99: E = %v, series gives %v", gotFar, wantFar)
+	}
 	// Monotone in the horizon, and finite far out where z is close to 1
 	// (the series alone would need millions of terms there).
 	prev := 0.0
