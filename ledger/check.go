@@ -93,6 +93,18 @@ func (l *Ledger) Check() error {
 				add("lot %q: remaining %d", k, lot.Remaining)
 			}
 			lots[string(k[:len(k)-9])] += lot.Remaining
+			if !lot.ExpiresAt.IsZero() && tx.Bucket(bExpiry).Get(expiryKey(lot.ExpiresAt, k)) == nil {
+				add("lot %q: missing from the expiry index", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bExpiry).ForEach(func(k, _ []byte) error {
+			if len(k) < 8 || tx.Bucket(bLots).Get(k[8:]) == nil {
+				add("expiry index entry %q names no lot", k)
+			}
 			return nil
 		})
 		if err != nil {

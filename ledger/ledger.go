@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,8 +104,12 @@ var (
 	bLots      = []byte("lots")
 	bOutbox    = []byte("outbox")
 	bCatalogue = []byte("catalogue")
+	bExpiry    = []byte("expiry") // index: expiry time + member + lot seq
 
-	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bEvents, bPurchases, bLots, bOutbox, bCatalogue}
+	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bEvents, bPurchases, bLots, bOutbox, bCatalogue, bExpiry}
+	// lateBuckets were added within schema 1; Open creates them (and
+	// rebuilds the expiry index) in files written before.
+	lateBuckets = [][]byte{bExpiry}
 
 	kSchema    = []byte("schema")
 	kSeq       = []byte("seq")
@@ -197,6 +203,7 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	var schema uint64
 	var haveMeta bool
 	var stored []byte
+	var upgrade bool
 	err = l.db.View(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
 		if m == nil {
@@ -215,6 +222,10 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		schema = binary.BigEndian.Uint64(v)
 		for _, b := range allBuckets {
 			if tx.Bucket(b) == nil && schema == SchemaVersion {
+				if slices.ContainsFunc(lateBuckets, func(x []byte) bool { return bytes.Equal(x, b) }) {
+					upgrade = true
+					continue
+				}
 				return corruptError(l.path, fmt.Errorf("bucket %s missing", b))
 			}
 		}
@@ -231,6 +242,14 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	}
 	if haveMeta && schema < 1 {
 		return fmt.Errorf("ledger open %s: unknown schema %d: %w", l.path, schema, ErrSchemaTooNew)
+	}
+	if upgrade {
+		if l.readOnly {
+			return fmt.Errorf("ledger open %s: file needs a small upgrade; open it once read-write: %w", l.path, ErrReadOnly)
+		}
+		if err := l.db.Update(upgradeLate); err != nil {
+			return fmt.Errorf("ledger open %s: upgrade: %w", l.path, ioError(err))
+		}
 	}
 	if !haveMeta {
 		if !fresh {
@@ -388,4 +407,25 @@ func (l *Ledger) eng() Engine {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.engine
+}
+
+// upgradeLate creates the buckets added within schema 1 and fills the
+// expiry index from the lots.
+func upgradeLate(tx *bolt.Tx) error {
+	for _, b := range lateBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	idx := tx.Bucket(bExpiry)
+	return tx.Bucket(bLots).ForEach(func(k, v []byte) error {
+		var lot lotRec
+		if err := jsonUnmarshal(v, &lot); err != nil {
+			return err
+		}
+		if lot.ExpiresAt.IsZero() {
+			return nil
+		}
+		return idx.Put(expiryKey(lot.ExpiresAt, k), nil)
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -418,5 +417,3 @@ func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
 	}
 	return nil
 }
-
-var errStop = errors.New("stop")

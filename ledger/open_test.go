@@ -173,3 +173,33 @@ func TestBackupIsAConsistentLedger(t *testing.T) {
 		t.Fatalf("write on read-only: %v", err)
 	}
 }
+
+// TestOpenUpgradesFileWithoutExpiryIndex: files written before the expiry
+// index existed get it on the next read-write open.
+func TestOpenUpgradesFileWithoutExpiryIndex(t *testing.T) {
+	f := newFixture(t, nil)
+	f.enrol(t, "m1")
+	f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m1"})
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(f.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("expiry")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := ledger.Open(f.path, &ledger.Options{ReadOnly: true}); !errors.Is(err, ledger.ErrReadOnly) {
+		t.Fatalf("read-only open of an old file: %v", err)
+	}
+	f.l = ledgertestOpen(t, f)
+	if err := f.l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(400 * 24 * time.Hour)
+	if n, err := f.l.ExpireDue(context.Background()); err != nil || n != 1 || f.balance(t, "m1") != 0 {
+		t.Fatalf("expire after upgrade: %d %v", n, err)
+	}
+}

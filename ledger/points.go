@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -61,10 +62,10 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 				lot = lotRec{ExpiresAt: p.ExpiresAt}
 			}
 			lot.Remaining += n
-			w.putJSON(bLots, k, lot)
+			w.putLot(k, lot)
 		}
 		if rest > 0 {
-			w.putJSON(bLots, memberKey(rec.Member.ID, ev.Seq), lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
+			w.putLot(memberKey(rec.Member.ID, ev.Seq), lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
 		}
 	case ev.Points < 0:
 		need := -ev.Points
@@ -88,7 +89,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 		}
 		for _, u := range ups {
 			if u.lot.Remaining == 0 {
-				w.del(bLots, u.k)
+				w.delLot(u.k, u.lot)
 			} else {
 				w.putJSON(bLots, u.k, u.lot)
 			}
@@ -168,58 +169,99 @@ func (l *Ledger) Adjust(ctx context.Context, id, memberID string, pts Points, re
 	return res.(PointEvent), nil
 }
 
+// expireBatch bounds the lots one ExpireDue transaction expires, so a
+// large backlog never holds the writer (and the cashiers' sales) for long.
+const expireBatch = 2000
+
 // ExpireDue writes an expire event for every lot whose expiry date has
-// passed, and returns how many lots expired. Expiry needs a trusted clock:
-// with an untrusted one it writes nothing and returns ErrClockUntrusted
-// (a Pi booting in 1970 must not expire, nor one jumping ahead).
+// passed, and returns how many lots expired. It works through an expiry
+// index, in transactions of at most 2000 lots. Expiry needs a trusted
+// clock: with an untrusted one it writes nothing and returns
+// ErrClockUntrusted (a Pi booting in 1970 must not expire, nor one
+// jumping ahead).
 func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
-	res, err := l.submit(ctx, func(w *wtx) (any, error) {
-		if !w.trusted {
-			return 0, fmt.Errorf("ledger expire: %w", ErrClockUntrusted)
+	total := 0
+	for {
+		res, err := l.submit(ctx, func(w *wtx) (any, error) { return w.expireDue() })
+		if err != nil {
+			return total, err
 		}
-		type due struct {
-			member string
-			seq    uint64
-			lot    lotRec
+		n := res.(int)
+		total += n
+		if n < expireBatch {
+			return total, nil
 		}
-		var dues []due
-		err := w.tx.Bucket(bLots).ForEach(func(k, v []byte) error {
-			var lot lotRec
-			if err := json.Unmarshal(v, &lot); err != nil {
-				return fmt.Errorf("decode lot %q: %w", k, err)
-			}
-			if !lot.ExpiresAt.IsZero() && !lot.ExpiresAt.After(w.now) && lot.Remaining > 0 {
-				dues = append(dues, due{string(k[:len(k)-9]), keySeq(k), lot})
-			}
-			return nil
-		})
+	}
+}
+
+func (w *wtx) expireDue() (int, error) {
+	if !w.trusted {
+		return 0, fmt.Errorf("ledger expire: %w", ErrClockUntrusted)
+	}
+	type due struct {
+		k   []byte // lot key
+		lot lotRec
+	}
+	var dues []due
+	c := w.tx.Bucket(bExpiry).Cursor()
+	limit := expiryKey(w.now, nil)
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit[:8]) <= 0 && len(dues) < expireBatch; k, _ = c.Next() {
+		lk := append([]byte(nil), k[8:]...)
+		var lot lotRec
+		ok, err := w.getJSON(bLots, lk, &lot)
 		if err != nil {
 			return 0, err
 		}
-		recs := map[string]*memberRec{}
-		for _, d := range dues {
-			rec := recs[d.member]
-			if rec == nil {
-				if rec, err = w.member(d.member); err != nil {
-					return 0, err
-				}
-				recs[d.member] = rec
-			}
-			// Expire exactly this lot: remove it first so the negative
-			// movement does not consume an older, still valid lot.
-			w.del(bLots, memberKey(d.member, d.seq))
-			ev := PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(d.seq)}
-			w.pointEventNoLots(rec, ev)
+		if !ok {
+			return 0, fmt.Errorf("ledger expire: index names missing lot %q: %w", lk, ErrInconsistent)
 		}
-		for _, rec := range recs {
-			w.saveMember(rec)
-		}
-		return len(dues), nil
-	})
-	if err != nil {
-		return 0, err
+		dues = append(dues, due{lk, lot})
 	}
-	return res.(int), nil
+	recs := map[string]*memberRec{}
+	for _, d := range dues {
+		member := string(d.k[:len(d.k)-9])
+		rec := recs[member]
+		if rec == nil {
+			var err error
+			if rec, err = w.member(member); err != nil {
+				return 0, err
+			}
+			recs[member] = rec
+		}
+		// Expire exactly this lot: remove it first so the negative
+		// movement does not consume an older, still valid lot.
+		w.delLot(d.k, d.lot)
+		w.pointEventNoLots(rec, PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(keySeq(d.k))})
+	}
+	for _, rec := range recs {
+		w.saveMember(rec)
+	}
+	return len(dues), nil
+}
+
+// expiryKey orders lots by expiry time (sign bit flipped so times before
+// 1970 sort first), then by lot key.
+func expiryKey(t time.Time, lotKey []byte) []byte {
+	k := make([]byte, 8+len(lotKey))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano())^1<<63)
+	copy(k[8:], lotKey)
+	return k
+}
+
+// putLot writes a lot, indexing its expiry when it is new.
+func (w *wtx) putLot(k []byte, lot lotRec) {
+	if w.get(bLots, k) == nil && !lot.ExpiresAt.IsZero() {
+		w.put(bExpiry, expiryKey(lot.ExpiresAt, k), nil)
+	}
+	w.putJSON(bLots, k, lot)
+}
+
+// delLot removes a used-up or expired lot and its index entry.
+func (w *wtx) delLot(k []byte, lot lotRec) {
+	if !lot.ExpiresAt.IsZero() {
+		w.del(bExpiry, expiryKey(lot.ExpiresAt, k))
+	}
+	w.del(bLots, k)
 }
 
 // pointEventNoLots writes an event whose lot movement the caller already

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -426,5 +425,3 @@ func (l *Ledger) ForEachMember(fn func(Member) error) error {
 		})
 	})
 }
-
-var _ = time.Time{}

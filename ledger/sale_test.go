@@ -182,3 +182,7 @@ func TestBadSalesChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+func ledgertestOpen(t *testing.T, f *fixture) *ledger.Ledger {
+	return ledgertest.OpenAt(t, f.path, f.opts)
+}

@@ -36,6 +36,15 @@ type refundData struct {
 	Lines    []ledger.Line `json:"lines"`
 }
 
+// pointData is the part of a ledger.PointEvent head office needs; decoding
+// only these fields (no time parsing) keeps the bulk of ingest cheap.
+type pointData struct {
+	Register string           `json:"register"`
+	Kind     ledger.EventKind `json:"kind"`
+	MemberID string           `json:"member_id"`
+	Points   ledger.Points    `json:"points"`
+}
+
 // consentData is a consent change: the member and the new consent. A full
 // Member record is accepted as well.
 type consentData struct {
@@ -49,7 +58,7 @@ type op struct {
 	raw     []byte // stored form, compared for duplicates
 	sale    *ledger.Sale
 	refund  *refundData
-	point   *ledger.PointEvent
+	point   *pointData
 	member  *ledger.Member
 	consent *consentData
 }
@@ -116,7 +125,7 @@ func decode(e Event) (op, error) {
 		}
 		o.refund = &r
 	case ledger.OutPoints:
-		var p ledger.PointEvent
+		var p pointData
 		if err := strict(&p); err != nil {
 			return o, invalid(e, "point event: %v", err)
 		}
@@ -252,7 +261,7 @@ func (a *applier) member(id string) (*memberRec, error) {
 		return nil, err
 	}
 	if m == nil {
-		m = &memberRec{Member: ledger.Member{ID: id}}
+		m = &memberRec{ID: id, prof: &ledger.Member{ID: id}, profileDirty: true}
 	}
 	if m.Included == nil {
 		m.Included = map[string]uint64{}
@@ -424,8 +433,13 @@ func (a *applier) applyOp(rs *RegisterState, o op) error {
 		if err != nil {
 			return err
 		}
-		m.Member.Consent = *o.consent.Consent
-		m.Member.ConsentHistory = append(m.Member.ConsentHistory, *o.consent.Consent)
+		p, err := m.profile()
+		if err != nil {
+			return err
+		}
+		p.Consent = *o.consent.Consent
+		p.ConsentHistory = append(p.ConsentHistory, *o.consent.Consent)
+		m.profileDirty = true
 		m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
 	}
 	return nil
@@ -532,7 +546,7 @@ func (a *applier) applyRefund(e Event, r *refundData) error {
 	})
 }
 
-func (a *applier) applyPoints(e Event, p *ledger.PointEvent) error {
+func (a *applier) applyPoints(e Event, p *pointData) error {
 	m, err := a.member(p.MemberID)
 	if err != nil {
 		return err
@@ -564,6 +578,11 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 	if err != nil {
 		return err
 	}
+	cur, err := m.profile()
+	if err != nil {
+		return err
+	}
+	m.profileDirty = true
 	aliases := a.tx.Bucket(bAliases)
 	for _, al := range in.Aliases {
 		owner := aliases.Get([]byte(al))
@@ -582,13 +601,12 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 			}
 			continue
 		}
-		if !contains(m.Member.Aliases, al) {
-			m.Member.Aliases = append(m.Member.Aliases, al)
+		if !contains(cur.Aliases, al) {
+			cur.Aliases = append(cur.Aliases, al)
 		}
 	}
 	// The register that sent the latest change knows best: non-empty
 	// fields replace, identity and enrolment stay with the first record.
-	cur := &m.Member
 	if in.Name != "" {
 		cur.Name = in.Name
 	}
@@ -647,7 +665,7 @@ func (a *applier) flush() error {
 	}
 	mb := a.tx.Bucket(bMembers)
 	for id, m := range a.members {
-		v, err := json.Marshal(m)
+		v, err := m.encode()
 		if err != nil {
 			return err
 		}

@@ -158,11 +158,81 @@ type MemberSummary struct {
 	Included map[string]uint64 `json:"included"`
 }
 
-// memberRec is a member's stored chain-wide view.
+// memberRec is a member's stored chain-wide view. It is stored as a small
+// binary header (balance and per-register sequences, rewritten by every
+// point event) followed by the profile's JSON, which is decoded and
+// re-encoded only when a member event changes it: point events are the bulk
+// of the stream and JSON was most of their cost.
 type memberRec struct {
-	Member   ledger.Member     `json:"member"`
-	Balance  ledger.Points     `json:"balance"`
-	Included map[string]uint64 `json:"included"`
+	ID       string
+	Balance  ledger.Points
+	Included map[string]uint64
+
+	profileRaw   []byte // stored JSON of the profile, until decoded
+	prof         *ledger.Member
+	profileDirty bool
+}
+
+// profile returns the member's profile, decoding it on first use.
+func (m *memberRec) profile() (*ledger.Member, error) {
+	if m.prof != nil {
+		return m.prof, nil
+	}
+	p := &ledger.Member{ID: m.ID}
+	if len(m.profileRaw) > 0 {
+		if err := json.Unmarshal(m.profileRaw, p); err != nil {
+			return nil, fmt.Errorf("member %q profile: %w", m.ID, err)
+		}
+	}
+	m.prof = p
+	return p, nil
+}
+
+func (m *memberRec) encode() ([]byte, error) {
+	prof := m.profileRaw
+	if m.profileDirty || prof == nil {
+		p, err := m.profile()
+		if err != nil {
+			return nil, err
+		}
+		if prof, err = json.Marshal(p); err != nil {
+			return nil, err
+		}
+	}
+	regs := make([]string, 0, len(m.Included))
+	for r := range m.Included {
+		regs = append(regs, r)
+	}
+	sort.Strings(regs)
+	b := make([]byte, 0, 10+len(regs)*24+len(prof))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Balance))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(regs)))
+	for _, r := range regs {
+		b = append(b, byte(len(r)))
+		b = append(b, r...)
+		b = binary.BigEndian.AppendUint64(b, m.Included[r])
+	}
+	return append(b, prof...), nil
+}
+
+func decodeMember(id string, v []byte) (*memberRec, error) {
+	bad := fmt.Errorf("member %q: record truncated: %w", id, ErrInvalid)
+	if len(v) < 10 {
+		return nil, bad
+	}
+	m := &memberRec{ID: id, Balance: ledger.Points(binary.BigEndian.Uint64(v)), Included: map[string]uint64{}}
+	n := int(binary.BigEndian.Uint16(v[8:]))
+	v = v[10:]
+	for i := 0; i < n; i++ {
+		if len(v) < 1 || len(v) < 1+int(v[0])+8 {
+			return nil, bad
+		}
+		l := int(v[0])
+		m.Included[string(v[1:1+l])] = binary.BigEndian.Uint64(v[1+l:])
+		v = v[1+l+8:]
+	}
+	m.profileRaw = append([]byte(nil), v...)
+	return m, nil
 }
 
 // saleRec is the sales index: enough to attribute refunds and voids.
@@ -279,21 +349,21 @@ func loadMember(tx *bolt.Tx, id string) (*memberRec, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var m memberRec
-	if err := json.Unmarshal(v, &m); err != nil {
-		return nil, fmt.Errorf("member %q: %w", id, err)
-	}
-	return &m, nil
+	return decodeMember(id, v)
 }
 
-func (m *memberRec) summary() MemberSummary {
+func (m *memberRec) summary() (MemberSummary, error) {
+	p, err := m.profile()
+	if err != nil {
+		return MemberSummary{}, err
+	}
 	inc := make(map[string]uint64, len(m.Included))
 	for k, v := range m.Included {
 		inc[k] = v
 	}
-	mem := m.Member
+	mem := *p
 	mem.Aliases = append([]string(nil), mem.Aliases...)
-	return MemberSummary{Member: mem, Balance: m.Balance, Included: inc}
+	return MemberSummary{Member: mem, Balance: m.Balance, Included: inc}, nil
 }
 
 // Member returns a member's merged profile.
@@ -313,8 +383,8 @@ func (s *Store) Summary(id string) (MemberSummary, error) {
 		if m == nil {
 			return fmt.Errorf("member %q: %w", id, ErrUnknownMember)
 		}
-		out = m.summary()
-		return nil
+		out, err = m.summary()
+		return err
 	})
 	return out, err
 }
@@ -350,11 +420,15 @@ func (s *Store) EachMember(fn func(m ledger.Member) error) error {
 func (s *Store) EachSummary(fn func(MemberSummary) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
-			var m memberRec
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("member %q: %w", k, err)
+			m, err := decodeMember(string(k), v)
+			if err != nil {
+				return err
 			}
-			return fn(m.summary())
+			sum, err := m.summary()
+			if err != nil {
+				return err
+			}
+			return fn(sum)
 		})
 	})
 }
@@ -561,8 +635,8 @@ func (s *Store) Check() error {
 		}
 		var ids []string
 		err = tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
-			var m memberRec
-			if err := json.Unmarshal(v, &m); err != nil {
+			m, err := decodeMember(string(k), v)
+			if err != nil {
 				return err
 			}
 			if m.Balance != sums[string(k)] {

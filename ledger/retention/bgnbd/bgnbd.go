@@ -197,31 +197,50 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	}
 	// Per-customer negative log-likelihood on log-parameters, so tolerances
 	// mean the same whatever the data set size and parameters stay positive.
-	f := func(v []float64) float64 {
+	// The optimiser asks for the value and the gradient at the same point
+	// separately; one pass computes both, so keep the last one.
+	var lastV [4]float64
+	var lastF float64
+	var lastG [4]float64
+	haveLast := false
+	evalAt := func(v []float64) bool {
+		if haveLast && v[0] == lastV[0] && v[1] == lastV[1] && v[2] == lastV[2] && v[3] == lastV[3] {
+			return true
+		}
 		p, ok := toParams(v)
 		if !ok {
-			return math.Inf(1)
+			return false
 		}
-		ll := d.eval(p, nil)
+		var g4 [4]float64
+		ll := d.eval(p, g4[:])
 		if math.IsNaN(ll) {
+			return false
+		}
+		pv := [4]float64{p.R, p.Alpha, p.A, p.B}
+		copy(lastV[:], v)
+		lastF = -ll / n
+		for i := range lastG {
+			lastG[i] = -g4[i] * pv[i] / n // chain rule through exp
+		}
+		haveLast = true
+		return true
+	}
+	// Per-customer negative log-likelihood on log-parameters, so tolerances
+	// mean the same whatever the data set size and parameters stay positive.
+	f := func(v []float64) float64 {
+		if !evalAt(v) {
 			return math.Inf(1)
 		}
-		return -ll / n
+		return lastF
 	}
-	g4 := make([]float64, 4)
 	grad := func(g, v []float64) {
-		p, ok := toParams(v)
-		if !ok {
+		if !evalAt(v) {
 			for i := range g {
 				g[i] = math.NaN()
 			}
 			return
 		}
-		d.eval(p, g4)
-		pv := []float64{p.R, p.Alpha, p.A, p.B}
-		for i := range g {
-			g[i] = -g4[i] * pv[i] / n // chain rule through exp
-		}
+		copy(g, lastG[:])
 	}
 	x0 := []float64{math.Log(init.R), math.Log(init.Alpha), math.Log(init.A), math.Log(init.B)}
 	// BFGS with the analytic gradient converges in tens of iterations;

@@ -110,8 +110,12 @@ func (d *data) eval(p Params, grad []float64) float64 {
 		lse := hi + math.Log1p(e)
 		ll += n * (common + lse)
 		if grad != nil {
-			// weight of the "dropped out at tx" term
-			w4 := math.Exp(a4 - lse)
+			// Weight of the "dropped out at tx" term, exp(a4 - lse),
+			// from the exponential already taken.
+			w4 := 1 / (1 + e)
+			if a4 < a3 {
+				w4 = e * w4
+			}
 			w3 := 1 - w4
 			gr += n * (cr - w3*d.logAT[j] - w4*d.logATx[k])
 			gal += n * (cal - (r+x)*(w3*d.invAT[j]+w4*d.invATx[k]))
