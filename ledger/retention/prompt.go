@@ -111,3 +111,11 @@ func Prompt(in PromptInput, opts *PromptOptions) string {
 	}
 	return ""
 }
+
+// Summary is the member summary head office sends to registers for Prompt:
+// the chain-wide status and rhythm from this analysis. Offer is left for
+// head office's campaign settings to fill.
+func (p *Profile) Summary() MemberSummary {
+	return MemberSummary{Status: p.Status, Segment: p.Segment, PurchaseDays: p.Rhythm.PurchaseDays,
+		LastPurchase: p.Rhythm.LastDate, MeanInterval: p.Rhythm.MeanInterval}
+}

@@ -342,6 +342,7 @@ func TestPrompt(t *testing.T) {
 		{"local due", retention.PromptInput{Member: retention.Member{Purchases: []retention.Purchase{buy("1", "2026-06-01", 1000), buy("2", "2026-06-11", 1000)}}}, "Due (usually every 10 days)"},
 		{"local sleeping", retention.PromptInput{Member: retention.Member{Purchases: []retention.Purchase{buy("1", "2026-05-01", 1000), buy("2", "2026-05-11", 1000)}}}, "Welcome back after 50 days"},
 		{"head office says sleeping with offer", retention.PromptInput{Member: retention.Member{Purchases: regular}, Summary: &retention.MemberSummary{Status: "sleeping", PurchaseDays: 3, LastPurchase: "2026-06-21", Offer: "double points today"}}, "double points today"},
+		{"head office summary from an analysis", retention.PromptInput{Member: retention.Member{Purchases: regular[:1]}, Summary: summaryOf(t)}, "Due (usually every 10 days)"},
 		{"near reward", retention.PromptInput{Member: retention.Member{Purchases: regular}, Balance: 95, NextReward: 100}, "5 points to the next reward"},
 		{"nothing", retention.PromptInput{Member: retention.Member{Purchases: regular}, Balance: 10, NextReward: 100}, ""},
 	} {
@@ -373,4 +374,20 @@ func TestAUC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// summaryOf analyses a member who bought at three registers every ten days
+// and is due; the register only saw the first purchase.
+func summaryOf(t *testing.T) *retention.MemberSummary {
+	t.Helper()
+	m := retention.Member{ID: "m", Purchases: []retention.Purchase{buy("1", "2026-06-01", 1000), buy("2", "2026-06-11", 1000), buy("3", "2026-06-21", 1000)}}
+	a, err := retention.Analyze([]retention.Member{m}, day("2026-06-30"), &retention.Config{DueOffsetDays: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.Profiles[0].Summary()
+	if s.Status != retention.StatusDue || s.PurchaseDays != 3 {
+		t.Fatalf("summary %+v", s)
+	}
+	return &s
 }
