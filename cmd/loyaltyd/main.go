@@ -1,14 +1,66 @@
-// Command loyaltyd is a placeholder until its implementation lands.
+// Command loyaltyd is the register daemon: it reads the scanners and card
+// readers, runs the checkout, records sales and points in the local ledger,
+// shows the customer display and kiosk page, serves the local API and syncs
+// to head office. main only parses flags and wires; see
+// cmd/internal/daemon.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/daemon"
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
 var version = "dev"
 
 func main() {
-	fmt.Fprintf(os.Stderr, "loyaltyd %s: not built yet\n", version)
-	os.Exit(1)
+	os.Exit(run())
+}
+
+func run() int {
+	cfgPath := flag.String("config", "/etc/loyalty/loyaltyd.yaml", "config file")
+	check := flag.Bool("check-config", false, "validate the config and exit")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	shutdown := flag.Duration("shutdown-timeout", 5*time.Second, "bound on graceful shutdown")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println("loyaltyd", version)
+		return 0
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loyaltyd: %v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Printf("%s: ok\n", *cfgPath)
+		return 0
+	}
+	_, journal := os.LookupEnv("JOURNAL_STREAM")
+	log := daemon.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format, journal)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = daemon.Run(ctx, daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown})
+	if err != nil {
+		log.Error("loyaltyd stopped", "err", err)
+		switch {
+		case errors.Is(err, ledger.ErrLocked):
+			fmt.Fprintf(os.Stderr, "loyaltyd: the ledger %s is in use by another loyaltyd; stop it first (systemctl stop loyaltyd)\n", cfg.Ledger.Path)
+		case errors.Is(err, ledger.ErrCorrupt):
+			fmt.Fprintf(os.Stderr, "loyaltyd: the ledger %s is damaged and was not touched; restore the last backup (loyaltyctl backup) or call support\n", cfg.Ledger.Path)
+		case errors.Is(err, ledger.ErrSchemaTooNew):
+			fmt.Fprintf(os.Stderr, "loyaltyd: the ledger %s was written by a newer loyaltyd; install that version\n", cfg.Ledger.Path)
+		}
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultSyncedFile is the flag file systemd-timesyncd creates once the
+// clock has been synchronised since boot.
+const DefaultSyncedFile = "/run/systemd/timesync/synchronized"
+
+// TrustedClock is a ledger.Clock that reports the wall time as trusted once
+// the system clock is known to be synchronised: systemd-timesyncd's flag
+// file exists, or the kernel says NTP is synced (adjtimex without
+// STA_UNSYNC). A Raspberry Pi has no RTC and boots in 1970 until then.
+type TrustedClock struct {
+	// SyncedFile overrides DefaultSyncedFile ("-" disables the file check).
+	SyncedFile string
+	// Adjtimex reports kernel NTP sync; nil means the real adjtimex.
+	Adjtimex func() bool
+	// Now overrides time.Now (tests).
+	NowFunc func() time.Time
+}
+
+// Now implements ledger.Clock.
+func (c *TrustedClock) Now() (time.Time, bool) {
+	now := time.Now
+	if c.NowFunc != nil {
+		now = c.NowFunc
+	}
+	return now(), c.Trusted()
+}
+
+// Trusted reports whether the clock is synchronised.
+func (c *TrustedClock) Trusted() bool {
+	f := c.SyncedFile
+	if f == "" {
+		f = DefaultSyncedFile
+	}
+	if f != "-" {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	adj := c.Adjtimex
+	if adj == nil {
+		adj = kernelSynced
+	}
+	return adj()
+}
+
+// kernelSynced asks the kernel whether NTP discipline is in sync.
+func kernelSynced() bool {
+	var tx unix.Timex
+	state, err := unix.Adjtimex(&tx)
+	if err != nil {
+		return false
+	}
+	return state != unix.TIME_ERROR && tx.Status&unix.STA_UNSYNC == 0
+}

@@ -1,0 +1,849 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/host/v3"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/api"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/kiosk"
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/button"
+	"github.com/loyalty-terminal/loyalty/device/classify"
+	"github.com/loyalty-terminal/loyalty/device/display"
+	"github.com/loyalty-terminal/loyalty/device/frame"
+	"github.com/loyalty-terminal/loyalty/device/magstripe"
+	"github.com/loyalty-terminal/loyalty/device/scanner"
+	"github.com/loyalty-terminal/loyalty/device/serialdev"
+	"github.com/loyalty-terminal/loyalty/device/signal"
+	"github.com/loyalty-terminal/loyalty/device/sim"
+	"github.com/loyalty-terminal/loyalty/device/wiegand"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// Options configures Run. Zero values mean the defaults.
+type Options struct {
+	Config *config.Config // required
+	Logger *slog.Logger   // default: discard
+	// Clock is the wall clock with its trust flag; default TrustedClock.
+	Clock interface {
+		Now() (time.Time, bool)
+	}
+	// Out receives the start-up hints and the "log" display; default
+	// os.Stdout.
+	Out io.Writer
+	// RunDir holds the links and FIFOs of simulated devices; default
+	// "<ledger dir>/dev".
+	RunDir string
+	// ShutdownTimeout bounds the graceful shutdown; default 5s.
+	ShutdownTimeout time.Duration
+	// Version is reported in status.
+	Version string
+}
+
+// Errors.
+var (
+	ErrConfig = errors.New("daemon: unusable configuration")
+)
+
+type inputDevice interface {
+	Run(ctx context.Context, emit func(device.Event)) error
+}
+
+type healthDevice interface {
+	Health() device.Health
+}
+
+type d struct {
+	o       Options
+	cfg     *config.Config
+	log     *slog.Logger
+	led     *ledger.Ledger
+	drv     *checkout.Driver
+	hub     *kiosk.Hub
+	disp    display.Display
+	dispMu  sync.Mutex
+	sigs    chan checkout.SignalKind
+	outputs *signal.Outputs
+	up      *uplink.Uplink
+	sims    map[string]*sim.Scanner
+	simList []string
+	inputs  []inputDevice
+	healths []func() []device.Health
+	set     *metrics.Set
+	start   time.Time
+	clockT  func() bool
+}
+
+// Run starts loyaltyd and blocks until ctx is cancelled and shutdown is
+// done.
+func Run(ctx context.Context, o Options) (err error) {
+	if o.Config == nil {
+		return fmt.Errorf("%w: no config", ErrConfig)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	tc := &TrustedClock{}
+	if o.Clock == nil {
+		o.Clock = tc
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	cfg := o.Config
+	if o.RunDir == "" {
+		o.RunDir = filepath.Join(filepath.Dir(cfg.Ledger.Path), "dev")
+	}
+	x := &d{o: o, cfg: cfg, log: o.Logger, sims: map[string]*sim.Scanner{}, set: metrics.NewSet(), start: time.Now(),
+		sigs: make(chan checkout.SignalKind, 8)}
+	x.clockT = func() bool { _, t := o.Clock.Now(); return t }
+
+	// Ledger first: nothing else is useful without it.
+	if err := os.MkdirAll(filepath.Dir(cfg.Ledger.Path), 0o750); err != nil {
+		return fmt.Errorf("ledger dir: %w", err)
+	}
+	x.led, err = ledger.Open(cfg.Ledger.Path, &ledger.Options{
+		Register: cfg.Register.ID, LockTimeout: cfg.Ledger.LockTimeout, Clock: o.Clock, Rules: cfg.Rules,
+		OfflineRedeemLimit: ledger.Points(cfg.Ledger.OfflineRedeemLimit), Logger: o.Logger.With("subsystem", "ledger"),
+	})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", cfg.Ledger.Path, err)
+	}
+	defer func() {
+		if cerr := x.led.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close ledger: %w", cerr)
+		}
+		x.log.Info("ledger closed", "path", cfg.Ledger.Path)
+	}()
+	if len(cfg.Catalogue.Items) > 0 {
+		items := make([]ledger.Item, 0, len(cfg.Catalogue.Items))
+		for _, it := range cfg.Catalogue.Items {
+			items = append(items, ledger.Item{SKU: it.SKU, Name: it.Name, Price: ledger.Money(it.Price), Category: it.Category})
+		}
+		if err := x.led.PutCatalogue(ctx, cfg.Catalogue.Version, items); err != nil {
+			return fmt.Errorf("load catalogue: %w", err)
+		}
+	}
+
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+
+	if err := x.openDisplay(); err != nil {
+		return err
+	}
+	cls, err := x.classifier()
+	if err != nil {
+		return err
+	}
+	if err := x.openInputs(cls); err != nil {
+		x.closeSims()
+		return err
+	}
+	defer x.closeSims()
+	x.openOutputs()
+	if cfg.Sync.Enabled {
+		if err := x.openUplink(); err != nil {
+			return err
+		}
+	}
+
+	var rewards []rules.Reward
+	if cfg.Rules != nil {
+		rewards = cfg.Rules.Rewards
+	}
+	x.hub = kiosk.New(kiosk.Options{Language: firstNonEmpty(cfg.Kiosk.Language, cfg.Register.Language)})
+	m := checkout.New(checkout.Options{
+		Register: cfg.Register.ID, Catalog: x.led, Members: x.led, Recorder: x.led,
+		Rewards: checkout.SortRewards(rewards), Online: x.online, Width: cfg.Devices.Display.Width,
+		Decimals: decimals(cfg),
+	})
+	x.drv = checkout.NewDriver(m, x.apply)
+	x.metrics()
+
+	srv := api.New(api.Options{
+		Ledger: x.led, Checkout: x.drv, Token: cfg.API.Token, MaxBody: cfg.API.MaxBody,
+		Status: x.status, Online: x.online, Scan: x.scan, Clock: o.Clock, Rewards: rewards,
+		Metrics: x.set, Logger: o.Logger.With("subsystem", "api"),
+	})
+	var extra http.Handler
+	if cfg.Kiosk.Enabled {
+		extra = x.hub.Handler()
+	}
+	handler := srv.Handler(extra)
+	var servers []*http.Server
+	var listenAddr string
+	if cfg.API.Listen != "" && cfg.API.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
+		}
+		listenAddr = ln.Addr().String()
+		servers = append(servers, serve(&wg, ln, handler, x.log))
+	}
+	if cfg.API.Socket != "" {
+		_ = os.Remove(cfg.API.Socket) // a stale socket from a crash; the ledger lock already proves we are alone
+		ln, err := net.Listen("unix", cfg.API.Socket)
+		if err != nil {
+			return fmt.Errorf("api socket %s: %w", cfg.API.Socket, err)
+		}
+		_ = os.Chmod(cfg.API.Socket, 0o660)
+		servers = append(servers, serve(&wg, ln, handler, x.log))
+		defer os.Remove(cfg.API.Socket)
+	}
+
+	// Devices, signals, sync, housekeeping.
+	for _, in := range x.inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.Run(runCtx, x.onDevice); err != nil {
+				x.log.Error("device stopped", "err", err)
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); x.signalLoop(runCtx) }()
+	go func() { defer wg.Done(); x.tickLoop(runCtx) }()
+	if x.up != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := x.up.Run(runCtx); err != nil {
+				x.log.Error("sync stopped", "err", err)
+			}
+		}()
+	}
+	x.clearDisplay()
+	_ = x.hub.Publish(x.drv.View())
+
+	ready := time.Since(x.start)
+	x.log.Info("loyaltyd ready", "register", cfg.Register.ID, "ledger", cfg.Ledger.Path, "api", listenAddr,
+		"socket", cfg.API.Socket, "start_ms", ready.Milliseconds(), "clock_trusted", x.clockT(), "version", o.Version)
+	x.printHints(listenAddr)
+	if ok, err := sd.SdNotify(false, sd.SdNotifyReady+"\nSTATUS=ready"); err != nil {
+		x.log.Warn("systemd notify failed", "err", err)
+	} else if !ok {
+		x.log.Debug("not under systemd: no readiness notification sent")
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); x.watchdog(runCtx) }()
+
+	<-ctx.Done()
+	x.log.Info("shutting down", "timeout", o.ShutdownTimeout)
+	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	// Stop taking requests; Shutdown waits for in-flight ones (a sale being
+	// recorded finishes and is acknowledged) up to the bound.
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			x.log.Warn("api shutdown", "err", err)
+			_ = s.Close()
+		}
+	}
+	stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		x.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
+	}
+	x.dispMu.Lock()
+	if c, ok := x.disp.(io.Closer); ok {
+		_ = c.Close()
+	}
+	x.dispMu.Unlock()
+	return nil
+}
+
+func serve(wg *sync.WaitGroup, ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("api server stopped", "err", err)
+		}
+	}()
+	return s
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func decimals(cfg *config.Config) int {
+	if cfg.Rules == nil || cfg.Rules.Unit <= 0 {
+		return 2
+	}
+	n, u := 0, cfg.Rules.Unit
+	for u >= 10 {
+		u /= 10
+		n++
+	}
+	return n
+}
+
+func (x *d) online() bool {
+	if x.up == nil {
+		return true // standalone register: no head office to be away from
+	}
+	return x.up.Status().Online
+}
+
+func (x *d) printHints(addr string) {
+	w := x.o.Out
+	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", x.o.Version, x.cfg.Register.ID, x.cfg.Ledger.Path)
+	if len(x.simList) > 0 {
+		s := x.sims[x.simList[0]]
+		fmt.Fprintf(w, "Simulated scanner %q: scan with\n    loyaltyctl scan 4006381333931\n", x.simList[0])
+		if addr != "" && addr != "127.0.0.1:8080" {
+			fmt.Fprintf(w, "    (add -addr http://%s)\n", addr)
+		}
+		fmt.Fprintf(w, "  or: echo 4006381333931 > %s\n  or write frames to the serial port %s\n", filepath.Join(x.o.RunDir, x.simList[0]+"-in"), s.Path())
+		fmt.Fprintf(w, "  a member: loyaltyctl member enrol -id 2990000000002 -name Dana (once), then loyaltyctl scan 2990000000002\n")
+		fmt.Fprintf(w, "  complete the sale: loyaltyctl scan '*TOTAL*'\n")
+	}
+	if addr != "" {
+		if x.cfg.Kiosk.Enabled {
+			fmt.Fprintf(w, "Kiosk page: http://%s/\n", addr)
+		}
+		fmt.Fprintf(w, "API: http://%s/v1/status\n\n", addr)
+	}
+}
+
+// ---- devices ----
+
+func (x *d) classifier() (*classify.Classifier, error) {
+	var o classify.Options
+	for _, p := range x.cfg.MemberCards.Patterns {
+		o.Members = append(o.Members, classify.MemberPattern{Name: p.Name, Prefix: p.Prefix, Length: p.Length, Check: classify.Check(p.Check)})
+	}
+	for _, r := range x.cfg.MemberCards.Ranges {
+		o.Members = append(o.Members, classify.MemberPattern{Name: r.Name, From: r.From, To: r.To})
+	}
+	for _, e := range x.cfg.InstorePrefixes {
+		o.Embedded = append(o.Embedded, classify.EmbeddedLabel{Prefix: e.Prefix, ArticleDigits: e.ArticleDigits, InnerCheck: e.InnerCheck, ValueDigits: e.ValueDigits, Weight: e.Kind == "weight"})
+	}
+	o.Controls = x.cfg.ControlCodes
+	c, err := classify.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: member cards or control codes: %w", ErrConfig, err)
+	}
+	return c, nil
+}
+
+func serialOpts(s config.Serial) (serialdev.SerialOptions, frame.Options, error) {
+	t, err := frame.ParseTerminator(firstNonEmpty(s.Terminator, "cr"))
+	if err != nil {
+		return serialdev.SerialOptions{}, frame.Options{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return serialdev.SerialOptions{Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits},
+		frame.Options{Terminator: t, IdleGap: s.IdleGap, Prefix: s.Prefix, MaxLen: s.MaxFrame}, nil
+}
+
+func (x *d) simulate(name string, s *config.Serial) error {
+	if err := os.MkdirAll(x.o.RunDir, 0o750); err != nil {
+		return fmt.Errorf("simulated devices dir: %w", err)
+	}
+	term := "\r"
+	switch s.Terminator {
+	case "lf":
+		term = "\n"
+	case "crlf":
+		term = "\r\n"
+	}
+	link := filepath.Join(x.o.RunDir, name)
+	fifo := filepath.Join(x.o.RunDir, name+"-in")
+	_ = os.Remove(link)
+	_ = os.Remove(fifo)
+	sc, err := sim.NewScanner(sim.ScannerOptions{Link: link, FIFO: fifo, Terminator: term})
+	if err != nil {
+		return fmt.Errorf("simulated %s: %w", name, err)
+	}
+	x.sims[name] = sc
+	x.simList = append(x.simList, name)
+	s.Path = sc.Path()
+	return nil
+}
+
+func (x *d) closeSims() {
+	for _, s := range x.sims {
+		_ = s.Close()
+	}
+}
+
+func (x *d) openInputs(cls *classify.Classifier) error {
+	dl := x.log.With("subsystem", "device")
+	for _, sc := range x.cfg.Devices.Scanners {
+		ser := sc.Serial
+		if ser.Simulate {
+			if err := x.simulate(sc.Name, &ser); err != nil {
+				return err
+			}
+		}
+		so, fo, err := serialOpts(ser)
+		if err != nil {
+			return err
+		}
+		fo.AIM = sc.AIM
+		r, err := scanner.New(serialdev.Options{Name: sc.Name, Path: ser.Path, Serial: so, Frame: fo, Logger: dl}, cls)
+		if err != nil {
+			return fmt.Errorf("scanner %s: %w", sc.Name, err)
+		}
+		x.inputs = append(x.inputs, r)
+		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
+	}
+	for _, ms := range x.cfg.Devices.Magstripe {
+		ser := ms.Serial
+		if ser.Simulate {
+			if err := x.simulate(ms.Name, &ser); err != nil {
+				return err
+			}
+		}
+		so, fo, err := serialOpts(ser)
+		if err != nil {
+			return err
+		}
+		fr := magstripe.FrameOptions()
+		fr.Prefix, fr.IdleGap = fo.Prefix, fo.IdleGap
+		if fo.MaxLen > 0 {
+			fr.MaxLen = fo.MaxLen
+		}
+		r, err := magstripe.New(serialdev.Options{Name: ms.Name, Path: ser.Path, Serial: so, Frame: fr, Logger: dl}, cls)
+		if err != nil {
+			return fmt.Errorf("magstripe %s: %w", ms.Name, err)
+		}
+		x.inputs = append(x.inputs, r)
+		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
+	}
+	needGPIO := len(x.cfg.Devices.Wiegand) > 0 || len(x.cfg.Devices.Buttons) > 0
+	if needGPIO {
+		if _, err := host.Init(); err != nil {
+			x.log.Warn("gpio unavailable: buttons and Wiegand readers skipped", "err", err)
+			return nil
+		}
+	}
+	for _, w := range x.cfg.Devices.Wiegand {
+		if w.Simulate {
+			x.log.Info("simulated Wiegand reader: use a simulated scanner for member cards", "device", w.Name)
+			continue
+		}
+		d0, d1 := gpioreg.ByName(w.D0), gpioreg.ByName(w.D1)
+		if d0 == nil || d1 == nil {
+			x.log.Warn("wiegand reader skipped: GPIO line not on this host", "device", w.Name, "d0", w.D0, "d1", w.D1)
+			continue
+		}
+		r, err := wiegand.NewReader(wiegand.Options{Name: w.Name, D0: d0, D1: d1, Logger: dl})
+		if err != nil {
+			return fmt.Errorf("wiegand %s: %w", w.Name, err)
+		}
+		x.inputs = append(x.inputs, r)
+		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
+	}
+	var bs []button.Button
+	for _, b := range x.cfg.Devices.Buttons {
+		p := gpioreg.ByName(b.Pin)
+		if p == nil {
+			x.log.Warn("button skipped: GPIO line not on this host", "button", b.Name, "pin", b.Pin)
+			continue
+		}
+		bs = append(bs, button.Button{Name: firstNonEmpty(b.Name, b.Pin), Pin: p, Action: b.Action})
+	}
+	if len(bs) > 0 {
+		wt, err := button.New(button.Options{Buttons: bs, Logger: dl})
+		if err != nil {
+			return fmt.Errorf("buttons: %w", err)
+		}
+		x.inputs = append(x.inputs, wt)
+		x.healths = append(x.healths, wt.Health)
+	}
+	return nil
+}
+
+func (x *d) openOutputs() {
+	o := x.cfg.Devices.Outputs
+	names := map[string]string{signal.Buzzer: o.Buzzer, signal.Green: o.OKLED, signal.Red: firstNonEmpty(o.ErrorLED, o.OfflineLED)}
+	pins := map[string]gpio.PinOut{}
+	for role, name := range names {
+		if name == "" {
+			continue
+		}
+		if _, err := host.Init(); err != nil {
+			x.log.Warn("gpio unavailable: signals go to the log only", "err", err)
+			return
+		}
+		p := gpioreg.ByName(name)
+		if p == nil {
+			x.log.Warn("output skipped: GPIO line not on this host", "role", role, "pin", name)
+			continue
+		}
+		pins[role] = p
+	}
+	if len(pins) > 0 {
+		x.outputs = signal.New(pins, nil)
+	}
+}
+
+func (x *d) openDisplay() error {
+	dc := x.cfg.Devices.Display
+	switch dc.Kind {
+	case "", "log":
+		x.disp = display.NewLog(x.o.Out, dc.Width)
+		return nil
+	}
+	proto, err := display.ParseProtocol(dc.Kind)
+	if err != nil {
+		return fmt.Errorf("%w: display: %w", ErrConfig, err)
+	}
+	cp, err := display.ParseCodePage(dc.CodePage)
+	if err != nil {
+		return fmt.Errorf("%w: display: %w", ErrConfig, err)
+	}
+	if dc.Simulate && dc.Path == "" {
+		x.log.Warn("simulated pole display without a path: showing it on the log display")
+		x.disp = display.NewLog(x.o.Out, dc.Width)
+		return nil
+	}
+	path, baud := dc.Path, dc.Baud
+	s, err := display.NewSerial(display.SerialOptions{Protocol: proto, CodePage: cp, Width: dc.Width,
+		Open: func() (io.WriteCloser, error) {
+			return serialdev.OpenSerial(path, serialdev.SerialOptions{Baud: baud}, 0)
+		}})
+	if err != nil {
+		return fmt.Errorf("display: %w", err)
+	}
+	x.disp = s
+	return nil
+}
+
+func (x *d) openUplink() error {
+	sc := x.cfg.Sync
+	var pw string
+	if sc.PasswordFile != "" {
+		b, err := os.ReadFile(sc.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("sync password: %w", err)
+		}
+		pw = strings.TrimSpace(string(b))
+	}
+	tlsCfg, err := tlsConfig(sc.CAFile, sc.CertFile, sc.KeyFile)
+	if err != nil {
+		return err
+	}
+	up, err := uplink.New(x.led, &uplink.Options{
+		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, x.cfg.Register.StoreID), Register: x.cfg.Register.ID,
+		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
+		Clock: x.o.Clock, Logger: x.log.With("subsystem", "sync"),
+		OnMembers: uplink.ApplyMembersTo(x.led, x.cfg.Register.ID),
+	})
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	x.up = up
+	return nil
+}
+
+// ---- events and effects ----
+
+func (x *d) onDevice(ev device.Event) {
+	ctx := context.Background()
+	var ce checkout.Event
+	switch ev.Kind {
+	case device.KindItem:
+		ce = checkout.Event{Kind: checkout.EvItem, Code: ev.Payload}
+		if ev.Item != nil && ev.Item.PriceMinor > 0 {
+			// a price-embedded label: priced by the label when the article is unknown
+			if _, err := x.led.Item(ev.Payload); err != nil {
+				ce = checkout.Event{Kind: checkout.EvManualItem, Code: ev.Payload, Price: ledger.Money(ev.Item.PriceMinor)}
+			}
+		}
+	case device.KindMember:
+		ce = checkout.Event{Kind: checkout.EvCard, Code: ev.Payload}
+	case device.KindControl, device.KindButton:
+		ce = checkout.Event{Kind: checkout.EvControl, Action: actionName(ev.Action)}
+	case device.KindReject:
+		x.log.Info("input refused", "device", ev.Device, "reason", device.ReasonLabel(ev.Reason), "err", ev.Reason)
+		x.set.GetOrCreateCounter(fmt.Sprintf(`loyalty_input_rejects_total{reason=%q}`, device.ReasonLabel(ev.Reason))).Inc()
+		x.signal(checkout.SignalError)
+		return
+	default:
+		return
+	}
+	ce.Source = ev.Device
+	start := time.Now()
+	fx := x.drv.Do(ctx, ce)
+	x.set.GetOrCreateHistogram(`loyalty_input_to_effect_seconds`).UpdateDuration(start)
+	if fx.Err != nil {
+		x.log.Info("checkout refused input", "device", ev.Device, "kind", ev.Kind.String(), "err", fx.Err)
+	}
+}
+
+// actionName maps device/config action names onto checkout actions.
+func actionName(a string) string {
+	switch strings.ToLower(a) {
+	case "complete", "total":
+		return checkout.ActComplete
+	case "cancel":
+		return checkout.ActCancel
+	case "redeem":
+		return checkout.ActRedeem
+	case "show_points", "points":
+		return checkout.ActPoints
+	}
+	return a
+}
+
+// apply runs inside the checkout driver: the display is written before the
+// next event is handled, signals and the kiosk never block it.
+func (x *d) apply(ctx context.Context, fx checkout.Effects) {
+	if fx.Display != nil {
+		x.dispMu.Lock()
+		var err error
+		if *fx.Display == (checkout.Display{}) {
+			err = x.disp.Clear(ctx)
+		} else {
+			err = x.disp.Show(ctx, [2]string{fx.Display.Line1, fx.Display.Line2})
+		}
+		x.dispMu.Unlock()
+		if err != nil {
+			x.log.Warn("customer display write failed", "err", err)
+		}
+	}
+	for _, s := range fx.Signals {
+		x.signal(s)
+	}
+	if fx.Sale != nil && !fx.Sale.Replayed {
+		x.set.GetOrCreateCounter(`loyalty_sales_total{source="checkout"}`).Inc()
+		x.log.Info("sale recorded", "sale", fx.Sale.Sale.ID, "member", fx.Sale.Sale.MemberID, "total", fx.Sale.Sale.Total,
+			"earned", fx.Sale.Earned, "balance", fx.Sale.Balance)
+	}
+	_ = x.hub.Publish(fx.View)
+}
+
+func (x *d) clearDisplay() {
+	x.dispMu.Lock()
+	defer x.dispMu.Unlock()
+	if err := x.disp.Clear(context.Background()); err != nil {
+		x.log.Warn("customer display not reachable yet", "err", err)
+	}
+}
+
+func (x *d) signal(s checkout.SignalKind) {
+	select {
+	case x.sigs <- s:
+	default: // a burst of signals: the cashier hears the ones queued
+	}
+}
+
+func (x *d) signalLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-x.sigs:
+			x.set.GetOrCreateCounter(fmt.Sprintf(`loyalty_signals_total{kind=%q}`, s)).Inc()
+			x.log.Debug("signal", "kind", string(s))
+			if x.outputs == nil {
+				continue
+			}
+			p := signal.OK
+			switch s {
+			case checkout.SignalError:
+				p = signal.Error
+			case checkout.SignalOffline:
+				p = signal.Offline
+			}
+			if err := x.outputs.Play(ctx, p); err != nil && ctx.Err() == nil {
+				x.log.Warn("signal failed", "err", err)
+			}
+		}
+	}
+}
+
+func (x *d) tickLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	online := x.online()
+	lastExpire := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		x.drv.Do(ctx, checkout.Event{Kind: checkout.EvTick})
+		if on := x.online(); on != online {
+			online = on
+			x.drv.Do(ctx, checkout.Event{Kind: checkout.EvOnline, Online: on})
+			x.log.Info("head office link", "online", on)
+		}
+		// Point expiry is a time-based decision: only with a trusted clock.
+		if time.Since(lastExpire) > time.Hour && x.clockT() {
+			lastExpire = time.Now()
+			if n, err := x.led.ExpireDue(ctx); err != nil {
+				x.log.Warn("expiry run failed", "err", err)
+			} else if n > 0 {
+				x.log.Info("points expired", "lots", n)
+			}
+		}
+	}
+}
+
+func (x *d) watchdog(ctx context.Context) {
+	iv, err := sd.SdWatchdogEnabled(false)
+	if err != nil || iv == 0 {
+		x.log.Debug("no systemd watchdog", "err", err)
+		return
+	}
+	t := time.NewTicker(iv / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Ping only while the ledger answers: a wedged register is
+			// restarted by systemd instead of pretending to be alive.
+			if _, err := x.led.Stats(); err != nil {
+				x.log.Error("ledger not answering: withholding watchdog ping", "err", err)
+				continue
+			}
+			_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
+		}
+	}
+}
+
+func (x *d) scan(_ context.Context, dev, code string) error {
+	if dev == "" {
+		if len(x.simList) == 0 {
+			return errors.New("no simulated scanner configured")
+		}
+		dev = x.simList[0]
+	}
+	s, ok := x.sims[dev]
+	if !ok {
+		return fmt.Errorf("no simulated scanner %q (have %s)", dev, strings.Join(x.simList, ", "))
+	}
+	return s.Inject(code)
+}
+
+// Status is the document of GET /v1/status.
+type Status struct {
+	Version      string            `json:"version"`
+	Register     string            `json:"register"`
+	Store        string            `json:"store"`
+	UptimeS      int64             `json:"uptime_s"`
+	ClockTrusted bool              `json:"clock_trusted"`
+	Ledger       any               `json:"ledger"`
+	LedgerError  string            `json:"ledger_error,omitempty"`
+	Devices      []device.Health   `json:"devices"`
+	Sync         SyncStatus        `json:"sync"`
+	Checkout     string            `json:"checkout"`
+	SimDevices   map[string]string `json:"simulated_devices,omitempty"`
+}
+
+// SyncStatus is the sync part of Status: "online/offline, N pending,
+// oldest T".
+type SyncStatus struct {
+	Enabled   bool      `json:"enabled"`
+	Online    bool      `json:"online"`
+	Pending   int       `json:"pending"`
+	Oldest    time.Time `json:"oldest,omitzero"`
+	LagS      int64     `json:"lag_s"`
+	LastError string    `json:"last_error,omitempty"`
+	Summary   string    `json:"summary"`
+}
+
+func (x *d) status(context.Context) any {
+	st := Status{Version: x.o.Version, Register: x.cfg.Register.ID, Store: x.cfg.Register.StoreID,
+		UptimeS: int64(time.Since(x.start).Seconds()), ClockTrusted: x.clockT(), Devices: []device.Health{}}
+	if ls, err := x.led.Stats(); err != nil {
+		st.LedgerError = err.Error()
+	} else {
+		st.Ledger = ls
+	}
+	for _, h := range x.healths {
+		st.Devices = append(st.Devices, h()...)
+	}
+	if len(x.sims) > 0 {
+		st.SimDevices = map[string]string{}
+		for n, s := range x.sims {
+			st.SimDevices[n] = s.Path()
+		}
+	}
+	st.Checkout = x.drv.View().State
+	if x.up != nil {
+		u := x.up.Status()
+		st.Sync = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError}
+		if !u.Oldest.IsZero() {
+			st.Sync.LagS = int64(time.Since(u.Oldest).Seconds())
+		}
+	} else if ls, err := x.led.Stats(); err == nil {
+		st.Sync = SyncStatus{Online: true, Pending: ls.OutboxPending}
+	}
+	state := "online"
+	if !st.Sync.Online {
+		state = "offline"
+	}
+	if !st.Sync.Enabled {
+		state = "disabled"
+	}
+	st.Sync.Summary = fmt.Sprintf("%s, %d pending", state, st.Sync.Pending)
+	if !st.Sync.Oldest.IsZero() {
+		st.Sync.Summary += ", oldest " + st.Sync.Oldest.UTC().Format(time.RFC3339)
+	}
+	return st
+}
+
+func (x *d) metrics() {
+	x.set.NewGauge(`loyalty_clock_trusted`, func() float64 { return b2f(x.clockT()) })
+	x.set.NewGauge(`loyalty_sync_online`, func() float64 { return b2f(x.online()) })
+	x.set.NewGauge(`loyalty_outbox_pending`, func() float64 {
+		s, err := x.led.Stats()
+		if err != nil {
+			return -1
+		}
+		return float64(s.OutboxPending)
+	})
+	x.set.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(x.hub.Clients()) })
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
