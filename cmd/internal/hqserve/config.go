@@ -28,7 +28,7 @@ type Config struct {
 	Broker Broker `yaml:"broker"`
 	// Filter is the events subscription; default loyalty/v1/+/+/events.
 	Filter string `yaml:"filter"`
-	// MaxBatch is the most events per store transaction; default 1000.
+	// MaxBatch is the most events per store transaction; default 8192.
 	MaxBatch int `yaml:"max_batch"`
 	// OfflineRedeemLimit is the registers' offline redemption limit in
 	// points, used to flag double spends beyond it; default 1000.
