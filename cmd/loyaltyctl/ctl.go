@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/api"
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// client talks to loyaltyd's local API over TCP or its unix socket.
+type client struct {
+	base   string
+	token  string
+	http   *http.Client
+	json   bool
+	out    io.Writer
+	errOut io.Writer
+}
+
+func newClient(addr, socket, token string, jsonOut bool) *client {
+	c := &client{base: strings.TrimRight(addr, "/"), token: token, json: jsonOut, out: os.Stdout, errOut: os.Stderr,
+		http: &http.Client{Timeout: 30 * time.Second}}
+	if socket != "" {
+		c.base = "http://unix"
+		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		}}
+	}
+	return c
+}
+
+// errDaemonDown means no daemon answered: direct file access is allowed.
+var errDaemonDown = errors.New("loyaltyd is not running or not reachable")
+
+// apiError is an error answer from the API.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%s (%s)", e.Message, e.Code) }
+
+func (c *client) do(method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ne net.Error
+		var oe *net.OpError
+		if errors.As(err, &oe) || errors.As(err, &ne) {
+			return nil, fmt.Errorf("%w: %v", errDaemonDown, err)
+		}
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		ae := &apiError{Status: resp.StatusCode}
+		var body api.Error
+		if err := json.NewDecoder(resp.Body).Decode(&body); err == nil {
+			ae.Code, ae.Message = body.Code, body.Message
+		}
+		if ae.Code == "" {
+			ae.Code, ae.Message = "http_"+strconv.Itoa(resp.StatusCode), "unexpected answer from loyaltyd"
+		}
+		return nil, ae
+	}
+	return resp, nil
+}
+
+// call does a JSON request and prints the answer: indented JSON with
+// --json, otherwise through show.
+func (c *client) call(method, path string, body any, show func(map[string]any)) error {
+	resp, err := c.do(method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if c.json || show == nil {
+		_, err := c.out.Write(raw)
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	show(m)
+	return nil
+}
+
+func get(m map[string]any, path ...string) any {
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[p]
+	}
+	return v
+}
+
+func (c *client) status() error {
+	return c.call("GET", "/v1/status", nil, func(m map[string]any) {
+		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
+		fmt.Fprintf(c.out, "clock      trusted=%v\n", m["clock_trusted"])
+		fmt.Fprintf(c.out, "sync       %v\n", get(m, "sync", "summary"))
+		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "Sales"), get(m, "ledger", "Members"), get(m, "ledger", "OutboxPending"), get(m, "ledger", "LastSeq"))
+		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
+		if devs, ok := m["devices"].([]any); ok {
+			for _, d := range devs {
+				dm, _ := d.(map[string]any)
+				fmt.Fprintf(c.out, "device     %v %v %v %v\n", dm["Name"], dm["State"], dm["Path"], dm["LastError"])
+			}
+		}
+		if sims, ok := m["simulated_devices"].(map[string]any); ok {
+			for n, p := range sims {
+				fmt.Fprintf(c.out, "simulated  %s at %v (loyaltyctl scan -device %s CODE)\n", n, p, n)
+			}
+		}
+	})
+}
+
+func (c *client) showMember(m map[string]any) {
+	fmt.Fprintf(c.out, "%v  %v  balance %v  tier %v  consent %v  aliases %v\n", get(m, "member", "id"), get(m, "member", "name"),
+		m["balance"], get(m, "member", "tier"), get(m, "member", "consent", "given"), get(m, "member", "aliases"))
+}
+
+func (c *client) showSale(m map[string]any) {
+	fmt.Fprintf(c.out, "sale %v: total %v, earned %v, redeemed %v, balance %v", get(m, "sale", "id"), get(m, "sale", "total"), m["earned"], m["redeemed"], m["balance"])
+	if m["replayed"] == true {
+		fmt.Fprint(c.out, " (already recorded: nothing changed)")
+	}
+	fmt.Fprintln(c.out)
+}
+
+// parseLines reads "sku:qty:price" arguments into sale lines.
+func parseLines(args []string) ([]ledger.Line, error) {
+	var out []ledger.Line
+	for i, a := range args {
+		p := strings.Split(a, ":")
+		if len(p) != 3 {
+			return nil, fmt.Errorf("line %q: want sku:quantity:unit_price (minor units), e.g. 4006381333931:2:250", a)
+		}
+		q, err1 := strconv.ParseInt(p[1], 10, 64)
+		pr, err2 := strconv.ParseInt(p[2], 10, 64)
+		if err1 != nil || err2 != nil || q <= 0 || pr < 0 {
+			return nil, fmt.Errorf("line %q: quantity must be a positive integer and price a non-negative integer in minor units", a)
+		}
+		out = append(out, ledger.Line{No: i + 1, SKU: p[0], Quantity: q, UnitPrice: ledger.Money(pr)})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("a sale needs at least one line sku:quantity:unit_price")
+	}
+	return out, nil
+}
+
+// refuseIfHeld explains why a file held by a running daemon is not opened.
+func refuseIfHeld(path string, err error) error {
+	if errors.Is(err, ledger.ErrLocked) {
+		return fmt.Errorf("%s is held by a running loyaltyd, so it is not opened here (a second writer could damage it, and a check of a file being written is meaningless). Use `loyaltyctl backup -o copy.db` for a consistent copy and verify that, or stop the daemon first: %w", path, err)
+	}
+	return err
+}
+
+func openRO(path string) (*ledger.Ledger, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	l, err := ledger.Open(path, &ledger.Options{ReadOnly: true, LockTimeout: 500 * time.Millisecond})
+	if err != nil {
+		return nil, refuseIfHeld(path, err)
+	}
+	return l, nil
+}
+
+func verify(path string, out io.Writer, jsonOut bool) error {
+	l, err := openRO(path)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	cerr := l.Check()
+	st, _ := l.Stats()
+	if jsonOut {
+		res := map[string]any{"path": path, "ok": cerr == nil, "stats": st}
+		if cerr != nil {
+			res["error"] = cerr.Error()
+		}
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintln(out, string(b))
+	} else if cerr == nil {
+		fmt.Fprintf(out, "%s: ok (%d sales, %d members, %d point events, outbox %d pending)\n", path, st.Sales, st.Members, st.Events, st.OutboxPending)
+	}
+	if cerr != nil {
+		return fmt.Errorf("%s: check failed: %w", path, cerr)
+	}
+	return nil
+}
+
+// backup writes a consistent copy through the daemon, or directly when no
+// daemon holds the file, then checks the copy.
+func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
+	if outPath == "" {
+		return errors.New("give -o FILE for the copy")
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".backup-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	var n int64
+	resp, err := c.do("GET", "/v1/backup", nil)
+	switch {
+	case err == nil:
+		size, _ := strconv.ParseInt(resp.Header.Get("X-Ledger-Size"), 10, 64)
+		if size == 0 {
+			size = -1
+		}
+		var w io.Writer = tmp
+		if !quiet {
+			bar := progressbar.DefaultBytes(size, "backup (online)")
+			w = io.MultiWriter(tmp, bar)
+		}
+		n, err = io.Copy(w, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("backup download: %w", err)
+		}
+	case errors.Is(err, errDaemonDown):
+		l, oerr := openRO(ledgerPath)
+		if oerr != nil {
+			return oerr
+		}
+		var w io.Writer = tmp
+		if !quiet {
+			fi, _ := os.Stat(ledgerPath)
+			bar := progressbar.DefaultBytes(fi.Size(), "backup (direct)")
+			w = io.MultiWriter(tmp, bar)
+		}
+		n, err = l.Backup(w)
+		l.Close()
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	default:
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := verify(tmp.Name(), io.Discard, false); err != nil {
+		return fmt.Errorf("the copy does not verify, not kept: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), outPath); err != nil {
+		return err
+	}
+	if c.json {
+		b, _ := json.Marshal(map[string]any{"path": outPath, "bytes": n, "verified": true})
+		fmt.Fprintln(c.out, string(b))
+	} else {
+		fmt.Fprintf(c.out, "\nbackup written to %s (%d bytes, verified)\n", outPath, n)
+	}
+	return nil
+}
+
+// export writes sales or members as CSV or JSON lines, through the daemon
+// or directly from the file when no daemon runs.
+func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) error {
+	if what != "sales" && what != "members" {
+		return errors.New("export what? sales or members")
+	}
+	if format != "csv" && format != "json" {
+		return errors.New("-format must be csv or json")
+	}
+	var w io.Writer = c.out
+	var f *os.File
+	if outPath != "" && outPath != "-" {
+		var err error
+		f, err = os.Create(outPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	var bar *progressbar.ProgressBar
+	if !quiet && f != nil {
+		bar = progressbar.DefaultBytes(-1, "export "+what)
+		w = io.MultiWriter(w, bar)
+	}
+	resp, err := c.do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
+	switch {
+	case err == nil:
+		_, err = io.Copy(w, resp.Body)
+		resp.Body.Close()
+	case errors.Is(err, errDaemonDown):
+		l, oerr := openRO(ledgerPath)
+		if oerr != nil {
+			return oerr
+		}
+		defer l.Close()
+		if what == "sales" {
+			err = api.ExportSales(w, l, format, nil)
+		} else {
+			err = api.ExportMembers(w, l, format, nil)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+	if f != nil {
+		return f.Sync()
+	}
+	return nil
+}
