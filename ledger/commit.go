@@ -34,6 +34,13 @@ type wtx struct {
 	now     time.Time
 	trusted bool
 	eng     Engine
+	joinLot *joinLot // the lot the current op opened, for its later credits
+}
+
+type joinLot struct {
+	member  string
+	key     []byte
+	expires time.Time
 }
 
 // submit queues fn for the committer and waits until its transaction is
@@ -141,7 +148,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 			finish(o, nil, err)
 			continue
 		}
-		w.dirty = false
+		w.dirty, w.joinLot = false, nil
 		w.now, w.trusted = l.clock.Now()
 		seqBefore := w.seq
 		res, err := w.run(o.fn)

@@ -65,7 +65,19 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			w.putLot(k, lot)
 		}
 		if rest > 0 {
-			w.putLot(memberKey(rec.Member.ID, ev.Seq), lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
+			// Credits of one operation with the same expiry share a lot
+			// (a sale's lines and bonuses): fewer rows per sale.
+			if j := w.joinLot; j != nil && j.member == rec.Member.ID && j.expires.Equal(ev.ExpiresAt) {
+				var lot lotRec
+				if ok, _ := w.getJSON(bLots, j.key, &lot); ok {
+					lot.Remaining += rest
+					w.putJSON(bLots, j.key, lot)
+					break
+				}
+			}
+			k := memberKey(rec.Member.ID, ev.Seq)
+			w.putLot(k, lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
+			w.joinLot = &joinLot{member: rec.Member.ID, key: k, expires: ev.ExpiresAt}
 		}
 	case ev.Points < 0:
 		need := -ev.Points
