@@ -196,8 +196,12 @@ func saleFootprint(b *testing.B, l *Ledger, id string) (keys, size int) {
 		if err := jsonUnmarshal(sr, &rec); err != nil {
 			return err
 		}
-		first := rec.Result.Sale.Seq
-		last := first + uint64(len(rec.Result.Events))
+		sale, err := rec.sale()
+		if err != nil {
+			return err
+		}
+		first := sale.Seq
+		last := first + uint64(len(rec.Events))
 		for s := first; s <= last; s++ {
 			v := tx.Bucket(bOutbox).Get(u64(s))
 			keys, size = keys+1, size+8+len(v)

@@ -155,7 +155,7 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 			mm.ConsentHistory = []Consent{mm.Consent}
 		}
 		rec := &memberRec{Member: mm, Fingerprint: fp}
-		rec.ProfileSeq = w.emit(OutMember, func(uint64, string) any { return mm })
+		rec.ProfileSeq, _ = w.emit(OutMember, func(uint64, string) any { return mm })
 		for _, a := range mm.Aliases {
 			w.put(bAliases, []byte(a), []byte(mm.ID))
 		}
@@ -196,7 +196,7 @@ func (l *Ledger) SetConsent(ctx context.Context, memberID string, c Consent) (Me
 		rec.Member.Consent = cc
 		rec.Member.ConsentHistory = append(rec.Member.ConsentHistory, cc)
 		m := rec.Member
-		rec.ProfileSeq = w.emit(OutConsent, func(uint64, string) any { return m })
+		rec.ProfileSeq, _ = w.emit(OutConsent, func(uint64, string) any { return m })
 		w.saveMember(rec)
 		return m, nil
 	})

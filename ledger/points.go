@@ -37,11 +37,11 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 	ev.Register = w.l.register
 	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
 	ev.RuleVersion = w.eng.RuleVersion()
-	w.emit(OutPoints, func(seq uint64, id string) any {
+	_, data := w.emit(OutPoints, func(seq uint64, id string) any {
 		ev.Seq, ev.ID = seq, id
 		return ev
 	})
-	w.putJSON(bEvents, memberKey(rec.Member.ID, ev.Seq), ev)
+	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
 	var parts []lotPart
 	switch {
@@ -283,11 +283,11 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	ev.Register = w.l.register
 	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
 	ev.RuleVersion = w.eng.RuleVersion()
-	w.emit(OutPoints, func(seq uint64, id string) any {
+	_, data := w.emit(OutPoints, func(seq uint64, id string) any {
 		ev.Seq, ev.ID = seq, id
 		return ev
 	})
-	w.putJSON(bEvents, memberKey(rec.Member.ID, ev.Seq), ev)
+	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
 	return ev
 }

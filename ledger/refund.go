@@ -157,10 +157,13 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 			units[i] = rl.Quantity
 		}
 	}
-	memberID := sr.Result.Sale.MemberID
+	memberID := sr.MemberID
+	sale, err := sr.sale()
+	if err != nil {
+		return SaleResult{}, err
+	}
 	var rec *memberRec
 	if memberID != "" {
-		var err error
 		if rec, err = w.member(memberID); err != nil {
 			return SaleResult{}, fmt.Errorf("ledger %s %q: %w", kind, id, err)
 		}
@@ -201,7 +204,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 		rf.Seq = seq
 		return rf
 	})
-	result := SaleResult{Sale: sr.Result.Sale}
+	result := SaleResult{Sale: sale}
 	if rec != nil {
 		for _, r := range revs {
 			ls := sr.Lines[r.i]

@@ -16,13 +16,18 @@ import (
 // saleRec is what the sales bucket stores: the first result (returned
 // again on a retry) and the per-line state refunds work from.
 type saleRec struct {
-	Fingerprint string      `json:"fingerprint"`
-	Result      SaleResult  `json:"result"`
-	Lines       []lineState `json:"lines"`
-	Bonuses     []evRef     `json:"bonuses,omitempty"`
-	Redeems     []redeemRef `json:"redeems,omitempty"`
-	Closed      bool        `json:"closed,omitempty"` // every unit refunded or voided: bonuses reversed, redemptions given back
-	Voided      bool        `json:"voided,omitempty"`
+	Fingerprint string          `json:"fingerprint"`
+	Sale        json.RawMessage `json:"sale"` // as written to the outbox
+	MemberID    string          `json:"member_id,omitempty"`
+	Events      []uint64        `json:"events,omitempty"` // sequence numbers of the sale's point events
+	Balance     Points          `json:"balance"`          // first result's balance
+	Earned      Points          `json:"earned"`
+	Redeemed    Points          `json:"redeemed"`
+	Lines       []lineState     `json:"lines"`
+	Bonuses     []evRef         `json:"bonuses,omitempty"`
+	Redeems     []redeemRef     `json:"redeems,omitempty"`
+	Closed      bool            `json:"closed,omitempty"` // every unit refunded or voided: bonuses reversed, redemptions given back
+	Voided      bool            `json:"voided,omitempty"`
 }
 
 type lineState struct {
@@ -154,7 +159,10 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		if prev.Fingerprint != fp {
 			return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, ErrConflict)
 		}
-		r := prev.Result
+		r, err := prev.result(w.tx)
+		if err != nil {
+			return SaleResult{}, err
+		}
 		r.Replayed = true
 		return r, nil
 	}
@@ -260,11 +268,11 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		Lines: req.Lines, Tenders: req.Tenders, Redemptions: reds, Total: total,
 		WallTime: w.now, ClockTrusted: w.trusted, RuleVersion: w.eng.RuleVersion(),
 	}
-	w.emit(OutSale, func(seq uint64, _ string) any {
+	_, saleJSON := w.emit(OutSale, func(seq uint64, _ string) any {
 		sale.Seq = seq
 		return sale
 	})
-	sr := saleRec{Fingerprint: fp}
+	sr := saleRec{Fingerprint: fp, Sale: saleJSON, MemberID: req.MemberID}
 	for i, ln := range req.Lines {
 		sr.Lines = append(sr.Lines, lineState{No: ln.No, Units: ln.Quantity, Amount: amounts[i]})
 	}
@@ -321,9 +329,41 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		}
 		result.Balance = eff
 	}
-	sr.Result = result
+	for _, ev := range result.Events {
+		sr.Events = append(sr.Events, ev.Seq)
+	}
+	sr.Balance, sr.Earned, sr.Redeemed = result.Balance, result.Earned, result.Redeemed
 	w.putJSON(bSales, []byte(sale.ID), sr)
 	return result, nil
+}
+
+func (sr *saleRec) sale() (Sale, error) {
+	var s Sale
+	if err := json.Unmarshal(sr.Sale, &s); err != nil {
+		return s, fmt.Errorf("decode sale: %w", err)
+	}
+	return s, nil
+}
+
+// result rebuilds the sale's first result from its row and event rows.
+func (sr *saleRec) result(tx *bolt.Tx) (SaleResult, error) {
+	s, err := sr.sale()
+	if err != nil {
+		return SaleResult{}, err
+	}
+	r := SaleResult{Sale: s, Balance: sr.Balance, Earned: sr.Earned, Redeemed: sr.Redeemed}
+	for _, seq := range sr.Events {
+		v := tx.Bucket(bEvents).Get(memberKey(sr.MemberID, seq))
+		if v == nil {
+			return SaleResult{}, fmt.Errorf("sale %q: event %d missing: %w", s.ID, seq, ErrInconsistent)
+		}
+		var ev PointEvent
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return SaleResult{}, fmt.Errorf("decode event %d: %w", seq, err)
+		}
+		r.Events = append(r.Events, ev)
+	}
+	return r, nil
 }
 
 func categories(lines []Line) []string {
@@ -393,8 +433,9 @@ func (l *Ledger) Sale(id string) (Sale, error) {
 		if err := json.Unmarshal(b, &sr); err != nil {
 			return fmt.Errorf("decode sale %q: %w", id, err)
 		}
-		s = sr.Result.Sale
-		return nil
+		var err error
+		s, err = sr.sale()
+		return err
 	})
 	return s, err
 }
@@ -408,7 +449,11 @@ func (l *Ledger) ForEachSale(fn func(Sale) error) error {
 			if err := json.Unmarshal(v, &sr); err != nil {
 				return fmt.Errorf("decode sale %q: %w", k, err)
 			}
-			return fn(sr.Result.Sale)
+			s, err := sr.sale()
+			if err != nil {
+				return fmt.Errorf("sale %q: %w", k, err)
+			}
+			return fn(s)
 		})
 	})
 }
