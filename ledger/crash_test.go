@@ -68,6 +68,7 @@ func TestCrashChild(t *testing.T) {
 // moments, many times; after each reopen every acknowledged sale is present
 // exactly once and Check passes.
 func TestCrashKillNine(t *testing.T) {
+	t.Parallel()
 	rounds := 30
 	if *long {
 		rounds = 300

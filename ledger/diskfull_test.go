@@ -80,6 +80,7 @@ func TestDiskFullChild(t *testing.T) {
 }
 
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDiskFullChild$", "-test.v=false")
 	cmd.Env = append(os.Environ(), "LEDGER_DISKFULL_CHILD="+path)

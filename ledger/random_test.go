@@ -19,6 +19,7 @@ import (
 // equals the sum of its events, and that retrying any operation returns
 // its first result.
 func TestRandomOperationSequences(t *testing.T) {
+	t.Parallel()
 	seeds, steps := 4, 300
 	if *long {
 		seeds, steps = 20, 3000
