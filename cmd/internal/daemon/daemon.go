@@ -143,7 +143,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		for _, it := range cfg.Catalogue.Items {
 			items = append(items, ledger.Item{SKU: it.SKU, Name: it.Name, Price: ledger.Money(it.Price), Category: it.Category})
 		}
-		if err := x.led.PutCatalogue(ctx, cfg.Catalogue.Version, items); err != nil {
+		switch err := x.led.PutCatalogue(ctx, cfg.Catalogue.Version, items); {
+		case errors.Is(err, ledger.ErrStaleVersion):
+			// The ledger already holds this version (a restart) or a newer
+			// one from head office: keep what is there.
+			x.log.Debug("catalogue in the ledger is current", "config_version", cfg.Catalogue.Version)
+		case err != nil:
 			return fmt.Errorf("load catalogue: %w", err)
 		}
 	}

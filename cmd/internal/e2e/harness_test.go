@@ -1,0 +1,398 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// bins holds the real binaries, built once in TestMain.
+var bins struct {
+	dir, loyaltyd, loyaltyctl string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loyalty-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.dir = dir
+	bins.loyaltyd = filepath.Join(dir, "loyaltyd")
+	bins.loyaltyctl = filepath.Join(dir, "loyaltyctl")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/loyalty-terminal/loyalty/cmd/loyaltyd", "github.com/loyalty-terminal/loyalty/cmd/loyaltyctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuf collects what the daemon writes to the display pty.
+type syncBuf struct {
+	mu  sync.Mutex
+	b   bytes.Buffer
+	ch  chan struct{} // pinged on every read
+	log []stamp
+}
+
+type stamp struct {
+	at  time.Time
+	end int // buffer length after the read
+}
+
+func (s *syncBuf) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+// register is one loyaltyd under test with pty-backed devices the test
+// holds: it writes scans to the scanner's master side and reads the
+// display's master side.
+type register struct {
+	t        *testing.T
+	dir      string
+	cfgPath  string
+	addr     string
+	scanM    *os.File
+	scanS    *os.File
+	dispM    *os.File
+	dispS    *os.File
+	disp     *syncBuf
+	cmd      *exec.Cmd
+	stderr   *bytes.Buffer
+	exited   chan error
+	extraCfg string
+}
+
+const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
+
+func luhnOK(d string) bool {
+	sum, alt := 0, false
+	for i := len(d) - 1; i >= 0; i-- {
+		n := int(d[i] - '0')
+		if alt {
+			n *= 2
+			if n > 9 {
+				n -= 9
+			}
+		}
+		sum += n
+		alt = !alt
+	}
+	return sum%10 == 0
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newRegister(t *testing.T) *register {
+	t.Helper()
+	if !luhnOK(strings.TrimPrefix(memberCard, "M")) {
+		t.Fatal("test member card is not Luhn-valid")
+	}
+	r := &register{t: t, dir: t.TempDir(), disp: &syncBuf{ch: make(chan struct{}, 1)}}
+	var err error
+	if r.scanM, r.scanS, err = pty.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if r.dispM, r.dispS, err = pty.Open(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.dispM.Read(buf)
+			if n > 0 {
+				r.disp.mu.Lock()
+				r.disp.b.Write(buf[:n])
+				r.disp.log = append(r.disp.log, stamp{at: time.Now(), end: r.disp.b.Len()})
+				r.disp.mu.Unlock()
+				select {
+				case r.disp.ch <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		r.kill()
+		r.scanM.Close()
+		r.scanS.Close()
+		r.dispM.Close()
+		r.dispS.Close()
+	})
+	r.addr = freePort(t)
+	return r
+}
+
+func (r *register) writeConfig() {
+	cfg := fmt.Sprintf(`register:
+  id: e2e-r1
+  store_id: e2e-store
+  language: en
+ledger:
+  path: %s
+  lock_timeout: 2s
+rules:
+  version: 1
+  unit: 100
+  earn:
+    points_per_unit: 1
+  rounding: floor
+  round_per: line
+  rewards:
+    - id: coffee
+      name: Free coffee
+      points: 10
+      discount: 300
+catalogue:
+  version: 1
+  items:
+    - sku: "4006381333931"
+      name: Stabilo pen
+      price: 250
+      category: stationery
+    - sku: "9780201379624"
+      name: Design Patterns
+      price: 4999
+      category: books
+devices:
+  scanners:
+    - name: scanner1
+      path: %s
+      terminator: cr
+  display:
+    kind: cd5220
+    path: %s
+    width: 20
+member_cards:
+  patterns:
+    - name: club card
+      prefix: "M"
+      length: 9
+      check: luhn
+control_codes:
+  "*TOTAL*": complete
+  "*CANCEL*": cancel
+api:
+  listen: %s
+kiosk:
+  enabled: true
+log:
+  level: debug
+%s`, filepath.Join(r.dir, "ledger.db"), r.scanS.Name(), r.dispS.Name(), r.addr, r.extraCfg)
+	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
+	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// start runs loyaltyd and waits until /healthz answers; it returns the
+// time from exec to ready.
+func (r *register) start() time.Duration {
+	r.t.Helper()
+	if r.cfgPath == "" {
+		r.writeConfig()
+	}
+	r.stderr = &bytes.Buffer{}
+	r.cmd = exec.Command(bins.loyaltyd, "-config", r.cfgPath)
+	r.cmd.Dir = r.dir
+	r.cmd.Stdout = io.Discard
+	r.cmd.Stderr = &lockedWriter{w: r.stderr}
+	t0 := time.Now()
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.exited = make(chan error, 1)
+	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(r.cmd, r.exited)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return time.Since(t0)
+			}
+		}
+		select {
+		case err := <-r.exited:
+			r.t.Fatalf("loyaltyd exited before ready: %v\n%s", err, r.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("loyaltyd not ready in time\n%s", r.logs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (r *register) logs() string {
+	if lw, ok := r.cmd.Stderr.(*lockedWriter); ok {
+		lw.mu.Lock()
+		defer lw.mu.Unlock()
+	}
+	return r.stderr.String()
+}
+
+// kill sends SIGKILL (no chance to clean up) and waits.
+func (r *register) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+	}
+	r.cmd = nil
+}
+
+// term sends SIGTERM and returns the exit error and how long it took.
+func (r *register) term() (error, time.Duration) {
+	t0 := time.Now()
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-r.exited:
+		r.cmd = nil
+		return err, time.Since(t0)
+	case <-time.After(15 * time.Second):
+		r.t.Fatalf("loyaltyd ignored SIGTERM\n%s", r.logs())
+	}
+	return nil, 0
+}
+
+// scan writes one frame to the scanner pty, as a serial scanner would.
+func (r *register) scan(code string) time.Time {
+	r.t.Helper()
+	if _, err := r.scanM.Write([]byte(code + "\r")); err != nil {
+		r.t.Fatal(err)
+	}
+	return time.Now()
+}
+
+// api calls the daemon's API and decodes the JSON answer.
+func (r *register) api(method, path string, body any) (int, map[string]any) {
+	r.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+r.addr+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// lowerLines returns every lower line (ESC Q B text CR) the display got.
+func lowerLines(b []byte) []string {
+	var out []string
+	for {
+		i := bytes.Index(b, []byte("\x1bQB"))
+		if i < 0 {
+			return out
+		}
+		b = b[i+3:]
+		j := bytes.IndexByte(b, '\r')
+		if j < 0 {
+			return out
+		}
+		out = append(out, strings.TrimRight(string(b[:j]), " "))
+		b = b[j+1:]
+	}
+}
+
+func upperLines(b []byte) []string {
+	var out []string
+	for {
+		i := bytes.Index(b, []byte("\x1bQA"))
+		if i < 0 {
+			return out
+		}
+		b = b[i+3:]
+		j := bytes.IndexByte(b, '\r')
+		if j < 0 {
+			return out
+		}
+		out = append(out, strings.TrimRight(string(b[:j]), " "))
+		b = b[j+1:]
+	}
+}
+
+// waitDisplay waits until cond holds on the display bytes.
+func (r *register) waitDisplay(what string, cond func([]byte) bool) {
+	r.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if cond(r.disp.Bytes()) {
+			return
+		}
+		select {
+		case <-r.disp.ch:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			r.t.Fatalf("display never showed %s; lower lines %q\n%s", what, lowerLines(r.disp.Bytes()), r.logs())
+		}
+	}
+}
+
+func hasLine(lines []string, want string) bool {
+	for _, l := range lines {
+		if l == want {
+			return true
+		}
+	}
+	return false
+}
+
+func ctl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bins.loyaltyctl, args...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
