@@ -124,6 +124,7 @@ func (l *Ledger) runBatch(batch []*op) {
 	for len(batch) > 0 {
 		batch = l.tryBatch(batch)
 	}
+	l.reserve()
 }
 
 // tryBatch runs batch in one transaction and returns the ops to run again

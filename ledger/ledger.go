@@ -88,6 +88,10 @@ type Ledger struct {
 	done   chan struct{}
 	notify chan struct{}
 
+	// Space reserve, used by the committer goroutine only.
+	pre           *os.File // write handle for zero-filling ahead of bbolt
+	reserveFailed bool
+
 	commits   atomic.Uint64 // transactions committed by the committer
 	committed atomic.Uint64 // operations they carried
 }
@@ -170,6 +174,14 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	if err := l.init(fresh, &o); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if !o.ReadOnly {
+		// Best effort: without it the ledger works, only commits into
+		// fresh (sparse) file space cost a little more.
+		if fh, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			l.pre = fh
+			l.reserve()
+		}
 	}
 	go l.committer()
 	return l, nil
@@ -321,6 +333,9 @@ func (l *Ledger) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	<-l.done
+	if l.pre != nil {
+		_ = l.pre.Close()
+	}
 	return l.db.Close()
 }
 
@@ -428,4 +443,46 @@ func upgradeLate(tx *bolt.Tx) error {
 		}
 		return idx.Put(expiryKey(lot.ExpiresAt, k), nil)
 	})
+}
+
+// Space reserve. bbolt grows its file with truncate, which leaves holes;
+// a commit that writes into a hole makes the filesystem allocate blocks,
+// and fdatasync must then commit the allocation (a journal write on ext4)
+// besides the data. Keeping some zero-filled, already allocated space
+// beyond bbolt's high-water mark lets most commits be plain overwrites.
+// bbolt reads the file size before it grows and never shrinks the file,
+// and only the committer writes, so the zero-fill never races a commit.
+const (
+	reserveAhead = 1 << 20 // keep at least this much allocated ahead
+	reserveChunk = 2 << 20 // zero-fill this much at a time
+)
+
+func (l *Ledger) reserve() {
+	if l.pre == nil || l.reserveFailed {
+		return
+	}
+	fi, err := l.pre.Stat()
+	if err != nil {
+		return
+	}
+	var hwm int64
+	_ = l.db.View(func(tx *bolt.Tx) error { hwm = tx.Size(); return nil })
+	size := fi.Size()
+	if size-hwm >= reserveAhead {
+		return
+	}
+	zero := make([]byte, 64<<10)
+	for off := size; off < hwm+reserveChunk; off += int64(len(zero)) {
+		if _, err := l.pre.WriteAt(zero, off); err != nil {
+			// A full disk: stop trying until the next Open; the space
+			// bbolt needs is bbolt's business.
+			l.reserveFailed = true
+			l.log.Warn("cannot reserve space ahead of the ledger", "err", err)
+			_ = l.pre.Truncate(max(size, hwm))
+			return
+		}
+	}
+	if err := syscall.Fdatasync(int(l.pre.Fd())); err != nil {
+		l.reserveFailed = true
+	}
 }
