@@ -31,7 +31,24 @@ func openRaw() (master, slave *os.File, err error) {
 		slave.Close()
 		return nil, nil, fmt.Errorf("sim: raw mode: %w", err)
 	}
-	return master, slave, nil
+	// creack/pty hands back a blocking master, and Close does not wake a
+	// goroutine blocked in Read on a blocking fd. A non-blocking duplicate
+	// goes through Go's poller, so Unplug can stop the reader.
+	fd, err := unix.Dup(int(master.Fd()))
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		master.Close()
+		slave.Close()
+		return nil, nil, fmt.Errorf("sim: pty master: %w", err)
+	}
+	name := master.Name()
+	master.Close()
+	return os.NewFile(uintptr(fd), name), slave, nil
 }
 
 // relink atomically points link at target (rename over the old link), so a
