@@ -68,7 +68,7 @@ func (s *syncBuf) Bytes() []byte {
 // holds: it writes scans to the scanner's master side and reads the
 // display's master side.
 type register struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	cfgPath  string
 	addr     string
@@ -101,7 +101,7 @@ func luhnOK(d string) bool {
 	return sum%10 == 0
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +111,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newRegister(t *testing.T) *register {
+func newRegister(t testing.TB) *register {
 	t.Helper()
 	if !luhnOK(strings.TrimPrefix(memberCard, "M")) {
 		t.Fatal("test member card is not Luhn-valid")
