@@ -31,7 +31,7 @@ type env struct {
 	h   http.Handler
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	clk := ledgertest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), true)
 	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Clock: clk, Engine: &ledgertest.Engine{Version: 1, Rewards: rewards}, OfflineRedeemLimit: 100})
@@ -72,7 +72,7 @@ func (e *env) call(t *testing.T, method, path, body, remote, auth string) (int, 
 
 const local = "127.0.0.1:5555"
 
-func (e *env) stats(t *testing.T) ledger.Stats {
+func (e *env) stats(t testing.TB) ledger.Stats {
 	t.Helper()
 	st, err := e.l.Stats()
 	if err != nil {
