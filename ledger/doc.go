@@ -53,7 +53,10 @@
 // tied to a line are reversed, and points spent on rewards are given back
 // (into the lots they came from, keeping their expiry) exactly once, when
 // the sale's last unit is refunded or the sale is voided. Refunding more
-// than is left is ErrRefundExceeds.
+// than is left is ErrRefundExceeds. Money is prorated the same way. A
+// refund is never refused for lack of points: when the customer already
+// spent what the refund takes back, the balance goes below zero (recorded
+// as debt against the lots) and later credits pay it off.
 //
 // # Offline redemption limit
 //
@@ -80,6 +83,18 @@
 // to head office); head office is the authority on aliases and may move an
 // alias between members. Summaries produce no outbox records. Expiry runs
 // on the lots earned at this register; head office expires the rest.
+//
+// # Files, locking, recovery
+//
+// Open takes an exclusive lock (Options.LockTimeout, default 1 s), so a
+// second daemon fails fast with ErrLocked; read-only opens take a shared
+// lock and also wait for the daemon to stop. A newer schema is refused
+// with ErrSchemaTooNew; a file that is not a valid ledger with ErrCorrupt,
+// naming the file and the recovery step (restore the latest Backup, then
+// verify: Open with ReadOnly and Check). A refused file is never written.
+// The ledger keeps 1-2 MiB of zero-filled space beyond bbolt's data so
+// commits overwrite allocated blocks; a full disk gives ErrNoSpace and
+// leaves the ledger consistent.
 //
 // Money is in integer minor units (Money); points are integers (Points).
 package ledger

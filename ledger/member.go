@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
 // memberRec is what the members bucket stores: the profile plus the
@@ -98,6 +100,11 @@ func validMember(m *Member) error {
 	}
 	if len(m.Name) > 256 {
 		return fmt.Errorf("name longer than 256 bytes: %w", ErrInvalid)
+	}
+	if m.Birthday != "" {
+		if _, _, err := rules.ParseBirthday(m.Birthday); err != nil {
+			return fmt.Errorf("birthday %q (want YYYY-MM-DD or --MM-DD): %w", m.Birthday, ErrInvalid)
+		}
 	}
 	return nil
 }

@@ -141,6 +141,7 @@ func TestMembersAliasesConsent(t *testing.T) {
 		{"alias twice", ledger.Member{ID: "m3", Aliases: []string{"a", "a"}}, ledger.ErrInvalid},
 		{"empty alias", ledger.Member{ID: "m3", Aliases: []string{""}}, ledger.ErrInvalid},
 		{"control character in id", ledger.Member{ID: "m\x00"}, ledger.ErrInvalid},
+		{"bad birthday", ledger.Member{ID: "m4", Birthday: "31/02"}, ledger.ErrInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,5 +304,30 @@ func TestRealRuleSet(t *testing.T) {
 	f.clock.Advance(60 * 24 * time.Hour)
 	if n, err := f.l.ExpireDue(context.Background()); err != nil || n != 1 || f.balance(t, "m1") != 25 {
 		t.Fatalf("expire: %d %v balance %d", n, err, f.balance(t, "m1"))
+	}
+}
+
+// TestRealRulesBonuses: with the production engine, the first-purchase
+// bonus is credited at the second visit and reversed when that sale is
+// fully refunded; the birthday bonus is credited once.
+func TestRealRulesBonuses(t *testing.T) {
+	rs, err := rules.Decode([]byte(`{"version":1,"earn":{"points_per_unit":"1"},"first_purchase_bonus":30,"birthday":{"points":15,"days_before":3,"days_after":3}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(o *ledger.Options) { o.Engine = nil; o.Rules = rs })
+	ctx := context.Background()
+	if _, err := f.l.Enrol(ctx, ledger.Member{ID: "m1", Birthday: "--03-03"}); err != nil { // t0 is March 2
+		t.Fatal(err)
+	}
+	line := []ledger.Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 1000}}
+	first := f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m1", Lines: line})
+	second := f.sale(t, ledger.SaleRequest{ID: "s2", MemberID: "m1", Lines: line})
+	if first.Earned != 10+15 || second.Earned != 10+30 {
+		t.Fatalf("first %d (10 + birthday 15), second %d (10 + first-purchase 30)", first.Earned, second.Earned)
+	}
+	r, err := f.l.Refund(ctx, ledger.RefundRequest{ID: "r2", SaleID: "s2"})
+	if err != nil || r.Earned != -40 || f.balance(t, "m1") != 25 {
+		t.Fatalf("refund of the bonus sale: %+v %v balance %d", r, err, f.balance(t, "m1"))
 	}
 }

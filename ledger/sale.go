@@ -309,9 +309,10 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 			sr.Bonuses = append(sr.Bonuses, evRef{ID: ev.ID, Points: ev.Points})
 			result.Events = append(result.Events, ev)
 			result.Earned += ev.Points
-			if b.Kind == "birthday" {
-				rec.BirthdayBonusGivenAt = w.now
-			}
+
+		}
+		if out.BirthdayBonus {
+			rec.BirthdayBonusGivenAt = w.now
 		}
 		if out.Tier != "" {
 			rec.Member.Tier = out.Tier
