@@ -30,30 +30,31 @@ const (
 // MemberPattern describes one kind of member card number.
 type MemberPattern struct {
 	// Name is for the installer's eyes only (e.g. "club card 2024").
-	Name string
+	Name string `yaml:"name"`
 	// Prefix the number starts with (may be letters, e.g. "M").
-	Prefix string
+	Prefix string `yaml:"prefix"`
 	// Length is the total length including the prefix; 0 means any.
-	Length int
+	Length int `yaml:"length"`
 	// Check digit over the digits after a non-numeric prefix (or the whole
 	// number when the prefix is numeric). Empty means none.
-	Check Check
+	Check Check `yaml:"check"`
 	// From and To, when set, make this an in-store EAN-13 range: 13-digit
 	// GS1-valid numbers from From to To inclusive are member cards.
-	From, To string
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
 }
 
 // EmbeddedLabel is a GS1 in-store (prefix 20-29) EAN-13 label layout with
 // an embedded price or weight: prefix, article digits, an optional inner
 // check digit, value digits, then the EAN check digit (13 digits total).
 type EmbeddedLabel struct {
-	Prefix        string // "20".."29", or a longer prefix such as "2"+"1"
-	ArticleDigits int
-	InnerCheck    bool // one digit between article and value, skipped
-	ValueDigits   int
+	Prefix        string `yaml:"prefix"` // "20".."29", or a longer prefix such as "2"+"1"
+	ArticleDigits int    `yaml:"article_digits"`
+	InnerCheck    bool   `yaml:"inner_check"` // one digit between article and value, skipped
+	ValueDigits   int    `yaml:"value_digits"`
 	// Weight says the value is grams; otherwise it is a price in minor
 	// currency units.
-	Weight bool
+	Weight bool `yaml:"weight"`
 }
 
 // Options configure a Classifier. The zero value knows items and nothing

@@ -27,6 +27,8 @@ type ScannerOptions struct {
 	FIFO string
 	// Terminator appended to each injected scan; default "\r".
 	Terminator string
+	// NoTerminator sends scans bare, for readers framing by idle gap.
+	NoTerminator bool
 }
 
 // Scanner is a simulated serial scanner.
@@ -41,7 +43,9 @@ type Scanner struct {
 
 // NewScanner creates the pty (and link and FIFO when configured).
 func NewScanner(o ScannerOptions) (*Scanner, error) {
-	if o.Terminator == "" {
+	if o.NoTerminator {
+		o.Terminator = ""
+	} else if o.Terminator == "" {
 		o.Terminator = "\r"
 	}
 	s := &Scanner{o: o, done: make(chan struct{})}

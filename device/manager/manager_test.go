@@ -1,0 +1,193 @@
+package manager_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/display"
+	"github.com/loyalty-terminal/loyalty/device/manager"
+)
+
+func loadConfig(t *testing.T) manager.Config {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "devices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c manager.Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfigYAML(t *testing.T) {
+	c := loadConfig(t)
+	if len(c.Scanners) != 2 || c.Scanners[0].Terminator != "crlf" || c.Backoff.Initial != 50*time.Millisecond ||
+		c.Classify.Members[0].Check != "luhn" || c.Classify.Embedded[0].ArticleDigits != 5 || c.Display.CodePage != "cp862" {
+		t.Fatalf("decoded %+v", c)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	tests := map[string]manager.Config{
+		"duplicate name":  {Scanners: []manager.SerialDevice{{Name: "a", Path: "/x"}, {Name: "a", Path: "/y"}}},
+		"no name":         {Scanners: []manager.SerialDevice{{Path: "/x"}}},
+		"no path":         {Scanners: []manager.SerialDevice{{Name: "a"}}},
+		"bad terminator":  {Scanners: []manager.SerialDevice{{Name: "a", Path: "/x", Terminator: "tab"}}},
+		"bad parity":      {Scanners: []manager.SerialDevice{{Name: "a", Path: "/x", Parity: "sometimes"}}},
+		"bad display":     {Display: manager.Display{Type: "hologram", Path: "/x"}},
+		"bad code page":   {Display: manager.Display{Type: "cd5220", Path: "/x", CodePage: "cp1255"}},
+		"display no path": {Display: manager.Display{Type: "escpos"}},
+	}
+	for name, c := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := manager.New(c, manager.Options{}); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func TestManagerSimulated(t *testing.T) {
+	c := loadConfig(t)
+	c.SimDir = t.TempDir()
+	c.Backoff = manager.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+	pins := map[string]*gpiotest.Pin{}
+	for _, n := range []string{"GPIO5", "GPIO6", "GPIO12", "GPIO13"} {
+		pins[n] = &gpiotest.Pin{N: n, EdgesChan: make(chan gpio.Level)}
+	}
+	// GPIO17/27 (Wiegand) and GPIO19 are missing on this "host".
+	m, err := manager.New(c, manager.Options{Pins: func(name string) (gpio.PinIO, error) {
+		if p, ok := pins[name]; ok {
+			return p, nil
+		}
+		return nil, manager.ErrPinNotFound
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sims := m.Simulated()
+	if len(sims) != 4 || sims[0].Path != filepath.Join(c.SimDir, "scanner0") || sims[0].FIFO == "" {
+		t.Fatalf("simulated %+v", sims)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return")
+		}
+	}()
+	waitFor(t, "serial devices healthy", func() bool {
+		n := 0
+		for _, h := range m.Health() {
+			if h.State == device.StateHealthy {
+				n++
+			}
+		}
+		return n >= 5 // 3 serial + 2 buttons
+	})
+	next := func() device.Event {
+		t.Helper()
+		select {
+		case e := <-m.Events():
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+		}
+		return device.Event{}
+	}
+	// A person scanning through the FIFO.
+	if err := os.WriteFile(sims[0].FIFO, []byte("4006381333931\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "scanner0" || e.Kind != device.KindItem || e.Payload != "4006381333931" {
+		t.Fatalf("scanner0: %+v", e)
+	}
+	// scanner1 has AIM identifiers on.
+	if err := m.Inject("scanner1", "]E096385074"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "scanner1" || e.Kind != device.KindReject || !errors.Is(e.Reason, device.ErrUnknownCode) {
+		t.Fatalf("scanner1 EAN-8 data under an EAN-13 AIM id: %+v", e)
+	}
+	// A bank card swiped on the magstripe reader.
+	if err := m.Inject("msr0", "%B4111111111111111^DOE/JOHN^2512101?;4111111111111111=2512101?"); err != nil {
+		t.Fatal(err)
+	}
+	e := next()
+	if e.Device != "msr0" || !errors.Is(e.Reason, device.ErrNotMemberCard) || strings.Contains(e.Reason.Error(), "4111") {
+		t.Fatalf("msr0: %+v", e)
+	}
+	// scanner0 unplugged: scanner1 carries on.
+	if err := m.SimScanner("scanner0").Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Inject("scanner1", "]E04006381333931"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "scanner1" || e.Payload != "4006381333931" {
+		t.Fatalf("scanner1 after scanner0 unplug: %+v", e)
+	}
+	waitFor(t, "scanner0 unhealthy", func() bool { return health(m, "scanner0").State == device.StateUnhealthy })
+	if err := m.SimScanner("scanner0").Replug(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "scanner0 back", func() bool { return health(m, "scanner0").State == device.StateHealthy })
+	if err := m.Inject("scanner0", "96385074"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "scanner0" || e.Payload != "96385074" {
+		t.Fatalf("scanner0 after replug: %+v", e)
+	}
+	// Button press through the fake GPIO.
+	pins["GPIO5"].EdgesChan <- gpio.Low
+	if e := next(); e.Kind != device.KindButton || e.Action != "show_points" {
+		t.Fatalf("button: %+v", e)
+	}
+	// Skipped GPIO devices are reported, not fatal.
+	if h := health(m, "door"); h.State != device.StateUnhealthy || !strings.Contains(h.LastError, "skipped") {
+		t.Fatalf("door: %+v", h)
+	}
+	// The simulated CD5220 display with CP862.
+	if err := m.Display().Show(ctx, [2]string{"שלום", "120"}); err != nil {
+		t.Fatal(err)
+	}
+	want := append(display.CD5220{}.Init(display.CP862), display.CD5220{}.Show(display.CP862, 20, [2]string{"שלום", "120"})...)
+	waitFor(t, "display bytes", func() bool { return bytes.Equal(m.SimDisplay().Bytes(), want) })
+}
+
+func health(m *manager.Manager, name string) device.Health {
+	for _, h := range m.Health() {
+		if h.Name == name {
+			return h
+		}
+	}
+	return device.Health{}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
