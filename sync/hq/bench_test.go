@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,38 +27,66 @@ import (
 // the stream is queued for both, then each connects and drains it.
 // It runs once whatever b.N is (make bench uses -benchtime 1x).
 func BenchmarkHQIngestVsRawSub(b *testing.B) {
-	const (
-		regs    = 4
-		perReg  = 10000
-		total   = regs * perReg
-		members = 1000
-	)
-	broker := mosquittotest.Start(b, &mosquittotest.Options{MaxQueuedMessages: 2 * total})
-	url := broker.URL()
-	// Create both persistent sessions, then go away.
-	for _, id := range []string{"raw-sub", "hq-bench"} {
+	// Both clients drain through the same broker settings; a wider
+	// in-flight window than the default 20 is what configs/mosquitto.conf
+	// recommends for head office.
+	broker := mosquittotest.Start(b, &mosquittotest.Options{MaxQueuedMessages: 100000, MaxInflightMessages: 200})
+	// The machine is shared: measure three alternating rounds and report
+	// the median of each side, so one noisy second does not decide.
+	const rounds = 3
+	var hqRates, rawRates []float64
+	var commits uint64
+	for r := 0; r < rounds; r++ {
+		raw, hqr, c := ingestRound(b, broker.URL(), r)
+		rawRates, hqRates = append(rawRates, raw), append(hqRates, hqr)
+		commits += c
+	}
+	sort.Float64s(hqRates)
+	sort.Float64s(rawRates)
+	hqRate, rawRate := hqRates[rounds/2], rawRates[rounds/2]
+	fmt.Printf("REPORT hq_ingest_rate %.0f events/s\n", hqRate)
+	fmt.Printf("REPORT hq_raw_sub_rate %.0f msgs/s\n", rawRate)
+	fmt.Printf("REPORT hq_ingest_events_per_commit %.0f events\n", float64(rounds*roundEvents)/float64(commits))
+	fmt.Printf("RATIO hq_ingest_vs_raw_sub %.2f\n", hqRate/rawRate)
+}
+
+const (
+	roundRegs   = 4
+	roundPerReg = 5000
+	roundEvents = roundRegs * roundPerReg
+)
+
+// ingestRound queues one stream of roundEvents point events (4 registers,
+// one event per message, published 512 at a time) for two persistent sessions, then drains it with
+// a bare paho subscriber and with head office, and returns both rates and
+// head office's commit count.
+func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, commits uint64) {
+	const members = 1000
+	rawID, hqID := fmt.Sprintf("raw-sub-%d", round), fmt.Sprintf("hq-bench-%d", round)
+	for _, id := range []string{rawID, hqID} {
 		c := connect(b, url, id, false, nil)
 		if t := c.Subscribe(protocol.AllEventsFilter, 1, nil); !t.WaitTimeout(wait) || t.Error() != nil {
 			b.Fatalf("subscribe: %v", t.Error())
 		}
 		c.Disconnect(100)
 	}
-	// Pre-publish the stream: 4 registers, one event per message, 64 in flight.
-	pub := connect(b, url, "publisher", true, nil)
+	pub := connect(b, url, fmt.Sprintf("publisher-%d", round), true, nil)
+	storeOf := func(r int) string { return fmt.Sprintf("b%d-s%d", round, r) }
 	var toks []mqtt.Token
-	for seq := uint64(1); seq <= perReg; seq++ {
-		for r := 0; r < regs; r++ {
-			store, reg := fmt.Sprintf("s%d", r), fmt.Sprintf("s%d-r1", r)
+	for seq := uint64(1); seq <= roundPerReg; seq++ {
+		for r := 0; r < roundRegs; r++ {
+			store := storeOf(r)
+			reg := store + "-r1"
 			rec := ledger.OutboxRecord{Seq: seq, ID: protocol.EventID(reg, seq), Type: ledger.OutPoints,
 				WallTime: time.Unix(1764230400+int64(seq), 0).UTC(), ClockTrusted: true,
 				Data: []byte(fmt.Sprintf(`{"id":%q,"register":%q,"seq":%d,"kind":"earn","member_id":"m%d","points":%d,"wall_time":"2026-11-27T10:00:00Z","clock_trusted":true}`,
-					protocol.EventID(reg, seq), reg, seq, (int(seq)*regs+r)%members, seq%50+1))}
+					protocol.EventID(reg, seq), reg, seq, (int(seq)*roundRegs+r)%members, seq%50+1))}
 			p, err := protocol.EncodeEvents([]protocol.Event{protocol.FromRecord(store, reg, rec)})
 			if err != nil {
 				b.Fatal(err)
 			}
 			toks = append(toks, pub.Publish(protocol.EventsTopic(store, reg), 1, false, p))
-			if len(toks) == 64 {
+			if len(toks) == 512 {
 				for _, t := range toks {
 					if !t.WaitTimeout(wait) || t.Error() != nil {
 						b.Fatalf("pre-publish: %v", t.Error())
@@ -70,14 +99,15 @@ func BenchmarkHQIngestVsRawSub(b *testing.B) {
 	for _, t := range toks {
 		t.WaitTimeout(wait)
 	}
+	pub.Disconnect(100)
 
 	// 1. The bare subscriber: receive rate of the queued stream.
 	var got atomic.Int64
 	doneRaw := make(chan struct{})
 	start := time.Now()
-	raw := connect(b, url, "raw-sub", false, func(o *mqtt.ClientOptions) {
+	raw := connect(b, url, rawID, false, func(o *mqtt.ClientOptions) {
 		o.SetOrderMatters(true).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
-			if got.Add(1) == total {
+			if got.Add(1) == roundEvents {
 				close(doneRaw)
 			}
 		})
@@ -85,28 +115,31 @@ func BenchmarkHQIngestVsRawSub(b *testing.B) {
 	select {
 	case <-doneRaw:
 	case <-time.After(60 * time.Second):
-		b.Fatalf("raw subscriber got %d of %d", got.Load(), total)
+		b.Fatalf("raw subscriber got %d of %d", got.Load(), roundEvents)
 	}
-	rawRate := float64(total) / time.Since(start).Seconds()
+	rawRate = float64(roundEvents) / time.Since(start).Seconds()
 	raw.Disconnect(100)
 
 	// 2. Head office: durable ingest of the same stream, until every
-	// register's ack reports the last event.
-	acked := make([]atomic.Uint64, regs)
+	// register's ack reports its last event.
+	acked := make([]atomic.Uint64, roundRegs)
 	allAcked := make(chan struct{})
 	var closed atomic.Bool
-	watch := connect(b, url, "ack-watch", true, nil)
+	watch := connect(b, url, fmt.Sprintf("ack-watch-%d", round), true, nil)
 	watch.Subscribe(protocol.Root+"/+/+/"+protocol.KindAck, 1, func(_ mqtt.Client, m mqtt.Message) {
 		t, _ := protocol.ParseTopic(m.Topic())
 		a, err := protocol.DecodeAck(m.Payload(), t.Register)
 		if err != nil {
 			return
 		}
-		var r int
-		fmt.Sscanf(t.Store, "s%d", &r)
+		var rr, r int
+		fmt.Sscanf(t.Store, "b%d-s%d", &rr, &r)
+		if rr != round {
+			return
+		}
 		acked[r].Store(max(acked[r].Load(), a.Watermark))
 		for i := range acked {
-			if acked[i].Load() < perReg {
+			if acked[i].Load() < roundPerReg {
 				return
 			}
 		}
@@ -114,12 +147,13 @@ func BenchmarkHQIngestVsRawSub(b *testing.B) {
 			close(allAcked)
 		}
 	}).WaitTimeout(wait)
+	defer watch.Disconnect(100)
 	st, err := hqstore.Open(filepath.Join(b.TempDir(), "hq.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	opts := hq.Options{Conn: hq.Conn{Broker: url, ClientID: "hq-bench", WaitTimeout: wait}}
+	opts := hq.Options{Conn: hq.Conn{Broker: url, ClientID: hqID, WaitTimeout: wait}}
 	if testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -131,29 +165,20 @@ func BenchmarkHQIngestVsRawSub(b *testing.B) {
 	runDone := make(chan error, 1)
 	start = time.Now()
 	go func() { runDone <- svc.Run(ctx) }()
-	if testing.Verbose() {
-		go func() {
-			for ctx.Err() == nil {
-				time.Sleep(250 * time.Millisecond)
-				s := svc.Status()
-				fmt.Printf("t=%v msgs=%d applied=%d commits=%d queue=%d acks=%d\n", time.Since(start).Round(time.Millisecond), s.Messages, s.Applied, s.Commits, s.QueueLen, s.AcksSent)
-			}
-		}()
-	}
 	select {
 	case <-allAcked:
 	case <-time.After(120 * time.Second):
-		b.Fatalf("hq acked %v of %d per register; status %+v", acked, perReg, svc.Status())
+		b.Fatalf("hq acked %v of %d per register; status %+v", acked, roundPerReg, svc.Status())
 	}
-	hqRate := float64(total) / time.Since(start).Seconds()
+	hqRate = float64(roundEvents) / time.Since(start).Seconds()
 	s := svc.Status()
 	cancel()
 	<-runDone
-	if s.Applied != total || s.Duplicates != 0 {
-		b.Fatalf("applied %d duplicates %d, want %d and 0", s.Applied, s.Duplicates, total)
+	if s.Applied != roundEvents || s.Duplicates != 0 {
+		b.Fatalf("applied %d duplicates %d, want %d and 0", s.Applied, s.Duplicates, roundEvents)
 	}
-	fmt.Printf("REPORT hq_ingest_rate %.0f events/s\n", hqRate)
-	fmt.Printf("REPORT hq_raw_sub_rate %.0f msgs/s\n", rawRate)
-	fmt.Printf("REPORT hq_ingest_commits %d transactions\n", s.Commits)
-	fmt.Printf("RATIO hq_ingest_vs_raw_sub %.2f\n", hqRate/rawRate)
+	if testing.Verbose() {
+		fmt.Printf("round %d: raw %.0f/s hq %.0f/s commits %d\n", round, rawRate, hqRate, s.Commits)
+	}
+	return rawRate, hqRate, s.Commits
 }
