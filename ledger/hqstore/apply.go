@@ -321,6 +321,12 @@ func (a *applier) one(e Event) error {
 	if err != nil {
 		return err
 	}
+	if rs.Store != "" && e.Store != "" && e.Store != rs.Store {
+		// A register belongs to one store; the broker ACL lets a register
+		// write only under its own id, and this closes the store level.
+		a.reject(e, invalid(e, "register belongs to store %q, not %q", rs.Store, e.Store))
+		return nil
+	}
 	if rs.Store == "" {
 		rs.Store = e.Store
 	}

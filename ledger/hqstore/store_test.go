@@ -205,6 +205,17 @@ func TestInvalidEventsChangeNothing(t *testing.T) {
 	}
 }
 
+func TestRegisterStaysInItsStore(t *testing.T) {
+	s, _ := open(t, nil)
+	apply(t, s, earn("r1", 1, "m1", 10))
+	e := earn("r1", 2, "m1", 10)
+	e.Store = "other"
+	res := apply(t, s, e)
+	if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) || wm(t, s, "r1") != 1 {
+		t.Fatalf("event under another store: %+v", res)
+	}
+}
+
 func TestChainWideMerge(t *testing.T) {
 	s, _ := open(t, nil)
 	m := ledger.Member{ID: "m1", Aliases: []string{"card-1", "+359888"}, Name: "Ana", HomeRegister: "a-r1"}

@@ -41,3 +41,13 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+func TestExampleConfigParses(t *testing.T) {
+	c, err := hqserve.Load("../../../configs/loyalty-hq.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.URL == "" || c.MaxBatch != 8192 {
+		t.Fatalf("example config: %+v", c)
+	}
+}

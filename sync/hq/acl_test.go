@@ -1,0 +1,212 @@
+package hq_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// pki is a throwaway certificate authority for one test.
+type pki struct {
+	dir  string
+	ca   *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newPKI(t *testing.T) *pki {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loyalty test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	p := &pki{dir: t.TempDir(), ca: ca, key: key, pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.write(t, "ca.crt", "CERTIFICATE", der)
+	return p
+}
+
+func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// issue makes a certificate with the given CN; server certificates are for
+// 127.0.0.1. It returns the cert and key file paths.
+func (p *pki) issue(t *testing.T, cn string, server bool) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.write(t, cn+".crt", "CERTIFICATE", der), p.write(t, cn+".key", "EC PRIVATE KEY", kder)
+}
+
+func (p *pki) client(t *testing.T, url, cn string) mqtt.Client {
+	t.Helper()
+	crt, key := p.issue(t, cn, false)
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return connect(t, url, cn, true, func(o *mqtt.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	})
+}
+
+// recorder collects what a client receives.
+type recorder struct {
+	mu   stdsync.Mutex
+	msgs map[string][]string // topic -> payloads
+}
+
+func (r *recorder) handler(_ mqtt.Client, m mqtt.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.msgs == nil {
+		r.msgs = map[string][]string{}
+	}
+	r.msgs[m.Topic()] = append(r.msgs[m.Topic()], string(m.Payload()))
+}
+
+func (r *recorder) got(topic string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs[topic]...)
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, v := range r.msgs {
+		n += len(v)
+	}
+	return n
+}
+
+// TestBrokerACL runs configs/mosquitto.acl on a real mosquitto with mutual
+// TLS (usernames from certificate CNs): a register cannot publish as another
+// register, cannot read another register's or store's traffic, and a client
+// without a certificate cannot connect.
+func TestBrokerACL(t *testing.T) {
+	acl, err := os.ReadFile("../../configs/mosquitto.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPKI(t)
+	crt, key := p.issue(t, "broker", true)
+	b := mosquittotest.Start(t, &mosquittotest.Options{ACL: string(acl), TLS: &mosquittotest.TLS{
+		CAFile: filepath.Join(p.dir, "ca.crt"), CertFile: crt, KeyFile: key,
+		RequireCertificate: true, IdentityAsUsername: true}})
+	url := b.URL()
+
+	hq := p.client(t, url, "loyalty-hq")
+	var hqGot recorder
+	if tok := hq.Subscribe(protocol.AllEventsFilter, 1, hqGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("hq subscribe: %v", tok.Error())
+	}
+	r1 := p.client(t, url, "store1-r1")
+	r2 := p.client(t, url, "store2-r1")
+	var r1Got, r2Got recorder
+	for _, topic := range []string{
+		protocol.AckTopic("store1", "store1-r1"), protocol.MembersTopic("store1"), // its own
+		protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), // another store's
+		protocol.AllEventsFilter, "loyalty/v1/#", // everything
+	} {
+		r1.Subscribe(topic, 1, r1Got.handler).WaitTimeout(wait)
+	}
+	r2.Subscribe(protocol.AckTopic("store2", "store2-r1"), 1, r2Got.handler).WaitTimeout(wait)
+
+	pub := func(c mqtt.Client, topic, payload string) {
+		t.Helper()
+		tok := c.Publish(topic, 1, false, payload)
+		if !tok.WaitTimeout(wait) {
+			t.Fatalf("publish %s timed out", topic)
+		}
+	}
+	// store1-r1 tries to publish as store2-r1, then as itself. Messages
+	// from one client reach a subscriber in order, so once its own event
+	// has arrived, the forged one would have arrived first if allowed.
+	pub(r1, protocol.EventsTopic("store2", "store2-r1"), "forged")
+	pub(r1, protocol.EventsTopic("store1", "store2-r1"), "forged-in-own-store")
+	pub(r1, protocol.EventsTopic("store1", "store1-r1"), "own")
+	eventually(t, wait, "hq receives store1-r1's own event", func() bool {
+		return len(hqGot.got(protocol.EventsTopic("store1", "store1-r1"))) == 1
+	})
+	if n := hqGot.count(); n != 1 {
+		t.Fatalf("hq received %d messages, want only store1-r1's own: %v", n, hqGot.msgs)
+	}
+
+	// Traffic addressed to store2 and its register, then to store1-r1.
+	pub(r2, protocol.EventsTopic("store2", "store2-r1"), "r2 event")
+	pub(hq, protocol.AckTopic("store2", "store2-r1"), "ack for r2")
+	pub(hq, protocol.MembersTopic("store2"), "members for store2")
+	pub(hq, protocol.AckTopic("store1", "store1-r1"), "ack for r1")
+	pub(hq, protocol.MembersTopic("store1"), "members for store1")
+	eventually(t, wait, "store1-r1 receives its own ack and store summaries", func() bool {
+		return len(r1Got.got(protocol.MembersTopic("store1"))) >= 1 && len(r1Got.got(protocol.AckTopic("store1", "store1-r1"))) >= 1
+	})
+	eventually(t, wait, "store2-r1 receives its ack", func() bool {
+		return len(r2Got.got(protocol.AckTopic("store2", "store2-r1"))) == 1
+	})
+	for _, topic := range []string{protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), protocol.EventsTopic("store2", "store2-r1"), protocol.EventsTopic("store1", "store1-r1")} {
+		if got := r1Got.got(topic); len(got) != 0 {
+			t.Errorf("store1-r1 read %s: %v", topic, got)
+		}
+	}
+
+	// No certificate, no connection.
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("anon").SetConnectTimeout(wait).
+		SetTLSConfig(&tls.Config{RootCAs: p.pool, MinVersion: tls.VersionTLS12})
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if tok.WaitTimeout(wait) && tok.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("a client without a certificate connected")
+	}
+}
