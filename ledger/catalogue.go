@@ -100,9 +100,7 @@ func (l *Ledger) SetRules(rs *rules.RuleSet) error {
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	l.engine = RuleSetEngine(rs)
-	l.mu.Unlock()
+	l.engine.Store(&engineBox{RuleSetEngine(rs)})
 	return nil
 }
 

@@ -55,20 +55,28 @@ func (l *Ledger) submit(ctx context.Context, fn func(w *wtx) (any, error)) (any,
 		ctx = context.Background()
 	}
 	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
+	if l.closed.Load() {
 		return nil, ErrClosed
 	}
 	select {
 	case l.queue <- o:
 	case <-ctx.Done():
-		l.mu.RUnlock()
 		return nil, ctx.Err()
+	case <-l.stop:
+		return nil, ErrClosed
 	}
-	l.mu.RUnlock()
-	<-o.done
-	return o.res, o.err
+	select {
+	case <-o.done:
+		return o.res, o.err
+	case <-l.done:
+		// The committer has stopped; it may have run o before it did.
+		select {
+		case <-o.done:
+			return o.res, o.err
+		default:
+			return nil, ErrClosed // never ran: nothing was written
+		}
+	}
 }
 
 // committer merges whatever is queued into one transaction: no artificial

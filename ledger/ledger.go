@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -79,9 +78,8 @@ type Ledger struct {
 	readOnly bool
 	maxBatch int
 
-	mu     sync.RWMutex // guards engine and closed
-	engine Engine
-	closed bool
+	engine atomic.Pointer[engineBox] // rules in force; swapped by SetRules
+	closed atomic.Bool
 
 	queue  chan *op
 	stop   chan struct{}
@@ -317,20 +315,16 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	default:
 		eng = noRules{}
 	}
-	l.engine = eng
+	l.engine.Store(&engineBox{eng})
 	return nil
 }
 
 // Close stops the committer after the queued operations and closes the
 // file. Later calls return ErrClosed.
 func (l *Ledger) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if l.closed.Swap(true) {
 		return ErrClosed
 	}
-	l.closed = true
-	l.mu.Unlock()
 	close(l.stop)
 	<-l.done
 	if l.pre != nil {
@@ -409,20 +403,18 @@ func (l *Ledger) Backup(w io.Writer) (int64, error) {
 }
 
 func (l *Ledger) view(fn func(tx *bolt.Tx) error) error {
-	l.mu.RLock()
-	closed := l.closed
-	l.mu.RUnlock()
-	if closed {
+	if l.closed.Load() {
 		return ErrClosed
 	}
 	return l.db.View(fn)
 }
 
 func (l *Ledger) eng() Engine {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.engine
+	return l.engine.Load().Engine
 }
+
+// engineBox lets an interface value live in an atomic.Pointer.
+type engineBox struct{ Engine }
 
 // upgradeLate creates the buckets added within schema 1 and fills the
 // expiry index from the lots.

@@ -3,6 +3,8 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
@@ -76,5 +78,44 @@ func TestExportStatsAndClose(t *testing.T) {
 	}
 	if err := f.l.Close(); !errors.Is(err, ledger.ErrClosed) {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// TestCloseWhileWriting: callers racing Close either get their sale
+// recorded or ErrClosed, nobody hangs, and every success is on disk.
+func TestCloseWhileWriting(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ok []string
+	for g := range 32 {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				id := fmt.Sprintf("g%d-%d", g, n)
+				_, err := f.l.RecordSale(ctx, ledger.SaleRequest{ID: id, Lines: []ledger.Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 1}}})
+				if errors.Is(err, ledger.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok = append(ok, id)
+				n := len(ok)
+				mu.Unlock()
+				if n == 50 {
+					go f.l.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	f.l = ledgertestOpen(t, f)
+	for _, id := range ok {
+		if _, err := f.l.Sale(id); err != nil {
+			t.Fatalf("acknowledged %s lost: %v", id, err)
+		}
 	}
 }
