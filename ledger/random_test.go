@@ -140,6 +140,20 @@ func randomSequence(t *testing.T, rng *rand.Rand, steps int) {
 		if b, s := f.balance(t, m), f.sumEvents(t, m); b != s {
 			t.Fatalf("%s: balance %d, events sum %d", m, b, s)
 		}
+		// Refunds never give back more money than a sale took.
+		ps, err := f.l.Purchases(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := map[string]ledger.Money{}
+		for _, p := range ps {
+			net[p.SaleID] += p.Amount
+		}
+		for id, n := range net {
+			if n < 0 {
+				t.Fatalf("%s: sale %s refunded %d more than it took", m, id, -n)
+			}
+		}
 	}
 	for _, h := range history {
 		var again ledger.SaleResult

@@ -18,7 +18,7 @@ type Refund struct {
 	Void         bool           `json:"void,omitempty"`
 	Reason       string         `json:"reason,omitempty"`
 	Lines        []RefundedLine `json:"lines"`
-	Amount       Money          `json:"amount"` // money returned for the lines, before any reward discount
+	Amount       Money          `json:"amount"` // money to give back: the refunded units' share of what was paid
 	WallTime     time.Time      `json:"wall_time"`
 	ClockTrusted bool           `json:"clock_trusted"`
 }

@@ -139,6 +139,9 @@ func TestRefundGivesBackRedeemedPointsOnce(t *testing.T) {
 	if err != nil || r2.Redeemed != -50 || r2.Earned != -10 || r2.Balance != 100 {
 		t.Fatalf("last refund gives back the 50 points: %+v %v", r2, err)
 	}
+	if got := r1.Refund.Amount + r2.Refund.Amount; got != s.Sale.Total {
+		t.Fatalf("refunds returned %d, customer paid %d", got, s.Sale.Total)
+	}
 	if r, _ := f.l.Refund(ctx, ledger.RefundRequest{ID: "r2", SaleID: "s1"}); !r.Replayed || f.balance(t, "m1") != 100 {
 		t.Fatalf("retry gave back twice: balance %d", f.balance(t, "m1"))
 	}

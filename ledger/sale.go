@@ -273,8 +273,9 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		return sale
 	})
 	sr := saleRec{Fingerprint: fp, Sale: saleJSON, MemberID: req.MemberID}
+	paid := allocate(amounts, gross, discount)
 	for i, ln := range req.Lines {
-		sr.Lines = append(sr.Lines, lineState{No: ln.No, Units: ln.Quantity, Amount: amounts[i]})
+		sr.Lines = append(sr.Lines, lineState{No: ln.No, Units: ln.Quantity, Amount: paid[i]})
 	}
 	result := SaleResult{Sale: sale}
 	if rec != nil {
@@ -365,6 +366,31 @@ func (sr *saleRec) result(tx *bolt.Tx) (SaleResult, error) {
 		r.Events = append(r.Events, ev)
 	}
 	return r, nil
+}
+
+// allocate spreads a sale-level discount (rewards) over the lines in
+// proportion to their amounts, rounding down, the remainder going to the
+// first lines, and returns what was paid for each line. The result sums to
+// gross-discount exactly, so refunds (prorated per line) never return more
+// money than the customer paid.
+func allocate(amounts []Money, gross, discount Money) []Money {
+	paid := slices.Clone(amounts)
+	if discount == 0 || gross == 0 {
+		return paid
+	}
+	var given Money
+	for i, a := range amounts {
+		share := Money(prorate(int64(discount), int64(a), int64(gross)))
+		paid[i] -= share
+		given += share
+	}
+	for i := 0; given < discount; i = (i + 1) % len(paid) {
+		if paid[i] > 0 {
+			paid[i]--
+			given++
+		}
+	}
+	return paid
 }
 
 func categories(lines []Line) []string {
