@@ -3,12 +3,14 @@ package scanner_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/device/frame"
 	"github.com/loyalty-terminal/loyalty/device/scanner"
@@ -248,4 +250,67 @@ func TestIdleGapFraming(t *testing.T) {
 	if evs[0].Payload != "4006381333931" {
 		t.Fatalf("events %+v", evs)
 	}
+}
+
+// TestPathVanishes removes the stable link while the old pty stays open
+// (no read error): the reader notices the name is gone, reports the device
+// unhealthy, and reopens when the name is back.
+func TestPathVanishes(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "scanner0")
+	sc := newSim(t, sim.ScannerOptions{Link: link})
+	r, s := startScanner(t, serialdev.Options{Path: link, ReadTimeout: 5 * time.Millisecond, PathCheck: 10 * time.Millisecond})
+	waitHealthy(t, r)
+	target, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "gone", func() bool { return r.Health().Faults["gone"] == 1 })
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reopened", func() bool { h := r.Health(); return h.Reopens == 1 && h.State == device.StateHealthy })
+	if err := sc.Inject("96385074"); err != nil {
+		t.Fatal(err)
+	}
+	if evs := s.waitN(t, 1); evs[0].Payload != "96385074" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// FuzzScanPipeline runs arbitrary bytes through framing and classification
+// as the port loop does: no event may carry a payment card number, and no
+// reject reason may quote one.
+func FuzzScanPipeline(f *testing.F) {
+	for _, s := range []string{"4006381333931\r\n", "4111111111111111\r", "]C0X4111111111111111\r", "\x00\xff96385074\n", "*TOTAL*\r"} {
+		f.Add([]byte(s), false)
+	}
+	c, _ := classify.New(classify.Options{
+		Members:  []classify.MemberPattern{{Prefix: "990", Length: 16, Check: classify.CheckLuhn}, {Prefix: "4", Length: 16}},
+		Controls: map[string]string{"*TOTAL*": "TOTAL"},
+	})
+	h := scanner.Handler(c)
+	f.Fuzz(func(t *testing.T, b []byte, aim bool) {
+		a := frame.New(frame.Options{Terminator: frame.CRLF, AIM: aim, MaxLen: 64})
+		for _, o := range a.Feed(b, time.Time{}, nil) {
+			ev := device.Event{Kind: device.KindReject, Reason: o.Reject.Err}
+			if o.Reject.Err == nil {
+				ev = h(o.Frame)
+			}
+			if ev.Reason != nil && cardsafe.ContainsPAN(ev.Reason.Error()) {
+				t.Fatalf("reason quotes a card number: %v", ev.Reason)
+			}
+			if ev.Kind == device.KindReject {
+				if ev.Payload != "" {
+					t.Fatal("reject with payload")
+				}
+				continue
+			}
+			if cardsafe.ContainsPAN(ev.Payload) && !(ev.Kind == device.KindItem && len(ev.Payload) == 13 && cardsafe.GS1Valid(ev.Payload)) {
+				t.Fatalf("%v event carries a card number", ev.Kind)
+			}
+		}
+	})
 }

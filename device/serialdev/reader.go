@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ type Options struct {
 	// frames are flushed and a cancelled context is seen promptly.
 	ReadTimeout time.Duration
 	Backoff     Backoff
+	// PathCheck is how often an idle port checks that its path still
+	// exists (default 1 s): a device whose name vanished without a read
+	// error (a re-pointed link) is treated as unplugged.
+	PathCheck time.Duration
 	// After waits for a backoff delay; nil means time.After. Tests inject
 	// their own to drive reopen without sleeping.
 	After func(time.Duration) <-chan time.Time
@@ -74,6 +79,9 @@ func New(o Options, h Handler) (*Reader, error) {
 	}
 	if o.After == nil {
 		o.After = time.After
+	}
+	if o.PathCheck <= 0 {
+		o.PathCheck = time.Second
 	}
 	o.Clock = device.ClockOrSystem(o.Clock)
 	if o.Open == nil {
@@ -175,9 +183,20 @@ func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit fun
 	stop := context.AfterFunc(ctx, closePort) // unblocks a Read without timeout
 	defer stop()
 	buf := make([]byte, 512)
+	// Only watch a path that exists now (custom openers may use names
+	// that are not files).
+	_, serr := os.Stat(r.o.Path)
+	watch := serr == nil
+	lastCheck := time.Now()
 	for {
 		n, err := port.Read(buf)
 		now := r.o.Clock.Now()
+		if watch && n == 0 && err == nil && time.Since(lastCheck) >= r.o.PathCheck {
+			lastCheck = time.Now()
+			if _, serr := os.Stat(r.o.Path); errors.Is(serr, os.ErrNotExist) {
+				return fmt.Errorf("%s vanished: %w", r.o.Path, device.ErrDeviceGone)
+			}
+		}
 		if n > 0 {
 			r.out = r.asm.Feed(buf[:n], now, r.out[:0])
 		} else {
