@@ -41,6 +41,7 @@ func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
 			u.st.gapReq = a.Gap
 		}
 		u.st.lastAck = time.Now()
+		u.st.acks++
 		u.mu.Unlock()
 		select {
 		case u.ackSig <- struct{}{}:

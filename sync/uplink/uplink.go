@@ -80,8 +80,11 @@ type Options struct {
 	// Default 10s.
 	OpTimeout time.Duration
 	// AckTimeout: when events are outstanding and head office's watermark
-	// has not moved for this long, resend from the watermark. It doubles
-	// on each silent round up to 16x and resets on progress. Default 10s.
+	// has not moved for this long, resend one batch from the watermark as
+	// a probe and send more only once head office answers (every session
+	// also starts with such a probe). The wait doubles on each silent
+	// round up to 16x and resets on progress. It is also the least time
+	// between two resends for the same gap request. Default 10s.
 	AckTimeout time.Duration
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
 	// about 1.5x this. Default 15s.
@@ -131,6 +134,8 @@ type Uplink struct {
 	down chan mqtt.Message
 	// stop is closed when Run returns, releasing handlers still queued.
 	stop chan struct{}
+	// probing is owned by the Run goroutine (see session).
+	probing bool
 	// ackSig wakes the session loop when an ack arrived (capacity 1).
 	ackSig chan struct{}
 
@@ -146,6 +151,7 @@ type state struct {
 	lastAck    time.Time
 	lastErr    string
 	ackW       uint64 // highest watermark received, not yet applied
+	acks       uint64 // acks received
 	gapReq     uint64 // lowest gap request received, not yet applied
 	cfg        ConfigVersions
 	cfgErr     string
@@ -383,6 +389,16 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 	// Everything after the watermark is resent: whatever was in flight on
 	// the previous connection may or may not have reached head office.
 	cursor := watermark
+	// Probing (after head office fell silent, until it answers): keep only
+	// one batch outstanding. While head office is down this keeps the
+	// register from filling the broker's queue for it with copies
+	// (mosquitto drops past max_queued_messages, and whatever is queued is
+	// applied later as duplicates). It carries over to the next session.
+	probing := u.probing
+	defer func() { u.probing = probing }()
+	u.mu.Lock()
+	acksSeen := u.st.acks
+	u.mu.Unlock()
 	var q []inflight
 	ackWait := u.o.AckTimeout
 	lastProgress := time.Now()
@@ -397,9 +413,12 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 	for {
 		// Apply acknowledgements.
 		u.mu.Lock()
-		ackW, gap := u.st.ackW, u.st.gapReq
+		ackW, gap, acks := u.st.ackW, u.st.gapReq, u.st.acks
 		u.st.gapReq = 0
 		u.mu.Unlock()
+		if acks != acksSeen {
+			acksSeen, probing = acks, false
+		}
 		if ackW > watermark {
 			if err := u.ob.Confirm(ackW); err != nil {
 				// Beyond what the ledger holds (ErrPruneNotAllowed) means head
@@ -422,9 +441,11 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 			cursor = watermark
 		}
 		if gap != 0 && gap-1 < cursor && gap > watermark {
-			// Head office missed gap..: resend from there, but only once per
-			// round trip: every later message it receives repeats the request.
-			if gap != lastGap || time.Since(lastGapAt) > min(u.o.AckTimeout/4, 2*time.Second) {
+			// Head office missed gap..: resend from there. Head office repeats
+			// the request with every message it receives beyond the gap, so
+			// the same gap is honoured again only after AckTimeout; a new gap
+			// (progress was made) at once.
+			if gap != lastGap || time.Since(lastGapAt) > u.o.AckTimeout {
 				u.log.Info("resend on gap request", "from", gap, "cursor", cursor)
 				cursor = gap - 1
 				lastGap, lastGapAt = gap, time.Now()
@@ -433,8 +454,12 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		}
 
 		// Fill the window.
-		for len(q) < u.o.Window && cursor-watermark < uint64(u.o.MaxUnacked) {
-			n := min(u.o.BatchEvents, u.o.MaxUnacked-int(cursor-watermark))
+		limit := u.o.MaxUnacked
+		if probing {
+			limit = u.o.BatchEvents
+		}
+		for len(q) < u.o.Window && cursor-watermark < uint64(limit) {
+			n := min(u.o.BatchEvents, limit-int(cursor-watermark))
 			recs, err := u.ob.Outbox(cursor, n)
 			if err != nil {
 				return fmt.Errorf("read outbox: %w", err)
@@ -482,8 +507,9 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 			err = fmt.Errorf("puback: %w", ErrTimeout)
 		case <-ackDeadline:
 			if cursor > watermark {
-				u.log.Warn("no ack from head office, resending", "from", watermark+1, "waited", ackWait)
+				u.log.Warn("no ack from head office, probing", "from", watermark+1, "waited", ackWait)
 				cursor = watermark
+				probing = true
 				lastProgress = time.Now()
 				ackWait = min(ackWait*2, 16*u.o.AckTimeout)
 				u.count(func(s *state) { s.resends++ })

@@ -55,6 +55,7 @@ func TestDrainConfirmsOnlyWhatHeadOfficeAcked(t *testing.T) {
 	eventually(t, wait, "head office has all", func() bool { return hq.watermark("r1") == n })
 	eventually(t, wait, "ledger confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n) // the paused deliveries were lost: recovered through the gap request
+	eventually(t, wait, "status watermark", func() bool { return u.Status().Watermark == n })
 	st := u.Status()
 	if st.Pending != 0 || st.Watermark != n || st.LastAck.IsZero() {
 		t.Fatalf("status after drain: %v", st)
