@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/loyalty-terminal/loyalty/device"
 )
 
 // Display is a two-line customer display.
@@ -125,6 +127,7 @@ type Serial struct {
 	open  Opener
 	mu    sync.Mutex
 	w     io.WriteCloser
+	h     device.Health
 }
 
 // SerialOptions configure a Serial display.
@@ -133,6 +136,8 @@ type SerialOptions struct {
 	CodePage CodePage // default CP437
 	Width    int      // default 20
 	Open     Opener   // required
+	// Name and Path label the display in Health.
+	Name, Path string
 }
 
 // NewSerial returns a display; the port is opened on first use.
@@ -146,7 +151,34 @@ func NewSerial(o SerialOptions) (*Serial, error) {
 	if o.Width <= 0 {
 		o.Width = Width
 	}
-	return &Serial{proto: o.Protocol, cp: o.CodePage, width: o.Width, open: o.Open}, nil
+	if o.Name == "" {
+		o.Name = "display"
+	}
+	return &Serial{proto: o.Protocol, cp: o.CodePage, width: o.Width, open: o.Open,
+		h: device.Health{Name: o.Name, Path: o.Path, State: device.StateStarting,
+			Rejects: map[string]int64{}, Faults: map[string]int64{}}}, nil
+}
+
+// Health returns the display's state: healthy after a successful write,
+// unhealthy with the last error after a failed one (it is reopened on the
+// next write).
+func (s *Serial) Health() device.Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.h
+	h.Rejects = map[string]int64{}
+	h.Faults = map[string]int64{}
+	for k, v := range s.h.Faults {
+		h.Faults[k] = v
+	}
+	return h
+}
+
+func (s *Serial) fail(err error) error {
+	s.h.State = device.StateUnhealthy
+	s.h.LastError = err.Error()
+	s.h.Faults[device.ReasonLabel(err)]++
+	return err
 }
 
 // write sends b, opening (and initialising) the port when needed. On a
@@ -157,19 +189,24 @@ func (s *Serial) write(b []byte) error {
 	if s.w == nil {
 		w, err := s.open()
 		if err != nil {
-			return fmt.Errorf("display open: %w", err)
+			return s.fail(fmt.Errorf("display open: %w", err))
 		}
 		if _, err := w.Write(s.proto.Init(s.cp)); err != nil {
 			w.Close()
-			return fmt.Errorf("display init: %w", err)
+			return s.fail(fmt.Errorf("display init: %w (%v)", device.ErrDeviceGone, err))
+		}
+		if s.h.State != device.StateStarting {
+			s.h.Reopens++
 		}
 		s.w = w
 	}
 	if _, err := s.w.Write(b); err != nil {
 		s.w.Close()
 		s.w = nil
-		return fmt.Errorf("display write: %w", err)
+		return s.fail(fmt.Errorf("display write: %w (%v)", device.ErrDeviceGone, err))
 	}
+	s.h.State = device.StateHealthy
+	s.h.Frames++
 	return nil
 }
 

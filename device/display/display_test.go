@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/display"
 )
 
@@ -182,6 +183,9 @@ func TestSerialReopensAfterWriteError(t *testing.T) {
 	want := append(display.CD5220{}.Init(display.CP437), display.CD5220{}.Show(display.CP437, 20, [2]string{"e", "f"})...)
 	if opens != 2 || fw.closed != 1 || !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("opens %d closed %d bytes %q", opens, fw.closed, buf.Bytes())
+	}
+	if h := d.Health(); h.State != device.StateHealthy || h.Reopens != 1 || h.Faults["gone"] != 1 || h.Frames != 2 {
+		t.Fatalf("health %+v", h)
 	}
 }
 

@@ -66,6 +66,7 @@ type Manager struct {
 	buttons *button.Watcher
 	outputs *signal.Outputs
 	disp    display.Display
+	serDisp *display.Serial
 	closeDi func() error
 	simScan map[string]*sim.Scanner
 	simDisp *sim.Display
@@ -262,12 +263,12 @@ func (m *Manager) setupDisplay() error {
 		return errors.New("device config: display has no path")
 	}
 	so := serialdev.SerialOptions{Baud: c.Baud}
-	d, err := display.NewSerial(display.SerialOptions{Protocol: p, CodePage: cp, Width: c.Width,
+	d, err := display.NewSerial(display.SerialOptions{Protocol: p, CodePage: cp, Width: c.Width, Name: "display", Path: path,
 		Open: func() (io.WriteCloser, error) { return serialdev.OpenSerial(path, so, 0) }})
 	if err != nil {
 		return err
 	}
-	m.disp, m.closeDi = d, d.Close
+	m.disp, m.serDisp, m.closeDi = d, d, d.Close
 	return nil
 }
 
@@ -312,6 +313,9 @@ func (m *Manager) Health() []device.Health {
 	}
 	if m.buttons != nil {
 		out = append(out, m.buttons.Health()...)
+	}
+	if m.serDisp != nil {
+		out = append(out, m.serDisp.Health())
 	}
 	return append(out, m.skipped...)
 }

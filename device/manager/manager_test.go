@@ -172,6 +172,9 @@ func TestManagerSimulated(t *testing.T) {
 	}
 	want := append(display.CD5220{}.Init(display.CP862), display.CD5220{}.Show(display.CP862, 20, [2]string{"שלום", "120"})...)
 	waitFor(t, "display bytes", func() bool { return bytes.Equal(m.SimDisplay().Bytes(), want) })
+	if h := health(m, "display"); h.State != device.StateHealthy || h.Frames != 1 {
+		t.Fatalf("display health %+v", h)
+	}
 }
 
 func health(m *manager.Manager, name string) device.Health {

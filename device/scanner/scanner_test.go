@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,4 +314,35 @@ func FuzzScanPipeline(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRecordedStreamOverPTY replays a recorded stream through a real pty in
+// uneven chunks.
+func TestRecordedStreamOverPTY(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "scanner-crlf.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := newSim(t, sim.ScannerOptions{})
+	r, s := startScanner(t, serialdev.Options{Path: sc.Path(), Frame: frame.Options{Terminator: frame.CRLF, MaxLen: 32}})
+	waitHealthy(t, r)
+	for i, n := 0, 3; i < len(b); i, n = i+n, n%11+2 {
+		if err := sc.WriteRaw(b[i:min(i+n, len(b))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 4 scans, 4 noise rejects, 1 over-long: 9 events.
+	evs := s.waitN(t, 9)
+	var items []string
+	for _, e := range evs {
+		if e.Kind == device.KindItem {
+			items = append(items, e.Payload)
+		}
+	}
+	if got := strings.Join(items, "|"); got != "4006381333931|96385074|0036000291452|4006381333931" {
+		t.Fatalf("items %s", got)
+	}
+	if h := r.Health(); h.Frames != 4 || h.Rejects["noise"] != 4 || h.Rejects["too_long"] != 1 {
+		t.Fatalf("health %+v", h)
+	}
 }

@@ -173,3 +173,28 @@ func (s *Scanner) Close() error {
 	}
 	return err
 }
+
+// ErrNotRunning is returned by Scan when nothing reads the FIFO (the
+// daemon is not running in simulation mode).
+var ErrNotRunning = errors.New("sim: no simulated device is reading this input (is loyaltyd running with simulated devices?)")
+
+// Scan writes one code into a simulated device's input FIFO, the way
+// `loyaltyctl scan` feeds a running daemon. It never blocks: with no
+// reader it returns ErrNotRunning.
+func Scan(fifo, code string) error {
+	if code == "" || strings.ContainsAny(code, "\r\n") {
+		return errors.New("sim: a scan is one non-empty line")
+	}
+	f, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) || errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", fifo, ErrNotRunning)
+		}
+		return fmt.Errorf("sim: open %s: %w", fifo, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(code + "\n"); err != nil {
+		return fmt.Errorf("sim: write %s: %w", fifo, err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,5 +107,42 @@ func TestScannerLinkAndFIFOFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(fifo); !os.IsNotExist(err) {
 		t.Fatalf("fifo left behind: %v", err)
+	}
+}
+
+func TestScanHelper(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "scanner0-in")
+	if err := sim.Scan(fifo, "4006381333931"); !errors.Is(err, sim.ErrNotRunning) {
+		t.Fatalf("no fifo: %v", err)
+	}
+	s, err := sim.NewScanner(sim.ScannerOptions{FIFO: fifo, Terminator: "\r\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Read what reaches the device side (the pty slave).
+	port, err := serialdev.OpenSerial(s.Path(), serialdev.SerialOptions{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Close()
+	if err := sim.Scan(fifo, "4006381333931"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Scan(fifo, "two\nlines"); err == nil {
+		t.Fatal("multi-line scan accepted")
+	}
+	got := make([]byte, 0, 15)
+	buf := make([]byte, 64)
+	for len(got) < 15 {
+		n, err := port.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "4006381333931\r\n" {
+		t.Fatalf("device got %q", got)
 	}
 }
