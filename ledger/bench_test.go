@@ -319,6 +319,9 @@ func buildBig(b *testing.B) string {
 				}
 			}
 			meta := tx.Bucket(bMeta)
+			if err := addCounts(tx, counts{Members: chunk, Events: int64(chunk * perMember)}); err != nil {
+				return err
+			}
 			if err := meta.Put(kSeq, u64(seq)); err != nil {
 				return err
 			}

@@ -146,6 +146,11 @@ func (l *Ledger) Check() error {
 			add("lots for unknown member %q", id)
 		}
 		members := tx.Bucket(bMembers)
+		if c, err := readCounts(tx); err != nil {
+			add("counters: %v", err)
+		} else if want := (counts{Members: int64(members.Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: int64(tx.Bucket(bEvents).Stats().KeyN)}); c != want {
+			add("counters %+v, rows %+v", c, want)
+		}
 		return aliases.ForEach(func(k, v []byte) error {
 			if members.Get(v) == nil {
 				add("alias %q maps to unknown member %q", k, v)
@@ -183,8 +188,8 @@ type Stats struct {
 	CommittedOps uint64
 }
 
-// Stats counts members, sales and events (a walk of those buckets: call
-// it for status pages, not per sale) and reads the sequence state.
+// Stats reads counters kept in the meta bucket: cheap enough for a status
+// page refreshed every second.
 func (l *Ledger) Stats() (Stats, error) {
 	var s Stats
 	err := l.view(func(tx *bolt.Tx) error {
@@ -192,10 +197,11 @@ func (l *Ledger) Stats() (Stats, error) {
 		s.LastSeq, s.Confirmed = getU64(meta, kSeq), getU64(meta, kConfirmed)
 		s.OutboxPending = int(s.LastSeq - s.Confirmed)
 		s.CatalogueVersion = int(getU64(meta, kCatVer))
-		s.Members = tx.Bucket(bMembers).Stats().KeyN
-		s.Sales = tx.Bucket(bSales).Stats().KeyN
-		s.Events = tx.Bucket(bEvents).Stats().KeyN
-		s.FileSize = tx.Size()
+		c, err := readCounts(tx)
+		if err != nil {
+			return err
+		}
+		s.Members, s.Sales, s.Events = int(c.Members), int(c.Sales), int(c.Events)
 		return nil
 	})
 	if err != nil {
@@ -209,4 +215,38 @@ func (l *Ledger) Stats() (Stats, error) {
 		return s, fmt.Errorf("ledger stats: %w", err)
 	}
 	return s, nil
+}
+
+// counts are the row counters Stats reports.
+type counts struct {
+	Members int64 `json:"members"`
+	Sales   int64 `json:"sales"`
+	Events  int64 `json:"events"`
+}
+
+func readCounts(tx *bolt.Tx) (counts, error) {
+	var c counts
+	v := tx.Bucket(bMeta).Get(kCounts)
+	if v == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(v, &c); err != nil {
+		return c, fmt.Errorf("decode counters: %w", err)
+	}
+	return c, nil
+}
+
+func addCounts(tx *bolt.Tx, d counts) error {
+	c, err := readCounts(tx)
+	if err != nil {
+		return err
+	}
+	c.Members += d.Members
+	c.Sales += d.Sales
+	c.Events += d.Events
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bMeta).Put(kCounts, b)
 }

@@ -35,6 +35,7 @@ type wtx struct {
 	trusted bool
 	eng     Engine
 	joinLot *joinLot // the lot the current op opened, for its later credits
+	delta   counts   // rows the batch added, for Stats
 }
 
 type joinLot struct {
@@ -159,9 +160,10 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		}
 		w.dirty, w.joinLot = false, nil
 		w.now, w.trusted = l.clock.Now()
-		seqBefore := w.seq
+		seqBefore, deltaBefore := w.seq, w.delta
 		res, err := w.run(o.fn)
 		if err != nil {
+			w.delta = deltaBefore
 			if w.dirty || w.seq != seqBefore {
 				_ = tx.Rollback()
 				finish(o, nil, err)
@@ -177,14 +179,19 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		_ = tx.Rollback()
 		return nil
 	}
+	err = nil
 	if w.seq != start {
-		if err := tx.Bucket(bMeta).Put(kSeq, u64(w.seq)); err != nil {
-			_ = tx.Rollback()
-			for _, o := range ok {
-				finish(o, nil, fmt.Errorf("ledger commit: %w", err))
-			}
-			return nil
+		err = tx.Bucket(bMeta).Put(kSeq, u64(w.seq))
+	}
+	if err == nil && w.delta != (counts{}) {
+		err = addCounts(tx, w.delta)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		for _, o := range ok {
+			finish(o, nil, fmt.Errorf("ledger commit: %w", err))
 		}
+		return nil
 	}
 	if err := tx.Commit(); err != nil {
 		err = fmt.Errorf("ledger commit: %w", ioError(err))

@@ -118,6 +118,7 @@ var (
 	kConfirmed = []byte("confirmed")
 	kRules     = []byte("rules")
 	kCatVer    = []byte("catalogue_version")
+	kCounts    = []byte("counts")
 )
 
 // Open opens or creates the ledger at path. A file locked by another
@@ -239,6 +240,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 				return corruptError(l.path, fmt.Errorf("bucket %s missing", b))
 			}
 		}
+		if m.Get(kCounts) == nil && schema == SchemaVersion {
+			upgrade = true // counters came later within schema 1
+		}
 		if r := m.Get(kRules); r != nil {
 			stored = append([]byte(nil), r...)
 		}
@@ -277,6 +281,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
+			}
+			if err := addCounts(tx, counts{}); err != nil {
+				return err
 			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 		})
@@ -416,11 +423,17 @@ func (l *Ledger) eng() Engine {
 // engineBox lets an interface value live in an atomic.Pointer.
 type engineBox struct{ Engine }
 
-// upgradeLate creates the buckets added within schema 1 and fills the
-// expiry index from the lots.
+// upgradeLate creates the buckets and counters added within schema 1,
+// filling the expiry index from the lots and the counters from the rows.
 func upgradeLate(tx *bolt.Tx) error {
 	for _, b := range lateBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if tx.Bucket(bMeta).Get(kCounts) == nil {
+		c := counts{Members: int64(tx.Bucket(bMembers).Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: int64(tx.Bucket(bEvents).Stats().KeyN)}
+		if err := addCounts(tx, c); err != nil {
 			return err
 		}
 	}

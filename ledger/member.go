@@ -162,6 +162,7 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 			mm.ConsentHistory = []Consent{mm.Consent}
 		}
 		rec := &memberRec{Member: mm, Fingerprint: fp}
+		w.delta.Members++
 		rec.ProfileSeq, _ = w.emit(OutMember, func(uint64, string) any { return mm })
 		for _, a := range mm.Aliases {
 			w.put(bAliases, []byte(a), []byte(mm.ID))
@@ -242,6 +243,7 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 		}
 		if !found {
 			rec = memberRec{Member: Member{ID: s.Member.ID}}
+			w.delta.Members++
 		}
 		// Take head office's profile unless a local profile change is
 		// newer than what the summary covered.

@@ -175,7 +175,7 @@ func TestBackupIsAConsistentLedger(t *testing.T) {
 }
 
 // TestOpenUpgradesFileWithoutExpiryIndex: files written before the expiry
-// index existed get it on the next read-write open.
+// index and the row counters existed get them on the next read-write open.
 func TestOpenUpgradesFileWithoutExpiryIndex(t *testing.T) {
 	f := newFixture(t, nil)
 	f.enrol(t, "m1")
@@ -187,7 +187,13 @@ func TestOpenUpgradesFileWithoutExpiryIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("expiry")) }); err != nil {
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("meta")).Delete([]byte("counts")); err != nil {
+			return err
+		}
+		return tx.DeleteBucket([]byte("expiry"))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -197,6 +203,9 @@ func TestOpenUpgradesFileWithoutExpiryIndex(t *testing.T) {
 	f.l = ledgertestOpen(t, f)
 	if err := f.l.Check(); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := f.l.Stats(); err != nil || st.Members != 1 || st.Sales != 1 || st.Events != 1 {
+		t.Fatalf("counters after upgrade: %+v %v", st, err)
 	}
 	f.clock.Advance(400 * 24 * time.Hour)
 	if n, err := f.l.ExpireDue(context.Background()); err != nil || n != 1 || f.balance(t, "m1") != 0 {

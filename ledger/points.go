@@ -43,6 +43,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 	})
 	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
+	w.delta.Events++
 	var parts []lotPart
 	switch {
 	case ev.Points > 0:
@@ -289,6 +290,7 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	})
 	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
+	w.delta.Events++
 	return ev
 }
 

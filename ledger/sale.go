@@ -273,6 +273,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		return sale
 	})
 	sr := saleRec{Fingerprint: fp, Sale: saleJSON, MemberID: req.MemberID}
+	w.delta.Sales++
 	paid := allocate(amounts, gross, discount)
 	for i, ln := range req.Lines {
 		sr.Lines = append(sr.Lines, lineState{No: ln.No, Units: ln.Quantity, Amount: paid[i]})
