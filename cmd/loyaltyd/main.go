@@ -28,7 +28,8 @@ func main() {
 
 func run() int {
 	cfgPath := flag.String("config", "/etc/loyalty/loyaltyd.yaml", "config file")
-	check := flag.Bool("check-config", false, "validate the config and exit")
+	check := flag.Bool("check", false, "validate the config and exit")
+	flag.BoolVar(check, "check-config", false, "same as -check")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	shutdown := flag.Duration("shutdown-timeout", 5*time.Second, "bound on graceful shutdown")
 	flag.Parse()

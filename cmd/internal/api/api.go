@@ -80,8 +80,9 @@ type Options struct {
 
 // Server is the API handler.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o      Options
+	mux    *http.ServeMux
+	routes []string
 }
 
 type sysClock struct{}
@@ -109,7 +110,7 @@ func New(o Options) *Server {
 		o.Healthy = func() error { _, err := o.Ledger.Stats(); return err }
 	}
 	s := &Server{o: o, mux: http.NewServeMux()}
-	s.routes()
+	s.register()
 	return s
 }
 
@@ -273,8 +274,19 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (s *Server) routes() {
-	m := s.mux
+// Routes lists the "METHOD /path" patterns the API serves (the docs test
+// checks docs/openapi.yaml against it).
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+type routeMux struct{ s *Server }
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.s.routes = append(m.s.routes, pattern)
+	m.s.mux.HandleFunc(pattern, h)
+}
+
+func (s *Server) register() {
+	m := routeMux{s}
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")

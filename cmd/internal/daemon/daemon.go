@@ -92,6 +92,7 @@ type d struct {
 	set     *metrics.Set
 	start   time.Time
 	clockT  func() bool
+	syncErr error // why sync could not start; the register then runs offline
 }
 
 // Run starts loyaltyd and blocks until ctx is cancelled and shutdown is
@@ -173,8 +174,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer x.closeSims()
 	x.openOutputs()
 	if cfg.Sync.Enabled {
+		// A broken sync setup (a missing password or certificate file)
+		// must not stop sales: the register runs offline, says so on the
+		// signal and in status, and keeps every event for later.
 		if err := x.openUplink(); err != nil {
-			return err
+			x.syncErr = err
+			x.log.Error("sync not started: running offline until the config is fixed", "err", err)
 		}
 	}
 
@@ -322,6 +327,9 @@ func decimals(cfg *config.Config) int {
 }
 
 func (x *d) online() bool {
+	if x.syncErr != nil {
+		return false
+	}
 	if x.up == nil {
 		return true // standalone register: no head office to be away from
 	}
@@ -817,7 +825,10 @@ func (x *d) status(context.Context) any {
 			st.Sync.LagS = int64(time.Since(u.Oldest).Seconds())
 		}
 	} else if ls, err := x.led.Stats(); err == nil {
-		st.Sync = SyncStatus{Online: true, Pending: ls.OutboxPending}
+		st.Sync = SyncStatus{Online: x.syncErr == nil, Pending: ls.OutboxPending, Enabled: x.syncErr != nil}
+		if x.syncErr != nil {
+			st.Sync.LastError = "sync not started: " + x.syncErr.Error()
+		}
 	}
 	state := "online"
 	if !st.Sync.Online {
