@@ -1,0 +1,208 @@
+package faulttest_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+const (
+	benchEvents = 100_000
+	benchWindow = 32
+	benchBatch  = 64
+)
+
+// backlog records n adjustments with 64 concurrent callers, so the
+// ledger's group commit makes the setup fast; it is not measured.
+func backlog(b *testing.B, r *register, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := g; k < n; k += 64 {
+				if _, err := r.l.Adjust(context.Background(), fmt.Sprintf("bench-%d", k), r.members[k%len(r.members)], 1, "bench", "op"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// rawPublish is the physical floor: a bare paho QoS 1 publish loop with the
+// same in-flight window, to the same broker, with a bare subscriber
+// receiving, timed until every PUBACK is in.
+func rawPublish(b *testing.B, url string, payloads [][]byte) time.Duration {
+	b.Helper()
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("raw-sub").SetAutoReconnect(false))
+	if tok := sub.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(100)
+	var mu sync.Mutex
+	got := 0
+	if tok := sub.Subscribe("bench/raw/#", 1, func(mqtt.Client, mqtt.Message) { mu.Lock(); got++; mu.Unlock() }); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("raw-pub").SetAutoReconnect(false).
+		SetStore(mqtt.NewMemoryStore()))
+	if tok := pub.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	start := time.Now()
+	var q []mqtt.Token
+	for _, p := range payloads {
+		if len(q) == benchWindow {
+			if !q[0].WaitTimeout(wait) || q[0].Error() != nil {
+				b.Fatalf("raw publish: %v", q[0].Error())
+			}
+			q = q[1:]
+		}
+		q = append(q, pub.Publish("bench/raw/events", 1, false, p))
+	}
+	for _, t := range q {
+		if !t.WaitTimeout(wait) || t.Error() != nil {
+			b.Fatalf("raw publish: %v", t.Error())
+		}
+	}
+	d := time.Since(start)
+	eventually(b, wait, "raw subscriber received all", func() bool { mu.Lock(); defer mu.Unlock(); return got >= len(payloads) })
+	return d
+}
+
+// BenchmarkDrainVsRawPaho drains a 100,000-event backlog through the uplink
+// into a local mosquitto with the real head office applying and
+// acknowledging (timed until the register has confirmed the last event),
+// against the bare paho loop. It prints
+//
+//	RATIO drain_vs_raw_paho: uplink events/s over raw paho messages/s with
+//	  one event per message (the QoS 1 floor per event; goal >= 0.7).
+//	REPORT drain_vs_raw_paho_batched: the same over raw paho sending the
+//	  same 64-event batches, i.e. the cost of the ledger reads, head
+//	  office's durable commits and the end-to-end acks alone.
+func BenchmarkDrainVsRawPaho(b *testing.B) {
+	for range b.N {
+		bm := mosquittotest.Start(b, &mosquittotest.Options{MaxQueuedMessages: 100000})
+		o := startOffice(b, bm.URL())
+		r := newRegister(b, "r1")
+		backlog(b, r, benchEvents)
+		n := r.last()
+		recs, err := r.l.Outbox(0, int(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		single := make([][]byte, 0, len(recs))
+		var batched [][]byte
+		for i, rec := range recs {
+			p, _ := protocol.EncodeEvents([]protocol.Event{protocol.FromRecord(store, "r1", rec)})
+			single = append(single, p)
+			if i%benchBatch == 0 {
+				var evs []protocol.Event
+				for _, x := range recs[i:min(i+benchBatch, len(recs))] {
+					evs = append(evs, protocol.FromRecord(store, "r1", x))
+				}
+				p, _ := protocol.EncodeEvents(evs)
+				batched = append(batched, p)
+			}
+		}
+
+		start := time.Now()
+		r.start([]string{bm.URL()}, uplink.Options{Window: benchWindow, BatchEvents: benchBatch, AckTimeout: 5 * time.Second, MaxUnacked: 16384})
+		eventually(b, 5*wait, "backlog drained and confirmed", func() bool { c, _ := r.l.Confirmed(); return c == n })
+		drain := time.Since(start)
+		r.stopU()
+		o.stop()
+
+		raw := rawPublish(b, bm.URL(), single)
+		rawBatched := rawPublish(b, bm.URL(), batched)
+		uplinkRate := float64(n) / drain.Seconds()
+		rawRate := float64(len(single)) / raw.Seconds()
+		rawBatchedRate := float64(len(single)) / rawBatched.Seconds()
+		fmt.Printf("REPORT drain_events_per_s %.0f events/s\n", uplinkRate)
+		fmt.Printf("REPORT raw_paho_qos1_msgs_per_s %.0f msgs/s\n", rawRate)
+		fmt.Printf("REPORT raw_paho_qos1_batched_events_per_s %.0f events/s\n", rawBatchedRate)
+		fmt.Printf("RATIO drain_vs_raw_paho %.2f\n", uplinkRate/rawRate)
+		fmt.Printf("REPORT drain_vs_raw_paho_batched %.2f ratio\n", uplinkRate/rawBatchedRate)
+	}
+}
+
+// BenchmarkCommitToHQ measures, online, the time from a sale's ledger
+// commit returning to head office's acknowledgement covering it (head
+// office acks only after its durable commit, so this is an upper bound of
+// commit-to-commit), over 300 adjustments made one at a time.
+func BenchmarkCommitToHQ(b *testing.B) {
+	for range b.N {
+		bm := mosquittotest.Start(b, nil)
+		startOffice(b, bm.URL())
+		r := newRegister(b, "r1")
+		r.start([]string{bm.URL()}, uplink.Options{})
+		eventually(b, wait, "online", func() bool { return r.u.Status().Online })
+
+		var mu sync.Mutex
+		committed := map[uint64]time.Time{}
+		var lat []time.Duration
+		acked := uint64(0)
+		obs := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(bm.URL()).SetClientID("ack-observer").SetAutoReconnect(false))
+		if tok := obs.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
+		defer obs.Disconnect(100)
+		tok := obs.Subscribe(protocol.AckTopic(store, "r1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+			now := time.Now()
+			a, err := protocol.DecodeAck(m.Payload(), "r1")
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for s := acked + 1; s <= a.Watermark; s++ {
+				if t0, ok := committed[s]; ok {
+					lat = append(lat, now.Sub(t0))
+					delete(committed, s)
+				}
+			}
+			acked = max(acked, a.Watermark)
+		})
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
+		const n = 300
+		for k := 0; k < n; k++ {
+			ev, err := r.l.Adjust(context.Background(), fmt.Sprintf("lat-%d", k), r.members[k%len(r.members)], 1, "bench", "op")
+			if err != nil {
+				b.Fatal(err)
+			}
+			mu.Lock()
+			if ev.Seq > acked {
+				committed[ev.Seq] = time.Now()
+			}
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond) // sales arrive one by one, not as a burst
+		}
+		eventually(b, wait, "all acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return len(committed) == 0 })
+		mu.Lock()
+		slices.Sort(lat)
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		mu.Unlock()
+		fmt.Printf("REPORT commit_to_hq_p50_ms %.2f ms\n", float64(p50.Microseconds())/1000)
+		fmt.Printf("REPORT commit_to_hq_p99_ms %.2f ms\n", float64(p99.Microseconds())/1000)
+	}
+}
