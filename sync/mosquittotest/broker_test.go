@@ -1,6 +1,7 @@
 package mosquittotest_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"testing"
@@ -103,5 +104,33 @@ func TestPasswordsAndACL(t *testing.T) {
 	}
 	if _, err := connect(t, b.URL(), "x", "r1", "pw1"); err != nil {
 		t.Fatalf("right password refused: %v", err)
+	}
+}
+
+func TestTLSWithClientCertificates(t *testing.T) {
+	certs := mosquittotest.NewCerts(t)
+	b := mosquittotest.Start(t, &mosquittotest.Options{TLS: certs.TLSOptions()})
+	connectTLS := func(cfg *tls.Config) error {
+		o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("tls").SetTLSConfig(cfg).
+			SetAutoReconnect(false).SetConnectTimeout(3 * time.Second)
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		if !tok.WaitTimeout(5 * time.Second) {
+			return fmt.Errorf("connect timed out")
+		}
+		if tok.Error() == nil {
+			c.Disconnect(100)
+		}
+		return tok.Error()
+	}
+	if err := connectTLS(certs.Client("r1")); err != nil {
+		t.Fatalf("client certificate refused: %v", err)
+	}
+	if err := connectTLS(&tls.Config{RootCAs: certs.Pool}); err == nil {
+		t.Fatal("connected without a client certificate")
+	}
+	other := mosquittotest.NewCerts(t) // a certificate from another CA
+	if err := connectTLS(&tls.Config{RootCAs: certs.Pool, Certificates: other.Client("r1").Certificates}); err == nil {
+		t.Fatal("connected with a certificate from an unknown CA")
 	}
 }

@@ -2,6 +2,7 @@ package uplink_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -86,6 +87,21 @@ type ackHQ struct {
 
 func startAckHQ(t testing.TB, url string) *ackHQ {
 	t.Helper()
+	return startAckHQWith(t, url, func(*mqtt.ClientOptions) {})
+}
+
+func startAckHQTLS(t testing.TB, url string, cfg *tls.Config) *ackHQ {
+	t.Helper()
+	return startAckHQWith(t, url, func(o *mqtt.ClientOptions) { o.SetTLSConfig(cfg) })
+}
+
+func startAckHQAuth(t testing.TB, url, user, pass string) *ackHQ {
+	t.Helper()
+	return startAckHQWith(t, url, func(o *mqtt.ClientOptions) { o.SetUsername(user).SetPassword(pass) })
+}
+
+func startAckHQWith(t testing.TB, url string, configure func(*mqtt.ClientOptions)) *ackHQ {
+	t.Helper()
 	h := &ackHQ{t: t, wm: map[string]uint64{}, order: map[string][]uint64{}}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("ackhq-%d", time.Now().UnixNano())).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetOrderMatters(true).
@@ -93,6 +109,7 @@ func startAckHQ(t testing.TB, url string) *ackHQ {
 		SetOnConnectHandler(func(c mqtt.Client) {
 			c.Subscribe(protocol.AllEventsFilter, 1, h.handle) // token checked by the apply path
 		})
+	configure(o)
 	h.cl = mqtt.NewClient(o)
 	if tok := h.cl.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("ackhq connect: %v", tok.Error())
