@@ -192,6 +192,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		Register: cfg.Register.ID, Catalog: x.led, Members: x.led, Recorder: x.led,
 		Rewards: checkout.SortRewards(rewards), Online: x.online, Width: cfg.Devices.Display.Width,
 		Decimals: decimals(cfg),
+		Prompt:   promptFunc(x.led, o.Clock, rewards, location(cfg.Register.TimeZone, x.log), x.log),
 	})
 	x.drv = checkout.NewDriver(m, x.apply)
 	x.metrics()
@@ -312,6 +313,18 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+func location(name string, log *slog.Logger) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		log.Warn("unknown time zone, using UTC", "timezone", name, "err", err)
+		return time.UTC
+	}
+	return loc
 }
 
 func decimals(cfg *config.Config) int {
