@@ -194,6 +194,19 @@ func TestRegisterKilledBetweenPubackAndAck(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 
+	states := make(chan string, 64)
+	tok = obs.Subscribe(protocol.StatusTopic(store, "r1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if s, err := protocol.DecodeStatus(m.Payload(), store, "r1"); err == nil {
+			select {
+			case states <- s.State:
+			default:
+			}
+		}
+	})
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+
 	path := filepath.Join(t.TempDir(), "r1.db")
 	c := startChild(t, path, b.URL(), 2000)
 	var last uint64
@@ -203,7 +216,19 @@ func TestRegisterKilledBetweenPubackAndAck(t *testing.T) {
 		t.Fatal("child did not record")
 	}
 	eventually(t, wait, "whole backlog PUBACKed and forwarded", func() bool { mu.Lock(); defer mu.Unlock(); return maxSeen == last })
+	for len(states) > 0 {
+		<-states
+	}
 	c.signal(t, syscall.SIGKILL)
+	// The broker notices the dead connection and publishes the last will.
+	select {
+	case st := <-states:
+		if st != protocol.StateOffline {
+			t.Fatalf("status after SIGKILL: %s, want the offline will", st)
+		}
+	case <-time.After(wait):
+		t.Fatal("no last will after SIGKILL")
+	}
 
 	// Nothing was confirmed: PUBACK is not an acknowledgement.
 	l, err := ledger.Open(path, &ledger.Options{Register: "r1", ReadOnly: true})
