@@ -10,6 +10,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
@@ -155,21 +156,35 @@ type summariser struct {
 	mu       stdsync.Mutex
 	dirty    map[string]bool
 	stores   map[string]bool
+	full     map[string]bool // stores that get every member at the next round
 	kick     chan struct{}
 }
 
 func newSummariser(c mqtt.Client, st *hqstore.Store, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
 	return &summariser{c: c, st: st, epoch: epoch, interval: interval, wait: wait, log: log, svc: svc,
-		dirty: map[string]bool{}, stores: map[string]bool{}, kick: make(chan struct{}, 1)}
+		dirty: map[string]bool{}, stores: map[string]bool{}, full: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
+// addStore records a store to send summaries to. A store seen for the first
+// time by this process gets every member once: it may have missed
+// summaries sent before head office knew it, or before a restart.
 func (s *summariser) addStore(store string) {
-	if store == "" {
+	if store == "" || s.interval < 0 {
 		return
 	}
 	s.mu.Lock()
-	s.stores[store] = true
+	isNew := !s.stores[store]
+	if isNew {
+		s.stores[store] = true
+		s.full[store] = true
+	}
 	s.mu.Unlock()
+	if isNew {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *summariser) mark(ids []string) {
@@ -215,9 +230,24 @@ func (s *summariser) round() {
 	s.dirty = map[string]bool{}
 	stores := make([]string, 0, len(s.stores))
 	for st := range s.stores {
-		stores = append(stores, st)
+		if !s.full[st] {
+			stores = append(stores, st)
+		}
 	}
+	var full []string
+	for st := range s.full {
+		full = append(full, st)
+	}
+	s.full = map[string]bool{}
 	s.mu.Unlock()
+	for _, st := range full {
+		if err := s.sendAll(st); err != nil {
+			s.log.Warn("full member sync not sent; will retry", "store", st, "err", err)
+			s.mu.Lock()
+			s.full[st] = true
+			s.mu.Unlock()
+		}
+	}
 	sort.Strings(ids)
 	sort.Strings(stores)
 	var sums []protocol.MemberSummary
@@ -242,6 +272,37 @@ func (s *summariser) round() {
 	if failed {
 		s.mark(ids)
 	}
+}
+
+// sendAll sends every member's summary to one store, 500 at a time, never
+// holding a read transaction while waiting on the broker.
+func (s *summariser) sendAll(store string) error {
+	var ids []string
+	if err := s.st.EachMember(func(m ledger.Member) error {
+		ids = append(ids, m.ID)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		n := min(500, len(ids))
+		var sums []protocol.MemberSummary
+		for _, id := range ids[:n] {
+			if len(id) > 128 {
+				continue
+			}
+			ms, err := s.st.Summary(id)
+			if err != nil {
+				return err
+			}
+			sums = append(sums, ToProtocol(ms))
+		}
+		if err := s.publish(store, sums); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 func (s *summariser) publish(store string, sums []protocol.MemberSummary) error {

@@ -128,3 +128,22 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// A store head office hears from for the first time gets every member,
+// including those whose summaries went out before the store was known.
+func TestNewStoreGetsEveryMember(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	startHQ(t, b.URL(), "", hq.Options{})
+	a := newRegister(t, b.URL(), "storeA", "a-r1")
+	a.add(ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana"})
+	a.points("m1", 40)
+	a.send(1, 2)
+	eventually(t, wait, "store A acked", func() bool { return a.ackedWM() == 2 })
+	late := newRegister(t, b.URL(), "storeB", "b-r1")
+	late.add(ledger.OutMember, ledger.Member{ID: "m2"})
+	late.send(1)
+	eventually(t, wait, "m1's summary at the late store", func() bool {
+		s, ok := late.memberSummary("m1")
+		return ok && s.Balance == 40
+	})
+}

@@ -61,6 +61,18 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(status())
 		})
+		mux.HandleFunc("GET /members/{id}", func(w http.ResponseWriter, r *http.Request) {
+			sum, err := st.Summary(r.PathValue("id"))
+			if errors.Is(err, hqstore.ErrUnknownMember) {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			} else if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(sum)
+		})
 		mux.HandleFunc("GET /doublespends", func(w http.ResponseWriter, _ *http.Request) {
 			ds, err := st.DoubleSpends()
 			if err != nil {
