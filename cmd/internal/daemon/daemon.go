@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -349,24 +350,48 @@ func (x *d) online() bool {
 	return x.up.Status().Online
 }
 
+// ctlCommand is how a person at this terminal runs loyaltyctl: the name
+// when it is on PATH, else its path next to loyaltyd (bin/ after make).
+func ctlCommand() string {
+	if _, err := exec.LookPath("loyaltyctl"); err == nil {
+		return "loyaltyctl"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "loyaltyctl"
+	}
+	p := filepath.Join(filepath.Dir(exe), "loyaltyctl")
+	if _, err := os.Stat(p); err != nil {
+		return "loyaltyctl"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return p
+}
+
 func (x *d) printHints(addr string) {
 	w := x.o.Out
+	ctl := ctlCommand()
+	if addr != "" && addr != "127.0.0.1:8080" {
+		ctl += " -addr http://" + addr
+	}
 	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", x.o.Version, x.cfg.Register.ID, x.cfg.Ledger.Path)
 	if len(x.simList) > 0 {
 		s := x.sims[x.simList[0]]
-		fmt.Fprintf(w, "Simulated scanner %q: scan with\n    loyaltyctl scan 4006381333931\n", x.simList[0])
-		if addr != "" && addr != "127.0.0.1:8080" {
-			fmt.Fprintf(w, "    (add -addr http://%s)\n", addr)
-		}
-		fmt.Fprintf(w, "  or: echo 4006381333931 > %s\n  or write frames to the serial port %s\n", filepath.Join(x.o.RunDir, x.simList[0]+"-in"), s.Path())
-		fmt.Fprintf(w, "  a member: loyaltyctl member enrol -id 2990000000002 -name Dana (once), then loyaltyctl scan 2990000000002\n")
-		fmt.Fprintf(w, "  complete the sale: loyaltyctl scan '*TOTAL*'\n")
+		fmt.Fprintf(w, "Simulated scanner %q. In another terminal, scan an item:\n    %s scan 4006381333931\n", x.simList[0], ctl)
+		fmt.Fprintf(w, "  (or: echo 4006381333931 > %s, or write frames to the serial port %s)\n", filepath.Join(x.o.RunDir, x.simList[0]+"-in"), s.Path())
+		fmt.Fprintf(w, "  enrol a member once:  %s member enrol -id 2990000000002 -name Dana\n", ctl)
+		fmt.Fprintf(w, "  scan the member card: %s scan 2990000000002\n", ctl)
+		fmt.Fprintf(w, "  complete the sale:    %s scan '*TOTAL*'\n", ctl)
 	}
 	if addr != "" {
 		if x.cfg.Kiosk.Enabled {
-			fmt.Fprintf(w, "Kiosk page: http://%s/\n", addr)
+			fmt.Fprintf(w, "Kiosk page (customer screen): http://%s/\n", addr)
 		}
-		fmt.Fprintf(w, "API: http://%s/v1/status\n\n", addr)
+		fmt.Fprintf(w, "Status: %s status   API: http://%s/v1/status\n\n", ctl, addr)
 	}
 }
 

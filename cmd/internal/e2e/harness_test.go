@@ -81,6 +81,7 @@ type register struct {
 	stderr   *bytes.Buffer
 	exited   chan error
 	extraCfg string
+	env      []string // extra environment for loyaltyd
 }
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
@@ -226,6 +227,7 @@ func (r *register) start() time.Duration {
 	r.stderr = &bytes.Buffer{}
 	r.cmd = exec.Command(bins.loyaltyd, "-config", r.cfgPath)
 	r.cmd.Dir = r.dir
+	r.cmd.Env = append(os.Environ(), r.env...)
 	r.cmd.Stdout = io.Discard
 	r.cmd.Stderr = &lockedWriter{w: r.stderr}
 	t0 := time.Now()
