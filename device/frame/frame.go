@@ -22,7 +22,8 @@ const (
 	// CRLF ends a frame with "\r\n"; either byte alone also ends the frame,
 	// and an empty frame between them is ignored.
 	CRLF
-	// IdleGap ends a frame when no byte arrived for Options.IdleGap.
+	// IdleGap ends a frame when no byte arrived for Options.IdleGap. A CR
+	// or LF also ends it, so a scanner that does send one still works.
 	IdleGap
 )
 
@@ -141,6 +142,10 @@ func (a *Assembler) Feed(p []byte, now time.Time, out []Output) []Output {
 			}
 		}
 		for _, c := range p {
+			if a.isTerminator(c) {
+				out = a.end(now, out)
+				continue
+			}
 			out = a.add(c, now, out)
 		}
 		if len(p) > 0 {
@@ -186,7 +191,7 @@ func (a *Assembler) isTerminator(c byte) bool {
 		return c == '\r' || c == '\n'
 	case LF:
 		return c == '\n' || c == '\r'
-	case CRLF:
+	case CRLF, IdleGap:
 		return c == '\r' || c == '\n'
 	}
 	return false
