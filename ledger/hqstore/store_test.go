@@ -333,6 +333,21 @@ func TestPurchasesForRetention(t *testing.T) {
 	if err != nil || len(ps) != 2 || !reflect.DeepEqual(ps[0].Categories, []string{"cd", "dvd"}) || !ps[0].WallTime.Equal(t0) {
 		t.Fatalf("m1 purchases %+v %v", ps, err)
 	}
+	// The ledger's own refund record (partial, by line) and a void of it.
+	apply(t, s,
+		ev("a-r1", 6, ledger.OutSale, ledger.Sale{ID: "a-r1-s4", Register: "a-r1", MemberID: "m3", Total: 3000}),
+		ev("a-r1", 7, ledger.OutRefund, ledger.Refund{ID: "rf2", SaleID: "a-r1-s4", Register: "a-r1", Seq: 7,
+			Lines: []ledger.RefundedLine{{No: 1, Quantity: 1, Amount: 1200, Points: 12}}, Amount: 1200}),
+		ev("a-r1", 8, ledger.OutVoid, ledger.Refund{ID: "v2", SaleID: "a-r1-s4", Register: "a-r1", Seq: 8, Void: true, Amount: 1800}),
+	)
+	var m3 []ledger.Money
+	ps3, _ := s.Purchases("m3")
+	for _, p := range ps3 {
+		m3 = append(m3, p.Amount)
+	}
+	if !reflect.DeepEqual(m3, []ledger.Money{3000, -1200, -1800}) {
+		t.Fatalf("m3 purchases %v, want sale, partial refund, void of the rest", m3)
+	}
 	// The same sale id from another register is a reported conflict, not a second purchase.
 	res := apply(t, s, ev("b-r1", 1, ledger.OutSale, ledger.Sale{ID: "a-r1-s1", MemberID: "m1", Total: 1}))
 	if len(res.Conflicts) != 1 || res.Conflicts[0].Kind != hqstore.ConflictSale {
