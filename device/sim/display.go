@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/loyalty-terminal/loyalty/device/display"
 )
 
 // DisplayOptions configure a simulated pole display.
@@ -131,3 +133,9 @@ func (d *Display) Replug() error {
 
 // Close unplugs the display.
 func (d *Display) Close() error { return d.Unplug() }
+
+// Screen renders the bytes received so far as the given display would show
+// them (see display.Render).
+func (d *Display) Screen(p display.Protocol, cp display.CodePage, width int) (display.Screen, error) {
+	return display.Render(p, cp, width, d.Bytes())
+}

@@ -55,6 +55,10 @@ func TestSerialDisplayOverPTY(t *testing.T) {
 			}
 			want := append(p.Init(display.CP866), p.Show(display.CP866, 20, lines)...)
 			waitBytes(t, sd, want)
+			scr, err := sd.Screen(p, display.CP866, 20)
+			if err != nil || scr.Lines != [2]string{"Иван                ", "Баллы: 120          "} {
+				t.Fatalf("screen %q %v", scr.Lines, err)
+			}
 
 			if err := sd.Unplug(); err != nil {
 				t.Fatal(err)
