@@ -584,6 +584,9 @@ func (m *Machine) complete(ctx context.Context) Effects {
 	if len(m.lines) == 0 {
 		return m.reject(fmt.Errorf("%w: complete", ErrEmptyBasket), "Basket is empty")
 	}
+	// The link state decides the ledger's offline redemption limit: read
+	// it now rather than trust the last EvOnline.
+	m.offline = !m.o.Online()
 	res, err := m.o.Recorder.RecordSale(ctx, m.saleRequest())
 	if err != nil {
 		msg := "Not recorded - retry"

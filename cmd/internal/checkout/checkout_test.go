@@ -257,8 +257,11 @@ func TestInsufficientAtLedgerKeepsBasket(t *testing.T) {
 }
 
 func TestOfflineSignals(t *testing.T) {
-	m, _, _ := setup()
+	f := newFake()
+	online := true
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f, Online: func() bool { return online }})
 	ctx := context.Background()
+	online = false
 	fx := m.Handle(ctx, checkout.Event{Kind: checkout.EvOnline, Online: false})
 	if !fx.View.Offline || len(fx.Signals) != 1 || fx.Signals[0] != checkout.SignalOffline {
 		t.Fatalf("offline: %+v", fx)
@@ -269,6 +272,7 @@ func TestOfflineSignals(t *testing.T) {
 	if !reflect.DeepEqual(fx.Signals, want) {
 		t.Fatalf("signals = %v, want %v", fx.Signals, want)
 	}
+	online = true
 	fx = m.Handle(ctx, checkout.Event{Kind: checkout.EvOnline, Online: true})
 	if fx.View.Offline || len(fx.Signals) != 0 {
 		t.Fatalf("online: %+v", fx)
@@ -292,4 +296,35 @@ func TestViewForKiosk(t *testing.T) {
 	if fx.Err == nil {
 		t.Fatal("complete while choosing a reward should be refused")
 	}
+}
+
+// TestCompleteReadsLinkState checks that the sale tells the ledger whether
+// head office is reachable as it is at "complete", not as the last EvOnline
+// said (the offline redemption limit depends on it).
+func TestCompleteReadsLinkState(t *testing.T) {
+	f := newFake()
+	online := true
+	var got []bool
+	rec := recorderFunc(func(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error) {
+		got = append(got, req.HQReachable)
+		return f.RecordSale(ctx, req)
+	})
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: rec, Online: func() bool { return online }})
+	ctx := context.Background()
+	for _, on := range []bool{true, false} {
+		online = on
+		m.Handle(ctx, item(pencil))
+		if fx := m.Handle(ctx, ctl(checkout.ActComplete)); fx.Err != nil || fx.View.Offline == on {
+			t.Fatalf("online=%v: %+v", on, fx)
+		}
+	}
+	if !reflect.DeepEqual(got, []bool{true, false}) {
+		t.Fatalf("HQReachable = %v", got)
+	}
+}
+
+type recorderFunc func(context.Context, ledger.SaleRequest) (ledger.SaleResult, error)
+
+func (f recorderFunc) RecordSale(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error) {
+	return f(ctx, req)
 }

@@ -1,0 +1,83 @@
+package e2e_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+// TestSyncToHeadOffice runs the real daemon against a real mosquitto and
+// head office's sync service: a sale scanned at the register reaches head
+// office and is acknowledged (nothing pending); when the broker dies the
+// register shows offline and keeps selling; when it is back, the backlog
+// drains.
+func TestSyncToHeadOffice(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	st, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: b.URL(), WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	r := newRegister(t)
+	r.extraCfg = "sync:\n  enabled: true\n  broker: " + b.URL() + "\n"
+	r.start()
+	enrol(t, r)
+	waitSync := func(what string, cond func(map[string]any) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, st := r.api("GET", "/v1/status", nil)
+			sy, _ := st["sync"].(map[string]any)
+			if sy != nil && cond(sy) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sync never %s: %v\n%s", what, sy, r.logs())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	r.scan("4006381333931")
+	r.scan(memberCard)
+	r.scan("*TOTAL*")
+	r.waitDisplay("the balance", func(b []byte) bool { return hasLine(lowerLines(b), "Balance 2") })
+	waitSync("online and drained", func(s map[string]any) bool { return s["online"] == true && s["pending"].(float64) == 0 })
+	waitView := func(what string, cond func(map[string]any) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, v := r.api("GET", "/v1/checkout", nil)
+			if cond(v) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("checkout view never %s: %v", what, v)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitView("online", func(v map[string]any) bool { return v["offline"] == false })
+
+	b.Kill()
+	waitSync("offline", func(s map[string]any) bool { return s["online"] == false })
+	r.scan("4006381333931")
+	r.scan("*TOTAL*")
+	waitSync("pending while offline", func(s map[string]any) bool { return s["pending"].(float64) > 0 })
+	waitView("offline with the sale recorded", func(v map[string]any) bool { return v["offline"] == true && v["state"] == "receipt" })
+	b.Restart()
+	waitSync("drained after the broker came back", func(s map[string]any) bool { return s["online"] == true && s["pending"].(float64) == 0 })
+}
