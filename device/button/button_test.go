@@ -66,7 +66,7 @@ func TestWatcherWithGPIOTest(t *testing.T) {
 	show := &gpiotest.Pin{N: "GPIO5", Num: 5, EdgesChan: make(chan gpio.Level)}
 	cancelBtn := &gpiotest.Pin{N: "GPIO6", Num: 6, EdgesChan: make(chan gpio.Level)}
 	broken := &gpiotest.Pin{N: "GPIO13", Num: 13} // no EdgesChan: setup fails
-	w, err := button.New(button.Options{Debounce: 20 * time.Millisecond, Poll: 10 * time.Millisecond, Buttons: []button.Button{
+	w, err := button.New(button.Options{Debounce: 200 * time.Millisecond, Poll: 10 * time.Millisecond, Buttons: []button.Button{
 		{Name: "show", Pin: show, Action: "show_points"},
 		{Name: "cancel", Pin: cancelBtn, Action: "cancel"},
 		{Name: "broken", Pin: broken, Action: "redeem"},

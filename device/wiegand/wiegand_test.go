@@ -164,7 +164,7 @@ func pins() (*gpiotest.Pin, *gpiotest.Pin) {
 
 func TestReaderWithGPIOTest(t *testing.T) {
 	d0, d1 := pins()
-	r, err := wiegand.NewReader(wiegand.Options{Name: "wiegand0", D0: d0, D1: d1, FrameGap: 250 * time.Millisecond,
+	r, err := wiegand.NewReader(wiegand.Options{Name: "wiegand0", D0: d0, D1: d1, FrameGap: 500 * time.Millisecond,
 		Poll: 10 * time.Millisecond, Facilities: []uint32{123}})
 	if err != nil {
 		t.Fatal(err)
