@@ -45,6 +45,7 @@ const (
 
 var kindNames = [...]string{"", "item", "member", "control", "button", "reject"}
 
+// String names the kind for logs ("item", "member"...).
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) || k == 0 {
 		return "unknown"

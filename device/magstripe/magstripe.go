@@ -37,6 +37,7 @@ type Error struct {
 	Detail string
 }
 
+// Error is a safe sentence: reason, track and detail, never card data.
 func (e *Error) Error() string {
 	s := "magstripe"
 	if e.Track > 0 {

@@ -130,6 +130,7 @@ type lockedPort struct {
 	err  error
 }
 
+// Close closes the port and releases the lock, once.
 func (p *lockedPort) Close() error {
 	p.once.Do(func() {
 		p.err = p.Port.Close()

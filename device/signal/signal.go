@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -68,6 +69,7 @@ func RealSleep(ctx context.Context, d time.Duration) error {
 // Outputs plays patterns on named pins. A missing output (e.g. no red LED
 // fitted) is skipped, so one pattern serves every register build.
 type Outputs struct {
+	mu    sync.Mutex // one pattern at a time: two beeps must not interleave
 	pins  map[string]gpio.PinOut
 	sleep Sleep
 }
@@ -82,7 +84,10 @@ func New(pins map[string]gpio.PinOut, sleep Sleep) *Outputs {
 
 // Play runs p to its end or until ctx is cancelled; either way the outputs
 // it touched are left Low, so a cancelled beep never keeps buzzing.
+// Concurrent calls play one after the other.
 func (o *Outputs) Play(ctx context.Context, p Pattern) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	touched := map[string]bool{}
 	var errs []error
 	defer func() {
