@@ -48,7 +48,9 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	saleID := out["sale_id"].(string)
 	// A double-pressed TOTAL records nothing more.
 	r.scan("*TOTAL*")
-	time.Sleep(100 * time.Millisecond) // no positive event to wait for: the absence of a second sale is checked below
+	// The second TOTAL re-shows the receipt: wait for that, then check
+	// that nothing more was recorded.
+	r.waitDisplay("the receipt again", func(b []byte) bool { return count(lowerLines(b), "Balance 51") == 2 })
 	code, st := r.api("GET", "/v1/status", nil)
 	if code != 200 || st["ledger"].(map[string]any)["Sales"].(float64) != 1 {
 		t.Fatalf("status after double total: %v", st)
@@ -93,6 +95,16 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	if out2, err = ctl(t, "-addr", "http://"+r.addr, "-ledger", filepath.Join(r.dir, "ledger.db"), "export", "sales", "-format", "csv"); err != nil || !strings.Contains(out2, saleID+",e2e-r1,") {
 		t.Fatalf("direct export: %v\n%s", err, out2)
 	}
+}
+
+func count(lines []string, want string) int {
+	n := 0
+	for _, l := range lines {
+		if l == want {
+			n++
+		}
+	}
+	return n
 }
 
 func bytes0C(b []byte) bool { return strings.HasSuffix(string(b), "\x0c") }
