@@ -248,7 +248,12 @@ type saleRec struct {
 // Open opens or creates the store at path.
 func Open(path string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly})
+	// NoFreelistSync: the freelist is rebuilt by a scan at open instead of
+	// being written at every commit; head office commits large batches
+	// continuously and opens rarely, so the trade (bbolt's own) favours
+	// it. It does not weaken durability of the data pages.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 27})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
