@@ -180,7 +180,7 @@ func parseLines(args []string) ([]ledger.Line, error) {
 		q, err1 := strconv.ParseInt(p[1], 10, 64)
 		pr, err2 := strconv.ParseInt(p[2], 10, 64)
 		if err1 != nil || err2 != nil || q <= 0 || pr < 0 {
-			return nil, fmt.Errorf("line %q: quantity must be a positive integer and price a non-negative integer in minor units", a)
+			return nil, fmt.Errorf("line %q: want sku:quantity:unit_price with a positive integer quantity and a non-negative price in minor units", a)
 		}
 		out = append(out, ledger.Line{No: i + 1, SKU: p[0], Quantity: q, UnitPrice: ledger.Money(pr)})
 	}

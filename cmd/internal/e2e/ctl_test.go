@@ -1,0 +1,74 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoyaltyctlAgainstDaemon drives the real loyaltyctl against the real
+// daemon with --json, as a script would.
+func TestLoyaltyctlAgainstDaemon(t *testing.T) {
+	r := newRegister(t)
+	r.start()
+	api := "http://" + r.addr
+	run := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := ctl(t, append([]string{"-addr", api, "-json"}, args...)...)
+		var m map[string]any
+		if jerr := json.Unmarshal([]byte(out), &m); jerr != nil {
+			t.Fatalf("loyaltyctl %v: not JSON (%v, %v): %s", args, err, jerr, out)
+		}
+		return m
+	}
+	if m := run("member", "enrol", "-id", "m7", "-name", "Ivan", "-alias", memberCard, "-phone", "+359888000007", "-lang", "bg"); m["balance"].(float64) != 0 {
+		t.Fatalf("enrol: %v", m)
+	}
+	if m := run("member", "lookup", "+359888000007"); get(m, "member", "id") != "m7" {
+		t.Fatalf("lookup by phone: %v", m)
+	}
+	m := run("sale", "-id", "pos-9", "-member", memberCard, "4006381333931:4:250", "9780201379624:1:4999")
+	if m["balance"].(float64) != 59 || m["replayed"] != false {
+		t.Fatalf("sale: %v", m)
+	}
+	if m := run("sale", "-id", "pos-9", "-member", memberCard, "4006381333931:4:250", "9780201379624:1:4999"); m["replayed"] != true || m["balance"].(float64) != 59 {
+		t.Fatalf("sale again: %v", m)
+	}
+	if m := run("refund", "pos-9", "-id", "rf-9", "2:1"); m["balance"].(float64) != 10 {
+		t.Fatalf("refund line 2: %v", m)
+	}
+	if m := run("refund", "pos-9", "-id", "rf-10", "2:1"); m["code"] != "refund_exceeds_sale" {
+		t.Fatalf("second refund of line 2: %v", m)
+	}
+	if m := run("member", "consent", "m7", "-given"); get(m, "member", "consent", "given") != true {
+		t.Fatalf("consent: %v", m)
+	}
+	if m := run("scan", "4006381333931"); m["code"] != "no_simulated_device" {
+		t.Fatalf("scan without simulated scanner: %v", m)
+	}
+	out, err := ctl(t, "-addr", api, "-quiet", "export", "members", "-format", "csv", "-o", filepath.Join(t.TempDir(), "m.csv"))
+	if err != nil {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	out, err = ctl(t, "-addr", api, "export", "sales", "-format", "json")
+	if err != nil || strings.Count(out, `"id":"pos-9"`) != 1 {
+		t.Fatalf("export sales json: %v %s", err, out)
+	}
+	// a bad line is refused before anything is sent
+	if out, err := ctl(t, "-addr", api, "sale", "-id", "x", "4006381333931:zero:250"); err == nil || !strings.Contains(out, "sku:quantity:unit_price") {
+		t.Fatalf("bad line: %v %s", err, out)
+	}
+}
+
+func get(m map[string]any, path ...string) any {
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[p]
+	}
+	return v
+}
