@@ -156,10 +156,19 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	runCtx, stop := context.WithCancel(context.Background())
-	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop()
+	var servers []*http.Server
+	// On every way out (errors during start included): stop the goroutines
+	// and wait for them, within the bound, before the ledger closes.
+	defer func() {
+		stop()
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		if !waitBounded(&wg, o.ShutdownTimeout) {
+			x.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
+		}
+	}()
 
 	if err := x.openDisplay(); err != nil {
 		return err
@@ -208,7 +217,6 @@ func Run(ctx context.Context, o Options) (err error) {
 		extra = x.hub.Handler()
 	}
 	handler := srv.Handler(extra)
-	var servers []*http.Server
 	var listenAddr string
 	if cfg.API.Listen != "" && cfg.API.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -280,11 +288,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 	stop()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
+	if !waitBounded(&wg, time.Until(deadlineOf(sctx))) {
 		x.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
 	}
 	x.dispMu.Lock()
@@ -293,6 +297,25 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	x.dispMu.Unlock()
 	return nil
+}
+
+// waitBounded waits for wg at most d; it reports whether wg finished.
+func waitBounded(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 func serve(wg *sync.WaitGroup, ln net.Listener, h http.Handler, log *slog.Logger) *http.Server {

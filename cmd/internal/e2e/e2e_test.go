@@ -116,10 +116,17 @@ func last(s []string) string {
 	return s[len(s)-1]
 }
 
-// TestKillMidSale kills loyaltyd with SIGKILL while sales are being posted
-// and a basket is open, restarts it, and checks that every acknowledged
-// sale is there exactly once and a retry of each changes nothing.
+// TestKillMidSale kills loyaltyd with SIGKILL (a crash, a power cut) or
+// stops it with SIGTERM (systemctl stop) while sales are being posted and a
+// basket is open, restarts it, and checks that every acknowledged sale is
+// there exactly once and a retry of each changes nothing.
 func TestKillMidSale(t *testing.T) {
+	for _, sig := range []string{"SIGKILL", "SIGTERM"} {
+		t.Run(sig, func(t *testing.T) { stopMidSale(t, sig) })
+	}
+}
+
+func stopMidSale(t *testing.T, sig string) {
 	r := newRegister(t)
 	r.start()
 	enrol(t, r)
@@ -166,7 +173,11 @@ func TestKillMidSale(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	r.kill()
+	if sig == "SIGKILL" {
+		r.kill()
+	} else if err, took := r.term(); err != nil || took > 6*time.Second {
+		t.Fatalf("SIGTERM under load: %v after %v\n%s", err, took, r.logs())
+	}
 	close(stop)
 	wg.Wait()
 	if len(acked) == 0 {
