@@ -83,6 +83,14 @@ type Clock interface {
 	Now() time.Time
 }
 
+// TierGoal is what a member still needs for the next tier: either the
+// spend or the visits (rolling 12 months) gets them there.
+type TierGoal struct {
+	Name   string
+	Spend  ledger.Money // 0 when the tier has no spend threshold
+	Visits int          // 0 when the tier has no visits threshold
+}
+
 // PromptFunc returns the one short prompt that matters for this member now
 // (birthday, first return visit, close to a reward), or "".
 type PromptFunc func(m ledger.Member, balance ledger.Points) string
@@ -105,6 +113,8 @@ type Options struct {
 	NewSaleID func() string
 	// Prompt gives the cashier/customer prompt; default none.
 	Prompt PromptFunc
+	// NextTier says how far the member is from the next tier; default none.
+	NextTier func(m ledger.Member) (TierGoal, bool)
 	// Online reports whether head office is reachable; default always true.
 	Online func() bool
 	// Width is the customer display width; default 20.
@@ -129,6 +139,7 @@ type Machine struct {
 	last      time.Time      // last activity, for timeouts
 	lastSale  *ledger.SaleResult
 	prompt    string
+	tierGoal  *TierGoal
 	message   string
 	showing   bool // idle but showing "my points"
 	offline   bool
@@ -260,6 +271,10 @@ type View struct {
 	Redeemed   int64        `json:"redeemed"`
 	NextReward string       `json:"next_reward,omitempty"`
 	ToNext     int64        `json:"to_next"` // points still missing for NextReward
+	Tier       string       `json:"tier,omitempty"`
+	NextTier   string       `json:"next_tier,omitempty"`
+	TierSpend  ledger.Money `json:"tier_spend_to_go,omitempty"`  // spend still missing for NextTier
+	TierVisits int          `json:"tier_visits_to_go,omitempty"` // or visits still missing
 	Prompt     string       `json:"prompt,omitempty"`
 	Message    string       `json:"message,omitempty"`
 	Lines      []LineView   `json:"lines,omitempty"`
@@ -363,6 +378,7 @@ func (m *Machine) reset() {
 	m.cursor = 0
 	m.lastSale = nil
 	m.prompt = ""
+	m.tierGoal = nil
 	m.showing = false
 }
 
@@ -467,6 +483,12 @@ func (m *Machine) card(ev Event) Effects {
 }
 
 func (m *Machine) promptFor(mem ledger.Member, bal ledger.Points) string {
+	m.tierGoal = nil
+	if m.o.NextTier != nil {
+		if g, ok := m.o.NextTier(mem); ok {
+			m.tierGoal = &g
+		}
+	}
 	if m.o.Prompt == nil {
 		return ""
 	}
@@ -717,6 +739,10 @@ func (m *Machine) view() View {
 		v.Balance = int64(m.balance)
 		if r, d, ok := m.next(); ok {
 			v.NextReward, v.ToNext = r.Name, d
+		}
+		v.Tier = m.member.Tier
+		if g := m.tierGoal; g != nil {
+			v.NextTier, v.TierSpend, v.TierVisits = g.Name, g.Spend, g.Visits
 		}
 	}
 	if m.lastSale != nil {

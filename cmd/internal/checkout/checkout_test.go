@@ -328,3 +328,20 @@ type recorderFunc func(context.Context, ledger.SaleRequest) (ledger.SaleResult, 
 func (f recorderFunc) RecordSale(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error) {
 	return f(ctx, req)
 }
+
+func TestViewShowsTierGoal(t *testing.T) {
+	f := newFake()
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f,
+		NextTier: func(mem ledger.Member) (checkout.TierGoal, bool) {
+			return checkout.TierGoal{Name: "silver", Spend: 12345, Visits: 3}, mem.ID == "m1"
+		}})
+	fx := m.Handle(context.Background(), card(danaCard))
+	if v := fx.View; v.NextTier != "silver" || v.TierSpend != 12345 || v.TierVisits != 3 {
+		t.Fatalf("view = %+v", v)
+	}
+	fx = m.Handle(context.Background(), checkout.Event{Kind: checkout.EvTick})
+	fx = m.Handle(context.Background(), ctl(checkout.ActCancel))
+	if fx.View.NextTier != "" {
+		t.Fatalf("tier goal kept after cancel: %+v", fx.View)
+	}
+}

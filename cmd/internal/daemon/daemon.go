@@ -203,6 +203,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		Rewards: checkout.SortRewards(rewards), Online: x.online, Width: cfg.Devices.Display.Width,
 		Decimals: decimals(cfg),
 		Prompt:   promptFunc(x.led, o.Clock, rewards, location(cfg.Register.TimeZone, x.log), x.log),
+		NextTier: nextTierFunc(x.led, o.Clock, cfg.Rules),
 	})
 	x.drv = checkout.NewDriver(m, x.apply)
 	x.metrics()

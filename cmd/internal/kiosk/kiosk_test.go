@@ -153,13 +153,14 @@ func TestChromiumHebrewRTL(t *testing.T) {
 		t.Skip("chromium not installed (make testdeps installs it)")
 	}
 	h := kiosk.New(kiosk.Options{})
-	_ = h.Publish(view{State: "points", Member: "דנה", MemberID: "m1", Language: "he-IL", Balance: 77})
+	_ = h.Publish(map[string]any{"state": "points", "member": "דנה", "member_id": "m1", "language": "he-IL", "balance": 77,
+		"tier": "silver", "next_tier": "gold", "tier_spend_to_go": 12345})
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dom := dumpDOM(t, ctx, srv.URL+"/?until=points")
-	for _, want := range []string{`dir="rtl"`, `lang="he"`, `data-balance="77"`, "שלום, דנה"} {
+	for _, want := range []string{`dir="rtl"`, `lang="he"`, `data-balance="77"`, "שלום, דנה", "עוד 123.45 לדרגת gold"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("DOM lacks %q:\n%s", want, dom)
 		}
