@@ -1,6 +1,9 @@
 package uplink
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 type fakeMsg struct {
 	topic   string
@@ -25,3 +28,6 @@ func (u *Uplink) Deliver(ctx context.Context, topic string, payload []byte) {
 	default:
 	}
 }
+
+// Backoff exposes the reconnect delay for attempt n.
+func (u *Uplink) Backoff(n int) time.Duration { return u.backoff(n) }

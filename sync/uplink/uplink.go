@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -86,6 +87,9 @@ type Options struct {
 	// round up to 16x and resets on progress. It is also the least time
 	// between two resends for the same gap request. Default 10s.
 	AckTimeout time.Duration
+	// ConfirmEvery is the least time between two Outbox.Confirm calls
+	// (acks in between are coalesced). Default 100ms.
+	ConfirmEvery time.Duration
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
 	// about 1.5x this. Default 15s.
 	KeepAlive time.Duration
@@ -136,6 +140,8 @@ type Uplink struct {
 	stop chan struct{}
 	// probing is owned by the Run goroutine (see session).
 	probing bool
+	// ran makes a second Run fail instead of corrupting state.
+	ran atomic.Bool
 	// ackSig wakes the session loop when an ack arrived (capacity 1).
 	ackSig chan struct{}
 
@@ -202,6 +208,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.OpTimeout, 10*time.Second)
 	defD(&o.AckTimeout, 10*time.Second)
 	defD(&o.KeepAlive, 15*time.Second)
+	defD(&o.ConfirmEvery, 100*time.Millisecond)
 	defD(&o.BackoffMin, 200*time.Millisecond)
 	defD(&o.BackoffMax, 30*time.Second)
 	defD(&o.StatusInterval, 30*time.Second)
@@ -224,8 +231,12 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 
 // Run keeps the link up until ctx is cancelled, then publishes an offline
 // status, disconnects (bounded by OpTimeout) and returns nil. It returns an
-// error only when the ledger cannot be read at start.
+// error only when the ledger cannot be read at start or when called a
+// second time (an Uplink runs once).
 func (u *Uplink) Run(ctx context.Context) error {
+	if u.ran.Swap(true) {
+		return fmt.Errorf("%w: Run called twice", ErrOptions)
+	}
 	w, err := u.ob.Confirmed()
 	if err != nil {
 		return fmt.Errorf("uplink: read watermark: %w", err)
@@ -400,6 +411,8 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 	acksSeen := u.st.acks
 	u.mu.Unlock()
 	var q []inflight
+	seenAck := watermark
+	var lastConfirm time.Time
 	ackWait := u.o.AckTimeout
 	lastProgress := time.Now()
 	var lastGap uint64
@@ -419,8 +432,19 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		if acks != acksSeen {
 			acksSeen, probing = acks, false
 		}
+		if ackW > seenAck {
+			seenAck = ackW
+			lastProgress = time.Now()
+			ackWait = u.o.AckTimeout
+		}
+		confirmIn := time.Duration(0)
 		if ackW > watermark {
-			if err := u.ob.Confirm(ackW); err != nil {
+			// Confirm is a ledger write (an fsync when the till is idle):
+			// coalesce acks to at most one Confirm per ConfirmEvery so sync
+			// never competes with sales for the disk.
+			if d := u.o.ConfirmEvery - time.Since(lastConfirm); d > 0 {
+				confirmIn = d
+			} else if err := u.ob.Confirm(ackW); err != nil {
 				// Beyond what the ledger holds (ErrPruneNotAllowed) means head
 				// office is confused; never prune what we did not send.
 				u.log.Error("confirm failed", "watermark", ackW, "err", err)
@@ -428,10 +452,10 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 				u.mu.Lock()
 				u.st.ackW = watermark
 				u.mu.Unlock()
+				seenAck = watermark
 			} else {
 				watermark = ackW
-				lastProgress = time.Now()
-				ackWait = u.o.AckTimeout
+				lastConfirm = time.Now()
 				u.mu.Lock()
 				u.st.watermark = watermark
 				u.mu.Unlock()
@@ -487,6 +511,12 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 			pubT = time.NewTimer(time.Until(q[0].at.Add(to)))
 			pubDeadline = pubT.C
 		}
+		var confirmC <-chan time.Time
+		var confirmT *time.Timer
+		if confirmIn > 0 {
+			confirmT = time.NewTimer(confirmIn)
+			confirmC = confirmT.C
+		}
 		var ackDeadline <-chan time.Time
 		var ackT *time.Timer
 		if cursor > watermark {
@@ -501,6 +531,7 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		case <-u.ackSig:
 		case <-notify:
 		case <-pollT.C:
+		case <-confirmC:
 		case <-front:
 			q, err = popDone(q)
 		case <-pubDeadline:
@@ -523,6 +554,9 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		}
 		if ackT != nil {
 			ackT.Stop()
+		}
+		if confirmT != nil {
+			confirmT.Stop()
 		}
 		if ctx.Err() != nil {
 			return nil
