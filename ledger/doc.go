@@ -92,7 +92,8 @@
 // with ErrSchemaTooNew; a file that is not a valid ledger with ErrCorrupt,
 // naming the file and the recovery step (restore the latest Backup, then
 // verify: Open with ReadOnly and Check). A refused file is never written.
-// The ledger keeps 1-2 MiB of zero-filled space beyond bbolt's data so
+// The ledger keeps zero-filled space (a quarter of the data, 64 KiB to
+// 2 MiB) beyond bbolt's data so
 // commits overwrite allocated blocks; a full disk gives ErrNoSpace and
 // leaves the ledger consistent.
 //

@@ -457,9 +457,12 @@ func upgradeLate(tx *bolt.Tx) error {
 // beyond bbolt's high-water mark lets most commits be plain overwrites.
 // bbolt reads the file size before it grows and never shrinks the file,
 // and only the committer writes, so the zero-fill never races a commit.
+// The reserve scales with the data (a quarter of it, 64 KiB to 2 MiB), so
+// a new ledger does not start with megabytes of zeros; it is refilled when
+// less than half of it is left.
 const (
-	reserveAhead = 1 << 20 // keep at least this much allocated ahead
-	reserveChunk = 2 << 20 // zero-fill this much at a time
+	reserveMin = 64 << 10
+	reserveMax = 2 << 20
 )
 
 func (l *Ledger) reserve() {
@@ -473,11 +476,12 @@ func (l *Ledger) reserve() {
 	var hwm int64
 	_ = l.db.View(func(tx *bolt.Tx) error { hwm = tx.Size(); return nil })
 	size := fi.Size()
-	if size-hwm >= reserveAhead {
+	want := min(max(hwm/4, reserveMin), reserveMax)
+	if size-hwm >= want/2 {
 		return
 	}
 	zero := make([]byte, 64<<10)
-	for off := size; off < hwm+reserveChunk; off += int64(len(zero)) {
+	for off := size; off < hwm+want; off += int64(len(zero)) {
 		if _, err := l.pre.WriteAt(zero, off); err != nil {
 			// A full disk: stop trying until the next Open; the space
 			// bbolt needs is bbolt's business.

@@ -394,6 +394,30 @@ func (s *Store) Summary(id string) (MemberSummary, error) {
 	return out, err
 }
 
+// Summaries returns the summaries of the given members in one read
+// transaction, in the order given; ids never seen are skipped.
+func (s *Store) Summaries(ids []string) ([]MemberSummary, error) {
+	out := make([]MemberSummary, 0, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			m, err := loadMember(tx, id)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				continue
+			}
+			sum, err := m.summary()
+			if err != nil {
+				return err
+			}
+			out = append(out, sum)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Balance returns a member's chain-wide balance.
 func (s *Store) Balance(id string) (ledger.Points, error) {
 	sum, err := s.Summary(id)
