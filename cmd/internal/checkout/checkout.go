@@ -29,6 +29,7 @@ var (
 	ErrNotRecorded    = errors.New("checkout: sale not recorded")
 	ErrInvalidEvent   = errors.New("checkout: invalid event")
 	ErrMemberMismatch = errors.New("checkout: another member is already attached")
+	ErrRejectedInput  = errors.New("checkout: input refused by the device layer")
 )
 
 // State is a checkout state.
@@ -203,6 +204,7 @@ const (
 	EvManualItem                      // the cashier keyed an unknown item: Code, Price, Name
 	EvTick                            // time passes: timeouts
 	EvOnline                          // Online tells whether head office is reachable
+	EvReject                          // a device refused an input; Code is a fixed message (never the input)
 )
 
 // Actions carried by EvControl (from control codes or buttons).
@@ -337,6 +339,9 @@ func (m *Machine) Handle(ctx context.Context, ev Event) Effects {
 		}
 	case EvPickReward:
 		fx = m.pick(ev.Code)
+	case EvReject:
+		// The basket stays as it was; the customer and cashier see why.
+		fx = m.reject(fmt.Errorf("%w: %s", ErrRejectedInput, ev.Code), ev.Code)
 	default:
 		fx = m.reject(fmt.Errorf("%w: kind %d", ErrInvalidEvent, ev.Kind), "Unknown input")
 	}

@@ -177,6 +177,8 @@ func TestFlow(t *testing.T) {
 			display: &checkout.Display{Line1: "Thank you", Line2: "Total 2.50"}, calls: 1, sales: 1, balance: 120},
 		{name: "new item after receipt opens a new sale", steps: []step{{ev: item(pencil)}, {ev: ctl(checkout.ActComplete)}, {ev: item(pencil)}, {ev: ctl(checkout.ActComplete)}},
 			state: checkout.Receipt, calls: 2, sales: 2, balance: 120},
+		{name: "device reject keeps the basket", steps: []step{{ev: item(pencil)}, {ev: checkout.Event{Kind: checkout.EvReject, Code: "Not a member card"}}}, state: checkout.Basket,
+			lastErr: checkout.ErrRejectedInput, lastSig: []checkout.SignalKind{checkout.SignalError}, display: &checkout.Display{Line1: "Not a member card", Line2: "Total 2.50"}, balance: 120},
 		{name: "unknown action", steps: []step{{ev: ctl("dance")}}, state: checkout.Idle, lastErr: checkout.ErrInvalidEvent, balance: 120},
 		{name: "bad quantity", steps: []step{{ev: checkout.Event{Kind: checkout.EvItem, Code: pencil, Quantity: -2}}}, state: checkout.Idle, lastErr: checkout.ErrInvalidEvent, balance: 120},
 		{name: "other member while attached", steps: []step{{ev: item(pencil)}, {ev: card(danaCard)}, {ev: card("other")}}, state: checkout.Member, lastErr: checkout.ErrUnknownCard, balance: 120},

@@ -672,8 +672,11 @@ func (x *d) onDevice(ev device.Event) {
 	case device.KindReject:
 		x.log.Info("input refused", "device", ev.Device, "reason", device.ReasonLabel(ev.Reason), "err", ev.Reason)
 		x.set.GetOrCreateCounter(fmt.Sprintf(`loyalty_input_rejects_total{reason=%q}`, device.ReasonLabel(ev.Reason))).Inc()
-		x.signal(checkout.SignalError)
-		return
+		msg := rejectMessage(ev.Reason)
+		if msg == "" {
+			return // line noise, a bounce: nothing a person did
+		}
+		ce = checkout.Event{Kind: checkout.EvReject, Code: msg}
 	default:
 		return
 	}
@@ -684,6 +687,22 @@ func (x *d) onDevice(ev device.Event) {
 	if fx.Err != nil {
 		x.log.Info("checkout refused input", "device", ev.Device, "kind", ev.Kind.String(), "err", fx.Err)
 	}
+}
+
+// rejectMessage is the fixed text shown for a refused input ("" for input
+// no person produced). It never contains the input itself: a payment card
+// number must not reach the display or the kiosk.
+func rejectMessage(err error) string {
+	switch {
+	case errors.Is(err, device.ErrNotMemberCard):
+		return "Not a member card"
+	case errors.Is(err, device.ErrUnknownCode):
+		return "Unknown code"
+	case errors.Is(err, device.ErrBadCheckDigit), errors.Is(err, device.ErrHalfSwipe), errors.Is(err, device.ErrTrackError),
+		errors.Is(err, device.ErrBadTrack), errors.Is(err, device.ErrBitCount), errors.Is(err, device.ErrParity), errors.Is(err, device.ErrTooLong):
+		return "Not read - try again"
+	}
+	return ""
 }
 
 // actionName maps device/config action names onto checkout actions.

@@ -58,6 +58,13 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	if code, _ := r.api("GET", "/v1/sales/"+saleID, nil); code != 200 {
 		t.Fatalf("sale %s not found", saleID)
 	}
+	// A payment card number scanned by mistake (Luhn-valid, 16 digits) is
+	// refused with a fixed message: it never reaches the display.
+	r.scan("4111111111111111")
+	r.waitDisplay("the refusal", func(b []byte) bool { return hasLine(upperLines(b), "Not a member card") })
+	if strings.Contains(string(r.disp.Bytes()), "4111") || strings.Contains(r.logs(), "4111111111111111") {
+		t.Fatal("a payment card number reached the display or the log")
+	}
 	// An unknown member card and a scan in the wrong state change nothing.
 	r.scan("M12345682")
 	r.scan("*CANCEL*")
