@@ -605,7 +605,17 @@ func (m *Machine) complete(ctx context.Context) Effects {
 		// A double-pressed complete: the sale is already recorded; say so,
 		// record nothing.
 		return Effects{Err: fmt.Errorf("%w: %s", ErrAlreadyDone, m.saleID), Display: m.receiptDisplay()}
-	case Idle, Redeem:
+	case Redeem:
+		// With buttons only: REDEEM shows (and steps through) the
+		// affordable rewards, TOTAL takes the one shown; the next TOTAL
+		// completes the sale.
+		aff := m.affordable()
+		if len(aff) == 0 {
+			m.state = Member
+			return m.reject(fmt.Errorf("%w: no reward left to pick", ErrNotAffordable), "No reward yet")
+		}
+		return m.pick(aff[m.cursor%len(aff)].ID)
+	case Idle:
 		return m.reject(fmt.Errorf("%w: complete in state %s", ErrWrongState, m.state), "Nothing to complete")
 	}
 	if len(m.lines) == 0 {

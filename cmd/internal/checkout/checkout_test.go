@@ -161,6 +161,8 @@ func TestFlow(t *testing.T) {
 		{name: "basket kept before timeout", steps: []step{{ev: item(pencil)}, {ev: checkout.Event{Kind: checkout.EvTick}, advance: 4 * time.Minute}}, state: checkout.Basket, balance: 120},
 		{name: "redeem shows affordable", steps: []step{{ev: item(pencil)}, {ev: card(danaCard)}, {ev: ctl(checkout.ActRedeem)}}, state: checkout.Redeem,
 			display: &checkout.Display{Line1: "1/1 Free coffee", Line2: "100 pts -0.50"}, balance: 120},
+		{name: "buttons only: redeem, total picks, total completes", steps: []step{{ev: item(notebook)}, {ev: card(danaCard)}, {ev: ctl(checkout.ActRedeem)}, {ev: ctl(checkout.ActComplete)}, {ev: ctl(checkout.ActComplete)}},
+			state: checkout.Receipt, calls: 1, sales: 1, balance: 29},
 		{name: "redeem and complete", steps: []step{{ev: item(notebook)}, {ev: card(danaCard)}, {ev: ctl(checkout.ActRedeem)}, {ev: pick("coffee")}, {ev: ctl(checkout.ActComplete)}},
 			state: checkout.Receipt, calls: 1, sales: 1, balance: 29, display: &checkout.Display{Line1: "+9 pts -100", Line2: "Balance 29"}},
 		{name: "redemption beyond balance", steps: []step{{ev: item(notebook)}, {ev: card(danaCard)}, {ev: pick("bag")}}, state: checkout.Member,
@@ -294,9 +296,15 @@ func TestViewForKiosk(t *testing.T) {
 	if len(v.Rewards) != 1 || !v.Rewards[0].Selected || v.Total != 1000 || len(v.Lines) != 1 || v.Lines[0].Name != "Notebook A5 with a long name" {
 		t.Fatalf("view = %+v", v)
 	}
+	// Buttons only: TOTAL while choosing takes the reward shown, the next
+	// TOTAL completes the sale with it.
 	fx = m.Handle(ctx, ctl(checkout.ActComplete))
-	if fx.Err == nil {
-		t.Fatal("complete while choosing a reward should be refused")
+	if fx.Err != nil || m.State() != checkout.Member || len(fx.View.Rewards) != 1 || !fx.View.Rewards[0].Chosen || fx.Sale != nil {
+		t.Fatalf("pick by TOTAL: %+v", fx)
+	}
+	fx = m.Handle(ctx, ctl(checkout.ActComplete))
+	if fx.Err != nil || fx.Sale == nil || fx.Sale.Redeemed != 100 || m.State() != checkout.Receipt {
+		t.Fatalf("complete with reward: %+v", fx)
 	}
 }
 
