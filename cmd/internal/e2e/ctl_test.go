@@ -11,6 +11,7 @@ import (
 // daemon with --json, as a script would.
 func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	r := newRegister(t)
+	r.socket = filepath.Join(r.dir, "api.sock")
 	r.start()
 	api := "http://" + r.addr
 	run := func(args ...string) map[string]any {
@@ -54,6 +55,10 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	out, err = ctl(t, "-addr", api, "export", "sales", "-format", "json")
 	if err != nil || strings.Count(out, `"id":"pos-9"`) != 1 {
 		t.Fatalf("export sales json: %v %s", err, out)
+	}
+	// the unix socket is local: served without a token
+	if out, err := ctl(t, "-socket", r.socket, "-json", "member", "lookup", memberCard); err != nil || !strings.Contains(out, `"id": "m7"`) {
+		t.Fatalf("over the unix socket: %v %s", err, out)
 	}
 	// a bad line is refused before anything is sent
 	if out, err := ctl(t, "-addr", api, "sale", "-id", "x", "4006381333931:zero:250"); err == nil || !strings.Contains(out, "sku:quantity:unit_price") {

@@ -82,6 +82,7 @@ type register struct {
 	exited   chan error
 	extraCfg string
 	env      []string // extra environment for loyaltyd
+	socket   string   // api.socket, when set
 }
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
@@ -206,15 +207,22 @@ control_codes:
   "*CANCEL*": cancel
 api:
   listen: %s
-kiosk:
+%skiosk:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), r.scanS.Name(), r.dispS.Name(), r.addr, r.extraCfg)
+%s`, filepath.Join(r.dir, "ledger.db"), r.scanS.Name(), r.dispS.Name(), r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+func socketCfg(p string) string {
+	if p == "" {
+		return ""
+	}
+	return "  socket: " + p + "\n"
 }
 
 // start runs loyaltyd and waits until /healthz answers; it returns the
