@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,18 +35,25 @@ func BenchmarkHQIngestVsRawSub(b *testing.B) {
 	// The machine is shared: measure three alternating rounds and report
 	// the median of each side, so one noisy second does not decide.
 	const rounds = 3
-	var hqRates, rawRates []float64
+	var hqRates, rawRates, hqCPU, rawCPU []float64
 	var commits uint64
 	for r := 0; r < rounds; r++ {
-		raw, hqr, c := ingestRound(b, broker.URL(), r)
-		rawRates, hqRates = append(rawRates, raw), append(hqRates, hqr)
-		commits += c
+		res := ingestRound(b, broker.URL(), r)
+		rawRates, hqRates = append(rawRates, res.rawRate), append(hqRates, res.hqRate)
+		rawCPU, hqCPU = append(rawCPU, res.rawCPU), append(hqCPU, res.hqCPU)
+		commits += res.commits
 	}
+	sort.Float64s(hqCPU)
+	sort.Float64s(rawCPU)
 	sort.Float64s(hqRates)
 	sort.Float64s(rawRates)
 	hqRate, rawRate := hqRates[rounds/2], rawRates[rounds/2]
 	fmt.Printf("REPORT hq_ingest_rate %.0f events/s\n", hqRate)
 	fmt.Printf("REPORT hq_raw_sub_rate %.0f msgs/s\n", rawRate)
+	// CPU time of this process per event: less sensitive to other load on
+	// the machine than the rates.
+	fmt.Printf("REPORT hq_ingest_cpu_per_event %.1f us\n", hqCPU[rounds/2])
+	fmt.Printf("REPORT hq_raw_sub_cpu_per_msg %.1f us\n", rawCPU[rounds/2])
 	fmt.Printf("REPORT hq_ingest_events_per_commit %.0f events\n", float64(rounds*roundEvents)/float64(commits))
 	fmt.Printf("RATIO hq_ingest_vs_raw_sub %.2f\n", hqRate/rawRate)
 }
@@ -56,11 +64,24 @@ const (
 	roundEvents = roundRegs * roundPerReg
 )
 
+type roundResult struct {
+	rawRate, hqRate float64 // events per second
+	rawCPU, hqCPU   float64 // process CPU microseconds per event
+	commits         uint64
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // ingestRound queues one stream of roundEvents point events (4 registers,
 // one event per message, published 512 at a time) for two persistent sessions, then drains it with
 // a bare paho subscriber and with head office, and returns both rates and
 // head office's commit count.
-func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, commits uint64) {
+func ingestRound(b *testing.B, url string, round int) roundResult {
 	const members = 1000
 	rawID, hqID := fmt.Sprintf("raw-sub-%d", round), fmt.Sprintf("hq-bench-%d", round)
 	for _, id := range []string{rawID, hqID} {
@@ -104,7 +125,7 @@ func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, 
 	// 1. The bare subscriber: receive rate of the queued stream.
 	var got atomic.Int64
 	doneRaw := make(chan struct{})
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	raw := connect(b, url, rawID, false, func(o *mqtt.ClientOptions) {
 		o.SetOrderMatters(true).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 			if got.Add(1) == roundEvents {
@@ -117,7 +138,8 @@ func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, 
 	case <-time.After(60 * time.Second):
 		b.Fatalf("raw subscriber got %d of %d", got.Load(), roundEvents)
 	}
-	rawRate = float64(roundEvents) / time.Since(start).Seconds()
+	rawRate := float64(roundEvents) / time.Since(start).Seconds()
+	rawCPU := float64((cpuTime() - cpu0).Microseconds()) / roundEvents
 	raw.Disconnect(100)
 
 	// 2. Head office: durable ingest of the same stream, until every
@@ -163,14 +185,15 @@ func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
-	start = time.Now()
+	start, cpu0 = time.Now(), cpuTime()
 	go func() { runDone <- svc.Run(ctx) }()
 	select {
 	case <-allAcked:
 	case <-time.After(120 * time.Second):
 		b.Fatalf("hq acked %v of %d per register; status %+v", acked, roundPerReg, svc.Status())
 	}
-	hqRate = float64(roundEvents) / time.Since(start).Seconds()
+	hqRate := float64(roundEvents) / time.Since(start).Seconds()
+	hqCPU := float64((cpuTime() - cpu0).Microseconds()) / roundEvents
 	s := svc.Status()
 	cancel()
 	<-runDone
@@ -180,5 +203,5 @@ func ingestRound(b *testing.B, url string, round int) (rawRate, hqRate float64, 
 	if testing.Verbose() {
 		fmt.Printf("round %d: raw %.0f/s hq %.0f/s commits %d\n", round, rawRate, hqRate, s.Commits)
 	}
-	return rawRate, hqRate, s.Commits
+	return roundResult{rawRate: rawRate, hqRate: hqRate, rawCPU: rawCPU, hqCPU: hqCPU, commits: s.Commits}
 }

@@ -1,8 +1,11 @@
 package hq
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	stdsync "sync"
@@ -250,32 +253,16 @@ func (s *summariser) round() {
 	}
 	sort.Strings(ids)
 	sort.Strings(stores)
-	var sums []protocol.MemberSummary
-	for _, id := range ids {
-		if len(id) > 128 {
-			continue // cannot be addressed in the protocol
-		}
-		ms, err := s.st.Summary(id)
-		if err != nil {
-			s.log.Warn("member summary", "member", id, "err", err)
-			continue
-		}
-		sums = append(sums, ToProtocol(ms))
+	if len(ids) == 0 || len(stores) == 0 {
+		return
 	}
-	var failed bool
-	for _, store := range stores {
-		if err := s.publish(store, sums); err != nil {
-			failed = true
-			s.log.Warn("member summaries not sent; will retry", "store", store, "err", err)
-		}
-	}
-	if failed {
+	if err := s.sendIDs(stores, ids); err != nil {
+		s.log.Warn("member summaries not sent; will retry", "stores", len(stores), "err", err)
 		s.mark(ids)
 	}
 }
 
-// sendAll sends every member's summary to one store, 500 at a time, never
-// holding a read transaction while waiting on the broker.
+// sendAll sends every member's summary to one store.
 func (s *summariser) sendAll(store string) error {
 	var ids []string
 	if err := s.st.EachMember(func(m ledger.Member) error {
@@ -284,20 +271,31 @@ func (s *summariser) sendAll(store string) error {
 	}); err != nil {
 		return err
 	}
+	return s.sendIDs([]string{store}, ids)
+}
+
+// sendIDs sends the members' summaries to the stores, 500 members per
+// message, reading each chunk in one read transaction and never holding it
+// while waiting on the broker.
+func (s *summariser) sendIDs(stores, ids []string) error {
+	const chunk = 500
 	for len(ids) > 0 {
-		n := min(500, len(ids))
-		var sums []protocol.MemberSummary
+		n := min(chunk, len(ids))
+		var addressable []string
 		for _, id := range ids[:n] {
-			if len(id) > 128 {
-				continue
+			if len(id) <= 128 { // longer ids cannot be addressed in the protocol
+				addressable = append(addressable, id)
 			}
-			ms, err := s.st.Summary(id)
-			if err != nil {
-				return err
-			}
-			sums = append(sums, ToProtocol(ms))
 		}
-		if err := s.publish(store, sums); err != nil {
+		ms, err := s.st.Summaries(addressable)
+		if err != nil {
+			return err
+		}
+		sums := make([]protocol.MemberSummary, len(ms))
+		for i, m := range ms {
+			sums[i] = ToProtocol(m)
+		}
+		if err := s.publish(stores, sums); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -305,14 +303,19 @@ func (s *summariser) sendAll(store string) error {
 	return nil
 }
 
-func (s *summariser) publish(store string, sums []protocol.MemberSummary) error {
-	const chunk = 500
+// publish sends sums to every store's members topic. The members array is
+// encoded and validated once (protocol.EncodeMembers for the first store)
+// and reused for the other stores, whose messages differ only in "store":
+// encoding was most of the cost of summaries in a chain with many stores.
+func (s *summariser) publish(stores []string, sums []protocol.MemberSummary) error {
 	for len(sums) > 0 {
-		n := min(chunk, len(sums))
+		n := len(sums)
+		var first []byte
+		var seq uint64
 		for {
 			s.counter++
-			msg := protocol.MemberSummaries{Store: store, Seq: s.epoch<<32 | s.counter&0xffffffff, Members: sums[:n]}
-			b, err := protocol.EncodeMembers(msg)
+			seq = s.epoch<<32 | s.counter&0xffffffff
+			b, err := protocol.EncodeMembers(protocol.MemberSummaries{Store: stores[0], Seq: seq, Members: sums[:n]})
 			if errors.Is(err, protocol.ErrTooLarge) && n > 1 {
 				n /= 2
 				continue
@@ -320,16 +323,40 @@ func (s *summariser) publish(store string, sums []protocol.MemberSummary) error 
 			if err != nil {
 				return err
 			}
-			t := s.c.Publish(protocol.MembersTopic(store), 1, false, b)
+			first = b
+			break
+		}
+		key := []byte(`,"members":`)
+		at := bytes.Index(first, key)
+		if at < 0 {
+			return fmt.Errorf("members message without members: %w", protocol.ErrMalformed)
+		}
+		tail := first[at:]
+		toks := make([]mqtt.Token, len(stores))
+		for i, store := range stores {
+			msg := first
+			if i > 0 {
+				head, err := json.Marshal(struct {
+					V     int    `json:"v"`
+					Store string `json:"store"`
+					Seq   uint64 `json:"seq"`
+				}{protocol.Version, store, seq})
+				if err != nil {
+					return err
+				}
+				msg = append(head[:len(head)-1:len(head)-1], tail...)
+			}
+			toks[i] = s.c.Publish(protocol.MembersTopic(store), 1, false, msg)
+		}
+		for _, t := range toks {
 			if !t.WaitTimeout(s.wait) {
 				return ErrTimeout
 			}
 			if t.Error() != nil {
 				return t.Error()
 			}
-			s.svc.count(func(st *Status) { st.SummariesSent += uint64(n) })
-			break
 		}
+		s.svc.count(func(st *Status) { st.SummariesSent += uint64(n * len(stores)) })
 		sums = sums[n:]
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,11 +62,13 @@ type register struct {
 	summary  map[string]protocol.MemberSummary // latest per member from the store's members topic
 	resends  int
 	noResend bool
+	closed   atomic.Bool // set when the test ends: resend goroutines stop quietly
 }
 
 func newRegister(t testing.TB, url, store, id string) *register {
 	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
 	r.c = connect(t, url, "reg-"+id, true, nil)
+	t.Cleanup(func() { r.closed.Store(true) }) // runs before connect's Disconnect
 	sub := func(topic string, h mqtt.MessageHandler) {
 		tok := r.c.Subscribe(topic, 1, h)
 		if !tok.WaitTimeout(wait) || tok.Error() != nil {
@@ -153,9 +156,13 @@ func (r *register) payload(seq uint64) []byte {
 // send publishes the given sequence numbers, one event per message.
 func (r *register) send(seqs ...uint64) {
 	for _, s := range seqs {
+		if r.closed.Load() {
+			return
+		}
 		tok := r.c.Publish(protocol.EventsTopic(r.store, r.id), 1, false, r.payload(s))
-		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		if (!tok.WaitTimeout(wait) || tok.Error() != nil) && !r.closed.Load() {
 			r.t.Errorf("publish %d: %v", s, tok.Error())
+			return
 		}
 	}
 }

@@ -61,7 +61,8 @@ type Options struct {
 	// register. Default 1s.
 	GapRetry time.Duration
 	// SummaryInterval is the least time between two rounds of member
-	// summaries. Default 200ms. Negative disables summaries.
+	// summaries; a longer one coalesces more changes per member. Default
+	// 500ms. Negative disables summaries.
 	SummaryInterval time.Duration
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
@@ -132,7 +133,7 @@ func New(st *hqstore.Store, opts Options) (*Service, error) {
 		opts.GapRetry = time.Second
 	}
 	if opts.SummaryInterval == 0 {
-		opts.SummaryInterval = 200 * time.Millisecond
+		opts.SummaryInterval = 500 * time.Millisecond
 	}
 	log := opts.Logger
 	if log == nil {

@@ -34,7 +34,7 @@ type Config struct {
 	// points, used to flag double spends beyond it; default 1000.
 	OfflineRedeemLimit *int64 `yaml:"offline_redeem_limit"`
 	// SummaryInterval is the least time between rounds of member
-	// summaries; default 200ms; "-1s" disables summaries.
+	// summaries; default 500ms; "-1s" disables summaries.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
 	// StatusAddr serves GET /status, /members/{id}, /doublespends and
 	// /conflicts (JSON) on this address; default
