@@ -64,37 +64,47 @@ func (l *Ledger) Check() error {
 		if next != seq+1 {
 			add("outbox ends at %d, last seq is %d", next-1, seq)
 		}
-		// Events per member.
+		// Per-member rows: events, lots, purchases.
 		sums := map[string]Points{}
-		err = tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
-			var ev PointEvent
-			if err := json.Unmarshal(v, &ev); err != nil {
-				add("event %q: %v", k, err)
-				return nil
-			}
-			member := string(k[:len(k)-9])
-			if ev.MemberID != member || ev.Seq != keySeq(k) || ev.Seq > seq || ev.ID != ev.Register+"-"+strconv.FormatUint(ev.Seq, 10) {
-				add("event %q: fields disagree with its key (member %q seq %d id %q)", k, ev.MemberID, ev.Seq, ev.ID)
-			}
-			sums[member] += ev.Points
-			return nil
-		})
-		if err != nil {
-			return err
-		}
 		lots := map[string]Points{}
-		err = tx.Bucket(bLots).ForEach(func(k, v []byte) error {
-			var lot lotRec
-			if err := json.Unmarshal(v, &lot); err != nil {
-				add("lot %q: %v", k, err)
+		var nEvents int64
+		err = tx.Bucket(bRows).ForEach(func(k, v []byte) error {
+			if len(k) < 10 || k[len(k)-10] != 0 {
+				add("row key %q malformed", k)
 				return nil
 			}
-			if lot.Remaining <= 0 {
-				add("lot %q: remaining %d", k, lot.Remaining)
-			}
-			lots[string(k[:len(k)-9])] += lot.Remaining
-			if !lot.ExpiresAt.IsZero() && tx.Bucket(bExpiry).Get(expiryKey(lot.ExpiresAt, k)) == nil {
-				add("lot %q: missing from the expiry index", k)
+			member := rowMember(k)
+			switch rowKind(k) {
+			case rowEvent:
+				nEvents++
+				var ev PointEvent
+				if err := json.Unmarshal(v, &ev); err != nil {
+					add("event %q: %v", k, err)
+					return nil
+				}
+				if ev.MemberID != member || ev.Seq != keySeq(k) || ev.Seq > seq || ev.ID != ev.Register+"-"+strconv.FormatUint(ev.Seq, 10) {
+					add("event %q: fields disagree with its key (member %q seq %d id %q)", k, ev.MemberID, ev.Seq, ev.ID)
+				}
+				sums[member] += ev.Points
+			case rowLot:
+				var lot lotRec
+				if err := json.Unmarshal(v, &lot); err != nil {
+					add("lot %q: %v", k, err)
+					return nil
+				}
+				if lot.Remaining <= 0 {
+					add("lot %q: remaining %d", k, lot.Remaining)
+				}
+				lots[member] += lot.Remaining
+				if !lot.ExpiresAt.IsZero() && tx.Bucket(bExpiry).Get(expiryKey(lot.ExpiresAt, k)) == nil {
+					add("lot %q: missing from the expiry index", k)
+				}
+			case rowPurchase:
+				if _, ok := sums[member]; !ok {
+					sums[member] += 0 // a member with purchases must exist
+				}
+			default:
+				add("row %q: unknown kind", k)
 			}
 			return nil
 		})
@@ -102,7 +112,7 @@ func (l *Ledger) Check() error {
 			return err
 		}
 		err = tx.Bucket(bExpiry).ForEach(func(k, _ []byte) error {
-			if len(k) < 8 || tx.Bucket(bLots).Get(k[8:]) == nil {
+			if len(k) < 8 || tx.Bucket(bRows).Get(k[8:]) == nil {
 				add("expiry index entry %q names no lot", k)
 			}
 			return nil
@@ -140,7 +150,7 @@ func (l *Ledger) Check() error {
 			return err
 		}
 		for id := range sums {
-			add("events for unknown member %q", id)
+			add("rows for unknown member %q", id)
 		}
 		for id := range lots {
 			add("lots for unknown member %q", id)
@@ -148,7 +158,7 @@ func (l *Ledger) Check() error {
 		members := tx.Bucket(bMembers)
 		if c, err := readCounts(tx); err != nil {
 			add("counters: %v", err)
-		} else if want := (counts{Members: int64(members.Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: int64(tx.Bucket(bEvents).Stats().KeyN)}); c != want {
+		} else if want := (counts{Members: int64(members.Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: nEvents}); c != want {
 			add("counters %+v, rows %+v", c, want)
 		}
 		return aliases.ForEach(func(k, v []byte) error {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,7 +20,11 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 1
+const SchemaVersion = 2
+
+// Schema history: 1 (development builds only) kept events, lots and
+// purchases in three buckets and lacked the expiry index and counters;
+// Open migrates it to 2 in one transaction.
 
 // Clock gives the wall time and whether it is trusted (NTP synced). A
 // Raspberry Pi boots in 1970 until NTP answers, so every time the ledger
@@ -96,22 +99,20 @@ type Ledger struct {
 
 // Bucket names.
 var (
-	bMeta      = []byte("meta")
-	bMembers   = []byte("members")
-	bAliases   = []byte("aliases")
-	bSales     = []byte("sales")
-	bOps       = []byte("ops")
-	bEvents    = []byte("events")
-	bPurchases = []byte("purchases")
-	bLots      = []byte("lots")
+	bMeta    = []byte("meta")
+	bMembers = []byte("members")
+	bAliases = []byte("aliases")
+	bSales   = []byte("sales")
+	bOps     = []byte("ops")
+	// bRows holds every per-member row: point events, expiry lots and
+	// purchase index entries, keyed "<member>\x00<kind><seq>" so that a
+	// member's rows share leaf pages and a sale dirties few pages.
+	bRows      = []byte("rows")
 	bOutbox    = []byte("outbox")
 	bCatalogue = []byte("catalogue")
 	bExpiry    = []byte("expiry") // index: expiry time + member + lot seq
 
-	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bEvents, bPurchases, bLots, bOutbox, bCatalogue, bExpiry}
-	// lateBuckets were added within schema 1; Open creates them (and
-	// rebuilds the expiry index) in files written before.
-	lateBuckets = [][]byte{bExpiry}
+	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry}
 
 	kSchema    = []byte("schema")
 	kSeq       = []byte("seq")
@@ -233,16 +234,10 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		schema = binary.BigEndian.Uint64(v)
 		for _, b := range allBuckets {
 			if tx.Bucket(b) == nil && schema == SchemaVersion {
-				if slices.ContainsFunc(lateBuckets, func(x []byte) bool { return bytes.Equal(x, b) }) {
-					upgrade = true
-					continue
-				}
 				return corruptError(l.path, fmt.Errorf("bucket %s missing", b))
 			}
 		}
-		if m.Get(kCounts) == nil && schema == SchemaVersion {
-			upgrade = true // counters came later within schema 1
-		}
+		upgrade = schema == 1
 		if r := m.Get(kRules); r != nil {
 			stored = append([]byte(nil), r...)
 		}
@@ -259,9 +254,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	}
 	if upgrade {
 		if l.readOnly {
-			return fmt.Errorf("ledger open %s: file needs a small upgrade; open it once read-write: %w", l.path, ErrReadOnly)
+			return fmt.Errorf("ledger open %s: file has schema 1; open it once read-write to upgrade it: %w", l.path, ErrReadOnly)
 		}
-		if err := l.db.Update(upgradeLate); err != nil {
+		if err := l.db.Update(upgrade1); err != nil {
 			return fmt.Errorf("ledger open %s: upgrade: %w", l.path, ioError(err))
 		}
 	}
@@ -379,20 +374,34 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-// memberKey builds "<member id>\x00<seq>" so one member's rows sort by
-// sequence and a prefix scan reads only that member.
-func memberKey(id string, seq uint64) []byte {
-	k := make([]byte, len(id)+1+8)
+// Row kinds in bRows.
+const (
+	rowEvent    byte = 'e'
+	rowLot      byte = 'l'
+	rowPurchase byte = 'p'
+)
+
+// rowKey builds "<member id>\x00<kind><seq>": one member's rows sit
+// together, each kind in sequence order. Ids contain no NUL.
+func rowKey(kind byte, id string, seq uint64) []byte {
+	k := make([]byte, len(id)+2+8)
 	copy(k, id)
-	binary.BigEndian.PutUint64(k[len(id)+1:], seq)
+	k[len(id)+1] = kind
+	binary.BigEndian.PutUint64(k[len(id)+2:], seq)
 	return k
 }
 
-func memberPrefix(id string) []byte {
-	k := make([]byte, len(id)+1)
+// rowPrefix is the prefix of one member's rows of one kind.
+func rowPrefix(kind byte, id string) []byte {
+	k := make([]byte, len(id)+2)
 	copy(k, id)
+	k[len(id)+1] = kind
 	return k
 }
+
+// rowMember and rowKind take a row key apart.
+func rowMember(k []byte) string { return string(k[:len(k)-10]) }
+func rowKind(k []byte) byte     { return k[len(k)-9] }
 
 // Backup writes a consistent copy of the open ledger to w (a read
 // transaction: writers are not blocked).
@@ -423,31 +432,74 @@ func (l *Ledger) eng() Engine {
 // engineBox lets an interface value live in an atomic.Pointer.
 type engineBox struct{ Engine }
 
-// upgradeLate creates the buckets and counters added within schema 1,
-// filling the expiry index from the lots and the counters from the rows.
-func upgradeLate(tx *bolt.Tx) error {
-	for _, b := range lateBuckets {
+// upgrade1 migrates a schema 1 file: the events, lots and purchases
+// buckets become rows of bRows, the expiry index and the counters are
+// built from them.
+func upgrade1(tx *bolt.Tx) error {
+	rows, err := tx.CreateBucketIfNotExists(bRows)
+	if err != nil {
+		return err
+	}
+	for _, old := range []struct {
+		name string
+		kind byte
+	}{{"events", rowEvent}, {"lots", rowLot}, {"purchases", rowPurchase}} {
+		b := tx.Bucket([]byte(old.name))
+		if b == nil {
+			continue
+		}
+		err := b.ForEach(func(k, v []byte) error {
+			if len(k) < 9 {
+				return fmt.Errorf("%s key %q too short", old.name, k)
+			}
+			return rows.Put(rowKey(old.kind, string(k[:len(k)-9]), keySeq(k)), slices.Clone(v))
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket([]byte(old.name)); err != nil {
+			return err
+		}
+	}
+	for _, b := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
-	if tx.Bucket(bMeta).Get(kCounts) == nil {
-		c := counts{Members: int64(tx.Bucket(bMembers).Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: int64(tx.Bucket(bEvents).Stats().KeyN)}
-		if err := addCounts(tx, c); err != nil {
-			return err
-		}
+	if err := tx.DeleteBucket(bExpiry); err != nil {
+		return err
 	}
-	idx := tx.Bucket(bExpiry)
-	return tx.Bucket(bLots).ForEach(func(k, v []byte) error {
-		var lot lotRec
-		if err := jsonUnmarshal(v, &lot); err != nil {
-			return err
+	idx, err := tx.CreateBucket(bExpiry)
+	if err != nil {
+		return err
+	}
+	c := counts{Members: int64(tx.Bucket(bMembers).Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN)}
+	err = rows.ForEach(func(k, v []byte) error {
+		switch rowKind(k) {
+		case rowEvent:
+			c.Events++
+		case rowLot:
+			var lot lotRec
+			if err := jsonUnmarshal(v, &lot); err != nil {
+				return err
+			}
+			if !lot.ExpiresAt.IsZero() {
+				return idx.Put(expiryKey(lot.ExpiresAt, k), nil)
+			}
 		}
-		if lot.ExpiresAt.IsZero() {
-			return nil
-		}
-		return idx.Put(expiryKey(lot.ExpiresAt, k), nil)
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	meta := tx.Bucket(bMeta)
+	if err := meta.Delete(kCounts); err != nil {
+		return err
+	}
+	if err := addCounts(tx, c); err != nil {
+		return err
+	}
+	return meta.Put(kSchema, u64(SchemaVersion))
 }
 
 // Space reserve. bbolt grows its file with truncate, which leaves holes;

@@ -362,9 +362,9 @@ func effective(tx *bolt.Tx, rec *memberRec) (Points, error) {
 		return rec.Balance, nil
 	}
 	sum := rec.Summary.Balance
-	prefix := memberPrefix(rec.Member.ID)
-	c := tx.Bucket(bEvents).Cursor()
-	for k, v := c.Seek(memberKey(rec.Member.ID, rec.Summary.Covered+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	prefix := rowPrefix(rowEvent, rec.Member.ID)
+	c := tx.Bucket(bRows).Cursor()
+	for k, v := c.Seek(rowKey(rowEvent, rec.Member.ID, rec.Summary.Covered+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var ev PointEvent
 		if err := json.Unmarshal(v, &ev); err != nil {
 			return 0, fmt.Errorf("decode event %q: %w", k, err)
@@ -382,7 +382,7 @@ func (l *Ledger) Events(memberID string) ([]PointEvent, error) {
 		if tx.Bucket(bMembers).Get([]byte(memberID)) == nil {
 			return fmt.Errorf("ledger events: member %q: %w", memberID, ErrUnknownMember)
 		}
-		return scanPrefix(tx.Bucket(bEvents), memberPrefix(memberID), func(v []byte) error {
+		return scanPrefix(tx.Bucket(bRows), rowPrefix(rowEvent, memberID), func(v []byte) error {
 			var ev PointEvent
 			if err := json.Unmarshal(v, &ev); err != nil {
 				return err
@@ -402,7 +402,7 @@ func (l *Ledger) Purchases(memberID string) ([]Purchase, error) {
 		if tx.Bucket(bMembers).Get([]byte(memberID)) == nil {
 			return fmt.Errorf("ledger purchases: member %q: %w", memberID, ErrUnknownMember)
 		}
-		return scanPrefix(tx.Bucket(bPurchases), memberPrefix(memberID), func(v []byte) error {
+		return scanPrefix(tx.Bucket(bRows), rowPrefix(rowPurchase, memberID), func(v []byte) error {
 			var p Purchase
 			if err := json.Unmarshal(v, &p); err != nil {
 				return err
@@ -418,7 +418,7 @@ func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(k) != len(prefix)+8 {
-			continue // a longer id sharing the prefix cannot happen: ids contain no NUL
+			continue // cannot happen: ids contain no NUL, kinds are one byte
 		}
 		if err := fn(v); err != nil {
 			return err

@@ -174,41 +174,68 @@ func TestBackupIsAConsistentLedger(t *testing.T) {
 	}
 }
 
-// TestOpenUpgradesFileWithoutExpiryIndex: files written before the expiry
-// index and the row counters existed get them on the next read-write open.
-func TestOpenUpgradesFileWithoutExpiryIndex(t *testing.T) {
+// TestOpenMigratesSchema1: files of the first development builds (events,
+// lots and purchases in three buckets, no expiry index, no counters) are
+// migrated on the next read-write open.
+func TestOpenMigratesSchema1(t *testing.T) {
 	f := newFixture(t, nil)
 	f.enrol(t, "m1")
 	f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m1"})
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Rewrite the file into the schema 1 layout.
 	db, err := bolt.Open(f.path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket([]byte("meta")).Delete([]byte("counts")); err != nil {
+		old := map[byte]string{'e': "events", 'l': "lots", 'p': "purchases"}
+		for _, name := range old {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		err := tx.Bucket([]byte("rows")).ForEach(func(k, v []byte) error {
+			member, kind, seq := k[:len(k)-10], k[len(k)-9], k[len(k)-8:]
+			key := append(append(append([]byte{}, member...), 0), seq...)
+			return tx.Bucket([]byte(old[kind])).Put(key, append([]byte(nil), v...))
+		})
+		if err != nil {
 			return err
 		}
-		return tx.DeleteBucket([]byte("expiry"))
+		for _, b := range []string{"rows", "expiry"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket([]byte("meta"))
+		if err := meta.Delete([]byte("counts")); err != nil {
+			return err
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 1)
+		return meta.Put([]byte("schema"), v)
 	})
+	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
 	if _, err := ledger.Open(f.path, &ledger.Options{ReadOnly: true}); !errors.Is(err, ledger.ErrReadOnly) {
-		t.Fatalf("read-only open of an old file: %v", err)
+		t.Fatalf("read-only open of a schema 1 file: %v", err)
 	}
 	f.l = ledgertestOpen(t, f)
 	if err := f.l.Check(); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := f.l.Stats(); err != nil || st.Members != 1 || st.Sales != 1 || st.Events != 1 {
-		t.Fatalf("counters after upgrade: %+v %v", st, err)
+		t.Fatalf("counters after migration: %+v %v", st, err)
+	}
+	if ps, err := f.l.Purchases("m1"); err != nil || len(ps) != 1 {
+		t.Fatalf("purchases after migration: %+v %v", ps, err)
 	}
 	f.clock.Advance(400 * 24 * time.Hour)
 	if n, err := f.l.ExpireDue(context.Background()); err != nil || n != 1 || f.balance(t, "m1") != 0 {
-		t.Fatalf("expire after upgrade: %d %v", n, err)
+		t.Fatalf("expire after migration: %d %v", n, err)
 	}
 }

@@ -41,7 +41,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 		ev.Seq, ev.ID = seq, id
 		return ev
 	})
-	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
+	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
 	w.delta.Events++
 	var parts []lotPart
@@ -57,9 +57,9 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			}
 			n := min(p.Points, rest)
 			rest -= n
-			k := memberKey(rec.Member.ID, p.Lot)
+			k := rowKey(rowLot, rec.Member.ID, p.Lot)
 			var lot lotRec
-			if ok, _ := w.getJSON(bLots, k, &lot); !ok {
+			if ok, _ := w.getJSON(bRows, k, &lot); !ok {
 				lot = lotRec{ExpiresAt: p.ExpiresAt}
 			}
 			lot.Remaining += n
@@ -70,20 +70,20 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			// (a sale's lines and bonuses): fewer rows per sale.
 			if j := w.joinLot; j != nil && j.member == rec.Member.ID && j.expires.Equal(ev.ExpiresAt) {
 				var lot lotRec
-				if ok, _ := w.getJSON(bLots, j.key, &lot); ok {
+				if ok, _ := w.getJSON(bRows, j.key, &lot); ok {
 					lot.Remaining += rest
-					w.putJSON(bLots, j.key, lot)
+					w.putJSON(bRows, j.key, lot)
 					break
 				}
 			}
-			k := memberKey(rec.Member.ID, ev.Seq)
+			k := rowKey(rowLot, rec.Member.ID, ev.Seq)
 			w.putLot(k, lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
 			w.joinLot = &joinLot{member: rec.Member.ID, key: k, expires: ev.ExpiresAt}
 		}
 	case ev.Points < 0:
 		need := -ev.Points
-		prefix := memberPrefix(rec.Member.ID)
-		c := w.tx.Bucket(bLots).Cursor()
+		prefix := rowPrefix(rowLot, rec.Member.ID)
+		c := w.tx.Bucket(bRows).Cursor()
 		type upd struct {
 			k   []byte
 			lot lotRec
@@ -104,7 +104,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			if u.lot.Remaining == 0 {
 				w.delLot(u.k, u.lot)
 			} else {
-				w.putJSON(bLots, u.k, u.lot)
+				w.putJSON(bRows, u.k, u.lot)
 			}
 		}
 		rec.Debt += need
@@ -221,7 +221,7 @@ func (w *wtx) expireDue() (int, error) {
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit[:8]) <= 0 && len(dues) < expireBatch; k, _ = c.Next() {
 		lk := append([]byte(nil), k[8:]...)
 		var lot lotRec
-		ok, err := w.getJSON(bLots, lk, &lot)
+		ok, err := w.getJSON(bRows, lk, &lot)
 		if err != nil {
 			return 0, err
 		}
@@ -232,7 +232,7 @@ func (w *wtx) expireDue() (int, error) {
 	}
 	recs := map[string]*memberRec{}
 	for _, d := range dues {
-		member := string(d.k[:len(d.k)-9])
+		member := rowMember(d.k)
 		rec := recs[member]
 		if rec == nil {
 			var err error
@@ -263,10 +263,10 @@ func expiryKey(t time.Time, lotKey []byte) []byte {
 
 // putLot writes a lot, indexing its expiry when it is new.
 func (w *wtx) putLot(k []byte, lot lotRec) {
-	if w.get(bLots, k) == nil && !lot.ExpiresAt.IsZero() {
+	if w.get(bRows, k) == nil && !lot.ExpiresAt.IsZero() {
 		w.put(bExpiry, expiryKey(lot.ExpiresAt, k), nil)
 	}
-	w.putJSON(bLots, k, lot)
+	w.putJSON(bRows, k, lot)
 }
 
 // delLot removes a used-up or expired lot and its index entry.
@@ -274,7 +274,7 @@ func (w *wtx) delLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() {
 		w.del(bExpiry, expiryKey(lot.ExpiresAt, k))
 	}
-	w.del(bLots, k)
+	w.del(bRows, k)
 }
 
 // pointEventNoLots writes an event whose lot movement the caller already
@@ -288,7 +288,7 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 		ev.Seq, ev.ID = seq, id
 		return ev
 	})
-	w.put(bEvents, memberKey(rec.Member.ID, ev.Seq), data)
+	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
 	w.delta.Events++
 	return ev

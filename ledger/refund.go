@@ -224,7 +224,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 				result.Redeemed -= rd.Points
 			}
 		}
-		w.putJSON(bPurchases, memberKey(memberID, rf.Seq), Purchase{
+		w.putJSON(bRows, rowKey(rowPurchase, memberID, rf.Seq), Purchase{
 			SaleID: saleID, Seq: rf.Seq, WallTime: w.now, ClockTrusted: w.trusted, Amount: -rf.Amount,
 		})
 		w.saveMember(rec)

@@ -321,7 +321,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		}
 		rec.FirstBonusPending = out.FirstBonusPending
 		rec.Purchases++
-		w.putJSON(bPurchases, memberKey(rec.Member.ID, sale.Seq), Purchase{
+		w.putJSON(bRows, rowKey(rowPurchase, rec.Member.ID, sale.Seq), Purchase{
 			SaleID: sale.ID, Seq: sale.Seq, WallTime: w.now, ClockTrusted: w.trusted,
 			Amount: total, Categories: categories(req.Lines),
 		})
@@ -356,7 +356,7 @@ func (sr *saleRec) result(tx *bolt.Tx) (SaleResult, error) {
 	}
 	r := SaleResult{Sale: s, Balance: sr.Balance, Earned: sr.Earned, Redeemed: sr.Redeemed}
 	for _, seq := range sr.Events {
-		v := tx.Bucket(bEvents).Get(memberKey(sr.MemberID, seq))
+		v := tx.Bucket(bRows).Get(rowKey(rowEvent, sr.MemberID, seq))
 		if v == nil {
 			return SaleResult{}, fmt.Errorf("sale %q: event %d missing: %w", s.ID, seq, ErrInconsistent)
 		}
@@ -419,9 +419,9 @@ func (w *wtx) memberState(rec *memberRec) rules.MemberState {
 		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt,
 	}
 	from := w.now.AddDate(-1, 0, 0)
-	prefix := memberPrefix(rec.Member.ID)
-	c := w.tx.Bucket(bPurchases).Cursor()
-	k, v := c.Seek(memberKey(rec.Member.ID, w.seq+1))
+	prefix := rowPrefix(rowPurchase, rec.Member.ID)
+	c := w.tx.Bucket(bRows).Cursor()
+	k, v := c.Seek(rowKey(rowPurchase, rec.Member.ID, w.seq+1))
 	switch {
 	case k == nil:
 		k, v = c.Last()
