@@ -1,6 +1,7 @@
 package faulttest_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +60,9 @@ func TestBrokerUnreachableWhileRecording(t *testing.T) {
 // its queue limit), the registers wait for acks and resend; when head
 // office is back everything arrives once.
 func TestHeadOfficeDownThenBack(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
+	// A small per-client queue, so the broker really drops (silently) part
+	// of what is sent to head office's session while it is away.
+	b := mosquittotest.Start(t, &mosquittotest.Options{MaxQueuedMessages: 100})
 	o := startOffice(t, b.URL())
 	r1, r2 := newRegister(t, "r1"), newRegister(t, "r2")
 	r1.start([]string{b.URL()}, uplink.Options{})
@@ -78,4 +81,5 @@ func TestHeadOfficeDownThenBack(t *testing.T) {
 	}
 	o.start()
 	verify(t, o, r1, r2)
+	t.Logf("broker dropped messages for head office's session: %v", strings.Contains(b.Log(), "dropped"))
 }

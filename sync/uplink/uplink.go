@@ -461,8 +461,11 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 				u.mu.Unlock()
 			}
 		}
-		if cursor < watermark {
+		if cursor <= watermark {
 			cursor = watermark
+			// Nothing outstanding: head office's silence only counts from
+			// the moment something is waiting for it.
+			lastProgress = time.Now()
 		}
 		if gap != 0 && gap-1 < cursor && gap > watermark {
 			// Head office missed gap..: resend from there. Head office repeats

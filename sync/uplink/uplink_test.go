@@ -64,3 +64,25 @@ func TestDrainConfirmsOnlyWhatHeadOfficeAcked(t *testing.T) {
 		t.Fatalf("status line %q", st.String())
 	}
 }
+
+// TestIdleIsNotSilence: a register idle for longer than AckTimeout does not
+// treat the next sale as unanswered (no spurious resend or probe).
+func TestIdleIsNotSilence(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	hq := startAckHQ(t, b.URL())
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, AckTimeout: 200 * time.Millisecond})
+	eventually(t, wait, "enrolment confirmed", func() bool { w, _ := l.Confirmed(); return w == 1 })
+	time.Sleep(500 * time.Millisecond) // idle for longer than AckTimeout, on purpose
+	record(t, l, "a", 1)
+	eventually(t, wait, "sale confirmed", func() bool { w, _ := l.Confirmed(); return w == 2 })
+	hq.checkExactlyOnce(t, "r1", 1, 2)
+	if r := u.Status().Resends; r != 0 {
+		t.Fatalf("%d resends after an idle period", r)
+	}
+	hq.mu.Lock()
+	defer hq.mu.Unlock()
+	if hq.dups != 0 {
+		t.Fatalf("head office saw %d duplicates", hq.dups)
+	}
+}
