@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+)
+
+func TestRunArguments(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+		wantOut string
+	}{
+		{"no command", nil, "no command", ""},
+		{"unknown command", []string{"frobnicate"}, "unknown command", ""},
+		{"serve without config", []string{"serve"}, "needs -config", ""},
+		{"publish without document", []string{"publish-config", "-check"}, "needs one document", ""},
+		{"version", []string{"version"}, "", "loyalty-hq"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tc.args, &out, &errb)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if !strings.Contains(out.String(), tc.wantOut) {
+				t.Fatalf("output %q, want %q", out.String(), tc.wantOut)
+			}
+		})
+	}
+}
+
+func TestPublishConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("version: 2\ncatalogue:\n  - {sku: a, name: A, price: 100}\n"), 0o600)
+	os.WriteFile(bad, []byte("version: 2\nrules:\n  version: 1\n  unit: 100\n  earn: {points_per_unit: -3}\n"), 0o600)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"publish-config", "-check", good}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"publish-config", "-check", bad}, &out, &out); err == nil || !strings.Contains(err.Error(), "nothing was published") {
+		t.Fatalf("invalid rule set: %v", err)
+	}
+}
+
+// The report command reads head office's store (read only) through hqreport.
+func TestReportOverStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hq.db")
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []hqstore.Event
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for i := 1; i <= 6; i++ {
+		sale := ledger.Sale{ID: fmt.Sprintf("s%d", i), Register: "r1", MemberID: fmt.Sprintf("m%d", i%2), Total: 1000,
+			WallTime: t0.AddDate(0, 0, 10*i), ClockTrusted: true}
+		data, _ := json.Marshal(sale)
+		evs = append(evs, hqstore.Event{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{
+			Seq: uint64(i), ID: fmt.Sprintf("r1-%d", i), Type: ledger.OutSale, Data: data}})
+	}
+	if _, err := st.Apply(evs); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"report", "-store", path, "--as-of", "2026-03-01"}, &out, &errb); err != nil {
+		t.Fatalf("report: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "members") || !strings.Contains(out.String(), "2") {
+		t.Fatalf("report output:\n%s", out.String())
+	}
+}
