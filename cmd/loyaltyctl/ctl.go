@@ -140,12 +140,12 @@ func (c *client) status() error {
 		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
 		fmt.Fprintf(c.out, "clock      trusted=%v\n", m["clock_trusted"])
 		fmt.Fprintf(c.out, "sync       %v\n", get(m, "sync", "summary"))
-		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "Sales"), get(m, "ledger", "Members"), get(m, "ledger", "OutboxPending"), get(m, "ledger", "LastSeq"))
+		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "sales"), get(m, "ledger", "members"), get(m, "ledger", "outbox_pending"), get(m, "ledger", "last_seq"))
 		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
 		if devs, ok := m["devices"].([]any); ok {
 			for _, d := range devs {
 				dm, _ := d.(map[string]any)
-				fmt.Fprintf(c.out, "device     %v %v %v %v\n", dm["Name"], dm["State"], dm["Path"], dm["LastError"])
+				fmt.Fprintf(c.out, "device     %v %v %v %v\n", dm["name"], dm["state"], dm["path"], dm["last_error"])
 			}
 		}
 		if sims, ok := m["simulated_devices"].(map[string]any); ok {

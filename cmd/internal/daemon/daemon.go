@@ -856,17 +856,17 @@ func (x *d) scan(_ context.Context, dev, code string) error {
 
 // Status is the document of GET /v1/status.
 type Status struct {
-	Version      string            `json:"version"`
-	Register     string            `json:"register"`
-	Store        string            `json:"store"`
-	UptimeS      int64             `json:"uptime_s"`
-	ClockTrusted bool              `json:"clock_trusted"`
-	Ledger       any               `json:"ledger"`
-	LedgerError  string            `json:"ledger_error,omitempty"`
-	Devices      []device.Health   `json:"devices"`
-	Sync         SyncStatus        `json:"sync"`
-	Checkout     string            `json:"checkout"`
-	SimDevices   map[string]string `json:"simulated_devices,omitempty"`
+	Version      string             `json:"version"`
+	Register     string             `json:"register"`
+	Store        string             `json:"store"`
+	UptimeS      int64              `json:"uptime_s"`
+	ClockTrusted bool               `json:"clock_trusted"`
+	Ledger       *api.LedgerStatus  `json:"ledger,omitempty"`
+	LedgerError  string             `json:"ledger_error,omitempty"`
+	Devices      []api.DeviceStatus `json:"devices"`
+	Sync         SyncStatus         `json:"sync"`
+	Checkout     string             `json:"checkout"`
+	SimDevices   map[string]string  `json:"simulated_devices,omitempty"`
 }
 
 // SyncStatus is the sync part of Status: "online/offline, N pending,
@@ -883,14 +883,18 @@ type SyncStatus struct {
 
 func (x *d) status(context.Context) any {
 	st := Status{Version: x.o.Version, Register: x.cfg.Register.ID, Store: x.cfg.Register.StoreID,
-		UptimeS: int64(time.Since(x.start).Seconds()), ClockTrusted: x.clockT(), Devices: []device.Health{}}
+		UptimeS: int64(time.Since(x.start).Seconds()), ClockTrusted: x.clockT(), Devices: []api.DeviceStatus{}}
 	if ls, err := x.led.Stats(); err != nil {
 		st.LedgerError = err.Error()
 	} else {
-		st.Ledger = ls
+		l := api.NewLedgerStatus(ls)
+		st.Ledger = &l
 	}
 	for _, h := range x.healths {
-		st.Devices = append(st.Devices, h()...)
+		for _, d := range h() {
+			st.Devices = append(st.Devices, api.DeviceStatus{Name: d.Name, Path: d.Path, State: string(d.State), LastError: d.LastError,
+				Reopens: d.Reopens, Frames: d.Frames, Rejects: d.Rejects, Faults: d.Faults})
+		}
 	}
 	if len(x.sims) > 0 {
 		st.SimDevices = map[string]string{}

@@ -52,7 +52,7 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	// that nothing more was recorded.
 	r.waitDisplay("the receipt again", func(b []byte) bool { return count(lowerLines(b), "Balance 51") == 2 })
 	code, st := r.api("GET", "/v1/status", nil)
-	if code != 200 || st["ledger"].(map[string]any)["Sales"].(float64) != 1 {
+	if code != 200 || st["ledger"].(map[string]any)["sales"].(float64) != 1 {
 		t.Fatalf("status after double total: %v", st)
 	}
 	if code, _ := r.api("GET", "/v1/sales/"+saleID, nil); code != 200 {
@@ -70,7 +70,7 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	r.scan("*CANCEL*")
 	r.waitDisplay("cancel accepted", func(b []byte) bool { return bytes0C(b) })
 	code, st = r.api("GET", "/v1/status", nil)
-	if st["ledger"].(map[string]any)["Sales"].(float64) != 1 {
+	if st["ledger"].(map[string]any)["sales"].(float64) != 1 {
 		t.Fatalf("sales changed: %v", st)
 	}
 	// Idle member card: "check my points".
@@ -196,7 +196,7 @@ func stopMidSale(t *testing.T, sig string) {
 	if code != 200 {
 		t.Fatalf("status after restart: %d", code)
 	}
-	sales := int(st["ledger"].(map[string]any)["Sales"].(float64))
+	sales := int(st["ledger"].(map[string]any)["sales"].(float64))
 	if sales < len(acked) {
 		t.Fatalf("acknowledged %d sales, ledger has %d", len(acked), sales)
 	}
@@ -209,7 +209,7 @@ func stopMidSale(t *testing.T, sig string) {
 		}
 	}
 	code, st = r.api("GET", "/v1/status", nil)
-	if int(st["ledger"].(map[string]any)["Sales"].(float64)) != sales {
+	if int(st["ledger"].(map[string]any)["sales"].(float64)) != sales {
 		t.Fatalf("retries added sales: %d -> %v", sales, st["ledger"])
 	}
 	// 2 points per sale (floor(2.50)) and nothing else happened to m1.
