@@ -64,6 +64,9 @@ func (a *acker) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Shutdown: acknowledge what the last commits made durable,
+			// each wait bounded by the broker timeout.
+			a.flush()
 			return
 		case <-a.kick:
 		case <-tick.C:

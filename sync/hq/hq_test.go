@@ -147,3 +147,4 @@ func TestNewStoreGetsEveryMember(t *testing.T) {
 		return ok && s.Balance == 40
 	})
 }
+
