@@ -147,4 +147,3 @@ func TestNewStoreGetsEveryMember(t *testing.T) {
 		return ok && s.Balance == 40
 	})
 }
-
