@@ -238,7 +238,7 @@ func saleFootprint(b *testing.B, l *Ledger, id string) (keys, size int) {
 // BenchmarkGroupCommit compares sales per second with 16 concurrent
 // callers against one caller at a time.
 func BenchmarkGroupCommit(b *testing.B) {
-	const total = 800
+	const total = 1600
 	ctx := context.Background()
 	reported := map[int]bool{}
 	run := func(callers int) float64 {

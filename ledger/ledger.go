@@ -91,6 +91,7 @@ type Ledger struct {
 
 	// Space reserve, used by the committer goroutine only.
 	pre           *os.File // write handle for zero-filling ahead of bbolt
+	batches       uint64   // batches run, to space out reserve checks
 	reserveFailed bool
 
 	commits   atomic.Uint64 // transactions committed by the committer
