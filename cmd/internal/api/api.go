@@ -233,6 +233,9 @@ func errorFor(err error) (int, string, string) {
 	return 500, "internal", "The register could not do this; nothing was changed. Try again or call support."
 }
 
+// emptyBodyOK marks a request whose body may be empty.
+type emptyBodyOK struct{}
+
 var (
 	errNotFound    = errors.New("api: not found")
 	errUnavailable = errors.New("api: not available")
@@ -259,6 +262,13 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 		writeErr(w, http.StatusBadRequest, "bad_body", "The request body could not be read; nothing was changed.")
+		return false
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if emptyOK, _ := r.Context().Value(emptyBodyOK{}).(bool); emptyOK {
+			return true
+		}
+		writeErr(w, http.StatusBadRequest, "malformed_json", "The request needs a JSON body; nothing was changed.")
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -629,10 +639,9 @@ func (s *Server) checkoutAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b CheckoutBody
-	if r.ContentLength != 0 {
-		if !s.decode(w, r, &b) {
-			return
-		}
+	// complete, cancel and redeem need no body.
+	if !s.decode(w, r.WithContext(context.WithValue(r.Context(), emptyBodyOK{}, true)), &b) {
+		return
 	}
 	var ev checkout.Event
 	switch r.PathValue("action") {

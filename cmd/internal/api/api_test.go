@@ -118,6 +118,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown field", method: "POST", path: "/v1/sales", body: `{"id":"x","lines":[],"bogus":1}`, remote: local, status: 400, code: "malformed_json"},
 		{name: "trailing data", method: "POST", path: "/v1/sales", body: sale1 + `{}`, remote: local, status: 400, code: "malformed_json"},
 		{name: "too large", method: "POST", path: "/v1/sales", body: `{"id":"` + strings.Repeat("x", 5000) + `"}`, remote: local, status: 413, code: "body_too_large"},
+		{name: "empty body", method: "POST", path: "/v1/sales", body: ``, remote: local, status: 400, code: "malformed_json"},
 		{name: "missing id", method: "POST", path: "/v1/sales", body: `{"lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1}]}`, remote: local, status: 400, code: "missing_id"},
 		{name: "negative amount", method: "POST", path: "/v1/sales", body: `{"id":"n1","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":-100}]}`, remote: local, status: 400, code: "invalid_input"},
 		{name: "unknown card", method: "POST", path: "/v1/sales", body: `{"id":"u1","member":"M99","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":100}]}`, remote: local, status: 404, code: "unknown_member"},
