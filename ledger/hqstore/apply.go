@@ -17,7 +17,7 @@ import (
 // Bounds on what an event may carry; beyond them it is rejected as
 // malformed rather than risking overflow in sums.
 const (
-	maxIDLen    = 200
+	maxIDLen    = 128 // as the register ledger (ledger.validID) and protocol member ids
 	maxAbsPts   = ledger.Points(1) << 40
 	maxAbsMoney = ledger.Money(1) << 50
 )
