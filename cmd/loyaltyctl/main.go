@@ -112,7 +112,7 @@ func dispatch(c *client, cmd string, args []string, ledgerPath string, quiet boo
 		return c.call("POST", "/v1/sales", map[string]any{"id": *id, "member": *mem, "lines": lines}, c.showSale)
 	case "refund", "void":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("%s SALE-ID -id ID ...", cmd)
+			return fmt.Errorf("usage: loyaltyctl %s SALE-ID -id ID [more]", cmd)
 		}
 		sale := args[0]
 		id := fs.String("id", "", "idempotency key of the "+cmd)

@@ -70,10 +70,6 @@ type inputDevice interface {
 	Run(ctx context.Context, emit func(device.Event)) error
 }
 
-type healthDevice interface {
-	Health() device.Health
-}
-
 type d struct {
 	o       Options
 	cfg     *config.Config

@@ -101,7 +101,7 @@ func BenchmarkDaemonStartAndRSS(b *testing.B) {
 	var starts []time.Duration
 	for i := 0; i < 5; i++ {
 		starts = append(starts, r.start())
-		if err, _ := r.term(); err != nil {
+		if _, err := r.term(); err != nil {
 			b.Fatal(err)
 		}
 	}

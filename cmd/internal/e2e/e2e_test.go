@@ -69,8 +69,7 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	r.scan("M12345682")
 	r.scan("*CANCEL*")
 	r.waitDisplay("cancel accepted", func(b []byte) bool { return bytes0C(b) })
-	code, st = r.api("GET", "/v1/status", nil)
-	if st["ledger"].(map[string]any)["sales"].(float64) != 1 {
+	if code, st = r.api("GET", "/v1/status", nil); code != 200 || st["ledger"].(map[string]any)["sales"].(float64) != 1 {
 		t.Fatalf("sales changed: %v", st)
 	}
 	// Idle member card: "check my points".
@@ -93,7 +92,7 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	if out2, err = ctl(t, "-ledger", bk, "ledger", "verify"); err != nil || !strings.Contains(out2, "1 sales") {
 		t.Fatalf("verify backup: %v\n%s", err, out2)
 	}
-	if err, took := r.term(); err != nil || took > 6*time.Second {
+	if took, err := r.term(); err != nil || took > 6*time.Second {
 		t.Fatalf("SIGTERM: %v after %v\n%s", err, took, r.logs())
 	}
 	if out2, err = ctl(t, "-ledger", filepath.Join(r.dir, "ledger.db"), "-json", "ledger", "verify"); err != nil || !strings.Contains(out2, `"ok": true`) {
@@ -182,7 +181,7 @@ func stopMidSale(t *testing.T, sig string) {
 	}
 	if sig == "SIGKILL" {
 		r.kill()
-	} else if err, took := r.term(); err != nil || took > 6*time.Second {
+	} else if took, err := r.term(); err != nil || took > 6*time.Second {
 		t.Fatalf("SIGTERM under load: %v after %v\n%s", err, took, r.logs())
 	}
 	close(stop)
@@ -208,8 +207,7 @@ func stopMidSale(t *testing.T, sig string) {
 			t.Fatalf("retry of acknowledged %s: %d %v", id, code, out)
 		}
 	}
-	code, st = r.api("GET", "/v1/status", nil)
-	if int(st["ledger"].(map[string]any)["sales"].(float64)) != sales {
+	if code, st = r.api("GET", "/v1/status", nil); code != 200 || int(st["ledger"].(map[string]any)["sales"].(float64)) != sales {
 		t.Fatalf("retries added sales: %d -> %v", sales, st["ledger"])
 	}
 	// 2 points per sale (floor(2.50)) and nothing else happened to m1.
@@ -221,7 +219,7 @@ func stopMidSale(t *testing.T, sig string) {
 	if code, v := r.api("GET", "/v1/checkout", nil); code != 200 || v["state"] != "idle" {
 		t.Fatalf("checkout after restart: %v", v)
 	}
-	if err, _ := r.term(); err != nil {
+	if _, err := r.term(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	if out, err := ctl(t, "-ledger", filepath.Join(r.dir, "ledger.db"), "ledger", "verify"); err != nil {

@@ -298,17 +298,17 @@ func (r *register) kill() {
 }
 
 // term sends SIGTERM and returns the exit error and how long it took.
-func (r *register) term() (error, time.Duration) {
+func (r *register) term() (time.Duration, error) {
 	t0 := time.Now()
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-r.exited:
 		r.cmd = nil
-		return err, time.Since(t0)
+		return time.Since(t0), err
 	case <-time.After(15 * time.Second):
 		r.t.Fatalf("loyaltyd ignored SIGTERM\n%s", r.logs())
 	}
-	return nil, 0
+	return 0, nil
 }
 
 // scan writes one frame to the scanner pty, as a serial scanner would.

@@ -50,7 +50,7 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 	want("READY=1")
 	want("WATCHDOG=1")
 	want("WATCHDOG=1")
-	if err, _ := r.term(); err != nil {
+	if _, err := r.term(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	want("STOPPING=1")
