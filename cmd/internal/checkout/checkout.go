@@ -116,6 +116,10 @@ type Options struct {
 	Prompt PromptFunc
 	// NextTier says how far the member is from the next tier; default none.
 	NextTier func(m ledger.Member) (TierGoal, bool)
+	// DeferPrompt leaves Prompt and NextTier (which read the member's
+	// history) out of Handle; the Driver runs them after the display is
+	// written, so the customer sees the balance first.
+	DeferPrompt bool
 	// Online reports whether head office is reachable; default always true.
 	Online func() bool
 	// Width is the customer display width; default 20.
@@ -141,6 +145,7 @@ type Machine struct {
 	lastSale  *ledger.SaleResult
 	prompt    string
 	tierGoal  *TierGoal
+	enrich    bool // prompt and tier goal still to be worked out
 	message   string
 	showing   bool // idle but showing "my points"
 	offline   bool
@@ -384,6 +389,7 @@ func (m *Machine) reset() {
 	m.lastSale = nil
 	m.prompt = ""
 	m.tierGoal = nil
+	m.enrich = false
 	m.showing = false
 }
 
@@ -473,7 +479,7 @@ func (m *Machine) card(ev Event) Effects {
 		// "check my points": show and fall back to idle after ReceiptHold.
 		m.reset()
 		m.member, m.balance, m.showing = &mem, bal, true
-		m.prompt = m.promptFor(mem, bal)
+		m.setPrompt(mem, bal)
 		return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
 	}
 	if m.member != nil && m.member.ID != mem.ID && (m.state == Member) {
@@ -483,8 +489,33 @@ func (m *Machine) card(ev Event) Effects {
 		m.openSale() // phone number through the API starts a sale
 	}
 	m.member, m.balance, m.state = &mem, bal, Member
-	m.prompt = m.promptFor(mem, bal)
+	m.setPrompt(mem, bal)
 	return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
+}
+
+// setPrompt works out the prompt and tier goal now, or, with DeferPrompt,
+// leaves it for Enrich so the display is written first.
+func (m *Machine) setPrompt(mem ledger.Member, bal ledger.Points) {
+	m.prompt, m.tierGoal = "", nil
+	if m.o.DeferPrompt {
+		m.enrich = true
+		return
+	}
+	m.prompt = m.promptFor(mem, bal)
+}
+
+// Enrich computes a deferred prompt and tier goal (see Options.DeferPrompt)
+// and reports whether the view changed.
+func (m *Machine) Enrich() bool {
+	if !m.enrich {
+		return false
+	}
+	m.enrich = false
+	if m.member == nil {
+		return false
+	}
+	m.prompt = m.promptFor(*m.member, m.balance)
+	return m.prompt != "" || m.tierGoal != nil
 }
 
 func (m *Machine) promptFor(mem ledger.Member, bal ledger.Points) string {

@@ -355,3 +355,24 @@ func TestViewShowsTierGoal(t *testing.T) {
 		t.Fatalf("tier goal kept after cancel: %+v", fx.View)
 	}
 }
+
+func TestDeferredPromptAfterDisplay(t *testing.T) {
+	f := newFake()
+	var order []string
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f, DeferPrompt: true,
+		Prompt: func(ledger.Member, ledger.Points) string {
+			order = append(order, "prompt")
+			return "Birthday this week"
+		}})
+	d := checkout.NewDriver(m, func(_ context.Context, fx checkout.Effects) {
+		if fx.Display != nil {
+			order = append(order, "display")
+		}
+		order = append(order, "view:"+fx.View.Prompt)
+	})
+	fx := d.Do(context.Background(), card(danaCard))
+	want := []string{"display", "view:", "prompt", "view:Birthday this week"}
+	if !reflect.DeepEqual(order, want) || fx.View.Prompt != "Birthday this week" {
+		t.Fatalf("order = %q, view prompt %q", order, fx.View.Prompt)
+	}
+}

@@ -29,6 +29,13 @@ func (d *Driver) Do(ctx context.Context, ev Event) Effects {
 	if d.apply != nil {
 		d.apply(ctx, fx)
 	}
+	if d.m.Enrich() {
+		// the display is done; the kiosk gets the prompt and tier goal
+		fx = Effects{View: d.m.Snapshot(), Sale: fx.Sale, Err: fx.Err}
+		if d.apply != nil {
+			d.apply(ctx, Effects{View: fx.View})
+		}
+	}
 	return fx
 }
 

@@ -200,6 +200,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		Decimals: decimals(cfg),
 		Prompt:   promptFunc(x.led, o.Clock, rewards, location(cfg.Register.TimeZone, x.log), x.log),
 		NextTier: nextTierFunc(x.led, o.Clock, cfg.Rules),
+		// the balance reaches the display before the history is read
+		DeferPrompt: true,
 	})
 	x.drv = checkout.NewDriver(m, x.apply)
 	x.metrics()
