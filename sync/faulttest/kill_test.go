@@ -208,7 +208,7 @@ func TestRegisterKilledBetweenPubackAndAck(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "r1.db")
-	c := startChild(t, path, b.URL(), 2000)
+	c := startChild(t, path, b.URL(), 1000)
 	var last uint64
 	select {
 	case last = <-c.last:
