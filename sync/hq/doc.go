@@ -30,7 +30,10 @@
 // The store holds events beyond a gap and reports the gap; head office then
 // sends an ack with Gap = watermark+1, which asks the register to resend
 // from there. Gap requests are rate-limited per register
-// (Options.GapRetry) so a hole does not trigger a storm of resends. At
+// (Options.GapRetry), and back off (doubling up to a minute) while the
+// register's watermark does not move, so a hole, or a register that is
+// offline while the broker queues our requests, does not trigger a storm
+// of resends. At
 // start-up head office sends every register it knows an ack with its
 // watermark and a Gap request, so events lost in a crash of head office
 // are pulled again without waiting for the register's next sale.

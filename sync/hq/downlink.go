@@ -32,12 +32,15 @@ type acker struct {
 	pending map[regKey]uint64    // watermark to acknowledge
 	gaps    map[regKey]bool      // registers with a gap still open
 	lastGap map[regKey]time.Time // when we last asked each for a resend
+	gapWM   map[regKey]uint64    // the watermark of that request
+	gapWait map[regKey]time.Duration
 	kick    chan struct{}
 }
 
 func newAcker(c mqtt.Client, wait time.Duration, log *slog.Logger, svc *Service) *acker {
 	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, log: log, svc: svc,
 		pending: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
+		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
 		kick: make(chan struct{}, 1)}
 }
 
@@ -50,12 +53,28 @@ func (a *acker) set(store, register string, wm uint64, gap bool) {
 		a.gaps[k] = true
 	} else {
 		delete(a.gaps, k)
+		delete(a.gapWait, k)
+		delete(a.gapWM, k)
 	}
 	a.mu.Unlock()
 	select {
 	case a.kick <- struct{}{}:
 	default:
 	}
+}
+
+// maxGapWait bounds the back-off between resend requests to a register
+// that does not fill its gap.
+const maxGapWait = time.Minute
+
+// gapDue reports whether a resend request to k may be sent now. Callers
+// hold a.mu.
+func (a *acker) gapDue(k regKey, now time.Time) bool {
+	wait := a.gapWait[k]
+	if wait == 0 {
+		wait = a.retry
+	}
+	return now.Sub(a.lastGap[k]) >= wait
 }
 
 func (a *acker) run(ctx context.Context) {
@@ -89,7 +108,7 @@ func (a *acker) flush() {
 		keys[k] = true
 	}
 	for k := range a.gaps {
-		if now.Sub(a.lastGap[k]) >= a.retry {
+		if a.gapDue(k, now) {
 			keys[k] = true
 		}
 	}
@@ -99,8 +118,17 @@ func (a *acker) flush() {
 			continue // a gap without a fresh watermark: needs the last one
 		}
 		ack := protocol.Ack{Register: k.register, Watermark: wm}
-		if a.gaps[k] && now.Sub(a.lastGap[k]) >= a.retry {
+		if a.gaps[k] && a.gapDue(k, now) {
 			ack.Gap = wm + 1
+			// Ask again after GapRetry while the register makes progress;
+			// back off (doubling, up to maxGapWait) while it does not, e.g.
+			// when it is offline and the broker queues our requests.
+			if a.gapWM[k] == wm && a.gapWait[k] > 0 {
+				a.gapWait[k] = min(2*a.gapWait[k], maxGapWait)
+			} else {
+				a.gapWait[k] = a.retry
+			}
+			a.gapWM[k] = wm
 			a.lastGap[k] = now
 		}
 		delete(a.pending, k)
