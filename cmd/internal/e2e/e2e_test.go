@@ -92,7 +92,7 @@ func TestCheckoutWithScannerAndDisplay(t *testing.T) {
 	if out2, err = ctl(t, "-ledger", bk, "ledger", "verify"); err != nil || !strings.Contains(out2, "1 sales") {
 		t.Fatalf("verify backup: %v\n%s", err, out2)
 	}
-	if took, err := r.term(); err != nil || took > 6*time.Second {
+	if took, err := r.term(); err != nil || took > 9*time.Second {
 		t.Fatalf("SIGTERM: %v after %v\n%s", err, took, r.logs())
 	}
 	if out2, err = ctl(t, "-ledger", filepath.Join(r.dir, "ledger.db"), "-json", "ledger", "verify"); err != nil || !strings.Contains(out2, `"ok": true`) {
@@ -181,7 +181,7 @@ func stopMidSale(t *testing.T, sig string) {
 	}
 	if sig == "SIGKILL" {
 		r.kill()
-	} else if took, err := r.term(); err != nil || took > 6*time.Second {
+	} else if took, err := r.term(); err != nil || took > 9*time.Second {
 		t.Fatalf("SIGTERM under load: %v after %v\n%s", err, took, r.logs())
 	}
 	close(stop)
