@@ -135,6 +135,14 @@ func get(m map[string]any, path ...string) any {
 	return v
 }
 
+// str prints a JSON value, nothing for a missing one.
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
 func (c *client) status() error {
 	return c.call("GET", "/v1/status", nil, func(m map[string]any) {
 		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
@@ -145,7 +153,7 @@ func (c *client) status() error {
 		if devs, ok := m["devices"].([]any); ok {
 			for _, d := range devs {
 				dm, _ := d.(map[string]any)
-				fmt.Fprintf(c.out, "device     %v %v %v %v\n", dm["name"], dm["state"], dm["path"], dm["last_error"])
+				fmt.Fprintf(c.out, "device     %v %v %v %s\n", dm["name"], dm["state"], dm["path"], str(dm["last_error"]))
 			}
 		}
 		if sims, ok := m["simulated_devices"].(map[string]any); ok {

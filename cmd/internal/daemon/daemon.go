@@ -17,25 +17,15 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	sd "github.com/coreos/go-systemd/v22/daemon"
-	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
 
 	"github.com/loyalty-terminal/loyalty/cmd/internal/api"
 	"github.com/loyalty-terminal/loyalty/cmd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/cmd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/internal/kiosk"
 	"github.com/loyalty-terminal/loyalty/device"
-	"github.com/loyalty-terminal/loyalty/device/button"
-	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/device/display"
-	"github.com/loyalty-terminal/loyalty/device/frame"
-	"github.com/loyalty-terminal/loyalty/device/magstripe"
-	"github.com/loyalty-terminal/loyalty/device/scanner"
-	"github.com/loyalty-terminal/loyalty/device/serialdev"
+	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/signal"
-	"github.com/loyalty-terminal/loyalty/device/sim"
-	"github.com/loyalty-terminal/loyalty/device/wiegand"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -66,10 +56,6 @@ var (
 	ErrConfig = errors.New("daemon: unusable configuration")
 )
 
-type inputDevice interface {
-	Run(ctx context.Context, emit func(device.Event)) error
-}
-
 type d struct {
 	o       Options
 	cfg     *config.Config
@@ -77,15 +63,12 @@ type d struct {
 	led     *ledger.Ledger
 	drv     *checkout.Driver
 	hub     *kiosk.Hub
-	disp    display.Display
+	mgr     *manager.Manager
+	disp    display.Display // never nil: a no-op when none is configured
 	dispMu  sync.Mutex
 	sigs    chan checkout.SignalKind
 	outputs *signal.Outputs
 	up      *uplink.Uplink
-	sims    map[string]*sim.Scanner
-	simList []string
-	inputs  []inputDevice
-	healths []func() []device.Health
 	set     *metrics.Set
 	start   time.Time
 	clockT  func() bool
@@ -115,7 +98,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if o.RunDir == "" {
 		o.RunDir = filepath.Join(filepath.Dir(cfg.Ledger.Path), "dev")
 	}
-	x := &d{o: o, cfg: cfg, log: o.Logger, sims: map[string]*sim.Scanner{}, set: metrics.NewSet(), start: time.Now(),
+	x := &d{o: o, cfg: cfg, log: o.Logger, set: metrics.NewSet(), start: time.Now(),
 		sigs: make(chan checkout.SignalKind, 8)}
 	x.clockT = func() bool { _, t := o.Clock.Now(); return t }
 
@@ -166,19 +149,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
-	if err := x.openDisplay(); err != nil {
+	if err := x.openDevices(); err != nil {
 		return err
 	}
-	cls, err := x.classifier()
-	if err != nil {
-		return err
-	}
-	if err := x.openInputs(cls); err != nil {
-		x.closeSims()
-		return err
-	}
-	defer x.closeSims()
-	x.openOutputs()
 	if cfg.Sync.Enabled {
 		// A broken sync setup (a missing password or certificate file)
 		// must not stop sales: the register runs offline, says so on the
@@ -237,15 +210,24 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	// Devices, signals, sync, housekeeping.
-	for _, in := range x.inputs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := in.Run(runCtx, x.onDevice); err != nil {
-				x.log.Error("device stopped", "err", err)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := x.mgr.Run(runCtx); err != nil {
+			x.log.Error("devices stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case ev := <-x.mgr.Events():
+				x.onDevice(ev)
 			}
-		}()
-	}
+		}
+	}()
 	wg.Add(2)
 	go func() { defer wg.Done(); x.signalLoop(runCtx) }()
 	go func() { defer wg.Done(); x.tickLoop(runCtx) }()
@@ -290,12 +272,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if !waitBounded(&wg, time.Until(deadlineOf(sctx))) {
 		x.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
 	}
-	x.dispMu.Lock()
-	if c, ok := x.disp.(io.Closer); ok {
-		_ = c.Close()
-	}
-	x.dispMu.Unlock()
-	return nil
+	return nil // the device manager closed the display and simulators
 }
 
 // waitBounded waits for wg at most d; it reports whether wg finished.
@@ -401,10 +378,16 @@ func (x *d) printHints(addr string) {
 		ctl += " -addr http://" + addr
 	}
 	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", x.o.Version, x.cfg.Register.ID, x.cfg.Ledger.Path)
-	if len(x.simList) > 0 {
-		s := x.sims[x.simList[0]]
-		fmt.Fprintf(w, "Simulated scanner %q. In another terminal, scan an item:\n    %s scan 4006381333931\n", x.simList[0], ctl)
-		fmt.Fprintf(w, "  (or: echo 4006381333931 > %s, or write frames to the serial port %s)\n", filepath.Join(x.o.RunDir, x.simList[0]+"-in"), s.Path())
+	var first *manager.SimDevice
+	for _, s := range x.mgr.Simulated() {
+		if x.mgr.SimScanner(s.Name) != nil {
+			first = &s
+			break
+		}
+	}
+	if first != nil {
+		fmt.Fprintf(w, "Simulated scanner %q. In another terminal, scan an item:\n    %s scan 4006381333931\n", first.Name, ctl)
+		fmt.Fprintf(w, "  (or: echo 4006381333931 > %s)\n", first.FIFO)
 		fmt.Fprintf(w, "  enrol a member once:  %s member enrol -id 2990000000002 -name Dana\n", ctl)
 		fmt.Fprintf(w, "  scan the member card: %s scan 2990000000002\n", ctl)
 		fmt.Fprintf(w, "  complete the sale:    %s scan '*TOTAL*'\n", ctl)
@@ -415,211 +398,6 @@ func (x *d) printHints(addr string) {
 		}
 		fmt.Fprintf(w, "Status: %s status   API: http://%s/v1/status\n\n", ctl, addr)
 	}
-}
-
-// ---- devices ----
-
-func (x *d) classifier() (*classify.Classifier, error) {
-	var o classify.Options
-	for _, p := range x.cfg.MemberCards.Patterns {
-		o.Members = append(o.Members, classify.MemberPattern{Name: p.Name, Prefix: p.Prefix, Length: p.Length, Check: classify.Check(p.Check)})
-	}
-	for _, r := range x.cfg.MemberCards.Ranges {
-		o.Members = append(o.Members, classify.MemberPattern{Name: r.Name, From: r.From, To: r.To})
-	}
-	for _, e := range x.cfg.InstorePrefixes {
-		o.Embedded = append(o.Embedded, classify.EmbeddedLabel{Prefix: e.Prefix, ArticleDigits: e.ArticleDigits, InnerCheck: e.InnerCheck, ValueDigits: e.ValueDigits, Weight: e.Kind == "weight"})
-	}
-	o.Controls = x.cfg.ControlCodes
-	c, err := classify.New(o)
-	if err != nil {
-		return nil, fmt.Errorf("%w: member cards or control codes: %w", ErrConfig, err)
-	}
-	return c, nil
-}
-
-func serialOpts(s config.Serial) (serialdev.SerialOptions, frame.Options, error) {
-	t, err := frame.ParseTerminator(firstNonEmpty(s.Terminator, "cr"))
-	if err != nil {
-		return serialdev.SerialOptions{}, frame.Options{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return serialdev.SerialOptions{Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits},
-		frame.Options{Terminator: t, IdleGap: s.IdleGap, Prefix: s.Prefix, MaxLen: s.MaxFrame}, nil
-}
-
-func (x *d) simulate(name string, s *config.Serial) error {
-	if err := os.MkdirAll(x.o.RunDir, 0o750); err != nil {
-		return fmt.Errorf("simulated devices dir: %w", err)
-	}
-	term := "\r"
-	switch s.Terminator {
-	case "lf":
-		term = "\n"
-	case "crlf":
-		term = "\r\n"
-	}
-	link := filepath.Join(x.o.RunDir, name)
-	fifo := filepath.Join(x.o.RunDir, name+"-in")
-	_ = os.Remove(link)
-	_ = os.Remove(fifo)
-	sc, err := sim.NewScanner(sim.ScannerOptions{Link: link, FIFO: fifo, Terminator: term})
-	if err != nil {
-		return fmt.Errorf("simulated %s: %w", name, err)
-	}
-	x.sims[name] = sc
-	x.simList = append(x.simList, name)
-	s.Path = sc.Path()
-	return nil
-}
-
-func (x *d) closeSims() {
-	for _, s := range x.sims {
-		_ = s.Close()
-	}
-}
-
-func (x *d) openInputs(cls *classify.Classifier) error {
-	dl := x.log.With("subsystem", "device")
-	for _, sc := range x.cfg.Devices.Scanners {
-		ser := sc.Serial
-		if ser.Simulate {
-			if err := x.simulate(sc.Name, &ser); err != nil {
-				return err
-			}
-		}
-		so, fo, err := serialOpts(ser)
-		if err != nil {
-			return err
-		}
-		fo.AIM = sc.AIM
-		r, err := scanner.New(serialdev.Options{Name: sc.Name, Path: ser.Path, Serial: so, Frame: fo, Logger: dl}, cls)
-		if err != nil {
-			return fmt.Errorf("scanner %s: %w", sc.Name, err)
-		}
-		x.inputs = append(x.inputs, r)
-		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
-	}
-	for _, ms := range x.cfg.Devices.Magstripe {
-		ser := ms.Serial
-		if ser.Simulate {
-			if err := x.simulate(ms.Name, &ser); err != nil {
-				return err
-			}
-		}
-		so, fo, err := serialOpts(ser)
-		if err != nil {
-			return err
-		}
-		fr := magstripe.FrameOptions()
-		fr.Prefix, fr.IdleGap = fo.Prefix, fo.IdleGap
-		if fo.MaxLen > 0 {
-			fr.MaxLen = fo.MaxLen
-		}
-		r, err := magstripe.New(serialdev.Options{Name: ms.Name, Path: ser.Path, Serial: so, Frame: fr, Logger: dl}, cls)
-		if err != nil {
-			return fmt.Errorf("magstripe %s: %w", ms.Name, err)
-		}
-		x.inputs = append(x.inputs, r)
-		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
-	}
-	needGPIO := len(x.cfg.Devices.Wiegand) > 0 || len(x.cfg.Devices.Buttons) > 0
-	if needGPIO {
-		if _, err := host.Init(); err != nil {
-			x.log.Warn("gpio unavailable: buttons and Wiegand readers skipped", "err", err)
-			return nil
-		}
-	}
-	for _, w := range x.cfg.Devices.Wiegand {
-		if w.Simulate {
-			x.log.Info("simulated Wiegand reader: use a simulated scanner for member cards", "device", w.Name)
-			continue
-		}
-		d0, d1 := gpioreg.ByName(w.D0), gpioreg.ByName(w.D1)
-		if d0 == nil || d1 == nil {
-			x.log.Warn("wiegand reader skipped: GPIO line not on this host", "device", w.Name, "d0", w.D0, "d1", w.D1)
-			continue
-		}
-		r, err := wiegand.NewReader(wiegand.Options{Name: w.Name, D0: d0, D1: d1, Logger: dl})
-		if err != nil {
-			return fmt.Errorf("wiegand %s: %w", w.Name, err)
-		}
-		x.inputs = append(x.inputs, r)
-		x.healths = append(x.healths, func() []device.Health { return []device.Health{r.Health()} })
-	}
-	var bs []button.Button
-	for _, b := range x.cfg.Devices.Buttons {
-		p := gpioreg.ByName(b.Pin)
-		if p == nil {
-			x.log.Warn("button skipped: GPIO line not on this host", "button", b.Name, "pin", b.Pin)
-			continue
-		}
-		bs = append(bs, button.Button{Name: firstNonEmpty(b.Name, b.Pin), Pin: p, Action: b.Action})
-	}
-	if len(bs) > 0 {
-		wt, err := button.New(button.Options{Buttons: bs, Logger: dl})
-		if err != nil {
-			return fmt.Errorf("buttons: %w", err)
-		}
-		x.inputs = append(x.inputs, wt)
-		x.healths = append(x.healths, wt.Health)
-	}
-	return nil
-}
-
-func (x *d) openOutputs() {
-	o := x.cfg.Devices.Outputs
-	names := map[string]string{signal.Buzzer: o.Buzzer, signal.Green: o.OKLED, signal.Red: firstNonEmpty(o.ErrorLED, o.OfflineLED)}
-	pins := map[string]gpio.PinOut{}
-	for role, name := range names {
-		if name == "" {
-			continue
-		}
-		if _, err := host.Init(); err != nil {
-			x.log.Warn("gpio unavailable: signals go to the log only", "err", err)
-			return
-		}
-		p := gpioreg.ByName(name)
-		if p == nil {
-			x.log.Warn("output skipped: GPIO line not on this host", "role", role, "pin", name)
-			continue
-		}
-		pins[role] = p
-	}
-	if len(pins) > 0 {
-		x.outputs = signal.New(pins, nil)
-	}
-}
-
-func (x *d) openDisplay() error {
-	dc := x.cfg.Devices.Display
-	switch dc.Kind {
-	case "", "log":
-		x.disp = display.NewLog(x.o.Out, dc.Width)
-		return nil
-	}
-	proto, err := display.ParseProtocol(dc.Kind)
-	if err != nil {
-		return fmt.Errorf("%w: display: %w", ErrConfig, err)
-	}
-	cp, err := display.ParseCodePage(dc.CodePage)
-	if err != nil {
-		return fmt.Errorf("%w: display: %w", ErrConfig, err)
-	}
-	if dc.Simulate && dc.Path == "" {
-		x.log.Warn("simulated pole display without a path: showing it on the log display")
-		x.disp = display.NewLog(x.o.Out, dc.Width)
-		return nil
-	}
-	path, baud := dc.Path, dc.Baud
-	s, err := display.NewSerial(display.SerialOptions{Protocol: proto, CodePage: cp, Width: dc.Width,
-		Open: func() (io.WriteCloser, error) {
-			return serialdev.OpenSerial(path, serialdev.SerialOptions{Baud: baud}, 0)
-		}})
-	if err != nil {
-		return fmt.Errorf("display: %w", err)
-	}
-	x.disp = s
-	return nil
 }
 
 func (x *d) openUplink() error {
@@ -839,17 +617,19 @@ func (x *d) watchdog(ctx context.Context) {
 }
 
 func (x *d) scan(_ context.Context, dev, code string) error {
+	sims := x.mgr.Simulated()
 	if dev == "" {
-		if len(x.simList) == 0 {
+		for _, s := range sims {
+			if x.mgr.SimScanner(s.Name) != nil {
+				dev = s.Name
+				break
+			}
+		}
+		if dev == "" {
 			return errors.New("no simulated scanner configured")
 		}
-		dev = x.simList[0]
 	}
-	s, ok := x.sims[dev]
-	if !ok {
-		return fmt.Errorf("no simulated scanner %q (have %s)", dev, strings.Join(x.simList, ", "))
-	}
-	return s.Inject(code)
+	return x.mgr.Inject(dev, code)
 }
 
 // Status is the document of GET /v1/status.
@@ -888,16 +668,14 @@ func (x *d) status(context.Context) any {
 		l := api.NewLedgerStatus(ls)
 		st.Ledger = &l
 	}
-	for _, h := range x.healths {
-		for _, d := range h() {
-			st.Devices = append(st.Devices, api.DeviceStatus{Name: d.Name, Path: d.Path, State: string(d.State), LastError: d.LastError,
-				Reopens: d.Reopens, Frames: d.Frames, Rejects: d.Rejects, Faults: d.Faults})
-		}
+	for _, d := range x.mgr.Health() {
+		st.Devices = append(st.Devices, api.DeviceStatus{Name: d.Name, Path: d.Path, State: string(d.State), LastError: d.LastError,
+			Reopens: d.Reopens, Frames: d.Frames, Rejects: d.Rejects, Faults: d.Faults})
 	}
-	if len(x.sims) > 0 {
+	if sims := x.mgr.Simulated(); len(sims) > 0 {
 		st.SimDevices = map[string]string{}
-		for n, s := range x.sims {
-			st.SimDevices[n] = s.Path()
+		for _, s := range sims {
+			st.SimDevices[s.Name] = s.Path
 		}
 	}
 	st.Checkout = x.drv.View().State
