@@ -17,7 +17,7 @@ var (
 	// ErrSchemaTooNew reports a file written by a newer program.
 	ErrSchemaTooNew = errors.New("hqstore: schema version is newer than this program")
 	// ErrStaleConfig reports a config document whose version is not newer
-	// than the one already published.
+	// than the one already recorded.
 	ErrStaleConfig = errors.New("hqstore: config version not newer than published")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("hqstore: closed")

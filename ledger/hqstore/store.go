@@ -549,17 +549,18 @@ func (s *Store) DoubleSpends() ([]DoubleSpend, error) {
 	return out, err
 }
 
-// ConfigDoc is one published, versioned config document.
+// ConfigDoc is one recorded, versioned config document.
 type ConfigDoc struct {
 	Kind    string          `json:"kind"`
 	Version uint64          `json:"version"`
 	Doc     json.RawMessage `json:"doc"`
 }
 
-// PublishConfig records doc as version of kind ("rules", "catalogue"). The
-// version must be greater than the last one recorded (ErrStaleConfig);
-// validation of the content is the caller's job, before calling this.
-func (s *Store) PublishConfig(kind string, version uint64, doc json.RawMessage) error {
+// RecordConfig records doc as the version in force of a kind of config
+// document (head office uses the topic as the kind). The version must be
+// greater than the last one recorded (ErrStaleConfig); validating the
+// content is the caller's job.
+func (s *Store) RecordConfig(kind string, version uint64, doc json.RawMessage) error {
 	if kind == "" || version == 0 || !json.Valid(doc) {
 		return fmt.Errorf("config %q version %d: need a kind, a positive version and JSON: %w", kind, version, ErrInvalid)
 	}
@@ -582,7 +583,7 @@ func (s *Store) PublishConfig(kind string, version uint64, doc json.RawMessage) 
 	})
 }
 
-// Configs returns every recorded config document, by kind.
+// Configs returns the latest recorded document of every kind.
 func (s *Store) Configs() ([]ConfigDoc, error) {
 	var out []ConfigDoc
 	err := s.db.View(func(tx *bolt.Tx) error {

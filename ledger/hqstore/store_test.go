@@ -382,7 +382,7 @@ func TestDurableAcrossReopenAndLocked(t *testing.T) {
 	*s = *s2 // let the cleanup check and close the reopened store
 }
 
-func TestPublishConfigVersions(t *testing.T) {
+func TestRecordConfigVersions(t *testing.T) {
 	s, _ := open(t, nil)
 	cases := []struct {
 		name    string
@@ -401,7 +401,7 @@ func TestPublishConfigVersions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.PublishConfig(tc.kind, tc.version, json.RawMessage(tc.doc))
+			err := s.RecordConfig(tc.kind, tc.version, json.RawMessage(tc.doc))
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}

@@ -97,6 +97,12 @@ func TestPublishConfigVersions(t *testing.T) {
 			t.Fatalf("version %s after 4: %v, want ErrStaleConfig", v, err)
 		}
 	}
+	// Head office records the documents in force in its store.
+	_, st, _ := startHQ(t, b.URL(), "", hq.Options{})
+	eventually(t, wait, "config version 4 recorded by head office", func() bool {
+		docs, err := st.Configs()
+		return err == nil && len(docs) == 1 && docs[0].Version == 4 && docs[0].Kind == protocol.ChainConfigTopic()
+	})
 	// A register connecting later gets version 4, retained, and it decodes.
 	got := make(chan protocol.Config, 1)
 	c := connect(t, b.URL(), "late-register", true, nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,7 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 	in    chan inMsg
+	cfgIn chan inMsg
 	acks  *acker
 	sums  *summariser
 	conn  atomic.Bool
@@ -139,7 +141,7 @@ func New(st *hqstore.Store, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue)}
+	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
 	return s, nil
 }
 
@@ -194,8 +196,12 @@ func (s *Service) Run(ctx context.Context) error {
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		// Only a channel send: never disk I/O on paho's goroutine. A full
 		// channel is back-pressure; the ingest goroutine never waits on paho.
+		in := s.in
+		if strings.HasSuffix(m.Topic(), "/"+protocol.KindConfig) {
+			in = s.cfgIn
+		}
 		select {
-		case s.in <- inMsg{topic: m.Topic(), payload: m.Payload()}:
+		case in <- inMsg{topic: m.Topic(), payload: m.Payload()}:
 		case <-done:
 		}
 	}
@@ -205,7 +211,13 @@ func (s *Service) Run(ctx context.Context) error {
 		s.conn.Store(true)
 		s.log.Info("connected", "broker", s.opts.Conn.Broker, "filter", s.opts.Filter)
 		go func() { // never wait on a token inside a paho callback
-			t := c.Subscribe(s.opts.Filter, 1, nil)
+			// Events, and the config documents in force (retained), which
+			// head office records in its store.
+			t := c.SubscribeMultiple(map[string]byte{
+				s.opts.Filter:                  1,
+				protocol.ChainConfigTopic():    1,
+				protocol.StoreConfigTopic("+"): 1,
+			}, nil)
 			if !t.WaitTimeout(wait) {
 				s.log.Error("subscribe timed out; reconnecting", "filter", s.opts.Filter)
 				return
@@ -233,7 +245,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	var wg stdsync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); s.configLoop(ctx) }()
 	go func() { defer wg.Done(); s.acks.run(ctx) }()
 	go func() { defer wg.Done(); s.sums.run(ctx) }()
 
@@ -363,6 +376,41 @@ func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
 		return evs
 	}
 	return append(evs, out...)
+}
+
+// configLoop records every valid config document seen on the broker (the
+// retained ones arrive at each connect) in the store, so head office keeps
+// a durable record of what is in force even if the broker loses its
+// retained messages.
+func (s *Service) configLoop(ctx context.Context) {
+	for {
+		var m inMsg
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-s.cfgIn:
+		}
+		if len(m.payload) == 0 {
+			continue // a cleared retained message
+		}
+		t, err := protocol.ParseTopic(m.topic)
+		if err != nil {
+			s.log.Warn("config on an unknown topic", "topic", m.topic, "err", err)
+			continue
+		}
+		cfg, err := protocol.DecodeConfig(m.payload, t)
+		if err != nil {
+			s.log.Warn("invalid config document on the broker; registers refuse it too", "topic", m.topic, "err", err)
+			continue
+		}
+		switch err := s.st.RecordConfig(m.topic, cfg.ConfigVersion, m.payload); {
+		case err == nil:
+			s.log.Info("config in force recorded", "topic", m.topic, "version", cfg.ConfigVersion)
+		case errors.Is(err, hqstore.ErrStaleConfig):
+		default:
+			s.log.Error("record config", "topic", m.topic, "err", err)
+		}
+	}
 }
 
 // DecodeMessage turns one upstream MQTT message into store events. It

@@ -36,8 +36,8 @@ type Config struct {
 	// SummaryInterval is the least time between rounds of member
 	// summaries; default 500ms; "-1s" disables summaries.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
-	// StatusAddr serves GET /status, /members/{id}, /doublespends and
-	// /conflicts (JSON) on this address; default
+	// StatusAddr serves GET /status, /members/{id}, /doublespends,
+	// /conflicts and /configs (JSON) on this address; default
 	// 127.0.0.1:8090; "off" disables it.
 	StatusAddr string `yaml:"status_addr"`
 	// StatusLogEvery logs a status line this often; default 30s.

@@ -73,6 +73,15 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(sum)
 		})
+		mux.HandleFunc("GET /configs", func(w http.ResponseWriter, _ *http.Request) {
+			cs, err := st.Configs()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(cs)
+		})
 		mux.HandleFunc("GET /doublespends", func(w http.ResponseWriter, _ *http.Request) {
 			ds, err := st.DoubleSpends()
 			if err != nil {
