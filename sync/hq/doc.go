@@ -29,38 +29,42 @@
 //
 // The store holds events beyond a gap and reports the gap; head office then
 // sends an ack with Gap = watermark+1, which asks the register to resend
-// from there. Gap requests are rate-limited per register
-// (Options.GapRetry), and back off (doubling up to a minute) while the
-// register's watermark does not move, so a hole, or a register that is
-// offline while the broker queues our requests, does not trigger a storm
-// of resends. At
-// start-up head office sends every register it knows an ack with its
-// watermark and a Gap request, so events lost in a crash of head office
-// are pulled again without waiting for the register's next sale.
+// from there. Gap requests are rate-limited per register (Options.GapRetry)
+// and back off (doubling up to a minute) while the register's watermark
+// does not move, so a hole, or a register that is offline while the broker
+// queues our requests, does not cause a storm of resends. At start-up head
+// office asks every register it knows to resend from its watermark, so
+// events lost in a crash of head office come back without waiting for the
+// register's next sale.
 //
 // # Several instances and shared subscriptions
 //
+// One store has one writer, and the chain-wide view (balances merged across
+// stores) lives in that store, so one instance serves one chain; it ingests
+// tens of thousands of events per second on a small machine.
+//
 // Mosquitto 2.0 supports shared subscriptions: instances that subscribe to
 // "$share/<group>/loyalty/v1/+/+/events" each receive a share of the
-// messages (Options.Filter). The broker distributes per MESSAGE, not per
-// register, so one register's stream is spread over the instances and no
-// instance sees it in order. Correctness does not depend on that order: each
-// store applies a register's events only contiguously up to its watermark,
-// holds the rest and asks for resends. But if the instances have separate
-// stores, every instance sees gaps all the time and the resends multiply.
-// So split the load by partitioning instead: each instance, with its own
-// store, subscribes to the stores it owns ("loyalty/v1/<store>/+/events",
-// one filter per store) and the reports merge the stores. Use a shared
-// group ("$share/hq-<shard>/loyalty/v1/<store>/+/events") only where all
-// members of the group write one store, e.g. a hot standby that takes the
-// store over. docs/hq.md has the operational recipe.
+// messages (Options.Filters). The broker distributes per MESSAGE, not per
+// register, so one register's stream is spread over the instances and none
+// sees it whole. Correctness would not suffer (a store applies a register's
+// events only contiguously, holds the rest and asks for resends), but with
+// one store per instance every instance sees gaps all the time, the resends
+// multiply, and each holds a different part of every member's balance. So:
+//
+//   - Partition only along lines members do not cross (e.g. regions that
+//     are separate loyalty programmes): each instance has its own store and
+//     the filters of its stores ("loyalty/v1/<store>/+/events").
+//   - Use a shared group only for a standby that writes the same store
+//     after taking it over ("$share/hq/loyalty/v1/+/+/events" on both, the
+//     standby connected only once the primary is gone).
 //
 // # Member summaries
 //
 // After each commit the members whose chain-wide view changed are marked;
 // a summariser goroutine (at most once per Options.SummaryInterval) reads
 // their summaries from the store and publishes them to every known store's
-// members topic, in messages of at most protocol.MaxMembers summaries. Each
+// members topic, in messages of at most 500 summaries. Each
 // summary carries, per register, the highest sequence of that register's
 // events it includes, so a register can overlay its own newer events
 // (ledger.ApplyMemberSummary on the register side). The per-store message

@@ -47,9 +47,10 @@ func (c Conn) waitTimeout() time.Duration {
 // Options configures a Service. Zero values mean the documented defaults.
 type Options struct {
 	Conn Conn
-	// Filter is the events subscription. Default protocol.AllEventsFilter;
-	// see the package documentation before using "$share/...".
-	Filter string
+	// Filters are the events subscriptions. Default
+	// [protocol.AllEventsFilter]; see the package documentation before
+	// using several instances or "$share/...".
+	Filters []string
 	// MaxBatch is the most events applied in one transaction. Default 8192:
 	// large enough that a slow fdatasync (tens of ms on a busy disk) is
 	// paid once for many events.
@@ -122,8 +123,8 @@ func New(st *hqstore.Store, opts Options) (*Service, error) {
 	if opts.Conn.ClientID == "" {
 		opts.Conn.ClientID = "loyalty-hq"
 	}
-	if opts.Filter == "" {
-		opts.Filter = protocol.AllEventsFilter
+	if len(opts.Filters) == 0 {
+		opts.Filters = []string{protocol.AllEventsFilter}
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 8192
@@ -209,20 +210,20 @@ func (s *Service) Run(ctx context.Context) error {
 	wait := s.opts.Conn.waitTimeout()
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		s.conn.Store(true)
-		s.log.Info("connected", "broker", s.opts.Conn.Broker, "filter", s.opts.Filter)
+		s.log.Info("connected", "broker", s.opts.Conn.Broker, "filters", s.opts.Filters)
 		go func() { // never wait on a token inside a paho callback
 			// Events, and the config documents in force (retained), which
 			// head office records in its store.
-			t := c.SubscribeMultiple(map[string]byte{
-				s.opts.Filter:                  1,
-				protocol.ChainConfigTopic():    1,
-				protocol.StoreConfigTopic("+"): 1,
-			}, nil)
+			subs := map[string]byte{protocol.ChainConfigTopic(): 1, protocol.StoreConfigTopic("+"): 1}
+			for _, f := range s.opts.Filters {
+				subs[f] = 1
+			}
+			t := c.SubscribeMultiple(subs, nil)
 			if !t.WaitTimeout(wait) {
-				s.log.Error("subscribe timed out; reconnecting", "filter", s.opts.Filter)
+				s.log.Error("subscribe timed out; reconnecting", "filters", s.opts.Filters)
 				return
 			} else if t.Error() != nil {
-				s.log.Error("subscribe refused", "filter", s.opts.Filter, "err", t.Error())
+				s.log.Error("subscribe refused", "filters", s.opts.Filters, "err", t.Error())
 				return
 			}
 			s.subd.Store(true)

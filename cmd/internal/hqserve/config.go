@@ -26,8 +26,10 @@ type Config struct {
 	// /var/lib/loyalty/hq.db.
 	Store  string `yaml:"store"`
 	Broker Broker `yaml:"broker"`
-	// Filter is the events subscription; default loyalty/v1/+/+/events.
-	Filter string `yaml:"filter"`
+	// Filters are the events subscriptions; default
+	// [loyalty/v1/+/+/events] (every register). See docs/hq.md before
+	// running several instances.
+	Filters []string `yaml:"filters"`
 	// MaxBatch is the most events per store transaction; default 8192.
 	MaxBatch int `yaml:"max_batch"`
 	// OfflineRedeemLimit is the registers' offline redemption limit in

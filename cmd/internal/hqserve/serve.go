@@ -36,7 +36,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		return err
 	}
 	defer st.Close()
-	svc, err := hq.New(st, hq.Options{Conn: conn, Filter: cfg.Filter, MaxBatch: cfg.MaxBatch,
+	svc, err := hq.New(st, hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
 		SummaryInterval: cfg.SummaryInterval, Logger: log})
 	if err != nil {
 		return err
