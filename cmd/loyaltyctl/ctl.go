@@ -147,13 +147,17 @@ func (c *client) status() error {
 	return c.call("GET", "/v1/status", nil, func(m map[string]any) {
 		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
 		fmt.Fprintf(c.out, "clock      trusted=%v\n", m["clock_trusted"])
-		fmt.Fprintf(c.out, "sync       %v\n", get(m, "sync", "summary"))
+		fmt.Fprintf(c.out, "sync       %v", get(m, "sync", "summary"))
+		if e := str(get(m, "sync", "last_error")); e != "" {
+			fmt.Fprintf(c.out, " (%s)", e)
+		}
+		fmt.Fprintln(c.out)
 		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "sales"), get(m, "ledger", "members"), get(m, "ledger", "outbox_pending"), get(m, "ledger", "last_seq"))
 		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
 		if devs, ok := m["devices"].([]any); ok {
 			for _, d := range devs {
 				dm, _ := d.(map[string]any)
-				fmt.Fprintf(c.out, "device     %v %v %v %s\n", dm["name"], dm["state"], dm["path"], str(dm["last_error"]))
+				fmt.Fprintf(c.out, "device     %v %v %v %s\n", dm["name"], dm["state"], dm["path"], strings.ReplaceAll(str(dm["last_error"]), "\n", "; "))
 			}
 		}
 		if sims, ok := m["simulated_devices"].(map[string]any); ok {
