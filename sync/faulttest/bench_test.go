@@ -131,6 +131,20 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		r.stopU()
 		o.stop()
 
+		// The same drain with an in-memory acknowledger (acks on receipt,
+		// nothing durable): how fast the uplink itself is when head office's
+		// disk is not the limit.
+		r2 := newRegister(b, "r2")
+		backlog(b, r2, benchEvents)
+		n2 := r2.last()
+		stopAcker := memAcker(b, bm.URL())
+		start = time.Now()
+		r2.start([]string{bm.URL()}, uplink.Options{Window: benchWindow, BatchEvents: benchBatch, AckTimeout: 5 * time.Second, MaxUnacked: 16384})
+		eventually(b, 5*wait, "backlog drained to the memory acker", func() bool { c, _ := r2.l.Confirmed(); return c == n2 })
+		drainMem := time.Since(start)
+		r2.stopU()
+		stopAcker()
+
 		raw := rawPublish(b, bm.URL(), single)
 		rawBatched := rawPublish(b, bm.URL(), batched)
 		uplinkRate := float64(n) / drain.Seconds()
@@ -141,6 +155,7 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		fmt.Printf("REPORT raw_paho_qos1_batched_events_per_s %.0f events/s\n", rawBatchedRate)
 		fmt.Printf("RATIO drain_vs_raw_paho %.2f\n", uplinkRate/rawRate)
 		fmt.Printf("REPORT drain_vs_raw_paho_batched %.2f ratio\n", uplinkRate/rawBatchedRate)
+		fmt.Printf("REPORT drain_memory_acker_events_per_s %.0f events/s\n", float64(n2)/drainMem.Seconds())
 	}
 }
 
@@ -205,4 +220,49 @@ func BenchmarkCommitToHQ(b *testing.B) {
 		fmt.Printf("REPORT commit_to_hq_p50_ms %.2f ms\n", float64(p50.Microseconds())/1000)
 		fmt.Printf("REPORT commit_to_hq_p99_ms %.2f ms\n", float64(p99.Microseconds())/1000)
 	}
+}
+
+// memAcker acknowledges every events message on receipt, in memory, in
+// order (no durability: a benchmark floor, not a head office). It serves
+// one register at a time.
+func memAcker(b *testing.B, url string) func() {
+	b.Helper()
+	var mu sync.Mutex
+	wm := map[string]uint64{}
+	held := map[uint64]uint64{} // first seq -> last seq (one register per run)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("mem-acker").SetAutoReconnect(false).SetOrderMatters(false))
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	tok := c.Subscribe(protocol.AllEventsFilter, 1, func(c mqtt.Client, m mqtt.Message) {
+		tp, err := protocol.ParseTopic(m.Topic())
+		if err != nil {
+			return
+		}
+		evs, err := protocol.DecodeEvents(m.Payload(), tp.Store, tp.Register)
+		if err != nil {
+			return
+		}
+		first, _ := evs[0].Seq()
+		last, _ := evs[len(evs)-1].Seq()
+		mu.Lock()
+		// Handlers run concurrently: hold batches that arrive early.
+		held[first] = max(held[first], last)
+		for {
+			l, ok := held[wm[tp.Register]+1]
+			if !ok {
+				break
+			}
+			delete(held, wm[tp.Register]+1)
+			wm[tp.Register] = max(wm[tp.Register], l)
+		}
+		w := wm[tp.Register]
+		mu.Unlock()
+		p, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w})
+		c.Publish(protocol.AckTopic(tp.Store, tp.Register), 1, false, p) // a lost ack is covered by the next
+	})
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	return func() { c.Disconnect(100) }
 }
