@@ -461,13 +461,15 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 				u.mu.Unlock()
 			}
 		}
-		if cursor <= watermark {
-			cursor = watermark
+		// acked is what head office has (confirms to the ledger may lag it).
+		acked := max(watermark, seenAck)
+		if cursor <= acked {
+			cursor = acked
 			// Nothing outstanding: head office's silence only counts from
 			// the moment something is waiting for it.
 			lastProgress = time.Now()
 		}
-		if gap != 0 && gap-1 < cursor && gap > watermark {
+		if gap != 0 && gap-1 < cursor && gap > acked {
 			// Head office missed gap..: resend from there. Head office repeats
 			// the request with every message it receives beyond the gap, so
 			// the same gap is honoured again only after AckTimeout; a new gap
@@ -485,8 +487,8 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		if probing {
 			limit = u.o.BatchEvents
 		}
-		for len(q) < u.o.Window && cursor-watermark < uint64(limit) {
-			n := min(u.o.BatchEvents, limit-int(cursor-watermark))
+		for len(q) < u.o.Window && cursor-acked < uint64(limit) {
+			n := min(u.o.BatchEvents, limit-int(cursor-acked))
 			recs, err := u.ob.Outbox(cursor, n)
 			if err != nil {
 				return fmt.Errorf("read outbox: %w", err)
@@ -522,7 +524,7 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		}
 		var ackDeadline <-chan time.Time
 		var ackT *time.Timer
-		if cursor > watermark {
+		if cursor > acked {
 			ackT = time.NewTimer(time.Until(lastProgress.Add(ackWait)))
 			ackDeadline = ackT.C
 		}
@@ -540,9 +542,9 @@ func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct
 		case <-pubDeadline:
 			err = fmt.Errorf("puback: %w", ErrTimeout)
 		case <-ackDeadline:
-			if cursor > watermark {
-				u.log.Warn("no ack from head office, probing", "from", watermark+1, "waited", ackWait)
-				cursor = watermark
+			if cursor > acked {
+				u.log.Warn("no ack from head office, probing", "from", acked+1, "waited", ackWait)
+				cursor = acked
 				probing = true
 				lastProgress = time.Now()
 				ackWait = min(ackWait*2, 16*u.o.AckTimeout)
