@@ -86,3 +86,22 @@ func TestIdleIsNotSilence(t *testing.T) {
 		t.Fatalf("head office saw %d duplicates", hq.dups)
 	}
 }
+
+// TestMaxUnackedBoundsWhatIsOutstanding: with head office silent, the
+// register publishes at most MaxUnacked events beyond the watermark.
+func TestMaxUnackedBoundsWhatIsOutstanding(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	l := openLedger(t, "r1")
+	record(t, l, "a", 500)
+	hq := startAckHQ(t, b.URL())
+	hq.paused.Store(true)
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, MaxUnacked: 120, AckTimeout: time.Hour})
+	eventually(t, wait, "limit reached", func() bool { return u.Status().Published >= 120 })
+	record(t, l, "b", 5) // a notification: the uplink looks again and must still hold back
+	eventually(t, wait, "new events seen", func() bool { return u.Status().Pending == 506 })
+	// Asserting that something does NOT happen: give it time to overshoot.
+	time.Sleep(300 * time.Millisecond)
+	if p := u.Status().Published; p != 120 {
+		t.Fatalf("published up to %d with MaxUnacked 120 and no ack", p)
+	}
+}
