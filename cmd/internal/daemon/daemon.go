@@ -69,6 +69,7 @@ type d struct {
 	sigs    chan checkout.SignalKind
 	outputs *signal.Outputs
 	up      *uplink.Uplink
+	hqcfg   *configState // versions of head office's config in force
 	set     *metrics.Set
 	start   time.Time
 	clockT  func() bool
@@ -414,11 +415,19 @@ func (x *d) openUplink() error {
 	if err != nil {
 		return err
 	}
+	x.hqcfg, err = loadConfigState(x.led, x.log.With("subsystem", "config"))
+	if err != nil {
+		return err
+	}
 	up, err := uplink.New(x.led, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, x.cfg.Register.StoreID), Register: x.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
 		Clock: x.o.Clock, Logger: x.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(x.led, x.cfg.Register.ID),
+		// Rules and catalogues from head office; started with the versions
+		// in force so the retained copies are recognised after a restart.
+		OnConfig:       x.hqcfg.Apply,
+		ConfigVersions: x.hqcfg.Versions(),
 	})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -657,6 +666,11 @@ type SyncStatus struct {
 	LagS      int64     `json:"lag_s"`
 	LastError string    `json:"last_error,omitempty"`
 	Summary   string    `json:"summary"`
+	// Config are head office's config versions in force (chain, store);
+	// ConfigError is why the last config document was refused (the
+	// previous one stays in force), empty after an accepted one.
+	Config      *uplink.ConfigVersions `json:"config,omitempty"`
+	ConfigError string                 `json:"config_error,omitempty"`
 }
 
 func (x *d) status(context.Context) any {
@@ -681,7 +695,8 @@ func (x *d) status(context.Context) any {
 	st.Checkout = x.drv.View().State
 	if x.up != nil {
 		u := x.up.Status()
-		st.Sync = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError}
+		st.Sync = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
+			Config: &u.Config, ConfigError: u.ConfigError}
 		if !u.Oldest.IsZero() {
 			st.Sync.LagS = int64(time.Since(u.Oldest).Seconds())
 		}
