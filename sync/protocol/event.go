@@ -105,30 +105,56 @@ func (e Event) Record() (ledger.OutboxRecord, error) {
 
 // Validate checks one event against the register it claims to come from.
 func (e Event) Validate(store, register string) error {
-	if e.SpecVersion != SpecVersion {
-		return fmt.Errorf("%w: specversion %q", ErrVersion, e.SpecVersion)
-	}
-	seq, err := e.Seq()
-	if err != nil {
+	if _, err := e.validate(store, register); err != nil {
 		return err
-	}
-	if e.Source != Source(store, register) {
-		return fmt.Errorf("%w: source %q", ErrMismatch, e.Source)
-	}
-	if e.ID != EventID(register, seq) {
-		return fmt.Errorf("%w: id %q for sequence %d", ErrMismatch, e.ID, seq)
-	}
-	if err := validType(e.Type); err != nil {
-		return err
-	}
-	if e.DataContentType != DataContentType {
-		return fmt.Errorf("%w: datacontenttype %q", ErrMalformed, e.DataContentType)
 	}
 	d := bytes.TrimSpace(e.Data)
-	if len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+	if !json.Valid(d) {
 		return fmt.Errorf("%w: data of %s is not a JSON object", ErrMalformed, e.ID)
 	}
 	return nil
+}
+
+// validate checks everything Validate does except that Data is valid JSON
+// (DecodeEvents' decoder has already scanned it), and returns the
+// sequence number, so a decoded batch is checked in one pass without
+// allocating.
+func (e Event) validate(store, register string) (uint64, error) {
+	if e.SpecVersion != SpecVersion {
+		return 0, fmt.Errorf("%w: specversion %q", ErrVersion, e.SpecVersion)
+	}
+	seq, err := e.Seq()
+	if err != nil {
+		return 0, err
+	}
+	if !isSource(e.Source, store, register) {
+		return 0, fmt.Errorf("%w: source %q", ErrMismatch, e.Source)
+	}
+	// Sequence is canonical decimal (Seq refuses leading zeros), so the id
+	// must be exactly register + "-" + Sequence.
+	if len(e.ID) != len(register)+1+len(e.Sequence) || e.ID[:len(register)] != register ||
+		e.ID[len(register)] != '-' || e.ID[len(register)+1:] != e.Sequence {
+		return 0, fmt.Errorf("%w: id %q for sequence %d", ErrMismatch, e.ID, seq)
+	}
+	if err := validType(e.Type); err != nil {
+		return 0, err
+	}
+	if e.DataContentType != DataContentType {
+		return 0, fmt.Errorf("%w: datacontenttype %q", ErrMalformed, e.DataContentType)
+	}
+	d := bytes.TrimSpace(e.Data)
+	if len(d) == 0 || d[0] != '{' {
+		return 0, fmt.Errorf("%w: data of %s is not a JSON object", ErrMalformed, e.ID)
+	}
+	return seq, nil
+}
+
+// isSource reports whether s equals Source(store, register) without
+// building that string.
+func isSource(s, store, register string) bool {
+	const p = "/loyalty/"
+	return len(s) == len(p)+len(store)+1+len(register) && s[:len(p)] == p &&
+		s[len(p):len(p)+len(store)] == store && s[len(p)+len(store)] == '/' && s[len(p)+len(store)+1:] == register
 }
 
 // validType accepts "org.loyalty.<name>" where name is dotted lowercase
@@ -197,11 +223,12 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 		return nil, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(evs))
 	}
 	var prev uint64
-	for i, e := range evs {
-		if err := e.Validate(store, register); err != nil {
+	for i := range evs {
+		// The decoder has checked that every Data is valid JSON.
+		seq, err := evs[i].validate(store, register)
+		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		seq, _ := e.Seq()
 		if i > 0 && seq != prev+1 {
 			return nil, fmt.Errorf("%w: sequence %d after %d", ErrOrder, seq, prev)
 		}
