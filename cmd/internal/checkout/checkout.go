@@ -116,6 +116,11 @@ type Options struct {
 	Prompt PromptFunc
 	// NextTier says how far the member is from the next tier; default none.
 	NextTier func(m ledger.Member) (TierGoal, bool)
+	// PromptEvery is how long the customer display shows the member's
+	// name and balance, then the prompt (word-wrapped over both lines),
+	// in turn, while the member is on the display and nothing else
+	// happens; default 3s. The balance always comes first.
+	PromptEvery time.Duration
 	// DeferPrompt leaves Prompt and NextTier (which read the member's
 	// history) out of Handle; the Driver runs them after the display is
 	// written, so the customer sees the balance first.
@@ -146,6 +151,9 @@ type Machine struct {
 	prompt    string
 	tierGoal  *TierGoal
 	enrich    bool // prompt and tier goal still to be worked out
+	alt       bool      // the display shows the member: alternate with the prompt
+	altAt     time.Time // when the display last switched
+	altPrompt bool      // the prompt is on the display (else the balance)
 	message   string
 	showing   bool // idle but showing "my points"
 	offline   bool
@@ -165,6 +173,9 @@ func New(o Options) *Machine {
 	}
 	if o.ReceiptHold <= 0 {
 		o.ReceiptHold = 30 * time.Second
+	}
+	if o.PromptEvery <= 0 {
+		o.PromptEvery = 3 * time.Second
 	}
 	if o.NewSaleID == nil {
 		reg := o.Register
@@ -322,6 +333,7 @@ func (m *Machine) Handle(ctx context.Context, ev Event) Effects {
 	}
 	m.last = now
 	m.message = ""
+	m.alt = false // another event takes the display; card() restarts it
 	switch ev.Kind {
 	case EvItem:
 		fx = m.item(ev)
@@ -373,8 +385,33 @@ func (m *Machine) tick(now time.Time) Effects {
 	case (m.state == Receipt || m.showing) && idle >= m.o.ReceiptHold:
 		m.reset()
 		return Effects{Display: &Display{}}
+	case m.alt && m.prompt != "" && m.member != nil && now.Sub(m.altAt) >= m.o.PromptEvery:
+		m.altAt, m.altPrompt = now, !m.altPrompt
+		if m.altPrompt {
+			return Effects{Display: m.promptDisplay()}
+		}
+		return Effects{Display: m.memberDisplay()}
 	}
 	return Effects{}
+}
+
+// promptDisplay is the prompt word-wrapped over the display's two lines,
+// each clipped to the width (the display driver maps the code page).
+func (m *Machine) promptDisplay() *Display {
+	var lines [2][]string
+	n, used := 0, 0
+	for _, w := range strings.Fields(m.prompt) {
+		wl := utf8.RuneCountInString(w)
+		if used > 0 && used+1+wl > m.o.Width && n == 0 {
+			n, used = 1, 0
+		}
+		if used > 0 {
+			used++
+		}
+		used += wl
+		lines[n] = append(lines[n], w)
+	}
+	return &Display{Line1: m.clip(strings.Join(lines[0], " ")), Line2: m.clip(strings.Join(lines[1], " "))}
 }
 
 func (m *Machine) reset() {
@@ -391,6 +428,7 @@ func (m *Machine) reset() {
 	m.tierGoal = nil
 	m.enrich = false
 	m.showing = false
+	m.alt, m.altPrompt = false, false
 }
 
 func (m *Machine) openSale() {
@@ -480,6 +518,7 @@ func (m *Machine) card(ev Event) Effects {
 		m.reset()
 		m.member, m.balance, m.showing = &mem, bal, true
 		m.setPrompt(mem, bal)
+		m.alt, m.altAt, m.altPrompt = true, m.o.Clock.Now(), false
 		return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
 	}
 	if m.member != nil && m.member.ID != mem.ID && (m.state == Member) {
@@ -490,6 +529,7 @@ func (m *Machine) card(ev Event) Effects {
 	}
 	m.member, m.balance, m.state = &mem, bal, Member
 	m.setPrompt(mem, bal)
+	m.alt, m.altAt, m.altPrompt = true, m.o.Clock.Now(), false
 	return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
 }
 
