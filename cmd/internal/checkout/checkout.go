@@ -150,7 +150,7 @@ type Machine struct {
 	lastSale  *ledger.SaleResult
 	prompt    string
 	tierGoal  *TierGoal
-	enrich    bool // prompt and tier goal still to be worked out
+	enrich    bool      // prompt and tier goal still to be worked out
 	alt       bool      // the display shows the member: alternate with the prompt
 	altAt     time.Time // when the display last switched
 	altPrompt bool      // the prompt is on the display (else the balance)
