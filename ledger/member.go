@@ -32,9 +32,12 @@ type memberRec struct {
 }
 
 type summaryState struct {
-	Version uint64 `json:"version"`
-	Balance Points `json:"balance"`
-	Covered uint64 `json:"covered"`
+	Version   uint64          `json:"version"`
+	Balance   Points          `json:"balance"`
+	Covered   uint64          `json:"covered"`
+	Spend12m  Money           `json:"spend_12m,omitempty"`
+	Visits12m int             `json:"visits_12m,omitempty"`
+	Retention json.RawMessage `json:"retention,omitempty"`
 }
 
 type offlineRedeem struct {
@@ -56,6 +59,15 @@ type MemberSummary struct {
 	// Version orders summaries of the same member; older or equal ones are
 	// ignored.
 	Version uint64 `json:"version"`
+	// Spend12m and Visits12m are head office's chain-wide net spend and
+	// purchase days over the last twelve months.
+	Spend12m  Money `json:"spend_12m,omitempty"`
+	Visits12m int   `json:"visits_12m,omitempty"`
+	// Retention is head office's retention view of the member (the JSON of
+	// retention.MemberSummary), kept opaque here so the ledger does not
+	// depend on the analytics; empty when head office sent none. It must
+	// be a JSON object when present.
+	Retention json.RawMessage `json:"retention,omitempty"`
 }
 
 // validID accepts ids and aliases: 1-128 bytes of printable characters.
@@ -228,6 +240,9 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 	if s.Version == 0 {
 		return fmt.Errorf("ledger summary %q: version 0: %w", s.Member.ID, ErrInvalid)
 	}
+	if err := validSummaryFigures(&s); err != nil {
+		return err
+	}
 	s.Member.Aliases = slices.Clone(s.Member.Aliases)
 	_, err := l.submit(ctx, func(w *wtx) (any, error) {
 		if s.Covered > w.seq {
@@ -264,7 +279,8 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 			}
 			rec.Member = s.Member
 		}
-		rec.Summary = &summaryState{Version: s.Version, Balance: s.Balance, Covered: s.Covered}
+		rec.Summary = &summaryState{Version: s.Version, Balance: s.Balance, Covered: s.Covered,
+			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: s.Retention}
 		rec.Offline = slices.DeleteFunc(rec.Offline, func(o offlineRedeem) bool { return o.Seq <= s.Covered })
 		w.saveMember(&rec)
 		return nil, nil
