@@ -26,6 +26,7 @@ type Config struct {
 	InstorePrefixes []InstorePrefix `yaml:"instore_prefixes"`
 	API             API             `yaml:"api"`
 	Kiosk           Kiosk           `yaml:"kiosk"`
+	Checkout        Checkout        `yaml:"checkout"`
 	Sync            Sync            `yaml:"sync"`
 	Log             Log             `yaml:"log"`
 }
@@ -208,6 +209,19 @@ type API struct {
 type Kiosk struct {
 	Enabled  bool   `yaml:"enabled"`  // default false
 	Language string `yaml:"language"` // default register.language
+}
+
+// Checkout configures the checkout's timeouts and the customer display.
+type Checkout struct {
+	// AbandonAfter cancels a basket with no activity for this long;
+	// default 10m, 10s..24h.
+	AbandonAfter time.Duration `yaml:"abandon_after"`
+	// ReceiptFor is how long the receipt (and a "my points" look-up) stays
+	// on the display; default 30s, 1s..10m.
+	ReceiptFor time.Duration `yaml:"receipt_for"`
+	// PromptEvery is how long the display shows the member's balance, then
+	// the cashier/customer prompt, in turn; default 3s, 1s..1m.
+	PromptEvery time.Duration `yaml:"prompt_every"`
 }
 
 // Sync configures the link to head office.

@@ -91,6 +91,7 @@ func TestDefaults(t *testing.T) {
 		{"keepalive", c.Sync.KeepAlive, 30 * time.Second},
 		{"topic root", c.Sync.TopicRoot, "loyalty/v1"},
 		{"log", c.Log, config.Log{Level: "info", Format: "text"}},
+		{"checkout", c.Checkout, config.Checkout{AbandonAfter: 10 * time.Minute, ReceiptFor: 30 * time.Second, PromptEvery: 3 * time.Second}},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -140,6 +141,12 @@ func TestErrors(t *testing.T) {
 			[]string{`x.yaml:5: ledger.offline_redeem_limit: "lots" is not allowed here; want a whole number`}},
 		{"wrong duration", head + "ledger:\n  lock_timeout: soon\n",
 			[]string{`x.yaml:5: ledger.lock_timeout: "soon" is not allowed here; want a duration like 500ms, 2s or 1m`}},
+		{"abandon too short", head + "checkout:\n  abandon_after: 1s\n",
+			[]string{`x.yaml:5: checkout.abandon_after: `}},
+		{"receipt too long", head + "checkout:\n  receipt_for: 1h\n",
+			[]string{`x.yaml:5: checkout.receipt_for: `}},
+		{"prompt_every not a duration", head + "checkout:\n  prompt_every: often\n",
+			[]string{`x.yaml:5: checkout.prompt_every: "often" is not allowed here; want a duration`}},
 		{"list for mapping", head + "api: [1, 2]\n",
 			[]string{`x.yaml:4: api: a list is not allowed here; want a mapping with the keys listen, socket, token, max_body`}},
 		{"bad baud", head + "devices:\n  scanners:\n    - name: s\n      simulate: true\n      baud: 9601\n",

@@ -341,6 +341,9 @@ const (
 	DefaultWindow             = 32
 	DefaultKeepAlive          = 30 * time.Second
 	DefaultTopicRoot          = "loyalty/v1"
+	DefaultAbandonAfter       = 10 * time.Minute
+	DefaultReceiptFor         = 30 * time.Second
+	DefaultPromptEvery        = 3 * time.Second
 )
 
 func setDefault[T comparable](v *T, d T) {
@@ -399,6 +402,9 @@ func (p *parser) defaults(c *Config) {
 	}
 	setDefault(&c.API.MaxBody, DefaultMaxBody)
 	setDefault(&c.Kiosk.Language, c.Register.Language)
+	setDefault(&c.Checkout.AbandonAfter, DefaultAbandonAfter)
+	setDefault(&c.Checkout.ReceiptFor, DefaultReceiptFor)
+	setDefault(&c.Checkout.PromptEvery, DefaultPromptEvery)
 	setDefault(&c.Sync.ClientID, c.Register.ID)
 	setDefault(&c.Sync.Window, DefaultWindow)
 	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)

@@ -171,7 +171,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	m := checkout.New(checkout.Options{
 		Register: cfg.Register.ID, Catalog: x.led, Members: x.led, Recorder: x.led,
 		Rewards: checkout.SortRewards(rewards), Online: x.online, Width: cfg.Devices.Display.Width,
-		Decimals: decimals(cfg),
+		Decimals:     decimals(cfg),
+		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
 		Prompt:   promptFunc(x.led, o.Clock, rewards, location(cfg.Register.TimeZone, x.log), x.log),
 		NextTier: nextTierFunc(x.led, o.Clock, cfg.Rules),
 		// the balance reaches the display before the history is read

@@ -177,3 +177,28 @@ rules:
 		t.Errorf("retained documents handled again after the restart\n%s", r.logs())
 	}
 }
+
+// TestCheckoutTimeoutsFromConfig: checkout.receipt_for from the config
+// reaches the daemon (the default would hold the receipt for 30 s).
+func TestCheckoutTimeoutsFromConfig(t *testing.T) {
+	r := newRegister(t)
+	r.extraCfg = "checkout:\n  receipt_for: 1s\n  abandon_after: 10s\n"
+	r.start()
+	r.scan("4006381333931")
+	r.scan("*TOTAL*")
+	t0 := time.Now()
+	deadline := t0.Add(10 * time.Second)
+	seen := false
+	for {
+		_, v := r.api("GET", "/v1/checkout", nil)
+		if v["state"] == "receipt" {
+			seen = true
+		} else if seen && v["state"] == "idle" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receipt not left within 10 s with receipt_for 1s (seen %v): %v", seen, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
