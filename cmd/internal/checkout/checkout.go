@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"sort"
 	"strings"
 	"time"
@@ -239,8 +241,12 @@ type Event struct {
 	Quantity int64
 	Price    ledger.Money
 	Name     string
-	Online   bool
-	Source   string // which device or "api", for logs
+	// WeightGrams, on EvItem, says the article was weighed (a GS1 in-store
+	// label with an embedded weight): the catalogue price is per kilogram
+	// and the line is priced with WeightPrice, quantity 1.
+	WeightGrams int64
+	Online      bool
+	Source      string // which device or "api", for logs
 }
 
 // SignalKind is a cashier signal (buzzer and LEDs).
@@ -454,11 +460,40 @@ func (m *Machine) item(ev Event) Effects {
 	if qty < 0 || qty > 9999 {
 		return m.reject(fmt.Errorf("%w: quantity %d", ErrInvalidEvent, qty), "Bad quantity")
 	}
+	if ev.WeightGrams < 0 || (ev.WeightGrams > 0 && qty != 1) {
+		return m.reject(fmt.Errorf("%w: weight %d g, quantity %d", ErrInvalidEvent, ev.WeightGrams, qty), "Bad weight")
+	}
 	it, err := m.o.Catalog.Item(code)
 	if err != nil {
 		return m.reject(fmt.Errorf("%w: %s: %w", ErrUnknownItem, code, err), "Unknown item - key in")
 	}
+	if ev.WeightGrams > 0 {
+		p, err := WeightPrice(it.Price, ev.WeightGrams)
+		if err != nil {
+			return m.reject(fmt.Errorf("%w: %s: %w", ErrInvalidEvent, code, err), "Bad weight")
+		}
+		it.Price = p
+	}
 	return m.addLine(it, qty)
+}
+
+// ErrWeight reports a weight price that cannot be worked out: a weight
+// or unit price that is not positive, or a product too large.
+var ErrWeight = errors.New("no price for this weight")
+
+// WeightPrice is the price of grams of an article sold at perKg minor
+// units per kilogram: perKg × grams / 1000, rounded half up to a whole
+// minor unit (1.234 kg at 9.99/kg = 12.32766 -> 12.33), and never below 1
+// minor unit for a positive weight (a label is never free).
+func WeightPrice(perKg ledger.Money, grams int64) (ledger.Money, error) {
+	if perKg <= 0 || grams <= 0 {
+		return 0, fmt.Errorf("%w: %d per kg, %d g", ErrWeight, perKg, grams)
+	}
+	hi, lo := bits.Mul64(uint64(perKg), uint64(grams))
+	if hi != 0 || lo > math.MaxInt64-500 {
+		return 0, fmt.Errorf("%w: %d per kg × %d g is too large", ErrWeight, perKg, grams)
+	}
+	return ledger.Money(max((int64(lo)+500)/1000, 1)), nil
 }
 
 func (m *Machine) manualItem(ev Event) Effects {

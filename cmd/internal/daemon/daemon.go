@@ -445,6 +445,13 @@ func (x *d) onDevice(ev device.Event) {
 	switch ev.Kind {
 	case device.KindItem:
 		ce = checkout.Event{Kind: checkout.EvItem, Code: ev.Payload}
+		if ev.Item != nil && ev.Item.WeightGrams > 0 {
+			// a weight-embedded label: the catalogue holds the article
+			// (prefix + article digits) at its price per kilogram
+			if sku, ok := x.weighedArticle(ev.Payload); ok {
+				ce = checkout.Event{Kind: checkout.EvItem, Code: sku, WeightGrams: ev.Item.WeightGrams}
+			}
+		}
 		if ev.Item != nil && ev.Item.PriceMinor > 0 {
 			// a price-embedded label: priced by the label when the article is unknown
 			if _, err := x.led.Item(ev.Payload); err != nil {
@@ -473,6 +480,19 @@ func (x *d) onDevice(ev device.Event) {
 	if fx.Err != nil {
 		x.log.Info("checkout refused input", "device", ev.Device, "kind", ev.Kind.String(), "err", fx.Err)
 	}
+}
+
+// weighedArticle is the catalogue SKU of a weight-embedded in-store label:
+// its prefix and article digits (label 2112345012348 with prefix "21" and 5
+// article digits: SKU "2112345").
+func (x *d) weighedArticle(code string) (string, bool) {
+	for _, p := range x.cfg.InstorePrefixes {
+		n := len(p.Prefix) + p.ArticleDigits
+		if p.Kind == "weight" && strings.HasPrefix(code, p.Prefix) && len(code) >= n {
+			return code[:n], true
+		}
+	}
+	return "", false
 }
 
 // rejectMessage is the fixed text shown for a refused input ("" for input

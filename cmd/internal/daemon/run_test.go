@@ -150,3 +150,65 @@ api: {listen: "%s"}
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// gs1 appends the GS1 check digit to 12 digits.
+func gs1(d string) string {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		n := int(d[i] - '0')
+		if (len(d)-1-i)%2 == 0 {
+			n *= 3
+		}
+		sum += n
+	}
+	return d + string(rune('0'+(10-sum%10)%10))
+}
+
+// TestWeightLabelPriced runs the daemon in-process with a simulated
+// scanner: a weight-embedded in-store label (prefix 21, article 12345,
+// 1.234 kg) is priced from the article's price per kilogram (12.99/kg ->
+// 16.03, rounded half up).
+func TestWeightLabelPriced(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+ledger: {path: %s}
+catalogue: {version: 1, items: [{sku: "2112345", name: Cheese per kg, price: 1299}]}
+instore_prefixes: [{prefix: "21", kind: weight, article_digits: 5, value_digits: 5}]
+devices:
+  scanners: [{name: s1, simulate: true}]
+api: {listen: "%s"}
+`, filepath.Join(t.TempDir(), "ledger.db"), addr)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+	base := "http://" + addr
+	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	label := gs1("211234501234")
+	post(t, base, "/v1/scan", `{"code":"`+label+`"}`)
+	waitUntil(t, "the weighed line", func() bool { v := view(base); return v != nil && v["total"] != nil && v["total"].(float64) > 0 })
+	v := view(base)
+	lines, _ := v["lines"].([]any)
+	if v["total"].(float64) != 1603 || len(lines) != 1 {
+		t.Fatalf("weighed label: %v", v)
+	}
+	if l := lines[0].(map[string]any); l["sku"] != "2112345" {
+		t.Errorf("line sku %v, want the article 2112345", l["sku"])
+	}
+}
