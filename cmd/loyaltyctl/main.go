@@ -26,7 +26,8 @@ commands:
   sale -id ID [-member ALIAS] SKU:QTY:PRICE...   record a sale (idempotent by id)
   refund SALE -id ID [LINE:QTY]...    refund a sale, whole or by line
   void SALE -id ID -reason TEXT       void a sale
-  scan [-device NAME] CODE            scan a code into a simulated scanner
+  scan [-device NAME] CODE            scan a code into a simulated scanner (or a card
+                                      facility-number into a simulated Wiegand reader)
   ledger verify [-ledger PATH]        check a ledger file (not one a daemon holds)
   backup -o FILE [-ledger PATH]       consistent copy, online through the daemon or direct
   export sales|members [-format csv|json] [-o FILE] [-ledger PATH]
@@ -134,7 +135,7 @@ func dispatch(c *client, cmd string, args []string, ledgerPath string, quiet boo
 		}
 		return c.call("POST", "/v1/sales/"+sale+"/refund", map[string]any{"id": *id, "lines": lines}, c.showSale)
 	case "scan":
-		dev := fs.String("device", "", "simulated scanner name (default: the first)")
+		dev := fs.String("device", "", "simulated scanner or Wiegand reader name (default: the first scanner)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}

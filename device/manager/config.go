@@ -10,9 +10,11 @@ import (
 // are for go.yaml.in/yaml/v3 (durations as "50ms"). The zero value has no
 // devices.
 type Config struct {
-	// Simulate replaces every serial device with a pty-backed simulator
-	// under SimDir (default "var/dev"): the device opens SimDir/<name>, and
-	// a person scans with `echo 4006381333931 > SimDir/<name>-in`.
+	// Simulate replaces every serial device (and the serial display) with
+	// a pty-backed simulator under SimDir (default "var/dev"): the device
+	// opens SimDir/<name>, and a person scans with
+	// `echo 4006381333931 > SimDir/<name>-in`. Each device's own Simulate
+	// does the same for that device only.
 	Simulate bool   `yaml:"simulate"`
 	SimDir   string `yaml:"sim_dir"`
 
@@ -44,6 +46,9 @@ type SerialDevice struct {
 	Prefix     string        `yaml:"prefix"`  // stripped when present
 	AIM        bool          `yaml:"aim"`     // frames carry ]Xm identifiers
 	MaxLen     int           `yaml:"max_len"` // default 256
+	// Simulate replaces this device with a pty-backed simulator (see
+	// Config.Simulate); Path is then not needed.
+	Simulate bool `yaml:"simulate"`
 }
 
 // Wiegand is a Wiegand reader on two GPIO lines.
@@ -53,6 +58,10 @@ type Wiegand struct {
 	D1         string        `yaml:"d1"`
 	FrameGap   time.Duration `yaml:"frame_gap"`
 	Facilities []uint32      `yaml:"facilities"`
+	// Simulate runs the real Wiegand decoder on two in-memory GPIO lines
+	// (periph's gpiotest) instead of D0 and D1: Manager.Inject pulses a
+	// card ("facility-number", e.g. "123-45678") onto them bit by bit.
+	Simulate bool `yaml:"simulate"`
 }
 
 // Button is a GPIO push button.
@@ -72,6 +81,9 @@ type Display struct {
 	Baud     int    `yaml:"baud"`
 	CodePage string `yaml:"code_page"` // cp437 (default), cp862, cp866
 	Width    int    `yaml:"width"`     // default 20
+	// Simulate replaces a serial display with a pty-backed simulator
+	// (see Config.Simulate).
+	Simulate bool `yaml:"simulate"`
 }
 
 // Classify configures scan classification.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"periph.io/x/conn/v3/gpio"
 
@@ -69,6 +70,7 @@ type Manager struct {
 	serDisp *display.Serial
 	closeDi func() error
 	simScan map[string]*sim.Scanner
+	simWieg map[string]*simWiegand
 	simDisp *sim.Display
 	sims    []SimDevice
 	mu      sync.Mutex
@@ -96,7 +98,7 @@ func New(cfg Config, o Options) (*Manager, error) {
 		cfg.SimDir = filepath.Join("var", "dev")
 	}
 	m := &Manager{cfg: cfg, o: o, log: o.Logger.With("subsystem", "device"), events: make(chan device.Event, o.EventBuffer),
-		simScan: map[string]*sim.Scanner{}}
+		simScan: map[string]*sim.Scanner{}, simWieg: map[string]*simWiegand{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -146,16 +148,33 @@ func New(cfg Config, o Options) (*Manager, error) {
 		if err := unique(w.Name); err != nil {
 			return nil, err
 		}
-		d0, err0 := o.Pins(w.D0)
-		d1, err1 := o.Pins(w.D1)
-		if err := errors.Join(err0, err1); err != nil {
-			m.skip(w.Name, w.D0+","+w.D1, err)
-			continue
+		var d0, d1 gpio.PinIO
+		var sw *simWiegand
+		gap := w.FrameGap
+		if w.Simulate {
+			if gap == 0 {
+				gap = 100 * time.Millisecond // room for a loaded machine between simulated bits
+			}
+			sw = newSimWiegand(w.Name)
+			d0, d1 = sw.d0, sw.d1
+			m.sims = append(m.sims, SimDevice{Name: w.Name, Path: "gpiotest:" + w.Name})
+		} else {
+			var err0, err1 error
+			d0, err0 = o.Pins(w.D0)
+			d1, err1 = o.Pins(w.D1)
+			if err := errors.Join(err0, err1); err != nil {
+				m.skip(w.Name, w.D0+","+w.D1, err)
+				continue
+			}
 		}
-		r, err := wiegand.NewReader(wiegand.Options{Name: w.Name, D0: d0, D1: d1, FrameGap: w.FrameGap,
+		r, err := wiegand.NewReader(wiegand.Options{Name: w.Name, D0: d0, D1: d1, FrameGap: gap,
 			Facilities: w.Facilities, Clock: o.Clock, Logger: m.log})
 		if err != nil {
 			return nil, fmt.Errorf("device %s: %w", w.Name, err)
+		}
+		if sw != nil {
+			sw.r = r
+			m.simWieg[w.Name] = sw
 		}
 		m.wieg = append(m.wieg, r)
 	}
@@ -214,7 +233,7 @@ func (m *Manager) serialOptions(d SerialDevice, mag bool) (serialdev.Options, er
 	if mag && d.MaxLen == 0 {
 		so.Frame.MaxLen = magstripe.FrameOptions().MaxLen
 	}
-	if m.cfg.Simulate {
+	if m.cfg.Simulate || d.Simulate {
 		t := map[frame.Terminator]string{frame.CR: "\r", frame.LF: "\n", frame.CRLF: "\r\n"}[term]
 		fifo := filepath.Join(m.cfg.SimDir, d.Name+"-in")
 		s, err := sim.NewScanner(sim.ScannerOptions{Link: filepath.Join(m.cfg.SimDir, d.Name), FIFO: fifo,
@@ -250,7 +269,7 @@ func (m *Manager) setupDisplay() error {
 		return fmt.Errorf("device config: %w", err)
 	}
 	path := c.Path
-	if m.cfg.Simulate {
+	if m.cfg.Simulate || c.Simulate {
 		sd, err := sim.NewDisplay(sim.DisplayOptions{Link: filepath.Join(m.cfg.SimDir, "display")})
 		if err != nil {
 			return fmt.Errorf("display: %w", err)
@@ -293,14 +312,26 @@ func (m *Manager) SimDisplay() *sim.Display { return m.simDisp }
 // SimScanner returns the simulator behind serial device name, or nil.
 func (m *Manager) SimScanner(name string) *sim.Scanner { return m.simScan[name] }
 
-// Inject scans code on the simulated serial device name (tests, demos).
+// ErrNoSimulator is returned by Inject for a device that is not simulated.
+var ErrNoSimulator = errors.New("no simulated device")
+
+// Inject scans code on the simulated serial device name, or presents the
+// card code ("facility-number") to the simulated Wiegand reader name
+// (tests, demos). For a Wiegand reader it returns once the reader has
+// taken every bit.
 func (m *Manager) Inject(name, code string) error {
+	if w, ok := m.simWieg[name]; ok {
+		return w.inject(code)
+	}
 	s, ok := m.simScan[name]
 	if !ok {
-		return fmt.Errorf("no simulated device %q", name)
+		return fmt.Errorf("%w %q", ErrNoSimulator, name)
 	}
 	return s.Inject(code)
 }
+
+// SimWiegand reports whether name is a simulated Wiegand reader.
+func (m *Manager) SimWiegand(name string) bool { return m.simWieg[name] != nil }
 
 // Health returns a snapshot of every device, in configuration order.
 func (m *Manager) Health() []device.Health {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"go.yaml.in/yaml/v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -192,5 +193,85 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// TestPerDeviceSimulate: simulate on one scanner makes only that one a
+// simulator; the other opens its real port (here a pty the test holds),
+// and a simulated Wiegand reader decodes an injected card through the real
+// decoder.
+func TestPerDeviceSimulate(t *testing.T) {
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	defer pts.Close()
+	c := manager.Config{SimDir: t.TempDir(),
+		Scanners: []manager.SerialDevice{{Name: "sim", Simulate: true}, {Name: "real", Path: pts.Name()}},
+		Wiegand:  []manager.Wiegand{{Name: "door", Simulate: true}, {Name: "gate", D0: "GPIO17", D1: "GPIO27"}},
+		Backoff:  manager.Backoff{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}}
+	m, err := manager.New(c, manager.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range m.Simulated() {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "sim,door" || m.SimScanner("real") != nil || !m.SimWiegand("door") || m.SimWiegand("gate") {
+		t.Fatalf("simulated %v", names)
+	}
+	if h := health(m, "real"); h.Path != pts.Name() {
+		t.Fatalf("real scanner path %q, want %q", h.Path, pts.Name())
+	}
+	if h := health(m, "gate"); h.State != device.StateUnhealthy {
+		t.Fatalf("gate without GPIO: %+v", h)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	next := func() device.Event {
+		t.Helper()
+		select {
+		case e := <-m.Events():
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+		}
+		return device.Event{}
+	}
+	waitFor(t, "real scanner open", func() bool { return health(m, "real").State == device.StateHealthy })
+	if _, err := ptm.Write([]byte("4006381333931\r")); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "real" || e.Payload != "4006381333931" {
+		t.Fatalf("real: %+v", e)
+	}
+	if err := m.Inject("sim", "96385074"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Device != "sim" || e.Payload != "96385074" {
+		t.Fatalf("sim: %+v", e)
+	}
+	for _, card := range []string{"123-45678", "4000-65535"} {
+		if err := m.Inject("door", card); err != nil {
+			t.Fatal(err)
+		}
+		if e := next(); e.Device != "door" || e.Kind != device.KindMember || e.Payload != card {
+			t.Fatalf("door %s: %+v", card, e)
+		}
+	}
+	for _, bad := range []string{"12345", "1-70000", "x-1", ""} {
+		if err := m.Inject("door", bad); !errors.Is(err, manager.ErrBadCard) {
+			t.Errorf("Inject(door, %q) = %v, want ErrBadCard", bad, err)
+		}
+	}
+	if err := m.Inject("real", "1"); !errors.Is(err, manager.ErrNoSimulator) {
+		t.Errorf("Inject into a real device = %v", err)
 	}
 }

@@ -394,6 +394,11 @@ func (x *d) printHints(addr string) {
 		fmt.Fprintf(w, "  scan the member card: %s scan 2990000000002\n", ctl)
 		fmt.Fprintf(w, "  complete the sale:    %s scan '*TOTAL*'\n", ctl)
 	}
+	for _, s := range x.mgr.Simulated() {
+		if x.mgr.SimWiegand(s.Name) {
+			fmt.Fprintf(w, "Simulated Wiegand reader %q: present a card (facility-number):\n    %s scan -device %s 123-45678\n", s.Name, ctl, s.Name)
+		}
+	}
 	if addr != "" {
 		if x.cfg.Kiosk.Enabled {
 			fmt.Fprintf(w, "Kiosk page (customer screen): http://%s/\n", addr)

@@ -10,16 +10,12 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/signal"
 )
 
-// managerConfig maps the daemon's config onto the device manager's. The
-// manager simulates all serial devices or none: any device marked
-// simulate (the dev config marks them all) turns simulation on.
+// managerConfig maps the daemon's config onto the device manager's; each
+// device's simulate is its own (a simulated scanner next to a real one).
 func managerConfig(cfg *config.Config, simDir string) manager.Config {
 	mc := manager.Config{SimDir: simDir}
 	serial := func(name string, s config.Serial, aim bool) manager.SerialDevice {
-		if s.Simulate {
-			mc.Simulate = true
-		}
-		return manager.SerialDevice{Name: name, Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits,
+		return manager.SerialDevice{Simulate: s.Simulate, Name: name, Path: s.Path, Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits,
 			Terminator: s.Terminator, IdleGap: s.IdleGap, Prefix: s.Prefix, AIM: aim, MaxLen: s.MaxFrame}
 	}
 	for _, sc := range cfg.Devices.Scanners {
@@ -29,10 +25,9 @@ func managerConfig(cfg *config.Config, simDir string) manager.Config {
 		mc.Magstripes = append(mc.Magstripes, serial(ms.Name, ms.Serial, false))
 	}
 	for _, w := range cfg.Devices.Wiegand {
-		if w.Simulate {
-			continue // no pty stand-in for two GPIO lines: use a simulated scanner
-		}
-		mc.Wiegand = append(mc.Wiegand, manager.Wiegand{Name: w.Name, D0: w.D0, D1: w.D1})
+		// simulated: the real decoder on in-memory lines; cards come from
+		// loyaltyctl scan -device NAME FACILITY-NUMBER
+		mc.Wiegand = append(mc.Wiegand, manager.Wiegand{Name: w.Name, D0: w.D0, D1: w.D1, Simulate: w.Simulate})
 	}
 	for _, b := range cfg.Devices.Buttons {
 		mc.Buttons = append(mc.Buttons, manager.Button{Name: firstNonEmpty(b.Name, b.Pin), Pin: b.Pin, Action: b.Action})
@@ -45,10 +40,8 @@ func managerConfig(cfg *config.Config, simDir string) manager.Config {
 		}
 	}
 	dc := cfg.Devices.Display
-	mc.Display = manager.Display{Type: firstNonEmpty(dc.Kind, "log"), Path: dc.Path, Baud: dc.Baud, CodePage: dc.CodePage, Width: dc.Width}
-	if dc.Simulate {
-		mc.Simulate = true
-	}
+	mc.Display = manager.Display{Type: firstNonEmpty(dc.Kind, "log"), Path: dc.Path, Baud: dc.Baud, CodePage: dc.CodePage, Width: dc.Width,
+		Simulate: dc.Simulate}
 	for _, p := range cfg.MemberCards.Patterns {
 		mc.Classify.Members = append(mc.Classify.Members, classify.MemberPattern{Name: p.Name, Prefix: p.Prefix, Length: p.Length, Check: classify.Check(p.Check)})
 	}

@@ -181,6 +181,7 @@ catalogue: {version: 1, items: [{sku: "2112345", name: Cheese per kg, price: 129
 instore_prefixes: [{prefix: "21", kind: weight, article_digits: 5, value_digits: 5}]
 devices:
   scanners: [{name: s1, simulate: true}]
+  wiegand: [{name: door, simulate: true}]
 api: {listen: "%s"}
 `, filepath.Join(t.TempDir(), "ledger.db"), addr)
 	cfg, err := config.Parse("test.yaml", []byte(yml))
@@ -211,4 +212,9 @@ api: {listen: "%s"}
 	if l := lines[0].(map[string]any); l["sku"] != "2112345" {
 		t.Errorf("line sku %v, want the article 2112345", l["sku"])
 	}
+	// The simulated Wiegand reader next to the simulated scanner: a card
+	// presented through the API reaches the checkout as the member.
+	post(t, base, "/v1/members", `{"id":"m1","name":"Dana","aliases":["123-45678"]}`)
+	post(t, base, "/v1/scan", `{"device":"door","code":"123-45678"}`)
+	waitUntil(t, "the member from the Wiegand card", func() bool { v := view(base); return v != nil && v["member"] == "Dana" })
 }
