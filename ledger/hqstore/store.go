@@ -12,6 +12,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
 // schemaVersion is the layout this program writes and reads.
@@ -47,6 +48,9 @@ type Options struct {
 	OfflineRedeemLimit ledger.Points
 	// ReadOnly opens the file for reports; Apply and PublishConfig fail.
 	ReadOnly bool
+	// Clock gives "now" for the twelve-month figures and the retention
+	// view of member summaries. Default: the system clock.
+	Clock Clock
 }
 
 func (o *Options) withDefaults() Options {
@@ -59,6 +63,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MaxHeld <= 0 {
 		r.MaxHeld = 10000
+	}
+	if r.Clock == nil {
+		r.Clock = systemClock{}
 	}
 	return r
 }
@@ -156,6 +163,13 @@ type MemberSummary struct {
 	// events for this member that Balance and Member include; a register
 	// overlays its own events above that number.
 	Included map[string]uint64 `json:"included"`
+	// Spend12m and Visits12m are the member's net spend and purchase days
+	// over the 365 days up to the summary's computation; Retention is the
+	// member's retention view by the rhythm rule (protocol.RhythmStatus), nil
+	// without a counted purchase. EachMember and Member leave them zero.
+	Spend12m  ledger.Money             `json:"spend_12m"`
+	Visits12m int                      `json:"visits_12m"`
+	Retention *retention.MemberSummary `json:"retention,omitempty"`
 }
 
 // memberRec is a member's stored chain-wide view. It is stored as a small
@@ -357,10 +371,18 @@ func loadMember(tx *bolt.Tx, id string) (*memberRec, error) {
 	return decodeMember(id, v)
 }
 
-func (m *memberRec) summary() (MemberSummary, error) {
+// summary is the member's summary; with tx, it includes the figures from
+// the member's purchases as of now.
+func (m *memberRec) summary(tx *bolt.Tx, now time.Time) (MemberSummary, error) {
 	p, err := m.profile()
 	if err != nil {
 		return MemberSummary{}, err
+	}
+	var out MemberSummary
+	if tx != nil {
+		if out.Spend12m, out.Visits12m, out.Retention, err = memberFigures(tx, m.ID, now); err != nil {
+			return MemberSummary{}, fmt.Errorf("member %q: %w", m.ID, err)
+		}
 	}
 	inc := make(map[string]uint64, len(m.Included))
 	for k, v := range m.Included {
@@ -368,19 +390,30 @@ func (m *memberRec) summary() (MemberSummary, error) {
 	}
 	mem := *p
 	mem.Aliases = append([]string(nil), mem.Aliases...)
-	return MemberSummary{Member: mem, Balance: m.Balance, Included: inc}, nil
+	out.Member, out.Balance, out.Included = mem, m.Balance, inc
+	return out, nil
 }
 
 // Member returns a member's merged profile.
 func (s *Store) Member(id string) (ledger.Member, error) {
-	sum, err := s.Summary(id)
+	sum, err := s.summaryOf(id, false)
 	return sum.Member, err
 }
 
-// Summary returns a member's chain-wide summary.
+// Summary returns a member's chain-wide summary, with the figures from the
+// member's purchases as of the store's clock.
 func (s *Store) Summary(id string) (MemberSummary, error) {
+	return s.summaryOf(id, true)
+}
+
+func (s *Store) summaryOf(id string, figures bool) (MemberSummary, error) {
 	var out MemberSummary
+	now := s.opts.Clock.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
+		ftx := tx
+		if !figures {
+			ftx = nil
+		}
 		m, err := loadMember(tx, id)
 		if err != nil {
 			return err
@@ -388,7 +421,7 @@ func (s *Store) Summary(id string) (MemberSummary, error) {
 		if m == nil {
 			return fmt.Errorf("member %q: %w", id, ErrUnknownMember)
 		}
-		out, err = m.summary()
+		out, err = m.summary(ftx, now)
 		return err
 	})
 	return out, err
@@ -398,6 +431,7 @@ func (s *Store) Summary(id string) (MemberSummary, error) {
 // transaction, in the order given; ids never seen are skipped.
 func (s *Store) Summaries(ids []string) ([]MemberSummary, error) {
 	out := make([]MemberSummary, 0, len(ids))
+	now := s.opts.Clock.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			m, err := loadMember(tx, id)
@@ -407,7 +441,7 @@ func (s *Store) Summaries(ids []string) ([]MemberSummary, error) {
 			if m == nil {
 				continue
 			}
-			sum, err := m.summary()
+			sum, err := m.summary(tx, now)
 			if err != nil {
 				return err
 			}
@@ -442,18 +476,28 @@ func (s *Store) LookupAlias(alias string) (ledger.Member, error) {
 // EachMember calls fn for every member in id order; an error from fn stops
 // the walk and is returned.
 func (s *Store) EachMember(fn func(m ledger.Member) error) error {
-	return s.EachSummary(func(sum MemberSummary) error { return fn(sum.Member) })
+	return s.eachSummary(false, func(sum MemberSummary) error { return fn(sum.Member) })
 }
 
-// EachSummary calls fn for every member's summary in id order.
+// EachSummary calls fn for every member's summary in id order, with the
+// figures from purchases as of the store's clock.
 func (s *Store) EachSummary(fn func(MemberSummary) error) error {
+	return s.eachSummary(true, fn)
+}
+
+func (s *Store) eachSummary(figures bool, fn func(MemberSummary) error) error {
+	now := s.opts.Clock.Now()
 	return s.db.View(func(tx *bolt.Tx) error {
+		ftx := tx
+		if !figures {
+			ftx = nil
+		}
 		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
 			m, err := decodeMember(string(k), v)
 			if err != nil {
 				return err
 			}
-			sum, err := m.summary()
+			sum, err := m.summary(ftx, now)
 			if err != nil {
 				return err
 			}

@@ -398,5 +398,6 @@ func ToProtocol(ms hqstore.MemberSummary) protocol.MemberSummary {
 	m := ms.Member
 	return protocol.MemberSummary{
 		MemberID: m.ID, Balance: ms.Balance, Tier: m.Tier, Included: ms.Included, Member: &m,
+		Spend12m: ms.Spend12m, Visits12m: ms.Visits12m, Retention: ms.Retention,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -246,12 +247,20 @@ func Newer(current, next uint64) bool { return next > current }
 // it to ledger.ApplyMemberSummary with Covered = Included[itself] and
 // Version = the enclosing message's Seq.
 type MemberSummary struct {
-	MemberID  string            `json:"member_id"`
-	Balance   ledger.Points     `json:"balance"`
-	Tier      string            `json:"tier,omitempty"`
+	MemberID string        `json:"member_id"`
+	Balance  ledger.Points `json:"balance"`
+	Tier     string        `json:"tier,omitempty"`
+	// Spend12m is the member's chain-wide net spend (sales less refunds)
+	// and Visits12m their distinct purchase days, both over the twelve
+	// months before head office computed the summary.
 	Spend12m  ledger.Money      `json:"spend_12m"`
 	Visits12m int               `json:"visits_12m"`
 	Included  map[string]uint64 `json:"included,omitempty"`
+	// Retention is head office's retention view of the member from its
+	// chain-wide purchases (see docs/protocol.md for the rule); absent when
+	// head office has no purchase of the member, and then the register
+	// decides from its local history. Optional: older head offices omit it.
+	Retention *retention.MemberSummary `json:"retention,omitempty"`
 	// Member is the profile (aliases, name, consent), sent so a member who
 	// enrolled at another store is recognised here. Optional.
 	Member *ledger.Member `json:"member,omitempty"`
@@ -323,11 +332,53 @@ func (m MemberSummaries) validate(store string) error {
 		if s.Member != nil && s.Member.ID != s.MemberID {
 			return fmt.Errorf("members: %w: members[%d].member.id %q", ErrMalformed, i, s.Member.ID)
 		}
+		if s.Spend12m < 0 || s.Visits12m < 0 {
+			return fmt.Errorf("members: %w: members[%d] negative spend_12m or visits_12m", ErrMalformed, i)
+		}
+		if err := validRetention(s.Retention); err != nil {
+			return fmt.Errorf("members: members[%d].retention: %w", i, err)
+		}
 		for reg := range s.Included {
 			if err := ValidID(reg); err != nil {
 				return fmt.Errorf("members: members[%d].included: %w", i, err)
 			}
 		}
+	}
+	return nil
+}
+
+// validRetention checks head office's retention view of a member. Status
+// and segment are free lowercase words (a newer head office may add
+// values; a register that does not know one shows no due/sleeping prompt
+// for it) so that a new word never makes a register refuse a whole
+// members message.
+func validRetention(r *retention.MemberSummary) error {
+	if r == nil {
+		return nil
+	}
+	for _, w := range []string{string(r.Status), string(r.Segment)} {
+		if len(w) > 32 {
+			return fmt.Errorf("%w: status or segment %q over 32 bytes", ErrMalformed, w)
+		}
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; !(c >= 'a' && c <= 'z' || c == '_' || c == '-') {
+				return fmt.Errorf("%w: status or segment %q", ErrMalformed, w)
+			}
+		}
+	}
+	if r.PurchaseDays < 0 || r.PurchaseDays > 1<<20 {
+		return fmt.Errorf("%w: purchase_days %d", ErrMalformed, r.PurchaseDays)
+	}
+	if !(r.MeanInterval >= 0 && r.MeanInterval <= 1e6) { // also refuses NaN
+		return fmt.Errorf("%w: mean_interval_days %g", ErrMalformed, r.MeanInterval)
+	}
+	if r.LastPurchase != "" {
+		if _, err := time.Parse(time.DateOnly, r.LastPurchase); err != nil {
+			return fmt.Errorf("%w: last_purchase %q", ErrMalformed, r.LastPurchase)
+		}
+	}
+	if len(r.Offer) > 200 {
+		return fmt.Errorf("%w: offer over 200 bytes", ErrMalformed)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -65,6 +66,7 @@ func FuzzDecodeConfig(f *testing.F) {
 
 func FuzzDecodeMembers(f *testing.F) {
 	f.Add([]byte(`{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0,"included":{"r1":3}}]}`))
+	f.Add([]byte(`{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":500,"visits_12m":2,"retention":{"status":"due","segment":"second","purchase_days":2,"last_purchase":"2026-10-01","mean_interval_days":14}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := protocol.DecodeMembers(b, "s1")
 		if err != nil {
@@ -72,6 +74,12 @@ func FuzzDecodeMembers(f *testing.F) {
 		}
 		if m.Seq == 0 || m.Store != "s1" {
 			t.Fatalf("accepted %+v", m)
+		}
+		// What a register accepts, head office can send: it re-encodes.
+		// (JSON escaping may make it longer than the limit: that is the
+		// only refusal allowed.)
+		if _, err := protocol.EncodeMembers(m); err != nil && !errors.Is(err, protocol.ErrTooLarge) {
+			t.Fatalf("accepted members message does not re-encode: %v", err)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
@@ -219,7 +220,8 @@ func TestConfig(t *testing.T) {
 
 func TestMembers(t *testing.T) {
 	m := protocol.MemberSummaries{Store: "s1", Seq: 2, Members: []protocol.MemberSummary{
-		{MemberID: "m1", Balance: 120, Included: map[string]uint64{"r1": 10, "r9": 3}},
+		{MemberID: "m1", Balance: 120, Included: map[string]uint64{"r1": 10, "r9": 3}, Spend12m: 45000, Visits12m: 5,
+			Retention: &retention.MemberSummary{Status: retention.StatusDue, Segment: retention.SegRegular, PurchaseDays: 5, LastPurchase: "2026-10-01", MeanInterval: 30.5}},
 	}}
 	b, err := protocol.EncodeMembers(m)
 	if err != nil {
@@ -228,6 +230,12 @@ func TestMembers(t *testing.T) {
 	got, err := protocol.DecodeMembers(b, "s1")
 	if err != nil || got.Seq != 2 || got.Members[0].Balance != 120 || got.Members[0].Included["r1"] != 10 {
 		t.Fatalf("members %+v err %v", got, err)
+	}
+	if g := got.Members[0]; g.Spend12m != 45000 || g.Visits12m != 5 || g.Retention == nil || *g.Retention != *m.Members[0].Retention {
+		t.Fatalf("head office figures lost: %+v retention %+v", g, g.Retention)
+	}
+	ret := func(r string) string {
+		return `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0,"retention":` + r + `}]}`
 	}
 	tests := []struct {
 		name, payload string
@@ -240,11 +248,60 @@ func TestMembers(t *testing.T) {
 		{"profile of other member", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0,"member":{"id":"b"}}]}`, protocol.ErrMalformed},
 		{"float balance", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1.5,"spend_12m":0,"visits_12m":0}]}`, protocol.ErrMalformed},
 		{"version 0", `{"store":"s1","seq":1,"members":[]}`, protocol.ErrVersion},
+		{"negative spend", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":-5,"visits_12m":0}]}`, protocol.ErrMalformed},
+		{"negative visits", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":-1}]}`, protocol.ErrMalformed},
+		{"retention status not a word", ret(`{"status":"Due!","segment":"regular","purchase_days":3}`), protocol.ErrMalformed},
+		{"retention negative days", ret(`{"status":"due","segment":"regular","purchase_days":-3}`), protocol.ErrMalformed},
+		{"retention negative interval", ret(`{"status":"due","segment":"regular","purchase_days":3,"mean_interval_days":-1}`), protocol.ErrMalformed},
+		{"retention bad date", ret(`{"status":"due","segment":"regular","purchase_days":3,"last_purchase":"2026-13-01"}`), protocol.ErrMalformed},
+		{"retention unknown field", ret(`{"status":"due","segment":"regular","purchase_days":3,"mood":"sad"}`), protocol.ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := protocol.DecodeMembers([]byte(tc.payload), "s1"); !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestRhythmStatus(t *testing.T) {
+	tests := []struct {
+		name  string
+		since int
+		mean  float64
+		want  retention.Status
+	}{
+		{"no interval", 400, 0, retention.StatusActive},
+		{"within interval", 29, 30, retention.StatusActive},
+		{"at interval", 30, 30, retention.StatusDue},
+		{"three intervals is still due", 90, 30, retention.StatusDue},
+		{"past three intervals", 91, 30, retention.StatusSleeping},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := protocol.RhythmStatus(tc.since, tc.mean); got != tc.want {
+				t.Fatalf("RhythmStatus(%d, %g) = %s, want %s", tc.since, tc.mean, got, tc.want)
+			}
+		})
+	}
+	sent := retention.MemberSummary{Status: retention.StatusActive, Segment: retention.SegRegular, PurchaseDays: 3, LastPurchase: "2026-01-10", MeanInterval: 20}
+	for _, tc := range []struct {
+		name string
+		in   retention.MemberSummary
+		asOf time.Time
+		want retention.Status
+	}{
+		{"same day as sent", sent, time.Date(2026, 1, 20, 9, 0, 0, 0, time.UTC), retention.StatusActive},
+		{"later: due", sent, time.Date(2026, 1, 30, 9, 0, 0, 0, time.UTC), retention.StatusDue},
+		{"much later: sleeping", sent, time.Date(2026, 3, 15, 9, 0, 0, 0, time.UTC), retention.StatusSleeping},
+		{"clock before the last purchase: as sent", sent, time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC), retention.StatusActive},
+		{"no interval: as sent", retention.MemberSummary{Status: retention.StatusActive, PurchaseDays: 1, LastPurchase: "2025-01-01"}, time.Date(2026, 3, 15, 9, 0, 0, 0, time.UTC), retention.StatusActive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := protocol.RetentionAsOf(tc.in, tc.asOf)
+			if got.Status != tc.want || got.MeanInterval != tc.in.MeanInterval || got.LastPurchase != tc.in.LastPurchase {
+				t.Fatalf("RetentionAsOf = %+v, want status %s and the rest unchanged", got, tc.want)
 			}
 		})
 	}

@@ -7,7 +7,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
@@ -170,36 +169,4 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 	u.st.membersSeq = ms.Seq
 	u.st.membersErr = ""
 	u.mu.Unlock()
-}
-
-// LedgerSummaries maps a members message to the ledger's form for this
-// register: Covered is what the summary included of this register's own
-// events, Version the message's Seq. A summary without a profile carries
-// only the member id.
-func LedgerSummaries(register string, ms protocol.MemberSummaries) []ledger.MemberSummary {
-	out := make([]ledger.MemberSummary, 0, len(ms.Members))
-	for _, s := range ms.Members {
-		m := ledger.Member{ID: s.MemberID, Tier: s.Tier}
-		if s.Member != nil {
-			m = *s.Member
-		}
-		out = append(out, ledger.MemberSummary{Member: m, Balance: s.Balance,
-			Covered: s.Included[register], Version: ms.Seq})
-	}
-	return out
-}
-
-// ApplyMembersTo returns an OnMembers callback that applies every summary
-// to l with ledger.ApplyMemberSummary.
-func ApplyMembersTo(l interface {
-	ApplyMemberSummary(context.Context, ledger.MemberSummary) error
-}, register string) func(context.Context, protocol.MemberSummaries) error {
-	return func(ctx context.Context, ms protocol.MemberSummaries) error {
-		for _, s := range LedgerSummaries(register, ms) {
-			if err := l.ApplyMemberSummary(ctx, s); err != nil {
-				return fmt.Errorf("member %s: %w", s.Member.ID, err)
-			}
-		}
-		return nil
-	}
 }
