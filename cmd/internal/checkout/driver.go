@@ -3,6 +3,8 @@ package checkout
 import (
 	"context"
 	"sync"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
 // Driver serialises events from every source (devices, buttons, the API,
@@ -44,4 +46,12 @@ func (d *Driver) View() View {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m.Snapshot()
+}
+
+// SetRewards replaces the rewards catalogue (a rule set from head office)
+// between two events; a reward already chosen for the basket stays chosen.
+func (d *Driver) SetRewards(rs []rules.Reward) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m.o.Rewards = SortRewards(rs)
 }

@@ -167,6 +167,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if cfg.Rules != nil {
 		rewards = cfg.Rules.Rewards
 	}
+	if x.hqcfg != nil {
+		if rs := x.hqcfg.Rules(); rs != nil {
+			rewards = rs.Rewards // head office's rule set is the one in force
+		}
+	}
 	x.hub = kiosk.New(kiosk.Options{Language: firstNonEmpty(cfg.Kiosk.Language, cfg.Register.Language)})
 	m := checkout.New(checkout.Options{
 		Register: cfg.Register.ID, Catalog: x.led, Members: x.led, Recorder: x.led,
@@ -179,6 +184,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		DeferPrompt: true,
 	})
 	x.drv = checkout.NewDriver(m, x.apply)
+	if x.hqcfg != nil {
+		x.hqcfg.OnRules = func(rs *rules.RuleSet) { x.drv.SetRewards(rs.Rewards) }
+	}
 	x.metrics()
 
 	srv := api.New(api.Options{

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
@@ -31,6 +32,17 @@ type configState struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	v    uplink.ConfigVersions
+	// rules is the last rule set applied from head office (nil: none),
+	// kept for its rewards list, which the ledger does not give back.
+	rules *rules.RuleSet
+	// OnRules, when set, is called with each rule set put in force.
+	OnRules func(*rules.RuleSet)
+}
+
+// stateFile is the versions file's content.
+type stateFile struct {
+	uplink.ConfigVersions
+	Rules *rules.RuleSet `json:"rules,omitempty"`
 }
 
 // configVersionsFile is the name of the versions file in the ledger's
@@ -47,13 +59,26 @@ func loadConfigState(led *ledger.Ledger, log *slog.Logger) (*configState, error)
 	case err != nil:
 		return nil, fmt.Errorf("config versions: %w", err)
 	}
-	if err := json.Unmarshal(b, &c.v); err != nil {
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
 		// A damaged file only costs a no-op re-apply of the retained
 		// documents: start from zero rather than refuse to sell.
 		log.Warn("config versions file unreadable, starting from none", "path", c.path, "err", err)
-		c.v = uplink.ConfigVersions{}
+		return c, nil
 	}
+	c.v, c.rules = f.ConfigVersions, f.Rules
 	return c, nil
+}
+
+// Rules is the rule set from head office in force in the ledger, or nil
+// (none, or the local config's is newer).
+func (c *configState) Rules() *rules.RuleSet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rules == nil || c.rules.Version != c.led.RuleVersion() {
+		return nil
+	}
+	return c.rules
 }
 
 // Versions are the config versions in force per scope.
@@ -94,6 +119,10 @@ func (c *configState) Apply(ctx context.Context, doc protocol.Config) error {
 			return fmt.Errorf("rules: %w", err)
 		}
 		c.log.Info("rules from head office in force", "rules_version", doc.Rules.Version, "scope", doc.Scope, "config_version", doc.ConfigVersion)
+		c.rules = doc.Rules
+		if c.OnRules != nil {
+			c.OnRules(doc.Rules)
+		}
 	}
 	if items != nil {
 		switch err := c.led.PutCatalogue(ctx, int(doc.ConfigVersion), items); {
@@ -121,7 +150,7 @@ func (c *configState) Apply(ctx context.Context, doc protocol.Config) error {
 }
 
 func (c *configState) save(v uplink.ConfigVersions) error {
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(stateFile{ConfigVersions: v, Rules: c.rules})
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func TestHeadOfficeConfigApplied(t *testing.T) {
 		return ch, s
 	}
 	// Before: the local config prices the pen at 2.50, 1 point per unit.
-	sale := func(wantTotal, wantEarned float64) {
+	sale := func(wantTotal, wantEarned float64) (receipt map[string]any) {
 		t.Helper()
 		r.scan("4006381333931")
 		r.scan(memberCard)
@@ -72,6 +72,7 @@ func TestHeadOfficeConfigApplied(t *testing.T) {
 				if v["total"] != wantTotal || v["earned"] != wantEarned {
 					t.Fatalf("sale: total %v earned %v, want %v and %v", v["total"], v["earned"], wantTotal, wantEarned)
 				}
+				receipt = v
 				break
 			}
 			if time.Now().After(deadline) {
@@ -83,7 +84,7 @@ func TestHeadOfficeConfigApplied(t *testing.T) {
 		deadline = time.Now().Add(10 * time.Second)
 		for {
 			if _, v := r.api("GET", "/v1/checkout", nil); v["state"] != "receipt" {
-				return
+				return receipt
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("receipt never left")
@@ -148,12 +149,20 @@ rules:
     points_per_unit: 2
   rounding: floor
   round_per: line
+  rewards:
+    - id: cake
+      name: Birthday cake
+      points: 5000
+      discount: 2500
 `)
 	sy = waitConfig("chain 4", func(sy map[string]any) bool { c, _ := versions(sy); return c == 4 })
 	if e, _ := sy["config_error"].(string); e != "" {
 		t.Errorf("config_error after a good document: %q", e)
 	}
-	sale(400, 8)
+	// head office's rewards are the ones offered at the till
+	if v := sale(400, 8); v["next_reward"] != "Birthday cake" {
+		t.Errorf("next reward %v, want head office's Birthday cake", v["next_reward"])
+	}
 	if !strings.Contains(r.logs(), "config applied") {
 		t.Fatalf("no config applied in the log: the check after the restart would prove nothing\n%s", r.logs())
 	}
@@ -168,7 +177,10 @@ rules:
 	if c, s := versions(sy); c != 4 || s != 7 {
 		t.Errorf("versions after restart: chain %v store %v, want 4 and 7", c, s)
 	}
-	sale(400, 8) // also gives the retained copies time to arrive
+	// also gives the retained copies time to arrive
+	if v := sale(400, 8); v["next_reward"] != "Birthday cake" {
+		t.Errorf("next reward after the restart %v, want head office's Birthday cake", v["next_reward"])
+	}
 	sy = status()
 	if e, _ := sy["config_error"].(string); e != "" {
 		t.Errorf("config_error after the restart: %q", e)
