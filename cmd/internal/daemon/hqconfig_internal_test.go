@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+func ruleSet(v int, perUnit string) *rules.RuleSet {
+	rs, err := rules.Decode([]byte(`{"version":` + itoa(v) + `,"unit":100,"earn":{"points_per_unit":` + perUnit + `},"rewards":[{"id":"r` + itoa(v) + `","name":"R","points":10,"discount":100}]}`))
+	if err != nil {
+		panic(err)
+	}
+	return rs
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }
+
+// TestConfigStateApply: a refused document changes nothing (neither the
+// ledger nor the versions in force); the same document again is a no-op;
+// the versions and head office's rule set survive a reload.
+func TestConfigStateApply(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	led, err := ledger.Open(path, &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	c, err := loadConfigState(led, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied []int
+	c.OnRules = func(rs *rules.RuleSet) { applied = append(applied, rs.Version) }
+	cat := func(price ledger.Money) []protocol.Product {
+		return []protocol.Product{{SKU: "4006381333931", Name: "Pen", Price: price}}
+	}
+	good := []protocol.Config{
+		{Scope: protocol.ScopeChain, ConfigVersion: 3, Rules: ruleSet(5, "2")},
+		{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 7, Catalogue: cat(400)},
+	}
+	for _, d := range good {
+		if err := c.Apply(ctx, d); err != nil {
+			t.Fatalf("apply %s %d: %v", d.Scope, d.ConfigVersion, err)
+		}
+	}
+	want := uplink.ConfigVersions{Chain: 3, Store: 7}
+	check := func(name string) {
+		t.Helper()
+		if v := c.Versions(); v != want {
+			t.Errorf("%s: versions %+v, want %+v", name, v, want)
+		}
+		if it, err := led.Item("4006381333931"); err != nil || it.Price != 400 {
+			t.Errorf("%s: pen %+v %v, want price 400", name, it, err)
+		}
+		if led.RuleVersion() != 5 {
+			t.Errorf("%s: rule version %d, want 5", name, led.RuleVersion())
+		}
+	}
+	check("after the good documents")
+	refused := []struct {
+		name string
+		doc  protocol.Config
+	}{
+		{"older rules", protocol.Config{Scope: protocol.ScopeChain, ConfigVersion: 4, Rules: ruleSet(4, "9")}},
+		{"older rules with a new catalogue", protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 8, Rules: ruleSet(1, "9"), Catalogue: cat(999)}},
+		{"older catalogue", protocol.Config{Scope: protocol.ScopeChain, ConfigVersion: 5, Catalogue: cat(999)}},
+		{"newer rules with an older catalogue", protocol.Config{Scope: protocol.ScopeChain, ConfigVersion: 6, Rules: ruleSet(9, "9"), Catalogue: cat(999)}},
+	}
+	for _, r := range refused {
+		t.Run(r.name, func(t *testing.T) {
+			if err := c.Apply(ctx, r.doc); !errors.Is(err, ledger.ErrStaleVersion) {
+				t.Fatalf("Apply = %v, want ErrStaleVersion", err)
+			}
+			check(r.name)
+		})
+	}
+	// the same documents again (a crash before the versions were saved)
+	for _, d := range good {
+		if err := c.Apply(ctx, d); err != nil {
+			t.Fatalf("re-apply %s %d: %v", d.Scope, d.ConfigVersion, err)
+		}
+	}
+	check("after re-applying")
+	if len(applied) != 1 || applied[0] != 5 {
+		t.Errorf("OnRules called for %v, want [5]", applied)
+	}
+	c2, err := loadConfigState(led, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c2.Versions(); v != want {
+		t.Errorf("reloaded versions %+v, want %+v", v, want)
+	}
+	if rs := c2.Rules(); rs == nil || rs.Version != 5 || rs.Rewards[0].ID != "r5" {
+		t.Errorf("reloaded rules %+v", rs)
+	}
+}
