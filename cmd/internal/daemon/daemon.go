@@ -496,7 +496,7 @@ func (x *d) onDevice(ev device.Event) {
 }
 
 // weighedArticle is the catalogue SKU of a weight-embedded in-store label:
-// its prefix and article digits (label 2112345012348 with prefix "21" and 5
+// its prefix and article digits (label 2112345012346 with prefix "21" and 5
 // article digits: SKU "2112345").
 func (x *d) weighedArticle(code string) (string, bool) {
 	for _, p := range x.cfg.InstorePrefixes {
