@@ -209,15 +209,19 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 	if len(d) == 0 {
 		return nil, fmt.Errorf("%w: empty payload", ErrMalformed)
 	}
-	var evs []Event
-	if d[0] == '{' {
+	evs, ok := decodeFast(d)
+	switch {
+	case ok:
+	case d[0] == '{':
 		var e Event
 		if err := strictUnmarshal(d, &e); err != nil {
 			return nil, err
 		}
 		evs = []Event{e}
-	} else if err := strictUnmarshal(d, &evs); err != nil {
-		return nil, err
+	default:
+		if err := strictUnmarshal(d, &evs); err != nil {
+			return nil, err
+		}
 	}
 	if len(evs) == 0 || len(evs) > MaxBatch {
 		return nil, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(evs))

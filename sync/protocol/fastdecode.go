@@ -1,0 +1,220 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// decodeFast decodes an events message in the shape registers send
+// (FromRecord + EncodeEvents: the known fields, exact lowercase keys,
+// printable ASCII strings without escapes) in one pass, without
+// reflection. ok=false means "not this shape", never "invalid": the caller
+// then decodes with the strict standard decoder, which gives the answer
+// and the error. When ok, the events are exactly what the strict decoder
+// returns for b (FuzzDecodeFastMatchesStrict checks this), so validation
+// is not weakened; it only skips work.
+//
+// All strings of the message share one copy of it and all Data one byte
+// copy, instead of an allocation per field.
+func decodeFast(b []byte) (evs []Event, ok bool) {
+	p := fastParser{s: string(b)}
+	p.data = make([]byte, 0, len(b))
+	switch p.peek() {
+	case '{':
+		var e Event
+		if !p.event(&e) {
+			return nil, false
+		}
+		evs = []Event{e}
+	case '[':
+		p.i++
+		evs = []Event{} // as the standard decoder: empty, not nil
+		p.ws()
+		if p.peek() == ']' {
+			p.i++
+			break
+		}
+		for {
+			p.ws()
+			var e Event
+			if !p.event(&e) {
+				return nil, false
+			}
+			evs = append(evs, e)
+			p.ws()
+			switch p.peek() {
+			case ',':
+				p.i++
+				continue
+			case ']':
+				p.i++
+			default:
+				return nil, false
+			}
+			break
+		}
+	default:
+		return nil, false
+	}
+	p.ws()
+	if p.i != len(p.s) {
+		return nil, false
+	}
+	return evs, true
+}
+
+type fastParser struct {
+	s    string // the message
+	i    int
+	data []byte // backing store of every event's Data
+}
+
+func (p *fastParser) peek() byte {
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+// ws skips JSON whitespace.
+func (p *fastParser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string of printable ASCII without escapes and returns its
+// contents (a substring of the message).
+func (p *fastParser) str() (string, bool) {
+	if p.peek() != '"' {
+		return "", false
+	}
+	start := p.i + 1
+	for j := start; j < len(p.s); j++ {
+		c := p.s[j]
+		switch {
+		case c == '"':
+			p.i = j + 1
+			return p.s[start:j], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// event reads one event object.
+func (p *fastParser) event(e *Event) bool {
+	if p.peek() != '{' {
+		return false
+	}
+	p.i++
+	p.ws()
+	if p.peek() == '}' {
+		p.i++
+		return true
+	}
+	for {
+		p.ws()
+		key, ok := p.str()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if p.peek() != ':' {
+			return false
+		}
+		p.i++
+		p.ws()
+		switch key {
+		case "specversion":
+			e.SpecVersion, ok = p.str()
+		case "id":
+			e.ID, ok = p.str()
+		case "source":
+			e.Source, ok = p.str()
+		case "type":
+			e.Type, ok = p.str()
+		case "datacontenttype":
+			e.DataContentType, ok = p.str()
+		case "sequence":
+			e.Sequence, ok = p.str()
+		case "time":
+			start := p.i
+			if _, ok = p.str(); ok {
+				// The same parser the standard decoder calls for time.Time.
+				var t time.Time
+				ok = t.UnmarshalJSON([]byte(p.s[start:p.i])) == nil
+				e.Time = t
+			}
+		case "clocktrusted":
+			switch {
+			case len(p.s)-p.i >= 4 && p.s[p.i:p.i+4] == "true":
+				e.ClockTrusted, p.i = true, p.i+4
+			case len(p.s)-p.i >= 5 && p.s[p.i:p.i+5] == "false":
+				e.ClockTrusted, p.i = false, p.i+5
+			default:
+				ok = false
+			}
+		case "data":
+			e.Data, ok = p.object()
+		default:
+			ok = false
+		}
+		if !ok {
+			return false
+		}
+		p.ws()
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// object reads a JSON object value and returns a copy of its bytes: its
+// end is found by matching braces outside strings, then the whole value is
+// checked with json.Valid. Values that are not objects are left to the
+// strict decoder.
+func (p *fastParser) object() (json.RawMessage, bool) {
+	if p.peek() != '{' {
+		return nil, false
+	}
+	start, depth := p.i, 0
+	for j := start; j < len(p.s); j++ {
+		switch p.s[j] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				v := p.s[start : j+1]
+				n := len(p.data)
+				p.data = append(p.data, v...)
+				raw := p.data[n:len(p.data):len(p.data)]
+				if !json.Valid(raw) {
+					return nil, false
+				}
+				p.i = j + 1
+				return raw, true
+			}
+		case '"':
+			for j++; j < len(p.s) && p.s[j] != '"'; j++ {
+				if p.s[j] == '\\' {
+					j++
+				}
+			}
+		}
+	}
+	return nil, false
+}
