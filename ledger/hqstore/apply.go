@@ -278,6 +278,12 @@ func (a *applier) sub(parent []byte, reg string) (*bolt.Bucket, error) {
 	}
 	b, err := a.tx.Bucket(parent).CreateBucketIfNotExists([]byte(reg))
 	if err == nil {
+		if string(parent) == string(bEvents) {
+			// A register's events are only ever appended (keys are the
+			// sequence at watermark+1): full pages halve what each commit
+			// splits and writes, as bbolt advises for append-only buckets.
+			b.FillPercent = 1.0
+		}
 		a.buckets[k] = b
 	}
 	return b, err
