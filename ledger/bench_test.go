@@ -467,3 +467,69 @@ func rssMB() float64 {
 	}
 	return -1
 }
+
+// BenchmarkSaleCPU measures the committer's CPU per sale, without any
+// disk write: batches of 16 typical sales run against one write
+// transaction each, which is then rolled back (so every batch sees the
+// same state). The floor is decoding and re-encoding the member row, the
+// least a sale must do; the ratio shows how much more a sale costs.
+func BenchmarkSaleCPU(b *testing.B) {
+	const batches, per = 100, 16
+	l := openBench(b, filepath.Join(benchDir(b), "ledger.db"))
+	ctx := context.Background()
+	// A short history per member, as a register sees.
+	for i := range 2 * benchMembers {
+		if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("h%d", i), i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reqs := make([]SaleRequest, per)
+	fps := make([]string, per)
+	amounts := make([][]Money, per)
+	gross := make([]Money, per)
+	for i := range reqs {
+		reqs[i] = typicalSale(fmt.Sprintf("cpu%d", i), i*7)
+		var err error
+		if amounts[i], gross[i], err = checkSale(&reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+		fps[i] = fingerprint(saleShape{MemberID: reqs[i].MemberID, Lines: reqs[i].Lines, Tenders: reqs[i].Tenders})
+	}
+	var sale, floor time.Duration
+	for range batches {
+		tx, err := l.db.Begin(true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &wtx{l: l, tx: tx, eng: l.eng()}
+		w.seq = getU64(tx.Bucket(bMeta), kSeq)
+		t := time.Now()
+		for i := range reqs {
+			w.now, w.trusted = l.clock.Now()
+			if _, err := w.recordSale(&reqs[i], fps[i], amounts[i], gross[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sale += time.Since(t)
+		_ = tx.Rollback()
+		tx, err = l.db.Begin(true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w = &wtx{l: l, tx: tx, eng: l.eng()}
+		t = time.Now()
+		for i := range reqs {
+			rec, err := w.member(reqs[i].MemberID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.saveMember(rec)
+		}
+		floor += time.Since(t)
+		_ = tx.Rollback()
+	}
+	n := float64(batches * per)
+	fmt.Printf("REPORT sale_cpu_us %.1f us/sale\n", float64(sale.Nanoseconds())/n/1000)
+	fmt.Printf("REPORT member_rewrite_cpu_us %.1f us/sale\n", float64(floor.Nanoseconds())/n/1000)
+	fmt.Printf("RATIO sale_cpu_vs_member_rewrite %.1f\n", float64(sale)/float64(floor))
+}
