@@ -237,7 +237,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 	if closing {
 		sr.Closed = true
 	}
-	w.putJSON(bSales, []byte(saleID), sr)
+	w.put(bSales, []byte(saleID), sr.encode())
 	result.Refund = &rf
 	return result, nil
 }
