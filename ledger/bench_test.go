@@ -280,6 +280,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		l := openBench(b, filepath.Join(benchDir(b), "ledger.db"))
 		var wg sync.WaitGroup
 		st0, _ := l.Stats()
+		ds0 := l.db.Stats()
 		start := time.Now()
 		for g := range callers {
 			wg.Go(func() {
@@ -295,7 +296,10 @@ func BenchmarkGroupCommit(b *testing.B) {
 		rate := float64(total) / time.Since(start).Seconds()
 		if st, err := l.Stats(); err == nil && !reported[callers] {
 			reported[callers] = true
-			fmt.Printf("REPORT mean_batch_%d_callers %.1f ops/commit\n", callers, float64(st.CommittedOps-st0.CommittedOps)/float64(st.Commits-st0.Commits))
+			commits := float64(st.Commits - st0.Commits)
+			fmt.Printf("REPORT mean_batch_%d_callers %.1f ops/commit\n", callers, float64(st.CommittedOps-st0.CommittedOps)/commits)
+			ds1 := l.db.Stats()
+			fmt.Printf("REPORT pages_per_commit_%d_callers %.1f pages/commit\n", callers, float64(ds1.TxStats.GetWrite()-ds0.TxStats.GetWrite())/commits)
 		}
 		return rate
 	}
