@@ -125,9 +125,12 @@ func decode(e Event) (op, error) {
 		}
 		o.refund = &r
 	case ledger.OutPoints:
-		var p pointData
-		if err := strict(&p); err != nil {
-			return o, invalid(e, "point event: %v", err)
+		p, ok := decodePointFast(e.Data)
+		if !ok {
+			p = pointData{}
+			if err := strict(&p); err != nil {
+				return o, invalid(e, "point event: %v", err)
+			}
 		}
 		if p.MemberID == "" || len(p.MemberID) > maxIDLen || strings.ContainsRune(p.MemberID, 0) {
 			return o, invalid(e, "point event without a valid member_id")

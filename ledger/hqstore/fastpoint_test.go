@@ -1,0 +1,62 @@
+package hqstore
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var pointSeeds = []string{
+	`{"id":"r1-7","register":"r1","seq":7,"kind":"earn","member_id":"m1","points":25,"wall_time":"2026-11-27T10:00:00Z","clock_trusted":true}`,
+	` { "member_id" : "m2", "points" : -40, "kind": "redeem", "extra": {"a": [1, {"b": "}"}], "c": null}, "z": "x\"y" } `,
+	`{}`,
+	`{"points":1.5,"member_id":"m"}`,
+	`{"points":1e3,"member_id":"m"}`,
+	`{"points":99999999999999999999,"member_id":"m"}`,
+	`{"Member_ID":"m1","member_id":"m2"}`,
+	`{"member_id":"m1","member_id":"m2"}`,
+	`{"member_id":"m\u00e9"}`,
+	`{"member_id":null,"points":null}`,
+	`{"member_id":5}`,
+	`{"points":"5"}`,
+	`[1,2]`,
+	`null`,
+	`{"member_id":"m1",}`,
+	`{"a":true,"b":false,"c":-0,"member_id":"é"}`,
+}
+
+// TestDecodePointFastMatchesUnmarshal: on every seed the fast path either
+// declines or gives exactly json.Unmarshal's result, and it does not
+// decline what registers send.
+func TestDecodePointFastMatchesUnmarshal(t *testing.T) {
+	for i, s := range pointSeeds {
+		got, ok := decodePointFast([]byte(s))
+		if i <= 2 && !ok {
+			t.Fatalf("seed %d %s: the fast path declined the registers' shape", i, s)
+		}
+		if ok {
+			checkPointFast(t, []byte(s), got)
+		}
+	}
+}
+
+func checkPointFast(t *testing.T, b []byte, got pointData) {
+	t.Helper()
+	var want pointData
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatalf("%s: fast path accepted what json.Unmarshal refuses: %v", b, err)
+	}
+	if got != want {
+		t.Fatalf("%s: fast path %+v, json.Unmarshal %+v", b, got, want)
+	}
+}
+
+func FuzzDecodePointFast(f *testing.F) {
+	for _, s := range pointSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, ok := decodePointFast(b); ok {
+			checkPointFast(t, b, got)
+		}
+	})
+}
