@@ -1,20 +1,10 @@
 package hq_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
-	"path/filepath"
 	stdsync "sync"
 	"testing"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
@@ -22,80 +12,11 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
-// pki is a throwaway certificate authority for one test.
-type pki struct {
-	dir  string
-	ca   *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newPKI(t *testing.T) *pki {
+// tlsClient connects with a client certificate for cn issued by certs' CA.
+func tlsClient(t *testing.T, certs *mosquittotest.Certs, url, cn string) mqtt.Client {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loyalty test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &pki{dir: t.TempDir(), ca: ca, key: key, pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.write(t, "ca.crt", "CERTIFICATE", der)
-	return p
-}
-
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// issue makes a certificate with the given CN; server certificates are for
-// 127.0.0.1. It returns the cert and key file paths.
-func (p *pki) issue(t *testing.T, cn string, server bool) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, cn+".crt", "CERTIFICATE", der), p.write(t, cn+".key", "EC PRIVATE KEY", kder)
-}
-
-func (p *pki) client(t *testing.T, url, cn string) mqtt.Client {
-	t.Helper()
-	crt, key := p.issue(t, cn, false)
-	pair, err := tls.LoadX509KeyPair(crt, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return connect(t, url, cn, true, func(o *mqtt.ClientOptions) {
-		o.SetTLSConfig(&tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
-	})
+	cfg := certs.Client(cn)
+	return connect(t, url, cn, true, func(o *mqtt.ClientOptions) { o.SetTLSConfig(cfg) })
 }
 
 // recorder collects what a client receives.
@@ -138,20 +59,17 @@ func TestBrokerACL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPKI(t)
-	crt, key := p.issue(t, "broker", true)
-	b := mosquittotest.Start(t, &mosquittotest.Options{ACL: string(acl), TLS: &mosquittotest.TLS{
-		CAFile: filepath.Join(p.dir, "ca.crt"), CertFile: crt, KeyFile: key,
-		RequireCertificate: true, IdentityAsUsername: true}})
+	certs := mosquittotest.NewCerts(t)
+	b := mosquittotest.Start(t, &mosquittotest.Options{ACL: string(acl), TLS: certs.TLSOptions()})
 	url := b.URL()
 
-	hq := p.client(t, url, "loyalty-hq")
+	hq := tlsClient(t, certs, url, "loyalty-hq")
 	var hqGot recorder
 	if tok := hq.Subscribe(protocol.AllEventsFilter, 1, hqGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("hq subscribe: %v", tok.Error())
 	}
-	r1 := p.client(t, url, "store1-r1")
-	r2 := p.client(t, url, "store2-r1")
+	r1 := tlsClient(t, certs, url, "store1-r1")
+	r2 := tlsClient(t, certs, url, "store2-r1")
 	var r1Got, r2Got recorder
 	for _, topic := range []string{
 		protocol.AckTopic("store1", "store1-r1"), protocol.MembersTopic("store1"), // its own
@@ -202,7 +120,7 @@ func TestBrokerACL(t *testing.T) {
 
 	// No certificate, no connection.
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("anon").SetConnectTimeout(wait).
-		SetTLSConfig(&tls.Config{RootCAs: p.pool, MinVersion: tls.VersionTLS12})
+		SetTLSConfig(&tls.Config{RootCAs: certs.Pool, MinVersion: tls.VersionTLS12})
 	c := mqtt.NewClient(o)
 	tok := c.Connect()
 	if tok.WaitTimeout(wait) && tok.Error() == nil {
