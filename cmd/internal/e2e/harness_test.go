@@ -340,31 +340,22 @@ func (r *register) api(method, path string, body any) (int, map[string]any) {
 }
 
 // lowerLines returns every lower line (ESC Q B text CR) the display got.
-func lowerLines(b []byte) []string {
-	var out []string
-	for {
-		i := bytes.Index(b, []byte("\x1bQB"))
-		if i < 0 {
-			return out
-		}
-		b = b[i+3:]
-		j := bytes.IndexByte(b, '\r')
-		if j < 0 {
-			return out
-		}
-		out = append(out, strings.TrimRight(string(b[:j]), " "))
-		b = b[j+1:]
-	}
-}
+func lowerLines(b []byte) []string { return cd5220Lines(b, 'B') }
 
-func upperLines(b []byte) []string {
+// upperLines returns every upper line (ESC Q A text CR) the display got.
+func upperLines(b []byte) []string { return cd5220Lines(b, 'A') }
+
+// cd5220Lines returns, in order, the text of every CD5220 "write line"
+// command (ESC Q <row> text CR) for the given row, trailing padding removed.
+func cd5220Lines(b []byte, row byte) []string {
 	var out []string
+	cmd := []byte{0x1b, 'Q', row}
 	for {
-		i := bytes.Index(b, []byte("\x1bQA"))
+		i := bytes.Index(b, cmd)
 		if i < 0 {
 			return out
 		}
-		b = b[i+3:]
+		b = b[i+len(cmd):]
 		j := bytes.IndexByte(b, '\r')
 		if j < 0 {
 			return out
