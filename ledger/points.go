@@ -33,17 +33,7 @@ type lotPart struct {
 // lot), then go back to the restore lots (a give-back) or form a new lot;
 // negative points consume lots oldest first and return what they took.
 func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (PointEvent, []lotPart) {
-	ev.MemberID = rec.Member.ID
-	ev.Register = w.l.register
-	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
-	ev.RuleVersion = w.eng.RuleVersion()
-	_, data := w.emit(OutPoints, func(seq uint64, id string) any {
-		ev.Seq, ev.ID = seq, id
-		return ev
-	})
-	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), data)
-	rec.Balance += ev.Points
-	w.delta.Events++
+	ev = w.pointEventNoLots(rec, ev)
 	var parts []lotPart
 	switch {
 	case ev.Points > 0:
