@@ -120,47 +120,19 @@ func parseWhen(s string) (time.Time, error) {
 // amount a decimal in major units ("12.50"), categories separated by ";".
 // A negative amount with the sale_id of an earlier sale is a refund.
 func ParsePurchasesCSV(r io.Reader) ([]Member, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("%w: purchases csv: no header: %v", ErrInvalid, err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.TrimSpace(strings.ToLower(h))] = i
-	}
-	for _, need := range []string{"member_id", "sale_id", "at", "amount"} {
-		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("%w: purchases csv: missing column %q", ErrInvalid, need)
-		}
-	}
 	byID := map[string]*Member{}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: purchases csv line %d: %v", ErrInvalid, line, err)
-		}
-		get := func(k string) string {
-			if i, ok := col[k]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
+	err := readCSV(r, "purchases", []string{"member_id", "sale_id", "at", "amount"}, func(line int, get func(string) string) error {
 		id := get("member_id")
 		if id == "" {
-			return nil, fmt.Errorf("%w: purchases csv line %d: empty member_id", ErrInvalid, line)
+			return fmt.Errorf("%w: purchases csv line %d: empty member_id", ErrInvalid, line)
 		}
 		at, err := parseWhen(get("at"))
 		if err != nil {
-			return nil, fmt.Errorf("%w: purchases csv line %d: time %q", ErrInvalid, line, get("at"))
+			return fmt.Errorf("%w: purchases csv line %d: time %q", ErrInvalid, line, get("at"))
 		}
 		amt, err := ParseMoney(get("amount"))
 		if err != nil {
-			return nil, fmt.Errorf("purchases csv line %d: %w", line, err)
+			return fmt.Errorf("purchases csv line %d: %w", line, err)
 		}
 		var cats []string
 		if c := get("categories"); c != "" {
@@ -176,42 +148,42 @@ func ParsePurchasesCSV(r io.Reader) ([]Member, error) {
 			byID[id] = m
 		}
 		m.Purchases = append(m.Purchases, Purchase{SaleID: get("sale_id"), Seq: uint64(line), At: at, ClockTrusted: true, Amount: amt, Categories: cats})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return sortedMembers(byID), nil
 }
 
-// ParseMembersCSV reads member records with the header
-// member_id,consent[,birthday,enrolled_at] (consent is true/false/yes/no/1/0)
-// and merges them into ms, adding members that have no purchases. It
-// returns the merged list.
-func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
+// readCSV reads a CSV table whose first row is a header naming its columns
+// (any order, case-insensitive), checks the needed columns are there, and
+// calls row for every further record with its 1-based line number and a
+// getter returning a trimmed cell ("" for a missing column). what names the
+// table in errors.
+func readCSV(r io.Reader, what string, need []string, row func(line int, get func(string) string) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("%w: members csv: no header: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %s csv: no header: %v", ErrInvalid, what, err)
 	}
 	col := map[string]int{}
 	for i, h := range head {
 		col[strings.TrimSpace(strings.ToLower(h))] = i
 	}
-	for _, need := range []string{"member_id", "consent"} {
-		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("%w: members csv: missing column %q", ErrInvalid, need)
+	for _, n := range need {
+		if _, ok := col[n]; !ok {
+			return fmt.Errorf("%w: %s csv: missing column %q", ErrInvalid, what, n)
 		}
-	}
-	byID := map[string]*Member{}
-	for i := range ms {
-		m := ms[i]
-		byID[m.ID] = &m
 	}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: members csv line %d: %v", ErrInvalid, line, err)
+			return fmt.Errorf("%w: %s csv line %d: %v", ErrInvalid, what, line, err)
 		}
 		get := func(k string) string {
 			if i, ok := col[k]; ok && i < len(rec) {
@@ -219,9 +191,26 @@ func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
 			}
 			return ""
 		}
+		if err := row(line, get); err != nil {
+			return err
+		}
+	}
+}
+
+// ParseMembersCSV reads member records with the header
+// member_id,consent[,birthday,enrolled_at] (consent is true/false/yes/no/1/0)
+// and merges them into ms, adding members that have no purchases. It
+// returns the merged list.
+func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
+	byID := map[string]*Member{}
+	for i := range ms {
+		m := ms[i]
+		byID[m.ID] = &m
+	}
+	err := readCSV(r, "members", []string{"member_id", "consent"}, func(line int, get func(string) string) error {
 		id := get("member_id")
 		if id == "" {
-			return nil, fmt.Errorf("%w: members csv line %d: empty member_id", ErrInvalid, line)
+			return fmt.Errorf("%w: members csv line %d: empty member_id", ErrInvalid, line)
 		}
 		var consent bool
 		switch strings.ToLower(get("consent")) {
@@ -229,18 +218,19 @@ func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
 			consent = true
 		case "false", "no", "0", "n", "":
 		default:
-			return nil, fmt.Errorf("%w: members csv line %d: consent %q", ErrInvalid, line, get("consent"))
+			return fmt.Errorf("%w: members csv line %d: consent %q", ErrInvalid, line, get("consent"))
 		}
 		bd := get("birthday")
 		if bd != "" {
 			if _, _, ok := birthdayMonthDay(bd); !ok {
-				return nil, fmt.Errorf("%w: members csv line %d: birthday %q", ErrInvalid, line, bd)
+				return fmt.Errorf("%w: members csv line %d: birthday %q", ErrInvalid, line, bd)
 			}
 		}
 		var enrolled time.Time
 		if s := get("enrolled_at"); s != "" {
+			var err error
 			if enrolled, err = parseWhen(s); err != nil {
-				return nil, fmt.Errorf("%w: members csv line %d: enrolled_at %q", ErrInvalid, line, s)
+				return fmt.Errorf("%w: members csv line %d: enrolled_at %q", ErrInvalid, line, s)
 			}
 		}
 		m := byID[id]
@@ -249,6 +239,10 @@ func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
 			byID[id] = m
 		}
 		m.Consent, m.Birthday, m.EnrolledAt = consent, bd, enrolled
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return sortedMembers(byID), nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 )
 
 // bins holds the real binaries, built once in TestMain.
@@ -87,22 +89,6 @@ type register struct {
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
 
-func luhnOK(d string) bool {
-	sum, alt := 0, false
-	for i := len(d) - 1; i >= 0; i-- {
-		n := int(d[i] - '0')
-		if alt {
-			n *= 2
-			if n > 9 {
-				n -= 9
-			}
-		}
-		sum += n
-		alt = !alt
-	}
-	return sum%10 == 0
-}
-
 func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,7 +101,7 @@ func freePort(t testing.TB) string {
 
 func newRegister(t testing.TB) *register {
 	t.Helper()
-	if !luhnOK(strings.TrimPrefix(memberCard, "M")) {
+	if !cardsafe.LuhnValid(strings.TrimPrefix(memberCard, "M")) {
 		t.Fatal("test member card is not Luhn-valid")
 	}
 	r := &register{t: t, dir: t.TempDir(), disp: &syncBuf{ch: make(chan struct{}, 1)}}
