@@ -1,7 +1,7 @@
 // Package ledger is the register's durable record of members, sales and
-// loyalty points, kept in a single bbolt file. It is the only package tree in
-// the module that knows bbolt (ledger/hqstore and ledger/contactlog are its
-// head-office siblings).
+// loyalty points, kept in a single bbolt file. The ledger/ tree is the
+// register's record and what reads it (rules, retention, export); it never
+// imports sync/. Head office's stores live with head office under sync/hq/.
 //
 // Invariants (checked by (*Ledger).Check):
 //

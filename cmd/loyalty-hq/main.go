@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/cmd/internal/hqreport"
-	"github.com/loyalty-terminal/loyalty/cmd/internal/hqserve"
-	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqreport"
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
 
 var version = "dev"

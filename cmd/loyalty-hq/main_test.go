@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
-	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
 
 func TestRunArguments(t *testing.T) {

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,91 +14,29 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/loyalty-terminal/loyalty/cmd/internal/api"
+	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/export"
 )
 
-// client talks to loyaltyd's local API over TCP or its unix socket.
+// client is loyaltyctl's view of the daemon: the API client plus how to
+// print answers.
 type client struct {
-	base   string
-	token  string
-	http   *http.Client
+	*apiclient.Client
 	json   bool
 	out    io.Writer
 	errOut io.Writer
 }
 
 func newClient(addr, socket, token string, jsonOut bool) *client {
-	c := &client{base: strings.TrimRight(addr, "/"), token: token, json: jsonOut, out: os.Stdout, errOut: os.Stderr,
-		http: &http.Client{Timeout: 30 * time.Second}}
-	if socket != "" {
-		c.base = "http://unix"
-		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		}}
-	}
-	return c
-}
-
-// errDaemonDown means no daemon answered: direct file access is allowed.
-var errDaemonDown = errors.New("loyaltyd is not running or not reachable")
-
-// apiError is an error answer from the API.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%s (%s)", e.Message, e.Code) }
-
-func (c *client) do(method, path string, body any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ne net.Error
-		var oe *net.OpError
-		if errors.As(err, &oe) || errors.As(err, &ne) {
-			return nil, fmt.Errorf("%w: %v", errDaemonDown, err)
-		}
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		ae := &apiError{Status: resp.StatusCode}
-		var body api.Error
-		if err := json.NewDecoder(resp.Body).Decode(&body); err == nil {
-			ae.Code, ae.Message = body.Code, body.Message
-		}
-		if ae.Code == "" {
-			ae.Code, ae.Message = "http_"+strconv.Itoa(resp.StatusCode), "unexpected answer from loyaltyd"
-		}
-		return nil, ae
-	}
-	return resp, nil
+	return &client{Client: apiclient.New(apiclient.Options{Addr: addr, Socket: socket, Token: token}),
+		json: jsonOut, out: os.Stdout, errOut: os.Stderr}
 }
 
 // call does a JSON request and prints the answer: indented JSON with
 // --json, otherwise through show.
 func (c *client) call(method, path string, body any, show func(map[string]any)) error {
-	resp, err := c.do(method, path, body)
+	resp, err := c.Do(method, path, body)
 	if err != nil {
 		return err
 	}
@@ -257,7 +191,7 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 	}
 	defer os.Remove(tmp.Name())
 	var n int64
-	resp, err := c.do("GET", "/v1/backup", nil)
+	resp, err := c.Do("GET", "/v1/backup", nil)
 	switch {
 	case err == nil:
 		size, _ := strconv.ParseInt(resp.Header.Get("X-Ledger-Size"), 10, 64)
@@ -274,7 +208,7 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 		if err != nil {
 			return fmt.Errorf("backup download: %w", err)
 		}
-	case errors.Is(err, errDaemonDown):
+	case errors.Is(err, apiclient.ErrDaemonDown):
 		l, oerr := openRO(ledgerPath)
 		if oerr != nil {
 			return oerr
@@ -339,21 +273,21 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 		bar = progressbar.DefaultBytes(-1, "export "+what)
 		w = io.MultiWriter(w, bar)
 	}
-	resp, err := c.do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
+	resp, err := c.Do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
 	switch {
 	case err == nil:
 		_, err = io.Copy(w, resp.Body)
 		resp.Body.Close()
-	case errors.Is(err, errDaemonDown):
+	case errors.Is(err, apiclient.ErrDaemonDown):
 		l, oerr := openRO(ledgerPath)
 		if oerr != nil {
 			return oerr
 		}
 		defer l.Close()
 		if what == "sales" {
-			err = api.ExportSales(w, l, format, nil)
+			err = export.Sales(w, l, export.Format(format))
 		} else {
-			err = api.ExportMembers(w, l, format, nil)
+			err = export.Members(w, l, export.Format(format))
 		}
 	}
 	if err != nil {

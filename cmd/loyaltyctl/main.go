@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 )
 
 var version = "dev"
@@ -65,11 +67,11 @@ func run(args []string) int {
 	c := newClient(*addr, *socket, *token, *jsonOut)
 	err := dispatch(c, rest[0], rest[1:], *ledgerPath, *quiet)
 	if err != nil {
-		var ae *apiError
+		var ae *apiclient.Error
 		switch {
 		case errors.As(err, &ae) && *jsonOut:
 			fmt.Fprintf(os.Stdout, "{\"code\":%q,\"message\":%q}\n", ae.Code, ae.Message)
-		case errors.Is(err, errDaemonDown):
+		case errors.Is(err, apiclient.ErrDaemonDown):
 			fmt.Fprintf(os.Stderr, "loyaltyctl: %v\n(start it with `make run` or `systemctl start loyaltyd`, or point -addr/-socket at it)\n", err)
 		default:
 			fmt.Fprintf(os.Stderr, "loyaltyctl: %v\n", err)

@@ -2,7 +2,7 @@
 // readers, runs the checkout, records sales and points in the local ledger,
 // shows the customer display and kiosk page, serves the local API and syncs
 // to head office. main only parses flags and wires; see
-// cmd/internal/daemon.
+// cmd/loyaltyd/internal/daemon.
 package main
 
 import (
@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/cmd/internal/config"
-	"github.com/loyalty-terminal/loyalty/cmd/internal/daemon"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
 	"github.com/loyalty-terminal/loyalty/ledger"
 )
 

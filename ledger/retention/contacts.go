@@ -21,7 +21,7 @@ const (
 // for several, the first wins, so nobody gets two messages from one run.
 var ContactKinds = []ContactKind{ContactBirthday, ContactSleeping, ContactDue, ContactFirstTime, ContactFollowUp}
 
-// ContactRecord is one contact that was made (recorded by ledger/contactlog).
+// ContactRecord is one contact that was made (recorded by sync/hq/contactlog).
 type ContactRecord struct {
 	MemberID string      `json:"member_id"`
 	Kind     ContactKind `json:"kind"`

@@ -1,7 +1,7 @@
 // Package faulttest holds the cross-package fault tests of the register to
 // head office link: real mosquitto processes (sync/mosquittotest), real
 // register ledgers (ledger), the register's uplink (sync/uplink) and the
-// real head office (sync/hq over ledger/hqstore), with faults injected
+// real head office (sync/hq over sync/hq/hqstore), with faults injected
 // from outside: the broker killed and restarted mid-drain, the broker away
 // while a register keeps selling, the register SIGKILLed between the
 // broker's PUBACK and head office's ack, head office down for a while, a

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
-	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 )
 

@@ -1,5 +1,5 @@
 // Package hq is head office's side of the MQTT link: it receives every
-// register's event stream, applies it durably into ledger/hqstore,
+// register's event stream, applies it durably into sync/hq/hqstore,
 // acknowledges what is committed, asks for resends when it sees a gap,
 // sends chain-wide member summaries down to the stores, and publishes
 // versioned, validated config documents.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 )
 

@@ -24,7 +24,7 @@ func Member(m ledger.Member, ps []ledger.Purchase) retention.Member {
 }
 
 // PurchaseSource lists every purchase of every member, such as head
-// office's store (ledger/hqstore).
+// office's store (sync/hq/hqstore).
 type PurchaseSource interface {
 	EachPurchase(fn func(memberID string, p ledger.Purchase) error) error
 }

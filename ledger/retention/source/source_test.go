@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
-	"github.com/loyalty-terminal/loyalty/ledger/hqstore"
 	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
 
 // Head office's store is what hqreport reads in production.

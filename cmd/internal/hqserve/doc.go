@@ -1,4 +1,0 @@
-// Package hqserve is `loyalty-hq serve`: it reads head office's YAML
-// config, opens the store (ledger/hqstore), runs the MQTT ingest (sync/hq)
-// and serves a small status page, until the context is cancelled (SIGTERM).
-package hqserve

@@ -1,0 +1,208 @@
+package hqreport
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/sync/hq/contactlog"
+)
+
+func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("contacts list")
+	var in inputFlags
+	in.register(fs)
+	logPath := fs.String("log", "", "contact log file (bbolt); required")
+	kinds := fs.String("kinds", "", "comma-separated kinds (due,sleeping,birthday,followup,first-time); default all")
+	capN := fs.Int("cap", 3, "at most this many due/sleeping reminders per lapse")
+	gap := fs.Int("min-gap", 7, "days between two reminders")
+	bday := fs.Int("birthday-days", 7, "birthdays this many days ahead")
+	format := fs.String("format", "csv", "csv or json")
+	mark := fs.Bool("mark", false, "record every listed contact as made on --as-of")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *logPath == "" {
+		return fmt.Errorf("%w: contacts list needs --log FILE (where contacts are recorded, so caps hold across runs)", ErrUsage)
+	}
+	if *format != "csv" && *format != "json" {
+		return fmt.Errorf("%w: --format %q: csv or json", ErrUsage, *format)
+	}
+	opts := &retention.ContactOptions{MaxPerLapse: *capN, MinGapDays: *gap, BirthdayDaysAhead: *bday}
+	if *kinds != "" {
+		for _, k := range strings.Split(*kinds, ",") {
+			kk, err := retention.ParseContactKind(strings.TrimSpace(k))
+			if err != nil {
+				return fmt.Errorf("%w: --kinds: %v", ErrUsage, err)
+			}
+			opts.Kinds = append(opts.Kinds, kk)
+		}
+	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	ms, asOf, cfg, err := in.load(env)
+	if err != nil {
+		return err
+	}
+	a, err := retention.Analyze(ms, asOf, cfg)
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	store, err := contactlog.Open(*logPath, nil)
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	defer store.Close()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	list, err := a.ContactList(store, opts)
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		if list == nil {
+			list = []retention.Contact{}
+		}
+		if err := enc.Encode(list); err != nil {
+			return err
+		}
+	} else if err := writeContactsCSV(stdout, list); err != nil {
+		return err
+	}
+	if *mark {
+		n := 0
+		for _, c := range list {
+			added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: c.MemberID, Kind: c.Kind, At: asOf}, Operator: "contacts list --mark"})
+			if err != nil {
+				return fmt.Errorf("contacts: %w", err)
+			}
+			if added {
+				n++
+			}
+		}
+		fmt.Fprintf(stderr, "recorded %d contacts as made on %s\n", n, asOf.Format("2006-01-02"))
+	}
+	if a.Excluded.Total() > 0 {
+		fmt.Fprintf(stderr, "excluded %d purchase entries (%+v)\n", a.Excluded.Total(), a.Excluded)
+	}
+	return nil
+}
+
+// ContactsCSVHeader is the header of the contact list CSV.
+var ContactsCSVHeader = []string{"member_id", "kind", "attempt", "last_purchase", "segment", "value", "reason"}
+
+func writeContactsCSV(w io.Writer, list []retention.Contact) error {
+	cw := csv.NewWriter(w)
+	cw.Write(ContactsCSVHeader)
+	for _, c := range list {
+		cw.Write([]string{c.MemberID, string(c.Kind), strconv.Itoa(c.Attempt), c.LastBought, string(c.Segment), c.Value, c.Reason})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func runMark(env Env, args []string, stdout io.Writer) error {
+	fs := newFlagSet("contacts mark")
+	logPath := fs.String("log", "", "contact log file; required")
+	member := fs.String("member", "", "member id; required")
+	kind := fs.String("kind", "", "due, sleeping, birthday, followup or first-time; required")
+	at := fs.String("at", "", "day of the contact YYYY-MM-DD (default today)")
+	channel := fs.String("channel", "", "sms, email, phone, ...")
+	operator := fs.String("operator", "", "who made the contact")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *logPath == "" || *member == "" || *kind == "" {
+		return fmt.Errorf("%w: contacts mark needs --log, --member and --kind", ErrUsage)
+	}
+	k, err := retention.ParseContactKind(*kind)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	when := env.Now()
+	if *at != "" {
+		if when, err = time.Parse("2006-01-02", *at); err != nil {
+			return fmt.Errorf("%w: --at %q: want YYYY-MM-DD", ErrUsage, *at)
+		}
+	}
+	store, err := contactlog.Open(*logPath, nil)
+	if err != nil {
+		return fmt.Errorf("contacts mark: %w", err)
+	}
+	defer store.Close()
+	added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: *member, Kind: k, At: when}, Channel: *channel, Operator: *operator})
+	if err != nil {
+		return fmt.Errorf("contacts mark: %w", err)
+	}
+	if added {
+		fmt.Fprintf(stdout, "recorded %s contact with %s on %s\n", k, *member, when.Format("2006-01-02"))
+	} else {
+		fmt.Fprintf(stdout, "already recorded: %s contact with %s on %s\n", k, *member, when.Format("2006-01-02"))
+	}
+	return nil
+}
+
+// MarkRequest is the body of a POST to MarkHandler.
+type MarkRequest struct {
+	MemberID string `json:"member_id"`
+	Kind     string `json:"kind"`
+	At       string `json:"at,omitempty"` // YYYY-MM-DD or RFC 3339; default now
+	Channel  string `json:"channel,omitempty"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// MarkHandler is the HTTP endpoint head office's API mounts to record a
+// contact: POST a MarkRequest as JSON; 201 when recorded, 200 when it was
+// already, 400 for a bad request (nothing stored). now gives the default
+// time.
+func MarkHandler(store *contactlog.Store, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST a JSON contact record", http.StatusMethodNotAllowed)
+			return
+		}
+		var req MarkRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, "bad json: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		when := now()
+		if req.At != "" {
+			var err error
+			if when, err = time.Parse(time.RFC3339, req.At); err != nil {
+				if when, err = time.Parse("2006-01-02", req.At); err != nil {
+					http.Error(w, "at: want YYYY-MM-DD or RFC 3339", http.StatusBadRequest)
+					return
+				}
+			}
+		}
+		added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: req.MemberID, Kind: retention.ContactKind(req.Kind), At: when}, Channel: req.Channel, Operator: req.Operator})
+		switch {
+		case errors.Is(err, contactlog.ErrInvalid):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if added {
+			w.WriteHeader(http.StatusCreated)
+		}
+		json.NewEncoder(w).Encode(map[string]bool{"recorded": added})
+	})
+}

@@ -1,0 +1,328 @@
+package hqreport
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
+)
+
+// ErrUsage reports bad command-line arguments; the message says what to type.
+var ErrUsage = errors.New("usage")
+
+// Env is what the caller provides besides the arguments. Zero fields mean:
+// no head-office store (then --cdnow or --csv is required) and the system
+// clock for the default --as-of.
+type Env struct {
+	Source  source.PurchaseSource // head office's store (sync/hq/hqstore)
+	Members source.MemberSource   // its member records (consent, birthdays)
+	Now     func() time.Time      // only for the default --as-of
+}
+
+// Main runs `report ...` or `contacts ...` (args[0] names the subcommand)
+// without a head-office store.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return Run(ctx, Env{}, args, stdout, stderr)
+}
+
+const usage = `usage:
+  report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [analysis flags]
+  report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
+  report uplift --customers N --purchases N --basket MINOR --share-bp BP [--extra N]
+  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,...] [--cap 3] [--format csv|json] [--mark]
+  contacts mark --log F --member ID --kind KIND [--at YYYY-MM-DD] [--channel sms] [--operator NAME]
+input: --cdnow F | --csv F [--members F] (default: head office's store when wired)
+analysis flags: --sleeping pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
+
+// Run is Main with the environment (head office passes its store here).
+func Run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	err := run(ctx, env, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no subcommand\n%s", ErrUsage, usage)
+	}
+	switch args[0] {
+	case "report":
+		if len(args) > 1 && args[1] == "eval" {
+			return runEval(ctx, args[2:], stdout)
+		}
+		if len(args) > 1 && args[1] == "uplift" {
+			return runUplift(args[2:], stdout)
+		}
+		return runReport(ctx, env, args[1:], stdout, stderr)
+	case "contacts":
+		if len(args) > 1 && args[1] == "mark" {
+			return runMark(env, args[2:], stdout)
+		}
+		if len(args) > 1 && args[1] == "list" {
+			return runContacts(ctx, env, args[2:], stdout, stderr)
+		}
+		return fmt.Errorf("%w: contacts needs list or mark\n%s", ErrUsage, usage)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown subcommand %q\n%s", ErrUsage, args[0], usage)
+}
+
+// inputFlags are the flags shared by every command that reads purchases.
+type inputFlags struct {
+	cdnow, csv, members, asOf, sleeping, tz string
+	dueOffset                               int
+	vipShare                                float64
+}
+
+func (f *inputFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.cdnow, "cdnow", "", "CDNOW-format purchases file")
+	fs.StringVar(&f.csv, "csv", "", "purchases CSV (member_id,sale_id,at,amount[,categories])")
+	fs.StringVar(&f.members, "members", "", "members CSV (member_id,consent[,birthday,enrolled_at])")
+	fs.StringVar(&f.asOf, "as-of", "", "analysis date YYYY-MM-DD (default: today; for --cdnow: 1998-06-30, the end of the data)")
+	fs.StringVar(&f.sleeping, "sleeping", "", "sleeping rule, default "+ruleFlag(retention.DefaultSleepRule))
+	fs.StringVar(&f.tz, "tz", "UTC", "store time zone for calendar days")
+	fs.IntVar(&f.dueOffset, "due-offset", 0, "days after (positive) or before (negative) the own interval a member is due")
+	fs.Float64Var(&f.vipShare, "vip-share", 0.1, "share of buyers by spend that are VIPs")
+}
+
+func ruleFlag(r retention.SleepRule) string {
+	switch r.Kind {
+	case retention.SleepPNone:
+		return fmt.Sprintf("pnone:%g:%d", r.Threshold, r.WindowDays)
+	case retention.SleepPAlive:
+		return fmt.Sprintf("palive:%g", r.Threshold)
+	case retention.SleepIntervals:
+		return fmt.Sprintf("intervals:%g", r.Intervals)
+	case retention.SleepFixed:
+		return fmt.Sprintf("fixed:%d", r.FixedDays)
+	}
+	return string(r.Kind)
+}
+
+// parseRule parses "kind[:a[:b]]".
+func parseRule(s string) (retention.SleepRule, error) {
+	if s == "" {
+		return retention.SleepRule{}, nil
+	}
+	parts := strings.Split(s, ":")
+	r := retention.SleepRule{Kind: retention.SleepKind(parts[0])}
+	num := func(i int) (float64, error) {
+		if len(parts) <= i {
+			return 0, nil
+		}
+		return strconv.ParseFloat(parts[i], 64)
+	}
+	a, err1 := num(1)
+	b, err2 := num(2)
+	if err1 != nil || err2 != nil || len(parts) > 3 {
+		return r, fmt.Errorf("%w: --sleeping %q", ErrUsage, s)
+	}
+	switch r.Kind {
+	case retention.SleepPNone:
+		r.Threshold, r.WindowDays = a, int(b)
+	case retention.SleepPAlive:
+		r.Threshold = a
+	case retention.SleepIntervals:
+		r.Intervals = a
+	case retention.SleepFixed:
+		r.FixedDays = int(a)
+	default:
+		return r, fmt.Errorf("%w: --sleeping kind %q (pnone, palive, intervals, fixed)", ErrUsage, parts[0])
+	}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("%w: --sleeping %q: %v", ErrUsage, s, err)
+	}
+	return r, nil
+}
+
+// load reads the members and builds the analysis config and date.
+func (f *inputFlags) load(env Env) ([]retention.Member, time.Time, *retention.Config, error) {
+	loc, err := time.LoadLocation(f.tz)
+	if err != nil {
+		return nil, time.Time{}, nil, fmt.Errorf("%w: --tz %q: %v", ErrUsage, f.tz, err)
+	}
+	rule, err := parseRule(f.sleeping)
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	cfg := &retention.Config{Location: loc, Sleeping: rule, DueOffsetDays: f.dueOffset, VIPShare: f.vipShare}
+	var ms []retention.Member
+	asOfDefault := env.Now()
+	switch {
+	case f.cdnow != "" && f.csv != "":
+		return nil, time.Time{}, nil, fmt.Errorf("%w: give --cdnow or --csv, not both", ErrUsage)
+	case f.cdnow != "":
+		ms, err = readFile(f.cdnow, retention.ParseCDNOW)
+		cfg.KeepZeroAmount = true                                  // CDNOW's 0.00 orders are free CDs, real orders
+		asOfDefault = time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC) // the end of the CDNOW sample
+	case f.csv != "":
+		ms, err = readFile(f.csv, retention.ParsePurchasesCSV)
+	case env.Source != nil:
+		ms, err = source.Collect(env.Source, env.Members)
+	default:
+		return nil, time.Time{}, nil, fmt.Errorf("%w: no input: give --cdnow FILE or --csv FILE\n%s", ErrUsage, usage)
+	}
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	if f.members != "" {
+		fh, err := os.Open(f.members)
+		if err != nil {
+			return nil, time.Time{}, nil, fmt.Errorf("members: %w", err)
+		}
+		ms, err = retention.ParseMembersCSV(fh, ms)
+		fh.Close()
+		if err != nil {
+			return nil, time.Time{}, nil, err
+		}
+	}
+	asOf := asOfDefault
+	if f.asOf != "" {
+		if asOf, err = time.ParseInLocation("2006-01-02", f.asOf, loc); err != nil {
+			return nil, time.Time{}, nil, fmt.Errorf("%w: --as-of %q: want YYYY-MM-DD", ErrUsage, f.asOf)
+		}
+	}
+	return ms, asOf, cfg, nil
+}
+
+func readFile(path string, parse func(io.Reader) ([]retention.Member, error)) ([]retention.Member, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read purchases: %w", err)
+	}
+	defer fh.Close()
+	return parse(fh)
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %v\n%s", ErrUsage, fs.Name(), err, usage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: %s: unexpected argument %q\n%s", ErrUsage, fs.Name(), fs.Arg(0), usage)
+	}
+	return nil
+}
+
+func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report")
+	var in inputFlags
+	in.register(fs)
+	outDir := fs.String("out", "", "directory for report.html, report.json and members.csv")
+	htmlPath := fs.String("html", "", "write the HTML report here")
+	jsonPath := fs.String("json", "", "write the JSON export here")
+	csvPath := fs.String("members-csv", "", "write the per-member CSV export here")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ms, asOf, cfg, err := in.load(env)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a, err := retention.Analyze(ms, asOf, cfg)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	rep := BuildReport(a)
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if *outDir != "" {
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		set := func(p *string, name string) {
+			if *p == "" {
+				*p = *outDir + "/" + name
+			}
+		}
+		set(htmlPath, "report.html")
+		set(jsonPath, "report.json")
+		set(csvPath, "members.csv")
+	}
+	for _, w := range []struct {
+		path  string
+		write func(io.Writer) error
+	}{{*htmlPath, rep.WriteHTML}, {*jsonPath, rep.WriteJSON}, {*csvPath, rep.WriteMembersCSV}} {
+		if w.path == "" {
+			continue
+		}
+		if err := writeFileAtomic(w.path, w.write); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", w.path)
+	}
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and renames it, so a
+// failed run never leaves half a report where the old one was.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func runUplift(args []string, stdout io.Writer) error {
+	fs := newFlagSet("report uplift")
+	var in retention.UpliftInput
+	var basket int64
+	fs.Int64Var(&in.Customers, "customers", 0, "active customers")
+	fs.Int64Var(&in.PurchasesPerYear, "purchases", 0, "purchases per customer per year today")
+	fs.Int64Var(&basket, "basket", 0, "average purchase in minor units")
+	fs.Int64Var(&in.ShareBP, "share-bp", 0, "share of customers buying more, basis points (1500 = 15%)")
+	fs.Int64Var(&in.ExtraPurchases, "extra", 1, "extra purchases a year for those customers")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	in.PerPurchase = retention.Money(basket)
+	u, err := retention.ComputeUplift(in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revenue today %d a year; if %s of %d customers buy %d more time(s) a year: +%d a year (+%s)\n",
+		u.BaseRevenue, bp(in.ShareBP), in.Customers, in.ExtraPurchases, u.ExtraRevenue, bp(u.GrowthBP))
+	return nil
+}
+
+func bp(v int64) string { return fmt.Sprintf("%d.%02d%%", v/100, v%100) }

@@ -1,0 +1,53 @@
+package hqserve_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name    string
+		doc     string
+		wantErr string // substring naming the key; "" = valid
+	}{
+		{"minimal", "broker: {url: 'tcp://127.0.0.1:1883'}\n", ""},
+		{"full", "store: /tmp/hq.db\nbroker: {url: 'ssl://b:8883', client_id: hq1, username: hq, ca_file: ca.pem}\nmax_batch: 500\noffline_redeem_limit: 0\nlog: {level: debug, format: json}\n", ""},
+		{"no broker", "store: x\n", "broker.url"},
+		{"bad scheme", "broker: {url: 'http://x'}\n", "broker.url"},
+		{"cert without key", "broker: {url: 'ssl://x:1', cert_file: c.pem}\n", "broker.cert_file"},
+		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", "colour"},
+		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
+		{"bad level", "broker: {url: 'tcp://x:1'}\nlog: {level: loud}\n", "log.level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := hqserve.Parse("hq.yaml", []byte(tc.doc))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Store == "" || c.StatusAddr == "" || c.OfflineRedeemLimit == nil {
+					t.Fatalf("defaults not applied: %+v", c)
+				}
+				return
+			}
+			if !errors.Is(err, hqserve.ErrConfig) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "hq.yaml") {
+				t.Fatalf("got %v, want ErrConfig naming hq.yaml and %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	c, err := hqserve.Load("../../../../configs/loyalty-hq.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.URL == "" || c.MaxBatch != 8192 {
+		t.Fatalf("example config: %+v", c)
+	}
+}

@@ -1,0 +1,151 @@
+package hqserve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// StatusDoc is what GET /status returns.
+type StatusDoc struct {
+	Service   hq.Status               `json:"service"`
+	Registers []hqstore.RegisterState `json:"registers"`
+}
+
+// Serve runs head office until ctx is cancelled, then shuts down within a
+// few seconds. ready, if not nil, is called once the store is open and the
+// status listener (if any) is up, with its address.
+func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusAddr string)) error {
+	conn, err := cfg.Conn()
+	if err != nil {
+		return err
+	}
+	st, err := hqstore.Open(cfg.Store, &hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit()})
+	if err != nil {
+		if errors.Is(err, hqstore.ErrLocked) {
+			return fmt.Errorf("%w: is another loyalty-hq running on this store?", err)
+		}
+		return err
+	}
+	defer st.Close()
+	svc, err := hq.New(st, hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
+		SummaryInterval: cfg.SummaryInterval, Logger: log})
+	if err != nil {
+		return err
+	}
+	status := func() StatusDoc {
+		regs, _ := st.Registers()
+		return StatusDoc{Service: svc.Status(), Registers: regs}
+	}
+
+	var srv *http.Server
+	addr := ""
+	if cfg.StatusAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.StatusAddr)
+		if err != nil {
+			return fmt.Errorf("status listener: %w", err)
+		}
+		addr = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(status())
+		})
+		mux.HandleFunc("GET /members/{id}", func(w http.ResponseWriter, r *http.Request) {
+			sum, err := st.Summary(r.PathValue("id"))
+			if errors.Is(err, hqstore.ErrUnknownMember) {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			} else if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(sum)
+		})
+		mux.HandleFunc("GET /configs", func(w http.ResponseWriter, _ *http.Request) {
+			cs, err := st.Configs()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(cs)
+		})
+		mux.HandleFunc("GET /doublespends", func(w http.ResponseWriter, _ *http.Request) {
+			ds, err := st.DoubleSpends()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(ds)
+		})
+		mux.HandleFunc("GET /conflicts", func(w http.ResponseWriter, _ *http.Request) {
+			cs, err := st.Conflicts()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(cs)
+		})
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("status server", "err", err)
+			}
+		}()
+		log.Info("status page", "url", "http://"+addr+"/status")
+	}
+	if ready != nil {
+		ready(addr)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	tick := time.NewTicker(cfg.StatusLogEvery)
+	defer tick.Stop()
+	log.Info("loyalty-hq serving", "store", cfg.Store, "broker", conn.Broker)
+	for {
+		select {
+		case err := <-done:
+			shutdownHTTP(srv)
+			return err
+		case <-tick.C:
+			s := svc.Status()
+			log.Info("status", "connected", s.Connected, "applied", s.Applied, "duplicates", s.Duplicates,
+				"rejected", s.Rejected, "conflicts", s.Conflicts, "gap_requests", s.GapRequests, "queue", s.QueueLen)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			shutdownHTTP(srv)
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(30 * time.Second):
+				return errors.New("hq did not stop within 30s")
+			}
+		}
+	}
+}
+
+func shutdownHTTP(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}

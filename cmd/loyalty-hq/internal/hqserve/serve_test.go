@@ -1,0 +1,96 @@
+package hqserve_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+// TestServeStatusAndShutdown runs head office against a real broker: the
+// status page answers, and cancelling (what SIGTERM does) stops it within
+// its bound.
+func TestServeStatusAndShutdown(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+filepath.Join(t.TempDir(), "hq.db")+
+		"\nbroker: {url: '"+b.URL()+"', wait_timeout: 2s}\nstatus_addr: 127.0.0.1:0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- hqserve.Serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a + "/status"
+	case err := <-done:
+		t.Fatalf("serve stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve not ready")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st hqserve.StatusDoc
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("status page: %v", err)
+		}
+		if st.Service.Subscribed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never subscribed: %+v", st.Service)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval of a deadline-bounded wait
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after cancel", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15s of cancel")
+	}
+}
+
+func TestServeRefusesLockedStore(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	path := filepath.Join(t.TempDir(), "hq.db")
+	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: 'off'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- hqserve.Serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { close(ready) })
+	}()
+	<-ready
+	err = hqserve.Serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if !errors.Is(err, hqstore.ErrLocked) {
+		t.Fatalf("a second serve on the same store: %v, want ErrLocked", err)
+	}
+	cancel()
+	<-done
+}

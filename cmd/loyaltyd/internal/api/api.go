@@ -1,0 +1,735 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/export"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// Ledger is what the API needs from the ledger; *ledger.Ledger has it.
+type Ledger interface {
+	RecordSale(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error)
+	Refund(ctx context.Context, req ledger.RefundRequest) (ledger.SaleResult, error)
+	Void(ctx context.Context, id, saleID, reason string) (ledger.SaleResult, error)
+	Enrol(ctx context.Context, m ledger.Member) (ledger.Member, error)
+	SetConsent(ctx context.Context, memberID string, c ledger.Consent) (ledger.Member, error)
+	LookupAlias(alias string) (ledger.Member, error)
+	Member(id string) (ledger.Member, error)
+	Balance(memberID string) (ledger.Points, error)
+	Sale(id string) (ledger.Sale, error)
+	Backup(w io.Writer) (int64, error)
+	Stats() (ledger.Stats, error)
+	ForEachSale(fn func(ledger.Sale) error) error
+	ForEachMember(fn func(ledger.Member) error) error
+}
+
+var _ Ledger = (*ledger.Ledger)(nil)
+
+// Checkout drives the register's checkout state machine; the daemon
+// serialises Do with device events and applies the effects.
+type Checkout interface {
+	Do(ctx context.Context, ev checkout.Event) checkout.Effects
+	View() checkout.View
+}
+
+// Options configures New. Nil funcs and zero values mean the defaults.
+type Options struct {
+	Ledger   Ledger   // required
+	Checkout Checkout // optional: the /v1/checkout endpoints answer 503 without it
+	// Token lets non-local callers in with "Authorization: Bearer <token>".
+	// Empty: only local callers (loopback, unix socket) are served.
+	Token string
+	// MaxBody bounds request bodies; default 64 KiB.
+	MaxBody int64
+	// Status returns the status document (devices, ledger, sync, clock).
+	Status func(ctx context.Context) any
+	// Healthy reports whether the daemon can take sales; default: ledger
+	// Stats succeeds.
+	Healthy func() error
+	// Online reports whether head office is reachable (the ledger's offline
+	// redemption limit applies when not); default true.
+	Online func() bool
+	// Scan injects a scan into a simulated device (loyaltyctl scan).
+	Scan func(ctx context.Context, device, code string) error
+	// Rewards is the rewards catalogue, used to work out the default cash
+	// tender of a sale posted without tenders.
+	Rewards []rules.Reward
+	// Clock stamps consent changes; default system clock, trusted.
+	Clock ledger.Clock
+	// Metrics receives the API's counters; default a private set.
+	Metrics *metrics.Set
+	Logger  *slog.Logger // default: discard
+}
+
+// Server is the API handler.
+type Server struct {
+	o      Options
+	mux    *http.ServeMux
+	routes []string
+}
+
+type sysClock struct{}
+
+func (sysClock) Now() (time.Time, bool) { return time.Now(), true }
+
+// New returns the API server; mount Handler on a listener.
+func New(o Options) *Server {
+	if o.MaxBody <= 0 {
+		o.MaxBody = 64 << 10
+	}
+	if o.Online == nil {
+		o.Online = func() bool { return true }
+	}
+	if o.Clock == nil {
+		o.Clock = sysClock{}
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewSet()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Healthy == nil {
+		o.Healthy = func() error { _, err := o.Ledger.Stats(); return err }
+	}
+	s := &Server{o: o, mux: http.NewServeMux()}
+	s.register()
+	return s
+}
+
+// Metrics returns the metrics set the server writes to (for the daemon to
+// add its own).
+func (s *Server) Metrics() *metrics.Set { return s.o.Metrics }
+
+// Handler returns the HTTP handler with the auth check; extra is mounted
+// under "/" for anything the API does not serve (the kiosk page).
+func (s *Server) Handler(extra http.Handler) http.Handler {
+	if extra != nil {
+		s.mux.Handle("/", extra)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w, code: 200}
+		start := time.Now()
+		if r.URL.Path != "/healthz" && !s.allowed(r) {
+			writeErr(rw, http.StatusUnauthorized, "unauthorized", "This API only answers on the register itself; remote callers need the API token.")
+		} else {
+			s.mux.ServeHTTP(rw, r)
+		}
+		s.o.Metrics.GetOrCreateCounter(fmt.Sprintf(`loyalty_api_requests_total{code="%d"}`, rw.code)).Inc()
+		s.o.Metrics.GetOrCreateHistogram(`loyalty_api_request_duration_seconds`).UpdateDuration(start)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHeader(c) }
+
+// Flush passes through so server-sent events work behind the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// allowed reports whether r comes from the register itself (loopback or the
+// unix socket) or carries the token.
+func (s *Server) allowed(r *http.Request) bool {
+	if s.o.Token != "" {
+		if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok &&
+			subtle.ConstantTimeCompare([]byte(h), []byte(s.o.Token)) == 1 {
+			return true
+		}
+	}
+	if _, ok := r.Context().Value(http.LocalAddrContextKey).(*net.UnixAddr); ok {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Error is the JSON error body.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Code: code, Message: msg})
+}
+
+// errorFor maps an error to its HTTP status, stable code and message.
+func errorFor(err error) (int, string, string) {
+	type m struct {
+		target error
+		status int
+		code   string
+		msg    string
+	}
+	table := []m{
+		{ledger.ErrConflict, 409, "id_conflict", "This id was already used for something different; use a new id."},
+		{ledger.ErrUnknownMember, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
+		{ledger.ErrUnknownSale, 404, "unknown_sale", "No sale has this id on this register; check the receipt number."},
+		{ledger.ErrInsufficient, 409, "insufficient_points", "The member does not have enough points for this."},
+		{ledger.ErrOfflineLimit, 409, "offline_limit", "Head office is unreachable and this redemption is above the offline limit; try again when online."},
+		{ledger.ErrRefundExceeds, 409, "refund_exceeds_sale", "This refund is more than what is left of the sale."},
+		{ledger.ErrAliasTaken, 409, "alias_taken", "This card or phone number already belongs to another member."},
+		{ledger.ErrNoSpace, 507, "no_space", "The register's disk is full; nothing was recorded. Call support."},
+		{ledger.ErrClosed, 503, "unavailable", "The register is shutting down; try again in a moment."},
+		{ledger.ErrInvalid, 400, "invalid_input", "The request is not valid"},
+		{checkout.ErrUnknownItem, 404, "unknown_item", "This item is not in the catalogue; key it in with its price."},
+		{checkout.ErrUnknownCard, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
+		{checkout.ErrNotAffordable, 409, "insufficient_points", "The member does not have enough points for this reward."},
+		{checkout.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the catalogue."},
+		{checkout.ErrAlreadyDone, 409, "already_completed", "This sale is already recorded; start the next one."},
+		{checkout.ErrEmptyBasket, 409, "empty_basket", "Nothing has been scanned yet."},
+		{checkout.ErrNoMember, 409, "no_member", "Scan the member card first."},
+		{checkout.ErrMemberMismatch, 409, "member_mismatch", "Another member is attached to this sale; cancel it first."},
+		{checkout.ErrWrongState, 409, "wrong_state", "That cannot be done at this step of the checkout."},
+		{checkout.ErrInvalidEvent, 400, "invalid_input", "The request is not valid"},
+		{errNotFound, 404, "not_found", "No such thing on this register."},
+		{errUnavailable, 503, "unavailable", "This function is not available on this register."},
+	}
+	for _, e := range table {
+		if errors.Is(err, e.target) {
+			msg := e.msg
+			if e.status == 400 {
+				msg = fmt.Sprintf("%s: %v.", msg, err)
+			}
+			return e.status, e.code, msg
+		}
+	}
+	return 500, "internal", "The register could not do this; nothing was changed. Try again or call support."
+}
+
+// emptyBodyOK marks a request whose body may be empty.
+type emptyBodyOK struct{}
+
+var (
+	errNotFound    = errors.New("api: not found")
+	errUnavailable = errors.New("api: not available")
+)
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	st, code, msg := errorFor(err)
+	if st >= 500 {
+		s.o.Logger.Error("api request failed", "path", r.URL.Path, "err", err)
+	} else {
+		s.o.Logger.Info("api request refused", "path", r.URL.Path, "code", code, "err", err)
+	}
+	writeErr(w, st, code, msg)
+}
+
+// decode reads a JSON body strictly into v, bounded by MaxBody.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeErr(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The request is larger than %d bytes; nothing was changed.", s.o.MaxBody))
+			return false
+		}
+		writeErr(w, http.StatusBadRequest, "bad_body", "The request body could not be read; nothing was changed.")
+		return false
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if emptyOK, _ := r.Context().Value(emptyBodyOK{}).(bool); emptyOK {
+			return true
+		}
+		writeErr(w, http.StatusBadRequest, "malformed_json", "The request needs a JSON body; nothing was changed.")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, "malformed_json", fmt.Sprintf("The request is not valid JSON for this call (%v); nothing was changed.", err))
+		return false
+	}
+	if dec.More() {
+		writeErr(w, http.StatusBadRequest, "malformed_json", "The request has data after the JSON object; nothing was changed.")
+		return false
+	}
+	return true
+}
+
+// Routes lists the "METHOD /path" patterns the API serves (the docs test
+// checks docs/openapi.yaml against it).
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+type routeMux struct{ s *Server }
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.s.routes = append(m.s.routes, pattern)
+	m.s.mux.HandleFunc(pattern, h)
+}
+
+func (s *Server) register() {
+	m := routeMux{s}
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		s.o.Metrics.WritePrometheus(w)
+	})
+	m.HandleFunc("GET /v1/status", s.status)
+	m.HandleFunc("POST /v1/sales", s.recordSale)
+	m.HandleFunc("GET /v1/sales/{id}", s.getSale)
+	m.HandleFunc("POST /v1/sales/{id}/refund", s.refund)
+	m.HandleFunc("POST /v1/sales/{id}/void", s.void)
+	m.HandleFunc("GET /v1/members", s.lookupMember)
+	m.HandleFunc("POST /v1/members", s.enrol)
+	m.HandleFunc("GET /v1/members/{id}", s.getMember)
+	m.HandleFunc("PUT /v1/members/{id}/consent", s.consent)
+	m.HandleFunc("GET /v1/checkout", s.checkoutView)
+	m.HandleFunc("POST /v1/checkout/{action}", s.checkoutAction)
+	m.HandleFunc("POST /v1/scan", s.scan)
+	m.HandleFunc("GET /v1/backup", s.backup)
+	m.HandleFunc("GET /v1/export/{what}", s.export)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.o.Healthy(); err != nil {
+		writeErr(w, http.StatusServiceUnavailable, "unhealthy", "The register cannot take sales right now: "+err.Error())
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
+
+// LedgerStatus is the ledger part of the status document.
+type LedgerStatus struct {
+	Members          int    `json:"members"`
+	Sales            int    `json:"sales"`
+	Events           int    `json:"events"`
+	OutboxPending    int    `json:"outbox_pending"`
+	LastSeq          uint64 `json:"last_seq"`
+	Confirmed        uint64 `json:"confirmed"`
+	FileSize         int64  `json:"file_size"`
+	RuleVersion      int    `json:"rule_version"`
+	CatalogueVersion int    `json:"catalogue_version"`
+}
+
+// NewLedgerStatus maps the ledger's counters onto the status document.
+func NewLedgerStatus(st ledger.Stats) LedgerStatus {
+	return LedgerStatus{Members: st.Members, Sales: st.Sales, Events: st.Events, OutboxPending: st.OutboxPending, LastSeq: st.LastSeq,
+		Confirmed: st.Confirmed, FileSize: st.FileSize, RuleVersion: st.RuleVersion, CatalogueVersion: st.CatalogueVersion}
+}
+
+// DeviceStatus is one device in the status document.
+type DeviceStatus struct {
+	Name      string           `json:"name"`
+	Path      string           `json:"path,omitempty"`
+	State     string           `json:"state"`
+	LastError string           `json:"last_error,omitempty"`
+	Reopens   int              `json:"reopens"`
+	Frames    int64            `json:"frames"`
+	Rejects   map[string]int64 `json:"rejects,omitempty"`
+	Faults    map[string]int64 `json:"faults,omitempty"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if s.o.Status == nil {
+		st, err := s.o.Ledger.Stats()
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"ledger": NewLedgerStatus(st)})
+		return
+	}
+	writeJSON(w, 200, s.o.Status(r.Context()))
+}
+
+// SaleBody is the body of POST /v1/sales.
+type SaleBody struct {
+	ID          string          `json:"id"`
+	MemberID    string          `json:"member_id,omitempty"`
+	Member      string          `json:"member,omitempty"` // a card number or phone, resolved to member_id
+	Lines       []ledger.Line   `json:"lines"`
+	Tenders     []ledger.Tender `json:"tenders,omitempty"`
+	Redemptions []RedeemBody    `json:"redemptions,omitempty"`
+}
+
+// RedeemBody redeems a catalogue reward within a sale.
+type RedeemBody struct {
+	RewardID string `json:"reward_id"`
+}
+
+// SaleResponse is the answer to sales, refunds and voids.
+type SaleResponse struct {
+	Sale     ledger.Sale         `json:"sale"`
+	Refund   *ledger.Refund      `json:"refund,omitempty"`
+	Events   []ledger.PointEvent `json:"events"`
+	Balance  ledger.Points       `json:"balance"`
+	Earned   ledger.Points       `json:"earned"`
+	Redeemed ledger.Points       `json:"redeemed"`
+	Replayed bool                `json:"replayed"`
+}
+
+func toResponse(r ledger.SaleResult) SaleResponse {
+	ev := r.Events
+	if ev == nil {
+		ev = []ledger.PointEvent{}
+	}
+	return SaleResponse{Sale: r.Sale, Refund: r.Refund, Events: ev, Balance: r.Balance, Earned: r.Earned, Redeemed: r.Redeemed, Replayed: r.Replayed}
+}
+
+func (s *Server) recordSale(w http.ResponseWriter, r *http.Request) {
+	var b SaleBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if strings.TrimSpace(b.ID) == "" {
+		writeErr(w, 400, "missing_id", "Every sale needs an id (the idempotency key, e.g. the POS receipt number).")
+		return
+	}
+	if b.Member != "" {
+		m, err := s.o.Ledger.LookupAlias(b.Member)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if b.MemberID != "" && b.MemberID != m.ID {
+			writeErr(w, 400, "member_mismatch", "member and member_id name different members.")
+			return
+		}
+		b.MemberID = m.ID
+	}
+	if len(b.Tenders) == 0 {
+		var total ledger.Money
+		for _, l := range b.Lines {
+			total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+		}
+		for _, rd := range b.Redemptions {
+			for _, rw := range s.o.Rewards {
+				if rw.ID == rd.RewardID {
+					total -= ledger.Money(rw.Discount)
+				}
+			}
+		}
+		if total < 0 {
+			total = 0
+		}
+		b.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
+	}
+	req := ledger.SaleRequest{ID: b.ID, MemberID: b.MemberID, Lines: b.Lines, Tenders: b.Tenders, HQReachable: s.o.Online()}
+	for _, rd := range b.Redemptions {
+		req.Redemptions = append(req.Redemptions, ledger.RedeemRequest{RewardID: rd.RewardID})
+	}
+	res, err := s.o.Ledger.RecordSale(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusCreated
+	if res.Replayed {
+		code = http.StatusOK
+	} else {
+		s.o.Metrics.GetOrCreateCounter(`loyalty_sales_total{source="api"}`).Inc()
+	}
+	writeJSON(w, code, toResponse(res))
+}
+
+func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
+	sale, err := s.o.Ledger.Sale(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, sale)
+}
+
+// RefundBody is the body of POST /v1/sales/{id}/refund.
+type RefundBody struct {
+	ID    string `json:"id"` // idempotency key of the refund
+	Lines []struct {
+		No       int   `json:"no"`
+		Quantity int64 `json:"quantity"`
+	} `json:"lines,omitempty"` // empty: the whole sale
+}
+
+func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
+	var b RefundBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if strings.TrimSpace(b.ID) == "" {
+		writeErr(w, 400, "missing_id", "Every refund needs an id (its idempotency key).")
+		return
+	}
+	req := ledger.RefundRequest{ID: b.ID, SaleID: r.PathValue("id")}
+	for _, l := range b.Lines {
+		req.Lines = append(req.Lines, ledger.RefundLine{No: l.No, Quantity: l.Quantity})
+	}
+	res, err := s.o.Ledger.Refund(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, replayCode(res), toResponse(res))
+}
+
+func replayCode(r ledger.SaleResult) int {
+	if r.Replayed {
+		return http.StatusOK
+	}
+	return http.StatusCreated
+}
+
+// VoidBody is the body of POST /v1/sales/{id}/void.
+type VoidBody struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) void(w http.ResponseWriter, r *http.Request) {
+	var b VoidBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if strings.TrimSpace(b.ID) == "" || strings.TrimSpace(b.Reason) == "" {
+		writeErr(w, 400, "missing_id", "A void needs an id (its idempotency key) and a reason.")
+		return
+	}
+	res, err := s.o.Ledger.Void(r.Context(), b.ID, r.PathValue("id"), b.Reason)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, replayCode(res), toResponse(res))
+}
+
+// MemberResponse is a member with their balance.
+type MemberResponse struct {
+	Member  ledger.Member `json:"member"`
+	Balance ledger.Points `json:"balance"`
+}
+
+func (s *Server) memberResp(w http.ResponseWriter, r *http.Request, m ledger.Member, status int) {
+	bal, err := s.o.Ledger.Balance(m.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, MemberResponse{Member: m, Balance: bal})
+}
+
+func (s *Server) lookupMember(w http.ResponseWriter, r *http.Request) {
+	alias := r.URL.Query().Get("alias")
+	if alias == "" {
+		writeErr(w, 400, "missing_alias", "Give the card number or phone as ?alias=.")
+		return
+	}
+	m, err := s.o.Ledger.LookupAlias(alias)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.memberResp(w, r, m, 200)
+}
+
+func (s *Server) getMember(w http.ResponseWriter, r *http.Request) {
+	m, err := s.o.Ledger.Member(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.memberResp(w, r, m, 200)
+}
+
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	var m ledger.Member
+	if !s.decode(w, r, &m) {
+		return
+	}
+	if strings.TrimSpace(m.ID) == "" {
+		writeErr(w, 400, "missing_id", "A new member needs an id (e.g. the card number printed on the card).")
+		return
+	}
+	out, err := s.o.Ledger.Enrol(r.Context(), m)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.memberResp(w, r, out, http.StatusCreated)
+}
+
+// ConsentBody is the body of PUT /v1/members/{id}/consent.
+type ConsentBody struct {
+	Given   bool   `json:"given"`
+	Channel string `json:"channel"`
+	Note    string `json:"note,omitempty"`
+}
+
+func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
+	var b ConsentBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if b.Channel == "" {
+		b.Channel = "api"
+	}
+	now, trusted := s.o.Clock.Now()
+	m, err := s.o.Ledger.SetConsent(r.Context(), r.PathValue("id"), ledger.Consent{Given: b.Given, Channel: b.Channel, At: now, ClockTrusted: trusted, Note: b.Note})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.memberResp(w, r, m, 200)
+}
+
+func (s *Server) checkoutView(w http.ResponseWriter, r *http.Request) {
+	if s.o.Checkout == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	writeJSON(w, 200, s.o.Checkout.View())
+}
+
+// CheckoutBody is the body of POST /v1/checkout/{action}.
+type CheckoutBody struct {
+	SKU      string       `json:"sku,omitempty"`      // item
+	Quantity int64        `json:"quantity,omitempty"` // item
+	Price    ledger.Money `json:"price,omitempty"`    // item: keys in an unknown item
+	Name     string       `json:"name,omitempty"`     // item
+	Alias    string       `json:"alias,omitempty"`    // member: card or phone
+	RewardID string       `json:"reward_id,omitempty"`
+}
+
+// CheckoutResponse is the checkout view after an action, plus the sale when
+// the action recorded one.
+type CheckoutResponse struct {
+	View checkout.View `json:"view"`
+	Sale *SaleResponse `json:"sale,omitempty"`
+}
+
+func (s *Server) checkoutAction(w http.ResponseWriter, r *http.Request) {
+	if s.o.Checkout == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	var b CheckoutBody
+	// complete, cancel and redeem need no body.
+	if !s.decode(w, r.WithContext(context.WithValue(r.Context(), emptyBodyOK{}, true)), &b) {
+		return
+	}
+	var ev checkout.Event
+	switch r.PathValue("action") {
+	case "item":
+		ev = checkout.Event{Kind: checkout.EvItem, Code: b.SKU, Quantity: b.Quantity}
+		if b.Price != 0 {
+			ev = checkout.Event{Kind: checkout.EvManualItem, Code: b.SKU, Quantity: b.Quantity, Price: b.Price, Name: b.Name}
+		}
+	case "member":
+		ev = checkout.Event{Kind: checkout.EvPhone, Code: b.Alias}
+	case "reward":
+		ev = checkout.Event{Kind: checkout.EvPickReward, Code: b.RewardID}
+	case "complete", "cancel", "redeem":
+		ev = checkout.Event{Kind: checkout.EvControl, Action: r.PathValue("action")}
+	default:
+		s.fail(w, r, errNotFound)
+		return
+	}
+	ev.Source = "api"
+	fx := s.o.Checkout.Do(r.Context(), ev)
+	if fx.Err != nil {
+		s.fail(w, r, fx.Err)
+		return
+	}
+	resp := CheckoutResponse{View: fx.View}
+	if fx.Sale != nil {
+		sr := toResponse(*fx.Sale)
+		resp.Sale = &sr
+	}
+	writeJSON(w, 200, resp)
+}
+
+// ScanBody is the body of POST /v1/scan.
+type ScanBody struct {
+	Device string `json:"device,omitempty"` // default: the first simulated scanner
+	Code   string `json:"code"`
+}
+
+func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
+	var b ScanBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if s.o.Scan == nil {
+		writeErr(w, 503, "no_simulated_device", "This register has no simulated scanner; scan with a real one.")
+		return
+	}
+	if b.Code == "" || len(b.Code) > 128 || strings.ContainsAny(b.Code, "\r\n") {
+		writeErr(w, 400, "invalid_input", "Give one code of 1 to 128 characters without line breaks.")
+		return
+	}
+	if err := s.o.Scan(r.Context(), b.Device, b.Code); err != nil {
+		writeErr(w, 404, "no_simulated_device", "No simulated scanner by that name: "+err.Error())
+		return
+	}
+	writeJSON(w, 202, map[string]string{"status": "scanned"})
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="ledger-backup.db"`)
+	if st, err := s.o.Ledger.Stats(); err == nil && st.FileSize > 0 {
+		w.Header().Set("X-Ledger-Size", strconv.FormatInt(st.FileSize, 10))
+	}
+	if _, err := s.o.Ledger.Backup(w); err != nil {
+		// Headers are gone; the client sees a short body and checks it.
+		s.o.Logger.Error("backup failed", "err", err)
+	}
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	format, err := export.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		writeErr(w, 400, "invalid_format", "format must be json or csv.")
+		return
+	}
+	switch r.PathValue("what") {
+	case "sales":
+		w.Header().Set("Content-Type", format.ContentType())
+		err = export.Sales(w, s.o.Ledger, format)
+	case "members":
+		w.Header().Set("Content-Type", format.ContentType())
+		err = export.Members(w, s.o.Ledger, format)
+	default:
+		s.fail(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.o.Logger.Error("export failed", "err", err)
+	}
+}

@@ -1,0 +1,306 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+const token = "0123456789abcdef-test-token"
+
+var rewards = []rules.Reward{{ID: "coffee", Name: "Free coffee", Points: 10, Discount: 300}}
+
+type env struct {
+	l   *ledger.Ledger
+	srv *httptest.Server
+	h   http.Handler
+}
+
+func setup(t testing.TB) *env {
+	t.Helper()
+	clk := ledgertest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), true)
+	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Clock: clk, Engine: &ledgertest.Engine{Version: 1, Rewards: rewards}, OfflineRedeemLimit: 100})
+	ctx := context.Background()
+	if err := l.PutCatalogue(ctx, 1, []ledger.Item{{SKU: "4006381333931", Name: "Pen", Price: 250}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Enrol(ctx, ledger.Member{ID: "m1", Name: "Dana", Aliases: []string{"M00000017", "+972500000001"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: l, Members: l, Recorder: l, Rewards: rewards})
+	s := api.New(api.Options{Ledger: l, Checkout: checkout.NewDriver(m, nil), Token: token, MaxBody: 4096, Rewards: rewards})
+	h := s.Handler(nil)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{l: l, srv: srv, h: h}
+}
+
+// call sends a request from remote (a non-loopback address) or from
+// loopback, through the handler directly so the source address is ours.
+func (e *env) call(t *testing.T, method, path, body, remote, auth string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.RemoteAddr = remote
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	var out map[string]any
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %s: bad JSON %q", method, path, rec.Body.String())
+		}
+	}
+	return rec.Code, out
+}
+
+const local = "127.0.0.1:5555"
+
+func (e *env) stats(t testing.TB) ledger.Stats {
+	t.Helper()
+	st, err := e.l.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Commits, st.CommittedOps = 0, 0 // bookkeeping, not content
+	return st
+}
+
+const sale1 = `{"id":"pos-1","member":"M00000017","lines":[{"no":1,"sku":"4006381333931","quantity":4,"unit_price":250}]}`
+
+func TestSaleIdempotent(t *testing.T) {
+	e := setup(t)
+	code, out := e.call(t, "POST", "/v1/sales", sale1, local, "")
+	if code != 201 || out["balance"].(float64) != 10 || out["replayed"] != false {
+		t.Fatalf("first post: %d %v", code, out)
+	}
+	before := e.stats(t)
+	code, out = e.call(t, "POST", "/v1/sales", sale1, local, "")
+	if code != 200 || out["replayed"] != true || out["balance"].(float64) != 10 {
+		t.Fatalf("second post: %d %v", code, out)
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("ledger changed by a replay: %+v -> %+v", before, after)
+	}
+	// same id, different content: a conflict, nothing recorded
+	code, out = e.call(t, "POST", "/v1/sales", strings.Replace(sale1, `"quantity":4`, `"quantity":5`, 1), local, "")
+	if code != 409 || out["code"] != "id_conflict" {
+		t.Fatalf("conflict: %d %v", code, out)
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("ledger changed by a conflict: %+v -> %+v", before, after)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, method, path, body, remote, auth string
+		status                                 int
+		code                                   string
+	}{
+		{name: "malformed json", method: "POST", path: "/v1/sales", body: `{"id":`, remote: local, status: 400, code: "malformed_json"},
+		{name: "unknown field", method: "POST", path: "/v1/sales", body: `{"id":"x","lines":[],"bogus":1}`, remote: local, status: 400, code: "malformed_json"},
+		{name: "trailing data", method: "POST", path: "/v1/sales", body: sale1 + `{}`, remote: local, status: 400, code: "malformed_json"},
+		{name: "too large", method: "POST", path: "/v1/sales", body: `{"id":"` + strings.Repeat("x", 5000) + `"}`, remote: local, status: 413, code: "body_too_large"},
+		{name: "empty body", method: "POST", path: "/v1/sales", body: ``, remote: local, status: 400, code: "malformed_json"},
+		{name: "missing id", method: "POST", path: "/v1/sales", body: `{"lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1}]}`, remote: local, status: 400, code: "missing_id"},
+		{name: "negative amount", method: "POST", path: "/v1/sales", body: `{"id":"n1","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":-100}]}`, remote: local, status: 400, code: "invalid_input"},
+		{name: "unknown card", method: "POST", path: "/v1/sales", body: `{"id":"u1","member":"M99","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":100}]}`, remote: local, status: 404, code: "unknown_member"},
+		{name: "redeem beyond balance", method: "POST", path: "/v1/sales", body: `{"id":"r1","member":"M00000017","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1000}],"redemptions":[{"reward_id":"coffee"}]}`, remote: local, status: 409, code: "insufficient_points"},
+		{name: "remote without token", method: "GET", path: "/v1/status", remote: "192.0.2.7:4000", status: 401, code: "unauthorized"},
+		{name: "remote with wrong token", method: "GET", path: "/v1/status", remote: "192.0.2.7:4000", auth: "Bearer nope", status: 401, code: "unauthorized"},
+		{name: "remote sale without token", method: "POST", path: "/v1/sales", body: sale1, remote: "192.0.2.7:4000", status: 401, code: "unauthorized"},
+		{name: "unknown sale", method: "GET", path: "/v1/sales/nope", remote: local, status: 404, code: "unknown_sale"},
+		{name: "refund unknown sale", method: "POST", path: "/v1/sales/nope/refund", body: `{"id":"rf1"}`, remote: local, status: 404, code: "unknown_sale"},
+		{name: "void without reason", method: "POST", path: "/v1/sales/nope/void", body: `{"id":"v1"}`, remote: local, status: 400, code: "missing_id"},
+		{name: "lookup unknown alias", method: "GET", path: "/v1/members?alias=404", remote: local, status: 404, code: "unknown_member"},
+		{name: "enrol taken alias", method: "POST", path: "/v1/members", body: `{"id":"m2","name":"Eve","aliases":["M00000017"]}`, remote: local, status: 409, code: "alias_taken"},
+		{name: "consent unknown member", method: "PUT", path: "/v1/members/zz/consent", body: `{"given":true}`, remote: local, status: 404, code: "unknown_member"},
+		{name: "complete empty checkout", method: "POST", path: "/v1/checkout/complete", remote: local, status: 409, code: "wrong_state"},
+		{name: "scan without simulator", method: "POST", path: "/v1/scan", body: `{"code":"4006381333931"}`, remote: local, status: 503, code: "no_simulated_device"},
+		{name: "bad export format", method: "GET", path: "/v1/export/sales?format=xml", remote: local, status: 400, code: "invalid_format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			before := e.stats(t)
+			code, out := e.call(t, tc.method, tc.path, tc.body, tc.remote, tc.auth)
+			if code != tc.status || out["code"] != tc.code {
+				t.Fatalf("got %d %v, want %d %s", code, out, tc.status, tc.code)
+			}
+			if msg, _ := out["message"].(string); len(msg) < 10 {
+				t.Errorf("message %q is not a sentence", msg)
+			}
+			if after := e.stats(t); after != before {
+				t.Fatalf("ledger changed: %+v -> %+v", before, after)
+			}
+		})
+	}
+}
+
+func TestRemoteWithTokenAndHealthz(t *testing.T) {
+	e := setup(t)
+	if code, _ := e.call(t, "GET", "/v1/status", "", "192.0.2.7:4000", "Bearer "+token); code != 200 {
+		t.Fatalf("token: %d", code)
+	}
+	if code, out := e.call(t, "GET", "/healthz", "", "192.0.2.7:4000", ""); code != 200 || out["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", code, out)
+	}
+	// real loopback TCP through the test server
+	resp, err := http.Get(e.srv.URL + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("loopback status %d", resp.StatusCode)
+	}
+}
+
+func TestUnixSocketIsLocal(t *testing.T) {
+	e := setup(t)
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: e.h}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://unix/v1/members?alias=%2B972500000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mr api.MemberResponse
+	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil || resp.StatusCode != 200 || mr.Member.ID != "m1" {
+		t.Fatalf("unix: %d %v %+v", resp.StatusCode, err, mr)
+	}
+}
+
+func TestRefundVoidConsentEnrol(t *testing.T) {
+	e := setup(t)
+	if code, out := e.call(t, "POST", "/v1/sales", `{"id":"s2","member_id":"m1","lines":[{"no":1,"sku":"a","quantity":2,"unit_price":1000},{"no":2,"sku":"b","quantity":1,"unit_price":500}]}`, local, ""); code != 201 || out["balance"].(float64) != 25 {
+		t.Fatalf("sale: %d %v", code, out)
+	}
+	code, out := e.call(t, "POST", "/v1/sales/s2/refund", `{"id":"rf-1","lines":[{"no":1,"quantity":1}]}`, local, "")
+	if code != 201 || out["balance"].(float64) != 15 {
+		t.Fatalf("refund: %d %v", code, out)
+	}
+	code, out = e.call(t, "POST", "/v1/sales/s2/refund", `{"id":"rf-1","lines":[{"no":1,"quantity":1}]}`, local, "")
+	if code != 200 || out["replayed"] != true || out["balance"].(float64) != 15 {
+		t.Fatalf("refund replay: %d %v", code, out)
+	}
+	code, out = e.call(t, "POST", "/v1/sales/s2/refund", `{"id":"rf-2","lines":[{"no":1,"quantity":5}]}`, local, "")
+	if code != 409 || out["code"] != "refund_exceeds_sale" {
+		t.Fatalf("refund too much: %d %v", code, out)
+	}
+	code, out = e.call(t, "POST", "/v1/sales/s2/void", `{"id":"v-1","reason":"wrong member"}`, local, "")
+	if code != 201 || out["balance"].(float64) != 0 {
+		t.Fatalf("void: %d %v", code, out)
+	}
+	code, out = e.call(t, "PUT", "/v1/members/m1/consent", `{"given":true,"channel":"in-store"}`, local, "")
+	if code != 200 || out["member"].(map[string]any)["consent"].(map[string]any)["given"] != true {
+		t.Fatalf("consent: %d %v", code, out)
+	}
+	code, out = e.call(t, "POST", "/v1/members", `{"id":"m2","name":"Ivan","aliases":["M00000025"],"language":"bg"}`, local, "")
+	if code != 201 || out["member"].(map[string]any)["id"] != "m2" {
+		t.Fatalf("enrol: %d %v", code, out)
+	}
+	code, out = e.call(t, "GET", "/v1/members?alias=M00000025", "", local, "")
+	if code != 200 || out["balance"].(float64) != 0 {
+		t.Fatalf("lookup: %d %v", code, out)
+	}
+}
+
+func TestCheckoutThroughAPI(t *testing.T) {
+	e := setup(t)
+	steps := []struct{ path, body string }{
+		{"/v1/checkout/item", `{"sku":"4006381333931","quantity":4}`},
+		{"/v1/checkout/member", `{"alias":"+972500000001"}`},
+	}
+	for _, s := range steps {
+		if code, out := e.call(t, "POST", s.path, s.body, local, ""); code != 200 {
+			t.Fatalf("%s: %d %v", s.path, code, out)
+		}
+	}
+	code, out := e.call(t, "POST", "/v1/checkout/complete", "", local, "")
+	if code != 200 || out["sale"].(map[string]any)["balance"].(float64) != 10 {
+		t.Fatalf("complete: %d %v", code, out)
+	}
+	before := e.stats(t)
+	code, out = e.call(t, "POST", "/v1/checkout/complete", "", local, "")
+	if code != 409 || out["code"] != "already_completed" {
+		t.Fatalf("double complete: %d %v", code, out)
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("double complete changed the ledger")
+	}
+	if code, out := e.call(t, "POST", "/v1/checkout/item", `{"sku":"000"}`, local, ""); code != 404 || out["code"] != "unknown_item" {
+		t.Fatalf("unknown item: %d %v", code, out)
+	}
+}
+
+func TestExportAndBackupAndMetrics(t *testing.T) {
+	e := setup(t)
+	e.call(t, "POST", "/v1/sales", sale1, local, "")
+	req := httptest.NewRequest("GET", "/v1/export/sales?format=csv", nil)
+	req.RemoteAddr = local
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	if rec.Code != 200 || len(lines) != 2 || !strings.HasPrefix(lines[1], "pos-1,r1,") {
+		t.Fatalf("csv: %d %q", rec.Code, rec.Body.String())
+	}
+	resp, err := http.Get(e.srv.URL + "/v1/backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	path := filepath.Join(t.TempDir(), "copy.db")
+	if err := writeFile(path, data); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ledger.Open(path, &ledger.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("backup does not open: %v", err)
+	}
+	defer cp.Close()
+	if err := cp.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := cp.Sale("pos-1"); err != nil || s.ID != "pos-1" {
+		t.Fatalf("backup lacks the sale: %v", err)
+	}
+	resp, err = http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(data, []byte(`loyalty_api_requests_total{code="201"}`)) || !bytes.Contains(data, []byte(`loyalty_sales_total{source="api"} 1`)) {
+		t.Fatalf("metrics:\n%s", data)
+	}
+}
+
+func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o600) }

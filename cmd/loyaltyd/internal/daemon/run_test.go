@@ -1,0 +1,220 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
+)
+
+// recPin is a fake GPIO output that remembers how often it went high.
+type recPin struct {
+	*gpiotest.Pin
+	mu    sync.Mutex
+	highs int
+}
+
+func (p *recPin) Out(l gpio.Level) error {
+	if l == gpio.High {
+		p.mu.Lock()
+		p.highs++
+		p.mu.Unlock()
+	}
+	return p.Pin.Out(l)
+}
+
+func (p *recPin) Highs() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.highs
+}
+
+func register(t *testing.T, p gpio.PinIO) {
+	t.Helper()
+	if err := gpioreg.Register(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gpioreg.Unregister(p.Name()) })
+}
+
+func post(t *testing.T, base, path, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s: %d %v", path, resp.StatusCode, m)
+	}
+	return m
+}
+
+func view(base string) map[string]any {
+	resp, err := http.Get(base + "/v1/checkout")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRunWithGPIOButtonAndSignals runs the daemon in-process with a fake
+// GPIO "complete" button and fake buzzer and LED: pressing the button
+// records the sale, and the ok pattern plays on the outputs.
+func TestRunWithGPIOButtonAndSignals(t *testing.T) {
+	btn := &gpiotest.Pin{N: "FAKE_TOTAL_BTN", L: gpio.High, EdgesChan: make(chan gpio.Level, 16)}
+	buz := &recPin{Pin: &gpiotest.Pin{N: "FAKE_BUZZER"}}
+	green := &recPin{Pin: &gpiotest.Pin{N: "FAKE_OK_LED"}}
+	register(t, btn)
+	register(t, buz)
+	register(t, green)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+ledger: {path: %s}
+rules: {version: 1, unit: 100, earn: {points_per_unit: 1}}
+catalogue: {version: 1, items: [{sku: "4006381333931", name: Pen, price: 250}]}
+devices:
+  buttons: [{name: total, pin: FAKE_TOTAL_BTN, action: complete}]
+  outputs: {buzzer: FAKE_BUZZER, ok_led: FAKE_OK_LED}
+api: {listen: "%s"}
+`, filepath.Join(t.TempDir(), "ledger.db"), addr)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	base := "http://" + addr
+	waitUntil(t, "the API", func() bool { return view(base) != nil })
+
+	post(t, base, "/v1/members", `{"id":"m1","name":"Dana","aliases":["M12345674"]}`)
+	post(t, base, "/v1/checkout/item", `{"sku":"4006381333931","quantity":4}`)
+	post(t, base, "/v1/checkout/member", `{"alias":"M12345674"}`)
+	btn.Lock()
+	btn.L = gpio.Low // pressed (to ground, pull-up)
+	btn.Unlock()
+	btn.EdgesChan <- gpio.Low
+	waitUntil(t, "the button to complete the sale", func() bool { v := view(base); return v != nil && v["state"] == "receipt" })
+	btn.Lock()
+	btn.L = gpio.High
+	btn.Unlock()
+	btn.EdgesChan <- gpio.High
+	if v := view(base); v["balance"].(float64) != 10 {
+		t.Fatalf("view after button: %v", v)
+	}
+	waitUntil(t, "the ok signal on buzzer and LED", func() bool { return buz.Highs() > 0 && green.Highs() > 0 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// gs1 appends the GS1 check digit to 12 digits.
+func gs1(d string) string {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		n := int(d[i] - '0')
+		if (len(d)-1-i)%2 == 0 {
+			n *= 3
+		}
+		sum += n
+	}
+	return d + string(rune('0'+(10-sum%10)%10))
+}
+
+// TestWeightLabelPriced runs the daemon in-process with a simulated
+// scanner: a weight-embedded in-store label (prefix 21, article 12345,
+// 1.234 kg) is priced from the article's price per kilogram (12.99/kg ->
+// 16.03, rounded half up).
+func TestWeightLabelPriced(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+ledger: {path: %s}
+catalogue: {version: 1, items: [{sku: "2112345", name: Cheese per kg, price: 1299}]}
+instore_prefixes: [{prefix: "21", kind: weight, article_digits: 5, value_digits: 5}]
+devices:
+  scanners: [{name: s1, simulate: true}]
+  wiegand: [{name: door, simulate: true}]
+api: {listen: "%s"}
+`, filepath.Join(t.TempDir(), "ledger.db"), addr)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+	base := "http://" + addr
+	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	label := gs1("211234501234")
+	post(t, base, "/v1/scan", `{"code":"`+label+`"}`)
+	waitUntil(t, "the weighed line", func() bool { v := view(base); return v != nil && v["total"] != nil && v["total"].(float64) > 0 })
+	v := view(base)
+	lines, _ := v["lines"].([]any)
+	if v["total"].(float64) != 1603 || len(lines) != 1 {
+		t.Fatalf("weighed label: %v", v)
+	}
+	if l := lines[0].(map[string]any); l["sku"] != "2112345" {
+		t.Errorf("line sku %v, want the article 2112345", l["sku"])
+	}
+	// The simulated Wiegand reader next to the simulated scanner: a card
+	// presented through the API reaches the checkout as the member.
+	post(t, base, "/v1/members", `{"id":"m1","name":"Dana","aliases":["123-45678"]}`)
+	post(t, base, "/v1/scan", `{"device":"door","code":"123-45678"}`)
+	waitUntil(t, "the member from the Wiegand card", func() bool { v := view(base); return v != nil && v["member"] == "Dana" })
+}

@@ -1,0 +1,168 @@
+package kiosk_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
+)
+
+type view struct {
+	State    string `json:"state"`
+	Member   string `json:"member,omitempty"`
+	MemberID string `json:"member_id,omitempty"`
+	Language string `json:"language,omitempty"`
+	Balance  int64  `json:"balance"`
+	Earned   int64  `json:"earned"`
+	Offline  bool   `json:"offline"`
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSSEDeliversLatestThenUpdates(t *testing.T) {
+	h := kiosk.New(kiosk.Options{MaxClients: 2})
+	if err := h.Publish(view{State: "idle"}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "data: ") {
+				return strings.TrimPrefix(l, "data: ")
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return ""
+	}
+	if got := next(); got != `{"state":"idle","balance":0,"earned":0,"offline":false}` {
+		t.Fatalf("first event %s", got)
+	}
+	waitFor(t, "subscriber", func() bool { return h.Clients() == 1 })
+	_ = h.Publish(view{State: "points", MemberID: "m1", Balance: 132})
+	if got := next(); !strings.Contains(got, `"balance":132`) {
+		t.Fatalf("update %s", got)
+	}
+	cancel()
+	waitFor(t, "unsubscribe", func() bool { return h.Clients() == 0 })
+}
+
+func TestTooManyClients(t *testing.T) {
+	h := kiosk.New(kiosk.Options{MaxClients: 1})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	waitFor(t, "subscriber", func() bool { return h.Clients() == 1 })
+	resp2, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second client status %d", resp2.StatusCode)
+	}
+}
+
+func TestPageServed(t *testing.T) {
+	h := kiosk.New(kiosk.Options{})
+	rec := httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "EventSource") || !strings.Contains(rec.Body.String(), "ברוכים הבאים") {
+		t.Fatalf("page: %d", rec.Code)
+	}
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+// dumpDOM loads url in headless Chromium and returns the DOM after the
+// virtual time budget; the page renders every view into data attributes.
+func dumpDOM(t *testing.T, ctx context.Context, url string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=4000", "--dump-dom", url)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	return string(out)
+}
+
+func TestChromiumShowsLiveBalanceChange(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skip("chromium not installed (make testdeps installs it)")
+	}
+	h := kiosk.New(kiosk.Options{})
+	_ = h.Publish(view{State: "points", Member: "Дана", MemberID: "m1", Language: "bg", Balance: 120})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan string, 1)
+	go func() { done <- dumpDOM(t, ctx, srv.URL+"/?until=receipt") }()
+	// Change the balance only once the page is connected: the DOM can then
+	// show 132 only if the live update reached it.
+	waitFor(t, "page connected", func() bool { return h.Clients() == 1 })
+	_ = h.Publish(view{State: "receipt", Member: "Дана", MemberID: "m1", Language: "bg", Balance: 132, Earned: 12, Offline: true})
+	dom := <-done
+	for _, want := range []string{`data-balance="132"`, `data-state="receipt"`, `data-offline="true"`, `lang="bg"`, "+12 точки от тази покупка", "Няма връзка"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %q:\n%s", want, dom)
+		}
+	}
+}
+
+func TestChromiumHebrewRTL(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skip("chromium not installed (make testdeps installs it)")
+	}
+	h := kiosk.New(kiosk.Options{})
+	_ = h.Publish(map[string]any{"state": "points", "member": "דנה", "member_id": "m1", "language": "he-IL", "balance": 77,
+		"tier": "silver", "next_tier": "gold", "tier_spend_to_go": 12345})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dom := dumpDOM(t, ctx, srv.URL+"/?until=points")
+	for _, want := range []string{`dir="rtl"`, `lang="he"`, `data-balance="77"`, "שלום, דנה", "עוד 123.45 לדרגת gold"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %q:\n%s", want, dom)
+		}
+	}
+}

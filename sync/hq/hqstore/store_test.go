@@ -1,0 +1,441 @@
+package hqstore_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+func open(t *testing.T, opts *hqstore.Options) (*hqstore.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hq.db")
+	s, err := hqstore.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			t.Errorf("consistency check: %v", err)
+		}
+		s.Close()
+	})
+	return s, path
+}
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func ev(reg string, seq uint64, typ ledger.OutboxType, data any) hqstore.Event {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		panic(err)
+	}
+	return hqstore.Event{Register: reg, Store: "s1", OutboxRecord: ledger.OutboxRecord{
+		Seq: seq, ID: fmt.Sprintf("%s-%d", reg, seq), Type: typ,
+		WallTime: t0.Add(time.Duration(seq) * time.Minute), ClockTrusted: true, Data: raw,
+	}}
+}
+
+func earn(reg string, seq uint64, member string, pts ledger.Points) hqstore.Event {
+	kind := ledger.KindEarn
+	if pts < 0 {
+		kind = ledger.KindRedeem
+	}
+	return ev(reg, seq, ledger.OutPoints, ledger.PointEvent{
+		ID: fmt.Sprintf("%s-%d", reg, seq), Register: reg, Seq: seq, Kind: kind, MemberID: member, Points: pts,
+	})
+}
+
+func apply(t *testing.T, s *hqstore.Store, evs ...hqstore.Event) hqstore.Result {
+	t.Helper()
+	res, err := s.Apply(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func wm(t *testing.T, s *hqstore.Store, reg string) uint64 {
+	t.Helper()
+	w, err := s.Watermark(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func balance(t *testing.T, s *hqstore.Store, member string) ledger.Points {
+	t.Helper()
+	b, err := s.Balance(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDuplicatesAreIgnored(t *testing.T) {
+	s, _ := open(t, nil)
+	batch := []hqstore.Event{earn("r1", 1, "m1", 10), earn("r1", 2, "m1", 5), earn("r1", 3, "m1", 7)}
+	res := apply(t, s, batch...)
+	if res.Applied != 3 || res.Registers["r1"].Watermark != 3 || res.Registers["r1"].Gap {
+		t.Fatalf("first apply: %+v", res)
+	}
+	// The same batch again, and a duplicate inside one batch.
+	res = apply(t, s, append(batch, batch[0])...)
+	if res.Applied != 0 || res.Duplicates != 4 {
+		t.Fatalf("replay: applied %d duplicates %d, want 0 and 4", res.Applied, res.Duplicates)
+	}
+	if got := balance(t, s, "m1"); got != 22 {
+		t.Fatalf("balance %d after replay, want 22", got)
+	}
+}
+
+func TestReorderAndGaps(t *testing.T) {
+	cases := []struct {
+		name    string
+		maxHeld int
+		batches [][]uint64
+		wantWM  []uint64
+		wantGap []bool
+	}{
+		{"reversed one by one", 0, [][]uint64{{3}, {2}, {1}}, []uint64{0, 0, 3}, []bool{true, true, false}},
+		{"reversed in one batch", 0, [][]uint64{{3, 2, 1}}, []uint64{3}, []bool{false}},
+		{"gap then resend from watermark", 0, [][]uint64{{1, 2, 4, 5}, {3, 4, 5}}, []uint64{2, 5}, []bool{true, false}},
+		{"held beyond cap are dropped then resent", 2, [][]uint64{{1, 3, 4, 5, 6}, {2}, {5, 6}}, []uint64{1, 4, 6}, []bool{true, true, false}},
+		{"duplicate of a held event", 0, [][]uint64{{2, 2}, {1}}, []uint64{0, 2}, []bool{true, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := open(t, &hqstore.Options{MaxHeld: tc.maxHeld})
+			for i, b := range tc.batches {
+				var evs []hqstore.Event
+				for _, seq := range b {
+					evs = append(evs, earn("r1", seq, "m1", ledger.Points(seq)))
+				}
+				res := apply(t, s, evs...)
+				st := res.Registers["r1"]
+				if st.Watermark != tc.wantWM[i] || st.Gap != tc.wantGap[i] {
+					t.Fatalf("batch %d %v: watermark %d gap %v, want %d %v (%+v)", i, b, st.Watermark, st.Gap, tc.wantWM[i], tc.wantGap[i], st)
+				}
+			}
+			last := tc.wantWM[len(tc.wantWM)-1]
+			var want ledger.Points
+			for i := uint64(1); i <= last; i++ {
+				want += ledger.Points(i)
+			}
+			if got := balance(t, s, "m1"); got != want {
+				t.Fatalf("balance %d, want %d (each event once)", got, want)
+			}
+		})
+	}
+}
+
+func TestConflictKeepsFirst(t *testing.T) {
+	s, _ := open(t, nil)
+	apply(t, s, earn("r1", 1, "m1", 10), earn("r1", 3, "m1", 1))
+	res := apply(t, s, earn("r1", 1, "m1", 999), earn("r1", 3, "m1", 2))
+	if len(res.Conflicts) != 2 || res.Applied != 0 {
+		t.Fatalf("want 2 conflicts (applied and held), got %+v", res)
+	}
+	for _, c := range res.Conflicts {
+		if c.Kind != hqstore.ConflictEvent || c.Register != "r1" {
+			t.Errorf("conflict %+v", c)
+		}
+	}
+	apply(t, s, earn("r1", 2, "m1", 100))
+	if got := balance(t, s, "m1"); got != 111 {
+		t.Fatalf("balance %d, want 111 (first versions kept)", got)
+	}
+	all, err := s.Conflicts()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("stored conflicts %v %v", all, err)
+	}
+}
+
+func TestInvalidEventsChangeNothing(t *testing.T) {
+	good := earn("r1", 1, "m1", 10)
+	mut := func(f func(*hqstore.Event)) hqstore.Event {
+		e := good
+		f(&e)
+		return e
+	}
+	cases := []struct {
+		name string
+		e    hqstore.Event
+	}{
+		{"no register", mut(func(e *hqstore.Event) { e.Register = "" })},
+		{"register with slash", mut(func(e *hqstore.Event) { e.Register = "a/b"; e.ID = "a/b-1" })},
+		{"sequence zero", mut(func(e *hqstore.Event) { e.Seq = 0; e.ID = "r1-0" })},
+		{"id not register-seq", mut(func(e *hqstore.Event) { e.ID = "r2-1" })},
+		{"no type", mut(func(e *hqstore.Event) { e.Type = "" })},
+		{"data not json", mut(func(e *hqstore.Event) { e.Data = json.RawMessage(`{"member_id":`) })},
+		{"points as string", mut(func(e *hqstore.Event) { e.Data = json.RawMessage(`{"member_id":"m1","points":"10"}`) })},
+		{"points without member", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{Points: 5})},
+		{"points of another register", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{Register: "r2", MemberID: "m1", Points: 5})},
+		{"points overflow", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{MemberID: "m1", Points: 1 << 62})},
+		{"sale without id", ev("r1", 1, ledger.OutSale, ledger.Sale{Total: 100})},
+		{"refund without sale", ev("r1", 1, ledger.OutRefund, map[string]any{"id": "x"})},
+		{"member without id", ev("r1", 1, ledger.OutMember, ledger.Member{Name: "A"})},
+		{"member with empty alias", ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{""}})},
+		{"consent for nobody", ev("r1", 1, ledger.OutConsent, map[string]any{"x": 1})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := open(t, nil)
+			res := apply(t, s, tc.e)
+			if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) {
+				t.Fatalf("want one ErrInvalid rejection, got %+v", res)
+			}
+			if res.Applied != 0 || len(res.Members) != 0 {
+				t.Fatalf("rejected event changed something: %+v", res)
+			}
+			if _, err := s.Member("m1"); !errors.Is(err, hqstore.ErrUnknownMember) {
+				t.Fatalf("member exists after rejection: %v", err)
+			}
+			if tc.e.Register == "r1" && wm(t, s, "r1") != 0 {
+				t.Fatal("watermark moved")
+			}
+		})
+	}
+}
+
+func TestRegisterStaysInItsStore(t *testing.T) {
+	s, _ := open(t, nil)
+	apply(t, s, earn("r1", 1, "m1", 10))
+	e := earn("r1", 2, "m1", 10)
+	e.Store = "other"
+	res := apply(t, s, e)
+	if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) || wm(t, s, "r1") != 1 {
+		t.Fatalf("event under another store: %+v", res)
+	}
+}
+
+func TestChainWideMerge(t *testing.T) {
+	s, _ := open(t, nil)
+	m := ledger.Member{ID: "m1", Aliases: []string{"card-1", "+359888"}, Name: "Ana", HomeRegister: "a-r1"}
+	apply(t, s,
+		ev("a-r1", 1, ledger.OutMember, m),
+		earn("a-r1", 2, "m1", 120),
+	)
+	res := apply(t, s, earn("b-r1", 1, "m1", -50), ev("b-r1", 2, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"card-2"}, Tier: "gold"}))
+	if !reflect.DeepEqual(res.Members, []string{"m1"}) {
+		t.Fatalf("touched members %v", res.Members)
+	}
+	sum, err := s.Summary("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Balance != 70 {
+		t.Fatalf("chain-wide balance %d, want 70", sum.Balance)
+	}
+	if want := map[string]uint64{"a-r1": 2, "b-r1": 2}; !reflect.DeepEqual(sum.Included, want) {
+		t.Fatalf("included %v, want %v", sum.Included, want)
+	}
+	if sum.Member.Name != "Ana" || sum.Member.Tier != "gold" || sum.Member.HomeRegister != "a-r1" ||
+		!reflect.DeepEqual(sum.Member.Aliases, []string{"card-1", "+359888", "card-2"}) {
+		t.Fatalf("merged profile %+v", sum.Member)
+	}
+	got, err := s.LookupAlias("card-2")
+	if err != nil || got.ID != "m1" {
+		t.Fatalf("alias lookup %v %v", got, err)
+	}
+}
+
+func TestAliasConflict(t *testing.T) {
+	s, _ := open(t, nil)
+	apply(t, s, ev("a-r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"0888"}}))
+	res := apply(t, s, ev("b-r1", 1, ledger.OutMember, ledger.Member{ID: "m2", Aliases: []string{"0888", "card-9"}}))
+	if len(res.Conflicts) != 1 {
+		t.Fatalf("conflicts %+v", res.Conflicts)
+	}
+	c := res.Conflicts[0]
+	if c.Kind != hqstore.ConflictAlias || c.Alias != "0888" || c.Member != "m2" || c.Owner != "m1" || c.Register != "b-r1" {
+		t.Fatalf("conflict %+v", c)
+	}
+	if res.Registers["b-r1"].Watermark != 1 {
+		t.Fatal("the member event itself must still be applied (only the alias is refused)")
+	}
+	owner, _ := s.LookupAlias("0888")
+	m2, _ := s.Member("m2")
+	if owner.ID != "m1" || !reflect.DeepEqual(m2.Aliases, []string{"card-9"}) {
+		t.Fatalf("alias owner %q, m2 aliases %v", owner.ID, m2.Aliases)
+	}
+}
+
+func TestDoubleSpendReport(t *testing.T) {
+	cases := []struct {
+		name   string
+		limit  ledger.Points
+		exceed bool
+	}{
+		{"within offline limit", 100, false},
+		{"beyond offline limit", 50, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := open(t, &hqstore.Options{OfflineRedeemLimit: tc.limit})
+			apply(t, s, earn("a-r1", 1, "m1", 100))
+			// Both registers saw 100 and each redeemed 80 while offline.
+			apply(t, s, earn("a-r1", 2, "m1", -80))
+			apply(t, s, earn("b-r1", 1, "m1", -80))
+			ds, err := s.DoubleSpends()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []hqstore.DoubleSpend{{MemberID: "m1", Register: "b-r1", Seq: 1, EventID: "b-r1-1", Kind: ledger.KindRedeem,
+				Points: -80, BalanceAfter: -60, Overdraft: 60, ExceedsLimit: tc.exceed}}
+			if !reflect.DeepEqual(ds, want) {
+				t.Fatalf("report %+v\nwant   %+v", ds, want)
+			}
+			if b := balance(t, s, "m1"); b != -60 {
+				t.Fatalf("balance %d, want -60 (kept, not clamped)", b)
+			}
+		})
+	}
+}
+
+func TestPurchasesForRetention(t *testing.T) {
+	s, _ := open(t, nil)
+	sale := ledger.Sale{ID: "a-r1-s1", Register: "a-r1", MemberID: "m1", Total: 2500,
+		Lines:    []ledger.Line{{No: 1, SKU: "x", Quantity: 1, UnitPrice: 1500, Category: "cd"}, {No: 2, SKU: "y", Quantity: 1, UnitPrice: 1000, Category: "dvd"}},
+		WallTime: t0, ClockTrusted: true}
+	apply(t, s,
+		ev("a-r1", 1, ledger.OutSale, sale),
+		ev("a-r1", 2, ledger.OutRefund, map[string]any{"id": "rf1", "sale_id": "a-r1-s1", "lines": []ledger.Line{{No: 2, Quantity: 1, UnitPrice: 1000}}}),
+		ev("a-r1", 3, ledger.OutSale, ledger.Sale{ID: "a-r1-s2", Register: "a-r1", Total: 700}), // no member: not indexed
+		ev("a-r1", 4, ledger.OutSale, ledger.Sale{ID: "a-r1-s3", MemberID: "m2", Total: 900}),
+		ev("a-r1", 5, ledger.OutVoid, map[string]any{"id": "v1", "sale_id": "a-r1-s3"}),
+	)
+	type row struct {
+		member string
+		sale   string
+		amount ledger.Money
+	}
+	var got []row
+	err := s.EachPurchase(func(id string, p ledger.Purchase) error {
+		got = append(got, row{id, p.SaleID, p.Amount})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []row{{"m1", "a-r1-s1", 2500}, {"m1", "a-r1-s1", -1000}, {"m2", "a-r1-s3", 900}, {"m2", "a-r1-s3", -900}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("purchases %v, want %v", got, want)
+	}
+	ps, err := s.Purchases("m1")
+	if err != nil || len(ps) != 2 || !reflect.DeepEqual(ps[0].Categories, []string{"cd", "dvd"}) || !ps[0].WallTime.Equal(t0) {
+		t.Fatalf("m1 purchases %+v %v", ps, err)
+	}
+	// The ledger's own refund record (partial, by line) and a void of it.
+	apply(t, s,
+		ev("a-r1", 6, ledger.OutSale, ledger.Sale{ID: "a-r1-s4", Register: "a-r1", MemberID: "m3", Total: 3000}),
+		ev("a-r1", 7, ledger.OutRefund, ledger.Refund{ID: "rf2", SaleID: "a-r1-s4", Register: "a-r1", Seq: 7,
+			Lines: []ledger.RefundedLine{{No: 1, Quantity: 1, Amount: 1200, Points: 12}}, Amount: 1200}),
+		ev("a-r1", 8, ledger.OutVoid, ledger.Refund{ID: "v2", SaleID: "a-r1-s4", Register: "a-r1", Seq: 8, Void: true, Amount: 1800}),
+	)
+	var m3 []ledger.Money
+	ps3, _ := s.Purchases("m3")
+	for _, p := range ps3 {
+		m3 = append(m3, p.Amount)
+	}
+	if !reflect.DeepEqual(m3, []ledger.Money{3000, -1200, -1800}) {
+		t.Fatalf("m3 purchases %v, want sale, partial refund, void of the rest", m3)
+	}
+	// The same sale id from another register is a reported conflict, not a second purchase.
+	res := apply(t, s, ev("b-r1", 1, ledger.OutSale, ledger.Sale{ID: "a-r1-s1", MemberID: "m1", Total: 1}))
+	if len(res.Conflicts) != 1 || res.Conflicts[0].Kind != hqstore.ConflictSale {
+		t.Fatalf("conflicts %+v", res.Conflicts)
+	}
+	if ps, _ := s.Purchases("m1"); len(ps) != 2 {
+		t.Fatalf("m1 has %d purchases after a clashing sale id, want 2", len(ps))
+	}
+}
+
+func TestDurableAcrossReopenAndLocked(t *testing.T) {
+	s, path := open(t, nil)
+	apply(t, s, earn("r1", 1, "m1", 10), earn("r1", 3, "m1", 30))
+	if _, err := hqstore.Open(path, &hqstore.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, hqstore.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s2, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := apply(t, s2, earn("r1", 2, "m1", 20))
+	if res.Registers["r1"].Watermark != 3 {
+		t.Fatalf("held event lost across reopen: %+v", res.Registers["r1"])
+	}
+	if b := balance(t, s2, "m1"); b != 60 {
+		t.Fatalf("balance %d", b)
+	}
+	if err := s2.Check(); err != nil {
+		t.Fatal(err)
+	}
+	*s = *s2 // let the cleanup check and close the reopened store
+}
+
+func TestRecordConfigVersions(t *testing.T) {
+	s, _ := open(t, nil)
+	cases := []struct {
+		name    string
+		kind    string
+		version uint64
+		doc     string
+		want    error
+	}{
+		{"first", "rules", 1, `{"version":1}`, nil},
+		{"newer", "rules", 2, `{"version":2}`, nil},
+		{"same version again", "rules", 2, `{"version":2}`, hqstore.ErrStaleConfig},
+		{"older", "rules", 1, `{"version":1}`, hqstore.ErrStaleConfig},
+		{"other kind starts at 1", "catalogue", 1, `{}`, nil},
+		{"not json", "catalogue", 3, `{`, hqstore.ErrInvalid},
+		{"zero version", "catalogue", 0, `{}`, hqstore.ErrInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.RecordConfig(tc.kind, tc.version, json.RawMessage(tc.doc))
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	docs, err := s.Configs()
+	if err != nil || len(docs) != 2 || docs[1].Kind != "rules" || docs[1].Version != 2 {
+		t.Fatalf("configs %+v %v", docs, err)
+	}
+}
+
+// FuzzApply feeds arbitrary bytes as event data and envelope fields: the
+// store must never panic and must stay consistent.
+func FuzzApply(f *testing.F) {
+	f.Add("r1", uint64(1), "points.event", []byte(`{"member_id":"m1","points":5}`))
+	f.Add("r1", uint64(2), "sale.recorded", []byte(`{"id":"s","member_id":"m1","total":100}`))
+	f.Add("r1", uint64(1), "member.upserted", []byte(`{"id":"m1","aliases":["a"]}`))
+	f.Add("r1", uint64(3), "sale.refunded", []byte(`{"sale_id":"s","amount":-5}`))
+	f.Add("r1", uint64(1), "member.consent", []byte(`{"member_id":"m1","consent":{"given":true}}`))
+	f.Add("", uint64(0), "", []byte(`null`))
+	s, err := hqstore.Open(filepath.Join(f.TempDir(), "fuzz.db"), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	f.Fuzz(func(t *testing.T, reg string, seq uint64, typ string, data []byte) {
+		e := hqstore.Event{Register: reg, OutboxRecord: ledger.OutboxRecord{
+			Seq: seq, ID: fmt.Sprintf("%s-%d", reg, seq), Type: ledger.OutboxType(typ), Data: data,
+		}}
+		if _, err := s.Apply([]hqstore.Event{e}); err != nil {
+			t.Fatalf("storage error on bad input: %v", err)
+		}
+		if err := s.Check(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
