@@ -107,6 +107,21 @@ func (c *client) showMember(m map[string]any) {
 		m["balance"], get(m, "member", "tier"), get(m, "member", "consent", "given"), get(m, "member", "aliases"))
 }
 
+// showRefund prints what a refund or void gave back, not the sale's total.
+func (c *client) showRefund(m map[string]any) {
+	kind := "refund"
+	if get(m, "refund", "void") == true {
+		kind = "void"
+	}
+	lines, _ := get(m, "refund", "lines").([]any)
+	fmt.Fprintf(c.out, "%s %v of sale %v: %d line(s), amount %v (minor units), points %v, balance %v", kind, get(m, "refund", "id"), get(m, "refund", "sale_id"),
+		len(lines), get(m, "refund", "amount"), m["earned"], m["balance"])
+	if m["replayed"] == true {
+		fmt.Fprint(c.out, " (already recorded: nothing changed)")
+	}
+	fmt.Fprintln(c.out)
+}
+
 func (c *client) showSale(m map[string]any) {
 	fmt.Fprintf(c.out, "sale %v: total %v, earned %v, redeemed %v, balance %v", get(m, "sale", "id"), get(m, "sale", "total"), m["earned"], m["redeemed"], m["balance"])
 	if m["replayed"] == true {
@@ -191,6 +206,7 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 	}
 	defer os.Remove(tmp.Name())
 	var n int64
+	var bar *progressbar.ProgressBar
 	resp, err := c.Do("GET", "/v1/backup", nil)
 	switch {
 	case err == nil:
@@ -200,7 +216,7 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 		}
 		var w io.Writer = tmp
 		if !quiet {
-			bar := progressbar.DefaultBytes(size, "backup (online)")
+			bar = progressbar.DefaultBytes(size, "backup (online)")
 			w = io.MultiWriter(tmp, bar)
 		}
 		n, err = io.Copy(w, resp.Body)
@@ -216,7 +232,7 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 		var w io.Writer = tmp
 		if !quiet {
 			fi, _ := os.Stat(ledgerPath)
-			bar := progressbar.DefaultBytes(fi.Size(), "backup (direct)")
+			bar = progressbar.DefaultBytes(fi.Size(), "backup (direct)")
 			w = io.MultiWriter(tmp, bar)
 		}
 		n, err = l.Backup(w)
@@ -226,6 +242,11 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 		}
 	default:
 		return err
+	}
+	if bar != nil {
+		// The bar redraws at most every few tens of milliseconds; without
+		// Finish a fast copy leaves it showing 0%.
+		_ = bar.Finish()
 	}
 	if err := tmp.Sync(); err != nil {
 		return err

@@ -3,14 +3,21 @@
 // scans, ledger verification, backups and exports. It talks to loyaltyd's
 // local API; verify, backup and export also work on the ledger file directly
 // when no daemon is running (and refuse a file a running daemon holds).
+//
+// It finds the daemon's address, socket, token and ledger in the daemon's
+// config file (-config, env LOYALTY_CONFIG, else /etc/loyalty/loyaltyd.yaml,
+// else configs/loyaltyd.dev.yaml in the current folder as under `make run`);
+// flags and their environment variables override what the config says.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
@@ -18,25 +25,50 @@ import (
 
 var version = "dev"
 
-const usage = `usage: loyaltyctl [global flags] COMMAND [flags] [args]
+const usageHead = `usage: loyaltyctl [global flags] COMMAND [flags] [args]
+       loyaltyctl COMMAND -h     help for one command
 
 commands:
-  status                              register, devices, ledger, sync lag, clock trust
-  member lookup ALIAS                 find a member by card number or phone
-  member enrol -id ID -name NAME [-alias A]... [-phone P] [-lang L] [-consent]
-  member consent ID -given|-withdraw [-channel C]
-  sale -id ID [-member ALIAS] SKU:QTY:PRICE...   record a sale (idempotent by id)
-  refund SALE -id ID [LINE:QTY]...    refund a sale, whole or by line
-  void SALE -id ID -reason TEXT       void a sale
-  scan [-device NAME] CODE            scan a code into a simulated scanner (or a card
-                                      facility-number into a simulated Wiegand reader)
-  ledger verify [-ledger PATH]        check a ledger file (not one a daemon holds)
-  backup -o FILE [-ledger PATH]       consistent copy, online through the daemon or direct
-  export sales|members [-format csv|json] [-o FILE] [-ledger PATH]
-  version
+`
+
+const usageFoot = `
+Flags and arguments of a command may come in any order.
+Exit status: 0 done, 1 refused or failed (the reason is printed), 2 usage.
 
 global flags:
 `
+
+// errUsage marks a command line that could not be understood (exit 2).
+var errUsage = errors.New("usage")
+
+// errHelp means -h was asked for and the help was printed (exit 0).
+var errHelp = errors.New("help printed")
+
+// command is one loyaltyctl command.
+type command struct {
+	name  string
+	args  string // synopsis after the name
+	short string // one line for the command list
+	long  string // optional extra help
+	// flags declares the command's flags; run does the work with the
+	// positional arguments.
+	flags func(fs *flag.FlagSet, v *cmdFlags)
+	run   func(e *env, v *cmdFlags, args []string) error
+}
+
+// cmdFlags holds every command's flag values (each command uses a few).
+type cmdFlags struct {
+	id, member, reason, device, output, format, name, phone, lang, birthday, channel string
+	consent, given, withdraw                                                         bool
+	aliases                                                                          multi
+}
+
+// env is what every command gets: the API client and where things are.
+type env struct {
+	c          *client
+	ledgerPath string
+	quiet      bool
+}
 
 type multi []string
 
@@ -44,19 +76,36 @@ func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
 	gf := flag.NewFlagSet("loyaltyctl", flag.ContinueOnError)
-	gf.Usage = func() { fmt.Fprint(os.Stderr, usage); gf.PrintDefaults() }
-	addr := gf.String("addr", envOr("LOYALTY_API", "http://127.0.0.1:8080"), "loyaltyd API base URL (env LOYALTY_API)")
-	socket := gf.String("socket", os.Getenv("LOYALTY_SOCKET"), "loyaltyd unix socket instead of -addr (env LOYALTY_SOCKET)")
+	gf.SetOutput(stderr)
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usageHead)
+		for _, c := range cmds {
+			fmt.Fprintf(w, "  %-34s %s\n", strings.TrimSpace(c.name+" "+c.args), c.short)
+		}
+		fmt.Fprint(w, usageFoot)
+		gf.SetOutput(w)
+		gf.PrintDefaults()
+		gf.SetOutput(stderr)
+	}
+	gf.Usage = func() { printUsage(stderr) }
+	cfgPath := gf.String("config", os.Getenv("LOYALTY_CONFIG"), "loyaltyd's config file, read for the API address, socket, token and ledger (env LOYALTY_CONFIG; default /etc/loyalty/loyaltyd.yaml, else ./configs/loyaltyd.dev.yaml)")
+	addr := gf.String("addr", os.Getenv("LOYALTY_API"), "loyaltyd API base URL (env LOYALTY_API; default from the config, else http://127.0.0.1:8080)")
+	socket := gf.String("socket", os.Getenv("LOYALTY_SOCKET"), "loyaltyd unix socket instead of -addr (env LOYALTY_SOCKET; default from the config)")
 	token := gf.String("token", os.Getenv("LOYALTY_TOKEN"), "API token for a remote daemon (env LOYALTY_TOKEN)")
 	jsonOut := gf.Bool("json", false, "print JSON for scripts")
 	quiet := gf.Bool("quiet", false, "no progress bars")
-	ledgerPath := gf.String("ledger", envOr("LOYALTY_LEDGER", "/var/lib/loyalty/ledger.db"), "ledger file for direct access (env LOYALTY_LEDGER)")
+	ledgerPath := gf.String("ledger", os.Getenv("LOYALTY_LEDGER"), "ledger file for direct access (env LOYALTY_LEDGER; default from the config, else /var/lib/loyalty/ledger.db)")
 	if err := gf.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return 0
+		}
 		return 2
 	}
 	rest := gf.Args()
@@ -64,164 +113,321 @@ func run(args []string) int {
 		gf.Usage()
 		return 2
 	}
-	c := newClient(*addr, *socket, *token, *jsonOut)
-	err := dispatch(c, rest[0], rest[1:], *ledgerPath, *quiet)
-	if err != nil {
-		var ae *apiclient.Error
-		switch {
-		case errors.As(err, &ae) && *jsonOut:
-			fmt.Fprintf(os.Stdout, "{\"code\":%q,\"message\":%q}\n", ae.Code, ae.Message)
-		case errors.Is(err, apiclient.ErrDaemonDown):
-			fmt.Fprintf(os.Stderr, "loyaltyctl: %v\n(start it with `make run` or `systemctl start loyaltyd`, or point -addr/-socket at it)\n", err)
-		default:
-			fmt.Fprintf(os.Stderr, "loyaltyctl: %v\n", err)
-		}
-		return 1
-	}
-	return 0
-}
-
-func envOr(k, d string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return d
-}
-
-func dispatch(c *client, cmd string, args []string, ledgerPath string, quiet bool) error {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	lp := fs.String("ledger", ledgerPath, "ledger file")
-	switch cmd {
-	case "version":
-		fmt.Println("loyaltyctl", version)
-		return nil
-	case "status":
-		return c.status()
-	case "member":
-		if len(args) == 0 {
-			return errors.New("member lookup|enrol|consent")
-		}
-		return member(c, args[0], args[1:])
-	case "sale":
-		id := fs.String("id", "", "sale id (idempotency key)")
-		mem := fs.String("member", "", "member card or phone")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		lines, err := parseLines(fs.Args())
-		if err != nil {
-			return err
-		}
-		return c.call("POST", "/v1/sales", map[string]any{"id": *id, "member": *mem, "lines": lines}, c.showSale)
-	case "refund", "void":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("usage: loyaltyctl %s SALE-ID -id ID [more]", cmd)
-		}
-		sale := args[0]
-		id := fs.String("id", "", "idempotency key of the "+cmd)
-		reason := fs.String("reason", "", "why (void)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if cmd == "void" {
-			return c.call("POST", "/v1/sales/"+sale+"/void", map[string]any{"id": *id, "reason": *reason}, c.showSale)
-		}
-		var lines []map[string]any
-		for _, a := range fs.Args() {
-			var no int
-			var q int64
-			if _, err := fmt.Sscanf(a, "%d:%d", &no, &q); err != nil {
-				return fmt.Errorf("refund line %q: want LINE:QUANTITY, e.g. 1:2", a)
+	if rest[0] == "help" {
+		if len(rest) > 1 {
+			if c := find(cmds, rest[1]); c != nil {
+				printCommandUsage(stdout, c, nil)
+				return 0
 			}
-			lines = append(lines, map[string]any{"no": no, "quantity": q})
 		}
-		return c.call("POST", "/v1/sales/"+sale+"/refund", map[string]any{"id": *id, "lines": lines}, c.showSale)
-	case "scan":
-		dev := fs.String("device", "", "simulated scanner or Wiegand reader name (default: the first scanner)")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() != 1 {
-			return errors.New("scan CODE (one code)")
-		}
-		return c.call("POST", "/v1/scan", map[string]any{"device": *dev, "code": fs.Arg(0)}, func(map[string]any) {
-			fmt.Fprintf(c.out, "scanned %s\n", fs.Arg(0))
-		})
-	case "ledger":
-		if len(args) == 0 || args[0] != "verify" {
-			return errors.New("ledger verify [-ledger PATH]")
-		}
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		return verify(*lp, c.out, c.json)
-	case "backup":
-		o := fs.String("o", "", "output file")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		return c.backup(*lp, *o, quiet || c.json)
-	case "export":
-		if len(args) == 0 {
-			return errors.New("export sales|members")
-		}
-		format := fs.String("format", "csv", "csv or json")
-		o := fs.String("o", "", "output file (default stdout)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		return c.export(args[0], *format, *lp, *o, quiet)
+		printUsage(stdout)
+		return 0
 	}
-	return fmt.Errorf("unknown command %q (see loyaltyctl -h)", cmd)
+	target, err := resolveTarget(*cfgPath, *addr, *socket, *token, *ledgerPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "loyaltyctl: %v\n", err)
+		return 2
+	}
+	c := newClient(target.addr, target.socket, target.token, *jsonOut)
+	c.out, c.errOut = stdout, stderr
+	e := &env{c: c, ledgerPath: target.ledger, quiet: *quiet}
+	err = dispatch(e, cmds, rest[0], rest[1:])
+	if err == nil || errors.Is(err, errHelp) {
+		return 0
+	}
+	var ae *apiclient.Error
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "loyaltyctl: %v\n", err)
+		return 2
+	case errors.As(err, &ae) && *jsonOut:
+		fmt.Fprintf(stdout, "{\"code\":%q,\"message\":%q}\n", ae.Code, ae.Message)
+	case errors.Is(err, apiclient.ErrDaemonDown):
+		fmt.Fprintf(stderr, "loyaltyctl: %v\n(start it with `make run` or `systemctl start loyaltyd`, or point -addr/-socket/-config at it; using %s)\n", err, target.describe())
+	default:
+		fmt.Fprintf(stderr, "loyaltyctl: %v\n", err)
+	}
+	return 1
 }
 
-func member(c *client, sub string, args []string) error {
-	fs := flag.NewFlagSet("member "+sub, flag.ContinueOnError)
-	switch sub {
-	case "lookup":
-		if len(args) != 1 {
-			return errors.New("member lookup ALIAS")
-		}
-		return c.call("GET", "/v1/members?alias="+url.QueryEscape(args[0]), nil, c.showMember)
-	case "enrol", "enroll":
-		id := fs.String("id", "", "member id (e.g. the card number)")
-		name := fs.String("name", "", "name")
-		phone := fs.String("phone", "", "phone (also an alias)")
-		lang := fs.String("lang", "", "language for display and kiosk (en, he, bg)")
-		bday := fs.String("birthday", "", "YYYY-MM-DD or --MM-DD")
-		consent := fs.Bool("consent", false, "agrees to be contacted")
-		var aliases multi
-		fs.Var(&aliases, "alias", "card number or other alias (repeatable)")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if len(aliases) == 0 && *id != "" {
-			aliases = append(aliases, *id)
-		}
-		if *phone != "" {
-			aliases = append(aliases, *phone)
-		}
-		m := map[string]any{"id": *id, "name": *name, "aliases": []string(aliases), "language": *lang, "birthday": *bday,
-			"contact": map[string]any{"phone": *phone}}
-		if *consent {
-			m["consent"] = map[string]any{"given": true, "channel": "in-store"}
-		}
-		return c.call("POST", "/v1/members", m, c.showMember)
-	case "consent":
-		if len(args) == 0 {
-			return errors.New("member consent ID -given|-withdraw")
-		}
-		id := args[0]
-		given := fs.Bool("given", false, "consent given")
-		withdraw := fs.Bool("withdraw", false, "consent withdrawn")
-		channel := fs.String("channel", "in-store", "how: in-store, api, web, paper")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *given == *withdraw {
-			return errors.New("say -given or -withdraw")
-		}
-		return c.call("PUT", "/v1/members/"+url.PathEscape(id)+"/consent", map[string]any{"given": *given, "channel": *channel}, c.showMember)
+func find(cmds []*command, name string) *command {
+	if name == "enroll" {
+		name = "member enrol"
 	}
-	return fmt.Errorf("unknown member command %q", sub)
+	for _, c := range cmds {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// dispatch finds the command (one word, or two for "member ..." and
+// "ledger ..."), parses its flags wherever they stand, and runs it.
+func dispatch(e *env, cmds []*command, first string, args []string) error {
+	name := first
+	if first == "member" || first == "ledger" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			if len(args) > 0 && isHelp(args[0]) {
+				for _, c := range cmds {
+					if strings.HasPrefix(c.name, first+" ") {
+						printCommandUsage(e.c.out, c, nil)
+					}
+				}
+				return errHelp
+			}
+			return fmt.Errorf("%w: %s needs a subcommand: %s", errUsage, first, subcommands(cmds, first))
+		}
+		name, args = first+" "+args[0], args[1:]
+		if name == "member enroll" {
+			name = "member enrol"
+		}
+	}
+	c := find(cmds, name)
+	if c == nil {
+		if first == "member" || first == "ledger" {
+			return fmt.Errorf("%w: unknown command %q; %s has: %s", errUsage, name, first, subcommands(cmds, first))
+		}
+		return fmt.Errorf("%w: unknown command %q (see loyaltyctl -h)", errUsage, name)
+	}
+	fs := flag.NewFlagSet("loyaltyctl "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	v := &cmdFlags{}
+	if c.flags != nil {
+		c.flags(fs, v)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandUsage(e.c.out, c, fs)
+		return errHelp
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v (see loyaltyctl %s -h)", errUsage, c.name, err, c.name)
+	}
+	return c.run(e, v, pos)
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--h" }
+
+func subcommands(cmds []*command, first string) string {
+	var s []string
+	for _, c := range cmds {
+		if rest, ok := strings.CutPrefix(c.name, first+" "); ok {
+			s = append(s, rest)
+		}
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+// parseInterspersed parses flags that may stand before, between or after
+// the positional arguments ("refund SALE -id X 1:1" and "refund -id X SALE
+// 1:1" are the same). "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// Parse stops at the first positional argument, or after a "--"
+		// it consumes: then everything left is positional.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: loyaltyctl %s %s\n\n%s\n", c.name, c.args, c.short)
+	if c.long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
+	}
+	if fs == nil {
+		fs = flag.NewFlagSet(c.name, flag.ContinueOnError)
+		if c.flags != nil {
+			c.flags(fs, &cmdFlags{})
+		}
+	}
+	has := false
+	fs.VisitAll(func(*flag.Flag) { has = true })
+	if has {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}
+
+func commands() []*command {
+	return []*command{
+		{name: "status", short: "register, devices, ledger, sync, clock trust, config in force",
+			run: func(e *env, _ *cmdFlags, args []string) error {
+				if err := noArgs("status", args); err != nil {
+					return err
+				}
+				return e.c.status()
+			}},
+		{name: "member lookup", args: "ALIAS", short: "find a member by card number, phone or member id",
+			run: func(e *env, _ *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: member lookup takes one ALIAS (card number, phone or member id)", errUsage)
+				}
+				return e.c.call("GET", "/v1/members?alias="+url.QueryEscape(args[0]), nil, e.c.showMember)
+			}},
+		{name: "member enrol", args: "-id ID -name NAME [-alias A]... [-phone P] [-lang L] [-birthday D] [-consent]", short: "enrol a new member (idempotent by id)",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.id, "id", "", "member id (e.g. the card number)")
+				fs.StringVar(&v.name, "name", "", "name")
+				fs.StringVar(&v.phone, "phone", "", "phone (also an alias)")
+				fs.StringVar(&v.lang, "lang", "", "language for display and kiosk (en, he, bg)")
+				fs.StringVar(&v.birthday, "birthday", "", "YYYY-MM-DD or --MM-DD")
+				fs.BoolVar(&v.consent, "consent", false, "agrees to be contacted")
+				fs.Var(&v.aliases, "alias", "card number or other alias (repeatable)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if err := noArgs("member enrol", args); err != nil {
+					return err
+				}
+				aliases := append([]string(nil), v.aliases...)
+				if len(aliases) == 0 && v.id != "" {
+					aliases = append(aliases, v.id)
+				}
+				if v.phone != "" {
+					aliases = append(aliases, v.phone)
+				}
+				m := map[string]any{"id": v.id, "name": v.name, "aliases": aliases, "language": v.lang, "birthday": v.birthday,
+					"contact": map[string]any{"phone": v.phone}}
+				if v.consent {
+					m["consent"] = map[string]any{"given": true, "channel": "in-store"}
+				}
+				return e.c.call("POST", "/v1/members", m, e.c.showMember)
+			}},
+		{name: "member consent", args: "ID -given|-withdraw [-channel C]", short: "record a member's consent or its withdrawal",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.BoolVar(&v.given, "given", false, "consent given")
+				fs.BoolVar(&v.withdraw, "withdraw", false, "consent withdrawn")
+				fs.StringVar(&v.channel, "channel", "in-store", "how: in-store, api, web, paper")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: member consent takes one member ID", errUsage)
+				}
+				if v.given == v.withdraw {
+					return fmt.Errorf("%w: say -given or -withdraw", errUsage)
+				}
+				return e.c.call("PUT", "/v1/members/"+url.PathEscape(args[0])+"/consent", map[string]any{"given": v.given, "channel": v.channel}, e.c.showMember)
+			}},
+		{name: "sale", args: "-id ID [-member ALIAS] SKU:QTY:PRICE...", short: "record a sale (idempotent by id; prices in minor units)",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.id, "id", "", "sale id (idempotency key)")
+				fs.StringVar(&v.member, "member", "", "member card, phone or id")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				lines, err := parseLines(args)
+				if err != nil {
+					return fmt.Errorf("%w: %v", errUsage, err)
+				}
+				return e.c.call("POST", "/v1/sales", map[string]any{"id": v.id, "member": v.member, "lines": lines}, e.c.showSale)
+			}},
+		{name: "refund", args: "SALE -id ID [LINE:QTY]...", short: "refund a sale, whole or by line; prints what was refunded",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.id, "id", "", "idempotency key of the refund")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if len(args) == 0 {
+					return fmt.Errorf("%w: refund needs the SALE id", errUsage)
+				}
+				var lines []map[string]any
+				for _, a := range args[1:] {
+					var no int
+					var q int64
+					if _, err := fmt.Sscanf(a, "%d:%d", &no, &q); err != nil {
+						return fmt.Errorf("%w: refund line %q: want LINE:QUANTITY, e.g. 1:2", errUsage, a)
+					}
+					lines = append(lines, map[string]any{"no": no, "quantity": q})
+				}
+				return e.c.call("POST", "/v1/sales/"+url.PathEscape(args[0])+"/refund", map[string]any{"id": v.id, "lines": lines}, e.c.showRefund)
+			}},
+		{name: "void", args: "SALE -id ID -reason TEXT", short: "void a whole sale",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.id, "id", "", "idempotency key of the void")
+				fs.StringVar(&v.reason, "reason", "", "why")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: void takes one SALE id", errUsage)
+				}
+				return e.c.call("POST", "/v1/sales/"+url.PathEscape(args[0])+"/void", map[string]any{"id": v.id, "reason": v.reason}, e.c.showRefund)
+			}},
+		{name: "scan", args: "[-device NAME] CODE", short: "scan a code into a simulated scanner (or FACILITY-NUMBER into a simulated Wiegand reader)",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.device, "device", "", "simulated scanner or Wiegand reader name (default: the first scanner)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: scan takes one CODE", errUsage)
+				}
+				return e.c.call("POST", "/v1/scan", map[string]any{"device": v.device, "code": args[0]}, func(map[string]any) {
+					fmt.Fprintf(e.c.out, "sent %s to the simulated device (what the till did with it: loyaltyctl status, the display or the kiosk)\n", args[0])
+				})
+			}},
+		{name: "ledger verify", args: "[-ledger PATH]", short: "check a ledger file (not one a running daemon holds)",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.output, "ledger", "", "ledger file (default: the global -ledger)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if err := noArgs("ledger verify", args); err != nil {
+					return err
+				}
+				return verify(pick(v.output, e.ledgerPath), e.c.out, e.c.json)
+			}},
+		{name: "backup", args: "-o FILE [-ledger PATH]", short: "consistent, verified copy: online through the daemon, or direct from the file",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.output, "o", "", "output file")
+				fs.StringVar(&v.name, "ledger", "", "ledger file when no daemon runs (default: the global -ledger)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if err := noArgs("backup", args); err != nil {
+					return err
+				}
+				return e.c.backup(pick(v.name, e.ledgerPath), v.output, e.quiet || e.c.json)
+			}},
+		{name: "export", args: "sales|members [-format csv|json] [-o FILE] [-ledger PATH]", short: "sales (one row per line) or members as CSV or JSON lines",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.format, "format", "csv", "csv or json")
+				fs.StringVar(&v.output, "o", "", "output file (default stdout)")
+				fs.StringVar(&v.name, "ledger", "", "ledger file when no daemon runs (default: the global -ledger)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: export sales or export members", errUsage)
+				}
+				return e.c.export(args[0], v.format, pick(v.name, e.ledgerPath), v.output, e.quiet)
+			}},
+		{name: "version", short: "print the version",
+			run: func(e *env, _ *cmdFlags, _ []string) error {
+				fmt.Fprintln(e.c.out, "loyaltyctl", version)
+				return nil
+			}},
+	}
+}
+
+func noArgs(cmd string, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, cmd, strings.Join(args, " "))
+	}
+	return nil
+}
+
+func pick(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

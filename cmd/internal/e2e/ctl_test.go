@@ -60,6 +60,15 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	if out, err := ctl(t, "-socket", r.socket, "-json", "member", "lookup", memberCard); err != nil || !strings.Contains(out, `"id": "m7"`) {
 		t.Fatalf("over the unix socket: %v %s", err, out)
 	}
+	// flags after the arguments, and the refund prints what was refunded
+	// (line 1: 4 x 2.50), not the sale's total
+	if out, err := ctl(t, "-addr", api, "refund", "pos-9", "1:4", "-id", "rf-11"); err != nil || !strings.Contains(out, "refund rf-11 of sale pos-9: 1 line(s), amount 1000 (minor units)") {
+		t.Fatalf("refund with flags last: %v %s", err, out)
+	}
+	// -h on a subcommand is help, exit 0, and does nothing
+	if out, err := ctl(t, "-addr", api, "member", "lookup", "-h"); err != nil || !strings.Contains(out, "usage: loyaltyctl member lookup ALIAS") {
+		t.Fatalf("member lookup -h: %v %s", err, out)
+	}
 	// a bad line is refused before anything is sent
 	if out, err := ctl(t, "-addr", api, "sale", "-id", "x", "4006381333931:zero:250"); err == nil || !strings.Contains(out, "sku:quantity:unit_price") {
 		t.Fatalf("bad line: %v %s", err, out)

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func runCtl(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestHelpForEveryCommand: -h (and --help) on every command prints that
+// command's usage on stdout and exits 0, without doing anything (no daemon
+// is running here, so a command that ran would fail).
+func TestHelpForEveryCommand(t *testing.T) {
+	t.Setenv("LOYALTY_API", "http://127.0.0.1:1") // nothing listens there
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(strings.Fields(c.name), h)
+			code, out, errOut := runCtl(args...)
+			if code != 0 || !strings.Contains(out, "usage: loyaltyctl "+c.name) {
+				t.Errorf("loyaltyctl %v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+	// help after other arguments and flags too
+	if code, out, _ := runCtl("member", "lookup", "+3598", "-h"); code != 0 || !strings.Contains(out, "member lookup ALIAS") {
+		t.Errorf("member lookup X -h: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"-h"}, {"help"}, {"member", "-h"}, {"help", "refund"}} {
+		code, out, _ := runCtl(args...)
+		if code != 0 || !strings.Contains(out, "usage:") {
+			t.Errorf("loyaltyctl %v: exit %d, %q", args, code, out)
+		}
+		if strings.Contains(out, "flag: help requested") {
+			t.Errorf("loyaltyctl %v prints the flag package's error: %q", args, out)
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Setenv("LOYALTY_API", "http://127.0.0.1:1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"member"}, "member needs a subcommand: consent, enrol, lookup"},
+		{[]string{"member", "delete", "x"}, `unknown command "member delete"`},
+		{[]string{"status", "extra"}, "status takes no arguments"},
+		{[]string{"refund"}, "refund needs the SALE id"},
+		{[]string{"refund", "s1", "-id", "r1", "one:two"}, "want LINE:QUANTITY"},
+		{[]string{"sale", "-id", "x", "4006381333931:zero:250"}, "sku:quantity:unit_price"},
+		{[]string{"scan", "-bogus", "1"}, "flag provided but not defined: -bogus"},
+		{[]string{"member", "consent", "m1"}, "say -given or -withdraw"},
+	} {
+		code, _, errOut := runCtl(tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("loyaltyctl %v: exit %d, stderr %q, want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		pos     []string
+		id, dev string
+	}{
+		{[]string{"s1", "-id", "r1", "1:1"}, []string{"s1", "1:1"}, "r1", ""},
+		{[]string{"-id", "r1", "s1", "1:1"}, []string{"s1", "1:1"}, "r1", ""},
+		{[]string{"s1", "1:1", "-id=r1"}, []string{"s1", "1:1"}, "r1", ""},
+		{[]string{"CODE", "-device", "w1"}, []string{"CODE"}, "", "w1"},
+		{[]string{"-id", "r1", "--", "-not-a-flag", "-device", "x"}, []string{"-not-a-flag", "-device", "x"}, "r1", ""},
+		{nil, nil, "", ""},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		id := fs.String("id", "", "")
+		dev := fs.String("device", "", "")
+		pos, err := parseInterspersed(fs, tc.args)
+		if err != nil || !reflect.DeepEqual(pos, tc.pos) || *id != tc.id || *dev != tc.dev {
+			t.Errorf("%q: pos %q id %q dev %q err %v; want %q %q %q", tc.args, pos, *id, *dev, err, tc.pos, tc.id, tc.dev)
+		}
+	}
+}
+
+func TestResolveTarget(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sock := write("api.sock", "") // stands in for the daemon's socket
+	tokenFile := write("token", "s3cret-token-0123456789\n")
+	full := write("full.yaml", "ledger:\n  path: /data/l.db\napi:\n  listen: 0.0.0.0:9090\n  token_file: "+tokenFile+"\nregister:\n  id: r1\n")
+	withSock := write("sock.yaml", "api:\n  listen: 127.0.0.1:8081\n  socket: "+sock+"\n")
+	goneSock := write("gone.yaml", "api:\n  listen: \"[::1]:8082\"\n  socket: "+filepath.Join(dir, "missing.sock")+"\n")
+	broken := write("broken.yaml", "api: [unclosed\n")
+	for _, tc := range []struct {
+		name                  string
+		cfg, addr, ledger     string
+		wantAddr, wantSock    string
+		wantToken, wantLedger string
+		wantErr               string
+	}{
+		{name: "config gives all", cfg: full, wantAddr: "http://127.0.0.1:9090", wantToken: "s3cret-token-0123456789", wantLedger: "/data/l.db"},
+		{name: "flags win", cfg: full, addr: "http://127.0.0.1:1234", ledger: "/x.db", wantAddr: "http://127.0.0.1:1234", wantToken: "s3cret-token-0123456789", wantLedger: "/x.db"},
+		{name: "existing socket preferred", cfg: withSock, wantAddr: fallbackAddr, wantSock: sock, wantLedger: fallbackLedger},
+		{name: "missing socket: tcp", cfg: goneSock, wantAddr: "http://[::1]:8082", wantLedger: fallbackLedger},
+		{name: "named config missing", cfg: filepath.Join(dir, "nope.yaml"), wantErr: "nope.yaml"},
+		{name: "broken config", cfg: broken, wantErr: "not valid YAML"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := resolveTarget(tc.cfg, tc.addr, "", "", tc.ledger)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got.addr != tc.wantAddr || got.socket != tc.wantSock || got.token != tc.wantToken || got.ledger != tc.wantLedger {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestDefaultConfigIsMakeRuns: from the repository root (where `make run`
+// runs), loyaltyctl finds the dev config and so the dev ledger and port.
+func TestDefaultConfigIsMakeRuns(t *testing.T) {
+	t.Chdir("../..")
+	got, err := resolveTarget("", "", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/etc/loyalty/loyaltyd.yaml"); err == nil {
+		t.Skip("an installed config takes precedence on this machine")
+	}
+	if got.config != "configs/loyaltyd.dev.yaml" || got.ledger != "var/ledger.db" || got.addr != "http://127.0.0.1:8080" {
+		t.Fatalf("got %+v", got)
+	}
+}

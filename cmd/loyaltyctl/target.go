@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Where loyaltyctl looks for the daemon's config when -config and
+// LOYALTY_CONFIG are not given: the installed package's file, then the
+// development config `make run` uses (relative to the current folder).
+var defaultConfigs = []string{"/etc/loyalty/loyaltyd.yaml", "configs/loyaltyd.dev.yaml"}
+
+const (
+	fallbackAddr   = "http://127.0.0.1:8080"
+	fallbackLedger = "/var/lib/loyalty/ledger.db"
+)
+
+// target is the daemon loyaltyctl talks to and the ledger it may open.
+type target struct {
+	addr, socket, token, ledger string
+	config                      string // the config file read, if any
+}
+
+func (t target) describe() string {
+	via := t.addr
+	if t.socket != "" {
+		via = "socket " + t.socket
+	}
+	if t.config == "" {
+		return via + " (no config file found)"
+	}
+	return via + " from " + t.config
+}
+
+// daemonConfig is the part of loyaltyd's config loyaltyctl needs. Unknown
+// keys are ignored here: loyaltyd itself validates the file.
+type daemonConfig struct {
+	Ledger struct {
+		Path string `yaml:"path"`
+	} `yaml:"ledger"`
+	API struct {
+		Listen    string `yaml:"listen"`
+		Socket    string `yaml:"socket"`
+		Token     string `yaml:"token"`
+		TokenFile string `yaml:"token_file"`
+	} `yaml:"api"`
+}
+
+// resolveTarget decides the address, socket, token and ledger: a flag (or
+// its environment variable) wins; then the daemon's config; then the
+// built-in defaults. An explicitly named config that cannot be read is an
+// error; a default one that is missing is skipped.
+func resolveTarget(cfgPath, addr, socket, token, ledgerPath string) (target, error) {
+	t := target{addr: addr, socket: socket, token: token, ledger: ledgerPath}
+	var dc daemonConfig
+	path, explicit := cfgPath, cfgPath != ""
+	if !explicit {
+		for _, p := range defaultConfigs {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		switch {
+		case err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)):
+			return t, fmt.Errorf("config %s: %w", path, err)
+		case err == nil:
+			if err := yaml.Unmarshal(raw, &dc); err != nil {
+				return t, fmt.Errorf("config %s: not valid YAML (run loyaltyd -config %s -check): %w", path, path, err)
+			}
+			t.config = path
+		}
+	}
+	if t.addr == "" && t.socket == "" {
+		// A socket the config names and that exists is local and needs no
+		// token; otherwise the TCP listener.
+		if s := dc.API.Socket; s != "" {
+			if _, err := os.Stat(s); err == nil {
+				t.socket = s
+			}
+		}
+		if t.socket == "" {
+			t.addr = listenURL(dc.API.Listen)
+		}
+	}
+	if t.addr == "" {
+		t.addr = fallbackAddr
+	}
+	if t.token == "" {
+		t.token = dc.API.Token
+		if t.token == "" && dc.API.TokenFile != "" {
+			if b, err := os.ReadFile(dc.API.TokenFile); err == nil {
+				t.token = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	if t.ledger == "" {
+		t.ledger = dc.Ledger.Path
+	}
+	if t.ledger == "" {
+		t.ledger = fallbackLedger
+	}
+	return t, nil
+}
+
+// listenURL turns the daemon's api.listen into a URL to call: a wildcard
+// or empty host is called on loopback; "off" and "" give the default.
+func listenURL(listen string) string {
+	if listen == "" || listen == "off" {
+		return fallbackAddr
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fallbackAddr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
