@@ -1,7 +1,7 @@
 # The front door. The targets a person types are the ones CI runs.
 SHELL   := /bin/bash
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell bash .ci/version 2>/dev/null || echo 0.0.0)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BINS    := loyaltyd loyaltyctl loyalty-hq
 BIN_DIR := bin
