@@ -5,27 +5,6 @@ import (
 	"time"
 )
 
-// Clock gives the time used to stamp events. Time values from time.Now carry
-// a monotonic reading, so durations between events do not jump when the
-// wall clock is set (a Raspberry Pi boots in 1970 until NTP answers).
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// ClockOrSystem returns c, or SystemClock when c is nil.
-func ClockOrSystem(c Clock) Clock {
-	if c == nil {
-		return SystemClock{}
-	}
-	return c
-}
-
 // Kind says what an Event means to the register.
 type Kind int
 
@@ -90,7 +69,10 @@ type Event struct {
 	// possibly wrapped with a safe detail. It never contains a card number.
 	Reason error
 	// At is when the input completed (last byte or edge), from the
-	// injected Clock.
+	// injected clock.Clock. Devices use only durations between such times
+	// (the trust flag does not matter to them); values from time.Now carry
+	// a monotonic reading, so those durations do not jump when the wall
+	// clock is set (a Raspberry Pi boots in 1970 until NTP answers).
 	At time.Time
 }
 

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -26,17 +27,6 @@ const SchemaVersion = 2
 // purchases in three buckets and lacked the expiry index and counters;
 // Open migrates it to 2 in one transaction.
 
-// Clock gives the wall time and whether it is trusted (NTP synced). A
-// Raspberry Pi boots in 1970 until NTP answers, so every time the ledger
-// stores carries the trusted flag with it.
-type Clock interface {
-	Now() (t time.Time, trusted bool)
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() (time.Time, bool) { return time.Now(), true }
-
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
 type Options struct {
@@ -46,8 +36,10 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock; default 1s. A second
 	// process fails with ErrLocked after it.
 	LockTimeout time.Duration
-	// Clock gives wall time; default the system clock, always trusted.
-	Clock Clock
+	// Clock gives wall time and whether it is trusted (NTP synced); default
+	// the system clock, always trusted. A Raspberry Pi boots in 1970 until
+	// NTP answers, so every time the ledger stores carries the flag with it.
+	Clock clock.Clock
 	// Rules is the rule set to use when the file holds none or an older
 	// one. A newer rule set stored in the file (SetRules) wins.
 	Rules *rules.RuleSet
@@ -75,7 +67,7 @@ type Ledger struct {
 	path     string
 	db       *bolt.DB
 	register string
-	clock    Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	limit    Points
 	readOnly bool
@@ -135,9 +127,7 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = time.Second
 	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}

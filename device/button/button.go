@@ -10,6 +10,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // DefaultDebounce is how long a level must hold before it counts: push
@@ -84,7 +85,7 @@ type Options struct {
 	// Poll is the WaitForEdge timeout; always positive (periph's
 	// gpioioctl treats 0 as forever). Default 100 ms.
 	Poll   time.Duration
-	Clock  device.Clock
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -103,7 +104,7 @@ func New(o Options) (*Watcher, error) {
 	if o.Poll <= 0 {
 		o.Poll = 100 * time.Millisecond
 	}
-	o.Clock = device.ClockOrSystem(o.Clock)
+	o.Clock = clock.Or(o.Clock)
 	w := &Watcher{o: o, health: map[string]*device.Health{}}
 	for i, b := range o.Buttons {
 		if b.Name == "" || b.Pin == nil || b.Action == "" {
@@ -171,15 +172,15 @@ func (w *Watcher) watch(ctx context.Context, b Button, emit func(device.Event)) 
 	defer w.update(b.Name, func(h *device.Health) { h.State = device.StateStopped })
 	d := NewDebouncer(w.o.Debounce)
 	pressed := func() bool { return (b.Pin.Read() == gpio.High) == b.ActiveHigh }
-	d.Sample(pressed(), w.o.Clock.Now())
+	d.Sample(pressed(), clock.Wall(w.o.Clock))
 	var bounces int64
 	for ctx.Err() == nil {
 		timeout := w.o.Poll
-		if r := d.Remaining(w.o.Clock.Now()); r > 0 {
+		if r := d.Remaining(clock.Wall(w.o.Clock)); r > 0 {
 			timeout = min(timeout, r+time.Millisecond)
 		}
 		b.Pin.WaitForEdge(timeout) // edge or timeout: sample either way
-		now := w.o.Clock.Now()
+		now := clock.Wall(w.o.Clock)
 		if d.Sample(pressed(), now) {
 			w.update(b.Name, func(h *device.Health) { h.Frames++ })
 			emit(device.Event{Device: b.Name, Kind: device.KindButton, Payload: b.Name, Action: b.Action, At: now})

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/display"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // Display records what was shown. Set Err to make every call fail (an
@@ -74,22 +74,22 @@ func (d *Display) Last() [2]string {
 	return d.shown[len(d.shown)-1]
 }
 
-// Clock is a manual clock.
+// Clock is a manual clock, always trusted.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-var _ device.Clock = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)
 
 // NewClock starts at t.
 func NewClock(t time.Time) *Clock { return &Clock{t: t} }
 
-// Now returns the current fake time.
-func (c *Clock) Now() time.Time {
+// Now returns the current fake time, trusted.
+func (c *Clock) Now() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	return c.t, true
 }
 
 // Advance moves the clock forward.

@@ -24,6 +24,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/signal"
 	"github.com/loyalty-terminal/loyalty/device/sim"
 	"github.com/loyalty-terminal/loyalty/device/wiegand"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // ErrPinNotFound is returned by a PinFunc for a GPIO name this host lacks.
@@ -37,7 +38,7 @@ type PinFunc func(name string) (gpio.PinIO, error)
 // skipped); the daemon passes PeriphPins() on a Raspberry Pi.
 type Options struct {
 	Logger *slog.Logger
-	Clock  device.Clock
+	Clock  clock.Clock
 	Pins   PinFunc
 	// Stdout receives the "log" display; default os.Stdout.
 	Stdout io.Writer
@@ -84,7 +85,7 @@ func New(cfg Config, o Options) (*Manager, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	o.Clock = device.ClockOrSystem(o.Clock)
+	o.Clock = clock.Or(o.Clock)
 	if o.Pins == nil {
 		o.Pins = func(string) (gpio.PinIO, error) { return nil, ErrPinNotFound }
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/frame"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // Backoff bounds the wait between reopen attempts.
@@ -40,7 +41,7 @@ type Options struct {
 	// their own to drive reopen without sleeping.
 	After func(time.Duration) <-chan time.Time
 	// Clock stamps frames; nil means the system clock.
-	Clock  device.Clock
+	Clock  clock.Clock
 	Logger *slog.Logger // nil: silent
 }
 
@@ -83,7 +84,7 @@ func New(o Options, h Handler) (*Reader, error) {
 	if o.PathCheck <= 0 {
 		o.PathCheck = time.Second
 	}
-	o.Clock = device.ClockOrSystem(o.Clock)
+	o.Clock = clock.Or(o.Clock)
 	if o.Open == nil {
 		rt := o.ReadTimeout
 		o.Open = func(path string, so SerialOptions) (io.ReadWriteCloser, error) { return OpenSerial(path, so, rt) }
@@ -190,7 +191,7 @@ func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit fun
 	lastCheck := time.Now()
 	for {
 		n, err := port.Read(buf)
-		now := r.o.Clock.Now()
+		now := clock.Wall(r.o.Clock)
 		if watch && n == 0 && err == nil && time.Since(lastCheck) >= r.o.PathCheck {
 			lastCheck = time.Now()
 			if _, serr := os.Stat(r.o.Path); errors.Is(serr, os.ErrNotExist) {

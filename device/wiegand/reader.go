@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // Options configure a Reader. Name, D0 and D1 are required.
@@ -28,7 +29,7 @@ type Options struct {
 	// Facilities, when not empty, are the only facility codes accepted
 	// as member cards; other cards are refused as not member cards.
 	Facilities []uint32
-	Clock      device.Clock
+	Clock      clock.Clock
 	Logger     *slog.Logger
 }
 
@@ -57,7 +58,7 @@ func NewReader(o Options) (*Reader, error) {
 	if o.FrameGap <= 0 {
 		o.FrameGap = DefaultFrameGap
 	}
-	o.Clock = device.ClockOrSystem(o.Clock)
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,7 +123,7 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 			for ctx.Err() == nil {
 				if p.WaitForEdge(r.o.Poll) {
 					select {
-					case pulses <- pulse{Line(l), r.o.Clock.Now()}:
+					case pulses <- pulse{Line(l), clock.Wall(r.o.Clock)}:
 					case <-ctx.Done():
 						return
 					}
@@ -148,7 +149,7 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 			gap.Reset(r.o.FrameGap)
 		case <-gap.C:
 			r.mu.Lock()
-			res, ok := r.dec.Flush(r.o.Clock.Now())
+			res, ok := r.dec.Flush(clock.Wall(r.o.Clock))
 			r.mu.Unlock()
 			if ok {
 				r.deliver(res, emit)

@@ -7,23 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
-// Clock is a ledger.Clock the test sets by hand.
+// Clock is a clock.Clock the test sets by hand.
 type Clock struct {
 	mu      sync.Mutex
 	t       time.Time
 	trusted bool
 }
 
-var _ ledger.Clock = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)
 
 // NewClock returns a clock standing at t.
 func NewClock(t time.Time, trusted bool) *Clock { return &Clock{t: t, trusted: trusted} }
 
-// Now implements ledger.Clock.
+// Now implements clock.Clock.
 func (c *Clock) Now() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
@@ -101,7 +102,7 @@ type Options struct {
 	StatusInterval time.Duration
 
 	// Clock stamps status messages. Default: system clock, trusted.
-	Clock ledger.Clock
+	Clock clock.Clock
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
 
@@ -124,10 +125,6 @@ type ConfigVersions struct {
 	Chain uint64 `json:"chain"`
 	Store uint64 `json:"store"`
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() (time.Time, bool) { return time.Now(), true }
 
 // Uplink is the register's link to head office. Create with New, run with
 // Run; Status is safe to call at any time from any goroutine.
@@ -215,9 +212,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -9,7 +9,9 @@ import (
 // TestLayering holds the import directions docs/ARCHITECTURE.md promises:
 // nothing under ledger/ imports sync/, nothing under device/ imports the
 // ledger or sync, and loyaltyctl talks to the daemon through the API client,
-// never the server.
+// never the server. internal/clock (the one Clock interface and the system
+// clock) is the allowed exception every layer imports: it sits outside the
+// layers at the module root and imports nothing of this module.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/loyalty-terminal/loyalty/"
 	for _, tc := range []struct {
@@ -20,6 +22,7 @@ func TestLayering(t *testing.T) {
 		{mod + "device/...", []string{mod + "sync/", mod + "cmd/", mod + "ledger"}},
 		{mod + "sync/...", []string{mod + "cmd/"}},
 		{mod + "cmd/loyaltyctl", []string{mod + "cmd/loyaltyd/internal/api", mod + "sync/"}},
+		{mod + "internal/...", []string{mod + "sync/", mod + "cmd/", mod + "ledger", mod + "device"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-test=false", tc.pkgs).CombinedOutput()
 		if err != nil {

@@ -11,14 +11,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
-// Clock tells the store the time when it computes member summaries
-// (Spend12m, Visits12m and the retention view depend on "now").
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // yearDays is the "12 months" of Spend12m and Visits12m: the purchase days
 // in the 365 days up to and including today.
 const yearDays = 365

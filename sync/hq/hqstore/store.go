@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
@@ -49,8 +50,10 @@ type Options struct {
 	// ReadOnly opens the file for reports; Apply and PublishConfig fail.
 	ReadOnly bool
 	// Clock gives "now" for the twelve-month figures and the retention
-	// view of member summaries. Default: the system clock.
-	Clock Clock
+	// view of member summaries (Spend12m, Visits12m and the retention
+	// status depend on it). Default: the system clock. Head office's own
+	// clock is NTP-disciplined, so its trust flag is not consulted.
+	Clock clock.Clock
 }
 
 func (o *Options) withDefaults() Options {
@@ -64,9 +67,7 @@ func (o *Options) withDefaults() Options {
 	if r.MaxHeld <= 0 {
 		r.MaxHeld = 10000
 	}
-	if r.Clock == nil {
-		r.Clock = systemClock{}
-	}
+	r.Clock = clock.Or(r.Clock)
 	return r
 }
 
@@ -408,7 +409,7 @@ func (s *Store) Summary(id string) (MemberSummary, error) {
 
 func (s *Store) summaryOf(id string, figures bool) (MemberSummary, error) {
 	var out MemberSummary
-	now := s.opts.Clock.Now()
+	now, _ := s.opts.Clock.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		ftx := tx
 		if !figures {
@@ -431,7 +432,7 @@ func (s *Store) summaryOf(id string, figures bool) (MemberSummary, error) {
 // transaction, in the order given; ids never seen are skipped.
 func (s *Store) Summaries(ids []string) ([]MemberSummary, error) {
 	out := make([]MemberSummary, 0, len(ids))
-	now := s.opts.Clock.Now()
+	now, _ := s.opts.Clock.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			m, err := loadMember(tx, id)
@@ -486,7 +487,7 @@ func (s *Store) EachSummary(fn func(MemberSummary) error) error {
 }
 
 func (s *Store) eachSummary(figures bool, fn func(MemberSummary) error) error {
-	now := s.opts.Clock.Now()
+	now, _ := s.opts.Clock.Now()
 	return s.db.View(func(tx *bolt.Tx) error {
 		ftx := tx
 		if !figures {

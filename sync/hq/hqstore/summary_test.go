@@ -2,22 +2,14 @@ package hqstore_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // TestSummaryRetentionFigures checks the twelve-month figures and the
 // rhythm-rule retention view head office puts in member summaries.
@@ -52,7 +44,7 @@ func TestSummaryRetentionFigures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := open(t, &hqstore.Options{Clock: &testClock{t: now}})
+			s, _ := open(t, &hqstore.Options{Clock: ledgertest.NewClock(now, true)})
 			var evs []hqstore.Event
 			seq := uint64(0)
 			for i, b := range tc.buys {
@@ -103,7 +95,7 @@ func TestSummaryRetentionFigures(t *testing.T) {
 // "sleeping" once the member has stayed away past three intervals.
 func TestSummaryStatusFollowsTheClock(t *testing.T) {
 	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
-	clock := &testClock{t: now}
+	clock := ledgertest.NewClock(now, true)
 	s, _ := open(t, &hqstore.Options{Clock: clock})
 	apply(t, s,
 		ev("a-r1", 1, ledger.OutSale, ledger.Sale{ID: "x1", MemberID: "m1", Total: 100, WallTime: now.AddDate(0, 0, -50), ClockTrusted: true}),
@@ -118,7 +110,7 @@ func TestSummaryStatusFollowsTheClock(t *testing.T) {
 		{now, retention.StatusDue},
 		{now.AddDate(0, 0, 31), retention.StatusSleeping},
 	} {
-		clock.set(step.at)
+		clock.Set(step.at, true)
 		sum, err := s.Summary("m1")
 		if err != nil || sum.Retention == nil || sum.Retention.Status != step.want {
 			t.Fatalf("at %s: %+v %v, want %s", step.at.Format(time.DateOnly), sum.Retention, err, step.want)

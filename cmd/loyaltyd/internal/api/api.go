@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/export"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
@@ -72,7 +73,7 @@ type Options struct {
 	// tender of a sale posted without tenders.
 	Rewards []rules.Reward
 	// Clock stamps consent changes; default system clock, trusted.
-	Clock ledger.Clock
+	Clock clock.Clock
 	// Metrics receives the API's counters; default a private set.
 	Metrics *metrics.Set
 	Logger  *slog.Logger // default: discard
@@ -85,10 +86,6 @@ type Server struct {
 	routes []string
 }
 
-type sysClock struct{}
-
-func (sysClock) Now() (time.Time, bool) { return time.Now(), true }
-
 // New returns the API server; mount Handler on a listener.
 func New(o Options) *Server {
 	if o.MaxBody <= 0 {
@@ -97,9 +94,7 @@ func New(o Options) *Server {
 	if o.Online == nil {
 		o.Online = func() bool { return true }
 	}
-	if o.Clock == nil {
-		o.Clock = sysClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Metrics == nil {
 		o.Metrics = metrics.NewSet()
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
@@ -81,11 +82,6 @@ type Recorder interface {
 	RecordSale(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error)
 }
 
-// Clock gives the time used for the abandoned-basket timeout.
-type Clock interface {
-	Now() time.Time
-}
-
 // TierGoal is what a member still needs for the next tier: either the
 // spend or the visits (rolling 12 months) gets them there.
 type TierGoal struct {
@@ -104,7 +100,7 @@ type Options struct {
 	Catalog  Catalog
 	Members  Members
 	Recorder Recorder
-	Clock    Clock // default: the system clock
+	Clock    clock.Clock // the abandoned-basket timeout; default: the system clock
 	// Rewards is the rewards catalogue, in the order shown to the customer.
 	Rewards []rules.Reward
 	// AbandonAfter cancels a basket with no activity for this long; default 10m.
@@ -167,9 +163,7 @@ func New(o Options) *Machine {
 	if o.Register == "" {
 		o.Register = "register"
 	}
-	if o.Clock == nil {
-		o.Clock = sysClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.AbandonAfter <= 0 {
 		o.AbandonAfter = 10 * time.Minute
 	}
@@ -197,14 +191,10 @@ func New(o Options) *Machine {
 		o.Decimals = 2
 	}
 	m := &Machine{o: o, names: map[string]string{}}
-	m.last = o.Clock.Now()
+	m.last = clock.Wall(o.Clock)
 	m.offline = !o.Online()
 	return m
 }
-
-type sysClock struct{}
-
-func (sysClock) Now() time.Time { return time.Now() }
 
 // State returns the current state.
 func (m *Machine) State() State { return m.state }
@@ -321,7 +311,7 @@ type Effects struct {
 // the machine as it was (apart from the timestamp of last activity) and
 // signals an error.
 func (m *Machine) Handle(ctx context.Context, ev Event) Effects {
-	now := m.o.Clock.Now()
+	now := clock.Wall(m.o.Clock) // durations only: the trust flag does not matter
 	var fx Effects
 	switch ev.Kind {
 	case EvTick:
@@ -553,7 +543,7 @@ func (m *Machine) card(ev Event) Effects {
 		m.reset()
 		m.member, m.balance, m.showing = &mem, bal, true
 		m.setPrompt(mem, bal)
-		m.alt, m.altAt, m.altPrompt = true, m.o.Clock.Now(), false
+		m.alt, m.altAt, m.altPrompt = true, clock.Wall(m.o.Clock), false
 		return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
 	}
 	if m.member != nil && m.member.ID != mem.ID && (m.state == Member) {
@@ -564,7 +554,7 @@ func (m *Machine) card(ev Event) Effects {
 	}
 	m.member, m.balance, m.state = &mem, bal, Member
 	m.setPrompt(mem, bal)
-	m.alt, m.altAt, m.altPrompt = true, m.o.Clock.Now(), false
+	m.alt, m.altAt, m.altPrompt = true, clock.Wall(m.o.Clock), false
 	return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}
 }
 

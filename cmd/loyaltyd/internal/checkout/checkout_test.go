@@ -10,6 +10,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -85,18 +86,14 @@ func (f *fakeLedger) RecordSale(_ context.Context, req ledger.SaleRequest) (ledg
 	return res, nil
 }
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
 var rewards = []rules.Reward{
 	{ID: "coffee", Name: "Free coffee", Points: 100, Discount: 50},
 	{ID: "bag", Name: "Tote bag", Points: 500, Discount: 300},
 }
 
-func setup() (*checkout.Machine, *fakeLedger, *fakeClock) {
+func setup() (*checkout.Machine, *fakeLedger, *ledgertest.Clock) {
 	f := newFake()
-	clk := &fakeClock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	clk := ledgertest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), true)
 	n := 0
 	m := checkout.New(checkout.Options{
 		Register: "r1", Catalog: f, Members: f, Recorder: f, Clock: clk, Rewards: rewards,
@@ -190,7 +187,7 @@ func TestFlow(t *testing.T) {
 			m, f, clk := setup()
 			var fx checkout.Effects
 			for _, s := range tc.steps {
-				clk.t = clk.t.Add(s.advance)
+				clk.Advance(s.advance)
 				fx = m.Handle(context.Background(), s.ev)
 			}
 			if m.State() != tc.state {

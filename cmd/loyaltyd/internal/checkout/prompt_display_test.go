@@ -7,6 +7,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 )
 
 // TestPromptOnPoleDisplay: the member's name and balance come first, then
@@ -29,7 +30,7 @@ func TestPromptOnPoleDisplay(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake()
-			clk := &fakeClock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+			clk := ledgertest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), true)
 			m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f, Clock: clk,
 				Prompt: func(ledger.Member, ledger.Points) string { return tc.prompt }})
 			ctx := context.Background()
@@ -39,21 +40,21 @@ func TestPromptOnPoleDisplay(t *testing.T) {
 				t.Fatalf("first display %+v, want the member", fx.Display)
 			}
 			balance := *fx.Display
-			clk.t = clk.t.Add(2 * time.Second)
+			clk.Advance(2 * time.Second)
 			if fx := m.Handle(ctx, tick); fx.Display != nil {
 				t.Fatalf("switched before PromptEvery: %+v", fx.Display)
 			}
-			clk.t = clk.t.Add(time.Second)
+			clk.Advance(time.Second)
 			fx = m.Handle(ctx, tick)
 			if fx.Display == nil || *fx.Display != tc.want {
 				t.Fatalf("prompt display %+v, want %+v", fx.Display, tc.want)
 			}
-			clk.t = clk.t.Add(3 * time.Second)
+			clk.Advance(3 * time.Second)
 			if fx := m.Handle(ctx, tick); fx.Display == nil || *fx.Display != balance {
 				t.Fatalf("back to the balance: %+v, want %+v", fx.Display, balance)
 			}
 			m.Handle(ctx, item("4006381333931"))
-			clk.t = clk.t.Add(10 * time.Second)
+			clk.Advance(10 * time.Second)
 			if fx := m.Handle(ctx, tick); fx.Display != nil {
 				t.Fatalf("prompt over an item scan: %+v", fx.Display)
 			}
@@ -64,10 +65,10 @@ func TestPromptOnPoleDisplay(t *testing.T) {
 // TestNoPromptNoAlternation: without a prompt the balance stays.
 func TestNoPromptNoAlternation(t *testing.T) {
 	f := newFake()
-	clk := &fakeClock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	clk := ledgertest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), true)
 	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f, Clock: clk})
 	m.Handle(context.Background(), card(danaCard))
-	clk.t = clk.t.Add(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	if fx := m.Handle(context.Background(), checkout.Event{Kind: checkout.EvTick}); fx.Display != nil {
 		t.Fatalf("display changed without a prompt: %+v", fx.Display)
 	}

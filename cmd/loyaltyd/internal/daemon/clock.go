@@ -11,7 +11,7 @@ import (
 // clock has been synchronised since boot.
 const DefaultSyncedFile = "/run/systemd/timesync/synchronized"
 
-// TrustedClock is a ledger.Clock that reports the wall time as trusted once
+// TrustedClock is a clock.Clock that reports the wall time as trusted once
 // the system clock is known to be synchronised: systemd-timesyncd's flag
 // file exists, or the kernel says NTP is synced (adjtimex without
 // STA_UNSYNC). A Raspberry Pi has no RTC and boots in 1970 until then.
@@ -24,7 +24,7 @@ type TrustedClock struct {
 	NowFunc func() time.Time
 }
 
-// Now implements ledger.Clock.
+// Now implements clock.Clock.
 func (c *TrustedClock) Now() (time.Time, bool) {
 	now := time.Now
 	if c.NowFunc != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/display"
 	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/signal"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -36,9 +37,7 @@ type Options struct {
 	Config *config.Config // required
 	Logger *slog.Logger   // default: discard
 	// Clock is the wall clock with its trust flag; default TrustedClock.
-	Clock interface {
-		Now() (time.Time, bool)
-	}
+	Clock clock.Clock
 	// Out receives the start-up hints and the "log" display; default
 	// os.Stdout.
 	Out io.Writer
@@ -72,7 +71,6 @@ type d struct {
 	hqcfg   *configState // versions of head office's config in force
 	set     *metrics.Set
 	start   time.Time
-	clockT  func() bool
 	syncErr error // why sync could not start; the register then runs offline
 }
 
@@ -101,7 +99,6 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	x := &d{o: o, cfg: cfg, log: o.Logger, set: metrics.NewSet(), start: time.Now(),
 		sigs: make(chan checkout.SignalKind, 8)}
-	x.clockT = func() bool { _, t := o.Clock.Now(); return t }
 
 	// Ledger first: nothing else is useful without it.
 	if err := os.MkdirAll(filepath.Dir(cfg.Ledger.Path), 0o750); err != nil {
@@ -255,7 +252,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	ready := time.Since(x.start)
 	x.log.Info("loyaltyd ready", "register", cfg.Register.ID, "ledger", cfg.Ledger.Path, "api", listenAddr,
-		"socket", cfg.API.Socket, "start_ms", ready.Milliseconds(), "clock_trusted", x.clockT(), "version", o.Version)
+		"socket", cfg.API.Socket, "start_ms", ready.Milliseconds(), "clock_trusted", x.clockTrusted(), "version", o.Version)
 	x.printHints(listenAddr)
 	if ok, err := sd.SdNotify(false, sd.SdNotifyReady+"\nSTATUS=ready"); err != nil {
 		x.log.Warn("systemd notify failed", "err", err)
@@ -347,6 +344,11 @@ func decimals(cfg *config.Config) int {
 		n++
 	}
 	return n
+}
+
+func (x *d) clockTrusted() bool {
+	_, trusted := x.o.Clock.Now()
+	return trusted
 }
 
 func (x *d) online() bool {
@@ -624,7 +626,7 @@ func (x *d) tickLoop(ctx context.Context) {
 			x.log.Info("head office link", "online", on)
 		}
 		// Point expiry is a time-based decision: only with a trusted clock.
-		if time.Since(lastExpire) > time.Hour && x.clockT() {
+		if time.Since(lastExpire) > time.Hour && x.clockTrusted() {
 			lastExpire = time.Now()
 			if n, err := x.led.ExpireDue(ctx); err != nil {
 				x.log.Warn("expiry run failed", "err", err)
@@ -709,7 +711,7 @@ type SyncStatus struct {
 
 func (x *d) status(context.Context) any {
 	st := Status{Version: x.o.Version, Register: x.cfg.Register.ID, Store: x.cfg.Register.StoreID,
-		UptimeS: int64(time.Since(x.start).Seconds()), ClockTrusted: x.clockT(), Devices: []api.DeviceStatus{}}
+		UptimeS: int64(time.Since(x.start).Seconds()), ClockTrusted: x.clockTrusted(), Devices: []api.DeviceStatus{}}
 	if ls, err := x.led.Stats(); err != nil {
 		st.LedgerError = err.Error()
 	} else {
@@ -755,7 +757,7 @@ func (x *d) status(context.Context) any {
 }
 
 func (x *d) metrics() {
-	x.set.NewGauge(`loyalty_clock_trusted`, func() float64 { return b2f(x.clockT()) })
+	x.set.NewGauge(`loyalty_clock_trusted`, func() float64 { return b2f(x.clockTrusted()) })
 	x.set.NewGauge(`loyalty_sync_online`, func() float64 { return b2f(x.online()) })
 	x.set.NewGauge(`loyalty_outbox_pending`, func() float64 {
 		s, err := x.led.Stats()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
@@ -17,7 +18,7 @@ import (
 // purchase history when it does not. Birthday, first return visit, due
 // and sleeping are time-based: while the clock is not trusted only "close
 // to the next reward" can be said.
-func promptFunc(l *ledger.Ledger, clock interface{ Now() (time.Time, bool) }, rewards []rules.Reward, loc *time.Location, log *slog.Logger) checkout.PromptFunc {
+func promptFunc(l *ledger.Ledger, clk clock.Clock, rewards []rules.Reward, loc *time.Location, log *slog.Logger) checkout.PromptFunc {
 	return func(m ledger.Member, bal ledger.Points) string {
 		var next int64
 		for _, r := range rewards {
@@ -25,7 +26,7 @@ func promptFunc(l *ledger.Ledger, clock interface{ Now() (time.Time, bool) }, re
 				next = r.Points
 			}
 		}
-		now, trusted := clock.Now()
+		now, trusted := clk.Now()
 		in := retention.PromptInput{Member: retention.Member{ID: m.ID}, Balance: int64(bal), NextReward: next, AsOf: now}
 		if trusted {
 			ps, err := l.Purchases(m.ID)

@@ -17,10 +17,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
-type hqClock struct{ t time.Time }
-
-func (c hqClock) Now() time.Time { return c.t }
-
 // TestPromptFromHeadOfficeSummary runs the whole path of head office's
 // retention view: purchases at other registers in the head-office store,
 // the members message head office builds, the register's uplink mapping
@@ -29,7 +25,7 @@ func TestPromptFromHeadOfficeSummary(t *testing.T) {
 	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
 	// Head office: a member enrolled at register r9 of another store, who
 	// bought every 30 days, last 40 days ago.
-	st, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), &hqstore.Options{Clock: hqClock{now}})
+	st, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), &hqstore.Options{Clock: ledgertest.NewClock(now, true)})
 	if err != nil {
 		t.Fatal(err)
 	}

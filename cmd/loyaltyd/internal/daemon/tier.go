@@ -1,9 +1,8 @@
 package daemon
 
 import (
-	"time"
-
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
@@ -11,12 +10,12 @@ import (
 // nextTierFunc tells how far a member is from the next tier, from their
 // rolling 12-month spend and visits at this register. The window is a
 // time-based decision, so nothing is said while the clock is untrusted.
-func nextTierFunc(l *ledger.Ledger, clock interface{ Now() (time.Time, bool) }, rs *rules.RuleSet) func(ledger.Member) (checkout.TierGoal, bool) {
+func nextTierFunc(l *ledger.Ledger, clk clock.Clock, rs *rules.RuleSet) func(ledger.Member) (checkout.TierGoal, bool) {
 	return func(m ledger.Member) (checkout.TierGoal, bool) {
 		if rs == nil || len(rs.Tiers) < 2 {
 			return checkout.TierGoal{}, false
 		}
-		now, trusted := clock.Now()
+		now, trusted := clk.Now()
 		if !trusted {
 			return checkout.TierGoal{}, false
 		}
