@@ -10,8 +10,9 @@ import (
 // nothing under ledger/ imports sync/, nothing under device/ imports the
 // ledger or sync, and loyaltyctl talks to the daemon through the API client,
 // never the server. internal/clock (the one Clock interface and the system
-// clock) is the allowed exception every layer imports: it sits outside the
-// layers at the module root and imports nothing of this module.
+// clock) and the other role-free helpers under internal/ are the allowed
+// exception every layer imports: they sit outside the layers at the module
+// root and import nothing of this module.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/loyalty-terminal/loyalty/"
 	for _, tc := range []struct {

@@ -2,7 +2,12 @@ package hqstore
 
 import (
 	"encoding/json"
+	"math"
+	"reflect"
 	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
 var pointSeeds = []string{
@@ -59,4 +64,38 @@ func FuzzDecodePointFast(f *testing.F) {
 			checkPointFast(t, b, got)
 		}
 	})
+}
+
+// TestEncodeRecordRoundTrips: what encodeRecord stores is JSON that
+// decodes to the record it was given (time in UTC), as json.Marshal's
+// would.
+func TestEncodeRecordRoundTrips(t *testing.T) {
+	jerusalem := time.FixedZone("IST", 2*3600)
+	for _, tc := range []struct {
+		name string
+		r    ledger.OutboxRecord
+	}{
+		{"point event", ledger.OutboxRecord{Seq: 7, ID: "r1-7", Type: ledger.OutPoints,
+			WallTime: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), ClockTrusted: true,
+			Data: json.RawMessage(`{"member_id":"m1","points":25}`)}},
+		{"largest sequence, nanoseconds, other zone", ledger.OutboxRecord{Seq: math.MaxUint64, ID: "register.with-long_id-18446744073709551615",
+			Type: "org.future.kind", WallTime: time.Date(1999, 12, 31, 23, 59, 59, 999999999, jerusalem),
+			Data: json.RawMessage(`{ "nested" : [1, {"a": "}"}] }`)}},
+		{"zero time", ledger.OutboxRecord{Seq: 1, ID: "r-1", Type: ledger.OutSale, Data: json.RawMessage(`{}`)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := encodeRecord(tc.r)
+			var got ledger.OutboxRecord
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if !got.WallTime.Equal(tc.r.WallTime) || got.WallTime.Location() != time.UTC {
+				t.Fatalf("wall time %v, want %v in UTC", got.WallTime, tc.r.WallTime)
+			}
+			got.WallTime, tc.r.WallTime = time.Time{}, time.Time{}
+			if !reflect.DeepEqual(got, tc.r) {
+				t.Fatalf("decoded %+v, want %+v", got, tc.r)
+			}
+		})
+	}
 }
