@@ -59,8 +59,9 @@ type Options struct {
 	Token string
 	// MaxBody bounds request bodies; default 64 KiB.
 	MaxBody int64
-	// Status returns the status document (devices, ledger, sync, clock).
-	Status func(ctx context.Context) any
+	// Status returns the status document (devices, ledger, sync, clock);
+	// NewStatus builds it. Default: the ledger part only.
+	Status func(ctx context.Context) Status
 	// Healthy reports whether the daemon can take sales; default: ledger
 	// Stats succeeds.
 	Healthy func() error
@@ -319,50 +320,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, map[string]string{"status": "ok"})
-}
-
-// LedgerStatus is the ledger part of the status document.
-type LedgerStatus struct {
-	Members          int    `json:"members"`
-	Sales            int    `json:"sales"`
-	Events           int    `json:"events"`
-	OutboxPending    int    `json:"outbox_pending"`
-	LastSeq          uint64 `json:"last_seq"`
-	Confirmed        uint64 `json:"confirmed"`
-	FileSize         int64  `json:"file_size"`
-	RuleVersion      int    `json:"rule_version"`
-	CatalogueVersion int    `json:"catalogue_version"`
-}
-
-// NewLedgerStatus maps the ledger's counters onto the status document.
-func NewLedgerStatus(st ledger.Stats) LedgerStatus {
-	return LedgerStatus{Members: st.Members, Sales: st.Sales, Events: st.Events, OutboxPending: st.OutboxPending, LastSeq: st.LastSeq,
-		Confirmed: st.Confirmed, FileSize: st.FileSize, RuleVersion: st.RuleVersion, CatalogueVersion: st.CatalogueVersion}
-}
-
-// DeviceStatus is one device in the status document.
-type DeviceStatus struct {
-	Name      string           `json:"name"`
-	Path      string           `json:"path,omitempty"`
-	State     string           `json:"state"`
-	LastError string           `json:"last_error,omitempty"`
-	Reopens   int              `json:"reopens"`
-	Frames    int64            `json:"frames"`
-	Rejects   map[string]int64 `json:"rejects,omitempty"`
-	Faults    map[string]int64 `json:"faults,omitempty"`
-}
-
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	if s.o.Status == nil {
-		st, err := s.o.Ledger.Stats()
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, 200, map[string]any{"ledger": NewLedgerStatus(st)})
-		return
-	}
-	writeJSON(w, 200, s.o.Status(r.Context()))
 }
 
 // SaleBody is the body of POST /v1/sales.

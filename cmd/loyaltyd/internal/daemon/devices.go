@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/device/manager"
@@ -56,19 +57,32 @@ func managerConfig(cfg *config.Config, simDir string) manager.Config {
 	return mc
 }
 
-func (x *d) openDevices() error {
-	mgr, err := manager.New(managerConfig(x.cfg, x.o.RunDir), manager.Options{
-		Logger: x.log, Pins: manager.PeriphPins(), Stdout: x.o.Out,
+// deviceInput is how device events become checkout events: weight labels
+// by the configured weight layouts, price labels against the catalogue.
+func deviceInput(cfg *config.Config, catalog checkout.Catalog) checkout.DeviceInput {
+	in := checkout.DeviceInput{Catalog: catalog}
+	for _, p := range cfg.InstorePrefixes {
+		if p.Kind == "weight" {
+			in.Weighed = append(in.Weighed, checkout.WeightLabel{Prefix: p.Prefix, ArticleDigits: p.ArticleDigits})
+		}
+	}
+	return in
+}
+
+func (r *register) openDevices() error {
+	mgr, err := manager.New(managerConfig(r.cfg, r.o.RunDir), manager.Options{
+		Logger: r.log, Pins: manager.PeriphPins(), Stdout: r.o.Out,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: devices: %w", ErrConfig, err)
 	}
-	x.mgr = mgr
-	x.disp = mgr.Display()
-	if x.disp == nil {
-		x.disp = noDisplay{}
+	r.mgr = mgr
+	r.input = deviceInput(r.cfg, r.led)
+	r.disp = mgr.Display()
+	if r.disp == nil {
+		r.disp = noDisplay{}
 	}
-	x.outputs = mgr.Outputs()
+	r.outputs = mgr.Outputs()
 	return nil
 }
 

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// Status is the document of GET /v1/status (docs/api.md).
+type Status struct {
+	Version      string            `json:"version"`
+	Register     string            `json:"register"`
+	Store        string            `json:"store"`
+	UptimeS      int64             `json:"uptime_s"`
+	ClockTrusted bool              `json:"clock_trusted"`
+	Ledger       *LedgerStatus     `json:"ledger,omitempty"`
+	LedgerError  string            `json:"ledger_error,omitempty"`
+	Devices      []DeviceStatus    `json:"devices"`
+	Sync         SyncStatus        `json:"sync"`
+	Checkout     string            `json:"checkout"`
+	SimDevices   map[string]string `json:"simulated_devices,omitempty"`
+}
+
+// SyncStatus is the sync part of Status: "online/offline, N pending,
+// oldest T".
+type SyncStatus struct {
+	Enabled   bool      `json:"enabled"`
+	Online    bool      `json:"online"`
+	Pending   int       `json:"pending"`
+	Oldest    time.Time `json:"oldest,omitzero"`
+	LagS      int64     `json:"lag_s"`
+	LastError string    `json:"last_error,omitempty"`
+	Summary   string    `json:"summary"`
+	// Config are head office's config versions in force (chain, store);
+	// ConfigError is why the last config document was refused (the
+	// previous one stays in force), empty after an accepted one.
+	Config      *uplink.ConfigVersions `json:"config,omitempty"`
+	ConfigError string                 `json:"config_error,omitempty"`
+}
+
+// StatusInput is what the status document is made of, read from the
+// register's parts at one moment.
+type StatusInput struct {
+	Version, Register, Store string
+	Now                      time.Time // for the sync lag
+	Uptime                   time.Duration
+	ClockTrusted             bool
+	Ledger                   ledger.Stats
+	LedgerErr                error // Ledger is unset when the ledger did not answer
+	Devices                  []device.Health
+	Simulated                map[string]string // simulated device name -> path
+	Checkout                 string            // the checkout state
+	// Sync is the uplink's status; nil when no uplink runs (sync disabled,
+	// or SyncErr says why it could not start).
+	Sync    *uplink.Status
+	SyncErr error
+}
+
+// NewStatus builds the status document.
+func NewStatus(in StatusInput) Status {
+	st := Status{Version: in.Version, Register: in.Register, Store: in.Store, UptimeS: int64(in.Uptime.Seconds()),
+		ClockTrusted: in.ClockTrusted, Devices: []DeviceStatus{}, Checkout: in.Checkout}
+	if in.LedgerErr != nil {
+		st.LedgerError = in.LedgerErr.Error()
+	} else {
+		l := NewLedgerStatus(in.Ledger)
+		st.Ledger = &l
+	}
+	for _, d := range in.Devices {
+		st.Devices = append(st.Devices, DeviceStatus{Name: d.Name, Path: d.Path, State: string(d.State), LastError: d.LastError,
+			Reopens: d.Reopens, Frames: d.Frames, Rejects: d.Rejects, Faults: d.Faults})
+	}
+	if len(in.Simulated) > 0 {
+		st.SimDevices = in.Simulated
+	}
+	st.Sync = newSyncStatus(in)
+	return st
+}
+
+func newSyncStatus(in StatusInput) SyncStatus {
+	var s SyncStatus
+	if u := in.Sync; u != nil {
+		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
+			Config: &u.Config, ConfigError: u.ConfigError}
+		if !u.Oldest.IsZero() {
+			s.LagS = int64(in.Now.Sub(u.Oldest).Seconds())
+		}
+	} else if in.LedgerErr == nil {
+		// Without an uplink the outbox still counts what head office has
+		// not confirmed; a register whose sync could not start is
+		// "enabled" but offline, a standalone one "disabled".
+		s = SyncStatus{Online: in.SyncErr == nil, Pending: in.Ledger.OutboxPending, Enabled: in.SyncErr != nil}
+		if in.SyncErr != nil {
+			s.LastError = "sync not started: " + in.SyncErr.Error()
+		}
+	}
+	state := "online"
+	if !s.Online {
+		state = "offline"
+	}
+	if !s.Enabled {
+		state = "disabled"
+	}
+	s.Summary = fmt.Sprintf("%s, %d pending", state, s.Pending)
+	if !s.Oldest.IsZero() {
+		s.Summary += ", oldest " + s.Oldest.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+// LedgerStatus is the ledger part of the status document.
+type LedgerStatus struct {
+	Members          int    `json:"members"`
+	Sales            int    `json:"sales"`
+	Events           int    `json:"events"`
+	OutboxPending    int    `json:"outbox_pending"`
+	LastSeq          uint64 `json:"last_seq"`
+	Confirmed        uint64 `json:"confirmed"`
+	FileSize         int64  `json:"file_size"`
+	RuleVersion      int    `json:"rule_version"`
+	CatalogueVersion int    `json:"catalogue_version"`
+}
+
+// NewLedgerStatus maps the ledger's counters onto the status document.
+func NewLedgerStatus(st ledger.Stats) LedgerStatus {
+	return LedgerStatus{Members: st.Members, Sales: st.Sales, Events: st.Events, OutboxPending: st.OutboxPending, LastSeq: st.LastSeq,
+		Confirmed: st.Confirmed, FileSize: st.FileSize, RuleVersion: st.RuleVersion, CatalogueVersion: st.CatalogueVersion}
+}
+
+// DeviceStatus is one device in the status document.
+type DeviceStatus struct {
+	Name      string           `json:"name"`
+	Path      string           `json:"path,omitempty"`
+	State     string           `json:"state"`
+	LastError string           `json:"last_error,omitempty"`
+	Reopens   int              `json:"reopens"`
+	Frames    int64            `json:"frames"`
+	Rejects   map[string]int64 `json:"rejects,omitempty"`
+	Faults    map[string]int64 `json:"faults,omitempty"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if s.o.Status == nil {
+		st, err := s.o.Ledger.Stats()
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"ledger": NewLedgerStatus(st)})
+		return
+	}
+	writeJSON(w, 200, s.o.Status(r.Context()))
+}

@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// openLedger opens the ledger and loads the configured catalogue: nothing
+// else is useful without them.
+func (r *register) openLedger(ctx context.Context) error {
+	cfg := r.cfg
+	if err := os.MkdirAll(filepath.Dir(cfg.Ledger.Path), 0o750); err != nil {
+		return fmt.Errorf("ledger dir: %w", err)
+	}
+	led, err := ledger.Open(cfg.Ledger.Path, &ledger.Options{
+		Register: cfg.Register.ID, LockTimeout: cfg.Ledger.LockTimeout, Clock: r.o.Clock, Rules: cfg.Rules,
+		OfflineRedeemLimit: ledger.Points(cfg.Ledger.OfflineRedeemLimit), Logger: r.log.With("subsystem", "ledger"),
+	})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", cfg.Ledger.Path, err)
+	}
+	r.led = led
+	if err := r.loadCatalogue(ctx); err != nil {
+		r.closeLedger(&err)
+		return err
+	}
+	return nil
+}
+
+func (r *register) loadCatalogue(ctx context.Context) error {
+	c := r.cfg.Catalogue
+	if len(c.Items) == 0 {
+		return nil
+	}
+	items := make([]ledger.Item, 0, len(c.Items))
+	for _, it := range c.Items {
+		items = append(items, ledger.Item{SKU: it.SKU, Name: it.Name, Price: ledger.Money(it.Price), Category: it.Category})
+	}
+	switch err := r.led.PutCatalogue(ctx, c.Version, items); {
+	case errors.Is(err, ledger.ErrStaleVersion):
+		// The ledger already holds this version (a restart) or a newer
+		// one from head office: keep what is there.
+		r.log.Debug("catalogue in the ledger is current", "config_version", c.Version)
+	case err != nil:
+		return fmt.Errorf("load catalogue: %w", err)
+	}
+	return nil
+}
+
+// closeLedger closes the ledger; a close error becomes *err unless there
+// is one already.
+func (r *register) closeLedger(err *error) {
+	if cerr := r.led.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close ledger: %w", cerr)
+	}
+	r.log.Info("ledger closed", "path", r.cfg.Ledger.Path)
+}
+
+// open wires the parts around the ledger: devices, the uplink (a broken
+// sync setup leaves the register offline, not stopped), the checkout, the
+// metrics and the API. It starts nothing.
+func (r *register) open() (http.Handler, error) {
+	if err := r.openDevices(); err != nil {
+		return nil, err
+	}
+	if r.cfg.Sync.Enabled {
+		// A broken sync setup (a missing password or certificate file)
+		// must not stop sales: the register runs offline, says so on the
+		// signal and in status, and keeps every event for later.
+		if err := r.openUplink(); err != nil {
+			r.syncErr = err
+			r.log.Error("sync not started: running offline until the config is fixed", "err", err)
+		}
+	}
+	rewards := r.rewards()
+	r.hub = kiosk.New(kiosk.Options{Language: firstNonEmpty(r.cfg.Kiosk.Language, r.cfg.Register.Language)})
+	r.drv = checkout.NewDriver(r.newMachine(rewards), r.apply)
+	if r.hqcfg != nil {
+		r.hqcfg.OnRules = func(rs *rules.RuleSet) { r.drv.SetRewards(rs.Rewards) }
+	}
+	r.registerMetrics()
+	return r.newAPI(rewards), nil
+}
+
+// rewards is the rewards catalogue in force: head office's rule set when
+// it sent one, else the configured rules'.
+func (r *register) rewards() []rules.Reward {
+	var rewards []rules.Reward
+	if r.cfg.Rules != nil {
+		rewards = r.cfg.Rules.Rewards
+	}
+	if r.hqcfg != nil {
+		if rs := r.hqcfg.Rules(); rs != nil {
+			rewards = rs.Rewards // head office's rule set is the one in force
+		}
+	}
+	return rewards
+}
+
+func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
+	cfg := r.cfg
+	return checkout.New(checkout.Options{
+		Register: cfg.Register.ID, Catalog: r.led, Members: r.led, Recorder: r.led,
+		Rewards: checkout.SortRewards(rewards), Online: r.online, Width: cfg.Devices.Display.Width,
+		Decimals:     decimals(cfg),
+		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
+		Prompt:   promptFunc(r.led, r.o.Clock, rewards, location(cfg.Register.TimeZone, r.log), r.log),
+		NextTier: nextTierFunc(r.led, r.o.Clock, cfg.Rules),
+		// the balance reaches the display before the history is read
+		DeferPrompt: true,
+	})
+}
+
+// newAPI is the local API's handler, with the kiosk page under "/" when
+// it is enabled.
+func (r *register) newAPI(rewards []rules.Reward) http.Handler {
+	srv := api.New(api.Options{
+		Ledger: r.led, Checkout: r.drv, Token: r.cfg.API.Token, MaxBody: r.cfg.API.MaxBody,
+		Status: r.status, Online: r.online, Scan: r.scan, Clock: r.o.Clock, Rewards: rewards,
+		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"),
+	})
+	var extra http.Handler
+	if r.cfg.Kiosk.Enabled {
+		extra = r.hub.Handler()
+	}
+	return srv.Handler(extra)
+}
+
+func (r *register) openUplink() error {
+	sc := r.cfg.Sync
+	var pw string
+	if sc.PasswordFile != "" {
+		b, err := os.ReadFile(sc.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("sync password: %w", err)
+		}
+		pw = strings.TrimSpace(string(b))
+	}
+	tlsCfg, err := tlsConfig(sc.CAFile, sc.CertFile, sc.KeyFile)
+	if err != nil {
+		return err
+	}
+	r.hqcfg, err = loadConfigState(r.led, r.log.With("subsystem", "config"))
+	if err != nil {
+		return err
+	}
+	up, err := uplink.New(r.led, &uplink.Options{
+		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
+		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
+		Clock: r.o.Clock, Logger: r.log.With("subsystem", "sync"),
+		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
+		// Rules and catalogues from head office; started with the versions
+		// in force so the retained copies are recognised after a restart.
+		OnConfig:       r.hqcfg.Apply,
+		ConfigVersions: r.hqcfg.Versions(),
+	})
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	r.up = up
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func location(name string, log *slog.Logger) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		log.Warn("unknown time zone, using UTC", "timezone", name, "err", err)
+		return time.UTC
+	}
+	return loc
+}
+
+func decimals(cfg *config.Config) int {
+	if cfg.Rules == nil || cfg.Rules.Unit <= 0 {
+		return 2
+	}
+	n, u := 0, cfg.Rules.Unit
+	for u >= 10 {
+		u /= 10
+		n++
+	}
+	return n
+}

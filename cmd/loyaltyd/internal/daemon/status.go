@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
+)
+
+func (r *register) clockTrusted() bool {
+	_, trusted := r.o.Clock.Now()
+	return trusted
+}
+
+func (r *register) online() bool {
+	if r.syncErr != nil {
+		return false
+	}
+	if r.up == nil {
+		return true // standalone register: no head office to be away from
+	}
+	return r.up.Status().Online
+}
+
+// status reads the parts for the status document (api.NewStatus).
+func (r *register) status(context.Context) api.Status {
+	in := api.StatusInput{Version: r.o.Version, Register: r.cfg.Register.ID, Store: r.cfg.Register.StoreID,
+		Now: time.Now(), Uptime: time.Since(r.start), ClockTrusted: r.clockTrusted(),
+		Devices: r.mgr.Health(), Checkout: r.drv.View().State, SyncErr: r.syncErr}
+	in.Ledger, in.LedgerErr = r.led.Stats()
+	if sims := r.mgr.Simulated(); len(sims) > 0 {
+		in.Simulated = map[string]string{}
+		for _, s := range sims {
+			in.Simulated[s.Name] = s.Path
+		}
+	}
+	if r.up != nil {
+		u := r.up.Status()
+		in.Sync = &u
+	}
+	return api.NewStatus(in)
+}
+
+func (r *register) registerMetrics() {
+	r.metrics.NewGauge(`loyalty_clock_trusted`, func() float64 { return b2f(r.clockTrusted()) })
+	r.metrics.NewGauge(`loyalty_sync_online`, func() float64 { return b2f(r.online()) })
+	r.metrics.NewGauge(`loyalty_outbox_pending`, func() float64 {
+		s, err := r.led.Stats()
+		if err != nil {
+			return -1
+		}
+		return float64(s.OutboxPending)
+	})
+	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
