@@ -117,6 +117,12 @@ type Analysis struct {
 	Excluded   Exclusions `json:"excluded"`
 	Model      *bgnbd.Fit `json:"model,omitempty"`
 	ModelError string     `json:"model_error,omitempty"`
+	// Rejected is a degenerate fit (bgnbd.ErrDegenerate), kept so the
+	// report can show what the optimiser found; it is not used.
+	Rejected *bgnbd.Fit `json:"rejected_model,omitempty"`
+	// RuleNote says, when the configured sleeping rule could not be
+	// applied, why and which rule was used instead; empty otherwise.
+	RuleNote string `json:"rule_note,omitempty"`
 	// PopulationMedianInterval is the median of members' mean intervals,
 	// the fallback rhythm for members with one purchase day.
 	PopulationMedianInterval float64 `json:"population_median_interval_days"`
@@ -173,8 +179,13 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	a.Sleeping = c.Sleeping
 	if fit, err := bgnbd.FitParams(custs, nil); err != nil {
 		a.ModelError = err.Error()
+		if errors.Is(err, bgnbd.ErrDegenerate) {
+			a.Rejected = &fit
+		}
 		if a.Sleeping.Kind == SleepPAlive || a.Sleeping.Kind == SleepPNone {
+			want := a.Sleeping
 			a.Sleeping = FallbackSleepRule.withDefaults()
+			a.RuleNote = fmt.Sprintf("no usable model (%s): sleeping is %q instead of %q", a.ModelError, a.Sleeping, want)
 		}
 	} else {
 		a.Model = &fit
@@ -284,7 +295,11 @@ func (a *Analysis) IsSleeping(p *Profile) bool {
 	case SleepPAlive:
 		return p.PAlive < r.Threshold
 	case SleepPNone:
-		return p.PNone > r.Threshold
+		if p.PNone > r.Threshold {
+			return true
+		}
+		iv := a.ownInterval(p)
+		return r.Intervals > 0 && iv > 0 && float64(p.DaysSince) > r.Intervals*iv
 	}
 	return false
 }

@@ -20,7 +20,8 @@ const (
 	// SleepPAlive: BG/NBD probability of being active below Threshold.
 	SleepPAlive SleepKind = "palive"
 	// SleepPNone: BG/NBD probability of no purchase in the next WindowDays
-	// above Threshold.
+	// above Threshold; with Intervals set, also every member with an own
+	// interval who is absent more than Intervals of them.
 	SleepPNone SleepKind = "pnone"
 )
 
@@ -34,11 +35,17 @@ type SleepRule struct {
 	WindowDays int       `json:"window_days,omitempty"`
 }
 
-// DefaultSleepRule is the product default, chosen by the CDNOW evaluation
-// (docs/retention-eval.md): BG/NBD's probability of no purchase in the
-// next 39 weeks above one half. When no model can be fitted (too little
-// data) Analyze falls back to FallbackSleepRule and says so.
-var DefaultSleepRule = SleepRule{Kind: SleepPNone, Threshold: 0.5, WindowDays: 273}
+// DefaultSleepRule is the product default: BG/NBD's probability of no
+// purchase in the next 39 weeks above one half (the CDNOW evaluation's
+// best F1, docs/retention-eval.md), or, for a member with an own interval,
+// absence of more than three of them (the source documents' rule). The
+// model is poor at very regular buyers (a weekly shopper absent five
+// weeks is still "probably active" under its Poisson purchases); the
+// interval part catches them, and it is the same rule the register and
+// the fallback apply, so the sleeping set does not jump when the model
+// cannot be used. When no model can be fitted, or the fit is degenerate,
+// Analyze falls back to FallbackSleepRule and says so.
+var DefaultSleepRule = SleepRule{Kind: SleepPNone, Threshold: 0.5, WindowDays: 273, Intervals: 3}
 
 // FallbackSleepRule is used when the default needs a model and none fits.
 var FallbackSleepRule = SleepRule{Kind: SleepIntervals, Intervals: 3}
@@ -90,6 +97,9 @@ func (r SleepRule) Validate() error {
 		if r.WindowDays < 0 {
 			return fmt.Errorf("%w: sleeping window %d days", ErrInvalid, r.WindowDays)
 		}
+		if r.Intervals < 0 || r.Kind == SleepPAlive && r.Intervals != 0 {
+			return fmt.Errorf("%w: sleeping intervals %g with %s", ErrInvalid, r.Intervals, r.Kind)
+		}
 	default:
 		return fmt.Errorf("%w: unknown sleeping rule %q", ErrInvalid, r.Kind)
 	}
@@ -107,6 +117,9 @@ func (r SleepRule) String() string {
 	case SleepPAlive:
 		return fmt.Sprintf("BG/NBD P(active) < %g", r.Threshold)
 	case SleepPNone:
+		if r.Intervals > 0 {
+			return fmt.Sprintf("BG/NBD P(no purchase in %d days) > %g, or absent > %g x own mean interval", r.WindowDays, r.Threshold, r.Intervals)
+		}
 		return fmt.Sprintf("BG/NBD P(no purchase in %d days) > %g", r.WindowDays, r.Threshold)
 	}
 	return string(r.Kind)

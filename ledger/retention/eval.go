@@ -49,6 +49,7 @@ func EvalRules(holdoutDays int) []struct {
 		{"3 x own mean interval", SleepRule{Kind: SleepIntervals, Intervals: 3}},
 		{"BG/NBD P(active) < 0.5", SleepRule{Kind: SleepPAlive, Threshold: 0.5}},
 		{fmt.Sprintf("BG/NBD P(no purchase in %d days) > 0.5", holdoutDays), SleepRule{Kind: SleepPNone, Threshold: 0.5, WindowDays: holdoutDays}},
+		{fmt.Sprintf("P(no purchase in %d days) > 0.5 or 3 x own interval (default)", holdoutDays), SleepRule{Kind: SleepPNone, Threshold: 0.5, WindowDays: holdoutDays, Intervals: 3}},
 	}
 }
 
@@ -145,6 +146,12 @@ func (a *Analysis) sleepScore(p *Profile) float64 {
 	case SleepPAlive:
 		return 1 - p.PAlive
 	case SleepPNone:
+		// Members flagged by their own intervals alone rank just above
+		// the threshold, so the score agrees with the flag; the ranking
+		// is otherwise the model's.
+		if iv := a.ownInterval(p); a.Sleeping.Intervals > 0 && iv > 0 && float64(p.DaysSince) > a.Sleeping.Intervals*iv {
+			return math.Max(p.PNone, a.Sleeping.Threshold+1e-9)
+		}
 		return p.PNone
 	}
 	return 0

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
@@ -16,6 +17,11 @@ var (
 	// maximum of the likelihood, or landed on parameters that are not finite
 	// and positive. The fit is not returned: a garbage fit is worse than none.
 	ErrNoConvergence = errors.New("bgnbd: fit did not converge")
+	// ErrDegenerate reports a fit whose maximum lies on a bound of the
+	// parameter space (e.g. nobody ever drops out): the data do not
+	// identify the model. FitParams returns the fit beside it so reports
+	// can show it.
+	ErrDegenerate = errors.New("bgnbd: degenerate fit")
 	// ErrTooLittleData reports a data set that cannot identify the model:
 	// fewer than MinCustomers customers, or nobody who bought twice.
 	ErrTooLittleData = errors.New("bgnbd: too little data to fit")
@@ -85,6 +91,9 @@ type Fit struct {
 	Customers  int     `json:"customers"`
 	Distinct   int     `json:"distinct_summaries"` // distinct (x, tx, T) triples the likelihood was evaluated on
 	Iterations int     `json:"iterations"`
+	// AtBound names each parameter that ended on a bound of the fit
+	// (see FitParams); empty for an inside maximum.
+	AtBound []string `json:"at_bound,omitempty"`
 }
 
 // Options tunes Fit. A nil *Options means defaults.
@@ -144,11 +153,86 @@ func (p Params) LogLikelihood(cs []Customer) (float64, error) {
 	return logLik(p, gs), nil
 }
 
+// Bounds of the fit, on the scale the optimiser works on: log r, log
+// alpha, logit of the mean drop-out probability m = a/(a+b), and log of the
+// Beta's concentration a+b. Inside them the likelihood is well defined; a
+// maximum on one of them means the data do not pin that parameter down
+// (Fit.AtBound says which).
+var fitBounds = [4][2]float64{{-10, 10}, {-10, 12}, {-12, 12}, {-8, 10}}
+
+// boundNames describes a fit on each bound (lower, upper).
+var boundNames = [4][2]string{
+	{"r at its lower bound (purchase rates all near zero)", "r at its upper bound (purchase rates all the same)"},
+	{"alpha at its lower bound", "alpha at its upper bound"},
+	{"a/(a+b) at its lower bound: nobody ever drops out", "a/(a+b) at its upper bound: everyone drops out after each purchase"},
+	{"a+b at its lower bound", "a+b at its upper bound: every customer has the same drop-out probability (the Beta has collapsed to a point)"},
+}
+
+// box maps an unbounded optimiser coordinate into [lo, hi] and returns the
+// derivative of the map.
+func box(u float64, b [2]float64) (v, dv float64) {
+	s := 1 / (1 + math.Exp(-u))
+	return b[0] + (b[1]-b[0])*s, (b[1] - b[0]) * s * (1 - s)
+}
+
+func unbox(v float64, b [2]float64) float64 {
+	s := (v - b[0]) / (b[1] - b[0])
+	s = math.Min(math.Max(s, 1e-9), 1-1e-9)
+	return math.Log(s / (1 - s))
+}
+
+// toParams maps optimiser coordinates to the model's parameters and the
+// derivatives of (log r, log alpha, logit m, log(a+b)) with respect to them.
+// Unboxed, the coordinates are those four themselves.
+func toParams(u []float64, boxed bool) (Params, [4]float64, [4]float64, bool) {
+	var th, dth [4]float64
+	for i := range 4 {
+		if math.IsNaN(u[i]) {
+			return Params{}, th, dth, false
+		}
+		if !boxed {
+			th[i], dth[i] = u[i], 1
+			continue
+		}
+		th[i], dth[i] = box(u[i], fitBounds[i])
+	}
+	m := 1 / (1 + math.Exp(-th[2]))
+	k := math.Exp(th[3])
+	return Params{R: math.Exp(th[0]), Alpha: math.Exp(th[1]), A: m * k, B: (1 - m) * k}, th, dth, true
+}
+
+func fromParams(p Params, boxed bool) []float64 {
+	m, k := p.A/(p.A+p.B), p.A+p.B
+	th := [4]float64{math.Log(p.R), math.Log(p.Alpha), math.Log(m / (1 - m)), math.Log(k)}
+	u := make([]float64, 4)
+	for i := range 4 {
+		u[i] = th[i]
+		if boxed {
+			u[i] = unbox(th[i], fitBounds[i])
+		}
+	}
+	return u
+}
+
 // FitParams fits the model to cs by maximum likelihood. The optimiser works
-// on log-parameters (so they stay positive): Nelder-Mead finds the basin,
-// then BFGS with a finite-difference gradient polishes to a stationary
-// point. A fit that stops early, or lands on non-finite or absurd values, is
-// ErrNoConvergence.
+// on bounded, reparametrised coordinates: log r and log alpha, and for the
+// drop-out the mean probability a/(a+b) (as a logit) and the concentration
+// a+b (as a log), each squeezed into the bounds of fitBounds. Data with very
+// regular buyers push the Beta towards a point (a and b both large, their
+// ratio finite); on the plain log scale that is a ridge the optimiser runs
+// along without converging, here it is a bound the fit reaches and reports.
+// BFGS with the analytic gradient starts from the default point; if it does
+// not converge, or lands on a bound, further starts (and Nelder-Mead) are
+// tried and the best stationary point wins.
+//
+// A fit with the mean drop-out probability on a bound (nobody ever drops
+// out, or everyone does) or r on its lower bound does not identify the
+// model: FitParams returns it (for the report) with an error wrapping
+// ErrDegenerate. The other bounds are limiting models that still predict:
+// a+b on its upper bound means every customer has the same drop-out
+// probability, r and alpha large mean everyone buys at the same rate; the
+// fit is returned without error and Fit.AtBound says so. No stationary
+// point at all is ErrNoConvergence.
 func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -160,73 +244,102 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	if err != nil {
 		return Fit{}, err
 	}
-	repeaters, meanT := 0, 0.0
+	repeaters, meanT, meanX := 0, 0.0, 0.0
 	for _, g := range gs {
 		if g.x > 0 {
 			repeaters += int(g.n)
 		}
 		meanT += g.t * g.n
+		meanX += float64(g.x) * g.n
 	}
 	meanT /= float64(len(cs))
+	meanX /= float64(len(cs))
 	if repeaters == 0 {
 		return Fit{}, fmt.Errorf("%w: nobody made a repeat purchase", ErrTooLittleData)
 	}
 	if !(meanT > 0) {
 		return Fit{}, fmt.Errorf("%w: every customer has zero age", ErrTooLittleData)
 	}
-	init := Params{R: 1, Alpha: math.Max(meanT/4, 1e-3), A: 1, B: 1}
+	starts := []Params{{R: 1, Alpha: math.Max(meanT/4, 1e-3), A: 1, B: 1}}
 	if opts.Init != nil {
 		if err := opts.Init.Validate(); err != nil {
 			return Fit{}, fmt.Errorf("initial parameters: %w", err)
 		}
-		init = *opts.Init
+		starts[0] = *opts.Init
 	}
+	// Further starts: rates matched to the mean repeat rate, drop-out
+	// rare and concentrated, and rare but spread.
+	rate := math.Max(meanX/meanT, 1e-3)
+	starts = append(starts,
+		Params{R: 1, Alpha: 1 / rate, A: 0.1, B: 10},
+		Params{R: 0.5, Alpha: 0.5 / rate, A: 1, B: 100},
+		Params{R: 2, Alpha: 2 / rate, A: 0.5, B: 2})
 	maxIter := opts.MaxIterations
 	if maxIter <= 0 {
 		maxIter = 5000
 	}
 	d := newData(gs)
 	n := d.total
-	toParams := func(v []float64) (Params, bool) {
-		for _, e := range v {
-			if e > 30 || e < -30 || math.IsNaN(e) {
-				return Params{}, false
-			}
-		}
-		return Params{R: math.Exp(v[0]), Alpha: math.Exp(v[1]), A: math.Exp(v[2]), B: math.Exp(v[3])}, true
-	}
-	// Per-customer negative log-likelihood on log-parameters, so tolerances
-	// mean the same whatever the data set size and parameters stay positive.
-	// The optimiser asks for the value and the gradient at the same point
+	// Per-customer negative log-likelihood on the optimiser's coordinates,
+	// so tolerances mean the same whatever the data set size. The
+	// optimiser asks for the value and the gradient at the same point
 	// separately; one pass computes both, so keep the last one.
 	var lastV [4]float64
 	var lastF float64
 	var lastG [4]float64
-	haveLast := false
+	haveLast, boxed := false, false
 	evalAt := func(v []float64) bool {
 		if haveLast && v[0] == lastV[0] && v[1] == lastV[1] && v[2] == lastV[2] && v[3] == lastV[3] {
 			return true
 		}
-		p, ok := toParams(v)
-		if !ok {
-			return false
+		var p Params
+		var dth [4]float64
+		if boxed {
+			var ok bool
+			if p, _, dth, ok = toParams(v, true); !ok {
+				return false
+			}
+		} else {
+			// The quick path: plain log-parameters.
+			for _, e := range v {
+				if e > 30 || e < -30 || math.IsNaN(e) {
+					return false
+				}
+			}
+			p = Params{R: math.Exp(v[0]), Alpha: math.Exp(v[1]), A: math.Exp(v[2]), B: math.Exp(v[3])}
 		}
 		var g4 [4]float64
 		ll := d.eval(p, g4[:])
-		if math.IsNaN(ll) {
+		if math.IsNaN(ll) || math.IsInf(ll, 0) {
 			return false
 		}
-		pv := [4]float64{p.R, p.Alpha, p.A, p.B}
+		if !boxed {
+			copy(lastV[:], v)
+			lastF = -ll / n
+			pv := [4]float64{p.R, p.Alpha, p.A, p.B}
+			for i := range lastG {
+				lastG[i] = -g4[i] * pv[i] / n
+			}
+			haveLast = true
+			return true
+		}
+		// Chain rule: (r, alpha, a, b) -> (log r, log alpha, logit m,
+		// log k) -> optimiser coordinates.
+		m := p.A / (p.A + p.B)
+		gth := [4]float64{
+			g4[0] * p.R,
+			g4[1] * p.Alpha,
+			(g4[2] - g4[3]) * (p.A + p.B) * m * (1 - m),
+			g4[2]*p.A + g4[3]*p.B,
+		}
 		copy(lastV[:], v)
 		lastF = -ll / n
 		for i := range lastG {
-			lastG[i] = -g4[i] * pv[i] / n // chain rule through exp
+			lastG[i] = -gth[i] * dth[i] / n
 		}
 		haveLast = true
 		return true
 	}
-	// Per-customer negative log-likelihood on log-parameters, so tolerances
-	// mean the same whatever the data set size and parameters stay positive.
 	f := func(v []float64) float64 {
 		if !evalAt(v) {
 			return math.Inf(1)
@@ -242,39 +355,133 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		}
 		copy(g, lastG[:])
 	}
-	x0 := []float64{math.Log(init.R), math.Log(init.Alpha), math.Log(init.A), math.Log(init.B)}
-	// BFGS with the analytic gradient converges in tens of iterations;
-	// Nelder-Mead is the slower, derivative-free fallback for starts where
-	// BFGS's line search fails.
 	settings := &optimize.Settings{MajorIterations: maxIter, GradientThreshold: 1e-8}
-	res, err := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, x0, settings, &optimize.BFGS{})
-	if err != nil || res.Status.Early() || !flat(grad, res.X) {
-		nm, err := optimize.Minimize(optimize.Problem{Func: f}, x0,
-			&optimize.Settings{MajorIterations: maxIter, Converger: &optimize.FunctionConverge{Absolute: 1e-12, Iterations: 200}},
-			&optimize.NelderMead{})
-		if err != nil && (nm == nil || nm.Status.Early()) {
-			return Fit{}, fmt.Errorf("%w: nelder-mead: %v", ErrNoConvergence, err)
-		}
-		res, err = optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, nm.X, settings, &optimize.BFGS{})
-		if err != nil || res.Status.Early() {
-			res = nm
-		}
-		if !flat(grad, res.X) {
-			return Fit{}, fmt.Errorf("%w: optimiser stopped (%v) where the likelihood is not flat", ErrNoConvergence, res.Status)
-		}
-		res.Stats.MajorIterations += nm.Stats.MajorIterations
+	type cand struct {
+		x     []float64
+		f     float64
+		iters int
 	}
-	p := Params{R: math.Exp(res.X[0]), Alpha: math.Exp(res.X[1]), A: math.Exp(res.X[2]), B: math.Exp(res.X[3])}
+	var best *cand
+	var lastStatus optimize.Status
+	iters := 0
+	tryFrom := func(x0 []float64) {
+		res, _ := optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, x0, settings, &optimize.BFGS{})
+		if res != nil {
+			iters += res.Stats.MajorIterations
+			lastStatus = res.Status
+		}
+		// A line search that fails where the gradient is already flat
+		// (rounding at the maximum) is a maximum all the same.
+		if res == nil || !flat(grad, res.X) {
+			nm, err := optimize.Minimize(optimize.Problem{Func: f}, x0,
+				&optimize.Settings{MajorIterations: maxIter, Converger: &optimize.FunctionConverge{Absolute: 1e-12, Iterations: 200}},
+				&optimize.NelderMead{})
+			if nm == nil || err != nil && nm.Status.Early() {
+				return
+			}
+			iters += nm.Stats.MajorIterations
+			res, err = optimize.Minimize(optimize.Problem{Func: f, Grad: grad}, nm.X, settings, &optimize.BFGS{})
+			if res != nil {
+				iters += res.Stats.MajorIterations
+			}
+			if res == nil || err != nil || res.Status.Early() {
+				res = nm
+			}
+			lastStatus = res.Status
+			if !flat(grad, res.X) {
+				return
+			}
+		}
+		if v := f(res.X); best == nil || v < best.f {
+			best = &cand{x: append([]float64(nil), res.X...), f: v}
+		}
+	}
+	// First plain log-parameters from the default start: where the
+	// maximum is well inside the bounds (CDNOW, most real data) this is
+	// the quick path. Otherwise the boxed coordinates from every start.
+	s0 := starts[0]
+	tryFrom([]float64{math.Log(s0.R), math.Log(s0.Alpha), math.Log(s0.A), math.Log(s0.B)})
+	if best != nil {
+		th := fromParams(Params{R: math.Exp(best.x[0]), Alpha: math.Exp(best.x[1]), A: math.Exp(best.x[2]), B: math.Exp(best.x[3])}, false)
+		for i, v := range th {
+			lo, hi := fitBounds[i][0], fitBounds[i][1]
+			if v < lo+0.005*(hi-lo) || v > hi-0.005*(hi-lo) {
+				best = nil
+				break
+			}
+		}
+		if best != nil {
+			best.x = th
+		}
+	}
+	if best == nil {
+		boxed, haveLast = true, false
+		for i, s := range starts {
+			tryFrom(fromParams(s, true))
+			// The default start is enough when it reaches a maximum that
+			// identifies the model.
+			if i == 0 && best != nil && !degenerate(onBounds(best.x)) {
+				break
+			}
+		}
+	} else {
+		best.x = fromParams(mustParams(best.x), true)
+		boxed = true
+	}
+	if best == nil {
+		return Fit{}, fmt.Errorf("%w: optimiser stopped (%v) where the likelihood is not flat, from %d starts", ErrNoConvergence, lastStatus, len(starts))
+	}
+	p, _, _, _ := toParams(best.x, true)
 	ll := d.eval(p, nil)
 	if err := p.Validate(); err != nil || math.IsNaN(ll) || math.IsInf(ll, 0) {
 		return Fit{}, fmt.Errorf("%w: landed on %+v", ErrNoConvergence, p)
 	}
-	for _, v := range res.X {
-		if math.Abs(v) > 25 {
-			return Fit{}, fmt.Errorf("%w: a parameter ran off to %g (data do not identify the model)", ErrNoConvergence, math.Exp(v))
+	fit := Fit{Params: p, LogLik: ll, Customers: len(cs), Distinct: len(gs), Iterations: iters}
+	var bad []string
+	for _, b := range onBounds(best.x) {
+		fit.AtBound = append(fit.AtBound, boundNames[b.param][b.side])
+		if degenerate([]bound{b}) {
+			bad = append(bad, boundNames[b.param][b.side])
 		}
 	}
-	return Fit{Params: p, LogLik: ll, Customers: len(cs), Distinct: len(gs), Iterations: res.Stats.MajorIterations}, nil
+	if len(bad) > 0 {
+		return fit, fmt.Errorf("%w: %s", ErrDegenerate, strings.Join(bad, "; "))
+	}
+	return fit, nil
+}
+
+func mustParams(th []float64) Params {
+	p, _, _, _ := toParams(th, false)
+	return p
+}
+
+type bound struct{ param, side int }
+
+// degenerate reports whether any of bs leaves the model unidentified: the
+// mean drop-out probability on either bound, or r on its lower bound.
+func degenerate(bs []bound) bool {
+	for _, b := range bs {
+		if b.param == 2 || b.param == 0 && b.side == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// onBounds lists the coordinates of u that sit on a bound (within 0.5% of
+// the range from it).
+func onBounds(u []float64) []bound {
+	var out []bound
+	for i := range 4 {
+		s := 1 / (1 + math.Exp(-u[i]))
+		switch {
+		case s < 0.005:
+			out = append(out, bound{i, 0})
+		case s > 0.995:
+			out = append(out, bound{i, 1})
+		}
+	}
+	return out
 }
 
 // flat reports whether the gradient at v is zero to optimiser precision:

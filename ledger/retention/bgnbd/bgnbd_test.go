@@ -106,14 +106,17 @@ func TestFitErrors(t *testing.T) {
 		{"NaN age", append(ten(bgnbd.Customer{X: 1, Tx: 1, T: 2}), bgnbd.Customer{T: math.NaN()}), nil, bgnbd.ErrInvalid},
 		{"bad init", loadSummary(t), &bgnbd.Options{Init: &bgnbd.Params{R: -1, Alpha: 1, A: 1, B: 1}}, bgnbd.ErrInvalid},
 		// Everyone bought right up to the end: nobody ever drops out, so
-		// the drop-out parameters run off to infinity.
-		{"unidentified", append(ten(bgnbd.Customer{X: 3, Tx: 10, T: 10}), ten(bgnbd.Customer{X: 5, Tx: 20, T: 20})...), nil, bgnbd.ErrNoConvergence},
+		// the mean drop-out probability reaches its lower bound.
+		{"unidentified", append(ten(bgnbd.Customer{X: 3, Tx: 10, T: 10}), ten(bgnbd.Customer{X: 5, Tx: 20, T: 20})...), nil, bgnbd.ErrDegenerate},
 		{"iteration cap", loadSummary(t), &bgnbd.Options{MaxIterations: 3}, bgnbd.ErrNoConvergence},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fit, err := bgnbd.FitParams(tc.cs, tc.opts)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v (fit %+v), want %v", err, fit, tc.want)
+			}
+			if errors.Is(err, bgnbd.ErrDegenerate) && (len(fit.AtBound) == 0 || fit.Validate() != nil) {
+				t.Errorf("degenerate fit not returned with its bounds: %+v", fit)
 			}
 		})
 	}

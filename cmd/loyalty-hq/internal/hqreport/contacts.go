@@ -94,6 +94,9 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 		}
 		fmt.Fprintf(stderr, "recorded %d contacts as made on %s\n", n, asOf.Format("2006-01-02"))
 	}
+	if a.RuleNote != "" {
+		fmt.Fprintf(stderr, "note: %s\n", a.RuleNote)
+	}
 	if a.Excluded.Total() > 0 {
 		fmt.Fprintf(stderr, "excluded %d purchase entries (%+v)\n", a.Excluded.Total(), a.Excluded)
 	}

@@ -120,13 +120,17 @@ func WriteEvalDoc(w io.Writer, ev *retention.Eval) {
 	prec := best(ev, func(r retention.EvalRow) float64 { return r.Precision }, true)
 	rec := best(ev, func(r retention.EvalRow) float64 { return r.Recall }, true)
 	auc := best(ev, func(r retention.EvalRow) float64 { return r.AUC }, true)
-	var fixed, pnone, palive, intervals retention.EvalRow
+	var fixed, pnone, palive, intervals, both retention.EvalRow
 	for _, r := range ev.Rows {
 		switch r.Sleep.Kind {
 		case retention.SleepFixed:
 			fixed = r
 		case retention.SleepPNone:
-			pnone = r
+			if r.Sleep.Intervals > 0 {
+				both = r
+			} else {
+				pnone = r
+			}
 		case retention.SleepPAlive:
 			palive = r
 		case retention.SleepIntervals:
@@ -150,11 +154,16 @@ func WriteEvalDoc(w io.Writer, ev *retention.Eval) {
 	p("## Defaults chosen")
 	p("")
 	def := retention.DefaultSleepRule
-	p("- **Sleeping** (product default): `%s` (%s): F1 %.3f vs %.3f for the fixed 6 weeks (best F1: %s),", ruleFlag(def), def, pnone.F1, fixed.F1, f1.Rule)
-	p("  with precision %.3f vs %.3f and recall %.3f vs %.3f, and it adapts to each member's frequency and recency.", pnone.Precision, fixed.Precision, pnone.Recall, fixed.Recall)
-	p("  Its AUC (%.3f) is %s the fixed rule's (%.3f): where only an order is needed (whom to call first), days absent", pnone.AUC, cmpWord(pnone.AUC, fixed.AUC), fixed.AUC)
+	p("- **Sleeping** (product default): `%s` (%s): F1 %.4f vs %.3f for the fixed 6 weeks (best F1: %s),", ruleFlag(def), def, both.F1, fixed.F1, f1.Rule)
+	p("  with precision %.3f vs %.3f and recall %.3f vs %.3f, and it adapts to each member's frequency and recency.", both.Precision, fixed.Precision, both.Recall, fixed.Recall)
+	p("  Its AUC (%.3f) is %s the fixed rule's (%.3f): where only an order is needed (whom to call first), days absent", both.AUC, cmpWord(both.AUC, fixed.AUC), fixed.AUC)
 	p("  ranks about as well on CDNOW.")
-	p("- **Fallback without a model** (fewer than 10 buyers, no repeaters, or a fit that does not converge, and at the register):")
+	p("  The \"or 3 own intervals\" part is the source documents' rule and is not tuned here: it flags %d members the model", both.Flagged-pnone.Flagged)
+	p("  alone does not (F1 %.4f with it, %.4f without). It is there for shops whose customers are far more regular than", both.F1, pnone.F1)
+	p("  CDNOW's: BG/NBD assumes Poisson purchases, so a weekly shopper absent five weeks is still \"probably active\" to it,")
+	p("  while the shopper's own rhythm says otherwise. It is also the fallback rule, so the sleeping set does not jump when")
+	p("  the model cannot be used.")
+	p("- **Fallback without a model** (fewer than 10 buyers, no repeaters, a fit that does not converge or is degenerate, and at the register):")
 	p("  `intervals:3`, the source documents' three own intervals: precision %.3f (the best precision here: %s), so fewer", intervals.Precision, prec.Rule)
 	p("  wasted offers, at a recall of %.3f. It needs no model, so the register can apply it from local history.", intervals.Recall)
 	p("- **Due**: a member is due at their own mean interval (offset 0, configurable with `--due-offset`, negative = earlier).")

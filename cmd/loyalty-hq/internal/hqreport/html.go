@@ -176,6 +176,12 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	model := "not fitted: " + r.ModelError
 	if r.Model != nil {
 		model = fmt.Sprintf("r=%.4f alpha=%.4f a=%.4f b=%.4f, log-likelihood %.1f", r.Model.R, r.Model.Alpha, r.Model.A, r.Model.B, r.Model.LogLik)
+		for _, b := range r.Model.AtBound {
+			model += "; " + b
+		}
+	}
+	if r.RuleNote != "" {
+		model += ". " + r.RuleNote
 	}
 	e := r.Excluded
 	type row struct {

@@ -40,7 +40,7 @@ const usage = `usage:
   contacts list [input] --log F [--as-of D] [--kinds due,sleeping,...] [--cap 3] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND [--at YYYY-MM-DD] [--channel sms] [--operator NAME]
 input: --cdnow F | --csv F [--members F] (default: head office's store when wired)
-analysis flags: --sleeping pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
+analysis flags: --sleeping pnone:0.5:273:3|pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
 
 // Run is Main with the environment (head office passes its store here).
 func Run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) error {
@@ -104,6 +104,9 @@ func (f *inputFlags) register(fs *flag.FlagSet) {
 func ruleFlag(r retention.SleepRule) string {
 	switch r.Kind {
 	case retention.SleepPNone:
+		if r.Intervals > 0 {
+			return fmt.Sprintf("pnone:%g:%d:%g", r.Threshold, r.WindowDays, r.Intervals)
+		}
 		return fmt.Sprintf("pnone:%g:%d", r.Threshold, r.WindowDays)
 	case retention.SleepPAlive:
 		return fmt.Sprintf("palive:%g", r.Threshold)
@@ -130,12 +133,13 @@ func parseRule(s string) (retention.SleepRule, error) {
 	}
 	a, err1 := num(1)
 	b, err2 := num(2)
-	if err1 != nil || err2 != nil || len(parts) > 3 {
+	c, err3 := num(3)
+	if err1 != nil || err2 != nil || err3 != nil || len(parts) > 4 || len(parts) > 3 && r.Kind != retention.SleepPNone {
 		return r, fmt.Errorf("%w: --sleeping %q", ErrUsage, s)
 	}
 	switch r.Kind {
 	case retention.SleepPNone:
-		r.Threshold, r.WindowDays = a, int(b)
+		r.Threshold, r.WindowDays, r.Intervals = a, int(b), c
 	case retention.SleepPAlive:
 		r.Threshold = a
 	case retention.SleepIntervals:

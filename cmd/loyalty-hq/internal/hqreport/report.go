@@ -20,6 +20,8 @@ type Report struct {
 	Sleeping   string                 `json:"sleeping_rule"`
 	Model      *bgnbd.Fit             `json:"model,omitempty"`
 	ModelError string                 `json:"model_error,omitempty"`
+	Rejected   *bgnbd.Fit             `json:"rejected_model,omitempty"`
+	RuleNote   string                 `json:"rule_note,omitempty"`
 	Excluded   retention.Exclusions   `json:"excluded"`
 	Metrics    retention.Metrics      `json:"metrics"`
 	ValueRisk  []retention.MatrixCell `json:"value_risk"`
@@ -32,7 +34,7 @@ func BuildReport(a *retention.Analysis) *Report {
 	m := a.Metrics()
 	r := &Report{AsOf: a.AsOfDate, Sleeping: a.Sleeping.String(), ModelError: a.ModelError, Excluded: a.Excluded,
 		Metrics: m, ValueRisk: a.ValueRisk(), Members: a.Profiles}
-	r.Model = a.Model
+	r.Model, r.Rejected, r.RuleNote = a.Model, a.Rejected, a.RuleNote
 	r.Uplift, _ = retention.ComputeUplift(m.UpliftFromData(1500))
 	return r
 }
@@ -65,11 +67,21 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("median time between purchases\t%.0f days", m.MedianIntervalDays)
 	p("top %s of customers\tbring %s of revenue", pct(m.TopShare), pct(m.TopRevenueShare))
 	p("sleeping rule\t%s", r.Sleeping)
-	if r.Model != nil {
+	switch {
+	case r.Model != nil:
 		f := r.Model
 		p("BG/NBD fit\tr=%.4f alpha=%.4f a=%.4f b=%.4f LL=%.1f", f.R, f.Alpha, f.A, f.B, f.LogLik)
-	} else {
+		for _, b := range f.AtBound {
+			p("  fit note\t%s", b)
+		}
+	case r.Rejected != nil:
+		f := r.Rejected
+		p("BG/NBD fit\tnot used: %s (r=%.4f alpha=%.4f a=%.4g b=%.4g LL=%.1f)", r.ModelError, f.R, f.Alpha, f.A, f.B, f.LogLik)
+	default:
 		p("BG/NBD fit\tnone: %s", r.ModelError)
+	}
+	if r.RuleNote != "" {
+		p("  rule note\t%s", r.RuleNote)
 	}
 	if n := r.Excluded.Total(); n > 0 || r.Excluded.NoPurchases > 0 {
 		e := r.Excluded
