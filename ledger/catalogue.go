@@ -106,3 +106,7 @@ func (l *Ledger) SetRules(rs *rules.RuleSet) error {
 
 // RuleVersion returns the version of the rules in force (0: none).
 func (l *Ledger) RuleVersion() int { return l.eng().RuleVersion() }
+
+// Reward returns the reward id of the rule set in force, so callers follow
+// head office's updates instead of a copy taken at start.
+func (l *Ledger) Reward(id string) (rules.Reward, bool) { return l.eng().Reward(id) }

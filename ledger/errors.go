@@ -82,4 +82,13 @@ var (
 
 	// ErrInconsistent: Check found a broken ledger invariant.
 	ErrInconsistent = errors.New("ledger: invariant broken")
+
+	// ErrUnknownReward: a redemption names a reward the rule set in force
+	// does not have. Nothing was written.
+	ErrUnknownReward = errors.New("ledger: unknown reward")
+
+	// ErrRewardExceedsSale: the rewards redeemed are worth more than the
+	// sale's amount; redeem fewer, or add to the basket. Nothing was
+	// written.
+	ErrRewardExceedsSale = errors.New("ledger: rewards worth more than the sale")
 )

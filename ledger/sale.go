@@ -181,7 +181,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	for _, r := range req.Redemptions {
 		rw, ok := w.eng.Reward(r.RewardID)
 		if !ok {
-			return SaleResult{}, fmt.Errorf("ledger sale %q: unknown reward %q: %w", req.ID, r.RewardID, ErrInvalid)
+			return SaleResult{}, fmt.Errorf("ledger sale %q: unknown reward %q: %w", req.ID, r.RewardID, ErrUnknownReward)
 		}
 		if rw.Points <= 0 || rw.Discount < 0 {
 			return SaleResult{}, fmt.Errorf("ledger sale %q: reward %q has points %d, discount %d: %w", req.ID, r.RewardID, rw.Points, rw.Discount, ErrInvalid)
@@ -195,7 +195,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		reds = append(reds, Redemption{RewardID: rw.ID, Points: Points(rw.Points), Discount: Money(rw.Discount)})
 	}
 	if discount > gross {
-		return SaleResult{}, fmt.Errorf("ledger sale %q: reward discount %d exceeds the sale amount %d: %w", req.ID, discount, gross, ErrInvalid)
+		return SaleResult{}, fmt.Errorf("ledger sale %q: reward discount %d exceeds the sale amount %d: %w", req.ID, discount, gross, ErrRewardExceedsSale)
 	}
 	total := gross - discount
 	if len(req.Tenders) > 0 {

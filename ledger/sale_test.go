@@ -163,9 +163,9 @@ func TestBadSalesChangeNothing(t *testing.T) {
 		{"negative tender", ledger.SaleRequest{ID: "x", Lines: line(1, 100), Tenders: []ledger.Tender{{Kind: "cash", Amount: 200}, {Kind: "card", Amount: -100}}}, ledger.ErrInvalid},
 		{"unknown member", ledger.SaleRequest{ID: "x", MemberID: "nobody", Lines: line(1, 100)}, ledger.ErrUnknownMember},
 		{"redeem without member", ledger.SaleRequest{ID: "x", Lines: line(1, 1000), Redemptions: []ledger.RedeemRequest{{RewardID: "coffee"}}}, ledger.ErrInvalid},
-		{"unknown reward", ledger.SaleRequest{ID: "x", MemberID: "m1", Lines: line(1, 1000), Redemptions: []ledger.RedeemRequest{{RewardID: "nope"}}}, ledger.ErrInvalid},
+		{"unknown reward", ledger.SaleRequest{ID: "x", MemberID: "m1", Lines: line(1, 1000), Redemptions: []ledger.RedeemRequest{{RewardID: "nope"}}}, ledger.ErrUnknownReward},
 		{"not enough points", ledger.SaleRequest{ID: "x", MemberID: "m1", HQReachable: true, Lines: line(1, 1000), Redemptions: []ledger.RedeemRequest{{RewardID: "coffee"}}}, ledger.ErrInsufficient},
-		{"discount above sale", ledger.SaleRequest{ID: "x", MemberID: "m1", HQReachable: true, Lines: line(1, 100), Redemptions: []ledger.RedeemRequest{{RewardID: "coffee"}}}, ledger.ErrInvalid},
+		{"discount above sale", ledger.SaleRequest{ID: "x", MemberID: "m1", HQReachable: true, Lines: line(1, 100), Redemptions: []ledger.RedeemRequest{{RewardID: "coffee"}}}, ledger.ErrRewardExceedsSale},
 		{"existing id other content", ledger.SaleRequest{ID: "base", MemberID: "m1", Lines: line(1, 999)}, ledger.ErrConflict},
 	}
 	before, _, _ := f.l.OutboxStats()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type Ledger interface {
 	Stats() (ledger.Stats, error)
 	ForEachSale(fn func(ledger.Sale) error) error
 	ForEachMember(fn func(ledger.Member) error) error
+	Reward(id string) (rules.Reward, bool)
 }
 
 var _ Ledger = (*ledger.Ledger)(nil)
@@ -70,9 +72,6 @@ type Options struct {
 	Online func() bool
 	// Scan injects a scan into a simulated device (loyaltyctl scan).
 	Scan func(ctx context.Context, device, code string) error
-	// Rewards is the rewards catalogue, used to work out the default cash
-	// tender of a sale posted without tenders.
-	Rewards []rules.Reward
 	// Clock stamps consent changes; default system clock, trusted.
 	Clock clock.Clock
 	// Metrics receives the API's counters; default a private set.
@@ -203,6 +202,8 @@ func errorFor(err error) (int, string, string) {
 		{ledger.ErrAliasTaken, 409, "alias_taken", "This card or phone number already belongs to another member."},
 		{ledger.ErrNoSpace, 507, "no_space", "The register's disk is full; nothing was recorded. Call support."},
 		{ledger.ErrClosed, 503, "unavailable", "The register is shutting down; try again in a moment."},
+		{ledger.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the rule set in force."},
+		{ledger.ErrRewardExceedsSale, 409, "reward_exceeds_sale", "The reward is worth more than the basket; add items or choose a smaller reward."},
 		{ledger.ErrInvalid, 400, "invalid_input", "The request is not valid"},
 		{checkout.ErrUnknownItem, 404, "unknown_item", "This item is not in the catalogue; key it in with its price."},
 		{checkout.ErrUnknownCard, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
@@ -270,7 +271,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeErr(w, http.StatusBadRequest, "malformed_json", fmt.Sprintf("The request is not valid JSON for this call (%v); nothing was changed.", err))
+		writeErr(w, http.StatusBadRequest, "malformed_json", fmt.Sprintf("The request is not valid JSON for this call (%s); nothing was changed.", jsonProblem(err)))
 		return false
 	}
 	if dec.More() {
@@ -278,6 +279,45 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// jsonProblem says what is wrong with a request body in the API's own
+// terms (the JSON field path and the kind of value wanted), never in Go's
+// ("Go struct field ConsentBody.given of type bool").
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		want := te.Type.Kind().String()
+		switch te.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "an integer"
+		case reflect.Float32, reflect.Float64:
+			want = "a number"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.String:
+			want = "a string"
+		case reflect.Slice, reflect.Array:
+			want = "a list"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		}
+		if te.Field == "" {
+			return fmt.Sprintf("the body must be %s, not %s", want, te.Value)
+		}
+		return fmt.Sprintf("%q must be %s, not %s", te.Field, want, te.Value)
+	case errors.As(err, &se):
+		return fmt.Sprintf("not JSON at byte %d", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON ends early"
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + f
+	}
+	return strings.TrimPrefix(msg, "json: ")
 }
 
 // Routes lists the "METHOD /path" patterns the API serves (the docs test
@@ -378,21 +418,22 @@ func (s *Server) recordSale(w http.ResponseWriter, r *http.Request) {
 		b.MemberID = m.ID
 	}
 	if len(b.Tenders) == 0 {
+		// Default: the rest is paid in cash. Rewards come from the rule set
+		// in force. Nothing left to pay (a reward worth the whole basket)
+		// means no tender; a reward worth more, or one that does not exist,
+		// is for the ledger to refuse with its own reason.
 		var total ledger.Money
 		for _, l := range b.Lines {
 			total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
 		}
 		for _, rd := range b.Redemptions {
-			for _, rw := range s.o.Rewards {
-				if rw.ID == rd.RewardID {
-					total -= ledger.Money(rw.Discount)
-				}
+			if rw, ok := s.o.Ledger.Reward(rd.RewardID); ok {
+				total -= ledger.Money(rw.Discount)
 			}
 		}
-		if total < 0 {
-			total = 0
+		if total > 0 {
+			b.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
 		}
-		b.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
 	}
 	req := ledger.SaleRequest{ID: b.ID, MemberID: b.MemberID, Lines: b.Lines, Tenders: b.Tenders, HQReachable: s.o.Online()}
 	for _, rd := range b.Redemptions {

@@ -43,7 +43,7 @@ func setup(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	m := checkout.New(checkout.Options{Register: "r1", Catalog: l, Members: l, Recorder: l, Rewards: rewards})
-	s := api.New(api.Options{Ledger: l, Checkout: checkout.NewDriver(m, nil), Token: token, MaxBody: 4096, Rewards: rewards})
+	s := api.New(api.Options{Ledger: l, Checkout: checkout.NewDriver(m, nil), Token: token, MaxBody: 4096})
 	h := s.Handler(nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -123,6 +123,8 @@ func TestErrors(t *testing.T) {
 		{name: "negative amount", method: "POST", path: "/v1/sales", body: `{"id":"n1","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":-100}]}`, remote: local, status: 400, code: "invalid_input"},
 		{name: "unknown card", method: "POST", path: "/v1/sales", body: `{"id":"u1","member":"M99","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":100}]}`, remote: local, status: 404, code: "unknown_member"},
 		{name: "redeem beyond balance", method: "POST", path: "/v1/sales", body: `{"id":"r1","member":"M00000017","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1000}],"redemptions":[{"reward_id":"coffee"}]}`, remote: local, status: 409, code: "insufficient_points"},
+		{name: "unknown reward", method: "POST", path: "/v1/sales", body: `{"id":"rw1","member":"M00000017","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1000}],"redemptions":[{"reward_id":"nope"}]}`, remote: local, status: 404, code: "unknown_reward"},
+		{name: "reward worth more than the basket", method: "POST", path: "/v1/sales", body: `{"id":"rw2","member":"M00000017","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":100}],"redemptions":[{"reward_id":"coffee"}]}`, remote: local, status: 409, code: "reward_exceeds_sale"},
 		{name: "remote without token", method: "GET", path: "/v1/status", remote: "192.0.2.7:4000", status: 401, code: "unauthorized"},
 		{name: "remote with wrong token", method: "GET", path: "/v1/status", remote: "192.0.2.7:4000", auth: "Bearer nope", status: 401, code: "unauthorized"},
 		{name: "remote sale without token", method: "POST", path: "/v1/sales", body: sale1, remote: "192.0.2.7:4000", status: 401, code: "unauthorized"},
@@ -304,3 +306,26 @@ func TestExportAndBackupAndMetrics(t *testing.T) {
 }
 
 func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o600) }
+
+// TestMalformedJSONSpeaksAPI: a body of the wrong shape is explained with
+// the request's own field names and the kind of value wanted, never with
+// Go's types ("Go struct field ConsentBody.given of type bool").
+func TestMalformedJSONSpeaksAPI(t *testing.T) {
+	e := setup(t)
+	const local = "127.0.0.1:5000"
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"PUT", "/v1/members/m1/consent", `{"given":"yes","channel":"in-store"}`, `"given" must be true or false, not string`},
+		{"POST", "/v1/sales", `{"id":"x","lines":[{"no":"one"}]}`, `"lines.no" must be an integer, not string`},
+		{"POST", "/v1/sales", `{"id":"x","lines":{}}`, `"lines" must be a list, not object`},
+		{"POST", "/v1/sales", `{"id":"x",`, "the JSON ends early"},
+		{"POST", "/v1/sales", `{"id":"x"]`, "not JSON at byte"},
+		{"POST", "/v1/sales", `[1]`, "the body must be an object"},
+		{"POST", "/v1/sales", `{"id":"x","bogus":1}`, `unknown field "bogus"`},
+	} {
+		code, body := e.call(t, tc.method, tc.path, tc.body, local, "")
+		msg, _ := body["message"].(string)
+		if code != 400 || body["code"] != "malformed_json" || !strings.Contains(msg, tc.want) || strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") {
+			t.Errorf("%s %s %s: %d %v, want 400 malformed_json saying %q", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
+}
