@@ -209,6 +209,7 @@ func errorFor(err error) (int, string, string) {
 		{checkout.ErrUnknownCard, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
 		{checkout.ErrNotAffordable, 409, "insufficient_points", "The member does not have enough points for this reward."},
 		{checkout.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the catalogue."},
+		{checkout.ErrRewardExceedsBasket, 409, "reward_exceeds_sale", "The reward is worth more than the basket; add items or choose a smaller reward."},
 		{checkout.ErrAlreadyDone, 409, "already_completed", "This sale is already recorded; start the next one."},
 		{checkout.ErrEmptyBasket, 409, "empty_basket", "Nothing has been scanned yet."},
 		{checkout.ErrNoMember, 409, "no_member", "Scan the member card first."},

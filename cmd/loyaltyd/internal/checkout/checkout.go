@@ -33,6 +33,11 @@ var (
 	ErrInvalidEvent   = errors.New("checkout: invalid event")
 	ErrMemberMismatch = errors.New("checkout: another member is already attached")
 	ErrRejectedInput  = errors.New("checkout: input refused by the device layer")
+	// ErrRewardExceedsBasket: the rewards chosen are worth more than the
+	// basket. Picking such a reward is refused; at TOTAL the rewards that do
+	// not fit are taken off (the next TOTAL records the sale), so a checkout
+	// can always be completed.
+	ErrRewardExceedsBasket = errors.New("checkout: rewards worth more than the basket")
 )
 
 // State is a checkout state.
@@ -616,6 +621,24 @@ func (m *Machine) affordable() []rules.Reward {
 	return out
 }
 
+// basketAmount is what the lines come to before rewards.
+func (m *Machine) basketAmount() ledger.Money {
+	var total ledger.Money
+	for _, l := range m.lines {
+		total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+	}
+	return total
+}
+
+// chosenDiscount is what the chosen rewards take off.
+func (m *Machine) chosenDiscount() ledger.Money {
+	var d ledger.Money
+	for _, r := range m.redeem {
+		d += ledger.Money(r.Discount)
+	}
+	return d
+}
+
 func (m *Machine) chosenPoints() ledger.Points {
 	var p ledger.Points
 	for _, r := range m.redeem {
@@ -661,6 +684,12 @@ func (m *Machine) pick(id string) Effects {
 	if ledger.Points(r.Points) > m.balance-m.chosenPoints() {
 		return m.reject(fmt.Errorf("%w: %s needs %d, %d left", ErrNotAffordable, r.ID, r.Points, m.balance-m.chosenPoints()), "Not enough points")
 	}
+	// With items in the basket a reward worth more than it is refused
+	// now; with none yet (card first) it waits for TOTAL to be checked.
+	if basket := m.basketAmount(); len(m.lines) > 0 && m.chosenDiscount()+ledger.Money(r.Discount) > basket {
+		m.state = Member
+		return m.reject(fmt.Errorf("%w: %s is worth %d, the basket %d", ErrRewardExceedsBasket, r.ID, r.Discount, basket-m.chosenDiscount()), "Reward > basket")
+	}
 	m.redeem = append(m.redeem, r)
 	m.state = Member
 	return Effects{Display: &Display{Line1: m.clip(r.Name), Line2: m.clip(fmt.Sprintf("-%d pts", r.Points))}, Signals: []SignalKind{SignalOK}}
@@ -680,18 +709,15 @@ func (m *Machine) saleRequest() ledger.SaleRequest {
 	if m.member != nil {
 		req.MemberID = m.member.ID
 	}
-	var total ledger.Money
-	for _, l := range m.lines {
-		total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
-	}
+	total := m.basketAmount()
 	for _, r := range m.redeem {
 		req.Redemptions = append(req.Redemptions, ledger.RedeemRequest{RewardID: r.ID})
 		total -= ledger.Money(r.Discount)
 	}
-	if total < 0 {
-		total = 0
+	// A reward that pays the whole basket leaves nothing to tender.
+	if total > 0 {
+		req.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
 	}
-	req.Tenders = []ledger.Tender{{Kind: "cash", Amount: total}}
 	return req
 }
 
@@ -717,6 +743,17 @@ func (m *Machine) complete(ctx context.Context) Effects {
 	if len(m.lines) == 0 {
 		return m.reject(fmt.Errorf("%w: complete", ErrEmptyBasket), "Basket is empty")
 	}
+	// Rewards chosen before the items (or items voided since) may be worth
+	// more than the basket: take off the last chosen until they fit and
+	// say so; the next TOTAL records the sale.
+	if basket := m.basketAmount(); m.chosenDiscount() > basket {
+		var dropped []string
+		for len(m.redeem) > 0 && m.chosenDiscount() > basket {
+			dropped = append(dropped, m.redeem[len(m.redeem)-1].ID)
+			m.redeem = m.redeem[:len(m.redeem)-1]
+		}
+		return m.reject(fmt.Errorf("%w: %s taken off (basket %d)", ErrRewardExceedsBasket, strings.Join(dropped, ", "), basket), "Reward > basket")
+	}
 	// The link state decides the ledger's offline redemption limit: read
 	// it now rather than trust the last EvOnline.
 	m.offline = !m.o.Online()
@@ -730,6 +767,10 @@ func (m *Machine) complete(ctx context.Context) Effects {
 			msg = "Offline: no redeem"
 		case errors.Is(err, ledger.ErrConflict):
 			msg = "Sale id used - cancel"
+		case errors.Is(err, ledger.ErrRewardExceedsSale):
+			msg = "Reward > basket"
+		case errors.Is(err, ledger.ErrUnknownReward):
+			msg = "Unknown reward"
 		}
 		return m.reject(fmt.Errorf("%w: %w", ErrNotRecorded, err), msg)
 	}
@@ -763,15 +804,10 @@ func (m *Machine) money(v ledger.Money) string {
 	return s
 }
 
+// total is what is left to pay: never below zero (rewards worth more than
+// the basket are taken off at TOTAL, see ErrRewardExceedsBasket).
 func (m *Machine) total() ledger.Money {
-	var t ledger.Money
-	for _, l := range m.lines {
-		t += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
-	}
-	for _, r := range m.redeem {
-		t -= ledger.Money(r.Discount)
-	}
-	return t
+	return max(m.basketAmount()-m.chosenDiscount(), 0)
 }
 
 func (m *Machine) totalText() string {

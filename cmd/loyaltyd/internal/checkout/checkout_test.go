@@ -373,3 +373,47 @@ func TestDeferredPromptAfterDisplay(t *testing.T) {
 		t.Fatalf("order = %q, view prompt %q", order, fx.View.Prompt)
 	}
 }
+
+// TestRewardWorthMoreThanTheBasket: a reward worth more than the basket is
+// refused when picked after the items, and taken off at TOTAL when it was
+// picked first; either way the checkout completes (before: "Total -0.92" and
+// "Not recorded - retry" for ever).
+func TestRewardWorthMoreThanTheBasket(t *testing.T) {
+	t.Run("picked after the items", func(t *testing.T) {
+		m, f, _ := setup()
+		f.balances["m1"] = 1000
+		ctx := context.Background()
+		m.Handle(ctx, item(pencil)) // 2.50
+		m.Handle(ctx, card(danaCard))
+		fx := m.Handle(ctx, pick("bag")) // 3.00 off
+		if !errors.Is(fx.Err, checkout.ErrRewardExceedsBasket) || fx.Display == nil || fx.Display.Line1 != "Reward > basket" {
+			t.Fatalf("pick bag on a 2.50 basket: %+v", fx)
+		}
+		fx = m.Handle(ctx, ctl(checkout.ActComplete))
+		if fx.Err != nil || fx.Sale == nil || len(fx.Sale.Sale.Lines) != 1 || f.calls != 1 {
+			t.Fatalf("total after the refused reward: %+v (calls %d)", fx, f.calls)
+		}
+	})
+	t.Run("picked before the items", func(t *testing.T) {
+		m, f, _ := setup()
+		f.balances["m1"] = 1000
+		ctx := context.Background()
+		if fx := m.Handle(ctx, checkout.Event{Kind: checkout.EvPhone, Code: "+972500000001"}); fx.Err != nil {
+			t.Fatalf("phone: %v", fx.Err)
+		}
+		if fx := m.Handle(ctx, pick("bag")); fx.Err != nil {
+			t.Fatalf("pick bag on an empty basket waits for TOTAL: %v", fx.Err)
+		}
+		if fx := m.Handle(ctx, item(pencil)); fx.View.Total != 0 {
+			t.Fatalf("the view shows a total of %d, want 0 (never negative)", fx.View.Total)
+		}
+		fx := m.Handle(ctx, ctl(checkout.ActComplete))
+		if !errors.Is(fx.Err, checkout.ErrRewardExceedsBasket) || f.calls != 0 {
+			t.Fatalf("first total: %+v (calls %d)", fx, f.calls)
+		}
+		fx = m.Handle(ctx, ctl(checkout.ActComplete))
+		if fx.Err != nil || fx.Sale == nil || f.calls != 1 || f.sales["r1-1"].Redeemed != 0 {
+			t.Fatalf("second total records without the reward: %+v (calls %d)", fx, f.calls)
+		}
+	})
+}
