@@ -99,6 +99,10 @@ func (l *Ledger) Check() error {
 				if !lot.ExpiresAt.IsZero() && tx.Bucket(bExpiry).Get(expiryKey(lot.ExpiresAt, k)) == nil {
 					add("lot %q: missing from the expiry index", k)
 				}
+			case rowExpired:
+				if len(v) != 8 {
+					add("expired row %q: %d bytes", k, len(v))
+				}
 			case rowPurchase:
 				if _, ok := sums[member]; !ok {
 					sums[member] += 0 // a member with purchases must exist

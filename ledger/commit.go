@@ -26,16 +26,19 @@ type op struct {
 
 // wtx is the state of one group-commit transaction.
 type wtx struct {
-	l       *Ledger
-	tx      *bolt.Tx
-	seq     uint64 // last sequence number allocated
-	dirty   bool   // the current op has written something
-	outbox  bool   // the batch added outbox records
-	now     time.Time
-	trusted bool
-	eng     Engine
-	joinLot *joinLot // the lot the current op opened, for its later credits
-	delta   counts   // rows the batch added, for Stats
+	l         *Ledger
+	tx        *bolt.Tx
+	seq       uint64 // last sequence number allocated
+	dirty     bool   // the current op has written something
+	outbox    bool   // the batch added outbox records
+	now       time.Time
+	trusted   bool
+	st        stamp       // the current op's clock reading, judged
+	anchor    clockAnchor // trusted-time high-water mark as this batch moved it
+	anchorSet bool        // the current op set the anchor itself (ConfirmClock)
+	eng       Engine
+	joinLot   *joinLot // the lot the current op opened, for its later credits
+	delta     counts   // rows the batch added, for Stats
 }
 
 type joinLot struct {
@@ -154,6 +157,8 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	}
 	w := &wtx{l: l, tx: tx, eng: l.eng()}
 	w.seq = getU64(tx.Bucket(bMeta), kSeq)
+	w.anchor = l.ck.anchor()
+	anchorStart := w.anchor
 	// The outbox only grows at its end (and is trimmed at its start):
 	// bbolt's default half-full split would leave every outbox page half
 	// empty and split about once per sale (a sale adds ~3 KB of records).
@@ -166,12 +171,17 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 			finish(o, nil, err)
 			continue
 		}
-		w.dirty, w.joinLot = false, nil
-		w.now, w.trusted = l.clock.Now()
-		seqBefore, deltaBefore := w.seq, w.delta
+		w.dirty, w.joinLot, w.anchorSet = false, nil, false
+		var next clockAnchor
+		w.st, next = judge(w.anchor, readClock(l.clock), l.ck.tol)
+		w.now, w.trusted = w.st.wall, w.st.trusted
+		seqBefore, deltaBefore, anchorBefore := w.seq, w.delta, w.anchor
 		res, err := w.run(o.fn)
+		if err == nil && !w.anchorSet {
+			w.anchor = next
+		}
 		if err != nil {
-			w.delta = deltaBefore
+			w.delta, w.anchor = deltaBefore, anchorBefore
 			if w.dirty || w.seq != seqBefore {
 				_ = tx.Rollback()
 				finish(o, nil, err)
@@ -194,6 +204,13 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	if err == nil && w.delta != (counts{}) {
 		err = addCounts(tx, w.delta)
 	}
+	anchorMoved := !w.anchor.HWM.Equal(anchorStart.HWM) || w.anchor.Boot != anchorStart.Boot || w.anchor.Mono != anchorStart.Mono
+	if err == nil && anchorMoved {
+		var b []byte
+		if b, err = json.Marshal(w.anchor); err == nil {
+			err = tx.Bucket(bMeta).Put(kClock, b)
+		}
+	}
 	if err != nil {
 		_ = tx.Rollback()
 		for _, o := range ok {
@@ -214,6 +231,11 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		case l.notify <- struct{}{}:
 		default:
 		}
+	}
+	if anchorMoved {
+		l.ck.mu.Lock()
+		l.ck.a = w.anchor
+		l.ck.mu.Unlock()
 	}
 	l.commits.Add(1)
 	l.committed.Add(uint64(len(ok)))
@@ -287,9 +309,13 @@ func (l *Ledger) eventID(seq uint64) string {
 func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint64, []byte) {
 	seq := w.nextSeq()
 	id := w.l.eventID(seq)
-	data, err := json.Marshal(build(seq, id))
+	v := build(seq, id)
+	data, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("encode outbox %s: %v", typ, err))
+	}
+	if !w.trusted && typ != OutClock {
+		w.pend(seq, typ, v)
 	}
 	w.put(bOutbox, u64(seq), outboxValue(OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}, data))
 	w.outbox = true

@@ -42,7 +42,9 @@
 // it. Negative movements (redeem, reverse, negative adjust) consume lots
 // oldest first (by sequence); what finds no lot is recorded as debt, which
 // the next credit pays off first. ExpireDue writes an expire event for each
-// lot past its date, and only when the clock is trusted.
+// lot past its date, and only when the clock is trusted and agrees with the
+// trusted-time high-water mark (see Time). Points earned while the clock
+// was untrusted get their expiry date only when their time is corrected.
 //
 // # Refunds
 //
@@ -56,7 +58,40 @@
 // than is left is ErrRefundExceeds. Money is prorated the same way. A
 // refund is never refused for lack of points: when the customer already
 // spent what the refund takes back, the balance goes below zero (recorded
-// as debt against the lots) and later credits pay it off.
+// as debt against the lots) and later credits pay it off. A refund never
+// takes points twice: what already expired of the sale's lots counts as
+// reversed (rows of kind 'x' keep the points expired per lot), so
+// reversing an earn whose lot expired reverses only what is left.
+//
+// # Time
+//
+// A Pi has no real-time clock and NTP can be wrong. Every event records its
+// wall time, the trust flag, and (from a BootClock) the boot id and the
+// monotonic time since that boot. The ledger keeps a high-water mark of
+// trusted time with the boot and monotonic time at which it was seen. A
+// synchronised clock behind the mark (more than Options.ClockTolerance),
+// or in the same boot ahead of it by more than the monotonic time elapsed
+// plus the tolerance, is a clock fault (ClockStatus): events are recorded
+// untrusted with the fault named, expiry waits (ErrClockFault), tier
+// windows end at the mark's estimate (mark plus elapsed), so a backward
+// step never demotes. The fault ends when the clock agrees with elapsed
+// time again or a person confirms it (ConfirmClock).
+//
+// An event stamped by an untrusted (or faulty) clock is kept in the
+// untimed bucket. CorrectTimes, once the clock is trusted, gives each a
+// corrected wall time (trusted now minus the monotonic time elapsed since
+// it in the same boot; the first trusted time for an earlier boot),
+// records them in one clock.corrected outbox record (events are never
+// rewritten) and decides, on the corrected time and once: the expiry of
+// their lots (never computed from an untrusted time), the purchase index
+// times tier windows read, what their sales would have earned more from
+// campaigns, tier and birthday (one "clock-correction" bonus, never a
+// debit), and the member's tier. An untrusted clock never changes a tier:
+// its sales earn at the stored tier. Tiers come from one 12-month window
+// over corrected times (Purchase.When); an uncorrected untrusted purchase
+// counts by position, and a single entry stamped a year early does not
+// end the window. The birthday bonus is credited once per occurrence
+// (member and year of the birthday), whatever the clock did.
 //
 // # Offline redemption limit
 //

@@ -31,6 +31,12 @@ func (e ruleSetEngine) Evaluate(in rules.SaleInput) (rules.Outcome, error) {
 }
 func (e ruleSetEngine) Reward(id string) (rules.Reward, bool) { return e.rs.Reward(id) }
 
+// TierFor lets the ledger recompute a member's tier outside a sale (after
+// a time correction).
+func (e ruleSetEngine) TierFor(spend12m int64, visits12m int) rules.Tier {
+	return e.rs.TierFor(spend12m, visits12m)
+}
+
 // ExpiryFor uses the rule set's ExpiryFor when it has one (the rules
 // package grows it); otherwise points credited outside a sale never expire.
 func (e ruleSetEngine) ExpiryFor(at time.Time) time.Time {

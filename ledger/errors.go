@@ -77,6 +77,12 @@ var (
 	// and the injected Clock says it is not synchronised yet.
 	ErrClockUntrusted = errors.New("ledger: wall clock not trusted")
 
+	// ErrClockFault: the clock says it is synchronised but disagrees with
+	// the trusted time the ledger has seen (behind it, or ahead by more
+	// than the time elapsed); expiry waits until a person confirms the
+	// clock (ConfirmClock) or it agrees again.
+	ErrClockFault = errors.New("ledger: wall clock disagrees with the trusted time seen")
+
 	// ErrReadOnly: a write on a ledger opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("ledger: opened read-only")
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,11 +22,14 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
-// Open migrates it to 2 in one transaction.
+// Open migrates it to 2 in one transaction. 3 adds the bucket of events
+// whose time awaits correction (untimed), the rows of expired points per
+// lot (built from the expire events) and the trusted-time high-water mark;
+// Open migrates 2 to 3 in one transaction.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -39,7 +43,14 @@ type Options struct {
 	// Clock gives wall time and whether it is trusted (NTP synced); default
 	// the system clock, always trusted. A Raspberry Pi boots in 1970 until
 	// NTP answers, so every time the ledger stores carries the flag with it.
+	// A clock.BootClock also gives the boot and monotonic time, which lets
+	// the ledger correct untrusted times and catch a clock jumping ahead.
 	Clock clock.Clock
+	// ClockTolerance is how far a trusted clock may disagree with the
+	// trusted-time high-water mark (behind it, or ahead of it by more
+	// than the monotonic time elapsed) before it is a clock fault;
+	// default DefaultClockTolerance.
+	ClockTolerance time.Duration
 	// Rules is the rule set to use when the file holds none or an older
 	// one. A newer rule set stored in the file (SetRules) wins.
 	Rules *rules.RuleSet
@@ -68,6 +79,7 @@ type Ledger struct {
 	db       *bolt.DB
 	register string
 	clock    clock.Clock
+	ck       clockKeeper
 	log      *slog.Logger
 	limit    Points
 	readOnly bool
@@ -104,8 +116,11 @@ var (
 	bOutbox    = []byte("outbox")
 	bCatalogue = []byte("catalogue")
 	bExpiry    = []byte("expiry") // index: expiry time + member + lot seq
+	// bPending holds the events stamped by an untrusted clock whose time
+	// has not been corrected yet, keyed by sequence number.
+	bPending = []byte("untimed")
 
-	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry}
+	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry, bPending}
 
 	kSchema    = []byte("schema")
 	kSeq       = []byte("seq")
@@ -130,6 +145,9 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	o.Clock = clock.Or(o.Clock)
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
+	}
+	if o.ClockTolerance <= 0 {
+		o.ClockTolerance = DefaultClockTolerance
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -162,6 +180,7 @@ func Open(path string, opts *Options) (*Ledger, error) {
 		queue: make(chan *op, 1024), stop: make(chan struct{}), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 	}
+	l.ck.tol = o.ClockTolerance
 	if err := l.init(fresh, &o); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -228,7 +247,7 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 				return corruptError(l.path, fmt.Errorf("bucket %s missing", b))
 			}
 		}
-		upgrade = schema == 1
+		upgrade = schema < SchemaVersion
 		if r := m.Get(kRules); r != nil {
 			stored = append([]byte(nil), r...)
 		}
@@ -243,11 +262,19 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	if haveMeta && schema < 1 {
 		return fmt.Errorf("ledger open %s: unknown schema %d: %w", l.path, schema, ErrSchemaTooNew)
 	}
-	if upgrade {
+	if upgrade && haveMeta && schema <= SchemaVersion && schema >= 1 {
 		if l.readOnly {
-			return fmt.Errorf("ledger open %s: file has schema 1; open it once read-write to upgrade it: %w", l.path, ErrReadOnly)
+			return fmt.Errorf("ledger open %s: file has schema %d; open it once read-write to upgrade it: %w", l.path, schema, ErrReadOnly)
 		}
-		if err := l.db.Update(upgrade1); err != nil {
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			if schema == 1 {
+				if err := upgrade1(tx); err != nil {
+					return err
+				}
+			}
+			return upgrade2(tx)
+		})
+		if err != nil {
 			return fmt.Errorf("ledger open %s: upgrade: %w", l.path, ioError(err))
 		}
 	}
@@ -309,7 +336,14 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		eng = noRules{}
 	}
 	l.engine.Store(&engineBox{eng})
-	return nil
+	return l.db.View(func(tx *bolt.Tx) error {
+		a, err := loadAnchor(tx)
+		if err != nil {
+			return corruptError(l.path, err)
+		}
+		l.ck.a = a
+		return nil
+	})
 }
 
 // Close stops the committer after the queued operations and closes the
@@ -370,6 +404,10 @@ const (
 	rowEvent    byte = 'e'
 	rowLot      byte = 'l'
 	rowPurchase byte = 'p'
+	// rowExpired holds the points expired from the lot of that sequence
+	// number (8-byte big-endian): a refund of the earn behind the lot
+	// reverses only what did not expire.
+	rowExpired byte = 'x'
 )
 
 // rowKey builds "<member id>\x00<kind><seq>": one member's rows sit
@@ -487,10 +525,52 @@ func upgrade1(tx *bolt.Tx) error {
 	if err := meta.Delete(kCounts); err != nil {
 		return err
 	}
-	if err := addCounts(tx, c); err != nil {
+	return addCounts(tx, c)
+}
+
+// upgrade2 migrates a schema 2 file to 3: the untimed bucket, and the
+// expired-points rows built from the expire events (each names the lot it
+// expired), so a refund of an expired earn reverses only what is left.
+func upgrade2(tx *bolt.Tx) error {
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	rows := tx.Bucket(bRows)
+	expired := map[string]Points{}
+	err := rows.ForEach(func(k, v []byte) error {
+		if rowKind(k) != rowEvent {
+			return nil
+		}
+		var ev struct {
+			Kind     EventKind `json:"kind"`
+			Points   Points    `json:"points"`
+			Reverses string    `json:"reverses"`
+		}
+		if err := jsonUnmarshal(v, &ev); err != nil {
+			return err
+		}
+		if ev.Kind != KindExpire {
+			return nil
+		}
+		i := strings.LastIndexByte(ev.Reverses, '-')
+		seq, err := strconv.ParseUint(ev.Reverses[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			return fmt.Errorf("expire event %q names lot %q", k, ev.Reverses)
+		}
+		expired[string(rowKey(rowExpired, rowMember(k), seq))] -= ev.Points
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	return meta.Put(kSchema, u64(SchemaVersion))
+	for k, p := range expired {
+		if err := rows.Put([]byte(k), u64(uint64(p))); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 }
 
 // Space reserve. bbolt grows its file with truncate, which leaves holes;

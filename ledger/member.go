@@ -24,6 +24,7 @@ type memberRec struct {
 	Debt                 Points          `json:"debt,omitempty"`
 	FirstBonusPending    bool            `json:"first_bonus_pending,omitempty"`
 	BirthdayBonusGivenAt time.Time       `json:"birthday_bonus_given_at,omitzero"`
+	BirthdayYears        []int           `json:"birthday_years,omitempty"` // birthday occurrences whose bonus was credited
 	Purchases            int             `json:"purchases"`
 	Fingerprint          string          `json:"fingerprint,omitempty"` // of the Enrol request
 	ProfileSeq           uint64          `json:"profile_seq,omitempty"` // last local member/consent event

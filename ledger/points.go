@@ -158,8 +158,8 @@ func (l *Ledger) Adjust(ctx context.Context, id, memberID string, pts Points, re
 			return nil, fmt.Errorf("ledger adjust %q: balance %d, debit %d: %w", id, eff, -pts, ErrInsufficient)
 		}
 		ev := PointEvent{Kind: KindAdjust, Points: pts, Reason: reason, Operator: operator}
-		if pts > 0 {
-			ev.ExpiresAt = w.eng.ExpiryFor(w.now)
+		if pts > 0 && w.trusted {
+			ev.ExpiresAt = w.eng.ExpiryFor(w.now) // untrusted: dated at correction
 		}
 		ev, _ = w.pointEvent(rec, ev, nil)
 		w.saveMember(rec)
@@ -180,8 +180,12 @@ const expireBatch = 2000
 // passed, and returns how many lots expired. It works through an expiry
 // index, in transactions of at most 2000 lots. Expiry needs a trusted
 // clock: with an untrusted one it writes nothing and returns
-// ErrClockUntrusted (a Pi booting in 1970 must not expire, nor one
-// jumping ahead).
+// ErrClockUntrusted (a Pi booting in 1970 must not expire), and with a
+// synchronised clock that disagrees with the trusted-time high-water mark
+// (behind it, or ahead by more than the time elapsed) ErrClockFault, until
+// a person confirms the clock (ConfirmClock) or it agrees again. Lots
+// earned while the clock was untrusted have no date until CorrectTimes
+// gives them one.
 func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
@@ -199,7 +203,7 @@ func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
 
 func (w *wtx) expireDue() (int, error) {
 	if !w.trusted {
-		return 0, fmt.Errorf("ledger expire: %w", ErrClockUntrusted)
+		return 0, w.clockRefusal("expire")
 	}
 	type due struct {
 		k   []byte // lot key
@@ -234,6 +238,7 @@ func (w *wtx) expireDue() (int, error) {
 		// Expire exactly this lot: remove it first so the negative
 		// movement does not consume an older, still valid lot.
 		w.delLot(d.k, d.lot)
+		w.addExpired(d.k, d.lot.Remaining)
 		w.pointEventNoLots(rec, PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(keySeq(d.k))})
 	}
 	for _, rec := range recs {
@@ -272,7 +277,7 @@ func (w *wtx) delLot(k []byte, lot lotRec) {
 func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	ev.MemberID = rec.Member.ID
 	ev.Register = w.l.register
-	ev.WallTime, ev.ClockTrusted = w.now, w.trusted
+	ev.WallTime, ev.ClockTrusted, ev.TimeRef = w.now, w.trusted, w.timeRef()
 	ev.RuleVersion = w.eng.RuleVersion()
 	_, data := w.emit(OutPoints, func(seq uint64, id string) any {
 		ev.Seq, ev.ID = seq, id

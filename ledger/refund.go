@@ -21,6 +21,7 @@ type Refund struct {
 	Amount       Money          `json:"amount"` // money to give back: the refunded units' share of what was paid
 	WallTime     time.Time      `json:"wall_time"`
 	ClockTrusted bool           `json:"clock_trusted"`
+	TimeRef
 }
 
 // RefundedLine is one line of a refund: units, money and the points
@@ -169,7 +170,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 		}
 	}
 	// Write.
-	rf := Refund{ID: id, SaleID: saleID, Register: w.l.register, MemberID: memberID, Void: void, Reason: reason, WallTime: w.now, ClockTrusted: w.trusted}
+	rf := Refund{ID: id, SaleID: saleID, Register: w.l.register, MemberID: memberID, Void: void, Reason: reason, WallTime: w.now, ClockTrusted: w.trusted, TimeRef: w.timeRef()}
 	type rev struct {
 		i   int
 		pts Points
@@ -191,6 +192,26 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 			revs = append(revs, rev{i, pts})
 		}
 	}
+	// Points of the sale that already expired are gone: a reversal takes
+	// only what is left of them, never the same points twice.
+	gone := Points(0)
+	if memberID != "" {
+		gone = w.expiredOf(memberID, sr.Events) - sr.ExpiredReversed
+	}
+	take := func(p Points) Points {
+		n := min(max(gone, 0), p)
+		gone -= n
+		sr.ExpiredReversed += n
+		return p - n
+	}
+	for j := range revs {
+		revs[j].pts = take(revs[j].pts)
+		for k := range rf.Lines {
+			if rf.Lines[k].No == sr.Lines[revs[j].i].No {
+				rf.Lines[k].Points = revs[j].pts
+			}
+		}
+	}
 	closing := true
 	for _, ls := range sr.Lines {
 		closing = closing && ls.Refunded == ls.Units
@@ -208,15 +229,22 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 	if rec != nil {
 		for _, r := range revs {
 			ls := sr.Lines[r.i]
+			if r.pts == 0 {
+				continue
+			}
 			ev, _ := w.pointEvent(rec, PointEvent{Kind: KindReverse, Points: -r.pts, SaleID: saleID, Line: ls.No, Reverses: ls.EarnID, Reason: kind + " " + id}, nil)
 			result.Events = append(result.Events, ev)
 			result.Earned -= r.pts
 		}
 		if closing && !sr.Closed {
 			for _, b := range sr.Bonuses {
-				ev, _ := w.pointEvent(rec, PointEvent{Kind: KindReverse, Points: -b.Points, SaleID: saleID, Reverses: b.ID, Reason: kind + " " + id}, nil)
+				pts := take(b.Points)
+				if pts == 0 {
+					continue
+				}
+				ev, _ := w.pointEvent(rec, PointEvent{Kind: KindReverse, Points: -pts, SaleID: saleID, Reverses: b.ID, Reason: kind + " " + id}, nil)
 				result.Events = append(result.Events, ev)
-				result.Earned -= b.Points
+				result.Earned -= pts
 			}
 			for _, rd := range sr.Redeems {
 				ev, _ := w.pointEvent(rec, PointEvent{Kind: KindReverse, Points: rd.Points, SaleID: saleID, Reverses: rd.ID, Reason: kind + " " + id}, rd.Parts)

@@ -29,6 +29,9 @@ type saleRec struct {
 	Redeems     []redeemRef     `json:"redeems,omitempty"`
 	Closed      bool            `json:"closed,omitempty"` // every unit refunded or voided: bonuses reversed, redemptions given back
 	Voided      bool            `json:"voided,omitempty"`
+	// ExpiredReversed is how much of the sale's expired points refunds
+	// have already counted as reversed (they were not taken again).
+	ExpiredReversed Points `json:"expired_reversed,omitempty"`
 }
 
 type lineState struct {
@@ -232,6 +235,11 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	var out rules.Outcome
 	if rec != nil {
 		in := rules.SaleInput{At: w.now, ClockTrusted: w.trusted, Member: w.memberState(rec)}
+		if !w.trusted && !w.st.decide.IsZero() {
+			// campaigns and birthdays wait for the corrected time; the
+			// engine needs some time to score the lines
+			in.At = w.st.decide
+		}
 		for i, ln := range req.Lines {
 			in.Lines = append(in.Lines, rules.LineInput{No: ln.No, SKU: ln.SKU, Category: ln.Category, Amount: int64(amounts[i])})
 		}
@@ -267,7 +275,12 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	sale := Sale{
 		ID: req.ID, Register: w.l.register, MemberID: req.MemberID,
 		Lines: req.Lines, Tenders: req.Tenders, Redemptions: reds, Total: total,
-		WallTime: w.now, ClockTrusted: w.trusted, RuleVersion: w.eng.RuleVersion(),
+		WallTime: w.now, ClockTrusted: w.trusted, RuleVersion: w.eng.RuleVersion(), TimeRef: w.timeRef(),
+	}
+	if !w.trusted {
+		// no expiry date from a time nobody trusts: the lots wait for the
+		// corrected time (CorrectTimes)
+		out.ExpiresAt = time.Time{}
 	}
 	_, saleJSON := w.emit(OutSale, func(seq uint64, _ string) any {
 		sale.Seq = seq
@@ -316,6 +329,9 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		}
 		if out.BirthdayBonus {
 			rec.BirthdayBonusGivenAt = w.now
+			if !slices.Contains(rec.BirthdayYears, out.BirthdayYear) {
+				rec.BirthdayYears = append(rec.BirthdayYears, out.BirthdayYear)
+			}
 		}
 		if out.Tier != "" {
 			rec.Member.Tier = out.Tier
@@ -434,47 +450,72 @@ func categories(lines []Line) []string {
 	return cs
 }
 
-// memberState is what the rules see about the member: rolling 12-month
-// spend and visits come from the member's purchase index (refunds
-// included). The index is read newest first and the scan stops at the
-// first entry with a trusted clock older than the window, so a sale costs
-// the member's last year of rows, not their whole history. Entries stamped
-// by an untrusted clock are counted by position: they are skipped for the
-// window (their date means nothing) but do not stop the scan.
+// memberState is what the rules see about the member for the current op:
+// the window ends at the op's decision time (the wall time when the clock
+// is trusted, the high-water mark's estimate in a clock fault). With an
+// untrusted clock the stored tier is kept (TierFixed).
 func (w *wtx) memberState(rec *memberRec) rules.MemberState {
+	ms := w.memberStateAt(rec, w.st.decide, w.seq)
+	ms.TierFixed = !w.trusted && w.st.fault == ""
+	if w.st.decide.IsZero() {
+		ms.TierFixed = true
+	}
+	return ms
+}
+
+// tierScanOld is how many purchases older than the window the scan reads
+// before it stops: one entry stamped a year early by a wrong clock does not
+// end the window.
+const tierScanOld = 3
+
+// memberStateAt is the member's state with the rolling 12-month window
+// ending at t, counting the purchase index entries up to sequence upto
+// (refunds included). Every entry counts at its corrected time, or its
+// wall time when that was trusted (Purchase.When); an uncorrected entry of
+// an untrusted clock is counted by position, as it was made after the
+// trusted entries before it. The index is read newest first and the scan
+// stops after a few entries older than the window, so a sale costs the
+// member's last year of rows, not their whole history.
+func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.MemberState {
 	ms := rules.MemberState{
 		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
 		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
-		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt,
+		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt, BirthdayYears: rec.BirthdayYears,
 	}
-	from := w.now.AddDate(-1, 0, 0)
+	if t.IsZero() {
+		return ms
+	}
+	from := t.AddDate(-1, 0, 0)
 	prefix := rowPrefix(rowPurchase, rec.Member.ID)
 	c := w.tx.Bucket(bRows).Cursor()
-	k, v := c.Seek(rowKey(rowPurchase, rec.Member.ID, w.seq+1))
+	k, v := c.Seek(rowKey(rowPurchase, rec.Member.ID, upto+1))
 	switch {
 	case k == nil:
 		k, v = c.Last()
 	case !bytes.HasPrefix(k, prefix):
 		k, v = c.Prev()
 	}
+	old := 0
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 		// Only the fields the window needs: decoding the sale id and
 		// categories of every purchase of the year is wasted work.
 		var p struct {
-			WallTime     time.Time `json:"wall_time"`
-			ClockTrusted bool      `json:"clock_trusted"`
-			Amount       Money     `json:"amount"`
+			WallTime      time.Time `json:"wall_time"`
+			ClockTrusted  bool      `json:"clock_trusted"`
+			Amount        Money     `json:"amount"`
+			CorrectedTime time.Time `json:"corrected_time"`
 		}
 		if err := json.Unmarshal(v, &p); err != nil {
 			continue
 		}
-		if !p.ClockTrusted {
+		at, dated := Purchase{WallTime: p.WallTime, ClockTrusted: p.ClockTrusted, CorrectedTime: p.CorrectedTime}.When()
+		if dated && !at.After(from) {
+			if old++; old >= tierScanOld {
+				break
+			}
 			continue
 		}
-		if !p.WallTime.After(from) {
-			break
-		}
-		if !p.WallTime.After(w.now) {
+		if !dated || !at.After(t) {
 			ms.Spend12m += int64(p.Amount)
 			if p.Amount > 0 {
 				ms.Visits12m++

@@ -85,6 +85,19 @@ type Sale struct {
 	WallTime     time.Time    `json:"wall_time"`
 	ClockTrusted bool         `json:"clock_trusted"`
 	RuleVersion  int          `json:"rule_version"`
+	TimeRef
+}
+
+// TimeRef says when an event happened beyond its wall time: the boot it
+// happened in and the monotonic time since that boot started, so a wall
+// time stamped by an untrusted clock can be corrected later (trusted now
+// minus the elapsed monotonic time), and why the clock was not trusted
+// when a synchronised clock disagreed with the trusted time seen before
+// (ClockFault "behind" or "ahead").
+type TimeRef struct {
+	BootID     string `json:"boot_id,omitempty"`
+	SinceBoot  int64  `json:"since_boot_ns,omitempty"`
+	ClockFault string `json:"clock_fault,omitempty"`
 }
 
 // EventKind is the kind of a point event.
@@ -119,6 +132,7 @@ type PointEvent struct {
 	RuleVersion  int       `json:"rule_version,omitempty"`
 	WallTime     time.Time `json:"wall_time"`
 	ClockTrusted bool      `json:"clock_trusted"`
+	TimeRef
 }
 
 // Purchase is one entry of the per-member purchase index: enough to read a
@@ -131,6 +145,21 @@ type Purchase struct {
 	ClockTrusted bool      `json:"clock_trusted"`
 	Amount       Money     `json:"amount"`
 	Categories   []string  `json:"categories,omitempty"`
+	// CorrectedTime is the wall time reconstructed for an entry stamped
+	// by an untrusted clock, once the clock was trusted (zero until then).
+	CorrectedTime time.Time `json:"corrected_time,omitzero"`
+}
+
+// When is the time the entry counts at: the corrected time, else the wall
+// time when it was trusted; ok is false for an uncorrected untrusted one.
+func (p Purchase) When() (time.Time, bool) {
+	switch {
+	case !p.CorrectedTime.IsZero():
+		return p.CorrectedTime, true
+	case p.ClockTrusted:
+		return p.WallTime, true
+	}
+	return time.Time{}, false
 }
 
 // OutboxType names the type of an outbox record; it becomes the CloudEvents
@@ -145,6 +174,10 @@ const (
 	OutPoints  OutboxType = "points.event"
 	OutMember  OutboxType = "member.upserted"
 	OutConsent OutboxType = "member.consent"
+	// OutClock corrects the wall times of earlier events stamped by an
+	// untrusted clock (payload TimeCorrection); the events themselves are
+	// never rewritten.
+	OutClock OutboxType = "clock.corrected"
 )
 
 // OutboxRecord is one ledger event waiting for head office. Seq is the

@@ -31,3 +31,14 @@ func Wall(c Clock) time.Time {
 	t, _ := c.Now()
 	return t
 }
+
+// BootClock is a Clock that also says which boot it is in and how long
+// ago that boot started on a monotonic clock (CLOCK_BOOTTIME, which a
+// wall-clock step never moves). The ledger stores both with every event so
+// a time stamped by an untrusted clock can be corrected once the clock is
+// trusted (trusted now minus the elapsed monotonic time), and judges a
+// trusted clock against the time that really elapsed.
+type BootClock interface {
+	Clock
+	Boot() (id string, sinceBoot time.Duration)
+}

@@ -12,17 +12,24 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
-// Clock is a clock.Clock the test sets by hand.
+// Clock is a clock.BootClock the test sets by hand. Set and Advance move
+// the wall and the monotonic clock together (time passes); Step moves
+// only the wall clock (a clock jumping or stepping back); Reboot starts a
+// new boot.
 type Clock struct {
 	mu      sync.Mutex
 	t       time.Time
 	trusted bool
+	boot    string
+	mono    time.Duration
 }
 
-var _ clock.Clock = (*Clock)(nil)
+var _ clock.BootClock = (*Clock)(nil)
 
-// NewClock returns a clock standing at t.
-func NewClock(t time.Time, trusted bool) *Clock { return &Clock{t: t, trusted: trusted} }
+// NewClock returns a clock standing at t, in boot "boot-1".
+func NewClock(t time.Time, trusted bool) *Clock {
+	return &Clock{t: t, trusted: trusted, boot: "boot-1", mono: time.Minute}
+}
 
 // Now implements clock.Clock.
 func (c *Clock) Now() (time.Time, bool) {
@@ -31,17 +38,46 @@ func (c *Clock) Now() (time.Time, bool) {
 	return c.t, c.trusted
 }
 
-// Set moves the clock to t.
+// Boot implements clock.BootClock.
+func (c *Clock) Boot() (string, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.boot, c.mono
+}
+
+// Set moves the clock to t; time passes (the monotonic clock moves by
+// as much, when t is later).
 func (c *Clock) Set(t time.Time, trusted bool) {
+	c.mu.Lock()
+	if d := t.Sub(c.t); d > 0 {
+		c.mono += d
+	}
+	c.t, c.trusted = t, trusted
+	c.mu.Unlock()
+}
+
+// Step moves only the wall clock to t: no time passes.
+func (c *Clock) Step(t time.Time, trusted bool) {
 	c.mu.Lock()
 	c.t, c.trusted = t, trusted
 	c.mu.Unlock()
 }
 
-// Advance moves the clock forward by d.
+// Reboot starts boot id with the wall clock at t and the monotonic clock
+// at zero.
+func (c *Clock) Reboot(id string, t time.Time, trusted bool) {
+	c.mu.Lock()
+	c.boot, c.mono, c.t, c.trusted = id, 0, t, trusted
+	c.mu.Unlock()
+}
+
+// Advance moves the clock forward by d (wall and monotonic).
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	if d > 0 {
+		c.mono += d
+	}
 	c.mu.Unlock()
 }
 

@@ -78,16 +78,17 @@ func birthdayIn(y int, m time.Month, d int) date {
 }
 
 // birthdayWindow returns the start of the birthday window that contains
-// today, if any.
-func birthdayWindow(today date, m time.Month, d, before, after int) (date, bool) {
+// today, if any, and the year of the birthday occurrence it belongs to (a
+// window around 1 January may start in the year before its occurrence).
+func birthdayWindow(today date, m time.Month, d, before, after int) (date, int, bool) {
 	for y := today.year() - 1; y <= today.year()+1; y++ {
 		occ := birthdayIn(y, m, d)
 		start := occ.addDays(-before)
 		if today.between(start, occ.addDays(after)) {
-			return start, true
+			return start, y, true
 		}
 	}
-	return date{}, false
+	return date{}, 0, false
 }
 
 // addMonthsClamped adds n months to t's calendar date, clamping the day to

@@ -53,6 +53,20 @@ func (rs *RuleSet) ExpiryFor(earnedAt time.Time) time.Time {
 	return addMonthsClamped(earnedAt.In(loc), rs.ExpiryMonths)
 }
 
+// tierNamed is the tier called name; the base tier when none is (a tier
+// removed from the rules).
+func (e *Engine) tierNamed(name string) Tier {
+	for _, t := range e.rs.Tiers {
+		if t.Name == name {
+			return t
+		}
+	}
+	if len(e.rs.Tiers) > 0 {
+		return e.rs.Tiers[0]
+	}
+	return Tier{}
+}
+
 // RuleSet returns the rule set the Engine was compiled from.
 func (e *Engine) RuleSet() *RuleSet { return e.rs }
 
@@ -169,8 +183,10 @@ func appliesTo(cp Campaign, category string) bool {
 // tier. Bonuses apply only to member sales (Member.ID set): the first
 // purchase bonus is marked pending by the first purchase (Purchases == 0)
 // and credited by the next sale; the birthday bonus needs a trusted clock
-// and is credited once per birthday window (BirthdayBonusGivenAt before the
-// window's start); each active campaign with BonusPoints credits it once.
+// and is credited once per birthday occurrence (see BirthdayOccurrence);
+// each active campaign with BonusPoints credits it once. With
+// Member.TierFixed (the register cannot date the sale) the member's stored
+// tier multiplies the points and stays the tier.
 func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 	if in.At.IsZero() {
 		return Outcome{}, fmt.Errorf("%w: sale time is not set", ErrInput)
@@ -204,6 +220,9 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 		}
 		visits := min(max(m.Visits12m, 0), 1_000_000_000) // beyond any threshold; avoids overflow
 		t := e.TierFor(spend+total, visits+1)
+		if m.TierFixed {
+			t = e.tierNamed(m.Tier)
+		}
 		out.Tier = t.Name
 		tierMult = decRat(t.Multiplier)
 	}
@@ -276,9 +295,9 @@ func (e *Engine) Evaluate(in SaleInput) (Outcome, error) {
 		// A malformed birthday earns no birthday bonus rather than
 		// refusing the sale: the checkout must not stop over member data
 		// (the ledger refuses it at enrolment with ParseBirthday).
-		if e.BirthdayDue(m, in.At, in.ClockTrusted) {
+		if y, ok := e.BirthdayOccurrence(m, in.At, in.ClockTrusted); ok {
 			bonus(BonusBirthday, e.rs.Birthday.Points)
-			out.BirthdayBonus = true
+			out.BirthdayBonus, out.BirthdayYear = true, y
 		}
 		for _, ci := range active {
 			cp := e.rs.Campaigns[ci]

@@ -1,6 +1,9 @@
 package rules
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // TierProgress says where a member stands on the tier ladder, for the
 // customer display ("120.00 more to silver").
@@ -64,17 +67,36 @@ func (e *Engine) NextReward(balance int64) (Reward, int64, bool) { return e.rs.N
 // is scanned. Like Evaluate it needs a trusted clock; a malformed birthday
 // is not due.
 func (e *Engine) BirthdayDue(m MemberState, t time.Time, trusted bool) bool {
+	_, ok := e.BirthdayOccurrence(m, t, trusted)
+	return ok
+}
+
+// BirthdayOccurrence returns the year of the birthday occurrence whose
+// window contains t when its bonus is still due: the bonus is credited
+// once per occurrence (member and year of the birthday), so a clock that
+// went back a year and was corrected never credits one occurrence twice,
+// and one that went ahead and came back still credits the real birthday.
+// An occurrence counts as given when it is in m.BirthdayYears, or (members
+// recorded before occurrences were kept) when m.BirthdayBonusGivenAt falls
+// in the same window.
+func (e *Engine) BirthdayOccurrence(m MemberState, t time.Time, trusted bool) (int, bool) {
 	b := e.rs.Birthday
 	if b.Points <= 0 || !trusted || t.IsZero() || m.Birthday == "" {
-		return false
+		return 0, false
 	}
 	mon, day, err := ParseBirthday(m.Birthday)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	start, ok := birthdayWindow(dateOf(t.In(e.loc)), mon, day, b.DaysBefore, b.DaysAfter)
-	if !ok {
-		return false
+	start, year, ok := birthdayWindow(dateOf(t.In(e.loc)), mon, day, b.DaysBefore, b.DaysAfter)
+	if !ok || slices.Contains(m.BirthdayYears, year) {
+		return 0, false
 	}
-	return m.BirthdayBonusGivenAt.IsZero() || dateOf(m.BirthdayBonusGivenAt.In(e.loc)).before(start)
+	if !m.BirthdayBonusGivenAt.IsZero() {
+		given := dateOf(m.BirthdayBonusGivenAt.In(e.loc))
+		if gs, gy, ok := birthdayWindow(given, mon, day, b.DaysBefore, b.DaysAfter); ok && gy == year && gs == start {
+			return 0, false
+		}
+	}
+	return year, true
 }

@@ -205,6 +205,13 @@ type MemberState struct {
 	Purchases            int    // all-time purchases before this sale
 	FirstBonusPending    bool   // a first-purchase bonus waits to be credited at this visit
 	BirthdayBonusGivenAt time.Time
+	// BirthdayYears are the birthday occurrences (years) whose bonus was
+	// credited; each occurrence earns the bonus once.
+	BirthdayYears []int
+	// TierFixed keeps Tier instead of recomputing it: the register cannot
+	// date the sale (clock not trusted), and an untrusted clock never
+	// changes a member's tier.
+	TierFixed bool
 }
 
 // SaleInput is a sale to score.
@@ -247,8 +254,11 @@ type Outcome struct {
 	// Campaigns lists the ids of the campaigns that applied.
 	Campaigns []string
 	// BirthdayBonus reports that a birthday bonus was credited, so the
-	// ledger can record BirthdayBonusGivenAt.
+	// ledger can record BirthdayBonusGivenAt; BirthdayYear is the year of
+	// the occurrence it was credited for (kept in
+	// MemberState.BirthdayYears).
 	BirthdayBonus bool
+	BirthdayYear  int
 }
 
 // Total is the sale's points: every line plus every bonus. Evaluate
