@@ -66,7 +66,7 @@
 // # Time
 //
 // A Pi has no real-time clock and NTP can be wrong. Every event records its
-// wall time, the trust flag, and (from a BootClock) the boot id and the
+// wall time, the trust flag, and (from a clock.BootClock) the boot id and the
 // monotonic time since that boot. The ledger keeps a high-water mark of
 // trusted time with the boot and monotonic time at which it was seen. A
 // synchronised clock behind the mark (more than Options.ClockTolerance),
