@@ -1,7 +1,7 @@
 // Package device holds the types shared by the register's hardware layer:
 // the typed Event every input device produces, the reasons a device input
 // is rejected and the health snapshot of a device. Devices take the
-// injected clock.Clock (internal/clock) to stamp events.
+// injected clock.Clock (device/clock) to stamp events.
 //
 // The hardware itself lives in subpackages, each with one job:
 //

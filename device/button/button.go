@@ -10,7 +10,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/loyalty-terminal/loyalty/device"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 )
 
 // DefaultDebounce is how long a level must hold before it counts: push

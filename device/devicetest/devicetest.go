@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/display"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // Display records what was shown. Set Err to make every call fail (an

@@ -16,6 +16,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/button"
 	"github.com/loyalty-terminal/loyalty/device/classify"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/display"
 	"github.com/loyalty-terminal/loyalty/device/frame"
 	"github.com/loyalty-terminal/loyalty/device/magstripe"
@@ -24,7 +25,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/signal"
 	"github.com/loyalty-terminal/loyalty/device/sim"
 	"github.com/loyalty-terminal/loyalty/device/wiegand"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // ErrPinNotFound is returned by a PinFunc for a GPIO name this host lacks.

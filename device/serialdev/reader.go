@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/frame"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // Backoff bounds the wait between reopen attempts.

@@ -12,7 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/loyalty-terminal/loyalty/device"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 )
 
 // Options configure a Reader. Name, D0 and D1 are required.

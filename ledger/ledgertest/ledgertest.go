@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )

@@ -19,7 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/export"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"

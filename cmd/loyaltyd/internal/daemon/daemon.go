@@ -16,10 +16,10 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/display"
 	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/signal"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"

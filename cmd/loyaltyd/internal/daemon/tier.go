@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )

@@ -3,7 +3,7 @@ package clock_test
 import (
 	"fmt"
 
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 )
 
 // A component takes an optional Clock and falls back to the system clock.

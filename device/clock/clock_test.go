@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 )
 
 type fixed struct{ t time.Time }
