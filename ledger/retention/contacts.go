@@ -10,16 +10,22 @@ type ContactKind string
 
 // Contact kinds.
 const (
+	ContactBirthday  ContactKind = "birthday"   // birthday in the next few days
+	ContactFirstTime ContactKind = "first-time" // bought once: the next-purchase benefit
+	ContactFollowUp  ContactKind = "followup"   // 5-7 days after a purchase
 	ContactDue       ContactKind = "due"        // past their own interval: a reminder
 	ContactSleeping  ContactKind = "sleeping"   // reactivation offer
-	ContactBirthday  ContactKind = "birthday"   // birthday in the next few days
-	ContactFollowUp  ContactKind = "followup"   // 5-7 days after a purchase
-	ContactFirstTime ContactKind = "first-time" // bought once: the next-purchase benefit
+	ContactWinBack   ContactKind = "win-back"   // lost members; off unless asked for
 )
 
-// ContactKinds lists every kind in priority order: when a member qualifies
-// for several, the first wins, so nobody gets two messages from one run.
-var ContactKinds = []ContactKind{ContactBirthday, ContactSleeping, ContactDue, ContactFirstTime, ContactFollowUp}
+// ContactKinds lists every kind in order of precedence: when a member
+// qualifies for several in one run, the first wins, so nobody gets two
+// messages from one run. The policy is written out in docs/retention.md.
+var ContactKinds = []ContactKind{ContactBirthday, ContactFirstTime, ContactFollowUp, ContactDue, ContactSleeping, ContactWinBack}
+
+// DefaultContactKinds are the kinds a list includes unless told otherwise:
+// every kind but win-back.
+var DefaultContactKinds = []ContactKind{ContactBirthday, ContactFirstTime, ContactFollowUp, ContactDue, ContactSleeping}
 
 // ContactRecord is one contact that was made (recorded by sync/hq/contactlog).
 type ContactRecord struct {
@@ -35,20 +41,30 @@ type ContactHistory interface {
 
 // ContactOptions tunes ContactList. A nil *ContactOptions means defaults.
 type ContactOptions struct {
-	// Kinds to include; default all.
+	// Kinds to include; default DefaultContactKinds (win-back is off).
 	Kinds []ContactKind
-	// MaxPerLapse caps due and sleeping reminders between two purchases;
-	// default 3. A purchase starts a new lapse.
+	// MaxPerLapse is the member's budget of contacts per lapse episode
+	// (from one purchase day to the next), across first-time, follow-up,
+	// due, sleeping and win-back; default 3. One slot is kept for the
+	// sleeping offer (and one for win-back when it is on) until it is
+	// made, so a lapsing regular always reaches it.
 	MaxPerLapse int
-	// MinGapDays is the least time between two reminders; default 7.
+	// MinGapDays is the least time between two contacts of any kind;
+	// default 7.
 	MinGapDays int
 	// BirthdayDaysAhead: birthdays from asOf to asOf+N days; default 7.
 	BirthdayDaysAhead int
-	// FollowUpFrom, FollowUpTo: days after the last purchase; default 5, 7.
+	// FollowUpFrom, FollowUpTo: the follow-up window in days after the
+	// last purchase; default 5, 7.
 	FollowUpFrom, FollowUpTo int
 	// FirstTimeWithinDays: one-purchase members whose purchase is at most
 	// this old; default 30.
 	FirstTimeWithinDays int
+	// LastRun is the day of the previous run (from the contact log);
+	// zero when there was none. A follow-up is due when its window
+	// overlaps the days since the last run (at most MinGapDays back), so
+	// a weekly runner reaches every purchase whose window it straddles.
+	LastRun time.Time
 }
 
 func (o *ContactOptions) withDefaults() ContactOptions {
@@ -57,7 +73,7 @@ func (o *ContactOptions) withDefaults() ContactOptions {
 		c = *o
 	}
 	if len(c.Kinds) == 0 {
-		c.Kinds = ContactKinds
+		c.Kinds = DefaultContactKinds
 	}
 	if c.MaxPerLapse == 0 {
 		c.MaxPerLapse = 3
@@ -116,17 +132,21 @@ func ParseContactKind(s string) (ContactKind, error) {
 type Contact struct {
 	MemberID   string      `json:"member_id"`
 	Kind       ContactKind `json:"kind"`
-	Attempt    int         `json:"attempt"` // 1-based reminder number within this lapse (due, sleeping)
+	Attempt    int         `json:"attempt"` // 1-based number of this contact within the lapse episode (0 for birthdays)
 	LastBought string      `json:"last_purchase"`
 	Segment    Segment     `json:"segment"`
 	Value      string      `json:"value"`
 	Reason     string      `json:"reason"`
 }
 
-// ContactList lists who to contact as of the analysis date: only members
-// with consent, at most one contact per member, reminders capped per lapse
-// and spaced by MinGapDays, each kind not repeated for the same occasion.
-// hist may be nil (nobody contacted yet).
+// ContactList lists who to contact as of the analysis date under the one
+// contact policy (docs/retention.md, "Contact policy"): only members with
+// consent; at most one contact per member per run, by precedence
+// (ContactKinds); no two contacts within MinGapDays; per lapse episode
+// (since the last purchase day) each kind at most once and at most
+// MaxPerLapse contacts, with a slot kept for the sleeping offer; birthdays
+// once per birthday, outside the budget. hist may be nil (nobody contacted
+// yet).
 func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Contact, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -149,40 +169,81 @@ func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Con
 				return nil, fmt.Errorf("contact history of %s: %w", p.MemberID, err)
 			}
 		}
-		for _, k := range ContactKinds {
-			if !want[k] {
-				continue
-			}
-			if c, ok := a.qualifies(p, k, recs, o); ok {
-				out = append(out, c)
-				break
-			}
+		if c, ok := a.policy(p, recs, o, want); ok {
+			out = append(out, c)
 		}
 	}
 	return out, nil
 }
 
-func (a *Analysis) qualifies(p *Profile, k ContactKind, recs []ContactRecord, o ContactOptions) (Contact, bool) {
+// episode is what the contact log says about a member as of a run.
+type episode struct {
+	last     Day                  // day of the latest contact of any kind up to asOf; -1 << 30 without
+	used     int                  // contacts in this lapse episode, birthdays aside
+	has      map[ContactKind]bool // kinds already made in this lapse episode
+	everKind map[ContactKind]Day  // latest day of each kind ever (up to asOf)
+}
+
+func (a *Analysis) episodeOf(p *Profile, recs []ContactRecord) episode {
 	loc := a.Config.Location
-	c := Contact{MemberID: p.MemberID, Kind: k, Segment: p.Segment, Value: p.Value, LastBought: p.Rhythm.LastDate}
-	// since reports whether a record of one of the kinds lies after day d,
-	// and the number and latest day of such records.
-	since := func(d Day, kinds ...ContactKind) (n int, latest Day) {
-		latest = -1 << 30
-		for _, r := range recs {
-			rd := DayOf(r.At, loc)
-			if rd <= d || rd > a.AsOf {
+	e := episode{last: -1 << 30, has: map[ContactKind]bool{}, everKind: map[ContactKind]Day{}}
+	for _, r := range recs {
+		rd := DayOf(r.At, loc)
+		if rd > a.AsOf {
+			continue // recorded after this run's date: a rerun of the past
+		}
+		e.last = max(e.last, rd)
+		if d, ok := e.everKind[r.Kind]; !ok || rd > d {
+			e.everKind[r.Kind] = rd
+		}
+		if p.Rhythm.PurchaseDays > 0 && rd >= p.Rhythm.Last && r.Kind != ContactBirthday {
+			e.used++
+			e.has[r.Kind] = true
+		}
+	}
+	return e
+}
+
+// policy applies the contact policy to one member: it returns the one
+// contact to make now, if any.
+func (a *Analysis) policy(p *Profile, recs []ContactRecord, o ContactOptions, want map[ContactKind]bool) (Contact, bool) {
+	e := a.episodeOf(p, recs)
+	if int(a.AsOf-e.last) < o.MinGapDays {
+		return Contact{}, false // spacing: contacted too recently (also a same-day rerun)
+	}
+	for _, k := range ContactKinds {
+		if !want[k] {
+			continue
+		}
+		c, ok := a.qualifies(p, k, e, o)
+		if !ok {
+			continue
+		}
+		if k != ContactBirthday {
+			if e.has[k] {
+				continue // each kind once per lapse episode
+			}
+			reserve := 0
+			if k != ContactSleeping && k != ContactWinBack && !e.has[ContactSleeping] {
+				reserve++
+			}
+			if want[ContactWinBack] && k != ContactWinBack && !e.has[ContactWinBack] {
+				reserve++
+			}
+			if e.used+1 > o.MaxPerLapse-reserve {
 				continue
 			}
-			for _, kk := range kinds {
-				if r.Kind == kk {
-					n++
-					latest = max(latest, rd)
-				}
-			}
+			c.Attempt = e.used + 1
 		}
-		return n, latest
+		return c, true
 	}
+	return Contact{}, false
+}
+
+// qualifies reports whether p is an occasion for kind k now, whatever the
+// budget.
+func (a *Analysis) qualifies(p *Profile, k ContactKind, e episode, o ContactOptions) (Contact, bool) {
+	c := Contact{MemberID: p.MemberID, Kind: k, Segment: p.Segment, Value: p.Value, LastBought: p.Rhythm.LastDate}
 	switch k {
 	case ContactBirthday:
 		mo, dd, ok := birthdayMonthDay(p.Birthday)
@@ -193,47 +254,54 @@ func (a *Analysis) qualifies(p *Profile, k ContactKind, recs []ContactRecord, o 
 		if !ok || int(next-a.AsOf) > o.BirthdayDaysAhead {
 			return c, false
 		}
-		if n, _ := since(a.AsOf-Day(o.BirthdayDaysAhead)-30, ContactBirthday); n > 0 {
+		if d, ok := e.everKind[ContactBirthday]; ok && d > a.AsOf-Day(o.BirthdayDaysAhead)-30 {
 			return c, false // already greeted for this birthday
 		}
 		c.Reason = fmt.Sprintf("birthday on %s", next.Time().Format("01-02"))
-		return c, true
-	case ContactSleeping, ContactDue:
-		want := StatusDue
-		if k == ContactSleeping {
-			want = StatusSleeping
-		}
-		if p.Status != want || p.Rhythm.PurchaseDays == 0 {
-			return c, false
-		}
-		n, latest := since(p.Rhythm.Last, ContactDue, ContactSleeping)
-		if n >= o.MaxPerLapse || n > 0 && int(a.AsOf-latest) < o.MinGapDays {
-			return c, false
-		}
-		c.Attempt = n + 1
-		if k == ContactDue {
-			c.Reason = fmt.Sprintf("%d days since last purchase, usual interval %.0f days", p.DaysSince, p.Rhythm.MeanInterval)
-		} else {
-			c.Reason = fmt.Sprintf("sleeping (%s): %d days since last purchase", a.Sleeping, p.DaysSince)
-		}
 		return c, true
 	case ContactFirstTime:
 		if p.Rhythm.PurchaseDays != 1 || p.DaysSince > o.FirstTimeWithinDays {
 			return c, false
 		}
-		if n, _ := since(p.Rhythm.Last-1, ContactFirstTime); n > 0 {
+		if _, ok := e.everKind[ContactFirstTime]; ok {
 			return c, false
 		}
 		c.Reason = "first purchase: offer the next-purchase benefit"
 		return c, true
 	case ContactFollowUp:
-		if p.DaysSince < o.FollowUpFrom || p.DaysSince > o.FollowUpTo {
-			return c, false
+		if p.Rhythm.PurchaseDays == 0 || e.has[ContactFirstTime] {
+			return c, false // the first-time message is this purchase's follow-up
 		}
-		if n, _ := since(p.Rhythm.Last, ContactFollowUp, ContactFirstTime); n > 0 {
+		if iv := a.ownInterval(p); iv <= float64(2*o.FollowUpTo) {
+			return c, false // back within two windows anyway: a follow-up would only add noise
+		}
+		from, to := p.Rhythm.Last+Day(o.FollowUpFrom), p.Rhythm.Last+Day(o.FollowUpTo)
+		since := a.AsOf - 1 // no earlier run: the window is checked on this day alone
+		if !o.LastRun.IsZero() {
+			since = max(min(DayOf(o.LastRun, a.Config.Location), a.AsOf-1), a.AsOf-Day(max(o.MinGapDays, 1)))
+		}
+		if from > a.AsOf || to <= since {
 			return c, false
 		}
 		c.Reason = fmt.Sprintf("follow-up %d days after purchase", p.DaysSince)
+		return c, true
+	case ContactDue:
+		if p.Status != StatusDue {
+			return c, false
+		}
+		c.Reason = fmt.Sprintf("%d days since last purchase, usual interval %.0f days", p.DaysSince, p.Rhythm.MeanInterval)
+		return c, true
+	case ContactSleeping:
+		if p.Status != StatusSleeping {
+			return c, false
+		}
+		c.Reason = fmt.Sprintf("sleeping (%s): %d days since last purchase", a.Sleeping, p.DaysSince)
+		return c, true
+	case ContactWinBack:
+		if p.Status != StatusLost {
+			return c, false
+		}
+		c.Reason = fmt.Sprintf("lost: %d days since last purchase", p.DaysSince)
 		return c, true
 	}
 	return c, false

@@ -36,11 +36,69 @@ type Purchase struct {
 // Member is a member with their purchase history: what the register has
 // from ledger.Member and ledger.Purchases, and head office from its store.
 type Member struct {
-	ID         string     `json:"id"`
-	Consent    bool       `json:"consent"`            // agreed to be contacted
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	// Consents are the consent events per channel, in any order: the
+	// latest event per channel on or before the analysis date counts.
+	Consents   []Consent  `json:"consents,omitempty"`
+	Consent    bool       `json:"consent"`            // agreed to be contacted on some channel (set by Analyze from Consents when there are any)
 	Birthday   string     `json:"birthday,omitempty"` // "YYYY-MM-DD" or "--MM-DD"
 	EnrolledAt time.Time  `json:"enrolled_at,omitzero"`
 	Purchases  []Purchase `json:"purchases"`
+}
+
+// Channels a member can consent to be contacted on.
+const (
+	ChannelSMS     = "sms"
+	ChannelEmail   = "email"
+	ChannelPhone   = "phone"
+	ChannelInStore = "in-store"
+)
+
+// Channels lists the channels in the default order of preference for a
+// contact.
+var Channels = []string{ChannelSMS, ChannelEmail, ChannelPhone, ChannelInStore}
+
+// ValidChannel reports whether c names a channel.
+func ValidChannel(c string) bool {
+	for _, x := range Channels {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Consent is one consent event: given (or withdrawn) on a channel, when
+// and how (e.g. "in-store form", "web", "members file").
+type Consent struct {
+	Channel string    `json:"channel"`
+	Given   bool      `json:"given"`
+	At      time.Time `json:"at"`
+	How     string    `json:"how,omitempty"`
+}
+
+// ConsentAt returns, per channel, the latest consent event on or before
+// asOf, for channels where consent is given at that time.
+func (m *Member) ConsentAt(asOf time.Time) map[string]Consent {
+	latest := map[string]Consent{}
+	for _, c := range m.Consents {
+		if c.At.After(asOf) {
+			continue
+		}
+		if l, ok := latest[c.Channel]; !ok || !c.At.Before(l.At) {
+			latest[c.Channel] = c
+		}
+	}
+	out := map[string]Consent{}
+	for ch, c := range latest {
+		if c.Given {
+			out[ch] = c
+		}
+	}
+	return out
 }
 
 // Exclusions counts purchase entries left out of the analysis, by reason.

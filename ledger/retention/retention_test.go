@@ -288,14 +288,17 @@ func TestContactListConsentAndCaps(t *testing.T) {
 		want map[string]retention.ContactKind // member -> kind; absent = not listed
 	}{
 		{"nobody contacted yet", nil, map[string]retention.ContactKind{"s-consent": "sleeping", "bday": "birthday", "first": "first-time", "follow": "followup"}},
-		{"two reminders this lapse", hist{"s-consent": {rec("s-consent", "due", "2026-05-10"), rec("s-consent", "sleeping", "2026-06-01")}},
+		{"due sent this lapse: sleeping offer still comes", hist{"s-consent": {rec("s-consent", "due", "2026-05-10")}},
 			map[string]retention.ContactKind{"s-consent": "sleeping"}},
-		{"cap of three reached", hist{"s-consent": {rec("s-consent", "due", "2026-05-10"), rec("s-consent", "sleeping", "2026-06-01"), rec("s-consent", "sleeping", "2026-06-10")}},
+		{"sleeping offer made once per lapse", hist{"s-consent": {rec("s-consent", "due", "2026-05-10"), rec("s-consent", "sleeping", "2026-06-01")}},
+			map[string]retention.ContactKind{"s-consent": ""}},
+		{"budget used up", hist{"s-consent": {rec("s-consent", "followup", "2026-04-27"), rec("s-consent", "due", "2026-05-10"), rec("s-consent", "first-time", "2026-06-10")}},
 			map[string]retention.ContactKind{"s-consent": ""}},
 		{"reminded two days ago", hist{"s-consent": {rec("s-consent", "sleeping", "2026-06-28")}}, map[string]retention.ContactKind{"s-consent": ""}},
 		{"contacts of an earlier lapse do not count", hist{"s-consent": {rec("s-consent", "due", "2026-03-01"), rec("s-consent", "due", "2026-03-10"), rec("s-consent", "due", "2026-03-20")}},
 			map[string]retention.ContactKind{"s-consent": "sleeping"}},
-		{"birthday already greeted", hist{"bday": {rec("bday", "birthday", "2026-06-29")}}, map[string]retention.ContactKind{"bday": "followup"}},
+		{"birthday already greeted, spacing holds the follow-up", hist{"bday": {rec("bday", "birthday", "2026-06-29")}}, map[string]retention.ContactKind{"bday": ""}},
+		{"birthday greeted last year", hist{"bday": {rec("bday", "birthday", "2025-07-01")}}, map[string]retention.ContactKind{"bday": "birthday"}},
 		{"first-time already sent", hist{"first": {rec("first", "first-time", "2026-06-21")}}, map[string]retention.ContactKind{"first": ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

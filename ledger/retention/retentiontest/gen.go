@@ -1,7 +1,9 @@
 package retentiontest
 
 import (
+	"encoding/csv"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -199,8 +201,18 @@ func Generate(seed uint64) *Data {
 	return d
 }
 
-// people fills in consent, birthdays and enrolment.
+// Withdrawal days: some members withdraw a channel in week 3 and week 5
+// of the rounds.
+var (
+	WithdrawWeek3 = Rounds[2].AddDate(0, 0, -1)
+	WithdrawWeek5 = Rounds[4].AddDate(0, 0, -1)
+)
+
+var firstNames = []string{"Ana", "Boris", "Dana", "Elena", "Georgi", "Hana", "Ivan", "Maya", "Noa", "Petar", "Rina", "Stefan", "Tamar", "Yoni", "Zlatka"}
+
+// people fills in names, addresses, consent, birthdays and enrolment.
 func (d *Data) people(rng *rand.Rand) {
+	withdrawn := 0
 	for i := range d.People {
 		m := &d.People[i].Member
 		if len(m.Purchases) > 0 {
@@ -208,6 +220,9 @@ func (d *Data) people(rng *rand.Rand) {
 		} else {
 			m.EnrolledAt = Start.AddDate(0, 0, rng.IntN(400))
 		}
+		m.Name = fmt.Sprintf("%s %c.", firstNames[rng.IntN(len(firstNames))], 'A'+rng.IntN(26))
+		m.Phone = fmt.Sprintf("+359888%06d", i)
+		m.Email = fmt.Sprintf("%s@example.org", m.ID)
 		// Birthdays over the year: 85% give one, a fifth of them without
 		// the year.
 		if rng.Float64() < 0.85 {
@@ -218,9 +233,104 @@ func (d *Data) people(rng *rand.Rand) {
 				m.Birthday = bd.Format("2006-01-02")
 			}
 		}
-		consent := rng.Float64() < 0.7
-		m.Consent = consent
+		// About 70% consent: SMS, email or both; a few by phone or at the
+		// till. Probes all consent by SMS so tests can follow them.
+		u := rng.Float64()
+		var chans []string
+		switch {
+		case d.People[i].Rhythm == Probe:
+			chans = []string{retention.ChannelSMS}
+		case u < 0.28:
+			chans = []string{retention.ChannelSMS}
+		case u < 0.49:
+			chans = []string{retention.ChannelEmail}
+		case u < 0.66:
+			chans = []string{retention.ChannelSMS, retention.ChannelEmail}
+		case u < 0.68:
+			chans = []string{retention.ChannelPhone}
+		case u < 0.70:
+			chans = []string{retention.ChannelInStore}
+		}
+		how := []string{"in-store form", "web", "app"}[rng.IntN(3)]
+		for _, c := range chans {
+			m.Consents = append(m.Consents, retention.Consent{Channel: c, Given: true, At: m.EnrolledAt, How: how})
+		}
+		// Withdrawals: every tenth consenting non-probe withdraws its
+		// first channel, alternately in week 3 and week 5.
+		if len(chans) > 0 && d.People[i].Rhythm != Probe && i%10 == 3 {
+			at := WithdrawWeek3
+			if withdrawn%2 == 1 {
+				at = WithdrawWeek5
+			}
+			withdrawn++
+			m.Consents = append(m.Consents, retention.Consent{Channel: chans[0], Given: false, At: at.Add(15 * time.Hour), How: "reply STOP"})
+		}
+		m.Consent = len(chans) > 0
 	}
 	// One member born on 29 February.
 	d.People[7].Member.Birthday = "1988-02-29"
+}
+
+// WritePurchasesCSV writes every purchase as purchases CSV
+// (member_id,sale_id,at,amount).
+func (d *Data) WritePurchasesCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"member_id", "sale_id", "at", "amount"})
+	for _, p := range d.People {
+		for _, q := range p.Member.Purchases {
+			cw.Write([]string{p.Member.ID, q.SaleID, q.At.Format(time.RFC3339), fmt.Sprintf("%d.%02d", q.Amount/100, q.Amount%100)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteMembersCSV writes the members file
+// (member_id,name,email,phone,consent,birthday,enrolled_at); consent is
+// "no" here, the channels are in the consents file.
+func (d *Data) WriteMembersCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"member_id", "name", "email", "phone", "consent", "birthday", "enrolled_at"})
+	for _, p := range d.People {
+		m := p.Member
+		cw.Write([]string{m.ID, m.Name, m.Email, m.Phone, "no", m.Birthday, m.EnrolledAt.Format("2006-01-02")})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteConsentsCSV writes the consent events
+// (member_id,channel,consent,at,how).
+func (d *Data) WriteConsentsCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"member_id", "channel", "consent", "at", "how"})
+	for _, p := range d.People {
+		for _, c := range p.Member.Consents {
+			v := "yes"
+			if !c.Given {
+				v = "no"
+			}
+			cw.Write([]string{p.Member.ID, c.Channel, v, c.At.Format(time.RFC3339), c.How})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteLegacyMembersCSV writes members with a yes/no consent column
+// (member_id,consent,birthday,enrolled_at): consent is yes for members who
+// gave consent on any channel.
+func (d *Data) WriteLegacyMembersCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"member_id", "consent", "birthday", "enrolled_at"})
+	for _, p := range d.People {
+		m := p.Member
+		c := "no"
+		if m.Consent {
+			c = "yes"
+		}
+		cw.Write([]string{m.ID, c, m.Birthday, m.EnrolledAt.Format("2006-01-02")})
+	}
+	cw.Flush()
+	return cw.Error()
 }

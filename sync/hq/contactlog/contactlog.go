@@ -25,7 +25,10 @@ var (
 	ErrClosed = errors.New("contactlog: closed")
 )
 
-var bucket = []byte("contacts")
+var (
+	bucket     = []byte("contacts")
+	runsBucket = []byte("runs") // key YYYY-MM-DD of a contact-list run that recorded its contacts
+)
 
 // Options configures Open. A nil *Options means defaults.
 type Options struct {
@@ -63,7 +66,10 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
+		if _, err := tx.CreateBucketIfNotExists(bucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(runsBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -165,6 +171,53 @@ func (s *Store) Each(fn func(Record) error) error {
 			return fn(r)
 		})
 	})
+}
+
+// MarkRun records that a contact list was run (and its contacts recorded)
+// on the calendar day of at. Follow-up windows are evaluated since the
+// last run (retention.ContactOptions.LastRun).
+func (s *Store) MarkRun(at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("%w: no time", ErrInvalid)
+	}
+	d := at.In(s.loc).Format("2006-01-02")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(runsBucket).Put([]byte(d), []byte(d))
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// LastRunBefore returns the day of the latest run strictly before the
+// calendar day of at, or false when there was none.
+func (s *Store) LastRunBefore(at time.Time) (time.Time, bool, error) {
+	d := at.In(s.loc).Format("2006-01-02")
+	var out time.Time
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(runsBucket).Cursor()
+		k, _ := c.Seek([]byte(d))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		if k == nil {
+			return nil
+		}
+		t, err := time.ParseInLocation("2006-01-02", string(k), s.loc)
+		if err != nil {
+			return fmt.Errorf("run %q: %w", k, err)
+		}
+		out, found = t, true
+		return nil
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return time.Time{}, false, ErrClosed
+	}
+	return out, found, err
 }
 
 var _ retention.ContactHistory = (*Store)(nil)

@@ -101,8 +101,8 @@ func TestLockedFile(t *testing.T) {
 }
 
 // TestCapsHoldAcrossRuns runs the contact list, marks what it sent, and
-// runs again: the cap of reminders per lapse holds, and a purchase starts
-// a new lapse.
+// runs again: the sleeping offer is made once per lapse, and a purchase
+// starts a new lapse.
 func TestCapsHoldAcrossRuns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	day := func(s string) time.Time { t, _ := time.Parse("2006-01-02", s); return t }
@@ -131,8 +131,8 @@ func TestCapsHoldAcrossRuns(t *testing.T) {
 		}
 		s.Close()
 	}
-	if sent != 2 {
-		t.Errorf("%d reminders over six weekly runs, cap is 2", sent)
+	if sent != 1 {
+		t.Errorf("%d reminders over six weekly runs to a sleeping member, want the one sleeping offer", sent)
 	}
 	// The member buys again and lapses again: reminders resume.
 	sleeper.Purchases = append(sleeper.Purchases, retention.Purchase{SaleID: "3", At: day("2026-07-20"), Amount: 1000})

@@ -21,9 +21,9 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	var in inputFlags
 	in.register(fs)
 	logPath := fs.String("log", "", "contact log file (bbolt); required")
-	kinds := fs.String("kinds", "", "comma-separated kinds (due,sleeping,birthday,followup,first-time); default all")
-	capN := fs.Int("cap", 3, "at most this many due/sleeping reminders per lapse")
-	gap := fs.Int("min-gap", 7, "days between two reminders")
+	kinds := fs.String("kinds", "", "comma-separated kinds (birthday,first-time,followup,due,sleeping,win-back); default all but win-back")
+	capN := fs.Int("cap", 3, "budget of contacts per member per lapse episode, across kinds (birthdays aside)")
+	gap := fs.Int("min-gap", 7, "days between two contacts of any kind")
 	bday := fs.Int("birthday-days", 7, "birthdays this many days ahead")
 	format := fs.String("format", "csv", "csv or json")
 	mark := fs.Bool("mark", false, "record every listed contact as made on --as-of")
@@ -65,6 +65,11 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if last, ok, err := store.LastRunBefore(asOf); err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	} else if ok {
+		opts.LastRun = last
+	}
 	list, err := a.ContactList(store, opts)
 	if err != nil {
 		return fmt.Errorf("contacts: %w", err)
@@ -91,6 +96,9 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 			if added {
 				n++
 			}
+		}
+		if err := store.MarkRun(asOf); err != nil {
+			return fmt.Errorf("contacts: %w", err)
 		}
 		fmt.Fprintf(stderr, "recorded %d contacts as made on %s\n", n, asOf.Format("2006-01-02"))
 	}

@@ -37,7 +37,7 @@ const usage = `usage:
   report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [analysis flags]
   report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
   report uplift --customers N --purchases N --basket MINOR --share-bp BP [--extra N]
-  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,...] [--cap 3] [--format csv|json] [--mark]
+  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND [--at YYYY-MM-DD] [--channel sms] [--operator NAME]
 input: --cdnow F | --csv F [--members F] (default: head office's store when wired)
 analysis flags: --sleeping pnone:0.5:273:3|pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
