@@ -80,7 +80,14 @@ func str(v any) string {
 func (c *client) status() error {
 	return c.call("GET", "/v1/status", nil, func(m map[string]any) {
 		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
-		fmt.Fprintf(c.out, "clock      trusted=%v\n", m["clock_trusted"])
+		fmt.Fprintf(c.out, "clock      trusted=%v", m["clock_trusted"])
+		if f := str(get(m, "clock", "fault")); f != "" {
+			fmt.Fprintf(c.out, " FAULT %s: wall %v, trusted time seen %v (expiry waits; `loyaltyctl clock confirm` if the clock is right)", f, get(m, "clock", "wall"), get(m, "clock", "high_water"))
+		}
+		if n, ok := get(m, "clock", "uncorrected").(float64); ok && n > 0 {
+			fmt.Fprintf(c.out, " uncorrected=%v", n)
+		}
+		fmt.Fprintln(c.out)
 		fmt.Fprintf(c.out, "sync       %v", get(m, "sync", "summary"))
 		if e := str(get(m, "sync", "last_error")); e != "" {
 			fmt.Fprintf(c.out, " (%s)", e)

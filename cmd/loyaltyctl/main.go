@@ -162,11 +162,13 @@ func find(cmds []*command, name string) *command {
 	return nil
 }
 
-// dispatch finds the command (one word, or two for "member ..." and
-// "ledger ..."), parses its flags wherever they stand, and runs it.
+// dispatch finds the command (one word, or two for "member ...",
+// "ledger ..." and "clock ..."), parses its flags wherever they stand, and
+// runs it.
 func dispatch(e *env, cmds []*command, first string, args []string) error {
 	name := first
-	if first == "member" || first == "ledger" {
+	group := first == "member" || first == "ledger" || first == "clock"
+	if group {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			if len(args) > 0 && isHelp(args[0]) {
 				for _, c := range cmds {
@@ -185,7 +187,7 @@ func dispatch(e *env, cmds []*command, first string, args []string) error {
 	}
 	c := find(cmds, name)
 	if c == nil {
-		if first == "member" || first == "ledger" {
+		if group {
 			return fmt.Errorf("%w: unknown command %q; %s has: %s", errUsage, name, first, subcommands(cmds, first))
 		}
 		return fmt.Errorf("%w: unknown command %q (see loyaltyctl -h)", errUsage, name)
@@ -272,6 +274,15 @@ func commands() []*command {
 					return err
 				}
 				return e.c.status()
+			}},
+		{name: "clock confirm", short: "confirm that the synchronised clock is right despite a clock fault (expiry runs again)",
+			run: func(e *env, _ *cmdFlags, args []string) error {
+				if err := noArgs("clock confirm", args); err != nil {
+					return err
+				}
+				return e.c.call("POST", "/v1/clock/confirm", nil, func(m map[string]any) {
+					fmt.Fprintf(e.c.out, "clock confirmed: %v (trusted=%v)\n", m["wall"], m["trusted"])
+				})
 			}},
 		{name: "member lookup", args: "ALIAS", short: "find a member by card number, phone or member id",
 			run: func(e *env, _ *cmdFlags, args []string) error {

@@ -32,6 +32,7 @@ func run() int {
 	flag.BoolVar(check, "check-config", false, "same as -check")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	shutdown := flag.Duration("shutdown-timeout", 5*time.Second, "bound on graceful shutdown")
+	testClock := flag.String("test-clock", "", "TEST ONLY: read the wall clock, its trust flag and the boot from this JSON file\n(daemon.TestClockFile); refused unless "+daemon.TestClockEnv+"="+daemon.TestClockConsent+" is set")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println("loyaltyd", version)
@@ -50,7 +51,17 @@ func run() int {
 	log := daemon.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format, journal)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	err = daemon.Run(ctx, daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown})
+	opts := daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown}
+	if *testClock != "" {
+		c, err := daemon.NewTestClock(*testClock, os.Getenv(daemon.TestClockEnv))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loyaltyd: %v\n", err)
+			return 2
+		}
+		log.Warn("TEST CLOCK in use: the wall clock comes from a file", "file", *testClock)
+		opts.Clock = c
+	}
+	err = daemon.Run(ctx, opts)
 	if err != nil {
 		log.Error("loyaltyd stopped", "err", err)
 		switch {

@@ -84,6 +84,8 @@ type register struct {
 	exited   chan error
 	extraCfg string
 	env      []string // extra environment for loyaltyd
+	args     []string // extra flags for loyaltyd
+	rules    string   // replaces the config's rules block when set
 	socket   string   // api.socket, when set
 }
 
@@ -143,14 +145,7 @@ func newRegister(t testing.TB) *register {
 }
 
 func (r *register) writeConfig() {
-	cfg := fmt.Sprintf(`register:
-  id: e2e-r1
-  store_id: e2e-store
-  language: en
-ledger:
-  path: %s
-  lock_timeout: 2s
-rules:
+	rulesBlock := `rules:
   version: 1
   unit: 100
   earn:
@@ -162,7 +157,18 @@ rules:
       name: Free coffee
       points: 10
       discount: 300
-catalogue:
+`
+	if r.rules != "" {
+		rulesBlock = r.rules
+	}
+	cfg := fmt.Sprintf(`register:
+  id: e2e-r1
+  store_id: e2e-store
+  language: en
+ledger:
+  path: %s
+  lock_timeout: 2s
+%scatalogue:
   version: 1
   items:
     - sku: "4006381333931"
@@ -197,7 +203,7 @@ api:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), r.scanS.Name(), r.dispS.Name(), r.addr, socketCfg(r.socket), r.extraCfg)
+%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), r.dispS.Name(), r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
@@ -219,7 +225,7 @@ func (r *register) start() time.Duration {
 		r.writeConfig()
 	}
 	r.stderr = &bytes.Buffer{}
-	r.cmd = exec.Command(bins.loyaltyd, "-config", r.cfgPath)
+	r.cmd = exec.Command(bins.loyaltyd, append([]string{"-config", r.cfgPath}, r.args...)...)
 	r.cmd.Dir = r.dir
 	r.cmd.Env = append(os.Environ(), r.env...)
 	r.cmd.Stdout = io.Discard

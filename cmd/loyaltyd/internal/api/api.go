@@ -41,6 +41,7 @@ type Ledger interface {
 	ForEachSale(fn func(ledger.Sale) error) error
 	ForEachMember(fn func(ledger.Member) error) error
 	Reward(id string) (rules.Reward, bool)
+	ConfirmClock(ctx context.Context) (ledger.ClockStatus, error)
 }
 
 var _ Ledger = (*ledger.Ledger)(nil)
@@ -204,6 +205,7 @@ func errorFor(err error) (int, string, string) {
 		{ledger.ErrClosed, 503, "unavailable", "The register is shutting down; try again in a moment."},
 		{ledger.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the rule set in force."},
 		{ledger.ErrRewardExceedsSale, 409, "reward_exceeds_sale", "The reward is worth more than the basket; add items or choose a smaller reward."},
+		{ledger.ErrClockUntrusted, 409, "clock_untrusted", "The clock is not synchronised (no NTP yet); there is nothing to confirm."},
 		{ledger.ErrInvalid, 400, "invalid_input", "The request is not valid"},
 		{checkout.ErrUnknownItem, 404, "unknown_item", "This item is not in the catalogue; key it in with its price."},
 		{checkout.ErrUnknownCard, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
@@ -353,6 +355,7 @@ func (s *Server) register() {
 	m.HandleFunc("POST /v1/scan", s.scan)
 	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/export/{what}", s.export)
+	m.HandleFunc("POST /v1/clock/confirm", s.confirmClock)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -726,4 +729,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.o.Logger.Error("export failed", "err", err)
 	}
+}
+
+// confirmClock is a person confirming that the synchronised clock is
+// right although it disagrees with the trusted time the register saw
+// before (a clock fault): expiry and the other time-based decisions run
+// again. The answer is the clock part of the status.
+func (s *Server) confirmClock(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.o.Ledger.ConfirmClock(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.o.Logger.Warn("clock confirmed by a person", "wall", cs.Wall, "high_water", cs.HighWater)
+	writeJSON(w, http.StatusOK, cs)
 }

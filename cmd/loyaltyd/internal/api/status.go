@@ -23,6 +23,10 @@ type Status struct {
 	Sync         SyncStatus        `json:"sync"`
 	Checkout     string            `json:"checkout"`
 	SimDevices   map[string]string `json:"simulated_devices,omitempty"`
+	// Clock is the ledger's view of the clock: trusted, synced, a fault
+	// ("behind"/"ahead" of the trusted time seen), the high-water mark and
+	// how many events wait for their time to be corrected.
+	Clock *ledger.ClockStatus `json:"clock,omitempty"`
 }
 
 // SyncStatus is the sync part of Status: "online/offline, N pending,
@@ -58,6 +62,8 @@ type StatusInput struct {
 	// or SyncErr says why it could not start).
 	Sync    *uplink.Status
 	SyncErr error
+	// Clock is the ledger's clock status; nil when it could not be read.
+	Clock *ledger.ClockStatus
 }
 
 // NewStatus builds the status document.
@@ -78,6 +84,7 @@ func NewStatus(in StatusInput) Status {
 		st.SimDevices = in.Simulated
 	}
 	st.Sync = newSyncStatus(in)
+	st.Clock = in.Clock
 	return st
 }
 

@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/loyalty-terminal/loyalty/internal/clock"
 )
 
 // DefaultSyncedFile is the flag file systemd-timesyncd creates once the
@@ -22,6 +25,33 @@ type TrustedClock struct {
 	Adjtimex func() bool
 	// Now overrides time.Now (tests).
 	NowFunc func() time.Time
+}
+
+var _ clock.BootClock = (*TrustedClock)(nil)
+
+// Boot implements clock.BootClock: the kernel's boot id and CLOCK_BOOTTIME
+// (monotonic, counting suspend, never stepped with the wall clock).
+func (c *TrustedClock) Boot() (string, time.Duration) {
+	return kernelBootID(), bootTime()
+}
+
+// kernelBootID is the kernel's random id of this boot; "" when unknown
+// (then untrusted times are corrected as of an earlier boot).
+func kernelBootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// bootTime is CLOCK_BOOTTIME.
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // Now implements clock.Clock.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -94,6 +95,8 @@ type register struct {
 	drv     *checkout.Driver
 	hub     *kiosk.Hub
 	metrics *metrics.Set
+
+	fault atomic.Value // string: the clock fault shown to the cashier
 }
 
 // Run starts loyaltyd and blocks until ctx is cancelled and shutdown is

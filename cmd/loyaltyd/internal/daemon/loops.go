@@ -47,7 +47,11 @@ func (r *register) apply(ctx context.Context, fx checkout.Effects) {
 		r.dispMu.Lock()
 		var err error
 		if *fx.Display == (checkout.Display{}) {
-			err = r.disp.Clear(ctx)
+			if f := r.faultDisplay(); f != nil {
+				err = r.disp.Show(ctx, *f) // the cashier sees the clock fault when idle
+			} else {
+				err = r.disp.Clear(ctx)
+			}
 		} else {
 			err = r.disp.Show(ctx, [2]string{fx.Display.Line1, fx.Display.Line2})
 		}
@@ -108,12 +112,12 @@ func (r *register) signalLoop(ctx context.Context) {
 }
 
 // tickLoop drives the checkout's timers, tells it when head office comes
-// and goes, and runs point expiry hourly once the clock is trusted.
+// and goes, and watches the clock (clockTick).
 func (r *register) tickLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	online := r.online()
-	lastExpire := time.Time{}
+	var cw clockWatch
 	for {
 		select {
 		case <-ctx.Done():
@@ -126,15 +130,90 @@ func (r *register) tickLoop(ctx context.Context) {
 			r.drv.Do(ctx, checkout.Event{Kind: checkout.EvOnline, Online: on})
 			r.log.Info("head office link", "online", on)
 		}
-		// Point expiry is a time-based decision: only with a trusted clock.
-		if time.Since(lastExpire) > time.Hour && r.clockTrusted() {
-			lastExpire = time.Now()
-			if n, err := r.led.ExpireDue(ctx); err != nil {
-				r.log.Warn("expiry run failed", "err", err)
-			} else if n > 0 {
-				r.log.Info("points expired", "lots", n)
-			}
+		r.clockTick(ctx, &cw)
+	}
+}
+
+// clockWatch is what the tick loop remembers about the clock.
+type clockWatch struct {
+	lastExpire time.Time // monotonic: when expiry last ran
+	trusted    bool
+	fault      string
+	wall       time.Time // the clock's reading at the last tick
+	at         time.Time // monotonic time of that tick
+}
+
+// clockTick judges the clock through the ledger (trusted, or a fault
+// against the trusted-time high-water mark), shows a fault to the cashier,
+// corrects the times of events stamped while it was untrusted, and runs
+// point expiry: hourly, and at once when the clock becomes trusted or is
+// stepped. Expiry and corrections are time-based decisions: they wait
+// while the clock is untrusted or in a fault.
+func (r *register) clockTick(ctx context.Context, cw *clockWatch) {
+	cs, err := r.led.ClockStatus()
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	stepped := !cw.at.IsZero() && (cs.Wall.Sub(cw.wall)-now.Sub(cw.at)).Abs() > time.Minute
+	cw.wall, cw.at = cs.Wall, now
+	if cs.Fault != cw.fault {
+		if cs.Fault != "" {
+			r.log.Warn("clock fault: the synchronised clock disagrees with the trusted time seen; expiry waits until it agrees again or a person confirms it (loyaltyctl clock confirm)",
+				"fault", cs.Fault, "wall", cs.Wall, "high_water", cs.HighWater, "estimate", cs.Estimate)
+		} else {
+			r.log.Info("clock fault over", "wall", cs.Wall)
 		}
+		cw.fault = cs.Fault
+		r.fault.Store(cs.Fault)
+		r.redrawIdle()
+	}
+	became := cs.Trusted && !cw.trusted
+	cw.trusted = cs.Trusted
+	if !cs.Trusted {
+		return
+	}
+	if cs.Uncorrected > 0 {
+		if n, err := r.led.CorrectTimes(ctx); err != nil {
+			r.log.Warn("time correction failed", "err", err)
+		} else if n > 0 {
+			r.log.Info("event times corrected", "events", n)
+		}
+	}
+	if cw.lastExpire.IsZero() || time.Since(cw.lastExpire) > time.Hour || became || stepped {
+		cw.lastExpire = time.Now()
+		if n, err := r.led.ExpireDue(ctx); err != nil {
+			r.log.Warn("expiry run failed", "err", err)
+		} else if n > 0 {
+			r.log.Info("points expired", "lots", n)
+		}
+	}
+}
+
+// faultDisplay is what the idle display shows during a clock fault.
+func (r *register) faultDisplay() *[2]string {
+	f, _ := r.fault.Load().(string)
+	if f == "" {
+		return nil
+	}
+	return &[2]string{"Clock fault: " + f, "Check date and time"}
+}
+
+// redrawIdle shows (or clears) the clock fault on an idle display.
+func (r *register) redrawIdle() {
+	if r.drv.View().State != checkout.Idle.String() {
+		return
+	}
+	r.dispMu.Lock()
+	defer r.dispMu.Unlock()
+	var err error
+	if f := r.faultDisplay(); f != nil {
+		err = r.disp.Show(context.Background(), *f)
+	} else {
+		err = r.disp.Clear(context.Background())
+	}
+	if err != nil {
+		r.log.Warn("customer display write failed", "err", err)
 	}
 }
 

@@ -7,9 +7,15 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
 )
 
+// clockTrusted is the ledger's verdict: synchronised and agreeing with
+// the trusted-time high-water mark.
 func (r *register) clockTrusted() bool {
-	_, trusted := r.o.Clock.Now()
-	return trusted
+	cs, err := r.led.ClockStatus()
+	if err != nil {
+		_, trusted := r.o.Clock.Now()
+		return trusted
+	}
+	return cs.Trusted
 }
 
 func (r *register) online() bool {
@@ -28,6 +34,9 @@ func (r *register) status(context.Context) api.Status {
 		Now: time.Now(), Uptime: time.Since(r.start), ClockTrusted: r.clockTrusted(),
 		Devices: r.mgr.Health(), Checkout: r.drv.View().State, SyncErr: r.syncErr}
 	in.Ledger, in.LedgerErr = r.led.Stats()
+	if cs, err := r.led.ClockStatus(); err == nil {
+		in.Clock, in.ClockTrusted = &cs, cs.Trusted
+	}
 	if sims := r.mgr.Simulated(); len(sims) > 0 {
 		in.Simulated = map[string]string{}
 		for _, s := range sims {
