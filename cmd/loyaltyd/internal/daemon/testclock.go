@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/clock"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 )
 
 // TestClockEnv must be set to TestClockConsent for loyaltyd to accept
