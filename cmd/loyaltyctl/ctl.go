@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -112,6 +113,29 @@ func (c *client) status() error {
 func (c *client) showMember(m map[string]any) {
 	fmt.Fprintf(c.out, "%v  %v  balance %v  tier %v  consent %v  aliases %v\n", get(m, "member", "id"), get(m, "member", "name"),
 		m["balance"], get(m, "member", "tier"), get(m, "member", "consent", "given"), get(m, "member", "aliases"))
+}
+
+// showStatement prints a member's point events with running sums, then how
+// the balance comes about.
+func (c *client) showStatement(m map[string]any) {
+	fmt.Fprintf(c.out, "%v  %v\n", get(m, "member", "id"), get(m, "member", "name"))
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "seq\tkind\tpoints\trunning\tsale\tline\treason\twhen\t")
+	lines, _ := m["lines"].([]any)
+	for _, l := range lines {
+		lm, _ := l.(map[string]any)
+		when := str(lm["wall_time"])
+		if lm["clock_trusted"] == false {
+			when += " (clock not yet synchronised)"
+		}
+		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%s\t%s\t%s\t%s\t\n", lm["seq"], lm["kind"], lm["points"], lm["running"], str(lm["sale_id"]), str(lm["line"]), str(lm["reason"]), when)
+	}
+	_ = tw.Flush()
+	if hq := m["hq_balance"]; hq != nil {
+		fmt.Fprintf(c.out, "head office: %v chain-wide (includes this register's events up to %v); balance here %v\n", hq, m["hq_covered"], m["balance"])
+	} else {
+		fmt.Fprintf(c.out, "no head-office figure yet; balance %v = the sum above\n", m["balance"])
+	}
 }
 
 // showRefund prints what a refund or void gave back, not the sale's total.
@@ -279,8 +303,10 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 // export writes sales or members as CSV or JSON lines, through the daemon
 // or directly from the file when no daemon runs.
 func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) error {
-	if what != "sales" && what != "members" {
-		return errors.New("export what? sales or members")
+	switch what {
+	case "sales", "members", "refunds", "events":
+	default:
+		return fmt.Errorf("%w: export what? sales, members, refunds or events", errUsage)
 	}
 	if format != "csv" && format != "json" {
 		return errors.New("-format must be csv or json")
@@ -312,10 +338,15 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 			return oerr
 		}
 		defer l.Close()
-		if what == "sales" {
+		switch what {
+		case "sales":
 			err = export.Sales(w, l, export.Format(format))
-		} else {
+		case "members":
 			err = export.Members(w, l, export.Format(format))
+		case "refunds":
+			err = export.Refunds(w, l, export.Format(format))
+		case "events":
+			err = export.PointEvents(w, l, export.Format(format))
 		}
 	}
 	if err != nil {

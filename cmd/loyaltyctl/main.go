@@ -291,6 +291,13 @@ func commands() []*command {
 				}
 				return e.c.call("GET", "/v1/members?alias="+url.QueryEscape(args[0]), nil, e.c.showMember)
 			}},
+		{name: "member statement", args: "ALIAS", short: "every point event of a member with its sale, reason and running balance",
+			run: func(e *env, _ *cmdFlags, args []string) error {
+				if len(args) != 1 {
+					return fmt.Errorf("%w: member statement takes one ALIAS (card number, phone or member id)", errUsage)
+				}
+				return e.c.call("GET", "/v1/members/"+url.PathEscape(args[0])+"/statement", nil, e.c.showStatement)
+			}},
 		{name: "member enrol", args: "-id ID -name NAME [-alias A]... [-phone P] [-lang L] [-birthday D] [-consent]", short: "enrol a new member (idempotent by id)",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {
 				fs.StringVar(&v.id, "id", "", "member id (e.g. the card number)")
@@ -409,7 +416,7 @@ func commands() []*command {
 				}
 				return e.c.backup(pick(v.name, e.ledgerPath), v.output, e.quiet || e.c.json)
 			}},
-		{name: "export", args: "sales|members [-format csv|json] [-o FILE] [-ledger PATH]", short: "sales (one row per line) or members as CSV or JSON lines",
+		{name: "export", args: "sales|members|refunds|events [-format csv|json] [-o FILE] [-ledger PATH]", short: "sales (one row per line), members with balances, refunds and voids, or point events, as CSV or JSON lines",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {
 				fs.StringVar(&v.format, "format", "csv", "csv or json")
 				fs.StringVar(&v.output, "o", "", "output file (default stdout)")
@@ -417,7 +424,7 @@ func commands() []*command {
 			},
 			run: func(e *env, v *cmdFlags, args []string) error {
 				if len(args) != 1 {
-					return fmt.Errorf("%w: export sales or export members", errUsage)
+					return fmt.Errorf("%w: export sales, members, refunds or events", errUsage)
 				}
 				return e.c.export(args[0], v.format, pick(v.name, e.ledgerPath), v.output, e.quiet)
 			}},

@@ -60,6 +60,21 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	if out, err := ctl(t, "-socket", r.socket, "-json", "member", "lookup", memberCard); err != nil || !strings.Contains(out, `"id": "m7"`) {
 		t.Fatalf("over the unix socket: %v %s", err, out)
 	}
+	// the member's statement explains the balance; refunds are exported and
+	// shown with their sale
+	st := run("member", "statement", memberCard)
+	if lines, _ := st["lines"].([]any); len(lines) < 3 || st["balance"] != st["local"] || st["balance"].(float64) != 10 {
+		t.Fatalf("statement: %v", st)
+	}
+	if out, err := ctl(t, "-addr", api, "member", "statement", memberCard); err != nil || !strings.Contains(out, "reverse") || !strings.Contains(out, "refund rf-9") {
+		t.Fatalf("statement (text): %v %s", err, out)
+	}
+	if out, err := ctl(t, "-addr", api, "export", "refunds", "-format", "json"); err != nil || strings.Count(out, `"id":"rf-9"`) != 1 {
+		t.Fatalf("export refunds: %v %s", err, out)
+	}
+	if out, err := ctl(t, "-addr", api, "export", "events"); err != nil || !strings.Contains(out, "event_id,") || !strings.Contains(out, ",reverse,") {
+		t.Fatalf("export events: %v %s", err, out)
+	}
 	// flags after the arguments, and the refund prints what was refunded
 	// (line 1: 4 x 2.50), not the sale's total
 	if out, err := ctl(t, "-addr", api, "refund", "pos-9", "1:4", "-id", "rf-11"); err != nil || !strings.Contains(out, "refund rf-11 of sale pos-9: 1 line(s), amount 1000 (minor units)") {

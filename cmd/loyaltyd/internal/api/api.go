@@ -40,6 +40,10 @@ type Ledger interface {
 	Stats() (ledger.Stats, error)
 	ForEachSale(fn func(ledger.Sale) error) error
 	ForEachMember(fn func(ledger.Member) error) error
+	ForEachRefund(fn func(ledger.Refund) error) error
+	ForEachPointEvent(fn func(ledger.PointEvent) error) error
+	Refunds(saleID string) ([]ledger.Refund, error)
+	Statement(memberID string) (ledger.Statement, error)
 	Reward(id string) (rules.Reward, bool)
 	ConfirmClock(ctx context.Context) (ledger.ClockStatus, error)
 }
@@ -349,6 +353,7 @@ func (s *Server) register() {
 	m.HandleFunc("GET /v1/members", s.lookupMember)
 	m.HandleFunc("POST /v1/members", s.enrol)
 	m.HandleFunc("GET /v1/members/{id}", s.getMember)
+	m.HandleFunc("GET /v1/members/{id}/statement", s.statement)
 	m.HandleFunc("PUT /v1/members/{id}/consent", s.consent)
 	m.HandleFunc("GET /v1/checkout", s.checkoutView)
 	m.HandleFunc("POST /v1/checkout/{action}", s.checkoutAction)
@@ -457,13 +462,48 @@ func (s *Server) recordSale(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, toResponse(res))
 }
 
+// SaleWithRefunds is GET /v1/sales/{id}: the sale and every refund and
+// void of it, in the order they were recorded.
+type SaleWithRefunds struct {
+	ledger.Sale
+	Refunds []ledger.Refund `json:"refunds"`
+}
+
 func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
 	sale, err := s.o.Ledger.Sale(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, sale)
+	rfs, err := s.o.Ledger.Refunds(sale.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if rfs == nil {
+		rfs = []ledger.Refund{}
+	}
+	writeJSON(w, 200, SaleWithRefunds{Sale: sale, Refunds: rfs})
+}
+
+// statement answers GET /v1/members/{id}/statement; {id} is the member id
+// or any alias (card, phone).
+func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.o.Ledger.Member(id); errors.Is(err, ledger.ErrUnknownMember) {
+		m, err := s.o.Ledger.LookupAlias(id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		id = m.ID
+	}
+	st, err := s.o.Ledger.Statement(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, st)
 }
 
 // RefundBody is the body of POST /v1/sales/{id}/refund.
@@ -722,6 +762,12 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	case "members":
 		w.Header().Set("Content-Type", format.ContentType())
 		err = export.Members(w, s.o.Ledger, format)
+	case "refunds":
+		w.Header().Set("Content-Type", format.ContentType())
+		err = export.Refunds(w, s.o.Ledger, format)
+	case "events":
+		w.Header().Set("Content-Type", format.ContentType())
+		err = export.PointEvents(w, s.o.Ledger, format)
 	default:
 		s.fail(w, r, errNotFound)
 		return

@@ -220,6 +220,19 @@ func TestRefundVoidConsentEnrol(t *testing.T) {
 	if code != 201 || out["balance"].(float64) != 0 {
 		t.Fatalf("void: %d %v", code, out)
 	}
+	// the sale shows its refund and its void
+	code, out = e.call(t, "GET", "/v1/sales/s2", "", local, "")
+	if rfs, _ := out["refunds"].([]any); code != 200 || out["id"] != "s2" || len(rfs) != 2 || rfs[0].(map[string]any)["id"] != "rf-1" || rfs[1].(map[string]any)["void"] != true {
+		t.Fatalf("sale with refunds: %d %v", code, out)
+	}
+	// the statement, by phone, explains the balance
+	code, out = e.call(t, "GET", "/v1/members/+972500000001/statement", "", local, "")
+	if lines, _ := out["lines"].([]any); code != 200 || len(lines) < 3 || out["balance"].(float64) != 0 || out["local"].(float64) != 0 {
+		t.Fatalf("statement: %d %v", code, out)
+	}
+	if code, out = e.call(t, "GET", "/v1/members/nobody/statement", "", local, ""); code != 404 || out["code"] != "unknown_member" {
+		t.Fatalf("statement of nobody: %d %v", code, out)
+	}
 	code, out = e.call(t, "PUT", "/v1/members/m1/consent", `{"given":true,"channel":"in-store"}`, local, "")
 	if code != 200 || out["member"].(map[string]any)["consent"].(map[string]any)["given"] != true {
 		t.Fatalf("consent: %d %v", code, out)
