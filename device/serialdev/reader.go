@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/backoff"
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/frame"
 )
@@ -136,7 +137,8 @@ func (r *Reader) setState(s device.State, err error) {
 // should not block for long, or the device's bytes queue in the kernel.
 // Run returns nil when ctx is cancelled.
 func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
-	delay := r.o.Backoff.Initial
+	retry := backoff.Policy{Min: r.o.Backoff.Initial, Max: r.o.Backoff.Max}
+	attempt := 0 // failed opens since the last successful one
 	defer r.setState(device.StateStopped, nil)
 	for {
 		if ctx.Err() != nil {
@@ -145,16 +147,17 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 		port, err := r.o.Open(r.o.Path, r.o.Serial)
 		if err != nil {
 			r.setState(device.StateUnhealthy, err)
+			attempt++
+			delay := retry.Delay(attempt)
 			r.log.Warn("device unavailable, will retry", "path", r.o.Path, "err", err, "retry_in", delay)
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-r.o.After(delay):
 			}
-			delay = min(2*delay, r.o.Backoff.Max)
 			continue
 		}
-		delay = r.o.Backoff.Initial
+		attempt = 0
 		r.mu.Lock()
 		if r.opened {
 			r.health.Reopens++

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/backoff"
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -274,19 +274,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 	return nil
 }
 
-// backoff is exponential with full jitter: uniform in [min, min*2^attempt]
-// capped at max.
+// backoff is the reconnect delay before attempt n: exponential with full
+// jitter, uniform in [BackoffMin, BackoffMin*2^(n-1) capped at BackoffMax].
 func (u *Uplink) backoff(attempt int) time.Duration {
-	hi := u.o.BackoffMin
-	for i := 1; i < attempt && hi < u.o.BackoffMax; i++ {
-		hi *= 2
-	}
-	hi = min(hi, u.o.BackoffMax)
-	span := hi - u.o.BackoffMin
-	if span <= 0 {
-		return hi
-	}
-	return u.o.BackoffMin + time.Duration(rand.Int64N(int64(span)+1))
+	return backoff.Policy{Min: u.o.BackoffMin, Max: u.o.BackoffMax, Jitter: true}.Delay(attempt)
 }
 
 func (u *Uplink) statusPayload(state string) []byte {

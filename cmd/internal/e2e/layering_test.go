@@ -12,7 +12,8 @@ import (
 // through the API client, never the server. device/clock (the one Clock
 // interface: the register's wall clock and whether NTP has made it
 // trustworthy) is the allowed exception: every layer takes a Clock, and the
-// package imports nothing of this module.
+// package imports nothing of this module. device/backoff (retry delays,
+// also used by sync/uplink) imports nothing of this module either.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/loyalty-terminal/loyalty/"
 	allowed := map[string]bool{mod + "device/clock": true}
@@ -25,6 +26,7 @@ func TestLayering(t *testing.T) {
 		{mod + "sync/...", []string{mod + "cmd/"}},
 		{mod + "cmd/loyaltyctl", []string{mod + "cmd/loyaltyd/internal/api", mod + "sync/"}},
 		{mod + "device/clock", []string{mod}},
+		{mod + "device/backoff", []string{mod}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-test=false", tc.pkgs).CombinedOutput()
 		if err != nil {
