@@ -11,7 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/loyalty-terminal/loyalty/internal/benchcmp"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
 // BenchmarkGroupCommitVsBoltBatch compares the ledger's group committer

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/benchcmp"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
 // benchBatch is an events message as a register sends it: n records, every

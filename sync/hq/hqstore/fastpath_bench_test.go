@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/benchcmp"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
 // The hand-written paths of ingest against the encoding/json calls they

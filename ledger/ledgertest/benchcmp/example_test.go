@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/loyalty-terminal/loyalty/internal/benchcmp"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
 // A benchmark comparing a hand-written encoder with encoding/json prints

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/internal/benchcmp"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
 func TestMedian(t *testing.T) {
