@@ -107,6 +107,12 @@ var (
 	ErrDeviceNotFound = errors.New("device path does not exist")
 	ErrDeviceBusy     = errors.New("device is busy")
 	ErrDeviceGone     = errors.New("device disconnected")
+	// ErrDeviceStuck: the device stopped taking bytes (a display whose
+	// write did not finish within its timeout).
+	ErrDeviceStuck = errors.New("device not taking data")
+	// ErrBadTerminator: a frame ended with a control byte that is not the
+	// configured terminator (a scanner set up for TAB, ETX...).
+	ErrBadTerminator = errors.New("frame ended by an unexpected byte")
 )
 
 var reasonLabels = []struct {
@@ -129,6 +135,8 @@ var reasonLabels = []struct {
 	{ErrDeviceNotFound, "not_found"},
 	{ErrDeviceBusy, "busy"},
 	{ErrDeviceGone, "gone"},
+	{ErrDeviceStuck, "stuck"},
+	{ErrBadTerminator, "bad_terminator"},
 }
 
 // ReasonLabel maps a reject reason to a short fixed label for counters and
@@ -150,7 +158,10 @@ const (
 	StateStarting  State = "starting"
 	StateHealthy   State = "healthy"
 	StateUnhealthy State = "unhealthy"
-	StateStopped   State = "stopped"
+	// StateBusy: another process holds the device (LastError names its
+	// PID when it can be found); retried with backoff.
+	StateBusy    State = "busy"
+	StateStopped State = "stopped"
 )
 
 // Health is a snapshot of one device's health.

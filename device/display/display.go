@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/device"
 )
@@ -116,18 +118,30 @@ func ParseProtocol(s string) (Protocol, error) {
 }
 
 // Opener opens the display's port; it is called again after a write
-// fails, so an unplugged display comes back by itself.
+// fails, so an unplugged display comes back by itself. A port with a
+// SetWriteDeadline method (serialdev.OpenWriter) gets one before each
+// write (SerialOptions.WriteTimeout).
 type Opener func() (io.WriteCloser, error)
 
-// Serial is a pole display on a serial port.
+type deadliner interface {
+	SetWriteDeadline(t time.Time) error
+}
+
+// Serial is a pole display on a serial port. Its methods write at once
+// and return the port's error; the daemon puts a Queued in front of it so
+// the checkout never waits for the display.
 type Serial struct {
-	proto Protocol
-	cp    CodePage
-	width int
-	open  Opener
-	mu    sync.Mutex
-	w     io.WriteCloser
-	h     device.Health
+	proto   Protocol
+	cp      CodePage
+	width   int
+	open    Opener
+	bright  int
+	timeout time.Duration
+	wmu     sync.Mutex // one write at a time
+	mu      sync.Mutex // guards w and h (never held during a write)
+	w       io.WriteCloser
+	h       device.Health
+	writing time.Time // when the write in progress started; zero: none
 }
 
 // SerialOptions configure a Serial display.
@@ -136,6 +150,13 @@ type SerialOptions struct {
 	CodePage CodePage // default CP437
 	Width    int      // default 20
 	Open     Opener   // required
+	// Brightness 1-4 is sent after every (re)initialisation; 0 leaves the
+	// display's own setting.
+	Brightness int
+	// WriteTimeout bounds one write on a port that takes deadlines;
+	// default 1s. A write that times out is a stuck display
+	// (device.ErrDeviceStuck): the port is closed and reopened.
+	WriteTimeout time.Duration
 	// Name and Path label the display in Health.
 	Name, Path string
 }
@@ -154,7 +175,15 @@ func NewSerial(o SerialOptions) (*Serial, error) {
 	if o.Name == "" {
 		o.Name = "display"
 	}
-	return &Serial{proto: o.Protocol, cp: o.CodePage, width: o.Width, open: o.Open,
+	if o.Brightness != 0 {
+		if _, err := o.Protocol.Brightness(o.Brightness); err != nil {
+			return nil, err
+		}
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = time.Second
+	}
+	return &Serial{proto: o.Protocol, cp: o.CodePage, width: o.Width, open: o.Open, bright: o.Brightness, timeout: o.WriteTimeout,
 		h: device.Health{Name: o.Name, Path: o.Path, State: device.StateStarting,
 			Rejects: map[string]int64{}, Faults: map[string]int64{}}}, nil
 }
@@ -175,38 +204,96 @@ func (s *Serial) Health() device.Health {
 }
 
 func (s *Serial) fail(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.h.State = device.StateUnhealthy
+	if errors.Is(err, device.ErrDeviceBusy) {
+		s.h.State = device.StateBusy
+	}
 	s.h.LastError = err.Error()
 	s.h.Faults[device.ReasonLabel(err)]++
 	return err
 }
 
+// writingFor is how long the write in progress has taken (0: none).
+func (s *Serial) writingFor() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing.IsZero() {
+		return 0
+	}
+	return time.Since(s.writing)
+}
+
+// initBytes resets the display and sets the configured brightness.
+func (s *Serial) initBytes() []byte {
+	b := s.proto.Init(s.cp)
+	if s.bright != 0 {
+		br, _ := s.proto.Brightness(s.bright)
+		b = append(b, br...)
+	}
+	return b
+}
+
+func (s *Serial) writeTimed(w io.WriteCloser, b []byte) error {
+	if d, ok := w.(deadliner); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(s.timeout))
+	}
+	s.mu.Lock()
+	s.writing = time.Now()
+	s.mu.Unlock()
+	_, err := w.Write(b)
+	s.mu.Lock()
+	s.writing = time.Time{}
+	s.mu.Unlock()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: no byte taken for %s", device.ErrDeviceStuck, s.timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (%v)", device.ErrDeviceGone, err)
+	}
+	return nil
+}
+
 // write sends b, opening (and initialising) the port when needed. On a
 // write error the port is closed so the next call reopens it.
 func (s *Serial) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w == nil {
-		w, err := s.open()
+	w := s.w
+	s.mu.Unlock()
+	if w == nil {
+		nw, err := s.open()
 		if err != nil {
 			return s.fail(fmt.Errorf("display open: %w", err))
 		}
-		if _, err := w.Write(s.proto.Init(s.cp)); err != nil {
-			w.Close()
-			return s.fail(fmt.Errorf("display init: %w (%v)", device.ErrDeviceGone, err))
+		if err := s.writeTimed(nw, s.initBytes()); err != nil {
+			nw.Close()
+			return s.fail(fmt.Errorf("display init: %w", err))
 		}
+		s.mu.Lock()
 		if s.h.State != device.StateStarting {
 			s.h.Reopens++
 		}
-		s.w = w
+		s.w = nw
+		s.mu.Unlock()
+		w = nw
 	}
-	if _, err := s.w.Write(b); err != nil {
-		s.w.Close()
-		s.w = nil
-		return s.fail(fmt.Errorf("display write: %w (%v)", device.ErrDeviceGone, err))
+	if err := s.writeTimed(w, b); err != nil {
+		s.mu.Lock()
+		if s.w == w {
+			s.w = nil
+		}
+		s.mu.Unlock()
+		w.Close()
+		return s.fail(fmt.Errorf("display write: %w", err))
 	}
+	s.mu.Lock()
 	s.h.State = device.StateHealthy
+	s.h.LastError = "" // recovered: the fault stays counted in Faults
 	s.h.Frames++
+	s.mu.Unlock()
 	return nil
 }
 
@@ -238,17 +325,22 @@ func (s *Serial) Brightness(ctx context.Context, level int) error {
 	return s.write(b)
 }
 
-// Close closes the port.
-func (s *Serial) Close() error {
+// Drop closes the port without waiting for a write in progress (a port
+// that takes deadlines wakes it); the next write reopens and
+// re-initialises the display.
+func (s *Serial) Drop() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w == nil {
+	w := s.w
+	s.w = nil
+	s.mu.Unlock()
+	if w == nil {
 		return nil
 	}
-	err := s.w.Close()
-	s.w = nil
-	return err
+	return w.Close()
 }
+
+// Close closes the port.
+func (s *Serial) Close() error { return s.Drop() }
 
 // Log is a development display that writes the two lines, padded to the
 // width, as text to a writer (e.g. the terminal running `make run`).

@@ -81,6 +81,12 @@ type Display struct {
 	Baud     int    `yaml:"baud"`
 	CodePage string `yaml:"code_page"` // cp437 (default), cp862, cp866
 	Width    int    `yaml:"width"`     // default 20
+	// Brightness 1-4 is sent whenever the display is initialised; 0
+	// leaves the display's own setting.
+	Brightness int `yaml:"brightness"`
+	// WriteTimeout bounds one write: a display that takes no byte for
+	// this long is reported stuck and retried; default 1s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// Simulate replaces a serial display with a pty-backed simulator
 	// (see Config.Simulate).
 	Simulate bool `yaml:"simulate"`

@@ -68,7 +68,7 @@ type Manager struct {
 	buttons *button.Watcher
 	outputs *signal.Outputs
 	disp    display.Display
-	serDisp *display.Serial
+	serDisp *display.Queued
 	closeDi func() error
 	simScan map[string]*sim.Scanner
 	simWieg map[string]*simWiegand
@@ -283,12 +283,18 @@ func (m *Manager) setupDisplay() error {
 		return errors.New("device config: display has no path")
 	}
 	so := serialdev.SerialOptions{Baud: c.Baud}
-	d, err := display.NewSerial(display.SerialOptions{Protocol: p, CodePage: cp, Width: c.Width, Name: "display", Path: path,
-		Open: func() (io.WriteCloser, error) { return serialdev.OpenSerial(path, so, 0) }})
-	if err != nil {
-		return err
+	if so.Baud == 0 {
+		so.Baud = 9600
 	}
-	m.disp, m.serDisp, m.closeDi = d, d, d.Close
+	d, err := display.NewSerial(display.SerialOptions{Protocol: p, CodePage: cp, Width: c.Width, Name: "display", Path: path,
+		Brightness: c.Brightness, WriteTimeout: c.WriteTimeout,
+		Open: func() (io.WriteCloser, error) { return serialdev.OpenWriter(path, so) }})
+	if err != nil {
+		return fmt.Errorf("device config: display: %w", err)
+	}
+	// The display gets its own writer: the checkout never waits for it.
+	q := display.NewQueued(d, display.QueuedOptions{Baud: so.Baud, StuckAfter: c.WriteTimeout, Watch: path, Logger: m.log.With("device", "display")})
+	m.disp, m.serDisp, m.closeDi = q, q, q.Close
 	return nil
 }
 

@@ -275,3 +275,30 @@ func TestPerDeviceSimulate(t *testing.T) {
 		t.Errorf("Inject into a real device = %v", err)
 	}
 }
+
+func TestMetricsAndDegraded(t *testing.T) {
+	hs := []device.Health{
+		{Name: "scanner0", State: device.StateHealthy, Frames: 3, Rejects: map[string]int64{"noise": 1}, Faults: map[string]int64{}},
+		{Name: "display", State: device.StateUnhealthy, LastError: "display write: device not taking data", Faults: map[string]int64{"stuck": 2}},
+		{Name: "scanner1", State: device.StateBusy, LastError: "held by pid 7 (cat)", Faults: map[string]int64{"busy": 1}},
+		{Name: "door", State: device.StateUnhealthy, LastError: "skipped: gpio pin not found", Faults: map[string]int64{"not_found": 1}},
+	}
+	var b strings.Builder
+	manager.WriteMetrics(&b, hs)
+	for _, want := range []string{
+		`loyalty_device_up{device="scanner0"} 1`,
+		`loyalty_device_up{device="display"} 0`,
+		`loyalty_device_state{device="scanner1",state="busy"} 1`,
+		`loyalty_device_rejects_total{device="scanner0",reason="noise"} 1`,
+		`loyalty_device_faults_total{device="display",kind="stuck"} 2`,
+		`loyalty_device_frames_total{device="scanner0"} 3`,
+	} {
+		if !strings.Contains(b.String(), want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, b.String())
+		}
+	}
+	d := manager.Degraded(hs)
+	if len(d) != 2 || !strings.HasPrefix(d["display"], "unhealthy: display write") || !strings.HasPrefix(d["scanner1"], "busy: held by pid 7") {
+		t.Fatalf("degraded %v", d)
+	}
+}

@@ -212,7 +212,7 @@ func TestBusyPort(t *testing.T) {
 	waitHealthy(t, r1)
 	r2, _ := startScanner(t, serialdev.Options{Name: "b", Path: sc.Path()})
 	waitFor(t, "busy fault", func() bool { return r2.Health().Faults["busy"] >= 1 })
-	if r2.Health().State != device.StateUnhealthy {
+	if r2.Health().State != device.StateBusy {
 		t.Fatalf("second opener: %+v", r2.Health())
 	}
 	// The first opener carries on.

@@ -126,6 +126,10 @@ func (r *Reader) setState(s device.State, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.health.State = s
+	if errors.Is(err, device.ErrDeviceBusy) {
+		s = device.StateBusy
+		r.health.State = s
+	}
 	if err != nil {
 		r.health.LastError = err.Error()
 		r.health.Faults[device.ReasonLabel(err)]++
@@ -164,6 +168,7 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 		}
 		r.opened = true
 		r.health.State = device.StateHealthy
+		r.health.LastError = "" // recovered: the fault stays counted in Faults
 		r.mu.Unlock()
 		r.log.Info("device open", "path", r.o.Path)
 		err = r.readLoop(ctx, port, emit)
@@ -191,14 +196,44 @@ func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit fun
 	// that are not files).
 	_, serr := os.Stat(r.o.Path)
 	watch := serr == nil
-	lastCheck := time.Now()
+	lastCheck, lastHolders := time.Now(), time.Now()
+	// root ignores TIOCEXCL: a `cat` started on the port after us would
+	// take every other scan. Somebody opening the port makes us look for
+	// other holders; if there are, let go and report busy.
+	var ow *openWatch
+	var recheck time.Time
+	if watch {
+		if ow = watchOpens(r.o.Path); ow != nil {
+			defer ow.close()
+		}
+	}
 	for {
 		n, err := port.Read(buf)
 		now := clock.Wall(r.o.Clock)
+		if ow != nil && ow.opened() {
+			// the opener's descriptor may not be in /proc yet: look now
+			// and once more shortly after
+			recheck = time.Now().Add(200 * time.Millisecond)
+			if hs := Holders(r.o.Path); len(hs) > 0 {
+				return heldError(r.o.Path, hs)
+			}
+		}
+		if !recheck.IsZero() && time.Now().After(recheck) {
+			recheck = time.Time{}
+			if hs := Holders(r.o.Path); len(hs) > 0 {
+				return heldError(r.o.Path, hs)
+			}
+		}
 		if watch && n == 0 && err == nil && time.Since(lastCheck) >= r.o.PathCheck {
 			lastCheck = time.Now()
 			if _, serr := os.Stat(r.o.Path); errors.Is(serr, os.ErrNotExist) {
 				return fmt.Errorf("%s vanished: %w", r.o.Path, device.ErrDeviceGone)
+			}
+			if ow == nil && time.Since(lastHolders) >= 5*time.Second {
+				lastHolders = time.Now()
+				if hs := Holders(r.o.Path); len(hs) > 0 {
+					return heldError(r.o.Path, hs)
+				}
 			}
 		}
 		if n > 0 {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ type syncBuf struct {
 	b   bytes.Buffer
 	ch  chan struct{} // pinged on every read
 	log []stamp
+	// rate, when set, limits reading to that many bytes a second (a
+	// 9600-baud display takes about 960).
+	rate atomic.Int64
 }
 
 type stamp struct {
@@ -83,6 +87,8 @@ type register struct {
 	stderr   *bytes.Buffer
 	exited   chan error
 	extraCfg string
+	dispCfg  string   // extra keys of devices.display (each line indented 4)
+	dispKind string   // devices.display.kind; default cd5220
 	env      []string // extra environment for loyaltyd
 	args     []string // extra flags for loyaltyd
 	rules    string   // replaces the config's rules block when set
@@ -117,7 +123,15 @@ func newRegister(t testing.TB) *register {
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := r.dispM.Read(buf)
+			chunk := buf
+			rate := r.disp.rate.Load()
+			if rate > 0 {
+				chunk = buf[:max(1, min(int64(len(buf)), rate/50))]
+			}
+			n, err := r.dispM.Read(chunk)
+			if rate > 0 && n > 0 {
+				time.Sleep(time.Duration(n) * time.Second / time.Duration(rate))
+			}
 			if n > 0 {
 				r.disp.mu.Lock()
 				r.disp.b.Write(buf[:n])
@@ -185,10 +199,10 @@ devices:
       path: %s
       terminator: cr
   display:
-    kind: cd5220
+    kind: %s
     path: %s
     width: 20
-member_cards:
+%smember_cards:
   patterns:
     - name: club card
       prefix: "M"
@@ -203,11 +217,20 @@ api:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), r.dispS.Name(), r.addr, socketCfg(r.socket), r.extraCfg)
+%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 func socketCfg(p string) string {

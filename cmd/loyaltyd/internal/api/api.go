@@ -72,6 +72,10 @@ type Options struct {
 	// Healthy reports whether the daemon can take sales; default: ledger
 	// Stats succeeds.
 	Healthy func() error
+	// Degraded lists what works badly without stopping sales (a stuck
+	// display, an unplugged scanner), by name; /healthz then answers 200
+	// with status "degraded" and the list. Default: nothing.
+	Degraded func() map[string]string
 	// Online reports whether head office is reachable (the ledger's offline
 	// redemption limit applies when not); default true.
 	Online func() bool
@@ -367,6 +371,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Healthy(); err != nil {
 		writeErr(w, http.StatusServiceUnavailable, "unhealthy", "The register cannot take sales right now: "+err.Error())
 		return
+	}
+	if s.o.Degraded != nil {
+		if d := s.o.Degraded(); len(d) > 0 {
+			writeJSON(w, 200, map[string]any{"status": "degraded", "degraded": d})
+			return
+		}
 	}
 	writeJSON(w, 200, map[string]string{"status": "ok"})
 }

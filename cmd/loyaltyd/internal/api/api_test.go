@@ -342,3 +342,26 @@ func TestMalformedJSONSpeaksAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthzDegraded(t *testing.T) {
+	e := setup(t)
+	var d map[string]string
+	s := api.New(api.Options{Ledger: e.l, Degraded: func() map[string]string { return d }})
+	h := s.Handler(nil)
+	get := func() (int, map[string]any) {
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out
+	}
+	if code, out := get(); code != 200 || out["status"] != "ok" {
+		t.Fatalf("healthy: %d %v", code, out)
+	}
+	d = map[string]string{"display": "unhealthy: display write: device not taking data"}
+	code, out := get()
+	if code != 200 || out["status"] != "degraded" || out["degraded"].(map[string]any)["display"] != d["display"] {
+		t.Fatalf("degraded: %d %v", code, out)
+	}
+}

@@ -150,9 +150,14 @@ type Display struct {
 	Width    int    `yaml:"width"`     // columns, default 20, 1..80
 	Lines    int    `yaml:"lines"`     // default 2, 1..4
 	CodePage string `yaml:"code_page"` // default cp437; see CodePages
-	// Brightness 1..4, default 4.
-	Brightness int  `yaml:"brightness"`
-	Simulate   bool `yaml:"simulate"`
+	// Brightness 1..4, default 4; sent whenever the display is
+	// initialised.
+	Brightness int `yaml:"brightness"`
+	// WriteTimeout: a display that takes no byte for this long is
+	// reported stuck (health degraded) and retried; default 1s, 50ms..30s.
+	// The checkout never waits for the display.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	Simulate     bool          `yaml:"simulate"`
 }
 
 // MemberCards says which scanned numbers are member cards.

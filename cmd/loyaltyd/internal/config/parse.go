@@ -322,28 +322,29 @@ func dedupe(es Errors, typeErrs int) Errors {
 
 // Defaults.
 const (
-	DefaultLedgerPath         = "/var/lib/loyalty/ledger.db"
-	DefaultLockTimeout        = time.Second
-	DefaultOfflineRedeemLimit = 1000
-	DefaultBaud               = 9600
-	DefaultDataBits           = 8
-	DefaultIdleGap            = 50 * time.Millisecond
-	DefaultScannerMaxFrame    = 64
-	DefaultMagstripeMaxFrame  = 256
-	DefaultWiegandBits        = 26
-	DefaultDebounce           = 20 * time.Millisecond
-	DefaultDisplayWidth       = 20
-	DefaultDisplayLines       = 2
-	DefaultCodePage           = "cp437"
-	DefaultBrightness         = 4
-	DefaultListen             = "127.0.0.1:8080"
-	DefaultMaxBody            = 64 << 10
-	DefaultWindow             = 32
-	DefaultKeepAlive          = 30 * time.Second
-	DefaultTopicRoot          = "loyalty/v1"
-	DefaultAbandonAfter       = 10 * time.Minute
-	DefaultReceiptFor         = 30 * time.Second
-	DefaultPromptEvery        = 3 * time.Second
+	DefaultLedgerPath          = "/var/lib/loyalty/ledger.db"
+	DefaultLockTimeout         = time.Second
+	DefaultOfflineRedeemLimit  = 1000
+	DefaultBaud                = 9600
+	DefaultDataBits            = 8
+	DefaultIdleGap             = 50 * time.Millisecond
+	DefaultScannerMaxFrame     = 64
+	DefaultMagstripeMaxFrame   = 256
+	DefaultWiegandBits         = 26
+	DefaultDebounce            = 20 * time.Millisecond
+	DefaultDisplayWidth        = 20
+	DefaultDisplayLines        = 2
+	DefaultCodePage            = "cp437"
+	DefaultBrightness          = 4
+	DefaultDisplayWriteTimeout = time.Second
+	DefaultListen              = "127.0.0.1:8080"
+	DefaultMaxBody             = 64 << 10
+	DefaultWindow              = 32
+	DefaultKeepAlive           = 30 * time.Second
+	DefaultTopicRoot           = "loyalty/v1"
+	DefaultAbandonAfter        = 10 * time.Minute
+	DefaultReceiptFor          = 30 * time.Second
+	DefaultPromptEvery         = 3 * time.Second
 )
 
 func setDefault[T comparable](v *T, d T) {
@@ -394,6 +395,7 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&d.Lines, DefaultDisplayLines)
 	setDefault(&d.CodePage, DefaultCodePage)
 	setDefault(&d.Brightness, DefaultBrightness)
+	setDefault(&d.WriteTimeout, DefaultDisplayWriteTimeout)
 	for i := range c.MemberCards.Patterns {
 		setDefault(&c.MemberCards.Patterns[i].Check, "none")
 	}

@@ -311,6 +311,7 @@ func (v *validator) devices() {
 	v.intRange(p+".lines", int64(s.Lines), 1, 4, " lines")
 	v.oneOf(p+".code_page", s.CodePage, CodePages...)
 	v.intRange(p+".brightness", int64(s.Brightness), 1, 4, "")
+	v.durRange(p+".write_timeout", s.WriteTimeout, 50*time.Millisecond, 30*time.Second)
 }
 
 func (v *validator) cards() {

@@ -42,7 +42,7 @@ func managerConfig(cfg *config.Config, simDir string) manager.Config {
 	}
 	dc := cfg.Devices.Display
 	mc.Display = manager.Display{Type: firstNonEmpty(dc.Kind, "log"), Path: dc.Path, Baud: dc.Baud, CodePage: dc.CodePage, Width: dc.Width,
-		Simulate: dc.Simulate}
+		Brightness: dc.Brightness, WriteTimeout: dc.WriteTimeout, Simulate: dc.Simulate}
 	for _, p := range cfg.MemberCards.Patterns {
 		mc.Classify.Members = append(mc.Classify.Members, classify.MemberPattern{Name: p.Name, Prefix: p.Prefix, Length: p.Length, Check: classify.Check(p.Check)})
 	}
@@ -92,3 +92,7 @@ type noDisplay struct{}
 func (noDisplay) Show(context.Context, [2]string) error { return nil }
 func (noDisplay) Clear(context.Context) error           { return nil }
 func (noDisplay) Brightness(context.Context, int) error { return nil }
+
+// degraded lists the devices that are present but not working, for
+// /healthz (the register still takes sales).
+func (r *register) degraded() map[string]string { return manager.Degraded(r.mgr.Health()) }

@@ -132,7 +132,7 @@ func (r *register) newAPI(rewards []rules.Reward) http.Handler {
 	srv := api.New(api.Options{
 		Ledger: r.led, Checkout: r.drv, Token: r.cfg.API.Token, MaxBody: r.cfg.API.MaxBody,
 		Status: r.status, Online: r.online, Scan: r.scan, Clock: r.o.Clock,
-		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"),
+		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
 	})
 	var extra http.Handler
 	if r.cfg.Kiosk.Enabled {

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
+	"github.com/loyalty-terminal/loyalty/device/manager"
 )
 
 // clockTrusted is the ledger's verdict: synchronised and agreeing with
@@ -61,6 +63,7 @@ func (r *register) registerMetrics() {
 		return float64(s.OutboxPending)
 	})
 	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
+	r.metrics.RegisterMetricsWriter(func(w io.Writer) { manager.WriteMetrics(w, r.mgr.Health()) })
 }
 
 func b2f(b bool) float64 {

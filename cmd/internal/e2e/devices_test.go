@@ -1,0 +1,160 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// get fetches path with a client that gives up after 5 s: the API must
+// answer whatever the devices do.
+func (r *register) get(path string) (int, string) {
+	r.t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + r.addr + path)
+	if err != nil {
+		r.t.Fatalf("GET %s: %v\n%s", path, err, r.logs())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// view is the checkout view: its state and how many basket lines.
+func (r *register) view() (state string, lines int) {
+	r.t.Helper()
+	_, body := r.get("/v1/checkout")
+	var v struct {
+		State string            `json:"state"`
+		Lines []json.RawMessage `json:"lines"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		r.t.Fatalf("checkout view %q: %v", body, err)
+	}
+	return v.State, len(v.Lines)
+}
+
+func (r *register) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s\n%s", what, r.logs())
+		}
+	}
+}
+
+// TestStuckDisplayDoesNotHoldCheckout: the display's line stops taking
+// bytes (output suspended, as a display holding flow control or a paused
+// reader does). Scans, the checkout view, status and CANCEL go on; health
+// says degraded with the display stuck, /metrics has it per device, and
+// when the line moves again the display is re-initialised and shows the
+// current screen at once.
+func TestStuckDisplayDoesNotHoldCheckout(t *testing.T) {
+	r := newRegister(t)
+	r.dispCfg = "    write_timeout: 300ms\n    brightness: 1\n"
+	r.start()
+	r.scan("4006381333931")
+	r.waitDisplay("the pen", func(b []byte) bool { return hasLine(upperLines(b), "Stabilo pen") })
+	// brightness 1 was sent after the init (ESC * 1)
+	if !bytes.Contains(r.disp.Bytes(), []byte("\x1b@\x1b\x11\x1b*\x01")) {
+		t.Fatalf("no init with brightness 1: %q", r.disp.Bytes())
+	}
+	if err := unix.IoctlSetInt(int(r.dispS.Fd()), unix.TCXONC, unix.TCOOFF); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		r.scan("4006381333931")
+	}
+	r.waitFor("5 more pens in the basket", func() bool { _, n := r.view(); return n == 6 })
+	r.waitFor("healthz degraded by the display", func() bool {
+		code, body := r.get("/healthz")
+		return code == 200 && strings.Contains(body, `"degraded"`) && strings.Contains(body, "not taking data")
+	})
+	if _, body := r.get("/metrics"); !strings.Contains(body, `loyalty_device_up{device="display"} 0`) ||
+		!strings.Contains(body, `loyalty_device_up{device="scanner1"} 1`) {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	if code, body := r.get("/v1/status"); code != 200 || !strings.Contains(body, `"stuck"`) {
+		t.Fatalf("status %d %s", code, body)
+	}
+	r.scan("*CANCEL*")
+	r.waitFor("cancel taken while the display is stuck", func() bool { st, _ := r.view(); return st == "idle" })
+	r.scan("4006381333931")
+	r.waitFor("a new basket", func() bool { _, n := r.view(); return n == 1 })
+	before := len(r.disp.Bytes())
+	if err := unix.IoctlSetInt(int(r.dispS.Fd()), unix.TCXONC, unix.TCOON); err != nil {
+		t.Fatal(err)
+	}
+	// Re-initialised and redrawn with the current basket (one pen), no
+	// backlog of the screens in between.
+	r.waitDisplay("the redraw", func(b []byte) bool {
+		b = b[before:]
+		i := bytes.LastIndex(b, []byte("\x1b@\x1b\x11\x1b*\x01"))
+		return i >= 0 && hasLine(lowerLines(b[i:]), "Total 2.50")
+	})
+	r.waitFor("healthz ok again", func() bool {
+		_, body := r.get("/healthz")
+		return strings.Contains(body, `"ok"`)
+	})
+}
+
+// deviceState is one device's state and last error from /v1/status.
+func (r *register) deviceState(name string) (state, lastErr string) {
+	r.t.Helper()
+	_, body := r.get("/v1/status")
+	var st struct {
+		Devices []struct {
+			Name      string `json:"name"`
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		r.t.Fatalf("status %q: %v", body, err)
+	}
+	for _, d := range st.Devices {
+		if d.Name == name {
+			return d.State, d.LastError
+		}
+	}
+	return "", ""
+}
+
+// TestPortHeldByAnotherProcess: a `cat` on the scanner's port (the check
+// docs/devices.md describes) makes the scanner busy with the holder's
+// PID; when the cat ends
+// the register takes the port back and scans work.
+func TestPortHeldByAnotherProcess(t *testing.T) {
+	r := newRegister(t)
+	r.start()
+	r.waitFor("scanner open", func() bool { st, _ := r.deviceState("scanner1"); return st == "healthy" })
+	cat := exec.Command("cat", r.scanS.Name())
+	cat.Stdout = io.Discard
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	catDone := make(chan struct{})
+	go func() { _ = cat.Wait(); close(catDone) }()
+	defer func() { _ = cat.Process.Kill(); <-catDone }()
+	want := fmt.Sprintf("held by pid %d (cat)", cat.Process.Pid)
+	r.waitFor("scanner busy with the cat's pid", func() bool {
+		st, le := r.deviceState("scanner1")
+		return st == "busy" && strings.Contains(le, want)
+	})
+	if code, body := r.get("/healthz"); code != 200 || !strings.Contains(body, "busy: ") {
+		t.Fatalf("healthz %d %s", code, body)
+	}
+	_ = cat.Process.Kill()
+	<-catDone
+	r.waitFor("scanner back", func() bool { st, le := r.deviceState("scanner1"); return st == "healthy" && le == "" })
+	r.scan("4006381333931")
+	r.waitDisplay("the pen", func(b []byte) bool { return hasLine(upperLines(b), "Stabilo pen") })
+}
