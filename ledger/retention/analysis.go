@@ -90,7 +90,9 @@ const (
 // Profile is everything the analysis knows about one member.
 type Profile struct {
 	MemberID   string            `json:"member_id"`
-	Consent    bool              `json:"consent"`
+	Name       string            `json:"name,omitempty"`
+	Consent    bool              `json:"consent"`            // some channel as of the analysis
+	Channels   []ChannelConsent  `json:"channels,omitempty"` // channels consented to as of the analysis
 	Birthday   string            `json:"birthday,omitempty"`
 	Rhythm     Rhythm            `json:"rhythm"`
 	Categories map[string]Rhythm `json:"categories,omitempty"`
@@ -147,7 +149,9 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 		seen[m.ID] = true
 		h, ex := Clean(m, asOf, &c)
 		a.Excluded.add(ex)
-		p := Profile{MemberID: m.ID, Consent: m.Consent, Birthday: m.Birthday, history: h, Segment: SegNone}
+		p := Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
+		p.Channels = m.ChannelsAt(asOf)
+		p.Consent = len(p.Channels) > 0
 		p.Rhythm = RhythmOf(h.Days)
 		if len(h.Days) > 0 {
 			for _, s := range h.Spend {

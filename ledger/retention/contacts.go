@@ -32,6 +32,7 @@ type ContactRecord struct {
 	MemberID string      `json:"member_id"`
 	Kind     ContactKind `json:"kind"`
 	At       time.Time   `json:"at"`
+	Channel  string      `json:"channel,omitempty"`
 }
 
 // ContactHistory gives the contacts made with a member, in any order.
@@ -60,6 +61,10 @@ type ContactOptions struct {
 	// FirstTimeWithinDays: one-purchase members whose purchase is at most
 	// this old; default 30.
 	FirstTimeWithinDays int
+	// Channels is the order of preference of channels; a member is
+	// contacted on the first one they consented to, and not at all when
+	// they consented to none of them. Default Channels.
+	Channels []string
 	// LastRun is the day of the previous run (from the contact log);
 	// zero when there was none. A follow-up is due when its window
 	// overlaps the days since the last run (at most MinGapDays back), so
@@ -90,6 +95,9 @@ func (o *ContactOptions) withDefaults() ContactOptions {
 	if c.FirstTimeWithinDays == 0 {
 		c.FirstTimeWithinDays = 30
 	}
+	if len(c.Channels) == 0 {
+		c.Channels = Channels
+	}
 	return c
 }
 
@@ -105,6 +113,11 @@ func (o *ContactOptions) Validate() error {
 	for _, k := range c.Kinds {
 		if !validKind(k) {
 			return fmt.Errorf("%w: unknown contact kind %q", ErrInvalid, k)
+		}
+	}
+	for _, ch := range c.Channels {
+		if !ValidChannel(ch) {
+			return fmt.Errorf("%w: unknown channel %q (want one of %v)", ErrInvalid, ch, Channels)
 		}
 	}
 	return nil
@@ -131,6 +144,9 @@ func ParseContactKind(s string) (ContactKind, error) {
 // Contact is one line of a contact list.
 type Contact struct {
 	MemberID   string      `json:"member_id"`
+	Name       string      `json:"name,omitempty"`
+	Channel    string      `json:"channel"`           // the channel consented to
+	Address    string      `json:"address,omitempty"` // its address (phone or email; empty in store)
 	Kind       ContactKind `json:"kind"`
 	Attempt    int         `json:"attempt"` // 1-based number of this contact within the lapse episode (0 for birthdays)
 	LastBought string      `json:"last_purchase"`
@@ -162,6 +178,17 @@ func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Con
 		if !p.Consent || p.Rhythm.PurchaseDays == 0 && p.Birthday == "" {
 			continue
 		}
+		var ch *ChannelConsent
+		for _, want := range o.Channels {
+			for j := range p.Channels {
+				if p.Channels[j].Channel == want && ch == nil {
+					ch = &p.Channels[j]
+				}
+			}
+		}
+		if ch == nil {
+			continue // no consent on any channel asked for
+		}
 		var recs []ContactRecord
 		if hist != nil {
 			var err error
@@ -170,6 +197,7 @@ func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Con
 			}
 		}
 		if c, ok := a.policy(p, recs, o, want); ok {
+			c.Name, c.Channel, c.Address = p.Name, ch.Channel, ch.Address
 			out = append(out, c)
 		}
 	}

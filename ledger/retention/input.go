@@ -101,6 +101,64 @@ func (m *Member) ConsentAt(asOf time.Time) map[string]Consent {
 	return out
 }
 
+// ChannelConsent is a channel a member can be contacted on as of an
+// analysis: the address and the consent event in force.
+type ChannelConsent struct {
+	Channel string    `json:"channel"`
+	Address string    `json:"address,omitempty"` // phone or email; empty in store
+	Since   time.Time `json:"since,omitzero"`
+	How     string    `json:"how,omitempty"`
+}
+
+// address is m's address for channel c.
+func (m *Member) address(c string) string {
+	switch c {
+	case ChannelSMS, ChannelPhone:
+		return m.Phone
+	case ChannelEmail:
+		return m.Email
+	}
+	return ""
+}
+
+// legacyChannels is what a plain yes means: every channel the member has
+// an address for, or in store when there is none.
+func (m *Member) legacyChannels() []string {
+	var chans []string
+	if m.Phone != "" {
+		chans = append(chans, ChannelSMS, ChannelPhone)
+	}
+	if m.Email != "" {
+		chans = append(chans, ChannelEmail)
+	}
+	if len(chans) == 0 {
+		chans = []string{ChannelInStore}
+	}
+	return chans
+}
+
+// ChannelsAt returns the channels m may be contacted on as of asOf, in the
+// order of Channels: from the consent events when there are any, else from
+// the plain Consent flag (legacyChannels).
+func (m *Member) ChannelsAt(asOf time.Time) []ChannelConsent {
+	var out []ChannelConsent
+	if len(m.Consents) == 0 {
+		if m.Consent {
+			for _, c := range m.legacyChannels() {
+				out = append(out, ChannelConsent{Channel: c, Address: m.address(c), Since: m.EnrolledAt, How: "consent flag"})
+			}
+		}
+		return out
+	}
+	given := m.ConsentAt(asOf)
+	for _, ch := range Channels {
+		if c, ok := given[ch]; ok {
+			out = append(out, ChannelConsent{Channel: ch, Address: m.address(ch), Since: c.At, How: c.How})
+		}
+	}
+	return out
+}
+
 // Exclusions counts purchase entries left out of the analysis, by reason.
 // Nothing is dropped silently: reports print these counts.
 type Exclusions struct {

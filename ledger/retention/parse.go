@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,6 +163,12 @@ func ParsePurchasesCSV(r io.Reader) ([]Member, error) {
 // getter returning a trimmed cell ("" for a missing column). what names the
 // table in errors.
 func readCSV(r io.Reader, what string, need []string, row func(line int, get func(string) string) error) error {
+	return readCSVCols(r, what, need, nil, row)
+}
+
+// readCSVCols is readCSV; a non-nil allowed lists every column the table
+// may have.
+func readCSVCols(r io.Reader, what string, need, allowed []string, row func(line int, get func(string) string) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
@@ -171,6 +178,13 @@ func readCSV(r io.Reader, what string, need []string, row func(line int, get fun
 	col := map[string]int{}
 	for i, h := range head {
 		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	if allowed != nil {
+		for h := range col {
+			if !slices.Contains(allowed, h) {
+				return fmt.Errorf("%w: %s csv: unknown column %q (columns: %s)", ErrInvalid, what, h, strings.Join(allowed, ","))
+			}
+		}
 	}
 	for _, n := range need {
 		if _, ok := col[n]; !ok {
@@ -197,28 +211,32 @@ func readCSV(r io.Reader, what string, need []string, row func(line int, get fun
 	}
 }
 
+// MembersCSVColumns are the columns a members CSV may have; member_id and
+// consent are required, any other column is an error (a column the reader
+// does not know would otherwise be ignored without a word).
+var MembersCSVColumns = []string{"member_id", "consent", "name", "email", "phone", "birthday", "enrolled_at"}
+
 // ParseMembersCSV reads member records with the header
-// member_id,consent[,birthday,enrolled_at] (consent is true/false/yes/no/1/0)
-// and merges them into ms, adding members that have no purchases. It
-// returns the merged list.
+// member_id,consent[,name,email,phone,birthday,enrolled_at] and merges them
+// into ms, adding members that have no purchases. It returns the merged
+// list.
+//
+// consent is either a list of channels separated by ";" or spaces ("sms",
+// "sms;email", "phone", "in-store"), each given as of enrolled_at by "members
+// file", or yes/no (true/false/1/0): yes is consent on every channel the
+// member has an address for (sms and phone for a phone number, email for an
+// email address) or in-store when there is none. Consent events with their
+// own dates and withdrawals come from ParseConsentsCSV.
 func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
 	byID := map[string]*Member{}
 	for i := range ms {
 		m := ms[i]
 		byID[m.ID] = &m
 	}
-	err := readCSV(r, "members", []string{"member_id", "consent"}, func(line int, get func(string) string) error {
+	err := readCSVCols(r, "members", []string{"member_id", "consent"}, MembersCSVColumns, func(line int, get func(string) string) error {
 		id := get("member_id")
 		if id == "" {
 			return fmt.Errorf("%w: members csv line %d: empty member_id", ErrInvalid, line)
-		}
-		var consent bool
-		switch strings.ToLower(get("consent")) {
-		case "true", "yes", "1", "y":
-			consent = true
-		case "false", "no", "0", "n", "":
-		default:
-			return fmt.Errorf("%w: members csv line %d: consent %q", ErrInvalid, line, get("consent"))
 		}
 		bd := get("birthday")
 		if bd != "" {
@@ -238,13 +256,97 @@ func ParseMembersCSV(r io.Reader, ms []Member) ([]Member, error) {
 			m = &Member{ID: id}
 			byID[id] = m
 		}
-		m.Consent, m.Birthday, m.EnrolledAt = consent, bd, enrolled
+		m.Birthday, m.EnrolledAt = bd, enrolled
+		m.Name, m.Email, m.Phone = get("name"), get("email"), get("phone")
+		var chans []string
+		switch v := strings.ToLower(get("consent")); v {
+		case "true", "yes", "1", "y":
+			chans = m.legacyChannels()
+		case "false", "no", "0", "n", "":
+		default:
+			for _, c := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ' ' || r == '|' }) {
+				if !ValidChannel(c) {
+					return fmt.Errorf("%w: members csv line %d: consent %q: channel %q is not one of %v (or yes/no)", ErrInvalid, line, get("consent"), c, Channels)
+				}
+				if err := channelAddress(m, c); err != nil {
+					return fmt.Errorf("%w: members csv line %d: %v", ErrInvalid, line, err)
+				}
+				chans = append(chans, c)
+			}
+		}
+		m.Consents = nil
+		for _, c := range chans {
+			m.Consents = append(m.Consents, Consent{Channel: c, Given: true, At: enrolled, How: "members file"})
+		}
+		m.Consent = len(chans) > 0
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return sortedMembers(byID), nil
+}
+
+// channelAddress checks that m has an address for channel c.
+func channelAddress(m *Member, c string) error {
+	switch c {
+	case ChannelSMS, ChannelPhone:
+		if m.Phone == "" {
+			return fmt.Errorf("consent on %s without a phone number", c)
+		}
+	case ChannelEmail:
+		if m.Email == "" {
+			return fmt.Errorf("consent on email without an email address")
+		}
+	}
+	return nil
+}
+
+// ParseConsentsCSV reads consent events with the header
+// member_id,channel,consent,at[,how] (consent yes/no: given or withdrawn)
+// and adds them to the members of ms, which it returns. An event for a
+// member not in ms, an unknown channel, or a channel without an address is
+// an error naming the line.
+func ParseConsentsCSV(r io.Reader, ms []Member) ([]Member, error) {
+	idx := map[string]int{}
+	out := append([]Member(nil), ms...)
+	for i := range out {
+		idx[out[i].ID] = i
+	}
+	err := readCSVCols(r, "consents", []string{"member_id", "channel", "consent", "at"}, []string{"member_id", "channel", "consent", "at", "how"}, func(line int, get func(string) string) error {
+		i, ok := idx[get("member_id")]
+		if !ok {
+			return fmt.Errorf("%w: consents csv line %d: unknown member %q", ErrInvalid, line, get("member_id"))
+		}
+		m := &out[i]
+		c := Consent{Channel: strings.ToLower(get("channel")), How: get("how")}
+		if !ValidChannel(c.Channel) {
+			return fmt.Errorf("%w: consents csv line %d: channel %q is not one of %v", ErrInvalid, line, get("channel"), Channels)
+		}
+		switch strings.ToLower(get("consent")) {
+		case "true", "yes", "1", "y":
+			c.Given = true
+			if err := channelAddress(m, c.Channel); err != nil {
+				return fmt.Errorf("%w: consents csv line %d: member %s: %v", ErrInvalid, line, m.ID, err)
+			}
+		case "false", "no", "0", "n":
+		default:
+			return fmt.Errorf("%w: consents csv line %d: consent %q (yes or no)", ErrInvalid, line, get("consent"))
+		}
+		var err error
+		if c.At, err = parseWhen(get("at")); err != nil {
+			return fmt.Errorf("%w: consents csv line %d: at %q", ErrInvalid, line, get("at"))
+		}
+		m.Consents = append(m.Consents, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Consent = len(out[i].ConsentAt(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))) > 0
+	}
+	return out, nil
 }
 
 // birthdayMonthDay parses "YYYY-MM-DD" or "--MM-DD".

@@ -145,3 +145,59 @@ func abs(v retention.Money) retention.Money {
 	}
 	return v
 }
+
+// TestMembersConsentChannels: consent per channel in the members file and
+// as dated events (given, withdrawn) in the consents file; every bad line
+// is an error and nothing is returned.
+func TestMembersConsentChannels(t *testing.T) {
+	ms, err := retention.ParseMembersCSV(strings.NewReader("member_id,name,email,phone,consent,enrolled_at\n"+
+		"a,Ana,a@x.org,+1555,sms;email,2025-01-01\nb,Boris,,+1666,yes,2025-01-01\nc,,,,yes,\nd,,d@x.org,,no,\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOf := day("2025-06-01")
+	chans := func(m retention.Member) string {
+		var s []string
+		for _, c := range m.ChannelsAt(asOf) {
+			s = append(s, c.Channel+"="+c.Address)
+		}
+		return strings.Join(s, " ")
+	}
+	for i, want := range []string{"sms=+1555 email=a@x.org", "sms=+1666 phone=+1666", "in-store=", ""} {
+		if got := chans(ms[i]); got != want {
+			t.Errorf("%s: channels %q, want %q", ms[i].ID, got, want)
+		}
+	}
+	ms, err = retention.ParseConsentsCSV(strings.NewReader("member_id,channel,consent,at,how\n"+
+		"d,email,yes,2025-02-01,web\na,sms,no,2025-05-01,reply STOP\na,sms,yes,2025-07-01,in-store form\n"), ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := chans(ms[0]); got != "email=a@x.org" {
+		t.Errorf("a after withdrawing sms: %q", got)
+	}
+	if got := ms[0].ChannelsAt(day("2025-07-02")); len(got) != 2 || got[0].How != "in-store form" {
+		t.Errorf("a after giving sms again: %+v", got)
+	}
+	if got := chans(ms[3]); got != "email=d@x.org" {
+		t.Errorf("d: %q", got)
+	}
+	for _, tc := range []struct{ name, members, consents string }{
+		{"unknown channel", "member_id,consent,phone\nm,pigeon,+1\n", ""},
+		{"sms without a phone", "member_id,consent\nm,sms\n", ""},
+		{"unknown column", "member_id,consent,channel\nm,yes,sms\n", ""},
+		{"consent for an unknown member", "member_id,consent\nm,no\n", "member_id,channel,consent,at\nx,sms,yes,2025-01-01\n"},
+		{"consent event without a date", "member_id,consent,phone\nm,no,+1\n", "member_id,channel,consent,at\nm,sms,yes,\n"},
+		{"consent event maybe", "member_id,consent,phone\nm,no,+1\n", "member_id,channel,consent,at\nm,sms,maybe,2025-01-01\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := retention.ParseMembersCSV(strings.NewReader(tc.members), nil)
+			if err == nil && tc.consents != "" {
+				ms, err = retention.ParseConsentsCSV(strings.NewReader(tc.consents), ms)
+			}
+			if !errors.Is(err, retention.ErrInvalid) || ms != nil {
+				t.Errorf("err = %v, members %v", err, ms)
+			}
+		})
+	}
+}

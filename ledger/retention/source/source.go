@@ -16,11 +16,40 @@ func Purchase(p ledger.Purchase) retention.Purchase {
 // Member builds a retention.Member from the ledger's member record and
 // purchase index (as Ledger.Member and Ledger.Purchases return them).
 func Member(m ledger.Member, ps []ledger.Purchase) retention.Member {
-	out := retention.Member{ID: m.ID, Consent: m.Consent.Given, Birthday: m.Birthday, EnrolledAt: m.EnrolledAt}
+	out := retention.Member{ID: m.ID, Birthday: m.Birthday, EnrolledAt: m.EnrolledAt}
+	setProfile(&out, m)
 	for _, p := range ps {
 		out.Purchases = append(out.Purchases, Purchase(p))
 	}
 	return out
+}
+
+// setProfile copies name, addresses and consent. The ledger records one
+// consent for all channels, with how it was given in its Channel field;
+// it becomes consent events on every channel the member has an address
+// for (in store when none), so withdrawals in its history hold.
+func setProfile(out *retention.Member, m ledger.Member) {
+	out.Name, out.Email, out.Phone = m.Name, m.Contact.Email, m.Contact.Phone
+	out.Consent = m.Consent.Given
+	hist := m.ConsentHistory
+	if len(hist) == 0 && (m.Consent.Given || !m.Consent.At.IsZero()) {
+		hist = []ledger.Consent{m.Consent}
+	}
+	var chans []string
+	if out.Phone != "" {
+		chans = append(chans, retention.ChannelSMS, retention.ChannelPhone)
+	}
+	if out.Email != "" {
+		chans = append(chans, retention.ChannelEmail)
+	}
+	if len(chans) == 0 {
+		chans = []string{retention.ChannelInStore}
+	}
+	for _, h := range hist {
+		for _, ch := range chans {
+			out.Consents = append(out.Consents, retention.Consent{Channel: ch, Given: h.Given, At: h.At, How: h.Channel})
+		}
+	}
 }
 
 // PurchaseSource lists every purchase of every member, such as head
@@ -49,7 +78,8 @@ func Collect(src PurchaseSource, members MemberSource) ([]retention.Member, erro
 	if members != nil {
 		if err := members.EachMember(func(lm ledger.Member) error {
 			m := get(lm.ID)
-			m.Consent, m.Birthday, m.EnrolledAt = lm.Consent.Given, lm.Birthday, lm.EnrolledAt
+			m.Birthday, m.EnrolledAt = lm.Birthday, lm.EnrolledAt
+			setProfile(m, lm)
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("read members: %w", err)

@@ -83,16 +83,20 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Record is one stored contact.
 type Record struct {
-	retention.ContactRecord
-	Channel  string `json:"channel,omitempty"`  // "sms", "email", "phone", ...
-	Operator string `json:"operator,omitempty"` // who marked it
+	retention.ContactRecord        // member, kind, time and channel ("sms", "email", "phone", "in-store")
+	Operator                string `json:"operator,omitempty"` // who marked it
 }
 
 // key orders records by member then day; the member id is length-prefixed
-// so "a" and "ab" never interleave.
+// so "a" and "ab" never interleave. The channel is part of the key: the
+// same member, kind and day on another channel is another contact.
 func (s *Store) key(r Record) []byte {
 	d := r.At.In(s.loc).Format("2006-01-02")
-	return fmt.Appendf(nil, "%04d%s\x00%s\x00%s", len(r.MemberID), r.MemberID, d, r.Kind)
+	k := fmt.Appendf(nil, "%04d%s\x00%s\x00%s", len(r.MemberID), r.MemberID, d, r.Kind)
+	if r.Channel != "" {
+		k = fmt.Appendf(k, "\x00%s", r.Channel)
+	}
+	return k
 }
 
 func prefix(member string) []byte {
@@ -100,7 +104,8 @@ func prefix(member string) []byte {
 }
 
 // Mark records a contact. It reports whether the record is new: marking
-// the same member, kind and day again changes nothing and returns false.
+// the same member, kind, day and channel again changes nothing and returns
+// false.
 func (s *Store) Mark(r Record) (bool, error) {
 	if strings.TrimSpace(r.MemberID) == "" || len(r.MemberID) > 9999 {
 		return false, fmt.Errorf("%w: member id %q", ErrInvalid, r.MemberID)
@@ -110,6 +115,9 @@ func (s *Store) Mark(r Record) (bool, error) {
 	}
 	if r.At.IsZero() {
 		return false, fmt.Errorf("%w: no time", ErrInvalid)
+	}
+	if r.Channel != "" && !retention.ValidChannel(r.Channel) {
+		return false, fmt.Errorf("%w: channel %q (want one of %v)", ErrInvalid, r.Channel, retention.Channels)
 	}
 	val, err := json.Marshal(r)
 	if err != nil {

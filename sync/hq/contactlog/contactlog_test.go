@@ -12,7 +12,7 @@ import (
 
 func rec(id string, k retention.ContactKind, at string) contactlog.Record {
 	t, _ := time.Parse("2006-01-02", at)
-	return contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: id, Kind: k, At: t.Add(9 * time.Hour)}, Channel: "sms"}
+	return contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: id, Kind: k, At: t.Add(9 * time.Hour), Channel: "sms"}}
 }
 
 func TestMarkIdempotentAndPersistent(t *testing.T) {

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
 	"github.com/loyalty-terminal/loyalty/sync/hq/contactlog"
 )
 
@@ -25,18 +28,27 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	capN := fs.Int("cap", 3, "budget of contacts per member per lapse episode, across kinds (birthdays aside)")
 	gap := fs.Int("min-gap", 7, "days between two contacts of any kind")
 	bday := fs.Int("birthday-days", 7, "birthdays this many days ahead")
+	channels := fs.String("channels", strings.Join(retention.Channels, ","), "channels in order of preference; members are contacted on the first they consented to")
 	format := fs.String("format", "csv", "csv or json")
-	mark := fs.Bool("mark", false, "record every listed contact as made on --as-of")
+	mark := fs.Bool("mark", false, "record every listed contact (with its channel) as made on --as-of")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *logPath == "" {
 		return fmt.Errorf("%w: contacts list needs --log FILE (where contacts are recorded, so caps hold across runs)", ErrUsage)
 	}
+	if in.members == "" && (in.csv != "" || in.cdnow != "" || env.Members == nil) {
+		return fmt.Errorf("%w: contacts list needs --members FILE: consent comes from the members file, and without it nobody may be contacted", ErrUsage)
+	}
 	if *format != "csv" && *format != "json" {
 		return fmt.Errorf("%w: --format %q: csv or json", ErrUsage, *format)
 	}
 	opts := &retention.ContactOptions{MaxPerLapse: *capN, MinGapDays: *gap, BirthdayDaysAhead: *bday}
+	for _, c := range strings.Split(*channels, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			opts.Channels = append(opts.Channels, c)
+		}
+	}
 	if *kinds != "" {
 		for _, k := range strings.Split(*kinds, ",") {
 			kk, err := retention.ParseContactKind(strings.TrimSpace(k))
@@ -89,7 +101,7 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	if *mark {
 		n := 0
 		for _, c := range list {
-			added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: c.MemberID, Kind: c.Kind, At: asOf}, Operator: "contacts list --mark"})
+			added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: c.MemberID, Kind: c.Kind, At: asOf, Channel: c.Channel}, Operator: "contacts list --mark"})
 			if err != nil {
 				return fmt.Errorf("contacts: %w", err)
 			}
@@ -105,23 +117,133 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	if a.RuleNote != "" {
 		fmt.Fprintf(stderr, "note: %s\n", a.RuleNote)
 	}
+	if len(list) == 0 {
+		fmt.Fprintf(stderr, "no contacts: %s\n", emptyReason(a, opts))
+	}
 	if a.Excluded.Total() > 0 {
 		fmt.Fprintf(stderr, "excluded %d purchase entries (%+v)\n", a.Excluded.Total(), a.Excluded)
 	}
 	return nil
 }
 
+// emptyReason says why a contact list is empty.
+func emptyReason(a *retention.Analysis, o *retention.ContactOptions) string {
+	consent := 0
+	for _, p := range a.Profiles {
+		if p.Consent {
+			consent++
+		}
+	}
+	switch {
+	case consent == 0:
+		return fmt.Sprintf("none of the %d members has consent recorded on any channel as of %s", len(a.Profiles), a.AsOfDate)
+	default:
+		return fmt.Sprintf("%d of %d members have consent; none is due a contact under the policy (spacing %d days, budget %d per lapse, kinds %v)",
+			consent, len(a.Profiles), o.MinGapDays, o.MaxPerLapse, o.Kinds)
+	}
+}
+
 // ContactsCSVHeader is the header of the contact list CSV.
-var ContactsCSVHeader = []string{"member_id", "kind", "attempt", "last_purchase", "segment", "value", "reason"}
+var ContactsCSVHeader = []string{"member_id", "name", "kind", "attempt", "channel", "address", "last_purchase", "segment", "value", "reason"}
 
 func writeContactsCSV(w io.Writer, list []retention.Contact) error {
 	cw := csv.NewWriter(w)
 	cw.Write(ContactsCSVHeader)
 	for _, c := range list {
-		cw.Write([]string{c.MemberID, string(c.Kind), strconv.Itoa(c.Attempt), c.LastBought, string(c.Segment), c.Value, c.Reason})
+		cw.Write([]string{c.MemberID, c.Name, string(c.Kind), strconv.Itoa(c.Attempt), c.Channel, c.Address, c.LastBought, string(c.Segment), c.Value, c.Reason})
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// runLog prints the contact log.
+func runLog(args []string, stdout io.Writer) error {
+	fs := newFlagSet("contacts log")
+	logPath := fs.String("log", "", "contact log file; required")
+	member := fs.String("member", "", "only this member")
+	format := fs.String("format", "csv", "csv or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *logPath == "" {
+		return fmt.Errorf("%w: contacts log needs --log FILE", ErrUsage)
+	}
+	if *format != "csv" && *format != "json" {
+		return fmt.Errorf("%w: --format %q: csv or json", ErrUsage, *format)
+	}
+	if _, err := os.Stat(*logPath); err != nil {
+		return fmt.Errorf("contacts log: %w", err)
+	}
+	store, err := contactlog.Open(*logPath, nil)
+	if err != nil {
+		return fmt.Errorf("contacts log: %w", err)
+	}
+	defer store.Close()
+	var recs []contactlog.Record
+	if err := store.Each(func(r contactlog.Record) error {
+		if *member == "" || r.MemberID == *member {
+			recs = append(recs, r)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("contacts log: %w", err)
+	}
+	if *format == "json" {
+		if recs == nil {
+			recs = []contactlog.Record{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		return enc.Encode(recs)
+	}
+	cw := csv.NewWriter(stdout)
+	cw.Write([]string{"member_id", "day", "kind", "channel", "operator"})
+	for _, r := range recs {
+		cw.Write([]string{r.MemberID, r.At.Format("2006-01-02"), string(r.Kind), r.Channel, r.Operator})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// memberFor finds one member with their consent: in the members file
+// (and consent events) when given, else in head office's member records.
+func memberFor(env Env, membersPath, consentsPath, id string) (retention.Member, bool, error) {
+	var ms []retention.Member
+	switch {
+	case membersPath != "":
+		fh, err := os.Open(membersPath)
+		if err != nil {
+			return retention.Member{}, false, fmt.Errorf("members: %w", err)
+		}
+		ms, err = retention.ParseMembersCSV(fh, nil)
+		fh.Close()
+		if err != nil {
+			return retention.Member{}, false, err
+		}
+		if consentsPath != "" {
+			if ms, err = readConsents(consentsPath, ms); err != nil {
+				return retention.Member{}, false, err
+			}
+		}
+	case env.Members != nil:
+		err := env.Members.EachMember(func(m ledger.Member) error {
+			if m.ID == id {
+				ms = append(ms, source.Member(m, nil))
+			}
+			return nil
+		})
+		if err != nil {
+			return retention.Member{}, false, fmt.Errorf("members: %w", err)
+		}
+	default:
+		return retention.Member{}, false, fmt.Errorf("%w: contacts mark needs --members FILE (or head office's store) to check the member and their consent", ErrUsage)
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			return m, true, nil
+		}
+	}
+	return retention.Member{}, false, nil
 }
 
 func runMark(env Env, args []string, stdout io.Writer) error {
@@ -130,13 +252,18 @@ func runMark(env Env, args []string, stdout io.Writer) error {
 	member := fs.String("member", "", "member id; required")
 	kind := fs.String("kind", "", "due, sleeping, birthday, followup or first-time; required")
 	at := fs.String("at", "", "day of the contact YYYY-MM-DD (default today)")
-	channel := fs.String("channel", "", "sms, email, phone, ...")
+	channel := fs.String("channel", "", "sms, email, phone or in-store; required")
 	operator := fs.String("operator", "", "who made the contact")
+	members := fs.String("members", "", "members CSV, to check the member and their consent (default: head office's store)")
+	consents := fs.String("consents", "", "consent events CSV (member_id,channel,consent,at,how)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *logPath == "" || *member == "" || *kind == "" {
-		return fmt.Errorf("%w: contacts mark needs --log, --member and --kind", ErrUsage)
+	if *logPath == "" || *member == "" || *kind == "" || *channel == "" {
+		return fmt.Errorf("%w: contacts mark needs --log, --member, --kind and --channel", ErrUsage)
+	}
+	if !retention.ValidChannel(*channel) {
+		return fmt.Errorf("%w: --channel %q: want one of %v", ErrUsage, *channel, retention.Channels)
 	}
 	k, err := retention.ParseContactKind(*kind)
 	if err != nil {
@@ -148,19 +275,33 @@ func runMark(env Env, args []string, stdout io.Writer) error {
 			return fmt.Errorf("%w: --at %q: want YYYY-MM-DD", ErrUsage, *at)
 		}
 	}
+	m, ok, err := memberFor(env, *members, *consents, *member)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: contacts mark: unknown member %q: nothing recorded", ErrRefused, *member)
+	}
+	consented := false
+	for _, c := range m.ChannelsAt(when.Add(24*time.Hour - time.Nanosecond)) {
+		consented = consented || c.Channel == *channel
+	}
+	if !consented {
+		return fmt.Errorf("%w: contacts mark: member %s has no consent on %s as of %s: nothing recorded", ErrRefused, *member, *channel, when.Format("2006-01-02"))
+	}
 	store, err := contactlog.Open(*logPath, nil)
 	if err != nil {
 		return fmt.Errorf("contacts mark: %w", err)
 	}
 	defer store.Close()
-	added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: *member, Kind: k, At: when}, Channel: *channel, Operator: *operator})
+	added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: *member, Kind: k, At: when, Channel: *channel}, Operator: *operator})
 	if err != nil {
 		return fmt.Errorf("contacts mark: %w", err)
 	}
 	if added {
-		fmt.Fprintf(stdout, "recorded %s contact with %s on %s\n", k, *member, when.Format("2006-01-02"))
+		fmt.Fprintf(stdout, "recorded %s contact with %s by %s on %s\n", k, *member, *channel, when.Format("2006-01-02"))
 	} else {
-		fmt.Fprintf(stdout, "already recorded: %s contact with %s on %s\n", k, *member, when.Format("2006-01-02"))
+		fmt.Fprintf(stdout, "already recorded: %s contact with %s by %s on %s\n", k, *member, *channel, when.Format("2006-01-02"))
 	}
 	return nil
 }
@@ -175,9 +316,11 @@ type MarkRequest struct {
 }
 
 // MarkHandler is the HTTP endpoint head office's API mounts to record a
-// contact: POST a MarkRequest as JSON; 201 when recorded, 200 when it was
-// already, 400 for a bad request (nothing stored). now gives the default
-// time.
+// contact: POST a MarkRequest as JSON (channel required); 201 when
+// recorded, 200 when it was already (same member, kind, day and channel),
+// 400 for a bad request (nothing stored). now gives the default time. It
+// does not check consent: it records what was done; `contacts mark`
+// checks.
 func MarkHandler(store *contactlog.Store, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -191,6 +334,10 @@ func MarkHandler(store *contactlog.Store, now func() time.Time) http.Handler {
 			http.Error(w, "bad json: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		if req.Channel == "" {
+			http.Error(w, "channel: want one of "+strings.Join(retention.Channels, ", "), http.StatusBadRequest)
+			return
+		}
 		when := now()
 		if req.At != "" {
 			var err error
@@ -201,7 +348,7 @@ func MarkHandler(store *contactlog.Store, now func() time.Time) http.Handler {
 				}
 			}
 		}
-		added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: req.MemberID, Kind: retention.ContactKind(req.Kind), At: when}, Channel: req.Channel, Operator: req.Operator})
+		added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: req.MemberID, Kind: retention.ContactKind(req.Kind), At: when, Channel: req.Channel}, Operator: req.Operator})
 		switch {
 		case errors.Is(err, contactlog.ErrInvalid):
 			http.Error(w, err.Error(), http.StatusBadRequest)

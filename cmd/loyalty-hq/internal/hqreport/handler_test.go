@@ -26,11 +26,14 @@ func TestMarkHandler(t *testing.T) {
 		want               int
 	}{
 		{"record", "POST", `{"member_id":"m1","kind":"due","channel":"sms"}`, http.StatusCreated},
-		{"retry is not a second contact", "POST", `{"member_id":"m1","kind":"due","at":"2026-06-30"}`, http.StatusOK},
-		{"unknown kind", "POST", `{"member_id":"m1","kind":"spam"}`, http.StatusBadRequest},
-		{"no member", "POST", `{"kind":"due"}`, http.StatusBadRequest},
+		{"retry is not a second contact", "POST", `{"member_id":"m1","kind":"due","at":"2026-06-30","channel":"sms"}`, http.StatusOK},
+		{"another channel is another contact", "POST", `{"member_id":"m1","kind":"due","at":"2026-06-30","channel":"email"}`, http.StatusCreated},
+		{"no channel", "POST", `{"member_id":"m1","kind":"due"}`, http.StatusBadRequest},
+		{"unknown channel", "POST", `{"member_id":"m1","kind":"due","channel":"pigeon"}`, http.StatusBadRequest},
+		{"unknown kind", "POST", `{"member_id":"m1","kind":"spam","channel":"sms"}`, http.StatusBadRequest},
+		{"no member", "POST", `{"kind":"due","channel":"sms"}`, http.StatusBadRequest},
 		{"unknown field", "POST", `{"member_id":"m1","kind":"due","extra":1}`, http.StatusBadRequest},
-		{"bad time", "POST", `{"member_id":"m1","kind":"due","at":"soon"}`, http.StatusBadRequest},
+		{"bad time", "POST", `{"member_id":"m1","kind":"due","at":"soon","channel":"sms"}`, http.StatusBadRequest},
 		{"get", "GET", ``, http.StatusMethodNotAllowed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +49,7 @@ func TestMarkHandler(t *testing.T) {
 		})
 	}
 	got, err := store.Contacts("m1")
-	if err != nil || len(got) != 1 {
-		t.Errorf("stored %+v, %v; want exactly one contact", got, err)
+	if err != nil || len(got) != 2 || got[0].Channel == got[1].Channel {
+		t.Errorf("stored %+v, %v; want one contact by sms and one by email", got, err)
 	}
 }

@@ -178,7 +178,7 @@ func TestContactsAcrossRuns(t *testing.T) {
 	if sent != 1 {
 		t.Errorf("sleepy contacted %d times, want the one sleeping offer of this lapse", sent)
 	}
-	out, _, err := run(t, "contacts", "mark", "--log", log, "--member", "sleepy", "--kind", "sleeping", "--at", "2026-06-01")
+	out, _, err := run(t, "contacts", "mark", "--log", log, "--member", "sleepy", "--kind", "sleeping", "--at", "2026-06-01", "--channel", "in-store", "--members", members)
 	if err != nil || !strings.Contains(out, "already recorded") {
 		t.Errorf("re-mark: %q %v", out, err)
 	}

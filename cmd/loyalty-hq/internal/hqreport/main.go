@@ -18,6 +18,10 @@ import (
 // ErrUsage reports bad command-line arguments; the message says what to type.
 var ErrUsage = errors.New("usage")
 
+// ErrRefused reports a well-formed request the data refuse (a contact for
+// an unknown member, or on a channel without consent); nothing is recorded.
+var ErrRefused = errors.New("refused")
+
 // Env is what the caller provides besides the arguments. Zero fields mean:
 // no head-office store (then --cdnow or --csv is required) and the system
 // clock for the default --as-of.
@@ -38,8 +42,9 @@ const usage = `usage:
   report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
   report uplift --customers N --purchases N --basket MINOR --share-bp BP [--extra N]
   contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--format csv|json] [--mark]
-  contacts mark --log F --member ID --kind KIND [--at YYYY-MM-DD] [--channel sms] [--operator NAME]
-input: --cdnow F | --csv F [--members F] (default: head office's store when wired)
+  contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
+  contacts log --log F [--member ID] [--format csv|json]
+input: --cdnow F | --csv F [--members F [--consents F]] (default: head office's store when wired)
 analysis flags: --sleeping pnone:0.5:273:3|pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
 
 // Run is Main with the environment (head office passes its store here).
@@ -75,7 +80,10 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 		if len(args) > 1 && args[1] == "list" {
 			return runContacts(ctx, env, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("%w: contacts needs list or mark\n%s", ErrUsage, usage)
+		if len(args) > 1 && args[1] == "log" {
+			return runLog(args[2:], stdout)
+		}
+		return fmt.Errorf("%w: contacts needs list, mark or log\n%s", ErrUsage, usage)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -85,15 +93,16 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 
 // inputFlags are the flags shared by every command that reads purchases.
 type inputFlags struct {
-	cdnow, csv, members, asOf, sleeping, tz string
-	dueOffset                               int
-	vipShare                                float64
+	cdnow, csv, members, consents, asOf, sleeping, tz string
+	dueOffset                                         int
+	vipShare                                          float64
 }
 
 func (f *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cdnow, "cdnow", "", "CDNOW-format purchases file")
 	fs.StringVar(&f.csv, "csv", "", "purchases CSV (member_id,sale_id,at,amount[,categories])")
-	fs.StringVar(&f.members, "members", "", "members CSV (member_id,consent[,birthday,enrolled_at])")
+	fs.StringVar(&f.members, "members", "", "members CSV (member_id,consent[,name,email,phone,birthday,enrolled_at]); consent yes/no or channels sms;email;phone;in-store")
+	fs.StringVar(&f.consents, "consents", "", "consent events CSV (member_id,channel,consent,at[,how]); needs --members")
 	fs.StringVar(&f.asOf, "as-of", "", "analysis date YYYY-MM-DD (default: today; for --cdnow: 1998-06-30, the end of the data)")
 	fs.StringVar(&f.sleeping, "sleeping", "", "sleeping rule, default "+ruleFlag(retention.DefaultSleepRule))
 	fs.StringVar(&f.tz, "tz", "UTC", "store time zone for calendar days")
@@ -195,6 +204,13 @@ func (f *inputFlags) load(env Env) ([]retention.Member, time.Time, *retention.Co
 		if err != nil {
 			return nil, time.Time{}, nil, err
 		}
+		if f.consents != "" {
+			if ms, err = readConsents(f.consents, ms); err != nil {
+				return nil, time.Time{}, nil, err
+			}
+		}
+	} else if f.consents != "" {
+		return nil, time.Time{}, nil, fmt.Errorf("%w: --consents needs --members", ErrUsage)
 	}
 	asOf := asOfDefault
 	if f.asOf != "" {
@@ -203,6 +219,15 @@ func (f *inputFlags) load(env Env) ([]retention.Member, time.Time, *retention.Co
 		}
 	}
 	return ms, asOf, cfg, nil
+}
+
+func readConsents(path string, ms []retention.Member) ([]retention.Member, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("consents: %w", err)
+	}
+	defer fh.Close()
+	return retention.ParseConsentsCSV(fh, ms)
 }
 
 func readFile(path string, parse func(io.Reader) ([]retention.Member, error)) ([]retention.Member, error) {

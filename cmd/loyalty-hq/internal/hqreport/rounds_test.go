@@ -2,6 +2,7 @@ package hqreport_test
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqreport"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/retention/retentiontest"
 )
@@ -299,4 +301,114 @@ func TestMarketerDailyRuns(t *testing.T) {
 		}
 	}
 	t.Logf("14 daily runs: %d contacts to %d members", total, len(lastDay))
+}
+
+// TestConsentPerChannelRounds: six weekly rounds with consent per channel
+// and withdrawals in weeks 3 and 5. Every row carries a channel the member
+// consented to that day and its address, --mark records the channel, and
+// `contacts log` reads it back.
+func TestConsentPerChannelRounds(t *testing.T) {
+	d, purchases, members, consents := chain(t, true)
+	log := filepath.Join(t.TempDir(), "contacts.db")
+	byChannel := map[string]int{}
+	var rows int
+	for _, asOf := range retentiontest.Rounds {
+		day := asOf.Format("2006-01-02")
+		out, _, err := run(t, "contacts", "list", "--csv", purchases, "--members", members, "--consents", consents, "--log", log, "--as-of", day, "--mark")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range parseList(t, out) {
+			rows++
+			p, _ := d.Person(row["member_id"])
+			ok := false
+			for _, c := range p.Member.ChannelsAt(asOf.Add(24*time.Hour - 1)) {
+				if c.Channel == row["channel"] && c.Address == row["address"] {
+					ok = true
+				}
+			}
+			if !ok || row["name"] != p.Member.Name {
+				t.Errorf("%s: %s contacted by %s at %q (name %q) without consent there: %+v", day, p.Member.ID, row["channel"], row["address"], row["name"], p.Member.Consents)
+			}
+			byChannel[row["channel"]]++
+		}
+	}
+	if rows == 0 || byChannel["sms"] == 0 || byChannel["email"] == 0 {
+		t.Fatalf("rows %d by channel %v", rows, byChannel)
+	}
+	// Withdrawals took effect: nobody was contacted on a channel after
+	// withdrawing it.
+	out, _, err := run(t, "contacts", "log", "--log", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRows := parseList(t, out)
+	if len(logRows) != rows {
+		t.Errorf("log holds %d contacts, lists had %d", len(logRows), rows)
+	}
+	withdrawn := 0
+	for _, r := range logRows {
+		p, _ := d.Person(r["member_id"])
+		for _, c := range p.Member.Consents {
+			if !c.Given && c.Channel == r["channel"] && c.At.Format("2006-01-02") < r["day"] {
+				t.Errorf("%s contacted by %s on %s after withdrawing it on %s", r["member_id"], r["channel"], r["day"], c.At.Format("2006-01-02"))
+			}
+			if !c.Given {
+				withdrawn++
+			}
+		}
+		if r["channel"] == "" {
+			t.Errorf("log row without channel: %v", r)
+		}
+	}
+	t.Logf("%d contacts over six rounds by channel %v", rows, byChannel)
+}
+
+// TestContactsMarkRefuses: contacts mark checks the member and the
+// channel's consent; a refusal records nothing. A missing members file is
+// an error, not an empty list.
+func TestContactsMarkRefuses(t *testing.T) {
+	d, purchases, members, consents := chain(t, true)
+	log := filepath.Join(t.TempDir(), "contacts.db")
+	var noConsent, smsOnly string
+	for _, p := range d.People {
+		cs := p.Member.ChannelsAt(retentiontest.End)
+		if len(cs) == 0 && noConsent == "" {
+			noConsent = p.Member.ID
+		}
+		if len(cs) == 1 && cs[0].Channel == "sms" && smsOnly == "" {
+			smsOnly = p.Member.ID
+		}
+	}
+	mark := func(member, channel string) (string, error) {
+		out, _, err := run(t, "contacts", "mark", "--log", log, "--member", member, "--kind", "due", "--channel", channel, "--at", "2026-01-05", "--members", members, "--consents", consents)
+		return out, err
+	}
+	for _, tc := range []struct{ name, member, channel string }{
+		{"unknown member", "nobody", "sms"},
+		{"no consent at all", noConsent, "sms"},
+		{"no consent on email", smsOnly, "email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := mark(tc.member, tc.channel); !errors.Is(err, hqreport.ErrRefused) {
+				t.Errorf("err = %v, want ErrRefused", err)
+			}
+		})
+	}
+	if _, err := mark(smsOnly, "pigeon"); !errors.Is(err, hqreport.ErrUsage) {
+		t.Errorf("unknown channel: %v", err)
+	}
+	if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refusals touched the contact log: %v", err)
+	}
+	if out, err := mark(smsOnly, "sms"); err != nil || !strings.Contains(out, "recorded due contact with "+smsOnly+" by sms") {
+		t.Errorf("consented mark: %q %v", out, err)
+	}
+	out, _, err := run(t, "contacts", "log", "--log", log, "--member", smsOnly)
+	if rows := parseList(t, out); err != nil || len(rows) != 1 || rows[0]["channel"] != "sms" || rows[0]["kind"] != "due" {
+		t.Errorf("contacts log: %q %v", out, err)
+	}
+	if _, _, err := run(t, "contacts", "list", "--csv", purchases, "--log", log, "--as-of", "2026-01-05"); !errors.Is(err, hqreport.ErrUsage) || !strings.Contains(err.Error(), "--members") {
+		t.Errorf("list without --members: %v", err)
+	}
 }
