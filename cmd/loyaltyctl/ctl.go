@@ -70,6 +70,15 @@ func get(m map[string]any, path ...string) any {
 	return v
 }
 
+// compactJSON prints a JSON object on one line.
+func compactJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
 // str prints a JSON value, nothing for a missing one.
 func str(v any) string {
 	if v == nil {
@@ -89,11 +98,23 @@ func (c *client) status() error {
 			fmt.Fprintf(c.out, " uncorrected=%v", n)
 		}
 		fmt.Fprintln(c.out)
+		if note := str(m["clock_note"]); note != "" {
+			fmt.Fprintf(c.out, "           %s\n", note)
+		}
 		fmt.Fprintf(c.out, "sync       %v", get(m, "sync", "summary"))
 		if e := str(get(m, "sync", "last_error")); e != "" {
 			fmt.Fprintf(c.out, " (%s)", e)
 		}
+		if get(m, "sync", "enabled") == false {
+			fmt.Fprint(c.out, " (sync.enabled is false: this register works alone and nothing goes to head office)")
+		}
 		fmt.Fprintln(c.out)
+		if cv, ok := get(m, "sync", "config").(map[string]any); ok {
+			fmt.Fprintf(c.out, "config     head office's versions in force: %s\n", compactJSON(cv))
+		}
+		if e := str(get(m, "sync", "config_error")); e != "" {
+			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
+		}
 		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "sales"), get(m, "ledger", "members"), get(m, "ledger", "outbox_pending"), get(m, "ledger", "last_seq"))
 		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
 		if devs, ok := m["devices"].([]any); ok {

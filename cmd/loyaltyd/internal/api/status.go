@@ -27,7 +27,16 @@ type Status struct {
 	// ("behind"/"ahead" of the trusted time seen), the high-water mark and
 	// how many events wait for their time to be corrected.
 	Clock *ledger.ClockStatus `json:"clock,omitempty"`
+	// ClockNote says in words what an untrusted or faulty clock holds
+	// back; empty when the clock is trusted.
+	ClockNote string `json:"clock_note,omitempty"`
 }
+
+// The clock notes of the status document.
+const (
+	NoteClockUnsynced = "The clock is not synchronised by NTP yet (a Pi has no real-time clock): campaigns, expiry, tier changes and cashier prompts wait until it is; sales and points are recorded."
+	NoteClockFault    = "The clock disagrees with the trusted time seen before: expiry waits and tiers use the last trusted time. If the clock is right, confirm it: loyaltyctl clock confirm."
+)
 
 // SyncStatus is the sync part of Status: "online/offline, N pending,
 // oldest T".
@@ -85,6 +94,12 @@ func NewStatus(in StatusInput) Status {
 	}
 	st.Sync = newSyncStatus(in)
 	st.Clock = in.Clock
+	switch {
+	case in.Clock != nil && in.Clock.Fault != "":
+		st.ClockNote = NoteClockFault
+	case !in.ClockTrusted:
+		st.ClockNote = NoteClockUnsynced
+	}
 	return st
 }
 
@@ -99,8 +114,9 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	} else if in.LedgerErr == nil {
 		// Without an uplink the outbox still counts what head office has
 		// not confirmed; a register whose sync could not start is
-		// "enabled" but offline, a standalone one "disabled".
-		s = SyncStatus{Online: in.SyncErr == nil, Pending: in.Ledger.OutboxPending, Enabled: in.SyncErr != nil}
+		// "enabled" but offline, a standalone one "disabled" (and not
+		// online: nothing reaches head office).
+		s = SyncStatus{Online: false, Pending: in.Ledger.OutboxPending, Enabled: in.SyncErr != nil}
 		if in.SyncErr != nil {
 			s.LastError = "sync not started: " + in.SyncErr.Error()
 		}

@@ -23,8 +23,8 @@ func TestNewStatusSync(t *testing.T) {
 		in   api.StatusInput
 		want api.SyncStatus
 	}{
-		{"standalone register", api.StatusInput{Ledger: stats},
-			api.SyncStatus{Online: true, Pending: 4, Summary: "disabled, 4 pending"}},
+		{"standalone register: disabled, not online", api.StatusInput{Ledger: stats},
+			api.SyncStatus{Online: false, Pending: 4, Summary: "disabled, 4 pending"}},
 		{"sync could not start", api.StatusInput{Ledger: stats, SyncErr: errors.New("sync password: no such file")},
 			api.SyncStatus{Enabled: true, Pending: 4, LastError: "sync not started: sync password: no such file", Summary: "offline, 4 pending"}},
 		{"ledger not answering, no uplink", api.StatusInput{LedgerErr: errors.New("closed")},
@@ -64,6 +64,16 @@ func TestNewStatusDocument(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("status JSON lacks %s: %s", want, b)
 		}
+	}
+
+	if st.ClockNote != "" {
+		t.Errorf("a trusted clock has a note: %q", st.ClockNote)
+	}
+	if n := api.NewStatus(api.StatusInput{}).ClockNote; n != api.NoteClockUnsynced {
+		t.Errorf("untrusted clock note %q", n)
+	}
+	if n := api.NewStatus(api.StatusInput{ClockTrusted: true, Clock: &ledger.ClockStatus{Synced: true, Fault: "ahead"}}).ClockNote; n != api.NoteClockFault {
+		t.Errorf("clock fault note %q", n)
 	}
 
 	// No devices is an empty list, not null; a ledger that does not answer

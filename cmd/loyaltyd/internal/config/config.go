@@ -29,6 +29,22 @@ type Config struct {
 	Checkout        Checkout        `yaml:"checkout"`
 	Sync            Sync            `yaml:"sync"`
 	Log             Log             `yaml:"log"`
+	Clock           Clock           `yaml:"clock"`
+}
+
+// Clock says when the register's wall clock is trusted. A Raspberry Pi has
+// no real-time clock: it boots in 1970 and its time is trusted once NTP has
+// synchronised it; until then campaigns, expiry, tiers and prompts wait.
+type Clock struct {
+	// TrustHost trusts this machine's clock as if NTP had synchronised it:
+	// for a development machine (the dev config, make run) whose clock is
+	// right but not NTP-disciplined. Never on a register: the daemon logs a
+	// warning at start. Default false.
+	TrustHost bool `yaml:"trust_host"`
+	// SyncedFile is the flag file whose presence says NTP synchronised the
+	// clock; default /run/systemd/timesync/synchronized
+	// (systemd-timesyncd). The kernel's NTP status counts too.
+	SyncedFile string `yaml:"synced_file"`
 }
 
 // Register says which register this is.

@@ -49,6 +49,9 @@ func TestDevConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !c.Clock.TrustHost {
+		t.Error("the dev config does not trust the host clock: under make run campaigns would silently not apply")
+	}
 	if c.Ledger.Path != "var/ledger.db" || c.Sync.Enabled || c.Devices.Display.Kind != "log" {
 		t.Errorf("dev config: ledger %q sync %v display %q", c.Ledger.Path, c.Sync.Enabled, c.Devices.Display.Kind)
 	}
@@ -66,6 +69,9 @@ func TestDefaults(t *testing.T) {
 	c, err := config.Parse("min.yaml", []byte("register:\n  id: r1\n  store_id: s1\n"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Clock.TrustHost || c.Clock.SyncedFile != "" {
+		t.Errorf("clock defaults: %+v, want the host clock untrusted until NTP", c.Clock)
 	}
 	checks := []struct {
 		name      string

@@ -56,7 +56,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = &TrustedClock{}
+		o.Clock = &TrustedClock{SyncedFile: o.Config.Clock.SyncedFile, TrustHost: o.Config.Clock.TrustHost}
+		if o.Config.Clock.TrustHost {
+			o.Logger.Warn("clock.trust_host is set: this machine's clock is trusted as if NTP had synchronised it (a development setting; never on a register)")
+		}
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout

@@ -20,8 +20,10 @@ func TestTrustedClock(t *testing.T) {
 		file     bool
 		kernel   bool
 		disabled bool
+		host     bool
 		want     bool
 	}{
+		{name: "trust_host (dev): trusted without NTP", host: true, disabled: true, want: true},
 		{name: "boot in 1970, nothing synced", want: false},
 		{name: "timesyncd flag file", file: true, want: true},
 		{name: "kernel says synced", kernel: true, want: true},
@@ -39,6 +41,7 @@ func TestTrustedClock(t *testing.T) {
 			if tc.disabled {
 				c.SyncedFile = "-"
 			}
+			c.TrustHost = tc.host
 			now, trusted := c.Now()
 			if trusted != tc.want || !now.Equal(fixed) {
 				t.Fatalf("Now() = %v, %v; want %v, %v", now, trusted, fixed, tc.want)

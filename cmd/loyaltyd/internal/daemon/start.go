@@ -225,6 +225,12 @@ func (r *register) printHints(addr string) {
 		ctl += " -addr http://" + addr
 	}
 	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", r.o.Version, r.cfg.Register.ID, r.cfg.Ledger.Path)
+	switch _, trusted := r.o.Clock.Now(); {
+	case r.cfg.Clock.TrustHost:
+		fmt.Fprintf(w, "Clock: this machine's clock is trusted (clock.trust_host, a development setting): campaigns, expiry and prompts run.\n")
+	case !trusted:
+		fmt.Fprintf(w, "Clock: not synchronised by NTP yet, so campaigns, expiry and prompts wait (status shows when it is).\n")
+	}
 	if name, fifo, ok := r.firstSimScanner(); ok {
 		fmt.Fprintf(w, "Simulated scanner %q. In another terminal, scan an item:\n    %s scan 4006381333931\n", name, ctl)
 		fmt.Fprintf(w, "  (or: echo 4006381333931 > %s)\n", fifo)
