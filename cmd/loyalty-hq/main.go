@@ -21,13 +21,16 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 var version = "dev"
 
 const usage = `usage:
   loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page)
-  loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue) and publish it retained
+  loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
+  loyalty-hq keys generate -out FILE            new signing key (mode 0600); prints the public key registers pin
+  loyalty-hq keys public -key FILE              print the public key of a signing key
   loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
   loyalty-hq version`
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "publish-config":
 		return publishConfig(ctx, args[1:], stdout)
+	case "keys":
+		return keys(args[1:], stdout)
 	case "report", "contacts":
 		return report(ctx, args, stdout, stderr)
 	case "version":
@@ -130,11 +135,67 @@ func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := hq.PublishConfig(ctx, conn, doc); err != nil {
+	signer, _, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	if err := hq.PublishConfig(ctx, conn, signer, doc); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "published %s config version %d on %s (retained)\n", doc.Scope, doc.ConfigVersion, hq.ConfigTopic(doc))
 	return nil
+}
+
+// keys generates a signing key or prints a key's public half.
+func keys(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("keys needs generate or public\n%s", usage)
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	switch args[0] {
+	case "generate":
+		out := fs.String("out", "", "file to write the private key to (created, mode 0600; never overwritten)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *out == "" {
+			return errors.New("keys generate needs -out FILE")
+		}
+		k, err := signing.Generate(nil)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("keys generate: %w (an existing key is never overwritten)", err)
+		}
+		if _, err := f.Write(k.MarshalPEM()); err != nil {
+			f.Close()
+			os.Remove(*out)
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, k.Public())
+		return nil
+	case "public":
+		path := fs.String("key", "", "the private key file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		k, err := signing.LoadSigner(*path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, k.Public())
+		return nil
+	}
+	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
 }
 
 // report runs the retention engineer's report/contacts commands, over head

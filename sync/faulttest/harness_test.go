@@ -1,6 +1,7 @@
 package faulttest_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -62,7 +64,7 @@ func (o *office) start() {
 	if err != nil {
 		o.t.Fatalf("open hq store: %v", err)
 	}
-	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: o.url, WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond})
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: o.url, WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond, Signer: hqKey})
 	if err != nil {
 		o.t.Fatal(err)
 	}
@@ -151,6 +153,9 @@ func (r *register) start(urls []string, o uplink.Options) {
 	}
 	if o.OnMembers == nil {
 		o.OnMembers = uplink.ApplyMembersTo(r.l, r.id)
+	}
+	if o.Keys == nil {
+		o.Keys = hqRing
 	}
 	u, err := uplink.New(r.l, &o)
 	if err != nil {
@@ -269,3 +274,17 @@ func linkGoroutines() int {
 	}
 	return n
 }
+
+// hqKey is head office's signing key in these tests (the same in every
+// re-executed process); registers pin hqRing.
+var hqKey, hqRing = func() (*signing.Signer, *signing.Keyring) {
+	k, err := signing.Generate(bytes.NewReader(bytes.Repeat([]byte{42}, 32)))
+	if err != nil {
+		panic(err)
+	}
+	r, err := signing.NewKeyring(k.Public())
+	if err != nil {
+		panic(err)
+	}
+	return k, r
+}()

@@ -175,7 +175,7 @@ func ingestRound(b *testing.B, url string, round int) roundResult {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	opts := hq.Options{Conn: hq.Conn{Broker: url, ClientID: hqID, WaitTimeout: wait}}
+	opts := hq.Options{Conn: hq.Conn{Broker: url, ClientID: hqID, WaitTimeout: wait}, Signer: hqKey}
 	if testing.Verbose() {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

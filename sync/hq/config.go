@@ -15,6 +15,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 var (
@@ -97,14 +98,27 @@ func ConfigTopic(cfg protocol.Config) string {
 	return protocol.ChainConfigTopic()
 }
 
-// PublishConfig publishes cfg retained (QoS 1) after checking that its
-// version is newer than the retained document on the broker, and waits for
-// the broker's PUBACK. It uses its own short-lived connection
-// (conn.ClientID + "-config").
-func PublishConfig(ctx context.Context, conn Conn, cfg protocol.Config) error {
-	payload, err := protocol.EncodeConfig(cfg)
+// PublishConfig signs cfg with signer and publishes it retained (QoS 1)
+// after checking that its version is newer than the retained document on
+// the broker, and waits for the broker's PUBACK. A retained document that
+// signer's key did not sign (a forgery, or one signed by the key before a
+// rotation) does not hold a newer version back. It uses its own
+// short-lived connection (conn.ClientID + "-config").
+func PublishConfig(ctx context.Context, conn Conn, signer *signing.Signer, cfg protocol.Config) error {
+	if signer == nil {
+		return fmt.Errorf("publish config: no signing key: %w", ErrOptions)
+	}
+	doc, err := protocol.EncodeConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	payload, err := signer.Seal(ConfigTopic(cfg), doc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	own, err := signing.NewKeyring(signer.Public())
+	if err != nil {
+		return err
 	}
 	id := conn.ClientID
 	if id == "" {
@@ -151,9 +165,9 @@ func PublishConfig(ctx context.Context, conn Conn, cfg protocol.Config) error {
 	mu.Lock()
 	cur := current
 	mu.Unlock()
-	if len(cur) > 0 {
+	if prevDoc, err := own.Open(topic, cur, protocol.MaxConfigSize+signing.Overhead); len(cur) > 0 && err == nil {
 		pt, _ := protocol.ParseTopic(topic)
-		prev, err := protocol.DecodeConfig(cur, pt)
+		prev, err := protocol.DecodeConfig(prevDoc, pt)
 		if err == nil && !protocol.Newer(prev.ConfigVersion, cfg.ConfigVersion) {
 			return fmt.Errorf("%w: version %d, broker holds %d", ErrStaleConfig, cfg.ConfigVersion, prev.ConfigVersion)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 const goodRules = `
@@ -88,12 +89,12 @@ func TestPublishConfigVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := hq.PublishConfig(ctx, conn, v4); err != nil {
+	if err := hq.PublishConfig(ctx, conn, hqKey, v4); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"4", "3"} {
 		cfg, _ := hq.ParseConfig([]byte(doc(v)), time.Time{})
-		if err := hq.PublishConfig(ctx, conn, cfg); !errors.Is(err, hq.ErrStaleConfig) {
+		if err := hq.PublishConfig(ctx, conn, hqKey, cfg); !errors.Is(err, hq.ErrStaleConfig) {
 			t.Fatalf("version %s after 4: %v, want ErrStaleConfig", v, err)
 		}
 	}
@@ -107,7 +108,12 @@ func TestPublishConfigVersions(t *testing.T) {
 	got := make(chan protocol.Config, 1)
 	c := connect(t, b.URL(), "late-register", true, nil)
 	c.Subscribe(protocol.ChainConfigTopic(), 1, func(_ mqtt.Client, m mqtt.Message) {
-		cfg, err := protocol.DecodeConfig(m.Payload(), protocol.Topic{Kind: protocol.KindConfig})
+		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxConfigSize+signing.Overhead)
+		if err != nil {
+			t.Errorf("retained config not signed: %v", err)
+			return
+		}
+		cfg, err := protocol.DecodeConfig(doc, protocol.Topic{Kind: protocol.KindConfig})
 		if err != nil {
 			t.Errorf("retained config does not decode: %v", err)
 			return

@@ -30,7 +30,7 @@ func crashChild(path, broker string) int {
 		os.Stderr.WriteString("child: " + err.Error() + "\n")
 		return 2
 	}
-	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: broker, ClientID: "hq-crash", WaitTimeout: wait}, MaxBatch: 50})
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: broker, ClientID: "hq-crash", WaitTimeout: wait}, MaxBatch: 50, Signer: hqKey})
 	if err != nil {
 		return 2
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 type regKey struct{ store, register string }
@@ -192,6 +193,7 @@ type summariser struct {
 	stores   map[string]bool
 	full     map[string]bool // stores that get every member at the next round
 	kick     chan struct{}
+	signer   *signing.Signer
 }
 
 func newSummariser(c mqtt.Client, st *hqstore.Store, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
@@ -377,7 +379,12 @@ func (s *summariser) publish(stores []string, sums []protocol.MemberSummary) err
 				}
 				msg = append(head[:len(head)-1:len(head)-1], tail...)
 			}
-			toks[i] = s.c.Publish(protocol.MembersTopic(store), 1, false, msg)
+			topic := protocol.MembersTopic(store)
+			signed, err := s.signer.Seal(topic, msg)
+			if err != nil {
+				return err
+			}
+			toks[i] = s.c.Publish(topic, 1, false, signed)
 		}
 		for _, t := range toks {
 			if !t.WaitTimeout(s.wait) {

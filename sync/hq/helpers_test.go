@@ -1,6 +1,7 @@
 package hq_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 const wait = 5 * time.Second
@@ -94,7 +96,12 @@ func newRegister(t testing.TB, url, store, id string) *register {
 		}
 	})
 	sub(protocol.MembersTopic(store), func(_ mqtt.Client, m mqtt.Message) {
-		ms, err := protocol.DecodeMembers(m.Payload(), store)
+		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxMembersSize+signing.Overhead)
+		if err != nil {
+			t.Errorf("members message not signed by head office: %v", err)
+			return
+		}
+		ms, err := protocol.DecodeMembers(doc, store)
 		if err != nil {
 			t.Errorf("bad members message: %v", err)
 			return
@@ -191,6 +198,9 @@ func startHQ(t testing.TB, url string, path string, opts hq.Options) (*hq.Servic
 		t.Fatal(err)
 	}
 	opts.Conn.Broker = url
+	if opts.Signer == nil {
+		opts.Signer = hqKey
+	}
 	if opts.Conn.WaitTimeout == 0 {
 		opts.Conn.WaitTimeout = wait
 	}
@@ -225,3 +235,17 @@ func startHQ(t testing.TB, url string, path string, opts hq.Options) (*hq.Servic
 }
 
 var _ = fmt.Sprintf
+
+// hqKey is head office's signing key in these tests (the same in the
+// re-executed head-office processes of crash_test); registers pin hqRing.
+var hqKey, hqRing = func() (*signing.Signer, *signing.Keyring) {
+	k, err := signing.Generate(bytes.NewReader(bytes.Repeat([]byte{42}, 32)))
+	if err != nil {
+		panic(err)
+	}
+	r, err := signing.NewKeyring(k.Public())
+	if err != nil {
+		panic(err)
+	}
+	return k, r
+}()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 // Sentinel errors.
@@ -68,25 +69,33 @@ type Options struct {
 	SummaryInterval time.Duration
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
+	// Signer signs every member summary (sync/signing); registers refuse
+	// unsigned ones. Required.
+	Signer *signing.Signer
+	// Keys verify the config documents head office finds retained on the
+	// broker before it records them. Default: Signer's public key alone;
+	// during a rotation pin the old and the new key.
+	Keys *signing.Keyring
 }
 
 // Status is a snapshot of the service's counters.
 type Status struct {
 	Connected        bool      `json:"connected"`
-	Subscribed       bool      `json:"subscribed"`     // the events subscription is confirmed
-	Messages         uint64    `json:"messages"`       // MQTT messages received
-	Malformed        uint64    `json:"malformed"`      // messages refused by the decoder
-	Events           uint64    `json:"events"`         // events handed to the store
-	Applied          uint64    `json:"applied"`        // events newly applied
-	Duplicates       uint64    `json:"duplicates"`     // events already applied
-	Rejected         uint64    `json:"rejected"`       // events the store refused as invalid
-	Conflicts        uint64    `json:"conflicts"`      // conflicts found
-	Commits          uint64    `json:"commits"`        // store transactions
-	CommitErrors     uint64    `json:"commit_errors"`  // failed transactions (nothing acked)
-	AcksSent         uint64    `json:"acks_sent"`      // acks the broker confirmed
-	GapRequests      uint64    `json:"gap_requests"`   // resend requests sent
-	SummariesSent    uint64    `json:"summaries_sent"` // member summaries sent (per store)
-	QueueLen         int       `json:"queue_len"`      // messages waiting to be applied
+	Subscribed       bool      `json:"subscribed"`      // the events subscription is confirmed
+	Messages         uint64    `json:"messages"`        // MQTT messages received
+	Malformed        uint64    `json:"malformed"`       // messages refused by the decoder
+	Events           uint64    `json:"events"`          // events handed to the store
+	Applied          uint64    `json:"applied"`         // events newly applied
+	Duplicates       uint64    `json:"duplicates"`      // events already applied
+	Rejected         uint64    `json:"rejected"`        // events the store refused as invalid
+	Conflicts        uint64    `json:"conflicts"`       // conflicts found
+	Commits          uint64    `json:"commits"`         // store transactions
+	CommitErrors     uint64    `json:"commit_errors"`   // failed transactions (nothing acked)
+	AcksSent         uint64    `json:"acks_sent"`       // acks the broker confirmed
+	GapRequests      uint64    `json:"gap_requests"`    // resend requests sent
+	SummariesSent    uint64    `json:"summaries_sent"`  // member summaries sent (per store)
+	ConfigsRefused   uint64    `json:"configs_refused"` // retained config documents without head office's signature
+	QueueLen         int       `json:"queue_len"`       // messages waiting to be applied
 	LastCommit       time.Time `json:"last_commit,omitzero"`
 	LastCommitEvents int       `json:"last_commit_events"`
 }
@@ -119,6 +128,16 @@ type inMsg struct {
 func New(st *hqstore.Store, opts Options) (*Service, error) {
 	if st == nil || opts.Conn.Broker == "" {
 		return nil, fmt.Errorf("need a store and a broker url: %w", ErrOptions)
+	}
+	if opts.Signer == nil {
+		return nil, fmt.Errorf("need a signing key (loyalty-hq keys generate): %w", ErrOptions)
+	}
+	if opts.Keys == nil {
+		k, err := signing.NewKeyring(opts.Signer.Public())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+		}
+		opts.Keys = k
 	}
 	if opts.Conn.ClientID == "" {
 		opts.Conn.ClientID = "loyalty-hq"
@@ -237,6 +256,7 @@ func (s *Service) Run(ctx context.Context) error {
 	client := mqtt.NewClient(o)
 	s.acks = newAcker(client, wait, s.log, s)
 	s.sums = newSummariser(client, s.st, epoch, s.opts.SummaryInterval, wait, s.log, s)
+	s.sums.signer = s.opts.Signer
 
 	t := client.Connect() // with ConnectRetry it keeps trying in the background
 	go func() {
@@ -399,12 +419,18 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.log.Warn("config on an unknown topic", "topic", m.topic, "err", err)
 			continue
 		}
-		cfg, err := protocol.DecodeConfig(m.payload, t)
+		doc, err := s.opts.Keys.Open(m.topic, m.payload, protocol.MaxConfigSize+signing.Overhead)
+		if err != nil {
+			s.log.Warn("config document on the broker not signed by head office; registers refuse it too", "topic", m.topic, "err", err)
+			s.count(func(st *Status) { st.ConfigsRefused++ })
+			continue
+		}
+		cfg, err := protocol.DecodeConfig(doc, t)
 		if err != nil {
 			s.log.Warn("invalid config document on the broker; registers refuse it too", "topic", m.topic, "err", err)
 			continue
 		}
-		switch err := s.st.RecordConfig(m.topic, cfg.ConfigVersion, m.payload); {
+		switch err := s.st.RecordConfig(m.topic, cfg.ConfigVersion, doc); {
 		case err == nil:
 			s.log.Info("config in force recorded", "topic", m.topic, "version", cfg.ConfigVersion)
 		case errors.Is(err, hqstore.ErrStaleConfig):

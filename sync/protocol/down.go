@@ -19,6 +19,23 @@ const (
 	MaxMembers     = 5000 // member summaries per message
 )
 
+// Bounds on head office's numbers, the same as head office's store keeps
+// for itself: a document beyond them is malformed, whoever signed it, so
+// no single message can give a member 2^40 points or push a version or
+// sequence to the top of its range (after which nothing genuine would be
+// newer).
+const (
+	// MaxBalance bounds a summary's balance in either direction
+	// (hqstore's bound on a point event's amount).
+	MaxBalance = ledger.Points(1) << 40
+	// MaxConfigVersion bounds config_version (integers above it do not
+	// survive a float64 round trip in other JSON tools).
+	MaxConfigVersion = uint64(1) << 53
+	// MaxMembersSeq bounds a members message's seq: head office's epoch
+	// (restarts) in the high 32 bits and a counter in the low 32.
+	MaxMembersSeq = uint64(1) << 56
+)
+
 // Ack is head office's acknowledgement to one register. Watermark is the
 // highest sequence number such that every event 1..Watermark is durably
 // applied at head office; the register may forget events up to it. Gap, when
@@ -214,6 +231,9 @@ func (c Config) validate(scope, store string) error {
 	if c.ConfigVersion == 0 {
 		return fmt.Errorf("config: %w: config_version missing", ErrMalformed)
 	}
+	if c.ConfigVersion > MaxConfigVersion {
+		return fmt.Errorf("config: %w: config_version %d above %d", ErrMalformed, c.ConfigVersion, MaxConfigVersion)
+	}
 	if c.Rules != nil {
 		if err := c.Rules.Validate(); err != nil {
 			return fmt.Errorf("config: %w: %w", ErrMalformed, err)
@@ -317,6 +337,9 @@ func (m MemberSummaries) validate(store string) error {
 	if m.Seq == 0 {
 		return fmt.Errorf("members: %w: seq missing", ErrMalformed)
 	}
+	if m.Seq > MaxMembersSeq {
+		return fmt.Errorf("members: %w: seq %d above %d", ErrMalformed, m.Seq, MaxMembersSeq)
+	}
 	if len(m.Members) > MaxMembers {
 		return fmt.Errorf("members: %w: %d summaries", ErrTooLarge, len(m.Members))
 	}
@@ -331,6 +354,14 @@ func (m MemberSummaries) validate(store string) error {
 		seen[s.MemberID] = true
 		if s.Member != nil && s.Member.ID != s.MemberID {
 			return fmt.Errorf("members: %w: members[%d].member.id %q", ErrMalformed, i, s.Member.ID)
+		}
+		if s.Balance > MaxBalance || s.Balance < -MaxBalance {
+			return fmt.Errorf("members: %w: members[%d].balance %d beyond ±%d", ErrMalformed, i, s.Balance, MaxBalance)
+		}
+		for reg, seq := range s.Included {
+			if seq > MaxMembersSeq {
+				return fmt.Errorf("members: %w: members[%d].included[%s] %d", ErrMalformed, i, reg, seq)
+			}
 		}
 		if s.Spend12m < 0 || s.Visits12m < 0 {
 			return fmt.Errorf("members: %w: members[%d] negative spend_12m or visits_12m", ErrMalformed, i)

@@ -204,6 +204,8 @@ func TestConfig(t *testing.T) {
 		{"unknown field", `{"v":1,"scope":"store","store":"s1","config_version":4,"debug":true}`, st, protocol.ErrMalformed},
 		{"truncated", `{"v":1,"scope":"store"`, st, protocol.ErrMalformed},
 		{"oversize", `{"v":1}` + strings.Repeat(" ", protocol.MaxConfigSize), st, protocol.ErrTooLarge},
+		{"version 2^64-1", `{"v":1,"scope":"store","store":"s1","config_version":18446744073709551615}`, st, protocol.ErrMalformed},
+		{"version above 2^53", `{"v":1,"scope":"store","store":"s1","config_version":9007199254740993}`, st, protocol.ErrMalformed},
 		{"ok chain", `{"v":1,"scope":"chain","config_version":4}`, protocol.Topic{Kind: protocol.KindConfig}, nil},
 	}
 	for _, tc := range tests {
@@ -248,6 +250,10 @@ func TestMembers(t *testing.T) {
 		{"profile of other member", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0,"member":{"id":"b"}}]}`, protocol.ErrMalformed},
 		{"float balance", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1.5,"spend_12m":0,"visits_12m":0}]}`, protocol.ErrMalformed},
 		{"version 0", `{"store":"s1","seq":1,"members":[]}`, protocol.ErrVersion},
+		{"seq 2^64-1", `{"v":1,"store":"s1","seq":18446744073709551615,"members":[]}`, protocol.ErrMalformed},
+		{"balance 2^40+1", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1099511627777,"spend_12m":0,"visits_12m":0}]}`, protocol.ErrMalformed},
+		{"balance -2^40-1", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":-1099511627777,"spend_12m":0,"visits_12m":0}]}`, protocol.ErrMalformed},
+		{"included 2^64-1", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0,"included":{"r1":18446744073709551615}}]}`, protocol.ErrMalformed},
 		{"negative spend", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":-5,"visits_12m":0}]}`, protocol.ErrMalformed},
 		{"negative visits", `{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":-1}]}`, protocol.ErrMalformed},
 		{"retention status not a word", ret(`{"status":"Due!","segment":"regular","purchase_days":3}`), protocol.ErrMalformed},

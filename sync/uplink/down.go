@@ -91,11 +91,18 @@ func (u *Uplink) apply(ctx context.Context, m mqtt.Message) {
 		u.reject("message for store " + t.Store)
 		return
 	}
+	if t.Kind == protocol.KindConfig && len(m.Payload()) == 0 {
+		return // a cleared retained message: nothing to apply
+	}
+	doc, ok := u.verify(t, m.Topic(), m.Payload())
+	if !ok {
+		return
+	}
 	switch t.Kind {
 	case protocol.KindConfig:
-		u.applyConfig(ctx, t, m.Payload())
+		u.applyConfig(ctx, t, doc)
 	case protocol.KindMembers:
-		u.applyMembers(ctx, m.Payload())
+		u.applyMembers(ctx, doc)
 	}
 }
 
@@ -123,6 +130,7 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 		return // the retained copy again, or a duplicate delivery
 	}
 	if !protocol.Newer(current, c.ConfigVersion) {
+		u.count(func(s *state) { s.refused.Replayed++ })
 		fail(fmt.Errorf("%w: %s config version %d, %d in force", ErrStale, c.Scope, c.ConfigVersion, current))
 		return
 	}
@@ -156,6 +164,7 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 		return // duplicate delivery
 	}
 	if ms.Seq < last {
+		u.count(func(s *state) { s.refused.Replayed++ })
 		fail(fmt.Errorf("%w: members seq %d, %d applied", ErrStale, ms.Seq, last))
 		return
 	}

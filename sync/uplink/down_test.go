@@ -29,6 +29,9 @@ func publisher(t *testing.T, url string) mqtt.Client {
 
 func publish(t *testing.T, c mqtt.Client, topic string, retained bool, payload []byte) {
 	t.Helper()
+	if tp, err := protocol.ParseTopic(topic); err == nil && (tp.Kind == protocol.KindConfig || tp.Kind == protocol.KindMembers) {
+		payload = sealed(topic, payload)
+	}
 	if tok := c.Publish(topic, 1, retained, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}

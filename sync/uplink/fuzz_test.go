@@ -23,17 +23,23 @@ func FuzzDeliver(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"v":1,"scope":"chain","config_version":2}`))
 	f.Add(uint8(3), []byte(`{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0}]}`))
 	f.Add(uint8(4), []byte(`garbage`))
+	f.Add(uint8(0x81), storeConfig(5, 10))
+	f.Add(uint8(0x83), []byte(`{"v":1,"store":"s1","seq":1,"members":[{"member_id":"a","balance":1,"spend_12m":0,"visits_12m":0}]}`))
 	topics := []string{protocol.AckTopic("s1", "r1"), protocol.StoreConfigTopic("s1"), protocol.ChainConfigTopic(),
 		protocol.MembersTopic("s1"), "loyalty/v1/s1/r1/events", "other/topic"}
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		u, err := uplink.New(memOutbox{}, &uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Store: "s1", Register: "r1",
-			ConfigVersions: uplink.ConfigVersions{Store: 3},
-			OnConfig:       func(context.Context, protocol.Config) error { return nil },
-			OnMembers:      func(context.Context, protocol.MemberSummaries) error { return nil }})
+			ConfigVersions: uplink.ConfigVersions{Store: 3}, Keys: hqRing,
+			OnConfig:  func(context.Context, protocol.Config) error { return nil },
+			OnMembers: func(context.Context, protocol.MemberSummaries) error { return nil }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.Deliver(context.Background(), topics[int(which)%len(topics)], payload)
+		topic := topics[int(which&0x7f)%len(topics)]
+		if which&0x80 != 0 { // signed, so the fuzzer reaches the decoders
+			payload = sealed(topic, payload)
+		}
+		u.Deliver(context.Background(), topic, payload)
 		if s := u.Status(); s.Config.Store < 3 {
 			t.Fatalf("config version went from 3 to %d", s.Config.Store)
 		}

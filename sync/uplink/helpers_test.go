@@ -3,6 +3,7 @@ package uplink_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -194,6 +196,9 @@ func startUplink(t testing.TB, ob uplink.Outbox, o uplink.Options) (*uplink.Upli
 	if o.OpTimeout == 0 {
 		o.OpTimeout = 3 * time.Second
 	}
+	if o.Keys == nil {
+		o.Keys = hqRing
+	}
 	if o.BackoffMax == 0 {
 		o.BackoffMin, o.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
 	}
@@ -233,4 +238,30 @@ func lastSeq(t testing.TB, l *ledger.Ledger) uint64 {
 		t.Fatal(err)
 	}
 	return w + uint64(n)
+}
+
+// hqKey is head office's signing key in these tests; registers pin hqRing.
+var hqKey, hqRing = func() (*signing.Signer, *signing.Keyring) {
+	k, err := signing.Generate(nil)
+	if err != nil {
+		panic(err)
+	}
+	r, err := signing.NewKeyring(k.Public())
+	if err != nil {
+		panic(err)
+	}
+	return k, r
+}()
+
+// sealed signs payload for topic with hqKey when it is JSON (a document
+// head office would send) and returns it unchanged otherwise.
+func sealed(topic string, payload []byte) []byte {
+	if !json.Valid(payload) {
+		return payload
+	}
+	b, err := hqKey.Seal(topic, payload)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

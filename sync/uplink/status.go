@@ -31,6 +31,9 @@ type Status struct {
 	// the last one was rejected.
 	MembersSeq   uint64
 	MembersError string
+	// Refused counts the documents from head office refused since start,
+	// by reason (also counted in Rejected).
+	Refused Refused
 	// Rejected counts downstream messages rejected since start; Resends
 	// counts rewinds to the watermark; Sessions counts connections.
 	Rejected, Resends, Sessions uint64
@@ -42,7 +45,7 @@ func (u *Uplink) Status() Status {
 	u.mu.Lock()
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
-		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr,
+		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
 		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions}
 	u.mu.Unlock()
 	if n, oldest, err := u.ob.OutboxStats(); err == nil {

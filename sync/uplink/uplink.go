@@ -18,6 +18,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 // Sentinel errors.
@@ -118,6 +119,11 @@ type Options struct {
 	ConfigVersions ConfigVersions
 	// MembersSeq is the last members message Seq applied before start.
 	MembersSeq uint64
+	// Keys are head office's pinned public keys. Config documents and
+	// member summaries must be signed by one of them (sync/signing);
+	// anything else is refused, counted (Status.Refused) and explained
+	// (ConfigError, MembersError). Nil refuses every downstream document.
+	Keys *signing.Keyring
 }
 
 // ConfigVersions are the config versions in force per scope.
@@ -160,6 +166,7 @@ type state struct {
 	cfgErr     string
 	membersSeq uint64
 	membersErr string
+	refused    Refused
 	rejected   uint64
 	resends    uint64
 	sessions   uint64

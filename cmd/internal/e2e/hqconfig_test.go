@@ -25,12 +25,12 @@ func TestHeadOfficeConfigApplied(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := hq.PublishConfig(context.Background(), conn, cfg); err != nil {
+		if err := hq.PublishConfig(context.Background(), conn, hqKey, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r := newRegister(t)
-	r.extraCfg = "sync:\n  enabled: true\n  broker: " + b.URL() + "\n"
+	r.extraCfg = syncCfg(b.URL())
 	r.start()
 	enrol(t, r)
 

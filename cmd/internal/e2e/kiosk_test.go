@@ -76,7 +76,7 @@ func TestKioskLiveInChromium(t *testing.T) {
 // say offline.
 func TestOfflineShownWhenBrokerUnreachable(t *testing.T) {
 	r := newRegister(t)
-	r.extraCfg = "sync:\n  enabled: true\n  broker: tcp://" + freePort(t) + "\n"
+	r.extraCfg = syncCfg("tcp://" + freePort(t))
 	r.start()
 	enrol(t, r)
 	deadline := time.Now().Add(10 * time.Second)

@@ -23,7 +23,7 @@ func TestSyncToHeadOffice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: b.URL(), WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond})
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: b.URL(), WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond, Signer: hqKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestSyncToHeadOffice(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	r := newRegister(t)
-	r.extraCfg = "sync:\n  enabled: true\n  broker: " + b.URL() + "\n"
+	r.extraCfg = syncCfg(b.URL())
 	r.start()
 	enrol(t, r)
 	waitSync := func(what string, cond func(map[string]any) bool) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 // ErrConfig reports an invalid config file; the message names the file,
@@ -45,6 +46,14 @@ type Config struct {
 	// StatusLogEvery logs a status line this often; default 30s.
 	StatusLogEvery time.Duration `yaml:"status_log_every"`
 	Log            Log           `yaml:"log"`
+	// SigningKeyFile is head office's Ed25519 private key (PKCS#8 PEM,
+	// mode 0600, from `loyalty-hq keys generate`); it signs member
+	// summaries and config documents. Required.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// PreviousKey is the public key used before a rotation
+	// ("ed25519:..."); retained config documents it signed are still
+	// recognised while registers move to the new key. Optional.
+	PreviousKey string `yaml:"previous_key"`
 }
 
 // Broker says how to reach mosquitto.
@@ -101,6 +110,13 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, bad("offline_redeem_limit", "must be 0 or more points")
 	case c.Broker.WaitTimeout < 0:
 		return Config{}, bad("broker.wait_timeout", "must be positive")
+	case c.SigningKeyFile == "":
+		return Config{}, bad("signing_key_file", "required: head office's signing key (loyalty-hq keys generate -out FILE)")
+	}
+	if c.PreviousKey != "" {
+		if _, err := signing.ParsePublicKey(c.PreviousKey); err != nil {
+			return Config{}, bad("previous_key", "%v", err)
+		}
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
@@ -164,3 +180,27 @@ func (c Config) Conn() (hq.Conn, error) {
 
 // offlineLimit returns the configured limit as points.
 func (c Config) offlineLimit() ledger.Points { return ledger.Points(*c.OfflineRedeemLimit) }
+
+// Keys loads the signing key and the keyring that verifies head office's
+// own documents (the signing key's public key and PreviousKey).
+func (c Config) Keys() (*signing.Signer, *signing.Keyring, error) {
+	signer, err := signing.LoadSigner(c.SigningKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: signing_key_file: %w", ErrConfig, err)
+	}
+	keys := []signing.PublicKey{signer.Public()}
+	if c.PreviousKey != "" {
+		prev, err := signing.ParsePublicKey(c.PreviousKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: previous_key: %w", ErrConfig, err)
+		}
+		if prev.ID() != signer.Public().ID() {
+			keys = append(keys, prev)
+		}
+	}
+	ring, err := signing.NewKeyring(keys...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return signer, ring, nil
+}

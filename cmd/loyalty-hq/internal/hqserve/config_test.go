@@ -22,10 +22,11 @@ func TestParse(t *testing.T) {
 		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", "colour"},
 		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
 		{"bad level", "broker: {url: 'tcp://x:1'}\nlog: {level: loud}\n", "log.level"},
+		{"bad previous key", "broker: {url: 'tcp://x:1'}\nprevious_key: ed25519:AAAA\n", "previous_key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := hqserve.Parse("hq.yaml", []byte(tc.doc))
+			c, err := hqserve.Parse("hq.yaml", []byte(tc.doc+"signing_key_file: /etc/loyalty/hq-signing.key\n"))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -39,6 +40,13 @@ func TestParse(t *testing.T) {
 				t.Fatalf("got %v, want ErrConfig naming hq.yaml and %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestSigningKeyRequired(t *testing.T) {
+	_, err := hqserve.Parse("hq.yaml", []byte("broker: {url: 'tcp://127.0.0.1:1883'}\n"))
+	if !errors.Is(err, hqserve.ErrConfig) || !strings.Contains(err.Error(), "signing_key_file") || !strings.Contains(err.Error(), "keys generate") {
+		t.Fatalf("got %v, want an error naming signing_key_file and how to make one", err)
 	}
 }
 

@@ -28,6 +28,10 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 	if err != nil {
 		return err
 	}
+	signer, keys, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
 	st, err := hqstore.Open(cfg.Store, &hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit()})
 	if err != nil {
 		if errors.Is(err, hqstore.ErrLocked) {
@@ -37,7 +41,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 	}
 	defer st.Close()
 	svc, err := hq.New(st, hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
-		SummaryInterval: cfg.SummaryInterval, Logger: log})
+		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 // TestServeStatusAndShutdown runs head office against a real broker: the
@@ -22,7 +24,7 @@ import (
 func TestServeStatusAndShutdown(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+filepath.Join(t.TempDir(), "hq.db")+
-		"\nbroker: {url: '"+b.URL()+"', wait_timeout: 2s}\nstatus_addr: 127.0.0.1:0\n"))
+		"\nbroker: {url: '"+b.URL()+"', wait_timeout: 2s}\nstatus_addr: 127.0.0.1:0\nsigning_key_file: "+keyFile(t)+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestServeStatusAndShutdown(t *testing.T) {
 func TestServeRefusesLockedStore(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	path := filepath.Join(t.TempDir(), "hq.db")
-	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: 'off'\n"))
+	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: 'off'\nsigning_key_file: "+keyFile(t)+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,4 +95,18 @@ func TestServeRefusesLockedStore(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// keyFile writes a fresh signing key (mode 0600) and returns its path.
+func keyFile(t *testing.T) string {
+	t.Helper()
+	k, err := signing.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "hq-signing.key")
+	if err := os.WriteFile(p, k.MarshalPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

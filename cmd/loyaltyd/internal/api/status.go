@@ -53,6 +53,11 @@ type SyncStatus struct {
 	// previous one stays in force), empty after an accepted one.
 	Config      *uplink.ConfigVersions `json:"config,omitempty"`
 	ConfigError string                 `json:"config_error,omitempty"`
+	// MembersError is why the last member summaries were refused;
+	// Refused counts head office's documents refused by reason (unsigned,
+	// unknown_key, bad_signature, malformed, replayed).
+	MembersError string          `json:"members_error,omitempty"`
+	Refused      *uplink.Refused `json:"refused,omitempty"`
 }
 
 // StatusInput is what the status document is made of, read from the
@@ -107,7 +112,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	var s SyncStatus
 	if u := in.Sync; u != nil {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
-			Config: &u.Config, ConfigError: u.ConfigError}
+			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused}
 		if !u.Oldest.IsZero() {
 			s.LagS = int64(in.Now.Sub(u.Oldest).Seconds())
 		}

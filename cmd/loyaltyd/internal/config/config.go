@@ -265,6 +265,14 @@ type Sync struct {
 	TopicRoot string `yaml:"topic_root"`
 	// Store is the store id in topics; default register.store_id.
 	Store string `yaml:"store"`
+	// HQKeys are head office's public signing keys ("ed25519:<base64>",
+	// from `loyalty-hq keys generate`); config documents and member
+	// summaries not signed by one of them are refused. One key, or two
+	// during a rotation (docs/hq.md). Required when enabled.
+	HQKeys []string `yaml:"hq_keys"`
+	// Insecure allows a password over plain tcp:// (or ws://, mqtt://) to
+	// a broker that is not on this machine; default false.
+	Insecure bool `yaml:"insecure"`
 }
 
 // Log configures logging.

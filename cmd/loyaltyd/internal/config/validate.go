@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 // Allowed values.
@@ -408,6 +409,17 @@ func (v *validator) sync() {
 		if u != nil && u.User != nil {
 			v.add("sync.broker", "must not hold credentials; use sync.username and sync.password_file")
 		}
+		if u != nil && plainScheme(u.Scheme) && s.PasswordFile != "" && !loopbackHost(u.Hostname()) && !s.Insecure {
+			v.add("sync.broker", "%q sends the password in plain text to another machine; use tls:// (or set sync.insecure: true on a trusted network)", s.Broker)
+		}
+	}
+	if s.Enabled && len(s.HQKeys) == 0 {
+		v.add("sync.enabled", "sync needs sync.hq_keys: head office's public key (loyalty-hq keys generate prints it), or enabled: false")
+	}
+	if len(s.HQKeys) > 0 {
+		if _, err := signing.ParseKeyring(s.HQKeys); err != nil {
+			v.add("sync.hq_keys", "%v; give 1 key, or 2 during a rotation, each \"ed25519:<base64>\" as loyalty-hq keys generate prints it", err)
+		}
 	}
 	if s.Enabled && !idRE.MatchString(s.ClientID) {
 		v.add("sync.client_id", "%q is not a valid client id; use 1-64 letters, digits, '.', '_' or '-'", s.ClientID)
@@ -426,4 +438,16 @@ func (v *validator) sync() {
 	if s.Store != "" && !idRE.MatchString(s.Store) {
 		v.add("sync.store", "%q is not a valid id; use letters, digits, '.', '_' or '-'", s.Store)
 	}
+}
+
+// plainScheme reports whether an MQTT URL scheme sends in plain text.
+func plainScheme(scheme string) bool { return scheme == "tcp" || scheme == "mqtt" || scheme == "ws" }
+
+// loopbackHost reports whether host is this machine.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -159,6 +160,10 @@ func (r *register) openUplink() error {
 	if err != nil {
 		return err
 	}
+	keys, err := signing.ParseKeyring(sc.HQKeys)
+	if err != nil {
+		return fmt.Errorf("sync.hq_keys: %w", err)
+	}
 	up, err := uplink.New(r.led, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
@@ -168,6 +173,7 @@ func (r *register) openUplink() error {
 		// in force so the retained copies are recognised after a restart.
 		OnConfig:       r.hqcfg.Apply,
 		ConfigVersions: r.hqcfg.Versions(),
+		Keys:           keys,
 	})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
 	"io"
 	"time"
 
@@ -64,6 +65,7 @@ func (r *register) registerMetrics() {
 	})
 	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
 	r.metrics.RegisterMetricsWriter(func(w io.Writer) { manager.WriteMetrics(w, r.mgr.Health()) })
+	syncRefusedMetrics(r.metrics, func() *uplink.Uplink { return r.up })
 }
 
 func b2f(b bool) float64 {
