@@ -30,9 +30,11 @@ func TestNewStatusSync(t *testing.T) {
 		{"ledger not answering, no uplink", api.StatusInput{LedgerErr: errors.New("closed")},
 			api.SyncStatus{Summary: "disabled, 0 pending"}},
 		{"uplink online, nothing pending", api.StatusInput{Now: now, Sync: &uplink.Status{Online: true, Config: uplink.ConfigVersions{Chain: 3}}},
-			api.SyncStatus{Enabled: true, Online: true, Config: &uplink.ConfigVersions{Chain: 3}, Summary: "online, 0 pending"}},
+			api.SyncStatus{Enabled: true, Online: true, Config: &uplink.ConfigVersions{Chain: 3}, Refused: &uplink.Refused{}, Summary: "online, 0 pending"}},
+		{"forged documents refused", api.StatusInput{Now: now, Sync: &uplink.Status{Online: true, MembersError: "not signed", Refused: uplink.Refused{Unsigned: 2, Replayed: 1}}},
+			api.SyncStatus{Enabled: true, Online: true, Config: &uplink.ConfigVersions{}, MembersError: "not signed", Refused: &uplink.Refused{Unsigned: 2, Replayed: 1}, Summary: "online, 0 pending"}},
 		{"uplink offline with a backlog", api.StatusInput{Now: now, Sync: &uplink.Status{Pending: 7, Oldest: oldest, LastError: "connection refused", ConfigError: "stale version"}},
-			api.SyncStatus{Enabled: true, Pending: 7, Oldest: oldest, LagS: 90, LastError: "connection refused", Config: &uplink.ConfigVersions{}, ConfigError: "stale version",
+			api.SyncStatus{Enabled: true, Pending: 7, Oldest: oldest, LagS: 90, LastError: "connection refused", Config: &uplink.ConfigVersions{}, ConfigError: "stale version", Refused: &uplink.Refused{},
 				Summary: "offline, 7 pending, oldest 2026-11-27T09:58:30Z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
