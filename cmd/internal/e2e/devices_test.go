@@ -158,3 +158,59 @@ func TestPortHeldByAnotherProcess(t *testing.T) {
 	r.scan("4006381333931")
 	r.waitDisplay("the pen", func(b []byte) bool { return hasLine(upperLines(b), "Stabilo pen") })
 }
+
+// receipt waits for the checkout's receipt and returns its sale's member
+// and points earned.
+func (r *register) receipt() (member string, earned float64) {
+	r.t.Helper()
+	var v struct {
+		State    string  `json:"state"`
+		MemberID string  `json:"member_id"`
+		Earned   float64 `json:"earned"`
+	}
+	r.waitFor("the receipt", func() bool {
+		_, body := r.get("/v1/checkout")
+		return json.Unmarshal([]byte(body), &v) == nil && v.State == "receipt"
+	})
+	return v.MemberID, v.Earned
+}
+
+// TestCardFirst: a member card shown before the first item counts for
+// the basket that follows (the issue's repro), also when the card comes
+// from a second scanner at the same moment as the item on the first.
+func TestCardFirst(t *testing.T) {
+	r := newRegister(t)
+	r.second = true
+	r.start()
+	enrol(t, r)
+	r.scan(memberCard)
+	r.waitDisplay("my points", func(b []byte) bool { return hasLine(upperLines(b), "Dana Levi") })
+	r.scan("9780201379624")
+	// the display says the card is on this sale: name, points and total
+	r.waitDisplay("the kept card", func(b []byte) bool { return hasLine(lowerLines(b), "0 pts 49.99") })
+	r.scan("*TOTAL*")
+	if m, earned := r.receipt(); m != "m1" || earned != 49 {
+		t.Fatalf("card first: sale member %q earned %v", m, earned)
+	}
+	for i := range 10 {
+		r.scan("*CANCEL*")
+		r.waitFor("idle", func() bool { st, _ := r.view(); return st == "idle" })
+		// the card on scanner2 and the item on scanner1 at once
+		r.scan2(memberCard)
+		r.scan("4006381333931")
+		// both reach the same basket, whichever came first
+		r.waitFor("the pen and the card", func() bool {
+			_, body := r.get("/v1/checkout")
+			var v struct {
+				State    string            `json:"state"`
+				MemberID string            `json:"member_id"`
+				Lines    []json.RawMessage `json:"lines"`
+			}
+			return json.Unmarshal([]byte(body), &v) == nil && v.State == "member" && v.MemberID == "m1" && len(v.Lines) == 1
+		})
+		r.scan("*TOTAL*")
+		if m, earned := r.receipt(); m != "m1" || earned != 2 {
+			t.Fatalf("try %d: sale member %q earned %v\n%s", i, m, earned, r.logs())
+		}
+	}
+}

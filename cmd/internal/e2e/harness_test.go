@@ -80,6 +80,9 @@ type register struct {
 	addr     string
 	scanM    *os.File
 	scanS    *os.File
+	scan2M   *os.File // a second scanner, configured when second is set
+	scan2S   *os.File
+	second   bool
 	dispM    *os.File
 	dispS    *os.File
 	disp     *syncBuf
@@ -117,6 +120,9 @@ func newRegister(t testing.TB) *register {
 	if r.scanM, r.scanS, err = pty.Open(); err != nil {
 		t.Fatal(err)
 	}
+	if r.scan2M, r.scan2S, err = pty.Open(); err != nil {
+		t.Fatal(err)
+	}
 	if r.dispM, r.dispS, err = pty.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +157,8 @@ func newRegister(t testing.TB) *register {
 		r.kill()
 		r.scanM.Close()
 		r.scanS.Close()
+		r.scan2M.Close()
+		r.scan2S.Close()
 		r.dispM.Close()
 		r.dispS.Close()
 	})
@@ -198,7 +206,7 @@ devices:
     - name: scanner1
       path: %s
       terminator: cr
-  display:
+%s  display:
     kind: %s
     path: %s
     width: 20
@@ -217,7 +225,7 @@ api:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
+%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), r.secondCfg(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
@@ -324,6 +332,22 @@ func (r *register) term() (time.Duration, error) {
 		r.t.Fatalf("loyaltyd ignored SIGTERM\n%s", r.logs())
 	}
 	return 0, nil
+}
+
+func (r *register) secondCfg() string {
+	if !r.second {
+		return ""
+	}
+	return "    - name: scanner2\n      path: " + r.scan2S.Name() + "\n      terminator: cr\n"
+}
+
+// scan2 writes one frame to the second scanner's pty.
+func (r *register) scan2(code string) time.Time {
+	r.t.Helper()
+	if _, err := r.scan2M.Write([]byte(code + "\r")); err != nil {
+		r.t.Fatal(err)
+	}
+	return time.Now()
 }
 
 // scan writes one frame to the scanner pty, as a serial scanner would.

@@ -113,6 +113,11 @@ type Options struct {
 	// ReceiptHold returns from receipt (and from "my points") to idle after
 	// this long; default 30s.
 	ReceiptHold time.Duration
+	// CardFirstFor keeps a member card shown at idle (or on the receipt
+	// of the previous sale) for the basket that follows: the first item
+	// within this long opens the sale with the member attached; default
+	// 2m. The customer who hands over the card first gets the points.
+	CardFirstFor time.Duration
 	// NewSaleID returns a fresh sale id; default "<register>-<16 hex>".
 	NewSaleID func() string
 	// Prompt gives the cashier/customer prompt; default none.
@@ -158,7 +163,9 @@ type Machine struct {
 	altAt     time.Time // when the display last switched
 	altPrompt bool      // the prompt is on the display (else the balance)
 	message   string
-	showing   bool // idle but showing "my points"
+	showing   bool           // idle but showing "my points"
+	held      *ledger.Member // a card shown at idle, kept for the next basket
+	heldAt    time.Time
 	offline   bool
 	completed int
 }
@@ -177,6 +184,9 @@ func New(o Options) *Machine {
 	}
 	if o.PromptEvery <= 0 {
 		o.PromptEvery = 3 * time.Second
+	}
+	if o.CardFirstFor <= 0 {
+		o.CardFirstFor = 2 * time.Minute
 	}
 	if o.NewSaleID == nil {
 		reg := o.Register
@@ -384,8 +394,13 @@ func (m *Machine) tick(now time.Time) Effects {
 		m.message = "Basket abandoned"
 		return Effects{Display: &Display{}, Signals: nil}
 	case (m.state == Receipt || m.showing) && idle >= m.o.ReceiptHold:
+		held, at := m.held, m.heldAt
 		m.reset()
+		m.held, m.heldAt = held, at // the card still counts for the next basket
 		return Effects{Display: &Display{}}
+	case m.held != nil && now.Sub(m.heldAt) > m.o.CardFirstFor:
+		m.held = nil
+		return Effects{}
 	case m.alt && m.prompt != "" && m.member != nil && now.Sub(m.altAt) >= m.o.PromptEvery:
 		m.altAt, m.altPrompt = now, !m.altPrompt
 		if m.altPrompt {
@@ -429,15 +444,30 @@ func (m *Machine) reset() {
 	m.tierGoal = nil
 	m.enrich = false
 	m.showing = false
+	m.held = nil
 	m.alt, m.altPrompt = false, false
 }
 
-func (m *Machine) openSale() {
-	if m.state == Idle || m.state == Receipt {
-		m.reset()
-		m.saleID = m.o.NewSaleID()
-		m.state = Basket
+// openSale starts a new sale from idle or receipt. A member card shown
+// at idle within CardFirstFor is attached to it (reports true).
+func (m *Machine) openSale() bool {
+	if m.state != Idle && m.state != Receipt {
+		return false
 	}
+	held, at := m.held, m.heldAt
+	m.reset()
+	m.saleID = m.o.NewSaleID()
+	m.state = Basket
+	if held == nil || clock.Wall(m.o.Clock).Sub(at) > m.o.CardFirstFor {
+		return false
+	}
+	bal, err := m.o.Members.Balance(held.ID)
+	if err != nil {
+		return false // the sale goes on without the member; the cashier can scan the card again
+	}
+	m.member, m.balance, m.state = held, bal, Member
+	m.message = "Card kept for this sale"
+	return true
 }
 
 func (m *Machine) item(ev Event) Effects {
@@ -511,11 +541,19 @@ func (m *Machine) manualItem(ev Event) Effects {
 }
 
 func (m *Machine) addLine(it Item, qty int64) Effects {
+	kept := false
 	if m.state == Receipt || m.state == Idle {
-		m.openSale()
+		kept = m.openSale()
 	}
 	m.lines = append(m.lines, ledger.Line{No: len(m.lines) + 1, SKU: it.SKU, Quantity: qty, UnitPrice: it.Price, Category: it.Category})
 	m.names[it.SKU] = it.Name
+	if kept {
+		// the customer sees the card was taken for this sale: name,
+		// points and the total
+		m.setPrompt(*m.member, m.balance)
+		m.alt, m.altAt, m.altPrompt = true, clock.Wall(m.o.Clock), false
+		return Effects{Display: m.memberDisplay()}
+	}
 	return Effects{Display: &Display{Line1: m.clip(it.Name), Line2: m.clip(m.totalText())}}
 }
 
@@ -544,9 +582,11 @@ func (m *Machine) card(ev Event) Effects {
 		return m.reject(err, "Card not known")
 	}
 	if (m.state == Idle || m.state == Receipt) && ev.Kind == EvCard {
-		// "check my points": show and fall back to idle after ReceiptHold.
+		// "check my points": show and fall back to idle after ReceiptHold;
+		// the card is kept for the basket that follows (CardFirstFor).
 		m.reset()
 		m.member, m.balance, m.showing = &mem, bal, true
+		m.held, m.heldAt = &mem, clock.Wall(m.o.Clock)
 		m.setPrompt(mem, bal)
 		m.alt, m.altAt, m.altPrompt = true, clock.Wall(m.o.Clock), false
 		return Effects{Display: m.memberDisplay(), Signals: []SignalKind{SignalOK}}

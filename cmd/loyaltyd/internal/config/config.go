@@ -243,6 +243,10 @@ type Checkout struct {
 	// PromptEvery is how long the display shows the member's balance, then
 	// the cashier/customer prompt, in turn; default 3s, 1s..1m.
 	PromptEvery time.Duration `yaml:"prompt_every"`
+	// CardFirstFor keeps a member card shown before the first item (at
+	// idle, or on the previous sale's receipt) for the basket that
+	// follows within this long; default 2m, 0s..30m (0s: never).
+	CardFirstFor time.Duration `yaml:"card_first_for"`
 }
 
 // Sync configures the link to head office.

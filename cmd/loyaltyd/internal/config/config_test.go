@@ -97,7 +97,7 @@ func TestDefaults(t *testing.T) {
 		{"keepalive", c.Sync.KeepAlive, 30 * time.Second},
 		{"topic root", c.Sync.TopicRoot, "loyalty/v1"},
 		{"log", c.Log, config.Log{Level: "info", Format: "text"}},
-		{"checkout", c.Checkout, config.Checkout{AbandonAfter: 10 * time.Minute, ReceiptFor: 30 * time.Second, PromptEvery: 3 * time.Second}},
+		{"checkout", c.Checkout, config.Checkout{AbandonAfter: 10 * time.Minute, ReceiptFor: 30 * time.Second, PromptEvery: 3 * time.Second, CardFirstFor: 2 * time.Minute}},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

@@ -344,6 +344,7 @@ const (
 	DefaultTopicRoot           = "loyalty/v1"
 	DefaultAbandonAfter        = 10 * time.Minute
 	DefaultReceiptFor          = 30 * time.Second
+	DefaultCardFirstFor        = 2 * time.Minute
 	DefaultPromptEvery         = 3 * time.Second
 )
 
@@ -406,6 +407,9 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Kiosk.Language, c.Register.Language)
 	setDefault(&c.Checkout.AbandonAfter, DefaultAbandonAfter)
 	setDefault(&c.Checkout.ReceiptFor, DefaultReceiptFor)
+	if !p.has("checkout.card_first_for") {
+		c.Checkout.CardFirstFor = DefaultCardFirstFor
+	}
 	setDefault(&c.Checkout.PromptEvery, DefaultPromptEvery)
 	setDefault(&c.Sync.ClientID, c.Register.ID)
 	setDefault(&c.Sync.Window, DefaultWindow)

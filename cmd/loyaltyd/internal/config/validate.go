@@ -127,6 +127,7 @@ func (v *validator) validate() {
 	v.language("kiosk.language", c.Kiosk.Language)
 	v.durRange("checkout.abandon_after", c.Checkout.AbandonAfter, 10*time.Second, 24*time.Hour)
 	v.durRange("checkout.receipt_for", c.Checkout.ReceiptFor, time.Second, 10*time.Minute)
+	v.durRange("checkout.card_first_for", c.Checkout.CardFirstFor, 0, 30*time.Minute)
 	v.durRange("checkout.prompt_every", c.Checkout.PromptEvery, time.Second, time.Minute)
 	v.sync()
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

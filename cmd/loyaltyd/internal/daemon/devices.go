@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
@@ -96,3 +97,12 @@ func (noDisplay) Brightness(context.Context, int) error { return nil }
 // degraded lists the devices that are present but not working, for
 // /healthz (the register still takes sales).
 func (r *register) degraded() map[string]string { return manager.Degraded(r.mgr.Health()) }
+
+// cardFirstFor maps the config's 0s ("never") onto the checkout's option,
+// where zero means the default.
+func cardFirstFor(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
+}

@@ -120,8 +120,9 @@ func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 		Rewards: checkout.SortRewards(rewards), Online: r.online, Width: cfg.Devices.Display.Width,
 		Decimals:     decimals(cfg),
 		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
-		Prompt:   promptFunc(r.led, r.o.Clock, rewards, location(cfg.Register.TimeZone, r.log), r.log),
-		NextTier: nextTierFunc(r.led, r.o.Clock, cfg.Rules),
+		CardFirstFor: cardFirstFor(cfg.Checkout.CardFirstFor),
+		Prompt:       promptFunc(r.led, r.o.Clock, rewards, location(cfg.Register.TimeZone, r.log), r.log),
+		NextTier:     nextTierFunc(r.led, r.o.Clock, cfg.Rules),
 		// the balance reaches the display before the history is read
 		DeferPrompt: true,
 	})
