@@ -324,6 +324,9 @@ func (a *Analysis) qualifies(p *Profile, k ContactKind, e episode, o ContactOpti
 			return c, false
 		}
 		c.Reason = fmt.Sprintf("sleeping (%s): %d days since last purchase", a.Sleeping, p.DaysSince)
+		if !p.Rhythm.HasInterval {
+			c.Reason += a.oneTimeNote(p)
+		}
 		return c, true
 	case ContactWinBack:
 		if p.Status != StatusLost {
@@ -353,3 +356,16 @@ func nextBirthday(from Day, mo time.Month, dd int) (Day, bool) {
 }
 
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// oneTimeNote says what the sleeping rule used for a member with one
+// purchase day, who has no interval of their own.
+func (a *Analysis) oneTimeNote(p *Profile) string {
+	r := a.Sleeping
+	switch {
+	case r.Kind == SleepPNone && p.PNone > r.Threshold:
+		return fmt.Sprintf("; one purchase, no own interval: BG/NBD P(no purchase in %d days) = %.2f", r.WindowDays, p.PNone)
+	case r.Kind == SleepIntervals || r.Kind == SleepPNone && r.Intervals > 0:
+		return fmt.Sprintf("; one purchase, no own interval: the population's median interval (%.0f days) used, absent > %.0f days", a.PopulationMedianInterval, r.Intervals*a.PopulationMedianInterval)
+	}
+	return "; one purchase, no own interval"
+}

@@ -34,23 +34,36 @@ type CohortCurve struct {
 
 // Metrics are the retention metrics of an analysis.
 type Metrics struct {
-	Members            int            `json:"members"`
-	Buyers             int            `json:"buyers"`
-	Repeaters          int            `json:"repeaters"`
-	RepeatRatio        float64        `json:"repeat_ratio"` // repeaters / buyers
-	Revenue            Money          `json:"revenue"`
-	AvgBasketNew       Money          `json:"avg_basket_new"`       // first purchase day's spend
-	AvgBasketReturning Money          `json:"avg_basket_returning"` // later purchase days' spend
-	MedianIntervalDays float64        `json:"median_interval_days"` // over all gaps between purchase days
-	Intervals          []Bucket       `json:"intervals"`
-	TopShare           float64        `json:"top_share"`          // share of buyers ...
-	TopRevenueShare    float64        `json:"top_revenue_share"`  // ... and their share of revenue
-	PurchasesPerYear   float64        `json:"purchases_per_year"` // per repeat buyer, from mean interval
-	Segments           map[string]int `json:"segments"`
-	Statuses           map[string]int `json:"statuses"`
-	Categories         []CategoryStat `json:"categories,omitempty"`
-	Cohorts            []CohortCurve  `json:"cohorts"`
-	PAlive             []Bucket       `json:"p_alive"`
+	Members            int     `json:"members"`
+	Buyers             int     `json:"buyers"`
+	Repeaters          int     `json:"repeaters"`
+	RepeatRatio        float64 `json:"repeat_ratio"` // repeaters / buyers
+	Revenue            Money   `json:"revenue"`
+	AvgBasketNew       Money   `json:"avg_basket_new"`       // first purchase day's spend
+	AvgBasketReturning Money   `json:"avg_basket_returning"` // later purchase days' spend
+	MedianIntervalDays float64 `json:"median_interval_days"` // over all gaps between purchase days, pooled (frequent buyers weigh most)
+	// MemberIntervalDays is the typical customer's interval: the median of
+	// each repeat buyer's own mean interval.
+	MemberIntervalDays float64 `json:"member_median_interval_days"`
+	// Within the same customers: repeat buyers' mean first basket, the
+	// mean of their later baskets (each customer's own mean, then averaged
+	// over customers), and the share whose first basket was smaller than
+	// their own later average.
+	RepeatFirstBasket  Money   `json:"repeat_buyers_first_basket"`
+	RepeatLaterBasket  Money   `json:"repeat_buyers_later_basket"`
+	RepeatFirstSmaller float64 `json:"repeat_buyers_first_smaller_share"`
+	// RevenueLast12Months is the spend on purchase days in the 365 days
+	// up to the analysis date: the base the uplift is measured against.
+	RevenueLast12Months Money          `json:"revenue_last_12_months"`
+	Intervals           []Bucket       `json:"intervals"`
+	TopShare            float64        `json:"top_share"`          // share of buyers ...
+	TopRevenueShare     float64        `json:"top_revenue_share"`  // ... and their share of revenue
+	PurchasesPerYear    float64        `json:"purchases_per_year"` // per repeat buyer, from mean interval
+	Segments            map[string]int `json:"segments"`
+	Statuses            map[string]int `json:"statuses"`
+	Categories          []CategoryStat `json:"categories,omitempty"`
+	Cohorts             []CohortCurve  `json:"cohorts"`
+	PAlive              []Bucket       `json:"p_alive"`
 }
 
 // intervalEdges are the histogram edges in days.
@@ -73,6 +86,8 @@ func (a *Analysis) Metrics() Metrics {
 		m.PAlive = append(m.PAlive, Bucket{Label: fmt.Sprintf("%.1f-%.1f", float64(i)/10, float64(i+1)/10), Lo: float64(i) / 10, Hi: float64(i+1) / 10})
 	}
 	var newSum, retSum Money
+	var firstSum, laterSum float64
+	var smaller int
 	var retDays int
 	var gaps, rates []float64
 	var spends []Money
@@ -100,9 +115,24 @@ func (a *Analysis) Metrics() Metrics {
 				}
 			}
 		}
+		for i, d := range h.Days {
+			if d > a.AsOf-365 {
+				m.RevenueLast12Months += h.Spend[i]
+			}
+		}
 		if p.Rhythm.HasInterval {
 			m.Repeaters++
 			rates = append(rates, 365.25/p.Rhythm.MeanInterval)
+			var later Money
+			for _, sp := range h.Spend[1:] {
+				later += sp
+			}
+			laterMean := float64(later) / float64(len(h.Spend)-1)
+			firstSum += float64(h.Spend[0])
+			laterSum += laterMean
+			if float64(h.Spend[0]) < laterMean {
+				smaller++
+			}
 		}
 		if a.Model != nil {
 			b := min(int(p.PAlive*10), 9)
@@ -129,6 +159,12 @@ func (a *Analysis) Metrics() Metrics {
 		m.AvgBasketReturning = divRound(retSum, int64(retDays))
 	}
 	m.MedianIntervalDays = median(gaps)
+	m.MemberIntervalDays = a.PopulationMedianInterval
+	if m.Repeaters > 0 {
+		m.RepeatFirstBasket = Money(math.Round(firstSum / float64(m.Repeaters)))
+		m.RepeatLaterBasket = Money(math.Round(laterSum / float64(m.Repeaters)))
+		m.RepeatFirstSmaller = float64(smaller) / float64(m.Repeaters)
+	}
 	m.PurchasesPerYear = median(rates)
 	sort.Slice(spends, func(i, j int) bool { return spends[i] > spends[j] })
 	top := int(math.Ceil(a.Config.TopShare * float64(len(spends))))
@@ -219,6 +255,10 @@ type UpliftInput struct {
 	PerPurchase      Money // average basket, minor units
 	ShareBP          int64 // share of customers buying ExtraPurchases more, in basis points (1500 = 15%)
 	ExtraPurchases   int64 // how many more purchases a year those customers make; default 1
+	// BaseRevenue, when positive, is the revenue the growth is measured
+	// against (e.g. the last 12 months' actual revenue) instead of
+	// customers x purchases x basket.
+	BaseRevenue Money
 }
 
 // Uplift is the result of the uplift sum, in integer minor units.
@@ -242,6 +282,11 @@ func ComputeUplift(in UpliftInput) (Uplift, error) {
 		return Uplift{}, fmt.Errorf("%w: uplift input %+v", ErrInvalid, in)
 	}
 	base := in.Customers * in.PurchasesPerYear * int64(in.PerPurchase)
+	if in.BaseRevenue > 0 {
+		base = int64(in.BaseRevenue)
+	} else if in.BaseRevenue < 0 {
+		return Uplift{}, fmt.Errorf("%w: base revenue %d", ErrInvalid, in.BaseRevenue)
+	}
 	// customers x share(bp) x extra x basket / 10000, rounded half up.
 	num := in.Customers * in.ShareBP * in.ExtraPurchases * int64(in.PerPurchase)
 	extra := (num + 5000) / 10000
@@ -253,8 +298,9 @@ func ComputeUplift(in UpliftInput) (Uplift, error) {
 }
 
 // UpliftFromData fills the uplift input from the metrics: repeat buyers
-// as customers, their median yearly purchase rate, and the average
-// returning basket.
+// as customers, their median yearly purchase rate, the average returning
+// basket, and the last 12 months' actual revenue as the base the growth is
+// measured against.
 func (m Metrics) UpliftFromData(shareBP int64) UpliftInput {
 	return UpliftInput{
 		Customers:        int64(m.Repeaters),
@@ -262,5 +308,6 @@ func (m Metrics) UpliftFromData(shareBP int64) UpliftInput {
 		PerPurchase:      m.AvgBasketReturning,
 		ShareBP:          shareBP,
 		ExtraPurchases:   1,
+		BaseRevenue:      m.RevenueLast12Months,
 	}
 }

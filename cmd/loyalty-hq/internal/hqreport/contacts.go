@@ -121,7 +121,9 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 		fmt.Fprintf(stderr, "no contacts: %s\n", emptyReason(a, opts))
 	}
 	if a.Excluded.Total() > 0 {
-		fmt.Fprintf(stderr, "excluded %d purchase entries (%+v)\n", a.Excluded.Total(), a.Excluded)
+		rep := &Report{Excluded: a.Excluded}
+		rep.setToday(ms, a.AsOf, env.Now(), a.Config.Location)
+		fmt.Fprintf(stderr, "excluded %d purchase entries: %s\n", a.Excluded.Total(), rep.excludedLine())
 	}
 	return nil
 }

@@ -231,8 +231,16 @@ func TestUpliftCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "+450000 a year (+3.75%)") {
+	if !strings.Contains(out, "revenue today 12000000.00 a year") || !strings.Contains(out, "+450000.00 a year (+3.75%)") {
 		t.Errorf("uplift output %q", out)
+	}
+	for _, bad := range [][]string{
+		{"--extra", "0"}, {"--extra", "-1"}, {"--basket", "ten"}, {"--basket", "0"}, {"--share-bp", "20000"}, {"--customers", "0"},
+	} {
+		args := append([]string{"report", "uplift", "--customers", "150", "--purchases", "4", "--basket", "20000", "--share-bp", "1500"}, bad...)
+		if out, _, err := run(t, args...); !errors.Is(err, hqreport.ErrUsage) || out != "" {
+			t.Errorf("%v: %q %v, want a usage error and no output", bad, out, err)
+		}
 	}
 }
 

@@ -127,8 +127,9 @@ svg{display:block;margin:.5em 0}.bar{fill:#3b6ea5}.axis{stroke:#444}
 <tr><th>buyers / repeat buyers</th><td>{{.R.Metrics.Buyers}} / {{.R.Metrics.Repeaters}}</td></tr>
 <tr><th>repeat-customer ratio</th><td>{{.Repeat}}</td></tr>
 <tr><th>revenue</th><td>{{.Revenue}}</td></tr>
-<tr><th>average basket new / returning</th><td>{{.BasketNew}} / {{.BasketRet}}</td></tr>
-<tr><th>median days between purchases</th><td>{{printf "%.0f" .R.Metrics.MedianIntervalDays}}</td></tr>
+<tr><th>average basket new / returning (pooled)</th><td>{{.BasketNew}} / {{.BasketRet}}</td></tr>
+<tr><th>repeat buyers: first / later basket (same customers)</th><td>{{.FirstSame}} / {{.LaterSame}}; {{.FirstSmaller}} spent less on their first visit</td></tr>
+<tr><th>days between purchases: typical customer / all gaps pooled</th><td>{{printf "%.0f" .R.Metrics.MemberIntervalDays}} / {{printf "%.0f" .R.Metrics.MedianIntervalDays}}</td></tr>
 <tr><th>revenue share of the top {{.TopShare}} of customers</th><td>{{.TopRev}}</td></tr>
 <tr><th>sleeping rule</th><td>{{.R.Sleeping}}</td></tr>
 <tr><th>BG/NBD model</th><td>{{.Model}}</td></tr>
@@ -148,7 +149,7 @@ svg{display:block;margin:.5em 0}.bar{fill:#3b6ea5}.axis{stroke:#444}
 {{range .Matrix}}<tr><td>{{.Name}}</td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <h2>Uplift</h2>
-<p>If 15% of the {{.R.Metrics.Repeaters}} repeat buyers bought once more a year: +{{.Uplift}} a year ({{.UpliftPct}}).</p>
+<p>If 15% of the {{.R.Metrics.Repeaters}} repeat buyers bought once more a year: +{{.Uplift}} a year ({{.UpliftPct}} of the last 12 months' revenue, {{.Revenue12}}).</p>
 </body></html>
 `))
 
@@ -199,22 +200,25 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		matrix = append(matrix, rr)
 	}
 	return page.Execute(w, map[string]any{
-		"R":         r,
-		"Repeat":    pct(m.RepeatRatio),
-		"Revenue":   money(m.Revenue),
-		"BasketNew": money(m.AvgBasketNew),
-		"BasketRet": money(m.AvgBasketReturning),
-		"TopShare":  pct(m.TopShare),
-		"TopRev":    pct(m.TopRevenueShare),
-		"Model":     model,
-		"Excluded": fmt.Sprintf("%d (future-dated %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d)",
-			e.Total(), e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded),
-		"Intervals": barChart("intervals", "gaps", ivL, ivV),
-		"Segments":  barChart("segments", "members", segL, segV),
-		"Cohorts":   lineChart("cohorts", "share repeated", "months since first purchase", names, series),
-		"PAlive":    barChart("palive", "members", paL, paV),
-		"Matrix":    matrix,
-		"Uplift":    money(r.Uplift.ExtraRevenue),
-		"UpliftPct": bp(r.Uplift.GrowthBP),
+		"R":            r,
+		"Repeat":       pct(m.RepeatRatio),
+		"Revenue":      money(m.Revenue),
+		"BasketNew":    money(m.AvgBasketNew),
+		"BasketRet":    money(m.AvgBasketReturning),
+		"TopShare":     pct(m.TopShare),
+		"TopRev":       pct(m.TopRevenueShare),
+		"Model":        model,
+		"Excluded":     fmt.Sprintf("%d (%s)", e.Total(), r.excludedLine()),
+		"FirstSame":    money(m.RepeatFirstBasket),
+		"LaterSame":    money(m.RepeatLaterBasket),
+		"FirstSmaller": pct(m.RepeatFirstSmaller),
+		"Revenue12":    money(m.RevenueLast12Months),
+		"Intervals":    barChart("intervals", "gaps", ivL, ivV),
+		"Segments":     barChart("segments", "members", segL, segV),
+		"Cohorts":      lineChart("cohorts", "share repeated", "months since first purchase", names, series),
+		"PAlive":       barChart("palive", "members", paL, paV),
+		"Matrix":       matrix,
+		"Uplift":       money(r.Uplift.ExtraRevenue),
+		"UpliftPct":    bp(r.Uplift.GrowthBP),
 	})
 }

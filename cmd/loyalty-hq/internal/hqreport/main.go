@@ -40,11 +40,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const usage = `usage:
   report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [analysis flags]
   report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
-  report uplift --customers N --purchases N --basket MINOR --share-bp BP [--extra N]
+  report uplift --customers N --purchases N --basket AMOUNT --share-bp BP [--extra N]
   contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
   contacts log --log F [--member ID] [--format csv|json]
-input: --cdnow F | --csv F [--members F [--consents F]] (default: head office's store when wired)
+input: --cdnow F | --csv F [--members F [--consents F]] (default: head office's store when wired, plus --history F)
 analysis flags: --sleeping pnone:0.5:273:3|pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
 
 // Run is Main with the environment (head office passes its store here).
@@ -93,14 +93,15 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 
 // inputFlags are the flags shared by every command that reads purchases.
 type inputFlags struct {
-	cdnow, csv, members, consents, asOf, sleeping, tz string
-	dueOffset                                         int
-	vipShare                                          float64
+	cdnow, csv, history, members, consents, asOf, sleeping, tz string
+	dueOffset                                                  int
+	vipShare                                                   float64
 }
 
 func (f *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cdnow, "cdnow", "", "CDNOW-format purchases file")
 	fs.StringVar(&f.csv, "csv", "", "purchases CSV (member_id,sale_id,at,amount[,categories])")
+	fs.StringVar(&f.history, "history", "", "purchases CSV of history from before the registers (original dates), added to head office's store")
 	fs.StringVar(&f.members, "members", "", "members CSV (member_id,consent[,name,email,phone,birthday,enrolled_at]); consent yes/no or channels sms;email;phone;in-store")
 	fs.StringVar(&f.consents, "consents", "", "consent events CSV (member_id,channel,consent,at[,how]); needs --members")
 	fs.StringVar(&f.asOf, "as-of", "", "analysis date YYYY-MM-DD (default: today; for --cdnow: 1998-06-30, the end of the data)")
@@ -194,6 +195,14 @@ func (f *inputFlags) load(env Env) ([]retention.Member, time.Time, *retention.Co
 	if err != nil {
 		return nil, time.Time{}, nil, err
 	}
+	if f.history != "" {
+		if env.Source == nil || f.cdnow != "" || f.csv != "" {
+			return nil, time.Time{}, nil, fmt.Errorf("%w: --history adds to head office's store; with --csv put the history in the same file", ErrUsage)
+		}
+		if ms, err = mergeHistory(f.history, ms); err != nil {
+			return nil, time.Time{}, nil, err
+		}
+	}
 	if f.members != "" {
 		fh, err := os.Open(f.members)
 		if err != nil {
@@ -219,6 +228,39 @@ func (f *inputFlags) load(env Env) ([]retention.Member, time.Time, *retention.Co
 		}
 	}
 	return ms, asOf, cfg, nil
+}
+
+// mergeHistory adds the purchases of a history CSV to ms. A sale id
+// already in the store for the member is an error: history must not count
+// a sale twice.
+func mergeHistory(path string, ms []retention.Member) ([]retention.Member, error) {
+	hist, err := readFile(path, retention.ParsePurchasesCSV)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	idx := map[string]int{}
+	for i := range ms {
+		idx[ms[i].ID] = i
+	}
+	for _, h := range hist {
+		i, ok := idx[h.ID]
+		if !ok {
+			idx[h.ID] = len(ms)
+			ms = append(ms, h)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, p := range ms[i].Purchases {
+			seen[p.SaleID] = true
+		}
+		for _, p := range h.Purchases {
+			if p.SaleID != "" && seen[p.SaleID] && p.Amount > 0 {
+				return nil, fmt.Errorf("%w: history: member %s sale %s is already in head office's store", retention.ErrInvalid, h.ID, p.SaleID)
+			}
+		}
+		ms[i].Purchases = append(ms[i].Purchases, h.Purchases...)
+	}
+	return ms, nil
 }
 
 func readConsents(path string, ms []retention.Member) ([]retention.Member, error) {
@@ -281,6 +323,7 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("report: %w", err)
 	}
 	rep := BuildReport(a)
+	rep.setToday(ms, a.AsOf, env.Now(), cfg.Location)
 	if err := rep.WriteText(stdout); err != nil {
 		return err
 	}
@@ -335,22 +378,32 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 func runUplift(args []string, stdout io.Writer) error {
 	fs := newFlagSet("report uplift")
 	var in retention.UpliftInput
-	var basket int64
+	var basket string
 	fs.Int64Var(&in.Customers, "customers", 0, "active customers")
 	fs.Int64Var(&in.PurchasesPerYear, "purchases", 0, "purchases per customer per year today")
-	fs.Int64Var(&basket, "basket", 0, "average purchase in minor units")
+	fs.StringVar(&basket, "basket", "", "average purchase in currency units (e.g. 20000 or 42.01)")
 	fs.Int64Var(&in.ShareBP, "share-bp", 0, "share of customers buying more, basis points (1500 = 15%)")
 	fs.Int64Var(&in.ExtraPurchases, "extra", 1, "extra purchases a year for those customers")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	in.PerPurchase = retention.Money(basket)
+	if in.ExtraPurchases < 1 {
+		return fmt.Errorf("%w: --extra %d: at least 1 extra purchase a year", ErrUsage, in.ExtraPurchases)
+	}
+	if in.Customers < 1 || in.PurchasesPerYear < 1 || in.ShareBP < 1 || in.ShareBP > 10000 {
+		return fmt.Errorf("%w: report uplift needs --customers, --purchases (at least 1) and --share-bp (1..10000)", ErrUsage)
+	}
+	b, err := retention.ParseMoney(basket)
+	if err != nil || b <= 0 {
+		return fmt.Errorf("%w: --basket %q: a positive amount in currency units", ErrUsage, basket)
+	}
+	in.PerPurchase = b
 	u, err := retention.ComputeUplift(in)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revenue today %d a year; if %s of %d customers buy %d more time(s) a year: +%d a year (+%s)\n",
-		u.BaseRevenue, bp(in.ShareBP), in.Customers, in.ExtraPurchases, u.ExtraRevenue, bp(u.GrowthBP))
+	fmt.Fprintf(stdout, "revenue today %s a year; if %s of %d customers buy %d more time(s) a year: +%s a year (+%s)\n",
+		money(u.BaseRevenue), bp(in.ShareBP), in.Customers, in.ExtraPurchases, money(u.ExtraRevenue), bp(u.GrowthBP))
 	return nil
 }
 

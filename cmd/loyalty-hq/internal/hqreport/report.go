@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
@@ -27,6 +28,39 @@ type Report struct {
 	ValueRisk  []retention.MatrixCell `json:"value_risk"`
 	Uplift     retention.Uplift       `json:"uplift_if_15pct_buy_once_more"`
 	Members    []retention.Profile    `json:"-"` // streamed by WriteJSON
+	// AsOfPast is set when the analysis date lies before today: purchases
+	// after it are later history, not a register clock running ahead.
+	AsOfPast bool `json:"as_of_in_past,omitempty"`
+	// AfterToday counts purchase entries dated after today: those are a
+	// register clock running ahead, whatever the analysis date.
+	AfterToday int `json:"after_today,omitempty"`
+}
+
+// setToday fills AsOfPast and AfterToday from the members and today's date.
+func (r *Report) setToday(ms []retention.Member, asOf retention.Day, today time.Time, loc *time.Location) {
+	t := retention.DayOf(today, loc)
+	r.AsOfPast = asOf < t
+	for _, m := range ms {
+		for _, p := range m.Purchases {
+			if retention.DayOf(p.At, loc) > t {
+				r.AfterToday++
+			}
+		}
+	}
+}
+
+// excludedLine describes the excluded entries.
+func (r *Report) excludedLine() string {
+	e := r.Excluded
+	after := "future-dated (register clock)"
+	if r.AsOfPast {
+		after = "after the as-of date (later history, not analysed)"
+		if r.AfterToday > 0 {
+			after += fmt.Sprintf(" [%d of them dated after today: a register clock running ahead]", r.AfterToday)
+		}
+	}
+	return fmt.Sprintf("%s %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
+		after, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
 }
 
 // BuildReport assembles the report of an analysis.
@@ -63,8 +97,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("members\t%d\tbuyers %d, repeat buyers %d", m.Members, m.Buyers, m.Repeaters)
 	p("repeat-customer ratio\t%s", pct(m.RepeatRatio))
 	p("revenue\t%s", money(m.Revenue))
-	p("average basket\tnew %s\treturning %s", money(m.AvgBasketNew), money(m.AvgBasketReturning))
-	p("median time between purchases\t%.0f days", m.MedianIntervalDays)
+	p("average basket, pooled\tnew %s\treturning %s (every first and every later purchase day)", money(m.AvgBasketNew), money(m.AvgBasketReturning))
+	if m.Repeaters > 0 {
+		p("  same customers\tfirst %s\tlater %s (repeat buyers' own average); %s spent less on their first visit", money(m.RepeatFirstBasket), money(m.RepeatLaterBasket), pct(m.RepeatFirstSmaller))
+	}
+	p("time between purchases\ttypical customer %.0f days\t(median of each repeat buyer's own mean interval); all gaps pooled %.0f days", m.MemberIntervalDays, m.MedianIntervalDays)
 	p("top %s of customers\tbring %s of revenue", pct(m.TopShare), pct(m.TopRevenueShare))
 	p("sleeping rule\t%s", r.Sleeping)
 	switch {
@@ -84,9 +121,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("  rule note\t%s", r.RuleNote)
 	}
 	if n := r.Excluded.Total(); n > 0 || r.Excluded.NoPurchases > 0 {
-		e := r.Excluded
-		p("excluded entries\t%d\tfuture-dated (register clock) %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
-			n, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
+		p("excluded entries\t%d\t%s", n, r.excludedLine())
 	}
 	p("")
 	p("segment\tmembers")
@@ -109,7 +144,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("%s", row)
 	}
 	p("")
-	p("uplift\tif 15%% of the %d repeat buyers buy once more a year: +%s (+%s)", m.Repeaters, money(r.Uplift.ExtraRevenue), bp(r.Uplift.GrowthBP))
+	p("uplift\tif 15%% of the %d repeat buyers buy once more a year: +%s (+%s of the last 12 months' revenue, %s)", m.Repeaters, money(r.Uplift.ExtraRevenue), bp(r.Uplift.GrowthBP), money(m.RevenueLast12Months))
 	return tw.Flush()
 }
 
