@@ -3,9 +3,12 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -152,6 +155,12 @@ func (l *Ledger) runBatch(batch []*op) {
 // rolled back together with the others', which then get a fresh
 // transaction).
 func (l *Ledger) tryBatch(batch []*op) []*op {
+	if broken := l.broken.Load(); broken != nil {
+		for _, o := range batch {
+			finish(o, nil, *broken)
+		}
+		return nil
+	}
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		for _, o := range batch {
@@ -222,8 +231,9 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		}
 		return nil
 	}
+	txid := tx.ID()
 	if err := tx.Commit(); err != nil {
-		err = fmt.Errorf("ledger commit: %w", ioError(err))
+		err = l.commitFailed(txid, err)
 		l.log.Error("commit failed", "err", err, "ops", len(ok))
 		for _, o := range ok {
 			finish(o, nil, err)
@@ -247,6 +257,40 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		finish(o, results[i], nil)
 	}
 	return nil
+}
+
+// commitFailed classifies a failed commit. Running out of space while
+// bbolt writes the data pages is harmless: it rolled back before touching
+// the meta page, and the ledger goes on (ErrNoSpace). Anything else (EIO,
+// any failed sync, a meta page that reached the page cache) means the
+// operating system's copy of the file may differ from the card, so the
+// ledger stops writing: this and every later write fail with ErrStorage.
+func (l *Ledger) commitFailed(txid int, err error) error {
+	err = ioError(err)
+	if errors.Is(err, ErrNoSpace) && !syncFailed(err) && !l.metaAdvanced(txid) {
+		return fmt.Errorf("ledger commit: %w", err)
+	}
+	err = fmt.Errorf("ledger commit: %w: %w", ErrStorage, err)
+	later := fmt.Errorf("%w: nothing more is recorded until loyaltyd restarts (an earlier commit failed: %v)", ErrStorage, err)
+	l.broken.Store(&later)
+	return err
+}
+
+// syncFailed: bbolt returns fdatasync's errno bare, while write and
+// resize failures carry the operation.
+func syncFailed(err error) bool {
+	var pe *fs.PathError
+	return !errors.As(err, &pe) && !strings.Contains(err.Error(), "resize")
+}
+
+// metaAdvanced reports whether the file as the page cache shows it holds
+// the failed transaction's meta page.
+func (l *Ledger) metaAdvanced(txid int) bool {
+	cur := 0
+	if err := l.db.View(func(tx *bolt.Tx) error { cur = tx.ID(); return nil }); err != nil {
+		return true
+	}
+	return cur >= txid
 }
 
 // run calls fn, turning a panic into an error that also poisons the

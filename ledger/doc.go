@@ -35,6 +35,20 @@
 // commit fails, every op of the batch gets that error (ErrNoSpace for a
 // full disk) and nothing of the batch is on disk.
 //
+// # Power cuts and failing storage
+//
+// Only what was synced survives a power cut, so Open also syncs the
+// ledger's directory (bbolt syncs the file it creates, not its entry).
+// A commit that fails with EIO, or whose sync fails for any reason, is
+// refused with ErrStorage, and the open ledger refuses every later write
+// with ErrStorage too: after a failed sync the operating system's copy of
+// the file may hold pages that never reached the card, so going on would
+// build on writes that are not there (PostgreSQL's "fsyncgate", 2018).
+// Running out of space while bbolt writes data pages is different: bbolt
+// rolls back before the meta page, so that is ErrNoSpace and the ledger
+// goes on. The power-cut tests run the ledger on a filesystem that forgets
+// everything unsynced (ledger/ledgertest/powerfs).
+//
 // # Points, lots and expiry
 //
 // Earn and bonus events (and positive adjustments) open an expiry lot whose

@@ -62,6 +62,15 @@ var (
 	// underlying ENOSPC or EFBIG.
 	ErrNoSpace = errors.New("ledger: no space left on device")
 
+	// ErrStorage: writing or syncing the ledger file failed (EIO, or a
+	// sync that failed for any reason). The operation was not recorded.
+	// After a failed sync the operating system's copy of the file can no
+	// longer be trusted (it may hold pages that never reached the card),
+	// so the open ledger refuses every later write with ErrStorage too;
+	// what was acknowledged before is safe. Stop loyaltyd, check the card
+	// and restart it.
+	ErrStorage = errors.New("ledger: storage failed")
+
 	// ErrClosed: the ledger was closed.
 	ErrClosed = errors.New("ledger: closed")
 

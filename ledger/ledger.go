@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/loyalty-terminal/loyalty/device/clock"
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -97,6 +99,10 @@ type Ledger struct {
 	pre           *os.File // write handle for zero-filling ahead of bbolt
 	batches       uint64   // batches run, to space out reserve checks
 	reserveFailed bool
+
+	// broken is set when a failed commit left the open file
+	// untrustworthy; every later write gets it (ErrStorage).
+	broken atomic.Pointer[error]
 
 	commits   atomic.Uint64 // transactions committed by the committer
 	committed atomic.Uint64 // operations they carried
@@ -186,6 +192,13 @@ func Open(path string, opts *Options) (*Ledger, error) {
 		return nil, err
 	}
 	if !o.ReadOnly {
+		// bbolt syncs the file it creates but not its directory entry:
+		// without this, a power cut can take a new ledger, and every
+		// sale acknowledged in it, away.
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("ledger open %s: %w", path, err)
+		}
 		// Best effort: without it the ledger works, only commits into
 		// fresh (sparse) file space cost a little more.
 		if fh, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {

@@ -210,6 +210,7 @@ func errorFor(err error) (int, string, string) {
 		{ledger.ErrRefundExceeds, 409, "refund_exceeds_sale", "This refund is more than what is left of the sale."},
 		{ledger.ErrAliasTaken, 409, "alias_taken", "This card or phone number already belongs to another member."},
 		{ledger.ErrNoSpace, 507, "no_space", "The register's disk is full; nothing was recorded. Call support."},
+		{ledger.ErrStorage, 503, "storage_failed", "The register's storage failed; nothing was recorded, and nothing more will be until loyaltyd is restarted. Call support."},
 		{ledger.ErrClosed, 503, "unavailable", "The register is shutting down; try again in a moment."},
 		{ledger.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the rule set in force."},
 		{ledger.ErrRewardExceedsSale, 409, "reward_exceeds_sale", "The reward is worth more than the basket; add items or choose a smaller reward."},

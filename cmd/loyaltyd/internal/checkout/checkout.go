@@ -811,6 +811,10 @@ func (m *Machine) complete(ctx context.Context) Effects {
 			msg = "Reward > basket"
 		case errors.Is(err, ledger.ErrUnknownReward):
 			msg = "Unknown reward"
+		case errors.Is(err, ledger.ErrStorage):
+			msg = "Storage fault - call"
+		case errors.Is(err, ledger.ErrNoSpace):
+			msg = "Disk full - call"
 		}
 		return m.reject(fmt.Errorf("%w: %w", ErrNotRecorded, err), msg)
 	}

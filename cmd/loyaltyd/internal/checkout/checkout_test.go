@@ -431,3 +431,31 @@ func TestRewardWorthMoreThanTheBasket(t *testing.T) {
 		}
 	})
 }
+
+// TestStorageFailureTellsCashier: a sale the ledger refuses because the
+// card failed (or is full) is not acknowledged, and the display says why
+// in words the cashier can act on.
+func TestStorageFailureTellsCashier(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("ledger commit: %w: input/output error", ledger.ErrStorage), "Storage fault - call"},
+		{fmt.Errorf("ledger commit: %w", ledger.ErrNoSpace), "Disk full - call"},
+	} {
+		m, f, _ := setup()
+		ctx := context.Background()
+		m.Handle(ctx, item(notebook))
+		f.fail = tc.err
+		fx := m.Handle(ctx, ctl(checkout.ActComplete))
+		if !errors.Is(fx.Err, checkout.ErrNotRecorded) || !errors.Is(fx.Err, tc.err) || fx.Sale != nil || m.State() == checkout.Receipt {
+			t.Fatalf("%v: err=%v sale=%v state=%s", tc.err, fx.Err, fx.Sale, m.State())
+		}
+		if len(fx.Signals) != 1 || fx.Signals[0] != checkout.SignalError {
+			t.Fatalf("%v: signals %v", tc.err, fx.Signals)
+		}
+		if fx.Display == nil || fx.Display.Line1 != tc.want {
+			t.Fatalf("%v: display %+v, want %q", tc.err, fx.Display, tc.want)
+		}
+	}
+}
