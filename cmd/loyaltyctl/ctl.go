@@ -17,6 +17,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/export"
 )
 
@@ -312,6 +313,9 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 	if err := os.Rename(tmp.Name(), outPath); err != nil {
 		return err
 	}
+	if err := durable.SyncDir(filepath.Dir(outPath)); err != nil {
+		return err
+	}
 	if c.json {
 		b, _ := json.Marshal(map[string]any{"path": outPath, "bytes": n, "verified": true})
 		fmt.Fprintln(c.out, string(b))
@@ -332,53 +336,51 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 	if format != "csv" && format != "json" {
 		return errors.New("-format must be csv or json")
 	}
-	var w io.Writer = c.out
-	var f *os.File
-	if outPath != "" && outPath != "-" {
-		var err error
-		f, err = os.Create(outPath)
+	run := func(w io.Writer, bar *progressbar.ProgressBar) error {
+		if bar != nil {
+			w = io.MultiWriter(w, bar)
+		}
+		resp, err := c.Do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
+		switch {
+		case err == nil:
+			_, err = io.Copy(w, resp.Body)
+			resp.Body.Close()
+		case errors.Is(err, apiclient.ErrDaemonDown):
+			l, oerr := openRO(ledgerPath)
+			if oerr != nil {
+				return oerr
+			}
+			defer l.Close()
+			switch what {
+			case "sales":
+				err = export.Sales(w, l, export.Format(format))
+			case "members":
+				err = export.Members(w, l, export.Format(format))
+			case "refunds":
+				err = export.Refunds(w, l, export.Format(format))
+			case "events":
+				err = export.PointEvents(w, l, export.Format(format))
+			}
+		}
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		w = f
-	}
-	var bar *progressbar.ProgressBar
-	if !quiet && f != nil {
-		bar = progressbar.DefaultBytes(-1, "export "+what)
-		w = io.MultiWriter(w, bar)
-	}
-	resp, err := c.Do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
-	switch {
-	case err == nil:
-		_, err = io.Copy(w, resp.Body)
-		resp.Body.Close()
-	case errors.Is(err, apiclient.ErrDaemonDown):
-		l, oerr := openRO(ledgerPath)
-		if oerr != nil {
-			return oerr
+		if bar != nil {
+			_ = bar.Finish()
+			fmt.Fprintln(os.Stderr)
 		}
-		defer l.Close()
-		switch what {
-		case "sales":
-			err = export.Sales(w, l, export.Format(format))
-		case "members":
-			err = export.Members(w, l, export.Format(format))
-		case "refunds":
-			err = export.Refunds(w, l, export.Format(format))
-		case "events":
-			err = export.PointEvents(w, l, export.Format(format))
+		return nil
+	}
+	if outPath == "" || outPath == "-" {
+		return run(c.out, nil)
+	}
+	// A file: the old export stays until the new one is complete and
+	// synced (durable.WriteFile), also across a power cut.
+	return durable.WriteFile(outPath, 0o644, func(w io.Writer) error {
+		var bar *progressbar.ProgressBar
+		if !quiet {
+			bar = progressbar.DefaultBytes(-1, "export "+what)
 		}
-	}
-	if err != nil {
-		return err
-	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(os.Stderr)
-	}
-	if f != nil {
-		return f.Sync()
-	}
-	return nil
+		return run(w, bar)
+	})
 }

@@ -350,6 +350,15 @@ func (s *Service) ingest(ctx context.Context) error {
 		t0 := time.Now()
 		res, err := s.st.Apply(evs)
 		s.log.Debug("commit", "events", len(evs), "took", time.Since(t0))
+		if errors.Is(err, hqstore.ErrStorage) {
+			// The store's file failed a write or a sync: nothing is acked,
+			// and nothing more can be trusted to the open file. Stop;
+			// loyalty-hq exits and its restart reopens the store, and the
+			// registers resend from the last watermark acknowledged.
+			s.count(func(st *Status) { st.CommitErrors++ })
+			s.log.Error("commit failed; stopping, nothing of it was acknowledged", "events", len(evs), "err", err)
+			return fmt.Errorf("head office store: %w", err)
+		}
 		if err != nil {
 			// Nothing was applied and nothing is acked: the registers keep
 			// the events and resend them (the next gap request asks).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
@@ -72,6 +74,11 @@ func Open(path string, opts *Options) (*Store, error) {
 		_, err := tx.CreateBucketIfNotExists(runsBucket)
 		return err
 	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// bbolt syncs a new file but not its directory entry.
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

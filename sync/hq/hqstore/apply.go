@@ -210,7 +210,7 @@ func encodeRecord(r ledger.OutboxRecord) []byte {
 // error is only for storage failures, in which case nothing was applied.
 func (s *Store) Apply(events []Event) (Result, error) {
 	var res Result
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		a := &applier{
 			tx: tx, s: s,
 			regs:    map[string]*RegisterState{},

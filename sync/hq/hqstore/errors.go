@@ -19,6 +19,13 @@ var (
 	// ErrStaleConfig reports a config document whose version is not newer
 	// than the one already recorded.
 	ErrStaleConfig = errors.New("hqstore: config version not newer than published")
+	// ErrStorage reports a commit that failed to write or sync the store
+	// file. Nothing of it is acknowledged. After a failed sync the
+	// operating system's copy of the file may hold pages that never
+	// reached the disk, so the open store refuses every later write with
+	// ErrStorage too; restart loyalty-hq (it reopens the file and the
+	// registers resend from the last acknowledged watermark).
+	ErrStorage = errors.New("hqstore: storage failed")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("hqstore: closed")
 )

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
@@ -77,6 +80,8 @@ type Store struct {
 	db   *bolt.DB
 	opts Options
 	path string
+	// broken is set after a failed commit; every later write gets it.
+	broken *atomic.Pointer[error]
 }
 
 // Event is one upstream event as head office received it: the register's
@@ -275,7 +280,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: o, path: path}
+	s := &Store{db: db, opts: o, path: path, broken: new(atomic.Pointer[error])}
 	if o.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx, false) })
 	} else {
@@ -288,11 +293,40 @@ func Open(path string, opts *Options) (*Store, error) {
 			return checkSchema(tx, true)
 		})
 	}
+	if err == nil && !o.ReadOnly {
+		// bbolt syncs a new file but not its directory entry.
+		err = durable.SyncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// update runs fn in a write transaction. When fn fails nothing is written;
+// when the commit fails (writing or syncing the file) the store refuses
+// this and every later write with ErrStorage, as a failed sync leaves the
+// page cache untrustworthy.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if b := s.broken.Load(); b != nil {
+		return *b
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		err = fmt.Errorf("%w: commit: %w", ErrStorage, err)
+		later := fmt.Errorf("%w: nothing more is written until loyalty-hq restarts (an earlier commit failed: %v)", ErrStorage, err)
+		s.broken.Store(&later)
+		return err
+	}
+	return nil
 }
 
 func checkSchema(tx *bolt.Tx, write bool) error {
@@ -609,7 +643,7 @@ func (s *Store) RecordConfig(kind string, version uint64, doc json.RawMessage) e
 	if kind == "" || version == 0 || !json.Valid(doc) {
 		return fmt.Errorf("config %q version %d: need a kind, a positive version and JSON: %w", kind, version, ErrInvalid)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bConfig)
 		if v := b.Get([]byte(kind)); v != nil {
 			var prev ConfigDoc
@@ -737,7 +771,7 @@ func (s *Store) Check() error {
 // sequence numbers built on it keep increasing across restarts.
 func (s *Store) NextEpoch() (uint64, error) {
 	var n uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bMeta)
 		if v := m.Get([]byte("epoch")); v != nil {
 			n = binary.BigEndian.Uint64(v)

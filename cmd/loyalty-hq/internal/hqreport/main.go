@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
 )
@@ -355,24 +356,11 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 	return nil
 }
 
-// writeFileAtomic writes through a temporary file and renames it, so a
-// failed run never leaves half a report where the old one was.
+// writeFileAtomic writes through a temporary file, syncs it and renames
+// it (durable.WriteFile), so a failed run or a power cut never leaves half
+// a report, or an empty one, where the old one was.
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, 0o644, write)
 }
 
 func runUplift(args []string, stdout io.Writer) error {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -154,21 +155,6 @@ func (c *configState) save(v uplink.ConfigVersions) error {
 	if err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, c.path)
+	// Old or new content after a power cut, never empty or torn.
+	return durable.WriteBytes(c.path, 0o640, b)
 }
