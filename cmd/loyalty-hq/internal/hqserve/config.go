@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/loyalty-terminal/loyalty/cmd/internal/yamlkeys"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -86,9 +88,15 @@ func Load(path string) (Config, error) {
 // Parse validates a config document; name is used in messages.
 func Parse(name string, data []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
+	if unknown := yamlkeys.Find(&root, reflect.TypeFor[Config]()); len(unknown) > 0 {
+		u := unknown[0]
+		return Config{}, fmt.Errorf("%w: %s:%d: %s: unknown key %q; allowed keys: %s", ErrConfig, name, u.Line, u.Path, u.Key, strings.Join(u.Allowed, ", "))
+	}
+	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
 	}
 	bad := func(key, format string, args ...any) error {

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/loyalty-terminal/loyalty/cmd/internal/yamlkeys"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -62,12 +63,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if doc.Kind == yaml.MappingNode {
 		p.walk(doc, "")
+		p.unknownKeys(doc)
 	}
 
 	cfg := &Config{}
 	if doc.Kind == yaml.MappingNode {
 		dec = yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
 		if err := dec.Decode(cfg); err != nil {
 			var te *yaml.TypeError
 			if !errors.As(err, &te) {
@@ -163,6 +164,18 @@ func (p *parser) walk(n *yaml.Node, path string) {
 	}
 }
 
+// unknownKeys reports every key of the document that Config has no place
+// for, with the keys its mapping allows.
+func (p *parser) unknownKeys(doc *yaml.Node) {
+	for _, u := range yamlkeys.Find(doc, reflect.TypeFor[Config]()) {
+		msg := fmt.Sprintf("unknown key %q", u.Key)
+		if len(u.Allowed) > 0 {
+			msg += "; allowed keys: " + strings.Join(u.Allowed, ", ")
+		}
+		p.add(u.Line, u.Path, "%s", msg)
+	}
+}
+
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 func (p *parser) syntax(err error) {
@@ -176,13 +189,13 @@ func (p *parser) syntax(err error) {
 }
 
 var (
-	quotedRE  = regexp.MustCompile("`([^`]*)`|^\"([^\"]*)\"")
-	unknownRE = regexp.MustCompile("^field (.+) not found in type (.+)$")
-	cannotRE  = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	quotedRE = regexp.MustCompile("`([^`]*)`|^\"([^\"]*)\"")
+	cannotRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
 // typeError turns one of yaml's "line N: ..." type errors into an Error
-// with the key path and a message that says what is allowed.
+// with the key path and a message that says what is allowed. (Unknown keys
+// are not among them: unknownKeys finds those in the node tree.)
 func (p *parser) typeError(s string) {
 	m := lineRE.FindStringSubmatch(s)
 	if m == nil {
@@ -206,18 +219,7 @@ func (p *parser) typeError(s string) {
 			}
 		}
 	}
-	if u := unknownRE.FindStringSubmatch(msg); u != nil {
-		for _, q := range paths {
-			if strings.HasSuffix(q, "."+u[1]) || q == u[1] {
-				path = q
-				break
-			}
-		}
-		msg = fmt.Sprintf("unknown key %q", u[1])
-		if allowed := keysOf(u[2]); len(allowed) > 0 {
-			msg += "; allowed keys: " + strings.Join(allowed, ", ")
-		}
-	} else if c := cannotRE.FindStringSubmatch(msg); c != nil {
+	if c := cannotRE.FindStringSubmatch(msg); c != nil {
 		got := c[2]
 		if got == "" {
 			got = map[string]string{"seq": "a list", "map": "a mapping"}[c[1]]
@@ -266,7 +268,7 @@ func keysOf(typeName string) []string {
 		}
 		seen[t] = true
 		if t.String() == typeName {
-			found = yamlKeys(t)
+			found = yamlkeys.Keys(t)
 			return
 		}
 		for i := range t.NumField() {
@@ -275,30 +277,6 @@ func keysOf(typeName string) []string {
 	}
 	visit(reflect.TypeFor[Config]())
 	return found
-}
-
-func yamlKeys(t reflect.Type) []string {
-	var keys []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if opts == "inline" || strings.Contains(opts, "inline") {
-			keys = append(keys, yamlKeys(f.Type)...)
-			continue
-		}
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		keys = append(keys, name)
-	}
-	return keys
 }
 
 // dedupe drops semantic errors about a path that already has a type error,
