@@ -59,6 +59,12 @@ type Options struct {
 	// printable ASCII (0x20-0x7E) is accepted and anything else is noise;
 	// set it for readers that send GS1-128 FNC1 (0x1D) separators.
 	AllowBinary bool
+	// StaleAfter rejects a frame still waiting for its terminator after
+	// this long without a byte (device.ErrBadTerminator), so a cut-off
+	// scan is refused at once instead of being glued to the next one;
+	// default 500ms (a scan arrives in one burst of a few ms). Not used
+	// with IdleGap framing.
+	StaleAfter time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -67,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleGap <= 0 {
 		o.IdleGap = 50 * time.Millisecond
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 500 * time.Millisecond
 	}
 	return o
 }
@@ -120,6 +129,7 @@ type Assembler struct {
 	dropping bool // over-long frame: discard until the next terminator
 	dropLen  int
 	noise    bool // current frame contains a non-printable byte
+	inNoise  bool // within a run of noise bytes between frames (one reject per run)
 }
 
 // New returns an Assembler.
@@ -153,6 +163,9 @@ func (a *Assembler) Feed(p []byte, now time.Time, out []Output) []Output {
 		}
 		return out
 	}
+	if len(a.buf) > 0 && len(p) > 0 && now.Sub(a.last) >= a.o.StaleAfter {
+		out = a.stale(out)
+	}
 	for _, c := range p {
 		if a.isTerminator(c) {
 			out = a.end(now, out)
@@ -160,13 +173,31 @@ func (a *Assembler) Feed(p []byte, now time.Time, out []Output) []Output {
 		}
 		out = a.add(c, now, out)
 	}
+	if len(p) > 0 {
+		a.last = now
+	}
 	return out
 }
 
-// Flush ends a pending idle-gap frame when the gap has passed at now. It
-// is a no-op for terminated framing (a half frame waits for its end).
+// stale refuses a frame that never got its terminator.
+func (a *Assembler) stale(out []Output) []Output {
+	at := a.last
+	a.buf = a.buf[:0]
+	a.dropping, a.dropLen, a.noise = false, 0, false
+	return append(out, Output{Reject: Reject{Err: fmt.Errorf("%w: no terminator after %s", device.ErrBadTerminator, a.o.StaleAfter), At: at}})
+}
+
+// Flush ends a pending idle-gap frame when the gap has passed at now. With
+// terminated framing it refuses a half frame that got no byte for
+// StaleAfter (device.ErrBadTerminator).
 func (a *Assembler) Flush(now time.Time, out []Output) []Output {
-	if a.o.Terminator != IdleGap || (len(a.buf) == 0 && !a.dropping) {
+	if a.o.Terminator != IdleGap {
+		if len(a.buf) > 0 && now.Sub(a.last) >= a.o.StaleAfter {
+			return a.stale(out)
+		}
+		return out
+	}
+	if len(a.buf) == 0 && !a.dropping {
 		return out
 	}
 	if now.Sub(a.last) < a.o.IdleGap {
@@ -182,7 +213,7 @@ func (a *Assembler) Pending() int { return len(a.buf) }
 // frame from before an unplug must not be glued to bytes after it.
 func (a *Assembler) Reset() {
 	a.buf = a.buf[:0]
-	a.dropping, a.dropLen, a.noise = false, 0, false
+	a.dropping, a.dropLen, a.noise, a.inNoise = false, 0, false, false
 }
 
 func (a *Assembler) isTerminator(c byte) bool {
@@ -205,11 +236,24 @@ func (a *Assembler) add(c byte, now time.Time, out []Output) []Output {
 	if !a.o.AllowBinary && (c < 0x20 || c > 0x7e) {
 		if len(a.buf) == 0 {
 			// Line noise between frames (power-on garbage, a NUL from a
-			// reset): dropped and counted, the next frame is unaffected.
+			// reset): dropped, one reject per run of noise bytes, and the
+			// next frame is unaffected.
+			if a.inNoise {
+				return out
+			}
+			a.inNoise = true
 			return append(out, Output{Reject: Reject{Err: device.ErrNoise, At: now}})
 		}
-		a.noise = true
+		// Resynchronisation: a control byte inside a frame ends it (a
+		// scanner sending TAB or ETX instead of the configured terminator,
+		// a glitch). What came before is refused; what follows starts a
+		// new frame, so one bad frame never swallows the next good one.
+		a.buf = a.buf[:0]
+		a.noise = false
+		a.inNoise = true
+		return append(out, Output{Reject: Reject{Err: fmt.Errorf("%w (0x%02x)", device.ErrBadTerminator, c), At: now}})
 	}
+	a.inNoise = false
 	if len(a.buf) >= a.o.MaxLen {
 		a.dropping = true
 		a.dropLen = len(a.buf) + 1
@@ -231,6 +275,7 @@ func (a *Assembler) end(at time.Time, out []Output) []Output {
 			At:  at,
 		}})
 	}
+	a.inNoise = false
 	if len(a.buf) == 0 {
 		// CRLF pairs and blank lines end nothing.
 		return out

@@ -52,10 +52,26 @@ func TestAssembler(t *testing.T) {
 			chunks: []chunk{{"4006381333931\r\n96385074\r\n036000291452\r\n", 0}},
 			want:   []string{"4006381333931", "96385074", "036000291452"}},
 		{name: "half frame waits", chunks: []chunk{{"40063813", 0}}, want: nil},
-		{name: "leading noise dropped, frame kept", chunks: []chunk{{"\x00\xff4006381333931\r", 0}},
-			want: []string{"4006381333931"}, rejects: []error{device.ErrNoise, device.ErrNoise}},
-		{name: "noise inside frame rejects frame", chunks: []chunk{{"4006\x07381333931\r96385074\r", 0}},
-			want: []string{"96385074"}, rejects: []error{device.ErrNoise}},
+		{name: "leading noise dropped, frame kept, one reject per run", chunks: []chunk{{"\x00\xff4006381333931\r", 0}},
+			want: []string{"4006381333931"}, rejects: []error{device.ErrNoise}},
+		{name: "control byte inside a frame ends it; the rest is a new frame", chunks: []chunk{{"4006\x07381333931\r96385074\r", 0}},
+			want: []string{"381333931", "96385074"}, rejects: []error{device.ErrBadTerminator}},
+		// the sequences: a TAB-terminated scanner, then a good scan
+		{name: "tab terminators refused, next good scan kept", chunks: []chunk{{"4006381333931\t", 0}, {"5901234123457\t", 300 * time.Millisecond},
+			{"4000417025005\r", 600 * time.Millisecond}},
+			want: []string{"4000417025005"}, rejects: []error{device.ErrBadTerminator, device.ErrBadTerminator}},
+		{name: "tab terminators in one read", chunks: []chunk{{"4006381333931\t5901234123457\t4000417025005\r", 0}},
+			want: []string{"4000417025005"}, rejects: []error{device.ErrBadTerminator, device.ErrBadTerminator}},
+		{name: "A NUL then a good scan", chunks: []chunk{{"A\x00", 0}, {"4006381333931\r", 200 * time.Millisecond}},
+			want: []string{"4006381333931"}, rejects: []error{device.ErrBadTerminator}},
+		{name: "A NUL and a good scan in one read", chunks: []chunk{{"A\x004006381333931\r", 0}},
+			want: []string{"4006381333931"}, rejects: []error{device.ErrBadTerminator}},
+		{name: "a cut-off frame refused after a silence, next scan kept", chunks: []chunk{{"A", 0}, {"4006381333931\r", time.Second}},
+			want: []string{"4006381333931"}, rejects: []error{device.ErrBadTerminator}},
+		{name: "a cut-off frame refused on flush", chunks: []chunk{{"400638", 0}}, flushAt: time.Second,
+			rejects: []error{device.ErrBadTerminator}},
+		{name: "a split frame within the stale time is one frame", chunks: []chunk{{"400638", 0}, {"1333931\r", 400 * time.Millisecond}}, flushAt: 450 * time.Millisecond,
+			want: []string{"4006381333931"}},
 		{name: "over-long garbage dropped until terminator", o: frame.Options{MaxLen: 16},
 			chunks: []chunk{{strings.Repeat("A", 40), 0}, {strings.Repeat("B", 40) + "\r96385074\r", time.Millisecond}},
 			want:   []string{"96385074"}, rejects: []error{device.ErrTooLong}},
@@ -116,7 +132,7 @@ func TestWireOrder(t *testing.T) {
 			got = append(got, o.Frame.Data)
 		}
 	}
-	if want := "96385074|noise|noise|4006381333931"; strings.Join(got, "|") != want {
+	if want := "96385074|noise|bad_terminator|Y|4006381333931"; strings.Join(got, "|") != want {
 		t.Fatalf("order %q, want %s", got, want)
 	}
 }
@@ -167,7 +183,9 @@ func TestRecordedStream(t *testing.T) {
 	for _, f := range fs {
 		got = append(got, f.Data)
 	}
-	want := "4006381333931|96385074|036000291452|4006381333931"
+	// the ESC inside "0360<ESC>00291452" ends that frame; its tail is a
+	// frame of its own (refused by classification: wrong check digit)
+	want := "4006381333931|96385074|00291452|036000291452|4006381333931"
 	if strings.Join(got, "|") != want {
 		t.Errorf("frames %q, want %s", got, want)
 	}
@@ -175,7 +193,7 @@ func TestRecordedStream(t *testing.T) {
 	for _, r := range rs {
 		reasons[device.ReasonLabel(r.Err)]++
 	}
-	if reasons["too_long"] != 1 || reasons["noise"] != 4 {
+	if reasons["too_long"] != 1 || reasons["noise"] != 2 || reasons["bad_terminator"] != 1 {
 		t.Errorf("rejects %v", reasons)
 	}
 }

@@ -214,3 +214,70 @@ func TestCardFirst(t *testing.T) {
 		}
 	}
 }
+
+// scanRaw writes bytes to the scanner pty as they are.
+func (r *register) scanRaw(b string) {
+	r.t.Helper()
+	if _, err := r.scanM.Write([]byte(b)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *register) rejects(name string) map[string]float64 {
+	r.t.Helper()
+	_, body := r.get("/v1/status")
+	var st struct {
+		Devices []struct {
+			Name    string             `json:"name"`
+			Rejects map[string]float64 `json:"rejects"`
+		} `json:"devices"`
+	}
+	_ = json.Unmarshal([]byte(body), &st)
+	for _, d := range st.Devices {
+		if d.Name == name {
+			return d.Rejects
+		}
+	}
+	return nil
+}
+
+// TestRefusedFramesVisibleAndHarmless: the issue's byte sequences. Frames
+// ended by TAB are refused with an error signal and a display message, and
+// the good frame after them reaches the checkout; "A" NUL does not take
+// the next scan with it; a run of noise bytes asks for the scan again.
+func TestRefusedFramesVisibleAndHarmless(t *testing.T) {
+	r := newRegister(t)
+	r.start()
+	r.scanRaw("4006381333931\t")
+	time.Sleep(50 * time.Millisecond)
+	r.scanRaw("5901234123457\t")
+	time.Sleep(50 * time.Millisecond)
+	r.scanRaw("4000417025005\r")
+	r.waitFor("the third code at the checkout", func() bool { return strings.Contains(r.logs(), "unknown item: 4000417025005") })
+	if rj := r.rejects("scanner1"); rj["bad_terminator"] != 2 {
+		t.Fatalf("rejects %v", rj)
+	}
+	r.waitDisplay("the setup message", func(b []byte) bool { return count(upperLines(b), "Check scanner setup") == 2 })
+	r.waitFor("three error signals", func() bool {
+		_, body := r.get("/metrics")
+		return strings.Contains(body, `loyalty_signals_total{kind="error"} 3`)
+	})
+
+	r.scanRaw("A\x00")
+	time.Sleep(50 * time.Millisecond)
+	r.scan("4006381333931")
+	r.waitFor("the pen after A NUL", func() bool { _, n := r.view(); return n == 1 })
+	r.scanRaw("A\x004006381333931\r") // the same in one write
+	r.waitFor("the second pen", func() bool { _, n := r.view(); return n == 2 })
+	if rj := r.rejects("scanner1"); rj["bad_terminator"] != 4 {
+		t.Fatalf("rejects %v", rj)
+	}
+	r.scanRaw("\x00\xff\x00")
+	r.waitDisplay("noise asks for the scan again", func(b []byte) bool { return hasLine(upperLines(b), "Not read - try again") })
+	if rj := r.rejects("scanner1"); rj["noise"] != 1 {
+		t.Fatalf("rejects %v", rj)
+	}
+	if _, n := r.view(); n != 2 {
+		t.Fatalf("basket changed by refused frames: %d lines", n)
+	}
+}

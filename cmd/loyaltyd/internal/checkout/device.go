@@ -84,9 +84,16 @@ func (d DeviceInput) weighedArticle(code string) (string, bool) {
 }
 
 // rejectMessage is the fixed text shown for a refused input ("" for input
-// no person produced: noise, a bounce, an empty frame).
+// no person produced: a bounce, an empty frame). Every refused frame is
+// visible: line noise and cut-off scans ask for the scan again, frames
+// the scanner's setup makes wrong (no AIM identifier, another
+// terminator) say so.
 func rejectMessage(reason error) string {
 	switch {
+	case errors.Is(reason, device.ErrMissingAIM), errors.Is(reason, device.ErrBadTerminator):
+		return "Check scanner setup"
+	case errors.Is(reason, device.ErrNoise):
+		return "Not read - try again"
 	case errors.Is(reason, device.ErrNotMemberCard):
 		return "Not a member card"
 	case errors.Is(reason, device.ErrUnknownCode):
