@@ -335,8 +335,10 @@ func (s *Service) decodeLoop(ctx context.Context, out chan<- []hqstore.Event) {
 func (s *Service) ingest(ctx context.Context) error {
 	batches := make(chan []hqstore.Event)
 	decoded := make(chan struct{})
+	ctx, stop := context.WithCancel(ctx) // also stops the decoder when ingest fails
 	go func() { defer close(decoded); s.decodeLoop(ctx, batches) }()
 	defer func() { <-decoded }()
+	defer stop()
 	for {
 		var evs []hqstore.Event
 		select {
