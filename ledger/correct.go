@@ -40,6 +40,7 @@ type CorrectedTime struct {
 	Seq      uint64     `json:"seq"`
 	ID       string     `json:"id"`
 	Type     OutboxType `json:"type"`
+	MemberID string     `json:"member_id,omitempty"` // the member the event is about, if any
 	WallTime time.Time  `json:"wall_time"`
 	SameBoot bool       `json:"same_boot,omitempty"` // reconstructed from the monotonic clock
 }
@@ -122,7 +123,7 @@ func (w *wtx) correct() (int, error) {
 	tc := TimeCorrection{Register: w.l.register, At: w.now, BootID: w.st.boot}
 	when := map[uint64]time.Time{}
 	for _, e := range ents {
-		ct := CorrectedTime{Seq: e.seq, ID: w.l.eventID(e.seq), Type: e.r.Type, WallTime: w.now}
+		ct := CorrectedTime{Seq: e.seq, ID: w.l.eventID(e.seq), Type: e.r.Type, MemberID: e.r.Member, WallTime: w.now}
 		if e.r.Boot != "" && e.r.Boot == w.st.boot && e.r.Mono <= w.st.mono {
 			ct.WallTime, ct.SameBoot = w.now.Add(-(w.st.mono - e.r.Mono)), true
 		}

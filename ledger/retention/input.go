@@ -31,6 +31,9 @@ type Purchase struct {
 	ClockTrusted bool      `json:"clock_trusted"`
 	Amount       Money     `json:"amount"`
 	Categories   []string  `json:"categories,omitempty"`
+	// Untrusted marks an entry stamped by an untrusted register clock and
+	// not corrected since: At means nothing, Clean leaves the sale out.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 // Member is a member with their purchase history: what the register has
@@ -168,17 +171,22 @@ type Exclusions struct {
 	OrphanRefund    int `json:"orphan_refund"`    // negative amount with no matching sale
 	Refunded        int `json:"refunded"`         // sales refunded in full
 	NoPurchases     int `json:"members_without_purchases"`
+	// Untrusted counts entries of sales stamped by an untrusted register
+	// clock and not corrected yet: their date means nothing (a Pi boots in
+	// 1970), so they are left out of rhythm, cohorts and BG/NBD.
+	Untrusted int `json:"untrusted"`
 }
 
 // Total is the number of excluded purchase entries (members without
 // purchases are not entries and are not counted).
 func (e Exclusions) Total() int {
-	return e.Future + e.BeforeEnrolment + e.ZeroAmount + e.OrphanRefund + e.Refunded
+	return e.Future + e.BeforeEnrolment + e.ZeroAmount + e.OrphanRefund + e.Refunded + e.Untrusted
 }
 
 func (e *Exclusions) add(o Exclusions) {
 	e.Future += o.Future
 	e.BeforeEnrolment += o.BeforeEnrolment
+	e.Untrusted += o.Untrusted
 	e.ZeroAmount += o.ZeroAmount
 	e.OrphanRefund += o.OrphanRefund
 	e.Refunded += o.Refunded
@@ -209,7 +217,10 @@ type History struct {
 
 // Clean nets refunds against their sales, drops entries that cannot be
 // trusted or are not purchases (counting each), and folds what is left into
-// purchase days up to and including the day of asOf.
+// purchase days up to and including the day of asOf. A sale stamped by an
+// untrusted clock and not corrected (Purchase.Untrusted) is left out with
+// its refunds and counted as Untrusted; callers pass a corrected time as
+// At (ledger.Purchase.When).
 func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 	c := cfg.withDefaults()
 	loc, keepZero := c.Location, c.KeepZeroAmount
@@ -226,6 +237,8 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 		cats    []string
 		hasSale bool
 		entries int
+		// untrusted: the sale was stamped by an uncorrected untrusted clock
+		untrusted bool
 	}
 	sales := map[string]*sale{}
 	var order []*sale
@@ -243,7 +256,7 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 		s.entries++
 		s.amount += p.Amount
 		if (p.Amount > 0 || keepZero && p.Amount == 0) && !s.hasSale {
-			s.hasSale, s.at, s.cats = true, p.At, p.Categories
+			s.hasSale, s.at, s.cats, s.untrusted = true, p.At, p.Categories, p.Untrusted
 		}
 	}
 	byDay := map[Day]int{}
@@ -258,6 +271,10 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 			continue
 		case s.amount < 0 || s.amount == 0 && !keepZero:
 			ex.Refunded += s.entries
+			continue
+		}
+		if s.untrusted {
+			ex.Untrusted += s.entries
 			continue
 		}
 		d := DayOf(s.at, loc)

@@ -48,3 +48,25 @@ func TestRhythmStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanLeavesOutUntrusted: a sale stamped by an uncorrected untrusted
+// register clock is left out with its refunds and counted (issue 16).
+func TestCleanLeavesOutUntrusted(t *testing.T) {
+	asOf := time.Date(2026, 12, 9, 12, 0, 0, 0, time.UTC)
+	epoch := time.Unix(5, 0).UTC()
+	for _, tc := range []struct {
+		name      string
+		ps        []retention.Purchase
+		days      int
+		untrusted int
+	}{
+		{"1970 sale", []retention.Purchase{{SaleID: "a", At: asOf.AddDate(0, 0, -7), Amount: 100}, {SaleID: "b", At: epoch, Amount: 100, Untrusted: true}}, 1, 1},
+		{"1970 sale and its refund", []retention.Purchase{{SaleID: "b", At: epoch, Amount: 100, Untrusted: true}, {SaleID: "b", At: asOf, Amount: -50}}, 0, 2},
+		{"corrected sale counts", []retention.Purchase{{SaleID: "a", At: asOf.AddDate(0, 0, -7), Amount: 100}, {SaleID: "b", At: asOf.AddDate(0, 0, -1), Amount: 100}}, 2, 0},
+	} {
+		h, ex := retention.Clean(retention.Member{ID: "m", Purchases: tc.ps}, asOf, nil)
+		if len(h.Days) != tc.days || ex.Untrusted != tc.untrusted || ex.Total() != tc.untrusted {
+			t.Errorf("%s: %d days, excluded %+v; want %d days, %d untrusted", tc.name, len(h.Days), ex, tc.days, tc.untrusted)
+		}
+	}
+}

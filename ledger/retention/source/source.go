@@ -3,20 +3,36 @@ package source
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
-// Purchase converts a ledger purchase index entry.
+// Purchase converts a ledger purchase index entry: dated by its corrected
+// time when the register corrected an untrusted one, untrusted (left out
+// of the analysis, counted) while it is not.
 func Purchase(p ledger.Purchase) retention.Purchase {
-	return retention.Purchase{SaleID: p.SaleID, Seq: p.Seq, At: p.WallTime, ClockTrusted: p.ClockTrusted, Amount: retention.Money(p.Amount), Categories: p.Categories}
+	at, ok := p.When()
+	if !ok {
+		at = p.WallTime
+	}
+	return retention.Purchase{SaleID: p.SaleID, Seq: p.Seq, At: at, ClockTrusted: ok, Untrusted: !ok, Amount: retention.Money(p.Amount), Categories: p.Categories}
+}
+
+// Enrolled is when the member enrolled, zero when the register's clock was
+// not trusted then (a 1970 enrolment is no cohort).
+func Enrolled(m ledger.Member) time.Time {
+	if !m.EnrolledTrusted {
+		return time.Time{}
+	}
+	return m.EnrolledAt
 }
 
 // Member builds a retention.Member from the ledger's member record and
 // purchase index (as Ledger.Member and Ledger.Purchases return them).
 func Member(m ledger.Member, ps []ledger.Purchase) retention.Member {
-	out := retention.Member{ID: m.ID, Birthday: m.Birthday, EnrolledAt: m.EnrolledAt}
+	out := retention.Member{ID: m.ID, Birthday: m.Birthday, EnrolledAt: Enrolled(m)}
 	setProfile(&out, m)
 	for _, p := range ps {
 		out.Purchases = append(out.Purchases, Purchase(p))
@@ -78,7 +94,7 @@ func Collect(src PurchaseSource, members MemberSource) ([]retention.Member, erro
 	if members != nil {
 		if err := members.EachMember(func(lm ledger.Member) error {
 			m := get(lm.ID)
-			m.Birthday, m.EnrolledAt = lm.Birthday, lm.EnrolledAt
+			m.Birthday, m.EnrolledAt = lm.Birthday, Enrolled(lm)
 			setProfile(m, lm)
 			return nil
 		}); err != nil {

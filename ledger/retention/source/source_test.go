@@ -74,8 +74,28 @@ func TestCollect(t *testing.T) {
 }
 
 func TestMember(t *testing.T) {
-	m := source.Member(ledger.Member{ID: "x", EnrolledAt: time.Unix(100, 0)}, []ledger.Purchase{{SaleID: "s", Amount: 5}})
-	if m.ID != "x" || m.EnrolledAt.Unix() != 100 || len(m.Purchases) != 1 || m.Purchases[0].Amount != 5 {
+	m := source.Member(ledger.Member{ID: "x", EnrolledAt: time.Unix(100, 0), EnrolledTrusted: true}, []ledger.Purchase{{SaleID: "s", Amount: 5, ClockTrusted: true}})
+	if m.ID != "x" || m.EnrolledAt.Unix() != 100 || len(m.Purchases) != 1 || m.Purchases[0].Amount != 5 || m.Purchases[0].Untrusted {
 		t.Errorf("%+v", m)
+	}
+}
+
+// TestUntrustedTimes: an enrolment or purchase stamped by an untrusted
+// clock carries no date until corrected; a corrected one counts at its
+// corrected time (issue 16).
+func TestUntrustedTimes(t *testing.T) {
+	fixed := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+	m := source.Member(ledger.Member{ID: "x", EnrolledAt: time.Unix(5, 0)}, []ledger.Purchase{
+		{SaleID: "a", WallTime: time.Unix(10, 0), Amount: 5},
+		{SaleID: "b", WallTime: time.Unix(20, 0), Amount: 5, CorrectedTime: fixed},
+	})
+	if !m.EnrolledAt.IsZero() {
+		t.Errorf("untrusted enrolment dated %v", m.EnrolledAt)
+	}
+	if p := m.Purchases[0]; !p.Untrusted || p.ClockTrusted {
+		t.Errorf("uncorrected purchase %+v", p)
+	}
+	if p := m.Purchases[1]; p.Untrusted || !p.At.Equal(fixed) {
+		t.Errorf("corrected purchase %+v", p)
 	}
 }

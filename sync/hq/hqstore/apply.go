@@ -61,6 +61,7 @@ type op struct {
 	point   *pointData
 	member  *ledger.Member
 	consent *consentData
+	clock   *ledger.TimeCorrection
 }
 
 func invalid(e Event, format string, args ...any) error {
@@ -170,6 +171,20 @@ func decode(e Event) (op, error) {
 			return o, invalid(e, "consent: need member_id and consent, or a member record")
 		}
 		o.consent = &consentData{MemberID: m.ID, Consent: &m.Consent}
+	case ledger.OutClock:
+		var tc ledger.TimeCorrection
+		if err := strict(&tc); err != nil {
+			return o, invalid(e, "clock correction: %v", err)
+		}
+		if tc.Register != "" && tc.Register != e.Register {
+			return o, invalid(e, "clock correction of register %q sent by %q", tc.Register, e.Register)
+		}
+		for _, c := range tc.Events {
+			if c.Seq == 0 || c.Seq >= e.Seq || len(c.MemberID) > maxIDLen || strings.ContainsRune(c.MemberID, 0) {
+				return o, invalid(e, "clock correction of event %d: sequence must be before %d and member_id valid", c.Seq, e.Seq)
+			}
+		}
+		o.clock = &tc
 	default:
 		// An unknown type from a newer register: kept in the stream (so the
 		// watermark moves and nothing is lost) but not in the view.
@@ -446,6 +461,8 @@ func (a *applier) applyOp(rs *RegisterState, o op) error {
 		return a.applyPoints(e, o.point)
 	case o.member != nil:
 		return a.applyMember(rs, e, o.member)
+	case o.clock != nil:
+		return a.applyCorrection(e, o.clock)
 	case o.consent != nil:
 		m, err := a.member(o.consent.MemberID)
 		if err != nil {
@@ -589,6 +606,55 @@ func (a *applier) applyPoints(e Event, p *pointData) error {
 		return err
 	}
 	return b.Put(u64(n), v)
+}
+
+// applyCorrection dates this register's earlier events stamped by an
+// untrusted clock by their corrected time: purchases get CorrectedTime
+// (so rhythm, cohorts and BG/NBD use it), a member enrolled on an
+// untrusted clock gets the corrected enrolment time. The events stay as
+// they were sent.
+func (a *applier) applyCorrection(e Event, tc *ledger.TimeCorrection) error {
+	pb := a.tx.Bucket(bPurchases)
+	for _, c := range tc.Events {
+		if c.MemberID == "" {
+			continue
+		}
+		k := purchaseKey(c.MemberID, e.Register, c.Seq)
+		if v := pb.Get(k); v != nil {
+			var p ledger.Purchase
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("purchase %q: %w", k, err)
+			}
+			if !p.ClockTrusted {
+				p.CorrectedTime = c.WallTime
+				if err := a.putPurchase(c.MemberID, Event{OutboxRecord: ledger.OutboxRecord{Seq: c.Seq}, Register: e.Register}, p); err != nil {
+					return err
+				}
+			}
+		}
+		if c.Type == ledger.OutMember {
+			if _, ok := a.members[c.MemberID]; !ok {
+				if m, err := loadMember(a.tx, c.MemberID); err != nil {
+					return err
+				} else if m == nil {
+					continue // not a member head office knows
+				}
+			}
+			mr, err := a.member(c.MemberID)
+			if err != nil {
+				return err
+			}
+			p, err := mr.profile()
+			if err != nil {
+				return err
+			}
+			if !p.EnrolledTrusted {
+				p.EnrolledAt, p.EnrolledTrusted = c.WallTime, true
+				mr.profileDirty = true
+			}
+		}
+	}
+	return nil
 }
 
 func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) error {

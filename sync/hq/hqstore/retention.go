@@ -9,6 +9,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
 )
 
 // yearDays is the "12 months" of Spend12m and Visits12m: the purchase days
@@ -37,15 +38,25 @@ func memberFigures(tx *bolt.Tx, id string, now time.Time) (ledger.Money, int, *r
 		if err := json.Unmarshal(v, &p); err != nil {
 			return 0, 0, nil, fmt.Errorf("purchase %q: %w", k, err)
 		}
-		ps = append(ps, retention.Purchase{SaleID: p.SaleID, Seq: p.Seq, At: p.WallTime, ClockTrusted: p.ClockTrusted,
-			Amount: retention.Money(p.Amount), Categories: p.Categories})
+		ps = append(ps, source.Purchase(p))
 	}
 	if len(ps) == 0 {
 		return 0, 0, nil, nil
 	}
-	// Purchases dated after now (an untrusted register clock) are left out
-	// by Clean, as in the reports.
-	h, _ := retention.Clean(retention.Member{ID: id, Purchases: ps}, now, nil)
+	// As in the reports (source.Collect): purchases of an uncorrected
+	// untrusted clock, dated after now or before a trusted enrolment are
+	// left out by Clean, corrected ones count at their corrected time.
+	var enrolled time.Time
+	if m, err := loadMember(tx, id); err != nil {
+		return 0, 0, nil, err
+	} else if m != nil {
+		p, err := m.profile()
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		enrolled = source.Enrolled(*p)
+	}
+	h, _ := retention.Clean(retention.Member{ID: id, EnrolledAt: enrolled, Purchases: ps}, now, nil)
 	if len(h.Days) == 0 {
 		return 0, 0, nil, nil
 	}

@@ -59,8 +59,8 @@ func (r *Report) excludedLine() string {
 			after += fmt.Sprintf(" [%d of them dated after today: a register clock running ahead]", r.AfterToday)
 		}
 	}
-	return fmt.Sprintf("%s %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
-		after, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
+	return fmt.Sprintf("untrusted register clock (not corrected) %d, %s %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
+		e.Untrusted, after, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
 }
 
 // BuildReport assembles the report of an analysis.
