@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqreport"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
 var update = flag.Bool("update", false, "regenerate docs/retention-eval.md")
@@ -270,5 +271,28 @@ func TestReportSaysWhatItExcluded(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestReportCountsUntrustedClock: a sale stamped by an untrusted register
+// clock and never corrected is no 1970 purchase: left out and shown
+// (issue 16).
+func TestReportCountsUntrustedClock(t *testing.T) {
+	asOf := time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC)
+	ms := []retention.Member{{ID: "m1", Purchases: []retention.Purchase{
+		{SaleID: "a", At: asOf.AddDate(0, 0, -14), Amount: 1000},
+		{SaleID: "b", At: asOf.AddDate(0, 0, -7), Amount: 1000},
+		{SaleID: "boot", At: time.Unix(5, 0).UTC(), Amount: 1000, Untrusted: true},
+	}}}
+	a, err := retention.Analyze(ms, asOf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := hqreport.BuildReport(a).WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "untrusted register clock, not corrected 1") || a.Profiles[0].Rhythm.MeanInterval != 7 {
+		t.Fatalf("report:\n%s", b.String())
 	}
 }

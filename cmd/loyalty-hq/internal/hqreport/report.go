@@ -59,8 +59,12 @@ func (r *Report) excludedLine() string {
 			after += fmt.Sprintf(" [%d of them dated after today: a register clock running ahead]", r.AfterToday)
 		}
 	}
-	return fmt.Sprintf("untrusted register clock (not corrected) %d, %s %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
-		e.Untrusted, after, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
+	untrusted := ""
+	if e.Untrusted > 0 {
+		untrusted = fmt.Sprintf("stamped by an untrusted register clock, not corrected %d, ", e.Untrusted)
+	}
+	return fmt.Sprintf("%s%s %d, before enrolment %d, zero amount %d, refund without sale %d, fully refunded %d; members without purchases %d",
+		untrusted, after, e.Future, e.BeforeEnrolment, e.ZeroAmount, e.OrphanRefund, e.Refunded, e.NoPurchases)
 }
 
 // BuildReport assembles the report of an analysis.
