@@ -79,6 +79,11 @@ type Options struct {
 	// Online reports whether head office is reachable (the ledger's offline
 	// redemption limit applies when not); default true.
 	Online func() bool
+	// CheckAlias refuses an alias the register's own readers would refuse
+	// as a member card (a wrong check digit under the configured card
+	// rules), so no member is enrolled with a card that can never be
+	// scanned; nil: no check.
+	CheckAlias func(alias string) error
 	// Scan injects a scan into a simulated device (loyaltyctl scan).
 	Scan func(ctx context.Context, device, code string) error
 	// Clock stamps consent changes; default system clock, trusted.
@@ -500,16 +505,12 @@ func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
 // statement answers GET /v1/members/{id}/statement; {id} is the member id
 // or any alias (card, phone).
 func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := s.o.Ledger.Member(id); errors.Is(err, ledger.ErrUnknownMember) {
-		m, err := s.o.Ledger.LookupAlias(id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		id = m.ID
+	m, err := s.resolveMember(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	st, err := s.o.Ledger.Statement(id)
+	st, err := s.o.Ledger.Statement(m.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -606,8 +607,18 @@ func (s *Server) lookupMember(w http.ResponseWriter, r *http.Request) {
 	s.memberResp(w, r, m, 200)
 }
 
+// resolveMember finds the member a path names: the member id, or any
+// alias (card number, phone in any spelling the ledger understands).
+func (s *Server) resolveMember(idOrAlias string) (ledger.Member, error) {
+	m, err := s.o.Ledger.Member(idOrAlias)
+	if errors.Is(err, ledger.ErrUnknownMember) {
+		return s.o.Ledger.LookupAlias(idOrAlias)
+	}
+	return m, err
+}
+
 func (s *Server) getMember(w http.ResponseWriter, r *http.Request) {
-	m, err := s.o.Ledger.Member(r.PathValue("id"))
+	m, err := s.resolveMember(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -623,6 +634,14 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	if strings.TrimSpace(m.ID) == "" {
 		writeErr(w, 400, "missing_id", "A new member needs an id (e.g. the card number printed on the card).")
 		return
+	}
+	if s.o.CheckAlias != nil {
+		for _, a := range m.Aliases {
+			if err := s.o.CheckAlias(a); err != nil {
+				writeErr(w, 400, "invalid_card", fmt.Sprintf("Alias %q: %v; nothing was changed.", a, err))
+				return
+			}
+		}
 	}
 	out, err := s.o.Ledger.Enrol(r.Context(), m)
 	if err != nil {
@@ -647,8 +666,13 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	if b.Channel == "" {
 		b.Channel = "api"
 	}
+	mem, err := s.resolveMember(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now, trusted := s.o.Clock.Now()
-	m, err := s.o.Ledger.SetConsent(r.Context(), r.PathValue("id"), ledger.Consent{Given: b.Given, Channel: b.Channel, At: now, ClockTrusted: trusted, Note: b.Note})
+	m, err := s.o.Ledger.SetConsent(r.Context(), mem.ID, ledger.Consent{Given: b.Given, Channel: b.Channel, At: now, ClockTrusted: trusted, Note: b.Note})
 	if err != nil {
 		s.fail(w, r, err)
 		return

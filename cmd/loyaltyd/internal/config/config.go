@@ -55,6 +55,11 @@ type Register struct {
 	TimeZone string `yaml:"timezone"`
 	// Language is a BCP 47 tag for the display and kiosk; default "en".
 	Language string `yaml:"language"`
+	// PhoneRegion is the ISO 3166-1 alpha-2 country whose phone numbers
+	// are typed without a country code here ("IL": 050-123 4567 is
+	// +972501234567). Empty: only numbers with a country code are
+	// understood. Phone numbers are stored and matched in E.164.
+	PhoneRegion string `yaml:"phone_region"`
 }
 
 // Ledger configures the local bbolt ledger.

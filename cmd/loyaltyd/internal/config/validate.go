@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/ledger/phone"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
@@ -92,6 +93,11 @@ func (v *validator) validate() {
 	}
 	tzOK := v.timezone("register.timezone", c.Register.TimeZone)
 	v.language("register.language", c.Register.Language)
+	if c.Register.PhoneRegion != "" {
+		if _, err := phone.NewNormalizer(c.Register.PhoneRegion); err != nil {
+			v.add("register.phone_region", "%q is not a country code; use an ISO 3166-1 alpha-2 code such as IL, BG or DE", c.Register.PhoneRegion)
+		}
+	}
 
 	// ledger
 	v.required("ledger.path", c.Ledger.Path, "the ledger file, e.g. /var/lib/loyalty/ledger.db")

@@ -15,7 +15,10 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
+	"github.com/loyalty-terminal/loyalty/device"
+	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/phone"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -116,7 +119,7 @@ func (r *register) rewards() []rules.Reward {
 func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 	cfg := r.cfg
 	return checkout.New(checkout.Options{
-		Register: cfg.Register.ID, Catalog: r.led, Members: r.led, Recorder: r.led,
+		Register: cfg.Register.ID, Catalog: r.led, Members: r.members(), Recorder: r.led,
 		Rewards: checkout.SortRewards(rewards), Online: r.online, Width: cfg.Devices.Display.Width,
 		Decimals:     decimals(cfg),
 		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
@@ -132,7 +135,7 @@ func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 // it is enabled.
 func (r *register) newAPI(rewards []rules.Reward) http.Handler {
 	srv := api.New(api.Options{
-		Ledger: r.led, Checkout: r.drv, Token: r.cfg.API.Token, MaxBody: r.cfg.API.MaxBody,
+		Ledger: r.members(), Checkout: r.drv, CheckAlias: r.checkAlias(), Token: r.cfg.API.Token, MaxBody: r.cfg.API.MaxBody,
 		Status: r.status, Online: r.online, Scan: r.scan, Clock: r.o.Clock,
 		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
 	})
@@ -214,4 +217,32 @@ func decimals(cfg *config.Config) int {
 		n++
 	}
 	return n
+}
+
+// members is the ledger as the checkout and the API see it: member lookups
+// and enrolments understand phone numbers in any spelling (E.164 stored,
+// register.phone_region for numbers without a country code).
+func (r *register) members() phone.Members {
+	n, err := phone.NewNormalizer(r.cfg.Register.PhoneRegion)
+	if err != nil { // config validation refused it already
+		r.log.Warn("register.phone_region ignored", "err", err)
+	}
+	return phone.Members{Ledger: r.led, N: n}
+}
+
+// checkAlias refuses a member card the register's readers would refuse for
+// its check digit (config member_cards), so an enrolment never creates a
+// card that can never be scanned.
+func (r *register) checkAlias() func(string) error {
+	cc := managerConfig(r.cfg, r.o.RunDir).Classify
+	cl, err := classify.New(classify.Options{Members: cc.Members, Embedded: cc.Embedded, Controls: cc.Controls})
+	if err != nil {
+		return nil // the device manager refuses the same config with its reason
+	}
+	return func(alias string) error {
+		if _, err := cl.Member(device.SymUnknown, alias); errors.Is(err, device.ErrBadCheckDigit) {
+			return fmt.Errorf("the member card's check digit is wrong (config member_cards), so scanners would refuse it")
+		}
+		return nil
+	}
 }

@@ -218,3 +218,65 @@ api: {listen: "%s"}
 	post(t, base, "/v1/scan", `{"device":"door","code":"123-45678"}`)
 	waitUntil(t, "the member from the Wiegand card", func() bool { v := view(base); return v != nil && v["member"] == "Dana" })
 }
+
+// TestMemberDataCheckedOnTheWayIn runs the daemon in-process: a phone typed
+// in the store's local form finds a member enrolled with the international
+// form (and consent can be given by phone), and a card number the
+// configured check-digit rule refuses is not enrolled, since no scanner
+// would ever accept it.
+func TestMemberDataCheckedOnTheWayIn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store, phone_region: IL}
+ledger: {path: %s}
+member_cards: {patterns: [{name: club, prefix: "M", length: 9, check: luhn}]}
+api: {listen: "%s"}
+`, filepath.Join(t.TempDir(), "ledger.db"), addr)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	base := "http://" + addr
+	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := call("POST", "/v1/members", `{"id":"m1","name":"Dana","aliases":["M00000018","+972 50-123-4567"],"contact":{"phone":"+972 50-123-4567"}}`); code != 201 {
+		t.Fatalf("enrol: %d %v", code, m)
+	}
+	for _, q := range []string{"0501234567", "050-123-4567", "%2B972501234567"} {
+		if code, m := call("GET", "/v1/members?alias="+q, ""); code != 200 || m["member"].(map[string]any)["id"] != "m1" {
+			t.Errorf("lookup %s: %d %v", q, code, m)
+		}
+	}
+	if code, m := call("PUT", "/v1/members/050-1234567/consent", `{"given":true,"channel":"in-store"}`); code != 200 || m["member"].(map[string]any)["consent"].(map[string]any)["given"] != true {
+		t.Errorf("consent by phone: %d %v", code, m)
+	}
+	code, m := call("POST", "/v1/members", `{"id":"m2","name":"Eli","aliases":["M00000001"]}`)
+	if code != 400 || m["code"] != "invalid_card" || !strings.Contains(m["message"].(string), "check digit") {
+		t.Errorf("enrol a card with a wrong check digit: %d %v", code, m)
+	}
+	if code, _ := call("GET", "/v1/members/m2", ""); code != 404 {
+		t.Errorf("the refused member exists: %d", code)
+	}
+}
