@@ -2,7 +2,6 @@ package powerfs
 
 import (
 	"maps"
-	"math"
 	"syscall"
 	"time"
 
@@ -16,7 +15,10 @@ type rawFS struct {
 	m                  *model
 }
 
-const ttl = time.Second
+const (
+	ttl         = time.Second
+	maxFileSize = 1 << 32 // files live in memory; a bigger one is EFBIG
+)
 
 func (fs *rawFS) String() string { return "powerfs" }
 
@@ -105,7 +107,7 @@ func (fs *rawFS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOu
 		if n.dir {
 			return fuse.EISDIR
 		}
-		if sz > math.MaxInt32*16 {
+		if sz > maxFileSize {
 			return fuse.Status(syscall.EFBIG)
 		}
 		fs.m.truncate(n, int64(sz))
@@ -266,6 +268,9 @@ func (fs *rawFS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32
 	if st != fuse.OK {
 		return 0, st
 	}
+	if in.Offset+uint64(len(data)) > maxFileSize {
+		return 0, fuse.Status(syscall.EFBIG)
+	}
 	if e := fs.m.fault(OpWrite); e != 0 {
 		return 0, fuse.Status(e)
 	}
@@ -282,6 +287,9 @@ func (fs *rawFS) Fallocate(_ <-chan struct{}, in *fuse.FallocateIn) fuse.Status 
 	}
 	if in.Mode != 0 {
 		return fuse.Status(syscall.EOPNOTSUPP)
+	}
+	if in.Offset+in.Length > maxFileSize {
+		return fuse.Status(syscall.EFBIG)
 	}
 	if e := fs.m.fault(OpWrite); e != 0 {
 		return fuse.Status(e)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -201,12 +200,7 @@ func (m *model) saveImage(dir string, durable bool) error {
 		if durable {
 			kids = n.diskKids
 		}
-		names := make([]string, 0, len(kids))
-		for name := range kids {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range sortedNames(kids) {
 			k := kids[name]
 			p := filepath.Join(path, name)
 			if k.dir {

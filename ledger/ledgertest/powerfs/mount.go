@@ -205,7 +205,7 @@ func (f *FS) Remount(seed uint64) error {
 // orderly shutdown and everything written is kept. Close the files on the
 // mount (and stop the processes using it) first.
 func (f *FS) Unmount() error {
-	rep, err := f.do(request{Op: "unmount"})
+	_, err := f.do(request{Op: "unmount"})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.done {
@@ -217,7 +217,6 @@ func (f *FS) Unmount() error {
 	if err == nil {
 		err = werr
 	}
-	_ = rep
 	return err
 }
 

@@ -131,7 +131,9 @@ func serve(mnt, backing, config string) int {
 			if err := mt.unmount(backing); err != nil {
 				rep.Err = err.Error()
 			}
+			m.mu.Lock()
 			rep.Stats = m.stats
+			m.mu.Unlock()
 			if req.Op == "unmount" || rep.Err != "" {
 				_ = out.Encode(rep)
 				return 0
