@@ -31,6 +31,9 @@ func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) er
 		if err := validID(fmt.Sprintf("item %d sku", i+1), it.SKU); err != nil {
 			return fmt.Errorf("ledger catalogue: %w", err)
 		}
+		if err := noCards(fmt.Sprintf("item %d name", i+1), it.Name, fmt.Sprintf("item %d category", i+1), it.Category); err != nil {
+			return fmt.Errorf("ledger catalogue: %w", err)
+		}
 		if seen[it.SKU] {
 			return fmt.Errorf("ledger catalogue: sku %q listed twice: %w", it.SKU, ErrInvalid)
 		}

@@ -1,6 +1,9 @@
 package ledger
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers test with errors.Is; the ledger wraps them with
 // short context (the file, the id, the field) so the message alone says what
@@ -28,6 +31,10 @@ var (
 	// quantity or price, int64 overflow in an amount, unknown reward...).
 	// Nothing was written.
 	ErrInvalid = errors.New("ledger: invalid input")
+	// ErrCardNumber: a payment card number where the ledger keeps text (an
+	// id, alias, SKU, name or note). It also matches ErrInvalid. The error
+	// text never contains the number.
+	ErrCardNumber = fmt.Errorf("ledger: payment card number refused: %w", ErrInvalid)
 
 	// ErrInsufficient: a redemption or negative adjustment would take the
 	// member's effective balance below zero.

@@ -80,6 +80,9 @@ func validID(what, s string) error {
 	if len(s) > 128 {
 		return fmt.Errorf("%s is longer than 128 bytes: %w", what, ErrInvalid)
 	}
+	if err := noCard(what, s); err != nil {
+		return err
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
 			return fmt.Errorf("%s %q has a non-printable character: %w", what, s, ErrInvalid)
@@ -113,6 +116,10 @@ func validMember(m *Member) error {
 	}
 	if len(m.Name) > 256 {
 		return fmt.Errorf("name longer than 256 bytes: %w", ErrInvalid)
+	}
+	if err := noCards("name", m.Name, "contact phone", m.Contact.Phone, "contact email", m.Contact.Email,
+		"consent note", m.Consent.Note, "consent channel", m.Consent.Channel, "tier", m.Tier, "language", m.Language); err != nil {
+		return err
 	}
 	if m.Birthday != "" {
 		if _, _, err := rules.ParseBirthday(m.Birthday); err != nil {
@@ -198,6 +205,9 @@ func (l *Ledger) SetConsent(ctx context.Context, memberID string, c Consent) (Me
 	}
 	if c.Channel == "" {
 		return Member{}, fmt.Errorf("ledger consent %q: channel is empty: %w", memberID, ErrInvalid)
+	}
+	if err := noCards("consent channel", c.Channel, "consent note", c.Note); err != nil {
+		return Member{}, fmt.Errorf("ledger consent %q: %w", memberID, err)
 	}
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		rec, err := w.member(memberID)
@@ -301,6 +311,9 @@ func (w *wtx) dropAlias(memberID, alias string) error {
 
 // LookupAlias finds a member by any alias (card, phone).
 func (l *Ledger) LookupAlias(alias string) (Member, error) {
+	if err := noCard("look-up", alias); err != nil {
+		return Member{}, err
+	}
 	var m Member
 	err := l.view(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bAliases).Get([]byte(alias))
@@ -319,6 +332,9 @@ func (l *Ledger) LookupAlias(alias string) (Member, error) {
 
 // Member returns a member by id.
 func (l *Ledger) Member(id string) (Member, error) {
+	if err := noCard("look-up", id); err != nil {
+		return Member{}, err
+	}
 	var m Member
 	err := l.view(func(tx *bolt.Tx) error {
 		rec, err := readMember(tx, id)
@@ -347,6 +363,9 @@ func readMember(tx *bolt.Tx, id string) (*memberRec, error) {
 // balance plus this register's events newer than the summary covered, or
 // the sum of this register's events when no summary arrived yet.
 func (l *Ledger) Balance(memberID string) (Points, error) {
+	if err := noCard("look-up", memberID); err != nil {
+		return 0, err
+	}
 	var p Points
 	err := l.view(func(tx *bolt.Tx) error {
 		rec, err := readMember(tx, memberID)

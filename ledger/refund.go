@@ -77,6 +77,9 @@ func (l *Ledger) Void(ctx context.Context, id, saleID, reason string) (SaleResul
 	if err := validID("void id", id); err != nil {
 		return SaleResult{}, fmt.Errorf("ledger void: %w", err)
 	}
+	if err := noCard("void reason", reason); err != nil {
+		return SaleResult{}, err
+	}
 	if err := validID("sale id", saleID); err != nil {
 		return SaleResult{}, fmt.Errorf("ledger void %q: %w", id, err)
 	}

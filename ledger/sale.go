@@ -93,6 +93,9 @@ func checkSale(req *SaleRequest) ([]Money, Money, error) {
 		if ln.SKU == "" {
 			return nil, 0, fmt.Errorf("line %d: empty sku: %w", ln.No, ErrInvalid)
 		}
+		if err := noCards(fmt.Sprintf("line %d sku", ln.No), ln.SKU, fmt.Sprintf("line %d category", ln.No), ln.Category); err != nil {
+			return nil, 0, err
+		}
 		if ln.Quantity <= 0 {
 			return nil, 0, fmt.Errorf("line %d: quantity %d must be positive: %w", ln.No, ln.Quantity, ErrInvalid)
 		}
@@ -527,6 +530,9 @@ func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.Memb
 
 // Sale returns a recorded sale.
 func (l *Ledger) Sale(id string) (Sale, error) {
+	if err := noCard("look-up", id); err != nil {
+		return Sale{}, err
+	}
 	var s Sale
 	err := l.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSales).Get([]byte(id))

@@ -32,6 +32,9 @@ type Statement struct {
 // Statement returns the statement of the member with this id
 // (ErrUnknownMember when there is none).
 func (l *Ledger) Statement(memberID string) (Statement, error) {
+	if err := noCard("look-up", memberID); err != nil {
+		return Statement{}, err
+	}
 	m, err := l.Member(memberID)
 	if err != nil {
 		return Statement{}, fmt.Errorf("ledger statement: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqreport"
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func logger(cfg hqserve.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cmp(cfg.Log.Level, "info")))
-	o := &slog.HandlerOptions{Level: lvl}
+	o := &slog.HandlerOptions{Level: lvl, ReplaceAttr: cardsafe.ReplaceAttr} // card numbers masked
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}

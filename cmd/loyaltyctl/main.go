@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"io"
 	"net/url"
 	"os"
@@ -135,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
+	err = maskedErr{err} // never print a card number, whatever quoted it
 	var ae *apiclient.Error
 	switch {
 	case errors.Is(err, errUsage):
@@ -449,3 +451,10 @@ func pick(a, b string) string {
 	}
 	return b
 }
+
+// maskedErr prints its error with card numbers masked (device/cardsafe);
+// errors.Is and errors.As see the error inside.
+type maskedErr struct{ err error }
+
+func (m maskedErr) Error() string { return cardsafe.MaskPANs(m.err.Error()) }
+func (m maskedErr) Unwrap() error { return m.err }

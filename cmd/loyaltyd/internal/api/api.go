@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/export"
@@ -195,7 +196,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, Error{Code: code, Message: msg})
+	// Error texts may quote what the caller sent: never a card number.
+	writeJSON(w, status, Error{Code: code, Message: cardsafe.MaskPANs(msg)})
 }
 
 // errorFor maps an error to its HTTP status, stable code and message.
@@ -220,6 +222,8 @@ func errorFor(err error) (int, string, string) {
 		{ledger.ErrUnknownReward, 404, "unknown_reward", "There is no such reward in the rule set in force."},
 		{ledger.ErrRewardExceedsSale, 409, "reward_exceeds_sale", "The reward is worth more than the basket; add items or choose a smaller reward."},
 		{ledger.ErrClockUntrusted, 409, "clock_untrusted", "The clock is not synchronised (no NTP yet); there is nothing to confirm."},
+		{ledger.ErrCardNumber, 400, "card_number", "That is a payment card number; card numbers are never stored or looked up. Use the member card or phone number."},
+		{checkout.ErrCardNumber, 400, "card_number", "That is a payment card number; card numbers are never stored or looked up. Use the member card or phone number."},
 		{ledger.ErrInvalid, 400, "invalid_input", "The request is not valid"},
 		{checkout.ErrUnknownItem, 404, "unknown_item", "This item is not in the catalogue; key it in with its price."},
 		{checkout.ErrUnknownCard, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
@@ -238,7 +242,7 @@ func errorFor(err error) (int, string, string) {
 	for _, e := range table {
 		if errors.Is(err, e.target) {
 			msg := e.msg
-			if e.status == 400 {
+			if e.status == 400 && e.code != "card_number" {
 				msg = fmt.Sprintf("%s: %v.", msg, err)
 			}
 			return e.status, e.code, msg

@@ -33,6 +33,10 @@ var (
 	ErrInvalidEvent   = errors.New("checkout: invalid event")
 	ErrMemberMismatch = errors.New("checkout: another member is already attached")
 	ErrRejectedInput  = errors.New("checkout: input refused by the device layer")
+	// ErrCardNumber: an item code, name or member alias that is a payment
+	// card number (device/cardsafe, the scanner's rules); refused without
+	// repeating it, the basket unchanged.
+	ErrCardNumber = errors.New("checkout: payment card number refused")
 	// ErrRewardExceedsBasket: the rewards chosen are worth more than the
 	// basket. Picking such a reward is refused; at TOTAL the rewards that do
 	// not fit are taken off (the next TOTAL records the sale), so a checkout
@@ -345,6 +349,10 @@ func (m *Machine) Handle(ctx context.Context, ev Event) Effects {
 	m.last = now
 	m.message = ""
 	m.alt = false // another event takes the display; card() restarts it
+	if fx, bad := refuseCard(m, ev); bad {
+		fx.View = m.view()
+		return fx
+	}
 	switch ev.Kind {
 	case EvItem:
 		fx = m.item(ev)

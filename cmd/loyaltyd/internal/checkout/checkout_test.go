@@ -25,9 +25,9 @@ type fakeLedger struct {
 }
 
 func newFake() *fakeLedger {
-	dana := ledger.Member{ID: "m1", Name: "Dana Levi", Aliases: []string{"2900000000017", "+972500000001"}, Language: "he"}
+	dana := ledger.Member{ID: "m1", Name: "Dana Levi", Aliases: []string{"2990000000002", "+972500000001"}, Language: "he"}
 	return &fakeLedger{
-		members:  map[string]ledger.Member{"2900000000017": dana, "+972500000001": dana},
+		members:  map[string]ledger.Member{"2990000000002": dana, "+972500000001": dana},
 		balances: map[string]ledger.Points{"m1": 120},
 		sales:    map[string]ledger.SaleResult{},
 	}
@@ -111,7 +111,7 @@ func pick(id string) checkout.Event  { return checkout.Event{Kind: checkout.EvPi
 const (
 	pencil   = "4006381333931"
 	notebook = "96385074"
-	danaCard = "2900000000017"
+	danaCard = "2990000000002"
 )
 
 func TestFlow(t *testing.T) {
@@ -456,6 +456,33 @@ func TestStorageFailureTellsCashier(t *testing.T) {
 		}
 		if fx.Display == nil || fx.Display.Line1 != tc.want {
 			t.Fatalf("%v: display %+v, want %q", tc.err, fx.Display, tc.want)
+		}
+	}
+}
+
+// TestCardNumberRefused: a payment card number keyed in as an item, an
+// item name or a member alias is refused, the basket unchanged, and the
+// display does not show it.
+func TestCardNumberRefused(t *testing.T) {
+	for _, ev := range []checkout.Event{
+		{Kind: checkout.EvItem, Code: "4111111111111111"},
+		{Kind: checkout.EvManualItem, Code: "123", Name: "card 4111 1111 1111 1111", Price: 100, Quantity: 1},
+		{Kind: checkout.EvCard, Code: "5555555555554444"},
+		{Kind: checkout.EvPhone, Code: "378282246310005"},
+	} {
+		f := newFake()
+		m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: f, Online: func() bool { return true }})
+		m.Handle(context.Background(), item(pencil))
+		before := m.Handle(context.Background(), checkout.Event{Kind: checkout.EvTick}).View
+		fx := m.Handle(context.Background(), ev)
+		if !errors.Is(fx.Err, checkout.ErrCardNumber) {
+			t.Errorf("%+v: err %v", ev, fx.Err)
+		}
+		if fx.Display == nil || fx.Display.Line1 != "Bank card refused" {
+			t.Errorf("%+v: display %+v", ev, fx.Display)
+		}
+		if fx.View.Total != before.Total || len(fx.View.Lines) != len(before.Lines) || fx.View.State != before.State {
+			t.Errorf("%+v changed the basket: %+v -> %+v", ev, before, fx.View)
 		}
 	}
 }

@@ -16,7 +16,7 @@ func Example() {
 	ctx := context.Background()
 	for _, ev := range []checkout.Event{
 		{Kind: checkout.EvItem, Code: "96385074"},
-		{Kind: checkout.EvCard, Code: "2900000000017"},
+		{Kind: checkout.EvCard, Code: "2990000000002"},
 		{Kind: checkout.EvControl, Action: checkout.ActComplete},
 	} {
 		fx := m.Handle(ctx, ev)

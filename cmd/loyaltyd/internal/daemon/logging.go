@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 )
 
 // NewLogger returns the daemon's logger: text (default) or JSON at the given
@@ -21,15 +23,14 @@ func NewLogger(w io.Writer, level, format string, journal bool) *slog.Logger {
 	default:
 		lv = slog.LevelInfo
 	}
-	ho := &slog.HandlerOptions{Level: lv}
-	if journal {
-		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
+	// Card numbers are masked in every message and value: the last line of
+	// defence behind the checks at the doors (device/cardsafe).
+	ho := &slog.HandlerOptions{Level: lv, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if journal && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{}
 		}
-	}
+		return cardsafe.ReplaceAttr(groups, a)
+	}}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
