@@ -49,7 +49,11 @@ type rec struct {
 	Amount int64     `json:"amount"`
 }
 
-func BenchmarkFitVsScan(b *testing.B) {
+// scanSetup writes 100,000 simulated members' purchases into a bbolt file
+// and times one straight cursor pass over them: the floor every analysis
+// is measured against. It returns the simulated summaries, the members as
+// retention input, and the scan time.
+func scanSetup(b *testing.B) ([]bgnbd.Customer, []retention.Member, time.Duration, int) {
 	const n = 100_000
 	truth := bgnbd.Params{R: 0.5, Alpha: 3, A: 0.8, B: 2.5}
 	cs := bgnbd.Simulate(rand.NewPCG(7, 8), truth, n, 52, 1.0/7)
@@ -61,6 +65,7 @@ func BenchmarkFitVsScan(b *testing.B) {
 	}
 	defer db.Close()
 	total := 0
+	members := make([]retention.Member, n)
 	rng := rand.New(rand.NewPCG(1, 1))
 	// Write in batches of 10,000 members so setup stays quick.
 	for lo := 0; lo < n; lo += 10_000 {
@@ -76,8 +81,10 @@ func BenchmarkFitVsScan(b *testing.B) {
 				for k := 1; k <= c.X; k++ {
 					days = append(days, c.Tx*7*float64(k)/float64(c.X))
 				}
+				members[i].ID = fmt.Sprintf("m%06d", i)
 				for k, d := range days {
 					r := rec{Member: fmt.Sprintf("m%06d", i), Seq: uint64(k), At: first.Add(time.Duration(d*24) * time.Hour), Amount: 1000 + rng.Int64N(5000)}
+					members[i].Purchases = append(members[i].Purchases, retention.Purchase{SaleID: fmt.Sprint(k), At: r.At, ClockTrusted: true, Amount: retention.Money(r.Amount)})
 					v, _ := json.Marshal(r)
 					key := binary.BigEndian.AppendUint64([]byte(r.Member), r.Seq)
 					if err := bk.Put(key, v); err != nil {
@@ -91,7 +98,6 @@ func BenchmarkFitVsScan(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
 	// The floor: one straight cursor pass over every purchase.
 	start := time.Now()
 	var bytes int
@@ -105,19 +111,43 @@ func BenchmarkFitVsScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	scan := time.Since(start)
-	start = time.Now()
+	_ = bytes
+	return cs, members, scan, total
+}
+
+func BenchmarkFitVsScan(b *testing.B) {
+	cs, _, scan, total := scanSetup(b)
+	b.ResetTimer()
+	start := time.Now()
 	fit, err := bgnbd.FitParams(cs, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	fitT := time.Since(start)
 	b.StopTimer()
-	_ = bytes
 	fmt.Printf("REPORT bgnbd_fit_100k_members %.1f ms\n", float64(fitT.Microseconds())/1000)
 	fmt.Printf("REPORT bgnbd_fit_100k_distinct_summaries %d count\n", fit.Distinct)
 	fmt.Printf("REPORT ledger_scan_purchases %d count\n", total)
 	fmt.Printf("REPORT ledger_scan_100k_members %.1f ms\n", float64(scan.Microseconds())/1000)
 	fmt.Printf("RATIO fit_vs_scan %.2f\n", fitT.Seconds()/scan.Seconds())
+}
+
+// BenchmarkRankTrainVsScan trains the ranking model on 100,000 members
+// (cleaning every history, the 91-day split, Newton's method) against one
+// ledger scan of the same purchases. Goal at most 20.
+func BenchmarkRankTrainVsScan(b *testing.B) {
+	_, members, scan, _ := scanSetup(b)
+	end := time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)
+	b.ResetTimer()
+	start := time.Now()
+	m, err := retention.TrainRank(members, end, retention.DefaultRankInnerDays, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	train := time.Since(start)
+	b.StopTimer()
+	fmt.Printf("REPORT rank_train_100k_members %.1f ms (%d training rows)\n", float64(train.Microseconds())/1000, m.Members)
+	fmt.Printf("RATIO rank_train_vs_scan %.2f\n", train.Seconds()/scan.Seconds())
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -153,6 +154,11 @@ type Contact struct {
 	Segment    Segment     `json:"segment"`
 	Value      string      `json:"value"`
 	Reason     string      `json:"reason"`
+	// Risk orders the list, riskiest first: the ranking model's
+	// probability of no purchase in the next 91 days (RankModel, trained
+	// on this analysis's own history), or days absent in own intervals
+	// when no model can be trained.
+	Risk float64 `json:"risk"`
 }
 
 // ContactList lists who to contact as of the analysis date under the one
@@ -201,6 +207,24 @@ func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Con
 			out = append(out, c)
 		}
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	model, err := a.TrainRank(DefaultRankInnerDays)
+	for i := range out {
+		p, _ := a.Profile(out[i].MemberID)
+		if err == nil {
+			out[i].Risk, _ = model.ScoreProfile(a, p)
+		} else if iv := a.ownInterval(p); iv > 0 && p.Rhythm.PurchaseDays > 0 {
+			out[i].Risk = float64(p.DaysSince) / iv
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Risk != out[j].Risk {
+			return out[i].Risk > out[j].Risk
+		}
+		return out[i].MemberID < out[j].MemberID
+	})
 	return out, nil
 }
 

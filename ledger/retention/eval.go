@@ -26,14 +26,22 @@ type EvalRow struct {
 
 // Eval is the evaluation of sleeping rules on a calibration/holdout split.
 type Eval struct {
-	CalibrationEnd string    `json:"calibration_end"`
-	HoldoutEnd     string    `json:"holdout_end"`
-	HoldoutDays    int       `json:"holdout_days"`
-	Members        int       `json:"members"`
-	Positives      int       `json:"no_purchase_in_holdout"`
-	Model          bgnbd.Fit `json:"model"`
-	Rows           []EvalRow `json:"rows"`
+	CalibrationEnd string     `json:"calibration_end"`
+	HoldoutEnd     string     `json:"holdout_end"`
+	HoldoutDays    int        `json:"holdout_days"`
+	Members        int        `json:"members"`
+	Positives      int        `json:"no_purchase_in_holdout"`
+	Model          bgnbd.Fit  `json:"model"`
+	Rank           *RankModel `json:"rank_model"`
+	Input          string     `json:"input,omitempty"` // the file's name, set by the caller
+	Purchases      int        `json:"purchase_entries"`
+	FirstPurchase  string     `json:"first_purchase"`
+	LastPurchase   string     `json:"last_purchase"`
+	Rows           []EvalRow  `json:"rows"`
 }
+
+// RankRuleName is the evaluation's name of the ranking model's row.
+const RankRuleName = "logistic regression (trained in calibration)"
 
 // EvalRules are the rules the evaluation scores, in table order, after the
 // flag-everyone baseline.
@@ -93,6 +101,17 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		return nil, fmt.Errorf("evaluate: %s", a.ModelError)
 	}
 	ev := &Eval{CalibrationEnd: cal.String(), HoldoutEnd: holdEnd.String(), HoldoutDays: holdoutDays, Model: *a.Model}
+	first, last := Day(1<<30), Day(-1<<30)
+	for _, m := range members {
+		for _, p := range m.Purchases {
+			ev.Purchases++
+			d := DayOf(p.At, c.Location)
+			first, last = min(first, d), max(last, d)
+		}
+	}
+	if ev.Purchases > 0 {
+		ev.FirstPurchase, ev.LastPurchase = first.String(), last.String()
+	}
 	var scored []*Profile
 	var truth []bool
 	for i := range a.Profiles {
@@ -128,6 +147,20 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		}
 		ev.Rows = append(ev.Rows, score(r.Name, a.Sleeping, flags, scores, truth))
 	}
+	// The ranking model sees the calibration purchases only: trained on a
+	// split inside calibration, applied as of its end.
+	rank, err := TrainRank(calMembers, cal.Time(), DefaultRankInnerDays, &c)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: ranking model: %w", err)
+	}
+	ev.Rank = rank
+	flags := make([]bool, len(scored))
+	scores := make([]float64, len(scored))
+	for i, p := range scored {
+		scores[i], _ = rank.ScoreProfile(a, p)
+		flags[i] = scores[i] > 0.5
+	}
+	ev.Rows = append(ev.Rows, score(RankRuleName, SleepRule{}, flags, scores, truth))
 	return ev, nil
 }
 

@@ -48,36 +48,52 @@ func ParseMoney(s string) (Money, error) {
 	return v, nil
 }
 
-// ParseCDNOW reads the CDNOW sample format (whitespace separated: master id,
-// sample id, YYYYMMDD, CDs, dollars) into members keyed by the sample id,
-// sorted by id. Dates are midnight UTC; amounts become cents. CDNOW's
-// 0.00 orders are real (free) orders, so analyses of CDNOW set
-// Config.KeepZeroAmount to count them, as the published fit does.
+// ParseCDNOW reads CDNOW purchase files into members sorted by id. Both
+// published layouts are accepted, whitespace or comma separated, with or
+// without a header line:
+//   - the sample: master id, sample id, YYYYMMDD, CDs, dollars (members
+//     keyed by the sample id);
+//   - the master file: customer id, YYYYMMDD, CDs, dollars.
+//
+// Every line must have the same layout. Dates are midnight UTC; amounts
+// become cents. CDNOW's 0.00 orders are real (free) orders, so analyses of
+// CDNOW set Config.KeepZeroAmount to count them, as the published fit does.
 func ParseCDNOW(r io.Reader) ([]Member, error) {
 	sc := bufio.NewScanner(r)
 	byID := map[string]*Member{}
-	line := 0
+	line, layout := 0, 0
 	for sc.Scan() {
 		line++
-		f := strings.Fields(sc.Text())
+		f := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == ';' })
 		if len(f) == 0 {
 			continue
 		}
-		if len(f) != 5 {
-			return nil, fmt.Errorf("%w: cdnow line %d: %d fields, want 5", ErrInvalid, line, len(f))
+		if layout == 0 && line == 1 && !isDigits(f[0]) {
+			continue // a header line
 		}
-		id := strings.TrimLeft(f[1], "0")
-		if id == "" {
-			return nil, fmt.Errorf("%w: cdnow line %d: empty customer id", ErrInvalid, line)
+		if len(f) != 4 && len(f) != 5 {
+			return nil, fmt.Errorf("%w: cdnow line %d: %d fields, want 5 (sample: master id, sample id, date, CDs, dollars) or 4 (master file: id, date, CDs, dollars)", ErrInvalid, line, len(f))
 		}
-		at, err := time.Parse("20060102", f[2])
+		if layout == 0 {
+			layout = len(f)
+		} else if len(f) != layout {
+			return nil, fmt.Errorf("%w: cdnow line %d: %d fields where earlier lines have %d", ErrInvalid, line, len(f), layout)
+		}
+		if layout == 5 {
+			f = f[1:]
+		}
+		id := strings.TrimLeft(f[0], "0")
+		if id == "" || !isDigits(f[0]) {
+			return nil, fmt.Errorf("%w: cdnow line %d: customer id %q", ErrInvalid, line, f[0])
+		}
+		at, err := time.Parse("20060102", f[1])
 		if err != nil {
-			return nil, fmt.Errorf("%w: cdnow line %d: date %q", ErrInvalid, line, f[2])
+			return nil, fmt.Errorf("%w: cdnow line %d: date %q", ErrInvalid, line, f[1])
 		}
-		if _, err := strconv.Atoi(f[3]); err != nil {
-			return nil, fmt.Errorf("%w: cdnow line %d: quantity %q", ErrInvalid, line, f[3])
+		if _, err := strconv.Atoi(f[2]); err != nil {
+			return nil, fmt.Errorf("%w: cdnow line %d: quantity %q", ErrInvalid, line, f[2])
 		}
-		amt, err := ParseMoney(f[4])
+		amt, err := ParseMoney(f[3])
 		if err != nil {
 			return nil, fmt.Errorf("cdnow line %d: %w", line, err)
 		}
@@ -92,6 +108,18 @@ func ParseCDNOW(r io.Reader) ([]Member, error) {
 		return nil, fmt.Errorf("read cdnow: %w", err)
 	}
 	return sortedMembers(byID), nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedMembers(byID map[string]*Member) []Member {

@@ -146,13 +146,13 @@ func emptyReason(a *retention.Analysis, o *retention.ContactOptions) string {
 }
 
 // ContactsCSVHeader is the header of the contact list CSV.
-var ContactsCSVHeader = []string{"member_id", "name", "kind", "attempt", "channel", "address", "last_purchase", "segment", "value", "reason"}
+var ContactsCSVHeader = []string{"member_id", "name", "kind", "attempt", "channel", "address", "last_purchase", "segment", "value", "reason", "risk"}
 
 func writeContactsCSV(w io.Writer, list []retention.Contact) error {
 	cw := csv.NewWriter(w)
 	cw.Write(ContactsCSVHeader)
 	for _, c := range list {
-		cw.Write([]string{c.MemberID, c.Name, string(c.Kind), strconv.Itoa(c.Attempt), c.Channel, c.Address, c.LastBought, string(c.Segment), c.Value, c.Reason})
+		cw.Write([]string{c.MemberID, c.Name, string(c.Kind), strconv.Itoa(c.Attempt), c.Channel, c.Address, c.LastBought, string(c.Segment), c.Value, c.Reason, strconv.FormatFloat(c.Risk, 'f', 4, 64)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,12 @@ func TestMarketerWeeklyRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows := parseList(t, out)
+		// Riskiest first (the ranking model's score).
+		for i := 1; i < len(rows); i++ {
+			if a, b := num(rows[i-1]["risk"]), num(rows[i]["risk"]); a < b {
+				t.Errorf("%s: row %d risk %s above row %d risk %s", day, i+1, rows[i]["risk"], i, rows[i-1]["risk"])
+			}
+		}
 		seen := map[string]bool{}
 		kinds := map[string]int{}
 		for _, row := range rows {
@@ -411,4 +418,12 @@ func TestContactsMarkRefuses(t *testing.T) {
 	if _, _, err := run(t, "contacts", "list", "--csv", purchases, "--log", log, "--as-of", "2026-01-05"); !errors.Is(err, hqreport.ErrUsage) || !strings.Contains(err.Error(), "--members") {
 		t.Errorf("list without --members: %v", err)
 	}
+}
+
+func num(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
