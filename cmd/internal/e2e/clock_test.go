@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 )
 
 // Issue 16 with the real loyaltyd: its test-only clock (-test-clock, a
@@ -431,4 +438,99 @@ func TestClockBirthday(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClockHeadOffice (issue 16, case 4): a register's 1970 sale reaches
+// head office through mosquitto; head office leaves it out of the member's
+// rhythm (the summary says every 7 days, not 4,000) and the report counts
+// it as untrusted; once the register's clock is trusted its clock.corrected
+// event dates the sale and both count it. Summary and report agree.
+func TestClockHeadOffice(t *testing.T) {
+	d := time.Date(2026, 12, 9, 12, 0, 0, 0, time.UTC)
+	b := mosquittotest.Start(t, nil)
+	st, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), &hqstore.Options{Clock: ledgertest.NewClock(d.Add(time.Hour), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: b.URL(), WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond, Signer: hqKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	r := newRegister(t)
+	r.extraCfg = syncCfg(b.URL())
+	c := newTestClock(t, r, d.AddDate(0, 0, -21), true)
+	drained := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, s := r.api("GET", "/v1/status", nil)
+			if sy, _ := s["sync"].(map[string]any); sy != nil && sy["online"] == true && sy["pending"] == float64(0) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sync never drained: %v\n%s", s["sync"], r.logs())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// A weekly buyer: three trusted boots a week apart, then a boot in
+	// 1970 that has not synced yet.
+	r.start()
+	enrolAPI(t, r, "MWEEK", "")
+	for i, boot := range []string{"w1", "w2", "w3", "w4"} {
+		if i > 0 {
+			if _, err := r.term(); err != nil {
+				t.Fatal(err)
+			}
+			if boot == "w4" {
+				c.reboot("e2e-boot-"+boot, time.Unix(5, 0), false)
+			} else {
+				c.reboot("e2e-boot-"+boot, d.AddDate(0, 0, -21+7*i), true)
+			}
+			r.start()
+		}
+		saleAPI(t, r, boot, "MWEEK", 1000)
+	}
+	drained()
+	check := func(step string, days, untrusted int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			sum, err := st.Summary("MWEEK")
+			if err == nil && sum.Retention != nil && sum.Retention.PurchaseDays == days {
+				ms, err := source.Collect(st, st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := retention.Analyze(ms, d.Add(time.Hour), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rh := a.Profiles[0].Rhythm
+				if sum.Retention.MeanInterval != 7 || rh.PurchaseDays != days || rh.MeanInterval != sum.Retention.MeanInterval || rh.LastDate != sum.Retention.LastPurchase || a.Excluded.Untrusted != untrusted {
+					t.Fatalf("%s: summary %+v, report %+v excluded %+v", step, *sum.Retention, rh, a.Excluded)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: head office summary %+v %v", step, sum.Retention, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	check("1970 sale at head office", 3, 1)
+	// NTP on the fourth boot: the register corrects the sale to "now".
+	c.set(d)
+	c.sync(true)
+	waitClock(t, r, "trusted and corrected", func(m map[string]any) bool {
+		return m["trusted"] == true && m["uncorrected"] == float64(0)
+	})
+	drained()
+	check("after the correction", 4, 0)
 }

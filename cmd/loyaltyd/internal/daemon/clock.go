@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,15 +39,16 @@ func (c *TrustedClock) Boot() (string, time.Duration) {
 	return kernelBootID(), bootTime()
 }
 
-// kernelBootID is the kernel's random id of this boot; "" when unknown
-// (then untrusted times are corrected as of an earlier boot).
-func kernelBootID() string {
+// kernelBootID is the kernel's random id of this boot, read once (it
+// cannot change while the process runs); "" when unknown (then untrusted
+// times are corrected as of an earlier boot).
+var kernelBootID = sync.OnceValue(func() string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
+})
 
 // bootTime is CLOCK_BOOTTIME.
 func bootTime() time.Duration {
