@@ -175,6 +175,15 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 		if mm.HomeRegister == "" {
 			mm.HomeRegister = w.l.register
 		}
+		if mm.Tier == "" {
+			// A new member starts in the base tier (no spend, no visits),
+			// not in no tier at all.
+			if te, ok := w.eng.(interface {
+				TierFor(spend12m int64, visits12m int) rules.Tier
+			}); ok {
+				mm.Tier = te.TierFor(0, 0).Name
+			}
+		}
 		if mm.Consent.At.IsZero() && mm.Consent.Channel != "" {
 			mm.Consent.At, mm.Consent.ClockTrusted = w.now, w.trusted
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 )
@@ -65,5 +66,25 @@ func TestStatementExplainsTheBalance(t *testing.T) {
 	}
 	if m1, _ := f.l.Events("m1"); n != len(m1) || !members["m1"] || members["m2"] {
 		t.Fatalf("ForEachPointEvent saw %d events of %v, m1 has %d", n, members, len(m1))
+	}
+}
+
+// TestNewMemberStartsInTheBaseTier: a member enrolled under a rule set with
+// tiers is in the base tier at once (before: blank until the first sale).
+func TestNewMemberStartsInTheBaseTier(t *testing.T) {
+	f := clockFixture(t, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), true)
+	m, err := f.l.Enrol(context.Background(), ledger.Member{ID: "m9", Name: "New"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Tier != "base" {
+		t.Fatalf("new member's tier %q, want base", m.Tier)
+	}
+	if got, _ := f.l.Member("m9"); got.Tier != "base" {
+		t.Fatalf("stored tier %q", got.Tier)
+	}
+	// Enrolling the same profile again is still the same member.
+	if again, err := f.l.Enrol(context.Background(), ledger.Member{ID: "m9", Name: "New"}); err != nil || again.Tier != "base" {
+		t.Fatalf("re-enrol: %+v %v", again, err)
 	}
 }
