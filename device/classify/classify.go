@@ -54,8 +54,11 @@ type EmbeddedLabel struct {
 type Options struct {
 	Members  []MemberPattern
 	Embedded []EmbeddedLabel
-	// Controls maps a scanned control code (e.g. "*TOTAL*") to a cashier
-	// action (e.g. "TOTAL").
+	// Controls maps a control code printed on the cashier sheet (e.g.
+	// "TOTAL") to a cashier action (e.g. "complete"). Codes are matched in
+	// the encodings scanners send them: with or without the Code 39
+	// start/stop "*" and with or without an AIM identifier ("TOTAL",
+	// "*TOTAL*", "]A0TOTAL" are one code; see ControlKey).
 	Controls map[string]string
 }
 
@@ -106,7 +109,34 @@ func New(o Options) (*Classifier, error) {
 			return nil, fmt.Errorf("classify: embedded label %d: layout must be a 13-digit code with a 2x prefix", i)
 		}
 	}
+	controls := make(map[string]string, len(o.Controls))
+	for code, action := range o.Controls {
+		k := ControlKey(code)
+		if k == "" {
+			return nil, fmt.Errorf("classify: control code %q is empty", code)
+		}
+		if a, dup := controls[k]; dup && a != action {
+			return nil, fmt.Errorf("classify: control code %q is scanned as %q like another code with action %q", code, k, a)
+		}
+		controls[k] = action
+	}
+	o.Controls = controls
 	return &Classifier{o: o}, nil
+}
+
+// ControlKey is the form a control code is matched in: without an AIM
+// identifier ("]A0", when the scanner sends it but the device is not set
+// to strip it) and without the Code 39 start/stop characters ("*TOTAL*"
+// as printed, when the scanner transmits them), upper case.
+func ControlKey(code string) string {
+	s := code
+	if len(s) >= 3 && s[0] == ']' {
+		s = s[3:]
+	}
+	if len(s) >= 2 && s[0] == '*' && s[len(s)-1] == '*' {
+		s = s[1 : len(s)-1]
+	}
+	return strings.ToUpper(strings.TrimSpace(s))
 }
 
 func reject(err error, format string, args ...any) (Result, error) {
@@ -120,7 +150,7 @@ func (c *Classifier) Classify(sym device.Symbology, data string) (Result, error)
 	if data == "" {
 		return Result{Kind: device.KindReject}, device.ErrEmpty
 	}
-	if a, ok := c.o.Controls[data]; ok {
+	if a, ok := c.o.Controls[ControlKey(data)]; ok {
 		return Result{Kind: device.KindControl, Symbology: sym, Code: data, Action: a}, nil
 	}
 	if sym == device.SymEANAddOn {
@@ -206,6 +236,13 @@ func (c *Classifier) member(sym device.Symbology, data string) (Result, error, b
 }
 
 func (c *Classifier) item(sym device.Symbology, data string) (Result, error) {
+	switch sym {
+	case device.SymUnknown, device.SymEAN13, device.SymEAN8, device.SymUPCA:
+	default:
+		// With AIM identifiers on, digits in another symbology (a Code 128
+		// or Code 39 label that happens to hold 13 digits) are no item.
+		return reject(device.ErrUnknownCode, "%d digits in a %s code are not an item barcode", len(data), sym)
+	}
 	switch len(data) {
 	case 8, 12, 13:
 	default:

@@ -77,10 +77,18 @@ func TestClassify(t *testing.T) {
 		{name: "member letter prefix wrong check", sym: device.SymCode128, in: "M12345678", err: device.ErrBadCheckDigit},
 		{name: "control TOTAL", sym: device.SymCode39, in: "*TOTAL*", kind: device.KindControl, action: "TOTAL", code: "*TOTAL*"},
 		{name: "control REDEEM", in: "*REDEEM*", kind: device.KindControl, action: "REDEEM", code: "*REDEEM*"},
+		// as Code 39 scanners send the printed *TOTAL*: start/stop stripped,
+		// and with an AIM identifier the device was not told to strip
+		{name: "control without start/stop", sym: device.SymCode39, in: "TOTAL", kind: device.KindControl, action: "TOTAL", code: "TOTAL"},
+		{name: "control with AIM id", in: "]A0TOTAL", kind: device.KindControl, action: "TOTAL", code: "]A0TOTAL"},
+		{name: "control with AIM id and start/stop", in: "]A0*CANCEL*", kind: device.KindControl, action: "CANCEL", code: "]A0*CANCEL*"},
 		{name: "Visa PAN scanned", in: "4111111111111111", err: device.ErrNotMemberCard},
 		{name: "Amex PAN", in: "378282246310005", err: device.ErrNotMemberCard},
 		{name: "PAN inside Code 128", sym: device.SymCode128, in: "X4111111111111111Y", err: device.ErrNotMemberCard},
 		{name: "unknown text", sym: device.SymCode128, in: "HELLO", err: device.ErrUnknownCode},
+		{name: "13 digits in Code 128 are no item (AIM on)", sym: device.SymCode128, in: "5901234123457", err: device.ErrUnknownCode},
+		{name: "13 digits in Code 39 are no item", sym: device.SymCode39, in: "5901234123457", err: device.ErrUnknownCode},
+		{name: "EAN-13 with its AIM id", sym: device.SymEAN13, in: "5901234123457", kind: device.KindItem, code: "5901234123457"},
 		{name: "unknown digits length", in: "12345", err: device.ErrUnknownCode},
 		{name: "add-on alone", sym: device.SymEANAddOn, in: "12", err: device.ErrUnknownCode},
 		{name: "empty", in: "", err: device.ErrEmpty},
@@ -171,4 +179,21 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("code with an embedded PAN emitted as %v", r.Kind)
 		}
 	})
+}
+
+func TestControlKeys(t *testing.T) {
+	for in, want := range map[string]string{"*TOTAL*": "TOTAL", "TOTAL": "TOTAL", "]A0TOTAL": "TOTAL", "]A4*TOTAL*": "TOTAL", "total": "TOTAL", "*": "*", "]A0": ""} {
+		if got := classify.ControlKey(in); got != want {
+			t.Errorf("ControlKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if _, err := classify.New(classify.Options{Controls: map[string]string{"*TOTAL*": "complete", "TOTAL": "cancel"}}); err == nil {
+		t.Error("two codes scanned alike with different actions accepted")
+	}
+	if _, err := classify.New(classify.Options{Controls: map[string]string{"*TOTAL*": "complete", "TOTAL": "complete"}}); err != nil {
+		t.Errorf("the same code twice with one action: %v", err)
+	}
+	if _, err := classify.New(classify.Options{Controls: map[string]string{"**": "complete"}}); err == nil {
+		t.Error("an empty control code accepted")
+	}
 }

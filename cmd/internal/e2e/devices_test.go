@@ -257,7 +257,7 @@ func TestRefusedFramesVisibleAndHarmless(t *testing.T) {
 	if rj := r.rejects("scanner1"); rj["bad_terminator"] != 2 {
 		t.Fatalf("rejects %v", rj)
 	}
-	r.waitDisplay("the setup message", func(b []byte) bool { return count(upperLines(b), "Check scanner setup") == 2 })
+	r.waitDisplay("the setup message", func(b []byte) bool { return hasLine(upperLines(b), "Check scanner setup") })
 	r.waitFor("three error signals", func() bool {
 		_, body := r.get("/metrics")
 		return strings.Contains(body, `loyalty_signals_total{kind="error"} 3`)
@@ -280,4 +280,22 @@ func TestRefusedFramesVisibleAndHarmless(t *testing.T) {
 	if _, n := r.view(); n != 2 {
 		t.Fatalf("basket changed by refused frames: %d lines", n)
 	}
+}
+
+// TestControlCodesAsScannersSendThem: the config says "*TOTAL*" and
+// "*CANCEL*" (as printed); the scanner sends TOTAL (start/stop stripped)
+// or ]A0*CANCEL* (AIM identifier, start/stop kept): both work.
+func TestControlCodesAsScannersSendThem(t *testing.T) {
+	r := newRegister(t)
+	r.start()
+	r.scan("4006381333931")
+	r.waitFor("the pen", func() bool { _, n := r.view(); return n == 1 })
+	r.scan("TOTAL")
+	if m, _ := r.receipt(); m != "" {
+		t.Fatalf("member %q", m)
+	}
+	r.scan("4006381333931")
+	r.waitFor("a new basket", func() bool { st, n := r.view(); return st == "basket" && n == 1 })
+	r.scan("]A0*CANCEL*")
+	r.waitFor("cancelled", func() bool { st, _ := r.view(); return st == "idle" })
 }

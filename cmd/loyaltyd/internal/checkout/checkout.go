@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
@@ -42,7 +43,13 @@ var (
 	// not fit are taken off (the next TOTAL records the sale), so a checkout
 	// can always be completed.
 	ErrRewardExceedsBasket = errors.New("checkout: rewards worth more than the basket")
+	// ErrBasketFull: the basket has MaxLines lines; the item is refused.
+	ErrBasketFull = errors.New("checkout: basket is full")
 )
+
+// MaxLines is the most lines a basket takes: the ledger records at most
+// 1000 lines per sale, so a longer basket could never complete.
+const MaxLines = 1000
 
 // State is a checkout state.
 type State int
@@ -498,7 +505,13 @@ func (m *Machine) item(ev Event) Effects {
 	}
 	it, err := m.o.Catalog.Item(code)
 	if err != nil {
-		return m.reject(fmt.Errorf("%w: %s: %w", ErrUnknownItem, code, err), "Unknown item - key in")
+		if cardsafe.IsPAN(code) {
+			// a valid barcode that is also card-like: the error reaches
+			// the log, so only the last four digits (the ledger's own
+			// error, which quotes the code, is left out)
+			return m.reject(fmt.Errorf("%w: %s", ErrUnknownItem, cardsafe.Mask(code)), "Unknown item: key in")
+		}
+		return m.reject(fmt.Errorf("%w: %s: %w", ErrUnknownItem, code, err), "Unknown item: key in")
 	}
 	if ev.WeightGrams > 0 {
 		p, err := WeightPrice(it.Price, ev.WeightGrams)
@@ -549,6 +562,9 @@ func (m *Machine) manualItem(ev Event) Effects {
 }
 
 func (m *Machine) addLine(it Item, qty int64) Effects {
+	if len(m.lines) >= MaxLines && m.state != Idle && m.state != Receipt {
+		return m.reject(fmt.Errorf("%w: %d lines", ErrBasketFull, len(m.lines)), "Basket full - total")
+	}
 	kept := false
 	if m.state == Receipt || m.state == Idle {
 		kept = m.openSale()

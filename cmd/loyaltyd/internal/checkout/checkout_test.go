@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -484,5 +485,43 @@ func TestCardNumberRefused(t *testing.T) {
 		if fx.View.Total != before.Total || len(fx.View.Lines) != len(before.Lines) || fx.View.State != before.State {
 			t.Errorf("%+v changed the basket: %+v -> %+v", ev, before, fx.View)
 		}
+	}
+}
+
+// TestBasketCap: the ledger takes at most 1000 lines per sale; the 1001st
+// item is refused with a display message and the basket still completes.
+func TestBasketCap(t *testing.T) {
+	m, f, _ := setup()
+	ctx := context.Background()
+	for i := range checkout.MaxLines {
+		if fx := m.Handle(ctx, item(pencil)); fx.Err != nil {
+			t.Fatalf("item %d: %v", i, fx.Err)
+		}
+	}
+	fx := m.Handle(ctx, item(pencil))
+	if !errors.Is(fx.Err, checkout.ErrBasketFull) || fx.Display == nil || fx.Display.Line1 != "Basket full - total" ||
+		!reflect.DeepEqual(fx.Signals, []checkout.SignalKind{checkout.SignalError}) || len(m.Snapshot().Lines) != checkout.MaxLines {
+		t.Fatalf("1001st item: %+v", fx)
+	}
+	if fx := m.Handle(ctx, ctl(checkout.ActComplete)); fx.Err != nil || fx.Sale == nil || len(f.sales) != 1 {
+		t.Fatalf("complete a full basket: %+v", fx)
+	}
+}
+
+// TestUnknownItemMessage: the message fits the 20-column display, and a
+// valid barcode that is also card-like is masked in the error (which is
+// logged).
+func TestUnknownItemMessage(t *testing.T) {
+	m, _, _ := setup()
+	fx := m.Handle(context.Background(), item("4000000000006"))
+	if !errors.Is(fx.Err, checkout.ErrUnknownItem) || fx.Display == nil || fx.Display.Line1 != "Unknown item: key in" || len(fx.Display.Line1) > 20 {
+		t.Fatalf("unknown item: %+v", fx)
+	}
+	if s := fx.Err.Error(); strings.Contains(s, "4000000000006") || !strings.Contains(s, "*********0006") {
+		t.Fatalf("card-like code in the error: %q", s)
+	}
+	fx = m.Handle(context.Background(), item("9780201379624"))
+	if !strings.Contains(fx.Err.Error(), "9780201379624") {
+		t.Fatalf("an ordinary unknown code is named: %q", fx.Err)
 	}
 }

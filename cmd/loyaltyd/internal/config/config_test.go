@@ -361,3 +361,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestControlCodesScannedAlike(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.yaml")
+	doc := "register: {id: r1, store_id: s1}\ncontrol_codes:\n  \"*TOTAL*\": complete\n  TOTAL: cancel\n"
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(p)
+	if err == nil || !strings.Contains(err.Error(), `scans as "TOTAL" like "*TOTAL*"`) {
+		t.Fatalf("two codes scanned alike with different actions: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/ledger/phone"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -121,11 +123,18 @@ func (v *validator) validate() {
 	v.devices()
 	v.cards()
 
-	for code, action := range c.ControlCodes {
+	scanned := map[string]string{}
+	for _, code := range slices.Sorted(maps.Keys(c.ControlCodes)) {
+		action := c.ControlCodes[code]
 		p := "control_codes." + code
-		if strings.TrimSpace(code) == "" {
+		k := classify.ControlKey(code)
+		if k == "" {
 			v.add(p, "a control code must not be empty")
 		}
+		if other, dup := scanned[k]; dup && c.ControlCodes[other] != action {
+			v.add(p, "scans as %q like %q, which has another action; scanners send a code with or without its * and AIM identifier", k, other)
+		}
+		scanned[k] = code
 		v.oneOf(p, action, Actions...)
 	}
 	v.instore()
