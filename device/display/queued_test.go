@@ -112,7 +112,9 @@ func TestQueuedStuckPTY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := display.NewQueued(s, display.QueuedOptions{StuckAfter: 100 * time.Millisecond, Retry: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	// StuckAfter well above the write timeout: only a real timeout (the
+	// pty's buffers full) counts here, not a write slowed by a busy machine
+	q := display.NewQueued(s, display.QueuedOptions{StuckAfter: time.Minute, Retry: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	defer q.Close()
 	ctx := context.Background()
 	// Nobody reads the master: the pty's buffers fill up.
