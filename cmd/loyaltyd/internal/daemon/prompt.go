@@ -9,6 +9,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -33,10 +34,11 @@ func promptFunc(l *ledger.Ledger, clk clock.Clock, rewards []rules.Reward, loc *
 			if err != nil {
 				log.Warn("purchase history unavailable for the prompt", "member", m.ID, "err", err)
 			}
-			in.Member = retention.Member{ID: m.ID, Consent: m.Consent.Given, Birthday: m.Birthday, EnrolledAt: m.EnrolledAt}
+			in.Member = retention.Member{ID: m.ID, Consent: m.Consent.Given, Birthday: m.Birthday, EnrolledAt: source.Enrolled(m)}
 			for _, p := range ps {
-				in.Member.Purchases = append(in.Member.Purchases, retention.Purchase{SaleID: p.SaleID, Seq: p.Seq, At: p.WallTime,
-					ClockTrusted: p.ClockTrusted, Amount: retention.Money(p.Amount), Categories: p.Categories})
+				// dated by the corrected time; an uncorrected untrusted
+				// one is left out (source.Purchase)
+				in.Member.Purchases = append(in.Member.Purchases, source.Purchase(p))
 			}
 			in.Summary = headOfficeView(l, in.Member, now, loc, log)
 		}

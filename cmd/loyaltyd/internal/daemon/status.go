@@ -7,8 +7,26 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
+	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/manager"
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
+
+// verdictClock is the wall clock as the ledger judges it: trusted only
+// when synchronised and agreeing with the trusted-time high-water mark, so
+// prompts and tier hints say nothing time-based during a clock fault.
+type verdictClock struct {
+	led *ledger.Ledger
+	c   clock.Clock
+}
+
+func (v verdictClock) Now() (time.Time, bool) {
+	cs, err := v.led.ClockStatus()
+	if err != nil {
+		return v.c.Now()
+	}
+	return cs.Wall, cs.Trusted
+}
 
 // clockTrusted is the ledger's verdict: synchronised and agreeing with
 // the trusted-time high-water mark.

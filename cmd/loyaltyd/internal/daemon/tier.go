@@ -9,7 +9,8 @@ import (
 
 // nextTierFunc tells how far a member is from the next tier, from their
 // rolling 12-month spend and visits at this register. The window is a
-// time-based decision, so nothing is said while the clock is untrusted.
+// time-based decision, so nothing is said while the clock is untrusted or
+// in a fault (the daemon passes the ledger's verdict, verdictClock).
 func nextTierFunc(l *ledger.Ledger, clk clock.Clock, rs *rules.RuleSet) func(ledger.Member) (checkout.TierGoal, bool) {
 	return func(m ledger.Member) (checkout.TierGoal, bool) {
 		if rs == nil || len(rs.Tiers) < 2 {
@@ -27,7 +28,9 @@ func nextTierFunc(l *ledger.Ledger, clk clock.Clock, rs *rules.RuleSet) func(led
 		var spend int64
 		visits := map[string]bool{}
 		for _, p := range ps {
-			if p.WallTime.Before(from) {
+			// the ledger's window: corrected times; an uncorrected
+			// untrusted purchase counts (it came after the trusted ones)
+			if at, ok := p.When(); ok && (at.Before(from) || at.After(now)) {
 				continue
 			}
 			spend += int64(p.Amount)

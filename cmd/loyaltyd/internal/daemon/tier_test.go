@@ -54,3 +54,30 @@ func TestNextTier(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictClock: prompts and tier hints see the ledger's verdict, so a
+// synchronised clock in a fault is not trusted for them (issue 16).
+func TestVerdictClock(t *testing.T) {
+	now := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+	clk := ledgertest.NewClock(now, true)
+	led := ledgertest.Open(t, &ledger.Options{Clock: clk})
+	if _, err := led.Enrol(context.Background(), ledger.Member{ID: "m"}); err != nil { // sets the trusted-time mark
+		t.Fatal(err)
+	}
+	v := verdictClock{led, clk}
+	for _, st := range []struct {
+		name string
+		move func()
+		want bool
+	}{
+		{"right", func() {}, true},
+		{"a year ahead, no time passed", func() { clk.Step(now.AddDate(1, 0, 0), true) }, false},
+		{"right again", func() { clk.Step(now.Add(time.Minute), true) }, true},
+		{"not synchronised", func() { clk.Step(now, false) }, false},
+	} {
+		st.move()
+		if _, trusted := v.Now(); trusted != st.want {
+			t.Errorf("%s: trusted %v, want %v", st.name, trusted, st.want)
+		}
+	}
+}
