@@ -42,6 +42,7 @@ type wtx struct {
 	eng       Engine
 	joinLot   *joinLot // the lot the current op opened, for its later credits
 	delta     counts   // rows the batch added, for Stats
+	rowErr    error    // a row the current op read did not decode: the op fails
 }
 
 type joinLot struct {
@@ -302,7 +303,15 @@ func (w *wtx) run(fn func(w *wtx) (any, error)) (res any, err error) {
 			err = fmt.Errorf("ledger: internal error: %v", r)
 		}
 	}()
-	return fn(w)
+	w.rowErr = nil
+	res, err = fn(w)
+	if err == nil && w.rowErr != nil {
+		// A row the op decided on did not decode: what it wrote rests on
+		// a wrong reading, so it is rolled back and refused.
+		w.dirty = true
+		return nil, w.rowErr
+	}
+	return res, err
 }
 
 func (w *wtx) put(bucket, k, v []byte) {

@@ -480,17 +480,29 @@ const tierScanOld = 3
 // stops after a few entries older than the window, so a sale costs the
 // member's last year of rows, not their whole history.
 func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.MemberState {
+	ms, err := memberWindow(w.tx.Bucket(bRows), rec, t, upto)
+	if err != nil && w.rowErr == nil {
+		w.rowErr = err // fails the op: see (*wtx).run
+	}
+	return ms
+}
+
+// memberWindow is the one rolling 12-month window (see memberStateAt),
+// read from the rows bucket of any transaction. A purchase row that does
+// not decode is ErrInconsistent, never skipped: a silently skipped row
+// would give the member a lower tier than their purchases earn.
+func memberWindow(rows *bolt.Bucket, rec *memberRec, t time.Time, upto uint64) (rules.MemberState, error) {
 	ms := rules.MemberState{
 		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
 		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
 		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt, BirthdayYears: rec.BirthdayYears,
 	}
 	if t.IsZero() {
-		return ms
+		return ms, nil
 	}
 	from := t.AddDate(-1, 0, 0)
 	prefix := rowPrefix(rowPurchase, rec.Member.ID)
-	c := w.tx.Bucket(bRows).Cursor()
+	c := rows.Cursor()
 	k, v := c.Seek(rowKey(rowPurchase, rec.Member.ID, upto+1))
 	switch {
 	case k == nil:
@@ -509,7 +521,7 @@ func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.Memb
 			CorrectedTime time.Time `json:"corrected_time"`
 		}
 		if err := json.Unmarshal(v, &p); err != nil {
-			continue
+			return ms, fmt.Errorf("member %q: purchase row %d does not decode: %v: %w", rec.Member.ID, keySeq(k), err, ErrInconsistent)
 		}
 		at, dated := Purchase{WallTime: p.WallTime, ClockTrusted: p.ClockTrusted, CorrectedTime: p.CorrectedTime}.When()
 		if dated && !at.After(from) {
@@ -525,7 +537,41 @@ func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.Memb
 			}
 		}
 	}
-	return ms
+	return ms, nil
+}
+
+// TierWindow is a member's rolling 12-month spend and visits as the rules
+// see them at the next sale: the same window earning uses, ending at the
+// ledger's decision time (the wall time when the clock is trusted, the
+// high-water mark's estimate in a clock fault). ok is false while the clock
+// is untrusted and not faulted (no window can be placed: the tier stays).
+func (l *Ledger) TierWindow(memberID string) (spend Money, visits int, ok bool, err error) {
+	cs, err := l.ClockStatus()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if cs.Estimate.IsZero() || (!cs.Trusted && cs.Fault == "") {
+		return 0, 0, false, nil
+	}
+	err = l.view(func(tx *bolt.Tx) error {
+		rec, err := readMember(tx, memberID)
+		if err != nil {
+			return err
+		}
+		ms, err := memberWindow(tx.Bucket(bRows), rec, cs.Estimate, getU64(tx.Bucket(bMeta), kSeq))
+		spend, visits = Money(ms.Spend12m), ms.Visits12m
+		return err
+	})
+	return spend, visits, err == nil, err
+}
+
+// Rules is the rule set in force (head office's latest, or the local
+// config's), nil when the ledger runs on another engine or none.
+func (l *Ledger) Rules() *rules.RuleSet {
+	if e, ok := l.eng().(ruleSetEngine); ok {
+		return e.rs
+	}
+	return nil
 }
 
 // Sale returns a recorded sale.

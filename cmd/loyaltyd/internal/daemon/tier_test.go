@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,10 +11,23 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
+func tierRules(t *testing.T, version int, silver int64) *rules.RuleSet {
+	t.Helper()
+	rs, err := rules.Decode([]byte(fmt.Sprintf(`{"version":%d,"timezone":"UTC","earn":{"points_per_unit":"1"},
+	 "tiers":[{"name":"classic"},{"name":"silver","min_spend":%d,"min_visits":12},{"name":"gold","min_spend":500000}]}`, version, silver)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// TestNextTier: the tier goal uses the ledger's own 12-month window (the
+// one earning uses) and the rule set in force, follows a new rule set at
+// once, and says nothing on an untrusted clock.
 func TestNextTier(t *testing.T) {
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	clk := ledgertest.NewClock(now.AddDate(-2, 0, 0), true)
-	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Clock: clk, Engine: &ledgertest.Engine{Version: 1}})
+	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Clock: clk, Rules: tierRules(t, 1, 100000)})
 	ctx := context.Background()
 	if _, err := l.Enrol(ctx, ledger.Member{ID: "m1", Name: "Dana", Aliases: []string{"c1"}}); err != nil {
 		t.Fatal(err)
@@ -29,29 +43,33 @@ func TestNextTier(t *testing.T) {
 	clk.Set(now.AddDate(0, -1, 0), true)
 	sale("s1", 30000)
 	sale("s2", 10000)
-	rs := &rules.RuleSet{Tiers: []rules.Tier{{Name: "member"}, {Name: "silver", MinSpend: 100000, MinVisits: 12}, {Name: "gold", MinSpend: 500000}}}
-	tests := []struct {
-		name    string
-		trusted bool
-		rs      *rules.RuleSet
-		want    bool
-		goal    string
-		spend   ledger.Money
-		visits  int
-	}{
-		{name: "silver is next", trusted: true, rs: rs, want: true, goal: "silver", spend: 60000, visits: 10},
-		{name: "untrusted clock says nothing", trusted: false, rs: rs},
-		{name: "no tiers", trusted: true, rs: &rules.RuleSet{}},
+	clk.Set(now, true)
+	m, _ := l.Member("m1")
+	next := nextTierFunc(l)
+	if g, ok := next(m); !ok || g.Name != "silver" || g.Spend != 60000 || g.Visits != 10 {
+		t.Fatalf("silver is next: %+v %v", g, ok)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := ledgertest.NewClock(now, tc.trusted)
-			m, _ := l.Member("m1")
-			g, ok := nextTierFunc(l, c, tc.rs)(m)
-			if ok != tc.want || g.Name != tc.goal || g.Spend != tc.spend || g.Visits != tc.visits {
-				t.Fatalf("got %+v %v", g, ok)
-			}
-		})
+	// head office lowers silver to 300.00: the member is silver, gold is next
+	if err := l.SetRules(tierRules(t, 2, 30000)); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := next(m); !ok || g.Name != "gold" || g.Spend != 460000 {
+		t.Fatalf("after the new rule set: %+v %v", g, ok)
+	}
+	clk.Set(now, false)
+	if g, ok := next(m); ok {
+		t.Fatalf("untrusted clock: %+v", g)
+	}
+}
+
+func TestNextTierNoTiers(t *testing.T) {
+	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Engine: &ledgertest.Engine{Version: 1}})
+	if _, err := l.Enrol(context.Background(), ledger.Member{ID: "m1", Name: "Dana"}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := l.Member("m1")
+	if g, ok := nextTierFunc(l)(m); ok {
+		t.Fatalf("no rule set, no tiers: %+v", g)
 	}
 }
 
