@@ -34,6 +34,9 @@ type ContactRecord struct {
 	Kind     ContactKind `json:"kind"`
 	At       time.Time   `json:"at"`
 	Channel  string      `json:"channel,omitempty"`
+	// HeldOut marks a member of the control group: listed, not contacted.
+	// Held-out records do not count as contacts for the policy.
+	HeldOut bool `json:"held_out,omitempty"`
 }
 
 // ContactHistory gives the contacts made with a member, in any order.
@@ -66,6 +69,11 @@ type ContactOptions struct {
 	// contacted on the first one they consented to, and not at all when
 	// they consented to none of them. Default Channels.
 	Channels []string
+	// HoldoutShare is the share of contacts held out as a control group
+	// (not sent, recorded as held out); 0 means DefaultHoldoutShare, a
+	// negative value none. HoldoutSeed makes the draw reproducible.
+	HoldoutShare float64
+	HoldoutSeed  string
 	// LastRun is the day of the previous run (from the contact log);
 	// zero when there was none. A follow-up is due when its window
 	// overlaps the days since the last run (at most MinGapDays back), so
@@ -99,6 +107,12 @@ func (o *ContactOptions) withDefaults() ContactOptions {
 	if len(c.Channels) == 0 {
 		c.Channels = Channels
 	}
+	if c.HoldoutShare == 0 {
+		c.HoldoutShare = DefaultHoldoutShare
+	}
+	if c.HoldoutSeed == "" {
+		c.HoldoutSeed = "control"
+	}
 	return c
 }
 
@@ -107,6 +121,9 @@ func (o *ContactOptions) Validate() error {
 	c := o.withDefaults()
 	if c.MaxPerLapse < 1 || c.MinGapDays < 0 || c.BirthdayDaysAhead < 0 || c.FirstTimeWithinDays < 0 {
 		return fmt.Errorf("%w: contact options must be positive: %+v", ErrInvalid, c)
+	}
+	if c.HoldoutShare >= 1 {
+		return fmt.Errorf("%w: holdout share %g must be below 1", ErrInvalid, c.HoldoutShare)
 	}
 	if c.FollowUpFrom < 1 || c.FollowUpTo < c.FollowUpFrom {
 		return fmt.Errorf("%w: follow-up window %d..%d days", ErrInvalid, c.FollowUpFrom, c.FollowUpTo)
@@ -159,6 +176,9 @@ type Contact struct {
 	// on this analysis's own history), or days absent in own intervals
 	// when no model can be trained.
 	Risk float64 `json:"risk"`
+	// HeldOut: this contact is in the control group; do not send it, record
+	// it (contacts list --mark does) so the campaign can be measured.
+	HeldOut bool `json:"held_out,omitempty"`
 }
 
 // ContactList lists who to contact as of the analysis date under the one
@@ -204,6 +224,7 @@ func (a *Analysis) ContactList(hist ContactHistory, opts *ContactOptions) ([]Con
 		}
 		if c, ok := a.policy(p, recs, o, want); ok {
 			c.Name, c.Channel, c.Address = p.Name, ch.Channel, ch.Address
+			c.HeldOut = heldOut(o.HoldoutSeed, p.MemberID, c.Kind, p.Rhythm.Last, o.HoldoutShare)
 			out = append(out, c)
 		}
 	}
@@ -241,7 +262,7 @@ func (a *Analysis) episodeOf(p *Profile, recs []ContactRecord) episode {
 	e := episode{last: -1 << 30, has: map[ContactKind]bool{}, everKind: map[ContactKind]Day{}}
 	for _, r := range recs {
 		rd := DayOf(r.At, loc)
-		if rd > a.AsOf {
+		if rd > a.AsOf || r.HeldOut {
 			continue // recorded after this run's date: a rerun of the past
 		}
 		e.last = max(e.last, rd)

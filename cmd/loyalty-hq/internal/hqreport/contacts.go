@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,7 +31,9 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	bday := fs.Int("birthday-days", 7, "birthdays this many days ahead")
 	channels := fs.String("channels", strings.Join(retention.Channels, ","), "channels in order of preference; members are contacted on the first they consented to")
 	format := fs.String("format", "csv", "csv or json")
-	mark := fs.Bool("mark", false, "record every listed contact (with its channel) as made on --as-of")
+	holdout := fs.Float64("holdout", retention.DefaultHoldoutShare, "share of contacts held out as a control group (not listed, recorded as held out); 0 for none")
+	seed := fs.String("holdout-seed", "control", "seed of the reproducible control-group draw")
+	mark := fs.Bool("mark", false, "record every listed contact (with its channel) as made on --as-of, and the held-out ones as held out")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +46,14 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	if *format != "csv" && *format != "json" {
 		return fmt.Errorf("%w: --format %q: csv or json", ErrUsage, *format)
 	}
-	opts := &retention.ContactOptions{MaxPerLapse: *capN, MinGapDays: *gap, BirthdayDaysAhead: *bday}
+	if *holdout < 0 || *holdout >= 1 {
+		return fmt.Errorf("%w: --holdout %g: a share from 0 to below 1", ErrUsage, *holdout)
+	}
+	share := *holdout
+	if share == 0 {
+		share = -1 // none
+	}
+	opts := &retention.ContactOptions{MaxPerLapse: *capN, MinGapDays: *gap, BirthdayDaysAhead: *bday, HoldoutShare: share, HoldoutSeed: *seed}
 	for _, c := range strings.Split(*channels, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			opts.Channels = append(opts.Channels, c)
@@ -82,9 +92,17 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	} else if ok {
 		opts.LastRun = last
 	}
-	list, err := a.ContactList(store, opts)
+	all, err := a.ContactList(store, opts)
 	if err != nil {
 		return fmt.Errorf("contacts: %w", err)
+	}
+	var list, held []retention.Contact
+	for _, c := range all {
+		if c.HeldOut {
+			held = append(held, c)
+		} else {
+			list = append(list, c)
+		}
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -98,14 +116,17 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 	} else if err := writeContactsCSV(stdout, list); err != nil {
 		return err
 	}
+	if len(held) > 0 {
+		fmt.Fprintf(stderr, "held out %d of %d contacts as the control group (not listed%s)\n", len(held), len(all), map[bool]string{true: "; recorded as held out", false: ""}[*mark])
+	}
 	if *mark {
 		n := 0
-		for _, c := range list {
-			added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: c.MemberID, Kind: c.Kind, At: asOf, Channel: c.Channel}, Operator: "contacts list --mark"})
+		for _, c := range all {
+			added, err := store.Mark(contactlog.Record{ContactRecord: retention.ContactRecord{MemberID: c.MemberID, Kind: c.Kind, At: asOf, Channel: c.Channel, HeldOut: c.HeldOut}, Operator: "contacts list --mark"})
 			if err != nil {
 				return fmt.Errorf("contacts: %w", err)
 			}
-			if added {
+			if added && !c.HeldOut {
 				n++
 			}
 		}
@@ -199,9 +220,9 @@ func runLog(args []string, stdout io.Writer) error {
 		return enc.Encode(recs)
 	}
 	cw := csv.NewWriter(stdout)
-	cw.Write([]string{"member_id", "day", "kind", "channel", "operator"})
+	cw.Write([]string{"member_id", "day", "kind", "channel", "held_out", "operator"})
 	for _, r := range recs {
-		cw.Write([]string{r.MemberID, r.At.Format("2006-01-02"), string(r.Kind), r.Channel, r.Operator})
+		cw.Write([]string{r.MemberID, r.At.Format("2006-01-02"), string(r.Kind), r.Channel, strconv.FormatBool(r.HeldOut), r.Operator})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -365,4 +386,87 @@ func MarkHandler(store *contactlog.Store, now func() time.Time) http.Handler {
 		}
 		json.NewEncoder(w).Encode(map[string]bool{"recorded": added})
 	})
+}
+
+// runCampaign measures contacted against held-out members.
+func runCampaign(ctx context.Context, env Env, args []string, stdout io.Writer) error {
+	fs := newFlagSet("report campaign")
+	var in inputFlags
+	in.register(fs)
+	logPath := fs.String("log", "", "contact log file; required")
+	days := fs.Int("days", 30, "days after each contact to look for a purchase")
+	kind := fs.String("kind", "", "only this kind of contact")
+	format := fs.String("format", "text", "text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *logPath == "" {
+		return fmt.Errorf("%w: report campaign needs --log FILE", ErrUsage)
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("%w: --format %q: text or json", ErrUsage, *format)
+	}
+	var k retention.ContactKind
+	if *kind != "" {
+		var err error
+		if k, err = retention.ParseContactKind(*kind); err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+	}
+	if _, err := os.Stat(*logPath); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	ms, asOf, cfg, err := in.load(env)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a, err := retention.Analyze(ms, asOf, cfg)
+	if err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	store, err := contactlog.Open(*logPath, nil)
+	if err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	defer store.Close()
+	var recs []retention.ContactRecord
+	if err := store.Each(func(r contactlog.Record) error { recs = append(recs, r.ContactRecord); return nil }); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	c, err := a.MeasureCampaign(recs, *days, k)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		return enc.Encode(c)
+	}
+	return WriteCampaign(stdout, c)
+}
+
+// WriteCampaign prints a campaign measurement.
+func WriteCampaign(w io.Writer, c *retention.Campaign) error {
+	what := "all kinds"
+	if c.Kind != "" {
+		what = string(c.Kind)
+	}
+	fmt.Fprintf(w, "Campaign (%s): purchases in the %d days after each contact\n", what, c.Days)
+	for _, g := range []struct {
+		name string
+		o    retention.GroupOutcome
+	}{{"contacted", c.Contacted}, {"held out", c.HeldOut}} {
+		fmt.Fprintf(w, "  %-9s  %5d members  returned %5d = %5.1f%% (95%% %.1f-%.1f%%)  purchase days %d  spend %s (%s per member)\n",
+			g.name, g.o.Members, g.o.Returned, 100*g.o.Rate, 100*g.o.RateLo, 100*g.o.RateHi, g.o.Purchases, money(g.o.Spend), money(retention.Money(math.Round(g.o.SpendPerMember))))
+	}
+	fmt.Fprintf(w, "  difference: return rate %+.1f points (95%% %+.1f to %+.1f); spend per member %s (95%% bootstrap %s to %s)\n",
+		100*c.RateDiff, 100*c.RateDiffLo, 100*c.RateDiffHi, money(retention.Money(math.Round(c.SpendDiff))), money(retention.Money(math.Round(c.SpendDiffLo))), money(retention.Money(math.Round(c.SpendDiffHi))))
+	if c.NotYet > 0 {
+		fmt.Fprintf(w, "  not yet measurable: %d contacts whose %d days have not passed\n", c.NotYet, c.Days)
+	}
+	_, err := fmt.Fprintf(w, "  %s\n", c.Verdict)
+	return err
 }

@@ -41,8 +41,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const usage = `usage:
   report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [analysis flags]
   report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
+  report campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--format text|json]
   report uplift --customers N --purchases N --basket AMOUNT --share-bp BP [--extra N]
-  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--format csv|json] [--mark]
+  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--holdout 0.1] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
   contacts log --log F [--member ID] [--format csv|json]
 input: --cdnow F | --csv F [--members F [--consents F]] (default: head office's store when wired, plus --history F)
@@ -72,6 +73,9 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 		}
 		if len(args) > 1 && args[1] == "uplift" {
 			return runUplift(args[2:], stdout)
+		}
+		if len(args) > 1 && args[1] == "campaign" {
+			return runCampaign(ctx, env, args[2:], stdout)
 		}
 		return runReport(ctx, env, args[1:], stdout, stderr)
 	case "contacts":

@@ -89,7 +89,9 @@ func TestMarketerWeeklyRounds(t *testing.T) {
 	var all []listed
 	for r, asOf := range retentiontest.Rounds {
 		day := asOf.Format("2006-01-02")
-		args := []string{"contacts", "list", "--csv", purchases, "--members", members, "--log", log, "--as-of", day, "--mark"}
+		// The policy is checked on everyone: no control group here
+		// (TestControlGroupRounds has it).
+		args := []string{"contacts", "list", "--csv", purchases, "--members", members, "--log", log, "--as-of", day, "--mark", "--holdout", "0"}
 		out, stderr, err := run(t, args...)
 		if err != nil {
 			t.Fatal(err)
@@ -294,7 +296,7 @@ func TestMarketerDailyRuns(t *testing.T) {
 	total := 0
 	for i := range 14 {
 		asOf := retentiontest.Rounds[0].AddDate(0, 0, i)
-		out, _, err := run(t, "contacts", "list", "--csv", purchases, "--members", members, "--log", log, "--as-of", asOf.Format("2006-01-02"), "--mark")
+		out, _, err := run(t, "contacts", "list", "--csv", purchases, "--members", members, "--log", log, "--as-of", asOf.Format("2006-01-02"), "--mark", "--holdout", "0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +351,12 @@ func TestConsentPerChannelRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logRows := parseList(t, out)
+	var logRows []map[string]string
+	for _, r := range parseList(t, out) {
+		if r["held_out"] == "false" {
+			logRows = append(logRows, r)
+		}
+	}
 	if len(logRows) != rows {
 		t.Errorf("log holds %d contacts, lists had %d", len(logRows), rows)
 	}
@@ -426,4 +433,66 @@ func num(s string) float64 {
 		panic(err)
 	}
 	return v
+}
+
+// TestControlGroupRounds: with the default 10% control group, held-out
+// contacts are not listed, are recorded as held out, stay held out through
+// their episode, and the draw is the same in a fresh log.
+func TestControlGroupRounds(t *testing.T) {
+	_, purchases, members, consents := chain(t, true)
+	rounds := func(log string) (listed, held map[string]bool, stderr string) {
+		listed, held = map[string]bool{}, map[string]bool{}
+		for _, asOf := range retentiontest.Rounds {
+			out, errOut, err := run(t, "contacts", "list", "--csv", purchases, "--members", members, "--consents", consents, "--log", log, "--as-of", asOf.Format("2006-01-02"), "--mark")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stderr += errOut
+			for _, r := range parseList(t, out) {
+				listed[r["member_id"]+" "+r["kind"]] = true
+			}
+		}
+		out, _, err := run(t, "contacts", "log", "--log", log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range parseList(t, out) {
+			if r["held_out"] == "true" {
+				held[r["member_id"]+" "+r["kind"]] = true
+			}
+		}
+		return listed, held, stderr
+	}
+	dir := t.TempDir()
+	listed, held, stderr := rounds(filepath.Join(dir, "a.db"))
+	if !strings.Contains(stderr, "as the control group") {
+		t.Errorf("no control group reported: %q", stderr)
+	}
+	for k := range held {
+		if listed[k] {
+			t.Errorf("%s was held out and listed in the same episode", k)
+		}
+	}
+	share := float64(len(held)) / float64(len(held)+len(listed))
+	if share < 0.04 || share > 0.2 {
+		t.Errorf("held out %d of %d (%.1f%%), want about 10%%", len(held), len(held)+len(listed), 100*share)
+	}
+	_, held2, _ := rounds(filepath.Join(dir, "b.db"))
+	if fmt.Sprint(held) != fmt.Sprint(held2) {
+		t.Errorf("the control group differs in a fresh log:\n%v\n%v", held, held2)
+	}
+	t.Logf("six rounds: %d contacts listed, %d held out (%.1f%%)", len(listed), len(held), 100*share)
+	// The campaign report reads the log: with a few dozen held out over
+	// six weeks it must say it cannot tell yet.
+	out, _, err := run(t, "report", "campaign", "--csv", purchases, "--members", members, "--log", filepath.Join(dir, "a.db"), "--days", "7", "--as-of", "2026-01-05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "held out") || !strings.Contains(out, "too small to tell") {
+		t.Errorf("campaign report:\n%s", out)
+	}
+	t.Logf("campaign report:\n%s", out)
+	if _, _, err := run(t, "report", "campaign", "--csv", purchases, "--log", filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("campaign on a missing log succeeded")
+	}
 }
