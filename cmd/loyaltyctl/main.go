@@ -385,7 +385,7 @@ func commands() []*command {
 				}
 				return e.c.call("POST", "/v1/sales/"+url.PathEscape(args[0])+"/void", map[string]any{"id": v.id, "reason": v.reason}, e.c.showRefund)
 			}},
-		{name: "scan", args: "[-device NAME] CODE", short: "scan a code into a simulated scanner (or FACILITY-NUMBER into a simulated Wiegand reader)",
+		{name: "scan", args: "[-device NAME] CODE", short: "scan a code into a simulated scanner (or FACILITY-NUMBER into a simulated Wiegand reader); says what the till did, exit 1 when it refused",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {
 				fs.StringVar(&v.device, "device", "", "simulated scanner or Wiegand reader name (default: the first scanner)")
 			},
@@ -393,8 +393,15 @@ func commands() []*command {
 				if len(args) != 1 {
 					return fmt.Errorf("%w: scan takes one CODE", errUsage)
 				}
-				return e.c.call("POST", "/v1/scan", map[string]any{"device": v.device, "code": args[0]}, func(map[string]any) {
-					fmt.Fprintf(e.c.out, "sent %s to the simulated device (what the till did with it: loyaltyctl status, the display or the kiosk)\n", args[0])
+				// A refused scan is an error answer (exit 1, the till's message);
+				// an accepted one says what was read and shown.
+				return e.c.call("POST", "/v1/scan", map[string]any{"device": v.device, "code": args[0]}, func(m map[string]any) {
+					switch m["status"] {
+					case "accepted":
+						fmt.Fprintf(e.c.out, "accepted (%v): %v\n", m["kind"], m["message"])
+					default:
+						fmt.Fprintf(e.c.out, "%v: %v\n", m["status"], m["message"])
+					}
 				})
 			}},
 		{name: "ledger verify", args: "[-ledger PATH]", short: "check a ledger file (not one a running daemon holds)",

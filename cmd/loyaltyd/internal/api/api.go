@@ -85,8 +85,9 @@ type Options struct {
 	// rules), so no member is enrolled with a card that can never be
 	// scanned; nil: no check.
 	CheckAlias func(alias string) error
-	// Scan injects a scan into a simulated device (loyaltyctl scan).
-	Scan func(ctx context.Context, device, code string) error
+	// Scan injects a scan into a simulated device (loyaltyctl scan) and
+	// returns what the till did with it.
+	Scan func(ctx context.Context, device, code string) (ScanResult, error)
 	// Clock stamps consent changes; default system clock, trusted.
 	Clock clock.Clock
 	// Metrics receives the API's counters; default a private set.
@@ -769,12 +770,50 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "invalid_input", "Give one code of 1 to 128 characters without line breaks.")
 		return
 	}
-	if err := s.o.Scan(r.Context(), b.Device, b.Code); err != nil {
+	res, err := s.o.Scan(r.Context(), b.Device, b.Code)
+	if err != nil {
 		writeErr(w, 404, "no_simulated_device", "No simulated scanner by that name: "+err.Error())
 		return
 	}
-	writeJSON(w, 202, map[string]string{"status": "scanned"})
+	switch res.Status {
+	case ScanAccepted:
+		writeJSON(w, 200, res)
+	case ScanSent:
+		writeJSON(w, 202, res)
+	default:
+		msg := "The till refused the scan"
+		if res.Message != "" {
+			msg += ": " + res.Message
+		}
+		// the error shape (code, message) plus what was read and why
+		writeJSON(w, 422, map[string]string{"code": "scan_refused", "message": msg + ".", "status": res.Status, "kind": res.Kind, "reason": res.Reason})
+	}
 }
+
+// ScanResult is what the till did with a scan sent through POST /v1/scan.
+type ScanResult struct {
+	// Status: accepted, refused, ignored (the device layer read something
+	// the checkout does not take), or sent (no answer within a few
+	// seconds).
+	Status string `json:"status"`
+	// Kind is what the device layer read it as (item, member, control,
+	// reject).
+	Kind string `json:"kind,omitempty"`
+	// Reason is a stable word for a refusal (noise, bad_check_digit,
+	// unknown_item, wrong_state, ...).
+	Reason string `json:"reason,omitempty"`
+	// Message is what the customer display showed (never the scanned
+	// code itself).
+	Message string `json:"message,omitempty"`
+}
+
+// The statuses of a ScanResult.
+const (
+	ScanAccepted = "accepted"
+	ScanRefused  = "refused"
+	ScanIgnored  = "ignored"
+	ScanSent     = "sent"
+)
 
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")

@@ -88,6 +88,7 @@ type register struct {
 	input   checkout.DeviceInput // device events -> checkout events
 	disp    display.Display      // never nil: a no-op when none is configured
 	dispMu  sync.Mutex
+	scans   scanWaiters // outcomes of injected scans (loyaltyctl scan)
 	outputs *signal.Outputs
 	sigs    chan checkout.SignalKind
 

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,6 +29,7 @@ func (r *register) onDevice(ev device.Event) {
 	}
 	ce, ok := r.input.Event(ev)
 	if !ok {
+		r.scans.done(ev.Device, scanResult(ev, checkout.Effects{}, false))
 		return
 	}
 	start := time.Now()
@@ -38,6 +38,7 @@ func (r *register) onDevice(ev device.Event) {
 	if fx.Err != nil {
 		r.log.Info("checkout refused input", "device", ev.Device, "kind", ev.Kind.String(), "err", fx.Err)
 	}
+	r.scans.done(ev.Device, scanResult(ev, fx, true))
 }
 
 // apply runs inside the checkout driver: the display is written before the
@@ -219,13 +220,3 @@ func (r *register) redrawIdle() {
 
 // scan injects code into a simulated device (loyaltyctl scan); no device
 // named means the first simulated scanner.
-func (r *register) scan(_ context.Context, dev, code string) error {
-	if dev == "" {
-		name, _, ok := r.firstSimScanner()
-		if !ok {
-			return errors.New("no simulated scanner configured")
-		}
-		dev = name
-	}
-	return r.mgr.Inject(dev, code)
-}

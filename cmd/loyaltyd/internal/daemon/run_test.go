@@ -202,7 +202,21 @@ api: {listen: "%s"}
 	base := "http://" + addr
 	waitUntil(t, "the API", func() bool { return view(base) != nil })
 	label := gs1("211234501234")
-	post(t, base, "/v1/scan", `{"code":"`+label+`"}`)
+	if res := post(t, base, "/v1/scan", `{"code":"`+label+`"}`); res["status"] != "accepted" || res["kind"] != "item" {
+		t.Fatalf("scan of the weight label: %v, want accepted item", res)
+	}
+	// a scan the till refuses says so, with the till's reason, and is an
+	// error answer (loyaltyctl exits 1)
+	resp, err := http.Post(base+"/v1/scan", "application/json", strings.NewReader(`{"code":"4006381333931"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&refused)
+	resp.Body.Close()
+	if resp.StatusCode != 422 || refused["code"] != "scan_refused" || refused["reason"] != "unknown_item" || strings.Contains(fmt.Sprint(refused), "4006381333931") {
+		t.Fatalf("scan of an item not in the catalogue: %d %v", resp.StatusCode, refused)
+	}
 	waitUntil(t, "the weighed line", func() bool { v := view(base); return v != nil && v["total"] != nil && v["total"].(float64) > 0 })
 	v := view(base)
 	lines, _ := v["lines"].([]any)
