@@ -100,6 +100,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := logger(cfg, stderr).With("version", version)
+	hup := make(chan os.Signal, 1) // SIGHUP would end serve silently: logged and ignored
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Warn("SIGHUP ignored: loyalty-hq serve does not reload; restart it to apply a new config")
+		}
+	}()
 	return hqserve.Serve(ctx, cfg, log, nil)
 }
 

@@ -51,6 +51,16 @@ func run() int {
 	log := daemon.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format, journal)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// SIGHUP (a closed terminal, a habit of `kill -HUP` for reloads) would
+	// otherwise end the daemon silently: it is logged and ignored.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Warn("SIGHUP ignored: loyaltyd does not reload; restart it (systemctl restart loyaltyd) to apply a new config")
+		}
+	}()
 	opts := daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown}
 	if *testClock != "" {
 		c, err := daemon.NewTestClock(*testClock, os.Getenv(daemon.TestClockEnv))

@@ -80,8 +80,8 @@ func (c *Client) Do(method, path string, body any) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil || (method != http.MethodGet && method != http.MethodHead) {
+		req.Header.Set("Content-Type", "application/json") // the API refuses writes without it
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

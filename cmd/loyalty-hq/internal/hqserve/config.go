@@ -45,6 +45,10 @@ type Config struct {
 	// /conflicts and /configs (JSON) on this address; default
 	// 127.0.0.1:8090; "off" disables it.
 	StatusAddr string `yaml:"status_addr"`
+	// StatusTokenFile holds the bearer token (first line, 16+ characters)
+	// callers other than this machine must send to the status page; it
+	// is required when status_addr is not a loopback address.
+	StatusTokenFile string `yaml:"status_token_file"`
 	// StatusLogEvery logs a status line this often; default 30s.
 	StatusLogEvery time.Duration `yaml:"status_log_every"`
 	Log            Log           `yaml:"log"`
@@ -68,6 +72,9 @@ type Broker struct {
 	CertFile     string        `yaml:"cert_file"`     // client certificate (mutual TLS)
 	KeyFile      string        `yaml:"key_file"`
 	WaitTimeout  time.Duration `yaml:"wait_timeout"` // default 10s
+	// Insecure allows a password over plain tcp:// to a broker that is
+	// not on this machine; default false.
+	Insecure bool `yaml:"insecure"`
 }
 
 // Log chooses the log handler.
@@ -118,6 +125,10 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, bad("offline_redeem_limit", "must be 0 or more points")
 	case c.Broker.WaitTimeout < 0:
 		return Config{}, bad("broker.wait_timeout", "must be positive")
+	case strings.HasPrefix(c.Broker.URL, "tcp://") && c.Broker.PasswordFile != "" && !loopbackURL(c.Broker.URL) && !c.Broker.Insecure:
+		return Config{}, bad("broker.url", "%q sends the password in plain text to another machine; use ssl:// (or broker.insecure: true on a trusted network)", c.Broker.URL)
+	case c.StatusAddr != "" && c.StatusAddr != "off" && !loopbackAddr(c.StatusAddr) && c.StatusTokenFile == "":
+		return Config{}, bad("status_addr", "%q is reachable from other machines; set status_token_file (a file holding a token of 16+ characters) or listen on 127.0.0.1", c.StatusAddr)
 	case c.SigningKeyFile == "":
 		return Config{}, bad("signing_key_file", "required: head office's signing key (loyalty-hq keys generate -out FILE)")
 	}

@@ -104,7 +104,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(cs)
 		})
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		token, err := cfg.statusToken()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv = &http.Server{Handler: statusGuard(token, mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("status server", "err", err)

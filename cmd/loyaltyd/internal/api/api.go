@@ -65,6 +65,12 @@ type Options struct {
 	// Token lets non-local callers in with "Authorization: Bearer <token>".
 	// Empty: only local callers (loopback, unix socket) are served.
 	Token string
+	// MetricsToken lets a non-local caller read GET /metrics and nothing
+	// else (a monitoring system). Empty: none.
+	MetricsToken string
+	// Hosts are the names the API answers to in the Host header (DNS
+	// rebinding); default DefaultHosts. The unix socket is not checked.
+	Hosts []string
 	// MaxBody bounds request bodies; default 64 KiB.
 	MaxBody int64
 	// Status returns the status document (devices, ledger, sync, clock);
@@ -98,6 +104,7 @@ type Options struct {
 // Server is the API handler.
 type Server struct {
 	o      Options
+	hosts  []string
 	mux    *http.ServeMux
 	routes []string
 }
@@ -121,6 +128,9 @@ func New(o Options) *Server {
 		o.Healthy = func() error { _, err := o.Ledger.Stats(); return err }
 	}
 	s := &Server{o: o, mux: http.NewServeMux()}
+	for _, h := range append(append([]string(nil), DefaultHosts...), o.Hosts...) {
+		s.hosts = append(s.hosts, strings.ToLower(strings.Trim(h, "[]")))
+	}
 	s.register()
 	return s
 }
@@ -138,7 +148,9 @@ func (s *Server) Handler(extra http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &statusWriter{ResponseWriter: w, code: 200}
 		start := time.Now()
-		if r.URL.Path != "/healthz" && !s.allowed(r) {
+		if bad := s.guard(r); bad != nil && r.URL.Path != "/healthz" {
+			writeErr(rw, bad.status, bad.code, bad.msg)
+		} else if r.URL.Path != "/healthz" && !s.allowed(r) && !s.metricsToken(r) {
 			writeErr(rw, http.StatusUnauthorized, "unauthorized", "This API only answers on the register itself; remote callers need the API token.")
 		} else {
 			s.mux.ServeHTTP(rw, r)

@@ -43,7 +43,8 @@ func setup(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	m := checkout.New(checkout.Options{Register: "r1", Catalog: l, Members: l, Recorder: l, Rewards: rewards})
-	s := api.New(api.Options{Ledger: l, Checkout: checkout.NewDriver(m, nil), Token: token, MaxBody: 4096})
+	// example.com is httptest.NewRequest's Host.
+	s := api.New(api.Options{Ledger: l, Checkout: checkout.NewDriver(m, nil), Token: token, MaxBody: 4096, Hosts: []string{"example.com"}})
 	h := s.Handler(nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -56,6 +57,9 @@ func (e *env) call(t *testing.T, method, path, body, remote, auth string) (int, 
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.RemoteAddr = remote
+	if method != "GET" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}

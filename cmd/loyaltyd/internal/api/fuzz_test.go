@@ -18,6 +18,7 @@ func FuzzSaleBody(f *testing.F) {
 		before := e.stats(t)
 		req := httptest.NewRequest("POST", "/v1/sales", strings.NewReader(body))
 		req.RemoteAddr = local
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		e.h.ServeHTTP(rec, req)
 		if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {

@@ -222,10 +222,23 @@ type API struct {
 	Listen string `yaml:"listen"`
 	// Socket is an optional unix socket path.
 	Socket string `yaml:"socket"`
-	// Token, when set, lets callers that present it in
-	// "Authorization: Bearer <token>" in from anywhere the listener
-	// reaches; at least 16 characters.
+	// Token is refused: a secret does not belong in a config file that
+	// backups and support tickets carry; use TokenFile.
 	Token string `yaml:"token"`
+	// TokenFile holds the token (first line, at least 16 characters) that
+	// lets callers presenting "Authorization: Bearer <token>" in from
+	// anywhere the listener reaches.
+	TokenFile string `yaml:"token_file"`
+	// MetricsTokenFile holds a read-only token for GET /metrics (a
+	// monitoring system), which opens nothing else.
+	MetricsTokenFile string `yaml:"metrics_token_file"`
+	// Hosts are further names the API answers to in the Host header,
+	// besides localhost, 127.0.0.1 and ::1 (DNS rebinding protection),
+	// e.g. the register's name on the store network.
+	Hosts []string `yaml:"hosts"`
+	// ReadTimeout bounds reading one request (headers and body); default
+	// 30s, 1s..10m. The kiosk's event stream only writes and is not cut.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// MaxBody is the largest request body in bytes; default 65536,
 	// 1024..16777216.
 	MaxBody int64 `yaml:"max_body"`

@@ -382,6 +382,7 @@ func (p *parser) defaults(c *Config) {
 		c.API.Listen = DefaultListen
 	}
 	setDefault(&c.API.MaxBody, DefaultMaxBody)
+	setDefault(&c.API.ReadTimeout, 30*time.Second)
 	setDefault(&c.Kiosk.Language, c.Register.Language)
 	setDefault(&c.Checkout.AbandonAfter, DefaultAbandonAfter)
 	setDefault(&c.Checkout.ReceiptFor, DefaultReceiptFor)

@@ -404,13 +404,19 @@ func (v *validator) api() {
 		}
 		ip := net.ParseIP(host)
 		loop := host == "localhost" || (ip != nil && ip.IsLoopback())
-		if !loop && a.Token == "" {
-			v.add("api.listen", "%q is not a loopback address; set api.token to let other callers in", a.Listen)
+		if !loop && a.TokenFile == "" {
+			v.add("api.listen", "%q is not a loopback address; set api.token_file to let other callers in", a.Listen)
 		}
 	}
-	if a.Token != "" && len(a.Token) < 16 {
-		v.add("api.token", "is too short; use at least 16 random characters")
+	if a.Token != "" {
+		v.add("api.token", "a token does not belong in the config file; write it to a file (mode 0600) and name it in api.token_file")
 	}
+	for i, h := range a.Hosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+			v.add("api.hosts", "entry %d %q is not a host name or IP address", i+1, h)
+		}
+	}
+	v.durRange("api.read_timeout", a.ReadTimeout, time.Second, 10*time.Minute)
 	v.intRange("api.max_body", a.MaxBody, 1024, 16<<20, " bytes")
 }
 

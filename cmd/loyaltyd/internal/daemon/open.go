@@ -98,7 +98,7 @@ func (r *register) open() (http.Handler, error) {
 		r.hqcfg.OnRules = func(rs *rules.RuleSet) { r.drv.SetRewards(rs.Rewards) }
 	}
 	r.registerMetrics()
-	return r.newAPI(rewards), nil
+	return r.newAPI(rewards)
 }
 
 // rewards is the rewards catalogue in force: head office's rule set when
@@ -133,9 +133,14 @@ func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 
 // newAPI is the local API's handler, with the kiosk page under "/" when
 // it is enabled.
-func (r *register) newAPI(rewards []rules.Reward) http.Handler {
+func (r *register) newAPI(rewards []rules.Reward) (http.Handler, error) {
+	sec, err := apiSecrets(r.cfg.API)
+	if err != nil {
+		return nil, err
+	}
 	srv := api.New(api.Options{
-		Ledger: r.members(), Checkout: r.drv, CheckAlias: r.checkAlias(), Token: r.cfg.API.Token, MaxBody: r.cfg.API.MaxBody,
+		Ledger: r.members(), Checkout: r.drv, CheckAlias: r.checkAlias(), MaxBody: r.cfg.API.MaxBody,
+		Token: sec.token, MetricsToken: sec.metricsToken, Hosts: sec.hosts,
 		Status: r.status, Online: r.online, Scan: r.scan, Clock: r.o.Clock,
 		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
 	})
@@ -143,7 +148,7 @@ func (r *register) newAPI(rewards []rules.Reward) http.Handler {
 	if r.cfg.Kiosk.Enabled {
 		extra = r.hub.Handler()
 	}
-	return srv.Handler(extra)
+	return srv.Handler(extra), nil
 }
 
 func (r *register) openUplink() error {

@@ -27,6 +27,8 @@ type running struct {
 	socket  string // the API's unix socket, removed on the way out
 	timeout time.Duration
 	log     *slog.Logger
+	// readTimeout is api.read_timeout (0: none).
+	readTimeout time.Duration
 }
 
 func newRunning(timeout time.Duration, log *slog.Logger) *running {
@@ -45,7 +47,10 @@ func (g *running) goRun(fn func(ctx context.Context)) {
 
 // serve serves h on ln until stopped.
 func (g *running) serve(ln net.Listener, h http.Handler) {
-	s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+	// ReadTimeout bounds reading a request (a slow or stuck client cannot
+	// hold a connection); it does not cut the kiosk's event stream, which
+	// only writes.
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: g.readTimeout, IdleTimeout: 60 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	g.servers = append(g.servers, s)
 	g.goRun(func(context.Context) {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -135,6 +140,7 @@ func (r *register) startAll(run *running, handler http.Handler) (string, error) 
 // listen serves the API on its TCP address and unix socket, as configured.
 func (r *register) listen(run *running, handler http.Handler) (string, error) {
 	c := r.cfg.API
+	run.readTimeout = c.ReadTimeout
 	var addr string
 	if c.Listen != "" && c.Listen != "off" {
 		ln, err := net.Listen("tcp", c.Listen)
