@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +300,85 @@ func TestControlCodesAsScannersSendThem(t *testing.T) {
 	r.waitFor("a new basket", func() bool { st, n := r.view(); return st == "basket" && n == 1 })
 	r.scan("]A0*CANCEL*")
 	r.waitFor("cancelled", func() bool { st, _ := r.view(); return st == "idle" })
+}
+
+// TestBasketKeptAcrossRestart: an open basket (items and a member) survives
+// a restart of the daemon, SIGTERM with kiosk pages open (which no longer
+// hold the shutdown to its bound) and SIGKILL alike, with the same sale id
+// and a display line saying so; a damaged kept basket is dropped and the
+// cashier and the kiosk are told.
+func TestBasketKeptAcrossRestart(t *testing.T) {
+	r := newRegister(t)
+	r.start()
+	enrol(t, r)
+	r.scan("4006381333931")
+	r.scan(memberCard)
+	var saleID string
+	r.waitFor("a basket with a member", func() bool {
+		_, body := r.get("/v1/checkout")
+		var v struct {
+			State, MemberID, SaleID string `json:"-"`
+		}
+		var raw map[string]any
+		_ = json.Unmarshal([]byte(body), &raw)
+		v.State, _ = raw["state"].(string)
+		v.MemberID, _ = raw["member_id"].(string)
+		saleID, _ = raw["sale_id"].(string)
+		return v.State == "member" && v.MemberID == "m1"
+	})
+	// two kiosk pages open
+	for range 2 {
+		resp, err := http.Get("http://" + r.addr + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+	}
+	r.waitFor("two kiosk pages", func() bool {
+		_, body := r.get("/metrics")
+		return strings.Contains(body, "loyalty_kiosk_clients 2")
+	})
+	logs := r.logs()
+	if _, err := r.term(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	// the daemon has exited: its log is complete
+	if l := strings.TrimPrefix(r.stderr.String(), logs); strings.Contains(l, "api shutdown") || strings.Contains(l, "bound reached") {
+		t.Fatalf("shutdown ran into its bound with kiosk pages open:\n%s", l)
+	}
+	restored := func(what string) {
+		t.Helper()
+		r.waitFor(what, func() bool {
+			_, body := r.get("/v1/checkout")
+			var raw map[string]any
+			_ = json.Unmarshal([]byte(body), &raw)
+			lines, _ := raw["lines"].([]any)
+			return raw["state"] == "member" && raw["member_id"] == "m1" && raw["sale_id"] == saleID && len(lines) == 1 &&
+				raw["message"] == "Basket restored"
+		})
+	}
+	r.start()
+	restored("the basket after SIGTERM")
+	r.waitDisplay("the restore line", func(b []byte) bool { return hasLine(upperLines(b), "Basket restored") })
+	r.kill()
+	r.start()
+	restored("the basket after SIGKILL")
+	r.scan("*TOTAL*")
+	if m, earned := r.receipt(); m != "m1" || earned != 2 {
+		t.Fatalf("sale after restarts: member %q earned %v", m, earned)
+	}
+	// a new basket, then its kept file damaged while the daemon is down
+	r.scan("4006381333931")
+	r.waitFor("a new basket", func() bool { st, _ := r.view(); return st == "basket" })
+	r.kill()
+	if err := os.WriteFile(filepath.Join(r.dir, "basket.json"), []byte(`{"sale_id":"x","lines":[{"no":1,"sku":"","quantity":-1}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	r.waitDisplay("the lost line", func(b []byte) bool { return hasLine(upperLines(b), "Basket lost - rescan") })
+	r.waitFor("the kiosk told", func() bool {
+		_, body := r.get("/v1/checkout")
+		return strings.Contains(body, `"Basket lost - rescan"`) && strings.Contains(body, `"idle"`)
+	})
 }

@@ -15,6 +15,7 @@ type Driver struct {
 	mu    sync.Mutex
 	m     *Machine
 	apply func(context.Context, Effects)
+	save  func(*KeptBasket)
 }
 
 // NewDriver wraps m; apply (may be nil) is called with each event's effects
@@ -30,6 +31,11 @@ func (d *Driver) Do(ctx context.Context, ev Event) Effects {
 	fx := d.m.Handle(ctx, ev)
 	if d.apply != nil {
 		d.apply(ctx, fx)
+	}
+	if d.save != nil && ev.Kind != EvTick && ev.Kind != EvOnline {
+		d.save(d.m.Kept())
+	} else if d.save != nil && ev.Kind == EvTick && fx.Display != nil {
+		d.save(d.m.Kept()) // a timeout may have ended the basket
 	}
 	if d.m.Enrich() {
 		// the display is done; the kiosk gets the prompt and tier goal

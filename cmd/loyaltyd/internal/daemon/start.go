@@ -24,7 +24,8 @@ type running struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 	servers []*http.Server
-	socket  string // the API's unix socket, removed on the way out
+	socket  string   // the API's unix socket, removed on the way out
+	first   []func() // run before the servers shut down (end the kiosk's live streams)
 	timeout time.Duration
 	log     *slog.Logger
 	// readTimeout is api.read_timeout (0: none).
@@ -67,6 +68,9 @@ func (g *running) shutdown() {
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	sctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
+	for _, f := range g.first {
+		f()
+	}
 	for _, s := range g.servers {
 		if err := s.Shutdown(sctx); err != nil {
 			g.log.Warn("api shutdown", "err", err)
@@ -117,6 +121,7 @@ func (r *register) startAll(run *running, handler http.Handler) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	run.first = append(run.first, r.hub.Close) // open kiosk pages never hold the shutdown
 	run.goRun(func(ctx context.Context) {
 		if err := r.mgr.Run(ctx); err != nil {
 			r.log.Error("devices stopped", "err", err)
@@ -133,6 +138,7 @@ func (r *register) startAll(run *running, handler http.Handler) (string, error) 
 		})
 	}
 	r.clearDisplay()
+	r.restoreBasket() // the basket open before a restart, or word that it was lost
 	_ = r.hub.Publish(r.drv.View())
 	return addr, nil
 }

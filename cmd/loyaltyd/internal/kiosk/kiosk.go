@@ -36,6 +36,8 @@ type Hub struct {
 	latest  []byte
 	version uint64
 	subs    map[chan []byte]struct{}
+	done    chan struct{} // closed by Close: live streams end
+	closed  bool
 }
 
 // New returns a hub with an empty view.
@@ -52,7 +54,19 @@ func New(o Options) *Hub {
 	if o.Decimals <= 0 {
 		o.Decimals = 2
 	}
-	return &Hub{o: o, latest: []byte("{}"), subs: map[chan []byte]struct{}{}}
+	return &Hub{o: o, latest: []byte("{}"), subs: map[chan []byte]struct{}{}, done: make(chan struct{})}
+}
+
+// Close ends every live stream and refuses new ones (503), so a server
+// shutting down is not held by open kiosk pages (an SSE response never
+// ends by itself). The page's EventSource reconnects to the next daemon.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
 }
 
 // Publish sends v (marshalled as JSON) to every page. A slow page never
@@ -129,6 +143,11 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	c := make(chan []byte, 1)
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	if len(h.subs) >= h.o.MaxClients {
 		h.mu.Unlock()
 		http.Error(w, "too many kiosk pages", http.StatusServiceUnavailable)
@@ -152,6 +171,8 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-h.done:
 			return
 		case b := <-c:
 			if _, err := fmt.Fprintf(w, "event: view\ndata: %s\n\n", b); err != nil {

@@ -3,6 +3,7 @@ package kiosk_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -164,5 +165,37 @@ func TestChromiumHebrewRTL(t *testing.T) {
 		if !strings.Contains(dom, want) {
 			t.Errorf("DOM lacks %q:\n%s", want, dom)
 		}
+	}
+}
+
+// TestCloseEndsStreams: Close ends live pages' streams (a server shutting
+// down is not held by them) and refuses new ones.
+func TestCloseEndsStreams(t *testing.T) {
+	h := kiosk.New(kiosk.Options{})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	for h.Clients() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	h.Close()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end on Close")
+	}
+	resp2, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("new stream after Close: %d", resp2.StatusCode)
 	}
 }
