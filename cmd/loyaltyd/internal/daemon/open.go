@@ -141,7 +141,7 @@ func (r *register) newAPI(rewards []rules.Reward) (http.Handler, error) {
 	srv := api.New(api.Options{
 		Ledger: r.members(), Checkout: r.drv, CheckAlias: r.checkAlias(), MaxBody: r.cfg.API.MaxBody,
 		Token: sec.token, MetricsToken: sec.metricsToken, Hosts: sec.hosts,
-		Status: r.status, Online: r.online, Scan: r.scan, Clock: r.o.Clock,
+		Status: r.status, Online: r.online, Scan: r.scan, Clock: verdictClock{r.led, r.o.Clock},
 		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
 	})
 	var extra http.Handler
@@ -176,7 +176,7 @@ func (r *register) openUplink() error {
 	up, err := uplink.New(r.led, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
-		Clock: r.o.Clock, Logger: r.log.With("subsystem", "sync"),
+		Clock: verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
 		// Rules and catalogues from head office; started with the versions
 		// in force so the retained copies are recognised after a restart.
