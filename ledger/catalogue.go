@@ -49,10 +49,10 @@ func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) er
 		}
 		w.dirty = true
 		if err := w.tx.DeleteBucket(bCatalogue); err != nil {
-			panic(err)
+			return nil, err
 		}
 		if _, err := w.tx.CreateBucket(bCatalogue); err != nil {
-			panic(err)
+			return nil, err // the old catalogue is gone: the transaction is rolled back (dirty)
 		}
 		for _, it := range items {
 			w.putJSON(bCatalogue, []byte(it.SKU), it)

@@ -43,6 +43,9 @@ type wtx struct {
 	joinLot   *joinLot // the lot the current op opened, for its later credits
 	delta     counts   // rows the batch added, for Stats
 	rowErr    error    // a row the current op read did not decode: the op fails
+	// failed is the first write of the current op that failed: run returns
+	// it, and the op's writes are rolled back with the transaction.
+	failed error
 }
 
 type joinLot struct {
@@ -294,8 +297,10 @@ func (l *Ledger) metaAdvanced(txid int) bool {
 	return cur >= txid
 }
 
-// run calls fn, turning a panic into an error that also poisons the
-// transaction (it may have written half of its rows).
+// run calls fn and returns the first failed write of the op, if any, in
+// place of fn's result: the op may have written half of its rows, so the
+// transaction is poisoned (dirty) and rolled back. A panic (a bug, or
+// bbolt on a damaged page) is turned into an error the same way.
 func (w *wtx) run(fn func(w *wtx) (any, error)) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -303,8 +308,11 @@ func (w *wtx) run(fn func(w *wtx) (any, error)) (res any, err error) {
 			err = fmt.Errorf("ledger: internal error: %v", r)
 		}
 	}()
-	w.rowErr = nil
+	w.rowErr, w.failed = nil, nil
 	res, err = fn(w)
+	if w.failed != nil {
+		return nil, fmt.Errorf("ledger: %w", w.failed)
+	}
 	if err == nil && w.rowErr != nil {
 		// A row the op decided on did not decode: what it wrote rests on
 		// a wrong reading, so it is rolled back and refused.
@@ -314,17 +322,26 @@ func (w *wtx) run(fn func(w *wtx) (any, error)) (res any, err error) {
 	return res, err
 }
 
+// fail records a failed write; the op goes on but its result is the error.
+func (w *wtx) fail(err error) {
+	w.dirty = true
+	if w.failed == nil {
+		w.failed = err
+	}
+}
+
 func (w *wtx) put(bucket, k, v []byte) {
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Put(k, v); err != nil {
-		panic(fmt.Sprintf("put %s: %v", bucket, err))
+		w.fail(fmt.Errorf("put %s: %w", bucket, err))
 	}
 }
 
 func (w *wtx) putJSON(bucket, k []byte, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("encode %s: %v", bucket, err))
+		w.fail(fmt.Errorf("encode %s: %w", bucket, err))
+		return
 	}
 	w.put(bucket, k, b)
 }
@@ -332,7 +349,7 @@ func (w *wtx) putJSON(bucket, k []byte, v any) {
 func (w *wtx) del(bucket, k []byte) {
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
-		panic(fmt.Sprintf("delete %s: %v", bucket, err))
+		w.fail(fmt.Errorf("delete %s: %w", bucket, err))
 	}
 }
 
@@ -369,7 +386,8 @@ func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint6
 	v := build(seq, id)
 	data, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("encode outbox %s: %v", typ, err))
+		w.fail(fmt.Errorf("encode outbox %s: %w", typ, err))
+		return seq, nil
 	}
 	if !w.trusted && typ != OutClock {
 		w.pend(seq, typ, v)

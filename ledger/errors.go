@@ -9,10 +9,6 @@ import (
 // short context (the file, the id, the field) so the message alone says what
 // is wrong.
 var (
-	// ErrNotImplemented is kept for callers written against the early
-	// contract; the ledger itself no longer returns it.
-	ErrNotImplemented = errors.New("ledger: not implemented")
-
 	// ErrConflict: an idempotency id (sale, refund, void, adjustment,
 	// member id) was already used with different content. Nothing was
 	// written.

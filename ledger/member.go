@@ -155,13 +155,10 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 	fp := fingerprint(m)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		var old memberRec
-		if ok, err := w.getJSON(bMembers, []byte(m.ID), &old); err != nil {
+		if found, err := w.prior(bMembers, []byte(m.ID), &old, fp, "enrol", m.ID); err != nil {
 			return nil, err
-		} else if ok {
-			if old.Fingerprint == fp {
-				return old.Member, nil
-			}
-			return nil, fmt.Errorf("ledger enrol %q: %w", m.ID, ErrConflict)
+		} else if found {
+			return old.Member, nil
 		}
 		for _, a := range m.Aliases {
 			if owner := w.get(bAliases, []byte(a)); owner != nil {

@@ -82,7 +82,10 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && need > 0; k, v = c.Next() {
 			var lot lotRec
 			if err := json.Unmarshal(v, &lot); err != nil {
-				panic(fmt.Sprintf("decode lot %q: %v", k, err))
+				if w.rowErr == nil {
+					w.rowErr = fmt.Errorf("decode lot %q: %w", k, err) // fails the op: see (*wtx).run
+				}
+				return ev, nil
 			}
 			n := min(lot.Remaining, need)
 			need -= n
@@ -128,48 +131,40 @@ func (l *Ledger) Adjust(ctx context.Context, id, memberID string, pts Points, re
 		return PointEvent{}, fmt.Errorf("ledger adjust %q: reason and operator are required: %w", id, ErrInvalid)
 	}
 	fp := fingerprint([]any{memberID, pts, reason, operator})
-	key := opKey("adjust", id)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
-		var prev opRec
-		if ok, err := w.getJSON(bOps, key, &prev); err != nil {
-			return nil, err
-		} else if ok {
-			if prev.Fingerprint != fp {
-				return nil, fmt.Errorf("ledger adjust %q: %w", id, ErrConflict)
-			}
-			var ev PointEvent
-			if err := json.Unmarshal(prev.Result, &ev); err != nil {
-				return nil, err
-			}
-			return ev, nil
-		}
-		rec, err := w.member(memberID)
-		if err != nil {
-			return nil, fmt.Errorf("ledger adjust %q: %w", id, err)
-		}
-		eff, err := effective(w.tx, rec)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := addPoints(eff, pts); !ok {
-			return nil, fmt.Errorf("ledger adjust %q: balance overflow: %w", id, ErrInvalid)
-		}
-		if pts < 0 && eff+pts < 0 {
-			return nil, fmt.Errorf("ledger adjust %q: balance %d, debit %d: %w", id, eff, -pts, ErrInsufficient)
-		}
-		ev := PointEvent{Kind: KindAdjust, Points: pts, Reason: reason, Operator: operator}
-		if pts > 0 && w.trusted {
-			ev.ExpiresAt = w.eng.ExpiryFor(w.now) // untrusted: dated at correction
-		}
-		ev, _ = w.pointEvent(rec, ev, nil)
-		w.saveMember(rec)
-		w.putJSON(bOps, key, opRec{Fingerprint: fp, Result: mustJSON(ev)})
-		return ev, nil
+		ev, _, err := once(w, "adjust", id, fp, func() (PointEvent, error) {
+			return w.adjust(id, memberID, pts, reason, operator)
+		})
+		return ev, err
 	})
 	if err != nil {
 		return PointEvent{}, err
 	}
 	return res.(PointEvent), nil
+}
+
+func (w *wtx) adjust(id, memberID string, pts Points, reason, operator string) (PointEvent, error) {
+	rec, err := w.member(memberID)
+	if err != nil {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: %w", id, err)
+	}
+	eff, err := effective(w.tx, rec)
+	if err != nil {
+		return PointEvent{}, err
+	}
+	if _, ok := addPoints(eff, pts); !ok {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: balance overflow: %w", id, ErrInvalid)
+	}
+	if pts < 0 && eff+pts < 0 {
+		return PointEvent{}, fmt.Errorf("ledger adjust %q: balance %d, debit %d: %w", id, eff, -pts, ErrInsufficient)
+	}
+	ev := PointEvent{Kind: KindAdjust, Points: pts, Reason: reason, Operator: operator}
+	if pts > 0 && w.trusted {
+		ev.ExpiresAt = w.eng.ExpiryFor(w.now) // untrusted: dated at correction
+	}
+	ev, _ = w.pointEvent(rec, ev, nil)
+	w.saveMember(rec)
+	return ev, nil
 }
 
 // expireBatch bounds the lots one ExpireDue transaction expires, so a
@@ -287,22 +282,6 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	rec.Balance += ev.Points
 	w.delta.Events++
 	return ev
-}
-
-// opRec is the stored first result of an idempotent operation.
-type opRec struct {
-	Fingerprint string          `json:"fingerprint"`
-	Result      json.RawMessage `json:"result"`
-}
-
-func opKey(kind, id string) []byte { return []byte(kind + "\x00" + id) }
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // addPoints adds with an overflow check.

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -90,28 +89,10 @@ func (l *Ledger) Void(ctx context.Context, id, saleID, reason string) (SaleResul
 }
 
 func (l *Ledger) undo(ctx context.Context, kind, id, fp string, fn func(w *wtx) (SaleResult, error)) (SaleResult, error) {
-	key := opKey(kind, id)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
-		var prev opRec
-		if ok, err := w.getJSON(bOps, key, &prev); err != nil {
-			return nil, err
-		} else if ok {
-			if prev.Fingerprint != fp {
-				return nil, fmt.Errorf("ledger %s %q: %w", kind, id, ErrConflict)
-			}
-			var r SaleResult
-			if err := json.Unmarshal(prev.Result, &r); err != nil {
-				return nil, err
-			}
-			r.Replayed = true
-			return r, nil
-		}
-		r, err := fn(w)
-		if err != nil {
-			return nil, err
-		}
-		w.putJSON(bOps, key, opRec{Fingerprint: fp, Result: mustJSON(r)})
-		return r, nil
+		r, replayed, err := once(w, kind, id, fp, func() (SaleResult, error) { return fn(w) })
+		r.Replayed = replayed
+		return r, err
 	})
 	if err != nil {
 		return SaleResult{}, err
@@ -261,7 +242,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 		w.saveMember(rec)
 		eff, err := effective(w.tx, rec)
 		if err != nil {
-			panic(err)
+			return SaleResult{}, err // rows written: the transaction is rolled back (dirty)
 		}
 		result.Balance = eff
 	}

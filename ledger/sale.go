@@ -160,12 +160,9 @@ func (l *Ledger) RecordSale(ctx context.Context, req SaleRequest) (SaleResult, e
 
 func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Money) (SaleResult, error) {
 	var prev saleRec
-	if ok, err := w.getJSON(bSales, []byte(req.ID), &prev); err != nil {
+	if found, err := w.prior(bSales, []byte(req.ID), &prev, fp, "sale", req.ID); err != nil {
 		return SaleResult{}, err
-	} else if ok {
-		if prev.Fingerprint != fp {
-			return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, ErrConflict)
-		}
+	} else if found {
 		r, err := prev.result(w.tx)
 		if err != nil {
 			return SaleResult{}, err
@@ -348,7 +345,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		w.saveMember(rec)
 		eff, err := effective(w.tx, rec)
 		if err != nil {
-			panic(err) // written rows: poison the batch
+			return SaleResult{}, err // rows written: the transaction is rolled back (dirty)
 		}
 		result.Balance = eff
 	}

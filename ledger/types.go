@@ -46,7 +46,7 @@ type Member struct {
 	Language        string    `json:"language,omitempty"` // BCP 47 tag for displays and the kiosk page
 }
 
-// Line is one line of a sale. Amount is Quantity*UnitPrice minus Discount.
+// Line is one line of a sale; Amount is what it costs.
 type Line struct {
 	No        int    `json:"no"` // 1-based, unique within the sale
 	SKU       string `json:"sku"`
@@ -55,6 +55,11 @@ type Line struct {
 	Discount  Money  `json:"discount,omitempty"`
 	Category  string `json:"category,omitempty"`
 }
+
+// Amount is Quantity*UnitPrice minus Discount. It does not check for
+// overflow: RecordSale refuses a line whose amount overflows (ErrInvalid),
+// so recorded lines and lines of a basket built from the catalogue are safe.
+func (l Line) Amount() Money { return Money(l.Quantity)*l.UnitPrice - l.Discount }
 
 // Tender is one way the customer paid. Kind is "cash", "card", "voucher",
 // "points" (a reward redeemed as a discount) and so on; card numbers are

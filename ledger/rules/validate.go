@@ -49,6 +49,30 @@ func (c *checker) addf(path, format string, args ...any) {
 	c.errs = append(c.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// uniqueIDs checks the ids of one list (category rates, campaigns, tiers,
+// rewards): each must be set and appear once.
+type uniqueIDs struct {
+	c                  *checker
+	list, field, taken string // taken words a repeat: "is already in"
+	seen               map[string]int
+}
+
+func (c *checker) unique(list, field, taken string) *uniqueIDs {
+	return &uniqueIDs{c: c, list: list, field: field, taken: taken, seen: map[string]int{}}
+}
+
+// check checks the id of list[i].
+func (u *uniqueIDs) check(i int, id string) {
+	p := fmt.Sprintf("%s[%d].%s", u.list, i, u.field)
+	if id == "" {
+		u.c.addf(p, "must not be empty")
+	} else if j, dup := u.seen[id]; dup {
+		u.c.addf(p, "%q %s %s[%d]", id, u.taken, u.list, j)
+	} else {
+		u.seen[id] = i
+	}
+}
+
 // Validate reports every problem with the rule set (a ValidationErrors,
 // wrapping ErrInvalid), naming each offending field by its YAML path, e.g.
 // "campaigns[1].multiplier: must be between 1 and 10". It does not change
@@ -147,41 +171,23 @@ func (rs *RuleSet) Compile() (*Engine, error) {
 	}
 
 	checkRate(c, "earn", rs.Earn, true)
-	seen := map[string]int{}
+	categories := c.unique("category_rates", "category", "is already in")
 	for i, r := range rs.CategoryRates {
 		p := fmt.Sprintf("category_rates[%d]", i)
-		if r.Category == "" {
-			c.addf(p+".category", "must not be empty")
-		} else if j, dup := seen[r.Category]; dup {
-			c.addf(p+".category", "%q is already in category_rates[%d]", r.Category, j)
-		} else {
-			seen[r.Category] = i
-		}
+		categories.check(i, r.Category)
 		checkRate(c, p, r.Rate, false)
 	}
-	seen = map[string]int{}
+	skus := c.unique("sku_rates", "sku", "is already in")
 	for i, r := range rs.SKURates {
 		p := fmt.Sprintf("sku_rates[%d]", i)
-		if r.SKU == "" {
-			c.addf(p+".sku", "must not be empty")
-		} else if j, dup := seen[r.SKU]; dup {
-			c.addf(p+".sku", "%q is already in sku_rates[%d]", r.SKU, j)
-		} else {
-			seen[r.SKU] = i
-		}
+		skus.check(i, r.SKU)
 		checkRate(c, p, r.Rate, false)
 	}
 
-	seen = map[string]int{}
+	campaigns := c.unique("campaigns", "id", "is already used by")
 	for i, cp := range rs.Campaigns {
 		p := fmt.Sprintf("campaigns[%d]", i)
-		if cp.ID == "" {
-			c.addf(p+".id", "must not be empty")
-		} else if j, dup := seen[cp.ID]; dup {
-			c.addf(p+".id", "%q is already used by campaigns[%d]", cp.ID, j)
-		} else {
-			seen[cp.ID] = i
-		}
+		campaigns.check(i, cp.ID)
 		if cp.Multiplier != nil && (*cp.Multiplier < DecOne || *cp.Multiplier > k.maxMult) {
 			c.addf(p+".multiplier", "must be between 1 and %s (got %s)", k.maxMult, *cp.Multiplier)
 		}
@@ -239,18 +245,12 @@ func (rs *RuleSet) Compile() (*Engine, error) {
 		k.days = append(k.days, days)
 	}
 
-	seen = map[string]int{}
+	tiers := c.unique("tiers", "name", "is already")
 	var lastSpend int64
 	var lastVisits int
 	for i, t := range rs.Tiers {
 		p := fmt.Sprintf("tiers[%d]", i)
-		if t.Name == "" {
-			c.addf(p+".name", "must not be empty")
-		} else if j, dup := seen[t.Name]; dup {
-			c.addf(p+".name", "%q is already tiers[%d]", t.Name, j)
-		} else {
-			seen[t.Name] = i
-		}
+		tiers.check(i, t.Name)
 		if t.Multiplier != nil && (*t.Multiplier < DecOne || *t.Multiplier > k.maxMult) {
 			c.addf(p+".multiplier", "must be between 1 and %s (got %s)", k.maxMult, *t.Multiplier)
 		}
@@ -296,16 +296,10 @@ func (rs *RuleSet) Compile() (*Engine, error) {
 		c.addf("birthday.days_after", "must be between 0 and %d (got %d)", maxWindowDays, d)
 	}
 
-	seen = map[string]int{}
+	rewards := c.unique("rewards", "id", "is already")
 	for i, r := range rs.Rewards {
 		p := fmt.Sprintf("rewards[%d]", i)
-		if r.ID == "" {
-			c.addf(p+".id", "must not be empty")
-		} else if j, dup := seen[r.ID]; dup {
-			c.addf(p+".id", "%q is already rewards[%d]", r.ID, j)
-		} else {
-			seen[r.ID] = i
-		}
+		rewards.check(i, r.ID)
 		if r.Name == "" {
 			c.addf(p+".name", "must not be empty")
 		}

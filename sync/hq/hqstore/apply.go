@@ -550,7 +550,7 @@ func (a *applier) applyRefund(e Event, r *refundData) error {
 		amount = absMoney(*r.Total)
 	case len(r.Lines) > 0:
 		for _, l := range r.Lines {
-			amount += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+			amount += l.Amount()
 		}
 		amount = absMoney(amount)
 	case e.Type == ledger.OutVoid && sr != nil:

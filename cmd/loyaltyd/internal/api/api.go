@@ -466,7 +466,7 @@ func (s *Server) recordSale(w http.ResponseWriter, r *http.Request) {
 		// is for the ledger to refuse with its own reason.
 		var total ledger.Money
 		for _, l := range b.Lines {
-			total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+			total += l.Amount()
 		}
 		for _, rd := range b.Redemptions {
 			if rw, ok := s.o.Ledger.Reward(rd.RewardID); ok {

@@ -689,7 +689,7 @@ func (m *Machine) affordable() []rules.Reward {
 func (m *Machine) basketAmount() ledger.Money {
 	var total ledger.Money
 	for _, l := range m.lines {
-		total += ledger.Money(l.Quantity)*l.UnitPrice - l.Discount
+		total += l.Amount()
 	}
 	return total
 }
@@ -964,7 +964,7 @@ func (m *Machine) view() View {
 		v.Earned, v.Redeemed = int64(m.lastSale.Earned), int64(m.lastSale.Redeemed)
 	}
 	for _, l := range m.lines {
-		v.Lines = append(v.Lines, LineView{SKU: l.SKU, Name: m.names[l.SKU], Quantity: l.Quantity, Amount: ledger.Money(l.Quantity)*l.UnitPrice - l.Discount})
+		v.Lines = append(v.Lines, LineView{SKU: l.SKU, Name: m.names[l.SKU], Quantity: l.Quantity, Amount: l.Amount()})
 	}
 	v.Total = m.total()
 	if m.lastSale != nil {
