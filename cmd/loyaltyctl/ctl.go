@@ -59,18 +59,6 @@ func (c *client) call(method, path string, body any, show func(map[string]any)) 
 	return nil
 }
 
-func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, p := range path {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[p]
-	}
-	return v
-}
-
 // compactJSON prints a JSON object on one line.
 func compactJSON(v any) string {
 	b, err := json.Marshal(v)
@@ -92,31 +80,31 @@ func (c *client) status() error {
 	return c.call("GET", "/v1/status", nil, func(m map[string]any) {
 		fmt.Fprintf(c.out, "register   %v (store %v), loyaltyd %v, up %vs\n", m["register"], m["store"], m["version"], m["uptime_s"])
 		fmt.Fprintf(c.out, "clock      trusted=%v", m["clock_trusted"])
-		if f := str(get(m, "clock", "fault")); f != "" {
-			fmt.Fprintf(c.out, " FAULT %s: wall %v, trusted time seen %v (expiry waits; `loyaltyctl clock confirm` if the clock is right)", f, get(m, "clock", "wall"), get(m, "clock", "high_water"))
+		if f := str(apiclient.Field(m, "clock", "fault")); f != "" {
+			fmt.Fprintf(c.out, " FAULT %s: wall %v, trusted time seen %v (expiry waits; `loyaltyctl clock confirm` if the clock is right)", f, apiclient.Field(m, "clock", "wall"), apiclient.Field(m, "clock", "high_water"))
 		}
-		if n, ok := get(m, "clock", "uncorrected").(float64); ok && n > 0 {
+		if n, ok := apiclient.Field(m, "clock", "uncorrected").(float64); ok && n > 0 {
 			fmt.Fprintf(c.out, " uncorrected=%v", n)
 		}
 		fmt.Fprintln(c.out)
 		if note := str(m["clock_note"]); note != "" {
 			fmt.Fprintf(c.out, "           %s\n", note)
 		}
-		fmt.Fprintf(c.out, "sync       %v", get(m, "sync", "summary"))
-		if e := str(get(m, "sync", "last_error")); e != "" {
+		fmt.Fprintf(c.out, "sync       %v", apiclient.Field(m, "sync", "summary"))
+		if e := str(apiclient.Field(m, "sync", "last_error")); e != "" {
 			fmt.Fprintf(c.out, " (%s)", e)
 		}
-		if get(m, "sync", "enabled") == false {
+		if apiclient.Field(m, "sync", "enabled") == false {
 			fmt.Fprint(c.out, " (sync.enabled is false: this register works alone and nothing goes to head office)")
 		}
 		fmt.Fprintln(c.out)
-		if cv, ok := get(m, "sync", "config").(map[string]any); ok {
+		if cv, ok := apiclient.Field(m, "sync", "config").(map[string]any); ok {
 			fmt.Fprintf(c.out, "config     head office's versions in force: %s\n", compactJSON(cv))
 		}
-		if e := str(get(m, "sync", "config_error")); e != "" {
+		if e := str(apiclient.Field(m, "sync", "config_error")); e != "" {
 			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
 		}
-		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", get(m, "ledger", "sales"), get(m, "ledger", "members"), get(m, "ledger", "outbox_pending"), get(m, "ledger", "last_seq"))
+		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", apiclient.Field(m, "ledger", "sales"), apiclient.Field(m, "ledger", "members"), apiclient.Field(m, "ledger", "outbox_pending"), apiclient.Field(m, "ledger", "last_seq"))
 		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
 		if devs, ok := m["devices"].([]any); ok {
 			for _, d := range devs {
@@ -133,14 +121,14 @@ func (c *client) status() error {
 }
 
 func (c *client) showMember(m map[string]any) {
-	fmt.Fprintf(c.out, "%v  %v  balance %v  tier %v  consent %v  aliases %v\n", get(m, "member", "id"), get(m, "member", "name"),
-		m["balance"], get(m, "member", "tier"), get(m, "member", "consent", "given"), get(m, "member", "aliases"))
+	fmt.Fprintf(c.out, "%v  %v  balance %v  tier %v  consent %v  aliases %v\n", apiclient.Field(m, "member", "id"), apiclient.Field(m, "member", "name"),
+		m["balance"], apiclient.Field(m, "member", "tier"), apiclient.Field(m, "member", "consent", "given"), apiclient.Field(m, "member", "aliases"))
 }
 
 // showStatement prints a member's point events with running sums, then how
 // the balance comes about.
 func (c *client) showStatement(m map[string]any) {
-	fmt.Fprintf(c.out, "%v  %v\n", get(m, "member", "id"), get(m, "member", "name"))
+	fmt.Fprintf(c.out, "%v  %v\n", apiclient.Field(m, "member", "id"), apiclient.Field(m, "member", "name"))
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "seq\tkind\tpoints\trunning\tsale\tline\treason\twhen\t")
 	lines, _ := m["lines"].([]any)
@@ -163,12 +151,12 @@ func (c *client) showStatement(m map[string]any) {
 // showRefund prints what a refund or void gave back, not the sale's total.
 func (c *client) showRefund(m map[string]any) {
 	kind := "refund"
-	if get(m, "refund", "void") == true {
+	if apiclient.Field(m, "refund", "void") == true {
 		kind = "void"
 	}
-	lines, _ := get(m, "refund", "lines").([]any)
-	fmt.Fprintf(c.out, "%s %v of sale %v: %d line(s), amount %v (minor units), points %v, balance %v", kind, get(m, "refund", "id"), get(m, "refund", "sale_id"),
-		len(lines), get(m, "refund", "amount"), m["earned"], m["balance"])
+	lines, _ := apiclient.Field(m, "refund", "lines").([]any)
+	fmt.Fprintf(c.out, "%s %v of sale %v: %d line(s), amount %v (minor units), points %v, balance %v", kind, apiclient.Field(m, "refund", "id"), apiclient.Field(m, "refund", "sale_id"),
+		len(lines), apiclient.Field(m, "refund", "amount"), m["earned"], m["balance"])
 	if m["replayed"] == true {
 		fmt.Fprint(c.out, " (already recorded: nothing changed)")
 	}
@@ -176,7 +164,7 @@ func (c *client) showRefund(m map[string]any) {
 }
 
 func (c *client) showSale(m map[string]any) {
-	fmt.Fprintf(c.out, "sale %v: total %v, earned %v, redeemed %v, balance %v", get(m, "sale", "id"), get(m, "sale", "total"), m["earned"], m["redeemed"], m["balance"])
+	fmt.Fprintf(c.out, "sale %v: total %v, earned %v, redeemed %v, balance %v", apiclient.Field(m, "sale", "id"), apiclient.Field(m, "sale", "total"), m["earned"], m["redeemed"], m["balance"])
 	if m["replayed"] == true {
 		fmt.Fprint(c.out, " (already recorded: nothing changed)")
 	}

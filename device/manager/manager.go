@@ -59,24 +59,24 @@ type runner interface {
 
 // Manager runs the devices.
 type Manager struct {
-	cfg     Config
-	o       Options
-	log     *slog.Logger
-	events  chan device.Event
-	readers []*serialdev.Reader
-	wieg    []*wiegand.Reader
-	buttons *button.Watcher
-	outputs *signal.Outputs
-	disp    display.Display
-	serDisp *display.Queued
-	closeDi func() error
-	simScan map[string]*sim.Scanner
-	simWieg map[string]*simWiegand
-	simDisp *sim.Display
-	sims    []SimDevice
-	mu      sync.Mutex
-	closed  bool
-	skipped []device.Health
+	cfg          Config
+	o            Options
+	log          *slog.Logger
+	events       chan device.Event
+	readers      []*serialdev.Reader
+	wieg         []*wiegand.Reader
+	buttons      *button.Watcher
+	outputs      *signal.Outputs
+	disp         display.Display
+	serDisp      *display.Queued
+	closeDisplay func() error
+	simScan      map[string]*sim.Scanner
+	simWieg      map[string]*simWiegand
+	simDisp      *sim.Display
+	sims         []SimDevice
+	mu           sync.Mutex
+	closed       bool
+	skipped      []device.Health
 }
 
 // New validates cfg and prepares every device. Simulators (when
@@ -294,7 +294,7 @@ func (m *Manager) setupDisplay() error {
 	}
 	// The display gets its own writer: the checkout never waits for it.
 	q := display.NewQueued(d, display.QueuedOptions{Baud: so.Baud, StuckAfter: c.WriteTimeout, Watch: path, Logger: m.log.With("device", "display")})
-	m.disp, m.serDisp, m.closeDi = q, q, q.Close
+	m.disp, m.serDisp, m.closeDisplay = q, q, q.Close
 	return nil
 }
 
@@ -399,8 +399,8 @@ func (m *Manager) closeSims() {
 		return
 	}
 	m.closed = true
-	if m.closeDi != nil {
-		_ = m.closeDi()
+	if m.closeDisplay != nil {
+		_ = m.closeDisplay()
 	}
 	for _, s := range m.simScan {
 		_ = s.Close()

@@ -54,9 +54,7 @@ type Handler func(f frame.Frame) device.Event
 type Reader struct {
 	o      Options
 	handle Handler
-	mu     sync.Mutex
-	health device.Health
-	opened bool
+	health *device.HealthCounter
 	asm    *frame.Assembler
 	log    *slog.Logger
 	out    []frame.Output
@@ -96,9 +94,8 @@ func New(o Options, h Handler) (*Reader, error) {
 	}
 	r := &Reader{
 		o: o, handle: h, asm: frame.New(o.Frame),
-		log: log.With("device", o.Name),
-		health: device.Health{Name: o.Name, Path: o.Path, State: device.StateStarting,
-			Rejects: map[string]int64{}, Faults: map[string]int64{}},
+		log:    log.With("device", o.Name),
+		health: device.NewHealthCounter(o.Name, o.Path),
 	}
 	return r, nil
 }
@@ -107,34 +104,7 @@ func New(o Options, h Handler) (*Reader, error) {
 func (r *Reader) Name() string { return r.o.Name }
 
 // Health returns a snapshot of the device's health.
-func (r *Reader) Health() device.Health {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h := r.health
-	h.Rejects = make(map[string]int64, len(r.health.Rejects))
-	for k, v := range r.health.Rejects {
-		h.Rejects[k] = v
-	}
-	h.Faults = make(map[string]int64, len(r.health.Faults))
-	for k, v := range r.health.Faults {
-		h.Faults[k] = v
-	}
-	return h
-}
-
-func (r *Reader) setState(s device.State, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.health.State = s
-	if errors.Is(err, device.ErrDeviceBusy) {
-		s = device.StateBusy
-		r.health.State = s
-	}
-	if err != nil {
-		r.health.LastError = err.Error()
-		r.health.Faults[device.ReasonLabel(err)]++
-	}
-}
+func (r *Reader) Health() device.Health { return r.health.Health() }
 
 // Run reads the device until ctx is cancelled, calling emit for every event
 // (accepted or rejected). emit is called from Run's goroutine only; it
@@ -143,14 +113,14 @@ func (r *Reader) setState(s device.State, err error) {
 func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 	retry := backoff.Policy{Min: r.o.Backoff.Initial, Max: r.o.Backoff.Max}
 	attempt := 0 // failed opens since the last successful one
-	defer r.setState(device.StateStopped, nil)
+	defer r.health.SetState(device.StateStopped)
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		port, err := r.o.Open(r.o.Path, r.o.Serial)
 		if err != nil {
-			r.setState(device.StateUnhealthy, err)
+			r.health.Fault(device.StateUnhealthy, err)
 			attempt++
 			delay := retry.Delay(attempt)
 			r.log.Warn("device unavailable, will retry", "path", r.o.Path, "err", err, "retry_in", delay)
@@ -162,20 +132,13 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 			continue
 		}
 		attempt = 0
-		r.mu.Lock()
-		if r.opened {
-			r.health.Reopens++
-		}
-		r.opened = true
-		r.health.State = device.StateHealthy
-		r.health.LastError = "" // recovered: the fault stays counted in Faults
-		r.mu.Unlock()
+		r.health.Opened()
 		r.log.Info("device open", "path", r.o.Path)
 		err = r.readLoop(ctx, port, emit)
 		if err == nil {
 			return nil
 		}
-		r.setState(device.StateUnhealthy, err)
+		r.health.Fault(device.StateUnhealthy, err)
 		r.log.Warn("device lost, reopening", "path", r.o.Path, "err", err)
 		// A half frame from before the unplug must not be glued to bytes
 		// after it.
@@ -265,12 +228,6 @@ func (r *Reader) deliver(emit func(device.Event)) {
 func (r *Reader) count(ev device.Event, emit func(device.Event), at time.Time) {
 	ev.Device = r.o.Name
 	ev.At = at
-	r.mu.Lock()
-	if ev.Kind == device.KindReject {
-		r.health.Rejects[device.ReasonLabel(ev.Reason)]++
-	} else {
-		r.health.Frames++
-	}
-	r.mu.Unlock()
+	r.health.Count(ev)
 	emit(ev)
 }

@@ -42,9 +42,9 @@ type Options struct {
 // and parity checks catch the rare frame where it is not.
 type Reader struct {
 	o      Options
-	mu     sync.Mutex
+	mu     sync.Mutex // guards dec
 	dec    *Decoder
-	health device.Health
+	health *device.HealthCounter
 }
 
 // NewReader checks options and returns a Reader.
@@ -62,26 +62,11 @@ func NewReader(o Options) (*Reader, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{o: o, dec: NewDecoder(o.FrameGap), health: device.Health{
-		Name: o.Name, Path: o.D0.String() + "," + o.D1.String(), State: device.StateStarting,
-		Rejects: map[string]int64{}, Faults: map[string]int64{}}}, nil
+	return &Reader{o: o, dec: NewDecoder(o.FrameGap), health: device.NewHealthCounter(o.Name, o.D0.String()+","+o.D1.String())}, nil
 }
 
 // Health returns a snapshot.
-func (r *Reader) Health() device.Health {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h := r.health
-	h.Rejects = map[string]int64{}
-	for k, v := range r.health.Rejects {
-		h.Rejects[k] = v
-	}
-	h.Faults = map[string]int64{}
-	for k, v := range r.health.Faults {
-		h.Faults[k] = v
-	}
-	return h
-}
+func (r *Reader) Health() device.Health { return r.health.Health() }
 
 // Pending is the number of bits received for the frame in progress.
 func (r *Reader) Pending() int {
@@ -101,17 +86,11 @@ type pulse struct {
 func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 	for _, p := range []gpio.PinIn{r.o.D0, r.o.D1} {
 		if err := p.In(gpio.PullUp, gpio.FallingEdge); err != nil {
-			r.mu.Lock()
-			r.health.State = device.StateUnhealthy
-			r.health.LastError = err.Error()
-			r.health.Faults["other"]++
-			r.mu.Unlock()
+			r.health.Fault(device.StateUnhealthy, err) // counted as "other"
 			return fmt.Errorf("wiegand %s: set up %s: %w", r.o.Name, p, err)
 		}
 	}
-	r.mu.Lock()
-	r.health.State = device.StateHealthy
-	r.mu.Unlock()
+	r.health.SetState(device.StateHealthy)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pulses := make(chan pulse, 2*maxBits)
@@ -132,7 +111,7 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 		}()
 	}
 	defer wg.Wait()
-	defer r.setState(device.StateStopped)
+	defer r.health.SetState(device.StateStopped)
 	gap := time.NewTimer(r.o.FrameGap)
 	defer gap.Stop()
 	for {
@@ -159,12 +138,6 @@ func (r *Reader) Run(ctx context.Context, emit func(device.Event)) error {
 	}
 }
 
-func (r *Reader) setState(s device.State) {
-	r.mu.Lock()
-	r.health.State = s
-	r.mu.Unlock()
-}
-
 func (r *Reader) deliver(res Result, emit func(device.Event)) {
 	ev := device.Event{Device: r.o.Name, Symbology: device.SymWiegand, At: res.At}
 	switch {
@@ -176,12 +149,6 @@ func (r *Reader) deliver(res Result, emit func(device.Event)) {
 	default:
 		ev.Kind, ev.Payload = device.KindMember, res.Card.String()
 	}
-	r.mu.Lock()
-	if ev.Kind == device.KindReject {
-		r.health.Rejects[device.ReasonLabel(ev.Reason)]++
-	} else {
-		r.health.Frames++
-	}
-	r.mu.Unlock()
+	r.health.Count(ev)
 	emit(ev)
 }

@@ -52,7 +52,7 @@ func ParseConfig(data []byte, issuedAt time.Time) (protocol.Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return protocol.Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return protocol.Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg := protocol.Config{Scope: f.Scope, Store: f.Store, ConfigVersion: f.Version, IssuedAt: issuedAt}
 	if cfg.Scope == "" {

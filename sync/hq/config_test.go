@@ -7,6 +7,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
@@ -127,5 +128,15 @@ func TestPublishConfigVersions(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("no retained config")
+	}
+}
+
+// TestParseConfigKeepsTheCause: a document the YAML decoder refuses is
+// ErrConfig and keeps the decoder's error for errors.As.
+func TestParseConfigKeepsTheCause(t *testing.T) {
+	_, err := hq.ParseConfig([]byte("version: abc\n"), time.Time{})
+	var te *yaml.TypeError
+	if !errors.Is(err, hq.ErrConfig) || !errors.As(err, &te) {
+		t.Fatalf("ParseConfig(version: abc) = %v, want ErrConfig wrapping *yaml.TypeError", err)
 	}
 }

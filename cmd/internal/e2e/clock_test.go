@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
@@ -171,7 +172,7 @@ func balanceAPI(t *testing.T, r *register, member string) (float64, string) {
 		t.Fatalf("member %s: %d %v", member, code, m)
 	}
 	b, _ := m["balance"].(float64)
-	tier, _ := get(m, "member", "tier").(string)
+	tier, _ := apiclient.Field(m, "member", "tier").(string)
 	return b, tier
 }
 
@@ -222,7 +223,7 @@ func TestClockBootIn1970(t *testing.T) {
 	enrolAPI(t, r, "M1970", "")
 	saleAPI(t, r, "s1", "M1970", 1000) // 10, first-purchase bonus pending
 	s2 := saleAPI(t, r, "s2", "M1970", 1000)
-	if s2["balance"].(float64) != 70 || get(s2, "sale", "clock_trusted") != false {
+	if s2["balance"].(float64) != 70 || apiclient.Field(s2, "sale", "clock_trusted") != false {
 		t.Fatalf("untrusted sales: %v", s2)
 	}
 	for _, ev := range s2["events"].([]any) {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 )
 
 // TestLoyaltyctlAgainstDaemon drives the real loyaltyctl against the real
@@ -26,7 +28,7 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	if m := run("member", "enrol", "-id", "m7", "-name", "Ivan", "-alias", memberCard, "-phone", "+359888000007", "-lang", "bg"); m["balance"].(float64) != 0 {
 		t.Fatalf("enrol: %v", m)
 	}
-	if m := run("member", "lookup", "+359888000007"); get(m, "member", "id") != "m7" {
+	if m := run("member", "lookup", "+359888000007"); apiclient.Field(m, "member", "id") != "m7" {
 		t.Fatalf("lookup by phone: %v", m)
 	}
 	m := run("sale", "-id", "pos-9", "-member", memberCard, "4006381333931:4:250", "9780201379624:1:4999")
@@ -42,7 +44,7 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	if m := run("refund", "pos-9", "-id", "rf-10", "2:1"); m["code"] != "refund_exceeds_sale" {
 		t.Fatalf("second refund of line 2: %v", m)
 	}
-	if m := run("member", "consent", "m7", "-given"); get(m, "member", "consent", "given") != true {
+	if m := run("member", "consent", "m7", "-given"); apiclient.Field(m, "member", "consent", "given") != true {
 		t.Fatalf("consent: %v", m)
 	}
 	if m := run("scan", "4006381333931"); m["code"] != "no_simulated_device" {
@@ -88,16 +90,4 @@ func TestLoyaltyctlAgainstDaemon(t *testing.T) {
 	if out, err := ctl(t, "-addr", api, "sale", "-id", "x", "4006381333931:zero:250"); err == nil || !strings.Contains(out, "sku:quantity:unit_price") {
 		t.Fatalf("bad line: %v %s", err, out)
 	}
-}
-
-func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, p := range path {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[p]
-	}
-	return v
 }

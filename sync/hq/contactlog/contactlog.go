@@ -118,7 +118,7 @@ func (s *Store) Mark(r Record) (bool, error) {
 		return false, fmt.Errorf("%w: member id %q", ErrInvalid, r.MemberID)
 	}
 	if _, err := retention.ParseContactKind(string(r.Kind)); err != nil {
-		return false, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return false, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if r.At.IsZero() {
 		return false, fmt.Errorf("%w: no time", ErrInvalid)

@@ -69,7 +69,7 @@ func runContacts(ctx context.Context, env Env, args []string, stdout, stderr io.
 		}
 	}
 	if err := opts.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	ms, asOf, cfg, err := in.load(env)
 	if err != nil {
@@ -290,7 +290,7 @@ func runMark(env Env, args []string, stdout io.Writer) error {
 	}
 	k, err := retention.ParseContactKind(*kind)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	when := env.Now()
 	if *at != "" {

@@ -2,6 +2,8 @@ package hqserve_test
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,5 +60,14 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	if c.Broker.URL == "" || c.MaxBatch != 8192 {
 		t.Fatalf("example config: %+v", c)
+	}
+}
+
+// TestLoadKeepsTheCause: a config file that cannot be read is ErrConfig and
+// still says why (errors.Is finds the file system's error).
+func TestLoadKeepsTheCause(t *testing.T) {
+	_, err := hqserve.Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	if !errors.Is(err, hqserve.ErrConfig) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load(missing) = %v, want ErrConfig wrapping fs.ErrNotExist", err)
 	}
 }
