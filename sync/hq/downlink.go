@@ -400,9 +400,10 @@ func (s *summariser) publish(stores []string, sums []protocol.MemberSummary) err
 	return nil
 }
 
-// ToProtocol converts a store summary to its wire form.
+// ToProtocol converts a store summary to its wire form; the profile is
+// cut down to TillProfile.
 func ToProtocol(ms hqstore.MemberSummary) protocol.MemberSummary {
-	m := ms.Member
+	m := TillProfile(ms.Member)
 	return protocol.MemberSummary{
 		MemberID: m.ID, Balance: ms.Balance, Tier: m.Tier, Included: ms.Included, Member: &m,
 		Spend12m: ms.Spend12m, Visits12m: ms.Visits12m, Retention: ms.Retention,
