@@ -32,6 +32,7 @@ const usage = `usage:
   loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
   loyalty-hq keys generate -out FILE            new signing key (mode 0600); prints the public key registers pin
   loyalty-hq keys public -key FILE              print the public key of a signing key
+  loyalty-hq acl STORE/REGISTER ...             print the broker ACL (configs/mosquitto.acl) binding each register to its store
   loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
   loyalty-hq version`
@@ -56,6 +57,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return publishConfig(ctx, args[1:], stdout)
 	case "keys":
 		return keys(args[1:], stdout)
+	case "acl":
+		regs, err := hq.ParseRegisterIDs(args[1:])
+		if err != nil {
+			return err
+		}
+		acl, err := hq.BrokerACL(regs)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, acl)
+		return err
 	case "report", "contacts":
 		return report(ctx, args, stdout, stderr)
 	case "version":

@@ -8,6 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
@@ -50,10 +51,38 @@ func (r *recorder) count() int {
 	return n
 }
 
+// TestShippedACLIsGenerated: configs/mosquitto.acl is exactly what
+// `loyalty-hq acl` generates for the sample chain, and the generator
+// refuses a register id used twice.
+func TestShippedACLIsGenerated(t *testing.T) {
+	shipped, err := os.ReadFile("../../configs/mosquitto.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs, _ := hq.ParseRegisterIDs([]string{"store1/store1-r1", "store1/store1-r2", "store2/store2-r1"})
+	gen, err := hq.BrokerACL(regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen != string(shipped) {
+		t.Fatalf("configs/mosquitto.acl differs from loyalty-hq acl store1/store1-r1 store1/store1-r2 store2/store2-r1:\n%s", gen)
+	}
+	for _, bad := range [][]string{{"s1/r1", "s2/r1"}, {"s1/loyalty-hq"}, {"s+/r1"}} {
+		regs, err := hq.ParseRegisterIDs(bad)
+		if err == nil {
+			_, err = hq.BrokerACL(regs)
+		}
+		if err == nil {
+			t.Errorf("BrokerACL(%v) accepted", bad)
+		}
+	}
+}
+
 // TestBrokerACL runs configs/mosquitto.acl on a real mosquitto with mutual
 // TLS (usernames from certificate CNs): a register cannot publish as another
-// register, cannot read another register's or store's traffic, and a client
-// without a certificate cannot connect.
+// register, nor under its own id into another store's topics, nor as head
+// office (summaries, config); it cannot read another register's or store's
+// traffic, and a client without a certificate cannot connect.
 func TestBrokerACL(t *testing.T) {
 	acl, err := os.ReadFile("../../configs/mosquitto.acl")
 	if err != nil {
@@ -92,6 +121,10 @@ func TestBrokerACL(t *testing.T) {
 	// has arrived, the forged one would have arrived first if allowed.
 	pub(r1, protocol.EventsTopic("store2", "store2-r1"), "forged")
 	pub(r1, protocol.EventsTopic("store1", "store2-r1"), "forged-in-own-store")
+	pub(r1, protocol.EventsTopic("store2", "store1-r1"), "own id, another store")
+	pub(r1, protocol.StatusTopic("store2", "store1-r1"), "status in another store")
+	pub(r1, protocol.MembersTopic("store1"), "forged summaries for its own store")
+	pub(r1, protocol.ChainConfigTopic(), "forged chain config")
 	pub(r1, protocol.EventsTopic("store1", "store1-r1"), "own")
 	eventually(t, wait, "hq receives store1-r1's own event", func() bool {
 		return len(hqGot.got(protocol.EventsTopic("store1", "store1-r1"))) == 1
@@ -112,7 +145,14 @@ func TestBrokerACL(t *testing.T) {
 	eventually(t, wait, "store2-r1 receives its ack", func() bool {
 		return len(r2Got.got(protocol.AckTopic("store2", "store2-r1"))) == 1
 	})
-	for _, topic := range []string{protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), protocol.EventsTopic("store2", "store2-r1"), protocol.EventsTopic("store1", "store1-r1")} {
+	for topic, forged := range map[string]string{protocol.MembersTopic("store1"): "forged summaries for its own store", protocol.ChainConfigTopic(): "forged chain config"} {
+		for _, p := range r1Got.got(topic) {
+			if p == forged {
+				t.Errorf("store1-r1 published %q on %s", forged, topic)
+			}
+		}
+	}
+	for _, topic := range []string{protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), protocol.EventsTopic("store2", "store2-r1"), protocol.EventsTopic("store1", "store1-r1"), protocol.StatusTopic("store2", "store1-r1")} {
 		if got := r1Got.got(topic); len(got) != 0 {
 			t.Errorf("store1-r1 read %s: %v", topic, got)
 		}
