@@ -23,44 +23,61 @@ type Item struct {
 // Only a version newer than the one held is accepted (ErrStaleVersion);
 // items need a SKU, a positive price and unique SKUs (ErrInvalid).
 func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) error {
-	if version <= 0 {
-		return fmt.Errorf("ledger catalogue: version %d: %w", version, ErrInvalid)
-	}
-	seen := map[string]bool{}
-	for i, it := range items {
-		if err := validID(fmt.Sprintf("item %d sku", i+1), it.SKU); err != nil {
-			return fmt.Errorf("ledger catalogue: %w", err)
-		}
-		if err := noCards(fmt.Sprintf("item %d name", i+1), it.Name, fmt.Sprintf("item %d category", i+1), it.Category); err != nil {
-			return fmt.Errorf("ledger catalogue: %w", err)
-		}
-		if seen[it.SKU] {
-			return fmt.Errorf("ledger catalogue: sku %q listed twice: %w", it.SKU, ErrInvalid)
-		}
-		seen[it.SKU] = true
-		if it.Price <= 0 {
-			return fmt.Errorf("ledger catalogue: sku %q price %d must be positive: %w", it.SKU, it.Price, ErrInvalid)
-		}
+	if err := checkCatalogue(version, items); err != nil {
+		return fmt.Errorf("ledger catalogue: %w", err)
 	}
 	_, err := l.submit(ctx, func(w *wtx) (any, error) {
 		cur := getU64(w.tx.Bucket(bMeta), kCatVer)
 		if uint64(version) <= cur {
 			return nil, fmt.Errorf("ledger catalogue: version %d, holding %d: %w", version, cur, ErrStaleVersion)
 		}
-		w.dirty = true
-		if err := w.tx.DeleteBucket(bCatalogue); err != nil {
+		if err := w.replaceCatalogue(uint64(version), items); err != nil {
 			return nil, err
 		}
-		if _, err := w.tx.CreateBucket(bCatalogue); err != nil {
-			return nil, err // the old catalogue is gone: the transaction is rolled back (dirty)
-		}
-		for _, it := range items {
-			w.putJSON(bCatalogue, []byte(it.SKU), it)
-		}
-		w.put(bMeta, kCatVer, u64(uint64(version)))
 		return nil, nil
 	})
 	return err
+}
+
+// checkCatalogue validates a catalogue before anything is written.
+func checkCatalogue(version int, items []Item) error {
+	if version <= 0 {
+		return fmt.Errorf("version %d: %w", version, ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for i, it := range items {
+		if err := validID(fmt.Sprintf("item %d sku", i+1), it.SKU); err != nil {
+			return err
+		}
+		if err := noCards(fmt.Sprintf("item %d name", i+1), it.Name, fmt.Sprintf("item %d category", i+1), it.Category); err != nil {
+			return err
+		}
+		if seen[it.SKU] {
+			return fmt.Errorf("sku %q listed twice: %w", it.SKU, ErrInvalid)
+		}
+		seen[it.SKU] = true
+		if it.Price <= 0 {
+			return fmt.Errorf("sku %q price %d must be positive: %w", it.SKU, it.Price, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// replaceCatalogue swaps the whole catalogue inside the op's transaction;
+// an error leaves the transaction to be rolled back (dirty).
+func (w *wtx) replaceCatalogue(version uint64, items []Item) error {
+	w.dirty = true
+	if err := w.tx.DeleteBucket(bCatalogue); err != nil {
+		return err
+	}
+	if _, err := w.tx.CreateBucket(bCatalogue); err != nil {
+		return err // the old catalogue is gone: the transaction is rolled back (dirty)
+	}
+	for _, it := range items {
+		w.putJSON(bCatalogue, []byte(it.SKU), it)
+	}
+	w.put(bMeta, kCatVer, u64(version))
+	return nil
 }
 
 // Item returns the catalogue entry for sku (ErrUnknownItem when absent).

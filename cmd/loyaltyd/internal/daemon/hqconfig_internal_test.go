@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -101,7 +102,40 @@ func TestConfigStateApply(t *testing.T) {
 	if v := c2.Versions(); v != want {
 		t.Errorf("reloaded versions %+v, want %+v", v, want)
 	}
-	if rs := c2.Rules(); rs == nil || rs.Version != 5 || rs.Rewards[0].ID != "r5" {
+	if rs := led.Rules(); rs == nil || rs.Version != 5 || rs.Rewards[0].ID != "r5" {
 		t.Errorf("reloaded rules %+v", rs)
+	}
+	// A document whose catalogue cannot be written puts nothing in force:
+	// not its newer rule set either (before, the rules went in first).
+	bad := protocol.Config{Scope: protocol.ScopeChain, ConfigVersion: 9, Rules: ruleSet(9, "9"),
+		Catalogue: []protocol.Product{{SKU: "4006381333931", Name: "Pen", Price: 0}}}
+	if err := c2.Apply(ctx, bad); !errors.Is(err, ledger.ErrInvalid) {
+		t.Fatalf("a document with a bad catalogue: %v, want ErrInvalid", err)
+	}
+	check("after a document with a bad catalogue")
+}
+
+// TestConfigVersionsCarriedOver: the versions an earlier release kept in
+// the side file next to the ledger are carried into the ledger once.
+func TestConfigVersionsCarriedOver(t *testing.T) {
+	dir := t.TempDir()
+	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	side := filepath.Join(dir, legacyVersionsFile)
+	if err := os.WriteFile(side, []byte(`{"chain":4,"store":11,"rules":{"version":2}}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfigState(led, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Versions(); v != (uplink.ConfigVersions{Chain: 4, Store: 11}) {
+		t.Fatalf("carried over %+v", v)
+	}
+	if _, err := os.Stat(side); !os.IsNotExist(err) {
+		t.Fatalf("the side file is still read at every start: %v", err)
 	}
 }

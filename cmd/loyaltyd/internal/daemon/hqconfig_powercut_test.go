@@ -1,10 +1,9 @@
 package daemon
 
 import (
-	"encoding/json"
+	"context"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -12,19 +11,26 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/powerfs"
-	"github.com/loyalty-terminal/loyalty/sync/uplink"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
-// TestConfigVersionsSurvivePowerCuts: the config versions file beside the
-// ledger is rewritten while the power is cut at random moments; after
-// each cut it reads back whole, never older than the last save that
-// returned.
+// TestConfigVersionsSurvivePowerCuts: head office's documents (a rule set,
+// a catalogue and the config version each) are applied while the power is
+// cut at random moments; after each cut the ledger holds, for the last
+// document applied, its version, its rule set and its catalogue together
+// (never new rules beside an old version), never older than the last
+// Apply that returned.
 func TestConfigVersionsSurvivePowerCuts(t *testing.T) {
 	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	f := powerfs.Mount(t, &powerfs.Options{Seed: seed, Latency: powerfs.Latency{Median: 200 * time.Microsecond}})
 	path := filepath.Join(f.Dir, "ledger.db")
+	doc := func(v uint64) protocol.Config {
+		return protocol.Config{Scope: protocol.ScopeChain, ConfigVersion: v, Rules: ruleSet(int(v), "1"),
+			Catalogue: []protocol.Product{{SKU: "4006381333931", Name: "Pen", Price: ledger.Money(100 + v)}}}
+	}
 	var acked, tried uint64
 	for round := range 8 {
 		led, err := ledger.Open(path, &ledger.Options{Register: "r1"})
@@ -35,24 +41,28 @@ func TestConfigVersionsSurvivePowerCuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.rules = ruleSet(3, "1") // some bulk, as in the field
+		got := c.Versions().Chain
+		it, ierr := led.Item("4006381333931")
+		if got < acked || got > tried || (got > 0 && (led.RuleVersion() != int(got) || ierr != nil || it.Price != ledger.Money(100+got))) {
+			t.Fatalf("round %d: version %d, rules %d, item %+v (%v) after the cut; applied %d, tried %d", round, got, led.RuleVersion(), it, ierr, acked, tried)
+		}
 		var ack, try atomic.Uint64
-		ack.Store(acked)
-		try.Store(tried)
+		ack.Store(got)
+		try.Store(got)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			for v := tried + 1; ; v++ {
+			for v := got + 1; ; v++ {
 				try.Store(v)
-				if c.save(uplink.ConfigVersions{Chain: v, Store: v}) != nil {
+				if c.Apply(context.Background(), doc(v)) != nil {
 					return // the power is off
 				}
 				ack.Store(v)
 			}
 		}()
-		// At least one save per round returns before the cut (a loaded
-		// machine may be slow to start), then the cut lands at random.
-		for deadline := time.Now().Add(10 * time.Second); ack.Load() == acked && time.Now().Before(deadline); {
+		// At least one document per round is applied before the cut (a
+		// loaded machine may be slow to start), then the cut lands at random.
+		for deadline := time.Now().Add(10 * time.Second); ack.Load() == got && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Microsecond) // poll interval of a bounded wait
 		}
 		time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
@@ -65,18 +75,9 @@ func TestConfigVersionsSurvivePowerCuts(t *testing.T) {
 		if err := f.Remount(seed + uint64(round)); err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(filepath.Join(f.Dir, configVersionsFile))
-		if os.IsNotExist(err) && acked == 0 {
-			continue
-		}
-		var sf stateFile
-		if err != nil || json.Unmarshal(b, &sf) != nil || sf.Chain < acked || sf.Chain > tried || sf.Rules == nil {
-			t.Fatalf("round %d: %d bytes %q (%v) after the cut; saved %d, tried %d", round, len(b), b, err, acked, tried)
-		}
-		tried = sf.Chain // the next round goes on from what survived
 	}
 	if acked == 0 {
-		t.Fatal("no save returned in any round")
+		t.Fatal("no document applied before any cut")
 	}
-	t.Logf("8 power cuts while saving; last saved version %d", acked)
+	t.Logf("8 power cuts while applying documents; last applied version %d", acked)
 }

@@ -101,19 +101,13 @@ func (r *register) open() (http.Handler, error) {
 	return r.newAPI(rewards)
 }
 
-// rewards is the rewards catalogue in force: head office's rule set when
-// it sent one, else the configured rules'.
+// rewards is the rewards catalogue of the rule set in force in the ledger
+// (head office's latest, or the configured one).
 func (r *register) rewards() []rules.Reward {
-	var rewards []rules.Reward
-	if r.cfg.Rules != nil {
-		rewards = r.cfg.Rules.Rewards
+	if rs := r.led.Rules(); rs != nil {
+		return rs.Rewards
 	}
-	if r.hqcfg != nil {
-		if rs := r.hqcfg.Rules(); rs != nil {
-			rewards = rs.Rewards // head office's rule set is the one in force
-		}
-	}
-	return rewards
+	return nil
 }
 
 func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
