@@ -52,7 +52,7 @@ func table[T any](w io.Writer, format Format, what string, header []string, each
 		if err = cw.Write(header); err == nil {
 			err = each(func(v T) error {
 				for _, r := range rows(v) {
-					if err := cw.Write(r); err != nil {
+					if err := cw.Write(SafeRow(r)); err != nil {
 						return err
 					}
 				}

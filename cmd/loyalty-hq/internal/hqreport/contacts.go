@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/loyalty-terminal/loyalty/ledger/export"
 	"io"
 	"math"
 	"net/http"
@@ -173,7 +174,7 @@ func writeContactsCSV(w io.Writer, list []retention.Contact) error {
 	cw := csv.NewWriter(w)
 	cw.Write(ContactsCSVHeader)
 	for _, c := range list {
-		cw.Write([]string{c.MemberID, c.Name, string(c.Kind), strconv.Itoa(c.Attempt), c.Channel, c.Address, c.LastBought, string(c.Segment), c.Value, c.Reason, strconv.FormatFloat(c.Risk, 'f', 4, 64)})
+		cw.Write(export.SafeRow([]string{c.MemberID, c.Name, string(c.Kind), strconv.Itoa(c.Attempt), c.Channel, c.Address, c.LastBought, string(c.Segment), c.Value, c.Reason, strconv.FormatFloat(c.Risk, 'f', 4, 64)}))
 	}
 	cw.Flush()
 	return cw.Error()
@@ -222,7 +223,7 @@ func runLog(args []string, stdout io.Writer) error {
 	cw := csv.NewWriter(stdout)
 	cw.Write([]string{"member_id", "day", "kind", "channel", "held_out", "operator"})
 	for _, r := range recs {
-		cw.Write([]string{r.MemberID, r.At.Format("2006-01-02"), string(r.Kind), r.Channel, strconv.FormatBool(r.HeldOut), r.Operator})
+		cw.Write(export.SafeRow([]string{r.MemberID, r.At.Format("2006-01-02"), string(r.Kind), r.Channel, strconv.FormatBool(r.HeldOut), r.Operator}))
 	}
 	cw.Flush()
 	return cw.Error()

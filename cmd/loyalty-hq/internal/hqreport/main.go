@@ -333,7 +333,7 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 		return err
 	}
 	if *outDir != "" {
-		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		if err := os.MkdirAll(*outDir, 0o750); err != nil { // personal data: not for every user
 			return fmt.Errorf("report: %w", err)
 		}
 		set := func(p *string, name string) {
@@ -364,7 +364,7 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 // it (durable.WriteFile), so a failed run or a power cut never leaves half
 // a report, or an empty one, where the old one was.
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	return durable.WriteFile(path, 0o644, write)
+	return durable.WriteFile(path, 0o600, write)
 }
 
 func runUplift(args []string, stdout io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/loyalty-terminal/loyalty/ledger/export"
 	"io"
 	"strconv"
 	"text/tabwriter"
@@ -192,9 +193,9 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	for _, p := range r.Members {
-		if err := cw.Write([]string{p.MemberID, strconv.FormatBool(p.Consent), string(p.Segment), string(p.Status), p.Value,
+		if err := cw.Write(export.SafeRow([]string{p.MemberID, strconv.FormatBool(p.Consent), string(p.Segment), string(p.Status), p.Value,
 			strconv.Itoa(p.Rhythm.PurchaseDays), p.Rhythm.FirstDate, p.Rhythm.LastDate, f(p.Rhythm.MeanInterval), f(p.Rhythm.MedianInterval),
-			p.Rhythm.ExpectedNextDate, strconv.Itoa(p.DaysSince), money(p.Spend), f(p.PAlive), f(p.PNone), f(p.Expected)}); err != nil {
+			p.Rhythm.ExpectedNextDate, strconv.Itoa(p.DaysSince), money(p.Spend), f(p.PAlive), f(p.PNone), f(p.Expected)})); err != nil {
 			return err
 		}
 	}
