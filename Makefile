@@ -29,6 +29,10 @@ run: build
 testdeps:
 	@bash .ci/testdeps
 
+# Debian installs mosquitto in /usr/sbin, which is not on a normal user's
+# PATH; the tests look only on PATH (sync/mosquittotest).
+test bench: export PATH := $(PATH):/usr/local/sbin:/usr/sbin:/sbin
+
 ## test: every test, with the race detector
 test: testdeps
 	$(GO) vet ./...

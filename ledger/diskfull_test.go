@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
@@ -139,11 +140,12 @@ func TestDiskFull(t *testing.T) {
 
 // TestDiskFullTmpfs fills a real 1 MiB tmpfs (writes fail with ENOSPC,
 // unlike the file-size limit above where the file cannot grow). It needs
-// root to mount and skips otherwise.
+// root to mount and skips otherwise (fails when CI is set: testkit.Missing).
 func TestDiskFullTmpfs(t *testing.T) {
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("skipped: cannot mount a small tmpfs here (%v); TestDiskFull covers EFBIG", err)
+		testkit.Missing(t, "tmpfs mount", fmt.Sprintf("cannot mount a 1 MiB tmpfs here (%v; needs root); TestDiskFull covers EFBIG", err))
+		return
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
 	path := filepath.Join(dir, "ledger.db")

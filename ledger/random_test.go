@@ -3,13 +3,13 @@ package ledger_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
@@ -17,27 +17,27 @@ import (
 // TestRandomOperationSequences runs seeded random mixes of every operation
 // (with restarts) and then checks that Check passes, that every balance
 // equals the sum of its events, and that retrying any operation returns
-// its first result.
+// its first result. Each run draws new seeds and logs them; TEST_SEED=n
+// runs the one seed n (go test ./ledger -run Random, with TEST_SEED=n in
+// the environment).
 func TestRandomOperationSequences(t *testing.T) {
 	t.Parallel()
 	seeds, steps := 4, 300
 	if *long {
 		seeds, steps = 20, 3000
 	}
-	base := uint64(time.Now().UnixNano())
-	if *seedFlag != 0 {
-		base, seeds = *seedFlag, 1
+	base, fixed := testkit.Seed(t)
+	if fixed {
+		seeds = 1
 	}
 	for s := range seeds {
 		seed := base + uint64(s)
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			t.Logf("seed %d (rerun: go test ./ledger -run Random -seed %d)", seed, seed)
+			t.Logf("seed %d (replay: %s=%d go test ./ledger -run Random)", seed, testkit.SeedEnv, seed)
 			randomSequence(t, rand.New(rand.NewPCG(seed, 1)), steps)
 		})
 	}
 }
-
-var seedFlag = flag.Uint64("seed", 0, "seed for TestRandomOperationSequences (0: time-based)")
 
 func randomSequence(t *testing.T, rng *rand.Rand, steps int) {
 	f := newFixture(t, func(o *ledger.Options) { o.OfflineRedeemLimit = 120 })

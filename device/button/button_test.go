@@ -11,6 +11,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/button"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -82,14 +83,6 @@ func TestWatcherWithGPIOTest(t *testing.T) {
 		w.Run(ctx, func(e device.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() })
 		close(done)
 	}()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out: %s", what)
-			}
-		}
-	}
 	health := func(name string) device.Health {
 		for _, h := range w.Health() {
 			if h.Name == name {
@@ -99,17 +92,17 @@ func TestWatcherWithGPIOTest(t *testing.T) {
 		t.Fatalf("no health for %s", name)
 		return device.Health{}
 	}
-	waitFor("buttons set up", func() bool {
+	testkit.Eventually(t, 5*time.Second, "buttons set up", func() bool {
 		return health("show").State == device.StateHealthy && health("cancel").State == device.StateHealthy
 	})
 	// A bouncing press of "show", then release; a clean press of cancel.
 	for _, l := range []gpio.Level{gpio.Low, gpio.High, gpio.Low, gpio.High, gpio.Low} {
 		show.EdgesChan <- l
 	}
-	waitFor("show press", func() bool { mu.Lock(); defer mu.Unlock(); return len(evs) == 1 })
+	testkit.Eventually(t, 5*time.Second, "show press", func() bool { mu.Lock(); defer mu.Unlock(); return len(evs) == 1 })
 	show.EdgesChan <- gpio.High
 	cancelBtn.EdgesChan <- gpio.Low
-	waitFor("cancel press", func() bool { mu.Lock(); defer mu.Unlock(); return len(evs) == 2 })
+	testkit.Eventually(t, 5*time.Second, "cancel press", func() bool { mu.Lock(); defer mu.Unlock(); return len(evs) == 2 })
 	mu.Lock()
 	if evs[0].Action != "show_points" || evs[0].Kind != device.KindButton || evs[1].Action != "cancel" {
 		t.Errorf("events %+v", evs)

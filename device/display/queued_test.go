@@ -17,6 +17,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/display"
 	"github.com/loyalty-terminal/loyalty/device/serialdev"
 	"github.com/loyalty-terminal/loyalty/device/sim"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
 // gateWriter blocks every Write while closed (a display that stopped
@@ -40,14 +41,8 @@ func (g *gateWriter) Bytes() []byte {
 	return bytes.Clone(g.buf.Bytes())
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
+// wait bounds every testkit.Eventually in this file.
+const wait = 10 * time.Second
 
 // TestQueuedNeverBlocksAndKeepsNewest: with the display blocked, Show
 // returns at once every time, Health says stuck, and once the display
@@ -73,12 +68,12 @@ func TestQueuedNeverBlocksAndKeepsNewest(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Show blocked on a stuck display")
 	}
-	eventually(t, "stuck in health", func() bool {
+	testkit.Eventually(t, wait, "stuck in health", func() bool {
 		h := q.Health()
 		return h.State == device.StateUnhealthy && h.Faults["stuck"] == 1
 	})
 	close(g.open)
-	eventually(t, "queue drained", q.Idle)
+	testkit.Eventually(t, wait, "queue drained", q.Idle)
 	// Init and the screen that was in flight, then the newest: nothing
 	// in between.
 	got := g.Bytes()
@@ -162,7 +157,7 @@ func TestQueuedStuckPTY(t *testing.T) {
 			t.Fatalf("no redraw after the reader came back: %d bytes, ending %q; health %+v", n, last, q.Health())
 		}
 	}
-	eventually(t, "healthy again", func() bool { h := q.Health(); return h.State == device.StateHealthy && h.LastError == "" })
+	testkit.Eventually(t, wait, "healthy again", func() bool { h := q.Health(); return h.State == device.StateHealthy && h.LastError == "" })
 }
 
 // TestQueuedRedrawsReturningDisplay: a display unplugged while nothing
@@ -187,16 +182,16 @@ func TestQueuedRedrawsReturningDisplay(t *testing.T) {
 	p := display.ESCPOS{}
 	br, _ := p.Brightness(1)
 	want := append(append(p.Init(display.CP866), br...), p.Show(display.CP866, 20, lines)...)
-	eventually(t, "first screen", func() bool { return bytes.Equal(sd.Bytes(), want) })
+	testkit.Eventually(t, wait, "first screen", func() bool { return bytes.Equal(sd.Bytes(), want) })
 	if err := sd.Unplug(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "unplug noticed", func() bool { return q.Health().State == device.StateUnhealthy })
+	testkit.Eventually(t, wait, "unplug noticed", func() bool { return q.Health().State == device.StateUnhealthy })
 	sd.Reset()
 	if err := sd.Replug(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "redrawn on return", func() bool { return bytes.Equal(sd.Bytes(), want) })
+	testkit.Eventually(t, wait, "redrawn on return", func() bool { return bytes.Equal(sd.Bytes(), want) })
 	if h := q.Health(); h.Reopens != 1 || h.Faults["gone"] == 0 {
 		t.Errorf("health %+v", h)
 	}

@@ -18,7 +18,11 @@ import (
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/display"
 	"github.com/loyalty-terminal/loyalty/device/manager"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
+
+// wait bounds every testkit.Eventually in this package.
+const wait = 10 * time.Second
 
 func loadConfig(t *testing.T) manager.Config {
 	t.Helper()
@@ -96,7 +100,7 @@ func TestManagerSimulated(t *testing.T) {
 			t.Error("Run did not return")
 		}
 	}()
-	waitFor(t, "serial devices healthy", func() bool {
+	testkit.Eventually(t, wait, "serial devices healthy", func() bool {
 		n := 0
 		for _, h := range m.Health() {
 			if h.State == device.StateHealthy {
@@ -147,11 +151,11 @@ func TestManagerSimulated(t *testing.T) {
 	if e := next(); e.Device != "scanner1" || e.Payload != "4006381333931" {
 		t.Fatalf("scanner1 after scanner0 unplug: %+v", e)
 	}
-	waitFor(t, "scanner0 unhealthy", func() bool { return health(m, "scanner0").State == device.StateUnhealthy })
+	testkit.Eventually(t, wait, "scanner0 unhealthy", func() bool { return health(m, "scanner0").State == device.StateUnhealthy })
 	if err := m.SimScanner("scanner0").Replug(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "scanner0 back", func() bool { return health(m, "scanner0").State == device.StateHealthy })
+	testkit.Eventually(t, wait, "scanner0 back", func() bool { return health(m, "scanner0").State == device.StateHealthy })
 	if err := m.Inject("scanner0", "96385074"); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +176,7 @@ func TestManagerSimulated(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := append(display.CD5220{}.Init(display.CP862), display.CD5220{}.Show(display.CP862, 20, [2]string{"שלום", "120"})...)
-	waitFor(t, "display bytes", func() bool { return bytes.Equal(m.SimDisplay().Bytes(), want) })
+	testkit.Eventually(t, wait, "display bytes", func() bool { return bytes.Equal(m.SimDisplay().Bytes(), want) })
 	if h := health(m, "display"); h.State != device.StateHealthy || h.Frames != 1 {
 		t.Fatalf("display health %+v", h)
 	}
@@ -185,15 +189,6 @@ func health(m *manager.Manager, name string) device.Health {
 		}
 	}
 	return device.Health{}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // TestPerDeviceSimulate: simulate on one scanner makes only that one a
@@ -245,7 +240,7 @@ func TestPerDeviceSimulate(t *testing.T) {
 		}
 		return device.Event{}
 	}
-	waitFor(t, "real scanner open", func() bool { return health(m, "real").State == device.StateHealthy })
+	testkit.Eventually(t, wait, "real scanner open", func() bool { return health(m, "real").State == device.StateHealthy })
 	if _, err := ptm.Write([]byte("4006381333931\r")); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,11 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/scanner"
 	"github.com/loyalty-terminal/loyalty/device/serialdev"
 	"github.com/loyalty-terminal/loyalty/device/sim"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
+
+// wait bounds every testkit.Eventually in this package.
+const wait = 10 * time.Second
 
 // sink collects events and lets a test wait for a condition with a deadline.
 type sink struct {
@@ -44,20 +48,9 @@ func (s *sink) events() []device.Event {
 	return append([]device.Event(nil), s.evs...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func (s *sink) waitN(t *testing.T, n int) []device.Event {
 	t.Helper()
-	waitFor(t, "events", func() bool { return len(s.events()) >= n })
+	testkit.Eventually(t, wait, "events", func() bool { return len(s.events()) >= n })
 	return s.events()
 }
 
@@ -105,7 +98,7 @@ func newSim(t *testing.T, o sim.ScannerOptions) *sim.Scanner {
 
 func waitHealthy(t *testing.T, r *serialdev.Reader) {
 	t.Helper()
-	waitFor(t, "healthy", func() bool { return r.Health().State == device.StateHealthy })
+	testkit.Eventually(t, wait, "healthy", func() bool { return r.Health().State == device.StateHealthy })
 }
 
 func TestScannerOverPTY(t *testing.T) {
@@ -170,12 +163,12 @@ func TestUnplugReplugByLink(t *testing.T) {
 	if err := sc.Unplug(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "unhealthy", func() bool { return r.Health().State == device.StateUnhealthy })
+	testkit.Eventually(t, wait, "unhealthy", func() bool { return r.Health().State == device.StateUnhealthy })
 	if h := r.Health(); h.Faults["gone"] == 0 || h.LastError == "" {
 		t.Errorf("after unplug: %+v", h)
 	}
 	// While unplugged the path is gone: reopen attempts fail with not found.
-	waitFor(t, "reopen attempts", func() bool { return r.Health().Faults["not_found"] >= 2 })
+	testkit.Eventually(t, wait, "reopen attempts", func() bool { return r.Health().Faults["not_found"] >= 2 })
 
 	if err := sc.Replug(); err != nil {
 		t.Fatal(err)
@@ -200,7 +193,7 @@ func TestUnplugReplugByLink(t *testing.T) {
 func TestMissingPathKeepsRetrying(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope")
 	r, _ := startScanner(t, serialdev.Options{Path: path})
-	waitFor(t, "not found faults", func() bool { return r.Health().Faults["not_found"] >= 3 })
+	testkit.Eventually(t, wait, "not found faults", func() bool { return r.Health().Faults["not_found"] >= 3 })
 	h := r.Health()
 	if h.State != device.StateUnhealthy || h.LastError == "" {
 		t.Fatalf("health %+v", h)
@@ -212,7 +205,7 @@ func TestBusyPort(t *testing.T) {
 	r1, s1 := startScanner(t, serialdev.Options{Name: "a", Path: sc.Path()})
 	waitHealthy(t, r1)
 	r2, _ := startScanner(t, serialdev.Options{Name: "b", Path: sc.Path()})
-	waitFor(t, "busy fault", func() bool { return r2.Health().Faults["busy"] >= 1 })
+	testkit.Eventually(t, wait, "busy fault", func() bool { return r2.Health().Faults["busy"] >= 1 })
 	if r2.Health().State != device.StateBusy {
 		t.Fatalf("second opener: %+v", r2.Health())
 	}
@@ -269,11 +262,11 @@ func TestPathVanishes(t *testing.T) {
 	if err := os.Remove(link); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "gone", func() bool { return r.Health().Faults["gone"] == 1 })
+	testkit.Eventually(t, wait, "gone", func() bool { return r.Health().Faults["gone"] == 1 })
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reopened", func() bool { h := r.Health(); return h.Reopens == 1 && h.State == device.StateHealthy })
+	testkit.Eventually(t, wait, "reopened", func() bool { h := r.Health(); return h.Reopens == 1 && h.State == device.StateHealthy })
 	if err := sc.Inject("96385074"); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -84,7 +85,7 @@ func rawPublish(b *testing.B, url string, payloads [][]byte) time.Duration {
 		}
 	}
 	d := time.Since(start)
-	eventually(b, wait, "raw subscriber received all", func() bool { mu.Lock(); defer mu.Unlock(); return got >= len(payloads) })
+	testkit.Eventually(b, wait, "raw subscriber received all", func() bool { mu.Lock(); defer mu.Unlock(); return got >= len(payloads) })
 	return d
 }
 
@@ -126,7 +127,7 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 
 		start := time.Now()
 		r.start([]string{bm.URL()}, uplink.Options{Window: benchWindow, BatchEvents: benchBatch, AckTimeout: 5 * time.Second, MaxUnacked: 16384})
-		eventually(b, 5*wait, "backlog drained and confirmed", func() bool { c, _ := r.l.Confirmed(); return c == n })
+		testkit.Eventually(b, 5*wait, "backlog drained and confirmed", func() bool { c, _ := r.l.Confirmed(); return c == n })
 		drain := time.Since(start)
 		r.stopU()
 		o.stop()
@@ -140,7 +141,7 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		stopAcker := memAcker(b, bm.URL())
 		start = time.Now()
 		r2.start([]string{bm.URL()}, uplink.Options{Window: benchWindow, BatchEvents: benchBatch, AckTimeout: 5 * time.Second, MaxUnacked: 16384})
-		eventually(b, 5*wait, "backlog drained to the memory acker", func() bool { c, _ := r2.l.Confirmed(); return c == n2 })
+		testkit.Eventually(b, 5*wait, "backlog drained to the memory acker", func() bool { c, _ := r2.l.Confirmed(); return c == n2 })
 		drainMem := time.Since(start)
 		r2.stopU()
 		stopAcker()
@@ -169,7 +170,7 @@ func BenchmarkCommitToHQ(b *testing.B) {
 		startOffice(b, bm.URL())
 		r := newRegister(b, "r1")
 		r.start([]string{bm.URL()}, uplink.Options{})
-		eventually(b, wait, "online", func() bool { return r.u.Status().Online })
+		testkit.Eventually(b, wait, "online", func() bool { return r.u.Status().Online })
 
 		var mu sync.Mutex
 		committed := map[uint64]time.Time{}
@@ -212,7 +213,7 @@ func BenchmarkCommitToHQ(b *testing.B) {
 			mu.Unlock()
 			time.Sleep(2 * time.Millisecond) // sales arrive one by one, not as a burst
 		}
-		eventually(b, wait, "all acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return len(committed) == 0 })
+		testkit.Eventually(b, wait, "all acknowledged", func() bool { mu.Lock(); defer mu.Unlock(); return len(committed) == 0 })
 		mu.Lock()
 		slices.Sort(lat)
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]

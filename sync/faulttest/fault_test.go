@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
@@ -19,7 +20,7 @@ func TestBrokerKilledMidDrain(t *testing.T) {
 	t0 := time.Now()
 	r.record(2000)
 	r.start([]string{b.URL()}, uplink.Options{BatchEvents: 16, Window: 8})
-	eventually(t, wait, "drain under way", func() bool { w, _ := o.store().Watermark("r1"); return w > 500 })
+	testkit.Eventually(t, wait, "drain under way", func() bool { w, _ := o.store().Watermark("r1"); return w > 500 })
 	b.Kill()
 	r.record(300) // sales go on while the broker is down
 	b.Restart()
@@ -41,9 +42,9 @@ func TestBrokerUnreachableWhileRecording(t *testing.T) {
 	o := startOffice(t, b.URL())
 	r := newRegister(t, "r1")
 	r.start([]string{b.URL()}, uplink.Options{})
-	eventually(t, wait, "online", func() bool { return r.u.Status().Online })
+	testkit.Eventually(t, wait, "online", func() bool { return r.u.Status().Online })
 	b.Stop()
-	eventually(t, wait, "offline", func() bool { return !r.u.Status().Online })
+	testkit.Eventually(t, wait, "offline", func() bool { return !r.u.Status().Online })
 	start := time.Now()
 	r.record(n)
 	t.Logf("recorded %d events offline in %v", n, time.Since(start))
@@ -73,7 +74,7 @@ func TestHeadOfficeDownThenBack(t *testing.T) {
 	r2.record(600)
 	// Both registers notice head office's silence and fall back to probing
 	// (one batch outstanding) instead of flooding the broker's queue.
-	eventually(t, wait, "registers noticed head office is silent", func() bool {
+	testkit.Eventually(t, wait, "registers noticed head office is silent", func() bool {
 		return r1.u.Status().Resends > 0 && r2.u.Status().Resends > 0
 	})
 	if w, _ := r1.l.Confirmed(); w >= r1.last() {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -55,15 +56,15 @@ func TestHalfOpenConnection(t *testing.T) {
 	r.start([]string{"tcp://" + p.Listen}, uplink.Options{OpTimeout: 500 * time.Millisecond, KeepAlive: time.Second,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	r.record(200)
-	eventually(t, wait, "first drain", func() bool { c, _ := r.l.Confirmed(); return c == r.last() })
+	testkit.Eventually(t, wait, "first drain", func() bool { c, _ := r.l.Confirmed(); return c == r.last() })
 	online := linkGoroutines()
 
 	blackhole(t, p)
 	r.record(300)
-	eventually(t, wait, "half-open link noticed", func() bool { return !r.u.Status().Online })
+	testkit.Eventually(t, wait, "half-open link noticed", func() bool { return !r.u.Status().Online })
 	sessions := r.u.Status().Sessions
 	// Let it fail to reconnect many times.
-	eventually(t, wait, "several failed reconnects", func() bool { return r.u.Status().LastError != "" })
+	testkit.Eventually(t, wait, "several failed reconnects", func() bool { return r.u.Status().LastError != "" })
 	deadline := time.Now().Add(3 * time.Second)
 	peak := 0
 	for time.Now().Before(deadline) {
@@ -82,12 +83,13 @@ func TestHalfOpenConnection(t *testing.T) {
 	r.record(100)
 	verify(t, o, r)
 	r.stopU()
-	eventually(t, wait, "link goroutines back to the baseline", func() bool { return linkGoroutines() <= base })
+	testkit.Eventually(t, wait, "link goroutines back to the baseline", func() bool { return linkGoroutines() <= base })
 }
 
 // TestDuplicatedAndReordered: besides the register's own stream, a rogue
 // replayer publishes the same events again as single-event messages,
-// duplicated and shuffled. Head office applies each event once, in order.
+// duplicated and shuffled (a new shuffle each run, its seed logged;
+// TEST_SEED=n replays one). Head office applies each event once, in order.
 func TestDuplicatedAndReordered(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	o := startOffice(t, b.URL())
@@ -105,7 +107,8 @@ func TestDuplicatedAndReordered(t *testing.T) {
 		}
 		msgs = append(msgs, p, p) // every event twice
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	seed, _ := testkit.Seed(t) // TEST_SEED=n replays the shuffle
+	rng := rand.New(rand.NewPCG(seed, 2))
 	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
 	rogue := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("replayer").SetAutoReconnect(false))
 	if tok := rogue.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -25,18 +27,6 @@ var long = flag.Bool("long", false, "run the long fault-test variants (70,000+ e
 const wait = 60 * time.Second
 
 const store = "s1"
-
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
-}
 
 // office is a real head office: hqstore on disk plus sync/hq, restartable.
 type office struct {
@@ -74,7 +64,7 @@ func (o *office) start() {
 	o.mu.Lock()
 	o.st, o.svc, o.cancel, o.done = st, svc, cancel, done
 	o.mu.Unlock()
-	eventually(o.t, wait, "head office subscribed", func() bool { return svc.Status().Subscribed })
+	testkit.Eventually(o.t, wait, "head office subscribed", func() bool { return svc.Status().Subscribed })
 }
 
 func (o *office) stop() {
@@ -90,6 +80,11 @@ func (o *office) stop() {
 	case <-done:
 	case <-time.After(wait):
 		o.t.Errorf("head office did not stop within %v", wait)
+	}
+	// Every stop, the last one at the end of the test included, checks
+	// head office's store as the register's ledger is checked.
+	if err := st.Check(); err != nil {
+		o.t.Errorf("head office store check: %v", err)
 	}
 	st.Close()
 }
@@ -118,11 +113,7 @@ func newRegister(t testing.TB, id string) *register {
 
 func openRegister(t testing.TB, id, path string, enrol bool) *register {
 	t.Helper()
-	l, err := ledger.Open(path, &ledger.Options{Register: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := ledgertest.OpenAt(t, path, &ledger.Options{Register: id}) // Check runs when the test ends
 	r := &register{t: t, id: id, l: l}
 	for i := 0; i < 5; i++ {
 		m := fmt.Sprintf("%s-m%d", id, i)
@@ -231,7 +222,7 @@ func verify(t testing.TB, o *office, regs ...*register) {
 	t.Helper()
 	for _, r := range regs {
 		n := r.last()
-		eventually(t, wait, r.id+" fully acknowledged", func() bool {
+		testkit.Eventually(t, wait, r.id+" fully acknowledged", func() bool {
 			w, err := o.store().Watermark(r.id)
 			c, _ := r.l.Confirmed()
 			return err == nil && w == n && c == n
@@ -253,7 +244,7 @@ func verify(t testing.TB, o *office, regs ...*register) {
 		}
 		t.Logf("%s: %d events applied once each; %d duplicates dropped by head office", r.id, n, s.Duplicates)
 		for _, m := range r.members {
-			eventually(t, wait, "balance of "+m+" equal on both sides", func() bool {
+			testkit.Eventually(t, wait, "balance of "+m+" equal on both sides", func() bool {
 				hb, err1 := o.store().Balance(m)
 				rb, err2 := r.l.Balance(m)
 				return err1 == nil && err2 == nil && hb == rb

@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -215,7 +216,7 @@ func TestRegisterKilledBetweenPubackAndAck(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("child did not record")
 	}
-	eventually(t, wait, "whole backlog PUBACKed and forwarded", func() bool { mu.Lock(); defer mu.Unlock(); return maxSeen == last })
+	testkit.Eventually(t, wait, "whole backlog PUBACKed and forwarded", func() bool { mu.Lock(); defer mu.Unlock(); return maxSeen == last })
 	for len(states) > 0 {
 		<-states
 	}
@@ -241,11 +242,11 @@ func TestRegisterKilledBetweenPubackAndAck(t *testing.T) {
 	l.Close()
 
 	o.start()
-	eventually(t, wait, "head office applied the queued events", func() bool { w, _ := o.store().Watermark("r1"); return w > 0 })
+	testkit.Eventually(t, wait, "head office applied the queued events", func() bool { w, _ := o.store().Watermark("r1"); return w > 0 })
 	c = startChild(t, path, b.URL(), 0)
 	<-c.last
-	eventually(t, wait, "head office has everything", func() bool { w, _ := o.store().Watermark("r1"); return w == last })
-	eventually(t, wait, "restarted register confirmed", func() bool { return c.confirmed.Load() == last })
+	testkit.Eventually(t, wait, "head office has everything", func() bool { w, _ := o.store().Watermark("r1"); return w == last })
+	testkit.Eventually(t, wait, "restarted register confirmed", func() bool { return c.confirmed.Load() == last })
 	c.signal(t, syscall.SIGTERM)
 	r := openRegister(t, "r1", path, false)
 	r.start([]string{b.URL()}, uplink.Options{})

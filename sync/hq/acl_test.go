@@ -8,6 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -126,7 +127,7 @@ func TestBrokerACL(t *testing.T) {
 	pub(r1, protocol.MembersTopic("store1"), "forged summaries for its own store")
 	pub(r1, protocol.ChainConfigTopic(), "forged chain config")
 	pub(r1, protocol.EventsTopic("store1", "store1-r1"), "own")
-	eventually(t, wait, "hq receives store1-r1's own event", func() bool {
+	testkit.Eventually(t, wait, "hq receives store1-r1's own event", func() bool {
 		return len(hqGot.got(protocol.EventsTopic("store1", "store1-r1"))) == 1
 	})
 	if n := hqGot.count(); n != 1 {
@@ -139,10 +140,10 @@ func TestBrokerACL(t *testing.T) {
 	pub(hq, protocol.MembersTopic("store2"), "members for store2")
 	pub(hq, protocol.AckTopic("store1", "store1-r1"), "ack for r1")
 	pub(hq, protocol.MembersTopic("store1"), "members for store1")
-	eventually(t, wait, "store1-r1 receives its own ack and store summaries", func() bool {
+	testkit.Eventually(t, wait, "store1-r1 receives its own ack and store summaries", func() bool {
 		return len(r1Got.got(protocol.MembersTopic("store1"))) >= 1 && len(r1Got.got(protocol.AckTopic("store1", "store1-r1"))) >= 1
 	})
-	eventually(t, wait, "store2-r1 receives its ack", func() bool {
+	testkit.Eventually(t, wait, "store2-r1 receives its ack", func() bool {
 		return len(r2Got.got(protocol.AckTopic("store2", "store2-r1"))) == 1
 	})
 	for topic, forged := range map[string]string{protocol.MembersTopic("store1"): "forged summaries for its own store", protocol.ChainConfigTopic(): "forged chain config"} {

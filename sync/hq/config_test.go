@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -101,7 +102,7 @@ func TestPublishConfigVersions(t *testing.T) {
 	}
 	// Head office records the documents in force in its store.
 	_, st, _ := startHQ(t, b.URL(), "", hq.Options{})
-	eventually(t, wait, "config version 4 recorded by head office", func() bool {
+	testkit.Eventually(t, wait, "config version 4 recorded by head office", func() bool {
 		docs, err := st.Configs()
 		return err == nil && len(docs) == 1 && docs[0].Version == 4 && docs[0].Kind == protocol.ChainConfigTopic()
 	})

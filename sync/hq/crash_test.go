@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
@@ -46,7 +47,8 @@ func crashChild(path, broker string) int {
 // TestKilledHQAcksOnlyCommitted kills head office (a child process) with
 // SIGKILL at random moments while a register streams events. After each
 // kill, every watermark the register was ever acknowledged is covered by
-// the store; after restarts, every event is applied exactly once.
+// the store; after restarts, every event is applied exactly once. The kill
+// moments are drawn from a new seed each run (logged); TEST_SEED=n replays.
 func TestKilledHQAcksOnlyCommitted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
@@ -87,11 +89,12 @@ func TestKilledHQAcksOnlyCommitted(t *testing.T) {
 	}
 
 	go r.send(seqRange(1, n)...) // the broker queues for head office's session while it is down
-	rng := rand.New(rand.NewPCG(1, 2))
+	seed, _ := testkit.Seed(t)   // TEST_SEED=n replays the kill moments
+	rng := rand.New(rand.NewPCG(seed, 2))
 	for kill := 1; kill <= 3; kill++ {
 		cmd := start()
 		target := min(r.ackedWM()+uint64(100+rng.IntN(300)), n)
-		eventually(t, 30*time.Second, "progress before the kill", func() bool { return r.ackedWM() >= target })
+		testkit.Eventually(t, 30*time.Second, "progress before the kill", func() bool { return r.ackedWM() >= target })
 		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond) // a random moment mid-stream
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -99,7 +102,7 @@ func TestKilledHQAcksOnlyCommitted(t *testing.T) {
 		t.Logf("kill %d: store watermark %d, register acked %d", kill, w, r.ackedWM())
 	}
 	cmd := start()
-	eventually(t, 60*time.Second, "every event acknowledged after restarts", func() bool { return r.ackedWM() == n })
+	testkit.Eventually(t, 60*time.Second, "every event acknowledged after restarts", func() bool { return r.ackedWM() == n })
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	checkAcks(4)

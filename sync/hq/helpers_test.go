@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
@@ -21,18 +22,6 @@ import (
 )
 
 const wait = 5 * time.Second
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval of a deadline-bounded wait
-	}
-}
 
 func connect(t testing.TB, url, id string, clean bool, configure func(*mqtt.ClientOptions)) mqtt.Client {
 	t.Helper()
@@ -230,7 +219,7 @@ func startHQ(t testing.TB, url string, path string, opts hq.Options) (*hq.Servic
 		})
 	}
 	t.Cleanup(stop)
-	eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
+	testkit.Eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
 	return svc, st, stop
 }
 

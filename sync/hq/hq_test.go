@@ -3,6 +3,7 @@ package hq_test
 import (
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
@@ -16,7 +17,7 @@ func TestIngestAcksAfterCommit(t *testing.T) {
 		r.points("m1", 10)
 	}
 	r.send(seqRange(1, 20)...)
-	eventually(t, wait, "ack of 20", func() bool { return r.ackedWM() == 20 })
+	testkit.Eventually(t, wait, "ack of 20", func() bool { return r.ackedWM() == 20 })
 	w, err := st.Watermark("s1-r1")
 	if err != nil || w != 20 {
 		t.Fatalf("store watermark %d %v", w, err)
@@ -31,7 +32,7 @@ func TestIngestAcksAfterCommit(t *testing.T) {
 	r.mu.Unlock()
 	// Duplicates (a resend of everything) change nothing.
 	r.send(seqRange(1, 20)...)
-	eventually(t, wait, "duplicates counted", func() bool { return svc.Status().Duplicates == 20 })
+	testkit.Eventually(t, wait, "duplicates counted", func() bool { return svc.Status().Duplicates == 20 })
 	if bal, _ := st.Balance("m1"); bal != 200 {
 		t.Fatalf("balance %d after duplicates, want 200", bal)
 	}
@@ -47,7 +48,7 @@ func TestGapThenResend(t *testing.T) {
 	// Events 1-3 are lost on the way, 4-10 arrive: HQ holds them and asks
 	// for a resend from 1; the register resends and everything lands once.
 	r.send(seqRange(4, 10)...)
-	eventually(t, wait, "all applied after the resend", func() bool { return r.ackedWM() == 10 })
+	testkit.Eventually(t, wait, "all applied after the resend", func() bool { return r.ackedWM() == 10 })
 	r.mu.Lock()
 	resends := r.resends
 	r.mu.Unlock()
@@ -68,12 +69,12 @@ func TestSummaryReachesOtherStore(t *testing.T) {
 	// has sent something already (e.g. an enrolment of another member).
 	bReg.add(ledger.OutMember, ledger.Member{ID: "m9", Aliases: []string{"card-9"}})
 	bReg.send(1)
-	eventually(t, wait, "store B known", func() bool { return bReg.ackedWM() == 1 })
+	testkit.Eventually(t, wait, "store B known", func() bool { return bReg.ackedWM() == 1 })
 
 	a.add(ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana", Aliases: []string{"card-1"}})
 	a.points("m1", 120)
 	a.send(1, 2)
-	eventually(t, wait, "summary of m1 at store B", func() bool {
+	testkit.Eventually(t, wait, "summary of m1 at store B", func() bool {
 		s, ok := bReg.memberSummary("m1")
 		return ok && s.Balance == 120
 	})
@@ -84,7 +85,7 @@ func TestSummaryReachesOtherStore(t *testing.T) {
 	// B redeems 50 of them; A hears the new balance.
 	bReg.points("m1", -50)
 	bReg.send(2)
-	eventually(t, wait, "summary of m1 at store A after redeem at B", func() bool {
+	testkit.Eventually(t, wait, "summary of m1 at store A after redeem at B", func() bool {
 		s, ok := a.memberSummary("m1")
 		return ok && s.Balance == 70 && s.Included["b-r1"] == 2
 	})
@@ -103,7 +104,7 @@ func TestMalformedMessagesDoNotStopIngest(t *testing.T) {
 	}
 	r.points("m1", 1)
 	r.send(1)
-	eventually(t, wait, "good event acked after garbage", func() bool { return r.ackedWM() == 1 })
+	testkit.Eventually(t, wait, "good event acked after garbage", func() bool { return r.ackedWM() == 1 })
 	if st := svc.Status(); st.Malformed < 4 {
 		t.Fatalf("malformed %d, want >= 4", st.Malformed)
 	}
@@ -138,11 +139,11 @@ func TestNewStoreGetsEveryMember(t *testing.T) {
 	a.add(ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana"})
 	a.points("m1", 40)
 	a.send(1, 2)
-	eventually(t, wait, "store A acked", func() bool { return a.ackedWM() == 2 })
+	testkit.Eventually(t, wait, "store A acked", func() bool { return a.ackedWM() == 2 })
 	late := newRegister(t, b.URL(), "storeB", "b-r1")
 	late.add(ledger.OutMember, ledger.Member{ID: "m2"})
 	late.send(1)
-	eventually(t, wait, "m1's summary at the late store", func() bool {
+	testkit.Eventually(t, wait, "m1's summary at the late store", func() bool {
 		s, ok := late.memberSummary("m1")
 		return ok && s.Balance == 40
 	})

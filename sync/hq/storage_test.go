@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/powerfs"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
@@ -34,14 +35,14 @@ func TestStorageFailureStopsWithoutAck(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
+	testkit.Eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
 	r := newRegister(t, b.URL(), "s1", "s1-r1")
 	r.noResend = true
 	for range 20 {
 		r.points("m1", 5)
 	}
 	r.send(seqRange(1, 10)...)
-	eventually(t, wait, "ack of 10", func() bool { return r.ackedWM() == 10 })
+	testkit.Eventually(t, wait, "ack of 10", func() bool { return r.ackedWM() == 10 })
 	if err := f.Fail(powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.EIO}); err != nil {
 		t.Fatal(err)
 	}

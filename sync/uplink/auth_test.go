@@ -3,6 +3,7 @@ package uplink_test
 import (
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
@@ -21,7 +22,7 @@ func TestTLSClientCertificate(t *testing.T) {
 	n := lastSeq(t, l)
 	hq := startAckHQTLS(t, b.URL(), certs.Client("hq"))
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, TLS: certs.Client("r1")})
-	eventually(t, wait, "drained over TLS", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "drained over TLS", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n)
 	if !u.Status().Online {
 		t.Fatal("not online")
@@ -37,12 +38,12 @@ func TestUsernamePassword(t *testing.T) {
 	n := lastSeq(t, l)
 	hq := startAckHQAuth(t, b.URL(), "hq", "hqpw")
 	bad, stopBad := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, Username: "r1", Password: "wrong", ClientID: "bad"})
-	eventually(t, wait, "refusal reported", func() bool { return bad.Status().LastError != "" })
+	testkit.Eventually(t, wait, "refusal reported", func() bool { return bad.Status().LastError != "" })
 	if bad.Status().Online {
 		t.Fatal("online with a wrong password")
 	}
 	stopBad()
 	startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, Username: "r1", Password: "s3cret"})
-	eventually(t, wait, "drained with credentials", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "drained with credentials", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n)
 }

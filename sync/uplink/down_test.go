@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -75,7 +76,7 @@ func TestConfigDownstream(t *testing.T) {
 	// A retained config is waiting before the register connects.
 	publish(t, office, protocol.StoreConfigTopic("s1"), true, storeConfig(2, 250))
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnConfig: onConfig})
-	eventually(t, wait, "retained config applied", func() bool { return u.Status().Config.Store == 2 })
+	testkit.Eventually(t, wait, "retained config applied", func() bool { return u.Status().Config.Store == 2 })
 
 	steps := []struct {
 		name    string
@@ -107,15 +108,15 @@ func TestConfigDownstream(t *testing.T) {
 					// once a later chain marker is in force this one was seen.
 					marker++
 					publish(t, office, protocol.ChainConfigTopic(), false, fmt.Appendf(nil, `{"v":1,"scope":"chain","config_version":%d}`, marker))
-					eventually(t, wait, "chain marker", func() bool { return u.Status().Config.Chain == marker })
+					testkit.Eventually(t, wait, "chain marker", func() bool { return u.Status().Config.Chain == marker })
 				}
-				eventually(t, wait, "version in force", func() bool { return u.Status().Config.Store == st.want })
+				testkit.Eventually(t, wait, "version in force", func() bool { return u.Status().Config.Store == st.want })
 				if e := u.Status().ConfigError; e != "" {
 					t.Fatalf("config error %q", e)
 				}
 				return
 			}
-			eventually(t, wait, "rejection reported", func() bool { return u.Status().Rejected > before })
+			testkit.Eventually(t, wait, "rejection reported", func() bool { return u.Status().Rejected > before })
 			s := u.Status()
 			if !strings.Contains(s.ConfigError, st.errHas) {
 				t.Fatalf("ConfigError %q, want it to mention %q", s.ConfigError, st.errHas)
@@ -136,7 +137,7 @@ func TestMembersReachTheLedger(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	l := openLedger(t, "r1")
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
-	eventually(t, wait, "online", func() bool { return u.Status().Online })
+	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
 	office := publisher(t, b.URL())
 	msg := func(seq uint64, bal ledger.Points) []byte {
 		p, err := protocol.EncodeMembers(protocol.MemberSummaries{Store: "s1", Seq: seq, Members: []protocol.MemberSummary{{
@@ -149,7 +150,7 @@ func TestMembersReachTheLedger(t *testing.T) {
 		return p
 	}
 	publish(t, office, protocol.MembersTopic("s1"), false, msg(5, 300))
-	eventually(t, wait, "summary applied", func() bool { return u.Status().MembersSeq == 5 })
+	testkit.Eventually(t, wait, "summary applied", func() bool { return u.Status().MembersSeq == 5 })
 	m, err := l.LookupAlias("card-9")
 	if err != nil || m.ID != "m9" {
 		t.Fatalf("member from another store not known here: %v %v", m, err)
@@ -160,7 +161,7 @@ func TestMembersReachTheLedger(t *testing.T) {
 	// An older message (reordered delivery) is rejected and changes nothing.
 	before := u.Status().Rejected
 	publish(t, office, protocol.MembersTopic("s1"), false, msg(4, 999))
-	eventually(t, wait, "stale summary rejected", func() bool { return u.Status().Rejected > before })
+	testkit.Eventually(t, wait, "stale summary rejected", func() bool { return u.Status().Rejected > before })
 	if bal, _ := l.Balance("m9"); bal != 300 {
 		t.Fatalf("stale summary changed balance to %d", bal)
 	}
@@ -181,9 +182,9 @@ func TestOfflineThenOnline(t *testing.T) {
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, KeepAlive: time.Second, AckTimeout: time.Second})
 	record(t, l, "a", 50)
 	n := lastSeq(t, l)
-	eventually(t, wait, "first drain", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "first drain", func() bool { w, _ := l.Confirmed(); return w == n })
 	b.Kill()
-	eventually(t, wait, "offline", func() bool { return !u.Status().Online })
+	testkit.Eventually(t, wait, "offline", func() bool { return !u.Status().Online })
 	start := time.Now()
 	record(t, l, "b", 200)
 	if d := time.Since(start); d > 10*time.Second {
@@ -195,7 +196,7 @@ func TestOfflineThenOnline(t *testing.T) {
 	}
 	b.Restart()
 	n = lastSeq(t, l)
-	eventually(t, wait, "drained after restart", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "drained after restart", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n)
 	if s := u.Status(); !s.Online || s.Pending != 0 || s.Sessions < 2 {
 		t.Fatalf("status after restart %v (sessions %d)", s, s.Sessions)
@@ -224,7 +225,7 @@ func TestAckSilenceResends(t *testing.T) {
 	}
 	hq.mu.Unlock()
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, AckTimeout: 300 * time.Millisecond})
-	eventually(t, wait, "resent and confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "resent and confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n)
 	if u.Status().Resends == 0 {
 		t.Fatal("no resend counted")

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -21,25 +21,11 @@ import (
 
 const wait = 20 * time.Second
 
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
-}
-
+// openLedger opens a register ledger with one member; when the test ends
+// (after the uplink stopped) the ledger's Check runs (ledgertest.Open).
 func openLedger(t testing.TB, register string) *ledger.Ledger {
 	t.Helper()
-	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), &ledger.Options{Register: register})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := ledgertest.Open(t, &ledger.Options{Register: register})
 	if _, err := l.Enrol(context.Background(), ledger.Member{ID: "m1", Name: "Dana", Aliases: []string{"card-1"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -34,7 +35,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 		return nil
 	}
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1"), OnConfig: onConfig})
-	eventually(t, wait, "online", func() bool { return u.Status().Online })
+	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
 	office := publisher(t, b.URL())
 	send := func(topic string, payload []byte) {
 		t.Helper()
@@ -87,7 +88,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 	for _, tc := range cases {
 		before := u.Status()
 		send(tc.topic, tc.msg)
-		eventually(t, wait, tc.name+" refused", func() bool { return u.Status().Rejected > before.Rejected })
+		testkit.Eventually(t, wait, tc.name+" refused", func() bool { return u.Status().Rejected > before.Rejected })
 		s := u.Status()
 		if got, was := tc.count(s.Refused), tc.count(before.Refused); tc.explain != "malformed" && got != was+1 {
 			t.Errorf("%s: counted %d -> %d", tc.name, was, got)
@@ -112,12 +113,12 @@ func TestForgedDocumentsRefused(t *testing.T) {
 
 	// Genuine documents still apply.
 	send(membersTopic, seal(hqKey, membersTopic, small(5, 40)))
-	eventually(t, wait, "genuine summary", func() bool { return u.Status().MembersSeq == 5 })
+	testkit.Eventually(t, wait, "genuine summary", func() bool { return u.Status().MembersSeq == 5 })
 	if bal, _ := l.Balance("m2"); bal != 40 {
 		t.Fatalf("genuine summary: balance %d", bal)
 	}
 	send(protocol.ChainConfigTopic(), seal(hqKey, protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":3}`)))
-	eventually(t, wait, "genuine config", func() bool { return u.Status().Config.Chain == 3 })
+	testkit.Eventually(t, wait, "genuine config", func() bool { return u.Status().Config.Chain == 3 })
 	if s := u.Status(); s.ConfigError != "" || s.MembersError != "" {
 		t.Fatalf("errors after genuine documents: %q %q", s.ConfigError, s.MembersError)
 	}
@@ -132,7 +133,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 	} {
 		before := u.Status().Refused.Replayed
 		send(r.topic, seal(hqKey, r.topic, r.doc))
-		eventually(t, wait, "replay refused", func() bool { return u.Status().Refused.Replayed > before })
+		testkit.Eventually(t, wait, "replay refused", func() bool { return u.Status().Refused.Replayed > before })
 	}
 	if s := u.Status(); s.MembersSeq != 5 || s.Config.Chain != 3 || !strings.Contains(s.MembersError, "stale") || !strings.Contains(s.ConfigError, "stale") {
 		t.Fatalf("after replays: %+v", s)

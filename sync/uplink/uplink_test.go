@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -42,7 +43,7 @@ func TestDrainConfirmsOnlyWhatHeadOfficeAcked(t *testing.T) {
 	hq := startAckHQ(t, b.URL())
 	hq.paused.Store(true) // receives but never acks
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 50, AckTimeout: time.Hour})
-	eventually(t, wait, "everything published", func() bool { return u.Status().Published == n })
+	testkit.Eventually(t, wait, "everything published", func() bool { return u.Status().Published == n })
 	if w, _ := l.Confirmed(); w != 0 {
 		t.Fatalf("confirmed %d on PUBACK alone", w)
 	}
@@ -52,10 +53,10 @@ func TestDrainConfirmsOnlyWhatHeadOfficeAcked(t *testing.T) {
 	hq.paused.Store(false)
 	record(t, l, "b", 10) // new events wake the uplink; acks then cover all
 	n = lastSeq(t, l)
-	eventually(t, wait, "head office has all", func() bool { return hq.watermark("r1") == n })
-	eventually(t, wait, "ledger confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
+	testkit.Eventually(t, wait, "head office has all", func() bool { return hq.watermark("r1") == n })
+	testkit.Eventually(t, wait, "ledger confirmed", func() bool { w, _ := l.Confirmed(); return w == n })
 	hq.checkExactlyOnce(t, "r1", 1, n) // the paused deliveries were lost: recovered through the gap request
-	eventually(t, wait, "status watermark", func() bool { return u.Status().Watermark == n })
+	testkit.Eventually(t, wait, "status watermark", func() bool { return u.Status().Watermark == n })
 	st := u.Status()
 	if st.Pending != 0 || st.Watermark != n || st.LastAck.IsZero() {
 		t.Fatalf("status after drain: %v", st)
@@ -72,10 +73,10 @@ func TestIdleIsNotSilence(t *testing.T) {
 	l := openLedger(t, "r1")
 	hq := startAckHQ(t, b.URL())
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, AckTimeout: 200 * time.Millisecond})
-	eventually(t, wait, "enrolment confirmed", func() bool { w, _ := l.Confirmed(); return w == 1 })
+	testkit.Eventually(t, wait, "enrolment confirmed", func() bool { w, _ := l.Confirmed(); return w == 1 })
 	time.Sleep(500 * time.Millisecond) // idle for longer than AckTimeout, on purpose
 	record(t, l, "a", 1)
-	eventually(t, wait, "sale confirmed", func() bool { w, _ := l.Confirmed(); return w == 2 })
+	testkit.Eventually(t, wait, "sale confirmed", func() bool { w, _ := l.Confirmed(); return w == 2 })
 	hq.checkExactlyOnce(t, "r1", 1, 2)
 	if r := u.Status().Resends; r != 0 {
 		t.Fatalf("%d resends after an idle period", r)
@@ -96,9 +97,9 @@ func TestMaxUnackedBoundsWhatIsOutstanding(t *testing.T) {
 	hq := startAckHQ(t, b.URL())
 	hq.paused.Store(true)
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, MaxUnacked: 120, AckTimeout: time.Hour})
-	eventually(t, wait, "limit reached", func() bool { return u.Status().Published >= 120 })
+	testkit.Eventually(t, wait, "limit reached", func() bool { return u.Status().Published >= 120 })
 	record(t, l, "b", 5) // a notification: the uplink looks again and must still hold back
-	eventually(t, wait, "new events seen", func() bool { return u.Status().Pending == 506 })
+	testkit.Eventually(t, wait, "new events seen", func() bool { return u.Status().Pending == 506 })
 	// Asserting that something does NOT happen: give it time to overshoot.
 	time.Sleep(300 * time.Millisecond)
 	if p := u.Status().Published; p != 120 {

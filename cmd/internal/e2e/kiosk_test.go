@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -34,7 +36,7 @@ func kioskClients(r *register) string {
 // dumps shows the new balance, which only the live SSE update can bring.
 func TestKioskLiveInChromium(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not installed (make testdeps installs it)")
+		testkit.Missing(t, "chromium", chromium+" not found; make testdeps installs it")
 	}
 	r := newRegister(t)
 	r.start()

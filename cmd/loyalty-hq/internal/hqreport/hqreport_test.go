@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqreport"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
@@ -64,7 +65,8 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-			t.Skip("chromium not installed (make testdeps installs it)")
+			testkit.Missing(t, "chromium", "not on $PATH nor /usr/bin/chromium; make testdeps installs it")
+			return
 		}
 		chromium = "/usr/bin/chromium"
 	}

@@ -19,7 +19,11 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
+
+// wait bounds every testkit.Eventually in this package.
+const wait = 10 * time.Second
 
 // recPin is a fake GPIO output that remembers how often it went high.
 type recPin struct {
@@ -77,17 +81,6 @@ func view(base string) map[string]any {
 	return m
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestRunWithGPIOButtonAndSignals runs the daemon in-process with a fake
 // GPIO "complete" button and fake buzzer and LED: pressing the button
 // records the sale, and the ok pattern plays on the outputs.
@@ -121,7 +114,7 @@ api: {listen: "%s"}
 	done := make(chan error, 1)
 	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
 	base := "http://" + addr
-	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
 
 	post(t, base, "/v1/members", `{"id":"m1","name":"Dana","aliases":["M12345674"]}`)
 	post(t, base, "/v1/checkout/item", `{"sku":"4006381333931","quantity":4}`)
@@ -130,7 +123,7 @@ api: {listen: "%s"}
 	btn.L = gpio.Low // pressed (to ground, pull-up)
 	btn.Unlock()
 	btn.EdgesChan <- gpio.Low
-	waitUntil(t, "the button to complete the sale", func() bool { v := view(base); return v != nil && v["state"] == "receipt" })
+	testkit.Eventually(t, wait, "the button to complete the sale", func() bool { v := view(base); return v != nil && v["state"] == "receipt" })
 	btn.Lock()
 	btn.L = gpio.High
 	btn.Unlock()
@@ -138,7 +131,7 @@ api: {listen: "%s"}
 	if v := view(base); v["balance"].(float64) != 10 {
 		t.Fatalf("view after button: %v", v)
 	}
-	waitUntil(t, "the ok signal on buzzer and LED", func() bool { return buz.Highs() > 0 && green.Highs() > 0 })
+	testkit.Eventually(t, wait, "the ok signal on buzzer and LED", func() bool { return buz.Highs() > 0 && green.Highs() > 0 })
 
 	cancel()
 	select {
@@ -200,7 +193,7 @@ api: {listen: "%s"}
 		}
 	}()
 	base := "http://" + addr
-	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
 	label := gs1("211234501234")
 	if res := post(t, base, "/v1/scan", `{"code":"`+label+`"}`); res["status"] != "accepted" || res["kind"] != "item" {
 		t.Fatalf("scan of the weight label: %v, want accepted item", res)
@@ -217,7 +210,7 @@ api: {listen: "%s"}
 	if resp.StatusCode != 422 || refused["code"] != "scan_refused" || refused["reason"] != "unknown_item" || strings.Contains(fmt.Sprint(refused), "4006381333931") {
 		t.Fatalf("scan of an item not in the catalogue: %d %v", resp.StatusCode, refused)
 	}
-	waitUntil(t, "the weighed line", func() bool { v := view(base); return v != nil && v["total"] != nil && v["total"].(float64) > 0 })
+	testkit.Eventually(t, wait, "the weighed line", func() bool { v := view(base); return v != nil && v["total"] != nil && v["total"].(float64) > 0 })
 	v := view(base)
 	lines, _ := v["lines"].([]any)
 	if v["total"].(float64) != 1603 || len(lines) != 1 {
@@ -230,7 +223,7 @@ api: {listen: "%s"}
 	// presented through the API reaches the checkout as the member.
 	post(t, base, "/v1/members", `{"id":"m1","name":"Dana","aliases":["123-45678"]}`)
 	post(t, base, "/v1/scan", `{"device":"door","code":"123-45678"}`)
-	waitUntil(t, "the member from the Wiegand card", func() bool { v := view(base); return v != nil && v["member"] == "Dana" })
+	testkit.Eventually(t, wait, "the member from the Wiegand card", func() bool { v := view(base); return v != nil && v["member"] == "Dana" })
 }
 
 // TestMemberDataCheckedOnTheWayIn runs the daemon in-process: a phone typed
@@ -262,7 +255,7 @@ api: {listen: "%s"}
 		<-done
 	}()
 	base := "http://" + addr
-	waitUntil(t, "the API", func() bool { return view(base) != nil })
+	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

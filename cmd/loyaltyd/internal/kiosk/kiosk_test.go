@@ -13,7 +13,11 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
+
+// wait bounds every testkit.Eventually in this package.
+const wait = 10 * time.Second
 
 type view struct {
 	State    string `json:"state"`
@@ -23,17 +27,6 @@ type view struct {
 	Balance  int64  `json:"balance"`
 	Earned   int64  `json:"earned"`
 	Offline  bool   `json:"offline"`
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestSSEDeliversLatestThenUpdates(t *testing.T) {
@@ -67,13 +60,13 @@ func TestSSEDeliversLatestThenUpdates(t *testing.T) {
 	if got := next(); got != `{"state":"idle","balance":0,"earned":0,"offline":false}` {
 		t.Fatalf("first event %s", got)
 	}
-	waitFor(t, "subscriber", func() bool { return h.Clients() == 1 })
+	testkit.Eventually(t, wait, "subscriber", func() bool { return h.Clients() == 1 })
 	_ = h.Publish(view{State: "points", MemberID: "m1", Balance: 132})
 	if got := next(); !strings.Contains(got, `"balance":132`) {
 		t.Fatalf("update %s", got)
 	}
 	cancel()
-	waitFor(t, "unsubscribe", func() bool { return h.Clients() == 0 })
+	testkit.Eventually(t, wait, "unsubscribe", func() bool { return h.Clients() == 0 })
 }
 
 func TestTooManyClients(t *testing.T) {
@@ -88,7 +81,7 @@ func TestTooManyClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	waitFor(t, "subscriber", func() bool { return h.Clients() == 1 })
+	testkit.Eventually(t, wait, "subscriber", func() bool { return h.Clients() == 1 })
 	resp2, err := http.Get(srv.URL + "/events")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +120,7 @@ func dumpDOM(t *testing.T, ctx context.Context, url string) string {
 
 func TestChromiumShowsLiveBalanceChange(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium not installed (make testdeps installs it)")
+		testkit.Missing(t, "chromium", chromiumPath+" not found; make testdeps installs it")
 	}
 	h := kiosk.New(kiosk.Options{})
 	_ = h.Publish(view{State: "points", Member: "Дана", MemberID: "m1", Language: "bg", Balance: 120})
@@ -139,7 +132,7 @@ func TestChromiumShowsLiveBalanceChange(t *testing.T) {
 	go func() { done <- dumpDOM(t, ctx, srv.URL+"/?until=receipt") }()
 	// Change the balance only once the page is connected: the DOM can then
 	// show 132 only if the live update reached it.
-	waitFor(t, "page connected", func() bool { return h.Clients() == 1 })
+	testkit.Eventually(t, wait, "page connected", func() bool { return h.Clients() == 1 })
 	_ = h.Publish(view{State: "receipt", Member: "Дана", MemberID: "m1", Language: "bg", Balance: 132, Earned: 12, Offline: true})
 	dom := <-done
 	for _, want := range []string{`data-balance="132"`, `data-state="receipt"`, `data-offline="true"`, `lang="bg"`, "+12 точки от тази покупка", "Няма връзка"} {
@@ -151,7 +144,7 @@ func TestChromiumShowsLiveBalanceChange(t *testing.T) {
 
 func TestChromiumHebrewRTL(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skip("chromium not installed (make testdeps installs it)")
+		testkit.Missing(t, "chromium", chromiumPath+" not found; make testdeps installs it")
 	}
 	h := kiosk.New(kiosk.Options{})
 	_ = h.Publish(map[string]any{"state": "points", "member": "דנה", "member_id": "m1", "language": "he-IL", "balance": 77,
