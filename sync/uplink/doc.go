@@ -20,6 +20,13 @@
 // reported in Status. Nothing received from the broker can crash the
 // register: decoders are strict and fuzzed, and handlers recover.
 //
+// The uplink holds a sync/broker Conn, not a paho client: Options.Dial
+// (default broker.Dial, over paho) makes each connection, and the logic
+// tests drive a session through a brokertest fake under testing/synctest.
+// Each connection is a session whose loop applies acks (confirming head
+// office's watermark, rewinding on a gap request), fills the window and
+// waits (session.go).
+//
 // Connection management is the uplink's own (paho's auto-reconnect and
 // connect-retry are off): exponential backoff with full jitter, so a fleet
 // of registers does not reconnect in lockstep after a broker restart, and

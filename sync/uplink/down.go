@@ -5,20 +5,27 @@ import (
 	"fmt"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
-// route is paho's handler for every message on our subscriptions. It runs
-// on a paho goroutine, so it never blocks for long and never panics.
-func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
+// message is one downstream config or members message waiting to be
+// applied.
+type message struct {
+	topic   string
+	payload []byte
+}
+
+// route is the connection's handler for every message on our
+// subscriptions. It runs on the client's goroutine, so it never blocks for
+// long and never panics.
+func (u *Uplink) route(topic string, payload []byte) {
+	m := message{topic, payload}
 	defer func() {
 		if r := recover(); r != nil {
-			u.reject(fmt.Sprintf("handler panic on %s: %v", m.Topic(), r))
+			u.reject(fmt.Sprintf("handler panic on %s: %v", m.topic, r))
 		}
 	}()
-	t, err := protocol.ParseTopic(m.Topic())
+	t, err := protocol.ParseTopic(m.topic)
 	if err != nil {
 		u.reject(err.Error())
 		return
@@ -26,10 +33,10 @@ func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
 	switch t.Kind {
 	case protocol.KindAck:
 		if t.Store != u.o.Store || t.Register != u.o.Register {
-			u.reject("ack for " + m.Topic())
+			u.reject("ack for " + m.topic)
 			return
 		}
-		a, err := protocol.DecodeAck(m.Payload(), u.o.Register)
+		a, err := protocol.DecodeAck(m.payload, u.o.Register)
 		if err != nil {
 			u.reject(err.Error())
 			return
@@ -54,7 +61,7 @@ func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
 		case <-u.stop:
 		}
 	default:
-		u.reject("unexpected topic " + m.Topic())
+		u.reject("unexpected topic " + m.topic)
 	}
 }
 
@@ -76,13 +83,13 @@ func (u *Uplink) downstream(ctx context.Context) {
 
 // apply validates and hands on one config or members message. A rejected
 // document changes nothing: the one in force stays.
-func (u *Uplink) apply(ctx context.Context, m mqtt.Message) {
+func (u *Uplink) apply(ctx context.Context, m message) {
 	defer func() {
 		if r := recover(); r != nil {
-			u.reject(fmt.Sprintf("callback panic on %s: %v", m.Topic(), r))
+			u.reject(fmt.Sprintf("callback panic on %s: %v", m.topic, r))
 		}
 	}()
-	t, err := protocol.ParseTopic(m.Topic())
+	t, err := protocol.ParseTopic(m.topic)
 	if err != nil {
 		u.reject(err.Error())
 		return
@@ -91,10 +98,10 @@ func (u *Uplink) apply(ctx context.Context, m mqtt.Message) {
 		u.reject("message for store " + t.Store)
 		return
 	}
-	if t.Kind == protocol.KindConfig && len(m.Payload()) == 0 {
+	if t.Kind == protocol.KindConfig && len(m.payload) == 0 {
 		return // a cleared retained message: nothing to apply
 	}
-	doc, ok := u.verify(t, m.Topic(), m.Payload())
+	doc, ok := u.verify(t, m.topic, m.payload)
 	if !ok {
 		return
 	}

@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/loyalty-terminal/loyalty/device/backoff"
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
@@ -102,6 +100,10 @@ type Options struct {
 	// online. Default 30s.
 	StatusInterval time.Duration
 
+	// Dial makes each connection to the broker. Default broker.Dial
+	// (paho); logic tests pass a fake (sync/broker/brokertest).
+	Dial broker.Dialer
+
 	// Clock stamps status messages. Default: system clock, trusted.
 	Clock clock.Clock
 	// Logger receives operational logs. Default: discard.
@@ -138,7 +140,7 @@ type Uplink struct {
 	ob   Outbox
 	o    Options
 	log  *slog.Logger
-	down chan mqtt.Message
+	down chan message
 	// stop is closed when Run returns, releasing handlers still queued.
 	stop chan struct{}
 	// probing is owned by the Run goroutine (see session).
@@ -220,12 +222,15 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 		o.BackoffMax = o.BackoffMin
 	}
 	o.Clock = clock.Or(o.Clock)
+	if o.Dial == nil {
+		o.Dial = broker.Dial
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	u := &Uplink{ob: ob, o: o, log: log.With("subsystem", "uplink"),
-		down: make(chan mqtt.Message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1)}
+		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1)}
 	u.st.cfg = o.ConfigVersions
 	u.st.membersSeq = o.MembersSeq
 	return u, nil
@@ -254,11 +259,11 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 	attempt := 0
 	for ctx.Err() == nil {
-		cl, lost, err := u.connect(ctx)
+		conn, err := u.connect(ctx)
 		if err == nil {
 			attempt = 0
-			err = u.session(ctx, cl, lost)
-			u.teardown(cl, ctx.Err() != nil)
+			err = u.session(ctx, conn)
+			u.teardown(conn, ctx.Err() != nil)
 		}
 		u.mu.Lock()
 		u.st.online = false
@@ -298,47 +303,33 @@ func (u *Uplink) statusPayload(state string) []byte {
 	return b
 }
 
-// connect makes one connection attempt with a fresh paho client.
-func (u *Uplink) connect(ctx context.Context) (mqtt.Client, <-chan struct{}, error) {
-	lost := make(chan struct{})
-	var once sync.Once
-	po := mqtt.NewClientOptions()
-	for _, b := range u.o.Brokers {
-		po.AddBroker(b)
-	}
-	po.SetClientID(u.o.ClientID).
-		SetCleanSession(false).
-		// The ledger is the store; paho's store only spans one connection.
-		SetStore(mqtt.NewMemoryStore()).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		// Handlers must never block paho; each runs on its own goroutine
-		// and ordering is checked by sequence numbers, not delivery order.
-		SetOrderMatters(false).
-		SetKeepAlive(u.o.KeepAlive).
-		SetPingTimeout(min(u.o.KeepAlive/2, u.o.OpTimeout)).
-		SetConnectTimeout(u.o.OpTimeout).
-		SetWriteTimeout(u.o.OpTimeout).
-		SetBinaryWill(protocol.StatusTopic(u.o.Store, u.o.Register), u.statusPayload(protocol.StateOffline), 1, true).
-		SetDefaultPublishHandler(u.route).
-		SetConnectionLostHandler(func(mqtt.Client, error) { once.Do(func() { close(lost) }) })
-	if u.o.Username != "" {
-		po.SetUsername(u.o.Username).SetPassword(u.o.Password)
-	}
-	if u.o.TLS != nil {
-		po.SetTLSConfig(u.o.TLS)
-	}
-	cl := mqtt.NewClient(po)
-	tok := cl.Connect()
+// connect makes one connection attempt (a fresh client each time).
+func (u *Uplink) connect(ctx context.Context) (broker.Conn, error) {
+	conn, tok := u.o.Dial(broker.Options{
+		Brokers:  u.o.Brokers,
+		ClientID: u.o.ClientID,
+		Username: u.o.Username, Password: u.o.Password,
+		TLS: u.o.TLS,
+		// The broker keeps our subscriptions (config, members, acks) while
+		// we are away; the ledger, not the broker, is the events' store.
+		CleanSession:   false,
+		KeepAlive:      u.o.KeepAlive,
+		PingTimeout:    min(u.o.KeepAlive/2, u.o.OpTimeout),
+		ConnectTimeout: u.o.OpTimeout,
+		WriteTimeout:   u.o.OpTimeout,
+		Will: &broker.Will{Topic: protocol.StatusTopic(u.o.Store, u.o.Register),
+			Payload: u.statusPayload(protocol.StateOffline), QoS: 1, Retained: true},
+		OnMessage: u.route,
+	})
 	if err := wait(ctx, tok, u.o.OpTimeout+time.Second); err != nil {
-		cl.Disconnect(0)
-		return nil, nil, fmt.Errorf("connect: %w", err)
+		conn.Close(0)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
-	return cl, lost, nil
+	return conn, nil
 }
 
 // wait waits for tok at most d (or until ctx ends).
-func wait(ctx context.Context, tok mqtt.Token, d time.Duration) error {
+func wait(ctx context.Context, tok broker.Token, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -351,235 +342,18 @@ func wait(ctx context.Context, tok mqtt.Token, d time.Duration) error {
 	}
 }
 
-func (u *Uplink) teardown(cl mqtt.Client, clean bool) {
-	if clean && cl.IsConnectionOpen() {
+func (u *Uplink) teardown(conn broker.Conn, clean bool) {
+	if clean && !isClosed(conn.Lost()) {
 		// A clean shutdown suppresses the will, so say offline ourselves.
-		tok := cl.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOffline))
-		tok.WaitTimeout(min(u.o.OpTimeout, 2*time.Second))
+		tok := conn.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOffline))
+		broker.WaitTimeout(tok, min(u.o.OpTimeout, 2*time.Second))
 	}
-	cl.Disconnect(250)
+	conn.Close(250 * time.Millisecond)
 }
 
-// inflight is one message awaiting PUBACK.
-type inflight struct {
-	tok  mqtt.Token
-	last uint64 // highest seq in the message, 0 for status
-	at   time.Time
-}
-
-// session publishes on a live connection until it fails or ctx ends.
-func (u *Uplink) session(ctx context.Context, cl mqtt.Client, lost <-chan struct{}) error {
-	to := u.o.OpTimeout
-	if err := wait(ctx, cl.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOnline)), to); err != nil {
-		return fmt.Errorf("publish status: %w", err)
-	}
-	subs := map[string]byte{
-		protocol.AckTopic(u.o.Store, u.o.Register): 1,
-		protocol.StoreConfigTopic(u.o.Store):       1,
-		protocol.ChainConfigTopic():                1,
-		protocol.MembersTopic(u.o.Store):           1,
-	}
-	if err := wait(ctx, cl.SubscribeMultiple(subs, nil), to); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	u.mu.Lock()
-	u.st.online = true
-	u.st.lastErr = ""
-	u.st.sessions++
-	watermark := u.st.watermark
-	u.mu.Unlock()
-	u.log.Info("link up", "broker", strings.Join(u.o.Brokers, ","), "watermark", watermark)
-
-	// Everything after the watermark is resent: whatever was in flight on
-	// the previous connection may or may not have reached head office.
-	cursor := watermark
-	// Probing (after head office fell silent, until it answers): keep only
-	// one batch outstanding. While head office is down this keeps the
-	// register from filling the broker's queue for it with copies
-	// (mosquitto drops past max_queued_messages, and whatever is queued is
-	// applied later as duplicates). It carries over to the next session.
-	probing := u.probing
-	defer func() { u.probing = probing }()
-	u.mu.Lock()
-	acksSeen := u.st.acks
-	u.mu.Unlock()
-	var q []inflight
-	seenAck := watermark
-	var lastConfirm time.Time
-	ackWait := u.o.AckTimeout
-	lastProgress := time.Now()
-	var lastGap uint64
-	var lastGapAt time.Time
-	statusT := time.NewTicker(u.o.StatusInterval)
-	defer statusT.Stop()
-	pollT := time.NewTicker(time.Second) // in case a notification is missed
-	defer pollT.Stop()
-	notify := u.ob.OutboxNotify()
-
-	for {
-		// Apply acknowledgements.
-		u.mu.Lock()
-		ackW, gap, acks := u.st.ackW, u.st.gapReq, u.st.acks
-		u.st.gapReq = 0
-		u.mu.Unlock()
-		if acks != acksSeen {
-			acksSeen, probing = acks, false
-		}
-		if ackW > seenAck {
-			seenAck = ackW
-			lastProgress = time.Now()
-			ackWait = u.o.AckTimeout
-		}
-		confirmIn := time.Duration(0)
-		if ackW > watermark {
-			// Confirm is a ledger write (an fsync when the till is idle):
-			// coalesce acks to at most one Confirm per ConfirmEvery so sync
-			// never competes with sales for the disk.
-			if d := u.o.ConfirmEvery - time.Since(lastConfirm); d > 0 {
-				confirmIn = d
-			} else if err := u.ob.Confirm(ackW); err != nil {
-				// Beyond what the ledger holds (ErrPruneNotAllowed) means head
-				// office is confused; never prune what we did not send.
-				u.log.Error("confirm failed", "watermark", ackW, "err", err)
-				u.setErr(fmt.Sprintf("confirm %d: %v", ackW, err))
-				u.mu.Lock()
-				u.st.ackW = watermark
-				u.mu.Unlock()
-				seenAck = watermark
-			} else {
-				watermark = ackW
-				lastConfirm = time.Now()
-				u.mu.Lock()
-				u.st.watermark = watermark
-				u.mu.Unlock()
-			}
-		}
-		// acked is what head office has (confirms to the ledger may lag it).
-		acked := max(watermark, seenAck)
-		if cursor <= acked {
-			cursor = acked
-			// Nothing outstanding: head office's silence only counts from
-			// the moment something is waiting for it.
-			lastProgress = time.Now()
-		}
-		if gap != 0 && gap-1 < cursor && gap > acked {
-			// Head office missed gap..: resend from there. Head office repeats
-			// the request with every message it receives beyond the gap, so
-			// the same gap is honoured again only after AckTimeout; a new gap
-			// (progress was made) at once.
-			if gap != lastGap || time.Since(lastGapAt) > u.o.AckTimeout {
-				u.log.Info("resend on gap request", "from", gap, "cursor", cursor)
-				cursor = gap - 1
-				lastGap, lastGapAt = gap, time.Now()
-				u.count(func(s *state) { s.resends++ })
-			}
-		}
-
-		// Fill the window.
-		limit := u.o.MaxUnacked
-		if probing {
-			limit = u.o.BatchEvents
-		}
-		for len(q) < u.o.Window && cursor-acked < uint64(limit) {
-			n := min(u.o.BatchEvents, limit-int(cursor-acked))
-			recs, err := u.ob.Outbox(cursor, n)
-			if err != nil {
-				return fmt.Errorf("read outbox: %w", err)
-			}
-			if len(recs) == 0 {
-				break
-			}
-			payload, last, err := u.encode(recs)
-			if err != nil {
-				return err
-			}
-			tok := cl.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, payload)
-			q = append(q, inflight{tok: tok, last: last, at: time.Now()})
-			cursor = last
-			u.mu.Lock()
-			u.st.published = max(u.st.published, last)
-			u.mu.Unlock()
-		}
-
-		var front <-chan struct{}
-		var pubDeadline <-chan time.Time
-		var pubT *time.Timer
-		if len(q) > 0 {
-			front = q[0].tok.Done()
-			pubT = time.NewTimer(time.Until(q[0].at.Add(to)))
-			pubDeadline = pubT.C
-		}
-		var confirmC <-chan time.Time
-		var confirmT *time.Timer
-		if confirmIn > 0 {
-			confirmT = time.NewTimer(confirmIn)
-			confirmC = confirmT.C
-		}
-		var ackDeadline <-chan time.Time
-		var ackT *time.Timer
-		if cursor > acked {
-			ackT = time.NewTimer(time.Until(lastProgress.Add(ackWait)))
-			ackDeadline = ackT.C
-		}
-		var err error
-		select {
-		case <-ctx.Done():
-		case <-lost:
-			err = ErrConnectionLost
-		case <-u.ackSig:
-		case <-notify:
-		case <-pollT.C:
-		case <-confirmC:
-		case <-front:
-			q, err = popDone(q)
-		case <-pubDeadline:
-			err = fmt.Errorf("puback: %w", ErrTimeout)
-		case <-ackDeadline:
-			if cursor > acked {
-				u.log.Warn("no ack from head office, probing", "from", acked+1, "waited", ackWait)
-				cursor = acked
-				probing = true
-				lastProgress = time.Now()
-				ackWait = min(ackWait*2, 16*u.o.AckTimeout)
-				u.count(func(s *state) { s.resends++ })
-			}
-		case <-statusT.C:
-			tok := cl.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOnline))
-			q = append(q, inflight{tok: tok, at: time.Now()})
-		}
-		if pubT != nil {
-			pubT.Stop()
-		}
-		if ackT != nil {
-			ackT.Stop()
-		}
-		if confirmT != nil {
-			confirmT.Stop()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// popDone drops the completed messages at the front of q; a failed one
-// ends the session (its events are resent from the watermark).
-func popDone(q []inflight) ([]inflight, error) {
-	for len(q) > 0 && isDone(q[0].tok) {
-		if e := q[0].tok.Error(); e != nil {
-			return q, fmt.Errorf("publish: %w", e)
-		}
-		q = q[1:]
-	}
-	return q, nil
-}
-
-func isDone(t mqtt.Token) bool {
+func isClosed(c <-chan struct{}) bool {
 	select {
-	case <-t.Done():
+	case <-c:
 		return true
 	default:
 		return false

@@ -1,0 +1,305 @@
+package uplink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// inflight is one message awaiting PUBACK.
+type inflight struct {
+	tok  broker.Token
+	last uint64 // highest seq in the message, 0 for status
+	at   time.Time
+}
+
+// session is one connection's worth of publishing. It is owned by the Run
+// goroutine; each turn of its loop does three steps:
+//
+//   - applyAcks: take head office's latest watermark and gap request,
+//     confirm the watermark to the ledger (coalesced), rewind the cursor on
+//     a gap request;
+//   - fill: publish from the cursor until the window (Window messages
+//     awaiting PUBACK) or the unacknowledged bound (MaxUnacked events, one
+//     batch while probing) is reached;
+//   - wait: for the first of an ack, new events, a PUBACK, a deadline or a
+//     timer; a failed or late PUBACK or a lost connection ends the session.
+type session struct {
+	u    *Uplink
+	conn broker.Conn
+
+	// cursor is the highest seq handed to the broker in this session (or
+	// the point to resend from after a rewind).
+	cursor uint64
+	// watermark is what the ledger confirmed; seenAck is the highest
+	// watermark head office sent (confirms to the ledger may lag it).
+	watermark, seenAck uint64
+	// acksSeen counts acks already looked at, to notice a new one.
+	acksSeen uint64
+	// probing: after head office fell silent, until it answers, keep only
+	// one batch outstanding. While head office is down this keeps the
+	// register from filling the broker's queue for it with copies
+	// (mosquitto drops past max_queued_messages, and whatever is queued is
+	// applied later as duplicates). It carries over to the next session.
+	probing bool
+	q       []inflight
+	// lastConfirm is when the ledger was last confirmed; confirmIn, when
+	// positive, is how long until the next Confirm is allowed.
+	lastConfirm time.Time
+	confirmIn   time.Duration
+	// ackWait is how long head office may stay silent while events are
+	// outstanding, counted from lastProgress.
+	ackWait      time.Duration
+	lastProgress time.Time
+	// lastGap and lastGapAt: the gap request honoured last, and when.
+	lastGap   uint64
+	lastGapAt time.Time
+
+	statusT, pollT *time.Ticker
+	notify         <-chan struct{}
+}
+
+// session publishes on a live connection until it fails or ctx ends.
+func (u *Uplink) session(ctx context.Context, conn broker.Conn) error {
+	s, err := u.startSession(ctx, conn)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	for {
+		s.applyAcks()
+		if err := s.fill(); err != nil {
+			return err
+		}
+		err := s.wait(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// startSession announces the register online, subscribes to what comes
+// down, and starts from the watermark: everything after it is resent,
+// since whatever was in flight on the previous connection may or may not
+// have reached head office.
+func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, error) {
+	to := u.o.OpTimeout
+	if err := wait(ctx, conn.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOnline)), to); err != nil {
+		return nil, fmt.Errorf("publish status: %w", err)
+	}
+	subs := map[string]byte{
+		protocol.AckTopic(u.o.Store, u.o.Register): 1,
+		protocol.StoreConfigTopic(u.o.Store):       1,
+		protocol.ChainConfigTopic():                1,
+		protocol.MembersTopic(u.o.Store):           1,
+	}
+	if err := wait(ctx, conn.Subscribe(subs), to); err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	u.mu.Lock()
+	u.st.online = true
+	u.st.lastErr = ""
+	u.st.sessions++
+	watermark := u.st.watermark
+	acks := u.st.acks
+	u.mu.Unlock()
+	u.log.Info("link up", "broker", strings.Join(u.o.Brokers, ","), "watermark", watermark)
+	return &session{u: u, conn: conn,
+		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
+		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
+		statusT: time.NewTicker(u.o.StatusInterval),
+		pollT:   time.NewTicker(time.Second), // in case a notification is missed
+		notify:  u.ob.OutboxNotify(),
+	}, nil
+}
+
+func (s *session) stop() {
+	s.statusT.Stop()
+	s.pollT.Stop()
+	s.u.probing = s.probing
+}
+
+// acked is what head office has (confirms to the ledger may lag it).
+func (s *session) acked() uint64 { return max(s.watermark, s.seenAck) }
+
+// applyAcks takes the acks that arrived since the last turn: it confirms
+// head office's watermark to the ledger (never anything beyond it) and
+// honours a gap request by rewinding the cursor.
+func (s *session) applyAcks() {
+	u := s.u
+	u.mu.Lock()
+	ackW, gap, acks := u.st.ackW, u.st.gapReq, u.st.acks
+	u.st.gapReq = 0
+	u.mu.Unlock()
+	if acks != s.acksSeen {
+		s.acksSeen, s.probing = acks, false
+	}
+	if ackW > s.seenAck {
+		s.seenAck = ackW
+		s.lastProgress = time.Now()
+		s.ackWait = u.o.AckTimeout
+	}
+	s.confirm(ackW)
+	if s.cursor <= s.acked() {
+		s.cursor = s.acked()
+		// Nothing outstanding: head office's silence only counts from the
+		// moment something is waiting for it.
+		s.lastProgress = time.Now()
+	}
+	s.rewind(gap)
+}
+
+// confirm hands head office's watermark ackW to the ledger, which then
+// forgets the events up to it. Confirm is a ledger write (an fsync when
+// the till is idle): acks are coalesced to at most one Confirm per
+// ConfirmEvery so sync never competes with sales for the disk.
+func (s *session) confirm(ackW uint64) {
+	s.confirmIn = 0
+	if ackW <= s.watermark {
+		return
+	}
+	u := s.u
+	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 {
+		s.confirmIn = d
+		return
+	}
+	if err := u.ob.Confirm(ackW); err != nil {
+		// Beyond what the ledger holds (ErrPruneNotAllowed) means head
+		// office is confused; never prune what we did not send.
+		u.log.Error("confirm failed", "watermark", ackW, "err", err)
+		u.setErr(fmt.Sprintf("confirm %d: %v", ackW, err))
+		u.mu.Lock()
+		u.st.ackW = s.watermark
+		u.mu.Unlock()
+		s.seenAck = s.watermark
+		return
+	}
+	s.watermark = ackW
+	s.lastConfirm = time.Now()
+	u.mu.Lock()
+	u.st.watermark = ackW
+	u.mu.Unlock()
+}
+
+// rewind honours head office's request to resend from gap: it missed
+// gap.. (lost by the broker, or sent before it was listening). Head office
+// repeats the request with every message it receives beyond the gap, so
+// the same gap is honoured again only after AckTimeout; a new gap
+// (progress was made) at once.
+func (s *session) rewind(gap uint64) {
+	if gap == 0 || gap-1 >= s.cursor || gap <= s.acked() {
+		return
+	}
+	if gap == s.lastGap && time.Since(s.lastGapAt) <= s.u.o.AckTimeout {
+		return
+	}
+	s.u.log.Info("resend on gap request", "from", gap, "cursor", s.cursor)
+	s.cursor = gap - 1
+	s.lastGap, s.lastGapAt = gap, time.Now()
+	s.u.count(func(st *state) { st.resends++ })
+}
+
+// fill publishes from the cursor while the window has room and the events
+// beyond head office's watermark stay within MaxUnacked (one batch while
+// probing).
+func (s *session) fill() error {
+	u := s.u
+	limit := u.o.MaxUnacked
+	if s.probing {
+		limit = u.o.BatchEvents
+	}
+	acked := s.acked()
+	for len(s.q) < u.o.Window && s.cursor-acked < uint64(limit) {
+		n := min(u.o.BatchEvents, limit-int(s.cursor-acked))
+		recs, err := u.ob.Outbox(s.cursor, n)
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		payload, last, err := u.encode(recs)
+		if err != nil {
+			return err
+		}
+		tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, payload)
+		s.q = append(s.q, inflight{tok: tok, last: last, at: time.Now()})
+		s.cursor = last
+		u.mu.Lock()
+		u.st.published = max(u.st.published, last)
+		u.mu.Unlock()
+	}
+	return nil
+}
+
+// wait blocks until something may have changed: an ack, new events, the
+// oldest PUBACK, a Confirm falling due, head office's silence running out
+// (then it rewinds to the watermark and probes), or the status timer. It
+// returns an error when the session must end.
+func (s *session) wait(ctx context.Context) error {
+	u := s.u
+	var front <-chan struct{}
+	var pubDeadline <-chan time.Time
+	if len(s.q) > 0 {
+		front = s.q[0].tok.Done()
+		t := time.NewTimer(time.Until(s.q[0].at.Add(u.o.OpTimeout)))
+		defer t.Stop()
+		pubDeadline = t.C
+	}
+	var confirmDue <-chan time.Time
+	if s.confirmIn > 0 {
+		t := time.NewTimer(s.confirmIn)
+		defer t.Stop()
+		confirmDue = t.C
+	}
+	acked := s.acked()
+	var ackDeadline <-chan time.Time
+	if s.cursor > acked {
+		t := time.NewTimer(time.Until(s.lastProgress.Add(s.ackWait)))
+		defer t.Stop()
+		ackDeadline = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.conn.Lost():
+		return ErrConnectionLost
+	case <-u.ackSig:
+	case <-s.notify:
+	case <-s.pollT.C:
+	case <-confirmDue:
+	case <-front:
+		return s.popDone()
+	case <-pubDeadline:
+		return fmt.Errorf("puback: %w", ErrTimeout)
+	case <-ackDeadline:
+		u.log.Warn("no ack from head office, probing", "from", acked+1, "waited", s.ackWait)
+		s.cursor = acked
+		s.probing = true
+		s.lastProgress = time.Now()
+		s.ackWait = min(s.ackWait*2, 16*u.o.AckTimeout)
+		u.count(func(st *state) { st.resends++ })
+	case <-s.statusT.C:
+		tok := s.conn.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOnline))
+		s.q = append(s.q, inflight{tok: tok, at: time.Now()})
+	}
+	return nil
+}
+
+// popDone drops the completed messages at the front of the window; a
+// failed one ends the session (its events are resent from the watermark).
+func (s *session) popDone() error {
+	for len(s.q) > 0 && isClosed(s.q[0].tok.Done()) {
+		if e := s.q[0].tok.Error(); e != nil {
+			return fmt.Errorf("publish: %w", e)
+		}
+		s.q = s.q[1:]
+	}
+	return nil
+}

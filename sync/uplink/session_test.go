@@ -1,0 +1,469 @@
+package uplink_test
+
+// Logic tests of the uplink's session (window, acks, resends) without a
+// broker: the connection is a brokertest.Conn, the ledger an in-memory
+// outbox, and every test runs in a testing/synctest bubble, so timers
+// (AckTimeout, ConfirmEvery, OpTimeout) run on the bubble's fake clock and
+// synctest.Wait says "the uplink has done all it will do now". The tests
+// against a real mosquitto (uplink_test.go, sync/faulttest) stay the truth
+// about the broker.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// fakeOutbox is the ledger's outbox in memory. Like the ledger, it refuses
+// to confirm beyond the last event it holds (ledger.ErrPruneNotAllowed),
+// and it records every Confirm.
+type fakeOutbox struct {
+	mu        sync.Mutex
+	recs      []ledger.OutboxRecord // seq i+1 at index i; confirmed ones are kept, only counted
+	confirmed uint64
+	confirms  []uint64
+	notify    chan struct{}
+}
+
+var _ uplink.Outbox = (*fakeOutbox)(nil)
+
+func newFakeOutbox(n int) *fakeOutbox {
+	m := &fakeOutbox{notify: make(chan struct{}, 1)}
+	m.add(n)
+	return m
+}
+
+// add appends n events and notifies, as a sale does.
+func (m *fakeOutbox) add(n int) {
+	m.mu.Lock()
+	for range n {
+		seq := uint64(len(m.recs) + 1)
+		m.recs = append(m.recs, ledger.OutboxRecord{Seq: seq, ID: protocol.EventID("r1", seq), Type: ledger.OutPoints,
+			WallTime: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), ClockTrusted: true, Data: []byte(`{"n":1}`)})
+	}
+	m.mu.Unlock()
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (m *fakeOutbox) Outbox(after uint64, n int) ([]ledger.OutboxRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	after = min(max(after, m.confirmed), uint64(len(m.recs)))
+	end := min(after+uint64(n), uint64(len(m.recs)))
+	return slices.Clone(m.recs[after:end]), nil
+}
+
+func (m *fakeOutbox) Confirm(w uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.confirms = append(m.confirms, w)
+	if w > uint64(len(m.recs)) {
+		return fmt.Errorf("%w: %d, last seq %d", ledger.ErrPruneNotAllowed, w, len(m.recs))
+	}
+	m.confirmed = max(m.confirmed, w)
+	return nil
+}
+
+func (m *fakeOutbox) Confirmed() (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.confirmed, nil
+}
+
+func (m *fakeOutbox) OutboxStats() (int, ledger.OutboxRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := uint64(len(m.recs)) - m.confirmed; n > 0 {
+		return int(n), m.recs[m.confirmed], nil
+	}
+	return 0, ledger.OutboxRecord{}, nil
+}
+
+func (m *fakeOutbox) OutboxNotify() <-chan struct{} { return m.notify }
+
+func (m *fakeOutbox) confirmCalls() []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.confirms)
+}
+
+// batch is one events message the uplink published.
+type batch struct {
+	session     int // 1 for the first connection
+	first, last uint64
+	tok         *brokertest.Token
+}
+
+// fakeBroker hands the uplink brokertest.Conns and records what it
+// publishes. With holdPuback the events messages' PUBACKs wait for the
+// test (puback); otherwise they complete at once.
+type fakeBroker struct {
+	t          *testing.T
+	holdPuback bool
+
+	mu        sync.Mutex
+	dials     int
+	onMessage broker.Handler
+	lost      chan struct{}
+	batches   []batch
+}
+
+func (f *fakeBroker) dial(o broker.Options) (broker.Conn, broker.Token) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dials++
+	f.onMessage = o.OnMessage
+	lost := make(chan struct{})
+	f.lost = lost
+	session := f.dials
+	return &brokertest.Conn{
+		PublishFunc: func(topic string, _ byte, _ bool, payload []byte) broker.Token {
+			if !strings.HasSuffix(topic, "/events") {
+				return brokertest.Done(nil) // status
+			}
+			evs, err := protocol.DecodeEvents(payload, "s1", "r1")
+			if err != nil {
+				f.t.Errorf("uplink published an invalid events message: %v", err)
+				return brokertest.Done(err)
+			}
+			first, _ := evs[0].Seq()
+			last, _ := evs[len(evs)-1].Seq()
+			tok := brokertest.Done(nil)
+			if f.holdPuback {
+				tok = brokertest.NewToken()
+			}
+			f.mu.Lock()
+			f.batches = append(f.batches, batch{session: session, first: first, last: last, tok: tok})
+			f.mu.Unlock()
+			return tok
+		},
+		SubscribeFunc: func(map[string]byte) broker.Token { return brokertest.Done(nil) },
+		LostFunc:      func() <-chan struct{} { return lost },
+		CloseFunc:     func(time.Duration) {},
+	}, brokertest.Done(nil)
+}
+
+// sent returns the events messages published so far.
+func (f *fakeBroker) sent() []batch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.batches)
+}
+
+// ack delivers head office's ack as the broker would.
+func (f *fakeBroker) ack(watermark, gap uint64) {
+	f.t.Helper()
+	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: watermark, Gap: gap})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	h := f.onMessage
+	f.mu.Unlock()
+	h(protocol.AckTopic("s1", "r1"), b)
+}
+
+// dropConnection makes the current connection lost.
+func (f *fakeBroker) dropConnection() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.lost)
+}
+
+// run starts an uplink over ob and fb in the current bubble and returns it
+// once it has done all it can (synctest.Wait); the uplink stops when the
+// test function returns.
+func run(t *testing.T, ob uplink.Outbox, fb *fakeBroker, o uplink.Options) *uplink.Uplink {
+	t.Helper()
+	fb.t = t
+	o.Brokers, o.Store, o.Register, o.Dial = []string{"tcp://fake:1883"}, "s1", "r1", fb.dial
+	u, err := uplink.New(ob, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	synctest.Wait()
+	return u
+}
+
+// contiguous checks that the batches cover from..to in order, once each.
+func contiguous(t *testing.T, bs []batch, from, to uint64) {
+	t.Helper()
+	next := from
+	for _, b := range bs {
+		if b.first != next {
+			t.Fatalf("batches %v: one starts at %d, want %d", spans(bs), b.first, next)
+		}
+		next = b.last + 1
+	}
+	if next != to+1 {
+		t.Fatalf("batches %v end at %d, want %d", spans(bs), next-1, to)
+	}
+}
+
+func spans(bs []batch) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = fmt.Sprintf("%d-%d", b.first, b.last)
+	}
+	return out
+}
+
+// TestSessionWindowBoundsMessagesAwaitingPuback: no more than Window
+// messages wait for their PUBACK; each PUBACK lets exactly one more out.
+func TestSessionWindowBoundsMessagesAwaitingPuback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(1000)
+		fb := &fakeBroker{holdPuback: true}
+		run(t, ob, fb, uplink.Options{Window: 4, BatchEvents: 10, OpTimeout: time.Minute, AckTimeout: time.Hour})
+		sent := fb.sent()
+		if len(sent) != 4 {
+			t.Fatalf("%d messages awaiting PUBACK with Window 4: %v", len(sent), spans(sent))
+		}
+		contiguous(t, sent, 1, 40)
+		sent[1].tok.Complete(nil) // out of order: the window moves only when the oldest is done
+		synctest.Wait()
+		if n := len(fb.sent()); n != 4 {
+			t.Fatalf("%d messages after the second PUBACK, the first still awaited", n)
+		}
+		sent[0].tok.Complete(nil)
+		synctest.Wait()
+		sent = fb.sent()
+		if len(sent) != 6 {
+			t.Fatalf("%d messages after the first two PUBACKs, want 6 (4 in flight)", len(sent))
+		}
+		contiguous(t, sent, 1, 60)
+	})
+}
+
+// TestSessionMaxUnackedBoundsEventsBeyondWatermark: with every PUBACK in,
+// the uplink still holds back past MaxUnacked events beyond head office's
+// watermark, cutting the last batch short, and goes on when an ack comes.
+func TestSessionMaxUnackedBoundsEventsBeyondWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(200)
+		fb := &fakeBroker{}
+		run(t, ob, fb, uplink.Options{BatchEvents: 10, MaxUnacked: 35, AckTimeout: time.Hour})
+		contiguous(t, fb.sent(), 1, 35)
+		ob.add(5) // a sale: the uplink looks again and must still hold back
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 35)
+		fb.ack(20, 0)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 55)
+	})
+}
+
+// TestSessionForgetsOnlyWhatHeadOfficeAcked: PUBACKs confirm nothing;
+// Confirm gets exactly head office's watermarks (coalesced to one per
+// ConfirmEvery), and an ack beyond what the register holds forgets nothing.
+func TestSessionForgetsOnlyWhatHeadOfficeAcked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, ConfirmEvery: 100 * time.Millisecond, AckTimeout: time.Hour})
+		contiguous(t, fb.sent(), 1, 100)
+		time.Sleep(time.Minute) // long after every PUBACK
+		synctest.Wait()
+		if c := ob.confirmCalls(); len(c) != 0 {
+			t.Fatalf("confirmed %v on PUBACK alone", c)
+		}
+
+		fb.ack(40, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40}) {
+			t.Fatalf("confirms %v after head office acked 40, want [40]", c)
+		}
+		fb.ack(60, 0)
+		fb.ack(80, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40}) {
+			t.Fatalf("confirms %v within ConfirmEvery of the last, want [40] (coalesced)", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 80}) {
+			t.Fatalf("confirms %v once ConfirmEvery passed, want [40 80]", c)
+		}
+		if st := u.Status(); st.Watermark != 80 || st.Pending != 20 {
+			t.Fatalf("status %v, want watermark 80 and 20 pending", st)
+		}
+
+		// A confused head office acks beyond what was ever recorded: the
+		// ledger refuses, nothing more is forgotten, the error is reported.
+		fb.ack(500, 0)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if w, _ := ob.Confirmed(); w != 80 {
+			t.Fatalf("confirmed %d after a bogus ack of 500", w)
+		}
+		if st := u.Status(); st.Watermark != 80 || !strings.Contains(st.LastError, "confirm 500") {
+			t.Fatalf("status after a bogus ack: %v", st)
+		}
+	})
+}
+
+// TestSessionGapRequestRewindsToWatermark: head office asks for a resend
+// from its watermark; the uplink resends from there (not from the start,
+// not from where it stopped), honours a repeat of the same request only
+// after AckTimeout, and a new gap at once.
+func TestSessionGapRequestRewindsToWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: 10 * time.Second, ConfirmEvery: time.Nanosecond})
+		contiguous(t, fb.sent(), 1, 100)
+
+		fb.ack(30, 31)
+		synctest.Wait()
+		sent := fb.sent()
+		contiguous(t, sent[10:], 31, 100)
+		if r := u.Status().Resends; r != 1 {
+			t.Fatalf("%d resends after one gap request", r)
+		}
+
+		// Head office repeats the request with every message beyond the
+		// gap; the same request is not honoured again within AckTimeout.
+		fb.ack(30, 31)
+		synctest.Wait()
+		if n := len(fb.sent()); n != len(sent) {
+			t.Fatalf("the same gap request honoured again at once: %v", spans(fb.sent()[len(sent):]))
+		}
+		time.Sleep(5 * time.Second)
+		fb.ack(30, 31)
+		synctest.Wait()
+		if n := len(fb.sent()); n != len(sent) {
+			t.Fatalf("the same gap request honoured again after 5s of 10s: %v", spans(fb.sent()[len(sent):]))
+		}
+
+		// Progress, then a new gap: honoured at once.
+		fb.ack(50, 51)
+		synctest.Wait()
+		contiguous(t, fb.sent()[len(sent):], 51, 100)
+		if w, _ := ob.Confirmed(); w != 50 {
+			t.Fatalf("confirmed %d, want head office's watermark 50", w)
+		}
+	})
+}
+
+// TestSessionSilenceProbesFromWatermark: when head office says nothing
+// for AckTimeout with events outstanding, the uplink resends one batch
+// from the watermark (a probe) and nothing more until head office
+// answers; the wait doubles while it stays silent.
+func TestSessionSilenceProbesFromWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: 10 * time.Second, StatusInterval: time.Hour})
+		fb.ack(20, 0)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 100)
+		n := len(fb.sent())
+
+		time.Sleep(10*time.Second - time.Millisecond)
+		synctest.Wait()
+		if len(fb.sent()) != n || u.Status().Resends != 0 {
+			t.Fatalf("probed before AckTimeout: %v", spans(fb.sent()[n:]))
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		probe := fb.sent()[n:]
+		if len(probe) != 1 || probe[0].first != 21 || probe[0].last != 30 {
+			t.Fatalf("after AckTimeout of silence sent %v, want one batch from the watermark: 21-30", spans(probe))
+		}
+		// Still silent: the next probe comes after twice the wait.
+		time.Sleep(20*time.Second - time.Millisecond)
+		synctest.Wait()
+		if len(fb.sent()) != n+1 {
+			t.Fatalf("second probe before twice AckTimeout: %v", spans(fb.sent()[n:]))
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if probe := fb.sent()[n+1:]; len(probe) != 1 || probe[0].first != 21 {
+			t.Fatalf("second probe %v, want one batch from 21", spans(probe))
+		}
+		// Head office answers: probing ends, the rest follows.
+		fb.ack(30, 0)
+		synctest.Wait()
+		contiguous(t, fb.sent()[n+2:], 31, 100)
+	})
+}
+
+// TestSessionReconnectResendsFromWatermark: after a lost connection the
+// next session starts again right after head office's watermark, whatever
+// the previous one had published.
+func TestSessionReconnectResendsFromWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(50)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: time.Hour,
+			BackoffMin: time.Second, BackoffMax: time.Second})
+		fb.ack(20, 0)
+		synctest.Wait()
+		fb.dropConnection()
+		synctest.Wait()
+		if st := u.Status(); st.Online || !strings.Contains(st.LastError, "connection lost") {
+			t.Fatalf("status after the connection dropped: %v", st)
+		}
+		time.Sleep(time.Second) // the reconnect backoff
+		synctest.Wait()
+		var second []batch
+		for _, b := range fb.sent() {
+			if b.session == 2 {
+				second = append(second, b)
+			}
+		}
+		contiguous(t, second, 21, 50)
+		if st := u.Status(); !st.Online || st.Sessions != 2 {
+			t.Fatalf("status after reconnecting: %v (sessions %d)", st, st.Sessions)
+		}
+	})
+}
+
+// TestSessionPubackTimeoutEndsSession: a PUBACK that does not come within
+// OpTimeout (a half-open link) ends the session; the next one resends.
+func TestSessionPubackTimeoutEndsSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(10)
+		fb := &fakeBroker{holdPuback: true}
+		u := run(t, ob, fb, uplink.Options{OpTimeout: 3 * time.Second, AckTimeout: time.Hour,
+			BackoffMin: time.Second, BackoffMax: time.Second})
+		time.Sleep(3*time.Second - time.Millisecond)
+		synctest.Wait()
+		if st := u.Status(); !st.Online {
+			t.Fatalf("offline before OpTimeout: %v", st)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if st := u.Status(); st.Online || !strings.Contains(st.LastError, "puback") {
+			t.Fatalf("status after a PUBACK timeout: %v", st)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if sent := fb.sent(); len(sent) != 2 || sent[1].session != 2 || sent[1].first != 1 {
+			t.Fatalf("after reconnecting sent %v, want the batch again from 1", spans(sent))
+		}
+	})
+}
