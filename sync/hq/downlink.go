@@ -11,9 +11,8 @@ import (
 	stdsync "sync"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -24,7 +23,7 @@ type regKey struct{ store, register string }
 // acker publishes acks, coalesced per register (only the latest watermark
 // matters), so the ingest goroutine never waits on the broker.
 type acker struct {
-	c       mqtt.Client
+	c       broker.Publisher
 	wait    time.Duration
 	retry   time.Duration
 	log     *slog.Logger
@@ -38,7 +37,7 @@ type acker struct {
 	kick    chan struct{}
 }
 
-func newAcker(c mqtt.Client, wait time.Duration, log *slog.Logger, svc *Service) *acker {
+func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Service) *acker {
 	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, log: log, svc: svc,
 		pending: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
 		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
@@ -100,7 +99,7 @@ func (a *acker) flush() {
 	type sent struct {
 		k   regKey
 		ack protocol.Ack
-		t   mqtt.Token
+		t   broker.Token
 	}
 	var out []sent
 	a.mu.Lock()
@@ -148,7 +147,7 @@ func (a *acker) flush() {
 		if s.t == nil {
 			continue
 		}
-		ok := s.t.WaitTimeout(a.wait)
+		ok := broker.WaitTimeout(s.t, a.wait)
 		if ok && s.t.Error() == nil {
 			a.svc.count(func(st *Status) {
 				st.AcksSent++
@@ -180,7 +179,7 @@ func (a *acker) flush() {
 
 // summariser sends chain-wide member summaries down to every known store.
 type summariser struct {
-	c        mqtt.Client
+	c        broker.Publisher
 	st       *hqstore.Store
 	epoch    uint64
 	counter  uint64
@@ -196,7 +195,7 @@ type summariser struct {
 	signer   *signing.Signer
 }
 
-func newSummariser(c mqtt.Client, st *hqstore.Store, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
+func newSummariser(c broker.Publisher, st *hqstore.Store, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
 	return &summariser{c: c, st: st, epoch: epoch, interval: interval, wait: wait, log: log, svc: svc,
 		dirty: map[string]bool{}, stores: map[string]bool{}, full: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
@@ -365,7 +364,7 @@ func (s *summariser) publish(stores []string, sums []protocol.MemberSummary) err
 			return fmt.Errorf("members message without members: %w", protocol.ErrMalformed)
 		}
 		tail := first[at:]
-		toks := make([]mqtt.Token, len(stores))
+		toks := make([]broker.Token, len(stores))
 		for i, store := range stores {
 			msg := first
 			if i > 0 {
@@ -387,7 +386,7 @@ func (s *summariser) publish(stores []string, sums []protocol.MemberSummary) err
 			toks[i] = s.c.Publish(topic, 1, false, signed)
 		}
 		for _, t := range toks {
-			if !t.WaitTimeout(s.wait) {
+			if !broker.WaitTimeout(t, s.wait) {
 				return ErrTimeout
 			}
 			if t.Error() != nil {

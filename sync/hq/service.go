@@ -14,6 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -254,8 +255,9 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("connection lost", "err", err)
 	})
 	client := mqtt.NewClient(o)
-	s.acks = newAcker(client, wait, s.log, s)
-	s.sums = newSummariser(client, s.st, epoch, s.opts.SummaryInterval, wait, s.log, s)
+	pub := broker.PahoPublisher(client)
+	s.acks = newAcker(pub, wait, s.log, s)
+	s.sums = newSummariser(pub, s.st, epoch, s.opts.SummaryInterval, wait, s.log, s)
 	s.sums.signer = s.opts.Signer
 
 	t := client.Connect() // with ConnectRetry it keeps trying in the background
