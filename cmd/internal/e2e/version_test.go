@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
 // TestPackageVersionsSortInBuildOrder: .ci/version (used by make deb and
@@ -18,10 +20,8 @@ func TestPackageVersionsSortInBuildOrder(t *testing.T) {
 	}
 	dpkg, err := exec.LookPath("dpkg")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dpkg (Debian's package manager) is missing: it compares package versions")
-		}
-		t.Skip("dpkg is missing")
+		testkit.Missing(t, "dpkg", "Debian's package manager is not on $PATH: it compares package versions")
+		return
 	}
 	repo := t.TempDir()
 	git := func(args ...string) {
