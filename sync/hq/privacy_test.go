@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
@@ -23,7 +24,7 @@ func TestSummariesCarryOnlyWhatATillNeeds(t *testing.T) {
 	bReg := newRegister(t, b.URL(), "storeB", "b-r1")
 	bReg.add(ledger.OutMember, ledger.Member{ID: "m9", Aliases: []string{"card-9"}})
 	bReg.send(1)
-	eventually(t, wait, "store B known", func() bool { return bReg.ackedWM() == 1 })
+	testkit.Eventually(t, wait, "store B known", func() bool { return bReg.ackedWM() == 1 })
 
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	full := ledger.Member{ID: "m1", Name: "Ana Petrova", Aliases: []string{"card-1", "+359888123456"}, Language: "bg",
@@ -33,7 +34,7 @@ func TestSummariesCarryOnlyWhatATillNeeds(t *testing.T) {
 		Tier:           "gold", HomeRegister: "a-r1", EnrolledAt: at}
 	a.add(ledger.OutMember, full)
 	a.send(1)
-	eventually(t, wait, "summary of m1 at store B", func() bool { _, ok := bReg.memberSummary("m1"); return ok })
+	testkit.Eventually(t, wait, "summary of m1 at store B", func() bool { _, ok := bReg.memberSummary("m1"); return ok })
 	s, _ := bReg.memberSummary("m1")
 	m := s.Member
 	if m == nil || m.Name != "Ana Petrova" || m.Language != "bg" || m.Tier != "gold" || !m.Consent.Given || m.Birthday != "--05-17" ||
