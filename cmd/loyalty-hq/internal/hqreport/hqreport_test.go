@@ -106,12 +106,12 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	for _, m := range chartRe.FindAllStringSubmatch(dom.String(), -1) {
 		got[m[1]] = true
 	}
-	for _, c := range []string{"intervals", "segments", "cohorts", "palive"} {
+	for _, c := range []string{"intervals", "segments", "statuses", "cohorts", "palive"} {
 		if !got[c] {
 			t.Errorf("chart %q missing from the rendered DOM", c)
 		}
 	}
-	if n := len(barRe.FindAllString(dom.String(), -1)); n < 8+7+10 {
+	if n := len(barRe.FindAllString(dom.String(), -1)); n < 8+8+10 {
 		t.Errorf("only %d bars with data in the DOM", n)
 	}
 	if !strings.Contains(dom.String(), `data-series="1997-01`) {

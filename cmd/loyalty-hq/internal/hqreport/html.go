@@ -19,7 +19,7 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 
 // barChart draws a bar chart. Every bar carries data-label and data-value
 // so tests (and curious people) can read the numbers back from the DOM.
-func barChart(id, yLabel string, labels []string, values []float64) template.HTML {
+func barChart(id, yLabel, xLabel string, labels []string, values []float64) template.HTML {
 	var b strings.Builder
 	maxV := 0.0
 	for _, v := range values {
@@ -41,6 +41,7 @@ func barChart(id, yLabel string, labels []string, values []float64) template.HTM
 			x, y, slot*0.8, h, esc(labels[i]), v, esc(labels[i]), v)
 		fmt.Fprintf(&b, `<text class="xl" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+slot*0.4, chartH-padB+16, esc(labels[i]))
 	}
+	fmt.Fprintf(&b, `<text class="xl" x="%d" y="%d" text-anchor="middle">%s</text>`, padL+int(plotW/2), chartH-8, esc(xLabel))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
@@ -137,12 +138,17 @@ svg{display:block;margin:.5em 0}.bar{fill:#3b6ea5}.axis{stroke:#444}
 </table>
 <h2>Time between purchases</h2>
 {{.Intervals}}
-<h2>Segment sizes</h2>
+<h2>Segments</h2>
 {{.Segments}}
+<h2>Statuses</h2>
+<p class="note">Active, due (past the own interval), sleeping (the sleeping rule), lost (absent over 6 own intervals and 180 days).</p>
+{{.Statuses}}
 <h2>Repeat curve by first-purchase cohort</h2>
 <p class="note">Share of each monthly cohort that made a second purchase within N months of the first.</p>
 {{.Cohorts}}
 <h2>Probability of being active (BG/NBD)</h2>
+<p class="note">Members with one purchase day are at 1.0 by construction (in BG/NBD a customer can only drop out
+right after a repeat purchase); their risk shows in P(no purchase) and the sleeping rule instead.</p>
 {{.PAlive}}
 <h2>Value by risk</h2>
 <table id="valuerisk"><tr><th>value</th><th>active</th><th>due</th><th>sleeping</th><th>lost</th></tr>
@@ -213,10 +219,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		"LaterSame":    money(m.RepeatLaterBasket),
 		"FirstSmaller": pct(m.RepeatFirstSmaller),
 		"Revenue12":    money(m.RevenueLast12Months),
-		"Intervals":    barChart("intervals", "gaps", ivL, ivV),
-		"Segments":     barChart("segments", "members", segL, segV),
+		"Intervals":    barChart("intervals", "gaps between purchase days (count)", "days between two purchase days", ivL, ivV),
+		"Segments":     barChart("segments", "members", "segment (by purchase days; VIP by spend)", segL[:4], segV[:4]),
+		"Statuses":     barChart("statuses", "members", "status (by absence; buyers only)", segL[4:], segV[4:]),
 		"Cohorts":      lineChart("cohorts", "share repeated", "months since first purchase", names, series),
-		"PAlive":       barChart("palive", "members", paL, paV),
+		"PAlive":       barChart("palive", "members", "P(active) from BG/NBD", paL, paV),
 		"Matrix":       matrix,
 		"Uplift":       money(r.Uplift.ExtraRevenue),
 		"UpliftPct":    bp(r.Uplift.GrowthBP),

@@ -205,7 +205,7 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 
 // segmentCounts returns segment names and sizes in display order.
 func (r *Report) segmentCounts() ([]string, []float64) {
-	names := []string{"new", "second", "regular", "vip", "due", "sleeping", "lost"}
+	names := []string{"new", "second", "regular", "vip", "active", "due", "sleeping", "lost"}
 	var vals []float64
 	for _, n := range names[:4] {
 		vals = append(vals, float64(r.Metrics.Segments[n]))
