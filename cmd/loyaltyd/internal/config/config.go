@@ -248,6 +248,9 @@ type API struct {
 type Kiosk struct {
 	Enabled  bool   `yaml:"enabled"`  // default false
 	Language string `yaml:"language"` // default register.language
+	// Currency is shown after amounts on the kiosk page ("₪", "лв",
+	// "EUR"); default none. Decimals follow rules.unit.
+	Currency string `yaml:"currency"`
 }
 
 // Checkout configures the checkout's timeouts and the customer display.

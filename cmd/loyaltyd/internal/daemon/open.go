@@ -13,7 +13,6 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/api"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
-	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/kiosk"
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/classify"
@@ -92,7 +91,8 @@ func (r *register) open() (http.Handler, error) {
 		}
 	}
 	rewards := r.rewards()
-	r.hub = kiosk.New(kiosk.Options{Language: firstNonEmpty(r.cfg.Kiosk.Language, r.cfg.Register.Language)})
+	r.hub = kiosk.New(kiosk.Options{Language: firstNonEmpty(r.cfg.Kiosk.Language, r.cfg.Register.Language),
+		Unit: r.unit(), Currency: r.cfg.Kiosk.Currency})
 	r.drv = checkout.NewDriver(r.newMachine(rewards), r.apply)
 	if r.hqcfg != nil {
 		r.hqcfg.OnRules = func(rs *rules.RuleSet) { r.drv.SetRewards(rs.Rewards) }
@@ -115,7 +115,7 @@ func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 	return checkout.New(checkout.Options{
 		Register: cfg.Register.ID, Catalog: r.led, Members: r.members(), Recorder: r.led,
 		Rewards: checkout.SortRewards(rewards), Online: r.online, Width: cfg.Devices.Display.Width,
-		Decimals:     decimals(cfg),
+		Decimals:     kiosk.Decimals(r.unit()),
 		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
 		CardFirstFor: cardFirstFor(cfg.Checkout.CardFirstFor),
 		Prompt:       promptFunc(r.led, verdictClock{r.led, r.o.Clock}, rewards, location(cfg.Register.TimeZone, r.log), r.log),
@@ -206,16 +206,13 @@ func location(name string, log *slog.Logger) *time.Location {
 	return loc
 }
 
-func decimals(cfg *config.Config) int {
-	if cfg.Rules == nil || cfg.Rules.Unit <= 0 {
-		return 2
+// unit is the minor units per currency unit of the rule set in force
+// (100 when there is none).
+func (r *register) unit() int64 {
+	if rs := r.led.Rules(); rs != nil && rs.Unit > 0 {
+		return rs.Unit
 	}
-	n, u := 0, cfg.Rules.Unit
-	for u >= 10 {
-		u /= 10
-		n++
-	}
-	return n
+	return 100
 }
 
 // members is the ledger as the checkout and the API see it: member lookups

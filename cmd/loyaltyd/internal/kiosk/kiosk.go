@@ -23,10 +23,23 @@ type Options struct {
 	KeepAlive time.Duration
 	// MaxClients bounds concurrent SSE clients; default 16.
 	MaxClients int
-	// Decimals is the number of minor-unit digits of the currency; default 2.
-	Decimals int
+	// Unit is the number of minor units per currency unit (100 for cents,
+	// 1 for a currency without minor units); the page shows amounts with
+	// that many decimals. Default 100.
+	Unit int64
 	// Currency is shown after amounts, e.g. "₪" or "лв"; default none.
 	Currency string
+}
+
+// Decimals is the number of decimal digits amounts in minor units of this
+// unit are shown with: 100 -> 2, 1000 -> 3, 1 -> 0.
+func Decimals(unit int64) int {
+	n := 0
+	for unit >= 10 {
+		unit /= 10
+		n++
+	}
+	return n
 }
 
 // Hub fans the latest view out to every connected page.
@@ -51,8 +64,8 @@ func New(o Options) *Hub {
 	if o.MaxClients <= 0 {
 		o.MaxClients = 16
 	}
-	if o.Decimals <= 0 {
-		o.Decimals = 2
+	if o.Unit <= 0 {
+		o.Unit = 100
 	}
 	return &Hub{o: o, latest: []byte("{}"), subs: map[chan []byte]struct{}{}, done: make(chan struct{})}
 }
@@ -122,7 +135,7 @@ func (h *Hub) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"language": h.o.Language, "decimals": h.o.Decimals, "currency": h.o.Currency})
+		_ = json.NewEncoder(w).Encode(map[string]any{"language": h.o.Language, "decimals": Decimals(h.o.Unit), "currency": h.o.Currency})
 	})
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()

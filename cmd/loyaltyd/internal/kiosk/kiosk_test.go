@@ -192,3 +192,33 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatalf("new stream after Close: %d", resp2.StatusCode)
 	}
 }
+
+func TestDecimals(t *testing.T) {
+	for unit, want := range map[int64]int{1: 0, 10: 1, 100: 2, 1000: 3} {
+		if got := kiosk.Decimals(unit); got != want {
+			t.Errorf("Decimals(%d) = %d, want %d", unit, got, want)
+		}
+	}
+}
+
+// TestChromiumCurrencyWithoutMinorUnits: a currency without minor units
+// (rules.unit 1) is shown without decimals, with the configured currency
+// (before: the page was never told and showed 12.34 for 1234).
+func TestChromiumCurrencyWithoutMinorUnits(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is missing (%s): make testdeps installs it", chromiumPath)
+		}
+		t.Skip("chromium not installed (make testdeps installs it)")
+	}
+	h := kiosk.New(kiosk.Options{Unit: 1, Currency: "JPY"})
+	_ = h.Publish(map[string]any{"state": "basket", "lines": []map[string]any{{"sku": "a", "name": "Tea", "quantity": 1, "amount": 1234}}, "total": 1234})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dom := dumpDOM(t, ctx, srv.URL+"/?until=basket")
+	if !strings.Contains(dom, "Total 1234 JPY") || strings.Contains(dom, "12.34") {
+		t.Errorf("DOM does not show 1234 JPY without decimals:\n%s", dom)
+	}
+}
