@@ -253,13 +253,15 @@ func TestRefusedFramesVisibleAndHarmless(t *testing.T) {
 	r.scanRaw("4006381333931\t")
 	time.Sleep(50 * time.Millisecond)
 	r.scanRaw("5901234123457\t")
-	time.Sleep(50 * time.Millisecond)
+	// The display shows the newest screen (a slow display skips older
+	// ones), so the setup message is looked for before the next code
+	// replaces it; on a loaded machine 50 ms was not always enough.
+	r.waitDisplay("the setup message", func(b []byte) bool { return hasLine(upperLines(b), "Check scanner setup") })
 	r.scanRaw("4000417025005\r")
 	r.waitFor("the third code at the checkout", func() bool { return strings.Contains(r.logs(), "unknown item: 4000417025005") })
 	if rj := r.rejects("scanner1"); rj["bad_terminator"] != 2 {
 		t.Fatalf("rejects %v", rj)
 	}
-	r.waitDisplay("the setup message", func(b []byte) bool { return hasLine(upperLines(b), "Check scanner setup") })
 	r.waitFor("three error signals", func() bool {
 		_, body := r.get("/metrics")
 		return strings.Contains(body, `loyalty_signals_total{kind="error"} 3`)
