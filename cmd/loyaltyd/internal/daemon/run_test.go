@@ -286,4 +286,17 @@ api: {listen: "%s"}
 	if code, _ := call("GET", "/v1/members/m2", ""); code != 404 {
 		t.Errorf("the refused member exists: %d", code)
 	}
+	// sync is disabled here: it reads as disabled, never online
+	if _, st := call("GET", "/v1/status", ""); st["sync"].(map[string]any)["online"] != false || st["sync"].(map[string]any)["enabled"] != false {
+		t.Errorf("status sync with sync disabled: %v", st["sync"])
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "loyalty_sync_online 0") || !strings.Contains(string(body), "loyalty_sync_enabled 0") {
+		t.Errorf("metrics with sync disabled:\n%s", body)
+	}
 }

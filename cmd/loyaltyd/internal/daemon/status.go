@@ -73,7 +73,11 @@ func (r *register) status(context.Context) api.Status {
 
 func (r *register) registerMetrics() {
 	r.metrics.NewGauge(`loyalty_clock_trusted`, func() float64 { return b2f(r.clockTrusted()) })
-	r.metrics.NewGauge(`loyalty_sync_online`, func() float64 { return b2f(r.online()) })
+	// Disabled sync is not "online" (nothing reaches head office), even
+	// though a standalone register redeems as if head office were
+	// reachable (r.online).
+	r.metrics.NewGauge(`loyalty_sync_enabled`, func() float64 { return b2f(r.up != nil || r.syncErr != nil) })
+	r.metrics.NewGauge(`loyalty_sync_online`, func() float64 { return b2f(r.up != nil && r.online()) })
 	r.metrics.NewGauge(`loyalty_outbox_pending`, func() float64 {
 		s, err := r.led.Stats()
 		if err != nil {
