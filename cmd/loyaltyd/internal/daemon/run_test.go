@@ -162,13 +162,7 @@ func gs1(d string) string {
 // 1.234 kg) is priced from the article's price per kilogram (12.99/kg ->
 // 16.03, rounded half up).
 func TestWeightLabelPriced(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+	base := startDaemon(t, `register: {id: t-r1, store_id: t-store}
 ledger: {path: %s}
 catalogue: {version: 1, items: [{sku: "2112345", name: Cheese per kg, price: 1299}]}
 instore_prefixes: [{prefix: "21", kind: weight, article_digits: 5, value_digits: 5}]
@@ -176,24 +170,7 @@ devices:
   scanners: [{name: s1, simulate: true}]
   wiegand: [{name: door, simulate: true}]
 api: {listen: "%s"}
-`, filepath.Join(t.TempDir(), "ledger.db"), addr)
-	cfg, err := config.Parse("test.yaml", []byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	}()
-	base := "http://" + addr
-	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
+`)
 	label := gs1("211234501234")
 	if res := post(t, base, "/v1/scan", `{"code":"`+label+`"}`); res["status"] != "accepted" || res["kind"] != "item" {
 		t.Fatalf("scan of the weight label: %v, want accepted item", res)
@@ -232,30 +209,11 @@ api: {listen: "%s"}
 // configured check-digit rule refuses is not enrolled, since no scanner
 // would ever accept it.
 func TestMemberDataCheckedOnTheWayIn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store, phone_region: IL}
+	base := startDaemon(t, `register: {id: t-r1, store_id: t-store, phone_region: IL}
 ledger: {path: %s}
 member_cards: {patterns: [{name: club, prefix: "M", length: 9, check: luhn}]}
 api: {listen: "%s"}
-`, filepath.Join(t.TempDir(), "ledger.db"), addr)
-	cfg, err := config.Parse("test.yaml", []byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	base := "http://" + addr
-	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
+`)
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -299,4 +257,35 @@ api: {listen: "%s"}
 	if !strings.Contains(string(body), "loyalty_sync_online 0") || !strings.Contains(string(body), "loyalty_sync_enabled 0") {
 		t.Errorf("metrics with sync disabled:\n%s", body)
 	}
+}
+
+// startDaemon runs the daemon in-process on the config yml, whose two %s
+// are the ledger path and the API address, until the test ends; it returns
+// the API's base URL once it answers.
+func startDaemon(t *testing.T, yml string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(yml, filepath.Join(t.TempDir(), "ledger.db"), addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	base := "http://" + addr
+	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
+	return base
 }
