@@ -37,6 +37,9 @@ func (l *Ledger) Check() error {
 		}
 		meta := tx.Bucket(bMeta)
 		seq, confirmed := getU64(meta, kSeq), getU64(meta, kConfirmed)
+		if inc := meta.Get(kIncarnation); len(inc) != 32 {
+			add("incarnation %q is not 32 hex digits", inc)
+		}
 		if confirmed > seq {
 			add("confirmed watermark %d beyond last seq %d", confirmed, seq)
 		}

@@ -24,14 +24,16 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
 // Open migrates it to 2 in one transaction. 3 adds the bucket of events
 // whose time awaits correction (untimed), the rows of expired points per
 // lot (built from the expire events) and the trusted-time high-water mark;
-// Open migrates 2 to 3 in one transaction.
+// Open migrates 2 to 3 in one transaction. 4 adds the incarnation: a
+// random id created with the ledger (see Incarnation); Open gives a schema
+// 3 file one in one transaction.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -134,6 +136,8 @@ var (
 	kRules     = []byte("rules")
 	kCatVer    = []byte("catalogue_version")
 	kCounts    = []byte("counts")
+	// kIncarnation is this ledger's incarnation id (see Incarnation).
+	kIncarnation = []byte("incarnation")
 )
 
 // Open opens or creates the ledger at path. A file locked by another
@@ -285,7 +289,12 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 					return err
 				}
 			}
-			return upgrade2(tx)
+			if schema <= 2 {
+				if err := upgrade2(tx); err != nil {
+					return err
+				}
+			}
+			return upgrade3(tx)
 		})
 		if err != nil {
 			return fmt.Errorf("ledger open %s: upgrade: %w", l.path, ioError(err))
@@ -309,6 +318,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 				}
 			}
 			if err := addCounts(tx, counts{}); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bMeta).Put(kIncarnation, []byte(NewIncarnation())); err != nil {
 				return err
 			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
@@ -583,7 +595,21 @@ func upgrade2(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
+	return nil
+}
+
+// upgrade3 migrates a schema 3 file to 4: it gives the ledger an
+// incarnation. Head office treats the first incarnation it sees from a
+// register whose events so far came without one (the legacy incarnation)
+// as that ledger carrying on (docs/protocol.md "Incarnations").
+func upgrade3(tx *bolt.Tx) error {
+	m := tx.Bucket(bMeta)
+	if len(m.Get(kIncarnation)) == 0 {
+		if err := m.Put(kIncarnation, []byte(NewIncarnation())); err != nil {
+			return err
+		}
+	}
+	return m.Put(kSchema, u64(SchemaVersion))
 }
 
 // Space reserve. bbolt grows its file with truncate, which leaves holes;

@@ -101,6 +101,12 @@ func (c *client) status() error {
 		if cv, ok := apiclient.Field(m, "sync", "config").(map[string]any); ok {
 			fmt.Fprintf(c.out, "config     head office's versions in force: %s\n", compactJSON(cv))
 		}
+		if h, ok := apiclient.Field(m, "sync", "held").(map[string]any); ok {
+			fmt.Fprintf(c.out, "HELD       head office holds %v events of this register (%v): %v\n", h["events"], h["reason"], h["text"])
+		}
+		if o := str(apiclient.Field(m, "sync", "other_ledger")); o != "" {
+			fmt.Fprintf(c.out, "WARNING    %s\n", o)
+		}
 		if e := str(apiclient.Field(m, "sync", "config_error")); e != "" {
 			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
 		}

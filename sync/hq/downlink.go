@@ -34,6 +34,12 @@ type acker struct {
 	lastGap map[regKey]time.Time // when we last asked each for a resend
 	gapWM   map[regKey]uint64    // the watermark of that request
 	gapWait map[regKey]time.Duration
+	// incs is the incarnation each register's acks name (absent: legacy,
+	// acks without one, as older registers expect).
+	incs map[regKey]string
+	// notices are one-off acks to streams whose events are held for
+	// review: each names its incarnation and says why.
+	notices map[hqstore.Stream]protocol.Ack
 	kick    chan struct{}
 }
 
@@ -41,7 +47,35 @@ func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Ser
 	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, log: log, svc: svc,
 		pending: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
 		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
+		incs: map[regKey]string{}, notices: map[hqstore.Stream]protocol.Ack{},
 		kick: make(chan struct{}, 1)}
+}
+
+// setIncarnation names the incarnation the register's acks are for.
+func (a *acker) setIncarnation(store, register, inc string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if inc == "" {
+		delete(a.incs, regKey{store, register})
+		return
+	}
+	a.incs[regKey{store, register}] = inc
+}
+
+// hold queues a notice ack to a stream whose events are held for review.
+func (a *acker) hold(h hqstore.Hold) {
+	text := h.Text
+	if len(text) > protocol.MaxNoticeText {
+		text = text[:protocol.MaxNoticeText]
+	}
+	a.mu.Lock()
+	a.notices[h.Stream] = protocol.Ack{Register: h.Register, Incarnation: h.Incarnation, Watermark: h.Watermark,
+		Notice: &protocol.Notice{Code: h.Reason, Held: h.Held, Text: text}}
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
 }
 
 // set records a committed watermark (and whether a gap is open) to send.
@@ -117,7 +151,7 @@ func (a *acker) flush() {
 		if !ok {
 			continue // a gap without a fresh watermark: needs the last one
 		}
-		ack := protocol.Ack{Register: k.register, Watermark: wm}
+		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm}
 		if a.gaps[k] && a.gapDue(k, now) {
 			ack.Gap = wm + 1
 			// Ask again after GapRetry while the register makes progress;
@@ -134,6 +168,12 @@ func (a *acker) flush() {
 		delete(a.pending, k)
 		out = append(out, sent{k: k, ack: ack})
 	}
+	for st, ack := range a.notices {
+		// Sent once per batch that held something: the register resends
+		// while it waits, and each resend brings the notice again.
+		out = append(out, sent{k: regKey{st.Store, st.Register}, ack: ack})
+		delete(a.notices, st)
+	}
 	a.mu.Unlock()
 	for i := range out {
 		b, err := protocol.EncodeAck(out[i].ack)
@@ -145,6 +185,14 @@ func (a *acker) flush() {
 	}
 	for _, s := range out {
 		if s.t == nil {
+			continue
+		}
+		if s.ack.Notice != nil {
+			// A notice is not the register's watermark bookkeeping: a
+			// lost one is sent again with the next resend it answers.
+			if broker.WaitTimeout(s.t, a.wait) && s.t.Error() == nil {
+				a.svc.count(func(st *Status) { st.AcksSent++; st.NoticesSent++ })
+			}
 			continue
 		}
 		ok := broker.WaitTimeout(s.t, a.wait)

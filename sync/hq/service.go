@@ -90,10 +90,12 @@ type Status struct {
 	Duplicates       uint64    `json:"duplicates"`      // events already applied
 	Rejected         uint64    `json:"rejected"`        // events the store refused as invalid
 	Conflicts        uint64    `json:"conflicts"`       // conflicts found
+	Reviewed         uint64    `json:"reviewed"`        // events held for review (another incarnation or store, a reused number)
 	Commits          uint64    `json:"commits"`         // store transactions
 	CommitErrors     uint64    `json:"commit_errors"`   // failed transactions (nothing acked)
 	AcksSent         uint64    `json:"acks_sent"`       // acks the broker confirmed
 	GapRequests      uint64    `json:"gap_requests"`    // resend requests sent
+	NoticesSent      uint64    `json:"notices_sent"`    // acks telling a register why its events are held
 	SummariesSent    uint64    `json:"summaries_sent"`  // member summaries sent (per store)
 	ConfigsRefused   uint64    `json:"configs_refused"` // retained config documents without head office's signature
 	QueueLen         int       `json:"queue_len"`       // messages waiting to be applied
@@ -277,6 +279,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if regs, err := s.st.Registers(); err == nil {
 		for _, r := range regs {
 			s.sums.addStore(r.Store)
+			s.acks.setIncarnation(r.Store, r.Register, r.Incarnation)
 			s.acks.set(r.Store, r.Register, r.Watermark, true)
 		}
 	}
@@ -382,6 +385,7 @@ func (s *Service) ingest(ctx context.Context) error {
 			st.Duplicates += uint64(res.Duplicates)
 			st.Rejected += uint64(len(res.Rejected))
 			st.Conflicts += uint64(len(res.Conflicts))
+			st.Reviewed += uint64(res.Reviewed)
 			st.Commits++
 			st.LastCommit = now
 			st.LastCommitEvents = len(evs)
@@ -392,10 +396,18 @@ func (s *Service) ingest(ctx context.Context) error {
 		for _, c := range res.Conflicts {
 			s.log.Warn("conflict", "kind", c.Kind, "register", c.Register, "seq", c.Seq, "alias", c.Alias, "detail", c.Detail)
 		}
+		for _, h := range res.Holds {
+			s.log.Warn("events held for review", "store", h.Store, "register", h.Register, "incarnation", h.Incarnation,
+				"reason", h.Reason, "held", h.Held, "detail", h.Text)
+		}
 		// Only now, after the commit: acknowledge.
 		for _, rs := range res.Registers {
 			s.sums.addStore(rs.Store)
+			s.acks.setIncarnation(rs.Store, rs.Register, rs.Incarnation)
 			s.acks.set(rs.Store, rs.Register, rs.Watermark, rs.Gap)
+		}
+		for _, h := range res.Holds {
+			s.acks.hold(h)
 		}
 		s.sums.mark(res.Members)
 	}
@@ -474,7 +486,7 @@ func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode %s: %w", topic, err)
 		}
-		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, OutboxRecord: rec})
+		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, OutboxRecord: rec})
 	}
 	return out, nil
 }

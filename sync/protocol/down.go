@@ -41,11 +41,47 @@ const (
 // applied at head office; the register may forget events up to it. Gap, when
 // non-zero, asks the register to resend from that sequence number (it is
 // always Watermark+1 when head office saw a later event first).
+//
+// Incarnation names the ledger incarnation the ack is for; head office sets
+// it when the register's events carried one. A register applies an ack that
+// names another incarnation to nothing (another ledger uses its id), so it
+// never prunes an event head office holds different content for. Notice,
+// when present, says why head office holds this incarnation's events
+// instead of applying them (docs/protocol.md "Held events").
 type Ack struct {
-	V         int    `json:"v"`
-	Register  string `json:"register"`
-	Watermark uint64 `json:"watermark"`
-	Gap       uint64 `json:"gap,omitempty"`
+	V           int     `json:"v"`
+	Register    string  `json:"register"`
+	Incarnation string  `json:"incarnation,omitempty"`
+	Watermark   uint64  `json:"watermark"`
+	Gap         uint64  `json:"gap,omitempty"`
+	Notice      *Notice `json:"notice,omitempty"`
+}
+
+// Notice codes: why head office holds a register's events.
+const (
+	// NoticeIncarnation: another ledger incarnation is bound to this
+	// register id at head office (a replaced or restored ledger, or a
+	// second register configured with the same id).
+	NoticeIncarnation = "incarnation"
+	// NoticeStore: the register sends under another store than the one
+	// head office has it in (moved without confirming the move).
+	NoticeStore = "store"
+	// NoticeReused: sequence numbers head office already holds came with
+	// different content from the same incarnation (a ledger restored from
+	// a backup older than what head office has).
+	NoticeReused = "reused"
+)
+
+// MaxNoticeText bounds a notice's text.
+const MaxNoticeText = 400
+
+// Notice is head office's word to a register about events it holds.
+type Notice struct {
+	Code string `json:"code"`
+	// Held is how many of this incarnation's events head office holds.
+	Held uint64 `json:"held"`
+	// Text says what is wrong and what to do, for status and display.
+	Text string `json:"text"`
 }
 
 // EncodeAck encodes an ack, setting V.
@@ -82,6 +118,21 @@ func (a Ack) validate(register string) error {
 	}
 	if a.Gap != 0 && a.Gap <= a.Watermark {
 		return fmt.Errorf("ack: %w: gap %d not above watermark %d", ErrMalformed, a.Gap, a.Watermark)
+	}
+	if a.Incarnation != "" {
+		if err := ValidID(a.Incarnation); err != nil {
+			return fmt.Errorf("ack: incarnation: %w", err)
+		}
+	}
+	if n := a.Notice; n != nil {
+		switch n.Code {
+		case NoticeIncarnation, NoticeStore, NoticeReused:
+		default:
+			return fmt.Errorf("ack: %w: notice code %q", ErrMalformed, n.Code)
+		}
+		if len(n.Text) > MaxNoticeText {
+			return fmt.Errorf("ack: %w: notice of %d bytes", ErrTooLarge, len(n.Text))
+		}
 	}
 	return nil
 }

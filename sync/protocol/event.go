@@ -36,15 +36,20 @@ const (
 // (the CloudEvents "sequence" extension is a string); ClockTrusted is the
 // extension "clocktrusted" saying whether Time came from a synced clock.
 type Event struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Time            time.Time       `json:"time,omitzero"`
-	DataContentType string          `json:"datacontenttype"`
-	Sequence        string          `json:"sequence"`
-	ClockTrusted    bool            `json:"clocktrusted"`
-	Data            json.RawMessage `json:"data"`
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Time            time.Time `json:"time,omitzero"`
+	DataContentType string    `json:"datacontenttype"`
+	Sequence        string    `json:"sequence"`
+	ClockTrusted    bool      `json:"clocktrusted"`
+	// Incarnation (extension "incarnation") is the sending ledger's
+	// incarnation id (ledger.Ledger.Incarnation); empty from a register
+	// older than it (the legacy incarnation). Sequence numbers are
+	// unique only within one incarnation.
+	Incarnation string          `json:"incarnation,omitempty"`
+	Data        json.RawMessage `json:"data"`
 }
 
 // Source is the CloudEvents source of a register: "/loyalty/<store>/<register>".
@@ -139,6 +144,11 @@ func (e Event) validate(store, register string) (uint64, error) {
 	if err := validType(e.Type); err != nil {
 		return 0, err
 	}
+	if e.Incarnation != "" {
+		if err := ValidID(e.Incarnation); err != nil {
+			return 0, fmt.Errorf("%w: incarnation of %s", err, e.ID)
+		}
+	}
 	if e.DataContentType != DataContentType {
 		return 0, fmt.Errorf("%w: datacontenttype %q", ErrMalformed, e.DataContentType)
 	}
@@ -194,7 +204,7 @@ func EncodeEvents(evs []Event) ([]byte, error) {
 // EncodedSize is a close upper estimate of the bytes one event adds to an
 // events message, for sizing batches without encoding twice.
 func EncodedSize(e Event) int {
-	return 200 + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Data)
+	return 200 + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Incarnation) + len(e.Data)
 }
 
 // DecodeEvents decodes and validates an events message from the given
@@ -235,6 +245,9 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 		}
 		if i > 0 && seq != prev+1 {
 			return nil, fmt.Errorf("%w: sequence %d after %d", ErrOrder, seq, prev)
+		}
+		if evs[i].Incarnation != evs[0].Incarnation {
+			return nil, fmt.Errorf("%w: event %d: incarnation %q in a batch of %q", ErrMismatch, i, evs[i].Incarnation, evs[0].Incarnation)
 		}
 		prev = seq
 	}

@@ -146,6 +146,8 @@ func (p *fastParser) event(e *Event) bool {
 			e.DataContentType, ok = p.str()
 		case "sequence":
 			e.Sequence, ok = p.str()
+		case "incarnation":
+			e.Incarnation, ok = p.str()
 		case "time":
 			start := p.i
 			if _, ok = p.str(); ok {

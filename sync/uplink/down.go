@@ -41,6 +41,11 @@ func (u *Uplink) route(topic string, payload []byte) {
 			u.reject(err.Error())
 			return
 		}
+		if !u.id.forUs(a) {
+			// Another ledger uses this register id; its watermark says
+			// nothing about our events.
+			return
+		}
 		u.mu.Lock()
 		u.st.ackW = max(u.st.ackW, a.Watermark)
 		if a.Gap != 0 && (u.st.gapReq == 0 || a.Gap < u.st.gapReq) {

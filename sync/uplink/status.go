@@ -37,6 +37,16 @@ type Status struct {
 	// Rejected counts downstream messages rejected since start; Resends
 	// counts rewinds to the watermark; Sessions counts connections.
 	Rejected, Resends, Sessions uint64
+	// Incarnation is this ledger's incarnation id (empty: legacy).
+	Incarnation string
+	// Notice is head office's word on why it holds this ledger's events
+	// (zero when it holds none).
+	Notice Notice
+	// OtherIncarnation is the last other incarnation of this register id
+	// that head office acknowledged (another ledger uses this id), and
+	// OtherAcks how many such acks arrived since start.
+	OtherIncarnation string
+	OtherAcks        uint64
 }
 
 // Status returns the current link status. It reads the ledger's outbox
@@ -48,6 +58,7 @@ func (u *Uplink) Status() Status {
 		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
 		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions}
 	u.mu.Unlock()
+	u.id.status(&s)
 	if n, oldest, err := u.ob.OutboxStats(); err == nil {
 		s.Pending = n
 		if n > 0 {
@@ -84,6 +95,9 @@ func (s Status) String() string {
 	}
 	if s.ConfigError != "" {
 		out += ", config rejected: " + s.ConfigError
+	}
+	if s.Notice.Code != "" {
+		out += fmt.Sprintf(", head office holds %d events: %s", s.Notice.Held, s.Notice.Text)
 	}
 	return out
 }

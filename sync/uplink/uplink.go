@@ -152,6 +152,8 @@ type Uplink struct {
 
 	mu sync.Mutex
 	st state
+
+	id identity
 }
 
 // state is guarded by Uplink.mu.
@@ -233,6 +235,13 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1)}
 	u.st.cfg = o.ConfigVersions
 	u.st.membersSeq = o.MembersSeq
+	if is, ok := ob.(incarnationSource); ok {
+		inc, err := is.Incarnation()
+		if err != nil {
+			return nil, fmt.Errorf("uplink: ledger incarnation: %w", err)
+		}
+		u.id.inc = inc
+	}
 	return u, nil
 }
 
@@ -364,6 +373,7 @@ func (u *Uplink) encode(recs []ledger.OutboxRecord) ([]byte, uint64, error) {
 	evs := make([]protocol.Event, len(recs))
 	for i, r := range recs {
 		evs[i] = protocol.FromRecord(u.o.Store, u.o.Register, r)
+		evs[i].Incarnation = u.id.inc
 	}
 	b, err := protocol.EncodeEvents(evs)
 	if errors.Is(err, protocol.ErrTooLarge) && len(recs) > 1 {

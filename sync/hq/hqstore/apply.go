@@ -348,14 +348,14 @@ func (a *applier) one(e Event) error {
 	if err != nil {
 		return err
 	}
-	if rs.Store != "" && e.Store != "" && e.Store != rs.Store {
-		// A register belongs to one store; the broker ACL lets a register
-		// write only under its own id, and this closes the store level.
-		a.reject(e, invalid(e, "register belongs to store %q, not %q", rs.Store, e.Store))
-		return nil
-	}
-	if rs.Store == "" {
-		rs.Store = e.Store
+	// A register belongs to one store and one ledger incarnation; events
+	// from another are held for review, never applied or dropped in
+	// silence (the broker ACL lets a register write only under its own
+	// id; this closes the store level and tells two ledgers apart).
+	if reason, wm, err := a.place(rs, e, o); err != nil {
+		return err
+	} else if reason != "" {
+		return a.hold(rs, e, o, reason, wm)
 	}
 	rs.Seen = max(rs.Seen, e.Seq)
 	key := u64(e.Seq)
@@ -365,7 +365,17 @@ func (a *applier) one(e Event) error {
 		if err != nil {
 			return err
 		}
-		return a.dupOrConflict(rs, o, evs.Get(key), "applied")
+		prev := evs.Get(key)
+		if !bytes.Equal(prev, o.raw) {
+			// The same incarnation sent other content under a number
+			// already applied: a ledger restored from an older backup.
+			// Hold it, and acknowledge only below it.
+			if err := a.dupOrConflict(rs, o, prev, "applied"); err != nil {
+				return err
+			}
+			return a.hold(rs, e, o, ReviewReused, e.Seq-1)
+		}
+		return a.dupOrConflict(rs, o, prev, "applied")
 	case e.Seq == rs.Watermark+1:
 		if err := a.applyOp(rs, o); err != nil {
 			return err

@@ -35,7 +35,7 @@ var (
 	bConflicts = []byte("conflicts")
 	bDouble    = []byte("doublespends")
 	bConfig    = []byte("config")
-	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig}
+	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview}
 )
 
 // Options configures Open. A nil *Options means defaults.
@@ -89,13 +89,22 @@ type Store struct {
 type Event struct {
 	Register string // the sending register (CloudEvents source)
 	Store    string // the register's store, from the topic; may be empty
+	// Incarnation is the sending ledger's incarnation; empty for a
+	// register older than incarnations (the legacy incarnation).
+	Incarnation string
 	ledger.OutboxRecord
 }
 
 // RegisterState is head office's view of one register's stream.
 type RegisterState struct {
-	Register  string `json:"register"`
-	Store     string `json:"store,omitempty"`
+	Register string `json:"register"`
+	Store    string `json:"store,omitempty"`
+	// Incarnation is the ledger incarnation whose stream head office
+	// applies under this register id (empty: the legacy incarnation).
+	Incarnation string `json:"incarnation,omitempty"`
+	// Review counts this register id's events held for review (another
+	// incarnation, another store, a reused sequence number).
+	Review    uint64 `json:"review,omitempty"`
 	Watermark uint64 `json:"watermark"` // every seq <= Watermark is durably applied
 	Held      int    `json:"held"`      // events held beyond a gap
 	Seen      uint64 `json:"seen"`      // highest sequence ever received
@@ -122,6 +131,10 @@ type Result struct {
 	Dropped    int
 	Conflicts  []Conflict
 	Rejected   []error // each wraps ErrInvalid and names the event
+	// Reviewed counts the events newly held for review; Holds says, per
+	// stream that sent such events in this batch, why and what to tell it.
+	Reviewed int
+	Holds    map[Stream]Hold
 	// Members lists (sorted) the members whose chain-wide view changed.
 	Members []string
 }

@@ -211,8 +211,16 @@ func TestRegisterStaysInItsStore(t *testing.T) {
 	e := earn("r1", 2, "m1", 10)
 	e.Store = "other"
 	res := apply(t, s, e)
-	if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) || wm(t, s, "r1") != 1 {
+	h, ok := res.Holds[hqstore.Stream{Store: "other", Register: "r1"}]
+	if res.Applied != 0 || res.Reviewed != 1 || !ok || h.Reason != hqstore.ReviewStore || h.Held != 1 || h.Watermark != 1 || wm(t, s, "r1") != 1 {
 		t.Fatalf("event under another store: %+v", res)
+	}
+	if got := balance(t, s, "m1"); got != 10 {
+		t.Fatalf("balance %d after a held event", got)
+	}
+	held, err := s.Review()
+	if err != nil || len(held) != 1 || held[0].Seq != 2 || held[0].Reason != hqstore.ReviewStore || held[0].Store != "other" {
+		t.Fatalf("review %+v %v", held, err)
 	}
 }
 

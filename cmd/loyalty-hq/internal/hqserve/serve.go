@@ -95,6 +95,18 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(ds)
 		})
+		mux.HandleFunc("GET /review", func(w http.ResponseWriter, _ *http.Request) {
+			rv, err := st.Review()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if rv == nil {
+				rv = []hqstore.Held{}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(rv)
+		})
 		mux.HandleFunc("GET /conflicts", func(w http.ResponseWriter, _ *http.Request) {
 			cs, err := st.Conflicts()
 			if err != nil {
@@ -136,7 +148,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		case <-tick.C:
 			s := svc.Status()
 			log.Info("status", "connected", s.Connected, "applied", s.Applied, "duplicates", s.Duplicates,
-				"rejected", s.Rejected, "conflicts", s.Conflicts, "gap_requests", s.GapRequests, "queue", s.QueueLen)
+				"rejected", s.Rejected, "conflicts", s.Conflicts, "reviewed", s.Reviewed, "gap_requests", s.GapRequests, "queue", s.QueueLen)
 		case <-ctx.Done():
 			log.Info("shutting down")
 			shutdownHTTP(srv)

@@ -58,6 +58,22 @@ type SyncStatus struct {
 	// unknown_key, bad_signature, malformed, replayed).
 	MembersError string          `json:"members_error,omitempty"`
 	Refused      *uplink.Refused `json:"refused,omitempty"`
+	// Incarnation is this ledger's incarnation id (docs/protocol.md
+	// "Incarnations").
+	Incarnation string `json:"incarnation,omitempty"`
+	// Held is head office's word on why it holds this register's events
+	// instead of applying them, and what to do; absent when it holds none.
+	Held *HeldStatus `json:"held,omitempty"`
+	// OtherLedger says that head office acknowledges another ledger under
+	// this register id (a second register with the same register.id).
+	OtherLedger string `json:"other_ledger,omitempty"`
+}
+
+// HeldStatus is head office's notice on events it holds for review.
+type HeldStatus struct {
+	Reason string `json:"reason"` // incarnation, store or reused
+	Events uint64 `json:"events"`
+	Text   string `json:"text"`
 }
 
 // StatusInput is what the status document is made of, read from the
@@ -112,7 +128,14 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	var s SyncStatus
 	if u := in.Sync; u != nil {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
-			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused}
+			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
+			Incarnation: u.Incarnation}
+		if u.Notice.Code != "" {
+			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text}
+		}
+		if u.OtherIncarnation != "" {
+			s.OtherLedger = fmt.Sprintf("head office acknowledges another ledger (incarnation %.8s) under this register id: if another register uses the same register.id, give one of them its own", u.OtherIncarnation)
+		}
 		if !u.Oldest.IsZero() {
 			s.LagS = int64(in.Now.Sub(u.Oldest).Seconds())
 		}
@@ -136,6 +159,9 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	s.Summary = fmt.Sprintf("%s, %d pending", state, s.Pending)
 	if !s.Oldest.IsZero() {
 		s.Summary += ", oldest " + s.Oldest.UTC().Format(time.RFC3339)
+	}
+	if s.Held != nil {
+		s.Summary += fmt.Sprintf(", %d held at head office (%s)", s.Held.Events, s.Held.Reason)
 	}
 	return s
 }

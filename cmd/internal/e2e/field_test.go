@@ -1,0 +1,302 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+// fieldHQ is head office's sync service on a real mosquitto, in process.
+type fieldHQ struct {
+	t    *testing.T
+	b    *mosquittotest.Broker
+	st   *hqstore.Store
+	stop func()
+}
+
+func startFieldHQ(t *testing.T) *fieldHQ {
+	t.Helper()
+	h := &fieldHQ{t: t, b: mosquittotest.Start(t, nil)}
+	st, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.st = st
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: h.b.URL(), WaitTimeout: 5 * time.Second}, GapRetry: 200 * time.Millisecond, Signer: hqKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	h.stop = func() { cancel(); <-done }
+	t.Cleanup(func() {
+		h.stop()
+		if err := st.Check(); err != nil {
+			t.Errorf("head office Check: %v", err)
+		}
+		st.Close()
+	})
+	return h
+}
+
+// sales counts the sales head office applied and those it holds for review.
+func (h *fieldHQ) sales() (applied map[string]bool, held map[string]string) {
+	h.t.Helper()
+	applied, held = map[string]bool{}, map[string]string{}
+	if err := h.st.EachPurchase(func(_ string, p ledger.Purchase) error {
+		applied[p.SaleID] = true
+		return nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	rev, err := h.st.Review()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range rev {
+		if e.Type == ledger.OutSale {
+			var sale struct{ ID string }
+			if err := json.Unmarshal(e.Data, &sale); err != nil {
+				h.t.Fatal(err)
+			}
+			held[sale.ID] = e.Reason
+		}
+	}
+	return applied, held
+}
+
+func waitStatus(t *testing.T, r *register, what string, cond func(sync map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, st := r.api("GET", "/v1/status", nil)
+		sy, _ := st["sync"].(map[string]any)
+		if sy != nil && cond(sy) {
+			return sy
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sync never %s: %v\n%s", what, sy, r.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func drained(s map[string]any) bool { return s["online"] == true && s["pending"].(float64) == 0 }
+
+func heldFor(reason string) func(map[string]any) bool {
+	return func(s map[string]any) bool {
+		h, _ := s["held"].(map[string]any)
+		return h != nil && h["reason"] == reason && s["pending"].(float64) > 0
+	}
+}
+
+// sell records n member sales named prefix1..prefixN and returns their ids.
+func sell(t *testing.T, r *register, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		saleAPI(t, r, id, "m1", 1000)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// account checks that every acknowledged sale is at head office exactly
+// once or held for review, and returns the counts for the report.
+func account(t *testing.T, h *fieldHQ, acked []string) (found, held, lost int) {
+	t.Helper()
+	// Events still on their way: wait until each sale is placed.
+	deadline := time.Now().Add(20 * time.Second)
+	applied, hold := h.sales()
+	for time.Now().Before(deadline) {
+		n := 0
+		for _, id := range acked {
+			if applied[id] || hold[id] != "" {
+				n++
+			}
+		}
+		if n == len(acked) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		applied, hold = h.sales()
+	}
+	for _, id := range acked {
+		switch {
+		case applied[id]:
+			found++
+		case hold[id] != "":
+			held++
+		default:
+			lost++
+			t.Errorf("sale %s acknowledged by a register is neither at head office nor held", id)
+		}
+	}
+	t.Logf("acknowledged %d, at head office %d, held %d, lost %d", len(acked), found, held, lost)
+	return found, held, lost
+}
+
+func syncRegister(t *testing.T, h *fieldHQ) *register {
+	r := newRegister(t)
+	r.extraCfg = syncCfg(h.b.URL())
+	return r
+}
+
+// TestFieldReplacedCard: a register whose card died starts on a fresh
+// ledger with the same config. Its new sales reuse sequence numbers; head
+// office holds them for review (never applied over the old ones, never
+// kept-the-first in silence), tells the register, whose status says so,
+// and the register keeps them (nothing pruned).
+func TestFieldReplacedCard(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 5)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(r.dir, "ledger.db")); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked = append(acked, sell(t, r, "b", 3)...)
+	sy := waitStatus(t, r, "held for another incarnation", heldFor("incarnation"))
+	if !strings.Contains(sy["held"].(map[string]any)["text"].(string), "loyalty-hq register accept") {
+		t.Errorf("held text does not say what to do: %v", sy["held"])
+	}
+	found, held, _ := account(t, h, acked)
+	if found != 5 || held != 3 {
+		t.Fatalf("found %d held %d", found, held)
+	}
+	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
+	if err != nil || !strings.Contains(out, "HELD") {
+		t.Errorf("loyaltyctl status does not show the held events: %v\n%s", err, out)
+	} else {
+		t.Logf("loyaltyctl status:\n%s", out)
+	}
+	l := stopAndOpen(t, r)
+	if n, _, _ := l.OutboxStats(); n == 0 {
+		t.Fatal("the register pruned events head office does not hold")
+	}
+}
+
+// TestFieldClonedConfig: two registers with the same register id (a copied
+// config) on separate ledgers. Head office applies the first ledger's
+// events and holds the second's; neither prunes what head office does not
+// hold for it.
+func TestFieldClonedConfig(t *testing.T) {
+	h := startFieldHQ(t)
+	r1 := syncRegister(t, h)
+	r1.start()
+	enrolAPI(t, r1, "m1", "")
+	acked := sell(t, r1, "a", 3)
+	waitStatus(t, r1, "drained", drained)
+	r2 := syncRegister(t, h) // same config: register.id e2e-r1
+	r2.start()
+	enrolAPI(t, r2, "m1", "")
+	acked = append(acked, sell(t, r2, "b", 3)...)
+	waitStatus(t, r2, "held for another incarnation", heldFor("incarnation"))
+	acked = append(acked, sell(t, r1, "c", 2)...)
+	waitStatus(t, r1, "drained", drained)
+	found, held, _ := account(t, h, acked)
+	if found != 5 || held != 3 {
+		t.Fatalf("found %d held %d", found, held)
+	}
+	r1.kill()
+	l := stopAndOpen(t, r2)
+	if n, _, _ := l.OutboxStats(); n < 4 { // enrolment + 3 sales' events
+		t.Fatalf("the clone pruned events head office does not hold: %d pending", n)
+	}
+}
+
+// TestFieldRestoredBackup: a register restored from its own backup after
+// head office had later events. The restored ledger's new events reuse
+// numbers head office holds other content for: they are held ("reused"),
+// and the ack the register gets stops below them, so it prunes nothing
+// head office does not hold.
+func TestFieldRestoredBackup(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 3)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(r.dir, "ledger.db")
+	backup, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	acked = append(acked, sell(t, r, "b", 3)...)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	acked = append(acked, sell(t, r, "c", 2)...)
+	waitStatus(t, r, "held as reused", heldFor("reused"))
+	found, held, _ := account(t, h, acked)
+	if found != 6 || held != 2 {
+		t.Fatalf("found %d held %d", found, held)
+	}
+	l := stopAndOpen(t, r)
+	if n, _, _ := l.OutboxStats(); n < 2 {
+		t.Fatalf("the restored register pruned events head office does not hold: %d pending", n)
+	}
+}
+
+// TestFieldMovedStore: a register whose store_id changed without a
+// confirmed move. Head office holds its events ("store") and tells it.
+func TestFieldMovedStore(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 2)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(r.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.cfgPath, []byte(strings.Replace(string(cfg), "store_id: e2e-store", "store_id: e2e-store2", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	acked = append(acked, sell(t, r, "b", 2)...)
+	sy := waitStatus(t, r, "held as moved", heldFor("store"))
+	if !strings.Contains(sy["held"].(map[string]any)["text"].(string), "move") {
+		t.Errorf("held text: %v", sy["held"])
+	}
+	found, held, _ := account(t, h, acked)
+	if found != 2 || held != 2 {
+		t.Fatalf("found %d held %d", found, held)
+	}
+	l := stopAndOpen(t, r)
+	if n, _, _ := l.OutboxStats(); n < 2 {
+		t.Fatalf("pruned: %d pending", n)
+	}
+}

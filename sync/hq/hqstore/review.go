@@ -1,0 +1,216 @@
+package hqstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// bReview holds the events head office could not place, keyed
+// "<register>\x00<incarnation>\x00<seq>": they are neither applied nor
+// acknowledged to the ledger that sent them, which keeps them.
+var bReview = []byte("review")
+
+// Reasons an event is held for review (the protocol's notice codes).
+const (
+	// ReviewIncarnation: another ledger incarnation is bound to the
+	// register id (a replaced or restored ledger, or a second register
+	// configured with the same id).
+	ReviewIncarnation = "incarnation"
+	// ReviewStore: the register sent under another store than the one it
+	// is bound to (moved without a confirmed move).
+	ReviewStore = "store"
+	// ReviewReused: a sequence number already applied came again from the
+	// same incarnation with different content (a ledger restored from a
+	// backup older than head office's copy).
+	ReviewReused = "reused"
+)
+
+// Stream names one ledger's stream of a register: head office applies one
+// incarnation per register id and holds the others for review.
+type Stream struct {
+	Store       string `json:"store"`
+	Register    string `json:"register"`
+	Incarnation string `json:"incarnation,omitempty"`
+}
+
+// Hold is what one Apply held for review from one stream: the reason, how
+// many of that stream's events are held in all, and the watermark that may
+// be acknowledged to it.
+type Hold struct {
+	Stream
+	Reason    string `json:"reason"`
+	Held      uint64 `json:"held"`
+	Watermark uint64 `json:"watermark"`
+	// Bound is the incarnation and store the register id is bound to.
+	BoundIncarnation string `json:"bound_incarnation,omitempty"`
+	BoundStore       string `json:"bound_store,omitempty"`
+	Text             string `json:"text"`
+}
+
+// Held is one event held for review.
+type Held struct {
+	Stream
+	Reason string `json:"reason"`
+	ledger.OutboxRecord
+}
+
+type heldRec struct {
+	Reason string              `json:"reason"`
+	Store  string              `json:"store"`
+	Record ledger.OutboxRecord `json:"record"`
+}
+
+func reviewPrefix(register, inc string) []byte {
+	return []byte(register + "\x00" + inc + "\x00")
+}
+
+// reviewText says what is wrong and what to do, for the register's status
+// and display and head office's report.
+func reviewText(h Hold) string {
+	switch h.Reason {
+	case ReviewIncarnation:
+		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if this register replaced it, "+
+			"confirm at head office (loyalty-hq register accept %s %s %s); if it is a second register, give it its own register.id",
+			h.Register, h.BoundIncarnation, h.Incarnation, h.Store, h.Register, h.Incarnation)
+	case ReviewStore:
+		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move %s %s %s)",
+			h.Register, h.BoundStore, h.Store, h.Register, h.BoundStore, h.Store)
+	default:
+		return fmt.Sprintf("head office already holds other events under these sequence numbers of register %s: this ledger looks restored from an older backup; "+
+			"do not delete it, call support (docs/operations.md)", h.Register)
+	}
+}
+
+// hold keeps e for review instead of applying it.
+func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint64) error {
+	b, err := a.tx.CreateBucketIfNotExists(bReview)
+	if err != nil {
+		return err
+	}
+	k := append(reviewPrefix(e.Register, e.Incarnation), u64(e.Seq)...)
+	st := Stream{Store: e.Store, Register: e.Register, Incarnation: e.Incarnation}
+	if a.res.Holds == nil {
+		a.res.Holds = map[Stream]Hold{}
+	}
+	h, ok := a.res.Holds[st]
+	if !ok {
+		h = Hold{Stream: st, Reason: reason, Watermark: wm, BoundIncarnation: rs.Incarnation, BoundStore: rs.Store}
+		h.Held = countPrefix(b, reviewPrefix(e.Register, e.Incarnation))
+	}
+	h.Watermark = min(h.Watermark, wm)
+	if b.Get(k) == nil {
+		if h.Held >= uint64(a.s.opts.MaxHeld) {
+			// The ledger keeps it (nothing was acknowledged).
+			rs.Dropped++
+			a.res.Dropped++
+		} else {
+			v, err := json.Marshal(heldRec{Reason: reason, Store: e.Store, Record: o.e.OutboxRecord})
+			if err != nil {
+				return err
+			}
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+			h.Held++
+			rs.Review++
+			a.res.Reviewed++
+		}
+	}
+	h.Text = reviewText(h)
+	a.res.Holds[st] = h
+	return nil
+}
+
+func countPrefix(b *bolt.Bucket, p []byte) uint64 {
+	var n uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// place decides whether e belongs to the stream head office applies for
+// its register id. It binds a register seen for the first time to e's
+// store and incarnation, and a register whose events so far came without
+// an incarnation (the legacy incarnation) to the first incarnation that
+// carries its stream on (the next sequence number, or one already applied
+// with the same content). Otherwise it returns the reason to hold e and
+// the watermark that may be acknowledged to e's ledger.
+func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uint64, err error) {
+	fresh := rs.Watermark == 0 && rs.Seen == 0 && rs.Store == "" && rs.Incarnation == "" && rs.Review == 0
+	if fresh {
+		rs.Incarnation = e.Incarnation
+		rs.Store = e.Store
+		return "", 0, nil
+	}
+	if e.Incarnation != rs.Incarnation {
+		if rs.Incarnation != "" || e.Incarnation == "" {
+			return ReviewIncarnation, 0, nil
+		}
+		// Legacy stream, first event with an incarnation.
+		cont := e.Seq == rs.Watermark+1
+		if !cont && e.Seq <= rs.Watermark {
+			evs, err := a.sub(bEvents, e.Register)
+			if err != nil {
+				return "", 0, err
+			}
+			cont = bytes.Equal(evs.Get(u64(e.Seq)), o.raw)
+		}
+		if !cont {
+			return ReviewIncarnation, 0, nil
+		}
+		rs.Incarnation = e.Incarnation
+	}
+	if rs.Store != "" && e.Store != "" && e.Store != rs.Store {
+		return ReviewStore, rs.Watermark, nil
+	}
+	if rs.Store == "" {
+		rs.Store = e.Store
+	}
+	return "", 0, nil
+}
+
+// Review lists the events held for review, by register, incarnation and
+// sequence number.
+func (s *Store) Review() ([]Held, error) {
+	var out []Held
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bReview)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			i := bytes.IndexByte(k, 0)
+			j := bytes.IndexByte(k[i+1:], 0) + i + 1
+			if i < 0 || j <= i || len(k) != j+9 {
+				return fmt.Errorf("review key %q: %w", k, ErrInvalid)
+			}
+			var r heldRec
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("review %q: %w", k, err)
+			}
+			r.Record.Seq = binary.BigEndian.Uint64(k[j+1:])
+			out = append(out, Held{Stream: Stream{Store: r.Store, Register: string(k[:i]), Incarnation: string(k[i+1 : j])},
+				Reason: r.Reason, OutboxRecord: r.Record})
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Register != out[j].Register {
+			return out[i].Register < out[j].Register
+		}
+		if out[i].Incarnation != out[j].Incarnation {
+			return out[i].Incarnation < out[j].Incarnation
+		}
+		return out[i].Seq < out[j].Seq
+	})
+	return out, err
+}

@@ -1,0 +1,36 @@
+package uplink
+
+import (
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// An ack naming another incarnation covers nothing of this ledger; one
+// naming none (a head office older than incarnations) or ours does, and
+// its notice (or none) is what status shows.
+func TestAckForUs(t *testing.T) {
+	id := &identity{inc: "aaaa"}
+	held := &protocol.Notice{Code: protocol.NoticeIncarnation, Held: 3, Text: "x"}
+	steps := []struct {
+		ack    protocol.Ack
+		forUs  bool
+		notice string
+		other  string
+	}{
+		{protocol.Ack{Register: "r1", Watermark: 5}, true, "", ""},
+		{protocol.Ack{Register: "r1", Incarnation: "bbbb", Watermark: 9}, false, "", "bbbb"},
+		{protocol.Ack{Register: "r1", Incarnation: "aaaa", Notice: held}, true, protocol.NoticeIncarnation, "bbbb"},
+		{protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: 6}, true, "", "bbbb"},
+	}
+	for i, s := range steps {
+		if got := id.forUs(s.ack); got != s.forUs {
+			t.Fatalf("step %d: forUs %v", i, got)
+		}
+		var st Status
+		id.status(&st)
+		if st.Notice.Code != s.notice || st.OtherIncarnation != s.other || st.Incarnation != "aaaa" {
+			t.Fatalf("step %d: status %+v", i, st)
+		}
+	}
+}
