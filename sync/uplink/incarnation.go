@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -22,6 +23,25 @@ type identity struct {
 	notice *protocol.Notice // from the last ack for our incarnation
 	others uint64           // acks seen for another incarnation of our id
 	other  string           // the last such incarnation
+	// ahead is a watermark head office acknowledged for this incarnation
+	// beyond the ledger's last event (0: none since the last confirm).
+	ahead uint64
+}
+
+// behind records that head office acknowledged w for this ledger, beyond
+// its last event: head office has events of this incarnation the ledger
+// does not, so the ledger is an older copy (restored from a backup).
+func (id *identity) behind(w uint64) {
+	id.mu.Lock()
+	id.ahead = max(id.ahead, w)
+	id.mu.Unlock()
+}
+
+// caughtUp clears behind after a confirm succeeded.
+func (id *identity) caughtUp() {
+	id.mu.Lock()
+	id.ahead = 0
+	id.mu.Unlock()
 }
 
 // forUs reports whether an ack applies to this ledger: an ack naming no
@@ -55,8 +75,12 @@ func (id *identity) status(s *Status) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	s.Incarnation = id.inc
-	if id.notice != nil {
+	switch {
+	case id.notice != nil:
 		s.Notice = Notice{Code: id.notice.Code, Held: id.notice.Held, Text: id.notice.Text}
+	case id.ahead != 0:
+		s.Notice = Notice{Code: protocol.NoticeReused, Text: fmt.Sprintf("head office holds events of this ledger up to sequence %d, beyond its last one: "+
+			"this ledger looks restored from an older backup; its new events are held at head office. Do not delete it; see docs/operations.md", id.ahead)}
 	}
 	s.OtherIncarnation = id.other
 	s.OtherAcks = id.others

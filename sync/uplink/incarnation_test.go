@@ -34,3 +34,29 @@ func TestAckForUs(t *testing.T) {
 		}
 	}
 }
+
+// A watermark for this incarnation beyond the ledger's last event (a
+// ledger restored from an older backup) is a notice until a confirm
+// succeeds; head office's own notice goes first.
+func TestBehindNotice(t *testing.T) {
+	id := &identity{inc: "aaaa"}
+	id.behind(13)
+	var st Status
+	id.status(&st)
+	if st.Notice.Code != protocol.NoticeReused || st.Notice.Text == "" {
+		t.Fatalf("behind: %+v", st.Notice)
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa", Notice: &protocol.Notice{Code: protocol.NoticeStore, Text: "moved"}})
+	st = Status{}
+	id.status(&st)
+	if st.Notice.Code != protocol.NoticeStore {
+		t.Fatalf("head office's notice: %+v", st.Notice)
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa"})
+	id.caughtUp()
+	st = Status{}
+	id.status(&st)
+	if st.Notice.Code != "" {
+		t.Fatalf("after catching up: %+v", st.Notice)
+	}
+}

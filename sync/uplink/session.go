@@ -2,10 +2,12 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
@@ -175,6 +177,9 @@ func (s *session) confirm(ackW uint64) {
 		// office is confused; never prune what we did not send.
 		u.log.Error("confirm failed", "watermark", ackW, "err", err)
 		u.setErr(fmt.Sprintf("confirm %d: %v", ackW, err))
+		if errors.Is(err, ledger.ErrPruneNotAllowed) {
+			u.id.behind(ackW)
+		}
 		u.mu.Lock()
 		u.st.ackW = s.watermark
 		u.mu.Unlock()
@@ -183,6 +188,7 @@ func (s *session) confirm(ackW uint64) {
 	}
 	s.watermark = ackW
 	s.lastConfirm = time.Now()
+	u.id.caughtUp()
 	u.mu.Lock()
 	u.st.watermark = ackW
 	u.mu.Unlock()
