@@ -174,12 +174,10 @@ func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit fun
 		n, err := port.Read(buf)
 		now := clock.Wall(r.o.Clock)
 		if ow != nil && ow.opened() {
-			// the opener's descriptor may not be in /proc yet: look now
-			// and once more shortly after
+			// look a moment later: the opener's descriptor may not be in
+			// /proc yet, and a short-lived opener (a second loyaltyd
+			// refused by the lock, a udev probe) is gone by then
 			recheck = time.Now().Add(200 * time.Millisecond)
-			if hs := Holders(r.o.Path); len(hs) > 0 {
-				return heldError(r.o.Path, hs)
-			}
 		}
 		if !recheck.IsZero() && time.Now().After(recheck) {
 			recheck = time.Time{}
