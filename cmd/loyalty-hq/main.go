@@ -22,6 +22,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
@@ -35,6 +36,7 @@ const usage = `usage:
   loyalty-hq acl STORE/REGISTER ...             print the broker ACL (configs/mosquitto.acl) binding each register to its store
   loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
+  loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped)
   loyalty-hq version`
 
 func main() {
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	case "report", "contacts":
 		return report(ctx, args, stdout, stderr)
+	case "register":
+		return registerCmd(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "loyalty-hq", version)
 		return nil
@@ -262,4 +266,39 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer st.Close()
 	return hqreport.Run(ctx, hqreport.Env{Source: st, Members: st}, rest, stdout, stderr)
+}
+
+// registerCmd runs "register move": it confirms at head office that a
+// register now belongs to another store (docs/operations.md "Moving a
+// register"). The store file is locked by serve, so it runs while serve is
+// stopped.
+func registerCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "move" {
+		return fmt.Errorf("register needs move\n%s", usage)
+	}
+	fs := flag.NewFlagSet("register move", flag.ContinueOnError)
+	path := fs.String("store", "", "head office's store file (serve must be stopped)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *path == "" || fs.NArg() != 2 {
+		return errors.New("usage: loyalty-hq register move -store FILE REGISTER STORE")
+	}
+	reg, to := fs.Arg(0), fs.Arg(1)
+	for _, id := range []string{reg, to} {
+		if err := protocol.ValidID(id); err != nil {
+			return err
+		}
+	}
+	st, err := hqstore.Open(*path, nil)
+	if err != nil {
+		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+	}
+	n, err := st.MoveRegister(reg, to)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
+	return st.Close()
 }

@@ -27,6 +27,9 @@ func TestRunArguments(t *testing.T) {
 		{"serve without config", []string{"serve"}, "needs -config", ""},
 		{"publish without document", []string{"publish-config", "-check"}, "needs one document", ""},
 		{"version", []string{"version"}, "", "loyalty-hq"},
+		{"register without move", []string{"register"}, "needs move", ""},
+		{"move without store", []string{"register", "move", "r1", "s2"}, "usage", ""},
+		{"move with a bad id", []string{"register", "move", "-store", "x.db", "r/1", "s2"}, "invalid", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,5 +86,39 @@ func TestReportOverStore(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "members") || !strings.Contains(out.String(), "2") {
 		t.Fatalf("report output:\n%s", out.String())
+	}
+}
+
+// TestRegisterMove: the move is refused for a register head office never
+// heard from and for its own store, and moves a known one.
+func TestRegisterMove(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hq.db")
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(ledger.Sale{ID: "s1", Register: "r1", Total: 100})
+	if _, err := st.Apply([]hqstore.Event{{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{
+		Seq: 1, ID: "r1-1", Type: ledger.OutSale, Data: data}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out bytes.Buffer
+	for _, bad := range [][]string{{"r9", "s2"}, {"r1", "s1"}} {
+		if err := run(context.Background(), append([]string{"register", "move", "-store", path}, bad...), &out, &out); err == nil {
+			t.Fatalf("move %v accepted", bad)
+		}
+	}
+	if err := run(context.Background(), []string{"register", "move", "-store", path, "r1", "s2"}, &out, &out); err != nil || !strings.Contains(out.String(), "now belongs to store s2") {
+		t.Fatalf("move: %v %s", err, out.String())
+	}
+	st, err = hqstore.Open(path, &hqstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	regs, _ := st.Registers()
+	if len(regs) != 1 || regs[0].Store != "s2" {
+		t.Fatalf("registers %+v", regs)
 	}
 }

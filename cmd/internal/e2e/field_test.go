@@ -176,7 +176,7 @@ func TestFieldReplacedCard(t *testing.T) {
 	enrolAPI(t, r, "m1", "")
 	acked = append(acked, sell(t, r, "b", 3)...)
 	sy := waitStatus(t, r, "held for another incarnation", heldFor("incarnation"))
-	if !strings.Contains(sy["held"].(map[string]any)["text"].(string), "loyalty-hq register accept") {
+	if !strings.Contains(sy["held"].(map[string]any)["text"].(string), "register.id") {
 		t.Errorf("held text does not say what to do: %v", sy["held"])
 	}
 	found, held, _ := account(t, h, acked)
@@ -295,8 +295,16 @@ func TestFieldMovedStore(t *testing.T) {
 	if found != 2 || held != 2 {
 		t.Fatalf("found %d held %d", found, held)
 	}
-	l := stopAndOpen(t, r)
-	if n, _, _ := l.OutboxStats(); n < 2 {
-		t.Fatalf("pruned: %d pending", n)
+	// The move confirmed at head office (loyalty-hq register move): the
+	// held events are released, the register resends them, nothing waits.
+	if n, err := h.st.MoveRegister("e2e-r1", "e2e-store2"); err != nil || n < 2 {
+		t.Fatalf("move: %d %v", n, err)
 	}
+	acked = append(acked, sell(t, r, "c", 1)...)
+	waitStatus(t, r, "drained after the move", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	found, held, _ = account(t, h, acked)
+	if found != 5 || held != 0 {
+		t.Fatalf("after the move: found %d held %d", found, held)
+	}
+	stopAndOpen(t, r)
 }

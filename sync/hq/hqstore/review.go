@@ -76,12 +76,12 @@ func reviewPrefix(register, inc string) []byte {
 func reviewText(h Hold) string {
 	switch h.Reason {
 	case ReviewIncarnation:
-		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if this register replaced it, "+
-			"confirm at head office (loyalty-hq register accept %s %s %s); if it is a second register, give it its own register.id",
-			h.Register, h.BoundIncarnation, h.Incarnation, h.Store, h.Register, h.Incarnation)
+		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if it is a second register, "+
+			"give it its own register.id; if this register replaced the old one, keep this ledger and tell head office (docs/operations.md)",
+			h.Register, h.BoundIncarnation, h.Incarnation)
 	case ReviewStore:
-		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move %s %s %s)",
-			h.Register, h.BoundStore, h.Store, h.Register, h.BoundStore, h.Store)
+		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move %s %s)",
+			h.Register, h.BoundStore, h.Store, h.Register, h.Store)
 	default:
 		return fmt.Sprintf("head office already holds other events under these sequence numbers of register %s: this ledger looks restored from an older backup; "+
 			"do not delete it, call support (docs/operations.md)", h.Register)
@@ -213,4 +213,54 @@ func (s *Store) Review() ([]Held, error) {
 		return out[i].Seq < out[j].Seq
 	})
 	return out, err
+}
+
+// MoveRegister confirms that register now belongs to store to: events it
+// sends under to are applied from now on, and those held for review
+// because they came under to are dropped from the review list (the
+// register never had them acknowledged, keeps them and resends them).
+// Events already applied stay as they were recorded. It returns how many
+// held events were released.
+func (s *Store) MoveRegister(register, to string) (int, error) {
+	var n int
+	err := s.update(func(tx *bolt.Tx) error {
+		rs, err := loadReg(tx, register)
+		if err != nil {
+			return err
+		}
+		if rs.Store == "" {
+			return fmt.Errorf("move %s: head office has never heard from this register: %w", register, ErrInvalid)
+		}
+		if rs.Store == to {
+			return fmt.Errorf("move %s: already in store %s: %w", register, to, ErrInvalid)
+		}
+		rs.Store = to
+		if b := tx.Bucket(bReview); b != nil {
+			p := reviewPrefix(register, rs.Incarnation)
+			var del [][]byte
+			c := b.Cursor()
+			for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+				var r heldRec
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("review %q: %w", k, err)
+				}
+				if r.Reason == ReviewStore && r.Store == to {
+					del = append(del, append([]byte(nil), k...))
+				}
+			}
+			for _, k := range del {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(del)
+			rs.Review -= min(rs.Review, uint64(n))
+		}
+		v, err := json.Marshal(rs)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bRegs).Put([]byte(register), v)
+	})
+	return n, err
 }
