@@ -183,6 +183,9 @@ func TestFieldReplacedCard(t *testing.T) {
 	if found != 5 || held != 3 {
 		t.Fatalf("found %d held %d", found, held)
 	}
+	if _, body := r.get("/metrics"); !strings.Contains(body, `loyalty_sync_held{reason="incarnation"} 1`) || strings.Contains(body, "loyalty_sync_held_events 0") {
+		t.Errorf("metrics do not count the held events:\n%s", body)
+	}
 	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
 	if err != nil || !strings.Contains(out, "HELD") {
 		t.Errorf("loyaltyctl status does not show the held events: %v\n%s", err, out)

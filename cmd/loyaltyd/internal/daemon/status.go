@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"github.com/loyalty-terminal/loyalty/sync/uplink"
+	"fmt"
 	"io"
 	"time"
 
@@ -10,6 +10,8 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/clock"
 	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
 // verdictClock is the wall clock as the ledger judges it: trusted only
@@ -84,6 +86,25 @@ func (r *register) registerMetrics() {
 			return -1
 		}
 		return float64(s.OutboxPending)
+	})
+	// Events head office holds for review instead of applying them
+	// (docs/operations.md): 1 in held_reason while it does, per reason.
+	r.metrics.NewGauge(`loyalty_sync_held_events`, func() float64 {
+		if r.up == nil {
+			return 0
+		}
+		return float64(r.up.Status().Notice.Held)
+	})
+	for _, reason := range []string{protocol.NoticeIncarnation, protocol.NoticeStore, protocol.NoticeReused} {
+		r.metrics.NewGauge(fmt.Sprintf(`loyalty_sync_held{reason=%q}`, reason), func() float64 {
+			return b2f(r.up != nil && r.up.Status().Notice.Code == reason)
+		})
+	}
+	r.metrics.NewGauge(`loyalty_sync_other_ledger_acks`, func() float64 {
+		if r.up == nil {
+			return 0
+		}
+		return float64(r.up.Status().OtherAcks)
 	})
 	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
 	r.metrics.RegisterMetricsWriter(func(w io.Writer) { manager.WriteMetrics(w, r.mgr.Health()) })
