@@ -299,29 +299,47 @@ type LineView struct {
 	Amount   ledger.Money `json:"amount"`
 }
 
+// BonusView is one bonus within the points of the recorded sale.
+type BonusView struct {
+	Reason string `json:"reason"` // the ledger's reason: "first-purchase", "birthday", "campaign:<id>", ...
+	Points int64  `json:"points"`
+}
+
+// DiscountView is a reward chosen for this sale, shown as a basket line
+// with its negative amount so that lines and discounts add up to the total.
+type DiscountView struct {
+	RewardID string       `json:"reward_id"`
+	Name     string       `json:"name"`
+	Amount   ledger.Money `json:"amount"` // negative
+}
+
 // View is everything the kiosk page shows; it is sent whole on each change.
 type View struct {
-	State      string       `json:"state"`
-	SaleID     string       `json:"sale_id,omitempty"`
-	Member     string       `json:"member,omitempty"` // name
-	MemberID   string       `json:"member_id,omitempty"`
-	Language   string       `json:"language,omitempty"`
-	Balance    int64        `json:"balance"`
-	Earned     int64        `json:"earned"`
-	Redeemed   int64        `json:"redeemed"`
-	NextReward string       `json:"next_reward,omitempty"`
-	ToNext     int64        `json:"to_next"` // points still missing for NextReward
-	Tier       string       `json:"tier,omitempty"`
-	NextTier   string       `json:"next_tier,omitempty"`
-	TierSpend  ledger.Money `json:"tier_spend_to_go,omitempty"`  // spend still missing for NextTier
-	TierVisits int          `json:"tier_visits_to_go,omitempty"` // or visits still missing
-	Prompt     string       `json:"prompt,omitempty"`
-	Message    string       `json:"message,omitempty"`
-	Lines      []LineView   `json:"lines,omitempty"`
-	Total      ledger.Money `json:"total"`
-	Rewards    []RewardView `json:"rewards,omitempty"`
-	Offline    bool         `json:"offline"`
-	Completed  int          `json:"completed"`
+	State      string         `json:"state"`
+	SaleID     string         `json:"sale_id,omitempty"`
+	Member     string         `json:"member,omitempty"` // name
+	MemberID   string         `json:"member_id,omitempty"`
+	Language   string         `json:"language,omitempty"`
+	Balance    int64          `json:"balance"`
+	Earned     int64          `json:"earned"`
+	Redeemed   int64          `json:"redeemed"`
+	Bonus      int64          `json:"bonus,omitempty"`      // the part of Earned that is bonus
+	Bonuses    []BonusView    `json:"bonuses,omitempty"`    // that part by reason
+	CanRedeem  string         `json:"can_redeem,omitempty"` // a reward the member can afford now (the dearest)
+	NextReward string         `json:"next_reward,omitempty"`
+	ToNext     int64          `json:"to_next"` // points still missing for NextReward
+	Tier       string         `json:"tier,omitempty"`
+	NextTier   string         `json:"next_tier,omitempty"`
+	TierSpend  ledger.Money   `json:"tier_spend_to_go,omitempty"`  // spend still missing for NextTier
+	TierVisits int            `json:"tier_visits_to_go,omitempty"` // or visits still missing
+	Prompt     string         `json:"prompt,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Lines      []LineView     `json:"lines,omitempty"`
+	Discounts  []DiscountView `json:"discounts,omitempty"` // chosen rewards as negative lines
+	Total      ledger.Money   `json:"total"`
+	Rewards    []RewardView   `json:"rewards,omitempty"`
+	Offline    bool           `json:"offline"`
+	Completed  int            `json:"completed"`
 }
 
 // Effects is what one event produced.
@@ -896,6 +914,23 @@ func (m *Machine) next() (rules.Reward, int64, bool) {
 	return best, best.Points - int64(m.balance), found
 }
 
+// canRedeem is the dearest reward the member can afford now with the
+// points not yet chosen for this sale (on the receipt: the new balance).
+func (m *Machine) canRedeem() (rules.Reward, bool) {
+	left := m.balance
+	if m.state != Receipt {
+		left -= m.chosenPoints()
+	}
+	var best rules.Reward
+	found := false
+	for _, r := range m.o.Rewards {
+		if ledger.Points(r.Points) <= left && (!found || r.Points > best.Points) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
 func (m *Machine) memberDisplay() *Display {
 	name := m.member.Name
 	if name == "" {
@@ -955,6 +990,9 @@ func (m *Machine) view() View {
 		if r, d, ok := m.next(); ok {
 			v.NextReward, v.ToNext = r.Name, d
 		}
+		if r, ok := m.canRedeem(); ok {
+			v.CanRedeem = r.Name
+		}
 		v.Tier = m.member.Tier
 		if g := m.tierGoal; g != nil {
 			v.NextTier, v.TierSpend, v.TierVisits = g.Name, g.Spend, g.Visits
@@ -962,9 +1000,18 @@ func (m *Machine) view() View {
 	}
 	if m.lastSale != nil {
 		v.Earned, v.Redeemed = int64(m.lastSale.Earned), int64(m.lastSale.Redeemed)
+		for _, e := range m.lastSale.Events {
+			if e.Kind == ledger.KindBonus && e.Points != 0 {
+				v.Bonus += int64(e.Points)
+				v.Bonuses = append(v.Bonuses, BonusView{Reason: e.Reason, Points: int64(e.Points)})
+			}
+		}
 	}
 	for _, l := range m.lines {
 		v.Lines = append(v.Lines, LineView{SKU: l.SKU, Name: m.names[l.SKU], Quantity: l.Quantity, Amount: l.Amount()})
+	}
+	for _, r := range m.redeem {
+		v.Discounts = append(v.Discounts, DiscountView{RewardID: r.ID, Name: r.Name, Amount: -ledger.Money(r.Discount)})
 	}
 	v.Total = m.total()
 	if m.lastSale != nil {

@@ -525,3 +525,110 @@ func TestUnknownItemMessage(t *testing.T) {
 		t.Fatalf("an ordinary unknown code is named: %q", fx.Err)
 	}
 }
+
+// TestViewSaysHowMuchIsBonus: the receipt's view splits the points earned
+// into the bonus part, by reason (before: only "earned").
+func TestViewSaysHowMuchIsBonus(t *testing.T) {
+	f := newFake()
+	rec := recorderFunc(func(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error) {
+		res, err := f.RecordSale(ctx, req)
+		res.Events = []ledger.PointEvent{
+			{Kind: ledger.KindEarn, Points: 10, Line: 1},
+			{Kind: ledger.KindBonus, Points: 50, Reason: rules.BonusFirstPurchase},
+			{Kind: ledger.KindBonus, Points: 20, Reason: rules.BonusBirthday},
+		}
+		res.Earned = 80
+		return res, err
+	})
+	m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: rec, Rewards: rewards})
+	ctx := context.Background()
+	m.Handle(ctx, item(notebook))
+	if v := m.Handle(ctx, card(danaCard)).View; v.Bonus != 0 || v.Bonuses != nil {
+		t.Fatalf("bonus before the sale: %+v", v)
+	}
+	v := m.Handle(ctx, ctl(checkout.ActComplete)).View
+	want := []checkout.BonusView{{Reason: "first-purchase", Points: 50}, {Reason: "birthday", Points: 20}}
+	if v.State != "receipt" || v.Earned != 80 || v.Bonus != 70 || !reflect.DeepEqual(v.Bonuses, want) {
+		t.Fatalf("receipt view: earned %d bonus %d %+v", v.Earned, v.Bonus, v.Bonuses)
+	}
+}
+
+// TestViewSaysRewardIsAffordable: with enough points the view names the
+// dearest reward the member can redeem now, counting the points already
+// chosen for this sale (before: only "N more points for X").
+func TestViewSaysRewardIsAffordable(t *testing.T) {
+	cases := []struct {
+		balance ledger.Points
+		pick    bool
+		want    string
+	}{
+		{balance: 99, want: ""},
+		{balance: 100, want: "Free coffee"},
+		{balance: 600, want: "Tote bag"},
+		{balance: 150, pick: true, want: ""},            // 50 left after the coffee
+		{balance: 600, pick: true, want: "Tote bag"},    // 500 left
+		{balance: 550, pick: true, want: "Free coffee"}, // 450 left
+	}
+	for _, tc := range cases {
+		m, f, _ := setup()
+		f.balances["m1"] = tc.balance
+		ctx := context.Background()
+		m.Handle(ctx, item(notebook))
+		v := m.Handle(ctx, card(danaCard)).View
+		if tc.pick {
+			fx := m.Handle(ctx, pick("coffee"))
+			if fx.Err != nil {
+				t.Fatal(fx.Err)
+			}
+			v = fx.View
+		}
+		if v.CanRedeem != tc.want {
+			t.Errorf("balance %d, coffee chosen %v: can_redeem %q, want %q", tc.balance, tc.pick, v.CanRedeem, tc.want)
+		}
+	}
+}
+
+// TestViewShowsRewardAsLine: a reward chosen for this sale is in the view
+// as a negative line, so lines plus discounts add up to the total while
+// choosing, after choosing and on the receipt.
+func TestViewShowsRewardAsLine(t *testing.T) {
+	m, f, _ := setup()
+	f.balances["m1"] = 300
+	ctx := context.Background()
+	m.Handle(ctx, item(notebook))
+	m.Handle(ctx, card(danaCard))
+	if v := m.Handle(ctx, ctl(checkout.ActRedeem)).View; v.Discounts != nil {
+		t.Fatalf("discount before a reward was chosen: %+v", v.Discounts)
+	}
+	sum := func(v checkout.View) ledger.Money {
+		var s ledger.Money
+		for _, l := range v.Lines {
+			s += l.Amount
+		}
+		for _, d := range v.Discounts {
+			s += d.Amount
+		}
+		return s
+	}
+	coffee := checkout.DiscountView{RewardID: "coffee", Name: "Free coffee", Amount: -50}
+	// pick a coffee; REDEEM lists the rewards again (choosing); TOTAL takes
+	// a second coffee; TOTAL records the sale.
+	steps := []struct {
+		ev    checkout.Event
+		state string
+		want  []checkout.DiscountView
+		total ledger.Money
+	}{
+		{pick("coffee"), "member", []checkout.DiscountView{coffee}, 950},
+		{ctl(checkout.ActRedeem), "redeem", []checkout.DiscountView{coffee}, 950},
+		{ctl(checkout.ActComplete), "member", []checkout.DiscountView{coffee, coffee}, 900},
+		{ctl(checkout.ActComplete), "receipt", []checkout.DiscountView{coffee, coffee}, 900},
+	}
+	for _, st := range steps {
+		fx := m.Handle(ctx, st.ev)
+		v := fx.View
+		if fx.Err != nil || v.State != st.state || !reflect.DeepEqual(v.Discounts, st.want) || sum(v) != v.Total || v.Total != st.total {
+			t.Fatalf("after %+v: err %v, state %s, discounts %+v, lines+discounts %d, total %d", st.ev, fx.Err, v.State, v.Discounts, sum(v), v.Total)
+		}
+	}
+}

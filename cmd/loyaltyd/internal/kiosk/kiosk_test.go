@@ -222,3 +222,60 @@ func TestChromiumCurrencyWithoutMinorUnits(t *testing.T) {
 		t.Errorf("DOM does not show 1234 JPY without decimals:\n%s", dom)
 	}
 }
+
+// TestChromiumBonusAffordableAndRewardLine: the receipt says how much of the
+// points is bonus, the page says when a reward is affordable now, and a
+// reward chosen for the sale is a negative line of the basket (before:
+// "+152 points" only, "N more points for X" only, no reward line).
+func TestChromiumBonusAffordableAndRewardLine(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		testkit.Missing(t, "chromium", chromiumPath+" not found; make testdeps installs it")
+	}
+	cases := []struct {
+		name  string
+		view  map[string]any
+		until string
+		want  []string
+	}{
+		{"bonus", map[string]any{"state": "receipt", "member": "Dana", "member_id": "m1", "language": "en", "balance": 152,
+			"earned": 152, "bonus": 70, "bonuses": []map[string]any{{"reason": "first-purchase", "points": 50}, {"reason": "campaign:tue", "points": 20}}},
+			"receipt", []string{"+152 points on this purchase (incl. 50 welcome bonus, 20 bonus)"}},
+		{"affordable", map[string]any{"state": "points", "member": "דנה", "member_id": "m1", "language": "he", "balance": 120,
+			"can_redeem": "Free coffee", "next_reward": "Tote bag", "to_next": 380},
+			"points", []string{"אפשר לממש עכשיו: Free coffee · עוד 380 נקודות עד Tote bag"}},
+		{"reward line", map[string]any{"state": "member", "member": "Дана", "member_id": "m1", "language": "bg", "balance": 20,
+			"lines":     []map[string]any{{"sku": "a", "name": "Latte", "quantity": 1, "amount": 450}},
+			"discounts": []map[string]any{{"reward_id": "coffee", "name": "Free coffee", "amount": -350}}, "total": 100},
+			"member", []string{`<tr class="reward"><td>Free coffee</td><td class="amt">-3.50</td></tr>`, "Общо 1.00"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := kiosk.New(kiosk.Options{})
+			_ = h.Publish(tc.view)
+			srv := httptest.NewServer(h.Handler())
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dom := dumpDOM(t, ctx, srv.URL+"/?until="+tc.until)
+			for _, want := range tc.want {
+				if !strings.Contains(dom, want) {
+					t.Errorf("DOM lacks %q:\n%s", want, dom)
+				}
+			}
+		})
+	}
+}
+
+// TestPageWordsInEveryLanguage: the bonus, affordable-reward words exist in
+// en, he and bg (the Chromium test renders one language each).
+func TestPageWordsInEveryLanguage(t *testing.T) {
+	rec := httptest.NewRecorder()
+	kiosk.New(kiosk.Options{}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	page := rec.Body.String()
+	for _, want := range []string{"welcome bonus", "בונוס הצטרפות", "бонус за добре дошли", "birthday bonus", "בונוס יום הולדת", "бонус за рожден ден",
+		"You can redeem {name} now", "אפשר לממש עכשיו: {name}", "Можете да вземете {name} сега"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
