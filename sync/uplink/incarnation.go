@@ -26,6 +26,22 @@ type identity struct {
 	// ahead is a watermark head office acknowledged for this incarnation
 	// beyond the ledger's last event (0: none since the last confirm).
 	ahead uint64
+	// lostFrom..lostTo are events head office asked for again after it
+	// had confirmed them and this ledger pruned them (0: none).
+	lostFrom, lostTo uint64
+}
+
+// NoticeLost is the status notice code for events head office confirmed,
+// then lost (it was restored from a backup), which this ledger no longer
+// has.
+const NoticeLost = "lost"
+
+// lost records that head office asked for events from..to again after
+// confirming them.
+func (id *identity) lost(from, to uint64) {
+	id.mu.Lock()
+	id.lostFrom, id.lostTo = from, max(id.lostTo, to)
+	id.mu.Unlock()
 }
 
 // behind records that head office acknowledged w for this ledger, beyond
@@ -58,6 +74,9 @@ func (id *identity) forUs(a protocol.Ack) bool {
 		return false
 	}
 	id.notice = a.Notice
+	if id.lostTo != 0 && a.Watermark >= id.lostTo {
+		id.lostFrom, id.lostTo = 0, 0
+	}
 	return true
 }
 
@@ -78,6 +97,9 @@ func (id *identity) status(s *Status) {
 	switch {
 	case id.notice != nil:
 		s.Notice = Notice{Code: id.notice.Code, Held: id.notice.Held, Text: id.notice.Text}
+	case id.lostTo != 0:
+		s.Notice = Notice{Code: NoticeLost, Held: id.lostTo - id.lostFrom + 1, Text: fmt.Sprintf("head office lost events %d..%d of this register after confirming them "+
+			"(restored from a backup?); this register no longer has them: head office must record the gap (docs/operations.md)", id.lostFrom, id.lostTo)}
 	case id.ahead != 0:
 		s.Notice = Notice{Code: protocol.NoticeReused, Text: fmt.Sprintf("head office holds events of this ledger up to sequence %d, beyond its last one: "+
 			"this ledger looks restored from an older backup; its new events are held at head office. Do not delete it; see docs/operations.md", id.ahead)}

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -58,5 +59,30 @@ func TestBehindNotice(t *testing.T) {
 	id.status(&st)
 	if st.Notice.Code != "" {
 		t.Fatalf("after catching up: %+v", st.Notice)
+	}
+}
+
+// A resend request below the confirmed watermark (head office restored
+// from a backup) is a "lost" notice naming the numbers, until head
+// office's watermark is back above them.
+func TestLostNotice(t *testing.T) {
+	id := &identity{inc: "aaaa"}
+	id.lost(12, 21)
+	var st Status
+	id.status(&st)
+	if st.Notice.Code != NoticeLost || st.Notice.Held != 10 || !strings.Contains(st.Notice.Text, "12..21") {
+		t.Fatalf("lost: %+v", st.Notice)
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: 15})
+	st = Status{}
+	id.status(&st)
+	if st.Notice.Code != NoticeLost {
+		t.Fatalf("cleared too early: %+v", st.Notice)
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: 21})
+	st = Status{}
+	id.status(&st)
+	if st.Notice.Code != "" {
+		t.Fatalf("not cleared: %+v", st.Notice)
 	}
 }

@@ -200,6 +200,12 @@ func (s *session) confirm(ackW uint64) {
 // the same gap is honoured again only after AckTimeout; a new gap
 // (progress was made) at once.
 func (s *session) rewind(gap uint64) {
+	if gap != 0 && gap <= s.watermark {
+		// Head office asks for events it confirmed before and this
+		// ledger has forgotten: it went back in time (restored from a
+		// backup). Say so; they cannot be resent from here.
+		s.u.id.lost(gap, s.watermark)
+	}
 	if gap == 0 || gap-1 >= s.cursor || gap <= s.acked() {
 		return
 	}

@@ -95,7 +95,7 @@ func (r *register) registerMetrics() {
 		}
 		return float64(r.up.Status().Notice.Held)
 	})
-	for _, reason := range []string{protocol.NoticeIncarnation, protocol.NoticeStore, protocol.NoticeReused} {
+	for _, reason := range []string{protocol.NoticeIncarnation, protocol.NoticeStore, protocol.NoticeReused, uplink.NoticeLost} {
 		r.metrics.NewGauge(fmt.Sprintf(`loyalty_sync_held{reason=%q}`, reason), func() float64 {
 			return b2f(r.up != nil && r.up.Status().Notice.Code == reason)
 		})
