@@ -118,7 +118,7 @@ func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 		Decimals:     kiosk.Decimals(r.unit()),
 		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
 		CardFirstFor: cardFirstFor(cfg.Checkout.CardFirstFor),
-		Prompt:       promptFunc(r.led, verdictClock{r.led, r.o.Clock}, rewards, location(cfg.Register.TimeZone, r.log), r.log),
+		Prompt:       promptFunc(r.led, verdictClock{r.led, r.o.Clock}, location(cfg.Register.TimeZone, r.log), r.log),
 		NextTier:     nextTierFunc(r.led),
 		// the balance reaches the display before the history is read
 		DeferPrompt: true,

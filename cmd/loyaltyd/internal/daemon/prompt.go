@@ -18,10 +18,16 @@ import (
 // summary when the register holds one, and from the member's local
 // purchase history when it does not. Birthday, first return visit, due
 // and sleeping are time-based: while the clock is not trusted only "close
-// to the next reward" can be said.
-func promptFunc(l *ledger.Ledger, clk clock.Clock, rewards []rules.Reward, loc *time.Location, log *slog.Logger) checkout.PromptFunc {
+// to the next reward" can be said. The rewards are those of the rule set
+// in force in the ledger at the moment of the prompt, so a head-office
+// update is followed at once.
+func promptFunc(l *ledger.Ledger, clk clock.Clock, loc *time.Location, log *slog.Logger) checkout.PromptFunc {
 	return func(m ledger.Member, bal ledger.Points) string {
 		var next int64
+		var rewards []rules.Reward
+		if rs := l.Rules(); rs != nil {
+			rewards = rs.Rewards
+		}
 		for _, r := range rewards {
 			if r.Points > int64(bal) && (next == 0 || r.Points < next) {
 				next = r.Points

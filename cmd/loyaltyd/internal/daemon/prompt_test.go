@@ -72,7 +72,7 @@ func TestPromptFromHeadOfficeSummary(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	prompt := func(at time.Time, trusted bool) string {
-		return promptFunc(led, ledgertest.NewClock(at, trusted), nil, time.UTC, log)(m, 100)
+		return promptFunc(led, ledgertest.NewClock(at, trusted), time.UTC, log)(m, 100)
 	}
 	tests := []struct {
 		name    string
@@ -119,8 +119,35 @@ func TestPromptFromLocalHistoryWithoutSummary(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// Purchases 70 and 50 days ago: interval 20, away 50 days: due.
-	got := promptFunc(led, ledgertest.NewClock(now, true), nil, time.UTC, log)(m, 0)
+	got := promptFunc(led, ledgertest.NewClock(now, true), time.UTC, log)(m, 0)
 	if want := "Due (usually every 20 days): remind them of their usual"; got != want {
 		t.Fatalf("prompt %q, want %q", got, want)
+	}
+}
+
+// TestPromptFollowsTheRulesInForce: "N points to the next reward" uses the
+// rewards of the rule set in force, so a head-office update is followed at
+// once (before: the rewards at start).
+func TestPromptFollowsTheRulesInForce(t *testing.T) {
+	led := ledgertest.Open(t, &ledger.Options{Register: "r1", Rules: ruleSet(1, "1")}) // reward r1: 10 points
+	m, err := led.Enrol(context.Background(), ledger.Member{ID: "m3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prompt := promptFunc(led, ledgertest.NewClock(time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC), false), time.UTC, log)
+	if got := prompt(m, 9); got != "1 points to the next reward" {
+		t.Fatalf("prompt %q", got)
+	}
+	if got := prompt(m, 11); got != "" {
+		t.Fatalf("11 points under a 10-point reward: %q", got)
+	}
+	rs := ruleSet(2, "1")
+	rs.Rewards[0].Points = 12
+	if err := led.SetRules(rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := prompt(m, 11); got != "1 points to the next reward" {
+		t.Fatalf("after head office's new rule set: %q", got)
 	}
 }
