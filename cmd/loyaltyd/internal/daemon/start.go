@@ -27,6 +27,9 @@ type running struct {
 	socket  string   // the API's unix socket, removed on the way out
 	first   []func() // run before the servers shut down (end the kiosk's live streams)
 	timeout time.Duration
+	// deadline is when a graceful shutdown's bound ends; halt, which
+	// follows it, waits only for what is left of it (one bound in all).
+	deadline time.Time
 	log     *slog.Logger
 	// readTimeout is api.read_timeout (0: none).
 	readTimeout time.Duration
@@ -66,7 +69,8 @@ func (g *running) serve(ln net.Listener, h http.Handler) {
 func (g *running) shutdown() {
 	g.log.Info("shutting down", "timeout", g.timeout)
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
-	sctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	g.deadline = time.Now().Add(g.timeout)
+	sctx, cancel := context.WithDeadline(context.Background(), g.deadline)
 	defer cancel()
 	for _, f := range g.first {
 		f()
@@ -78,8 +82,7 @@ func (g *running) shutdown() {
 		}
 	}
 	g.stop()
-	deadline, _ := sctx.Deadline()
-	if !waitBounded(&g.wg, time.Until(deadline)) {
+	if !waitBounded(&g.wg, time.Until(g.deadline)) {
 		g.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
 	}
 }
@@ -94,7 +97,13 @@ func (g *running) halt() {
 	for _, s := range g.servers {
 		_ = s.Close()
 	}
-	if !waitBounded(&g.wg, g.timeout) {
+	bound := g.timeout
+	if !g.deadline.IsZero() {
+		// after shutdown: what is left of its bound, not a second one
+		// (systemd's TimeoutStopSec counts from the same SIGTERM)
+		bound = time.Until(g.deadline)
+	}
+	if !waitBounded(&g.wg, bound) {
 		g.log.Warn("shutdown bound reached; closing the ledger with devices still stopping")
 	}
 }
