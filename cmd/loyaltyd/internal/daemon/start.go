@@ -30,7 +30,7 @@ type running struct {
 	// deadline is when a graceful shutdown's bound ends; halt, which
 	// follows it, waits only for what is left of it (one bound in all).
 	deadline time.Time
-	log     *slog.Logger
+	log      *slog.Logger
 	// readTimeout is api.read_timeout (0: none).
 	readTimeout time.Duration
 }
