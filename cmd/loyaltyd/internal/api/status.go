@@ -94,6 +94,9 @@ type StatusInput struct {
 	SyncErr error
 	// Clock is the ledger's clock status; nil when it could not be read.
 	Clock *ledger.ClockStatus
+	// OutboxOldest is the wall time of the oldest event head office has
+	// not confirmed, when no uplink runs (zero: none pending).
+	OutboxOldest time.Time
 }
 
 // NewStatus builds the status document.
@@ -145,6 +148,10 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		// "enabled" but offline, a standalone one "disabled" (and not
 		// online: nothing reaches head office).
 		s = SyncStatus{Online: false, Pending: in.Ledger.OutboxPending, Enabled: in.SyncErr != nil}
+		if s.Pending > 0 && !in.OutboxOldest.IsZero() {
+			s.Oldest = in.OutboxOldest
+			s.LagS = int64(in.Now.Sub(in.OutboxOldest).Seconds())
+		}
 		if in.SyncErr != nil {
 			s.LastError = "sync not started: " + in.SyncErr.Error()
 		}

@@ -25,6 +25,8 @@ func TestNewStatusSync(t *testing.T) {
 	}{
 		{"standalone register: disabled, not online", api.StatusInput{Ledger: stats},
 			api.SyncStatus{Online: false, Pending: 4, Summary: "disabled, 4 pending"}},
+		{"standalone register with pending events: oldest and lag", api.StatusInput{Now: now, Ledger: stats, OutboxOldest: oldest},
+			api.SyncStatus{Online: false, Pending: 4, Oldest: oldest, LagS: 90, Summary: "disabled, 4 pending, oldest 2026-11-27T09:58:30Z"}},
 		{"sync could not start", api.StatusInput{Ledger: stats, SyncErr: errors.New("sync password: no such file")},
 			api.SyncStatus{Enabled: true, Pending: 4, LastError: "sync not started: sync password: no such file", Summary: "offline, 4 pending"}},
 		{"ledger not answering, no uplink", api.StatusInput{LedgerErr: errors.New("closed")},

@@ -69,6 +69,8 @@ func (r *register) status(context.Context) api.Status {
 	if r.up != nil {
 		u := r.up.Status()
 		in.Sync = &u
+	} else if _, oldest, err := r.led.OutboxStats(); err == nil {
+		in.OutboxOldest = oldest.WallTime // pending with no uplink: how long they wait
 	}
 	return api.NewStatus(in)
 }
