@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -97,11 +99,7 @@ func (l *Ledger) Refunds(saleID string) ([]Refund, error) {
 		}
 		return nil
 	})
-	for i := 1; i < len(out); i++ { // few: insertion sort by seq
-		for j := i; j > 0 && out[j].Seq < out[j-1].Seq; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b Refund) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err
 }
 

@@ -83,16 +83,6 @@ func (m Members) LookupAlias(alias string) (ledger.Member, error) {
 	return mem, err
 }
 
-// Resolve finds a member by id or by any alias (card, phone in any
-// spelling).
-func (m Members) Resolve(idOrAlias string) (ledger.Member, error) {
-	mem, err := m.Ledger.Member(idOrAlias)
-	if err == nil || !errors.Is(err, ledger.ErrUnknownMember) {
-		return mem, err
-	}
-	return m.LookupAlias(idOrAlias)
-}
-
 // Enrol stores the contact phone, and the aliases that are that phone or
 // written internationally ("+..."), in E.164, so the member is found with
 // any spelling; a phone that is not a possible number is refused

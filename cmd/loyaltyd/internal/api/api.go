@@ -214,6 +214,13 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // errorFor maps an error to its HTTP status, stable code and message.
+// ErrorCode is the API's stable error code for err (docs/api.md, "Errors"),
+// "internal" when it has none; loyaltyd's scan outcome uses the same words.
+func ErrorCode(err error) string {
+	_, code, _ := errorFor(err)
+	return code
+}
+
 func errorFor(err error) (int, string, string) {
 	type m struct {
 		target error

@@ -78,20 +78,12 @@ func scanResult(ev device.Event, fx checkout.Effects, mapped bool) api.ScanResul
 	return api.ScanResult{Status: api.ScanAccepted, Kind: ev.Kind.String(), Message: msg}
 }
 
-// checkoutReason is a stable word for a checkout refusal.
+// checkoutReason is a stable word for a checkout refusal: the API's error
+// code for it (a refused sale's own reason when it wraps one), "refused"
+// when the API has none.
 func checkoutReason(err error) string {
-	for _, r := range []struct {
-		err  error
-		word string
-	}{
-		{checkout.ErrUnknownItem, "unknown_item"}, {checkout.ErrUnknownCard, "unknown_member"}, {checkout.ErrWrongState, "wrong_state"},
-		{checkout.ErrEmptyBasket, "empty_basket"}, {checkout.ErrNoMember, "no_member"}, {checkout.ErrNotAffordable, "insufficient_points"},
-		{checkout.ErrAlreadyDone, "already_completed"}, {checkout.ErrNotRecorded, "not_recorded"}, {checkout.ErrMemberMismatch, "member_mismatch"},
-		{checkout.ErrRejectedInput, "refused_input"}, {checkout.ErrInvalidEvent, "invalid_input"}, {checkout.ErrRewardExceedsBasket, "reward_exceeds_sale"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.word
-		}
+	if code := api.ErrorCode(err); code != "internal" {
+		return code
 	}
 	return "refused"
 }

@@ -206,10 +206,7 @@ func TestDecimals(t *testing.T) {
 // (before: the page was never told and showed 12.34 for 1234).
 func TestChromiumCurrencyWithoutMinorUnits(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is missing (%s): make testdeps installs it", chromiumPath)
-		}
-		t.Skip("chromium not installed (make testdeps installs it)")
+		testkit.Missing(t, "chromium", chromiumPath+" not found; make testdeps installs it")
 	}
 	h := kiosk.New(kiosk.Options{Unit: 1, Currency: "JPY"})
 	_ = h.Publish(map[string]any{"state": "basket", "lines": []map[string]any{{"sku": "a", "name": "Tea", "quantity": 1, "amount": 1234}}, "total": 1234})
