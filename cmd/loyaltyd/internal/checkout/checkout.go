@@ -963,11 +963,43 @@ func (m *Machine) receiptDisplay() *Display {
 	if m.member == nil {
 		return &Display{Line1: "Thank you", Line2: m.clip("Total " + m.money(r.Sale.Total))}
 	}
-	l1 := fmt.Sprintf("+%d pts", r.Earned)
+	return &Display{Line1: m.clip(m.earnedText(r)), Line2: m.clip(fmt.Sprintf("Balance %d", r.Balance))}
+}
+
+// earnedText is the receipt's first display line: the points earned, the
+// bonus part named apart ("+102 +50 bonus", so a customer does not read a
+// welcome bonus as the usual rate), and the points redeemed. Where the
+// split does not fit the display's width, the total alone ("+152 pts").
+func (m *Machine) earnedText(r *ledger.SaleResult) string {
+	var redeemed string
 	if r.Redeemed != 0 {
-		l1 += fmt.Sprintf(" -%d", r.Redeemed)
+		redeemed = fmt.Sprintf(" -%d", r.Redeemed)
 	}
-	return &Display{Line1: m.clip(l1), Line2: m.clip(fmt.Sprintf("Balance %d", r.Balance))}
+	plain := fmt.Sprintf("+%d pts", r.Earned) + redeemed
+	bonus := bonusPoints(r)
+	if bonus <= 0 || bonus > int64(r.Earned) {
+		return plain
+	}
+	split := fmt.Sprintf("+%d bonus", bonus)
+	if base := int64(r.Earned) - bonus; base != 0 {
+		split = fmt.Sprintf("+%d +%d bonus", base, bonus)
+	}
+	split += redeemed
+	if utf8.RuneCountInString(split) > m.o.Width {
+		return plain
+	}
+	return split
+}
+
+// bonusPoints is the part of a sale's earned points that is bonus.
+func bonusPoints(r *ledger.SaleResult) int64 {
+	var n int64
+	for _, e := range r.Events {
+		if e.Kind == ledger.KindBonus {
+			n += int64(e.Points)
+		}
+	}
+	return n
 }
 
 // clip cuts s to the display width in runes (the driver pads).

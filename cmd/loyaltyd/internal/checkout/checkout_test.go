@@ -546,10 +546,61 @@ func TestViewSaysHowMuchIsBonus(t *testing.T) {
 	if v := m.Handle(ctx, card(danaCard)).View; v.Bonus != 0 || v.Bonuses != nil {
 		t.Fatalf("bonus before the sale: %+v", v)
 	}
-	v := m.Handle(ctx, ctl(checkout.ActComplete)).View
+	fx := m.Handle(ctx, ctl(checkout.ActComplete))
+	v := fx.View
 	want := []checkout.BonusView{{Reason: "first-purchase", Points: 50}, {Reason: "birthday", Points: 20}}
 	if v.State != "receipt" || v.Earned != 80 || v.Bonus != 70 || !reflect.DeepEqual(v.Bonuses, want) {
 		t.Fatalf("receipt view: earned %d bonus %d %+v", v.Earned, v.Bonus, v.Bonuses)
+	}
+	// The pole display names the bonus apart from the usual points too.
+	if fx.Display == nil || fx.Display.Line1 != "+10 +70 bonus" {
+		t.Fatalf("receipt display: %+v, want line 1 %q", fx.Display, "+10 +70 bonus")
+	}
+}
+
+// TestReceiptDisplayBonusSplit: the receipt's first display line splits
+// the earned points into the usual part and the bonus, keeps the redeemed
+// points, and falls back to the total where the split does not fit.
+func TestReceiptDisplayBonusSplit(t *testing.T) {
+	cases := []struct {
+		name             string
+		earned, redeemed ledger.Points
+		bonus            []ledger.Points
+		width            int
+		want             string
+	}{
+		{name: "no bonus", earned: 12, want: "+12 pts"},
+		{name: "welcome bonus", earned: 152, bonus: []ledger.Points{50}, want: "+102 +50 bonus"},
+		{name: "all bonus", earned: 50, bonus: []ledger.Points{50}, want: "+50 bonus"},
+		{name: "bonus and redemption", earned: 152, redeemed: 150, bonus: []ledger.Points{50}, want: "+102 +50 bonus -150"},
+		{name: "two bonuses add up", earned: 90, bonus: []ledger.Points{50, 20}, want: "+20 +70 bonus"},
+		{name: "too narrow: the total", earned: 152, redeemed: 150, bonus: []ledger.Points{50}, width: 16, want: "+152 pts -150"},
+		{name: "no bonus, redemption", earned: 9, redeemed: 100, want: "+9 pts -100"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			rec := recorderFunc(func(ctx context.Context, req ledger.SaleRequest) (ledger.SaleResult, error) {
+				res, err := f.RecordSale(ctx, req)
+				res.Events = []ledger.PointEvent{{Kind: ledger.KindEarn, Points: tc.earned, Line: 1}}
+				for _, b := range tc.bonus {
+					res.Events = append(res.Events, ledger.PointEvent{Kind: ledger.KindBonus, Points: b, Reason: rules.BonusFirstPurchase})
+				}
+				res.Earned, res.Redeemed = tc.earned, tc.redeemed
+				return res, err
+			})
+			m := checkout.New(checkout.Options{Register: "r1", Catalog: f, Members: f, Recorder: rec, Rewards: rewards, Width: tc.width})
+			ctx := context.Background()
+			m.Handle(ctx, item(notebook))
+			m.Handle(ctx, card(danaCard))
+			fx := m.Handle(ctx, ctl(checkout.ActComplete))
+			if fx.Err != nil || fx.Display == nil {
+				t.Fatalf("complete: %v %+v", fx.Err, fx.Display)
+			}
+			if fx.Display.Line1 != tc.want {
+				t.Errorf("line 1 = %q, want %q", fx.Display.Line1, tc.want)
+			}
+		})
 	}
 }
 
