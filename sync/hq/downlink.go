@@ -228,7 +228,7 @@ func (a *acker) flush() {
 // summariser sends chain-wide member summaries down to every known store.
 type summariser struct {
 	c        broker.Publisher
-	st       *hqstore.Store
+	st       hqstore.Ingest
 	epoch    uint64
 	counter  uint64
 	interval time.Duration
@@ -243,7 +243,7 @@ type summariser struct {
 	signer   *signing.Signer
 }
 
-func newSummariser(c broker.Publisher, st *hqstore.Store, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
+func newSummariser(c broker.Publisher, st hqstore.Ingest, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
 	return &summariser{c: c, st: st, epoch: epoch, interval: interval, wait: wait, log: log, svc: svc,
 		dirty: map[string]bool{}, stores: map[string]bool{}, full: map[string]bool{}, kick: make(chan struct{}, 1)}
 }

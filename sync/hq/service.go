@@ -105,7 +105,7 @@ type Status struct {
 
 // Service is a running head-office ingest. Create with New, start with Run.
 type Service struct {
-	st    *hqstore.Store
+	st    hqstore.Ingest
 	opts  Options
 	log   *slog.Logger
 	in    chan inMsg
@@ -127,8 +127,9 @@ type inMsg struct {
 	payload []byte
 }
 
-// New checks the options and returns a service over an open store.
-func New(st *hqstore.Store, opts Options) (*Service, error) {
+// New checks the options and returns a service over an open store: the
+// bbolt *hqstore.Store or any other hqstore.Ingest (the PostgreSQL backend).
+func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if st == nil || opts.Conn.Broker == "" {
 		return nil, fmt.Errorf("need a store and a broker url: %w", ErrOptions)
 	}

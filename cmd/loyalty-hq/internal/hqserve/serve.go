@@ -32,11 +32,8 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 	if err != nil {
 		return err
 	}
-	st, err := hqstore.Open(cfg.Store, &hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit()})
+	st, err := openStore(cfg)
 	if err != nil {
-		if errors.Is(err, hqstore.ErrLocked) {
-			return fmt.Errorf("%w: is another loyalty-hq running on this store?", err)
-		}
 		return err
 	}
 	defer st.Close()
@@ -169,4 +166,16 @@ func shutdownHTTP(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+}
+
+// openStore opens the configured head-office store.
+func openStore(cfg Config) (hqstore.Backend, error) {
+	st, err := hqstore.Open(cfg.Store, &hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit()})
+	if err != nil {
+		if errors.Is(err, hqstore.ErrLocked) {
+			return nil, fmt.Errorf("%w: is another loyalty-hq running on this store?", err)
+		}
+		return nil, err
+	}
+	return st, nil
 }

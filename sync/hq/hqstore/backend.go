@@ -1,0 +1,74 @@
+package hqstore
+
+import (
+	"encoding/json"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// The store interfaces. *Store (bbolt, one process, the embedded default)
+// and the PostgreSQL backend (package hqstore/pgstore, several workers)
+// implement Backend; callers take the smallest interface they need.
+// storetest.Run checks a Backend's behaviour; both backends pass it.
+
+// Ingest is what head office's service needs: apply register streams,
+// resume the acks, send summaries and record config documents.
+type Ingest interface {
+	// Apply applies a batch of events durably and reports what happened
+	// (see the package documentation for the rules); the error is only
+	// for storage failures, in which case nothing was applied.
+	Apply(events []Event) (Result, error)
+	// Registers returns every register's state, sorted by id.
+	Registers() ([]RegisterState, error)
+	// EachMember calls fn for every member in id order.
+	EachMember(fn func(m ledger.Member) error) error
+	// Summaries returns the summaries of the given members in the order
+	// given; ids never seen are skipped.
+	Summaries(ids []string) ([]MemberSummary, error)
+	// RecordConfig records doc as the version in force of a kind;
+	// ErrStaleConfig when version is not newer than the one recorded.
+	RecordConfig(kind string, version uint64, doc json.RawMessage) error
+	// NextEpoch durably increments and returns a counter.
+	NextEpoch() (uint64, error)
+}
+
+// Views is what head office's status endpoint reads.
+type Views interface {
+	Registers() ([]RegisterState, error)
+	// Summary is ErrUnknownMember for an id never seen.
+	Summary(id string) (MemberSummary, error)
+	Configs() ([]ConfigDoc, error)
+	DoubleSpends() ([]DoubleSpend, error)
+	Review() ([]Held, error)
+	Conflicts() ([]Conflict, error)
+}
+
+// Reports is what the retention reports and contact lists read
+// (ledger/retention/source's PurchaseSource and MemberSource).
+type Reports interface {
+	EachPurchase(fn func(memberID string, p ledger.Purchase) error) error
+	EachMember(fn func(m ledger.Member) error) error
+}
+
+// Backend is a whole head-office store.
+type Backend interface {
+	Ingest
+	Views
+	Reports
+	Watermark(register string) (uint64, error)
+	Member(id string) (ledger.Member, error)
+	Balance(id string) (ledger.Points, error)
+	LookupAlias(alias string) (ledger.Member, error)
+	EachSummary(fn func(MemberSummary) error) error
+	Purchases(memberID string) ([]ledger.Purchase, error)
+	// MoveRegister confirms that a register now belongs to another store
+	// and returns how many held events it released.
+	MoveRegister(register, to string) (int, error)
+	// Check verifies the store's invariants (contiguous streams up to each
+	// watermark, held events beyond it, balances equal to the sum of
+	// their point events).
+	Check() error
+	Close() error
+}
+
+var _ Backend = (*Store)(nil)

@@ -1,0 +1,558 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// Opener returns a fresh, empty store opened with opts; it registers its
+// own cleanup (closing the store). The suite runs Check at the end of
+// every case.
+type Opener func(t *testing.T, opts hqstore.Options) hqstore.Backend
+
+// Run runs every case of the suite as a subtest.
+func Run(t *testing.T, open Opener) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, func(t *testing.T, opts hqstore.Options) hqstore.Backend {
+				t.Helper()
+				s := open(t, opts)
+				t.Cleanup(func() {
+					if err := s.Check(); err != nil {
+						t.Errorf("check: %v", err)
+					}
+				})
+				return s
+			})
+		})
+	}
+}
+
+var cases = []struct {
+	name string
+	run  func(t *testing.T, open Opener)
+}{
+	{"Duplicates", testDuplicates},
+	{"ReorderAndGaps", testReorderAndGaps},
+	{"ConflictKeepsFirst", testConflictKeepsFirst},
+	{"InvalidEventsChangeNothing", testInvalid},
+	{"ChainWideMerge", testChainWideMerge},
+	{"AliasConflict", testAliasConflict},
+	{"DoubleSpends", testDoubleSpends},
+	{"Purchases", testPurchases},
+	{"ConfigVersions", testConfigVersions},
+	{"ReviewAndMove", testReviewAndMove},
+	{"Incarnations", testIncarnations},
+	{"Epoch", testEpoch},
+	{"SummaryFigures", testSummaryFigures},
+	{"RegistersAndMembersInOrder", testOrder},
+	{"ManyRegistersOneBatch", testManyRegisters},
+}
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// Ev builds an event of register reg in store s1.
+func Ev(reg string, seq uint64, typ ledger.OutboxType, data any) hqstore.Event {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		panic(err)
+	}
+	return hqstore.Event{Register: reg, Store: "s1", OutboxRecord: ledger.OutboxRecord{
+		Seq: seq, ID: fmt.Sprintf("%s-%d", reg, seq), Type: typ,
+		WallTime: t0.Add(time.Duration(seq) * time.Minute), ClockTrusted: true, Data: raw,
+	}}
+}
+
+// Earn builds a point event (a redemption when pts < 0).
+func Earn(reg string, seq uint64, member string, pts ledger.Points) hqstore.Event {
+	kind := ledger.KindEarn
+	if pts < 0 {
+		kind = ledger.KindRedeem
+	}
+	return Ev(reg, seq, ledger.OutPoints, ledger.PointEvent{
+		ID: fmt.Sprintf("%s-%d", reg, seq), Register: reg, Seq: seq, Kind: kind, MemberID: member, Points: pts,
+	})
+}
+
+func apply(t *testing.T, s hqstore.Backend, evs ...hqstore.Event) hqstore.Result {
+	t.Helper()
+	res, err := s.Apply(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func wm(t *testing.T, s hqstore.Backend, reg string) uint64 {
+	t.Helper()
+	w, err := s.Watermark(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func balance(t *testing.T, s hqstore.Backend, member string) ledger.Points {
+	t.Helper()
+	b, err := s.Balance(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testDuplicates(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	batch := []hqstore.Event{Earn("r1", 1, "m1", 10), Earn("r1", 2, "m1", 5), Earn("r1", 3, "m1", 7)}
+	res := apply(t, s, batch...)
+	if res.Applied != 3 || res.Registers["r1"].Watermark != 3 || res.Registers["r1"].Gap {
+		t.Fatalf("first apply: %+v", res)
+	}
+	res = apply(t, s, append(batch, batch[0])...)
+	if res.Applied != 0 || res.Duplicates != 4 {
+		t.Fatalf("replay: applied %d duplicates %d, want 0 and 4", res.Applied, res.Duplicates)
+	}
+	if got := balance(t, s, "m1"); got != 22 {
+		t.Fatalf("balance %d after replay, want 22", got)
+	}
+	rs := res.Registers["r1"]
+	if rs.Applied != 3 || rs.Duplicates != 4 || rs.Seen != 3 || rs.Store != "s1" {
+		t.Fatalf("register state %+v", rs)
+	}
+}
+
+func testReorderAndGaps(t *testing.T, open Opener) {
+	cases := []struct {
+		name    string
+		maxHeld int
+		batches [][]uint64
+		wantWM  []uint64
+		wantGap []bool
+	}{
+		{"reversed one by one", 0, [][]uint64{{3}, {2}, {1}}, []uint64{0, 0, 3}, []bool{true, true, false}},
+		{"reversed in one batch", 0, [][]uint64{{3, 2, 1}}, []uint64{3}, []bool{false}},
+		{"gap then resend from watermark", 0, [][]uint64{{1, 2, 4, 5}, {3, 4, 5}}, []uint64{2, 5}, []bool{true, false}},
+		{"held beyond cap are dropped then resent", 2, [][]uint64{{1, 3, 4, 5, 6}, {2}, {5, 6}}, []uint64{1, 4, 6}, []bool{true, true, false}},
+		{"duplicate of a held event", 0, [][]uint64{{2, 2}, {1}}, []uint64{0, 2}, []bool{true, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, hqstore.Options{MaxHeld: tc.maxHeld})
+			for i, b := range tc.batches {
+				var evs []hqstore.Event
+				for _, seq := range b {
+					evs = append(evs, Earn("r1", seq, "m1", ledger.Points(seq)))
+				}
+				st := apply(t, s, evs...).Registers["r1"]
+				if st.Watermark != tc.wantWM[i] || st.Gap != tc.wantGap[i] {
+					t.Fatalf("batch %d %v: watermark %d gap %v, want %d %v (%+v)", i, b, st.Watermark, st.Gap, tc.wantWM[i], tc.wantGap[i], st)
+				}
+			}
+			last := tc.wantWM[len(tc.wantWM)-1]
+			var want ledger.Points
+			for i := uint64(1); i <= last; i++ {
+				want += ledger.Points(i)
+			}
+			if got := balance(t, s, "m1"); got != want {
+				t.Fatalf("balance %d, want %d (each event once)", got, want)
+			}
+			if got := wm(t, s, "r1"); got != last {
+				t.Fatalf("stored watermark %d, want %d", got, last)
+			}
+		})
+	}
+}
+
+func testConflictKeepsFirst(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, Earn("r1", 1, "m1", 10), Earn("r1", 3, "m1", 1))
+	res := apply(t, s, Earn("r1", 1, "m1", 999), Earn("r1", 3, "m1", 2))
+	if len(res.Conflicts) != 2 || res.Applied != 0 {
+		t.Fatalf("want 2 conflicts (applied and held), got %+v", res)
+	}
+	for _, c := range res.Conflicts {
+		if c.Kind != hqstore.ConflictEvent || c.Register != "r1" {
+			t.Errorf("conflict %+v", c)
+		}
+	}
+	apply(t, s, Earn("r1", 2, "m1", 100))
+	if got := balance(t, s, "m1"); got != 111 {
+		t.Fatalf("balance %d, want 111 (first versions kept)", got)
+	}
+	all, err := s.Conflicts()
+	if err != nil || len(all) != 2 || all[0].Seq != 1 || all[1].Seq != 3 {
+		t.Fatalf("stored conflicts %+v %v", all, err)
+	}
+}
+
+func testInvalid(t *testing.T, open Opener) {
+	good := Earn("r1", 1, "m1", 10)
+	mut := func(f func(*hqstore.Event)) hqstore.Event {
+		e := good
+		f(&e)
+		return e
+	}
+	cases := []struct {
+		name string
+		e    hqstore.Event
+	}{
+		{"no register", mut(func(e *hqstore.Event) { e.Register = "" })},
+		{"sequence zero", mut(func(e *hqstore.Event) { e.Seq = 0; e.ID = "r1-0" })},
+		{"id not register-seq", mut(func(e *hqstore.Event) { e.ID = "r2-1" })},
+		{"data not json", mut(func(e *hqstore.Event) { e.Data = json.RawMessage(`{"member_id":`) })},
+		{"points overflow", Ev("r1", 1, ledger.OutPoints, ledger.PointEvent{MemberID: "m1", Points: 1 << 62})},
+		{"member id with NUL", Ev("r1", 1, ledger.OutPoints, ledger.PointEvent{MemberID: "m\x001", Points: 1})},
+		{"sale without id", Ev("r1", 1, ledger.OutSale, ledger.Sale{Total: 100})},
+		{"member with empty alias", Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{""}})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, hqstore.Options{})
+			res := apply(t, s, tc.e)
+			if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) {
+				t.Fatalf("want one ErrInvalid rejection, got %+v", res)
+			}
+			if res.Applied != 0 || len(res.Members) != 0 {
+				t.Fatalf("rejected event changed something: %+v", res)
+			}
+			if _, err := s.Member("m1"); !errors.Is(err, hqstore.ErrUnknownMember) {
+				t.Fatalf("member exists after rejection: %v", err)
+			}
+			if tc.e.Register == "r1" && wm(t, s, "r1") != 0 {
+				t.Fatal("watermark moved")
+			}
+		})
+	}
+}
+
+func testChainWideMerge(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	m := ledger.Member{ID: "m1", Aliases: []string{"card-1", "+359888"}, Name: "Ana", HomeRegister: "a-r1",
+		EnrolledAt: t0, EnrolledTrusted: true}
+	apply(t, s, Ev("a-r1", 1, ledger.OutMember, m), Earn("a-r1", 2, "m1", 120))
+	res := apply(t, s, Earn("b-r1", 1, "m1", -50), Ev("b-r1", 2, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"card-2"}, Tier: "gold"}))
+	if !reflect.DeepEqual(res.Members, []string{"m1"}) {
+		t.Fatalf("touched members %v", res.Members)
+	}
+	sum, err := s.Summary("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Balance != 70 {
+		t.Fatalf("chain-wide balance %d, want 70", sum.Balance)
+	}
+	if want := map[string]uint64{"a-r1": 2, "b-r1": 2}; !reflect.DeepEqual(sum.Included, want) {
+		t.Fatalf("included %v, want %v", sum.Included, want)
+	}
+	if sum.Member.Name != "Ana" || sum.Member.Tier != "gold" || sum.Member.HomeRegister != "a-r1" || !sum.Member.EnrolledAt.Equal(t0) ||
+		!reflect.DeepEqual(sum.Member.Aliases, []string{"card-1", "+359888", "card-2"}) {
+		t.Fatalf("merged profile %+v", sum.Member)
+	}
+	got, err := s.LookupAlias("card-2")
+	if err != nil || got.ID != "m1" {
+		t.Fatalf("alias lookup %v %v", got, err)
+	}
+	if _, err := s.LookupAlias("nobody"); !errors.Is(err, hqstore.ErrUnknownMember) {
+		t.Fatalf("unknown alias: %v", err)
+	}
+	if _, err := s.Summary("m9"); !errors.Is(err, hqstore.ErrUnknownMember) {
+		t.Fatalf("unknown member: %v", err)
+	}
+	// A consent change.
+	res = apply(t, s, Ev("a-r1", 3, ledger.OutConsent, map[string]any{"member_id": "m1", "consent": ledger.Consent{Given: true, Channel: "in-store", At: t0, ClockTrusted: true}}))
+	mem, err := s.Member("m1")
+	if err != nil || !mem.Consent.Given || len(mem.ConsentHistory) != 1 || res.Applied != 1 {
+		t.Fatalf("consent: %+v %v", mem, err)
+	}
+}
+
+func testAliasConflict(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, Ev("a-r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"0888"}}))
+	res := apply(t, s, Ev("b-r1", 1, ledger.OutMember, ledger.Member{ID: "m2", Aliases: []string{"0888", "card-9"}}))
+	if len(res.Conflicts) != 1 {
+		t.Fatalf("conflicts %+v", res.Conflicts)
+	}
+	c := res.Conflicts[0]
+	if c.Kind != hqstore.ConflictAlias || c.Alias != "0888" || c.Member != "m2" || c.Owner != "m1" || c.Register != "b-r1" {
+		t.Fatalf("conflict %+v", c)
+	}
+	if res.Registers["b-r1"].Watermark != 1 {
+		t.Fatal("the member event itself must still be applied (only the alias is refused)")
+	}
+	owner, _ := s.LookupAlias("0888")
+	m2, _ := s.Member("m2")
+	if owner.ID != "m1" || !reflect.DeepEqual(m2.Aliases, []string{"card-9"}) {
+		t.Fatalf("alias owner %q, m2 aliases %v", owner.ID, m2.Aliases)
+	}
+}
+
+func testDoubleSpends(t *testing.T, open Opener) {
+	for _, tc := range []struct {
+		name   string
+		limit  ledger.Points
+		exceed bool
+	}{{"within offline limit", 100, false}, {"beyond offline limit", 50, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, hqstore.Options{OfflineRedeemLimit: tc.limit})
+			apply(t, s, Earn("a-r1", 1, "m1", 100))
+			apply(t, s, Earn("a-r1", 2, "m1", -80))
+			apply(t, s, Earn("b-r1", 1, "m1", -80))
+			ds, err := s.DoubleSpends()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []hqstore.DoubleSpend{{MemberID: "m1", Register: "b-r1", Seq: 1, EventID: "b-r1-1", Kind: ledger.KindRedeem,
+				Points: -80, BalanceAfter: -60, Overdraft: 60, ExceedsLimit: tc.exceed}}
+			if !reflect.DeepEqual(ds, want) {
+				t.Fatalf("report %+v\nwant   %+v", ds, want)
+			}
+			if b := balance(t, s, "m1"); b != -60 {
+				t.Fatalf("balance %d, want -60 (kept, not clamped)", b)
+			}
+		})
+	}
+}
+
+func testPurchases(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	sale := ledger.Sale{ID: "a-r1-s1", Register: "a-r1", MemberID: "m1", Total: 2500,
+		Lines:    []ledger.Line{{No: 1, SKU: "x", Quantity: 1, UnitPrice: 1500, Category: "cd"}, {No: 2, SKU: "y", Quantity: 1, UnitPrice: 1000, Category: "dvd"}},
+		WallTime: t0, ClockTrusted: true}
+	apply(t, s,
+		Ev("a-r1", 1, ledger.OutSale, sale),
+		Ev("a-r1", 2, ledger.OutRefund, map[string]any{"id": "rf1", "sale_id": "a-r1-s1", "lines": []ledger.Line{{No: 2, Quantity: 1, UnitPrice: 1000}}}),
+		Ev("a-r1", 3, ledger.OutSale, ledger.Sale{ID: "a-r1-s2", Register: "a-r1", Total: 700}),
+		Ev("a-r1", 4, ledger.OutSale, ledger.Sale{ID: "a-r1-s3", MemberID: "m2", Total: 900}),
+		Ev("a-r1", 5, ledger.OutVoid, map[string]any{"id": "v1", "sale_id": "a-r1-s3"}),
+	)
+	type row struct {
+		member string
+		sale   string
+		amount ledger.Money
+	}
+	var got []row
+	if err := s.EachPurchase(func(id string, p ledger.Purchase) error {
+		got = append(got, row{id, p.SaleID, p.Amount})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []row{{"m1", "a-r1-s1", 2500}, {"m1", "a-r1-s1", -1000}, {"m2", "a-r1-s3", 900}, {"m2", "a-r1-s3", -900}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("purchases %v, want %v", got, want)
+	}
+	ps, err := s.Purchases("m1")
+	if err != nil || len(ps) != 2 || !reflect.DeepEqual(ps[0].Categories, []string{"cd", "dvd"}) || !ps[0].WallTime.Equal(t0) || !ps[0].ClockTrusted {
+		t.Fatalf("m1 purchases %+v %v", ps, err)
+	}
+	res := apply(t, s, Ev("b-r1", 1, ledger.OutSale, ledger.Sale{ID: "a-r1-s1", MemberID: "m1", Total: 1}))
+	if len(res.Conflicts) != 1 || res.Conflicts[0].Kind != hqstore.ConflictSale {
+		t.Fatalf("conflicts %+v", res.Conflicts)
+	}
+	if ps, _ := s.Purchases("m1"); len(ps) != 2 {
+		t.Fatalf("m1 has %d purchases after a clashing sale id, want 2", len(ps))
+	}
+	// A clock correction dates an untrusted purchase.
+	corrected := t0.Add(48 * time.Hour)
+	e := Ev("c-r1", 1, ledger.OutSale, ledger.Sale{ID: "c-r1-s1", MemberID: "m3", Total: 100})
+	e.ClockTrusted = false
+	apply(t, s, e, Ev("c-r1", 2, ledger.OutClock, ledger.TimeCorrection{Register: "c-r1",
+		Events: []ledger.CorrectedTime{{Seq: 1, MemberID: "m3", Type: ledger.OutSale, WallTime: corrected}}}))
+	ps, err = s.Purchases("m3")
+	if err != nil || len(ps) != 1 || !ps[0].CorrectedTime.Equal(corrected) {
+		t.Fatalf("corrected purchase %+v %v", ps, err)
+	}
+}
+
+func testConfigVersions(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	for _, tc := range []struct {
+		name    string
+		kind    string
+		version uint64
+		doc     string
+		want    error
+	}{
+		{"first", "rules", 1, `{"version":1}`, nil},
+		{"newer", "rules", 2, `{"version":2}`, nil},
+		{"same version again", "rules", 2, `{"version":2}`, hqstore.ErrStaleConfig},
+		{"older", "rules", 1, `{"version":1}`, hqstore.ErrStaleConfig},
+		{"other kind starts at 1", "catalogue", 1, `{}`, nil},
+		{"not json", "catalogue", 3, `{`, hqstore.ErrInvalid},
+		{"zero version", "catalogue", 0, `{}`, hqstore.ErrInvalid},
+	} {
+		err := s.RecordConfig(tc.kind, tc.version, json.RawMessage(tc.doc))
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Fatalf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	docs, err := s.Configs()
+	if err != nil || len(docs) != 2 || docs[0].Kind != "catalogue" || docs[1].Kind != "rules" || docs[1].Version != 2 {
+		t.Fatalf("configs %+v %v", docs, err)
+	}
+	var doc map[string]int
+	if err := json.Unmarshal(docs[1].Doc, &doc); err != nil || doc["version"] != 2 {
+		t.Fatalf("stored doc %s %v", docs[1].Doc, err)
+	}
+}
+
+func testReviewAndMove(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, Earn("r1", 1, "m1", 10))
+	e := Earn("r1", 2, "m1", 10)
+	e.Store = "other"
+	res := apply(t, s, e)
+	h, ok := res.Holds[hqstore.Stream{Store: "other", Register: "r1"}]
+	if res.Applied != 0 || res.Reviewed != 1 || !ok || h.Reason != hqstore.ReviewStore || h.Held != 1 || h.Watermark != 1 || wm(t, s, "r1") != 1 {
+		t.Fatalf("event under another store: %+v", res)
+	}
+	held, err := s.Review()
+	if err != nil || len(held) != 1 || held[0].Seq != 2 || held[0].Reason != hqstore.ReviewStore || held[0].Store != "other" {
+		t.Fatalf("review %+v %v", held, err)
+	}
+	if _, err := s.MoveRegister("r9", "other"); !errors.Is(err, hqstore.ErrInvalid) {
+		t.Fatalf("move of an unknown register: %v", err)
+	}
+	n, err := s.MoveRegister("r1", "other")
+	if err != nil || n != 1 {
+		t.Fatalf("move: %d %v", n, err)
+	}
+	if held, _ := s.Review(); len(held) != 0 {
+		t.Fatalf("review after move %+v", held)
+	}
+	res = apply(t, s, e)
+	if res.Applied != 1 || balance(t, s, "m1") != 20 {
+		t.Fatalf("after move: %+v", res)
+	}
+}
+
+func testIncarnations(t *testing.T, open Opener) {
+	inc := func(e hqstore.Event, id string) hqstore.Event { e.Incarnation = id; return e }
+	s := open(t, hqstore.Options{})
+	apply(t, s, inc(Earn("r1", 1, "m1", 10), "aaaa"), inc(Earn("r1", 2, "m1", 10), "aaaa"), inc(Earn("r1", 3, "m1", 10), "aaaa"))
+	res := apply(t, s, inc(Earn("r1", 1, "m1", 100), "bbbb"), inc(Earn("r1", 2, "m1", 100), "bbbb"))
+	h := res.Holds[hqstore.Stream{Store: "s1", Register: "r1", Incarnation: "bbbb"}]
+	if res.Reviewed != 2 || h.Reason != hqstore.ReviewIncarnation || h.Held != 2 || h.Text == "" {
+		t.Fatalf("second incarnation: %+v", res)
+	}
+	if res = apply(t, s, inc(Earn("r1", 1, "m1", 100), "bbbb")); res.Reviewed != 0 || res.Holds[h.Stream].Held != 2 {
+		t.Fatalf("resend of a held event: %+v", res)
+	}
+	// Same incarnation, other content under an applied number.
+	res = apply(t, s, inc(Earn("r1", 2, "m1", 10), "aaaa"), inc(Earn("r1", 3, "m1", 77), "aaaa"))
+	h = res.Holds[hqstore.Stream{Store: "s1", Register: "r1", Incarnation: "aaaa"}]
+	if res.Reviewed != 1 || h.Reason != hqstore.ReviewReused || h.Watermark != 2 || len(res.Conflicts) != 1 {
+		t.Fatalf("reused: %+v", res)
+	}
+	if got := balance(t, s, "m1"); got != 30 {
+		t.Fatalf("balance %d", got)
+	}
+	rs, err := s.Registers()
+	if err != nil || len(rs) != 1 || rs[0].Incarnation != "aaaa" || rs[0].Review != 3 {
+		t.Fatalf("registers %+v %v", rs, err)
+	}
+}
+
+func testEpoch(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	for want := uint64(1); want <= 3; want++ {
+		if got, err := s.NextEpoch(); err != nil || got != want {
+			t.Fatalf("epoch %d %v, want %d", got, err, want)
+		}
+	}
+}
+
+func testSummaryFigures(t *testing.T, open Opener) {
+	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	s := open(t, hqstore.Options{Clock: ledgertest.NewClock(now, true)})
+	var evs []hqstore.Event
+	for i, d := range []int{-130, -100, -70, -40} {
+		evs = append(evs, Ev("a-r1", uint64(i+1), ledger.OutSale, ledger.Sale{ID: fmt.Sprintf("s%d", i), MemberID: "m1", Total: 1000,
+			WallTime: now.AddDate(0, 0, d), ClockTrusted: true}))
+	}
+	evs = append(evs, Earn("a-r1", 5, "m1", 10))
+	apply(t, s, evs...)
+	sums, err := s.Summaries([]string{"m1", "nobody"})
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summaries %+v %v", sums, err)
+	}
+	sum := sums[0]
+	if sum.Spend12m != 4000 || sum.Visits12m != 4 || sum.Retention == nil || sum.Retention.MeanInterval != 30 || sum.Balance != 10 {
+		t.Fatalf("summary %+v %+v", sum, sum.Retention)
+	}
+	var n int
+	if err := s.EachSummary(func(ms hqstore.MemberSummary) error {
+		n++
+		if !reflect.DeepEqual(ms, sum) {
+			t.Errorf("EachSummary %+v, Summaries %+v", ms, sum)
+		}
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("each summary %d %v", n, err)
+	}
+}
+
+func testOrder(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, Earn("r3", 1, "m3", 1), Earn("r1", 1, "m2", 1), Earn("r2", 1, "m1", 1), Earn("r2", 2, "m10", 1))
+	rs, err := s.Registers()
+	if err != nil || len(rs) != 3 || rs[0].Register != "r1" || rs[1].Register != "r2" || rs[2].Register != "r3" {
+		t.Fatalf("registers %+v %v", rs, err)
+	}
+	var ids []string
+	if err := s.EachMember(func(m ledger.Member) error { ids = append(ids, m.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"m1", "m10", "m2", "m3"}) {
+		t.Fatalf("members %v", ids)
+	}
+	stop := errors.New("stop")
+	if err := s.EachMember(func(ledger.Member) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("EachMember does not return fn's error: %v", err)
+	}
+}
+
+// testManyRegisters applies interleaved streams of many registers and
+// members in batches, and checks counts and balances.
+func testManyRegisters(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	const regs, per = 20, 30
+	want := map[string]ledger.Points{}
+	var batch []hqstore.Event
+	for seq := uint64(1); seq <= per; seq++ {
+		for r := 0; r < regs; r++ {
+			m := fmt.Sprintf("m%d", (r*7+int(seq))%13)
+			pts := ledger.Points(int(seq)%5 + 1)
+			want[m] += pts
+			batch = append(batch, Earn(fmt.Sprintf("r%02d", r), seq, m, pts))
+			if len(batch) == 64 {
+				apply(t, s, batch...)
+				batch = nil
+			}
+		}
+	}
+	apply(t, s, batch...)
+	rs, err := s.Registers()
+	if err != nil || len(rs) != regs {
+		t.Fatalf("registers %d %v", len(rs), err)
+	}
+	for _, r := range rs {
+		if r.Watermark != per || r.Applied != per || r.Gap {
+			t.Fatalf("register %+v", r)
+		}
+	}
+	for m, w := range want {
+		if got := balance(t, s, m); got != w {
+			t.Fatalf("member %s balance %d, want %d", m, got, w)
+		}
+	}
+}
