@@ -73,7 +73,7 @@ const (
 	SegNew     Segment = "new"     // one purchase day
 	SegSecond  Segment = "second"  // two purchase days
 	SegRegular Segment = "regular" // three or more
-	SegVIP     Segment = "vip"     // top Config.VIPShare of buyers by spend
+	SegVIP     Segment = "vip"     // top Config.VIPShare of buyers by spend, with two or more purchase days
 )
 
 // Status is a member's activity status; one per member, the most severe.
@@ -235,9 +235,12 @@ func categoryRhythms(h History) map[string]Rhythm {
 	return out
 }
 
-// assignSegments sets purchase-count segments, VIPs (top VIPShare of buyers
-// by spend, ties broken by id so runs agree) and value tiers (high = VIP,
-// mid = the next 30%, low = the rest).
+// assignSegments sets purchase-count segments, value tiers (high = the top
+// VIPShare of buyers by spend, ties broken by id so runs agree; mid = the
+// next 30%; low = the rest) and VIPs: high-value members who came back (two
+// or more purchase days). One large first basket makes a member high-value,
+// not a VIP: they are still new, and the contact list's first-time message
+// is the right one for them, so the row must not call them VIP.
 func (a *Analysis) assignSegments() {
 	var idx []int
 	for i, p := range a.Profiles {
@@ -266,7 +269,10 @@ func (a *Analysis) assignSegments() {
 		p := &a.Profiles[i]
 		switch {
 		case rank < vip && p.Spend > 0:
-			p.Segment, p.Value = SegVIP, "high"
+			p.Value = "high"
+			if p.Rhythm.PurchaseDays >= 2 {
+				p.Segment = SegVIP
+			}
 		case rank < mid:
 			p.Value = "mid"
 		default:

@@ -132,7 +132,8 @@ type Config struct {
 	// KeepZeroAmount counts 0.00 sales as purchases (free orders, as in
 	// CDNOW); by default they are excluded and counted.
 	KeepZeroAmount bool
-	// VIPShare is the share of buyers, by spend, that are VIPs; default 0.1.
+	// VIPShare is the share of buyers, by spend, that are high-value (VIPs
+	// when they bought on two or more days); default 0.1.
 	VIPShare float64
 	// DueOffsetDays moves the "due" point relative to the member's own mean
 	// interval: negative contacts before it, positive after; default 0.

@@ -113,7 +113,7 @@ func (f *inputFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sleeping, "sleeping", "", "sleeping rule, default "+ruleFlag(retention.DefaultSleepRule))
 	fs.StringVar(&f.tz, "tz", "UTC", "store time zone for calendar days")
 	fs.IntVar(&f.dueOffset, "due-offset", 0, "days after (positive) or before (negative) the own interval a member is due")
-	fs.Float64Var(&f.vipShare, "vip-share", 0.1, "share of buyers by spend that are VIPs")
+	fs.Float64Var(&f.vipShare, "vip-share", 0.1, "share of buyers by spend that are high-value (VIPs when they bought on two or more days)")
 }
 
 func ruleFlag(r retention.SleepRule) string {
