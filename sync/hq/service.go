@@ -85,6 +85,7 @@ type Status struct {
 	Subscribed       bool      `json:"subscribed"`      // the events subscription is confirmed
 	Messages         uint64    `json:"messages"`        // MQTT messages received
 	Malformed        uint64    `json:"malformed"`       // messages refused by the decoder
+	VersionRefused   uint64    `json:"version_refused"` // of those, in a protocol or CloudEvents version head office does not speak
 	Events           uint64    `json:"events"`          // events handed to the store
 	Applied          uint64    `json:"applied"`         // events newly applied
 	Duplicates       uint64    `json:"duplicates"`      // events already applied
@@ -417,6 +418,14 @@ func (s *Service) ingest(ctx context.Context) error {
 func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
 	s.count(func(st *Status) { st.Messages++ })
 	out, err := DecodeMessage(m.topic, m.payload)
+	if errors.Is(err, protocol.ErrVersion) {
+		// Only this message: the register's stream carries on from its
+		// watermark once it sends in a version head office speaks.
+		s.count(func(st *Status) { st.Malformed++; st.VersionRefused++ })
+		s.log.Warn("message in a version head office does not speak dropped; upgrade head office before registers (docs/protocol.md, \"Upgrade order\")",
+			"topic", m.topic, "err", err)
+		return evs
+	}
 	if err != nil {
 		s.count(func(st *Status) { st.Malformed++ })
 		s.log.Warn("malformed message dropped", "topic", m.topic, "bytes", len(m.payload), "err", err)

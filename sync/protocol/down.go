@@ -100,7 +100,7 @@ func DecodeAck(b []byte, register string) (Ack, error) {
 	if len(b) > MaxAckSize {
 		return a, fmt.Errorf("%w: ack of %d bytes", ErrTooLarge, len(b))
 	}
-	if err := strictUnmarshal(b, &a); err != nil {
+	if err := lenientUnmarshal(b, &a); err != nil {
 		return Ack{}, fmt.Errorf("ack: %w", err)
 	}
 	if err := a.validate(register); err != nil {
@@ -111,7 +111,7 @@ func DecodeAck(b []byte, register string) (Ack, error) {
 
 func (a Ack) validate(register string) error {
 	if a.V != Version {
-		return fmt.Errorf("ack: %w: v=%d", ErrVersion, a.V)
+		return fmt.Errorf("ack: %w: v=%d, this program speaks v=%d (docs/protocol.md \"Upgrade order\")", ErrVersion, a.V, Version)
 	}
 	if a.Register != register {
 		return fmt.Errorf("ack: %w: register %q", ErrMismatch, a.Register)
@@ -159,7 +159,35 @@ type Status struct {
 	// ClockTrusted saying whether that clock was synced.
 	At           time.Time `json:"at,omitzero"`
 	ClockTrusted bool      `json:"clock_trusted"`
+
+	// What a fleet view shows; all optional (registers older than them
+	// send none, and head office ignores fields it does not know).
+	// Published is the highest sequence number handed to the broker.
+	Published uint64 `json:"published,omitempty"`
+	// Software is the register's build version.
+	Software string `json:"software,omitempty"`
+	// Config are the config versions in force per scope.
+	Config *StatusConfig `json:"config,omitempty"`
+	// ConfigError, MembersError, LastError: why the last config or
+	// members document was refused, why the link last failed.
+	ConfigError  string `json:"config_error,omitempty"`
+	MembersSeq   uint64 `json:"members_seq,omitempty"`
+	MembersError string `json:"members_error,omitempty"`
+	LastError    string `json:"last_error,omitempty"`
+	// Fault is the register's own diagnosis of its link, e.g. connected
+	// but never acknowledged (MaxStatusText bytes at most).
+	Fault string `json:"fault,omitempty"`
 }
+
+// StatusConfig are the config versions a register has in force.
+type StatusConfig struct {
+	Chain uint64 `json:"chain"`
+	Store uint64 `json:"store"`
+}
+
+// MaxStatusText bounds each text field of a status, so the whole stays
+// within MaxStatusSize.
+const MaxStatusText = 400
 
 // EncodeStatus encodes a status, setting V.
 func EncodeStatus(s Status) ([]byte, error) {
@@ -176,7 +204,7 @@ func DecodeStatus(b []byte, store, register string) (Status, error) {
 	if len(b) > MaxStatusSize {
 		return s, fmt.Errorf("%w: status of %d bytes", ErrTooLarge, len(b))
 	}
-	if err := strictUnmarshal(b, &s); err != nil {
+	if err := lenientUnmarshal(b, &s); err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
 	}
 	if err := s.validate(store, register); err != nil {
@@ -194,6 +222,11 @@ func (s Status) validate(store, register string) error {
 	}
 	if s.State != StateOnline && s.State != StateOffline {
 		return fmt.Errorf("status: %w: state %q", ErrMalformed, s.State)
+	}
+	for _, t := range []string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault} {
+		if len(t) > MaxStatusText {
+			return fmt.Errorf("status: %w: text of %d bytes", ErrTooLarge, len(t))
+		}
 	}
 	return nil
 }

@@ -224,12 +224,12 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 	case ok:
 	case d[0] == '{':
 		var e Event
-		if err := strictUnmarshal(d, &e); err != nil {
+		if err := unmarshalEvents(d, &e); err != nil {
 			return nil, err
 		}
 		evs = []Event{e}
 	default:
-		if err := strictUnmarshal(d, &evs); err != nil {
+		if err := unmarshalEvents(d, &evs); err != nil {
 			return nil, err
 		}
 	}
@@ -252,6 +252,85 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 		prev = seq
 	}
 	return evs, nil
+}
+
+// knownAttributes are the event attributes this version reads, plus the
+// CloudEvents optional attributes it does not use but that change nothing
+// it reads (dataschema, subject).
+var knownAttributes = map[string]bool{
+	"specversion": true, "id": true, "source": true, "type": true, "time": true,
+	"datacontenttype": true, "sequence": true, "clocktrusted": true,
+	"incarnation": true, "data": true, "dataschema": true, "subject": true,
+}
+
+// MaxExtensionName is the longest extension attribute name accepted (the
+// CloudEvents spec asks for at most 20 characters).
+const MaxExtensionName = 20
+
+// validExtensionName reports whether s is a CloudEvents attribute name:
+// lowercase letters and digits, 1 to MaxExtensionName characters.
+func validExtensionName(s string) bool {
+	if s == "" || len(s) > MaxExtensionName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// unmarshalEvents decodes one event or a batch, ignoring CloudEvents
+// extension attributes this version does not know (e.g. "traceparent"
+// from distributed tracing): an extension adds context and never changes
+// what an event means (docs/protocol.md "Evolving the protocol"). A key
+// that is not a valid attribute name (upper case, punctuation, over
+// MaxExtensionName characters) or data in another form ("data_base64")
+// is still refused. The fast decoder takes every event in the shape
+// registers send; this path is the fallback.
+func unmarshalEvents(d []byte, v any) error {
+	if err := strictUnmarshal(d, v); err == nil {
+		return nil
+	}
+	// Check the attribute names, then decode without DisallowUnknownFields.
+	var objs []map[string]json.RawMessage
+	if d[0] == '{' {
+		var one map[string]json.RawMessage
+		if err := lenientUnmarshal(d, &one); err != nil {
+			return err
+		}
+		objs = []map[string]json.RawMessage{one}
+	} else if err := lenientUnmarshal(d, &objs); err != nil {
+		return err
+	}
+	for i, o := range objs {
+		for k := range o {
+			if knownAttributes[k] {
+				continue
+			}
+			if !validExtensionName(k) {
+				return fmt.Errorf("%w: event %d: attribute %q is not a CloudEvents extension", ErrMalformed, i, k)
+			}
+		}
+	}
+	return lenientUnmarshal(d, v)
+}
+
+// lenientUnmarshal decodes exactly one JSON value, ignoring unknown fields
+// and rejecting trailing data. It is for documents whose rules let a
+// receiver ignore what it does not know (docs/protocol.md "Evolving the
+// protocol"); Go's decoder matches keys case-insensitively, so callers that
+// care about exact names check them.
+func lenientUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) != 0 {
+		return fmt.Errorf("%w: trailing data", ErrMalformed)
+	}
+	return nil
 }
 
 // strictUnmarshal decodes exactly one JSON value, rejecting unknown fields

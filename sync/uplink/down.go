@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,6 +39,11 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 		a, err := protocol.DecodeAck(m.payload, u.o.Register)
 		if err != nil {
+			// An ack in a version this register does not speak is never
+			// applied (its watermark might mean something else): the
+			// events stay in the ledger and are resent until head office
+			// answers in a version this register speaks.
+			u.countVersion(err)
 			u.reject(err.Error())
 			return
 		}
@@ -67,6 +73,13 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 	default:
 		u.reject("unexpected topic " + m.topic)
+	}
+}
+
+// countVersion counts a document refused for its protocol version.
+func (u *Uplink) countVersion(err error) {
+	if errors.Is(err, protocol.ErrVersion) {
+		u.count(func(s *state) { s.refused.Version++ })
 	}
 }
 
@@ -124,6 +137,7 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 	}
 	fail := func(err error) {
 		u.log.Warn("config rejected", "err", err)
+		u.countVersion(err)
 		u.count(func(s *state) { s.rejected++; s.cfgErr = err.Error() })
 	}
 	c, err := protocol.DecodeConfig(b, t)
@@ -162,6 +176,7 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 	fail := func(err error) {
 		u.log.Warn("member summaries rejected", "err", err)
+		u.countVersion(err)
 		u.count(func(s *state) { s.rejected++; s.membersErr = err.Error() })
 	}
 	ms, err := protocol.DecodeMembers(b, u.o.Store)

@@ -124,6 +124,9 @@ func TestConfigDownstream(t *testing.T) {
 			if s.Config.Store != st.want {
 				t.Fatalf("version in force %d, want %d", s.Config.Store, st.want)
 			}
+			if st.name == "unknown protocol version" && s.Refused.Version != 1 {
+				t.Fatalf("refused %+v, want version 1", s.Refused)
+			}
 		})
 	}
 	mu.Lock()

@@ -17,6 +17,10 @@ type Refused struct {
 	BadSignature uint64 `json:"bad_signature"`
 	Malformed    uint64 `json:"malformed"`
 	Replayed     uint64 `json:"replayed"`
+	// Version counts documents (acks, config, members) in a protocol
+	// version this register does not speak (docs/protocol.md
+	// "Evolving the protocol").
+	Version uint64 `json:"version"`
 }
 
 // Each calls f with every reason and its count (for metrics).
@@ -26,6 +30,7 @@ func (r Refused) Each(f func(reason string, n uint64)) {
 	f("bad_signature", r.BadSignature)
 	f("malformed", r.Malformed)
 	f("replayed", r.Replayed)
+	f("version", r.Version)
 }
 
 // verify checks head office's signature on a config or members message

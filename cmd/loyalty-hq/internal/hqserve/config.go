@@ -132,6 +132,11 @@ func Parse(name string, data []byte) (Config, error) {
 	case c.SigningKeyFile == "":
 		return Config{}, bad("signing_key_file", "required: head office's signing key (loyalty-hq keys generate -out FILE)")
 	}
+	for i, f := range c.Filters {
+		if err := checkFilter(f); err != nil {
+			return Config{}, bad(fmt.Sprintf("filters[%d]", i), "%v", err)
+		}
+	}
 	if c.PreviousKey != "" {
 		if _, err := signing.ParsePublicKey(c.PreviousKey); err != nil {
 			return Config{}, bad("previous_key", "%v", err)

@@ -25,6 +25,9 @@ func TestParse(t *testing.T) {
 		{"unknown nested key", "broker:\n  url: 'tcp://x:1'\n  pasword_file: p\n", `hq.yaml:3: broker.pasword_file: unknown key "pasword_file"; allowed keys: url, client_id, username, password_file,`},
 		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
 		{"bad level", "broker: {url: 'tcp://x:1'}\nlog: {level: loud}\n", "log.level"},
+		{"filter under another root", "broker: {url: 'tcp://x:1'}\nfilters: [loyalty/v2/+/+/events]\n", `filters[0]: "loyalty/v2/+/+/events" is not under loyalty/v1`},
+		{"filter not events", "broker: {url: 'tcp://x:1'}\nfilters: [loyalty/v1/#]\n", `filters[0]: "loyalty/v1/#" is not an events filter`},
+		{"shared filter", "broker: {url: 'tcp://x:1'}\nfilters: [$share/hq/loyalty/v1/+/+/events, loyalty/v1/s1/+/events]\n", ""},
 		{"bad previous key", "broker: {url: 'tcp://x:1'}\nprevious_key: ed25519:AAAA\n", "previous_key"},
 	}
 	for _, tc := range cases {

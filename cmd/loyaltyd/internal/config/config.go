@@ -286,7 +286,8 @@ type Sync struct {
 	Window int `yaml:"window"`
 	// KeepAlive is the MQTT keepalive; default 30s, 1s..10m.
 	KeepAlive time.Duration `yaml:"keepalive"`
-	// TopicRoot is the versioned topic root; default "loyalty/v1".
+	// TopicRoot is the versioned topic root. Deprecated: it is fixed by
+	// the protocol version (loyalty/v1); any other value is refused.
 	TopicRoot string `yaml:"topic_root"`
 	// Store is the store id in topics; default register.store_id.
 	Store string `yaml:"store"`

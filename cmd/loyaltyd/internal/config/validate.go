@@ -454,8 +454,11 @@ func (v *validator) sync() {
 	}
 	v.intRange("sync.window", int64(s.Window), 1, 1000, " messages")
 	v.durRange("sync.keepalive", s.KeepAlive, time.Second, 10*time.Minute)
-	if strings.ContainsAny(s.TopicRoot, "+#") || strings.HasPrefix(s.TopicRoot, "/") || strings.HasSuffix(s.TopicRoot, "/") || strings.Contains(s.TopicRoot, "//") {
-		v.add("sync.topic_root", "%q is not a topic root; use levels like loyalty/v1 without wildcards or empty levels", s.TopicRoot)
+	if s.TopicRoot != DefaultTopicRoot {
+		// The root names the protocol version this build speaks
+		// (docs/protocol.md "Evolving the protocol"); it is not a setting.
+		// The key stays so that configs carrying the default still load.
+		v.add("sync.topic_root", "%q is not supported: this register speaks %s only; remove the key (docs/protocol.md, \"Upgrade order\")", s.TopicRoot, DefaultTopicRoot)
 	}
 	if s.Store != "" && !idRE.MatchString(s.Store) {
 		v.add("sync.store", "%q is not a valid id; use letters, digits, '.', '_' or '-'", s.Store)
