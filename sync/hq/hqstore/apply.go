@@ -226,24 +226,9 @@ func encodeRecord(r ledger.OutboxRecord) []byte {
 func (s *Store) Apply(events []Event) (Result, error) {
 	var res Result
 	err := s.update(func(tx *bolt.Tx) error {
-		a := &applier{
-			tx: tx, s: s,
-			regs:    map[string]*RegisterState{},
-			members: map[string]*memberRec{},
-			touched: map[string]bool{},
-			buckets: map[string]*bolt.Bucket{},
-			res:     Result{Registers: map[string]RegisterState{}},
-		}
-		for _, e := range events {
-			if err := a.one(e); err != nil {
-				return err
-			}
-		}
-		if err := a.flush(); err != nil {
-			return err
-		}
-		res = a.res
-		return nil
+		var err error
+		res, err = ApplyIn(newBoltTxn(tx), events, s.opts)
+		return err
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("apply: %w", err)
@@ -252,12 +237,11 @@ func (s *Store) Apply(events []Event) (Result, error) {
 }
 
 type applier struct {
-	tx      *bolt.Tx
-	s       *Store
+	tx      Txn
+	opts    Options
 	regs    map[string]*RegisterState
 	members map[string]*memberRec
 	touched map[string]bool
-	buckets map[string]*bolt.Bucket
 	res     Result
 }
 
@@ -265,7 +249,8 @@ func (a *applier) reg(id string) (*RegisterState, error) {
 	if rs, ok := a.regs[id]; ok {
 		return rs, nil
 	}
-	rs, err := loadReg(a.tx, id)
+	rs, _, err := a.tx.Register(id)
+	rs.Register = id
 	if err != nil {
 		return nil, err
 	}
@@ -277,12 +262,13 @@ func (a *applier) member(id string) (*memberRec, error) {
 	if m, ok := a.members[id]; ok {
 		return m, nil
 	}
-	m, err := loadMember(a.tx, id)
+	row, ok, err := a.tx.Member(id)
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
-		m = &memberRec{ID: id, prof: &ledger.Member{ID: id}, profileDirty: true}
+	m := &memberRec{ID: id, prof: &ledger.Member{ID: id}, profileDirty: true}
+	if ok {
+		m = recOf(row)
 	}
 	if m.Included == nil {
 		m.Included = map[string]uint64{}
@@ -290,24 +276,6 @@ func (a *applier) member(id string) (*memberRec, error) {
 	a.members[id] = m
 	a.touched[id] = true
 	return m, nil
-}
-
-func (a *applier) sub(parent []byte, reg string) (*bolt.Bucket, error) {
-	k := string(parent) + "\x00" + reg
-	if b, ok := a.buckets[k]; ok {
-		return b, nil
-	}
-	b, err := a.tx.Bucket(parent).CreateBucketIfNotExists([]byte(reg))
-	if err == nil {
-		if string(parent) == string(bEvents) {
-			// A register's events are only ever appended (keys are the
-			// sequence at watermark+1): full pages halve what each commit
-			// splits and writes, as bbolt advises for append-only buckets.
-			b.FillPercent = 1.0
-		}
-		a.buckets[k] = b
-	}
-	return b, err
 }
 
 func (a *applier) reject(e Event, err error) {
@@ -319,18 +287,9 @@ func (a *applier) reject(e Event, err error) {
 }
 
 func (a *applier) conflict(rs *RegisterState, c Conflict) error {
-	b := a.tx.Bucket(bConflicts)
-	n, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
 	rs.Conflicts++
 	a.res.Conflicts = append(a.res.Conflicts, c)
-	return b.Put(u64(n), v)
+	return a.tx.AddConflict(c)
 }
 
 func (a *applier) one(e Event) error {
@@ -358,14 +317,12 @@ func (a *applier) one(e Event) error {
 		return a.hold(rs, e, o, reason, wm)
 	}
 	rs.Seen = max(rs.Seen, e.Seq)
-	key := u64(e.Seq)
 	switch {
 	case e.Seq <= rs.Watermark:
-		evs, err := a.sub(bEvents, e.Register)
+		prev, err := a.tx.Event(e.Register, e.Seq)
 		if err != nil {
 			return err
 		}
-		prev := evs.Get(key)
 		if !bytes.Equal(prev, o.raw) {
 			// The same incarnation sent other content under a number
 			// already applied: a ledger restored from an older backup.
@@ -382,21 +339,21 @@ func (a *applier) one(e Event) error {
 		}
 		return a.drain(rs)
 	default:
-		held, err := a.sub(bHeld, e.Register)
+		prev, err := a.tx.Held(e.Register, e.Seq)
 		if err != nil {
 			return err
 		}
-		if prev := held.Get(key); prev != nil {
+		if prev != nil {
 			return a.dupOrConflict(rs, o, prev, "held")
 		}
-		if rs.Held >= a.s.opts.MaxHeld {
+		if rs.Held >= a.opts.MaxHeld {
 			rs.Dropped++
 			a.res.Dropped++
 			return nil
 		}
 		rs.Held++
 		a.res.Held++
-		return held.Put(key, o.raw)
+		return a.tx.PutHeld(e.Register, e.Seq, o.raw)
 	}
 }
 
@@ -417,19 +374,18 @@ func (a *applier) drain(rs *RegisterState) error {
 	if rs.Held == 0 {
 		return nil
 	}
-	held, err := a.sub(bHeld, rs.Register)
-	if err != nil {
-		return err
-	}
 	for rs.Held > 0 {
-		key := u64(rs.Watermark + 1)
-		v := held.Get(key)
+		seq := rs.Watermark + 1
+		v, err := a.tx.Held(rs.Register, seq)
+		if err != nil {
+			return err
+		}
 		if v == nil {
 			return nil
 		}
 		var rec ledger.OutboxRecord
 		uerr := json.Unmarshal(v, &rec)
-		if err := held.Delete(key); err != nil {
+		if err := a.tx.DeleteHeld(rs.Register, seq); err != nil {
 			return err
 		}
 		rs.Held--
@@ -452,11 +408,7 @@ func (a *applier) drain(rs *RegisterState) error {
 
 func (a *applier) applyOp(rs *RegisterState, o op) error {
 	e := o.e
-	evs, err := a.sub(bEvents, e.Register)
-	if err != nil {
-		return err
-	}
-	if err := evs.Put(u64(e.Seq), o.raw); err != nil {
+	if err := a.tx.PutEvent(e.Register, e.Seq, o.raw); err != nil {
 		return err
 	}
 	rs.Watermark = e.Seq
@@ -496,12 +448,15 @@ func (a *applier) putPurchase(member string, e Event, p ledger.Purchase) error {
 		return err
 	}
 	a.touched[member] = true
-	return a.tx.Bucket(bPurchases).Put(purchaseKey(member, e.Register, e.Seq), v)
+	return a.tx.PutPurchase(member, e.Register, e.Seq, v)
 }
 
 func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
-	sales := a.tx.Bucket(bSales)
-	if prev := sales.Get([]byte(s.ID)); prev != nil {
+	prev, err := a.tx.Sale(s.ID)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
 		var p saleRec
 		_ = json.Unmarshal(prev, &p)
 		return a.conflict(rs, Conflict{
@@ -513,7 +468,7 @@ func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
 	if err != nil {
 		return err
 	}
-	if err := sales.Put([]byte(s.ID), v); err != nil {
+	if err := a.tx.PutSale(s.ID, v); err != nil {
 		return err
 	}
 	if s.MemberID == "" {
@@ -544,9 +499,12 @@ func absMoney(m ledger.Money) ledger.Money {
 }
 
 func (a *applier) applyRefund(e Event, r *refundData) error {
-	sales := a.tx.Bucket(bSales)
 	var sr *saleRec
-	if v := sales.Get([]byte(r.SaleID)); v != nil {
+	v, err := a.tx.Sale(r.SaleID)
+	if err != nil {
+		return err
+	}
+	if v != nil {
 		sr = &saleRec{}
 		if err := json.Unmarshal(v, sr); err != nil {
 			return fmt.Errorf("sale %q: %w", r.SaleID, err)
@@ -579,7 +537,7 @@ func (a *applier) applyRefund(e Event, r *refundData) error {
 		if err != nil {
 			return err
 		}
-		if err := sales.Put([]byte(r.SaleID), v); err != nil {
+		if err := a.tx.PutSale(r.SaleID, v); err != nil {
 			return err
 		}
 	}
@@ -604,18 +562,9 @@ func (a *applier) applyPoints(e Event, p *pointData) error {
 	d := DoubleSpend{
 		MemberID: p.MemberID, Register: e.Register, Seq: e.Seq, EventID: e.ID, Kind: p.Kind,
 		Points: p.Points, BalanceAfter: m.Balance, Overdraft: -m.Balance,
-		ExceedsLimit: -m.Balance > a.s.opts.OfflineRedeemLimit,
+		ExceedsLimit: -m.Balance > a.opts.OfflineRedeemLimit,
 	}
-	b := a.tx.Bucket(bDouble)
-	n, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return b.Put(u64(n), v)
+	return a.tx.AddDoubleSpend(d)
 }
 
 // applyCorrection dates this register's earlier events stamped by an
@@ -624,16 +573,18 @@ func (a *applier) applyPoints(e Event, p *pointData) error {
 // untrusted clock gets the corrected enrolment time. The events stay as
 // they were sent.
 func (a *applier) applyCorrection(e Event, tc *ledger.TimeCorrection) error {
-	pb := a.tx.Bucket(bPurchases)
 	for _, c := range tc.Events {
 		if c.MemberID == "" {
 			continue
 		}
-		k := purchaseKey(c.MemberID, e.Register, c.Seq)
-		if v := pb.Get(k); v != nil {
+		v, err := a.tx.Purchase(c.MemberID, e.Register, c.Seq)
+		if err != nil {
+			return err
+		}
+		if v != nil {
 			var p ledger.Purchase
 			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("purchase %q: %w", k, err)
+				return fmt.Errorf("purchase %s/%s/%d: %w", c.MemberID, e.Register, c.Seq, err)
 			}
 			if !p.ClockTrusted {
 				p.CorrectedTime = c.WallTime
@@ -644,9 +595,9 @@ func (a *applier) applyCorrection(e Event, tc *ledger.TimeCorrection) error {
 		}
 		if c.Type == ledger.OutMember {
 			if _, ok := a.members[c.MemberID]; !ok {
-				if m, err := loadMember(a.tx, c.MemberID); err != nil {
+				if _, ok, err := a.tx.Member(c.MemberID); err != nil {
 					return err
-				} else if m == nil {
+				} else if !ok {
 					continue // not a member head office knows
 				}
 			}
@@ -677,18 +628,20 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 		return err
 	}
 	m.profileDirty = true
-	aliases := a.tx.Bucket(bAliases)
 	for _, al := range in.Aliases {
-		owner := aliases.Get([]byte(al))
+		owner, err := a.tx.Alias(al)
+		if err != nil {
+			return err
+		}
 		switch {
-		case owner == nil:
-			if err := aliases.Put([]byte(al), []byte(in.ID)); err != nil {
+		case owner == "":
+			if err := a.tx.PutAlias(al, in.ID); err != nil {
 				return err
 			}
-		case string(owner) != in.ID:
+		case owner != in.ID:
 			if err := a.conflict(rs, Conflict{
 				Kind: ConflictAlias, Register: e.Register, Seq: e.Seq, ID: e.ID,
-				Alias: al, Member: in.ID, Owner: string(owner),
+				Alias: al, Member: in.ID, Owner: owner,
 				Detail: "alias already belongs to another member; it stays with its owner",
 			}); err != nil {
 				return err
@@ -745,25 +698,22 @@ func contains(ss []string, s string) bool {
 }
 
 func (a *applier) flush() error {
-	regs := a.tx.Bucket(bRegs)
-	for id, rs := range a.regs {
+	for _, id := range sortedKeys(a.regs) {
+		rs := a.regs[id]
 		rs.Gap = rs.Seen > rs.Watermark
-		v, err := json.Marshal(rs)
-		if err != nil {
-			return err
-		}
-		if err := regs.Put([]byte(id), v); err != nil {
+		if err := a.tx.PutRegister(*rs); err != nil {
 			return err
 		}
 		a.res.Registers[id] = *rs
 	}
-	mb := a.tx.Bucket(bMembers)
-	for id, m := range a.members {
-		v, err := m.encode()
+	// Members in id order: backends with row locks update them in one
+	// fixed order.
+	for _, id := range sortedKeys(a.members) {
+		row, err := a.members[id].row()
 		if err != nil {
 			return err
 		}
-		if err := mb.Put([]byte(id), v); err != nil {
+		if err := a.tx.PutMember(row); err != nil {
 			return err
 		}
 	}
@@ -772,4 +722,13 @@ func (a *applier) flush() error {
 	}
 	sort.Strings(a.res.Members)
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
@@ -29,14 +28,16 @@ const yearDays = 365
 // member; the fitted BG/NBD model stays with the reports. Segment is "new",
 // "second" or "regular" by purchase days; "vip" needs the whole population
 // and is left to the reports. Offer is left empty for campaign settings.
-func memberFigures(tx *bolt.Tx, id string, now time.Time) (ledger.Money, int, *retention.MemberSummary, error) {
-	prefix := append([]byte(id), 0)
-	c := tx.Bucket(bPurchases).Cursor()
+func memberFigures(tx Txn, id string, now time.Time) (ledger.Money, int, *retention.MemberSummary, error) {
+	recs, err := tx.MemberPurchases(id)
+	if err != nil {
+		return 0, 0, nil, err
+	}
 	var ps []retention.Purchase
-	for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+	for _, v := range recs {
 		var p ledger.Purchase
 		if err := json.Unmarshal(v, &p); err != nil {
-			return 0, 0, nil, fmt.Errorf("purchase %q: %w", k, err)
+			return 0, 0, nil, fmt.Errorf("member %q purchase: %w", id, err)
 		}
 		ps = append(ps, source.Purchase(p))
 	}
@@ -47,10 +48,10 @@ func memberFigures(tx *bolt.Tx, id string, now time.Time) (ledger.Money, int, *r
 	// untrusted clock, dated after now or before a trusted enrolment are
 	// left out by Clean, corrected ones count at their corrected time.
 	var enrolled time.Time
-	if m, err := loadMember(tx, id); err != nil {
+	if row, ok, err := tx.Member(id); err != nil {
 		return 0, 0, nil, err
-	} else if m != nil {
-		p, err := m.profile()
+	} else if ok {
+		p, err := recOf(row).profile()
 		if err != nil {
 			return 0, 0, nil, err
 		}

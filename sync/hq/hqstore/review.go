@@ -90,11 +90,6 @@ func reviewText(h Hold) string {
 
 // hold keeps e for review instead of applying it.
 func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint64) error {
-	b, err := a.tx.CreateBucketIfNotExists(bReview)
-	if err != nil {
-		return err
-	}
-	k := append(reviewPrefix(e.Register, e.Incarnation), u64(e.Seq)...)
 	st := Stream{Store: e.Store, Register: e.Register, Incarnation: e.Incarnation}
 	if a.res.Holds == nil {
 		a.res.Holds = map[Stream]Hold{}
@@ -102,11 +97,19 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 	h, ok := a.res.Holds[st]
 	if !ok {
 		h = Hold{Stream: st, Reason: reason, Watermark: wm, BoundIncarnation: rs.Incarnation, BoundStore: rs.Store}
-		h.Held = countPrefix(b, reviewPrefix(e.Register, e.Incarnation))
+		n, err := a.tx.CountReview(e.Register, e.Incarnation)
+		if err != nil {
+			return err
+		}
+		h.Held = n
 	}
 	h.Watermark = min(h.Watermark, wm)
-	if b.Get(k) == nil {
-		if h.Held >= uint64(a.s.opts.MaxHeld) {
+	prev, err := a.tx.Review(e.Register, e.Incarnation, e.Seq)
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		if h.Held >= uint64(a.opts.MaxHeld) {
 			// The ledger keeps it (nothing was acknowledged).
 			rs.Dropped++
 			a.res.Dropped++
@@ -115,7 +118,7 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 			if err != nil {
 				return err
 			}
-			if err := b.Put(k, v); err != nil {
+			if err := a.tx.PutReview(e.Register, e.Incarnation, e.Seq, v); err != nil {
 				return err
 			}
 			h.Held++
@@ -158,11 +161,11 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 		// Legacy stream, first event with an incarnation.
 		cont := e.Seq == rs.Watermark+1
 		if !cont && e.Seq <= rs.Watermark {
-			evs, err := a.sub(bEvents, e.Register)
+			prev, err := a.tx.Event(e.Register, e.Seq)
 			if err != nil {
 				return "", 0, err
 			}
-			cont = bytes.Equal(evs.Get(u64(e.Seq)), o.raw)
+			cont = bytes.Equal(prev, o.raw)
 		}
 		if !cont {
 			return ReviewIncarnation, 0, nil

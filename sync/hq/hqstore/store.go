@@ -421,7 +421,7 @@ func loadMember(tx *bolt.Tx, id string) (*memberRec, error) {
 
 // summary is the member's summary; with tx, it includes the figures from
 // the member's purchases as of now.
-func (m *memberRec) summary(tx *bolt.Tx, now time.Time) (MemberSummary, error) {
+func (m *memberRec) summary(tx Txn, now time.Time) (MemberSummary, error) {
 	p, err := m.profile()
 	if err != nil {
 		return MemberSummary{}, err
@@ -458,9 +458,9 @@ func (s *Store) summaryOf(id string, figures bool) (MemberSummary, error) {
 	var out MemberSummary
 	now, _ := s.opts.Clock.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		ftx := tx
-		if !figures {
-			ftx = nil
+		var ftx Txn
+		if figures {
+			ftx = newBoltTxn(tx)
 		}
 		m, err := loadMember(tx, id)
 		if err != nil {
@@ -489,7 +489,7 @@ func (s *Store) Summaries(ids []string) ([]MemberSummary, error) {
 			if m == nil {
 				continue
 			}
-			sum, err := m.summary(tx, now)
+			sum, err := m.summary(newBoltTxn(tx), now)
 			if err != nil {
 				return err
 			}
@@ -536,9 +536,9 @@ func (s *Store) EachSummary(fn func(MemberSummary) error) error {
 func (s *Store) eachSummary(figures bool, fn func(MemberSummary) error) error {
 	now, _ := s.opts.Clock.Now()
 	return s.db.View(func(tx *bolt.Tx) error {
-		ftx := tx
-		if !figures {
-			ftx = nil
+		var ftx Txn
+		if figures {
+			ftx = newBoltTxn(tx)
 		}
 		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
 			m, err := decodeMember(string(k), v)

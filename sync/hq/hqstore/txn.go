@@ -1,0 +1,299 @@
+package hqstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// Txn is one transaction of a backend as the rules of ingest need it: the
+// applier (ApplyIn) holds every rule of the package documentation and
+// reads and writes only through Txn, so every backend applies a stream
+// the same way. Records are the stored forms the applier builds (JSON, or
+// the outbox record exactly as compared for duplicates); a backend stores
+// them as they are. A nil slice from a getter means "none".
+//
+// A backend that runs several writers at once (PostgreSQL) must make
+// Register and Member lock what they return until the transaction ends.
+type Txn interface {
+	Register(id string) (RegisterState, bool, error)
+	PutRegister(rs RegisterState) error
+	Member(id string) (MemberRow, bool, error)
+	PutMember(m MemberRow) error
+	Event(register string, seq uint64) ([]byte, error)
+	PutEvent(register string, seq uint64, rec []byte) error
+	Held(register string, seq uint64) ([]byte, error)
+	PutHeld(register string, seq uint64, rec []byte) error
+	DeleteHeld(register string, seq uint64) error
+	Sale(id string) ([]byte, error)
+	PutSale(id string, rec []byte) error
+	Purchase(member, register string, seq uint64) ([]byte, error)
+	PutPurchase(member, register string, seq uint64, rec []byte) error
+	// MemberPurchases returns a member's purchase records in register,
+	// then sequence order.
+	MemberPurchases(member string) ([][]byte, error)
+	Alias(alias string) (string, error)
+	PutAlias(alias, member string) error
+	AddConflict(c Conflict) error
+	AddDoubleSpend(d DoubleSpend) error
+	Review(register, incarnation string, seq uint64) ([]byte, error)
+	PutReview(register, incarnation string, seq uint64, rec []byte) error
+	CountReview(register, incarnation string) (uint64, error)
+}
+
+// MemberRow is a member's stored chain-wide view: the balance and, per
+// register, the highest sequence included (rewritten by every point
+// event), and the profile (ledger.Member as JSON).
+type MemberRow struct {
+	ID       string
+	Balance  ledger.Points
+	Included map[string]uint64
+	Profile  json.RawMessage
+}
+
+func (m *memberRec) row() (MemberRow, error) {
+	prof := m.profileRaw
+	if m.profileDirty || prof == nil {
+		p, err := m.profile()
+		if err != nil {
+			return MemberRow{}, err
+		}
+		if prof, err = json.Marshal(p); err != nil {
+			return MemberRow{}, err
+		}
+	}
+	return MemberRow{ID: m.ID, Balance: m.Balance, Included: m.Included, Profile: prof}, nil
+}
+
+func recOf(r MemberRow) *memberRec {
+	inc := r.Included
+	if inc == nil {
+		inc = map[string]uint64{}
+	}
+	return &memberRec{ID: r.ID, Balance: r.Balance, Included: inc, profileRaw: r.Profile}
+}
+
+// ApplyIn applies a batch of events inside tx by the package's rules and
+// returns what it did; an error means tx must be rolled back. opts gives
+// MaxHeld and OfflineRedeemLimit (defaults as for Open).
+func ApplyIn(tx Txn, events []Event, opts Options) (Result, error) {
+	o := opts.withDefaults()
+	a := &applier{
+		tx: tx, opts: o,
+		regs:    map[string]*RegisterState{},
+		members: map[string]*memberRec{},
+		touched: map[string]bool{},
+		res:     Result{Registers: map[string]RegisterState{}},
+	}
+	for _, e := range events {
+		if err := a.one(e); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := a.flush(); err != nil {
+		return Result{}, err
+	}
+	return a.res, nil
+}
+
+// SummaryIn builds a member's summary from tx: with figures, the twelve-
+// month figures and retention view as of now from the member's purchases.
+func SummaryIn(tx Txn, m MemberRow, figures bool, now time.Time) (MemberSummary, error) {
+	var ftx Txn
+	if figures {
+		ftx = tx
+	}
+	return recOf(m).summary(ftx, now)
+}
+
+// ParseReview decodes a record stored by PutReview into the event held.
+func ParseReview(register, incarnation string, seq uint64, rec []byte) (Held, error) {
+	var r heldRec
+	if err := json.Unmarshal(rec, &r); err != nil {
+		return Held{}, fmt.Errorf("review %s/%s/%d: %w", register, incarnation, seq, err)
+	}
+	r.Record.Seq = seq
+	return Held{Stream: Stream{Store: r.Store, Register: register, Incarnation: incarnation}, Reason: r.Reason, OutboxRecord: r.Record}, nil
+}
+
+// boltTxn is Txn over a bbolt transaction.
+type boltTxn struct {
+	tx      *bolt.Tx
+	buckets map[string]*bolt.Bucket
+}
+
+func newBoltTxn(tx *bolt.Tx) *boltTxn { return &boltTxn{tx: tx, buckets: map[string]*bolt.Bucket{}} }
+
+// sub returns a register's nested bucket; nil in a read transaction when
+// it does not exist.
+func (b *boltTxn) sub(parent []byte, reg string) (*bolt.Bucket, error) {
+	k := string(parent) + "\x00" + reg
+	if bk, ok := b.buckets[k]; ok {
+		return bk, nil
+	}
+	p := b.tx.Bucket(parent)
+	if !b.tx.Writable() {
+		return p.Bucket([]byte(reg)), nil
+	}
+	bk, err := p.CreateBucketIfNotExists([]byte(reg))
+	if err != nil {
+		return nil, err
+	}
+	if string(parent) == string(bEvents) {
+		// A register's events are only ever appended (keys are the
+		// sequence at watermark+1): full pages halve what each commit
+		// splits and writes, as bbolt advises for append-only buckets.
+		bk.FillPercent = 1.0
+	}
+	b.buckets[k] = bk
+	return bk, nil
+}
+
+func (b *boltTxn) subGet(parent []byte, reg string, seq uint64) ([]byte, error) {
+	bk, err := b.sub(parent, reg)
+	if err != nil || bk == nil {
+		return nil, err
+	}
+	return bk.Get(u64(seq)), nil
+}
+
+func (b *boltTxn) Register(id string) (RegisterState, bool, error) {
+	v := b.tx.Bucket(bRegs).Get([]byte(id))
+	rs, err := loadReg(b.tx, id)
+	return rs, v != nil, err
+}
+
+func (b *boltTxn) PutRegister(rs RegisterState) error {
+	v, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	return b.tx.Bucket(bRegs).Put([]byte(rs.Register), v)
+}
+
+func (b *boltTxn) Member(id string) (MemberRow, bool, error) {
+	m, err := loadMember(b.tx, id)
+	if err != nil || m == nil {
+		return MemberRow{}, false, err
+	}
+	return MemberRow{ID: id, Balance: m.Balance, Included: m.Included, Profile: m.profileRaw}, true, nil
+}
+
+func (b *boltTxn) PutMember(r MemberRow) error {
+	v, err := recOf(r).encode()
+	if err != nil {
+		return err
+	}
+	return b.tx.Bucket(bMembers).Put([]byte(r.ID), v)
+}
+
+func (b *boltTxn) Event(reg string, seq uint64) ([]byte, error) { return b.subGet(bEvents, reg, seq) }
+
+func (b *boltTxn) PutEvent(reg string, seq uint64, rec []byte) error {
+	bk, err := b.sub(bEvents, reg)
+	if err != nil {
+		return err
+	}
+	return bk.Put(u64(seq), rec)
+}
+
+func (b *boltTxn) Held(reg string, seq uint64) ([]byte, error) { return b.subGet(bHeld, reg, seq) }
+
+func (b *boltTxn) PutHeld(reg string, seq uint64, rec []byte) error {
+	bk, err := b.sub(bHeld, reg)
+	if err != nil {
+		return err
+	}
+	return bk.Put(u64(seq), rec)
+}
+
+func (b *boltTxn) DeleteHeld(reg string, seq uint64) error {
+	bk, err := b.sub(bHeld, reg)
+	if err != nil {
+		return err
+	}
+	return bk.Delete(u64(seq))
+}
+
+func (b *boltTxn) Sale(id string) ([]byte, error) { return b.tx.Bucket(bSales).Get([]byte(id)), nil }
+
+func (b *boltTxn) PutSale(id string, rec []byte) error {
+	return b.tx.Bucket(bSales).Put([]byte(id), rec)
+}
+
+func (b *boltTxn) Purchase(member, reg string, seq uint64) ([]byte, error) {
+	return b.tx.Bucket(bPurchases).Get(purchaseKey(member, reg, seq)), nil
+}
+
+func (b *boltTxn) PutPurchase(member, reg string, seq uint64, rec []byte) error {
+	return b.tx.Bucket(bPurchases).Put(purchaseKey(member, reg, seq), rec)
+}
+
+func (b *boltTxn) MemberPurchases(member string) ([][]byte, error) {
+	prefix := append([]byte(member), 0)
+	var out [][]byte
+	c := b.tx.Bucket(bPurchases).Cursor()
+	for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (b *boltTxn) Alias(alias string) (string, error) {
+	return string(b.tx.Bucket(bAliases).Get([]byte(alias))), nil
+}
+
+func (b *boltTxn) PutAlias(alias, member string) error {
+	return b.tx.Bucket(bAliases).Put([]byte(alias), []byte(member))
+}
+
+func (b *boltTxn) addSeq(bucket []byte, v any) error {
+	bk := b.tx.Bucket(bucket)
+	n, err := bk.NextSequence()
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return bk.Put(u64(n), raw)
+}
+
+func (b *boltTxn) AddConflict(c Conflict) error       { return b.addSeq(bConflicts, c) }
+func (b *boltTxn) AddDoubleSpend(d DoubleSpend) error { return b.addSeq(bDouble, d) }
+
+func (b *boltTxn) reviewBucket() (*bolt.Bucket, error) {
+	if bk := b.tx.Bucket(bReview); bk != nil || !b.tx.Writable() {
+		return bk, nil
+	}
+	return b.tx.CreateBucketIfNotExists(bReview)
+}
+
+func (b *boltTxn) Review(reg, inc string, seq uint64) ([]byte, error) {
+	bk, err := b.reviewBucket()
+	if err != nil || bk == nil {
+		return nil, err
+	}
+	return bk.Get(append(reviewPrefix(reg, inc), u64(seq)...)), nil
+}
+
+func (b *boltTxn) PutReview(reg, inc string, seq uint64, rec []byte) error {
+	bk, err := b.reviewBucket()
+	if err != nil {
+		return err
+	}
+	return bk.Put(append(reviewPrefix(reg, inc), u64(seq)...), rec)
+}
+
+func (b *boltTxn) CountReview(reg, inc string) (uint64, error) {
+	bk, err := b.reviewBucket()
+	if err != nil || bk == nil {
+		return 0, err
+	}
+	return countPrefix(bk, reviewPrefix(reg, inc)), nil
+}
