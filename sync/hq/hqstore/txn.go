@@ -297,3 +297,36 @@ func (b *boltTxn) CountReview(reg, inc string) (uint64, error) {
 	}
 	return countPrefix(bk, reviewPrefix(reg, inc)), nil
 }
+
+// Touches returns, sorted and without repeats, the registers and members
+// that applying events may write: a backend with row locks takes them in
+// this one order before ApplyIn, so two writers never wait on each other
+// in a cycle. Invalid events count as they would be applied (their
+// register's state records the rejection).
+func Touches(events []Event) (registers, members []string) {
+	regs, mems := map[string]bool{}, map[string]bool{}
+	for _, e := range events {
+		if e.Register != "" && len(e.Register) <= maxIDLen {
+			regs[e.Register] = true
+		}
+		o, err := decode(e)
+		if err != nil {
+			continue
+		}
+		switch {
+		case o.point != nil:
+			mems[o.point.MemberID] = true
+		case o.member != nil:
+			mems[o.member.ID] = true
+		case o.consent != nil:
+			mems[o.consent.MemberID] = true
+		case o.clock != nil:
+			for _, c := range o.clock.Events {
+				if c.Type == ledger.OutMember && c.MemberID != "" {
+					mems[c.MemberID] = true
+				}
+			}
+		}
+	}
+	return sortedKeys(regs), sortedKeys(mems)
+}

@@ -1,0 +1,750 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// ErrUnavailable reports that the database could not be reached or
+// refused the connection; the message names the address, never the
+// password.
+var ErrUnavailable = errors.New("pgstore: database unavailable")
+
+// Options configures Open.
+type Options struct {
+	// Store holds the settings both backends share (MaxHeld,
+	// OfflineRedeemLimit, Clock); LockTimeout and ReadOnly do not apply.
+	Store hqstore.Options
+	// MaxConns bounds the connection pool; default 8.
+	MaxConns int32
+	// Retries bounds the re-runs of a transaction after a deadlock, a
+	// serialisation failure or a unique key taken concurrently; default 20.
+	Retries int
+	// Timeout bounds each store call (connect, apply, read); default 30s.
+	Timeout time.Duration
+}
+
+// Store is head office's store on PostgreSQL. Safe for concurrent use,
+// also by several processes on one database.
+type Store struct {
+	pool *pgxpool.Pool
+	opts Options
+	addr string
+	pw   string
+}
+
+var _ hqstore.Backend = (*Store)(nil)
+
+// Open connects to the database named by dsn (a PostgreSQL URL or
+// key=value string), applies missing migrations and returns the store.
+func Open(dsn string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 8
+	}
+	if o.Retries <= 0 {
+		o.Retries = 20
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Store.MaxHeld <= 0 {
+		o.Store.MaxHeld = 10000
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the connection string does not parse: %s", ErrUnavailable, scrubURL(err.Error()))
+	}
+	s := &Store{opts: o, pw: cfg.ConnConfig.Password,
+		addr: net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))}
+	cfg.MaxConns = o.MaxConns
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > o.Timeout {
+		cfg.ConnConfig.ConnectTimeout = o.Timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, s.wrap(err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, s.wrap(err))
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, s.wrap(err)
+	}
+	return s, nil
+}
+
+// Addr is the database server's address.
+func (s *Store) Addr() string { return s.addr }
+
+// Pool is the connection pool (for leader election and tests).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() error { s.pool.Close(); return nil }
+
+var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+
+func scrubURL(msg string) string { return urlPassword.ReplaceAllString(msg, "${1}xxxxx@") }
+
+// wrap names the database and removes the password from err's text.
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := scrubURL(msg)
+	if s.pw != "" {
+		clean = strings.ReplaceAll(clean, s.pw, "xxxxx")
+	}
+	if !strings.Contains(clean, s.addr) {
+		clean = "postgres " + s.addr + ": " + clean
+	}
+	if clean == msg {
+		return fmt.Errorf("postgres %s: %w", s.addr, err)
+	}
+	return &scrubbed{msg: clean, err: err}
+}
+
+// scrubbed keeps errors.Is working on an error whose text was cleaned.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opts.Timeout)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS hq_meta (key text PRIMARY KEY, value bigint NOT NULL)`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `LOCK TABLE hq_meta IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var v int64
+		err := tx.QueryRow(ctx, `SELECT value FROM hq_meta WHERE key = 'schema'`).Scan(&v)
+		if errors.Is(err, pgx.ErrNoRows) {
+			v = 0
+		} else if err != nil {
+			return err
+		}
+		if v > int64(len(migrations)) {
+			return fmt.Errorf("database schema %d, this program knows %d (upgrade loyalty-hq): %w", v, len(migrations), hqstore.ErrSchemaTooNew)
+		}
+		for i := int(v); i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, len(migrations))
+		return err
+	})
+}
+
+// retryable reports a failure that running the transaction again can
+// cure: a deadlock, a serialisation failure, a unique key a concurrent
+// transaction took first.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "23505":
+			return true
+		}
+	}
+	return false
+}
+
+// inTx runs fn in a transaction, again after a retryable failure.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for try := 0; try <= s.opts.Retries; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(try) * time.Millisecond):
+			}
+		}
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// Apply applies a batch of events in one transaction; see the package
+// documentation.
+func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
+	regs, mems := hqstore.Touches(events)
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var res hqstore.Result
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		t := newTxn(ctx, tx, true)
+		if err := t.lock(regs, mems); err != nil {
+			return err
+		}
+		r, err := hqstore.ApplyIn(t, events, s.opts.Store)
+		if err != nil {
+			return err
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		res = r
+		return nil
+	})
+	if err != nil {
+		return hqstore.Result{}, fmt.Errorf("apply: %w", s.wrap(err))
+	}
+	return res, nil
+}
+
+// read runs fn on a read-only view of the pool.
+func (s *Store) read(fn func(ctx context.Context, t *txn) error) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.wrap(fn(ctx, newTxn(ctx, s.pool, false)))
+}
+
+// Watermark returns the register's applied watermark (0 if never seen).
+func (s *Store) Watermark(register string) (uint64, error) {
+	var w int64
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		err := s.pool.QueryRow(ctx, `SELECT watermark FROM hq_registers WHERE register = $1`, register).Scan(&w)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return uint64(w), err
+}
+
+// Registers returns every register's state, sorted by id.
+func (s *Store) Registers() ([]hqstore.RegisterState, error) {
+	var out []hqstore.RegisterState
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, `SELECT state FROM hq_registers ORDER BY register`, nil, func(r pgx.Rows) error {
+			var rs hqstore.RegisterState
+			if err := r.Scan(&rs); err != nil {
+				return err
+			}
+			out = append(out, rs)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func eachRow(ctx context.Context, q querier, sql string, args []any, fn func(pgx.Rows) error) error {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (s *Store) now() time.Time {
+	if s.opts.Store.Clock == nil {
+		return time.Now()
+	}
+	t, _ := s.opts.Store.Clock.Now()
+	return t
+}
+
+func (s *Store) summaryOf(id string, figures bool) (hqstore.MemberSummary, error) {
+	var out hqstore.MemberSummary
+	now := s.now()
+	err := s.read(func(ctx context.Context, t *txn) error {
+		row, ok, err := t.Member(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("member %q: %w", id, hqstore.ErrUnknownMember)
+		}
+		out, err = hqstore.SummaryIn(t, row, figures, now)
+		return err
+	})
+	return out, err
+}
+
+// Member returns a member's merged profile.
+func (s *Store) Member(id string) (ledger.Member, error) {
+	sum, err := s.summaryOf(id, false)
+	return sum.Member, err
+}
+
+// Summary returns a member's chain-wide summary with the figures as of
+// the store's clock.
+func (s *Store) Summary(id string) (hqstore.MemberSummary, error) { return s.summaryOf(id, true) }
+
+// Balance returns a member's chain-wide balance.
+func (s *Store) Balance(id string) (ledger.Points, error) {
+	sum, err := s.summaryOf(id, false)
+	return sum.Balance, err
+}
+
+// Summaries returns the summaries of the given members in the order
+// given; ids never seen are skipped.
+func (s *Store) Summaries(ids []string) ([]hqstore.MemberSummary, error) {
+	out := make([]hqstore.MemberSummary, 0, len(ids))
+	now := s.now()
+	err := s.read(func(ctx context.Context, t *txn) error {
+		rows := map[string]hqstore.MemberRow{}
+		if err := eachRow(ctx, s.pool, `SELECT id, balance, included, profile FROM hq_members WHERE id = ANY($1)`, []any{ids}, func(r pgx.Rows) error {
+			m, err := scanMember(r)
+			rows[m.ID] = m
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			row, ok := rows[id]
+			if !ok {
+				continue
+			}
+			sum, err := hqstore.SummaryIn(t, row, true, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, sum)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LookupAlias finds a member by any alias.
+func (s *Store) LookupAlias(alias string) (ledger.Member, error) {
+	var id string
+	if err := s.read(func(ctx context.Context, t *txn) error {
+		var err error
+		id, err = t.Alias(alias)
+		return err
+	}); err != nil {
+		return ledger.Member{}, err
+	}
+	if id == "" {
+		return ledger.Member{}, fmt.Errorf("alias %q: %w", alias, hqstore.ErrUnknownMember)
+	}
+	return s.Member(id)
+}
+
+// EachMember calls fn for every member in id order.
+func (s *Store) EachMember(fn func(m ledger.Member) error) error {
+	return s.eachSummary(false, func(sum hqstore.MemberSummary) error { return fn(sum.Member) })
+}
+
+// EachSummary calls fn for every member's summary in id order.
+func (s *Store) EachSummary(fn func(hqstore.MemberSummary) error) error {
+	return s.eachSummary(true, fn)
+}
+
+// eachSummary walks members in pages (one query each), so fn may take
+// its time without holding a query open.
+func (s *Store) eachSummary(figures bool, fn func(hqstore.MemberSummary) error) error {
+	now := s.now()
+	after := ""
+	for {
+		var page []hqstore.MemberSummary
+		err := s.read(func(ctx context.Context, t *txn) error {
+			var rows []hqstore.MemberRow
+			if err := eachRow(ctx, s.pool, `SELECT id, balance, included, profile FROM hq_members WHERE id > $1 ORDER BY id LIMIT 1000`, []any{after}, func(r pgx.Rows) error {
+				m, err := scanMember(r)
+				rows = append(rows, m)
+				return err
+			}); err != nil {
+				return err
+			}
+			for _, row := range rows {
+				sum, err := hqstore.SummaryIn(t, row, figures, now)
+				if err != nil {
+					return err
+				}
+				page = append(page, sum)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, sum := range page {
+			if err := fn(sum); err != nil {
+				return err
+			}
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+		after = page[len(page)-1].Member.ID
+	}
+}
+
+// EachPurchase calls fn for every purchase, by member, register and
+// sequence.
+func (s *Store) EachPurchase(fn func(memberID string, p ledger.Purchase) error) error {
+	type key struct {
+		member, register string
+		seq              int64
+	}
+	var after key
+	for {
+		type row struct {
+			k key
+			p ledger.Purchase
+		}
+		var page []row
+		err := s.read(func(ctx context.Context, _ *txn) error {
+			return eachRow(ctx, s.pool, `SELECT member, register, seq, rec FROM hq_purchases
+				WHERE (member, register, seq) > ($1, $2, $3) ORDER BY member, register, seq LIMIT 5000`,
+				[]any{after.member, after.register, after.seq}, func(r pgx.Rows) error {
+					var x row
+					var rec []byte
+					if err := r.Scan(&x.k.member, &x.k.register, &x.k.seq, &rec); err != nil {
+						return err
+					}
+					if err := json.Unmarshal(rec, &x.p); err != nil {
+						return fmt.Errorf("purchase %s/%s/%d: %w", x.k.member, x.k.register, x.k.seq, err)
+					}
+					page = append(page, x)
+					return nil
+				})
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range page {
+			if err := fn(x.k.member, x.p); err != nil {
+				return err
+			}
+		}
+		if len(page) < 5000 {
+			return nil
+		}
+		after = page[len(page)-1].k
+	}
+}
+
+// Purchases returns one member's purchases (register, then sequence).
+func (s *Store) Purchases(memberID string) ([]ledger.Purchase, error) {
+	var out []ledger.Purchase
+	err := s.read(func(ctx context.Context, t *txn) error {
+		recs, err := t.MemberPurchases(memberID)
+		for _, rec := range recs {
+			var p ledger.Purchase
+			if err := json.Unmarshal(rec, &p); err != nil {
+				return fmt.Errorf("purchase of %s: %w", memberID, err)
+			}
+			out = append(out, p)
+		}
+		return err
+	})
+	return out, err
+}
+
+func jsonRows[T any](s *Store, sql string) ([]T, error) {
+	var out []T
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, sql, nil, func(r pgx.Rows) error {
+			var v T
+			if err := r.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Conflicts returns every recorded conflict in the order found.
+func (s *Store) Conflicts() ([]hqstore.Conflict, error) {
+	return jsonRows[hqstore.Conflict](s, `SELECT rec FROM hq_conflicts ORDER BY n`)
+}
+
+// DoubleSpends returns the double-spend report in the order applied.
+func (s *Store) DoubleSpends() ([]hqstore.DoubleSpend, error) {
+	return jsonRows[hqstore.DoubleSpend](s, `SELECT rec FROM hq_doublespends ORDER BY n`)
+}
+
+// Configs returns the latest recorded document of every kind.
+func (s *Store) Configs() ([]hqstore.ConfigDoc, error) {
+	var out []hqstore.ConfigDoc
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, `SELECT kind, version, doc FROM hq_configs ORDER BY kind`, nil, func(r pgx.Rows) error {
+			var d hqstore.ConfigDoc
+			var v int64
+			var doc []byte
+			if err := r.Scan(&d.Kind, &v, &doc); err != nil {
+				return err
+			}
+			d.Version, d.Doc = uint64(v), doc
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RecordConfig records doc as the version in force of a kind.
+func (s *Store) RecordConfig(kind string, version uint64, doc json.RawMessage) error {
+	if kind == "" || version == 0 || version > 1<<63-1 || !json.Valid(doc) {
+		return fmt.Errorf("config %q version %d: need a kind, a positive version and JSON: %w", kind, version, hqstore.ErrInvalid)
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.wrap(s.inTx(ctx, func(tx pgx.Tx) error {
+		var prev int64
+		err := tx.QueryRow(ctx, `SELECT version FROM hq_configs WHERE kind = $1 FOR UPDATE`, kind).Scan(&prev)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `INSERT INTO hq_configs (kind, version, doc) VALUES ($1, $2, $3)`, kind, int64(version), []byte(doc))
+			return err
+		case err != nil:
+			return err
+		case version <= uint64(prev):
+			return fmt.Errorf("config %q version %d, published %d: %w", kind, version, prev, hqstore.ErrStaleConfig)
+		}
+		_, err = tx.Exec(ctx, `UPDATE hq_configs SET version = $2, doc = $3 WHERE kind = $1`, kind, int64(version), []byte(doc))
+		return err
+	}))
+}
+
+// NextEpoch durably increments and returns a counter.
+func (s *Store) NextEpoch() (uint64, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var n int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO hq_meta (key, value) VALUES ('epoch', 1)
+		ON CONFLICT (key) DO UPDATE SET value = hq_meta.value + 1 RETURNING value`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("next epoch: %w", s.wrap(err))
+	}
+	return uint64(n), nil
+}
+
+// Review lists the events held for review, by register, incarnation and
+// sequence number.
+func (s *Store) Review() ([]hqstore.Held, error) {
+	var out []hqstore.Held
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, `SELECT register, incarnation, seq, rec FROM hq_review ORDER BY register, incarnation, seq`, nil, func(r pgx.Rows) error {
+			var reg, inc string
+			var seq int64
+			var rec []byte
+			if err := r.Scan(&reg, &inc, &seq, &rec); err != nil {
+				return err
+			}
+			h, err := hqstore.ParseReview(reg, inc, uint64(seq), rec)
+			out = append(out, h)
+			return err
+		})
+	})
+	return out, err
+}
+
+// MoveRegister confirms that register now belongs to store to; see
+// hqstore.Store.MoveRegister.
+func (s *Store) MoveRegister(register, to string) (int, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		var rs hqstore.RegisterState
+		err := tx.QueryRow(ctx, `SELECT state FROM hq_registers WHERE register = $1 FOR UPDATE`, register).Scan(&rs)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if rs.Store == "" {
+			return fmt.Errorf("move %s: head office has never heard from this register: %w", register, hqstore.ErrInvalid)
+		}
+		if rs.Store == to {
+			return fmt.Errorf("move %s: already in store %s: %w", register, to, hqstore.ErrInvalid)
+		}
+		rs.Store = to
+		var del []int64
+		if err := eachRow(ctx, tx, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2`, []any{register, rs.Incarnation}, func(r pgx.Rows) error {
+			var seq int64
+			var rec []byte
+			if err := r.Scan(&seq, &rec); err != nil {
+				return err
+			}
+			h, err := hqstore.ParseReview(register, rs.Incarnation, uint64(seq), rec)
+			if err == nil && h.Reason == hqstore.ReviewStore && h.Store == to {
+				del = append(del, seq)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM hq_review WHERE register = $1 AND incarnation = $2 AND seq = ANY($3)`, register, rs.Incarnation, del); err != nil {
+			return err
+		}
+		n = len(del)
+		rs.Review -= min(rs.Review, uint64(n))
+		_, err = tx.Exec(ctx, `UPDATE hq_registers SET state = $2 WHERE register = $1`, register, rs)
+		return err
+	})
+	return n, s.wrap(err)
+}
+
+// Check verifies the store's invariants: every register's events are
+// contiguous up to its watermark, held events lie beyond it and are
+// counted, and every member's balance equals the sum of the member's
+// applied point events.
+func (s *Store) Check() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opts.Timeout)
+	defer cancel()
+	// One snapshot for the whole check, so workers may keep writing.
+	return s.wrap(pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		type stats struct {
+			n, min, max   int64
+			held, heldMin int64
+		}
+		regs := map[string]hqstore.RegisterState{}
+		if err := eachRow(ctx, tx, `SELECT state FROM hq_registers`, nil, func(r pgx.Rows) error {
+			var rs hqstore.RegisterState
+			err := r.Scan(&rs)
+			regs[rs.Register] = rs
+			return err
+		}); err != nil {
+			return err
+		}
+		st := map[string]*stats{}
+		get := func(reg string) *stats {
+			if st[reg] == nil {
+				st[reg] = &stats{}
+			}
+			return st[reg]
+		}
+		if err := eachRow(ctx, tx, `SELECT register, count(*), min(seq), max(seq) FROM hq_events GROUP BY register`, nil, func(r pgx.Rows) error {
+			var reg string
+			var x stats
+			err := r.Scan(&reg, &x.n, &x.min, &x.max)
+			g := get(reg)
+			g.n, g.min, g.max = x.n, x.min, x.max
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := eachRow(ctx, tx, `SELECT register, count(*), min(seq) FROM hq_held GROUP BY register`, nil, func(r pgx.Rows) error {
+			var reg string
+			var n, mn int64
+			err := r.Scan(&reg, &n, &mn)
+			g := get(reg)
+			g.held, g.heldMin = n, mn
+			return err
+		}); err != nil {
+			return err
+		}
+		for reg, x := range st {
+			rs, ok := regs[reg]
+			if !ok {
+				return fmt.Errorf("check: register %s has events but no state", reg)
+			}
+			if x.n > 0 && (x.min != 1 || x.max != x.n) {
+				return fmt.Errorf("check: register %s: %d events numbered %d..%d, not contiguous from 1", reg, x.n, x.min, x.max)
+			}
+			if uint64(x.n) != rs.Watermark {
+				return fmt.Errorf("check: register %s: %d events, watermark %d", reg, x.n, rs.Watermark)
+			}
+			if x.held > 0 && uint64(x.heldMin) <= rs.Watermark {
+				return fmt.Errorf("check: register %s: held seq %d at or below watermark %d", reg, x.heldMin, rs.Watermark)
+			}
+		}
+		for reg, rs := range regs {
+			var n int64
+			if x := st[reg]; x != nil {
+				n = x.n
+				if int(x.held) != rs.Held {
+					return fmt.Errorf("check: register %s: %d held, state says %d", reg, x.held, rs.Held)
+				}
+			} else if rs.Held != 0 {
+				return fmt.Errorf("check: register %s: 0 held, state says %d", reg, rs.Held)
+			}
+			if uint64(n) != rs.Watermark {
+				return fmt.Errorf("check: register %s: %d events, watermark %d", reg, n, rs.Watermark)
+			}
+		}
+		sums := map[string]ledger.Points{}
+		if err := eachRow(ctx, tx, `SELECT register, seq, rec FROM hq_events`, nil, func(r pgx.Rows) error {
+			var reg string
+			var seq int64
+			var raw []byte
+			if err := r.Scan(&reg, &seq, &raw); err != nil {
+				return err
+			}
+			var rec ledger.OutboxRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("check: register %s seq %d: %w", reg, seq, err)
+			}
+			if rec.Type == ledger.OutPoints {
+				var pe ledger.PointEvent
+				if err := json.Unmarshal(rec.Data, &pe); err != nil {
+					return fmt.Errorf("check: register %s seq %d: %w", reg, seq, err)
+				}
+				sums[pe.MemberID] += pe.Points
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		if err := eachRow(ctx, tx, `SELECT id, balance FROM hq_members`, nil, func(r pgx.Rows) error {
+			var id string
+			var bal int64
+			if err := r.Scan(&id, &bal); err != nil {
+				return err
+			}
+			seen[id] = true
+			if ledger.Points(bal) != sums[id] {
+				return fmt.Errorf("check: member %s: balance %d, events sum to %d", id, bal, sums[id])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for id, sum := range sums {
+			if !seen[id] && sum != 0 {
+				return fmt.Errorf("check: member %s has point events but no record", id)
+			}
+		}
+		return nil
+	}))
+}

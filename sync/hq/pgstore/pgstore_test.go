@@ -1,0 +1,45 @@
+package pgstore_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
+)
+
+// One cluster for the package; each test gets its own schema.
+var (
+	srv    *pgtest.Server
+	srvErr error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m, pgtest.Options{}, func(s *pgtest.Server, err error) { srv, srvErr = s, err }))
+}
+
+// fresh opens a store on a new, empty schema.
+func fresh(t testing.TB, opts hqstore.Options) (*pgstore.Store, string) {
+	t.Helper()
+	s := pgtest.Need(t, srv, srvErr)
+	_, dsn, err := s.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, &pgstore.Options{Store: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dsn
+}
+
+// TestConformance runs the store conformance suite against PostgreSQL.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, opts hqstore.Options) hqstore.Backend {
+		st, _ := fresh(t, opts)
+		return st
+	})
+}

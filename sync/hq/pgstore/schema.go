@@ -1,0 +1,70 @@
+package pgstore
+
+// migrations are the schema versions in order: migrations[i] takes the
+// schema from version i to i+1. Applied at Open in one transaction each;
+// never edit one that has shipped, add the next. Statements stay in the
+// PostgreSQL dialect that the PostgreSQL-compatible distributed engines
+// (CockroachDB, YugabyteDB) also run: plain tables, primary keys, bigint,
+// bytea, json, ON CONFLICT; the exceptions are listed in docs/hq.md.
+var migrations = []string{
+	// 1: the first schema.
+	`CREATE TABLE hq_registers (
+		register    text COLLATE "C" PRIMARY KEY,
+		watermark   bigint NOT NULL DEFAULT 0,
+		state       json   NOT NULL
+	);
+	CREATE TABLE hq_events (
+		register    text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		rec         bytea  NOT NULL,
+		PRIMARY KEY (register, seq)
+	);
+	CREATE TABLE hq_held (
+		register    text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		rec         bytea  NOT NULL,
+		PRIMARY KEY (register, seq)
+	);
+	CREATE TABLE hq_members (
+		id          text COLLATE "C" PRIMARY KEY,
+		balance     bigint NOT NULL,
+		included    json   NOT NULL,
+		profile     json   NOT NULL
+	);
+	CREATE TABLE hq_aliases (
+		alias       text COLLATE "C" PRIMARY KEY,
+		member      text COLLATE "C" NOT NULL
+	);
+	CREATE TABLE hq_sales (
+		id          text COLLATE "C" PRIMARY KEY,
+		rec         json NOT NULL
+	);
+	CREATE TABLE hq_purchases (
+		member      text COLLATE "C" NOT NULL,
+		register    text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		rec         json   NOT NULL,
+		PRIMARY KEY (member, register, seq)
+	);
+	CREATE TABLE hq_conflicts (
+		n           bigserial PRIMARY KEY,
+		rec         json NOT NULL
+	);
+	CREATE TABLE hq_doublespends (
+		n           bigserial PRIMARY KEY,
+		member      text COLLATE "C" NOT NULL,
+		rec         json NOT NULL
+	);
+	CREATE TABLE hq_configs (
+		kind        text COLLATE "C" PRIMARY KEY,
+		version     bigint NOT NULL,
+		doc         json   NOT NULL
+	);
+	CREATE TABLE hq_review (
+		register    text COLLATE "C" NOT NULL,
+		incarnation text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		rec         json   NOT NULL,
+		PRIMARY KEY (register, incarnation, seq)
+	);`,
+}
