@@ -201,3 +201,51 @@ func bootstrapDiff(x, y []float64, n int) (lo, hi float64) {
 	sort.Float64s(diffs)
 	return diffs[int(0.025*float64(n))], diffs[int(0.975*float64(n))-1]
 }
+
+// Conclusive reports whether the campaign says something: both groups
+// have at least MinGroup measured members and the 95% interval of the
+// return-rate difference excludes zero.
+func (c *Campaign) Conclusive() bool {
+	return c.Contacted.Members >= MinGroup && c.HeldOut.Members >= MinGroup && (c.RateDiffLo > 0 || c.RateDiffHi < 0)
+}
+
+// MeasuredUplift is the uplift sum fed with a campaign's measured
+// return-rate difference instead of an assumed share: the extra share of
+// contacted members who came back is taken as the share of customers who
+// buy ExtraPurchases more a year. Lo and Hi are the same sum at the ends
+// of the difference's 95% interval (a negative end counts as no gain).
+type MeasuredUplift struct {
+	ShareBP    int64  `json:"share_bp"` // measured difference in basis points (0 when negative)
+	ShareLoBP  int64  `json:"share_lo_bp"`
+	ShareHiBP  int64  `json:"share_hi_bp"`
+	Uplift     Uplift `json:"uplift"`
+	Lo         Uplift `json:"uplift_lo"`
+	Hi         Uplift `json:"uplift_hi"`
+	Conclusive bool   `json:"conclusive"` // Campaign.Conclusive
+	Verdict    string `json:"verdict"`    // the campaign's own words
+}
+
+// shareBP turns a share into basis points clamped to 0..10000.
+func shareBP(v float64) int64 {
+	return int64(math.Round(10000 * math.Min(1, math.Max(0, v))))
+}
+
+// Project does the uplift sum of in with the campaign's measured share in
+// place of in.ShareBP (ignored). It does not judge: Conclusive and
+// Verdict say whether the measurement supports the figure.
+func (c *Campaign) Project(in UpliftInput) (MeasuredUplift, error) {
+	m := MeasuredUplift{ShareBP: shareBP(c.RateDiff), ShareLoBP: shareBP(c.RateDiffLo), ShareHiBP: shareBP(c.RateDiffHi),
+		Conclusive: c.Conclusive(), Verdict: c.Verdict}
+	for _, x := range []struct {
+		bp  int64
+		out *Uplift
+	}{{m.ShareBP, &m.Uplift}, {m.ShareLoBP, &m.Lo}, {m.ShareHiBP, &m.Hi}} {
+		in.ShareBP = x.bp
+		u, err := ComputeUplift(in)
+		if err != nil {
+			return MeasuredUplift{}, err
+		}
+		*x.out = u
+	}
+	return m, nil
+}

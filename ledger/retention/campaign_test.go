@@ -110,3 +110,44 @@ func TestWilson(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignProject: the measured difference and its interval become
+// the share of the uplift sum; a negative end counts as no gain; a
+// conclusive measurement says so and a small one does not.
+func TestCampaignProject(t *testing.T) {
+	a, recs := simulateCampaigns(t, 1, 2000, 0.25, 0.15)
+	c, err := a.MeasureCampaign(recs[0], 30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := retention.UpliftInput{Customers: 150, PurchasesPerYear: 4, PerPurchase: 20000, ShareBP: 9999}
+	m, err := c.Project(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := int64(math.Round(10000 * c.RateDiff))
+	if m.ShareBP != bp || !m.Conclusive || m.Verdict != c.Verdict {
+		t.Errorf("projection %+v, want share %d bp, conclusive", m, bp)
+	}
+	in.ShareBP = bp
+	want, _ := retention.ComputeUplift(in)
+	if m.Uplift != want || !(m.Lo.ExtraRevenue < m.Uplift.ExtraRevenue && m.Uplift.ExtraRevenue < m.Hi.ExtraRevenue) {
+		t.Errorf("uplift %+v (lo %+v hi %+v), want %+v between its bounds", m.Uplift, m.Lo, m.Hi, want)
+	}
+	// 150 customers x share x 20000: the sum itself, checked by hand.
+	if m.Uplift.ExtraRevenue != retention.Money((150*bp*20000+5000)/10000) {
+		t.Errorf("extra revenue %d", m.Uplift.ExtraRevenue)
+	}
+	a, recs = simulateCampaigns(t, 1, 200, 0.25, 0)
+	c, err = a.MeasureCampaign(recs[0], 30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = c.Project(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Conclusive || m.ShareLoBP != 0 || m.Lo.ExtraRevenue != 0 || !strings.HasPrefix(m.Verdict, "too small to tell") {
+		t.Errorf("small campaign: %+v, want inconclusive with the low end at no gain", m)
+	}
+}

@@ -394,27 +394,23 @@ func runCampaign(ctx context.Context, env Env, args []string, stdout io.Writer) 
 	fs := newFlagSet("report campaign")
 	var in inputFlags
 	in.register(fs)
-	logPath := fs.String("log", "", "contact log file; required")
-	days := fs.Int("days", 30, "days after each contact to look for a purchase")
-	kind := fs.String("kind", "", "only this kind of contact")
+	var camp campaignFlags
+	camp.register(fs, "contact log file; required", "days")
 	format := fs.String("format", "text", "text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *logPath == "" {
+	if camp.log == "" {
 		return fmt.Errorf("%w: report campaign needs --log FILE", ErrUsage)
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("%w: --format %q: text or json", ErrUsage, *format)
 	}
-	var k retention.ContactKind
-	if *kind != "" {
-		var err error
-		if k, err = retention.ParseContactKind(*kind); err != nil {
-			return fmt.Errorf("%w: %v", ErrUsage, err)
-		}
+	k, err := camp.check()
+	if err != nil {
+		return err
 	}
-	if _, err := os.Stat(*logPath); err != nil {
+	if _, err := os.Stat(camp.log); err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
 	ms, asOf, cfg, err := in.load(env)
@@ -428,18 +424,9 @@ func runCampaign(ctx context.Context, env Env, args []string, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	store, err := contactlog.Open(*logPath, nil)
+	c, err := measureLog(a, camp.log, camp.days, k)
 	if err != nil {
-		return fmt.Errorf("campaign: %w", err)
-	}
-	defer store.Close()
-	var recs []retention.ContactRecord
-	if err := store.Each(func(r contactlog.Record) error { recs = append(recs, r.ContactRecord); return nil }); err != nil {
-		return fmt.Errorf("campaign: %w", err)
-	}
-	c, err := a.MeasureCampaign(recs, *days, k)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return err
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)

@@ -156,7 +156,18 @@ right after a repeat purchase); their risk shows in P(no purchase) and the sleep
 {{end}}</table>
 <h2>Uplift</h2>
 <p>If 15% of the {{.R.Metrics.Repeaters}} repeat buyers bought once more a year: +{{.Uplift}} a year ({{.UpliftPct}} of the last 12 months' revenue, {{.Revenue12}}).</p>
-</body></html>
+{{with .Campaign}}<h2>Did the contacts work?</h2>
+<p class="note">From the contact log: contacts of {{.What}}, purchases in the {{.Days}} days after each member's first contact of a kind,
+contacted members against the held-out control group (listed but not contacted). 95% intervals: Wilson for rates,
+Newcombe for their difference, bootstrap for spend.</p>
+<table id="campaign"><tr><th>group</th><th>members</th><th>returned</th><th>return rate</th><th>purchase days</th><th>spend</th><th>per member</th></tr>
+{{range .Groups}}<tr data-group="{{.Name}}" data-members="{{.Members}}" data-returned="{{.Returned}}"><td>{{.Name}}</td><td>{{.Members}}</td><td>{{.Returned}}</td><td>{{.Rate}}</td><td>{{.Purchases}}</td><td>{{.Spend}}</td><td>{{.PerMember}}</td></tr>
+{{end}}</table>
+<p>Difference, contacted minus held out: return rate {{.RateDiff}}; spend per member {{.SpendDiff}}.{{if .NotYet}} Not yet measurable: {{.NotYet}} contacts whose {{.Days}} days have not passed.{{end}}</p>
+<p id="campaign-verdict"><strong>{{.Verdict}}</strong></p>
+{{if .Share}}<p id="campaign-uplift">{{if .Conclusive}}Measured uplift{{else}}Not established, so no forecast{{end}}: if {{.Share}} of the {{.Repeaters}} repeat buyers
+(the measured difference; 95% {{.ShareLoPct}} to {{.ShareHiPct}}) bought once more a year: +{{.Uplift}} a year ({{.UpliftPct}}), between +{{.Lo}} and +{{.Hi}}.</p>{{end}}
+{{end}}</body></html>
 `))
 
 // WriteHTML writes the self-contained HTML report: inline CSS and SVG, no
@@ -220,12 +231,13 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		"FirstSmaller": pct(m.RepeatFirstSmaller),
 		"Revenue12":    money(m.RevenueLast12Months),
 		"Intervals":    barChart("intervals", "gaps between purchase days (count)", "days between two purchase days", ivL, ivV),
-		"Segments":     barChart("segments", "members", "segment (by purchase days; VIP by spend)", segL[:4], segV[:4]),
+		"Segments":     barChart("segments", "members", "segment (by purchase days; VIP: top spenders who came back)", segL[:4], segV[:4]),
 		"Statuses":     barChart("statuses", "members", "status (by absence; buyers only)", segL[4:], segV[4:]),
 		"Cohorts":      lineChart("cohorts", "share repeated", "months since first purchase", names, series),
 		"PAlive":       barChart("palive", "members", "P(active) from BG/NBD", paL, paV),
 		"Matrix":       matrix,
 		"Uplift":       money(r.Uplift.ExtraRevenue),
 		"UpliftPct":    bp(r.Uplift.GrowthBP),
+		"Campaign":     r.campaignView(),
 	})
 }

@@ -39,10 +39,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 const usage = `usage:
-  report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [analysis flags]
+  report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [--log F [--campaign-days 30] [--kind KIND]] [analysis flags]
   report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
   report campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--format text|json]
   report uplift --customers N --purchases N --basket AMOUNT --share-bp BP [--extra N]
+  report uplift --from-campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--customers N --purchases N --basket AMOUNT] [--extra N] [--format text|json]
   contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--holdout 0.1] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
   contacts log --log F [--member ID] [--format csv|json]
@@ -72,7 +73,7 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 			return runEval(ctx, args[2:], stdout)
 		}
 		if len(args) > 1 && args[1] == "uplift" {
-			return runUplift(args[2:], stdout)
+			return runUplift(ctx, env, args[2:], stdout)
 		}
 		if len(args) > 1 && args[1] == "campaign" {
 			return runCampaign(ctx, env, args[2:], stdout)
@@ -313,7 +314,12 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 	htmlPath := fs.String("html", "", "write the HTML report here")
 	jsonPath := fs.String("json", "", "write the JSON export here")
 	csvPath := fs.String("members-csv", "", "write the per-member CSV export here")
+	var camp campaignFlags
+	camp.register(fs, "contact log file: adds the campaign result (contacted against held out) to the report", "campaign-days")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, err := camp.check(); err != nil {
 		return err
 	}
 	ms, asOf, cfg, err := in.load(env)
@@ -329,8 +335,18 @@ func runReport(ctx context.Context, env Env, args []string, stdout, stderr io.Wr
 	}
 	rep := BuildReport(a)
 	rep.setToday(ms, a.AsOf, env.Now(), cfg.Location)
+	if camp.log != "" {
+		if err := rep.addCampaign(a, camp); err != nil {
+			return err
+		}
+	}
 	if err := rep.WriteText(stdout); err != nil {
 		return err
+	}
+	if rep.Campaign != nil {
+		if err := WriteCampaign(stdout, rep.Campaign); err != nil {
+			return err
+		}
 	}
 	if *outDir != "" {
 		if err := os.MkdirAll(*outDir, 0o750); err != nil { // personal data: not for every user
@@ -367,7 +383,7 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 	return durable.WriteFile(path, 0o600, write)
 }
 
-func runUplift(args []string, stdout io.Writer) error {
+func runUplift(ctx context.Context, env Env, args []string, stdout io.Writer) error {
 	fs := newFlagSet("report uplift")
 	var in retention.UpliftInput
 	var basket string
@@ -376,11 +392,23 @@ func runUplift(args []string, stdout io.Writer) error {
 	fs.StringVar(&basket, "basket", "", "average purchase in currency units (e.g. 20000 or 42.01)")
 	fs.Int64Var(&in.ShareBP, "share-bp", 0, "share of customers buying more, basis points (1500 = 15%)")
 	fs.Int64Var(&in.ExtraPurchases, "extra", 1, "extra purchases a year for those customers")
+	fromCampaign := fs.Bool("from-campaign", false, "take the share from the campaign measured in --log (return rate of contacted minus held out)")
+	format := fs.String("format", "text", "text or json (with --from-campaign)")
+	var data inputFlags
+	data.register(fs)
+	var camp campaignFlags
+	camp.register(fs, "contact log file (with --from-campaign)", "days")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if in.ExtraPurchases < 1 {
 		return fmt.Errorf("%w: --extra %d: at least 1 extra purchase a year", ErrUsage, in.ExtraPurchases)
+	}
+	if *fromCampaign {
+		return upliftFromCampaignFlags(ctx, env, fs, in, basket, data, camp, *format, stdout)
+	}
+	if camp.log != "" || *format != "text" {
+		return fmt.Errorf("%w: --log and --format belong with --from-campaign", ErrUsage)
 	}
 	if in.Customers < 1 || in.PurchasesPerYear < 1 || in.ShareBP < 1 || in.ShareBP > 10000 {
 		return fmt.Errorf("%w: report uplift needs --customers, --purchases (at least 1) and --share-bp (1..10000)", ErrUsage)

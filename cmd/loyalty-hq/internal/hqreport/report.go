@@ -29,6 +29,11 @@ type Report struct {
 	ValueRisk  []retention.MatrixCell `json:"value_risk"`
 	Uplift     retention.Uplift       `json:"uplift_if_15pct_buy_once_more"`
 	Members    []retention.Profile    `json:"-"` // streamed by WriteJSON
+	// Campaign is the contact log's campaign (report --log): contacted
+	// against held out. Measured projects its return-rate difference onto
+	// the data's uplift sum. Both nil without a log.
+	Campaign *retention.Campaign       `json:"campaign,omitempty"`
+	Measured *retention.MeasuredUplift `json:"uplift_measured,omitempty"`
 	// AsOfPast is set when the analysis date lies before today: purchases
 	// after it are later history, not a register clock running ahead.
 	AsOfPast bool `json:"as_of_in_past,omitempty"`
