@@ -23,8 +23,10 @@ import (
 )
 
 type sentAck struct {
-	at  time.Duration // since the test started
-	ack protocol.Ack
+	at     time.Duration // since the test started
+	ack    protocol.Ack
+	qos    byte
+	retain bool
 }
 
 // startAcker runs an acker over a fake publisher until the test function
@@ -34,7 +36,7 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 	t0 := time.Now()
 	var mu sync.Mutex
 	var sent []sentAck
-	pub := &brokertest.Publisher{PublishFunc: func(topic string, _ byte, _ bool, payload []byte) broker.Token {
+	pub := &brokertest.Publisher{PublishFunc: func(topic string, qos byte, retain bool, payload []byte) broker.Token {
 		if topic != protocol.AckTopic("s1", "r1") {
 			t.Errorf("ack on %s", topic)
 		}
@@ -48,7 +50,7 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 			}
 		}
 		mu.Lock()
-		sent = append(sent, sentAck{time.Since(t0), a})
+		sent = append(sent, sentAck{time.Since(t0), a, qos, retain})
 		mu.Unlock()
 		return brokertest.Done(nil)
 	}}
@@ -61,64 +63,113 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 	return a, svc, func() []sentAck { mu.Lock(); defer mu.Unlock(); return slices.Clone(sent) }
 }
 
-// TestAckerGapRequestsBackOff: a register that does not fill its gap is
-// asked again after GapRetry, then after twice as long each time, up to a
-// minute; after progress the wait starts again from GapRetry.
+// TestAckerGapRequestsBackOff: head office answers what a register does,
+// never on a timer. A gap is asked about once; while the register keeps
+// sending beyond it, it is asked again after GapRetry, then after twice as
+// long each time, up to a minute, and nothing is sent in between; after
+// progress the wait starts again from GapRetry. A register that sends
+// nothing gets nothing.
 func TestAckerGapRequestsBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, svc, sent := startAcker(t, nil)
 		a.set("s1", "r1", 10, true)
 		time.Sleep(200 * time.Second)
 		synctest.Wait()
-		// Between requests the watermark is repeated as a plain ack (the
-		// acker keeps it pending while the gap is open).
-		var at []time.Duration
-		for _, s := range sent() {
-			if s.ack.Watermark != 10 || (s.ack.Gap != 0 && s.ack.Gap != 11) {
-				t.Fatalf("ack %+v, want watermark 10, with or without a resend request from 11", s.ack)
-			}
-			if s.ack.Gap != 0 {
-				at = append(at, s.at)
-			}
+		if got := sent(); len(got) != 1 || got[0].ack.Gap != 11 || got[0].at != 0 {
+			t.Fatalf("a register silent after one gap: %+v, want one resend request at 0", got)
 		}
-		want := []time.Duration{0, 1, 3, 7, 15, 31, 63, 123, 183}
+		// The register keeps sending beyond the gap, once a second.
+		n := len(sent())
+		for range 200 {
+			a.set("s1", "r1", 10, true)
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		var at []time.Duration
+		for _, s := range sent()[n:] {
+			if s.ack.Watermark != 10 || s.ack.Gap != 11 {
+				t.Fatalf("ack %+v, want only resend requests from 11 (no plain acks while nothing changed)", s.ack)
+			}
+			if s.qos != 0 || s.retain {
+				t.Fatalf("gap request sent qos %d retained %v, want qos 0 not retained", s.qos, s.retain)
+			}
+			at = append(at, s.at-200*time.Second)
+		}
+		want := []time.Duration{0, 2, 6, 14, 30, 62, 122, 182}
 		for i := range want {
 			want[i] *= time.Second
 		}
 		if !slices.Equal(at, want) {
 			t.Fatalf("resend requests at %v, want %v (GapRetry doubling up to a minute)", at, want)
 		}
-		if st := svc.Status(); st.GapRequests != uint64(len(want)) || st.AcksSent != uint64(len(sent())) {
+		if st := svc.Status(); st.GapRequests != uint64(len(want)+1) || st.AcksSent != uint64(len(sent())) {
 			t.Fatalf("status %+v", st)
 		}
 
-		// Progress with the gap still open: the request already backed off
-		// comes when its wait ends (183s + 1m), then the wait starts again
-		// from GapRetry, as the register is making progress.
-		n := len(sent())
-		a.set("s1", "r1", 20, true)
-		time.Sleep(50 * time.Second) // to 250s
-		synctest.Wait()
+		// Progress with the gap still open: the new watermark at once, and
+		// the next request when the backed-off wait ends; then the wait
+		// starts again from GapRetry, as the register makes progress.
+		n = len(sent())
+		t1 := 400 * time.Second
+		for range 60 {
+			a.set("s1", "r1", 20, true)
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
 		var reqs []time.Duration
-		for _, s := range sent()[n:] {
-			if s.ack.Watermark != 20 {
-				t.Fatalf("after progress: ack %+v, want watermark 20", s.ack)
+		for i, s := range sent()[n:] {
+			if s.ack.Watermark != 20 || (i == 0) != (s.ack.Gap == 0) {
+				t.Fatalf("after progress: ack %d %+v, want watermark 20, plain first, then requests", i, s.ack)
 			}
 			if s.ack.Gap == 21 {
-				reqs = append(reqs, s.at)
+				reqs = append(reqs, s.at-t1)
 			}
 		}
-		if want := []time.Duration{243 * time.Second, 244 * time.Second, 246 * time.Second, 250 * time.Second}; !slices.Equal(reqs, want) {
-			t.Fatalf("after progress, requests from 21 at %v, want %v", reqs, want)
+		// The last request from 11 was at 382s; it waits a minute (442s).
+		if want := []time.Duration{42 * time.Second, 43 * time.Second, 45 * time.Second, 49 * time.Second, 57 * time.Second}; !slices.Equal(reqs, want) {
+			t.Fatalf("after progress, requests from 21 at %v after 400s, want %v", reqs, want)
 		}
 
-		// The gap filled: one plain ack, and nothing more.
+		// The gap filled: one plain ack, retained at QoS 0, and nothing
+		// more; a register resending what head office has (it asks) gets
+		// one ack again.
 		n = len(sent())
 		a.set("s1", "r1", 30, false)
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if got := sent()[n:]; len(got) != 1 || got[0].ack != (protocol.Ack{V: protocol.Version, Register: "r1", Watermark: 30}) {
-			t.Fatalf("after the gap filled: %+v, want one plain ack of 30", got)
+		if got := sent()[n:]; len(got) != 1 || got[0].ack != (protocol.Ack{V: protocol.Version, Register: "r1", Watermark: 30}) || got[0].qos != 0 {
+			t.Fatalf("after the gap filled: %+v, want one plain ack of 30 at QoS 0", got)
+		}
+		a.set("s1", "r1", 30, false)
+		synctest.Wait()
+		if got := sent()[n:]; len(got) != 2 || got[1].ack.Watermark != 30 {
+			t.Fatalf("after a resend of known events: %+v, want a second ack of 30", got)
+		}
+	})
+}
+
+// TestAckerRetainsOnlyPlainAcksOfAnIncarnation: the plain ack of a
+// register that names its incarnation is retained; a legacy register's
+// (no incarnation: a fresh ledger could take it for its own) and a gap
+// request are not.
+func TestAckerRetainsOnlyPlainAcksOfAnIncarnation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, _, sent := startAcker(t, nil)
+		a.set("s1", "r1", 5, false)
+		synctest.Wait()
+		a.setIncarnation("s1", "r1", "0123456789abcdef0123456789abcdef")
+		a.set("s1", "r1", 6, false)
+		synctest.Wait()
+		a.set("s1", "r1", 7, true)
+		synctest.Wait()
+		got := sent()
+		if len(got) != 3 || got[0].retain || !got[1].retain || got[2].retain || got[2].ack.Gap != 8 {
+			t.Fatalf("acks %+v, want legacy not retained, plain retained, gap request not retained", got)
+		}
+		for _, s := range got {
+			if s.qos != 0 {
+				t.Fatalf("ack %+v at QoS %d, want 0", s.ack, s.qos)
+			}
 		}
 	})
 }

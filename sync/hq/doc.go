@@ -29,13 +29,13 @@
 //
 // The store holds events beyond a gap and reports the gap; head office then
 // sends an ack with Gap = watermark+1, which asks the register to resend
-// from there. Gap requests are rate-limited per register (Options.GapRetry)
-// and back off (doubling up to a minute) while the register's watermark
-// does not move, so a hole, or a register that is offline while the broker
-// queues our requests, does not cause a storm of resends. At start-up head
-// office asks every register it knows to resend from its watermark, so
-// events lost in a crash of head office come back without waiting for the
-// register's next sale.
+// from there. Acks, gap requests included, only answer messages a register
+// sent: gap requests are rate-limited per register (Options.GapRetry) and
+// back off (doubling up to a minute) while the register's watermark does
+// not move; nothing is sent on a timer or at start-up (a register waiting
+// for an ack resends from its watermark after its AckTimeout, and that
+// resend is answered). Acks go at QoS 0, the last plain one per register
+// retained, so the broker queues nothing for a register that is off.
 //
 // # Several instances and shared subscriptions
 //

@@ -22,6 +22,17 @@ type regKey struct{ store, register string }
 
 // acker publishes acks, coalesced per register (only the latest watermark
 // matters), so the ingest goroutine never waits on the broker.
+//
+// An ack answers something the register did: it is sent after a commit
+// that held events of that register, never on a timer, so an idle or
+// powered-off register gets nothing (docs/protocol.md "Acks"). A commit
+// that moved the watermark, or that held only events head office had
+// already (the register resent them: it asks), is acknowledged at once; a
+// commit that left a gap open asks for a resend at most every GapRetry,
+// backing off while the register makes no progress. Acks are QoS 0, so the
+// broker queues none for a register that is away; the last plain ack of
+// each register is retained, so a register that connects learns head
+// office's watermark at once.
 type acker struct {
 	c       broker.Publisher
 	wait    time.Duration
@@ -30,6 +41,7 @@ type acker struct {
 	svc     *Service
 	mu      stdsync.Mutex
 	pending map[regKey]uint64    // watermark to acknowledge
+	sent    map[regKey]uint64    // the last watermark the broker took (or head office's at start)
 	gaps    map[regKey]bool      // registers with a gap still open
 	lastGap map[regKey]time.Time // when we last asked each for a resend
 	gapWM   map[regKey]uint64    // the watermark of that request
@@ -45,7 +57,7 @@ type acker struct {
 
 func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Service) *acker {
 	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, log: log, svc: svc,
-		pending: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
+		pending: map[regKey]uint64{}, sent: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
 		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
 		incs: map[regKey]string{}, notices: map[hqstore.Stream]protocol.Ack{},
 		kick: make(chan struct{}, 1)}
@@ -76,6 +88,14 @@ func (a *acker) hold(h hqstore.Hold) {
 	case a.kick <- struct{}{}:
 	default:
 	}
+}
+
+// known records the watermark a register was last acknowledged with (head
+// office's own at start), without sending anything.
+func (a *acker) known(store, register string, wm uint64) {
+	a.mu.Lock()
+	a.sent[regKey{store, register}] = wm
+	a.mu.Unlock()
 }
 
 // set records a committed watermark (and whether a gap is open) to send.
@@ -137,21 +157,16 @@ func (a *acker) flush() {
 	}
 	var out []sent
 	a.mu.Lock()
-	keys := make(map[regKey]bool, len(a.pending)+len(a.gaps))
-	for k := range a.pending {
-		keys[k] = true
-	}
-	for k := range a.gaps {
-		if a.gapDue(k, now) {
-			keys[k] = true
-		}
-	}
-	for k := range keys {
-		wm, ok := a.pending[k]
-		if !ok {
-			continue // a gap without a fresh watermark: needs the last one
-		}
+	for k, wm := range a.pending {
 		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm}
+		if a.gaps[k] && !a.gapDue(k, now) && wm <= a.sent[k] {
+			// The register sent beyond a gap head office asked about
+			// moments ago, and the watermark has not moved: nothing new
+			// to say. It resends from its watermark on its own when head
+			// office stays silent.
+			delete(a.pending, k)
+			continue
+		}
 		if a.gaps[k] && a.gapDue(k, now) {
 			ack.Gap = wm + 1
 			// Ask again after GapRetry while the register makes progress;
@@ -181,7 +196,14 @@ func (a *acker) flush() {
 			a.log.Error("encode ack", "register", out[i].k.register, "err", err)
 			continue
 		}
-		out[i].t = a.c.Publish(protocol.AckTopic(out[i].k.store, out[i].k.register), 1, false, b)
+		// QoS 0: a register that is away gets nothing queued. The plain
+		// ack of a register with an incarnation is retained (one per
+		// register), so it is there when the register connects; gap
+		// requests and notices are answers to what it just sent, and a
+		// legacy register (no incarnation) could be a fresh ledger that
+		// must not take another's watermark.
+		retain := out[i].ack.Incarnation != "" && out[i].ack.Gap == 0 && out[i].ack.Notice == nil
+		out[i].t = a.c.Publish(protocol.AckTopic(out[i].k.store, out[i].k.register), 0, retain, b)
 	}
 	for _, s := range out {
 		if s.t == nil {
@@ -203,11 +225,8 @@ func (a *acker) flush() {
 					st.GapRequests++
 				}
 			})
-			// Keep the watermark known for later gap requests.
 			a.mu.Lock()
-			if _, newer := a.pending[s.k]; !newer && a.gaps[s.k] {
-				a.pending[s.k] = s.ack.Watermark
-			}
+			a.sent[s.k] = max(a.sent[s.k], s.ack.Watermark)
 			a.mu.Unlock()
 			continue
 		}

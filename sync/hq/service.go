@@ -277,12 +277,15 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.acks.run(ctx) }()
 	go func() { defer wg.Done(); s.sums.run(ctx) }()
 
-	// Ask every known register to resend what head office may have lost.
+	// Know every register's watermark; send nothing. A register waiting
+	// for an ack head office could not send before it stopped resends
+	// from its watermark when head office stays silent, and that resend
+	// is answered (no ack storm for idle or powered-off registers).
 	if regs, err := s.st.Registers(); err == nil {
 		for _, r := range regs {
 			s.sums.addStore(r.Store)
 			s.acks.setIncarnation(r.Store, r.Register, r.Incarnation)
-			s.acks.set(r.Store, r.Register, r.Watermark, true)
+			s.acks.known(r.Store, r.Register, r.Watermark)
 		}
 	}
 
