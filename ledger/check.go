@@ -43,10 +43,18 @@ func (l *Ledger) Check() error {
 		if confirmed > seq {
 			add("confirmed watermark %d beyond last seq %d", confirmed, seq)
 		}
-		// Outbox: exactly confirmed+1..seq.
+		// Outbox: kept..seq without a hole, kept <= confirmed+1 (the
+		// confirmed records still kept), their bytes counted.
 		next := confirmed + 1
+		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) < next {
+			next = keySeq(k)
+		}
+		var kept uint64
 		err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
 			s := keySeq(k)
+			if s <= confirmed {
+				kept += uint64(len(v))
+			}
 			if s != next {
 				add("outbox: expected seq %d, found %d", next, s)
 			}
@@ -66,6 +74,9 @@ func (l *Ledger) Check() error {
 		}
 		if next != seq+1 {
 			add("outbox ends at %d, last seq is %d", next-1, seq)
+		}
+		if got := getU64(meta, kKept); got != kept {
+			add("outbox: %d bytes of confirmed records kept, meta says %d", kept, got)
 		}
 		// Per-member rows: events, lots, purchases.
 		sums := map[string]Points{}
@@ -190,12 +201,16 @@ func (l *Ledger) Check() error {
 
 // Stats is a snapshot for status pages.
 type Stats struct {
-	Members          int
-	Sales            int
-	Events           int // point events recorded at this register
-	OutboxPending    int
-	LastSeq          uint64
-	Confirmed        uint64
+	Members       int
+	Sales         int
+	Events        int // point events recorded at this register
+	OutboxPending int
+	LastSeq       uint64
+	Confirmed     uint64
+	// KeptFrom is the first confirmed event still kept for a head office
+	// restored from a backup (Confirmed+1 when none), KeptBytes their size.
+	KeptFrom         uint64
+	KeptBytes        int64
 	FileSize         int64
 	RuleVersion      int
 	CatalogueVersion int
@@ -213,6 +228,10 @@ func (l *Ledger) Stats() (Stats, error) {
 		meta := tx.Bucket(bMeta)
 		s.LastSeq, s.Confirmed = getU64(meta, kSeq), getU64(meta, kConfirmed)
 		s.OutboxPending = int(s.LastSeq - s.Confirmed)
+		s.KeptFrom, s.KeptBytes = s.Confirmed+1, int64(getU64(meta, kKept))
+		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) <= s.Confirmed {
+			s.KeptFrom = keySeq(k)
+		}
 		s.CatalogueVersion = int(getU64(meta, kCatVer))
 		c, err := readCounts(tx)
 		if err != nil {

@@ -14,7 +14,10 @@
 //   - Every event is written to the outbox in the same transaction as the
 //     operation that caused it, and is removed only up to a watermark that
 //     head office has confirmed as durably applied (an MQTT PUBACK is not
-//     enough). The outbox always holds exactly confirmed+1 .. last seq.
+//     enough). The outbox always holds confirmed+1 .. last seq, preceded
+//     without a hole by the confirmed events still kept for the keep window
+//     (Options.KeepConfirmedFor, KeepConfirmedBytes): a head office
+//     restored from an older backup asks for them again (Kept).
 //   - Every operation is idempotent by its caller-chosen id (sale id, refund
 //     id, void id, adjustment id, member id): a retry returns the first
 //     result and changes nothing; the same id with different content is

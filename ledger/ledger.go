@@ -74,6 +74,14 @@ type Options struct {
 	MaxBatch int
 	// Logger receives rare operational messages; default: discard.
 	Logger *slog.Logger
+	// KeepConfirmedFor is how long an event stays in the outbox after head
+	// office confirmed it, so a head office restored from an older backup
+	// can ask for it again; default DefaultKeepConfirmedFor (14 days),
+	// negative forgets confirmed events at once. Age is judged only on a
+	// trusted clock. KeepConfirmedBytes bounds what is kept (the oldest go
+	// first); default DefaultKeepConfirmedBytes (64 MiB).
+	KeepConfirmedFor   time.Duration
+	KeepConfirmedBytes int64
 }
 
 // Ledger is an open ledger file. Its methods are safe for concurrent use;
@@ -86,6 +94,7 @@ type Ledger struct {
 	ck       clockKeeper
 	log      *slog.Logger
 	limit    Points
+	keep     keepPolicy
 	readOnly bool
 	maxBatch int
 
@@ -191,6 +200,13 @@ func Open(path string, opts *Options) (*Ledger, error) {
 		notify: make(chan struct{}, 1),
 	}
 	l.ck.tol = o.ClockTolerance
+	l.keep = keepPolicy{For: o.KeepConfirmedFor, Bytes: o.KeepConfirmedBytes}
+	if l.keep.For == 0 {
+		l.keep.For = DefaultKeepConfirmedFor
+	}
+	if l.keep.Bytes <= 0 {
+		l.keep.Bytes = DefaultKeepConfirmedBytes
+	}
 	if err := l.init(fresh, &o); err != nil {
 		_ = db.Close()
 		return nil, err

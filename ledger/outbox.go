@@ -9,7 +9,9 @@ import (
 )
 
 // Outbox returns up to max records (default 256 when max <= 0) with
-// Seq > after, in sequence order.
+// Seq > after, in sequence order: those waiting for head office and, when
+// after is below the confirmed watermark, the confirmed ones still kept
+// (see Kept).
 func (l *Ledger) Outbox(after uint64, max int) ([]OutboxRecord, error) {
 	if max <= 0 {
 		max = 256
@@ -30,9 +32,12 @@ func (l *Ledger) Outbox(after uint64, max int) ([]OutboxRecord, error) {
 }
 
 // Confirm records head office's acknowledged watermark (every seq <= w is
-// durably applied at head office) and prunes the outbox up to it. The
-// watermark never moves backwards: an older w is a no-op. A w beyond the
-// last sequence written is ErrPruneNotAllowed.
+// durably applied at head office). The watermark never moves backwards: an
+// older w is a no-op. A w beyond the last sequence written is
+// ErrPruneNotAllowed. Confirmed records stay in the outbox for the keep
+// window (Options.KeepConfirmedFor, bounded by KeepConfirmedBytes), so a
+// head office restored from an older backup can ask for them again
+// (Outbox returns them like any other); Confirm forgets those beyond it.
 func (l *Ledger) Confirm(w uint64) error {
 	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
 		if w > x.seq {
@@ -43,16 +48,13 @@ func (l *Ledger) Confirm(w uint64) error {
 		if w <= cur {
 			return nil, nil
 		}
-		b := x.tx.Bucket(bOutbox)
-		c := b.Cursor()
-		var keys [][]byte
-		for k, _ := c.First(); k != nil && keySeq(k) <= w; k, _ = c.Next() {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			x.del(bOutbox, k)
+		kept := int64(getU64(meta, kKept))
+		c := x.tx.Bucket(bOutbox).Cursor()
+		for k, v := c.Seek(u64(cur + 1)); k != nil && keySeq(k) <= w; k, v = c.Next() {
+			kept += int64(len(v))
 		}
 		x.put(bMeta, kConfirmed, u64(w))
+		x.prune(w, kept)
 		return nil, nil
 	})
 	return err
@@ -68,7 +70,7 @@ func (l *Ledger) OutboxStats() (pending int, oldest OutboxRecord, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		pending = int(getU64(meta, kSeq) - getU64(meta, kConfirmed))
-		if _, v := tx.Bucket(bOutbox).Cursor().First(); v != nil {
+		if k, v := tx.Bucket(bOutbox).Cursor().Seek(u64(getU64(meta, kConfirmed) + 1)); k != nil {
 			return json.Unmarshal(v, &oldest)
 		}
 		return nil

@@ -60,9 +60,13 @@ func TestOutboxSequenceConfirm(t *testing.T) {
 		t.Fatalf("stats %d %+v %v", pending, oldest, err)
 	}
 	f.reopen(t)
-	recs, _ = f.l.Outbox(0, 100)
+	recs, _ = f.l.Outbox(2, 100)
 	if len(recs) != 2 || recs[0].Seq != 3 {
 		t.Fatalf("after reopen: %+v", recs)
+	}
+	// The confirmed ones are kept for the window and served like the rest.
+	if recs, _ = f.l.Outbox(0, 100); len(recs) != 4 || recs[0].Seq != 1 {
+		t.Fatalf("confirmed records not kept: %+v", recs)
 	}
 	// The sequence continues without a gap after a restart.
 	f.sale(t, ledger.SaleRequest{ID: "s2"})

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,9 @@ const usage = `usage:
   loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
   loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped)
+  loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO
+                                                record that REGISTER's events FROM..TO are lost for good (head office
+                                                restored from a backup, no register keeps them), so its stream goes on
   loyalty-hq version`
 
 func main() {
@@ -273,8 +277,11 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // register"). The store file is locked by serve, so it runs while serve is
 // stopped.
 func registerCmd(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "gap" {
+		return gapCmd(args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "move" {
-		return fmt.Errorf("register needs move\n%s", usage)
+		return fmt.Errorf("register needs move or gap\n%s", usage)
 	}
 	fs := flag.NewFlagSet("register move", flag.ContinueOnError)
 	path := fs.String("store", "", "head office's store file (serve must be stopped)")
@@ -300,5 +307,43 @@ func registerCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
+	return st.Close()
+}
+
+// gapCmd runs "register gap": an operator's word that a register's events
+// FROM..TO are lost for good (docs/operations.md "Restoring head office
+// from a backup"), so head office stops waiting for them. Like move, it
+// runs while serve is stopped.
+func gapCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("register gap", flag.ContinueOnError)
+	path := fs.String("store", "", "head office's store file (serve must be stopped)")
+	note := fs.String("note", "", "why (kept with the gap)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	const use = "usage: loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO"
+	if *path == "" || fs.NArg() != 3 {
+		return errors.New(use)
+	}
+	reg := fs.Arg(0)
+	if err := protocol.ValidID(reg); err != nil {
+		return err
+	}
+	from, err1 := strconv.ParseUint(fs.Arg(1), 10, 64)
+	to, err2 := strconv.ParseUint(fs.Arg(2), 10, 64)
+	if err1 != nil || err2 != nil || from == 0 {
+		return fmt.Errorf("FROM and TO are sequence numbers (as the register's status names them)\n%s", use)
+	}
+	st, err := hqstore.Open(*path, nil)
+	if err != nil {
+		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+	}
+	g, err := st.AcknowledgeGap(reg, from, to, *note)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "register %s: events %d..%d recorded as lost; %d held events after them applied; the register goes on when serve runs again\n",
+		reg, g.From, g.To, g.Released)
 	return st.Close()
 }

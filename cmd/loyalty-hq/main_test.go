@@ -30,6 +30,9 @@ func TestRunArguments(t *testing.T) {
 		{"register without move", []string{"register"}, "needs move", ""},
 		{"move without store", []string{"register", "move", "r1", "s2"}, "usage", ""},
 		{"move with a bad id", []string{"register", "move", "-store", "x.db", "r/1", "s2"}, "invalid", ""},
+		{"gap without store", []string{"register", "gap", "r1", "3", "5"}, "usage", ""},
+		{"gap without numbers", []string{"register", "gap", "-store", "x.db", "r1", "3"}, "usage", ""},
+		{"gap with words", []string{"register", "gap", "-store", "x.db", "r1", "three", "5"}, "sequence numbers", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,5 +123,46 @@ func TestRegisterMove(t *testing.T) {
 	regs, _ := st.Registers()
 	if len(regs) != 1 || regs[0].Store != "s2" {
 		t.Fatalf("registers %+v", regs)
+	}
+}
+
+// TestRegisterGap: the operator's gap acknowledgement refuses anything but
+// the gap head office waits for, and records that one.
+func TestRegisterGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hq.db")
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []hqstore.Event
+	for _, seq := range []uint64{1, 4} {
+		data, _ := json.Marshal(ledger.Sale{ID: fmt.Sprintf("s%d", seq), Register: "r1", Seq: seq, Total: 100})
+		evs = append(evs, hqstore.Event{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{
+			Seq: seq, ID: fmt.Sprintf("r1-%d", seq), Type: ledger.OutSale, Data: data}})
+	}
+	if _, err := st.Apply(evs); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out bytes.Buffer
+	for _, bad := range [][]string{{"r9", "2", "3"}, {"r1", "3", "3"}, {"r1", "2", "4"}} {
+		if err := run(context.Background(), append([]string{"register", "gap", "-store", path}, bad...), &out, &out); err == nil {
+			t.Fatalf("gap %v accepted", bad)
+		}
+	}
+	if err := run(context.Background(), []string{"register", "gap", "-store", path, "-note", "restored", "r1", "2", "3"}, &out, &out); err != nil ||
+		!strings.Contains(out.String(), "events 2..3 recorded as lost; 1 held") {
+		t.Fatalf("gap: %v %s", err, out.String())
+	}
+	st, err = hqstore.Open(path, &hqstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := st.Watermark("r1"); w != 4 {
+		t.Fatalf("watermark %d", w)
 	}
 }

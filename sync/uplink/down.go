@@ -54,6 +54,7 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 		u.mu.Lock()
 		u.st.ackW = max(u.st.ackW, a.Watermark)
+		u.st.lastW = a.Watermark
 		if a.Gap != 0 && (u.st.gapReq == 0 || a.Gap < u.st.gapReq) {
 			u.st.gapReq = a.Gap
 		}

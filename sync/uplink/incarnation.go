@@ -18,6 +18,7 @@ type incarnationSource interface {
 // said about it.
 type identity struct {
 	inc string // immutable after New
+	reg string // this register's id, for the texts
 
 	mu     sync.Mutex
 	notice *protocol.Notice // from the last ack for our incarnation
@@ -88,6 +89,9 @@ type Notice struct {
 	Held uint64
 	// Text says what is wrong and what to do.
 	Text string
+	// From..To are the events head office lost and this ledger no longer
+	// keeps (Code NoticeLost only).
+	From, To uint64
 }
 
 func (id *identity) status(s *Status) {
@@ -98,8 +102,9 @@ func (id *identity) status(s *Status) {
 	case id.notice != nil:
 		s.Notice = Notice{Code: id.notice.Code, Held: id.notice.Held, Text: id.notice.Text}
 	case id.lostTo != 0:
-		s.Notice = Notice{Code: NoticeLost, Held: id.lostTo - id.lostFrom + 1, Text: fmt.Sprintf("head office lost events %d..%d of this register after confirming them "+
-			"(restored from a backup?); this register no longer has them: head office must record the gap (docs/operations.md)", id.lostFrom, id.lostTo)}
+		s.Notice = Notice{Code: NoticeLost, Held: id.lostTo - id.lostFrom + 1, From: id.lostFrom, To: id.lostTo,
+			Text: fmt.Sprintf("head office lost events %d..%d of this register after confirming them (restored from a backup?) and this register "+
+				"no longer keeps them: at head office, run loyalty-hq register gap %s %d %d (docs/operations.md)", id.lostFrom, id.lostTo, id.reg, id.lostFrom, id.lostTo)}
 	case id.ahead != 0:
 		s.Notice = Notice{Code: protocol.NoticeReused, Text: fmt.Sprintf("head office holds events of this ledger up to sequence %d, beyond its last one: "+
 			"this ledger looks restored from an older backup; its new events are held at head office. Do not delete it; see docs/operations.md", id.ahead)}

@@ -60,6 +60,11 @@ type session struct {
 	// lastGap and lastGapAt: the gap request honoured last, and when.
 	lastGap   uint64
 	lastGapAt time.Time
+	// back: head office asked for events it had confirmed (it was
+	// restored from an older backup); until it is past the ledger's
+	// watermark again, seenAck is its own (lower) watermark and the
+	// confirmed events the ledger still keeps are resent from there.
+	back bool
 
 	statusT, pollT *time.Ticker
 	notify         <-chan struct{}
@@ -128,8 +133,14 @@ func (s *session) stop() {
 	s.u.probing = s.probing
 }
 
-// acked is what head office has (confirms to the ledger may lag it).
-func (s *session) acked() uint64 { return max(s.watermark, s.seenAck) }
+// acked is what head office has (confirms to the ledger may lag it; a
+// head office gone back in time has less than the ledger confirmed).
+func (s *session) acked() uint64 {
+	if s.back {
+		return s.seenAck
+	}
+	return max(s.watermark, s.seenAck)
+}
 
 // applyAcks takes the acks that arrived since the last turn: it confirms
 // head office's watermark to the ledger (never anything beyond it) and
@@ -137,11 +148,20 @@ func (s *session) acked() uint64 { return max(s.watermark, s.seenAck) }
 func (s *session) applyAcks() {
 	u := s.u
 	u.mu.Lock()
-	ackW, gap, acks := u.st.ackW, u.st.gapReq, u.st.acks
+	ackW, lastW, gap, acks := u.st.ackW, u.st.lastW, u.st.gapReq, u.st.acks
 	u.st.gapReq = 0
 	u.mu.Unlock()
 	if acks != s.acksSeen {
 		s.acksSeen, s.probing = acks, false
+	}
+	if s.back {
+		// Head office catches up from below the ledger's watermark: its
+		// own watermark is the progress.
+		ackW = max(lastW, s.seenAck)
+		if ackW >= s.watermark {
+			s.back = false
+			s.u.log.Info("head office has caught up with what it had confirmed", "watermark", ackW)
+		}
 	}
 	if ackW > s.seenAck {
 		s.seenAck = ackW
@@ -201,10 +221,8 @@ func (s *session) confirm(ackW uint64) {
 // (progress was made) at once.
 func (s *session) rewind(gap uint64) {
 	if gap != 0 && gap <= s.watermark {
-		// Head office asks for events it confirmed before and this
-		// ledger has forgotten: it went back in time (restored from a
-		// backup). Say so; they cannot be resent from here.
-		s.u.id.lost(gap, s.watermark)
+		s.resendConfirmed(gap)
+		return
 	}
 	if gap == 0 || gap-1 >= s.cursor || gap <= s.acked() {
 		return
@@ -314,4 +332,43 @@ func (s *session) popDone() error {
 		s.q = s.q[1:]
 	}
 	return nil
+}
+
+// resendConfirmed honours a request for events head office confirmed before: it
+// went back in time (restored from an older backup). The ledger keeps
+// confirmed events for a window (ledger.Options.KeepConfirmedFor): those
+// it still has are resent from gap. Those it no longer has are lost to
+// head office; status names them (NoticeLost) and the register resends
+// what it has beyond them, which head office holds until its operator
+// acknowledges the gap (loyalty-hq register gap).
+func (s *session) resendConfirmed(gap uint64) {
+	u := s.u
+	if gap == s.lastGap && time.Since(s.lastGapAt) <= u.o.AckTimeout {
+		return
+	}
+	recs, err := u.ob.Outbox(gap-1, 1)
+	if err != nil {
+		u.log.Error("read kept events for head office's resend request", "from", gap, "err", err)
+		return
+	}
+	from := gap
+	if len(recs) == 0 {
+		from = s.watermark + 1 // nothing kept, nothing pending
+	} else if recs[0].Seq != gap {
+		from = recs[0].Seq
+	}
+	if from > gap {
+		u.id.lost(gap, from-1)
+		u.log.Error("head office lost events it had confirmed, and this register no longer keeps them",
+			"from", gap, "to", from-1, "kept_from", from)
+	} else {
+		u.log.Warn("head office asks again for events it had confirmed (restored from a backup?); resending the kept ones",
+			"from", gap, "confirmed", s.watermark)
+	}
+	s.back = true
+	s.seenAck = gap - 1
+	s.cursor = from - 1
+	s.lastProgress = time.Now()
+	s.lastGap, s.lastGapAt = gap, time.Now()
+	u.count(func(st *state) { st.resends++ })
 }

@@ -34,6 +34,10 @@ type fakeOutbox struct {
 	confirmed uint64
 	confirms  []uint64
 	notify    chan struct{}
+	// keep: confirmed records stay readable (the ledger's keep window),
+	// except those up to forgotten.
+	keep      bool
+	forgotten uint64
 }
 
 var _ uplink.Outbox = (*fakeOutbox)(nil)
@@ -62,7 +66,11 @@ func (m *fakeOutbox) add(n int) {
 func (m *fakeOutbox) Outbox(after uint64, n int) ([]ledger.OutboxRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	after = min(max(after, m.confirmed), uint64(len(m.recs)))
+	gone := m.confirmed
+	if m.keep {
+		gone = m.forgotten
+	}
+	after = min(max(after, gone), uint64(len(m.recs)))
 	end := min(after+uint64(n), uint64(len(m.recs)))
 	return slices.Clone(m.recs[after:end]), nil
 }

@@ -164,6 +164,7 @@ type state struct {
 	lastAck    time.Time
 	lastErr    string
 	ackW       uint64 // highest watermark received, not yet applied
+	lastW      uint64 // the watermark of the last ack received
 	acks       uint64 // acks received
 	gapReq     uint64 // lowest gap request received, not yet applied
 	cfg        ConfigVersions
@@ -234,6 +235,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	u := &Uplink{ob: ob, o: o, log: log.With("subsystem", "uplink"),
 		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1)}
 	u.st.cfg = o.ConfigVersions
+	u.id.reg = o.Register
 	u.st.membersSeq = o.MembersSeq
 	if is, ok := ob.(incarnationSource); ok {
 		inc, err := is.Incarnation()

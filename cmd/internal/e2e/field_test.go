@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
@@ -337,16 +339,12 @@ func (h *fieldHQ) restart(between func(path string)) {
 	h.stop = func() { cancel(); <-done }
 }
 
-// TestFieldHeadOfficeRestored: head office's store is replaced by an older
-// copy after the register pruned what head office had confirmed. Those
-// events are gone from head office (registers do not yet keep confirmed
-// events to resend them); this test holds that the loss is not silent:
-// the register's status names the sequence numbers head office lost, and
-// the register prunes nothing more.
-func TestFieldHeadOfficeRestored(t *testing.T) {
-	h := startFieldHQ(t)
-	r := syncRegister(t, h)
-	r.start()
+// restoreHQ runs case 5 of issue 17 up to the restore: 5 sales that head
+// office has when its backup is taken, 5 more it confirms after the
+// backup, the store replaced by the backup, then 2 more sales. It returns
+// the acknowledged sales.
+func restoreHQ(t *testing.T, h *fieldHQ, r *register) []string {
+	t.Helper()
 	enrolAPI(t, r, "m1", "")
 	acked := sell(t, r, "a", 5)
 	waitStatus(t, r, "drained", drained)
@@ -364,22 +362,115 @@ func TestFieldHeadOfficeRestored(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	acked = append(acked, sell(t, r, "c", 2)...)
+	return append(acked, sell(t, r, "c", 2)...)
+}
+
+// once checks that head office recorded no sale twice.
+func (h *fieldHQ) once() {
+	h.t.Helper()
+	n := map[string]int{}
+	if err := h.st.EachPurchase(func(_ string, p ledger.Purchase) error {
+		n[p.SaleID]++
+		return nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	for id, c := range n {
+		if c != 1 {
+			h.t.Errorf("sale %s recorded %d times at head office", id, c)
+		}
+	}
+}
+
+// TestFieldHeadOfficeRestored: head office's store is replaced by an older
+// copy after the register had its later events confirmed. The register
+// keeps confirmed events for a window (ledger.keep_confirmed_days), so it
+// answers head office's request from below its watermark: every
+// acknowledged sale reaches head office exactly once, nothing is held,
+// both sides' Check passes.
+func TestFieldHeadOfficeRestored(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	acked := restoreHQ(t, h, r)
+	found, held, lost := account(t, h, acked)
+	h.once()
+	if found != 12 || held != 0 || lost != 0 {
+		t.Fatalf("found %d held %d lost %d, want all 12 at head office", found, held, lost)
+	}
+	sy := waitStatus(t, r, "drained after head office caught up", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	t.Logf("register status: %v", sy["summary"])
+	l := stopAndOpen(t, r)
+	st, _ := l.Stats()
+	if st.Confirmed != st.LastSeq || st.KeptFrom != 1 {
+		t.Fatalf("ledger after: %+v", st)
+	}
+	t.Logf("kept %d confirmed events (%d sales), %d bytes", st.Confirmed, st.Sales, st.KeptBytes)
+}
+
+// TestFieldHeadOfficeRestoredGap: the same, but the register keeps no
+// confirmed events (keep_confirmed_days: 0), so the sales head office
+// confirmed after its backup are gone from every copy. Both sides name the
+// same sequence numbers (the register's status, head office's register
+// state); the operator acknowledges the gap with loyalty-hq register gap
+// (the real binary, serve stopped); then the sales held behind it are
+// applied and the stream goes on. The lost sales are exactly those.
+func TestFieldHeadOfficeRestoredGap(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.ledgerCfg = "  keep_confirmed_days: 0\n"
+	r.start()
+	acked := restoreHQ(t, h, r)
 	sy := waitStatus(t, r, "reporting the lost events", heldFor("lost"))
-	t.Logf("register status: %v", sy["held"])
+	lostHeld := sy["held"].(map[string]any)
+	from, to := uint64(lostHeld["from"].(float64)), uint64(lostHeld["to"].(float64))
+	t.Logf("register status: %v", lostHeld["text"])
+	// Head office waits for the same numbers, holding what came after.
+	testkit.Eventually(t, 20*time.Second, "head office names the same gap", func() bool {
+		regs, _ := h.st.Registers()
+		return len(regs) == 1 && regs[0].WaitFrom == from && regs[0].WaitTo == to && regs[0].Held > 0
+	})
 	applied, _ := h.sales()
-	n := 0
+	if n := countIn(applied, acked); n != 5 {
+		t.Fatalf("before the gap is acknowledged: %d at head office, want 5 (2 wait behind the gap)", n)
+	}
+	var out []byte
+	h.restart(func(path string) {
+		var err error
+		out, err = exec.Command(bins.hq, "register", "gap", "-store", path, "-note", "restored from backup", "e2e-r1",
+			fmt.Sprint(from), fmt.Sprint(to)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("loyalty-hq register gap: %v\n%s", err, out)
+		}
+	})
+	t.Logf("loyalty-hq: %s", out)
+	acked = append(acked, sell(t, r, "d", 1)...)
+	waitStatus(t, r, "drained after the gap", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	gaps, err := h.st.Gaps()
+	if err != nil || len(gaps) != 1 || gaps[0].From != from || gaps[0].To != to {
+		t.Fatalf("gaps %+v %v", gaps, err)
+	}
+	applied, _ = h.sales()
+	h.once()
+	var lostIDs []string
 	for _, id := range acked {
-		if applied[id] {
+		if !applied[id] {
+			lostIDs = append(lostIDs, id)
+		}
+	}
+	t.Logf("acknowledged %d, at head office %d, held 0, lost %d (acknowledged gap %d..%d): %v", len(acked), len(acked)-len(lostIDs), len(lostIDs), from, to, lostIDs)
+	if strings.Join(lostIDs, ",") != "b1,b2,b3,b4,b5" {
+		t.Fatalf("lost %v, want exactly the 5 sales confirmed after head office's backup", lostIDs)
+	}
+	stopAndOpen(t, r)
+}
+
+func countIn(set map[string]bool, ids []string) int {
+	n := 0
+	for _, id := range ids {
+		if set[id] {
 			n++
 		}
 	}
-	t.Logf("acknowledged %d, at head office %d, held behind the gap 2, lost 5 (named in the register's status)", len(acked), n)
-	if n != 5 {
-		t.Fatalf("at head office %d", n)
-	}
-	l := stopAndOpen(t, r)
-	if p, _, _ := l.OutboxStats(); p < 2 {
-		t.Fatalf("pruned the events held behind the gap: %d pending", p)
-	}
+	return n
 }

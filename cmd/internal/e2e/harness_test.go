@@ -24,7 +24,7 @@ import (
 
 // bins holds the real binaries, built once in TestMain.
 var bins struct {
-	dir, loyaltyd, loyaltyctl string
+	dir, loyaltyd, loyaltyctl, hq string
 }
 
 func TestMain(m *testing.M) {
@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 	bins.dir = dir
 	bins.loyaltyd = filepath.Join(dir, "loyaltyd")
 	bins.loyaltyctl = filepath.Join(dir, "loyaltyctl")
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/loyalty-terminal/loyalty/cmd/loyaltyd", "github.com/loyalty-terminal/loyalty/cmd/loyaltyctl")
+	bins.hq = filepath.Join(dir, "loyalty-hq")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/loyalty-terminal/loyalty/cmd/loyaltyd", "github.com/loyalty-terminal/loyalty/cmd/loyaltyctl",
+		"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
@@ -74,28 +76,29 @@ func (s *syncBuf) Bytes() []byte {
 // holds: it writes scans to the scanner's master side and reads the
 // display's master side.
 type register struct {
-	t        testing.TB
-	dir      string
-	cfgPath  string
-	addr     string
-	scanM    *os.File
-	scanS    *os.File
-	scan2M   *os.File // a second scanner, configured when second is set
-	scan2S   *os.File
-	second   bool
-	dispM    *os.File
-	dispS    *os.File
-	disp     *syncBuf
-	cmd      *exec.Cmd
-	stderr   *bytes.Buffer
-	exited   chan error
-	extraCfg string
-	dispCfg  string   // extra keys of devices.display (each line indented 4)
-	dispKind string   // devices.display.kind; default cd5220
-	env      []string // extra environment for loyaltyd
-	args     []string // extra flags for loyaltyd
-	rules    string   // replaces the config's rules block when set
-	socket   string   // api.socket, when set
+	t         testing.TB
+	dir       string
+	cfgPath   string
+	addr      string
+	scanM     *os.File
+	scanS     *os.File
+	scan2M    *os.File // a second scanner, configured when second is set
+	scan2S    *os.File
+	second    bool
+	dispM     *os.File
+	dispS     *os.File
+	disp      *syncBuf
+	cmd       *exec.Cmd
+	stderr    *bytes.Buffer
+	exited    chan error
+	extraCfg  string
+	ledgerCfg string   // extra keys of ledger (each line indented 2)
+	dispCfg   string   // extra keys of devices.display (each line indented 4)
+	dispKind  string   // devices.display.kind; default cd5220
+	env       []string // extra environment for loyaltyd
+	args      []string // extra flags for loyaltyd
+	rules     string   // replaces the config's rules block when set
+	socket    string   // api.socket, when set
 }
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
@@ -190,7 +193,7 @@ func (r *register) writeConfig() {
 ledger:
   path: %s
   lock_timeout: 2s
-%scatalogue:
+%s%scatalogue:
   version: 1
   items:
     - sku: "4006381333931"
@@ -225,7 +228,7 @@ api:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), rulesBlock, r.scanS.Name(), r.secondCfg(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
+%s`, filepath.Join(r.dir, "ledger.db"), r.ledgerCfg, rulesBlock, r.scanS.Name(), r.secondCfg(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)

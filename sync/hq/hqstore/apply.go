@@ -351,6 +351,9 @@ func (a *applier) one(e Event) error {
 			a.res.Dropped++
 			return nil
 		}
+		if rs.Held == 0 || e.Seq < rs.HeldFrom {
+			rs.HeldFrom = e.Seq
+		}
 		rs.Held++
 		a.res.Held++
 		return a.tx.PutHeld(e.Register, e.Seq, o.raw)
@@ -374,6 +377,39 @@ func (a *applier) drain(rs *RegisterState) error {
 	if rs.Held == 0 {
 		return nil
 	}
+	if err := a.drainHeld(rs); err != nil {
+		return err
+	}
+	return a.nextHeld(rs)
+}
+
+// nextHeld keeps rs.HeldFrom, the lowest event held beyond the gap, true
+// after a drain: when the drain took it, the next one is looked up (it
+// lies beyond a second gap, which is rare). 0 means none or not known (a
+// store written before HeldFrom was kept).
+func (a *applier) nextHeld(rs *RegisterState) error {
+	if rs.Held == 0 {
+		rs.HeldFrom = 0
+		return nil
+	}
+	if rs.HeldFrom == 0 || rs.HeldFrom > rs.Watermark {
+		return nil
+	}
+	rs.HeldFrom = 0
+	for seq := rs.Watermark + 2; seq <= rs.Seen; seq++ {
+		v, err := a.tx.Held(rs.Register, seq)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			rs.HeldFrom = seq
+			return nil
+		}
+	}
+	return nil
+}
+
+func (a *applier) drainHeld(rs *RegisterState) error {
 	for rs.Held > 0 {
 		seq := rs.Watermark + 1
 		v, err := a.tx.Held(rs.Register, seq)
@@ -701,6 +737,13 @@ func (a *applier) flush() error {
 	for _, id := range sortedKeys(a.regs) {
 		rs := a.regs[id]
 		rs.Gap = rs.Seen > rs.Watermark
+		rs.WaitFrom, rs.WaitTo = 0, 0
+		if rs.Gap {
+			rs.WaitFrom, rs.WaitTo = rs.Watermark+1, rs.Seen
+			if rs.Held > 0 && rs.HeldFrom > rs.Watermark {
+				rs.WaitTo = rs.HeldFrom - 1
+			}
+		}
 		if err := a.tx.PutRegister(*rs); err != nil {
 			return err
 		}

@@ -111,7 +111,14 @@ type RegisterState struct {
 	// Gap is true when events beyond the watermark were received (held or
 	// dropped, Seen > Watermark): the register should resend from
 	// Watermark+1.
-	Gap          bool   `json:"gap"`
+	Gap bool `json:"gap"`
+	// HeldFrom is the lowest event held beyond the gap (0: none, or not
+	// known in a store written before it was kept).
+	HeldFrom uint64 `json:"held_from,omitempty"`
+	// WaitFrom..WaitTo are the events head office waits for while Gap is
+	// true: from the watermark up to the first event held beyond it.
+	WaitFrom     uint64 `json:"wait_from,omitempty"`
+	WaitTo       uint64 `json:"wait_to,omitempty"`
 	Applied      uint64 `json:"applied"`
 	Duplicates   uint64 `json:"duplicates"`
 	Conflicts    uint64 `json:"conflicts"`
@@ -692,7 +699,8 @@ func (s *Store) Configs() ([]ConfigDoc, error) {
 }
 
 // Check verifies bbolt's consistency and the store's invariants: every
-// register's events are contiguous up to its watermark, held events lie
+// register's events are contiguous up to its watermark (but for the gaps an
+// operator acknowledged, AcknowledgeGap), held events lie
 // beyond it, and every member's balance equals the sum of the member's
 // applied point events.
 func (s *Store) Check() error {
@@ -713,11 +721,15 @@ func (s *Store) Check() error {
 				return err
 			}
 			evs := tx.Bucket(bEvents).Bucket(k)
+			gaps := gapsOf(tx, k) // acknowledged: no register has them
 			var n uint64
 			if evs != nil {
 				c := evs.Cursor()
 				for ek, ev := c.First(); ek != nil; ek, ev = c.Next() {
 					n++
+					for to, ok := gaps[n]; ok; to, ok = gaps[n] {
+						n = to + 1
+					}
 					if seq := binary.BigEndian.Uint64(ek); seq != n {
 						return fmt.Errorf("check: register %s: event seq %d where %d expected", k, seq, n)
 					}
@@ -734,8 +746,11 @@ func (s *Store) Check() error {
 					}
 				}
 			}
+			for to, ok := gaps[n+1]; ok; to, ok = gaps[n+1] {
+				n = to // the watermark was moved over a gap at the end
+			}
 			if n != rs.Watermark {
-				return fmt.Errorf("check: register %s: %d events, watermark %d", k, n, rs.Watermark)
+				return fmt.Errorf("check: register %s: events up to %d, watermark %d", k, n, rs.Watermark)
 			}
 			held := 0
 			if hb := tx.Bucket(bHeld).Bucket(k); hb != nil {

@@ -624,8 +624,35 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 	return n, s.wrap(err)
 }
 
+// AcknowledgeGap records that register's events from..to are lost for
+// good; see hqstore.Store.AcknowledgeGap.
+func (s *Store) AcknowledgeGap(register string, from, to uint64, note string) (hqstore.Gap, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var g hqstore.Gap
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		t := newTxn(ctx, tx, true)
+		if err := t.lock([]string{register}, nil); err != nil {
+			return err
+		}
+		var err error
+		if g, err = hqstore.AcknowledgeGapIn(t, register, from, to, s.opts.Store); err != nil {
+			return err
+		}
+		g.At, g.Note = s.now(), note
+		t.queue(`INSERT INTO hq_gaps (register, from_seq, to_seq, rec) VALUES ($1, $2, $3, $4)`, register, int64(from), int64(to), g)
+		return t.flush()
+	})
+	return g, s.wrap(err)
+}
+
+// Gaps lists the acknowledged gaps by register and sequence.
+func (s *Store) Gaps() ([]hqstore.Gap, error) {
+	return jsonRows[hqstore.Gap](s, `SELECT rec FROM hq_gaps ORDER BY register, from_seq`)
+}
+
 // Check verifies the store's invariants: every register's events are
-// contiguous up to its watermark, held events lie beyond it and are
+// contiguous up to its watermark (but for acknowledged gaps), held events lie beyond it and are
 // counted, and every member's balance equals the sum of the member's
 // applied point events.
 func (s *Store) Check() error {
@@ -673,16 +700,37 @@ func (s *Store) Check() error {
 		}); err != nil {
 			return err
 		}
+		// Acknowledged gaps: numbers no event may have, counted with the
+		// events towards the watermark.
+		gaps := map[string]int64{}
+		if err := eachRow(ctx, tx, `SELECT register, sum(to_seq - from_seq + 1) FROM hq_gaps GROUP BY register`, nil, func(r pgx.Rows) error {
+			var reg string
+			var n int64
+			err := r.Scan(&reg, &n)
+			gaps[reg] = n
+			return err
+		}); err != nil {
+			return err
+		}
+		var inGap int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM hq_events e JOIN hq_gaps g ON e.register = g.register AND e.seq BETWEEN g.from_seq AND g.to_seq`).Scan(&inGap); err != nil {
+			return err
+		}
+		if inGap != 0 {
+			return fmt.Errorf("check: %d events inside acknowledged gaps", inGap)
+		}
 		for reg, x := range st {
 			rs, ok := regs[reg]
 			if !ok {
 				return fmt.Errorf("check: register %s has events but no state", reg)
 			}
-			if x.n > 0 && (x.min != 1 || x.max != x.n) {
+			if g := gaps[reg]; x.n > 0 && g == 0 && (x.min != 1 || x.max != x.n) {
 				return fmt.Errorf("check: register %s: %d events numbered %d..%d, not contiguous from 1", reg, x.n, x.min, x.max)
+			} else if x.n > 0 && g > 0 && (x.min < 1 || uint64(x.max) > rs.Watermark) {
+				return fmt.Errorf("check: register %s: events numbered %d..%d, watermark %d", reg, x.min, x.max, rs.Watermark)
 			}
-			if uint64(x.n) != rs.Watermark {
-				return fmt.Errorf("check: register %s: %d events, watermark %d", reg, x.n, rs.Watermark)
+			if uint64(x.n+gaps[reg]) != rs.Watermark {
+				return fmt.Errorf("check: register %s: %d events and %d acknowledged missing, watermark %d", reg, x.n, gaps[reg], rs.Watermark)
 			}
 			if x.held > 0 && uint64(x.heldMin) <= rs.Watermark {
 				return fmt.Errorf("check: register %s: held seq %d at or below watermark %d", reg, x.heldMin, rs.Watermark)
@@ -698,8 +746,8 @@ func (s *Store) Check() error {
 			} else if rs.Held != 0 {
 				return fmt.Errorf("check: register %s: 0 held, state says %d", reg, rs.Held)
 			}
-			if uint64(n) != rs.Watermark {
-				return fmt.Errorf("check: register %s: %d events, watermark %d", reg, n, rs.Watermark)
+			if uint64(n+gaps[reg]) != rs.Watermark {
+				return fmt.Errorf("check: register %s: %d events and %d acknowledged missing, watermark %d", reg, n, gaps[reg], rs.Watermark)
 			}
 		}
 		sums := map[string]ledger.Points{}

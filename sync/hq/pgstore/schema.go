@@ -67,4 +67,12 @@ var migrations = []string{
 		rec         json   NOT NULL,
 		PRIMARY KEY (register, incarnation, seq)
 	);`,
+	// 2: gaps an operator acknowledged (hqstore.AcknowledgeGapIn).
+	`CREATE TABLE hq_gaps (
+		register    text COLLATE "C" NOT NULL,
+		from_seq    bigint NOT NULL,
+		to_seq      bigint NOT NULL,
+		rec         json   NOT NULL,
+		PRIMARY KEY (register, from_seq)
+	);`,
 }

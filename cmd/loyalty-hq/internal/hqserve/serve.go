@@ -104,6 +104,18 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(rv)
 		})
+		mux.HandleFunc("GET /gaps", func(w http.ResponseWriter, _ *http.Request) {
+			gs, err := st.Gaps()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if gs == nil {
+				gs = []hqstore.Gap{}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(gs)
+		})
 		mux.HandleFunc("GET /conflicts", func(w http.ResponseWriter, _ *http.Request) {
 			cs, err := st.Conflicts()
 			if err != nil {

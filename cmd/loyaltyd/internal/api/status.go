@@ -71,9 +71,13 @@ type SyncStatus struct {
 
 // HeldStatus is head office's notice on events it holds for review.
 type HeldStatus struct {
-	Reason string `json:"reason"` // incarnation, store or reused
+	Reason string `json:"reason"` // incarnation, store, reused or lost
 	Events uint64 `json:"events"`
 	Text   string `json:"text"`
+	// From..To are the sequence numbers head office lost and this
+	// register no longer keeps (reason lost only).
+	From uint64 `json:"from,omitempty"`
+	To   uint64 `json:"to,omitempty"`
 }
 
 // StatusInput is what the status document is made of, read from the
@@ -134,7 +138,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
 			Incarnation: u.Incarnation}
 		if u.Notice.Code != "" {
-			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text}
+			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text, From: u.Notice.From, To: u.Notice.To}
 		}
 		if u.OtherIncarnation != "" {
 			s.OtherLedger = fmt.Sprintf("head office acknowledges another ledger (incarnation %.8s) under this register id: if another register uses the same register.id, give one of them its own", u.OtherIncarnation)
@@ -175,12 +179,17 @@ func newSyncStatus(in StatusInput) SyncStatus {
 
 // LedgerStatus is the ledger part of the status document.
 type LedgerStatus struct {
-	Members          int    `json:"members"`
-	Sales            int    `json:"sales"`
-	Events           int    `json:"events"`
-	OutboxPending    int    `json:"outbox_pending"`
-	LastSeq          uint64 `json:"last_seq"`
-	Confirmed        uint64 `json:"confirmed"`
+	Members       int    `json:"members"`
+	Sales         int    `json:"sales"`
+	Events        int    `json:"events"`
+	OutboxPending int    `json:"outbox_pending"`
+	LastSeq       uint64 `json:"last_seq"`
+	Confirmed     uint64 `json:"confirmed"`
+	// KeptFrom..Confirmed are the confirmed events still kept for a head
+	// office restored from a backup (ledger.keep_confirmed_days), taking
+	// KeptBytes.
+	KeptFrom         uint64 `json:"kept_from"`
+	KeptBytes        int64  `json:"kept_bytes"`
 	FileSize         int64  `json:"file_size"`
 	RuleVersion      int    `json:"rule_version"`
 	CatalogueVersion int    `json:"catalogue_version"`
@@ -189,7 +198,7 @@ type LedgerStatus struct {
 // NewLedgerStatus maps the ledger's counters onto the status document.
 func NewLedgerStatus(st ledger.Stats) LedgerStatus {
 	return LedgerStatus{Members: st.Members, Sales: st.Sales, Events: st.Events, OutboxPending: st.OutboxPending, LastSeq: st.LastSeq,
-		Confirmed: st.Confirmed, FileSize: st.FileSize, RuleVersion: st.RuleVersion, CatalogueVersion: st.CatalogueVersion}
+		Confirmed: st.Confirmed, KeptFrom: st.KeptFrom, KeptBytes: st.KeptBytes, FileSize: st.FileSize, RuleVersion: st.RuleVersion, CatalogueVersion: st.CatalogueVersion}
 }
 
 // DeviceStatus is one device in the status document.

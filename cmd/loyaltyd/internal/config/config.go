@@ -72,6 +72,13 @@ type Ledger struct {
 	// OfflineRedeemLimit is the most points a member may redeem while head
 	// office is unreachable; default 1000; 0 forbids offline redemption.
 	OfflineRedeemLimit int64 `yaml:"offline_redeem_limit"`
+	// KeepConfirmedDays is how many days events stay in the ledger after
+	// head office confirmed them, so a head office restored from an older
+	// backup gets them again (docs/operations.md); default 14, 0 forgets
+	// them at once. KeepConfirmedMB bounds what is kept, oldest first;
+	// default 64.
+	KeepConfirmedDays int64 `yaml:"keep_confirmed_days"`
+	KeepConfirmedMB   int64 `yaml:"keep_confirmed_mb"`
 }
 
 // Catalogue is the local item catalogue.

@@ -303,6 +303,8 @@ const (
 	DefaultLedgerPath          = "/var/lib/loyalty/ledger.db"
 	DefaultLockTimeout         = time.Second
 	DefaultOfflineRedeemLimit  = 1000
+	DefaultKeepConfirmedDays   = 14
+	DefaultKeepConfirmedMB     = 64
 	DefaultBaud                = 9600
 	DefaultDataBits            = 8
 	DefaultIdleGap             = 50 * time.Millisecond
@@ -351,6 +353,12 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Ledger.LockTimeout, DefaultLockTimeout)
 	if !p.has("ledger.offline_redeem_limit") {
 		c.Ledger.OfflineRedeemLimit = DefaultOfflineRedeemLimit
+	}
+	if !p.has("ledger.keep_confirmed_days") {
+		c.Ledger.KeepConfirmedDays = DefaultKeepConfirmedDays
+	}
+	if !p.has("ledger.keep_confirmed_mb") {
+		c.Ledger.KeepConfirmedMB = DefaultKeepConfirmedMB
 	}
 	if c.Rules != nil {
 		setDefault(&c.Rules.TimeZone, c.Register.TimeZone)

@@ -105,6 +105,8 @@ func (v *validator) validate() {
 	v.required("ledger.path", c.Ledger.Path, "the ledger file, e.g. /var/lib/loyalty/ledger.db")
 	v.durRange("ledger.lock_timeout", c.Ledger.LockTimeout, time.Millisecond, time.Minute)
 	v.intRange("ledger.offline_redeem_limit", c.Ledger.OfflineRedeemLimit, 0, 1_000_000_000, " points (0 forbids redeeming offline)")
+	v.intRange("ledger.keep_confirmed_days", c.Ledger.KeepConfirmedDays, 0, 366, " days (0 forgets confirmed events at once)")
+	v.intRange("ledger.keep_confirmed_mb", c.Ledger.KeepConfirmedMB, 1, 4096, " MB")
 
 	// rules
 	if c.Rules != nil {

@@ -33,6 +33,7 @@ func (r *register) openLedger(ctx context.Context) error {
 	led, err := ledger.Open(cfg.Ledger.Path, &ledger.Options{
 		Register: cfg.Register.ID, LockTimeout: cfg.Ledger.LockTimeout, Clock: r.o.Clock, Rules: cfg.Rules,
 		OfflineRedeemLimit: ledger.Points(cfg.Ledger.OfflineRedeemLimit), Logger: r.log.With("subsystem", "ledger"),
+		KeepConfirmedFor: keepFor(cfg.Ledger.KeepConfirmedDays), KeepConfirmedBytes: cfg.Ledger.KeepConfirmedMB << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", cfg.Ledger.Path, err)
@@ -241,4 +242,13 @@ func (r *register) checkAlias() func(string) error {
 		}
 		return nil
 	}
+}
+
+// keepFor is the ledger's keep window for confirmed events: days, or
+// forget at once (negative) for 0.
+func keepFor(days int64) time.Duration {
+	if days <= 0 {
+		return -1
+	}
+	return time.Duration(days) * 24 * time.Hour
 }

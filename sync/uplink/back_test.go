@@ -1,0 +1,84 @@
+package uplink_test
+
+import (
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// TestSessionHeadOfficeBackInTime: head office, restored from an older
+// backup, asks again for events it had confirmed. The uplink resends the
+// confirmed events the ledger still keeps, from head office's own
+// watermark, follows head office's progress below the ledger's watermark
+// and confirms nothing twice; events the ledger no longer keeps are named
+// in status (lost) and what it has beyond them is resent, until head
+// office acknowledges past them.
+func TestSessionHeadOfficeBackInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		ob.keep = true
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: 10 * time.Second, ConfirmEvery: time.Nanosecond})
+		fb.ack(100, 0)
+		synctest.Wait()
+		if w, _ := ob.Confirmed(); w != 100 {
+			t.Fatalf("confirmed %d, want 100", w)
+		}
+		n := len(fb.sent())
+
+		// Restored head office: watermark 50, asks from 51.
+		fb.ack(50, 51)
+		synctest.Wait()
+		contiguous(t, fb.sent()[n:], 51, 100)
+		if st := u.Status(); st.Notice.Code != "" || st.Resends != 1 {
+			t.Fatalf("status while resending kept events: %+v", st)
+		}
+		// It catches up below the ledger's watermark: no probe, no resend.
+		n = len(fb.sent())
+		fb.ack(80, 0)
+		synctest.Wait()
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if len(fb.sent()) != n {
+			t.Fatalf("progress below the ledger's watermark not seen: resent %v", spans(fb.sent()[n:]))
+		}
+		fb.ack(100, 0)
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(fb.sent()) != n {
+			t.Fatalf("sent %v after head office caught up", spans(fb.sent()[n:]))
+		}
+		if w, _ := ob.Confirmed(); w != 100 {
+			t.Fatalf("confirmed %d", w)
+		}
+
+		// Again, but the ledger kept only from 71: 51..70 are lost and
+		// named; 71..100 are resent for head office to hold beyond them.
+		ob.mu.Lock()
+		ob.forgotten = 70
+		ob.mu.Unlock()
+		n = len(fb.sent())
+		fb.ack(50, 51)
+		synctest.Wait()
+		contiguous(t, fb.sent()[n:], 71, 100)
+		st := u.Status()
+		if st.Notice.Code != uplink.NoticeLost || st.Notice.Held != 20 || !strings.Contains(st.Notice.Text, "51..70") {
+			t.Fatalf("lost events not named: %+v", st.Notice)
+		}
+		// Head office's operator acknowledged the gap: it is at 100 again.
+		ob.add(5)
+		synctest.Wait()
+		fb.ack(105, 0)
+		synctest.Wait()
+		if w, _ := ob.Confirmed(); w != 105 {
+			t.Fatalf("confirmed %d after the gap was acknowledged, want 105", w)
+		}
+		if st := u.Status(); st.Notice.Code != "" {
+			t.Fatalf("notice after the gap was acknowledged: %+v", st.Notice)
+		}
+	})
+}
