@@ -41,6 +41,8 @@ type Views interface {
 	DoubleSpends() ([]DoubleSpend, error)
 	Review() ([]Held, error)
 	Conflicts() ([]Conflict, error)
+	// Gaps lists the gaps an operator acknowledged (AcknowledgeGap).
+	Gaps() ([]Gap, error)
 }
 
 // Reports is what the retention reports and contact lists read
@@ -64,8 +66,15 @@ type Backend interface {
 	// MoveRegister confirms that a register now belongs to another store
 	// and returns how many held events it released.
 	MoveRegister(register, to string) (int, error)
+	// AcknowledgeGap records on an operator's word that register's
+	// events from..to are lost for good (a head office restored from an
+	// older backup, no register keeps them): only the gap head office
+	// waits for (from = watermark+1, to below the first held event),
+	// else ErrInvalid and nothing changes. The held events after it are
+	// applied.
+	AcknowledgeGap(register string, from, to uint64, note string) (Gap, error)
 	// Check verifies the store's invariants (contiguous streams up to each
-	// watermark, held events beyond it, balances equal to the sum of
+	// watermark but for acknowledged gaps, held events beyond it, balances equal to the sum of
 	// their point events).
 	Check() error
 	Close() error
