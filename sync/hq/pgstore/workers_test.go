@@ -129,6 +129,10 @@ func TestWorkersApplyOneChain(t *testing.T) {
 // A database written by a newer program is refused with a clear error.
 func TestNewerSchemaRefused(t *testing.T) {
 	st, dsn := fresh(t, hqstore.Options{})
+	var cur int64
+	if err := st.Pool().QueryRow(context.Background(), `SELECT value FROM hq_meta WHERE key = 'schema'`).Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.Pool().Exec(context.Background(), `UPDATE hq_meta SET value = 99 WHERE key = 'schema'`); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +141,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("open of a newer schema: %v", err)
 	}
 	// Opening again at the same version migrates nothing and works.
-	if _, err := st.Pool().Exec(context.Background(), `UPDATE hq_meta SET value = 1 WHERE key = 'schema'`); err != nil {
+	if _, err := st.Pool().Exec(context.Background(), `UPDATE hq_meta SET value = $1 WHERE key = 'schema'`, cur); err != nil {
 		t.Fatal(err)
 	}
 	st2, err := pgstore.Open(dsn, nil)

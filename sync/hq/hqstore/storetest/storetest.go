@@ -616,4 +616,16 @@ func testAcknowledgeGap(t *testing.T, open Opener) {
 	if err != nil || len(gaps) != 2 || gaps[0].Note != "restored from Monday's backup" || gaps[1].From != 9 {
 		t.Fatalf("gaps %+v %v", gaps, err)
 	}
+	// Two gaps: when the first closes, head office names the second.
+	apply(t, s, Earn("r1", 14, "m1", 1), Earn("r1", 17, "m1", 1))
+	res = apply(t, s, Earn("r1", 12, "m1", 1), Earn("r1", 13, "m1", 1))
+	if rs := res.Registers["r1"]; rs.Watermark != 14 || rs.HeldFrom != 17 || rs.WaitFrom != 15 || rs.WaitTo != 16 {
+		t.Fatalf("second gap: %+v", rs)
+	}
+	if _, err := s.AcknowledgeGap("r1", 15, 17, ""); !errors.Is(err, hqstore.ErrInvalid) {
+		t.Fatalf("a gap over the held event after the second gap: %v", err)
+	}
+	if g, err := s.AcknowledgeGap("r1", 15, 16, ""); err != nil || g.Released != 1 || wm(t, s, "r1") != 17 {
+		t.Fatalf("second gap: %+v %v, watermark %d", g, err, wm(t, s, "r1"))
+	}
 }
