@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -82,6 +83,8 @@ func (l *Ledger) Check() error {
 		sums := map[string]Points{}
 		lots := map[string]Points{}
 		var nEvents int64
+		wantWin := newWindowRows()
+		gotDays := map[string][]byte{}
 		err = tx.Bucket(bRows).ForEach(func(k, v []byte) error {
 			if len(k) < 10 || k[len(k)-10] != 0 {
 				add("row key %q malformed", k)
@@ -121,6 +124,11 @@ func (l *Ledger) Check() error {
 				if _, ok := sums[member]; !ok {
 					sums[member] += 0 // a member with purchases must exist
 				}
+				if err := wantWin.add(k, v); err != nil {
+					add("%v", err)
+				}
+			case rowWindow:
+				gotDays[string(k)] = v
 			default:
 				add("row %q: unknown kind", k)
 			}
@@ -128,6 +136,15 @@ func (l *Ledger) Check() error {
 		})
 		if err != nil {
 			return err
+		}
+		for k, v := range wantWin.days {
+			if !sameDay(gotDays[k], v) {
+				add("day row %q disagrees with the purchase rows", k)
+			}
+			delete(gotDays, k)
+		}
+		for k := range gotDays {
+			add("day row %q counts no purchase row", k)
 		}
 		err = tx.Bucket(bExpiry).ForEach(func(k, _ []byte) error {
 			if len(k) < 8 || tx.Bucket(bRows).Get(k[8:]) == nil {
@@ -154,6 +171,9 @@ func (l *Ledger) Check() error {
 			}
 			if lots[id]-rec.Debt != rec.Balance {
 				add("member %q: lots %d minus debt %d != balance %d", id, lots[id], rec.Debt, rec.Balance)
+			}
+			if !slices.Equal(rec.Untimed, wantWin.untimed[id]) {
+				add("member %q: untimed entries %v, purchase rows say %v", id, rec.Untimed, wantWin.untimed[id])
 			}
 			delete(sums, id)
 			delete(lots, id)

@@ -174,6 +174,9 @@ func (w *wtx) correct() (int, error) {
 		if ok, err := w.getJSON(bRows, pk, &p); err != nil {
 			return 0, err
 		} else if ok {
+			if _, dated := p.When(); !dated {
+				w.datePurchase(rec, e.seq, at, p.Amount)
+			}
 			p.CorrectedTime = at
 			w.putJSON(bRows, pk, p)
 		}

@@ -105,9 +105,11 @@
 // campaigns, tier and birthday (one "clock-correction" bonus, never a
 // debit), and the member's tier. An untrusted clock never changes a tier:
 // its sales earn at the stored tier. Tiers come from one 12-month window
-// over corrected times (Purchase.When); an uncorrected untrusted purchase
-// counts by position, and a single entry stamped a year early does not
-// end the window. The birthday bonus is credited once per occurrence
+// over corrected times (Purchase.When), kept incrementally in per-member
+// day rows so a sale costs the same for a member with ten thousand
+// purchases a year as for a new one; an uncorrected untrusted purchase
+// counts in every window until its time is corrected, and a single entry
+// stamped a year early does not end the window. The birthday bonus is credited once per occurrence
 // (member and year of the birthday), whatever the clock did.
 //
 // # Offline redemption limit

@@ -24,7 +24,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -33,7 +33,9 @@ const SchemaVersion = 4
 // lot (built from the expire events) and the trusted-time high-water mark;
 // Open migrates 2 to 3 in one transaction. 4 adds the incarnation: a
 // random id created with the ledger (see Incarnation); Open gives a schema
-// 3 file one in one transaction.
+// 3 file one in one transaction. 5 keeps the rolling 12-month window
+// incrementally: day rows (kind 'w') and the members' untimed entries,
+// built from the purchase rows when Open migrates a schema 4 file.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -310,7 +312,15 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 					return err
 				}
 			}
-			return upgrade3(tx)
+			if schema <= 3 {
+				if err := upgrade3(tx); err != nil {
+					return err
+				}
+			}
+			if err := upgrade4(tx); err != nil {
+				return err
+			}
+			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 		})
 		if err != nil {
 			return fmt.Errorf("ledger open %s: upgrade: %w", l.path, ioError(err))
@@ -449,6 +459,7 @@ const (
 	// number (8-byte big-endian): a refund of the earn behind the lot
 	// reverses only what did not expire.
 	rowExpired byte = 'x'
+	// rowWindow (window.go) is a day row of the rolling 12-month window.
 )
 
 // rowKey builds "<member id>\x00<kind><seq>": one member's rows sit
@@ -621,11 +632,9 @@ func upgrade2(tx *bolt.Tx) error {
 func upgrade3(tx *bolt.Tx) error {
 	m := tx.Bucket(bMeta)
 	if len(m.Get(kIncarnation)) == 0 {
-		if err := m.Put(kIncarnation, []byte(NewIncarnation())); err != nil {
-			return err
-		}
+		return m.Put(kIncarnation, []byte(NewIncarnation()))
 	}
-	return m.Put(kSchema, u64(SchemaVersion))
+	return nil
 }
 
 // Space reserve. bbolt grows its file with truncate, which leaves holes;

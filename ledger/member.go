@@ -30,6 +30,9 @@ type memberRec struct {
 	ProfileSeq           uint64          `json:"profile_seq,omitempty"` // last local member/consent event
 	Summary              *summaryState   `json:"summary,omitempty"`
 	Offline              []offlineRedeem `json:"offline,omitempty"`
+	// Untimed are the purchase index entries of an untrusted clock whose
+	// time is not corrected yet: they count in every window (window.go).
+	Untimed []untimedPurchase `json:"untimed,omitempty"`
 }
 
 type summaryState struct {

@@ -236,7 +236,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 				result.Redeemed -= rd.Points
 			}
 		}
-		w.putJSON(bRows, rowKey(rowPurchase, memberID, rf.Seq), Purchase{
+		w.addPurchase(rec, Purchase{
 			SaleID: saleID, Seq: rf.Seq, WallTime: w.now, ClockTrusted: w.trusted, Amount: -rf.Amount,
 		})
 		w.saveMember(rec)

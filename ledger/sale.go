@@ -338,7 +338,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		}
 		rec.FirstBonusPending = out.FirstBonusPending
 		rec.Purchases++
-		w.putJSON(bRows, rowKey(rowPurchase, rec.Member.ID, sale.Seq), Purchase{
+		w.addPurchase(rec, Purchase{
 			SaleID: sale.ID, Seq: sale.Seq, WallTime: w.now, ClockTrusted: w.trusted,
 			Amount: total, Categories: categories(req.Lines),
 		})
@@ -471,13 +471,22 @@ const tierScanOld = 3
 // memberStateAt is the member's state with the rolling 12-month window
 // ending at t, counting the purchase index entries up to sequence upto
 // (refunds included). Every entry counts at its corrected time, or its
-// wall time when that was trusted (Purchase.When); an uncorrected entry of
-// an untrusted clock is counted by position, as it was made after the
-// trusted entries before it. The index is read newest first and the scan
-// stops after a few entries older than the window, so a sale costs the
-// member's last year of rows, not their whole history.
+// wall time when that was trusted (Purchase.When). Over every entry so far
+// (upto is the last sequence number: a sale, a tier decision) the window
+// comes from the day rows (window.go), whatever the member's history; an
+// uncorrected entry of an untrusted clock counts there. Up to an earlier
+// entry (re-scoring a corrected sale) the index is read newest first, an
+// uncorrected entry counted by position, as it was made after the trusted
+// entries before it, and the scan stops after a few entries older than
+// the window.
 func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.MemberState {
-	ms, err := memberWindow(w.tx.Bucket(bRows), rec, t, upto)
+	var ms rules.MemberState
+	var err error
+	if upto >= w.seq {
+		ms, err = memberWindowNow(w.tx.Bucket(bRows), rec, t)
+	} else {
+		ms, err = memberWindow(w.tx.Bucket(bRows), rec, t, upto)
+	}
 	if err != nil && w.rowErr == nil {
 		w.rowErr = err // fails the op: see (*wtx).run
 	}
@@ -489,11 +498,7 @@ func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.Memb
 // not decode is ErrInconsistent, never skipped: a silently skipped row
 // would give the member a lower tier than their purchases earn.
 func memberWindow(rows *bolt.Bucket, rec *memberRec, t time.Time, upto uint64) (rules.MemberState, error) {
-	ms := rules.MemberState{
-		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
-		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
-		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt, BirthdayYears: rec.BirthdayYears,
-	}
+	ms := baseState(rec)
 	if t.IsZero() {
 		return ms, nil
 	}
@@ -555,7 +560,7 @@ func (l *Ledger) TierWindow(memberID string) (spend Money, visits int, ok bool, 
 		if err != nil {
 			return err
 		}
-		ms, err := memberWindow(tx.Bucket(bRows), rec, cs.Estimate, getU64(tx.Bucket(bMeta), kSeq))
+		ms, err := memberWindowNow(tx.Bucket(bRows), rec, cs.Estimate)
 		spend, visits = Money(ms.Spend12m), ms.Visits12m
 		return err
 	})

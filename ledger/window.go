@@ -1,0 +1,247 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// The rolling 12-month window, kept incrementally.
+//
+// Every dated purchase index entry (Purchase.When) is also counted in the
+// member's day row for the day it counts at: kind rowWindow, keyed by the
+// day number (days since 1970-01-01 UTC) in place of a sequence number.
+// A day row holds the day's net spend and visits (purchases with a
+// positive amount) and, after them, each entry's time and amount:
+//
+//	spend int64 | visits int64 | (unix nanoseconds int64, amount int64)...
+//
+// The window (t-1y, t] is then the totals of the days strictly inside it
+// plus the entries of the two days at its ends that fall inside it: a
+// sale reads at most 366 small rows, however many purchases the member
+// made, where it used to decode every purchase of the year. Entries of an
+// untrusted clock that are not corrected yet are kept in the member row
+// (memberRec.Untimed) and count wherever the window ends, until
+// CorrectTimes dates them.
+const rowWindow byte = 'w'
+
+const dayNanos = int64(24 * time.Hour)
+
+// dayOf is the day number t counts in (UTC); 0 for times before 1970.
+func dayOf(t time.Time) uint64 {
+	d := t.Unix() / 86400
+	if d < 0 {
+		return 0
+	}
+	return uint64(d)
+}
+
+// untimedPurchase is a purchase index entry whose time awaits correction.
+type untimedPurchase struct {
+	Seq    uint64 `json:"seq"`
+	Amount Money  `json:"amount"`
+}
+
+// addPurchase writes a purchase index entry and counts it in the window:
+// in its day row when it is dated, else in rec.Untimed (the caller saves
+// rec).
+func (w *wtx) addPurchase(rec *memberRec, p Purchase) {
+	w.putJSON(bRows, rowKey(rowPurchase, rec.Member.ID, p.Seq), p)
+	if at, ok := p.When(); ok {
+		w.windowAdd(rec.Member.ID, at, p.Amount)
+		return
+	}
+	rec.Untimed = append(rec.Untimed, untimedPurchase{Seq: p.Seq, Amount: p.Amount})
+}
+
+// datePurchase moves an untimed entry into its day row once its time is
+// corrected.
+func (w *wtx) datePurchase(rec *memberRec, seq uint64, at time.Time, amount Money) {
+	if i := slices.IndexFunc(rec.Untimed, func(u untimedPurchase) bool { return u.Seq == seq }); i >= 0 {
+		rec.Untimed = slices.Delete(rec.Untimed, i, i+1)
+	}
+	w.windowAdd(rec.Member.ID, at, amount)
+}
+
+func (w *wtx) windowAdd(member string, at time.Time, amount Money) {
+	k := rowKey(rowWindow, member, dayOf(at))
+	old := w.get(bRows, k)
+	v := make([]byte, max(len(old), 16), max(len(old), 16)+16)
+	copy(v, old)
+	v = addDay(v, at, amount)
+	w.put(bRows, k, v)
+}
+
+// addDay appends one entry to the day row v (at least its 16-byte head,
+// with room for 16 more bytes) and updates the totals.
+func addDay(v []byte, at time.Time, amount Money) []byte {
+	spend := int64(binary.BigEndian.Uint64(v[0:8])) + int64(amount)
+	visits := binary.BigEndian.Uint64(v[8:16])
+	if amount > 0 {
+		visits++
+	}
+	binary.BigEndian.PutUint64(v[0:8], uint64(spend))
+	binary.BigEndian.PutUint64(v[8:16], visits)
+	v = binary.BigEndian.AppendUint64(v, uint64(at.UnixNano()))
+	return binary.BigEndian.AppendUint64(v, uint64(amount))
+}
+
+// windowDays sums the member's window (from, t] from the day rows.
+func windowDays(rows *bolt.Bucket, member string, from, t time.Time) (spend int64, visits int, err error) {
+	first, last := dayOf(from), dayOf(t)
+	prefix := rowPrefix(rowWindow, member)
+	c := rows.Cursor()
+	for k, v := c.Seek(rowKey(rowWindow, member, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		day := keySeq(k)
+		if day > last {
+			break
+		}
+		if len(v) < 16 || (len(v)-16)%16 != 0 {
+			return 0, 0, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, day, len(v), ErrInconsistent)
+		}
+		if day != first && day != last {
+			spend += int64(binary.BigEndian.Uint64(v[0:8]))
+			visits += int(binary.BigEndian.Uint64(v[8:16]))
+			continue
+		}
+		lo, hi := from.UnixNano(), t.UnixNano()
+		for e := v[16:]; len(e) >= 16; e = e[16:] {
+			at := int64(binary.BigEndian.Uint64(e[0:8]))
+			amount := int64(binary.BigEndian.Uint64(e[8:16]))
+			if at > lo && at <= hi {
+				spend += amount
+				if amount > 0 {
+					visits++
+				}
+			}
+		}
+	}
+	return spend, visits, nil
+}
+
+// memberWindowNow is the member's state with the window ending at t over
+// every purchase so far (a sale, a tier decision, the display), from the
+// day rows and the untimed entries: its cost does not depend on how many
+// purchases the member made.
+func memberWindowNow(rows *bolt.Bucket, rec *memberRec, t time.Time) (rules.MemberState, error) {
+	ms := baseState(rec)
+	if t.IsZero() {
+		return ms, nil
+	}
+	spend, visits, err := windowDays(rows, rec.Member.ID, t.AddDate(-1, 0, 0), t)
+	if err != nil {
+		return ms, err
+	}
+	for _, u := range rec.Untimed {
+		spend += int64(u.Amount)
+		if u.Amount > 0 {
+			visits++
+		}
+	}
+	ms.Spend12m, ms.Visits12m = spend, visits
+	return ms, nil
+}
+
+func baseState(rec *memberRec) rules.MemberState {
+	return rules.MemberState{
+		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
+		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
+		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt, BirthdayYears: rec.BirthdayYears,
+	}
+}
+
+// windowRows builds the day rows and untimed entries from purchase rows
+// (migration, Check): day row key -> value, member -> untimed entries.
+type windowRows struct {
+	days    map[string][]byte
+	untimed map[string][]untimedPurchase
+}
+
+func newWindowRows() *windowRows {
+	return &windowRows{days: map[string][]byte{}, untimed: map[string][]untimedPurchase{}}
+}
+
+// add counts the purchase row k, v.
+func (wr *windowRows) add(k, v []byte) error {
+	var p Purchase
+	if err := jsonUnmarshal(v, &p); err != nil {
+		return fmt.Errorf("purchase row %q: %w", k, err)
+	}
+	member := rowMember(k)
+	at, ok := p.When()
+	if !ok {
+		wr.untimed[member] = append(wr.untimed[member], untimedPurchase{Seq: keySeq(k), Amount: p.Amount})
+		return nil
+	}
+	dk := string(rowKey(rowWindow, member, dayOf(at)))
+	d := wr.days[dk]
+	if d == nil {
+		d = make([]byte, 16)
+	}
+	wr.days[dk] = addDay(d, at, p.Amount)
+	return nil
+}
+
+// sameDay reports whether two day rows hold the same totals and entries
+// (in any order).
+func sameDay(a, b []byte) bool {
+	if len(a) != len(b) || len(a) < 16 || !bytes.Equal(a[:16], b[:16]) {
+		return false
+	}
+	ents := func(v []byte) [][]byte {
+		var out [][]byte
+		for e := v[16:]; len(e) >= 16; e = e[16:] {
+			out = append(out, e[:16])
+		}
+		slices.SortFunc(out, bytes.Compare)
+		return out
+	}
+	return slices.EqualFunc(ents(a), ents(b), bytes.Equal)
+}
+
+// upgrade4 migrates a schema 4 file to 5: the day rows of the rolling
+// window and the members' untimed entries, built from the purchase rows.
+func upgrade4(tx *bolt.Tx) error {
+	rows := tx.Bucket(bRows)
+	wr := newWindowRows()
+	err := rows.ForEach(func(k, v []byte) error {
+		if len(k) >= 10 && rowKind(k) == rowPurchase {
+			return wr.add(k, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range wr.days {
+		if err := rows.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	members := tx.Bucket(bMembers)
+	for id, us := range wr.untimed {
+		var rec memberRec
+		v := members.Get([]byte(id))
+		if v == nil {
+			continue
+		}
+		if err := jsonUnmarshal(v, &rec); err != nil {
+			return fmt.Errorf("member %q: %w", id, err)
+		}
+		rec.Untimed = us
+		b, err := jsonMarshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := members.Put([]byte(id), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
