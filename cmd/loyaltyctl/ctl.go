@@ -107,6 +107,9 @@ func (c *client) status() error {
 		if o := str(apiclient.Field(m, "sync", "other_ledger")); o != "" {
 			fmt.Fprintf(c.out, "WARNING    %s\n", o)
 		}
+		if o := str(apiclient.Field(m, "sync", "takeover")); o != "" {
+			fmt.Fprintf(c.out, "WARNING    %s\n", o)
+		}
 		if e := str(apiclient.Field(m, "sync", "config_error")); e != "" {
 			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
 		}

@@ -82,3 +82,43 @@ func TestSessionHeadOfficeBackInTime(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionTakeoverReported: connections lost soon after they were made,
+// three in a row (what a broker does to two clients with one client id),
+// are reported in status; a connection that lasts clears it; lost
+// connections spread out are not a takeover.
+func TestSessionTakeoverReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(5)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{AckTimeout: time.Hour, TakeoverWithin: 5 * time.Second, StatusInterval: time.Hour,
+			BackoffMin: 100 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+		takenOver := func() {
+			time.Sleep(time.Second)
+			fb.dropConnection()
+			synctest.Wait()
+			time.Sleep(100 * time.Millisecond) // the reconnect backoff
+			synctest.Wait()
+		}
+		takenOver()
+		takenOver()
+		if st := u.Status(); st.Takeover != "" {
+			t.Fatalf("two quick losses reported as a takeover: %s", st.Takeover)
+		}
+		takenOver()
+		st := u.Status()
+		if !strings.Contains(st.Takeover, "taken over 3 times") || !strings.Contains(st.Takeover, "register id r1") || st.Takeovers != 1 {
+			t.Fatalf("takeover not reported: %+v", st)
+		}
+		// A connection that lasts ends it, at once and after it ends.
+		time.Sleep(10 * time.Second)
+		if st := u.Status(); st.Takeover != "" {
+			t.Fatalf("takeover still reported while a connection lasts: %+v", st)
+		}
+		fb.dropConnection()
+		synctest.Wait()
+		if st := u.Status(); st.Takeover != "" || st.Takeovers != 1 {
+			t.Fatalf("takeover still reported after a lasting connection: %+v", st)
+		}
+	})
+}

@@ -112,6 +112,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	}
 	u.mu.Lock()
 	u.st.online = true
+	u.st.since = time.Now()
 	u.st.lastErr = ""
 	u.st.sessions++
 	watermark := u.st.watermark

@@ -47,6 +47,12 @@ type Status struct {
 	// OtherAcks how many such acks arrived since start.
 	OtherIncarnation string
 	OtherAcks        uint64
+	// Takeover, when not empty, says that the broker session keeps being
+	// taken over (connections lost within TakeoverWithin, several in a
+	// row): another register may use this register id. Takeovers counts
+	// such runs since start.
+	Takeover  string
+	Takeovers uint64
 }
 
 // Status returns the current link status. It reads the ledger's outbox
@@ -56,7 +62,12 @@ func (u *Uplink) Status() Status {
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
 		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
-		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions}
+		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers}
+	lasting := u.st.online && time.Since(u.st.since) >= u.o.TakeoverWithin
+	if u.st.quickLosses >= takeoverRun && !lasting {
+		s.Takeover = fmt.Sprintf("the broker connection was taken over %d times in a row within %s of connecting: another register may use register id %s "+
+			"(a copied config); give each register its own register.id (docs/operations.md)", u.st.quickLosses, u.o.TakeoverWithin, u.o.Register)
+	}
 	u.mu.Unlock()
 	u.id.status(&s)
 	if n, oldest, err := u.ob.OutboxStats(); err == nil {
@@ -98,6 +109,9 @@ func (s Status) String() string {
 	}
 	if s.Notice.Code != "" {
 		out += fmt.Sprintf(", head office holds %d events: %s", s.Notice.Held, s.Notice.Text)
+	}
+	if s.Takeover != "" {
+		out += ", " + s.Takeover
 	}
 	return out
 }

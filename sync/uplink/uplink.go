@@ -99,6 +99,12 @@ type Options struct {
 	// StatusInterval is how often the retained status is refreshed while
 	// online. Default 30s.
 	StatusInterval time.Duration
+	// TakeoverWithin: a connection lost this soon after it was made counts
+	// towards a session takeover (the broker drops a client when another
+	// connects with its client id, e.g. a second register with the same
+	// register.id); three in a row are reported in Status.Takeover.
+	// Default 5s.
+	TakeoverWithin time.Duration
 
 	// Dial makes each connection to the broker. Default broker.Dial
 	// (paho); logic tests pass a fake (sync/broker/brokertest).
@@ -175,6 +181,12 @@ type state struct {
 	rejected   uint64
 	resends    uint64
 	sessions   uint64
+	// quickLosses counts the sessions in a row that lost their connection
+	// within TakeoverWithin of starting; takeovers, the times that reached
+	// takeoverRun.
+	quickLosses uint64
+	takeovers   uint64
+	since       time.Time // when the current session started
 }
 
 // New checks the options and returns an Uplink for ob.
@@ -221,6 +233,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.BackoffMin, 200*time.Millisecond)
 	defD(&o.BackoffMax, 30*time.Second)
 	defD(&o.StatusInterval, 30*time.Second)
+	defD(&o.TakeoverWithin, 5*time.Second)
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
@@ -273,8 +286,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 		conn, err := u.connect(ctx)
 		if err == nil {
 			attempt = 0
+			began := time.Now()
 			err = u.session(ctx, conn)
 			u.teardown(conn, ctx.Err() != nil)
+			u.takeover(err, time.Since(began))
 		}
 		u.mu.Lock()
 		u.st.online = false
@@ -394,4 +409,26 @@ func (u *Uplink) count(f func(*state)) {
 	u.mu.Lock()
 	f(&u.st)
 	u.mu.Unlock()
+}
+
+// takeoverRun is how many quickly lost sessions in a row are reported as
+// a takeover.
+const takeoverRun = 3
+
+// takeover counts a session that lost its connection soon after it was
+// made: in a row, that is what a broker does to two clients with one
+// client id (a copied config). A session that lasted resets the count.
+func (u *Uplink) takeover(err error, lasted time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !errors.Is(err, ErrConnectionLost) || lasted >= u.o.TakeoverWithin {
+		u.st.quickLosses = 0
+		return
+	}
+	u.st.quickLosses++
+	if u.st.quickLosses == takeoverRun {
+		u.st.takeovers++
+		u.log.Error("the broker session keeps being taken over: another register may use the same register.id (and client id)",
+			"client_id", u.o.ClientID, "lost_within", u.o.TakeoverWithin, "in_a_row", u.st.quickLosses)
+	}
 }

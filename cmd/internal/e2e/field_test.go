@@ -222,7 +222,23 @@ func TestFieldClonedConfig(t *testing.T) {
 	if found != 5 || held != 3 {
 		t.Fatalf("found %d held %d", found, held)
 	}
+	// One client id: the broker hands the session back and forth. Both
+	// registers say so, in status and on the idle display.
+	for _, r := range []*register{r1, r2} {
+		sy := waitStatus(t, r, "reporting the session takeover", func(s map[string]any) bool { return s["takeover"] != nil })
+		t.Logf("status: %v", sy["takeover"])
+		r.waitDisplay("the takeover notice", func(b []byte) bool {
+			l := upperLines(b)
+			return len(l) > 0 && l[len(l)-1] == "Register id in use"
+		})
+	}
 	r1.kill()
+	// Alone again, the clone's session lasts; its sales stay held.
+	waitStatus(t, r2, "takeover over, still held", func(s map[string]any) bool { return s["takeover"] == nil && s["held"] != nil })
+	r2.waitDisplay("the held notice", func(b []byte) bool {
+		l := upperLines(b)
+		return len(l) > 0 && l[len(l)-1] == "Sales held at HQ"
+	})
 	l := stopAndOpen(t, r2)
 	if n, _, _ := l.OutboxStats(); n < 4 { // enrolment + 3 sales' events
 		t.Fatalf("the clone pruned events head office does not hold: %d pending", n)

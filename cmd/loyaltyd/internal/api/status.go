@@ -67,6 +67,9 @@ type SyncStatus struct {
 	// OtherLedger says that head office acknowledges another ledger under
 	// this register id (a second register with the same register.id).
 	OtherLedger string `json:"other_ledger,omitempty"`
+	// Takeover says that the broker session keeps being taken over
+	// (another register with this register id, most likely).
+	Takeover string `json:"takeover,omitempty"`
 }
 
 // HeldStatus is head office's notice on events it holds for review.
@@ -140,6 +143,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		if u.Notice.Code != "" {
 			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text, From: u.Notice.From, To: u.Notice.To}
 		}
+		s.Takeover = u.Takeover
 		if u.OtherIncarnation != "" {
 			s.OtherLedger = fmt.Sprintf("head office acknowledges another ledger (incarnation %.8s) under this register id: if another register uses the same register.id, give one of them its own", u.OtherIncarnation)
 		}

@@ -101,6 +101,9 @@ type register struct {
 	metrics *metrics.Set
 
 	fault atomic.Value // string: the clock fault shown to the cashier
+	// notice is what else the idle display shows ([2]string, empty: none):
+	// head office holding this register's sales, a session takeover.
+	notice atomic.Value
 }
 
 // Run starts loyaltyd and blocks until ctx is cancelled and shutdown is

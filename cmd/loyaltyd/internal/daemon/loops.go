@@ -8,6 +8,8 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/checkout"
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/device/signal"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
 // deviceLoop hands every device event to the checkout, one at a time.
@@ -132,6 +134,7 @@ func (r *register) tickLoop(ctx context.Context) {
 			r.log.Info("head office link", "online", on)
 		}
 		r.clockTick(ctx, &cw)
+		r.noticeTick()
 	}
 }
 
@@ -191,16 +194,52 @@ func (r *register) clockTick(ctx context.Context, cw *clockWatch) {
 	}
 }
 
-// faultDisplay is what the idle display shows during a clock fault.
+// faultDisplay is what the idle display shows during a clock fault, else
+// the sync notice (noticeTick), else nothing.
 func (r *register) faultDisplay() *[2]string {
 	f, _ := r.fault.Load().(string)
 	if f == "" {
+		if n, _ := r.notice.Load().([2]string); n != ([2]string{}) {
+			return &n
+		}
 		return nil
 	}
 	return &[2]string{"Clock fault: " + f, "Check date and time"}
 }
 
-// redrawIdle shows (or clears) the clock fault on an idle display.
+// noticeTick shows on the idle display, in 20 columns, what the cashier
+// should call support about (loyaltyctl status has the whole text).
+func (r *register) noticeTick() {
+	var n [2]string
+	if r.up != nil {
+		n = noticeLines(r.up.Status())
+	}
+	if old, _ := r.notice.Load().([2]string); old == n {
+		return
+	}
+	r.notice.Store(n)
+	r.redrawIdle()
+}
+
+// noticeLines maps the uplink's notices onto the display's two lines.
+func noticeLines(st uplink.Status) [2]string {
+	if st.Takeover != "" {
+		return [2]string{"Register id in use", "twice - call support"}
+	}
+	switch st.Notice.Code {
+	case protocol.NoticeIncarnation:
+		return [2]string{"Sales held at HQ", "Same id elsewhere"}
+	case protocol.NoticeStore:
+		return [2]string{"Sales held at HQ", "Move: confirm at HQ"}
+	case protocol.NoticeReused:
+		return [2]string{"Sales held at HQ", "Restored ledger"}
+	case uplink.NoticeLost:
+		return [2]string{"HQ lost sales", "Gap - see status"}
+	}
+	return [2]string{}
+}
+
+// redrawIdle shows (or clears) the clock fault or notice on an idle display.
 func (r *register) redrawIdle() {
 	if r.drv.View().State != checkout.Idle.String() {
 		return

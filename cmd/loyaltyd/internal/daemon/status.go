@@ -108,6 +108,14 @@ func (r *register) registerMetrics() {
 		}
 		return float64(r.up.Status().OtherAcks)
 	})
+	// Runs of broker connections lost soon after connecting (another
+	// register with this register id, most likely).
+	r.metrics.NewGauge(`loyalty_sync_takeovers`, func() float64 {
+		if r.up == nil {
+			return 0
+		}
+		return float64(r.up.Status().Takeovers)
+	})
 	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
 	r.metrics.RegisterMetricsWriter(func(w io.Writer) { manager.WriteMetrics(w, r.mgr.Health()) })
 	syncRefusedMetrics(r.metrics, func() *uplink.Uplink { return r.up })
