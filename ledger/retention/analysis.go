@@ -142,12 +142,13 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	a := &Analysis{AsOf: DayOf(asOf, c.Location), Config: c}
 	a.AsOfDate = a.AsOf.String()
 	seen := map[string]bool{}
+	cl := newPopulationCleaner(asOf, &c)
 	for _, m := range members {
 		if seen[m.ID] {
 			return nil, fmt.Errorf("%w: member %q listed twice", ErrInvalid, m.ID)
 		}
 		seen[m.ID] = true
-		h, ex := Clean(m, asOf, &c)
+		h, ex := cl.clean(m)
 		a.Excluded.add(ex)
 		p := Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
 		p.Channels = m.ChannelsAt(asOf)

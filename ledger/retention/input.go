@@ -2,7 +2,6 @@ package retention
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -198,8 +197,16 @@ type Day int
 
 // DayOf returns the calendar day of t in loc.
 func DayOf(t time.Time, loc *time.Location) Day {
-	y, m, d := t.In(loc).Date()
-	return Day(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+	// The calendar date in loc is the day of the Unix time shifted by the
+	// zone's offset at t (what t.In(loc).Date() computes), without the
+	// round trip through a date.
+	_, off := t.In(loc).Zone()
+	s := t.Unix() + int64(off)
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return Day(d)
 }
 
 // Time returns midnight UTC of d, for printing.
@@ -223,45 +230,131 @@ type History struct {
 // At (ledger.Purchase.When).
 func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 	c := cfg.withDefaults()
-	loc, keepZero := c.Location, c.KeepZeroAmount
+	return newCleaner(asOf, &c).clean(m)
+}
+
+// cleaner is Clean for many members as of one day: its scratch space is
+// reused from member to member, so cleaning a population allocates only
+// the histories it returns (rank_train_vs_scan, the report).
+type cleaner struct {
+	loc      *time.Location
+	keepZero bool
+	last     Day
+	sales    []cleanSale
+	byID     map[string]int
+	days     []cleanDay
+	// slab: the histories' slices are cut from shared chunks rather than
+	// allocated one by one (for populations; a single Clean allocates
+	// exactly).
+	slab     bool
+	dayBuf   []Day
+	spendBuf []Money
+	catBuf   [][]string
+}
+
+// slabChunk is the number of purchase days per shared chunk.
+const slabChunk = 1 << 14
+
+// alloc returns the three slices of a history of n purchase days.
+func (cl *cleaner) alloc(n int) History {
+	if !cl.slab || n == 0 || n > slabChunk/4 {
+		return History{Days: make([]Day, n), Spend: make([]Money, n), Cats: make([][]string, n)}
+	}
+	if len(cl.dayBuf) < n {
+		cl.dayBuf, cl.spendBuf, cl.catBuf = make([]Day, slabChunk), make([]Money, slabChunk), make([][]string, slabChunk)
+	}
+	h := History{Days: cl.dayBuf[:n:n], Spend: cl.spendBuf[:n:n], Cats: cl.catBuf[:n:n]}
+	cl.dayBuf, cl.spendBuf, cl.catBuf = cl.dayBuf[n:], cl.spendBuf[n:], cl.catBuf[n:]
+	return h
+}
+
+type cleanSale struct {
+	id      string
+	at      time.Time
+	amount  Money
+	cats    []string
+	hasSale bool
+	entries int
+	// untrusted: the sale was stamped by an uncorrected untrusted clock
+	untrusted bool
+}
+
+type cleanDay struct {
+	d      Day
+	amount Money
+	cats   []string
+}
+
+// linearSales is the number of entries up to which a member's sales are
+// matched by id with a linear scan rather than a map.
+const linearSales = 16
+
+// newCleaner prepares cleaning as of asOf under c (with defaults applied).
+func newCleaner(asOf time.Time, c *Config) *cleaner {
+	return &cleaner{loc: c.Location, keepZero: c.KeepZeroAmount, last: DayOf(asOf, c.Location)}
+}
+
+// newPopulationCleaner is newCleaner for many members: histories share
+// chunks of memory, which live as long as any of them does.
+func newPopulationCleaner(asOf time.Time, c *Config) *cleaner {
+	cl := newCleaner(asOf, c)
+	cl.slab = true
+	return cl
+}
+
+// clean is Clean of one member.
+func (cl *cleaner) clean(m Member) (History, Exclusions) {
 	var ex Exclusions
-	last := DayOf(asOf, loc)
 	var enrol Day
 	hasEnrol := !m.EnrolledAt.IsZero()
 	if hasEnrol {
-		enrol = DayOf(m.EnrolledAt, loc)
+		enrol = DayOf(m.EnrolledAt, cl.loc)
 	}
-	type sale struct {
-		at      time.Time
-		amount  Money
-		cats    []string
-		hasSale bool
-		entries int
-		// untrusted: the sale was stamped by an uncorrected untrusted clock
-		untrusted bool
+	// Entries by sale id, in order of first appearance; an entry without
+	// an id stands alone.
+	cl.sales = cl.sales[:0]
+	useMap := len(m.Purchases) > linearSales
+	if useMap {
+		if cl.byID == nil {
+			cl.byID = map[string]int{}
+		}
+		clear(cl.byID)
 	}
-	sales := map[string]*sale{}
-	var order []*sale
-	for i, p := range m.Purchases {
-		key := p.SaleID
-		if key == "" {
-			key = fmt.Sprintf("\x00%d", i) // no id: each entry stands alone
+	for i := range m.Purchases {
+		p := &m.Purchases[i]
+		j := -1
+		if p.SaleID != "" {
+			if useMap {
+				if k, ok := cl.byID[p.SaleID]; ok {
+					j = k
+				}
+			} else {
+				for k := range cl.sales {
+					if cl.sales[k].id == p.SaleID {
+						j = k
+						break
+					}
+				}
+			}
 		}
-		s := sales[key]
-		if s == nil {
-			s = &sale{}
-			sales[key] = s
-			order = append(order, s)
+		if j < 0 {
+			j = len(cl.sales)
+			cl.sales = append(cl.sales, cleanSale{id: p.SaleID})
+			if useMap && p.SaleID != "" {
+				cl.byID[p.SaleID] = j
+			}
 		}
+		s := &cl.sales[j]
 		s.entries++
 		s.amount += p.Amount
-		if (p.Amount > 0 || keepZero && p.Amount == 0) && !s.hasSale {
+		if (p.Amount > 0 || cl.keepZero && p.Amount == 0) && !s.hasSale {
 			s.hasSale, s.at, s.cats, s.untrusted = true, p.At, p.Categories, p.Untrusted
 		}
 	}
-	byDay := map[Day]int{}
-	var h History
-	for _, s := range order {
+	cl.days = cl.days[:0]
+	sorted := true
+	for k := range cl.sales {
+		s := &cl.sales[k]
 		switch {
 		case !s.hasSale && s.amount == 0:
 			ex.ZeroAmount += s.entries
@@ -269,7 +362,7 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 		case !s.hasSale:
 			ex.OrphanRefund += s.entries
 			continue
-		case s.amount < 0 || s.amount == 0 && !keepZero:
+		case s.amount < 0 || s.amount == 0 && !cl.keepZero:
 			ex.Refunded += s.entries
 			continue
 		}
@@ -277,8 +370,8 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 			ex.Untrusted += s.entries
 			continue
 		}
-		d := DayOf(s.at, loc)
-		if d > last {
+		d := DayOf(s.at, cl.loc)
+		if d > cl.last {
 			ex.Future += s.entries
 			continue
 		}
@@ -286,32 +379,43 @@ func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 			ex.BeforeEnrolment += s.entries
 			continue
 		}
-		i, ok := byDay[d]
-		if !ok {
-			i = len(h.Days)
-			byDay[d] = i
-			h.Days = append(h.Days, d)
-			h.Spend = append(h.Spend, 0)
-			h.Cats = append(h.Cats, nil)
+		if n := len(cl.days); n > 0 && d < cl.days[n-1].d {
+			sorted = false
 		}
-		h.Spend[i] += s.amount
-		for _, c := range s.cats {
-			if c != "" && !slices.Contains(h.Cats[i], c) {
-				h.Cats[i] = append(h.Cats[i], c)
+		cl.days = append(cl.days, cleanDay{d: d, amount: s.amount, cats: s.cats})
+	}
+	if !sorted {
+		// Stable, so the categories of one day meet in entry order (they
+		// are sorted below anyway).
+		slices.SortStableFunc(cl.days, func(a, b cleanDay) int { return int(a.d) - int(b.d) })
+	}
+	n := 0
+	for k := range cl.days {
+		if k == 0 || cl.days[k].d != cl.days[k-1].d {
+			n++
+		}
+	}
+	out := cl.alloc(n)
+	j := -1
+	for k := range cl.days {
+		e := &cl.days[k]
+		if k == 0 || e.d != cl.days[k-1].d {
+			j++
+			out.Days[j] = e.d
+		}
+		out.Spend[j] += e.amount
+		for _, c := range e.cats {
+			if c != "" && !slices.Contains(out.Cats[j], c) {
+				out.Cats[j] = append(out.Cats[j], c)
 			}
 		}
 	}
-	idx := make([]int, len(h.Days))
-	for i := range idx {
-		idx[i] = i
+	for j := range out.Cats {
+		if len(out.Cats[j]) > 1 {
+			sort.Strings(out.Cats[j])
+		}
 	}
-	sort.Slice(idx, func(a, b int) bool { return h.Days[idx[a]] < h.Days[idx[b]] })
-	out := History{Days: make([]Day, len(idx)), Spend: make([]Money, len(idx)), Cats: make([][]string, len(idx))}
-	for j, i := range idx {
-		out.Days[j], out.Spend[j], out.Cats[j] = h.Days[i], h.Spend[i], h.Cats[i]
-		sort.Strings(out.Cats[j])
-	}
-	if len(out.Days) == 0 {
+	if n == 0 {
 		ex.NoPurchases = 1
 	}
 	return out, ex

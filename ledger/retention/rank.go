@@ -40,11 +40,12 @@ type RankModel struct {
 	L2        float64   `json:"l2_penalty"` // ridge penalty on Coef
 }
 
-// rankRow computes a member's features from a cleaned history as of day.
-func rankRow(h History, asOf Day, popMedian float64) ([]float64, bool) {
+// rankRow computes a member's features from a cleaned history as of day
+// into row (len(RankFeatures)); false without a purchase.
+func rankRow(row []float64, h History, asOf Day, popMedian float64) bool {
 	n := len(h.Days)
 	if n == 0 {
-		return nil, false
+		return false
 	}
 	first, last := h.Days[0], h.Days[n-1]
 	iv := popMedian
@@ -60,29 +61,23 @@ func rankRow(h History, asOf Day, popMedian float64) ([]float64, bool) {
 	}
 	rec := float64(asOf - last)
 	age := float64(asOf - first)
-	return []float64{
-		math.Log1p(rec),
-		math.Log1p(float64(n - 1)),
-		math.Log1p(age),
-		math.Log1p(rec / iv),
-		math.Log1p(math.Max(float64(spend)/float64(n)/100, 0)),
-		math.Log1p(float64(n-1) / math.Max(age, 1) * 30),
-	}, true
+	row[0] = math.Log1p(rec)
+	row[1] = math.Log1p(float64(n - 1))
+	row[2] = math.Log1p(age)
+	row[3] = math.Log1p(rec / iv)
+	row[4] = math.Log1p(math.Max(float64(spend)/float64(n)/100, 0))
+	row[5] = math.Log1p(float64(n-1) / math.Max(age, 1) * 30)
+	return true
 }
 
-// histories cleans every member as of asOf and returns the histories and
-// the population's median of mean intervals.
-func histories(members []Member, asOf time.Time, c *Config) ([]History, float64) {
+// histories cleans every member as of asOf.
+func histories(members []Member, asOf time.Time, c *Config) []History {
 	hs := make([]History, len(members))
-	var ivs []float64
+	cl := newPopulationCleaner(asOf, c)
 	for i, m := range members {
-		h, _ := Clean(m, asOf, c)
-		hs[i] = h
-		if n := len(h.Days); n > 1 {
-			ivs = append(ivs, float64(h.Days[n-1]-h.Days[0])/float64(n-1))
-		}
+		hs[i], _ = cl.clean(m)
 	}
-	return hs, median(ivs)
+	return hs
 }
 
 // TrainRank trains the ranking model on the members' purchases up to and
@@ -91,7 +86,7 @@ func histories(members []Member, asOf time.Time, c *Config) ([]History, float64)
 // cut are not training rows.
 func TrainRank(members []Member, end time.Time, innerDays int, cfg *Config) (*RankModel, error) {
 	c := cfg.withDefaults()
-	hs, _ := histories(members, end, &c)
+	hs := histories(members, end, &c)
 	return trainRank(hs, DayOf(end, c.Location), innerDays)
 }
 
@@ -111,37 +106,44 @@ func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
 		return nil, fmt.Errorf("%w: inner split of %d days", ErrInvalid, innerDays)
 	}
 	cut := end - Day(innerDays)
-	before := make([]History, len(hs))
+	// How much of each history lies on or before the cut; the histories
+	// are not copied.
+	upTo := make([]int32, len(hs))
 	var ivs []float64
 	for i, h := range hs {
 		n := sort.Search(len(h.Days), func(j int) bool { return h.Days[j] > cut })
-		before[i] = History{Days: h.Days[:n], Spend: h.Spend[:n]}
+		upTo[i] = int32(n)
 		if n > 1 {
 			ivs = append(ivs, float64(h.Days[n-1]-h.Days[0])/float64(n-1))
 		}
 	}
 	pop := median(ivs)
 	m := &RankModel{Cut: cut.String(), End: end.String(), L2: 1e-3}
-	X := make([][]float64, 0, len(hs))
+	// The design matrix, computed once: one row of 1 (the intercept) and
+	// the features per training member, in one flat slice.
+	k := len(RankFeatures) + 1
+	X := make([]float64, 0, len(hs)*k)
 	y := make([]float64, 0, len(hs))
-	for i, h := range before {
-		row, ok := rankRow(h, cut, pop)
-		if !ok {
+	for i, h := range hs {
+		n := int(upTo[i])
+		X = append(X, 1)
+		X = X[:len(X)+k-1]
+		if !rankRow(X[len(X)-k+1:], History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, pop) {
+			X = X[:len(X)-k]
 			continue
 		}
 		stay := 1.0
-		if len(h.Days) < len(hs[i].Days) && hs[i].Days[len(h.Days)] <= end {
+		if n < len(h.Days) && h.Days[n] <= end {
 			stay = 0
 		}
-		X = append(X, row)
 		y = append(y, stay)
 		m.Positives += int(stay)
 	}
-	m.Members = len(X)
+	m.Members = len(y)
 	if m.Members < 10 || m.Positives == 0 || m.Positives == m.Members {
 		return nil, fmt.Errorf("%w: %d training members, %d without a purchase in the last %d days: nothing to learn", ErrNoData, m.Members, m.Positives, innerDays)
 	}
-	w, err := fitLogistic(X, y, m.L2)
+	w, err := fitLogistic(X, k, y, m.L2)
 	if err != nil {
 		return nil, err
 	}
@@ -149,40 +151,40 @@ func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
 	return m, nil
 }
 
-// fitLogistic fits y ~ sigmoid(w0 + w.x) by Newton's method (iteratively
-// reweighted least squares) with a ridge penalty l2 on w (not w0).
-func fitLogistic(X [][]float64, y []float64, l2 float64) ([]float64, error) {
-	k := len(X[0]) + 1
+// fitLogistic fits y ~ sigmoid(w.x) by Newton's method (iteratively
+// reweighted least squares) with a ridge penalty l2 on w[1:] (not the
+// intercept). X holds len(y) rows of k values, the first of each 1.
+func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error) {
 	w := make([]float64, k)
-	xi := make([]float64, k)
 	H := mat.NewSymDense(k, nil)
 	g := mat.NewVecDense(k, nil)
 	var step mat.VecDense
+	pen := l2 * float64(len(y))
 	for it := 0; it < 100; it++ {
 		H.Zero()
 		g.Zero()
 		hd := H.RawSymmetric().Data
 		gd := g.RawVector().Data
-		for i, row := range X {
-			xi[0] = 1
-			copy(xi[1:], row)
+		for i, yi := range y {
+			xi := X[i*k : i*k+k : i*k+k]
 			z := 0.0
 			for j, v := range xi {
 				z += w[j] * v
 			}
 			p := 1 / (1 + math.Exp(-z))
-			r, q := y[i]-p, p*(1-p)
+			r, q := yi-p, p*(1-p)
 			for j, vj := range xi {
 				gd[j] += r * vj
-				base := j * k
+				qv := q * vj
+				row := hd[j*k : j*k+k]
 				for l := j; l < k; l++ {
-					hd[base+l] += q * vj * xi[l]
+					row[l] += qv * xi[l]
 				}
 			}
 		}
 		for j := 1; j < k; j++ {
-			H.SetSym(j, j, H.At(j, j)+l2*float64(len(X)))
-			g.SetVec(j, g.AtVec(j)-l2*float64(len(X))*w[j])
+			hd[j*k+j] += pen
+			gd[j] -= pen * w[j]
 		}
 		if err := step.SolveVec(H, g); err != nil {
 			return nil, fmt.Errorf("%w: logistic regression: %v", ErrNoData, err)
@@ -201,8 +203,9 @@ func fitLogistic(X [][]float64, y []float64, l2 float64) ([]float64, error) {
 // purchase ahead, as of asOf; popMedian is the population's median
 // interval for members with one purchase day. False without a purchase.
 func (m *RankModel) Score(h History, asOf Day, popMedian float64) (float64, bool) {
-	row, ok := rankRow(h, asOf, popMedian)
-	if !ok {
+	var buf [8]float64
+	row := buf[:len(RankFeatures)]
+	if !rankRow(row, h, asOf, popMedian) {
 		return 0, false
 	}
 	z := m.Intercept
