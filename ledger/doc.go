@@ -138,6 +138,21 @@
 // alias between members. Summaries produce no outbox records. Expiry runs
 // on the lots earned at this register; head office expires the rest.
 //
+// # Catalogue in pieces
+//
+// A head-office catalogue too large for one message arrives in pieces
+// (BeginPieced with the document, StagePiece per piece). They are staged
+// in the bucket "catalogue_stage" (the manifest, one key per piece held,
+// and a nested bucket of the items so far), created when first needed:
+// no schema change, an older program ignores it. The catalogue in force
+// is untouched until every piece is held; then, in one transaction, the
+// staged bucket replaces the catalogue (bbolt MoveBucket, no copy) with
+// the document's rule set and config version. Pieces of another version
+// (ErrOtherVersion), with another digest or repeating a SKU change
+// nothing; a reopen keeps what was staged and a newer document replaces
+// it. Item reads the catalogue in the ledger at every scan; nothing holds
+// it in memory.
+//
 // # Files, locking, recovery
 //
 // Open takes an exclusive lock (Options.LockTimeout, default 1 s), so a

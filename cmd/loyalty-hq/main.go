@@ -32,6 +32,8 @@ var version = "dev"
 const usage = `usage:
   loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page)
   loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
+                                                (refused unless newer than head office's record and the broker's copy)
+  loyalty-hq republish-config -config FILE      publish again what head office's record holds in force (after a broker rebuild)
   loyalty-hq keys generate -out FILE            new signing key (mode 0600); prints the public key registers pin
   loyalty-hq keys public -key FILE              print the public key of a signing key
   loyalty-hq acl STORE/REGISTER ...             print the broker ACL (configs/mosquitto.acl) binding each register to its store
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "publish-config":
 		return publishConfig(ctx, args[1:], stdout)
+	case "republish-config":
+		return republishConfig(ctx, args[1:], stdout)
 	case "keys":
 		return keys(args[1:], stdout)
 	case "acl":
@@ -168,10 +172,70 @@ func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := hq.PublishConfig(ctx, conn, signer, doc); err != nil {
+	rec, err := cfg.OpenRecord(ctx)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was published", err)
+	}
+	defer rec.Close()
+	p, err := hq.Publish(ctx, conn, signer, doc, &hq.PublishOptions{Record: rec.Docs, RecordRead: true, Recorder: rec.Recorder})
+	if err != nil && p.Topic != "" {
+		return fmt.Errorf("published %s config version %d, then: %w", doc.Scope, doc.ConfigVersion, err)
+	} else if err != nil {
+		return fmt.Errorf("%w; nothing was published", err)
+	}
+	fmt.Fprintf(stdout, "published %s config version %d on %s (retained)%s\n", doc.Scope, doc.ConfigVersion, hq.ConfigTopic(doc), piecesNote(p))
+	return nil
+}
+
+func piecesNote(p hq.Published) string {
+	if p.Pieces == 0 {
+		return ""
+	}
+	s := fmt.Sprintf(", catalogue in %d pieces", p.Pieces)
+	if p.Cleared > 0 {
+		s += fmt.Sprintf(" (%d leftover pieces cleared)", p.Cleared)
+	}
+	return s
+}
+
+// republishConfig publishes again every document in head office's record
+// (after a broker lost its retained messages).
+func republishConfig(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("republish-config", flag.ContinueOnError)
+	path := fs.String("config", "", "loyalty-hq config file (broker settings, store, signing key)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "published %s config version %d on %s (retained)\n", doc.Scope, doc.ConfigVersion, hq.ConfigTopic(doc))
+	if *path == "" || fs.NArg() != 0 {
+		return errors.New("republish-config needs -config FILE and nothing else: loyalty-hq republish-config -config FILE")
+	}
+	cfg, err := hqserve.Load(*path)
+	if err != nil {
+		return err
+	}
+	conn, err := cfg.Conn()
+	if err != nil {
+		return err
+	}
+	signer, _, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	rec, err := cfg.OpenRecord(ctx)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	done, err := hq.Republish(ctx, conn, signer, rec.Docs)
+	for _, p := range done {
+		fmt.Fprintf(stdout, "republished config version %d on %s (retained)%s\n", p.Version, p.Topic, piecesNote(p))
+	}
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		fmt.Fprintf(stdout, "head office's record (%s) holds no config document; nothing to republish\n", rec.From)
+	}
 	return nil
 }
 

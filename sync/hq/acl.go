@@ -27,8 +27,9 @@ func ParseRegisterIDs(args []string) ([]RegisterID, error) {
 // (`loyalty-hq acl`; configs/mosquitto.acl is its output for the sample
 // chain). Each register gets its own lines, bound to its store: it writes
 // only its own events and status, reads only its own acks, its store's
-// members and config, and the chain config. No "+" in a register's
-// topics, so a register's credentials cannot publish into another store.
+// members, config and catalogue pieces, and the chain config. No "+" in
+// a register's topics but the piece number of what it reads, so a
+// register's credentials cannot publish into another store.
 // Usernames are register ids (certificate CNs), so a register id must be
 // unique in the chain.
 func BrokerACL(regs []RegisterID) (string, error) {
@@ -41,7 +42,8 @@ func BrokerACL(regs []RegisterID) (string, error) {
 # true) or, without mutual TLS, the names in the password file. A register's
 # username is its register id; head office is "loyalty-hq".
 # Topic layout (sync/protocol): loyalty/v1/<store>/<register>/{events,status,ack},
-# loyalty/v1/<store>/{members,config}, loyalty/v1/config.
+# loyalty/v1/<store>/{members,config}, loyalty/v1/<store>/catalogue/<piece>,
+# loyalty/v1/config.
 
 # Every authenticated client reads the chain-wide config.
 pattern read loyalty/v1/config
@@ -72,6 +74,7 @@ topic readwrite loyalty/v1/#
 		fmt.Fprintf(&b, "topic read %s\n", protocol.AckTopic(r.Store, r.Register))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.MembersTopic(r.Store))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.StoreConfigTopic(r.Store))
+		fmt.Fprintf(&b, "topic read %s\n", protocol.CataloguePiecesFilter(r.Store))
 	}
 	return b.String(), nil
 }

@@ -2,20 +2,16 @@ package hq
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	stdsync "sync"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
-	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 var (
@@ -25,6 +21,9 @@ var (
 	// ErrStaleConfig reports a config version not newer than the one the
 	// broker holds; registers would ignore it, so it is not published.
 	ErrStaleConfig = errors.New("hq: config version not newer than the published one")
+	// ErrNoRecord: head office's record of the documents in force could
+	// not be read, so nothing is published (it could be older).
+	ErrNoRecord = errors.New("hq: head office's record of the configs in force is unreadable")
 )
 
 // configFile is the YAML document `loyalty-hq publish-config` reads.
@@ -84,7 +83,7 @@ func ParseConfig(data []byte, issuedAt time.Time) (protocol.Config, error) {
 	if cfg.Rules == nil && len(cfg.Catalogue) == 0 {
 		return protocol.Config{}, fmt.Errorf("%w: neither rules nor catalogue", ErrConfig)
 	}
-	if _, err := protocol.EncodeConfig(cfg); err != nil {
+	if _, _, err := prepare(cfg, 0); err != nil {
 		return protocol.Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return cfg, nil
@@ -96,87 +95,4 @@ func ConfigTopic(cfg protocol.Config) string {
 		return protocol.StoreConfigTopic(cfg.Store)
 	}
 	return protocol.ChainConfigTopic()
-}
-
-// PublishConfig signs cfg with signer and publishes it retained (QoS 1)
-// after checking that its version is newer than the retained document on
-// the broker, and waits for the broker's PUBACK. A retained document that
-// signer's key did not sign (a forgery, or one signed by the key before a
-// rotation) does not hold a newer version back. It uses its own
-// short-lived connection (conn.ClientID + "-config").
-func PublishConfig(ctx context.Context, conn Conn, signer *signing.Signer, cfg protocol.Config) error {
-	if signer == nil {
-		return fmt.Errorf("publish config: no signing key: %w", ErrOptions)
-	}
-	doc, err := protocol.EncodeConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	payload, err := signer.Seal(ConfigTopic(cfg), doc)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	own, err := signing.NewKeyring(signer.Public())
-	if err != nil {
-		return err
-	}
-	id := conn.ClientID
-	if id == "" {
-		id = "loyalty-hq"
-	}
-	wait := conn.waitTimeout()
-	c := mqtt.NewClient(clientOptions(conn, id+"-config").SetCleanSession(true).SetAutoReconnect(false))
-	if t := c.Connect(); !t.WaitTimeout(wait) {
-		return fmt.Errorf("publish config: connect: %w", ErrTimeout)
-	} else if t.Error() != nil {
-		return fmt.Errorf("publish config: connect: %w", t.Error())
-	}
-	defer c.Disconnect(250)
-
-	topic := ConfigTopic(cfg)
-	var mu stdsync.Mutex
-	var current []byte
-	got := make(chan struct{}, 1)
-	t := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
-		if !m.Retained() {
-			return
-		}
-		mu.Lock()
-		current = m.Payload()
-		mu.Unlock()
-		select {
-		case got <- struct{}{}:
-		default:
-		}
-	})
-	if !t.WaitTimeout(wait) {
-		return fmt.Errorf("publish config: subscribe: %w", ErrTimeout)
-	} else if t.Error() != nil {
-		return fmt.Errorf("publish config: subscribe: %w", t.Error())
-	}
-	// Mosquitto sends the retained message right after the SUBACK; a short
-	// grace covers the round trip. No message means nothing published yet.
-	select {
-	case <-got:
-	case <-time.After(500 * time.Millisecond):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	mu.Lock()
-	cur := current
-	mu.Unlock()
-	if prevDoc, err := own.Open(topic, cur, protocol.MaxConfigSize+signing.Overhead); len(cur) > 0 && err == nil {
-		pt, _ := protocol.ParseTopic(topic)
-		prev, err := protocol.DecodeConfig(prevDoc, pt)
-		if err == nil && !protocol.Newer(prev.ConfigVersion, cfg.ConfigVersion) {
-			return fmt.Errorf("%w: version %d, broker holds %d", ErrStaleConfig, cfg.ConfigVersion, prev.ConfigVersion)
-		}
-	}
-	pub := c.Publish(topic, 1, true, payload)
-	if !pub.WaitTimeout(wait) {
-		return fmt.Errorf("publish config: %w", ErrTimeout)
-	} else if pub.Error() != nil {
-		return fmt.Errorf("publish config: %w", pub.Error())
-	}
-	return nil
 }

@@ -222,7 +222,7 @@ func (s *Service) Run(ctx context.Context) error {
 		// Only a channel send: never disk I/O on paho's goroutine. A full
 		// channel is back-pressure; the ingest goroutine never waits on paho.
 		in := s.in
-		if strings.HasSuffix(m.Topic(), "/"+protocol.KindConfig) {
+		if strings.HasSuffix(m.Topic(), "/"+protocol.KindConfig) || protocol.IsPieceTopic(m.Topic()) {
 			in = s.cfgIn
 		}
 		select {
@@ -238,7 +238,8 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { // never wait on a token inside a paho callback
 			// Events, and the config documents in force (retained), which
 			// head office records in its store.
-			subs := map[string]byte{protocol.ChainConfigTopic(): 1, protocol.StoreConfigTopic("+"): 1}
+			subs := map[string]byte{protocol.ChainConfigTopic(): 1, protocol.StoreConfigTopic("+"): 1,
+				protocol.CataloguePiecesFilter("+"): 1}
 			for _, f := range s.opts.Filters {
 				subs[f] = 1
 			}
@@ -457,6 +458,10 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.log.Warn("config on an unknown topic", "topic", m.topic, "err", err)
 			continue
 		}
+		if t.Kind == protocol.KindCatalogue {
+			s.recordPiece(m, t)
+			continue
+		}
 		doc, err := s.opts.Keys.Open(m.topic, m.payload, protocol.MaxConfigSize+signing.Overhead)
 		if err != nil {
 			s.log.Warn("config document on the broker not signed by head office; registers refuse it too", "topic", m.topic, "err", err)
@@ -475,6 +480,29 @@ func (s *Service) configLoop(ctx context.Context) {
 		default:
 			s.log.Error("record config", "topic", m.topic, "err", err)
 		}
+	}
+}
+
+// recordPiece records a catalogue piece seen on the broker, so head office
+// can republish a catalogue in pieces from its own record.
+func (s *Service) recordPiece(m inMsg, t protocol.Topic) {
+	doc, err := s.opts.Keys.Open(m.topic, m.payload, protocol.MaxPieceSize+signing.Overhead)
+	if err != nil {
+		s.log.Warn("catalogue piece on the broker not signed by head office; registers refuse it too", "topic", m.topic, "err", err)
+		s.count(func(st *Status) { st.ConfigsRefused++ })
+		return
+	}
+	p, err := protocol.DecodePiece(doc, t.Store, t.Piece)
+	if err != nil {
+		s.log.Warn("invalid catalogue piece on the broker; registers refuse it too", "topic", m.topic, "err", err)
+		return
+	}
+	switch err := s.st.RecordConfig(m.topic, p.ConfigVersion, doc); {
+	case err == nil:
+		s.log.Debug("catalogue piece recorded", "topic", m.topic, "version", p.ConfigVersion)
+	case errors.Is(err, hqstore.ErrStaleConfig):
+	default:
+		s.log.Error("record catalogue piece", "topic", m.topic, "err", err)
 	}
 }
 

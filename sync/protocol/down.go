@@ -259,6 +259,9 @@ type Config struct {
 	IssuedAt      time.Time      `json:"issued_at,omitzero"`
 	Rules         *rules.RuleSet `json:"rules,omitempty"`
 	Catalogue     []Product      `json:"catalogue,omitempty"`
+	// CataloguePieces, in a store document instead of Catalogue, says the
+	// catalogue comes in pieces on CataloguePieceTopic (catalogue.go).
+	CataloguePieces *CataloguePieces `json:"catalogue_pieces,omitempty"`
 }
 
 // EncodeConfig validates and encodes a config document, setting V.
@@ -334,6 +337,17 @@ func (c Config) validate(scope, store string) error {
 		seen[p.SKU] = true
 		if p.Price <= 0 {
 			return fmt.Errorf("config: %w: catalogue[%d].price %d must be positive", ErrMalformed, i, p.Price)
+		}
+	}
+	if cp := c.CataloguePieces; cp != nil {
+		if c.Scope != ScopeStore {
+			return fmt.Errorf("config: %w: catalogue_pieces only in a store document", ErrMalformed)
+		}
+		if len(c.Catalogue) > 0 {
+			return fmt.Errorf("config: %w: both catalogue and catalogue_pieces", ErrMalformed)
+		}
+		if err := cp.validate(); err != nil {
+			return err
 		}
 	}
 	return nil

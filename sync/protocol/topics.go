@@ -80,6 +80,8 @@ type Topic struct {
 	Kind     string
 	Store    string
 	Register string
+	// Piece is a catalogue piece's index (KindCatalogue).
+	Piece int
 }
 
 // ParseTopic parses any protocol topic. It returns ErrTopic for a topic
@@ -103,6 +105,15 @@ func ParseTopic(topic string) (Topic, error) {
 		}
 		t = Topic{Kind: parts[1], Store: parts[0]}
 	case 3:
+		// A register may be called "catalogue": its topics end in a kind,
+		// a piece's in a number.
+		if parts[1] == KindCatalogue && parts[2] != "" && parts[2][0] >= '0' && parts[2][0] <= '9' {
+			store, n, err := ParsePieceTopic(topic)
+			if err != nil {
+				return Topic{}, err
+			}
+			return Topic{Kind: KindCatalogue, Store: store, Piece: n}, nil
+		}
 		switch parts[2] {
 		case KindEvents, KindStatus, KindAck:
 		default:

@@ -65,7 +65,7 @@ func (u *Uplink) route(topic string, payload []byte) {
 		case u.ackSig <- struct{}{}:
 		default:
 		}
-	case protocol.KindConfig, protocol.KindMembers:
+	case protocol.KindConfig, protocol.KindMembers, protocol.KindCatalogue:
 		// Applied one at a time off paho's goroutine: callbacks write the
 		// ledger and may take a while.
 		select {
@@ -117,7 +117,7 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 		u.reject("message for store " + t.Store)
 		return
 	}
-	if t.Kind == protocol.KindConfig && len(m.payload) == 0 {
+	if (t.Kind == protocol.KindConfig || t.Kind == protocol.KindCatalogue) && len(m.payload) == 0 {
 		return // a cleared retained message: nothing to apply
 	}
 	doc, ok := u.verify(t, m.topic, m.payload)
@@ -129,6 +129,8 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 		u.applyConfig(ctx, t, doc)
 	case protocol.KindMembers:
 		u.applyMembers(ctx, doc)
+	case protocol.KindCatalogue:
+		u.applyPiece(ctx, t, doc)
 	}
 }
 
@@ -159,6 +161,21 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 	if !protocol.Newer(current, c.ConfigVersion) {
 		u.count(func(s *state) { s.refused.Replayed++ })
 		fail(fmt.Errorf("%w: %s config version %d, %d in force", ErrStale, c.Scope, c.ConfigVersion, current))
+		return
+	}
+	if c.CataloguePieces != nil {
+		if u.o.OnPiecedConfig == nil {
+			fail(fmt.Errorf("store config version %d: a catalogue in pieces is not taken here", c.ConfigVersion))
+			return
+		}
+		p, err := u.o.OnPiecedConfig(ctx, c)
+		if err != nil {
+			fail(fmt.Errorf("%s config version %d: %w", c.Scope, c.ConfigVersion, err))
+			return
+		}
+		u.log.Info("config waiting for its catalogue pieces", "version", c.ConfigVersion, "have", p.Have, "want", p.Want)
+		u.count(func(s *state) { s.cfgErr = "" })
+		u.wantPieces(p)
 		return
 	}
 	if u.o.OnConfig != nil {

@@ -66,8 +66,8 @@ type session struct {
 	// confirmed events the ledger still keeps are resent from there.
 	back bool
 
-	statusT, pollT *time.Ticker
-	notify         <-chan struct{}
+	statusT, pollT, pieceT *time.Ticker
+	notify                 <-chan struct{}
 }
 
 // session publishes on a live connection until it fails or ctx ends.
@@ -124,6 +124,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
 		pollT:   time.NewTicker(time.Second), // in case a notification is missed
+		pieceT:  time.NewTicker(u.o.PieceTimeout),
 		notify:  u.ob.OutboxNotify(),
 	}, nil
 }
@@ -131,6 +132,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 func (s *session) stop() {
 	s.statusT.Stop()
 	s.pollT.Stop()
+	s.pieceT.Stop()
 	s.u.probing = s.probing
 }
 
@@ -316,6 +318,10 @@ func (s *session) wait(ctx context.Context) error {
 		s.lastProgress = time.Now()
 		s.ackWait = min(s.ackWait*2, 16*u.o.AckTimeout)
 		u.count(func(st *state) { st.resends++ })
+	case <-u.fetchSig:
+		return s.fetchPieces(ctx, true)
+	case <-s.pieceT.C:
+		return s.fetchPieces(ctx, false)
 	case <-s.statusT.C:
 		tok := s.conn.Publish(protocol.StatusTopic(u.o.Store, u.o.Register), 1, true, u.statusPayload(protocol.StateOnline))
 		s.q = append(s.q, inflight{tok: tok, at: time.Now()})

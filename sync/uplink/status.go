@@ -31,6 +31,10 @@ type Status struct {
 	// the last one was rejected.
 	MembersSeq   uint64
 	MembersError string
+	// Pieces is the catalogue delivery in progress (nil when none);
+	// OtherPieces counts pieces of another version ignored since start.
+	Pieces      *Pieces
+	OtherPieces uint64
 	// Refused counts the documents from head office refused since start,
 	// by reason (also counted in Rejected).
 	Refused Refused
@@ -62,7 +66,12 @@ func (u *Uplink) Status() Status {
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
 		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
-		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers}
+		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers, OtherPieces: u.st.otherPieces}
+	if p := u.st.pieces.cur; p != nil {
+		c := *p
+		c.Missing = append([]int(nil), p.Missing...)
+		s.Pieces = &c
+	}
 	lasting := u.st.online && time.Since(u.st.since) >= u.o.TakeoverWithin
 	if u.st.quickLosses >= takeoverRun && !lasting {
 		s.Takeover = fmt.Sprintf("the broker connection was taken over %d times in a row within %s of connecting: another register may use register id %s "+
@@ -106,6 +115,9 @@ func (s Status) String() string {
 	}
 	if s.ConfigError != "" {
 		out += ", config rejected: " + s.ConfigError
+	}
+	if s.Pieces != nil {
+		out += ", " + s.Pieces.String()
 	}
 	if s.Notice.Code != "" {
 		out += fmt.Sprintf(", head office holds %d events: %s", s.Notice.Held, s.Notice.Text)

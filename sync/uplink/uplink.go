@@ -122,6 +122,18 @@ type Options struct {
 	// OnMembers is called, one at a time, with each accepted members
 	// message. See LedgerSummaries for the mapping to the ledger.
 	OnMembers func(ctx context.Context, m protocol.MemberSummaries) error
+	// OnPiecedConfig is called instead of OnConfig with a store document
+	// whose catalogue comes in pieces; it stages the document and says
+	// which pieces are wanted. OnPiece is called with each verified piece;
+	// it stores the piece and, with the last one, puts the document in
+	// force (Pieces.Applied). A piece of another version than the one
+	// staged is answered with ledger.ErrOtherVersion and ignored.
+	OnPiecedConfig func(ctx context.Context, c protocol.Config) (Pieces, error)
+	OnPiece        func(ctx context.Context, p protocol.CataloguePiece, digest string) (Pieces, error)
+	// PieceTimeout: while a pieced catalogue is incomplete and no piece
+	// arrived for this long, the pieces are asked of the broker again.
+	// Default 30s.
+	PieceTimeout time.Duration
 	// ConfigVersions are the config versions already in force at start
 	// (e.g. from the ledger), so a stale retained config is not re-applied.
 	ConfigVersions ConfigVersions
@@ -155,6 +167,8 @@ type Uplink struct {
 	ran atomic.Bool
 	// ackSig wakes the session loop when an ack arrived (capacity 1).
 	ackSig chan struct{}
+	// fetchSig asks the session to fetch catalogue pieces (capacity 1).
+	fetchSig chan struct{}
 
 	mu sync.Mutex
 	st state
@@ -177,10 +191,13 @@ type state struct {
 	cfgErr     string
 	membersSeq uint64
 	membersErr string
-	refused    Refused
-	rejected   uint64
-	resends    uint64
-	sessions   uint64
+	pieces     pieceState
+	// otherPieces counts catalogue pieces of another version, ignored.
+	otherPieces uint64
+	refused     Refused
+	rejected    uint64
+	resends     uint64
+	sessions    uint64
 	// quickLosses counts the sessions in a row that lost their connection
 	// within TakeoverWithin of starting; takeovers, the times that reached
 	// takeoverRun.
@@ -234,6 +251,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.BackoffMax, 30*time.Second)
 	defD(&o.StatusInterval, 30*time.Second)
 	defD(&o.TakeoverWithin, 5*time.Second)
+	defD(&o.PieceTimeout, 30*time.Second)
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
@@ -246,7 +264,8 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	u := &Uplink{ob: ob, o: o, log: log.With("subsystem", "uplink"),
-		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1)}
+		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1),
+		fetchSig: make(chan struct{}, 1)}
 	u.st.cfg = o.ConfigVersions
 	u.id.reg = o.Register
 	u.st.membersSeq = o.MembersSeq

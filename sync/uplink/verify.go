@@ -38,8 +38,11 @@ func (r Refused) Each(f func(reason string, n uint64)) {
 // in ConfigError or MembersError; what is in force stays.
 func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, bool) {
 	limit := protocol.MaxConfigSize
-	if t.Kind == protocol.KindMembers {
+	switch t.Kind {
+	case protocol.KindMembers:
 		limit = protocol.MaxMembersSize
+	case protocol.KindCatalogue:
+		limit = protocol.MaxPieceSize
 	}
 	doc, err := u.o.Keys.Open(topic, msg, limit+signing.Overhead)
 	if err == nil {
@@ -62,7 +65,7 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, boo
 		default:
 			s.refused.Malformed++
 		}
-		if t.Kind == protocol.KindConfig {
+		if t.Kind != protocol.KindMembers {
 			s.cfgErr = err.Error()
 		} else {
 			s.membersErr = err.Error()

@@ -58,6 +58,10 @@ type SyncStatus struct {
 	// unknown_key, bad_signature, malformed, replayed).
 	MembersError string          `json:"members_error,omitempty"`
 	Refused      *uplink.Refused `json:"refused,omitempty"`
+	// CataloguePieces is the catalogue delivery in progress (a store
+	// document whose catalogue comes in pieces; docs/protocol.md
+	// "Catalogue pieces"): absent when none is waiting.
+	CataloguePieces *CataloguePieces `json:"catalogue_pieces,omitempty"`
 	// Incarnation is this ledger's incarnation id (docs/protocol.md
 	// "Incarnations").
 	Incarnation string `json:"incarnation,omitempty"`
@@ -70,6 +74,18 @@ type SyncStatus struct {
 	// Takeover says that the broker session keeps being taken over
 	// (another register with this register id, most likely).
 	Takeover string `json:"takeover,omitempty"`
+}
+
+// CataloguePieces is a pieced catalogue not complete yet; the previous
+// catalogue stays in force until every piece is there.
+type CataloguePieces struct {
+	Version uint64 `json:"version"`
+	Have    int    `json:"have"`
+	Want    int    `json:"want"`
+	Missing []int  `json:"missing,omitempty"`
+	Fetches int    `json:"fetches"`
+	// OtherVersion counts pieces of another version ignored since start.
+	OtherVersion uint64 `json:"other_version"`
 }
 
 // HeldStatus is head office's notice on events it holds for review.
@@ -140,6 +156,10 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
 			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
 			Incarnation: u.Incarnation}
+		if p := u.Pieces; p != nil {
+			s.CataloguePieces = &CataloguePieces{Version: p.Version, Have: p.Have, Want: p.Want, Missing: p.Missing,
+				Fetches: p.Fetches, OtherVersion: u.OtherPieces}
+		}
 		if u.Notice.Code != "" {
 			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text, From: u.Notice.From, To: u.Notice.To}
 		}

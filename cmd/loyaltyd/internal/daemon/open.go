@@ -176,6 +176,8 @@ func (r *register) openUplink() error {
 		// Rules and catalogues from head office; started with the versions
 		// in force so the retained copies are recognised after a restart.
 		OnConfig:       r.hqcfg.Apply,
+		OnPiecedConfig: r.hqcfg.ApplyPieced,
+		OnPiece:        r.hqcfg.ApplyPiece,
 		ConfigVersions: r.hqcfg.Versions(),
 		Keys:           keys,
 	})
