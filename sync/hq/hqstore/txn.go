@@ -330,3 +330,7 @@ func Touches(events []Event) (registers, members []string) {
 	}
 	return sortedKeys(regs), sortedKeys(mems)
 }
+
+// StoredRecord is the form in which an event is stored and compared for
+// duplicates (Txn.PutEvent's rec).
+func StoredRecord(r ledger.OutboxRecord) []byte { return encodeRecord(r) }

@@ -30,6 +30,15 @@ type txn struct {
 	mems  map[string]hqstore.MemberRow // existing members, locked
 	cache map[string]cached            // kind\x00key -> value, nil: none
 	batch pgx.Batch
+	// Rows written with one statement each at flush.
+	evReg, regID, memUpd, memNew []string
+	evSeq                        []int64
+	evRec                        [][]byte
+	regState                     [][]byte
+	regWM                        []int64
+	updBal, newBal               []int64
+	updInc, updProf              [][]byte
+	newInc, newProf              [][]byte
 }
 
 type cached struct {
@@ -55,39 +64,62 @@ func seqs(n uint64) string { return strconv.FormatUint(n, 10) }
 // lock takes the rows of the batch's registers (inserting new ones) and
 // existing members, in id order.
 func (t *txn) lock(regs, mems []string) error {
-	if len(regs) > 0 {
-		if _, err := t.q.Exec(t.ctx, `INSERT INTO hq_registers (register, state)
-			SELECT r, json_build_object('register', r) FROM unnest($1::text[]) AS r ORDER BY r
-			ON CONFLICT (register) DO NOTHING`, regs); err != nil {
-			return err
-		}
-		if err := eachRow(t.ctx, t.q, `SELECT state FROM hq_registers WHERE register = ANY($1) ORDER BY register FOR UPDATE`, []any{regs}, func(r pgx.Rows) error {
+	// One round trip: insert new registers, lock the registers, lock the
+	// members.
+	var b pgx.Batch
+	b.Queue(`INSERT INTO hq_registers (register, state)
+		SELECT r, json_build_object('register', r) FROM unnest($1::text[]) AS r ORDER BY r
+		ON CONFLICT (register) DO NOTHING`, regs)
+	b.Queue(`SELECT state FROM hq_registers WHERE register = ANY($1) ORDER BY register FOR UPDATE`, regs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
 			var rs hqstore.RegisterState
-			err := r.Scan(&rs)
+			if err := rows.Scan(&rs); err != nil {
+				return err
+			}
 			t.regs[rs.Register] = rs
-			return err
-		}); err != nil {
-			return err
 		}
-	}
-	if len(mems) > 0 {
-		if err := eachRow(t.ctx, t.q, `SELECT id, balance, included, profile FROM hq_members WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []any{mems}, func(r pgx.Rows) error {
-			m, err := scanMember(r)
+		return rows.Err()
+	})
+	b.Queue(`SELECT id, balance, included, profile FROM hq_members WHERE id = ANY($1) ORDER BY id FOR UPDATE`, mems).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			m, err := scanMember(rows)
+			if err != nil {
+				return err
+			}
 			t.mems[m.ID] = m
-			return err
-		}); err != nil {
-			return err
 		}
-	}
-	return nil
+		return rows.Err()
+	})
+	return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
 }
 
 // flush sends the queued writes.
 func (t *txn) flush() error {
-	if t.batch.Len() == 0 {
+	var b pgx.Batch
+	if len(t.evReg) > 0 {
+		b.Queue(`INSERT INTO hq_events (register, seq, rec)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (register, seq) DO NOTHING`, t.evReg, t.evSeq, t.evRec)
+	}
+	b.QueuedQueries = append(b.QueuedQueries, t.batch.QueuedQueries...)
+	if len(t.regID) > 0 {
+		b.Queue(`UPDATE hq_registers AS r SET state = u.state, watermark = u.watermark
+			FROM unnest($1::text[], $2::json[], $3::bigint[]) AS u(register, state, watermark) WHERE r.register = u.register`, t.regID, t.regState, t.regWM)
+	}
+	if len(t.memUpd) > 0 {
+		b.Queue(`UPDATE hq_members AS m SET balance = u.balance, included = u.included, profile = u.profile
+			FROM unnest($1::text[], $2::bigint[], $3::json[], $4::json[]) AS u(id, balance, included, profile) WHERE m.id = u.id`,
+			t.memUpd, t.updBal, t.updInc, t.updProf)
+	}
+	if len(t.memNew) > 0 {
+		// New: a concurrent writer that created one first makes this fail
+		// (unique key) and the transaction runs again.
+		b.Queue(`INSERT INTO hq_members (id, balance, included, profile)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::json[], $4::json[])`, t.memNew, t.newBal, t.newInc, t.newProf)
+	}
+	if b.Len() == 0 {
 		return nil
 	}
-	return t.q.(pgx.Tx).SendBatch(t.ctx, &t.batch).Close()
+	return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
 }
 
 func (t *txn) queue(sql string, args ...any) { t.batch.Queue(sql, args...) }
@@ -149,7 +181,11 @@ func (t *txn) Register(id string) (hqstore.RegisterState, bool, error) {
 
 func (t *txn) PutRegister(rs hqstore.RegisterState) error {
 	t.regs[rs.Register] = rs
-	t.queue(`UPDATE hq_registers SET state = $2, watermark = $3 WHERE register = $1`, rs.Register, rs, int64(rs.Watermark))
+	v, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	t.regID, t.regState, t.regWM = append(t.regID, rs.Register), append(t.regState, v), append(t.regWM, int64(rs.Watermark))
 	return nil
 }
 
@@ -184,11 +220,9 @@ func (t *txn) PutMember(m hqstore.MemberRow) error {
 		return err
 	}
 	if _, ok := t.mems[m.ID]; ok {
-		t.queue(`UPDATE hq_members SET balance = $2, included = $3, profile = $4 WHERE id = $1`, m.ID, int64(m.Balance), inc, []byte(m.Profile))
+		t.memUpd, t.updBal, t.updInc, t.updProf = append(t.memUpd, m.ID), append(t.updBal, int64(m.Balance)), append(t.updInc, inc), append(t.updProf, m.Profile)
 	} else {
-		// New: a concurrent writer that created it first makes this fail
-		// (unique key) and the transaction runs again.
-		t.queue(`INSERT INTO hq_members (id, balance, included, profile) VALUES ($1, $2, $3, $4)`, m.ID, int64(m.Balance), inc, []byte(m.Profile))
+		t.memNew, t.newBal, t.newInc, t.newProf = append(t.memNew, m.ID), append(t.newBal, int64(m.Balance)), append(t.newInc, inc), append(t.newProf, m.Profile)
 	}
 	t.mems[m.ID] = m
 	return nil
@@ -200,7 +234,7 @@ func (t *txn) Event(reg string, seq uint64) ([]byte, error) {
 
 func (t *txn) PutEvent(reg string, seq uint64, rec []byte) error {
 	t.put(key("e", reg, seqs(seq)), rec)
-	t.queue(`INSERT INTO hq_events (register, seq, rec) VALUES ($1, $2, $3) ON CONFLICT (register, seq) DO NOTHING`, reg, int64(seq), rec)
+	t.evReg, t.evSeq, t.evRec = append(t.evReg, reg), append(t.evSeq, int64(seq)), append(t.evRec, rec)
 	return nil
 }
 
