@@ -30,7 +30,9 @@ import (
 var version = "dev"
 
 const usage = `usage:
-  loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page)
+  loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page);
+      store: FILE is bbolt (one process); postgres: {dsn_file: FILE} is PostgreSQL,
+      where several serve workers share the work (docs/hq.md "Two deployments")
   loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
                                                 (refused unless newer than head office's record and the broker's copy)
   loyalty-hq republish-config -config FILE      publish again what head office's record holds in force (after a broker rebuild)
@@ -39,6 +41,8 @@ const usage = `usage:
   loyalty-hq acl STORE/REGISTER ...             print the broker ACL (configs/mosquitto.acl) binding each register to its store
   loyalty-hq report   [-store FILE | -config FILE] ...   retention report (see 'loyalty-hq report -h')
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
+      -config reads the live store while serve runs: PostgreSQL directly, a bbolt
+      file through a snapshot from serve's status_addr (GET /snapshot)
   loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped)
   loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO
                                                 record that REGISTER's events FROM..TO are lost for good (head office
@@ -315,21 +319,41 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		rest = append(rest, a)
 	}
+	var cfg *hqserve.Config
 	if storePath == "" && cfgPath != "" {
-		cfg, err := hqserve.Load(cfgPath)
+		c, err := hqserve.Load(cfgPath)
 		if err != nil {
 			return err
 		}
-		storePath = cfg.Store
+		cfg, storePath = &c, c.Store
+	}
+	if cfg != nil && cfg.Postgres.DSNFile != "" {
+		// A chain: read the live database directly.
+		st, err := hqserve.OpenStore(*cfg, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return hqreport.Run(ctx, hqreport.Env{Source: st, Members: st}, rest, stdout, stderr)
 	}
 	if storePath == "" {
 		return hqreport.Main(ctx, rest, stdout, stderr)
 	}
 	st, err := hqstore.Open(storePath, &hqstore.Options{ReadOnly: true, LockTimeout: 2 * time.Second})
-	if err != nil {
-		if errors.Is(err, hqstore.ErrLocked) {
-			return fmt.Errorf("%w: loyalty-hq serve holds the store; read a copy (cp while stopped) or stop it first", err)
+	if errors.Is(err, hqstore.ErrLocked) {
+		// A shop whose serve holds the file: read a snapshot of the live
+		// store from serve's status listener.
+		if cfg == nil || cfg.StatusAddr == "off" {
+			return fmt.Errorf("%w: loyalty-hq serve holds the store; run with -config (serve's config, status_addr on) to read a snapshot of the live store, or stop serve", err)
 		}
+		path, cleanup, serr := hqserve.FetchSnapshot(ctx, *cfg)
+		if serr != nil {
+			return fmt.Errorf("%w; reading a snapshot from serve: %w", err, serr)
+		}
+		defer cleanup()
+		st, err = hqstore.Open(path, &hqstore.Options{ReadOnly: true})
+	}
+	if err != nil {
 		return err
 	}
 	defer st.Close()

@@ -260,6 +260,60 @@ type summariser struct {
 	full     map[string]bool // stores that get every member at the next round
 	kick     chan struct{}
 	signer   *signing.Signer
+	// lead, when set, says whether this worker sends summaries now.
+	lead    Coordinator
+	leading bool
+}
+
+// poke starts a round soon.
+func (s *summariser) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// follow keeps a worker that does not lead from sending, and prepares one
+// that has just become the leader: a new epoch (so its message numbers
+// follow the last leader's) and every member to every store, as summaries
+// the last leader had not sent yet are not known.
+func (s *summariser) follow() bool {
+	if s.lead == nil {
+		return true
+	}
+	if !s.lead.Leader() {
+		s.leading = false
+		s.mu.Lock()
+		s.dirty = map[string]bool{}
+		s.mu.Unlock()
+		return false
+	}
+	if s.leading {
+		return true
+	}
+	epoch, err := s.st.NextEpoch()
+	if err != nil {
+		s.log.Warn("leading: no new epoch yet; will retry", "err", err)
+		return false
+	}
+	regs, err := s.st.Registers()
+	if err != nil {
+		s.log.Warn("leading: registers not read; will retry", "err", err)
+		return false
+	}
+	s.mu.Lock()
+	s.epoch, s.counter = epoch, 0
+	for _, r := range regs {
+		if r.Store != "" {
+			s.stores[r.Store] = true
+		}
+	}
+	for st := range s.stores {
+		s.full[st] = true
+	}
+	s.mu.Unlock()
+	s.leading = true
+	return true
 }
 
 func newSummariser(c broker.Publisher, st hqstore.Ingest, epoch uint64, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
@@ -324,6 +378,9 @@ func (s *summariser) run(ctx context.Context) {
 }
 
 func (s *summariser) round() {
+	if !s.follow() {
+		return
+	}
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.dirty))
 	for id := range s.dirty {

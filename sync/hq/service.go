@@ -77,6 +77,27 @@ type Options struct {
 	// broker before it records them. Default: Signer's public key alone;
 	// during a rotation pin the old and the new key.
 	Keys *signing.Keyring
+	// Group, when set, makes this service one of several workers on one
+	// shared store (PostgreSQL): the events filters are subscribed as the
+	// shared subscription "$share/<Group>/<filter>" with a clean session
+	// (the registers' ledgers are the only queue), and Conn.ClientID must
+	// be this worker's own.
+	Group string
+	// Coordinator, with Group, elects the worker that sends member
+	// summaries and brings it every worker's changes
+	// (pgstore.Coordinator). Nil: this service sends the summaries of its
+	// own commits.
+	Coordinator Coordinator
+}
+
+// Coordinator splits the work that must happen once among workers on one
+// store.
+type Coordinator interface {
+	// Leader reports whether this worker sends member summaries now.
+	Leader() bool
+	// Changes delivers, while this worker leads, what every worker's
+	// commits changed, and an empty Change when it becomes the leader.
+	Changes() <-chan hqstore.Change
 }
 
 // Status is a snapshot of the service's counters.
@@ -150,6 +171,19 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if len(opts.Filters) == 0 {
 		opts.Filters = []string{protocol.AllEventsFilter}
 	}
+	if opts.Group != "" {
+		if strings.ContainsAny(opts.Group, "/+#") {
+			return nil, fmt.Errorf("%w: group %q: no '/', '+' or '#'", ErrOptions, opts.Group)
+		}
+		shared := make([]string, len(opts.Filters))
+		for i, f := range opts.Filters {
+			shared[i] = f
+			if !strings.HasPrefix(f, "$share/") {
+				shared[i] = "$share/" + opts.Group + "/" + f
+			}
+		}
+		opts.Filters = shared
+	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 8192
 	}
@@ -216,7 +250,7 @@ func (s *Service) Run(ctx context.Context) error {
 	done := ctx.Done()
 
 	o := clientOptions(s.opts.Conn, s.opts.Conn.ClientID).
-		SetCleanSession(false).SetOrderMatters(true).
+		SetCleanSession(s.opts.Group != "").SetOrderMatters(true).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		// Only a channel send: never disk I/O on paho's goroutine. A full
@@ -273,6 +307,25 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	var wg stdsync.WaitGroup
+	if c := s.opts.Coordinator; c != nil {
+		s.sums.lead = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ch := <-c.Changes():
+					for _, st := range ch.Stores {
+						s.sums.addStore(st)
+					}
+					s.sums.mark(ch.Members)
+					s.sums.poke()
+				}
+			}
+		}()
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); s.configLoop(ctx) }()
 	go func() { defer wg.Done(); s.acks.run(ctx) }()
@@ -415,7 +468,9 @@ func (s *Service) ingest(ctx context.Context) error {
 		for _, h := range res.Holds {
 			s.acks.hold(h)
 		}
-		s.sums.mark(res.Members)
+		if s.opts.Coordinator == nil { // else the leader hears of them
+			s.sums.mark(res.Members)
+		}
 	}
 }
 

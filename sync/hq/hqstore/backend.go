@@ -81,3 +81,11 @@ type Backend interface {
 }
 
 var _ Backend = (*Store)(nil)
+
+// Change is what one worker's commits changed, as other workers on the
+// same store learn it (pgstore's Coordinator): members whose chain-wide
+// view changed and the stores whose registers sent events.
+type Change struct {
+	Members []string `json:"m,omitempty"`
+	Stores  []string `json:"s,omitempty"`
+}

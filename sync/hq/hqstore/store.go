@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -811,4 +812,18 @@ func (s *Store) NextEpoch() (uint64, error) {
 		return 0, fmt.Errorf("next epoch: %w", err)
 	}
 	return n, nil
+}
+
+// Snapshot writes a consistent copy of the whole store file to w from one
+// read transaction, while Apply goes on (bbolt's Tx.WriteTo): head
+// office's staff read reports from the live shop this way (loyalty-hq
+// serve's GET /snapshot). It returns the bytes written.
+func (s *Store) Snapshot(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

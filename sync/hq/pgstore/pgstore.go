@@ -36,7 +36,14 @@ type Options struct {
 	Retries int
 	// Timeout bounds each store call (connect, apply, read); default 30s.
 	Timeout time.Duration
+	// Notify announces every commit's changes (hqstore.Change) on the
+	// channel ChangesChannel, sent when the transaction commits, for the
+	// workers' Coordinator.
+	Notify bool
 }
+
+// ChangesChannel is the LISTEN/NOTIFY channel of Options.Notify.
+const ChangesChannel = "hq_changes"
 
 // Store is head office's store on PostgreSQL. Safe for concurrent use,
 // also by several processes on one database.
@@ -218,6 +225,11 @@ func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
 		}
 		if err := t.flush(); err != nil {
 			return err
+		}
+		if s.opts.Notify {
+			if err := notify(ctx, tx, r); err != nil {
+				return err
+			}
 		}
 		res = r
 		return nil
@@ -795,4 +807,42 @@ func (s *Store) Check() error {
 		}
 		return nil
 	}))
+}
+
+// notify queues the commit's changes on ChangesChannel, in payloads under
+// PostgreSQL's 8000-byte limit; they are delivered when tx commits.
+func notify(ctx context.Context, tx pgx.Tx, r hqstore.Result) error {
+	stores := map[string]bool{}
+	for _, rs := range r.Registers {
+		if rs.Store != "" {
+			stores[rs.Store] = true
+		}
+	}
+	c := hqstore.Change{Members: r.Members}
+	for st := range stores {
+		c.Stores = append(c.Stores, st)
+	}
+	if len(c.Members) == 0 && len(c.Stores) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for len(c.Members) > 0 || len(c.Stores) > 0 {
+		part := hqstore.Change{Stores: c.Stores}
+		size := 16
+		for _, st := range c.Stores {
+			size += len(st) + 3
+		}
+		n := 0
+		for n < len(c.Members) && size+len(c.Members[n])+3 < 7000 {
+			size += len(c.Members[n]) + 3
+			n++
+		}
+		part.Members, c.Members, c.Stores = c.Members[:n], c.Members[n:], nil
+		v, err := json.Marshal(part)
+		if err != nil {
+			return err
+		}
+		b.Queue(`SELECT pg_notify($1, $2)`, ChangesChannel, string(v))
+	}
+	return tx.SendBatch(ctx, &b).Close()
 }

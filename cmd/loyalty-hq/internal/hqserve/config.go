@@ -25,9 +25,12 @@ var ErrConfig = errors.New("hqserve: invalid config")
 
 // Config is loyalty-hq's configuration (configs/loyalty-hq.example.yaml).
 type Config struct {
-	// Store is the path of head office's bbolt file; default
-	// /var/lib/loyalty/hq.db.
-	Store  string `yaml:"store"`
+	// Store is the path of head office's bbolt file (a shop: one
+	// process); default /var/lib/loyalty/hq.db. Not with postgres.
+	Store string `yaml:"store"`
+	// Postgres keeps the store in PostgreSQL instead (a chain: several
+	// loyalty-hq workers on one database); chosen by postgres.dsn_file.
+	Postgres Postgres `yaml:"postgres"`
 	Broker Broker `yaml:"broker"`
 	// Filters are the events subscriptions; default
 	// [loyalty/v1/+/+/events] (every register). See docs/hq.md before
@@ -77,6 +80,19 @@ type Broker struct {
 	Insecure bool `yaml:"insecure"`
 }
 
+// Postgres says how to reach head office's PostgreSQL database.
+type Postgres struct {
+	// DSNFile holds the connection string (first line), e.g.
+	// postgres://loyalty_hq:PASSWORD@db.example:5432/loyalty?sslmode=verify-full;
+	// keep it mode 0600: it holds the password.
+	DSNFile string `yaml:"dsn_file"`
+	// MaxConns bounds this worker's connections; default 8.
+	MaxConns int `yaml:"max_conns"`
+	// Group is the workers' shared subscription group
+	// ($share/<group>/...); default loyalty-hq.
+	Group string `yaml:"group"`
+}
+
 // Log chooses the log handler.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
@@ -109,7 +125,21 @@ func Parse(name string, data []byte) (Config, error) {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s: %s", ErrConfig, name, key, fmt.Sprintf(format, args...))
 	}
-	if c.Store == "" {
+	if c.Postgres.DSNFile != "" {
+		switch {
+		case c.Store != "":
+			return Config{}, bad("store", "a bbolt file and postgres.dsn_file: choose one backend (a shop: store; a chain: postgres)")
+		case c.Postgres.MaxConns < 0:
+			return Config{}, bad("postgres.max_conns", "must be positive (default 8)")
+		case strings.ContainsAny(c.Postgres.Group, "/+#"):
+			return Config{}, bad("postgres.group", "%q: a shared subscription group has no '/', '+' or '#'", c.Postgres.Group)
+		}
+		if c.Postgres.Group == "" {
+			c.Postgres.Group = "loyalty-hq"
+		}
+	} else if c.Postgres != (Postgres{}) {
+		return Config{}, bad("postgres.dsn_file", "required when postgres is configured")
+	} else if c.Store == "" {
 		c.Store = "/var/lib/loyalty/hq.db"
 	}
 	switch {
@@ -200,6 +230,19 @@ func (c Config) Conn() (hq.Conn, error) {
 	}
 	conn.TLS = tc
 	return conn, nil
+}
+
+// DSN reads the PostgreSQL connection string from postgres.dsn_file.
+func (c Config) DSN() (string, error) {
+	b, err := os.ReadFile(c.Postgres.DSNFile)
+	if err != nil {
+		return "", fmt.Errorf("%w: postgres.dsn_file: %v", ErrConfig, err)
+	}
+	dsn := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	if dsn == "" {
+		return "", fmt.Errorf("%w: postgres.dsn_file %s is empty", ErrConfig, c.Postgres.DSNFile)
+	}
+	return dsn, nil
 }
 
 // offlineLimit returns the configured limit as points.

@@ -3,6 +3,7 @@ package hqserve_test
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +22,16 @@ func TestParse(t *testing.T) {
 		{"no broker", "store: x\n", "broker.url"},
 		{"bad scheme", "broker: {url: 'http://x'}\n", "broker.url"},
 		{"cert without key", "broker: {url: 'ssl://x:1', cert_file: c.pem}\n", "broker.cert_file"},
-		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", `hq.yaml:2: colour: unknown key "colour"; allowed keys: store, broker, filters, max_batch, offline_redeem_limit, summary_interval, status_addr, status_token_file, status_log_every, log`},
+		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", `hq.yaml:2: colour: unknown key "colour"; allowed keys: store, postgres, broker, filters, max_batch, offline_redeem_limit, summary_interval, status_addr, status_token_file, status_log_every, log`},
 		{"unknown nested key", "broker:\n  url: 'tcp://x:1'\n  pasword_file: p\n", `hq.yaml:3: broker.pasword_file: unknown key "pasword_file"; allowed keys: url, client_id, username, password_file,`},
 		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
 		{"bad level", "broker: {url: 'tcp://x:1'}\nlog: {level: loud}\n", "log.level"},
 		{"filter under another root", "broker: {url: 'tcp://x:1'}\nfilters: [loyalty/v2/+/+/events]\n", `filters[0]: "loyalty/v2/+/+/events" is not under loyalty/v1`},
 		{"filter not events", "broker: {url: 'tcp://x:1'}\nfilters: [loyalty/v1/#]\n", `filters[0]: "loyalty/v1/#" is not an events filter`},
 		{"shared filter", "broker: {url: 'tcp://x:1'}\nfilters: [$share/hq/loyalty/v1/+/+/events, loyalty/v1/s1/+/events]\n", ""},
+		{"postgres and a store file", "store: /tmp/hq.db\npostgres: {dsn_file: /etc/loyalty/hq.dsn}\nbroker: {url: 'tcp://x:1'}\n", "store: a bbolt file and postgres.dsn_file: choose one"},
+		{"postgres without dsn_file", "postgres: {max_conns: 4}\nbroker: {url: 'tcp://x:1'}\n", "postgres.dsn_file: required"},
+		{"postgres group with slash", "postgres: {dsn_file: x, group: a/b}\nbroker: {url: 'tcp://x:1'}\n", "postgres.group"},
 		{"bad previous key", "broker: {url: 'tcp://x:1'}\nprevious_key: ed25519:AAAA\n", "previous_key"},
 	}
 	for _, tc := range cases {
@@ -46,6 +50,25 @@ func TestParse(t *testing.T) {
 				t.Fatalf("got %v, want ErrConfig naming hq.yaml and %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// postgres.dsn_file chooses the PostgreSQL backend: no store file, the
+// workers' group defaults, the connection string comes from the file.
+func TestPostgresBackendChosen(t *testing.T) {
+	dsnFile := filepath.Join(t.TempDir(), "hq.dsn")
+	if err := os.WriteFile(dsnFile, []byte("postgres://hq:pw@db.example:5432/loyalty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := hqserve.Parse("hq.yaml", []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1883'}\nsigning_key_file: k\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != "" || c.Postgres.Group != "loyalty-hq" {
+		t.Fatalf("store %q group %q", c.Store, c.Postgres.Group)
+	}
+	if dsn, err := c.DSN(); err != nil || dsn != "postgres://hq:pw@db.example:5432/loyalty" {
+		t.Fatalf("dsn %q %v", dsn, err)
 	}
 }
 

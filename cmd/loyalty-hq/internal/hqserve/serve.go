@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
 )
 
 // StatusDoc is what GET /status returns.
@@ -32,13 +35,28 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
+	st, err := OpenStore(cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc, err := hq.New(st, hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
-		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys})
+	hopts := hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
+		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys}
+	if pg, ok := st.(*pgstore.Store); ok {
+		// One of several workers: its own client id, a shared
+		// subscription, and the summaries sent by the elected one.
+		if hopts.Conn.ClientID == "" {
+			host, _ := os.Hostname()
+			hopts.Conn.ClientID = fmt.Sprintf("loyalty-hq-%s-%d", host, os.Getpid())
+		}
+		coord := pgstore.NewCoordinator(pg, 0, 0, log)
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go coord.Run(cctx)
+		hopts.Group, hopts.Coordinator = cfg.Postgres.Group, coord
+		log.Info("store: postgres", "addr", pg.Addr(), "group", cfg.Postgres.Group, "client_id", hopts.Conn.ClientID)
+	}
+	svc, err := hq.New(st, hopts)
 	if err != nil {
 		return err
 	}
@@ -125,6 +143,19 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(cs)
 		})
+		if snap, ok := st.(interface {
+			Snapshot(io.Writer) (int64, error)
+		}); ok {
+			// A consistent copy of the bbolt store for report and
+			// contacts while serve holds the file (loyalty-hq report
+			// -config fetches it).
+			mux.HandleFunc("GET /snapshot", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				if _, err := snap.Snapshot(w); err != nil {
+					log.Error("snapshot", "err", err)
+				}
+			})
+		}
 		token, err := cfg.statusToken()
 		if err != nil {
 			ln.Close()
@@ -180,9 +211,23 @@ func shutdownHTTP(srv *http.Server) {
 	_ = srv.Shutdown(ctx)
 }
 
-// openStore opens the configured head-office store.
-func openStore(cfg Config) (hqstore.Backend, error) {
-	st, err := hqstore.Open(cfg.Store, &hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit()})
+// OpenStore opens the configured head-office store: the bbolt file, or
+// PostgreSQL when postgres.dsn_file is set. forReports opens bbolt read-
+// only (for report and contacts).
+func OpenStore(cfg Config, forReports bool) (hqstore.Backend, error) {
+	opts := hqstore.Options{OfflineRedeemLimit: cfg.offlineLimit(), ReadOnly: forReports}
+	if cfg.Postgres.DSNFile != "" {
+		dsn, err := cfg.DSN()
+		if err != nil {
+			return nil, err
+		}
+		opts.ReadOnly = false
+		return pgstore.Open(dsn, &pgstore.Options{Store: opts, MaxConns: int32(cfg.Postgres.MaxConns), Notify: !forReports})
+	}
+	if forReports {
+		opts.LockTimeout = 2 * time.Second
+	}
+	st, err := hqstore.Open(cfg.Store, &opts)
 	if err != nil {
 		if errors.Is(err, hqstore.ErrLocked) {
 			return nil, fmt.Errorf("%w: is another loyalty-hq running on this store?", err)

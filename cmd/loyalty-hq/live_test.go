@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+var (
+	pgSrv *pgtest.Server
+	pgErr error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m, pgtest.Options{}, func(s *pgtest.Server, err error) { pgSrv, pgErr = s, err }))
+}
+
+func salesEvents() []hqstore.Event {
+	var evs []hqstore.Event
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for i := 1; i <= 6; i++ {
+		sale := ledger.Sale{ID: fmt.Sprintf("s%d", i), Register: "r1", MemberID: fmt.Sprintf("m%d", i%2), Total: 1000,
+			WallTime: t0.AddDate(0, 0, 10*i), ClockTrusted: true}
+		data, _ := json.Marshal(sale)
+		evs = append(evs, hqstore.Event{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{
+			Seq: uint64(i), ID: fmt.Sprintf("r1-%d", i), Type: ledger.OutSale, Data: data}})
+	}
+	return evs
+}
+
+func writeKey(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hq.key")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// A shop's staff run report while serve holds the bbolt file: report
+// reads a snapshot of the live store from serve.
+func TestReportWhileServeRuns(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hq.db")
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(salesEvents()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cfgPath := filepath.Join(dir, "hq.yaml")
+	os.WriteFile(cfgPath, []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: "+freeAddr(t)+"\nsigning_key_file: "+writeKey(t)+"\n"), 0o600)
+	cfg, err := hqserve.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- hqserve.Serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { close(ready) })
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	// -store alone cannot read the held file and says how to.
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"report", "-store", path, "--as-of", "2026-03-01"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "-config") {
+		t.Fatalf("report -store while serve runs: %v", err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"report", "-config", cfgPath, "--as-of", "2026-03-01"}, &out, &errb); err != nil {
+		t.Fatalf("report -config while serve runs: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "members") {
+		t.Fatalf("report output:\n%s", out.String())
+	}
+}
+
+// A chain's staff run report against PostgreSQL while a worker writes.
+func TestReportFromPostgres(t *testing.T) {
+	s := pgtest.Need(t, pgSrv, pgErr)
+	_, dsn, err := s.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, nil) // a worker, open throughout
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Apply(salesEvents()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dsnFile := filepath.Join(dir, "hq.dsn")
+	os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600)
+	cfgPath := filepath.Join(dir, "hq.yaml")
+	os.WriteFile(cfgPath, []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1'}\nsigning_key_file: k\n"), 0o600)
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"report", "-config", cfgPath, "--as-of", "2026-03-01"}, &out, &errb); err != nil {
+		t.Fatalf("report: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "members") {
+		t.Fatalf("report output:\n%s", out.String())
+	}
+	// Contacts too.
+	out.Reset()
+	if err := run(context.Background(), []string{"contacts", "-config", cfgPath, "list", "--log", filepath.Join(dir, "contacts.db"), "--as-of", "2026-03-01"}, &out, &errb); err != nil {
+		t.Fatalf("contacts list: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "member") {
+		t.Fatalf("contacts output:\n%s", out.String())
+	}
+}
