@@ -39,25 +39,19 @@
 //
 // # Several instances and shared subscriptions
 //
-// One store has one writer, and the chain-wide view (balances merged across
-// stores) lives in that store, so one instance serves one chain; it ingests
-// tens of thousands of events per second on a small machine.
-//
-// Mosquitto 2.0 supports shared subscriptions: instances that subscribe to
-// "$share/<group>/loyalty/v1/+/+/events" each receive a share of the
-// messages (Options.Filters). The broker distributes per MESSAGE, not per
-// register, so one register's stream is spread over the instances and none
-// sees it whole. Correctness would not suffer (a store applies a register's
-// events only contiguously, holds the rest and asks for resends), but with
-// one store per instance every instance sees gaps all the time, the resends
-// multiply, and each holds a different part of every member's balance. So:
-//
-//   - Partition only along lines members do not cross (e.g. regions that
-//     are separate loyalty programmes): each instance has its own store and
-//     the filters of its stores ("loyalty/v1/<store>/+/events").
-//   - Use a shared group only for a standby that writes the same store
-//     after taking it over ("$share/hq/loyalty/v1/+/+/events" on both, the
-//     standby connected only once the primary is gone).
+// On a bbolt store one instance serves one chain (the file has one
+// writer). On a shared store (PostgreSQL, sync/hq/pgstore) several
+// workers run at once: Options.Group subscribes the events filters as
+// "$share/<group>/..." with a clean session, each worker has its own
+// client id, each batch is applied in one transaction that serialises its
+// registers and members, and acks carry the store's watermark whichever
+// worker sends them. Member summaries are sent by one worker, the one
+// Options.Coordinator elects (pgstore.Coordinator); the others leave
+// their changes to it. A broker that spreads a shared subscription per
+// message (mosquitto 2.0) makes every worker see gaps and ask for
+// resends: still correct, but a broker that keeps a client's messages on
+// one worker (EMQX's hash_clientid) is the one to use (docs/hq.md "Two
+// deployments").
 //
 // # Member summaries
 //
