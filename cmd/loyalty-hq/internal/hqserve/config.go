@@ -31,7 +31,7 @@ type Config struct {
 	// Postgres keeps the store in PostgreSQL instead (a chain: several
 	// loyalty-hq workers on one database); chosen by postgres.dsn_file.
 	Postgres Postgres `yaml:"postgres"`
-	Broker Broker `yaml:"broker"`
+	Broker   Broker   `yaml:"broker"`
 	// Filters are the events subscriptions; default
 	// [loyalty/v1/+/+/events] (every register). See docs/hq.md before
 	// running several instances.
