@@ -65,7 +65,7 @@ func writeKey(t *testing.T) string {
 	return path
 }
 
-func freeAddr(t *testing.T) string {
+func statusAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestReportWhileServeRuns(t *testing.T) {
 	}
 	st.Close()
 	cfgPath := filepath.Join(dir, "hq.yaml")
-	os.WriteFile(cfgPath, []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: "+freeAddr(t)+"\nsigning_key_file: "+writeKey(t)+"\n"), 0o600)
+	os.WriteFile(cfgPath, []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: "+statusAddr(t)+"\nsigning_key_file: "+writeKey(t)+"\n"), 0o600)
 	cfg, err := hqserve.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
