@@ -101,7 +101,7 @@ func BenchmarkGroupCommitVsBoltBatch(b *testing.B) {
 // anchor are read and written back per call.
 func (l *Ledger) runAlone(tx *bolt.Tx, fn func(w *wtx) (any, error)) (any, error) {
 	w := &wtx{l: l, tx: tx, eng: l.eng()}
-	w.seq = getU64(tx.Bucket(bMeta), kSeq)
+	w.seq = getU64(tx.Bucket(bState), kSeq)
 	w.anchor = l.ck.anchor()
 	anchorStart := w.anchor
 	tx.Bucket(bOutbox).FillPercent = 1
@@ -117,7 +117,7 @@ func (l *Ledger) runAlone(tx *bolt.Tx, fn func(w *wtx) (any, error)) (any, error
 		w.anchor = next
 	}
 	if w.seq != start {
-		if err := tx.Bucket(bMeta).Put(kSeq, u64(w.seq)); err != nil {
+		if err := tx.Bucket(bState).Put(kSeq, u64(w.seq)); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +129,7 @@ func (l *Ledger) runAlone(tx *bolt.Tx, fn func(w *wtx) (any, error)) (any, error
 	if !w.anchor.HWM.Equal(anchorStart.HWM) || w.anchor.Boot != anchorStart.Boot || w.anchor.Mono != anchorStart.Mono {
 		b, err := json.Marshal(w.anchor)
 		if err == nil {
-			err = tx.Bucket(bMeta).Put(kClock, b)
+			err = tx.Bucket(bState).Put(kClock, b)
 		}
 		if err != nil {
 			return nil, err

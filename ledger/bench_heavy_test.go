@@ -116,7 +116,7 @@ func BenchmarkSaleHeavyMember(b *testing.B) {
 		}
 		defer func(tx *bolt.Tx) { _ = tx.Rollback() }(tx)
 		w := &wtx{l: l, tx: tx, eng: l.eng()}
-		w.seq = getU64(tx.Bucket(bMeta), kSeq)
+		w.seq = getU64(tx.Bucket(bState), kSeq)
 		w.now, w.trusted = now, true
 		w.st.decide, w.st.trusted, w.st.wall = now, true, now
 		t := time.Now()

@@ -185,12 +185,15 @@ func BenchmarkCommit(b *testing.B) {
 	saleLat, bareLat, rawLat := make([]time.Duration, n), make([]time.Duration, n), make([]time.Duration, n)
 	bare1Lat := make([]time.Duration, n)
 	ls0, bs0, b1s0 := l.db.Stats(), db.Stats(), db1.Stats()
+	var ioBytes int64
 	for i := range n {
+		io0 := writeBytes()
 		t := time.Now()
 		if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("s%d", i), i)); err != nil {
 			b.Fatal(err)
 		}
 		saleLat[i] = time.Since(t)
+		ioBytes += writeBytes() - io0
 		t = time.Now()
 		if err := update(); err != nil {
 			b.Fatal(err)
@@ -209,7 +212,9 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	sale, bare, raw, bare1 := median(saleLat), median(bareLat), median(rawLat), median(bare1Lat)
 	ls1, bs1, b1s1 := l.db.Stats(), db.Stats(), db1.Stats()
-	fmt.Printf("REPORT sale_commit_pages %.1f pages/commit\n", float64(ls1.TxStats.GetWrite()-ls0.TxStats.GetWrite())/n)
+	salePages := float64(ls1.TxStats.GetWrite()-ls0.TxStats.GetWrite()) / n
+	fmt.Printf("REPORT sale_commit_pages %.1f pages/commit\n", salePages)
+	fmt.Printf("REPORT bytes_written_per_sale %.0f bytes (pages x %d-byte page; kernel write_bytes %.0f)\n", salePages*float64(l.db.Info().PageSize), l.db.Info().PageSize, float64(ioBytes)/n)
 	fmt.Printf("REPORT bare_bbolt_pages %.1f pages/commit\n", float64(bs1.TxStats.GetWrite()-bs0.TxStats.GetWrite())/n)
 	fmt.Printf("REPORT sale_commit_median_us %.0f us\n", float64(sale.Microseconds()))
 	fmt.Printf("REPORT bare_bbolt_median_us %.0f us (%d keys, %d bytes)\n", float64(bare.Microseconds()), keys, bytes)
@@ -371,7 +376,7 @@ func buildBig(b *testing.B) string {
 					}
 				}
 			}
-			meta := tx.Bucket(bMeta)
+			meta := tx.Bucket(bState)
 			if err := addCounts(tx, counts{Members: chunk, Events: int64(chunk * perMember)}); err != nil {
 				return err
 			}
@@ -458,6 +463,23 @@ func TestBigLedgerOpenChild(t *testing.T) {
 	fmt.Printf("REPORT rss_after_20k_lookups_mb %.1f MB\n", rssMB())
 }
 
+// writeBytes is the bytes this process caused to be written to storage
+// (/proc/self/io write_bytes, counted when pages are dirtied); -1 when
+// the kernel does not say.
+func writeBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
 func rssMB() float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -506,7 +528,7 @@ func BenchmarkSaleCPU(b *testing.B) {
 			b.Fatal(err)
 		}
 		w := &wtx{l: l, tx: tx, eng: l.eng()}
-		w.seq = getU64(tx.Bucket(bMeta), kSeq)
+		w.seq = getU64(tx.Bucket(bState), kSeq)
 		t := time.Now()
 		for i := range reqs {
 			w.now, w.trusted = l.clock.Now()

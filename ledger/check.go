@@ -36,8 +36,8 @@ func (l *Ledger) Check() error {
 		if corrupt {
 			return nil
 		}
-		meta := tx.Bucket(bMeta)
-		seq, confirmed := getU64(meta, kSeq), getU64(meta, kConfirmed)
+		meta, state := tx.Bucket(bMeta), tx.Bucket(bState)
+		seq, confirmed := getU64(state, kSeq), getU64(state, kConfirmed)
 		if inc := meta.Get(kIncarnation); len(inc) != 32 {
 			add("incarnation %q is not 32 hex digits", inc)
 		}
@@ -60,8 +60,8 @@ func (l *Ledger) Check() error {
 				add("outbox: expected seq %d, found %d", next, s)
 			}
 			next = s + 1
-			var r OutboxRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := decodeOutbox(tx, k, v)
+			if err != nil {
 				add("outbox %d: %v", s, err)
 				return nil
 			}
@@ -245,8 +245,8 @@ type Stats struct {
 func (l *Ledger) Stats() (Stats, error) {
 	var s Stats
 	err := l.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		s.LastSeq, s.Confirmed = getU64(meta, kSeq), getU64(meta, kConfirmed)
+		meta, state := tx.Bucket(bMeta), tx.Bucket(bState)
+		s.LastSeq, s.Confirmed = getU64(state, kSeq), getU64(state, kConfirmed)
 		s.OutboxPending = int(s.LastSeq - s.Confirmed)
 		s.KeptFrom, s.KeptBytes = s.Confirmed+1, int64(getU64(meta, kKept))
 		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) <= s.Confirmed {
@@ -282,7 +282,7 @@ type counts struct {
 
 func readCounts(tx *bolt.Tx) (counts, error) {
 	var c counts
-	v := tx.Bucket(bMeta).Get(kCounts)
+	v := tx.Bucket(bState).Get(kCounts)
 	if v == nil {
 		return c, nil
 	}
@@ -304,5 +304,5 @@ func addCounts(tx *bolt.Tx, d counts) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bMeta).Put(kCounts, b)
+	return tx.Bucket(bState).Put(kCounts, b)
 }

@@ -178,7 +178,7 @@ func (l *Ledger) ConfirmClock(ctx context.Context) (ClockStatus, error) {
 // loadAnchor reads the stored high-water mark.
 func loadAnchor(tx *bolt.Tx) (clockAnchor, error) {
 	var a clockAnchor
-	if v := tx.Bucket(bMeta).Get(kClock); v != nil {
+	if v := tx.Bucket(bState).Get(kClock); v != nil {
 		if err := json.Unmarshal(v, &a); err != nil {
 			return a, fmt.Errorf("decode clock anchor: %w", err)
 		}

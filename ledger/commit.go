@@ -173,7 +173,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		return nil
 	}
 	w := &wtx{l: l, tx: tx, eng: l.eng()}
-	w.seq = getU64(tx.Bucket(bMeta), kSeq)
+	w.seq = getU64(tx.Bucket(bState), kSeq)
 	w.anchor = l.ck.anchor()
 	anchorStart := w.anchor
 	// The outbox only grows at its end (and is trimmed at its start):
@@ -216,7 +216,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	}
 	err = nil
 	if w.seq != start {
-		err = tx.Bucket(bMeta).Put(kSeq, u64(w.seq))
+		err = tx.Bucket(bState).Put(kSeq, u64(w.seq))
 	}
 	if err == nil && w.delta != (counts{}) {
 		err = addCounts(tx, w.delta)
@@ -225,7 +225,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	if err == nil && anchorMoved {
 		var b []byte
 		if b, err = json.Marshal(w.anchor); err == nil {
-			err = tx.Bucket(bMeta).Put(kClock, b)
+			err = tx.Bucket(bState).Put(kClock, b)
 		}
 	}
 	if err != nil {
@@ -381,6 +381,13 @@ func (l *Ledger) eventID(seq uint64) string {
 // the sequence number and the payload's JSON, which callers store again
 // (event rows, sale rows) instead of encoding twice.
 func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint64, []byte) {
+	return w.emitRef(typ, build, nil)
+}
+
+// emitRef is emit for a payload the caller stores itself, at the place
+// ref names for the sequence number (outboxPlace): the outbox record then
+// holds that reference, not a second copy of the payload (layout.go).
+func (w *wtx) emitRef(typ OutboxType, build func(seq uint64, id string) any, ref func(seq uint64) outboxPlace) (uint64, []byte) {
 	seq := w.nextSeq()
 	id := w.l.eventID(seq)
 	v := build(seq, id)
@@ -392,7 +399,12 @@ func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint6
 	if !w.trusted && typ != OutClock {
 		w.pend(seq, typ, v)
 	}
-	w.put(bOutbox, u64(seq), outboxValue(OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}, data))
+	r := OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}
+	if ref != nil {
+		w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq)))
+	} else {
+		w.put(bOutbox, u64(seq), outboxValue(r, data))
+	}
 	w.outbox = true
 	return seq, data
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -75,7 +76,7 @@ func TestOpenMigratesReleaseLedger(t *testing.T) {
 		if v = tx.Bucket(bMeta).Get(kSchema); len(v) != 8 || getU64(tx.Bucket(bMeta), kSchema) != SchemaVersion {
 			t.Errorf("schema after migration: %x", v)
 		}
-		seq := getU64(tx.Bucket(bMeta), kSeq)
+		seq := getU64(tx.Bucket(bState), kSeq)
 		for _, id := range []string{"m1", "m2"} {
 			rec, err := readMember(tx, id)
 			if err != nil {
@@ -104,10 +105,67 @@ func TestOpenMigratesReleaseLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "after", MemberID: "m1", HQReachable: true, Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 500}}}); err != nil {
+	before, err := l.Outbox(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.RecordSale(context.Background(), SaleRequest{ID: "after", MemberID: "m1", HQReachable: true, Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 500}}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Check(); err != nil {
 		t.Fatal(err)
+	}
+	// Records the release wrote (JSON) and records by reference read alike.
+	recs, err := l.Outbox(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) == 0 || len(recs) != len(before)+1+len(res.Events) {
+		t.Fatalf("outbox: %d records before the sale, %d after (%d events)", len(before), len(recs), len(res.Events))
+	}
+	checkRefRecords(t, l, recs[len(before):], res)
+	err = l.view(func(tx *bolt.Tx) error {
+		for _, k := range hotKeys {
+			if tx.Bucket(bMeta).Get(k) != nil {
+				t.Errorf("meta still holds %s", k)
+			}
+		}
+		if st := tx.Bucket(bState).Stats(); st.InlineBucketN != 1 {
+			t.Errorf("state bucket is not inline: %+v", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkRefRecords: a sale's outbox records are references (a few dozen
+// bytes) that read back as the sale's and its events' JSON.
+func checkRefRecords(t *testing.T, l *Ledger, recs []OutboxRecord, res SaleResult) {
+	t.Helper()
+	err := l.view(func(tx *bolt.Tx) error {
+		for _, r := range recs {
+			v := tx.Bucket(bOutbox).Get(u64(r.Seq))
+			if len(v) == 0 || v[0] != outboxRefMark || len(v) > 100 {
+				t.Errorf("record %d is not a reference: %d bytes %q", r.Seq, len(v), v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Sale
+	if err := json.Unmarshal(recs[0].Data, &s); err != nil || recs[0].Type != OutSale || s.ID != res.Sale.ID || s.Seq != recs[0].Seq || !recs[0].WallTime.Equal(res.Sale.WallTime) || recs[0].ClockTrusted != res.Sale.ClockTrusted {
+		t.Errorf("sale record %+v: %+v %v", recs[0], s, err)
+	}
+	for i, ev := range res.Events {
+		r := recs[1+i]
+		var got PointEvent
+		if err := json.Unmarshal(r.Data, &got); err != nil || r.Type != OutPoints || r.ID != ev.ID || got.ID != ev.ID || got.Points != ev.Points {
+			t.Errorf("event record %+v: %+v %v", r, got, err)
+		}
 	}
 }

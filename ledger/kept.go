@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,14 +54,11 @@ func (x *wtx) tooOld(v []byte, d time.Duration) bool {
 	if !x.trusted {
 		return false
 	}
-	var h struct {
-		WallTime     time.Time `json:"wall_time"`
-		ClockTrusted bool      `json:"clock_trusted"`
-	}
-	if json.Unmarshal(v, &h) != nil || !h.ClockTrusted {
+	wall, trusted, ok := outboxHead(v)
+	if !ok || !trusted {
 		return false
 	}
-	return x.now.Sub(h.WallTime) > d
+	return x.now.Sub(wall) > d
 }
 
 // Kept reports the confirmed events the ledger still keeps, so a head
@@ -71,7 +67,7 @@ func (x *wtx) tooOld(v []byte, d time.Duration) bool {
 func (l *Ledger) Kept() (from, to uint64, bytes int64, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
-		to = getU64(meta, kConfirmed)
+		to = getU64(tx.Bucket(bState), kConfirmed)
 		from = to + 1
 		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) <= to {
 			from = keySeq(k)

@@ -24,7 +24,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -35,7 +35,11 @@ const SchemaVersion = 5
 // random id created with the ledger (see Incarnation); Open gives a schema
 // 3 file one in one transaction. 5 keeps the rolling 12-month window
 // incrementally: day rows (kind 'w') and the members' untimed entries,
-// built from the purchase rows when Open migrates a schema 4 file.
+// built from the purchase rows when Open migrates a schema 4 file. 6
+// writes fewer pages per sale (layout.go): what every commit rewrites
+// moves from meta to the inline state bucket, and a sale's outbox records
+// name its sale and event rows instead of copying their JSON (records
+// written before stay JSON and read alike).
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -138,8 +142,16 @@ var (
 	// bPending holds the events stamped by an untrusted clock whose time
 	// has not been corrected yet, keyed by sequence number.
 	bPending = []byte("untimed")
+	// bState holds what every commit rewrites (the last sequence number,
+	// the confirmed watermark, the counters, the trusted-time mark). It
+	// stays a few hundred bytes, so bbolt keeps it inline in the root
+	// page a commit writes anyway: no page of its own per commit.
+	bState = []byte("state")
 
-	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry, bPending}
+	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry, bPending, bState}
+
+	// hotKeys move from meta to state in schema 6.
+	hotKeys = [][]byte{kSeq, kConfirmed, kCounts, kClock}
 
 	kSchema    = []byte("schema")
 	kSeq       = []byte("seq")
@@ -317,7 +329,12 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 					return err
 				}
 			}
-			if err := upgrade4(tx); err != nil {
+			if schema <= 4 {
+				if err := upgrade4(tx); err != nil {
+					return err
+				}
+			}
+			if err := upgrade5(tx); err != nil {
 				return err
 			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
@@ -573,9 +590,10 @@ func upgrade1(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	meta := tx.Bucket(bMeta)
-	if err := meta.Delete(kCounts); err != nil {
-		return err
+	for _, b := range [][]byte{bMeta, bState} {
+		if err := tx.Bucket(b).Delete(kCounts); err != nil {
+			return err
+		}
 	}
 	return addCounts(tx, c)
 }

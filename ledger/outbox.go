@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,8 +19,8 @@ func (l *Ledger) Outbox(after uint64, max int) ([]OutboxRecord, error) {
 	err := l.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			var r OutboxRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := decodeOutbox(tx, k, v)
+			if err != nil {
 				return fmt.Errorf("ledger outbox: decode %d: %w", keySeq(k), err)
 			}
 			out = append(out, r)
@@ -43,17 +42,16 @@ func (l *Ledger) Confirm(w uint64) error {
 		if w > x.seq {
 			return nil, fmt.Errorf("ledger confirm %d: last seq is %d: %w", w, x.seq, ErrPruneNotAllowed)
 		}
-		meta := x.tx.Bucket(bMeta)
-		cur := getU64(meta, kConfirmed)
+		cur := getU64(x.tx.Bucket(bState), kConfirmed)
 		if w <= cur {
 			return nil, nil
 		}
-		kept := int64(getU64(meta, kKept))
+		kept := int64(getU64(x.tx.Bucket(bMeta), kKept))
 		c := x.tx.Bucket(bOutbox).Cursor()
 		for k, v := c.Seek(u64(cur + 1)); k != nil && keySeq(k) <= w; k, v = c.Next() {
 			kept += int64(len(v))
 		}
-		x.put(bMeta, kConfirmed, u64(w))
+		x.put(bState, kConfirmed, u64(w))
 		x.prune(w, kept)
 		return nil, nil
 	})
@@ -68,10 +66,12 @@ func (l *Ledger) OutboxNotify() <-chan struct{} { return l.notify }
 // of them (zero when none), for "offline, N pending, oldest T".
 func (l *Ledger) OutboxStats() (pending int, oldest OutboxRecord, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		pending = int(getU64(meta, kSeq) - getU64(meta, kConfirmed))
-		if k, v := tx.Bucket(bOutbox).Cursor().Seek(u64(getU64(meta, kConfirmed) + 1)); k != nil {
-			return json.Unmarshal(v, &oldest)
+		state := tx.Bucket(bState)
+		pending = int(getU64(state, kSeq) - getU64(state, kConfirmed))
+		if k, v := tx.Bucket(bOutbox).Cursor().Seek(u64(getU64(state, kConfirmed) + 1)); k != nil {
+			var err error
+			oldest, err = decodeOutbox(tx, k, v)
+			return err
 		}
 		return nil
 	})
@@ -82,7 +82,7 @@ func (l *Ledger) OutboxStats() (pending int, oldest OutboxRecord, err error) {
 func (l *Ledger) Confirmed() (uint64, error) {
 	var w uint64
 	err := l.view(func(tx *bolt.Tx) error {
-		w = getU64(tx.Bucket(bMeta), kConfirmed)
+		w = getU64(tx.Bucket(bState), kConfirmed)
 		return nil
 	})
 	return w, err

@@ -274,10 +274,10 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	ev.Register = w.l.register
 	ev.WallTime, ev.ClockTrusted, ev.TimeRef = w.now, w.trusted, w.timeRef()
 	ev.RuleVersion = w.eng.RuleVersion()
-	_, data := w.emit(OutPoints, func(seq uint64, id string) any {
+	_, data := w.emitRef(OutPoints, func(seq uint64, id string) any {
 		ev.Seq, ev.ID = seq, id
 		return ev
-	})
+	}, func(seq uint64) outboxPlace { return outboxPlace{placeRows, rowKey(rowEvent, rec.Member.ID, seq)} })
 	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), data)
 	rec.Balance += ev.Points
 	w.delta.Events++

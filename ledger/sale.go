@@ -282,10 +282,10 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		// corrected time (CorrectTimes)
 		out.ExpiresAt = time.Time{}
 	}
-	_, saleJSON := w.emit(OutSale, func(seq uint64, _ string) any {
+	_, saleJSON := w.emitRef(OutSale, func(seq uint64, _ string) any {
 		sale.Seq = seq
 		return sale
-	})
+	}, func(uint64) outboxPlace { return outboxPlace{placeSale, []byte(sale.ID)} })
 	sr := saleRec{Fingerprint: fp, Sale: saleJSON, MemberID: req.MemberID}
 	w.delta.Sales++
 	paid := allocate(amounts, gross, discount)

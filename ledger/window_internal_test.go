@@ -106,7 +106,7 @@ func TestWindowFromDayRowsAgreesWithTheScan(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		seq := getU64(tx.Bucket(bMeta), kSeq)
+		seq := getU64(tx.Bucket(bState), kSeq)
 		ends := []time.Time{start.AddDate(0, 3, 0), start.AddDate(1, 0, 0), start.AddDate(1, 1, 12).Add(5*time.Hour + 7*time.Minute), start.AddDate(2, 0, 0)}
 		for d := range 40 {
 			ends = append(ends, start.AddDate(1, 0, d).Add(time.Duration(d)*37*time.Minute))
