@@ -89,7 +89,8 @@ func TestKilledHQAcksOnlyCommitted(t *testing.T) {
 	}
 
 	go r.send(seqRange(1, n)...) // the broker queues for head office's session while it is down
-	seed, _ := testkit.Seed(t)   // TEST_SEED=n replays the kill moments
+	r.resendOnSilence(time.Second)
+	seed, _ := testkit.Seed(t) // TEST_SEED=n replays the kill moments
 	rng := rand.New(rand.NewPCG(seed, 2))
 	for kill := 1; kill <= 3; kill++ {
 		cmd := start()

@@ -163,6 +163,31 @@ func (r *register) send(seqs ...uint64) {
 	}
 }
 
+// resendOnSilence makes the register behave as a real one does when head
+// office stays silent (sync/uplink: AckTimeout): while some of its events
+// are unacknowledged and no ack has moved the watermark for d, it resends
+// from the watermark. Head office acks only what registers send, so this
+// is how events lost in head office's crash come back.
+func (r *register) resendOnSilence(d time.Duration) {
+	go func() {
+		last, since := r.ackedWM(), time.Now()
+		for !r.closed.Load() {
+			time.Sleep(d / 4)
+			r.mu.Lock()
+			acked, n := r.acked, uint64(len(r.recs))
+			r.mu.Unlock()
+			if acked != last || acked >= n {
+				last, since = acked, time.Now()
+				continue
+			}
+			if time.Since(since) >= d {
+				since = time.Now()
+				r.send(seqRange(acked+1, min(n, acked+200))...)
+			}
+		}
+	}()
+}
+
 func (r *register) ackedWM() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
