@@ -25,12 +25,13 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
+	"github.com/loyalty-terminal/loyalty/sync/tlscheck"
 )
 
 var version = "dev"
 
 const usage = `usage:
-  loyalty-hq serve -config FILE                 run head office (ingest, acks, summaries, status page);
+  loyalty-hq serve -config FILE [-check]        run head office (ingest, acks, summaries, fleet and status page); -check: config and certificates only;
       store: FILE is bbolt (one process); postgres: {dsn_file: FILE} is PostgreSQL,
       where several serve workers share the work (docs/hq.md "Two deployments")
   loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
@@ -117,6 +118,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (see configs/loyalty-hq.example.yaml)")
+	check := fs.Bool("check", false, "validate the config and the broker certificates (expiry, key match, CA chain) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,7 +129,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	certs := tlscheck.Check(tlscheck.Files{Prefix: "broker.", CA: cfg.Broker.CAFile, Cert: cfg.Broker.CertFile, Key: cfg.Broker.KeyFile}, time.Now())
+	if *check {
+		if certs != nil {
+			return fmt.Errorf("%s: %w", *path, certs)
+		}
+		fmt.Fprintf(stderr, "%s: ok\n", *path)
+		return nil
+	}
 	log := logger(cfg, stderr).With("version", version)
+	if certs != nil {
+		log.Error("the broker certificates will not work", "err", certs)
+	}
 	hup := make(chan os.Signal, 1) // SIGHUP would end serve silently: logged and ignored
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

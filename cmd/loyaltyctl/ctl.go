@@ -113,6 +113,16 @@ func (c *client) status() error {
 		if e := str(apiclient.Field(m, "sync", "config_error")); e != "" {
 			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
 		}
+		if f := str(apiclient.Field(m, "sync", "fault")); f != "" {
+			fmt.Fprintf(c.out, "FAULT      %s\n", f)
+		}
+		if seq, ok := apiclient.Field(m, "sync", "members_seq").(float64); ok {
+			fmt.Fprintf(c.out, "members    head office's summaries applied up to seq %.0f", seq)
+			if e := str(apiclient.Field(m, "sync", "members_error")); e != "" {
+				fmt.Fprintf(c.out, "; last refused: %s", e)
+			}
+			fmt.Fprintln(c.out)
+		}
 		fmt.Fprintf(c.out, "ledger     sales=%v members=%v outbox=%v last_seq=%v\n", apiclient.Field(m, "ledger", "sales"), apiclient.Field(m, "ledger", "members"), apiclient.Field(m, "ledger", "outbox_pending"), apiclient.Field(m, "ledger", "last_seq"))
 		fmt.Fprintf(c.out, "checkout   %v\n", m["checkout"])
 		if devs, ok := m["devices"].([]any); ok {

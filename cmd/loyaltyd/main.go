@@ -18,6 +18,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/tlscheck"
 )
 
 var version = "dev"
@@ -28,7 +29,7 @@ func main() {
 
 func run() int {
 	cfgPath := flag.String("config", "/etc/loyalty/loyaltyd.yaml", "config file")
-	check := flag.Bool("check", false, "validate the config and exit")
+	check := flag.Bool("check", false, "validate the config and the broker certificates (expiry, key match, CA chain) and exit")
 	flag.BoolVar(check, "check-config", false, "same as -check")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	shutdown := flag.Duration("shutdown-timeout", 5*time.Second, "bound on graceful shutdown")
@@ -43,7 +44,12 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "loyaltyd: %v\n", err)
 		return 2
 	}
+	certs := tlscheck.Check(tlscheck.Files{Prefix: "sync.", CA: cfg.Sync.CAFile, Cert: cfg.Sync.CertFile, Key: cfg.Sync.KeyFile}, time.Now())
 	if *check {
+		if certs != nil {
+			fmt.Fprintf(os.Stderr, "loyaltyd: %s: %v\n", *cfgPath, certs)
+			return 2
+		}
 		fmt.Printf("%s: ok\n", *cfgPath)
 		return 0
 	}
@@ -61,6 +67,9 @@ func run() int {
 			log.Warn("SIGHUP ignored: loyaltyd does not reload; restart it (systemctl restart loyaltyd) to apply a new config")
 		}
 	}()
+	if certs != nil {
+		log.Error("the broker certificates will not work; the register records sales and keeps them until they do", "err", certs)
+	}
 	opts := daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown}
 	if *testClock != "" {
 		c, err := daemon.NewTestClock(*testClock, os.Getenv(daemon.TestClockEnv))

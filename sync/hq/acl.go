@@ -52,6 +52,13 @@ pattern read loyalty/v1/config
 # summaries and config documents.
 user loyalty-hq
 topic readwrite loyalty/v1/#
+
+# Local administration (the password listener on 127.0.0.1 of the broker
+# host, configs/mosquitto.conf): reads everything, the broker's own $SYS
+# topics included, and writes nothing.
+user admin
+topic read #
+topic read $SYS/#
 `)
 	seen := map[string]string{}
 	for _, r := range regs {
@@ -61,8 +68,8 @@ topic readwrite loyalty/v1/#
 		if err := protocol.ValidID(r.Register); err != nil {
 			return "", fmt.Errorf("register %q: %w", r.Register, err)
 		}
-		if r.Register == "loyalty-hq" {
-			return "", fmt.Errorf("%w: register id %q is head office's username", ErrOptions, r.Register)
+		if r.Register == "loyalty-hq" || r.Register == "admin" {
+			return "", fmt.Errorf("%w: register id %q is the username of head office or the broker's administrator", ErrOptions, r.Register)
 		}
 		if s, dup := seen[r.Register]; dup {
 			return "", fmt.Errorf("%w: register id %q in stores %s and %s; register ids are broker usernames and must be unique", ErrOptions, r.Register, s, r.Store)

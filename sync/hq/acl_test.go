@@ -3,6 +3,7 @@ package hq_test
 import (
 	"crypto/tls"
 	"os"
+	"strings"
 	stdsync "sync"
 	"testing"
 
@@ -167,5 +168,58 @@ func TestBrokerACL(t *testing.T) {
 	if tok.WaitTimeout(wait) && tok.Error() == nil {
 		c.Disconnect(0)
 		t.Fatal("a client without a certificate connected")
+	}
+}
+
+// TestShippedACLCoversEveryShippedUser: every broker user the shipped
+// configuration names (head office's certificate CN in the example
+// config, the administrator of configs/mosquitto.conf's password file)
+// has a block in the shipped ACL, and on a real mosquitto the
+// administrator reads every topic and writes none.
+func TestShippedACLCoversEveryShippedUser(t *testing.T) {
+	acl, err := os.ReadFile("../../configs/mosquitto.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile("../../configs/mosquitto.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []string{"loyalty-hq"}
+	for _, line := range strings.Split(string(conf), "\n") {
+		if _, rest, ok := strings.Cut(line, "mosquitto_passwd -c "); ok {
+			f := strings.Fields(rest)
+			users = append(users, f[len(f)-1])
+		}
+	}
+	if len(users) < 2 {
+		t.Fatalf("no password-file user found in configs/mosquitto.conf")
+	}
+	for _, u := range users {
+		if !strings.Contains(string(acl), "\nuser "+u+"\n") {
+			t.Errorf("configs/mosquitto.acl has no block for shipped user %q", u)
+		}
+	}
+
+	b := mosquittotest.Start(t, &mosquittotest.Options{ACL: string(acl), Users: map[string]string{"admin": "a-pass", "loyalty-hq": "h-pass"}})
+	admin := connect(t, b.URL(), "admin-cli", true, func(o *mqtt.ClientOptions) { o.SetUsername("admin").SetPassword("a-pass") })
+	office := connect(t, b.URL(), "hq-cli", true, func(o *mqtt.ClientOptions) { o.SetUsername("loyalty-hq").SetPassword("h-pass") })
+	var adminGot, officeGot recorder
+	if tok := admin.Subscribe("#", 1, adminGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("admin subscribe: %v", tok.Error())
+	}
+	if tok := office.Subscribe("loyalty/v1/#", 1, officeGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("hq subscribe: %v", tok.Error())
+	}
+	admin.Publish(protocol.ChainConfigTopic(), 1, false, "forged by admin").WaitTimeout(wait)
+	office.Publish(protocol.AckTopic("store1", "store1-r1"), 1, false, "ack").WaitTimeout(wait)
+	testkit.Eventually(t, wait, "admin reads head office's ack", func() bool {
+		return len(adminGot.got(protocol.AckTopic("store1", "store1-r1"))) == 1
+	})
+	testkit.Eventually(t, wait, "head office reads its own ack", func() bool {
+		return len(officeGot.got(protocol.AckTopic("store1", "store1-r1"))) == 1
+	})
+	if got := officeGot.got(protocol.ChainConfigTopic()); len(got) != 0 {
+		t.Fatalf("the administrator published on %s: %v", protocol.ChainConfigTopic(), got)
 	}
 }

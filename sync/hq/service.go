@@ -102,25 +102,28 @@ type Coordinator interface {
 
 // Status is a snapshot of the service's counters.
 type Status struct {
-	Connected        bool      `json:"connected"`
-	Subscribed       bool      `json:"subscribed"`      // the events subscription is confirmed
-	Messages         uint64    `json:"messages"`        // MQTT messages received
-	Malformed        uint64    `json:"malformed"`       // messages refused by the decoder
-	VersionRefused   uint64    `json:"version_refused"` // of those, in a protocol or CloudEvents version head office does not speak
-	Events           uint64    `json:"events"`          // events handed to the store
-	Applied          uint64    `json:"applied"`         // events newly applied
-	Duplicates       uint64    `json:"duplicates"`      // events already applied
-	Rejected         uint64    `json:"rejected"`        // events the store refused as invalid
-	Conflicts        uint64    `json:"conflicts"`       // conflicts found
-	Reviewed         uint64    `json:"reviewed"`        // events held for review (another incarnation or store, a reused number)
-	Commits          uint64    `json:"commits"`         // store transactions
-	CommitErrors     uint64    `json:"commit_errors"`   // failed transactions (nothing acked)
-	AcksSent         uint64    `json:"acks_sent"`       // acks the broker confirmed
-	GapRequests      uint64    `json:"gap_requests"`    // resend requests sent
-	NoticesSent      uint64    `json:"notices_sent"`    // acks telling a register why its events are held
-	SummariesSent    uint64    `json:"summaries_sent"`  // member summaries sent (per store)
-	ConfigsRefused   uint64    `json:"configs_refused"` // retained config documents without head office's signature
-	QueueLen         int       `json:"queue_len"`       // messages waiting to be applied
+	Connected      bool   `json:"connected"`
+	Subscribed     bool   `json:"subscribed"`      // the events subscription is confirmed
+	Messages       uint64 `json:"messages"`        // MQTT messages received
+	Malformed      uint64 `json:"malformed"`       // messages refused by the decoder
+	VersionRefused uint64 `json:"version_refused"` // of those, in a protocol or CloudEvents version head office does not speak
+	Events         uint64 `json:"events"`          // events handed to the store
+	Applied        uint64 `json:"applied"`         // events newly applied
+	Duplicates     uint64 `json:"duplicates"`      // events already applied
+	Rejected       uint64 `json:"rejected"`        // events the store refused as invalid
+	Conflicts      uint64 `json:"conflicts"`       // conflicts found
+	Reviewed       uint64 `json:"reviewed"`        // events held for review (another incarnation or store, a reused number)
+	Commits        uint64 `json:"commits"`         // store transactions
+	CommitErrors   uint64 `json:"commit_errors"`   // failed transactions (nothing acked)
+	AcksSent       uint64 `json:"acks_sent"`       // acks the broker confirmed
+	GapRequests    uint64 `json:"gap_requests"`    // resend requests sent
+	NoticesSent    uint64 `json:"notices_sent"`    // acks telling a register why its events are held
+	SummariesSent  uint64 `json:"summaries_sent"`  // member summaries sent (per store)
+	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
+	QueueLen       int    `json:"queue_len"`       // messages waiting to be applied
+	// LastError is why the last connection attempt to the broker failed
+	// (TLS or network), empty once connected.
+	LastError        string    `json:"last_error,omitempty"`
 	LastCommit       time.Time `json:"last_commit,omitzero"`
 	LastCommitEvents int       `json:"last_commit_events"`
 }
@@ -140,6 +143,9 @@ type Service struct {
 		stdsync.Mutex
 		Status
 	}
+	// connErrAt is when the current connection error was last logged
+	// (under stats).
+	connErrAt time.Time
 	// beforeApply, when set by tests, runs before each commit.
 	beforeApply func(n int)
 }
@@ -288,6 +294,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.subd.Store(true)
 		}()
 	})
+	o.SetConnectionNotificationHandler(s.connectionNotice)
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.conn.Store(false)
 		s.subd.Store(false)
@@ -349,6 +356,36 @@ func (s *Service) Run(ctx context.Context) error {
 	client.Disconnect(uint(min(wait, time.Second).Milliseconds()))
 	s.conn.Store(false)
 	return err
+}
+
+// connectionNotice logs why head office cannot reach the broker, in
+// paho's own words (a TLS verification failure, a refused connection, a
+// broker that refused the credentials), at each new reason and again
+// every minute while it lasts; Status.LastError keeps it.
+func (s *Service) connectionNotice(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationConnected:
+		s.count(func(st *Status) { st.LastError = "" })
+	case mqtt.ConnectionNotificationFailed:
+		why := "cannot connect to the broker"
+		if n.Reason != nil {
+			why = n.Reason.Error()
+		}
+		var repeat bool
+		now := time.Now()
+		s.count(func(st *Status) {
+			repeat = st.LastError == why && now.Sub(s.connErrAt) < time.Minute
+			st.LastError = why
+			if !repeat {
+				s.connErrAt = now
+			}
+		})
+		if !repeat {
+			s.log.Error("cannot connect to the broker; retrying", "broker", s.opts.Conn.Broker, "err", why)
+		}
+	case mqtt.ConnectionNotificationBrokerFailed:
+		s.log.Debug("broker connection attempt failed", "broker", n.Broker.String(), "err", n.Reason)
+	}
 }
 
 // decodeLoop decodes messages off paho's channel and hands batches to the

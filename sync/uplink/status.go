@@ -57,6 +57,9 @@ type Status struct {
 	// such runs since start.
 	Takeover  string
 	Takeovers uint64
+	// Fault is the link's own diagnosis when it is up and yet nothing
+	// comes back (see Options.NoAckFault); empty when none.
+	Fault string
 }
 
 // Status returns the current link status. It reads the ledger's outbox
@@ -66,7 +69,8 @@ func (u *Uplink) Status() Status {
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
 		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
-		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers, OtherPieces: u.st.otherPieces}
+		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers, OtherPieces: u.st.otherPieces,
+		Fault: u.faultLocked(time.Now())}
 	if p := u.st.pieces.cur; p != nil {
 		c := *p
 		c.Missing = append([]int(nil), p.Missing...)
@@ -124,6 +128,9 @@ func (s Status) String() string {
 	}
 	if s.Takeover != "" {
 		out += ", " + s.Takeover
+	}
+	if s.Fault != "" {
+		out += ", " + s.Fault
 	}
 	return out
 }

@@ -110,6 +110,14 @@ type Options struct {
 	// (paho); logic tests pass a fake (sync/broker/brokertest).
 	Dial broker.Dialer
 
+	// NoAckFault is how long the link may be up with events sent and no
+	// acknowledgement before Status.Fault says why that may be. Default
+	// DefaultNoAckFault.
+	NoAckFault time.Duration
+	// Software is the register's build version, for the retained status
+	// (head office's fleet page).
+	Software string
+
 	// Clock stamps status messages. Default: system clock, trusted.
 	Clock clock.Clock
 	// Logger receives operational logs. Default: discard.
@@ -252,6 +260,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.StatusInterval, 30*time.Second)
 	defD(&o.TakeoverWithin, 5*time.Second)
 	defD(&o.PieceTimeout, 30*time.Second)
+	defD(&o.NoAckFault, DefaultNoAckFault)
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
@@ -339,12 +348,11 @@ func (u *Uplink) backoff(attempt int) time.Duration {
 
 func (u *Uplink) statusPayload(state string) []byte {
 	now, trusted := u.o.Clock.Now()
-	u.mu.Lock()
-	w := u.st.watermark
-	u.mu.Unlock()
 	pending, _, _ := u.ob.OutboxStats()
-	b, _ := protocol.EncodeStatus(protocol.Status{Store: u.o.Store, Register: u.o.Register, State: state,
-		Pending: uint64(max(pending, 0)), Watermark: w, At: now, ClockTrusted: trusted})
+	s := protocol.Status{Store: u.o.Store, Register: u.o.Register, State: state,
+		Pending: uint64(max(pending, 0)), At: now, ClockTrusted: trusted}
+	u.fleetStatus(&s)
+	b, _ := protocol.EncodeStatus(s)
 	return b
 }
 

@@ -62,6 +62,12 @@ type SyncStatus struct {
 	// document whose catalogue comes in pieces; docs/protocol.md
 	// "Catalogue pieces"): absent when none is waiting.
 	CataloguePieces *CataloguePieces `json:"catalogue_pieces,omitempty"`
+	// MembersSeq is the position in head office's member-summary stream:
+	// the last summaries message applied (0: none yet).
+	MembersSeq uint64 `json:"members_seq"`
+	// Fault is the link's own diagnosis: connected, events sent, and no
+	// acknowledgement for sync.no_ack_fault_after (and why that may be).
+	Fault string `json:"fault,omitempty"`
 	// Incarnation is this ledger's incarnation id (docs/protocol.md
 	// "Incarnations").
 	Incarnation string `json:"incarnation,omitempty"`
@@ -155,7 +161,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	if u := in.Sync; u != nil {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
 			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
-			Incarnation: u.Incarnation}
+			Incarnation: u.Incarnation, MembersSeq: u.MembersSeq, Fault: u.Fault}
 		if p := u.Pieces; p != nil {
 			s.CataloguePieces = &CataloguePieces{Version: p.Version, Have: p.Have, Want: p.Want, Missing: p.Missing,
 				Fetches: p.Fetches, OtherVersion: u.OtherPieces}
@@ -197,6 +203,9 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	}
 	if s.Held != nil {
 		s.Summary += fmt.Sprintf(", %d held at head office (%s)", s.Held.Events, s.Held.Reason)
+	}
+	if s.Fault != "" {
+		s.Summary += ", no acknowledgement"
 	}
 	return s
 }

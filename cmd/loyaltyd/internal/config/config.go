@@ -296,6 +296,11 @@ type Sync struct {
 	// TopicRoot is the versioned topic root. Deprecated: it is fixed by
 	// the protocol version (loyalty/v1); any other value is refused.
 	TopicRoot string `yaml:"topic_root"`
+	// NoAckFaultAfter is how long the link may be up with events sent
+	// and nothing acknowledged before status and display say why that
+	// may be (certificate identity, ACL, head office down); default 5m,
+	// 10s..24h.
+	NoAckFaultAfter time.Duration `yaml:"no_ack_fault_after"`
 	// Store is the store id in topics; default register.store_id.
 	Store string `yaml:"store"`
 	// HQKeys are head office's public signing keys ("ed25519:<base64>",

@@ -321,6 +321,7 @@ const (
 	DefaultMaxBody             = 64 << 10
 	DefaultWindow              = 32
 	DefaultKeepAlive           = 30 * time.Second
+	DefaultNoAckFaultAfter     = 5 * time.Minute
 	DefaultTopicRoot           = "loyalty/v1"
 	DefaultAbandonAfter        = 10 * time.Minute
 	DefaultReceiptFor          = 30 * time.Second
@@ -401,6 +402,7 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Sync.ClientID, c.Register.ID)
 	setDefault(&c.Sync.Window, DefaultWindow)
 	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)
+	setDefault(&c.Sync.NoAckFaultAfter, DefaultNoAckFaultAfter)
 	setDefault(&c.Sync.TopicRoot, DefaultTopicRoot)
 	setDefault(&c.Sync.Store, c.Register.StoreID)
 	setDefault(&c.Log.Level, "info")

@@ -456,6 +456,7 @@ func (v *validator) sync() {
 	}
 	v.intRange("sync.window", int64(s.Window), 1, 1000, " messages")
 	v.durRange("sync.keepalive", s.KeepAlive, time.Second, 10*time.Minute)
+	v.durRange("sync.no_ack_fault_after", s.NoAckFaultAfter, 10*time.Second, 24*time.Hour)
 	if s.TopicRoot != DefaultTopicRoot {
 		// The root names the protocol version this build speaks
 		// (docs/protocol.md "Evolving the protocol"); it is not a setting.

@@ -217,6 +217,11 @@ func (r *register) noticeTick() {
 	if old, _ := r.notice.Load().([2]string); old == n {
 		return
 	}
+	if r.up != nil {
+		if f := r.up.Fault(); f != "" {
+			r.log.Warn("head office link fault", "fault", f)
+		}
+	}
 	r.notice.Store(n)
 	r.redrawIdle()
 }
@@ -235,6 +240,10 @@ func noticeLines(st uplink.Status) [2]string {
 		return [2]string{"Sales held at HQ", "Restored ledger"}
 	case uplink.NoticeLost:
 		return [2]string{"HQ lost sales", "Gap - see status"}
+	}
+	if st.Fault != "" {
+		// Connected, events sent, nothing acknowledged (uplink.Status.Fault).
+		return [2]string{"No ack from HQ", "Check cert and ACL"}
 	}
 	return [2]string{}
 }

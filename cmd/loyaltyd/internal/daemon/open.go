@@ -180,6 +180,8 @@ func (r *register) openUplink() error {
 		OnPiece:        r.hqcfg.ApplyPiece,
 		ConfigVersions: r.hqcfg.Versions(),
 		Keys:           keys,
+		NoAckFault:     sc.NoAckFaultAfter,
+		Software:       r.o.Version,
 	})
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)

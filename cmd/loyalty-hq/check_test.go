@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeCheckValidatesCertificates: loyalty-hq serve -check refuses an
+// expired client certificate and a key that is not the certificate's,
+// naming the broker.* file and the reason; good files pass.
+func TestServeCheckValidatesCertificates(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	now := time.Now()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, NotBefore: now.Add(-48 * time.Hour),
+		NotAfter: now.Add(48 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	caFile := write("ca.crt", "CERTIFICATE", caDER)
+	issue := func(name string, n int64, from, to time.Time) (string, string) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: name}, NotBefore: from, NotAfter: to,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, _ := x509.MarshalECPrivateKey(key)
+		return write(name+".crt", "CERTIFICATE", der), write(name+".key", "EC PRIVATE KEY", kder)
+	}
+	good, goodKey := issue("loyalty-hq", 2, now.Add(-time.Hour), now.Add(24*time.Hour))
+	old, oldKey := issue("old", 3, now.Add(-48*time.Hour), now.Add(-time.Hour))
+	_, stray := issue("stray", 4, now.Add(-time.Hour), now.Add(24*time.Hour))
+	signing := filepath.Join(dir, "hq-signing.key")
+	var sink bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "generate", "-out", signing}, &sink, &sink); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, cert, key, want string }{
+		{"good", good, goodKey, ""},
+		{"expired", old, oldKey, `broker.cert_file ` + old + `: certificate "old" expired on`},
+		{"key of another certificate", good, stray, "broker.key_file " + stray + " does not belong to broker.cert_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, tc.name+".yaml")
+			doc := "store: " + filepath.Join(dir, "hq.db") + "\nbroker:\n  url: ssl://127.0.0.1:8883\n  ca_file: " + caFile +
+				"\n  cert_file: " + tc.cert + "\n  key_file: " + tc.key + "\nsigning_key_file: " + signing + "\n"
+			if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(out.String(), ": ok") {
+					t.Fatalf("serve -check: %v %s", err, out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("serve -check: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
