@@ -239,7 +239,8 @@ func simulated(n int) []Member {
 // TestTrainRankSameModel: training made cheaper (issue 13,
 // rank_train_vs_scan) learns the same model as before, to 1e-9, on CDNOW's
 // calibration and on 20,000 simulated members; the coefficients are the
-// ones the code before the change printed.
+// ones the code before the change printed (the base feature set, ridge
+// 1e-3, one cut-off: the spec of that code).
 func TestTrainRankSameModel(t *testing.T) {
 	sim := simulated(20000)
 	f, err := os.Open("../../testdata/cdnow/CDNOW_sample.txt")
@@ -265,7 +266,7 @@ func TestTrainRankSameModel(t *testing.T) {
 		{"simulated", sim, time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC), nil, 15088, 10250, -1.2116903997113408,
 			[]float64{0.2721893630222473, 0.2032237805481177, -0.23941442667213036, 1.4236274247092844, 0.1937507203303136, -0.7935698456302552}},
 	} {
-		m, err := TrainRank(tc.members, tc.end, DefaultRankInnerDays, tc.cfg)
+		m, err := TrainRankSpec(tc.members, tc.end, DefaultRankInnerDays, RankSpec{Features: "base", L2: 1e-3, Cuts: 1}, tc.cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

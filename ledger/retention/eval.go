@@ -33,11 +33,17 @@ type Eval struct {
 	Positives      int        `json:"no_purchase_in_holdout"`
 	Model          bgnbd.Fit  `json:"model"`
 	Rank           *RankModel `json:"rank_model"`
-	Input          string     `json:"input,omitempty"` // the file's name, set by the caller
-	Purchases      int        `json:"purchase_entries"`
-	FirstPurchase  string     `json:"first_purchase"`
-	LastPurchase   string     `json:"last_purchase"`
-	Rows           []EvalRow  `json:"rows"`
+	// RankSelection is how the ranking model's spec was chosen: by a
+	// validation split inside calibration (SelectRank).
+	RankSelection *RankSelection `json:"rank_selection"`
+	// BaseRankAUC is the holdout AUC of the base spec (the ranking model
+	// shipped before the selection), for the record; it chooses nothing.
+	BaseRankAUC   float64   `json:"base_rank_auc"`
+	Input         string    `json:"input,omitempty"` // the file's name, set by the caller
+	Purchases     int       `json:"purchase_entries"`
+	FirstPurchase string    `json:"first_purchase"`
+	LastPurchase  string    `json:"last_purchase"`
+	Rows          []EvalRow `json:"rows"`
 }
 
 // RankRuleName is the evaluation's name of the ranking model's row.
@@ -161,6 +167,17 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		flags[i] = scores[i] > 0.5
 	}
 	ev.Rows = append(ev.Rows, score(RankRuleName, SleepRule{}, flags, scores, truth))
+	if ev.RankSelection, err = SelectRank(calMembers, cal.Time(), DefaultRankInnerDays, &c); err != nil {
+		return nil, fmt.Errorf("evaluate: ranking selection: %w", err)
+	}
+	baseRank, err := TrainRankSpec(calMembers, cal.Time(), DefaultRankInnerDays, RankSpec{Features: "base", L2: 1e-3, Cuts: 1}, &c)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: base ranking model: %w", err)
+	}
+	for i, p := range scored {
+		scores[i], _ = baseRank.ScoreProfile(a, p)
+	}
+	ev.BaseRankAUC = AUC(scores, truth)
 	return ev, nil
 }
 

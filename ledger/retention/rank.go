@@ -3,13 +3,14 @@ package retention
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
 
-// RankFeatures name the ranking model's inputs, in the order of
+// RankFeatures name the base feature set's inputs, in the order of
 // RankModel.Coef after the intercept. Days are calendar days as of the
 // scoring date; "own interval" is the member's mean interval (the
 // population's median for members with one purchase day).
@@ -22,6 +23,86 @@ var RankFeatures = []string{
 	"log(1 + purchase days per 30 days of age)",
 }
 
+// Extra features of the larger sets: "shape" lets recency bend and treats
+// members with one purchase day apart; "recent" counts the last 91 days.
+var (
+	rankShapeFeatures = []string{
+		"log(1 + days since last purchase) squared",
+		"one purchase day (1 or 0)",
+		"one purchase day x log(1 + days since last purchase)",
+	}
+	rankRecentFeatures = []string{
+		"log(1 + purchase days in the last 91 days)",
+		"share of spend in the last 91 days",
+	}
+)
+
+// RankFeatureSets are the feature sets the ranking model can be trained
+// on: base, base+shape, base+recent, base+shape+recent.
+var RankFeatureSets = []string{"base", "base+shape", "base+recent", "base+shape+recent"}
+
+// rankSet says which extras a feature set has.
+func rankSet(name string) (shape, recent bool, ok bool) {
+	switch name {
+	case "base":
+		return false, false, true
+	case "base+shape":
+		return true, false, true
+	case "base+recent":
+		return false, true, true
+	case "base+shape+recent":
+		return true, true, true
+	}
+	return false, false, false
+}
+
+// rankFeatureNames lists the features of a set, in coefficient order.
+func rankFeatureNames(set string) []string {
+	shape, recent, _ := rankSet(set)
+	names := append([]string(nil), RankFeatures...)
+	if shape {
+		names = append(names, rankShapeFeatures...)
+	}
+	if recent {
+		names = append(names, rankRecentFeatures...)
+	}
+	return names
+}
+
+// RankSpec is one way of training the ranking model.
+type RankSpec struct {
+	Features string  `json:"features"`   // one of RankFeatureSets
+	L2       float64 `json:"l2_penalty"` // ridge penalty per training row on the coefficients (not the intercept)
+	// Cuts is the number of training cut-offs, 30 days apart, the latest
+	// the inner split before the end, each with its own "no purchase in
+	// the inner split's days after" target; 1 is a single cut.
+	Cuts int `json:"cuts"`
+}
+
+func (s RankSpec) String() string {
+	return fmt.Sprintf("%s, ridge %g, %d cut-off(s)", s.Features, s.L2, s.Cuts)
+}
+
+// DefaultRankSpec is how contact lists' ranking model is trained: the
+// candidate SelectRank chose on CDNOW's calibration period by a validation
+// split inside it (docs/retention-eval.md; TestDefaultRankSpecIsSelected).
+var DefaultRankSpec = RankSpec{Features: "base+shape+recent", L2: 0.1, Cuts: 1}
+
+// RankCandidates are the specs SelectRank compares, written down before
+// any of them was scored: every feature set, ridge 1e-4 to 1e-1, one cut
+// or three.
+func RankCandidates() []RankSpec {
+	var out []RankSpec
+	for _, cuts := range []int{1, 3} {
+		for _, f := range RankFeatureSets {
+			for _, l2 := range []float64{1e-4, 1e-3, 1e-2, 1e-1} {
+				out = append(out, RankSpec{Features: f, L2: l2, Cuts: cuts})
+			}
+		}
+	}
+	return out
+}
+
 // DefaultRankInnerDays is the time split inside the data the ranking model
 // is trained on: features as of this many days before its end, target "no
 // purchase in those days".
@@ -31,18 +112,20 @@ const DefaultRankInnerDays = 91
 // recency, frequency, age, own-interval absence and spend, trained on one
 // period only (TrainRank). Higher scores mean more likely to stay away.
 type RankModel struct {
-	Cut       string    `json:"cut"`        // features as of this day
+	Cut       string    `json:"cut"`        // features as of this day (the latest cut-off)
 	End       string    `json:"end"`        // target: no purchase after Cut up to End
 	Members   int       `json:"members"`    // training rows
 	Positives int       `json:"positives"`  // of them with no purchase
 	Intercept float64   `json:"intercept"`  //
-	Coef      []float64 `json:"coef"`       // one per RankFeatures
+	Coef      []float64 `json:"coef"`       // one per Features
 	L2        float64   `json:"l2_penalty"` // ridge penalty on Coef
+	Spec      RankSpec  `json:"spec"`
+	Features  []string  `json:"features"`
 }
 
 // rankRow computes a member's features from a cleaned history as of day
-// into row (len(RankFeatures)); false without a purchase.
-func rankRow(row []float64, h History, asOf Day, popMedian float64) bool {
+// into row (as many as the set has); false without a purchase.
+func rankRow(row []float64, shape, recent bool, h History, asOf Day, popMedian float64) bool {
 	n := len(h.Days)
 	if n == 0 {
 		return false
@@ -67,6 +150,28 @@ func rankRow(row []float64, h History, asOf Day, popMedian float64) bool {
 	row[3] = math.Log1p(rec / iv)
 	row[4] = math.Log1p(math.Max(float64(spend)/float64(n)/100, 0))
 	row[5] = math.Log1p(float64(n-1) / math.Max(age, 1) * 30)
+	k := 6
+	if shape {
+		one := 0.0
+		if n == 1 {
+			one = 1
+		}
+		row[k], row[k+1], row[k+2] = row[0]*row[0], one, one*row[0]
+		k += 3
+	}
+	if recent {
+		var days int
+		var late Money
+		for i := n - 1; i >= 0 && h.Days[i] > asOf-91; i-- {
+			days++
+			late += h.Spend[i]
+		}
+		share := 0.0
+		if spend > 0 {
+			share = math.Min(1, math.Max(0, float64(late)/float64(spend)))
+		}
+		row[k], row[k+1] = math.Log1p(float64(days)), share
+	}
 	return true
 }
 
@@ -80,14 +185,19 @@ func histories(members []Member, asOf time.Time, c *Config) []History {
 	return hs
 }
 
-// TrainRank trains the ranking model on the members' purchases up to and
-// including end and nothing after: features as of end-innerDays, target
-// "no purchase in the innerDays after". Members without a purchase by the
-// cut are not training rows.
+// TrainRank trains the ranking model (DefaultRankSpec) on the members'
+// purchases up to and including end and nothing after: features as of
+// end-innerDays, target "no purchase in the innerDays after". Members
+// without a purchase by the cut are not training rows.
 func TrainRank(members []Member, end time.Time, innerDays int, cfg *Config) (*RankModel, error) {
+	return TrainRankSpec(members, end, innerDays, DefaultRankSpec, cfg)
+}
+
+// TrainRankSpec is TrainRank with a given spec.
+func TrainRankSpec(members []Member, end time.Time, innerDays int, spec RankSpec, cfg *Config) (*RankModel, error) {
 	c := cfg.withDefaults()
 	hs := histories(members, end, &c)
-	return trainRank(hs, DayOf(end, c.Location), innerDays)
+	return trainRank(hs, DayOf(end, c.Location), innerDays, spec)
 }
 
 // TrainRank trains the ranking model on the analysis's own histories, as
@@ -97,17 +207,14 @@ func (a *Analysis) TrainRank(innerDays int) (*RankModel, error) {
 	for i := range a.Profiles {
 		hs[i] = a.Profiles[i].history
 	}
-	return trainRank(hs, a.AsOf, innerDays)
+	return trainRank(hs, a.AsOf, innerDays, DefaultRankSpec)
 }
 
-// trainRank trains on cleaned histories up to end.
-func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
-	if innerDays < 1 {
-		return nil, fmt.Errorf("%w: inner split of %d days", ErrInvalid, innerDays)
-	}
-	cut := end - Day(innerDays)
-	// How much of each history lies on or before the cut; the histories
-	// are not copied.
+// rankRows computes the rows (a leading 1, then the features) and targets
+// of the members as of cut, target "no purchase after cut up to end", from
+// histories that may go beyond end. It appends to X and y and returns
+// them with the number of positives.
+func rankRows(X, y []float64, hs []History, cut, end Day, shape, recent bool) ([]float64, []float64, int) {
 	upTo := make([]int32, len(hs))
 	var ivs []float64
 	for i, h := range hs {
@@ -118,17 +225,20 @@ func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
 		}
 	}
 	pop := median(ivs)
-	m := &RankModel{Cut: cut.String(), End: end.String(), L2: 1e-3}
-	// The design matrix, computed once: one row of 1 (the intercept) and
-	// the features per training member, in one flat slice.
-	k := len(RankFeatures) + 1
-	X := make([]float64, 0, len(hs)*k)
-	y := make([]float64, 0, len(hs))
+	k := 1 + len(RankFeatures)
+	if shape {
+		k += len(rankShapeFeatures)
+	}
+	if recent {
+		k += len(rankRecentFeatures)
+	}
+	pos := 0
+	X, y = slices.Grow(X, len(hs)*k), slices.Grow(y, len(hs))
 	for i, h := range hs {
 		n := int(upTo[i])
 		X = append(X, 1)
 		X = X[:len(X)+k-1]
-		if !rankRow(X[len(X)-k+1:], History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, pop) {
+		if !rankRow(X[len(X)-k+1:], shape, recent, History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, pop) {
 			X = X[:len(X)-k]
 			continue
 		}
@@ -137,7 +247,33 @@ func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
 			stay = 0
 		}
 		y = append(y, stay)
-		m.Positives += int(stay)
+		pos += int(stay)
+	}
+	return X, y, pos
+}
+
+// trainRank trains on cleaned histories up to end.
+func trainRank(hs []History, end Day, innerDays int, spec RankSpec) (*RankModel, error) {
+	if innerDays < 1 {
+		return nil, fmt.Errorf("%w: inner split of %d days", ErrInvalid, innerDays)
+	}
+	shape, recent, ok := rankSet(spec.Features)
+	if !ok || spec.Cuts < 1 || spec.L2 < 0 {
+		return nil, fmt.Errorf("%w: ranking spec %+v", ErrInvalid, spec)
+	}
+	cut := end - Day(innerDays)
+	names := rankFeatureNames(spec.Features)
+	k := 1 + len(names)
+	m := &RankModel{Cut: cut.String(), End: end.String(), L2: spec.L2, Spec: spec, Features: names}
+	// The design matrix, computed once: one row of 1 (the intercept) and
+	// the features per training member and cut-off, in one flat slice.
+	X := make([]float64, 0, len(hs)*k*spec.Cuts)
+	y := make([]float64, 0, len(hs)*spec.Cuts)
+	for c := range spec.Cuts {
+		var pos int
+		ci := cut - Day(30*c)
+		X, y, pos = rankRows(X, y, hs, ci, ci+Day(innerDays), shape, recent)
+		m.Positives += pos
 	}
 	m.Members = len(y)
 	if m.Members < 10 || m.Positives == 0 || m.Positives == m.Members {
@@ -151,17 +287,85 @@ func trainRank(hs []History, end Day, innerDays int) (*RankModel, error) {
 	return m, nil
 }
 
+// RankCandidate is one spec and how it ranked on the validation split.
+type RankCandidate struct {
+	Spec          RankSpec `json:"spec"`
+	ValidationAUC float64  `json:"validation_auc"`
+}
+
+// RankSelection is SelectRank's result: every candidate's validation AUC
+// and the one chosen.
+type RankSelection struct {
+	TrainCut   string          `json:"train_cut"`  // candidates trained with features as of this day (the latest cut-off) ...
+	ValidCut   string          `json:"valid_cut"`  // ... and validated as of this day, target no purchase to End
+	End        string          `json:"end"`        // the end of the data used
+	Members    int             `json:"members"`    // validation rows
+	Positives  int             `json:"positives"`  // of them without a purchase
+	Candidates []RankCandidate `json:"candidates"` // in RankCandidates order
+	Chosen     RankSpec        `json:"chosen"`     // the best validation AUC; the earlier (simpler) candidate on a tie
+	ChosenAUC  float64         `json:"chosen_auc"`
+}
+
+// SelectRank chooses how to train the ranking model using the members'
+// purchases up to end only, by a validation split inside that period:
+// each candidate is trained as TrainRank would be with end-innerDays as
+// its end, then scored on the members as of end-innerDays, target "no
+// purchase from then to end". Nothing after end is read.
+func SelectRank(members []Member, end time.Time, innerDays int, cfg *Config) (*RankSelection, error) {
+	if innerDays < 1 {
+		return nil, fmt.Errorf("%w: inner split of %d days", ErrInvalid, innerDays)
+	}
+	c := cfg.withDefaults()
+	hs := histories(members, end, &c)
+	e := DayOf(end, c.Location)
+	vcut := e - Day(innerDays)
+	sel := &RankSelection{TrainCut: (vcut - Day(innerDays)).String(), ValidCut: vcut.String(), End: e.String()}
+	for _, spec := range RankCandidates() {
+		m, err := trainRank(hs, vcut, innerDays, spec)
+		if err != nil {
+			return nil, fmt.Errorf("select ranking: %s: %w", spec, err)
+		}
+		shape, recent, _ := rankSet(spec.Features)
+		X, y, pos := rankRows(nil, nil, hs, vcut, e, shape, recent)
+		k := 1 + len(m.Coef)
+		scores := make([]float64, len(y))
+		truth := make([]bool, len(y))
+		for i := range y {
+			z := m.Intercept
+			for j, v := range X[i*k+1 : i*k+k] {
+				z += m.Coef[j] * v
+			}
+			scores[i], truth[i] = z, y[i] == 1
+		}
+		sel.Members, sel.Positives = len(y), pos
+		auc := AUC(scores, truth)
+		sel.Candidates = append(sel.Candidates, RankCandidate{Spec: spec, ValidationAUC: auc})
+		if len(sel.Candidates) == 1 || auc > sel.ChosenAUC {
+			sel.Chosen, sel.ChosenAUC = spec, auc
+		}
+	}
+	return sel, nil
+}
+
 // fitLogistic fits y ~ sigmoid(w.x) by Newton's method (iteratively
 // reweighted least squares) with a ridge penalty l2 on w[1:] (not the
-// intercept). X holds len(y) rows of k values, the first of each 1.
+// intercept). X holds len(y) rows of k values, the first of each 1. Once
+// the steps are small (below 1e-4) the Hessian is kept from the last full
+// step and only the gradient is recomputed (a chord step), which costs a
+// sixth of a full pass here; the fixed point is the same (the gradient is
+// zero), it converges in one or two more steps instead of one.
 func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error) {
 	w := make([]float64, k)
 	H := mat.NewSymDense(k, nil)
 	g := mat.NewVecDense(k, nil)
 	var step mat.VecDense
+	var chol mat.Cholesky
 	pen := l2 * float64(len(y))
+	frozen := false
 	for it := 0; it < 100; it++ {
-		H.Zero()
+		if !frozen {
+			H.Zero()
+		}
 		g.Zero()
 		hd := H.RawSymmetric().Data
 		gd := g.RawVector().Data
@@ -172,7 +376,14 @@ func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error)
 				z += w[j] * v
 			}
 			p := 1 / (1 + math.Exp(-z))
-			r, q := yi-p, p*(1-p)
+			r := yi - p
+			if frozen {
+				for j, vj := range xi {
+					gd[j] += r * vj
+				}
+				continue
+			}
+			q := p * (1 - p)
 			for j, vj := range xi {
 				gd[j] += r * vj
 				qv := q * vj
@@ -183,18 +394,27 @@ func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error)
 			}
 		}
 		for j := 1; j < k; j++ {
-			hd[j*k+j] += pen
 			gd[j] -= pen * w[j]
 		}
-		if err := step.SolveVec(H, g); err != nil {
+		if !frozen {
+			for j := 1; j < k; j++ {
+				hd[j*k+j] += pen
+			}
+			if !chol.Factorize(H) {
+				return nil, fmt.Errorf("%w: logistic regression: the Hessian is singular (the features do not separate)", ErrNoData)
+			}
+		}
+		if err := chol.SolveVecTo(&step, g); err != nil {
 			return nil, fmt.Errorf("%w: logistic regression: %v", ErrNoData, err)
 		}
 		for j := range w {
 			w[j] += step.AtVec(j)
 		}
-		if mat.Norm(&step, math.Inf(1)) < 1e-10 {
+		norm := mat.Norm(&step, math.Inf(1))
+		if norm < 1e-10 {
 			return w, nil
 		}
+		frozen = norm < 1e-4
 	}
 	return w, nil
 }
@@ -203,9 +423,10 @@ func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error)
 // purchase ahead, as of asOf; popMedian is the population's median
 // interval for members with one purchase day. False without a purchase.
 func (m *RankModel) Score(h History, asOf Day, popMedian float64) (float64, bool) {
-	var buf [8]float64
-	row := buf[:len(RankFeatures)]
-	if !rankRow(row, h, asOf, popMedian) {
+	var buf [16]float64
+	shape, recent, _ := rankSet(m.Spec.Features)
+	row := buf[:len(m.Coef)]
+	if !rankRow(row, shape, recent, h, asOf, popMedian) {
 		return 0, false
 	}
 	z := m.Intercept

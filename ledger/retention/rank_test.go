@@ -50,7 +50,7 @@ func TestRankModelDoesNotPeek(t *testing.T) {
 	if !(rank.AUC > days.AUC) {
 		t.Errorf("ranking AUC %.4f does not beat days absent %.4f", rank.AUC, days.AUC)
 	}
-	if ev.Rank.Members != 2357 || ev.Rank.Cut != "1997-07-01" || len(ev.Rank.Coef) != len(retention.RankFeatures) {
+	if ev.Rank.Members != 2357 || ev.Rank.Cut != "1997-07-01" || len(ev.Rank.Coef) != len(ev.Rank.Features) || ev.Rank.Spec != retention.DefaultRankSpec {
 		t.Errorf("model %+v", *ev.Rank)
 	}
 	if _, err := retention.TrainRank(ms[:5], calEnd, 91, nil); !errors.Is(err, retention.ErrNoData) {
@@ -93,5 +93,49 @@ func TestCDNOWMasterLayout(t *testing.T) {
 		if ms, err := retention.ParseCDNOW(strings.NewReader(bad)); !errors.Is(err, retention.ErrInvalid) || ms != nil {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestDefaultRankSpecIsSelected: the shipped spec is the one the
+// validation split inside CDNOW's calibration period chooses (nothing of
+// the holdout is read: SelectRank cleans the histories as of the
+// calibration end), and the choice repeats without the holdout purchases.
+func TestDefaultRankSpecIsSelected(t *testing.T) {
+	ms := loadCDNOW(t)
+	sel, err := retention.SelectRank(ms, calEnd, retention.DefaultRankInnerDays, &retention.Config{KeepZeroAmount: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.Chosen != retention.DefaultRankSpec {
+		t.Errorf("validation chose %s (AUC %.4f), DefaultRankSpec is %s", sel.Chosen, sel.ChosenAUC, retention.DefaultRankSpec)
+	}
+	if len(sel.Candidates) != len(retention.RankCandidates()) || sel.TrainCut != "1997-04-01" || sel.ValidCut != "1997-07-01" || sel.End != "1997-09-30" {
+		t.Errorf("selection %+v", sel)
+	}
+	for _, c := range sel.Candidates {
+		if c.ValidationAUC > sel.ChosenAUC {
+			t.Errorf("%s scored %.4f, above the chosen %.4f", c.Spec, c.ValidationAUC, sel.ChosenAUC)
+		}
+	}
+	var calOnly []retention.Member
+	for _, m := range ms {
+		c := m
+		c.Purchases = nil
+		for _, p := range m.Purchases {
+			if !p.At.After(calEnd) {
+				c.Purchases = append(c.Purchases, p)
+			}
+		}
+		calOnly = append(calOnly, c)
+	}
+	sel2, err := retention.SelectRank(calOnly, calEnd, retention.DefaultRankInnerDays, &retention.Config{KeepZeroAmount: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(*sel) != fmt.Sprint(*sel2) {
+		t.Errorf("selection differs without the holdout:\n%+v\n%+v", *sel, *sel2)
+	}
+	if _, err := retention.TrainRankSpec(ms, calEnd, 91, retention.RankSpec{Features: "everything", Cuts: 1}, nil); !errors.Is(err, retention.ErrInvalid) {
+		t.Errorf("unknown feature set: %v", err)
 	}
 }
