@@ -123,8 +123,8 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
-		pollT:   time.NewTicker(time.Second), // in case a notification is missed
-		pieceT:  time.NewTicker(u.o.PieceTimeout),
+		pollT:   time.NewTicker(time.Second),                          // in case a notification is missed
+		pieceT:  time.NewTicker(max(u.o.PieceTimeout/4, time.Second)), // asks again within 1.25x PieceTimeout
 		notify:  u.ob.OutboxNotify(),
 	}, nil
 }

@@ -3,6 +3,11 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,8 +197,9 @@ func TestCatalogueInPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, _, othersBefore := pieces(sync())
 	send(p1, seal(hqKey, p1, docs12[1]))
-	waitSync("ignoring the piece of version 12", func(sy map[string]any) bool { _, _, o := pieces(sy); return o >= 1 })
+	waitSync("ignoring the piece of version 12", func(sy map[string]any) bool { _, _, o := pieces(sy); return o > othersBefore })
 	if h, _, _ := pieces(sync()); h != want-1 || storeVersion() != 10 {
 		t.Fatalf("after bad pieces: have %v, store version %v; want %v and 10", h, storeVersion(), want-1)
 	}
@@ -226,4 +232,100 @@ func TestCatalogueInPieces(t *testing.T) {
 	if got := price(ean13(99_999)); got != 5100+999 {
 		t.Fatalf("version 11: article 99999 costs %v, want %v", got, 5100+999)
 	}
+}
+
+// withLocalCatalogue rewrites the register's config with n more articles
+// in its local catalogue (YAML, one flow mapping per line).
+func (r *register) withLocalCatalogue(tb testing.TB, n int) int {
+	r.writeConfig()
+	b, err := os.ReadFile(r.cfgPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var items strings.Builder
+	for i := range n {
+		fmt.Fprintf(&items, "    - {sku: \"%s\", name: \"Article number %d\", price: %d, category: grocery}\n", ean13(i), i, 100+i%1000)
+	}
+	block := `catalogue:
+  version: 1
+  items:
+    - sku: "4006381333931"
+      name: Stabilo pen
+      price: 250
+      category: stationery
+    - sku: "9780201379624"
+      name: Design Patterns
+      price: 4999
+      category: books
+`
+	items.WriteString("    - {sku: \"4006381333931\", name: Stabilo pen, price: 250, category: stationery}\n")
+	items.WriteString("    - {sku: \"9780201379624\", name: Design Patterns, price: 4999, category: books}\n")
+	if !strings.Contains(string(b), block) {
+		tb.Fatal("the harness's catalogue changed; update withLocalCatalogue")
+	}
+	cfg := strings.Replace(string(b), block, "catalogue:\n  version: 1\n  items:\n"+items.String(), 1)
+	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return len(cfg)
+}
+
+// BenchmarkLocalCatalogue100kStart: the real daemon with a 100,000-item
+// catalogue in its YAML config, from exec to ready (/healthz), on the
+// first start (the catalogue goes into a new ledger) and on a restart
+// (REPORT catalogue_100k_yaml_start_s, goal 2 s), with its peak RSS.
+func BenchmarkLocalCatalogue100kStart(b *testing.B) {
+	r := newRegister(b)
+	size := r.withLocalCatalogue(b, 100_000)
+	var first, again, firstCPU, againCPU []time.Duration
+	var hwm int64
+	for b.Loop() {
+		os.Remove(filepath.Join(r.dir, "ledger.db"))
+		first = append(first, r.start())
+		firstCPU = append(firstCPU, procCPU(b, r.cmd.Process.Pid))
+		if code, _ := r.api("GET", "/v1/status", nil); code != 200 {
+			b.Fatalf("status %d", code)
+		}
+		if _, err := r.term(); err != nil {
+			b.Fatal(err)
+		}
+		again = append(again, r.start())
+		againCPU = append(againCPU, procCPU(b, r.cmd.Process.Pid))
+		hwm = max(hwm, procHWM(b, r.cmd.Process.Pid))
+		if _, err := r.term(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	b.ReportMetric(med(first).Seconds(), "first-start-s")
+	b.ReportMetric(med(again).Seconds(), "restart-s")
+	fmt.Printf("REPORT catalogue_100k_yaml_start_s %.2f s first start, %.2f s restart (CPU %.2f s and %.2f s; %d-byte config; peak RSS of the restart %d MB)\n",
+		med(first).Seconds(), med(again).Seconds(), med(firstCPU).Seconds(), med(againCPU).Seconds(), size, hwm>>20)
+}
+
+// procCPU is the CPU time (user + system) a process used so far.
+func procCPU(tb testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// procHWM is a process's peak resident memory in bytes.
+func procHWM(tb testing.TB, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // MaxSize is the largest config file Parse accepts, in bytes.
-const MaxSize = 4 << 20
+const MaxSize = 32 << 20
 
 // Load reads and parses the config file at path; see Parse.
 func Load(path string) (*Config, error) {
@@ -41,6 +41,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(data) > MaxSize {
 		p.add(0, "", "file is %d bytes; the limit is %d", len(data), MaxSize)
 		return nil, p.errs
+	}
+	if rest, fc, ok := fastItems(data); ok {
+		data, p.fast = rest, &fc // the item lines are blanked; see fastitems.go
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -80,6 +83,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
+	if p.fast != nil {
+		cfg.Catalogue.Items = p.fast.items
+	}
 	typeErrs := len(p.errs)
 	p.defaults(cfg)
 	v := &validator{p: p, cfg: cfg}
@@ -99,6 +105,9 @@ type parser struct {
 	lines map[int][]string  // line -> key paths starting on it, outermost first
 	vals  map[string]string // key path -> scalar value
 	keys  map[string]int    // key path -> line
+	// fast holds catalogue.items when fastItems read them (their keys are
+	// not in lines/vals/keys; lineOf finds an item's line here).
+	fast *fastCatalogue
 }
 
 func (p *parser) add(line int, path, format string, args ...any) {
@@ -112,6 +121,13 @@ func (p *parser) addAt(path, format string, args ...any) {
 }
 
 func (p *parser) lineOf(path string) int {
+	if p.fast != nil {
+		if rest, ok := strings.CutPrefix(path, "catalogue.items["); ok {
+			if i, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ']'), 0)]); err == nil && i >= 0 && i < len(p.fast.lines) {
+				return p.fast.lines[i]
+			}
+		}
+	}
 	for q := path; q != ""; q = parent(q) {
 		if l, ok := p.keys[q]; ok {
 			return l

@@ -195,26 +195,43 @@ func (v *validator) catalogue() {
 	if c.Version < 0 {
 		v.add("catalogue.version", "%d is negative; use 0 or more", c.Version)
 	}
-	seen := map[string]int{}
+	// 100,000 items are checked at every start: paths are made only for
+	// an item with a problem.
+	seen := make(map[string]int, len(c.Items))
 	for i, it := range c.Items {
-		p := fmt.Sprintf("catalogue.items[%d]", i)
-		if v.required(p+".sku", it.SKU, "the scanned code, e.g. \"4006381333931\"") {
+		at := func(key string) string { return "catalogue.items[" + strconv.Itoa(i) + "]." + key }
+		if strings.TrimSpace(it.SKU) == "" {
+			v.required(at("sku"), it.SKU, "the scanned code, e.g. \"4006381333931\"")
+		} else {
 			if j, dup := seen[it.SKU]; dup {
-				v.add(p+".sku", "duplicate SKU %q (already catalogue.items[%d], line %d); each SKU once", it.SKU, j, v.p.lineOf(fmt.Sprintf("catalogue.items[%d].sku", j)))
+				v.add(at("sku"), "duplicate SKU %q (already catalogue.items[%d], line %d); each SKU once", it.SKU, j, v.p.lineOf(fmt.Sprintf("catalogue.items[%d].sku", j)))
 			} else {
 				seen[it.SKU] = i
 			}
-			if digitsRE.MatchString(it.SKU) && (len(it.SKU) == 8 || len(it.SKU) == 12 || len(it.SKU) == 13) {
+			if n := len(it.SKU); (n == 8 || n == 12 || n == 13) && allDigits(it.SKU) {
 				if msg := gs1Problem(it.SKU); msg != "" {
-					v.add(p+".sku", "%q is not a valid EAN/UPC code: %s", it.SKU, msg)
+					v.add(at("sku"), "%q is not a valid EAN/UPC code: %s", it.SKU, msg)
 				}
 			} else if len(it.SKU) > 64 || strings.ContainsAny(it.SKU, " \t\r\n") {
-				v.add(p+".sku", "%q is not a valid SKU; use up to 64 characters without spaces", it.SKU)
+				v.add(at("sku"), "%q is not a valid SKU; use up to 64 characters without spaces", it.SKU)
 			}
 		}
-		v.required(p+".name", it.Name, "the item name shown to the customer")
-		v.intRange(p+".price", it.Price, 0, rules.MaxAmount, " minor units")
+		if strings.TrimSpace(it.Name) == "" {
+			v.required(at("name"), it.Name, "the item name shown to the customer")
+		}
+		if it.Price < 0 || it.Price > rules.MaxAmount {
+			v.intRange(at("price"), it.Price, 0, rules.MaxAmount, " minor units")
+		}
 	}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (v *validator) name(path, name string) {

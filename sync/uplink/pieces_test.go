@@ -1,0 +1,142 @@
+package uplink_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// TestPiecesAskedAgain: a store document whose catalogue comes in pieces
+// makes the uplink subscribe to the store's pieces (the broker sends the
+// retained ones); while pieces are missing and none arrives for
+// PieceTimeout it subscribes again (asks for the whole version again),
+// never while pieces keep coming, and never once the version is in force.
+func TestPiecesAskedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		key, err := signing.Generate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := signing.NewKeyring(key.Public())
+		items := []protocol.Product{{SKU: "a", Name: "A", Price: 1}, {SKU: "b", Name: "B", Price: 2}}
+		docs, m, err := protocol.SplitCatalogue("s1", 3, items, 200) // one item per piece
+		if err != nil || len(docs) != 2 {
+			t.Fatalf("%d pieces, %v", len(docs), err)
+		}
+		var mu sync.Mutex
+		var asked int
+		have := map[int]bool{}
+		fb := &fakeBroker{}
+		var deliver broker.Handler
+		dial := func(o broker.Options) (broker.Conn, broker.Token) {
+			c, tok := fb.dial(o)
+			deliver = o.OnMessage
+			bc := c.(*brokertest.Conn)
+			bc.SubscribeFunc = func(f map[string]byte) broker.Token {
+				if _, ok := f[protocol.CataloguePiecesFilter("s1")]; ok {
+					mu.Lock()
+					asked++
+					mu.Unlock()
+				}
+				return brokertest.Done(nil)
+			}
+			return bc, tok
+		}
+		status := func() uplink.Pieces {
+			mu.Lock()
+			defer mu.Unlock()
+			p := uplink.Pieces{Version: 3, Want: 2}
+			for i := range 2 {
+				if have[i] {
+					p.Have++
+				} else {
+					p.Missing = append(p.Missing, i)
+				}
+			}
+			p.Applied = p.Have == 2
+			return p
+		}
+		fb.t = t
+		u, err := uplink.New(newFakeOutbox(0), &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
+			Dial: dial, Keys: keys, PieceTimeout: 30 * time.Second,
+			OnPiecedConfig: func(context.Context, protocol.Config) (uplink.Pieces, error) { return status(), nil },
+			OnPiece: func(_ context.Context, p protocol.CataloguePiece, digest string) (uplink.Pieces, error) {
+				if digest != m.Digests[p.Index] {
+					t.Errorf("piece %d digest %s", p.Index, digest)
+				}
+				mu.Lock()
+				have[p.Index] = true
+				mu.Unlock()
+				return status(), nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go u.Run(ctx)
+		synctest.Wait()
+		seal := func(topic string, doc []byte) []byte {
+			b, err := key.Seal(topic, doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		askedSoFar := func() int { mu.Lock(); defer mu.Unlock(); return asked }
+		manifest, err := protocol.EncodeConfig(protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 3, CataloguePieces: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliver(protocol.StoreConfigTopic("s1"), seal(protocol.StoreConfigTopic("s1"), manifest))
+		synctest.Wait()
+		if n := askedSoFar(); n != 1 {
+			t.Fatalf("asked %d times for the pieces after the document, want 1", n)
+		}
+		if p := u.Status().Pieces; p == nil || p.Version != 3 || p.Want != 2 || !slices.Equal(p.Missing, []int{0, 1}) {
+			t.Fatalf("status while waiting: %+v", p)
+		}
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		if n := askedSoFar(); n != 2 {
+			t.Fatalf("asked %d times after 31 s without a piece, want 2", n)
+		}
+		deliver(protocol.CataloguePieceTopic("s1", 0), seal(protocol.CataloguePieceTopic("s1", 0), docs[0]))
+		synctest.Wait()
+		time.Sleep(20 * time.Second) // a piece came 20 s ago: not yet
+		synctest.Wait()
+		if n := askedSoFar(); n != 2 {
+			t.Fatalf("asked %d times 20 s after a piece, want 2", n)
+		}
+		time.Sleep(20 * time.Second) // within 1.25 x PieceTimeout of the last piece
+		synctest.Wait()
+		if n := askedSoFar(); n != 3 {
+			t.Fatalf("asked %d times 40 s after the last piece, want 3", n)
+		}
+		if p := u.Status().Pieces; p == nil || p.Have != 1 || p.Fetches != 3 || !slices.Equal(p.Missing, []int{1}) {
+			t.Fatalf("status with piece 1 missing: %+v", p)
+		}
+		deliver(protocol.CataloguePieceTopic("s1", 1), seal(protocol.CataloguePieceTopic("s1", 1), docs[1]))
+		synctest.Wait()
+		if st := u.Status(); st.Pieces != nil || st.Config.Store != 3 || st.ConfigError != "" {
+			t.Fatalf("after the last piece: pieces %+v, store version %d, error %q", st.Pieces, st.Config.Store, st.ConfigError)
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if n := askedSoFar(); n != 3 {
+			t.Fatalf("asked %d times after the version went in force, want 3", n)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
