@@ -14,6 +14,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 )
 
@@ -22,7 +23,11 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("HQ_CRASH_CHILD_STORE"); path != "" {
 		os.Exit(crashChild(path, os.Getenv("HQ_CRASH_CHILD_BROKER")))
 	}
-	os.Exit(m.Run())
+	if dsn := os.Getenv("HQ_PG_WORKER_DSN"); dsn != "" {
+		os.Exit(pgWorker(dsn, os.Getenv("HQ_PG_WORKER_BROKER"), os.Getenv("HQ_PG_WORKER_ID")))
+	}
+	// One PostgreSQL for the package's worker tests (workers_test.go).
+	os.Exit(pgtest.Main(m, pgtest.Options{}, func(s *pgtest.Server, err error) { pgSrv, pgErr = s, err }))
 }
 
 func crashChild(path, broker string) int {

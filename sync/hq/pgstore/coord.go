@@ -58,7 +58,7 @@ func (c *Coordinator) Changes() <-chan hqstore.Change { return c.changes }
 func (c *Coordinator) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := c.session(ctx)
-		if c.leader.Swap(false) {
+		if c.leader.Swap(false) && ctx.Err() == nil {
 			c.log.Warn("leadership lost", "err", err)
 		}
 		select {
