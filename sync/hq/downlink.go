@@ -52,7 +52,10 @@ type acker struct {
 	// notices are one-off acks to streams whose events are held for
 	// review: each names its incarnation and says why.
 	notices map[hqstore.Stream]protocol.Ack
-	kick    chan struct{}
+	// policy is, per register with events its policy holds, the notice
+	// every ack to it carries, so its status keeps saying so.
+	policy map[regKey]*protocol.Notice
+	kick   chan struct{}
 }
 
 func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Service) *acker {
@@ -60,7 +63,26 @@ func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Ser
 		pending: map[regKey]uint64{}, sent: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
 		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
 		incs: map[regKey]string{}, notices: map[hqstore.Stream]protocol.Ack{},
-		kick: make(chan struct{}, 1)}
+		policy: map[regKey]*protocol.Notice{},
+		kick:   make(chan struct{}, 1)}
+}
+
+// setPolicy records what head office's policy holds of a register's
+// events; the register's next acks say it (protocol.NoticePolicy).
+func (a *acker) setPolicy(rs hqstore.RegisterState) {
+	k := regKey{rs.Store, rs.Register}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rs.PolicyHeld == 0 {
+		delete(a.policy, k)
+		return
+	}
+	text := fmt.Sprintf("head office holds %d of this register's events for review (its policy refused them; see loyalty-hq review); latest: %s",
+		rs.PolicyHeld, rs.PolicyNote)
+	if len(text) > protocol.MaxNoticeText {
+		text = text[:protocol.MaxNoticeText]
+	}
+	a.policy[k] = &protocol.Notice{Code: protocol.NoticePolicy, Held: rs.PolicyHeld, Text: text}
 }
 
 // setIncarnation names the incarnation the register's acks are for.
@@ -151,14 +173,15 @@ func (a *acker) run(ctx context.Context) {
 func (a *acker) flush() {
 	now := time.Now()
 	type sent struct {
-		k   regKey
-		ack protocol.Ack
-		t   broker.Token
+		k      regKey
+		ack    protocol.Ack
+		t      broker.Token
+		oneOff bool // a notice to a held stream, not watermark bookkeeping
 	}
 	var out []sent
 	a.mu.Lock()
 	for k, wm := range a.pending {
-		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm}
+		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: a.policy[k]}
 		if a.gaps[k] && !a.gapDue(k, now) && wm <= a.sent[k] {
 			// The register sent beyond a gap head office asked about
 			// moments ago, and the watermark has not moved: nothing new
@@ -186,7 +209,7 @@ func (a *acker) flush() {
 	for st, ack := range a.notices {
 		// Sent once per batch that held something: the register resends
 		// while it waits, and each resend brings the notice again.
-		out = append(out, sent{k: regKey{st.Store, st.Register}, ack: ack})
+		out = append(out, sent{k: regKey{st.Store, st.Register}, ack: ack, oneOff: true})
 		delete(a.notices, st)
 	}
 	a.mu.Unlock()
@@ -201,15 +224,17 @@ func (a *acker) flush() {
 		// register), so it is there when the register connects; gap
 		// requests and notices are answers to what it just sent, and a
 		// legacy register (no incarnation) could be a fresh ledger that
-		// must not take another's watermark.
-		retain := out[i].ack.Incarnation != "" && out[i].ack.Gap == 0 && out[i].ack.Notice == nil
+		// must not take another's watermark. The policy's notice is a
+		// standing state of the register's stream, retained with it.
+		retain := out[i].ack.Incarnation != "" && out[i].ack.Gap == 0 && !out[i].oneOff &&
+			(out[i].ack.Notice == nil || out[i].ack.Notice.Code == protocol.NoticePolicy)
 		out[i].t = a.c.Publish(protocol.AckTopic(out[i].k.store, out[i].k.register), 0, retain, b)
 	}
 	for _, s := range out {
 		if s.t == nil {
 			continue
 		}
-		if s.ack.Notice != nil {
+		if s.oneOff {
 			// A notice is not the register's watermark bookkeeping: a
 			// lost one is sent again with the next resend it answers.
 			if broker.WaitTimeout(s.t, a.wait) && s.t.Error() == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	stdsync "sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
@@ -88,6 +90,12 @@ type Options struct {
 	// (pgstore.Coordinator). Nil: this service sends the summaries of its
 	// own commits.
 	Coordinator Coordinator
+	// Policy, when set, checks every event before its effect is applied
+	// (sync/hq/policy): what it refuses is held for review, logged,
+	// counted and told to the register. loyalty-hq serve always sets one;
+	// nil applies everything (tests of other parts). Rule sets in the
+	// config documents head office records are added to it.
+	Policy *policy.Policy
 }
 
 // Coordinator splits the work that must happen once among workers on one
@@ -120,7 +128,12 @@ type Status struct {
 	NoticesSent    uint64 `json:"notices_sent"`    // acks telling a register why its events are held
 	SummariesSent  uint64 `json:"summaries_sent"`  // member summaries sent (per store)
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
-	QueueLen       int    `json:"queue_len"`       // messages waiting to be applied
+	// PolicyHeld counts events head office's policy held for review
+	// (applied to their stream, not to balances or members), by check
+	// in PolicyHeldBy (sync/hq/policy codes).
+	PolicyHeld   uint64            `json:"policy_held"`
+	PolicyHeldBy map[string]uint64 `json:"policy_held_by,omitempty"`
+	QueueLen     int               `json:"queue_len"` // messages waiting to be applied
 	// LastError is why the last connection attempt to the broker failed
 	// (TLS or network), empty once connected.
 	LastError        string    `json:"last_error,omitempty"`
@@ -207,6 +220,12 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
+	if opts.Policy != nil {
+		if err := s.loadRuleSets(); err != nil {
+			return nil, err
+		}
+		st.SetPolicy(opts.Policy)
+	}
 	return s, nil
 }
 
@@ -215,6 +234,7 @@ func (s *Service) Status() Status {
 	s.stats.Lock()
 	defer s.stats.Unlock()
 	st := s.stats.Status
+	st.PolicyHeldBy = maps.Clone(st.PolicyHeldBy)
 	st.Connected = s.conn.Load()
 	st.Subscribed = st.Connected && s.subd.Load()
 	st.QueueLen = len(s.in)
@@ -347,6 +367,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.sums.addStore(r.Store)
 			s.acks.setIncarnation(r.Store, r.Register, r.Incarnation)
 			s.acks.known(r.Store, r.Register, r.Watermark)
+			s.acks.setPolicy(r)
 		}
 	}
 
@@ -482,6 +503,13 @@ func (s *Service) ingest(ctx context.Context) error {
 			st.Rejected += uint64(len(res.Rejected))
 			st.Conflicts += uint64(len(res.Conflicts))
 			st.Reviewed += uint64(res.Reviewed)
+			for _, h := range res.PolicyHolds {
+				st.PolicyHeld++
+				if st.PolicyHeldBy == nil {
+					st.PolicyHeldBy = map[string]uint64{}
+				}
+				st.PolicyHeldBy[h.Code]++
+			}
 			st.Commits++
 			st.LastCommit = now
 			st.LastCommitEvents = len(evs)
@@ -496,8 +524,13 @@ func (s *Service) ingest(ctx context.Context) error {
 			s.log.Warn("events held for review", "store", h.Store, "register", h.Register, "incarnation", h.Incarnation,
 				"reason", h.Reason, "held", h.Held, "detail", h.Text)
 		}
+		for _, h := range res.PolicyHolds {
+			s.log.Warn("event held for review by policy; its stream goes on", "store", h.Store, "register", h.Register,
+				"seq", h.Seq, "check", h.Code, "why", h.Text)
+		}
 		// Only now, after the commit: acknowledge.
 		for _, rs := range res.Registers {
+			s.acks.setPolicy(rs)
 			s.sums.addStore(rs.Store)
 			s.acks.setIncarnation(rs.Store, rs.Register, rs.Incarnation)
 			s.acks.set(rs.Store, rs.Register, rs.Watermark, rs.Gap)
@@ -565,6 +598,7 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.log.Warn("invalid config document on the broker; registers refuse it too", "topic", m.topic, "err", err)
 			continue
 		}
+		s.learnRules(m.topic, cfg)
 		switch err := s.st.RecordConfig(m.topic, cfg.ConfigVersion, doc); {
 		case err == nil:
 			s.log.Info("config in force recorded", "topic", m.topic, "version", cfg.ConfigVersion)

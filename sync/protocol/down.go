@@ -70,6 +70,12 @@ const (
 	// different content from the same incarnation (a ledger restored from
 	// a backup older than what head office has).
 	NoticeReused = "reused"
+	// NoticePolicy: head office applied these events to the register's
+	// stream (the watermark moves on) but holds their effect for review:
+	// its policy refused them (points beyond what the rule set allows, an
+	// adjustment over the caps, a card moved between members). Held counts
+	// them; Text says why the latest was held.
+	NoticePolicy = "policy"
 )
 
 // MaxNoticeText bounds a notice's text.
@@ -126,7 +132,7 @@ func (a Ack) validate(register string) error {
 	}
 	if n := a.Notice; n != nil {
 		switch n.Code {
-		case NoticeIncarnation, NoticeStore, NoticeReused:
+		case NoticeIncarnation, NoticeStore, NoticeReused, NoticePolicy:
 		default:
 			return fmt.Errorf("ack: %w: notice code %q", ErrMalformed, n.Code)
 		}

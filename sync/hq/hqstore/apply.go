@@ -43,6 +43,7 @@ type pointData struct {
 	Kind     ledger.EventKind `json:"kind"`
 	MemberID string           `json:"member_id"`
 	Points   ledger.Points    `json:"points"`
+	SaleID   string           `json:"sale_id"`
 }
 
 // consentData is a consent change: the member and the new consent. A full
@@ -227,7 +228,7 @@ func (s *Store) Apply(events []Event) (Result, error) {
 	var res Result
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		res, err = ApplyIn(newBoltTxn(tx), events, s.opts)
+		res, err = ApplyIn(newBoltTxn(tx), events, s.applyOpts())
 		return err
 	})
 	if err != nil {
@@ -450,6 +451,20 @@ func (a *applier) applyOp(rs *RegisterState, o op) error {
 	rs.Watermark = e.Seq
 	rs.Applied++
 	a.res.Applied++
+	// Head office's policy (sync/hq/policy): an event it holds stays in
+	// the stream (the watermark moves on) without its effect.
+	if v, err := a.check(rs, o); err != nil {
+		return err
+	} else if v.Hold() {
+		return a.policyHold(rs, o, v)
+	}
+	return a.effect(rs, o)
+}
+
+// effect applies what an event means beyond its stream: the sale,
+// refund, points, member, correction or consent.
+func (a *applier) effect(rs *RegisterState, o op) error {
+	e := o.e
 	switch {
 	case o.sale != nil:
 		return a.applySale(rs, e, o.sale)
@@ -500,7 +515,7 @@ func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
 			Detail: fmt.Sprintf("sale id %q already recorded by %s-%d; this one is kept in the stream but not counted", s.ID, p.Register, p.Seq),
 		})
 	}
-	v, err := json.Marshal(saleRec{Register: e.Register, Seq: e.Seq, MemberID: s.MemberID, Total: s.Total})
+	v, err := json.Marshal(saleRec{Register: e.Register, Seq: e.Seq, MemberID: s.MemberID, Total: s.Total, Allow: a.allowance(s)})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 )
 
 // The store interfaces. *Store (bbolt, one process, the embedded default)
@@ -30,6 +31,15 @@ type Ingest interface {
 	RecordConfig(kind string, version uint64, doc json.RawMessage) error
 	// NextEpoch durably increments and returns a counter.
 	NextEpoch() (uint64, error)
+	// Configs returns the latest recorded document of every kind (head
+	// office's policy reads the rule sets among them at start).
+	Configs() ([]ConfigDoc, error)
+	// SetPolicy makes Apply check every event against p as it applies
+	// it, in sequence order, and hold what p refuses: applied to the
+	// stream, not to balances, aliases or profiles; listed by Review with
+	// Reason ReviewPolicy; counted in RegisterState.PolicyHeld; reported
+	// in Result.PolicyHolds (policy.go). nil: no checks.
+	SetPolicy(p *policy.Policy)
 }
 
 // Views is what head office's status endpoint reads.
@@ -73,6 +83,10 @@ type Backend interface {
 	// else ErrInvalid and nothing changes. The held events after it are
 	// applied.
 	AcknowledgeGap(register string, from, to uint64, note string) (Gap, error)
+	// ResolvePolicy ends the review of an event the policy held: approve
+	// applies its effect, otherwise it stays unapplied for good; either
+	// way it leaves Review. ErrNotHeld when it is not held (any more).
+	ResolvePolicy(register string, seq uint64, approve bool) ([]string, error)
 	// Check verifies the store's invariants (contiguous streams up to each
 	// watermark but for acknowledged gaps, held events beyond it, balances equal to the sum of
 	// their point events).

@@ -108,6 +108,8 @@ func decodePointFast(data []byte) (p pointData, ok bool) {
 			p.Kind = ledger.EventKind(k)
 		case "member_id":
 			p.MemberID, ok = str()
+		case "sale_id":
+			p.SaleID, ok = str()
 		case "points":
 			j := i
 			if j < len(s) && s[j] == '-' {
@@ -126,7 +128,7 @@ func decodePointFast(data []byte) (p pointData, ok bool) {
 			p.Points, i, ok = ledger.Points(n), j, true
 		default:
 			// The standard decoder matches keys without regard to case.
-			for _, k := range []string{"register", "kind", "member_id", "points"} {
+			for _, k := range []string{"register", "kind", "member_id", "points", "sale_id"} {
 				if strings.EqualFold(key, k) {
 					return p, false
 				}

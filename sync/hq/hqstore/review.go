@@ -58,6 +58,10 @@ type Hold struct {
 type Held struct {
 	Stream
 	Reason string `json:"reason"`
+	// Code and Text, for Reason ReviewPolicy, say which check held the
+	// event and why (sync/hq/policy).
+	Code string `json:"code,omitempty"`
+	Text string `json:"text,omitempty"`
 	ledger.OutboxRecord
 }
 
@@ -182,10 +186,17 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 }
 
 // Review lists the events held for review, by register, incarnation and
-// sequence number.
+// sequence number: those head office could not place (another
+// incarnation or store, a reused number) and those its policy held
+// (Reason ReviewPolicy).
 func (s *Store) Review() ([]Held, error) {
 	var out []Held
 	err := s.db.View(func(tx *bolt.Tx) error {
+		ph, err := policyHeld(tx)
+		if err != nil {
+			return err
+		}
+		out = append(out, ph...)
 		b := tx.Bucket(bReview)
 		if b == nil {
 			return nil

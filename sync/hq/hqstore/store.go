@@ -18,6 +18,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 )
 
 // schemaVersion is the layout this program writes and reads.
@@ -36,7 +37,7 @@ var (
 	bConflicts = []byte("conflicts")
 	bDouble    = []byte("doublespends")
 	bConfig    = []byte("config")
-	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview}
+	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview, bPolicyHeld, bPolicyAdjust}
 )
 
 // Options configures Open. A nil *Options means defaults.
@@ -53,6 +54,9 @@ type Options struct {
 	OfflineRedeemLimit ledger.Points
 	// ReadOnly opens the file for reports; Apply and PublishConfig fail.
 	ReadOnly bool
+	// Policy, when set, checks every event as it is applied (see
+	// SetPolicy, which sets it on an open store). Default none.
+	Policy *policy.Policy
 	// Clock gives "now" for the twelve-month figures and the retention
 	// view of member summaries (Spend12m, Visits12m and the retention
 	// status depend on it). Default: the system clock. Head office's own
@@ -83,6 +87,8 @@ type Store struct {
 	path string
 	// broken is set after a failed commit; every later write gets it.
 	broken *atomic.Pointer[error]
+	// policy, when set, checks every event as it is applied (policy.go).
+	policy *atomic.Pointer[policy.Policy]
 }
 
 // Event is one upstream event as head office received it: the register's
@@ -126,6 +132,11 @@ type RegisterState struct {
 	Rejected     uint64 `json:"rejected"`
 	Dropped      uint64 `json:"dropped"`
 	LastRejected string `json:"last_rejected,omitempty"`
+	// PolicyHeld counts this register's events head office's policy
+	// holds for review (applied to the stream, not to balances or
+	// members); PolicyNote says why the latest was held.
+	PolicyHeld uint64 `json:"policy_held,omitempty"`
+	PolicyNote string `json:"policy_note,omitempty"`
 }
 
 // Result is what one Apply did.
@@ -145,6 +156,9 @@ type Result struct {
 	Holds    map[Stream]Hold
 	// Members lists (sorted) the members whose chain-wide view changed.
 	Members []string
+	// PolicyHolds lists the events head office's policy held in this
+	// batch (they count as applied to their stream).
+	PolicyHolds []PolicyHold
 }
 
 // Conflict kinds.
@@ -284,6 +298,9 @@ type saleRec struct {
 	Total    ledger.Money `json:"total"`
 	Refunded ledger.Money `json:"refunded"`
 	Voided   bool         `json:"voided,omitempty"`
+	// Allow is what head office's policy allows the sale to earn, set
+	// when a policy was in force as it was applied (policy.go).
+	Allow *saleAllow `json:"allow,omitempty"`
 }
 
 // Open opens or creates the store at path.
@@ -301,7 +318,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: o, path: path, broken: new(atomic.Pointer[error])}
+	s := &Store{db: db, opts: o, path: path, broken: new(atomic.Pointer[error]), policy: new(atomic.Pointer[policy.Policy])}
 	if o.ReadOnly {
 		err = db.View(func(tx *bolt.Tx) error { return checkSchema(tx, false) })
 	} else {
@@ -716,6 +733,7 @@ func (s *Store) Check() error {
 			return cerr
 		}
 		sums := map[string]ledger.Points{}
+		policyHeld := policyHeldSeqs(tx)
 		err := tx.Bucket(bRegs).ForEach(func(k, v []byte) error {
 			var rs RegisterState
 			if err := json.Unmarshal(v, &rs); err != nil {
@@ -738,7 +756,7 @@ func (s *Store) Check() error {
 					if err := json.Unmarshal(ev, &rec); err != nil {
 						return fmt.Errorf("check: register %s seq %d: %w", k, n, err)
 					}
-					if rec.Type == ledger.OutPoints {
+					if rec.Type == ledger.OutPoints && !policyHeld[string(policyKey(string(k), n))] {
 						var pe ledger.PointEvent
 						if err := json.Unmarshal(rec.Data, &pe); err != nil {
 							return fmt.Errorf("check: register %s seq %d: %w", k, n, err)

@@ -43,6 +43,14 @@ type Txn interface {
 	Review(register, incarnation string, seq uint64) ([]byte, error)
 	PutReview(register, incarnation string, seq uint64, rec []byte) error
 	CountReview(register, incarnation string) (uint64, error)
+	// The policy's facts and holds (policy.go): the sum of the sizes of
+	// a register's adjustments applied on a day, and the events the
+	// policy holds (ParsePolicyHeld reads a record).
+	PolicyAdjusted(register, day string) (int64, error)
+	PutPolicyAdjusted(register, day string, n int64) error
+	PolicyHeld(register string, seq uint64) ([]byte, error)
+	PutPolicyHeld(register string, seq uint64, rec []byte) error
+	DeletePolicyHeld(register string, seq uint64) error
 }
 
 // MemberRow is a member's stored chain-wide view: the balance and, per
@@ -81,14 +89,7 @@ func recOf(r MemberRow) *memberRec {
 // returns what it did; an error means tx must be rolled back. opts gives
 // MaxHeld and OfflineRedeemLimit (defaults as for Open).
 func ApplyIn(tx Txn, events []Event, opts Options) (Result, error) {
-	o := opts.withDefaults()
-	a := &applier{
-		tx: tx, opts: o,
-		regs:    map[string]*RegisterState{},
-		members: map[string]*memberRec{},
-		touched: map[string]bool{},
-		res:     Result{Registers: map[string]RegisterState{}},
-	}
+	a := newApplier(tx, opts.withDefaults())
 	for _, e := range events {
 		if err := a.one(e); err != nil {
 			return Result{}, err
@@ -98,6 +99,16 @@ func ApplyIn(tx Txn, events []Event, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	return a.res, nil
+}
+
+func newApplier(tx Txn, o Options) *applier {
+	return &applier{
+		tx: tx, opts: o,
+		regs:    map[string]*RegisterState{},
+		members: map[string]*memberRec{},
+		touched: map[string]bool{},
+		res:     Result{Registers: map[string]RegisterState{}},
+	}
 }
 
 // SummaryIn builds a member's summary from tx: with figures, the twelve-

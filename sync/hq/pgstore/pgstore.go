@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 )
 
 // ErrUnavailable reports that the database could not be reached or
@@ -52,6 +54,8 @@ type Store struct {
 	opts Options
 	addr string
 	pw   string
+	// policy, when set, checks every event as it is applied (policy.go).
+	policy *atomic.Pointer[policy.Policy]
 }
 
 var _ hqstore.Backend = (*Store)(nil)
@@ -79,7 +83,7 @@ func Open(dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: the connection string does not parse: %s", ErrUnavailable, scrubURL(err.Error()))
 	}
-	s := &Store{opts: o, pw: cfg.ConnConfig.Password,
+	s := &Store{opts: o, pw: cfg.ConnConfig.Password, policy: new(atomic.Pointer[policy.Policy]),
 		addr: net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))}
 	cfg.MaxConns = o.MaxConns
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > o.Timeout {
@@ -219,7 +223,7 @@ func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
 		if err := t.lock(regs, mems); err != nil {
 			return err
 		}
-		r, err := hqstore.ApplyIn(t, events, s.opts.Store)
+		r, err := hqstore.ApplyIn(t, events, s.applyOpts())
 		if err != nil {
 			return err
 		}
@@ -575,6 +579,11 @@ func (s *Store) NextEpoch() (uint64, error) {
 func (s *Store) Review() ([]hqstore.Held, error) {
 	var out []hqstore.Held
 	err := s.read(func(ctx context.Context, _ *txn) error {
+		ph, err := s.policyReview(ctx)
+		if err != nil {
+			return err
+		}
+		out = append(out, ph...)
 		return eachRow(ctx, s.pool, `SELECT register, incarnation, seq, rec FROM hq_review ORDER BY register, incarnation, seq`, nil, func(r pgx.Rows) error {
 			var reg, inc string
 			var seq int64
@@ -763,12 +772,19 @@ func (s *Store) Check() error {
 			}
 		}
 		sums := map[string]ledger.Points{}
+		policyHeld, err := policyHeldPoints(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if err := eachRow(ctx, tx, `SELECT register, seq, rec FROM hq_events`, nil, func(r pgx.Rows) error {
 			var reg string
 			var seq int64
 			var raw []byte
 			if err := r.Scan(&reg, &seq, &raw); err != nil {
 				return err
+			}
+			if policyHeld[heldKey{reg, seq}] {
+				return nil // held by the policy: in no balance
 			}
 			var rec ledger.OutboxRecord
 			if err := json.Unmarshal(raw, &rec); err != nil {

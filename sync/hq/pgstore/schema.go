@@ -75,4 +75,18 @@ var migrations = []string{
 		rec         json   NOT NULL,
 		PRIMARY KEY (register, from_seq)
 	);`,
+	// 3: head office's policy (hqstore policy.go): the events it holds
+	// for review and each register's adjustments per day.
+	`CREATE TABLE hq_policy_held (
+		register    text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		rec         json   NOT NULL,
+		PRIMARY KEY (register, seq)
+	);
+	CREATE TABLE hq_policy_adjust (
+		register    text COLLATE "C" NOT NULL,
+		day         text COLLATE "C" NOT NULL,
+		total       bigint NOT NULL,
+		PRIMARY KEY (register, day)
+	);`,
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/internal/yamlkeys"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
@@ -63,6 +64,26 @@ type Config struct {
 	// ("ed25519:..."); retained config documents it signed are still
 	// recognised while registers move to the new key. Optional.
 	PreviousKey string `yaml:"previous_key"`
+	// Policy is what head office checks in every event before applying
+	// it (docs/hq.md "Policy").
+	Policy Policy `yaml:"policy"`
+}
+
+// Policy configures head office's checks of register events
+// (sync/hq/policy).
+type Policy struct {
+	// AdjustMaxPerEvent caps one adjustment (absolute points); default
+	// 10000; -1 holds every adjustment for review.
+	AdjustMaxPerEvent int64 `yaml:"adjust_max_per_event"`
+	// AdjustMaxPerDay caps the sum of one register's adjustments on one
+	// day (absolute points); default 50000; -1 holds every adjustment.
+	AdjustMaxPerDay int64 `yaml:"adjust_max_per_day"`
+	// TimeZone is the IANA zone of head office's day; default UTC.
+	TimeZone string `yaml:"timezone"`
+	// RulesFiles are rule sets registers may run besides those head
+	// office published (a register's own rules: section before the
+	// first publish-config): YAML with a top-level rules: key.
+	RulesFiles []string `yaml:"rules_files"`
 }
 
 // Broker says how to reach mosquitto.
@@ -172,6 +193,26 @@ func Parse(name string, data []byte) (Config, error) {
 			return Config{}, bad("previous_key", "%v", err)
 		}
 	}
+	if c.Policy.AdjustMaxPerEvent < -1 {
+		return Config{}, bad("policy.adjust_max_per_event", "%d: points (0 = default 10000, -1 = hold every adjustment for review)", c.Policy.AdjustMaxPerEvent)
+	}
+	if c.Policy.AdjustMaxPerDay < -1 {
+		return Config{}, bad("policy.adjust_max_per_day", "%d: points (0 = default 50000, -1 = hold every adjustment for review)", c.Policy.AdjustMaxPerDay)
+	}
+	if c.Policy.TimeZone != "" {
+		if _, err := time.LoadLocation(c.Policy.TimeZone); err != nil || c.Policy.TimeZone == "Local" {
+			return Config{}, bad("policy.timezone", "%q: use an IANA name such as Europe/Sofia", c.Policy.TimeZone)
+		}
+	}
+	for i, f := range c.Policy.RulesFiles {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			_, err = hq.ReadRuleSet(b)
+		}
+		if err != nil {
+			return Config{}, bad(fmt.Sprintf("policy.rules_files[%d]", i), "%v", err)
+		}
+	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -193,6 +234,34 @@ func Parse(name string, data []byte) (Config, error) {
 		c.OfflineRedeemLimit = &v
 	}
 	return c, nil
+}
+
+// NewPolicy builds head office's policy from the policy section: its
+// limits and the rule sets of rules_files.
+func (c Config) NewPolicy() (*policy.Policy, error) {
+	loc := time.UTC
+	if c.Policy.TimeZone != "" {
+		l, err := time.LoadLocation(c.Policy.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy.timezone: %v", ErrConfig, err)
+		}
+		loc = l
+	}
+	p := policy.New(policy.Limits{AdjustPerEvent: c.Policy.AdjustMaxPerEvent, AdjustPerDay: c.Policy.AdjustMaxPerDay, Location: loc}, nil)
+	for _, f := range c.Policy.RulesFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy.rules_files: %v", ErrConfig, err)
+		}
+		rs, err := hq.ReadRuleSet(b)
+		if err == nil {
+			err = p.AddRuleSet(rs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy.rules_files: %s: %w", ErrConfig, f, err)
+		}
+	}
+	return p, nil
 }
 
 // Conn builds the broker connection settings, reading the password and

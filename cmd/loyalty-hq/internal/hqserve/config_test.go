@@ -33,6 +33,11 @@ func TestParse(t *testing.T) {
 		{"postgres without dsn_file", "postgres: {max_conns: 4}\nbroker: {url: 'tcp://x:1'}\n", "postgres.dsn_file: required"},
 		{"postgres group with slash", "postgres: {dsn_file: x, group: a/b}\nbroker: {url: 'tcp://x:1'}\n", "postgres.group"},
 		{"bad previous key", "broker: {url: 'tcp://x:1'}\nprevious_key: ed25519:AAAA\n", "previous_key"},
+		{"policy", "broker: {url: 'tcp://x:1'}\npolicy: {adjust_max_per_event: -1, adjust_max_per_day: 100, timezone: Europe/Sofia, rules_files: [../../../../configs/loyaltyd.dev.yaml]}\n", ""},
+		{"policy cap", "broker: {url: 'tcp://x:1'}\npolicy: {adjust_max_per_day: -2}\n", "policy.adjust_max_per_day"},
+		{"policy zone", "broker: {url: 'tcp://x:1'}\npolicy: {timezone: Mars/Olympus}\n", "policy.timezone"},
+		{"policy rules file missing", "broker: {url: 'tcp://x:1'}\npolicy: {rules_files: [/nonexistent.yaml]}\n", "policy.rules_files[0]"},
+		{"policy rules file without rules", "broker: {url: 'tcp://x:1'}\npolicy: {rules_files: [../../../../configs/loyalty-hq.example.yaml]}\n", "policy.rules_files[0]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,5 +100,24 @@ func TestLoadKeepsTheCause(t *testing.T) {
 	_, err := hqserve.Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	if !errors.Is(err, hqserve.ErrConfig) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load(missing) = %v, want ErrConfig wrapping fs.ErrNotExist", err)
+	}
+}
+
+// TestNewPolicy: the policy section becomes head office's policy, with
+// the rule set of the register's dev config known.
+func TestNewPolicy(t *testing.T) {
+	c, err := hqserve.Parse("hq.yaml", []byte("broker: {url: 'tcp://x:1'}\nsigning_key_file: k\npolicy: {adjust_max_per_event: 7, rules_files: [../../../../configs/loyaltyd.dev.yaml]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.NewPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p.Limits(); l.AdjustPerEvent != 7 || l.AdjustPerDay != 50000 {
+		t.Fatalf("limits %+v", l)
+	}
+	if v := p.Versions(); len(v) != 1 || v[0] < 1 {
+		t.Fatalf("rule set versions %v", v)
 	}
 }

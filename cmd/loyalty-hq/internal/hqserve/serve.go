@@ -40,8 +40,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		return err
 	}
 	defer st.Close()
+	pol, err := cfg.NewPolicy()
+	if err != nil {
+		return err
+	}
 	hopts := hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch,
-		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys}
+		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys, Policy: pol}
 	if pg, ok := st.(*pgstore.Store); ok {
 		// One of several workers: its own client id, a shared
 		// subscription, and the summaries sent by the elected one.

@@ -56,6 +56,9 @@ var cases = []struct {
 	{"RegistersAndMembersInOrder", testOrder},
 	{"ManyRegistersOneBatch", testManyRegisters},
 	{"AcknowledgeGap", testAcknowledgeGap},
+	{"PolicyHolds", testPolicyHolds},
+	{"ResolvePolicy", testResolvePolicy},
+	{"NoPolicyNoChecks", testNoPolicyNoChecks},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)

@@ -1,0 +1,185 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
+)
+
+func newTestPolicy(t *testing.T, clk *ledgertest.Clock) *policy.Policy {
+	t.Helper()
+	rs, err := rules.Decode([]byte(`{"version": 1, "earn": {"points_per_unit": 1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := policy.New(policy.Limits{AdjustPerEvent: 1000, AdjustPerDay: 1500}, clk)
+	if err := p.AddRuleSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func pts(reg string, seq uint64, kind ledger.EventKind, member string, n ledger.Points, sale string) hqstore.Event {
+	return Ev(reg, seq, ledger.OutPoints, ledger.PointEvent{Register: reg, Seq: seq, Kind: kind, MemberID: member, Points: n, SaleID: sale})
+}
+
+func sale(reg string, seq uint64, id, member string, price ledger.Money, version int) hqstore.Event {
+	return Ev(reg, seq, ledger.OutSale, ledger.Sale{ID: id, Register: reg, Seq: seq, MemberID: member, RuleVersion: version,
+		Lines: []ledger.Line{{No: 1, SKU: "x", Quantity: 1, UnitPrice: price}}, Total: price})
+}
+
+// TestPolicyHolds: with a policy set, the store holds what it refuses in
+// the stream (the watermark passes it, nothing stalls), changes no
+// balance, alias or profile for it, lists it for review with its reason,
+// counts it on the register and marks the member's Included so the
+// register's overlay drops the held points; an event that arrived ahead
+// of a gap is checked when it is applied.
+func testPolicyHolds(t *testing.T, open Opener) {
+	clk := ledgertest.NewClock(t0, true)
+	s := open(t, hqstore.Options{})
+	s.SetPolicy(newTestPolicy(t, clk))
+	member := func(reg string, seq uint64, id, alias string) hqstore.Event {
+		return Ev(reg, seq, ledger.OutMember, ledger.Member{ID: id, Name: "N " + id, Aliases: []string{alias}})
+	}
+	res := apply(t, s,
+		member("r1", 1, "m1", "C1"),
+		member("r1", 2, "m2", "C2"),
+		sale("r1", 3, "s1", "m1", 10000, 1), // 100.00 at 1/unit: 100 allowed
+		pts("r1", 4, ledger.KindEarn, "m1", 100, "s1"),
+		sale("r1", 5, "s2", "m2", 1000, 1),              // 10 allowed
+		pts("r1", 6, ledger.KindEarn, "m2", 1000, "s2"), // the over-earn
+		pts("r1", 7, ledger.KindAdjust, "m2", 1_000_000_000, ""),
+		pts("r1", 8, ledger.KindAdjust, "m2", 900, ""),
+		pts("r1", 9, ledger.KindAdjust, "m2", 900, ""), // 1800 > 1500 today
+		member("r1", 10, "m2", "C1"),                   // the card move
+		sale("r1", 11, "s3", "m1", 1000, 7),            // rules 7 unknown
+		pts("r1", 12, ledger.KindEarn, "m1", 1, "s3"),
+	)
+	if w := res.Registers["r1"].Watermark; w != 12 {
+		t.Fatalf("watermark %d, want 12: a held event must not stall the stream", w)
+	}
+	want := map[uint64]string{6: policy.CodeEarn, 7: policy.CodeAdjust, 9: policy.CodeAdjust, 10: policy.CodeAlias, 12: policy.CodeRules}
+	if len(res.PolicyHolds) != len(want) {
+		t.Fatalf("held %+v, want %v", res.PolicyHolds, want)
+	}
+	for _, h := range res.PolicyHolds {
+		if want[h.Seq] != h.Code || h.Text == "" {
+			t.Errorf("seq %d held as %q (%s), want %q", h.Seq, h.Code, h.Text, want[h.Seq])
+		}
+	}
+	if rs := res.Registers["r1"]; rs.PolicyHeld != 5 || rs.PolicyNote == "" {
+		t.Errorf("register state %+v", rs)
+	}
+	if b := balance(t, s, "m1"); b != 100 {
+		t.Errorf("m1 balance %d, want 100", b)
+	}
+	if b := balance(t, s, "m2"); b != 900 {
+		t.Errorf("m2 balance %d, want 900 (only the adjustment within the caps)", b)
+	}
+	if m, err := s.LookupAlias("C1"); err != nil || m.ID != "m1" {
+		t.Errorf("C1 belongs to %q (%v), want m1", m.ID, err)
+	}
+	sum, err := s.Summary("m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Included["r1"] < 9 {
+		t.Errorf("m2 Included[r1] = %d: the register would overlay the held points again", sum.Included["r1"])
+	}
+	rv, err := s.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rv) != 5 {
+		t.Fatalf("review %+v", rv)
+	}
+	for _, h := range rv {
+		if h.Reason != hqstore.ReviewPolicy || want[h.Seq] != h.Code || h.Register != "r1" || h.Store != "s1" {
+			t.Errorf("review entry %+v", h)
+		}
+	}
+
+	// The next day the cap starts again; an adjustment that arrives
+	// ahead of a gap is checked when the gap is filled, not before.
+	clk.Set(t0.Add(24*time.Hour), true)
+	res = apply(t, s, pts("r1", 14, ledger.KindAdjust, "m2", 1000, ""))
+	if len(res.PolicyHolds) != 0 || res.Registers["r1"].Watermark != 12 {
+		t.Fatalf("ahead of the gap: %+v", res)
+	}
+	res = apply(t, s, pts("r1", 13, ledger.KindAdjust, "m2", 1000, ""))
+	if len(res.PolicyHolds) != 1 || res.PolicyHolds[0].Seq != 14 || res.Registers["r1"].Watermark != 14 {
+		t.Fatalf("after the gap: %+v", res)
+	}
+	if b := balance(t, s, "m2"); b != 1900 {
+		t.Errorf("m2 balance %d, want 1900", b)
+	}
+	// A duplicate of a held event is a duplicate, not a second hold.
+	res = apply(t, s, pts("r1", 7, ledger.KindAdjust, "m2", 1_000_000_000, ""))
+	if res.Duplicates != 1 || len(res.PolicyHolds) != 0 {
+		t.Fatalf("resent held event: %+v", res)
+	}
+}
+
+// TestNoPolicyNoChecks: without a policy the store applies what it is
+// sent (a library user, the tests of other parts).
+func testNoPolicyNoChecks(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, pts("r1", 1, ledger.KindAdjust, "m1", 1_000_000, ""))
+	if b := balance(t, s, "m1"); b != 1_000_000 {
+		t.Fatalf("balance %d", b)
+	}
+}
+
+// TestResolvePolicy: approving a held event applies it; dismissing one
+// leaves it unapplied for good; either way it leaves the review list,
+// the register's count goes down, and the store stays consistent.
+func testResolvePolicy(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	s.SetPolicy(newTestPolicy(t, ledgertest.NewClock(t0, true)))
+	apply(t, s,
+		Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"C1"}}),
+		Ev("r1", 2, ledger.OutMember, ledger.Member{ID: "m2", Aliases: []string{"C2"}}),
+		pts("r1", 3, ledger.KindAdjust, "m1", 5000, ""),
+		Ev("r1", 4, ledger.OutMember, ledger.Member{ID: "m2", Aliases: []string{"C1"}}),
+		pts("r1", 5, ledger.KindAdjust, "m1", 1_000_000_000, ""),
+	)
+	if _, err := s.ResolvePolicy("r1", 2, true); !errors.Is(err, hqstore.ErrNotHeld) {
+		t.Fatalf("approve an applied event: %v", err)
+	}
+	members, err := s.ResolvePolicy("r1", 3, true)
+	if err != nil || len(members) != 1 || members[0] != "m1" {
+		t.Fatalf("approve: %v %v", members, err)
+	}
+	if b := balance(t, s, "m1"); b != 5000 {
+		t.Fatalf("balance after approval %d", b)
+	}
+	if _, err := s.ResolvePolicy("r1", 5, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResolvePolicy("r1", 5, true); !errors.Is(err, hqstore.ErrNotHeld) {
+		t.Fatalf("approve after dismiss: %v", err)
+	}
+	if _, err := s.ResolvePolicy("r1", 4, true); err != nil { // the card goes to m2 by a person's decision
+		t.Fatal(err)
+	}
+	if m, err := s.LookupAlias("C1"); err != nil || m.ID != "m1" {
+		t.Fatalf("an approved alias move still needs the alias released first: C1 -> %q %v", m.ID, err)
+	}
+	rv, err := s.Review()
+	if err != nil || len(rv) != 0 {
+		t.Fatalf("review after decisions: %+v %v", rv, err)
+	}
+	regs, err := s.Registers()
+	if err != nil || regs[0].PolicyHeld != 0 || regs[0].PolicyNote != "" {
+		t.Fatalf("register after decisions: %+v %v", regs, err)
+	}
+	if b := balance(t, s, "m1"); b != 5000 {
+		t.Fatalf("balance after dismissal %d", b)
+	}
+}

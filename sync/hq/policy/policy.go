@@ -1,0 +1,246 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/device/clock"
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+)
+
+// Codes say why an event is held. They appear in head office's review
+// list, its status counters and the notice a register shows.
+const (
+	CodeEarn   = "earn"   // earn/bonus points above what the sale's rule set allows
+	CodeRules  = "rules"  // the sale's rule set version is unknown at head office
+	CodeNoSale = "nosale" // earn/bonus points for a sale head office has not seen
+	CodeSign   = "sign"   // points of the wrong sign for their kind, or an unknown kind adding points
+	CodeAdjust = "adjust" // an adjustment over the per-event or per-day cap
+	CodeAlias  = "alias"  // a member record claiming another member's alias
+)
+
+// Defaults of Limits.
+const (
+	DefaultAdjustPerEvent = 10_000
+	DefaultAdjustPerDay   = 50_000
+)
+
+// Limits are the caps head office enforces. Zero values mean the defaults;
+// a negative value means no adjustment at all is applied without review.
+type Limits struct {
+	// AdjustPerEvent caps the size (absolute points) of one adjustment.
+	AdjustPerEvent int64
+	// AdjustPerDay caps the sum of the sizes of one register's applied
+	// adjustments on one day (head office's day, Location).
+	AdjustPerDay int64
+	// Location is the time zone of head office's day; default UTC.
+	Location *time.Location
+}
+
+// Policy holds the limits and the rule sets head office knows. Safe for
+// concurrent use.
+type Policy struct {
+	limits Limits
+	clock  clock.Clock
+	mu     stdsync.RWMutex
+	rules  map[int][]*rules.Engine // by version; scopes may reuse a number
+}
+
+// New returns a policy with the given limits; clk gives head office's day
+// (default the system clock).
+func New(l Limits, clk clock.Clock) *Policy {
+	if l.AdjustPerEvent == 0 {
+		l.AdjustPerEvent = DefaultAdjustPerEvent
+	}
+	if l.AdjustPerDay == 0 {
+		l.AdjustPerDay = DefaultAdjustPerDay
+	}
+	if l.Location == nil {
+		l.Location = time.UTC
+	}
+	return &Policy{limits: l, clock: clock.Or(clk), rules: map[int][]*rules.Engine{}}
+}
+
+// Limits returns the limits in force (defaults filled in).
+func (p *Policy) Limits() Limits { return p.limits }
+
+// AddRuleSet makes a rule set known, so sales that report its version can
+// be checked. A second rule set with the same version (another scope)
+// is kept beside the first; a sale's allowance is the larger of the two.
+func (p *Policy) AddRuleSet(rs *rules.RuleSet) error {
+	e, err := rs.Compile()
+	if err != nil {
+		return fmt.Errorf("policy: rule set %d: %w", rs.Version, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, old := range p.rules[rs.Version] {
+		if sameRules(old.RuleSet(), rs) {
+			return nil
+		}
+	}
+	p.rules[rs.Version] = append(p.rules[rs.Version], e)
+	return nil
+}
+
+func sameRules(a, b *rules.RuleSet) bool {
+	ja, err1 := jsonOf(a)
+	jb, err2 := jsonOf(b)
+	return err1 == nil && err2 == nil && ja == jb
+}
+
+// Versions lists the rule set versions head office knows.
+func (p *Policy) Versions() []int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var v []int
+	for k := range p.rules {
+		v = append(v, k)
+	}
+	slices.Sort(v)
+	return v
+}
+
+// Allowance is the most points sale may earn (earn and bonus events
+// together, a later clock correction included) under the rule set
+// version it reports; known is false when head office does not know
+// that version.
+func (p *Policy) Allowance(sale ledger.Sale) (allowed int64, known bool) {
+	p.mu.RLock()
+	engines := p.rules[sale.RuleVersion]
+	p.mu.RUnlock()
+	if len(engines) == 0 {
+		return 0, false
+	}
+	lines := make([]rules.LineInput, 0, len(sale.Lines))
+	for _, l := range sale.Lines {
+		lines = append(lines, rules.LineInput{No: l.No, SKU: l.SKU, Category: l.Category, Amount: int64(max(l.Amount(), 0))})
+	}
+	allowed = -1
+	for _, e := range engines {
+		allowed = max(allowed, e.MaxEarn(lines))
+	}
+	return allowed, true
+}
+
+// Day is head office's current day ("2006-01-02" in Location), the
+// period of the per-day adjustment cap.
+func (p *Policy) Day() string {
+	t, _ := p.clock.Now()
+	return t.In(p.limits.Location).Format(time.DateOnly)
+}
+
+// Sale is what head office knows about the sale a point event names.
+type Sale struct {
+	Seen        bool  // the sale event has been applied
+	Known       bool  // its rule set version was known when it was applied
+	RuleVersion int   // the version it reported
+	Allowed     int64 // its allowance (Allowance), when Known
+	Earned      int64 // earn and bonus points of it applied so far
+}
+
+// Event is one event about to be applied, with the facts the store
+// gathered for it. Exactly one of Point and Member is set; other events
+// are not checked.
+type Event struct {
+	Register string
+	Point    *ledger.PointEvent // Kind, MemberID, Points and SaleID are used
+	Member   *ledger.Member     // ID and Aliases are used
+	// Sale: for an earn or bonus event, the sale it names.
+	Sale Sale
+	// AdjustedToday is the sum of the sizes of this register's
+	// adjustments applied today (Day).
+	AdjustedToday int64
+	// AliasOwners maps each of the member record's aliases that already
+	// belongs to a member to that member.
+	AliasOwners map[string]string
+}
+
+// Verdict is Check's answer: Code empty means apply; otherwise hold the
+// event for review, with Text saying why in words.
+type Verdict struct {
+	Code string `json:"code,omitempty"`
+	Text string `json:"text,omitempty"`
+}
+
+// Hold reports whether the event is to be held.
+func (v Verdict) Hold() bool { return v.Code != "" }
+
+func hold(code, format string, args ...any) Verdict {
+	return Verdict{Code: code, Text: fmt.Sprintf(format, args...)}
+}
+
+// Check decides one event. It does not change anything; the caller
+// records an applied adjustment's size and a sale's earned points.
+func (p *Policy) Check(ev Event) Verdict {
+	switch {
+	case ev.Point != nil:
+		return p.checkPoints(ev)
+	case ev.Member != nil:
+		for _, a := range ev.Member.Aliases {
+			if owner, ok := ev.AliasOwners[a]; ok && owner != ev.Member.ID {
+				return hold(CodeAlias, "member %s: a card or alias of member %s given to member %s; held, not moved", ev.Member.ID, owner, ev.Member.ID)
+			}
+		}
+	}
+	return Verdict{}
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func (p *Policy) checkPoints(ev Event) Verdict {
+	pe := ev.Point
+	pts := int64(pe.Points)
+	switch pe.Kind {
+	case ledger.KindEarn, ledger.KindBonus:
+		s := ev.Sale
+		switch {
+		case pts < 0:
+			return hold(CodeSign, "%s of %d points for member %s: negative", pe.Kind, pts, pe.MemberID)
+		case pe.SaleID == "" || !s.Seen:
+			return hold(CodeNoSale, "%s of %d points for member %s names sale %q, which head office has not recorded", pe.Kind, pts, pe.MemberID, pe.SaleID)
+		case !s.Known:
+			return hold(CodeRules, "%s of %d points for sale %s: head office does not know rule set version %d, so cannot check it "+
+				"(publish the rule set, or list it in policy.rules_files)", pe.Kind, pts, pe.SaleID, s.RuleVersion)
+		case s.Earned+pts > s.Allowed:
+			return hold(CodeEarn, "%s of %d points for sale %s: with the %d already earned that is more than the %d its rule set %d allows",
+				pe.Kind, pts, pe.SaleID, s.Earned, s.Allowed, s.RuleVersion)
+		}
+	case ledger.KindRedeem, ledger.KindExpire:
+		if pts > 0 {
+			return hold(CodeSign, "%s of +%d points for member %s: it can only take points", pe.Kind, pts, pe.MemberID)
+		}
+	case ledger.KindAdjust:
+		lim := p.limits
+		switch {
+		case lim.AdjustPerEvent < 0 || abs(pts) > lim.AdjustPerEvent:
+			return hold(CodeAdjust, "adjustment of %d points for member %s is over the cap of %d per adjustment", pts, pe.MemberID, max(lim.AdjustPerEvent, 0))
+		case lim.AdjustPerDay < 0 || ev.AdjustedToday+abs(pts) > lim.AdjustPerDay:
+			return hold(CodeAdjust, "adjustment of %d points for member %s: with the %d adjusted today by register %s that is over the cap of %d a day",
+				pts, pe.MemberID, ev.AdjustedToday, ev.Register, max(lim.AdjustPerDay, 0))
+		}
+	case ledger.KindReverse:
+		// A reversal undoes an earlier event of the same register: a
+		// positive one gives back redeemed points. Not checked yet
+		// (docs/security.md).
+	default:
+		if pts > 0 {
+			return hold(CodeSign, "unknown kind %q adds %d points for member %s", pe.Kind, pts, pe.MemberID)
+		}
+	}
+	return Verdict{}
+}
+
+func jsonOf(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}

@@ -1,0 +1,126 @@
+package policy_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/ledger/rules"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
+)
+
+func ruleSet(t *testing.T, version int, perUnit string) *rules.RuleSet {
+	t.Helper()
+	rs, err := rules.Decode([]byte(`{"version": ` + itoa(version) + `, "earn": {"points_per_unit": ` + perUnit + `},
+		"tiers": [{"name": "base"}, {"name": "gold", "min_spend": 100000, "multiplier": 2}],
+		"first_purchase_bonus": 50}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestAllowance(t *testing.T) {
+	p := policy.New(policy.Limits{}, nil)
+	if err := p.AddRuleSet(ruleSet(t, 3, "1")); err != nil {
+		t.Fatal(err)
+	}
+	sale := ledger.Sale{RuleVersion: 3, Lines: []ledger.Line{{No: 1, SKU: "a", Quantity: 2, UnitPrice: 1000}, {No: 2, SKU: "b", Quantity: 1, UnitPrice: 500, Discount: 100}}}
+	// (2000 + 400) minor units = 24 units at 1/unit, gold x2 = 48, + 50 first-purchase bonus.
+	if got, known := p.Allowance(sale); !known || got != 98 {
+		t.Fatalf("Allowance = %d, %v; want 98, true", got, known)
+	}
+	// A second rule set numbered 3 (another scope), more generous: the larger wins.
+	if err := p.AddRuleSet(ruleSet(t, 3, "2")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Allowance(sale); got != 146 {
+		t.Fatalf("Allowance with two rule sets 3 = %d, want 146", got)
+	}
+	sale.RuleVersion = 4
+	if _, known := p.Allowance(sale); known {
+		t.Fatal("unknown version 4 known")
+	}
+	if v := p.Versions(); len(v) != 1 || v[0] != 3 {
+		t.Fatalf("Versions = %v", v)
+	}
+	bad := ruleSet(t, 5, "1")
+	bad.Version = 0
+	if err := p.AddRuleSet(bad); err == nil {
+		t.Fatal("invalid rule set accepted")
+	}
+}
+
+func TestDay(t *testing.T) {
+	clk := ledgertest.NewClock(time.Date(2026, 12, 1, 23, 30, 0, 0, time.UTC), true)
+	if d := policy.New(policy.Limits{}, clk).Day(); d != "2026-12-01" {
+		t.Fatalf("UTC day %s", d)
+	}
+	sofia, err := time.LoadLocation("Europe/Sofia")
+	if err != nil {
+		t.Skip(err)
+	}
+	if d := policy.New(policy.Limits{Location: sofia}, clk).Day(); d != "2026-12-02" {
+		t.Fatalf("Sofia day %s", d)
+	}
+}
+
+// TestCheck: every check, the attacks of issue 10 among them.
+func TestCheck(t *testing.T) {
+	p := policy.New(policy.Limits{AdjustPerEvent: 1000, AdjustPerDay: 2500}, nil)
+	pt := func(kind ledger.EventKind, pts ledger.Points, sale string) *ledger.PointEvent {
+		return &ledger.PointEvent{Kind: kind, Points: pts, MemberID: "m1", SaleID: sale}
+	}
+	sale := policy.Sale{Seen: true, Known: true, RuleVersion: 3, Allowed: 100, Earned: 40}
+	for _, tc := range []struct {
+		name string
+		ev   policy.Event
+		code string
+	}{
+		{"earn within", policy.Event{Point: pt(ledger.KindEarn, 60, "s1"), Sale: sale}, ""},
+		{"earn over (the over-earn)", policy.Event{Point: pt(ledger.KindEarn, 61, "s1"), Sale: sale}, policy.CodeEarn},
+		{"bonus over", policy.Event{Point: pt(ledger.KindBonus, 1_000_000, "s1"), Sale: sale}, policy.CodeEarn},
+		{"earn negative", policy.Event{Point: pt(ledger.KindEarn, -1, "s1"), Sale: sale}, policy.CodeSign},
+		{"earn without sale id", policy.Event{Point: pt(ledger.KindEarn, 1, ""), Sale: sale}, policy.CodeNoSale},
+		{"earn for an unseen sale", policy.Event{Point: pt(ledger.KindEarn, 1, "s9")}, policy.CodeNoSale},
+		{"earn under unknown rules", policy.Event{Point: pt(ledger.KindEarn, 1, "s1"), Sale: policy.Sale{Seen: true, RuleVersion: 9}}, policy.CodeRules},
+		{"redeem", policy.Event{Point: pt(ledger.KindRedeem, -500, "s1")}, ""},
+		{"redeem positive", policy.Event{Point: pt(ledger.KindRedeem, 500, "s1")}, policy.CodeSign},
+		{"expire positive", policy.Event{Point: pt(ledger.KindExpire, 1, "")}, policy.CodeSign},
+		{"expire", policy.Event{Point: pt(ledger.KindExpire, -10, "")}, ""},
+		{"reverse", policy.Event{Point: pt(ledger.KindReverse, -10, "s1")}, ""},
+		{"adjust within", policy.Event{Point: pt(ledger.KindAdjust, 1000, ""), AdjustedToday: 1500}, ""},
+		{"adjust down within", policy.Event{Point: pt(ledger.KindAdjust, -1000, ""), AdjustedToday: 1500}, ""},
+		{"adjust +1,000,000,000", policy.Event{Point: pt(ledger.KindAdjust, 1_000_000_000, "")}, policy.CodeAdjust},
+		{"adjust over per event", policy.Event{Point: pt(ledger.KindAdjust, 1001, "")}, policy.CodeAdjust},
+		{"adjust negative over per event", policy.Event{Point: pt(ledger.KindAdjust, -1001, "")}, policy.CodeAdjust},
+		{"adjust over per day", policy.Event{Point: pt(ledger.KindAdjust, 1000, ""), AdjustedToday: 1501}, policy.CodeAdjust},
+		{"unknown kind adding", policy.Event{Point: pt("gift", 5, "")}, policy.CodeSign},
+		{"unknown kind taking", policy.Event{Point: pt("gift", -5, "")}, ""},
+		{"member, new alias", policy.Event{Member: &ledger.Member{ID: "m1", Aliases: []string{"C1", "C2"}}, AliasOwners: map[string]string{"C1": "m1"}}, ""},
+		{"member, alias moved (the card move)", policy.Event{Member: &ledger.Member{ID: "m2", Aliases: []string{"C1"}}, AliasOwners: map[string]string{"C1": "m1"}}, policy.CodeAlias},
+		{"neither", policy.Event{}, ""},
+	} {
+		v := p.Check(tc.ev)
+		if v.Code != tc.code || v.Hold() != (tc.code != "") {
+			t.Errorf("%s: verdict %+v, want code %q", tc.name, v, tc.code)
+		}
+		if v.Hold() && v.Text == "" {
+			t.Errorf("%s: held without a text", tc.name)
+		}
+	}
+}
+
+func TestNoAdjustments(t *testing.T) {
+	p := policy.New(policy.Limits{AdjustPerEvent: -1}, nil)
+	if v := p.Check(policy.Event{Point: &ledger.PointEvent{Kind: ledger.KindAdjust, Points: 1}}); v.Code != policy.CodeAdjust {
+		t.Fatalf("adjustment with AdjustPerEvent -1: %+v", v)
+	}
+	if l := policy.New(policy.Limits{}, nil).Limits(); l.AdjustPerEvent != policy.DefaultAdjustPerEvent || l.AdjustPerDay != policy.DefaultAdjustPerDay {
+		t.Fatalf("defaults %+v", l)
+	}
+}
