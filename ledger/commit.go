@@ -391,7 +391,7 @@ func (w *wtx) emitRef(typ OutboxType, build func(seq uint64, id string) any, ref
 	seq := w.nextSeq()
 	id := w.l.eventID(seq)
 	v := build(seq, id)
-	data, err := json.Marshal(v)
+	data, err := marshalPayload(v)
 	if err != nil {
 		w.fail(fmt.Errorf("encode outbox %s: %w", typ, err))
 		return seq, nil
