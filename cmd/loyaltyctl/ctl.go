@@ -19,6 +19,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/export"
+	"github.com/loyalty-terminal/loyalty/ledger/replica"
 )
 
 // client is loyaltyctl's view of the daemon: the API client plus how to
@@ -109,6 +110,16 @@ func (c *client) status() error {
 		}
 		if o := str(apiclient.Field(m, "sync", "takeover")); o != "" {
 			fmt.Fprintf(c.out, "WARNING    %s\n", o)
+		}
+		if rp, ok := m["replica"].(map[string]any); ok {
+			if rp["ok"] == true {
+				fmt.Fprintf(c.out, "replica    ok in %v: copied up to %v, %v behind (what a card death would lose now), snapshot at %v\n", rp["dir"], rp["copied"], rp["behind"], rp["snapshot_seq"])
+			} else {
+				fmt.Fprintf(c.out, "WARNING    second copy failing since %v: %v; %v events not copied (sales go on)\n", rp["failing_since"], rp["error"], rp["behind"])
+			}
+			if w := str(rp["warning"]); w != "" {
+				fmt.Fprintf(c.out, "WARNING    %s\n", w)
+			}
 		}
 		if e := str(apiclient.Field(m, "sync", "config_error")); e != "" {
 			fmt.Fprintf(c.out, "config     last document refused (the one in force stays): %s\n", e)
@@ -390,4 +401,23 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 		}
 		return run(w, bar)
 	})
+}
+
+// restoreReplica rebuilds the ledger at path from the second copy in dir
+// (docs/operations.md "A second copy on the register").
+func restoreReplica(dir, register, path string, out io.Writer) error {
+	if dir == "" || register == "" {
+		return fmt.Errorf("%w: restore-replica needs -from DIR and -register ID (or ledger.replica_dir and register.id in the config)", errUsage)
+	}
+	res, err := replica.Restore(dir, path, &ledger.Options{Register: register})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "restored %s from %s: snapshot up to event %d, %d events after it from the log (sent to head office with the next sync), last event %d",
+		path, dir, res.SnapshotSeq, res.Recovered, res.LastSeq)
+	if res.Torn {
+		fmt.Fprint(out, "; the log's last line was cut short (its event had not been copied)")
+	}
+	fmt.Fprintln(out)
+	return nil
 }

@@ -69,6 +69,8 @@ type env struct {
 	c          *client
 	ledgerPath string
 	quiet      bool
+	// register and replica come from the daemon's config.
+	register, replica string
 }
 
 type multi []string
@@ -131,7 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := newClient(target.addr, target.socket, target.token, *jsonOut)
 	c.out, c.errOut = stdout, stderr
-	e := &env{c: c, ledgerPath: target.ledger, quiet: *quiet}
+	e := &env{c: c, ledgerPath: target.ledger, quiet: *quiet, register: target.register, replica: target.replica}
 	err = dispatch(e, cmds, rest[0], rest[1:])
 	if err == nil || errors.Is(err, errHelp) {
 		return 0
@@ -413,6 +415,18 @@ func commands() []*command {
 					return err
 				}
 				return verify(pick(v.output, e.ledgerPath), e.c.out, e.c.json)
+			}},
+		{name: "ledger restore-replica", args: "[-from DIR] [-register ID] [-ledger PATH]", short: "rebuild the ledger from its second copy (daemon stopped; the ledger file must not exist)",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.StringVar(&v.name, "from", "", "the second copy's folder (default: ledger.replica_dir of the config)")
+				fs.StringVar(&v.id, "register", "", "register.id (default: the config's)")
+				fs.StringVar(&v.output, "ledger", "", "ledger file to create (default: the global -ledger)")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if err := noArgs("ledger restore-replica", args); err != nil {
+					return err
+				}
+				return restoreReplica(pick(v.name, e.replica), pick(v.id, e.register), pick(v.output, e.ledgerPath), e.c.out)
 			}},
 		{name: "backup", args: "-o FILE [-ledger PATH]", short: "consistent, verified copy: online through the daemon, or direct from the file",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {

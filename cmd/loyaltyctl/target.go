@@ -25,6 +25,9 @@ const (
 type target struct {
 	addr, socket, token, ledger string
 	config                      string // the config file read, if any
+	// register and replica are register.id and ledger.replica_dir from
+	// the config (restore-replica).
+	register, replica string
 }
 
 func (t target) describe() string {
@@ -41,8 +44,12 @@ func (t target) describe() string {
 // daemonConfig is the part of loyaltyd's config loyaltyctl needs. Unknown
 // keys are ignored here: loyaltyd itself validates the file.
 type daemonConfig struct {
+	Register struct {
+		ID string `yaml:"id"`
+	} `yaml:"register"`
 	Ledger struct {
-		Path string `yaml:"path"`
+		Path       string `yaml:"path"`
+		ReplicaDir string `yaml:"replica_dir"`
 	} `yaml:"ledger"`
 	API struct {
 		Listen    string `yaml:"listen"`
@@ -105,6 +112,7 @@ func resolveTarget(cfgPath, addr, socket, token, ledgerPath string) (target, err
 	}
 	if t.ledger == "" {
 		t.ledger = dc.Ledger.Path
+		t.register, t.replica = dc.Register.ID, dc.Ledger.ReplicaDir
 	}
 	if t.ledger == "" {
 		t.ledger = fallbackLedger

@@ -490,3 +490,65 @@ func countIn(set map[string]bool, ids []string) int {
 	}
 	return n
 }
+
+// TestFieldSecondCopy: a register with a second copy (ledger.replica_dir)
+// records sales while head office is unreachable; its card dies (SIGKILL,
+// the ledger file gone). loyaltyctl ledger restore-replica rebuilds the
+// ledger from the copy; started again and online, the register sends every
+// sale: each acknowledged sale reaches head office exactly once. Status
+// showed the bound (replica behind 0) before the card died.
+func TestFieldSecondCopy(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	copyDir := t.TempDir()
+	r.ledgerCfg = "  replica_dir: " + copyDir + "\n"
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 3)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	// Offline: head office unreachable (nothing listens on port 1).
+	r.extraCfg = syncCfg("tcp://127.0.0.1:1")
+	r.writeConfig()
+	r.start()
+	acked = append(acked, sell(t, r, "b", 5)...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, st := r.api("GET", "/v1/status", nil)
+		rp, _ := st["replica"].(map[string]any)
+		if rp != nil && rp["ok"] == true && rp["behind"] == 0.0 && rp["copied"].(float64) >= 11 {
+			t.Logf("before the card died: replica %v, sync %v", rp, st["sync"].(map[string]any)["summary"])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second copy never caught up: %v\n%s", rp, r.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
+	if err != nil || !strings.Contains(out, "replica    ok") || !strings.Contains(out, "0 behind") {
+		t.Fatalf("loyaltyctl status: %v\n%s", err, out)
+	}
+	r.kill() // the card dies
+	ledgerPath := filepath.Join(r.dir, "ledger.db")
+	if err := os.Rename(ledgerPath, ledgerPath+".dead"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = ctl(t, "ledger", "restore-replica", "-from", copyDir, "-register", "e2e-r1", "-ledger", ledgerPath)
+	if err != nil {
+		t.Fatalf("restore-replica: %v\n%s", err, out)
+	}
+	t.Logf("loyaltyctl: %s", out)
+	r.extraCfg = syncCfg(h.b.URL())
+	r.writeConfig()
+	r.start()
+	waitStatus(t, r, "drained after the restore", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	found, held, lost := account(t, h, acked)
+	h.once()
+	if found != 8 || held != 0 || lost != 0 {
+		t.Fatalf("found %d held %d lost %d", found, held, lost)
+	}
+	stopAndOpen(t, r)
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/replica"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -27,6 +28,10 @@ type Status struct {
 	// ("behind"/"ahead" of the trusted time seen), the high-water mark and
 	// how many events wait for their time to be corrected.
 	Clock *ledger.ClockStatus `json:"clock,omitempty"`
+	// Replica is the second copy of the ledger (ledger.replica_dir);
+	// absent when none is configured. Its behind is what a card death
+	// would lose now.
+	Replica *replica.Status `json:"replica,omitempty"`
 	// ClockNote says in words what an untrusted or faulty clock holds
 	// back; empty when the clock is trusted.
 	ClockNote string `json:"clock_note,omitempty"`
@@ -123,6 +128,8 @@ type StatusInput struct {
 	SyncErr error
 	// Clock is the ledger's clock status; nil when it could not be read.
 	Clock *ledger.ClockStatus
+	// Replica is the second copy's status; nil when none is configured.
+	Replica *replica.Status
 	// OutboxOldest is the wall time of the oldest event head office has
 	// not confirmed, when no uplink runs (zero: none pending).
 	OutboxOldest time.Time
@@ -147,6 +154,7 @@ func NewStatus(in StatusInput) Status {
 	}
 	st.Sync = newSyncStatus(in)
 	st.Clock = in.Clock
+	st.Replica = in.Replica
 	switch {
 	case in.Clock != nil && in.Clock.Fault != "":
 		st.ClockNote = NoteClockFault

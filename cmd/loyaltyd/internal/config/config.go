@@ -79,6 +79,12 @@ type Ledger struct {
 	// default 64.
 	KeepConfirmedDays int64 `yaml:"keep_confirmed_days"`
 	KeepConfirmedMB   int64 `yaml:"keep_confirmed_mb"`
+	// ReplicaDir, when set, is a folder on a second device (a USB stick
+	// or a second partition) that keeps a continuous copy of the ledger:
+	// a snapshot plus every event within about a second (ledger/replica,
+	// docs/operations.md). A full, missing or failing device is a warning,
+	// never an outage.
+	ReplicaDir string `yaml:"replica_dir"`
 }
 
 // Catalogue is the local item catalogue.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -107,6 +108,9 @@ func (v *validator) validate() {
 	v.intRange("ledger.offline_redeem_limit", c.Ledger.OfflineRedeemLimit, 0, 1_000_000_000, " points (0 forbids redeeming offline)")
 	v.intRange("ledger.keep_confirmed_days", c.Ledger.KeepConfirmedDays, 0, 366, " days (0 forgets confirmed events at once)")
 	v.intRange("ledger.keep_confirmed_mb", c.Ledger.KeepConfirmedMB, 1, 4096, " MB")
+	if d := c.Ledger.ReplicaDir; d != "" && !filepath.IsAbs(d) {
+		v.add("ledger.replica_dir", "%q is not an absolute path; want the folder on the second device, e.g. /media/usb/loyalty", d)
+	}
 
 	// rules
 	if c.Rules != nil {

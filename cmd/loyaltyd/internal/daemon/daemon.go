@@ -22,6 +22,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/signal"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/replica"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -83,6 +84,7 @@ type register struct {
 	start time.Time
 
 	led *ledger.Ledger
+	rep *replica.Replica // the second copy; nil when ledger.replica_dir is not set
 
 	mgr     *manager.Manager
 	input   checkout.DeviceInput // device events -> checkout events

@@ -214,6 +214,9 @@ func (r *register) noticeTick() {
 	if r.up != nil {
 		n = noticeLines(r.up.Status())
 	}
+	if n == ([2]string{}) && r.rep != nil && !r.rep.Status().OK {
+		n = [2]string{"2nd copy failing", "Sales OK - call svc"}
+	}
 	if old, _ := r.notice.Load().([2]string); old == n {
 		return
 	}

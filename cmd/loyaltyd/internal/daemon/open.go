@@ -18,6 +18,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/classify"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/phone"
+	"github.com/loyalty-terminal/loyalty/ledger/replica"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -39,6 +40,12 @@ func (r *register) openLedger(ctx context.Context) error {
 		return fmt.Errorf("open ledger %s: %w", cfg.Ledger.Path, err)
 	}
 	r.led = led
+	if d := cfg.Ledger.ReplicaDir; d != "" {
+		if r.rep, err = replica.New(led, replica.Options{Dir: d, Logger: r.log}); err != nil {
+			r.closeLedger(&err)
+			return err
+		}
+	}
 	if err := r.loadCatalogue(ctx); err != nil {
 		r.closeLedger(&err)
 		return err

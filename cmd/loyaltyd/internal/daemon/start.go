@@ -139,6 +139,9 @@ func (r *register) startAll(run *running, handler http.Handler) (string, error) 
 	run.goRun(r.deviceLoop)
 	run.goRun(r.signalLoop)
 	run.goRun(r.tickLoop)
+	if r.rep != nil {
+		run.goRun(r.rep.Run)
+	}
 	if r.up != nil {
 		run.goRun(func(ctx context.Context) {
 			if err := r.up.Run(ctx); err != nil {

@@ -66,6 +66,10 @@ func (r *register) status(context.Context) api.Status {
 			in.Simulated[s.Name] = s.Path
 		}
 	}
+	if r.rep != nil {
+		rs := r.rep.Status()
+		in.Replica = &rs
+	}
 	if r.up != nil {
 		u := r.up.Status()
 		in.Sync = &u
@@ -115,6 +119,15 @@ func (r *register) registerMetrics() {
 			return 0
 		}
 		return float64(r.up.Status().Takeovers)
+	})
+	// The second copy (ledger.replica_dir): 1 while it works, and the
+	// events a card death would lose now.
+	r.metrics.NewGauge(`loyalty_replica_ok`, func() float64 { return b2f(r.rep != nil && r.rep.Status().OK) })
+	r.metrics.NewGauge(`loyalty_replica_behind`, func() float64 {
+		if r.rep == nil {
+			return 0
+		}
+		return float64(r.rep.Status().Behind)
 	})
 	r.metrics.NewGauge(`loyalty_kiosk_clients`, func() float64 { return float64(r.hub.Clients()) })
 	r.metrics.RegisterMetricsWriter(func(w io.Writer) { manager.WriteMetrics(w, r.mgr.Health()) })

@@ -1,0 +1,4 @@
+package replica
+
+// behind refreshes Status.Behind without a step (tests).
+func (r *Replica) Behind() { r.behind() }
