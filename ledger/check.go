@@ -76,7 +76,7 @@ func (l *Ledger) Check() error {
 		if next != seq+1 {
 			add("outbox ends at %d, last seq is %d", next-1, seq)
 		}
-		if got := getU64(meta, kKept); got != kept {
+		if got := getU64(state, kKept); got != kept {
 			add("outbox: %d bytes of confirmed records kept, meta says %d", kept, got)
 		}
 		// Per-member rows: events, lots, purchases.
@@ -248,7 +248,7 @@ func (l *Ledger) Stats() (Stats, error) {
 		meta, state := tx.Bucket(bMeta), tx.Bucket(bState)
 		s.LastSeq, s.Confirmed = getU64(state, kSeq), getU64(state, kConfirmed)
 		s.OutboxPending = int(s.LastSeq - s.Confirmed)
-		s.KeptFrom, s.KeptBytes = s.Confirmed+1, int64(getU64(meta, kKept))
+		s.KeptFrom, s.KeptBytes = s.Confirmed+1, int64(getU64(state, kKept))
 		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) <= s.Confirmed {
 			s.KeptFrom = keySeq(k)
 		}

@@ -44,7 +44,7 @@ func (x *wtx) prune(w uint64, kept int64) {
 	for _, k := range keys {
 		x.del(bOutbox, k)
 	}
-	x.put(bMeta, kKept, u64(uint64(max(kept, 0))))
+	x.put(bState, kKept, u64(uint64(max(kept, 0))))
 }
 
 // tooOld reports whether the record v is older than d by a trusted clock
@@ -66,13 +66,13 @@ func (x *wtx) tooOld(v []byte, d time.Duration) bool {
 // (from > to when none) and their size in bytes.
 func (l *Ledger) Kept() (from, to uint64, bytes int64, err error) {
 	err = l.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		to = getU64(tx.Bucket(bState), kConfirmed)
+		state := tx.Bucket(bState)
+		to = getU64(state, kConfirmed)
 		from = to + 1
 		if k, _ := tx.Bucket(bOutbox).Cursor().First(); k != nil && keySeq(k) <= to {
 			from = keySeq(k)
 		}
-		bytes = int64(getU64(meta, kKept))
+		bytes = int64(getU64(state, kKept))
 		return nil
 	})
 	return from, to, bytes, err

@@ -151,7 +151,7 @@ var (
 	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry, bPending, bState}
 
 	// hotKeys move from meta to state in schema 6.
-	hotKeys = [][]byte{kSeq, kConfirmed, kCounts, kClock}
+	hotKeys = [][]byte{kSeq, kConfirmed, kCounts, kClock, kKept}
 
 	kSchema    = []byte("schema")
 	kSeq       = []byte("seq")

@@ -46,7 +46,7 @@ func (l *Ledger) Confirm(w uint64) error {
 		if w <= cur {
 			return nil, nil
 		}
-		kept := int64(getU64(x.tx.Bucket(bMeta), kKept))
+		kept := int64(getU64(x.tx.Bucket(bState), kKept))
 		c := x.tx.Bucket(bOutbox).Cursor()
 		for k, v := c.Seek(u64(cur + 1)); k != nil && keySeq(k) <= w; k, v = c.Next() {
 			kept += int64(len(v))

@@ -22,8 +22,7 @@ type SnapshotInfo struct {
 func (l *Ledger) Snapshot(w io.Writer) (SnapshotInfo, error) {
 	var si SnapshotInfo
 	err := l.view(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bMeta)
-		si.Seq, si.Incarnation = getU64(meta, kSeq), string(meta.Get(kIncarnation))
+		si.Seq, si.Incarnation = getU64(tx.Bucket(bState), kSeq), string(tx.Bucket(bMeta).Get(kIncarnation))
 		var err error
 		si.Bytes, err = tx.WriteTo(w)
 		return err
