@@ -119,6 +119,18 @@ func (s storeFake) EachPurchase(fn func(string, ledger.Purchase) error) error {
 	return nil
 }
 
+// membersFake is head office's member records as the report reads them.
+type membersFake []ledger.Member
+
+func (ms membersFake) EachMember(fn func(ledger.Member) error) error {
+	for _, m := range ms {
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestHistoryImport: history with its original dates is added to head
 // office's store (--history); a sale already in the store is refused.
 func TestHistoryImport(t *testing.T) {
@@ -134,6 +146,18 @@ func TestHistoryImport(t *testing.T) {
 	if !strings.Contains(out.String(), "buyers 2, repeat buyers 1") {
 		t.Errorf("history not merged:\n%s", out.String())
 	}
+	// A member enrolled at a register after their history in an older
+	// system: the history counts (it is not "before enrolment").
+	members := membersFake{{ID: "m1", EnrolledAt: at.Add(-time.Hour), EnrolledTrusted: true}}
+	out.Reset()
+	env.Members = members
+	if err := hqreport.Run(context.Background(), env, []string{"report", "--history", hist, "--as-of", "2026-06-01"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "buyers 2, repeat buyers 1") || strings.Contains(out.String(), "before enrolment 2") {
+		t.Errorf("history before the member enrolled at a register not counted:\n%s", out.String())
+	}
+	env.Members = nil
 	dup := writeFile(t, dir, "dup.csv", "member_id,sale_id,at,amount\nm1,s9,2026-06-01,10.00\n")
 	out.Reset()
 	if err := hqreport.Run(context.Background(), env, []string{"report", "--history", dup}, &out, &errb); !errors.Is(err, retention.ErrInvalid) || out.Len() != 0 {

@@ -265,8 +265,26 @@ func mergeHistory(path string, ms []retention.Member) ([]retention.Member, error
 			}
 		}
 		ms[i].Purchases = append(ms[i].Purchases, h.Purchases...)
+		// The history comes from before the registers (an older system):
+		// the member was a customer since their first purchase there, not
+		// since enrolling at a register, so those purchases are not "before
+		// enrolment".
+		if first, ok := earliest(h.Purchases); ok && !ms[i].EnrolledAt.IsZero() && first.Before(ms[i].EnrolledAt) {
+			ms[i].EnrolledAt = first
+		}
 	}
 	return ms, nil
+}
+
+// earliest is the time of the earliest purchase in ps.
+func earliest(ps []retention.Purchase) (time.Time, bool) {
+	var t time.Time
+	for _, p := range ps {
+		if t.IsZero() || p.At.Before(t) {
+			t = p.At
+		}
+	}
+	return t, !t.IsZero()
 }
 
 func readConsents(path string, ms []retention.Member) ([]retention.Member, error) {
