@@ -70,9 +70,13 @@ func (w *wtx) replaceCatalogue(version uint64, items []Item) error {
 	if err := w.tx.DeleteBucket(bCatalogue); err != nil {
 		return err
 	}
-	if _, err := w.tx.CreateBucket(bCatalogue); err != nil {
+	cat, err := w.tx.CreateBucket(bCatalogue)
+	if err != nil {
 		return err // the old catalogue is gone: the transaction is rolled back (dirty)
 	}
+	// Written once, then only read: full pages (fewer bytes to write and
+	// to page in at a scan).
+	cat.FillPercent = catalogueFill
 	for _, it := range items {
 		w.putJSON(bCatalogue, []byte(it.SKU), it)
 	}

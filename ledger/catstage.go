@@ -36,6 +36,10 @@ var (
 	piecePrefix = []byte("piece/")
 )
 
+// catalogueFill is the catalogue's page fill: it is written once and read
+// at every scan.
+const catalogueFill = 0.9
+
 // ErrOtherVersion: a catalogue piece of another version than the one
 // being staged; it changes nothing.
 var ErrOtherVersion = errors.New("ledger: catalogue piece of another version than the one staged")
@@ -172,6 +176,7 @@ func (l *Ledger) StagePiece(ctx context.Context, version uint64, index int, dige
 			return nil, fmt.Errorf("ledger catalogue staging has no items bucket: %w", ErrInconsistent)
 		}
 		w.dirty = true
+		si.FillPercent = catalogueFill
 		for _, it := range items {
 			if si.Get([]byte(it.SKU)) != nil {
 				return nil, fmt.Errorf("ledger catalogue piece %d: sku %q is in another piece: %w", index, it.SKU, ErrInvalid)

@@ -2,7 +2,9 @@
 // register's event stream, applies it durably into sync/hq/hqstore,
 // acknowledges what is committed, asks for resends when it sees a gap,
 // sends chain-wide member summaries down to the stores, and publishes
-// versioned, validated config documents.
+// versioned, validated config documents (Publish: never a version below
+// head office's record; a large store catalogue in signed pieces;
+// Republish puts the record back on a rebuilt broker).
 //
 // # Exactly once, in effect
 //

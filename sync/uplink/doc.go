@@ -17,7 +17,12 @@
 // Downstream, it validates every config and member-summary message
 // (size, schema, version, order) before handing it to the daemon's
 // callbacks; a rejected config leaves the previous one in force and is
-// reported in Status. Nothing received from the broker can crash the
+// reported in Status. A store catalogue too large for one message comes
+// in signed pieces (docs/protocol.md "Catalogue pieces"): the document
+// goes to OnPiecedConfig, which stages it; the uplink then subscribes to
+// the store's pieces (asking again when none came for PieceTimeout) and
+// hands each to OnPiece, which puts the version in force with the last.
+// Nothing received from the broker can crash the
 // register: decoders are strict and fuzzed, and handlers recover.
 //
 // The uplink holds a sync/broker Conn, not a paho client: Options.Dial
