@@ -136,7 +136,11 @@ type Status struct {
 	QueueLen     int               `json:"queue_len"` // messages waiting to be applied
 	// LastError is why the last connection attempt to the broker failed
 	// (TLS or network), empty once connected.
-	LastError        string    `json:"last_error,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// StoreError is why the last commit failed (the database down or
+	// unreachable, a storage fault), until a commit succeeds; nothing is
+	// acknowledged meanwhile.
+	StoreError       string    `json:"store_error,omitempty"`
 	LastCommit       time.Time `json:"last_commit,omitzero"`
 	LastCommitEvents int       `json:"last_commit_events"`
 }
@@ -486,7 +490,7 @@ func (s *Service) ingest(ctx context.Context) error {
 		if err != nil {
 			// Nothing was applied and nothing is acked: the registers keep
 			// the events and resend them (the next gap request asks).
-			s.count(func(st *Status) { st.CommitErrors++ })
+			s.count(func(st *Status) { st.CommitErrors++; st.StoreError = err.Error() })
 			s.log.Error("commit failed; events will be resent", "events", len(evs), "err", err)
 			select {
 			case <-ctx.Done():
@@ -511,6 +515,7 @@ func (s *Service) ingest(ctx context.Context) error {
 				st.PolicyHeldBy[h.Code]++
 			}
 			st.Commits++
+			st.StoreError = ""
 			st.LastCommit = now
 			st.LastCommitEvents = len(evs)
 		})

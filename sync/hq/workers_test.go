@@ -337,3 +337,61 @@ func workersFault(t *testing.T, fault string) {
 		return true
 	})
 }
+
+// While the database is down nothing is acknowledged, status says why
+// (naming the address, never the password), and nothing is lost: once it
+// is back the register's resends are applied.
+func TestDatabaseDownNoAcks(t *testing.T) {
+	srv := pgtest.Need(t, pgSrv, pgErr)
+	_, dsn, err := srv.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mosquittotest.Start(t, nil)
+	st, err := pgstore.Open(dsn, &pgstore.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := hq.New(st, hq.Options{Conn: hq.Conn{Broker: b.URL(), WaitTimeout: wait}, Signer: hqKey, GapRetry: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testkit.Eventually(t, wait, "hq subscribed", func() bool { return svc.Status().Subscribed })
+	r := chainRegister(t, b.URL(), "s1", "s1-r1")
+	for range 20 {
+		r.points("m1", 5)
+	}
+	r.send(seqRange(1, 10)...)
+	testkit.Eventually(t, wait, "ack of 10", func() bool { return r.ackedWM() == 10 })
+	srv.Stop()
+	r.send(seqRange(11, 20)...)
+	testkit.Eventually(t, 4*wait, "the store error in status", func() bool { return svc.Status().StoreError != "" })
+	why := svc.Status().StoreError
+	if !strings.Contains(why, srv.Addr()) || strings.Contains(why, srv.Password()) {
+		t.Fatalf("status store_error %q: want the address, never the password", why)
+	}
+	if a := r.ackedWM(); a != 10 {
+		t.Fatalf("acknowledged %d while the database was down, want 10", a)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go r.resendLoop(rctx, time.Second)
+	testkit.Eventually(t, 6*wait, "every event acknowledged once the database is back", func() bool { return r.ackedWM() == 20 })
+	if s := svc.Status(); s.StoreError != "" {
+		t.Fatalf("store_error %q after a good commit", s.StoreError)
+	}
+	if bal, err := st.Balance("m1"); err != nil || bal != 100 {
+		t.Fatalf("balance %d %v, want 100", bal, err)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
