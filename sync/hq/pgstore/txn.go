@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,7 +107,7 @@ func (t *txn) flush() error {
 			FROM unnest($1::text[], $2::json[], $3::bigint[]) AS u(register, state, watermark) WHERE r.register = u.register`, t.regID, t.regState, t.regWM)
 	}
 	if len(t.memUpd) > 0 {
-		b.Queue(`UPDATE hq_members AS m SET balance = u.balance, included = u.included, profile = u.profile
+		b.Queue(`UPDATE hq_members AS m SET balance = u.balance, included = u.included, profile = coalesce(u.profile, m.profile)
 			FROM unnest($1::text[], $2::bigint[], $3::json[], $4::json[]) AS u(id, balance, included, profile) WHERE m.id = u.id`,
 			t.memUpd, t.updBal, t.updInc, t.updProf)
 	}
@@ -219,8 +220,14 @@ func (t *txn) PutMember(m hqstore.MemberRow) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := t.mems[m.ID]; ok {
-		t.memUpd, t.updBal, t.updInc, t.updProf = append(t.memUpd, m.ID), append(t.updBal, int64(m.Balance)), append(t.updInc, inc), append(t.updProf, m.Profile)
+	if old, ok := t.mems[m.ID]; ok {
+		// An unchanged profile is not sent (NULL keeps it): most updates
+		// are point events, which move only the balance and sequences.
+		prof := []byte(m.Profile)
+		if bytes.Equal(prof, old.Profile) {
+			prof = nil
+		}
+		t.memUpd, t.updBal, t.updInc, t.updProf = append(t.memUpd, m.ID), append(t.updBal, int64(m.Balance)), append(t.updInc, inc), append(t.updProf, prof)
 	} else {
 		t.memNew, t.newBal, t.newInc, t.newProf = append(t.memNew, m.ID), append(t.newBal, int64(m.Balance)), append(t.newInc, inc), append(t.newProf, m.Profile)
 	}
