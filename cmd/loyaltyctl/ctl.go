@@ -271,7 +271,10 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 	if outPath == "" {
 		return errors.New("give -o FILE for the copy")
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".backup-*")
+	if err := privateDir(outPath); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".backup-*") // mode 0600
 	if err != nil {
 		return err
 	}
@@ -394,7 +397,10 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 	}
 	// A file: the old export stays until the new one is complete and
 	// synced (durable.WriteFile), also across a power cut.
-	return durable.WriteFile(outPath, 0o644, func(w io.Writer) error {
+	if err := privateDir(outPath); err != nil {
+		return err
+	}
+	return durable.WriteFile(outPath, privateFile, func(w io.Writer) error {
 		var bar *progressbar.ProgressBar
 		if !quiet {
 			bar = progressbar.DefaultBytes(-1, "export "+what)
@@ -420,4 +426,24 @@ func restoreReplica(dir, register, path string, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	return nil
+}
+
+// Exports and backups hold members' personal data and sales: they are
+// created readable by their owner only (0600), and a folder loyaltyctl
+// creates for them is 0750 (docs/security.md).
+const (
+	privateFile os.FileMode = 0o600
+	privateDirs os.FileMode = 0o750
+)
+
+// privateDir creates the folder of path, with its missing parents, 0750.
+func privateDir(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, privateDirs); err != nil {
+		return err
+	}
+	return durable.SyncDir(filepath.Dir(dir))
 }

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
 func runCtl(args ...string) (code int, stdout, stderr string) {
@@ -148,5 +151,41 @@ func TestDefaultConfigIsMakeRuns(t *testing.T) {
 	}
 	if got.config != "configs/loyaltyd.dev.yaml" || got.ledger != "var/ledger.db" || got.addr != "http://127.0.0.1:8080" {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestExportsArePrivate: what loyaltyctl writes (exports and backups hold
+// members' personal data) is 0600, in folders it creates 0750, whatever
+// the umask lets through.
+func TestExportsArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "ledger.db")
+	l, err := ledger.Open(ledgerPath, &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	t.Setenv("LOYALTY_API", "http://127.0.0.1:1") // no daemon: loyaltyctl reads the ledger itself
+	for _, args := range [][]string{
+		{"-ledger", ledgerPath, "-quiet", "export", "members", "-o", filepath.Join(dir, "new", "sub", "members.csv")},
+		{"-ledger", ledgerPath, "-quiet", "export", "sales", "-format", "json", "-o", filepath.Join(dir, "sales.json")},
+		{"-ledger", ledgerPath, "-quiet", "backup", "-o", filepath.Join(dir, "backups", "b.db")},
+	} {
+		if code, out, errOut := runCtl(args...); code != 0 {
+			t.Fatalf("loyaltyctl %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	for path, want := range map[string]os.FileMode{
+		"new": 0o750, "new/sub": 0o750, "new/sub/members.csv": 0o600, "sales.json": 0o600, "backups": 0o750, "backups/b.db": 0o600,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func openRaw() (master, slave *os.File, err error) {
 // relink atomically points link at target (rename over the old link), so a
 // reader never sees a moment where the name points nowhere during replug.
 func relink(target, link string) error {
-	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(link), 0o750); err != nil {
 		return fmt.Errorf("sim: link dir: %w", err)
 	}
 	tmp := link + ".tmp"

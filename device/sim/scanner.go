@@ -54,7 +54,7 @@ func NewScanner(o ScannerOptions) (*Scanner, error) {
 	}
 	if o.FIFO != "" {
 		_ = os.Remove(o.FIFO)
-		if err := unix.Mkfifo(o.FIFO, 0o666); err != nil {
+		if err := unix.Mkfifo(o.FIFO, 0o600); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sim: mkfifo %s: %w", o.FIFO, err)
 		}

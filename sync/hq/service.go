@@ -63,6 +63,11 @@ type Options struct {
 	// the ingest goroutine. Default 16384 (it must hold what arrives during
 	// one commit).
 	Queue int
+	// MaxQueuedBytes bounds the bytes of those messages too. When full,
+	// paho's handler waits (back-pressure: the broker keeps the messages
+	// for head office's session; nothing is dropped), counted in
+	// Status.QueueWaits and logged. Default 256 MiB.
+	MaxQueuedBytes int64
 	// GapRetry is the least time between two resend requests to one
 	// register. Default 1s.
 	GapRetry time.Duration
@@ -133,7 +138,9 @@ type Status struct {
 	// in PolicyHeldBy (sync/hq/policy codes).
 	PolicyHeld   uint64            `json:"policy_held"`
 	PolicyHeldBy map[string]uint64 `json:"policy_held_by,omitempty"`
-	QueueLen     int               `json:"queue_len"` // messages waiting to be applied
+	QueueLen     int               `json:"queue_len"`   // messages waiting to be applied
+	QueueBytes   int64             `json:"queue_bytes"` // their bytes (bounded by MaxQueuedBytes)
+	QueueWaits   uint64            `json:"queue_waits"` // times a full queue held the broker back (back-pressure, nothing dropped)
 	// LastError is why the last connection attempt to the broker failed
 	// (TLS or network), empty once connected.
 	LastError string `json:"last_error,omitempty"`
@@ -151,6 +158,7 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 	in    chan inMsg
+	gate  *byteGate // bytes of the messages in in
 	cfgIn chan inMsg
 	acks  *acker
 	sums  *summariser
@@ -213,6 +221,9 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = 16384
 	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = 256 << 20
+	}
 	if opts.GapRetry <= 0 {
 		opts.GapRetry = time.Second
 	}
@@ -224,6 +235,7 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
+	s.gate = newByteGate(opts.MaxQueuedBytes, s.log)
 	if opts.Policy != nil {
 		if err := s.loadRuleSets(); err != nil {
 			return nil, err
@@ -242,6 +254,7 @@ func (s *Service) Status() Status {
 	st.Connected = s.conn.Load()
 	st.Subscribed = st.Connected && s.subd.Load()
 	st.QueueLen = len(s.in)
+	st.QueueBytes, st.QueueWaits = s.gate.stats()
 	return st
 }
 
@@ -285,14 +298,16 @@ func (s *Service) Run(ctx context.Context) error {
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		// Only a channel send: never disk I/O on paho's goroutine. A full
 		// channel is back-pressure; the ingest goroutine never waits on paho.
-		in := s.in
+		// Events are bounded in bytes too (byteGate): a full queue holds
+		// the broker back, it never drops.
 		if strings.HasSuffix(m.Topic(), "/"+protocol.KindConfig) || protocol.IsPieceTopic(m.Topic()) {
-			in = s.cfgIn
+			select {
+			case s.cfgIn <- inMsg{topic: m.Topic(), payload: m.Payload()}:
+			case <-done:
+			}
+			return
 		}
-		select {
-		case in <- inMsg{topic: m.Topic(), payload: m.Payload()}:
-		case <-done:
-		}
+		s.enqueue(inMsg{topic: m.Topic(), payload: m.Payload()}, done)
 	}
 	o.SetDefaultPublishHandler(handler)
 	wait := s.opts.Conn.waitTimeout()
@@ -549,7 +564,23 @@ func (s *Service) ingest(ctx context.Context) error {
 	}
 }
 
+// enqueue hands an events message to the decoder, waiting while the
+// queue is full in messages or bytes; false when done closed first.
+func (s *Service) enqueue(m inMsg, done <-chan struct{}) bool {
+	if !s.gate.acquire(int64(len(m.payload)), done) {
+		return false
+	}
+	select {
+	case s.in <- m:
+		return true
+	case <-done:
+		s.gate.release(int64(len(m.payload)))
+		return false
+	}
+}
+
 func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
+	s.gate.release(int64(len(m.payload)))
 	s.count(func(st *Status) { st.Messages++ })
 	out, err := DecodeMessage(m.topic, m.payload)
 	if errors.Is(err, protocol.ErrVersion) {

@@ -39,6 +39,10 @@ type Config struct {
 	Filters []string `yaml:"filters"`
 	// MaxBatch is the most events per store transaction; default 8192.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxQueuedBytes bounds the bytes of the messages waiting between
+	// the broker and the store; when full, head office holds the broker
+	// back (nothing is dropped). Default 256 MiB.
+	MaxQueuedBytes int64 `yaml:"max_queued_bytes"`
 	// OfflineRedeemLimit is the registers' offline redemption limit in
 	// points, used to flag double spends beyond it; default 1000.
 	OfflineRedeemLimit *int64 `yaml:"offline_redeem_limit"`
@@ -170,6 +174,8 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, bad("broker.url", "%q must start with tcp:// or ssl://", c.Broker.URL)
 	case (c.Broker.CertFile == "") != (c.Broker.KeyFile == ""):
 		return Config{}, bad("broker.cert_file", "cert_file and key_file go together")
+	case c.MaxQueuedBytes < 0:
+		return Config{}, bad("max_queued_bytes", "must be positive (default 268435456, 256 MiB)")
 	case c.MaxBatch < 0:
 		return Config{}, bad("max_batch", "must be positive (default 1000)")
 	case c.OfflineRedeemLimit != nil && *c.OfflineRedeemLimit < 0:

@@ -22,7 +22,7 @@ func TestParse(t *testing.T) {
 		{"no broker", "store: x\n", "broker.url"},
 		{"bad scheme", "broker: {url: 'http://x'}\n", "broker.url"},
 		{"cert without key", "broker: {url: 'ssl://x:1', cert_file: c.pem}\n", "broker.cert_file"},
-		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", `hq.yaml:2: colour: unknown key "colour"; allowed keys: store, postgres, broker, filters, max_batch, offline_redeem_limit, summary_interval, status_addr, status_token_file, status_log_every, log`},
+		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", `hq.yaml:2: colour: unknown key "colour"; allowed keys: store, postgres, broker, filters, max_batch, max_queued_bytes, offline_redeem_limit, summary_interval, status_addr, status_token_file, status_log_every, log`},
 		{"unknown nested key", "broker:\n  url: 'tcp://x:1'\n  pasword_file: p\n", `hq.yaml:3: broker.pasword_file: unknown key "pasword_file"; allowed keys: url, client_id, username, password_file,`},
 		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
 		{"bad level", "broker: {url: 'tcp://x:1'}\nlog: {level: loud}\n", "log.level"},
