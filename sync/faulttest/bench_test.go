@@ -90,15 +90,19 @@ func rawPublish(b *testing.B, url string, payloads [][]byte) time.Duration {
 }
 
 // BenchmarkDrainVsRawPaho drains a 100,000-event backlog through the uplink
-// into a local mosquitto with the real head office applying and
-// acknowledging (timed until the register has confirmed the last event),
-// against the bare paho loop. It prints
+// into a local mosquitto, against the bare paho loop publishing the same
+// 64-event batches with the same window to the same broker, in the same
+// run. It prints
 //
-//	RATIO drain_vs_raw_paho: uplink events/s over raw paho messages/s with
-//	  one event per message (the QoS 1 floor per event; goal >= 0.7).
-//	REPORT drain_vs_raw_paho_batched: the same over raw paho sending the
-//	  same 64-event batches, i.e. the cost of the ledger reads, head
-//	  office's durable commits and the end-to-end acks alone.
+//	RATIO drain_vs_raw_paho: end to end, head office applying durably and
+//	  acknowledging (timed until the register has confirmed the last
+//	  event), events/s over raw paho's events/s sending the same batches.
+//	RATIO uplink_vs_raw_batched: the uplink draining to an in-memory
+//	  acknowledger (head office's disk out of the way) over the same raw
+//	  batched floor: the uplink's own cost (goal >= 0.7).
+//	REPORT drain_vs_raw_paho_single_msgs: end to end over raw paho with
+//	  one event per message (the definition before issue 14; batching
+//	  alone passes it).
 func BenchmarkDrainVsRawPaho(b *testing.B) {
 	for range b.N {
 		bm := mosquittotest.Start(b, &mosquittotest.Options{MaxQueuedMessages: 100000})
@@ -154,9 +158,11 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		fmt.Printf("REPORT drain_events_per_s %.0f events/s\n", uplinkRate)
 		fmt.Printf("REPORT raw_paho_qos1_msgs_per_s %.0f msgs/s\n", rawRate)
 		fmt.Printf("REPORT raw_paho_qos1_batched_events_per_s %.0f events/s\n", rawBatchedRate)
-		fmt.Printf("RATIO drain_vs_raw_paho %.2f\n", uplinkRate/rawRate)
-		fmt.Printf("REPORT drain_vs_raw_paho_batched %.2f ratio\n", uplinkRate/rawBatchedRate)
-		fmt.Printf("REPORT drain_memory_acker_events_per_s %.0f events/s\n", float64(n2)/drainMem.Seconds())
+		memRate := float64(n2) / drainMem.Seconds()
+		fmt.Printf("REPORT drain_memory_acker_events_per_s %.0f events/s\n", memRate)
+		fmt.Printf("REPORT drain_vs_raw_paho_single_msgs %.2f ratio\n", uplinkRate/rawRate)
+		fmt.Printf("RATIO drain_vs_raw_paho %.2f\n", uplinkRate/rawBatchedRate)
+		fmt.Printf("RATIO uplink_vs_raw_batched %.2f\n", memRate/rawBatchedRate)
 	}
 }
 

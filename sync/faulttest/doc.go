@@ -10,8 +10,10 @@
 // with every event exactly once, each register's order intact, and
 // balances equal on both sides.
 //
-// It also holds the drain benchmark (RATIO drain_vs_raw_paho) and the
-// commit-to-head-office latency report.
+// It also holds the drain benchmark (RATIO drain_vs_raw_paho end to end
+// and RATIO uplink_vs_raw_batched to an in-memory acknowledger, both over
+// raw paho publishing the same batches) and the commit-to-head-office
+// latency report.
 //
 // The package has no non-test code beyond this file. Long variants run
 // with `go test ./sync/faulttest -long`.

@@ -191,9 +191,12 @@ func EncodeEvents(evs []Event) ([]byte, error) {
 	if len(evs) == 0 || len(evs) > MaxBatch {
 		return nil, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(evs))
 	}
-	b, err := json.Marshal(evs)
-	if err != nil {
-		return nil, fmt.Errorf("encode events: %w", err)
+	b, ok := encodeEventsFast(evs)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(evs); err != nil {
+			return nil, fmt.Errorf("encode events: %w", err)
+		}
 	}
 	if len(b) > MaxEventsMessage {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))

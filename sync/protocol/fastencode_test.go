@@ -1,0 +1,91 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
+)
+
+func eventsToEncode() []Event {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	base := Event{SpecVersion: SpecVersion, ID: "r1-7", Source: Source("s1", "r1"), Type: TypePrefix + "points.recorded", Time: at,
+		DataContentType: DataContentType, Sequence: "7", ClockTrusted: true, Incarnation: "0123456789abcdef0123456789abcdef",
+		Data: json.RawMessage(`{"id":"r1-7","points":12,"reason":"refund r1","name":"Café €5"}`)}
+	var out []Event
+	add := func(f func(e *Event)) {
+		e := base
+		f(&e)
+		out = append(out, e)
+	}
+	add(func(*Event) {})
+	add(func(e *Event) { e.Time, e.Incarnation = time.Time{}, "" })
+	add(func(e *Event) { e.Time = at.In(time.FixedZone("IST", 2*3600)) })
+	add(func(e *Event) { e.Data = json.RawMessage(`{"a": 1}`) })
+	add(func(e *Event) { e.Data = json.RawMessage(`{"a":"<b>&"}`) })
+	add(func(e *Event) { e.Data = json.RawMessage("{\"a\":\"\u2028\"}") })
+	add(func(e *Event) { e.Data = json.RawMessage(`{"a":"q\" \\"}`) })
+	add(func(e *Event) { e.Data = nil })
+	add(func(e *Event) { e.ID = "r1<7>" })
+	add(func(e *Event) { e.Source = "/loyalty/é/r1" })
+	add(func(e *Event) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) })
+	return out
+}
+
+// TestEncodeEventsMatchesJSON: the hand-written message is byte for byte
+// encoding/json's, alone and in batches, for payloads it writes itself
+// and for those it leaves to encoding/json.
+func TestEncodeEventsMatchesJSON(t *testing.T) {
+	evs := eventsToEncode()
+	for i := range evs {
+		for _, batch := range [][]Event{evs[i : i+1], evs[:i+1]} {
+			want, wantErr := json.Marshal(batch)
+			got, ok := encodeEventsFast(batch)
+			if ok && (wantErr != nil || !bytes.Equal(got, want)) {
+				t.Errorf("case %d (%d events):\n got %s\nwant %s %v", i, len(batch), got, want, wantErr)
+			}
+		}
+	}
+	if _, ok := encodeEventsFast(evs[:1]); !ok {
+		t.Error("a plain event went through encoding/json")
+	}
+}
+
+func FuzzEncodeEvents(f *testing.F) {
+	f.Add("r1-7", "points.recorded", `{"id":"r1-7","points":12}`, int64(1_700_000_000_123_456_789), 3600, true, "inc")
+	f.Add("r<1>", "x\u2028", "{\"a\": \"\u2029<\"}", int64(-62_000_000_000_000_000_0), 90000, false, "")
+	f.Fuzz(func(t *testing.T, id, typ, data string, nanos int64, off int, trusted bool, inc string) {
+		if !json.Valid([]byte(data)) {
+			return // payloads come from the ledger's encoders
+		}
+		e := Event{SpecVersion: SpecVersion, ID: id, Source: "/loyalty/s/r", Type: typ, Time: time.Unix(0, nanos).In(time.FixedZone("z", off%(30*3600))),
+			DataContentType: DataContentType, Sequence: "1", ClockTrusted: trusted, Incarnation: inc, Data: json.RawMessage(data)}
+		want, wantErr := json.Marshal([]Event{e, e})
+		got, ok := encodeEventsFast([]Event{e, e})
+		if ok && (wantErr != nil || !bytes.Equal(got, want)) {
+			t.Fatalf("got %s\nwant %s %v", got, want, wantErr)
+		}
+	})
+}
+
+// BenchmarkEncodeEvents holds the hand-written events message against
+// encoding/json on a 64-event batch.
+func BenchmarkEncodeEvents(b *testing.B) {
+	evs := make([]Event, 64)
+	for i := range evs {
+		evs[i] = eventsToEncode()[0]
+	}
+	benchcmp.Compare(b, benchcmp.Options{Ratio: "encodeevents_vs_json", Items: len(evs), Unit: "event"},
+		benchcmp.Case{Name: "hand", Op: func(b *testing.B) {
+			if _, ok := encodeEventsFast(evs); !ok {
+				b.Fatal("fell back")
+			}
+		}},
+		benchcmp.Case{Name: "json", Op: func(b *testing.B) {
+			if _, err := json.Marshal(evs); err != nil {
+				b.Fatal(err)
+			}
+		}})
+}
