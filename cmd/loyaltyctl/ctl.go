@@ -31,8 +31,8 @@ type client struct {
 	errOut io.Writer
 }
 
-func newClient(addr, socket, token string, jsonOut bool) *client {
-	return &client{Client: apiclient.New(apiclient.Options{Addr: addr, Socket: socket, Token: token}),
+func newClient(addr, socket, token, caFile string, jsonOut bool) *client {
+	return &client{Client: apiclient.New(apiclient.Options{Addr: addr, Socket: socket, Token: token, CAFile: caFile}),
 		json: jsonOut, out: os.Stdout, errOut: os.Stderr}
 }
 

@@ -131,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loyaltyctl: %v\n", err)
 		return 2
 	}
-	c := newClient(target.addr, target.socket, target.token, *jsonOut)
+	c := newClient(target.addr, target.socket, target.token, target.caFile, *jsonOut)
 	c.out, c.errOut = stdout, stderr
 	e := &env{c: c, ledgerPath: target.ledger, quiet: *quiet, register: target.register, replica: target.replica}
 	err = dispatch(e, cmds, rest[0], rest[1:])

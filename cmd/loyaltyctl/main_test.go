@@ -189,3 +189,16 @@ func TestExportsArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveTargetTLS: a daemon whose API speaks HTTPS (api.tls_cert_file)
+// is called on https:// and its certificate is trusted.
+func TestResolveTargetTLS(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "loyaltyd.yaml")
+	if err := os.WriteFile(cfg, []byte("api: {listen: \"0.0.0.0:8443\", tls_cert_file: /etc/loyalty/api.crt, tls_key_file: /etc/loyalty/api.key}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolveTarget(cfg, "", "", "", "")
+	if err != nil || got.addr != "https://127.0.0.1:8443" || got.caFile != "/etc/loyalty/api.crt" {
+		t.Fatalf("target %+v, %v", got, err)
+	}
+}

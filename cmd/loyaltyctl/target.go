@@ -24,6 +24,7 @@ const (
 // target is the daemon loyaltyctl talks to and the ledger it may open.
 type target struct {
 	addr, socket, token, ledger string
+	caFile                      string // api.tls_cert_file: the listener speaks HTTPS with it
 	config                      string // the config file read, if any
 	// register and replica are register.id and ledger.replica_dir from
 	// the config (restore-replica).
@@ -56,6 +57,7 @@ type daemonConfig struct {
 		Socket    string `yaml:"socket"`
 		Token     string `yaml:"token"`
 		TokenFile string `yaml:"token_file"`
+		TLSCert   string `yaml:"tls_cert_file"`
 	} `yaml:"api"`
 }
 
@@ -97,10 +99,17 @@ func resolveTarget(cfgPath, addr, socket, token, ledgerPath string) (target, err
 		}
 		if t.socket == "" {
 			t.addr = listenURL(dc.API.Listen)
+			if dc.API.TLSCert != "" && dc.API.Listen != "" && dc.API.Listen != "off" {
+				// The listener speaks HTTPS only; trust its certificate.
+				t.addr = "https://" + strings.TrimPrefix(t.addr, "http://")
+			}
 		}
 	}
 	if t.addr == "" {
 		t.addr = fallbackAddr
+	}
+	if strings.HasPrefix(t.addr, "https://") {
+		t.caFile = dc.API.TLSCert
 	}
 	if t.token == "" {
 		t.token = dc.API.Token

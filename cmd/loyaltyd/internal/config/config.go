@@ -255,6 +255,12 @@ type API struct {
 	// MaxBody is the largest request body in bytes; default 65536,
 	// 1024..16777216.
 	MaxBody int64 `yaml:"max_body"`
+	// TLSCertFile and TLSKeyFile (PEM; both or neither) make the TCP
+	// listener speak HTTPS only (TLS 1.2 or later), for an API reached
+	// over the store network. Read at start: restart to rotate. The unix
+	// socket stays plain.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Kiosk configures the customer kiosk page served by the API listener.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"net"
@@ -441,6 +442,16 @@ func (v *validator) api() {
 	}
 	v.durRange("api.read_timeout", a.ReadTimeout, time.Second, 10*time.Minute)
 	v.intRange("api.max_body", a.MaxBody, 1024, 16<<20, " bytes")
+	switch {
+	case (a.TLSCertFile == "") != (a.TLSKeyFile == ""):
+		v.add("api.tls_cert_file", "tls_cert_file and tls_key_file go together (PEM certificate and its key)")
+	case a.TLSCertFile != "" && a.Listen == "off":
+		v.add("api.tls_cert_file", `is set but api.listen is "off": TLS is for the TCP listener`)
+	case a.TLSCertFile != "":
+		if _, err := tls.LoadX509KeyPair(a.TLSCertFile, a.TLSKeyFile); err != nil {
+			v.add("api.tls_cert_file", "%s with %s: %v", a.TLSCertFile, a.TLSKeyFile, err)
+		}
+	}
 }
 
 func (v *validator) sync() {

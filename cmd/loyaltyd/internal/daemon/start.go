@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,6 +167,15 @@ func (r *register) listen(run *running, handler http.Handler) (string, error) {
 			return "", fmt.Errorf("api listen %s: %w", c.Listen, err)
 		}
 		addr = ln.Addr().String()
+		if c.TLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+			if err != nil {
+				ln.Close()
+				return "", fmt.Errorf("api tls %s: %w", c.TLSCertFile, err)
+			}
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			r.log.Info("api speaks HTTPS only", "listen", addr, "cert", c.TLSCertFile)
+		}
 		run.serve(ln, handler)
 	}
 	if c.Socket != "" {

@@ -1,0 +1,79 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
+	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
+	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+)
+
+// TestAPIOverTLS: with api.tls_cert_file and tls_key_file the TCP
+// listener speaks HTTPS only, with a certificate the test makes: a client
+// trusting its CA gets answers (the API client loyaltyctl uses, with
+// CAFile), a plain-HTTP request and a client that does not trust the
+// certificate get none.
+func TestAPIOverTLS(t *testing.T) {
+	certs := mosquittotest.NewCerts(t) // a throw-away CA and a certificate for 127.0.0.1
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+ledger: {path: %s}
+api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
+`, filepath.Join(t.TempDir(), "ledger.db"), addr, certs.ServerCert, certs.ServerKey)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	defer func() { cancel(); <-done }()
+
+	c := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: certs.CAFile, Timeout: 5 * time.Second})
+	testkit.Eventually(t, 10*time.Second, "the API over HTTPS", func() bool {
+		resp, err := c.Do("GET", "/v1/status", nil)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatalf("plain HTTP answered 200: %s", b)
+		}
+	}
+	untrusting := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	if resp, err := untrusting.Get("https://" + addr + "/v1/status"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a client not trusting the certificate got an answer")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "not-pem")
+	if err := os.WriteFile(bad, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: bad}).Do("GET", "/v1/status", nil); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("a CA file without a certificate: %v", err)
+	}
+}
