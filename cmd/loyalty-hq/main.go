@@ -48,6 +48,7 @@ const usage = `usage:
   loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO
                                                 record that REGISTER's events FROM..TO are lost for good (head office
                                                 restored from a backup, no register keeps them), so its stream goes on
+  loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID   everything head office holds about one member, as JSON (serve stopped)
   loyalty-hq review [-json] -store FILE         list the events held for review: policy refusals, other ledgers, moves (with serve stopped; GET /review while it runs)
   loyalty-hq review approve|dismiss -store FILE REGISTER SEQ   apply a policy-held event, or leave it unapplied for good (serve stopped)
   loyalty-hq version`
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return registerCmd(args[1:], stdout)
 	case "review":
 		return reviewCmd(args[1:], stdout)
+	case "members":
+		return membersCmd(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "loyalty-hq", version)
 		return nil

@@ -314,4 +314,29 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 	if err != nil || strings.Contains(string(out), "1000000000") || strings.Count(string(out), `"reason": "policy"`) != 2 {
 		t.Fatalf("review after dismissing the adjustment: %v\n%s", err, out)
 	}
+
+	// Everything head office holds about one member (GDPR art. 15/20).
+	exp := filepath.Join(t.TempDir(), "out", "m2.json")
+	if out, err := exec.Command(bins.hq, "members", "export", "-store", h.store, "-o", exp, "m2").CombinedOutput(); err != nil {
+		t.Fatalf("members export: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(exp); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export file: %v %v, want mode 600", fi, err)
+	}
+	var doc struct {
+		Member    ledger.Member
+		Summary   struct{ Balance ledger.Points }
+		Purchases []ledger.Purchase
+		Held      []struct{ Code string } `json:"held_for_review"`
+	}
+	raw, _ := os.ReadFile(exp)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Member.Name != "Bob" || len(doc.Member.Aliases) != 1 || doc.Summary.Balance != 100 || len(doc.Purchases) != 1 || len(doc.Held) != 2 {
+		t.Errorf("export of m2: %s", raw)
+	}
+	if out, err := exec.Command(bins.hq, "members", "export", "-store", h.store, "nobody").CombinedOutput(); err == nil {
+		t.Errorf("export of an unknown member succeeded:\n%s", out)
+	}
 }

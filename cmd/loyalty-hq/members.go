@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/sync/hq/contactlog"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// memberExport is everything head office holds about one member
+// (GDPR articles 15 and 20): `loyalty-hq members export`.
+type memberExport struct {
+	ExportedAt time.Time             `json:"exported_at"`
+	Member     ledger.Member         `json:"member"` // profile: name, contact, birthday, consent and its history, aliases
+	Summary    hqstore.MemberSummary `json:"summary"`
+	Purchases  []ledger.Purchase     `json:"purchases"`
+	// Contacts are head office's contacts with the member (the contact
+	// log, when -contacts names it).
+	Contacts     []retention.ContactRecord `json:"contacts,omitempty"`
+	DoubleSpends []hqstore.DoubleSpend     `json:"double_spends,omitempty"`
+	Conflicts    []hqstore.Conflict        `json:"conflicts,omitempty"`
+	// HeldForReview are events held for review that name the member.
+	HeldForReview []hqstore.Held `json:"held_for_review,omitempty"`
+}
+
+func membersCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "export" {
+		return fmt.Errorf("members needs export (erase is not built yet: docs/security.md)\n%s", usage)
+	}
+	fs := flag.NewFlagSet("members export", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	path := fs.String("store", "", "head office's store file (serve must be stopped)")
+	contacts := fs.String("contacts", "", "the contact log (loyalty-hq contacts --log FILE), to include the contacts made")
+	out := fs.String("o", "-", "output file (created 0600), - for stdout")
+	fs.Usage = func() {
+		fmt.Fprintln(stdout, "usage: loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *path == "" || fs.NArg() != 1 {
+		return errors.New("usage: loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID")
+	}
+	id := fs.Arg(0)
+	st, err := hqstore.Open(*path, &hqstore.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+	}
+	defer st.Close()
+	doc, err := exportMember(st, id)
+	if err != nil {
+		return err
+	}
+	if *contacts != "" {
+		cl, err := contactlog.Open(*contacts, nil)
+		if err != nil {
+			return err
+		}
+		doc.Contacts, err = cl.Contacts(id)
+		cl.Close()
+		if err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if *out == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o750); err != nil {
+		return err
+	}
+	return durable.WriteBytes(*out, 0o600, b) // personal data
+}
+
+func exportMember(st hqstore.Backend, id string) (memberExport, error) {
+	doc := memberExport{ExportedAt: time.Now().UTC()}
+	var err error
+	if doc.Member, err = st.Member(id); err != nil {
+		return doc, fmt.Errorf("member %s: %w", id, err)
+	}
+	if doc.Summary, err = st.Summary(id); err != nil {
+		return doc, err
+	}
+	doc.Summary.Member = ledger.Member{ID: id} // the profile is above, once
+	if doc.Purchases, err = st.Purchases(id); err != nil {
+		return doc, err
+	}
+	ds, err := st.DoubleSpends()
+	if err != nil {
+		return doc, err
+	}
+	for _, d := range ds {
+		if d.MemberID == id {
+			doc.DoubleSpends = append(doc.DoubleSpends, d)
+		}
+	}
+	cs, err := st.Conflicts()
+	if err != nil {
+		return doc, err
+	}
+	for _, c := range cs {
+		if c.Member == id || c.Owner == id {
+			doc.Conflicts = append(doc.Conflicts, c)
+		}
+	}
+	rv, err := st.Review()
+	if err != nil {
+		return doc, err
+	}
+	for _, h := range rv {
+		var names struct {
+			MemberID string `json:"member_id"`
+			ID       string `json:"id"`
+		}
+		_ = json.Unmarshal(h.Data, &names)
+		if names.MemberID == id || (h.Type == ledger.OutMember && names.ID == id) {
+			doc.HeldForReview = append(doc.HeldForReview, h)
+		}
+	}
+	return doc, nil
+}
