@@ -69,3 +69,25 @@ func (l *Ledger) Recover(recs []OutboxRecord) (int, error) {
 	}
 	return len(recs), nil
 }
+
+// ErrNotFresh: Rebase on a ledger that has recorded events.
+var ErrNotFresh = fmt.Errorf("ledger has events already: %w", ErrInvalid)
+
+// Rebase makes a ledger that has never recorded an event continue a
+// register's stream after w: its first event will be w+1, and w counts as
+// confirmed (head office holds 1..w, from the ledger this one replaces).
+// A register replacing a dead one learns w from head office's last ack to
+// its id, so the new ledger's sequence numbers never reuse the old one's
+// (docs/operations.md "Replacing a register"). A ledger with events gets
+// ErrNotFresh and nothing changes.
+func (l *Ledger) Rebase(w uint64) error {
+	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
+		if x.seq != 0 || getU64(x.tx.Bucket(bState), kConfirmed) != 0 {
+			return nil, fmt.Errorf("ledger rebase to %d: last seq %d: %w", w, x.seq, ErrNotFresh)
+		}
+		x.seq = w // the committer stores it
+		x.put(bState, kConfirmed, u64(w))
+		return nil, nil
+	})
+	return err
+}

@@ -43,3 +43,27 @@ func TestRecoverRefusesWhatDoesNotContinue(t *testing.T) {
 		t.Fatalf("next sale at seq %d, want 4", res.Sale.Seq)
 	}
 }
+
+// TestRebaseOnlyFresh: a ledger without events continues a stream after
+// the given number; one with events refuses and keeps its numbers.
+func TestRebaseOnlyFresh(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.l.Rebase(41); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.Rebase(50); !errors.Is(err, ledger.ErrNotFresh) {
+		t.Fatalf("second rebase: %v", err)
+	}
+	res := f.sale(t, ledger.SaleRequest{ID: "s1"})
+	if res.Sale.Seq != 42 {
+		t.Fatalf("first sale at %d, want 42", res.Sale.Seq)
+	}
+	if pending, _, _ := f.l.OutboxStats(); pending != 1 {
+		t.Fatalf("pending %d", pending)
+	}
+	g := newFixture(t, nil)
+	g.sale(t, ledger.SaleRequest{ID: "s1"})
+	if err := g.l.Rebase(41); !errors.Is(err, ledger.ErrNotFresh) {
+		t.Fatalf("rebase with events: %v", err)
+	}
+}

@@ -45,6 +45,9 @@ const usage = `usage:
       -config reads the live store while serve runs: PostgreSQL directly, a bbolt
       file through a snapshot from serve's status_addr (GET /snapshot)
   loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped)
+  loyalty-hq register adopt -store FILE REGISTER INCARNATION
+                                                confirm that REGISTER's new ledger INCARNATION replaces the old one
+                                                (a replaced card; its held events are released and applied)
   loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO
                                                 record that REGISTER's events FROM..TO are lost for good (head office
                                                 restored from a backup, no register keeps them), so its stream goes on
@@ -388,8 +391,11 @@ func registerCmd(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "gap" {
 		return gapCmd(args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "adopt" {
+		return adoptCmd(args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "move" {
-		return fmt.Errorf("register needs move or gap\n%s", usage)
+		return fmt.Errorf("register needs move, adopt or gap\n%s", usage)
 	}
 	fs := flag.NewFlagSet("register move", flag.ContinueOnError)
 	path := fs.String("store", "", "head office's store file (serve must be stopped)")
@@ -453,5 +459,37 @@ func gapCmd(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "register %s: events %d..%d recorded as lost; %d held events after them applied; the register goes on when serve runs again\n",
 		reg, g.From, g.To, g.Released)
+	return st.Close()
+}
+
+// adoptCmd runs "register adopt": an operator's word that a register's new
+// ledger (a replaced card) replaces the one head office follows
+// (docs/operations.md "Replacing a register"). Like move, it runs while
+// serve is stopped.
+func adoptCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("register adopt", flag.ContinueOnError)
+	path := fs.String("store", "", "head office's store file (serve must be stopped)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || fs.NArg() != 2 {
+		return errors.New("usage: loyalty-hq register adopt -store FILE REGISTER INCARNATION")
+	}
+	reg, inc := fs.Arg(0), fs.Arg(1)
+	for _, id := range []string{reg, inc} {
+		if err := protocol.ValidID(id); err != nil {
+			return err
+		}
+	}
+	st, err := hqstore.Open(*path, nil)
+	if err != nil {
+		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+	}
+	n, err := st.AdoptIncarnation(reg, inc)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "register %s: head office now follows ledger %s; %d held events released (the register resends them)\n", reg, inc, n)
 	return st.Close()
 }

@@ -31,6 +31,8 @@ func TestRunArguments(t *testing.T) {
 		{"move without store", []string{"register", "move", "r1", "s2"}, "usage", ""},
 		{"move with a bad id", []string{"register", "move", "-store", "x.db", "r/1", "s2"}, "invalid", ""},
 		{"gap without store", []string{"register", "gap", "r1", "3", "5"}, "usage", ""},
+		{"adopt without store", []string{"register", "adopt", "r1", "aaaa"}, "usage", ""},
+		{"adopt with a bad id", []string{"register", "adopt", "-store", "x.db", "r1", "a/b"}, "invalid", ""},
 		{"gap without numbers", []string{"register", "gap", "-store", "x.db", "r1", "3"}, "usage", ""},
 		{"gap with words", []string{"register", "gap", "-store", "x.db", "r1", "three", "5"}, "sequence numbers", ""},
 	}

@@ -111,6 +111,9 @@ func (c *client) status() error {
 		if o := str(apiclient.Field(m, "sync", "takeover")); o != "" {
 			fmt.Fprintf(c.out, "WARNING    %s\n", o)
 		}
+		if o := str(apiclient.Field(m, "sync", "replaced")); o != "" {
+			fmt.Fprintf(c.out, "REPLACED   %s\n", o)
+		}
 		if rp, ok := m["replica"].(map[string]any); ok {
 			if rp["ok"] == true {
 				fmt.Fprintf(c.out, "replica    ok in %v: copied up to %v, %v behind (what a card death would lose now), snapshot at %v\n", rp["dir"], rp["copied"], rp["behind"], rp["snapshot_seq"])

@@ -47,7 +47,7 @@ func (u *Uplink) route(topic string, payload []byte) {
 			u.reject(err.Error())
 			return
 		}
-		if !u.id.forUs(a) {
+		if !u.id.forUs(a) && !u.continueStream(a) {
 			// Another ledger uses this register id; its watermark says
 			// nothing about our events.
 			return

@@ -1,8 +1,11 @@
 package uplink
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
 
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
@@ -30,6 +33,11 @@ type identity struct {
 	// lostFrom..lostTo are events head office asked for again after it
 	// had confirmed them and this ledger pruned them (0: none).
 	lostFrom, lostTo uint64
+	// rebaseTried: continueStream ran; replaced and replacedAt: the
+	// incarnation this new ledger continues, after which sequence.
+	rebaseTried bool
+	replaced    string
+	replacedAt  uint64
 }
 
 // NoticeLost is the status notice code for events head office confirmed,
@@ -111,4 +119,53 @@ func (id *identity) status(s *Status) {
 	}
 	s.OtherIncarnation = id.other
 	s.OtherAcks = id.others
+	s.Replaced, s.ReplacedAt = id.replaced, id.replacedAt
+}
+
+// rebaser is implemented by an Outbox that can make a ledger without
+// events continue a stream (*ledger.Ledger does).
+type rebaser interface {
+	Rebase(w uint64) error
+}
+
+// continueStream handles head office's ack to another incarnation of this
+// register id while this ledger has never recorded an event: a register
+// replacing a dead one (a new card, same config). The ledger then
+// continues that stream after head office's watermark, so its numbers
+// never reuse the old ledger's; head office holds its events until an
+// operator adopts the new incarnation (loyalty-hq register adopt). Tried
+// once: a ledger with events keeps its numbers (and head office holds
+// them, as for a second register with the same id).
+func (u *Uplink) continueStream(a protocol.Ack) bool {
+	rb, ok := u.ob.(rebaser)
+	if !ok || a.Incarnation == "" || a.Watermark == 0 || !u.id.tryRebase() {
+		return false
+	}
+	if err := rb.Rebase(a.Watermark); err != nil {
+		if !errors.Is(err, ledger.ErrNotFresh) {
+			u.log.Warn("continue the stream of the ledger this one replaces", "err", err)
+		}
+		return false
+	}
+	u.log.Warn("new ledger: continuing this register's stream after head office's watermark; head office must adopt it (loyalty-hq register adopt)",
+		"after", a.Watermark, "old_incarnation", a.Incarnation, "incarnation", u.id.inc)
+	u.id.rebased(a.Incarnation, a.Watermark)
+	return true
+}
+
+// tryRebase reports whether continueStream may try (once).
+func (id *identity) tryRebase() bool {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if id.rebaseTried {
+		return false
+	}
+	id.rebaseTried = true
+	return true
+}
+
+func (id *identity) rebased(old string, w uint64) {
+	id.mu.Lock()
+	id.replaced, id.replacedAt = old, w
+	id.mu.Unlock()
 }

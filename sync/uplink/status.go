@@ -60,6 +60,11 @@ type Status struct {
 	// Fault is the link's own diagnosis when it is up and yet nothing
 	// comes back (see Options.NoAckFault); empty when none.
 	Fault string
+	// Replaced is the incarnation of the ledger this new one replaces
+	// (it continued that stream after sequence ReplacedAt); empty when
+	// it did not.
+	Replaced   string
+	ReplacedAt uint64
 }
 
 // Status returns the current link status. It reads the ledger's outbox

@@ -83,6 +83,11 @@ type Backend interface {
 	// else ErrInvalid and nothing changes. The held events after it are
 	// applied.
 	AcknowledgeGap(register string, from, to uint64, note string) (Gap, error)
+	// AdoptIncarnation confirms that incarnation inc replaces the one
+	// head office follows for register (a replaced card); only one whose
+	// held events continue the stream (AdoptCheck), else ErrInvalid. It
+	// returns how many held events it released.
+	AdoptIncarnation(register, inc string) (int, error)
 	// ResolvePolicy ends the review of an event the policy held: approve
 	// applies its effect, otherwise it stays unapplied for good; either
 	// way it leaves Review. ErrNotHeld when it is not held (any more).

@@ -81,8 +81,8 @@ func reviewText(h Hold) string {
 	switch h.Reason {
 	case ReviewIncarnation:
 		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if it is a second register, "+
-			"give it its own register.id; if this register replaced the old one, keep this ledger and tell head office (docs/operations.md)",
-			h.Register, h.BoundIncarnation, h.Incarnation)
+			"give it its own register.id; if this register replaced the old one, keep this ledger: head office adopts it with loyalty-hq register adopt %s %s (docs/operations.md)",
+			h.Register, h.BoundIncarnation, h.Incarnation, h.Register, h.Incarnation)
 	case ReviewStore:
 		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move %s %s)",
 			h.Register, h.BoundStore, h.Store, h.Register, h.Store)

@@ -599,6 +599,54 @@ func (s *Store) Review() ([]hqstore.Held, error) {
 	return out, err
 }
 
+// AdoptIncarnation confirms that incarnation inc replaces the one head
+// office follows for register; see hqstore.Store.AdoptIncarnation.
+func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var n int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		var rs hqstore.RegisterState
+		err := tx.QueryRow(ctx, `SELECT state FROM hq_registers WHERE register = $1 FOR UPDATE`, register).Scan(&rs)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		rs.Register = register
+		var del []int64
+		if err := eachRow(ctx, tx, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2 ORDER BY seq`, []any{register, inc}, func(r pgx.Rows) error {
+			var seq int64
+			var rec []byte
+			if err := r.Scan(&seq, &rec); err != nil {
+				return err
+			}
+			h, err := hqstore.ParseReview(register, inc, uint64(seq), rec)
+			if err == nil && h.Reason == hqstore.ReviewIncarnation {
+				del = append(del, seq)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		var first uint64
+		if len(del) > 0 {
+			first = uint64(del[0])
+		}
+		if err := hqstore.AdoptCheck(rs, inc, first); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM hq_review WHERE register = $1 AND incarnation = $2 AND seq = ANY($3)`, register, inc, del); err != nil {
+			return err
+		}
+		n = len(del)
+		rs.Review -= min(rs.Review, uint64(n))
+		rs.Incarnation = inc
+		_, err = tx.Exec(ctx, `UPDATE hq_registers SET state = $2 WHERE register = $1`, register, rs)
+		return err
+	})
+	return n, s.wrap(err)
+}
+
 // MoveRegister confirms that register now belongs to store to; see
 // hqstore.Store.MoveRegister.
 func (s *Store) MoveRegister(register, to string) (int, error) {

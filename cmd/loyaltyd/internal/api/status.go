@@ -85,6 +85,9 @@ type SyncStatus struct {
 	// Takeover says that the broker session keeps being taken over
 	// (another register with this register id, most likely).
 	Takeover string `json:"takeover,omitempty"`
+	// Replaced says that this new ledger continues the stream of the
+	// ledger it replaced (a new card), which head office must adopt.
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // CataloguePieces is a pieced catalogue not complete yet; the previous
@@ -178,6 +181,10 @@ func newSyncStatus(in StatusInput) SyncStatus {
 			s.Held = &HeldStatus{Reason: u.Notice.Code, Events: u.Notice.Held, Text: u.Notice.Text, From: u.Notice.From, To: u.Notice.To}
 		}
 		s.Takeover = u.Takeover
+		if u.Replaced != "" {
+			s.Replaced = fmt.Sprintf("this new ledger continues the stream of ledger %.8s after event %d; at head office, adopt it: loyalty-hq register adopt %s %s",
+				u.Replaced, u.ReplacedAt, in.Register, u.Incarnation)
+		}
 		if u.OtherIncarnation != "" {
 			s.OtherLedger = fmt.Sprintf("head office acknowledges another ledger (incarnation %.8s) under this register id: if another register uses the same register.id, give one of them its own", u.OtherIncarnation)
 		}

@@ -632,3 +632,31 @@ func testAcknowledgeGap(t *testing.T, open Opener) {
 		t.Fatalf("second gap: %+v %v, watermark %d", g, err, wm(t, s, "r1"))
 	}
 }
+
+// testAdoptIncarnation: a new ledger that continued the stream (its first
+// event is the watermark + 1) is adopted: its held events are released
+// and then applied, the old incarnation's are held from then on; one that
+// does not continue the stream (a second register from 1) is refused.
+func testAdoptIncarnation(t *testing.T, open Opener) {
+	inc := func(e hqstore.Event, id string) hqstore.Event { e.Incarnation = id; return e }
+	s := open(t, hqstore.Options{})
+	apply(t, s, inc(Earn("r1", 1, "m1", 10), "aaaa"), inc(Earn("r1", 2, "m1", 10), "aaaa"))
+	apply(t, s, inc(Earn("r1", 3, "m1", 5), "bbbb"), inc(Earn("r1", 4, "m1", 5), "bbbb")) // the replacement
+	apply(t, s, inc(Earn("r1", 1, "m1", 7), "cccc"))                                      // a clone from 1
+	for _, bad := range [][2]string{{"r9", "bbbb"}, {"r1", "aaaa"}, {"r1", "cccc"}, {"r1", "dddd"}} {
+		if _, err := s.AdoptIncarnation(bad[0], bad[1]); !errors.Is(err, hqstore.ErrInvalid) {
+			t.Fatalf("adopt %v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	n, err := s.AdoptIncarnation("r1", "bbbb")
+	if err != nil || n != 2 {
+		t.Fatalf("adopt: %d %v", n, err)
+	}
+	res := apply(t, s, inc(Earn("r1", 3, "m1", 5), "bbbb"), inc(Earn("r1", 4, "m1", 5), "bbbb"), inc(Earn("r1", 3, "m1", 99), "aaaa"))
+	if res.Applied != 2 || wm(t, s, "r1") != 4 || balance(t, s, "m1") != 30 || res.Reviewed != 1 {
+		t.Fatalf("after adopting: %+v, watermark %d, balance %d", res, wm(t, s, "r1"), balance(t, s, "m1"))
+	}
+	if h := res.Holds[hqstore.Stream{Store: "s1", Register: "r1", Incarnation: "aaaa"}]; h.Reason != hqstore.ReviewIncarnation {
+		t.Fatalf("the old incarnation is not held: %+v", res.Holds)
+	}
+}
