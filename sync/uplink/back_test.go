@@ -6,6 +6,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -120,5 +122,69 @@ func TestSessionTakeoverReported(t *testing.T) {
 		if st := u.Status(); st.Takeover != "" || st.Takeovers != 1 {
 			t.Fatalf("takeover still reported after a lasting connection: %+v", st)
 		}
+	})
+}
+
+// rebasingOutbox is a fakeOutbox with an incarnation that can continue a
+// stream while it has no events, as ledger.Rebase does.
+type rebasingOutbox struct {
+	*fakeOutbox
+	rebases []uint64
+}
+
+func (m *rebasingOutbox) Incarnation() (string, error) { return "bbbb", nil }
+
+func (m *rebasingOutbox) Rebase(w uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rebases = append(m.rebases, w)
+	if len(m.recs) != 0 || m.confirmed != 0 {
+		return ledger.ErrNotFresh
+	}
+	m.recs = make([]ledger.OutboxRecord, w) // numbers 1..w belong to the old ledger
+	m.confirmed = w
+	return nil
+}
+
+// TestSessionReplacementContinuesStream: a new ledger without events that
+// gets head office's ack to another incarnation of its id continues that
+// stream after the ack's watermark (once), says so in status, and sends
+// its first event as watermark+1; a ledger with events keeps its numbers.
+func TestSessionReplacementContinuesStream(t *testing.T) {
+	ackOther := func(fb *fakeBroker, w uint64) {
+		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb.mu.Lock()
+		h := fb.onMessage
+		fb.mu.Unlock()
+		h(protocol.AckTopic("s1", "r1"), b)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ob := &rebasingOutbox{fakeOutbox: newFakeOutbox(0)}
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: time.Hour})
+		ackOther(fb, 41)
+		synctest.Wait()
+		ackOther(fb, 41) // the retained ack again: no second try
+		synctest.Wait()
+		if st := u.Status(); st.Replaced != "aaaa" || st.ReplacedAt != 41 || len(ob.rebases) != 1 {
+			t.Fatalf("status %+v, rebases %v", st, ob.rebases)
+		}
+		ob.add(3)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 42, 44)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		ob := &rebasingOutbox{fakeOutbox: newFakeOutbox(2)}
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: time.Hour})
+		ackOther(fb, 41)
+		synctest.Wait()
+		if st := u.Status(); st.Replaced != "" || st.OtherIncarnation != "aaaa" {
+			t.Fatalf("a ledger with events continued another stream: %+v", st)
+		}
+		contiguous(t, fb.sent(), 1, 2)
 	})
 }
