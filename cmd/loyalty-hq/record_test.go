@@ -20,7 +20,10 @@ import (
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
@@ -221,5 +224,59 @@ func retainedOn(t *testing.T, url, topic string) []byte {
 		return p
 	case <-time.After(time.Second):
 		return nil
+	}
+}
+
+// TestPublishConfigRecordInPostgres: with PostgreSQL as head office's
+// store, publish-config reads the record there (serve may run on it at the
+// same time) and refuses a version below it, over an empty broker.
+func TestPublishConfigRecordInPostgres(t *testing.T) {
+	s := pgtest.Need(t, pgSrv, pgErr)
+	_, dsn, err := s.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, nil) // as a running serve holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.RecordConfig(protocol.ChainConfigTopic(), 3, []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	b := mosquittotest.Start(t, nil)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	keyFile := filepath.Join(dir, "hq.key")
+	if err := run(context.Background(), []string{"keys", "generate", "-out", keyFile}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	dsnFile := filepath.Join(dir, "hq.dsn")
+	os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600)
+	cfgFile := filepath.Join(dir, "hq.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("postgres: {dsn_file: %s}\nbroker: {url: %q}\nsigning_key_file: %s\n", dsnFile, b.URL(), keyFile)), 0o600)
+	doc := func(v int) string {
+		p := filepath.Join(dir, fmt.Sprintf("chain-%d.yaml", v))
+		os.WriteFile(p, []byte(fmt.Sprintf("version: %d\ncatalogue:\n  - {sku: a, name: A, price: %d}\n", v, 100+v)), 0o600)
+		return p
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"publish-config", "-config", cfgFile, doc(2)}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "head office's record holds 3") {
+		t.Fatalf("version 2 under a record of 3: %v\n%s", err, out.String())
+	}
+	if got := retainedOn(t, b.URL(), protocol.ChainConfigTopic()); got != nil {
+		t.Fatal("the refused version reached the broker")
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"publish-config", "-config", cfgFile, doc(4)}, &out, &out); err != nil {
+		t.Fatalf("version 4: %v\n%s", err, out.String())
+	}
+	docs, err := st.Configs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := hq.RecordOf(docs)[protocol.ChainConfigTopic()]; r.Version != 4 {
+		t.Fatalf("recorded version %d after publishing 4", r.Version)
 	}
 }

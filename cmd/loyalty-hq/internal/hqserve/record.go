@@ -33,13 +33,26 @@ func (r *Record) Close() error {
 	return r.close()
 }
 
-// OpenRecord reads head office's record: from the store file when no
-// `serve` holds it (it is then also where what is published gets
+// OpenRecord reads head office's record: from PostgreSQL when that is the
+// store; else from the store file when no `serve` holds it (it is then also where what is published gets
 // recorded), else from the running serve's status page (GET /configs on
 // status_addr, with the status token when one is configured). When
 // neither can be read it fails with hq.ErrNoRecord: nothing may be
 // published then, since it could be older than what is in force.
 func (c Config) OpenRecord(ctx context.Context) (*Record, error) {
+	if c.Postgres.DSNFile != "" {
+		// PostgreSQL serves serve and this command at once.
+		st, err := OpenStore(c, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", hq.ErrNoRecord, err)
+		}
+		docs, err := st.Configs()
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("%w: %w", hq.ErrNoRecord, err)
+		}
+		return &Record{Docs: hq.RecordOf(docs), Recorder: st, From: "postgres", close: st.Close}, nil
+	}
 	if _, err := os.Stat(c.Store); errors.Is(err, os.ErrNotExist) {
 		// No store yet: head office has never recorded anything.
 		return &Record{Docs: hq.Record{}, From: c.Store + " (not created yet)"}, nil
