@@ -39,6 +39,12 @@
 // resend is answered). Acks go at QoS 0, the last plain one per register
 // retained, so the broker queues nothing for a register that is off.
 //
+// # Registers' status
+//
+// Head office also subscribes to every register's retained status (and so
+// its last will) and keeps the last one of each in memory (Service.Fleet),
+// for the fleet page of loyalty-hq serve; nothing of it is stored.
+//
 // # Several instances and shared subscriptions
 //
 // On a bbolt store one instance serves one chain (the file has one

@@ -168,6 +168,7 @@ type Service struct {
 		stdsync.Mutex
 		Status
 	}
+	fleet *fleet
 	// connErrAt is when the current connection error was last logged
 	// (under stats).
 	connErrAt time.Time
@@ -234,7 +235,7 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Service{st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
+	s := &Service{fleet: newFleet(), st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
 	s.gate = newByteGate(opts.MaxQueuedBytes, s.log)
 	if opts.Policy != nil {
 		if err := s.loadRuleSets(); err != nil {
@@ -307,6 +308,10 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return
 		}
+		if strings.HasSuffix(m.Topic(), "/"+protocol.KindStatus) {
+			s.fleet.status(m.Topic(), m.Payload(), time.Now()) // memory only
+			return
+		}
 		s.enqueue(inMsg{topic: m.Topic(), payload: m.Payload()}, done)
 	}
 	o.SetDefaultPublishHandler(handler)
@@ -318,7 +323,8 @@ func (s *Service) Run(ctx context.Context) error {
 			// Events, and the config documents in force (retained), which
 			// head office records in its store.
 			subs := map[string]byte{protocol.ChainConfigTopic(): 1, protocol.StoreConfigTopic("+"): 1,
-				protocol.CataloguePiecesFilter("+"): 1}
+				protocol.CataloguePiecesFilter("+"): 1,
+				protocol.AllStatusFilter:            0} // registers' status, for the fleet page
 			for _, f := range s.opts.Filters {
 				subs[f] = 1
 			}

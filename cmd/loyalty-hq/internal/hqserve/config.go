@@ -71,6 +71,10 @@ type Config struct {
 	// Policy is what head office checks in every event before applying
 	// it (docs/hq.md "Policy").
 	Policy Policy `yaml:"policy"`
+	// FleetSilence is how long a register may say it is online with
+	// events pending while head office's watermark for it does not move
+	// before the fleet page says why that may be; default 5m.
+	FleetSilence time.Duration `yaml:"fleet_silence"`
 }
 
 // Policy configures head office's checks of register events
@@ -231,6 +235,9 @@ func Parse(name string, data []byte) (Config, error) {
 	}
 	if c.StatusAddr == "" {
 		c.StatusAddr = "127.0.0.1:8090"
+	}
+	if c.FleetSilence <= 0 {
+		c.FleetSilence = DefaultFleetSilence
 	}
 	if c.StatusLogEvery <= 0 {
 		c.StatusLogEvery = 30 * time.Second

@@ -55,14 +55,37 @@ func (c Config) statusToken() (string, error) {
 	return tok, nil
 }
 
+// tokenCookie carries the status token for a browser (GET /login?token=).
+const tokenCookie = "loyalty_hq_token"
+
 // statusGuard lets callers on this machine in, and others only with
-// "Authorization: Bearer <token>" (never without a token).
+// "Authorization: Bearer <token>" or, for a browser, the cookie that
+// GET /login?token=<token> sets (never without a token).
 func statusGuard(token string, h http.Handler) http.Handler {
+	valid := func(got string) bool {
+		return token != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" && r.Method == http.MethodGet {
+			if !valid(r.URL.Query().Get("token")) {
+				http.Error(w, "wrong or missing token (status_token_file)", http.StatusUnauthorized)
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true,
+				SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: 12 * 3600})
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
 		if !fromLoopback(r) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				http.Error(w, "head office's status page needs its token (status_token_file) from other machines", http.StatusUnauthorized)
+			if !ok {
+				if c, err := r.Cookie(tokenCookie); err == nil {
+					got = c.Value
+				}
+			}
+			if !valid(got) {
+				http.Error(w, "head office's status page needs its token (status_token_file) from other machines: "+
+					"send Authorization: Bearer <token>, or open /login?token=<token> once in a browser", http.StatusUnauthorized)
 				return
 			}
 		}

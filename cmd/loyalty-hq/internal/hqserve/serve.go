@@ -69,6 +69,26 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		return StatusDoc{Service: svc.Status(), Registers: regs}
 	}
 
+	// The fleet page measures how long a register's watermark has not
+	// moved from the store, between page views too.
+	watch := newFleetWatch(time.Now())
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if regs, err := st.Registers(); err == nil {
+					for _, r := range regs {
+						watch.moved(r.Register, r.Watermark, now)
+					}
+				}
+			}
+		}
+	}()
+
 	var srv *http.Server
 	addr := ""
 	if cfg.StatusAddr != "off" {
@@ -78,6 +98,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		}
 		addr = ln.Addr().String()
 		mux := http.NewServeMux()
+		fleetHandlers(mux, func() FleetDoc { return fleetDoc(st, svc, watch, cfg.FleetSilence, time.Now()) })
 		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			enc := json.NewEncoder(w)
@@ -171,7 +192,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 				log.Error("status server", "err", err)
 			}
 		}()
-		log.Info("status page", "url", "http://"+addr+"/status")
+		log.Info("status page", "url", "http://"+addr+"/status", "fleet", "http://"+addr+"/")
 	}
 	if ready != nil {
 		ready(addr)

@@ -1,0 +1,86 @@
+package hq
+
+import (
+	"slices"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// FleetRegister is what head office heard from one register on its
+// status topic (retained, and the broker's last will when the register's
+// connection dies), for the fleet page.
+type FleetRegister struct {
+	Store    string `json:"store"`
+	Register string `json:"register"`
+	// Status is the register's last valid status; nil when none came.
+	Status *protocol.Status `json:"status,omitempty"`
+	// At is when head office received it (its own clock).
+	At time.Time `json:"at,omitzero"`
+	// Refused is why the last status message was refused (a version
+	// head office does not speak, malformed), empty when it was valid.
+	Refused string `json:"refused,omitempty"`
+}
+
+// fleet keeps the last status of every register (in memory: the retained
+// copies come back at each connect).
+type fleet struct {
+	mu   stdsync.Mutex
+	regs map[regKey]*FleetRegister
+}
+
+func newFleet() *fleet { return &fleet{regs: map[regKey]*FleetRegister{}} }
+
+// status records one message from a status topic. A cleared retained
+// message (empty payload) forgets the register's status.
+func (f *fleet) status(topic string, payload []byte, now time.Time) {
+	t, err := protocol.ParseTopic(topic)
+	if err != nil || t.Kind != protocol.KindStatus {
+		return
+	}
+	k := regKey{t.Store, t.Register}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(payload) == 0 {
+		delete(f.regs, k)
+		return
+	}
+	r := f.regs[k]
+	if r == nil {
+		r = &FleetRegister{Store: t.Store, Register: t.Register}
+		f.regs[k] = r
+	}
+	r.At = now
+	st, err := protocol.DecodeStatus(payload, t.Store, t.Register)
+	if err != nil {
+		r.Refused = err.Error()
+		return
+	}
+	r.Status, r.Refused = &st, ""
+}
+
+// Fleet returns the last status of every register that sent one, by store
+// and register.
+func (s *Service) Fleet() []FleetRegister {
+	f := s.fleet
+	f.mu.Lock()
+	out := make([]FleetRegister, 0, len(f.regs))
+	for _, r := range f.regs {
+		c := *r
+		if r.Status != nil {
+			st := *r.Status
+			c.Status = &st
+		}
+		out = append(out, c)
+	}
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b FleetRegister) int {
+		if c := strings.Compare(a.Store, b.Store); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Register, b.Register)
+	})
+	return out
+}
