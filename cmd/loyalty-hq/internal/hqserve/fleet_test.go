@@ -88,12 +88,12 @@ func TestChromiumFleetPage(t *testing.T) {
 		}
 		pub(protocol.StatusTopic(s.Store, s.Register), true, b)
 	}
-	// r1: 4 events at head office (m1 +10 three times, then -50: a double
-	// spend of 20), 10 recorded at the register.
+	// r1: 4 events at head office (m1 adjusted +10 three times, then -50
+	// redeemed: a double spend of 20), 10 recorded at the register.
 	var evs []protocol.Event
 	for seq, pts := range []ledger.Points{10, 10, 10, -50} {
 		s := uint64(seq + 1)
-		kind := ledger.KindEarn
+		kind := ledger.KindAdjust // within head office's policy caps
 		if pts < 0 {
 			kind = ledger.KindRedeem
 		}
