@@ -19,6 +19,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
@@ -54,7 +55,7 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 		mu.Unlock()
 		return brokertest.Done(nil)
 	}}
-	svc := &Service{opts: Options{GapRetry: time.Second}}
+	svc := &Service{opts: Options{GapRetry: time.Second}, fleet: newFleet()}
 	a := newAcker(pub, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), svc)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -198,6 +199,31 @@ func TestAckerRetriesUnconfirmedAck(t *testing.T) {
 		synctest.Wait()
 		if got := sent(); len(got) != 1 || got[0].ack.Watermark != 12 {
 			t.Fatalf("after the broker came back: %+v, want one ack of 12", got)
+		}
+	})
+}
+
+// TestAckerSendsPolicyNoticeOnlyToRegistersThatAcceptIt: a register whose
+// status does not list the "policy" notice code (the previous release
+// refuses a whole ack with a code it does not know, and would never
+// confirm its events) gets its acks without that notice; one that lists
+// it gets the notice.
+func TestAckerSendsPolicyNoticeOnlyToRegistersThatAcceptIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, svc, sent := startAcker(t, nil)
+		a.setPolicy(hqstore.RegisterState{Store: "s1", Register: "r1", PolicyHeld: 2, PolicyNote: "over the cap"})
+		a.set("s1", "r1", 5, false)
+		synctest.Wait()
+		st, err := protocol.EncodeStatus(protocol.Status{Store: "s1", Register: "r1", State: protocol.StateOnline, Notices: protocol.NoticeCodes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.fleet.status(protocol.StatusTopic("s1", "r1"), st, time.Now())
+		a.set("s1", "r1", 6, false)
+		synctest.Wait()
+		got := sent()
+		if len(got) != 2 || got[0].ack.Notice != nil || got[1].ack.Notice == nil || got[1].ack.Notice.Code != protocol.NoticePolicy {
+			t.Fatalf("acks %+v: want the first without a notice (no status listing it), the second with the policy notice", got)
 		}
 	})
 }

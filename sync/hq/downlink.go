@@ -182,6 +182,9 @@ func (a *acker) flush() {
 	a.mu.Lock()
 	for k, wm := range a.pending {
 		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: a.policy[k]}
+		if n := ack.Notice; n != nil && !a.svc.accepts(k.store, k.register, n.Code) {
+			ack.Notice = nil // a register before this notice code would refuse the whole ack
+		}
 		if a.gaps[k] && !a.gapDue(k, now) && wm <= a.sent[k] {
 			// The register sent beyond a gap head office asked about
 			// moments ago, and the watermark has not moved: nothing new

@@ -84,3 +84,17 @@ func (s *Service) Fleet() []FleetRegister {
 	})
 	return out
 }
+
+// accepts reports whether a register accepts an ack notice code: every
+// register the legacy ones, others only when its last status lists the
+// code (registers before that list refuse an ack with any other code,
+// and would then never confirm their events).
+func (f *fleet) accepts(store, register, code string) bool {
+	if protocol.LegacyNotice(code) {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.regs[regKey{store, register}]
+	return r != nil && r.Status != nil && slices.Contains(r.Status.Notices, code)
+}

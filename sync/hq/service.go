@@ -699,3 +699,12 @@ func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
 	}
 	return out, nil
 }
+
+// accepts reports whether a register accepts an ack notice code (from its
+// last status; see fleet.accepts).
+func (s *Service) accepts(store, register, code string) bool {
+	if s.fleet == nil {
+		return protocol.LegacyNotice(code)
+	}
+	return s.fleet.accepts(store, register, code)
+}

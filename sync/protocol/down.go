@@ -78,6 +78,18 @@ const (
 	NoticePolicy = "policy"
 )
 
+// NoticeCodes are the notice codes this version understands; a register
+// lists them in its status (Status.Notices) so head office sends a notice
+// code only to registers that accept it (docs/protocol.md "Evolving the
+// protocol"). Registers that list none accept the first three.
+var NoticeCodes = []string{NoticeIncarnation, NoticeStore, NoticeReused, NoticePolicy}
+
+// LegacyNotice reports whether every register accepts code, including
+// those whose status lists no notice codes.
+func LegacyNotice(code string) bool {
+	return code == NoticeIncarnation || code == NoticeStore || code == NoticeReused
+}
+
 // MaxNoticeText bounds a notice's text.
 const MaxNoticeText = 400
 
@@ -183,6 +195,10 @@ type Status struct {
 	// Fault is the register's own diagnosis of its link, e.g. connected
 	// but never acknowledged (MaxStatusText bytes at most).
 	Fault string `json:"fault,omitempty"`
+	// Notices are the ack notice codes the register accepts (NoticeCodes);
+	// absent from registers before it, which accept only the legacy ones
+	// and refuse a whole ack with any other.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // StatusConfig are the config versions a register has in force.
@@ -229,7 +245,10 @@ func (s Status) validate(store, register string) error {
 	if s.State != StateOnline && s.State != StateOffline {
 		return fmt.Errorf("status: %w: state %q", ErrMalformed, s.State)
 	}
-	for _, t := range []string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault} {
+	if len(s.Notices) > 16 {
+		return fmt.Errorf("status: %w: %d notice codes", ErrTooLarge, len(s.Notices))
+	}
+	for _, t := range append([]string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault}, s.Notices...) {
 		if len(t) > MaxStatusText {
 			return fmt.Errorf("status: %w: text of %d bytes", ErrTooLarge, len(t))
 		}

@@ -67,4 +67,5 @@ func (u *Uplink) fleetStatus(s *protocol.Status) {
 	s.MembersError = clip(u.st.membersErr)
 	s.LastError = clip(u.st.lastErr)
 	s.Fault = clip(u.faultLocked(time.Now()))
+	s.Notices = protocol.NoticeCodes
 }

@@ -209,6 +209,18 @@ type headOffice struct {
 	dir, cfg, status, pub string
 }
 
+// registerRules is the rule set every register here runs (its own
+// rules: section); this release's head office is told it
+// (policy.rules_files), so its policy does not hold their sales.
+const registerRules = `rules:
+  version: 1
+  unit: 100
+  earn:
+    points_per_unit: 1
+  rounding: floor
+  round_per: line
+`
+
 func newHeadOffice(t *testing.T, rel release, brokerURL string) *headOffice {
 	t.Helper()
 	h := &headOffice{dir: t.TempDir(), status: freeAddr(t)}
@@ -218,6 +230,13 @@ func newHeadOffice(t *testing.T, rel release, brokerURL string) *headOffice {
 	h.cfg = filepath.Join(h.dir, "hq.yaml")
 	doc := fmt.Sprintf("store: %s\nbroker:\n  url: %s\n  wait_timeout: 5s\nsigning_key_file: %s\nstatus_addr: %s\nlog:\n  level: debug\n",
 		filepath.Join(h.dir, "hq.db"), brokerURL, key, h.status)
+	if rel.name == "current" {
+		rules := filepath.Join(h.dir, "register-rules.yaml")
+		if err := os.WriteFile(rules, []byte(registerRules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		doc += "policy:\n  rules_files: [\"" + rules + "\"]\n"
+	}
 	if err := os.WriteFile(h.cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -276,14 +295,7 @@ func newRegister(t *testing.T, id, brokerURL, hqKey string) *register {
   language: en
 ledger:
   path: %s
-rules:
-  version: 1
-  unit: 100
-  earn:
-    points_per_unit: 1
-  rounding: floor
-  round_per: line
-catalogue:
+%scatalogue:
   version: 1
   items:
     - sku: "4006381333931"
@@ -297,7 +309,7 @@ sync:
   hq_keys: ["%s"]
 log:
   level: debug
-`, id, filepath.Join(dir, "ledger.db"), r.addr, brokerURL, hqKey)
+`, id, filepath.Join(dir, "ledger.db"), registerRules, r.addr, brokerURL, hqKey)
 	if err := os.WriteFile(r.cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
