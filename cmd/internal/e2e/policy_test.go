@@ -135,6 +135,15 @@ func newForged(t *testing.T, b *mosquittotest.Broker, certs *mosquittotest.Certs
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe acks: %v", tok.Error())
 	}
+	// As a register of this release does: its status says which ack
+	// notices it accepts, so head office sends it the policy notice.
+	st, err := protocol.EncodeStatus(protocol.Status{Store: store, Register: reg, State: protocol.StateOnline, Notices: protocol.NoticeCodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := f.c.Publish(protocol.StatusTopic(store, reg), 1, true, st); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish status: %v", tok.Error())
+	}
 	return f
 }
 
