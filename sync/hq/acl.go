@@ -26,9 +26,10 @@ func ParseRegisterIDs(args []string) ([]RegisterID, error) {
 // BrokerACL is the mosquitto ACL for head office and the given registers
 // (`loyalty-hq acl`; configs/mosquitto.acl is its output for the sample
 // chain). Each register gets its own lines, bound to its store: it writes
-// only its own events and status, reads only its own acks, its store's
-// members, config and catalogue pieces, and the chain config. No "+" in
-// a register's topics but the piece number of what it reads, so a
+// only its own events, status, catch-up requests and lookups, reads only
+// its own acks, catch-up answers and lookup answers, its store's members,
+// config and catalogue pieces, and the chain config. No "+" in a
+// register's topics but the piece number of what it reads, so a
 // register's credentials cannot publish into another store.
 // Usernames are register ids (certificate CNs), so a register id must be
 // unique in the chain.
@@ -42,6 +43,8 @@ func BrokerACL(regs []RegisterID) (string, error) {
 # true) or, without mutual TLS, the names in the password file. A register's
 # username is its register id; head office is "loyalty-hq".
 # Topic layout (sync/protocol): loyalty/v1/<store>/<register>/{events,status,ack},
+# loyalty/v1/<store>/<register>/{catchup,lookup} (register -> head office),
+# loyalty/v1/<store>/<register>/{members,found} (head office -> register),
 # loyalty/v1/<store>/{members,config}, loyalty/v1/<store>/catalogue/<piece>,
 # loyalty/v1/config.
 
@@ -79,6 +82,10 @@ topic read $SYS/#
 		fmt.Fprintf(&b, "topic write %s\n", protocol.EventsTopic(r.Store, r.Register))
 		fmt.Fprintf(&b, "topic write %s\n", protocol.StatusTopic(r.Store, r.Register))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.AckTopic(r.Store, r.Register))
+		fmt.Fprintf(&b, "topic write %s\n", protocol.CatchUpTopic(r.Store, r.Register))
+		fmt.Fprintf(&b, "topic write %s\n", protocol.LookupTopic(r.Store, r.Register))
+		fmt.Fprintf(&b, "topic read %s\n", protocol.RegisterMembersTopic(r.Store, r.Register))
+		fmt.Fprintf(&b, "topic read %s\n", protocol.FoundTopic(r.Store, r.Register))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.MembersTopic(r.Store))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.StoreConfigTopic(r.Store))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.CataloguePiecesFilter(r.Store))

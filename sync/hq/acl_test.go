@@ -96,15 +96,19 @@ func TestBrokerACL(t *testing.T) {
 
 	hq := tlsClient(t, certs, url, "loyalty-hq")
 	var hqGot recorder
-	if tok := hq.Subscribe(protocol.AllEventsFilter, 1, hqGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("hq subscribe: %v", tok.Error())
+	for _, f := range []string{protocol.AllEventsFilter, protocol.AllCatchUpFilter, protocol.AllLookupFilter} {
+		if tok := hq.Subscribe(f, 1, hqGot.handler); !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("hq subscribe: %v", tok.Error())
+		}
 	}
 	r1 := tlsClient(t, certs, url, "store1-r1")
 	r2 := tlsClient(t, certs, url, "store2-r1")
 	var r1Got, r2Got recorder
 	for _, topic := range []string{
 		protocol.AckTopic("store1", "store1-r1"), protocol.MembersTopic("store1"), // its own
+		protocol.RegisterMembersTopic("store1", "store1-r1"), protocol.FoundTopic("store1", "store1-r1"),
 		protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), // another store's
+		protocol.RegisterMembersTopic("store2", "store2-r1"), protocol.FoundTopic("store2", "store2-r1"),
 		protocol.AllEventsFilter, "loyalty/v1/#", // everything
 	} {
 		r1.Subscribe(topic, 1, r1Got.handler).WaitTimeout(wait)
@@ -121,6 +125,12 @@ func TestBrokerACL(t *testing.T) {
 	// store1-r1 tries to publish as store2-r1, then as itself. Messages
 	// from one client reach a subscriber in order, so once its own event
 	// has arrived, the forged one would have arrived first if allowed.
+	pub(r1, protocol.CatchUpTopic("store1", "store1-r1"), "own catch-up")
+	pub(r1, protocol.LookupTopic("store1", "store1-r1"), "own lookup")
+	pub(r1, protocol.CatchUpTopic("store2", "store2-r1"), "catch-up as another register")
+	pub(r1, protocol.LookupTopic("store2", "store2-r1"), "lookup as another register")
+	pub(r1, protocol.FoundTopic("store1", "store1-r1"), "forged lookup answer")
+	pub(r1, protocol.RegisterMembersTopic("store1", "store1-r1"), "forged catch-up answer")
 	pub(r1, protocol.EventsTopic("store2", "store2-r1"), "forged")
 	pub(r1, protocol.EventsTopic("store1", "store2-r1"), "forged-in-own-store")
 	pub(r1, protocol.EventsTopic("store2", "store1-r1"), "own id, another store")
@@ -131,8 +141,8 @@ func TestBrokerACL(t *testing.T) {
 	testkit.Eventually(t, wait, "hq receives store1-r1's own event", func() bool {
 		return len(hqGot.got(protocol.EventsTopic("store1", "store1-r1"))) == 1
 	})
-	if n := hqGot.count(); n != 1 {
-		t.Fatalf("hq received %d messages, want only store1-r1's own: %v", n, hqGot.msgs)
+	if n := hqGot.count(); n != 3 || len(hqGot.got(protocol.CatchUpTopic("store1", "store1-r1"))) != 1 || len(hqGot.got(protocol.LookupTopic("store1", "store1-r1"))) != 1 {
+		t.Fatalf("hq received %d messages, want only store1-r1's own event, catch-up and lookup: %v", n, hqGot.msgs)
 	}
 
 	// Traffic addressed to store2 and its register, then to store1-r1.
@@ -141,20 +151,30 @@ func TestBrokerACL(t *testing.T) {
 	pub(hq, protocol.MembersTopic("store2"), "members for store2")
 	pub(hq, protocol.AckTopic("store1", "store1-r1"), "ack for r1")
 	pub(hq, protocol.MembersTopic("store1"), "members for store1")
+	pub(hq, protocol.FoundTopic("store2", "store2-r1"), "answer for r2")
+	pub(hq, protocol.RegisterMembersTopic("store2", "store2-r1"), "catch-up for r2")
+	pub(hq, protocol.FoundTopic("store1", "store1-r1"), "answer for r1")
+	pub(hq, protocol.RegisterMembersTopic("store1", "store1-r1"), "catch-up for r1")
 	testkit.Eventually(t, wait, "store1-r1 receives its own ack and store summaries", func() bool {
-		return len(r1Got.got(protocol.MembersTopic("store1"))) >= 1 && len(r1Got.got(protocol.AckTopic("store1", "store1-r1"))) >= 1
+		return len(r1Got.got(protocol.MembersTopic("store1"))) >= 1 && len(r1Got.got(protocol.AckTopic("store1", "store1-r1"))) >= 1 &&
+			len(r1Got.got(protocol.RegisterMembersTopic("store1", "store1-r1"))) >= 1
+	})
+	testkit.Eventually(t, wait, "store1-r1 receives its lookup answer", func() bool {
+		return len(r1Got.got(protocol.FoundTopic("store1", "store1-r1"))) >= 1
 	})
 	testkit.Eventually(t, wait, "store2-r1 receives its ack", func() bool {
 		return len(r2Got.got(protocol.AckTopic("store2", "store2-r1"))) == 1
 	})
-	for topic, forged := range map[string]string{protocol.MembersTopic("store1"): "forged summaries for its own store", protocol.ChainConfigTopic(): "forged chain config"} {
+	for topic, forged := range map[string]string{protocol.MembersTopic("store1"): "forged summaries for its own store", protocol.ChainConfigTopic(): "forged chain config",
+		protocol.FoundTopic("store1", "store1-r1"): "forged lookup answer", protocol.RegisterMembersTopic("store1", "store1-r1"): "forged catch-up answer"} {
 		for _, p := range r1Got.got(topic) {
 			if p == forged {
 				t.Errorf("store1-r1 published %q on %s", forged, topic)
 			}
 		}
 	}
-	for _, topic := range []string{protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"), protocol.EventsTopic("store2", "store2-r1"), protocol.EventsTopic("store1", "store1-r1"), protocol.StatusTopic("store2", "store1-r1")} {
+	for _, topic := range []string{protocol.AckTopic("store2", "store2-r1"), protocol.MembersTopic("store2"),
+		protocol.FoundTopic("store2", "store2-r1"), protocol.RegisterMembersTopic("store2", "store2-r1"), protocol.CatchUpTopic("store1", "store1-r1"), protocol.EventsTopic("store2", "store2-r1"), protocol.EventsTopic("store1", "store1-r1"), protocol.StatusTopic("store2", "store1-r1")} {
 		if got := r1Got.got(topic); len(got) != 0 {
 			t.Errorf("store1-r1 read %s: %v", topic, got)
 		}

@@ -63,13 +63,18 @@
 //
 // # Member summaries
 //
-// After each commit the members whose chain-wide view changed are marked;
-// a summariser goroutine (at most once per Options.SummaryInterval) reads
-// their summaries from the store and publishes them to every known store's
-// members topic, in messages of at most 500 summaries. Each
-// summary carries, per register, the highest sequence of that register's
-// events it includes, so a register can overlay its own newer events
-// (ledger.ApplyMemberSummary on the register side). The per-store message
-// Seq is an epoch (incremented durably at each start) in the high 32 bits
-// and a counter in the low 32, so it increases across restarts.
+// The store marks the members whose chain-wide view changed, and the
+// stores they were touched from, in the commit itself. A summariser
+// goroutine (at most once per Options.SummaryInterval) takes the marked
+// members (hqstore TakeSummaries), places each at a new position of the
+// streams of the stores where it shopped within Options.SummaryMonths, and
+// publishes each store's part (from, seq] to the store's members topic in
+// messages of at most 500 summaries; the broker's confirmation moves the
+// store's sent position, so a restart publishes only what was never
+// confirmed. Registers ask for their store's stream from their own
+// position (catchup topic; answered on their own members topic) and about
+// cards they do not know (lookup; answered, signed, on their found topic).
+// Each summary carries, per register, the highest sequence of that
+// register's events it includes, so a register can overlay its own newer
+// events (ledger.ApplyMemberSummary on the register side).
 package hq

@@ -51,13 +51,15 @@ type register struct {
 	acked    uint64
 	acks     []protocol.Ack
 	summary  map[string]protocol.MemberSummary // latest per member from the store's members topic
+	parts    []protocol.MemberSummaries        // every members message, store's topic and own topic
+	found    map[string]protocol.Found         // lookup answers by id
 	resends  int
 	noResend bool
 	closed   atomic.Bool // set when the test ends: resend goroutines stop quietly
 }
 
 func newRegister(t testing.TB, url, store, id string) *register {
-	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
+	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}, found: map[string]protocol.Found{}}
 	r.c = connect(t, url, "reg-"+id, true, nil)
 	t.Cleanup(func() { r.closed.Store(true) }) // runs before connect's Disconnect
 	sub := func(topic string, h mqtt.MessageHandler) {
@@ -84,7 +86,7 @@ func newRegister(t testing.TB, url, store, id string) *register {
 			go r.send(seqRange(a.Gap, uint64(len(r.recs)))...)
 		}
 	})
-	sub(protocol.MembersTopic(store), func(_ mqtt.Client, m mqtt.Message) {
+	members := func(_ mqtt.Client, m mqtt.Message) {
 		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxMembersSize+signing.Overhead)
 		if err != nil {
 			t.Errorf("members message not signed by head office: %v", err)
@@ -99,9 +101,73 @@ func newRegister(t testing.TB, url, store, id string) *register {
 		for _, s := range ms.Members {
 			r.summary[s.MemberID] = s
 		}
+		r.parts = append(r.parts, ms)
+		r.mu.Unlock()
+	}
+	sub(protocol.MembersTopic(store), members)
+	sub(protocol.RegisterMembersTopic(store, id), members)
+	sub(protocol.FoundTopic(store, id), func(_ mqtt.Client, m mqtt.Message) {
+		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxFoundSize+signing.Overhead)
+		if err != nil {
+			t.Errorf("lookup answer not signed by head office: %v", err)
+			return
+		}
+		f, err := protocol.DecodeFound(doc, store, id)
+		if err != nil {
+			t.Errorf("bad lookup answer: %v", err)
+			return
+		}
+		r.mu.Lock()
+		r.found[f.ID] = f
 		r.mu.Unlock()
 	})
 	return r
+}
+
+// catchUp asks head office for the store's summary stream after from.
+func (r *register) catchUp(from uint64) {
+	b, err := protocol.EncodeCatchUp(protocol.CatchUp{Register: r.id, From: from})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if tok := r.c.Publish(protocol.CatchUpTopic(r.store, r.id), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		r.t.Fatalf("catch-up request: %v", tok.Error())
+	}
+}
+
+// lookup asks head office about an alias under correlation id.
+func (r *register) lookup(id, alias string) {
+	b, err := protocol.EncodeLookup(protocol.Lookup{Register: r.id, ID: id, Alias: alias})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if tok := r.c.Publish(protocol.LookupTopic(r.store, r.id), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		r.t.Fatalf("lookup: %v", tok.Error())
+	}
+}
+
+func (r *register) answer(id string) (protocol.Found, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.found[id]
+	return f, ok
+}
+
+// position is how far the register's members messages chain from 0
+// without a gap (a register's position).
+func (r *register) position() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var p uint64
+	for moved := true; moved; {
+		moved = false
+		for _, ms := range r.parts {
+			if ms.From != nil && *ms.From <= p && ms.Seq > p {
+				p, moved = ms.Seq, true
+			}
+		}
+	}
+	return p
 }
 
 func seqRange(from, to uint64) []uint64 {

@@ -1,6 +1,7 @@
 package hq_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
@@ -60,37 +61,71 @@ func TestGapThenResend(t *testing.T) {
 	}
 }
 
-func TestSummaryReachesOtherStore(t *testing.T) {
+// TestSummariesOnlyWhereMembersShop: a member enrolled at store A is
+// summarised to A only; store B learns it by a lookup, and once the
+// member redeems at B both stores get its summaries.
+func TestSummariesOnlyWhereMembersShop(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	_, st, _ := startHQ(t, b.URL(), "", hq.Options{})
 	a := newRegister(t, b.URL(), "storeA", "a-r1")
 	bReg := newRegister(t, b.URL(), "storeB", "b-r1")
-	// Store B must be known to head office to get summaries: its register
-	// has sent something already (e.g. an enrolment of another member).
 	bReg.add(ledger.OutMember, ledger.Member{ID: "m9", Aliases: []string{"card-9"}})
 	bReg.send(1)
-	testkit.Eventually(t, wait, "store B known", func() bool { return bReg.ackedWM() == 1 })
+	testkit.Eventually(t, wait, "B's own member at B", func() bool { _, ok := bReg.memberSummary("m9"); return ok })
 
 	a.add(ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana", Aliases: []string{"card-1"}})
 	a.points("m1", 120)
 	a.send(1, 2)
-	testkit.Eventually(t, wait, "summary of m1 at store B", func() bool {
-		s, ok := bReg.memberSummary("m1")
+	testkit.Eventually(t, wait, "summary of m1 at store A", func() bool {
+		s, ok := a.memberSummary("m1")
 		return ok && s.Balance == 120
 	})
-	s, _ := bReg.memberSummary("m1")
-	if s.Included["a-r1"] != 2 || s.Member == nil || s.Member.Name != "Ana" {
-		t.Fatalf("summary at B: %+v", s)
-	}
-	// B redeems 50 of them; A hears the new balance.
-	bReg.points("m1", -50)
+	// B has not seen m1: a marker change at B arrives, m1 does not.
+	bReg.points("m9", 5)
 	bReg.send(2)
-	testkit.Eventually(t, wait, "summary of m1 at store A after redeem at B", func() bool {
-		s, ok := a.memberSummary("m1")
-		return ok && s.Balance == 70 && s.Included["b-r1"] == 2
-	})
+	testkit.Eventually(t, wait, "marker at B", func() bool { s, _ := bReg.memberSummary("m9"); return s.Balance == 5 })
+	if _, ok := bReg.memberSummary("m1"); ok {
+		t.Fatal("m1's summary reached store B, where m1 never shopped")
+	}
+	if _, ok := a.memberSummary("m9"); ok {
+		t.Fatal("m9's summary reached store A, where m9 never shopped")
+	}
+	// B meets m1's card: head office answers the lookup with the
+	// chain-wide summary.
+	bReg.lookup("q1", "card-1")
+	testkit.Eventually(t, wait, "lookup answer", func() bool { _, ok := bReg.answer("q1"); return ok })
+	f, _ := bReg.answer("q1")
+	if f.Member == nil || f.Member.MemberID != "m1" || f.Member.Balance != 120 || f.Seq == 0 || f.Member.Included["a-r1"] != 2 {
+		t.Fatalf("lookup answer %+v", f)
+	}
+	bReg.lookup("q2", "no-such-card")
+	testkit.Eventually(t, wait, "lookup answer for an unknown card", func() bool { _, ok := bReg.answer("q2"); return ok })
+	if f, _ := bReg.answer("q2"); f.Member != nil {
+		t.Fatalf("unknown card answered with %+v", f.Member)
+	}
+	// B redeems 50 of them; both stores hear the new balance.
+	bReg.points("m1", -50)
+	bReg.send(3)
+	for _, r := range []*register{a, bReg} {
+		testkit.Eventually(t, wait, "summary of m1 after the redeem at B at "+r.store, func() bool {
+			s, ok := r.memberSummary("m1")
+			return ok && s.Balance == 70 && s.Included["b-r1"] == 3
+		})
+	}
 	if bal, _ := st.Balance("m1"); bal != 70 {
 		t.Fatalf("store balance %d", bal)
+	}
+	// These registers never asked for a catch-up (as the previous
+	// release): their stores' messages come without "from", which that
+	// release would refuse.
+	for _, r := range []*register{a, bReg} {
+		r.mu.Lock()
+		for _, ms := range r.parts {
+			if ms.From != nil {
+				t.Errorf("%s got a members message with from %d", r.id, *ms.From)
+			}
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -130,21 +165,49 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 }
 
-// A store head office hears from for the first time gets every member,
-// including those whose summaries went out before the store was known.
-func TestNewStoreGetsEveryMember(t *testing.T) {
+// TestNewRegisterCatchesUp: a second register of a store, new to head
+// office and never sent anything, asks for its store's stream from 0 and
+// gets every member of the store (and none of another store), in parts
+// that chain without a gap.
+func TestNewRegisterCatchesUp(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
-	startHQ(t, b.URL(), "", hq.Options{})
+	svc, _, _ := startHQ(t, b.URL(), "", hq.Options{})
 	a := newRegister(t, b.URL(), "storeA", "a-r1")
-	a.add(ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana"})
-	a.points("m1", 40)
-	a.send(1, 2)
-	testkit.Eventually(t, wait, "store A acked", func() bool { return a.ackedWM() == 2 })
-	late := newRegister(t, b.URL(), "storeB", "b-r1")
-	late.add(ledger.OutMember, ledger.Member{ID: "m2"})
-	late.send(1)
-	testkit.Eventually(t, wait, "m1's summary at the late store", func() bool {
-		s, ok := late.memberSummary("m1")
-		return ok && s.Balance == 40
+	a.catchUp(0) // a register of this release: it reads "from"
+	for i := range 7 {
+		a.add(ledger.OutMember, ledger.Member{ID: fmt.Sprintf("m%d", i)})
+		a.points(fmt.Sprintf("m%d", i), ledger.Points(10*(i+1)))
+	}
+	a.send(seqRange(1, 14)...)
+	other := newRegister(t, b.URL(), "storeB", "b-r1")
+	other.add(ledger.OutMember, ledger.Member{ID: "elsewhere"})
+	other.send(1)
+	testkit.Eventually(t, wait, "store A's stream", func() bool { s, _ := a.memberSummary("m6"); return s.Balance == 70 })
+	testkit.Eventually(t, wait, "store B's stream", func() bool { _, ok := other.memberSummary("elsewhere"); return ok })
+
+	late := newRegister(t, b.URL(), "storeA", "a-r2")
+	late.catchUp(0)
+	testkit.Eventually(t, wait, "every member of store A at the new register", func() bool {
+		for i := range 7 {
+			if s, ok := late.memberSummary(fmt.Sprintf("m%d", i)); !ok || s.Balance != ledger.Points(10*(i+1)) {
+				return false
+			}
+		}
+		return true
 	})
+	if p, q := late.position(), a.position(); p != q || p == 0 {
+		t.Fatalf("new register's parts chain to %d, store A's stream to %d", p, q)
+	}
+	if _, ok := late.memberSummary("elsewhere"); ok {
+		t.Fatal("a member of store B reached store A's new register")
+	}
+	// Asking from the head brings nothing.
+	n := len(late.parts)
+	late.catchUp(late.position())
+	testkit.Eventually(t, wait, "second catch-up answered", func() bool { return svc.Status().CatchUps == 2 })
+	late.mu.Lock()
+	defer late.mu.Unlock()
+	if len(late.parts) != n {
+		t.Fatalf("a catch-up from the head sent %d more parts", len(late.parts)-n)
+	}
 }

@@ -14,7 +14,7 @@ import (
 
 // TestSummariesCarryOnlyWhatATillNeeds: a member enrolled at store A with
 // contact details, a consent history with a note and a full birthday
-// reaches store B (over a real broker) with id, aliases, name, language,
+// reaches the registers of store A (over a real broker) with id, aliases, name, language,
 // tier, consent flag and birthday month-day, and none of the rest; head
 // office keeps the full profile.
 func TestSummariesCarryOnlyWhatATillNeeds(t *testing.T) {
@@ -34,8 +34,8 @@ func TestSummariesCarryOnlyWhatATillNeeds(t *testing.T) {
 		Tier:           "gold", HomeRegister: "a-r1", EnrolledAt: at}
 	a.add(ledger.OutMember, full)
 	a.send(1)
-	testkit.Eventually(t, wait, "summary of m1 at store B", func() bool { _, ok := bReg.memberSummary("m1"); return ok })
-	s, _ := bReg.memberSummary("m1")
+	testkit.Eventually(t, wait, "summary of m1 at store A", func() bool { _, ok := a.memberSummary("m1"); return ok })
+	s, _ := a.memberSummary("m1")
 	m := s.Member
 	if m == nil || m.Name != "Ana Petrova" || m.Language != "bg" || m.Tier != "gold" || !m.Consent.Given || m.Birthday != "--05-17" ||
 		strings.Join(m.Aliases, ",") != "card-1,+359888123456" {
@@ -44,7 +44,7 @@ func TestSummariesCarryOnlyWhatATillNeeds(t *testing.T) {
 	wire, _ := json.Marshal(s)
 	for _, secret := range []string{"ana@example.org", "signed form", "withdrew", "1984", "paper", `"web"`} {
 		if strings.Contains(string(wire), secret) {
-			t.Errorf("summary sent to store B carries %q: %s", secret, wire)
+			t.Errorf("summary sent to store A carries %q: %s", secret, wire)
 		}
 	}
 	if got, err := st.Member("m1"); err != nil || got.Contact.Email != "ana@example.org" || len(got.ConsentHistory) != 2 || got.Birthday != "1984-05-17" {

@@ -75,6 +75,10 @@ type Options struct {
 	// summaries; a longer one coalesces more changes per member. Default
 	// 500ms. Negative disables summaries.
 	SummaryInterval time.Duration
+	// SummaryMonths: a member's summary goes to the stores where head
+	// office saw the member enrol or buy within this many months. Default
+	// 12; negative: every store the member ever shopped at.
+	SummaryMonths int
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
 	// Signer signs every member summary (sync/signing); registers refuse
@@ -132,6 +136,8 @@ type Status struct {
 	GapRequests    uint64 `json:"gap_requests"`    // resend requests sent
 	NoticesSent    uint64 `json:"notices_sent"`    // acks telling a register why its events are held
 	SummariesSent  uint64 `json:"summaries_sent"`  // member summaries sent (per store)
+	CatchUps       uint64 `json:"catch_ups"`       // catch-up requests answered
+	Lookups        uint64 `json:"lookups"`         // card lookups answered
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
 	// PolicyHeld counts events head office's policy held for review
 	// (applied to their stream, not to balances or members), by check
@@ -160,6 +166,7 @@ type Service struct {
 	in    chan inMsg
 	gate  *byteGate // bytes of the messages in in
 	cfgIn chan inMsg
+	reqIn chan inMsg
 	acks  *acker
 	sums  *summariser
 	conn  atomic.Bool
@@ -231,11 +238,15 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if opts.SummaryInterval == 0 {
 		opts.SummaryInterval = 500 * time.Millisecond
 	}
+	if opts.SummaryMonths == 0 {
+		opts.SummaryMonths = 12
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Service{fleet: newFleet(), st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16)}
+	s := &Service{fleet: newFleet(), st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16),
+		reqIn: make(chan inMsg, 1024)}
 	s.gate = newByteGate(opts.MaxQueuedBytes, s.log)
 	if opts.Policy != nil {
 		if err := s.loadRuleSets(); err != nil {
@@ -285,8 +296,9 @@ func clientOptions(c Conn, clientID string) *mqtt.ClientOptions {
 // about Conn.WaitTimeout. It returns nil after a cancel, or the error that
 // stopped it.
 func (s *Service) Run(ctx context.Context) error {
-	epoch, err := s.st.NextEpoch()
-	if err != nil {
+	// The epoch is no longer in members messages (positions are); it
+	// still counts restarts.
+	if _, err := s.st.NextEpoch(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -304,6 +316,13 @@ func (s *Service) Run(ctx context.Context) error {
 		if strings.HasSuffix(m.Topic(), "/"+protocol.KindConfig) || protocol.IsPieceTopic(m.Topic()) {
 			select {
 			case s.cfgIn <- inMsg{topic: m.Topic(), payload: m.Payload()}:
+			case <-done:
+			}
+			return
+		}
+		if strings.HasSuffix(m.Topic(), "/"+protocol.KindCatchUp) || strings.HasSuffix(m.Topic(), "/"+protocol.KindLookup) {
+			select {
+			case s.reqIn <- inMsg{topic: m.Topic(), payload: m.Payload()}:
 			case <-done:
 			}
 			return
@@ -328,6 +347,14 @@ func (s *Service) Run(ctx context.Context) error {
 			for _, f := range s.opts.Filters {
 				subs[f] = 1
 			}
+			// The registers' catch-up requests and lookups: one worker
+			// answers each (any can: they read the shared store).
+			for _, f := range []string{protocol.AllCatchUpFilter, protocol.AllLookupFilter} {
+				if s.opts.Group != "" {
+					f = "$share/" + s.opts.Group + "/" + f
+				}
+				subs[f] = 1
+			}
 			t := c.SubscribeMultiple(subs, nil)
 			if !t.WaitTimeout(wait) {
 				s.log.Error("subscribe timed out; reconnecting", "filters", s.opts.Filters)
@@ -348,7 +375,8 @@ func (s *Service) Run(ctx context.Context) error {
 	client := mqtt.NewClient(o)
 	pub := broker.PahoPublisher(client)
 	s.acks = newAcker(pub, wait, s.log, s)
-	s.sums = newSummariser(pub, s.st, epoch, s.opts.SummaryInterval, wait, s.log, s)
+	months := max(s.opts.SummaryMonths, 0)
+	s.sums = newSummariser(pub, s.st, months, s.opts.SummaryInterval, wait, s.log, s)
 	s.sums.signer = s.opts.Signer
 
 	t := client.Connect() // with ConnectRetry it keeps trying in the background
@@ -368,18 +396,17 @@ func (s *Service) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
-				case ch := <-c.Changes():
-					for _, st := range ch.Stores {
-						s.sums.addStore(st)
-					}
-					s.sums.mark(ch.Members)
+				case <-c.Changes():
+					// The changed members are marked in the store;
+					// the leader takes them from there.
 					s.sums.poke()
 				}
 			}
 		}()
 	}
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.configLoop(ctx) }()
+	go func() { defer wg.Done(); s.requests(ctx) }()
 	go func() { defer wg.Done(); s.acks.run(ctx) }()
 	go func() { defer wg.Done(); s.sums.run(ctx) }()
 
@@ -389,14 +416,14 @@ func (s *Service) Run(ctx context.Context) error {
 	// is answered (no ack storm for idle or powered-off registers).
 	if regs, err := s.st.Registers(); err == nil {
 		for _, r := range regs {
-			s.sums.addStore(r.Store)
+			s.sums.seen(r.Store, r.Register)
 			s.acks.setIncarnation(r.Store, r.Register, r.Incarnation)
 			s.acks.known(r.Store, r.Register, r.Watermark)
 			s.acks.setPolicy(r)
 		}
 	}
 
-	err = s.ingest(ctx)
+	err := s.ingest(ctx)
 	cancel()
 	wg.Wait()
 	client.Disconnect(uint(min(wait, time.Second).Milliseconds()))
@@ -557,7 +584,7 @@ func (s *Service) ingest(ctx context.Context) error {
 		// Only now, after the commit: acknowledge.
 		for _, rs := range res.Registers {
 			s.acks.setPolicy(rs)
-			s.sums.addStore(rs.Store)
+			s.sums.seen(rs.Store, rs.Register)
 			s.acks.setIncarnation(rs.Store, rs.Register, rs.Incarnation)
 			s.acks.set(rs.Store, rs.Register, rs.Watermark, rs.Gap)
 		}

@@ -409,12 +409,23 @@ type MemberSummary struct {
 	Member *ledger.Member `json:"member,omitempty"`
 }
 
-// MemberSummaries is one members message for a store. Seq increases with
-// every message head office sends to that store; a register ignores a
-// message whose Seq is not above the last one it applied.
+// MemberSummaries is one members message for a store: the part (From, Seq]
+// of the store's member-summary stream (docs/protocol.md "Member
+// summaries"). Every member of the store whose summary sits in that range
+// of the stream is in the message, each with its summary as of a moment
+// when the stream's head was at least Seq, so Seq is each summary's version
+// (ledger.MemberSummary.Version). A register whose position P satisfies
+// From <= P < Seq moves to Seq; a message with From > P leaves a gap that
+// the register asks head office to fill (CatchUp); one with Seq <= P
+// brings nothing new. A message without From (nil) is in the older form
+// (older head offices, and this one for stores with registers of the
+// previous release): its summaries apply by version, and a register of
+// this release asks for the stream from its position (docs/protocol.md
+// "Member summaries").
 type MemberSummaries struct {
 	V       int             `json:"v"`
 	Store   string          `json:"store"`
+	From    *uint64         `json:"from,omitempty"`
 	Seq     uint64          `json:"seq"`
 	Members []MemberSummary `json:"members"`
 }
@@ -462,6 +473,9 @@ func (m MemberSummaries) validate(store string) error {
 	}
 	if m.Seq > MaxMembersSeq {
 		return fmt.Errorf("members: %w: seq %d above %d", ErrMalformed, m.Seq, MaxMembersSeq)
+	}
+	if m.From != nil && *m.From >= m.Seq {
+		return fmt.Errorf("members: %w: from %d not below seq %d", ErrMalformed, *m.From, m.Seq)
 	}
 	if len(m.Members) > MaxMembers {
 		return fmt.Errorf("members: %w: %d summaries", ErrTooLarge, len(m.Members))

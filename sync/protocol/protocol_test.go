@@ -42,7 +42,10 @@ func TestTopics(t *testing.T) {
 		{"wildcard id", "loyalty/v1/+/r1/events", protocol.Topic{}, protocol.ErrInvalidID},
 		{"empty store", "loyalty/v1//r1/events", protocol.Topic{}, protocol.ErrInvalidID},
 		{"bare root", "loyalty/v1/", protocol.Topic{}, protocol.ErrTopic},
-		{"members on register", "loyalty/v1/s1/r1/members", protocol.Topic{}, protocol.ErrTopic},
+		{"members for one register", "loyalty/v1/s1/r1/members", protocol.Topic{Kind: protocol.KindMembers, Store: "s1", Register: "r1"}, nil},
+		{"catch-up request", "loyalty/v1/s1/r1/catchup", protocol.Topic{Kind: protocol.KindCatchUp, Store: "s1", Register: "r1"}, nil},
+		{"lookup and answer", "loyalty/v1/s1/r1/found", protocol.Topic{Kind: protocol.KindFound, Store: "s1", Register: "r1"}, nil},
+		{"catch-up for a store", "loyalty/v1/s1/catchup", protocol.Topic{}, protocol.ErrTopic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,13 +22,19 @@ const (
 	KindStatus  = "status"  // register -> anyone, QoS 1, retained, last will
 	KindAck     = "ack"     // head office -> register, QoS 1, not retained
 	KindConfig  = "config"  // head office -> store or chain, QoS 1, retained
-	KindMembers = "members" // head office -> store, QoS 1, not retained
+	KindMembers = "members" // head office -> store or one register, QoS 1, not retained
+	KindCatchUp = "catchup" // register -> head office: resend the summary stream from a position
+	KindLookup  = "lookup"  // register -> head office: who is this card or alias?
+	KindFound   = "found"   // head office -> register: the answer to a lookup, signed
 )
 
 // Subscription filters for head office.
 const (
 	AllEventsFilter = Root + "/+/+/" + KindEvents
 	AllStatusFilter = Root + "/+/+/" + KindStatus
+	// AllCatchUpFilter and AllLookupFilter are the registers' requests.
+	AllCatchUpFilter = Root + "/+/+/" + KindCatchUp
+	AllLookupFilter  = Root + "/+/+/" + KindLookup
 )
 
 // ValidID reports whether s may be used as a store or register id: 1 to
@@ -115,7 +121,7 @@ func ParseTopic(topic string) (Topic, error) {
 			return Topic{Kind: KindCatalogue, Store: store, Piece: n}, nil
 		}
 		switch parts[2] {
-		case KindEvents, KindStatus, KindAck:
+		case KindEvents, KindStatus, KindAck, KindMembers, KindCatchUp, KindLookup, KindFound:
 		default:
 			return Topic{}, fmt.Errorf("%w: %q", ErrTopic, topic)
 		}

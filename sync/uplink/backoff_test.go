@@ -42,6 +42,29 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 	}
 }
 
+// TestBackoffDefaultCap: without options the reconnect wait stays within
+// a few seconds after any outage (issue 11: it had grown to 24s after a
+// 120s broker outage), and is still jittered at the cap.
+func TestBackoffDefaultCap(t *testing.T) {
+	u, err := uplink.New(memOutbox{}, &uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Store: "s1", Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[time.Duration]bool{}
+	var top time.Duration
+	for range 500 {
+		d := u.Backoff(1000)
+		if d < 200*time.Millisecond || d > 5*time.Second {
+			t.Fatalf("default backoff %v outside [200ms, 5s]", d)
+		}
+		top = max(top, d)
+		seen[d] = true
+	}
+	if len(seen) < 100 || top < 4*time.Second {
+		t.Fatalf("%d distinct delays, highest %v: want jitter up to the 5s cap", len(seen), top)
+	}
+}
+
 func TestRunTwiceFails(t *testing.T) {
 	u, err := uplink.New(memOutbox{}, &uplink.Options{Brokers: []string{"tcp://127.0.0.1:1"}, Store: "s1", Register: "r1"})
 	if err != nil {

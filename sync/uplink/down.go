@@ -65,7 +65,21 @@ func (u *Uplink) route(topic string, payload []byte) {
 		case u.ackSig <- struct{}{}:
 		default:
 		}
+	case protocol.KindFound:
+		if t.Store != u.o.Store || t.Register != u.o.Register {
+			u.reject("lookup answer for " + m.topic)
+			return
+		}
+		select {
+		case u.foundC <- m:
+		default:
+			u.reject("lookup answers arrive faster than they are applied")
+		}
 	case protocol.KindConfig, protocol.KindMembers, protocol.KindCatalogue:
+		if t.Register != "" && t.Register != u.o.Register {
+			u.reject("members for " + m.topic)
+			return
+		}
 		// Applied one at a time off paho's goroutine: callbacks write the
 		// ledger and may take a while.
 		select {
@@ -189,38 +203,4 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 	u.st.cfgErr = ""
 	u.mu.Unlock()
 	u.log.Info("config applied", "scope", c.Scope, "version", c.ConfigVersion)
-}
-
-func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
-	fail := func(err error) {
-		u.log.Warn("member summaries rejected", "err", err)
-		u.countVersion(err)
-		u.count(func(s *state) { s.rejected++; s.membersErr = err.Error() })
-	}
-	ms, err := protocol.DecodeMembers(b, u.o.Store)
-	if err != nil {
-		fail(err)
-		return
-	}
-	u.mu.Lock()
-	last := u.st.membersSeq
-	u.mu.Unlock()
-	if ms.Seq == last {
-		return // duplicate delivery
-	}
-	if ms.Seq < last {
-		u.count(func(s *state) { s.refused.Replayed++ })
-		fail(fmt.Errorf("%w: members seq %d, %d applied", ErrStale, ms.Seq, last))
-		return
-	}
-	if u.o.OnMembers != nil {
-		if err := u.o.OnMembers(ctx, ms); err != nil {
-			fail(fmt.Errorf("members seq %d: %w", ms.Seq, err))
-			return
-		}
-	}
-	u.mu.Lock()
-	u.st.membersSeq = ms.Seq
-	u.st.membersErr = ""
-	u.mu.Unlock()
 }

@@ -106,13 +106,22 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 		protocol.StoreConfigTopic(u.o.Store):       1,
 		protocol.ChainConfigTopic():                1,
 		protocol.MembersTopic(u.o.Store):           1,
+		// catch-up answers and lookup answers for this register alone
+		protocol.RegisterMembersTopic(u.o.Store, u.o.Register): 1,
+		protocol.FoundTopic(u.o.Store, u.o.Register):           1,
 	}
 	if err := wait(ctx, conn.Subscribe(subs), to); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	// The stream from our position: a new register gets its store's
+	// members, one that was away what it missed.
+	if err := u.askCatchUp(conn); err != nil {
+		return nil, err
+	}
 	u.mu.Lock()
 	u.st.online = true
 	u.st.since = time.Now()
+	u.conn = conn
 	u.st.lastErr = ""
 	u.st.sessions++
 	watermark := u.st.watermark

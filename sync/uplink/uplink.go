@@ -94,7 +94,9 @@ type Options struct {
 	// about 1.5x this. Default 15s.
 	KeepAlive time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay (exponential,
-	// full jitter). Defaults 200ms and 30s.
+	// full jitter: each wait is uniform between BackoffMin and
+	// BackoffMin*2^(attempt-1), capped at BackoffMax). Defaults 200ms and
+	// 5s.
 	BackoffMin, BackoffMax time.Duration
 	// StatusInterval is how often the retained status is refreshed while
 	// online. Default 30s.
@@ -145,8 +147,14 @@ type Options struct {
 	// ConfigVersions are the config versions already in force at start
 	// (e.g. from the ledger), so a stale retained config is not re-applied.
 	ConfigVersions ConfigVersions
-	// MembersSeq is the last members message Seq applied before start.
+	// MembersSeq is the position in the store's member-summary stream at
+	// start, used when the outbox does not keep one (a *ledger.Ledger
+	// does: MembersPosition).
 	MembersSeq uint64
+	// GapWait is how long a gap in the member-summary stream may stay open
+	// (parts after it arrived, the part before not) before the register
+	// asks head office for the stream from its position. Default 2s.
+	GapWait time.Duration
 	// Keys are head office's pinned public keys. Config documents and
 	// member summaries must be signed by one of them (sync/signing);
 	// anything else is refused, counted (Status.Refused) and explained
@@ -178,8 +186,15 @@ type Uplink struct {
 	// fetchSig asks the session to fetch catalogue pieces (capacity 1).
 	fetchSig chan struct{}
 
+	// foundC carries lookup answers to lookupsLoop.
+	foundC chan message
+
 	mu sync.Mutex
 	st state
+	// conn is the live connection (nil while down); lookups are the
+	// Lookup calls waiting, by correlation id. Guarded by mu.
+	conn    broker.Conn
+	lookups map[string]chan *protocol.MemberSummary
 
 	id identity
 }
@@ -200,6 +215,13 @@ type state struct {
 	membersSeq uint64
 	membersErr string
 	pieces     pieceState
+	// ahead are stream parts applied beyond a gap; gapSince when the gap
+	// opened, gapAsked when the register last asked to fill it, gapWait
+	// the wait before asking again.
+	ahead              []span
+	gapSince, gapAsked time.Time
+	gapWait            time.Duration
+	catchUps, lookups  uint64
 	// otherPieces counts catalogue pieces of another version, ignored.
 	otherPieces uint64
 	refused     Refused
@@ -256,7 +278,8 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.KeepAlive, 15*time.Second)
 	defD(&o.ConfirmEvery, 100*time.Millisecond)
 	defD(&o.BackoffMin, 200*time.Millisecond)
-	defD(&o.BackoffMax, 30*time.Second)
+	defD(&o.BackoffMax, 5*time.Second)
+	defD(&o.GapWait, 2*time.Second)
 	defD(&o.StatusInterval, 30*time.Second)
 	defD(&o.TakeoverWithin, 5*time.Second)
 	defD(&o.PieceTimeout, 30*time.Second)
@@ -274,10 +297,18 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	}
 	u := &Uplink{ob: ob, o: o, log: log.With("subsystem", "uplink"),
 		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1),
-		fetchSig: make(chan struct{}, 1)}
+		fetchSig: make(chan struct{}, 1),
+		foundC:   make(chan message, 16)}
 	u.st.cfg = o.ConfigVersions
 	u.id.reg = o.Register
 	u.st.membersSeq = o.MembersSeq
+	if ps, ok := ob.(positionStore); ok {
+		p, err := ps.MembersPosition()
+		if err != nil {
+			return nil, fmt.Errorf("uplink: ledger member summary position: %w", err)
+		}
+		u.st.membersSeq = max(p, o.MembersSeq)
+	}
 	if is, ok := ob.(incarnationSource); ok {
 		inc, err := is.Incarnation()
 		if err != nil {
@@ -305,8 +336,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 	u.mu.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
 	go func() { defer wg.Done(); u.downstream(ctx) }()
+	go func() { defer wg.Done(); u.lookupsLoop(ctx) }()
+	go func() { defer wg.Done(); u.watchGaps(ctx) }()
 	defer func() { close(u.stop); wg.Wait() }()
 
 	attempt := 0
@@ -321,6 +354,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		u.mu.Lock()
 		u.st.online = false
+		u.conn = nil
 		if err != nil && ctx.Err() == nil {
 			u.st.lastErr = err.Error()
 		}

@@ -99,6 +99,8 @@ type register struct {
 	args      []string // extra flags for loyaltyd
 	rules     string   // replaces the config's rules block when set
 	socket    string   // api.socket, when set
+	regID     string   // register.id; default e2e-r1
+	storeID   string   // register.store_id; default e2e-store
 }
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
@@ -187,8 +189,8 @@ func (r *register) writeConfig() {
 		rulesBlock = r.rules
 	}
 	cfg := fmt.Sprintf(`register:
-  id: e2e-r1
-  store_id: e2e-store
+  id: %s
+  store_id: %s
   language: en
 ledger:
   path: %s
@@ -228,7 +230,7 @@ api:
   enabled: true
 log:
   level: debug
-%s`, filepath.Join(r.dir, "ledger.db"), r.ledgerCfg, rulesBlock, r.scanS.Name(), r.secondCfg(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
+%s`, firstNonEmpty(r.regID, "e2e-r1"), firstNonEmpty(r.storeID, "e2e-store"), filepath.Join(r.dir, "ledger.db"), r.ledgerCfg, rulesBlock, r.scanS.Name(), r.secondCfg(), firstNonEmpty(r.dispKind, "cd5220"), r.dispS.Name(), r.dispCfg, r.addr, socketCfg(r.socket), r.extraCfg)
 	r.cfgPath = filepath.Join(r.dir, "loyaltyd.yaml")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)

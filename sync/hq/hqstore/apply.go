@@ -244,6 +244,10 @@ type applier struct {
 	members map[string]*memberRec
 	touched map[string]bool
 	res     Result
+	// store is the store of the event being applied; shops records, per
+	// member touched, the stores it was touched from (stream.go).
+	store string
+	shops map[string]map[string]bool
 }
 
 func (a *applier) reg(id string) (*RegisterState, error) {
@@ -260,6 +264,7 @@ func (a *applier) reg(id string) (*RegisterState, error) {
 }
 
 func (a *applier) member(id string) (*memberRec, error) {
+	a.shop(id)
 	if m, ok := a.members[id]; ok {
 		return m, nil
 	}
@@ -465,6 +470,10 @@ func (a *applier) applyOp(rs *RegisterState, o op) error {
 // refund, points, member, correction or consent.
 func (a *applier) effect(rs *RegisterState, o op) error {
 	e := o.e
+	a.store = e.Store
+	if a.store == "" {
+		a.store = rs.Store
+	}
 	switch {
 	case o.sale != nil:
 		return a.applySale(rs, e, o.sale)
@@ -777,6 +786,9 @@ func (a *applier) flush() error {
 	}
 	for id := range a.touched {
 		a.res.Members = append(a.res.Members, id)
+	}
+	if err := a.flushStreams(); err != nil {
+		return err
 	}
 	sort.Strings(a.res.Members)
 	return nil

@@ -40,6 +40,31 @@ type Ingest interface {
 	// Reason ReviewPolicy; counted in RegisterState.PolicyHeld; reported
 	// in Result.PolicyHolds (policy.go). nil: no checks.
 	SetPolicy(p *policy.Policy)
+	Streams
+}
+
+// Streams are the stores' member-summary streams (docs/protocol.md
+// "Member summaries"): which stores each member's summary goes to, each
+// store's positions, what was sent, catch-ups and lookups. Apply marks the
+// changed members and where they were seen (Txn.MarkChanged).
+type Streams interface {
+	// TakeSummaries takes up to max changed members, places each at a new
+	// position of the streams of the stores where it shopped within the
+	// last months months (<= 0: ever) and returns one batch per store.
+	TakeSummaries(months, max int) ([]StreamBatch, error)
+	// CatchUp returns the part of a store's stream after from, up to max
+	// members; more says whether members follow.
+	CatchUp(store string, from uint64, max int) (b StreamBatch, more bool, err error)
+	// SummarySent records that a store's stream up to seq was published.
+	SummarySent(store string, seq uint64) error
+	// SummaryStreams returns every store's stream state, in store order.
+	SummaryStreams() ([]StreamState, error)
+	// LookupSummary finds a member by alias or id: its summary and the
+	// summary's version; ErrUnknownMember when unknown.
+	LookupSummary(alias string) (MemberSummary, uint64, error)
+	// ShopsOf returns the stores where the member was seen within months
+	// months (<= 0: ever), in store order.
+	ShopsOf(member string, months int) ([]string, error)
 }
 
 // Views is what head office's status endpoint reads.

@@ -810,7 +810,7 @@ func (s *Store) Check() error {
 				return fmt.Errorf("check: member %s has point events but no record", id)
 			}
 		}
-		return nil
+		return checkStreams(tx)
 	})
 }
 

@@ -51,6 +51,12 @@ type Txn interface {
 	PolicyHeld(register string, seq uint64) ([]byte, error)
 	PutPolicyHeld(register string, seq uint64, rec []byte) error
 	DeletePolicyHeld(register string, seq uint64) error
+	// MarkChanged records that a member's chain-wide view changed (it
+	// waits for a summary) and that the member was seen, at time at, at
+	// each of stores (where its summaries go; docs/protocol.md "Member
+	// summaries"). Called once per touched member per batch, in member
+	// order.
+	MarkChanged(member string, stores []string, at time.Time) error
 }
 
 // MemberRow is a member's stored chain-wide view: the balance and, per

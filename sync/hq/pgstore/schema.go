@@ -89,4 +89,28 @@ var migrations = []string{
 		total       bigint NOT NULL,
 		PRIMARY KEY (register, day)
 	);`,
+	// 4: member-summary streams (docs/protocol.md "Member summaries").
+	// IF NOT EXISTS: a database set back to an older schema by hand migrates
+	// again without failing.
+	`CREATE TABLE IF NOT EXISTS hq_shops (
+		member      text COLLATE "C" NOT NULL,
+		store       text COLLATE "C" NOT NULL,
+		at          bigint NOT NULL,
+		PRIMARY KEY (member, store)
+	);
+	CREATE TABLE IF NOT EXISTS hq_dirty (
+		member      text COLLATE "C" PRIMARY KEY
+	);
+	CREATE TABLE IF NOT EXISTS hq_streams (
+		store       text COLLATE "C" PRIMARY KEY,
+		head        bigint NOT NULL DEFAULT 0,
+		sent        bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE IF NOT EXISTS hq_stream_members (
+		store       text COLLATE "C" NOT NULL,
+		member      text COLLATE "C" NOT NULL,
+		pos         bigint NOT NULL,
+		PRIMARY KEY (store, member)
+	);
+	CREATE UNIQUE INDEX IF NOT EXISTS hq_stream_members_pos ON hq_stream_members (store, pos);`,
 }

@@ -49,6 +49,10 @@ type Config struct {
 	// SummaryInterval is the least time between rounds of member
 	// summaries; default 500ms; "-1s" disables summaries.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
+	// SummaryMonths: a member's summary goes only to the stores where the
+	// member enrolled or bought within this many months; default 12; 0
+	// means every store the member ever shopped at.
+	SummaryMonths *int `yaml:"summary_months"`
 	// StatusAddr serves GET /status, /members/{id}, /doublespends,
 	// /conflicts and /configs (JSON) on this address; default
 	// 127.0.0.1:8090; "off" disables it.
@@ -184,6 +188,8 @@ func Parse(name string, data []byte) (Config, error) {
 		return Config{}, bad("max_batch", "must be positive (default 1000)")
 	case c.OfflineRedeemLimit != nil && *c.OfflineRedeemLimit < 0:
 		return Config{}, bad("offline_redeem_limit", "must be 0 or more points")
+	case c.SummaryMonths != nil && (*c.SummaryMonths < 0 || *c.SummaryMonths > 120):
+		return Config{}, bad("summary_months", "must be 0 (every store the member ever shopped at) to 120 months")
 	case c.Broker.WaitTimeout < 0:
 		return Config{}, bad("broker.wait_timeout", "must be positive")
 	case strings.HasPrefix(c.Broker.URL, "tcp://") && c.Broker.PasswordFile != "" && !loopbackURL(c.Broker.URL) && !c.Broker.Insecure:
@@ -329,6 +335,18 @@ func (c Config) DSN() (string, error) {
 
 // offlineLimit returns the configured limit as points.
 func (c Config) offlineLimit() ledger.Points { return ledger.Points(*c.OfflineRedeemLimit) }
+
+// summaryMonths is hq.Options.SummaryMonths: 12 by default, negative for
+// "ever" (0 there means the default).
+func (c Config) summaryMonths() int {
+	switch {
+	case c.SummaryMonths == nil:
+		return 12
+	case *c.SummaryMonths == 0:
+		return -1
+	}
+	return *c.SummaryMonths
+}
 
 // Keys loads the signing key and the keyring that verifies head office's
 // own documents (the signing key's public key and PreviousKey).

@@ -45,7 +45,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		return err
 	}
 	hopts := hq.Options{Conn: conn, Filters: cfg.Filters, MaxBatch: cfg.MaxBatch, MaxQueuedBytes: cfg.MaxQueuedBytes,
-		SummaryInterval: cfg.SummaryInterval, Logger: log, Signer: signer, Keys: keys, Policy: pol}
+		SummaryInterval: cfg.SummaryInterval, SummaryMonths: cfg.summaryMonths(), Logger: log, Signer: signer, Keys: keys, Policy: pol}
 	if pg, ok := st.(*pgstore.Store); ok {
 		// One of several workers: its own client id, a shared
 		// subscription, and the summaries sent by the elected one.

@@ -305,6 +305,15 @@ type Sync struct {
 	Window int `yaml:"window"`
 	// KeepAlive is the MQTT keepalive; default 30s, 1s..10m.
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// ReconnectMax caps the wait between two connection attempts: the
+	// wait doubles from 200ms per failed attempt up to this cap, each one
+	// drawn at random below it (full jitter), so registers that lost the
+	// broker together do not return together; default 5s, 1s..10m.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// LookupTimeout is how long the till waits for head office's answer
+	// about a card this register does not know; default 1500ms,
+	// 100ms..10s. Without an answer in time the card is "not known".
+	LookupTimeout time.Duration `yaml:"lookup_timeout"`
 	// TopicRoot is the versioned topic root. Deprecated: it is fixed by
 	// the protocol version (loyalty/v1); any other value is refused.
 	TopicRoot string `yaml:"topic_root"`

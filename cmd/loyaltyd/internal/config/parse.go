@@ -338,6 +338,8 @@ const (
 	DefaultWindow              = 32
 	DefaultKeepAlive           = 30 * time.Second
 	DefaultNoAckFaultAfter     = 5 * time.Minute
+	DefaultReconnectMax        = 5 * time.Second
+	DefaultLookupTimeout       = 1500 * time.Millisecond
 	DefaultTopicRoot           = "loyalty/v1"
 	DefaultAbandonAfter        = 10 * time.Minute
 	DefaultReceiptFor          = 30 * time.Second
@@ -419,6 +421,8 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Sync.Window, DefaultWindow)
 	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)
 	setDefault(&c.Sync.NoAckFaultAfter, DefaultNoAckFaultAfter)
+	setDefault(&c.Sync.ReconnectMax, DefaultReconnectMax)
+	setDefault(&c.Sync.LookupTimeout, DefaultLookupTimeout)
 	setDefault(&c.Sync.TopicRoot, DefaultTopicRoot)
 	setDefault(&c.Sync.Store, c.Register.StoreID)
 	setDefault(&c.Log.Level, "info")

@@ -489,6 +489,8 @@ func (v *validator) sync() {
 	v.intRange("sync.window", int64(s.Window), 1, 1000, " messages")
 	v.durRange("sync.keepalive", s.KeepAlive, time.Second, 10*time.Minute)
 	v.durRange("sync.no_ack_fault_after", s.NoAckFaultAfter, 10*time.Second, 24*time.Hour)
+	v.durRange("sync.reconnect_max", s.ReconnectMax, time.Second, 10*time.Minute)
+	v.durRange("sync.lookup_timeout", s.LookupTimeout, 100*time.Millisecond, 10*time.Second)
 	if s.TopicRoot != DefaultTopicRoot {
 		// The root names the protocol version this build speaks
 		// (docs/protocol.md "Evolving the protocol"); it is not a setting.

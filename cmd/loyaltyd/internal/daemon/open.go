@@ -121,7 +121,7 @@ func (r *register) rewards() []rules.Reward {
 func (r *register) newMachine(rewards []rules.Reward) *checkout.Machine {
 	cfg := r.cfg
 	return checkout.New(checkout.Options{
-		Register: cfg.Register.ID, Catalog: r.led, Members: r.members(), Recorder: r.led,
+		Register: cfg.Register.ID, Catalog: r.led, Members: r.askingMembers(), Recorder: r.led,
 		Rewards: checkout.SortRewards(rewards), Online: r.online, Width: cfg.Devices.Display.Width,
 		Decimals:     kiosk.Decimals(r.unit()),
 		AbandonAfter: cfg.Checkout.AbandonAfter, ReceiptHold: cfg.Checkout.ReceiptFor, PromptEvery: cfg.Checkout.PromptEvery,
@@ -141,7 +141,7 @@ func (r *register) newAPI(rewards []rules.Reward) (http.Handler, error) {
 		return nil, err
 	}
 	srv := api.New(api.Options{
-		Ledger: r.members(), Checkout: r.drv, CheckAlias: r.checkAlias(), MaxBody: r.cfg.API.MaxBody,
+		Ledger: r.askingMembers(), Checkout: r.drv, CheckAlias: r.checkAlias(), MaxBody: r.cfg.API.MaxBody,
 		Token: sec.token, MetricsToken: sec.metricsToken, Hosts: sec.hosts,
 		Status: r.status, Online: r.online, Scan: r.scan, Clock: verdictClock{r.led, r.o.Clock},
 		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
@@ -178,7 +178,8 @@ func (r *register) openUplink() error {
 	up, err := uplink.New(r.led, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
-		Clock: verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
+		BackoffMax: sc.ReconnectMax,
+		Clock:      verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
 		// Rules and catalogues from head office; started with the versions
 		// in force so the retained copies are recognised after a restart.

@@ -1,0 +1,196 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// The member-summary stream cases (docs/protocol.md "Member summaries").
+func init() {
+	cases = append(cases,
+		struct {
+			name string
+			run  func(t *testing.T, open Opener)
+		}{"SummariesWhereMembersShop", testShops},
+		struct {
+			name string
+			run  func(t *testing.T, open Opener)
+		}{"CatchUpFromAnyPosition", testCatchUp},
+		struct {
+			name string
+			run  func(t *testing.T, open Opener)
+		}{"LookupSummary", testLookupSummary},
+	)
+}
+
+func inStore(store string, e hqstore.Event) hqstore.Event {
+	e.Store = store
+	return e
+}
+
+// take takes every waiting summary and returns, per store, the member
+// ids in stream order, checking each batch's shape.
+func take(t *testing.T, s hqstore.Backend, months int) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	bs, err := s.TakeSummaries(months, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		if b.From >= b.Seq || len(b.Positions) != len(b.Members) || b.Positions[len(b.Positions)-1] != b.Seq || !slices.IsSorted(b.Positions) {
+			t.Fatalf("batch %s: from %d seq %d positions %v", b.Store, b.From, b.Seq, b.Positions)
+		}
+		for _, m := range b.Members {
+			out[b.Store] = append(out[b.Store], m.Member.ID)
+		}
+	}
+	return out
+}
+
+// testShops: a member's summary goes to the stores where it enrolled or
+// bought within the window, not to others; past the window a store drops
+// out (months 0 keeps it).
+func testShops(t *testing.T, open Opener) {
+	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	clk := ledgertest.NewClock(now, true)
+	s := open(t, hqstore.Options{Clock: clk})
+	apply(t, s, inStore("A", Earn("a1", 1, "m1", 10)), inStore("B", Earn("b1", 1, "m2", 20)))
+	if got := take(t, s, 12); fmt.Sprint(got) != "map[A:[m1] B:[m2]]" {
+		t.Fatalf("first summaries %v", got)
+	}
+	if got := take(t, s, 12); len(got) != 0 {
+		t.Fatalf("nothing changed, yet %v", got)
+	}
+	apply(t, s, inStore("B", Earn("b1", 2, "m1", 5)))
+	if got := take(t, s, 12); fmt.Sprint(got) != "map[A:[m1] B:[m1]]" {
+		t.Fatalf("after m1 shopped at B: %v", got)
+	}
+	clk.Set(now.AddDate(0, 13, 0), true)
+	apply(t, s, inStore("A", Earn("a1", 2, "m1", 1)))
+	if got := take(t, s, 12); fmt.Sprint(got) != "map[A:[m1]]" {
+		t.Fatalf("a year on: %v", got)
+	}
+	apply(t, s, inStore("A", Earn("a1", 3, "m1", 1)))
+	if got := take(t, s, 0); fmt.Sprint(got) != "map[A:[m1] B:[m1]]" {
+		t.Fatalf("window 0 (ever): %v", got)
+	}
+	if shops, err := s.ShopsOf("m1", 12); err != nil || !slices.Equal(shops, []string{"A"}) {
+		t.Fatalf("ShopsOf: %v %v", shops, err)
+	}
+	// Many members at once come in batches of at most max.
+	var evs []hqstore.Event
+	for i := range 7 {
+		evs = append(evs, inStore("C", Earn("c1", uint64(i+1), fmt.Sprintf("n%d", i), 1)))
+	}
+	apply(t, s, evs...)
+	bs, err := s.TakeSummaries(0, 3)
+	if err != nil || len(bs) != 1 || len(bs[0].Members) != 3 {
+		t.Fatalf("batch of 3: %+v %v", bs, err)
+	}
+	if got := take(t, s, 0); len(got["C"]) != 4 {
+		t.Fatalf("the rest: %v", got)
+	}
+}
+
+// testCatchUp: a store's stream holds each member once at its latest
+// position; from 0 it gives every member in parts that chain up to the
+// head; from a later position, the members placed after it; from the
+// head, nothing. Positions start above the older per-restart numbering.
+func testCatchUp(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	for i := range 5 {
+		apply(t, s, inStore("A", Earn("a1", uint64(i+1), fmt.Sprintf("m%d", i), ledger.Points(i+1))))
+	}
+	first, err := s.TakeSummaries(12, 0)
+	if err != nil || len(first) != 1 || first[0].From != 0 || first[0].Seq <= 1<<32 {
+		t.Fatalf("first batch %+v %v", first, err)
+	}
+	mid := first[0].Positions[2]
+	apply(t, s, inStore("A", Earn("a1", 6, "m0", 100)))
+	second, err := s.TakeSummaries(12, 0)
+	if err != nil || len(second) != 1 || second[0].From != first[0].Seq {
+		t.Fatalf("second batch %+v %v (first ended at %d)", second, err, first[0].Seq)
+	}
+	head := second[0].Seq
+	walk := func(from uint64, max int) (ids []string, parts int) {
+		for {
+			b, more, err := s.CatchUp("A", from, max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Seq == 0 {
+				return ids, parts
+			}
+			if b.From != from || b.Seq <= from {
+				t.Fatalf("part (%d, %d] after %d", b.From, b.Seq, from)
+			}
+			parts++
+			for _, m := range b.Members {
+				ids = append(ids, fmt.Sprintf("%s=%d", m.Member.ID, m.Balance))
+			}
+			from = b.Seq
+			if !more {
+				if b.Seq != head {
+					t.Fatalf("last part ends at %d, head %d", b.Seq, head)
+				}
+				return ids, parts
+			}
+		}
+	}
+	if ids, parts := walk(0, 2); fmt.Sprint(ids) != "[m1=2 m2=3 m3=4 m4=5 m0=101]" || parts != 3 {
+		t.Fatalf("from 0 in parts of 2: %v in %d parts", ids, parts)
+	}
+	if ids, _ := walk(mid, 0); fmt.Sprint(ids) != "[m3=4 m4=5 m0=101]" {
+		t.Fatalf("from m2's position: %v", ids)
+	}
+	if ids, parts := walk(head, 0); len(ids) != 0 || parts != 0 {
+		t.Fatalf("from the head: %v", ids)
+	}
+	if b, _, err := s.CatchUp("nowhere", 0, 0); err != nil || b.Seq != 0 || len(b.Members) != 0 {
+		t.Fatalf("a store without a stream: %+v %v", b, err)
+	}
+	if err := s.SummarySent("A", first[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SummarySent("A", 1); err != nil { // never moves back
+		t.Fatal(err)
+	}
+	st, err := s.SummaryStreams()
+	if err != nil || len(st) != 1 || st[0].Store != "A" || st[0].Head != head || st[0].Sent != first[0].Seq {
+		t.Fatalf("streams %+v %v", st, err)
+	}
+}
+
+// testLookupSummary: by alias or member id; unknown is ErrUnknownMember;
+// the version is at least the older numbering's floor and below the next
+// position.
+func testLookupSummary(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, inStore("A", Ev("a1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana", Aliases: []string{"card-1"}})),
+		inStore("A", Earn("a1", 2, "m1", 70)))
+	for _, alias := range []string{"card-1", "m1"} {
+		sum, seq, err := s.LookupSummary(alias)
+		if err != nil || sum.Member.ID != "m1" || sum.Balance != 70 || seq < 1<<32 {
+			t.Fatalf("lookup %q: %+v %d %v", alias, sum, seq, err)
+		}
+	}
+	_, before, _ := s.LookupSummary("m1")
+	bs, err := s.TakeSummaries(12, 0)
+	if err != nil || len(bs) != 1 || bs[0].Seq <= before {
+		t.Fatalf("the next position %+v is not above the lookup's version %d: %v", bs, before, err)
+	}
+	if _, after, _ := s.LookupSummary("m1"); after < bs[0].Seq {
+		t.Fatalf("lookup version %d below the position %d given before it", after, bs[0].Seq)
+	}
+	if _, _, err := s.LookupSummary("card-2"); !errors.Is(err, hqstore.ErrUnknownMember) {
+		t.Fatalf("unknown card: %v", err)
+	}
+}

@@ -1,0 +1,75 @@
+package hq
+
+import (
+	"context"
+	"errors"
+
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
+)
+
+// requests handles the registers' requests about member summaries:
+// catch-ups go to the summariser, lookups are answered here at once (a
+// till waits for them).
+func (s *Service) requests(ctx context.Context) {
+	for {
+		var m inMsg
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-s.reqIn:
+		}
+		t, err := protocol.ParseTopic(m.topic)
+		if err != nil || t.Register == "" {
+			s.log.Warn("request on an unknown topic", "topic", m.topic, "err", err)
+			continue
+		}
+		switch t.Kind {
+		case protocol.KindCatchUp:
+			c, err := protocol.DecodeCatchUp(m.payload, t.Register)
+			if err != nil {
+				s.log.Warn("catch-up request refused", "topic", m.topic, "err", err)
+				continue
+			}
+			s.sums.catchUp(t.Store, t.Register, c.From)
+		case protocol.KindLookup:
+			l, err := protocol.DecodeLookup(m.payload, t.Register)
+			if err != nil {
+				s.log.Warn("lookup refused", "topic", m.topic, "err", err)
+				continue
+			}
+			s.answerLookup(t, l)
+		}
+	}
+}
+
+// answerLookup publishes head office's summary of the member an alias
+// names (or that no member has it) to the asking register, signed.
+func (s *Service) answerLookup(t protocol.Topic, l protocol.Lookup) {
+	s.count(func(st *Status) { st.Lookups++ })
+	f := protocol.Found{Store: t.Store, Register: t.Register, ID: l.ID}
+	sum, seq, err := s.st.LookupSummary(l.Alias)
+	switch {
+	case errors.Is(err, hqstore.ErrUnknownMember):
+	case err != nil:
+		s.log.Warn("lookup not answered", "register", t.Register, "err", err)
+		return
+	default:
+		p := ToProtocol(sum)
+		f.Member, f.Seq = &p, seq
+	}
+	b, err := protocol.EncodeFound(f)
+	if err != nil {
+		s.log.Warn("lookup not answered", "register", t.Register, "err", err)
+		return
+	}
+	topic := protocol.FoundTopic(t.Store, t.Register)
+	signed, err := s.opts.Signer.Seal(topic, b)
+	if err != nil {
+		s.log.Warn("lookup not answered", "register", t.Register, "err", err)
+		return
+	}
+	// Not waited for: the register times out on its own, and a lost answer
+	// is asked for again at the next scan.
+	s.acks.c.Publish(topic, 1, false, signed)
+}

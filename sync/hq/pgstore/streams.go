@@ -1,0 +1,312 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// Member-summary streams on PostgreSQL: the same rules as the bbolt store
+// (hqstore/stream.go). hq_shops says where each member was seen (head
+// office's time, unix seconds), hq_dirty which members wait for a summary
+// (both written by Apply, in its transaction), hq_streams each store's
+// head and sent position, hq_stream_members each member's position in
+// each store's stream. Positions come from one counter in hq_meta
+// ('summary_position'); TakeSummaries takes that row's lock first, so two
+// workers never interleave their positions.
+
+// MarkChanged queues the member's mark and where it was seen.
+func (t *txn) MarkChanged(member string, stores []string, at time.Time) error {
+	t.queue(`INSERT INTO hq_dirty (member) VALUES ($1) ON CONFLICT DO NOTHING`, member)
+	if len(stores) > 0 {
+		t.queue(`INSERT INTO hq_shops (member, store, at) SELECT $1, s, $3 FROM unnest($2::text[]) AS s ORDER BY s
+			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, member, stores, max(at.Unix(), 0))
+	}
+	return nil
+}
+
+func since(now time.Time, months int) int64 {
+	if months <= 0 {
+		return -1 << 62
+	}
+	return now.AddDate(0, -months, 0).Unix()
+}
+
+// counter locks and returns the chain-wide position counter; a database
+// without one starts above the older per-restart numbering.
+func counter(ctx context.Context, tx pgx.Tx) (uint64, error) {
+	var p int64
+	err := tx.QueryRow(ctx, `SELECT value FROM hq_meta WHERE key = 'summary_position' FOR UPDATE`).Scan(&p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var epoch int64
+		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'epoch'), 0)`).Scan(&epoch); err != nil {
+			return 0, err
+		}
+		return uint64(epoch+1) << 32, nil
+	}
+	return uint64(p), err
+}
+
+// TakeSummaries takes up to max changed members and places each at a new
+// position of the streams of the stores where it shopped within months.
+func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
+	if max <= 0 {
+		max = 500
+	}
+	now := s.now()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var out []hqstore.StreamBatch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		pos, err := counter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		if err := eachRow(ctx, tx, `SELECT member FROM hq_dirty ORDER BY member LIMIT $1 FOR UPDATE SKIP LOCKED`, []any{max}, func(r pgx.Rows) error {
+			var id string
+			err := r.Scan(&id)
+			ids = append(ids, id)
+			return err
+		}); err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM hq_dirty WHERE member = ANY($1)`, ids); err != nil {
+			return err
+		}
+		t := newTxn(ctx, tx, false)
+		at := map[string]int{}
+		heads := map[string]uint64{}
+		for _, id := range ids {
+			var stores []string
+			if err := eachRow(ctx, tx, `SELECT store FROM hq_shops WHERE member = $1 AND at >= $2 ORDER BY store`, []any{id, since(now, months)}, func(r pgx.Rows) error {
+				var st string
+				err := r.Scan(&st)
+				stores = append(stores, st)
+				return err
+			}); err != nil {
+				return err
+			}
+			if len(stores) == 0 {
+				continue
+			}
+			row, ok, err := t.Member(id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			sum, err := hqstore.SummaryIn(t, row, true, now)
+			if err != nil {
+				return err
+			}
+			for _, store := range stores {
+				i, seen := at[store]
+				if !seen {
+					var head int64
+					if err := tx.QueryRow(ctx, `INSERT INTO hq_streams (store) VALUES ($1)
+						ON CONFLICT (store) DO UPDATE SET store = EXCLUDED.store RETURNING head`, store).Scan(&head); err != nil {
+						return err
+					}
+					i = len(out)
+					at[store] = i
+					out = append(out, hqstore.StreamBatch{Store: store, From: uint64(head)})
+				}
+				pos++
+				if _, err := tx.Exec(ctx, `INSERT INTO hq_stream_members (store, member, pos) VALUES ($1, $2, $3)
+					ON CONFLICT (store, member) DO UPDATE SET pos = EXCLUDED.pos`, store, id, int64(pos)); err != nil {
+					return err
+				}
+				heads[store] = pos
+				out[i].Seq = pos
+				out[i].Members = append(out[i].Members, sum)
+				out[i].Positions = append(out[i].Positions, pos)
+			}
+		}
+		for store, head := range heads {
+			if _, err := tx.Exec(ctx, `UPDATE hq_streams SET head = $2 WHERE store = $1`, store, int64(head)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('summary_position', $1)
+			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, int64(pos))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("take summaries: %w", s.wrap(err))
+	}
+	return out, nil
+}
+
+// CatchUp returns the part of the store's stream after from.
+func (s *Store) CatchUp(store string, from uint64, max int) (hqstore.StreamBatch, bool, error) {
+	if max <= 0 {
+		max = 500
+	}
+	now := s.now()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	b := hqstore.StreamBatch{Store: store, From: from}
+	more := false
+	// One snapshot: the head and the members agree.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var head int64
+		err := tx.QueryRow(ctx, `SELECT head FROM hq_streams WHERE store = $1`, store).Scan(&head)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && uint64(head) <= from) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		type at struct {
+			id  string
+			pos int64
+		}
+		var rows []at
+		if err := eachRow(ctx, tx, `SELECT member, pos FROM hq_stream_members WHERE store = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
+			[]any{store, int64(from), max + 1}, func(r pgx.Rows) error {
+				var x at
+				err := r.Scan(&x.id, &x.pos)
+				rows = append(rows, x)
+				return err
+			}); err != nil {
+			return err
+		}
+		if len(rows) > max {
+			rows, more = rows[:max], true
+		}
+		t := newTxn(ctx, tx, false)
+		for _, x := range rows {
+			row, ok, err := t.Member(x.id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("summary stream %q: position %d names member %q, which is not stored", store, x.pos, x.id)
+			}
+			sum, err := hqstore.SummaryIn(t, row, true, now)
+			if err != nil {
+				return err
+			}
+			b.Members = append(b.Members, sum)
+			b.Positions = append(b.Positions, uint64(x.pos))
+		}
+		b.Seq = uint64(head)
+		if more {
+			b.Seq = b.Positions[len(b.Positions)-1]
+		}
+		return nil
+	})
+	if err != nil {
+		return hqstore.StreamBatch{}, false, fmt.Errorf("catch up %q from %d: %w", store, from, s.wrap(err))
+	}
+	return b, more, nil
+}
+
+// SummarySent records that the store's stream up to seq was published.
+func (s *Store) SummarySent(store string, seq uint64) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `INSERT INTO hq_streams (store, sent) VALUES ($1, $2)
+		ON CONFLICT (store) DO UPDATE SET sent = GREATEST(hq_streams.sent, EXCLUDED.sent)`, store, int64(seq))
+	return s.wrap(err)
+}
+
+// SummaryStreams returns every store's stream state, in store order.
+func (s *Store) SummaryStreams() ([]hqstore.StreamState, error) {
+	var out []hqstore.StreamState
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, `SELECT store, head, sent FROM hq_streams ORDER BY store`, nil, func(r pgx.Rows) error {
+			var st hqstore.StreamState
+			var head, sent int64
+			err := r.Scan(&st.Store, &head, &sent)
+			st.Head, st.Sent = uint64(head), uint64(sent)
+			out = append(out, st)
+			return err
+		})
+	})
+	return out, err
+}
+
+// LookupSummary finds a member by alias or id; the version is the
+// position counter when it was read.
+func (s *Store) LookupSummary(alias string) (hqstore.MemberSummary, uint64, error) {
+	now := s.now()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var out hqstore.MemberSummary
+	var pos uint64
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		t := newTxn(ctx, tx, false)
+		id, err := t.Alias(alias)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			id = alias
+		}
+		row, ok, err := t.Member(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("alias %q: %w", alias, hqstore.ErrUnknownMember)
+		}
+		var p int64
+		err = tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'summary_position'),
+			(COALESCE((SELECT value FROM hq_meta WHERE key = 'epoch'), 0) + 1) * 4294967296)`).Scan(&p)
+		if err != nil {
+			return err
+		}
+		pos = uint64(p)
+		out, err = hqstore.SummaryIn(t, row, true, now)
+		return err
+	})
+	if err != nil && !errors.Is(err, hqstore.ErrUnknownMember) {
+		err = s.wrap(err)
+	}
+	return out, pos, err
+}
+
+// ShopsOf returns the stores where the member was seen within months.
+func (s *Store) ShopsOf(member string, months int) ([]string, error) {
+	now := s.now()
+	var out []string
+	err := s.read(func(ctx context.Context, _ *txn) error {
+		return eachRow(ctx, s.pool, `SELECT store FROM hq_shops WHERE member = $1 AND at >= $2 ORDER BY store`, []any{member, since(now, months)}, func(r pgx.Rows) error {
+			var st string
+			err := r.Scan(&st)
+			out = append(out, st)
+			return err
+		})
+	})
+	return out, err
+}
+
+// checkStreams verifies, inside Check's snapshot, that no position is
+// above its stream's head or the counter.
+func checkStreams(ctx context.Context, tx pgx.Tx) error {
+	var counterPos int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'summary_position'), 0)`).Scan(&counterPos); err != nil {
+		return err
+	}
+	return eachRow(ctx, tx, `SELECT s.store, s.head, COALESCE(max(m.pos), 0) FROM hq_streams s
+		LEFT JOIN hq_stream_members m ON m.store = s.store GROUP BY s.store, s.head`, nil, func(r pgx.Rows) error {
+		var store string
+		var head, top int64
+		if err := r.Scan(&store, &head, &top); err != nil {
+			return err
+		}
+		if top > head || head > counterPos {
+			return fmt.Errorf("check: summary stream %q: highest position %d, head %d, counter %d", store, top, head, counterPos)
+		}
+		return nil
+	})
+}
