@@ -36,9 +36,15 @@ func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 	if err := os.WriteFile(key, hqKey.MarshalPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The registers' own rule set (syncRegisterAt), so head office's
+	// policy checks their earnings instead of holding them.
+	rules := filepath.Join(h.dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte(summaryRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	h.cfgPath = filepath.Join(h.dir, "hq.yaml")
-	cfg := fmt.Sprintf("store: %s\nbroker:\n  url: %s\n  wait_timeout: 5s\nsigning_key_file: %s\nsummary_interval: 100ms\nstatus_addr: %s\nlog:\n  level: debug\n",
-		filepath.Join(h.dir, "hq.db"), b.URL(), key, h.status)
+	cfg := fmt.Sprintf("store: %s\nbroker:\n  url: %s\n  wait_timeout: 5s\nsigning_key_file: %s\nsummary_interval: 100ms\nstatus_addr: %s\npolicy:\n  rules_files: [%s]\nlog:\n  level: debug\n",
+		filepath.Join(h.dir, "hq.db"), b.URL(), key, h.status, rules)
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +134,12 @@ func syncRegisterAt(t *testing.T, b *mosquittotest.Broker, store, id string) *re
 	r := newRegister(t)
 	r.regID, r.storeID = id, store
 	r.extraCfg = syncCfg(b.URL()) + "  lookup_timeout: 3s\n"
-	r.rules = `rules:
+	r.rules = summaryRules
+	return r
+}
+
+// summaryRules is the rule set of these tests' registers.
+const summaryRules = `rules:
   version: 1
   unit: 100
   earn:
@@ -141,8 +152,6 @@ func syncRegisterAt(t *testing.T, b *mosquittotest.Broker, store, id string) *re
       points: 150
       discount: 500
 `
-	return r
-}
 
 // memberBalance is the register's balance of a member, or -1 when it does
 // not know the member.
