@@ -1,4 +1,0 @@
-package replica
-
-// behind refreshes Status.Behind without a step (tests).
-func (r *Replica) Behind() { r.behind() }
