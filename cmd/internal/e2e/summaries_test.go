@@ -182,6 +182,9 @@ func TestSummariesQueuedWhileAwayAllArrive(t *testing.T) {
 	for i := range n {
 		enrolAPI(t, r2, fmt.Sprintf("m%d", i), "")
 	}
+	// Head office must have the enrolments before r1 can look them up
+	// (a lookup of a member head office has not heard of yet is a 404).
+	waitStatus(t, r2, "enrolments at head office", drained)
 	// Each member buys at r1 too (r1 asks head office who they are), so
 	// each shops at both stores.
 	for i := range n {
