@@ -91,7 +91,7 @@ func Dial(o Options) (Conn, Token) {
 	}
 	po.SetClientID(o.ClientID).
 		SetCleanSession(o.CleanSession).
-		SetStore(mqtt.NewMemoryStore()).
+		SetStore(NewStore()).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		// Handlers must never block paho; each runs on its own goroutine.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/broker"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -26,7 +27,8 @@ const wait = 5 * time.Second
 func connect(t testing.TB, url, id string, clean bool, configure func(*mqtt.ClientOptions)) mqtt.Client {
 	t.Helper()
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).
-		SetOrderMatters(false).SetConnectTimeout(wait).SetWriteTimeout(wait)
+		SetOrderMatters(false).SetConnectTimeout(wait).SetWriteTimeout(wait).
+		SetStore(broker.NewStore()) // paho's own reconnect races on a shared packet otherwise
 	if configure != nil {
 		configure(o)
 	}

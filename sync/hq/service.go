@@ -282,7 +282,10 @@ func clientOptions(c Conn, clientID string) *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(clientID).
 		SetConnectTimeout(c.waitTimeout()).SetWriteTimeout(c.waitTimeout()).
 		SetKeepAlive(30 * time.Second).SetPingTimeout(10 * time.Second).
-		SetMaxReconnectInterval(10 * time.Second)
+		SetMaxReconnectInterval(10 * time.Second).
+		// paho reconnects head office's client by itself; its resume must
+		// not write a packet the new connection is sending (broker.NewStore).
+		SetStore(broker.NewStore())
 	if c.Username != "" {
 		o.SetUsername(c.Username).SetPassword(c.Password)
 	}
