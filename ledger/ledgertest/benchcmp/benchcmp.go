@@ -27,6 +27,12 @@ type Options struct {
 	// Wall takes the ratio from wall time instead of CPU time: for work
 	// that waits (fdatasync), where CPU time would hide the waiting.
 	Wall bool
+	// MinSample is how long one timed sample runs at the least (default
+	// 50ms): an op of a few microseconds, timed once as `-benchtime 1x`
+	// does, is below the resolution of the process's CPU clock (getrusage
+	// advances in scheduler ticks), and its ratio is noise. Each b.Loop
+	// iteration repeats the op until the sample is long enough.
+	MinSample time.Duration
 }
 
 // Result holds the medians over the runs of each side, in nanoseconds per
@@ -55,16 +61,23 @@ func Compare(b *testing.B, o Options, first, second Case) Result {
 	if o.Unit == "" {
 		o.Unit = "item"
 	}
+	if o.MinSample <= 0 {
+		o.MinSample = 50 * time.Millisecond
+	}
 	var wall, cpu [2][]float64
 	for i, c := range [2]Case{first, second} {
 		b.Run(c.Name, func(b *testing.B) {
 			b.ReportAllocs()
+			reps := Repeats(b, c.Op, o.MinSample)
 			c0 := CPUTime()
 			for b.Loop() {
-				c.Op(b)
+				for range reps {
+					c.Op(b)
+				}
 			}
-			w := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			u := float64((CPUTime() - c0).Nanoseconds()) / float64(b.N)
+			ops := float64(b.N) * float64(reps)
+			w := float64(b.Elapsed().Nanoseconds()) / ops
+			u := float64((CPUTime() - c0).Nanoseconds()) / ops
 			wall[i], cpu[i] = append(wall[i], w), append(cpu[i], u)
 			b.ReportMetric(w/float64(o.Items), "ns/"+o.Unit)
 			b.ReportMetric(u/float64(o.Items), "cpu-ns/"+o.Unit)
@@ -82,6 +95,18 @@ func Compare(b *testing.B, o Options, first, second Case) Result {
 		fmt.Printf("RATIO %s %.2f\n", o.Ratio, r.Ratio(o))
 	}
 	return r
+}
+
+// Repeats runs op once (a warm-up) and returns how many times it must run
+// to take at least minSample, between 1 and 1,000,000.
+func Repeats(b *testing.B, op func(*testing.B), minSample time.Duration) int {
+	start := time.Now()
+	op(b)
+	d := time.Since(start)
+	if d >= minSample {
+		return 1
+	}
+	return int(min(1_000_000, minSample/max(d, time.Nanosecond)+1))
 }
 
 // Median returns the median of v (the upper one of an even count); v is

@@ -60,3 +60,18 @@ func BenchmarkCompareRuns(b *testing.B) {
 		b.Fatalf("sides ran %d and %d times, result %+v", ranFirst, ranSecond, r)
 	}
 }
+
+// TestRepeatsFillsTheSample: a quick op is repeated until a sample lasts
+// at least the minimum (so the CPU clock can see it); a slow one runs once.
+func TestRepeatsFillsTheSample(t *testing.T) {
+	b := &testing.B{}
+	quick := func(*testing.B) { time.Sleep(100 * time.Microsecond) }
+	n := benchcmp.Repeats(b, quick, 20*time.Millisecond)
+	if n < 2 || n > 201 {
+		t.Fatalf("quick op: %d repeats for 20ms, want 2..201", n)
+	}
+	slow := func(*testing.B) { time.Sleep(5 * time.Millisecond) }
+	if n := benchcmp.Repeats(b, slow, 2*time.Millisecond); n != 1 {
+		t.Fatalf("slow op: %d repeats, want 1", n)
+	}
+}

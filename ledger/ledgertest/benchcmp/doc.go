@@ -7,6 +7,8 @@
 //
 // The machine the benchmarks run on is shared and noisy, so each side is
 // timed in CPU time of the process (getrusage) as well as wall time, and
-// the ratio is taken from the medians of the -count runs. A hand-written
+// the ratio is taken from the medians of the -count runs. Each timed
+// sample runs the op often enough to last Options.MinSample (50ms), so
+// `-benchtime 1x` still gives the CPU clock something to see. A hand-written
 // path is kept only where its benchmark shows it wins.
 package benchcmp
