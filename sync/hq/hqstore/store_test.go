@@ -79,63 +79,6 @@ func balance(t *testing.T, s *hqstore.Store, member string) ledger.Points {
 	return b
 }
 
-func TestDuplicatesAreIgnored(t *testing.T) {
-	s, _ := open(t, nil)
-	batch := []hqstore.Event{earn("r1", 1, "m1", 10), earn("r1", 2, "m1", 5), earn("r1", 3, "m1", 7)}
-	res := apply(t, s, batch...)
-	if res.Applied != 3 || res.Registers["r1"].Watermark != 3 || res.Registers["r1"].Gap {
-		t.Fatalf("first apply: %+v", res)
-	}
-	// The same batch again, and a duplicate inside one batch.
-	res = apply(t, s, append(batch, batch[0])...)
-	if res.Applied != 0 || res.Duplicates != 4 {
-		t.Fatalf("replay: applied %d duplicates %d, want 0 and 4", res.Applied, res.Duplicates)
-	}
-	if got := balance(t, s, "m1"); got != 22 {
-		t.Fatalf("balance %d after replay, want 22", got)
-	}
-}
-
-func TestReorderAndGaps(t *testing.T) {
-	cases := []struct {
-		name    string
-		maxHeld int
-		batches [][]uint64
-		wantWM  []uint64
-		wantGap []bool
-	}{
-		{"reversed one by one", 0, [][]uint64{{3}, {2}, {1}}, []uint64{0, 0, 3}, []bool{true, true, false}},
-		{"reversed in one batch", 0, [][]uint64{{3, 2, 1}}, []uint64{3}, []bool{false}},
-		{"gap then resend from watermark", 0, [][]uint64{{1, 2, 4, 5}, {3, 4, 5}}, []uint64{2, 5}, []bool{true, false}},
-		{"held beyond cap are dropped then resent", 2, [][]uint64{{1, 3, 4, 5, 6}, {2}, {5, 6}}, []uint64{1, 4, 6}, []bool{true, true, false}},
-		{"duplicate of a held event", 0, [][]uint64{{2, 2}, {1}}, []uint64{0, 2}, []bool{true, false}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, _ := open(t, &hqstore.Options{MaxHeld: tc.maxHeld})
-			for i, b := range tc.batches {
-				var evs []hqstore.Event
-				for _, seq := range b {
-					evs = append(evs, earn("r1", seq, "m1", ledger.Points(seq)))
-				}
-				res := apply(t, s, evs...)
-				st := res.Registers["r1"]
-				if st.Watermark != tc.wantWM[i] || st.Gap != tc.wantGap[i] {
-					t.Fatalf("batch %d %v: watermark %d gap %v, want %d %v (%+v)", i, b, st.Watermark, st.Gap, tc.wantWM[i], tc.wantGap[i], st)
-				}
-			}
-			last := tc.wantWM[len(tc.wantWM)-1]
-			var want ledger.Points
-			for i := uint64(1); i <= last; i++ {
-				want += ledger.Points(i)
-			}
-			if got := balance(t, s, "m1"); got != want {
-				t.Fatalf("balance %d, want %d (each event once)", got, want)
-			}
-		})
-	}
-}
-
 func TestConflictKeepsFirst(t *testing.T) {
 	s, _ := open(t, nil)
 	apply(t, s, earn("r1", 1, "m1", 10), earn("r1", 3, "m1", 1))
@@ -155,53 +98,6 @@ func TestConflictKeepsFirst(t *testing.T) {
 	all, err := s.Conflicts()
 	if err != nil || len(all) != 2 {
 		t.Fatalf("stored conflicts %v %v", all, err)
-	}
-}
-
-func TestInvalidEventsChangeNothing(t *testing.T) {
-	good := earn("r1", 1, "m1", 10)
-	mut := func(f func(*hqstore.Event)) hqstore.Event {
-		e := good
-		f(&e)
-		return e
-	}
-	cases := []struct {
-		name string
-		e    hqstore.Event
-	}{
-		{"no register", mut(func(e *hqstore.Event) { e.Register = "" })},
-		{"register with slash", mut(func(e *hqstore.Event) { e.Register = "a/b"; e.ID = "a/b-1" })},
-		{"sequence zero", mut(func(e *hqstore.Event) { e.Seq = 0; e.ID = "r1-0" })},
-		{"id not register-seq", mut(func(e *hqstore.Event) { e.ID = "r2-1" })},
-		{"no type", mut(func(e *hqstore.Event) { e.Type = "" })},
-		{"data not json", mut(func(e *hqstore.Event) { e.Data = json.RawMessage(`{"member_id":`) })},
-		{"points as string", mut(func(e *hqstore.Event) { e.Data = json.RawMessage(`{"member_id":"m1","points":"10"}`) })},
-		{"points without member", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{Points: 5})},
-		{"points of another register", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{Register: "r2", MemberID: "m1", Points: 5})},
-		{"points overflow", ev("r1", 1, ledger.OutPoints, ledger.PointEvent{MemberID: "m1", Points: 1 << 62})},
-		{"sale without id", ev("r1", 1, ledger.OutSale, ledger.Sale{Total: 100})},
-		{"refund without sale", ev("r1", 1, ledger.OutRefund, map[string]any{"id": "x"})},
-		{"member without id", ev("r1", 1, ledger.OutMember, ledger.Member{Name: "A"})},
-		{"member with empty alias", ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{""}})},
-		{"consent for nobody", ev("r1", 1, ledger.OutConsent, map[string]any{"x": 1})},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, _ := open(t, nil)
-			res := apply(t, s, tc.e)
-			if len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], hqstore.ErrInvalid) {
-				t.Fatalf("want one ErrInvalid rejection, got %+v", res)
-			}
-			if res.Applied != 0 || len(res.Members) != 0 {
-				t.Fatalf("rejected event changed something: %+v", res)
-			}
-			if _, err := s.Member("m1"); !errors.Is(err, hqstore.ErrUnknownMember) {
-				t.Fatalf("member exists after rejection: %v", err)
-			}
-			if tc.e.Register == "r1" && wm(t, s, "r1") != 0 {
-				t.Fatal("watermark moved")
-			}
-		})
 	}
 }
 
@@ -252,59 +148,6 @@ func TestChainWideMerge(t *testing.T) {
 	got, err := s.LookupAlias("card-2")
 	if err != nil || got.ID != "m1" {
 		t.Fatalf("alias lookup %v %v", got, err)
-	}
-}
-
-func TestAliasConflict(t *testing.T) {
-	s, _ := open(t, nil)
-	apply(t, s, ev("a-r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Aliases: []string{"0888"}}))
-	res := apply(t, s, ev("b-r1", 1, ledger.OutMember, ledger.Member{ID: "m2", Aliases: []string{"0888", "card-9"}}))
-	if len(res.Conflicts) != 1 {
-		t.Fatalf("conflicts %+v", res.Conflicts)
-	}
-	c := res.Conflicts[0]
-	if c.Kind != hqstore.ConflictAlias || c.Alias != "0888" || c.Member != "m2" || c.Owner != "m1" || c.Register != "b-r1" {
-		t.Fatalf("conflict %+v", c)
-	}
-	if res.Registers["b-r1"].Watermark != 1 {
-		t.Fatal("the member event itself must still be applied (only the alias is refused)")
-	}
-	owner, _ := s.LookupAlias("0888")
-	m2, _ := s.Member("m2")
-	if owner.ID != "m1" || !reflect.DeepEqual(m2.Aliases, []string{"card-9"}) {
-		t.Fatalf("alias owner %q, m2 aliases %v", owner.ID, m2.Aliases)
-	}
-}
-
-func TestDoubleSpendReport(t *testing.T) {
-	cases := []struct {
-		name   string
-		limit  ledger.Points
-		exceed bool
-	}{
-		{"within offline limit", 100, false},
-		{"beyond offline limit", 50, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s, _ := open(t, &hqstore.Options{OfflineRedeemLimit: tc.limit})
-			apply(t, s, earn("a-r1", 1, "m1", 100))
-			// Both registers saw 100 and each redeemed 80 while offline.
-			apply(t, s, earn("a-r1", 2, "m1", -80))
-			apply(t, s, earn("b-r1", 1, "m1", -80))
-			ds, err := s.DoubleSpends()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []hqstore.DoubleSpend{{MemberID: "m1", Register: "b-r1", Seq: 1, EventID: "b-r1-1", Kind: ledger.KindRedeem,
-				Points: -80, BalanceAfter: -60, Overdraft: 60, ExceedsLimit: tc.exceed}}
-			if !reflect.DeepEqual(ds, want) {
-				t.Fatalf("report %+v\nwant   %+v", ds, want)
-			}
-			if b := balance(t, s, "m1"); b != -60 {
-				t.Fatalf("balance %d, want -60 (kept, not clamped)", b)
-			}
-		})
 	}
 }
 
