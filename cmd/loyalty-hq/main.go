@@ -411,16 +411,27 @@ func registerCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	st, err := hqstore.Open(*path, nil)
+	return withStoppedStore(*path, func(st *hqstore.Store) error {
+		n, err := st.MoveRegister(reg, to)
+		if err == nil {
+			fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
+		}
+		return err
+	})
+}
+
+// withStoppedStore opens head office's bbolt store for one of the
+// register commands, which run while serve is stopped (it holds the file),
+// runs fn and closes the store.
+func withStoppedStore(path string, fn func(*hqstore.Store) error) error {
+	st, err := hqstore.Open(path, nil)
 	if err != nil {
 		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
 	}
-	n, err := st.MoveRegister(reg, to)
-	if err != nil {
+	if err := fn(st); err != nil {
 		st.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
 	return st.Close()
 }
 
@@ -448,18 +459,14 @@ func gapCmd(args []string, stdout io.Writer) error {
 	if err1 != nil || err2 != nil || from == 0 {
 		return fmt.Errorf("FROM and TO are sequence numbers (as the register's status names them)\n%s", use)
 	}
-	st, err := hqstore.Open(*path, nil)
-	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
-	}
-	g, err := st.AcknowledgeGap(reg, from, to, *note)
-	if err != nil {
-		st.Close()
+	return withStoppedStore(*path, func(st *hqstore.Store) error {
+		g, err := st.AcknowledgeGap(reg, from, to, *note)
+		if err == nil {
+			fmt.Fprintf(stdout, "register %s: events %d..%d recorded as lost; %d held events after them applied; the register goes on when serve runs again\n",
+				reg, g.From, g.To, g.Released)
+		}
 		return err
-	}
-	fmt.Fprintf(stdout, "register %s: events %d..%d recorded as lost; %d held events after them applied; the register goes on when serve runs again\n",
-		reg, g.From, g.To, g.Released)
-	return st.Close()
+	})
 }
 
 // adoptCmd runs "register adopt": an operator's word that a register's new
@@ -481,15 +488,11 @@ func adoptCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	st, err := hqstore.Open(*path, nil)
-	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
-	}
-	n, err := st.AdoptIncarnation(reg, inc)
-	if err != nil {
-		st.Close()
+	return withStoppedStore(*path, func(st *hqstore.Store) error {
+		n, err := st.AdoptIncarnation(reg, inc)
+		if err == nil {
+			fmt.Fprintf(stdout, "register %s: head office now follows ledger %s; %d held events released (the register resends them)\n", reg, inc, n)
+		}
 		return err
-	}
-	fmt.Fprintf(stdout, "register %s: head office now follows ledger %s; %d held events released (the register resends them)\n", reg, inc, n)
-	return st.Close()
+	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 )
 
 func open(t *testing.T, opts *hqstore.Options) (*hqstore.Store, string) {
@@ -31,26 +32,8 @@ func open(t *testing.T, opts *hqstore.Options) (*hqstore.Store, string) {
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func ev(reg string, seq uint64, typ ledger.OutboxType, data any) hqstore.Event {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		panic(err)
-	}
-	return hqstore.Event{Register: reg, Store: "s1", OutboxRecord: ledger.OutboxRecord{
-		Seq: seq, ID: fmt.Sprintf("%s-%d", reg, seq), Type: typ,
-		WallTime: t0.Add(time.Duration(seq) * time.Minute), ClockTrusted: true, Data: raw,
-	}}
-}
-
-func earn(reg string, seq uint64, member string, pts ledger.Points) hqstore.Event {
-	kind := ledger.KindEarn
-	if pts < 0 {
-		kind = ledger.KindRedeem
-	}
-	return ev(reg, seq, ledger.OutPoints, ledger.PointEvent{
-		ID: fmt.Sprintf("%s-%d", reg, seq), Register: reg, Seq: seq, Kind: kind, MemberID: member, Points: pts,
-	})
-}
+// ev and earn build events as the conformance suite does.
+var ev, earn = storetest.Ev, storetest.Earn
 
 func apply(t *testing.T, s *hqstore.Store, evs ...hqstore.Event) hqstore.Result {
 	t.Helper()
