@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -248,6 +249,10 @@ type applier struct {
 	// member touched, the stores it was touched from (stream.go).
 	store string
 	shops map[string]map[string]bool
+	// moveAliases: a person approved a held member record (ResolveIn),
+	// so an alias it claims moves from its owner to the member instead of
+	// staying with the owner as a conflict.
+	moveAliases bool
 }
 
 func (a *applier) reg(id string) (*RegisterState, error) {
@@ -698,6 +703,10 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 			if err := a.tx.PutAlias(al, in.ID); err != nil {
 				return err
 			}
+		case owner != in.ID && a.moveAliases:
+			if err := a.moveAlias(al, owner, in.ID); err != nil {
+				return err
+			}
 		case owner != in.ID:
 			if err := a.conflict(rs, Conflict{
 				Kind: ConflictAlias, Register: e.Register, Seq: e.Seq, ID: e.ID,
@@ -746,6 +755,22 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 	}
 	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
 	return nil
+}
+
+// moveAlias gives alias to member: its owner's profile loses it, so the
+// summaries of both (each is touched) carry the move to the registers.
+func (a *applier) moveAlias(alias, owner, member string) error {
+	om, err := a.member(owner)
+	if err != nil {
+		return err
+	}
+	op, err := om.profile()
+	if err != nil {
+		return err
+	}
+	op.Aliases = slices.DeleteFunc(op.Aliases, func(x string) bool { return x == alias })
+	om.profileDirty = true
+	return a.tx.PutAlias(alias, member)
 }
 
 func contains(ss []string, s string) bool {

@@ -237,6 +237,7 @@ func ResolveIn(tx Txn, register string, seq uint64, approve bool, opts Options) 
 	}
 	opts.Policy = nil // a person decided
 	a := newApplier(tx, opts.withDefaults())
+	a.moveAliases = true
 	rs, err := a.reg(register)
 	if err != nil {
 		return nil, err

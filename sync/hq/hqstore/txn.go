@@ -37,6 +37,7 @@ type Txn interface {
 	// then sequence order.
 	MemberPurchases(member string) ([][]byte, error)
 	Alias(alias string) (string, error)
+	// PutAlias binds alias to member, replacing an earlier owner.
 	PutAlias(alias, member string) error
 	AddConflict(c Conflict) error
 	AddDoubleSpend(d DoubleSpend) error

@@ -307,7 +307,7 @@ func (t *txn) Alias(alias string) (string, error) {
 
 func (t *txn) PutAlias(alias, member string) error {
 	t.put(key("a", alias), []byte(member))
-	t.queue(`INSERT INTO hq_aliases (alias, member) VALUES ($1, $2)`, alias, member)
+	t.queue(`INSERT INTO hq_aliases (alias, member) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET member = EXCLUDED.member`, alias, member)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,7 +137,8 @@ func testNoPolicyNoChecks(t *testing.T, open Opener) {
 	}
 }
 
-// TestResolvePolicy: approving a held event applies it; dismissing one
+// TestResolvePolicy: approving a held event applies it (an approved card
+// move takes the card from its owner); dismissing one
 // leaves it unapplied for good; either way it leaves the review list,
 // the register's count goes down, and the store stays consistent.
 func testResolvePolicy(t *testing.T, open Opener) {
@@ -168,8 +170,11 @@ func testResolvePolicy(t *testing.T, open Opener) {
 	if _, err := s.ResolvePolicy("r1", 4, true); err != nil { // the card goes to m2 by a person's decision
 		t.Fatal(err)
 	}
-	if m, err := s.LookupAlias("C1"); err != nil || m.ID != "m1" {
-		t.Fatalf("an approved alias move still needs the alias released first: C1 -> %q %v", m.ID, err)
+	if m, err := s.LookupAlias("C1"); err != nil || m.ID != "m2" || !slices.Contains(m.Aliases, "C1") {
+		t.Fatalf("approved card move: C1 -> %q %v (%v), want m2", m.ID, m.Aliases, err)
+	}
+	if sum, err := s.Summary("m1"); err != nil || slices.Contains(sum.Member.Aliases, "C1") {
+		t.Fatalf("m1 keeps the moved card in its summary: %v %v", sum.Member.Aliases, err)
 	}
 	rv, err := s.Review()
 	if err != nil || len(rv) != 0 {
