@@ -213,9 +213,11 @@ type hqMember struct {
 // TestPolicyRefusesAStolenRegister: issue 10's "one register's credentials
 // can mint points chain-wide", against the shipped ACL on a real mosquitto
 // and the real loyalty-hq. As store1-r1 (its certificate) the attacker
-// sends an adjust of +1,000,000,000 points, gives member m1's card to m2
-// and reports 1,000,000 points earned on a 10.00 sale. Head office
-// applies the register's honest events, holds the three for review
+// sends an adjust of +1,000,000,000 points, gives member m1's card to m2,
+// reports 1,000,000 points earned on a 10.00 sale and "refunds" 5,000
+// points m1 never redeemed; as store2-r1 it rewrites m1's profile, a
+// member that never shopped in store2. Head office applies the
+// registers' honest events, holds the five for review
 // (GET /review and loyalty-hq review), counts them (GET /status), logs
 // them, tells the register in its acks (notice "policy"), acknowledges
 // the whole stream (nothing stalls) and changes no balance or card.
@@ -250,20 +252,24 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 		ledger.Sale{ID: "s2", MemberID: "m2", Lines: line, Total: 1000, RuleVersion: 1},
 		ledger.PointEvent{Kind: ledger.KindEarn, MemberID: "m2", Points: 1_000_000, SaleID: "s2", Line: 1, RuleVersion: 1},
 	)
+	r.send(ledger.PointEvent{Kind: ledger.KindReverse, MemberID: "m1", Points: 5000, SaleID: "s1", Reverses: "store1-r1-3", Reason: "refund f1"})
+	r2 := newForged(t, b, certs, "store2", "store2-r1")
+	r2.send(ledger.Member{ID: "m1", Name: "Mallory", Contact: ledger.Contact{Email: "mallory@example.com"}})
 
 	var st hqStatus
-	testkit.Eventually(t, 20*time.Second, "head office applies all 9 events", func() bool {
+	testkit.Eventually(t, 20*time.Second, "head office applies all 11 events", func() bool {
 		if h.get("/status", &st) != nil {
 			return false
 		}
+		n := 0
 		for _, rs := range st.Registers {
-			if rs.Register == "store1-r1" && rs.Watermark == 9 {
-				return true
+			if rs.Register == "store1-r1" && rs.Watermark == 10 || rs.Register == "store2-r1" && rs.Watermark == 1 {
+				n++
 			}
 		}
-		return false
+		return n == 2
 	})
-	if st.Service.PolicyHeld != 3 || st.Service.PolicyHeldBy["adjust"] != 1 || st.Service.PolicyHeldBy["alias"] != 1 || st.Service.PolicyHeldBy["earn"] != 1 {
+	if by := st.Service.PolicyHeldBy; st.Service.PolicyHeld != 5 || by["adjust"] != 1 || by["alias"] != 1 || by["earn"] != 1 || by["reverse"] != 1 || by["profile"] != 1 {
 		t.Errorf("status counters: %+v", st.Service)
 	}
 	for id, want := range map[string]ledger.Points{"m1": 10, "m2": 100} {
@@ -277,6 +283,9 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 		if id == "m2" && len(m.Member.Aliases) != 1 {
 			t.Errorf("m2 got m1's card: aliases %v", m.Member.Aliases)
 		}
+		if id == "m1" && (m.Member.Name != "Ann" || m.Member.Contact.Email != "") {
+			t.Errorf("store2 rewrote m1's profile: %+v", m.Member)
+		}
 	}
 	var rv []struct {
 		Register, Reason, Code, Text string
@@ -285,21 +294,21 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 	if err := h.get("/review", &rv); err != nil {
 		t.Fatal(err)
 	}
-	got := map[uint64]string{}
+	got := map[string]string{}
 	for _, e := range rv {
-		if e.Reason != "policy" || e.Text == "" || e.Register != "store1-r1" {
+		if e.Reason != "policy" || e.Text == "" {
 			t.Errorf("review entry %+v", e)
 		}
-		got[e.Seq] = e.Code
+		got[fmt.Sprintf("%s/%d", e.Register, e.Seq)] = e.Code
 	}
-	if want := map[uint64]string{6: "adjust", 7: "alias", 9: "earn"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := map[string]string{"store1-r1/6": "adjust", "store1-r1/7": "alias", "store1-r1/9": "earn", "store1-r1/10": "reverse", "store2-r1/1": "profile"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("review %v, want %v", got, want)
 	}
 	testkit.Eventually(t, 10*time.Second, "an ack naming the held events", func() bool {
 		a, ok := r.lastAck()
-		return ok && a.Watermark == 9 && a.Notice != nil && a.Notice.Code == protocol.NoticePolicy && a.Notice.Held == 3
+		return ok && a.Watermark == 10 && a.Notice != nil && a.Notice.Code == protocol.NoticePolicy && a.Notice.Held == 4
 	})
-	if logs := h.logs(); strings.Count(logs, "held for review by policy") != 3 {
+	if logs := h.logs(); strings.Count(logs, "held for review by policy") != 5 {
 		t.Errorf("head office's log should name each held event:\n%s", logs)
 	}
 
@@ -308,7 +317,7 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loyalty-hq review: %v\n%s", err, out)
 	}
-	for _, want := range []string{"policy:adjust", "policy:alias", "policy:earn", "1000000000"} {
+	for _, want := range []string{"policy:adjust", "policy:alias", "policy:earn", "policy:reverse", "policy:profile", "1000000000"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("loyalty-hq review lacks %q:\n%s", want, out)
 		}
@@ -320,7 +329,7 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 		t.Fatalf("approving a dismissed event succeeded:\n%s", out)
 	}
 	out, err = exec.Command(bins.hq, "review", "-json", "-store", h.store).CombinedOutput()
-	if err != nil || strings.Contains(string(out), "1000000000") || strings.Count(string(out), `"reason": "policy"`) != 2 {
+	if err != nil || strings.Contains(string(out), "1000000000") || strings.Count(string(out), `"reason": "policy"`) != 4 {
 		t.Fatalf("review after dismissing the adjustment: %v\n%s", err, out)
 	}
 
@@ -347,5 +356,59 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 	}
 	if out, err := exec.Command(bins.hq, "members", "export", "-store", h.store, "nobody").CombinedOutput(); err == nil {
 		t.Errorf("export of an unknown member succeeded:\n%s", out)
+	}
+}
+
+// TestPolicyPassesHonestRefundsAndProfiles: head office's reversal and
+// profile checks against the real register's events, not forged ones. At
+// r1 (store s1) m1 earns 200 points and redeems 150 of them; the redeeming
+// sale is refunded in full (the 150 given back) and the earning sale
+// voided; m1 gives consent at r1, then withdraws and gives it again at r2
+// (store s2) after buying there. Head office holds none of it and ends at the register's
+// balance.
+func TestPolicyPassesHonestRefundsAndProfiles(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	h := startHQBinary(t, b)
+	r1 := syncRegisterAt(t, b, "s1", "r1")
+	r1.start()
+	enrolAPI(t, r1, "m1", "")
+	saleAPI(t, r1, "earn-1", "m1", 20000) // 200 points
+	code, m := r1.api("POST", "/v1/sales", map[string]any{"id": "redeem-1", "member_id": "m1",
+		"lines":       []map[string]any{{"no": 1, "sku": "X", "quantity": 1, "unit_price": 1000}},
+		"redemptions": []map[string]any{{"reward_id": "voucher"}}})
+	if code != 201 {
+		t.Fatalf("redeem: %d %v", code, m)
+	}
+	if code, m := r1.api("POST", "/v1/sales/redeem-1/refund", map[string]any{"id": "refund-1"}); code != 201 && code != 200 {
+		t.Fatalf("refund of the redeeming sale: %d %v", code, m)
+	}
+	if code, m := r1.api("POST", "/v1/sales/earn-1/void", map[string]any{"id": "void-1", "reason": "wrong member"}); code != 201 && code != 200 {
+		t.Fatalf("void of the earning sale: %d %v", code, m)
+	}
+	if code, m := r1.api("PUT", "/v1/members/m1/consent", map[string]any{"given": true, "channel": "in-store"}); code != 200 && code != 201 {
+		t.Fatalf("consent at r1: %d %v", code, m)
+	}
+	waitStatus(t, r1, "drained", drained)
+	r2 := syncRegisterAt(t, b, "s2", "r2")
+	r2.start()
+	testkit.Eventually(t, 20*time.Second, "r2 learns m1 by its card", func() bool {
+		code, _ := r2.api("GET", "/v1/members?alias=m1", nil)
+		return code == 200
+	})
+	saleAPI(t, r2, "s2-1", "m1", 1000)
+	if code, m := r2.api("PUT", "/v1/members/m1/consent", map[string]any{"given": false, "channel": "in-store"}); code != 200 && code != 201 {
+		t.Fatalf("consent withdrawn at r2: %d %v", code, m)
+	}
+	if code, m := r2.api("PUT", "/v1/members/m1/consent", map[string]any{"given": true, "channel": "in-store", "note": "again"}); code != 200 && code != 201 {
+		t.Fatalf("consent at r2: %d %v", code, m)
+	}
+	waitStatus(t, r2, "drained", drained)
+	want := memberBalance(r2, "m1")
+	testkit.Eventually(t, 20*time.Second, "head office at the register's balance", func() bool { return h.balance("m1") == want })
+	if st := h.serviceStatus(); st["policy_held"].(float64) != 0 {
+		t.Fatalf("head office held honest events: %v\n%s", st, h.stderr)
+	}
+	if want != 10 { // 200 - 150 + 150 - 200 + 10
+		t.Errorf("m1's balance %v, want 10", want)
 	}
 }

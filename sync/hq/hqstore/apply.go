@@ -45,6 +45,7 @@ type pointData struct {
 	MemberID string           `json:"member_id"`
 	Points   ledger.Points    `json:"points"`
 	SaleID   string           `json:"sale_id"`
+	Reverses string           `json:"reverses"` // read by the policy only
 }
 
 // consentData is a consent change: the member and the new consent. A full

@@ -110,6 +110,8 @@ func decodePointFast(data []byte) (p pointData, ok bool) {
 			p.MemberID, ok = str()
 		case "sale_id":
 			p.SaleID, ok = str()
+		case "reverses":
+			p.Reverses, ok = str()
 		case "points":
 			j := i
 			if j < len(s) && s[j] == '-' {

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -129,6 +132,14 @@ func (a *applier) check(rs *RegisterState, o op) (policy.Verdict, error) {
 				}
 			}
 		}
+		revKey := ""
+		if pt.Kind == ledger.KindReverse && pt.Points > 0 {
+			var err error
+			if ev.Reversed, revKey, err = a.reversed(rs.Register, pt.Reverses); err != nil {
+				return policy.Verdict{}, err
+			}
+			ev.Point.Reverses = pt.Reverses
+		}
 		day := ""
 		if pt.Kind == ledger.KindAdjust {
 			day = p.Day()
@@ -152,10 +163,26 @@ func (a *applier) check(rs *RegisterState, o op) (policy.Verdict, error) {
 			return v, a.tx.PutSale(pt.SaleID, b)
 		case day != "":
 			return v, a.tx.PutPolicyAdjusted(rs.Register, day, ev.AdjustedToday+abs(int64(pt.Points)))
+		case revKey != "":
+			return v, a.tx.PutPolicyAdjusted(rs.Register, revKey, ev.Reversed.GivenBack+int64(pt.Points))
 		}
 		return v, nil
+	case o.consent != nil:
+		if !o.consent.Consent.Given {
+			return policy.Verdict{}, nil // a withdrawal is always honoured
+		}
+		var err error
+		if ev.ForeignStore, err = a.foreignStore(rs, o.e, o.consent.MemberID); err != nil {
+			return policy.Verdict{}, err
+		}
+		ev.Member = &ledger.Member{ID: o.consent.MemberID, Consent: *o.consent.Consent}
+		return p.Check(ev), nil
 	case o.member != nil:
 		ev.Member = o.member
+		var err error
+		if ev.ForeignStore, err = a.foreignStore(rs, o.e, o.member.ID); err != nil {
+			return policy.Verdict{}, err
+		}
 		for _, al := range o.member.Aliases {
 			owner, err := a.tx.Alias(al)
 			if err != nil {
@@ -171,6 +198,67 @@ func (a *applier) check(rs *RegisterState, o op) (policy.Verdict, error) {
 		return p.Check(ev), nil
 	}
 	return policy.Verdict{}, nil
+}
+
+// reversed gathers what the policy needs about the event a reversal that
+// gives points back names: it must be an applied event of the same
+// register (ids are "<register>-<seq>"). key is where the points given
+// back so far are counted (a PolicyAdjusted entry of the register).
+func (a *applier) reversed(register, id string) (r policy.Reversed, key string, err error) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || id[:i] != register {
+		return r, "", nil
+	}
+	seq, perr := strconv.ParseUint(id[i+1:], 10, 64)
+	if perr != nil || seq == 0 {
+		return r, "", nil
+	}
+	raw, err := a.tx.Event(register, seq)
+	if err != nil || raw == nil {
+		return r, "", err
+	}
+	var rec ledger.OutboxRecord
+	var pe ledger.PointEvent
+	if json.Unmarshal(raw, &rec) != nil || rec.Type != ledger.OutPoints || json.Unmarshal(rec.Data, &pe) != nil {
+		// Found, but not a point event: Kind stays empty and the
+		// policy holds the reversal.
+		return policy.Reversed{Found: true}, "", nil
+	}
+	held, err := a.tx.PolicyHeld(register, seq)
+	if err != nil {
+		return r, "", err
+	}
+	key = "reversed/" + strconv.FormatUint(seq, 10)
+	given, err := a.tx.PolicyAdjusted(register, key)
+	if err != nil {
+		return r, "", err
+	}
+	return policy.Reversed{Found: true, Held: held != nil, Kind: pe.Kind, MemberID: pe.MemberID, Points: int64(pe.Points), GivenBack: given}, key, nil
+}
+
+// foreignStore returns the event's store when head office knows member
+// from other stores and never saw it at this one (in this batch
+// included); empty otherwise. A member with no store recorded (written
+// before head office recorded where members shop) is never foreign.
+func (a *applier) foreignStore(rs *RegisterState, e Event, member string) (string, error) {
+	st := e.Store
+	if st == "" {
+		st = rs.Store
+	}
+	if st == "" || a.shops[member][st] {
+		return "", nil
+	}
+	shops, err := a.tx.Shops(member)
+	if err != nil {
+		return "", err
+	}
+	for id := range a.shops[member] {
+		shops = append(shops, id)
+	}
+	if len(shops) == 0 || slices.Contains(shops, st) {
+		return "", nil
+	}
+	return st, nil
 }
 
 func abs(n int64) int64 {

@@ -119,6 +119,11 @@ func (b *boltTxn) MarkChanged(member string, stores []string, at time.Time) erro
 	return nil
 }
 
+// Shops returns every store where the member was seen.
+func (b *boltTxn) Shops(member string) ([]string, error) {
+	return storesOf(b.tx, member, time.Time{}), nil
+}
+
 func shopKey(member, store string) []byte {
 	k := make([]byte, 0, len(member)+1+len(store))
 	k = append(k, member...)

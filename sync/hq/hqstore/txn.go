@@ -44,9 +44,11 @@ type Txn interface {
 	Review(register, incarnation string, seq uint64) ([]byte, error)
 	PutReview(register, incarnation string, seq uint64, rec []byte) error
 	CountReview(register, incarnation string) (uint64, error)
-	// The policy's facts and holds (policy.go): the sum of the sizes of
-	// a register's adjustments applied on a day, and the events the
-	// policy holds (ParsePolicyHeld reads a record).
+	// The policy's facts and holds (policy.go): per register, counters
+	// by name (the sum of the sizes of the adjustments applied on a day,
+	// named by the day; the points reversals gave back of one of its
+	// redemptions, named "reversed/<seq>"), and the events the policy
+	// holds (ParsePolicyHeld reads a record).
 	PolicyAdjusted(register, day string) (int64, error)
 	PutPolicyAdjusted(register, day string, n int64) error
 	PolicyHeld(register string, seq uint64) ([]byte, error)
@@ -58,6 +60,9 @@ type Txn interface {
 	// summaries"). Called once per touched member per batch, in member
 	// order.
 	MarkChanged(member string, stores []string, at time.Time) error
+	// Shops returns every store where the member was seen (MarkChanged),
+	// in any order; the policy reads it.
+	Shops(member string) ([]string, error)
 }
 
 // MemberRow is a member's stored chain-wide view: the balance and, per

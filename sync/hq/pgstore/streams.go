@@ -30,6 +30,20 @@ func (t *txn) MarkChanged(member string, stores []string, at time.Time) error {
 	return nil
 }
 
+// Shops returns every store where the member was seen. Its rows are
+// written at the end of the batch (MarkChanged), so it reads only what
+// earlier batches recorded; the applier adds its own batch's.
+func (t *txn) Shops(member string) ([]string, error) {
+	var out []string
+	err := eachRow(t.ctx, t.q, `SELECT store FROM hq_shops WHERE member = $1`, []any{member}, func(r pgx.Rows) error {
+		var s string
+		err := r.Scan(&s)
+		out = append(out, s)
+		return err
+	})
+	return out, err
+}
+
 func since(now time.Time, months int) int64 {
 	if months <= 0 {
 		return -1 << 62

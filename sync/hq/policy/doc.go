@@ -11,6 +11,12 @@
 //   - an adjustment stays within a per-event cap and, with the others of
 //     its register that day, a per-day cap (both configurable);
 //   - an alias that belongs to one member is never moved to another;
+//   - a member's profile, and consent given, change only from stores
+//     where the member enrolled or bought (a register cannot rewrite the
+//     profiles of the chain's other members);
+//   - a reversal that gives points back undoes an applied redemption of
+//     the same member at the same register, and all reversals of one
+//     redemption give back at most what it took;
 //   - signs fit the kind (earn and bonus never negative, redeem and expire
 //     never positive) and an unknown kind never adds points.
 //

@@ -21,6 +21,13 @@ const (
 	CodeSign   = "sign"   // points of the wrong sign for their kind, or an unknown kind adding points
 	CodeAdjust = "adjust" // an adjustment over the per-event or per-day cap
 	CodeAlias  = "alias"  // a member record claiming another member's alias
+	// CodeReverse: a reversal giving points back that does not undo a
+	// redemption of the same member at the same register, or gives back
+	// more than it took.
+	CodeReverse = "reverse"
+	// CodeProfile: a member record or consent given from a store where
+	// the member never enrolled or bought.
+	CodeProfile = "profile"
 )
 
 // Defaults of Limits.
@@ -148,7 +155,7 @@ type Sale struct {
 // are not checked.
 type Event struct {
 	Register string
-	Point    *ledger.PointEvent // Kind, MemberID, Points and SaleID are used
+	Point    *ledger.PointEvent // Kind, MemberID, Points, SaleID and Reverses are used
 	Member   *ledger.Member     // ID and Aliases are used
 	// Sale: for an earn or bonus event, the sale it names.
 	Sale Sale
@@ -158,6 +165,24 @@ type Event struct {
 	// AliasOwners maps each of the member record's aliases that already
 	// belongs to a member to that member.
 	AliasOwners map[string]string
+	// Reversed: for a reversal giving points back (positive points), the
+	// event it names (Reverses) as head office applied it.
+	Reversed Reversed
+	// ForeignStore: for a member record (or consent given, passed as a
+	// member record with only ID and Consent), the register's store when
+	// head office knows the member from other stores and never saw it at
+	// this one; empty otherwise.
+	ForeignStore string
+}
+
+// Reversed is what head office knows about the event a reversal names.
+type Reversed struct {
+	Found     bool             // the register's stream holds it, applied
+	Held      bool             // the policy held it: its points were never taken
+	Kind      ledger.EventKind // its kind
+	MemberID  string           // its member
+	Points    int64            // its points (negative for a redemption)
+	GivenBack int64            // points earlier reversals of it gave back
 }
 
 // Verdict is Check's answer: Code empty means apply; otherwise hold the
@@ -185,6 +210,10 @@ func (p *Policy) Check(ev Event) Verdict {
 			if owner, ok := ev.AliasOwners[a]; ok && owner != ev.Member.ID {
 				return hold(CodeAlias, "member %s: a card or alias of member %s given to member %s; held, not moved", ev.Member.ID, owner, ev.Member.ID)
 			}
+		}
+		if ev.ForeignStore != "" {
+			return hold(CodeProfile, "member %s: a profile or consent change from store %s, where the member never enrolled or bought; held, not applied",
+				ev.Member.ID, ev.ForeignStore)
 		}
 	}
 	return Verdict{}
@@ -229,9 +258,28 @@ func (p *Policy) checkPoints(ev Event) Verdict {
 				pts, pe.MemberID, ev.AdjustedToday, ev.Register, max(lim.AdjustPerDay, 0))
 		}
 	case ledger.KindReverse:
-		// A reversal undoes an earlier event of the same register: a
-		// positive one gives back redeemed points. Not checked yet
-		// (docs/security.md).
+		// A reversal undoes an earlier event of the same register. One
+		// that takes points needs no check; one that gives points back
+		// (a refunded or voided sale's redemption) gives back at most
+		// what that redemption took from the same member.
+		if pts <= 0 {
+			break
+		}
+		r := ev.Reversed
+		switch {
+		case !r.Found:
+			return hold(CodeReverse, "reversal of +%d points for member %s names event %q, which is not an applied event of register %s",
+				pts, pe.MemberID, pe.Reverses, ev.Register)
+		case r.Held:
+			return hold(CodeReverse, "reversal of +%d points for member %s undoes event %s, which head office holds for review (its points were never taken)",
+				pts, pe.MemberID, pe.Reverses)
+		case r.Kind != ledger.KindRedeem || r.MemberID != pe.MemberID:
+			return hold(CodeReverse, "reversal of +%d points for member %s undoes %s event %s of member %s: only a redemption of the same member can be given back",
+				pts, pe.MemberID, r.Kind, pe.Reverses, r.MemberID)
+		case r.GivenBack+pts > -r.Points:
+			return hold(CodeReverse, "reversal of +%d points for member %s: with the %d already given back that is more than the %d redemption %s took",
+				pts, pe.MemberID, r.GivenBack, -r.Points, pe.Reverses)
+		}
 	default:
 		if pts > 0 {
 			return hold(CodeSign, "unknown kind %q adds %d points for member %s", pe.Kind, pts, pe.MemberID)

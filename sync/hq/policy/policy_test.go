@@ -70,6 +70,11 @@ func TestDay(t *testing.T) {
 }
 
 // TestCheck: every check, the attacks of issue 10 among them.
+var redeemed = policy.Reversed{Found: true, Kind: ledger.KindRedeem, MemberID: "m1", Points: -150}
+
+func withBack(r policy.Reversed, n int64) policy.Reversed { r.GivenBack = n; return r }
+func held(r policy.Reversed) policy.Reversed              { r.Held = true; return r }
+
 func TestCheck(t *testing.T) {
 	p := policy.New(policy.Limits{AdjustPerEvent: 1000, AdjustPerDay: 2500}, nil)
 	pt := func(kind ledger.EventKind, pts ledger.Points, sale string) *ledger.PointEvent {
@@ -93,6 +98,14 @@ func TestCheck(t *testing.T) {
 		{"expire positive", policy.Event{Point: pt(ledger.KindExpire, 1, "")}, policy.CodeSign},
 		{"expire", policy.Event{Point: pt(ledger.KindExpire, -10, "")}, ""},
 		{"reverse", policy.Event{Point: pt(ledger.KindReverse, -10, "s1")}, ""},
+		{"reverse gives back a redemption", policy.Event{Point: pt(ledger.KindReverse, 100, "s1"), Reversed: redeemed}, ""},
+		{"reverse gives back the rest", policy.Event{Point: pt(ledger.KindReverse, 50, "s1"), Reversed: withBack(redeemed, 100)}, ""},
+		{"reverse gives back more than taken", policy.Event{Point: pt(ledger.KindReverse, 51, "s1"), Reversed: withBack(redeemed, 100)}, policy.CodeReverse},
+		{"reverse of nothing", policy.Event{Point: pt(ledger.KindReverse, 1, "s1")}, policy.CodeReverse},
+		{"reverse of a held redemption", policy.Event{Point: pt(ledger.KindReverse, 1, "s1"), Reversed: held(redeemed)}, policy.CodeReverse},
+		{"reverse of an earn", policy.Event{Point: pt(ledger.KindReverse, 1, "s1"), Reversed: policy.Reversed{Found: true, Kind: ledger.KindEarn, MemberID: "m1", Points: 50}}, policy.CodeReverse},
+		{"reverse of another member's redemption", policy.Event{Point: pt(ledger.KindReverse, 1, "s1"), Reversed: policy.Reversed{Found: true, Kind: ledger.KindRedeem, MemberID: "m2", Points: -150}}, policy.CodeReverse},
+		{"member from a store it never shopped at", policy.Event{Member: &ledger.Member{ID: "m1", Name: "X"}, ForeignStore: "s2"}, policy.CodeProfile},
 		{"adjust within", policy.Event{Point: pt(ledger.KindAdjust, 1000, ""), AdjustedToday: 1500}, ""},
 		{"adjust down within", policy.Event{Point: pt(ledger.KindAdjust, -1000, ""), AdjustedToday: 1500}, ""},
 		{"adjust +1,000,000,000", policy.Event{Point: pt(ledger.KindAdjust, 1_000_000_000, "")}, policy.CodeAdjust},

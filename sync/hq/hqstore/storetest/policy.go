@@ -188,3 +188,103 @@ func testResolvePolicy(t *testing.T, open Opener) {
 		t.Fatalf("balance after dismissal %d", b)
 	}
 }
+
+// testPolicyReversals: a reversal that gives points back must undo an
+// applied redemption of the same member at the same register, and all
+// reversals of one redemption give back at most what it took; one that
+// takes points is applied unchecked. A register's credentials cannot mint
+// points by "refunding" what was never redeemed.
+func testPolicyReversals(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	s.SetPolicy(newTestPolicy(t, ledgertest.NewClock(t0, true)))
+	rev := func(reg string, seq uint64, member string, n ledger.Points, reverses string) hqstore.Event {
+		return Ev(reg, seq, ledger.OutPoints, ledger.PointEvent{Register: reg, Seq: seq, Kind: ledger.KindReverse,
+			MemberID: member, Points: n, SaleID: "s1", Reverses: reverses, Reason: "refund f1"})
+	}
+	res := apply(t, s,
+		pts("r1", 1, ledger.KindAdjust, "m1", 500, ""),
+		pts("r1", 2, ledger.KindAdjust, "m2", 500, ""),
+		pts("r1", 3, ledger.KindRedeem, "m1", -300, ""),
+		rev("r1", 4, "m1", 200, "r1-3"),                  // gives back part of the redemption
+		rev("r1", 5, "m1", 200, "r1-3"),                  // 400 > the 300 it took
+		rev("r1", 6, "m1", 50, "r1-1"),                   // an adjustment is no redemption
+		rev("r1", 7, "m2", 100, "r1-3"),                  // another member's redemption
+		rev("r1", 8, "m1", 10, "r2-3"),                   // another register's event
+		rev("r1", 9, "m1", 10, "r1-99"),                  // no such event
+		rev("r1", 10, "m1", 10, "nonsense"),              // no event id at all
+		rev("r1", 11, "m1", 100, "r1-3"),                 // the rest of the 300
+		rev("r1", 12, "m1", -100, "r1-1"),                // taking points back: not checked
+		pts("r1", 13, ledger.KindRedeem, "m1", 5000, ""), // a positive "redemption": held by sign
+		rev("r1", 14, "m1", 5000, "r1-13"),               // undoing what was never taken
+	)
+	want := map[uint64]string{5: policy.CodeReverse, 6: policy.CodeReverse, 7: policy.CodeReverse, 8: policy.CodeReverse,
+		9: policy.CodeReverse, 10: policy.CodeReverse, 13: policy.CodeSign, 14: policy.CodeReverse}
+	if len(res.PolicyHolds) != len(want) {
+		t.Fatalf("held %+v, want seqs %v", res.PolicyHolds, want)
+	}
+	for _, h := range res.PolicyHolds {
+		if want[h.Seq] != h.Code || h.Text == "" {
+			t.Errorf("seq %d held as %q (%s), want %q", h.Seq, h.Code, h.Text, want[h.Seq])
+		}
+	}
+	if b := balance(t, s, "m1"); b != 500-300+200+100-100 {
+		t.Errorf("m1 balance %d, want %d", b, 500-300+200+100-100)
+	}
+	if b := balance(t, s, "m2"); b != 500 {
+		t.Errorf("m2 balance %d, want 500", b)
+	}
+	// The count of what was given back survives the batch: one more
+	// point is over.
+	res = apply(t, s, rev("r1", 15, "m1", 1, "r1-3"))
+	if len(res.PolicyHolds) != 1 || res.PolicyHolds[0].Code != policy.CodeReverse {
+		t.Fatalf("a reversal beyond the redemption in a later batch: %+v", res.PolicyHolds)
+	}
+}
+
+// testPolicyProfiles: a register rewrites a member's profile, or records
+// consent given, only for a member that enrolled or bought in its store:
+// a register elsewhere in the chain is held for review, changing nothing;
+// a consent withdrawal always applies; a member the register's store
+// has seen (in an earlier batch or earlier in the same one) is not held.
+func testPolicyProfiles(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	s.SetPolicy(newTestPolicy(t, ledgertest.NewClock(t0, true)))
+	consent := func(reg string, seq uint64, member string, given bool) hqstore.Event {
+		return inStore("s2", Ev(reg, seq, ledger.OutConsent, map[string]any{"member_id": member,
+			"consent": ledger.Consent{Given: given, Channel: "in-store", At: t0, ClockTrusted: true}}))
+	}
+	apply(t, s,
+		Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann", Aliases: []string{"C1"}, Contact: ledger.Contact{Phone: "+15550100"}}),
+		sale("r1", 2, "s1", "m1", 1000, 1),
+	)
+	res := apply(t, s,
+		inStore("s2", Ev("r2", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Mallory", Contact: ledger.Contact{Email: "m@evil.example"}})),
+		consent("r2", 2, "m1", true),
+		inStore("s2", Ev("r2", 3, ledger.OutMember, ledger.Member{ID: "m2", Name: "Bo", Aliases: []string{"C2"}})), // enrolled here
+		consent("r2", 4, "m1", false), // a withdrawal is honoured anywhere
+	)
+	if len(res.PolicyHolds) != 2 || res.PolicyHolds[0].Seq != 1 || res.PolicyHolds[1].Seq != 2 ||
+		res.PolicyHolds[0].Code != policy.CodeProfile || res.PolicyHolds[1].Code != policy.CodeProfile {
+		t.Fatalf("held %+v, want r2's seq 1 and 2 as %q", res.PolicyHolds, policy.CodeProfile)
+	}
+	sum, err := s.Summary("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := sum.Member; m.Name != "Ann" || m.Contact.Email != "" || m.Contact.Phone != "+15550100" || m.Consent.Given {
+		t.Fatalf("m1's profile changed from a foreign store: %+v", m)
+	}
+	// Once m1 buys in s2, s2's registers may change the profile, in the
+	// same batch as the purchase and later.
+	res = apply(t, s,
+		inStore("s2", sale("r2", 5, "s2-1", "m1", 500, 1)),
+		inStore("s2", Ev("r2", 6, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann B", Contact: ledger.Contact{Phone: "+15550199"}})),
+	)
+	res2 := apply(t, s, consent("r2", 7, "m1", true))
+	if len(res.PolicyHolds)+len(res2.PolicyHolds) != 0 {
+		t.Fatalf("held after m1 shopped in s2: %+v %+v", res.PolicyHolds, res2.PolicyHolds)
+	}
+	if sum, err = s.Summary("m1"); err != nil || sum.Member.Name != "Ann B" || !sum.Member.Consent.Given {
+		t.Fatalf("m1 after shopping in s2: %+v %v", sum.Member, err)
+	}
+}

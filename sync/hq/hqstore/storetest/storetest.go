@@ -59,6 +59,8 @@ var cases = []struct {
 	{"PolicyHolds", testPolicyHolds},
 	{"ResolvePolicy", testResolvePolicy},
 	{"NoPolicyNoChecks", testNoPolicyNoChecks},
+	{"PolicyReversals", testPolicyReversals},
+	{"PolicyProfiles", testPolicyProfiles},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
