@@ -38,12 +38,15 @@ type Eval struct {
 	RankSelection *RankSelection `json:"rank_selection"`
 	// BaseRankAUC is the holdout AUC of the base spec (the ranking model
 	// shipped before the selection), for the record; it chooses nothing.
-	BaseRankAUC   float64   `json:"base_rank_auc"`
-	Input         string    `json:"input,omitempty"` // the file's name, set by the caller
-	Purchases     int       `json:"purchase_entries"`
-	FirstPurchase string    `json:"first_purchase"`
-	LastPurchase  string    `json:"last_purchase"`
-	Rows          []EvalRow `json:"rows"`
+	BaseRankAUC float64 `json:"base_rank_auc"`
+	// PreviousRankAUC is the holdout AUC of PreviousRankSpec (chosen the
+	// same way from fewer candidates), for the record; it chooses nothing.
+	PreviousRankAUC float64   `json:"previous_rank_auc"`
+	Input           string    `json:"input,omitempty"` // the file's name, set by the caller
+	Purchases       int       `json:"purchase_entries"`
+	FirstPurchase   string    `json:"first_purchase"`
+	LastPurchase    string    `json:"last_purchase"`
+	Rows            []EvalRow `json:"rows"`
 }
 
 // RankRuleName is the evaluation's name of the ranking model's row.
@@ -153,9 +156,14 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		}
 		ev.Rows = append(ev.Rows, score(r.Name, a.Sleeping, flags, scores, truth))
 	}
-	// The ranking model sees the calibration purchases only: trained on a
-	// split inside calibration, applied as of its end.
-	rank, err := TrainRank(calMembers, cal.Time(), DefaultRankInnerDays, &c)
+	// The ranking model sees the calibration purchases only: its spec is
+	// chosen by a validation split inside calibration (on the CDNOW sample
+	// that is DefaultRankSpec), then it is trained on a split inside
+	// calibration and applied as of its end.
+	if ev.RankSelection, err = SelectRank(calMembers, cal.Time(), DefaultRankInnerDays, &c); err != nil {
+		return nil, fmt.Errorf("evaluate: ranking selection: %w", err)
+	}
+	rank, err := TrainRankSpec(calMembers, cal.Time(), DefaultRankInnerDays, ev.RankSelection.Chosen, &c)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: ranking model: %w", err)
 	}
@@ -167,9 +175,6 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		flags[i] = scores[i] > 0.5
 	}
 	ev.Rows = append(ev.Rows, score(RankRuleName, SleepRule{}, flags, scores, truth))
-	if ev.RankSelection, err = SelectRank(calMembers, cal.Time(), DefaultRankInnerDays, &c); err != nil {
-		return nil, fmt.Errorf("evaluate: ranking selection: %w", err)
-	}
 	baseRank, err := TrainRankSpec(calMembers, cal.Time(), DefaultRankInnerDays, RankSpec{Features: "base", L2: 1e-3, Cuts: 1}, &c)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: base ranking model: %w", err)
@@ -178,6 +183,14 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		scores[i], _ = baseRank.ScoreProfile(a, p)
 	}
 	ev.BaseRankAUC = AUC(scores, truth)
+	prevRank, err := TrainRankSpec(calMembers, cal.Time(), DefaultRankInnerDays, PreviousRankSpec, &c)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: previous ranking model: %w", err)
+	}
+	for i, p := range scored {
+		scores[i], _ = prevRank.ScoreProfile(a, p)
+	}
+	ev.PreviousRankAUC = AUC(scores, truth)
 	return ev, nil
 }
 

@@ -24,7 +24,9 @@ var RankFeatures = []string{
 }
 
 // Extra features of the larger sets: "shape" lets recency bend and treats
-// members with one purchase day apart; "recent" counts the last 91 days.
+// members with one purchase day apart; "recent" counts the last 91 days;
+// "inter" lets recency, frequency and age act together (a long absence
+// means more for a frequent buyer than for a rare one).
 var (
 	rankShapeFeatures = []string{
 		"log(1 + days since last purchase) squared",
@@ -35,36 +37,52 @@ var (
 		"log(1 + purchase days in the last 91 days)",
 		"share of spend in the last 91 days",
 	}
+	rankInterFeatures = []string{
+		"log(1 + days since last purchase) x log(1 + repeat purchase days)",
+		"log(1 + repeat purchase days) squared",
+		"log(1 + days since last purchase) x log(1 + days since first purchase)",
+	}
 )
 
 // RankFeatureSets are the feature sets the ranking model can be trained
-// on: base, base+shape, base+recent, base+shape+recent.
-var RankFeatureSets = []string{"base", "base+shape", "base+recent", "base+shape+recent"}
+// on: base, base+shape, base+recent, base+shape+recent, base+inter,
+// base+shape+recent+inter.
+var RankFeatureSets = []string{"base", "base+shape", "base+recent", "base+shape+recent", "base+inter", "base+shape+recent+inter"}
+
+// rankExtras says which extra features a set has.
+type rankExtras struct{ shape, recent, inter bool }
 
 // rankSet says which extras a feature set has.
-func rankSet(name string) (shape, recent bool, ok bool) {
+func rankSet(name string) (rankExtras, bool) {
 	switch name {
 	case "base":
-		return false, false, true
+		return rankExtras{}, true
 	case "base+shape":
-		return true, false, true
+		return rankExtras{shape: true}, true
 	case "base+recent":
-		return false, true, true
+		return rankExtras{recent: true}, true
 	case "base+shape+recent":
-		return true, true, true
+		return rankExtras{shape: true, recent: true}, true
+	case "base+inter":
+		return rankExtras{inter: true}, true
+	case "base+shape+recent+inter":
+		return rankExtras{shape: true, recent: true, inter: true}, true
 	}
-	return false, false, false
+	return rankExtras{}, false
 }
 
 // rankFeatureNames lists the features of a set, in coefficient order.
 func rankFeatureNames(set string) []string {
-	shape, recent, _ := rankSet(set)
+	x, _ := rankSet(set)
 	names := append([]string(nil), RankFeatures...)
-	if shape {
+	if x.shape {
 		names = append(names, rankShapeFeatures...)
 	}
-	if recent {
+	if x.recent {
 		names = append(names, rankRecentFeatures...)
+	}
+	if x.inter {
+		names = append(names, rankInterFeatures...)
 	}
 	return names
 }
@@ -86,22 +104,30 @@ func (s RankSpec) String() string {
 // DefaultRankSpec is how contact lists' ranking model is trained: the
 // candidate SelectRank chose on CDNOW's calibration period by a validation
 // split inside it (docs/retention-eval.md; TestDefaultRankSpecIsSelected).
-var DefaultRankSpec = RankSpec{Features: "base+shape+recent", L2: 0.1, Cuts: 1}
+var DefaultRankSpec = RankSpec{Features: "base+inter", L2: 0.1, Cuts: 1}
 
 // RankCandidates are the specs SelectRank compares, written down before
-// any of them was scored: every feature set, ridge 1e-4 to 1e-1, one cut
-// or three.
+// any of them was scored on the holdout: every feature set, ridge 1e-4 to
+// 1, one cut or three.
 func RankCandidates() []RankSpec {
 	var out []RankSpec
 	for _, cuts := range []int{1, 3} {
 		for _, f := range RankFeatureSets {
-			for _, l2 := range []float64{1e-4, 1e-3, 1e-2, 1e-1} {
+			for _, l2 := range RankRidges {
 				out = append(out, RankSpec{Features: f, L2: l2, Cuts: cuts})
 			}
 		}
 	}
 	return out
 }
+
+// PreviousRankSpec is the spec the same selection chose before the
+// "inter" feature sets and ridge 1 were candidates; the evaluation shows
+// its holdout AUC for the record.
+var PreviousRankSpec = RankSpec{Features: "base+shape+recent", L2: 0.1, Cuts: 1}
+
+// RankRidges are the ridge penalties SelectRank tries.
+var RankRidges = []float64{1e-4, 1e-3, 1e-2, 1e-1, 1}
 
 // DefaultRankInnerDays is the time split inside the data the ranking model
 // is trained on: features as of this many days before its end, target "no
@@ -125,7 +151,7 @@ type RankModel struct {
 
 // rankRow computes a member's features from a cleaned history as of day
 // into row (as many as the set has); false without a purchase.
-func rankRow(row []float64, shape, recent bool, h History, asOf Day, popMedian float64) bool {
+func rankRow(row []float64, x rankExtras, h History, asOf Day, popMedian float64) bool {
 	n := len(h.Days)
 	if n == 0 {
 		return false
@@ -151,7 +177,7 @@ func rankRow(row []float64, shape, recent bool, h History, asOf Day, popMedian f
 	row[4] = math.Log1p(math.Max(float64(spend)/float64(n)/100, 0))
 	row[5] = math.Log1p(float64(n-1) / math.Max(age, 1) * 30)
 	k := 6
-	if shape {
+	if x.shape {
 		one := 0.0
 		if n == 1 {
 			one = 1
@@ -159,7 +185,7 @@ func rankRow(row []float64, shape, recent bool, h History, asOf Day, popMedian f
 		row[k], row[k+1], row[k+2] = row[0]*row[0], one, one*row[0]
 		k += 3
 	}
-	if recent {
+	if x.recent {
 		var days int
 		var late Money
 		for i := n - 1; i >= 0 && h.Days[i] > asOf-91; i-- {
@@ -171,6 +197,10 @@ func rankRow(row []float64, shape, recent bool, h History, asOf Day, popMedian f
 			share = math.Min(1, math.Max(0, float64(late)/float64(spend)))
 		}
 		row[k], row[k+1] = math.Log1p(float64(days)), share
+		k += 2
+	}
+	if x.inter {
+		row[k], row[k+1], row[k+2] = row[0]*row[1], row[1]*row[1], row[0]*row[2]
 	}
 	return true
 }
@@ -214,7 +244,7 @@ func (a *Analysis) TrainRank(innerDays int) (*RankModel, error) {
 // of the members as of cut, target "no purchase after cut up to end", from
 // histories that may go beyond end. It appends to X and y and returns
 // them with the number of positives.
-func rankRows(X, y []float64, hs []History, cut, end Day, shape, recent bool) ([]float64, []float64, int) {
+func rankRows(X, y []float64, hs []History, cut, end Day, x rankExtras) ([]float64, []float64, int) {
 	upTo := make([]int32, len(hs))
 	var ivs []float64
 	for i, h := range hs {
@@ -226,11 +256,14 @@ func rankRows(X, y []float64, hs []History, cut, end Day, shape, recent bool) ([
 	}
 	pop := median(ivs)
 	k := 1 + len(RankFeatures)
-	if shape {
+	if x.shape {
 		k += len(rankShapeFeatures)
 	}
-	if recent {
+	if x.recent {
 		k += len(rankRecentFeatures)
+	}
+	if x.inter {
+		k += len(rankInterFeatures)
 	}
 	pos := 0
 	X, y = slices.Grow(X, len(hs)*k), slices.Grow(y, len(hs))
@@ -238,7 +271,7 @@ func rankRows(X, y []float64, hs []History, cut, end Day, shape, recent bool) ([
 		n := int(upTo[i])
 		X = append(X, 1)
 		X = X[:len(X)+k-1]
-		if !rankRow(X[len(X)-k+1:], shape, recent, History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, pop) {
+		if !rankRow(X[len(X)-k+1:], x, History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, pop) {
 			X = X[:len(X)-k]
 			continue
 		}
@@ -257,7 +290,7 @@ func trainRank(hs []History, end Day, innerDays int, spec RankSpec) (*RankModel,
 	if innerDays < 1 {
 		return nil, fmt.Errorf("%w: inner split of %d days", ErrInvalid, innerDays)
 	}
-	shape, recent, ok := rankSet(spec.Features)
+	x, ok := rankSet(spec.Features)
 	if !ok || spec.Cuts < 1 || spec.L2 < 0 {
 		return nil, fmt.Errorf("%w: ranking spec %+v", ErrInvalid, spec)
 	}
@@ -272,7 +305,7 @@ func trainRank(hs []History, end Day, innerDays int, spec RankSpec) (*RankModel,
 	for c := range spec.Cuts {
 		var pos int
 		ci := cut - Day(30*c)
-		X, y, pos = rankRows(X, y, hs, ci, ci+Day(innerDays), shape, recent)
+		X, y, pos = rankRows(X, y, hs, ci, ci+Day(innerDays), x)
 		m.Positives += pos
 	}
 	m.Members = len(y)
@@ -325,8 +358,8 @@ func SelectRank(members []Member, end time.Time, innerDays int, cfg *Config) (*R
 		if err != nil {
 			return nil, fmt.Errorf("select ranking: %s: %w", spec, err)
 		}
-		shape, recent, _ := rankSet(spec.Features)
-		X, y, pos := rankRows(nil, nil, hs, vcut, e, shape, recent)
+		x, _ := rankSet(spec.Features)
+		X, y, pos := rankRows(nil, nil, hs, vcut, e, x)
 		k := 1 + len(m.Coef)
 		scores := make([]float64, len(y))
 		truth := make([]bool, len(y))
@@ -424,9 +457,9 @@ func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error)
 // interval for members with one purchase day. False without a purchase.
 func (m *RankModel) Score(h History, asOf Day, popMedian float64) (float64, bool) {
 	var buf [16]float64
-	shape, recent, _ := rankSet(m.Spec.Features)
+	x, _ := rankSet(m.Spec.Features)
 	row := buf[:len(m.Coef)]
-	if !rankRow(row, shape, recent, h, asOf, popMedian) {
+	if !rankRow(row, x, h, asOf, popMedian) {
 		return 0, false
 	}
 	z := m.Intercept

@@ -40,7 +40,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 const usage = `usage:
   report [input] [--as-of YYYY-MM-DD] [--out DIR] [--html F] [--json F] [--members-csv F] [--log F [--campaign-days 30] [--kind KIND]] [analysis flags]
-  report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--doc docs/retention-eval.md] [--check]
+  report eval --cdnow F [--cal-end 1997-09-30] [--holdout-days 273] [--json F] [--doc docs/retention-eval.md [--measured F.json] [--check]]
   report campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--format text|json]
   report uplift --customers N --purchases N --basket AMOUNT --share-bp BP [--extra N]
   report uplift --from-campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--customers N --purchases N --basket AMOUNT] [--extra N] [--format text|json]
