@@ -33,19 +33,20 @@ type fleet struct {
 
 func newFleet() *fleet { return &fleet{regs: map[regKey]*FleetRegister{}} }
 
-// status records one message from a status topic. A cleared retained
-// message (empty payload) forgets the register's status.
-func (f *fleet) status(topic string, payload []byte, now time.Time) {
+// status records one message from a status topic and returns it decoded
+// (nil when refused or cleared). A cleared retained message (empty
+// payload) forgets the register's status.
+func (f *fleet) status(topic string, payload []byte, now time.Time) *protocol.Status {
 	t, err := protocol.ParseTopic(topic)
 	if err != nil || t.Kind != protocol.KindStatus {
-		return
+		return nil
 	}
 	k := regKey{t.Store, t.Register}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(payload) == 0 {
 		delete(f.regs, k)
-		return
+		return nil
 	}
 	r := f.regs[k]
 	if r == nil {
@@ -56,9 +57,11 @@ func (f *fleet) status(topic string, payload []byte, now time.Time) {
 	st, err := protocol.DecodeStatus(payload, t.Store, t.Register)
 	if err != nil {
 		r.Refused = err.Error()
-		return
+		return nil
 	}
 	r.Status, r.Refused = &st, ""
+	c := st
+	return &c
 }
 
 // Fleet returns the last status of every register that sent one, by store

@@ -137,6 +137,11 @@ type Status struct {
 	NoticesSent    uint64 `json:"notices_sent"`    // acks telling a register why its events are held
 	SummariesSent  uint64 `json:"summaries_sent"`  // member summaries sent (per store)
 	CatchUps       uint64 `json:"catch_ups"`       // catch-up requests answered
+	// Rebases counts catch-up requests from a register ahead of its
+	// store's stream (head office restored from an older backup), each
+	// answered by placing the store's members after the register's
+	// position (Streams.Rebase).
+	Rebases        uint64 `json:"summary_rebases"`
 	Lookups        uint64 `json:"lookups"`         // card lookups answered
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
 	// PolicyHeld counts events head office's policy held for review
@@ -331,7 +336,12 @@ func (s *Service) Run(ctx context.Context) error {
 			return
 		}
 		if strings.HasSuffix(m.Topic(), "/"+protocol.KindStatus) {
-			s.fleet.status(m.Topic(), m.Payload(), time.Now()) // memory only
+			// Memory only; a register's position in its store's
+			// summary stream beyond the head means head office was
+			// restored from an older backup (summariser.rebase).
+			if st := s.fleet.status(m.Topic(), m.Payload(), time.Now()); st != nil && s.sums != nil {
+				s.sums.position(st.Store, st.Register, max(st.MembersSeq, st.MembersMax))
+			}
 			return
 		}
 		s.enqueue(inMsg{topic: m.Topic(), payload: m.Payload()}, done)

@@ -35,6 +35,11 @@ type summariser struct {
 	// catchUps are the registers waiting for a catch-up, each from the
 	// lowest position it asked for.
 	catchUps map[regKey]uint64
+	// positions are the registers' positions in their store's stream as
+	// their last status said (members_seq); ahead are those changed since
+	// the last round, checked against the stream's head (rebase).
+	positions map[regKey]uint64
+	ahead     map[regKey]uint64
 	// unsent are stores whose stream was not all confirmed by the broker.
 	unsent map[string]bool
 	// lead, when set, says whether this worker takes and publishes the
@@ -94,6 +99,7 @@ const chunk = 500
 func newSummariser(c broker.Publisher, st hqstore.Ingest, months int, interval, wait time.Duration, log *slog.Logger, svc *Service) *summariser {
 	return &summariser{c: c, st: st, months: months, interval: interval, wait: wait, log: log, svc: svc,
 		kick: make(chan struct{}, 1), catchUps: map[regKey]uint64{}, unsent: map[string]bool{},
+		positions: map[regKey]uint64{}, ahead: map[regKey]uint64{},
 		regs: map[string]map[string]bool{}}
 }
 
@@ -163,6 +169,25 @@ func (s *summariser) catchUp(store, register string, from uint64) {
 	s.poke()
 }
 
+// position records a register's position in its store's stream from its
+// status; a changed one is checked in the next round.
+func (s *summariser) position(store, register string, pos uint64) {
+	if s.interval < 0 || pos == 0 {
+		return
+	}
+	k := regKey{store, register}
+	s.mu.Lock()
+	changed := s.positions[k] != pos
+	if changed {
+		s.positions[k] = pos
+		s.ahead[k] = pos
+	}
+	s.mu.Unlock()
+	if changed {
+		s.poke()
+	}
+}
+
 func (s *summariser) run(ctx context.Context) {
 	if s.interval < 0 {
 		return
@@ -200,7 +225,17 @@ func (s *summariser) round(ctx context.Context) {
 	}
 	reqs := s.catchUps
 	s.catchUps = map[regKey]uint64{}
+	ahead := s.ahead
+	s.ahead = map[regKey]uint64{}
 	s.mu.Unlock()
+	for k, pos := range ahead {
+		if err := s.rebase(k, pos); err != nil {
+			s.log.Warn("summary position of a register not checked", "store", k.store, "register", k.register, "err", err)
+			s.mu.Lock()
+			delete(s.positions, k) // checked again at its next status
+			s.mu.Unlock()
+		}
+	}
 	failed := func(store string, err error) {
 		s.log.Warn("member summaries not sent; will retry", "store", store, "err", err)
 		s.mu.Lock()
@@ -255,11 +290,49 @@ func (s *summariser) resend(store string) error {
 	return nil
 }
 
-// answer sends one register its store's stream from its position.
+// maxRebase bounds the position a register may move head office's
+// counter to (Streams.Rebase): far below protocol's 2^56, so a register's
+// credentials cannot use up the positions every store depends on.
+const maxRebase = 1 << 55
+
+// answer sends one register its store's stream from its position. A
+// register ahead of the stream's head applied positions this head office
+// no longer has (it was restored from an older backup): its store's
+// members are placed after the register's position, and the next round
+// sends them.
 func (s *summariser) answer(k regKey, from uint64) error {
+	if err := s.rebase(k, from); err != nil {
+		return err
+	}
 	err := s.stream(protocol.RegisterMembersTopic(k.store, k.register), k.store, from)
 	s.svc.count(func(st *Status) { st.CatchUps++ })
 	return err
+}
+
+// rebase checks a summary version a register applied (its position, or
+// the highest version it applied) against head office's counter: a
+// register can hold no version above it unless head office was restored
+// from an older backup (or the register's ledger came from another head
+// office). Then the store's stream is rebased above it (Streams.Rebase).
+func (s *summariser) rebase(k regKey, pos uint64) error {
+	if pos == 0 {
+		return nil
+	}
+	if pos > maxRebase {
+		s.log.Warn("register claims a summary version beyond what head office hands out; not followed",
+			"store", k.store, "register", k.register, "version", pos)
+		return nil
+	}
+	rebased, n, err := s.st.Rebase(k.store, pos)
+	if err != nil || !rebased {
+		return err
+	}
+	s.log.Warn("register holds member summaries newer than head office's counter: head office was restored from an older backup "+
+		"(or the register's ledger came from another head office); its store's members are sent again above them",
+		"store", k.store, "register", k.register, "version", pos, "members", n)
+	s.svc.count(func(st *Status) { st.Rebases++ })
+	s.poke()
+	return nil
 }
 
 // stream publishes the store's stream after from, chunk by chunk, on topic.

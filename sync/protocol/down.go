@@ -191,7 +191,11 @@ type Status struct {
 	ConfigError  string `json:"config_error,omitempty"`
 	MembersSeq   uint64 `json:"members_seq,omitempty"`
 	MembersError string `json:"members_error,omitempty"`
-	LastError    string `json:"last_error,omitempty"`
+	// MembersMax is the highest summary version the register applied
+	// since it started (at least MembersSeq): head office compares it with
+	// its counter to find out that it was restored from an older backup.
+	MembersMax uint64 `json:"members_max,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 	// Fault is the register's own diagnosis of its link, e.g. connected
 	// but never acknowledged (MaxStatusText bytes at most).
 	Fault string `json:"fault,omitempty"`

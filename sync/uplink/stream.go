@@ -112,6 +112,7 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 	u.mu.Lock()
 	var p uint64
 	var moved bool
+	u.st.membersMax = max(u.st.membersMax, ms.Seq)
 	if ms.From == nil {
 		// The older form (an older head office, or a store with registers
 		// of the previous release): applied by version, but it says

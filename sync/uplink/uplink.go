@@ -213,6 +213,7 @@ type state struct {
 	cfg        ConfigVersions
 	cfgErr     string
 	membersSeq uint64
+	membersMax uint64 // highest members message seq applied since start
 	membersErr string
 	pieces     pieceState
 	// ahead are stream parts applied beyond a gap; gapSince when the gap

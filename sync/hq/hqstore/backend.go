@@ -59,6 +59,14 @@ type Streams interface {
 	SummarySent(store string, seq uint64) error
 	// SummaryStreams returns every store's stream state, in store order.
 	SummaryStreams() ([]StreamState, error)
+	// Rebase is for a register that applied a summary version above the
+	// chain-wide counter (head office was restored from an older backup,
+	// so its counter went back below what registers hold): the counter
+	// moves to above, and every member of the store's stream is marked
+	// changed, so the next TakeSummaries places them after above and the
+	// registers take them as newer. With the counter at or above above it
+	// changes nothing (rebased false). members is how many were marked.
+	Rebase(store string, above uint64) (rebased bool, members int, err error)
 	// LookupSummary finds a member by alias or id: its summary and the
 	// summary's version; ErrUnknownMember when unknown.
 	LookupSummary(alias string) (MemberSummary, uint64, error)

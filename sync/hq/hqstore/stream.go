@@ -383,6 +383,47 @@ func (s *Store) SummarySent(store string, seq uint64) error {
 	})
 }
 
+// Rebase moves the chain-wide counter to above when it is below and marks
+// every member of the store's stream changed (Streams.Rebase).
+func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {
+	counter := func(tx *bolt.Tx) uint64 {
+		m := tx.Bucket(bMeta)
+		cur := getU64(m, kSumPos)
+		if cur == 0 {
+			cur = (getU64(m, []byte("epoch")) + 1) << 32 // as nextPos starts
+		}
+		return cur
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error { rebased = counter(tx) < above; return nil }); err != nil || !rebased {
+		return false, 0, err
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		n = 0
+		if rebased = counter(tx) < above; !rebased {
+			return nil
+		}
+		if err := tx.Bucket(bMeta).Put(kSumPos, u64(above)); err != nil {
+			return err
+		}
+		all := tx.Bucket(bStreams)
+		if all == nil || all.Bucket([]byte(store)) == nil {
+			return nil
+		}
+		dirty, err := tx.CreateBucketIfNotExists(bDirty)
+		if err != nil {
+			return err
+		}
+		return all.Bucket([]byte(store)).Bucket(kByMem).ForEach(func(k, _ []byte) error {
+			n++
+			return dirty.Put(k, nil)
+		})
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("rebase summary stream %q above %d: %w", store, above, err)
+	}
+	return rebased, n, nil
+}
+
 // SummaryStreams returns every store's stream state, in store order.
 func (s *Store) SummaryStreams() ([]StreamState, error) {
 	var out []StreamState

@@ -159,6 +159,38 @@ func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
 	return out, nil
 }
 
+// Rebase moves the chain-wide counter to above when it is below and marks
+// every member of the store's stream changed (hqstore.Streams.Rebase).
+func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var cur int64
+	err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'summary_position'),
+		((COALESCE((SELECT value FROM hq_meta WHERE key = 'epoch'), 0) + 1) << 32))`).Scan(&cur)
+	if err != nil || uint64(cur) >= above {
+		return false, 0, s.wrap(err)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		c, err := counter(ctx, tx)
+		if rebased = err == nil && c < above; !rebased {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('summary_position', $1)
+			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, int64(above)); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO hq_dirty (member) SELECT member FROM hq_stream_members WHERE store = $1 ORDER BY member
+			ON CONFLICT DO NOTHING`, store)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("rebase summary stream %q above %d: %w", store, above, s.wrap(err))
+	}
+	return rebased, n, nil
+}
+
 // CatchUp returns the part of the store's stream after from.
 func (s *Store) CatchUp(store string, from uint64, max int) (hqstore.StreamBatch, bool, error) {
 	if max <= 0 {

@@ -310,6 +310,11 @@ type Sync struct {
 	// drawn at random below it (full jitter), so registers that lost the
 	// broker together do not return together; default 5s, 1s..10m.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// StatusInterval is how often the retained status (and with it the
+	// register's position in its store's member-summary stream, which
+	// head office checks after being restored from a backup) is
+	// refreshed while connected; default 30s, 1s..10m.
+	StatusInterval time.Duration `yaml:"status_interval"`
 	// LookupTimeout is how long the till waits for head office's answer
 	// about a card this register does not know; default 1500ms,
 	// 100ms..10s. Without an answer in time the card is "not known".

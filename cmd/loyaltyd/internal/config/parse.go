@@ -339,6 +339,7 @@ const (
 	DefaultKeepAlive           = 30 * time.Second
 	DefaultNoAckFaultAfter     = 5 * time.Minute
 	DefaultReconnectMax        = 5 * time.Second
+	DefaultStatusInterval      = 30 * time.Second
 	DefaultLookupTimeout       = 1500 * time.Millisecond
 	DefaultTopicRoot           = "loyalty/v1"
 	DefaultAbandonAfter        = 10 * time.Minute
@@ -422,6 +423,7 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)
 	setDefault(&c.Sync.NoAckFaultAfter, DefaultNoAckFaultAfter)
 	setDefault(&c.Sync.ReconnectMax, DefaultReconnectMax)
+	setDefault(&c.Sync.StatusInterval, DefaultStatusInterval)
 	setDefault(&c.Sync.LookupTimeout, DefaultLookupTimeout)
 	setDefault(&c.Sync.TopicRoot, DefaultTopicRoot)
 	setDefault(&c.Sync.Store, c.Register.StoreID)

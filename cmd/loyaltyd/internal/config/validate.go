@@ -490,6 +490,7 @@ func (v *validator) sync() {
 	v.durRange("sync.keepalive", s.KeepAlive, time.Second, 10*time.Minute)
 	v.durRange("sync.no_ack_fault_after", s.NoAckFaultAfter, 10*time.Second, 24*time.Hour)
 	v.durRange("sync.reconnect_max", s.ReconnectMax, time.Second, 10*time.Minute)
+	v.durRange("sync.status_interval", s.StatusInterval, time.Second, 10*time.Minute)
 	v.durRange("sync.lookup_timeout", s.LookupTimeout, 100*time.Millisecond, 10*time.Second)
 	if s.TopicRoot != DefaultTopicRoot {
 		// The root names the protocol version this build speaks

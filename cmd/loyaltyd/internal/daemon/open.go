@@ -178,8 +178,8 @@ func (r *register) openUplink() error {
 	up, err := uplink.New(r.led, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
-		BackoffMax: sc.ReconnectMax,
-		Clock:      verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
+		BackoffMax: sc.ReconnectMax, StatusInterval: sc.StatusInterval,
+		Clock: verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
 		// Rules and catalogues from head office; started with the versions
 		// in force so the retained copies are recognised after a restart.

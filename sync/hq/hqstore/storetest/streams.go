@@ -27,6 +27,10 @@ func init() {
 			name string
 			run  func(t *testing.T, open Opener)
 		}{"LookupSummary", testLookupSummary},
+		struct {
+			name string
+			run  func(t *testing.T, open Opener)
+		}{"RebaseAfterRestore", testRebase},
 	)
 }
 
@@ -192,5 +196,73 @@ func testLookupSummary(t *testing.T, open Opener) {
 	}
 	if _, _, err := s.LookupSummary("card-2"); !errors.Is(err, hqstore.ErrUnknownMember) {
 		t.Fatalf("unknown card: %v", err)
+	}
+}
+
+// testRebase: head office restored from an older backup has its counter
+// below versions registers applied. Rebase moves the counter above the
+// register's version and marks the store's members, so the next
+// TakeSummaries places every member of that store after it (and the
+// batch chains from the old head, which the register has passed); other
+// stores' streams keep their members where they are.
+func testRebase(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s,
+		inStore("s1", Earn("r1", 1, "m1", 10)),
+		inStore("s1", Earn("r1", 2, "m2", 20)),
+		inStore("s2", Earn("r2", 1, "m3", 30)),
+	)
+	take(t, s, 0)
+	heads := func() map[string]uint64 {
+		st, err := s.SummaryStreams()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, x := range st {
+			out[x.Store] = x.Head
+		}
+		return out
+	}
+	before := heads()
+	// A version within the counter (a lookup answered with the chain-wide
+	// counter may exceed the store's head) is no restore: nothing moves.
+	if ok, n, err := s.Rebase("s1", max(before["s1"], before["s2"])); ok || n != 0 || err != nil {
+		t.Fatalf("rebase within the counter: %v %d %v", ok, n, err)
+	}
+	if bs := take(t, s, 0); len(bs) != 0 {
+		t.Fatalf("a rebase within the counter marked members: %v", bs)
+	}
+	above := max(before["s1"], before["s2"]) + 1_000_000 // what a register applied before the restore
+	ok, n, err := s.Rebase("s1", above)
+	if err != nil || !ok || n != 2 {
+		t.Fatalf("rebase: %v %d %v, want the store's 2 members", ok, n, err)
+	}
+	bs, err := s.TakeSummaries(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].Store != "s1" || bs[0].From != before["s1"] || len(bs[0].Members) != 2 || bs[0].Positions[0] <= above {
+		t.Fatalf("after rebase: %+v, want s1's 2 members above %d chained from %d", bs, above, before["s1"])
+	}
+	if h := heads(); h["s1"] <= above || h["s2"] != before["s2"] {
+		t.Fatalf("heads after: %v (before %v)", h, before)
+	}
+	// A register caught up from its position gets them.
+	b, _, err := s.CatchUp("s1", above, 0)
+	if err != nil || len(b.Members) != 2 {
+		t.Fatalf("catch-up from %d: %+v %v", above, b, err)
+	}
+	// New changes keep numbering above.
+	apply(t, s, inStore("s2", Earn("r2", 2, "m3", 1)))
+	if bs := take(t, s, 0); len(bs["s2"]) != 1 {
+		t.Fatalf("s2 after: %v", bs)
+	}
+	if h := heads(); h["s2"] <= above {
+		t.Fatalf("s2's head %d not above the rebased counter %d", h["s2"], above)
+	}
+	// An unknown store: nothing to mark, the counter still moves.
+	if ok, n, err := s.Rebase("s9", above*2); err != nil || !ok || n != 0 {
+		t.Fatalf("rebase of an unknown store: %v %d %v", ok, n, err)
 	}
 }
