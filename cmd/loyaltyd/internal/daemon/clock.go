@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,12 +44,47 @@ func (c *TrustedClock) Boot() (string, time.Duration) {
 // cannot change while the process runs); "" when unknown (then untrusted
 // times are corrected as of an earlier boot).
 var kernelBootID = sync.OnceValue(func() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	return readBootID(os.Getenv("CREDENTIALS_DIRECTORY"), "/proc/sys/kernel/random/boot_id")
 })
+
+// readBootID reads the boot id from the credential boot_id in credDir
+// (systemd's LoadCredential=boot_id:/proc/sys/kernel/random/boot_id, for
+// a unit whose ProcSubset=pid hides /proc/sys), else from procFile. Only
+// the kernel's form (a UUID, 36 characters of hex digits and dashes) is
+// taken; anything else reads as unknown.
+func readBootID(credDir, procFile string) string {
+	var paths []string
+	if credDir != "" {
+		paths = append(paths, filepath.Join(credDir, "boot_id"))
+	}
+	for _, p := range append(paths, procFile) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if id := strings.TrimSpace(string(b)); isUUID(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
+			return false
+		}
+	}
+	return true
+}
 
 // bootTime is CLOCK_BOOTTIME.
 func bootTime() time.Duration {
