@@ -44,7 +44,8 @@ const usage = `usage:
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
       -config reads the live store while serve runs: PostgreSQL directly, a bbolt
       file through a snapshot from serve's status_addr (GET /snapshot)
-  loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped)
+  loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped;
+                                                 -config FILE instead of -store: serve's store, on PostgreSQL while serve runs)
   loyalty-hq register adopt -store FILE REGISTER INCARNATION
                                                 confirm that REGISTER's new ledger INCARNATION replaces the old one
                                                 (a replaced card; its held events are released and applied)
@@ -54,6 +55,7 @@ const usage = `usage:
   loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID   everything head office holds about one member, as JSON (serve stopped)
   loyalty-hq review [-json] -store FILE         list the events held for review: policy refusals, other ledgers, moves (with serve stopped; GET /review while it runs)
   loyalty-hq review approve|dismiss -store FILE REGISTER SEQ   apply a policy-held event, or leave it unapplied for good (serve stopped)
+  (register and review take -config FILE instead of -store: serve's config; on PostgreSQL they run while serve runs)
   loyalty-hq version`
 
 func main() {
@@ -383,115 +385,84 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return hqreport.Run(ctx, hqreport.Env{Source: st, Members: st}, rest, stdout, stderr)
 }
 
-// registerCmd runs "register move": it confirms at head office that a
-// register now belongs to another store (docs/operations.md "Moving a
-// register"). The store file is locked by serve, so it runs while serve is
-// stopped.
+// registerCmd runs the register commands: move confirms at head office
+// that a register now belongs to another store (docs/operations.md
+// "Moving a register"), adopt that a register's new ledger replaces the
+// one head office follows ("Replacing a register"), gap that a register's
+// events FROM..TO are lost for good ("Restoring head office from a
+// backup"). On a bbolt store they run while serve is stopped (it holds
+// the file); on PostgreSQL (-config) beside the workers.
 func registerCmd(args []string, stdout io.Writer) error {
-	if len(args) > 0 && args[0] == "gap" {
-		return gapCmd(args[1:], stdout)
+	verb := ""
+	if len(args) > 0 {
+		verb, args = args[0], args[1:]
 	}
-	if len(args) > 0 && args[0] == "adopt" {
-		return adoptCmd(args[1:], stdout)
-	}
-	if len(args) == 0 || args[0] != "move" {
+	const where = "-store FILE|-config FILE"
+	fs := flag.NewFlagSet("register "+verb, flag.ContinueOnError)
+	sf := addStoreFlags(fs)
+	var use string
+	var note *string
+	switch verb {
+	case "move":
+		use = "usage: loyalty-hq register move " + where + " REGISTER STORE"
+	case "adopt":
+		use = "usage: loyalty-hq register adopt " + where + " REGISTER INCARNATION"
+	case "gap":
+		use = "usage: loyalty-hq register gap " + where + " [-note TEXT] REGISTER FROM TO"
+		note = fs.String("note", "", "why (kept with the gap)")
+	default:
 		return fmt.Errorf("register needs move, adopt or gap\n%s", usage)
 	}
-	fs := flag.NewFlagSet("register move", flag.ContinueOnError)
-	path := fs.String("store", "", "head office's store file (serve must be stopped)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if help, err := parseOp(fs, args, stdout, use); help || err != nil {
 		return err
 	}
-	if *path == "" || fs.NArg() != 2 {
-		return errors.New("usage: loyalty-hq register move -store FILE REGISTER STORE")
+	want := 2
+	if verb == "gap" {
+		want = 3
 	}
-	reg, to := fs.Arg(0), fs.Arg(1)
-	for _, id := range []string{reg, to} {
+	if !sf.named() || fs.NArg() != want {
+		return errors.New(use)
+	}
+	reg := fs.Arg(0)
+	ids := []string{reg}
+	if verb != "gap" {
+		ids = append(ids, fs.Arg(1))
+	}
+	for _, id := range ids {
 		if err := protocol.ValidID(id); err != nil {
 			return err
 		}
 	}
-	return withStoppedStore(*path, func(st *hqstore.Store) error {
-		n, err := st.MoveRegister(reg, to)
-		if err == nil {
-			fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
-		}
-		return err
-	})
-}
-
-// withStoppedStore opens head office's bbolt store for one of the
-// register commands, which run while serve is stopped (it holds the file),
-// runs fn and closes the store.
-func withStoppedStore(path string, fn func(*hqstore.Store) error) error {
-	st, err := hqstore.Open(path, nil)
-	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
-	}
-	if err := fn(st); err != nil {
-		st.Close()
-		return err
-	}
-	return st.Close()
-}
-
-// gapCmd runs "register gap": an operator's word that a register's events
-// FROM..TO are lost for good (docs/operations.md "Restoring head office
-// from a backup"), so head office stops waiting for them. Like move, it
-// runs while serve is stopped.
-func gapCmd(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("register gap", flag.ContinueOnError)
-	path := fs.String("store", "", "head office's store file (serve must be stopped)")
-	note := fs.String("note", "", "why (kept with the gap)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	const use = "usage: loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO"
-	if *path == "" || fs.NArg() != 3 {
-		return errors.New(use)
-	}
-	reg := fs.Arg(0)
-	if err := protocol.ValidID(reg); err != nil {
-		return err
+	switch verb {
+	case "move":
+		to := fs.Arg(1)
+		return sf.withStore(false, func(st hqstore.Backend) error {
+			n, err := st.MoveRegister(reg, to)
+			if err == nil {
+				fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
+			}
+			return err
+		})
+	case "adopt":
+		inc := fs.Arg(1)
+		return sf.withStore(false, func(st hqstore.Backend) error {
+			n, err := st.AdoptIncarnation(reg, inc)
+			if err == nil {
+				fmt.Fprintf(stdout, "register %s: head office now follows ledger %s; %d held events released (the register resends them)\n", reg, inc, n)
+			}
+			return err
+		})
 	}
 	from, err1 := strconv.ParseUint(fs.Arg(1), 10, 64)
 	to, err2 := strconv.ParseUint(fs.Arg(2), 10, 64)
 	if err1 != nil || err2 != nil || from == 0 {
 		return fmt.Errorf("FROM and TO are sequence numbers (as the register's status names them)\n%s", use)
 	}
-	return withStoppedStore(*path, func(st *hqstore.Store) error {
+	return sf.withStore(false, func(st hqstore.Backend) error {
 		g, err := st.AcknowledgeGap(reg, from, to, *note)
 		if err == nil {
 			fmt.Fprintf(stdout, "register %s: events %d..%d recorded as lost; %d held events after them applied; the register goes on when serve runs again\n",
 				reg, g.From, g.To, g.Released)
-		}
-		return err
-	})
-}
-
-// adoptCmd runs "register adopt": an operator's word that a register's new
-// ledger (a replaced card) replaces the one head office follows
-// (docs/operations.md "Replacing a register"). Like move, it runs while
-// serve is stopped.
-func adoptCmd(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("register adopt", flag.ContinueOnError)
-	path := fs.String("store", "", "head office's store file (serve must be stopped)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" || fs.NArg() != 2 {
-		return errors.New("usage: loyalty-hq register adopt -store FILE REGISTER INCARNATION")
-	}
-	reg, inc := fs.Arg(0), fs.Arg(1)
-	for _, id := range []string{reg, inc} {
-		if err := protocol.ValidID(id); err != nil {
-			return err
-		}
-	}
-	return withStoppedStore(*path, func(st *hqstore.Store) error {
-		n, err := st.AdoptIncarnation(reg, inc)
-		if err == nil {
-			fmt.Fprintf(stdout, "register %s: head office now follows ledger %s; %d held events released (the register resends them)\n", reg, inc, n)
 		}
 		return err
 	})

@@ -21,30 +21,23 @@ func reviewCmd(args []string, stdout io.Writer) error {
 		return reviewDecide(args[0], args[1:], stdout)
 	}
 	fs := flag.NewFlagSet("review", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	path := fs.String("store", "", "head office's store file (serve must be stopped; while it runs, GET /review on the status page)")
+	sf := addStoreFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (one array) instead of a table")
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "usage: loyalty-hq review [-json] -store FILE\n       loyalty-hq review approve|dismiss -store FILE REGISTER SEQ")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	const use = "usage: loyalty-hq review [-json] -store FILE|-config FILE\n       loyalty-hq review approve|dismiss -store FILE|-config FILE REGISTER SEQ"
+	if help, err := parseOp(fs, args, stdout, use); help || err != nil {
 		return err
 	}
-	if *path == "" || fs.NArg() != 0 {
-		return errors.New("usage: loyalty-hq review [-json] -store FILE")
+	if !sf.named() || fs.NArg() != 0 {
+		return errors.New(use)
 	}
-	st, err := hqstore.Open(*path, &hqstore.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first, or read GET /review on its status page)", err)
-	}
-	defer st.Close()
-	rv, err := st.Review()
-	if err != nil {
+	var rv []hqstore.Held
+	err := sf.withStore(true, func(st hqstore.Backend) error {
+		var err error
+		rv, err = st.Review()
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (or read GET /review on serve's status page)", err)
 	}
 	if *asJSON {
 		if rv == nil {
@@ -77,35 +70,28 @@ func reviewCmd(args []string, stdout io.Writer) error {
 // approve applies it, dismiss leaves it unapplied for good.
 func reviewDecide(verb string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("review "+verb, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	path := fs.String("store", "", "head office's store file (serve must be stopped)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	sf := addStoreFlags(fs)
+	use := "usage: loyalty-hq review " + verb + " -store FILE|-config FILE REGISTER SEQ"
+	if help, err := parseOp(fs, args, stdout, use); help || err != nil {
 		return err
 	}
-	usage := fmt.Errorf("usage: loyalty-hq review %s -store FILE REGISTER SEQ", verb)
-	if *path == "" || fs.NArg() != 2 {
-		return usage
+	if !sf.named() || fs.NArg() != 2 {
+		return errors.New(use)
 	}
 	seq, err := strconv.ParseUint(fs.Arg(1), 10, 64)
 	if err != nil || seq == 0 {
-		return fmt.Errorf("SEQ %q: a sequence number from loyalty-hq review: %w", fs.Arg(1), usage)
+		return fmt.Errorf("SEQ %q: a sequence number from loyalty-hq review: %s", fs.Arg(1), use)
 	}
-	st, err := hqstore.Open(*path, nil)
-	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
-	}
-	members, err := st.ResolvePolicy(fs.Arg(0), seq, verb == "approve")
-	if err != nil {
-		st.Close()
-		return err
-	}
-	if verb == "approve" {
-		fmt.Fprintf(stdout, "%s seq %d applied; members changed: %v (their stores get the new summaries when serve starts)\n", fs.Arg(0), seq, members)
-	} else {
-		fmt.Fprintf(stdout, "%s seq %d dismissed: it stays unapplied\n", fs.Arg(0), seq)
-	}
-	return st.Close()
+	return sf.withStore(false, func(st hqstore.Backend) error {
+		members, err := st.ResolvePolicy(fs.Arg(0), seq, verb == "approve")
+		if err != nil {
+			return err
+		}
+		if verb == "approve" {
+			fmt.Fprintf(stdout, "%s seq %d applied; members changed: %v (serve sends their stores the new summaries)\n", fs.Arg(0), seq, members)
+		} else {
+			fmt.Fprintf(stdout, "%s seq %d dismissed: it stays unapplied\n", fs.Arg(0), seq)
+		}
+		return nil
+	})
 }

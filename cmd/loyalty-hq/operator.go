@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+)
+
+// storeFlags are the flags by which an operator command names head
+// office's store: -store FILE (the bbolt file; serve must be stopped, it
+// holds the file) or -config FILE (serve's config: its bbolt file as with
+// -store, or its PostgreSQL database, where the command runs beside the
+// workers).
+type storeFlags struct {
+	store, config *string
+}
+
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	return storeFlags{
+		store:  fs.String("store", "", "head office's bbolt store file (serve must be stopped)"),
+		config: fs.String("config", "", "serve's config file: its store file, or its PostgreSQL database (serve may run)"),
+	}
+}
+
+// named reports whether one of the two was given.
+func (f storeFlags) named() bool { return *f.store != "" || *f.config != "" }
+
+// open opens the store the flags name; readOnly for commands that only
+// read (a bbolt file then opens beside another reader).
+func (f storeFlags) open(readOnly bool) (hqstore.Backend, error) {
+	path := *f.store
+	switch {
+	case path != "" && *f.config != "":
+		return nil, errors.New("give -store or -config, not both")
+	case *f.config != "":
+		cfg, err := hqserve.Load(*f.config)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Postgres.DSNFile != "" {
+			return hqserve.OpenStore(cfg, true)
+		}
+		path = cfg.Store
+	case path == "":
+		return nil, errors.New("name head office's store: -store FILE or -config FILE")
+	}
+	st, err := hqstore.Open(path, &hqstore.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+	}
+	return st, nil
+}
+
+// withStore opens the store the flags name for one operator command, runs
+// fn and closes it.
+func (f storeFlags) withStore(readOnly bool, fn func(hqstore.Backend) error) error {
+	st, err := f.open(readOnly)
+	if err != nil {
+		return err
+	}
+	if err := fn(st); err != nil {
+		st.Close()
+		return err
+	}
+	return st.Close()
+}
+
+// parseOp parses an operator command's flags; help is true when -h was
+// asked (usage printed, nothing to do).
+func parseOp(fs *flag.FlagSet, args []string, out io.Writer, usage string) (help bool, err error) {
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintln(out, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	return false, nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
+	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
+)
+
+// TestOperatorCommandsOnPostgres: a chain's operator reviews, approves,
+// acknowledges a gap and moves a register with -config (serve's config
+// naming PostgreSQL) while a worker has the database open, as on the
+// bbolt file with serve stopped; the database stays consistent.
+func TestOperatorCommandsOnPostgres(t *testing.T) {
+	s := pgtest.Need(t, pgSrv, pgErr)
+	_, dsn, err := s.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, nil) // a worker, open throughout
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetPolicy(policy.New(policy.Limits{}, nil))
+	ev := func(seq uint64, typ ledger.OutboxType, v any) hqstore.Event {
+		data, _ := json.Marshal(v)
+		return hqstore.Event{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{Seq: seq, ID: fmt.Sprintf("r1-%d", seq), Type: typ, Data: data}}
+	}
+	if _, err := st.Apply([]hqstore.Event{
+		ev(1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann", Aliases: []string{"C1"}}),
+		ev(2, ledger.OutPoints, ledger.PointEvent{Register: "r1", Seq: 2, Kind: ledger.KindAdjust, MemberID: "m1", Points: 20_000, Reason: "x"}),
+		ev(4, ledger.OutPoints, ledger.PointEvent{Register: "r1", Seq: 4, Kind: ledger.KindAdjust, MemberID: "m1", Points: 5}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dsnFile := filepath.Join(dir, "hq.dsn")
+	cfgPath := filepath.Join(dir, "hq.yaml")
+	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1'}\nsigning_key_file: k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &out); err != nil {
+			t.Fatalf("loyalty-hq %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	if out := cmd("review", "-config", cfgPath); !strings.Contains(out, "policy:adjust") {
+		t.Fatalf("review lists no held adjustment:\n%s", out)
+	}
+	if out := cmd("review", "approve", "-config", cfgPath, "r1", "2"); !strings.Contains(out, "r1 seq 2 applied") {
+		t.Fatalf("approve: %s", out)
+	}
+	if out := cmd("register", "gap", "-config", cfgPath, "-note", "restored", "r1", "3", "3"); !strings.Contains(out, "events 3..3 recorded as lost; 1 held") {
+		t.Fatalf("gap: %s", out)
+	}
+	if out := cmd("register", "move", "-config", cfgPath, "r1", "s2"); !strings.Contains(out, "now belongs to store s2") {
+		t.Fatalf("move: %s", out)
+	}
+	sum, err := st.Summary("m1")
+	if err != nil || sum.Balance != 20_005 {
+		t.Fatalf("m1 after approval and gap: %d %v, want 20005", sum.Balance, err)
+	}
+	regs, err := st.Registers()
+	if err != nil || len(regs) != 1 || regs[0].Store != "s2" || regs[0].Watermark != 4 {
+		t.Fatalf("registers %+v %v", regs, err)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// Both -store and -config, or neither: refused.
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"review", "-config", cfgPath, "-store", filepath.Join(dir, "hq.db")},
+		{"register", "move", "r1", "s3"},
+	} {
+		if err := run(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("loyalty-hq %v accepted", args)
+		}
+	}
+}
