@@ -18,9 +18,21 @@ import (
 // release before schema 5 (two members, 31 sales over five months, a
 // redemption, a refund, a void, expired lots, and one sale on an
 // untrusted clock not corrected yet), to a fresh file.
-func openFixture(t *testing.T) string {
+func openFixture(t *testing.T) string { return copyFixture(t, "testdata/schema4.db.gz") }
+
+// openFixture6 copies testdata/schema6.db.gz, written by schema 6 code
+// (8f35fac): the schema 4 fixture opened (migrated) at 2026-03-01, the
+// clock confirmed, then a third member m3 (alias card-m3, sms consent),
+// six sales s6-a..s6-f (m1, m2, m3, no member, m3, m1: their outbox
+// records by reference), an adjustment adj6 (+250 to m3), a refund r6-1
+// of one unit of s6-c, a void v6-1 of s6-f, head office's confirmation up
+// to seq 46, and a sale s6-untrusted for m3 on an untrusted clock: 3
+// members, 39 sales, 113 events, last seq 159.
+func openFixture6(t *testing.T) string { return copyFixture(t, "testdata/schema6.db.gz") }
+
+func copyFixture(t *testing.T, name string) string {
 	t.Helper()
-	f, err := os.Open("testdata/schema4.db.gz")
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +179,68 @@ func checkRefRecords(t *testing.T, l *Ledger, recs []OutboxRecord, res SaleResul
 		if err := json.Unmarshal(r.Data, &got); err != nil || r.Type != OutPoints || r.ID != ev.ID || got.ID != ev.ID || got.Points != ev.Points {
 			t.Errorf("event record %+v: %+v %v", r, got, err)
 		}
+	}
+}
+
+// TestOpenSchema6Ledger: a ledger written by schema 6 code opens, passes
+// Check, keeps its members, sales, events and outbox, and records sales.
+func TestOpenSchema6Ledger(t *testing.T) {
+	path := openFixture6(t)
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	l, err := Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Stats()
+	if err != nil || st.Members != 3 || st.Sales != 39 || st.Events != 113 || st.LastSeq != 159 || st.Confirmed != 46 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	evs, err := l.Events("m3")
+	if err != nil || len(evs) != 7 {
+		t.Fatalf("m3 events: %d %v", len(evs), err)
+	}
+	bal, err := l.LocalBalance("m3")
+	if err != nil || bal != 25+45+25+45+250-12+9 {
+		t.Fatalf("m3 balance %d %v", bal, err)
+	}
+	if m, err := l.LookupAlias("card-m3"); err != nil || m.ID != "m3" || !m.Consent.Given {
+		t.Fatalf("card-m3: %+v %v", m, err)
+	}
+	rs, err := l.Refunds("s6-c")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("refunds of s6-c: %+v %v", rs, err)
+	}
+	if s, err := l.Sale("s6-d"); err != nil || s.MemberID != "" || s.Total != 2*1290+4590 {
+		t.Fatalf("s6-d: %+v %v", s, err)
+	}
+	recs, err := l.Outbox(46, 1000)
+	if err != nil || len(recs) != 159-46 {
+		t.Fatalf("outbox: %d records %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if !json.Valid(r.Data) {
+			t.Fatalf("record %d: data %q", r.Seq, r.Data)
+		}
+	}
+	// A retry of a schema 6 sale replays it; the same id with other
+	// content is a conflict.
+	again, err := l.RecordSale(context.Background(), SaleRequest{ID: "s6-c", MemberID: "m3", HQReachable: true, Lines: []Line{
+		{No: 1, SKU: "A", Quantity: 2, UnitPrice: 1290, Category: "dairy"}, {No: 2, SKU: "B", Quantity: 1, UnitPrice: 4590, Category: "dairy"}}})
+	if err != nil || !again.Replayed || len(again.Events) != 2 {
+		t.Fatalf("retry of s6-c: %+v %v", again, err)
+	}
+	if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "s6-c", MemberID: "m1", HQReachable: true, Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 1}}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("s6-c with other content: %v", err)
+	}
+	res, err := l.RecordSale(context.Background(), SaleRequest{ID: "after6", MemberID: "m3", HQReachable: true, Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 500}}})
+	if err != nil || len(res.Events) == 0 {
+		t.Fatalf("sale after open: %+v %v", res, err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
