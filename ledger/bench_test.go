@@ -265,7 +265,7 @@ func saleFootprint(b *testing.B, l *Ledger, id string) (keys, size int) {
 			}
 		}
 		p := tx.Bucket(bRows).Get(rowKey(rowPurchase, member, first))
-		m := tx.Bucket(bMembers).Get([]byte(member))
+		m := tx.Bucket(bRows).Get(memberKey(member))
 		keys, size = keys+3, size+len(p)+len(m)+16+8+len(kSeq)
 		return nil
 	})
@@ -349,8 +349,8 @@ func buildBig(b *testing.B) string {
 	const chunk = 5000
 	for start := 0; start < bigMembers; start += chunk {
 		err := db.Update(func(tx *bolt.Tx) error {
-			mb, ab, eb := tx.Bucket(bMembers), tx.Bucket(bAliases), tx.Bucket(bRows)
-			mb.FillPercent, eb.FillPercent = 0.9, 0.9
+			ab, eb := tx.Bucket(bAliases), tx.Bucket(bRows)
+			eb.FillPercent = 0.9
 			for i := start; i < start+chunk; i++ {
 				id := fmt.Sprintf("m%07d", i)
 				rec := memberRec{Member: Member{ID: id, Name: "Member " + id, Aliases: []string{"card-" + id[1:], "+97250" + id[1:]}, EnrolledAt: at, EnrolledTrusted: true, HomeRegister: "r1"}}
@@ -367,7 +367,7 @@ func buildBig(b *testing.B) string {
 					}
 				}
 				v, _ := jsonMarshal(rec)
-				if err := mb.Put([]byte(id), v); err != nil {
+				if err := eb.Put(memberKey(id), v); err != nil {
 					return err
 				}
 				for _, a := range rec.Member.Aliases {

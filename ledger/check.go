@@ -85,17 +85,30 @@ func (l *Ledger) Check() error {
 		var nEvents int64
 		wantWin := newWindowRows()
 		gotDays := map[string][]byte{}
-		err = tx.Bucket(bRows).ForEach(func(k, v []byte) error {
+		var memberRows [][2][]byte // id, record
+		rows := tx.Bucket(bRows)
+		err = rows.ForEach(func(k, v []byte) error {
+			if len(k) > 0 && k[0] == 0 { // the expiry index (expiryKey)
+				if len(k) < 9+10 || rows.Get(k[9:]) == nil || rowKind(k[9:]) != rowLot {
+					add("expiry index entry %q names no lot", k)
+				}
+				return nil
+			}
 			if len(k) < 10 || k[len(k)-10] != 0 {
 				add("row key %q malformed", k)
 				return nil
 			}
 			member := rowMember(k)
 			switch rowKind(k) {
+			case rowMemberRec:
+				if keySeq(k) != 0 {
+					add("member row %q: sequence %d", k, keySeq(k))
+				}
+				memberRows = append(memberRows, [2][]byte{[]byte(member), v})
 			case rowEvent:
 				nEvents++
 				var ev PointEvent
-				if err := json.Unmarshal(v, &ev); err != nil {
+				if err := decodeEventRow(k, v, &ev); err != nil {
 					add("event %q: %v", k, err)
 					return nil
 				}
@@ -113,7 +126,7 @@ func (l *Ledger) Check() error {
 					add("lot %q: remaining %d", k, lot.Remaining)
 				}
 				lots[member] += lot.Remaining
-				if !lot.ExpiresAt.IsZero() && tx.Bucket(bExpiry).Get(expiryKey(lot.ExpiresAt, k)) == nil {
+				if !lot.ExpiresAt.IsZero() && rows.Get(expiryKey(lot.ExpiresAt, k)) == nil {
 					add("lot %q: missing from the expiry index", k)
 				}
 			case rowExpired:
@@ -146,21 +159,13 @@ func (l *Ledger) Check() error {
 		for k := range gotDays {
 			add("day row %q counts no purchase row", k)
 		}
-		err = tx.Bucket(bExpiry).ForEach(func(k, _ []byte) error {
-			if len(k) < 8 || tx.Bucket(bRows).Get(k[8:]) == nil {
-				add("expiry index entry %q names no lot", k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
 		aliases := tx.Bucket(bAliases)
-		err = tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+		for _, mr := range memberRows {
+			k, v := mr[0], mr[1]
 			var rec memberRec
 			if err := json.Unmarshal(v, &rec); err != nil {
 				add("member %q: %v", k, err)
-				return nil
+				continue
 			}
 			id := string(k)
 			if rec.Member.ID != id {
@@ -182,10 +187,6 @@ func (l *Ledger) Check() error {
 					add("member %q: alias %q maps to %q", id, a, owner)
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		for id := range sums {
 			add("rows for unknown member %q", id)
@@ -193,14 +194,18 @@ func (l *Ledger) Check() error {
 		for id := range lots {
 			add("lots for unknown member %q", id)
 		}
-		members := tx.Bucket(bMembers)
+		for _, b := range [][]byte{bMembers, bExpiry} {
+			if tx.Bucket(b) != nil {
+				add("bucket %s still there (schema 7 keeps it in %s)", b, bRows)
+			}
+		}
 		if c, err := readCounts(tx); err != nil {
 			add("counters: %v", err)
-		} else if want := (counts{Members: int64(members.Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: nEvents}); c != want {
+		} else if want := (counts{Members: int64(len(memberRows)), Sales: int64(tx.Bucket(bSales).Stats().KeyN), Events: nEvents}); c != want {
 			add("counters %+v, rows %+v", c, want)
 		}
 		return aliases.ForEach(func(k, v []byte) error {
-			if members.Get(v) == nil {
+			if tx.Bucket(bRows).Get(memberKey(string(v))) == nil {
 				add("alias %q maps to unknown member %q", k, v)
 			}
 			return nil

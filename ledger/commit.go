@@ -409,6 +409,22 @@ func (w *wtx) emitRef(typ OutboxType, build func(seq uint64, id string) any, ref
 	return seq, data
 }
 
+// emitRow is emitRef for a payload the caller stores in a row of its own
+// encoding (event rows, evrow.go): no JSON is built here, the outbox
+// record is the reference alone.
+func (w *wtx) emitRow(typ OutboxType, build func(seq uint64, id string) any, ref func(seq uint64) outboxPlace) uint64 {
+	seq := w.nextSeq()
+	id := w.l.eventID(seq)
+	v := build(seq, id)
+	if !w.trusted && typ != OutClock {
+		w.pend(seq, typ, v)
+	}
+	r := OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}
+	w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq)))
+	w.outbox = true
+	return seq
+}
+
 // outboxValue encodes r with data as its Data field. It builds the JSON
 // by hand because encoding/json re-validates a RawMessage byte by byte,
 // which is a visible share of a sale's CPU on a Pi; data comes from

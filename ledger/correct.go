@@ -164,7 +164,7 @@ func (w *wtx) correct() (int, error) {
 		} else if ok && lot.ExpiresAt.IsZero() {
 			if exp := w.eng.ExpiryFor(at); !exp.IsZero() {
 				lot.ExpiresAt = exp
-				w.put(bExpiry, expiryKey(exp, lk), nil)
+				w.put(bRows, expiryKey(exp, lk), nil)
 				w.putJSON(bRows, lk, lot)
 			}
 		}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -39,7 +40,14 @@ const SchemaVersion = 6
 // writes fewer pages per sale (layout.go): what every commit rewrites
 // moves from meta to the inline state bucket, and a sale's outbox records
 // name its sale and event rows instead of copying their JSON (records
-// written before stay JSON and read alike).
+// written before stay JSON and read alike). 7 writes fewer pages again
+// (layout.go): point event rows in a compact binary form (evrow.go)
+// instead of JSON, which shrinks the rows bucket a sale writes into to a
+// third and a level (rows written before stay JSON and read alike), and
+// each member's record among the member's rows (kind 'm', see memberKey),
+// so a sale rewrites it in the leaf it writes the member's lot, purchase
+// and event rows into, not in a bucket of its own; Open moves the
+// records.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -127,7 +135,9 @@ type Ledger struct {
 
 // Bucket names.
 var (
-	bMeta    = []byte("meta")
+	bMeta = []byte("meta")
+	// bMembers held the member records until schema 7 (upgrade6 moves
+	// them into bRows).
 	bMembers = []byte("members")
 	bAliases = []byte("aliases")
 	bSales   = []byte("sales")
@@ -138,7 +148,9 @@ var (
 	bRows      = []byte("rows")
 	bOutbox    = []byte("outbox")
 	bCatalogue = []byte("catalogue")
-	bExpiry    = []byte("expiry") // index: expiry time + member + lot seq
+	// bExpiry held the expiry index until schema 7, which keeps it at
+	// the start of bRows (expiryKey).
+	bExpiry = []byte("expiry")
 	// bPending holds the events stamped by an untrusted clock whose time
 	// has not been corrected yet, keyed by sequence number.
 	bPending = []byte("untimed")
@@ -148,7 +160,7 @@ var (
 	// page a commit writes anyway: no page of its own per commit.
 	bState = []byte("state")
 
-	allBuckets = [][]byte{bMeta, bMembers, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bExpiry, bPending, bState}
+	allBuckets = [][]byte{bMeta, bAliases, bSales, bOps, bRows, bOutbox, bCatalogue, bPending, bState}
 
 	// hotKeys move from meta to state in schema 6.
 	hotKeys = [][]byte{kSeq, kConfirmed, kCounts, kClock, kKept}
@@ -337,6 +349,11 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 			if err := upgrade5(tx); err != nil {
 				return err
 			}
+			if schema <= 6 {
+				if err := upgrade6(tx); err != nil {
+					return err
+				}
+			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 		})
 		if err != nil {
@@ -477,7 +494,91 @@ const (
 	// reverses only what did not expire.
 	rowExpired byte = 'x'
 	// rowWindow (window.go) is a day row of the rolling 12-month window.
+	// rowMemberRec is the member's record (memberRec), sequence 0: it
+	// sits with the member's rows, so a sale rewrites it in the leaf it
+	// writes them into (schema 7).
+	rowMemberRec byte = 'm'
 )
+
+// memberKey is the key of a member's record in bRows.
+func memberKey(id string) []byte { return rowKey(rowMemberRec, id, 0) }
+
+// upgrade6 migrates a schema 6 file to 7: the member records and the
+// expiry index move from their own buckets to the rows bucket. (Event
+// rows need no change: JSON rows read alike.)
+func upgrade6(tx *bolt.Tx) error {
+	rows := tx.Bucket(bRows)
+	if members := tx.Bucket(bMembers); members != nil {
+		err := members.ForEach(func(k, v []byte) error {
+			return rows.Put(memberKey(string(k)), slices.Clone(v))
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bMembers); err != nil {
+			return err
+		}
+	}
+	if idx := tx.Bucket(bExpiry); idx != nil {
+		err := idx.ForEach(func(k, _ []byte) error {
+			return rows.Put(append([]byte{0}, k...), nil)
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bExpiry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The migrations before schema 7 read and write member records where
+// the file keeps them: their own bucket in a file written before schema
+// 7, the rows bucket in one a test wrote with this layout and then
+// labelled older.
+func getMemberRaw(tx *bolt.Tx, id string) []byte {
+	if b := tx.Bucket(bMembers); b != nil {
+		return b.Get([]byte(id))
+	}
+	return tx.Bucket(bRows).Get(memberKey(id))
+}
+
+func putMemberRaw(tx *bolt.Tx, id string, v []byte) error {
+	if b := tx.Bucket(bMembers); b != nil {
+		return b.Put([]byte(id), v)
+	}
+	return tx.Bucket(bRows).Put(memberKey(id), v)
+}
+
+func countMembers(tx *bolt.Tx) int {
+	if b := tx.Bucket(bMembers); b != nil {
+		return b.Stats().KeyN
+	}
+	n := 0
+	_ = forEachMemberRow(tx, func(string, []byte) error { n++; return nil })
+	return n
+}
+
+// forEachMemberRow calls fn with every member's id and record, in id
+// order, seeking from one member's rows to the next.
+func forEachMemberRow(tx *bolt.Tx, fn func(id string, v []byte) error) error {
+	c := tx.Bucket(bRows).Cursor()
+	for k, _ := c.Seek([]byte{1}); k != nil; { // after the expiry index
+		if len(k) < 10 {
+			k, _ = c.Next()
+			continue
+		}
+		id := rowMember(k)
+		if mk, v := c.Seek(memberKey(id)); mk != nil && bytes.Equal(mk, memberKey(id)) {
+			if err := fn(id, v); err != nil {
+				return err
+			}
+		}
+		k, _ = c.Seek(append([]byte(id), 1))
+	}
+	return nil
+}
 
 // rowKey builds "<member id>\x00<kind><seq>": one member's rows sit
 // together, each kind in sequence order. Ids contain no NUL.
@@ -564,15 +665,17 @@ func upgrade1(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	if err := tx.DeleteBucket(bExpiry); err != nil {
-		return err
+	if tx.Bucket(bExpiry) != nil {
+		if err := tx.DeleteBucket(bExpiry); err != nil {
+			return err
+		}
 	}
-	idx, err := tx.CreateBucket(bExpiry)
-	if err != nil {
-		return err
-	}
-	c := counts{Members: int64(tx.Bucket(bMembers).Stats().KeyN), Sales: int64(tx.Bucket(bSales).Stats().KeyN)}
+	c := counts{Members: int64(countMembers(tx)), Sales: int64(tx.Bucket(bSales).Stats().KeyN)}
+	var idx [][]byte
 	err = rows.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			return nil // an expiry index entry: built again below
+		}
 		switch rowKind(k) {
 		case rowEvent:
 			c.Events++
@@ -582,13 +685,18 @@ func upgrade1(tx *bolt.Tx) error {
 				return err
 			}
 			if !lot.ExpiresAt.IsZero() {
-				return idx.Put(expiryKey(lot.ExpiresAt, k), nil)
+				idx = append(idx, expiryKey(lot.ExpiresAt, k))
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, k := range idx {
+		if err := rows.Put(k, nil); err != nil {
+			return err
+		}
 	}
 	for _, b := range [][]byte{bMeta, bState} {
 		if err := tx.Bucket(b).Delete(kCounts); err != nil {
@@ -613,12 +721,8 @@ func upgrade2(tx *bolt.Tx) error {
 		if rowKind(k) != rowEvent {
 			return nil
 		}
-		var ev struct {
-			Kind     EventKind `json:"kind"`
-			Points   Points    `json:"points"`
-			Reverses string    `json:"reverses"`
-		}
-		if err := jsonUnmarshal(v, &ev); err != nil {
+		var ev PointEvent
+		if err := decodeEventRow(k, v, &ev); err != nil {
 			return err
 		}
 		if ev.Kind != KindExpire {

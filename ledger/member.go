@@ -134,7 +134,7 @@ func validMember(m *Member) error {
 
 func (w *wtx) member(id string) (*memberRec, error) {
 	var rec memberRec
-	ok, err := w.getJSON(bMembers, []byte(id), &rec)
+	ok, err := w.getJSON(bRows, memberKey(id), &rec)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (w *wtx) member(id string) (*memberRec, error) {
 	return &rec, nil
 }
 
-func (w *wtx) saveMember(rec *memberRec) { w.putJSON(bMembers, []byte(rec.Member.ID), rec) }
+func (w *wtx) saveMember(rec *memberRec) { w.putJSON(bRows, memberKey(rec.Member.ID), rec) }
 
 // Enrol creates a member. It is idempotent by m.ID: enrolling the same
 // profile again returns the stored member; a different profile under the
@@ -158,7 +158,7 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 	fp := fingerprint(m)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		var old memberRec
-		if found, err := w.prior(bMembers, []byte(m.ID), &old, fp, "enrol", m.ID); err != nil {
+		if found, err := w.prior(bRows, memberKey(m.ID), &old, fp, "enrol", m.ID); err != nil {
 			return nil, err
 		} else if found {
 			return old.Member, nil
@@ -269,7 +269,7 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 			return nil, fmt.Errorf("ledger summary %q: covers seq %d but this register is at %d: %w", s.Member.ID, s.Covered, w.seq, ErrInvalid)
 		}
 		var rec memberRec
-		found, err := w.getJSON(bMembers, []byte(s.Member.ID), &rec)
+		found, err := w.getJSON(bRows, memberKey(s.Member.ID), &rec)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +357,7 @@ func (l *Ledger) Member(id string) (Member, error) {
 }
 
 func readMember(tx *bolt.Tx, id string) (*memberRec, error) {
-	b := tx.Bucket(bMembers).Get([]byte(id))
+	b := tx.Bucket(bRows).Get(memberKey(id))
 	if b == nil {
 		return nil, fmt.Errorf("member %q: %w", id, ErrUnknownMember)
 	}
@@ -410,11 +410,11 @@ func effective(tx *bolt.Tx, rec *memberRec) (Points, error) {
 	prefix := rowPrefix(rowEvent, rec.Member.ID)
 	c := tx.Bucket(bRows).Cursor()
 	for k, v := c.Seek(rowKey(rowEvent, rec.Member.ID, rec.Summary.Covered+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var ev PointEvent
-		if err := json.Unmarshal(v, &ev); err != nil {
+		p, err := eventRowPoints(v)
+		if err != nil {
 			return 0, fmt.Errorf("decode event %q: %w", k, err)
 		}
-		sum += ev.Points
+		sum += p
 	}
 	return sum, nil
 }
@@ -424,17 +424,22 @@ func effective(tx *bolt.Tx, rec *memberRec) (Points, error) {
 func (l *Ledger) Events(memberID string) ([]PointEvent, error) {
 	var out []PointEvent
 	err := l.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMembers).Get([]byte(memberID)) == nil {
+		if tx.Bucket(bRows).Get(memberKey(memberID)) == nil {
 			return fmt.Errorf("ledger events: member %q: %w", memberID, ErrUnknownMember)
 		}
-		return scanPrefix(tx.Bucket(bRows), rowPrefix(rowEvent, memberID), func(v []byte) error {
+		prefix := rowPrefix(rowEvent, memberID)
+		c := tx.Bucket(bRows).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue // cannot happen: ids contain no NUL, kinds are one byte
+			}
 			var ev PointEvent
-			if err := json.Unmarshal(v, &ev); err != nil {
+			if err := decodeEventRow(k, v, &ev); err != nil {
 				return err
 			}
 			out = append(out, ev)
-			return nil
-		})
+		}
+		return nil
 	})
 	return out, err
 }
@@ -444,7 +449,7 @@ func (l *Ledger) Events(memberID string) ([]PointEvent, error) {
 func (l *Ledger) Purchases(memberID string) ([]Purchase, error) {
 	var out []Purchase
 	err := l.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMembers).Get([]byte(memberID)) == nil {
+		if tx.Bucket(bRows).Get(memberKey(memberID)) == nil {
 			return fmt.Errorf("ledger purchases: member %q: %w", memberID, ErrUnknownMember)
 		}
 		return scanPrefix(tx.Bucket(bRows), rowPrefix(rowPurchase, memberID), func(v []byte) error {

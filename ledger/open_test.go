@@ -191,13 +191,23 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		old := map[byte]string{'e': "events", 'l': "lots", 'p': "purchases"}
+		members, err := tx.CreateBucketIfNotExists([]byte("members"))
+		if err != nil {
+			return err
+		}
 		for _, name := range old {
 			if _, err := tx.CreateBucket([]byte(name)); err != nil {
 				return err
 			}
 		}
-		err := tx.Bucket([]byte("rows")).ForEach(func(k, v []byte) error {
+		err = tx.Bucket([]byte("rows")).ForEach(func(k, v []byte) error {
+			if k[0] == 0 {
+				return nil // the expiry index: schema 1 had none
+			}
 			member, kind, seq := k[:len(k)-10], k[len(k)-9], k[len(k)-8:]
+			if kind == 'm' { // the member records had a bucket of their own
+				return members.Put(member, append([]byte(nil), v...))
+			}
 			if old[kind] == "" {
 				return nil // rows later schemas added (day rows of the window)
 			}
@@ -207,10 +217,8 @@ func TestOpenMigratesSchema1(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, b := range []string{"rows", "expiry"} {
-			if err := tx.DeleteBucket([]byte(b)); err != nil {
-				return err
-			}
+		if err := tx.DeleteBucket([]byte("rows")); err != nil {
+			return err
 		}
 		meta := tx.Bucket([]byte("meta"))
 		if err := meta.Delete([]byte("counts")); err != nil {

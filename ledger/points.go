@@ -205,10 +205,10 @@ func (w *wtx) expireDue() (int, error) {
 		lot lotRec
 	}
 	var dues []due
-	c := w.tx.Bucket(bExpiry).Cursor()
+	c := w.tx.Bucket(bRows).Cursor()
 	limit := expiryKey(w.now, nil)
-	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit[:8]) <= 0 && len(dues) < expireBatch; k, _ = c.Next() {
-		lk := append([]byte(nil), k[8:]...)
+	for k, _ := c.Seek([]byte{0}); k != nil && k[0] == 0 && bytes.Compare(k[:9], limit) <= 0 && len(dues) < expireBatch; k, _ = c.Next() {
+		lk := append([]byte(nil), k[9:]...)
 		var lot lotRec
 		ok, err := w.getJSON(bRows, lk, &lot)
 		if err != nil {
@@ -242,19 +242,22 @@ func (w *wtx) expireDue() (int, error) {
 	return len(dues), nil
 }
 
-// expiryKey orders lots by expiry time (sign bit flipped so times before
-// 1970 sort first), then by lot key.
+// expiryKey is the expiry index entry of a lot in bRows: a zero byte
+// (no member id starts with one, so the index sits before every member's
+// rows, and a sale writes its entry under the branch page it writes the
+// member's rows under), the expiry time (sign bit flipped so times before
+// 1970 sort first), then the lot's key.
 func expiryKey(t time.Time, lotKey []byte) []byte {
-	k := make([]byte, 8+len(lotKey))
-	binary.BigEndian.PutUint64(k, uint64(t.UnixNano())^1<<63)
-	copy(k[8:], lotKey)
+	k := make([]byte, 9+len(lotKey))
+	binary.BigEndian.PutUint64(k[1:], uint64(t.UnixNano())^1<<63)
+	copy(k[9:], lotKey)
 	return k
 }
 
 // putLot writes a lot, indexing its expiry when it is new.
 func (w *wtx) putLot(k []byte, lot lotRec) {
 	if w.get(bRows, k) == nil && !lot.ExpiresAt.IsZero() {
-		w.put(bExpiry, expiryKey(lot.ExpiresAt, k), nil)
+		w.put(bRows, expiryKey(lot.ExpiresAt, k), nil)
 	}
 	w.putJSON(bRows, k, lot)
 }
@@ -262,7 +265,7 @@ func (w *wtx) putLot(k []byte, lot lotRec) {
 // delLot removes a used-up or expired lot and its index entry.
 func (w *wtx) delLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() {
-		w.del(bExpiry, expiryKey(lot.ExpiresAt, k))
+		w.del(bRows, expiryKey(lot.ExpiresAt, k))
 	}
 	w.del(bRows, k)
 }
@@ -274,11 +277,14 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	ev.Register = w.l.register
 	ev.WallTime, ev.ClockTrusted, ev.TimeRef = w.now, w.trusted, w.timeRef()
 	ev.RuleVersion = w.eng.RuleVersion()
-	_, data := w.emitRef(OutPoints, func(seq uint64, id string) any {
+	w.emitRow(OutPoints, func(seq uint64, id string) any {
 		ev.Seq, ev.ID = seq, id
 		return ev
 	}, func(seq uint64) outboxPlace { return outboxPlace{placeRows, rowKey(rowEvent, rec.Member.ID, seq)} })
-	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), data)
+	if !eventRowTimesOK(&ev) {
+		w.fail(fmt.Errorf("encode event %s: a time outside years 0-9999 or a zone offset of a day or more", ev.ID))
+	}
+	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), encodeEventRow(&ev))
 	rec.Balance += ev.Points
 	w.delta.Events++
 	return ev

@@ -401,12 +401,13 @@ func (sr *saleRec) result(tx *bolt.Tx) (SaleResult, error) {
 	}
 	r := SaleResult{Sale: s, Balance: sr.Balance, Earned: sr.Earned, Redeemed: sr.Redeemed}
 	for _, seq := range sr.Events {
-		v := tx.Bucket(bRows).Get(rowKey(rowEvent, sr.MemberID, seq))
+		k := rowKey(rowEvent, sr.MemberID, seq)
+		v := tx.Bucket(bRows).Get(k)
 		if v == nil {
 			return SaleResult{}, fmt.Errorf("sale %q: event %d missing: %w", s.ID, seq, ErrInconsistent)
 		}
 		var ev PointEvent
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeEventRow(k, v, &ev); err != nil {
 			return SaleResult{}, fmt.Errorf("decode event %d: %w", seq, err)
 		}
 		r.Events = append(r.Events, ev)
@@ -619,10 +620,10 @@ func (l *Ledger) ForEachSale(fn func(Sale) error) error {
 // ForEachMember calls fn for every member in id order (for export).
 func (l *Ledger) ForEachMember(fn func(Member) error) error {
 	return l.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
+		return forEachMemberRow(tx, func(id string, v []byte) error {
 			var rec memberRec
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode member %q: %w", k, err)
+				return fmt.Errorf("decode member %q: %w", id, err)
 			}
 			return fn(rec.Member)
 		})

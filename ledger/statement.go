@@ -112,7 +112,7 @@ func (l *Ledger) ForEachPointEvent(fn func(PointEvent) error) error {
 				return nil
 			}
 			var ev PointEvent
-			if err := json.Unmarshal(v, &ev); err != nil {
+			if err := decodeEventRow(k, v, &ev); err != nil {
 				return fmt.Errorf("decode event row %q: %w", k, err)
 			}
 			return fn(ev)

@@ -224,10 +224,9 @@ func upgrade4(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	members := tx.Bucket(bMembers)
 	for id, us := range wr.untimed {
 		var rec memberRec
-		v := members.Get([]byte(id))
+		v := getMemberRaw(tx, id)
 		if v == nil {
 			continue
 		}
@@ -239,7 +238,7 @@ func upgrade4(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if err := members.Put([]byte(id), b); err != nil {
+		if err := putMemberRaw(tx, id, b); err != nil {
 			return err
 		}
 	}

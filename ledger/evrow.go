@@ -1,0 +1,261 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event rows in binary (schema 7). A point event's row was its JSON, about
+// 300 bytes, three or more per sale: most of the rows bucket, which it
+// took a level deeper and split every other sale. The row now holds the
+// event in a compact binary form, about 60 bytes; the member and the
+// sequence number are the row's key, and the id is the register's
+// "<register>-<seq>" unless the row says otherwise:
+//
+//	0x02 | flags | kind | points | register | [id] | sale id | line |
+//	reverses | reason | operator | [expires at] | rule version |
+//	wall time | boot id | since boot | clock fault
+//
+// Strings are a uvarint length and the bytes, integers varints, a time
+// its Unix seconds (varint), nanoseconds (uvarint) and zone offset in
+// seconds (varint). flags: 1 the clock was trusted, 2 the id is stored,
+// 4 the event has an expiry date. Rows written before schema 7 are JSON
+// (they start with '{') and read alike. Head office still gets the JSON:
+// an outbox record that names an event row is given the row's event as
+// encodePointEvent writes it, byte for byte what the row used to hold.
+const eventRowMark byte = 0x02
+
+const (
+	evTrusted  byte = 1
+	evIDStored byte = 2
+	evExpires  byte = 4
+)
+
+// eventRowTimesOK reports whether ev's times can be sent as JSON (years
+// 0..9999, zone offsets under a day): a row head office could not be sent
+// is refused when written, as the JSON row was.
+func eventRowTimesOK(ev *PointEvent) bool {
+	ok := func(t time.Time) bool {
+		_, err := appendJSONTime(nil, t)
+		return err
+	}
+	return ok(ev.WallTime) && (ev.ExpiresAt.IsZero() || ok(ev.ExpiresAt))
+}
+
+// jsonText is s as encoding/json sends it: each byte that is not valid
+// UTF-8 becomes U+FFFD, so the row holds what the JSON row read back as.
+func jsonText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// encodeEventRow encodes ev, whose MemberID and Seq are the row's key.
+func encodeEventRow(ev *PointEvent) []byte {
+	b := make([]byte, 0, 64+len(ev.Register)+len(ev.SaleID)+len(ev.Reason)+len(ev.BootID))
+	var flags byte
+	if ev.ClockTrusted {
+		flags |= evTrusted
+	}
+	idStored := ev.ID != ev.Register+"-"+strconv.FormatUint(ev.Seq, 10)
+	if idStored {
+		flags |= evIDStored
+	}
+	if !ev.ExpiresAt.IsZero() {
+		flags |= evExpires
+	}
+	b = append(b, eventRowMark, flags)
+	b = appendStr(b, string(ev.Kind))
+	b = binary.AppendVarint(b, int64(ev.Points))
+	b = appendStr(b, ev.Register)
+	if idStored {
+		b = appendStr(b, ev.ID)
+	}
+	b = appendStr(b, ev.SaleID)
+	b = binary.AppendVarint(b, int64(ev.Line))
+	b = appendStr(b, ev.Reverses)
+	b = appendStr(b, ev.Reason)
+	b = appendStr(b, ev.Operator)
+	if !ev.ExpiresAt.IsZero() {
+		b = appendTime(b, ev.ExpiresAt)
+	}
+	b = binary.AppendVarint(b, int64(ev.RuleVersion))
+	b = appendTime(b, ev.WallTime)
+	b = appendStr(b, ev.BootID)
+	b = binary.AppendVarint(b, ev.SinceBoot)
+	return appendStr(b, ev.ClockFault)
+}
+
+// decodeEventRow decodes the event row k, v in either form.
+func decodeEventRow(k, v []byte, ev *PointEvent) error {
+	if len(v) == 0 || v[0] != eventRowMark {
+		return json.Unmarshal(v, ev)
+	}
+	if len(k) < 10 {
+		return fmt.Errorf("event row key %q too short", k)
+	}
+	d := rowDecoder{b: v[2:]}
+	flags := v[1]
+	*ev = PointEvent{MemberID: rowMember(k), Seq: keySeq(k), ClockTrusted: flags&evTrusted != 0}
+	ev.Kind = EventKind(d.str())
+	ev.Points = Points(d.varint())
+	ev.Register = d.str()
+	if flags&evIDStored != 0 {
+		ev.ID = d.str()
+	} else {
+		ev.ID = ev.Register + "-" + strconv.FormatUint(ev.Seq, 10)
+	}
+	ev.SaleID = d.str()
+	ev.Line = int(d.varint())
+	ev.Reverses = d.str()
+	ev.Reason = d.str()
+	ev.Operator = d.str()
+	if flags&evExpires != 0 {
+		ev.ExpiresAt = d.time()
+	}
+	ev.RuleVersion = int(d.varint())
+	ev.WallTime = d.time()
+	ev.BootID = d.str()
+	ev.SinceBoot = d.varint()
+	ev.ClockFault = d.str()
+	if d.err != nil || len(d.b) != 0 {
+		return fmt.Errorf("event row %q: %w", k, errors.Join(d.err, errTrailing(len(d.b))))
+	}
+	return nil
+}
+
+// eventRowPoints reads only the points of an event row (balances).
+func eventRowPoints(v []byte) (Points, error) {
+	if len(v) == 0 || v[0] != eventRowMark {
+		var ev struct {
+			Points Points `json:"points"`
+		}
+		err := json.Unmarshal(v, &ev)
+		return ev.Points, err
+	}
+	d := rowDecoder{b: v[2:]}
+	d.str()
+	p := Points(d.varint())
+	return p, d.err
+}
+
+// eventRowJSON is the event row's event as JSON (the outbox's payload).
+func eventRowJSON(k, v []byte) ([]byte, error) {
+	if len(v) == 0 || v[0] != eventRowMark {
+		return append([]byte(nil), v...), nil
+	}
+	var ev PointEvent
+	if err := decodeEventRow(k, v, &ev); err != nil {
+		return nil, err
+	}
+	return encodePointEvent(&ev)
+}
+
+func errTrailing(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d bytes left over", n)
+}
+
+func appendStr(b []byte, s string) []byte {
+	s = jsonText(s)
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	_, off := t.Zone()
+	b = binary.AppendVarint(b, t.Unix())
+	b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+	return binary.AppendVarint(b, int64(off))
+}
+
+// rowDecoder reads a binary row; the first error sticks.
+type rowDecoder struct {
+	b   []byte
+	err error
+}
+
+var errShortRow = errors.New("row ends early")
+
+func (d *rowDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShortRow
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *rowDecoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShortRow
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *rowDecoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errShortRow
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// time reads a time as encoding/json would have decoded its RFC 3339
+// text: UTC for a zero offset, the local zone when the offset is the
+// local one at that instant, else a fixed zone.
+func (d *rowDecoder) time() time.Time {
+	sec := d.varint()
+	nsec := d.uvarint()
+	off := d.varint()
+	if d.err != nil {
+		return time.Time{}
+	}
+	if nsec >= 1e9 {
+		d.err = fmt.Errorf("nanoseconds %d out of range", nsec)
+		return time.Time{}
+	}
+	t := time.Unix(sec, int64(nsec))
+	if off == 0 {
+		return t.UTC()
+	}
+	if _, lo := t.Zone(); int64(lo) == off {
+		return t
+	}
+	return t.In(time.FixedZone("", int(off)))
+}
