@@ -114,25 +114,63 @@ type group struct {
 
 // aggregate folds identical triples: with day-granular data the number of
 // distinct triples is far below the number of customers, and the likelihood
-// only has to be evaluated once per triple.
+// only has to be evaluated once per triple. The groups come out ordered by
+// x (first seen first within an x), which lets the log-likelihood compute
+// the gamma-function terms once per distinct x. An open-addressing table
+// keyed by a mix of the triple's bits does the folding: a Go map of the
+// struct hashed 24 bytes per customer and was a third of a 100,000-customer
+// fit.
 func aggregate(cs []Customer) ([]group, error) {
-	idx := make(map[Customer]int, len(cs)/4+1)
+	size := 16
+	for size < 2*len(cs) {
+		size <<= 1
+	}
+	mask := uint64(size - 1)
+	slots := make([]int32, size) // group index + 1; 0 is empty
 	var gs []group
+	maxX := 0
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {
 			return nil, fmt.Errorf("customer %d: %w", i, err)
 		}
-		if j, ok := idx[c]; ok {
-			gs[j].n++
-			continue
+		// +0 folds -0 into 0, as == (and a map) does.
+		tx, t := c.Tx+0, c.T+0
+		h := uint64(c.X)*0x9e3779b97f4a7c15 ^ math.Float64bits(tx)*0xc2b2ae3d27d4eb4f ^ math.Float64bits(t)*0x165667b19e3779f9
+		h ^= h >> 31
+		h *= 0xbf58476d1ce4e5b9
+		h ^= h >> 29
+		for k := h & mask; ; k = (k + 1) & mask {
+			j := slots[k]
+			if j == 0 {
+				gs = append(gs, group{x: c.X, tx: tx, t: t, n: 1})
+				slots[k] = int32(len(gs))
+				maxX = max(maxX, c.X)
+				break
+			}
+			if g := &gs[j-1]; g.x == c.X && g.tx == tx && g.t == t {
+				g.n++
+				break
+			}
 		}
-		idx[c] = len(gs)
-		gs = append(gs, group{x: c.X, tx: c.Tx, t: c.T, n: 1})
 	}
-	// Sorting by x lets the log-likelihood compute the gamma-function terms
-	// once per distinct x.
-	sort.Slice(gs, func(i, j int) bool { return gs[i].x < gs[j].x })
-	return gs, nil
+	// Order by x, stably: a counting sort, as x is a small count.
+	if maxX > 4*len(gs) {
+		sort.SliceStable(gs, func(i, j int) bool { return gs[i].x < gs[j].x })
+		return gs, nil
+	}
+	start := make([]int, maxX+2)
+	for _, g := range gs {
+		start[g.x+1]++
+	}
+	for x := 1; x < len(start); x++ {
+		start[x] += start[x-1]
+	}
+	out := make([]group, len(gs))
+	for _, g := range gs {
+		out[start[g.x]] = g
+		start[g.x]++
+	}
+	return out, nil
 }
 
 // logLik is the BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6)
@@ -261,6 +299,7 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		return Fit{}, fmt.Errorf("%w: every customer has zero age", ErrTooLittleData)
 	}
 	starts := []Params{{R: 1, Alpha: math.Max(meanT/4, 1e-3), A: 1, B: 1}}
+	warm := false
 	if opts.Init != nil {
 		if err := opts.Init.Validate(); err != nil {
 			return Fit{}, fmt.Errorf("initial parameters: %w", err)
@@ -277,6 +316,12 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	maxIter := opts.MaxIterations
 	if maxIter <= 0 {
 		maxIter = 5000
+	}
+	const gradTol = 1e-8
+	if opts.Init == nil {
+		if p, ok := warmStart(cs, len(gs), starts[0], gradTol); ok {
+			starts[0], warm = p, true
+		}
 	}
 	d := newData(gs)
 	n := d.total
@@ -355,7 +400,7 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		}
 		copy(g, lastG[:])
 	}
-	settings := &optimize.Settings{MajorIterations: maxIter, GradientThreshold: 1e-8}
+	settings := &optimize.Settings{MajorIterations: maxIter, GradientThreshold: gradTol}
 	type cand struct {
 		x     []float64
 		f     float64
@@ -400,7 +445,17 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	// maximum is well inside the bounds (CDNOW, most real data) this is
 	// the quick path. Otherwise the boxed coordinates from every start.
 	s0 := starts[0]
-	tryFrom([]float64{math.Log(s0.R), math.Log(s0.Alpha), math.Log(s0.A), math.Log(s0.B)})
+	if warm {
+		// Newton's method from a tenth's maximum: a few passes.
+		if p, it, ok := d.newton(s0, gradTol, 20); ok && inside(p) {
+			iters += it
+			x := []float64{math.Log(p.R), math.Log(p.Alpha), math.Log(p.A), math.Log(p.B)}
+			best = &cand{x: x, f: f(x)}
+		}
+	}
+	if best == nil {
+		tryFrom([]float64{math.Log(s0.R), math.Log(s0.Alpha), math.Log(s0.A), math.Log(s0.B)})
+	}
 	if best != nil {
 		th := fromParams(Params{R: math.Exp(best.x[0]), Alpha: math.Exp(best.x[1]), A: math.Exp(best.x[2]), B: math.Exp(best.x[3])}, false)
 		for i, v := range th {
@@ -448,6 +503,49 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		return fit, fmt.Errorf("%w: %s", ErrDegenerate, strings.Join(bad, "; "))
 	}
 	return fit, nil
+}
+
+// warmStartGroups is the number of distinct triples from which a fit
+// first fits every tenth customer by Newton's method and continues from
+// that maximum by Newton's method on all of them: each optimiser step costs
+// a pass over the triples, BFGS takes about twenty passes (and its line
+// searches more), Newton from the tenth's maximum three or four, and the
+// tenth's own steps cost about a tenth each. Below it (CDNOW's 2,357
+// customers) the fit is BFGS alone.
+const warmStartGroups = 20_000
+
+// warmStart fits every tenth customer by Newton's method from start when
+// there are many distinct triples, and returns that maximum when it is
+// well inside the bounds.
+func warmStart(cs []Customer, groups int, start Params, tol float64) (Params, bool) {
+	if groups < warmStartGroups {
+		return Params{}, false
+	}
+	sub := make([]Customer, 0, len(cs)/10+1)
+	for i := 0; i < len(cs); i += 10 {
+		sub = append(sub, cs[i])
+	}
+	gs, err := aggregate(sub)
+	if err != nil {
+		return Params{}, false
+	}
+	p, _, ok := newData(gs).newton(start, tol, 50)
+	if !ok || !inside(p) {
+		return Params{}, false
+	}
+	return p, true
+}
+
+// inside reports whether p is well inside fitBounds (not within half a
+// percent of the range of any bound).
+func inside(p Params) bool {
+	for i, v := range fromParams(p, false) {
+		lo, hi := fitBounds[i][0], fitBounds[i][1]
+		if v < lo+0.005*(hi-lo) || v > hi-0.005*(hi-lo) {
+			return false
+		}
+	}
+	return true
 }
 
 func mustParams(th []float64) Params {
