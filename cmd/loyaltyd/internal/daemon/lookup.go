@@ -42,7 +42,13 @@ func (m askingMembers) LookupAlias(alias string) (ledger.Member, error) {
 		return mem, err // head office does not know it either
 	}
 	m.log.Info("card not known here; head office knows the member", "member", s.MemberID, "took", time.Since(t0).Round(time.Millisecond))
-	return m.Members.LookupAlias(alias)
+	mem, err = m.Members.LookupAlias(alias)
+	if errors.Is(err, ledger.ErrUnknownMember) && s.MemberID == alias {
+		// Head office finds members by id as well as by alias: the
+		// register then knows the member by its id.
+		return m.Members.Member(alias)
+	}
+	return mem, err
 }
 
 // askingMembers wraps the ledger's members with head office's lookup when
