@@ -164,7 +164,8 @@ func salePagesByBucket(t testing.TB, sales int) (map[string]float64, float64) {
 // TestSalePagesByBucket names where a sale's pages go and holds the total
 // to the goal; the walk must account for every page bbolt wrote.
 func TestSalePagesByBucket(t *testing.T) {
-	by, counted := salePagesByBucket(t, 60)
+	t.Parallel()
+	by, counted := salePagesByBucket(t, 40)
 	var total float64
 	for _, owner := range slices.Sorted(maps.Keys(by)) {
 		t.Logf("%-12s %5.2f pages/sale", owner, by[owner])
