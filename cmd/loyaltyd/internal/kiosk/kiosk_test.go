@@ -3,6 +3,7 @@ package kiosk_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -107,15 +108,24 @@ const chromiumPath = "/usr/bin/chromium"
 // virtual time budget; the page renders every view into data attributes.
 func dumpDOM(t *testing.T, ctx context.Context, url string) string {
 	t.Helper()
+	dom, err := runChromium(ctx, t.TempDir(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dom
+}
+
+// runChromium is dumpDOM for a goroutine (no t.Fatal there).
+func runChromium(ctx context.Context, profile, url string) (string, error) {
 	cmd := exec.CommandContext(ctx, chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=4000", "--dump-dom", url)
+		"--user-data-dir="+profile, "--virtual-time-budget=4000", "--dump-dom", url)
 	cmd.WaitDelay = time.Second
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("chromium: %v", err)
+		return "", fmt.Errorf("chromium: %w", err)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 func TestChromiumShowsLiveBalanceChange(t *testing.T) {
@@ -128,13 +138,37 @@ func TestChromiumShowsLiveBalanceChange(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	done := make(chan string, 1)
-	go func() { done <- dumpDOM(t, ctx, srv.URL+"/?until=receipt") }()
+	type result struct {
+		dom string
+		err error
+	}
+	done := make(chan result, 1)
+	profile := t.TempDir()
+	go func() {
+		dom, err := runChromium(ctx, profile, srv.URL+"/?until=receipt")
+		done <- result{dom, err}
+	}()
 	// Change the balance only once the page is connected: the DOM can then
-	// show 132 only if the live update reached it.
-	testkit.Eventually(t, wait, "page connected", func() bool { return h.Clients() == 1 })
+	// show 132 only if the live update reached it. Chromium's start is
+	// bounded by ctx (a loaded machine takes long); one that exits before
+	// connecting fails the test at once.
+	var res result
+	for connected := false; !connected; {
+		select {
+		case res = <-done:
+			t.Fatalf("chromium ended before the page connected: %v\n%s", res.err, res.dom)
+		case <-ctx.Done():
+			t.Fatal("the page never connected")
+		case <-time.After(20 * time.Millisecond):
+			connected = h.Clients() == 1
+		}
+	}
 	_ = h.Publish(view{State: "receipt", Member: "Дана", MemberID: "m1", Language: "bg", Balance: 132, Earned: 12, Offline: true})
-	dom := <-done
+	res = <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	dom := res.dom
 	for _, want := range []string{`data-balance="132"`, `data-state="receipt"`, `data-offline="true"`, `lang="bg"`, "+12 точки от тази покупка", "Няма връзка"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("DOM lacks %q:\n%s", want, dom)
