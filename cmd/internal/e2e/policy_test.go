@@ -257,8 +257,8 @@ func TestPolicyRefusesAStolenRegister(t *testing.T) {
 	r2.send(ledger.Member{ID: "m1", Name: "Mallory", Contact: ledger.Contact{Email: "mallory@example.com"}})
 
 	var st hqStatus
-	testkit.Eventually(t, 20*time.Second, "head office applies all 11 events", func() bool {
-		if h.get("/status", &st) != nil {
+	testkit.Eventually(t, 20*time.Second, "head office applies all 11 events and counts the 5 held", func() bool {
+		if h.get("/status", &st) != nil || st.Service.PolicyHeld < 5 {
 			return false
 		}
 		n := 0
