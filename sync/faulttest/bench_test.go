@@ -24,7 +24,7 @@ const (
 
 // backlog records n adjustments with 64 concurrent callers, so the
 // ledger's group commit makes the setup fast; it is not measured.
-func backlog(b *testing.B, r *register, n int) {
+func backlog(b testing.TB, r *register, n int) {
 	b.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -50,7 +50,7 @@ func backlog(b *testing.B, r *register, n int) {
 // rawPublish is the physical floor: a bare paho QoS 1 publish loop with the
 // same in-flight window, to the same broker, with a bare subscriber
 // receiving, timed until every PUBACK is in.
-func rawPublish(b *testing.B, url string, payloads [][]byte) time.Duration {
+func rawPublish(b testing.TB, url string, payloads [][]byte) time.Duration {
 	b.Helper()
 	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("raw-sub").SetAutoReconnect(false))
 	if tok := sub.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
@@ -232,7 +232,7 @@ func BenchmarkCommitToHQ(b *testing.B) {
 // memAcker acknowledges every events message on receipt, in memory, in
 // order (no durability: a benchmark floor, not a head office). It serves
 // one register at a time.
-func memAcker(b *testing.B, url string) func() {
+func memAcker(b testing.TB, url string) func() {
 	b.Helper()
 	var mu sync.Mutex
 	wm := map[string]uint64{}

@@ -60,6 +60,9 @@ func ParsePieceTopic(topic string) (store string, index int, err error) {
 
 // IsPieceTopic reports whether topic is a catalogue piece topic.
 func IsPieceTopic(topic string) bool {
+	if !strings.Contains(topic, "/"+KindCatalogue+"/") {
+		return false // not one (head office asks this of every message)
+	}
 	_, _, err := ParsePieceTopic(topic)
 	return err == nil
 }

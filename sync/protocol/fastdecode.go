@@ -2,7 +2,10 @@ package protocol
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/jsonvalid"
 )
 
 // decodeFast decodes an events message in the shape registers send
@@ -30,7 +33,9 @@ func decodeFast(b []byte) (evs []Event, ok bool) {
 		evs = []Event{e}
 	case '[':
 		p.i++
-		evs = []Event{} // as the standard decoder: empty, not nil
+		// Room for every event at once (a message of more than
+		// MaxBatch is refused after decoding anyway).
+		evs = make([]Event, 0, min(strings.Count(p.s, `"specversion"`), MaxBatch+1)) // empty, not nil, as the standard decoder
 		p.ws()
 		if p.peek() == ']' {
 			p.i++
@@ -186,39 +191,19 @@ func (p *fastParser) event(e *Event) bool {
 	}
 }
 
-// object reads a JSON object value and returns a copy of its bytes: its
-// end is found by matching braces outside strings, then the whole value is
-// checked with json.Valid. Values that are not objects are left to the
-// strict decoder.
+// object reads a JSON object value and returns a copy of its bytes. One
+// pass finds its end and checks it as json.Valid would (jsonvalid.Scan).
+// Values that are not objects are left to the strict decoder.
 func (p *fastParser) object() (json.RawMessage, bool) {
 	if p.peek() != '{' {
 		return nil, false
 	}
-	start, depth := p.i, 0
-	for j := start; j < len(p.s); j++ {
-		switch p.s[j] {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				v := p.s[start : j+1]
-				n := len(p.data)
-				p.data = append(p.data, v...)
-				raw := p.data[n:len(p.data):len(p.data)]
-				if !json.Valid(raw) {
-					return nil, false
-				}
-				p.i = j + 1
-				return raw, true
-			}
-		case '"':
-			for j++; j < len(p.s) && p.s[j] != '"'; j++ {
-				if p.s[j] == '\\' {
-					j++
-				}
-			}
-		}
+	end, ok := jsonvalid.Scan(p.s, p.i)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	n := len(p.data)
+	p.data = append(p.data, p.s[p.i:end]...)
+	p.i = end
+	return p.data[n:len(p.data):len(p.data)], true
 }

@@ -2,8 +2,11 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
 // The events message written by hand. json.Marshal walks each Event by
@@ -19,7 +22,10 @@ import (
 func encodeEventsFast(evs []Event) ([]byte, bool) {
 	n := 2
 	for i := range evs {
-		n += 256 + len(evs[i].Data)
+		e := &evs[i]
+		// 200 covers the names, quotes and the longest time.
+		n += 200 + len(e.SpecVersion) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.DataContentType) +
+			len(e.Sequence) + len(e.Incarnation) + len(e.Data)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
@@ -95,27 +101,95 @@ func plainJSON(s string) bool {
 
 // compactJSON: the payload is what encoding/json would write for it
 // unchanged: no whitespace outside strings, none of the characters it
-// escapes (<, >, &, U+2028, U+2029), not empty.
+// escapes (<, >, &, U+2028, U+2029), not empty. Bytes that need no
+// decision are skipped by table (compactClass), a few at a time.
 func compactJSON(d json.RawMessage) bool {
 	if len(d) == 0 {
 		return false
 	}
-	in, esc := false, false
-	for i, c := range d {
-		switch {
-		case c == '<' || c == '>' || c == '&':
+	in := false
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		switch compactClass[c] {
+		case ccPlain:
+			continue
+		case ccRefuse:
 			return false
-		case c == 0xE2 && i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xA8 || d[i+2] == 0xA9):
-			return false
-		case in && esc:
-			esc = false
-		case in && c == '\\':
-			esc = true
-		case c == '"':
+		case ccQuote:
 			in = !in
-		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return false
+		case ccBackslash:
+			if !in || i+1 == len(d) {
+				continue
+			}
+			// The escaped byte never ends the string; it is refused
+			// like any other if encoding/json would escape it.
+			i++
+			switch compactClass[d[i]] {
+			case ccRefuse:
+				return false
+			case ccE2:
+				if i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xA8 || d[i+2] == 0xA9) {
+					return false
+				}
+			}
+		case ccSpace:
+			if !in {
+				return false
+			}
+		case ccE2:
+			if i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xA8 || d[i+2] == 0xA9) {
+				return false
+			}
 		}
 	}
 	return !in
+}
+
+// Byte classes of compactJSON.
+const (
+	ccPlain byte = iota
+	ccRefuse
+	ccQuote
+	ccBackslash
+	ccSpace
+	ccE2
+)
+
+var compactClass = func() (t [256]byte) {
+	for _, c := range []byte("<>&") {
+		t[c] = ccRefuse
+	}
+	t['"'], t['\\'], t[0xE2] = ccQuote, ccBackslash, ccE2
+	for _, c := range []byte(" \t\n\r") {
+		t[c] = ccSpace
+	}
+	return t
+}()
+
+// EncodeRecords encodes ledger outbox records as one events message from
+// a register: the bytes of EncodeEvents over FromRecord of each record
+// with the given incarnation, without building a string per event for
+// the attributes every event of the message shares (source, type).
+func EncodeRecords(store, register, incarnation string, recs []ledger.OutboxRecord) ([]byte, error) {
+	if len(recs) == 0 || len(recs) > MaxBatch {
+		return nil, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(recs))
+	}
+	src := Source(store, register)
+	types := map[ledger.OutboxType]string{}
+	evs := make([]Event, len(recs))
+	for i, r := range recs {
+		typ, ok := types[r.Type]
+		if !ok {
+			typ = TypePrefix + string(r.Type)
+			types[r.Type] = typ
+		}
+		id := r.ID
+		if id == "" {
+			id = EventID(register, r.Seq)
+		}
+		evs[i] = Event{SpecVersion: SpecVersion, ID: id, Source: src, Type: typ, Time: r.WallTime,
+			DataContentType: DataContentType, Sequence: strconv.FormatUint(r.Seq, 10),
+			ClockTrusted: r.ClockTrusted, Incarnation: incarnation, Data: r.Data}
+	}
+	return EncodeEvents(evs)
 }

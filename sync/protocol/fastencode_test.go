@@ -3,8 +3,11 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
 
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
@@ -88,4 +91,69 @@ func BenchmarkEncodeEvents(b *testing.B) {
 				b.Fatal(err)
 			}
 		}})
+}
+
+// TestEncodeRecordsMatchesFromRecord: EncodeRecords writes what
+// EncodeEvents writes for FromRecord of the same records.
+func TestEncodeRecordsMatchesFromRecord(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 5, time.UTC)
+	recs := []ledger.OutboxRecord{
+		{Seq: 7, ID: "r1-7", Type: ledger.OutPoints, WallTime: at, ClockTrusted: true, Data: json.RawMessage(`{"points":1}`)},
+		{Seq: 8, Type: ledger.OutboxType("sale.recorded"), WallTime: at, Data: json.RawMessage(`{"a": "<b>"}`)},
+		{Seq: 9, ID: "r1-9", Type: ledger.OutPoints, Data: json.RawMessage(`{"points":2}`)},
+	}
+	for _, inc := range []string{"", "0123456789abcdef"} {
+		for n := 1; n <= len(recs); n++ {
+			evs := make([]Event, n)
+			for i, r := range recs[:n] {
+				evs[i] = FromRecord("s1", "r1", r)
+				evs[i].Incarnation = inc
+			}
+			want, wantErr := EncodeEvents(evs)
+			got, err := EncodeRecords("s1", "r1", inc, recs[:n])
+			if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
+				t.Errorf("%d records, incarnation %q:\n got %s %v\nwant %s %v", n, inc, got, err, want, wantErr)
+			}
+		}
+	}
+	if _, err := EncodeRecords("s1", "r1", "", nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("no records: %v, want ErrMalformed", err)
+	}
+}
+
+// compactJSONBefore is compactJSON as it was before the byte table: the
+// table version must decide every input the same way.
+func compactJSONBefore(d []byte) bool {
+	if len(d) == 0 {
+		return false
+	}
+	in, esc := false, false
+	for i, c := range d {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xA8 || d[i+2] == 0xA9):
+			return false
+		case in && esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return !in
+}
+
+func FuzzCompactJSONMatchesBefore(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{"a": 1}`, `{"a":"\"<"}`, "{\"a\":\"\\\u2028\"}", `"\`, `{"a":"x\\"}`, "\"\xe2\x80\"", `<`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		if got, want := compactJSON(d), compactJSONBefore(d); got != want {
+			t.Fatalf("%q: %v, before %v", d, got, want)
+		}
+	})
 }

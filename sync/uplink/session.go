@@ -68,6 +68,25 @@ type session struct {
 
 	statusT, pollT, pieceT *time.Ticker
 	notify                 <-chan struct{}
+
+	// pre is the next batch being read and encoded while the one before
+	// it goes to the broker (nil when none is under way).
+	pre *readAhead
+}
+
+// readAhead is one batch read from the outbox and encoded off the session
+// goroutine, from after.
+type readAhead struct {
+	after uint64
+	done  chan batch
+}
+
+// batch is one events message ready to publish: the events after the
+// cursor up to last (payload nil when the outbox held none).
+type batch struct {
+	payload []byte
+	last    uint64
+	err     error
 }
 
 // session publishes on a live connection until it fails or ctx ends.
@@ -139,6 +158,10 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 }
 
 func (s *session) stop() {
+	if s.pre != nil {
+		<-s.pre.done // nothing reads the ledger after the session
+		s.pre = nil
+	}
 	s.statusT.Stop()
 	s.pollT.Stop()
 	s.pieceT.Stop()
@@ -260,25 +283,55 @@ func (s *session) fill() error {
 	acked := s.acked()
 	for len(s.q) < u.o.Window && s.cursor-acked < uint64(limit) {
 		n := min(u.o.BatchEvents, limit-int(s.cursor-acked))
-		recs, err := u.ob.Outbox(s.cursor, n)
-		if err != nil {
-			return fmt.Errorf("read outbox: %w", err)
+		b := s.next(n)
+		if b.err != nil {
+			return b.err
 		}
-		if len(recs) == 0 {
+		if b.payload == nil {
 			return nil
 		}
-		payload, last, err := u.encode(recs)
-		if err != nil {
-			return err
-		}
-		tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, payload)
-		s.q = append(s.q, inflight{tok: tok, last: last, at: time.Now()})
-		s.cursor = last
+		tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, b.payload)
+		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now()})
+		s.cursor = b.last
 		u.mu.Lock()
-		u.st.published = max(u.st.published, last)
+		u.st.published = max(u.st.published, b.last)
 		u.mu.Unlock()
+		// While this one goes to the broker (paho's Publish waits for
+		// its writer), read and encode the next one.
+		s.pre = &readAhead{after: s.cursor, done: make(chan batch, 1)}
+		go func(r *readAhead) { r.done <- u.readBatch(r.after, u.o.BatchEvents) }(s.pre)
 	}
 	return nil
+}
+
+// next returns the batch of at most n events after the cursor: the one
+// read ahead when it starts there, holds no more than n events and is
+// not empty (an empty read may be stale: events may have come since),
+// else one read now. The events after a sequence number never change,
+// so a batch read ahead is the batch read now.
+func (s *session) next(n int) batch {
+	if r := s.pre; r != nil {
+		s.pre = nil
+		b := <-r.done
+		if r.after == s.cursor && b.err == nil && b.payload != nil && b.last-r.after <= uint64(n) {
+			return b
+		}
+	}
+	return s.u.readBatch(s.cursor, n)
+}
+
+// readBatch reads up to n events after the given sequence number from the
+// outbox and encodes them as one events message.
+func (u *Uplink) readBatch(after uint64, n int) batch {
+	recs, err := u.ob.Outbox(after, n)
+	if err != nil {
+		return batch{err: fmt.Errorf("read outbox: %w", err)}
+	}
+	if len(recs) == 0 {
+		return batch{}
+	}
+	payload, last, err := u.encode(recs)
+	return batch{payload: payload, last: last, err: err}
 }
 
 // wait blocks until something may have changed: an ack, new events, the

@@ -449,12 +449,7 @@ func isClosed(c <-chan struct{}) bool {
 }
 
 func (u *Uplink) encode(recs []ledger.OutboxRecord) ([]byte, uint64, error) {
-	evs := make([]protocol.Event, len(recs))
-	for i, r := range recs {
-		evs[i] = protocol.FromRecord(u.o.Store, u.o.Register, r)
-		evs[i].Incarnation = u.id.inc
-	}
-	b, err := protocol.EncodeEvents(evs)
+	b, err := protocol.EncodeRecords(u.o.Store, u.o.Register, u.id.inc, recs)
 	if errors.Is(err, protocol.ErrTooLarge) && len(recs) > 1 {
 		// Large records: send fewer per message.
 		return u.encode(recs[:len(recs)/2])

@@ -1,11 +1,11 @@
 package hqstore
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/sync/jsonvalid"
 )
 
 // decodePointFast reads the fields of pointData from a point event's data
@@ -19,7 +19,7 @@ import (
 // measures it at half of json.Unmarshal's CPU time, with one allocation
 // per event instead of eight.
 func decodePointFast(data []byte) (p pointData, ok bool) {
-	if !json.Valid(data) {
+	if !jsonvalid.Valid(data) {
 		return p, false
 	}
 	s := string(data) // one copy: the strings below are substrings of it

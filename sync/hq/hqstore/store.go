@@ -271,16 +271,16 @@ func (m *memberRec) encode() ([]byte, error) {
 }
 
 func decodeMember(id string, v []byte) (*memberRec, error) {
-	bad := fmt.Errorf("member %q: record truncated: %w", id, ErrInvalid)
+	bad := func() error { return fmt.Errorf("member %q: record truncated: %w", id, ErrInvalid) }
 	if len(v) < 10 {
-		return nil, bad
+		return nil, bad()
 	}
 	m := &memberRec{ID: id, Balance: ledger.Points(binary.BigEndian.Uint64(v)), Included: map[string]uint64{}}
 	n := int(binary.BigEndian.Uint16(v[8:]))
 	v = v[10:]
 	for i := 0; i < n; i++ {
 		if len(v) < 1 || len(v) < 1+int(v[0])+8 {
-			return nil, bad
+			return nil, bad()
 		}
 		l := int(v[0])
 		m.Included[string(v[1:1+l])] = binary.BigEndian.Uint64(v[1+l:])
