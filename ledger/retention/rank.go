@@ -387,14 +387,42 @@ func SelectRank(members []Member, end time.Time, innerDays int, cfg *Config) (*R
 // step and only the gradient is recomputed (a chord step), which costs a
 // sixth of a full pass here; the fixed point is the same (the gradient is
 // zero), it converges in one or two more steps instead of one.
+//
+// With many rows (rankWarmRows) it starts where the same fit of every
+// tenth row ends and keeps the Hessian of its first full step: on the
+// benchmark's 75,000 rows one full pass and chord steps instead of five
+// full passes, and the tenth's passes cost a tenth. The maximum is the
+// same (the penalty is per row, so the tenth's problem is the whole's in
+// small); TestLogisticWarmStartSameFit.
 func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error) {
+	var w0 []float64
+	if n := len(y); n >= rankWarmRows {
+		sx := make([]float64, 0, (n/10+1)*k)
+		sy := make([]float64, 0, n/10+1)
+		for i := 0; i < n; i += 10 {
+			sx = append(sx, X[i*k:i*k+k]...)
+			sy = append(sy, y[i])
+		}
+		w0, _ = newtonLogistic(sx, k, sy, l2, nil)
+	}
+	return newtonLogistic(X, k, y, l2, w0)
+}
+
+// rankWarmRows is the number of training rows from which fitLogistic
+// starts from a tenth's fit.
+const rankWarmRows = 20_000
+
+// newtonLogistic is fitLogistic's Newton's method from w0 (zero when nil).
+func newtonLogistic(X []float64, k int, y []float64, l2 float64, w0 []float64) ([]float64, error) {
 	w := make([]float64, k)
+	copy(w, w0)
 	H := mat.NewSymDense(k, nil)
 	g := mat.NewVecDense(k, nil)
 	var step mat.VecDense
 	var chol mat.Cholesky
 	pen := l2 * float64(len(y))
 	frozen := false
+	last := math.Inf(1)
 	for it := 0; it < 100; it++ {
 		if !frozen {
 			H.Zero()
@@ -447,7 +475,11 @@ func fitLogistic(X []float64, k int, y []float64, l2 float64) ([]float64, error)
 		if norm < 1e-10 {
 			return w, nil
 		}
-		frozen = norm < 1e-4
+		// From a warm start the first Hessian is already close to the
+		// one at the maximum: keep it from the first step on. A chord
+		// step that does not at least halve the last one recomputes it.
+		frozen = (norm < 1e-4 || w0 != nil && it == 0) && !(frozen && norm > last/2)
+		last = norm
 	}
 	return w, nil
 }
