@@ -621,6 +621,10 @@ func (a *applier) applyPoints(e Event, p *pointData) error {
 		return err
 	}
 	m.Balance += p.Points
+	if m.added == nil {
+		m.added = map[string]ledger.Points{}
+	}
+	m.added[e.Register] += p.Points
 	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
 	if p.Points >= 0 || m.Balance >= 0 {
 		return nil

@@ -222,6 +222,9 @@ type memberRec struct {
 	ID       string
 	Balance  ledger.Points
 	Included map[string]uint64
+	// added is the points applied since the record was read, by
+	// register (MemberRow.Added).
+	added map[string]ledger.Points
 
 	profileRaw   []byte // stored JSON of the profile, until decoded
 	prof         *ledger.Member

@@ -73,6 +73,11 @@ type MemberRow struct {
 	Balance  ledger.Points
 	Included map[string]uint64
 	Profile  json.RawMessage
+	// Added is what PutMember gets besides the new Balance: the points
+	// this transaction applied, by register (their sum is Balance minus
+	// the balance read). A backend that keeps per-register sums
+	// (PostgreSQL) adds these instead of writing Balance.
+	Added map[string]ledger.Points
 }
 
 func (m *memberRec) row() (MemberRow, error) {
@@ -86,7 +91,7 @@ func (m *memberRec) row() (MemberRow, error) {
 			return MemberRow{}, err
 		}
 	}
-	return MemberRow{ID: m.ID, Balance: m.Balance, Included: m.Included, Profile: prof}, nil
+	return MemberRow{ID: m.ID, Balance: m.Balance, Included: m.Included, Profile: prof, Added: m.added}, nil
 }
 
 func recOf(r MemberRow) *memberRec {
@@ -327,7 +332,19 @@ func (b *boltTxn) CountReview(reg, inc string) (uint64, error) {
 // in a cycle. Invalid events count as they would be applied (their
 // register's state records the rejection).
 func Touches(events []Event) (registers, members []string) {
+	registers, members, _ = TouchesCredited(events)
+	return registers, members
+}
+
+// TouchesCredited is Touches, and also returns (sorted) the members that
+// events touch only by adding points (point events with points >= 0):
+// applying those needs neither the member's balance nor its profile, so a
+// backend may leave them unlocked and add the points (MemberRow.Added)
+// without reading them. Events applied from those held earlier are not
+// in events; a backend reads and locks their members when asked.
+func TouchesCredited(events []Event) (registers, members, credited []string) {
 	regs, mems := map[string]bool{}, map[string]bool{}
+	credit := map[string]bool{} // false: touched otherwise too
 	for _, e := range events {
 		if e.Register != "" && len(e.Register) <= maxIDLen {
 			regs[e.Register] = true
@@ -338,20 +355,34 @@ func Touches(events []Event) (registers, members []string) {
 		}
 		switch {
 		case o.point != nil:
-			mems[o.point.MemberID] = true
+			id := o.point.MemberID
+			mems[id] = true
+			if c, seen := credit[id]; o.point.Points >= 0 && (!seen || c) {
+				credit[id] = true
+			} else {
+				credit[id] = false
+			}
 		case o.member != nil:
 			mems[o.member.ID] = true
+			credit[o.member.ID] = false
 		case o.consent != nil:
 			mems[o.consent.MemberID] = true
+			credit[o.consent.MemberID] = false
 		case o.clock != nil:
 			for _, c := range o.clock.Events {
 				if c.Type == ledger.OutMember && c.MemberID != "" {
 					mems[c.MemberID] = true
+					credit[c.MemberID] = false
 				}
 			}
 		}
 	}
-	return sortedKeys(regs), sortedKeys(mems)
+	for id, c := range credit {
+		if !c {
+			delete(credit, id)
+		}
+	}
+	return sortedKeys(regs), sortedKeys(mems), sortedKeys(credit)
 }
 
 // StoredRecord is the form in which an event is stored and compared for

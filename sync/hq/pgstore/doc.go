@@ -7,13 +7,20 @@
 //
 // Each Apply is one transaction that first locks, in id order, the rows
 // of every register in the batch (a new register's row is inserted
-// first, so it can be locked) and of every existing member the batch
-// moves; the applier then updates members in id order. So one register's
+// first, so it can be locked) and of every existing member whose balance
+// or profile the batch needs (a redemption, a member, consent or clock
+// event); the applier then updates members in id order. So one register's
 // stream is applied by one worker at a time, whichever worker a message
 // reached; a double spend is judged under the member's row lock; and two
-// workers never wait on each other in a cycle. Events are inserted with
-// ON CONFLICT DO NOTHING on (register, seq). The writes of a batch go to
-// the server in one round trip at the end. A deadlock, serialisation
+// workers never wait on each other in a cycle. A member's balance is the
+// sum of its rows in hq_member_regs, one per register, holding that
+// register's points and Included mark: they are written only under their
+// register's lock, so members that a batch only credits (earned points,
+// the bulk of the stream) are neither locked nor read, and their points
+// are added in one statement (hqstore.TouchesCredited). Events are
+// inserted with ON CONFLICT DO NOTHING on (register, seq). The reads and
+// locks of a batch go to the server in one round trip at the start, its
+// writes (one statement per table) in one at the end. A deadlock, serialisation
 // failure or a unique key taken by a concurrent writer (a new member,
 // alias, sale or config kind) rolls the transaction back and runs it
 // again, up to Options.Retries times.

@@ -62,7 +62,10 @@ var _ hqstore.Backend = (*Store)(nil)
 
 // Open connects to the database named by dsn (a PostgreSQL URL or
 // key=value string), applies missing migrations and returns the store.
-func Open(dsn string, opts *Options) (*Store, error) {
+func Open(dsn string, opts *Options) (*Store, error) { return open(dsn, opts, len(migrations)) }
+
+// open is Open with the schema taken to version schema.
+func open(dsn string, opts *Options, schema int) (*Store, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -98,7 +101,7 @@ func Open(dsn string, opts *Options) (*Store, error) {
 		s.pool.Close()
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, s.wrap(err))
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, schema); err != nil {
 		s.pool.Close()
 		return nil, s.wrap(err)
 	}
@@ -150,7 +153,8 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opts.Timeout)
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+// migrate takes the schema to version to (len(migrations) but in tests).
+func (s *Store) migrate(ctx context.Context, to int) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS hq_meta (key text PRIMARY KEY, value bigint NOT NULL)`); err != nil {
 			return err
@@ -168,20 +172,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		if v > int64(len(migrations)) {
 			return fmt.Errorf("database schema %d, this program knows %d (upgrade loyalty-hq): %w", v, len(migrations), hqstore.ErrSchemaTooNew)
 		}
-		for i := int(v); i < len(migrations); i++ {
+		for i := int(v); i < to; i++ {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
 				return fmt.Errorf("migration %d: %w", i+1, err)
 			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, len(migrations))
+		_, err = tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, max(to, int(v)))
 		return err
 	})
 }
 
 // retryable reports a failure that running the transaction again can
 // cure: a deadlock, a serialisation failure, a unique key a concurrent
-// transaction took first.
+// transaction took first, a member created after the lock's snapshot.
 func retryable(err error) bool {
+	if errors.Is(err, errCreatedMeanwhile) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -214,13 +221,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // Apply applies a batch of events in one transaction; see the package
 // documentation.
 func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
-	regs, mems := hqstore.Touches(events)
+	regs, mems, credited := hqstore.TouchesCredited(events)
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var res hqstore.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		t := newTxn(ctx, tx, true)
-		if err := t.lock(regs, mems); err != nil {
+		if err := t.lock(regs, mems, credited); err != nil {
 			return err
 		}
 		r, err := hqstore.ApplyIn(t, events, s.applyOpts())
@@ -342,7 +349,7 @@ func (s *Store) Summaries(ids []string) ([]hqstore.MemberSummary, error) {
 	now := s.now()
 	err := s.read(func(ctx context.Context, t *txn) error {
 		rows := map[string]hqstore.MemberRow{}
-		if err := eachRow(ctx, s.pool, `SELECT id, balance, included, profile FROM hq_members WHERE id = ANY($1)`, []any{ids}, func(r pgx.Rows) error {
+		if err := eachRow(ctx, s.pool, memberRead+` WHERE m.id = ANY($1)`, []any{ids}, func(r pgx.Rows) error {
 			m, err := scanMember(r)
 			rows[m.ID] = m
 			return err
@@ -400,7 +407,7 @@ func (s *Store) eachSummary(figures bool, fn func(hqstore.MemberSummary) error) 
 		var page []hqstore.MemberSummary
 		err := s.read(func(ctx context.Context, t *txn) error {
 			var rows []hqstore.MemberRow
-			if err := eachRow(ctx, s.pool, `SELECT id, balance, included, profile FROM hq_members WHERE id > $1 ORDER BY id LIMIT 1000`, []any{after}, func(r pgx.Rows) error {
+			if err := eachRow(ctx, s.pool, memberRead+` WHERE m.id > $1 ORDER BY m.id LIMIT 1000`, []any{after}, func(r pgx.Rows) error {
 				m, err := scanMember(r)
 				rows = append(rows, m)
 				return err
@@ -701,7 +708,7 @@ func (s *Store) AcknowledgeGap(register string, from, to uint64, note string) (h
 	var g hqstore.Gap
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		t := newTxn(ctx, tx, true)
-		if err := t.lock([]string{register}, nil); err != nil {
+		if err := t.lock([]string{register}, nil, nil); err != nil {
 			return err
 		}
 		var err error
@@ -850,7 +857,7 @@ func (s *Store) Check() error {
 			return err
 		}
 		seen := map[string]bool{}
-		if err := eachRow(ctx, tx, `SELECT id, balance FROM hq_members`, nil, func(r pgx.Rows) error {
+		if err := eachRow(ctx, tx, `SELECT m.id, m.carried + COALESCE((SELECT sum(points) FROM hq_member_regs WHERE member = m.id), 0)::bigint FROM hq_members AS m`, nil, func(r pgx.Rows) error {
 			var id string
 			var bal int64
 			if err := r.Scan(&id, &bal); err != nil {
@@ -868,6 +875,22 @@ func (s *Store) Check() error {
 			if !seen[id] && sum != 0 {
 				return fmt.Errorf("check: member %s has point events but no record", id)
 			}
+		}
+		// Per-register sums belong to a member and never include more of
+		// a register's events than head office applied.
+		var member, reg string
+		var seq, mark int64
+		err = tx.QueryRow(ctx, `SELECT r.member, r.register, r.seq, COALESCE(g.watermark, -1) FROM hq_member_regs AS r
+			LEFT JOIN hq_registers AS g ON g.register = r.register
+			WHERE g.register IS NULL OR r.seq > g.watermark OR NOT EXISTS (SELECT 1 FROM hq_members AS m WHERE m.id = r.member) LIMIT 1`).Scan(&member, &reg, &seq, &mark)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case !seen[member]:
+			return fmt.Errorf("check: member %s has sums for register %s but no record", member, reg)
+		default:
+			return fmt.Errorf("check: member %s includes register %s up to seq %d, its watermark is %d", member, reg, seq, mark)
 		}
 		return checkStreams(ctx, tx)
 	}))

@@ -38,7 +38,7 @@ func (s *Store) ResolvePolicy(register string, seq uint64, approve bool) ([]stri
 				_, mems = hqstore.Touches([]hqstore.Event{{Register: register, Store: h.Store, Incarnation: h.Incarnation, OutboxRecord: h.OutboxRecord}})
 			}
 		}
-		if err := t.lock([]string{register}, mems); err != nil {
+		if err := t.lock([]string{register}, mems, nil); err != nil {
 			return err
 		}
 		var err error

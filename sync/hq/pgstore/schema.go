@@ -113,4 +113,19 @@ var migrations = []string{
 		PRIMARY KEY (store, member)
 	);
 	CREATE UNIQUE INDEX IF NOT EXISTS hq_stream_members_pos ON hq_stream_members (store, pos);`,
+	// 5: a member's balance and Included marks by register
+	// (hq_member_regs), so ingest adds a batch's points in one statement
+	// under the register's lock and writes a member's own row only when
+	// its profile changes; carried is the balance schema 4 held.
+	`CREATE TABLE hq_member_regs (
+		member      text COLLATE "C" NOT NULL,
+		register    text COLLATE "C" NOT NULL,
+		seq         bigint NOT NULL,
+		points      bigint NOT NULL,
+		PRIMARY KEY (member, register)
+	);
+	INSERT INTO hq_member_regs (member, register, seq, points)
+		SELECT m.id, j.key, j.value::bigint, 0 FROM hq_members AS m, json_each_text(m.included) AS j;
+	ALTER TABLE hq_members DROP COLUMN included;
+	ALTER TABLE hq_members RENAME COLUMN balance TO carried;`,
 }

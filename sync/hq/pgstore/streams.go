@@ -20,12 +20,18 @@ import (
 // ('summary_position'); TakeSummaries takes that row's lock first, so two
 // workers never interleave their positions.
 
-// MarkChanged queues the member's mark and where it was seen.
+// MarkChanged queues the member's mark and where it was seen (written by
+// flush, one statement each for all members).
 func (t *txn) MarkChanged(member string, stores []string, at time.Time) error {
-	t.queue(`INSERT INTO hq_dirty (member) VALUES ($1) ON CONFLICT DO NOTHING`, member)
-	if len(stores) > 0 {
-		t.queue(`INSERT INTO hq_shops (member, store, at) SELECT $1, s, $3 FROM unnest($2::text[]) AS s ORDER BY s
-			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, member, stores, max(at.Unix(), 0))
+	t.dirty = append(t.dirty, member)
+	sec := max(at.Unix(), 0)
+	for _, st := range stores {
+		// A mark made within the hour is not written again: the summary
+		// window is months.
+		if was, ok := t.shops[member+"\x00"+st]; ok && was >= sec-3600 {
+			continue
+		}
+		t.shopMember, t.shopStore, t.shopAt = append(t.shopMember, member), append(t.shopStore, st), append(t.shopAt, sec)
 	}
 	return nil
 }

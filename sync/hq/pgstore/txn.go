@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"sort"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -23,23 +26,45 @@ type querier interface {
 // txn is hqstore.Txn over one PostgreSQL transaction (write) or the pool
 // (read). Writes are queued and sent in one batch by flush; reads see the
 // queued writes through cache.
+//
+// A member's balance is hq_members.carried (what schema 4 held) plus the
+// per-register sums in hq_member_regs, whose seq is the member's Included
+// mark for that register. A batch writes those rows only under the lock
+// of their register's row, so they never wait on another register's
+// events; the member's own row is locked and read only when the batch
+// needs its balance or profile (redemptions, profile events), and written
+// only when the profile changes or the member is new.
 type txn struct {
 	ctx   context.Context
 	q     querier
 	write bool
 	regs  map[string]hqstore.RegisterState
-	mems  map[string]hqstore.MemberRow // existing members, locked
-	cache map[string]cached            // kind\x00key -> value, nil: none
+	mems  map[string]hqstore.MemberRow // members read under their row lock
+	// credited are members this batch only adds points to
+	// (hqstore.TouchesCredited), read without a lock: true when the row
+	// exists.
+	credited map[string]bool
+	// pairs are the (member \x00 register) rows of hq_member_regs that
+	// exist, for credited members and the batch's registers; shops what
+	// hq_shops holds for the batch's members (member \x00 store -> at).
+	pairs map[string]bool
+	shops map[string]int64
+	cache map[string]cached // kind\x00key -> value, nil: none
 	batch pgx.Batch
 	// Rows written with one statement each at flush.
-	evReg, regID, memUpd, memNew []string
+	evReg, regID                 []string
 	evSeq                        []int64
 	evRec                        [][]byte
 	regState                     [][]byte
 	regWM                        []int64
-	updBal, newBal               []int64
-	updInc, updProf              [][]byte
-	newInc, newProf              [][]byte
+	profID, newID, creditID      []string
+	profV, newProf, creditProf   [][]byte
+	mrMember, mrReg              []string // new rows of hq_member_regs
+	mrSeq, mrPts                 []int64
+	muMember, muReg              []string // rows of hq_member_regs to add to
+	muSeq, muPts                 []int64
+	dirty, shopMember, shopStore []string
+	shopAt                       []int64
 }
 
 type cached struct {
@@ -49,7 +74,8 @@ type cached struct {
 
 func newTxn(ctx context.Context, q querier, write bool) *txn {
 	return &txn{ctx: ctx, q: q, write: write, regs: map[string]hqstore.RegisterState{},
-		mems: map[string]hqstore.MemberRow{}, cache: map[string]cached{}}
+		mems: map[string]hqstore.MemberRow{}, credited: map[string]bool{}, pairs: map[string]bool{},
+		shops: map[string]int64{}, cache: map[string]cached{}}
 }
 
 func key(kind string, parts ...string) string {
@@ -60,13 +86,33 @@ func key(kind string, parts ...string) string {
 	return k
 }
 
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
 func seqs(n uint64) string { return strconv.FormatUint(n, 10) }
 
+// errCreatedMeanwhile: a member row appeared between a transaction's
+// lock and its read; the transaction runs again (retryable).
+var errCreatedMeanwhile = errors.New("member created by a concurrent writer")
+
+// memberRead reads members with their balance and Included marks
+// (scanMember's columns); append a WHERE on m.id.
+const memberRead = `SELECT m.id, m.carried + COALESCE(r.points, 0), COALESCE(r.included, '{}'::json), m.profile FROM hq_members AS m
+	LEFT JOIN LATERAL (SELECT sum(points)::bigint AS points, json_object_agg(register, seq) AS included
+		FROM hq_member_regs WHERE member = m.id) AS r ON true`
+
 // lock takes the rows of the batch's registers (inserting new ones) and
-// existing members, in id order.
-func (t *txn) lock(regs, mems []string) error {
-	// One round trip: insert new registers, lock the registers, lock the
-	// members.
+// existing members, in id order, and reads which of the credited members
+// exist (without a lock).
+func (t *txn) lock(regs, mems, credited []string) error {
+	// One round trip: insert new registers, lock the registers, lock and
+	// read the members, see which credited members exist.
 	var b pgx.Batch
 	b.Queue(`INSERT INTO hq_registers (register, state)
 		SELECT r, json_build_object('register', r) FROM unnest($1::text[]) AS r ORDER BY r
@@ -81,17 +127,118 @@ func (t *txn) lock(regs, mems []string) error {
 		}
 		return rows.Err()
 	})
-	b.Queue(`SELECT id, balance, included, profile FROM hq_members WHERE id = ANY($1) ORDER BY id FOR UPDATE`, mems).Query(func(rows pgx.Rows) error {
+	if len(credited) > 0 {
+		cred := map[string]bool{}
+		for _, id := range credited {
+			cred[id] = true
+		}
+		var exact []string
+		for _, id := range mems {
+			if !cred[id] {
+				exact = append(exact, id)
+			}
+		}
+		mems = exact
+		for _, id := range credited {
+			t.credited[id] = false
+		}
+		b.Queue(`SELECT id FROM hq_members WHERE id = ANY($1)`, credited).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				t.credited[id] = true
+			}
+			return rows.Err()
+		})
+	}
+	t.queueLockMembers(&b, mems)
+	if len(credited) > 0 {
+		// After the registers' locks: only a writer holding a register's
+		// lock writes its rows.
+		b.Queue(`SELECT member, register FROM hq_member_regs WHERE member = ANY($1) AND register = ANY($2)`, credited, regs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var m, r string
+				if err := rows.Scan(&m, &r); err != nil {
+					return err
+				}
+				t.pairs[m+"\x00"+r] = true
+			}
+			return rows.Err()
+		})
+	}
+	if all := append(append([]string(nil), mems...), credited...); len(all) > 0 {
+		// Where the members were seen: a recent mark is not written again
+		// (MarkChanged).
+		b.Queue(`SELECT member, store, at FROM hq_shops WHERE member = ANY($1)`, all).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var m, st string
+				var at int64
+				if err := rows.Scan(&m, &st, &at); err != nil {
+					return err
+				}
+				t.shops[m+"\x00"+st] = at
+			}
+			return rows.Err()
+		})
+	}
+	if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+		return err
+	}
+	// Events held earlier may be applied in this batch, and what they do
+	// to a member is not known here: read and lock every member then.
+	for _, rs := range t.regs {
+		if rs.Held > 0 && len(t.credited) > 0 {
+			mems := sortedKeys(t.credited)
+			clear(t.credited)
+			var b pgx.Batch
+			t.queueLockMembers(&b, mems)
+			return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
+		}
+	}
+	return nil
+}
+
+// queueLockMembers locks the members' rows in id order and then (a
+// statement of its own, so it sees what the lock waited for) reads their
+// per-register sums.
+func (t *txn) queueLockMembers(b *pgx.Batch, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	b.Queue(`SELECT id, carried, profile FROM hq_members WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			m, err := scanMember(rows)
-			if err != nil {
+			var m hqstore.MemberRow
+			var carried int64
+			var prof []byte
+			if err := rows.Scan(&m.ID, &carried, &prof); err != nil {
 				return err
 			}
+			m.Balance, m.Profile, m.Included = ledger.Points(carried), prof, map[string]uint64{}
 			t.mems[m.ID] = m
 		}
 		return rows.Err()
 	})
-	return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
+	b.Queue(`SELECT member, register, seq, points FROM hq_member_regs WHERE member = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id, reg string
+			var seq, pts int64
+			if err := rows.Scan(&id, &reg, &seq, &pts); err != nil {
+				return err
+			}
+			m, ok := t.mems[id]
+			if !ok {
+				// Created (credited) by a writer that committed after
+				// the lock's snapshot: run again to lock it.
+				return fmt.Errorf("member %q: %w", id, errCreatedMeanwhile)
+			}
+			m.Balance += ledger.Points(pts)
+			m.Included[reg] = uint64(seq)
+			t.mems[id] = m
+		}
+		return rows.Err()
+	})
 }
 
 // flush sends the queued writes.
@@ -106,16 +253,39 @@ func (t *txn) flush() error {
 		b.Queue(`UPDATE hq_registers AS r SET state = u.state, watermark = u.watermark
 			FROM unnest($1::text[], $2::json[], $3::bigint[]) AS u(register, state, watermark) WHERE r.register = u.register`, t.regID, t.regState, t.regWM)
 	}
-	if len(t.memUpd) > 0 {
-		b.Queue(`UPDATE hq_members AS m SET balance = u.balance, included = u.included, profile = coalesce(u.profile, m.profile)
-			FROM unnest($1::text[], $2::bigint[], $3::json[], $4::json[]) AS u(id, balance, included, profile) WHERE m.id = u.id`,
-			t.memUpd, t.updBal, t.updInc, t.updProf)
-	}
-	if len(t.memNew) > 0 {
+	if len(t.newID) > 0 {
 		// New: a concurrent writer that created one first makes this fail
 		// (unique key) and the transaction runs again.
-		b.Queue(`INSERT INTO hq_members (id, balance, included, profile)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::json[], $4::json[])`, t.memNew, t.newBal, t.newInc, t.newProf)
+		b.Queue(`INSERT INTO hq_members (id, carried, profile) SELECT i, 0, p FROM unnest($1::text[], $2::json[]) AS u(i, p)`, t.newID, t.newProf)
+	}
+	if len(t.creditID) > 0 {
+		// New members that only earned: a profile written concurrently
+		// by a member event wins.
+		b.Queue(`INSERT INTO hq_members (id, carried, profile) SELECT i, 0, p FROM unnest($1::text[], $2::json[]) AS u(i, p)
+			ON CONFLICT (id) DO NOTHING`, t.creditID, t.creditProf)
+	}
+	if len(t.profID) > 0 {
+		b.Queue(`UPDATE hq_members AS m SET profile = u.profile
+			FROM unnest($1::text[], $2::json[]) AS u(id, profile) WHERE m.id = u.id`, t.profID, t.profV)
+	}
+	// hq_member_regs: rows are written only under their register's lock,
+	// so which exist is known (lock) and no insert meets a concurrent one.
+	if len(t.muMember) > 0 {
+		b.Queue(`UPDATE hq_member_regs AS r SET seq = GREATEST(r.seq, u.seq), points = r.points + u.points
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(member, register, seq, points)
+			WHERE r.member = u.member AND r.register = u.register`, t.muMember, t.muReg, t.muSeq, t.muPts)
+	}
+	if len(t.mrMember) > 0 {
+		b.Queue(`INSERT INTO hq_member_regs (member, register, seq, points)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`, t.mrMember, t.mrReg, t.mrSeq, t.mrPts)
+	}
+	if len(t.dirty) > 0 {
+		b.Queue(`INSERT INTO hq_dirty (member) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING`, t.dirty)
+	}
+	if len(t.shopMember) > 0 {
+		b.Queue(`INSERT INTO hq_shops (member, store, at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, t.shopMember, t.shopStore, t.shopAt)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -192,15 +362,27 @@ func (t *txn) PutRegister(rs hqstore.RegisterState) error {
 
 func (t *txn) Member(id string) (hqstore.MemberRow, bool, error) {
 	if m, ok := t.mems[id]; ok {
+		// The applier changes Included in place; PutMember compares.
+		m.Included = maps.Clone(m.Included)
 		return m, true, nil
 	}
-	sql := `SELECT id, balance, included, profile FROM hq_members WHERE id = $1`
+	if exists, ok := t.credited[id]; ok {
+		// Only credited: the applier adds points to nothing (Added).
+		return hqstore.MemberRow{ID: id, Included: map[string]uint64{}}, exists, nil
+	}
 	if t.write {
-		sql += ` FOR UPDATE`
+		var b pgx.Batch
+		t.queueLockMembers(&b, []string{id})
+		if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+			return hqstore.MemberRow{}, false, err
+		}
+		m, ok := t.mems[id]
+		m.Included = maps.Clone(m.Included)
+		return m, ok, nil
 	}
 	var m hqstore.MemberRow
 	found := false
-	err := eachRow(t.ctx, t.q, sql, []any{id}, func(r pgx.Rows) error {
+	err := eachRow(t.ctx, t.q, memberRead+` WHERE m.id = $1`, []any{id}, func(r pgx.Rows) error {
 		var err error
 		m, err = scanMember(r)
 		found = true
@@ -209,29 +391,59 @@ func (t *txn) Member(id string) (hqstore.MemberRow, bool, error) {
 	if err != nil || !found {
 		return hqstore.MemberRow{}, false, err
 	}
-	if t.write {
-		t.mems[id] = m
-	}
 	return m, true, nil
 }
 
 func (t *txn) PutMember(m hqstore.MemberRow) error {
-	inc, err := json.Marshal(m.Included)
-	if err != nil {
-		return err
+	base, read := t.mems[m.ID]
+	exists, credited := t.credited[m.ID]
+	regs := make([]string, 0, len(m.Included))
+	for r := range m.Included {
+		regs = append(regs, r)
 	}
-	if old, ok := t.mems[m.ID]; ok {
-		// An unchanged profile is not sent (NULL keeps it): most updates
-		// are point events, which move only the balance and sequences.
-		prof := []byte(m.Profile)
-		if bytes.Equal(prof, old.Profile) {
-			prof = nil
+	for r := range m.Added {
+		if _, ok := m.Included[r]; !ok {
+			regs = append(regs, r)
 		}
-		t.memUpd, t.updBal, t.updInc, t.updProf = append(t.memUpd, m.ID), append(t.updBal, int64(m.Balance)), append(t.updInc, inc), append(t.updProf, prof)
-	} else {
-		t.memNew, t.newBal, t.newInc, t.newProf = append(t.memNew, m.ID), append(t.newBal, int64(m.Balance)), append(t.newInc, inc), append(t.newProf, m.Profile)
 	}
-	t.mems[m.ID] = m
+	sort.Strings(regs)
+	for _, r := range regs {
+		seq, add := m.Included[r], m.Added[r]
+		was, had := base.Included[r]
+		switch {
+		case read && seq == was && add == 0:
+		case read && had, credited && t.pairs[m.ID+"\x00"+r]:
+			t.muMember, t.muReg = append(t.muMember, m.ID), append(t.muReg, r)
+			t.muSeq, t.muPts = append(t.muSeq, int64(seq)), append(t.muPts, int64(add))
+		default:
+			t.mrMember, t.mrReg = append(t.mrMember, m.ID), append(t.mrReg, r)
+			t.mrSeq, t.mrPts = append(t.mrSeq, int64(seq)), append(t.mrPts, int64(add))
+			if credited {
+				t.pairs[m.ID+"\x00"+r] = true
+			}
+		}
+	}
+	switch {
+	case read:
+		// An unchanged profile is not written: most updates are point
+		// events.
+		if !bytes.Equal(m.Profile, base.Profile) {
+			t.profID, t.profV = append(t.profID, m.ID), append(t.profV, []byte(m.Profile))
+		}
+	case credited:
+		if !exists {
+			t.creditID, t.creditProf = append(t.creditID, m.ID), append(t.creditProf, []byte(m.Profile))
+			t.credited[m.ID] = true
+		}
+		return nil
+	default:
+		t.newID, t.newProf = append(t.newID, m.ID), append(t.newProf, []byte(m.Profile))
+	}
+	inc := make(map[string]uint64, len(m.Included))
+	for r, seq := range m.Included {
+		inc[r] = max(seq, base.Included[r])
+	}
+	t.mems[m.ID] = hqstore.MemberRow{ID: m.ID, Balance: m.Balance, Included: inc, Profile: m.Profile}
 	return nil
 }
 

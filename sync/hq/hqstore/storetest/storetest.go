@@ -278,6 +278,12 @@ func testChainWideMerge(t *testing.T, open Opener) {
 	if err != nil || !mem.Consent.Given || len(mem.ConsentHistory) != 1 || res.Applied != 1 {
 		t.Fatalf("consent: %+v %v", mem, err)
 	}
+	// It moves the member's mark for its register, points or not; an
+	// earn at a register new to the member adds one.
+	apply(t, s, Earn("c-r1", 1, "m1", 5))
+	if sum, err := s.Summary("m1"); err != nil || sum.Balance != 75 || !reflect.DeepEqual(sum.Included, map[string]uint64{"a-r1": 3, "b-r1": 2, "c-r1": 1}) {
+		t.Fatalf("after consent and an earn: balance %d included %v (%v)", sum.Balance, sum.Included, err)
+	}
 }
 
 func testAliasConflict(t *testing.T, open Opener) {
