@@ -508,13 +508,18 @@ func (a *applier) effect(rs *RegisterState, o op) error {
 	return nil
 }
 
-func (a *applier) putPurchase(member string, e Event, p ledger.Purchase) error {
+// putPurchase stores a purchase entry of member (old: the entry it
+// corrects) and brings the running figures up to date.
+func (a *applier) putPurchase(member string, e Event, p ledger.Purchase, old *ledger.Purchase) error {
 	v, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
 	a.touched[member] = true
-	return a.tx.PutPurchase(member, e.Register, e.Seq, v)
+	if err := a.tx.PutPurchase(member, e.Register, e.Seq, v); err != nil {
+		return err
+	}
+	return a.figure(member, old, &p)
 }
 
 func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
@@ -554,7 +559,7 @@ func (a *applier) applySale(rs *RegisterState, e Event, s *ledger.Sale) error {
 	}
 	return a.putPurchase(s.MemberID, e, ledger.Purchase{
 		SaleID: s.ID, Seq: e.Seq, WallTime: wt, ClockTrusted: trusted, Amount: s.Total, Categories: cats,
-	})
+	}, nil)
 }
 
 func absMoney(m ledger.Money) ledger.Money {
@@ -612,7 +617,7 @@ func (a *applier) applyRefund(e Event, r *refundData) error {
 	}
 	return a.putPurchase(member, e, ledger.Purchase{
 		SaleID: r.SaleID, Seq: e.Seq, WallTime: e.WallTime, ClockTrusted: e.ClockTrusted, Amount: -amount,
-	})
+	}, nil)
 }
 
 func (a *applier) applyPoints(e Event, p *pointData) error {
@@ -657,8 +662,9 @@ func (a *applier) applyCorrection(e Event, tc *ledger.TimeCorrection) error {
 				return fmt.Errorf("purchase %s/%s/%d: %w", c.MemberID, e.Register, c.Seq, err)
 			}
 			if !p.ClockTrusted {
+				old := p
 				p.CorrectedTime = c.WallTime
-				if err := a.putPurchase(c.MemberID, Event{OutboxRecord: ledger.OutboxRecord{Seq: c.Seq}, Register: e.Register}, p); err != nil {
+				if err := a.putPurchase(c.MemberID, Event{OutboxRecord: ledger.OutboxRecord{Seq: c.Seq}, Register: e.Register}, p, &old); err != nil {
 					return err
 				}
 			}

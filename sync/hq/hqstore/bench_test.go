@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
+	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 )
 
 func cpuNow() time.Duration {
@@ -72,4 +74,20 @@ func BenchmarkApplyPoints(b *testing.B) {
 	fmt.Printf("REPORT hqstore_apply_wall_per_commit %.2f ms\n", float64(wall.Microseconds())/1000/float64(commits))
 	fmt.Printf("REPORT hqstore_commit_floor_cpu_per_event %.2f us\n", float64(fcpu.Microseconds())/float64(len(evs)))
 	fmt.Printf("REPORT hqstore_commit_floor_wall_per_commit %.2f ms\n", float64(fwall.Microseconds())/1000/float64(commits))
+}
+
+// BenchmarkSummaryHeavyVsNew: a member summary for a member with 10,000
+// purchases against one for a new member (storetest.SummaryHeavyVsNew),
+// on bbolt. Goal: at most 1.2. It runs once whatever b.N is.
+func BenchmarkSummaryHeavyVsNew(b *testing.B) {
+	st, err := hqstore.Open(filepath.Join(b.TempDir(), "hq.db"), &hqstore.Options{Clock: ledgertest.NewClock(time.Date(2026, 12, 27, 10, 0, 0, 0, time.UTC), true)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	heavy, fresh := storetest.SummaryHeavyVsNew(b, st, false)
+	b.ReportMetric(float64(heavy.Microseconds()), "heavy-cpu-us")
+	b.ReportMetric(float64(fresh.Microseconds()), "new-cpu-us")
+	fmt.Printf("REPORT summary_heavy_cpu_us %.1f\nREPORT summary_new_cpu_us %.1f\n", float64(heavy.Nanoseconds())/1e3, float64(fresh.Nanoseconds())/1e3)
+	fmt.Printf("RATIO summary_heavy_vs_new_member %.2f\n", float64(heavy)/float64(fresh))
 }

@@ -1,6 +1,7 @@
 package hqstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,11 +19,14 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/durable"
 	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/source"
 	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 )
 
-// schemaVersion is the layout this program writes and reads.
-const schemaVersion = 1
+// schemaVersion is the layout this program writes and reads: 2 added the
+// running figures (figures.go), rebuilt from the purchases when a store
+// of version 1 is opened for writing.
+const schemaVersion = 2
 
 // Bucket names. Per-register buckets are nested under bEvents and bHeld.
 var (
@@ -37,7 +41,7 @@ var (
 	bConflicts = []byte("conflicts")
 	bDouble    = []byte("doublespends")
 	bConfig    = []byte("config")
-	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview, bPolicyHeld, bPolicyAdjust}
+	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview, bPolicyHeld, bPolicyAdjust, bFigSales, bFigDays}
 )
 
 // Options configures Open. A nil *Options means defaults.
@@ -382,10 +386,48 @@ func checkSchema(tx *bolt.Tx, write bool) error {
 		}
 		return m.Put([]byte("schema"), u64(schemaVersion))
 	}
-	if got := binary.BigEndian.Uint64(v); got > schemaVersion {
+	got := binary.BigEndian.Uint64(v)
+	if got > schemaVersion {
 		return fmt.Errorf("schema %d, this program knows %d: %w", got, schemaVersion, ErrSchemaTooNew)
 	}
+	if got < 2 && write {
+		if err := rebuildFigures(tx); err != nil {
+			return fmt.Errorf("schema 2 (running figures): %w", err)
+		}
+		return m.Put([]byte("schema"), u64(schemaVersion))
+	}
 	return nil
+}
+
+// rebuildFigures computes every member's running figures from the
+// purchases (schema 1 to 2).
+func rebuildFigures(tx *bolt.Tx) error {
+	bt := newBoltTxn(tx)
+	c := tx.Bucket(bPurchases).Cursor()
+	var member string
+	var recs [][]byte
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		err := RebuildFiguresIn(bt, member, recs)
+		recs = nil
+		return err
+	}
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return fmt.Errorf("purchase key %q: %w", k, ErrInvalid)
+		}
+		if string(k[:i]) != member {
+			if err := flush(); err != nil {
+				return err
+			}
+			member = string(k[:i])
+		}
+		recs = append(recs, append([]byte(nil), v...))
+	}
+	return flush()
 }
 
 // Close closes the file.
@@ -456,7 +498,7 @@ func (m *memberRec) summary(tx Txn, now time.Time) (MemberSummary, error) {
 	}
 	var out MemberSummary
 	if tx != nil {
-		if out.Spend12m, out.Visits12m, out.Retention, err = memberFigures(tx, m.ID, now); err != nil {
+		if out.Spend12m, out.Visits12m, out.Retention, err = runningFigures(tx, m.ID, source.Enrolled(*p), now); err != nil {
 			return MemberSummary{}, fmt.Errorf("member %q: %w", m.ID, err)
 		}
 	}
@@ -812,6 +854,13 @@ func (s *Store) Check() error {
 			if i := sort.SearchStrings(ids, id); (i == len(ids) || ids[i] != id) && sum != 0 {
 				return fmt.Errorf("check: member %s has point events but no record", id)
 			}
+		}
+		now, _ := s.opts.Clock.Now()
+		bt := newBoltTxn(tx)
+		if err := tx.Bucket(bMembers).ForEach(func(k, _ []byte) error {
+			return CheckFiguresIn(bt, string(k), now)
+		}); err != nil {
+			return err
 		}
 		return checkStreams(tx)
 	})

@@ -63,6 +63,15 @@ type Txn interface {
 	// Shops returns every store where the member was seen (MarkChanged),
 	// in any order; the policy reads it.
 	Shops(member string) ([]string, error)
+	// Running figures (figures.go): a sale's part in its member's
+	// figures and a member's purchase days (FigureDays: those in
+	// from..to, ascending or, desc, descending, at most limit unless 0;
+	// a day with Sales 0 is deleted by PutFigureDay).
+	SaleFigure(member, sale string) ([]byte, error)
+	PutSaleFigure(member, sale string, rec []byte) error
+	FigureDay(member string, day int) (DayFigure, bool, error)
+	PutFigureDay(member string, d DayFigure) error
+	FigureDays(member string, from, to, limit int, desc bool) ([]DayFigure, error)
 }
 
 // MemberRow is a member's stored chain-wide view: the balance and, per
@@ -383,6 +392,28 @@ func TouchesCredited(events []Event) (registers, members, credited []string) {
 		}
 	}
 	return sortedKeys(regs), sortedKeys(mems), sortedKeys(credit)
+}
+
+// SaleTouches returns the (member, sale) pairs whose running figures
+// applying events' sales and refunds that name their member moves
+// (figures.go), so a backend can read them ahead in one go.
+func SaleTouches(events []Event) (members, sales []string) {
+	for _, e := range events {
+		if e.Type != ledger.OutSale && e.Type != ledger.OutRefund && e.Type != ledger.OutVoid {
+			continue // no decoding for the bulk of the stream
+		}
+		o, err := decode(e)
+		if err != nil {
+			continue
+		}
+		switch {
+		case o.sale != nil && o.sale.MemberID != "":
+			members, sales = append(members, o.sale.MemberID), append(sales, o.sale.ID)
+		case o.refund != nil && o.refund.MemberID != "":
+			members, sales = append(members, o.refund.MemberID), append(sales, o.refund.SaleID)
+		}
+	}
+	return members, sales
 }
 
 // StoredRecord is the form in which an event is stored and compared for

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
@@ -163,4 +164,28 @@ func runFloor(b *testing.B, srv *pgtest.Server, batches [][]hqstore.Event) time.
 			return err
 		})
 	})
+}
+
+// BenchmarkSummaryHeavyVsNew: a member summary for a member with 10,000
+// purchases against one for a new member (storetest.SummaryHeavyVsNew,
+// wall time), on PostgreSQL. Goal: at most 1.2. It runs once whatever
+// b.N is.
+func BenchmarkSummaryHeavyVsNew(b *testing.B) {
+	srv, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		pgtest.Need(b, nil, err)
+	}
+	defer srv.Close()
+	_, dsn, err := srv.Schema()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, &pgstore.Options{Store: hqstore.Options{Clock: ledgertest.NewClock(time.Date(2026, 12, 27, 10, 0, 0, 0, time.UTC), true)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	heavy, fresh := storetest.SummaryHeavyVsNew(b, st, true)
+	fmt.Printf("REPORT summary_pg_heavy_us %.1f\nREPORT summary_pg_new_us %.1f\n", float64(heavy.Nanoseconds())/1e3, float64(fresh.Nanoseconds())/1e3)
+	fmt.Printf("RATIO summary_heavy_vs_new_member_pg %.2f\n", float64(heavy)/float64(fresh))
 }

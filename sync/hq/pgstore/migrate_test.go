@@ -4,8 +4,10 @@ import (
 	"context"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
@@ -14,7 +16,8 @@ import (
 
 // A database at schema 4 (balances and Included marks in the member row)
 // migrates to schema 5 (per-register sums) keeping every balance and
-// mark, and ingest and Check go on from there.
+// mark, and to 6 (running figures, computed from the purchases); ingest
+// and Check go on from there.
 func TestMigrateFromSchema4(t *testing.T) {
 	s := pgtest.Need(t, srv, srvErr)
 	_, dsn, err := s.Schema()
@@ -41,6 +44,9 @@ func TestMigrateFromSchema4(t *testing.T) {
 		`INSERT INTO hq_registers (register, watermark, state) VALUES
 			('r1', 3, '{"register":"r1","store":"s1","watermark":3,"seen":3,"applied":3}'),
 			('r2', 1, '{"register":"r2","store":"s1","watermark":1,"seen":1,"applied":1}')`,
+		`INSERT INTO hq_purchases (member, register, seq, rec) VALUES
+			('m1', 'r9', 1, '{"sale_id":"s1","seq":1,"wall_time":"2026-11-20T10:00:00Z","clock_trusted":true,"amount":1500}'),
+			('m1', 'r9', 2, '{"sale_id":"s2","seq":2,"wall_time":"2026-11-25T10:00:00Z","clock_trusted":true,"amount":500}')`,
 		`INSERT INTO hq_members (id, balance, included, profile) VALUES
 			('m1', 7, '{"r1":3,"r2":1}', '{"member_id":"m1","name":"Ann"}'),
 			('m2', 9, '{"r1":2}', '{"member_id":"m2"}')`,
@@ -51,7 +57,7 @@ func TestMigrateFromSchema4(t *testing.T) {
 	}
 	old.Close()
 
-	st, err := pgstore.Open(dsn, nil)
+	st, err := pgstore.Open(dsn, &pgstore.Options{Store: hqstore.Options{Clock: ledgertest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +80,11 @@ func TestMigrateFromSchema4(t *testing.T) {
 	}
 	if sum, _ := st.Summary("m1"); sum.Member.Name != "Ann" {
 		t.Fatalf("m1's profile lost: %+v", sum.Member)
+	}
+	// Migration 6 computed the running figures from the purchases (and
+	// Check above compared them with a recomputation).
+	if sum, _ := st.Summary("m1"); sum.Visits12m != 2 || sum.Spend12m != 2000 || sum.Retention == nil || sum.Retention.MeanInterval != 5 {
+		t.Fatalf("m1's figures after migration: %d %d %+v", sum.Visits12m, sum.Spend12m, sum.Retention)
 	}
 	// Ingest goes on: an earn, a redemption that overdraws, a new member.
 	if _, err := st.Apply([]hqstore.Event{storetest.Earn("r1", 4, "m1", 3), storetest.Earn("r1", 5, "m2", -10), storetest.Earn("r1", 6, "m3", 1)}); err != nil {

@@ -176,6 +176,11 @@ func (s *Store) migrate(ctx context.Context, to int) error {
 			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
 				return fmt.Errorf("migration %d: %w", i+1, err)
 			}
+			if fn := afterMigration[i]; fn != nil {
+				if err := fn(ctx, tx); err != nil {
+					return fmt.Errorf("migration %d: %w", i+1, err)
+				}
+			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO hq_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, max(to, int(v)))
 		return err
@@ -227,6 +232,8 @@ func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
 	var res hqstore.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		t := newTxn(ctx, tx, true)
+		fm, fs := hqstore.SaleTouches(events)
+		t.figures = [2][]string{fm, fs}
 		if err := t.lock(regs, mems, credited); err != nil {
 			return err
 		}
@@ -891,6 +898,22 @@ func (s *Store) Check() error {
 			return fmt.Errorf("check: member %s has sums for register %s but no record", member, reg)
 		default:
 			return fmt.Errorf("check: member %s includes register %s up to seq %d, its watermark is %d", member, reg, seq, mark)
+		}
+		now := s.now()
+		var ids []string
+		if err := eachRow(ctx, tx, `SELECT id FROM hq_members ORDER BY id`, nil, func(r pgx.Rows) error {
+			var id string
+			err := r.Scan(&id)
+			ids = append(ids, id)
+			return err
+		}); err != nil {
+			return err
+		}
+		t := newTxn(ctx, tx, false)
+		for _, id := range ids {
+			if err := hqstore.CheckFiguresIn(t, id, now); err != nil {
+				return err
+			}
 		}
 		return checkStreams(ctx, tx)
 	}))

@@ -1,5 +1,11 @@
 package pgstore
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // migrations are the schema versions in order: migrations[i] takes the
 // schema from version i to i+1. Applied at Open in one transaction each;
 // never edit one that has shipped, add the next. Statements stay in the
@@ -127,5 +133,27 @@ var migrations = []string{
 	INSERT INTO hq_member_regs (member, register, seq, points)
 		SELECT m.id, j.key, j.value::bigint, 0 FROM hq_members AS m, json_each_text(m.included) AS j;
 	ALTER TABLE hq_members DROP COLUMN included;
-	ALTER TABLE hq_members RENAME COLUMN balance TO carried;`,
+	ALTER TABLE hq_members RENAME COLUMN balance TO carried;`, // 6: running figures of member summaries (hqstore figures.go),
+	// computed from the purchases after this migration (rebuildFigures).
+	`CREATE TABLE hq_fig_sales (
+		member      text COLLATE "C" NOT NULL,
+		sale        text COLLATE "C" NOT NULL,
+		rec         json   NOT NULL,
+		PRIMARY KEY (member, sale)
+	);
+	CREATE TABLE hq_fig_days (
+		member      text COLLATE "C" NOT NULL,
+		day         integer NOT NULL,
+		spend       bigint NOT NULL,
+		sales       integer NOT NULL,
+		cum_spend   bigint NOT NULL,
+		cum_days    integer NOT NULL,
+		PRIMARY KEY (member, day)
+	);`,
+}
+
+// afterMigration runs, in the migration's transaction, what a migration
+// needs beyond SQL: migrations[i]'s entry.
+var afterMigration = map[int]func(ctx context.Context, tx pgx.Tx) error{
+	5: rebuildFigures,
 }

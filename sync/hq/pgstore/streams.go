@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
 
@@ -361,4 +363,286 @@ func checkStreams(ctx context.Context, tx pgx.Tx) error {
 		}
 		return nil
 	})
+}
+
+// Running figures (hqstore figures.go) in hq_fig_sales and hq_fig_days.
+
+// figLockClass is the first key of the transaction-level advisory lock
+// that serialises writers of one member's running figures (the second is
+// the hash of the member id): they can come from any register.
+const figLockClass = 0x66696731
+
+// queueFigureLocks takes, in the order given, the figure locks of members not
+// locked yet in this transaction.
+func (t *txn) queueFigureLocks(b *pgx.Batch, members []string) {
+	var todo []string
+	for _, m := range members {
+		if !t.figLocked[m] {
+			if t.figLocked == nil {
+				t.figLocked = map[string]bool{}
+			}
+			t.figLocked[m] = true
+			todo = append(todo, m)
+		}
+	}
+	if len(todo) > 0 {
+		b.Queue(`SELECT count(pg_advisory_xact_lock($1, hashtext(m))) FROM (SELECT DISTINCT m FROM unnest($2::text[]) AS m ORDER BY m) AS u`, figLockClass, todo)
+	}
+}
+
+func (t *txn) SaleFigure(member, sale string) ([]byte, error) {
+	if t.write && !t.figLocked[member] {
+		// A member whose figures lock did not take (held events applied
+		// now): take it before reading.
+		var b pgx.Batch
+		t.queueFigureLocks(&b, []string{member})
+		if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+			return nil, err
+		}
+	}
+	return t.get(key("fs", member, sale), `SELECT rec FROM hq_fig_sales WHERE member = $1 AND sale = $2`, member, sale)
+}
+
+func (t *txn) PutSaleFigure(member, sale string, rec []byte) error {
+	t.put(key("fs", member, sale), rec)
+	t.queue(`INSERT INTO hq_fig_sales (member, sale, rec) VALUES ($1, $2, $3)
+		ON CONFLICT (member, sale) DO UPDATE SET rec = EXCLUDED.rec`, member, sale, rec)
+	return nil
+}
+
+// dayCached is a member's day as this transaction last wrote or read it.
+type dayCached struct {
+	d      hqstore.DayFigure
+	exists bool
+}
+
+func (t *txn) dayCache(member string) map[int]dayCached {
+	if t.days == nil {
+		t.days = map[string]map[int]dayCached{}
+	}
+	m := t.days[member]
+	if m == nil {
+		m = map[int]dayCached{}
+		t.days[member] = m
+	}
+	return m
+}
+
+const dayCols = `day, spend, sales, cum_spend, cum_days`
+
+func scanDay(r pgx.Rows) (hqstore.DayFigure, error) {
+	var d hqstore.DayFigure
+	var day, sales, cumDays int64
+	var spend, cumSpend int64
+	err := r.Scan(&day, &spend, &sales, &cumSpend, &cumDays)
+	d.Day, d.Spend, d.Sales, d.CumSpend, d.CumDays = int(day), ledger.Money(spend), int(sales), ledger.Money(cumSpend), int(cumDays)
+	return d, err
+}
+
+// prefetchFigures reads, in the lock's round trip, the running figures
+// a batch's sales and refunds will move: their sales' rows and each
+// member's last day (a new sale is normally on or after it).
+func (t *txn) prefetchFigures(b *pgx.Batch, members, sales []string) {
+	if len(members) == 0 {
+		return
+	}
+	sorted := append([]string(nil), members...)
+	sort.Strings(sorted)
+	t.queueFigureLocks(b, sorted)
+	for i := range members {
+		t.cache[key("fs", members[i], sales[i])] = cached{}
+	}
+	b.Queue(`SELECT f.member, f.sale, f.rec FROM unnest($1::text[], $2::text[]) AS u(member, sale)
+		JOIN hq_fig_sales AS f ON f.member = u.member AND f.sale = u.sale`, members, sales).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var m, sale string
+			var rec []byte
+			if err := rows.Scan(&m, &sale, &rec); err != nil {
+				return err
+			}
+			t.cache[key("fs", m, sale)] = cached{v: rec, exists: true}
+		}
+		return rows.Err()
+	})
+	if t.lastDay == nil {
+		t.lastDay = map[string]*hqstore.DayFigure{}
+	}
+	for _, m := range members {
+		t.lastDay[m] = nil
+	}
+	b.Queue(`SELECT u.member, d.`+dayCols+` FROM (SELECT DISTINCT member FROM unnest($1::text[]) AS member) AS u
+		CROSS JOIN LATERAL (SELECT `+dayCols+` FROM hq_fig_days WHERE member = u.member ORDER BY day DESC LIMIT 1) AS d`, members).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var m string
+			var day, sales, cumDays int32
+			var spend, cumSpend int64
+			if err := rows.Scan(&m, &day, &spend, &sales, &cumSpend, &cumDays); err != nil {
+				return err
+			}
+			t.lastDay[m] = &hqstore.DayFigure{Day: int(day), Spend: ledger.Money(spend), Sales: int(sales), CumSpend: ledger.Money(cumSpend), CumDays: int(cumDays)}
+		}
+		return rows.Err()
+	})
+}
+
+// known answers from what prefetchFigures read: the database's days of
+// member in from..to, when they are known without a query.
+func (t *txn) known(member string, from, to int) ([]hqstore.DayFigure, bool) {
+	last, ok := t.lastDay[member]
+	switch {
+	case !ok:
+		return nil, false
+	case last == nil || from > last.Day:
+		return nil, true // the member has no day in the database after its last
+	case to >= last.Day && from == last.Day:
+		return []hqstore.DayFigure{*last}, true
+	}
+	return nil, false
+}
+
+func (t *txn) FigureDay(member string, day int) (hqstore.DayFigure, bool, error) {
+	c := t.dayCache(member)
+	if x, ok := c[day]; ok {
+		return x.d, x.exists, nil
+	}
+	if ds, ok := t.known(member, day, day); ok {
+		c[day] = dayCached{}
+		if len(ds) == 1 {
+			c[day] = dayCached{d: ds[0], exists: true}
+		}
+		return c[day].d, c[day].exists, nil
+	}
+	var d hqstore.DayFigure
+	found := false
+	err := eachRow(t.ctx, t.q, `SELECT `+dayCols+` FROM hq_fig_days WHERE member = $1 AND day = $2`, []any{member, day}, func(r pgx.Rows) error {
+		var err error
+		d, err = scanDay(r)
+		found = true
+		return err
+	})
+	if err != nil {
+		return hqstore.DayFigure{}, false, err
+	}
+	c[day] = dayCached{d: d, exists: found}
+	return d, found, nil
+}
+
+func (t *txn) PutFigureDay(member string, d hqstore.DayFigure) error {
+	t.dayCache(member)[d.Day] = dayCached{d: d, exists: d.Sales > 0}
+	if d.Sales == 0 {
+		t.queue(`DELETE FROM hq_fig_days WHERE member = $1 AND day = $2`, member, d.Day)
+		return nil
+	}
+	t.queue(`INSERT INTO hq_fig_days (member, `+dayCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (member, day) DO UPDATE SET spend = EXCLUDED.spend, sales = EXCLUDED.sales, cum_spend = EXCLUDED.cum_spend, cum_days = EXCLUDED.cum_days`,
+		member, d.Day, int64(d.Spend), d.Sales, int64(d.CumSpend), d.CumDays)
+	return nil
+}
+
+// FigureDays reads the range from the database and lays this
+// transaction's writes (not sent yet) over it.
+func (t *txn) FigureDays(member string, from, to, limit int, desc bool) ([]hqstore.DayFigure, error) {
+	if from > to {
+		return nil, nil
+	}
+	c := t.dayCache(member)
+	written := 0
+	for day := range c {
+		if day >= from && day <= to {
+			written++
+		}
+	}
+	order := "ASC"
+	if desc {
+		order = "DESC"
+	}
+	sql := `SELECT ` + dayCols + ` FROM hq_fig_days WHERE member = $1 AND day BETWEEN $2 AND $3 ORDER BY day ` + order
+	args := []any{member, from, to}
+	if limit > 0 {
+		sql += ` LIMIT $4`
+		args = append(args, limit+written)
+	}
+	got := map[int]hqstore.DayFigure{}
+	if ds, ok := t.known(member, from, to); ok {
+		for _, d := range ds {
+			got[d.Day] = d
+		}
+	} else if last := t.lastDay[member]; ok0(last) && desc && limit == 1 && to >= last.Day && from <= last.Day && !deleted(c, last.Day) {
+		// The member's last day answers "the last day up to to".
+		got[last.Day] = *last
+	} else if err := eachRow(t.ctx, t.q, sql, args, func(r pgx.Rows) error {
+		d, err := scanDay(r)
+		got[d.Day] = d
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for day, x := range c {
+		if day < from || day > to {
+			continue
+		}
+		if x.exists {
+			got[day] = x.d
+		} else {
+			delete(got, day)
+		}
+	}
+	out := make([]hqstore.DayFigure, 0, len(got))
+	for _, d := range got {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return (out[i].Day < out[j].Day) != desc })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// rebuildFigures computes every member's running figures from the
+// purchases (migration 6).
+func rebuildFigures(ctx context.Context, tx pgx.Tx) error {
+	t := newTxn(ctx, tx, true)
+	var member string
+	var recs [][]byte
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		err := hqstore.RebuildFiguresIn(t, member, recs)
+		recs = nil
+		return err
+	}
+	var members []string
+	if err := eachRow(ctx, tx, `SELECT DISTINCT member FROM hq_purchases ORDER BY member`, nil, func(r pgx.Rows) error {
+		var m string
+		err := r.Scan(&m)
+		members = append(members, m)
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, m := range members {
+		member = m
+		var err error
+		if recs, err = t.MemberPurchases(m); err != nil {
+			return err
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if t.batch.Len() > 1000 {
+			if err := t.flush(); err != nil {
+				return err
+			}
+			t = newTxn(ctx, tx, true)
+		}
+	}
+	return t.flush()
+}
+
+func ok0(d *hqstore.DayFigure) bool { return d != nil }
+
+func deleted(c map[int]dayCached, day int) bool {
+	x, ok := c[day]
+	return ok && !x.exists
 }

@@ -49,8 +49,18 @@ type txn struct {
 	// hq_shops holds for the batch's members (member \x00 store -> at).
 	pairs map[string]bool
 	shops map[string]int64
-	cache map[string]cached // kind\x00key -> value, nil: none
-	batch pgx.Batch
+	days  map[string]map[int]dayCached // running figures' days by member (FigureDay)
+	// lastDay is each prefetched member's last day in the database (nil:
+	// none), prefetchFigures.
+	lastDay map[string]*hqstore.DayFigure
+	// figures are the (member, sale) pairs lock reads ahead
+	// (hqstore.SaleTouches).
+	figures [2][]string
+	// figLocked are the members whose figures lock this transaction
+	// holds (queueFigureLocks).
+	figLocked map[string]bool
+	cache     map[string]cached // kind\x00key -> value, nil: none
+	batch     pgx.Batch
 	// Rows written with one statement each at flush.
 	evReg, regID                 []string
 	evSeq                        []int64
@@ -154,6 +164,7 @@ func (t *txn) lock(regs, mems, credited []string) error {
 		})
 	}
 	t.queueLockMembers(&b, mems)
+	t.prefetchFigures(&b, t.figures[0], t.figures[1])
 	if len(credited) > 0 {
 		// After the registers' locks: only a writer holding a register's
 		// lock writes its rows.

@@ -53,6 +53,7 @@ var cases = []struct {
 	{"Incarnations", testIncarnations},
 	{"Epoch", testEpoch},
 	{"SummaryFigures", testSummaryFigures},
+	{"RunningFigures", testRunningFigures},
 	{"RegistersAndMembersInOrder", testOrder},
 	{"ManyRegistersOneBatch", testManyRegisters},
 	{"AcknowledgeGap", testAcknowledgeGap},
@@ -511,6 +512,56 @@ func testSummaryFigures(t *testing.T, open Opener) {
 	}); err != nil || n != 1 {
 		t.Fatalf("each summary %d %v", n, err)
 	}
+}
+
+// Summary figures come from running figures kept at ingest (Check
+// compares them with a recomputation from the purchases): days arriving
+// out of order from two registers, a refund that nets a sale out (its
+// day goes), a partial refund, a refund before its sale, and an
+// untrusted sale counted only once a correction dates it.
+func testRunningFigures(t *testing.T, open Opener) {
+	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	s := open(t, hqstore.Options{Clock: ledgertest.NewClock(now, true)})
+	sale := func(reg string, seq uint64, id string, days, total int, trusted bool) hqstore.Event {
+		e := Ev(reg, seq, ledger.OutSale, ledger.Sale{ID: id, MemberID: "m1", Total: ledger.Money(total), WallTime: now.AddDate(0, 0, days), ClockTrusted: trusted})
+		e.ClockTrusted = trusted
+		return e
+	}
+	refund := func(reg string, seq uint64, saleID string, amount int) hqstore.Event {
+		return Ev(reg, seq, ledger.OutRefund, map[string]any{"id": fmt.Sprintf("%s-%d-r", reg, seq), "sale_id": saleID, "member_id": "m1", "amount": amount})
+	}
+	check := func(step string, spend ledger.Money, visits, days int, mean float64) {
+		t.Helper()
+		sum, err := s.Summary("m1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		if sum.Retention != nil {
+			got = sum.Retention.PurchaseDays
+		}
+		if sum.Spend12m != spend || sum.Visits12m != visits || got != days || sum.Retention != nil && sum.Retention.MeanInterval != mean {
+			t.Fatalf("%s: spend %d visits %d %+v, want %d %d, %d days, mean %v", step, sum.Spend12m, sum.Visits12m, sum.Retention, spend, visits, days, mean)
+		}
+		if err := s.Check(); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	apply(t, s, Ev("e-r1", 1, ledger.OutMember, ledger.Member{ID: "m1", EnrolledAt: now.AddDate(-2, 0, 0), EnrolledTrusted: true}))
+	check("enrolled", 0, 0, 0, 0)
+	apply(t, s, sale("a-r1", 1, "s1", -10, 500, true), sale("a-r1", 2, "s2", -400, 700, true))
+	check("two sales, one over a year ago", 500, 1, 2, 390)
+	apply(t, s, sale("b-r1", 1, "s3", -200, 300, true), refund("b-r1", 2, "s9", 100))
+	check("a day between, an orphan refund", 800, 2, 3, 195)
+	apply(t, s, refund("a-r1", 3, "s3", 300), refund("a-r1", 4, "s1", 200))
+	check("the middle sale refunded whole, the last in part", 300, 1, 2, 390)
+	apply(t, s, sale("b-r1", 3, "s9", -5, 400, true))
+	check("the orphan refund's sale", 600, 2, 3, 197.5)
+	apply(t, s, sale("c-r1", 1, "s4", -1, 100, false))
+	check("an untrusted sale", 600, 2, 3, 197.5)
+	apply(t, s, Ev("c-r1", 2, ledger.OutClock, ledger.TimeCorrection{Register: "c-r1",
+		Events: []ledger.CorrectedTime{{Seq: 1, MemberID: "m1", Type: ledger.OutSale, WallTime: now.AddDate(0, 0, -2)}}}))
+	check("its correction", 700, 3, 4, 398.0/3)
 }
 
 func testOrder(t *testing.T, open Opener) {
