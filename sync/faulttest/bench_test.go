@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,6 +104,12 @@ func rawPublish(b testing.TB, url string, payloads [][]byte) time.Duration {
 //	REPORT drain_vs_raw_paho_single_msgs: end to end over raw paho with
 //	  one event per message (the definition before issue 14; batching
 //	  alone passes it).
+//	REPORT drain_memory_acker_cpu_per_event and
+//	  raw_paho_qos1_batched_cpu_per_event: this process's CPU time per
+//	  event in the two runs RATIO uplink_vs_raw_batched compares (the
+//	  uplink with its ledger reads and the acknowledger; raw paho's
+//	  publisher and subscriber). On a loaded machine the rates, and the
+//	  ratio, swing with the load; these much less.
 func BenchmarkDrainVsRawPaho(b *testing.B) {
 	for range b.N {
 		bm := mosquittotest.Start(b, &mosquittotest.Options{MaxQueuedMessages: 100000})
@@ -143,15 +150,17 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		backlog(b, r2, benchEvents)
 		n2 := r2.last()
 		stopAcker := memAcker(b, bm.URL())
-		start = time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		r2.start([]string{bm.URL()}, uplink.Options{Window: benchWindow, BatchEvents: benchBatch, AckTimeout: 5 * time.Second, MaxUnacked: 16384})
 		testkit.Eventually(b, 5*wait, "backlog drained to the memory acker", func() bool { c, _ := r2.l.Confirmed(); return c == n2 })
-		drainMem := time.Since(start)
+		drainMem, memCPU := time.Since(start), cpuTime()-cpu0
 		r2.stopU()
 		stopAcker()
 
 		raw := rawPublish(b, bm.URL(), single)
+		cpu0 = cpuTime()
 		rawBatched := rawPublish(b, bm.URL(), batched)
+		rawCPU := cpuTime() - cpu0
 		uplinkRate := float64(n) / drain.Seconds()
 		rawRate := float64(len(single)) / raw.Seconds()
 		rawBatchedRate := float64(len(single)) / rawBatched.Seconds()
@@ -160,10 +169,22 @@ func BenchmarkDrainVsRawPaho(b *testing.B) {
 		fmt.Printf("REPORT raw_paho_qos1_batched_events_per_s %.0f events/s\n", rawBatchedRate)
 		memRate := float64(n2) / drainMem.Seconds()
 		fmt.Printf("REPORT drain_memory_acker_events_per_s %.0f events/s\n", memRate)
+		// This process's CPU per event (uplink, ledger reads and the
+		// acknowledger; raw paho's publisher and subscriber): on a loaded
+		// machine the rates swing with the load, these much less.
+		fmt.Printf("REPORT drain_memory_acker_cpu_per_event %.2f us\n", float64(memCPU.Nanoseconds())/1000/float64(n2))
+		fmt.Printf("REPORT raw_paho_qos1_batched_cpu_per_event %.2f us\n", float64(rawCPU.Nanoseconds())/1000/float64(len(single)))
 		fmt.Printf("REPORT drain_vs_raw_paho_single_msgs %.2f ratio\n", uplinkRate/rawRate)
 		fmt.Printf("RATIO drain_vs_raw_paho %.2f\n", uplinkRate/rawBatchedRate)
 		fmt.Printf("RATIO uplink_vs_raw_batched %.2f\n", memRate/rawBatchedRate)
 	}
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkCommitToHQ measures, online, the time from a sale's ledger
