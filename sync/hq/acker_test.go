@@ -30,10 +30,40 @@ type sentAck struct {
 	retain bool
 }
 
+// fakeStreams is the store's view of register streams as the acker reads
+// it before asking for a resend (what every worker committed).
+type fakeStreams struct {
+	mu    sync.Mutex
+	regs  map[string]hqstore.RegisterState
+	reads int
+}
+
+func (f *fakeStreams) set(rs hqstore.RegisterState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.regs[rs.Register] = rs
+}
+
+func (f *fakeStreams) state(register string) (hqstore.RegisterState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if rs, ok := f.regs[register]; ok {
+		return rs, nil
+	}
+	return hqstore.RegisterState{Register: register}, nil
+}
+
+// gapAt is r1's state with a gap above wm, waiting for wm+1..to.
+func gapAt(wm, to uint64) hqstore.RegisterState {
+	return hqstore.RegisterState{Store: "s1", Register: "r1", Watermark: wm, Seen: to + 2, Held: 2, HeldFrom: to + 1, Gap: true, WaitFrom: wm + 1, WaitTo: to}
+}
+
 // startAcker runs an acker over a fake publisher until the test function
-// returns. fail, when it returns an error for an ack, makes the broker
-// refuse that publish.
-func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, func() []sentAck) {
+// returns, with GapRetry 1s and GapGrace 1s. fail, when it returns an
+// error for an ack, makes the broker refuse that publish. The acker reads
+// register streams from the returned fakeStreams.
+func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, func() []sentAck, *fakeStreams) {
 	t0 := time.Now()
 	var mu sync.Mutex
 	var sent []sentAck
@@ -55,29 +85,33 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 		mu.Unlock()
 		return brokertest.Done(nil)
 	}}
-	svc := &Service{opts: Options{GapRetry: time.Second}, fleet: newFleet()}
+	svc := &Service{opts: Options{GapRetry: time.Second, GapGrace: time.Second}, fleet: newFleet()}
 	a := newAcker(pub, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), svc)
+	fs := &fakeStreams{regs: map[string]hqstore.RegisterState{}}
+	a.state = fs.state
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return a, svc, func() []sentAck { mu.Lock(); defer mu.Unlock(); return slices.Clone(sent) }
+	return a, svc, func() []sentAck { mu.Lock(); defer mu.Unlock(); return slices.Clone(sent) }, fs
 }
 
 // TestAckerGapRequestsBackOff: head office answers what a register does,
-// never on a timer. A gap is asked about once; while the register keeps
-// sending beyond it, it is asked again after GapRetry, then after twice as
-// long each time, up to a minute, and nothing is sent in between; after
-// progress the wait starts again from GapRetry. A register that sends
-// nothing gets nothing.
+// never on a timer. A gap is asked about once the grace has passed; while
+// the register keeps sending beyond it, it is asked again after GapRetry,
+// then after twice as long each time, up to a minute, and nothing is sent
+// in between; after progress the grace and the wait start again. A
+// register that sends nothing gets nothing more.
 func TestAckerGapRequestsBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, svc, sent := startAcker(t, nil)
+		a, svc, sent, fs := startAcker(t, nil)
+		fs.set(gapAt(10, 15))
 		a.set("s1", "r1", 10, true)
 		time.Sleep(200 * time.Second)
 		synctest.Wait()
-		if got := sent(); len(got) != 1 || got[0].ack.Gap != 11 || got[0].at != 0 {
-			t.Fatalf("a register silent after one gap: %+v, want one resend request at 0", got)
+		got := sent()
+		if len(got) != 2 || got[0].ack.Gap != 0 || got[0].at != 0 || got[1].ack.Gap != 11 || got[1].at != time.Second {
+			t.Fatalf("a register silent after one gap: %+v, want the watermark at 0 and one resend request after the 1s grace", got)
 		}
 		// The register keeps sending beyond the gap, once a second.
 		n := len(sent())
@@ -107,11 +141,11 @@ func TestAckerGapRequestsBackOff(t *testing.T) {
 			t.Fatalf("status %+v", st)
 		}
 
-		// Progress with the gap still open: the new watermark at once, and
-		// the next request when the backed-off wait ends; then the wait
-		// starts again from GapRetry, as the register makes progress.
+		// Progress with the gap still open: the new watermark at once, a
+		// request after the grace, and the back-off from GapRetry again.
 		n = len(sent())
 		t1 := 400 * time.Second
+		fs.set(gapAt(20, 25))
 		for range 60 {
 			a.set("s1", "r1", 20, true)
 			time.Sleep(time.Second)
@@ -126,8 +160,7 @@ func TestAckerGapRequestsBackOff(t *testing.T) {
 				reqs = append(reqs, s.at-t1)
 			}
 		}
-		// The last request from 11 was at 382s; it waits a minute (442s).
-		if want := []time.Duration{42 * time.Second, 43 * time.Second, 45 * time.Second, 49 * time.Second, 57 * time.Second}; !slices.Equal(reqs, want) {
+		if want := []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second}; !slices.Equal(reqs, want) {
 			t.Fatalf("after progress, requests from 21 at %v after 400s, want %v", reqs, want)
 		}
 
@@ -135,6 +168,7 @@ func TestAckerGapRequestsBackOff(t *testing.T) {
 		// more; a register resending what head office has (it asks) gets
 		// one ack again.
 		n = len(sent())
+		fs.set(hqstore.RegisterState{Store: "s1", Register: "r1", Watermark: 30, Seen: 30})
 		a.set("s1", "r1", 30, false)
 		time.Sleep(time.Hour)
 		synctest.Wait()
@@ -149,23 +183,108 @@ func TestAckerGapRequestsBackOff(t *testing.T) {
 	})
 }
 
+// TestAckerAsksOnlyForGapsStillOpen: with several workers, the events a
+// worker misses are usually in another worker's queue. A gap closed
+// (by another worker) within the grace is never asked about; one where
+// another worker moved the stream on gets a new grace; one still open
+// after it is asked about with the window head office waits for
+// (gap..gap_to, up to the first event held beyond it), gap_to only to a
+// register whose status lists it.
+func TestAckerAsksOnlyForGapsStillOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, svc, sent, fs := startAcker(t, nil)
+		a.set("s1", "r1", 0, true) // this worker holds 65..128
+		synctest.Wait()
+		fs.set(hqstore.RegisterState{Store: "s1", Register: "r1", Watermark: 128, Seen: 128}) // another applied 1..64 and the held ones
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := sent(); len(got) != 0 || fs.reads != 1 {
+			t.Fatalf("a gap another worker closed within the grace: %+v (%d reads), want no request", got, fs.reads)
+		}
+
+		// Another worker moves the stream on, the gap stays open: a new
+		// grace from then, and the request names the window.
+		a.set("s1", "r1", 128, true) // this worker holds 193..256
+		synctest.Wait()
+		time.Sleep(500 * time.Millisecond)
+		fs.set(gapAt(150, 192))
+		time.Sleep(600 * time.Millisecond)
+		synctest.Wait()
+		n := len(sent())
+		if n != 1 || sent()[0].ack.Gap != 0 {
+			t.Fatalf("after the stream moved on at another worker: %+v, want only this worker's watermark (no request within the new grace)", sent())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		got := sent()[n:]
+		if len(got) != 1 || got[0].ack.Watermark != 150 || got[0].ack.Gap != 151 || got[0].ack.GapTo != 0 {
+			t.Fatalf("request %+v, want watermark 150, gap 151 and no gap_to (the register's status does not list it)", got)
+		}
+
+		// A register that lists gap_to gets the window.
+		st, err := protocol.EncodeStatus(protocol.Status{Store: "s1", Register: "r1", State: protocol.StateOnline, AckFields: protocol.AckFields})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.fleet.status(protocol.StatusTopic("s1", "r1"), st, time.Now())
+		n = len(sent())
+		a.set("s1", "r1", 128, true)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		got = sent()[n:]
+		if len(got) != 1 || got[0].ack.Gap != 151 || got[0].ack.GapTo != 192 {
+			t.Fatalf("request %+v, want gap 151..192", got)
+		}
+	})
+}
+
+// TestAckerGraceGrowsWithTheQueue: while messages wait in the worker's
+// queue (a reconnect storm), the events a gap waits for may wait as long
+// at another worker: the grace starts that much later.
+func TestAckerGraceGrowsWithTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, svc, sent, fs := startAcker(t, nil)
+		svc.queueDelay.Store(int64(30 * time.Second))
+		fs.set(gapAt(10, 15))
+		a.set("s1", "r1", 10, true)
+		time.Sleep(30 * time.Second)
+		a.set("s1", "r1", 10, true)
+		synctest.Wait()
+		for _, s := range sent() {
+			if s.ack.Gap != 0 {
+				t.Fatalf("request %+v within the queue's 30s", s.ack)
+			}
+		}
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if got := sent(); len(got) != 2 || got[1].ack.Gap != 11 {
+			t.Fatalf("acks %+v, want the watermark, then one request after 30s + the 1s grace", got)
+		}
+	})
+}
+
 // TestAckerRetainsOnlyPlainAcksOfAnIncarnation: the plain ack of a
 // register that names its incarnation is retained; a legacy register's
 // (no incarnation: a fresh ledger could take it for its own) and a gap
 // request are not.
 func TestAckerRetainsOnlyPlainAcksOfAnIncarnation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, _, sent := startAcker(t, nil)
+		a, _, sent, fs := startAcker(t, nil)
 		a.set("s1", "r1", 5, false)
 		synctest.Wait()
-		a.setIncarnation("s1", "r1", "0123456789abcdef0123456789abcdef")
+		const inc = "0123456789abcdef0123456789abcdef"
+		a.setIncarnation("s1", "r1", inc)
 		a.set("s1", "r1", 6, false)
 		synctest.Wait()
+		rs := gapAt(7, 9)
+		rs.Incarnation = inc
+		fs.set(rs)
 		a.set("s1", "r1", 7, true)
+		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		got := sent()
-		if len(got) != 3 || got[0].retain || !got[1].retain || got[2].retain || got[2].ack.Gap != 8 {
-			t.Fatalf("acks %+v, want legacy not retained, plain retained, gap request not retained", got)
+		if len(got) != 4 || got[0].retain || !got[1].retain || !got[2].retain || got[3].retain || got[3].ack.Gap != 8 || got[3].ack.Incarnation != inc {
+			t.Fatalf("acks %+v, want legacy not retained, plain ones retained, gap request not retained", got)
 		}
 		for _, s := range got {
 			if s.qos != 0 {
@@ -181,7 +300,7 @@ func TestAckerRetriesUnconfirmedAck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var down atomic.Bool
 		down.Store(true)
-		a, svc, sent := startAcker(t, func(protocol.Ack) error {
+		a, svc, sent, _ := startAcker(t, func(protocol.Ack) error {
 			if down.Load() {
 				return errors.New("not connected")
 			}
@@ -210,7 +329,7 @@ func TestAckerRetriesUnconfirmedAck(t *testing.T) {
 // it gets the notice.
 func TestAckerSendsPolicyNoticeOnlyToRegistersThatAcceptIt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, svc, sent := startAcker(t, nil)
+		a, svc, sent, _ := startAcker(t, nil)
 		a.setPolicy(hqstore.RegisterState{Store: "s1", Register: "r1", PolicyHeld: 2, PolicyNote: "over the cap"})
 		a.set("s1", "r1", 5, false)
 		synctest.Wait()

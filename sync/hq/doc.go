@@ -29,9 +29,13 @@
 //
 // # Gaps and resends
 //
-// The store holds events beyond a gap and reports the gap; head office then
-// sends an ack with Gap = watermark+1, which asks the register to resend
-// from there. Acks, gap requests included, only answer messages a register
+// The store holds events beyond a gap and reports the gap and the events
+// it waits for. When the gap is still open in the store after
+// Options.GapGrace (another worker may have closed it meanwhile), head
+// office sends an ack with Gap = watermark+1 and, to registers that list
+// it in their status, GapTo = the last event before the first held one,
+// which asks the register to resend that window. Acks, gap requests
+// included, only answer messages a register
 // sent: gap requests are rate-limited per register (Options.GapRetry) and
 // back off (doubling up to a minute) while the register's watermark does
 // not move; nothing is sent on a timer or at start-up (a register waiting
@@ -56,10 +60,12 @@
 // worker sends them. Member summaries are sent by one worker, the one
 // Options.Coordinator elects (pgstore.Coordinator); the others leave
 // their changes to it. A broker that spreads a shared subscription per
-// message (mosquitto 2.0) makes every worker see gaps and ask for
-// resends: still correct, but a broker that keeps a client's messages on
-// one worker (EMQX's hash_clientid) is the one to use (docs/hq.md "Two
-// deployments").
+// message (mosquitto 2.0) makes workers see gaps that another worker is
+// about to close: the grace, the look at the store before asking, and
+// resend windows keep that from becoming resends of whole streams, but a
+// broker that keeps a client's messages on one worker (EMQX's
+// hash_clientid) spares the held events and the lock waits (docs/hq.md
+// "Two deployments").
 //
 // # Member summaries
 //

@@ -21,25 +21,31 @@ type regKey struct{ store, register string }
 // that held events of that register, never on a timer, so an idle or
 // powered-off register gets nothing (docs/protocol.md "Acks"). A commit
 // that moved the watermark, or that held only events head office had
-// already (the register resent them: it asks), is acknowledged at once; a
-// commit that left a gap open asks for a resend at most every GapRetry,
-// backing off while the register makes no progress. Acks are QoS 0, so the
-// broker queues none for a register that is away; the last plain ack of
-// each register is retained, so a register that connects learns head
-// office's watermark at once.
+// already (the register resent them: it asks), is acknowledged at once.
+// A commit that left a gap open asks for a resend only when the gap has
+// stayed open for GapGrace and is still open in the store (with several
+// workers the missing events are usually in another worker's queue, and
+// whichever worker applies them applies the held ones too): the request
+// names the window head office waits for (gap..gap_to, up to the first
+// held event), is repeated at most every GapRetry, and backs off while
+// the register makes no progress. Acks are QoS 0, so the broker queues
+// none for a register that is away; the last plain ack of each register
+// is retained, so a register that connects learns head office's
+// watermark at once.
 type acker struct {
-	c       broker.Publisher
-	wait    time.Duration
-	retry   time.Duration
-	log     *slog.Logger
-	svc     *Service
+	c     broker.Publisher
+	wait  time.Duration
+	retry time.Duration
+	grace time.Duration
+	log   *slog.Logger
+	svc   *Service
+	// state reads a register's stream as committed now (the store's
+	// RegisterState).
+	state   func(register string) (hqstore.RegisterState, error)
 	mu      stdsync.Mutex
-	pending map[regKey]uint64    // watermark to acknowledge
-	sent    map[regKey]uint64    // the last watermark the broker took (or head office's at start)
-	gaps    map[regKey]bool      // registers with a gap still open
-	lastGap map[regKey]time.Time // when we last asked each for a resend
-	gapWM   map[regKey]uint64    // the watermark of that request
-	gapWait map[regKey]time.Duration
+	pending map[regKey]uint64 // watermark to acknowledge
+	sent    map[regKey]uint64 // the last watermark the broker took (or head office's at start)
+	gaps    map[regKey]*gapState
 	// incs is the incarnation each register's acks name (absent: legacy,
 	// acks without one, as older registers expect).
 	incs map[regKey]string
@@ -52,10 +58,25 @@ type acker struct {
 	kick   chan struct{}
 }
 
+// gapState is a gap a commit of this worker left open in a register's
+// stream.
+type gapState struct {
+	wm    uint64        // the watermark it lies above
+	since time.Time     // when this worker saw it open above wm
+	asked time.Time     // when the register was last asked to fill it (zero: not yet)
+	wait  time.Duration // the least time between two requests
+	// armed: the register sent something beyond the gap since it was
+	// last asked; a request answers that, never a timer alone.
+	armed bool
+}
+
 func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Service) *acker {
-	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, log: log, svc: svc,
-		pending: map[regKey]uint64{}, sent: map[regKey]uint64{}, gaps: map[regKey]bool{}, lastGap: map[regKey]time.Time{},
-		gapWM: map[regKey]uint64{}, gapWait: map[regKey]time.Duration{},
+	var state func(string) (hqstore.RegisterState, error)
+	if svc.st != nil {
+		state = svc.st.RegisterState
+	}
+	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, grace: svc.opts.GapGrace, log: log, svc: svc, state: state,
+		pending: map[regKey]uint64{}, sent: map[regKey]uint64{}, gaps: map[regKey]*gapState{},
 		incs: map[regKey]string{}, notices: map[hqstore.Stream]protocol.Ack{},
 		policy: map[regKey]*protocol.Notice{},
 		kick:   make(chan struct{}, 1)}
@@ -114,17 +135,21 @@ func (a *acker) known(store, register string, wm uint64) {
 	a.mu.Unlock()
 }
 
-// set records a committed watermark (and whether a gap is open) to send.
+// set records a committed watermark (and whether a gap is open above it)
+// to send.
 func (a *acker) set(store, register string, wm uint64, gap bool) {
 	k := regKey{store, register}
 	a.mu.Lock()
 	a.pending[k] = max(a.pending[k], wm)
-	if gap {
-		a.gaps[k] = true
-	} else {
+	switch g := a.gaps[k]; {
+	case !gap:
 		delete(a.gaps, k)
-		delete(a.gapWait, k)
-		delete(a.gapWM, k)
+	case g == nil || g.wm != wm:
+		// A new gap, or the stream moved on below it: the grace starts
+		// again, and so does the back-off.
+		a.gaps[k] = &gapState{wm: wm, since: a.graceFrom(time.Now()), wait: a.retry, armed: true}
+	default:
+		g.armed = true
 	}
 	a.mu.Unlock()
 	select {
@@ -133,22 +158,27 @@ func (a *acker) set(store, register string, wm uint64, gap bool) {
 	}
 }
 
+// graceFrom is when the grace of a gap seen at now starts: later by the
+// time messages now wait in this worker's queue, since the events the gap
+// waits for were sent before the ones beyond it and may wait as long in
+// another worker's queue.
+func (a *acker) graceFrom(now time.Time) time.Time {
+	if a.svc == nil {
+		return now
+	}
+	return now.Add(time.Duration(a.svc.queueDelay.Load()))
+}
+
 // maxGapWait bounds the back-off between resend requests to a register
 // that does not fill its gap.
 const maxGapWait = time.Minute
 
-// gapDue reports whether a resend request to k may be sent now. Callers
-// hold a.mu.
-func (a *acker) gapDue(k regKey, now time.Time) bool {
-	wait := a.gapWait[k]
-	if wait == 0 {
-		wait = a.retry
-	}
-	return now.Sub(a.lastGap[k]) >= wait
-}
-
 func (a *acker) run(ctx context.Context) {
-	tick := time.NewTicker(a.retry)
+	iv := a.retry
+	if a.grace > 0 {
+		iv = min(iv, a.grace)
+	}
+	tick := time.NewTicker(iv / 2)
 	defer tick.Stop()
 	for {
 		select {
@@ -164,52 +194,97 @@ func (a *acker) run(ctx context.Context) {
 	}
 }
 
+// notice returns the policy notice an ack to k carries, if k accepts it.
+// Callers hold a.mu.
+func (a *acker) notice(k regKey) *protocol.Notice {
+	n := a.policy[k]
+	if n != nil && !a.svc.accepts(k.store, k.register, n.Code) {
+		return nil // a register before this notice code would refuse the whole ack
+	}
+	return n
+}
+
+type ackOut struct {
+	k      regKey
+	ack    protocol.Ack
+	t      broker.Token
+	oneOff bool // a notice to a held stream, not watermark bookkeeping
+}
+
 func (a *acker) flush() {
 	now := time.Now()
-	type sent struct {
-		k      regKey
-		ack    protocol.Ack
-		t      broker.Token
-		oneOff bool // a notice to a held stream, not watermark bookkeeping
-	}
-	var out []sent
+	var out []ackOut
+	var due []regKey
 	a.mu.Lock()
 	for k, wm := range a.pending {
-		ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: a.policy[k]}
-		if n := ack.Notice; n != nil && !a.svc.accepts(k.store, k.register, n.Code) {
-			ack.Notice = nil // a register before this notice code would refuse the whole ack
-		}
-		if a.gaps[k] && !a.gapDue(k, now) && wm <= a.sent[k] {
-			// The register sent beyond a gap head office asked about
-			// moments ago, and the watermark has not moved: nothing new
-			// to say. It resends from its watermark on its own when head
-			// office stays silent.
-			delete(a.pending, k)
+		delete(a.pending, k)
+		if a.gaps[k] != nil && wm <= a.sent[k] {
+			// The register sent beyond a gap and the watermark has not
+			// moved: nothing new to say until the gap request is due.
 			continue
 		}
-		if a.gaps[k] && a.gapDue(k, now) {
-			ack.Gap = wm + 1
-			// Ask again after GapRetry while the register makes progress;
-			// back off (doubling, up to maxGapWait) while it does not, e.g.
-			// when it is offline and the broker queues our requests.
-			if a.gapWM[k] == wm && a.gapWait[k] > 0 {
-				a.gapWait[k] = min(2*a.gapWait[k], maxGapWait)
-			} else {
-				a.gapWait[k] = a.retry
-			}
-			a.gapWM[k] = wm
-			a.lastGap[k] = now
+		out = append(out, ackOut{k: k, ack: protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: a.notice(k)}})
+	}
+	for k, g := range a.gaps {
+		if g.armed && now.Sub(g.since) >= a.grace && now.Sub(g.asked) >= g.wait {
+			due = append(due, k)
 		}
-		delete(a.pending, k)
-		out = append(out, sent{k: k, ack: ack})
 	}
 	for st, ack := range a.notices {
 		// Sent once per batch that held something: the register resends
 		// while it waits, and each resend brings the notice again.
-		out = append(out, sent{k: regKey{st.Store, st.Register}, ack: ack, oneOff: true})
+		out = append(out, ackOut{k: regKey{st.Store, st.Register}, ack: ack, oneOff: true})
 		delete(a.notices, st)
 	}
 	a.mu.Unlock()
+	for _, k := range due {
+		if ack, ok := a.gapRequest(k, now); ok {
+			out = append(out, ackOut{k: k, ack: ack})
+		}
+	}
+	a.publish(out)
+}
+
+// gapRequest reads the register's stream as committed now and, when the
+// gap this worker saw is still open there, returns the request to fill
+// it: from the watermark up to the first event held beyond it (gap_to,
+// to registers that accept it). Another worker that closed the gap, or
+// moved the stream on, answers for itself: nothing is asked.
+func (a *acker) gapRequest(k regKey, now time.Time) (protocol.Ack, bool) {
+	rs, err := a.state(k.register)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	g := a.gaps[k]
+	switch {
+	case g == nil: // closed by a commit of ours meanwhile
+		return protocol.Ack{}, false
+	case err != nil:
+		a.log.Warn("read a register's stream before asking for a resend; asking later", "register", k.register, "err", err)
+		g.asked = now
+		return protocol.Ack{}, false
+	case !rs.Gap || rs.Store != k.store || rs.Incarnation != a.incs[k] || rs.Watermark < g.wm:
+		delete(a.gaps, k)
+		return protocol.Ack{}, false
+	case rs.Watermark != g.wm:
+		// Another worker moved the stream on; it may well close the rest.
+		*g = gapState{wm: rs.Watermark, since: a.graceFrom(now), wait: a.retry, armed: true}
+		return protocol.Ack{}, false
+	}
+	ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: rs.Watermark, Gap: rs.Watermark + 1, Notice: a.notice(k)}
+	if rs.WaitTo >= ack.Gap && a.svc.acceptsField(k.store, k.register, protocol.AckGapTo) {
+		ack.GapTo = rs.WaitTo
+	}
+	// Ask again after GapRetry; back off (doubling, up to maxGapWait)
+	// while the register makes no progress, e.g. when it is offline.
+	if !g.asked.IsZero() {
+		g.wait = min(2*g.wait, maxGapWait)
+	}
+	g.asked, g.armed = now, false
+	return ack, true
+}
+
+// publish sends acks and waits for the broker to take them.
+func (a *acker) publish(out []ackOut) {
 	for i := range out {
 		b, err := protocol.EncodeAck(out[i].ack)
 		if err != nil {
@@ -258,9 +333,10 @@ func (a *acker) flush() {
 		}
 		a.log.Warn("ack not confirmed by broker; will retry", "register", s.k.register, "watermark", s.ack.Watermark, "err", err)
 		a.mu.Lock()
-		a.pending[s.k] = max(a.pending[s.k], s.ack.Watermark)
-		if s.ack.Gap != 0 {
-			a.lastGap[s.k] = time.Time{}
+		if s.ack.Gap == 0 {
+			a.pending[s.k] = max(a.pending[s.k], s.ack.Watermark)
+		} else if g := a.gaps[s.k]; g != nil {
+			g.asked, g.armed = time.Time{}, true
 		}
 		a.mu.Unlock()
 	}

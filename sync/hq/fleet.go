@@ -101,3 +101,13 @@ func (f *fleet) accepts(store, register, code string) bool {
 	r := f.regs[regKey{store, register}]
 	return r != nil && r.Status != nil && slices.Contains(r.Status.Notices, code)
 }
+
+// acceptsField reports whether a register's last status lists an optional
+// ack field (protocol.AckFields): registers before that list refuse an
+// ack with a field they do not know.
+func (f *fleet) acceptsField(store, register, field string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.regs[regKey{store, register}]
+	return r != nil && r.Status != nil && slices.Contains(r.Status.AckFields, field)
+}

@@ -71,6 +71,14 @@ type Options struct {
 	// GapRetry is the least time between two resend requests to one
 	// register. Default 1s.
 	GapRetry time.Duration
+	// GapGrace is how long a gap in a register's stream may stay open
+	// before head office asks the register to resend: with several
+	// workers the missing events are usually queued at another worker,
+	// which applies them and the events held beyond them. The time the
+	// messages wait in this worker's queue is added (in a reconnect storm
+	// the other workers' queues are as long). Default 1s; negative asks
+	// at once.
+	GapGrace time.Duration
 	// SummaryInterval is the least time between two rounds of member
 	// summaries; a longer one coalesces more changes per member. Default
 	// 500ms. Negative disables summaries.
@@ -186,11 +194,17 @@ type Service struct {
 	connErrAt time.Time
 	// beforeApply, when set by tests, runs before each commit.
 	beforeApply func(n int)
+	// queueDelay is how long the last decoded events message waited in
+	// this worker's queue (nanoseconds): while it is long, the events a
+	// gap waits for are likely still queued here or at another worker
+	// (acker).
+	queueDelay atomic.Int64
 }
 
 type inMsg struct {
 	topic   string
 	payload []byte
+	at      time.Time // when an events message was queued for the decoder
 }
 
 // New checks the options and returns a service over an open store: the
@@ -240,6 +254,10 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if opts.GapRetry <= 0 {
 		opts.GapRetry = time.Second
 	}
+	if opts.GapGrace == 0 {
+		opts.GapGrace = time.Second
+	}
+	opts.GapGrace = max(opts.GapGrace, 0)
 	if opts.SummaryInterval == 0 {
 		opts.SummaryInterval = 500 * time.Millisecond
 	}
@@ -344,7 +362,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return
 		}
-		s.enqueue(inMsg{topic: m.Topic(), payload: m.Payload()}, done)
+		s.enqueue(inMsg{topic: m.Topic(), payload: m.Payload(), at: time.Now()}, done)
 	}
 	o.SetDefaultPublishHandler(handler)
 	wait := s.opts.Conn.waitTimeout()
@@ -377,6 +395,7 @@ func (s *Service) Run(ctx context.Context) error {
 				return
 			}
 			s.subd.Store(true)
+			s.log.Info("subscribed", "filters", s.opts.Filters)
 		}()
 	})
 	o.SetConnectionNotificationHandler(s.connectionNotice)
@@ -627,6 +646,9 @@ func (s *Service) enqueue(m inMsg, done <-chan struct{}) bool {
 
 func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
 	s.gate.release(int64(len(m.payload)))
+	if !m.at.IsZero() {
+		s.queueDelay.Store(int64(time.Since(m.at)))
+	}
 	s.count(func(st *Status) { st.Messages++ })
 	out, err := DecodeMessage(m.topic, m.payload)
 	if errors.Is(err, protocol.ErrVersion) {
@@ -738,6 +760,12 @@ func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
 		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, OutboxRecord: rec})
 	}
 	return out, nil
+}
+
+// acceptsField reports whether a register understands an optional ack
+// field (protocol.AckFields), from its last status.
+func (s *Service) acceptsField(store, register, field string) bool {
+	return s.fleet != nil && s.fleet.acceptsField(store, register, field)
 }
 
 // accepts reports whether a register accepts an ack notice code (from its

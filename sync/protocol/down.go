@@ -40,7 +40,12 @@ const (
 // highest sequence number such that every event 1..Watermark is durably
 // applied at head office; the register may forget events up to it. Gap, when
 // non-zero, asks the register to resend from that sequence number (it is
-// always Watermark+1 when head office saw a later event first).
+// always Watermark+1 when head office saw a later event first). GapTo, when
+// non-zero, ends the request: head office holds the events after it, so
+// the register resends Gap..GapTo only and goes on from where it was. Head
+// office sends GapTo only to registers that list AckGapTo in their status
+// (Status.AckFields): a register before it refuses an ack with a field it
+// does not know.
 //
 // Incarnation names the ledger incarnation the ack is for; head office sets
 // it when the register's events carried one. A register applies an ack that
@@ -54,8 +59,18 @@ type Ack struct {
 	Incarnation string  `json:"incarnation,omitempty"`
 	Watermark   uint64  `json:"watermark"`
 	Gap         uint64  `json:"gap,omitempty"`
+	GapTo       uint64  `json:"gap_to,omitempty"`
 	Notice      *Notice `json:"notice,omitempty"`
 }
+
+// AckGapTo names the ack field gap_to in Status.AckFields.
+const AckGapTo = "gap_to"
+
+// AckFields are the optional ack fields this version understands beyond
+// those every register of v1 does; a register lists them in its status
+// (Status.AckFields) so head office sends them only to registers that
+// accept them.
+var AckFields = []string{AckGapTo}
 
 // Notice codes: why head office holds a register's events.
 const (
@@ -137,6 +152,9 @@ func (a Ack) validate(register string) error {
 	if a.Gap != 0 && a.Gap <= a.Watermark {
 		return fmt.Errorf("ack: %w: gap %d not above watermark %d", ErrMalformed, a.Gap, a.Watermark)
 	}
+	if a.GapTo != 0 && (a.Gap == 0 || a.GapTo < a.Gap) {
+		return fmt.Errorf("ack: %w: gap_to %d without a gap at or below it (gap %d)", ErrMalformed, a.GapTo, a.Gap)
+	}
 	if a.Incarnation != "" {
 		if err := ValidID(a.Incarnation); err != nil {
 			return fmt.Errorf("ack: incarnation: %w", err)
@@ -203,6 +221,10 @@ type Status struct {
 	// absent from registers before it, which accept only the legacy ones
 	// and refuse a whole ack with any other.
 	Notices []string `json:"notices,omitempty"`
+	// AckFields are the optional ack fields the register understands
+	// (AckFields); absent from registers before it, which refuse an ack
+	// with a field they do not know.
+	AckFields []string `json:"ack_fields,omitempty"`
 }
 
 // StatusConfig are the config versions a register has in force.
@@ -252,7 +274,11 @@ func (s Status) validate(store, register string) error {
 	if len(s.Notices) > 16 {
 		return fmt.Errorf("status: %w: %d notice codes", ErrTooLarge, len(s.Notices))
 	}
-	for _, t := range append([]string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault}, s.Notices...) {
+	if len(s.AckFields) > 16 {
+		return fmt.Errorf("status: %w: %d ack fields", ErrTooLarge, len(s.AckFields))
+	}
+	texts := append([]string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault}, s.Notices...)
+	for _, t := range append(texts, s.AckFields...) {
 		if len(t) > MaxStatusText {
 			return fmt.Errorf("status: %w: text of %d bytes", ErrTooLarge, len(t))
 		}

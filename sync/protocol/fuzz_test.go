@@ -35,6 +35,7 @@ func FuzzDecodeEvents(f *testing.F) {
 
 func FuzzDecodeAck(f *testing.F) {
 	f.Add([]byte(`{"v":1,"register":"r1","watermark":3,"gap":4}`))
+	f.Add([]byte(`{"v":1,"register":"r1","watermark":3,"gap":4,"gap_to":9}`))
 	f.Add([]byte(`{"v":1,"register":"r1","watermark":18446744073709551615}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := protocol.DecodeAck(b, "r1")
@@ -43,6 +44,9 @@ func FuzzDecodeAck(f *testing.F) {
 		}
 		if a.Gap != 0 && a.Gap <= a.Watermark {
 			t.Fatalf("accepted gap %d <= watermark %d", a.Gap, a.Watermark)
+		}
+		if a.GapTo != 0 && (a.Gap == 0 || a.GapTo < a.Gap) {
+			t.Fatalf("accepted gap_to %d with gap %d", a.GapTo, a.Gap)
 		}
 	})
 }

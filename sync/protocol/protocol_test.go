@@ -139,8 +139,18 @@ func TestAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := protocol.DecodeAck(b, "r1")
-	if err != nil || a.Watermark != 41 || a.Gap != 42 || a.V != 1 {
+	if err != nil || a.Watermark != 41 || a.Gap != 42 || a.V != 1 || a.GapTo != 0 {
 		t.Fatalf("ack %+v err %v", a, err)
+	}
+	if strings.Contains(string(b), "gap_to") {
+		t.Fatalf("ack without an end carries gap_to: %s", b)
+	}
+	b, err = protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: 41, Gap: 42, GapTo: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := protocol.DecodeAck(b, "r1"); err != nil || a.Gap != 42 || a.GapTo != 42 {
+		t.Fatalf("window of one: %+v err %v", a, err)
 	}
 	tests := []struct {
 		name, payload string
@@ -150,6 +160,9 @@ func TestAck(t *testing.T) {
 		{"version 2", `{"v":2,"register":"r1","watermark":3}`, protocol.ErrVersion},
 		{"no version", `{"register":"r1","watermark":3}`, protocol.ErrVersion},
 		{"gap below watermark", `{"v":1,"register":"r1","watermark":3,"gap":3}`, protocol.ErrMalformed},
+		{"gap_to without gap", `{"v":1,"register":"r1","watermark":3,"gap_to":9}`, protocol.ErrMalformed},
+		{"gap_to below gap", `{"v":1,"register":"r1","watermark":3,"gap":5,"gap_to":4}`, protocol.ErrMalformed},
+		{"negative gap_to", `{"v":1,"register":"r1","watermark":3,"gap":4,"gap_to":-1}`, protocol.ErrMalformed},
 		{"negative watermark", `{"v":1,"register":"r1","watermark":-3}`, protocol.ErrMalformed},
 		{"oversize", `{"v":1,"register":"r1","watermark":3}` + strings.Repeat(" ", 2000), protocol.ErrTooLarge},
 	}

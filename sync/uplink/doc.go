@@ -8,7 +8,9 @@
 // ledger is the only queue: paho gets a fresh in-memory store per
 // connection and every resend comes from the ledger. After a reconnect, a
 // gap request or a long silence from head office the uplink rewinds to the
-// watermark and resends; head office drops duplicates by (source, id).
+// watermark and resends; a gap request that names its end (gap_to) is
+// answered with that window alone. Head office drops duplicates by
+// (source, id).
 //
 // The uplink only reads the ledger and calls Confirm, so it never blocks or
 // slows a sale. Status reports "online/offline, N pending, oldest T, last

@@ -55,8 +55,17 @@ func (u *Uplink) route(topic string, payload []byte) {
 		u.mu.Lock()
 		u.st.ackW = max(u.st.ackW, a.Watermark)
 		u.st.lastW = a.Watermark
-		if a.Gap != 0 && (u.st.gapReq == 0 || a.Gap < u.st.gapReq) {
-			u.st.gapReq = a.Gap
+		if a.Gap != 0 {
+			// Requests not yet applied merge into one: from the lowest
+			// gap to the highest end (0: no end, resend from the gap on).
+			switch {
+			case u.st.gapReq == 0:
+				u.st.gapReq, u.st.gapTo = a.Gap, a.GapTo
+			case u.st.gapTo == 0 || a.GapTo == 0:
+				u.st.gapReq, u.st.gapTo = min(u.st.gapReq, a.Gap), 0
+			default:
+				u.st.gapReq, u.st.gapTo = min(u.st.gapReq, a.Gap), max(u.st.gapTo, a.GapTo)
+			}
 		}
 		u.st.lastAck = time.Now()
 		u.st.acks++

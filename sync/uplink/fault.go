@@ -69,4 +69,5 @@ func (u *Uplink) fleetStatus(s *protocol.Status) {
 	s.LastError = clip(u.st.lastErr)
 	s.Fault = clip(u.faultLocked(time.Now()))
 	s.Notices = protocol.NoticeCodes
+	s.AckFields = protocol.AckFields
 }

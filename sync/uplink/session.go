@@ -23,11 +23,12 @@ type inflight struct {
 // goroutine; each turn of its loop does three steps:
 //
 //   - applyAcks: take head office's latest watermark and gap request,
-//     confirm the watermark to the ledger (coalesced), rewind the cursor on
-//     a gap request;
-//   - fill: publish from the cursor until the window (Window messages
-//     awaiting PUBACK) or the unacknowledged bound (MaxUnacked events, one
-//     batch while probing) is reached;
+//     confirm the watermark to the ledger (coalesced), and on a gap
+//     request resend the window it names (gap..gap_to) or, without one,
+//     rewind the cursor to the gap;
+//   - fill: publish the window asked for, then from the cursor until the
+//     window (Window messages awaiting PUBACK) or the unacknowledged bound
+//     (MaxUnacked events, one batch while probing) is reached;
 //   - wait: for the first of an ack, new events, a PUBACK, a deadline or a
 //     timer; a failed or late PUBACK or a lost connection ends the session.
 type session struct {
@@ -60,6 +61,10 @@ type session struct {
 	// lastGap and lastGapAt: the gap request honoured last, and when.
 	lastGap   uint64
 	lastGapAt time.Time
+	// resendFrom..resendTo is a window head office asked for (gap..gap_to)
+	// below the cursor, resent before anything new; the cursor stays
+	// (0: none).
+	resendFrom, resendTo uint64
 	// back: head office asked for events it had confirmed (it was
 	// restored from an older backup); until it is past the ledger's
 	// watermark again, seenAck is its own (lower) watermark and the
@@ -183,8 +188,8 @@ func (s *session) acked() uint64 {
 func (s *session) applyAcks() {
 	u := s.u
 	u.mu.Lock()
-	ackW, lastW, gap, acks := u.st.ackW, u.st.lastW, u.st.gapReq, u.st.acks
-	u.st.gapReq = 0
+	ackW, lastW, gap, gapTo, acks := u.st.ackW, u.st.lastW, u.st.gapReq, u.st.gapTo, u.st.acks
+	u.st.gapReq, u.st.gapTo = 0, 0
 	u.mu.Unlock()
 	if acks != s.acksSeen {
 		s.acksSeen, s.probing = acks, false
@@ -210,7 +215,7 @@ func (s *session) applyAcks() {
 		// moment something is waiting for it.
 		s.lastProgress = time.Now()
 	}
-	s.rewind(gap)
+	s.rewind(gap, gapTo)
 }
 
 // confirm hands head office's watermark ackW to the ledger, which then
@@ -250,11 +255,14 @@ func (s *session) confirm(ackW uint64) {
 }
 
 // rewind honours head office's request to resend from gap: it missed
-// gap.. (lost by the broker, or sent before it was listening). Head office
-// repeats the request with every message it receives beyond the gap, so
-// the same gap is honoured again only after AckTimeout; a new gap
-// (progress was made) at once.
-func (s *session) rewind(gap uint64) {
+// gap.. (lost by the broker, sent before it was listening, or, with
+// several workers, still queued at another one). A request that names its
+// end (gap_to, below the cursor: head office holds what follows) resends
+// that window alone and the stream goes on from the cursor; one without
+// rewinds the cursor to the gap. Head office repeats a request while the
+// gap stays open, so the same gap is honoured again only after
+// AckTimeout; a new gap (progress was made) at once.
+func (s *session) rewind(gap, to uint64) {
 	if gap != 0 && gap <= s.watermark {
 		s.resendConfirmed(gap)
 		return
@@ -265,10 +273,26 @@ func (s *session) rewind(gap uint64) {
 	if gap == s.lastGap && time.Since(s.lastGapAt) <= s.u.o.AckTimeout {
 		return
 	}
-	s.u.log.Info("resend on gap request", "from", gap, "cursor", s.cursor)
-	s.cursor = gap - 1
 	s.lastGap, s.lastGapAt = gap, time.Now()
 	s.u.count(func(st *state) { st.resends++ })
+	if to != 0 && to < s.cursor {
+		s.u.log.Info("resend on gap request", "from", gap, "to", to, "cursor", s.cursor)
+		if s.resendTo == 0 {
+			s.resendFrom, s.resendTo = gap, to
+		} else {
+			s.resendFrom, s.resendTo = min(s.resendFrom, gap), max(s.resendTo, to)
+		}
+		return
+	}
+	s.u.log.Info("resend on gap request", "from", gap, "cursor", s.cursor)
+	s.rewindTo(gap - 1)
+}
+
+// rewindTo moves the cursor back to seq: everything after it is sent
+// again, a window asked for included.
+func (s *session) rewindTo(seq uint64) {
+	s.cursor = seq
+	s.resendFrom, s.resendTo = 0, 0
 }
 
 // fill publishes from the cursor while the window has room and the events
@@ -281,6 +305,11 @@ func (s *session) fill() error {
 		limit = u.o.BatchEvents
 	}
 	acked := s.acked()
+	for len(s.q) < u.o.Window && s.resendTo != 0 {
+		if err := s.resendWindow(acked); err != nil {
+			return err
+		}
+	}
 	for len(s.q) < u.o.Window && s.cursor-acked < uint64(limit) {
 		n := min(u.o.BatchEvents, limit-int(s.cursor-acked))
 		b := s.next(n)
@@ -334,6 +363,32 @@ func (u *Uplink) readBatch(after uint64, n int) batch {
 	return batch{payload: payload, last: last, err: err}
 }
 
+// resendWindow publishes the next message of the window head office asked
+// for (from above acked), or ends the window.
+func (s *session) resendWindow(acked uint64) error {
+	u := s.u
+	from := max(s.resendFrom, acked+1)
+	if from > s.resendTo {
+		s.resendFrom, s.resendTo = 0, 0
+		return nil
+	}
+	b := u.readBatch(from-1, int(min(s.resendTo-from+1, uint64(u.o.BatchEvents))))
+	if b.err != nil {
+		return b.err
+	}
+	if b.payload == nil {
+		s.resendFrom, s.resendTo = 0, 0
+		return nil
+	}
+	tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, b.payload)
+	s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now()})
+	s.resendFrom = b.last + 1
+	if b.last >= s.resendTo {
+		s.resendFrom, s.resendTo = 0, 0
+	}
+	return nil
+}
+
 // wait blocks until something may have changed: an ack, new events, the
 // oldest PUBACK, a Confirm falling due, head office's silence running out
 // (then it rewinds to the watermark and probes), or the status timer. It
@@ -375,7 +430,7 @@ func (s *session) wait(ctx context.Context) error {
 		return fmt.Errorf("puback: %w", ErrTimeout)
 	case <-ackDeadline:
 		u.log.Warn("no ack from head office, probing", "from", acked+1, "waited", s.ackWait)
-		s.cursor = acked
+		s.rewindTo(acked)
 		s.probing = true
 		s.lastProgress = time.Now()
 		s.ackWait = min(s.ackWait*2, 16*u.o.AckTimeout)
@@ -436,7 +491,7 @@ func (s *session) resendConfirmed(gap uint64) {
 	}
 	s.back = true
 	s.seenAck = gap - 1
-	s.cursor = from - 1
+	s.rewindTo(from - 1)
 	s.lastProgress = time.Now()
 	s.lastGap, s.lastGapAt = gap, time.Now()
 	u.count(func(st *state) { st.resends++ })

@@ -175,7 +175,13 @@ func (f *fakeBroker) sent() []batch {
 // ack delivers head office's ack as the broker would.
 func (f *fakeBroker) ack(watermark, gap uint64) {
 	f.t.Helper()
-	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: watermark, Gap: gap})
+	f.ackWindow(watermark, gap, 0)
+}
+
+// ackWindow delivers a resend request that names its end (gap_to).
+func (f *fakeBroker) ackWindow(watermark, gap, to uint64) {
+	f.t.Helper()
+	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: watermark, Gap: gap, GapTo: to})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -373,6 +379,70 @@ func TestSessionGapRequestRewindsToWatermark(t *testing.T) {
 		if w, _ := ob.Confirmed(); w != 50 {
 			t.Fatalf("confirmed %d, want head office's watermark 50", w)
 		}
+	})
+}
+
+// TestSessionGapWindowResendsOnlyTheWindow: a resend request that names
+// its end (gap_to: head office holds what follows, e.g. another worker
+// has it) is answered with that window alone, and the stream goes on
+// from where it was; the same request is honoured again only after
+// AckTimeout; requests that arrive together merge into one window; one
+// whose end is beyond what was sent rewinds as a request without an end.
+func TestSessionGapWindowResendsOnlyTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		fb := &fakeBroker{}
+		u := run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: 10 * time.Second, ConfirmEvery: time.Nanosecond})
+		contiguous(t, fb.sent(), 1, 100)
+
+		fb.ackWindow(30, 31, 45)
+		synctest.Wait()
+		sent := fb.sent()
+		contiguous(t, sent[10:], 31, 45)
+		if r := u.Status().Resends; r != 1 {
+			t.Fatalf("%d resends after one gap request", r)
+		}
+		fb.ackWindow(30, 31, 45)
+		synctest.Wait()
+		if n := len(fb.sent()); n != len(sent) {
+			t.Fatalf("the same window honoured again at once: %v", spans(fb.sent()[len(sent):]))
+		}
+		// New events go out from the cursor, not from the window's end.
+		ob.add(5)
+		synctest.Wait()
+		contiguous(t, fb.sent()[len(sent):], 101, 105)
+		sent = fb.sent()
+
+		// Two requests in a row (merged into one window when both arrive
+		// before the session looks): both windows, nothing beyond them.
+		fb.ackWindow(50, 61, 62)
+		fb.ackWindow(50, 51, 55)
+		synctest.Wait()
+		got := map[uint64]bool{}
+		for _, b := range fb.sent()[len(sent):] {
+			for seq := b.first; seq <= b.last; seq++ {
+				if seq < 51 || seq > 62 {
+					t.Fatalf("resent %v for windows 51-55 and 61-62", spans(fb.sent()[len(sent):]))
+				}
+				got[seq] = true
+			}
+		}
+		for _, seq := range []uint64{51, 55, 61, 62} {
+			if !got[seq] {
+				t.Fatalf("resent %v: %d missing", spans(fb.sent()[len(sent):]), seq)
+			}
+		}
+		time.Sleep(time.Millisecond) // the next Confirm is due
+		synctest.Wait()
+		if w, _ := ob.Confirmed(); w != 50 {
+			t.Fatalf("confirmed %d, want head office's watermark 50", w)
+		}
+		sent = fb.sent()
+
+		// An end beyond what was sent: everything from the gap.
+		fb.ackWindow(70, 71, 200)
+		synctest.Wait()
+		contiguous(t, fb.sent()[len(sent):], 71, 105)
 	})
 }
 

@@ -210,6 +210,7 @@ type state struct {
 	lastW      uint64 // the watermark of the last ack received
 	acks       uint64 // acks received
 	gapReq     uint64 // lowest gap request received, not yet applied
+	gapTo      uint64 // the end of those requests (0: none, from gapReq on)
 	cfg        ConfigVersions
 	cfgErr     string
 	membersSeq uint64

@@ -21,6 +21,10 @@ type Ingest interface {
 	Apply(events []Event) (Result, error)
 	// Registers returns every register's state, sorted by id.
 	Registers() ([]RegisterState, error)
+	// RegisterState returns one register's state as committed now (by
+	// any worker on a shared store); a register never heard of has the
+	// zero state with its id.
+	RegisterState(register string) (RegisterState, error)
 	// EachMember calls fn for every member in id order.
 	EachMember(fn func(m ledger.Member) error) error
 	// Summaries returns the summaries of the given members in the order

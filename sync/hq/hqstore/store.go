@@ -453,6 +453,18 @@ func (s *Store) Watermark(register string) (uint64, error) {
 	return w, err
 }
 
+// RegisterState returns one register's state (the zero state with its
+// id when head office has never heard of it).
+func (s *Store) RegisterState(register string) (RegisterState, error) {
+	var rs RegisterState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rs, err = loadReg(tx, register)
+		return err
+	})
+	return rs, err
+}
+
 // Registers returns every register's state, sorted by id.
 func (s *Store) Registers() ([]RegisterState, error) {
 	var out []RegisterState

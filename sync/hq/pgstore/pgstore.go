@@ -278,6 +278,18 @@ func (s *Store) Watermark(register string) (uint64, error) {
 	return uint64(w), err
 }
 
+// RegisterState returns one register's state as committed now (the zero
+// state with its id when no worker has heard of it).
+func (s *Store) RegisterState(register string) (hqstore.RegisterState, error) {
+	var rs hqstore.RegisterState
+	err := s.read(func(ctx context.Context, t *txn) error {
+		var err error
+		rs, _, err = t.Register(register)
+		return err
+	})
+	return rs, err
+}
+
 // Registers returns every register's state, sorted by id.
 func (s *Store) Registers() ([]hqstore.RegisterState, error) {
 	var out []hqstore.RegisterState

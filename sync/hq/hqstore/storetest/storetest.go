@@ -62,6 +62,7 @@ var cases = []struct {
 	{"NoPolicyNoChecks", testNoPolicyNoChecks},
 	{"PolicyReversals", testPolicyReversals},
 	{"PolicyProfiles", testPolicyProfiles},
+	{"RegisterStateAsCommitted", testRegisterState},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -617,6 +618,26 @@ func testManyRegisters(t *testing.T, open Opener) {
 		if got := balance(t, s, m); got != w {
 			t.Fatalf("member %s balance %d, want %d", m, got, w)
 		}
+	}
+}
+
+// testRegisterState: one register's state as committed (head office's
+// workers read it before asking a register to resend: another worker may
+// have closed the gap): the gap and the events it waits for, then closed;
+// a register never heard of has the zero state with its id.
+func testRegisterState(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	if rs, err := s.RegisterState("r9"); err != nil || rs.Register != "r9" || rs.Watermark != 0 || rs.Gap || rs.Store != "" {
+		t.Fatalf("unknown register: %+v %v", rs, err)
+	}
+	apply(t, s, Earn("r1", 1, "m1", 10), Earn("r1", 5, "m1", 10), Earn("r1", 6, "m1", 10))
+	rs, err := s.RegisterState("r1")
+	if err != nil || rs.Register != "r1" || rs.Store != "s1" || rs.Watermark != 1 || !rs.Gap || rs.WaitFrom != 2 || rs.WaitTo != 4 || rs.Held != 2 {
+		t.Fatalf("with a gap: %+v %v", rs, err)
+	}
+	apply(t, s, Earn("r1", 2, "m1", 1), Earn("r1", 3, "m1", 1), Earn("r1", 4, "m1", 1))
+	if rs, err := s.RegisterState("r1"); err != nil || rs.Watermark != 6 || rs.Gap || rs.Held != 0 || rs.WaitTo != 0 {
+		t.Fatalf("gap closed: %+v %v", rs, err)
 	}
 }
 
