@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
@@ -185,5 +188,122 @@ func TestConnectionErrorsNameTheAddress(t *testing.T) {
 				t.Fatalf("error %q: want ErrUnavailable naming %s and saying %q", msg, tc.addr, tc.says)
 			}
 		})
+	}
+}
+
+// Several workers apply sales and refunds of the same members from many
+// registers at once, messages in any order and some twice: each member's
+// running figures (summaries) are written under the member's figures
+// lock, so they end equal to a recomputation from the purchases (Check)
+// and to what one writer gives.
+func TestWorkersKeepRunningFigures(t *testing.T) {
+	_, dsn := fresh(t, hqstore.Options{})
+	const workers, regs, per, members = 3, 8, 30, 3
+	seed, _ := testkit.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	day0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var msgs [][]hqstore.Event
+	var all []hqstore.Event
+	for r := 0; r < regs; r++ {
+		reg := fmt.Sprintf("r%02d", r)
+		var cur []hqstore.Event
+		for seq := uint64(1); seq <= per; seq++ {
+			var e hqstore.Event
+			if seq > 1 && rng.IntN(4) == 0 {
+				// A refund of one of this register's earlier sales.
+				e = storetest.Ev(reg, seq, ledger.OutRefund, map[string]any{"id": fmt.Sprintf("%s-%d-r", reg, seq),
+					"sale_id": fmt.Sprintf("%s-s%d", reg, 1+rng.IntN(int(seq-1))), "amount": 1 + rng.IntN(400)})
+			} else {
+				at := day0.AddDate(0, 0, rng.IntN(20))
+				e = storetest.Ev(reg, seq, ledger.OutSale, ledger.Sale{ID: fmt.Sprintf("%s-s%d", reg, seq), MemberID: fmt.Sprintf("m%d", rng.IntN(members)),
+					Total: ledger.Money(100 + rng.IntN(500)), WallTime: at, ClockTrusted: true})
+				e.WallTime = at
+			}
+			cur = append(cur, e)
+			all = append(all, e)
+			if len(cur) == 1+rng.IntN(4) || seq == per {
+				msgs = append(msgs, cur)
+				cur = nil
+			}
+		}
+	}
+	for i := range msgs {
+		if rng.IntN(5) == 0 {
+			msgs = append(msgs, msgs[i])
+		}
+	}
+	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	var enrol []hqstore.Event
+	for m := 0; m < members; m++ {
+		enrol = append(enrol, storetest.Ev("e-r1", uint64(m+1), ledger.OutMember, ledger.Member{ID: fmt.Sprintf("m%d", m), EnrolledAt: day0.AddDate(-1, 0, 0), EnrolledTrusted: true}))
+	}
+	{
+		st, err := pgstore.Open(dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Apply(enrol); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	work := make(chan []hqstore.Event)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		st, err := pgstore.Open(dsn, &pgstore.Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if _, err := st.Apply(m); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for _, m := range msgs {
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	clk := ledgertest.NewClock(day0.AddDate(0, 1, 0), true)
+	st, err := pgstore.Open(dsn, &pgstore.Options{Store: hqstore.Options{Clock: clk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// One writer, in order, gives the same figures.
+	_, dsn1 := fresh(t, hqstore.Options{})
+	one, err := pgstore.Open(dsn1, &pgstore.Options{Store: hqstore.Options{Clock: clk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if _, err := one.Apply(enrol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.Apply(all); err != nil {
+		t.Fatal(err)
+	}
+	for m := 0; m < members; m++ {
+		id := fmt.Sprintf("m%d", m)
+		a, aerr := st.Summaries([]string{id})
+		b, berr := one.Summaries([]string{id})
+		if aerr != nil || berr != nil || len(a) != 1 || a[0].Retention == nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("member %s: workers %+v (%v), one writer %+v (%v)", id, a, aerr, b, berr)
+		}
 	}
 }
