@@ -31,8 +31,9 @@ const goldenFile = "testdata/report-golden.txt"
 // must carry through unchanged: refunds (partial, full, without a sale),
 // zero amounts, a sale after the as-of date, a sale before enrolment, text
 // that JSON, CSV and HTML escape (<, &, quotes, U+2028, a leading =),
-// categories in several scripts, and a purchase late in the evening that
-// falls on the next day in the store's time zone.
+// categories in several scripts and a member with twenty of them, and a
+// purchase late in the evening that falls on the next day in the store's
+// time zone.
 const goldenEdge = `member_id,sale_id,at,amount,categories
 a<1>,s1,2025-01-03,12.50,coffee;bakery
 a<1>,s2,2025-02-07,30.00,coffee
@@ -56,6 +57,9 @@ e5,w4,2024-06-02,7.77,
 e5,w5,2025-06-30,7.77,
 f6,x1,2025-03-03,1.00,a;b;c;d;e;f;g;h;i
 f6,x2,2025-03-10,2.00,i;h;g
+h8,y1,2025-01-10,3.00,c01;c02;c03;c04;c05;c06;c07;c08;c09;c10;c11;c12;c13;c14;c15;c16;c17;c18;c19;c20
+h8,y2,2025-02-10,4.00,c20;c18;c16;c14;c12;c10;c08;c06;c04;c02;z
+h8,y3,2025-03-10,5.00,c19;c17;z;c01
 `
 
 const goldenEdgeMembers = `member_id,consent,name,email,phone,birthday,enrolled_at
