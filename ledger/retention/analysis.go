@@ -1,10 +1,13 @@
 package retention
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
@@ -30,26 +33,37 @@ type Rhythm struct {
 
 // RhythmOf computes the rhythm of sorted distinct purchase days.
 func RhythmOf(days []Day) Rhythm {
+	r, _ := rhythmOf(days, nil, nil)
+	return r
+}
+
+// rhythmOf is RhythmOf with scratch space for the gaps, returned for the
+// next call, and shared date names (nil: format each date).
+func rhythmOf(days []Day, gaps []float64, names *dayNames) (Rhythm, []float64) {
 	var r Rhythm
+	name := Day.String
+	if names != nil {
+		name = names.name
+	}
 	r.PurchaseDays = len(days)
 	if len(days) == 0 {
-		return r
+		return r, gaps
 	}
 	r.First, r.Last = days[0], days[len(days)-1]
-	r.FirstDate, r.LastDate = r.First.String(), r.Last.String()
+	r.FirstDate, r.LastDate = name(r.First), name(r.Last)
 	if len(days) < 2 {
-		return r
+		return r, gaps
 	}
-	gaps := make([]float64, len(days)-1)
+	gaps = gaps[:0]
 	for i := 1; i < len(days); i++ {
-		gaps[i-1] = float64(days[i] - days[i-1])
+		gaps = append(gaps, float64(days[i]-days[i-1]))
 	}
 	r.HasInterval = true
 	r.MeanInterval = float64(r.Last-r.First) / float64(len(gaps))
-	r.MedianInterval = median(gaps)
+	r.MedianInterval = medianInPlace(gaps)
 	r.ExpectedNext = r.Last + Day(math.Round(r.MeanInterval))
-	r.ExpectedNextDate = r.ExpectedNext.String()
-	return r
+	r.ExpectedNextDate = name(r.ExpectedNext)
+	return r, gaps
 }
 
 func median(v []float64) float64 {
@@ -89,23 +103,23 @@ const (
 
 // Profile is everything the analysis knows about one member.
 type Profile struct {
-	MemberID   string            `json:"member_id"`
-	Name       string            `json:"name,omitempty"`
-	Consent    bool              `json:"consent"`            // some channel as of the analysis
-	Channels   []ChannelConsent  `json:"channels,omitempty"` // channels consented to as of the analysis
-	Birthday   string            `json:"birthday,omitempty"`
-	Rhythm     Rhythm            `json:"rhythm"`
-	Categories map[string]Rhythm `json:"categories,omitempty"`
-	Spend      Money             `json:"spend"`
-	FirstSpend Money             `json:"first_spend"`
-	Segment    Segment           `json:"segment"`
-	Status     Status            `json:"status"`
-	DaysSince  int               `json:"days_since_last"`
-	PAlive     float64           `json:"p_alive"`            // NaN-free: 0 when no model
-	PNone      float64           `json:"p_no_purchase"`      // in the sleeping rule's window; 0 when no model
-	Expected   float64           `json:"expected_purchases"` // in the sleeping rule's window; 0 when no model
-	Value      string            `json:"value"`              // "high", "mid", "low"
-	Customer   bgnbd.Customer    `json:"-"`
+	MemberID   string           `json:"member_id"`
+	Name       string           `json:"name,omitempty"`
+	Consent    bool             `json:"consent"`            // some channel as of the analysis
+	Channels   []ChannelConsent `json:"channels,omitempty"` // channels consented to as of the analysis
+	Birthday   string           `json:"birthday,omitempty"`
+	Rhythm     Rhythm           `json:"rhythm"`
+	Categories CategoryRhythms  `json:"categories,omitempty"`
+	Spend      Money            `json:"spend"`
+	FirstSpend Money            `json:"first_spend"`
+	Segment    Segment          `json:"segment"`
+	Status     Status           `json:"status"`
+	DaysSince  int              `json:"days_since_last"`
+	PAlive     float64          `json:"p_alive"`            // NaN-free: 0 when no model
+	PNone      float64          `json:"p_no_purchase"`      // in the sleeping rule's window; 0 when no model
+	Expected   float64          `json:"expected_purchases"` // in the sleeping rule's window; 0 when no model
+	Value      string           `json:"value"`              // "high", "mid", "low"
+	Customer   bgnbd.Customer   `json:"-"`
 	history    History
 }
 
@@ -141,19 +155,21 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	c := cfg.withDefaults()
 	a := &Analysis{AsOf: DayOf(asOf, c.Location), Config: c}
 	a.AsOfDate = a.AsOf.String()
-	seen := map[string]bool{}
+	if err := uniqueIDs(members); err != nil {
+		return nil, err
+	}
 	cl := newPopulationCleaner(asOf, &c)
-	for _, m := range members {
-		if seen[m.ID] {
-			return nil, fmt.Errorf("%w: member %q listed twice", ErrInvalid, m.ID)
-		}
-		seen[m.ID] = true
-		h, ex := cl.clean(m)
+	var rh rhythms
+	a.Profiles = make([]Profile, len(members))
+	for i := range members {
+		m := &members[i]
+		h, ex := cl.clean(*m)
 		a.Excluded.add(ex)
-		p := Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
+		p := &a.Profiles[i]
+		*p = Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
 		p.Channels = m.ChannelsAt(asOf)
 		p.Consent = len(p.Channels) > 0
-		p.Rhythm = RhythmOf(h.Days)
+		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps, &rh.names)
 		if len(h.Days) > 0 {
 			for _, s := range h.Spend {
 				p.Spend += s
@@ -161,13 +177,12 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 			p.FirstSpend = h.Spend[0]
 			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
 			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
-			p.Categories = categoryRhythms(h)
+			p.Categories = rh.categories(h)
 		}
-		a.Profiles = append(a.Profiles, p)
 	}
 	var buyers int
-	var intervals []float64
-	var custs []bgnbd.Customer
+	intervals := make([]float64, 0, len(a.Profiles))
+	custs := make([]bgnbd.Customer, 0, len(a.Profiles))
 	for _, p := range a.Profiles {
 		if p.Rhythm.PurchaseDays > 0 {
 			buyers++
@@ -180,7 +195,7 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if buyers == 0 {
 		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
 	}
-	a.PopulationMedianInterval = median(intervals)
+	a.PopulationMedianInterval = medianInPlace(intervals)
 	a.Sleeping = c.Sleeping
 	if fit, err := bgnbd.FitParams(custs, nil); err != nil {
 		a.ModelError = err.Error()
@@ -199,17 +214,16 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if window == 0 {
 		window = float64(DefaultSleepRule.WindowDays)
 	}
-	for i := range a.Profiles {
-		p := &a.Profiles[i]
-		if p.Rhythm.PurchaseDays == 0 || a.Model == nil {
-			continue
-		}
-		p.PAlive = a.Model.PAlive(p.Customer)
-		p.PNone = a.Model.PNoPurchase(p.Customer, window/7)
-		if e, err := a.Model.ExpectedPurchases(p.Customer, window/7); err == nil {
-			p.Expected = e
-		} else if !errors.Is(err, bgnbd.ErrNumeric) {
-			return nil, fmt.Errorf("member %s: %w", p.MemberID, err)
+	if a.Model != nil {
+		pr := predictor{model: a.Model.Params, horizon: window / 7, asOf: a.AsOf}
+		for i := range a.Profiles {
+			p := &a.Profiles[i]
+			if p.Rhythm.PurchaseDays == 0 {
+				continue
+			}
+			if err := pr.predict(p); err != nil {
+				return nil, fmt.Errorf("member %s: %w", p.MemberID, err)
+			}
 		}
 	}
 	a.assignSegments()
@@ -219,23 +233,6 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	return a, nil
 }
 
-func categoryRhythms(h History) map[string]Rhythm {
-	byCat := map[string][]Day{}
-	for i, cats := range h.Cats {
-		for _, c := range cats {
-			byCat[c] = append(byCat[c], h.Days[i])
-		}
-	}
-	if len(byCat) == 0 {
-		return nil
-	}
-	out := make(map[string]Rhythm, len(byCat))
-	for c, days := range byCat {
-		out[c] = RhythmOf(days)
-	}
-	return out
-}
-
 // assignSegments sets purchase-count segments, value tiers (high = the top
 // VIPShare of buyers by spend, ties broken by id so runs agree; mid = the
 // next 30%; low = the rest) and VIPs: high-value members who came back (two
@@ -243,31 +240,38 @@ func categoryRhythms(h History) map[string]Rhythm {
 // not a VIP: they are still new, and the contact list's first-time message
 // is the right one for them, so the row must not call them VIP.
 func (a *Analysis) assignSegments() {
-	var idx []int
-	for i, p := range a.Profiles {
+	// Spend first so the order compares ids only between equal spends;
+	// ids are unique (Analyze checks), so the order is total and any sort
+	// gives it.
+	type key struct {
+		spend Money
+		i     int32
+	}
+	idx := make([]key, 0, len(a.Profiles))
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
 		switch {
 		case p.Rhythm.PurchaseDays == 0:
 			continue
 		case p.Rhythm.PurchaseDays == 1:
-			a.Profiles[i].Segment = SegNew
+			p.Segment = SegNew
 		case p.Rhythm.PurchaseDays == 2:
-			a.Profiles[i].Segment = SegSecond
+			p.Segment = SegSecond
 		default:
-			a.Profiles[i].Segment = SegRegular
+			p.Segment = SegRegular
 		}
-		idx = append(idx, i)
+		idx = append(idx, key{p.Spend, int32(i)})
 	}
-	sort.SliceStable(idx, func(x, y int) bool {
-		px, py := &a.Profiles[idx[x]], &a.Profiles[idx[y]]
-		if px.Spend != py.Spend {
-			return px.Spend > py.Spend
+	slices.SortFunc(idx, func(x, y key) int {
+		if x.spend != y.spend {
+			return cmp.Compare(y.spend, x.spend)
 		}
-		return px.MemberID < py.MemberID
+		return strings.Compare(a.Profiles[x.i].MemberID, a.Profiles[y.i].MemberID)
 	})
 	vip := int(math.Ceil(a.Config.VIPShare * float64(len(idx))))
 	mid := vip + int(math.Ceil(0.3*float64(len(idx))))
-	for rank, i := range idx {
-		p := &a.Profiles[i]
+	for rank, k := range idx {
+		p := &a.Profiles[k.i]
 		switch {
 		case rank < vip && p.Spend > 0:
 			p.Value = "high"
@@ -354,18 +358,24 @@ type MatrixCell struct {
 // mid, low) and status, how many members and how much past spend. The
 // high-value sleeping and due cells are whom to call first.
 func (a *Analysis) ValueRisk() []MatrixCell {
-	var cells []MatrixCell
-	for _, v := range []string{"high", "mid", "low"} {
-		for _, s := range []Status{StatusActive, StatusDue, StatusSleeping, StatusLost} {
-			cell := MatrixCell{Value: v, Status: s}
-			for _, p := range a.Profiles {
-				if p.Value == v && p.Status == s {
-					cell.Members++
-					cell.Spend += p.Spend
-				}
-			}
-			cells = append(cells, cell)
+	values := []string{"high", "mid", "low"}
+	statuses := []Status{StatusActive, StatusDue, StatusSleeping, StatusLost}
+	cells := make([]MatrixCell, 0, len(values)*len(statuses))
+	for _, v := range values {
+		for _, s := range statuses {
+			cells = append(cells, MatrixCell{Value: v, Status: s})
 		}
+	}
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
+		vi := slices.Index(values, p.Value)
+		si := slices.Index(statuses, p.Status)
+		if vi < 0 || si < 0 {
+			continue
+		}
+		c := &cells[vi*len(statuses)+si]
+		c.Members++
+		c.Spend += p.Spend
 	}
 	return cells
 }

@@ -213,7 +213,13 @@ func DayOf(t time.Time, loc *time.Location) Day {
 func (d Day) Time() time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 // String formats d as YYYY-MM-DD.
-func (d Day) String() string { return d.Time().Format("2006-01-02") }
+func (d Day) String() string {
+	var buf [10]byte
+	if b, ok := appendDate(buf[:0], d); ok {
+		return string(b)
+	}
+	return d.Time().Format("2006-01-02")
+}
 
 // History is a member's cleaned purchase history by day.
 type History struct {

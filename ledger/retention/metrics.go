@@ -3,7 +3,8 @@ package retention
 import (
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Bucket is one bar of a histogram over [Lo, Hi).
@@ -89,11 +90,17 @@ func (a *Analysis) Metrics() Metrics {
 	var firstSum, laterSum float64
 	var smaller int
 	var retDays int
-	var gaps, rates []float64
-	var spends []Money
-	cats := map[string]*CategoryStat{}
-	catIv := map[string][]float64{}
-	for _, p := range a.Profiles {
+	var gaps gapCounts
+	rates := make([]float64, 0, len(a.Profiles))
+	spends := make([]Money, 0, len(a.Profiles))
+	type catAgg struct {
+		stat CategoryStat
+		ivs  []float64
+	}
+	var cats []catAgg
+	catIdx := map[string]int{}
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
 		m.Segments[string(p.Segment)]++
 		if p.Rhythm.PurchaseDays == 0 {
 			continue
@@ -107,13 +114,7 @@ func (a *Analysis) Metrics() Metrics {
 		for i := 1; i < len(h.Days); i++ {
 			retSum += h.Spend[i]
 			retDays++
-			g := float64(h.Days[i] - h.Days[i-1])
-			gaps = append(gaps, g)
-			for b := range m.Intervals {
-				if g >= m.Intervals[b].Lo && g < m.Intervals[b].Hi {
-					m.Intervals[b].Count++
-				}
-			}
+			gaps.add(int64(h.Days[i]) - int64(h.Days[i-1]))
 		}
 		for i, d := range h.Days {
 			if d > a.AsOf-365 {
@@ -138,19 +139,23 @@ func (a *Analysis) Metrics() Metrics {
 			b := min(int(p.PAlive*10), 9)
 			m.PAlive[b].Count++
 		}
-		for c, r := range p.Categories {
-			cs := cats[c]
-			if cs == nil {
-				cs = &CategoryStat{Category: c}
-				cats[c] = cs
+		for k := range p.Categories {
+			r := &p.Categories[k]
+			j, ok := catIdx[r.Category]
+			if !ok {
+				j = len(cats)
+				catIdx[r.Category] = j
+				cats = append(cats, catAgg{stat: CategoryStat{Category: r.Category}})
 			}
-			cs.Buyers++
-			cs.PurchaseDays += r.PurchaseDays
+			cs := &cats[j]
+			cs.stat.Buyers++
+			cs.stat.PurchaseDays += r.PurchaseDays
 			if r.HasInterval {
-				catIv[c] = append(catIv[c], r.MeanInterval)
+				cs.ivs = append(cs.ivs, r.MeanInterval)
 			}
 		}
 	}
+	gaps.count(m.Intervals)
 	if m.Buyers > 0 {
 		m.RepeatRatio = float64(m.Repeaters) / float64(m.Buyers)
 		m.AvgBasketNew = divRound(newSum, int64(m.Buyers))
@@ -158,31 +163,113 @@ func (a *Analysis) Metrics() Metrics {
 	if retDays > 0 {
 		m.AvgBasketReturning = divRound(retSum, int64(retDays))
 	}
-	m.MedianIntervalDays = median(gaps)
+	m.MedianIntervalDays = gaps.median()
 	m.MemberIntervalDays = a.PopulationMedianInterval
 	if m.Repeaters > 0 {
 		m.RepeatFirstBasket = Money(math.Round(firstSum / float64(m.Repeaters)))
 		m.RepeatLaterBasket = Money(math.Round(laterSum / float64(m.Repeaters)))
 		m.RepeatFirstSmaller = float64(smaller) / float64(m.Repeaters)
 	}
-	m.PurchasesPerYear = median(rates)
-	sort.Slice(spends, func(i, j int) bool { return spends[i] > spends[j] })
+	m.PurchasesPerYear = medianInPlace(rates)
+	// The top share's spend: the largest top spends, found by selection.
 	top := int(math.Ceil(a.Config.TopShare * float64(len(spends))))
 	var topSum Money
-	for _, s := range spends[:top] {
-		topSum += s
+	if top > 0 {
+		nth(spends, len(spends)-top)
+		for _, s := range spends[len(spends)-top:] {
+			topSum += s
+		}
 	}
 	if m.Revenue > 0 {
 		m.TopRevenueShare = float64(topSum) / float64(m.Revenue)
 	}
-	for _, cs := range cats {
+	for i := range cats {
+		cs := &cats[i].stat
 		cs.DaysPerBuyer = float64(cs.PurchaseDays) / float64(cs.Buyers)
-		cs.MedianDays = median(catIv[cs.Category])
+		cs.MedianDays = medianInPlace(cats[i].ivs)
 		m.Categories = append(m.Categories, *cs)
 	}
-	sort.Slice(m.Categories, func(i, j int) bool { return m.Categories[i].Category < m.Categories[j].Category })
+	slices.SortFunc(m.Categories, func(x, y CategoryStat) int { return strings.Compare(x.Category, y.Category) })
 	m.Cohorts = a.cohorts(12)
 	return m
+}
+
+// gapCounts holds the gaps between purchase days as counts per whole
+// number of days: the histogram and the median need no list of every gap.
+type gapCounts struct {
+	n         int
+	byDays    []int
+	low, high []float64 // below 0 and beyond maxGapDays, as they come
+}
+
+// maxGapDays bounds the days counted one by one (about 2,800 years).
+const maxGapDays = 1 << 20
+
+func (g *gapCounts) add(d int64) {
+	g.n++
+	switch {
+	case d < 0:
+		g.low = append(g.low, float64(d))
+	case d >= maxGapDays:
+		g.high = append(g.high, float64(d))
+	default:
+		if int(d) >= len(g.byDays) {
+			g.byDays = append(g.byDays, make([]int, max(int(d)+1, 2*len(g.byDays))-len(g.byDays))...)
+		}
+		g.byDays[d]++
+	}
+}
+
+// count adds the gaps into the buckets they fall in.
+func (g *gapCounts) count(bs []Bucket) {
+	in := func(v float64, n int) {
+		for b := range bs {
+			if v >= bs[b].Lo && v < bs[b].Hi {
+				bs[b].Count += n
+			}
+		}
+	}
+	for _, v := range g.low {
+		in(v, 1)
+	}
+	for d, n := range g.byDays {
+		if n > 0 {
+			in(float64(d), n)
+		}
+	}
+	for _, v := range g.high {
+		in(v, 1)
+	}
+}
+
+// at returns the k-th smallest gap (0-based).
+func (g *gapCounts) at(k int) float64 {
+	if k < len(g.low) {
+		s := slices.Clone(g.low)
+		slices.Sort(s)
+		return s[k]
+	}
+	k -= len(g.low)
+	for d, n := range g.byDays {
+		if k < n {
+			return float64(d)
+		}
+		k -= n
+	}
+	s := slices.Clone(g.high)
+	slices.Sort(s)
+	return s[k]
+}
+
+// median is median of every gap.
+func (g *gapCounts) median() float64 {
+	if g.n == 0 {
+		return 0
+	}
+	if g.n%2 == 1 {
+		return g.at(g.n / 2)
+	}
+	return (g.at(g.n/2-1) + g.at(g.n/2)) / 2
 }
 
 func divRound(sum Money, n int64) Money {
@@ -199,47 +286,75 @@ func divRound(sum Money, n int64) Money {
 // cohorts builds repeat curves by first-purchase month, up to maxMonths.
 // A cohort's point k is only given when every member of the cohort has
 // been observed for k+1 months, so curves do not bend down at the end.
+// The end of each month after a first purchase is worked out once per
+// distinct first day, not once per member.
 func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
-	type agg struct {
-		first  Day
-		repeat []Day // day of second purchase, or -1
+	type firstDay struct {
+		cohort int
+		ends   []Day // ends[k]: the end of month k+1 after this first day
 	}
-	by := map[string][]agg{}
-	var keys []string
-	for _, p := range a.Profiles {
+	type member struct {
+		first  int // index into firsts
+		second Day // day of second purchase, or -1
+	}
+	type cohort struct {
+		key     string
+		members []member
+	}
+	var cohorts []cohort
+	byMonth := map[int]int{} // calendar month -> cohort
+	byDay := map[Day]int{}   // first day -> firsts
+	var firsts []firstDay
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
 		if p.Rhythm.PurchaseDays == 0 {
 			continue
 		}
-		k := p.Rhythm.First.Time().Format("2006-01")
-		if _, ok := by[k]; !ok {
-			keys = append(keys, k)
+		f, ok := byDay[p.Rhythm.First]
+		if !ok {
+			y, mo, _ := civil(p.Rhythm.First)
+			c, ok := byMonth[y*12+mo]
+			if !ok {
+				c = len(cohorts)
+				byMonth[y*12+mo] = c
+				cohorts = append(cohorts, cohort{key: p.Rhythm.First.Time().Format("2006-01")})
+			}
+			ends := make([]Day, maxMonths)
+			for k := range ends {
+				ends[k] = DayOf(p.Rhythm.First.Time().AddDate(0, k+1, 0), a.Config.Location)
+			}
+			f = len(firsts)
+			byDay[p.Rhythm.First] = f
+			firsts = append(firsts, firstDay{cohort: c, ends: ends})
 		}
 		second := Day(-1)
 		if len(p.history.Days) > 1 {
 			second = p.history.Days[1]
 		}
-		by[k] = append(by[k], agg{first: p.Rhythm.First, repeat: []Day{second}})
+		c := &cohorts[firsts[f].cohort]
+		c.members = append(c.members, member{first: f, second: second})
 	}
-	sort.Strings(keys)
+	slices.SortFunc(cohorts, func(x, y cohort) int { return strings.Compare(x.key, y.key) })
 	var out []CohortCurve
-	for _, k := range keys {
-		ms := by[k]
-		c := CohortCurve{Cohort: k, Members: len(ms)}
+	for _, co := range cohorts {
+		ms := co.members
+		c := CohortCurve{Cohort: co.key, Members: len(ms)}
 		for month := 1; month <= maxMonths; month++ {
 			observed := true
-			n := 0
 			for _, m := range ms {
-				end := DayOf(m.first.Time().AddDate(0, month, 0), a.Config.Location)
-				if end > a.AsOf {
+				if firsts[m.first].ends[month-1] > a.AsOf {
 					observed = false
 					break
-				}
-				if m.repeat[0] >= 0 && m.repeat[0] <= end {
-					n++
 				}
 			}
 			if !observed {
 				break
+			}
+			n := 0
+			for _, m := range ms {
+				if m.second >= 0 && m.second <= firsts[m.first].ends[month-1] {
+					n++
+				}
 			}
 			c.Repeat = append(c.Repeat, float64(n)/float64(len(ms)))
 		}

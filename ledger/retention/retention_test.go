@@ -136,7 +136,7 @@ func TestRhythmHandComputed(t *testing.T) {
 	if r.ExpectedNextDate != "2026-02-23" || r.LastDate != "2026-02-10" {
 		t.Errorf("expected next %s last %s", r.ExpectedNextDate, r.LastDate)
 	}
-	if c := p.Categories["coffee"]; c.PurchaseDays != 3 || c.MeanInterval != 15 {
+	if c, _ := p.Categories.Get("coffee"); c.PurchaseDays != 3 || c.MeanInterval != 15 {
 		t.Errorf("coffee rhythm %+v", c)
 	}
 	if p.Spend != 5500 || p.FirstSpend != 1500 || p.DaysSince != 19 || p.Segment != retention.SegVIP {

@@ -1,0 +1,174 @@
+package hqreport
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+)
+
+// appendProfile appends p as json.Marshal writes it, without reflection:
+// the JSON export writes one line per member, and on a million purchases
+// encoding/json took most of the report's writing time. ok is false when
+// p holds something only encoding/json can say (a float that is not
+// finite, a time it refuses); the caller then asks json.Marshal, which
+// returns its error. TestProfileJSONMatchesEncodingJSON holds the two
+// together, field by field.
+func appendProfile(b []byte, p *retention.Profile) ([]byte, bool) {
+	b = append(b, `{"member_id":`...)
+	b = appendString(b, p.MemberID)
+	if p.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, p.Name)
+	}
+	b = append(b, `,"consent":`...)
+	b = strconv.AppendBool(b, p.Consent)
+	if len(p.Channels) > 0 {
+		b = append(b, `,"channels":[`...)
+		for i := range p.Channels {
+			c := &p.Channels[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"channel":`...)
+			b = appendString(b, c.Channel)
+			if c.Address != "" {
+				b = append(b, `,"address":`...)
+				b = appendString(b, c.Address)
+			}
+			if !c.Since.IsZero() {
+				t, err := c.Since.MarshalJSON()
+				if err != nil {
+					return b, false
+				}
+				b = append(append(b, `,"since":`...), t...)
+			}
+			if c.How != "" {
+				b = append(b, `,"how":`...)
+				b = appendString(b, c.How)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if p.Birthday != "" {
+		b = append(b, `,"birthday":`...)
+		b = appendString(b, p.Birthday)
+	}
+	ok := true
+	b = append(b, `,"rhythm":`...)
+	b, ok = appendRhythm(b, &p.Rhythm)
+	if !ok {
+		return b, false
+	}
+	if len(p.Categories) > 0 {
+		b = append(b, `,"categories":{`...)
+		for i := range p.Categories {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, p.Categories[i].Category)
+			b = append(b, ':')
+			if b, ok = appendRhythm(b, &p.Categories[i].Rhythm); !ok {
+				return b, false
+			}
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"spend":`...)
+	b = strconv.AppendInt(b, int64(p.Spend), 10)
+	b = append(b, `,"first_spend":`...)
+	b = strconv.AppendInt(b, int64(p.FirstSpend), 10)
+	b = append(b, `,"segment":`...)
+	b = appendString(b, string(p.Segment))
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(p.Status))
+	b = append(b, `,"days_since_last":`...)
+	b = strconv.AppendInt(b, int64(p.DaysSince), 10)
+	b = append(b, `,"p_alive":`...)
+	if b, ok = appendFloat(b, p.PAlive); !ok {
+		return b, false
+	}
+	b = append(b, `,"p_no_purchase":`...)
+	if b, ok = appendFloat(b, p.PNone); !ok {
+		return b, false
+	}
+	b = append(b, `,"expected_purchases":`...)
+	if b, ok = appendFloat(b, p.Expected); !ok {
+		return b, false
+	}
+	b = append(b, `,"value":`...)
+	b = appendString(b, p.Value)
+	return append(b, '}'), true
+}
+
+func appendRhythm(b []byte, r *retention.Rhythm) ([]byte, bool) {
+	ok := true
+	b = append(b, `{"purchase_days":`...)
+	b = strconv.AppendInt(b, int64(r.PurchaseDays), 10)
+	b = append(b, `,"first":`...)
+	b = appendString(b, r.FirstDate)
+	b = append(b, `,"last":`...)
+	b = appendString(b, r.LastDate)
+	b = append(b, `,"has_interval":`...)
+	b = strconv.AppendBool(b, r.HasInterval)
+	b = append(b, `,"mean_interval_days":`...)
+	if b, ok = appendFloat(b, r.MeanInterval); !ok {
+		return b, false
+	}
+	b = append(b, `,"median_interval_days":`...)
+	if b, ok = appendFloat(b, r.MedianInterval); !ok {
+		return b, false
+	}
+	if r.ExpectedNextDate != "" {
+		b = append(b, `,"expected_next":`...)
+		b = appendString(b, r.ExpectedNextDate)
+	}
+	return append(b, '}'), true
+}
+
+// appendFloat writes f as encoding/json does: the shortest form that
+// reads back, in exponent form below 1e-6 and from 1e21, with the
+// exponent unpadded. Infinities and NaN are not JSON: ok is false.
+func appendFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		// Whole numbers (days, counts): the same digits, faster.
+		if f == 0 && math.Signbit(f) {
+			return append(b, "-0"...), true
+		}
+		return strconv.AppendInt(b, int64(f), 10), true
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+// appendString writes s as a JSON string the way encoding/json does (with
+// <, > and & escaped for HTML). Plain printable ASCII, which ids, dates
+// and segment names are, is copied; anything else goes through
+// encoding/json itself.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -1,0 +1,241 @@
+package retention
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
+)
+
+// CategoryRhythm is a member's rhythm in one category.
+type CategoryRhythm struct {
+	Category string
+	Rhythm
+}
+
+// CategoryRhythms are a member's rhythms per category, sorted by
+// category. In JSON they are an object keyed by category, in that order.
+type CategoryRhythms []CategoryRhythm
+
+// Get returns the rhythm in category c.
+func (cs CategoryRhythms) Get(c string) (Rhythm, bool) {
+	i, ok := slices.BinarySearchFunc(cs, c, func(r CategoryRhythm, c string) int { return strings.Compare(r.Category, c) })
+	if !ok {
+		return Rhythm{}, false
+	}
+	return cs[i].Rhythm, true
+}
+
+// MarshalJSON writes {"category": rhythm, ...}, as a map keyed by
+// category would be written.
+func (cs CategoryRhythms) MarshalJSON() ([]byte, error) {
+	if cs == nil {
+		return []byte("null"), nil
+	}
+	b := []byte{'{'}
+	for i := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, err := json.Marshal(cs[i].Category)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(&cs[i].Rhythm)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (cs *CategoryRhythms) UnmarshalJSON(b []byte) error {
+	var m map[string]Rhythm
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if m == nil {
+		*cs = nil
+		return nil
+	}
+	out := make(CategoryRhythms, 0, len(m))
+	for c, r := range m {
+		out = append(out, CategoryRhythm{Category: c, Rhythm: r})
+	}
+	slices.SortFunc(out, func(x, y CategoryRhythm) int { return strings.Compare(x.Category, y.Category) })
+	*cs = out
+	return nil
+}
+
+// uniqueIDs reports the first member id listed twice. Head office's store
+// and the file readers list members sorted by id, which shows uniqueness
+// without a set.
+func uniqueIDs(members []Member) error {
+	sorted := true
+	for i := 1; i < len(members); i++ {
+		if members[i-1].ID >= members[i].ID {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return nil
+	}
+	seen := make(map[string]struct{}, len(members))
+	for i := range members {
+		if _, ok := seen[members[i].ID]; ok {
+			return fmt.Errorf("%w: member %q listed twice", ErrInvalid, members[i].ID)
+		}
+		seen[members[i].ID] = struct{}{}
+	}
+	return nil
+}
+
+// rhythms computes the rhythms of a population's members, reusing its
+// scratch space from member to member and naming each day once.
+type rhythms struct {
+	names dayNames
+	gaps  []float64
+	// cats are the current member's categories (the first n in use), each
+	// with its purchase days; byName finds them when a member has many.
+	cats   []catDays
+	byName map[string]int
+	// slab: the members' category rhythms are cut from shared chunks.
+	slab []CategoryRhythm
+}
+
+type catDays struct {
+	name string
+	days []Day
+}
+
+// linearCats is the number of categories up to which a member's are
+// found by a linear scan rather than a map.
+const linearCats = 16
+
+// categories returns the rhythm of each category in h, sorted by category.
+func (rh *rhythms) categories(h History) CategoryRhythms {
+	n := 0
+	for i, cats := range h.Cats {
+		for _, c := range cats {
+			j := -1
+			if n <= linearCats {
+				for k := range n {
+					if rh.cats[k].name == c {
+						j = k
+						break
+					}
+				}
+			} else if k, ok := rh.byName[c]; ok {
+				j = k
+			}
+			if j < 0 {
+				j = n
+				if n == len(rh.cats) {
+					rh.cats = append(rh.cats, catDays{})
+				}
+				rh.cats[n].name, rh.cats[n].days = c, rh.cats[n].days[:0]
+				n++
+				if n == linearCats+1 {
+					if rh.byName == nil {
+						rh.byName = map[string]int{}
+					}
+					clear(rh.byName)
+					for k := range n {
+						rh.byName[rh.cats[k].name] = k
+					}
+				} else if n > linearCats+1 {
+					rh.byName[c] = j
+				}
+			}
+			rh.cats[j].days = append(rh.cats[j].days, h.Days[i])
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	cats := rh.cats[:n]
+	if n > 1 {
+		slices.SortFunc(cats, func(x, y catDays) int { return strings.Compare(x.name, y.name) })
+	}
+	out := rh.alloc(n)
+	for j := range cats {
+		out[j].Category = cats[j].name
+		out[j].Rhythm, rh.gaps = rhythmOf(cats[j].days, rh.gaps, &rh.names)
+	}
+	return out
+}
+
+// slabCats is the number of category rhythms per shared chunk.
+const slabCats = 1 << 12
+
+func (rh *rhythms) alloc(n int) CategoryRhythms {
+	if n > slabCats/8 {
+		return make(CategoryRhythms, n)
+	}
+	if len(rh.slab) < n {
+		rh.slab = make([]CategoryRhythm, slabCats)
+	}
+	out := rh.slab[:n:n]
+	rh.slab = rh.slab[n:]
+	return out
+}
+
+// predictor fills the model's predictions into profiles. Members with the
+// same (purchase days, recency, age) in whole days share the same BG/NBD
+// summary and so the same predictions: those are computed once.
+type predictor struct {
+	model   bgnbd.Params
+	horizon float64
+	asOf    Day
+	known   map[uint64]prediction
+}
+
+type prediction struct {
+	pAlive, pNone, expected float64
+	err                     error
+}
+
+// predictKeyBits is the width of each field of a prediction's key.
+const predictKeyBits = 21
+
+func (pr *predictor) predict(p *Profile) error {
+	x, rec, age := p.Rhythm.PurchaseDays-1, int(p.Rhythm.Last-p.Rhythm.First), int(pr.asOf-p.Rhythm.First)
+	const lim = 1 << predictKeyBits
+	if x < 0 || x >= lim || rec < 0 || rec >= lim || age < 0 || age >= lim {
+		return pr.compute(p.Customer).apply(p)
+	}
+	key := uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
+	if pred, ok := pr.known[key]; ok {
+		return pred.apply(p)
+	}
+	if pr.known == nil {
+		pr.known = map[uint64]prediction{}
+	}
+	pred := pr.compute(p.Customer)
+	pr.known[key] = pred
+	return pred.apply(p)
+}
+
+func (pr *predictor) compute(c bgnbd.Customer) prediction {
+	pred := prediction{pAlive: pr.model.PAlive(c), pNone: pr.model.PNoPurchase(c, pr.horizon)}
+	if e, err := pr.model.ExpectedPurchases(c, pr.horizon); err == nil {
+		pred.expected = e
+	} else if !errors.Is(err, bgnbd.ErrNumeric) {
+		pred.err = err
+	}
+	return pred
+}
+
+func (pred prediction) apply(p *Profile) error {
+	if pred.err != nil {
+		return pred.err
+	}
+	p.PAlive, p.PNone, p.Expected = pred.pAlive, pred.pNone, pred.expected
+	return nil
+}
