@@ -241,8 +241,7 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 // is the right one for them, so the row must not call them VIP.
 func (a *Analysis) assignSegments() {
 	// Spend first so the order compares ids only between equal spends;
-	// ids are unique (Analyze checks), so the order is total and any sort
-	// gives it.
+	// ids are unique (Analyze checks), so the order is total.
 	type key struct {
 		spend Money
 		i     int32
@@ -262,14 +261,22 @@ func (a *Analysis) assignSegments() {
 		}
 		idx = append(idx, key{p.Spend, int32(i)})
 	}
-	slices.SortFunc(idx, func(x, y key) int {
+	order := func(x, y key) int {
 		if x.spend != y.spend {
 			return cmp.Compare(y.spend, x.spend)
 		}
 		return strings.Compare(a.Profiles[x.i].MemberID, a.Profiles[y.i].MemberID)
-	})
+	}
 	vip := int(math.Ceil(a.Config.VIPShare * float64(len(idx))))
 	mid := vip + int(math.Ceil(0.3*float64(len(idx))))
+	// Only the tiers' edges matter, not the order within them: the first
+	// mid by rank, then the first vip of those, by selection.
+	if mid < len(idx) {
+		nthFunc(idx, mid, order)
+	}
+	if vip < min(mid, len(idx)) {
+		nthFunc(idx[:min(mid, len(idx))], vip, order)
+	}
 	for rank, k := range idx {
 		p := &a.Profiles[k.i]
 		switch {

@@ -193,10 +193,14 @@ type predictor struct {
 	model   bgnbd.Params
 	horizon float64
 	asOf    Day
-	known   map[uint64]prediction
+	// known holds the predictions made so far, found by key in an
+	// open-addressing table of indexes (0: empty) kept at most half full.
+	known []prediction
+	slots []int32
 }
 
 type prediction struct {
+	key                     uint64
 	pAlive, pNone, expected float64
 	err                     error
 }
@@ -208,18 +212,43 @@ func (pr *predictor) predict(p *Profile) error {
 	x, rec, age := p.Rhythm.PurchaseDays-1, int(p.Rhythm.Last-p.Rhythm.First), int(pr.asOf-p.Rhythm.First)
 	const lim = 1 << predictKeyBits
 	if x < 0 || x >= lim || rec < 0 || rec >= lim || age < 0 || age >= lim {
-		return pr.compute(p.Customer).apply(p)
-	}
-	key := uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
-	if pred, ok := pr.known[key]; ok {
+		pred := pr.compute(p.Customer)
 		return pred.apply(p)
 	}
-	if pr.known == nil {
-		pr.known = map[uint64]prediction{}
+	key := uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
+	if 2*(len(pr.known)+1) > len(pr.slots) {
+		pr.grow()
 	}
-	pred := pr.compute(p.Customer)
-	pr.known[key] = pred
-	return pred.apply(p)
+	mask := uint64(len(pr.slots) - 1)
+	h := key * 0x9e3779b97f4a7c15
+	h ^= h >> 29
+	for h &= mask; ; h = (h + 1) & mask {
+		j := pr.slots[h]
+		if j == 0 {
+			pred := pr.compute(p.Customer)
+			pred.key = key
+			pr.known = append(pr.known, pred)
+			pr.slots[h] = int32(len(pr.known))
+			return pred.apply(p)
+		}
+		if pr.known[j-1].key == key {
+			return pr.known[j-1].apply(p)
+		}
+	}
+}
+
+// grow doubles the table and places the known predictions again.
+func (pr *predictor) grow() {
+	n := max(1024, 2*len(pr.slots))
+	pr.slots = make([]int32, n)
+	mask := uint64(n - 1)
+	for i := range pr.known {
+		h := pr.known[i].key * 0x9e3779b97f4a7c15
+		h ^= h >> 29
+		for h &= mask; pr.slots[h] != 0; h = (h + 1) & mask {
+		}
+		pr.slots[h] = int32(i + 1)
+	}
 }
 
 func (pr *predictor) compute(c bgnbd.Customer) prediction {
@@ -232,7 +261,7 @@ func (pr *predictor) compute(c bgnbd.Customer) prediction {
 	return pred
 }
 
-func (pred prediction) apply(p *Profile) error {
+func (pred *prediction) apply(p *Profile) error {
 	if pred.err != nil {
 		return pred.err
 	}

@@ -48,6 +48,47 @@ func nth[T cmp.Ordered](v []T, k int) {
 	}
 }
 
+// nthFunc is nth in the order cmp gives, which must be total (no two
+// elements compare equal), as the ranking by spend and id is.
+func nthFunc[T any](v []T, k int, cmp func(a, b T) int) {
+	lo, hi := 0, len(v)-1
+	for budget := 2*bits.Len(uint(len(v))) + 8; hi > lo; budget-- {
+		if budget == 0 || hi-lo < 16 {
+			slices.SortFunc(v[lo:hi+1], cmp)
+			return
+		}
+		// Median of three moved to hi as the pivot, then Lomuto's
+		// partition (no equal elements: two ways suffice).
+		mid := lo + (hi-lo)/2
+		if cmp(v[mid], v[lo]) < 0 {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if cmp(v[hi], v[lo]) < 0 {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if cmp(v[mid], v[hi]) < 0 {
+			v[mid], v[hi] = v[hi], v[mid]
+		}
+		p := v[hi]
+		i := lo
+		for j := lo; j < hi; j++ {
+			if cmp(v[j], p) < 0 {
+				v[i], v[j] = v[j], v[i]
+				i++
+			}
+		}
+		v[i], v[hi] = v[hi], v[i]
+		switch {
+		case k < i:
+			hi = i - 1
+		case k > i:
+			lo = i + 1
+		default:
+			return
+		}
+	}
+}
+
 // medianInPlace is median without the copy: it reorders v. The value is
 // median's exactly (the same one or two elements of the order); a NaN,
 // which has no place in an order, sends it to median.

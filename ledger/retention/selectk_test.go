@@ -1,8 +1,10 @@
 package retention
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +44,51 @@ func TestMedianInPlaceIsMedian(t *testing.T) {
 					if i < k && v[i] > v[k] || i > k && v[i] < v[k] {
 						t.Fatalf("%s n=%d k=%d: v[%d]=%v on the wrong side of %v", name, n, k, i, v[i], v[k])
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestNthFuncSplitsAtK: after nthFunc the first k elements are the k
+// smallest in the order, and v[k] the next, on inputs that defeat naive
+// pivots as well as random ones.
+func TestNthFuncSplitsAtK(t *testing.T) {
+	type kv struct {
+		spend int
+		id    string
+	}
+	order := func(a, b kv) int {
+		if a.spend != b.spend {
+			return b.spend - a.spend
+		}
+		return strings.Compare(a.id, b.id)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 3, 17, 100, 1000, 5000} {
+		for pat, spend := range []func(i int) int{
+			func(i int) int { return rng.IntN(50) },
+			func(i int) int { return i },
+			func(i int) int { return n - i },
+			func(i int) int { return min(i, n-i) },
+			func(i int) int { return 1 },
+		} {
+			v := make([]kv, n)
+			for i := range v {
+				v[i] = kv{spend(i), fmt.Sprintf("m%06d", rng.IntN(1e6)*n+i)}
+			}
+			sorted := slices.Clone(v)
+			slices.SortFunc(sorted, order)
+			for _, k := range []int{0, n / 10, n / 2, n - 1} {
+				w := slices.Clone(v)
+				nthFunc(w, k, order)
+				if w[k] != sorted[k] {
+					t.Fatalf("n=%d pattern %d k=%d: %v, sorted %v", n, pat, k, w[k], sorted[k])
+				}
+				head := slices.Clone(w[:k])
+				slices.SortFunc(head, order)
+				if !slices.Equal(head, sorted[:k]) {
+					t.Fatalf("n=%d pattern %d k=%d: the first k are not the k smallest", n, pat, k)
 				}
 			}
 		}

@@ -33,7 +33,10 @@ func newData(gs []group) *data {
 		*vals = append(*vals, v)
 		return i
 	}
-	sort.SliceStable(gs, func(i, j int) bool { return gs[i].x < gs[j].x })
+	if byX := func(i, j int) bool { return gs[i].x < gs[j].x }; !sort.SliceIsSorted(gs, byX) {
+		sort.SliceStable(gs, byX)
+	}
+	d.xs, d.jT, d.kTx, d.n = make([]int, 0, len(gs)), make([]int32, 0, len(gs)), make([]int32, 0, len(gs)), make([]float64, 0, len(gs))
 	for _, g := range gs {
 		d.xs = append(d.xs, g.x)
 		d.jT = append(d.jT, idx(tIdx, &d.ts, g.t))
