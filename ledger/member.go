@@ -265,11 +265,19 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 	}
 	s.Member.Aliases = slices.Clone(s.Member.Aliases)
 	_, err := l.submit(ctx, func(w *wtx) (any, error) {
+		// Covered is in head office's numbers (Wire), which are the
+		// ledger's own unless it was renumbered (epoch.go).
+		c, err := w.localCovered(s.Covered)
+		if err != nil {
+			return nil, err
+		}
+		s.Covered = c
 		if s.Covered > w.seq {
 			return nil, fmt.Errorf("ledger summary %q: covers seq %d but this register is at %d: %w", s.Member.ID, s.Covered, w.seq, ErrInvalid)
 		}
 		var rec memberRec
-		found, err := w.getJSON(bRows, memberKey(s.Member.ID), &rec)
+		var found bool
+		found, err = w.getJSON(bRows, memberKey(s.Member.ID), &rec)
 		if err != nil {
 			return nil, err
 		}

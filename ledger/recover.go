@@ -78,11 +78,17 @@ var ErrNotFresh = fmt.Errorf("ledger has events already: %w", ErrInvalid)
 // confirmed (head office holds 1..w, from the ledger this one replaces).
 // A register replacing a dead one learns w from head office's last ack to
 // its id, so the new ledger's sequence numbers never reuse the old one's
-// (docs/operations.md "Replacing a register"). A ledger with events gets
+// (docs/operations.md "Replacing a register"). A ledger with events that
+// head office never confirmed (a replacement that sold before it first
+// reached head office) keeps its numbers and sends them, under a new
+// incarnation, after w (Wire, epoch.go); one with confirmed events gets
 // ErrNotFresh and nothing changes.
 func (l *Ledger) Rebase(w uint64) error {
 	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
-		if x.seq != 0 || getU64(x.tx.Bucket(bState), kConfirmed) != 0 {
+		if x.seq != 0 {
+			return nil, x.renumberUnsent(w)
+		}
+		if getU64(x.tx.Bucket(bState), kConfirmed) != 0 {
 			return nil, fmt.Errorf("ledger rebase to %d: last seq %d: %w", w, x.seq, ErrNotFresh)
 		}
 		x.seq = w // the committer stores it

@@ -45,7 +45,8 @@ func TestRecoverRefusesWhatDoesNotContinue(t *testing.T) {
 }
 
 // TestRebaseOnlyFresh: a ledger without events continues a stream after
-// the given number; one with events refuses and keeps its numbers.
+// the given number; one with confirmed events refuses and keeps its
+// numbers (one with events never confirmed: TestRenumberUnsent).
 func TestRebaseOnlyFresh(t *testing.T) {
 	f := newFixture(t, nil)
 	if err := f.l.Rebase(41); err != nil {
@@ -63,7 +64,10 @@ func TestRebaseOnlyFresh(t *testing.T) {
 	}
 	g := newFixture(t, nil)
 	g.sale(t, ledger.SaleRequest{ID: "s1"})
+	if err := g.l.Confirm(1); err != nil {
+		t.Fatal(err)
+	}
 	if err := g.l.Rebase(41); !errors.Is(err, ledger.ErrNotFresh) {
-		t.Fatalf("rebase with events: %v", err)
+		t.Fatalf("rebase with confirmed events: %v", err)
 	}
 }

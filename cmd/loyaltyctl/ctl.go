@@ -111,6 +111,9 @@ func (c *client) status() error {
 		if o := str(apiclient.Field(m, "sync", "takeover")); o != "" {
 			fmt.Fprintf(c.out, "WARNING    %s\n", o)
 		}
+		if o := str(apiclient.Field(m, "sync", "renumbered")); o != "" {
+			fmt.Fprintf(c.out, "RESTORED   %s\n", o)
+		}
 		if o := str(apiclient.Field(m, "sync", "replaced")); o != "" {
 			fmt.Fprintf(c.out, "REPLACED   %s\n", o)
 		}

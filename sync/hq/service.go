@@ -757,7 +757,7 @@ func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode %s: %w", topic, err)
 		}
-		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, OutboxRecord: rec})
+		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, PrevIncarnation: e.PrevIncarnation, OutboxRecord: rec})
 	}
 	return out, nil
 }

@@ -48,8 +48,15 @@ type Event struct {
 	// incarnation id (ledger.Ledger.Incarnation); empty from a register
 	// older than it (the legacy incarnation). Sequence numbers are
 	// unique only within one incarnation.
-	Incarnation string          `json:"incarnation,omitempty"`
-	Data        json.RawMessage `json:"data"`
+	Incarnation string `json:"incarnation,omitempty"`
+	// PrevIncarnation (extension "previncarnation") is the incarnation
+	// this one declares it continues: a ledger restored from an older
+	// backup (or restored with loyaltyctl register restore) sends its new
+	// events under a new incarnation, numbered after head office's
+	// watermark, and names the one head office follows; head office then
+	// follows the new one at once (docs/protocol.md "Incarnations").
+	PrevIncarnation string          `json:"previncarnation,omitempty"`
+	Data            json.RawMessage `json:"data"`
 }
 
 // Source is the CloudEvents source of a register: "/loyalty/<store>/<register>".
@@ -149,6 +156,11 @@ func (e Event) validate(store, register string) (uint64, error) {
 			return 0, fmt.Errorf("%w: incarnation of %s", err, e.ID)
 		}
 	}
+	if e.PrevIncarnation != "" {
+		if err := ValidID(e.PrevIncarnation); err != nil || e.Incarnation == "" || e.PrevIncarnation == e.Incarnation {
+			return 0, fmt.Errorf("%w: previncarnation of %s must name another incarnation", ErrMalformed, e.ID)
+		}
+	}
 	if e.DataContentType != DataContentType {
 		return 0, fmt.Errorf("%w: datacontenttype %q", ErrMalformed, e.DataContentType)
 	}
@@ -207,7 +219,7 @@ func EncodeEvents(evs []Event) ([]byte, error) {
 // EncodedSize is a close upper estimate of the bytes one event adds to an
 // events message, for sizing batches without encoding twice.
 func EncodedSize(e Event) int {
-	return 200 + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Incarnation) + len(e.Data)
+	return 220 + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Incarnation) + len(e.PrevIncarnation) + len(e.Data)
 }
 
 // DecodeEvents decodes and validates an events message from the given
@@ -249,7 +261,7 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 		if i > 0 && seq != prev+1 {
 			return nil, fmt.Errorf("%w: sequence %d after %d", ErrOrder, seq, prev)
 		}
-		if evs[i].Incarnation != evs[0].Incarnation {
+		if evs[i].Incarnation != evs[0].Incarnation || evs[i].PrevIncarnation != evs[0].PrevIncarnation {
 			return nil, fmt.Errorf("%w: event %d: incarnation %q in a batch of %q", ErrMismatch, i, evs[i].Incarnation, evs[0].Incarnation)
 		}
 		prev = seq
@@ -263,7 +275,7 @@ func DecodeEvents(b []byte, store, register string) ([]Event, error) {
 var knownAttributes = map[string]bool{
 	"specversion": true, "id": true, "source": true, "type": true, "time": true,
 	"datacontenttype": true, "sequence": true, "clocktrusted": true,
-	"incarnation": true, "data": true, "dataschema": true, "subject": true,
+	"incarnation": true, "previncarnation": true, "data": true, "dataschema": true, "subject": true,
 }
 
 // MaxExtensionName is the longest extension attribute name accepted (the

@@ -153,6 +153,8 @@ func (p *fastParser) event(e *Event) bool {
 			e.Sequence, ok = p.str()
 		case "incarnation":
 			e.Incarnation, ok = p.str()
+		case "previncarnation":
+			e.PrevIncarnation, ok = p.str()
 		case "time":
 			start := p.i
 			if _, ok = p.str(); ok {

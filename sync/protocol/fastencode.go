@@ -42,7 +42,7 @@ func encodeEventsFast(evs []Event) ([]byte, bool) {
 }
 
 func appendEvent(b []byte, e *Event) ([]byte, bool) {
-	strs := [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.DataContentType, e.Sequence, e.Incarnation}
+	strs := [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.DataContentType, e.Sequence, e.Incarnation, e.PrevIncarnation}
 	for _, s := range strs {
 		if !plainJSON(s) {
 			return b, false
@@ -80,6 +80,11 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 	if e.Incarnation != "" {
 		b = append(b, `,"incarnation":"`...)
 		b = append(b, e.Incarnation...)
+		b = append(b, '"')
+	}
+	if e.PrevIncarnation != "" {
+		b = append(b, `,"previncarnation":"`...)
+		b = append(b, e.PrevIncarnation...)
 		b = append(b, '"')
 	}
 	b = append(b, `,"data":`...)
@@ -171,6 +176,12 @@ var compactClass = func() (t [256]byte) {
 // with the given incarnation, without building a string per event for
 // the attributes every event of the message shares (source, type).
 func EncodeRecords(store, register, incarnation string, recs []ledger.OutboxRecord) ([]byte, error) {
+	return EncodeRecordsStamped(store, register, incarnation, "", recs)
+}
+
+// EncodeRecordsStamped is EncodeRecords for a batch that also names the
+// incarnation its own continues (extension previncarnation; empty: none).
+func EncodeRecordsStamped(store, register, incarnation, prev string, recs []ledger.OutboxRecord) ([]byte, error) {
 	if len(recs) == 0 || len(recs) > MaxBatch {
 		return nil, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(recs))
 	}
@@ -189,7 +200,7 @@ func EncodeRecords(store, register, incarnation string, recs []ledger.OutboxReco
 		}
 		evs[i] = Event{SpecVersion: SpecVersion, ID: id, Source: src, Type: typ, Time: r.WallTime,
 			DataContentType: DataContentType, Sequence: strconv.FormatUint(r.Seq, 10),
-			ClockTrusted: r.ClockTrusted, Incarnation: incarnation, Data: r.Data}
+			ClockTrusted: r.ClockTrusted, Incarnation: incarnation, PrevIncarnation: prev, Data: r.Data}
 	}
 	return EncodeEvents(evs)
 }

@@ -121,6 +121,9 @@ func TestDecodeEventsRejects(t *testing.T) {
 		{"bad type", mod(func(e *protocol.Event) { e.Type = "com.other.sale" }), protocol.ErrMalformed},
 		{"bad content type", mod(func(e *protocol.Event) { e.DataContentType = "text/plain" }), protocol.ErrMalformed},
 		{"data not object", mod(func(e *protocol.Event) { e.Data = json.RawMessage(`[1]`) }), protocol.ErrMalformed},
+		{"previncarnation without incarnation", mod(func(e *protocol.Event) { e.PrevIncarnation = "aaaa" }), protocol.ErrMalformed},
+		{"previncarnation is itself", mod(func(e *protocol.Event) { e.Incarnation, e.PrevIncarnation = "aaaa", "aaaa" }), protocol.ErrMalformed},
+		{"previncarnation not an id", mod(func(e *protocol.Event) { e.Incarnation, e.PrevIncarnation = "aaaa", "a/b" }), protocol.ErrMalformed},
 		{"gap in batch", enc(good(), next), protocol.ErrOrder},
 		{"too large", "[" + strings.Repeat(" ", protocol.MaxEventsMessage) + "]", protocol.ErrTooLarge},
 	}

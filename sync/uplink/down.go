@@ -47,7 +47,8 @@ func (u *Uplink) route(topic string, payload []byte) {
 			u.reject(err.Error())
 			return
 		}
-		if !u.id.forUs(a) && !u.continueStream(a) {
+		learnt := u.renumber(a)
+		if !u.id.forUs(a) && !u.continueStream(a) && !learnt {
 			// Another ledger uses this register id; its watermark says
 			// nothing about our events.
 			return

@@ -20,10 +20,13 @@ type incarnationSource interface {
 // identity is this register's ledger incarnation and what head office last
 // said about it.
 type identity struct {
-	inc string // immutable after New
 	reg string // this register's id, for the texts
+	// rn, when the outbox renumbers (ledger.Wire), says which
+	// incarnations are this ledger's; inc is then the current one.
+	rn renumberer
 
 	mu     sync.Mutex
+	inc    string           // the incarnation events are sent under now
 	notice *protocol.Notice // from the last ack for our incarnation
 	others uint64           // acks seen for another incarnation of our id
 	other  string           // the last such incarnation
@@ -38,6 +41,9 @@ type identity struct {
 	rebaseTried bool
 	replaced    string
 	replacedAt  uint64
+	// renumbered is the last epoch this ledger numbered after head
+	// office's watermark.
+	renumbered ledger.Epoch
 }
 
 // NoticeLost is the status notice code for events head office confirmed,
@@ -75,9 +81,10 @@ func (id *identity) caughtUp() {
 // ledger using this register id and is applied to nothing. It records the
 // ack's notice (or its absence) for Status.
 func (id *identity) forUs(a protocol.Ack) bool {
+	mine := a.Incarnation == "" || id.rn != nil && id.rn.Owns(a.Incarnation)
 	id.mu.Lock()
 	defer id.mu.Unlock()
-	if a.Incarnation != "" && a.Incarnation != id.inc {
+	if !mine && a.Incarnation != id.inc {
 		id.others++
 		id.other = a.Incarnation
 		return false
@@ -87,6 +94,19 @@ func (id *identity) forUs(a protocol.Ack) bool {
 		id.lostFrom, id.lostTo = 0, 0
 	}
 	return true
+}
+
+// Renumbered says that this ledger sends its events from local number
+// FromLocal on under a new incarnation, as First on the wire: it was
+// restored from an older backup or replaced a register and had sold
+// before it first reached head office (docs/operations.md).
+type Renumbered struct {
+	Incarnation string `json:"incarnation"`
+	// Continues is the incarnation it declares it continues (head office
+	// follows it at once); empty: head office adopts it.
+	Continues string `json:"continues,omitempty"`
+	FromLocal uint64 `json:"from_local"`
+	First     uint64 `json:"first"`
 }
 
 // Notice is head office's word on this register's events, for Status.
@@ -106,6 +126,9 @@ func (id *identity) status(s *Status) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	s.Incarnation = id.inc
+	if e := id.renumbered; e.Incarnation != "" {
+		s.Renumbered = &Renumbered{Incarnation: e.Incarnation, Continues: e.Prev, FromLocal: e.From, First: e.From + e.Delta}
+	}
 	switch {
 	case id.notice != nil:
 		s.Notice = Notice{Code: id.notice.Code, Held: id.notice.Held, Text: id.notice.Text}
@@ -148,8 +171,9 @@ func (u *Uplink) continueStream(a protocol.Ack) bool {
 		return false
 	}
 	u.log.Warn("new ledger: continuing this register's stream after head office's watermark; head office must adopt it (loyalty-hq register adopt)",
-		"after", a.Watermark, "old_incarnation", a.Incarnation, "incarnation", u.id.inc)
+		"after", a.Watermark, "old_incarnation", a.Incarnation)
 	u.id.rebased(a.Incarnation, a.Watermark)
+	u.id.refresh()
 	return true
 }
 
@@ -168,4 +192,84 @@ func (id *identity) rebased(old string, w uint64) {
 	id.mu.Lock()
 	id.replaced, id.replacedAt = old, w
 	id.mu.Unlock()
+}
+
+// renumberer is implemented by an Outbox that can send a ledger's events
+// under a new incarnation, numbered after head office's watermark
+// (ledger.Wire): a ledger restored from an older backup, or a replacement
+// that sold before it first reached head office.
+type renumberer interface {
+	Owns(inc string) bool
+	Incarnation() (string, error)
+	Reincarnate(claim bool) (ledger.Epoch, error)
+	Learn(inc string, w uint64) (ledger.Epoch, bool, error)
+	Ahead(w uint64) (bool, error)
+	Waiting() (ledger.Epoch, bool, error)
+	OutboxStamped(after uint64, max int) ([]ledger.OutboxRecord, ledger.Stamp, error)
+}
+
+// refresh reads the incarnation events are sent under now.
+func (id *identity) refresh() {
+	if id.rn == nil {
+		return
+	}
+	inc, err := id.rn.Incarnation()
+	if err != nil {
+		return
+	}
+	id.mu.Lock()
+	id.inc = inc
+	id.mu.Unlock()
+}
+
+func (id *identity) current() string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.inc
+}
+
+// renumber looks at a plain ack (no hold notice: its watermark is head
+// office's stream) before it is applied. An ack for this ledger's current
+// incarnation beyond its last event means the ledger is an older copy
+// (restored from a backup without loyaltyctl register restore): from its
+// next event on it sends under a new incarnation that declares the old one
+// its predecessor, numbered after head office's watermark, so head office
+// follows it at once and nothing it records collides with what head office
+// holds. A new incarnation waiting for its numbers (after a restore) takes
+// them from the ack. It reports whether the ack's watermark now counts
+// for this ledger (the numbers skipped are held at head office).
+func (u *Uplink) renumber(a protocol.Ack) bool {
+	rn := u.id.rn
+	if rn == nil || a.Incarnation == "" || a.Notice != nil && a.Notice.Code != protocol.NoticePolicy {
+		return false
+	}
+	if a.Incarnation == u.id.current() && a.Watermark > 0 {
+		if ahead, err := rn.Ahead(a.Watermark); err == nil && ahead {
+			ep, err := rn.Reincarnate(true)
+			if err != nil {
+				u.log.Error("ledger restored from an older backup: start a new incarnation", "err", err)
+				return false
+			}
+			u.log.Warn("head office holds more of this ledger's stream than the ledger has: it was restored from an older backup; "+
+				"its next events go under a new incarnation after head office's watermark", "watermark", a.Watermark,
+				"incarnation", ep.Incarnation, "from_local", ep.From)
+			u.count(func(st *state) { st.lastErr = "" })
+		}
+	}
+	ep, ok, err := rn.Learn(a.Incarnation, a.Watermark)
+	if err != nil {
+		u.log.Error("number the new incarnation after head office's watermark", "err", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	u.log.Warn("new incarnation numbered after head office's watermark", "incarnation", ep.Incarnation,
+		"first", ep.From+ep.Delta, "from_local", ep.From, "continues", ep.Prev)
+	u.id.refresh()
+	u.id.mu.Lock()
+	u.id.ahead = 0
+	u.id.renumbered = ep
+	u.id.mu.Unlock()
+	return true
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
+// firstAckWait bounds how long a ledger head office never confirmed
+// anything of waits for head office's retained ack before it sends.
+const firstAckWait = 2 * time.Second
+
 // inflight is one message awaiting PUBACK.
 type inflight struct {
 	tok  broker.Token
@@ -70,6 +74,11 @@ type session struct {
 	// watermark again, seenAck is its own (lower) watermark and the
 	// confirmed events the ledger still keeps are resent from there.
 	back bool
+	// firstUntil: a ledger head office never confirmed anything of
+	// publishes nothing until head office's retained ack arrived or this
+	// time passed, so a replacement learns the stream it continues before
+	// its first event goes out (zero: no wait).
+	firstUntil time.Time
 
 	statusT, pollT, pieceT *time.Ticker
 	notify                 <-chan struct{}
@@ -152,7 +161,11 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	acks := u.st.acks
 	u.mu.Unlock()
 	u.log.Info("link up", "broker", strings.Join(u.o.Brokers, ","), "watermark", watermark)
-	return &session{u: u, conn: conn,
+	var firstUntil time.Time
+	if watermark == 0 && acks == 0 && u.id.rn != nil {
+		firstUntil = time.Now().Add(firstAckWait)
+	}
+	return &session{u: u, conn: conn, firstUntil: firstUntil,
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
@@ -304,6 +317,12 @@ func (s *session) fill() error {
 	if s.probing {
 		limit = u.o.BatchEvents
 	}
+	if !s.firstUntil.IsZero() {
+		if s.acksSeen == 0 && time.Now().Before(s.firstUntil) {
+			return nil
+		}
+		s.firstUntil = time.Time{}
+	}
 	acked := s.acked()
 	for len(s.q) < u.o.Window && s.resendTo != 0 {
 		if err := s.resendWindow(acked); err != nil {
@@ -352,14 +371,14 @@ func (s *session) next(n int) batch {
 // readBatch reads up to n events after the given sequence number from the
 // outbox and encodes them as one events message.
 func (u *Uplink) readBatch(after uint64, n int) batch {
-	recs, err := u.ob.Outbox(after, n)
+	recs, st, err := u.outbox(after, n)
 	if err != nil {
 		return batch{err: fmt.Errorf("read outbox: %w", err)}
 	}
 	if len(recs) == 0 {
 		return batch{}
 	}
-	payload, last, err := u.encode(recs)
+	payload, last, err := u.encode(recs, st)
 	return batch{payload: payload, last: last, err: err}
 }
 
@@ -409,6 +428,12 @@ func (s *session) wait(ctx context.Context) error {
 		defer t.Stop()
 		confirmDue = t.C
 	}
+	var firstDue <-chan time.Time
+	if !s.firstUntil.IsZero() {
+		t := time.NewTimer(time.Until(s.firstUntil))
+		defer t.Stop()
+		firstDue = t.C
+	}
 	acked := s.acked()
 	var ackDeadline <-chan time.Time
 	if s.cursor > acked {
@@ -424,6 +449,7 @@ func (s *session) wait(ctx context.Context) error {
 	case <-s.notify:
 	case <-s.pollT.C:
 	case <-confirmDue:
+	case <-firstDue:
 	case <-front:
 		return s.popDone()
 	case <-pubDeadline:
@@ -495,4 +521,13 @@ func (s *session) resendConfirmed(gap uint64) {
 	s.lastProgress = time.Now()
 	s.lastGap, s.lastGapAt = gap, time.Now()
 	u.count(func(st *state) { st.resends++ })
+}
+
+// outbox reads the next records to send and what they are sent under.
+func (u *Uplink) outbox(after uint64, n int) ([]ledger.OutboxRecord, ledger.Stamp, error) {
+	if u.id.rn != nil {
+		return u.id.rn.OutboxStamped(after, n)
+	}
+	recs, err := u.ob.Outbox(after, n)
+	return recs, ledger.Stamp{}, err
 }

@@ -65,6 +65,9 @@ type Status struct {
 	// it did not.
 	Replaced   string
 	ReplacedAt uint64
+	// Renumbered, when set, says this ledger sends its events from some
+	// point on under a new incarnation after head office's watermark.
+	Renumbered *Renumbered
 }
 
 // Status returns the current link status. It reads the ledger's outbox

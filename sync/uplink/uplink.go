@@ -311,6 +311,9 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 		}
 		u.st.membersSeq = max(p, o.MembersSeq)
 	}
+	if rn, ok := ob.(renumberer); ok {
+		u.id.rn = rn
+	}
 	if is, ok := ob.(incarnationSource); ok {
 		inc, err := is.Incarnation()
 		if err != nil {
@@ -449,11 +452,14 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-func (u *Uplink) encode(recs []ledger.OutboxRecord) ([]byte, uint64, error) {
-	b, err := protocol.EncodeRecords(u.o.Store, u.o.Register, u.id.inc, recs)
+func (u *Uplink) encode(recs []ledger.OutboxRecord, st ledger.Stamp) ([]byte, uint64, error) {
+	if st.Incarnation == "" {
+		st.Incarnation = u.id.current()
+	}
+	b, err := protocol.EncodeRecordsStamped(u.o.Store, u.o.Register, st.Incarnation, st.Prev, recs)
 	if errors.Is(err, protocol.ErrTooLarge) && len(recs) > 1 {
 		// Large records: send fewer per message.
-		return u.encode(recs[:len(recs)/2])
+		return u.encode(recs[:len(recs)/2], st)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode seq %d: %w", recs[0].Seq, err)

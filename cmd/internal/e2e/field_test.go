@@ -296,17 +296,84 @@ func TestFieldRestoredBackup(t *testing.T) {
 	if err := os.WriteFile(db, backup, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Restored by copying the file back: the register learns from head
+	// office's retained ack that head office holds more of its stream
+	// than it has, and goes on under a new incarnation after it.
 	r.start()
+	sy := waitStatus(t, r, "renumbered after head office's watermark", func(s map[string]any) bool { return s["renumbered"] != nil })
+	t.Logf("register status: %v", sy["renumbered"])
 	acked = append(acked, sell(t, r, "c", 2)...)
-	waitStatus(t, r, "held as reused", heldFor("reused"))
+	waitStatus(t, r, "drained", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	found, held, lost := account(t, h, acked)
+	if found != 8 || held != 0 || lost != 0 {
+		t.Fatalf("found %d held %d lost %d", found, held, lost)
+	}
+	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
+	if err != nil || !strings.Contains(out, "RESTORED") {
+		t.Errorf("loyaltyctl status does not say the ledger was restored: %v\n%s", err, out)
+	}
+	rs, err := h.st.Registers()
+	if err != nil || len(rs) != 1 || rs[0].Successions != 1 || rs[0].Incarnation != sy["incarnation"] {
+		t.Fatalf("head office follows %+v (%v), want the register's new incarnation %v", rs, err, sy["incarnation"])
+	}
+	stopAndOpen(t, r)
+}
+
+// TestFieldReplacedSoldOffline: a replacement register (fresh ledger,
+// same config) records sales before it first reaches head office, so its
+// own numbers start at 1 again. At its first contact it learns head
+// office's watermark and sends them, under a new incarnation, after it;
+// head office holds them until the operator adopts the new incarnation,
+// then every acknowledged sale is there exactly once.
+func TestFieldReplacedSoldOffline(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 5)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(r.dir, "ledger.db")); err != nil {
+		t.Fatal(err)
+	}
+	r.extraCfg = syncCfg("tcp://127.0.0.1:1") // no broker there: offline
+	r.writeConfig()
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked = append(acked, sell(t, r, "b", 3)...)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	r.extraCfg = syncCfg(h.b.URL())
+	r.writeConfig()
+	r.start()
+	sy := waitStatus(t, r, "held for another incarnation", func(s map[string]any) bool { return s["replaced"] != nil && heldFor("incarnation")(s) })
+	t.Logf("register status: %v", sy["replaced"])
 	found, held, _ := account(t, h, acked)
-	if found != 6 || held != 2 {
-		t.Fatalf("found %d held %d", found, held)
+	if found != 5 || held != 3 {
+		t.Fatalf("before adopting: found %d held %d", found, held)
 	}
-	l := stopAndOpen(t, r)
-	if n, _, _ := l.OutboxStats(); n < 2 {
-		t.Fatalf("the restored register pruned events head office does not hold: %d pending", n)
+	inc := sy["incarnation"].(string)
+	h.restart(func(path string) {
+		out, err := exec.Command(bins.hq, "register", "adopt", "-store", path, "e2e-r1", inc).CombinedOutput()
+		if err != nil {
+			t.Fatalf("loyalty-hq register adopt: %v\n%s", err, out)
+		}
+		t.Logf("loyalty-hq: %s", out)
+	})
+	acked = append(acked, sell(t, r, "c", 1)...)
+	waitStatus(t, r, "drained after the adoption", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	found, held, lost := account(t, h, acked)
+	if found != 9 || held != 0 || lost != 0 {
+		t.Fatalf("after the adoption: found %d held %d lost %d", found, held, lost)
 	}
+	rev, err := h.st.Review()
+	if err != nil || len(rev) != 0 {
+		t.Errorf("still held for review: %d %v", len(rev), err)
+	}
+	stopAndOpen(t, r)
 }
 
 // TestFieldMovedStore: a register whose store_id changed without a

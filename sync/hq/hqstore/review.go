@@ -158,6 +158,14 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 		rs.Store = e.Store
 		return "", 0, nil
 	}
+	if e.Incarnation != rs.Incarnation && rs.Incarnation != "" && e.PrevIncarnation == rs.Incarnation && e.Seq == rs.Watermark+1 {
+		// A ledger restored from an older copy of the incarnation head
+		// office follows goes on under a new one, numbered after head
+		// office's watermark: follow it (the old one's events are held
+		// from now on).
+		rs.Incarnation = e.Incarnation
+		rs.Successions++
+	}
 	if e.Incarnation != rs.Incarnation {
 		if rs.Incarnation != "" || e.Incarnation == "" {
 			return ReviewIncarnation, 0, nil

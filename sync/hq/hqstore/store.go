@@ -103,6 +103,10 @@ type Event struct {
 	// Incarnation is the sending ledger's incarnation; empty for a
 	// register older than incarnations (the legacy incarnation).
 	Incarnation string
+	// PrevIncarnation is the incarnation this one declares it continues
+	// (a ledger restored from an older backup, numbered after head
+	// office's watermark); empty when none.
+	PrevIncarnation string
 	ledger.OutboxRecord
 }
 
@@ -113,6 +117,10 @@ type RegisterState struct {
 	// Incarnation is the ledger incarnation whose stream head office
 	// applies under this register id (empty: the legacy incarnation).
 	Incarnation string `json:"incarnation,omitempty"`
+	// Successions counts the times a new incarnation that declared it
+	// continues the followed one took over (a ledger restored from an
+	// older backup: docs/protocol.md "Incarnations").
+	Successions uint64 `json:"successions,omitempty"`
 	// Review counts this register id's events held for review (another
 	// incarnation, another store, a reused sequence number).
 	Review    uint64 `json:"review,omitempty"`

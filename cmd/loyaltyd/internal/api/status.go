@@ -88,6 +88,10 @@ type SyncStatus struct {
 	// Replaced says that this new ledger continues the stream of the
 	// ledger it replaced (a new card), which head office must adopt.
 	Replaced string `json:"replaced,omitempty"`
+	// Renumbered says that this ledger, restored from an older copy,
+	// sends its new events under a new incarnation after head office's
+	// watermark (docs/operations.md "Restoring a register").
+	Renumbered string `json:"renumbered,omitempty"`
 }
 
 // CataloguePieces is a pieced catalogue not complete yet; the previous
@@ -184,6 +188,15 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		if u.Replaced != "" {
 			s.Replaced = fmt.Sprintf("this new ledger continues the stream of ledger %.8s after event %d; at head office, adopt it: loyalty-hq register adopt %s %s",
 				u.Replaced, u.ReplacedAt, in.Register, u.Incarnation)
+		}
+		if r := u.Renumbered; r != nil {
+			if r.Continues != "" {
+				s.Renumbered = fmt.Sprintf("this ledger was restored from an older copy: its events from its number %d on go to head office as %d on, under incarnation %.8s, which continues ledger %.8s; head office follows it by itself",
+					r.FromLocal, r.First, r.Incarnation, r.Continues)
+			} else {
+				s.Renumbered = fmt.Sprintf("this ledger's events from its number %d on go to head office as %d on, under incarnation %.8s; at head office, adopt it: loyalty-hq register adopt %s %s",
+					r.FromLocal, r.First, r.Incarnation, in.Register, r.Incarnation)
+			}
 		}
 		if u.OtherIncarnation != "" {
 			s.OtherLedger = fmt.Sprintf("head office acknowledges another ledger (incarnation %.8s) under this register id: if another register uses the same register.id, give one of them its own", u.OtherIncarnation)

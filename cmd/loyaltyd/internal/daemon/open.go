@@ -175,7 +175,7 @@ func (r *register) openUplink() error {
 	if err != nil {
 		return fmt.Errorf("sync.hq_keys: %w", err)
 	}
-	up, err := uplink.New(r.led, &uplink.Options{
+	up, err := uplink.New(ledger.Wire{Ledger: r.led}, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
 		BackoffMax: sc.ReconnectMax, StatusInterval: sc.StatusInterval,

@@ -51,6 +51,7 @@ var cases = []struct {
 	{"ConfigVersions", testConfigVersions},
 	{"ReviewAndMove", testReviewAndMove},
 	{"Incarnations", testIncarnations},
+	{"Succession", testSuccession},
 	{"Epoch", testEpoch},
 	{"SummaryFigures", testSummaryFigures},
 	{"RunningFigures", testRunningFigures},
@@ -738,5 +739,36 @@ func testAdoptIncarnation(t *testing.T, open Opener) {
 	}
 	if h := res.Holds[hqstore.Stream{Store: "s1", Register: "r1", Incarnation: "aaaa"}]; h.Reason != hqstore.ReviewIncarnation {
 		t.Fatalf("the old incarnation is not held: %+v", res.Holds)
+	}
+}
+
+// testSuccession: a new incarnation that declares it continues the one
+// head office follows (a ledger restored from an older backup, numbered
+// after head office's watermark) is followed at once when its first event
+// continues the stream; anything else declaring it is held as before.
+func testSuccession(t *testing.T, open Opener) {
+	ev := func(e hqstore.Event, id, prev string) hqstore.Event {
+		e.Incarnation, e.PrevIncarnation = id, prev
+		return e
+	}
+	s := open(t, hqstore.Options{})
+	apply(t, s, ev(Earn("r1", 1, "m1", 10), "aaaa", ""), ev(Earn("r1", 2, "m1", 10), "aaaa", ""), ev(Earn("r1", 3, "m1", 10), "aaaa", ""))
+	for _, bad := range []hqstore.Event{
+		ev(Earn("r1", 5, "m1", 100), "bbbb", "aaaa"), // not after the watermark
+		ev(Earn("r1", 3, "m1", 100), "bbbb", "aaaa"), // over an applied number
+		ev(Earn("r1", 4, "m1", 100), "cccc", "dddd"), // continues another one
+	} {
+		if res := apply(t, s, bad); res.Reviewed != 1 || res.Applied != 0 {
+			t.Fatalf("%s seq %d prev %s: %+v", bad.Incarnation, bad.Seq, bad.PrevIncarnation, res)
+		}
+	}
+	res := apply(t, s, ev(Earn("r1", 4, "m1", 1), "eeee", "aaaa"), ev(Earn("r1", 5, "m1", 1), "eeee", "aaaa"))
+	if res.Applied != 2 || res.Reviewed != 0 || res.Registers["r1"].Incarnation != "eeee" || res.Registers["r1"].Successions != 1 {
+		t.Fatalf("successor: %+v", res)
+	}
+	// The old incarnation is held from now on; the successor goes on.
+	res = apply(t, s, ev(Earn("r1", 6, "m1", 50), "aaaa", ""), ev(Earn("r1", 6, "m1", 1), "eeee", "aaaa"))
+	if res.Applied != 1 || res.Reviewed != 1 || wm(t, s, "r1") != 6 || balance(t, s, "m1") != 33 {
+		t.Fatalf("after the succession: %+v, watermark %d, balance %d", res, wm(t, s, "r1"), balance(t, s, "m1"))
 	}
 }
