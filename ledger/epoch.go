@@ -41,8 +41,8 @@ type Epoch struct {
 	Claim bool `json:"claim,omitempty"`
 }
 
-// kEpochs holds the epochs after the first (JSON), absent when the ledger
-// was never renumbered.
+// kEpochs holds the epochs (JSON), absent when the ledger was never
+// renumbered.
 var kEpochs = []byte("epochs")
 
 // ErrRenumbered: a renumbering that does not apply (a new epoch is
@@ -70,8 +70,10 @@ func readEpochs(tx *bolt.Tx) ([]Epoch, error) {
 	return out, nil
 }
 
+// writeEpochs stores every epoch (the first too: it may be a new
+// incarnation from 1 that replaced the ledger's own).
 func (w *wtx) writeEpochs(eps []Epoch) {
-	w.putJSON(bMeta, kEpochs, eps[1:])
+	w.putJSON(bMeta, kEpochs, eps)
 }
 
 // Epochs returns this ledger's epochs, the first (its own incarnation
@@ -154,6 +156,36 @@ func (l *Ledger) Learn(inc string, w uint64) (Epoch, bool, error) {
 		eps[i] = last
 		x.writeEpochs(eps)
 		out, ok = last, true
+		return nil, nil
+	})
+	if err != nil {
+		return Epoch{}, false, fmt.Errorf("ledger learn: %w", err)
+	}
+	return out, ok, nil
+}
+
+// LearnNothing gives a waiting epoch the numbers right after the previous
+// epoch's, for a register head office has no acknowledgement of (none
+// retained at the broker, nothing of this ledger's to acknowledge): its
+// events then go on the wire as the next numbers, without a predecessor.
+func (l *Ledger) LearnNothing() (Epoch, bool, error) {
+	var out Epoch
+	var ok bool
+	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
+		eps, err := readEpochs(x.tx)
+		if err != nil {
+			return nil, err
+		}
+		i := len(eps) - 1
+		if eps[i].Known {
+			return nil, nil
+		}
+		if i > 0 {
+			eps[i].Delta = eps[i-1].Delta
+		}
+		eps[i].Known = true
+		x.writeEpochs(eps)
+		out, ok = eps[i], true
 		return nil, nil
 	})
 	if err != nil {

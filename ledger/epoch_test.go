@@ -134,3 +134,29 @@ func TestReincarnateRestored(t *testing.T) {
 		t.Fatalf("pending %d", pending)
 	}
 }
+
+// TestLearnNothing: a fresh ledger's claiming incarnation with no
+// acknowledgement anywhere goes on with its own numbers, and a later
+// Rebase (an ack for another incarnation) no longer moves them.
+func TestLearnNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	x := ledger.Wire{Ledger: f.l}
+	ep, err := x.Reincarnate(true)
+	if err != nil || ep.From != 1 {
+		t.Fatalf("reincarnate %+v %v", ep, err)
+	}
+	f.sale(t, ledger.SaleRequest{ID: "a"})
+	ep, ok, err := x.LearnNothing()
+	if err != nil || !ok || ep.Delta != 0 || ep.Prev != "" {
+		t.Fatalf("learn nothing %+v %v %v", ep, ok, err)
+	}
+	if _, ok, _ := x.LearnNothing(); ok {
+		t.Fatal("learnt twice")
+	}
+	if err := f.l.Rebase(41); !errors.Is(err, ledger.ErrNotFresh) {
+		t.Fatalf("rebase after renumbering: %v", err)
+	}
+	if recs, st := stamped(t, x, 0); len(recs) == 0 || recs[0].Seq != 1 || st.Incarnation != ep.Incarnation {
+		t.Fatalf("%+v %+v, want %+v", recs[0].Seq, st, ep)
+	}
+}

@@ -88,7 +88,7 @@ func (l *Ledger) Rebase(w uint64) error {
 		if x.seq != 0 {
 			return nil, x.renumberUnsent(w)
 		}
-		if getU64(x.tx.Bucket(bState), kConfirmed) != 0 {
+		if getU64(x.tx.Bucket(bState), kConfirmed) != 0 || x.get(bMeta, kEpochs) != nil {
 			return nil, fmt.Errorf("ledger rebase to %d: last seq %d: %w", w, x.seq, ErrNotFresh)
 		}
 		x.seq = w // the committer stores it

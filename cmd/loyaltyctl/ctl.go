@@ -453,3 +453,64 @@ func privateDir(path string) error {
 	}
 	return durable.SyncDir(filepath.Dir(dir))
 }
+
+// registerRestore asks the daemon for a new ledger incarnation that
+// continues head office's stream for this register id (a ledger restored
+// from a backup, or a fresh one on a register head office knows), then
+// waits up to wait for head office: the incarnation numbered after its
+// watermark, the store's members (summary stream), the config in force.
+// Offline it says so: the register trades under the offline redemption
+// limit and reconciles when it reaches head office.
+func (c *client) registerRestore(wait time.Duration) error {
+	var info map[string]any
+	if err := c.call("POST", "/v1/register/restore", nil, func(m map[string]any) { info = m }); err != nil || info == nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "new incarnation %.8s for this ledger's events from its number %v on\n", str(info["incarnation"]), info["from_local"])
+	deadline := time.Now().Add(wait)
+	var sy, led map[string]any
+	var lastSeq any
+	stableSince := time.Now()
+	for {
+		var st map[string]any
+		if err := c.get("/v1/status", &st); err != nil {
+			return err
+		}
+		sy, _ = st["sync"].(map[string]any)
+		led, _ = st["ledger"].(map[string]any)
+		online := sy != nil && sy["online"] == true
+		if seq := sy["members_seq"]; seq != lastSeq {
+			lastSeq, stableSince = seq, time.Now()
+		}
+		numbered := str(sy["renumbered"]) != ""
+		members := lastSeq != nil && lastSeq != float64(0) && time.Since(stableSince) > time.Second
+		if online && numbered && members || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if sy == nil || sy["online"] != true {
+		fmt.Fprintf(c.out, "OFFLINE    head office is not reachable: the register trades under the offline redemption limit and reconciles when it reaches head office; its new incarnation takes head office's numbers then (run loyaltyctl status to see)\n")
+		return nil
+	}
+	if r := str(sy["renumbered"]); r != "" {
+		fmt.Fprintf(c.out, "head office: %s\n", r)
+	} else {
+		fmt.Fprintf(c.out, "head office: no acknowledgement yet; the new incarnation waits for head office's watermark (loyaltyctl status shows RESTORED once numbered)\n")
+	}
+	fmt.Fprintf(c.out, "members: %v known, member-summary position %s\n", led["members"], compactJSON(sy["members_seq"]))
+	if cfg, ok := sy["config"].(map[string]any); ok {
+		fmt.Fprintf(c.out, "config in force: chain version %v, store version %v\n", cfg["chain"], cfg["store"])
+	}
+	return nil
+}
+
+// get reads a JSON answer into v.
+func (c *client) get(path string, v any) error {
+	resp, err := c.Do("GET", path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/cmd/internal/apiclient"
 )
@@ -62,6 +63,7 @@ type cmdFlags struct {
 	id, member, reason, device, output, format, name, phone, lang, birthday, channel string
 	consent, given, withdraw                                                         bool
 	aliases                                                                          multi
+	wait                                                                             time.Duration
 }
 
 // env is what every command gets: the API client and where things are.
@@ -171,7 +173,7 @@ func find(cmds []*command, name string) *command {
 // runs it.
 func dispatch(e *env, cmds []*command, first string, args []string) error {
 	name := first
-	group := first == "member" || first == "ledger" || first == "clock"
+	group := first == "member" || first == "ledger" || first == "clock" || first == "register"
 	if group {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			if len(args) > 0 && isHelp(args[0]) {
@@ -278,6 +280,16 @@ func commands() []*command {
 					return err
 				}
 				return e.c.status()
+			}},
+		{name: "register restore", args: "[-wait 30s]", short: "after restoring the ledger from a backup or on a fresh one: continue head office's stream for this register id under a new incarnation, wait for it, the store's members and the config in force",
+			flags: func(fs *flag.FlagSet, v *cmdFlags) {
+				fs.DurationVar(&v.wait, "wait", 30*time.Second, "how long to wait for head office")
+			},
+			run: func(e *env, v *cmdFlags, args []string) error {
+				if err := noArgs("register restore", args); err != nil {
+					return err
+				}
+				return e.c.registerRestore(v.wait)
 			}},
 		{name: "clock confirm", short: "confirm that the synchronised clock is right despite a clock fault (expiry runs again)",
 			run: func(e *env, _ *cmdFlags, args []string) error {

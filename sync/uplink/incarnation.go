@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 
@@ -44,6 +45,9 @@ type identity struct {
 	// renumbered is the last epoch this ledger numbered after head
 	// office's watermark.
 	renumbered ledger.Epoch
+	// lastPlain is the last plain ack naming an incarnation (head office's
+	// stream for this register id), nil before one came.
+	lastPlain *protocol.Ack
 }
 
 // NoticeLost is the status notice code for events head office confirmed,
@@ -203,6 +207,7 @@ type renumberer interface {
 	Incarnation() (string, error)
 	Reincarnate(claim bool) (ledger.Epoch, error)
 	Learn(inc string, w uint64) (ledger.Epoch, bool, error)
+	LearnNothing() (ledger.Epoch, bool, error)
 	Ahead(w uint64) (bool, error)
 	Waiting() (ledger.Epoch, bool, error)
 	OutboxStamped(after uint64, max int) ([]ledger.OutboxRecord, ledger.Stamp, error)
@@ -243,6 +248,9 @@ func (u *Uplink) renumber(a protocol.Ack) bool {
 	if rn == nil || a.Incarnation == "" || a.Notice != nil && a.Notice.Code != protocol.NoticePolicy {
 		return false
 	}
+	u.id.mu.Lock()
+	u.id.lastPlain = &a
+	u.id.mu.Unlock()
 	if a.Incarnation == u.id.current() && a.Watermark > 0 {
 		if ahead, err := rn.Ahead(a.Watermark); err == nil && ahead {
 			ep, err := rn.Reincarnate(true)
@@ -272,4 +280,76 @@ func (u *Uplink) renumber(a protocol.Ack) bool {
 	u.id.renumbered = ep
 	u.id.mu.Unlock()
 	return true
+}
+
+// waiting reports whether a new incarnation waits for head office's
+// watermark (loyaltyctl register restore).
+func (u *Uplink) waiting() bool {
+	if u.id.rn == nil {
+		return false
+	}
+	_, w, err := u.id.rn.Waiting()
+	return err == nil && w
+}
+
+// noAckToLearn numbers a waiting incarnation right after the ledger's
+// previous numbers when a session brought no ack at all within
+// firstAckWait: the broker keeps no acknowledgement to this register id,
+// so head office has none of its stream (a register id it never heard
+// of) or the broker lost it (head office then holds the events until an
+// operator adopts the incarnation).
+func (u *Uplink) noAckToLearn() {
+	ep, ok, err := u.id.rn.LearnNothing()
+	if err != nil {
+		u.log.Error("number the new incarnation", "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	u.log.Warn("no acknowledgement from head office to this register id: the new incarnation goes on with the ledger's own numbers",
+		"incarnation", ep.Incarnation, "first", ep.From+ep.Delta)
+	u.id.refresh()
+	u.id.mu.Lock()
+	u.id.renumbered = ep
+	u.id.mu.Unlock()
+}
+
+// ErrNoRenumbering: Restore on an uplink whose outbox cannot renumber.
+var ErrNoRenumbering = errors.New("uplink: this ledger cannot start a new incarnation")
+
+// Restore starts a new incarnation with the ledger's next event that
+// claims the stream head office follows for this register id
+// (loyaltyctl register restore: a ledger restored from a backup, or a
+// fresh one, on a register head office knows). Its numbers come from head
+// office's last plain ack when one was seen, else from the next session's
+// (docs/operations.md "Restoring a register").
+func (u *Uplink) Restore() (ledger.Epoch, error) {
+	rn := u.id.rn
+	if rn == nil {
+		return ledger.Epoch{}, ErrNoRenumbering
+	}
+	ep, err := rn.Reincarnate(true)
+	if err != nil {
+		return ledger.Epoch{}, err
+	}
+	u.log.Warn("restore: the ledger's next events go under a new incarnation that continues head office's stream for this register id",
+		"incarnation", ep.Incarnation, "from_local", ep.From)
+	u.id.mu.Lock()
+	last := u.id.lastPlain
+	u.id.mu.Unlock()
+	u.mu.Lock()
+	quiet := u.st.online && u.st.acks == 0 && time.Since(u.st.since) > firstAckWait
+	u.mu.Unlock()
+	switch {
+	case last != nil:
+		u.renumber(*last)
+	case quiet:
+		u.noAckToLearn()
+	}
+	if _, waits, err := rn.Waiting(); err == nil && !waits {
+		eps := u.id.renumbered
+		return eps, nil
+	}
+	return ep, nil
 }

@@ -162,7 +162,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	u.mu.Unlock()
 	u.log.Info("link up", "broker", strings.Join(u.o.Brokers, ","), "watermark", watermark)
 	var firstUntil time.Time
-	if watermark == 0 && acks == 0 && u.id.rn != nil {
+	if acks == 0 && u.id.rn != nil && (watermark == 0 || u.waiting()) {
 		firstUntil = time.Now().Add(firstAckWait)
 	}
 	return &session{u: u, conn: conn, firstUntil: firstUntil,
@@ -320,6 +320,9 @@ func (s *session) fill() error {
 	if !s.firstUntil.IsZero() {
 		if s.acksSeen == 0 && time.Now().Before(s.firstUntil) {
 			return nil
+		}
+		if s.acksSeen == 0 && u.waiting() {
+			u.noAckToLearn()
 		}
 		s.firstUntil = time.Time{}
 	}

@@ -641,3 +641,106 @@ func TestFieldSecondCopy(t *testing.T) {
 	}
 	stopAndOpen(t, r)
 }
+
+// waitMember waits until the register knows member id (from head office's
+// summaries) and returns its record.
+func waitMember(t *testing.T, r *register, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, m := r.api("GET", "/v1/members/"+id, nil)
+		if code == 200 {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the register never learnt member %s: %d %v\n%s", id, code, m, r.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFieldRegisterRestore: loyaltyctl register restore on the real
+// binaries. Offline, on a ledger restored from a backup: it says so, the
+// register sells, and what it sold never collides with what head office
+// holds (its new incarnation waits for head office's numbers). Online, on
+// a fresh ledger: it reports the new incarnation continuing head office's
+// stream, the store's members and the config in force; head office
+// follows it without an adoption.
+func TestFieldRegisterRestore(t *testing.T) {
+	h := startFieldHQ(t)
+	r := syncRegister(t, h)
+	r.start()
+	enrolAPI(t, r, "m1", "")
+	acked := sell(t, r, "a", 3)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(r.dir, "ledger.db")
+	backup, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	acked = append(acked, sell(t, r, "b", 3)...)
+	waitStatus(t, r, "drained", drained)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restored from the backup, started offline.
+	if err := os.WriteFile(db, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.extraCfg = syncCfg("tcp://127.0.0.1:1")
+	r.writeConfig()
+	r.start()
+	out, err := ctl(t, "-addr", "http://"+r.addr, "register", "restore", "-wait", "2s")
+	t.Logf("loyaltyctl register restore (offline):\n%s", out)
+	if err != nil || !strings.Contains(out, "OFFLINE") || !strings.Contains(out, "new incarnation") {
+		t.Fatalf("offline restore: %v\n%s", err, out)
+	}
+	acked = append(acked, sell(t, r, "c", 2)...)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	r.extraCfg = syncCfg(h.b.URL())
+	r.writeConfig()
+	r.start()
+	sy := waitStatus(t, r, "drained", func(s map[string]any) bool { return drained(s) && s["held"] == nil && s["renumbered"] != nil })
+	t.Logf("register status: %v", sy["renumbered"])
+	found, held, lost := account(t, h, acked)
+	if found != 8 || held != 0 || lost != 0 {
+		t.Fatalf("restored offline: found %d held %d lost %d", found, held, lost)
+	}
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A fresh ledger (a new card), online.
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	out, err = ctl(t, "-addr", "http://"+r.addr, "register", "restore", "-wait", "20s")
+	t.Logf("loyaltyctl register restore (fresh ledger, online):\n%s", out)
+	if err != nil || !strings.Contains(out, "continues ledger") || !strings.Contains(out, "members: 1 known") || !strings.Contains(out, "config in force") {
+		t.Fatalf("online restore: %v\n%s", err, out)
+	}
+	waitMember(t, r, "m1")
+	acked = append(acked, sell(t, r, "d", 2)...)
+	waitStatus(t, r, "drained", func(s map[string]any) bool { return drained(s) && s["held"] == nil })
+	found, held, lost = account(t, h, acked)
+	if found != 10 || held != 0 || lost != 0 {
+		t.Fatalf("fresh ledger restored: found %d held %d lost %d", found, held, lost)
+	}
+	rev, err := h.st.Review()
+	if err != nil || len(rev) != 0 {
+		t.Errorf("held for review: %d %v", len(rev), err)
+	}
+	rs, err := h.st.Registers()
+	if err != nil || len(rs) != 1 || rs[0].Successions != 2 {
+		t.Errorf("head office: %+v %v, want two successions", rs, err)
+	}
+	stopAndOpen(t, r)
+}

@@ -94,6 +94,11 @@ type Options struct {
 	// Scan injects a scan into a simulated device (loyaltyctl scan) and
 	// returns what the till did with it.
 	Scan func(ctx context.Context, device, code string) (ScanResult, error)
+	// Restore starts a new ledger incarnation that continues head
+	// office's stream for this register id (POST /v1/register/restore,
+	// loyaltyctl register restore); nil: sync is off and the endpoint
+	// says so.
+	Restore func() (RestoreInfo, error)
 	// Clock stamps consent changes; default system clock, trusted.
 	Clock clock.Clock
 	// Metrics receives the API's counters; default a private set.
@@ -395,6 +400,7 @@ func (s *Server) register() {
 	m.HandleFunc("GET /v1/backup", s.backup)
 	m.HandleFunc("GET /v1/export/{what}", s.export)
 	m.HandleFunc("POST /v1/clock/confirm", s.confirmClock)
+	m.HandleFunc("POST /v1/register/restore", s.restore)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -886,4 +892,30 @@ func (s *Server) confirmClock(w http.ResponseWriter, r *http.Request) {
 	}
 	s.o.Logger.Warn("clock confirmed by a person", "wall", cs.Wall, "high_water", cs.HighWater)
 	writeJSON(w, http.StatusOK, cs)
+}
+
+// RestoreInfo is what POST /v1/register/restore answers: the incarnation
+// the ledger's events go under from its number FromLocal on, and, once
+// head office's watermark numbered it, the first number on the wire and
+// the incarnation it continues (Waiting until then).
+type RestoreInfo struct {
+	Incarnation string `json:"incarnation"`
+	FromLocal   uint64 `json:"from_local"`
+	Waiting     bool   `json:"waiting"`
+	First       uint64 `json:"first,omitempty"`
+	Continues   string `json:"continues,omitempty"`
+}
+
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
+	if s.o.Restore == nil {
+		writeErr(w, http.StatusConflict, "sync_disabled", "Sync with head office is off (sync.enabled): there is no stream to restore; nothing was changed.")
+		return
+	}
+	info, err := s.o.Restore()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.o.Logger.Warn("register restore requested", "incarnation", info.Incarnation, "from_local", info.FromLocal, "waiting", info.Waiting)
+	writeJSON(w, http.StatusOK, info)
 }

@@ -369,3 +369,30 @@ func TestHealthzDegraded(t *testing.T) {
 		t.Fatalf("degraded: %d %v", code, out)
 	}
 }
+
+// TestRegisterRestore: without sync there is no stream to restore (409,
+// nothing changed); with it the answer says what the restore started, and
+// a caller from the network without the token is refused.
+func TestRegisterRestore(t *testing.T) {
+	e := setup(t)
+	before := e.stats(t)
+	if code, out := e.call(t, "POST", "/v1/register/restore", "", local, ""); code != 409 || out["code"] != "sync_disabled" {
+		t.Fatalf("without sync: %d %v", code, out)
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("ledger changed: %+v -> %+v", before, after)
+	}
+	calls := 0
+	s := api.New(api.Options{Ledger: e.l, Hosts: []string{"example.com"}, Restore: func() (api.RestoreInfo, error) {
+		calls++
+		return api.RestoreInfo{Incarnation: "abcd", FromLocal: 4, Waiting: true}, nil
+	}})
+	e.h = s.Handler(nil)
+	if code, _ := e.call(t, "POST", "/v1/register/restore", "", "203.0.113.9:4000", ""); code != 401 && code != 403 {
+		t.Fatalf("from the network without a token: %d", code)
+	}
+	code, out := e.call(t, "POST", "/v1/register/restore", "", local, "")
+	if code != 200 || out["incarnation"] != "abcd" || out["from_local"].(float64) != 4 || out["waiting"] != true || calls != 1 {
+		t.Fatalf("restore: %d %v (calls %d)", code, out, calls)
+	}
+}

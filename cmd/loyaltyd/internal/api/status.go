@@ -191,7 +191,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		}
 		if r := u.Renumbered; r != nil {
 			if r.Continues != "" {
-				s.Renumbered = fmt.Sprintf("this ledger was restored from an older copy: its events from its number %d on go to head office as %d on, under incarnation %.8s, which continues ledger %.8s; head office follows it by itself",
+				s.Renumbered = fmt.Sprintf("this ledger (restored from an older copy, or by loyaltyctl register restore) sends its events from its number %d on to head office as %d on, under incarnation %.8s, which continues ledger %.8s; head office follows it by itself",
 					r.FromLocal, r.First, r.Incarnation, r.Continues)
 			} else {
 				s.Renumbered = fmt.Sprintf("this ledger's events from its number %d on go to head office as %d on, under incarnation %.8s; at head office, adopt it: loyalty-hq register adopt %s %s",

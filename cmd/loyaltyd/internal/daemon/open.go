@@ -145,6 +145,7 @@ func (r *register) newAPI(rewards []rules.Reward) (http.Handler, error) {
 		Token: sec.token, MetricsToken: sec.metricsToken, Hosts: sec.hosts,
 		Status: r.status, Online: r.online, Scan: r.scan, Clock: verdictClock{r.led, r.o.Clock},
 		Metrics: r.metrics, Logger: r.log.With("subsystem", "api"), Degraded: r.degraded,
+		Restore: r.restore(),
 	})
 	var extra http.Handler
 	if r.cfg.Kiosk.Enabled {
@@ -263,4 +264,23 @@ func keepFor(days int64) time.Duration {
 		return -1
 	}
 	return time.Duration(days) * 24 * time.Hour
+}
+
+// restore is the API's register restore: a new incarnation through the
+// uplink (nil without sync).
+func (r *register) restore() func() (api.RestoreInfo, error) {
+	if r.up == nil {
+		return nil
+	}
+	return func() (api.RestoreInfo, error) {
+		ep, err := r.up.Restore()
+		if err != nil {
+			return api.RestoreInfo{}, err
+		}
+		info := api.RestoreInfo{Incarnation: ep.Incarnation, FromLocal: ep.From, Waiting: !ep.Known}
+		if ep.Known {
+			info.First, info.Continues = ep.From+ep.Delta, ep.Prev
+		}
+		return info, nil
+	}
 }
