@@ -22,7 +22,24 @@ type FleetRegister struct {
 	// Refused is why the last status message was refused (a version
 	// head office does not speak, malformed), empty when it was valid.
 	Refused string `json:"refused,omitempty"`
+	// Takeover, when not empty, says that two registers use this
+	// register id: statuses of two ledger incarnations alternate on its
+	// topic (one comes back after the other within TakeoverWindow), or the
+	// register reports its broker session taken over. TakeoverAt is when
+	// head office last saw it.
+	Takeover   string    `json:"takeover,omitempty"`
+	TakeoverAt time.Time `json:"takeover_at,omitzero"`
+	// incs are the incarnations seen on the topic, with when; lastInc the
+	// latest.
+	incs    map[string]time.Time
+	lastInc string
 }
+
+// TakeoverWindow: an incarnation whose status comes back within this
+// long after another's, under one register id, means two live registers
+// (a copied config). A replaced register's old incarnation never comes
+// back, so a replacement is not taken for one.
+const TakeoverWindow = 10 * time.Minute
 
 // fleet keeps the last status of every register (in memory: the retained
 // copies come back at each connect).
@@ -60,8 +77,56 @@ func (f *fleet) status(topic string, payload []byte, now time.Time) *protocol.St
 		return nil
 	}
 	r.Status, r.Refused = &st, ""
+	r.seeTakeover(st, now)
 	c := st
 	return &c
+}
+
+// seeTakeover records a takeover the status shows: another incarnation
+// than one seen within TakeoverWindow, or the register's own count.
+func (r *FleetRegister) seeTakeover(st protocol.Status, now time.Time) {
+	if st.Incarnation != "" {
+		if r.incs == nil {
+			r.incs = map[string]time.Time{}
+		}
+		for inc, at := range r.incs {
+			if now.Sub(at) > TakeoverWindow {
+				delete(r.incs, inc)
+			}
+		}
+		_, back := r.incs[st.Incarnation]
+		back = back && r.lastInc != "" && r.lastInc != st.Incarnation
+		r.incs[st.Incarnation], r.lastInc = now, st.Incarnation
+		var others []string
+		for inc := range r.incs {
+			if inc != st.Incarnation {
+				others = append(others, inc)
+			}
+		}
+		if back {
+			slices.Sort(others)
+			r.Takeover = "two registers use register id " + r.Register + ": ledgers " + st.Incarnation + " and " + strings.Join(others, ", ") +
+				" both sent their status within " + TakeoverWindow.String() + " (a copied config?); give each register its own register.id (docs/operations.md)"
+			r.TakeoverAt = now
+			return
+		}
+	}
+	if st.Takeovers > 0 && r.Takeover == "" {
+		r.Takeover = "the register reports its broker session taken over: another register may use register id " + r.Register + " (docs/operations.md)"
+		r.TakeoverAt = now
+	}
+}
+
+// Takeovers returns the registers head office saw two registers use
+// (FleetRegister.Takeover), by store and register.
+func (s *Service) Takeovers() []FleetRegister {
+	var out []FleetRegister
+	for _, r := range s.Fleet() {
+		if r.Takeover != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Fleet returns the last status of every register that sent one, by store

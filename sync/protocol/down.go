@@ -209,6 +209,13 @@ type Status struct {
 	ConfigError  string `json:"config_error,omitempty"`
 	MembersSeq   uint64 `json:"members_seq,omitempty"`
 	MembersError string `json:"members_error,omitempty"`
+	// Incarnation is the ledger incarnation of the register publishing
+	// this status; Takeovers how many times its broker session was taken
+	// over in a row soon after connecting (another register on this id).
+	// Head office names two registers on one id from these
+	// (docs/operations.md "A copied config").
+	Incarnation string `json:"incarnation,omitempty"`
+	Takeovers   uint64 `json:"takeovers,omitempty"`
 	// MembersMax is the highest summary version the register applied
 	// since it started (at least MembersSeq): head office compares it with
 	// its counter to find out that it was restored from an older backup.

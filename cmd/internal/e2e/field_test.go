@@ -23,6 +23,7 @@ type fieldHQ struct {
 	t    *testing.T
 	b    *mosquittotest.Broker
 	st   *hqstore.Store
+	svc  *hq.Service
 	stop func()
 }
 
@@ -38,6 +39,7 @@ func startFieldHQ(t *testing.T) *fieldHQ {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.svc = svc
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()
@@ -254,6 +256,12 @@ func TestFieldClonedConfig(t *testing.T) {
 			return len(l) > 0 && l[len(l)-1] == "Register id in use"
 		})
 	}
+	// Head office sees it too: the two ledgers' statuses alternate on the
+	// register's status topic (fleet page, GET /fleet).
+	testkit.Eventually(t, 20*time.Second, "head office names the two registers on one id", func() bool {
+		tk := h.svc.Takeovers()
+		return len(tk) == 1 && tk[0].Register == "e2e-r1" && strings.Contains(tk[0].Takeover, "two registers use register id e2e-r1")
+	})
 	r1.kill()
 	// Alone again, the clone's session lasts; its sales stay held.
 	waitStatus(t, r2, "takeover over, still held", func(s map[string]any) bool { return s["takeover"] == nil && s["held"] != nil })
@@ -438,6 +446,7 @@ func (h *fieldHQ) restart(between func(path string)) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.svc = svc
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = svc.Run(ctx) }()

@@ -50,6 +50,9 @@ type FleetRow struct {
 	// Diagnosis says what looks wrong and why it may be; empty when
 	// nothing does.
 	Diagnosis string `json:"diagnosis,omitempty"`
+	// Takeover says that two registers use this register id
+	// (hq.FleetRegister.Takeover); it is also the diagnosis.
+	Takeover string `json:"takeover,omitempty"`
 }
 
 // FleetTotals are the chain's totals.
@@ -61,6 +64,7 @@ type FleetTotals struct {
 	Lag          uint64 `json:"lag"`
 	Held         uint64 `json:"held"`
 	Diagnosed    int    `json:"diagnosed"`
+	TakenOver    int    `json:"taken_over"` // register ids two registers use
 	DoubleSpends int    `json:"double_spends"`
 	Applied      uint64 `json:"applied"` // events applied since this process started
 }
@@ -177,7 +181,10 @@ func fleetDoc(st hqstore.Views, svc *hq.Service, watch *fleetWatch, silence time
 			r.ConfigChain, r.ConfigStore = s.Config.Chain, s.Config.Store
 		}
 		r.LastError = cmp.Or(s.LastError, prefixed("config refused: ", s.ConfigError), prefixed("summaries refused: ", s.MembersError))
+		r.Takeover = f.Takeover
 		switch {
+		case f.Takeover != "":
+			r.Diagnosis = f.Takeover
 		case s.Fault != "":
 			r.Diagnosis = "the register says: " + s.Fault
 		case s.State == "online" && s.Pending > 0 && r.LastSeq > r.Watermark:
@@ -210,6 +217,9 @@ func fleetDoc(st hqstore.Views, svc *hq.Service, watch *fleetWatch, silence time
 		t.Held += r.Held
 		if r.Diagnosis != "" {
 			t.Diagnosed++
+		}
+		if r.Takeover != "" {
+			t.TakenOver++
 		}
 	}
 	slices.SortFunc(doc.Registers, func(a, b FleetRow) int {
