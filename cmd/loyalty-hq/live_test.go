@@ -119,26 +119,38 @@ func TestReportWhileServeRuns(t *testing.T) {
 	}
 }
 
-// A chain's staff run report against PostgreSQL while a worker writes.
-func TestReportFromPostgres(t *testing.T) {
+// chainDB is a fresh PostgreSQL schema with a worker's store open on it
+// (closed at the end of the test), and a serve config naming it.
+func chainDB(t *testing.T) (st *pgstore.Store, cfgPath, dir string) {
+	t.Helper()
 	s := pgtest.Need(t, pgSrv, pgErr)
 	_, dsn, err := s.Schema()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := pgstore.Open(dsn, nil) // a worker, open throughout
+	st, err = pgstore.Open(dsn, nil) // a worker, open throughout
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	dir = t.TempDir()
+	dsnFile := filepath.Join(dir, "hq.dsn")
+	cfgPath = filepath.Join(dir, "hq.yaml")
+	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1'}\nsigning_key_file: k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return st, cfgPath, dir
+}
+
+// A chain's staff run report against PostgreSQL while a worker writes.
+func TestReportFromPostgres(t *testing.T) {
+	st, cfgPath, dir := chainDB(t)
 	if _, err := st.Apply(salesEvents()); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	dsnFile := filepath.Join(dir, "hq.dsn")
-	os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600)
-	cfgPath := filepath.Join(dir, "hq.yaml")
-	os.WriteFile(cfgPath, []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1'}\nsigning_key_file: k\n"), 0o600)
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"report", "-config", cfgPath, "--as-of", "2026-03-01"}, &out, &errb); err != nil {
 		t.Fatalf("report: %v\n%s", err, errb.String())

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
-	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
-	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/policy"
 )
 
@@ -22,16 +19,7 @@ import (
 // naming PostgreSQL) while a worker has the database open, as on the
 // bbolt file with serve stopped; the database stays consistent.
 func TestOperatorCommandsOnPostgres(t *testing.T) {
-	s := pgtest.Need(t, pgSrv, pgErr)
-	_, dsn, err := s.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := pgstore.Open(dsn, nil) // a worker, open throughout
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, cfgPath, dir := chainDB(t)
 	st.SetPolicy(policy.New(policy.Limits{}, nil))
 	ev := func(seq uint64, typ ledger.OutboxType, v any) hqstore.Event {
 		data, _ := json.Marshal(v)
@@ -42,15 +30,6 @@ func TestOperatorCommandsOnPostgres(t *testing.T) {
 		ev(2, ledger.OutPoints, ledger.PointEvent{Register: "r1", Seq: 2, Kind: ledger.KindAdjust, MemberID: "m1", Points: 20_000, Reason: "x"}),
 		ev(4, ledger.OutPoints, ledger.PointEvent{Register: "r1", Seq: 4, Kind: ledger.KindAdjust, MemberID: "m1", Points: 5}),
 	}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dsnFile := filepath.Join(dir, "hq.dsn")
-	cfgPath := filepath.Join(dir, "hq.yaml")
-	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfgPath, []byte("postgres: {dsn_file: "+dsnFile+"}\nbroker: {url: 'tcp://127.0.0.1:1'}\nsigning_key_file: k\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := func(args ...string) string {
