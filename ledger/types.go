@@ -183,6 +183,9 @@ const (
 	// untrusted clock (payload TimeCorrection); the events themselves are
 	// never rewritten.
 	OutClock OutboxType = "clock.corrected"
+	// OutErased confirms to head office that this register carried out
+	// head office's erasure of a member (payload Erased; erase.go).
+	OutErased OutboxType = "member.erased"
 )
 
 // OutboxRecord is one ledger event waiting for head office. Seq is the

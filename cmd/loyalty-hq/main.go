@@ -53,6 +53,11 @@ const usage = `usage:
                                                 record that REGISTER's events FROM..TO are lost for good (head office
                                                 restored from a backup, no register keeps them), so its stream goes on
   loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID   everything head office holds about one member, as JSON (serve stopped)
+  loyalty-hq members erase (-store FILE | -config FILE) [-contacts FILE] [-by NAME] ID
+                                                erase a member's personal data at head office (GDPR art. 17; sales and
+                                                points stay under the bare id) and ask its stores' registers to erase it too
+                                                (bbolt: serve stopped; PostgreSQL: while serve runs)
+  loyalty-hq members erasures (-store FILE | -config FILE)   every erasure and the registers that have not confirmed it
   loyalty-hq review [-json] -store FILE         list the events held for review: policy refusals, other ledgers, moves (with serve stopped; GET /review while it runs)
   loyalty-hq review approve|dismiss -store FILE REGISTER SEQ   apply a policy-held event, or leave it unapplied for good (serve stopped)
   (register and review take -config FILE instead of -store: serve's config; on PostgreSQL they run while serve runs)

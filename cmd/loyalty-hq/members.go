@@ -31,11 +31,20 @@ type memberExport struct {
 	Conflicts    []hqstore.Conflict        `json:"conflicts,omitempty"`
 	// HeldForReview are events held for review that name the member.
 	HeldForReview []hqstore.Held `json:"held_for_review,omitempty"`
+	// Erased is the member's erasure, when it was erased: the profile
+	// above is then the bare id.
+	Erased *hqstore.Erasure `json:"erased,omitempty"`
 }
 
 func membersCmd(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "erase" {
+		return eraseCmd(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "erasures" {
+		return erasuresCmd(args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "export" {
-		return fmt.Errorf("members needs export (erase is not built yet: docs/security.md)\n%s", usage)
+		return fmt.Errorf("members needs export, erase or erasures\n%s", usage)
 	}
 	fs := flag.NewFlagSet("members export", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -101,6 +110,11 @@ func exportMember(st hqstore.Backend, id string) (memberExport, error) {
 		return doc, err
 	}
 	doc.Summary.Member = ledger.Member{ID: id} // the profile is above, once
+	if e, err := st.ErasureOf(id); err == nil {
+		doc.Erased = &e
+	} else if !errors.Is(err, hqstore.ErrNotErased) {
+		return doc, err
+	}
 	if doc.Purchases, err = st.Purchases(id); err != nil {
 		return doc, err
 	}

@@ -236,3 +236,30 @@ func (s *Store) LastRunBefore(at time.Time) (time.Time, bool, error) {
 }
 
 var _ retention.ContactHistory = (*Store)(nil)
+
+// Forget deletes every contact recorded for a member (its erasure,
+// docs/hq.md "Erasing a member") and returns how many. The file keeps the
+// old bytes in free pages until it is compacted (hqstore.CompactFile).
+func (s *Store) Forget(memberID string) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		p := prefix(memberID)
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(p); k != nil && strings.HasPrefix(string(k), string(p)); k, _ = c.Next() {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("forget %s: %w", memberID, err)
+	}
+	return n, nil
+}

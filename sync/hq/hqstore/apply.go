@@ -65,6 +65,11 @@ type op struct {
 	member  *ledger.Member
 	consent *consentData
 	clock   *ledger.TimeCorrection
+	// erased names the member of a profile event redacted because the
+	// member is erased (erase.go); confirm is a register's confirmation
+	// of an erasure.
+	erased  string
+	confirm *ledger.Erased
 }
 
 func invalid(e Event, format string, args ...any) error {
@@ -147,6 +152,13 @@ func decode(e Event) (op, error) {
 		}
 		o.point = &p
 	case ledger.OutMember:
+		if id, ok := ledger.RedactedMember(e.Data); ok {
+			if len(id) > maxIDLen || strings.ContainsRune(id, 0) {
+				return o, invalid(e, "redacted member event of an invalid member id")
+			}
+			o.erased = id
+			return o, nil
+		}
 		var m ledger.Member
 		if err := strict(&m); err != nil {
 			return o, invalid(e, "member: %v", err)
@@ -160,7 +172,20 @@ func decode(e Event) (op, error) {
 			}
 		}
 		o.member = &m
+	case ledger.OutErased:
+		var c ledger.Erased
+		if err := strict(&c); err != nil || c.MemberID == "" || len(c.MemberID) > maxIDLen || strings.ContainsRune(c.MemberID, 0) || c.Erasure == 0 {
+			return o, invalid(e, "erasure confirmation: need member_id and erasure")
+		}
+		o.confirm = &c
 	case ledger.OutConsent:
+		if id, ok := ledger.RedactedMember(e.Data); ok {
+			if len(id) > maxIDLen || strings.ContainsRune(id, 0) {
+				return o, invalid(e, "redacted consent event of an invalid member id")
+			}
+			o.erased = id
+			return o, nil
+		}
 		var c consentData
 		if err := strict(&c); err == nil && c.MemberID != "" && c.Consent != nil {
 			if len(c.MemberID) > maxIDLen || strings.ContainsRune(c.MemberID, 0) {
@@ -319,6 +344,11 @@ func (a *applier) one(e Event) error {
 	if err != nil {
 		return err
 	}
+	// A profile event of an erased member is redacted before anything
+	// stores it (erase.go).
+	if o, err = a.erasedOp(o); err != nil {
+		return err
+	}
 	// A register belongs to one store and one ledger incarnation; events
 	// from another are held for review, never applied or dropped in
 	// silence (the broker ACL lets a register write only under its own
@@ -462,6 +492,9 @@ func (a *applier) applyOp(rs *RegisterState, o op) error {
 	rs.Watermark = e.Seq
 	rs.Applied++
 	a.res.Applied++
+	if o.erased != "" {
+		return a.erasedHold(rs, o)
+	}
 	// Head office's policy (sync/hq/policy): an event it holds stays in
 	// the stream (the watermark moves on) without its effect.
 	if v, err := a.check(rs, o); err != nil {
@@ -491,6 +524,8 @@ func (a *applier) effect(rs *RegisterState, o op) error {
 		return a.applyMember(rs, e, o.member)
 	case o.clock != nil:
 		return a.applyCorrection(e, o.clock)
+	case o.confirm != nil:
+		return a.confirmErasure(e, o.confirm)
 	case o.consent != nil:
 		m, err := a.member(o.consent.MemberID)
 		if err != nil {

@@ -45,6 +45,10 @@ type Ingest interface {
 	// in Result.PolicyHolds (policy.go). nil: no checks.
 	SetPolicy(p *policy.Policy)
 	Streams
+	// Erasures: member erasure, the records head office's erase
+	// documents are made from, and the registers' confirmations
+	// (erase.go).
+	Erasures
 }
 
 // Streams are the stores' member-summary streams (docs/protocol.md

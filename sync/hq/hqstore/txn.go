@@ -72,6 +72,10 @@ type Txn interface {
 	FigureDay(member string, day int) (DayFigure, bool, error)
 	PutFigureDay(member string, d DayFigure) error
 	FigureDays(member string, from, to, limit int, desc bool) ([]DayFigure, error)
+	// Erasure returns a member's erasure record (erase.go; nil: not
+	// erased); PutErasure stores one.
+	Erasure(member string) ([]byte, error)
+	PutErasure(member string, rec []byte) error
 }
 
 // MemberRow is a member's stored chain-wide view: the balance and, per
@@ -377,6 +381,12 @@ func TouchesCredited(events []Event) (registers, members, credited []string) {
 		case o.consent != nil:
 			mems[o.consent.MemberID] = true
 			credit[o.consent.MemberID] = false
+		case o.erased != "":
+			mems[o.erased] = true
+			credit[o.erased] = false
+		case o.confirm != nil:
+			mems[o.confirm.MemberID] = true
+			credit[o.confirm.MemberID] = false
 		case o.clock != nil:
 			for _, c := range o.clock.Events {
 				if c.Type == ledger.OutMember && c.MemberID != "" {

@@ -150,6 +150,12 @@ var migrations = []string{
 		cum_days    integer NOT NULL,
 		PRIMARY KEY (member, day)
 	);`,
+	// 7: member erasures (hqstore erase.go).
+	`CREATE TABLE IF NOT EXISTS hq_erasures (
+		member      text COLLATE "C" PRIMARY KEY,
+		n           bigint NOT NULL,
+		rec         json   NOT NULL
+	);`,
 }
 
 // afterMigration runs, in the migration's transaction, what a migration

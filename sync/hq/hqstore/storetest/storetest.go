@@ -64,6 +64,7 @@ var cases = []struct {
 	{"PolicyReversals", testPolicyReversals},
 	{"PolicyProfiles", testPolicyProfiles},
 	{"RegisterStateAsCommitted", testRegisterState},
+	{"Erase", testErase},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
