@@ -1,0 +1,124 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger"
+)
+
+// TestEraseMember: head office's erasure removes the profile, the aliases
+// and the profile events' data from the ledger, down to the file's bytes
+// (free pages zeroed), keeps sales and the balance, confirms once, and
+// Check still passes (ledgertest.OpenAt runs it at the end).
+func TestEraseMember(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	pii := []string{"Erika Erasable", "+4915199990000", "erika@example.com", "1975-05-17", "CARD-ERIKA-1"}
+	if _, err := f.l.Enrol(ctx, ledger.Member{ID: "m-er", Name: pii[0], Contact: ledger.Contact{Phone: pii[1], Email: pii[2]},
+		Birthday: pii[3], Aliases: []string{pii[4]}, Consent: ledger.Consent{Given: true, Channel: "in-store"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.enrol(t, "m-keep", "CARD-KEEP")
+	if _, err := f.l.SetConsent(ctx, "m-er", ledger.Consent{Given: false, Channel: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m-er"})
+	// Half the events confirmed (the kept window holds them), half waiting.
+	if err := f.l.Confirm(2); err != nil {
+		t.Fatal(err)
+	}
+	f.sale(t, ledger.SaleRequest{ID: "s2", MemberID: "m-er"})
+	before := f.balance(t, "m-er")
+	if before <= 0 {
+		t.Fatalf("balance %d before: the test needs points", before)
+	}
+	raw, _ := os.ReadFile(f.path)
+	if !bytes.Contains(raw, []byte(pii[0])) {
+		t.Fatal("the file does not hold the name before the erasure: the test would prove nothing")
+	}
+
+	for _, bad := range []struct {
+		id string
+		n  uint64
+	}{{"", 1}, {"m-er", 0}} {
+		if _, err := f.l.EraseMember(ctx, bad.id, bad.n); !errors.Is(err, ledger.ErrInvalid) {
+			t.Errorf("EraseMember(%q, %d): %v, want ErrInvalid", bad.id, bad.n, err)
+		}
+	}
+	did, err := f.l.EraseMember(ctx, "m-er", 7)
+	if err != nil || !did {
+		t.Fatalf("erase: %v %v", did, err)
+	}
+	if did, err := f.l.EraseMember(ctx, "m-er", 7); err != nil || did {
+		t.Fatalf("second erase: did %v err %v, want nothing done", did, err)
+	}
+	m, err := f.l.Member("m-er")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "" || m.Contact != (ledger.Contact{}) || m.Birthday != "" || len(m.Aliases) != 0 || len(m.ConsentHistory) != 0 {
+		t.Fatalf("profile after erasure: %+v", m)
+	}
+	if _, err := f.l.LookupAlias(pii[4]); !errors.Is(err, ledger.ErrUnknownMember) {
+		t.Fatalf("card of the erased member: %v", err)
+	}
+	if got := f.balance(t, "m-er"); got != before {
+		t.Fatalf("balance %d after erasure, want %d", got, before)
+	}
+	if ps, err := f.l.Purchases("m-er"); err != nil || len(ps) != 2 {
+		t.Fatalf("purchases after erasure: %d %v", len(ps), err)
+	}
+	if n, ok, err := f.l.Erased("m-er"); err != nil || !ok || n != 7 {
+		t.Fatalf("Erased: %d %v %v", n, ok, err)
+	}
+	if _, err := f.l.Enrol(ctx, ledger.Member{ID: "m-er", Name: pii[0]}); !errors.Is(err, ledger.ErrConflict) {
+		t.Fatalf("enrolling the erased id again: %v, want ErrConflict", err)
+	}
+	// The outbox: profile events redacted (kept and waiting), one
+	// confirmation; nothing else changed.
+	recs, err := f.l.Outbox(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirms := 0
+	for _, r := range recs {
+		if ledger.IsProfileRecord(r.Type) && ledger.ProfileMember(r.Data) == "m-er" {
+			if _, ok := ledger.RedactedMember(r.Data); !ok {
+				t.Errorf("record %d not redacted: %s", r.Seq, r.Data)
+			}
+		}
+		if r.Type == ledger.OutErased {
+			confirms++
+			if string(r.Data) != `{"member_id":"m-er","erasure":7}` {
+				t.Errorf("confirmation %s", r.Data)
+			}
+		}
+	}
+	if confirms != 1 {
+		t.Fatalf("%d confirmations in the outbox, want 1", confirms)
+	}
+	if k, _ := f.l.LookupAlias("CARD-KEEP"); k.ID != "m-keep" {
+		t.Fatalf("other member touched: %+v", k)
+	}
+	raw, err = os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pii {
+		if bytes.Contains(raw, []byte(p)) {
+			t.Errorf("the ledger file still holds %q", p)
+		}
+	}
+	if !strings.Contains(string(raw), "M m-keep") {
+		t.Fatal("the byte scan saw nothing (the kept member's name should be there)")
+	}
+	f.reopen(t)
+	if m, _ := f.l.Member("m-er"); m.Name != "" {
+		t.Fatalf("after reopen: %+v", m)
+	}
+}
