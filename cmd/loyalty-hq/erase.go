@@ -61,10 +61,10 @@ cards and other aliases are forgotten, every stored profile event of the
 member is redacted, and its contacts leave the contact log (-contacts).
 Sales, purchases and point events stay under the bare id for the accounts;
 the balance is unchanged. The erasure is recorded; 'members export ID'
-then says the member was erased. The registers of every store where the
-member was seen are to erase it too and confirm; 'members erasures' lists
-those that have not yet (the erase document to the registers is not
-built yet: docs/hq.md "Erasing a member").
+then says the member was erased. serve sends a signed erase document to
+every store where the member was seen; each of their registers erases the
+member in its ledger and confirms. 'members erasures' (and the fleet
+page) lists the registers that have not confirmed yet.
 A bbolt store is compacted afterwards, so no old bytes stay in the file.`)
 		fs.PrintDefaults()
 	}

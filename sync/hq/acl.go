@@ -28,7 +28,7 @@ func ParseRegisterIDs(args []string) ([]RegisterID, error) {
 // chain). Each register gets its own lines, bound to its store: it writes
 // only its own events, status, catch-up requests and lookups, reads only
 // its own acks, catch-up answers and lookup answers, its store's members,
-// config and catalogue pieces, and the chain config. No "+" in a
+// config, erase documents and catalogue pieces, and the chain config. No "+" in a
 // register's topics but the piece number of what it reads, so a
 // register's credentials cannot publish into another store.
 // Usernames are register ids (certificate CNs), so a register id must be
@@ -45,7 +45,7 @@ func BrokerACL(regs []RegisterID) (string, error) {
 # Topic layout (sync/protocol): loyalty/v1/<store>/<register>/{events,status,ack},
 # loyalty/v1/<store>/<register>/{catchup,lookup} (register -> head office),
 # loyalty/v1/<store>/<register>/{members,found} (head office -> register),
-# loyalty/v1/<store>/{members,config}, loyalty/v1/<store>/catalogue/<piece>,
+# loyalty/v1/<store>/{members,config,erase}, loyalty/v1/<store>/catalogue/<piece>,
 # loyalty/v1/config.
 
 # Every authenticated client reads the chain-wide config.
@@ -88,6 +88,7 @@ topic read $SYS/#
 		fmt.Fprintf(&b, "topic read %s\n", protocol.FoundTopic(r.Store, r.Register))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.MembersTopic(r.Store))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.StoreConfigTopic(r.Store))
+		fmt.Fprintf(&b, "topic read %s\n", protocol.EraseTopic(r.Store))
 		fmt.Fprintf(&b, "topic read %s\n", protocol.CataloguePiecesFilter(r.Store))
 	}
 	return b.String(), nil

@@ -138,13 +138,18 @@ type Status struct {
 	Rejected       uint64 `json:"rejected"`        // events the store refused as invalid
 	Conflicts      uint64 `json:"conflicts"`       // conflicts found
 	Reviewed       uint64 `json:"reviewed"`        // events held for review (another incarnation or store, a reused number)
-	Commits        uint64 `json:"commits"`         // store transactions
-	CommitErrors   uint64 `json:"commit_errors"`   // failed transactions (nothing acked)
-	AcksSent       uint64 `json:"acks_sent"`       // acks the broker confirmed
-	GapRequests    uint64 `json:"gap_requests"`    // resend requests sent
-	NoticesSent    uint64 `json:"notices_sent"`    // acks telling a register why its events are held
-	SummariesSent  uint64 `json:"summaries_sent"`  // member summaries sent (per store)
-	CatchUps       uint64 `json:"catch_ups"`       // catch-up requests answered
+	// Erasures counts the member erasures recorded; ErasuresPending the
+	// registers asked to confirm one that have not yet (loyalty-hq
+	// members erasures lists them).
+	Erasures        int    `json:"erasures,omitempty"`
+	ErasuresPending int    `json:"erasures_pending,omitempty"`
+	Commits         uint64 `json:"commits"`        // store transactions
+	CommitErrors    uint64 `json:"commit_errors"`  // failed transactions (nothing acked)
+	AcksSent        uint64 `json:"acks_sent"`      // acks the broker confirmed
+	GapRequests     uint64 `json:"gap_requests"`   // resend requests sent
+	NoticesSent     uint64 `json:"notices_sent"`   // acks telling a register why its events are held
+	SummariesSent   uint64 `json:"summaries_sent"` // member summaries sent (per store)
+	CatchUps        uint64 `json:"catch_ups"`      // catch-up requests answered
 	// Rebases counts catch-up requests from a register ahead of its
 	// store's stream (head office restored from an older backup), each
 	// answered by placing the store's members after the register's
@@ -436,7 +441,8 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); s.eraseLoop(ctx, pub, wait) }()
 	go func() { defer wg.Done(); s.configLoop(ctx) }()
 	go func() { defer wg.Done(); s.requests(ctx) }()
 	go func() { defer wg.Done(); s.acks.run(ctx) }()

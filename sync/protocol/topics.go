@@ -106,7 +106,7 @@ func ParseTopic(topic string) (Topic, error) {
 		}
 		t = Topic{Kind: KindConfig}
 	case 2:
-		if parts[1] != KindConfig && parts[1] != KindMembers {
+		if parts[1] != KindConfig && parts[1] != KindMembers && parts[1] != KindErase {
 			return Topic{}, fmt.Errorf("%w: %q", ErrTopic, topic)
 		}
 		t = Topic{Kind: parts[1], Store: parts[0]}

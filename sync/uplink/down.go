@@ -85,7 +85,7 @@ func (u *Uplink) route(topic string, payload []byte) {
 		default:
 			u.reject("lookup answers arrive faster than they are applied")
 		}
-	case protocol.KindConfig, protocol.KindMembers, protocol.KindCatalogue:
+	case protocol.KindConfig, protocol.KindMembers, protocol.KindCatalogue, protocol.KindErase:
 		if t.Register != "" && t.Register != u.o.Register {
 			u.reject("members for " + m.topic)
 			return
@@ -141,7 +141,7 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 		u.reject("message for store " + t.Store)
 		return
 	}
-	if (t.Kind == protocol.KindConfig || t.Kind == protocol.KindCatalogue) && len(m.payload) == 0 {
+	if (t.Kind == protocol.KindConfig || t.Kind == protocol.KindCatalogue || t.Kind == protocol.KindErase) && len(m.payload) == 0 {
 		return // a cleared retained message: nothing to apply
 	}
 	doc, ok := u.verify(t, m.topic, m.payload)
@@ -155,6 +155,8 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 		u.applyMembers(ctx, doc)
 	case protocol.KindCatalogue:
 		u.applyPiece(ctx, t, doc)
+	case protocol.KindErase:
+		u.applyErase(ctx, doc)
 	}
 }
 

@@ -146,6 +146,9 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	if err := wait(ctx, conn.Subscribe(subs), to); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	// The erase topic on its own and without waiting: an older ACL may
+	// refuse it, and the session's first steps keep their timing.
+	go u.subscribeErase(ctx, conn)
 	// The stream from our position: a new register gets its store's
 	// members, one that was away what it missed.
 	if err := u.askCatchUp(conn); err != nil {

@@ -31,6 +31,11 @@ type Status struct {
 	// the last one was rejected.
 	MembersSeq   uint64
 	MembersError string
+	// Erased counts the erasures carried out since start; EraseError is
+	// why the last erase document or erasure failed (empty after one
+	// that succeeded).
+	Erased     uint64
+	EraseError string
 	// Pieces is the catalogue delivery in progress (nil when none);
 	// OtherPieces counts pieces of another version ignored since start.
 	Pieces      *Pieces
@@ -77,6 +82,7 @@ func (u *Uplink) Status() Status {
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
 		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
+		Erased: u.st.erased, EraseError: u.st.eraseErr,
 		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers, OtherPieces: u.st.otherPieces,
 		Fault: u.faultLocked(time.Now())}
 	if p := u.st.pieces.cur; p != nil {

@@ -132,6 +132,11 @@ type Options struct {
 	// OnMembers is called, one at a time, with each accepted members
 	// message. See LedgerSummaries for the mapping to the ledger.
 	OnMembers func(ctx context.Context, m protocol.MemberSummaries) error
+	// OnErase is called, one at a time, with each erasure in an accepted
+	// erase document (docs/protocol.md "Member erasure"); it carries it
+	// out once (ledger.EraseMember, which confirms it to head office)
+	// and reports whether it did anything.
+	OnErase func(ctx context.Context, member string, n uint64) (bool, error)
 	// OnPiecedConfig is called instead of OnConfig with a store document
 	// whose catalogue comes in pieces; it stages the document and says
 	// which pieces are wanted. OnPiece is called with each verified piece;
@@ -216,6 +221,8 @@ type state struct {
 	membersSeq uint64
 	membersMax uint64 // highest members message seq applied since start
 	membersErr string
+	eraseErr   string
+	erased     uint64
 	pieces     pieceState
 	// ahead are stream parts applied beyond a gap; gapSince when the gap
 	// opened, gapAsked when the register last asked to fill it, gapWait

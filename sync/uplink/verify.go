@@ -43,6 +43,8 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, boo
 		limit = protocol.MaxMembersSize
 	case protocol.KindCatalogue:
 		limit = protocol.MaxPieceSize
+	case protocol.KindErase:
+		limit = protocol.MaxEraseSize
 	}
 	doc, err := u.o.Keys.Open(topic, msg, limit+signing.Overhead)
 	if err == nil {
@@ -65,10 +67,13 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, boo
 		default:
 			s.refused.Malformed++
 		}
-		if t.Kind != protocol.KindMembers {
-			s.cfgErr = err.Error()
-		} else {
+		switch t.Kind {
+		case protocol.KindMembers:
 			s.membersErr = err.Error()
+		case protocol.KindErase:
+			s.eraseErr = err.Error()
+		default:
+			s.cfgErr = err.Error()
 		}
 	})
 	return nil, false

@@ -69,6 +69,13 @@ type FleetTotals struct {
 	Applied      uint64 `json:"applied"` // events applied since this process started
 }
 
+// FleetErasure is one erasure waiting for registers' confirmations.
+type FleetErasure struct {
+	N       uint64   `json:"n"`
+	Member  string   `json:"member"`
+	Pending []string `json:"pending"` // registers that have not confirmed
+}
+
 // FleetDoc is what GET /fleet returns and the page at / shows.
 type FleetDoc struct {
 	At           time.Time             `json:"at"`
@@ -77,8 +84,11 @@ type FleetDoc struct {
 	Totals       FleetTotals           `json:"totals"`
 	Registers    []FleetRow            `json:"registers"`
 	DoubleSpends []hqstore.DoubleSpend `json:"double_spends"`
-	Errors       []string              `json:"errors,omitempty"` // store reads that failed
-	Service      hq.Status             `json:"-"`
+	// Erasures are the member erasures some register has not confirmed
+	// yet (docs/hq.md "Erasing a member"), oldest first.
+	Erasures []FleetErasure `json:"erasures_pending"`
+	Errors   []string       `json:"errors,omitempty"` // store reads that failed
+	Service  hq.Status      `json:"-"`
 }
 
 // fleetWatch remembers when head office's watermark of each register last
@@ -233,6 +243,18 @@ func fleetDoc(st hqstore.Views, svc *hq.Service, watch *fleetWatch, silence time
 		doc.Errors = append(doc.Errors, "double spends: "+err.Error())
 	}
 	doc.Totals.DoubleSpends = len(doc.DoubleSpends)
+	doc.Erasures = []FleetErasure{}
+	if er, ok := st.(hqstore.Erasures); ok {
+		if es, err := er.Erasures(); err == nil {
+			for _, e := range es {
+				if p := e.Pending(); len(p) > 0 {
+					doc.Erasures = append(doc.Erasures, FleetErasure{N: e.N, Member: e.Member, Pending: p})
+				}
+			}
+		} else {
+			doc.Errors = append(doc.Errors, "erasures: "+err.Error())
+		}
+	}
 	doc.Totals.Applied = doc.Service.Applied
 	return doc
 }

@@ -61,8 +61,12 @@ type SyncStatus struct {
 	// MembersError is why the last member summaries were refused;
 	// Refused counts head office's documents refused by reason (unsigned,
 	// unknown_key, bad_signature, malformed, replayed).
-	MembersError string          `json:"members_error,omitempty"`
-	Refused      *uplink.Refused `json:"refused,omitempty"`
+	MembersError string `json:"members_error,omitempty"`
+	// Erased counts head office's erasures carried out since start;
+	// EraseError is why the last erase document or erasure failed.
+	Erased     uint64          `json:"erased,omitempty"`
+	EraseError string          `json:"erase_error,omitempty"`
+	Refused    *uplink.Refused `json:"refused,omitempty"`
 	// CataloguePieces is the catalogue delivery in progress (a store
 	// document whose catalogue comes in pieces; docs/protocol.md
 	// "Catalogue pieces"): absent when none is waiting.
@@ -176,6 +180,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	if u := in.Sync; u != nil {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
 			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
+			Erased: u.Erased, EraseError: u.EraseError,
 			Incarnation: u.Incarnation, MembersSeq: u.MembersSeq, Fault: u.Fault}
 		if p := u.Pieces; p != nil {
 			s.CataloguePieces = &CataloguePieces{Version: p.Version, Have: p.Have, Want: p.Want, Missing: p.Missing,

@@ -182,6 +182,8 @@ func (r *register) openUplink() error {
 		BackoffMax: sc.ReconnectMax, StatusInterval: sc.StatusInterval,
 		Clock: verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
+		// Head office's erasures (docs/protocol.md "Member erasure").
+		OnErase: r.led.EraseMember,
 		// Rules and catalogues from head office; started with the versions
 		// in force so the retained copies are recognised after a restart.
 		OnConfig:       r.hqcfg.Apply,
