@@ -52,7 +52,7 @@ const usage = `usage:
   loyalty-hq register gap -store FILE [-note TEXT] REGISTER FROM TO
                                                 record that REGISTER's events FROM..TO are lost for good (head office
                                                 restored from a backup, no register keeps them), so its stream goes on
-  loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID   everything head office holds about one member, as JSON (serve stopped)
+  loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID   everything head office holds about one member, as JSON (serve stopped; -config FILE: serve's store, on PostgreSQL while it runs)
   loyalty-hq members erase (-store FILE | -config FILE) [-contacts FILE] [-by NAME] ID
                                                 erase a member's personal data at head office (GDPR art. 17; sales and
                                                 points stay under the bare id) and ask its stores' registers to erase it too

@@ -48,11 +48,11 @@ func membersCmd(args []string, stdout io.Writer) error {
 	}
 	fs := flag.NewFlagSet("members export", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	path := fs.String("store", "", "head office's store file (serve must be stopped)")
+	sf := addStoreFlags(fs)
 	contacts := fs.String("contacts", "", "the contact log (loyalty-hq contacts --log FILE), to include the contacts made")
 	out := fs.String("o", "-", "output file (created 0600), - for stdout")
 	fs.Usage = func() {
-		fmt.Fprintln(stdout, "usage: loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID")
+		fmt.Fprintln(stdout, "usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -61,13 +61,13 @@ func membersCmd(args []string, stdout io.Writer) error {
 		}
 		return err
 	}
-	if *path == "" || fs.NArg() != 1 {
-		return errors.New("usage: loyalty-hq members export -store FILE [-contacts FILE] [-o FILE] ID")
+	if !sf.named() || fs.NArg() != 1 {
+		return errors.New("usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID")
 	}
 	id := fs.Arg(0)
-	st, err := hqstore.Open(*path, &hqstore.Options{ReadOnly: true})
+	st, err := sf.open(true)
 	if err != nil {
-		return fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+		return err
 	}
 	defer st.Close()
 	doc, err := exportMember(st, id)

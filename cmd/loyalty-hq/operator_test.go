@@ -52,6 +52,10 @@ func TestOperatorCommandsOnPostgres(t *testing.T) {
 	if out := cmd("register", "move", "-config", cfgPath, "r1", "s2"); !strings.Contains(out, "now belongs to store s2") {
 		t.Fatalf("move: %s", out)
 	}
+	// Everything held about m1, from the live database (GDPR art. 15/20).
+	if out := cmd("members", "export", "-config", cfgPath, "m1"); !strings.Contains(out, `"name": "Ann"`) || !strings.Contains(out, `"C1"`) {
+		t.Fatalf("members export from PostgreSQL:\n%s", out)
+	}
 	sum, err := st.Summary("m1")
 	if err != nil || sum.Balance != 20_005 {
 		t.Fatalf("m1 after approval and gap: %d %v, want 20005", sum.Balance, err)
