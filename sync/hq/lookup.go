@@ -57,6 +57,12 @@ func (s *Service) answerLookup(t protocol.Topic, l protocol.Lookup) {
 	default:
 		p := ToProtocol(sum)
 		f.Member, f.Seq = &p, seq
+		// The store now holds the member: its later summaries and an
+		// erasure must reach it too.
+		if err := s.st.SeenAt(sum.Member.ID, t.Store); err != nil {
+			s.log.Warn("lookup not answered", "register", t.Register, "err", err)
+			return
+		}
 	}
 	b, err := protocol.EncodeFound(f)
 	if err != nil {

@@ -81,6 +81,10 @@ type Streams interface {
 	// ShopsOf returns the stores where the member was seen within months
 	// months (<= 0: ever), in store order.
 	ShopsOf(member string, months int) ([]string, error)
+	// SeenAt records that a store's register was told about the member
+	// (a card lookup answered): from then on the store gets the member's
+	// summaries and erase documents like a store where it shopped.
+	SeenAt(member, store string) error
 }
 
 // Views is what head office's status endpoint reads.

@@ -119,6 +119,28 @@ func (b *boltTxn) MarkChanged(member string, stores []string, at time.Time) erro
 	return nil
 }
 
+// SeenAt records that a store was told about the member
+// (Streams.SeenAt).
+func (s *Store) SeenAt(member, store string) error {
+	now, _ := s.opts.Clock.Now()
+	err := s.update(func(tx *bolt.Tx) error {
+		shops, err := tx.CreateBucketIfNotExists(bShops)
+		if err != nil {
+			return err
+		}
+		k := shopKey(member, store)
+		at := uint64(max(now.Unix(), 0))
+		if v := shops.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) >= at {
+			return nil
+		}
+		return shops.Put(k, u64(at))
+	})
+	if err != nil {
+		return fmt.Errorf("member %q seen at store %q: %w", member, store, err)
+	}
+	return nil
+}
+
 // Shops returns every store where the member was seen.
 func (b *boltTxn) Shops(member string) ([]string, error) {
 	return storesOf(b.tx, member, time.Time{}), nil

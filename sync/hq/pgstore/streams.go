@@ -167,6 +167,19 @@ func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
 	return out, nil
 }
 
+// SeenAt records that a store was told about the member
+// (hqstore.Streams.SeenAt).
+func (s *Store) SeenAt(member, store string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `INSERT INTO hq_shops (member, store, at) VALUES ($1, $2, $3)
+		ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, member, store, max(s.now().Unix(), 0))
+	if err != nil {
+		return fmt.Errorf("member %q seen at store %q: %w", member, store, s.wrap(err))
+	}
+	return nil
+}
+
 // Rebase moves the chain-wide counter to above when it is below and marks
 // every member of the store's stream changed (hqstore.Streams.Rebase).
 func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,6 +197,18 @@ func testLookupSummary(t *testing.T, open Opener) {
 	}
 	if _, _, err := s.LookupSummary("card-2"); !errors.Is(err, hqstore.ErrUnknownMember) {
 		t.Fatalf("unknown card: %v", err)
+	}
+	// A store told about m1 by a lookup holds it from then on: its
+	// summaries (and an erasure) go there too.
+	if err := s.SeenAt("m1", "B"); err != nil {
+		t.Fatal(err)
+	}
+	if shops, err := s.ShopsOf("m1", 12); err != nil || strings.Join(shops, ",") != "A,B" {
+		t.Fatalf("m1 shops at %v (%v), want A,B", shops, err)
+	}
+	apply(t, s, inStore("A", Earn("a1", 3, "m1", 5)))
+	if got := take(t, s, 12); strings.Join(got["B"], ",") != "m1" {
+		t.Fatalf("summaries after the lookup: %v, want m1 at B too", got)
 	}
 }
 
