@@ -7,48 +7,16 @@ import (
 	"io"
 	"strings"
 
-	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
 	"github.com/loyalty-terminal/loyalty/sync/hq/contactlog"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
-
-// openErasing opens head office's store for members erase/erasures: the
-// bbolt file (serve stopped) or the configured store (PostgreSQL while
-// serve runs; a bbolt file named by the config, serve stopped). It
-// returns the bbolt file's path to compact after an erasure ("" for
-// PostgreSQL).
-func openErasing(store, config string) (hqstore.Backend, string, error) {
-	switch {
-	case (store == "") == (config == ""):
-		return nil, "", errors.New("give one of -store FILE or -config FILE")
-	case store != "":
-		st, err := hqstore.Open(store, nil)
-		if err != nil {
-			return nil, "", fmt.Errorf("%w (stop loyalty-hq serve first)", err)
-		}
-		return st, store, nil
-	}
-	cfg, err := hqserve.Load(config)
-	if err != nil {
-		return nil, "", err
-	}
-	st, err := hqserve.OpenStore(cfg, false)
-	if err != nil {
-		return nil, "", err
-	}
-	if cfg.Postgres.DSNFile != "" {
-		return st, "", nil
-	}
-	return st, cfg.Store, nil
-}
 
 // eraseCmd runs "members erase": GDPR article 17 (docs/hq.md "Erasing a
 // member").
 func eraseCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("members erase", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	store := fs.String("store", "", "head office's bbolt store file (serve must be stopped)")
-	config := fs.String("config", "", "head office's config (its store: PostgreSQL while serve runs, a bbolt file with serve stopped)")
+	sf := addStoreFlags(fs)
 	contacts := fs.String("contacts", "", "the contact log (loyalty-hq contacts --log FILE): the member's contacts are deleted from it too")
 	by := fs.String("by", "", "who asked for the erasure (kept with its record)")
 	const use = "usage: loyalty-hq members erase (-store FILE | -config FILE) [-contacts FILE] [-by NAME] ID"
@@ -78,7 +46,7 @@ A bbolt store is compacted afterwards, so no old bytes stay in the file.`)
 		return errors.New(use)
 	}
 	id := fs.Arg(0)
-	st, path, err := openErasing(*store, *config)
+	st, path, err := sf.openPath(false)
 	if err != nil {
 		return err
 	}
@@ -129,15 +97,14 @@ func printPending(w io.Writer, e hqstore.Erasure) {
 func erasuresCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("members erasures", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	store := fs.String("store", "", "head office's bbolt store file (serve must be stopped)")
-	config := fs.String("config", "", "head office's config")
+	sf := addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	st, _, err := openErasing(*store, *config)
+	st, err := sf.open(true)
 	if err != nil {
 		return err
 	}

@@ -32,27 +32,35 @@ func (f storeFlags) named() bool { return *f.store != "" || *f.config != "" }
 // open opens the store the flags name; readOnly for commands that only
 // read (a bbolt file then opens beside another reader).
 func (f storeFlags) open(readOnly bool) (hqstore.Backend, error) {
+	st, _, err := f.openPath(readOnly)
+	return st, err
+}
+
+// openPath is open that also returns the bbolt file's path ("" on
+// PostgreSQL), for commands that compact it afterwards.
+func (f storeFlags) openPath(readOnly bool) (hqstore.Backend, string, error) {
 	path := *f.store
 	switch {
 	case path != "" && *f.config != "":
-		return nil, errors.New("give -store or -config, not both")
+		return nil, "", errors.New("give -store or -config, not both")
 	case *f.config != "":
 		cfg, err := hqserve.Load(*f.config)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if cfg.Postgres.DSNFile != "" {
-			return hqserve.OpenStore(cfg, true)
+			st, err := hqserve.OpenStore(cfg, true)
+			return st, "", err
 		}
 		path = cfg.Store
 	case path == "":
-		return nil, errors.New("name head office's store: -store FILE or -config FILE")
+		return nil, "", errors.New("name head office's store: -store FILE or -config FILE")
 	}
 	st, err := hqstore.Open(path, &hqstore.Options{ReadOnly: readOnly})
 	if err != nil {
-		return nil, fmt.Errorf("%w (stop loyalty-hq serve first)", err)
+		return nil, "", fmt.Errorf("%w (stop loyalty-hq serve first)", err)
 	}
-	return st, nil
+	return st, path, nil
 }
 
 // withStore opens the store the flags name for one operator command, runs

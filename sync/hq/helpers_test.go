@@ -88,26 +88,8 @@ func newRegister(t testing.TB, url, store, id string) *register {
 			go r.send(seqRange(a.Gap, uint64(len(r.recs)))...)
 		}
 	})
-	members := func(_ mqtt.Client, m mqtt.Message) {
-		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxMembersSize+signing.Overhead)
-		if err != nil {
-			t.Errorf("members message not signed by head office: %v", err)
-			return
-		}
-		ms, err := protocol.DecodeMembers(doc, store)
-		if err != nil {
-			t.Errorf("bad members message: %v", err)
-			return
-		}
-		r.mu.Lock()
-		for _, s := range ms.Members {
-			r.summary[s.MemberID] = s
-		}
-		r.parts = append(r.parts, ms)
-		r.mu.Unlock()
-	}
-	sub(protocol.MembersTopic(store), members)
-	sub(protocol.RegisterMembersTopic(store, id), members)
+	sub(protocol.MembersTopic(store), r.onMembers)
+	sub(protocol.RegisterMembersTopic(store, id), r.onMembers)
 	sub(protocol.FoundTopic(store, id), func(_ mqtt.Client, m mqtt.Message) {
 		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxFoundSize+signing.Overhead)
 		if err != nil {
@@ -124,6 +106,28 @@ func newRegister(t testing.TB, url, store, id string) *register {
 		r.mu.Unlock()
 	})
 	return r
+}
+
+// onMembers takes a members message (the store's topic or the register's
+// own): signed by head office, decoded, each summary kept as the latest
+// of its member, the message kept in parts.
+func (r *register) onMembers(_ mqtt.Client, m mqtt.Message) {
+	doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxMembersSize+signing.Overhead)
+	if err != nil {
+		r.t.Errorf("members message not signed by head office: %v", err)
+		return
+	}
+	ms, err := protocol.DecodeMembers(doc, r.store)
+	if err != nil {
+		r.t.Errorf("bad members message: %v", err)
+		return
+	}
+	r.mu.Lock()
+	for _, s := range ms.Members {
+		r.summary[s.MemberID] = s
+	}
+	r.parts = append(r.parts, ms)
+	r.mu.Unlock()
 }
 
 // catchUp asks head office for the store's summary stream after from.

@@ -24,7 +24,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/hq/pgtest"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
-	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 var (
@@ -173,29 +172,12 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 			go r.sendQuiet(seqRange(a.Gap, n)...)
 		}
 	}
-	onMembers := func(_ mqtt.Client, m mqtt.Message) {
-		doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxMembersSize+signing.Overhead)
-		if err != nil {
-			t.Errorf("members message not signed by head office: %v", err)
-			return
-		}
-		ms, err := protocol.DecodeMembers(doc, store)
-		if err != nil {
-			t.Errorf("bad members message: %v", err)
-			return
-		}
-		r.mu.Lock()
-		for _, s := range ms.Members {
-			r.summary[s.MemberID] = s
-		}
-		r.mu.Unlock()
-	}
 	r.c = connect(t, url, "reg-"+id, true, func(o *mqtt.ClientOptions) {
 		o.SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond)
 		o.SetOnConnectHandler(func(c mqtt.Client) {
 			go c.SubscribeMultiple(map[string]byte{protocol.AckTopic(store, id): 1, protocol.MembersTopic(store): 1}, func(c mqtt.Client, m mqtt.Message) {
 				if strings.HasSuffix(m.Topic(), "/members") {
-					onMembers(c, m)
+					r.onMembers(c, m)
 				} else {
 					onAck(c, m)
 				}

@@ -275,12 +275,12 @@ func TestFieldClonedConfig(t *testing.T) {
 	}
 }
 
-// TestFieldRestoredBackup: a register restored from its own backup after
-// head office had later events. The restored ledger's new events reuse
-// numbers head office holds other content for: they are held ("reused"),
-// and the ack the register gets stops below them, so it prunes nothing
-// head office does not hold.
-func TestFieldRestoredBackup(t *testing.T) {
+// soldThenRestored is a register (stopped) whose ledger was backed up
+// after enrolling m1 and 3 sales (a1..a3), which then sold and synced 3
+// more (b1..b3), and whose ledger file was then replaced by the backup
+// copy. acked are the 6 sales' ids; head office has them all.
+func soldThenRestored(t *testing.T) (*fieldHQ, *register, []string) {
+	t.Helper()
 	h := startFieldHQ(t)
 	r := syncRegister(t, h)
 	r.start()
@@ -304,6 +304,16 @@ func TestFieldRestoredBackup(t *testing.T) {
 	if err := os.WriteFile(db, backup, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return h, r, acked
+}
+
+// TestFieldRestoredBackup: a register restored from its own backup after
+// head office had later events. The restored ledger's new events reuse
+// numbers head office holds other content for: they are held ("reused"),
+// and the ack the register gets stops below them, so it prunes nothing
+// head office does not hold.
+func TestFieldRestoredBackup(t *testing.T) {
+	h, r, acked := soldThenRestored(t)
 	// Restored by copying the file back: the register learns from head
 	// office's retained ack that head office holds more of its stream
 	// than it has, and goes on under a new incarnation after it.
@@ -676,31 +686,8 @@ func waitMember(t *testing.T, r *register, id string) map[string]any {
 // stream, the store's members and the config in force; head office
 // follows it without an adoption.
 func TestFieldRegisterRestore(t *testing.T) {
-	h := startFieldHQ(t)
-	r := syncRegister(t, h)
-	r.start()
-	enrolAPI(t, r, "m1", "")
-	acked := sell(t, r, "a", 3)
-	waitStatus(t, r, "drained", drained)
-	if _, err := r.term(); err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(r.dir, "ledger.db")
-	backup, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.start()
-	acked = append(acked, sell(t, r, "b", 3)...)
-	waitStatus(t, r, "drained", drained)
-	if _, err := r.term(); err != nil {
-		t.Fatal(err)
-	}
-
 	// Restored from the backup, started offline.
-	if err := os.WriteFile(db, backup, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	h, r, acked := soldThenRestored(t)
 	r.extraCfg = syncCfg("tcp://127.0.0.1:1")
 	r.writeConfig()
 	r.start()
@@ -727,7 +714,7 @@ func TestFieldRegisterRestore(t *testing.T) {
 	}
 
 	// A fresh ledger (a new card), online.
-	if err := os.Remove(db); err != nil {
+	if err := os.Remove(filepath.Join(r.dir, "ledger.db")); err != nil {
 		t.Fatal(err)
 	}
 	r.start()

@@ -49,10 +49,9 @@ func newData(gs []group) *data {
 	return d
 }
 
-// eval returns the log-likelihood at p and, when grad is not nil, fills it
-// with the derivatives with respect to (r, alpha, a, b).
-func (d *data) eval(p Params, grad []float64) float64 {
-	r, alpha, a, b := p.R, p.Alpha, p.A, p.B
+// fillAlpha computes, for every distinct T and t_x, log(alpha+t) and
+// 1/(alpha+t), which eval and evalHess share.
+func (d *data) fillAlpha(alpha float64) {
 	for j, t := range d.ts {
 		d.logAT[j] = math.Log(alpha + t)
 		d.invAT[j] = 1 / (alpha + t)
@@ -61,6 +60,13 @@ func (d *data) eval(p Params, grad []float64) float64 {
 		d.logATx[k] = math.Log(alpha + t)
 		d.invATx[k] = 1 / (alpha + t)
 	}
+}
+
+// eval returns the log-likelihood at p and, when grad is not nil, fills it
+// with the derivatives with respect to (r, alpha, a, b).
+func (d *data) eval(p Params, grad []float64) float64 {
+	r, alpha, a, b := p.R, p.Alpha, p.A, p.B
+	d.fillAlpha(alpha)
 	lgr, _ := math.Lgamma(r)
 	lgab, _ := math.Lgamma(a + b)
 	lgb, _ := math.Lgamma(b)

@@ -23,14 +23,7 @@ func trigamma(v float64) float64 { return mathext.Zeta(2, v) }
 // the log-sum is w3 H3 + w4 H4 + w3 w4 (g3-g4)(g3-g4)'.
 func (d *data) evalHess(p Params, g *[4]float64, h *[4][4]float64) float64 {
 	r, alpha, a, b := p.R, p.Alpha, p.A, p.B
-	for j, t := range d.ts {
-		d.logAT[j] = math.Log(alpha + t)
-		d.invAT[j] = 1 / (alpha + t)
-	}
-	for k, t := range d.txs {
-		d.logATx[k] = math.Log(alpha + t)
-		d.invATx[k] = 1 / (alpha + t)
-	}
+	d.fillAlpha(alpha)
 	lgr, _ := math.Lgamma(r)
 	lgab, _ := math.Lgamma(a + b)
 	lgb, _ := math.Lgamma(b)

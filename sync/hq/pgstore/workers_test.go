@@ -32,7 +32,7 @@ func TestWorkersApplyOneChain(t *testing.T) {
 	const workers, regs, per, members = 3, 12, 60, 5
 	seed, _ := testkit.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	type msg []hqstore.Event
+	type msg = []hqstore.Event
 	var msgs []msg
 	want := map[string]ledger.Points{}
 	for r := 0; r < regs; r++ {
@@ -59,35 +59,7 @@ func TestWorkersApplyOneChain(t *testing.T) {
 		}
 	}
 	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
-	work := make(chan msg)
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		st, err := pgstore.Open(dsn, &pgstore.Options{MaxConns: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range work {
-				if _, err := st.Apply(m); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for _, m := range msgs {
-		work <- m
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	applyOnWorkers(t, dsn, workers, msgs)
 	// Every event arrived at least once, so every gap has closed and
 	// every held event is applied.
 	st, err := pgstore.Open(dsn, nil)
@@ -247,35 +219,7 @@ func TestWorkersKeepRunningFigures(t *testing.T) {
 		}
 		st.Close()
 	}
-	work := make(chan []hqstore.Event)
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		st, err := pgstore.Open(dsn, &pgstore.Options{MaxConns: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range work {
-				if _, err := st.Apply(m); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for _, m := range msgs {
-		work <- m
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	applyOnWorkers(t, dsn, workers, msgs)
 	clk := ledgertest.NewClock(day0.AddDate(0, 1, 0), true)
 	st, err := pgstore.Open(dsn, &pgstore.Options{Store: hqstore.Options{Clock: clk}})
 	if err != nil {
@@ -305,5 +249,41 @@ func TestWorkersKeepRunningFigures(t *testing.T) {
 		if aerr != nil || berr != nil || len(a) != 1 || a[0].Retention == nil || !reflect.DeepEqual(a, b) {
 			t.Fatalf("member %s: workers %+v (%v), one writer %+v (%v)", id, a, aerr, b, berr)
 		}
+	}
+}
+
+// applyOnWorkers applies msgs, in order, on workers stores of their own
+// (each a worker's connection pool) taking messages as they come free, as
+// workers on a shared subscription do; any error fails the test.
+func applyOnWorkers(t *testing.T, dsn string, workers int, msgs [][]hqstore.Event) {
+	t.Helper()
+	work := make(chan []hqstore.Event)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		st, err := pgstore.Open(dsn, &pgstore.Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if _, err := st.Apply(m); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for _, m := range msgs {
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
