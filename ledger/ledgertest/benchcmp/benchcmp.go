@@ -102,7 +102,12 @@ func Compare(b *testing.B, o Options, first, second Case) Result {
 func Repeats(b *testing.B, op func(*testing.B), minSample time.Duration) int {
 	start := time.Now()
 	op(b)
-	d := time.Since(start)
+	return repeatsFor(time.Since(start), minSample)
+}
+
+// repeatsFor is Repeats' arithmetic: how many runs of an op that took d
+// fill minSample (at least 1, at most a million).
+func repeatsFor(d, minSample time.Duration) int {
 	if d >= minSample {
 		return 1
 	}

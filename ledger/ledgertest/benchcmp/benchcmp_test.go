@@ -63,15 +63,33 @@ func BenchmarkCompareRuns(b *testing.B) {
 
 // TestRepeatsFillsTheSample: a quick op is repeated until a sample lasts
 // at least the minimum (so the CPU clock can see it); a slow one runs once.
+// The arithmetic is tested on given durations (a loaded machine can stretch
+// any real op); the real-clock case only uses bounds no delay can break.
 func TestRepeatsFillsTheSample(t *testing.T) {
-	b := &testing.B{}
-	quick := func(*testing.B) { time.Sleep(100 * time.Microsecond) }
-	n := benchcmp.Repeats(b, quick, 20*time.Millisecond)
-	if n < 2 || n > 201 {
-		t.Fatalf("quick op: %d repeats for 20ms, want 2..201", n)
+	for _, tc := range []struct {
+		took, min time.Duration
+		want      int
+	}{
+		{100 * time.Microsecond, 20 * time.Millisecond, 201},
+		{time.Millisecond, 20 * time.Millisecond, 21},
+		{19 * time.Millisecond, 20 * time.Millisecond, 2},
+		{20 * time.Millisecond, 20 * time.Millisecond, 1},
+		{5 * time.Millisecond, 2 * time.Millisecond, 1},
+		{0, time.Second, 1_000_000},
+	} {
+		if got := benchcmp.RepeatsFor(tc.took, tc.min); got != tc.want {
+			t.Errorf("an op of %v for a %v sample: %d repeats, want %d", tc.took, tc.min, got, tc.want)
+		}
 	}
+	b := &testing.B{}
+	// A sleep never returns early, so a 5ms op always fills a 2ms sample.
 	slow := func(*testing.B) { time.Sleep(5 * time.Millisecond) }
 	if n := benchcmp.Repeats(b, slow, 2*time.Millisecond); n != 1 {
 		t.Fatalf("slow op: %d repeats, want 1", n)
+	}
+	// An op that does nothing is repeated more than once for a one-minute
+	// sample, however loaded the machine.
+	if n := benchcmp.Repeats(b, func(*testing.B) {}, time.Minute); n < 2 {
+		t.Fatalf("empty op: %d repeats for a minute, want at least 2", n)
 	}
 }
