@@ -1,0 +1,78 @@
+package ledger
+
+import (
+	"compress/gzip"
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// untrustedAt is a clock NTP has not set yet.
+type untrustedAt struct{ t time.Time }
+
+func (c untrustedAt) Now() (time.Time, bool) { return c.t, false }
+
+// TestWriteFixture7 writes testdata/schema7.db.gz with the schema 7 code
+// (b3f0286) when LEDGER_WRITE_FIXTURE7 is set: the schema 6 fixture
+// opened (migrated) at 2026-03-10, a fourth member m4 (alias card-m4),
+// sales s7-a..s7-e (m4, m1, no member, m4, m3), a refund r7-1 of one unit
+// of s7-a, a void v7-1 of s7-e, an adjustment adj7 (+120 to m4), head
+// office's summary of m1 (version 3, balance 5000, covering seq 100),
+// head office's confirmation up to seq 170, m2 erased (erasure 1), and a
+// sale s7-untrusted for m4 on an untrusted clock.
+func TestWriteFixture7(t *testing.T) {
+	if os.Getenv("LEDGER_WRITE_FIXTURE7") == "" {
+		t.Skip("writes the schema 7 fixture; set LEDGER_WRITE_FIXTURE7=1 on the schema 7 code")
+	}
+	path := openFixture6(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	l, err := Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = l.Enrol(ctx, Member{ID: "m4", Name: "Dana Four", Aliases: []string{"card-m4"}, Consent: Consent{Given: true, Channel: "email"}})
+	must(err)
+	lines := []Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 1290, Category: "dairy"}, {No: 2, SKU: "B", Quantity: 1, UnitPrice: 4590, Category: "bakery"}}
+	for _, s := range []struct{ id, member string }{{"s7-a", "m4"}, {"s7-b", "m1"}, {"s7-c", ""}, {"s7-d", "m4"}, {"s7-e", "m3"}} {
+		_, err := l.RecordSale(ctx, SaleRequest{ID: s.id, MemberID: s.member, HQReachable: true, Lines: lines, Tenders: []Tender{{Kind: "card", Amount: 2*1290 + 4590}}})
+		must(err)
+	}
+	_, err = l.Refund(ctx, RefundRequest{ID: "r7-1", SaleID: "s7-a", Lines: []RefundLine{{No: 1, Quantity: 1}}})
+	must(err)
+	_, err = l.Void(ctx, "v7-1", "s7-e", "customer changed mind")
+	must(err)
+	_, err = l.Adjust(ctx, "adj7", "m4", 120, "goodwill", "op1")
+	must(err)
+	must(l.ApplyMemberSummary(ctx, MemberSummary{Member: Member{ID: "m1", Aliases: []string{"card-m1"}}, Balance: 5000, Covered: 100, Version: 3}))
+	must(l.Confirm(170))
+	_, err = l.EraseMember(ctx, "m2", 1)
+	must(err)
+	must(l.Check())
+	must(l.Close())
+	l, err = Open(path, &Options{Register: "store1-r1", Clock: untrustedAt{at.Add(time.Hour)}})
+	must(err)
+	_, err = l.RecordSale(ctx, SaleRequest{ID: "s7-untrusted", MemberID: "m4", HQReachable: true, Lines: lines})
+	must(err)
+	must(l.Check())
+	st, err := l.Stats()
+	must(err)
+	t.Logf("stats %+v", st)
+	must(l.Close())
+	raw, err := os.ReadFile(path)
+	must(err)
+	f, err := os.Create("testdata/schema7.db.gz")
+	must(err)
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	_, err = zw.Write(raw)
+	must(err)
+	must(zw.Close())
+	must(f.Close())
+}
