@@ -92,6 +92,9 @@ func pageOwners(t testing.TB, db *bolt.DB) map[uint64]string {
 	}
 	root, free := le.Uint64(meta[16:24]), le.Uint64(meta[32:40])
 	walk(page(root), root, "(root)", false)
+	if free == math.MaxUint64 {
+		return owners // NoFreelistSync: no freelist page
+	}
 	if fp := page(free); le.Uint16(fp[8:10]) == pgFreelist {
 		claim(free, fp, "(freelist)")
 	}
@@ -182,6 +185,6 @@ func TestSalePagesByBucket(t *testing.T) {
 
 // salePagesGoal is the most pages a typical sale of this test may write:
 // no more than the layout writes today (schema 7: 11.2 here, with more
-// history per member than BenchmarkCommit; schema 6 wrote 15.0). Issue 14
-// asks for 7.
-const salePagesGoal = 11.5
+// history per member than BenchmarkCommit, 10.05 without the free list's
+// page (NoFreelistSync); schema 6 wrote 15.0). Issue 14 asks for 7.
+const salePagesGoal = 10.5
