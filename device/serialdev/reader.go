@@ -168,6 +168,10 @@ func (r *Reader) readLoop(ctx context.Context, port io.ReadWriteCloser, emit fun
 	if watch {
 		if ow = watchOpens(r.o.Path); ow != nil {
 			defer ow.close()
+			// The port was opened (and reported healthy) before the
+			// watch existed: an opener in between sends no event, so
+			// look once, as if one had been seen.
+			recheck = time.Now().Add(200 * time.Millisecond)
 		}
 	}
 	for {
