@@ -158,27 +158,17 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if err := uniqueIDs(members); err != nil {
 		return nil, err
 	}
-	cl := newPopulationCleaner(asOf, &c)
-	var rh rhythms
 	a.Profiles = make([]Profile, len(members))
-	for i := range members {
-		m := &members[i]
-		h, ex := cl.clean(*m)
+	// Each member's profile depends on that member alone: the members are
+	// split over the processors, each part with its own scratch space,
+	// and the exclusions (counts) summed in part order.
+	parts := partsFor(len(members))
+	excluded := make([]Exclusions, parts)
+	inParts(len(members), parts, func(k, lo, hi int) {
+		excluded[k] = a.profileRange(members[lo:hi], a.Profiles[lo:hi], asOf, &c)
+	})
+	for _, ex := range excluded {
 		a.Excluded.add(ex)
-		p := &a.Profiles[i]
-		*p = Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
-		p.Channels = m.ChannelsAt(asOf)
-		p.Consent = len(p.Channels) > 0
-		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps, &rh.names)
-		if len(h.Days) > 0 {
-			for _, s := range h.Spend {
-				p.Spend += s
-			}
-			p.FirstSpend = h.Spend[0]
-			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
-			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
-			p.Categories = rh.categories(h)
-		}
 	}
 	var buyers int
 	intervals := make([]float64, 0, len(a.Profiles))
@@ -216,14 +206,8 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	}
 	if a.Model != nil {
 		pr := predictor{model: a.Model.Params, horizon: window / 7, asOf: a.AsOf}
-		for i := range a.Profiles {
-			p := &a.Profiles[i]
-			if p.Rhythm.PurchaseDays == 0 {
-				continue
-			}
-			if err := pr.predict(p); err != nil {
-				return nil, fmt.Errorf("member %s: %w", p.MemberID, err)
-			}
+		if err := pr.predictAll(a.Profiles); err != nil {
+			return nil, err
 		}
 	}
 	a.assignSegments()
@@ -231,6 +215,34 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 		a.Profiles[i].Status = a.status(&a.Profiles[i])
 	}
 	return a, nil
+}
+
+// profileRange fills ps[i] from members[i] (cleaned history, channels,
+// rhythm, category rhythms) and returns what cleaning excluded.
+func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, c *Config) Exclusions {
+	var excluded Exclusions
+	cl := newPopulationCleaner(asOf, c)
+	var rh rhythms
+	for i := range members {
+		m := &members[i]
+		h, ex := cl.clean(*m)
+		excluded.add(ex)
+		p := &ps[i]
+		*p = Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
+		p.Channels = m.ChannelsAt(asOf)
+		p.Consent = len(p.Channels) > 0
+		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps, &rh.names)
+		if len(h.Days) > 0 {
+			for _, s := range h.Spend {
+				p.Spend += s
+			}
+			p.FirstSpend = h.Spend[0]
+			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
+			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
+			p.Categories = rh.categories(h)
+		}
+	}
+	return excluded
 }
 
 // assignSegments sets purchase-count segments, value tiers (high = the top

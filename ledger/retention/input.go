@@ -225,7 +225,7 @@ func (d Day) String() string {
 type History struct {
 	Days  []Day      // distinct purchase days, ascending
 	Spend []Money    // net spend per day, same index as Days
-	Cats  [][]string // categories bought per day (distinct, sorted)
+	Cats  [][]string // categories bought per day (distinct, sorted; may share the purchases' slices: read only)
 }
 
 // Clean nets refunds against their sales, drops entries that cannot be
@@ -272,6 +272,20 @@ func (cl *cleaner) alloc(n int) History {
 	h := History{Days: cl.dayBuf[:n:n], Spend: cl.spendBuf[:n:n], Cats: cl.catBuf[:n:n]}
 	cl.dayBuf, cl.spendBuf, cl.catBuf = cl.dayBuf[n:], cl.spendBuf[n:], cl.catBuf[n:]
 	return h
+}
+
+// distinctSorted reports whether cats is not empty, strictly ascending
+// and free of empty names: what cleaning would make of it.
+func distinctSorted(cats []string) bool {
+	if len(cats) == 0 || cats[0] == "" {
+		return false
+	}
+	for i := 1; i < len(cats); i++ {
+		if cats[i-1] >= cats[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type cleanSale struct {
@@ -410,6 +424,14 @@ func (cl *cleaner) clean(m Member) (History, Exclusions) {
 			out.Days[j] = e.d
 		}
 		out.Spend[j] += e.amount
+		if out.Cats[j] == nil && distinctSorted(e.cats) {
+			// The day's first sale with its categories already distinct
+			// and sorted (the usual case): shared, not copied. Its
+			// capacity is cut so a later sale on the same day appends to
+			// a copy.
+			out.Cats[j] = e.cats[:len(e.cats):len(e.cats)]
+			continue
+		}
 		for _, c := range e.cats {
 			if c != "" && !slices.Contains(out.Cats[j], c) {
 				out.Cats[j] = append(out.Cats[j], c)
@@ -417,7 +439,8 @@ func (cl *cleaner) clean(m Member) (History, Exclusions) {
 		}
 	}
 	for j := range out.Cats {
-		if len(out.Cats[j]) > 1 {
+		// A shared slice is sorted already and never written.
+		if len(out.Cats[j]) > 1 && !slices.IsSorted(out.Cats[j]) {
 			sort.Strings(out.Cats[j])
 		}
 	}

@@ -188,12 +188,13 @@ func (rh *rhythms) alloc(n int) CategoryRhythms {
 
 // predictor fills the model's predictions into profiles. Members with the
 // same (purchase days, recency, age) in whole days share the same BG/NBD
-// summary and so the same predictions: those are computed once.
+// summary and so the same predictions: those are computed once each, over
+// the processors.
 type predictor struct {
 	model   bgnbd.Params
 	horizon float64
 	asOf    Day
-	// known holds the predictions made so far, found by key in an
+	// known holds the distinct predictions, found by key in an
 	// open-addressing table of indexes (0: empty) kept at most half full.
 	known []prediction
 	slots []int32
@@ -201,6 +202,7 @@ type predictor struct {
 
 type prediction struct {
 	key                     uint64
+	c                       bgnbd.Customer
 	pAlive, pNone, expected float64
 	err                     error
 }
@@ -208,12 +210,54 @@ type prediction struct {
 // predictKeyBits is the width of each field of a prediction's key.
 const predictKeyBits = 21
 
-func (pr *predictor) predict(p *Profile) error {
+// predictAll fills the predictions of every profile with a purchase. The
+// first member (in order) whose prediction fails names the error.
+func (pr *predictor) predictAll(ps []Profile) error {
+	// Which distinct prediction each member takes (-1: none, -2: its own,
+	// for a summary beyond the key's range).
+	which := make([]int32, len(ps))
+	if pr.known == nil {
+		pr.known = make([]prediction, 0, len(ps)/2)
+	}
+	for i := range ps {
+		which[i] = pr.index(&ps[i])
+	}
+	inParts(len(pr.known), partsFor(len(pr.known)), func(_, lo, hi int) {
+		for j := lo; j < hi; j++ {
+			pr.known[j].compute(pr.model, pr.horizon)
+		}
+	})
+	for i := range ps {
+		p := &ps[i]
+		var err error
+		switch j := which[i]; j {
+		case -1:
+			continue
+		case -2:
+			pred := prediction{c: p.Customer}
+			pred.compute(pr.model, pr.horizon)
+			err = pred.apply(p)
+		default:
+			err = pr.known[j].apply(p)
+		}
+		if err != nil {
+			return fmt.Errorf("member %s: %w", p.MemberID, err)
+		}
+	}
+	return nil
+}
+
+// index returns the index in known of p's prediction, adding it (not yet
+// computed) when it is new; -1 for a member without a purchase, -2 for one
+// whose summary does not fit a key.
+func (pr *predictor) index(p *Profile) int32 {
+	if p.Rhythm.PurchaseDays == 0 {
+		return -1
+	}
 	x, rec, age := p.Rhythm.PurchaseDays-1, int(p.Rhythm.Last-p.Rhythm.First), int(pr.asOf-p.Rhythm.First)
 	const lim = 1 << predictKeyBits
 	if x < 0 || x >= lim || rec < 0 || rec >= lim || age < 0 || age >= lim {
-		pred := pr.compute(p.Customer)
-		return pred.apply(p)
+		return -2
 	}
 	key := uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
 	if 2*(len(pr.known)+1) > len(pr.slots) {
@@ -225,14 +269,12 @@ func (pr *predictor) predict(p *Profile) error {
 	for h &= mask; ; h = (h + 1) & mask {
 		j := pr.slots[h]
 		if j == 0 {
-			pred := pr.compute(p.Customer)
-			pred.key = key
-			pr.known = append(pr.known, pred)
+			pr.known = append(pr.known, prediction{key: key, c: p.Customer})
 			pr.slots[h] = int32(len(pr.known))
-			return pred.apply(p)
+			return int32(len(pr.known) - 1)
 		}
 		if pr.known[j-1].key == key {
-			return pr.known[j-1].apply(p)
+			return j - 1
 		}
 	}
 }
@@ -251,14 +293,15 @@ func (pr *predictor) grow() {
 	}
 }
 
-func (pr *predictor) compute(c bgnbd.Customer) prediction {
-	pred := prediction{pAlive: pr.model.PAlive(c), pNone: pr.model.PNoPurchase(c, pr.horizon)}
-	if e, err := pr.model.ExpectedPurchases(c, pr.horizon); err == nil {
+// compute fills the predictions of pred's summary.
+func (pred *prediction) compute(model bgnbd.Params, horizon float64) {
+	c := pred.c
+	pred.pAlive, pred.pNone = model.PAlive(c), model.PNoPurchase(c, horizon)
+	if e, err := model.ExpectedPurchases(c, horizon); err == nil {
 		pred.expected = e
 	} else if !errors.Is(err, bgnbd.ErrNumeric) {
 		pred.err = err
 	}
-	return pred
 }
 
 func (pred *prediction) apply(p *Profile) error {

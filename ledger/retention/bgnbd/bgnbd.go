@@ -127,7 +127,8 @@ func aggregate(cs []Customer) ([]group, error) {
 	}
 	mask := uint64(size - 1)
 	slots := make([]int32, size) // group index + 1; 0 is empty
-	var gs []group
+	// At most one group per customer: allocated once rather than grown.
+	gs := make([]group, 0, len(cs))
 	maxX := 0
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {

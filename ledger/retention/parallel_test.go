@@ -1,0 +1,51 @@
+package retention_test
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+	"github.com/loyalty-terminal/loyalty/ledger/retention/retentiontest"
+)
+
+// TestAnalyzeSameOnAnyProcessors holds the analysis of a population large
+// enough to be split over the processors to the analysis done on one:
+// every profile (history, rhythms, predictions, segment, status), the
+// exclusions and the fit are the same whatever the split.
+func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
+	base := retentiontest.Generate(3).Members()
+	var ms []retention.Member
+	for copyNo := 0; len(ms) < 3*4096; copyNo++ {
+		for _, m := range base {
+			m.ID = fmt.Sprintf("%s-%02d", m.ID, copyNo)
+			ms = append(ms, m)
+		}
+	}
+	asOf := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
+	analyze := func(procs int) *retention.Analysis {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		a, err := retention.Analyze(ms, asOf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	one := analyze(1)
+	if one.Model == nil {
+		t.Fatalf("no model: %s", one.ModelError)
+	}
+	for _, procs := range []int{2, 3, 5} {
+		got := analyze(procs)
+		if !reflect.DeepEqual(got.Excluded, one.Excluded) || !reflect.DeepEqual(got.Model, one.Model) {
+			t.Errorf("%d processors: excluded %+v model %+v, one processor: %+v %+v", procs, got.Excluded, got.Model, one.Excluded, one.Model)
+		}
+		for i := range one.Profiles {
+			if !reflect.DeepEqual(got.Profiles[i], one.Profiles[i]) {
+				t.Fatalf("%d processors: member %s differs:\n%+v\none processor:\n%+v", procs, one.Profiles[i].MemberID, got.Profiles[i], one.Profiles[i])
+			}
+		}
+	}
+}
