@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 )
 
@@ -314,6 +315,20 @@ func TestNewRegisterLearnsExistingMembers(t *testing.T) {
 		}
 	}
 	waitStatus(t, r2, "drained", drained)
+	// The store has every summary of those sales (r1 learns them only
+	// from head office) before head office stops: a summary still unsent
+	// at the stop is rightly sent after the restart.
+	testkit.Eventually(t, 30*time.Second, "r2's sales in the store's summaries at r1", func() bool {
+		if memberBalance(r1, "m1") != 52 {
+			return false
+		}
+		for i := range 5 {
+			if memberBalance(r1, fmt.Sprintf("k%d", i)) != 10 {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Head office restarts: nothing is resent to stores that have it.
 	h.term()
