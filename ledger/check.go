@@ -2,13 +2,16 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -86,12 +89,20 @@ func (l *Ledger) Check() error {
 		wantWin := newWindowRows()
 		gotDays := map[string][]byte{}
 		var memberRows [][2][]byte // id, record
+		// The expiry index: each member's entry, the time its row says,
+		// the earliest expiry of its lots (unix nanoseconds).
+		indexAt, indexedAt, firstExpiry := map[string]int64{}, map[string]int64{}, map[string]int64{}
 		rows := tx.Bucket(bRows)
 		err = rows.ForEach(func(k, v []byte) error {
 			if len(k) > 0 && k[0] == 0 { // the expiry index (expiryKey)
-				if len(k) < 9+10 || rows.Get(k[9:]) == nil || rowKind(k[9:]) != rowLot {
-					add("expiry index entry %q names no lot", k)
+				if len(k) < 10 {
+					add("expiry index entry %q names no member", k)
+					return nil
 				}
+				if _, dup := indexAt[string(k[9:])]; dup {
+					add("expiry index: member %q twice", k[9:])
+				}
+				indexAt[string(k[9:])] = int64(binary.BigEndian.Uint64(k[1:9]) ^ 1<<63)
 				return nil
 			}
 			if len(k) < 10 || k[len(k)-10] != 0 {
@@ -126,9 +137,17 @@ func (l *Ledger) Check() error {
 					add("lot %q: remaining %d", k, lot.Remaining)
 				}
 				lots[member] += lot.Remaining
-				if !lot.ExpiresAt.IsZero() && rows.Get(expiryKey(lot.ExpiresAt, k)) == nil {
-					add("lot %q: missing from the expiry index", k)
+				if at := lot.ExpiresAt; !at.IsZero() {
+					if first, ok := firstExpiry[member]; !ok || at.UnixNano() < first {
+						firstExpiry[member] = at.UnixNano()
+					}
 				}
+			case rowExpiryIndexed:
+				if len(v) != 8 || keySeq(k) != 0 {
+					add("expiry index row %q: %d bytes", k, len(v))
+					return nil
+				}
+				indexedAt[member] = int64(binary.BigEndian.Uint64(v))
 			case rowExpired:
 				if len(v) != 8 {
 					add("expired row %q: %d bytes", k, len(v))
@@ -149,6 +168,14 @@ func (l *Ledger) Check() error {
 		})
 		if err != nil {
 			return err
+		}
+		if !maps.Equal(indexAt, indexedAt) {
+			add("expiry index entries %v, the members' rows say %v", indexAt, indexedAt)
+		}
+		for member, first := range firstExpiry {
+			if at, ok := indexAt[member]; !ok || at > first {
+				add("member %q: lots expire from %v, the expiry index has it at %v (%v)", member, time.Unix(0, first).UTC(), time.Unix(0, at).UTC(), ok)
+			}
 		}
 		for k, v := range wantWin.days {
 			if !sameDay(gotDays[k], v) {

@@ -164,7 +164,7 @@ func (w *wtx) correct() (int, error) {
 		} else if ok && lot.ExpiresAt.IsZero() {
 			if exp := w.eng.ExpiryFor(at); !exp.IsZero() {
 				lot.ExpiresAt = exp
-				w.put(bRows, expiryKey(exp, lk), nil)
+				w.indexExpiry(e.r.Member, exp)
 				w.putJSON(bRows, lk, lot)
 			}
 		}

@@ -62,6 +62,8 @@
 // lot past its date, and only when the clock is trusted and agrees with the
 // trusted-time high-water mark (see Time). Points earned while the clock
 // was untrusted get their expiry date only when their time is corrected.
+// ExpireDue finds the lots due through an index with one entry per member
+// at (or, after a redemption used a lot up, before) its earliest expiry.
 //
 // # Refunds
 //
@@ -161,6 +163,9 @@
 // with ErrSchemaTooNew; a file that is not a valid ledger with ErrCorrupt,
 // naming the file and the recovery step (restore the latest Backup, then
 // verify: Open with ReadOnly and Check). A refused file is never written.
+// Commits do not write bbolt's free list (NoFreelistSync); Close writes
+// it, and an Open after a crash or power cut rebuilds it by walking the
+// file (BenchmarkBigLedger's open_after_crash_ms).
 // The ledger keeps zero-filled space (a quarter of the data, 64 KiB to
 // 2 MiB) beyond bbolt's data so
 // commits overwrite allocated blocks; a full disk gives ErrNoSpace and

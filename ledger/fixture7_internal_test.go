@@ -3,6 +3,7 @@ package ledger
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -75,4 +76,88 @@ func TestWriteFixture7(t *testing.T) {
 	must(err)
 	must(zw.Close())
 	must(f.Close())
+}
+
+// TestOpenMigratesSchema7Ledger: a ledger written by schema 7 code is
+// refused read-only, migrated on a read-write open (the expiry index
+// becomes one entry per member at its earliest lot), passes Check, keeps
+// its members, sales, refunds, erasure and outbox, replays a retried
+// sale, records new sales, and expires what is due through the new
+// index.
+func TestOpenMigratesSchema7Ledger(t *testing.T) {
+	path := copyFixture(t, "testdata/schema7.db.gz")
+	if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only open of a schema 7 file: %v", err)
+	}
+	at := time.Date(2026, 3, 11, 10, 0, 0, 0, time.UTC)
+	l, err := Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Stats()
+	if err != nil || st.Members != 4 || st.Sales != 45 || st.Events != 127 || st.LastSeq != 183 || st.Confirmed != 170 || st.KeptFrom != 102 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	idx := indexEntries(t, l)
+	for _, m := range []string{"m1", "m3", "m4"} {
+		if _, ok := idx[m]; !ok {
+			t.Errorf("no expiry index entry for %s: %v", m, idx)
+		}
+	}
+	if m, err := l.Member("m2"); err != nil || m.Name != "" || len(m.Aliases) != 0 {
+		t.Fatalf("erased m2: %+v %v", m, err)
+	}
+	if rs, err := l.Refunds("s7-a"); err != nil || len(rs) != 1 {
+		t.Fatalf("refunds of s7-a: %+v %v", rs, err)
+	}
+	recs, err := l.Outbox(170, 1000)
+	if err != nil || len(recs) != 183-170 {
+		t.Fatalf("outbox: %d records %v", len(recs), err)
+	}
+	ctx := context.Background()
+	lines := []Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 1290, Category: "dairy"}, {No: 2, SKU: "B", Quantity: 1, UnitPrice: 4590, Category: "bakery"}}
+	again, err := l.RecordSale(ctx, SaleRequest{ID: "s7-d", MemberID: "m4", HQReachable: true, Lines: lines, Tenders: []Tender{{Kind: "card", Amount: 2*1290 + 4590}}})
+	if err != nil || !again.Replayed {
+		t.Fatalf("retry of s7-d: %+v %v", again, err)
+	}
+	if _, err := l.RecordSale(ctx, SaleRequest{ID: "s7-d", MemberID: "m1", HQReachable: true, Lines: lines}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("s7-d with other content: %v", err)
+	}
+	res, err := l.RecordSale(ctx, SaleRequest{ID: "after7", MemberID: "m4", HQReachable: true, Lines: lines})
+	if err != nil || len(res.Events) == 0 {
+		t.Fatalf("sale after open: %+v %v", res, err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := l.LocalBalance("m4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A year on, every dated lot is due.
+	l, err = Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at.AddDate(1, 1, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n, err := l.ExpireDue(ctx)
+	if err != nil || n == 0 {
+		t.Fatalf("expire after migration: %d %v", n, err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := l.LocalBalance("m4")
+	if err != nil || after >= before {
+		t.Fatalf("m4 balance %d before expiry, %d after: %v", before, after, err)
+	}
+	if idx := indexEntries(t, l); len(idx) != 0 {
+		t.Fatalf("index after everything dated expired: %v", idx)
+	}
 }

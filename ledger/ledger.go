@@ -25,7 +25,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -47,7 +47,10 @@ const SchemaVersion = 7
 // each member's record among the member's rows (kind 'm', see memberKey),
 // so a sale rewrites it in the leaf it writes the member's lot, purchase
 // and event rows into, not in a bucket of its own; Open moves the
-// records.
+// records. 8 indexes expiry per member instead of per lot (points.go): one
+// entry at the member's earliest expiry, so a sale of a member who has
+// points already leaves the index's leaf page alone; Open rebuilds the
+// index from the lots.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -374,6 +377,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 					return err
 				}
 			}
+			if err := upgrade7(tx); err != nil {
+				return err
+			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 		})
 		if err != nil {
@@ -699,32 +705,14 @@ func upgrade1(tx *bolt.Tx) error {
 		}
 	}
 	c := counts{Members: int64(countMembers(tx)), Sales: int64(tx.Bucket(bSales).Stats().KeyN)}
-	var idx [][]byte
 	err = rows.ForEach(func(k, v []byte) error {
-		if k[0] == 0 {
-			return nil // an expiry index entry: built again below
-		}
-		switch rowKind(k) {
-		case rowEvent:
+		if k[0] != 0 && rowKind(k) == rowEvent { // (the expiry index is built by upgrade7)
 			c.Events++
-		case rowLot:
-			var lot lotRec
-			if err := jsonUnmarshal(v, &lot); err != nil {
-				return err
-			}
-			if !lot.ExpiresAt.IsZero() {
-				idx = append(idx, expiryKey(lot.ExpiresAt, k))
-			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	for _, k := range idx {
-		if err := rows.Put(k, nil); err != nil {
-			return err
-		}
 	}
 	for _, b := range [][]byte{bMeta, bState} {
 		if err := tx.Bucket(b).Delete(kCounts); err != nil {

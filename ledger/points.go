@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/bits"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // lotRec is an expiry lot: points credited together, expiring together.
@@ -200,73 +202,136 @@ func (w *wtx) expireDue() (int, error) {
 	if !w.trusted {
 		return 0, w.clockRefusal("expire")
 	}
-	type due struct {
-		k   []byte // lot key
-		lot lotRec
-	}
-	var dues []due
+	// The members whose earliest indexed expiry has passed.
+	var members []string
 	c := w.tx.Bucket(bRows).Cursor()
-	limit := expiryKey(w.now, nil)
-	for k, _ := c.Seek([]byte{0}); k != nil && k[0] == 0 && bytes.Compare(k[:9], limit) <= 0 && len(dues) < expireBatch; k, _ = c.Next() {
-		lk := append([]byte(nil), k[9:]...)
-		var lot lotRec
-		ok, err := w.getJSON(bRows, lk, &lot)
+	limit := expiryKey(w.now, "")
+	for k, _ := c.Seek([]byte{0}); k != nil && k[0] == 0 && bytes.Compare(k[:9], limit) <= 0 && len(members) < expireBatch; k, _ = c.Next() {
+		if len(k) <= 9 {
+			return 0, fmt.Errorf("ledger expire: index entry %q names no member: %w", k, ErrInconsistent)
+		}
+		members = append(members, string(k[9:]))
+	}
+	n := 0
+	for _, member := range members {
+		if n >= expireBatch {
+			break // the member's entry stays due: the next round
+		}
+		rec, err := w.member(member)
 		if err != nil {
 			return 0, err
 		}
-		if !ok {
-			return 0, fmt.Errorf("ledger expire: index names missing lot %q: %w", lk, ErrInconsistent)
+		// Expire exactly the lots due, oldest first: each is removed
+		// before its event so the negative movement does not consume
+		// an older, still valid lot.
+		type due struct {
+			k   []byte
+			lot lotRec
 		}
-		dues = append(dues, due{lk, lot})
-	}
-	recs := map[string]*memberRec{}
-	for _, d := range dues {
-		member := rowMember(d.k)
-		rec := recs[member]
-		if rec == nil {
-			var err error
-			if rec, err = w.member(member); err != nil {
-				return 0, err
+		var dues []due
+		var next time.Time // the earliest expiry left after this round
+		prefix := rowPrefix(rowLot, member)
+		lc := w.tx.Bucket(bRows).Cursor()
+		for k, v := lc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = lc.Next() {
+			var lot lotRec
+			if err := json.Unmarshal(v, &lot); err != nil {
+				return 0, fmt.Errorf("ledger expire: decode lot %q: %w", k, err)
 			}
-			recs[member] = rec
+			if lot.ExpiresAt.IsZero() {
+				continue
+			}
+			if !lot.ExpiresAt.After(w.now) && n+len(dues) < expireBatch {
+				dues = append(dues, due{append([]byte(nil), k...), lot})
+				continue
+			}
+			if next.IsZero() || lot.ExpiresAt.Before(next) {
+				next = lot.ExpiresAt
+			}
 		}
-		// Expire exactly this lot: remove it first so the negative
-		// movement does not consume an older, still valid lot.
-		w.delLot(d.k, d.lot)
-		w.addExpired(d.k, d.lot.Remaining)
-		w.pointEventNoLots(rec, PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(keySeq(d.k))})
-	}
-	for _, rec := range recs {
+		for _, d := range dues {
+			w.del(bRows, d.k)
+			w.addExpired(d.k, d.lot.Remaining)
+			w.pointEventNoLots(rec, PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(keySeq(d.k))})
+		}
+		w.setExpiryIndex(member, next)
 		w.saveMember(rec)
+		n += len(dues)
 	}
-	return len(dues), nil
+	return n, nil
 }
 
-// expiryKey is the expiry index entry of a lot in bRows: a zero byte
-// (no member id starts with one, so the index sits before every member's
-// rows, and a sale writes its entry under the branch page it writes the
-// member's rows under), the expiry time (sign bit flipped so times before
-// 1970 sort first), then the lot's key.
-func expiryKey(t time.Time, lotKey []byte) []byte {
-	k := make([]byte, 9+len(lotKey))
+// The expiry index (schema 8) has one entry per member with dated lots,
+// not one per lot: a zero byte (no member id starts with one, so the
+// index sits before every member's rows), the time (sign bit flipped so
+// times before 1970 sort first), then the member id. The time is at or
+// before the earliest expiry of the member's open lots; the member's row
+// of kind rowExpiryIndexed holds it, so the entry can be found and moved.
+// A new lot expiring later than the member's entry (a sale of a member
+// who has points already, the usual case) writes nothing to the index,
+// so a sale does not dirty the index's leaf page; a lot used up by a
+// redemption leaves the entry early, which ExpireDue corrects when it
+// visits the member and finds nothing due.
+const rowExpiryIndexed byte = 'i'
+
+func expiryKey(t time.Time, member string) []byte {
+	k := make([]byte, 9+len(member))
 	binary.BigEndian.PutUint64(k[1:], uint64(t.UnixNano())^1<<63)
-	copy(k[9:], lotKey)
+	copy(k[9:], member)
 	return k
+}
+
+// indexedExpiry is the time of the member's expiry index entry.
+func indexedExpiry(rows *bolt.Bucket, member string) (time.Time, bool) {
+	v := rows.Get(rowKey(rowExpiryIndexed, member, 0))
+	if len(v) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+}
+
+// setExpiryIndex moves the member's index entry to t (none when t is
+// zero).
+func (w *wtx) setExpiryIndex(member string, t time.Time) {
+	old, had := indexedExpiry(w.tx.Bucket(bRows), member)
+	if had && old.Equal(t) {
+		return
+	}
+	if had {
+		w.del(bRows, expiryKey(old, member))
+	}
+	if t.IsZero() {
+		if had {
+			w.del(bRows, rowKey(rowExpiryIndexed, member, 0))
+		}
+		return
+	}
+	w.put(bRows, expiryKey(t, member), nil)
+	w.put(bRows, rowKey(rowExpiryIndexed, member, 0), u64(uint64(t.UnixNano())))
+}
+
+// indexExpiry makes sure the member's index entry is not later than t,
+// the expiry of a lot being dated or opened.
+func (w *wtx) indexExpiry(member string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if old, had := indexedExpiry(w.tx.Bucket(bRows), member); had && !t.Before(old) {
+		return
+	}
+	w.setExpiryIndex(member, t)
 }
 
 // putLot writes a lot, indexing its expiry when it is new.
 func (w *wtx) putLot(k []byte, lot lotRec) {
-	if w.get(bRows, k) == nil && !lot.ExpiresAt.IsZero() {
-		w.put(bRows, expiryKey(lot.ExpiresAt, k), nil)
+	if !lot.ExpiresAt.IsZero() && w.get(bRows, k) == nil {
+		w.indexExpiry(rowMember(k), lot.ExpiresAt)
 	}
 	w.putJSON(bRows, k, lot)
 }
 
-// delLot removes a used-up or expired lot and its index entry.
-func (w *wtx) delLot(k []byte, lot lotRec) {
-	if !lot.ExpiresAt.IsZero() {
-		w.del(bRows, expiryKey(lot.ExpiresAt, k))
-	}
+// delLot removes a used-up lot; the member's index entry may now be
+// early, which is allowed.
+func (w *wtx) delLot(k []byte, _ lotRec) {
 	w.del(bRows, k)
 }
 

@@ -108,7 +108,7 @@ func (l *Ledger) Refunds(saleID string) ([]Refund, error) {
 func (l *Ledger) ForEachPointEvent(fn func(PointEvent) error) error {
 	return l.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bRows).ForEach(func(k, v []byte) error {
-			if len(k) < 10 || rowKind(k) != rowEvent {
+			if len(k) < 10 || k[0] == 0 || rowKind(k) != rowEvent { // (not the expiry index)
 				return nil
 			}
 			var ev PointEvent

@@ -211,7 +211,7 @@ func upgrade4(tx *bolt.Tx) error {
 	rows := tx.Bucket(bRows)
 	wr := newWindowRows()
 	err := rows.ForEach(func(k, v []byte) error {
-		if len(k) >= 10 && rowKind(k) == rowPurchase {
+		if len(k) >= 10 && k[0] != 0 && rowKind(k) == rowPurchase {
 			return wr.add(k, v)
 		}
 		return nil
