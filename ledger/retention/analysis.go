@@ -222,13 +222,16 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, c *Config) Exclusions {
 	var excluded Exclusions
 	cl := newPopulationCleaner(asOf, c)
+	cl.catsScratch = true // read by rh.categories below, then dropped
 	var rh rhythms
 	for i := range members {
 		m := &members[i]
 		h, ex := cl.clean(*m)
 		excluded.add(ex)
 		p := &ps[i]
-		*p = Profile{MemberID: m.ID, Name: m.Name, Birthday: m.Birthday, history: h, Segment: SegNone}
+		// ps is freshly allocated (zero): fields are set one by one, not
+		// copied in as a whole struct.
+		p.MemberID, p.Name, p.Birthday, p.history, p.Segment = m.ID, m.Name, m.Birthday, h, SegNone
 		p.Channels = m.ChannelsAt(asOf)
 		p.Consent = len(p.Channels) > 0
 		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps, &rh.names)
@@ -241,6 +244,7 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, 
 			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
 			p.Categories = rh.categories(h)
 		}
+		p.history.Cats = nil
 	}
 	return excluded
 }

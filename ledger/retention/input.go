@@ -2,6 +2,7 @@ package retention
 
 import (
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"time"
@@ -247,7 +248,7 @@ type cleaner struct {
 	keepZero bool
 	last     Day
 	sales    []cleanSale
-	byID     map[string]int
+	byID     saleTable
 	days     []cleanDay
 	// slab: the histories' slices are cut from shared chunks rather than
 	// allocated one by one (for populations; a single Clean allocates
@@ -256,6 +257,10 @@ type cleaner struct {
 	dayBuf   []Day
 	spendBuf []Money
 	catBuf   [][]string
+	// catsScratch: a history's Cats are scratch space, valid until the
+	// next member is cleaned (for callers that read them at once, as
+	// Analyze does to build the category rhythms).
+	catsScratch bool
 }
 
 // slabChunk is the number of purchase days per shared chunk.
@@ -263,14 +268,38 @@ const slabChunk = 1 << 14
 
 // alloc returns the three slices of a history of n purchase days.
 func (cl *cleaner) alloc(n int) History {
+	if cl.catsScratch {
+		if cap(cl.catBuf) < n {
+			cl.catBuf = make([][]string, max(n, 64))
+		}
+		cats := cl.catBuf[:n:n]
+		clear(cats) // no element may share a backing array still
+		h := cl.allocDays(n)
+		h.Cats = cats
+		return h
+	}
 	if !cl.slab || n == 0 || n > slabChunk/4 {
 		return History{Days: make([]Day, n), Spend: make([]Money, n), Cats: make([][]string, n)}
 	}
-	if len(cl.dayBuf) < n {
-		cl.dayBuf, cl.spendBuf, cl.catBuf = make([]Day, slabChunk), make([]Money, slabChunk), make([][]string, slabChunk)
+	if len(cl.catBuf) < n {
+		cl.catBuf = make([][]string, slabChunk)
 	}
-	h := History{Days: cl.dayBuf[:n:n], Spend: cl.spendBuf[:n:n], Cats: cl.catBuf[:n:n]}
-	cl.dayBuf, cl.spendBuf, cl.catBuf = cl.dayBuf[n:], cl.spendBuf[n:], cl.catBuf[n:]
+	h := cl.allocDays(n)
+	h.Cats = cl.catBuf[:n:n]
+	cl.catBuf = cl.catBuf[n:]
+	return h
+}
+
+// allocDays returns the days and spends of a history of n purchase days.
+func (cl *cleaner) allocDays(n int) History {
+	if !cl.slab || n == 0 || n > slabChunk/4 {
+		return History{Days: make([]Day, n), Spend: make([]Money, n)}
+	}
+	if len(cl.dayBuf) < n {
+		cl.dayBuf, cl.spendBuf = make([]Day, slabChunk), make([]Money, slabChunk)
+	}
+	h := History{Days: cl.dayBuf[:n:n], Spend: cl.spendBuf[:n:n]}
+	cl.dayBuf, cl.spendBuf = cl.dayBuf[n:], cl.spendBuf[n:]
 	return h
 }
 
@@ -288,25 +317,75 @@ func distinctSorted(cats []string) bool {
 	return true
 }
 
+// cleanSale is one sale of the member being cleaned: its entries'
+// indexes rather than copies of them, so the scratch space holds no
+// pointers (nothing for the garbage collector to trace or guard).
 type cleanSale struct {
-	id      string
-	at      time.Time
+	key     int32 // the entry whose SaleID names the sale
+	sale    int32 // the entry of the sale itself (time, categories, clock), when hasSale
 	amount  Money
-	cats    []string
+	entries int32
 	hasSale bool
-	entries int
-	// untrusted: the sale was stamped by an uncorrected untrusted clock
-	untrusted bool
 }
 
 type cleanDay struct {
 	d      Day
 	amount Money
-	cats   []string
+	sale   int32 // the entry of the sale
+}
+
+// saleTable finds a member's sales by id when they are many: open
+// addressing over indexes into the sales, emptied for the next member by
+// a new generation rather than by clearing.
+type saleTable struct {
+	seed  maphash.Seed
+	gen   uint32
+	mask  uint64
+	slots []saleSlot
+}
+
+type saleSlot struct {
+	gen  uint32
+	sale int32
+}
+
+// reset empties the table for up to n sales.
+func (t *saleTable) reset(n int) {
+	size := 64
+	for size < 2*n {
+		size <<= 1
+	}
+	if len(t.slots) < size {
+		if t.slots == nil {
+			t.seed = maphash.MakeSeed()
+		}
+		t.slots, t.gen = make([]saleSlot, size), 0
+	}
+	t.mask = uint64(size - 1)
+	t.gen++
+	if t.gen == 0 { // wrapped: old generations could match again
+		clear(t.slots)
+		t.gen = 1
+	}
+}
+
+// find returns the sale whose key entry's id is id, or adds next under
+// it: found is false and next is returned.
+func (t *saleTable) find(id string, next int32, sales []cleanSale, ps []Purchase) (int32, bool) {
+	for k := maphash.String(t.seed, id) & t.mask; ; k = (k + 1) & t.mask {
+		sl := &t.slots[k]
+		if sl.gen != t.gen {
+			*sl = saleSlot{gen: t.gen, sale: next}
+			return next, false
+		}
+		if ps[sales[sl.sale].key].SaleID == id {
+			return sl.sale, true
+		}
+	}
 }
 
 // linearSales is the number of entries up to which a member's sales are
-// matched by id with a linear scan rather than a map.
+// matched by id with a linear scan rather than a table.
 const linearSales = 16
 
 // newCleaner prepares cleaning as of asOf under c (with defaults applied).
@@ -333,76 +412,73 @@ func (cl *cleaner) clean(m Member) (History, Exclusions) {
 	// Entries by sale id, in order of first appearance; an entry without
 	// an id stands alone.
 	cl.sales = cl.sales[:0]
-	useMap := len(m.Purchases) > linearSales
-	if useMap {
-		if cl.byID == nil {
-			cl.byID = map[string]int{}
-		}
-		clear(cl.byID)
+	ps := m.Purchases
+	useTable := len(ps) > linearSales
+	if useTable {
+		cl.byID.reset(len(ps))
 	}
-	for i := range m.Purchases {
-		p := &m.Purchases[i]
-		j := -1
+	for i := range ps {
+		p := &ps[i]
+		j := int32(-1)
 		if p.SaleID != "" {
-			if useMap {
-				if k, ok := cl.byID[p.SaleID]; ok {
+			if useTable {
+				if k, ok := cl.byID.find(p.SaleID, int32(len(cl.sales)), cl.sales, ps); ok {
 					j = k
 				}
 			} else {
 				for k := range cl.sales {
-					if cl.sales[k].id == p.SaleID {
-						j = k
+					if ps[cl.sales[k].key].SaleID == p.SaleID {
+						j = int32(k)
 						break
 					}
 				}
 			}
 		}
 		if j < 0 {
-			j = len(cl.sales)
-			cl.sales = append(cl.sales, cleanSale{id: p.SaleID})
-			if useMap && p.SaleID != "" {
-				cl.byID[p.SaleID] = j
-			}
+			j = int32(len(cl.sales))
+			cl.sales = append(cl.sales, cleanSale{key: int32(i)})
 		}
 		s := &cl.sales[j]
 		s.entries++
 		s.amount += p.Amount
 		if (p.Amount > 0 || cl.keepZero && p.Amount == 0) && !s.hasSale {
-			s.hasSale, s.at, s.cats, s.untrusted = true, p.At, p.Categories, p.Untrusted
+			s.hasSale, s.sale = true, int32(i)
 		}
 	}
 	cl.days = cl.days[:0]
 	sorted := true
 	for k := range cl.sales {
 		s := &cl.sales[k]
+		entries := int(s.entries)
 		switch {
 		case !s.hasSale && s.amount == 0:
-			ex.ZeroAmount += s.entries
+			ex.ZeroAmount += entries
 			continue
 		case !s.hasSale:
-			ex.OrphanRefund += s.entries
+			ex.OrphanRefund += entries
 			continue
 		case s.amount < 0 || s.amount == 0 && !cl.keepZero:
-			ex.Refunded += s.entries
+			ex.Refunded += entries
 			continue
 		}
-		if s.untrusted {
-			ex.Untrusted += s.entries
+		sp := &ps[s.sale]
+		if sp.Untrusted {
+			ex.Untrusted += entries
 			continue
 		}
-		d := DayOf(s.at, cl.loc)
+		d := DayOf(sp.At, cl.loc)
 		if d > cl.last {
-			ex.Future += s.entries
+			ex.Future += entries
 			continue
 		}
 		if hasEnrol && d < enrol {
-			ex.BeforeEnrolment += s.entries
+			ex.BeforeEnrolment += entries
 			continue
 		}
 		if n := len(cl.days); n > 0 && d < cl.days[n-1].d {
 			sorted = false
 		}
-		cl.days = append(cl.days, cleanDay{d: d, amount: s.amount, cats: s.cats})
+		cl.days = append(cl.days, cleanDay{d: d, amount: s.amount, sale: s.sale})
 	}
 	if !sorted {
 		// Stable, so the categories of one day meet in entry order (they
@@ -424,15 +500,16 @@ func (cl *cleaner) clean(m Member) (History, Exclusions) {
 			out.Days[j] = e.d
 		}
 		out.Spend[j] += e.amount
-		if out.Cats[j] == nil && distinctSorted(e.cats) {
+		cats := ps[e.sale].Categories
+		if out.Cats[j] == nil && distinctSorted(cats) {
 			// The day's first sale with its categories already distinct
 			// and sorted (the usual case): shared, not copied. Its
 			// capacity is cut so a later sale on the same day appends to
 			// a copy.
-			out.Cats[j] = e.cats[:len(e.cats):len(e.cats)]
+			out.Cats[j] = cats[:len(cats):len(cats)]
 			continue
 		}
-		for _, c := range e.cats {
+		for _, c := range cats {
 			if c != "" && !slices.Contains(out.Cats[j], c) {
 				out.Cats[j] = append(out.Cats[j], c)
 			}

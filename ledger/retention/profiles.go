@@ -202,9 +202,16 @@ type predictor struct {
 
 type prediction struct {
 	key                     uint64
-	c                       bgnbd.Customer
 	pAlive, pNone, expected float64
 	err                     error
+}
+
+// customer is the BG/NBD summary of the members whose key is pred's, as
+// Analyze computes it from their rhythm (weeks from days).
+func (pred *prediction) customer() bgnbd.Customer {
+	const mask = 1<<predictKeyBits - 1
+	x, rec, age := int(pred.key>>(2*predictKeyBits)), Day(pred.key>>predictKeyBits&mask), Day(pred.key&mask)
+	return bgnbd.Customer{X: x, Tx: float64(rec) / 7, T: float64(age) / 7}
 }
 
 // predictKeyBits is the width of each field of a prediction's key.
@@ -217,14 +224,20 @@ func (pr *predictor) predictAll(ps []Profile) error {
 	// for a summary beyond the key's range).
 	which := make([]int32, len(ps))
 	if pr.known == nil {
-		pr.known = make([]prediction, 0, len(ps)/2)
+		// At most one distinct prediction per member: allocated once.
+		pr.known = make([]prediction, 0, len(ps))
+		size := 1024
+		for size < 2*len(ps) {
+			size <<= 1
+		}
+		pr.slots = make([]int32, size)
 	}
 	for i := range ps {
 		which[i] = pr.index(&ps[i])
 	}
 	inParts(len(pr.known), partsFor(len(pr.known)), func(_, lo, hi int) {
 		for j := lo; j < hi; j++ {
-			pr.known[j].compute(pr.model, pr.horizon)
+			pr.known[j].compute(pr.known[j].customer(), pr.model, pr.horizon)
 		}
 	})
 	for i := range ps {
@@ -234,8 +247,8 @@ func (pr *predictor) predictAll(ps []Profile) error {
 		case -1:
 			continue
 		case -2:
-			pred := prediction{c: p.Customer}
-			pred.compute(pr.model, pr.horizon)
+			var pred prediction
+			pred.compute(p.Customer, pr.model, pr.horizon)
 			err = pred.apply(p)
 		default:
 			err = pr.known[j].apply(p)
@@ -269,7 +282,7 @@ func (pr *predictor) index(p *Profile) int32 {
 	for h &= mask; ; h = (h + 1) & mask {
 		j := pr.slots[h]
 		if j == 0 {
-			pr.known = append(pr.known, prediction{key: key, c: p.Customer})
+			pr.known = append(pr.known, prediction{key: key})
 			pr.slots[h] = int32(len(pr.known))
 			return int32(len(pr.known) - 1)
 		}
@@ -293,9 +306,8 @@ func (pr *predictor) grow() {
 	}
 }
 
-// compute fills the predictions of pred's summary.
-func (pred *prediction) compute(model bgnbd.Params, horizon float64) {
-	c := pred.c
+// compute fills the predictions for summary c.
+func (pred *prediction) compute(c bgnbd.Customer, model bgnbd.Params, horizon float64) {
 	pred.pAlive, pred.pNone = model.PAlive(c), model.PNoPurchase(c, horizon)
 	if e, err := model.ExpectedPurchases(c, horizon); err == nil {
 		pred.expected = e

@@ -157,13 +157,22 @@ func appendFloat(b []byte, f float64) ([]byte, bool) {
 	return b, true
 }
 
+// jsonPlain marks the bytes appendString copies as they are: printable
+// ASCII except '"', '\\', '<', '>' and '&'.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string the way encoding/json does (with
 // <, > and & escaped for HTML). Plain printable ASCII, which ids, dates
 // and segment names are, is copied; anything else goes through
 // encoding/json itself.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}

@@ -178,21 +178,24 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	bw.WriteString("{\n \"report\": ")
 	bw.Write(head)
 	bw.WriteString(",\n \"members\": [")
-	var line []byte
-	for i := range r.Members {
-		line = line[:0]
-		if i > 0 {
-			line = append(line, ',')
-		}
-		line = append(line, "\n  "...)
-		var ok bool
-		if line, ok = appendProfile(line, &r.Members[i]); !ok {
-			if _, err := json.Marshal(&r.Members[i]); err != nil {
-				return fmt.Errorf("json: member %s: %w", r.Members[i].MemberID, err)
+	err = writeInChunks(bw, len(r.Members), func(b []byte, lo, hi int) ([]byte, error) {
+		for i := lo; i < hi; i++ {
+			if i > 0 {
+				b = append(b, ',')
 			}
-			return fmt.Errorf("json: member %s: not encoded", r.Members[i].MemberID)
+			b = append(b, "\n  "...)
+			var ok bool
+			if b, ok = appendProfile(b, &r.Members[i]); !ok {
+				if _, err := json.Marshal(&r.Members[i]); err != nil {
+					return b, fmt.Errorf("json: member %s: %w", r.Members[i].MemberID, err)
+				}
+				return b, fmt.Errorf("json: member %s: not encoded", r.Members[i].MemberID)
+			}
 		}
-		bw.Write(line)
+		return b, nil
+	})
+	if err != nil {
+		return err
 	}
 	bw.WriteString("\n ]\n}\n")
 	return bw.Flush()
@@ -208,7 +211,6 @@ var MembersCSVHeader = []string{"member_id", "consent", "segment", "status", "va
 func (r *Report) WriteMembersCSV(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var row []byte
-	num := make([]byte, 0, 64) // each number is formatted here first
 	for i, h := range MembersCSVHeader {
 		if i > 0 {
 			row = append(row, ',')
@@ -216,49 +218,55 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 		row = appendCSVField(row, h)
 	}
 	row = append(row, '\n')
-	for i := range r.Members {
-		p := &r.Members[i]
-		row = appendCSVCell(row, p.MemberID)
-		row = append(row, ',')
-		row = strconv.AppendBool(row, p.Consent)
-		row = append(row, ',')
-		row = appendCSVCell(row, string(p.Segment))
-		row = append(row, ',')
-		row = appendCSVCell(row, string(p.Status))
-		row = append(row, ',')
-		row = appendCSVCell(row, p.Value)
-		row = append(row, ',')
-		row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.Rhythm.PurchaseDays), 10))
-		row = append(row, ',')
-		row = appendCSVCell(row, p.Rhythm.FirstDate)
-		row = append(row, ',')
-		row = appendCSVCell(row, p.Rhythm.LastDate)
-		for _, v := range []float64{p.Rhythm.MeanInterval, p.Rhythm.MedianInterval} {
-			row = append(row, ',')
-			row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
-		}
-		row = append(row, ',')
-		row = appendCSVCell(row, p.Rhythm.ExpectedNextDate)
-		row = append(row, ',')
-		row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.DaysSince), 10))
-		row = append(row, ',')
-		row = appendCSVNumber(row, appendMoney(num[:0], p.Spend))
-		for _, v := range []float64{p.PAlive, p.PNone, p.Expected} {
-			row = append(row, ',')
-			row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
-		}
-		row = append(row, '\n')
-		if len(row) >= 1<<15 {
-			if _, err := bw.Write(row); err != nil {
-				return err
-			}
-			row = row[:0]
-		}
-	}
 	if _, err := bw.Write(row); err != nil {
 		return err
 	}
+	err := writeInChunks(bw, len(r.Members), func(b []byte, lo, hi int) ([]byte, error) {
+		num := make([]byte, 0, 64) // each number is formatted here first
+		for i := lo; i < hi; i++ {
+			b = appendMemberCSV(b, num, &r.Members[i])
+		}
+		return b, nil
+	})
+	if err != nil {
+		return err
+	}
 	return bw.Flush()
+}
+
+// appendMemberCSV appends p's row of the members CSV; num is scratch
+// space for the numbers.
+func appendMemberCSV(row, num []byte, p *retention.Profile) []byte {
+	row = appendCSVCell(row, p.MemberID)
+	row = append(row, ',')
+	row = strconv.AppendBool(row, p.Consent)
+	row = append(row, ',')
+	row = appendCSVCell(row, string(p.Segment))
+	row = append(row, ',')
+	row = appendCSVCell(row, string(p.Status))
+	row = append(row, ',')
+	row = appendCSVCell(row, p.Value)
+	row = append(row, ',')
+	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.Rhythm.PurchaseDays), 10))
+	row = append(row, ',')
+	row = appendCSVCell(row, p.Rhythm.FirstDate)
+	row = append(row, ',')
+	row = appendCSVCell(row, p.Rhythm.LastDate)
+	for _, v := range []float64{p.Rhythm.MeanInterval, p.Rhythm.MedianInterval} {
+		row = append(row, ',')
+		row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
+	}
+	row = append(row, ',')
+	row = appendCSVCell(row, p.Rhythm.ExpectedNextDate)
+	row = append(row, ',')
+	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.DaysSince), 10))
+	row = append(row, ',')
+	row = appendCSVNumber(row, appendMoney(num[:0], p.Spend))
+	for _, v := range []float64{p.PAlive, p.PNone, p.Expected} {
+		row = append(row, ',')
+		row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
+	}
+	return append(row, '\n')
 }
 
 // appendCSVNumber appends a formatted number as a cell: as it is when it

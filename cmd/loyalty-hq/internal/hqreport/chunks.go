@@ -1,0 +1,53 @@
+package hqreport
+
+import (
+	"io"
+	"runtime"
+	"sync"
+)
+
+// chunkMembers is the number of members one chunk of an export holds.
+const chunkMembers = 1024
+
+// writeInChunks writes what format makes of items [0, n) to w, in order.
+// format(b, lo, hi) appends items [lo, hi) to b; the chunks are formatted
+// on every processor (GOMAXPROCS) at once, a round of one chunk per
+// processor at a time, and written in order after each round, so the
+// bytes are those of one format(nil, 0, n). The first failing chunk's
+// error (the lowest items) is returned, after the chunks before it
+// are written.
+func writeInChunks(w io.Writer, n int, format func(b []byte, lo, hi int) ([]byte, error)) error {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 || n <= chunkMembers {
+		b, err := format(nil, 0, n)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	bufs := make([][]byte, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += procs * chunkMembers {
+		chunks := min(procs, (n-lo+chunkMembers-1)/chunkMembers)
+		run := func(k int) {
+			start := lo + k*chunkMembers
+			bufs[k], errs[k] = format(bufs[k][:0], start, min(start+chunkMembers, n))
+		}
+		for k := 1; k < chunks; k++ {
+			wg.Go(func() { run(k) })
+		}
+		run(0)
+		wg.Wait()
+		for k := range chunks {
+			if errs[k] != nil {
+				return errs[k]
+			}
+			if _, err := w.Write(bufs[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
