@@ -238,7 +238,7 @@ func saleFootprint(b *testing.B, l *Ledger, id string) (keys, size int) {
 		keys, size = 1, len(id)+len(sr)
 		member := "m19"
 		var rec saleRec
-		if err := jsonUnmarshal(sr, &rec); err != nil {
+		if err := decodeSaleRow(sr, &rec); err != nil {
 			return err
 		}
 		sale, err := rec.sale()

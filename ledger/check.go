@@ -129,7 +129,7 @@ func (l *Ledger) Check() error {
 				sums[member] += ev.Points
 			case rowLot:
 				var lot lotRec
-				if err := json.Unmarshal(v, &lot); err != nil {
+				if err := decodeLot(v, &lot); err != nil {
 					add("lot %q: %v", k, err)
 					return nil
 				}
@@ -225,6 +225,20 @@ func (l *Ledger) Check() error {
 			if tx.Bucket(b) != nil {
 				add("bucket %s still there (schema 7 keeps it in %s)", b, bRows)
 			}
+		}
+		err = tx.Bucket(bSales).ForEach(func(k, v []byte) error {
+			var sr saleRec
+			if err := decodeSaleRow(v, &sr); err != nil {
+				add("sale %q: %v", k, err)
+				return nil
+			}
+			if s, err := sr.sale(); err != nil || s.ID != string(k) || s.Seq > seq {
+				add("sale %q: id %q seq %d (%v)", k, s.ID, s.Seq, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if c, err := readCounts(tx); err != nil {
 			add("counters: %v", err)

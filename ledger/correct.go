@@ -159,26 +159,28 @@ func (w *wtx) correct() (int, error) {
 		// A lot opened by this event waits for its expiry date.
 		lk := rowKey(rowLot, e.r.Member, e.seq)
 		var lot lotRec
-		if ok, err := w.getJSON(bRows, lk, &lot); err != nil {
-			return 0, err
-		} else if ok && lot.ExpiresAt.IsZero() {
+		if v := w.get(bRows, lk); v == nil {
+		} else if err := decodeLot(v, &lot); err != nil {
+			return 0, fmt.Errorf("decode lot %q: %w", lk, err)
+		} else if lot.ExpiresAt.IsZero() {
 			if exp := w.eng.ExpiryFor(at); !exp.IsZero() {
 				lot.ExpiresAt = exp
 				w.indexExpiry(e.r.Member, exp)
-				w.putJSON(bRows, lk, lot)
+				w.put(bRows, lk, encodeLot(lot))
 			}
 		}
 		// Purchase index: the time tier windows and rhythm read.
 		pk := rowKey(rowPurchase, e.r.Member, e.seq)
 		var p Purchase
-		if ok, err := w.getJSON(bRows, pk, &p); err != nil {
-			return 0, err
-		} else if ok {
+		if v := w.get(bRows, pk); v == nil {
+		} else if err := decodePurchase(v, &p); err != nil {
+			return 0, fmt.Errorf("decode purchase %q: %w", pk, err)
+		} else {
 			if _, dated := p.When(); !dated {
 				w.datePurchase(rec, e.seq, at, p.Amount)
 			}
 			p.CorrectedTime = at
-			w.putJSON(bRows, pk, p)
+			w.put(bRows, pk, encodePurchase(&p))
 		}
 		if e.r.Type == OutSale {
 			if err := w.rescore(rec, e.r.Sale, e.seq, at); err != nil {
@@ -204,10 +206,11 @@ const BonusClockCorrection = "clock-correction"
 // corrected time and credits what it earns more (never less) as one
 // bonus event, which a refund of the sale reverses like its other bonuses.
 func (w *wtx) rescore(rec *memberRec, saleID string, seq uint64, at time.Time) error {
-	var sr saleRec
-	if ok, err := w.getJSON(bSales, []byte(saleID), &sr); err != nil || !ok {
+	srp, ok, err := readSaleRow(w.tx.Bucket(bSales), saleID)
+	if err != nil || !ok {
 		return err
 	}
+	sr := *srp
 	if sr.Closed || sr.Voided || sr.MemberID != rec.Member.ID {
 		return nil
 	}

@@ -117,10 +117,117 @@ func encodePointEvent(ev *PointEvent) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// marshalPayload encodes an outbox payload, point events by hand.
+// encodeSale is json.Marshal(s) without reflection: the sale's payload,
+// which every sale encodes once in the committer (its outbox data and
+// the sale row hold it).
+func encodeSale(s *Sale) ([]byte, error) {
+	b := make([]byte, 0, 256+96*len(s.Lines))
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, s.ID)
+	b = append(b, `,"register":`...)
+	b = appendJSONString(b, s.Register)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, s.Seq, 10)
+	if s.MemberID != "" {
+		b = append(b, `,"member_id":`...)
+		b = appendJSONString(b, s.MemberID)
+	}
+	b = append(b, `,"lines":`...)
+	if s.Lines == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, ln := range s.Lines {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"no":`...)
+			b = strconv.AppendInt(b, int64(ln.No), 10)
+			b = append(b, `,"sku":`...)
+			b = appendJSONString(b, ln.SKU)
+			b = append(b, `,"quantity":`...)
+			b = strconv.AppendInt(b, ln.Quantity, 10)
+			b = append(b, `,"unit_price":`...)
+			b = strconv.AppendInt(b, int64(ln.UnitPrice), 10)
+			if ln.Discount != 0 {
+				b = append(b, `,"discount":`...)
+				b = strconv.AppendInt(b, int64(ln.Discount), 10)
+			}
+			if ln.Category != "" {
+				b = append(b, `,"category":`...)
+				b = appendJSONString(b, ln.Category)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"tenders":`...)
+	if s.Tenders == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, t := range s.Tenders {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"kind":`...)
+			b = appendJSONString(b, t.Kind)
+			b = append(b, `,"amount":`...)
+			b = strconv.AppendInt(b, int64(t.Amount), 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(s.Redemptions) > 0 {
+		b = append(b, `,"redemptions":[`...)
+		for i, r := range s.Redemptions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"reward_id":`...)
+			b = appendJSONString(b, r.RewardID)
+			b = append(b, `,"points":`...)
+			b = strconv.AppendInt(b, int64(r.Points), 10)
+			b = append(b, `,"discount":`...)
+			b = strconv.AppendInt(b, int64(r.Discount), 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"total":`...)
+	b = strconv.AppendInt(b, int64(s.Total), 10)
+	b = append(b, `,"wall_time":`...)
+	var ok bool
+	if b, ok = appendJSONTime(b, s.WallTime); !ok {
+		return json.Marshal(s)
+	}
+	b = append(b, `,"clock_trusted":`...)
+	b = strconv.AppendBool(b, s.ClockTrusted)
+	b = append(b, `,"rule_version":`...)
+	b = strconv.AppendInt(b, int64(s.RuleVersion), 10)
+	if s.BootID != "" {
+		b = append(b, `,"boot_id":`...)
+		b = appendJSONString(b, s.BootID)
+	}
+	if s.SinceBoot != 0 {
+		b = append(b, `,"since_boot_ns":`...)
+		b = strconv.AppendInt(b, s.SinceBoot, 10)
+	}
+	if s.ClockFault != "" {
+		b = append(b, `,"clock_fault":`...)
+		b = appendJSONString(b, s.ClockFault)
+	}
+	return append(b, '}'), nil
+}
+
+// marshalPayload encodes an outbox payload, point events and sales by
+// hand.
 func marshalPayload(v any) ([]byte, error) {
-	if ev, ok := v.(PointEvent); ok {
-		return encodePointEvent(&ev)
+	switch x := v.(type) {
+	case PointEvent:
+		return encodePointEvent(&x)
+	case Sale:
+		return encodeSale(&x)
 	}
 	return json.Marshal(v)
 }

@@ -462,7 +462,7 @@ func (l *Ledger) Purchases(memberID string) ([]Purchase, error) {
 		}
 		return scanPrefix(tx.Bucket(bRows), rowPrefix(rowPurchase, memberID), func(v []byte) error {
 			var p Purchase
-			if err := json.Unmarshal(v, &p); err != nil {
+			if err := decodePurchase(v, &p); err != nil {
 				return err
 			}
 			out = append(out, p)

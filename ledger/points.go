@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/bits"
@@ -50,8 +49,8 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			n := min(p.Points, rest)
 			rest -= n
 			k := rowKey(rowLot, rec.Member.ID, p.Lot)
-			var lot lotRec
-			if ok, _ := w.getJSON(bRows, k, &lot); !ok {
+			lot, ok := w.getLot(k)
+			if !ok {
 				lot = lotRec{ExpiresAt: p.ExpiresAt}
 			}
 			lot.Remaining += n
@@ -61,10 +60,9 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			// Credits of one operation with the same expiry share a lot
 			// (a sale's lines and bonuses): fewer rows per sale.
 			if j := w.joinLot; j != nil && j.member == rec.Member.ID && j.expires.Equal(ev.ExpiresAt) {
-				var lot lotRec
-				if ok, _ := w.getJSON(bRows, j.key, &lot); ok {
+				if lot, ok := w.getLot(j.key); ok {
 					lot.Remaining += rest
-					w.putJSON(bRows, j.key, lot)
+					w.put(bRows, j.key, encodeLot(lot))
 					break
 				}
 			}
@@ -83,7 +81,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 		var ups []upd
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && need > 0; k, v = c.Next() {
 			var lot lotRec
-			if err := json.Unmarshal(v, &lot); err != nil {
+			if err := decodeLot(v, &lot); err != nil {
 				if w.rowErr == nil {
 					w.rowErr = fmt.Errorf("decode lot %q: %w", k, err) // fails the op: see (*wtx).run
 				}
@@ -99,7 +97,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			if u.lot.Remaining == 0 {
 				w.delLot(u.k, u.lot)
 			} else {
-				w.putJSON(bRows, u.k, u.lot)
+				w.put(bRows, u.k, encodeLot(u.lot))
 			}
 		}
 		rec.Debt += need
@@ -234,7 +232,7 @@ func (w *wtx) expireDue() (int, error) {
 		lc := w.tx.Bucket(bRows).Cursor()
 		for k, v := lc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = lc.Next() {
 			var lot lotRec
-			if err := json.Unmarshal(v, &lot); err != nil {
+			if err := decodeLot(v, &lot); err != nil {
 				return 0, fmt.Errorf("ledger expire: decode lot %q: %w", k, err)
 			}
 			if lot.ExpiresAt.IsZero() {
@@ -326,7 +324,24 @@ func (w *wtx) putLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() && w.get(bRows, k) == nil {
 		w.indexExpiry(rowMember(k), lot.ExpiresAt)
 	}
-	w.putJSON(bRows, k, lot)
+	w.put(bRows, k, encodeLot(lot))
+}
+
+// getLot reads the lot row k; one that does not decode fails the op
+// (see (*wtx).run) and reads as missing.
+func (w *wtx) getLot(k []byte) (lotRec, bool) {
+	var lot lotRec
+	v := w.get(bRows, k)
+	if v == nil {
+		return lot, false
+	}
+	if err := decodeLot(v, &lot); err != nil {
+		if w.rowErr == nil {
+			w.rowErr = fmt.Errorf("decode lot %q: %w", k, err)
+		}
+		return lot, false
+	}
+	return lot, true
 }
 
 // delLot removes a used-up lot; the member's index entry may now be

@@ -105,12 +105,13 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 	if void {
 		kind = "void"
 	}
-	var sr saleRec
-	if ok, err := w.getJSON(bSales, []byte(saleID), &sr); err != nil {
+	srp, ok, err := readSaleRow(w.tx.Bucket(bSales), saleID)
+	if err != nil {
 		return SaleResult{}, err
 	} else if !ok {
 		return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q: %w", kind, id, saleID, ErrUnknownSale)
 	}
+	sr := *srp
 	if sr.Voided {
 		return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q was voided: %w", kind, id, saleID, ErrRefundExceeds)
 	}

@@ -32,6 +32,9 @@ type saleRec struct {
 	// ExpiredReversed is how much of the sale's expired points refunds
 	// have already counted as reversed (they were not taken again).
 	ExpiredReversed Points `json:"expired_reversed,omitempty"`
+	// bin is the sale of a binary row (salerow.go, schema 8), which
+	// holds no JSON of it; nil for a JSON row (Sale holds it).
+	bin *Sale
 }
 
 type lineState struct {
@@ -159,10 +162,12 @@ func (l *Ledger) RecordSale(ctx context.Context, req SaleRequest) (SaleResult, e
 }
 
 func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Money) (SaleResult, error) {
-	var prev saleRec
-	if found, err := w.prior(bSales, []byte(req.ID), &prev, fp, "sale", req.ID); err != nil {
+	if prev, found, err := readSaleRow(w.tx.Bucket(bSales), req.ID); err != nil {
 		return SaleResult{}, err
 	} else if found {
+		if prev.Fingerprint != fp {
+			return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, ErrConflict)
+		}
 		r, err := prev.result(w.tx)
 		if err != nil {
 			return SaleResult{}, err
@@ -282,11 +287,13 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		// corrected time (CorrectTimes)
 		out.ExpiresAt = time.Time{}
 	}
-	_, saleJSON := w.emitRef(OutSale, func(seq uint64, _ string) any {
+	// The sale row holds the sale in binary and the outbox record names
+	// it: no JSON of the sale is built in the committer (salerow.go).
+	w.emitRow(OutSale, func(seq uint64, _ string) any {
 		sale.Seq = seq
 		return sale
 	}, func(uint64) outboxPlace { return outboxPlace{placeSale, []byte(sale.ID)} })
-	sr := saleRec{Fingerprint: fp, Sale: saleJSON, MemberID: req.MemberID}
+	sr := saleRec{Fingerprint: fp, MemberID: req.MemberID, bin: &sale}
 	w.delta.Sales++
 	paid := allocate(amounts, gross, discount)
 	for i, ln := range req.Lines {
@@ -362,6 +369,9 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 // in emit, so it is valid): the sale row is the largest value a sale
 // writes and that check was a visible share of the committer's CPU.
 func (sr *saleRec) encode() []byte {
+	if sr.bin != nil {
+		return sr.encodeBinary(sr.bin)
+	}
 	raw := sr.Sale
 	c := *sr
 	c.Sale = nil
@@ -386,6 +396,9 @@ func (sr *saleRec) encode() []byte {
 }
 
 func (sr *saleRec) sale() (Sale, error) {
+	if sr.bin != nil {
+		return *sr.bin, nil
+	}
 	var s Sale
 	if err := json.Unmarshal(sr.Sale, &s); err != nil {
 		return s, fmt.Errorf("decode sale: %w", err)
@@ -515,18 +528,11 @@ func memberWindow(rows *bolt.Bucket, rec *memberRec, t time.Time, upto uint64) (
 	}
 	old := 0
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
-		// Only the fields the window needs: decoding the sale id and
-		// categories of every purchase of the year is wasted work.
-		var p struct {
-			WallTime      time.Time `json:"wall_time"`
-			ClockTrusted  bool      `json:"clock_trusted"`
-			Amount        Money     `json:"amount"`
-			CorrectedTime time.Time `json:"corrected_time"`
-		}
-		if err := json.Unmarshal(v, &p); err != nil {
+		var p Purchase
+		if err := decodePurchase(v, &p); err != nil {
 			return ms, fmt.Errorf("member %q: purchase row %d does not decode: %v: %w", rec.Member.ID, keySeq(k), err, ErrInconsistent)
 		}
-		at, dated := Purchase{WallTime: p.WallTime, ClockTrusted: p.ClockTrusted, CorrectedTime: p.CorrectedTime}.When()
+		at, dated := p.When()
 		if dated && !at.After(from) {
 			if old++; old >= tierScanOld {
 				break
@@ -589,7 +595,7 @@ func (l *Ledger) Sale(id string) (Sale, error) {
 			return fmt.Errorf("ledger sale %q: %w", id, ErrUnknownSale)
 		}
 		var sr saleRec
-		if err := json.Unmarshal(b, &sr); err != nil {
+		if err := decodeSaleRow(b, &sr); err != nil {
 			return fmt.Errorf("decode sale %q: %w", id, err)
 		}
 		var err error
@@ -605,7 +611,7 @@ func (l *Ledger) ForEachSale(fn func(Sale) error) error {
 	return l.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bSales).ForEach(func(k, v []byte) error {
 			var sr saleRec
-			if err := json.Unmarshal(v, &sr); err != nil {
+			if err := decodeSaleRow(v, &sr); err != nil {
 				return fmt.Errorf("decode sale %q: %w", k, err)
 			}
 			s, err := sr.sale()

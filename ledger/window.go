@@ -52,7 +52,10 @@ type untimedPurchase struct {
 // in its day row when it is dated, else in rec.Untimed (the caller saves
 // rec).
 func (w *wtx) addPurchase(rec *memberRec, p Purchase) {
-	w.putJSON(bRows, rowKey(rowPurchase, rec.Member.ID, p.Seq), p)
+	if !purchaseTimesOK(&p) {
+		w.fail(fmt.Errorf("encode purchase %d: a time outside years 0-9999 or a zone offset of a day or more", p.Seq))
+	}
+	w.put(bRows, rowKey(rowPurchase, rec.Member.ID, p.Seq), encodePurchase(&p))
 	if at, ok := p.When(); ok {
 		w.windowAdd(rec.Member.ID, at, p.Amount)
 		return
@@ -170,7 +173,7 @@ func newWindowRows() *windowRows {
 // add counts the purchase row k, v.
 func (wr *windowRows) add(k, v []byte) error {
 	var p Purchase
-	if err := jsonUnmarshal(v, &p); err != nil {
+	if err := decodePurchase(v, &p); err != nil {
 		return fmt.Errorf("purchase row %q: %w", k, err)
 	}
 	member := rowMember(k)
