@@ -19,8 +19,11 @@
 // the bulk of the stream) are neither locked nor read, and their points
 // are added in one statement (hqstore.TouchesCredited). Events are
 // inserted with ON CONFLICT DO NOTHING on (register, seq). The reads and
-// locks of a batch go to the server in one round trip at the start, its
-// writes (one statement per table) in one at the end. A deadlock, serialisation
+// locks of a batch go to the server with BEGIN in one round trip at the
+// start, its writes (one statement per table) with COMMIT in one at the
+// end. Rows that are never deleted and that this process saw committed
+// (registers and members that exist, recent marks of where a member
+// shopped) are not read again (known.go). A deadlock, serialisation
 // failure or a unique key taken by a concurrent writer (a new member,
 // alias, sale or config kind) rolls the transaction back and runs it
 // again, up to Options.Retries times.

@@ -56,7 +56,15 @@ type Store struct {
 	pw   string
 	// policy, when set, checks every event as it is applied (policy.go).
 	policy *atomic.Pointer[policy.Policy]
+	// Rows this process saw committed, so ingest need not read them
+	// again (known.go): registers and members that exist, and the latest
+	// mark of each member at each store.
+	knownRegs, knownMembers, knownShops *known
 }
+
+// knownMax bounds each of the store's memories of rows (about 70 bytes an
+// entry).
+const knownMax = 1 << 18
 
 var _ hqstore.Backend = (*Store)(nil)
 
@@ -87,7 +95,8 @@ func open(dsn string, opts *Options, schema int) (*Store, error) {
 		return nil, fmt.Errorf("%w: the connection string does not parse: %s", ErrUnavailable, scrubURL(err.Error()))
 	}
 	s := &Store{opts: o, pw: cfg.ConnConfig.Password, policy: new(atomic.Pointer[policy.Policy]),
-		addr: net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))}
+		addr:      net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))),
+		knownRegs: newKnown(knownMax), knownMembers: newKnown(knownMax), knownShops: newKnown(knownMax)}
 	cfg.MaxConns = o.MaxConns
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > o.Timeout {
 		cfg.ConnConfig.ConnectTimeout = o.Timeout
@@ -223,6 +232,52 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return err
 }
 
+// inPipelinedTx runs fn in a transaction that its first round trip
+// (txn.lock) begins and its last (txn.flush) commits, so a message costs
+// two round trips; again after a retryable failure. What the transaction
+// showed to exist is remembered once it committed.
+func (s *Store) inPipelinedTx(ctx context.Context, fn func(t *txn) error) error {
+	var err error
+	for try := 0; try <= s.opts.Retries; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(try) * time.Millisecond):
+			}
+		}
+		err = s.pipelinedOnce(ctx, fn)
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) pipelinedOnce(ctx context.Context, fn func(t *txn) error) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection left in a transaction or busy is closed on release,
+	// never reused.
+	defer c.Release()
+	t := newTxn(ctx, c, true)
+	t.st, t.begin, t.commit = s, true, true
+	err = fn(t)
+	if st := c.Conn().PgConn().TxStatus(); err == nil && st != 'I' {
+		err = fmt.Errorf("pgstore: transaction left open (status %c)", st)
+	}
+	if err != nil {
+		if c.Conn().PgConn().TxStatus() != 'I' && !c.Conn().IsClosed() {
+			_, _ = c.Exec(ctx, `ROLLBACK`)
+		}
+		return err
+	}
+	t.remember()
+	return nil
+}
+
 // Apply applies a batch of events in one transaction; see the package
 // documentation.
 func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
@@ -230,8 +285,7 @@ func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var res hqstore.Result
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		t := newTxn(ctx, tx, true)
+	err := s.inPipelinedTx(ctx, func(t *txn) error {
 		fm, fs := hqstore.SaleTouches(events)
 		t.figures = [2][]string{fm, fs}
 		if err := t.lock(regs, mems, credited); err != nil {
@@ -241,13 +295,13 @@ func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
 		if err != nil {
 			return err
 		}
-		if err := t.flush(); err != nil {
-			return err
-		}
 		if s.opts.Notify {
-			if err := notify(ctx, tx, r); err != nil {
+			if err := queueNotify(&t.batch, r); err != nil {
 				return err
 			}
+		}
+		if err := t.flush(); err != nil {
+			return err
 		}
 		res = r
 		return nil
@@ -931,9 +985,10 @@ func (s *Store) Check() error {
 	}))
 }
 
-// notify queues the commit's changes on ChangesChannel, in payloads under
-// PostgreSQL's 8000-byte limit; they are delivered when tx commits.
-func notify(ctx context.Context, tx pgx.Tx, r hqstore.Result) error {
+// queueNotify queues on b the commit's changes on ChangesChannel, in
+// payloads under PostgreSQL's 8000-byte limit; they are delivered when the
+// transaction commits.
+func queueNotify(b *pgx.Batch, r hqstore.Result) error {
 	stores := map[string]bool{}
 	for _, rs := range r.Registers {
 		if rs.Store != "" {
@@ -947,7 +1002,6 @@ func notify(ctx context.Context, tx pgx.Tx, r hqstore.Result) error {
 	if len(c.Members) == 0 && len(c.Stores) == 0 {
 		return nil
 	}
-	var b pgx.Batch
 	for len(c.Members) > 0 || len(c.Stores) > 0 {
 		part := hqstore.Change{Stores: c.Stores}
 		size := 16
@@ -966,5 +1020,5 @@ func notify(ctx context.Context, tx pgx.Tx, r hqstore.Result) error {
 		}
 		b.Queue(`SELECT pg_notify($1, $2)`, ChangesChannel, string(v))
 	}
-	return tx.SendBatch(ctx, &b).Close()
+	return nil
 }

@@ -156,6 +156,13 @@ var migrations = []string{
 		n           bigint NOT NULL,
 		rec         json   NOT NULL
 	);`,
+	// 8: the members a transaction marked for a summary, in one row
+	// (instead of a row of hq_dirty each, which every message probed);
+	// TakeSummaries takes from both tables.
+	`CREATE TABLE IF NOT EXISTS hq_dirty_batches (
+		n           bigserial PRIMARY KEY,
+		members     text[] NOT NULL
+	);`,
 }
 
 // afterMigration runs, in the migration's transaction, what a migration

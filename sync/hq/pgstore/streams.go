@@ -15,8 +15,10 @@ import (
 
 // Member-summary streams on PostgreSQL: the same rules as the bbolt store
 // (hqstore/stream.go). hq_shops says where each member was seen (head
-// office's time, unix seconds), hq_dirty which members wait for a summary
-// (both written by Apply, in its transaction), hq_streams each store's
+// office's time, unix seconds), hq_dirty_batches and hq_dirty which
+// members wait for a summary (Apply writes one row of the first for its
+// transaction's members, in the transaction; Rebase and what a take
+// leaves over write the second), hq_streams each store's
 // head and sent position, hq_stream_members each member's position in
 // each store's stream. Positions come from one counter in hq_meta
 // ('summary_position'); TakeSummaries takes that row's lock first, so two
@@ -28,12 +30,14 @@ func (t *txn) MarkChanged(member string, stores []string, at time.Time) error {
 	t.dirty = append(t.dirty, member)
 	sec := max(at.Unix(), 0)
 	for _, st := range stores {
-		// A mark made within the hour is not written again: the summary
-		// window is months.
-		if was, ok := t.shops[member+"\x00"+st]; ok && was >= sec-3600 {
+		// A mark this process knows was made within the hour is not
+		// written again: the summary window is months.
+		k := member + "\x00" + st
+		if was, ok := t.knownRow(knownShops, k); ok && was >= sec-3600 {
 			continue
 		}
 		t.shopMember, t.shopStore, t.shopAt = append(t.shopMember, member), append(t.shopStore, st), append(t.shopAt, sec)
+		t.shopKey, t.shopSec = append(t.shopKey, k), append(t.shopSec, sec)
 	}
 	return nil
 }
@@ -90,16 +94,8 @@ func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
 		if err != nil {
 			return err
 		}
-		var ids []string
-		if err := eachRow(ctx, tx, `SELECT member FROM hq_dirty ORDER BY member LIMIT $1 FOR UPDATE SKIP LOCKED`, []any{max}, func(r pgx.Rows) error {
-			var id string
-			err := r.Scan(&id)
-			ids = append(ids, id)
-			return err
-		}); err != nil || len(ids) == 0 {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM hq_dirty WHERE member = ANY($1)`, ids); err != nil {
+		ids, err := takeDirty(ctx, tx, max)
+		if err != nil || len(ids) == 0 {
 			return err
 		}
 		t := newTxn(ctx, tx, false)
@@ -165,6 +161,76 @@ func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
 		return nil, fmt.Errorf("take summaries: %w", s.wrap(err))
 	}
 	return out, nil
+}
+
+// takeDirty removes and returns, sorted, up to max members marked for a
+// summary: first from the oldest rows of hq_dirty_batches (what the row
+// that reaches max holds beyond it goes back to hq_dirty), then from
+// hq_dirty.
+func takeDirty(ctx context.Context, tx pgx.Tx, max int) ([]string, error) {
+	seen := map[string]bool{}
+	var ids, over []string
+	var rows []int64
+	if err := eachRow(ctx, tx, `SELECT n, members FROM hq_dirty_batches ORDER BY n LIMIT $1 FOR UPDATE SKIP LOCKED`, []any{max}, func(r pgx.Rows) error {
+		var n int64
+		var mems []string
+		if err := r.Scan(&n, &mems); err != nil {
+			return err
+		}
+		if len(ids) >= max {
+			return nil
+		}
+		rows = append(rows, n)
+		for _, id := range mems {
+			switch {
+			case seen[id]:
+			case len(ids) < max:
+				seen[id] = true
+				ids = append(ids, id)
+			default:
+				over = append(over, id)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var b pgx.Batch
+	if len(rows) > 0 {
+		b.Queue(`DELETE FROM hq_dirty_batches WHERE n = ANY($1)`, rows)
+	}
+	if len(over) > 0 {
+		sort.Strings(over)
+		b.Queue(`INSERT INTO hq_dirty (member) SELECT DISTINCT * FROM unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING`, over)
+	}
+	if len(ids) < max {
+		b.Queue(`SELECT member FROM hq_dirty ORDER BY member LIMIT $1 FOR UPDATE SKIP LOCKED`, max-len(ids)).Query(func(r pgx.Rows) error {
+			for r.Next() {
+				var id string
+				if err := r.Scan(&id); err != nil {
+					return err
+				}
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+			return r.Err()
+		})
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) > 0 {
+		// Taken: a mark in hq_dirty as well is done with too.
+		if _, err := tx.Exec(ctx, `DELETE FROM hq_dirty WHERE member = ANY($1)`, ids); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // SeenAt records that a store was told about the member
@@ -409,7 +475,7 @@ func (t *txn) SaleFigure(member, sale string) ([]byte, error) {
 		// now): take it before reading.
 		var b pgx.Batch
 		t.queueFigureLocks(&b, []string{member})
-		if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+		if err := t.q.SendBatch(t.ctx, &b).Close(); err != nil {
 			return nil, err
 		}
 	}

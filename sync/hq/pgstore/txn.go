@@ -21,6 +21,7 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // txn is hqstore.Txn over one PostgreSQL transaction (write) or the pool
@@ -38,18 +39,27 @@ type txn struct {
 	ctx   context.Context
 	q     querier
 	write bool
-	regs  map[string]hqstore.RegisterState
-	mems  map[string]hqstore.MemberRow // members read under their row lock
+	// st gives the store's memory of rows known to exist (known.go); nil
+	// outside Apply and its kin: nothing is known then.
+	st *Store
+	// begin: lock's round trip starts the transaction (BEGIN goes with
+	// it); commit: flush's round trip ends it (COMMIT goes with it).
+	begin, commit bool
+	regs          map[string]hqstore.RegisterState
+	regsSeen      []string
+	mems          map[string]hqstore.MemberRow // members read under their row lock
 	// credited are members this batch only adds points to
 	// (hqstore.TouchesCredited), read without a lock: true when the row
-	// exists.
+	// is known to exist (false: it may not, and is inserted ON CONFLICT
+	// DO NOTHING).
 	credited map[string]bool
-	// pairs are the (member \x00 register) rows of hq_member_regs that
-	// exist, for credited members and the batch's registers; shops what
-	// hq_shops holds for the batch's members (member \x00 store -> at).
-	pairs map[string]bool
-	shops map[string]int64
-	days  map[string]map[int]dayCached // running figures' days by member (FigureDay)
+	// sure are members whose rows exist once this transaction commits;
+	// shopKey/shopSec the hq_shops marks it holds then (member \x00
+	// store, at least this time). Remembered after the commit.
+	sure    []string
+	shopKey []string
+	shopSec []int64
+	days    map[string]map[int]dayCached // running figures' days by member (FigureDay)
 	// lastDay is each prefetched member's last day in the database (nil:
 	// none), prefetchFigures.
 	lastDay map[string]*hqstore.DayFigure
@@ -69,10 +79,8 @@ type txn struct {
 	regWM                        []int64
 	profID, newID, creditID      []string
 	profV, newProf, creditProf   [][]byte
-	mrMember, mrReg              []string // new rows of hq_member_regs
+	mrMember, mrReg              []string // rows of hq_member_regs to add to (or insert)
 	mrSeq, mrPts                 []int64
-	muMember, muReg              []string // rows of hq_member_regs to add to
-	muSeq, muPts                 []int64
 	dirty, shopMember, shopStore []string
 	shopAt                       []int64
 }
@@ -84,9 +92,31 @@ type cached struct {
 
 func newTxn(ctx context.Context, q querier, write bool) *txn {
 	return &txn{ctx: ctx, q: q, write: write, regs: map[string]hqstore.RegisterState{},
-		mems: map[string]hqstore.MemberRow{}, credited: map[string]bool{}, pairs: map[string]bool{},
-		shops: map[string]int64{}, cache: map[string]cached{}}
+		mems: map[string]hqstore.MemberRow{}, credited: map[string]bool{}, cache: map[string]cached{}}
 }
+
+// knownRow reports whether c remembers key (false without a store).
+func (t *txn) knownRow(c func(*Store) *known, key string) (int64, bool) {
+	if t.st == nil {
+		return 0, false
+	}
+	return c(t.st).get(key)
+}
+
+// remember tells the store what this transaction, now committed, showed
+// to exist.
+func (t *txn) remember() {
+	if t.st == nil {
+		return
+	}
+	t.st.knownRegs.add(t.regsSeen, nil)
+	t.st.knownMembers.add(t.sure, nil)
+	t.st.knownShops.add(t.shopKey, t.shopSec)
+}
+
+func knownRegs(s *Store) *known    { return s.knownRegs }
+func knownMembers(s *Store) *known { return s.knownMembers }
+func knownShops(s *Store) *known   { return s.knownShops }
 
 func key(kind string, parts ...string) string {
 	k := kind
@@ -118,15 +148,28 @@ const memberRead = `SELECT m.id, m.carried + COALESCE(r.points, 0), COALESCE(r.i
 		FROM hq_member_regs WHERE member = m.id) AS r ON true`
 
 // lock takes the rows of the batch's registers (inserting new ones) and
-// existing members, in id order, and reads which of the credited members
-// exist (without a lock).
+// existing members, in id order. Credited members are neither read nor
+// locked: the store remembers which exist (known.go).
 func (t *txn) lock(regs, mems, credited []string) error {
-	// One round trip: insert new registers, lock the registers, lock and
-	// read the members, see which credited members exist.
+	// One round trip: begin, insert registers not known to exist, lock
+	// the registers, lock and read the members.
 	var b pgx.Batch
-	b.Queue(`INSERT INTO hq_registers (register, state)
-		SELECT r, json_build_object('register', r) FROM unnest($1::text[]) AS r ORDER BY r
-		ON CONFLICT (register) DO NOTHING`, regs)
+	if t.begin {
+		b.Queue(`BEGIN`)
+		t.begin = false
+	}
+	var fresh []string
+	for _, r := range regs {
+		if _, ok := t.knownRow(knownRegs, r); !ok {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) > 0 {
+		b.Queue(`INSERT INTO hq_registers (register, state)
+			SELECT r, json_build_object('register', r) FROM unnest($1::text[]) AS r ORDER BY r
+			ON CONFLICT (register) DO NOTHING`, fresh)
+	}
+	t.regsSeen = append(t.regsSeen, regs...)
 	b.Queue(`SELECT state FROM hq_registers WHERE register = ANY($1) ORDER BY register FOR UPDATE`, regs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var rs hqstore.RegisterState
@@ -150,51 +193,13 @@ func (t *txn) lock(regs, mems, credited []string) error {
 		}
 		mems = exact
 		for _, id := range credited {
-			t.credited[id] = false
+			_, ok := t.knownRow(knownMembers, id)
+			t.credited[id] = ok
 		}
-		b.Queue(`SELECT id FROM hq_members WHERE id = ANY($1)`, credited).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				t.credited[id] = true
-			}
-			return rows.Err()
-		})
 	}
 	t.queueLockMembers(&b, mems)
 	t.prefetchFigures(&b, t.figures[0], t.figures[1])
-	if len(credited) > 0 {
-		// After the registers' locks: only a writer holding a register's
-		// lock writes its rows.
-		b.Queue(`SELECT member, register FROM hq_member_regs WHERE member = ANY($1) AND register = ANY($2)`, credited, regs).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var m, r string
-				if err := rows.Scan(&m, &r); err != nil {
-					return err
-				}
-				t.pairs[m+"\x00"+r] = true
-			}
-			return rows.Err()
-		})
-	}
-	if all := append(append([]string(nil), mems...), credited...); len(all) > 0 {
-		// Where the members were seen: a recent mark is not written again
-		// (MarkChanged).
-		b.Queue(`SELECT member, store, at FROM hq_shops WHERE member = ANY($1)`, all).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var m, st string
-				var at int64
-				if err := rows.Scan(&m, &st, &at); err != nil {
-					return err
-				}
-				t.shops[m+"\x00"+st] = at
-			}
-			return rows.Err()
-		})
-	}
-	if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+	if err := t.q.SendBatch(t.ctx, &b).Close(); err != nil {
 		return err
 	}
 	// Events held earlier may be applied in this batch, and what they do
@@ -205,7 +210,7 @@ func (t *txn) lock(regs, mems, credited []string) error {
 			clear(t.credited)
 			var b pgx.Batch
 			t.queueLockMembers(&b, mems)
-			return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
+			return t.q.SendBatch(t.ctx, &b).Close()
 		}
 	}
 	return nil
@@ -228,6 +233,7 @@ func (t *txn) queueLockMembers(b *pgx.Batch, ids []string) {
 			}
 			m.Balance, m.Profile, m.Included = ledger.Points(carried), prof, map[string]uint64{}
 			t.mems[m.ID] = m
+			t.sure = append(t.sure, m.ID)
 		}
 		return rows.Err()
 	})
@@ -280,28 +286,35 @@ func (t *txn) flush() error {
 			FROM unnest($1::text[], $2::json[]) AS u(id, profile) WHERE m.id = u.id`, t.profID, t.profV)
 	}
 	// hq_member_regs: rows are written only under their register's lock,
-	// so which exist is known (lock) and no insert meets a concurrent one.
-	if len(t.muMember) > 0 {
-		b.Queue(`UPDATE hq_member_regs AS r SET seq = GREATEST(r.seq, u.seq), points = r.points + u.points
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(member, register, seq, points)
-			WHERE r.member = u.member AND r.register = u.register`, t.muMember, t.muReg, t.muSeq, t.muPts)
-	}
+	// so no insert meets a concurrent one. One upsert adds to the rows
+	// that exist and inserts the others, without reading them first.
 	if len(t.mrMember) > 0 {
-		b.Queue(`INSERT INTO hq_member_regs (member, register, seq, points)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`, t.mrMember, t.mrReg, t.mrSeq, t.mrPts)
+		b.Queue(`INSERT INTO hq_member_regs AS r (member, register, seq, points)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+			ON CONFLICT (member, register) DO UPDATE SET seq = GREATEST(r.seq, EXCLUDED.seq), points = r.points + EXCLUDED.points`,
+			t.mrMember, t.mrReg, t.mrSeq, t.mrPts)
 	}
 	if len(t.dirty) > 0 {
-		b.Queue(`INSERT INTO hq_dirty (member) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING`, t.dirty)
+		b.Queue(`INSERT INTO hq_dirty_batches (members) VALUES ($1)`, t.dirty)
 	}
 	if len(t.shopMember) > 0 {
 		b.Queue(`INSERT INTO hq_shops (member, store, at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, t.shopMember, t.shopStore, t.shopAt)
 	}
+	if t.commit {
+		b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+			if ct.String() != "COMMIT" {
+				// An earlier failure in this transaction that went unseen.
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		})
+	}
 	if b.Len() == 0 {
 		return nil
 	}
-	return t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close()
+	return t.q.SendBatch(t.ctx, &b).Close()
 }
 
 func (t *txn) queue(sql string, args ...any) { t.batch.Queue(sql, args...) }
@@ -378,13 +391,20 @@ func (t *txn) Member(id string) (hqstore.MemberRow, bool, error) {
 		return m, true, nil
 	}
 	if exists, ok := t.credited[id]; ok {
-		// Only credited: the applier adds points to nothing (Added).
-		return hqstore.MemberRow{ID: id, Included: map[string]uint64{}}, exists, nil
+		// Only credited: the applier adds points to nothing (Added), and
+		// PutMember writes no profile of a member that exists; the bare
+		// profile it is given (what the applier would start from) spares
+		// the applier encoding one.
+		row := hqstore.MemberRow{ID: id, Included: map[string]uint64{}}
+		if exists {
+			row.Profile = bareProfile(id)
+		}
+		return row, exists, nil
 	}
 	if t.write {
 		var b pgx.Batch
 		t.queueLockMembers(&b, []string{id})
-		if err := t.q.(pgx.Tx).SendBatch(t.ctx, &b).Close(); err != nil {
+		if err := t.q.SendBatch(t.ctx, &b).Close(); err != nil {
 			return hqstore.MemberRow{}, false, err
 		}
 		m, ok := t.mems[id]
@@ -405,6 +425,13 @@ func (t *txn) Member(id string) (hqstore.MemberRow, bool, error) {
 	return m, true, nil
 }
 
+// bareProfile is the profile of a member known by its id alone, as
+// ledger.Member JSON.
+func bareProfile(id string) json.RawMessage {
+	q, _ := json.Marshal(id) // a string always encodes
+	return append(append([]byte(`{"id":`), q...), '}')
+}
+
 func (t *txn) PutMember(m hqstore.MemberRow) error {
 	base, read := t.mems[m.ID]
 	exists, credited := t.credited[m.ID]
@@ -420,19 +447,11 @@ func (t *txn) PutMember(m hqstore.MemberRow) error {
 	sort.Strings(regs)
 	for _, r := range regs {
 		seq, add := m.Included[r], m.Added[r]
-		was, had := base.Included[r]
-		switch {
-		case read && seq == was && add == 0:
-		case read && had, credited && t.pairs[m.ID+"\x00"+r]:
-			t.muMember, t.muReg = append(t.muMember, m.ID), append(t.muReg, r)
-			t.muSeq, t.muPts = append(t.muSeq, int64(seq)), append(t.muPts, int64(add))
-		default:
-			t.mrMember, t.mrReg = append(t.mrMember, m.ID), append(t.mrReg, r)
-			t.mrSeq, t.mrPts = append(t.mrSeq, int64(seq)), append(t.mrPts, int64(add))
-			if credited {
-				t.pairs[m.ID+"\x00"+r] = true
-			}
+		if read && seq == base.Included[r] && add == 0 {
+			continue
 		}
+		t.mrMember, t.mrReg = append(t.mrMember, m.ID), append(t.mrReg, r)
+		t.mrSeq, t.mrPts = append(t.mrSeq, int64(seq)), append(t.mrPts, int64(add))
 	}
 	switch {
 	case read:
@@ -445,10 +464,12 @@ func (t *txn) PutMember(m hqstore.MemberRow) error {
 		if !exists {
 			t.creditID, t.creditProf = append(t.creditID, m.ID), append(t.creditProf, []byte(m.Profile))
 			t.credited[m.ID] = true
+			t.sure = append(t.sure, m.ID)
 		}
 		return nil
 	default:
 		t.newID, t.newProf = append(t.newID, m.ID), append(t.newProf, []byte(m.Profile))
+		t.sure = append(t.sure, m.ID)
 	}
 	inc := make(map[string]uint64, len(m.Included))
 	for r, seq := range m.Included {
