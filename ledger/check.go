@@ -190,7 +190,7 @@ func (l *Ledger) Check() error {
 		for _, mr := range memberRows {
 			k, v := mr[0], mr[1]
 			var rec memberRec
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := decodeMemberRow(v, &rec); err != nil {
 				add("member %q: %v", k, err)
 				continue
 			}

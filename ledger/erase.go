@@ -48,7 +48,7 @@ func (l *Ledger) EraseMember(ctx context.Context, id string, n uint64) (bool, er
 			return false, nil
 		}
 		var rec memberRec
-		found, err := w.getJSON(bRows, memberKey(id), &rec)
+		found, err := w.getMember(id, &rec)
 		if err != nil {
 			return nil, err
 		}

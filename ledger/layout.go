@@ -47,7 +47,7 @@ import (
 // per lot (points.go): a sale of a member whose points already expire
 // earlier than the new lot writes nothing to it, so the index's leaf is
 // not dirtied. Sale rows (salerow.go), lot rows and purchase rows
-// (rowcodec.go) are binary: a sale row is about 220 bytes instead of 930,
+// (rowcodec.go) and member records (memberrow.go) are binary: a sale row is about 220 bytes instead of 930,
 // so the sales tree splits less, and the member's leaf grows by about 200
 // bytes less per sale. TestSalePagesByBucket: 11.05 -> 10.05 (free list)
 // -> 9.15 (index: rows 3.55 -> 2.65) -> 8.55 (binary rows: sales 2.42 ->

@@ -50,8 +50,9 @@ const SchemaVersion = 8
 // records. 8 indexes expiry per member instead of per lot (points.go): one
 // entry at the member's earliest expiry, so a sale of a member who has
 // points already leaves the index's leaf page alone; Open rebuilds the
-// index from the lots. 8 also writes sale, lot and purchase rows in a
-// compact binary form (salerow.go, rowcodec.go; rows written before stay
+// index from the lots. 8 also writes sale, lot and purchase rows and
+// member records in a compact binary form (salerow.go, rowcodec.go,
+// memberrow.go; rows written before stay
 // JSON and read alike; head office still gets the sale's JSON, byte for
 // byte what encoding/json writes).
 

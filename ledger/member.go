@@ -134,7 +134,7 @@ func validMember(m *Member) error {
 
 func (w *wtx) member(id string) (*memberRec, error) {
 	var rec memberRec
-	ok, err := w.getJSON(bRows, memberKey(id), &rec)
+	ok, err := w.getMember(id, &rec)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,26 @@ func (w *wtx) member(id string) (*memberRec, error) {
 	return &rec, nil
 }
 
-func (w *wtx) saveMember(rec *memberRec) { w.putJSON(bRows, memberKey(rec.Member.ID), rec) }
+// getMember reads the member's record (either form, memberrow.go).
+func (w *wtx) getMember(id string, rec *memberRec) (bool, error) {
+	v := w.get(bRows, memberKey(id))
+	if v == nil {
+		return false, nil
+	}
+	if err := decodeMemberRow(v, rec); err != nil {
+		return true, fmt.Errorf("decode member %q: %w", id, err)
+	}
+	return true, nil
+}
+
+func (w *wtx) saveMember(rec *memberRec) {
+	v, err := encodeMemberRow(rec)
+	if err != nil {
+		w.fail(fmt.Errorf("encode member: %w", err))
+		return
+	}
+	w.put(bRows, memberKey(rec.Member.ID), v)
+}
 
 // Enrol creates a member. It is idempotent by m.ID: enrolling the same
 // profile again returns the stored member; a different profile under the
@@ -158,8 +177,10 @@ func (l *Ledger) Enrol(ctx context.Context, m Member) (Member, error) {
 	fp := fingerprint(m)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		var old memberRec
-		if found, err := w.prior(bRows, memberKey(m.ID), &old, fp, "enrol", m.ID); err != nil {
+		if found, err := w.getMember(m.ID, &old); err != nil {
 			return nil, err
+		} else if found && old.Fingerprint != fp {
+			return nil, fmt.Errorf("ledger enrol %q: %w", m.ID, ErrConflict)
 		} else if found {
 			return old.Member, nil
 		}
@@ -277,7 +298,7 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 		}
 		var rec memberRec
 		var found bool
-		found, err = w.getJSON(bRows, memberKey(s.Member.ID), &rec)
+		found, err = w.getMember(s.Member.ID, &rec)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +391,7 @@ func readMember(tx *bolt.Tx, id string) (*memberRec, error) {
 		return nil, fmt.Errorf("member %q: %w", id, ErrUnknownMember)
 	}
 	var rec memberRec
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeMemberRow(b, &rec); err != nil {
 		return nil, fmt.Errorf("decode member %q: %w", id, err)
 	}
 	return &rec, nil

@@ -628,7 +628,7 @@ func (l *Ledger) ForEachMember(fn func(Member) error) error {
 	return l.view(func(tx *bolt.Tx) error {
 		return forEachMemberRow(tx, func(id string, v []byte) error {
 			var rec memberRec
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := decodeMemberRow(v, &rec); err != nil {
 				return fmt.Errorf("decode member %q: %w", id, err)
 			}
 			return fn(rec.Member)

@@ -233,7 +233,7 @@ func upgrade4(tx *bolt.Tx) error {
 		if v == nil {
 			continue
 		}
-		if err := jsonUnmarshal(v, &rec); err != nil {
+		if err := decodeMemberRow(v, &rec); err != nil {
 			return fmt.Errorf("member %q: %w", id, err)
 		}
 		rec.Untimed = us
