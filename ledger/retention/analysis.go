@@ -185,9 +185,25 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if buyers == 0 {
 		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
 	}
+	// The fit runs beside what does not need it: the median interval,
+	// segments and value tiers, and which distinct prediction each member
+	// will take.
+	type fitResult struct {
+		fit bgnbd.Fit
+		err error
+	}
+	fitted := make(chan fitResult, 1)
+	go func() {
+		fit, err := bgnbd.FitParams(custs, nil)
+		fitted <- fitResult{fit, err}
+	}()
 	a.PopulationMedianInterval = medianInPlace(intervals)
+	a.assignSegments()
+	pr := predictor{asOf: a.AsOf}
+	which := pr.indexAll(a.Profiles)
+	res := <-fitted
 	a.Sleeping = c.Sleeping
-	if fit, err := bgnbd.FitParams(custs, nil); err != nil {
+	if fit, err := res.fit, res.err; err != nil {
 		a.ModelError = err.Error()
 		if errors.Is(err, bgnbd.ErrDegenerate) {
 			a.Rejected = &fit
@@ -205,12 +221,11 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 		window = float64(DefaultSleepRule.WindowDays)
 	}
 	if a.Model != nil {
-		pr := predictor{model: a.Model.Params, horizon: window / 7, asOf: a.AsOf}
-		if err := pr.predictAll(a.Profiles); err != nil {
+		pr.model, pr.horizon = a.Model.Params, window/7
+		if err := pr.predictAll(a.Profiles, which); err != nil {
 			return nil, err
 		}
 	}
-	a.assignSegments()
 	for i := range a.Profiles {
 		a.Profiles[i].Status = a.status(&a.Profiles[i])
 	}

@@ -86,6 +86,9 @@ func (a *Analysis) Metrics() Metrics {
 	for i := 0; i < 10; i++ {
 		m.PAlive = append(m.PAlive, Bucket{Label: fmt.Sprintf("%.1f-%.1f", float64(i)/10, float64(i+1)/10), Lo: float64(i) / 10, Hi: float64(i+1) / 10})
 	}
+	// The cohorts read the profiles only: worked out beside the rest.
+	cohorts := make(chan []CohortCurve, 1)
+	go func() { cohorts <- a.cohorts(12) }()
 	var newSum, retSum Money
 	var firstSum, laterSum float64
 	var smaller int
@@ -141,7 +144,19 @@ func (a *Analysis) Metrics() Metrics {
 		}
 		for k := range p.Categories {
 			r := &p.Categories[k]
-			j, ok := catIdx[r.Category]
+			// A chain has few categories: found by a scan, by the map
+			// beyond linearCats.
+			j, ok := -1, false
+			if len(cats) <= linearCats {
+				for c := range cats {
+					if cats[c].stat.Category == r.Category {
+						j, ok = c, true
+						break
+					}
+				}
+			} else {
+				j, ok = catIdx[r.Category]
+			}
 			if !ok {
 				j = len(cats)
 				catIdx[r.Category] = j
@@ -190,7 +205,7 @@ func (a *Analysis) Metrics() Metrics {
 		m.Categories = append(m.Categories, *cs)
 	}
 	slices.SortFunc(m.Categories, func(x, y CategoryStat) int { return strings.Compare(x.Category, y.Category) })
-	m.Cohorts = a.cohorts(12)
+	m.Cohorts = <-cohorts
 	return m
 }
 

@@ -217,11 +217,10 @@ func (pred *prediction) customer() bgnbd.Customer {
 // predictKeyBits is the width of each field of a prediction's key.
 const predictKeyBits = 21
 
-// predictAll fills the predictions of every profile with a purchase. The
-// first member (in order) whose prediction fails names the error.
-func (pr *predictor) predictAll(ps []Profile) error {
-	// Which distinct prediction each member takes (-1: none, -2: its own,
-	// for a summary beyond the key's range).
+// indexAll returns which distinct prediction each member takes (-1: none,
+// -2: its own, for a summary beyond the key's range); the model is not
+// needed yet.
+func (pr *predictor) indexAll(ps []Profile) []int32 {
 	which := make([]int32, len(ps))
 	if pr.known == nil {
 		// At most one distinct prediction per member: allocated once.
@@ -235,6 +234,13 @@ func (pr *predictor) predictAll(ps []Profile) error {
 	for i := range ps {
 		which[i] = pr.index(&ps[i])
 	}
+	return which
+}
+
+// predictAll fills the predictions of every profile with a purchase, which
+// indexAll said. The first member (in order) whose prediction fails names
+// the error.
+func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 	inParts(len(pr.known), partsFor(len(pr.known)), func(_, lo, hi int) {
 		for j := lo; j < hi; j++ {
 			pr.known[j].compute(pr.known[j].customer(), pr.model, pr.horizon)

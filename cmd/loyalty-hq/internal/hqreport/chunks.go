@@ -10,16 +10,17 @@ import (
 const chunkMembers = 1024
 
 // writeInChunks writes what format makes of items [0, n) to w, in order.
-// format(b, lo, hi) appends items [lo, hi) to b; the chunks are formatted
+// format(k, b, lo, hi) appends items [lo, hi) to b; k < GOMAXPROCS names
+// the goroutine (for its own scratch space). The chunks are formatted
 // on every processor (GOMAXPROCS) at once, a round of one chunk per
 // processor at a time, and written in order after each round, so the
 // bytes are those of one format(nil, 0, n). The first failing chunk's
 // error (the lowest items) is returned, after the chunks before it
 // are written.
-func writeInChunks(w io.Writer, n int, format func(b []byte, lo, hi int) ([]byte, error)) error {
+func writeInChunks(w io.Writer, n int, format func(k int, b []byte, lo, hi int) ([]byte, error)) error {
 	procs := runtime.GOMAXPROCS(0)
 	if procs < 2 || n <= chunkMembers {
-		b, err := format(nil, 0, n)
+		b, err := format(0, nil, 0, n)
 		if err != nil {
 			return err
 		}
@@ -33,7 +34,7 @@ func writeInChunks(w io.Writer, n int, format func(b []byte, lo, hi int) ([]byte
 		chunks := min(procs, (n-lo+chunkMembers-1)/chunkMembers)
 		run := func(k int) {
 			start := lo + k*chunkMembers
-			bufs[k], errs[k] = format(bufs[k][:0], start, min(start+chunkMembers, n))
+			bufs[k], errs[k] = format(k, bufs[k][:0], start, min(start+chunkMembers, n))
 		}
 		for k := 1; k < chunks; k++ {
 			wg.Go(func() { run(k) })

@@ -12,8 +12,8 @@ import (
 // writes, on any number of processors and for any count around the chunk
 // size, and returns the error of the lowest failing item.
 func TestWriteInChunks(t *testing.T) {
-	format := func(failAt int) func(b []byte, lo, hi int) ([]byte, error) {
-		return func(b []byte, lo, hi int) ([]byte, error) {
+	format := func(failAt int) func(k int, b []byte, lo, hi int) ([]byte, error) {
+		return func(_ int, b []byte, lo, hi int) ([]byte, error) {
 			for i := lo; i < hi; i++ {
 				if i >= failAt && (i-failAt)%chunkMembers == 0 {
 					return b, fmt.Errorf("item %d", i)
@@ -27,7 +27,7 @@ func TestWriteInChunks(t *testing.T) {
 		for _, n := range []int{0, 1, chunkMembers, chunkMembers + 1, 7*chunkMembers - 1, 20 * chunkMembers} {
 			func() {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-				want, _ := format(n)(nil, 0, n)
+				want, _ := format(n)(0, nil, 0, n)
 				var got bytes.Buffer
 				if err := writeInChunks(&got, n, format(n)); err != nil || !bytes.Equal(got.Bytes(), want) {
 					t.Errorf("procs %d n %d: err %v, %d bytes, want %d", procs, n, err, got.Len(), len(want))
@@ -41,7 +41,7 @@ func TestWriteInChunks(t *testing.T) {
 				if err == nil || err.Error() != fmt.Sprintf("item %d", fail) {
 					t.Errorf("procs %d n %d: error %v, want item %d", procs, n, err, fail)
 				}
-				if prefix, _ := format(n)(nil, 0, fail/chunkMembers*chunkMembers); !bytes.HasPrefix(prefix, got.Bytes()) {
+				if prefix, _ := format(n)(0, nil, 0, fail/chunkMembers*chunkMembers); !bytes.HasPrefix(prefix, got.Bytes()) {
 					t.Errorf("procs %d n %d: wrote more than the items before the failing chunk", procs, n)
 				}
 			}()

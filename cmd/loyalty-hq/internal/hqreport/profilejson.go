@@ -15,7 +15,9 @@ import (
 // finite, a time it refuses); the caller then asks json.Marshal, which
 // returns its error. TestProfileJSONMatchesEncodingJSON holds the two
 // together, field by field.
-func appendProfile(b []byte, p *retention.Profile) ([]byte, bool) {
+//
+// fc, when not nil, remembers the text of the rhythms' intervals.
+func appendProfile(b []byte, p *retention.Profile, fc *floatCache) ([]byte, bool) {
 	b = append(b, `{"member_id":`...)
 	b = appendString(b, p.MemberID)
 	if p.Name != "" {
@@ -58,7 +60,7 @@ func appendProfile(b []byte, p *retention.Profile) ([]byte, bool) {
 	}
 	ok := true
 	b = append(b, `,"rhythm":`...)
-	b, ok = appendRhythm(b, &p.Rhythm)
+	b, ok = appendRhythm(b, &p.Rhythm, fc)
 	if !ok {
 		return b, false
 	}
@@ -70,7 +72,7 @@ func appendProfile(b []byte, p *retention.Profile) ([]byte, bool) {
 			}
 			b = appendString(b, p.Categories[i].Category)
 			b = append(b, ':')
-			if b, ok = appendRhythm(b, &p.Categories[i].Rhythm); !ok {
+			if b, ok = appendRhythm(b, &p.Categories[i].Rhythm, fc); !ok {
 				return b, false
 			}
 		}
@@ -103,8 +105,7 @@ func appendProfile(b []byte, p *retention.Profile) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-func appendRhythm(b []byte, r *retention.Rhythm) ([]byte, bool) {
-	ok := true
+func appendRhythm(b []byte, r *retention.Rhythm, fc *floatCache) ([]byte, bool) {
 	b = append(b, `{"purchase_days":`...)
 	b = strconv.AppendInt(b, int64(r.PurchaseDays), 10)
 	b = append(b, `,"first":`...)
@@ -113,14 +114,13 @@ func appendRhythm(b []byte, r *retention.Rhythm) ([]byte, bool) {
 	b = appendString(b, r.LastDate)
 	b = append(b, `,"has_interval":`...)
 	b = strconv.AppendBool(b, r.HasInterval)
+	if !finite(r.MeanInterval) || !finite(r.MedianInterval) {
+		return b, false
+	}
 	b = append(b, `,"mean_interval_days":`...)
-	if b, ok = appendFloat(b, r.MeanInterval); !ok {
-		return b, false
-	}
+	b = fc.appendFloat(b, r.MeanInterval, appendFiniteFloat)
 	b = append(b, `,"median_interval_days":`...)
-	if b, ok = appendFloat(b, r.MedianInterval); !ok {
-		return b, false
-	}
+	b = fc.appendFloat(b, r.MedianInterval, appendFiniteFloat)
 	if r.ExpectedNextDate != "" {
 		b = append(b, `,"expected_next":`...)
 		b = appendString(b, r.ExpectedNextDate)
@@ -132,15 +132,22 @@ func appendRhythm(b []byte, r *retention.Rhythm) ([]byte, bool) {
 // reads back, in exponent form below 1e-6 and from 1e21, with the
 // exponent unpadded. Infinities and NaN are not JSON: ok is false.
 func appendFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
+	if !finite(f) {
 		return b, false
 	}
+	return appendFiniteFloat(b, f), true
+}
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
+
+// appendFiniteFloat is appendFloat of a finite f.
+func appendFiniteFloat(b []byte, f float64) []byte {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
 		// Whole numbers (days, counts): the same digits, faster.
 		if f == 0 && math.Signbit(f) {
-			return append(b, "-0"...), true
+			return append(b, "-0"...)
 		}
-		return strconv.AppendInt(b, int64(f), 10), true
+		return strconv.AppendInt(b, int64(f), 10)
 	}
 	abs := math.Abs(f)
 	format := byte('f')
@@ -154,7 +161,7 @@ func appendFloat(b []byte, f float64) ([]byte, bool) {
 			b = b[:n-1]
 		}
 	}
-	return b, true
+	return b
 }
 
 // jsonPlain marks the bytes appendString copies as they are: printable

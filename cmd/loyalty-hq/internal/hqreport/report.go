@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -178,14 +179,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	bw.WriteString("{\n \"report\": ")
 	bw.Write(head)
 	bw.WriteString(",\n \"members\": [")
-	err = writeInChunks(bw, len(r.Members), func(b []byte, lo, hi int) ([]byte, error) {
+	caches := make([]floatCache, runtime.GOMAXPROCS(0))
+	err = writeInChunks(bw, len(r.Members), func(k int, b []byte, lo, hi int) ([]byte, error) {
 		for i := lo; i < hi; i++ {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, "\n  "...)
 			var ok bool
-			if b, ok = appendProfile(b, &r.Members[i]); !ok {
+			if b, ok = appendProfile(b, &r.Members[i], &caches[k]); !ok {
 				if _, err := json.Marshal(&r.Members[i]); err != nil {
 					return b, fmt.Errorf("json: member %s: %w", r.Members[i].MemberID, err)
 				}
@@ -221,10 +223,11 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 	if _, err := bw.Write(row); err != nil {
 		return err
 	}
-	err := writeInChunks(bw, len(r.Members), func(b []byte, lo, hi int) ([]byte, error) {
+	caches := make([]floatCache, runtime.GOMAXPROCS(0))
+	err := writeInChunks(bw, len(r.Members), func(k int, b []byte, lo, hi int) ([]byte, error) {
 		num := make([]byte, 0, 64) // each number is formatted here first
 		for i := lo; i < hi; i++ {
-			b = appendMemberCSV(b, num, &r.Members[i])
+			b = appendMemberCSV(b, num, &r.Members[i], &caches[k])
 		}
 		return b, nil
 	})
@@ -235,8 +238,8 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 }
 
 // appendMemberCSV appends p's row of the members CSV; num is scratch
-// space for the numbers.
-func appendMemberCSV(row, num []byte, p *retention.Profile) []byte {
+// space for the numbers, fc (may be nil) remembers the intervals' text.
+func appendMemberCSV(row, num []byte, p *retention.Profile, fc *floatCache) []byte {
 	row = appendCSVCell(row, p.MemberID)
 	row = append(row, ',')
 	row = strconv.AppendBool(row, p.Consent)
@@ -254,7 +257,7 @@ func appendMemberCSV(row, num []byte, p *retention.Profile) []byte {
 	row = appendCSVCell(row, p.Rhythm.LastDate)
 	for _, v := range []float64{p.Rhythm.MeanInterval, p.Rhythm.MedianInterval} {
 		row = append(row, ',')
-		row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
+		row = appendCSVNumber(row, fc.appendFloat(num[:0], v, appendFixed4))
 	}
 	row = append(row, ',')
 	row = appendCSVCell(row, p.Rhythm.ExpectedNextDate)
@@ -268,6 +271,9 @@ func appendMemberCSV(row, num []byte, p *retention.Profile) []byte {
 	}
 	return append(row, '\n')
 }
+
+// appendFixed4 appends f with four decimals.
+func appendFixed4(b []byte, f float64) []byte { return strconv.AppendFloat(b, f, 'f', 4, 64) }
 
 // appendCSVNumber appends a formatted number as a cell: as it is when it
 // starts with a digit, which neither SafeCell nor the quoting touch.

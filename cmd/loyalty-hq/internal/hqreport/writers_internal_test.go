@@ -78,7 +78,7 @@ func TestProfileJSONMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := appendProfile(nil, &p)
+		got, ok := appendProfile(nil, &p, nil)
 		if !ok || !bytes.Equal(got, want) {
 			t.Fatalf("profile %d (ok %v):\n got %s\nwant %s", i, ok, got, want)
 		}
@@ -94,7 +94,7 @@ func TestProfileJSONMatchesEncodingJSON(t *testing.T) {
 		p := randProfile(rng)
 		p.Categories = nil
 		p.Expected = f
-		if _, ok := appendProfile(nil, &p); ok {
+		if _, ok := appendProfile(nil, &p, nil); ok {
 			t.Errorf("expected %v encoded", f)
 		}
 		if err := (&Report{Members: []retention.Profile{p}}).WriteJSON(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "unsupported value") {
@@ -103,7 +103,7 @@ func TestProfileJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	p := randProfile(rng)
 	p.Channels = []retention.ChannelConsent{{Channel: "sms", Since: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	if _, ok := appendProfile(nil, &p); ok {
+	if _, ok := appendProfile(nil, &p, nil); ok {
 		t.Error("a year past 9999 encoded")
 	}
 }
@@ -140,7 +140,7 @@ func FuzzProfileJSON(f *testing.F) {
 			Rhythm: retention.Rhythm{FirstDate: s, MeanInterval: v}, Categories: retention.CategoryRhythms{{Category: s}},
 			Channels: []retention.ChannelConsent{{Channel: s, How: s, Since: time.Unix(n%(1<<35), 0)}}}
 		want, err := json.Marshal(&p)
-		got, ok := appendProfile(nil, &p)
+		got, ok := appendProfile(nil, &p, nil)
 		if (err == nil) != ok || ok && !bytes.Equal(got, want) {
 			t.Fatalf("got %s (%v), want %s (%v)", got, ok, want, err)
 		}
