@@ -17,7 +17,11 @@ type byteGate struct {
 	log  *slog.Logger
 	mu   stdsync.Mutex
 	used int64
-	wake chan struct{} // closed and replaced on every release
+	// wake is closed and replaced by a release while a handler waits
+	// (waiting > 0): the common release, with nobody waiting, allocates
+	// nothing.
+	wake    chan struct{}
+	waiting int
 	// waits counts the handler's waits; lastLog rate-limits the log line.
 	waits   uint64
 	lastLog time.Time
@@ -43,13 +47,18 @@ func (g *byteGate) acquire(n int64, done <-chan struct{}) bool {
 			}
 		}
 		wake := g.wake
+		g.waiting++
 		g.mu.Unlock()
 		select {
 		case <-wake:
 		case <-done:
+			g.mu.Lock()
+			g.waiting--
+			g.mu.Unlock()
 			return false
 		}
 		g.mu.Lock()
+		g.waiting--
 	}
 	g.used += n
 	g.mu.Unlock()
@@ -60,8 +69,10 @@ func (g *byteGate) acquire(n int64, done <-chan struct{}) bool {
 func (g *byteGate) release(n int64) {
 	g.mu.Lock()
 	g.used -= n
-	close(g.wake)
-	g.wake = make(chan struct{})
+	if g.waiting > 0 {
+		close(g.wake)
+		g.wake = make(chan struct{})
+	}
 	g.mu.Unlock()
 }
 

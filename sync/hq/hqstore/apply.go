@@ -76,8 +76,49 @@ func invalid(e Event, format string, args ...any) error {
 	return fmt.Errorf("event %q (register %q seq %d): %s: %w", e.ID, e.Register, e.Seq, fmt.Sprintf(format, args...), ErrInvalid)
 }
 
-// decode validates an event fully before anything is written.
+// prepared is decode's answer for an event, computed by Prepare before
+// the transaction.
+type prepared struct {
+	o   op
+	err error
+}
+
+// Prepare decodes and validates events for Apply (what ApplyIn would do
+// first for each, inside the transaction), so a caller can do that work
+// beside the commit of the batch before: head office's decoder prepares
+// batch N+1 while the store commits batch N. An event given other
+// fields or other data after Prepare is decoded again, so preparing never
+// changes what is applied; its data bytes must not be changed in place.
+func Prepare(events []Event) {
+	ps := make([]prepared, len(events))
+	for i := range events {
+		events[i].prepared = nil
+		ps[i].o, ps[i].err = decodeNew(events[i])
+		events[i].prepared = &ps[i]
+	}
+}
+
+// decode validates an event fully before anything is written, or returns
+// what Prepare found for it.
 func decode(e Event) (op, error) {
+	if p := e.prepared; p != nil && sameEvent(p.o.e, e) {
+		p.o.e = e
+		return p.o, p.err
+	}
+	e.prepared = nil
+	return decodeNew(e)
+}
+
+// sameEvent reports whether e is the event p was prepared from: the
+// same fields, and the same data bytes (not a copy changed since).
+func sameEvent(p, e Event) bool {
+	return p.Register == e.Register && p.Store == e.Store && p.Incarnation == e.Incarnation &&
+		p.PrevIncarnation == e.PrevIncarnation && p.Seq == e.Seq && p.ID == e.ID && p.Type == e.Type &&
+		p.WallTime.Equal(e.WallTime) && p.ClockTrusted == e.ClockTrusted &&
+		len(p.Data) == len(e.Data) && (len(e.Data) == 0 || &p.Data[0] == &e.Data[0])
+}
+
+func decodeNew(e Event) (op, error) {
 	o := op{e: e}
 	switch {
 	case e.Register == "" || len(e.Register) > maxIDLen || strings.ContainsAny(e.Register, "\x00/+#"):
@@ -271,10 +312,9 @@ type applier struct {
 	members map[string]*memberRec
 	touched map[string]bool
 	res     Result
-	// store is the store of the event being applied; shops records, per
-	// member touched, the stores it was touched from (stream.go).
+	// store is the store of the event being applied; each member touched
+	// records the stores it was touched from (memberRec.shops, stream.go).
 	store string
-	shops map[string]map[string]bool
 	// moveAliases: a person approved a held member record (ResolveIn),
 	// so an alias it claims moves from its owner to the member instead of
 	// staying with the owner as a conflict.
@@ -295,8 +335,8 @@ func (a *applier) reg(id string) (*RegisterState, error) {
 }
 
 func (a *applier) member(id string) (*memberRec, error) {
-	a.shop(id)
 	if m, ok := a.members[id]; ok {
+		a.shop(m)
 		return m, nil
 	}
 	row, ok, err := a.tx.Member(id)
@@ -312,6 +352,7 @@ func (a *applier) member(id string) (*memberRec, error) {
 	}
 	a.members[id] = m
 	a.touched[id] = true
+	a.shop(m)
 	return m, nil
 }
 
@@ -858,11 +899,8 @@ func (a *applier) flush() error {
 	for id := range a.touched {
 		a.res.Members = append(a.res.Members, id)
 	}
-	if err := a.flushStreams(); err != nil {
-		return err
-	}
 	sort.Strings(a.res.Members)
-	return nil
+	return a.flushStreams(a.res.Members)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -245,16 +245,14 @@ func (a *applier) foreignStore(rs *RegisterState, e Event, member string) (strin
 	if st == "" {
 		st = rs.Store
 	}
-	if st == "" || a.shops[member][st] {
+	if st == "" || slices.Contains(a.shopsOf(member), st) {
 		return "", nil
 	}
 	shops, err := a.tx.Shops(member)
 	if err != nil {
 		return "", err
 	}
-	for id := range a.shops[member] {
-		shops = append(shops, id)
-	}
+	shops = append(shops, a.shopsOf(member)...)
 	if len(shops) == 0 || slices.Contains(shops, st) {
 		return "", nil
 	}

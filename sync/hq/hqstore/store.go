@@ -25,8 +25,12 @@ import (
 
 // schemaVersion is the layout this program writes and reads: 2 added the
 // running figures (figures.go), rebuilt from the purchases when a store
-// of version 1 is opened for writing.
-const schemaVersion = 2
+// of version 1 is opened for writing; 3 keeps members' profiles apart
+// from their rows (bProfiles). A row written before 3 still carries its
+// profile and is read as it is, and moves its profile out when it is
+// next written, so opening an older store rewrites nothing; a program
+// before 3 refuses a store of 3 (it would not see the profiles).
+const schemaVersion = 3
 
 // Bucket names. Per-register buckets are nested under bEvents and bHeld.
 var (
@@ -35,13 +39,14 @@ var (
 	bEvents    = []byte("events")
 	bHeld      = []byte("held")
 	bMembers   = []byte("members")
+	bProfiles  = []byte("member_profiles") // member -> profile JSON (schema 3)
 	bAliases   = []byte("aliases")
 	bSales     = []byte("sales")
 	bPurchases = []byte("purchases")
 	bConflicts = []byte("conflicts")
 	bDouble    = []byte("doublespends")
 	bConfig    = []byte("config")
-	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview, bPolicyHeld, bPolicyAdjust, bFigSales, bFigDays}
+	allBuckets = [][]byte{bMeta, bRegs, bEvents, bHeld, bMembers, bProfiles, bAliases, bSales, bPurchases, bConflicts, bDouble, bConfig, bReview, bPolicyHeld, bPolicyAdjust, bFigSales, bFigDays}
 )
 
 // Options configures Open. A nil *Options means defaults.
@@ -108,6 +113,10 @@ type Event struct {
 	// office's watermark); empty when none.
 	PrevIncarnation string
 	ledger.OutboxRecord
+
+	// prepared is the event decoded and validated ahead of the
+	// transaction (Prepare); nil: the applier decodes it.
+	prepared *prepared
 }
 
 // RegisterState is head office's view of one register's stream.
@@ -225,11 +234,13 @@ type MemberSummary struct {
 	Retention *retention.MemberSummary `json:"retention,omitempty"`
 }
 
-// memberRec is a member's stored chain-wide view. It is stored as a small
-// binary header (balance and per-register sequences, rewritten by every
-// point event) followed by the profile's JSON, which is decoded and
-// re-encoded only when a member event changes it: point events are the bulk
-// of the stream and JSON was most of their cost.
+// memberRec is a member's stored chain-wide view. Its row is a small
+// binary record (balance and per-register sequences, rewritten by every
+// point event); the profile's JSON is kept apart (bProfiles), decoded and
+// re-encoded only when a member event changes it, and written only when
+// it changed: point events are the bulk of the stream, JSON was most of
+// their cost, and rewriting each profile with its balance at every batch
+// more than doubled the pages a commit writes.
 type memberRec struct {
 	ID       string
 	Balance  ledger.Points
@@ -237,8 +248,13 @@ type memberRec struct {
 	// added is the points applied since the record was read, by
 	// register (MemberRow.Added).
 	added map[string]ledger.Points
+	// shops are the stores the member was touched from in the batch
+	// being applied (applier.shop).
+	shops []string
 
-	profileRaw   []byte // stored JSON of the profile, until decoded
+	profileRaw []byte // stored JSON of the profile, until decoded
+	// fetch reads profileRaw when it is first needed (MemberRow.fetch).
+	fetch        func() ([]byte, error)
 	prof         *ledger.Member
 	profileDirty bool
 }
@@ -249,6 +265,13 @@ func (m *memberRec) profile() (*ledger.Member, error) {
 		return m.prof, nil
 	}
 	p := &ledger.Member{ID: m.ID}
+	if m.profileRaw == nil && m.fetch != nil {
+		raw, err := m.fetch()
+		if err != nil {
+			return nil, fmt.Errorf("member %q profile: %w", m.ID, err)
+		}
+		m.profileRaw, m.fetch = raw, nil
+	}
 	if len(m.profileRaw) > 0 {
 		if err := json.Unmarshal(m.profileRaw, p); err != nil {
 			return nil, fmt.Errorf("member %q profile: %w", m.ID, err)
@@ -258,23 +281,14 @@ func (m *memberRec) profile() (*ledger.Member, error) {
 	return p, nil
 }
 
-func (m *memberRec) encode() ([]byte, error) {
-	prof := m.profileRaw
-	if m.profileDirty || prof == nil {
-		p, err := m.profile()
-		if err != nil {
-			return nil, err
-		}
-		if prof, err = json.Marshal(p); err != nil {
-			return nil, err
-		}
-	}
+// encodeRow encodes the member's row, without the profile (schema 3).
+func (m *memberRec) encodeRow() []byte {
 	regs := make([]string, 0, len(m.Included))
 	for r := range m.Included {
 		regs = append(regs, r)
 	}
 	sort.Strings(regs)
-	b := make([]byte, 0, 10+len(regs)*24+len(prof))
+	b := make([]byte, 0, 10+len(regs)*24)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Balance))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(regs)))
 	for _, r := range regs {
@@ -282,7 +296,7 @@ func (m *memberRec) encode() ([]byte, error) {
 		b = append(b, r...)
 		b = binary.BigEndian.AppendUint64(b, m.Included[r])
 	}
-	return append(b, prof...), nil
+	return b
 }
 
 func decodeMember(id string, v []byte) (*memberRec, error) {
@@ -402,6 +416,10 @@ func checkSchema(tx *bolt.Tx, write bool) error {
 		if err := rebuildFigures(tx); err != nil {
 			return fmt.Errorf("schema 2 (running figures): %w", err)
 		}
+	}
+	if got < schemaVersion && write {
+		// 3 needs no rewrite: rows that carry their profile are read as
+		// they are (memberIn).
 		return m.Put([]byte("schema"), u64(schemaVersion))
 	}
 	return nil
@@ -506,7 +524,22 @@ func loadMember(tx *bolt.Tx, id string) (*memberRec, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return decodeMember(id, v)
+	return memberIn(tx, id, v)
+}
+
+// memberIn decodes a member's row v and reads its profile, unless the row
+// carries it (written before schema 3).
+func memberIn(tx *bolt.Tx, id string, v []byte) (*memberRec, error) {
+	m, err := decodeMember(id, v)
+	if err != nil || len(m.profileRaw) > 0 {
+		return m, err
+	}
+	if pb := tx.Bucket(bProfiles); pb != nil { // nil: a store before 3 opened read-only
+		if p := pb.Get([]byte(id)); p != nil {
+			m.profileRaw = append([]byte(nil), p...)
+		}
+	}
+	return m, nil
 }
 
 // summary is the member's summary; with tx, it includes the figures from
@@ -631,7 +664,7 @@ func (s *Store) eachSummary(figures bool, fn func(MemberSummary) error) error {
 			ftx = newBoltTxn(tx)
 		}
 		return tx.Bucket(bMembers).ForEach(func(k, v []byte) error {
-			m, err := decodeMember(string(k), v)
+			m, err := memberIn(tx, string(k), v)
 			if err != nil {
 				return err
 			}
@@ -873,6 +906,19 @@ func (s *Store) Check() error {
 		for id, sum := range sums {
 			if i := sort.SearchStrings(ids, id); (i == len(ids) || ids[i] != id) && sum != 0 {
 				return fmt.Errorf("check: member %s has point events but no record", id)
+			}
+		}
+		if pb := tx.Bucket(bProfiles); pb != nil {
+			if err := pb.ForEach(func(k, v []byte) error {
+				if i := sort.SearchStrings(ids, string(k)); i == len(ids) || ids[i] != string(k) {
+					return fmt.Errorf("check: profile of %s, who has no member record", k)
+				}
+				if !json.Valid(v) {
+					return fmt.Errorf("check: profile of %s is not JSON", k)
+				}
+				return nil
+			}); err != nil {
+				return err
 			}
 		}
 		now, _ := s.opts.Clock.Now()

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,40 +55,34 @@ type StreamState struct {
 	Head, Sent uint64
 }
 
-// shop records that the member being touched was touched from a.store.
-func (a *applier) shop(id string) {
-	if a.store == "" {
-		return
+// shop records that member m, being touched, was touched from a.store.
+// A member's stores are few: a slice on its record, not a map per member
+// per batch.
+func (a *applier) shop(m *memberRec) {
+	if a.store != "" && !slices.Contains(m.shops, a.store) {
+		m.shops = append(m.shops, a.store)
 	}
-	if a.shops == nil {
-		a.shops = map[string]map[string]bool{}
-	}
-	st := a.shops[id]
-	if st == nil {
-		st = map[string]bool{}
-		a.shops[id] = st
-	}
-	st[a.store] = true
 }
 
-// flushStreams records where the touched members shop and marks them for
-// a summary (Txn.MarkChanged), in the applying transaction.
-func (a *applier) flushStreams() error {
-	if len(a.touched) == 0 {
+// shopsOf returns the stores member was touched from in this batch.
+func (a *applier) shopsOf(member string) []string {
+	if m := a.members[member]; m != nil {
+		return m.shops
+	}
+	return nil
+}
+
+// flushStreams records where the touched members (ids, sorted) shop and
+// marks them for a summary (Txn.MarkChanged), in the applying transaction.
+func (a *applier) flushStreams(ids []string) error {
+	if len(ids) == 0 {
 		return nil
 	}
 	now, _ := a.opts.Clock.Now()
-	ids := make([]string, 0, len(a.touched))
-	for id := range a.touched {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids) // rows in a fixed order (PostgreSQL locks)
-	for _, id := range ids {
-		stores := make([]string, 0, len(a.shops[id]))
-		for st := range a.shops[id] {
-			stores = append(stores, st)
-		}
-		sort.Strings(stores)
+	var stores []string
+	for _, id := range ids { // rows in a fixed order (PostgreSQL locks)
+		stores = append(stores[:0], a.shopsOf(id)...)
+		slices.Sort(stores)
 		if err := a.tx.MarkChanged(id, stores, now); err != nil {
 			return err
 		}
@@ -97,22 +91,31 @@ func (a *applier) flushStreams() error {
 }
 
 // MarkChanged records, for bbolt, that member changed and was touched from
-// stores at time at.
+// stores at time at. A member still marked from an earlier batch, and a
+// store already recorded at at or later, are left as they are: a put of
+// the same value would only rewrite the page.
 func (b *boltTxn) MarkChanged(member string, stores []string, at time.Time) error {
-	shops, err := b.tx.CreateBucketIfNotExists(bShops)
-	if err != nil {
-		return err
+	if b.shops == nil {
+		var err error
+		if b.shops, err = b.tx.CreateBucketIfNotExists(bShops); err != nil {
+			return err
+		}
+		if b.dirty, err = b.tx.CreateBucketIfNotExists(bDirty); err != nil {
+			return err
+		}
 	}
-	dirty, err := b.tx.CreateBucketIfNotExists(bDirty)
-	if err != nil {
-		return err
+	if b.dirty.Get([]byte(member)) == nil {
+		if err := b.dirty.Put([]byte(member), nil); err != nil {
+			return err
+		}
 	}
-	if err := dirty.Put([]byte(member), nil); err != nil {
-		return err
-	}
-	v := u64(uint64(max(at.Unix(), 0)))
+	sec := uint64(max(at.Unix(), 0))
 	for _, st := range stores {
-		if err := shops.Put(shopKey(member, st), v); err != nil {
+		k := shopKey(member, st)
+		if v := b.shops.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) >= sec {
+			continue
+		}
+		if err := b.shops.Put(k, u64(sec)); err != nil {
 			return err
 		}
 	}

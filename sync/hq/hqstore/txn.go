@@ -1,6 +1,7 @@
 package hqstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -91,9 +92,19 @@ type MemberRow struct {
 	// the balance read). A backend that keeps per-register sums
 	// (PostgreSQL) adds these instead of writing Balance.
 	Added map[string]ledger.Points
+
+	// fetch, set by a backend that keeps profiles apart (bbolt), reads
+	// the profile when it is first needed: Profile is then empty, and
+	// empty in the row to put back when nobody read or changed it, which
+	// leaves the stored profile as it is. Point events, the bulk of the
+	// stream, need only the balance.
+	fetch func() ([]byte, error)
 }
 
 func (m *memberRec) row() (MemberRow, error) {
+	if m.fetch != nil && m.profileRaw == nil && !m.profileDirty {
+		return MemberRow{ID: m.ID, Balance: m.Balance, Included: m.Included, Added: m.added, fetch: m.fetch}, nil
+	}
 	prof := m.profileRaw
 	if m.profileDirty || prof == nil {
 		p, err := m.profile()
@@ -112,7 +123,7 @@ func recOf(r MemberRow) *memberRec {
 	if inc == nil {
 		inc = map[string]uint64{}
 	}
-	return &memberRec{ID: r.ID, Balance: r.Balance, Included: inc, profileRaw: r.Profile}
+	return &memberRec{ID: r.ID, Balance: r.Balance, Included: inc, profileRaw: r.Profile, fetch: r.fetch}
 }
 
 // ApplyIn applies a batch of events inside tx by the package's rules and
@@ -165,6 +176,8 @@ func ParseReview(register, incarnation string, seq uint64, rec []byte) (Held, er
 type boltTxn struct {
 	tx      *bolt.Tx
 	buckets map[string]*bolt.Bucket
+	// shops and dirty are MarkChanged's buckets, once it has run.
+	shops, dirty *bolt.Bucket
 }
 
 func newBoltTxn(tx *bolt.Tx) *boltTxn { return &boltTxn{tx: tx, buckets: map[string]*bolt.Bucket{}} }
@@ -216,20 +229,47 @@ func (b *boltTxn) PutRegister(rs RegisterState) error {
 	return b.tx.Bucket(bRegs).Put([]byte(rs.Register), v)
 }
 
+// Member reads the member's row; its profile is read when first needed
+// (MemberRow.fetch), unless the row still carries it (before schema 3).
 func (b *boltTxn) Member(id string) (MemberRow, bool, error) {
-	m, err := loadMember(b.tx, id)
-	if err != nil || m == nil {
+	v := b.tx.Bucket(bMembers).Get([]byte(id))
+	if v == nil {
+		return MemberRow{}, false, nil
+	}
+	m, err := decodeMember(id, v)
+	if err != nil {
 		return MemberRow{}, false, err
 	}
-	return MemberRow{ID: id, Balance: m.Balance, Included: m.Included, Profile: m.profileRaw}, true, nil
+	r := MemberRow{ID: id, Balance: m.Balance, Included: m.Included, Profile: m.profileRaw}
+	if len(r.Profile) == 0 {
+		r.Profile = nil
+		r.fetch = func() ([]byte, error) {
+			if p := b.tx.Bucket(bProfiles).Get([]byte(id)); p != nil {
+				return append([]byte(nil), p...), nil
+			}
+			return nil, nil
+		}
+	}
+	return r, true, nil
 }
 
+// PutMember writes the member's row and, when it changed, its profile.
 func (b *boltTxn) PutMember(r MemberRow) error {
-	v, err := recOf(r).encode()
-	if err != nil {
+	id := []byte(r.ID)
+	if err := b.tx.Bucket(bMembers).Put(id, recOf(r).encodeRow()); err != nil {
 		return err
 	}
-	return b.tx.Bucket(bMembers).Put([]byte(r.ID), v)
+	if r.fetch != nil { // the profile was not read: it has not changed
+		return nil
+	}
+	pb := b.tx.Bucket(bProfiles)
+	switch cur := pb.Get(id); {
+	case len(r.Profile) == 0 && cur != nil:
+		return pb.Delete(id)
+	case len(r.Profile) == 0 || bytes.Equal(cur, r.Profile):
+		return nil
+	}
+	return pb.Put(id, r.Profile)
 }
 
 func (b *boltTxn) Event(reg string, seq uint64) ([]byte, error) { return b.subGet(bEvents, reg, seq) }
