@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -406,8 +405,7 @@ func (a *Analysis) ValueRisk() []MatrixCell {
 	}
 	for i := range a.Profiles {
 		p := &a.Profiles[i]
-		vi := slices.Index(values, p.Value)
-		si := slices.Index(statuses, p.Status)
+		vi, si := valueIndex(p.Value), statusIndex(p.Status)
 		if vi < 0 || si < 0 {
 			continue
 		}
@@ -416,4 +414,32 @@ func (a *Analysis) ValueRisk() []MatrixCell {
 		c.Spend += p.Spend
 	}
 	return cells
+}
+
+// valueIndex is the index of v in ValueRisk's value tiers, or -1.
+func valueIndex(v string) int {
+	switch v {
+	case "high":
+		return 0
+	case "mid":
+		return 1
+	case "low":
+		return 2
+	}
+	return -1
+}
+
+// statusIndex is the index of s in ValueRisk's statuses, or -1.
+func statusIndex(s Status) int {
+	switch s {
+	case StatusActive:
+		return 0
+	case StatusDue:
+		return 1
+	case StatusSleeping:
+		return 2
+	case StatusLost:
+		return 3
+	}
+	return -1
 }

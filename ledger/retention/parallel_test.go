@@ -1,9 +1,11 @@
 package retention_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +49,33 @@ func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
 				t.Fatalf("%d processors: member %s differs:\n%+v\none processor:\n%+v", procs, one.Profiles[i].MemberID, got.Profiles[i], one.Profiles[i])
 			}
 		}
+	}
+}
+
+// TestAnalyzeRefusesDuplicateIDs: a member listed twice is ErrInvalid
+// wherever the two sit in a sorted list split over the processors (in one
+// part, across the seam of two), and unsorted unique ids are accepted.
+func TestAnalyzeRefusesDuplicateIDs(t *testing.T) {
+	asOf := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
+	members := func(n int) []retention.Member {
+		ms := make([]retention.Member, n)
+		for i := range ms {
+			ms[i] = retention.Member{ID: fmt.Sprintf("m%06d", i), Purchases: []retention.Purchase{{SaleID: "s", At: asOf.AddDate(0, 0, -i%300), ClockTrusted: true, Amount: 100}}}
+		}
+		return ms
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	const n = 3 * 4096
+	for _, dup := range []int{1, 100, n / 3, n/3 + 1, n - 1} {
+		ms := members(n)
+		ms[dup].ID = ms[dup-1].ID
+		if _, err := retention.Analyze(ms, asOf, nil); !errors.Is(err, retention.ErrInvalid) || !strings.Contains(err.Error(), ms[dup].ID) {
+			t.Errorf("duplicate at %d: %v", dup, err)
+		}
+	}
+	ms := members(n)
+	ms[10], ms[n-10] = ms[n-10], ms[10]
+	if _, err := retention.Analyze(ms, asOf, nil); errors.Is(err, retention.ErrInvalid) {
+		t.Errorf("unsorted unique ids: %v", err)
 	}
 }

@@ -76,14 +76,18 @@ func (cs *CategoryRhythms) UnmarshalJSON(b []byte) error {
 // and the file readers list members sorted by id, which shows uniqueness
 // without a set.
 func uniqueIDs(members []Member) error {
-	sorted := true
-	for i := 1; i < len(members); i++ {
-		if members[i-1].ID >= members[i].ID {
-			sorted = false
-			break
+	// Sorted in each part (over the processors) and at the seams.
+	parts := partsFor(len(members))
+	unsorted := make([]bool, parts)
+	inParts(len(members), parts, func(k, lo, hi int) {
+		for i := max(lo, 1); i < hi; i++ {
+			if members[i-1].ID >= members[i].ID {
+				unsorted[k] = true
+				return
+			}
 		}
-	}
-	if sorted {
+	})
+	if !slices.Contains(unsorted, true) {
 		return nil
 	}
 	seen := make(map[string]struct{}, len(members))
