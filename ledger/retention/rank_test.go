@@ -109,7 +109,8 @@ func TestDefaultRankSpecIsSelected(t *testing.T) {
 	if sel.Chosen != retention.DefaultRankSpec {
 		t.Errorf("validation chose %s (AUC %.4f), DefaultRankSpec is %s", sel.Chosen, sel.ChosenAUC, retention.DefaultRankSpec)
 	}
-	if len(sel.Candidates) != len(retention.RankCandidates()) || sel.TrainCut != "1997-04-01" || sel.ValidCut != "1997-07-01" || sel.End != "1997-09-30" {
+	if len(sel.Candidates) != len(retention.RankCandidates()) || len(sel.Folds) != retention.RankFolds || sel.Folds[0].TrainCut != "1997-04-01" || sel.Folds[0].ValidCut != "1997-07-01" || sel.End != "1997-09-30" ||
+		sel.Folds[2].ValidCut != "1997-05-02" || sel.Folds[2].End != "1997-08-01" {
 		t.Errorf("selection %+v", sel)
 	}
 	for _, c := range sel.Candidates {
