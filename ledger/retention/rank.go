@@ -168,7 +168,7 @@ func (s RankSpec) String() string {
 // candidate SelectRank chose on CDNOW's calibration period by rolling
 // validation splits inside it (docs/retention-eval.md;
 // TestDefaultRankSpecIsSelected).
-var DefaultRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter", L2: 0.1, Cuts: 1}
+var DefaultRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter+rhythm+bgnbd", L2: 0.1, Cuts: 1}
 
 // RankCandidates are the specs SelectRank compares, written down in
 // docs/retention-eval.md before any of them was scored (on validation or
