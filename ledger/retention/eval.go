@@ -50,7 +50,7 @@ type Eval struct {
 }
 
 // RankRuleName is the evaluation's name of the ranking model's row.
-const RankRuleName = "logistic regression (trained in calibration)"
+const RankRuleName = "learned ranking (trained in calibration)"
 
 // EvalRules are the rules the evaluation scores, in table order, after the
 // flag-everyone baseline.

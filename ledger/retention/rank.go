@@ -1,10 +1,13 @@
 package retention
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
@@ -240,11 +243,40 @@ type rankCtx struct {
 	pop     float64
 	bg      *bgnbd.Params
 	horizon int
+	log1p   []float64 // log1p of 0, 1, 2, ... (the same bits as math.Log1p), or nil
+}
+
+// l1p is math.Log1p of a whole number of days or purchases, from the
+// table when it has it.
+func (c *rankCtx) l1p(v int) float64 {
+	if v >= 0 && v < len(c.log1p) {
+		return c.log1p[v]
+	}
+	return math.Log1p(float64(v))
+}
+
+// rankLog1pTable is math.Log1p of 0 to n-1.
+func rankLog1pTable(n int) []float64 {
+	t := make([]float64, n)
+	for i := range t {
+		t[i] = math.Log1p(float64(i))
+	}
+	return t
+}
+
+// bgPair is BG/NBD's P(alive) and P(no purchase in t) of c, the latter
+// as bgnbd.Params.PNoPurchase computes it without computing P(alive)
+// twice (TestBGPairIsPNoPurchase).
+func bgPair(p *bgnbd.Params, c bgnbd.Customer, t float64) (float64, float64) {
+	pa := p.PAlive(c)
+	x := float64(c.X)
+	stay := math.Exp((p.R + x) * (math.Log(p.Alpha+c.T) - math.Log(p.Alpha+c.T+t)))
+	return pa, (1 - pa) + pa*stay
 }
 
 // rankRow computes a member's features from a cleaned history as of day
 // into row (as many as the set has); false without a purchase.
-func rankRow(row []float64, x rankExtras, h History, asOf Day, ctx rankCtx) bool {
+func rankRow(row []float64, x rankExtras, h History, asOf Day, ctx *rankCtx) bool {
 	n := len(h.Days)
 	if n == 0 {
 		return false
@@ -263,9 +295,9 @@ func rankRow(row []float64, x rankExtras, h History, asOf Day, ctx rankCtx) bool
 	}
 	rec := float64(asOf - last)
 	age := float64(asOf - first)
-	row[0] = math.Log1p(rec)
-	row[1] = math.Log1p(float64(n - 1))
-	row[2] = math.Log1p(age)
+	row[0] = ctx.l1p(int(asOf - last))
+	row[1] = ctx.l1p(n - 1)
+	row[2] = ctx.l1p(int(asOf - first))
 	row[3] = math.Log1p(rec / iv)
 	row[4] = math.Log1p(math.Max(float64(spend)/float64(n)/100, 0))
 	row[5] = math.Log1p(float64(n-1) / math.Max(age, 1) * 30)
@@ -324,12 +356,9 @@ func rankRow(row []float64, x rankExtras, h History, asOf Day, ctx rankCtx) bool
 		row[k+3] = math.Log1p(dayAges / float64(n))
 		k += 4
 	}
-	if x.bg {
-		if ctx.bg == nil {
-			return false
-		}
+	if x.bg && ctx.bg != nil { // else the caller fills them
 		c := bgnbd.Customer{X: n - 1, Tx: float64(last-first) / 7, T: age / 7}
-		row[k], row[k+1] = ctx.bg.PAlive(c), ctx.bg.PNoPurchase(c, float64(ctx.horizon)/7)
+		row[k], row[k+1] = bgPair(ctx.bg, c, float64(ctx.horizon)/7)
 	}
 	return true
 }
@@ -356,12 +385,26 @@ func rankWidth(x rankExtras) int {
 }
 
 // histories cleans every member as of asOf.
+// From rankChunkRows members it cleans rankChunks parts at once, each
+// with its own cleaner (a member's history depends on that member only).
 func histories(members []Member, asOf time.Time, c *Config) []History {
 	hs := make([]History, len(members))
-	cl := newPopulationCleaner(asOf, c)
-	for i, m := range members {
-		hs[i], _ = cl.clean(m)
+	parts := 1
+	if len(members) >= rankChunkRows {
+		parts = rankChunks
 	}
+	size := (len(members) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*size, min(len(members), (p+1)*size)
+		wg.Go(func() {
+			cl := newPopulationCleaner(asOf, c)
+			for i := lo; i < hi; i++ {
+				hs[i], _ = cl.clean(members[i])
+			}
+		})
+	}
+	wg.Wait()
 	return hs
 }
 
@@ -381,77 +424,133 @@ func TrainRankSpec(members []Member, end time.Time, innerDays int, spec RankSpec
 }
 
 // TrainRank trains the ranking model on the analysis's own histories, as
-// TrainRank does with end = the analysis date.
+// TrainRank does with end = the analysis date. When BG/NBD cannot be
+// fitted as of the cut, it trains the same spec without the "bgnbd"
+// features.
 func (a *Analysis) TrainRank(innerDays int) (*RankModel, error) {
 	hs := make([]History, len(a.Profiles))
 	for i := range a.Profiles {
 		hs[i] = a.Profiles[i].history
 	}
-	return trainRank(hs, a.AsOf, innerDays, DefaultRankSpec, nil)
+	m, err := trainRank(hs, a.AsOf, innerDays, DefaultRankSpec, nil)
+	if err != nil && errors.Is(err, ErrNoData) && strings.HasSuffix(DefaultRankSpec.Features, "+bgnbd") {
+		// BG/NBD cannot be fitted as of the cut (too few or too young
+		// members): the same model without its features.
+		spec := DefaultRankSpec
+		spec.Features = strings.TrimSuffix(spec.Features, "+bgnbd")
+		m, err = trainRank(hs, a.AsOf, innerDays, spec, nil)
+	}
+	return m, err
 }
 
-// bgFits fits BG/NBD on the histories as they stood on a day (each fit
-// once): the "bgnbd" features of rows taken as of that day.
+// bgFits holds BG/NBD fits on the histories as they stood on a day (each
+// fitted once): the "bgnbd" features of rows taken as of that day.
 type bgFits map[Day]*bgnbd.Params
 
-func (f bgFits) at(hs []History, day Day) (*bgnbd.Params, error) {
-	if p, ok := f[day]; ok {
-		return p, nil
-	}
-	cs := make([]bgnbd.Customer, 0, len(hs))
-	for _, h := range hs {
-		n := sort.Search(len(h.Days), func(j int) bool { return h.Days[j] > day })
-		if n == 0 {
-			continue
-		}
-		cs = append(cs, bgnbd.Customer{X: n - 1, Tx: float64(h.Days[n-1]-h.Days[0]) / 7, T: float64(day-h.Days[0]) / 7})
-	}
+// fitBG fits BG/NBD on customers summarised as of day.
+func fitBG(cs []bgnbd.Customer, day Day) (*bgnbd.Params, error) {
 	fit, err := bgnbd.FitParams(cs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: BG/NBD as of %s for the ranking features: %v", ErrNoData, day, err)
 	}
-	f[day] = &fit.Params
 	return &fit.Params, nil
 }
 
 // rankRows computes the rows (a leading 1, then the features) and targets
 // of the members as of cut, target "no purchase after cut up to end", from
 // histories that may go beyond end. It appends to X and y and returns
-// them with the number of positives.
+// them with the number of positives. The "bgnbd" features need BG/NBD
+// fitted as of cut on the same members: unless fits has it, the fit runs
+// beside the other features' computation and its two columns are filled
+// after.
 func rankRows(X, y []float64, hs []History, cut, end Day, x rankExtras, fits bgFits) ([]float64, []float64, int, error) {
 	upTo := make([]int32, len(hs))
-	var ivs []float64
+	ivs := make([]float64, 0, len(hs))
+	var cs []bgnbd.Customer
+	if x.bg {
+		cs = make([]bgnbd.Customer, 0, len(hs))
+	}
 	for i, h := range hs {
 		n := sort.Search(len(h.Days), func(j int) bool { return h.Days[j] > cut })
 		upTo[i] = int32(n)
 		if n > 1 {
 			ivs = append(ivs, float64(h.Days[n-1]-h.Days[0])/float64(n-1))
 		}
+		if x.bg && n > 0 {
+			cs = append(cs, bgnbd.Customer{X: n - 1, Tx: float64(h.Days[n-1]-h.Days[0]) / 7, T: float64(cut-h.Days[0]) / 7})
+		}
 	}
-	ctx := rankCtx{pop: median(ivs), horizon: int(end - cut)}
+	ctx := rankCtx{pop: medianInPlace(ivs), horizon: int(end - cut)}
+	type fitted struct {
+		p   *bgnbd.Params
+		err error
+	}
+	var pending chan fitted
 	if x.bg {
-		var err error
-		if ctx.bg, err = fits.at(hs, cut); err != nil {
-			return X, y, 0, err
+		if p, ok := fits[cut]; ok {
+			ctx.bg = p
+		} else {
+			pending = make(chan fitted, 1)
+			go func() {
+				p, err := fitBG(cs, cut)
+				pending <- fitted{p, err}
+			}()
 		}
 	}
+	ctx.log1p = rankLog1pTable(rankLog1pDays)
 	k := 1 + rankWidth(x)
+	from := len(y)
+	// The members with a purchase by the cut are the rows, in order.
+	idx := make([]int32, 0, len(hs))
+	for i, n := range upTo {
+		if n > 0 {
+			idx = append(idx, int32(i))
+		}
+	}
+	X, y = slices.Grow(X, len(idx)*k)[:len(X)+len(idx)*k], slices.Grow(y, len(idx))[:from+len(idx)]
+	rows := func(lo, hi int) int {
+		pos := 0
+		for r := lo; r < hi; r++ {
+			i := idx[r]
+			h, n := hs[i], int(upTo[i])
+			row := X[(from+r)*k : (from+r+1)*k]
+			row[0] = 1
+			rankRow(row[1:], x, History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, &ctx)
+			stay := 1.0
+			if n < len(h.Days) && h.Days[n] <= end {
+				stay = 0
+			}
+			y[from+r] = stay
+			pos += int(stay)
+		}
+		return pos
+	}
 	pos := 0
-	X, y = slices.Grow(X, len(hs)*k), slices.Grow(y, len(hs))
-	for i, h := range hs {
-		n := int(upTo[i])
-		X = append(X, 1)
-		X = X[:len(X)+k-1]
-		if !rankRow(X[len(X)-k+1:], x, History{Days: h.Days[:n], Spend: h.Spend[:n]}, cut, ctx) {
-			X = X[:len(X)-k]
-			continue
+	if len(idx) < rankChunkRows {
+		pos = rows(0, len(idx))
+	} else {
+		var wg sync.WaitGroup
+		counts := make([]int, rankChunks)
+		size := (len(idx) + rankChunks - 1) / rankChunks
+		for c := range rankChunks {
+			wg.Go(func() { counts[c] = rows(c*size, min(len(idx), (c+1)*size)) })
 		}
-		stay := 1.0
-		if n < len(h.Days) && h.Days[n] <= end {
-			stay = 0
+		wg.Wait()
+		for _, c := range counts {
+			pos += c
 		}
-		y = append(y, stay)
-		pos += int(stay)
+	}
+	if pending != nil {
+		f := <-pending
+		if f.err != nil {
+			return X, y, 0, f.err
+		}
+		fits[cut] = f.p
+		t := float64(ctx.horizon) / 7
+		for r, c := range cs { // the rows, in the same order
+			row := X[(from+r)*k : (from+r+1)*k]
+			row[k-2], row[k-1] = bgPair(f.p, c, t)
+		}
 	}
 	return X, y, pos, nil
 }
@@ -510,6 +609,10 @@ type RankCandidate struct {
 	Spec          RankSpec  `json:"spec"`
 	ValidationAUC float64   `json:"validation_auc"` // the mean of FoldAUC
 	FoldAUC       []float64 `json:"fold_auc"`       // in RankSelection.Folds order
+	// LeftOut says why a candidate could not be trained or scored on
+	// every split (e.g. no BG/NBD fit on the young members of the
+	// earliest split); such a candidate is not chosen.
+	LeftOut string `json:"left_out,omitempty"`
 }
 
 // RankFold is one validation split of SelectRank.
@@ -519,6 +622,8 @@ type RankFold struct {
 	End       string `json:"end"`
 	Members   int    `json:"members"`   // validation rows
 	Positives int    `json:"positives"` // of them without a purchase
+
+	vcut, vend Day
 }
 
 // RankSelection is SelectRank's result: every candidate's validation AUC
@@ -527,7 +632,7 @@ type RankSelection struct {
 	End        string          `json:"end"`        // the end of the data used
 	Folds      []RankFold      `json:"folds"`      // latest first
 	Candidates []RankCandidate `json:"candidates"` // in RankCandidates order
-	Chosen     RankSpec        `json:"chosen"`     // the best mean validation AUC; the earlier candidate on a tie
+	Chosen     RankSpec        `json:"chosen"`     // the best mean validation AUC; the earlier candidate on a tie; never one left out
 	ChosenAUC  float64         `json:"chosen_auc"`
 }
 
@@ -551,51 +656,61 @@ func selectRank(members []Member, end time.Time, innerDays int, cands []RankSpec
 	e := DayOf(end, c.Location)
 	sel := &RankSelection{End: e.String()}
 	fits := bgFits{}
-	type fold struct {
-		vcut, vend Day
-		truth      []bool
-	}
-	folds := make([]fold, RankFolds)
-	for i := range folds {
-		f := &folds[i]
-		f.vend = e - Day(RankFoldStep*i)
-		f.vcut = f.vend - Day(innerDays)
-		sel.Folds = append(sel.Folds, RankFold{TrainCut: (f.vcut - Day(innerDays)).String(), ValidCut: f.vcut.String(), End: f.vend.String()})
+	for i := range RankFolds {
+		vend := e - Day(RankFoldStep*i)
+		vcut := vend - Day(innerDays)
+		sel.Folds = append(sel.Folds, RankFold{TrainCut: (vcut - Day(innerDays)).String(), ValidCut: vcut.String(), End: vend.String(), vcut: vcut, vend: vend})
 	}
 	for _, spec := range cands {
-		x, ok := rankSet(spec.Features)
-		if !ok {
-			return nil, fmt.Errorf("%w: ranking spec %+v", ErrInvalid, spec)
+		cand, err := validateRank(hs, spec, innerDays, sel.Folds, fits)
+		if err != nil && !errors.Is(err, ErrNoData) {
+			return nil, err
 		}
-		cand := RankCandidate{Spec: spec}
-		for i := range folds {
-			f := &folds[i]
-			m, err := trainRank(hs, f.vcut, innerDays, spec, fits)
-			if err != nil {
-				return nil, fmt.Errorf("select ranking: %s, split to %s: %w", spec, f.vend, err)
-			}
-			X, y, pos, err := rankRows(nil, nil, hs, f.vcut, f.vend, x, fits)
-			if err != nil {
-				return nil, fmt.Errorf("select ranking: %s, split to %s: %w", spec, f.vend, err)
-			}
-			k := 1 + rankWidth(x)
-			scores := make([]float64, len(y))
-			truth := make([]bool, len(y))
-			for r := range y {
-				scores[r], truth[r] = m.scoreRow(X[r*k+1:r*k+k]), y[r] == 1
-			}
-			sel.Folds[i].Members, sel.Folds[i].Positives = len(y), pos
-			auc := AUC(scores, truth)
-			cand.FoldAUC = append(cand.FoldAUC, auc)
-			cand.ValidationAUC += auc / float64(len(folds))
+		if err != nil {
+			cand = RankCandidate{Spec: spec, LeftOut: err.Error()}
 		}
-		cand.ValidationAUC = math.Round(cand.ValidationAUC*1e12) / 1e12
 		sel.Candidates = append(sel.Candidates, cand)
-		if len(sel.Candidates) == 1 || cand.ValidationAUC > sel.ChosenAUC {
+		if cand.LeftOut == "" && (sel.Chosen == RankSpec{} || cand.ValidationAUC > sel.ChosenAUC) {
 			sel.Chosen, sel.ChosenAUC = spec, cand.ValidationAUC
 		}
 	}
+	if sel.Chosen == (RankSpec{}) {
+		return nil, fmt.Errorf("%w: select ranking: no candidate could be trained on every split (first: %s)", ErrNoData, sel.Candidates[0].LeftOut)
+	}
 	return sel, nil
+}
+
+// validateRank trains spec on each split and scores it there; it fills
+// each fold's validation counts.
+func validateRank(hs []History, spec RankSpec, innerDays int, folds []RankFold, fits bgFits) (RankCandidate, error) {
+	cand := RankCandidate{Spec: spec}
+	x, ok := rankSet(spec.Features)
+	if !ok {
+		return cand, fmt.Errorf("%w: ranking spec %+v", ErrInvalid, spec)
+	}
+	for i := range folds {
+		f := &folds[i]
+		m, err := trainRank(hs, f.vcut, innerDays, spec, fits)
+		if err != nil {
+			return cand, fmt.Errorf("select ranking: %s, split to %s: %w", spec, f.vend, err)
+		}
+		X, y, pos, err := rankRows(nil, nil, hs, f.vcut, f.vend, x, fits)
+		if err != nil {
+			return cand, fmt.Errorf("select ranking: %s, split to %s: %w", spec, f.vend, err)
+		}
+		k := 1 + rankWidth(x)
+		scores := make([]float64, len(y))
+		truth := make([]bool, len(y))
+		for r := range y {
+			scores[r], truth[r] = m.scoreRow(X[r*k+1:r*k+k]), y[r] == 1
+		}
+		f.Members, f.Positives = len(y), pos
+		auc := AUC(scores, truth)
+		cand.FoldAUC = append(cand.FoldAUC, auc)
+		cand.ValidationAUC += auc / float64(len(folds))
+	}
+	cand.ValidationAUC = math.Round(cand.ValidationAUC*1e12) / 1e12
+	return cand, nil
 }
 
 // fitLogistic fits y ~ sigmoid(w.x) by Newton's method (iteratively
@@ -641,6 +756,7 @@ func newtonLogistic(X []float64, k int, y []float64, l2 float64, w0 []float64) (
 	pen := l2 * float64(len(y))
 	frozen := false
 	last := math.Inf(1)
+	var parts [][]float64 // per chunk: gradient, then Hessian
 	for it := 0; it < 100; it++ {
 		if !frozen {
 			H.Zero()
@@ -648,27 +764,40 @@ func newtonLogistic(X []float64, k int, y []float64, l2 float64, w0 []float64) (
 		g.Zero()
 		hd := H.RawSymmetric().Data
 		gd := g.RawVector().Data
-		for i, yi := range y {
-			xi := X[i*k : i*k+k : i*k+k]
-			z := 0.0
-			for j, v := range xi {
-				z += w[j] * v
-			}
-			p := 1 / (1 + math.Exp(-z))
-			r := yi - p
-			if frozen {
-				for j, vj := range xi {
-					gd[j] += r * vj
+		if len(y) < rankChunkRows {
+			logisticPass(X, k, y, w, gd, hd, frozen)
+		} else {
+			// Fixed chunks, each on its own goroutine with its own sums,
+			// added in chunk order: the same result on any number of
+			// cores.
+			if parts == nil {
+				parts = make([][]float64, rankChunks)
+				for c := range parts {
+					parts[c] = make([]float64, k+k*k)
 				}
-				continue
 			}
-			q := p * (1 - p)
-			for j, vj := range xi {
-				gd[j] += r * vj
-				qv := q * vj
-				row := hd[j*k : j*k+k]
-				for l := j; l < k; l++ {
-					row[l] += qv * xi[l]
+			var wg sync.WaitGroup
+			size := (len(y) + rankChunks - 1) / rankChunks
+			for c := range rankChunks {
+				lo, hi := c*size, min(len(y), (c+1)*size)
+				wg.Go(func() {
+					pg, ph := parts[c][:k], parts[c][k:]
+					clear(pg)
+					if !frozen {
+						clear(ph)
+					}
+					logisticPass(X[lo*k:hi*k], k, y[lo:hi], w, pg, ph, frozen)
+				})
+			}
+			wg.Wait()
+			for c := range rankChunks {
+				for j, v := range parts[c][:k] {
+					gd[j] += v
+				}
+				if !frozen {
+					for j, v := range parts[c][k:] {
+						hd[j] += v
+					}
 				}
 			}
 		}
@@ -694,12 +823,54 @@ func newtonLogistic(X []float64, k int, y []float64, l2 float64, w0 []float64) (
 			return w, nil
 		}
 		// From a warm start the first Hessian is already close to the
-		// one at the maximum: keep it from the first step on. A chord
-		// step that does not at least halve the last one recomputes it.
-		frozen = (norm < 1e-4 || w0 != nil && it == 0) && !(frozen && norm > last/2)
+		// one at the maximum: keep it from the first step on, and as
+		// long as chord steps shrink at least eightfold. A chord step
+		// that does not at least halve the last one recomputes it.
+		frozen = (norm < 1e-4 || w0 != nil && it == 0 || frozen && norm < last/8) && !(frozen && norm > last/2)
 		last = norm
 	}
 	return w, nil
+}
+
+// rankLog1pDays is the size of rankRows' table of log1p of whole numbers
+// (days up to about eleven years).
+const rankLog1pDays = 4096
+
+// rankChunkRows is the number of rows from which the logistic
+// regression's passes (and the cleaning of histories) run in rankChunks
+// fixed chunks at once.
+const (
+	rankChunkRows = 20_000
+	rankChunks    = 4
+)
+
+// logisticPass adds the log-likelihood's gradient at w over the rows to
+// gd and, unless frozen, the negative Hessian's upper triangle to hd.
+func logisticPass(X []float64, k int, y, w, gd, hd []float64, frozen bool) {
+	for i, yi := range y {
+		xi := X[i*k : i*k+k : i*k+k]
+		z := 0.0
+		for j, v := range xi {
+			z += w[j] * v
+		}
+		p := 1 / (1 + math.Exp(-z))
+		r := yi - p
+		if frozen {
+			for j, vj := range xi {
+				gd[j] += r * vj
+			}
+			continue
+		}
+		q := p * (1 - p)
+		for j, vj := range xi {
+			gd[j] += r * vj
+			qv := q * vj
+			row := hd[j*k : j*k+k]
+			for l := j; l < k; l++ {
+				row[l] += qv * xi[l]
+			}
+		}
+	}
 }
 
 // scoreRow is the model's probability of no purchase ahead for a row of
@@ -736,8 +907,11 @@ func (m *RankModel) scoreRow(row []float64) float64 {
 func (m *RankModel) Score(h History, asOf Day, popMedian float64, fit *bgnbd.Params) (float64, bool) {
 	var buf [32]float64
 	x, _ := rankSet(m.Spec.Features)
+	if x.bg && fit == nil {
+		return 0, false
+	}
 	row := buf[:len(m.Features)]
-	if !rankRow(row, x, h, asOf, rankCtx{pop: popMedian, bg: fit, horizon: m.Horizon}) {
+	if !rankRow(row, x, h, asOf, &rankCtx{pop: popMedian, bg: fit, horizon: m.Horizon}) {
 		return 0, false
 	}
 	return m.scoreRow(row), true

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
 )
 
 // TestTreesLearnAnInteraction: on rows whose target depends on an
@@ -86,6 +88,30 @@ func TestTreeSplitsFollowThresholds(t *testing.T) {
 		p := m.scoreRow([]float64{float64(v)})
 		if (v > 14) != (p > 0.5) {
 			t.Errorf("value %d: probability %.3f", v, p)
+		}
+	}
+}
+
+// TestBGPairIsPNoPurchase: the ranking features' P(alive) and P(no
+// purchase) are bgnbd's, bit for bit.
+func TestBGPairIsPNoPurchase(t *testing.T) {
+	p := &bgnbd.Params{R: 0.24, Alpha: 4.4, A: 0.79, B: 2.4}
+	for _, c := range []bgnbd.Customer{{X: 0, Tx: 0, T: 10}, {X: 3, Tx: 20, T: 30}, {X: 12, Tx: 51, T: 52}} {
+		for _, tw := range []float64{1, 13, 39} {
+			pa, pn := bgPair(p, c, tw)
+			if pa != p.PAlive(c) || pn != p.PNoPurchase(c, tw) {
+				t.Errorf("%+v, %g weeks: %v %v, want %v %v", c, tw, pa, pn, p.PAlive(c), p.PNoPurchase(c, tw))
+			}
+		}
+	}
+}
+
+// TestLog1pTableSameBits: the table of whole numbers is math.Log1p's.
+func TestLog1pTableSameBits(t *testing.T) {
+	ctx := rankCtx{log1p: rankLog1pTable(100)}
+	for _, v := range []int{0, 1, 7, 99, 100, 5000} {
+		if got, want := ctx.l1p(v), math.Log1p(float64(v)); got != want {
+			t.Errorf("%d: %v, want %v", v, got, want)
 		}
 	}
 }
