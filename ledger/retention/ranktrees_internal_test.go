@@ -1,9 +1,13 @@
 package retention
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger/retention/bgnbd"
 )
@@ -113,5 +117,42 @@ func TestLog1pTableSameBits(t *testing.T) {
 		if got, want := ctx.l1p(v), math.Log1p(float64(v)); got != want {
 			t.Errorf("%d: %v, want %v", v, got, want)
 		}
+	}
+}
+
+// TestSelectLeavesOutWhatCannotTrain: when BG/NBD cannot be fitted as of
+// the earliest split's cut (every member has bought once by then), the
+// candidates with BG/NBD features are left out with the reason, another
+// is chosen, and contact lists' training drops those two features.
+func TestSelectLeavesOutWhatCannotTrain(t *testing.T) {
+	end := time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)
+	e := DayOf(end, time.UTC)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ms []Member
+	for i := range 400 {
+		m := Member{ID: fmt.Sprintf("m%03d", i)}
+		first := e - 400 + Day(rng.IntN(100))
+		m.Purchases = append(m.Purchases, Purchase{SaleID: m.ID + "a", At: first.Time(), Amount: 1000})
+		if i%2 == 0 {
+			for d := e - 240 + Day(rng.IntN(60)); d <= e; d += Day(20 + rng.IntN(80)) {
+				m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("%s-%d", m.ID, d), At: d.Time(), Amount: 1500})
+			}
+		}
+		ms = append(ms, m)
+	}
+	cands := []RankSpec{
+		{Model: RankLogistic, Features: "base+inter+rhythm+bgnbd", L2: 0.1, Cuts: 1},
+		{Model: RankLogistic, Features: "base+inter+rhythm", L2: 0.1, Cuts: 1},
+	}
+	sel, err := selectRank(ms, end, DefaultRankInnerDays, cands, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.Candidates[0].LeftOut == "" || !strings.Contains(sel.Candidates[0].LeftOut, "BG/NBD") || sel.Chosen != cands[1] || len(sel.Candidates[1].FoldAUC) != RankFolds {
+		t.Errorf("selection %+v", sel)
+	}
+	// Nothing trains at all: an error, not a choice.
+	if _, err := selectRank(ms[:5], end, DefaultRankInnerDays, cands, nil); !errors.Is(err, ErrNoData) {
+		t.Errorf("five members: %v", err)
 	}
 }
