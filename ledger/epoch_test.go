@@ -14,6 +14,7 @@ func stamped(t *testing.T, x ledger.Wire, after uint64) ([]ledger.OutboxRecord, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	ledger.OutboxStampedIntoMatches(t, x, after, 100, recs, st)
 	return recs, st
 }
 

@@ -111,6 +111,9 @@ func decodeEventRow(k, v []byte, ev *PointEvent) error {
 	if len(k) < 10 {
 		return fmt.Errorf("event row key %q too short", k)
 	}
+	if len(v) < 2 {
+		return fmt.Errorf("event row %q: %w", k, errShortRow)
+	}
 	d := rowDecoder{b: v[2:]}
 	flags := v[1]
 	*ev = PointEvent{MemberID: rowMember(k), Seq: keySeq(k), ClockTrusted: flags&evTrusted != 0}
@@ -149,6 +152,9 @@ func eventRowPoints(v []byte) (Points, error) {
 		}
 		err := json.Unmarshal(v, &ev)
 		return ev.Points, err
+	}
+	if len(v) < 2 {
+		return 0, errShortRow
 	}
 	d := rowDecoder{b: v[2:]}
 	d.str()
@@ -258,4 +264,180 @@ func (d *rowDecoder) time() time.Time {
 		return t
 	}
 	return t.In(time.FixedZone("", int(off)))
+}
+
+// appendEventRowJSON appends the event row k, v as JSON: the bytes
+// eventRowJSON returns, without the PointEvent in between (no strings
+// built, nothing allocated for a row of printable ASCII). The uplink
+// sends a batch of them at a time (OutboxInto). Anything unusual (a
+// string that needs escaping, a time JSON refuses) takes eventRowJSON's
+// path for that row; TestAppendEventRowJSON and FuzzAppendEventRowJSON
+// hold the two to the same bytes.
+func appendEventRowJSON(b, k, v []byte) ([]byte, error) {
+	if len(v) == 0 || v[0] != eventRowMark {
+		return append(b, v...), nil
+	}
+	if len(k) < 10 {
+		return b, fmt.Errorf("event row key %q too short", k)
+	}
+	if len(v) < 2 {
+		return b, fmt.Errorf("event row %q: %w", k, errShortRow)
+	}
+	d := rowDecoder{b: v[2:]}
+	flags := v[1]
+	kind := d.bytes()
+	points := d.varint()
+	register := d.bytes()
+	var id []byte
+	if flags&evIDStored != 0 {
+		id = d.bytes()
+	}
+	saleID := d.bytes()
+	line := int64(int(d.varint()))
+	reverses := d.bytes()
+	reason := d.bytes()
+	operator := d.bytes()
+	var expires rowTime
+	if flags&evExpires != 0 {
+		expires = d.rowTime()
+	}
+	ruleVersion := int64(int(d.varint()))
+	wall := d.rowTime()
+	bootID := d.bytes()
+	sinceBoot := d.varint()
+	clockFault := d.bytes()
+	if d.err != nil || len(d.b) != 0 {
+		return b, fmt.Errorf("event row %q: %w", k, errors.Join(d.err, errTrailing(len(d.b))))
+	}
+	seq := keySeq(k)
+	start := len(b)
+	ok := true
+	b = append(b, `{"id":`...)
+	if id != nil {
+		b, ok = appendJSONPlain(b, id, ok)
+	} else {
+		b, ok = appendJSONPlain(b, register, ok)
+		b = b[:len(b)-1]
+		b = append(b, '-')
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, '"')
+	}
+	b = append(b, `,"register":`...)
+	b, ok = appendJSONPlain(b, register, ok)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"kind":`...)
+	b, ok = appendJSONPlain(b, kind, ok)
+	b = append(b, `,"member_id":`...)
+	b, ok = appendJSONPlain(b, k[:len(k)-10], ok)
+	b = append(b, `,"points":`...)
+	b = strconv.AppendInt(b, points, 10)
+	if len(saleID) != 0 {
+		b = append(b, `,"sale_id":`...)
+		b, ok = appendJSONPlain(b, saleID, ok)
+	}
+	if line != 0 {
+		b = append(b, `,"line":`...)
+		b = strconv.AppendInt(b, line, 10)
+	}
+	if len(reverses) != 0 {
+		b = append(b, `,"reverses":`...)
+		b, ok = appendJSONPlain(b, reverses, ok)
+	}
+	if len(reason) != 0 {
+		b = append(b, `,"reason":`...)
+		b, ok = appendJSONPlain(b, reason, ok)
+	}
+	if len(operator) != 0 {
+		b = append(b, `,"operator":`...)
+		b, ok = appendJSONPlain(b, operator, ok)
+	}
+	if flags&evExpires != 0 {
+		b = append(b, `,"expires_at":`...)
+		b, ok = expires.appendJSON(b, ok)
+	}
+	if ruleVersion != 0 {
+		b = append(b, `,"rule_version":`...)
+		b = strconv.AppendInt(b, ruleVersion, 10)
+	}
+	b = append(b, `,"wall_time":`...)
+	b, ok = wall.appendJSON(b, ok)
+	b = append(b, `,"clock_trusted":`...)
+	b = strconv.AppendBool(b, flags&evTrusted != 0)
+	if len(bootID) != 0 {
+		b = append(b, `,"boot_id":`...)
+		b, ok = appendJSONPlain(b, bootID, ok)
+	}
+	if sinceBoot != 0 {
+		b = append(b, `,"since_boot_ns":`...)
+		b = strconv.AppendInt(b, sinceBoot, 10)
+	}
+	if len(clockFault) != 0 {
+		b = append(b, `,"clock_fault":`...)
+		b, ok = appendJSONPlain(b, clockFault, ok)
+	}
+	if !ok {
+		j, err := eventRowJSON(k, v)
+		if err != nil {
+			return b[:start], err
+		}
+		return append(b[:start], j...), nil
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONPlain appends s between quotes when it needs no escaping
+// (safeJSON); otherwise it appends nothing and ok turns false.
+func appendJSONPlain(b, s []byte, ok bool) ([]byte, bool) {
+	for _, c := range s {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return b, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), ok
+}
+
+// rowTime is a time as a row holds it, not yet a time.Time.
+type rowTime struct {
+	sec, off int64
+	nsec     uint64
+}
+
+// bytes reads a string without copying it.
+func (d *rowDecoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errShortRow
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+// rowTime reads a time as time does, without making it.
+func (d *rowDecoder) rowTime() rowTime {
+	t := rowTime{sec: d.varint(), nsec: d.uvarint(), off: d.varint()}
+	if d.err == nil && t.nsec >= 1e9 {
+		d.err = fmt.Errorf("nanoseconds %d out of range", t.nsec)
+	}
+	return t
+}
+
+// appendJSON appends the time as appendJSONTime writes the time.Time time
+// would read; ok turns false where appendJSONTime refuses it.
+func (t rowTime) appendJSON(b []byte, ok bool) ([]byte, bool) {
+	tt := time.Unix(t.sec, int64(t.nsec))
+	if t.off == 0 {
+		tt = tt.UTC()
+	} else if _, lo := tt.Zone(); int64(lo) != t.off {
+		tt = tt.In(time.FixedZone("", int(t.off)))
+	}
+	b, tok := appendJSONTime(b, tt)
+	return b, ok && tok
 }

@@ -47,6 +47,8 @@ func eventRowRoundTrip(t *testing.T, ev PointEvent) {
 		}
 		t.Fatalf("outbox JSON %s\nwant %s", js, want)
 	}
+	sameAppended(t, k, v)
+	sameAppended(t, k, want)
 	if p, err := eventRowPoints(v); err != nil || p != ev.Points {
 		t.Fatalf("points %d %v, want %d", p, err, ev.Points)
 	}
@@ -82,5 +84,52 @@ func FuzzEventRow(f *testing.F) {
 		// Any bytes after the mark decode or fail; they never panic.
 		var got PointEvent
 		_ = decodeEventRow(rowKey(rowEvent, "m", 1), append([]byte{eventRowMark, byte(pts)}, reason...), &got)
+		sameAppended(t, rowKey(rowEvent, "m", 1), append([]byte{eventRowMark, byte(pts)}, reason...))
+		sameAppended(t, rowKey(rowEvent, member, uint64(pts)), append(encodeEventRow(&ev)[:2], boot...))
 	})
+}
+
+// sameAppended: appendEventRowJSON appends what eventRowJSON returns for
+// the row k, v, byte for byte, or fails alike, leaving what it appends to
+// as it was.
+func sameAppended(t *testing.T, k, v []byte) {
+	t.Helper()
+	want, werr := eventRowJSON(k, v)
+	prefix := []byte(`[{"x":1},`)
+	got, err := appendEventRowJSON(append([]byte(nil), prefix...), k, v)
+	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+		t.Fatalf("row %q %x: appended error %v, eventRowJSON %v", k, v, err, werr)
+	}
+	if werr != nil {
+		want = nil
+	}
+	if !bytes.Equal(got, append(prefix, want...)) {
+		t.Fatalf("row %q %x: appended\n%s\neventRowJSON\n%s", k, v, got[len(prefix):], want)
+	}
+}
+
+// TestAppendEventRowJSON: the rows of every kind of point event and a
+// few a ledger never writes (strings that need escaping, times JSON
+// refuses, rows cut short or too long) append as eventRowJSON reads them.
+func TestAppendEventRowJSON(t *testing.T) {
+	local := time.Date(2026, 7, 1, 10, 0, 0, 5, time.Local)
+	evs := append(pointEventsToEncode(),
+		PointEvent{ID: "r1-9", Register: "r1", Seq: 9, Kind: KindAdjust, MemberID: "m<1>", Points: -1 << 40, Reason: "a \"b\" & <c>", Operator: "\u2028", WallTime: local},
+		PointEvent{ID: "x\xff", Register: "r\x01", Seq: 10, Kind: KindEarn, MemberID: "m1", SaleID: "s\t", Line: -3, Reverses: "r1-2", WallTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		PointEvent{ID: "r1-11", Register: "r1", Seq: 11, Kind: KindExpire, MemberID: "m1", WallTime: local, ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 25*3600))},
+		PointEvent{ID: "r1-12", Register: "r1", Seq: 1<<64 - 1, Kind: KindBonus, MemberID: "m1", RuleVersion: 7, WallTime: time.Date(2026, 7, 1, 10, 0, 0, 0, time.FixedZone("Y", 3*3600+30*60)), ClockTrusted: true, TimeRef: TimeRef{BootID: "b", SinceBoot: -9, ClockFault: "ahead"}},
+	)
+	for _, ev := range evs {
+		k := rowKey(rowEvent, ev.MemberID, ev.Seq)
+		v := encodeEventRow(&ev)
+		sameAppended(t, k, v)
+		for n := range v {
+			sameAppended(t, k, v[:n]) // cut short
+		}
+		sameAppended(t, k, append(v, 0)) // a byte left over
+		sameAppended(t, k[:9], v)        // key too short
+		if js, err := json.Marshal(ev); err == nil {
+			sameAppended(t, k, js) // a JSON row (before schema 7)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 )
@@ -73,5 +74,43 @@ func TestOutboxSequenceConfirm(t *testing.T) {
 	recs, _ = f.l.Outbox(4, 100)
 	if len(recs) != 1 || recs[0].Seq != 5 {
 		t.Fatalf("after restart: %+v", recs)
+	}
+}
+
+// TestOutboxIntoMatchesOutbox: sales, refunds, voids, adjustments,
+// member records, consent, an erasure's redacted records and
+// confirmation, kept confirmed records: OutboxInto reads them as Outbox
+// does. (TestRandomOperationSequences and the fixtures check it too.)
+func TestOutboxIntoMatchesOutbox(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.enrol(t, "m1", "card-m1")
+	f.enrol(t, "m2", "card-m2")
+	f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m1", Lines: []ledger.Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 500}}})
+	f.sale(t, ledger.SaleRequest{ID: "s2", MemberID: "m2"})
+	if _, err := f.l.Adjust(ctx, "adj-1", "m1", 7, `a "quoted" <reason> & more`, "op\u2028"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Refund(ctx, ledger.RefundRequest{ID: "rf1", SaleID: "s1", Lines: []ledger.RefundLine{{No: 1, Quantity: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Void(ctx, "v1", "s2", "mistake"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.SetConsent(ctx, "m2", ledger.Consent{Given: true, Channel: "email"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.Confirm(3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.EraseMember(ctx, "m2", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour)
+	if _, err := f.l.Adjust(ctx, "adj-2", "m1", -2, "r", "o"); err != nil {
+		t.Fatal(err)
+	}
+	if n := ledger.OutboxIntoMatches(t, f.l); n < 10 {
+		t.Fatalf("%d records", n)
 	}
 }

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,6 +43,17 @@ func encodeEventsFast(evs []Event) ([]byte, bool) {
 }
 
 func appendEvent(b []byte, e *Event) ([]byte, bool) {
+	return appendEventSeq(b, e, nil)
+}
+
+// seqID, when given, is an event's sequence number standing in for its
+// Sequence and, when ID is empty, its id (prefix followed by it).
+type seqID struct {
+	prefix string
+	seq    uint64
+}
+
+func appendEventSeq(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	strs := [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.DataContentType, e.Sequence, e.Incarnation, e.PrevIncarnation}
 	for _, s := range strs {
 		if !plainJSON(s) {
@@ -54,7 +66,15 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 	b = append(b, `{"specversion":"`...)
 	b = append(b, e.SpecVersion...)
 	b = append(b, `","id":"`...)
-	b = append(b, e.ID...)
+	if sid != nil && e.ID == "" {
+		if !plainJSON(sid.prefix) {
+			return b, false
+		}
+		b = append(b, sid.prefix...)
+		b = strconv.AppendUint(b, sid.seq, 10)
+	} else {
+		b = append(b, e.ID...)
+	}
 	b = append(b, `","source":"`...)
 	b = append(b, e.Source...)
 	b = append(b, `","type":"`...)
@@ -74,7 +94,11 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 	b = append(b, `,"datacontenttype":"`...)
 	b = append(b, e.DataContentType...)
 	b = append(b, `","sequence":"`...)
-	b = append(b, e.Sequence...)
+	if sid != nil {
+		b = strconv.AppendUint(b, sid.seq, 10)
+	} else {
+		b = append(b, e.Sequence...)
+	}
 	b = append(b, `","clocktrusted":`...)
 	b = strconv.AppendBool(b, e.ClockTrusted)
 	if e.Incarnation != "" {
@@ -203,4 +227,57 @@ func EncodeRecordsStamped(store, register, incarnation, prev string, recs []ledg
 			ClockTrusted: r.ClockTrusted, Incarnation: incarnation, PrevIncarnation: prev, Data: r.Data}
 	}
 	return EncodeEvents(evs)
+}
+
+// AppendBatch appends to dst the events message EncodeRecordsStamped
+// writes for the records of b (an empty ID standing for b.IDPrefix and
+// the record's Seq), without a string or an Event built per record: the
+// uplink reuses dst and b from batch to batch. TestAppendBatch and
+// FuzzAppendBatch hold it to EncodeRecordsStamped's bytes and
+// encoding/json's. On error dst is returned as it was.
+func AppendBatch(dst []byte, store, register, incarnation, prev string, b *ledger.OutboxBatch) ([]byte, error) {
+	recs := b.Recs
+	if len(recs) == 0 || len(recs) > MaxBatch {
+		return dst, fmt.Errorf("%w: batch of %d events", ErrMalformed, len(recs))
+	}
+	start := len(dst)
+	e := Event{SpecVersion: SpecVersion, Source: Source(store, register), DataContentType: DataContentType,
+		Incarnation: incarnation, PrevIncarnation: prev}
+	var typ ledger.OutboxType
+	dst = append(dst, '[')
+	for i := range recs {
+		r := &recs[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if i == 0 || r.Type != typ {
+			typ, e.Type = r.Type, TypePrefix+string(r.Type)
+		}
+		e.ID, e.Time, e.ClockTrusted, e.Data = r.ID, r.WallTime, r.ClockTrusted, r.Data
+		var ok bool
+		if dst, ok = appendEventSeq(dst, &e, &seqID{prefix: b.IDPrefix, seq: r.Seq}); !ok {
+			return appendBatchSlow(dst[:start], store, register, incarnation, prev, b)
+		}
+	}
+	dst = append(dst, ']')
+	if n := len(dst) - start; n > MaxEventsMessage {
+		return dst[:start], fmt.Errorf("%w: %d bytes", ErrTooLarge, n)
+	}
+	return dst, nil
+}
+
+// appendBatchSlow is AppendBatch through EncodeRecordsStamped, for a
+// batch the hand-written path cannot write exactly as encoding/json does.
+func appendBatchSlow(dst []byte, store, register, incarnation, prev string, b *ledger.OutboxBatch) ([]byte, error) {
+	recs := slices.Clone(b.Recs)
+	for i := range recs {
+		if recs[i].ID == "" {
+			recs[i].ID = b.IDPrefix + strconv.FormatUint(recs[i].Seq, 10)
+		}
+	}
+	p, err := EncodeRecordsStamped(store, register, incarnation, prev, recs)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, p...), nil
 }

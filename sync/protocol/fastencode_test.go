@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +157,90 @@ func FuzzCompactJSONMatchesBefore(f *testing.F) {
 		if got, want := compactJSON(d), compactJSONBefore(d); got != want {
 			t.Fatalf("%q: %v, before %v", d, got, want)
 		}
+	})
+}
+
+// sameBatch: AppendBatch appends to dst what EncodeRecordsStamped
+// returns for the batch (IDs filled in), and what encoding/json writes
+// for its events, or fails alike and leaves dst as it was.
+func sameBatch(t *testing.T, store, register, inc, prev string, b *ledger.OutboxBatch) {
+	t.Helper()
+	recs := make([]ledger.OutboxRecord, len(b.Recs))
+	evs := make([]Event, len(b.Recs))
+	for i, r := range b.Recs {
+		if r.ID == "" {
+			r.ID = b.IDPrefix + strconv.FormatUint(r.Seq, 10)
+		}
+		recs[i] = r
+		evs[i] = FromRecord(store, register, r)
+		evs[i].Incarnation, evs[i].PrevIncarnation = inc, prev
+	}
+	want, wantErr := EncodeRecordsStamped(store, register, inc, prev, recs)
+	dst := []byte("prefix")
+	got, err := AppendBatch(dst, store, register, inc, prev, b)
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("%d records: error %v, EncodeRecordsStamped %v", len(recs), err, wantErr)
+	}
+	if err != nil {
+		if string(got) != "prefix" {
+			t.Fatalf("on error: %q", got)
+		}
+		return
+	}
+	if !bytes.Equal(got, append([]byte("prefix"), want...)) {
+		t.Fatalf("appended\n%s\nEncodeRecordsStamped\n%s", got[6:], want)
+	}
+	if js, err := json.Marshal(evs); err == nil && !bytes.Equal(want, js) {
+		t.Fatalf("EncodeRecordsStamped\n%s\nencoding/json\n%s", want, js)
+	}
+}
+
+// TestAppendBatch: batches of records of every kind the ledger sends
+// (ids implied and given, several types, zones, payloads needing
+// escapes, times JSON refuses) append as EncodeRecordsStamped encodes them.
+func TestAppendBatch(t *testing.T) {
+	var recs []ledger.OutboxRecord
+	for i, e := range eventsToEncode() {
+		r, err := e.Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Seq = uint64(7 + i)
+		if i%2 == 0 {
+			r.ID = ""
+		}
+		recs = append(recs, r)
+	}
+	for _, inc := range [][2]string{{"", ""}, {"0123456789abcdef0123456789abcdef", ""}, {"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"}} {
+		for i := range recs {
+			for _, batch := range [][]ledger.OutboxRecord{recs[i : i+1], recs[:i+1]} {
+				sameBatch(t, "s1", "r1", inc[0], inc[1], &ledger.OutboxBatch{Recs: batch, IDPrefix: "r1-"})
+			}
+		}
+	}
+	sameBatch(t, "s1", "r1", "", "", &ledger.OutboxBatch{Recs: recs[:1], IDPrefix: "r<1>-"})
+	sameBatch(t, "s1", "r1", "", "", &ledger.OutboxBatch{IDPrefix: "r1-"})
+	big := ledger.OutboxRecord{Seq: 1, Type: ledger.OutPoints, Data: json.RawMessage(`"` + strings.Repeat("x", MaxEventsMessage/4) + `"`)}
+	sameBatch(t, "s1", "r1", "", "", &ledger.OutboxBatch{Recs: []ledger.OutboxRecord{big, big, big, big}, IDPrefix: "r1-"})
+	var plain ledger.OutboxBatch
+	plain.IDPrefix = "r1-"
+	plain.Recs = recs[:1]
+	if got, err := AppendBatch(nil, "s1", "r1", "", "", &plain); err != nil || !bytes.Contains(got, []byte(`"id":"r1-7"`)) {
+		t.Fatalf("%s %v", got, err)
+	}
+}
+
+func FuzzAppendBatch(f *testing.F) {
+	f.Add("r1-7", "points.event", `{"id":"r1-7","points":12}`, int64(1_700_000_000_123_456_789), 3600, true, "inc", "r1-", uint64(7))
+	f.Add("", "x\u2028", "{\"a\": \"\u2029<\"}", int64(-62_000_000_000_000_000_0), 90000, false, "", "r<1>-", uint64(1<<64-1))
+	f.Fuzz(func(t *testing.T, id, typ, data string, nanos int64, off int, trusted bool, inc, prefix string, seq uint64) {
+		if !json.Valid([]byte(data)) {
+			return // payloads come from the ledger's encoders
+		}
+		r := ledger.OutboxRecord{Seq: seq, ID: id, Type: ledger.OutboxType(typ), WallTime: time.Unix(0, nanos).In(time.FixedZone("z", off%(30*3600))),
+			ClockTrusted: trusted, Data: json.RawMessage(data)}
+		r2 := r
+		r2.ID, r2.Seq, r2.Type = "", seq/2, ledger.OutPoints
+		sameBatch(t, "s1", "r1", inc, "", &ledger.OutboxBatch{Recs: []ledger.OutboxRecord{r, r2, r}, IDPrefix: prefix})
 	})
 }

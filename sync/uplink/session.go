@@ -21,6 +21,7 @@ type inflight struct {
 	tok  broker.Token
 	last uint64 // highest seq in the message, 0 for status
 	at   time.Time
+	buf  *[]byte // the events message's storage, reused after its PUBACK
 }
 
 // session is one connection's worth of publishing. It is owned by the Run
@@ -96,11 +97,12 @@ type readAhead struct {
 }
 
 // batch is one events message ready to publish: the events after the
-// cursor up to last (payload nil when the outbox held none).
+// cursor up to last (payload nil when the outbox held none), in buf.
 type batch struct {
 	payload []byte
 	last    uint64
 	err     error
+	buf     *[]byte
 }
 
 // session publishes on a live connection until it fails or ctx ends.
@@ -180,7 +182,8 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 
 func (s *session) stop() {
 	if s.pre != nil {
-		<-s.pre.done // nothing reads the ledger after the session
+		b := <-s.pre.done // nothing reads the ledger after the session
+		s.u.release(b.buf)
 		s.pre = nil
 	}
 	s.statusT.Stop()
@@ -344,8 +347,8 @@ func (s *session) fill() error {
 		if b.payload == nil {
 			return nil
 		}
-		tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, b.payload)
-		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now()})
+		tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
+		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
 		s.cursor = b.last
 		u.mu.Lock()
 		u.st.published = max(u.st.published, b.last)
@@ -370,22 +373,47 @@ func (s *session) next(n int) batch {
 		if r.after == s.cursor && b.err == nil && b.payload != nil && b.last-r.after <= uint64(n) {
 			return b
 		}
+		s.u.release(b.buf)
 	}
 	return s.u.readBatch(s.cursor, n)
 }
 
 // readBatch reads up to n events after the given sequence number from the
-// outbox and encodes them as one events message.
+// outbox and encodes them as one events message, in storage kept from
+// earlier batches.
 func (u *Uplink) readBatch(after uint64, n int) batch {
-	recs, st, err := u.outbox(after, n)
+	ob, _ := u.batches.Get().(*ledger.OutboxBatch)
+	if ob == nil {
+		ob = new(ledger.OutboxBatch)
+	}
+	defer u.batches.Put(ob)
+	st, err := u.outbox(ob, after, n)
 	if err != nil {
 		return batch{err: fmt.Errorf("read outbox: %w", err)}
 	}
-	if len(recs) == 0 {
+	if len(ob.Recs) == 0 {
 		return batch{}
 	}
-	payload, last, err := u.encode(recs, st)
-	return batch{payload: payload, last: last, err: err}
+	buf, _ := u.payloads.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	payload, last, err := u.encode((*buf)[:0], ob, st)
+	if err != nil {
+		u.release(buf)
+		return batch{err: err}
+	}
+	*buf = payload
+	return batch{payload: payload, last: last, buf: buf}
+}
+
+// release keeps an events message's storage for a later batch (nobody
+// may read the message any more: its PUBACK is in, or it was never
+// published).
+func (u *Uplink) release(buf *[]byte) {
+	if buf != nil && cap(*buf) <= 2*protocol.MaxEventsMessage {
+		u.payloads.Put(buf)
+	}
 }
 
 // resendWindow publishes the next message of the window head office asked
@@ -405,8 +433,8 @@ func (s *session) resendWindow(acked uint64) error {
 		s.resendFrom, s.resendTo = 0, 0
 		return nil
 	}
-	tok := s.conn.Publish(protocol.EventsTopic(u.o.Store, u.o.Register), 1, false, b.payload)
-	s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now()})
+	tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
+	s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
 	s.resendFrom = b.last + 1
 	if b.last >= s.resendTo {
 		s.resendFrom, s.resendTo = 0, 0
@@ -485,6 +513,8 @@ func (s *session) popDone() error {
 		if e := s.q[0].tok.Error(); e != nil {
 			return fmt.Errorf("publish: %w", e)
 		}
+		s.u.release(s.q[0].buf)
+		s.q[0] = inflight{}
 		s.q = s.q[1:]
 	}
 	return nil
@@ -529,11 +559,25 @@ func (s *session) resendConfirmed(gap uint64) {
 	u.count(func(st *state) { st.resends++ })
 }
 
-// outbox reads the next records to send and what they are sent under.
-func (u *Uplink) outbox(after uint64, n int) ([]ledger.OutboxRecord, ledger.Stamp, error) {
+// outbox reads the next records to send, and what they are sent under,
+// into b.
+func (u *Uplink) outbox(b *ledger.OutboxBatch, after uint64, n int) (ledger.Stamp, error) {
 	if u.id.rn != nil {
-		return u.id.rn.OutboxStamped(after, n)
+		if r, ok := u.id.rn.(interface {
+			OutboxStampedInto(b *ledger.OutboxBatch, after uint64, max int) (ledger.Stamp, error)
+		}); ok {
+			return r.OutboxStampedInto(b, after, n)
+		}
+		recs, st, err := u.id.rn.OutboxStamped(after, n)
+		b.Recs, b.IDPrefix = recs, u.o.Register+"-"
+		return st, err
+	}
+	if r, ok := u.ob.(interface {
+		OutboxInto(b *ledger.OutboxBatch, after uint64, max int) error
+	}); ok {
+		return ledger.Stamp{}, r.OutboxInto(b, after, n)
 	}
 	recs, err := u.ob.Outbox(after, n)
-	return recs, ledger.Stamp{}, err
+	b.Recs, b.IDPrefix = recs, u.o.Register+"-"
+	return ledger.Stamp{}, err
 }

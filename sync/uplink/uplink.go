@@ -202,6 +202,12 @@ type Uplink struct {
 	lookups map[string]chan *protocol.MemberSummary
 
 	id identity
+
+	// batches and payloads keep the storage of outbox reads
+	// (*ledger.OutboxBatch) and of events messages (*[]byte) for the next
+	// batch: a payload comes back when its PUBACK is in.
+	batches, payloads sync.Pool
+	eventsTopic       string
 }
 
 // state is guarded by Uplink.mu.
@@ -307,7 +313,7 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	u := &Uplink{ob: ob, o: o, log: log.With("subsystem", "uplink"),
 		down: make(chan message, 16), stop: make(chan struct{}), ackSig: make(chan struct{}, 1),
 		fetchSig: make(chan struct{}, 1),
-		foundC:   make(chan message, 16)}
+		foundC:   make(chan message, 16), eventsTopic: protocol.EventsTopic(o.Store, o.Register)}
 	u.st.cfg = o.ConfigVersions
 	u.id.reg = o.Register
 	u.st.membersSeq = o.MembersSeq
@@ -459,19 +465,20 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-func (u *Uplink) encode(recs []ledger.OutboxRecord, st ledger.Stamp) ([]byte, uint64, error) {
+func (u *Uplink) encode(dst []byte, b *ledger.OutboxBatch, st ledger.Stamp) ([]byte, uint64, error) {
 	if st.Incarnation == "" {
 		st.Incarnation = u.id.current()
 	}
-	b, err := protocol.EncodeRecordsStamped(u.o.Store, u.o.Register, st.Incarnation, st.Prev, recs)
-	if errors.Is(err, protocol.ErrTooLarge) && len(recs) > 1 {
+	p, err := protocol.AppendBatch(dst, u.o.Store, u.o.Register, st.Incarnation, st.Prev, b)
+	if errors.Is(err, protocol.ErrTooLarge) && len(b.Recs) > 1 {
 		// Large records: send fewer per message.
-		return u.encode(recs[:len(recs)/2], st)
+		b.Recs = b.Recs[:len(b.Recs)/2]
+		return u.encode(dst, b, st)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("encode seq %d: %w", recs[0].Seq, err)
+		return dst, 0, fmt.Errorf("encode seq %d: %w", b.Recs[0].Seq, err)
 	}
-	return b, recs[len(recs)-1].Seq, nil
+	return p, b.Recs[len(b.Recs)-1].Seq, nil
 }
 
 func (u *Uplink) setErr(s string) { u.count(func(st *state) { st.lastErr = s }) }
