@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -124,3 +125,47 @@ func (expiryEngine) Reward(id string) (rules.Reward, bool) {
 	return rules.Reward{ID: id, Points: 100}, id == "r100"
 }
 func (expiryEngine) ExpiryFor(t time.Time) time.Time { return t.AddDate(0, 0, 30) }
+
+// TestExpireDuePastStaleEntries: a round that meets only entries left
+// early (more of them than one round visits) does not end ExpireDue
+// while a lot due behind them waits.
+func TestExpireDuePastStaleEntries(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	clk := &settableClock{t: t0}
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1", Engine: expiryEngine{}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	// expireBatch+1 members whose entries name no lot any more (as a
+	// redemption that used their lots up leaves them), due before m-last.
+	_, err = l.submit(ctx, func(w *wtx) (any, error) {
+		for i := range expireBatch + 1 {
+			id := fmt.Sprintf("a%05d", i)
+			w.saveMember(&memberRec{Member: Member{ID: id}})
+			w.delta.Members++
+			w.setExpiryIndex(id, t0.AddDate(0, 0, 29))
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Enrol(ctx, Member{ID: "m-last"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordSale(ctx, SaleRequest{ID: "s", MemberID: "m-last", HQReachable: true, Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 1000}}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(t0.AddDate(0, 0, 31))
+	if n, err := l.ExpireDue(ctx); err != nil || n != 1 {
+		t.Fatalf("expired %d lots (%v), want m-last's one", n, err)
+	}
+	if b, err := l.LocalBalance("m-last"); err != nil || b != 0 {
+		t.Fatalf("m-last's balance %d %v", b, err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

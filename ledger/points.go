@@ -184,21 +184,30 @@ const expireBatch = 2000
 func (l *Ledger) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		res, err := l.submit(ctx, func(w *wtx) (any, error) { return w.expireDue() })
+		res, err := l.submit(ctx, func(w *wtx) (any, error) {
+			r, err := w.expireDue()
+			return r, err
+		})
 		if err != nil {
 			return total, err
 		}
-		n := res.(int)
-		total += n
-		if n < expireBatch {
+		r := res.(expired)
+		total += r.lots
+		if r.lots < expireBatch && r.members < expireBatch {
 			return total, nil
 		}
 	}
 }
 
-func (w *wtx) expireDue() (int, error) {
+// expired is what one expireDue round did: lots expired and members
+// whose index entry it visited (an entry left early by a redemption
+// expires nothing, so a round of only such entries must not end
+// ExpireDue while entries after them are due).
+type expired struct{ lots, members int }
+
+func (w *wtx) expireDue() (expired, error) {
 	if !w.trusted {
-		return 0, w.clockRefusal("expire")
+		return expired{}, w.clockRefusal("expire")
 	}
 	// The members whose earliest indexed expiry has passed.
 	var members []string
@@ -206,18 +215,18 @@ func (w *wtx) expireDue() (int, error) {
 	limit := expiryKey(w.now, "")
 	for k, _ := c.Seek([]byte{0}); k != nil && k[0] == 0 && bytes.Compare(k[:9], limit) <= 0 && len(members) < expireBatch; k, _ = c.Next() {
 		if len(k) <= 9 {
-			return 0, fmt.Errorf("ledger expire: index entry %q names no member: %w", k, ErrInconsistent)
+			return expired{}, fmt.Errorf("ledger expire: index entry %q names no member: %w", k, ErrInconsistent)
 		}
 		members = append(members, string(k[9:]))
 	}
-	n := 0
+	n, visited := 0, 0
 	for _, member := range members {
 		if n >= expireBatch {
 			break // the member's entry stays due: the next round
 		}
 		rec, err := w.member(member)
 		if err != nil {
-			return 0, err
+			return expired{}, err
 		}
 		// Expire exactly the lots due, oldest first: each is removed
 		// before its event so the negative movement does not consume
@@ -233,7 +242,7 @@ func (w *wtx) expireDue() (int, error) {
 		for k, v := lc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = lc.Next() {
 			var lot lotRec
 			if err := decodeLot(v, &lot); err != nil {
-				return 0, fmt.Errorf("ledger expire: decode lot %q: %w", k, err)
+				return expired{}, fmt.Errorf("ledger expire: decode lot %q: %w", k, err)
 			}
 			if lot.ExpiresAt.IsZero() {
 				continue
@@ -252,10 +261,13 @@ func (w *wtx) expireDue() (int, error) {
 			w.pointEventNoLots(rec, PointEvent{Kind: KindExpire, Points: -d.lot.Remaining, Reverses: w.l.eventID(keySeq(d.k))})
 		}
 		w.setExpiryIndex(member, next)
-		w.saveMember(rec)
+		if len(dues) > 0 {
+			w.saveMember(rec)
+		}
 		n += len(dues)
+		visited++
 	}
-	return n, nil
+	return expired{n, visited}, nil
 }
 
 // The expiry index (schema 8) has one entry per member with dated lots,
