@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -336,3 +338,55 @@ func Main(m *testing.M, opts Options, set func(*Server, error)) int {
 	}
 	return code
 }
+
+// CPUTime is the processor time (user and system) the server has used so
+// far: the postmaster and the processes it runs now, and those it ran
+// that have exited. Linux only (it reads /proc); 0 elsewhere or stopped.
+func (s *Server) CPUTime() time.Duration {
+	pm := s.PID()
+	if pm == 0 {
+		return 0
+	}
+	ds, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	ticks := 0
+	for _, d := range ds {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: state, ppid,
+		// ... utime (12th), stime, cutime, cstime.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		n := 0
+		switch {
+		case pid == pm:
+			n = 4 // with its exited children
+		case ppid == pm:
+			n = 2
+		}
+		for k := 0; k < n; k++ {
+			v, _ := strconv.Atoi(f[11+k])
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's
+// times (100 on every Linux this runs on).
+const clockTicks = 100
