@@ -70,6 +70,13 @@ func cutRounds(t *testing.T, rounds int, write func(path string, b []byte) error
 			}
 		}(k)
 		time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
+		// Every round cuts after at least one acknowledged write (on a
+		// loaded machine the writer may not have finished one in the
+		// sleep, and a round that only cuts the synced old version
+		// tests nothing).
+		for deadline := time.Now().Add(30 * time.Second); acked.Load() == int64(k) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
 		if _, err := f.Cut(rng.IntN(2) == 0); err != nil {
 			t.Fatal(err)
 		}
