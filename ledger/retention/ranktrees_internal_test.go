@@ -156,3 +156,40 @@ func TestSelectLeavesOutWhatCannotTrain(t *testing.T) {
 		t.Errorf("five members: %v", err)
 	}
 }
+
+// TestContactRankingWithoutBGNBDAtTheCut: when nobody had bought twice by
+// the training cut (BG/NBD cannot be fitted there), contact lists' model
+// is the same spec without its BG/NBD features, and it scores members.
+func TestContactRankingWithoutBGNBDAtTheCut(t *testing.T) {
+	end := time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)
+	e := DayOf(end, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8))
+	var ms []Member
+	for i := range 300 {
+		m := Member{ID: fmt.Sprintf("m%03d", i)}
+		m.Purchases = append(m.Purchases, Purchase{SaleID: m.ID + "a", At: (e - 400 + Day(rng.IntN(100))).Time(), Amount: 1000})
+		if i%2 == 0 {
+			for d := e - 80 + Day(rng.IntN(30)); d <= e; d += Day(10 + rng.IntN(20)) {
+				m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("%s-%d", m.ID, d), At: d.Time(), Amount: 1500})
+			}
+		}
+		ms = append(ms, m)
+	}
+	a, err := Analyze(ms, end, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trainRank(histories(ms, end, &a.Config), e, DefaultRankInnerDays, DefaultRankSpec, nil); !errors.Is(err, ErrNoData) {
+		t.Fatalf("the default spec trained without a BG/NBD fit at the cut: %v", err)
+	}
+	m, err := a.TrainRank(DefaultRankInnerDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(DefaultRankSpec.Features, "+bgnbd"); m.Spec.Features != want || len(m.Coef) != len(m.Features) {
+		t.Errorf("trained %s with %d coefficients, want %s", m.Spec, len(m.Coef), want)
+	}
+	if s, ok := m.ScoreProfile(a, &a.Profiles[0]); !ok || !(s > 0 && s < 1) {
+		t.Errorf("score %v %v", s, ok)
+	}
+}
