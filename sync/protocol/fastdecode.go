@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/sync/jsonvalid"
@@ -33,9 +32,7 @@ func decodeFast(b []byte) (evs []Event, ok bool) {
 		evs = []Event{e}
 	case '[':
 		p.i++
-		// Room for every event at once (a message of more than
-		// MaxBatch is refused after decoding anyway).
-		evs = make([]Event, 0, min(strings.Count(p.s, `"specversion"`), MaxBatch+1)) // empty, not nil, as the standard decoder
+		evs = []Event{} // empty, not nil, as the standard decoder
 		p.ws()
 		if p.peek() == ']' {
 			p.i++
@@ -44,8 +41,16 @@ func decodeFast(b []byte) (evs []Event, ok bool) {
 		for {
 			p.ws()
 			var e Event
+			at := p.i
 			if !p.event(&e) {
 				return nil, false
+			}
+			if len(evs) == 0 {
+				// Room for the whole message at the first event's size
+				// (a register's events are alike; more grow the slice;
+				// more than MaxBatch is refused after decoding anyway).
+				// Counting the events first cost a scan of the message.
+				evs = make([]Event, 0, min(len(p.s)/max(p.i-at, 1), MaxBatch+1))
 			}
 			evs = append(evs, e)
 			p.ws()

@@ -97,7 +97,23 @@ func ParseTopic(topic string) (Topic, error) {
 	if !ok {
 		return Topic{}, fmt.Errorf("%w: %q", ErrTopic, topic)
 	}
-	parts := strings.Split(rest, "/")
+	// At most three parts, split without allocating (every message
+	// head office receives is parsed).
+	var buf [3]string
+	n := 0
+	for {
+		if n == len(buf) {
+			return Topic{}, fmt.Errorf("%w: %q", ErrTopic, topic)
+		}
+		part, after, more := strings.Cut(rest, "/")
+		buf[n] = part
+		n++
+		if !more {
+			break
+		}
+		rest = after
+	}
+	parts := buf[:n]
 	var t Topic
 	switch len(parts) {
 	case 1:

@@ -131,6 +131,10 @@ func recOf(r MemberRow) *memberRec {
 // MaxHeld and OfflineRedeemLimit (defaults as for Open).
 func ApplyIn(tx Txn, events []Event, opts Options) (Result, error) {
 	a := newApplier(tx, opts.withDefaults())
+	// Room for a member per event (capped), so the maps of a large batch
+	// are not grown and rehashed member by member.
+	n := min(len(events), 4096)
+	a.members, a.touched = make(map[string]*memberRec, n), make(map[string]bool, n)
 	for _, e := range events {
 		if err := a.one(e); err != nil {
 			return Result{}, err
