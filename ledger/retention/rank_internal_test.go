@@ -6,12 +6,21 @@ import (
 	"testing"
 )
 
-// TestLogisticWarmStartSameFit: with enough rows for the warm start,
+// TestLogisticWarmStartSameFit: with enough rows for the warm start (the
+// tenth's fit, its Hessian standing in for the whole's first one),
 // fitLogistic lands where Newton's method from zero does (to 1e-8), for
 // a penalty small and large.
 func TestLogisticWarmStartSameFit(t *testing.T) {
+	for _, n := range []int{rankWarmRows + 5_000, 10*rankWarmSubRows + 5_000} {
+		logisticWarmSameFit(t, n)
+	}
+}
+
+// logisticWarmSameFit checks n rows: from 10*rankWarmSubRows rows the
+// tenth starts from its own tenth.
+func logisticWarmSameFit(t *testing.T, n int) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	n, k := rankWarmRows+5_000, 6
+	k := 6
 	X := make([]float64, 0, n*k)
 	y := make([]float64, n)
 	for i := range n {
