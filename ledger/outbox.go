@@ -94,7 +94,7 @@ type outboxReader struct {
 	// member's row: the next event row of a member is usually the next
 	// row of the member, one step on instead of a search from the root
 	// (and a cursor searches without allocating once it has its stack).
-	walks [4]rowWalk
+	walks [16]rowWalk
 	next  int
 }
 

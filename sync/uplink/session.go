@@ -28,7 +28,9 @@ type inflight struct {
 // goroutine; each turn of its loop does three steps:
 //
 //   - applyAcks: take head office's latest watermark and gap request,
-//     confirm the watermark to the ledger (coalesced), and on a gap
+//     confirm the watermark to the ledger (coalesced, one Confirm at a
+//     time on a goroutine of its own, so a ledger write waiting for its
+//     fsync never holds up publishing), and on a gap
 //     request resend the window it names (gap..gap_to) or, without one,
 //     rewind the cursor to the gap;
 //   - fill: publish the window asked for, then from the cursor until the
@@ -59,6 +61,12 @@ type session struct {
 	// positive, is how long until the next Confirm is allowed.
 	lastConfirm time.Time
 	confirmIn   time.Duration
+	// confirming: a Confirm runs on its own goroutine (a ledger write
+	// waits for its fsync, which must not hold up publishing); its result
+	// comes on confirmed. One at a time, so watermarks reach the ledger
+	// in order.
+	confirming bool
+	confirmed  chan confirmResult
 	// ackWait is how long head office may stay silent while events are
 	// outstanding, counted from lastProgress.
 	ackWait      time.Duration
@@ -87,6 +95,12 @@ type session struct {
 	// pre is the next batch being read and encoded while the one before
 	// it goes to the broker (nil when none is under way).
 	pre *readAhead
+}
+
+// confirmResult is the outcome of Confirm(w).
+type confirmResult struct {
+	w   uint64
+	err error
 }
 
 // readAhead is one batch read from the outbox and encoded off the session
@@ -170,7 +184,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	if acks == 0 && u.id.rn != nil && (watermark == 0 || u.waiting()) {
 		firstUntil = time.Now().Add(firstAckWait)
 	}
-	return &session{u: u, conn: conn, firstUntil: firstUntil,
+	return &session{u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1),
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
@@ -181,6 +195,9 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 }
 
 func (s *session) stop() {
+	if s.confirming {
+		s.done(<-s.confirmed) // nothing writes the ledger after the session
+	}
 	if s.pre != nil {
 		b := <-s.pre.done // nothing reads the ledger after the session
 		s.u.release(b.buf)
@@ -240,10 +257,12 @@ func (s *session) applyAcks() {
 // confirm hands head office's watermark ackW to the ledger, which then
 // forgets the events up to it. Confirm is a ledger write (an fsync when
 // the till is idle): acks are coalesced to at most one Confirm per
-// ConfirmEvery so sync never competes with sales for the disk.
+// ConfirmEvery so sync never competes with sales for the disk, and it
+// runs on its own goroutine while the session goes on publishing (done
+// takes its result).
 func (s *session) confirm(ackW uint64) {
 	s.confirmIn = 0
-	if ackW <= s.watermark {
+	if ackW <= s.watermark || s.confirming {
 		return
 	}
 	u := s.u
@@ -251,13 +270,21 @@ func (s *session) confirm(ackW uint64) {
 		s.confirmIn = d
 		return
 	}
-	if err := u.ob.Confirm(ackW); err != nil {
+	s.confirming = true
+	go func() { s.confirmed <- confirmResult{w: ackW, err: u.ob.Confirm(ackW)} }()
+}
+
+// done takes the result of a Confirm.
+func (s *session) done(r confirmResult) {
+	s.confirming = false
+	u := s.u
+	if r.err != nil {
 		// Beyond what the ledger holds (ErrPruneNotAllowed) means head
 		// office is confused; never prune what we did not send.
-		u.log.Error("confirm failed", "watermark", ackW, "err", err)
-		u.setErr(fmt.Sprintf("confirm %d: %v", ackW, err))
-		if errors.Is(err, ledger.ErrPruneNotAllowed) {
-			u.id.behind(ackW)
+		u.log.Error("confirm failed", "watermark", r.w, "err", r.err)
+		u.setErr(fmt.Sprintf("confirm %d: %v", r.w, r.err))
+		if errors.Is(r.err, ledger.ErrPruneNotAllowed) {
+			u.id.behind(r.w)
 		}
 		u.mu.Lock()
 		u.st.ackW = s.watermark
@@ -265,11 +292,11 @@ func (s *session) confirm(ackW uint64) {
 		s.seenAck = s.watermark
 		return
 	}
-	s.watermark = ackW
+	s.watermark = r.w
 	s.lastConfirm = time.Now()
 	u.id.caughtUp()
 	u.mu.Lock()
-	u.st.watermark = ackW
+	u.st.watermark = r.w
 	u.mu.Unlock()
 }
 
@@ -483,6 +510,8 @@ func (s *session) wait(ctx context.Context) error {
 	case <-s.notify:
 	case <-s.pollT.C:
 	case <-confirmDue:
+	case r := <-s.confirmed:
+		s.done(r)
 	case <-firstDue:
 	case <-front:
 		return s.popDone()

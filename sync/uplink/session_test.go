@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -542,6 +543,64 @@ func TestSessionPubackTimeoutEndsSession(t *testing.T) {
 		synctest.Wait()
 		if sent := fb.sent(); len(sent) != 2 || sent[1].session != 2 || sent[1].first != 1 {
 			t.Fatalf("after reconnecting sent %v, want the batch again from 1", spans(sent))
+		}
+	})
+}
+
+// gatedOutbox is a fakeOutbox whose Confirm waits for the test (a ledger
+// write waiting for its fsync) and counts how many wait at once.
+type gatedOutbox struct {
+	*fakeOutbox
+	gate           chan struct{}
+	inflight, most atomic.Int32
+}
+
+func (g *gatedOutbox) Confirm(w uint64) error {
+	n := g.inflight.Add(1)
+	for m := g.most.Load(); n > m && !g.most.CompareAndSwap(m, n); m = g.most.Load() {
+	}
+	<-g.gate
+	g.inflight.Add(-1)
+	return g.fakeOutbox.Confirm(w)
+}
+
+// TestSessionConfirmDoesNotHoldUpPublishing: while the ledger writes head
+// office's watermark, the uplink goes on publishing; Confirms run one at
+// a time, in order, and the status names only what the ledger confirmed.
+func TestSessionConfirmDoesNotHoldUpPublishing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := &gatedOutbox{fakeOutbox: newFakeOutbox(100), gate: make(chan struct{})}
+		fb := &fakeBroker{holdPuback: true}
+		u := run(t, ob, fb, uplink.Options{Window: 2, BatchEvents: 10, ConfirmEvery: 100 * time.Millisecond, OpTimeout: time.Minute, AckTimeout: time.Hour})
+		sent := fb.sent()
+		contiguous(t, sent, 1, 20)
+		fb.ack(20, 0)
+		synctest.Wait() // Confirm(20) waits for its write
+		sent[0].tok.Complete(nil)
+		sent[1].tok.Complete(nil)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 40)
+		fb.ack(40, 0)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := ob.most.Load(); n != 1 {
+			t.Fatalf("%d Confirms at once", n)
+		}
+		if st := u.Status(); st.Watermark != 0 {
+			t.Fatalf("status watermark %d before the ledger confirmed anything", st.Watermark)
+		}
+		ob.gate <- struct{}{} // the write of 20 is done
+		synctest.Wait()
+		if st := u.Status(); st.Watermark != 20 {
+			t.Fatalf("status watermark %d after Confirm(20)", st.Watermark)
+		}
+		ob.gate <- struct{}{} // 40 follows, ConfirmEvery later
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{20, 40}) {
+			t.Fatalf("confirms %v, want [20 40]", c)
+		}
+		if st := u.Status(); st.Watermark != 40 || ob.most.Load() != 1 {
+			t.Fatalf("status %v, at most %d Confirms at once", st, ob.most.Load())
 		}
 	})
 }
