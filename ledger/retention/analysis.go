@@ -225,9 +225,11 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 			return nil, err
 		}
 	}
-	for i := range a.Profiles {
-		a.Profiles[i].Status = a.status(&a.Profiles[i])
-	}
+	inParts(len(a.Profiles), partsFor(len(a.Profiles)), func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			a.Profiles[i].Status = a.status(&a.Profiles[i])
+		}
+	})
 	return a, nil
 }
 

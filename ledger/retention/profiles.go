@@ -250,21 +250,33 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 			pr.known[j].compute(pr.known[j].customer(), pr.model, pr.horizon)
 		}
 	})
-	for i := range ps {
-		p := &ps[i]
-		var err error
-		switch j := which[i]; j {
-		case -1:
-			continue
-		case -2:
-			var pred prediction
-			pred.compute(p.Customer, pr.model, pr.horizon)
-			err = pred.apply(p)
-		default:
-			err = pr.known[j].apply(p)
+	// Applied over the processors too; the first error of the lowest part
+	// is the first in member order.
+	parts := partsFor(len(ps))
+	errs := make([]error, parts)
+	inParts(len(ps), parts, func(k, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := &ps[i]
+			var err error
+			switch j := which[i]; j {
+			case -1:
+				continue
+			case -2:
+				var pred prediction
+				pred.compute(p.Customer, pr.model, pr.horizon)
+				err = pred.apply(p)
+			default:
+				err = pr.known[j].apply(p)
+			}
+			if err != nil {
+				errs[k] = fmt.Errorf("member %s: %w", p.MemberID, err)
+				return
+			}
 		}
+	})
+	for _, err := range errs {
 		if err != nil {
-			return fmt.Errorf("member %s: %w", p.MemberID, err)
+			return err
 		}
 	}
 	return nil

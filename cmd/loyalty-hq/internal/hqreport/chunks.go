@@ -2,7 +2,6 @@ package hqreport
 
 import (
 	"io"
-	"runtime"
 	"sync"
 )
 
@@ -10,15 +9,14 @@ import (
 const chunkMembers = 1024
 
 // writeInChunks writes what format makes of items [0, n) to w, in order.
-// format(k, b, lo, hi) appends items [lo, hi) to b; k < GOMAXPROCS names
-// the goroutine (for its own scratch space). The chunks are formatted
-// on every processor (GOMAXPROCS) at once, a round of one chunk per
-// processor at a time, and written in order after each round, so the
+// format(k, b, lo, hi) appends items [lo, hi) to b; k < procs names the
+// goroutine (for its own scratch space). The chunks are formatted by
+// procs goroutines (GOMAXPROCS, read once by the caller) at once, a
+// round of one chunk per goroutine at a time, and written in order after each round, so the
 // bytes are those of one format(nil, 0, n). The first failing chunk's
 // error (the lowest items) is returned, after the chunks before it
 // are written.
-func writeInChunks(w io.Writer, n int, format func(k int, b []byte, lo, hi int) ([]byte, error)) error {
-	procs := runtime.GOMAXPROCS(0)
+func writeInChunks(w io.Writer, n, procs int, format func(k int, b []byte, lo, hi int) ([]byte, error)) error {
 	if procs < 2 || n <= chunkMembers {
 		b, err := format(0, nil, 0, n)
 		if err != nil {

@@ -3,13 +3,12 @@ package hqreport
 import (
 	"bytes"
 	"fmt"
-	"runtime"
 	"strconv"
 	"testing"
 )
 
 // TestWriteInChunks: the chunked writer writes what one serial pass
-// writes, on any number of processors and for any count around the chunk
+// writes, with any number of goroutines and for any count around the chunk
 // size, and returns the error of the lowest failing item.
 func TestWriteInChunks(t *testing.T) {
 	format := func(failAt int) func(k int, b []byte, lo, hi int) ([]byte, error) {
@@ -26,10 +25,9 @@ func TestWriteInChunks(t *testing.T) {
 	for _, procs := range []int{1, 2, 3, 8} {
 		for _, n := range []int{0, 1, chunkMembers, chunkMembers + 1, 7*chunkMembers - 1, 20 * chunkMembers} {
 			func() {
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 				want, _ := format(n)(0, nil, 0, n)
 				var got bytes.Buffer
-				if err := writeInChunks(&got, n, format(n)); err != nil || !bytes.Equal(got.Bytes(), want) {
+				if err := writeInChunks(&got, n, procs, format(n)); err != nil || !bytes.Equal(got.Bytes(), want) {
 					t.Errorf("procs %d n %d: err %v, %d bytes, want %d", procs, n, err, got.Len(), len(want))
 				}
 				if n < 3 {
@@ -37,7 +35,7 @@ func TestWriteInChunks(t *testing.T) {
 				}
 				fail := n / 3
 				got.Reset()
-				err := writeInChunks(&got, n, format(fail))
+				err := writeInChunks(&got, n, procs, format(fail))
 				if err == nil || err.Error() != fmt.Sprintf("item %d", fail) {
 					t.Errorf("procs %d n %d: error %v, want item %d", procs, n, err, fail)
 				}

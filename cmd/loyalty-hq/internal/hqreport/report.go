@@ -179,8 +179,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	bw.WriteString("{\n \"report\": ")
 	bw.Write(head)
 	bw.WriteString(",\n \"members\": [")
-	caches := make([]floatCache, runtime.GOMAXPROCS(0))
-	err = writeInChunks(bw, len(r.Members), func(k int, b []byte, lo, hi int) ([]byte, error) {
+	procs := runtime.GOMAXPROCS(0)
+	caches := make([]floatCache, procs)
+	err = writeInChunks(bw, len(r.Members), procs, func(k int, b []byte, lo, hi int) ([]byte, error) {
 		for i := lo; i < hi; i++ {
 			if i > 0 {
 				b = append(b, ',')
@@ -223,8 +224,9 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 	if _, err := bw.Write(row); err != nil {
 		return err
 	}
-	caches := make([]floatCache, runtime.GOMAXPROCS(0))
-	err := writeInChunks(bw, len(r.Members), func(k int, b []byte, lo, hi int) ([]byte, error) {
+	procs := runtime.GOMAXPROCS(0)
+	caches := make([]floatCache, procs)
+	err := writeInChunks(bw, len(r.Members), procs, func(k int, b []byte, lo, hi int) ([]byte, error) {
 		num := make([]byte, 0, 64) // each number is formatted here first
 		for i := lo; i < hi; i++ {
 			b = appendMemberCSV(b, num, &r.Members[i], &caches[k])
