@@ -129,7 +129,8 @@ type Options struct {
 	// within this long opens the sale with the member attached; default
 	// 2m. The customer who hands over the card first gets the points.
 	CardFirstFor time.Duration
-	// NewSaleID returns a fresh sale id; default "<register>-<16 hex>".
+	// NewSaleID returns a fresh sale id; default "<register>-<16 hex>",
+	// never one the ledger would refuse as carrying a card number.
 	NewSaleID func() string
 	// Prompt gives the cashier/customer prompt; default none.
 	Prompt PromptFunc
@@ -201,11 +202,7 @@ func New(o Options) *Machine {
 	}
 	if o.NewSaleID == nil {
 		reg := o.Register
-		o.NewSaleID = func() string {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			return reg + "-" + hex.EncodeToString(b[:])
-		}
+		o.NewSaleID = func() string { return randomSaleID(reg, func(b []byte) { _, _ = rand.Read(b) }) }
 	}
 	if o.Online == nil {
 		o.Online = func() bool { return true }
@@ -1071,4 +1068,24 @@ func SortRewards(rs []rules.Reward) []rules.Reward {
 	out := append([]rules.Reward(nil), rs...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Points < out[j].Points })
 	return out
+}
+
+// randomSaleID returns "<register>-<16 hex>" from random bytes, drawn
+// again while the id carries what looks like a payment card number: about
+// one random id in a thousand has a Luhn-valid run of 13-19 digits (with
+// the register id's last digit, which a dash joins to the run, as card
+// numbers are printed), and the ledger refuses such an id, so the
+// cashier's sale would fail. A register id that itself carries one gives
+// up after a few draws; its sales are refused with the ledger's error.
+func randomSaleID(register string, random func([]byte)) string {
+	var id string
+	for range 16 {
+		var b [8]byte
+		random(b[:])
+		id = register + "-" + hex.EncodeToString(b[:])
+		if !cardsafe.Carries(id) {
+			break
+		}
+	}
+	return id
 }
