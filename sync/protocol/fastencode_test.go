@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/ledger"
 
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/benchcmp"
 )
 
@@ -243,4 +246,47 @@ func FuzzAppendBatch(f *testing.F) {
 		r2.ID, r2.Seq, r2.Type = "", seq/2, ledger.OutPoints
 		sameBatch(t, "s1", "r1", inc, "", &ledger.OutboxBatch{Recs: []ledger.OutboxRecord{r, r2, r}, IDPrefix: prefix})
 	})
+}
+
+// BenchmarkOutboxBatch holds the uplink's read and encode of a 64-event
+// batch (ledger.OutboxInto into a kept batch, AppendBatch into a kept
+// buffer) against the path before it (Outbox, EncodeRecordsStamped) on a
+// real ledger of point events (adjustments of five members).
+func BenchmarkOutboxBatch(b *testing.B) {
+	l := ledgertest.Open(b, &ledger.Options{Register: "r1", Clock: ledgertest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), true)})
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := l.Enrol(ctx, ledger.Member{ID: fmt.Sprintf("m%d", i), Name: "M"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 640 {
+		if _, err := l.Adjust(ctx, fmt.Sprintf("a%d", i), fmt.Sprintf("m%d", i%5), 1, "bench", "op"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const n = 64
+	var after uint64
+	next := func() uint64 { after = (after + n) % 576; return after + 5 }
+	var ob ledger.OutboxBatch
+	var buf []byte
+	benchcmp.Compare(b, benchcmp.Options{Ratio: "outboxbatch_vs_records", Items: n, Unit: "event"},
+		benchcmp.Case{Name: "batch", Op: func(b *testing.B) {
+			if err := l.OutboxInto(&ob, next(), n); err != nil || len(ob.Recs) != n {
+				b.Fatal(err, len(ob.Recs))
+			}
+			var err error
+			if buf, err = AppendBatch(buf[:0], "s1", "r1", "inc", "", &ob); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		benchcmp.Case{Name: "records", Op: func(b *testing.B) {
+			recs, err := l.Outbox(next(), n)
+			if err != nil || len(recs) != n {
+				b.Fatal(err, len(recs))
+			}
+			if _, err := EncodeRecordsStamped("s1", "r1", "inc", "", recs); err != nil {
+				b.Fatal(err)
+			}
+		}})
 }
