@@ -72,9 +72,12 @@ func TestIdleIsNotSilence(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	l := openLedger(t, "r1")
 	hq := startAckHQ(t, b.URL())
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, AckTimeout: 200 * time.Millisecond})
+	// AckTimeout is long enough that an ack slowed by a loaded machine
+	// is not late (a resend then would be right); the idle period is
+	// longer still, which is what the test is about.
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, AckTimeout: time.Second})
 	testkit.Eventually(t, wait, "enrolment confirmed", func() bool { w, _ := l.Confirmed(); return w == 1 })
-	time.Sleep(500 * time.Millisecond) // idle for longer than AckTimeout, on purpose
+	time.Sleep(2500 * time.Millisecond) // idle for longer than AckTimeout, on purpose
 	record(t, l, "a", 1)
 	testkit.Eventually(t, wait, "sale confirmed", func() bool { w, _ := l.Confirmed(); return w == 2 })
 	hq.checkExactlyOnce(t, "r1", 1, 2)
