@@ -9,7 +9,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
-	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -31,32 +30,21 @@ func TestEraseDocument(t *testing.T) {
 		}
 		return p
 	}
-	mallory, err := signing.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seal := func(k *signing.Signer, topic string, d []byte) []byte {
-		b, err := k.Seal(topic, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	// An erase document for m9, altered after signing to name m1.
 	other, err := protocol.EncodeErase(protocol.EraseDoc{Store: "s1", Erasures: []protocol.Erasure{{N: 4, Member: "m9"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	altered := bytes.Replace(seal(hqKey, topic, other), []byte(`"member":"m9"`), []byte(`"member":"m1"`), 1)
+	altered := bytes.Replace(sealWith(hqKey, topic, other), []byte(`"member":"m9"`), []byte(`"member":"m1"`), 1)
 	cases := []struct {
 		name  string
 		msg   []byte
 		count func(uplink.Refused) uint64
 	}{
 		{"unsigned", doc("s1"), func(r uplink.Refused) uint64 { return r.Unsigned }},
-		{"another key", seal(mallory, topic, doc("s1")), func(r uplink.Refused) uint64 { return r.UnknownKey }},
+		{"another key", sealWith(malloryKey, topic, doc("s1")), func(r uplink.Refused) uint64 { return r.UnknownKey }},
 		{"altered after signing", altered, func(r uplink.Refused) uint64 { return r.BadSignature }},
-		{"signed for another store", seal(hqKey, protocol.EraseTopic("s2"), doc("s1")), func(r uplink.Refused) uint64 { return r.BadSignature }},
+		{"signed for another store", sealWith(hqKey, protocol.EraseTopic("s2"), doc("s1")), func(r uplink.Refused) uint64 { return r.BadSignature }},
 	}
 	for _, c := range cases {
 		before := c.count(u.Status().Refused)
@@ -77,7 +65,7 @@ func TestEraseDocument(t *testing.T) {
 	// Head office's document, retained (as head office publishes it) and
 	// delivered twice: one erasure, one confirmation.
 	for range 2 {
-		if tok := office.Publish(topic, 1, true, seal(hqKey, topic, doc("s1"))); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		if tok := office.Publish(topic, 1, true, sealWith(hqKey, topic, doc("s1"))); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}

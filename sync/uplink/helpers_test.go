@@ -239,15 +239,29 @@ var hqKey, hqRing = func() (*signing.Signer, *signing.Keyring) {
 	return k, r
 }()
 
+// malloryKey is a key no register pins: documents it signs are refused.
+var malloryKey = func() *signing.Signer {
+	k, err := signing.Generate(nil)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// sealWith signs doc for topic with k.
+func sealWith(k *signing.Signer, topic string, doc []byte) []byte {
+	b, err := k.Seal(topic, doc)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // sealed signs payload for topic with hqKey when it is JSON (a document
 // head office would send) and returns it unchanged otherwise.
 func sealed(topic string, payload []byte) []byte {
 	if !json.Valid(payload) {
 		return payload
 	}
-	b, err := hqKey.Seal(topic, payload)
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return sealWith(hqKey, topic, payload)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
-	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -43,17 +42,6 @@ func TestForgedDocumentsRefused(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}
-	mallory, err := signing.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seal := func(k *signing.Signer, topic string, doc []byte) []byte {
-		b, err := k.Seal(topic, doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	membersTopic := protocol.MembersTopic("s1")
 	// The forged summary, as the attack sent it (the encoder would refuse
 	// its numbers now, so it is written out).
@@ -68,7 +56,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 		}
 		return p
 	}
-	genuineS2 := seal(hqKey, protocol.MembersTopic("s2"), bytes.Replace(small(7, 1<<39), []byte(`"store":"s1"`), []byte(`"store":"s2"`), 1))
+	genuineS2 := sealWith(hqKey, protocol.MembersTopic("s2"), bytes.Replace(small(7, 1<<39), []byte(`"store":"s1"`), []byte(`"store":"s2"`), 1))
 	cases := []struct {
 		name, topic string
 		msg         []byte
@@ -76,14 +64,14 @@ func TestForgedDocumentsRefused(t *testing.T) {
 		explain     string
 	}{
 		{"unsigned summary", membersTopic, hijack, func(r uplink.Refused) uint64 { return r.Unsigned }, "not signed"},
-		{"summary signed by another key", membersTopic, seal(mallory, membersTopic, hijack), func(r uplink.Refused) uint64 { return r.UnknownKey }, "unknown key"},
-		{"summary altered after signing", membersTopic, bytes.Replace(seal(hqKey, membersTopic, small(6, 10)), []byte(`"balance":10`), []byte(`"balance":1099511627776`), 1),
+		{"summary signed by another key", membersTopic, sealWith(malloryKey, membersTopic, hijack), func(r uplink.Refused) uint64 { return r.UnknownKey }, "unknown key"},
+		{"summary altered after signing", membersTopic, bytes.Replace(sealWith(hqKey, membersTopic, small(6, 10)), []byte(`"balance":10`), []byte(`"balance":1099511627776`), 1),
 			func(r uplink.Refused) uint64 { return r.BadSignature }, "bad signature"},
 		{"another store's summary", membersTopic, genuineS2, func(r uplink.Refused) uint64 { return r.BadSignature }, "bad signature"},
-		{"genuine key, sequence 2^64-1 and balance 2^40", membersTopic, seal(hqKey, membersTopic, hijack), func(r uplink.Refused) uint64 { return 0 }, "malformed"},
+		{"genuine key, sequence 2^64-1 and balance 2^40", membersTopic, sealWith(hqKey, membersTopic, hijack), func(r uplink.Refused) uint64 { return 0 }, "malformed"},
 		{"unsigned config 2^64-1", protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":18446744073709551615}`),
 			func(r uplink.Refused) uint64 { return r.Unsigned }, "not signed"},
-		{"config signed by another key", protocol.ChainConfigTopic(), seal(mallory, protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":9}`)),
+		{"config signed by another key", protocol.ChainConfigTopic(), sealWith(malloryKey, protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":9}`)),
 			func(r uplink.Refused) uint64 { return r.UnknownKey }, "unknown key"},
 	}
 	for _, tc := range cases {
@@ -113,12 +101,12 @@ func TestForgedDocumentsRefused(t *testing.T) {
 	}
 
 	// Genuine documents still apply.
-	send(membersTopic, seal(hqKey, membersTopic, small(5, 40)))
+	send(membersTopic, sealWith(hqKey, membersTopic, small(5, 40)))
 	testkit.Eventually(t, wait, "genuine summary", func() bool { return u.Status().MembersSeq == 5 })
 	if bal, _ := l.Balance("m2"); bal != 40 {
 		t.Fatalf("genuine summary: balance %d", bal)
 	}
-	send(protocol.ChainConfigTopic(), seal(hqKey, protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":3}`)))
+	send(protocol.ChainConfigTopic(), sealWith(hqKey, protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":3}`)))
 	testkit.Eventually(t, wait, "genuine config", func() bool { return u.Status().Config.Chain == 3 })
 	if s := u.Status(); s.ConfigError != "" || s.MembersError != "" {
 		t.Fatalf("errors after genuine documents: %q %q", s.ConfigError, s.MembersError)
@@ -127,7 +115,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 	// Replays of genuine, older documents change nothing: a config is
 	// refused, a members message older than the position brings nothing
 	// new (catch-ups overlap live messages by design).
-	send(membersTopic, seal(hqKey, membersTopic, small(4, 999)))
+	send(membersTopic, sealWith(hqKey, membersTopic, small(4, 999)))
 	for _, r := range []struct {
 		topic string
 		doc   []byte
@@ -135,7 +123,7 @@ func TestForgedDocumentsRefused(t *testing.T) {
 		{protocol.ChainConfigTopic(), []byte(`{"v":1,"scope":"chain","config_version":2}`)},
 	} {
 		before := u.Status().Refused.Replayed
-		send(r.topic, seal(hqKey, r.topic, r.doc))
+		send(r.topic, sealWith(hqKey, r.topic, r.doc))
 		testkit.Eventually(t, wait, "replay refused", func() bool { return u.Status().Refused.Replayed > before })
 	}
 	if bal, _ := l.Balance("m2"); bal != 40 {
