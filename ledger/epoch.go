@@ -132,6 +132,9 @@ func (l *Ledger) Reincarnate(claim bool) (Epoch, error) {
 // wire, when that is higher). A claiming epoch takes inc as its
 // predecessor. It returns the epoch and whether one learnt.
 func (l *Ledger) Learn(inc string, w uint64) (Epoch, bool, error) {
+	if inc == "" || !l.epochWaits() {
+		return Epoch{}, false, nil
+	}
 	var out Epoch
 	var ok bool
 	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
@@ -169,6 +172,9 @@ func (l *Ledger) Learn(inc string, w uint64) (Epoch, bool, error) {
 // retained at the broker, nothing of this ledger's to acknowledge): its
 // events then go on the wire as the next numbers, without a predecessor.
 func (l *Ledger) LearnNothing() (Epoch, bool, error) {
+	if !l.epochWaits() {
+		return Epoch{}, false, nil
+	}
 	var out Epoch
 	var ok bool
 	_, err := l.submit(context.Background(), func(x *wtx) (any, error) {
@@ -192,6 +198,25 @@ func (l *Ledger) LearnNothing() (Epoch, bool, error) {
 		return Epoch{}, false, fmt.Errorf("ledger learn: %w", err)
 	}
 	return out, ok, nil
+}
+
+// epochWaits reports, in a read transaction, whether the last epoch
+// waits for its numbers. Learn and LearnNothing look first: the uplink
+// calls Learn for every acknowledgement, and a write transaction that
+// finds nothing to do still commits (and syncs) the file. Only a waiting
+// epoch gets numbers, and only Learn and LearnNothing (in their write
+// transactions, which look again) end the wait. A read error answers
+// true, so the write transaction reports it.
+func (l *Ledger) epochWaits() bool {
+	var waits bool
+	err := l.view(func(tx *bolt.Tx) error {
+		eps, err := readEpochs(tx)
+		if err == nil {
+			waits = !eps[len(eps)-1].Known
+		}
+		return err
+	})
+	return err != nil || waits
 }
 
 // renumberUnsent makes a ledger nothing of which head office ever

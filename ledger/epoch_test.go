@@ -161,3 +161,33 @@ func TestLearnNothing(t *testing.T) {
 		t.Fatalf("%+v %+v, want %+v", recs[0].Seq, st, ep)
 	}
 }
+
+// TestLearnWithNothingWaitingCommitsNothing: the uplink calls Learn for
+// every acknowledgement; with no epoch waiting for its numbers (the usual
+// case) neither Learn nor LearnNothing writes a transaction, which would
+// sync the file once per ack beside the sales.
+func TestLearnWithNothingWaitingCommitsNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	own, _ := f.l.Incarnation()
+	f.sale(t, ledger.SaleRequest{ID: "a"})
+	x := ledger.Wire{Ledger: f.l}
+	before, err := f.l.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, ok, err := x.Learn(own, 1); ok || err != nil {
+			t.Fatalf("learnt with nothing waiting: %v %v", ok, err)
+		}
+		if _, ok, err := x.LearnNothing(); ok || err != nil {
+			t.Fatalf("learnt nothing with nothing waiting: %v %v", ok, err)
+		}
+	}
+	after, err := f.l.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Commits != before.Commits {
+		t.Fatalf("%d commits for 20 acknowledgements with nothing to learn", after.Commits-before.Commits)
+	}
+}

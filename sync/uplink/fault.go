@@ -56,6 +56,7 @@ func (u *Uplink) fleetStatus(s *protocol.Status) {
 		}
 		return t[:i]
 	}
+	inc := u.id.current() // under the identity's lock, which refresh takes
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s.Watermark = u.st.watermark
@@ -64,7 +65,7 @@ func (u *Uplink) fleetStatus(s *protocol.Status) {
 	s.Config = &protocol.StatusConfig{Chain: u.st.cfg.Chain, Store: u.st.cfg.Store}
 	s.ConfigError = clip(u.st.cfgErr)
 	s.MembersSeq = u.st.membersSeq
-	s.Incarnation, s.Takeovers = u.id.inc, u.st.takeovers
+	s.Incarnation, s.Takeovers = inc, u.st.takeovers
 	s.MembersMax = max(u.st.membersMax, u.st.membersSeq)
 	s.MembersError = clip(u.st.membersErr)
 	s.LastError = clip(u.st.lastErr)

@@ -348,7 +348,9 @@ func (u *Uplink) Restore() (ledger.Epoch, error) {
 		u.noAckToLearn()
 	}
 	if _, waits, err := rn.Waiting(); err == nil && !waits {
+		u.id.mu.Lock()
 		eps := u.id.renumbered
+		u.id.mu.Unlock()
 		return eps, nil
 	}
 	return ep, nil

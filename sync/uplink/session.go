@@ -374,16 +374,16 @@ func (s *session) fill() error {
 		if b.payload == nil {
 			return nil
 		}
+		// While this one goes to the broker (paho's Publish waits for
+		// its writer), read and encode the next one.
+		s.pre = &readAhead{after: b.last, done: make(chan batch, 1)}
+		go func(r *readAhead) { r.done <- u.readBatch(r.after, u.o.BatchEvents) }(s.pre)
 		tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
 		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
 		s.cursor = b.last
 		u.mu.Lock()
 		u.st.published = max(u.st.published, b.last)
 		u.mu.Unlock()
-		// While this one goes to the broker (paho's Publish waits for
-		// its writer), read and encode the next one.
-		s.pre = &readAhead{after: s.cursor, done: make(chan batch, 1)}
-		go func(r *readAhead) { r.done <- u.readBatch(r.after, u.o.BatchEvents) }(s.pre)
 	}
 	return nil
 }
