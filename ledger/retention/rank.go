@@ -425,20 +425,25 @@ func TrainRankSpec(members []Member, end time.Time, innerDays int, spec RankSpec
 
 // TrainRank trains the ranking model on the analysis's own histories, as
 // TrainRank does with end = the analysis date. When BG/NBD cannot be
-// fitted as of the cut, it trains the same spec without the "bgnbd"
-// features.
+// fitted as of the cut, or the analysis has no BG/NBD fit of its own
+// (which scoring its profiles would need), it trains the same spec
+// without the "bgnbd" features.
 func (a *Analysis) TrainRank(innerDays int) (*RankModel, error) {
 	hs := make([]History, len(a.Profiles))
 	for i := range a.Profiles {
 		hs[i] = a.Profiles[i].history
 	}
-	m, err := trainRank(hs, a.AsOf, innerDays, DefaultRankSpec, nil)
-	if err != nil && errors.Is(err, ErrNoData) && strings.HasSuffix(DefaultRankSpec.Features, "+bgnbd") {
+	spec := DefaultRankSpec
+	withoutBG := spec
+	withoutBG.Features = strings.TrimSuffix(spec.Features, "+bgnbd")
+	if a.Model == nil {
+		spec = withoutBG
+	}
+	m, err := trainRank(hs, a.AsOf, innerDays, spec, nil)
+	if err != nil && errors.Is(err, ErrNoData) && spec != withoutBG {
 		// BG/NBD cannot be fitted as of the cut (too few or too young
 		// members): the same model without its features.
-		spec := DefaultRankSpec
-		spec.Features = strings.TrimSuffix(spec.Features, "+bgnbd")
-		m, err = trainRank(hs, a.AsOf, innerDays, spec, nil)
+		m, err = trainRank(hs, a.AsOf, innerDays, withoutBG, nil)
 	}
 	return m, err
 }

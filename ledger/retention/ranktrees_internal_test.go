@@ -193,3 +193,45 @@ func TestContactRankingWithoutBGNBDAtTheCut(t *testing.T) {
 		t.Errorf("score %v %v", s, ok)
 	}
 }
+
+// TestContactRankingWithoutAnAnalysisFit: an analysis whose own BG/NBD
+// fit failed (Model nil) cannot give the "bgnbd" features when it scores
+// its profiles, so its ranking is trained without them even where the fit
+// at the cut works; before, every score was refused and the contact list
+// fell back to member-id order.
+func TestContactRankingWithoutAnAnalysisFit(t *testing.T) {
+	end := time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)
+	e := DayOf(end, time.UTC)
+	rng := rand.New(rand.NewPCG(9, 10))
+	var ms []Member
+	for i := range 400 {
+		m := Member{ID: fmt.Sprintf("m%03d", i)}
+		step := Day(15 + rng.IntN(60))
+		stop := e - Day(rng.IntN(300))
+		for d := e - 700 + Day(rng.IntN(60)); d <= stop; d += step {
+			m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("%s-%d", m.ID, d), At: d.Time(), Amount: 1500})
+		}
+		ms = append(ms, m)
+	}
+	a, err := Analyze(ms, end, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Model == nil {
+		t.Fatal("test population: the analysis has no BG/NBD fit to take away")
+	}
+	if m, err := a.TrainRank(DefaultRankInnerDays); err != nil || m.Spec.Features != DefaultRankSpec.Features {
+		t.Fatalf("with the analysis's fit: %v %v, want the default spec %s", m, err, DefaultRankSpec.Features)
+	}
+	a.Model = nil // as when the analysis's fit failed
+	m, err := a.TrainRank(DefaultRankInnerDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(DefaultRankSpec.Features, "+bgnbd"); m.Spec.Features != want {
+		t.Errorf("trained %s without the analysis's fit, want %s", m.Spec.Features, want)
+	}
+	if s, ok := m.ScoreProfile(a, &a.Profiles[0]); !ok || !(s > 0 && s < 1) {
+		t.Errorf("score %v %v", s, ok)
+	}
+}
