@@ -39,15 +39,22 @@ func appendJSONString(b []byte, s string) []byte {
 // appendJSONTime appends t as json.Marshal does; ok is false for a time
 // it refuses (year outside 0..9999, a zone offset of a day or more).
 func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, false
-	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+	if !jsonTimeOK(t) {
 		return b, false
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), true
+}
+
+// jsonTimeOK reports whether encoding/json can write t (years 0-9999, a
+// zone offset under a day), without writing it.
+func jsonTimeOK(t time.Time) bool {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return false
+	}
+	_, off := t.Zone()
+	return off > -24*3600 && off < 24*3600
 }
 
 // encodePointEvent is json.Marshal(ev) without reflection.

@@ -41,11 +41,7 @@ const (
 // 0..9999, zone offsets under a day): a row head office could not be sent
 // is refused when written, as the JSON row was.
 func eventRowTimesOK(ev *PointEvent) bool {
-	ok := func(t time.Time) bool {
-		_, err := appendJSONTime(nil, t)
-		return err
-	}
-	return ok(ev.WallTime) && (ev.ExpiresAt.IsZero() || ok(ev.ExpiresAt))
+	return jsonTimeOK(ev.WallTime) && (ev.ExpiresAt.IsZero() || jsonTimeOK(ev.ExpiresAt))
 }
 
 // jsonText is s as encoding/json sends it: each byte that is not valid

@@ -60,29 +60,22 @@ func (d *rowDecoder) consent() Consent {
 	return c
 }
 
-// encodeMemberRow encodes rec; ok is false when JSON could not have held
+// encodeMemberRow encodes rec; an error when JSON could not have held
 // it (a time outside years 0-9999, a retention view that is not JSON).
 func encodeMemberRow(rec *memberRec) ([]byte, error) {
 	m := &rec.Member
-	times := []struct {
-		what string
-		t    *Consent
-	}{{"consent", &m.Consent}}
-	for i := range m.ConsentHistory {
-		times = append(times, struct {
-			what string
-			t    *Consent
-		}{"consent history", &m.ConsentHistory[i]})
+	if !jsonTimeOK(m.Consent.At) {
+		return nil, fmt.Errorf("member %q: consent time out of range", m.ID)
 	}
-	for _, c := range times {
-		if _, ok := appendJSONTime(nil, c.t.At); !ok {
-			return nil, fmt.Errorf("member %q: %s time out of range", m.ID, c.what)
+	for i := range m.ConsentHistory {
+		if !jsonTimeOK(m.ConsentHistory[i].At) {
+			return nil, fmt.Errorf("member %q: consent history time out of range", m.ID)
 		}
 	}
-	if _, ok := appendJSONTime(nil, m.EnrolledAt); !ok {
+	if !jsonTimeOK(m.EnrolledAt) {
 		return nil, fmt.Errorf("member %q: enrolment time out of range", m.ID)
 	}
-	if _, ok := appendJSONTime(nil, rec.BirthdayBonusGivenAt); !ok && !rec.BirthdayBonusGivenAt.IsZero() {
+	if !jsonTimeOK(rec.BirthdayBonusGivenAt) && !rec.BirthdayBonusGivenAt.IsZero() {
 		return nil, fmt.Errorf("member %q: birthday bonus time out of range", m.ID)
 	}
 	b := make([]byte, 0, 128+len(m.Name)+24*len(m.Aliases)+48*len(m.ConsentHistory))

@@ -85,9 +85,7 @@ func encodePurchase(p *Purchase) []byte {
 // purchaseTimesOK: a purchase row holds only times JSON could (as the
 // JSON row did, which refused the others).
 func purchaseTimesOK(p *Purchase) bool {
-	_, ok1 := appendJSONTime(nil, p.WallTime)
-	_, ok2 := appendJSONTime(nil, p.CorrectedTime)
-	return ok1 && (p.CorrectedTime.IsZero() || ok2)
+	return jsonTimeOK(p.WallTime) && (p.CorrectedTime.IsZero() || jsonTimeOK(p.CorrectedTime))
 }
 
 func decodePurchase(v []byte, p *Purchase) error {

@@ -395,7 +395,7 @@ func writeRank(p func(string, ...any), ev *retention.Eval, rk *retention.RankMod
 		p("")
 		p("**Reading the holdout.** On the CDNOW sample the holdout has been read 4 times in total: while the base model was")
 		p("built (five other feature sets and a 136-day split scored 0.776 to 0.783 there and were not shipped), after the first")
-		p("selection, after the second (one validation split, which chose %s: 0.7816), and after this", retention.PreviousRankSpec)
+		p("selection, after the second (one validation split, which chose %s: %.4f), and after this", retention.PreviousRankSpec, ev.PreviousRankAUC)
 		p("one (rolling splits: the candidate set, then every candidate's validation AUCs and the choice, were written into this")
 		p("document in commits before the holdout was read; then the chosen model was scored once). For the record (these")
 		p("numbers chose nothing): the previous spec scores %.4f here and the model shipped before any selection (base", ev.PreviousRankAUC)
