@@ -26,6 +26,9 @@ func TestWriteFixture7(t *testing.T) {
 	if os.Getenv("LEDGER_WRITE_FIXTURE7") == "" {
 		t.Skip("writes the schema 7 fixture; set LEDGER_WRITE_FIXTURE7=1 on the schema 7 code")
 	}
+	if SchemaVersion != 7 {
+		t.Fatalf("this code writes schema %d: the schema 7 fixture is written only by the schema 7 code", SchemaVersion)
+	}
 	path := openFixture6(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)

@@ -264,8 +264,8 @@ func Open(path string, opts *Options) (*Ledger, error) {
 }
 
 // openBolt opens the bbolt file. NoFreelistSync: a commit does not write
-// bbolt's list of free pages (one page, a fifth of what a sale writes
-// after schema 8); a read-write open rebuilds it instead by walking every
+// bbolt's list of free pages (one page of the about nine a sale
+// writes after schema 8); a read-write open rebuilds it instead by walking every
 // page reachable from the meta page, as etcd does. Durability is the
 // same: a commit is its data pages and its meta page, and the free pages
 // are whatever the meta page's tree does not reach, so a power cut loses

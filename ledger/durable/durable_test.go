@@ -74,8 +74,10 @@ func cutRounds(t *testing.T, rounds int, write func(path string, b []byte) error
 		// loaded machine the writer may not have finished one in the
 		// sleep, and a round that only cuts the synced old version
 		// tests nothing).
-		for deadline := time.Now().Add(30 * time.Second); acked.Load() == int64(k) && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Microsecond)
+		for deadline := time.Now().Add(30 * time.Second); acked.Load() == int64(k); time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no write acknowledged in 30 s", round)
+			}
 		}
 		if _, err := f.Cut(rng.IntN(2) == 0); err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ var (
 	simTrade     = flag.Duration("sim.trade", 3*time.Second, "how long each register trades in a steady run")
 	simEvery     = flag.Duration("sim.every", time.Second, "time between two events of one register while trading")
 	simStormN    = flag.Int("sim.storm-events", 250, "events each register records while the storm's outage lasts")
-	simStormRegs = flag.Int("sim.storm-registers", 500, "registers (the first of -sim.registers) that go offline in the storm; make bench's budget fits 500 x 250, not 1,000 x 250")
+	simStormRegs = flag.Int("sim.storm-registers", 500, "registers (the first of -sim.registers) that go offline in the storm; make bench runs 500 x 250, not 1,000 x 250, to stay short")
 )
 
 // simOutbox is a register's ledger outbox in memory (uplink.Outbox, with
