@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
 )
 
 // TestEraseMember: head office's erasure removes the profile, the aliases
@@ -120,5 +121,38 @@ func TestEraseMember(t *testing.T) {
 	f.reopen(t)
 	if m, _ := f.l.Member("m-er"); m.Name != "" {
 		t.Fatalf("after reopen: %+v", m)
+	}
+}
+
+// TestScrubWhileClosing: a scrub of the free pages (an erasure's last
+// step, on the caller's goroutine) may still be running when the daemon
+// stops. Close turns bbolt's free-list writing back on for its last
+// commit; it must do so without racing the scrub's commit (run with
+// -race), and the scrub either finishes or reports the ledger closed.
+func TestScrubWhileClosing(t *testing.T) {
+	ctx := context.Background()
+	for round := range 5 {
+		f := newFixture(t, nil)
+		f.enrol(t, "m1", "CARD-1")
+		f.sale(t, ledger.SaleRequest{ID: "s1", MemberID: "m1"})
+		if err := f.l.ScrubFreePages(ctx); err != nil {
+			t.Fatalf("round %d: scrub before close: %v", round, err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			for {
+				if err := f.l.ScrubFreePages(ctx); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		if err := f.l.Close(); err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		if err := <-done; !errors.Is(err, ledger.ErrClosed) && !strings.Contains(err.Error(), "database not open") {
+			t.Fatalf("round %d: scrub after close: %v, want the ledger closed", round, err)
+		}
+		f.l = ledgertest.OpenAt(t, f.path, f.opts)
 	}
 }

@@ -476,9 +476,14 @@ func (l *Ledger) Close() error {
 		// A clean stop leaves bbolt's free list in the file (one
 		// commit that writes it), so the next Open reads it instead of
 		// walking the file; only an Open after a power cut or a crash
-		// walks (openBolt).
-		l.db.NoFreelistSync = false
-		_ = l.db.Update(func(*bolt.Tx) error { return nil })
+		// walks (openBolt). The field is set inside the write
+		// transaction: a free-page scrub (an erasure's last step, on
+		// its caller's goroutine) may be committing meanwhile, and
+		// bbolt reads it in Commit under the same writer lock.
+		_ = l.db.Update(func(*bolt.Tx) error {
+			l.db.NoFreelistSync = false
+			return nil
+		})
 	}
 	return l.db.Close()
 }
