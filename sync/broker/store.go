@@ -21,17 +21,29 @@ func NewStore() mqtt.Store { return copyingStore{mqtt.NewMemoryStore()} }
 
 type copyingStore struct{ *mqtt.MemoryStore }
 
-// Put stores a copy of a PUBLISH (paho stores it before handing the
-// original to the connection's writer, so the copy is taken before any
-// write).
+// Put stores a copy of an outbound PUBLISH (paho stores it before handing
+// the original to the connection's writer, so the copy is taken before any
+// write). A received PUBLISH (key "i.<id>") is stored as it is: paho never
+// writes it, and a subscriber stores one per message.
 func (s copyingStore) Put(key string, p packets.ControlPacket) {
-	s.MemoryStore.Put(key, copyPublish(p))
+	if outbound(key) {
+		p = copyPublish(p)
+	}
+	s.MemoryStore.Put(key, p)
 }
 
-// Get hands out a copy of a stored PUBLISH.
+// Get hands out a copy of a stored outbound PUBLISH.
 func (s copyingStore) Get(key string) packets.ControlPacket {
-	return copyPublish(s.MemoryStore.Get(key))
+	p := s.MemoryStore.Get(key)
+	if outbound(key) {
+		p = copyPublish(p)
+	}
+	return p
 }
+
+// outbound reports whether key is paho's key of an outbound packet
+// ("o.<id>"; received ones are "i.<id>").
+func outbound(key string) bool { return len(key) >= 2 && key[:2] == "o." }
 
 // copyPublish copies a PUBLISH packet; other packets are returned as they
 // are. The payload is shared: nobody writes it after Publish.

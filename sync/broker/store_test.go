@@ -39,3 +39,22 @@ func TestStoreGetCopiesPublish(t *testing.T) {
 		t.Fatal("a SUBSCRIBE should come back as stored")
 	}
 }
+
+// TestStoreKeepsReceivedPublishAsItIs: a received PUBLISH (paho's key
+// "i.<id>") is never written by paho, so it is stored without a copy
+// (a subscriber stores one per message).
+func TestStoreKeepsReceivedPublishAsItIs(t *testing.T) {
+	s := broker.NewStore()
+	s.Open()
+	defer s.Close()
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.Qos, pub.MessageID, pub.TopicName, pub.Payload = 1, 9, "t", []byte("x")
+	s.Put("i.9", pub)
+	if s.Get("i.9") != pub {
+		t.Fatal("a received PUBLISH was copied")
+	}
+	s.Put("o.9", pub)
+	if s.Get("o.9") == pub {
+		t.Fatal("an outbound PUBLISH was not copied")
+	}
+}

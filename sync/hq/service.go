@@ -316,7 +316,10 @@ func clientOptions(c Conn, clientID string) *mqtt.ClientOptions {
 		SetMaxReconnectInterval(10 * time.Second).
 		// paho reconnects head office's client by itself; its resume must
 		// not write a packet the new connection is sending (broker.NewStore).
-		SetStore(broker.NewStore())
+		SetStore(broker.NewStore()).
+		// A read takes in every packet that has arrived, and the PUBACKs
+		// queued meanwhile go out in one write (broker.Buffered).
+		SetCustomOpenConnectionFn(broker.Buffered(c.waitTimeout()))
 	if c.Username != "" {
 		o.SetUsername(c.Username).SetPassword(c.Password)
 	}

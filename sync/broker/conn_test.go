@@ -1,0 +1,188 @@
+package broker_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+)
+
+// countingConn counts the reads and writes that reach the network.
+type countingConn struct {
+	net.Conn
+	mu            sync.Mutex
+	reads, writes int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) counts() (reads, writes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads, c.writes
+}
+
+// pipe returns a buffered connection over one end of a TCP loopback
+// connection (counted) and the other end.
+func pipe(t *testing.T, timeout time.Duration) (net.Conn, *countingConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	u := &url.URL{Scheme: "tcp", Host: ln.Addr().String()}
+	var counted *countingConn
+	c, err := broker.BufferedOver(u, *mqtt.NewClientOptions(), timeout, func(c net.Conn) net.Conn {
+		counted = &countingConn{Conn: c}
+		return counted
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); peer.Close() })
+	return c, counted, peer
+}
+
+// TestBufferedReadsTakeInWhatArrived: packets read as paho reads them (a
+// byte, then the rest) come off a buffer that one read of the network
+// filled, byte for byte as sent.
+func TestBufferedReadsTakeInWhatArrived(t *testing.T) {
+	c, counted, peer := pipe(t, time.Second)
+	var sent bytes.Buffer
+	for i := range 200 {
+		sent.Write([]byte{0x30, 3, byte(i), 'a', 'b'})
+	}
+	if _, err := peer.Write(sent.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	one := make([]byte, 1)
+	rest := make([]byte, 4)
+	for range 200 {
+		if _, err := io.ReadFull(c, one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, rest); err != nil {
+			t.Fatal(err)
+		}
+		got.Write(one)
+		got.Write(rest)
+	}
+	if !bytes.Equal(got.Bytes(), sent.Bytes()) {
+		t.Fatal("bytes read differ from bytes sent")
+	}
+	// 400 reads by the caller; a handful reach the network (the bytes may
+	// arrive in a few segments).
+	if reads, _ := counted.counts(); reads > 20 {
+		t.Fatalf("%d reads reached the network for 400 reads of 1,000 bytes sent at once", reads)
+	}
+}
+
+// TestBufferedWritesCoalesceWhileOneIsOnItsWay: writes queued while the
+// writer is held up go out together, in order, and nothing is lost.
+func TestBufferedWritesCoalesceWhileOneIsOnItsWay(t *testing.T) {
+	c, counted, peer := pipe(t, 5*time.Second)
+	// Fill the peer's receive and our send buffers so the writer blocks,
+	// then queue many small writes behind it.
+	big := bytes.Repeat([]byte{'x'}, 8<<20)
+	if _, err := c.Write(big[:len(big)/8]); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	want.Write(big[:len(big)/8])
+	for i := range 1000 {
+		p := []byte{0x40, 2, byte(i >> 8), byte(i)}
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(p)
+	}
+	got := make([]byte, want.Len())
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatal("bytes received differ from bytes written, or out of order")
+	}
+	if _, writes := counted.counts(); writes > 100 {
+		t.Fatalf("%d network writes for 1,001 writes queued behind a blocked one", writes)
+	}
+}
+
+// TestBufferedCloseSendsWhatIsQueued: a DISCONNECT written just before
+// Close reaches the broker.
+func TestBufferedCloseSendsWhatIsQueued(t *testing.T) {
+	c, _, peer := pipe(t, time.Second)
+	disconnect := []byte{0xe0, 0}
+	if _, err := c.Write(disconnect); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, disconnect) {
+		t.Fatalf("peer got %x, want %x then end of stream", got, disconnect)
+	}
+	if _, err := c.Write(disconnect); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestBufferedStuckWriteFailsLaterWrites: a broker that stops reading
+// makes the writer's write time out; the writes after it fail (paho sees
+// the connection lost), whatever write deadline paho sets.
+func TestBufferedStuckWriteFailsLaterWrites(t *testing.T) {
+	c, _, _ := pipe(t, 100*time.Millisecond)
+	_ = c.SetWriteDeadline(time.Time{}) // paho's reset after each write: no effect
+	chunk := bytes.Repeat([]byte{'x'}, 64<<10)
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		_, err = c.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("writes to a peer that never reads: %v, want a deadline exceeded", err)
+	}
+	if _, err := c.Write([]byte{1}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after the failed one: %v, want the same error", err)
+	}
+}
