@@ -281,6 +281,9 @@ func (s *Store) pipelinedOnce(ctx context.Context, fn func(t *txn) error) error 
 // Apply applies a batch of events in one transaction; see the package
 // documentation.
 func (s *Store) Apply(events []hqstore.Event) (hqstore.Result, error) {
+	// Decoded once: for the locks here and for ApplyIn (head office's
+	// decoder prepares them; other callers may not have).
+	events = hqstore.PrepareMissing(events)
 	regs, mems, credited := hqstore.TouchesCredited(events)
 	ctx, cancel := s.ctx()
 	defer cancel()

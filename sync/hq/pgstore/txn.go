@@ -70,7 +70,10 @@ type txn struct {
 	// holds (queueFigureLocks).
 	figLocked map[string]bool
 	cache     map[string]cached // kind\x00key -> value, nil: none
-	batch     pgx.Batch
+	// events are the records PutEvent was given, by register and
+	// sequence (kept apart from cache: one a point event, no key string).
+	events map[evKey][]byte
+	batch  pgx.Batch
 	// Rows written with one statement each at flush.
 	evReg, regID                 []string
 	evSeq                        []int64
@@ -428,6 +431,16 @@ func (t *txn) Member(id string) (hqstore.MemberRow, bool, error) {
 // bareProfile is the profile of a member known by its id alone, as
 // ledger.Member JSON.
 func bareProfile(id string) json.RawMessage {
+	plain := true
+	for i := 0; i < len(id) && plain; i++ {
+		c := id[i]
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	if plain {
+		// What json.Marshal writes for an id it need not escape.
+		b := make([]byte, 0, len(id)+9)
+		return append(append(append(b, `{"id":"`...), id...), `"}`...)
+	}
 	q, _ := json.Marshal(id) // a string always encodes
 	return append(append([]byte(`{"id":`), q...), '}')
 }
@@ -479,12 +492,24 @@ func (t *txn) PutMember(m hqstore.MemberRow) error {
 	return nil
 }
 
+// evKey names an event this transaction put (txn.events).
+type evKey struct {
+	reg string
+	seq uint64
+}
+
 func (t *txn) Event(reg string, seq uint64) ([]byte, error) {
+	if rec, ok := t.events[evKey{reg, seq}]; ok {
+		return rec, nil
+	}
 	return t.get(key("e", reg, seqs(seq)), `SELECT rec FROM hq_events WHERE register = $1 AND seq = $2`, reg, int64(seq))
 }
 
 func (t *txn) PutEvent(reg string, seq uint64, rec []byte) error {
-	t.put(key("e", reg, seqs(seq)), rec)
+	if t.events == nil {
+		t.events = make(map[evKey][]byte, 64)
+	}
+	t.events[evKey{reg, seq}] = rec
 	t.evReg, t.evSeq, t.evRec = append(t.evReg, reg), append(t.evSeq, int64(seq)), append(t.evRec, rec)
 	return nil
 }
