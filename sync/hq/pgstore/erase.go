@@ -19,6 +19,31 @@ func (t *txn) Erasure(member string) ([]byte, error) {
 	return t.get(key("x", member), `SELECT rec FROM hq_erasures WHERE member = $1`, member)
 }
 
+// prefetchErasures reads, in the lock's round trip and after the
+// members' row locks, the erasures of the members a batch locks (those
+// its profile events, erasure confirmations and redemptions touch), so
+// that applying a profile event or a confirmation (hqstore erase.go reads
+// the member's erasure for each) costs no round trip of its own.
+func (t *txn) prefetchErasures(b *pgx.Batch, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, id := range ids {
+		t.cache[key("x", id)] = cached{}
+	}
+	b.Queue(`SELECT member, rec FROM hq_erasures WHERE member = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var m string
+			var rec []byte
+			if err := rows.Scan(&m, &rec); err != nil {
+				return err
+			}
+			t.cache[key("x", m)] = cached{v: rec, exists: true}
+		}
+		return rows.Err()
+	})
+}
+
 func (t *txn) PutErasure(member string, rec []byte) error {
 	t.put(key("x", member), rec)
 	e, err := hqstore.ParseErasure(rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
@@ -165,5 +166,59 @@ func TestMigrateFromSchema7(t *testing.T) {
 	}
 	if err := st.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A message's profile events read their members' erasures in the lock's
+// round trip, one statement for the message, not a round trip each; the
+// erased member's event is still redacted and held, the others applied.
+func TestProfileEventsReadErasuresWithTheLocks(t *testing.T) {
+	s, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"log_statement": "all"}})
+	s = pgtest.Need(t, s, err)
+	defer s.Close()
+	_, dsn, err := s.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	member := func(seq uint64, id string) hqstore.Event {
+		return storetest.Ev("r1", seq, ledger.OutMember, ledger.Member{ID: id, Name: "Name of " + id})
+	}
+	if _, err := st.Apply([]hqstore.Event{member(1, "m1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EraseMember("m1", "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.Log())
+	res, err := st.Apply([]hqstore.Event{member(2, "m1"), member(3, "m2"), member(4, "m3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, line := range strings.Split(s.Log()[before:], "\n") {
+		if strings.Contains(line, "statement:") || strings.Contains(line, "execute") {
+			if strings.Contains(line, "FROM hq_erasures") {
+				reads++
+			}
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("%d statements read hq_erasures for one message, want 1:\n%s", reads, s.Log()[before:])
+	}
+	if res.Registers["r1"].Watermark != 4 || len(res.PolicyHolds) != 1 || res.PolicyHolds[0].Code != hqstore.CodeErased {
+		t.Fatalf("result %+v, want m1's event held as erased and the stream at 4", res)
+	}
+	if m, err := st.Member("m1"); err != nil || m.Name != "" {
+		t.Fatalf("erased m1: %+v %v", m, err)
+	}
+	for _, id := range []string{"m2", "m3"} {
+		if m, err := st.Member(id); err != nil || m.Name != "Name of "+id {
+			t.Fatalf("%s: %+v %v", id, m, err)
+		}
 	}
 }

@@ -201,6 +201,7 @@ func (t *txn) lock(regs, mems, credited []string) error {
 		}
 	}
 	t.queueLockMembers(&b, mems)
+	t.prefetchErasures(&b, mems)
 	t.prefetchFigures(&b, t.figures[0], t.figures[1])
 	if err := t.q.SendBatch(t.ctx, &b).Close(); err != nil {
 		return err
