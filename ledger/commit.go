@@ -40,9 +40,10 @@ type wtx struct {
 	anchor    clockAnchor // trusted-time high-water mark as this batch moved it
 	anchorSet bool        // the current op set the anchor itself (ConfirmClock)
 	eng       Engine
-	joinLot   *joinLot // the lot the current op opened, for its later credits
-	delta     counts   // rows the batch added, for Stats
-	rowErr    error    // a row the current op read did not decode: the op fails
+	joinLot   *joinLot            // the lot the current op opened, for its later credits
+	delta     counts              // rows the batch added, for Stats
+	rowErr    error               // a row the current op read did not decode: the op fails
+	win       map[string]winCache // windows this transaction read or moved, kept in l.win once it commits
 	// failed is the first write of the current op that failed: run returns
 	// it, and the op's writes are rolled back with the transaction.
 	failed error
@@ -255,6 +256,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		l.ck.a = w.anchor
 		l.ck.mu.Unlock()
 	}
+	l.win.keep(w.win)
 	l.commits.Add(1)
 	l.committed.Add(uint64(len(ok)))
 	for i, o := range ok {

@@ -108,7 +108,9 @@
 // debit), and the member's tier. An untrusted clock never changes a tier:
 // its sales earn at the stored tier. Tiers come from one 12-month window
 // over corrected times (Purchase.When), kept incrementally in per-member
-// day rows so a sale costs the same for a member with ten thousand
+// day rows, and each member's sum since their last sale in the
+// committer's memory (window.go), so a sale reads only what left the
+// window since and costs the same for a member with ten thousand
 // purchases a year as for a new one; an uncorrected untrusted purchase
 // counts in every window until its time is corrected, and a single entry
 // stamped a year early does not end the window. The birthday bonus is credited once per occurrence

@@ -136,6 +136,10 @@ type Ledger struct {
 	// untrustworthy; every later write gets it (ErrStorage).
 	broken atomic.Pointer[error]
 
+	// win holds members' rolling windows as committed (window.go),
+	// so a sale reads what left the window since, not the whole year.
+	win winCaches
+
 	commits   atomic.Uint64 // transactions committed by the committer
 	committed atomic.Uint64 // operations they carried
 }

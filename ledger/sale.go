@@ -497,7 +497,7 @@ func (w *wtx) memberStateAt(rec *memberRec, t time.Time, upto uint64) rules.Memb
 	var ms rules.MemberState
 	var err error
 	if upto >= w.seq {
-		ms, err = memberWindowNow(w.tx.Bucket(bRows), rec, t)
+		ms, err = w.windowNow(rec, t)
 	} else {
 		ms, err = memberWindow(w.tx.Bucket(bRows), rec, t, upto)
 	}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,6 +75,9 @@ func (w *wtx) datePurchase(rec *memberRec, seq uint64, at time.Time, amount Mone
 }
 
 func (w *wtx) windowAdd(member string, at time.Time, amount Money) {
+	if c, ok := w.winCache(member); ok {
+		w.setWinCache(member, c.add(at.UnixNano(), int64(amount)))
+	}
 	k := rowKey(rowWindow, member, dayOf(at))
 	old := w.get(bRows, k)
 	v := make([]byte, max(len(old), 16), max(len(old), 16)+16)
@@ -149,6 +154,199 @@ func memberWindowNow(rows *bolt.Bucket, rec *memberRec, t time.Time) (rules.Memb
 	}
 	ms.Spend12m, ms.Visits12m = spend, visits
 	return ms, nil
+}
+
+// The window as committed, kept in memory (l.win). Summing up to 366
+// day rows made a sale of a member who shops every day cost half as much
+// again as a new member's (BenchmarkSaleHeavyMember). The committer keeps
+// each member's window sum since its last sale instead: the next sale
+// subtracts the entries that left the window since (usually one day row
+// or none) and adds its own, so each entry is read once when it enters
+// and once when it leaves. Nothing of it is stored in the file: a member
+// not in memory (after Open, or evicted) is summed from the day rows
+// once, as before.
+
+// winCache is the sum of a member's dated purchase index entries with a
+// time after from (unix nanoseconds), and the latest entry's time. A
+// window (t-1y, t] is the sum once from is moved to t-1y (the entries
+// between the two are read from the day rows, taken off or added back)
+// less the entries after t, if any (read from the day rows too).
+type winCache struct {
+	from, spend, visits int64
+	maxAt               int64 // math.MinInt64: no entry
+}
+
+// add counts a new entry.
+func (c winCache) add(at, amount int64) winCache {
+	if at > c.from {
+		c.spend += amount
+		if amount > 0 {
+			c.visits++
+		}
+	}
+	c.maxAt = max(c.maxAt, at)
+	return c
+}
+
+// winCacheMax bounds the members whose window is kept in memory.
+const winCacheMax = 4096
+
+// winCaches is the committed windows; only a write transaction uses it
+// (the committer, and tests and benchmarks holding one), the lock makes
+// that safe for any caller.
+type winCaches struct {
+	mu sync.Mutex
+	m  map[string]winCache
+}
+
+func (wc *winCaches) get(member string) (winCache, bool) {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	c, ok := wc.m[member]
+	return c, ok
+}
+
+// keep stores the windows of a committed transaction.
+func (wc *winCaches) keep(ws map[string]winCache) {
+	if len(ws) == 0 {
+		return
+	}
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	if wc.m == nil {
+		wc.m = make(map[string]winCache, len(ws))
+	}
+	for id, c := range ws {
+		if _, ok := wc.m[id]; !ok && len(wc.m) >= winCacheMax {
+			for k := range wc.m { // evict one, any
+				delete(wc.m, k)
+				break
+			}
+		}
+		wc.m[id] = c
+	}
+}
+
+// winCache is the member's window as this transaction sees it.
+func (w *wtx) winCache(member string) (winCache, bool) {
+	if c, ok := w.win[member]; ok {
+		return c, true
+	}
+	return w.l.win.get(member)
+}
+
+func (w *wtx) setWinCache(member string, c winCache) {
+	if w.win == nil {
+		w.win = make(map[string]winCache)
+	}
+	w.win[member] = c
+}
+
+// windowNow is memberWindowNow from the member's kept window (winCache),
+// built from the day rows when none is kept.
+func (w *wtx) windowNow(rec *memberRec, t time.Time) (rules.MemberState, error) {
+	ms := baseState(rec)
+	if t.IsZero() {
+		return ms, nil
+	}
+	rows := w.tx.Bucket(bRows)
+	id := rec.Member.ID
+	lo, hi := t.AddDate(-1, 0, 0).UnixNano(), t.UnixNano()
+	c, ok := w.winCache(id)
+	span := func(from, to int64, sign int64) error {
+		s, v, err := windowSpan(rows, id, from, to)
+		c.spend, c.visits = c.spend+sign*s, c.visits+sign*int64(v)
+		return err
+	}
+	var err error
+	switch {
+	case !ok:
+		c = winCache{from: lo}
+		if c.maxAt, err = lastEntry(rows, id); err == nil && c.maxAt > lo {
+			err = span(lo, c.maxAt, 1)
+		}
+	case c.from < lo: // entries left the window
+		err = span(c.from, lo, -1)
+	case c.from > lo: // the window went back in time
+		err = span(lo, c.from, 1)
+	}
+	if err != nil {
+		return ms, err
+	}
+	if !ok || c.from != lo {
+		c.from = lo
+		w.setWinCache(id, c)
+	}
+	if c.maxAt > hi { // entries after t
+		if err := span(hi, c.maxAt, -1); err != nil {
+			return ms, err
+		}
+	}
+	for _, u := range rec.Untimed { // not in the day rows
+		c.spend += int64(u.Amount)
+		if u.Amount > 0 {
+			c.visits++
+		}
+	}
+	ms.Spend12m, ms.Visits12m = c.spend, int(c.visits)
+	return ms, nil
+}
+
+// windowSpan sums the member's entries with a time in (lo, hi] (unix
+// nanoseconds): the days strictly between the two ends by their totals,
+// the two end days entry by entry.
+func windowSpan(rows *bolt.Bucket, member string, lo, hi int64) (spend int64, visits int, err error) {
+	first, last := dayOf(time.Unix(0, lo)), dayOf(time.Unix(0, hi))
+	prefix := rowPrefix(rowWindow, member)
+	c := rows.Cursor()
+	for k, v := c.Seek(rowKey(rowWindow, member, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		day := keySeq(k)
+		if day > last {
+			break
+		}
+		if len(v) < 16 || (len(v)-16)%16 != 0 {
+			return 0, 0, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, day, len(v), ErrInconsistent)
+		}
+		if day != first && day != last {
+			spend += int64(binary.BigEndian.Uint64(v[0:8]))
+			visits += int(binary.BigEndian.Uint64(v[8:16]))
+			continue
+		}
+		for e := v[16:]; len(e) >= 16; e = e[16:] {
+			at := int64(binary.BigEndian.Uint64(e[0:8]))
+			amount := int64(binary.BigEndian.Uint64(e[8:16]))
+			if at > lo && at <= hi {
+				spend += amount
+				if amount > 0 {
+					visits++
+				}
+			}
+		}
+	}
+	return spend, visits, nil
+}
+
+// lastEntry is the time of the member's latest dated entry
+// (math.MinInt64 when there is none).
+func lastEntry(rows *bolt.Bucket, member string) (int64, error) {
+	last := int64(math.MinInt64)
+	c := rows.Cursor()
+	k, v := c.Seek(rowKey(rowWindow, member, math.MaxUint64))
+	if k == nil {
+		k, v = c.Last()
+	} else if !bytes.Equal(k, rowKey(rowWindow, member, math.MaxUint64)) {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, rowPrefix(rowWindow, member)) || len(k) != len(member)+10 {
+		return last, nil
+	}
+	if len(v) < 16 || (len(v)-16)%16 != 0 {
+		return last, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, keySeq(k), len(v), ErrInconsistent)
+	}
+	for e := v[16:]; len(e) >= 16; e = e[16:] {
+		last = max(last, int64(binary.BigEndian.Uint64(e[0:8])))
+	}
+	return last, nil
 }
 
 func baseState(rec *memberRec) rules.MemberState {

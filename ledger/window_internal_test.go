@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
@@ -56,6 +59,16 @@ func TestUndecodableWindowRowFailsTheSale(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The committer keeps the window it last computed in memory, which a
+	// row changed behind its back does not touch: reopen, as after a
+	// restart, so the sale reads the day rows.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = Open(l.path, &Options{Register: "r1", Rules: rs, Clock: fixedClock{time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	before, _ := l.Stats()
 	if err := sale("s2"); !errors.Is(err, ErrInconsistent) {
 		t.Fatalf("sale over a broken purchase row: %v, want ErrInconsistent", err)
@@ -128,5 +141,97 @@ func TestWindowFromDayRowsAgreesWithTheScan(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeptWindowAgreesWithTheDayRows: the window the committer keeps in
+// memory (winCache) gives every sale the same spend and visits as the
+// day rows, whatever the order of entry times and window ends (ends that
+// move on by minutes or months, that go back, entries dated after the
+// end or before the window, refunds), across committed batches, batches
+// rolled back and restarts (nothing kept).
+func TestKeptWindowAgreesWithTheDayRows(t *testing.T) {
+	seed, _ := testkit.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1", Engine: benchEngine{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	members := []string{"m1", "m2", "m3"}
+	for _, m := range members {
+		if _, err := l.Enrol(ctx, Member{ID: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	errRollBack := errors.New("roll back")
+	kept := 0
+	for i := range 1200 {
+		switch r := rng.IntN(200); {
+		case r < 190:
+			end = end.Add(time.Duration(rng.Int64N(int64(30 * time.Hour))))
+		case r < 192:
+			end = end.Add(-time.Duration(rng.Int64N(int64(400 * 24 * time.Hour))))
+		case r < 194:
+			end = end.AddDate(0, rng.IntN(14), 0)
+		}
+		m := members[rng.IntN(len(members))]
+		at := end.Add(-time.Duration(rng.Int64N(int64(3 * time.Hour))))
+		switch rng.IntN(200) {
+		case 0:
+			at = end.Add(time.Duration(rng.Int64N(int64(48 * time.Hour)))) // after the end
+		case 1:
+			at = end.AddDate(-1, 0, -rng.IntN(30)) // before the window
+		}
+		if rng.IntN(50) == 0 { // as after a restart
+			l.win.mu.Lock()
+			l.win.m = nil
+			l.win.mu.Unlock()
+		}
+		amount := Money(rng.Int64N(5000) - 1000)
+		rollBack := rng.IntN(10) == 0
+		_, err := l.submit(ctx, func(w *wtx) (any, error) {
+			rec, err := w.member(m)
+			if err != nil {
+				return nil, err
+			}
+			check := func(when string) error {
+				got, err := w.windowNow(rec, end)
+				if err != nil {
+					return err
+				}
+				want, err := memberWindowNow(w.tx.Bucket(bRows), rec, end)
+				if err != nil {
+					return err
+				}
+				if got.Spend12m != want.Spend12m || got.Visits12m != want.Visits12m {
+					return fmt.Errorf("step %d %s, window ending %v: kept %d/%d, day rows %d/%d", i, when, end, got.Spend12m, got.Visits12m, want.Spend12m, want.Visits12m)
+				}
+				return nil
+			}
+			if err := check("before"); err != nil {
+				return nil, err
+			}
+			if _, ok := w.winCache(m); ok {
+				kept++
+			}
+			w.windowAdd(m, at, amount)
+			if err := check("after"); err != nil {
+				return nil, err
+			}
+			if rollBack {
+				w.dirty = true // the batch is rolled back with what it added
+				return nil, errRollBack
+			}
+			return nil, nil
+		})
+		if err != nil && !errors.Is(err, errRollBack) {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+	if kept < 400 {
+		t.Fatalf("seed %d: the kept window answered only %d of 1200 steps", seed, kept)
 	}
 }
