@@ -48,7 +48,17 @@ type OutboxBatch struct {
 
 	buf  []byte
 	offs []int // Recs[i].Data is buf[offs[2i]:offs[2i+1]]
+	// compact[i]: Recs[i].Data was written here from a binary row, as
+	// json.Marshal writes it.
+	compact []bool
 }
+
+// Compact reports whether Recs[i].Data is known to be exactly what
+// json.Marshal writes for it (compact, <, > and & escaped): the ledger
+// wrote it from a binary row. An encoder may copy such a payload without
+// checking it again; other payloads (older JSON rows, sales) are as
+// stored.
+func (b *OutboxBatch) Compact(i int) bool { return i < len(b.compact) && b.compact[i] }
 
 // OutboxInto reads into b what Outbox(after, max) returns, in one read
 // transaction and one walk of the outbox.
@@ -65,18 +75,19 @@ func (l *Ledger) readOutbox(tx *bolt.Tx, b *OutboxBatch, after uint64, max int) 
 		b.IDPrefix = l.register + "-"
 	}
 	clear(b.Recs)
-	b.Recs, b.buf, b.offs = b.Recs[:0], b.buf[:0], b.offs[:0]
+	b.Recs, b.buf, b.offs, b.compact = b.Recs[:0], b.buf[:0], b.offs[:0], b.compact[:0]
 	r := outboxReader{tx: tx, rows: tx.Bucket(bRows), prefix: b.IDPrefix}
 	var from [8]byte
 	binary.BigEndian.PutUint64(from[:], after+1)
 	c := tx.Bucket(bOutbox).Cursor()
 	for k, v := c.Seek(from[:]); k != nil && len(b.Recs) < max; k, v = c.Next() {
 		start := len(b.buf)
-		rec, err := r.read(b, k, v)
+		rec, compact, err := r.read(b, k, v)
 		if err != nil {
 			return fmt.Errorf("ledger outbox: decode %d: %w", keySeq(k), err)
 		}
 		b.Recs = append(b.Recs, rec)
+		b.compact = append(b.compact, compact)
 		b.offs = append(b.offs, start, len(b.buf))
 	}
 	for i := range b.Recs {
@@ -136,13 +147,14 @@ func (r *outboxReader) row(key []byte) []byte {
 }
 
 // read decodes the outbox record k, v as decodeOutbox does, appending its
-// payload to b's buffer.
-func (r *outboxReader) read(b *OutboxBatch, k, v []byte) (OutboxRecord, error) {
+// payload to b's buffer; compact: the payload was written from a binary
+// event row (appendEventRowJSON writes what json.Marshal would).
+func (r *outboxReader) read(b *OutboxBatch, k, v []byte) (rec OutboxRecord, compact bool, err error) {
 	if len(v) == 0 || v[0] != outboxRefMark {
 		rec, err := decodeOutbox(r.tx, k, v)
 		b.buf = append(b.buf, rec.Data...)
 		rec.Data = nil
-		return rec, err
+		return rec, false, err
 	}
 	h, ok := parseOutboxRef(v)
 	if !ok || h.place != placeRows {
@@ -150,26 +162,26 @@ func (r *outboxReader) read(b *OutboxBatch, k, v []byte) (OutboxRecord, error) {
 		rec, err := decodeOutbox(r.tx, k, v)
 		b.buf = append(b.buf, rec.Data...)
 		rec.Data = nil
-		return rec, err
+		return rec, false, err
 	}
-	rec := OutboxRecord{Seq: keySeq(k), Type: outboxType(h.typ), ClockTrusted: h.trusted}
+	rec = OutboxRecord{Seq: keySeq(k), Type: outboxType(h.typ), ClockTrusted: h.trusted}
 	if !r.defaultID(h.id, rec.Seq) {
 		rec.ID = string(h.id)
 	}
 	if len(h.wt) > 0 {
 		if err := rec.WallTime.UnmarshalBinary(h.wt); err != nil {
-			return rec, fmt.Errorf("wall time: %w", err)
+			return rec, false, fmt.Errorf("wall time: %w", err)
 		}
 	}
 	rv := r.row(h.key)
 	if rv == nil {
-		return rec, fmt.Errorf("record %s: row %q missing: %w", h.id, h.key, ErrInconsistent)
+		return rec, false, fmt.Errorf("record %s: row %q missing: %w", h.id, h.key, ErrInconsistent)
 	}
-	var err error
 	if b.buf, err = appendEventRowJSON(b.buf, h.key, rv); err != nil {
-		return rec, fmt.Errorf("record %s: row %q: %w", h.id, h.key, err)
+		return rec, false, fmt.Errorf("record %s: row %q: %w", h.id, h.key, err)
 	}
-	return rec, nil
+	// A row that is not binary is an older JSON row, copied as stored.
+	return rec, rv[0] == eventRowMark, nil
 }
 
 // defaultID reports whether id is the prefix followed by seq.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -59,6 +60,16 @@ func sameRecords(t *testing.T, what string, b OutboxBatch, want []OutboxRecord) 
 		if r.Seq != w.Seq || r.ID != w.ID || r.Type != w.Type || !r.WallTime.Equal(w.WallTime) || r.WallTime.String() != w.WallTime.String() ||
 			r.ClockTrusted != w.ClockTrusted || !bytes.Equal(r.Data, w.Data) {
 			t.Fatalf("%s: record %d\n%+v\n%s\nOutbox\n%+v\n%s", what, i, r, r.Data, w, w.Data)
+		}
+		if b.Compact(i) {
+			// What json.Marshal writes: compact, and HTML-escaped.
+			var c, e bytes.Buffer
+			if err := json.Compact(&c, r.Data); err != nil || !bytes.Equal(c.Bytes(), r.Data) {
+				t.Fatalf("%s: record %d marked compact, is not: %s (%v)", what, i, r.Data, err)
+			}
+			if json.HTMLEscape(&e, r.Data); !bytes.Equal(e.Bytes(), r.Data) {
+				t.Fatalf("%s: record %d marked compact, holds what json.Marshal escapes: %s", what, i, r.Data)
+			}
 		}
 	}
 }

@@ -82,7 +82,7 @@ var _ Dialer = Dial
 // automatic reconnect or connect retry (the caller owns reconnecting), an
 // in-memory message store that lives and dies with it (the caller's own
 // durable queue is the store), and handlers that may run concurrently
-// (order is the caller's business).
+// (order is the caller's business). Its network connection is Buffered.
 func Dial(o Options) (Conn, Token) {
 	c := &pahoConn{lost: make(chan struct{})}
 	po := mqtt.NewClientOptions()
@@ -92,6 +92,9 @@ func Dial(o Options) (Conn, Token) {
 	po.SetClientID(o.ClientID).
 		SetCleanSession(o.CleanSession).
 		SetStore(NewStore()).
+		// Reads through a buffer, writes coalesced (Buffered): paho's
+		// own reads and writes are a system call or more per packet.
+		SetCustomOpenConnectionFn(Buffered(o.WriteTimeout)).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		// Handlers must never block paho; each runs on its own goroutine.

@@ -63,13 +63,19 @@ func appendEventSeq(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	if !compactJSON(e.Data) {
 		return b, false
 	}
+	if sid != nil && e.ID == "" && !plainJSON(sid.prefix) {
+		return b, false
+	}
+	return appendChecked(b, e, sid)
+}
+
+// appendChecked writes the event whose strings and payload have passed
+// appendEventSeq's checks (AppendBatch checks what a batch shares once).
+func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	b = append(b, `{"specversion":"`...)
 	b = append(b, e.SpecVersion...)
 	b = append(b, `","id":"`...)
 	if sid != nil && e.ID == "" {
-		if !plainJSON(sid.prefix) {
-			return b, false
-		}
 		b = append(b, sid.prefix...)
 		b = strconv.AppendUint(b, sid.seq, 10)
 	} else {
@@ -243,6 +249,16 @@ func AppendBatch(dst []byte, store, register, incarnation, prev string, b *ledge
 	start := len(dst)
 	e := Event{SpecVersion: SpecVersion, Source: Source(store, register), DataContentType: DataContentType,
 		Incarnation: incarnation, PrevIncarnation: prev}
+	// What every event of the batch shares is checked once; each
+	// event's own strings, and its payload unless the ledger wrote it as
+	// json.Marshal does (OutboxBatch.Compact), as appendEventSeq checks
+	// them.
+	for _, s := range [...]string{e.SpecVersion, e.Source, e.DataContentType, e.Incarnation, e.PrevIncarnation} {
+		if !plainJSON(s) {
+			return appendBatchSlow(dst[:start], store, register, incarnation, prev, b)
+		}
+	}
+	prefixOK := plainJSON(b.IDPrefix)
 	var typ ledger.OutboxType
 	dst = append(dst, '[')
 	for i := range recs {
@@ -252,10 +268,16 @@ func AppendBatch(dst []byte, store, register, incarnation, prev string, b *ledge
 		}
 		if i == 0 || r.Type != typ {
 			typ, e.Type = r.Type, TypePrefix+string(r.Type)
+			if !plainJSON(e.Type) {
+				return appendBatchSlow(dst[:start], store, register, incarnation, prev, b)
+			}
 		}
 		e.ID, e.Time, e.ClockTrusted, e.Data = r.ID, r.WallTime, r.ClockTrusted, r.Data
+		if e.ID == "" && !prefixOK || !plainJSON(e.ID) || !b.Compact(i) && !compactJSON(e.Data) {
+			return appendBatchSlow(dst[:start], store, register, incarnation, prev, b)
+		}
 		var ok bool
-		if dst, ok = appendEventSeq(dst, &e, &seqID{prefix: b.IDPrefix, seq: r.Seq}); !ok {
+		if dst, ok = appendChecked(dst, &e, &seqID{prefix: b.IDPrefix, seq: r.Seq}); !ok {
 			return appendBatchSlow(dst[:start], store, register, incarnation, prev, b)
 		}
 	}
