@@ -2,6 +2,7 @@ package retention
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,42 +15,105 @@ import (
 
 // Rhythm is a member's own purchase rhythm. Intervals are in days between
 // distinct purchase days; with fewer than two purchase days they are zero
-// and HasInterval is false.
+// and HasInterval is false. Its dates as text (FirstDate, LastDate,
+// ExpectedNextDate) are formatted when asked for, not kept: an analysis
+// holds a rhythm per member and per category, and a report writes them
+// once (its JSON is the same: see MarshalJSON).
 type Rhythm struct {
 	PurchaseDays   int     `json:"purchase_days"`
 	First          Day     `json:"-"`
 	Last           Day     `json:"-"`
-	FirstDate      string  `json:"first"`
-	LastDate       string  `json:"last"`
 	HasInterval    bool    `json:"has_interval"`
 	MeanInterval   float64 `json:"mean_interval_days"`
 	MedianInterval float64 `json:"median_interval_days"`
 	// ExpectedNext is Last plus the mean interval, rounded to a day; zero
 	// without an interval.
-	ExpectedNext     Day    `json:"-"`
-	ExpectedNextDate string `json:"expected_next,omitempty"`
+	ExpectedNext Day `json:"-"`
+}
+
+// FirstDate is First as YYYY-MM-DD, empty without a purchase day.
+func (r Rhythm) FirstDate() string {
+	if r.PurchaseDays <= 0 {
+		return ""
+	}
+	return r.First.String()
+}
+
+// LastDate is Last as YYYY-MM-DD, empty without a purchase day.
+func (r Rhythm) LastDate() string {
+	if r.PurchaseDays <= 0 {
+		return ""
+	}
+	return r.Last.String()
+}
+
+// ExpectedNextDate is ExpectedNext as YYYY-MM-DD, empty without an
+// interval.
+func (r Rhythm) ExpectedNextDate() string {
+	if !r.HasInterval {
+		return ""
+	}
+	return r.ExpectedNext.String()
+}
+
+// rhythmJSON is a rhythm as JSON carries it, with its dates as text.
+type rhythmJSON struct {
+	PurchaseDays     int     `json:"purchase_days"`
+	FirstDate        string  `json:"first"`
+	LastDate         string  `json:"last"`
+	HasInterval      bool    `json:"has_interval"`
+	MeanInterval     float64 `json:"mean_interval_days"`
+	MedianInterval   float64 `json:"median_interval_days"`
+	ExpectedNextDate string  `json:"expected_next,omitempty"`
+}
+
+// MarshalJSON writes the rhythm with its dates as text: purchase_days,
+// first, last, has_interval, mean_interval_days, median_interval_days and
+// expected_next (when there is an interval).
+func (r Rhythm) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rhythmJSON{PurchaseDays: r.PurchaseDays, FirstDate: r.FirstDate(), LastDate: r.LastDate(), HasInterval: r.HasInterval,
+		MeanInterval: r.MeanInterval, MedianInterval: r.MedianInterval, ExpectedNextDate: r.ExpectedNextDate()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; an empty date is day 0.
+func (r *Rhythm) UnmarshalJSON(b []byte) error {
+	var j rhythmJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Rhythm{PurchaseDays: j.PurchaseDays, HasInterval: j.HasInterval, MeanInterval: j.MeanInterval, MedianInterval: j.MedianInterval}
+	for _, d := range []struct {
+		text string
+		day  *Day
+	}{{j.FirstDate, &out.First}, {j.LastDate, &out.Last}, {j.ExpectedNextDate, &out.ExpectedNext}} {
+		if d.text == "" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, d.text)
+		if err != nil {
+			return fmt.Errorf("%w: rhythm date %q", ErrInvalid, d.text)
+		}
+		*d.day = DayOf(t, time.UTC)
+	}
+	*r = out
+	return nil
 }
 
 // RhythmOf computes the rhythm of sorted distinct purchase days.
 func RhythmOf(days []Day) Rhythm {
-	r, _ := rhythmOf(days, nil, nil)
+	r, _ := rhythmOf(days, nil)
 	return r
 }
 
 // rhythmOf is RhythmOf with scratch space for the gaps, returned for the
-// next call, and shared date names (nil: format each date).
-func rhythmOf(days []Day, gaps []float64, names *dayNames) (Rhythm, []float64) {
+// next call.
+func rhythmOf(days []Day, gaps []float64) (Rhythm, []float64) {
 	var r Rhythm
-	name := Day.String
-	if names != nil {
-		name = names.name
-	}
 	r.PurchaseDays = len(days)
 	if len(days) == 0 {
 		return r, gaps
 	}
 	r.First, r.Last = days[0], days[len(days)-1]
-	r.FirstDate, r.LastDate = name(r.First), name(r.Last)
 	if len(days) < 2 {
 		return r, gaps
 	}
@@ -61,7 +125,6 @@ func rhythmOf(days []Day, gaps []float64, names *dayNames) (Rhythm, []float64) {
 	r.MeanInterval = float64(r.Last-r.First) / float64(len(gaps))
 	r.MedianInterval = medianInPlace(gaps)
 	r.ExpectedNext = r.Last + Day(math.Round(r.MeanInterval))
-	r.ExpectedNextDate = name(r.ExpectedNext)
 	return r, gaps
 }
 
@@ -118,8 +181,23 @@ type Profile struct {
 	PNone      float64          `json:"p_no_purchase"`      // in the sleeping rule's window; 0 when no model
 	Expected   float64          `json:"expected_purchases"` // in the sleeping rule's window; 0 when no model
 	Value      string           `json:"value"`              // "high", "mid", "low"
-	Customer   bgnbd.Customer   `json:"-"`
-	history    History
+	// history is the cleaned history's days and spends (its categories
+	// are dropped once the category rhythms are made).
+	days  []Day
+	spend []Money
+}
+
+// history is p's cleaned history, without its categories.
+func (p *Profile) history() History { return History{Days: p.days, Spend: p.spend} }
+
+// Customer is p's BG/NBD summary as of the analysis: purchase days less
+// one, and the weeks from the first purchase day to the last and to the
+// analysis date.
+func (a *Analysis) Customer(p *Profile) bgnbd.Customer { return customerOf(&p.Rhythm, a.AsOf) }
+
+// customerOf is the BG/NBD summary of rhythm r as of asOf.
+func customerOf(r *Rhythm, asOf Day) bgnbd.Customer {
+	return bgnbd.Customer{X: r.PurchaseDays - 1, Tx: float64(r.Last-r.First) / 7, T: float64(asOf-r.First) / 7}
 }
 
 // Analysis is the result of Analyze.
@@ -172,10 +250,11 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	var buyers int
 	intervals := make([]float64, 0, len(a.Profiles))
 	custs := make([]bgnbd.Customer, 0, len(a.Profiles))
-	for _, p := range a.Profiles {
+	for i := range a.Profiles {
+		p := &a.Profiles[i]
 		if p.Rhythm.PurchaseDays > 0 {
 			buyers++
-			custs = append(custs, p.Customer)
+			custs = append(custs, a.Customer(p))
 		}
 		if p.Rhythm.HasInterval {
 			intervals = append(intervals, p.Rhythm.MeanInterval)
@@ -247,20 +326,18 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, 
 		p := &ps[i]
 		// ps is freshly allocated (zero): fields are set one by one, not
 		// copied in as a whole struct.
-		p.MemberID, p.Name, p.Birthday, p.history, p.Segment = m.ID, m.Name, m.Birthday, h, SegNone
+		p.MemberID, p.Name, p.Birthday, p.days, p.spend, p.Segment = m.ID, m.Name, m.Birthday, h.Days, h.Spend, SegNone
 		p.Channels = m.ChannelsAt(asOf)
 		p.Consent = len(p.Channels) > 0
-		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps, &rh.names)
+		p.Rhythm, rh.gaps = rhythmOf(h.Days, rh.gaps)
 		if len(h.Days) > 0 {
 			for _, s := range h.Spend {
 				p.Spend += s
 			}
 			p.FirstSpend = h.Spend[0]
 			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
-			p.Customer = bgnbd.Customer{X: len(h.Days) - 1, Tx: float64(p.Rhythm.Last-p.Rhythm.First) / 7, T: float64(a.AsOf-p.Rhythm.First) / 7}
 			p.Categories = rh.categories(h)
 		}
-		p.history.Cats = nil
 	}
 	return excluded
 }

@@ -28,8 +28,10 @@ func BenchmarkFitCDNOW(b *testing.B) {
 		b.Fatal(err)
 	}
 	var cs []bgnbd.Customer
-	for _, p := range a.Profiles {
-		cs = append(cs, p.Customer)
+	for i := range a.Profiles {
+		if p := &a.Profiles[i]; p.Rhythm.PurchaseDays > 0 {
+			cs = append(cs, a.Customer(p))
+		}
 	}
 	b.ResetTimer()
 	start := time.Now()

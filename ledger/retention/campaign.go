@@ -114,10 +114,10 @@ func (a *Analysis) MeasureCampaign(recs []ContactRecord, days int, kind ContactK
 		var spend Money
 		n := 0
 		if p, ok := byID[r.MemberID]; ok {
-			for i, pd := range p.history.Days {
+			for i, pd := range p.days {
 				if pd > d && pd <= d+Day(days) {
 					n++
-					spend += p.history.Spend[i]
+					spend += p.spend[i]
 				}
 			}
 		}

@@ -316,7 +316,7 @@ func (a *Analysis) policy(p *Profile, recs []ContactRecord, o ContactOptions, wa
 // qualifies reports whether p is an occasion for kind k now, whatever the
 // budget.
 func (a *Analysis) qualifies(p *Profile, k ContactKind, e episode, o ContactOptions) (Contact, bool) {
-	c := Contact{MemberID: p.MemberID, Kind: k, Segment: p.Segment, Value: p.Value, LastBought: p.Rhythm.LastDate}
+	c := Contact{MemberID: p.MemberID, Kind: k, Segment: p.Segment, Value: p.Value, LastBought: p.Rhythm.LastDate()}
 	switch k {
 	case ContactBirthday:
 		mo, dd, ok := birthdayMonthDay(p.Birthday)

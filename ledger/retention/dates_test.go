@@ -14,6 +14,9 @@ func TestDayStringMatchesTimeFormat(t *testing.T) {
 		if got := d.String(); got != want {
 			t.Fatalf("day %d: %q, time says %q", int(d), got, want)
 		}
+		if got := d.AppendDate([]byte("x")); string(got) != "x"+want {
+			t.Fatalf("day %d: appended %q, time says %q", int(d), got, want)
+		}
 		y, m, dd := civil(d)
 		if ty, tm, tdd := d.Time().Date(); y != ty || m != int(tm) || dd != tdd {
 			t.Fatalf("day %d: civil %d-%d-%d, time says %d-%d-%d", int(d), y, m, dd, ty, tm, tdd)
@@ -29,17 +32,5 @@ func TestDayStringMatchesTimeFormat(t *testing.T) {
 		for d := base - 400; d < base+400; d++ {
 			check(d)
 		}
-	}
-}
-
-func TestDayNames(t *testing.T) {
-	var n dayNames
-	for _, d := range []Day{20000, 19000, 21000, 20000, -5, 1 << 20, 20001} {
-		if got, want := n.name(d), d.String(); got != want {
-			t.Fatalf("day %d: %q, want %q", int(d), got, want)
-		}
-	}
-	if a, b := n.name(20000), n.name(20000); a != b || len(n.s) > maxDayNames {
-		t.Fatalf("names %q %q span %d", a, b, len(n.s))
 	}
 }

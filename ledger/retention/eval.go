@@ -149,7 +149,7 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		for i, p := range scored {
 			q := *p
 			if a.Sleeping.Kind == SleepPNone {
-				q.PNone = a.Model.PNoPurchase(p.Customer, float64(a.Sleeping.WindowDays)/7)
+				q.PNone = a.Model.PNoPurchase(a.Customer(p), float64(a.Sleeping.WindowDays)/7)
 			}
 			flags[i] = a.IsSleeping(&q)
 			scores[i] = a.sleepScore(&q)

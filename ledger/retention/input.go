@@ -216,10 +216,15 @@ func (d Day) Time() time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 // String formats d as YYYY-MM-DD.
 func (d Day) String() string {
 	var buf [10]byte
-	if b, ok := appendDate(buf[:0], d); ok {
-		return string(b)
+	return string(d.AppendDate(buf[:0]))
+}
+
+// AppendDate appends d as String formats it.
+func (d Day) AppendDate(b []byte) []byte {
+	if out, ok := appendDate(b, d); ok {
+		return out
 	}
-	return d.Time().Format("2006-01-02")
+	return d.Time().AppendFormat(b, "2006-01-02")
 }
 
 // History is a member's cleaned purchase history by day.

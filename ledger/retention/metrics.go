@@ -113,7 +113,7 @@ func (a *Analysis) Metrics() Metrics {
 		m.Revenue += p.Spend
 		spends = append(spends, p.Spend)
 		newSum += p.FirstSpend
-		h := p.history
+		h := p.history()
 		for i := 1; i < len(h.Days); i++ {
 			retSum += h.Spend[i]
 			retDays++
@@ -343,8 +343,8 @@ func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
 			firsts = append(firsts, firstDay{cohort: c, ends: ends})
 		}
 		second := Day(-1)
-		if len(p.history.Days) > 1 {
-			second = p.history.Days[1]
+		if len(p.days) > 1 {
+			second = p.days[1]
 		}
 		c := &cohorts[firsts[f].cohort]
 		c.members = append(c.members, member{first: f, second: second})

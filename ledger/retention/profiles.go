@@ -101,10 +101,9 @@ func uniqueIDs(members []Member) error {
 }
 
 // rhythms computes the rhythms of a population's members, reusing its
-// scratch space from member to member and naming each day once.
+// scratch space from member to member.
 type rhythms struct {
-	names dayNames
-	gaps  []float64
+	gaps []float64
 	// cats are the current member's categories (the first n in use), each
 	// with its purchase days; byName finds them when a member has many.
 	cats   []catDays
@@ -170,7 +169,7 @@ func (rh *rhythms) categories(h History) CategoryRhythms {
 	out := rh.alloc(n)
 	for j := range cats {
 		out[j].Category = cats[j].name
-		out[j].Rhythm, rh.gaps = rhythmOf(cats[j].days, rh.gaps, &rh.names)
+		out[j].Rhythm, rh.gaps = rhythmOf(cats[j].days, rh.gaps)
 	}
 	return out
 }
@@ -263,7 +262,7 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 				continue
 			case -2:
 				var pred prediction
-				pred.compute(p.Customer, pr.model, pr.horizon)
+				pred.compute(customerOf(&p.Rhythm, pr.asOf), pr.model, pr.horizon)
 				err = pred.apply(p)
 			default:
 				err = pr.known[j].apply(p)

@@ -14,7 +14,7 @@ func TestCategoryRhythmsJSONIsTheMap(t *testing.T) {
 	m := map[string]Rhythm{}
 	var names []string
 	for i, c := range []string{"wine", "coffee", "a<b>&c", "Zebra", "ünï", `q"uote`, "\u2028", "deli", ""} {
-		m[c] = Rhythm{PurchaseDays: i + 1, FirstDate: "2025-01-0" + string(rune('1'+i)), LastDate: "2025-02-01", HasInterval: i%2 == 0, MeanInterval: float64(i) / 3, ExpectedNextDate: strings.Repeat("x", i%2)}
+		m[c] = Rhythm{PurchaseDays: i + 1, First: Day(20000 + i), Last: 20100, HasInterval: i%2 == 0, MeanInterval: float64(i) / 3, ExpectedNext: Day(20200 * (i % 2))}
 		names = append(names, c)
 	}
 	var h History

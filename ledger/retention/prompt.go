@@ -117,5 +117,5 @@ func Prompt(in PromptInput, opts *PromptOptions) string {
 // head office's campaign settings to fill.
 func (p *Profile) Summary() MemberSummary {
 	return MemberSummary{Status: p.Status, Segment: p.Segment, PurchaseDays: p.Rhythm.PurchaseDays,
-		LastPurchase: p.Rhythm.LastDate, MeanInterval: p.Rhythm.MeanInterval}
+		LastPurchase: p.Rhythm.LastDate(), MeanInterval: p.Rhythm.MeanInterval}
 }

@@ -431,7 +431,7 @@ func TrainRankSpec(members []Member, end time.Time, innerDays int, spec RankSpec
 func (a *Analysis) TrainRank(innerDays int) (*RankModel, error) {
 	hs := make([]History, len(a.Profiles))
 	for i := range a.Profiles {
-		hs[i] = a.Profiles[i].history
+		hs[i] = a.Profiles[i].history()
 	}
 	spec := DefaultRankSpec
 	withoutBG := spec
@@ -980,5 +980,5 @@ func (m *RankModel) ScoreProfile(a *Analysis, p *Profile) (float64, bool) {
 	if a.Model != nil {
 		fit = &a.Model.Params
 	}
-	return m.Score(p.history, a.AsOf, a.PopulationMedianInterval, fit)
+	return m.Score(p.history(), a.AsOf, a.PopulationMedianInterval, fit)
 }

@@ -514,7 +514,7 @@ func TestClockHeadOffice(t *testing.T) {
 					t.Fatal(err)
 				}
 				rh := a.Profiles[0].Rhythm
-				if sum.Retention.MeanInterval != 7 || rh.PurchaseDays != days || rh.MeanInterval != sum.Retention.MeanInterval || rh.LastDate != sum.Retention.LastPurchase || a.Excluded.Untrusted != untrusted {
+				if sum.Retention.MeanInterval != 7 || rh.PurchaseDays != days || rh.MeanInterval != sum.Retention.MeanInterval || rh.LastDate() != sum.Retention.LastPurchase || a.Excluded.Untrusted != untrusted {
 					t.Fatalf("%s: summary %+v, report %+v excluded %+v", step, *sum.Retention, rh, a.Excluded)
 				}
 				return

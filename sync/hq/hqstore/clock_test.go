@@ -59,7 +59,7 @@ func TestUntrustedPurchases(t *testing.T) {
 			t.Fatalf("%s: report excluded %+v, want %d untrusted", step, a.Excluded, untrustedN)
 		}
 		p := a.Profiles[0]
-		if p.Rhythm.PurchaseDays != r.PurchaseDays || p.Rhythm.LastDate != r.LastPurchase || p.Rhythm.MeanInterval != r.MeanInterval || a.Excluded.BeforeEnrolment != 0 {
+		if p.Rhythm.PurchaseDays != r.PurchaseDays || p.Rhythm.LastDate() != r.LastPurchase || p.Rhythm.MeanInterval != r.MeanInterval || a.Excluded.BeforeEnrolment != 0 {
 			t.Fatalf("%s: report %+v and summary %+v disagree", step, p.Rhythm, *r)
 		}
 		m, _ := s.Member("m1")

@@ -71,7 +71,7 @@ func memberFigures(tx Txn, id string, now time.Time) (ledger.Money, int, *retent
 	}
 	r := retention.RhythmOf(h.Days)
 	sum := &retention.MemberSummary{Status: retention.StatusActive, PurchaseDays: r.PurchaseDays,
-		LastPurchase: r.LastDate, MeanInterval: r.MeanInterval}
+		LastPurchase: r.LastDate(), MeanInterval: r.MeanInterval}
 	switch {
 	case r.PurchaseDays == 1:
 		sum.Segment = retention.SegNew

@@ -1,14 +1,46 @@
 package hqreport
 
-import "math"
+import (
+	"math"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
+)
 
 // floatCache remembers the text of floats formatted lately, by their
 // bits: a population's purchase intervals take a few thousand distinct
 // values over hundreds of thousands of rhythms, and formatting a float
 // costs several times a lookup. One cache serves one format and one
-// goroutine.
+// goroutine. It also remembers the text of days (YYYY-MM-DD), which the
+// rhythms hold as day numbers: a population spans a few thousand days.
 type floatCache struct {
 	slots [1 << 12]floatText
+	days  [1 << 12]dayText
+}
+
+type dayText struct {
+	day  retention.Day
+	ok   bool
+	text [10]byte
+}
+
+// appendDay appends d as YYYY-MM-DD (retention.Day.AppendDate), from the
+// cache when d was formatted before in the slot it maps to. A nil cache
+// formats every time.
+func (c *floatCache) appendDay(b []byte, d retention.Day) []byte {
+	if c == nil {
+		return d.AppendDate(b)
+	}
+	s := &c.days[uint(d)%uint(len(c.days))]
+	if s.ok && s.day == d {
+		return append(b, s.text[:]...)
+	}
+	start := len(b)
+	b = d.AppendDate(b)
+	if len(b)-start == len(s.text) {
+		s.day, s.ok = d, true
+		copy(s.text[:], b[start:])
+	}
+	return b
 }
 
 type floatText struct {

@@ -108,10 +108,15 @@ func appendProfile(b []byte, p *retention.Profile, fc *floatCache) ([]byte, bool
 func appendRhythm(b []byte, r *retention.Rhythm, fc *floatCache) ([]byte, bool) {
 	b = append(b, `{"purchase_days":`...)
 	b = strconv.AppendInt(b, int64(r.PurchaseDays), 10)
-	b = append(b, `,"first":`...)
-	b = appendString(b, r.FirstDate)
-	b = append(b, `,"last":`...)
-	b = appendString(b, r.LastDate)
+	b = append(b, `,"first":"`...)
+	if r.PurchaseDays > 0 {
+		b = fc.appendDay(b, r.First)
+	}
+	b = append(b, `","last":"`...)
+	if r.PurchaseDays > 0 {
+		b = fc.appendDay(b, r.Last)
+	}
+	b = append(b, '"')
 	b = append(b, `,"has_interval":`...)
 	b = strconv.AppendBool(b, r.HasInterval)
 	if !finite(r.MeanInterval) || !finite(r.MedianInterval) {
@@ -121,9 +126,11 @@ func appendRhythm(b []byte, r *retention.Rhythm, fc *floatCache) ([]byte, bool) 
 	b = fc.appendFloat(b, r.MeanInterval, appendFiniteFloat)
 	b = append(b, `,"median_interval_days":`...)
 	b = fc.appendFloat(b, r.MedianInterval, appendFiniteFloat)
-	if r.ExpectedNextDate != "" {
-		b = append(b, `,"expected_next":`...)
-		b = appendString(b, r.ExpectedNextDate)
+	if r.HasInterval {
+		// A date is digits and dashes (a year beyond 9999 or before 0
+		// too): nothing to escape.
+		b = append(b, `,"expected_next":"`...)
+		b = append(fc.appendDay(b, r.ExpectedNext), '"')
 	}
 	return append(b, '}'), true
 }

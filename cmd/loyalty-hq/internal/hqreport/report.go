@@ -254,15 +254,21 @@ func appendMemberCSV(row, num []byte, p *retention.Profile, fc *floatCache) []by
 	row = append(row, ',')
 	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.Rhythm.PurchaseDays), 10))
 	row = append(row, ',')
-	row = appendCSVCell(row, p.Rhythm.FirstDate)
-	row = append(row, ',')
-	row = appendCSVCell(row, p.Rhythm.LastDate)
+	if p.Rhythm.PurchaseDays > 0 {
+		row = appendCSVNumber(row, fc.appendDay(num[:0], p.Rhythm.First))
+		row = append(row, ',')
+		row = appendCSVNumber(row, fc.appendDay(num[:0], p.Rhythm.Last))
+	} else {
+		row = append(row, ',')
+	}
 	for _, v := range []float64{p.Rhythm.MeanInterval, p.Rhythm.MedianInterval} {
 		row = append(row, ',')
 		row = appendCSVNumber(row, fc.appendFloat(num[:0], v, appendFixed4))
 	}
 	row = append(row, ',')
-	row = appendCSVCell(row, p.Rhythm.ExpectedNextDate)
+	if p.Rhythm.HasInterval {
+		row = appendCSVNumber(row, fc.appendDay(num[:0], p.Rhythm.ExpectedNext))
+	}
 	row = append(row, ',')
 	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.DaysSince), 10))
 	row = append(row, ',')

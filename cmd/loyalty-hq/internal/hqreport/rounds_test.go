@@ -196,14 +196,14 @@ func TestMarketerWeeklyRounds(t *testing.T) {
 			watched++
 			ok := false
 			for _, c := range byMember[id] {
-				if c.row["kind"] == "sleeping" && c.round <= r && c.row["last_purchase"] == ps[r].Rhythm.LastDate {
+				if c.row["kind"] == "sleeping" && c.round <= r && c.row["last_purchase"] == ps[r].Rhythm.LastDate() {
 					ok = true
 				}
 			}
 			if ok {
 				reached++
 			} else {
-				t.Errorf("%s sleeping since %s (last purchase %s) got no sleeping offer by %s: %v", id, retentiontest.Rounds[r-1].Format("2006-01-02"), ps[r].Rhythm.LastDate, retentiontest.Rounds[r].Format("2006-01-02"), byMember[id])
+				t.Errorf("%s sleeping since %s (last purchase %s) got no sleeping offer by %s: %v", id, retentiontest.Rounds[r-1].Format("2006-01-02"), ps[r].Rhythm.LastDate(), retentiontest.Rounds[r].Format("2006-01-02"), byMember[id])
 			}
 			break
 		}

@@ -26,6 +26,10 @@ var oddStrings = []string{"", "m1", "a<b>&c", "x&y", "p>q", "p<q", `q"uote`, `ba
 var oddFloats = []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 1.0 / 3, 2.5e-7, 1e-6, 9.99999e-7, 1e20, 1e21, 123456789012345678,
 	1e15, 999999999999999, 1e300, 5e-324, -7.25, 0.27659154274205780, 4.9406564584124654e-300, 12.0000001}
 
+// oddDays are days whose text is not the plain YYYY-MM-DD of years 0 to
+// 9999, or sits at its edges.
+var oddDays = []retention.Day{0, -1, -719528, -719529, -800000, 2932896, 2932897, 3000000, 1 << 30, -(1 << 30)}
+
 func randProfile(rng *rand.Rand) retention.Profile {
 	str := func() string {
 		if rng.IntN(3) == 0 {
@@ -45,9 +49,15 @@ func randProfile(rng *rand.Rand) retention.Profile {
 		}
 		return rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
 	}
+	day := func() retention.Day {
+		if rng.IntN(4) == 0 {
+			return oddDays[rng.IntN(len(oddDays))]
+		}
+		return retention.Day(rng.IntN(30000))
+	}
 	rhythm := func() retention.Rhythm {
-		return retention.Rhythm{PurchaseDays: rng.IntN(50) - 1, First: retention.Day(rng.IntN(30000)), FirstDate: str(), LastDate: str(),
-			HasInterval: rng.IntN(2) == 0, MeanInterval: fl(), MedianInterval: fl(), ExpectedNextDate: str()}
+		return retention.Rhythm{PurchaseDays: rng.IntN(50) - 1, First: day(), Last: day(),
+			HasInterval: rng.IntN(2) == 0, MeanInterval: fl(), MedianInterval: fl(), ExpectedNext: day()}
 	}
 	p := retention.Profile{MemberID: str(), Name: str(), Consent: rng.IntN(2) == 0, Birthday: str(), Rhythm: rhythm(),
 		Spend: retention.Money(rng.Int64N(1e9) - 1e6), FirstSpend: retention.Money(rng.Int64N(1e6)),
@@ -116,8 +126,8 @@ func TestProfileFieldsKnown(t *testing.T) {
 		v    any
 		tags string
 	}{
-		{retention.Profile{}, `member_id name,omitempty consent channels,omitempty birthday,omitempty rhythm categories,omitempty spend first_spend segment status days_since_last p_alive p_no_purchase expected_purchases value - `},
-		{retention.Rhythm{}, `purchase_days - - first last has_interval mean_interval_days median_interval_days - expected_next,omitempty`},
+		{retention.Profile{}, `member_id name,omitempty consent channels,omitempty birthday,omitempty rhythm categories,omitempty spend first_spend segment status days_since_last p_alive p_no_purchase expected_purchases value  `},
+		{retention.Rhythm{}, `purchase_days - - has_interval mean_interval_days median_interval_days -`},
 		{retention.ChannelConsent{}, `channel address,omitempty since,omitzero how,omitempty`},
 	} {
 		ty := reflect.TypeOf(c.v)
@@ -137,7 +147,8 @@ func FuzzProfileJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string, v float64, n int64) {
 		p := retention.Profile{MemberID: s, Name: s, Value: s, Expected: v, PAlive: v, Spend: retention.Money(n),
-			Rhythm: retention.Rhythm{FirstDate: s, MeanInterval: v}, Categories: retention.CategoryRhythms{{Category: s}},
+			Rhythm: retention.Rhythm{PurchaseDays: len(s), First: retention.Day(n), Last: retention.Day(n / 2), HasInterval: n%2 == 0, MeanInterval: v,
+				ExpectedNext: retention.Day(-n)}, Categories: retention.CategoryRhythms{{Category: s}},
 			Channels: []retention.ChannelConsent{{Channel: s, How: s, Since: time.Unix(n%(1<<35), 0)}}}
 		want, err := json.Marshal(&p)
 		got, ok := appendProfile(nil, &p, nil)
@@ -167,8 +178,8 @@ func membersCSVReference(r *Report) string {
 	}
 	for _, p := range r.Members {
 		cw.Write(export.SafeRow([]string{p.MemberID, strconv.FormatBool(p.Consent), string(p.Segment), string(p.Status), p.Value,
-			strconv.Itoa(p.Rhythm.PurchaseDays), p.Rhythm.FirstDate, p.Rhythm.LastDate, f(p.Rhythm.MeanInterval), f(p.Rhythm.MedianInterval),
-			p.Rhythm.ExpectedNextDate, strconv.Itoa(p.DaysSince), money(p.Spend), f(p.PAlive), f(p.PNone), f(p.Expected)}))
+			strconv.Itoa(p.Rhythm.PurchaseDays), p.Rhythm.FirstDate(), p.Rhythm.LastDate(), f(p.Rhythm.MeanInterval), f(p.Rhythm.MedianInterval),
+			p.Rhythm.ExpectedNextDate(), strconv.Itoa(p.DaysSince), money(p.Spend), f(p.PAlive), f(p.PNone), f(p.Expected)}))
 	}
 	cw.Flush()
 	return b.String()

@@ -77,8 +77,8 @@ func headOfficeView(l *ledger.Ledger, local retention.Member, now time.Time, loc
 	// is the visit itself).
 	yesterday := retention.DayOf(now, loc) - 1
 	h, _ := retention.Clean(local, yesterday.Time(), &retention.Config{Location: loc})
-	if lr := retention.RhythmOf(h.Days); lr.PurchaseDays > 0 && lr.LastDate > r.LastPurchase {
-		r.LastPurchase = lr.LastDate
+	if lr := retention.RhythmOf(h.Days); lr.PurchaseDays > 0 && lr.LastDate() > r.LastPurchase {
+		r.LastPurchase = lr.LastDate()
 	}
 	r = retention.RetentionAsOf(r, now)
 	return &r
