@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -41,12 +42,17 @@ type Eval struct {
 	BaseRankAUC float64 `json:"base_rank_auc"`
 	// PreviousRankAUC is the holdout AUC of PreviousRankSpec (chosen the
 	// same way from fewer candidates), for the record; it chooses nothing.
-	PreviousRankAUC float64   `json:"previous_rank_auc"`
-	Input           string    `json:"input,omitempty"` // the file's name, set by the caller
-	Purchases       int       `json:"purchase_entries"`
-	FirstPurchase   string    `json:"first_purchase"`
-	LastPurchase    string    `json:"last_purchase"`
-	Rows            []EvalRow `json:"rows"`
+	PreviousRankAUC float64 `json:"previous_rank_auc"`
+	// Round5 is the fifth round's selection (Round5RankCandidates) on
+	// the same validation splits inside calibration, written down before
+	// the holdout is read for any of its candidates: nothing of it is
+	// scored on the holdout.
+	Round5        *RankSelection `json:"round5_selection,omitempty"`
+	Input         string         `json:"input,omitempty"` // the file's name, set by the caller
+	Purchases     int            `json:"purchase_entries"`
+	FirstPurchase string         `json:"first_purchase"`
+	LastPurchase  string         `json:"last_purchase"`
+	Rows          []EvalRow      `json:"rows"`
 }
 
 // RankRuleName is the evaluation's name of the ranking model's row.
@@ -168,6 +174,11 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		return nil, fmt.Errorf("evaluate: ranking model: %w", err)
 	}
 	ev.Rank = rank
+	// The fifth round's candidates, validated the same way; none is
+	// trained on all of calibration or scored on the holdout here.
+	if ev.Round5, err = SelectRankFrom(calMembers, cal.Time(), DefaultRankInnerDays, Round5RankCandidates(), &c); err != nil && !errors.Is(err, ErrNoData) {
+		return nil, fmt.Errorf("evaluate: round 5 selection: %w", err)
+	}
 	flags := make([]bool, len(scored))
 	scores := make([]float64, len(scored))
 	for i, p := range scored {

@@ -64,37 +64,70 @@ var (
 		"BG/NBD P(alive)",
 		"BG/NBD P(no purchase in the inner split's days)",
 	}
+	// "spline" lets recency bend: a linear spline of log(1 + days since
+	// the last purchase) with knots at 30, 90 and 180 days (a month, a
+	// quarter, half a year; fixed in advance, not fitted).
+	rankSplineFeatures = []string{
+		"log(1 + days since last purchase) past 30 days",
+		"log(1 + days since last purchase) past 90 days",
+		"log(1 + days since last purchase) past 180 days",
+	}
+	// "ratio" measures the member against their own age, so members of
+	// any age are on one scale: the share of their life since the last
+	// purchase, the share their repeat purchases span (BG/NBD's t_x/T),
+	// and repeat days times the first.
+	rankRatioFeatures = []string{
+		"days since last purchase / days since first purchase",
+		"days from first to last purchase / days since first purchase",
+		"log(1 + repeat purchase days) x days since last / days since first",
+	}
 )
 
-// RankFeatureSets are the feature sets the ranking model can be trained
-// on: base, base+shape, base+recent, base+shape+recent, base+inter,
-// base+shape+recent+inter.
+// RankFeatureSets are the feature sets the ranking model has been trained
+// on in the candidate rounds; any "base" followed by extra blocks in the
+// order shape, recent, inter, rhythm, spline, ratio, bgnbd (each once,
+// joined by "+") is a feature set.
 var RankFeatureSets = []string{"base", "base+shape", "base+recent", "base+shape+recent", "base+inter", "base+shape+recent+inter", "base+inter+rhythm", "base+inter+rhythm+bgnbd"}
 
 // rankExtras says which extra features a set has.
-type rankExtras struct{ shape, recent, inter, rhythm, bg bool }
+type rankExtras struct{ shape, recent, inter, rhythm, spline, ratio, bg bool }
 
-// rankSet says which extras a feature set has.
+// rankBlocks are the extra blocks in the order their features come.
+var rankBlocks = []string{"shape", "recent", "inter", "rhythm", "spline", "ratio", "bgnbd"}
+
+// rankSet says which extras a feature set has: "base", then blocks in
+// rankBlocks order, each at most once.
 func rankSet(name string) (rankExtras, bool) {
-	switch name {
-	case "base":
-		return rankExtras{}, true
-	case "base+shape":
-		return rankExtras{shape: true}, true
-	case "base+recent":
-		return rankExtras{recent: true}, true
-	case "base+shape+recent":
-		return rankExtras{shape: true, recent: true}, true
-	case "base+inter":
-		return rankExtras{inter: true}, true
-	case "base+shape+recent+inter":
-		return rankExtras{shape: true, recent: true, inter: true}, true
-	case "base+inter+rhythm":
-		return rankExtras{inter: true, rhythm: true}, true
-	case "base+inter+rhythm+bgnbd":
-		return rankExtras{inter: true, rhythm: true, bg: true}, true
+	parts := strings.Split(name, "+")
+	if parts[0] != "base" {
+		return rankExtras{}, false
 	}
-	return rankExtras{}, false
+	var x rankExtras
+	next := 0
+	for _, part := range parts[1:] {
+		i := slices.Index(rankBlocks, part)
+		if i < next {
+			return rankExtras{}, false
+		}
+		next = i + 1
+		switch part {
+		case "shape":
+			x.shape = true
+		case "recent":
+			x.recent = true
+		case "inter":
+			x.inter = true
+		case "rhythm":
+			x.rhythm = true
+		case "spline":
+			x.spline = true
+		case "ratio":
+			x.ratio = true
+		case "bgnbd":
+			x.bg = true
+		}
+	}
+	return x, true
 }
 
 // rankFeatureNames lists the features of a set, in coefficient order.
@@ -112,6 +145,12 @@ func rankFeatureNames(set string) []string {
 	}
 	if x.rhythm {
 		names = append(names, rankRhythmFeatures...)
+	}
+	if x.spline {
+		names = append(names, rankSplineFeatures...)
+	}
+	if x.ratio {
+		names = append(names, rankRatioFeatures...)
 	}
 	if x.bg {
 		names = append(names, rankBGFeatures...)
@@ -190,6 +229,29 @@ func RankCandidates() []RankSpec {
 		{Model: RankTrees, Features: rh, Cuts: 1, Depth: 3, Rounds: 150, Shrink: 0.05},
 		{Model: RankEnsemble, Features: rh, L2: 0.1, Cuts: 1, Depth: 2, Rounds: 200, Shrink: 0.05},
 		{Model: RankEnsemble, Features: rh, L2: 0.1, Cuts: 1, Depth: 3, Rounds: 150, Shrink: 0.05},
+	}
+}
+
+// Round5RankCandidates are the fifth round's candidates, drawn up on the
+// calibration period's validation splits only and written, with every
+// candidate's validation AUCs and the choice, into docs/retention-eval.md
+// ("pre-registration, round 5") before the holdout is read for any of
+// them: the fourth round's choice, and with a stronger ridge; training
+// rows pooled from three cut-offs 30 days apart (rolling origin; without
+// BG/NBD, which cannot be fitted at the earliest cuts); a linear spline of
+// recency ("spline"); recency and span as shares of the member's age
+// ("ratio"); and everything together.
+func Round5RankCandidates() []RankSpec {
+	const rhbg, all = "base+inter+rhythm+bgnbd", "base+inter+rhythm+spline+ratio+bgnbd"
+	return []RankSpec{
+		{Model: RankLogistic, Features: rhbg, L2: 0.1, Cuts: 1},
+		{Model: RankLogistic, Features: rhbg, L2: 0.3, Cuts: 1},
+		{Model: RankLogistic, Features: "base+inter+rhythm", L2: 0.1, Cuts: 3},
+		{Model: RankLogistic, Features: "base+inter+spline", L2: 0.3, Cuts: 1},
+		{Model: RankLogistic, Features: "base+inter+ratio", L2: 0.3, Cuts: 1},
+		{Model: RankLogistic, Features: all, L2: 0.1, Cuts: 1},
+		{Model: RankLogistic, Features: all, L2: 0.3, Cuts: 1},
+		{Model: RankLogistic, Features: "base+recent+inter+rhythm+spline+ratio+bgnbd", L2: 0.3, Cuts: 1},
 	}
 }
 
@@ -356,12 +418,28 @@ func rankRow(row []float64, x rankExtras, h History, asOf Day, ctx *rankCtx) boo
 		row[k+3] = math.Log1p(dayAges / float64(n))
 		k += 4
 	}
+	if x.spline {
+		for j, knot := range rankSplineKnots {
+			row[k+j] = math.Max(0, row[0]-knot)
+		}
+		k += len(rankSplineKnots)
+	}
+	if x.ratio {
+		a := math.Max(age, 1)
+		row[k] = rec / a
+		row[k+1] = float64(last-first) / a
+		row[k+2] = row[1] * row[k]
+		k += 3
+	}
 	if x.bg && ctx.bg != nil { // else the caller fills them
 		c := bgnbd.Customer{X: n - 1, Tx: float64(last-first) / 7, T: age / 7}
 		row[k], row[k+1] = bgPair(ctx.bg, c, float64(ctx.horizon)/7)
 	}
 	return true
 }
+
+// rankSplineKnots are the "spline" block's knots: log(1 + 30, 90, 180 days).
+var rankSplineKnots = [...]float64{3.4339872044851463, 4.5108595065168497, 5.1984970312658261}
 
 // rankWidth is the number of features of a set.
 func rankWidth(x rankExtras) int {
@@ -377,6 +455,12 @@ func rankWidth(x rankExtras) int {
 	}
 	if x.rhythm {
 		k += len(rankRhythmFeatures)
+	}
+	if x.spline {
+		k += len(rankSplineFeatures)
+	}
+	if x.ratio {
+		k += len(rankRatioFeatures)
 	}
 	if x.bg {
 		k += len(rankBGFeatures)
@@ -650,6 +734,14 @@ type RankSelection struct {
 // the splits. Nothing after end is read.
 func SelectRank(members []Member, end time.Time, innerDays int, cfg *Config) (*RankSelection, error) {
 	return selectRank(members, end, innerDays, RankCandidates(), cfg)
+}
+
+// SelectRankFrom is SelectRank over the given candidates.
+func SelectRankFrom(members []Member, end time.Time, innerDays int, cands []RankSpec, cfg *Config) (*RankSelection, error) {
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: select ranking: no candidates", ErrInvalid)
+	}
+	return selectRank(members, end, innerDays, cands, cfg)
 }
 
 func selectRank(members []Member, end time.Time, innerDays int, cands []RankSpec, cfg *Config) (*RankSelection, error) {

@@ -51,3 +51,59 @@ func logisticWarmSameFit(t *testing.T, n int) {
 		}
 	}
 }
+
+// TestRankSetNames: a feature set is "base" and extra blocks in their
+// fixed order, each once; the names and the width agree, and a row fills
+// exactly that many features.
+func TestRankSetNames(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ok    bool
+		width int
+	}{
+		{"base", true, 6},
+		{"base+inter+rhythm+bgnbd", true, 15},
+		{"base+inter+spline", true, 12},
+		{"base+inter+ratio", true, 12},
+		{"base+recent+inter+rhythm+spline+ratio+bgnbd", true, 23},
+		{"base+shape+recent+inter+rhythm+spline+ratio+bgnbd", true, 26},
+		{"inter", false, 0},
+		{"base+spline+inter", false, 0},
+		{"base+ratio+ratio", false, 0},
+		{"base+bgnbd+ratio", false, 0},
+		{"base+nothing", false, 0},
+		{"", false, 0},
+	} {
+		x, ok := rankSet(tc.name)
+		if ok != tc.ok {
+			t.Errorf("%q: ok %v, want %v", tc.name, ok, tc.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if w, n := rankWidth(x), len(rankFeatureNames(tc.name)); w != tc.width || n != tc.width {
+			t.Errorf("%q: width %d, %d names, want %d", tc.name, w, n, tc.width)
+		}
+	}
+	for i, d := range []float64{30, 90, 180} {
+		if rankSplineKnots[i] != math.Log1p(d) {
+			t.Errorf("knot %d is %v, want log1p(%v)", i, rankSplineKnots[i], d)
+		}
+	}
+	// A member with purchases on days 0, 10 and 40, as of day 140: the
+	// spline's hinges and the ratios.
+	x, _ := rankSet("base+spline+ratio")
+	row := make([]float64, rankWidth(x))
+	h := History{Days: []Day{0, 10, 40}, Spend: []Money{1000, 2000, 3000}}
+	if !rankRow(row, x, h, 140, &rankCtx{pop: 20}) {
+		t.Fatal("no row")
+	}
+	r := math.Log1p(100)
+	want := []float64{r - math.Log1p(30), r - math.Log1p(90), 0, 100.0 / 140, 40.0 / 140, math.Log1p(2) * 100 / 140}
+	for j, w := range want {
+		if got := row[6+j]; math.Abs(got-w) > 1e-12 {
+			t.Errorf("feature %s = %v, want %v", rankFeatureNames("base+spline+ratio")[6+j], got, w)
+		}
+	}
+}
