@@ -183,6 +183,9 @@ func (l *Ledger) ScrubFreePages(ctx context.Context) error {
 			return f.Sync()
 		})
 		if !errors.Is(err, errReaders) || try >= 50 {
+			if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+				return fmt.Errorf("scrub: %w", ErrClosed) // closed meanwhile
+			}
 			if err != nil {
 				return fmt.Errorf("scrub: %w", err)
 			}

@@ -75,11 +75,18 @@ func (w *wtx) datePurchase(rec *memberRec, seq uint64, at time.Time, amount Mone
 }
 
 func (w *wtx) windowAdd(member string, at time.Time, amount Money) {
+	k := rowKey(rowWindow, member, dayOf(at))
+	old := w.get(bRows, k)
+	if len(old) != 0 && !dayRowOK(old) {
+		// A sale whose member's window is kept in memory never reads
+		// this row: refuse it here, or its garbage would be taken as
+		// totals and the entries it held lost (a lower tier in silence).
+		w.fail(fmt.Errorf("member %q: day row %d has %d bytes: %w", member, dayOf(at), len(old), ErrInconsistent))
+		return
+	}
 	if c, ok := w.winCache(member); ok {
 		w.setWinCache(member, c.add(at.UnixNano(), int64(amount)))
 	}
-	k := rowKey(rowWindow, member, dayOf(at))
-	old := w.get(bRows, k)
 	v := make([]byte, max(len(old), 16), max(len(old), 16)+16)
 	copy(v, old)
 	v = addDay(v, at, amount)
@@ -102,35 +109,7 @@ func addDay(v []byte, at time.Time, amount Money) []byte {
 
 // windowDays sums the member's window (from, t] from the day rows.
 func windowDays(rows *bolt.Bucket, member string, from, t time.Time) (spend int64, visits int, err error) {
-	first, last := dayOf(from), dayOf(t)
-	prefix := rowPrefix(rowWindow, member)
-	c := rows.Cursor()
-	for k, v := c.Seek(rowKey(rowWindow, member, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		day := keySeq(k)
-		if day > last {
-			break
-		}
-		if len(v) < 16 || (len(v)-16)%16 != 0 {
-			return 0, 0, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, day, len(v), ErrInconsistent)
-		}
-		if day != first && day != last {
-			spend += int64(binary.BigEndian.Uint64(v[0:8]))
-			visits += int(binary.BigEndian.Uint64(v[8:16]))
-			continue
-		}
-		lo, hi := from.UnixNano(), t.UnixNano()
-		for e := v[16:]; len(e) >= 16; e = e[16:] {
-			at := int64(binary.BigEndian.Uint64(e[0:8]))
-			amount := int64(binary.BigEndian.Uint64(e[8:16]))
-			if at > lo && at <= hi {
-				spend += amount
-				if amount > 0 {
-					visits++
-				}
-			}
-		}
-	}
-	return spend, visits, nil
+	return windowSpan(rows, member, from.UnixNano(), t.UnixNano())
 }
 
 // memberWindowNow is the member's state with the window ending at t over
@@ -292,6 +271,10 @@ func (w *wtx) windowNow(rec *memberRec, t time.Time) (rules.MemberState, error) 
 	return ms, nil
 }
 
+// dayRowOK reports whether v has a day row's shape: a 16-byte head of
+// totals and whole 16-byte entries.
+func dayRowOK(v []byte) bool { return len(v) >= 16 && (len(v)-16)%16 == 0 }
+
 // windowSpan sums the member's entries with a time in (lo, hi] (unix
 // nanoseconds): the days strictly between the two ends by their totals,
 // the two end days entry by entry.
@@ -304,7 +287,7 @@ func windowSpan(rows *bolt.Bucket, member string, lo, hi int64) (spend int64, vi
 		if day > last {
 			break
 		}
-		if len(v) < 16 || (len(v)-16)%16 != 0 {
+		if !dayRowOK(v) {
 			return 0, 0, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, day, len(v), ErrInconsistent)
 		}
 		if day != first && day != last {
@@ -340,7 +323,7 @@ func lastEntry(rows *bolt.Bucket, member string) (int64, error) {
 	if k == nil || !bytes.HasPrefix(k, rowPrefix(rowWindow, member)) || len(k) != len(member)+10 {
 		return last, nil
 	}
-	if len(v) < 16 || (len(v)-16)%16 != 0 {
+	if !dayRowOK(v) {
 		return last, fmt.Errorf("member %q: day row %d has %d bytes: %w", member, keySeq(k), len(v), ErrInconsistent)
 	}
 	for e := v[16:]; len(e) >= 16; e = e[16:] {
