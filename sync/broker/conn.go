@@ -33,7 +33,11 @@ import (
 // goroutine per connection sends what is queued, each write bounded by
 // writeTimeout (paho's own write deadlines, set around each write, are
 // replaced by it), and a failed or timed-out write fails every write
-// after it, which paho sees as the connection lost. Close sends what is
+// after it and closes the connection, so paho's reader sees it lost at
+// once. Bytes queued but not yet written when that happens are lost
+// with the connection: a QoS 1 publish is sent again (paho keeps it until
+// its PUBACK), a QoS 0 one (head office's acks) is not, and the
+// register's resend covers it. Close sends what is
 // queued (a DISCONNECT among it) before closing, waiting at most a
 // second.
 func Buffered(writeTimeout time.Duration) mqtt.OpenConnectionFunc {
@@ -175,6 +179,10 @@ func (b *bufConn) writer() {
 		if err != nil {
 			b.err = err
 			b.queued = nil
+			// Close under paho's reader so it sees the connection lost
+			// now, not at its next write (which, idle, is a keepalive
+			// ping whose failure paho only logs).
+			_ = b.Conn.Close()
 			return
 		}
 	}

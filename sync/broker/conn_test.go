@@ -185,4 +185,12 @@ func TestBufferedStuckWriteFailsLaterWrites(t *testing.T) {
 	if _, err := c.Write([]byte{1}); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write after the failed one: %v, want the same error", err)
 	}
+	// paho's reader must learn of it at once (it would otherwise wait for
+	// a keepalive, and a failed ping is only logged): the connection is
+	// closed under it, so its read fails instead of waiting for the peer,
+	// which sends nothing.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after the failed write: %v, want the connection closed", err)
+	}
 }

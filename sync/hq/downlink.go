@@ -283,7 +283,8 @@ func (a *acker) gapRequest(k regKey, now time.Time) (protocol.Ack, bool) {
 	return ack, true
 }
 
-// publish sends acks and waits for the broker to take them.
+// publish sends acks and waits until the connection has taken them
+// (QoS 0: queued for its writer, broker.Buffered).
 func (a *acker) publish(out []ackOut) {
 	for i := range out {
 		b, err := protocol.EncodeAck(out[i].ack)

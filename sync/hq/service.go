@@ -145,7 +145,7 @@ type Status struct {
 	ErasuresPending int    `json:"erasures_pending,omitempty"`
 	Commits         uint64 `json:"commits"`        // store transactions
 	CommitErrors    uint64 `json:"commit_errors"`  // failed transactions (nothing acked)
-	AcksSent        uint64 `json:"acks_sent"`      // acks the broker confirmed
+	AcksSent        uint64 `json:"acks_sent"`      // acks the connection took (QoS 0: queued to be written)
 	GapRequests     uint64 `json:"gap_requests"`   // resend requests sent
 	NoticesSent     uint64 `json:"notices_sent"`   // acks telling a register why its events are held
 	SummariesSent   uint64 `json:"summaries_sent"` // member summaries sent (per store)
