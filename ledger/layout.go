@@ -72,7 +72,7 @@ import (
 //   - Pages cost sync time on this disk: 1, 5 and 9 pages at random
 //     offsets of a file, each set made durable with two fdatasyncs as
 //     bbolt does, took 0.43, 0.84 and 1.40 ms (medians of 60, load 13;
-//     9 adjacent pages 0.56 ms). Fewer pages is the only lever left, and
+//     9 adjacent pages 0.56 ms; a one-off program, not a benchmark). Fewer pages is the only lever left, and
 //     the count has a floor.
 //   - A sale is found three ways, so it writes into three trees: the
 //     outbox by sequence number (the uplink), the sales by sale id

@@ -17,6 +17,7 @@ func PrepareMissing(events []Event) []Event {
 			out = append(make([]Event, 0, len(events)), events...)
 			ps = make([]prepared, len(events))
 		}
+		e.prepared = nil // as Prepare: the op keeps no stale preparation alive
 		ps[i].o, ps[i].err = decodeNew(e)
 		out[i].prepared = &ps[i]
 	}
