@@ -163,7 +163,15 @@ func (rh *rhythms) categories(h History) CategoryRhythms {
 		return nil
 	}
 	cats := rh.cats[:n]
-	if n > 1 {
+	if n <= linearCats {
+		// A member's few categories, distinct: sorted in place by
+		// insertion, without sort's calls through a comparison function.
+		for i := 1; i < n; i++ {
+			for j := i; j > 0 && cats[j].name < cats[j-1].name; j-- {
+				cats[j], cats[j-1] = cats[j-1], cats[j]
+			}
+		}
+	} else {
 		slices.SortFunc(cats, func(x, y catDays) int { return strings.Compare(x.name, y.name) })
 	}
 	out := rh.alloc(n)

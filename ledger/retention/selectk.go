@@ -89,7 +89,7 @@ func nthFunc[T any](v []T, k int, cmp func(a, b T) int) {
 	}
 }
 
-// medianInPlace is median without the copy: it reorders v. The value is
+// medianInPlace is median without the copy: it may reorder v. The value is
 // median's exactly (the same one or two elements of the order); a NaN,
 // which has no place in an order, sends it to median.
 func medianInPlace(v []float64) float64 {
@@ -101,6 +101,14 @@ func medianInPlace(v []float64) float64 {
 		if math.IsNaN(x) {
 			return median(v)
 		}
+	}
+	switch n {
+	case 1:
+		return v[0]
+	case 2:
+		// What the selection below gives: the sum of the two in either
+		// order is the same.
+		return (v[0] + v[1]) / 2
 	}
 	k := n / 2
 	nth(v, k)

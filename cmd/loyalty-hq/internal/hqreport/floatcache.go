@@ -14,6 +14,7 @@ import (
 // rhythms hold as day numbers: a population spans a few thousand days.
 type floatCache struct {
 	slots [1 << 12]floatText
+	zero  floatText
 	days  [1 << 12]dayText
 }
 
@@ -56,8 +57,10 @@ func (c *floatCache) appendFloat(b []byte, f float64, format func([]byte, float6
 		return format(b, f)
 	}
 	bits := math.Float64bits(f)
-	h := bits * 0x9e3779b97f4a7c15
-	s := &c.slots[h>>(64-12)]
+	s := &c.zero // +0, the intervals of every rhythm with one purchase day
+	if bits != 0 {
+		s = &c.slots[(bits*0x9e3779b97f4a7c15)>>(64-12)]
+	}
 	if s.n > 0 && s.bits == bits {
 		return append(b, s.text[:s.n]...)
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/loyalty-terminal/loyalty/ledger/retention"
 )
 
 // TestFloatCache: text from the cache is the text formatted afresh, for
@@ -33,6 +35,30 @@ func TestFloatCache(t *testing.T) {
 	}
 	var none *floatCache
 	if got := none.appendFloat(nil, 2.5, appendFixed4); string(got) != "2.5000" {
+		t.Errorf("nil cache: %q", got)
+	}
+}
+
+// TestDayCache: a day's text from the cache is retention's, for days
+// that repeat, days that share a slot (4,096 apart) and days whose text
+// is longer than YYYY-MM-DD or has a sign.
+func TestDayCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var fc floatCache
+	days := append([]retention.Day(nil), oddDays...)
+	for range 20000 {
+		days = append(days, retention.Day(18000+rng.IntN(3000)), retention.Day(18000+4096*rng.IntN(3)), retention.Day(rng.Int64N(1<<40)-1<<39))
+	}
+	for range 2 {
+		for _, d := range days {
+			want := d.AppendDate([]byte("x"))
+			if got := fc.appendDay([]byte("x"), d); !bytes.Equal(got, want) {
+				t.Fatalf("day %d: %q, want %q", int(d), got, want)
+			}
+		}
+	}
+	var none *floatCache
+	if got := none.appendDay(nil, 20000); string(got) != "2024-10-04" {
 		t.Errorf("nil cache: %q", got)
 	}
 }
