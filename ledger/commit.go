@@ -378,22 +378,17 @@ func (l *Ledger) eventID(seq uint64) string {
 	return l.register + "-" + strconv.FormatUint(seq, 10)
 }
 
-// emit writes one outbox record with a fresh sequence number. build gets
-// the sequence and id so the record's payload can carry them. It returns
-// the sequence number and the payload's JSON, which callers store again
-// (event rows, sale rows) instead of encoding twice.
+// emit writes one outbox record with a fresh sequence number, its
+// payload's JSON inside it (member, consent, erasure, refund and clock
+// records; point events and sales are stored as rows of their own and
+// referenced, emitRow). build gets the sequence and id so the record's
+// payload can carry them. It returns the sequence number and the
+// payload's JSON.
 func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint64, []byte) {
-	return w.emitRef(typ, build, nil)
-}
-
-// emitRef is emit for a payload the caller stores itself, at the place
-// ref names for the sequence number (outboxPlace): the outbox record then
-// holds that reference, not a second copy of the payload (layout.go).
-func (w *wtx) emitRef(typ OutboxType, build func(seq uint64, id string) any, ref func(seq uint64) outboxPlace) (uint64, []byte) {
 	seq := w.nextSeq()
 	id := w.l.eventID(seq)
 	v := build(seq, id)
-	data, err := marshalPayload(v)
+	data, err := json.Marshal(v)
 	if err != nil {
 		w.fail(fmt.Errorf("encode outbox %s: %w", typ, err))
 		return seq, nil
@@ -402,16 +397,12 @@ func (w *wtx) emitRef(typ OutboxType, build func(seq uint64, id string) any, ref
 		w.pend(seq, typ, v)
 	}
 	r := OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}
-	if ref != nil {
-		w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq)))
-	} else {
-		w.put(bOutbox, u64(seq), outboxValue(r, data))
-	}
+	w.put(bOutbox, u64(seq), outboxValue(r, data))
 	w.outbox = true
 	return seq, data
 }
 
-// emitRow is emitRef for a payload the caller stores in a row of its own
+// emitRow is emit for a payload the caller stores in a row of its own
 // encoding (event rows, evrow.go): no JSON is built here, the outbox
 // record is the reference alone.
 func (w *wtx) emitRow(typ OutboxType, build func(seq uint64, id string) any, ref func(seq uint64) outboxPlace) uint64 {

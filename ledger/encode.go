@@ -226,15 +226,3 @@ func encodeSale(s *Sale) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
-
-// marshalPayload encodes an outbox payload, point events and sales by
-// hand.
-func marshalPayload(v any) ([]byte, error) {
-	switch x := v.(type) {
-	case PointEvent:
-		return encodePointEvent(&x)
-	case Sale:
-		return encodeSale(&x)
-	}
-	return json.Marshal(v)
-}
