@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	stdsync "sync"
 	"sync/atomic"
@@ -663,7 +664,8 @@ func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
 		s.queueDelay.Store(int64(time.Since(m.at)))
 	}
 	s.messages.Add(1) // an atomic: no lock per message
-	out, err := DecodeMessage(m.topic, m.payload)
+	n := len(evs)
+	evs, err := appendMessage(evs, m.topic, m.payload)
 	if errors.Is(err, protocol.ErrVersion) {
 		// Only this message: the register's stream carries on from its
 		// watermark once it sends in a version head office speaks.
@@ -679,8 +681,8 @@ func (s *Service) decode(m inMsg, evs []hqstore.Event) []hqstore.Event {
 	}
 	// The store's own decoding and checks, here beside the commit of the
 	// batch before rather than inside the next transaction.
-	hqstore.Prepare(out)
-	return append(evs, out...)
+	hqstore.Prepare(evs[n:])
+	return evs
 }
 
 // configLoop records every valid config document seen on the broker (the
@@ -756,26 +758,39 @@ func (s *Service) recordPiece(m inMsg, t protocol.Topic) {
 // checks the topic, the CloudEvents envelope and that every event's source
 // is the register of the topic (protocol.DecodeEvents); it never panics.
 func DecodeMessage(topic string, payload []byte) ([]hqstore.Event, error) {
+	evs, err := appendMessage(nil, topic, payload)
+	if err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// appendMessage is DecodeMessage appending the events to dst, so the
+// decoder builds them straight into its batch. On error it returns dst
+// as given (what it wrote past len(dst) is cleared).
+func appendMessage(dst []hqstore.Event, topic string, payload []byte) ([]hqstore.Event, error) {
 	t, err := protocol.ParseTopic(topic)
 	if err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return dst, fmt.Errorf("decode: %w", err)
 	}
 	if t.Kind != protocol.KindEvents {
-		return nil, fmt.Errorf("decode: %w: %s is not an events topic", protocol.ErrTopic, topic)
+		return dst, fmt.Errorf("decode: %w: %s is not an events topic", protocol.ErrTopic, topic)
 	}
 	pevs, err := protocol.DecodeEvents(payload, t.Store, t.Register)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", topic, err)
+		return dst, fmt.Errorf("decode %s: %w", topic, err)
 	}
-	out := make([]hqstore.Event, 0, len(pevs))
+	n := len(dst)
+	dst = slices.Grow(dst, len(pevs))
 	for _, e := range pevs {
 		rec, err := e.Record()
 		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", topic, err)
+			clear(dst[n:])
+			return dst[:n], fmt.Errorf("decode %s: %w", topic, err)
 		}
-		out = append(out, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, PrevIncarnation: e.PrevIncarnation, OutboxRecord: rec})
+		dst = append(dst, hqstore.Event{Register: t.Register, Store: t.Store, Incarnation: e.Incarnation, PrevIncarnation: e.PrevIncarnation, OutboxRecord: rec})
 	}
-	return out, nil
+	return dst, nil
 }
 
 // acceptsField reports whether a register understands an optional ack

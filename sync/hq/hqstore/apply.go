@@ -118,6 +118,15 @@ func sameEvent(p, e Event) bool {
 		len(p.Data) == len(e.Data) && (len(e.Data) == 0 || &p.Data[0] == &e.Data[0])
 }
 
+// isEventID reports whether id is register + "-" + seq in canonical
+// decimal, without building that string.
+func isEventID(id, register string, seq uint64) bool {
+	var n [20]byte
+	d := strconv.AppendUint(n[:0], seq, 10)
+	return len(id) == len(register)+1+len(d) && id[:len(register)] == register &&
+		id[len(register)] == '-' && id[len(register)+1:] == string(d)
+}
+
 func decodeNew(e Event) (op, error) {
 	o := op{e: e}
 	switch {
@@ -125,7 +134,7 @@ func decodeNew(e Event) (op, error) {
 		return o, invalid(e, "register id must be 1-%d characters without NUL, '/', '+' or '#'", maxIDLen)
 	case e.Seq == 0:
 		return o, invalid(e, "sequence must start at 1")
-	case e.ID != e.Register+"-"+strconv.FormatUint(e.Seq, 10):
+	case !isEventID(e.ID, e.Register, e.Seq):
 		return o, invalid(e, "id must be %q", e.Register+"-"+strconv.FormatUint(e.Seq, 10))
 	case e.Type == "":
 		return o, invalid(e, "missing type")
