@@ -1,7 +1,6 @@
 package retention
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -40,19 +39,17 @@ type Eval struct {
 	// BaseRankAUC is the holdout AUC of the base spec (the ranking model
 	// shipped before the selection), for the record; it chooses nothing.
 	BaseRankAUC float64 `json:"base_rank_auc"`
-	// PreviousRankAUC is the holdout AUC of PreviousRankSpec (chosen the
-	// same way from fewer candidates), for the record; it chooses nothing.
+	// PreviousRankAUC is the holdout AUC of PreviousRankSpec (the fourth
+	// round's choice), for the record; it chooses nothing.
 	PreviousRankAUC float64 `json:"previous_rank_auc"`
-	// Round5 is the fifth round's selection (Round5RankCandidates) on
-	// the same validation splits inside calibration, written down before
-	// the holdout is read for any of its candidates: nothing of it is
-	// scored on the holdout.
-	Round5        *RankSelection `json:"round5_selection,omitempty"`
-	Input         string         `json:"input,omitempty"` // the file's name, set by the caller
-	Purchases     int            `json:"purchase_entries"`
-	FirstPurchase string         `json:"first_purchase"`
-	LastPurchase  string         `json:"last_purchase"`
-	Rows          []EvalRow      `json:"rows"`
+	// EarlierRankAUC is the holdout AUC of EarlierRankSpec (one
+	// validation split), for the record; it chooses nothing.
+	EarlierRankAUC float64   `json:"earlier_rank_auc"`
+	Input          string    `json:"input,omitempty"` // the file's name, set by the caller
+	Purchases      int       `json:"purchase_entries"`
+	FirstPurchase  string    `json:"first_purchase"`
+	LastPurchase   string    `json:"last_purchase"`
+	Rows           []EvalRow `json:"rows"`
 }
 
 // RankRuleName is the evaluation's name of the ranking model's row.
@@ -174,11 +171,6 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		return nil, fmt.Errorf("evaluate: ranking model: %w", err)
 	}
 	ev.Rank = rank
-	// The fifth round's candidates, validated the same way; none is
-	// trained on all of calibration or scored on the holdout here.
-	if ev.Round5, err = SelectRankFrom(calMembers, cal.Time(), DefaultRankInnerDays, Round5RankCandidates(), &c); err != nil && !errors.Is(err, ErrNoData) {
-		return nil, fmt.Errorf("evaluate: round 5 selection: %w", err)
-	}
 	flags := make([]bool, len(scored))
 	scores := make([]float64, len(scored))
 	for i, p := range scored {
@@ -202,6 +194,14 @@ func Evaluate(members []Member, calEnd time.Time, holdoutDays int, cfg *Config) 
 		scores[i], _ = prevRank.ScoreProfile(a, p)
 	}
 	ev.PreviousRankAUC = AUC(scores, truth)
+	earlierRank, err := TrainRankSpec(calMembers, cal.Time(), DefaultRankInnerDays, EarlierRankSpec, &c)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: earlier ranking model: %w", err)
+	}
+	for i, p := range scored {
+		scores[i], _ = earlierRank.ScoreProfile(a, p)
+	}
+	ev.EarlierRankAUC = AUC(scores, truth)
 	return ev, nil
 }
 

@@ -210,38 +210,18 @@ func (s RankSpec) String() string {
 // candidate SelectRank chose on CDNOW's calibration period by rolling
 // validation splits inside it (docs/retention-eval.md;
 // TestDefaultRankSpecIsSelected).
-var DefaultRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter+rhythm+bgnbd", L2: 0.1, Cuts: 1}
+var DefaultRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter+rhythm+bgnbd", L2: 0.3, Cuts: 1}
 
-// RankCandidates are the specs SelectRank compares, written down in
-// docs/retention-eval.md before any of them was scored (on validation or
-// the holdout): the spec chosen before (logistic, base+inter, ridge 0.1);
-// logistic regressions on better features (own-rhythm and spend trend;
-// with BG/NBD's view fitted at the same cut-off); gradient-boosted trees
-// of depth 2 and 3; and the mean of logistic and trees.
+// RankCandidates are the specs SelectRank compares: the fifth round's,
+// drawn up on the calibration period's validation splits only and written,
+// with every candidate's validation AUCs and the choice, into
+// docs/retention-eval.md ("pre-registration, round 5") before the holdout
+// was read for any of them: the fourth round's choice, and with a stronger
+// ridge; training rows pooled from three cut-offs 30 days apart (rolling
+// origin; without BG/NBD, which cannot be fitted at the earliest cuts); a
+// linear spline of recency ("spline"); recency and span as shares of the
+// member's age ("ratio"); and everything together.
 func RankCandidates() []RankSpec {
-	const rh, rhbg = "base+inter+rhythm", "base+inter+rhythm+bgnbd"
-	return []RankSpec{
-		{Model: RankLogistic, Features: "base+inter", L2: 0.1, Cuts: 1},
-		{Model: RankLogistic, Features: rh, L2: 0.1, Cuts: 1},
-		{Model: RankLogistic, Features: rh, L2: 1, Cuts: 1},
-		{Model: RankLogistic, Features: rhbg, L2: 0.1, Cuts: 1},
-		{Model: RankTrees, Features: rh, Cuts: 1, Depth: 2, Rounds: 200, Shrink: 0.05},
-		{Model: RankTrees, Features: rh, Cuts: 1, Depth: 3, Rounds: 150, Shrink: 0.05},
-		{Model: RankEnsemble, Features: rh, L2: 0.1, Cuts: 1, Depth: 2, Rounds: 200, Shrink: 0.05},
-		{Model: RankEnsemble, Features: rh, L2: 0.1, Cuts: 1, Depth: 3, Rounds: 150, Shrink: 0.05},
-	}
-}
-
-// Round5RankCandidates are the fifth round's candidates, drawn up on the
-// calibration period's validation splits only and written, with every
-// candidate's validation AUCs and the choice, into docs/retention-eval.md
-// ("pre-registration, round 5") before the holdout is read for any of
-// them: the fourth round's choice, and with a stronger ridge; training
-// rows pooled from three cut-offs 30 days apart (rolling origin; without
-// BG/NBD, which cannot be fitted at the earliest cuts); a linear spline of
-// recency ("spline"); recency and span as shares of the member's age
-// ("ratio"); and everything together.
-func Round5RankCandidates() []RankSpec {
 	const rhbg, all = "base+inter+rhythm+bgnbd", "base+inter+rhythm+spline+ratio+bgnbd"
 	return []RankSpec{
 		{Model: RankLogistic, Features: rhbg, L2: 0.1, Cuts: 1},
@@ -255,10 +235,15 @@ func Round5RankCandidates() []RankSpec {
 	}
 }
 
-// PreviousRankSpec is the spec the single validation split chose before
-// the rolling selection; the evaluation shows its holdout AUC for the
-// record (it was read in an earlier round).
-var PreviousRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter", L2: 0.1, Cuts: 1}
+// PreviousRankSpec is the fourth round's choice (eight candidates on the
+// same rolling splits, gradient-boosted trees among them), and
+// EarlierRankSpec the one a single validation split chose before; the
+// evaluation shows their holdout AUCs for the record (both were read in
+// their rounds).
+var (
+	PreviousRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter+rhythm+bgnbd", L2: 0.1, Cuts: 1}
+	EarlierRankSpec  = RankSpec{Model: RankLogistic, Features: "base+inter", L2: 0.1, Cuts: 1}
+)
 
 // RankFolds and RankFoldStep: SelectRank validates each candidate on this
 // many time splits inside the data, the latest ending at the end, each
@@ -734,14 +719,6 @@ type RankSelection struct {
 // the splits. Nothing after end is read.
 func SelectRank(members []Member, end time.Time, innerDays int, cfg *Config) (*RankSelection, error) {
 	return selectRank(members, end, innerDays, RankCandidates(), cfg)
-}
-
-// SelectRankFrom is SelectRank over the given candidates.
-func SelectRankFrom(members []Member, end time.Time, innerDays int, cands []RankSpec, cfg *Config) (*RankSelection, error) {
-	if len(cands) == 0 {
-		return nil, fmt.Errorf("%w: select ranking: no candidates", ErrInvalid)
-	}
-	return selectRank(members, end, innerDays, cands, cfg)
 }
 
 func selectRank(members []Member, end time.Time, innerDays int, cands []RankSpec, cfg *Config) (*RankSelection, error) {
