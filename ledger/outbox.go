@@ -177,6 +177,9 @@ func (r *outboxReader) read(b *OutboxBatch, k, v []byte) (rec OutboxRecord, comp
 	if rv == nil {
 		return rec, false, fmt.Errorf("record %s: row %q missing: %w", h.id, h.key, ErrInconsistent)
 	}
+	if len(rv) == 0 { // bbolt gives a row stored empty as empty, not nil
+		return rec, false, fmt.Errorf("record %s: row %q empty: %w", h.id, h.key, ErrInconsistent)
+	}
 	if b.buf, err = appendEventRowJSON(b.buf, h.key, rv); err != nil {
 		return rec, false, fmt.Errorf("record %s: row %q: %w", h.id, h.key, err)
 	}

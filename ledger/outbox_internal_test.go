@@ -2,23 +2,38 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // OutboxIntoMatches: OutboxInto reads what Outbox returns, from every
 // position and in batches of several sizes, reusing one batch (its IDs
-// filled in from IDPrefix).
-func OutboxIntoMatches(t *testing.T, l *Ledger) int {
+// filled in from IDPrefix). It returns the number of records and how many
+// of them a read of them all marks compact (payloads written from binary
+// rows, which the uplink copies unchecked).
+func OutboxIntoMatches(t *testing.T, l *Ledger) (records, compact int) {
 	t.Helper()
 	all, err := l.Outbox(0, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b OutboxBatch
+	if err := l.OutboxInto(&b, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Recs {
+		if b.Compact(i) {
+			compact++
+		}
+	}
 	for _, n := range []int{1, 64, 0} {
 		for after := uint64(0); after <= uint64(len(all))+1 && after < 400; after++ {
 			want, err := l.Outbox(after, n)
@@ -31,7 +46,7 @@ func OutboxIntoMatches(t *testing.T, l *Ledger) int {
 			sameRecords(t, fmt.Sprintf("after %d max %d", after, n), b, want)
 		}
 	}
-	return len(all)
+	return len(all), compact
 }
 
 // OutboxStampedIntoMatches: OutboxStampedInto reads what OutboxStamped
@@ -84,11 +99,47 @@ func TestOutboxIntoReadsOlderLedgers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			if n := OutboxIntoMatches(t, l); n == 0 {
+			if n, _ := OutboxIntoMatches(t, l); n == 0 {
 				t.Fatal("no outbox records to read")
 			} else {
 				t.Logf("%d records", n)
 			}
 		})
+	}
+}
+
+// TestOutboxIntoRefusesAnEmptyEventRow: an event row stored empty (a
+// damaged ledger) is an inconsistency OutboxInto reports, as it does a
+// missing row; it used to index the row's first byte and panic, which
+// killed the daemon on every start (the uplink reads it at once).
+func TestOutboxIntoRefusesAnEmptyEventRow(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1", Engine: benchEngine{}, Clock: fixedClock{time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.Enrol(ctx, Member{ID: "m0", Name: "Dana"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordSale(ctx, typicalSale("s1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	var b OutboxBatch
+	if err := l.OutboxInto(&b, 0, 0); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	prefix := rowPrefix(rowEvent, "m0")
+	if err := l.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bRows).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			return tx.Bucket(bRows).Put(append([]byte(nil), k...), []byte{})
+		}
+		return errors.New("no event row")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.OutboxInto(&b, 0, 0); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("OutboxInto over an empty event row: %v, want ErrInconsistent", err)
 	}
 }

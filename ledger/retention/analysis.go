@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,14 +90,42 @@ func (r *Rhythm) UnmarshalJSON(b []byte) error {
 		if d.text == "" {
 			continue
 		}
-		t, err := time.Parse(time.DateOnly, d.text)
-		if err != nil {
+		day, ok := parseDay(d.text)
+		if !ok {
 			return fmt.Errorf("%w: rhythm date %q", ErrInvalid, d.text)
 		}
-		*d.day = DayOf(t, time.UTC)
+		*d.day = day
 	}
 	*r = out
 	return nil
+}
+
+// parseDay reads a date as Day.AppendDate writes it: YYYY-MM-DD, the
+// year signed and longer outside years 0 to 9999 (time.Parse reads only
+// four-digit years).
+func parseDay(s string) (Day, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	i := strings.IndexByte(s, '-')
+	if i < 4 || len(s) != i+6 || s[i+3] != '-' {
+		return 0, false
+	}
+	y, err1 := strconv.Atoi(s[:i])
+	m, err2 := strconv.Atoi(s[i+1 : i+3])
+	d, err3 := strconv.Atoi(s[i+4:])
+	if err1 != nil || err2 != nil || err3 != nil || s[0] == '+' || s[i+1] == '+' || s[i+4] == '+' {
+		return 0, false
+	}
+	if neg {
+		y = -y
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if y2, m2, d2 := t.Date(); y2 != y || int(m2) != m || d2 != d {
+		return 0, false // 2023-02-30 and the like
+	}
+	return DayOf(t, time.UTC), true
 }
 
 // RhythmOf computes the rhythm of sorted distinct purchase days.
@@ -192,11 +221,14 @@ func (p *Profile) history() History { return History{Days: p.days, Spend: p.spen
 
 // Customer is p's BG/NBD summary as of the analysis: purchase days less
 // one, and the weeks from the first purchase day to the last and to the
-// analysis date.
+// analysis date; the zero Customer for a member without a purchase day.
 func (a *Analysis) Customer(p *Profile) bgnbd.Customer { return customerOf(&p.Rhythm, a.AsOf) }
 
 // customerOf is the BG/NBD summary of rhythm r as of asOf.
 func customerOf(r *Rhythm, asOf Day) bgnbd.Customer {
+	if r.PurchaseDays <= 0 {
+		return bgnbd.Customer{} // no purchase: nothing to summarise
+	}
 	return bgnbd.Customer{X: r.PurchaseDays - 1, Tx: float64(r.Last-r.First) / 7, T: float64(asOf-r.First) / 7}
 }
 

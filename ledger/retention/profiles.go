@@ -16,6 +16,36 @@ type CategoryRhythm struct {
 	Rhythm
 }
 
+// MarshalJSON writes the category beside the rhythm's fields,
+// {"Category":...,"purchase_days":...}: without it the embedded Rhythm's
+// MarshalJSON would be promoted and drop the category.
+func (c CategoryRhythm) MarshalJSON() ([]byte, error) {
+	r, err := c.Rhythm.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	cat, err := json.Marshal(c.Category)
+	if err != nil {
+		return nil, err
+	}
+	out := append(append([]byte(`{"Category":`), cat...), ',')
+	return append(out, r[1:]...), nil // r is a non-empty object
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *CategoryRhythm) UnmarshalJSON(b []byte) error {
+	var cat struct{ Category string }
+	if err := json.Unmarshal(b, &cat); err != nil {
+		return err
+	}
+	var r Rhythm
+	if err := r.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*c = CategoryRhythm{Category: cat.Category, Rhythm: r}
+	return nil
+}
+
 // CategoryRhythms are a member's rhythms per category, sorted by
 // category. In JSON they are an object keyed by category, in that order.
 type CategoryRhythms []CategoryRhythm

@@ -53,6 +53,9 @@ type seqID struct {
 	seq    uint64
 }
 
+// appendEventSeq checks the event's strings (AppendBatch checks the same
+// ones, those a batch shares once: a string added here must be added
+// there) and appends the event.
 func appendEventSeq(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	strs := [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.DataContentType, e.Sequence, e.Incarnation, e.PrevIncarnation}
 	for _, s := range strs {
@@ -249,7 +252,8 @@ func AppendBatch(dst []byte, store, register, incarnation, prev string, b *ledge
 	start := len(dst)
 	e := Event{SpecVersion: SpecVersion, Source: Source(store, register), DataContentType: DataContentType,
 		Incarnation: incarnation, PrevIncarnation: prev}
-	// What every event of the batch shares is checked once; each
+	// What every event of the batch shares is checked once (the strings
+	// appendEventSeq checks per event: keep the two lists alike); each
 	// event's own strings, and its payload unless the ledger wrote it as
 	// json.Marshal does (OutboxBatch.Compact), as appendEventSeq checks
 	// them.

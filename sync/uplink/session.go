@@ -598,7 +598,7 @@ func (u *Uplink) outbox(b *ledger.OutboxBatch, after uint64, n int) (ledger.Stam
 			return r.OutboxStampedInto(b, after, n)
 		}
 		recs, st, err := u.id.rn.OutboxStamped(after, n)
-		b.Recs, b.IDPrefix = recs, u.o.Register+"-"
+		*b = ledger.OutboxBatch{Recs: recs, IDPrefix: u.o.Register + "-"} // no Compact marks of an earlier read
 		return st, err
 	}
 	if r, ok := u.ob.(interface {
@@ -607,6 +607,6 @@ func (u *Uplink) outbox(b *ledger.OutboxBatch, after uint64, n int) (ledger.Stam
 		return ledger.Stamp{}, r.OutboxInto(b, after, n)
 	}
 	recs, err := u.ob.Outbox(after, n)
-	b.Recs, b.IDPrefix = recs, u.o.Register+"-"
+	*b = ledger.OutboxBatch{Recs: recs, IDPrefix: u.o.Register + "-"} // no Compact marks of an earlier read
 	return ledger.Stamp{}, err
 }
