@@ -285,9 +285,9 @@ func encodeRecord(r ledger.OutboxRecord) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"id":`...)
-	b = strconv.AppendQuote(b, r.ID)
+	b = appendQuote(b, r.ID)
 	b = append(b, `,"type":`...)
-	b = strconv.AppendQuote(b, string(r.Type))
+	b = appendQuote(b, string(r.Type))
 	b = append(b, `,"wall_time":"`...)
 	b = r.WallTime.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","clock_trusted":`...)
@@ -295,6 +295,19 @@ func encodeRecord(r ledger.OutboxRecord) []byte {
 	b = append(b, `,"data":`...)
 	b = append(b, r.Data...)
 	return append(b, '}')
+}
+
+// appendQuote is strconv.AppendQuote, copying a string of printable ASCII
+// without '"' or '\\' (an id, a type) as it is rather than rune by rune.
+func appendQuote(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Apply applies a batch of events in one durable transaction and reports

@@ -43,3 +43,23 @@ func FuzzIsEventID(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendQuote(t *testing.T) {
+	for _, s := range []string{"", "r1-1", "points.event", `a"b`, `a\b`, "a\x00b", "a\x7fb", "caf\u00e9", "\xff", "tab\there", " ~"} {
+		if got, want := string(appendQuote([]byte("x"), s)), string(strconv.AppendQuote([]byte("x"), s)); got != want {
+			t.Errorf("appendQuote(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// FuzzAppendQuote: the fast copy agrees with strconv.AppendQuote.
+func FuzzAppendQuote(f *testing.F) {
+	f.Add("r1-1")
+	f.Add(`"\`)
+	f.Add("\u00e9\x01")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendQuote(nil, s)), string(strconv.AppendQuote(nil, s)); got != want {
+			t.Fatalf("appendQuote(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
