@@ -206,6 +206,9 @@ func decodeOutbox(tx *bolt.Tx, k, v []byte) (OutboxRecord, error) {
 		if rv == nil {
 			return r, fmt.Errorf("record %s: row %q missing: %w", r.ID, key, ErrInconsistent)
 		}
+		if len(rv) == 0 { // as OutboxInto: a row stored empty is damage
+			return r, fmt.Errorf("record %s: row %q empty: %w", r.ID, key, ErrInconsistent)
+		}
 		var err error
 		if r.Data, err = eventRowJSON(key, rv); err != nil {
 			return r, fmt.Errorf("record %s: row %q: %w", r.ID, key, err)

@@ -109,8 +109,8 @@ func TestOutboxIntoReadsOlderLedgers(t *testing.T) {
 }
 
 // TestOutboxIntoRefusesAnEmptyEventRow: an event row stored empty (a
-// damaged ledger) is an inconsistency OutboxInto reports, as it does a
-// missing row; it used to index the row's first byte and panic, which
+// damaged ledger) is an inconsistency OutboxInto and Outbox report, as
+// they do a missing row; it used to index the row's first byte and panic, which
 // killed the daemon on every start (the uplink reads it at once).
 func TestOutboxIntoRefusesAnEmptyEventRow(t *testing.T) {
 	l, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1", Engine: benchEngine{}, Clock: fixedClock{time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}})
@@ -141,5 +141,8 @@ func TestOutboxIntoRefusesAnEmptyEventRow(t *testing.T) {
 	}
 	if err := l.OutboxInto(&b, 0, 0); !errors.Is(err, ErrInconsistent) {
 		t.Fatalf("OutboxInto over an empty event row: %v, want ErrInconsistent", err)
+	}
+	if _, err := l.Outbox(0, 0); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("Outbox over an empty event row: %v, want ErrInconsistent, as OutboxInto", err)
 	}
 }

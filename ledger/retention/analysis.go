@@ -109,8 +109,8 @@ func parseDay(s string) (Day, bool) {
 		s = s[1:]
 	}
 	i := strings.IndexByte(s, '-')
-	if i < 4 || len(s) != i+6 || s[i+3] != '-' {
-		return 0, false
+	if i < 4 || len(s) != i+6 || s[i+3] != '-' || i > 4 && s[0] == '0' || neg && s[:i] == "0000" {
+		return 0, false // not as AppendDate writes it
 	}
 	y, err1 := strconv.Atoi(s[:i])
 	m, err2 := strconv.Atoi(s[i+1 : i+3])

@@ -29,7 +29,7 @@ func TestRhythmJSONRoundTripsOddDays(t *testing.T) {
 			t.Fatalf("day %d: %s read back as %+v (%v), want %+v", d, b, gotc, err, c)
 		}
 	}
-	for _, bad := range []string{"2023-02-30", "2023-13-01", "23-01-01", "2023-1-01", "+2023-01-01", "2023-01-+1", "x"} {
+	for _, bad := range []string{"2023-02-30", "2023-13-01", "23-01-01", "2023-1-01", "+2023-01-01", "2023-01-+1", "x", "02023-01-01", "-0000-01-01", "-00001-01-01"} {
 		var r Rhythm
 		if err := json.Unmarshal([]byte(`{"purchase_days":1,"first":"`+bad+`"}`), &r); err == nil {
 			t.Errorf("date %q read as %+v, want an error", bad, r)

@@ -215,7 +215,8 @@ var DefaultRankSpec = RankSpec{Model: RankLogistic, Features: "base+inter+rhythm
 // RankCandidates are the specs SelectRank compares: the fifth round's,
 // drawn up on the calibration period's validation splits only and written,
 // with every candidate's validation AUCs and the choice, into
-// docs/retention-eval.md ("pre-registration, round 5") before the holdout
+// docs/retention-eval.md (commit 4d2e45b, "pre-registration, round 5";
+// the section is replaced by the result since) before the holdout
 // was read for any of them: the fourth round's choice, and with a stronger
 // ridge; training rows pooled from three cut-offs 30 days apart (rolling
 // origin; without BG/NBD, which cannot be fitted at the earliest cuts); a

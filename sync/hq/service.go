@@ -785,6 +785,9 @@ func appendMessage(dst []hqstore.Event, topic string, payload []byte) ([]hqstore
 	for _, e := range pevs {
 		rec, err := e.Record()
 		if err != nil {
+			// Defensive: DecodeEvents has checked every event's
+			// sequence, Record's only failure today; the batch is left
+			// as it was all the same.
 			clear(dst[n:])
 			return dst[:n], fmt.Errorf("decode %s: %w", topic, err)
 		}
