@@ -410,12 +410,7 @@ func commands() []*command {
 				// A refused scan is an error answer (exit 1, the till's message);
 				// an accepted one says what was read and shown.
 				return e.c.call("POST", "/v1/scan", map[string]any{"device": v.device, "code": args[0]}, func(m map[string]any) {
-					switch m["status"] {
-					case "accepted":
-						fmt.Fprintf(e.c.out, "accepted (%v): %v\n", m["kind"], m["message"])
-					default:
-						fmt.Fprintf(e.c.out, "%v: %v\n", m["status"], m["message"])
-					}
+					fmt.Fprintln(e.c.out, scanLine(m))
 				})
 			}},
 		{name: "ledger verify", args: "[-ledger PATH]", short: "check a ledger file (not one a running daemon holds)",
@@ -491,3 +486,22 @@ type maskedErr struct{ err error }
 
 func (m maskedErr) Error() string { return cardsafe.MaskPANs(m.err.Error()) }
 func (m maskedErr) Unwrap() error { return m.err }
+
+// scanLine is what loyaltyctl scan prints for an answer of POST /v1/scan
+// other than a refusal: "accepted (item): Stabilo pen / Total 2.50", or
+// without the message when the display was cleared ("accepted (control)").
+func scanLine(m map[string]any) string {
+	var b strings.Builder
+	if st, _ := m["status"].(string); st != "" {
+		b.WriteString(st)
+	} else {
+		b.WriteString("answered")
+	}
+	if k, _ := m["kind"].(string); k != "" && m["status"] == "accepted" {
+		fmt.Fprintf(&b, " (%s)", k)
+	}
+	if msg, _ := m["message"].(string); msg != "" {
+		b.WriteString(": " + msg)
+	}
+	return b.String()
+}

@@ -202,3 +202,24 @@ func TestResolveTargetTLS(t *testing.T) {
 		t.Fatalf("target %+v, %v", got, err)
 	}
 }
+
+// TestScanLine: what loyaltyctl scan prints for the answers of POST
+// /v1/scan; an answer without a message (a cleared display) printed
+// "<nil>".
+func TestScanLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   map[string]any
+		want string
+	}{
+		{map[string]any{"status": "accepted", "kind": "item", "message": "Stabilo pen / Total 2.50"}, "accepted (item): Stabilo pen / Total 2.50"},
+		{map[string]any{"status": "accepted", "kind": "control"}, "accepted (control)"},
+		{map[string]any{"status": "accepted"}, "accepted"},
+		{map[string]any{"status": "sent", "message": "sent; the till has not answered yet"}, "sent: sent; the till has not answered yet"},
+		{map[string]any{"status": "ignored", "kind": "member", "message": "not an input the checkout takes"}, "ignored: not an input the checkout takes"},
+		{map[string]any{}, "answered"},
+	} {
+		if got := scanLine(tc.in); got != tc.want {
+			t.Errorf("scanLine(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -387,6 +387,11 @@ func TestDeferredPromptAfterDisplay(t *testing.T) {
 	if !reflect.DeepEqual(order, want) || fx.View.Prompt != "Birthday this week" {
 		t.Fatalf("order = %q, view prompt %q", order, fx.View.Prompt)
 	}
+	// The caller still gets what the display showed (POST /v1/scan answers
+	// with it; it was dropped, and loyaltyctl scan printed "<nil>").
+	if fx.Display == nil || fx.Display.Line1 != "Dana Levi" || len(fx.Signals) != 1 || fx.Signals[0] != checkout.SignalOK {
+		t.Fatalf("effects returned after the deferred prompt: display %+v, signals %v", fx.Display, fx.Signals)
+	}
 }
 
 // TestRewardWorthMoreThanTheBasket: a reward worth more than the basket is

@@ -24,7 +24,8 @@ func NewDriver(m *Machine, apply func(context.Context, Effects)) *Driver {
 	return &Driver{m: m, apply: apply}
 }
 
-// Do handles one event and applies its effects.
+// Do handles one event, applies its effects and returns them (the view
+// as it is after a deferred prompt was worked out).
 func (d *Driver) Do(ctx context.Context, ev Event) Effects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -38,8 +39,10 @@ func (d *Driver) Do(ctx context.Context, ev Event) Effects {
 		d.save(d.m.Kept()) // a timeout may have ended the basket
 	}
 	if d.m.Enrich() {
-		// the display is done; the kiosk gets the prompt and tier goal
-		fx = Effects{View: d.m.Snapshot(), Sale: fx.Sale, Err: fx.Err}
+		// the display is done; the kiosk gets the prompt and tier goal.
+		// The caller still gets the event's own effects (what the display
+		// showed: POST /v1/scan's message) with the enriched view.
+		fx.View = d.m.Snapshot()
 		if d.apply != nil {
 			d.apply(ctx, Effects{View: fx.View})
 		}
