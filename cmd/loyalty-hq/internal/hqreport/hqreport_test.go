@@ -384,3 +384,54 @@ func TestEvalMeasuredRefusesOtherFiles(t *testing.T) {
 		t.Error("a missing --measured file passed")
 	}
 }
+
+// TestEvalDocOtherInputLeavesOutTheSampleHistory: the account of how the
+// ranking was chosen on the CDNOW sample (its rounds, commit, holdout
+// reads, the issue's goal) is written only for that very file, found by
+// its content whatever its name; for any other CDNOW file the document
+// says it is left out.
+func TestEvalDocOtherInputLeavesOutTheSampleHistory(t *testing.T) {
+	raw, err := os.ReadFile(cdnow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := []string{"4d2e45b", "**Reading the holdout.**", "In five rounds", "the issue's goal was 0.785"}
+	dir := t.TempDir()
+	renamed := filepath.Join(dir, "renamed.txt")
+	// The sample without its first customer's lines.
+	other := filepath.Join(dir, "other.txt")
+	lines := strings.SplitAfter(string(raw), "\n")
+	first := strings.Fields(lines[0])[0]
+	var kept strings.Builder
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != first {
+			kept.WriteString(l)
+		}
+	}
+	for file, b := range map[string][]byte{renamed: raw, other: []byte(kept.String())} {
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := run(t, "report", "eval", "--cdnow", renamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range history {
+		if !strings.Contains(out, h) {
+			t.Errorf("the sample under another name: the document lacks %q", h)
+		}
+	}
+	out, _, err = run(t, "report", "eval", "--cdnow", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range history {
+		if strings.Contains(out, h) {
+			t.Errorf("another file: the document has the sample's history %q", h)
+		}
+	}
+	if !strings.Contains(out, "`other.txt`") || !strings.Contains(out, "is not the CDNOW sample the project ships") {
+		t.Errorf("another file: the document does not name it or say the sample's account is left out:\n%.600s", out)
+	}
+}
