@@ -98,7 +98,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		gf.PrintDefaults()
 		gf.SetOutput(stderr)
 	}
-	gf.Usage = func() { printUsage(stderr) }
+	// The flag package calls Usage on -h too: print it ourselves, on
+	// stdout for -h and on stderr for a global flag it could not parse.
+	gf.Usage = func() {}
 	cfgPath := gf.String("config", os.Getenv("LOYALTY_CONFIG"), "loyaltyd's config file, read for the API address, socket, token and ledger (env LOYALTY_CONFIG; default /etc/loyalty/loyaltyd.yaml, else ./configs/loyaltyd.dev.yaml)")
 	addr := gf.String("addr", os.Getenv("LOYALTY_API"), "loyaltyd API base URL (env LOYALTY_API; default from the config, else http://127.0.0.1:8080)")
 	socket := gf.String("socket", os.Getenv("LOYALTY_SOCKET"), "loyaltyd unix socket instead of -addr (env LOYALTY_SOCKET; default from the config)")
@@ -111,11 +113,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printUsage(stdout)
 			return 0
 		}
+		printUsage(stderr)
 		return 2
 	}
 	rest := gf.Args()
 	if len(rest) == 0 {
-		gf.Usage()
+		printUsage(stderr)
 		return 2
 	}
 	if rest[0] == "help" {

@@ -37,10 +37,13 @@ func TestHelpForEveryCommand(t *testing.T) {
 	if code, out, _ := runCtl("member", "lookup", "+3598", "-h"); code != 0 || !strings.Contains(out, "member lookup ALIAS") {
 		t.Errorf("member lookup X -h: %d %q", code, out)
 	}
-	for _, args := range [][]string{{"-h"}, {"help"}, {"member", "-h"}, {"help", "refund"}} {
-		code, out, _ := runCtl(args...)
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"member", "-h"}, {"help", "refund"}} {
+		code, out, errOut := runCtl(args...)
 		if code != 0 || !strings.Contains(out, "usage:") {
 			t.Errorf("loyaltyctl %v: exit %d, %q", args, code, out)
+		}
+		if errOut != "" { // loyaltyctl -h printed its usage twice, on stderr too
+			t.Errorf("loyaltyctl %v: help also on stderr: %q", args, errOut)
 		}
 		if strings.Contains(out, "flag: help requested") {
 			t.Errorf("loyaltyctl %v prints the flag package's error: %q", args, out)
@@ -50,6 +53,13 @@ func TestHelpForEveryCommand(t *testing.T) {
 
 func TestUsageErrorsExit2(t *testing.T) {
 	t.Setenv("LOYALTY_API", "http://127.0.0.1:1")
+	// a bad global flag or no command: the error and the usage once, on stderr
+	for _, args := range [][]string{{"-bogus"}, {}} {
+		code, out, errOut := runCtl(args...)
+		if code != 2 || out != "" || strings.Count(errOut, "usage: loyaltyctl") != 1 {
+			t.Errorf("loyaltyctl %v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
