@@ -141,6 +141,10 @@ func TestErrors(t *testing.T) {
 		{name: "complete empty checkout", method: "POST", path: "/v1/checkout/complete", remote: local, status: 409, code: "wrong_state"},
 		{name: "scan without simulator", method: "POST", path: "/v1/scan", body: `{"code":"4006381333931"}`, remote: local, status: 503, code: "no_simulated_device"},
 		{name: "bad export format", method: "GET", path: "/v1/export/sales?format=xml", remote: local, status: 400, code: "invalid_format"},
+		// a call the API does not have: the error shape, not the mux's "404 page not found" text
+		{name: "unknown call", method: "GET", path: "/v1/nothing", remote: local, status: 404, code: "not_found"},
+		{name: "unknown export", method: "GET", path: "/v1/export/bogus", remote: local, status: 404, code: "not_found"},
+		{name: "method not served", method: "DELETE", path: "/v1/sales/pos-1", remote: local, status: 404, code: "not_found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
