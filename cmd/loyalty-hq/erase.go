@@ -15,14 +15,11 @@ import (
 // member").
 func eraseCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("members erase", flag.ContinueOnError)
-	fs.SetOutput(stdout)
 	sf := addStoreFlags(fs)
 	contacts := fs.String("contacts", "", "the contact log (loyalty-hq contacts --log FILE): the member's contacts are deleted from it too")
 	by := fs.String("by", "", "who asked for the erasure (kept with its record)")
 	const use = "usage: loyalty-hq members erase (-store FILE | -config FILE) [-contacts FILE] [-by NAME] ID"
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, use)
-		fmt.Fprintln(stdout, `
+	const about = `
 Removes the member's personal data at head office: the profile (name,
 contact, birthday, consent and its history) is reduced to the bare id, its
 cards and other aliases are forgotten, every stored profile event of the
@@ -33,13 +30,8 @@ then says the member was erased. serve sends a signed erase document to
 every store where the member was seen; each of their registers erases the
 member in its ledger and confirms. 'members erasures' (and the fleet
 page) lists the registers that have not confirmed yet.
-A bbolt store is compacted afterwards, so no old bytes stay in the file.`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+A bbolt store is compacted afterwards, so no old bytes stay in the file.`
+	if help, err := parseOp(fs, args, stdout, use+"\n"+about); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || strings.TrimSpace(fs.Arg(0)) == "" {
@@ -96,12 +88,8 @@ func printPending(w io.Writer, e hqstore.Erasure) {
 // erasuresCmd lists every erasure and who has not confirmed it.
 func erasuresCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("members erasures", flag.ContinueOnError)
-	fs.SetOutput(stdout)
 	sf := addStoreFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseOp(fs, args, stdout, "usage: loyalty-hq members erasures -store FILE|-config FILE"); help || err != nil {
 		return err
 	}
 	st, err := sf.open(true)

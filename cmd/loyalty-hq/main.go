@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], stderr)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "publish-config":
 		return publishConfig(ctx, args[1:], stdout)
 	case "republish-config":
@@ -86,6 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "keys":
 		return keys(args[1:], stdout)
 	case "acl":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, "usage: loyalty-hq acl STORE/REGISTER ...\n\nprints the broker ACL (configs/mosquitto.acl) binding each register to its store")
+			return nil
+		}
 		regs, err := hq.ParseRegisterIDs(args[1:])
 		if err != nil {
 			return err
@@ -124,6 +128,8 @@ func logger(cfg hqserve.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--h" }
+
 func cmp(s, def string) string {
 	if s == "" {
 		return def
@@ -131,12 +137,11 @@ func cmp(s, def string) string {
 	return s
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (see configs/loyalty-hq.example.yaml)")
 	check := fs.Bool("check", false, "validate the config and the broker certificates (expiry, key match, CA chain) and exit")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseOp(fs, args, stdout, "usage: loyalty-hq serve -config FILE [-check]"); help || err != nil {
 		return err
 	}
 	if *path == "" {
@@ -173,7 +178,7 @@ func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("publish-config", flag.ContinueOnError)
 	path := fs.String("config", "", "loyalty-hq config file (broker settings)")
 	check := fs.Bool("check", false, "only validate the document, publish nothing")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseOp(fs, args, stdout, "usage: loyalty-hq publish-config -config FILE DOC\n       loyalty-hq publish-config -check DOC"); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -237,7 +242,7 @@ func piecesNote(p hq.Published) string {
 func republishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("republish-config", flag.ContinueOnError)
 	path := fs.String("config", "", "loyalty-hq config file (broker settings, store, signing key)")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseOp(fs, args, stdout, "usage: loyalty-hq republish-config -config FILE"); help || err != nil {
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
@@ -282,7 +287,7 @@ func keys(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "generate":
 		out := fs.String("out", "", "file to write the private key to (created, mode 0600; never overwritten)")
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parseOp(fs, args[1:], stdout, "usage: loyalty-hq keys generate -out FILE"); help || err != nil {
 			return err
 		}
 		if *out == "" {
@@ -312,7 +317,7 @@ func keys(args []string, stdout io.Writer) error {
 		return nil
 	case "public":
 		path := fs.String("key", "", "the private key file")
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parseOp(fs, args[1:], stdout, "usage: loyalty-hq keys public -key FILE"); help || err != nil {
 			return err
 		}
 		k, err := signing.LoadSigner(*path)

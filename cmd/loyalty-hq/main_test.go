@@ -168,3 +168,32 @@ func TestRegisterGap(t *testing.T) {
 		t.Fatalf("watermark %d", w)
 	}
 }
+
+// TestHelpOfEveryCommand: -h prints the command's usage on stdout and
+// succeeds, doing nothing (serve, publish-config, republish-config, keys and
+// acl failed with "flag: help requested" or "-h is not STORE/REGISTER",
+// contacts with "needs list, mark or log"). A flag that is not defined is
+// an error naming the usage, with nothing on stdout.
+func TestHelpOfEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"-h"}, {"serve", "-h"}, {"publish-config", "-h"}, {"republish-config", "-h"},
+		{"keys", "generate", "-h"}, {"keys", "public", "-h"}, {"acl", "-h"},
+		{"report", "-h"}, {"contacts", "-h"}, {"contacts", "list", "-h"},
+		{"register", "move", "-h"}, {"register", "adopt", "-h"}, {"register", "gap", "-h"},
+		{"members", "export", "-h"}, {"members", "erase", "-h"}, {"members", "erasures", "-h"},
+		{"review", "-h"}, {"review", "approve", "-h"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		if err != nil || !strings.Contains(out.String(), "usage:") || errb.Len() != 0 {
+			t.Errorf("%v: err %v, stdout %q, stderr %q", args, err, out.String(), errb.String())
+		}
+	}
+	for _, args := range [][]string{{"serve", "-bogus"}, {"keys", "generate", "-bogus"}, {"members", "export", "-bogus", "m1"}, {"register", "move", "-bogus"}} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -bogus") || !strings.Contains(err.Error(), "usage: loyalty-hq") || out.Len() != 0 {
+			t.Errorf("%v: err %v, stdout %q", args, err, out.String())
+		}
+	}
+}

@@ -47,18 +47,10 @@ func membersCmd(args []string, stdout io.Writer) error {
 		return fmt.Errorf("members needs export, erase or erasures\n%s", usage)
 	}
 	fs := flag.NewFlagSet("members export", flag.ContinueOnError)
-	fs.SetOutput(stdout)
 	sf := addStoreFlags(fs)
 	contacts := fs.String("contacts", "", "the contact log (loyalty-hq contacts --log FILE), to include the contacts made")
 	out := fs.String("o", "-", "output file (created 0600), - for stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseOp(fs, args[1:], stdout, "usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID"); help || err != nil {
 		return err
 	}
 	if !sf.named() || fs.NArg() != 1 {

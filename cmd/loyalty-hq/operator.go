@@ -77,19 +77,21 @@ func (f storeFlags) withStore(readOnly bool, fn func(hqstore.Backend) error) err
 	return st.Close()
 }
 
-// parseOp parses an operator command's flags; help is true when -h was
-// asked (usage printed, nothing to do).
+// parseOp parses a command's flags; help is true when -h was asked: the
+// usage and the flags are printed on out, and there is nothing to do. A
+// flag it cannot parse is an error that ends with the usage (main prints
+// it on stderr); nothing goes to out then.
 func parseOp(fs *flag.FlagSet, args []string, out io.Writer, usage string) (help bool, err error) {
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintln(out, usage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(out, usage)
+			fs.SetOutput(out)
+			fs.PrintDefaults()
 			return true, nil
 		}
-		return false, err
+		return false, fmt.Errorf("%w\n%s", err, usage)
 	}
 	return false, nil
 }

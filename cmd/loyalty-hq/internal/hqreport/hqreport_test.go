@@ -222,7 +222,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"report", "--help"}, {"contacts", "list", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"report", "--help"}, {"contacts", "list", "-h"}, {"contacts", "-h"}} {
 		out, _, err := run(t, args...)
 		if err != nil || !strings.Contains(out, "usage:") {
 			t.Errorf("%v: %q %v", args, out, err)

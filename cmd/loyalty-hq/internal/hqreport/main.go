@@ -47,7 +47,8 @@ const usage = `usage:
   contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--holdout 0.1] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
   contacts log --log F [--member ID] [--format csv|json]
-input: --cdnow F | --csv F [--members F [--consents F]] (default: head office's store when wired, plus --history F)
+input: -store FILE (head office's bbolt store, serve stopped) | -config FILE (serve's config: its live store) | --cdnow F | --csv F [--members F [--consents F]];
+  with -store or -config, --history F adds purchases from before the registers
 analysis flags: --sleeping pnone:0.5:273:3|pnone:0.5:273|intervals:3|fixed:42|palive:0.5 --due-offset DAYS --vip-share 0.1 --tz Europe/Sofia`
 
 // Run is Main with the environment (head office passes its store here).
@@ -88,6 +89,9 @@ func run(ctx context.Context, env Env, args []string, stdout, stderr io.Writer) 
 		}
 		if len(args) > 1 && args[1] == "log" {
 			return runLog(args[2:], stdout)
+		}
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "-help") {
+			return flag.ErrHelp
 		}
 		return fmt.Errorf("%w: contacts needs list, mark or log\n%s", ErrUsage, usage)
 	case "-h", "--help", "help":
