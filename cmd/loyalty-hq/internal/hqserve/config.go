@@ -185,7 +185,7 @@ func Parse(name string, data []byte) (Config, error) {
 	case c.MaxQueuedBytes < 0:
 		return Config{}, bad("max_queued_bytes", "must be positive (default 268435456, 256 MiB)")
 	case c.MaxBatch < 0:
-		return Config{}, bad("max_batch", "must be positive (default 1000)")
+		return Config{}, bad("max_batch", "must be positive (default 8192)")
 	case c.OfflineRedeemLimit != nil && *c.OfflineRedeemLimit < 0:
 		return Config{}, bad("offline_redeem_limit", "must be 0 or more points")
 	case c.SummaryMonths != nil && (*c.SummaryMonths < 0 || *c.SummaryMonths > 120):

@@ -25,6 +25,7 @@ func TestParse(t *testing.T) {
 		{"unknown key", "broker: {url: 'tcp://x:1'}\ncolour: red\n", `hq.yaml:2: colour: unknown key "colour"; allowed keys: store, postgres, broker, filters, max_batch, max_queued_bytes, offline_redeem_limit, summary_interval, summary_months, status_addr, status_token_file, status_log_every, log`},
 		{"unknown nested key", "broker:\n  url: 'tcp://x:1'\n  pasword_file: p\n", `hq.yaml:3: broker.pasword_file: unknown key "pasword_file"; allowed keys: url, client_id, username, password_file,`},
 		{"negative limit", "broker: {url: 'tcp://x:1'}\noffline_redeem_limit: -5\n", "offline_redeem_limit"},
+		{"negative max_batch", "broker: {url: 'tcp://x:1'}\nmax_batch: -1\n", "max_batch: must be positive (default 8192)"}, // it said 1000, the example and docs/hq.md 8192 (sync/hq's default)
 		{"summary months", "broker: {url: 'tcp://x:1'}\nsummary_months: 6\n", ""},
 		{"summary months out of range", "broker: {url: 'tcp://x:1'}\nsummary_months: 121\n", "summary_months"},
 		{"negative summary months", "broker: {url: 'tcp://x:1'}\nsummary_months: -1\n", "summary_months"},
