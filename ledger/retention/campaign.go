@@ -53,7 +53,7 @@ type Campaign struct {
 	RateDiffLo  float64      `json:"return_rate_diff_lo"` // Newcombe's hybrid Wilson 95%
 	RateDiffHi  float64      `json:"return_rate_diff_hi"`
 	SpendDiff   float64      `json:"spend_per_member_diff"`
-	SpendDiffLo float64      `json:"spend_per_member_diff_lo"` // bootstrap 95%, 2000 resamples, fixed seed
+	SpendDiffLo float64      `json:"spend_per_member_diff_lo"` // bootstrap 95%, 2000 resamples, fixed seed; 0 and 0 when a group is empty (no comparison)
 	SpendDiffHi float64      `json:"spend_per_member_diff_hi"`
 	Verdict     string       `json:"verdict"`
 }
@@ -182,9 +182,12 @@ func sq(v float64) float64 { return v * v }
 
 // bootstrapDiff is the percentile bootstrap 95% interval of mean(x) -
 // mean(y), resampling each group; the seed is fixed so reports repeat.
+// With an empty group there is no comparison: 0, 0 (an infinite bound
+// made report.json and report campaign --format json fail: JSON has no
+// infinity, and the text printed the bound as a garbled number).
 func bootstrapDiff(x, y []float64, n int) (lo, hi float64) {
 	if len(x) == 0 || len(y) == 0 {
-		return math.Inf(-1), math.Inf(1)
+		return 0, 0
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	mean := func(v []float64) float64 {

@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -149,5 +150,30 @@ func TestCampaignProject(t *testing.T) {
 	}
 	if m.Conclusive || m.ShareLoBP != 0 || m.Lo.ExtraRevenue != 0 || !strings.HasPrefix(m.Verdict, "too small to tell") {
 		t.Errorf("small campaign: %+v, want inconclusive with the low end at no gain", m)
+	}
+}
+
+// TestCampaignWithAnEmptyGroup: right after the first contacts (no one held
+// out yet, or none measurable) the campaign still encodes as JSON (the
+// spend interval was -Inf..+Inf, and report.json failed with "json:
+// unsupported value: -Inf").
+func TestCampaignWithAnEmptyGroup(t *testing.T) {
+	m := retention.Member{ID: "m1", Purchases: []retention.Purchase{buy("s1", "2026-01-05", 2000), buy("s2", "2026-02-10", 2000)}}
+	a, err := retention.Analyze([]retention.Member{m}, day("2026-03-15"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.MeasureCampaign([]retention.ContactRecord{{MemberID: "m1", Kind: retention.ContactSleeping, At: day("2026-02-01")}}, 30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Contacted.Members != 1 || c.HeldOut.Members != 0 {
+		t.Fatalf("groups %+v / %+v", c.Contacted, c.HeldOut)
+	}
+	if c.SpendDiffLo != 0 || c.SpendDiffHi != 0 {
+		t.Errorf("spend interval %v..%v with an empty group, want 0..0", c.SpendDiffLo, c.SpendDiffHi)
+	}
+	if _, err := json.Marshal(c); err != nil {
+		t.Fatalf("campaign with an empty group does not encode: %v", err)
 	}
 }

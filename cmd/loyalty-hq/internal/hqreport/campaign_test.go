@@ -229,3 +229,34 @@ func TestUpliftFromCampaign(t *testing.T) {
 		t.Errorf("missing log: %q %v", out, err)
 	}
 }
+
+// TestReportCampaignWithAnEmptyGroup: right after the first contacts, with
+// one group empty, report campaign prints and encodes, and report --log
+// writes report.json (the spend interval was infinite: the text printed
+// "--92233720368547758.-8" and every JSON output failed with "json:
+// unsupported value: -Inf").
+func TestReportCampaignWithAnEmptyGroup(t *testing.T) {
+	purchases, log := campaignFiles(t, 1, 0.25, 0.20) // one member, held out: no one contacted
+	out, _, err := run(t, "report", "campaign", "--csv", purchases, "--log", log, "--as-of", "2026-03-15")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "spend per member no comparison (a group is empty)") || strings.Contains(out, "--9") {
+		t.Errorf("campaign text with an empty group:\n%s", out)
+	}
+	out, _, err = run(t, "report", "campaign", "--csv", purchases, "--log", log, "--as-of", "2026-03-15", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c retention.Campaign
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.HeldOut.Members != 1 || c.Contacted.Members != 0 {
+		t.Fatalf("campaign JSON %q: %v", out, err)
+	}
+	dir := t.TempDir()
+	if _, _, err := run(t, "report", "--csv", purchases, "--as-of", "2026-03-15", "--log", log, "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report.json")); err != nil {
+		t.Fatal(err)
+	}
+}

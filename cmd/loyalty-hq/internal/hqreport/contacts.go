@@ -450,8 +450,12 @@ func WriteCampaign(w io.Writer, c *retention.Campaign) error {
 		fmt.Fprintf(w, "  %-9s  %5d members  returned %5d = %5.1f%% (95%% %.1f-%.1f%%)  purchase days %d  spend %s (%s per member)\n",
 			g.name, g.o.Members, g.o.Returned, 100*g.o.Rate, 100*g.o.RateLo, 100*g.o.RateHi, g.o.Purchases, money(g.o.Spend), money(retention.Money(math.Round(g.o.SpendPerMember))))
 	}
-	fmt.Fprintf(w, "  difference: return rate %+.1f points (95%% %+.1f to %+.1f); spend per member %s (95%% bootstrap %s to %s)\n",
-		100*c.RateDiff, 100*c.RateDiffLo, 100*c.RateDiffHi, money(retention.Money(math.Round(c.SpendDiff))), money(retention.Money(math.Round(c.SpendDiffLo))), money(retention.Money(math.Round(c.SpendDiffHi))))
+	spend := "no comparison (a group is empty)"
+	if c.Contacted.Members > 0 && c.HeldOut.Members > 0 {
+		spend = fmt.Sprintf("%s (95%% bootstrap %s to %s)", money(retention.Money(math.Round(c.SpendDiff))), money(retention.Money(math.Round(c.SpendDiffLo))), money(retention.Money(math.Round(c.SpendDiffHi))))
+	}
+	fmt.Fprintf(w, "  difference: return rate %+.1f points (95%% %+.1f to %+.1f); spend per member %s\n",
+		100*c.RateDiff, 100*c.RateDiffLo, 100*c.RateDiffHi, spend)
 	if c.NotYet > 0 {
 		fmt.Fprintf(w, "  not yet measurable: %d contacts whose %d days have not passed\n", c.NotYet, c.Days)
 	}
