@@ -25,8 +25,9 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // TestChromiumFleetPage runs head office on a real broker with four
-// registers as the broker sees them: r1 online, streaming, behind head
-// office by 6 events, with a double spend; r2 offline (its last will);
+// registers as the broker sees them: r1 online, silent at first (so
+// diagnosed), then streaming, behind head office by 6 events, with a
+// double spend, and no longer diagnosed; r2 offline (its last will);
 // r3 online with events pending that never arrive (the ACL drops them);
 // r4 online and saying itself why nothing is acknowledged, with an error
 // text carrying markup. Headless Chromium shows each register's state,
@@ -38,7 +39,7 @@ func TestChromiumFleetPage(t *testing.T) {
 	}
 	b := mosquittotest.Start(t, nil)
 	cfg, err := hqserve.Parse("test.yaml", []byte("store: "+filepath.Join(t.TempDir(), "hq.db")+
-		"\nbroker: {url: '"+b.URL()+"', wait_timeout: 2s}\nstatus_addr: 127.0.0.1:0\nfleet_silence: 1s\noffline_redeem_limit: 0\nsigning_key_file: "+keyFile(t)+"\n"))
+		"\nbroker: {url: '"+b.URL()+"', wait_timeout: 2s}\nstatus_addr: 127.0.0.1:0\nfleet_silence: 3s\noffline_redeem_limit: 0\nsigning_key_file: "+keyFile(t)+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +89,48 @@ func TestChromiumFleetPage(t *testing.T) {
 		}
 		pub(protocol.StatusTopic(s.Store, s.Register), true, b)
 	}
+	// Every status first. r1 says it has 10 events pending and head office
+	// has none of them: once the fleet silence has passed since head
+	// office started, r1 is diagnosed like r3.
+	status(protocol.Status{Store: "s1", Register: "r1", State: protocol.StateOnline, Pending: 10, Published: 10, Software: "1.2.3",
+		Config: &protocol.StatusConfig{Chain: 3, Store: 7}, ClockTrusted: true})
+	status(protocol.Status{Store: "s1", Register: "r2", State: protocol.StateOffline, Pending: 2, Watermark: 5, Software: "1.2.2",
+		LastError: "connection lost: EOF"})
+	status(protocol.Status{Store: "s2", Register: "r3", State: protocol.StateOnline, Pending: 6, Published: 6, Software: "1.2.3"})
+	status(protocol.Status{Store: "s2", Register: "r4", State: protocol.StateOnline, Pending: 6, Published: 6, Software: "1.2.3",
+		LastError: "<script>alert(1)</script>", Fault: "connected, 6 sent, no acknowledgement for 5m0s: check this register's certificate identity"})
+
+	var doc hqserve.FleetDoc
+	defer func() {
+		if t.Failed() {
+			b, _ := json.MarshalIndent(doc, "", " ")
+			t.Logf("last fleet data: %s", b)
+		}
+	}()
+	fleet := func() bool {
+		resp, err := http.Get(base + "/fleet")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		doc = hqserve.FleetDoc{}
+		return json.NewDecoder(resp.Body).Decode(&doc) == nil && len(doc.Registers) == 4
+	}
+	testkit.Eventually(t, 15*time.Second, "silent registers diagnosed", func() bool {
+		return fleet() && doc.Registers[0].Diagnosis != "" && doc.Registers[2].Diagnosis != ""
+	})
+	if r1 := doc.Registers[0]; r1.Register != "r1" || r1.Watermark != 0 || !strings.Contains(r1.Diagnosis, "has not moved") {
+		t.Fatalf("r1 before its events: %+v", r1)
+	}
+
 	// r1: 4 events at head office (m1 adjusted +10 three times, then -50
-	// redeemed: a double spend of 20), 10 recorded at the register.
+	// redeemed: a double spend of 20), 10 recorded at the register. r1's
+	// silence is measured from the first read of the store that sees its
+	// watermark move: this poll's own read, or head office's 5 s ticker
+	// shortly before it. The watermark and the double spend are applied in
+	// one transaction, so the poll that first sees both finds r1 streaming,
+	// not diagnosed, whenever they arrive; the 3 s silence only has to
+	// outlast a pause between the ticker's read and the next 5 ms poll.
 	var evs []protocol.Event
 	for seq, pts := range []ledger.Points{10, 10, 10, -50} {
 		s := uint64(seq + 1)
@@ -107,32 +148,8 @@ func TestChromiumFleetPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub(protocol.EventsTopic("s1", "r1"), false, batch)
-	status(protocol.Status{Store: "s1", Register: "r1", State: protocol.StateOnline, Pending: 10, Published: 10, Software: "1.2.3",
-		Config: &protocol.StatusConfig{Chain: 3, Store: 7}, ClockTrusted: true})
-	status(protocol.Status{Store: "s1", Register: "r2", State: protocol.StateOffline, Pending: 2, Watermark: 5, Software: "1.2.2",
-		LastError: "connection lost: EOF"})
-	status(protocol.Status{Store: "s2", Register: "r3", State: protocol.StateOnline, Pending: 6, Published: 6, Software: "1.2.3"})
-	status(protocol.Status{Store: "s2", Register: "r4", State: protocol.StateOnline, Pending: 6, Published: 6, Software: "1.2.3",
-		LastError: "<script>alert(1)</script>", Fault: "connected, 6 sent, no acknowledgement for 5m0s: check this register's certificate identity"})
-
-	var doc hqserve.FleetDoc
-	defer func() {
-		if t.Failed() {
-			b, _ := json.MarshalIndent(doc, "", " ")
-			t.Logf("last fleet data: %s", b)
-		}
-	}()
-	testkit.Eventually(t, 15*time.Second, "fleet data complete", func() bool {
-		resp, err := http.Get(base + "/fleet")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		doc = hqserve.FleetDoc{}
-		if json.NewDecoder(resp.Body).Decode(&doc) != nil || len(doc.Registers) != 4 || doc.Totals.DoubleSpends != 1 {
-			return false
-		}
-		return doc.Registers[0].Watermark == 4 && doc.Registers[2].Diagnosis != ""
+	testkit.Eventually(t, 15*time.Second, "r1's events applied", func() bool {
+		return fleet() && doc.Registers[0].Watermark == 4 && doc.Totals.DoubleSpends == 1
 	})
 	r1, r3 := doc.Registers[0], doc.Registers[2]
 	if r1.Register != "r1" || r1.Lag != 6 || r1.State != "online" || r1.ConfigStore != 7 || r1.Diagnosis != "" || r1.LastSeen.IsZero() {

@@ -79,8 +79,12 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
+			case <-t.C:
+				// Stamped after the read: a watermark that moved while
+				// this goroutine waited for the CPU did not move at the
+				// tick, and stamping it then would overstate its silence.
 				if regs, err := st.Registers(); err == nil {
+					now := time.Now()
 					for _, r := range regs {
 						watch.moved(r.Register, r.Watermark, now)
 					}
