@@ -93,6 +93,11 @@ type Options struct {
 	// MaxBatch bounds how many queued operations the committer merges into
 	// one transaction; default 256.
 	MaxBatch int
+	// GroupDelay bounds how long after a commit the committer waits for
+	// more operations when that commit showed more concurrent callers than
+	// have arrived (see "Group commit" in the package doc); default
+	// DefaultGroupDelay, negative never waits. A lone caller never waits.
+	GroupDelay time.Duration
 	// Logger receives rare operational messages; default: discard.
 	Logger *slog.Logger
 	// KeepConfirmedFor is how long an event stays in the outbox after head
@@ -118,6 +123,13 @@ type Ledger struct {
 	keep     keepPolicy
 	readOnly bool
 	maxBatch int
+
+	// Group commit, used by the committer goroutine only (collect): how
+	// long after a commit it may wait for a batch to fill, how many
+	// callers the last committed batch showed, and when it committed.
+	groupDelay time.Duration
+	expect     int
+	lastCommit time.Time
 
 	engine atomic.Pointer[engineBox] // rules in force; swapped by SetRules
 	closed atomic.Bool
@@ -202,6 +214,9 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
+	if o.GroupDelay == 0 {
+		o.GroupDelay = DefaultGroupDelay
+	}
 	if o.ClockTolerance <= 0 {
 		o.ClockTolerance = DefaultClockTolerance
 	}
@@ -233,7 +248,8 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	l := &Ledger{
 		path: path, db: db, register: o.Register, clock: o.Clock, log: o.Logger,
 		limit: o.OfflineRedeemLimit, readOnly: o.ReadOnly, maxBatch: o.MaxBatch,
-		queue: make(chan *op, 1024), stop: make(chan struct{}), done: make(chan struct{}),
+		groupDelay: o.GroupDelay,
+		queue:      make(chan *op, 1024), stop: make(chan struct{}), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 	}
 	l.ck.tol = o.ClockTolerance
@@ -833,3 +849,9 @@ func (l *Ledger) reserve() {
 		l.reserveFailed = true
 	}
 }
+
+// DefaultGroupDelay is Options.GroupDelay's default. In BenchmarkGroupCommit
+// (16 callers, load 11 on 2 cores) the callers a commit answered were back
+// 80-320 us after it, and a commit took 1-5 ms; a wait that runs out (a
+// caller stopped trading) costs at most this once.
+const DefaultGroupDelay = time.Millisecond
