@@ -79,3 +79,46 @@ func TestAnalyzeRefusesDuplicateIDs(t *testing.T) {
 		t.Errorf("unsorted unique ids: %v", err)
 	}
 }
+
+// TestPredictionsAreEachMembersOwn holds every member's predictions, which
+// Analyze computes once per distinct summary and shares the hypergeometric
+// part of per (purchase days, age), to the model's three methods on that
+// member's own summary, bit for bit, for two sleeping windows.
+func TestPredictionsAreEachMembersOwn(t *testing.T) {
+	ms := retentiontest.Generate(5).Members()
+	asOf := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, window := range []int{30, 91} {
+		cfg := &retention.Config{Sleeping: retention.SleepRule{Kind: retention.SleepPNone, Threshold: 0.5, WindowDays: window}}
+		a, err := retention.Analyze(ms, asOf, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Model == nil {
+			t.Fatalf("no model: %s", a.ModelError)
+		}
+		if a.Sleeping.WindowDays != window {
+			t.Fatalf("window %d applied as %d", window, a.Sleeping.WindowDays)
+		}
+		horizon := float64(window) / 7
+		shared := map[[2]float64]int{} // members per (purchase days, age)
+		for i := range a.Profiles {
+			p := &a.Profiles[i]
+			if p.Rhythm.PurchaseDays == 0 {
+				continue
+			}
+			c := a.Customer(p)
+			shared[[2]float64{float64(c.X), c.T}]++
+			e, err := a.Model.ExpectedPurchases(c, horizon)
+			if err != nil {
+				e = 0
+			}
+			if p.PAlive != a.Model.PAlive(c) || p.PNone != a.Model.PNoPurchase(c, horizon) || p.Expected != e {
+				t.Fatalf("window %d, member %s %+v: %v %v %v, the model says %v %v %v", window, p.MemberID, c,
+					p.PAlive, p.PNone, p.Expected, a.Model.PAlive(c), a.Model.PNoPurchase(c, horizon), e)
+			}
+		}
+		if len(shared) == 0 || len(shared) == len(a.Profiles) {
+			t.Fatalf("%d distinct (purchase days, age) among %d members: nothing shared", len(shared), len(a.Profiles))
+		}
+	}
+}

@@ -610,8 +610,18 @@ func (p Params) PAlive(c Customer) float64 {
 	if c.X == 0 {
 		return 1
 	}
+	return p.pAliveFrom(p.logAOverBX(c.X), math.Log(p.Alpha+c.T), c)
+}
+
+// logAOverBX is log a - log(b+x-1), the part of PAlive that depends on x
+// only.
+func (p Params) logAOverBX(x int) float64 { return math.Log(p.A) - math.Log(p.B+float64(x)-1) }
+
+// pAliveFrom is PAlive of c (X > 0) from logAOverBX(c.X) and
+// log(alpha+T).
+func (p Params) pAliveFrom(logAB, logAT float64, c Customer) float64 {
 	x := float64(c.X)
-	logRatio := math.Log(p.A) - math.Log(p.B+x-1) + (p.R+x)*(math.Log(p.Alpha+c.T)-math.Log(p.Alpha+c.Tx))
+	logRatio := logAB + (p.R+x)*(logAT-math.Log(p.Alpha+c.Tx))
 	return 1 / (1 + math.Exp(logRatio))
 }
 
@@ -624,18 +634,42 @@ func (p Params) ExpectedPurchases(c Customer, t float64) (float64, error) {
 	if err := c.Validate(); err != nil {
 		return 0, err
 	}
-	if !(t >= 0) || math.IsInf(t, 0) {
-		return 0, fmt.Errorf("%w: horizon %g", ErrInvalid, t)
+	if err := checkHorizon(t); err != nil {
+		return 0, err
 	}
 	if t == 0 {
 		return 0, nil
 	}
+	num, err := p.expectedNum(c.X, c.T, t)
+	if err != nil {
+		return 0, err
+	}
+	return p.expectedFrom(num, c)
+}
+
+// checkHorizon refuses a horizon that is negative, NaN or infinite.
+func checkHorizon(t float64) error {
+	if !(t >= 0) || math.IsInf(t, 0) {
+		return fmt.Errorf("%w: horizon %g", ErrInvalid, t)
+	}
+	return nil
+}
+
+// nudged is p with A moved off 1, where the closed form of the expectation
+// divides by a-1 (a removable point).
+func (p Params) nudged() Params {
 	if p.A == 1 {
-		// The closed form divides by a-1; nudge off the removable point.
 		p.A = 1 + 1e-9
 	}
-	x := float64(c.X)
-	z := t / (p.Alpha + c.T + t)
+	return p
+}
+
+// expectedNum is the numerator of eq. 10 for x repeat purchases, age T
+// and horizon t > 0: the part that does not depend on the recency.
+func (p Params) expectedNum(x0 int, T, t float64) (float64, error) {
+	p = p.nudged()
+	x := float64(x0)
+	z := t / (p.Alpha + T + t)
 	if !(z >= 0 && z < 1) {
 		return 0, fmt.Errorf("%w: hypergeometric argument %g outside [0,1)", ErrNumeric, z)
 	}
@@ -643,7 +677,14 @@ func (p Params) ExpectedPurchases(c Customer, t float64) (float64, error) {
 	if math.IsNaN(h) || math.IsInf(h, 0) {
 		return 0, fmt.Errorf("%w: 2F1(%g,%g;%g;%g) = %g", ErrNumeric, p.R+x, p.B+x, p.A+p.B+x-1, z, h)
 	}
-	num := (p.A + p.B + x - 1) / (p.A - 1) * (1 - math.Pow((p.Alpha+c.T)/(p.Alpha+c.T+t), p.R+x)*h)
+	return (p.A + p.B + x - 1) / (p.A - 1) * (1 - math.Pow((p.Alpha+T)/(p.Alpha+T+t), p.R+x)*h), nil
+}
+
+// expectedFrom is eq. 10 for customer c from its numerator num
+// (expectedNum of c's X and T).
+func (p Params) expectedFrom(num float64, c Customer) (float64, error) {
+	p = p.nudged()
+	x := float64(c.X)
 	den := 1.0
 	if c.X > 0 {
 		den += p.A / (p.B + x - 1) * math.Pow((p.Alpha+c.T)/(p.Alpha+c.Tx), p.R+x)
@@ -661,11 +702,18 @@ func (p Params) ExpectedPurchases(c Customer, t float64) (float64, error) {
 // buys nothing with probability ((alpha+T)/(alpha+T+t))^(r+x). Unlike PAlive
 // this separates one-purchase customers by their age.
 func (p Params) PNoPurchase(c Customer, t float64) float64 {
-	pa := p.PAlive(c)
-	x := float64(c.X)
-	stay := math.Exp((p.R + x) * (math.Log(p.Alpha+c.T) - math.Log(p.Alpha+c.T+t)))
-	return (1 - pa) + pa*stay
+	return pNone(p.PAlive(c), p.stay(c.X, c.T, t))
 }
+
+// stay is the probability that a customer still active, with x repeat
+// purchases and age T, buys nothing in the next t time units.
+func (p Params) stay(x0 int, T, t float64) float64 {
+	x := float64(x0)
+	return math.Exp((p.R + x) * (math.Log(p.Alpha+T) - math.Log(p.Alpha+T+t)))
+}
+
+// pNone is P(no purchase) from P(alive) pa and stay.
+func pNone(pa, stay float64) float64 { return (1 - pa) + pa*stay }
 
 // ExpectedPopulation is the expected number of purchases a random new
 // customer makes in their first t time units, E[X(t)] (eq. 9). Useful to
