@@ -81,3 +81,50 @@ func TestServeCheckValidatesCertificates(t *testing.T) {
 		})
 	}
 }
+
+// TestServeCheckRefusesAnUnusableSigningKey: serve -check said "ok" for a
+// signing key that serve itself refuses at start (missing, or readable by
+// others); now it refuses it too, naming signing_key_file.
+func TestServeCheckRefusesAnUnusableSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "hq-signing.key")
+	var sink bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "generate", "-out", key}, &sink, &sink); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "open.key")
+	data, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(open, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, key, want string }{
+		{"good", key, ""},
+		{"readable by others", open, "readable by others"},
+		{"missing", filepath.Join(dir, "none.key"), "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "hq.yaml")
+			doc := "store: " + filepath.Join(dir, "hq.db") + "\nbroker: {url: 'tcp://127.0.0.1:1883'}\nsigning_key_file: " + tc.key + "\n"
+			if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(out.String(), ": ok") {
+					t.Fatalf("serve -check: %v %s", err, out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "signing_key_file") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("serve -check: %v, want an error naming signing_key_file and %q", err, tc.want)
+			}
+		})
+	}
+}

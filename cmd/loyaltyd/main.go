@@ -29,7 +29,7 @@ func main() {
 
 func run() int {
 	cfgPath := flag.String("config", "/etc/loyalty/loyaltyd.yaml", "config file")
-	check := flag.Bool("check", false, "validate the config and the broker certificates (expiry, key match, CA chain) and exit")
+	check := flag.Bool("check", false, "validate the config, the API token files, the broker password file and certificates (expiry, key match, CA chain) and exit")
 	flag.BoolVar(check, "check-config", false, "same as -check")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	shutdown := flag.Duration("shutdown-timeout", 5*time.Second, "bound on graceful shutdown")
@@ -48,6 +48,12 @@ func run() int {
 	if *check {
 		if certs != nil {
 			fmt.Fprintf(os.Stderr, "loyaltyd: %s: %v\n", *cfgPath, certs)
+			return 2
+		}
+		// The daemon stops at start on a token or password file it cannot
+		// use; -check said ok for them.
+		if err := daemon.CheckFiles(*cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "loyaltyd: %s: %v\n", *cfgPath, err)
 			return 2
 		}
 		fmt.Printf("%s: ok\n", *cfgPath)

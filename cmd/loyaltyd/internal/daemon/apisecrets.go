@@ -62,3 +62,20 @@ func readSecret(key, path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// CheckFiles reads the secret files the daemon reads at start
+// (api.token_file, api.metrics_token_file, and sync.password_file when
+// sync is on) and returns the first problem in the words the daemon
+// would stop with; loyaltyd -check runs it, so a config it passes does
+// not then fail to start on one of them.
+func CheckFiles(c config.Config) error {
+	if _, err := apiSecrets(c.API); err != nil {
+		return err
+	}
+	if c.Sync.Enabled && c.Sync.PasswordFile != "" {
+		if _, err := os.ReadFile(c.Sync.PasswordFile); err != nil {
+			return fmt.Errorf("sync password: %w", err)
+		}
+	}
+	return nil
+}
