@@ -255,8 +255,14 @@ func ctlCommand() string {
 func (r *register) printHints(addr string) {
 	w := r.o.Out
 	ctl := ctlCommand()
-	if addr != "" && addr != "127.0.0.1:8080" {
-		ctl += " -addr http://" + addr
+	// With api.tls_cert_file the listener speaks HTTPS only: the hints
+	// said http:// (and their loyaltyctl -addr failed with http_400).
+	scheme := "http"
+	if r.cfg.API.TLSCertFile != "" {
+		scheme = "https"
+	}
+	if addr != "" && (addr != "127.0.0.1:8080" || scheme == "https") {
+		ctl += " -addr " + scheme + "://" + addr
 	}
 	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", r.o.Version, r.cfg.Register.ID, r.cfg.Ledger.Path)
 	switch _, trusted := r.o.Clock.Now(); {
@@ -279,9 +285,13 @@ func (r *register) printHints(addr string) {
 	}
 	if addr != "" {
 		if r.cfg.Kiosk.Enabled {
-			fmt.Fprintf(w, "Kiosk page (customer screen): http://%s/\n", addr)
+			fmt.Fprintf(w, "Kiosk page (customer screen): %s://%s/\n", scheme, addr)
 		}
-		fmt.Fprintf(w, "Status: %s status   API: http://%s/v1/status\n\n", ctl, addr)
+		fmt.Fprintf(w, "Status: %s status   API: %s://%s/v1/status\n", ctl, scheme, addr)
+		if scheme == "https" {
+			fmt.Fprintf(w, "  (HTTPS only: loyaltyctl trusts %s when it reads this daemon's config: -config FILE or LOYALTY_CONFIG)\n", r.cfg.API.TLSCertFile)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

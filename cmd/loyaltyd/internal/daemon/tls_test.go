@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +45,8 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+	out := &lockedBuffer{}
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out}) }()
 	defer func() { cancel(); <-done }()
 
 	c := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: certs.CAFile, Timeout: 5 * time.Second})
@@ -62,6 +65,12 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 			t.Fatalf("plain HTTP answered 200: %s", b)
 		}
 	}
+	// The start-up hints give the HTTPS address (they said http://, and
+	// the loyaltyctl -addr they suggested got http_400).
+	testkit.Eventually(t, 10*time.Second, "the start-up hints", func() bool { return strings.Contains(out.String(), "/v1/status") })
+	if hints := out.String(); !strings.Contains(hints, "-addr https://"+addr+" status") || !strings.Contains(hints, "API: https://"+addr+"/v1/status") || strings.Contains(hints, "http://") {
+		t.Errorf("start-up hints of an HTTPS-only API:\n%s", hints)
+	}
 	untrusting := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
 	if resp, err := untrusting.Get("https://" + addr + "/v1/status"); err == nil {
 		resp.Body.Close()
@@ -76,4 +85,22 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 	if _, err := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: bad}).Do("GET", "/v1/status", nil); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Fatalf("a CA file without a certificate: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer the daemon writes and the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
