@@ -60,6 +60,17 @@ type OutboxBatch struct {
 // stored.
 func (b *OutboxBatch) Compact(i int) bool { return i < len(b.compact) && b.compact[i] }
 
+// Part sets p to records i to j (exclusive) of b, with their Compact
+// marks: a reader reads several batches' worth at once and encodes them
+// a part at a time. p shares b's storage: it is valid until b's next
+// read, and must never be read into itself.
+func (b *OutboxBatch) Part(p *OutboxBatch, i, j int) {
+	*p = OutboxBatch{Recs: b.Recs[i:j:j], IDPrefix: b.IDPrefix}
+	if j <= len(b.compact) {
+		p.compact = b.compact[i:j:j]
+	}
+}
+
 // OutboxInto reads into b what Outbox(after, max) returns, in one read
 // transaction and one walk of the outbox.
 func (l *Ledger) OutboxInto(b *OutboxBatch, after uint64, max int) error {

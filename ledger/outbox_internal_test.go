@@ -34,6 +34,19 @@ func OutboxIntoMatches(t *testing.T, l *Ledger) (records, compact int) {
 			compact++
 		}
 	}
+	// Part: every run of the records read, with their marks.
+	var p OutboxBatch
+	for i := 0; i <= len(b.Recs); i++ {
+		for j := i; j <= len(b.Recs); j++ {
+			b.Part(&p, i, j)
+			sameRecords(t, fmt.Sprintf("part %d:%d", i, j), p, all[i:j])
+			for k := range p.Recs {
+				if p.Compact(k) != b.Compact(i+k) {
+					t.Fatalf("part %d:%d: record %d compact %v, batch %v", i, j, k, p.Compact(k), b.Compact(i+k))
+				}
+			}
+		}
+	}
 	for _, n := range []int{1, 64, 0} {
 		for after := uint64(0); after <= uint64(len(all))+1 && after < 400; after++ {
 			want, err := l.Outbox(after, n)

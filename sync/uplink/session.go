@@ -92,10 +92,20 @@ type session struct {
 	statusT, pollT, pieceT *time.Ticker
 	notify                 <-chan struct{}
 
-	// pre is the next batch being read and encoded while the one before
-	// it goes to the broker (nil when none is under way).
-	pre *readAhead
+	// ahead are batches read and encoded ahead of the cursor, in order:
+	// while one goes to the broker, the session's reader goroutine reads
+	// and encodes the next few (readAheadBatches at a time, in one outbox
+	// read). pre is the read under way (nil when none); reads hands reads
+	// to the reader.
+	ahead []batch
+	pre   *readAhead
+	reads chan<- *readAhead
 }
+
+// readAheadBatches is how many batches the reader reads and encodes at a
+// time ahead of the cursor (at most twice as many wait, bounded by the
+// window): one outbox read, then one events message each.
+const readAheadBatches = 4
 
 // confirmResult is the outcome of Confirm(w).
 type confirmResult struct {
@@ -103,20 +113,25 @@ type confirmResult struct {
 	err error
 }
 
-// readAhead is one batch read from the outbox and encoded off the session
-// goroutine, from after.
+// readAhead is a read of up to k batches of n events from the outbox
+// after the given sequence number, encoded on the session's reader
+// goroutine; done gets the batches (none when the outbox held nothing
+// after it).
 type readAhead struct {
 	after uint64
-	done  chan batch
+	k, n  int
+	done  chan []batch
 }
 
-// batch is one events message ready to publish: the events after the
-// cursor up to last (payload nil when the outbox held none), in buf.
+// batch is one events message ready to publish: the n events after the
+// sequence number after, up to last (payload nil when the outbox held
+// none), in buf.
 type batch struct {
-	payload []byte
-	last    uint64
-	err     error
-	buf     *[]byte
+	payload     []byte
+	after, last uint64
+	n           int
+	err         error
+	buf         *[]byte
 }
 
 // session publishes on a live connection until it fails or ctx ends.
@@ -184,7 +199,9 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	if acks == 0 && u.id.rn != nil && (watermark == 0 || u.waiting()) {
 		firstUntil = time.Now().Add(firstAckWait)
 	}
-	return &session{u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1),
+	reads := make(chan *readAhead)
+	go u.reader(reads)
+	return &session{u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1), reads: reads,
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
@@ -199,10 +216,11 @@ func (s *session) stop() {
 		s.done(<-s.confirmed) // nothing writes the ledger after the session
 	}
 	if s.pre != nil {
-		b := <-s.pre.done // nothing reads the ledger after the session
-		s.u.release(b.buf)
+		s.ahead = append(s.ahead, <-s.pre.done...) // nothing reads the ledger after the session
 		s.pre = nil
 	}
+	s.dropAhead()
+	close(s.reads)
 	s.statusT.Stop()
 	s.pollT.Stop()
 	s.pieceT.Stop()
@@ -375,9 +393,8 @@ func (s *session) fill() error {
 			return nil
 		}
 		// While this one goes to the broker (paho's Publish waits for
-		// its writer), read and encode the next one.
-		s.pre = &readAhead{after: b.last, done: make(chan batch, 1)}
-		go func(r *readAhead) { r.done <- u.readBatch(r.after, u.o.BatchEvents) }(s.pre)
+		// its writer), read and encode the next ones.
+		s.readAhead(b)
 		tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
 		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
 		s.cursor = b.last
@@ -389,49 +406,118 @@ func (s *session) fill() error {
 }
 
 // next returns the batch of at most n events after the cursor: the one
-// read ahead when it starts there, holds no more than n events and is
-// not empty (an empty read may be stale: events may have come since),
-// else one read now. The events after a sequence number never change,
-// so a batch read ahead is the batch read now.
+// read ahead when it starts there and holds no more than n events, else
+// one read now (an empty read ahead may be stale: events may have come
+// since). The events after a sequence number never change, so a batch
+// read ahead is the batch read now. Batches read ahead that do not start
+// at the cursor (it was rewound, or moved past them) are dropped.
 func (s *session) next(n int) batch {
-	if r := s.pre; r != nil {
-		s.pre = nil
-		b := <-r.done
-		if r.after == s.cursor && b.err == nil && b.payload != nil && b.last-r.after <= uint64(n) {
-			return b
+	for {
+		if len(s.ahead) > 0 {
+			b := s.ahead[0]
+			if b.after == s.cursor && b.err == nil && b.payload != nil && b.n <= n {
+				s.ahead[0] = batch{}
+				s.ahead = s.ahead[1:]
+				return b
+			}
+			s.dropAhead()
 		}
-		s.u.release(b.buf)
+		r := s.pre
+		if r == nil {
+			break
+		}
+		s.pre = nil
+		s.ahead = append(s.ahead, <-r.done...)
+		if len(s.ahead) == 0 {
+			break
+		}
 	}
 	return s.u.readBatch(s.cursor, n)
 }
 
+// readAhead starts reading the batches after the last one known (b, or the
+// last read ahead) on the reader goroutine, unless a read is under way,
+// enough batches wait, or the last one known was not full (the outbox
+// ended there, or its events were large: then next reads when it is
+// time).
+func (s *session) readAhead(b batch) {
+	u := s.u
+	k := min(readAheadBatches, u.o.Window)
+	if s.pre != nil || len(s.ahead) >= k {
+		return
+	}
+	if len(s.ahead) > 0 {
+		b = s.ahead[len(s.ahead)-1]
+	}
+	if b.err != nil || b.payload == nil || b.n < u.o.BatchEvents {
+		return
+	}
+	s.pre = &readAhead{after: b.last, k: k, n: u.o.BatchEvents, done: make(chan []batch, 1)}
+	s.reads <- s.pre
+}
+
+// dropAhead forgets the batches read ahead.
+func (s *session) dropAhead() {
+	for i := range s.ahead {
+		s.u.release(s.ahead[i].buf)
+		s.ahead[i] = batch{}
+	}
+	s.ahead = s.ahead[:0]
+}
+
+// reader reads and encodes batches ahead of a session, one read at a time,
+// until the session closes reads.
+func (u *Uplink) reader(reads <-chan *readAhead) {
+	for r := range reads {
+		r.done <- u.readBatches(r.after, r.k, r.n)
+	}
+}
+
 // readBatch reads up to n events after the given sequence number from the
-// outbox and encodes them as one events message, in storage kept from
-// earlier batches.
+// outbox and encodes them as one events message (payload nil when the
+// outbox held none), in storage kept from earlier batches.
 func (u *Uplink) readBatch(after uint64, n int) batch {
+	bs := u.readBatches(after, 1, n)
+	if len(bs) == 0 {
+		return batch{}
+	}
+	return bs[0]
+}
+
+// readBatches reads up to k*n events after the given sequence number in
+// one outbox read and encodes them as events messages of at most n events
+// each, in order, in storage kept from earlier batches. It returns no
+// batch when the outbox held none; a failed read or encoding is the last
+// batch returned, with its error.
+func (u *Uplink) readBatches(after uint64, k, n int) []batch {
 	ob, _ := u.batches.Get().(*ledger.OutboxBatch)
 	if ob == nil {
 		ob = new(ledger.OutboxBatch)
 	}
 	defer u.batches.Put(ob)
-	st, err := u.outbox(ob, after, n)
+	st, err := u.outbox(ob, after, k*n)
 	if err != nil {
-		return batch{err: fmt.Errorf("read outbox: %w", err)}
+		return []batch{{after: after, err: fmt.Errorf("read outbox: %w", err)}}
 	}
-	if len(ob.Recs) == 0 {
-		return batch{}
+	var out []batch
+	var part ledger.OutboxBatch
+	for i := 0; i < len(ob.Recs); {
+		ob.Part(&part, i, min(i+n, len(ob.Recs)))
+		buf, _ := u.payloads.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		payload, last, err := u.encode((*buf)[:0], &part, st) // fewer than n when they are large
+		if err != nil {
+			u.release(buf)
+			return append(out, batch{after: after, err: err})
+		}
+		*buf = payload
+		out = append(out, batch{payload: payload, after: after, last: last, n: len(part.Recs), buf: buf})
+		after = last
+		i += len(part.Recs)
 	}
-	buf, _ := u.payloads.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	payload, last, err := u.encode((*buf)[:0], ob, st)
-	if err != nil {
-		u.release(buf)
-		return batch{err: err}
-	}
-	*buf = payload
-	return batch{payload: payload, last: last, buf: buf}
+	return out
 }
 
 // release keeps an events message's storage for a later batch (nobody
