@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"runtime"
 	"strconv"
 	"text/tabwriter"
@@ -275,13 +276,66 @@ func appendMemberCSV(row, num []byte, p *retention.Profile, fc *floatCache) []by
 	row = appendCSVNumber(row, appendMoney(num[:0], p.Spend))
 	for _, v := range []float64{p.PAlive, p.PNone, p.Expected} {
 		row = append(row, ',')
-		row = appendCSVNumber(row, strconv.AppendFloat(num[:0], v, 'f', 4, 64))
+		row = appendCSVNumber(row, appendFixed4(num[:0], v))
 	}
 	return append(row, '\n')
 }
 
-// appendFixed4 appends f with four decimals.
-func appendFixed4(b []byte, f float64) []byte { return strconv.AppendFloat(b, f, 'f', 4, 64) }
+// appendFixed4 appends f with four decimals, as strconv.AppendFloat(b, f,
+// 'f', 4, 64) does (TestAppendFixed4, FuzzAppendFixed4). strconv takes its
+// arbitrary-precision path for a fixed number of decimals; the members CSV
+// writes five such numbers a member. A finite f in [+0, 1e9) is rounded
+// here exactly: f*10^4 as a 128-bit product of the mantissa, shifted, with
+// ties to even as strconv rounds them.
+func appendFixed4(b []byte, f float64) []byte {
+	if !(f >= 0 && f < 1e9) || math.Signbit(f) {
+		return strconv.AppendFloat(b, f, 'f', 4, 64)
+	}
+	n := fixed4(f)
+	b = strconv.AppendUint(b, n/10000, 10)
+	d := n % 10000
+	return append(b, '.', byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
+}
+
+// fixed4 is f*10^4 rounded to the nearest integer, ties to even, for a
+// finite f in [0, 1e9).
+func fixed4(f float64) uint64 {
+	fb := math.Float64bits(f)
+	mant, exp := fb&(1<<52-1), int(fb>>52)
+	if exp == 0 {
+		exp = 1 // subnormal
+	} else {
+		mant |= 1 << 52
+	}
+	// f = mant * 2^(exp-1075); f < 1e9 < 2^30, so the shift s is above 22.
+	s := uint(1075 - exp)
+	hi, lo := bits.Mul64(mant, 10000)
+	if s >= 68 {
+		return 0 // mant*10^4 < 2^67 <= half of 2^s: below one half
+	}
+	// q = (hi:lo) >> s; r = the bits shifted out, against half = 2^(s-1).
+	var q, r, rhi uint64
+	if s >= 64 {
+		q = hi >> (s - 64)
+		rhi, r = hi&(1<<(s-64)-1), lo
+	} else {
+		q = lo>>s | hi<<(64-s)
+		rhi, r = 0, lo&(1<<s-1)
+	}
+	var halfHi, halfLo uint64
+	if s-1 >= 64 {
+		halfHi = 1 << (s - 1 - 64)
+	} else {
+		halfLo = 1 << (s - 1)
+	}
+	switch {
+	case rhi > halfHi || rhi == halfHi && r > halfLo:
+		q++
+	case rhi == halfHi && r == halfLo && q&1 == 1:
+		q++
+	}
+	return q
+}
 
 // appendCSVNumber appends a formatted number as a cell: as it is when it
 // starts with a digit, which neither SafeCell nor the quoting touch.

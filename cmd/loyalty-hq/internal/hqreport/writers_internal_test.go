@@ -214,3 +214,39 @@ func TestMembersCSVMatchesEncodingCSV(t *testing.T) {
 		t.Fatalf("%d lines, want %d", len(g), len(w))
 	}
 }
+
+// TestAppendFixed4 holds appendFixed4 to strconv's 'f' with four decimals
+// on ties (exactly representable halves, rounded to even), values next to
+// them, the range's edges and what falls back to strconv.
+func TestAppendFixed4(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, 0.5, 0.03125, 0.09375, 0.00005, 0.00015, 0.99995, 0.999949999,
+		1.00005, 2.5, 12.34565, 1e-300, 5e-324, math.SmallestNonzeroFloat64, 1e9 - 1e-6, 1e9, 1e12, -0.00004, -1.5,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64, 123456.78125, 0.0000499999999999}
+	for k := range 20000 {
+		// Every tie n/20000 that binary holds exactly, and its neighbours.
+		v := float64(2*k+1) / 20000
+		vals = append(vals, v, math.Nextafter(v, 0), math.Nextafter(v, 1))
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 20000 {
+		vals = append(vals, rng.Float64(), rng.Float64()*1e4, math.Float64frombits(rng.Uint64()))
+	}
+	for _, v := range vals {
+		want := strconv.AppendFloat([]byte("x"), v, 'f', 4, 64)
+		if got := appendFixed4([]byte("x"), v); string(got) != string(want) {
+			t.Fatalf("%v (%#x): %q, strconv %q", v, math.Float64bits(v), got, want)
+		}
+	}
+}
+
+func FuzzAppendFixed4(f *testing.F) {
+	f.Add(0.03125)
+	f.Add(0.5)
+	f.Add(999999999.99995)
+	f.Fuzz(func(t *testing.T, v float64) {
+		want := strconv.AppendFloat(nil, v, 'f', 4, 64)
+		if got := appendFixed4(nil, v); string(got) != string(want) {
+			t.Fatalf("%v (%#x): %q, strconv %q", v, math.Float64bits(v), got, want)
+		}
+	})
+}
