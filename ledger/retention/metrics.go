@@ -166,6 +166,12 @@ func (a *Analysis) Metrics() Metrics {
 			cs.stat.Buyers++
 			cs.stat.PurchaseDays += r.PurchaseDays
 			if r.HasInterval {
+				if len(cs.ivs) == cap(cs.ivs) {
+					// Doubled, not append's quarter steps: a large
+					// category's list would leave four times itself
+					// behind.
+					cs.ivs = slices.Grow(cs.ivs, max(64, len(cs.ivs)))
+				}
 				cs.ivs = append(cs.ivs, r.MeanInterval)
 			}
 		}
@@ -320,9 +326,15 @@ func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
 	byMonth := map[int]int{} // calendar month -> cohort
 	byDay := map[Day]int{}   // first day -> firsts
 	var firsts []firstDay
+	// Each buyer's first day first, counting the cohorts' members, so
+	// the members are placed in one slice cut per cohort rather than
+	// appended cohort by cohort.
+	firstOf := make([]int32, len(a.Profiles))
+	var sizes []int
 	for i := range a.Profiles {
 		p := &a.Profiles[i]
 		if p.Rhythm.PurchaseDays == 0 {
+			firstOf[i] = -1
 			continue
 		}
 		f, ok := byDay[p.Rhythm.First]
@@ -342,12 +354,32 @@ func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
 			byDay[p.Rhythm.First] = f
 			firsts = append(firsts, firstDay{cohort: c, ends: ends})
 		}
+		firstOf[i] = int32(f)
+		if c := firsts[f].cohort; c < len(sizes) {
+			sizes[c]++
+		} else {
+			sizes = append(sizes, 1)
+		}
+	}
+	n := 0
+	for _, size := range sizes {
+		n += size
+	}
+	all := make([]member, n)
+	for c, size := range sizes {
+		cohorts[c].members, all = all[:0:size], all[size:]
+	}
+	for i, f := range firstOf {
+		if f < 0 {
+			continue
+		}
+		p := &a.Profiles[i]
 		second := Day(-1)
 		if len(p.days) > 1 {
 			second = p.days[1]
 		}
 		c := &cohorts[firsts[f].cohort]
-		c.members = append(c.members, member{first: f, second: second})
+		c.members = append(c.members, member{first: int(f), second: second})
 	}
 	slices.SortFunc(cohorts, func(x, y cohort) int { return strings.Compare(x.key, y.key) })
 	var out []CohortCurve

@@ -245,13 +245,16 @@ type predictor struct {
 	slots    []int32
 	ages     []ageHorizon
 	ageSlots []int32
+	// failed holds the errors of the predictions marked failed (none in
+	// practice: a summary made from a rhythm is valid).
+	failed map[int32]error
 }
 
 type prediction struct {
 	key                     uint64
 	age                     int32 // index into ages
+	failed                  bool  // its error is in predictor.failed
 	pAlive, pNone, expected float64
-	err                     error
 }
 
 // ageHorizon is a distinct (purchase days, age) with its horizon part.
@@ -318,12 +321,25 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 			a.h = pr.model.AtHorizon(c.X, c.T, pr.horizon)
 		}
 	})
-	inParts(len(pr.known), partsFor(len(pr.known)), func(_, lo, hi int) {
+	knownParts := partsFor(len(pr.known))
+	knownErrs := make([][]predictionError, knownParts)
+	inParts(len(pr.known), knownParts, func(k, lo, hi int) {
 		for j := lo; j < hi; j++ {
 			pred := &pr.known[j]
-			pred.predict(pred.customer(), pr.model, &pr.ages[pred.age].h)
+			if err := pred.predict(pred.customer(), pr.model, &pr.ages[pred.age].h); err != nil {
+				pred.failed = true
+				knownErrs[k] = append(knownErrs[k], predictionError{int32(j), err})
+			}
 		}
 	})
+	for _, errs := range knownErrs {
+		for _, e := range errs {
+			if pr.failed == nil {
+				pr.failed = map[int32]error{}
+			}
+			pr.failed[e.known] = e.err
+		}
+	}
 	// Applied over the processors too; the first error of the lowest part
 	// is the first in member order.
 	parts := partsFor(len(ps))
@@ -337,10 +353,15 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 				continue
 			case -2:
 				var pred prediction
-				pred.compute(customerOf(&p.Rhythm, pr.asOf), pr.model, pr.horizon)
-				err = pred.apply(p)
+				if err = pred.compute(customerOf(&p.Rhythm, pr.asOf), pr.model, pr.horizon); err == nil {
+					pred.apply(p)
+				}
 			default:
-				err = pr.known[j].apply(p)
+				if pr.known[j].failed {
+					err = pr.failed[j]
+				} else {
+					pr.known[j].apply(p)
+				}
 			}
 			if err != nil {
 				errs[k] = fmt.Errorf("member %s: %w", p.MemberID, err)
@@ -359,29 +380,40 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 // indexAges fills ages with the distinct (purchase days, age) of the
 // known predictions, in order of first appearance, and each prediction's
 // index into them. They are far fewer than the predictions (17,500 against
-// 137,000 on the benchmark's population): the table starts small and grows.
+// 137,000 on the benchmark's population): the table starts small and
+// grows, and ages is allocated once their number is known.
 func (pr *predictor) indexAges() {
-	pr.ages = pr.ages[:0]
+	type first struct {
+		key   uint64
+		known int32
+	}
+	firsts := make([]first, 0, len(pr.known)/8)
 	pr.ageSlots = make([]int32, tableSize(len(pr.known)/8))
+	keyOf := func(j int32) uint64 { return firsts[j].key }
 	for i := range pr.known {
-		if 2*(len(pr.ages)+1) > len(pr.ageSlots) {
+		if 2*(len(firsts)+1) > len(pr.ageSlots) {
 			pr.ageSlots = make([]int32, 2*len(pr.ageSlots))
-			for j := range pr.ages {
-				pr.placeAge(pr.ages[j].key, int32(j+1))
+			for j := range firsts {
+				pr.placeAge(firsts[j].key, int32(j+1), keyOf)
 			}
 		}
 		key := ageKey(pr.known[i].key)
-		j, ok := pr.placeAge(key, int32(len(pr.ages)+1))
+		j, ok := pr.placeAge(key, int32(len(firsts)+1), keyOf)
 		if !ok {
-			pr.ages = append(pr.ages, ageHorizon{key: key, first: int32(i)})
+			firsts = append(firsts, first{key, int32(i)})
 		}
 		pr.known[i].age = j - 1
+	}
+	pr.ages = make([]ageHorizon, len(firsts))
+	for j, f := range firsts {
+		pr.ages[j] = ageHorizon{key: f.key, first: f.known}
 	}
 }
 
 // placeAge returns the slot value (index + 1) of the age key, or puts
-// next there: ok is false and next is returned.
-func (pr *predictor) placeAge(key uint64, next int32) (int32, bool) {
+// next there: ok is false and next is returned. keyOf(j) is the key of
+// index j.
+func (pr *predictor) placeAge(key uint64, next int32, keyOf func(int32) uint64) (int32, bool) {
 	mask := uint64(len(pr.ageSlots) - 1)
 	h := key * 0x9e3779b97f4a7c15
 	h ^= h >> 29
@@ -391,7 +423,7 @@ func (pr *predictor) placeAge(key uint64, next int32) (int32, bool) {
 			pr.ageSlots[h] = next
 			return next, false
 		}
-		if pr.ages[j-1].key == key {
+		if keyOf(j-1) == key {
 			return j, true
 		}
 	}
@@ -443,30 +475,35 @@ func (pr *predictor) grow() {
 	}
 }
 
-// compute fills the predictions for summary c.
-func (pred *prediction) compute(c bgnbd.Customer, model bgnbd.Params, horizon float64) {
+// predictionError is the error of the prediction known[known].
+type predictionError struct {
+	known int32
+	err   error
+}
+
+// compute fills the predictions for summary c; an expectation the special
+// functions cannot evaluate is 0, any other error is returned.
+func (pred *prediction) compute(c bgnbd.Customer, model bgnbd.Params, horizon float64) error {
 	pred.pAlive, pred.pNone = model.PAlive(c), model.PNoPurchase(c, horizon)
 	if e, err := model.ExpectedPurchases(c, horizon); err == nil {
 		pred.expected = e
 	} else if !errors.Is(err, bgnbd.ErrNumeric) {
-		pred.err = err
+		return err
 	}
+	return nil
 }
 
 // predict fills the predictions for summary c from h, the horizon part
-// of c's (purchase days, age): the same values compute gives.
-func (pred *prediction) predict(c bgnbd.Customer, model bgnbd.Params, h *bgnbd.Horizon) {
+// of c's (purchase days, age): the same values and error compute gives.
+func (pred *prediction) predict(c bgnbd.Customer, model bgnbd.Params, h *bgnbd.Horizon) error {
 	var err error
 	pred.pAlive, pred.pNone, pred.expected, err = model.Predict(c, h)
 	if err != nil && !errors.Is(err, bgnbd.ErrNumeric) {
-		pred.err = err
+		return err
 	}
+	return nil
 }
 
-func (pred *prediction) apply(p *Profile) error {
-	if pred.err != nil {
-		return pred.err
-	}
+func (pred *prediction) apply(p *Profile) {
 	p.PAlive, p.PNone, p.Expected = pred.pAlive, pred.pNone, pred.expected
-	return nil
 }

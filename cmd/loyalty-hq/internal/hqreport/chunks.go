@@ -2,6 +2,7 @@ package hqreport
 
 import (
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -49,4 +50,15 @@ func writeInChunks(w io.Writer, n, procs int, format func(k int, b []byte, lo, h
 		}
 	}
 	return nil
+}
+
+// roomy returns b with room for a member's line: when less than 4 KiB is
+// left its capacity is doubled, so a chunk's buffer grows to its size
+// leaving about that size behind, not the four times append's quarter
+// steps leave.
+func roomy(b []byte) []byte {
+	if cap(b)-len(b) < 4<<10 {
+		return slices.Grow(b, max(cap(b), 4<<10))
+	}
+	return b
 }

@@ -184,6 +184,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	caches := make([]floatCache, procs)
 	err = writeInChunks(bw, len(r.Members), procs, func(k int, b []byte, lo, hi int) ([]byte, error) {
 		for i := lo; i < hi; i++ {
+			b = roomy(b)
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -230,7 +231,7 @@ func (r *Report) WriteMembersCSV(w io.Writer) error {
 	err := writeInChunks(bw, len(r.Members), procs, func(k int, b []byte, lo, hi int) ([]byte, error) {
 		num := make([]byte, 0, 64) // each number is formatted here first
 		for i := lo; i < hi; i++ {
-			b = appendMemberCSV(b, num, &r.Members[i], &caches[k])
+			b = appendMemberCSV(roomy(b), num, &r.Members[i], &caches[k])
 		}
 		return b, nil
 	})
