@@ -44,7 +44,8 @@ const usage = `usage:
   report campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--format text|json]
   report uplift --customers N --purchases N --basket AMOUNT --share-bp BP [--extra N]
   report uplift --from-campaign [input] --log F [--days 30] [--kind KIND] [--as-of D] [--customers N --purchases N --basket AMOUNT] [--extra N] [--format text|json]
-  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--holdout 0.1] [--format csv|json] [--mark]
+  contacts list [input] --log F [--as-of D] [--kinds due,sleeping,win-back,...] [--cap 3] [--min-gap 7] [--birthday-days 7] [--channels sms,email,...]
+                [--holdout 0.1] [--holdout-seed control] [--format csv|json] [--mark]
   contacts mark --log F --member ID --kind KIND --channel sms|email|phone|in-store [--at YYYY-MM-DD] [--operator NAME] [--members F [--consents F]]
   contacts log --log F [--member ID] [--format csv|json]
 input: -store FILE (head office's bbolt store, serve stopped) | -config FILE (serve's config: its live store) | --cdnow F | --csv F [--members F [--consents F]];
