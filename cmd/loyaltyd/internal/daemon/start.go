@@ -261,8 +261,12 @@ func (r *register) printHints(addr string) {
 	if r.cfg.API.TLSCertFile != "" {
 		scheme = "https"
 	}
-	if addr != "" && (addr != "127.0.0.1:8080" || scheme == "https") {
+	switch {
+	case addr != "" && (addr != "127.0.0.1:8080" || scheme == "https"):
 		ctl += " -addr " + scheme + "://" + addr
+	case addr == "" && r.cfg.API.Socket != "":
+		// api.listen off: the hints' loyaltyctl went to 127.0.0.1:8080
+		ctl += " -socket " + r.cfg.API.Socket
 	}
 	fmt.Fprintf(w, "\nloyaltyd %s is ready (register %s, ledger %s)\n", r.o.Version, r.cfg.Register.ID, r.cfg.Ledger.Path)
 	switch _, trusted := r.o.Clock.Now(); {
@@ -292,6 +296,8 @@ func (r *register) printHints(addr string) {
 			fmt.Fprintf(w, "  (HTTPS only: loyaltyctl trusts %s when it reads this daemon's config: -config FILE or LOYALTY_CONFIG)\n", r.cfg.API.TLSCertFile)
 		}
 		fmt.Fprintln(w)
+	} else if r.cfg.API.Socket != "" {
+		fmt.Fprintf(w, "Status: %s status   API: unix socket %s\n\n", ctl, r.cfg.API.Socket)
 	}
 }
 

@@ -104,3 +104,31 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestHintsForASocketOnlyAPI: with api.listen off the start-up hints name
+// the unix socket (their loyaltyctl went to 127.0.0.1:8080 and found no
+// daemon).
+func TestHintsForASocketOnlyAPI(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	yml := fmt.Sprintf(`register: {id: t-r1, store_id: t-store}
+ledger: {path: %s}
+api: {listen: "off", socket: %s}
+devices:
+  scanners: [{name: scanner1, simulate: true}]
+`, filepath.Join(dir, "ledger.db"), sock)
+	cfg, err := config.Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out := &lockedBuffer{}
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out}) }()
+	defer func() { cancel(); <-done }()
+	testkit.Eventually(t, 10*time.Second, "the start-up hints", func() bool { return strings.Contains(out.String(), "API: unix socket") })
+	hints := out.String()
+	if !strings.Contains(hints, "-socket "+sock+" scan 4006381333931") || !strings.Contains(hints, "-socket "+sock+" status   API: unix socket "+sock) || strings.Contains(hints, "http") {
+		t.Errorf("start-up hints of a socket-only API:\n%s", hints)
+	}
+}
