@@ -101,6 +101,14 @@ func (c *configState) Apply(ctx context.Context, doc protocol.Config) error {
 	}
 	if res.Catalogue {
 		c.log.Info("catalogue from head office in force", "items", len(ld.Catalogue), "scope", doc.Scope, "config_version", doc.ConfigVersion)
+	} else if len(ld.Catalogue) > 0 {
+		// Not older (that refuses the document), not newer: the ledger
+		// takes it for the catalogue it holds. It was silent, while status
+		// showed the document's version in force (a first store document
+		// of version 1 beside loyaltyd.yaml's catalogue.version 1).
+		c.log.Warn("head office's catalogue not put in force: this register already holds a catalogue of that version "+
+			"(its own catalogue.version, or an earlier document); publish it with a higher version",
+			"scope", doc.Scope, "config_version", doc.ConfigVersion, "items", len(ld.Catalogue))
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
@@ -137,5 +139,47 @@ func TestConfigVersionsCarriedOver(t *testing.T) {
 	}
 	if _, err := os.Stat(side); !os.IsNotExist(err) {
 		t.Fatalf("the side file is still read at every start: %v", err)
+	}
+}
+
+// TestConfigCatalogueOfTheVersionHeldIsSaid: a document whose catalogue
+// has the version the register already holds (its own catalogue.version,
+// here 1) is applied for its scope but its catalogue is not put in force;
+// that was silent and now says so in the log.
+func TestConfigCatalogueOfTheVersionHeldIsSaid(t *testing.T) {
+	ctx := context.Background()
+	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	if err := led.PutCatalogue(ctx, 1, []ledger.Item{{SKU: "4006381333931", Name: "Pen", Price: 250}}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	c, err := loadConfigState(led, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 1, Catalogue: []protocol.Product{{SKU: "4006381333931", Name: "Pen", Price: 260}}}
+	if err := c.Apply(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := led.Item("4006381333931"); err != nil || it.Price != 250 {
+		t.Fatalf("item %+v %v: the held catalogue stays", it, err)
+	}
+	if !strings.Contains(logs.String(), "catalogue not put in force") {
+		t.Errorf("nothing said about the catalogue left out:\n%s", logs.String())
+	}
+	logs.Reset()
+	doc.ConfigVersion = 2
+	if err := c.Apply(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := led.Item("4006381333931"); err != nil || it.Price != 260 {
+		t.Fatalf("item %+v %v after version 2", it, err)
+	}
+	if strings.Contains(logs.String(), "not put in force") {
+		t.Errorf("a warning for a catalogue put in force:\n%s", logs.String())
 	}
 }
