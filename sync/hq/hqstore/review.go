@@ -81,10 +81,10 @@ func reviewText(h Hold) string {
 	switch h.Reason {
 	case ReviewIncarnation:
 		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if it is a second register, "+
-			"give it its own register.id; if this register replaced the old one, keep this ledger: head office adopts it with loyalty-hq register adopt %s %s (docs/operations.md)",
+			"give it its own register.id; if this register replaced the old one, keep this ledger: head office adopts it with loyalty-hq register adopt -config FILE %s %s (docs/operations.md)",
 			h.Register, h.BoundIncarnation, h.Incarnation, h.Register, h.Incarnation)
 	case ReviewStore:
-		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move %s %s)",
+		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move -config FILE %s %s)",
 			h.Register, h.BoundStore, h.Store, h.Register, h.Store)
 	default:
 		return fmt.Sprintf("head office already holds other events under these sequence numbers of register %s: this ledger looks restored from an older backup; "+

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,11 @@ func TestRegisterStaysInItsStore(t *testing.T) {
 	h, ok := res.Holds[hqstore.Stream{Store: "other", Register: "r1"}]
 	if res.Applied != 0 || res.Reviewed != 1 || !ok || h.Reason != hqstore.ReviewStore || h.Held != 1 || h.Watermark != 1 || wm(t, s, "r1") != 1 {
 		t.Fatalf("event under another store: %+v", res)
+	}
+	// The text the register shows names a command that runs (it left out
+	// -config/-store, which loyalty-hq register move requires).
+	if !strings.Contains(h.Text, "loyalty-hq register move -config FILE r1 other") {
+		t.Errorf("notice text %q lacks the runnable command", h.Text)
 	}
 	if got := balance(t, s, "m1"); got != 10 {
 		t.Fatalf("balance %d after a held event", got)

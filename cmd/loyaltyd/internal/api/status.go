@@ -191,7 +191,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 		}
 		s.Takeover = u.Takeover
 		if u.Replaced != "" {
-			s.Replaced = fmt.Sprintf("this new ledger continues the stream of ledger %.8s after event %d; at head office, adopt it: loyalty-hq register adopt %s %s",
+			s.Replaced = fmt.Sprintf("this new ledger continues the stream of ledger %.8s after event %d; at head office, adopt it: loyalty-hq register adopt -config FILE %s %s",
 				u.Replaced, u.ReplacedAt, in.Register, u.Incarnation)
 		}
 		if r := u.Renumbered; r != nil {
@@ -199,7 +199,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 				s.Renumbered = fmt.Sprintf("this ledger (restored from an older copy, or by loyaltyctl register restore) sends its events from its number %d on to head office as %d on, under incarnation %.8s, which continues ledger %.8s; head office follows it by itself",
 					r.FromLocal, r.First, r.Incarnation, r.Continues)
 			} else {
-				s.Renumbered = fmt.Sprintf("this ledger's events from its number %d on go to head office as %d on, under incarnation %.8s; at head office, adopt it: loyalty-hq register adopt %s %s",
+				s.Renumbered = fmt.Sprintf("this ledger's events from its number %d on go to head office as %d on, under incarnation %.8s; at head office, adopt it: loyalty-hq register adopt -config FILE %s %s",
 					r.FromLocal, r.First, r.Incarnation, in.Register, r.Incarnation)
 			}
 		}
