@@ -133,8 +133,11 @@ func DecodeAck(b []byte, register string) (Ack, error) {
 	if len(b) > MaxAckSize {
 		return a, fmt.Errorf("%w: ack of %d bytes", ErrTooLarge, len(b))
 	}
-	if err := lenientUnmarshal(b, &a); err != nil {
-		return Ack{}, fmt.Errorf("ack: %w", err)
+	a, ok := decodeAckPlain(b)
+	if !ok {
+		if err := lenientUnmarshal(b, &a); err != nil {
+			return Ack{}, fmt.Errorf("ack: %w", err)
+		}
 	}
 	if err := a.validate(register); err != nil {
 		return Ack{}, err
