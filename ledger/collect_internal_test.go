@@ -98,3 +98,31 @@ func TestLoneCallerNeverWaitsForGroupDelay(t *testing.T) {
 		t.Fatalf("%d commits for %d ops of one caller", st.Commits, st.CommittedOps)
 	}
 }
+
+// TestCloseWaitsForTheReserveSyncer: Close stops the goroutine that syncs
+// the space reserve before it closes the file that goroutine syncs.
+func TestCloseWaitsForTheReserveSyncer(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.pre == nil {
+		t.Fatal("no reserve handle: the test tests nothing")
+	}
+	for i := range 40 {
+		if _, err := l.Enrol(context.Background(), Member{ID: fmt.Sprintf("m%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.presyncDone:
+	default:
+		t.Fatal("Close returned with the reserve syncer still running")
+	}
+	if l.presyncFailed.Load() {
+		t.Fatal("a reserve sync failed")
+	}
+}
