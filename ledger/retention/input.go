@@ -126,16 +126,19 @@ func (m *Member) address(c string) string {
 
 // legacyChannels is what a plain yes means: every channel the member has
 // an address for, or in store when there is none.
-func (m *Member) legacyChannels() []string {
-	var chans []string
+func (m *Member) legacyChannels() []string { return m.appendLegacyChannels(nil) }
+
+// appendLegacyChannels appends legacyChannels() to chans.
+func (m *Member) appendLegacyChannels(chans []string) []string {
+	start := len(chans)
 	if m.Phone != "" {
 		chans = append(chans, ChannelSMS, ChannelPhone)
 	}
 	if m.Email != "" {
 		chans = append(chans, ChannelEmail)
 	}
-	if len(chans) == 0 {
-		chans = []string{ChannelInStore}
+	if len(chans) == start {
+		chans = append(chans, ChannelInStore)
 	}
 	return chans
 }
@@ -143,11 +146,14 @@ func (m *Member) legacyChannels() []string {
 // ChannelsAt returns the channels m may be contacted on as of asOf, in the
 // order of Channels: from the consent events when there are any, else from
 // the plain Consent flag (legacyChannels).
-func (m *Member) ChannelsAt(asOf time.Time) []ChannelConsent {
-	var out []ChannelConsent
+func (m *Member) ChannelsAt(asOf time.Time) []ChannelConsent { return m.appendChannelsAt(nil, asOf) }
+
+// appendChannelsAt appends ChannelsAt(asOf) to out.
+func (m *Member) appendChannelsAt(out []ChannelConsent, asOf time.Time) []ChannelConsent {
 	if len(m.Consents) == 0 {
 		if m.Consent {
-			for _, c := range m.legacyChannels() {
+			var buf [3]string
+			for _, c := range m.appendLegacyChannels(buf[:0]) {
 				out = append(out, ChannelConsent{Channel: c, Address: m.address(c), Since: m.EnrolledAt, How: "consent flag"})
 			}
 		}

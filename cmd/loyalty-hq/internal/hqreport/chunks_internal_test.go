@@ -2,6 +2,7 @@ package hqreport
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -43,6 +44,46 @@ func TestWriteInChunks(t *testing.T) {
 					t.Errorf("procs %d n %d: wrote more than the items before the failing chunk", procs, n)
 				}
 			}()
+		}
+	}
+}
+
+// failingWriter accepts limit bytes, then fails.
+type failingWriter struct {
+	limit int
+	got   bytes.Buffer
+}
+
+var errWriter = errors.New("writer failed")
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if w.got.Len()+len(b) > w.limit {
+		return 0, errWriter
+	}
+	return w.got.Write(b)
+}
+
+// TestWriteInChunksWriterFails: a failing writer's error is returned (and
+// writeInChunks returns at all: it waits for the goroutines formatting
+// ahead, which must be let go), and what was written is a prefix of the
+// whole within what the writer took.
+func TestWriteInChunksWriterFails(t *testing.T) {
+	format := func(_ int, b []byte, lo, hi int) ([]byte, error) {
+		for i := lo; i < hi; i++ {
+			b = strconv.AppendInt(append(b, ' '), int64(i), 10)
+		}
+		return b, nil
+	}
+	all, _ := format(0, nil, 0, 40*chunkMembers)
+	for _, procs := range []int{2, 3, 8} {
+		for _, limit := range []int{0, 1, len(all) / 3, len(all) - 1} {
+			w := &failingWriter{limit: limit}
+			if err := writeInChunks(w, 40*chunkMembers, procs, format); !errors.Is(err, errWriter) {
+				t.Fatalf("procs %d limit %d: %v, want the writer's error", procs, limit, err)
+			}
+			if !bytes.HasPrefix(all, w.got.Bytes()) || w.got.Len() > limit {
+				t.Fatalf("procs %d limit %d: wrote %d bytes, not a prefix within the limit", procs, limit, w.got.Len())
+			}
 		}
 	}
 }
