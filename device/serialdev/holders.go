@@ -30,10 +30,23 @@ func (h Holder) String() string {
 // process that holds its master side: that is the "device" end (a
 // simulator, socat, a test), not a competing reader. A nil result means
 // no other holder was found.
+//
+// A descriptor whose /proc name is the device's is a holder only if it is
+// the same file (device and inode): another devpts instance (a container's,
+// a mount namespace's) numbers its pseudo-terminals from 0 too, and /proc
+// names them /dev/pts/N all the same.
 func Holders(path string) []Holder {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil
+	}
+	var dev unix.Stat_t
+	if err := unix.Stat(real, &dev); err != nil {
+		return nil
+	}
+	same := func(fdPath string) bool {
+		var st unix.Stat_t
+		return unix.Stat(fdPath, &st) == nil && st.Dev == dev.Dev && st.Ino == dev.Ino
 	}
 	ptyIndex := ""
 	if rest, ok := strings.CutPrefix(real, "/dev/pts/"); ok {
@@ -63,7 +76,7 @@ func Holders(path string) []Holder {
 			}
 			switch {
 			case target == real:
-				holds = true
+				holds = holds || same(filepath.Join(fdDir, fd.Name()))
 			case ptyIndex != "" && (target == "/dev/ptmx" || target == "/dev/pts/ptmx"):
 				if ptyMasterIndex(filepath.Join("/proc", p.Name(), "fdinfo", fd.Name())) == ptyIndex {
 					master = true
