@@ -18,33 +18,37 @@ func TestCollectWaitsOnlyForCallersTheLastBatchShowed(t *testing.T) {
 		delay     time.Duration
 		expect    int
 		sinceLast time.Duration // how long ago the last commit was
-		late      int           // ops queued after collect started
-		stop      bool          // close the stop channel after collect started
+		late      int           // ops queued once collect begins a timed wait
+		stop      bool          // close the stop channel once collect begins a timed wait
+		waits     bool          // collect begins a timed wait
 		want      int
 	}{
 		{name: "lone caller never waits", delay: hour, expect: 1, want: 1},
-		{name: "waits for the callers the last batch showed", delay: hour, expect: 4, late: 3, want: 4},
-		{name: "takes no more than it expects to wait for", delay: hour, expect: 2, late: 3, want: 2},
+		{name: "waits for the callers the last batch showed", delay: hour, expect: 4, late: 3, waits: true, want: 4},
+		{name: "takes no more than it expects to wait for", delay: hour, expect: 2, late: 3, waits: true, want: 2},
 		{name: "no wait past the delay after the last commit", delay: hour, expect: 4, sinceLast: 2 * hour, want: 1},
 		{name: "negative delay never waits", delay: -1, expect: 4, want: 1},
-		{name: "a wait that runs out commits what came", delay: 20 * time.Millisecond, expect: 4, want: 1},
-		{name: "close ends the wait", delay: hour, expect: 4, stop: true, want: 1},
+		{name: "a wait that runs out commits what came", delay: 20 * time.Millisecond, expect: 4, waits: true, want: 1},
+		{name: "close ends the wait", delay: hour, expect: 4, stop: true, waits: true, want: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &Ledger{queue: make(chan *op, 16), stop: make(chan struct{}), maxBatch: 256,
 				groupDelay: tc.delay, expect: tc.expect, lastCommit: time.Now().Add(-tc.sinceLast)}
+			// The late ops come when collect begins its timed wait, after
+			// its yields: only the wait can pick them up, however the
+			// goroutines are scheduled.
+			waited := false
+			l.groupWait = func() {
+				waited = true
+				for range tc.late {
+					l.queue <- &op{}
+				}
+				if tc.stop {
+					close(l.stop)
+				}
+			}
 			got := make(chan []*op, 1)
 			go func() { got <- l.collect(&op{}) }()
-			if tc.late > 0 || tc.stop {
-				// Later than collect's yields: only a wait picks these up.
-				time.Sleep(50 * time.Millisecond)
-			}
-			for range tc.late {
-				l.queue <- &op{}
-			}
-			if tc.stop {
-				close(l.stop)
-			}
 			select {
 			case batch := <-got:
 				if len(batch) != tc.want {
@@ -52,6 +56,9 @@ func TestCollectWaitsOnlyForCallersTheLastBatchShowed(t *testing.T) {
 				}
 			case <-time.After(30 * time.Second):
 				t.Fatal("collect still waiting after 30s")
+			}
+			if waited != tc.waits {
+				t.Fatalf("collect began a timed wait: %v, want %v", waited, tc.waits)
 			}
 			if left := len(l.queue); left != tc.late-max(0, tc.want-1) {
 				t.Fatalf("%d ops left queued, want %d", left, tc.late-max(0, tc.want-1))

@@ -159,6 +159,9 @@ func (l *Ledger) collect(first *op) []*op {
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	if l.groupWait != nil {
+		l.groupWait()
+	}
 	for len(batch) < want {
 		select {
 		case o := <-l.queue:
@@ -294,7 +297,9 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	// loop, and those queued during its commit are waiting: the next
 	// batch may expect both. (Counted before the callers are answered: a
 	// lone caller on another processor could queue its next op first.)
-	l.expect, l.lastCommit = len(batch)+len(l.queue), time.Now()
+	// Only the ops this commit answers count: one answered before it (a
+	// refused op) may already be queued again, and would count twice.
+	l.expect, l.lastCommit = len(ok)+len(l.queue), time.Now()
 	l.commits.Add(1)
 	l.committed.Add(uint64(len(ok)))
 	for i, o := range ok {

@@ -130,6 +130,9 @@ type Ledger struct {
 	groupDelay time.Duration
 	expect     int
 	lastCommit time.Time
+	// groupWait, when set (tests), runs as collect begins a timed wait
+	// for callers.
+	groupWait func()
 
 	engine atomic.Pointer[engineBox] // rules in force; swapped by SetRules
 	closed atomic.Bool
