@@ -72,7 +72,10 @@ func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	var buf bytes.Buffer
-	WriteEvalDoc(&buf, ev, extra, *measured, IsCDNOWSample(raw))
+	// The account of how the ranking was chosen is the sample's, with
+	// its default split, and of nothing else.
+	sample := IsCDNOWSample(raw) && *calEnd == fs.Lookup("cal-end").DefValue && *holdout == 273
+	WriteEvalDoc(&buf, ev, extra, *measured, sample)
 	if *doc == "" {
 		_, err := stdout.Write(buf.Bytes())
 		return err
@@ -137,7 +140,8 @@ func IsCDNOWSample(raw []byte) bool {
 // on the CDNOW sample (the rounds, the trees' validation range from the
 // exploration of round 5, the holdout reads, the issue's goal): that is
 // history, written here as text, and only when sample says ev is the
-// evaluation of that very file (IsCDNOWSample); for any other input the
+// evaluation of that very file (IsCDNOWSample) with its default
+// calibration end and holdout; for any other input or split the
 // document says that the account belongs to the sample and leaves it out.
 // The test regenerates the document and compares. measured, when not
 // nil, is the evaluation of a file the project does not ship (read from
@@ -236,14 +240,14 @@ func WriteEvalDoc(w io.Writer, ev *retention.Eval, measured *retention.Eval, mea
 	p("  experiment); the evidence above supports using each member's own rhythm, and the offset is the knob head office tunes")
 	p("  by trying, as the source documents advise.")
 	if measured != nil {
-		writeMeasured(p, measured, measuredPath)
+		writeMeasured(p, measured, measuredPath, sample)
 	}
 }
 
 // writeMeasured is the section on a file the project does not ship: its
 // figures come from a --json result kept in the repository, so the
 // document still regenerates without the file.
-func writeMeasured(p func(string, ...any), m *retention.Eval, path string) {
+func writeMeasured(p func(string, ...any), m *retention.Eval, path string, sample bool) {
 	var fixed, rank retention.EvalRow
 	for _, r := range m.Rows {
 		switch {
@@ -257,7 +261,11 @@ func writeMeasured(p func(string, ...any), m *retention.Eval, path string) {
 	p("## Measured by hand: `%s` (not shipped with the project)", m.Input)
 	p("")
 	p("This section was **run by hand** on a file the project does not ship, so no test reads it unless told where it is:")
-	p("the canonical CDNOW master file (all customers of the cohort; the sample above is a tenth of them, so the two overlap). Its figures")
+	if sample {
+		p("the canonical CDNOW master file (all customers of the cohort; the sample above is a tenth of them, so the two overlap). Its figures")
+	} else {
+		p("the canonical CDNOW master file (all customers of the cohort; the CDNOW sample, `testdata/cdnow/CDNOW_sample.txt`, is a tenth of them). Its figures")
+	}
 	p("are kept in `%s`; `TestCDNOWMasterFile` (cmd/loyalty-hq/internal/hqreport) recomputes them when the", path)
 	p("environment variable `CDNOW_MASTER` names the file and fails if they differ. To repeat it:")
 	p("")

@@ -422,11 +422,21 @@ func TestEvalDocOtherInputLeavesOutTheSampleHistory(t *testing.T) {
 			t.Errorf("the sample under another name: the document lacks %q", h)
 		}
 	}
-	out, _, err = run(t, "report", "eval", "--cdnow", other)
+	// The sample with another holdout is not what the account describes.
+	out, _, err = run(t, "report", "eval", "--cdnow", renamed, "--holdout-days", "200")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range history {
+		if strings.Contains(out, h) {
+			t.Errorf("the sample with another holdout: the document has the sample's history %q", h)
+		}
+	}
+	out, _, err = run(t, "report", "eval", "--cdnow", other, "--measured", masterEval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range append(history, "the sample above") {
 		if strings.Contains(out, h) {
 			t.Errorf("another file: the document has the sample's history %q", h)
 		}
