@@ -128,3 +128,55 @@ func TestServeCheckRefusesAnUnusableSigningKey(t *testing.T) {
 		})
 	}
 }
+
+// TestServeCheckReadsThePasswordAndDSNFiles: serve -check refuses a
+// missing broker.password_file or postgres.dsn_file (serve stops at start
+// without them), naming the key, and never prints what they hold.
+func TestServeCheckReadsThePasswordAndDSNFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "hq-signing.key")
+	var sink bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "generate", "-out", key}, &sink, &sink); err != nil {
+		t.Fatal(err)
+	}
+	pw, dsn, empty := filepath.Join(dir, "broker.pw"), filepath.Join(dir, "pg.dsn"), filepath.Join(dir, "empty.dsn")
+	for f, b := range map[string]string{pw: "s3cret-pw\n", dsn: "postgres://hq:s3cret-db@127.0.0.1:5432/hq\n", empty: "\n"} {
+		if err := os.WriteFile(f, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "none")
+	bbolt := "store: " + filepath.Join(dir, "hq.db") + "\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"password file", bbolt + "broker: {url: 'tcp://127.0.0.1:1883', username: hq, password_file: " + pw + "}\n", ""},
+		{"missing password file", bbolt + "broker: {url: 'tcp://127.0.0.1:1883', username: hq, password_file: " + missing + "}\n", "broker.password_file"},
+		{"dsn file", "postgres: {dsn_file: " + dsn + "}\nbroker: {url: 'tcp://127.0.0.1:1883'}\n", ""},
+		{"missing dsn file", "postgres: {dsn_file: " + missing + "}\nbroker: {url: 'tcp://127.0.0.1:1883'}\n", "postgres.dsn_file"},
+		{"empty dsn file", "postgres: {dsn_file: " + empty + "}\nbroker: {url: 'tcp://127.0.0.1:1883'}\n", "postgres.dsn_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "hq.yaml")
+			if err := os.WriteFile(cfg, []byte(tc.doc+"signing_key_file: "+key+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
+			all := out.String()
+			if err != nil {
+				all += err.Error()
+			}
+			if strings.Contains(all, "s3cret") {
+				t.Fatalf("serve -check printed a secret: %s", all)
+			}
+			if tc.want == "" {
+				if err != nil || !strings.Contains(out.String(), ": ok") {
+					t.Fatalf("serve -check: %v %s", err, out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("serve -check: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -31,7 +31,7 @@ import (
 var version = "dev"
 
 const usage = `usage:
-  loyalty-hq serve -config FILE [-check]        run head office (ingest, acks, summaries, fleet and status page); -check: config, signing key and certificates only;
+  loyalty-hq serve -config FILE [-check]        run head office (ingest, acks, summaries, fleet and status page); -check: config, signing key, password and dsn files, certificates only;
       store: FILE is bbolt (one process); postgres: {dsn_file: FILE} is PostgreSQL,
       where several serve workers share the work (docs/hq.md "Two deployments")
   loyalty-hq publish-config -config FILE DOC    validate DOC (rules and/or catalogue), sign it and publish it retained
@@ -140,7 +140,7 @@ func cmp(s, def string) string {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (see configs/loyalty-hq.example.yaml)")
-	check := fs.Bool("check", false, "validate the config, the signing key and the broker certificates (expiry, key match, CA chain) and exit")
+	check := fs.Bool("check", false, "validate the config, the signing key, the broker password and postgres dsn files, and the broker certificates (expiry, key match, CA chain), and exit")
 	if help, err := parseOp(fs, args, stdout, "usage: loyalty-hq serve -config FILE [-check]"); help || err != nil {
 		return err
 	}
@@ -160,6 +160,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// others, not Ed25519) at once; so does -check.
 		if _, _, err := cfg.Keys(); err != nil {
 			return fmt.Errorf("%s: %w", *path, err)
+		}
+		// Nor can it start without the broker's password file or the
+		// database's connection string file (never printed).
+		if _, err := cfg.Conn(); err != nil {
+			return fmt.Errorf("%s: %w", *path, err)
+		}
+		if cfg.Postgres.DSNFile != "" {
+			if _, err := cfg.DSN(); err != nil {
+				return fmt.Errorf("%s: %w", *path, err)
+			}
 		}
 		fmt.Fprintf(stderr, "%s: ok\n", *path)
 		return nil
