@@ -234,6 +234,7 @@ func errorFor(err error) (int, string, string) {
 		msg    string
 	}
 	table := []m{
+		{ledger.ErrRenumbered, 409, "restore_waiting", "A restore already waits for head office, and the register has recorded since; nothing was changed. It goes on when the register reaches head office; restore again after that if needed."},
 		{ledger.ErrConflict, 409, "id_conflict", "This id was already used for something different; use a new id."},
 		{ledger.ErrUnknownMember, 404, "unknown_member", "No member has this card or number; check it or enrol the customer."},
 		{ledger.ErrUnknownSale, 404, "unknown_sale", "No sale has this id on this register; check the receipt number."},

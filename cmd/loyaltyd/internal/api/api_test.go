@@ -400,3 +400,38 @@ func TestRegisterRestore(t *testing.T) {
 		t.Fatalf("restore: %d %v (calls %d)", code, out, calls)
 	}
 }
+
+// TestRegisterRestoreTwiceWhileWaiting: a second restore while the first
+// new incarnation still waits for head office's watermark, with an event
+// recorded since, is refused (409 restore_waiting) and changes nothing;
+// with nothing recorded since it answers the waiting incarnation again.
+func TestRegisterRestoreTwiceWhileWaiting(t *testing.T) {
+	e := setup(t)
+	s := api.New(api.Options{Ledger: e.l, Hosts: []string{"example.com"}, Restore: func() (api.RestoreInfo, error) {
+		ep, err := e.l.Reincarnate(true)
+		return api.RestoreInfo{Incarnation: ep.Incarnation, FromLocal: ep.From, Waiting: true}, err
+	}})
+	e.h = s.Handler(nil)
+	code, first := e.call(t, "POST", "/v1/register/restore", "", local, "")
+	if code != 200 {
+		t.Fatalf("first restore: %d %v", code, first)
+	}
+	if code, again := e.call(t, "POST", "/v1/register/restore", "", local, ""); code != 200 || again["incarnation"] != first["incarnation"] {
+		t.Fatalf("again with nothing recorded: %d %v, want the waiting incarnation %v", code, again, first["incarnation"])
+	}
+	if _, err := e.l.Enrol(context.Background(), ledger.Member{ID: "m-restore"}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.stats(t)
+	code, out := e.call(t, "POST", "/v1/register/restore", "", local, "")
+	if code != 409 || out["code"] != "restore_waiting" {
+		t.Fatalf("again after a recorded event: %d %v, want 409 restore_waiting", code, out)
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("ledger changed: %+v -> %+v", before, after)
+	}
+	eps, err := e.l.Epochs()
+	if err != nil || eps[len(eps)-1].Incarnation != first["incarnation"] {
+		t.Fatalf("epochs %+v (%v): the waiting incarnation is no longer the last", eps, err)
+	}
+}
