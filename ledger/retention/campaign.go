@@ -48,12 +48,12 @@ type Campaign struct {
 	Kind        ContactKind  `json:"kind,omitempty"` // empty: all kinds
 	Contacted   GroupOutcome `json:"contacted"`
 	HeldOut     GroupOutcome `json:"held_out"`
-	NotYet      int          `json:"not_yet_observable"` // contacts whose window ends after the analysis date
-	RateDiff    float64      `json:"return_rate_diff"`
+	NotYet      int          `json:"not_yet_observable"`  // contacts whose window ends after the analysis date
+	RateDiff    float64      `json:"return_rate_diff"`    // 0 when a group is empty (no comparison; interval -1 to 1)
 	RateDiffLo  float64      `json:"return_rate_diff_lo"` // Newcombe's hybrid Wilson 95%
 	RateDiffHi  float64      `json:"return_rate_diff_hi"`
-	SpendDiff   float64      `json:"spend_per_member_diff"`
-	SpendDiffLo float64      `json:"spend_per_member_diff_lo"` // bootstrap 95%, 2000 resamples, fixed seed; 0 and 0 when a group is empty (no comparison)
+	SpendDiff   float64      `json:"spend_per_member_diff"`    // 0 when a group is empty (no comparison)
+	SpendDiffLo float64      `json:"spend_per_member_diff_lo"` // bootstrap 95%, 2000 resamples, fixed seed; 0 and 0 when a group is empty (no comparison: the verdict says so)
 	SpendDiffHi float64      `json:"spend_per_member_diff_hi"`
 	Verdict     string       `json:"verdict"`
 }
@@ -139,6 +139,11 @@ func (a *Analysis) MeasureCampaign(recs []ContactRecord, days int, kind ContactK
 	c.RateDiffLo, c.RateDiffHi = newcombe(c.Contacted, c.HeldOut)
 	c.SpendDiff = c.Contacted.SpendPerMember - c.HeldOut.SpendPerMember
 	c.SpendDiffLo, c.SpendDiffHi = bootstrapDiff(c.Contacted.spends, c.HeldOut.spends, 2000)
+	if c.Contacted.Members == 0 || c.HeldOut.Members == 0 {
+		// No comparison: a difference against an empty group would read
+		// as a finding (the verdict says why there is none).
+		c.RateDiff, c.SpendDiff = 0, 0
+	}
 	switch {
 	case c.Contacted.Members < MinGroup || c.HeldOut.Members < MinGroup:
 		c.Verdict = fmt.Sprintf("too small to tell: %d contacted and %d held out measured; at least %d in each group are needed", c.Contacted.Members, c.HeldOut.Members, MinGroup)

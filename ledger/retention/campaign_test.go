@@ -173,6 +173,11 @@ func TestCampaignWithAnEmptyGroup(t *testing.T) {
 	if c.SpendDiffLo != 0 || c.SpendDiffHi != 0 {
 		t.Errorf("spend interval %v..%v with an empty group, want 0..0", c.SpendDiffLo, c.SpendDiffHi)
 	}
+	// No difference against a group that is not there: a point estimate
+	// outside its own interval read as a finding.
+	if c.SpendDiff != 0 || c.RateDiff != 0 || c.RateDiffLo != -1 || c.RateDiffHi != 1 || !strings.HasPrefix(c.Verdict, "too small to tell") {
+		t.Errorf("with an empty group: spend diff %v, rate diff %v (%v..%v), verdict %q", c.SpendDiff, c.RateDiff, c.RateDiffLo, c.RateDiffHi, c.Verdict)
+	}
 	if _, err := json.Marshal(c); err != nil {
 		t.Fatalf("campaign with an empty group does not encode: %v", err)
 	}
