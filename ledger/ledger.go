@@ -826,7 +826,8 @@ func upgrade3(tx *bolt.Tx) error {
 // bbolt reads the file size before it grows and never shrinks the file,
 // and only the committer writes, so the zero-fill never races a commit.
 // The committer does not wait for the fdatasync that makes the zeros
-// durable (27-547 us measured, and several ms on a busy disk): a goroutine
+// durable (27-547 us, and several ms on a busy disk, measured by hand with
+// temporary timing): a goroutine
 // of its own runs it (reserveSyncer), and until it has, a commit's own
 // fdatasync commits the allocation as it did before there was a reserve.
 // The reserve scales with the data (a quarter of it, 64 KiB to 2 MiB), so
@@ -883,6 +884,7 @@ func (l *Ledger) reserveSyncer() {
 
 // DefaultGroupDelay is Options.GroupDelay's default. In BenchmarkGroupCommit
 // (16 callers, load 11 on 2 cores) the callers a commit answered were back
-// 80-320 us after it, and a commit took 1-5 ms; a wait that runs out (a
+// 80-320 us after it, and a commit took 1-5 ms (measured by hand with
+// temporary timing, not a benchmark's output); a wait that runs out (a
 // caller stopped trading) costs at most this once.
 const DefaultGroupDelay = time.Millisecond

@@ -380,7 +380,7 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 // indexAges fills ages with the distinct (purchase days, age) of the
 // known predictions, in order of first appearance, and each prediction's
 // index into them. They are far fewer than the predictions (17,500 against
-// 137,000 on the benchmark's population): the table starts small and
+// 137,000 on the benchmark's population, counted by hand): the table starts small and
 // grows, and ages is allocated once their number is known.
 func (pr *predictor) indexAges() {
 	type first struct {
