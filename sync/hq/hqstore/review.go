@@ -76,16 +76,20 @@ func reviewPrefix(register, inc string) []byte {
 }
 
 // reviewText says what is wrong and what to do, for the register's status
-// and display and head office's report.
+// and display and head office's report. The command to run comes before
+// the explanation: a notice is cut at protocol.MaxNoticeText bytes, and
+// with ids of up to protocol.MaxIDLen characters only the explanation may
+// be cut (TestReviewTextKeepsTheCommand).
 func reviewText(h Hold) string {
 	switch h.Reason {
 	case ReviewIncarnation:
-		return fmt.Sprintf("another ledger uses register id %s (head office follows incarnation %.8s; this one is %.8s): if it is a second register, "+
-			"give it its own register.id; if this register replaced the old one, keep this ledger: head office adopts it with loyalty-hq register adopt -config FILE %s %s (docs/operations.md)",
-			h.Register, h.BoundIncarnation, h.Incarnation, h.Register, h.Incarnation)
+		return fmt.Sprintf("another ledger uses this register id. If this register replaced the old one, keep this ledger; head office adopts it with: "+
+			"loyalty-hq register adopt -config FILE %s %s. If it is a second register, give it its own register.id "+
+			"(head office follows incarnation %.8s; this one is %.8s; docs/operations.md)",
+			h.Register, h.Incarnation, h.BoundIncarnation, h.Incarnation)
 	case ReviewStore:
-		return fmt.Sprintf("head office has register %s in store %s, not %s: if it was moved, confirm the move at head office (loyalty-hq register move -config FILE %s %s)",
-			h.Register, h.BoundStore, h.Store, h.Register, h.Store)
+		return fmt.Sprintf("if it was moved, confirm the move at head office: loyalty-hq register move -config FILE %s %s (head office has register %s in store %s, not %s)",
+			h.Register, h.Store, h.Register, h.BoundStore, h.Store)
 	default:
 		return fmt.Sprintf("head office already holds other events under these sequence numbers of register %s: this ledger looks restored from an older backup; "+
 			"do not delete it, call support (docs/operations.md)", h.Register)
