@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -77,6 +78,11 @@ func run() int {
 		log.Error("the broker certificates will not work; the register records sales and keeps them until they do", "err", certs)
 	}
 	opts := daemon.Options{Config: cfg, Logger: log, Version: version, ShutdownTimeout: *shutdown}
+	if *cfgPath != "" {
+		if abs, err := filepath.Abs(*cfgPath); err == nil {
+			opts.ConfigPath = abs
+		}
+	}
 	if *testClock != "" {
 		c, err := daemon.NewTestClock(*testClock, os.Getenv(daemon.TestClockEnv))
 		if err != nil {

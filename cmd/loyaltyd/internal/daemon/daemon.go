@@ -42,6 +42,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Version is reported in status.
 	Version string
+	// ConfigPath is the config file the daemon was started with (empty:
+	// embedded defaults). With HTTPS the start-up hints give it to
+	// loyaltyctl, which finds the certificate to trust only there.
+	ConfigPath string
 }
 
 // Errors.

@@ -262,6 +262,10 @@ func (r *register) printHints(addr string) {
 		scheme = "https"
 	}
 	switch {
+	case addr != "" && scheme == "https" && r.o.ConfigPath != "":
+		// loyaltyctl trusts the certificate it reads in this config; its
+		// default config may be another file.
+		ctl += " -config " + r.o.ConfigPath + " -addr " + scheme + "://" + addr
 	case addr != "" && (addr != "127.0.0.1:8080" || scheme == "https"):
 		ctl += " -addr " + scheme + "://" + addr
 	case addr == "" && r.cfg.API.Socket != "":

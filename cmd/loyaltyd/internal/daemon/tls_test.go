@@ -46,7 +46,8 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	out := &lockedBuffer{}
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out}) }()
+	cfgFile := filepath.Join(t.TempDir(), "loyaltyd.yaml") // as loyaltyd -config gives it
+	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out, ConfigPath: cfgFile}) }()
 	defer func() { cancel(); <-done }()
 
 	c := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: certs.CAFile, Timeout: 5 * time.Second})
@@ -66,9 +67,11 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 		}
 	}
 	// The start-up hints give the HTTPS address (they said http://, and
-	// the loyaltyctl -addr they suggested got http_400).
+	// the loyaltyctl -addr they suggested got http_400), and the config
+	// file loyaltyctl finds the certificate to trust in (its default
+	// config may be another file).
 	testkit.Eventually(t, 10*time.Second, "the start-up hints", func() bool { return strings.Contains(out.String(), "/v1/status") })
-	if hints := out.String(); !strings.Contains(hints, "-addr https://"+addr+" status") || !strings.Contains(hints, "API: https://"+addr+"/v1/status") || strings.Contains(hints, "http://") {
+	if hints := out.String(); !strings.Contains(hints, "-config "+cfgFile+" -addr https://"+addr+" status") || !strings.Contains(hints, "API: https://"+addr+"/v1/status") || strings.Contains(hints, "http://") {
 		t.Errorf("start-up hints of an HTTPS-only API:\n%s", hints)
 	}
 	untrusting := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
