@@ -50,34 +50,20 @@ func TestServeCheckValidatesCertificates(t *testing.T) {
 	good, goodKey := issue("loyalty-hq", 2, now.Add(-time.Hour), now.Add(24*time.Hour))
 	old, oldKey := issue("old", 3, now.Add(-48*time.Hour), now.Add(-time.Hour))
 	_, stray := issue("stray", 4, now.Add(-time.Hour), now.Add(24*time.Hour))
-	signing := filepath.Join(dir, "hq-signing.key")
-	var sink bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "generate", "-out", signing}, &sink, &sink); err != nil {
-		t.Fatal(err)
-	}
+	signing := signingKey(t, dir)
 	for _, tc := range []struct{ name, cert, key, want string }{
 		{"good", good, goodKey, ""},
 		{"expired", old, oldKey, `broker.cert_file ` + old + `: certificate "old" expired on`},
 		{"key of another certificate", good, stray, "broker.key_file " + stray + " does not belong to broker.cert_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := filepath.Join(dir, tc.name+".yaml")
 			doc := "store: " + filepath.Join(dir, "hq.db") + "\nbroker:\n  url: ssl://127.0.0.1:8883\n  ca_file: " + caFile +
 				"\n  cert_file: " + tc.cert + "\n  key_file: " + tc.key + "\nsigning_key_file: " + signing + "\n"
-			if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
-				t.Fatal(err)
+			var want []string
+			if tc.want != "" {
+				want = append(want, tc.want)
 			}
-			var out bytes.Buffer
-			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
-			if tc.want == "" {
-				if err != nil || !strings.Contains(out.String(), ": ok") {
-					t.Fatalf("serve -check: %v %s", err, out.String())
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("serve -check: %v, want %q", err, tc.want)
-			}
+			serveCheck(t, filepath.Join(dir, tc.name+".yaml"), doc, want...)
 		})
 	}
 }
@@ -87,11 +73,7 @@ func TestServeCheckValidatesCertificates(t *testing.T) {
 // others); now it refuses it too, naming signing_key_file.
 func TestServeCheckRefusesAnUnusableSigningKey(t *testing.T) {
 	dir := t.TempDir()
-	key := filepath.Join(dir, "hq-signing.key")
-	var sink bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "generate", "-out", key}, &sink, &sink); err != nil {
-		t.Fatal(err)
-	}
+	key := signingKey(t, dir)
 	open := filepath.Join(dir, "open.key")
 	data, err := os.ReadFile(key)
 	if err != nil {
@@ -109,22 +91,12 @@ func TestServeCheckRefusesAnUnusableSigningKey(t *testing.T) {
 		{"missing", filepath.Join(dir, "none.key"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := filepath.Join(dir, "hq.yaml")
 			doc := "store: " + filepath.Join(dir, "hq.db") + "\nbroker: {url: 'tcp://127.0.0.1:1883'}\nsigning_key_file: " + tc.key + "\n"
-			if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
-				t.Fatal(err)
+			var want []string
+			if tc.want != "" {
+				want = []string{"signing_key_file", tc.want}
 			}
-			var out bytes.Buffer
-			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
-			if tc.want == "" {
-				if err != nil || !strings.Contains(out.String(), ": ok") {
-					t.Fatalf("serve -check: %v %s", err, out.String())
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), "signing_key_file") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("serve -check: %v, want an error naming signing_key_file and %q", err, tc.want)
-			}
+			serveCheck(t, filepath.Join(dir, "hq.yaml"), doc, want...)
 		})
 	}
 }
@@ -134,11 +106,7 @@ func TestServeCheckRefusesAnUnusableSigningKey(t *testing.T) {
 // without them), naming the key, and never prints what they hold.
 func TestServeCheckReadsThePasswordAndDSNFiles(t *testing.T) {
 	dir := t.TempDir()
-	key := filepath.Join(dir, "hq-signing.key")
-	var sink bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "generate", "-out", key}, &sink, &sink); err != nil {
-		t.Fatal(err)
-	}
+	key := signingKey(t, dir)
 	pw, dsn, empty := filepath.Join(dir, "broker.pw"), filepath.Join(dir, "pg.dsn"), filepath.Join(dir, "empty.dsn")
 	for f, b := range map[string]string{pw: "s3cret-pw\n", dsn: "postgres://hq:s3cret-db@127.0.0.1:5432/hq\n", empty: "\n"} {
 		if err := os.WriteFile(f, []byte(b), 0o600); err != nil {
@@ -155,28 +123,51 @@ func TestServeCheckReadsThePasswordAndDSNFiles(t *testing.T) {
 		{"empty dsn file", "postgres: {dsn_file: " + empty + "}\nbroker: {url: 'tcp://127.0.0.1:1883'}\n", "postgres.dsn_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := filepath.Join(dir, "hq.yaml")
-			if err := os.WriteFile(cfg, []byte(tc.doc+"signing_key_file: "+key+"\n"), 0o600); err != nil {
-				t.Fatal(err)
+			var want []string
+			if tc.want != "" {
+				want = append(want, tc.want)
 			}
-			var out bytes.Buffer
-			err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
-			all := out.String()
-			if err != nil {
-				all += err.Error()
-			}
-			if strings.Contains(all, "s3cret") {
+			if all := serveCheck(t, filepath.Join(dir, "hq.yaml"), tc.doc+"signing_key_file: "+key+"\n", want...); strings.Contains(all, "s3cret") {
 				t.Fatalf("serve -check printed a secret: %s", all)
-			}
-			if tc.want == "" {
-				if err != nil || !strings.Contains(out.String(), ": ok") {
-					t.Fatalf("serve -check: %v %s", err, out.String())
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("serve -check: %v, want an error naming %s", err, tc.want)
 			}
 		})
 	}
+}
+
+// signingKey generates a signing key in dir for the configs under test.
+func signingKey(t *testing.T, dir string) string {
+	t.Helper()
+	key := filepath.Join(dir, "hq-signing.key")
+	var sink bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "generate", "-out", key}, &sink, &sink); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// serveCheck writes doc to cfg and runs serve -check on it: with want
+// empty it must say ok, else fail with an error holding each of want. It
+// returns everything serve -check printed and the error's text.
+func serveCheck(t *testing.T, cfg, doc string, want ...string) string {
+	t.Helper()
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve", "-config", cfg, "-check"}, &out, &out)
+	if len(want) == 0 {
+		if err != nil || !strings.Contains(out.String(), ": ok") {
+			t.Fatalf("serve -check: %v %s", err, out.String())
+		}
+		return out.String()
+	}
+	if err == nil {
+		t.Fatalf("serve -check passed, want an error naming %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("serve -check: %v, want an error naming %q", err, want)
+		}
+	}
+	return out.String() + err.Error()
 }
