@@ -415,9 +415,7 @@ func (pr *predictor) indexAges() {
 // index j.
 func (pr *predictor) placeAge(key uint64, next int32, keyOf func(int32) uint64) (int32, bool) {
 	mask := uint64(len(pr.ageSlots) - 1)
-	h := key * 0x9e3779b97f4a7c15
-	h ^= h >> 29
-	for h &= mask; ; h = (h + 1) & mask {
+	for h := mixKey(key) & mask; ; h = (h + 1) & mask {
 		j := pr.ageSlots[h]
 		if j == 0 {
 			pr.ageSlots[h] = next
@@ -446,9 +444,7 @@ func (pr *predictor) index(p *Profile) int32 {
 		pr.grow()
 	}
 	mask := uint64(len(pr.slots) - 1)
-	h := key * 0x9e3779b97f4a7c15
-	h ^= h >> 29
-	for h &= mask; ; h = (h + 1) & mask {
+	for h := mixKey(key) & mask; ; h = (h + 1) & mask {
 		j := pr.slots[h]
 		if j == 0 {
 			pr.known = append(pr.known, prediction{key: key})
@@ -461,15 +457,22 @@ func (pr *predictor) index(p *Profile) int32 {
 	}
 }
 
+// mixKey spreads a prediction or age key over the bits of an
+// open-addressing table's slot index (Fibonacci hashing).
+func mixKey(key uint64) uint64 {
+	h := key * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
 // grow doubles the table and places the known predictions again.
 func (pr *predictor) grow() {
 	n := max(1024, 2*len(pr.slots))
 	pr.slots = make([]int32, n)
 	mask := uint64(n - 1)
 	for i := range pr.known {
-		h := pr.known[i].key * 0x9e3779b97f4a7c15
-		h ^= h >> 29
-		for h &= mask; pr.slots[h] != 0; h = (h + 1) & mask {
+		h := mixKey(pr.known[i].key) & mask
+		for pr.slots[h] != 0 {
+			h = (h + 1) & mask
 		}
 		pr.slots[h] = int32(i + 1)
 	}

@@ -259,6 +259,22 @@ api: {listen: "%s"}
 	}
 }
 
+// runDaemon runs the daemon in-process with o until the test ends.
+func runDaemon(t *testing.T, o daemon.Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+}
+
 // startDaemon runs the daemon in-process on the config yml, whose two %s
 // are the ledger path and the API address, until the test ends; it returns
 // the API's base URL once it answers.
@@ -274,17 +290,7 @@ func startDaemon(t *testing.T, yml string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	runDaemon(t, daemon.Options{Config: cfg, Out: io.Discard})
 	base := "http://" + addr
 	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
 	return base

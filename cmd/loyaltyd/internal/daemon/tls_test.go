@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -43,12 +42,9 @@ api: {listen: "%s", tls_cert_file: %s, tls_key_file: %s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	out := &lockedBuffer{}
 	cfgFile := filepath.Join(t.TempDir(), "loyaltyd.yaml") // as loyaltyd -config gives it
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out, ConfigPath: cfgFile}) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, daemon.Options{Config: cfg, Out: out, ConfigPath: cfgFile})
 
 	c := apiclient.New(apiclient.Options{Addr: "https://" + addr, CAFile: certs.CAFile, Timeout: 5 * time.Second})
 	testkit.Eventually(t, 10*time.Second, "the API over HTTPS", func() bool {
@@ -124,11 +120,8 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	out := &lockedBuffer{}
-	go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: out}) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, daemon.Options{Config: cfg, Out: out})
 	testkit.Eventually(t, 10*time.Second, "the start-up hints", func() bool { return strings.Contains(out.String(), "API: unix socket") })
 	hints := out.String()
 	if !strings.Contains(hints, "-socket "+sock+" scan 4006381333931") || !strings.Contains(hints, "-socket "+sock+" status   API: unix socket "+sock) || strings.Contains(hints, "http") {
