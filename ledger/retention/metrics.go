@@ -89,91 +89,74 @@ func (a *Analysis) Metrics() Metrics {
 	// The cohorts read the profiles only: worked out beside the rest.
 	cohorts := make(chan []CohortCurve, 1)
 	go func() { cohorts <- a.cohorts(12) }()
+	// The profiles are summed in contiguous parts over the processors and
+	// the parts merged in order: counts and money add up the same in any
+	// order, the lists are only selected from, and the two sums of floats
+	// are added member by member in member order, as one pass adds them,
+	// so the metrics are the same on any number of processors.
+	n := len(a.Profiles)
+	parts := partsFor(n)
+	sums := make([]metricSums, parts)
+	// Each part's lists are cut from shared ones at its first member,
+	// then moved up behind the part before.
+	spends, rates, firsts, laters := make([]Money, n), make([]float64, n), make([]Money, n), make([]float64, n)
+	inParts(n, parts, func(k, lo, hi int) {
+		s := &sums[k]
+		s.spends, s.rates, s.firsts, s.laterMeans = spends[lo:lo:hi], rates[lo:lo:hi], firsts[lo:lo:hi], laters[lo:lo:hi]
+		s.add(a, a.Profiles[lo:hi])
+	})
+	spends, rates, firsts, laters = spends[:0], rates[:0], firsts[:0], laters[:0]
 	var newSum, retSum Money
 	var firstSum, laterSum float64
-	var smaller int
-	var retDays int
+	var smaller, retDays int
 	var gaps gapCounts
-	rates := make([]float64, 0, len(a.Profiles))
-	spends := make([]Money, 0, len(a.Profiles))
-	type catAgg struct {
-		stat CategoryStat
-		ivs  []float64
-	}
 	var cats []catAgg
 	catIdx := map[string]int{}
-	for i := range a.Profiles {
-		p := &a.Profiles[i]
-		m.Segments[string(p.Segment)]++
-		if p.Rhythm.PurchaseDays == 0 {
-			continue
+	var segs [len(segmentOrder)]int
+	var stats [len(statusOrder)]int
+	for k := range sums {
+		s := &sums[k]
+		for i, n := range s.segments {
+			segs[i] += n
 		}
-		m.Statuses[string(p.Status)]++
-		m.Buyers++
-		m.Revenue += p.Spend
-		spends = append(spends, p.Spend)
-		newSum += p.FirstSpend
-		h := p.history()
-		for i := 1; i < len(h.Days); i++ {
-			retSum += h.Spend[i]
-			retDays++
-			gaps.add(int64(h.Days[i]) - int64(h.Days[i-1]))
+		for i, n := range s.statuses {
+			stats[i] += n
 		}
-		for i, d := range h.Days {
-			if d > a.AsOf-365 {
-				m.RevenueLast12Months += h.Spend[i]
-			}
+		for v, n := range s.otherSegments {
+			m.Segments[v] += n
 		}
-		if p.Rhythm.HasInterval {
-			m.Repeaters++
-			rates = append(rates, 365.25/p.Rhythm.MeanInterval)
-			var later Money
-			for _, sp := range h.Spend[1:] {
-				later += sp
-			}
-			laterMean := float64(later) / float64(len(h.Spend)-1)
-			firstSum += float64(h.Spend[0])
-			laterSum += laterMean
-			if float64(h.Spend[0]) < laterMean {
-				smaller++
-			}
+		for v, n := range s.otherStatuses {
+			m.Statuses[v] += n
 		}
-		if a.Model != nil {
-			b := min(int(p.PAlive*10), 9)
-			m.PAlive[b].Count++
+		m.Buyers += s.buyers
+		m.Repeaters += s.repeaters
+		m.Revenue += s.revenue
+		m.RevenueLast12Months += s.last12
+		newSum += s.newSum
+		retSum += s.retSum
+		retDays += s.retDays
+		smaller += s.smaller
+		for i := range s.firsts {
+			firstSum += float64(s.firsts[i])
+			laterSum += s.laterMeans[i]
 		}
-		for k := range p.Categories {
-			r := &p.Categories[k]
-			// A chain has few categories: found by a scan, by the map
-			// beyond linearCats.
-			j, ok := -1, false
-			if len(cats) <= linearCats {
-				for c := range cats {
-					if cats[c].stat.Category == r.Category {
-						j, ok = c, true
-						break
-					}
-				}
-			} else {
-				j, ok = catIdx[r.Category]
-			}
-			if !ok {
-				j = len(cats)
-				catIdx[r.Category] = j
-				cats = append(cats, catAgg{stat: CategoryStat{Category: r.Category}})
-			}
-			cs := &cats[j]
-			cs.stat.Buyers++
-			cs.stat.PurchaseDays += r.PurchaseDays
-			if r.HasInterval {
-				if len(cs.ivs) == cap(cs.ivs) {
-					// Doubled, not append's quarter steps: a large
-					// category's list would leave four times itself
-					// behind.
-					cs.ivs = slices.Grow(cs.ivs, max(64, len(cs.ivs)))
-				}
-				cs.ivs = append(cs.ivs, r.MeanInterval)
-			}
+		for b, n := range s.pAlive {
+			m.PAlive[b].Count += n
+		}
+		spends, rates = append(spends, s.spends...), append(rates, s.rates...)
+		gaps.merge(&s.gaps)
+		for i := range s.cats {
+			cats = mergeCat(cats, catIdx, &s.cats[i])
+		}
+	}
+	for i, n := range segs {
+		if n > 0 {
+			m.Segments[string(segmentOrder[i])] += n
+		}
+	}
+	for i, n := range stats {
+		if n > 0 {
+			m.Statuses[string(statusOrder[i])] += n
 		}
 	}
 	gaps.count(m.Intervals)
@@ -213,6 +196,203 @@ func (a *Analysis) Metrics() Metrics {
 	slices.SortFunc(m.Categories, func(x, y CategoryStat) int { return strings.Compare(x.Category, y.Category) })
 	m.Cohorts = <-cohorts
 	return m
+}
+
+// segmentOrder and statusOrder are the segments and statuses Metrics
+// counts in arrays, in the order of countSegment and statusIndex; a value
+// outside them (a profile not made by Analyze) is counted by name.
+var (
+	segmentOrder = [...]Segment{SegNone, SegNew, SegSecond, SegRegular, SegVIP}
+	statusOrder  = [...]Status{StatusActive, StatusDue, StatusSleeping, StatusLost}
+)
+
+// catAgg is one category's figures as Metrics gathers them, with its
+// members' mean intervals.
+type catAgg struct {
+	stat CategoryStat
+	ivs  []float64
+}
+
+// metricSums is what Metrics gathers from one part of the profiles.
+type metricSums struct {
+	segments                     [len(segmentOrder)]int
+	statuses                     [len(statusOrder)]int
+	otherSegments, otherStatuses map[string]int
+	buyers, repeaters            int
+	revenue, last12              Money
+	newSum, retSum               Money
+	retDays, smaller             int
+	// firsts and laterMeans are each repeat buyer's first basket and mean
+	// later basket, in member order, for the merge to add up in order.
+	firsts     []Money
+	laterMeans []float64
+	rates      []float64 // purchases a year of each repeat buyer
+	spends     []Money   // each buyer's
+	gaps       gapCounts
+	pAlive     [10]int
+	cats       []catAgg
+	catIdx     map[string]int
+}
+
+// add gathers the figures of ps, in order. Its lists have room for one
+// entry a profile.
+func (s *metricSums) add(a *Analysis, ps []Profile) {
+	for i := range ps {
+		p := &ps[i]
+		s.countSegment(p.Segment)
+		if p.Rhythm.PurchaseDays == 0 {
+			continue
+		}
+		s.countStatus(p.Status)
+		s.buyers++
+		s.revenue += p.Spend
+		s.spends = append(s.spends, p.Spend)
+		s.newSum += p.FirstSpend
+		h := p.history()
+		for i := 1; i < len(h.Days); i++ {
+			s.retSum += h.Spend[i]
+			s.retDays++
+			s.gaps.add(int64(h.Days[i]) - int64(h.Days[i-1]))
+		}
+		for i, d := range h.Days {
+			if d > a.AsOf-365 {
+				s.last12 += h.Spend[i]
+			}
+		}
+		if p.Rhythm.HasInterval {
+			s.repeaters++
+			s.rates = append(s.rates, 365.25/p.Rhythm.MeanInterval)
+			var later Money
+			for _, sp := range h.Spend[1:] {
+				later += sp
+			}
+			laterMean := float64(later) / float64(len(h.Spend)-1)
+			s.firsts = append(s.firsts, h.Spend[0])
+			s.laterMeans = append(s.laterMeans, laterMean)
+			if float64(h.Spend[0]) < laterMean {
+				s.smaller++
+			}
+		}
+		if a.Model != nil {
+			s.pAlive[min(int(p.PAlive*10), 9)]++
+		}
+		for k := range p.Categories {
+			s.addCategory(&p.Categories[k])
+		}
+	}
+}
+
+func (s *metricSums) countSegment(v Segment) {
+	i := -1
+	switch v {
+	case SegNone:
+		i = 0
+	case SegNew:
+		i = 1
+	case SegSecond:
+		i = 2
+	case SegRegular:
+		i = 3
+	case SegVIP:
+		i = 4
+	}
+	if i >= 0 {
+		s.segments[i]++
+		return
+	}
+	if s.otherSegments == nil {
+		s.otherSegments = map[string]int{}
+	}
+	s.otherSegments[string(v)]++
+}
+
+func (s *metricSums) countStatus(v Status) {
+	if i := statusIndex(v); i >= 0 {
+		s.statuses[i]++
+		return
+	}
+	if s.otherStatuses == nil {
+		s.otherStatuses = map[string]int{}
+	}
+	s.otherStatuses[string(v)]++
+}
+
+// addCategory counts one member's rhythm in a category.
+func (s *metricSums) addCategory(r *CategoryRhythm) {
+	if s.catIdx == nil {
+		s.catIdx = map[string]int{}
+	}
+	j := findCat(s.cats, s.catIdx, r.Category)
+	if j < 0 {
+		j = len(s.cats)
+		s.catIdx[r.Category] = j
+		s.cats = append(s.cats, catAgg{stat: CategoryStat{Category: r.Category}})
+	}
+	cs := &s.cats[j]
+	cs.stat.Buyers++
+	cs.stat.PurchaseDays += r.PurchaseDays
+	if r.HasInterval {
+		if len(cs.ivs) == cap(cs.ivs) {
+			// Doubled, not append's quarter steps: a large
+			// category's list would leave four times itself
+			// behind.
+			cs.ivs = slices.Grow(cs.ivs, max(64, len(cs.ivs)))
+		}
+		cs.ivs = append(cs.ivs, r.MeanInterval)
+	}
+}
+
+// findCat is the index of category c in cats, or -1. A chain has few
+// categories: found by a scan, by the map beyond linearCats.
+func findCat(cats []catAgg, idx map[string]int, c string) int {
+	if len(cats) <= linearCats {
+		for i := range cats {
+			if cats[i].stat.Category == c {
+				return i
+			}
+		}
+		return -1
+	}
+	if j, ok := idx[c]; ok {
+		return j
+	}
+	return -1
+}
+
+// mergeCat adds a part's figures of one category into cats.
+func mergeCat(cats []catAgg, idx map[string]int, c *catAgg) []catAgg {
+	j := findCat(cats, idx, c.stat.Category)
+	if j < 0 {
+		idx[c.stat.Category] = len(cats)
+		return append(cats, *c)
+	}
+	cs := &cats[j]
+	cs.stat.Buyers += c.stat.Buyers
+	cs.stat.PurchaseDays += c.stat.PurchaseDays
+	cs.ivs = appendPart(cs.ivs, c.ivs)
+	return cats
+}
+
+// appendPart appends a part's list to the lists before it: the first
+// part's list is taken as it is.
+func appendPart[T any](all, part []T) []T {
+	if all == nil {
+		return part
+	}
+	return append(all, part...)
+}
+
+// merge adds o's gaps to g.
+func (g *gapCounts) merge(o *gapCounts) {
+	g.n += o.n
+	g.low = appendPart(g.low, o.low)
+	g.high = appendPart(g.high, o.high)
+	if len(o.byDays) > len(g.byDays) {
+		g.byDays, o.byDays = o.byDays, g.byDays
+	}
+	for d, n := range o.byDays {
+		g.byDays[d] += n
+	}
 }
 
 // gapCounts holds the gaps between purchase days as counts per whole

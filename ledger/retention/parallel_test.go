@@ -16,7 +16,7 @@ import (
 // TestAnalyzeSameOnAnyProcessors holds the analysis of a population large
 // enough to be split over the processors to the analysis done on one:
 // every profile (history, rhythms, predictions, segment, status), the
-// exclusions and the fit are the same whatever the split.
+// exclusions, the fit and the metrics are the same whatever the split.
 func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
 	base := retentiontest.Generate(3).Members()
 	var ms []retention.Member
@@ -27,22 +27,25 @@ func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
 		}
 	}
 	asOf := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
-	analyze := func(procs int) *retention.Analysis {
+	analyze := func(procs int) (*retention.Analysis, retention.Metrics) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		a, err := retention.Analyze(ms, asOf, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return a
+		return a, a.Metrics()
 	}
-	one := analyze(1)
+	one, oneMetrics := analyze(1)
 	if one.Model == nil {
 		t.Fatalf("no model: %s", one.ModelError)
 	}
 	for _, procs := range []int{2, 3, 5} {
-		got := analyze(procs)
+		got, gotMetrics := analyze(procs)
 		if !reflect.DeepEqual(got.Excluded, one.Excluded) || !reflect.DeepEqual(got.Model, one.Model) {
 			t.Errorf("%d processors: excluded %+v model %+v, one processor: %+v %+v", procs, got.Excluded, got.Model, one.Excluded, one.Model)
+		}
+		if !reflect.DeepEqual(gotMetrics, oneMetrics) {
+			t.Errorf("%d processors: metrics %+v, one processor: %+v", procs, gotMetrics, oneMetrics)
 		}
 		for i := range one.Profiles {
 			if !reflect.DeepEqual(got.Profiles[i], one.Profiles[i]) {

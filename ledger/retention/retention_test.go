@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -257,6 +258,32 @@ func TestMetricsHandComputed(t *testing.T) {
 	}
 	if m.Intervals[1].Count != 1 { // 10 days falls in 7-14
 		t.Errorf("interval histogram %+v", m.Intervals)
+	}
+}
+
+// TestMetricsCountSegmentsByName: Metrics counts every segment and status
+// a profile carries under its name, those Analyze gives and any other (a
+// profile read from a newer head office's JSON), and names none it did not
+// see.
+func TestMetricsCountSegmentsByName(t *testing.T) {
+	ms := []retention.Member{
+		{ID: "a", Purchases: []retention.Purchase{buy("1", "2026-01-01", 1000), buy("2", "2026-01-11", 3000)}},
+		{ID: "b", Purchases: []retention.Purchase{buy("3", "2026-01-05", 2000)}},
+		{ID: "c", Purchases: []retention.Purchase{buy("4", "2026-02-05", 500)}},
+		{ID: "d"},
+	}
+	a, err := retention.Analyze(ms, day("2026-03-01"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Profiles[1].Segment, a.Profiles[1].Status = "dormant", "paused"
+	m := a.Metrics()
+	wantSegs := map[string]int{"dormant": 1, string(a.Profiles[0].Segment): 1, string(a.Profiles[2].Segment): 1, "none": 1}
+	wantStats := map[string]int{"paused": 1}
+	wantStats[string(a.Profiles[0].Status)]++
+	wantStats[string(a.Profiles[2].Status)]++
+	if !reflect.DeepEqual(m.Segments, wantSegs) || !reflect.DeepEqual(m.Statuses, wantStats) {
+		t.Errorf("segments %v statuses %v, want %v %v", m.Segments, m.Statuses, wantSegs, wantStats)
 	}
 }
 
