@@ -354,7 +354,7 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, 
 	var rh rhythms
 	for i := range members {
 		m := &members[i]
-		h, ex := cl.clean(*m)
+		h, ex := cl.clean(m)
 		excluded.add(ex)
 		p := &ps[i]
 		// ps is freshly allocated (zero): fields are set one by one, not

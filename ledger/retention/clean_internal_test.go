@@ -179,7 +179,7 @@ func TestCleanMatchesReference(t *testing.T) {
 		if pop[k] == nil {
 			pop[k] = newPopulationCleaner(asOf, &c)
 		}
-		h, ex = pop[k].clean(m)
+		h, ex = pop[k].clean(&m)
 		if !reflect.DeepEqual(h, wh) || ex != wex {
 			t.Fatalf("population cleaner, member %d (%+v) as of %s:\n got %+v %+v\nwant %+v %+v", i, m, asOf, h, ex, wh, wex)
 		}

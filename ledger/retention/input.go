@@ -248,7 +248,7 @@ type History struct {
 // At (ledger.Purchase.When).
 func Clean(m Member, asOf time.Time, cfg *Config) (History, Exclusions) {
 	c := cfg.withDefaults()
-	return newCleaner(asOf, &c).clean(m)
+	return newCleaner(asOf, &c).clean(&m)
 }
 
 // cleaner is Clean for many members as of one day: its scratch space is
@@ -413,7 +413,7 @@ func newPopulationCleaner(asOf time.Time, c *Config) *cleaner {
 }
 
 // clean is Clean of one member.
-func (cl *cleaner) clean(m Member) (History, Exclusions) {
+func (cl *cleaner) clean(m *Member) (History, Exclusions) {
 	var ex Exclusions
 	var enrol Day
 	hasEnrol := !m.EnrolledAt.IsZero()
@@ -437,8 +437,11 @@ func (cl *cleaner) clean(m Member) (History, Exclusions) {
 					j = k
 				}
 			} else {
+				id := p.SaleID
 				for k := range cl.sales {
-					if ps[cl.sales[k].key].SaleID == p.SaleID {
+					// Ids of one member's sales mostly differ in their
+					// last byte: compared before the whole ids.
+					if q := ps[cl.sales[k].key].SaleID; len(q) == len(id) && q[len(q)-1] == id[len(id)-1] && q == id {
 						j = int32(k)
 						break
 					}

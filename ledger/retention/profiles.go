@@ -193,18 +193,28 @@ func (rh *rhythms) categories(h History) CategoryRhythms {
 		return nil
 	}
 	cats := rh.cats[:n]
+	out := rh.alloc(n)
 	if n <= linearCats {
-		// A member's few categories, distinct: sorted in place by
-		// insertion, without sort's calls through a comparison function.
+		// A member's few categories, distinct: their indexes sorted by
+		// insertion, without sort's calls through a comparison function
+		// and without moving the entries (strings and slices, each move
+		// a write the collector may have to watch).
+		var order [linearCats]uint8
+		for i := range n {
+			order[i] = uint8(i)
+		}
 		for i := 1; i < n; i++ {
-			for j := i; j > 0 && cats[j].name < cats[j-1].name; j-- {
-				cats[j], cats[j-1] = cats[j-1], cats[j]
+			for j := i; j > 0 && cats[order[j]].name < cats[order[j-1]].name; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
 			}
 		}
-	} else {
-		slices.SortFunc(cats, func(x, y catDays) int { return strings.Compare(x.name, y.name) })
+		for j, k := range order[:n] {
+			out[j].Category = cats[k].name
+			out[j].Rhythm, rh.gaps = rhythmOf(cats[k].days, rh.gaps)
+		}
+		return out
 	}
-	out := rh.alloc(n)
+	slices.SortFunc(cats, func(x, y catDays) int { return strings.Compare(x.name, y.name) })
 	for j := range cats {
 		out[j].Category = cats[j].name
 		out[j].Rhythm, rh.gaps = rhythmOf(cats[j].days, rh.gaps)

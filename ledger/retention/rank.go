@@ -470,7 +470,7 @@ func histories(members []Member, asOf time.Time, c *Config) []History {
 		wg.Go(func() {
 			cl := newPopulationCleaner(asOf, c)
 			for i := lo; i < hi; i++ {
-				hs[i], _ = cl.clean(members[i])
+				hs[i], _ = cl.clean(&members[i])
 			}
 		})
 	}
