@@ -82,7 +82,8 @@ var _ Dialer = Dial
 // automatic reconnect or connect retry (the caller owns reconnecting), an
 // in-memory message store that lives and dies with it (the caller's own
 // durable queue is the store), and handlers that may run concurrently
-// (order is the caller's business). Its network connection is Buffered.
+// (order is the caller's business). Its network connection is Buffered
+// and acknowledges what it reads at once (TCP_QUICKACK on Linux).
 func Dial(o Options) (Conn, Token) {
 	c := &pahoConn{lost: make(chan struct{})}
 	po := mqtt.NewClientOptions()
@@ -94,7 +95,9 @@ func Dial(o Options) (Conn, Token) {
 		SetStore(NewStore()).
 		// Reads through a buffer, writes coalesced (Buffered): paho's
 		// own reads and writes are a system call or more per packet.
-		SetCustomOpenConnectionFn(Buffered(o.WriteTimeout)).
+		// Acknowledges what it reads at once (quickAcked): head office's
+		// ack is not held up by the broker's Nagle.
+		SetCustomOpenConnectionFn(quickAcked(o.WriteTimeout)).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		// Handlers must never block paho; each runs on its own goroutine.

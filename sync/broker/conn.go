@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -50,6 +51,25 @@ func Buffered(writeTimeout time.Duration) mqtt.OpenConnectionFunc {
 // the network connection under the buffers (tests count what reaches the
 // network).
 func BufferedOver(uri *url.URL, o mqtt.ClientOptions, writeTimeout time.Duration, wrap func(net.Conn) net.Conn) (net.Conn, error) {
+	return bufferedOver(uri, o, writeTimeout, wrap, false)
+}
+
+// quickAcked opens a connection as Buffered does that also acknowledges
+// at once what it reads (quickAck): Dial's, a register's. A register
+// publishes, then waits for small packets (PUBACKs, head office's acks);
+// mosquitto by default holds a small packet while its previous one is
+// unacknowledged (Nagle's algorithm, set_tcp_nodelay false), and a client
+// that sends nothing meanwhile acknowledges only when its delayed-ACK
+// timer fires: head office's ack came 40 ms late after every burst.
+// Head office's connection (Buffered) sends PUBACKs all the time and is
+// left as it was.
+func quickAcked(writeTimeout time.Duration) mqtt.OpenConnectionFunc {
+	return func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		return bufferedOver(uri, o, writeTimeout, nil, true)
+	}
+}
+
+func bufferedOver(uri *url.URL, o mqtt.ClientOptions, writeTimeout time.Duration, wrap func(net.Conn) net.Conn, quick bool) (net.Conn, error) {
 	c, err := open(uri, o)
 	if err != nil {
 		return nil, err
@@ -57,7 +77,11 @@ func BufferedOver(uri *url.URL, o mqtt.ClientOptions, writeTimeout time.Duration
 	if wrap != nil {
 		c = wrap(c)
 	}
-	return newBufConn(c, writeTimeout), nil
+	r := io.Reader(c)
+	if quick {
+		r = quickAck(c)
+	}
+	return newBufConn(c, r, writeTimeout), nil
 }
 
 // open opens the network connection as paho v1.5's openConnection does.
@@ -123,14 +147,19 @@ type bufConn struct {
 	once    sync.Once
 }
 
-func newBufConn(c net.Conn, timeout time.Duration) *bufConn {
-	b := &bufConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10), timeout: timeout, done: make(chan struct{})}
+func newBufConn(c net.Conn, r io.Reader, timeout time.Duration) *bufConn {
+	b := &bufConn{Conn: c, r: bufio.NewReaderSize(r, 64<<10), timeout: timeout, done: make(chan struct{})}
 	b.cond.L = &b.mu
 	go b.writer()
 	return b
 }
 
 func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// readerFunc is an io.Reader made of its Read.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // Write queues p for the writer.
 func (b *bufConn) Write(p []byte) (int, error) {

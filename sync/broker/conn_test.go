@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,90 @@ func TestBufferedStuckWriteFailsLaterWrites(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read after the failed write: %v, want the connection closed", err)
+	}
+}
+
+// TestDialAcknowledgesWhatArrivesAtOnce: a broker with Nagle's
+// algorithm on (mosquitto's default, set_tcp_nodelay false) holds a small
+// packet while its previous one is unacknowledged; a client that sends
+// nothing meanwhile (a register waiting for head office's ack after its
+// last PUBLISH) would acknowledge only when its delayed-ACK timer fires,
+// 40 ms on Linux. Dial's connection acknowledges what it reads at once,
+// so the second of two small packets follows the first within a round
+// trip.
+func TestDialAcknowledgesWhatArrivesAtOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("TCP_QUICKACK is Linux's")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	c, err := broker.QuickAcked(time.Second)(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *mqtt.NewClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	defer func() { c.Close(); peer.Close() }()
+	if err := peer.(*net.TCPConn).SetNoDelay(false); err != nil { // Nagle on, as mosquitto
+		t.Fatal(err)
+	}
+	// The peer answers each byte it reads: '1' with one byte, '2' with
+	// two written one after the other.
+	go func() {
+		b := make([]byte, 1)
+		for {
+			if _, err := peer.Read(b); err != nil {
+				return
+			}
+			_, _ = peer.Write([]byte{'a'})
+			if b[0] == '2' {
+				_, _ = peer.Write([]byte{'b'})
+			}
+		}
+	}()
+	one := make([]byte, 1)
+	read := func() {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Request and answer for a while: the kernel then delays its ACKs,
+	// expecting to send them with the next request.
+	for range 50 {
+		if _, err := c.Write([]byte{'1'}); err != nil {
+			t.Fatal(err)
+		}
+		read()
+	}
+	best := time.Hour
+	for range 5 {
+		if _, err := c.Write([]byte{'2'}); err != nil {
+			t.Fatal(err)
+		}
+		read()
+		t0 := time.Now()
+		read()
+		best = min(best, time.Since(t0))
+	}
+	// Without the immediate ACK each second byte waits about 40 ms; the
+	// best of five is far below that even on a loaded machine.
+	if best > 20*time.Millisecond {
+		t.Fatalf("the second of two small packets came %v after the first (best of 5): its sender waited for a delayed ACK", best)
 	}
 }

@@ -295,7 +295,9 @@ func memAcker(b testing.TB, url string) func() {
 		w := wm[tp.Register]
 		mu.Unlock()
 		p, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w})
-		c.Publish(protocol.AckTopic(tp.Store, tp.Register), 1, false, p) // a lost ack is covered by the next
+		// QoS 0, as head office sends its acks (sync/hq's acker): a lost
+		// ack is covered by the next.
+		c.Publish(protocol.AckTopic(tp.Store, tp.Register), 0, false, p)
 	})
 	if !tok.WaitTimeout(wait) || tok.Error() != nil {
 		b.Fatal(tok.Error())

@@ -61,6 +61,11 @@ type session struct {
 	// positive, is how long until the next Confirm is allowed.
 	lastConfirm time.Time
 	confirmIn   time.Duration
+	// drained: the last fill found nothing in the outbox after the
+	// cursor. With head office's watermark at the cursor, head office
+	// has everything: no later ack to coalesce with, so confirm does not
+	// wait for ConfirmEvery.
+	drained bool
 	// confirming: a Confirm runs on its own goroutine (a ledger write
 	// waits for its fsync, which must not hold up publishing); its result
 	// comes on confirmed. One at a time, so watermarks reach the ledger
@@ -277,14 +282,17 @@ func (s *session) applyAcks() {
 // the till is idle): acks are coalesced to at most one Confirm per
 // ConfirmEvery so sync never competes with sales for the disk, and it
 // runs on its own goroutine while the session goes on publishing (done
-// takes its result).
+// takes its result). An ack that covers everything the outbox held
+// (drained) has no later ack to be coalesced with: it is confirmed at
+// once, so a drained backlog is forgotten without waiting out
+// ConfirmEvery (at most one Confirm per ack, one at a time).
 func (s *session) confirm(ackW uint64) {
 	s.confirmIn = 0
 	if ackW <= s.watermark || s.confirming {
 		return
 	}
 	u := s.u
-	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 {
+	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 && !(s.drained && ackW >= s.cursor) {
 		s.confirmIn = d
 		return
 	}
@@ -364,6 +372,7 @@ func (s *session) rewindTo(seq uint64) {
 // probing).
 func (s *session) fill() error {
 	u := s.u
+	s.drained = false
 	limit := u.o.MaxUnacked
 	if s.probing {
 		limit = u.o.BatchEvents
@@ -390,6 +399,7 @@ func (s *session) fill() error {
 			return b.err
 		}
 		if b.payload == nil {
+			s.drained = true
 			return nil
 		}
 		// While this one goes to the broker (paho's Publish waits for

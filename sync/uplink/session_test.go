@@ -564,6 +564,40 @@ func (g *gatedOutbox) Confirm(w uint64) error {
 	return g.fakeOutbox.Confirm(w)
 }
 
+// TestSessionConfirmsAtOnceWhenHeadOfficeHasAll: while events remain to
+// be sent or acknowledged, acks are coalesced to one Confirm per
+// ConfirmEvery; the ack that covers everything the outbox holds has no
+// later ack to be coalesced with and is confirmed at once, so a drained
+// backlog, or a sale on a quiet till, leaves the ledger without waiting.
+func TestSessionConfirmsAtOnceWhenHeadOfficeHasAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(100)
+		fb := &fakeBroker{}
+		run(t, ob, fb, uplink.Options{BatchEvents: 10, ConfirmEvery: time.Hour, AckTimeout: time.Hour})
+		contiguous(t, fb.sent(), 1, 100)
+		fb.ack(40, 0)
+		synctest.Wait()
+		fb.ack(60, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40}) {
+			t.Fatalf("confirms %v with 61..100 outstanding, want [40] (coalesced)", c)
+		}
+		fb.ack(100, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100}) {
+			t.Fatalf("confirms %v once head office had everything, want [40 100] at once", c)
+		}
+		ob.add(5)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 105)
+		fb.ack(105, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100, 105}) {
+			t.Fatalf("confirms %v after a sale head office acked, want [40 100 105]", c)
+		}
+	})
+}
+
 // TestSessionConfirmDoesNotHoldUpPublishing: while the ledger writes head
 // office's watermark, the uplink goes on publishing; Confirms run one at
 // a time, in order, and the status names only what the ledger confirmed.

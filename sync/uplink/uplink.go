@@ -88,7 +88,9 @@ type Options struct {
 	// between two resends for the same gap request. Default 10s.
 	AckTimeout time.Duration
 	// ConfirmEvery is the least time between two Outbox.Confirm calls
-	// (acks in between are coalesced). Default 100ms.
+	// (acks in between are coalesced) while events remain unsent or
+	// unacknowledged; an ack that covers everything the outbox holds is
+	// confirmed at once. Default 100ms.
 	ConfirmEvery time.Duration
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
 	// about 1.5x this. Default 15s.
