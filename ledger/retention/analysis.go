@@ -267,31 +267,31 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if err := uniqueIDs(members); err != nil {
 		return nil, err
 	}
-	a.Profiles = make([]Profile, len(members))
+	n := len(members)
+	a.Profiles = make([]Profile, n)
 	// Each member's profile depends on that member alone: the members are
 	// split over the processors, each part with its own scratch space,
-	// and the exclusions (counts) summed in part order.
-	parts := partsFor(len(members))
+	// and the exclusions (counts) summed in part order. Each part lists
+	// its buyers' BG/NBD summaries and its mean intervals in the shared
+	// lists from its first member on; they are moved up behind the part
+	// before, so the summaries are in member order, as the fit folds them.
+	parts := partsFor(n)
 	excluded := make([]Exclusions, parts)
-	inParts(len(members), parts, func(k, lo, hi int) {
-		excluded[k] = a.profileRange(members[lo:hi], a.Profiles[lo:hi], asOf, &c)
+	custs, intervals := make([]bgnbd.Customer, n), make([]float64, n)
+	type listed struct{ lo, custs, intervals int }
+	lists := make([]listed, parts)
+	inParts(n, parts, func(k, lo, hi int) {
+		r := a.profileRange(members[lo:hi], a.Profiles[lo:hi], custs[lo:hi], intervals[lo:hi], asOf, &c)
+		excluded[k], lists[k] = r.excluded, listed{lo, r.custs, r.intervals}
 	})
-	for _, ex := range excluded {
+	buyers, withInterval := 0, 0
+	for k, ex := range excluded {
 		a.Excluded.add(ex)
+		l := lists[k]
+		buyers += copy(custs[buyers:], custs[l.lo:l.lo+l.custs])
+		withInterval += copy(intervals[withInterval:], intervals[l.lo:l.lo+l.intervals])
 	}
-	var buyers int
-	intervals := make([]float64, 0, len(a.Profiles))
-	custs := make([]bgnbd.Customer, 0, len(a.Profiles))
-	for i := range a.Profiles {
-		p := &a.Profiles[i]
-		if p.Rhythm.PurchaseDays > 0 {
-			buyers++
-			custs = append(custs, a.Customer(p))
-		}
-		if p.Rhythm.HasInterval {
-			intervals = append(intervals, p.Rhythm.MeanInterval)
-		}
-	}
+	custs, intervals = custs[:buyers], intervals[:withInterval]
 	if buyers == 0 {
 		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
 	}
@@ -331,31 +331,37 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	if window == 0 {
 		window = float64(DefaultSleepRule.WindowDays)
 	}
+	setStatus := func(p *Profile) { p.Status = a.status(p) }
 	if a.Model != nil {
+		// The statuses are set in the same pass as the predictions they
+		// read.
 		pr.model, pr.horizon = a.Model.Params, window/7
-		if err := pr.predictAll(a.Profiles, which); err != nil {
+		if err := pr.predictAll(a.Profiles, which, setStatus); err != nil {
 			return nil, err
 		}
+		return a, nil
 	}
 	inParts(len(a.Profiles), partsFor(len(a.Profiles)), func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			a.Profiles[i].Status = a.status(&a.Profiles[i])
+			setStatus(&a.Profiles[i])
 		}
 	})
 	return a, nil
 }
 
 // profileRange fills ps[i] from members[i] (cleaned history,
-// rhythm, category rhythms) and returns what cleaning excluded.
-func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, c *Config) Exclusions {
-	var excluded Exclusions
+// rhythm, category rhythms), lists the BG/NBD summaries of the buyers in
+// custs and the mean intervals of those with one in intervals, in order,
+// and returns what cleaning excluded and how many it listed.
+func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Customer, intervals []float64, asOf time.Time, c *Config) rangeResult {
+	var r rangeResult
 	cl := newPopulationCleaner(asOf, c)
 	cl.catsScratch = true // read by rh.categories below, then dropped
 	var rh rhythms
 	for i := range members {
 		m := &members[i]
 		h, ex := cl.clean(m)
-		excluded.add(ex)
+		r.excluded.add(ex)
 		p := &ps[i]
 		// ps is freshly allocated (zero): fields are set one by one, not
 		// copied in as a whole struct.
@@ -368,9 +374,22 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, asOf time.Time, 
 			p.FirstSpend = h.Spend[0]
 			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
 			p.Categories = rh.categories(h)
+			custs[r.custs] = customerOf(&p.Rhythm, a.AsOf)
+			r.custs++
+		}
+		if p.Rhythm.HasInterval {
+			intervals[r.intervals] = p.Rhythm.MeanInterval
+			r.intervals++
 		}
 	}
-	return excluded
+	return r
+}
+
+// rangeResult is what profileRange returns: the exclusions and the number
+// of summaries and intervals listed.
+type rangeResult struct {
+	excluded         Exclusions
+	custs, intervals int
 }
 
 // setChannels sets each profile's channels as of asOf (and its consent:
@@ -528,23 +547,39 @@ type MatrixCell struct {
 // mid, low) and status, how many members and how much past spend. The
 // high-value sleeping and due cells are whom to call first.
 func (a *Analysis) ValueRisk() []MatrixCell {
-	values := []string{"high", "mid", "low"}
-	statuses := []Status{StatusActive, StatusDue, StatusSleeping, StatusLost}
+	values := [...]string{"high", "mid", "low"}
+	statuses := [...]Status{StatusActive, StatusDue, StatusSleeping, StatusLost}
 	cells := make([]MatrixCell, 0, len(values)*len(statuses))
 	for _, v := range values {
 		for _, s := range statuses {
 			cells = append(cells, MatrixCell{Value: v, Status: s})
 		}
 	}
-	for i := range a.Profiles {
-		p := &a.Profiles[i]
-		vi, si := valueIndex(p.Value), statusIndex(p.Status)
-		if vi < 0 || si < 0 {
-			continue
+	// Counted in parts over the processors: counts and money add up the
+	// same in any order.
+	parts := partsFor(len(a.Profiles))
+	type cell struct {
+		members int
+		spend   Money
+	}
+	counts := make([][len(values) * len(statuses)]cell, parts)
+	inParts(len(a.Profiles), parts, func(k, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := &a.Profiles[i]
+			vi, si := valueIndex(p.Value), statusIndex(p.Status)
+			if vi < 0 || si < 0 {
+				continue
+			}
+			c := &counts[k][vi*len(statuses)+si]
+			c.members++
+			c.spend += p.Spend
 		}
-		c := &cells[vi*len(statuses)+si]
-		c.Members++
-		c.Spend += p.Spend
+	})
+	for k := range counts {
+		for j, c := range counts[k] {
+			cells[j].Members += c.members
+			cells[j].Spend += c.spend
+		}
 	}
 	return cells
 }

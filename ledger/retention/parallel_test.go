@@ -16,7 +16,8 @@ import (
 // TestAnalyzeSameOnAnyProcessors holds the analysis of a population large
 // enough to be split over the processors to the analysis done on one:
 // every profile (history, rhythms, predictions, segment, status), the
-// exclusions, the fit and the metrics are the same whatever the split.
+// exclusions, the fit, the metrics and the value-by-risk matrix are the
+// same whatever the split.
 func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
 	base := retentiontest.Generate(3).Members()
 	var ms []retention.Member
@@ -27,25 +28,29 @@ func TestAnalyzeSameOnAnyProcessors(t *testing.T) {
 		}
 	}
 	asOf := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
-	analyze := func(procs int) (*retention.Analysis, retention.Metrics) {
+	type figures struct {
+		metrics   retention.Metrics
+		valueRisk []retention.MatrixCell
+	}
+	analyze := func(procs int) (*retention.Analysis, figures) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		a, err := retention.Analyze(ms, asOf, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return a, a.Metrics()
+		return a, figures{a.Metrics(), a.ValueRisk()}
 	}
-	one, oneMetrics := analyze(1)
+	one, oneFigures := analyze(1)
 	if one.Model == nil {
 		t.Fatalf("no model: %s", one.ModelError)
 	}
 	for _, procs := range []int{2, 3, 5} {
-		got, gotMetrics := analyze(procs)
+		got, gotFigures := analyze(procs)
 		if !reflect.DeepEqual(got.Excluded, one.Excluded) || !reflect.DeepEqual(got.Model, one.Model) {
 			t.Errorf("%d processors: excluded %+v model %+v, one processor: %+v %+v", procs, got.Excluded, got.Model, one.Excluded, one.Model)
 		}
-		if !reflect.DeepEqual(gotMetrics, oneMetrics) {
-			t.Errorf("%d processors: metrics %+v, one processor: %+v", procs, gotMetrics, oneMetrics)
+		if !reflect.DeepEqual(gotFigures, oneFigures) {
+			t.Errorf("%d processors: metrics and matrix %+v, one processor: %+v", procs, gotFigures, oneFigures)
 		}
 		for i := range one.Profiles {
 			if !reflect.DeepEqual(got.Profiles[i], one.Profiles[i]) {

@@ -318,9 +318,10 @@ func tableSize(n int) int {
 }
 
 // predictAll fills the predictions of every profile with a purchase, which
-// indexAll said. The first member (in order) whose prediction fails names
+// indexAll said, and then calls then on every profile (in the same pass
+// over them). The first member (in order) whose prediction fails names
 // the error.
-func (pr *predictor) predictAll(ps []Profile, which []int32) error {
+func (pr *predictor) predictAll(ps []Profile, which []int32, then func(*Profile)) error {
 	// The distinct (purchase days, age) first, then each distinct
 	// prediction from its own.
 	pr.indexAges()
@@ -360,7 +361,6 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 			var err error
 			switch j := which[i]; j {
 			case -1:
-				continue
 			case -2:
 				var pred prediction
 				if err = pred.compute(customerOf(&p.Rhythm, pr.asOf), pr.model, pr.horizon); err == nil {
@@ -377,6 +377,7 @@ func (pr *predictor) predictAll(ps []Profile, which []int32) error {
 				errs[k] = fmt.Errorf("member %s: %w", p.MemberID, err)
 				return
 			}
+			then(p)
 		}
 	})
 	for _, err := range errs {
