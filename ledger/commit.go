@@ -41,6 +41,7 @@ type wtx struct {
 	anchorSet bool        // the current op set the anchor itself (ConfirmClock)
 	eng       Engine
 	joinLot   *joinLot            // the lot the current op opened, for its later credits
+	holdLots  bool                // credits keep the lot they open in joinLot (holdCredits)
 	delta     counts              // rows the batch added, for Stats
 	rowErr    error               // a row the current op read did not decode: the op fails
 	win       map[string]winCache // windows this transaction read or moved, kept in l.win once it commits
@@ -53,6 +54,10 @@ type joinLot struct {
 	member  string
 	key     []byte
 	expires time.Time
+	// held: the lot is not written yet; lot is what to write
+	// (holdCredits).
+	held bool
+	lot  lotRec
 }
 
 // submit queues fn for the committer and waits until its transaction is
@@ -225,7 +230,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 			finish(o, nil, err)
 			continue
 		}
-		w.dirty, w.joinLot, w.anchorSet = false, nil, false
+		w.dirty, w.joinLot, w.holdLots, w.anchorSet = false, nil, false, false
 		var next clockAnchor
 		w.st, next = judge(w.anchor, readClock(l.clock), l.ck.tol)
 		w.now, w.trusted = w.st.wall, w.st.trusted

@@ -60,6 +60,10 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			// Credits of one operation with the same expiry share a lot
 			// (a sale's lines and bonuses): fewer rows per sale.
 			if j := w.joinLot; j != nil && j.member == rec.Member.ID && j.expires.Equal(ev.ExpiresAt) {
+				if j.held {
+					j.lot.Remaining += rest
+					break
+				}
 				if lot, ok := w.getLot(j.key); ok {
 					lot.Remaining += rest
 					w.put(bRows, j.key, encodeLot(lot))
@@ -67,7 +71,14 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 				}
 			}
 			k := rowKey(rowLot, rec.Member.ID, ev.Seq)
-			w.putLot(k, lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt})
+			lot := lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt}
+			if w.holdLots {
+				w.putHeldLot() // of another expiry
+				w.indexNewLot(k, lot)
+				w.joinLot = &joinLot{member: rec.Member.ID, key: k, expires: ev.ExpiresAt, lot: lot, held: true}
+				break
+			}
+			w.putLot(k, lot)
 			w.joinLot = &joinLot{member: rec.Member.ID, key: k, expires: ev.ExpiresAt}
 		}
 	case ev.Points < 0:
@@ -333,10 +344,35 @@ func (w *wtx) indexExpiry(member string, t time.Time) {
 
 // putLot writes a lot, indexing its expiry when it is new.
 func (w *wtx) putLot(k []byte, lot lotRec) {
+	w.indexNewLot(k, lot)
+	w.put(bRows, k, encodeLot(lot))
+}
+
+// indexNewLot indexes the expiry of lot k when the lot is new.
+func (w *wtx) indexNewLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() && w.get(bRows, k) == nil {
 		w.indexExpiry(rowMember(k), lot.ExpiresAt)
 	}
-	w.put(bRows, k, encodeLot(lot))
+}
+
+// holdCredits makes the op's lot-opening credits (pointEvent) keep their
+// lot in w.joinLot instead of writing it at each credit, until
+// writeHeldLot: a sale's lines and bonuses share one lot, and writing it
+// once saves reading it back and rewriting it for every line after the
+// first. The caller must call writeHeldLot before anything reads lots.
+func (w *wtx) holdCredits() { w.holdLots = true }
+
+// writeHeldLot writes the lot holdCredits kept, and ends the holding.
+func (w *wtx) writeHeldLot() {
+	w.holdLots = false
+	w.putHeldLot()
+}
+
+func (w *wtx) putHeldLot() {
+	if j := w.joinLot; j != nil && j.held {
+		w.put(bRows, j.key, encodeLot(j.lot))
+		j.held = false
+	}
 }
 
 // getLot reads the lot row k; one that does not decode fails the op

@@ -239,7 +239,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	// Score.
 	var out rules.Outcome
 	if rec != nil {
-		in := rules.SaleInput{At: w.now, ClockTrusted: w.trusted, Member: w.memberState(rec)}
+		in := rules.SaleInput{At: w.now, ClockTrusted: w.trusted, Member: w.memberState(rec), Lines: make([]rules.LineInput, 0, len(req.Lines))}
 		if !w.trusted && !w.st.decide.IsZero() {
 			// campaigns and birthdays wait for the corrected time; the
 			// engine needs some time to score the lines
@@ -293,7 +293,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		sale.Seq = seq
 		return sale
 	}, func(uint64) outboxPlace { return outboxPlace{placeSale, []byte(sale.ID)} })
-	sr := saleRec{Fingerprint: fp, MemberID: req.MemberID, bin: &sale}
+	sr := saleRec{Fingerprint: fp, MemberID: req.MemberID, bin: &sale, Lines: make([]lineState, 0, len(req.Lines))}
 	w.delta.Sales++
 	paid := allocate(amounts, gross, discount)
 	for i, ln := range req.Lines {
@@ -301,6 +301,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	}
 	result := SaleResult{Sale: sale}
 	if rec != nil {
+		result.Events = withCap[PointEvent](len(reds) + len(out.Lines) + len(out.Bonuses))
 		for _, rd := range reds {
 			ev, parts := w.pointEvent(rec, PointEvent{Kind: KindRedeem, Points: -rd.Points, SaleID: sale.ID, Reason: rd.RewardID}, nil)
 			sr.Redeems = append(sr.Redeems, redeemRef{ID: ev.ID, Points: rd.Points, Parts: parts})
@@ -310,6 +311,8 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 				rec.Offline = append(rec.Offline, offlineRedeem{Seq: ev.Seq, Points: rd.Points})
 			}
 		}
+		// The credits below share one lot, written once after them.
+		w.holdCredits()
 		for _, lp := range out.Lines {
 			if lp.Points == 0 {
 				continue
@@ -332,8 +335,8 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 			sr.Bonuses = append(sr.Bonuses, evRef{ID: ev.ID, Points: ev.Points})
 			result.Events = append(result.Events, ev)
 			result.Earned += ev.Points
-
 		}
+		w.writeHeldLot()
 		if out.BirthdayBonus {
 			rec.BirthdayBonusGivenAt = w.now
 			if !slices.Contains(rec.BirthdayYears, out.BirthdayYear) {
@@ -356,6 +359,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		}
 		result.Balance = eff
 	}
+	sr.Events = withCap[uint64](len(result.Events))
 	for _, ev := range result.Events {
 		sr.Events = append(sr.Events, ev.Seq)
 	}
@@ -428,6 +432,15 @@ func (sr *saleRec) result(tx *bolt.Tx) (SaleResult, error) {
 	return r, nil
 }
 
+// withCap is an empty slice with room for n, nil when n is 0 (a result
+// without events keeps its nil slice, as append left it).
+func withCap[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
+}
+
 // allocate spreads a sale-level discount (rewards) over the lines in
 // proportion to their amounts, rounding down, the remainder going to the
 // first lines, and returns what was paid for each line. The result sums to
@@ -457,6 +470,9 @@ func categories(lines []Line) []string {
 	var cs []string
 	for _, ln := range lines {
 		if ln.Category != "" && !slices.Contains(cs, ln.Category) {
+			if cs == nil {
+				cs = make([]string, 0, len(lines))
+			}
 			cs = append(cs, ln.Category)
 		}
 	}
