@@ -356,7 +356,7 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Customer, intervals []float64, asOf time.Time, c *Config) rangeResult {
 	var r rangeResult
 	cl := newPopulationCleaner(asOf, c)
-	cl.catsScratch = true // read by rh.categories below, then dropped
+	cl.noCats = true // read by rh.categoriesOf below from cl.days
 	var rh rhythms
 	for i := range members {
 		m := &members[i]
@@ -373,7 +373,7 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Cu
 			}
 			p.FirstSpend = h.Spend[0]
 			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
-			p.Categories = rh.categories(h)
+			p.Categories = rh.categoriesOf(cl.days, m.Purchases)
 			custs[r.custs] = customerOf(&p.Rhythm, a.AsOf)
 			r.custs++
 		}

@@ -280,3 +280,44 @@ func TestTrainRankSameModel(t *testing.T) {
 		}
 	}
 }
+
+// TestCategoriesFromSales: the category rhythms Analyze builds from the
+// sales cleaning kept (rhythms.categoriesOf, with no per-day lists) are
+// those of the cleaned history's per-day lists, on random members with
+// refunds, several sales a day, empty and repeated names, and members with
+// more categories than the linear scan takes.
+func TestCategoriesFromSales(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	asOf := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	c := (*Config)(nil).withDefaults()
+	cl := newPopulationCleaner(asOf, &c)
+	cl.noCats = true
+	var rh, ref rhythms
+	withCats := 0
+	for i := range 20000 {
+		m := randomMember(rng, time.UTC)
+		if i%10 == 0 {
+			for k := range m.Purchases {
+				for range rng.IntN(6) {
+					m.Purchases[k].Categories = append(m.Purchases[k].Categories, fmt.Sprintf("c%02d", rng.IntN(30)))
+				}
+			}
+		}
+		h, _ := Clean(m, asOf, &c)
+		want := ref.categories(h)
+		hn, _ := cl.clean(&m)
+		if hn.Cats != nil || !reflect.DeepEqual(hn.Days, h.Days) {
+			t.Fatalf("member %d: history without categories %+v, want days %v", i, hn, h.Days)
+		}
+		got := rh.categoriesOf(cl.days, m.Purchases)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("member %d %+v:\n got %+v\nwant %+v", i, m, got, want)
+		}
+		if len(want) > linearCats {
+			withCats++
+		}
+	}
+	if withCats == 0 {
+		t.Fatal("no member with more categories than the linear scan takes")
+	}
+}

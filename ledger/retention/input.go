@@ -268,10 +268,11 @@ type cleaner struct {
 	dayBuf   []Day
 	spendBuf []Money
 	catBuf   [][]string
-	// catsScratch: a history's Cats are scratch space, valid until the
-	// next member is cleaned (for callers that read them at once, as
-	// Analyze does to build the category rhythms).
-	catsScratch bool
+	// noCats: histories come without Cats; the caller reads the
+	// categories of the sales kept (days) before the next member is
+	// cleaned, as Analyze does to build the category rhythms
+	// (rhythms.categoriesOf).
+	noCats bool
 }
 
 // slabChunk is the number of purchase days per shared chunk.
@@ -279,15 +280,8 @@ const slabChunk = 1 << 14
 
 // alloc returns the three slices of a history of n purchase days.
 func (cl *cleaner) alloc(n int) History {
-	if cl.catsScratch {
-		if cap(cl.catBuf) < n {
-			cl.catBuf = make([][]string, max(n, 64))
-		}
-		cats := cl.catBuf[:n:n]
-		clear(cats) // no element may share a backing array still
-		h := cl.allocDays(n)
-		h.Cats = cats
-		return h
+	if cl.noCats {
+		return cl.allocDays(n)
 	}
 	if !cl.slab || n == 0 || n > slabChunk/4 {
 		return History{Days: make([]Day, n), Spend: make([]Money, n), Cats: make([][]string, n)}
@@ -514,6 +508,9 @@ func (cl *cleaner) clean(m *Member) (History, Exclusions) {
 			out.Days[j] = e.d
 		}
 		out.Spend[j] += e.amount
+		if cl.noCats {
+			continue
+		}
 		cats := ps[e.sale].Categories
 		if out.Cats[j] == nil && distinctSorted(cats) {
 			// The day's first sale with its categories already distinct

@@ -137,6 +137,7 @@ type rhythms struct {
 	// cats are the current member's categories (the first n in use), each
 	// with its purchase days; byName finds them when a member has many.
 	cats   []catDays
+	n      int
 	byName map[string]int
 	// slab: the members' category rhythms are cut from shared chunks.
 	slab []CategoryRhythm
@@ -153,42 +154,75 @@ const linearCats = 16
 
 // categories returns the rhythm of each category in h, sorted by category.
 func (rh *rhythms) categories(h History) CategoryRhythms {
-	n := 0
 	for i, cats := range h.Cats {
 		for _, c := range cats {
-			j := -1
-			if n <= linearCats {
-				for k := range n {
-					if rh.cats[k].name == c {
-						j = k
-						break
-					}
-				}
-			} else if k, ok := rh.byName[c]; ok {
-				j = k
-			}
-			if j < 0 {
-				j = n
-				if n == len(rh.cats) {
-					rh.cats = append(rh.cats, catDays{})
-				}
-				rh.cats[n].name, rh.cats[n].days = c, rh.cats[n].days[:0]
-				n++
-				if n == linearCats+1 {
-					if rh.byName == nil {
-						rh.byName = map[string]int{}
-					}
-					clear(rh.byName)
-					for k := range n {
-						rh.byName[rh.cats[k].name] = k
-					}
-				} else if n > linearCats+1 {
-					rh.byName[c] = j
-				}
-			}
-			rh.cats[j].days = append(rh.cats[j].days, h.Days[i])
+			rh.add(c, h.Days[i])
 		}
 	}
+	return rh.take()
+}
+
+// categoriesOf is categories of the history cleaning kept in days (its
+// sales by day, ascending) from the member's purchases ps, read from the
+// sales themselves: Analyze's cleaning makes no per-day lists of
+// categories (scratch space of strings to clear for every member, each
+// write one the collector may watch). Empty names are left out and a
+// category bought twice on a day counts the day once, as cleaning's
+// per-day lists do.
+func (rh *rhythms) categoriesOf(days []cleanDay, ps []Purchase) CategoryRhythms {
+	for k := range days {
+		for _, c := range ps[days[k].sale].Categories {
+			if c != "" {
+				rh.add(c, days[k].d)
+			}
+		}
+	}
+	return rh.take()
+}
+
+// add notes that the current member bought category c on day d, no
+// earlier than any day added before.
+func (rh *rhythms) add(c string, d Day) {
+	j := -1
+	if rh.n <= linearCats {
+		for k := range rh.n {
+			if rh.cats[k].name == c {
+				j = k
+				break
+			}
+		}
+	} else if k, ok := rh.byName[c]; ok {
+		j = k
+	}
+	if j < 0 {
+		j = rh.n
+		if rh.n == len(rh.cats) {
+			rh.cats = append(rh.cats, catDays{})
+		}
+		rh.cats[j].name, rh.cats[j].days = c, rh.cats[j].days[:0]
+		rh.n++
+		if rh.n == linearCats+1 {
+			if rh.byName == nil {
+				rh.byName = map[string]int{}
+			}
+			clear(rh.byName)
+			for k := range rh.n {
+				rh.byName[rh.cats[k].name] = k
+			}
+		} else if rh.n > linearCats+1 {
+			rh.byName[c] = j
+		}
+	}
+	if days := rh.cats[j].days; len(days) == 0 || days[len(days)-1] != d {
+		rh.cats[j].days = append(days, d)
+	}
+}
+
+// take returns the rhythm of each category added since the last take,
+// sorted by category, and starts the next member.
+func (rh *rhythms) take() CategoryRhythms {
+	n := rh.n
+	rh.n = 0
 	if n == 0 {
 		return nil
 	}
