@@ -210,6 +210,50 @@ func TestDayOfMatchesDate(t *testing.T) {
 	}
 }
 
+// TestZoneCacheMatchesDayOf: the cleaner's cached zone gives DayOf's day
+// for instants in order, at random and at each side of a zone change
+// (daylight saving, a half-hour one, changes of a zone's rules in the
+// past, years before 1970 and after the last transition of the tables).
+func TestZoneCacheMatchesDayOf(t *testing.T) {
+	locs := []*time.Location{time.UTC, time.FixedZone("y", 13*3600+45*60), time.FixedZone("w", -9*3600-30*60)}
+	for _, name := range []string{"Europe/Sofia", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Apia", "Europe/Moscow"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		locs = append(locs, loc)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, loc := range locs {
+		z := zoneCache{loc: loc}
+		check := func(tm time.Time) {
+			t.Helper()
+			if got, want := z.day(tm), DayOf(tm, loc); got != want {
+				t.Fatalf("%s in %s: zoneCache %d, DayOf %d", tm, loc, got, want)
+			}
+		}
+		var ts []time.Time
+		for range 20000 {
+			ts = append(ts, time.Unix(rng.Int64N(6e9)-3e9, rng.Int64N(1e9)))
+		}
+		for _, tm := range ts {
+			check(tm)
+			start, end := tm.In(loc).ZoneBounds()
+			for _, edge := range []time.Time{start, end} {
+				if !edge.IsZero() {
+					for _, d := range []time.Duration{-time.Nanosecond, 0, time.Nanosecond, -time.Second, time.Second} {
+						check(edge.Add(d))
+					}
+				}
+			}
+		}
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		for _, tm := range ts {
+			check(tm)
+		}
+	}
+}
+
 var _ = slices.Contains[[]string]
 var _ = sort.Ints
 
