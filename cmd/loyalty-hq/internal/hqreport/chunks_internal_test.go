@@ -87,3 +87,26 @@ func TestWriteInChunksWriterFails(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteInChunksOneAtATime: with one goroutine as with several, format
+// is asked for at most a chunk of items at a time, so an export is never
+// held whole in memory.
+func TestWriteInChunksOneAtATime(t *testing.T) {
+	for _, procs := range []int{1, 2, 3} {
+		largest := 0
+		format := func(_ int, b []byte, lo, hi int) ([]byte, error) {
+			largest = max(largest, hi-lo)
+			for i := lo; i < hi; i++ {
+				b = strconv.AppendInt(append(b, ' '), int64(i), 10)
+			}
+			return b, nil
+		}
+		var got bytes.Buffer
+		if err := writeInChunks(&got, 10*chunkMembers+5, procs, format); err != nil {
+			t.Fatal(err)
+		}
+		if largest > chunkMembers {
+			t.Errorf("procs %d: format asked for %d items at once, more than a chunk (%d)", procs, largest, chunkMembers)
+		}
+	}
+}
