@@ -452,13 +452,15 @@ func (w *wtx) emit(typ OutboxType, build func(seq uint64, id string) any) (uint6
 
 // emitRow is emit for a payload the caller stores in a row of its own
 // encoding (event rows, evrow.go): no JSON is built here, the outbox
-// record is the reference alone.
-func (w *wtx) emitRow(typ OutboxType, build func(seq uint64, id string) any, ref func(seq uint64) outboxPlace) uint64 {
+// record is the reference alone. set gets the sequence and id for the
+// payload; member and saleID are what an untrusted clock's pending entry
+// names (pend).
+func (w *wtx) emitRow(typ OutboxType, member, saleID string, set func(seq uint64, id string), ref func(seq uint64) outboxPlace) uint64 {
 	seq := w.nextSeq()
 	id := w.l.eventID(seq)
-	v := build(seq, id)
+	set(seq, id)
 	if !w.trusted && typ != OutClock {
-		w.pend(seq, typ, v)
+		w.pendIDs(seq, typ, member, saleID)
 	}
 	r := OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}
 	w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq)))

@@ -55,17 +55,24 @@ func (w *wtx) timeRef() TimeRef {
 
 // pend records an event stamped by an untrusted clock for correction.
 func (w *wtx) pend(seq uint64, typ OutboxType, v any) {
-	r := untimedRec{Type: typ, Boot: w.st.boot, Mono: w.st.mono}
+	var member, sale string
 	switch x := v.(type) {
 	case Sale:
-		r.Member, r.Sale = x.MemberID, x.ID
+		member, sale = x.MemberID, x.ID
 	case Refund:
-		r.Member, r.Sale = x.MemberID, x.SaleID
+		member, sale = x.MemberID, x.SaleID
 	case PointEvent:
-		r.Member, r.Sale = x.MemberID, x.SaleID
+		member, sale = x.MemberID, x.SaleID
 	case Member:
-		r.Member = x.ID
+		member = x.ID
 	}
+	w.pendIDs(seq, typ, member, sale)
+}
+
+// pendIDs is pend for an event about member and sale (either may be
+// empty).
+func (w *wtx) pendIDs(seq uint64, typ OutboxType, member, sale string) {
+	r := untimedRec{Type: typ, Boot: w.st.boot, Mono: w.st.mono, Member: member, Sale: sale}
 	w.putJSON(bPending, u64(seq), r)
 }
 

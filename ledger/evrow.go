@@ -70,7 +70,7 @@ func encodeEventRow(ev *PointEvent) []byte {
 	if ev.ClockTrusted {
 		flags |= evTrusted
 	}
-	idStored := ev.ID != ev.Register+"-"+strconv.FormatUint(ev.Seq, 10)
+	idStored := !isEventID(ev.ID, ev.Register, ev.Seq)
 	if idStored {
 		flags |= evIDStored
 	}
@@ -97,6 +97,15 @@ func encodeEventRow(ev *PointEvent) []byte {
 	b = appendStr(b, ev.BootID)
 	b = binary.AppendVarint(b, ev.SinceBoot)
 	return appendStr(b, ev.ClockFault)
+}
+
+// isEventID reports whether id is register-seq, the id eventID gives,
+// without building that string.
+func isEventID(id, register string, seq uint64) bool {
+	var n [20]byte
+	digits := strconv.AppendUint(n[:0], seq, 10)
+	return len(id) == len(register)+1+len(digits) && id[:len(register)] == register &&
+		id[len(register)] == '-' && id[len(register)+1:] == string(digits)
 }
 
 // decodeEventRow decodes the event row k, v in either form.

@@ -63,6 +63,10 @@ func TestEventRowRoundTrip(t *testing.T) {
 		PointEvent{ID: "other-7", Register: "r1", Seq: 7, Kind: KindAdjust, MemberID: "m1", Points: 1 << 40, WallTime: local, ExpiresAt: local.AddDate(1, 0, 0)},
 		PointEvent{ID: "r1-8", Register: "r1", Seq: 8, Kind: KindExpire, MemberID: "m1", Points: -3, WallTime: time.Date(2026, 7, 1, 10, 0, 0, 0, time.FixedZone("X", -9000))},
 	)
+	// Ids close to the one the row leaves out (register-seq) are stored.
+	for _, id := range []string{"r1-80", "r1-08", "r10-8", "r1_8", "r1-", "1-8", "r1-8 "} {
+		evs = append(evs, PointEvent{ID: id, Register: "r1", Seq: 8, Kind: KindAdjust, MemberID: "m1", Points: 2, WallTime: local})
+	}
 	for _, ev := range evs {
 		eventRowRoundTrip(t, ev)
 	}

@@ -74,7 +74,8 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			lot := lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt}
 			if w.holdLots {
 				w.putHeldLot() // of another expiry
-				w.indexNewLot(k, lot)
+				// a new lot (ev.Seq was just allocated): index its expiry
+				w.indexExpiry(rec.Member.ID, lot.ExpiresAt)
 				w.joinLot = &joinLot{member: rec.Member.ID, key: k, expires: ev.ExpiresAt, lot: lot, held: true}
 				break
 			}
@@ -344,15 +345,10 @@ func (w *wtx) indexExpiry(member string, t time.Time) {
 
 // putLot writes a lot, indexing its expiry when it is new.
 func (w *wtx) putLot(k []byte, lot lotRec) {
-	w.indexNewLot(k, lot)
-	w.put(bRows, k, encodeLot(lot))
-}
-
-// indexNewLot indexes the expiry of lot k when the lot is new.
-func (w *wtx) indexNewLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() && w.get(bRows, k) == nil {
 		w.indexExpiry(rowMember(k), lot.ExpiresAt)
 	}
+	w.put(bRows, k, encodeLot(lot))
 }
 
 // holdCredits makes the op's lot-opening credits (pointEvent) keep their
@@ -405,14 +401,17 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	ev.Register = w.l.register
 	ev.WallTime, ev.ClockTrusted, ev.TimeRef = w.now, w.trusted, w.timeRef()
 	ev.RuleVersion = w.eng.RuleVersion()
-	w.emitRow(OutPoints, func(seq uint64, id string) any {
+	var k []byte // the event row's key, named by the outbox record
+	w.emitRow(OutPoints, ev.MemberID, ev.SaleID, func(seq uint64, id string) {
 		ev.Seq, ev.ID = seq, id
-		return ev
-	}, func(seq uint64) outboxPlace { return outboxPlace{placeRows, rowKey(rowEvent, rec.Member.ID, seq)} })
+	}, func(seq uint64) outboxPlace {
+		k = rowKey(rowEvent, rec.Member.ID, seq)
+		return outboxPlace{placeRows, k}
+	})
 	if !eventRowTimesOK(&ev) {
 		w.fail(fmt.Errorf("encode event %s: a time outside years 0-9999 or a zone offset of a day or more", ev.ID))
 	}
-	w.put(bRows, rowKey(rowEvent, rec.Member.ID, ev.Seq), encodeEventRow(&ev))
+	w.put(bRows, k, encodeEventRow(&ev))
 	rec.Balance += ev.Points
 	w.delta.Events++
 	return ev

@@ -289,9 +289,8 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 	}
 	// The sale row holds the sale in binary and the outbox record names
 	// it: no JSON of the sale is built in the committer (salerow.go).
-	w.emitRow(OutSale, func(seq uint64, _ string) any {
+	w.emitRow(OutSale, sale.MemberID, sale.ID, func(seq uint64, _ string) {
 		sale.Seq = seq
-		return sale
 	}, func(uint64) outboxPlace { return outboxPlace{placeSale, []byte(sale.ID)} })
 	sr := saleRec{Fingerprint: fp, MemberID: req.MemberID, bin: &sale, Lines: make([]lineState, 0, len(req.Lines))}
 	w.delta.Sales++
