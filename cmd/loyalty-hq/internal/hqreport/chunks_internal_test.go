@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -93,9 +94,12 @@ func TestWriteInChunksWriterFails(t *testing.T) {
 // held whole in memory.
 func TestWriteInChunksOneAtATime(t *testing.T) {
 	for _, procs := range []int{1, 2, 3} {
+		var mu sync.Mutex // format runs on several goroutines
 		largest := 0
 		format := func(_ int, b []byte, lo, hi int) ([]byte, error) {
+			mu.Lock()
 			largest = max(largest, hi-lo)
+			mu.Unlock()
 			for i := lo; i < hi; i++ {
 				b = strconv.AppendInt(append(b, ' '), int64(i), 10)
 			}
