@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,7 @@ type wtx struct {
 	delta     counts              // rows the batch added, for Stats
 	rowErr    error               // a row the current op read did not decode: the op fails
 	win       map[string]winCache // windows this transaction read or moved, kept in l.win once it commits
+	rowsCur   *bolt.Cursor        // get's cursor over the rows bucket
 	// failed is the first write of the current op that failed: run returns
 	// it, and the op's writes are rolled back with the transaction.
 	failed error
@@ -403,7 +405,23 @@ func (w *wtx) del(bucket, k []byte) {
 	}
 }
 
-func (w *wtx) get(bucket, k []byte) []byte { return w.tx.Bucket(bucket).Get(k) }
+func (w *wtx) get(bucket, k []byte) []byte {
+	if !bytes.Equal(bucket, bRows) {
+		return w.tx.Bucket(bucket).Get(k)
+	}
+	// An op reads the rows bucket several times (member, day row, expiry
+	// index): one cursor per transaction serves them, where Bucket.Get
+	// makes a cursor and grows its stack each time. Seek starts from the
+	// bucket's root, so the writes between reads do not matter.
+	if w.rowsCur == nil {
+		w.rowsCur = w.tx.Bucket(bRows).Cursor()
+	}
+	key, v := w.rowsCur.Seek(k)
+	if !bytes.Equal(key, k) {
+		return nil
+	}
+	return v
+}
 
 func (w *wtx) getJSON(bucket, k []byte, v any) (bool, error) {
 	b := w.get(bucket, k)

@@ -304,7 +304,15 @@ func expiryKey(t time.Time, member string) []byte {
 
 // indexedExpiry is the time of the member's expiry index entry.
 func indexedExpiry(rows *bolt.Bucket, member string) (time.Time, bool) {
-	v := rows.Get(rowKey(rowExpiryIndexed, member, 0))
+	return expiryEntry(rows.Get(rowKey(rowExpiryIndexed, member, 0)))
+}
+
+// indexedExpiry is indexedExpiry read through w.get.
+func (w *wtx) indexedExpiry(member string) (time.Time, bool) {
+	return expiryEntry(w.get(bRows, rowKey(rowExpiryIndexed, member, 0)))
+}
+
+func expiryEntry(v []byte) (time.Time, bool) {
 	if len(v) != 8 {
 		return time.Time{}, false
 	}
@@ -314,7 +322,7 @@ func indexedExpiry(rows *bolt.Bucket, member string) (time.Time, bool) {
 // setExpiryIndex moves the member's index entry to t (none when t is
 // zero).
 func (w *wtx) setExpiryIndex(member string, t time.Time) {
-	old, had := indexedExpiry(w.tx.Bucket(bRows), member)
+	old, had := w.indexedExpiry(member)
 	if had && old.Equal(t) {
 		return
 	}
@@ -337,7 +345,7 @@ func (w *wtx) indexExpiry(member string, t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	if old, had := indexedExpiry(w.tx.Bucket(bRows), member); had && !t.Before(old) {
+	if old, had := w.indexedExpiry(member); had && !t.Before(old) {
 		return
 	}
 	w.setExpiryIndex(member, t)

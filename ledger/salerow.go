@@ -43,6 +43,34 @@ const (
 	srFPString   byte = 16
 )
 
+// fingerprintBytes decodes fp into out when it is what fingerprint gives
+// (hex.EncodeToString of 16 bytes: 32 lowercase hex digits), the form a
+// binary row stores as bytes; any other string is stored as it is.
+func fingerprintBytes(fp string, out *[16]byte) bool {
+	if len(fp) != 2*len(out) {
+		return false
+	}
+	for i := range out {
+		hi, ok1 := lowerHexDigit(fp[2*i])
+		lo, ok2 := lowerHexDigit(fp[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func lowerHexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
 // encodeBinary encodes sr with its sale s.
 func (sr *saleRec) encodeBinary(s *Sale) []byte {
 	b := make([]byte, 0, 160+48*len(s.Lines)+24*len(sr.Lines))
@@ -59,15 +87,15 @@ func (sr *saleRec) encodeBinary(s *Sale) []byte {
 	if sr.Voided {
 		flags |= srVoided
 	}
-	fp, err := hex.DecodeString(sr.Fingerprint)
-	if err != nil || len(fp) != 16 || hex.EncodeToString(fp) != sr.Fingerprint {
+	var fp [16]byte
+	if !fingerprintBytes(sr.Fingerprint, &fp) {
 		flags |= srFPString
 	}
 	b = append(b, saleRowMark, flags)
 	if flags&srFPString != 0 {
 		b = appendStr(b, sr.Fingerprint)
 	} else {
-		b = append(b, fp...)
+		b = append(b, fp[:]...)
 	}
 	b = appendStr(b, s.ID)
 	b = appendStr(b, s.Register)

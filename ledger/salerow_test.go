@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -25,6 +26,21 @@ func saleRowCases() []saleRec {
 			Closed: true, Voided: true, ExpiredReversed: 7},
 		{Fingerprint: "not hex", bin: &empty, Lines: []lineState{{No: 1, Units: 1, Amount: 1}}},
 		{Fingerprint: "0011223344556677889AABBCCDDEEFF0", bin: &nilTenders},
+	}
+}
+
+// TestFingerprintBytes: a fingerprint is stored as bytes exactly when it
+// is the hex of 16 bytes as hex.EncodeToString writes it.
+func TestFingerprintBytes(t *testing.T) {
+	for _, fp := range []string{"00112233445566778899aabbccddeeff", fingerprint("x"), "0011223344556677889AABBCCDDEEFF0",
+		"00112233445566778899aabbccddeef", "00112233445566778899aabbccddeeff0", "0011223344556677889gaabbccddeeff", "", "not hex", "00112233445566778899aabbccddee\xff"} {
+		var got [16]byte
+		ok := fingerprintBytes(fp, &got)
+		want, err := hex.DecodeString(fp)
+		wantOK := err == nil && len(want) == 16 && hex.EncodeToString(want) == fp
+		if ok != wantOK || ok && !bytes.Equal(got[:], want) {
+			t.Errorf("%q: %x %v, want %x %v", fp, got, ok, want, wantOK)
+		}
 	}
 }
 
