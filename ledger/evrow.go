@@ -47,9 +47,21 @@ func eventRowTimesOK(ev *PointEvent) bool {
 // jsonText is s as encoding/json sends it: each byte that is not valid
 // UTF-8 becomes U+FFFD, so the row holds what the JSON row read back as.
 func jsonText(s string) string {
-	if utf8.ValidString(s) {
-		return s
+	// Most strings are short and ASCII: a plain loop decides them, where
+	// utf8.ValidString's setup cost more than the check.
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			if utf8.ValidString(s[i:]) {
+				return s
+			}
+			return replaceInvalid(s)
+		}
 	}
+	return s
+}
+
+// replaceInvalid is jsonText for a string that is not valid UTF-8.
+func replaceInvalid(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])

@@ -72,6 +72,24 @@ func TestEventRowRoundTrip(t *testing.T) {
 	}
 }
 
+// TestJSONText: a string reads as encoding/json sends it: valid UTF-8 as
+// it is, each byte of an invalid sequence as U+FFFD.
+func TestJSONText(t *testing.T) {
+	for _, s := range []string{"", "a", "4006381333931", "caf\u00e9", "\u00e9t\u00e9", "\xff", "a\xffb", "abc\xe2\x82", "\xe2\x82abc", "\u2028\xc0\xafz"} {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back string
+		if err := json.Unmarshal(want, &back); err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonText(s); got != back {
+			t.Errorf("jsonText(%q) = %q, want %q", s, got, back)
+		}
+	}
+}
+
 func FuzzEventRow(f *testing.F) {
 	f.Add("r1-1", "m1", "s1", "reason", "boot", int64(5), int64(1_700_000_000_000_000_000), 3600, true)
 	f.Add("r<1>", "m\u2028", "s\xff", "\x00", "", int64(-5), int64(-62_000_000_000_000_000), -7200, false)
