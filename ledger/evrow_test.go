@@ -118,15 +118,46 @@ func sameAppended(t *testing.T, k, v []byte) {
 	t.Helper()
 	want, werr := eventRowJSON(k, v)
 	prefix := []byte(`[{"x":1},`)
-	got, err := appendEventRowJSON(append([]byte(nil), prefix...), k, v)
-	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
-		t.Fatalf("row %q %x: appended error %v, eventRowJSON %v", k, v, err, werr)
-	}
 	if werr != nil {
 		want = nil
 	}
-	if !bytes.Equal(got, append(prefix, want...)) {
-		t.Fatalf("row %q %x: appended\n%s\neventRowJSON\n%s", k, v, got[len(prefix):], want)
+	// Without the text of a second kept, then with it (the second
+	// append finds it), and after a time of another second.
+	var tt rowTimes
+	other := rowTime{sec: 1_700_000_000, nsec: 5, off: 3600}
+	for i, c := range []*rowTimes{nil, &tt, &tt, &tt} {
+		if i == 3 {
+			_, _ = tt.wall.appendJSON(nil, other, true)
+			_, _ = tt.expires.appendJSON(nil, other, true)
+		}
+		got, err := appendEventRowJSON(append([]byte(nil), prefix...), k, v, c)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("row %q %x (%d): appended error %v, eventRowJSON %v", k, v, i, err, werr)
+		}
+		if !bytes.Equal(got, append(prefix, want...)) {
+			t.Fatalf("row %q %x (%d): appended\n%s\neventRowJSON\n%s", k, v, i, got[len(prefix):], want)
+		}
+	}
+}
+
+// TestTimeTextMatchesAppendJSONTime: times written through a kept second
+// are appendJSONTime's bytes: whole seconds, trailing zeros, offsets, the
+// same second again, years at and beyond the ends JSON takes.
+func TestTimeTextMatchesAppendJSONTime(t *testing.T) {
+	var tt timeText
+	cases := []rowTime{
+		{sec: 1_764_697_928, nsec: 123_456_789}, {sec: 1_764_697_928, nsec: 120_000_000}, {sec: 1_764_697_928},
+		{sec: 1_764_697_928, nsec: 1}, {sec: 1_764_697_929, nsec: 999_999_999}, {sec: 1_764_697_929, nsec: 5, off: 3600},
+		{sec: 1_764_697_929, nsec: 5, off: -9000}, {sec: 1_764_697_929, nsec: 5, off: 3600 + 30}, {sec: -62_135_596_800, nsec: 7},
+		{sec: -62_135_596_801, nsec: 7}, {sec: 253_402_300_799, nsec: 70}, {sec: 253_402_300_800}, {sec: 0, off: 86400},
+		{sec: 0, off: 86399, nsec: 10}, {sec: 1_764_697_928, nsec: 123_456_789},
+	}
+	for _, c := range cases {
+		want, wok := c.appendJSON([]byte("x"), true)
+		got, ok := tt.appendJSON([]byte("x"), c, true)
+		if ok != wok || ok && !bytes.Equal(got, want) {
+			t.Errorf("%+v: kept second wrote %s %v, appendJSON %s %v", c, got, ok, want, wok)
+		}
 	}
 }
 

@@ -118,6 +118,8 @@ type outboxReader struct {
 	// (and a cursor searches without allocating once it has its stack).
 	walks [16]rowWalk
 	next  int
+	// times keeps the text of the last second written.
+	times rowTimes
 }
 
 type rowWalk struct {
@@ -191,7 +193,7 @@ func (r *outboxReader) read(b *OutboxBatch, k, v []byte) (rec OutboxRecord, comp
 	if len(rv) == 0 { // bbolt gives a row stored empty as empty, not nil
 		return rec, false, fmt.Errorf("record %s: row %q empty: %w", h.id, h.key, ErrInconsistent)
 	}
-	if b.buf, err = appendEventRowJSON(b.buf, h.key, rv); err != nil {
+	if b.buf, err = appendEventRowJSON(b.buf, h.key, rv, &r.times); err != nil {
 		return rec, false, fmt.Errorf("record %s: row %q: %w", h.id, h.key, err)
 	}
 	// A row that is not binary is an older JSON row, copied as stored.
