@@ -286,7 +286,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 		for g := range callers {
 			wg.Go(func() {
 				for i := range total / callers {
-					if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("g%d-%d", g, i), g*1000+i)); err != nil {
+					// Sale i*callers+g goes to its own member: the callers of
+					// one round buy for different members, as one caller's
+					// consecutive sales do (g*1000+i gave all 16 callers of a
+					// round the same member, one row rewritten 16 times).
+					if _, err := l.RecordSale(ctx, typicalSale(fmt.Sprintf("g%d-%d", g, i), i*callers+g)); err != nil {
 						b.Error(err)
 						return
 					}
