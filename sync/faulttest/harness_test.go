@@ -148,7 +148,7 @@ func (r *register) start(urls []string, o uplink.Options) {
 	if o.Keys == nil {
 		o.Keys = hqRing
 	}
-	u, err := uplink.New(r.l, &o)
+	u, err := uplink.New(ledger.Wire{Ledger: r.l}, &o) // as loyaltyd gives it (daemon/open.go)
 	if err != nil {
 		r.t.Fatal(err)
 	}
