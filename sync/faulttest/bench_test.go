@@ -230,6 +230,7 @@ func BenchmarkCommitToHQ(b *testing.B) {
 		bm := mosquittotest.Start(b, nil)
 		startOffice(b, bm.URL())
 		r := newRegister(b, "r1")
+		firstSession(b, r, bm.URL())
 		r.start([]string{bm.URL()}, uplink.Options{})
 		testkit.Eventually(b, wait, "online", func() bool { return r.u.Status().Online })
 
