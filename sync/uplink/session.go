@@ -283,16 +283,20 @@ func (s *session) applyAcks() {
 // ConfirmEvery so sync never competes with sales for the disk, and it
 // runs on its own goroutine while the session goes on publishing (done
 // takes its result). An ack that covers everything the outbox held
-// (drained) has no later ack to be coalesced with: it is confirmed at
-// once, so a drained backlog is forgotten without waiting out
-// ConfirmEvery (at most one Confirm per ack, one at a time).
+// (drained) and at least a batch (BatchEvents) since the last Confirm
+// has no later ack to be coalesced with: it is confirmed at once, so a
+// drained backlog is forgotten without waiting out ConfirmEvery (at most
+// one Confirm per ack, one at a time). Acks of fewer events stay
+// coalesced even when each drains the outbox: sales trickling in faster
+// than ConfirmEvery would otherwise cost a Confirm (a ledger write) each.
 func (s *session) confirm(ackW uint64) {
 	s.confirmIn = 0
 	if ackW <= s.watermark || s.confirming {
 		return
 	}
 	u := s.u
-	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 && !(s.drained && ackW >= s.cursor) {
+	atOnce := s.drained && ackW >= s.cursor && ackW-s.watermark >= uint64(u.o.BatchEvents)
+	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 && !atOnce {
 		s.confirmIn = d
 		return
 	}

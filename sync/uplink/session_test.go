@@ -592,8 +592,47 @@ func TestSessionConfirmsAtOnceWhenHeadOfficeHasAll(t *testing.T) {
 		contiguous(t, fb.sent(), 1, 105)
 		fb.ack(105, 0)
 		synctest.Wait()
-		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100, 105}) {
-			t.Fatalf("confirms %v after a sale head office acked, want [40 100 105]", c)
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100}) {
+			t.Fatalf("confirms %v after 5 events head office acked, want [40 100] (fewer than a batch: coalesced)", c)
+		}
+		ob.add(10)
+		synctest.Wait()
+		contiguous(t, fb.sent(), 1, 115)
+		fb.ack(115, 0)
+		synctest.Wait()
+		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100, 115}) {
+			t.Fatalf("confirms %v once head office had a batch more, want [40 100 115] at once", c)
+		}
+	})
+}
+
+// TestSessionCoalescesConfirmsOfATrickle: events committed one at a time
+// faster than ConfirmEvery, each acknowledged before the next, drain the
+// outbox at every ack; they are still confirmed at most once per
+// ConfirmEvery (each Confirm is a ledger write), not once per ack (found
+// in review: 100 Confirms a second at one event every 10 ms).
+func TestSessionCoalescesConfirmsOfATrickle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(0)
+		fb := &fakeBroker{}
+		run(t, ob, fb, uplink.Options{BatchEvents: 64, ConfirmEvery: 100 * time.Millisecond, AckTimeout: time.Hour})
+		for i := uint64(1); i <= 100; i++ {
+			ob.add(1)
+			synctest.Wait()
+			contiguous(t, fb.sent(), 1, i)
+			time.Sleep(2 * time.Millisecond)
+			fb.ack(i, 0)
+			time.Sleep(8 * time.Millisecond)
+			synctest.Wait()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		c := ob.confirmCalls()
+		if len(c) == 0 || c[len(c)-1] != 100 {
+			t.Fatalf("confirms %v, want the last at 100", c)
+		}
+		if len(c) > 12 {
+			t.Fatalf("%d Confirms for 100 events over 1 s with ConfirmEvery 100 ms, want at most 12: %v", len(c), c)
 		}
 	})
 }

@@ -89,8 +89,9 @@ type Options struct {
 	AckTimeout time.Duration
 	// ConfirmEvery is the least time between two Outbox.Confirm calls
 	// (acks in between are coalesced) while events remain unsent or
-	// unacknowledged; an ack that covers everything the outbox holds is
-	// confirmed at once. Default 100ms.
+	// unacknowledged; an ack that covers everything the outbox holds and
+	// at least BatchEvents events since the last Confirm is confirmed at
+	// once. Default 100ms.
 	ConfirmEvery time.Duration
 	// KeepAlive is the MQTT keep-alive; a dead link is noticed within
 	// about 1.5x this. Default 15s.
