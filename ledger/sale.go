@@ -336,6 +336,9 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 			result.Earned += ev.Points
 		}
 		w.writeHeldLot()
+		if len(result.Events) == 0 {
+			result.Events = nil // no point event, as its replay (saleRec.result) gives
+		}
 		if out.BirthdayBonus {
 			rec.BirthdayBonusGivenAt = w.now
 			if !slices.Contains(rec.BirthdayYears, out.BirthdayYear) {
