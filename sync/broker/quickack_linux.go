@@ -15,7 +15,7 @@ func quickAck(c net.Conn) readerFunc {
 	if t, ok := c.(*tls.Conn); ok {
 		tc = t.NetConn()
 	}
-	sc, ok := tc.(syscall.Conn)
+	sc, ok := tc.(*net.TCPConn) // not a unix socket: no TCP_QUICKACK there
 	if !ok {
 		return c.Read
 	}
@@ -23,11 +23,15 @@ func quickAck(c net.Conn) readerFunc {
 	if err != nil {
 		return c.Read
 	}
-	set := func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1) }
+	var serr error
+	set := func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1) }
+	if err := raw.Control(set); err != nil || serr != nil {
+		return c.Read // refused once: not asked again on every read
+	}
 	return func(p []byte) (int, error) {
 		n, err := c.Read(p)
 		if n > 0 {
-			_ = raw.Control(set)
+			_ = raw.Control(set) // a socket that took it once takes it again
 		}
 		return n, err
 	}
