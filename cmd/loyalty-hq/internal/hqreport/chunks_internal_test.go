@@ -76,7 +76,7 @@ func TestWriteInChunksWriterFails(t *testing.T) {
 		return b, nil
 	}
 	all, _ := format(0, nil, 0, 40*chunkMembers)
-	for _, procs := range []int{2, 3, 8} {
+	for _, procs := range []int{1, 2, 3, 8} {
 		for _, limit := range []int{0, 1, len(all) / 3, len(all) - 1} {
 			w := &failingWriter{limit: limit}
 			if err := writeInChunks(w, 40*chunkMembers, procs, format); !errors.Is(err, errWriter) {
