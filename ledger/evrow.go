@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/loyalty-terminal/loyalty/ledger/timetext"
 )
 
 // Event rows in binary (schema 7). A point event's row was its JSON, about
@@ -372,14 +374,14 @@ func appendEventRowJSON(b, k, v []byte, tt *rowTimes) ([]byte, error) {
 	}
 	if flags&evExpires != 0 {
 		b = append(b, `,"expires_at":`...)
-		b, ok = tt.expiresText().appendJSON(b, expires, ok)
+		b, ok = appendRowTimeJSON(b, tt.expiresText(), expires, ok)
 	}
 	if ruleVersion != 0 {
 		b = append(b, `,"rule_version":`...)
 		b = strconv.AppendInt(b, ruleVersion, 10)
 	}
 	b = append(b, `,"wall_time":`...)
-	b, ok = tt.wallText().appendJSON(b, wall, ok)
+	b, ok = appendRowTimeJSON(b, tt.wallText(), wall, ok)
 	b = append(b, `,"clock_trusted":`...)
 	b = strconv.AppendBool(b, flags&evTrusted != 0)
 	if len(bootID) != 0 {
@@ -460,89 +462,39 @@ func (t rowTime) appendJSON(b []byte, ok bool) ([]byte, bool) {
 	return b, ok && tok
 }
 
-// timeText writes row times as rowTime.appendJSON does, keeping the text
-// of the last second it wrote ("2006-01-02T15:04:05" and the zone): a
-// batch read from the outbox holds many events of the same second (a
-// sale's events, a busy till's backlog), whose times then cost a copy and
-// their nanoseconds instead of time.Time.AppendFormat (about 100 ns, two
-// or three times per event). A nil *timeText writes each time anew.
-type timeText struct {
-	sec, off int64
-	n        int // bytes of text in use; 0: nothing kept
-	text     [32]byte
-}
+// rowTimes keeps the text of the last second of a row's times from row
+// to row, each kind on its own (an earn's expiry is another second than
+// its wall time): a batch read from the outbox holds many events of the
+// same second, whose times then cost a copy and their nanoseconds
+// instead of time.Time.AppendFormat (two or three times per event).
+type rowTimes struct{ wall, expires timetext.Text }
 
-// rowTimes keeps a row's times from row to row, each kind on its own
-// (an earn's expiry is another second than its wall time).
-type rowTimes struct{ wall, expires timeText }
-
-func (t *rowTimes) wallText() *timeText {
+func (t *rowTimes) wallText() *timetext.Text {
 	if t == nil {
 		return nil
 	}
 	return &t.wall
 }
 
-func (t *rowTimes) expiresText() *timeText {
+func (t *rowTimes) expiresText() *timetext.Text {
 	if t == nil {
 		return nil
 	}
 	return &t.expires
 }
 
-// appendJSON appends t as a JSON string; ok turns false where
-// rowTime.appendJSON refuses it.
-func (c *timeText) appendJSON(b []byte, t rowTime, ok bool) ([]byte, bool) {
-	if c == nil || c.n == 0 || c.sec != t.sec || c.off != t.off {
+// appendRowTimeJSON is t.appendJSON written through c, the text of the
+// last second written (nil: each time anew).
+func appendRowTimeJSON(b []byte, c *timetext.Text, t rowTime, ok bool) ([]byte, bool) {
+	if c == nil || !c.Kept(t.sec, int(t.off)) {
 		start := len(b)
 		b, ok = t.appendJSON(b, ok)
 		if c != nil && len(b) > start {
-			c.keep(t, b[start+1:len(b)-1])
+			c.Keep(t.sec, int(t.off), b[start+1:len(b)-1])
 		}
 		return b, ok
 	}
 	b = append(b, '"')
-	b = append(b, c.text[:19]...)
-	b = appendNanos(b, t.nsec)
-	b = append(b, c.text[19:c.n]...)
+	b = c.AppendKept(b, int(t.nsec))
 	return append(b, '"'), ok
-}
-
-// keep keeps the second and the zone of s, t as RFC3339Nano writes it
-// ("2006-01-02T15:04:05", the nanoseconds, then "Z" or "+hh:mm").
-func (c *timeText) keep(t rowTime, s []byte) {
-	c.n = 0
-	if len(s) < 20 {
-		return
-	}
-	z := 19
-	if s[z] == '.' {
-		for z++; z < len(s) && s[z] >= '0' && s[z] <= '9'; z++ {
-		}
-	}
-	if z == len(s) || 19+len(s)-z > len(c.text) {
-		return
-	}
-	copy(c.text[:19], s)
-	c.n = 19 + copy(c.text[19:], s[z:])
-	c.sec, c.off = t.sec, t.off
-}
-
-// appendNanos appends nanoseconds as RFC3339Nano writes them: a point and
-// nine digits without their trailing zeros, nothing for none.
-func appendNanos(b []byte, ns uint64) []byte {
-	if ns == 0 {
-		return b
-	}
-	var d [10]byte
-	d[0] = '.'
-	for i := 9; i > 0; i-- {
-		d[i] = byte('0' + ns%10)
-		ns /= 10
-	}
-	n := len(d)
-	for d[n-1] == '0' {
-		n--
-	}
-	return append(b, d[:n]...)
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/loyalty-terminal/loyalty/ledger/timetext"
 )
 
 // eventRowRoundTrip: an event row decodes to what the JSON row decoded to,
@@ -127,8 +129,8 @@ func sameAppended(t *testing.T, k, v []byte) {
 	other := rowTime{sec: 1_700_000_000, nsec: 5, off: 3600}
 	for i, c := range []*rowTimes{nil, &tt, &tt, &tt} {
 		if i == 3 {
-			_, _ = tt.wall.appendJSON(nil, other, true)
-			_, _ = tt.expires.appendJSON(nil, other, true)
+			_, _ = appendRowTimeJSON(nil, &tt.wall, other, true)
+			_, _ = appendRowTimeJSON(nil, &tt.expires, other, true)
 		}
 		got, err := appendEventRowJSON(append([]byte(nil), prefix...), k, v, c)
 		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
@@ -144,7 +146,7 @@ func sameAppended(t *testing.T, k, v []byte) {
 // are appendJSONTime's bytes: whole seconds, trailing zeros, offsets, the
 // same second again, years at and beyond the ends JSON takes.
 func TestTimeTextMatchesAppendJSONTime(t *testing.T) {
-	var tt timeText
+	var tt timetext.Text
 	cases := []rowTime{
 		{sec: 1_764_697_928, nsec: 123_456_789}, {sec: 1_764_697_928, nsec: 120_000_000}, {sec: 1_764_697_928},
 		{sec: 1_764_697_928, nsec: 1}, {sec: 1_764_697_929, nsec: 999_999_999}, {sec: 1_764_697_929, nsec: 5, off: 3600},
@@ -154,7 +156,7 @@ func TestTimeTextMatchesAppendJSONTime(t *testing.T) {
 	}
 	for _, c := range cases {
 		want, wok := c.appendJSON([]byte("x"), true)
-		got, ok := tt.appendJSON([]byte("x"), c, true)
+		got, ok := appendRowTimeJSON([]byte("x"), &tt, c, true)
 		if ok != wok || ok && !bytes.Equal(got, want) {
 			t.Errorf("%+v: kept second wrote %s %v, appendJSON %s %v", c, got, ok, want, wok)
 		}

@@ -48,6 +48,20 @@ func (c *countingConn) counts() (reads, writes int) {
 // connection (counted) and the other end.
 func pipe(t *testing.T, timeout time.Duration) (net.Conn, *countingConn, net.Conn) {
 	t.Helper()
+	var counted *countingConn
+	c, peer := dialLoopback(t, func(u *url.URL) (net.Conn, error) {
+		return broker.BufferedOver(u, *mqtt.NewClientOptions(), timeout, func(c net.Conn) net.Conn {
+			counted = &countingConn{Conn: c}
+			return counted
+		})
+	})
+	return c, counted, peer
+}
+
+// dialLoopback opens a connection with open to a loopback listener and
+// returns it and the listener's end; both are closed when the test ends.
+func dialLoopback(t *testing.T, open func(*url.URL) (net.Conn, error)) (net.Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,12 +76,7 @@ func pipe(t *testing.T, timeout time.Duration) (net.Conn, *countingConn, net.Con
 		}
 		accepted <- c
 	}()
-	u := &url.URL{Scheme: "tcp", Host: ln.Addr().String()}
-	var counted *countingConn
-	c, err := broker.BufferedOver(u, *mqtt.NewClientOptions(), timeout, func(c net.Conn) net.Conn {
-		counted = &countingConn{Conn: c}
-		return counted
-	})
+	c, err := open(&url.URL{Scheme: "tcp", Host: ln.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +85,7 @@ func pipe(t *testing.T, timeout time.Duration) (net.Conn, *countingConn, net.Con
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close(); peer.Close() })
-	return c, counted, peer
+	return c, peer
 }
 
 // TestBufferedReadsTakeInWhatArrived: packets read as paho reads them (a
@@ -208,29 +217,9 @@ func TestDialAcknowledgesWhatArrivesAtOnce(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("TCP_QUICKACK is Linux's")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			accepted <- nil
-			return
-		}
-		accepted <- c
-	}()
-	c, err := broker.QuickAcked(time.Second)(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *mqtt.NewClientOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	defer func() { c.Close(); peer.Close() }()
+	c, peer := dialLoopback(t, func(u *url.URL) (net.Conn, error) {
+		return broker.QuickAcked(time.Second)(u, *mqtt.NewClientOptions())
+	})
 	if err := peer.(*net.TCPConn).SetNoDelay(false); err != nil { // Nagle on, as mosquitto
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loyalty-terminal/loyalty/ledger"
+	"github.com/loyalty-terminal/loyalty/ledger/timetext"
 )
 
 // The events message written by hand. json.Marshal walks each Event by
@@ -52,7 +53,7 @@ func appendEvent(b []byte, e *Event) ([]byte, bool) {
 type seqID struct {
 	prefix string
 	seq    uint64
-	times  *timeText
+	times  *timetext.Text
 }
 
 // appendEventSeq checks the event's strings (AppendBatch checks the same
@@ -101,7 +102,7 @@ func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 		}
 		b = append(b, `,"time":"`...)
 		if sid != nil && sid.times != nil {
-			b = sid.times.append(b, e.Time, off)
+			b = sid.times.Append(b, e.Time, off)
 		} else {
 			b = e.Time.AppendFormat(b, time.RFC3339Nano)
 		}
@@ -271,7 +272,7 @@ func AppendBatch(dst []byte, store, register, incarnation, prev string, b *ledge
 	}
 	prefixOK := plainJSON(b.IDPrefix)
 	var typ ledger.OutboxType
-	var times timeText
+	var times timetext.Text // the text of the last second written
 	sid := seqID{prefix: b.IDPrefix, times: &times}
 	dst = append(dst, '[')
 	for i := range recs {
@@ -316,65 +317,4 @@ func appendBatchSlow(dst []byte, store, register, incarnation, prev string, b *l
 		return dst, err
 	}
 	return append(dst, p...), nil
-}
-
-// timeText writes times as time.RFC3339Nano does, keeping the text of the
-// last second it wrote ("2006-01-02T15:04:05" and the zone): the events
-// of a batch are often of the same second (a sale's events, a busy till's
-// backlog), whose times then cost a copy and their nanoseconds instead of
-// AppendFormat (about 100 ns). The ledger keeps the same for the times in
-// the events' data (ledger.OutboxBatch).
-type timeText struct {
-	sec  int64
-	off  int
-	n    int // bytes of text in use; 0: nothing kept
-	text [32]byte
-}
-
-// append appends t, whose zone offset is off, as RFC3339Nano; t is a time
-// JSON takes (years 0-9999, an offset under a day).
-func (c *timeText) append(b []byte, t time.Time, off int) []byte {
-	sec := t.Unix()
-	if c.n == 0 || c.sec != sec || c.off != off {
-		start := len(b)
-		b = t.AppendFormat(b, time.RFC3339Nano)
-		c.keep(sec, off, b[start:])
-		return b
-	}
-	b = append(b, c.text[:19]...)
-	if ns := t.Nanosecond(); ns != 0 {
-		var d [10]byte
-		d[0] = '.'
-		for i, v := 9, ns; i > 0; i-- {
-			d[i] = byte('0' + v%10)
-			v /= 10
-		}
-		n := len(d)
-		for d[n-1] == '0' {
-			n--
-		}
-		b = append(b, d[:n]...)
-	}
-	return append(b, c.text[19:c.n]...)
-}
-
-// keep keeps the second and the zone of s, a time of the second sec in
-// the zone off as RFC3339Nano writes it ("2006-01-02T15:04:05", the
-// nanoseconds, then "Z" or "+hh:mm").
-func (c *timeText) keep(sec int64, off int, s []byte) {
-	c.n = 0
-	if len(s) < 20 {
-		return
-	}
-	z := 19
-	if s[z] == '.' {
-		for z++; z < len(s) && s[z] >= '0' && s[z] <= '9'; z++ {
-		}
-	}
-	if z == len(s) || 19+len(s)-z > len(c.text) {
-		return
-	}
-	copy(c.text[:19], s)
-	c.n = 19 + copy(c.text[19:], s[z:])
-	c.sec, c.off = sec, off
 }

@@ -587,22 +587,20 @@ func TestSessionConfirmsAtOnceWhenHeadOfficeHasAll(t *testing.T) {
 		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100}) {
 			t.Fatalf("confirms %v once head office had everything, want [40 100] at once", c)
 		}
-		ob.add(5)
-		synctest.Wait()
-		contiguous(t, fb.sent(), 1, 105)
-		fb.ack(105, 0)
-		synctest.Wait()
-		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100}) {
-			t.Fatalf("confirms %v after 5 events head office acked, want [40 100] (fewer than a batch: coalesced)", c)
+		// n more events, sent and acknowledged: the Confirms then.
+		more := func(n int, last uint64, want []uint64, why string) {
+			t.Helper()
+			ob.add(n)
+			synctest.Wait()
+			contiguous(t, fb.sent(), 1, last)
+			fb.ack(last, 0)
+			synctest.Wait()
+			if c := ob.confirmCalls(); !slices.Equal(c, want) {
+				t.Fatalf("confirms %v after %d more events head office acked, want %v (%s)", c, n, want, why)
+			}
 		}
-		ob.add(10)
-		synctest.Wait()
-		contiguous(t, fb.sent(), 1, 115)
-		fb.ack(115, 0)
-		synctest.Wait()
-		if c := ob.confirmCalls(); !slices.Equal(c, []uint64{40, 100, 115}) {
-			t.Fatalf("confirms %v once head office had a batch more, want [40 100 115] at once", c)
-		}
+		more(5, 105, []uint64{40, 100}, "fewer than a batch: coalesced")
+		more(10, 115, []uint64{40, 100, 115}, "a batch more: at once")
 	})
 }
 
