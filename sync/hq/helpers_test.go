@@ -52,7 +52,9 @@ type register struct {
 	recs     []ledger.OutboxRecord
 	acked    uint64
 	acks     []protocol.Ack
-	summary  map[string]protocol.MemberSummary // latest per member from the store's members topic
+	summary  map[string]protocol.MemberSummary // latest per member (highest version) from the members messages
+	version  map[string]uint64                 // the version (message seq) of each kept summary
+	pos      uint64                            // the store stream's position: every part up to it was taken
 	parts    []protocol.MemberSummaries        // every members message, store's topic and own topic
 	found    map[string]protocol.Found         // lookup answers by id
 	resends  int
@@ -123,8 +125,18 @@ func (r *register) onMembers(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	r.mu.Lock()
+	if r.version == nil {
+		r.version = map[string]uint64{}
+	}
 	for _, s := range ms.Members {
-		r.summary[s.MemberID] = s
+		// Handlers run concurrently (SetOrderMatters(false)): an older
+		// part taken after a newer one must not replace its summaries.
+		if v, ok := r.version[s.MemberID]; !ok || ms.Seq >= v {
+			r.summary[s.MemberID], r.version[s.MemberID] = s, ms.Seq
+		}
+	}
+	if ms.From != nil && *ms.From <= r.pos && ms.Seq > r.pos {
+		r.pos = ms.Seq
 	}
 	r.parts = append(r.parts, ms)
 	r.mu.Unlock()

@@ -153,8 +153,10 @@ func (w *worker) stop(sig syscall.Signal) {
 
 // chainRegister is the tests' register (helpers_test.go) on a session
 // that subscribes again at every connect (so it survives a broker
-// restart), and that resends what head office has not acknowledged after
-// a quiet second, as the real uplink does.
+// restart) and then asks for its store's member summaries from its
+// position (a clean session misses what was published while it was away),
+// and that resends what head office has not acknowledged after a quiet
+// second, as the real uplink does.
 func chainRegister(t *testing.T, url, store, id string) *register {
 	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
 	onAck := func(_ mqtt.Client, m mqtt.Message) {
@@ -175,13 +177,32 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 	r.c = connect(t, url, "reg-"+id, true, func(o *mqtt.ClientOptions) {
 		o.SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond)
 		o.SetOnConnectHandler(func(c mqtt.Client) {
-			go c.SubscribeMultiple(map[string]byte{protocol.AckTopic(store, id): 1, protocol.MembersTopic(store): 1}, func(c mqtt.Client, m mqtt.Message) {
-				if strings.HasSuffix(m.Topic(), "/members") {
-					r.onMembers(c, m)
-				} else {
-					onAck(c, m)
+			go func() {
+				topics := map[string]byte{
+					protocol.AckTopic(store, id):             1,
+					protocol.MembersTopic(store):             1,
+					protocol.RegisterMembersTopic(store, id): 1,
 				}
-			})
+				tok := c.SubscribeMultiple(topics, func(c mqtt.Client, m mqtt.Message) {
+					if m.Topic() == protocol.AckTopic(store, id) {
+						onAck(c, m)
+					} else {
+						r.onMembers(c, m)
+					}
+				})
+				if !tok.WaitTimeout(wait) || tok.Error() != nil || r.closed.Load() {
+					return // the next connect subscribes again
+				}
+				r.mu.Lock()
+				from := r.pos
+				r.mu.Unlock()
+				b, err := protocol.EncodeCatchUp(protocol.CatchUp{Register: id, From: from})
+				if err != nil {
+					t.Errorf("catch-up request: %v", err)
+					return
+				}
+				c.Publish(protocol.CatchUpTopic(store, id), 1, false, b).WaitTimeout(wait)
+			}()
 		})
 	})
 	t.Cleanup(func() { r.closed.Store(true) })
