@@ -201,6 +201,24 @@ func (l *Ledger) Check() error {
 			if rec.Balance != sums[id] {
 				add("member %q: balance %d, events sum to %d", id, rec.Balance, sums[id])
 			}
+			if sm := rec.Summary; sm != nil && sm.BaseKnown {
+				// The summary's Base is this register's events up to the
+				// seq it covered (read here from the first event up).
+				var upTo Points
+				c := rows.Cursor()
+				prefix := rowPrefix(rowEvent, id)
+				for ek, ev := c.Seek(prefix); ek != nil && bytes.HasPrefix(ek, prefix) && keySeq(ek) <= sm.Covered; ek, ev = c.Next() {
+					p, err := eventRowPoints(ev)
+					if err != nil {
+						add("event %q: %v", ek, err)
+						break
+					}
+					upTo += p
+				}
+				if sm.Base != upTo {
+					add("member %q: summary base %d, events up to seq %d sum to %d", id, sm.Base, sm.Covered, upTo)
+				}
+			}
 			if lots[id]-rec.Debt != rec.Balance {
 				add("member %q: lots %d minus debt %d != balance %d", id, lots[id], rec.Debt, rec.Balance)
 			}

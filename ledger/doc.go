@@ -143,7 +143,9 @@
 // without touching the member's local events, so Check's invariant stays
 // on local events. Balance returns the effective balance: summary Balance
 // plus this register's point events with seq > Covered (or the plain local
-// sum when no summary arrived). Redemptions check the effective balance.
+// sum when no summary arrived), kept as the summary's base (the local
+// balance up to Covered, schema 9) so that it costs the same whatever the
+// member's history. Redemptions check the effective balance.
 // The summary's profile replaces the local one unless a local member or
 // consent event newer than Covered exists (that change is still on its way
 // to head office); head office is the authority on aliases and may move an

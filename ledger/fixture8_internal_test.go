@@ -3,9 +3,13 @@ package ledger
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestWriteFixture8 writes testdata/schema8.db.gz with the schema 8 code
@@ -67,4 +71,136 @@ func TestWriteFixture8(t *testing.T) {
 	must(err)
 	must(zw.Close())
 	must(f.Close())
+}
+
+// summaryOf reads member id's summary state as stored.
+func summaryOf(t *testing.T, l *Ledger, id string) summaryState {
+	t.Helper()
+	var s summaryState
+	err := l.view(func(tx *bolt.Tx) error {
+		rec, err := readMember(tx, id)
+		if err != nil {
+			return err
+		}
+		if rec.Summary == nil {
+			return errors.New("no summary")
+		}
+		s = *rec.Summary
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("member %s: %v", id, err)
+	}
+	return s
+}
+
+// TestOpenMigratesSchema8Ledger: a ledger written by schema 8 code is
+// refused read-only and migrated on a read-write open; its summaries,
+// which have no base (the local balance up to the seq they covered), give
+// the effective balances the schema 8 code gave, and a member's next
+// write stores the base, which Check verifies against the events.
+func TestOpenMigratesSchema8Ledger(t *testing.T) {
+	path := copyFixture(t, "testdata/schema8.db.gz")
+	if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only open of a schema 8 file: %v", err)
+	}
+	at := time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC)
+	l, err := Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Stats()
+	if err != nil || st.Members != 4 || st.Sales != 51 || st.Events != 138 || st.LastSeq != 200 || st.Confirmed != 183 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	// The schema 8 code's balances (TestWriteFixture8's log).
+	for m, want := range map[string]Points{"m1": 4192, "m3": 497, "m4": 9330} {
+		if got, err := l.Balance(m); err != nil || got != want {
+			t.Errorf("%s: balance %d (%v), want %d", m, got, err, want)
+		}
+		if s := summaryOf(t, l, m); s.BaseKnown {
+			t.Errorf("%s: a base before the member was written again: %+v", m, s)
+		}
+	}
+	ctx := context.Background()
+	lines := []Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 1290, Category: "dairy"}}
+	res, err := l.RecordSale(ctx, SaleRequest{ID: "after8", MemberID: "m4", HQReachable: true, Lines: lines})
+	if err != nil || len(res.Events) == 0 {
+		t.Fatalf("sale after open: %+v %v", res, err)
+	}
+	var earned Points
+	for _, ev := range res.Events {
+		earned += ev.Points
+	}
+	if res.Balance != 9330+earned {
+		t.Fatalf("m4 after a sale: balance %d, want %d", res.Balance, 9330+earned)
+	}
+	s := summaryOf(t, l, "m4")
+	local, err := l.LocalBalance("m4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.BaseKnown || s.Balance+local-s.Base != res.Balance {
+		t.Fatalf("m4's summary after a sale: %+v, local %d, balance %d", s, local, res.Balance)
+	}
+	// A new summary stores its base at once.
+	if err := l.ApplyMemberSummary(ctx, MemberSummary{Member: Member{ID: "m3", Aliases: []string{"card-m3"}}, Balance: 100, Covered: 190, Version: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if s := summaryOf(t, l, "m3"); !s.BaseKnown {
+		t.Fatalf("m3's new summary has no base: %+v", s)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := l.Balance("m1"); err != nil || b != 4192 {
+		t.Fatalf("m1: balance %d %v", b, err)
+	}
+}
+
+// TestCheckFindsWrongSummaryBase: a member record whose summary's base
+// disagrees with the events up to the seq it covered (the effective
+// balance would be off by the difference) fails Check.
+func TestCheckFindsWrongSummaryBase(t *testing.T) {
+	l := copyFixtureOpen(t)
+	ctx := context.Background()
+	if err := l.ApplyMemberSummary(ctx, MemberSummary{Member: Member{ID: "m4", Aliases: []string{"card-m4"}}, Balance: 10, Covered: 190, Version: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		rec, err := readMember(tx, "m4")
+		if err != nil {
+			return err
+		}
+		rec.Summary.Base++
+		v, err := encodeMemberRow(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bRows).Put(memberKey("m4"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(); err == nil || !strings.Contains(err.Error(), "summary base") {
+		t.Fatalf("check of a wrong base: %v", err)
+	}
+}
+
+// copyFixtureOpen opens a copy of the schema 8 fixture, migrated.
+func copyFixtureOpen(t *testing.T) *Ledger {
+	t.Helper()
+	l, err := Open(copyFixture(t, "testdata/schema8.db.gz"), &Options{Register: "store1-r1", Clock: fixedClock{time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

@@ -42,6 +42,16 @@ type summaryState struct {
 	Spend12m  Money           `json:"spend_12m,omitempty"`
 	Visits12m int             `json:"visits_12m,omitempty"`
 	Retention json.RawMessage `json:"retention,omitempty"`
+	// Base is the sum of this register's point events for the member up
+	// to Covered (schema 9), when BaseKnown: the effective balance is then
+	// Balance + the member record's Balance - Base, without reading the
+	// events after Covered (effective). Events are only ever appended
+	// above the sequence a summary covers, so Base stays true until the
+	// next summary. Records written before schema 9 lack it; effective
+	// works it out from the events once and the member's next write keeps
+	// it.
+	Base      Points `json:"-"`
+	BaseKnown bool   `json:"-"`
 }
 
 type offlineRedeem struct {
@@ -328,8 +338,13 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 			}
 			rec.Member = s.Member
 		}
+		tail, err := eventsAfter(w.tx, s.Member.ID, s.Covered)
+		if err != nil {
+			return nil, err
+		}
 		rec.Summary = &summaryState{Version: s.Version, Balance: s.Balance, Covered: s.Covered,
-			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: s.Retention}
+			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: s.Retention,
+			Base: rec.Balance - tail, BaseKnown: true}
 		rec.Offline = slices.DeleteFunc(rec.Offline, func(o offlineRedeem) bool { return o.Seq <= s.Covered })
 		w.saveMember(&rec)
 		return nil, nil
@@ -431,14 +446,35 @@ func (l *Ledger) LocalBalance(memberID string) (Points, error) {
 	return p, err
 }
 
+// effective is the member's effective balance: head office's balance
+// plus this register's events after the seq its summary covered (the
+// member record's Balance less the summary's Base), or the local balance
+// when no summary arrived. It costs the same whatever the member's
+// history. A summary recorded before schema 9 has no Base: it is worked
+// out from the events after Covered and set in rec, so a caller that
+// saves rec keeps it.
 func effective(tx *bolt.Tx, rec *memberRec) (Points, error) {
-	if rec.Summary == nil {
+	s := rec.Summary
+	if s == nil {
 		return rec.Balance, nil
 	}
-	sum := rec.Summary.Balance
-	prefix := rowPrefix(rowEvent, rec.Member.ID)
+	if !s.BaseKnown {
+		tail, err := eventsAfter(tx, rec.Member.ID, s.Covered)
+		if err != nil {
+			return 0, err
+		}
+		s.Base, s.BaseKnown = rec.Balance-tail, true
+	}
+	return s.Balance + rec.Balance - s.Base, nil
+}
+
+// eventsAfter sums the points of this register's events for the member
+// with a sequence number above seq.
+func eventsAfter(tx *bolt.Tx, memberID string, seq uint64) (Points, error) {
+	var sum Points
+	prefix := rowPrefix(rowEvent, memberID)
 	c := tx.Bucket(bRows).Cursor()
-	for k, v := c.Seek(rowKey(rowEvent, rec.Member.ID, rec.Summary.Covered+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(rowKey(rowEvent, memberID, seq+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		p, err := eventRowPoints(v)
 		if err != nil {
 			return 0, fmt.Errorf("decode event %q: %w", k, err)

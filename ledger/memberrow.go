@@ -18,12 +18,13 @@ import (
 //	consent | consent history | tier | enrolled at | home register |
 //	language | balance | debt | birthday bonus given at | birthday years |
 //	purchases | fingerprint | profile seq | [summary: version, balance,
-//	covered, spend, visits, retention] | offline (seq, points) | untimed
+//	covered, spend, visits, retention, [base]] | offline (seq, points) | untimed
 //	(seq, amount)
 //
 // A consent is given (byte), channel, at, trusted (byte), note. flags: 1
 // aliases nil (JSON null), 2 enrolled clock trusted, 4 first bonus
-// pending, 8 a summary follows. Strings, integers and times as in event
+// pending, 8 a summary follows, 16 the summary ends with its Base (the
+// local balance up to the seq it covered; schema 9). Strings, integers and times as in event
 // rows (evrow.go); what the JSON row would have refused (times outside
 // years 0-9999) is refused here too (memberRowOK).
 const memberRowMark byte = 0x06
@@ -33,6 +34,7 @@ const (
 	mrEnrolled   byte = 2
 	mrFirstBonus byte = 4
 	mrSummary    byte = 8
+	mrBase       byte = 16 // the summary's Base follows its retention view (schema 9)
 )
 
 func appendConsent(b []byte, c *Consent) []byte {
@@ -91,6 +93,9 @@ func encodeMemberRow(rec *memberRec) ([]byte, error) {
 	}
 	if rec.Summary != nil {
 		flags |= mrSummary
+		if rec.Summary.BaseKnown {
+			flags |= mrBase
+		}
 	}
 	b = append(b, memberRowMark, flags)
 	b = appendStr(b, m.ID)
@@ -142,6 +147,9 @@ func encodeMemberRow(rec *memberRec) ([]byte, error) {
 		}
 		b = binary.AppendUvarint(b, uint64(len(ret)))
 		b = append(b, ret...)
+		if s.BaseKnown {
+			b = binary.AppendVarint(b, int64(s.Base))
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(rec.Offline)))
 	for _, o := range rec.Offline {
@@ -167,6 +175,9 @@ func decodeMemberRow(v []byte, rec *memberRec) error {
 	}
 	flags := v[1]
 	d := rowDecoder{b: v[2:]}
+	if flags&mrBase != 0 && flags&mrSummary == 0 {
+		return errors.New("member row: a summary's base without a summary")
+	}
 	*rec = memberRec{FirstBonusPending: flags&mrFirstBonus != 0}
 	m := &rec.Member
 	m.ID = d.str()
@@ -219,6 +230,9 @@ func decodeMemberRow(v []byte, rec *memberRec) error {
 		if n := d.count(); n > 0 && d.err == nil {
 			s.Retention = json.RawMessage(append([]byte(nil), d.b[:n]...))
 			d.b = d.b[n:]
+		}
+		if flags&mrBase != 0 {
+			s.Base, s.BaseKnown = Points(d.varint()), true
 		}
 		rec.Summary = s
 	}

@@ -17,16 +17,18 @@ func memberRowCases() []memberRec {
 			Tier: "gold", EnrolledAt: at, EnrolledTrusted: true, HomeRegister: "r1", Language: "he"},
 			Balance: -12, Debt: 12, FirstBonusPending: true, BirthdayBonusGivenAt: at, BirthdayYears: []int{2025, 2026}, Purchases: 7,
 			Fingerprint: "abc", ProfileSeq: 99,
-			Summary: &summaryState{Version: 3, Balance: 5000, Covered: 100, Spend12m: -5, Visits12m: 4, Retention: json.RawMessage(`{ "segment" : "vip" }`)},
+			Summary: &summaryState{Version: 3, Balance: 5000, Covered: 100, Spend12m: -5, Visits12m: 4, Retention: json.RawMessage(`{ "segment" : "vip" }`), Base: -7, BaseKnown: true},
 			Offline: []offlineRedeem{{Seq: 101, Points: 50}}, Untimed: []untimedPurchase{{Seq: 102, Amount: -300}}},
 		{Member: Member{ID: "m2", Aliases: []string{}}},
 		{Member: Member{ID: "m3"}, Summary: &summaryState{Version: 1}},
+		{Member: Member{ID: "m4"}, Summary: &summaryState{Version: 2, Covered: 9, BaseKnown: true}},
 	}
 }
 
 // TestMemberRowRoundTrip: a binary member record reads back as the JSON
 // record would have (nil and empty aliases, times and zones, a retention
-// view compacted as json.Marshal writes it).
+// view compacted as json.Marshal writes it), and with the summary's base
+// where it had one (schema 9; never in JSON rows).
 func TestMemberRowRoundTrip(t *testing.T) {
 	for i, rec := range memberRowCases() {
 		v, err := encodeMemberRow(&rec)
@@ -45,6 +47,9 @@ func TestMemberRowRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(js, &want); err != nil {
 			t.Fatal(err)
 		}
+		if rec.Summary != nil {
+			want.Summary.Base, want.Summary.BaseKnown = rec.Summary.Base, rec.Summary.BaseKnown
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("case %d:\n got %+v\nwant %+v", i, got, want)
 		}
@@ -56,6 +61,16 @@ func TestMemberRowRoundTrip(t *testing.T) {
 	bad := memberRec{Member: Member{ID: "m4", EnrolledAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	if _, err := encodeMemberRow(&bad); err == nil {
 		t.Error("a time JSON refuses was encoded")
+	}
+	// A base with no summary is refused, not dropped.
+	v, err := encodeMemberRow(&memberRec{Member: Member{ID: "m5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v[1] |= mrBase
+	v = append(v, 2)
+	if err := decodeMemberRow(v, &memberRec{}); err == nil {
+		t.Error("a member row with a base and no summary decoded")
 	}
 }
 

@@ -240,11 +240,11 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 		w.addPurchase(rec, Purchase{
 			SaleID: saleID, Seq: rf.Seq, WallTime: w.now, ClockTrusted: w.trusted, Amount: -rf.Amount,
 		})
-		w.saveMember(rec)
-		eff, err := effective(w.tx, rec)
+		eff, err := effective(w.tx, rec) // before saveMember: it may set the summary's base
 		if err != nil {
 			return SaleResult{}, err // rows written: the transaction is rolled back (dirty)
 		}
+		w.saveMember(rec)
 		result.Balance = eff
 	}
 	if closing {

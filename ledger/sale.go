@@ -354,11 +354,11 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 			SaleID: sale.ID, Seq: sale.Seq, WallTime: w.now, ClockTrusted: w.trusted,
 			Amount: total, Categories: categories(req.Lines),
 		})
-		w.saveMember(rec)
-		eff, err := effective(w.tx, rec)
+		eff, err := effective(w.tx, rec) // before saveMember: it may set the summary's base
 		if err != nil {
 			return SaleResult{}, err // rows written: the transaction is rolled back (dirty)
 		}
+		w.saveMember(rec)
 		result.Balance = eff
 	}
 	sr.Events = withCap[uint64](len(result.Events))
