@@ -17,9 +17,11 @@ import (
 // opened (migrated) at 2026-04-01, head office's summary of m4 (version
 // 4, balance 9000, covering seq 175) and of m3 (version 2, balance 40,
 // covering seq 1), then sales s8-a..s8-f (m4, m1, m3, m4, m1, no member),
-// an adjustment adj8 (-30 to m1) and head office's confirmation up to seq
-// 183: members m1, m3 and m4 each hold a summary with this register's
-// events after the seq it covered.
+// an adjustment adj8 (-30 to m1), a member m5 credited 100 points and
+// debited them again (its one dated lot used up, its expiry index entry
+// left early) and head office's confirmation up to seq 183: members m1,
+// m3 and m4 each hold a summary with this register's events after the
+// seq it covered.
 func TestWriteFixture8(t *testing.T) {
 	if os.Getenv("LEDGER_WRITE_FIXTURE8") == "" {
 		t.Skip("writes the schema 8 fixture; set LEDGER_WRITE_FIXTURE8=1 on the schema 8 code")
@@ -48,6 +50,14 @@ func TestWriteFixture8(t *testing.T) {
 		must(err)
 	}
 	_, err = l.Adjust(ctx, "adj8", "m1", -30, "correction", "op1")
+	must(err)
+	// m5's one dated lot is used up: its expiry index entry stays, early
+	// (allowed), and schema 9's upgrade must not lose it.
+	_, err = l.Enrol(ctx, Member{ID: "m5", Name: "Eli Five"})
+	must(err)
+	_, err = l.Adjust(ctx, "adj8-m5-in", "m5", 100, "goodwill", "op1")
+	must(err)
+	_, err = l.Adjust(ctx, "adj8-m5-out", "m5", -100, "correction", "op1")
 	must(err)
 	must(l.Confirm(183))
 	must(l.Check())
@@ -94,27 +104,39 @@ func summaryOf(t *testing.T, l *Ledger, id string) summaryState {
 	return s
 }
 
-// TestOpenMigratesSchema8Ledger: a ledger written by schema 8 code is
-// refused read-only and migrated on a read-write open; its summaries,
-// which have no base (the local balance up to the seq they covered), give
-// the effective balances the schema 8 code gave, and a member's next
-// write stores the base, which Check verifies against the events.
+// TestOpenMigratesSchema8Ledger: a ledger written by schema 8 code opens
+// read-only as it is (schema 9 adds only what it can work out) and passes
+// Check, and is upgraded on a read-write open without touching its
+// expiry index (m5's entry, left early by a used-up lot, still brings
+// m5's next lot to expiry); its summaries, which have no base (the local
+// balance up to the seq they covered), give the effective balances the
+// schema 8 code gave, and a member's next write stores the base, which
+// Check verifies against the events.
 func TestOpenMigratesSchema8Ledger(t *testing.T) {
 	path := copyFixture(t, "testdata/schema8.db.gz")
-	if _, err := Open(path, &Options{ReadOnly: true}); !errors.Is(err, ErrReadOnly) {
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
 		t.Fatalf("read-only open of a schema 8 file: %v", err)
+	}
+	if err := ro.Check(); err != nil {
+		t.Fatalf("check of a schema 8 file opened read-only: %v", err)
+	}
+	if b, err := ro.Balance("m4"); err != nil || b != 9330 {
+		t.Fatalf("m4 read-only: balance %d %v", b, err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
 	}
 	at := time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC)
 	l, err := Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	if err := l.Check(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := l.Stats()
-	if err != nil || st.Members != 4 || st.Sales != 51 || st.Events != 138 || st.LastSeq != 200 || st.Confirmed != 183 {
+	if err != nil || st.Members != 5 || st.Sales != 51 || st.Events != 140 || st.LastSeq != 203 || st.Confirmed != 183 {
 		t.Fatalf("stats: %+v %v", st, err)
 	}
 	// The schema 8 code's balances (TestWriteFixture8's log).
@@ -159,6 +181,27 @@ func TestOpenMigratesSchema8Ledger(t *testing.T) {
 	}
 	if b, err := l.Balance("m1"); err != nil || b != 4192 {
 		t.Fatalf("m1: balance %d %v", b, err)
+	}
+	// m5's index entry survived the upgrade: a new lot of m5 expires.
+	if _, err := l.Adjust(ctx, "adj9-m5", "m5", 70, "goodwill", "op1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, &Options{Register: "store1-r1", Clock: fixedClock{at.AddDate(1, 2, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := l.LocalBalance("m5"); err != nil || b != 0 {
+		t.Fatalf("m5 a year on: balance %d %v, want its 70 points expired", b, err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -103,11 +103,13 @@ import (
 // then the summary's balance plus the record's balance less Base (41 us,
 // as without a summary). Events are only appended above the seq a summary
 // covered, so Base stays true until the next summary; Check verifies it
-// against the events. The upgrade rewrites nothing: a summary stored by
-// schema 8 has no Base, and the member's next write works it out once
-// from the events and stores it. A schema 8 program refuses a schema 9
-// file (ErrSchemaTooNew) instead of misreading a member record with a
-// Base.
+// against the events. The upgrade rewrites nothing but the schema number
+// (it does not run the earlier upgrades again: upgrade7 rebuilt the
+// expiry index), and a read-only open reads a schema 8 file as it is: a
+// summary stored by schema 8 has no Base, and the member's next write
+// works it out once from the events and stores it. A schema 8 program
+// refuses a schema 9 file (ErrSchemaTooNew) instead of misreading a
+// member record with a Base.
 
 // upgrade5 migrates a schema 5 file to 6.
 func upgrade5(tx *bolt.Tx) error {
@@ -261,13 +263,21 @@ func outboxHead(v []byte) (wall time.Time, trusted, ok bool) {
 
 // upgrade7 migrates a schema 7 file to 8: the expiry index, one entry
 // per lot until schema 7, becomes one entry per member at its earliest
-// expiry (points.go), built from the lots.
+// expiry (points.go), built from the lots. Run on a file of schema 8 it
+// leaves a correct index: every entry and every member's note of its
+// entry (rowExpiryIndexed) is rebuilt or removed, so no member keeps a
+// note of an entry that is gone (which would keep its next lots out of
+// the index for good).
 func upgrade7(tx *bolt.Tx) error {
 	rows := tx.Bucket(bRows)
 	var old [][]byte
 	first := map[string]time.Time{}
 	err := rows.ForEach(func(k, v []byte) error {
 		if len(k) > 0 && k[0] == 0 {
+			old = append(old, slices.Clone(k))
+			return nil
+		}
+		if len(k) >= 10 && rowKind(k) == rowExpiryIndexed {
 			old = append(old, slices.Clone(k))
 			return nil
 		}
