@@ -450,8 +450,11 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		// Newton's method from a tenth's maximum: a few passes.
 		if p, it, ok := d.newton(s0, gradTol, 20); ok && inside(p) {
 			iters += it
+			// Its value is not needed: a candidate's value only ranks it
+			// against other starts', and this one is taken as it is or,
+			// near a bound, dropped for the boxed starts below.
 			x := []float64{math.Log(p.R), math.Log(p.Alpha), math.Log(p.A), math.Log(p.B)}
-			best = &cand{x: x, f: f(x)}
+			best = &cand{x: x}
 		}
 	}
 	if best == nil {

@@ -23,30 +23,80 @@ type data struct {
 
 func newData(gs []group) *data {
 	d := &data{}
-	tIdx, txIdx := map[float64]int32{}, map[float64]int32{}
-	idx := func(m map[float64]int32, vals *[]float64, v float64) int32 {
-		if i, ok := m[v]; ok {
-			return i
-		}
-		i := int32(len(*vals))
-		m[v] = i
-		*vals = append(*vals, v)
-		return i
-	}
+	var tIdx, txIdx floatIndex
 	if byX := func(i, j int) bool { return gs[i].x < gs[j].x }; !sort.SliceIsSorted(gs, byX) {
 		sort.SliceStable(gs, byX)
 	}
 	d.xs, d.jT, d.kTx, d.n = make([]int, 0, len(gs)), make([]int32, 0, len(gs)), make([]int32, 0, len(gs)), make([]float64, 0, len(gs))
 	for _, g := range gs {
 		d.xs = append(d.xs, g.x)
-		d.jT = append(d.jT, idx(tIdx, &d.ts, g.t))
-		d.kTx = append(d.kTx, idx(txIdx, &d.txs, g.tx))
+		d.jT = append(d.jT, tIdx.index(&d.ts, g.t))
+		d.kTx = append(d.kTx, txIdx.index(&d.txs, g.tx))
 		d.n = append(d.n, g.n)
 		d.total += g.n
 	}
 	d.logAT, d.invAT = make([]float64, len(d.ts)), make([]float64, len(d.ts))
 	d.logATx, d.invATx = make([]float64, len(d.txs)), make([]float64, len(d.txs))
 	return d
+}
+
+// floatIndex numbers distinct floats in order of first appearance, as a
+// map[float64]int32 would (+0 and -0 are one value, each NaN a new one),
+// by open addressing over indexes into the values: a population's ages
+// and recencies in weeks of whole days are a few hundred distinct values
+// over tens of thousands of triples, and the map's hashing was a tenth of
+// a fit.
+type floatIndex struct {
+	slots []int32 // index + 1; 0 is empty
+}
+
+// index returns the index of v in *vals, appending it when new.
+func (fi *floatIndex) index(vals *[]float64, v float64) int32 {
+	if v != v {
+		*vals = append(*vals, v)
+		return int32(len(*vals) - 1)
+	}
+	if 2*(len(*vals)+1) > len(fi.slots) {
+		fi.rehash(*vals)
+	}
+	mask := uint64(len(fi.slots) - 1)
+	for k := floatSlot(v) & mask; ; k = (k + 1) & mask {
+		j := fi.slots[k]
+		if j == 0 {
+			*vals = append(*vals, v)
+			fi.slots[k] = int32(len(*vals))
+			return int32(len(*vals) - 1)
+		}
+		if (*vals)[j-1] == v {
+			return j - 1
+		}
+	}
+}
+
+// rehash doubles the table (to at least 256 slots) and places vals again.
+func (fi *floatIndex) rehash(vals []float64) {
+	fi.slots = make([]int32, max(256, 2*len(fi.slots)))
+	mask := uint64(len(fi.slots) - 1)
+	for i, v := range vals {
+		if v != v {
+			continue
+		}
+		k := floatSlot(v) & mask
+		for fi.slots[k] != 0 {
+			k = (k + 1) & mask
+		}
+		fi.slots[k] = int32(i + 1)
+	}
+}
+
+// floatSlot spreads v's bits (+0 for -0) over a table's slot index: all
+// of them into the low ones (whole weeks leave the mantissa's low bits
+// zero).
+func floatSlot(v float64) uint64 {
+	h := math.Float64bits(v + 0)
+	h = (h ^ h>>33) * 0xff51afd7ed558ccd
+	h = (h ^ h>>33) * 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
 }
 
 // fillAlpha computes, for every distinct T and t_x, log(alpha+t) and

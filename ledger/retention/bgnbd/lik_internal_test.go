@@ -32,3 +32,45 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 		}
 	}
 }
+
+// TestFloatIndexLikeMap: floatIndex numbers values as a map[float64]int32
+// in order of first appearance does (+0 and -0 one value, each NaN a new
+// one), across its growth.
+func TestFloatIndexLikeMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, distinct := range []int{1, 3, 200, 5000} {
+		var fi floatIndex
+		var vals, want []float64
+		m := map[float64]int32{}
+		for range 20_000 {
+			var v float64
+			switch r := rng.IntN(100); {
+			case r == 0:
+				v = math.NaN()
+			case r == 1:
+				v = math.Copysign(0, -1)
+			case r == 2:
+				v = 0
+			default:
+				v = float64(rng.IntN(distinct)) / 7
+			}
+			j, ok := m[v]
+			if !ok {
+				j = int32(len(want))
+				m[v] = j
+				want = append(want, v)
+			}
+			if got := fi.index(&vals, v); got != j {
+				t.Fatalf("distinct %d: %v indexed %d, map %d", distinct, v, got, j)
+			}
+		}
+		if len(vals) != len(want) {
+			t.Fatalf("distinct %d: %d values, map %d", distinct, len(vals), len(want))
+		}
+		for i := range vals {
+			if math.Float64bits(vals[i]) != math.Float64bits(want[i]) && !(math.IsNaN(vals[i]) && math.IsNaN(want[i])) {
+				t.Fatalf("distinct %d: value %d is %v, map's %v", distinct, i, vals[i], want[i])
+			}
+		}
+	}
+}
