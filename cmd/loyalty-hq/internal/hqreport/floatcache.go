@@ -16,6 +16,15 @@ type floatCache struct {
 	slots [1 << 12]floatText
 	zero  floatText
 	days  [1 << 12]dayText
+	// oneDays holds the JSON of rhythms of one purchase day, by their
+	// day (appendRhythm).
+	oneDays [1 << 10]oneDayText
+}
+
+type oneDayText struct {
+	day  retention.Day
+	n    uint8 // 0: empty
+	text [128]byte
 }
 
 type dayText struct {

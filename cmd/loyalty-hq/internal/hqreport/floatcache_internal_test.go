@@ -2,6 +2,7 @@ package hqreport
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -60,5 +61,51 @@ func TestDayCache(t *testing.T) {
 	var none *floatCache
 	if got := none.appendDay(nil, 20000); string(got) != "2024-10-04" {
 		t.Errorf("nil cache: %q", got)
+	}
+}
+
+// TestOneDayRhythmCache: a rhythm written through the cache is
+// json.Marshal's, for rhythms of one day that repeat, share a slot (1,024
+// days apart) or have long dates, and for rhythms that only look like
+// one day's (minus zero intervals, an interval, two days, first and last
+// apart).
+func TestOneDayRhythmCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var rs []retention.Rhythm
+	for _, d := range oddDays {
+		rs = append(rs, retention.Rhythm{PurchaseDays: 1, First: d, Last: d})
+	}
+	negZero := math.Copysign(0, -1)
+	for range 20000 {
+		d := retention.Day(18000 + rng.IntN(3000))
+		if rng.IntN(4) == 0 {
+			d = retention.Day(18000 + 1024*rng.IntN(4))
+		}
+		r := retention.Rhythm{PurchaseDays: 1, First: d, Last: d}
+		switch rng.IntN(8) {
+		case 0:
+			r.MeanInterval = negZero
+		case 1:
+			r.MedianInterval = negZero
+		case 2:
+			r.HasInterval, r.ExpectedNext = true, d+7
+		case 3:
+			r.PurchaseDays = 2
+		case 4:
+			r.Last = d + 1
+		}
+		rs = append(rs, r)
+	}
+	var fc floatCache
+	for range 2 {
+		for _, r := range rs {
+			want, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := appendRhythm([]byte("x"), &r, &fc); !ok || !bytes.Equal(got[1:], want) || got[0] != 'x' {
+				t.Fatalf("%+v: %s (%v), want %s", r, got, ok, want)
+			}
+		}
 	}
 }
