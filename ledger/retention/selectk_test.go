@@ -94,3 +94,22 @@ func TestNthFuncSplitsAtK(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianOfGapsIsMedian: on gaps between distinct days (whole,
+// positive) of every length up to and past its insertion sort, medianOfGaps
+// gives median's value, bit for bit.
+func TestMedianOfGapsIsMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for n := 1; n <= 20; n++ {
+		for range 500 {
+			gaps := make([]float64, n)
+			for i := range gaps {
+				gaps[i] = float64(1 + rng.IntN(1+rng.IntN(400)))
+			}
+			want := median(gaps)
+			if got := medianOfGaps(slices.Clone(gaps)); got != want {
+				t.Fatalf("%v: %v, want %v", gaps, got, want)
+			}
+		}
+	}
+}
