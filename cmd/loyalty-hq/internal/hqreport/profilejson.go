@@ -79,15 +79,15 @@ func appendProfile(b []byte, p *retention.Profile, fc *floatCache) ([]byte, bool
 		b = append(b, '}')
 	}
 	b = append(b, `,"spend":`...)
-	b = strconv.AppendInt(b, int64(p.Spend), 10)
+	b = appendInt(b, int64(p.Spend))
 	b = append(b, `,"first_spend":`...)
-	b = strconv.AppendInt(b, int64(p.FirstSpend), 10)
+	b = appendInt(b, int64(p.FirstSpend))
 	b = append(b, `,"segment":`...)
 	b = appendString(b, string(p.Segment))
 	b = append(b, `,"status":`...)
 	b = appendString(b, string(p.Status))
 	b = append(b, `,"days_since_last":`...)
-	b = strconv.AppendInt(b, int64(p.DaysSince), 10)
+	b = appendInt(b, int64(p.DaysSince))
 	b = append(b, `,"p_alive":`...)
 	if b, ok = appendFloat(b, p.PAlive); !ok {
 		return b, false
@@ -135,7 +135,7 @@ func oneDayRhythm(r *retention.Rhythm) bool {
 // appendRhythmText is appendRhythm without the cache of one-day rhythms.
 func appendRhythmText(b []byte, r *retention.Rhythm, fc *floatCache) ([]byte, bool) {
 	b = append(b, `{"purchase_days":`...)
-	b = strconv.AppendInt(b, int64(r.PurchaseDays), 10)
+	b = appendInt(b, int64(r.PurchaseDays))
 	b = append(b, `,"first":"`...)
 	if r.PurchaseDays > 0 {
 		b = fc.appendDay(b, r.First)
@@ -182,7 +182,7 @@ func appendFiniteFloat(b []byte, f float64) []byte {
 		if f == 0 && math.Signbit(f) {
 			return append(b, "-0"...)
 		}
-		return strconv.AppendInt(b, int64(f), 10)
+		return appendInt(b, int64(f))
 	}
 	abs := math.Abs(f)
 	format := byte('f')
@@ -197,6 +197,27 @@ func appendFiniteFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// appendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does
+// (TestAppendInt): the exports write a dozen counts, days and amounts a
+// member, nearly all below 100,000, which are written here without
+// strconv's general path (half the time).
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v < 0:
+	case v < 10:
+		return append(b, byte('0'+v))
+	case v < 100:
+		return append(b, byte('0'+v/10), byte('0'+v%10))
+	case v < 1000:
+		return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+	case v < 10000:
+		return append(b, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	case v < 100000:
+		return append(b, byte('0'+v/10000), byte('0'+v/1000%10), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	}
+	return strconv.AppendInt(b, v, 10)
 }
 
 // jsonPlain marks the bytes appendString copies as they are: printable

@@ -99,7 +99,7 @@ func appendMoney(b []byte, v retention.Money) []byte {
 		v = -v
 		b = append(b, '-')
 	}
-	b = strconv.AppendInt(b, int64(v/100), 10)
+	b = appendInt(b, int64(v/100))
 	c := v % 100
 	return append(b, '.', byte('0'+c/10), byte('0'+c%10))
 }
@@ -254,7 +254,7 @@ func appendMemberCSV(row, num []byte, p *retention.Profile, fc *floatCache) []by
 	row = append(row, ',')
 	row = appendCSVCell(row, p.Value)
 	row = append(row, ',')
-	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.Rhythm.PurchaseDays), 10))
+	row = appendCSVNumber(row, appendInt(num[:0], int64(p.Rhythm.PurchaseDays)))
 	row = append(row, ',')
 	if p.Rhythm.PurchaseDays > 0 {
 		row = appendCSVNumber(row, fc.appendDay(num[:0], p.Rhythm.First))
@@ -272,7 +272,7 @@ func appendMemberCSV(row, num []byte, p *retention.Profile, fc *floatCache) []by
 		row = appendCSVNumber(row, fc.appendDay(num[:0], p.Rhythm.ExpectedNext))
 	}
 	row = append(row, ',')
-	row = appendCSVNumber(row, strconv.AppendInt(num[:0], int64(p.DaysSince), 10))
+	row = appendCSVNumber(row, appendInt(num[:0], int64(p.DaysSince)))
 	row = append(row, ',')
 	row = appendCSVNumber(row, appendMoney(num[:0], p.Spend))
 	for _, v := range []float64{p.PAlive, p.PNone, p.Expected} {
@@ -293,7 +293,7 @@ func appendFixed4(b []byte, f float64) []byte {
 		return strconv.AppendFloat(b, f, 'f', 4, 64)
 	}
 	n := fixed4(f)
-	b = strconv.AppendUint(b, n/10000, 10)
+	b = appendInt(b, int64(n/10000)) // n < 10^13
 	d := n % 10000
 	return append(b, '.', byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
 }

@@ -250,3 +250,17 @@ func FuzzAppendFixed4(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendInt: appendInt writes what strconv.AppendInt writes, around
+// each of its cases and at the ends of int64.
+func TestAppendInt(t *testing.T) {
+	vals := []int64{math.MinInt64, math.MinInt64 + 1, -100001, -1, math.MaxInt64}
+	for v := int64(-20); v <= 200_100; v++ {
+		vals = append(vals, v)
+	}
+	for _, v := range vals {
+		if got, want := appendInt([]byte("x"), v), strconv.AppendInt([]byte("x"), v, 10); !bytes.Equal(got, want) {
+			t.Fatalf("%d: %q, want %q", v, got, want)
+		}
+	}
+}
