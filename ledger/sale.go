@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/loyalty-terminal/loyalty/device/cardsafe"
 	"github.com/loyalty-terminal/loyalty/ledger/rules"
 )
 
@@ -85,19 +86,30 @@ func checkSale(req *SaleRequest) ([]Money, Money, error) {
 	if len(req.Lines) > 1000 {
 		return nil, 0, fmt.Errorf("sale has %d lines, at most 1000: %w", len(req.Lines), ErrInvalid)
 	}
-	seen := map[int]bool{}
+	// A basket has a few lines: comparing with the lines before costs
+	// less than a map; a long one gets the map.
+	var seen map[int]bool
+	if len(req.Lines) > 16 {
+		seen = make(map[int]bool, len(req.Lines))
+	}
 	amounts := make([]Money, len(req.Lines))
 	var gross Money
 	for i, ln := range req.Lines {
-		if ln.No < 1 || seen[ln.No] {
+		dup := seen[ln.No]
+		if seen == nil {
+			dup = slices.ContainsFunc(req.Lines[:i], func(p Line) bool { return p.No == ln.No })
+		} else {
+			seen[ln.No] = true
+		}
+		if ln.No < 1 || dup {
 			return nil, 0, fmt.Errorf("line %d: number must be positive and unique: %w", ln.No, ErrInvalid)
 		}
-		seen[ln.No] = true
 		if ln.SKU == "" {
 			return nil, 0, fmt.Errorf("line %d: empty sku: %w", ln.No, ErrInvalid)
 		}
-		if err := noCards(fmt.Sprintf("line %d sku", ln.No), ln.SKU, fmt.Sprintf("line %d category", ln.No), ln.Category); err != nil {
-			return nil, 0, err
+		// (the labels are formatted only for the error)
+		if cardsafe.Carries(ln.SKU) || cardsafe.Carries(ln.Category) {
+			return nil, 0, noCards(fmt.Sprintf("line %d sku", ln.No), ln.SKU, fmt.Sprintf("line %d category", ln.No), ln.Category)
 		}
 		if ln.Quantity <= 0 {
 			return nil, 0, fmt.Errorf("line %d: quantity %d must be positive: %w", ln.No, ln.Quantity, ErrInvalid)
@@ -151,7 +163,7 @@ func (l *Ledger) RecordSale(ctx context.Context, req SaleRequest) (SaleResult, e
 		return SaleResult{}, fmt.Errorf("ledger sale %q: %w", req.ID, err)
 	}
 	shape := saleShape{MemberID: req.MemberID, Lines: req.Lines, Tenders: req.Tenders, Redemptions: req.Redemptions}
-	fp := fingerprint(shape)
+	fp := saleFingerprint(&shape)
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		return w.recordSale(&req, fp, amounts, gross)
 	})

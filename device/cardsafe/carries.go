@@ -18,6 +18,9 @@ func Carries(s string) bool {
 	if IsDigits(s) {
 		return IsPAN(s) && !(len(s) == 13 && GS1Valid(s))
 	}
+	if !hasLongRun(s) {
+		return false // the common case (ids, SKUs, names): no run to build
+	}
 	found := false
 	eachRun(s, func(_, _ int, digits string) bool {
 		found = IsPAN(digits)
