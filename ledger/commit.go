@@ -47,6 +47,7 @@ type wtx struct {
 	rowErr    error               // a row the current op read did not decode: the op fails
 	win       map[string]winCache // windows this transaction read or moved, kept in l.win once it commits
 	rowsCur   *bolt.Cursor        // get's cursor over the rows bucket
+	mem       arena               // the keys and values the transaction writes
 	// failed is the first write of the current op that failed: run returns
 	// it, and the op's writes are rolled back with the transaction.
 	failed error
@@ -481,7 +482,7 @@ func (w *wtx) emitRow(typ OutboxType, member, saleID string, set func(seq uint64
 		w.pendIDs(seq, typ, member, saleID)
 	}
 	r := OutboxRecord{Seq: seq, ID: id, Type: typ, WallTime: w.now, ClockTrusted: w.trusted}
-	w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq)))
+	w.put(bOutbox, u64(seq), outboxRefValue(r, ref(seq), &w.mem))
 	w.outbox = true
 	return seq
 }

@@ -173,7 +173,7 @@ func (w *wtx) correct() (int, error) {
 			if exp := w.eng.ExpiryFor(at); !exp.IsZero() {
 				lot.ExpiresAt = exp
 				w.indexExpiry(e.r.Member, exp)
-				w.put(bRows, lk, encodeLot(lot))
+				w.put(bRows, lk, encodeLot(lot, &w.mem))
 			}
 		}
 		// Purchase index: the time tier windows and rhythm read.
@@ -187,7 +187,7 @@ func (w *wtx) correct() (int, error) {
 				w.datePurchase(rec, e.seq, at, p.Amount)
 			}
 			p.CorrectedTime = at
-			w.put(bRows, pk, encodePurchase(&p))
+			w.put(bRows, pk, encodePurchase(&p, &w.mem))
 		}
 		if e.r.Type == OutSale {
 			if err := w.rescore(rec, e.r.Sale, e.seq, at); err != nil {

@@ -78,8 +78,8 @@ func replaceInvalid(s string) string {
 }
 
 // encodeEventRow encodes ev, whose MemberID and Seq are the row's key.
-func encodeEventRow(ev *PointEvent) []byte {
-	b := make([]byte, 0, 64+len(ev.Register)+len(ev.SaleID)+len(ev.Reason)+len(ev.BootID))
+func encodeEventRow(ev *PointEvent, a *arena) []byte {
+	b := a.make(64 + len(ev.Register) + len(ev.SaleID) + len(ev.Reason) + len(ev.BootID))
 	var flags byte
 	if ev.ClockTrusted {
 		flags |= evTrusted

@@ -25,7 +25,7 @@ func eventRowRoundTrip(t *testing.T, ev PointEvent) {
 		t.Fatalf("the row check refuses %+v, json does not", ev)
 	}
 	k := rowKey(rowEvent, ev.MemberID, ev.Seq)
-	v := encodeEventRow(&ev)
+	v := encodeEventRow(&ev, nil)
 	var got, old PointEvent
 	if err := decodeEventRow(k, v, &got); err != nil {
 		t.Fatalf("decode %+v: %v", ev, err)
@@ -109,7 +109,7 @@ func FuzzEventRow(f *testing.F) {
 		var got PointEvent
 		_ = decodeEventRow(rowKey(rowEvent, "m", 1), append([]byte{eventRowMark, byte(pts)}, reason...), &got)
 		sameAppended(t, rowKey(rowEvent, "m", 1), append([]byte{eventRowMark, byte(pts)}, reason...))
-		sameAppended(t, rowKey(rowEvent, member, uint64(pts)), append(encodeEventRow(&ev)[:2], boot...))
+		sameAppended(t, rowKey(rowEvent, member, uint64(pts)), append(encodeEventRow(&ev, nil)[:2], boot...))
 	})
 }
 
@@ -176,7 +176,7 @@ func TestAppendEventRowJSON(t *testing.T) {
 	)
 	for _, ev := range evs {
 		k := rowKey(rowEvent, ev.MemberID, ev.Seq)
-		v := encodeEventRow(&ev)
+		v := encodeEventRow(&ev, nil)
 		sameAppended(t, k, v)
 		for n := range v {
 			sameAppended(t, k, v[:n]) // cut short

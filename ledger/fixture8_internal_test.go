@@ -223,7 +223,7 @@ func TestCheckFindsWrongSummaryBase(t *testing.T) {
 			return err
 		}
 		rec.Summary.Base++
-		v, err := encodeMemberRow(rec)
+		v, err := encodeMemberRow(rec, nil)
 		if err != nil {
 			return err
 		}

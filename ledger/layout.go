@@ -159,18 +159,20 @@ type outboxPlace struct {
 	key   []byte
 }
 
-func outboxRefValue(r OutboxRecord, p outboxPlace) []byte {
-	wt, err := r.WallTime.MarshalBinary()
-	if err != nil {
-		wt = nil // cannot happen for the clock's times; zero time then
-	}
-	v := make([]byte, 0, 8+len(r.Type)+len(r.ID)+len(wt)+len(p.key))
+func outboxRefValue(r OutboxRecord, p outboxPlace, a *arena) []byte {
+	// (a time's binary form is 15 or 16 bytes; AppendBinary writes it in
+	// place, where MarshalBinary allocated it apart for every record)
+	v := a.make(8 + len(r.Type) + len(r.ID) + 16 + len(p.key))
 	v = append(v, outboxRefMark, byte(len(r.Type)))
 	v = append(v, r.Type...)
 	v = append(v, byte(len(r.ID)))
 	v = append(v, r.ID...)
-	v = append(v, byte(len(wt)))
-	v = append(v, wt...)
+	at := len(v)
+	v, err := r.WallTime.AppendBinary(append(v, 0))
+	if err != nil {
+		v = v[:at+1] // cannot happen for the clock's times; zero time then
+	}
+	v[at] = byte(len(v) - at - 1)
 	t := byte(0)
 	if r.ClockTrusted {
 		t = 1

@@ -667,11 +667,14 @@ func forEachMemberRow(tx *bolt.Tx, fn func(id string, v []byte) error) error {
 // rowKey builds "<member id>\x00<kind><seq>": one member's rows sit
 // together, each kind in sequence order. Ids contain no NUL.
 func rowKey(kind byte, id string, seq uint64) []byte {
-	k := make([]byte, len(id)+2+8)
-	copy(k, id)
-	k[len(id)+1] = kind
-	binary.BigEndian.PutUint64(k[len(id)+2:], seq)
-	return k
+	return appendRowKey(make([]byte, 0, len(id)+2+8), kind, id, seq)
+}
+
+// appendRowKey appends rowKey(kind, id, seq) to b.
+func appendRowKey(b []byte, kind byte, id string, seq uint64) []byte {
+	b = append(b, id...)
+	b = append(b, 0, kind)
+	return binary.BigEndian.AppendUint64(b, seq)
 }
 
 // rowPrefix is the prefix of one member's rows of one kind.

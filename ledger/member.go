@@ -156,7 +156,7 @@ func (w *wtx) member(id string) (*memberRec, error) {
 
 // getMember reads the member's record (either form, memberrow.go).
 func (w *wtx) getMember(id string, rec *memberRec) (bool, error) {
-	v := w.get(bRows, memberKey(id))
+	v := w.get(bRows, w.mem.rowKey(rowMemberRec, id, 0))
 	if v == nil {
 		return false, nil
 	}
@@ -167,12 +167,12 @@ func (w *wtx) getMember(id string, rec *memberRec) (bool, error) {
 }
 
 func (w *wtx) saveMember(rec *memberRec) {
-	v, err := encodeMemberRow(rec)
+	v, err := encodeMemberRow(rec, &w.mem)
 	if err != nil {
 		w.fail(fmt.Errorf("encode member: %w", err))
 		return
 	}
-	w.put(bRows, memberKey(rec.Member.ID), v)
+	w.put(bRows, w.mem.rowKey(rowMemberRec, rec.Member.ID, 0), v)
 }
 
 // Enrol creates a member. It is idempotent by m.ID: enrolling the same

@@ -64,7 +64,7 @@ func (d *rowDecoder) consent() Consent {
 
 // encodeMemberRow encodes rec; an error when JSON could not have held
 // it (a time outside years 0-9999, a retention view that is not JSON).
-func encodeMemberRow(rec *memberRec) ([]byte, error) {
+func encodeMemberRow(rec *memberRec, a *arena) ([]byte, error) {
 	m := &rec.Member
 	if !jsonTimeOK(m.Consent.At) {
 		return nil, fmt.Errorf("member %q: consent time out of range", m.ID)
@@ -80,7 +80,7 @@ func encodeMemberRow(rec *memberRec) ([]byte, error) {
 	if !jsonTimeOK(rec.BirthdayBonusGivenAt) && !rec.BirthdayBonusGivenAt.IsZero() {
 		return nil, fmt.Errorf("member %q: birthday bonus time out of range", m.ID)
 	}
-	b := make([]byte, 0, 128+len(m.Name)+24*len(m.Aliases)+48*len(m.ConsentHistory))
+	b := a.make(128 + len(m.Name) + 24*len(m.Aliases) + 48*len(m.ConsentHistory))
 	var flags byte
 	if m.Aliases == nil {
 		flags |= mrAliasesNil

@@ -31,7 +31,7 @@ func memberRowCases() []memberRec {
 // where it had one (schema 9; never in JSON rows).
 func TestMemberRowRoundTrip(t *testing.T) {
 	for i, rec := range memberRowCases() {
-		v, err := encodeMemberRow(&rec)
+		v, err := encodeMemberRow(&rec, nil)
 		if err != nil || v[0] != memberRowMark {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -53,17 +53,17 @@ func TestMemberRowRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("case %d:\n got %+v\nwant %+v", i, got, want)
 		}
-		again, err := encodeMemberRow(&got)
+		again, err := encodeMemberRow(&got, nil)
 		if err != nil || !bytes.Equal(again, v) {
 			t.Errorf("case %d: encoding again gives other bytes (%v)", i, err)
 		}
 	}
 	bad := memberRec{Member: Member{ID: "m4", EnrolledAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	if _, err := encodeMemberRow(&bad); err == nil {
+	if _, err := encodeMemberRow(&bad, nil); err == nil {
 		t.Error("a time JSON refuses was encoded")
 	}
 	// A base with no summary is refused, not dropped.
-	v, err := encodeMemberRow(&memberRec{Member: Member{ID: "m5"}})
+	v, err := encodeMemberRow(&memberRec{Member: Member{ID: "m5"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestMemberRowRoundTrip(t *testing.T) {
 // record that decodes encodes and decodes again.
 func FuzzDecodeMemberRow(f *testing.F) {
 	for _, rec := range memberRowCases() {
-		v, _ := encodeMemberRow(&rec)
+		v, _ := encodeMemberRow(&rec, nil)
 		f.Add(v)
 	}
 	f.Add([]byte{memberRowMark, 0xff})
@@ -90,7 +90,7 @@ func FuzzDecodeMemberRow(f *testing.F) {
 		if decodeMemberRow(v, &rec) != nil {
 			return
 		}
-		again, err := encodeMemberRow(&rec)
+		again, err := encodeMemberRow(&rec, nil)
 		if err != nil {
 			return // a time or retention view JSON refuses: never written
 		}

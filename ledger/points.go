@@ -66,11 +66,11 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 				}
 				if lot, ok := w.getLot(j.key); ok {
 					lot.Remaining += rest
-					w.put(bRows, j.key, encodeLot(lot))
+					w.put(bRows, j.key, encodeLot(lot, &w.mem))
 					break
 				}
 			}
-			k := rowKey(rowLot, rec.Member.ID, ev.Seq)
+			k := w.mem.rowKey(rowLot, rec.Member.ID, ev.Seq)
 			lot := lotRec{Remaining: rest, ExpiresAt: ev.ExpiresAt}
 			if w.holdLots {
 				w.putHeldLot() // of another expiry
@@ -109,7 +109,7 @@ func (w *wtx) pointEvent(rec *memberRec, ev PointEvent, restore []lotPart) (Poin
 			if u.lot.Remaining == 0 {
 				w.delLot(u.k, u.lot)
 			} else {
-				w.put(bRows, u.k, encodeLot(u.lot))
+				w.put(bRows, u.k, encodeLot(u.lot, &w.mem))
 			}
 		}
 		rec.Debt += need
@@ -356,7 +356,7 @@ func (w *wtx) putLot(k []byte, lot lotRec) {
 	if !lot.ExpiresAt.IsZero() && w.get(bRows, k) == nil {
 		w.indexExpiry(rowMember(k), lot.ExpiresAt)
 	}
-	w.put(bRows, k, encodeLot(lot))
+	w.put(bRows, k, encodeLot(lot, &w.mem))
 }
 
 // holdCredits makes the op's lot-opening credits (pointEvent) keep their
@@ -374,7 +374,7 @@ func (w *wtx) writeHeldLot() {
 
 func (w *wtx) putHeldLot() {
 	if j := w.joinLot; j != nil && j.held {
-		w.put(bRows, j.key, encodeLot(j.lot))
+		w.put(bRows, j.key, encodeLot(j.lot, &w.mem))
 		j.held = false
 	}
 }
@@ -413,13 +413,13 @@ func (w *wtx) pointEventNoLots(rec *memberRec, ev PointEvent) PointEvent {
 	w.emitRow(OutPoints, ev.MemberID, ev.SaleID, func(seq uint64, id string) {
 		ev.Seq, ev.ID = seq, id
 	}, func(seq uint64) outboxPlace {
-		k = rowKey(rowEvent, rec.Member.ID, seq)
+		k = w.mem.rowKey(rowEvent, rec.Member.ID, seq)
 		return outboxPlace{placeRows, k}
 	})
 	if !eventRowTimesOK(&ev) {
 		w.fail(fmt.Errorf("encode event %s: a time outside years 0-9999 or a zone offset of a day or more", ev.ID))
 	}
-	w.put(bRows, k, encodeEventRow(&ev))
+	w.put(bRows, k, encodeEventRow(&ev, &w.mem))
 	rec.Balance += ev.Points
 	w.delta.Events++
 	return ev

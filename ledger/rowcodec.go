@@ -23,8 +23,8 @@ const (
 	purchaseRowMark byte = 0x04
 )
 
-func encodeLot(lot lotRec) []byte {
-	b := make([]byte, 0, 24)
+func encodeLot(lot lotRec, a *arena) []byte {
+	b := a.make(24)
 	b = append(b, lotRowMark)
 	b = binary.AppendVarint(b, int64(lot.Remaining))
 	if lot.ExpiresAt.IsZero() {
@@ -58,8 +58,8 @@ const (
 	purCorrected byte = 2
 )
 
-func encodePurchase(p *Purchase) []byte {
-	b := make([]byte, 0, 48+len(p.SaleID)+16*len(p.Categories))
+func encodePurchase(p *Purchase, a *arena) []byte {
+	b := a.make(48 + len(p.SaleID) + 16*len(p.Categories))
 	var flags byte
 	if p.ClockTrusted {
 		flags |= purTrusted

@@ -378,7 +378,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 		sr.Events = append(sr.Events, ev.Seq)
 	}
 	sr.Balance, sr.Earned, sr.Redeemed = result.Balance, result.Earned, result.Redeemed
-	w.put(bSales, []byte(sale.ID), sr.encode())
+	w.put(bSales, []byte(sale.ID), sr.encodeBinary(&sale, &w.mem)) // (sr.bin is &sale)
 	return result, nil
 }
 
@@ -388,7 +388,7 @@ func (w *wtx) recordSale(req *SaleRequest, fp string, amounts []Money, gross Mon
 // writes and that check was a visible share of the committer's CPU.
 func (sr *saleRec) encode() []byte {
 	if sr.bin != nil {
-		return sr.encodeBinary(sr.bin)
+		return sr.encodeBinary(sr.bin, nil)
 	}
 	raw := sr.Sale
 	c := *sr
@@ -459,12 +459,13 @@ func withCap[T any](n int) []T {
 // proportion to their amounts, rounding down, the remainder going to the
 // first lines, and returns what was paid for each line. The result sums to
 // gross-discount exactly, so refunds (prorated per line) never return more
-// money than the customer paid.
+// money than the customer paid. Without a discount it is amounts itself
+// (the caller only reads it).
 func allocate(amounts []Money, gross, discount Money) []Money {
-	paid := slices.Clone(amounts)
 	if discount == 0 || gross == 0 {
-		return paid
+		return amounts
 	}
+	paid := slices.Clone(amounts)
 	var given Money
 	for i, a := range amounts {
 		share := Money(prorate(int64(discount), int64(a), int64(gross)))

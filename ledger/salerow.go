@@ -72,8 +72,8 @@ func lowerHexDigit(c byte) (byte, bool) {
 }
 
 // encodeBinary encodes sr with its sale s.
-func (sr *saleRec) encodeBinary(s *Sale) []byte {
-	b := make([]byte, 0, 160+48*len(s.Lines)+24*len(sr.Lines))
+func (sr *saleRec) encodeBinary(s *Sale, a *arena) []byte {
+	b := a.make(160 + 48*len(s.Lines) + 24*len(sr.Lines))
 	var flags byte
 	if s.ClockTrusted {
 		flags |= srTrusted

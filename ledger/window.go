@@ -57,7 +57,7 @@ func (w *wtx) addPurchase(rec *memberRec, p Purchase) {
 	if !purchaseTimesOK(&p) {
 		w.fail(fmt.Errorf("encode purchase %d: a time outside years 0-9999 or a zone offset of a day or more", p.Seq))
 	}
-	w.put(bRows, rowKey(rowPurchase, rec.Member.ID, p.Seq), encodePurchase(&p))
+	w.put(bRows, w.mem.rowKey(rowPurchase, rec.Member.ID, p.Seq), encodePurchase(&p, &w.mem))
 	if at, ok := p.When(); ok {
 		w.windowAdd(rec.Member.ID, at, p.Amount)
 		return
@@ -75,7 +75,7 @@ func (w *wtx) datePurchase(rec *memberRec, seq uint64, at time.Time, amount Mone
 }
 
 func (w *wtx) windowAdd(member string, at time.Time, amount Money) {
-	k := rowKey(rowWindow, member, dayOf(at))
+	k := w.mem.rowKey(rowWindow, member, dayOf(at))
 	old := w.get(bRows, k)
 	if len(old) != 0 && !dayRowOK(old) {
 		// A sale whose member's window is kept in memory never reads
@@ -87,7 +87,7 @@ func (w *wtx) windowAdd(member string, at time.Time, amount Money) {
 	if c, ok := w.winCache(member); ok {
 		w.setWinCache(member, c.add(at.UnixNano(), int64(amount)))
 	}
-	v := make([]byte, max(len(old), 16), max(len(old), 16)+16)
+	v := w.mem.make(max(len(old), 16) + 16)[:max(len(old), 16)]
 	copy(v, old)
 	v = addDay(v, at, amount)
 	w.put(bRows, k, v)
