@@ -347,8 +347,33 @@ func appendCSVNumber(row, num []byte) []byte {
 	return appendCSVCell(row, string(num))
 }
 
-// appendCSVCell appends export.SafeCell of s as a cell.
-func appendCSVCell(row []byte, s string) []byte { return appendCSVField(row, export.SafeCell(s)) }
+// appendCSVCell appends export.SafeCell of s as a cell. A cell of
+// printable ASCII without quotes or commas that starts with none of
+// SafeCell's characters or a space (ids, segments, statuses: four a
+// member) is that text itself, written without the two passes.
+func appendCSVCell(row []byte, s string) []byte {
+	if len(s) > 0 && csvPlainStart[s[0]] && s != `\.` {
+		i := 1
+		for i < len(s) && csvPlain[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			return append(row, s...)
+		}
+	}
+	return appendCSVField(row, export.SafeCell(s))
+}
+
+// csvPlain marks the bytes a cell may hold as they are: printable ASCII
+// except '"' and ','; csvPlainStart those a cell may also start with:
+// not a space, nor '=', '+', '-' or '@' (export.SafeCell's).
+var csvPlain, csvPlainStart = func() (plain, start [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		plain[c] = c != '"' && c != ','
+		start[c] = plain[c] && c != ' ' && c != '=' && c != '+' && c != '-' && c != '@'
+	}
+	return plain, start
+}()
 
 // appendCSVField appends s as encoding/csv's Writer (comma, LF) writes a
 // field.

@@ -264,3 +264,25 @@ func TestAppendInt(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendCSVCell: a cell is written as encoding/csv writes
+// export.SafeCell's text, for every string of up to three bytes from a
+// set of the characters each rule turns on, and the odd strings.
+func TestAppendCSVCell(t *testing.T) {
+	chars := []string{"a", "Z", "0", " ", "\t", "\r", "\n", `"`, ",", "=", "+", "-", "@", `\`, ".", "é", "\x00", "\x7f"}
+	strs := append([]string{""}, oddStrings...)
+	for _, a := range chars {
+		strs = append(strs, a)
+		for _, b := range chars {
+			strs = append(strs, a+b)
+			for _, c := range chars {
+				strs = append(strs, a+b+c)
+			}
+		}
+	}
+	for _, s := range strs {
+		if got, want := appendCSVCell([]byte("x"), s), appendCSVField([]byte("x"), export.SafeCell(s)); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %q, want %q", s, got, want)
+		}
+	}
+}
