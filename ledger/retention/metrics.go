@@ -489,7 +489,11 @@ func divRound(sum Money, n int64) Money {
 // been observed for k+1 months, so curves do not bend down at the end.
 // The end of each month after a first purchase is worked out once per
 // distinct first day, not once per member.
-func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
+func (a *Analysis) cohorts(maxMonths int) []CohortCurve { return a.cohortsBy(maxMonths, true) }
+
+// cohortsBy is cohorts, by one pass over the members when onePass and
+// their month ends never go back, else by two passes a month.
+func (a *Analysis) cohortsBy(maxMonths int, onePass bool) []CohortCurve {
 	type firstDay struct {
 		cohort int
 		ends   []Day // ends[k]: the end of month k+1 after this first day
@@ -540,6 +544,63 @@ func (a *Analysis) cohorts(maxMonths int) []CohortCurve {
 		} else {
 			sizes = append(sizes, 1)
 		}
+	}
+	if monotoneEnds := onePass && func() bool {
+		for _, f := range firsts {
+			for k := 1; k < len(f.ends); k++ {
+				if f.ends[k] < f.ends[k-1] {
+					return false
+				}
+			}
+		}
+		return true
+	}(); monotoneEnds {
+		// Month ends that never go back (AddDate's always do): a month is
+		// observed for a first day up to the first end after the analysis
+		// date, and a member counts as repeated from the first month end
+		// not before the second purchase on. One pass over the members
+		// fills each cohort's count per such month, instead of two passes
+		// a month (TestCohortsMatchReference).
+		observed := make([]int, len(firsts)) // months observed from each first day
+		for j, f := range firsts {
+			for observed[j] < len(f.ends) && f.ends[observed[j]] <= a.AsOf {
+				observed[j]++
+			}
+		}
+		months := make([]int, len(cohorts)) // months observed from every first day of the cohort
+		for c := range months {
+			months[c] = maxMonths
+		}
+		from := make([]int, len(cohorts)*(maxMonths+1)) // cohort c's members repeated from month k: from[c*(maxMonths+1)+k]
+		for i, f := range firstOf {
+			if f < 0 {
+				continue
+			}
+			c := firsts[f].cohort
+			months[c] = min(months[c], observed[f])
+			k := maxMonths // never
+			if p := &a.Profiles[i]; len(p.days) > 1 && p.days[1] >= 0 {
+				ends := firsts[f].ends
+				for k = 0; k < maxMonths && p.days[1] > ends[k]; k++ {
+				}
+			}
+			from[c*(maxMonths+1)+k]++
+		}
+		order := make([]int, len(cohorts))
+		for c := range order {
+			order[c] = c
+		}
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(cohorts[x].key, cohorts[y].key) })
+		var out []CohortCurve
+		for _, c := range order {
+			curve, n := CohortCurve{Cohort: cohorts[c].key, Members: sizes[c]}, 0
+			for month := 1; month <= months[c]; month++ {
+				n += from[c*(maxMonths+1)+month-1]
+				curve.Repeat = append(curve.Repeat, float64(n)/float64(sizes[c]))
+			}
+			out = append(out, curve)
+		}
+		return out
 	}
 	n := 0
 	for _, size := range sizes {
