@@ -140,51 +140,9 @@ func encodeSale(s *Sale) ([]byte, error) {
 		b = appendJSONString(b, s.MemberID)
 	}
 	b = append(b, `,"lines":`...)
-	if s.Lines == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, ln := range s.Lines {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"no":`...)
-			b = strconv.AppendInt(b, int64(ln.No), 10)
-			b = append(b, `,"sku":`...)
-			b = appendJSONString(b, ln.SKU)
-			b = append(b, `,"quantity":`...)
-			b = strconv.AppendInt(b, ln.Quantity, 10)
-			b = append(b, `,"unit_price":`...)
-			b = strconv.AppendInt(b, int64(ln.UnitPrice), 10)
-			if ln.Discount != 0 {
-				b = append(b, `,"discount":`...)
-				b = strconv.AppendInt(b, int64(ln.Discount), 10)
-			}
-			if ln.Category != "" {
-				b = append(b, `,"category":`...)
-				b = appendJSONString(b, ln.Category)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendLinesJSON(b, s.Lines)
 	b = append(b, `,"tenders":`...)
-	if s.Tenders == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, t := range s.Tenders {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"kind":`...)
-			b = appendJSONString(b, t.Kind)
-			b = append(b, `,"amount":`...)
-			b = strconv.AppendInt(b, int64(t.Amount), 10)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendTendersJSON(b, s.Tenders)
 	if len(s.Redemptions) > 0 {
 		b = append(b, `,"redemptions":[`...)
 		for i, r := range s.Redemptions {
@@ -225,4 +183,55 @@ func encodeSale(s *Sale) ([]byte, error) {
 		b = appendJSONString(b, s.ClockFault)
 	}
 	return append(b, '}'), nil
+}
+
+// appendLinesJSON appends json.Marshal(lines) to b (null for nil): the
+// sale's JSON (encodeSale) and its fingerprint (appendSaleShape) share it.
+func appendLinesJSON(b []byte, lines []Line) []byte {
+	if lines == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, ln := range lines {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"no":`...)
+		b = strconv.AppendInt(b, int64(ln.No), 10)
+		b = append(b, `,"sku":`...)
+		b = appendJSONString(b, ln.SKU)
+		b = append(b, `,"quantity":`...)
+		b = strconv.AppendInt(b, ln.Quantity, 10)
+		b = append(b, `,"unit_price":`...)
+		b = strconv.AppendInt(b, int64(ln.UnitPrice), 10)
+		if ln.Discount != 0 {
+			b = append(b, `,"discount":`...)
+			b = strconv.AppendInt(b, int64(ln.Discount), 10)
+		}
+		if ln.Category != "" {
+			b = append(b, `,"category":`...)
+			b = appendJSONString(b, ln.Category)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendTendersJSON appends json.Marshal(tenders) to b (null for nil).
+func appendTendersJSON(b []byte, tenders []Tender) []byte {
+	if tenders == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, t := range tenders {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"kind":`...)
+		b = appendJSONString(b, t.Kind)
+		b = append(b, `,"amount":`...)
+		b = strconv.AppendInt(b, int64(t.Amount), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"os"
@@ -70,15 +69,7 @@ func TestWriteFixture7(t *testing.T) {
 	must(err)
 	t.Logf("stats %+v", st)
 	must(l.Close())
-	raw, err := os.ReadFile(path)
-	must(err)
-	f, err := os.Create("testdata/schema7.db.gz")
-	must(err)
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
-	_, err = zw.Write(raw)
-	must(err)
-	must(zw.Close())
-	must(f.Close())
+	writeFixture(t, path, "testdata/schema7.db.gz")
 }
 
 // TestOpenMigratesSchema7Ledger: a ledger written by schema 7 code is

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"os"
@@ -72,15 +71,7 @@ func TestWriteFixture8(t *testing.T) {
 	must(err)
 	t.Logf("stats %+v", st)
 	must(l.Close())
-	raw, err := os.ReadFile(path)
-	must(err)
-	f, err := os.Create("testdata/schema8.db.gz")
-	must(err)
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
-	_, err = zw.Write(raw)
-	must(err)
-	must(zw.Close())
-	must(f.Close())
+	writeFixture(t, path, "testdata/schema8.db.gz")
 }
 
 // summaryOf reads member id's summary state as stored.

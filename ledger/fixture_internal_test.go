@@ -30,6 +30,30 @@ func openFixture(t *testing.T) string { return copyFixture(t, "testdata/schema4.
 // members, 39 sales, 113 events, last seq 159.
 func openFixture6(t *testing.T) string { return copyFixture(t, "testdata/schema6.db.gz") }
 
+// writeFixture writes the ledger file at path, gzipped, to name (the
+// fixture writers, each run once by the code of its schema).
+func writeFixture(t *testing.T, path, name string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	if _, err := zw.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func copyFixture(t *testing.T, name string) string {
 	t.Helper()
 	f, err := os.Open(name)

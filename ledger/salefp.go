@@ -3,7 +3,6 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"strconv"
 )
 
 // saleFingerprint is fingerprint(*s) (a sale's idempotency fingerprint,
@@ -22,51 +21,9 @@ func appendSaleShape(b []byte, s *saleShape) []byte {
 	b = append(b, `{"MemberID":`...)
 	b = appendJSONString(b, s.MemberID)
 	b = append(b, `,"Lines":`...)
-	if s.Lines == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, ln := range s.Lines {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"no":`...)
-			b = strconv.AppendInt(b, int64(ln.No), 10)
-			b = append(b, `,"sku":`...)
-			b = appendJSONString(b, ln.SKU)
-			b = append(b, `,"quantity":`...)
-			b = strconv.AppendInt(b, ln.Quantity, 10)
-			b = append(b, `,"unit_price":`...)
-			b = strconv.AppendInt(b, int64(ln.UnitPrice), 10)
-			if ln.Discount != 0 {
-				b = append(b, `,"discount":`...)
-				b = strconv.AppendInt(b, int64(ln.Discount), 10)
-			}
-			if ln.Category != "" {
-				b = append(b, `,"category":`...)
-				b = appendJSONString(b, ln.Category)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendLinesJSON(b, s.Lines)
 	b = append(b, `,"Tenders":`...)
-	if s.Tenders == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, t := range s.Tenders {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"kind":`...)
-			b = appendJSONString(b, t.Kind)
-			b = append(b, `,"amount":`...)
-			b = strconv.AppendInt(b, int64(t.Amount), 10)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendTendersJSON(b, s.Tenders)
 	b = append(b, `,"Redemptions":`...)
 	if s.Redemptions == nil {
 		b = append(b, "null"...)
