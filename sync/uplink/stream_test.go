@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,81 +126,6 @@ func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 	stop()
 	startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, ClientID: "r1-again", OnMembers: uplink.ApplyMembersTo(l, "r1")})
 	testkit.Eventually(t, wait, "catch-up from the kept position", func() bool { return asked(n, 30) })
-}
-
-// publishAck publishes head office's ack of r1's events up to w.
-func publishAck(t *testing.T, office mqtt.Client, w uint64, retained bool) {
-	t.Helper()
-	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, office, protocol.AckTopic("s1", "r1"), retained, b)
-}
-
-// TestStreamAskedAgainAtTheFirstAck: the catch-up request sent at
-// connect can reach nobody (after a broker restart head office's workers,
-// on clean sessions, may subscribe after the register); the register asks
-// again when the session's first ack shows head office listening, once a
-// session.
-func TestStreamAskedAgainAtTheFirstAck(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
-	office := publisher(t, b.URL())
-	l := openLedger(t, "r1")
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
-	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
-	reqs := watchCatchUps(t, office) // head office subscribes after the register's request
-	// The ledger's enrolment (seq 1) went out at connect.
-	testkit.Eventually(t, wait, "the enrolment published", func() bool { return u.Status().Published >= 1 })
-	publishAck(t, office, 1, false)
-	testkit.Eventually(t, wait, "catch-up from 0 after the first ack", func() bool { r := reqs.list(); return len(r) == 1 && r[0] == 0 })
-	record(t, l, "more", 1)
-	testkit.Eventually(t, wait, "the next event published", func() bool { return u.Status().Published >= 2 })
-	publishAck(t, office, 2, false)
-	testkit.Eventually(t, wait, "the second ack taken", func() bool { return u.Status().Watermark == 2 })
-	if r := reqs.list(); len(r) != 1 {
-		t.Fatalf("asked %d times in one session: %v", len(r), r)
-	}
-}
-
-// TestStreamNotAskedAgainOnARetainedAck: the ack the broker hands over at
-// subscribe (head office retains a register's ack) says nothing about
-// head office listening now, nor does any ack before the session sent
-// events: only an ack after that makes the register ask again.
-func TestStreamNotAskedAgainOnARetainedAck(t *testing.T) {
-	b := mosquittotest.Start(t, nil)
-	office := publisher(t, b.URL())
-	reqs := watchCatchUps(t, office)
-	l := openLedger(t, "r1") // its enrolment is seq 1
-	// Head office confirmed it in an earlier session: this one has
-	// nothing to send when the retained ack arrives.
-	if err := l.Confirm(1); err != nil {
-		t.Fatal(err)
-	}
-	publishAck(t, office, 1, true)
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
-	testkit.Eventually(t, wait, "the retained ack applied", func() bool { return u.Status().Watermark == 1 })
-	testkit.Eventually(t, wait, "catch-up at connect", func() bool { return len(reqs.list()) >= 1 })
-	// The retained ack may be handled before the session is online; an
-	// ack taken while online, before the session sent anything, must not
-	// make it ask either.
-	testkit.Eventually(t, wait, "online, the retained ack taken", func() bool { st := u.Status(); return st.Online && !st.LastAck.IsZero() })
-	before := u.Status().LastAck
-	publishAck(t, office, 1, false)
-	testkit.Eventually(t, wait, "the ack taken", func() bool { return u.Status().LastAck.After(before) })
-	// Head office receiving the next event is the barrier: a request made
-	// on that ack would have gone out on the same connection before it.
-	var events atomic.Int32
-	if tok := office.Subscribe(protocol.EventsTopic("s1", "r1"), 1, func(mqtt.Client, mqtt.Message) { events.Add(1) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscribe events: %v", tok.Error())
-	}
-	record(t, l, "more", 1)
-	testkit.Eventually(t, wait, "the next event at head office", func() bool { return events.Load() >= 1 })
-	if r := reqs.list(); len(r) != 1 {
-		t.Fatalf("asked %d times before head office answered anything this session: %v", len(r), r)
-	}
-	publishAck(t, office, 2, false)
-	testkit.Eventually(t, wait, "catch-up after the first live ack", func() bool { return len(reqs.list()) == 2 })
 }
 
 // TestLookup: a lookup is answered by head office's signed summary, which
