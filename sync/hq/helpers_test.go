@@ -85,9 +85,10 @@ func newRegister(t testing.TB, url, store, id string) *register {
 		if resend {
 			r.resends++
 		}
+		n := uint64(len(r.recs)) // under the lock: a test may add records while a resend request arrives
 		r.mu.Unlock()
 		if resend {
-			go r.send(seqRange(a.Gap, uint64(len(r.recs)))...)
+			go r.send(seqRange(a.Gap, n)...)
 		}
 	})
 	sub(protocol.MembersTopic(store), r.onMembers)
