@@ -202,27 +202,45 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// retainedOn returns the retained message on topic (nil when none).
+// retainedOn returns the retained message on topic (nil when none). The
+// broker sends a topic's retained message as it takes the subscription;
+// the client then publishes a marker to a topic of its own on the same
+// connection, so the marker comes after any retained message: once it
+// is in, a retained message that has not come is not there.
 func retainedOn(t *testing.T, url, topic string) []byte {
 	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("peek").SetAutoReconnect(false))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("peek").SetAutoReconnect(false).SetOrderMatters(true))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(50)
-	got := make(chan []byte, 1)
-	c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
-		if m.Retained() {
-			select {
-			case got <- m.Payload():
-			default:
+	marker := "peek/marker"
+	var retained []byte
+	done := make(chan struct{})
+	sub := func(topic string) {
+		t.Helper()
+		tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+			switch {
+			case m.Topic() == marker:
+				close(done)
+			case m.Retained() && retained == nil:
+				retained = m.Payload()
 			}
+		})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe %s: %v", topic, tok.Error())
 		}
-	}).WaitTimeout(10 * time.Second)
+	}
+	sub(marker)
+	sub(topic)
+	if tok := c.Publish(marker, 1, false, "after the retained message"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish the marker: %v", tok.Error())
+	}
 	select {
-	case p := <-got:
-		return p
-	case <-time.After(time.Second):
+	case <-done:
+		return retained // written before done was closed, by the same handler goroutine
+	case <-time.After(10 * time.Second):
+		t.Fatal("the marker never came back")
 		return nil
 	}
 }
