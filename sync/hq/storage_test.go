@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	stdsync "sync"
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest/powerfs"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
 // TestStorageFailureStopsWithoutAck: when a commit's sync fails, head
@@ -43,6 +47,32 @@ func TestStorageFailureStopsWithoutAck(t *testing.T) {
 	}
 	r.send(seqRange(1, 10)...)
 	testkit.Eventually(t, wait, "ack of 10", func() bool { return r.ackedWM() == 10 })
+	// probe sees the register's acks in the order the broker sends them,
+	// then its own marker: published once head office has stopped, it
+	// comes after any ack head office sent.
+	var probeMu stdsync.Mutex
+	var probeMax uint64
+	marker := make(chan struct{})
+	probe := connect(t, b.URL(), "ack-probe", true, func(o *mqtt.ClientOptions) { o.SetOrderMatters(true) })
+	for _, topic := range []string{protocol.AckTopic("s1", "s1-r1"), "probe/marker"} {
+		tok := probe.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+			if m.Topic() == "probe/marker" {
+				close(marker)
+				return
+			}
+			a, err := protocol.DecodeAck(m.Payload(), "s1-r1")
+			if err != nil {
+				t.Errorf("bad ack: %v", err)
+				return
+			}
+			probeMu.Lock()
+			probeMax = max(probeMax, a.Watermark)
+			probeMu.Unlock()
+		})
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("probe subscribe %s: %v", topic, tok.Error())
+		}
+	}
 	if err := f.Fail(powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.EIO}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +86,20 @@ func TestStorageFailureStopsWithoutAck(t *testing.T) {
 	case <-time.After(3 * wait):
 		t.Fatal("hq went on after a failed sync")
 	}
-	time.Sleep(100 * time.Millisecond) // an ack in flight would arrive now
+	if tok := probe.Publish("probe/marker", 1, false, "after head office stopped"); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("probe marker: %v", tok.Error())
+	}
+	select {
+	case <-marker: // every ack head office sent has reached the probe
+	case <-time.After(wait):
+		t.Fatal("the probe's marker never came back")
+	}
+	probeMu.Lock()
+	seen := probeMax
+	probeMu.Unlock()
+	if seen > 10 {
+		t.Fatalf("head office acknowledged %d after the failed commit, want at most 10", seen)
+	}
 	if a := r.ackedWM(); a != 10 {
 		t.Fatalf("register acknowledged %d after the failed commit, want 10", a)
 	}
