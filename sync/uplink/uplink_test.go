@@ -3,8 +3,11 @@ package uplink_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
@@ -99,12 +102,25 @@ func TestMaxUnackedBoundsWhatIsOutstanding(t *testing.T) {
 	record(t, l, "a", 500)
 	hq := startAckHQ(t, b.URL())
 	hq.paused.Store(true)
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, MaxUnacked: 120, AckTimeout: time.Hour})
+	// The uplink's status refreshes are the barrier: each is published
+	// in a turn of its loop after that turn's publishing, so once two
+	// have said 506 pending, a turn has published (or not) with the new
+	// events in the ledger.
+	var after atomic.Int32 // status refreshes that counted the new events
+	watch := publisher(t, b.URL())
+	if tok := watch.Subscribe(protocol.StatusTopic("s1", "r1"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if st, err := protocol.DecodeStatus(m.Payload(), "s1", "r1"); err == nil && !m.Retained() && st.Pending == 506 {
+			after.Add(1)
+		}
+	}); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, BatchEvents: 10, MaxUnacked: 120, AckTimeout: time.Hour,
+		StatusInterval: 20 * time.Millisecond})
 	testkit.Eventually(t, wait, "limit reached", func() bool { return u.Status().Published >= 120 })
 	record(t, l, "b", 5) // a notification: the uplink looks again and must still hold back
 	testkit.Eventually(t, wait, "new events seen", func() bool { return u.Status().Pending == 506 })
-	// Asserting that something does NOT happen: give it time to overshoot.
-	time.Sleep(300 * time.Millisecond)
+	testkit.Eventually(t, wait, "two status refreshes counting them", func() bool { return after.Load() >= 2 })
 	if p := u.Status().Published; p != 120 {
 		t.Fatalf("published up to %d with MaxUnacked 120 and no ack", p)
 	}
