@@ -330,7 +330,6 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	a.assignSegments()
 	pr := predictor{asOf: a.AsOf}
 	which := pr.indexAll(a.Profiles)
-	a.setChannels(members, asOf)
 	res := <-fitted
 	a.Sleeping = c.Sleeping
 	if fit, err := res.fit, res.err; err != nil {
@@ -368,20 +367,26 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	return a, nil
 }
 
-// profileRange fills ps[i] from members[i] (cleaned history,
-// rhythm, category rhythms), lists the BG/NBD summaries of the buyers in
-// custs and the mean intervals of those with one in intervals, in order,
-// and returns what cleaning excluded and how many it listed.
+// profileRange fills ps[i] from members[i] (cleaned history, rhythm,
+// category rhythms, channels as of asOf and consent), lists the BG/NBD
+// summaries of the buyers in custs and the mean intervals of those with
+// one in intervals, in order, and returns what cleaning excluded and how
+// many it listed. The channels are set here, in the parts over the
+// processors, rather than in a pass of their own.
 func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Customer, intervals []float64, asOf time.Time, c *Config) rangeResult {
 	var r rangeResult
 	cl := newPopulationCleaner(asOf, c)
 	cl.noCats = true // read by rh.categoriesOf below from cl.days
 	var rh rhythms
+	var ch channelSlab
 	for i := range members {
 		m := &members[i]
 		h, ex := cl.clean(m)
 		r.excluded.add(ex)
 		p := &ps[i]
+		if chs := ch.at(m, asOf); chs != nil {
+			p.Channels, p.Consent = chs, true
+		}
 		// ps is freshly allocated (zero): fields are set one by one, not
 		// copied in as a whole struct.
 		p.MemberID, p.Name, p.Birthday, p.days, p.spend, p.Segment = m.ID, m.Name, m.Birthday, h.Days, h.Spend, SegNone
@@ -411,27 +416,28 @@ type rangeResult struct {
 	custs, intervals int
 }
 
-// setChannels sets each profile's channels as of asOf (and its consent:
-// some channel) from its member, beside the fit, which needs neither. The
-// channels are cut from shared chunks rather than allocated member by
-// member (a third of the benchmark's population consents: most of a
-// report's objects were these).
-func (a *Analysis) setChannels(members []Member, asOf time.Time) {
-	var scratch, slab []ChannelConsent
-	for i := range members {
-		scratch = members[i].appendChannelsAt(scratch[:0], asOf)
-		n := len(scratch)
-		if n == 0 {
-			continue // nil, as ChannelsAt gives
-		}
-		if len(slab) < n {
-			slab = make([]ChannelConsent, max(n, 1024))
-		}
-		p := &a.Profiles[i]
-		p.Channels, slab = slab[:n:n], slab[n:]
-		copy(p.Channels, scratch)
-		p.Consent = true
+// channelSlab cuts members' channels from shared chunks rather than
+// allocating them member by member (a third of the benchmark's population
+// consents: most of a report's objects were these).
+type channelSlab struct {
+	scratch, slab []ChannelConsent
+}
+
+// at returns m's channels as of asOf, nil without any (as ChannelsAt
+// gives).
+func (cs *channelSlab) at(m *Member, asOf time.Time) []ChannelConsent {
+	cs.scratch = m.appendChannelsAt(cs.scratch[:0], asOf)
+	n := len(cs.scratch)
+	if n == 0 {
+		return nil
 	}
+	if len(cs.slab) < n {
+		cs.slab = make([]ChannelConsent, max(n, 1024))
+	}
+	out := cs.slab[:n:n]
+	cs.slab = cs.slab[n:]
+	copy(out, cs.scratch)
+	return out
 }
 
 // assignSegments sets purchase-count segments, value tiers (high = the top
