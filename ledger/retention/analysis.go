@@ -270,6 +270,16 @@ type Analysis struct {
 	// PopulationMedianInterval is the median of members' mean intervals,
 	// the fallback rhythm for members with one purchase day.
 	PopulationMedianInterval float64 `json:"population_median_interval_days"`
+	// early holds the cohorts Analyze worked out beside the fit, which
+	// needs none of them, for Metrics.
+	early *earlyMetrics
+}
+
+// earlyMetrics are metrics worked out by Analyze, with the profiles they
+// were worked out from.
+type earlyMetrics struct {
+	profiles []Profile
+	cohorts  []CohortCurve
 }
 
 // Analyze cleans every member's history as of asOf, computes rhythms,
@@ -315,8 +325,8 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
 	}
 	// The fit runs beside what does not need it: the median interval,
-	// segments and value tiers, and which distinct prediction each member
-	// will take.
+	// segments and value tiers, which distinct prediction each member
+	// will take, and the cohorts' repeat curves (for Metrics).
 	type fitResult struct {
 		fit bgnbd.Fit
 		err error
@@ -330,6 +340,7 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	a.assignSegments()
 	pr := predictor{asOf: a.AsOf}
 	which := pr.indexAll(a.Profiles)
+	a.early = &earlyMetrics{profiles: a.Profiles, cohorts: a.cohorts(cohortMonths)}
 	res := <-fitted
 	a.Sleeping = c.Sleeping
 	if fit, err := res.fit, res.err; err != nil {

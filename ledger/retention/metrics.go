@@ -73,7 +73,9 @@ var intervalEdges = []float64{0, 7, 14, 30, 60, 90, 180, 365, openEdge}
 
 const openEdge = 1e9
 
-// Metrics computes the retention metrics.
+// Metrics computes the retention metrics. The cohorts' repeat curves of
+// an analysis Analyze made are those it worked out beside the fit, from
+// the profiles as it made them, while a.Profiles is still that slice.
 func (a *Analysis) Metrics() Metrics {
 	m := Metrics{Members: len(a.Profiles), Segments: map[string]int{}, Statuses: map[string]int{}, TopShare: a.Config.TopShare}
 	for i := 0; i+1 < len(intervalEdges); i++ {
@@ -86,9 +88,14 @@ func (a *Analysis) Metrics() Metrics {
 	for i := 0; i < 10; i++ {
 		m.PAlive = append(m.PAlive, Bucket{Label: fmt.Sprintf("%.1f-%.1f", float64(i)/10, float64(i+1)/10), Lo: float64(i) / 10, Hi: float64(i+1) / 10})
 	}
-	// The cohorts read the profiles only: worked out beside the rest.
+	// The cohorts read the profiles only: Analyze works them out beside
+	// the fit; otherwise they are worked out beside the rest.
 	cohorts := make(chan []CohortCurve, 1)
-	go func() { cohorts <- a.cohorts(12) }()
+	if cs, ok := a.earlyCohorts(); ok {
+		cohorts <- cs
+	} else {
+		go func() { cohorts <- a.cohorts(cohortMonths) }()
+	}
 	// The profiles are summed in contiguous parts over the processors and
 	// the parts merged in order: counts and money add up the same in any
 	// order, the lists are only selected from, and the two sums of floats
@@ -490,6 +497,24 @@ func divRound(sum Money, n int64) Money {
 // The end of each month after a first purchase is worked out once per
 // distinct first day, not once per member.
 func (a *Analysis) cohorts(maxMonths int) []CohortCurve { return a.cohortsBy(maxMonths, true) }
+
+// cohortMonths is the number of months the metrics' repeat curves follow.
+const cohortMonths = 12
+
+// earlyCohorts returns a copy of the cohorts Analyze worked out, when
+// the analysis still holds the profiles it worked them out from.
+func (a *Analysis) earlyCohorts() ([]CohortCurve, bool) {
+	e := a.early
+	if e == nil || len(e.profiles) != len(a.Profiles) || len(a.Profiles) == 0 || &e.profiles[0] != &a.Profiles[0] {
+		return nil, false
+	}
+	out := make([]CohortCurve, len(e.cohorts))
+	for i, c := range e.cohorts {
+		c.Repeat = slices.Clone(c.Repeat)
+		out[i] = c
+	}
+	return out, true
+}
 
 // cohortsBy is cohorts, by one pass over the members when onePass and
 // their month ends never go back, else by two passes a month.

@@ -53,3 +53,46 @@ func TestCohortsMatchReference(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyCohorts: the cohorts Analyze works out beside the fit are
+// those Metrics works out itself, each call of Metrics has its own copy,
+// and profiles replaced after Analyze are not answered from them.
+func TestEarlyCohorts(t *testing.T) {
+	end := time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ms []Member
+	for i := range 400 {
+		m := Member{ID: fmt.Sprintf("m%04d", i)}
+		at := end.Add(-time.Duration(rng.IntN(2*365*24)) * time.Hour)
+		for k := range 1 + rng.IntN(4) {
+			m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("s%d-%d", i, k), At: at, ClockTrusted: true, Amount: 100})
+			at = at.Add(time.Duration(1+rng.IntN(90*24)) * time.Hour)
+		}
+		ms = append(ms, m)
+	}
+	a, err := Analyze(ms, end, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.early == nil {
+		t.Fatal("Analyze kept no cohorts")
+	}
+	got := a.Metrics()
+	if len(got.Cohorts) == 0 {
+		t.Fatal("no cohorts")
+	}
+	got.Cohorts[0].Repeat[0] = -1 // a caller's change must not reach the next call
+	again := a.Metrics()
+	fresh := *a
+	fresh.early = nil
+	want := fresh.Metrics()
+	if !reflect.DeepEqual(again, want) {
+		t.Fatalf("metrics from Analyze's cohorts:\n%+v\nworked out by Metrics:\n%+v", again.Cohorts, want.Cohorts)
+	}
+	// Profiles replaced by the caller: their own cohorts.
+	replaced := *a
+	replaced.Profiles = append([]Profile(nil), a.Profiles[:len(a.Profiles)/2]...)
+	if _, ok := replaced.earlyCohorts(); ok {
+		t.Fatal("cohorts of other profiles answered from Analyze's")
+	}
+}
