@@ -40,6 +40,11 @@ func writeInChunks(w io.Writer, n, procs int, format func(k int, b []byte, lo, h
 	}
 	p := newChunkPipe(n, procs)
 	var wg sync.WaitGroup
+	// Deferred, so the goroutines are let go and waited for also when
+	// format panics on this goroutine (a handler's recover would
+	// otherwise leave them waiting for a chunk to claim).
+	defer wg.Wait()
+	defer p.stop()
 	for k := 1; k < procs; k++ {
 		wg.Go(func() {
 			for c, ok := p.claim(false); ok; c, ok = p.claim(false) {
@@ -47,10 +52,7 @@ func writeInChunks(w io.Writer, n, procs int, format func(k int, b []byte, lo, h
 			}
 		})
 	}
-	err := p.write(w, format)
-	p.stop()
-	wg.Wait()
-	return err
+	return p.write(w, format)
 }
 
 // chunkPipe hands out an export's chunks to the goroutines formatting

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestWriteInChunks: the chunked writer writes what one serial pass
@@ -111,6 +114,34 @@ func TestWriteInChunksOneAtATime(t *testing.T) {
 		}
 		if largest > chunkMembers {
 			t.Errorf("procs %d: format asked for %d items at once, more than a chunk (%d)", procs, largest, chunkMembers)
+		}
+	}
+}
+
+// TestWriteInChunksPanicLetsGo: when format panics on the writing
+// goroutine, the goroutines formatting beside it are let go rather than
+// left waiting for a chunk to claim (an HTTP handler recovers panics).
+func TestWriteInChunksPanicLetsGo(t *testing.T) {
+	format := func(k int, b []byte, lo, hi int) ([]byte, error) {
+		if k == 0 && lo >= 4*chunkMembers {
+			panic("format failed")
+		}
+		return strconv.AppendInt(b, int64(lo), 10), nil
+	}
+	before := runtime.NumGoroutine()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("no panic")
+			}
+		}()
+		writeInChunks(io.Discard, 40*chunkMembers, 3, format)
+	}()
+	// The goroutines have returned from their work; give them up to
+	// ten seconds to be gone (left waiting they never are).
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before, %d after", before, runtime.NumGoroutine())
 		}
 	}
 }
