@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,13 +154,27 @@ func (w *worker) stop(sig syscall.Signal) {
 
 // chainRegister is the tests' register (helpers_test.go) on a session
 // that subscribes again at every connect (so it survives a broker
-// restart) and then asks for its store's member summaries from its
-// position (a clean session misses what was published while it was away),
-// and that resends what head office has not acknowledged after a quiet
-// second, as the real uplink does.
+// restart) and asks for its store's member summaries from its position
+// then and again at the session's first ack (a summary the broker
+// confirmed but had not delivered when it died is lost; the request at
+// connect may reach no worker yet), and that resends what head office
+// has not acknowledged after a quiet second, as the real uplink does
+// (sync/uplink askCatchUp).
 func chainRegister(t *testing.T, url, store, id string) *register {
 	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
-	onAck := func(_ mqtt.Client, m mqtt.Message) {
+	var sessions, askedOnAck atomic.Uint64
+	askCatchUp := func(c mqtt.Client) {
+		r.mu.Lock()
+		from := r.pos
+		r.mu.Unlock()
+		b, err := protocol.EncodeCatchUp(protocol.CatchUp{Register: id, From: from})
+		if err != nil {
+			t.Errorf("catch-up request: %v", err)
+			return
+		}
+		c.Publish(protocol.CatchUpTopic(store, id), 1, false, b).WaitTimeout(wait)
+	}
+	onAck := func(c mqtt.Client, m mqtt.Message) {
 		a, err := protocol.DecodeAck(m.Payload(), id)
 		if err != nil {
 			t.Errorf("bad ack: %v", err)
@@ -173,10 +188,14 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 		if resend {
 			go r.sendQuiet(seqRange(a.Gap, n)...)
 		}
+		if s := sessions.Load(); askedOnAck.Swap(s) != s {
+			go askCatchUp(c)
+		}
 	}
 	r.c = connect(t, url, "reg-"+id, true, func(o *mqtt.ClientOptions) {
 		o.SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond)
 		o.SetOnConnectHandler(func(c mqtt.Client) {
+			sessions.Add(1)
 			go func() {
 				topics := map[string]byte{
 					protocol.AckTopic(store, id):             1,
@@ -193,15 +212,7 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 				if !tok.WaitTimeout(wait) || tok.Error() != nil || r.closed.Load() {
 					return // the next connect subscribes again
 				}
-				r.mu.Lock()
-				from := r.pos
-				r.mu.Unlock()
-				b, err := protocol.EncodeCatchUp(protocol.CatchUp{Register: id, From: from})
-				if err != nil {
-					t.Errorf("catch-up request: %v", err)
-					return
-				}
-				c.Publish(protocol.CatchUpTopic(store, id), 1, false, b).WaitTimeout(wait)
+				askCatchUp(c)
 			}()
 		})
 	})

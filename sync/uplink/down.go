@@ -70,10 +70,27 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 		u.st.lastAck = time.Now()
 		u.st.acks++
+		// The session's first ack shows head office listening. The
+		// catch-up request sent at connect may have reached nobody: after
+		// a broker restart, head office's workers (clean sessions) may
+		// subscribe after this register, and summaries the broker had
+		// confirmed but not delivered died with it. Ask once more.
+		conn := u.conn
+		again := conn != nil && u.st.online && u.st.askedOnAck != u.st.sessions
+		if again {
+			u.st.askedOnAck = u.st.sessions
+		}
 		u.mu.Unlock()
 		select {
 		case u.ackSig <- struct{}{}:
 		default:
+		}
+		if again {
+			go func() {
+				if err := u.askCatchUp(conn); err != nil {
+					u.log.Warn("catch-up request after the first ack not sent; a gap in the stream asks again", "err", err)
+				}
+			}()
 		}
 	case protocol.KindFound:
 		if t.Store != u.o.Store || t.Register != u.o.Register {

@@ -128,6 +128,38 @@ func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 	testkit.Eventually(t, wait, "catch-up from the kept position", func() bool { return asked(n, 30) })
 }
 
+// TestStreamAskedAgainAtTheFirstAck: the catch-up request sent at
+// connect can reach nobody (after a broker restart head office's workers,
+// on clean sessions, may subscribe after the register); the register asks
+// again when the session's first ack shows head office listening, once a
+// session.
+func TestStreamAskedAgainAtTheFirstAck(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	office := publisher(t, b.URL())
+	l := openLedger(t, "r1")
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
+	reqs := watchCatchUps(t, office) // head office subscribes after the register's request
+	ack := func(w uint64) {
+		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, office, protocol.AckTopic("s1", "r1"), false, b)
+	}
+	// The ledger's enrolment (seq 1) went out at connect.
+	testkit.Eventually(t, wait, "the enrolment published", func() bool { return u.Status().Published >= 1 })
+	ack(1)
+	testkit.Eventually(t, wait, "catch-up from 0 after the first ack", func() bool { r := reqs.list(); return len(r) == 1 && r[0] == 0 })
+	record(t, l, "more", 1)
+	testkit.Eventually(t, wait, "the next event published", func() bool { return u.Status().Published >= 2 })
+	ack(2)
+	testkit.Eventually(t, wait, "the second ack taken", func() bool { return u.Status().Watermark == 2 })
+	if r := reqs.list(); len(r) != 1 {
+		t.Fatalf("asked %d times in one session: %v", len(r), r)
+	}
+}
+
 // TestLookup: a lookup is answered by head office's signed summary, which
 // the ledger then holds; an unknown alias gets nil; no answer in time is
 // ErrNoAnswer; offline is ErrOffline; an unsigned answer is refused.

@@ -223,6 +223,9 @@ type state struct {
 	ackW       uint64 // highest watermark received, not yet applied
 	lastW      uint64 // the watermark of the last ack received
 	acks       uint64 // acks received
+	// askedOnAck is the session (sessions) that asked for the member
+	// stream again on its first ack (down.go).
+	askedOnAck uint64
 	gapReq     uint64 // lowest gap request received, not yet applied
 	gapTo      uint64 // the end of those requests (0: none, from gapReq on)
 	cfg        ConfigVersions
