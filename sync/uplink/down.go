@@ -70,13 +70,15 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 		u.st.lastAck = time.Now()
 		u.st.acks++
-		// The session's first ack shows head office listening. The
-		// catch-up request sent at connect may have reached nobody: after
-		// a broker restart, head office's workers (clean sessions) may
-		// subscribe after this register, and summaries the broker had
-		// confirmed but not delivered died with it. Ask once more.
+		// The session's first ack to events it sent shows head office
+		// listening (the retained ack the broker hands over at subscribe
+		// comes before the session sends anything). The catch-up request
+		// sent at connect may have reached nobody: after a broker restart,
+		// head office's workers (clean sessions) may subscribe after this
+		// register, and summaries the broker had confirmed but not
+		// delivered died with it. Ask once more.
 		conn := u.conn
-		again := conn != nil && u.st.online && u.st.askedOnAck != u.st.sessions
+		again := conn != nil && u.st.online && u.st.sentInSession && u.st.askedOnAck != u.st.sessions
 		if again {
 			u.st.askedOnAck = u.st.sessions
 		}

@@ -196,6 +196,7 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	u.conn = conn
 	u.st.lastErr = ""
 	u.st.sessions++
+	u.st.sentInSession = false
 	watermark := u.st.watermark
 	acks := u.st.acks
 	u.mu.Unlock()
@@ -414,6 +415,7 @@ func (s *session) fill() error {
 		s.cursor = b.last
 		u.mu.Lock()
 		u.st.published = max(u.st.published, b.last)
+		u.st.sentInSession = true
 		u.mu.Unlock()
 	}
 	return nil

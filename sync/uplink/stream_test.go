@@ -160,6 +160,40 @@ func TestStreamAskedAgainAtTheFirstAck(t *testing.T) {
 	}
 }
 
+// TestStreamNotAskedAgainOnARetainedAck: the ack the broker hands over at
+// subscribe (head office retains a register's ack) says nothing about
+// head office listening now: only an ack after the session sent events
+// makes the register ask again.
+func TestStreamNotAskedAgainOnARetainedAck(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	office := publisher(t, b.URL())
+	reqs := watchCatchUps(t, office)
+	l := openLedger(t, "r1") // its enrolment is seq 1
+	// Head office confirmed it in an earlier session: this one has
+	// nothing to send when the retained ack arrives.
+	if err := l.Confirm(1); err != nil {
+		t.Fatal(err)
+	}
+	ack := func(w uint64, retained bool) {
+		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, office, protocol.AckTopic("s1", "r1"), retained, b)
+	}
+	ack(1, true)
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	testkit.Eventually(t, wait, "the retained ack applied", func() bool { return u.Status().Watermark == 1 })
+	testkit.Eventually(t, wait, "catch-up at connect", func() bool { return len(reqs.list()) >= 1 })
+	record(t, l, "more", 1)
+	testkit.Eventually(t, wait, "the next event published", func() bool { return u.Status().Published >= 2 })
+	if r := reqs.list(); len(r) != 1 {
+		t.Fatalf("asked %d times before head office answered anything this session: %v", len(r), r)
+	}
+	ack(2, false)
+	testkit.Eventually(t, wait, "catch-up after the first live ack", func() bool { return len(reqs.list()) == 2 })
+}
+
 // TestLookup: a lookup is answered by head office's signed summary, which
 // the ledger then holds; an unknown alias gets nil; no answer in time is
 // ErrNoAnswer; offline is ErrOffline; an unsigned answer is refused.

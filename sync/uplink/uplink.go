@@ -215,27 +215,31 @@ type Uplink struct {
 
 // state is guarded by Uplink.mu.
 type state struct {
-	online     bool
-	watermark  uint64 // last confirmed
-	published  uint64 // highest seq handed to the broker in this session
-	lastAck    time.Time
-	lastErr    string
-	ackW       uint64 // highest watermark received, not yet applied
-	lastW      uint64 // the watermark of the last ack received
-	acks       uint64 // acks received
+	online    bool
+	watermark uint64 // last confirmed
+	published uint64 // highest seq handed to the broker in this session
+	lastAck   time.Time
+	lastErr   string
+	ackW      uint64 // highest watermark received, not yet applied
+	lastW     uint64 // the watermark of the last ack received
+	acks      uint64 // acks received
 	// askedOnAck is the session (sessions) that asked for the member
 	// stream again on its first ack (down.go).
 	askedOnAck uint64
-	gapReq     uint64 // lowest gap request received, not yet applied
-	gapTo      uint64 // the end of those requests (0: none, from gapReq on)
-	cfg        ConfigVersions
-	cfgErr     string
-	membersSeq uint64
-	membersMax uint64 // highest members message seq applied since start
-	membersErr string
-	eraseErr   string
-	erased     uint64
-	pieces     pieceState
+	// sentInSession: this session has published events, so an ack can
+	// be head office's answer (not the retained ack the broker hands
+	// over at subscribe).
+	sentInSession bool
+	gapReq        uint64 // lowest gap request received, not yet applied
+	gapTo         uint64 // the end of those requests (0: none, from gapReq on)
+	cfg           ConfigVersions
+	cfgErr        string
+	membersSeq    uint64
+	membersMax    uint64 // highest members message seq applied since start
+	membersErr    string
+	eraseErr      string
+	erased        uint64
+	pieces        pieceState
 	// ahead are stream parts applied beyond a gap; gapSince when the gap
 	// opened, gapAsked when the register last asked to fill it, gapWait
 	// the wait before asking again.
