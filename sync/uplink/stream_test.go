@@ -128,6 +128,16 @@ func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 	testkit.Eventually(t, wait, "catch-up from the kept position", func() bool { return asked(n, 30) })
 }
 
+// publishAck publishes head office's ack of r1's events up to w.
+func publishAck(t *testing.T, office mqtt.Client, w uint64, retained bool) {
+	t.Helper()
+	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, office, protocol.AckTopic("s1", "r1"), retained, b)
+}
+
 // TestStreamAskedAgainAtTheFirstAck: the catch-up request sent at
 // connect can reach nobody (after a broker restart head office's workers,
 // on clean sessions, may subscribe after the register); the register asks
@@ -140,20 +150,13 @@ func TestStreamAskedAgainAtTheFirstAck(t *testing.T) {
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
 	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
 	reqs := watchCatchUps(t, office) // head office subscribes after the register's request
-	ack := func(w uint64) {
-		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
-		if err != nil {
-			t.Fatal(err)
-		}
-		publish(t, office, protocol.AckTopic("s1", "r1"), false, b)
-	}
 	// The ledger's enrolment (seq 1) went out at connect.
 	testkit.Eventually(t, wait, "the enrolment published", func() bool { return u.Status().Published >= 1 })
-	ack(1)
+	publishAck(t, office, 1, false)
 	testkit.Eventually(t, wait, "catch-up from 0 after the first ack", func() bool { r := reqs.list(); return len(r) == 1 && r[0] == 0 })
 	record(t, l, "more", 1)
 	testkit.Eventually(t, wait, "the next event published", func() bool { return u.Status().Published >= 2 })
-	ack(2)
+	publishAck(t, office, 2, false)
 	testkit.Eventually(t, wait, "the second ack taken", func() bool { return u.Status().Watermark == 2 })
 	if r := reqs.list(); len(r) != 1 {
 		t.Fatalf("asked %d times in one session: %v", len(r), r)
@@ -174,14 +177,7 @@ func TestStreamNotAskedAgainOnARetainedAck(t *testing.T) {
 	if err := l.Confirm(1); err != nil {
 		t.Fatal(err)
 	}
-	ack := func(w uint64, retained bool) {
-		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
-		if err != nil {
-			t.Fatal(err)
-		}
-		publish(t, office, protocol.AckTopic("s1", "r1"), retained, b)
-	}
-	ack(1, true)
+	publishAck(t, office, 1, true)
 	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
 	testkit.Eventually(t, wait, "the retained ack applied", func() bool { return u.Status().Watermark == 1 })
 	testkit.Eventually(t, wait, "catch-up at connect", func() bool { return len(reqs.list()) >= 1 })
@@ -190,7 +186,7 @@ func TestStreamNotAskedAgainOnARetainedAck(t *testing.T) {
 	if r := reqs.list(); len(r) != 1 {
 		t.Fatalf("asked %d times before head office answered anything this session: %v", len(r), r)
 	}
-	ack(2, false)
+	publishAck(t, office, 2, false)
 	testkit.Eventually(t, wait, "catch-up after the first live ack", func() bool { return len(reqs.list()) == 2 })
 }
 
