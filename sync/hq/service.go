@@ -151,6 +151,10 @@ type Status struct {
 	NoticesSent     uint64 `json:"notices_sent"`   // acks telling a register why its events are held
 	SummariesSent   uint64 `json:"summaries_sent"` // member summaries sent (per store)
 	CatchUps        uint64 `json:"catch_ups"`      // catch-up requests answered
+	// CatchUpSummaries counts the member summaries of SummariesSent that
+	// answered a catch-up request (on one register's members topic), not
+	// sent on a store's topic.
+	CatchUpSummaries uint64 `json:"catch_up_summaries"`
 	// Rebases counts catch-up requests from a register ahead of its
 	// store's stream (head office restored from an older backup), each
 	// answered by placing the store's members after the register's

@@ -403,8 +403,14 @@ func (s *summariser) publish(topic string, b hqstore.StreamBatch) error {
 		if t.Error() != nil {
 			return t.Error()
 		}
-		s.svc.count(func(st *Status) { st.SummariesSent += uint64(n) })
-		if topic == protocol.MembersTopic(b.Store) {
+		onStore := topic == protocol.MembersTopic(b.Store)
+		s.svc.count(func(st *Status) {
+			st.SummariesSent += uint64(n)
+			if !onStore {
+				st.CatchUpSummaries += uint64(n)
+			}
+		})
+		if onStore {
 			if err := s.st.SummarySent(b.Store, seq); err != nil {
 				return fmt.Errorf("record sent position: %w", err)
 			}
