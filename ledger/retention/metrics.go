@@ -524,8 +524,9 @@ func (a *Analysis) cohortsBy(maxMonths int, onePass bool) []CohortCurve {
 		ends   []Day // ends[k]: the end of month k+1 after this first day
 	}
 	type member struct {
-		first  int // index into firsts
-		second Day // day of second purchase, or -1
+		first     int  // index into firsts
+		second    Day  // day of second purchase (before 1970 a negative day)
+		hasSecond bool // second is set
 	}
 	type cohort struct {
 		key     string
@@ -604,7 +605,7 @@ func (a *Analysis) cohortsBy(maxMonths int, onePass bool) []CohortCurve {
 			c := firsts[f].cohort
 			months[c] = min(months[c], observed[f])
 			k := maxMonths // never
-			if p := &a.Profiles[i]; len(p.days) > 1 && p.days[1] >= 0 {
+			if p := &a.Profiles[i]; len(p.days) > 1 {
 				ends := firsts[f].ends
 				for k = 0; k < maxMonths && p.days[1] > ends[k]; k++ {
 				}
@@ -640,12 +641,12 @@ func (a *Analysis) cohortsBy(maxMonths int, onePass bool) []CohortCurve {
 			continue
 		}
 		p := &a.Profiles[i]
-		second := Day(-1)
+		m := member{first: int(f)}
 		if len(p.days) > 1 {
-			second = p.days[1]
+			m.second, m.hasSecond = p.days[1], true
 		}
 		c := &cohorts[firsts[f].cohort]
-		c.members = append(c.members, member{first: int(f), second: second})
+		c.members = append(c.members, m)
 	}
 	slices.SortFunc(cohorts, func(x, y cohort) int { return strings.Compare(x.key, y.key) })
 	var out []CohortCurve
@@ -665,7 +666,7 @@ func (a *Analysis) cohortsBy(maxMonths int, onePass bool) []CohortCurve {
 			}
 			n := 0
 			for _, m := range ms {
-				if m.second >= 0 && m.second <= firsts[m.first].ends[month-1] {
+				if m.hasSecond && m.second <= firsts[m.first].ends[month-1] {
 					n++
 				}
 			}

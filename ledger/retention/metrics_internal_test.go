@@ -54,6 +54,38 @@ func TestCohortsMatchReference(t *testing.T) {
 	}
 }
 
+// TestCohortsBefore1970: a second purchase on a day before 1970 (a
+// negative Day) counts as a second purchase in both ways of working out
+// the curves (before: day -1 was "no second purchase", and so was any
+// earlier day).
+func TestCohortsBefore1970(t *testing.T) {
+	end := time.Date(1970, 6, 30, 12, 0, 0, 0, time.UTC)
+	buy := func(id string, days ...time.Time) Member {
+		m := Member{ID: id}
+		for k, d := range days {
+			m.Purchases = append(m.Purchases, Purchase{SaleID: fmt.Sprintf("%s-%d", id, k), At: d, ClockTrusted: true, Amount: 100})
+		}
+		return m
+	}
+	ms := []Member{
+		buy("a", time.Date(1969, 11, 3, 10, 0, 0, 0, time.UTC), time.Date(1969, 11, 20, 10, 0, 0, 0, time.UTC)),  // second day -42
+		buy("b", time.Date(1969, 11, 10, 10, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 10, 0, 0, 0, time.UTC)), // second day -1
+		buy("c", time.Date(1969, 11, 12, 10, 0, 0, 0, time.UTC), time.Date(1970, 1, 20, 10, 0, 0, 0, time.UTC)),  // second day 19
+		buy("d", time.Date(1969, 11, 14, 10, 0, 0, 0, time.UTC)),                                                 // no second
+	}
+	a, err := Analyze(ms, end, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0.25, 0.5, 0.75} // a in its first month, b in its second, c in its third
+	for _, onePass := range []bool{true, false} {
+		got := a.cohortsBy(3, onePass)
+		if len(got) != 1 || got[0].Cohort != "1969-11" || got[0].Members != 4 || !reflect.DeepEqual(got[0].Repeat, want) {
+			t.Fatalf("one pass %v: %+v, want cohort 1969-11 of 4 repeating %v", onePass, got, want)
+		}
+	}
+}
+
 // TestEarlyCohorts: the cohorts Analyze works out beside the fit are
 // those Metrics works out itself, each call of Metrics has its own copy,
 // and profiles replaced after Analyze are not answered from them.
