@@ -103,6 +103,12 @@ func run(t *testing.T, dir, name string, args ...string) string {
 	return string(out)
 }
 
+// freeAddr asks the kernel for a free loopback port. The port is free only
+// until the binary it is handed to binds it: another process (another test
+// package runs beside this one) can take it in between. The starts below
+// catch that (waitListening, moveAddr) and retry on a new port, and count a
+// binary up only when its own log shows it on the address, so a stranger
+// answering on the port is never taken for it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,6 +117,28 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// portTries is how many ports a start tries before it gives up.
+const portTries = 5
+
+// moveAddr replaces the address old, where it ends a line of the config
+// file at path, by a new free port and returns the new address.
+func moveAddr(t *testing.T, path, old string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old+"\n")) {
+		t.Fatalf("%s does not hold the address %s to move", path, old)
+	}
+	addr := freeAddr(t)
+	t.Logf("port %s taken by another process; trying %s", old, addr)
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old+"\n"), []byte(addr+"\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 // proc is one running binary.
@@ -180,6 +208,29 @@ func getJSON(url string, v any) bool {
 	return json.NewDecoder(resp.Body).Decode(v) == nil
 }
 
+// waitListening waits, as waitFor, for a freshly started binary to be up;
+// it says whether the binary exited because its port was taken (only when
+// retry is set: else that fails the test).
+func (p *proc) waitListening(what string, retry bool, cond func() bool) (taken bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		select {
+		case <-p.exited:
+			if retry && strings.Contains(p.log.String(), "address already in use") {
+				return true
+			}
+			p.t.Fatalf("%s exited while waiting for %s\n%s", p.name, what, p.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %s never happened\n%s", p.name, what, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
 func (p *proc) waitFor(what string, cond func() bool, more ...func() string) {
 	p.t.Helper()
 	extra := func() string {
@@ -247,8 +298,16 @@ func newHeadOffice(t *testing.T, rel release, brokerURL string) *headOffice {
 
 func (h *headOffice) start(rel release) {
 	h.t.Helper()
-	h.proc = start(h.t, rel.name+" loyalty-hq", rel.hq, "serve", "-config", h.cfg)
-	h.waitFor("status page", func() bool { var v any; return getJSON("http://"+h.status+"/status", &v) })
+	for try := 1; ; try++ {
+		h.proc = start(h.t, rel.name+" loyalty-hq", rel.hq, "serve", "-config", h.cfg)
+		if !h.waitListening("status page", try < portTries, func() bool {
+			var v any
+			return getJSON("http://"+h.status+"/status", &v) && strings.Contains(h.log.String(), "http://"+h.status+"/status")
+		}) {
+			return
+		}
+		h.status = moveAddr(h.t, h.cfg, h.status)
+	}
 }
 
 // watermark is head office's watermark for a register.
@@ -318,15 +377,20 @@ log:
 
 func (r *register) start(t *testing.T, rel release) {
 	t.Helper()
-	r.proc = start(t, rel.name+" loyaltyd "+r.id, rel.loyaltyd, "-config", r.cfg)
-	r.waitFor("healthz", func() bool {
-		resp, err := http.Get("http://" + r.addr + "/healthz")
-		if err != nil {
-			return false
+	for try := 1; ; try++ {
+		r.proc = start(t, rel.name+" loyaltyd "+r.id, rel.loyaltyd, "-config", r.cfg)
+		if !r.waitListening("healthz", try < portTries, func() bool {
+			resp, err := http.Get("http://" + r.addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200 && strings.Contains(r.log.String(), "loyaltyd ready")
+		}) {
+			return
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+		r.addr = moveAddr(t, r.cfg, r.addr)
+	}
 }
 
 func (r *register) post(path string, body any) int {

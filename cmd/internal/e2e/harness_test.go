@@ -105,6 +105,12 @@ type register struct {
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
 
+// freePort asks the kernel for a free loopback port. The port is free
+// only until the child it is handed to binds it: another process (another
+// test package runs beside this one) can take it in between. The starts
+// below catch that (portTaken, movePort) and retry on a new port, and count
+// a child ready only when its own log says it bound the address, so a
+// stranger answering on the port is never taken for it.
 func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -113,6 +119,31 @@ func freePort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// portTries is how many ports a start tries before it gives up.
+const portTries = 5
+
+// portTaken reports whether a child's log says it could not bind the port
+// freePort handed out.
+func portTaken(log string) bool { return strings.Contains(log, "address already in use") }
+
+// movePort replaces the address old, where it ends a line of the config
+// file at path, by a new free port and returns the new address.
+func movePort(t testing.TB, path, old string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old+"\n")) {
+		t.Fatalf("%s does not hold the address %s to move", path, old)
+	}
+	addr := freePort(t)
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old+"\n"), []byte(addr+"\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 func newRegister(t testing.TB) *register {
@@ -253,13 +284,29 @@ func socketCfg(p string) string {
 	return "  socket: " + p + "\n"
 }
 
-// start runs loyaltyd and waits until /healthz answers; it returns the
-// time from exec to ready.
+// start runs loyaltyd and waits until /healthz answers and its log says
+// it is ready (so the answer is its own); it returns the time from exec to
+// ready. A port another process took before loyaltyd bound it is replaced
+// (r.addr changes) and loyaltyd started again.
 func (r *register) start() time.Duration {
 	r.t.Helper()
 	if r.cfgPath == "" {
 		r.writeConfig()
 	}
+	for try := 1; ; try++ {
+		d, taken := r.startOnce(try < portTries)
+		if !taken {
+			return d
+		}
+		r.t.Logf("loyaltyd: port %s taken by another process; trying another", r.addr)
+		r.addr = movePort(r.t, r.cfgPath, r.addr)
+	}
+}
+
+// startOnce is one try of start; taken says loyaltyd exited because its
+// port was taken (only when retry is set: else that fails the test).
+func (r *register) startOnce(retry bool) (d time.Duration, taken bool) {
+	r.t.Helper()
 	r.stderr = &bytes.Buffer{}
 	r.cmd = exec.Command(bins.loyaltyd, append([]string{"-config", r.cfgPath}, r.args...)...)
 	r.cmd.Dir = r.dir
@@ -277,12 +324,16 @@ func (r *register) start() time.Duration {
 		resp, err := http.Get("http://" + r.addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return time.Since(t0)
+			if resp.StatusCode == 200 && strings.Contains(r.logs(), "loyaltyd ready") {
+				return time.Since(t0), false
 			}
 		}
 		select {
 		case err := <-r.exited:
+			if retry && portTaken(r.logs()) {
+				r.cmd = nil
+				return 0, true
+			}
 			r.t.Fatalf("loyaltyd exited before ready: %v\n%s", err, r.logs())
 		default:
 		}
@@ -443,4 +494,29 @@ func ctl(t *testing.T, args ...string) (string, error) {
 	cmd := exec.Command(bins.loyaltyctl, args...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestStartMovesOffATakenPort: another process takes the port freePort
+// handed out, and answers /healthz there, before loyaltyd binds it. start
+// must not take that stranger for loyaltyd, and starts it on another port.
+func TestStartMovesOffATakenPort(t *testing.T) {
+	r := newRegister(t)
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})}
+	go func() { _ = stranger.Serve(ln) }()
+	t.Cleanup(func() { stranger.Close() })
+	taken := r.addr
+	r.start()
+	if r.addr == taken {
+		t.Fatalf("start took the stranger on %s for loyaltyd", taken)
+	}
+	if code, out := r.api("GET", "/v1/status", nil); code != 200 || out["register"] == nil {
+		t.Fatalf("loyaltyd on its new port %s: %d %v", r.addr, code, out)
+	}
 }

@@ -58,17 +58,43 @@ summary_interval: 100ms
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.stop() })
+	// A port another process took before loyalty-hq bound it is replaced
+	// and loyalty-hq started again (freePort).
+	for try := 1; h.startOnce(path, try < portTries); try++ {
+		t.Logf("loyalty-hq: port %s taken by another process; trying another", addr)
+		addr = movePort(t, path, addr)
+		h.status = "http://" + addr
+	}
+	return h
+}
+
+// startOnce runs loyalty-hq serve with the config at path and waits until
+// it has subscribed, by its status page, and its log shows that page on
+// h.status (so the answer is its own). It says whether loyalty-hq stopped
+// because its port was taken (only when retry is set: else that fails the
+// test).
+func (h *hqProc) startOnce(path string, retry bool) (taken bool) {
+	h.t.Helper()
+	h.log = &lockedWriter{w: &bytes.Buffer{}}
 	h.cmd = exec.Command(bins.hq, "serve", "-config", path)
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
 	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	t.Cleanup(func() { h.stop() })
-	testkit.Eventually(t, 15*time.Second, "loyalty-hq status page", func() bool {
+	testkit.Eventually(h.t, 15*time.Second, "loyalty-hq status page", func() bool {
+		if retry && portTaken(h.logs()) {
+			taken = true
+			return true
+		}
 		var st map[string]any
-		return h.get("/status", &st) == nil && st["service"].(map[string]any)["subscribed"] == true
+		return h.get("/status", &st) == nil && st["service"].(map[string]any)["subscribed"] == true &&
+			strings.Contains(h.logs(), h.status+"/status")
 	})
-	return h
+	if taken {
+		h.stop()
+	}
+	return taken
 }
 
 func (h *hqProc) get(path string, v any) error {

@@ -59,7 +59,23 @@ func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 	return h
 }
 
+// start runs loyalty-hq and waits until it has subscribed, by its status
+// page, and its log shows that page on h.status (so the answer is its own).
+// A port another process took first is replaced (h.status changes).
 func (h *summHQ) start() {
+	h.t.Helper()
+	for try := 1; ; try++ {
+		if !h.startOnce(try < portTries) {
+			return
+		}
+		h.t.Logf("loyalty-hq: port %s taken by another process; trying another", h.status)
+		h.status = movePort(h.t, h.cfgPath, h.status)
+	}
+}
+
+// startOnce is one try of start; it says whether loyalty-hq exited because
+// its port was taken (only when retry is set: else that fails the test).
+func (h *summHQ) startOnce(retry bool) (taken bool) {
 	h.t.Helper()
 	h.stderr = &bytes.Buffer{}
 	h.cmd = exec.Command(bins.hq, "serve", "-config", h.cfgPath)
@@ -73,19 +89,30 @@ func (h *summHQ) start() {
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(h.cmd, h.exited)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if st := h.serviceStatus(); st["subscribed"] == true {
-			return
+		if st := h.serviceStatus(); st["subscribed"] == true && strings.Contains(h.logs(), "http://"+h.status+"/status") {
+			return false
 		}
 		select {
 		case err := <-h.exited:
-			h.t.Fatalf("loyalty-hq exited before it subscribed: %v\n%s", err, h.stderr)
+			if retry && portTaken(h.logs()) {
+				return true
+			}
+			h.t.Fatalf("loyalty-hq exited before it subscribed: %v\n%s", err, h.logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("loyalty-hq not subscribed in time\n%s", h.stderr)
+			h.t.Fatalf("loyalty-hq not subscribed in time\n%s", h.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// logs is what loyalty-hq has written to stderr.
+func (h *summHQ) logs() string {
+	lw := h.cmd.Stderr.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return h.stderr.String()
 }
 
 func (h *summHQ) get(path string, v any) int {
@@ -126,7 +153,7 @@ func (h *summHQ) term() {
 	select {
 	case <-h.exited:
 	case <-time.After(20 * time.Second):
-		h.t.Fatalf("loyalty-hq did not stop\n%s", h.stderr)
+		h.t.Fatalf("loyalty-hq did not stop\n%s", h.logs())
 	}
 }
 
@@ -280,7 +307,7 @@ func TestNewRegisterLearnsExistingMembers(t *testing.T) {
 				return st
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("head office never %s: %v\n%s", what, st, h.stderr)
+				t.Fatalf("head office never %s: %v\n%s", what, st, h.logs())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -333,7 +360,7 @@ func TestNewRegisterLearnsExistingMembers(t *testing.T) {
 	// Head office restarts: nothing is resent to stores that have it.
 	sent := h.serviceStatus()
 	h.term()
-	before := h.stderr.String()
+	before := h.logs()
 	h.start()
 	time.Sleep(time.Second) // a second of rounds (100ms each)
 	// A register's catch-up request still on its way at the stop (asked
@@ -341,7 +368,7 @@ func TestNewRegisterLearnsExistingMembers(t *testing.T) {
 	// register's own topic: asked for, not resent.
 	if st := waitHQ("up", func(st map[string]any) bool { return st["subscribed"] == true }); st["summaries_sent"].(float64) != st["catch_up_summaries"].(float64) {
 		t.Fatalf("head office resent %v summaries after a restart (%v of them answering %v catch-up requests; before: %v)\nhead office before:\n%s\nafter:\n%s\nr1:\n%s\nr2:\n%s",
-			st["summaries_sent"], st["catch_up_summaries"], st["catch_ups"], sent, before, h.stderr, r1.logs(), r2.logs())
+			st["summaries_sent"], st["catch_up_summaries"], st["catch_ups"], sent, before, h.logs(), r1.logs(), r2.logs())
 	}
 
 	// The first register of a new store: a card it does not know is
