@@ -314,7 +314,14 @@ func workersFault(t *testing.T, fault string) {
 		}
 		return false
 	})
-	time.Sleep(500 * time.Millisecond)
+	testkit.Eventually(t, wait*4, "every worker subscribed", func() bool {
+		for _, w := range ws {
+			if !w.isSubscribed() {
+				return false
+			}
+		}
+		return true
+	})
 	var wg stdsync.WaitGroup
 	for _, r := range rs {
 		wg.Add(1)
