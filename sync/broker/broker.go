@@ -37,8 +37,12 @@ type Conn interface {
 }
 
 // Handler receives a message on a subscription. It runs on the client's
-// goroutine: it must not block for long.
-type Handler func(topic string, payload []byte)
+// goroutine: it must not block for long. retained is the message's RETAIN
+// flag as delivered: true only for a retained message the broker hands
+// over because a subscription was made (MQTT 3.1.1, 3.3.1.3), false for a
+// message matching a subscription already in place, whatever flag it was
+// published with.
+type Handler func(topic string, payload []byte, retained bool)
 
 // Will is the message the broker publishes when the connection dies
 // without a clean disconnect.
@@ -109,7 +113,7 @@ func Dial(o Options) (Conn, Token) {
 		SetConnectionLostHandler(func(mqtt.Client, error) { c.once.Do(func() { close(c.lost) }) })
 	if o.OnMessage != nil {
 		h := o.OnMessage
-		po.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { h(m.Topic(), m.Payload()) })
+		po.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { h(m.Topic(), m.Payload(), m.Retained()) })
 	}
 	if o.Will != nil {
 		po.SetBinaryWill(o.Will.Topic, o.Will.Payload, o.Will.QoS, o.Will.Retained)

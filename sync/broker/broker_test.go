@@ -35,7 +35,7 @@ func TestDialAgainstMosquitto(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]string{}
 	sub := dial(t, broker.Options{Brokers: []string{b.URL()}, ClientID: "sub", CleanSession: true,
-		OnMessage: func(topic string, payload []byte) {
+		OnMessage: func(topic string, payload []byte, _ bool) {
 			mu.Lock()
 			got[topic] = string(payload)
 			mu.Unlock()
@@ -61,6 +61,44 @@ func TestDialAgainstMosquitto(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// TestRetainedFlagAsDelivered: the handler's retained flag is true for
+// the retained message the broker hands over at subscribe and false for
+// one published retained to a subscription already in place (the uplink
+// tells a stale retained ack from a live one by it).
+func TestRetainedFlagAsDelivered(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	pub := dial(t, broker.Options{Brokers: []string{b.URL()}, ClientID: "pub", CleanSession: true})
+	publish := func(payload string) {
+		t.Helper()
+		if tok := pub.Publish("t/r", 1, true, []byte(payload)); !broker.WaitTimeout(tok, wait) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	publish("before")
+	var mu sync.Mutex
+	got := map[string]bool{} // payload -> retained flag
+	sub := dial(t, broker.Options{Brokers: []string{b.URL()}, ClientID: "sub", CleanSession: true,
+		OnMessage: func(_ string, payload []byte, retained bool) {
+			mu.Lock()
+			got[string(payload)] = retained
+			mu.Unlock()
+		}})
+	if tok := sub.Subscribe(map[string]byte{"t/r": 1}); !broker.WaitTimeout(tok, wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	has := func(p string) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); _, ok := got[p]; return ok }
+	}
+	testkit.Eventually(t, wait, "the retained message at subscribe", has("before"))
+	publish("after")
+	testkit.Eventually(t, wait, "the message published after subscribing", has("after"))
+	mu.Lock()
+	defer mu.Unlock()
+	if !got["before"] || got["after"] {
+		t.Fatalf("retained flags %v; want before true, after false", got)
+	}
 }
 
 // TestDialRefused: nothing listens; the connect token completes with an

@@ -155,11 +155,13 @@ func (w *worker) stop(sig syscall.Signal) {
 // chainRegister is the tests' register (helpers_test.go) on a session
 // that subscribes again at every connect (so it survives a broker
 // restart) and asks for its store's member summaries from its position
-// then and again at the session's first ack (a summary the broker
+// then and again at the session's first live ack (not retained; unlike
+// the real uplink it does not wait for the session to have sent events:
+// a summary the broker
 // confirmed but had not delivered when it died is lost; the request at
 // connect may reach no worker yet), and that resends what head office
-// has not acknowledged after a quiet second, as the real uplink does
-// (sync/uplink askCatchUp).
+// has not acknowledged after a quiet second, much as the real uplink
+// does (sync/uplink askCatchUp, route).
 func chainRegister(t *testing.T, url, store, id string) *register {
 	r := &register{t: t, store: store, id: id, summary: map[string]protocol.MemberSummary{}}
 	var sessions, askedOnAck atomic.Uint64
@@ -188,7 +190,7 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 		if resend {
 			go r.sendQuiet(seqRange(a.Gap, n)...)
 		}
-		if s := sessions.Load(); askedOnAck.Swap(s) != s {
+		if s := sessions.Load(); !m.Retained() && askedOnAck.Swap(s) != s {
 			go askCatchUp(c)
 		}
 	}

@@ -159,7 +159,7 @@ func TestSessionReplacementContinuesStream(t *testing.T) {
 		fb.mu.Lock()
 		h := fb.onMessage
 		fb.mu.Unlock()
-		h(protocol.AckTopic("s1", "r1"), b)
+		h(protocol.AckTopic("s1", "r1"), b, false)
 	}
 	synctest.Test(t, func(t *testing.T) {
 		ob := &rebasingOutbox{fakeOutbox: newFakeOutbox(0)}

@@ -18,8 +18,9 @@ type message struct {
 
 // route is the connection's handler for every message on our
 // subscriptions. It runs on the client's goroutine, so it never blocks for
-// long and never panics.
-func (u *Uplink) route(topic string, payload []byte) {
+// long and never panics. retained: the broker handed the message over at
+// subscribe (broker.Handler).
+func (u *Uplink) route(topic string, payload []byte, retained bool) {
 	m := message{topic, payload}
 	defer func() {
 		if r := recover(); r != nil {
@@ -70,15 +71,17 @@ func (u *Uplink) route(topic string, payload []byte) {
 		}
 		u.st.lastAck = time.Now()
 		u.st.acks++
-		// The session's first ack to events it sent shows head office
-		// listening (the retained ack the broker hands over at subscribe
-		// comes before the session sends anything). The catch-up request
-		// sent at connect may have reached nobody: after a broker restart,
-		// head office's workers (clean sessions) may subscribe after this
-		// register, and summaries the broker had confirmed but not
-		// delivered died with it. Ask once more.
+		// The session's first live ack after it sent events shows head
+		// office listening. Not the retained ack the broker hands over at
+		// subscribe (retained): paho runs each handler on a goroutine of
+		// its own, so that one can be handled after the session's first
+		// send. The catch-up request sent at connect may have reached
+		// nobody: after a broker restart, head office's workers (clean
+		// sessions) may subscribe after this register, and summaries the
+		// broker had confirmed but not delivered died with it. Ask once
+		// more.
 		conn := u.conn
-		again := conn != nil && u.st.online && u.st.sentInSession && u.st.askedOnAck != u.st.sessions
+		again := !retained && conn != nil && u.st.online && u.st.sentInSession && u.st.askedOnAck != u.st.sessions
 		if again {
 			u.st.askedOnAck = u.st.sessions
 		}

@@ -24,7 +24,7 @@ func TestAckInAnUnknownVersionIsNeverApplied(t *testing.T) {
 			fb.mu.Lock()
 			h := fb.onMessage
 			fb.mu.Unlock()
-			h(protocol.AckTopic("s1", "r1"), []byte(payload))
+			h(protocol.AckTopic("s1", "r1"), []byte(payload), false)
 			time.Sleep(10 * time.Millisecond)
 			synctest.Wait()
 		}

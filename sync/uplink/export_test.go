@@ -8,7 +8,7 @@ import (
 // Deliver runs one message through the same path as a broker delivery and
 // applies config and members synchronously (tests and fuzzing only).
 func (u *Uplink) Deliver(ctx context.Context, topic string, payload []byte) {
-	u.route(topic, payload)
+	u.route(topic, payload, false)
 	select {
 	case m := <-u.down:
 		u.apply(ctx, m)

@@ -98,7 +98,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deliver(protocol.StoreConfigTopic("s1"), seal(protocol.StoreConfigTopic("s1"), manifest))
+		deliver(protocol.StoreConfigTopic("s1"), seal(protocol.StoreConfigTopic("s1"), manifest), false)
 		synctest.Wait()
 		if n := askedSoFar(); n != 1 {
 			t.Fatalf("asked %d times for the pieces after the document, want 1", n)
@@ -111,7 +111,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if n := askedSoFar(); n != 2 {
 			t.Fatalf("asked %d times after 31 s without a piece, want 2", n)
 		}
-		deliver(protocol.CataloguePieceTopic("s1", 0), seal(protocol.CataloguePieceTopic("s1", 0), docs[0]))
+		deliver(protocol.CataloguePieceTopic("s1", 0), seal(protocol.CataloguePieceTopic("s1", 0), docs[0]), false)
 		synctest.Wait()
 		time.Sleep(20 * time.Second) // a piece came 20 s ago: not yet
 		synctest.Wait()
@@ -126,7 +126,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if p := u.Status().Pieces; p == nil || p.Have != 1 || p.Fetches != 3 || !slices.Equal(p.Missing, []int{1}) {
 			t.Fatalf("status with piece 1 missing: %+v", p)
 		}
-		deliver(protocol.CataloguePieceTopic("s1", 1), seal(protocol.CataloguePieceTopic("s1", 1), docs[1]))
+		deliver(protocol.CataloguePieceTopic("s1", 1), seal(protocol.CataloguePieceTopic("s1", 1), docs[1]), false)
 		synctest.Wait()
 		if st := u.Status(); st.Pieces != nil || st.Config.Store != 3 || st.ConfigError != "" {
 			t.Fatalf("after the last piece: pieces %+v, store version %d, error %q", st.Pieces, st.Config.Store, st.ConfigError)

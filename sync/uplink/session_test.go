@@ -123,6 +123,9 @@ type batch struct {
 type fakeBroker struct {
 	t          *testing.T
 	holdPuback bool
+	// retained is the RETAIN flag ack delivers with (a retained ack
+	// handed over at subscribe).
+	retained bool
 
 	mu        sync.Mutex
 	dials     int
@@ -189,7 +192,7 @@ func (f *fakeBroker) ackWindow(watermark, gap, to uint64) {
 	f.mu.Lock()
 	h := f.onMessage
 	f.mu.Unlock()
-	h(protocol.AckTopic("s1", "r1"), b)
+	h(protocol.AckTopic("s1", "r1"), b, f.retained)
 }
 
 // dropConnection makes the current connection lost.

@@ -1,0 +1,72 @@
+package uplink_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// TestCatchUpAskedOnTheFirstLiveAck: the session's second catch-up request
+// goes out on head office's first live ack after the session sent events,
+// not on the retained ack the broker hands over at subscribe, even when
+// paho runs that one's handler after the session's first send (handlers run
+// on goroutines of their own); and only once a session. With a fake broker
+// in a bubble, so the order of the deliveries is the test's (found by a
+// review: before the RETAIN flag reached the uplink, the retained ack spent
+// the request).
+func TestCatchUpAskedOnTheFirstLiveAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(3)
+		ob.confirmed = 2 // head office acked 2 in an earlier session; that ack is retained
+		fb := &fakeBroker{t: t}
+		var catchUps atomic.Int32
+		dial := func(o broker.Options) (broker.Conn, broker.Token) {
+			c, tok := fb.dial(o)
+			bc := c.(*brokertest.Conn)
+			pub := bc.PublishFunc
+			bc.PublishFunc = func(topic string, q byte, r bool, p []byte) broker.Token {
+				if strings.HasSuffix(topic, "/catchup") {
+					catchUps.Add(1)
+				}
+				return pub(topic, q, r, p)
+			}
+			return bc, tok
+		}
+		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: dial, AckTimeout: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- u.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		if n := len(fb.sent()); n == 0 || catchUps.Load() != 1 {
+			t.Fatalf("at connect: %d events messages, %d catch-up requests; want some and 1", n, catchUps.Load())
+		}
+		fb.retained = true
+		fb.ack(2, 0) // the retained ack, handled after the first send
+		synctest.Wait()
+		if n := catchUps.Load(); n != 1 {
+			t.Fatalf("%d catch-up requests after the retained ack; want still 1", n)
+		}
+		fb.retained = false
+		fb.ack(3, 0) // head office's first live ack of the session
+		synctest.Wait()
+		if n := catchUps.Load(); n != 2 {
+			t.Fatalf("%d catch-up requests after the first live ack; want 2", n)
+		}
+		fb.ack(3, 0) // a later live ack
+		synctest.Wait()
+		if n := catchUps.Load(); n != 2 {
+			t.Fatalf("%d catch-up requests after a second live ack; want still 2 (once a session)", n)
+		}
+	})
+}
