@@ -275,10 +275,12 @@ type Analysis struct {
 	early *earlyMetrics
 }
 
-// earlyMetrics are metrics worked out by Analyze, with the profiles they
-// were worked out from.
+// earlyMetrics are metrics worked out by Analyze, with the profiles, the
+// date and the zone they were worked out from.
 type earlyMetrics struct {
 	profiles []Profile
+	asOf     Day
+	loc      *time.Location
 	cohorts  []CohortCurve
 }
 
@@ -340,7 +342,7 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	a.assignSegments()
 	pr := predictor{asOf: a.AsOf}
 	which := pr.indexAll(a.Profiles)
-	a.early = &earlyMetrics{profiles: a.Profiles, cohorts: a.cohorts(cohortMonths)}
+	a.early = &earlyMetrics{profiles: a.Profiles, asOf: a.AsOf, loc: a.Config.Location, cohorts: a.cohorts(cohortMonths)}
 	res := <-fitted
 	a.Sleeping = c.Sleeping
 	if fit, err := res.fit, res.err; err != nil {

@@ -75,7 +75,9 @@ const openEdge = 1e9
 
 // Metrics computes the retention metrics. The cohorts' repeat curves of
 // an analysis Analyze made are those it worked out beside the fit, from
-// the profiles as it made them, while a.Profiles is still that slice.
+// the profiles as it made them, while a.Profiles is still that slice and
+// a.AsOf and a.Config.Location are unchanged: a caller that changes a
+// profile in place (rather than replacing the slice) gets those curves.
 func (a *Analysis) Metrics() Metrics {
 	m := Metrics{Members: len(a.Profiles), Segments: map[string]int{}, Statuses: map[string]int{}, TopShare: a.Config.TopShare}
 	for i := 0; i+1 < len(intervalEdges); i++ {
@@ -502,10 +504,13 @@ func (a *Analysis) cohorts(maxMonths int) []CohortCurve { return a.cohortsBy(max
 const cohortMonths = 12
 
 // earlyCohorts returns a copy of the cohorts Analyze worked out, when
-// the analysis still holds the profiles it worked them out from.
+// the analysis still holds the profiles, the date and the zone it worked
+// them out from. (A profile changed in place is not seen: Metrics says
+// so.)
 func (a *Analysis) earlyCohorts() ([]CohortCurve, bool) {
 	e := a.early
-	if e == nil || len(e.profiles) != len(a.Profiles) || len(a.Profiles) == 0 || &e.profiles[0] != &a.Profiles[0] {
+	if e == nil || len(e.profiles) != len(a.Profiles) || len(a.Profiles) == 0 || &e.profiles[0] != &a.Profiles[0] ||
+		e.asOf != a.AsOf || e.loc != a.Config.Location {
 		return nil, false
 	}
 	out := make([]CohortCurve, len(e.cohorts))

@@ -127,4 +127,15 @@ func TestEarlyCohorts(t *testing.T) {
 	if _, ok := replaced.earlyCohorts(); ok {
 		t.Fatal("cohorts of other profiles answered from Analyze's")
 	}
+	// Another date or zone: their own cohorts.
+	later := *a
+	later.AsOf += 40
+	if _, ok := later.earlyCohorts(); ok {
+		t.Fatal("cohorts as of another date answered from Analyze's")
+	}
+	east := *a
+	east.Config.Location = time.FixedZone("east", 13*3600)
+	if _, ok := east.earlyCohorts(); ok {
+		t.Fatal("cohorts in another zone answered from Analyze's")
+	}
 }
