@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
 // summHQ is the real `loyalty-hq serve` on a real mosquitto.
@@ -362,11 +365,29 @@ func TestNewRegisterLearnsExistingMembers(t *testing.T) {
 	h.term()
 	before := h.logs()
 	h.start()
-	time.Sleep(time.Second) // a second of rounds (100ms each)
+	// A resend would go out in head office's first summary round, or the
+	// round retrying it, before any catch-up request is answered (a round
+	// resends what is unsent before it answers requests). So a catch-up
+	// request at r1's position (nothing to send) from a probe is the
+	// barrier: once head office counts a catch-up answered, any resend is
+	// counted too.
+	pos := waitStatus(t, r1, "at a position", func(s map[string]any) bool { p, _ := s["members_seq"].(float64); return p > 0 })["members_seq"].(float64)
+	probe := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("e2e-probe").SetAutoReconnect(false))
+	if tok := probe.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe connect: %v", tok.Error())
+	}
+	defer probe.Disconnect(100)
+	req, err := protocol.EncodeCatchUp(protocol.CatchUp{Register: "probe", From: uint64(pos)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := probe.Publish(protocol.CatchUpTopic("s1", "probe"), 1, false, req); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe catch-up request: %v", tok.Error())
+	}
 	// A register's catch-up request still on its way at the stop (asked
 	// at its session's first ack) is answered after the restart, on that
 	// register's own topic: asked for, not resent.
-	if st := waitHQ("up", func(st map[string]any) bool { return st["subscribed"] == true }); st["summaries_sent"].(float64) != st["catch_up_summaries"].(float64) {
+	if st := waitHQ("answered a catch-up request", func(st map[string]any) bool { return st["catch_ups"].(float64) >= 1 }); st["summaries_sent"].(float64) != st["catch_up_summaries"].(float64) {
 		t.Fatalf("head office resent %v summaries after a restart (%v of them answering %v catch-up requests; before: %v)\nhead office before:\n%s\nafter:\n%s\nr1:\n%s\nr2:\n%s",
 			st["summaries_sent"], st["catch_up_summaries"], st["catch_ups"], sent, before, h.logs(), r1.logs(), r2.logs())
 	}
