@@ -27,19 +27,8 @@ func TestCatchUpAskedOnTheFirstLiveAck(t *testing.T) {
 		ob.confirmed = 2 // head office acked 2 in an earlier session; that ack is retained
 		fb := &fakeBroker{t: t}
 		var catchUps atomic.Int32
-		dial := func(o broker.Options) (broker.Conn, broker.Token) {
-			c, tok := fb.dial(o)
-			bc := c.(*brokertest.Conn)
-			pub := bc.PublishFunc
-			bc.PublishFunc = func(topic string, q byte, r bool, p []byte) broker.Token {
-				if strings.HasSuffix(topic, "/catchup") {
-					catchUps.Add(1)
-				}
-				return pub(topic, q, r, p)
-			}
-			return bc, tok
-		}
-		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: dial, AckTimeout: time.Hour})
+		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
+			Dial: countCatchUps(fb, &catchUps), AckTimeout: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +56,67 @@ func TestCatchUpAskedOnTheFirstLiveAck(t *testing.T) {
 		synctest.Wait()
 		if n := catchUps.Load(); n != 2 {
 			t.Fatalf("%d catch-up requests after a second live ack; want still 2 (once a session)", n)
+		}
+		time.Sleep(time.Minute) // past Options.CatchUpAgain: the session asked already
+		synctest.Wait()
+		if n := catchUps.Load(); n != 2 {
+			t.Fatalf("%d catch-up requests a minute on; want still 2 (once a session)", n)
+		}
+	})
+}
+
+// countCatchUps dials fb and counts the catch-up requests published.
+func countCatchUps(fb *fakeBroker, n *atomic.Int32) func(o broker.Options) (broker.Conn, broker.Token) {
+	return func(o broker.Options) (broker.Conn, broker.Token) {
+		c, tok := fb.dial(o)
+		bc := c.(*brokertest.Conn)
+		pub := bc.PublishFunc
+		bc.PublishFunc = func(topic string, q byte, r bool, p []byte) broker.Token {
+			if strings.HasSuffix(topic, "/catchup") {
+				n.Add(1)
+			}
+			return pub(topic, q, r, p)
+		}
+		return bc, tok
+	}
+}
+
+// TestCatchUpAskedAgainWhenQuiet: a register with nothing to send gets no
+// ack, so it asks a second time Options.CatchUpAgain (default 30 s) after
+// connecting, once a session (its request at connect may have reached
+// nobody after a broker restart); a new session asks at connect and again.
+func TestCatchUpAskedAgainWhenQuiet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ob := newFakeOutbox(0)
+		fb := &fakeBroker{t: t}
+		var catchUps atomic.Int32
+		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
+			Dial: countCatchUps(fb, &catchUps), AckTimeout: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- u.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		step := func(d time.Duration, want int32, when string) {
+			t.Helper()
+			time.Sleep(d)
+			synctest.Wait()
+			if n := catchUps.Load(); n != want {
+				t.Fatalf("%s: %d catch-up requests, want %d", when, n, want)
+			}
+		}
+		step(0, 1, "at connect")
+		step(29*time.Second, 1, "29 s after connecting")
+		step(2*time.Second, 2, "31 s after connecting")
+		step(5*time.Minute, 2, "5 minutes on")
+		fb.dropConnection()
+		step(10*time.Second, 3, "after reconnecting")
+		step(31*time.Second, 4, "31 s after reconnecting")
+		if len(fb.sent()) != 0 {
+			t.Fatalf("a register with nothing to send sent %d events messages", len(fb.sent()))
 		}
 	})
 }

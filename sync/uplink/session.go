@@ -95,7 +95,10 @@ type session struct {
 	firstUntil time.Time
 
 	statusT, pollT, pieceT *time.Ticker
-	notify                 <-chan struct{}
+	// againT asks for the member stream a second time if nothing did
+	// before it fires (Options.CatchUpAgain); nil: never.
+	againT *time.Timer
+	notify <-chan struct{}
 
 	// ahead are batches read and encoded ahead of the cursor, in order:
 	// while one goes to the broker, the session's reader goroutine reads
@@ -207,7 +210,11 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	}
 	reads := make(chan *readAhead)
 	go u.reader(reads)
-	return &session{u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1), reads: reads,
+	var againT *time.Timer
+	if u.o.CatchUpAgain > 0 {
+		againT = time.NewTimer(u.o.CatchUpAgain)
+	}
+	return &session{againT: againT, u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1), reads: reads,
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
 		probing: u.probing, ackWait: u.o.AckTimeout, lastProgress: time.Now(),
 		statusT: time.NewTicker(u.o.StatusInterval),
@@ -230,6 +237,9 @@ func (s *session) stop() {
 	s.statusT.Stop()
 	s.pollT.Stop()
 	s.pieceT.Stop()
+	if s.againT != nil {
+		s.againT.Stop()
+	}
 	s.u.probing = s.probing
 }
 
@@ -604,10 +614,28 @@ func (s *session) wait(ctx context.Context) error {
 		defer t.Stop()
 		ackDeadline = t.C
 	}
+	var againDue <-chan time.Time
+	if s.againT != nil {
+		againDue = s.againT.C
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.conn.Lost():
 		return ErrConnectionLost
+	case <-againDue:
+		s.againT = nil
+		u.mu.Lock()
+		again := u.st.askedOnAck != u.st.sessions
+		u.st.askedOnAck = u.st.sessions
+		u.mu.Unlock()
+		if again {
+			conn := s.conn
+			go func() {
+				if err := u.askCatchUp(conn); err != nil {
+					u.log.Warn("second catch-up request not sent; a gap in the stream asks again", "err", err)
+				}
+			}()
+		}
 	case <-u.ackSig:
 	case <-s.notify:
 	case <-s.pollT.C:

@@ -66,12 +66,15 @@ func part(t *testing.T, from, seq uint64, member string, bal ledger.Points) []by
 // on its own topic) the position moves across both parts and is kept in
 // the ledger, so the next connection asks from there. An older part
 // changes nothing.
+//
+// The catch-up tests here turn off the timed second request
+// (CatchUpAgain: -1), so every request they count is one they caused.
 func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	office := publisher(t, b.URL())
 	reqs := watchCatchUps(t, office)
 	l := openLedger(t, "r1")
-	u, stop := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1"), GapWait: 300 * time.Millisecond})
+	u, stop := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1"), CatchUpAgain: -1, GapWait: 300 * time.Millisecond})
 	testkit.Eventually(t, wait, "catch-up from 0 at connect", func() bool { r := reqs.list(); return len(r) == 1 && r[0] == 0 })
 
 	publish(t, office, protocol.MembersTopic("s1"), false, part(t, 10, 20, "m2", 20))
@@ -125,7 +128,7 @@ func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 	testkit.Eventually(t, wait, "caught up", func() bool { return u.Status().MembersSeq == 30 })
 	n = len(reqs.list())
 	stop()
-	startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, ClientID: "r1-again", OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, ClientID: "r1-again", OnMembers: uplink.ApplyMembersTo(l, "r1"), CatchUpAgain: -1})
 	testkit.Eventually(t, wait, "catch-up from the kept position", func() bool { return asked(n, 30) })
 }
 
@@ -148,7 +151,7 @@ func TestStreamAskedAgainAtTheFirstAck(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	office := publisher(t, b.URL())
 	l := openLedger(t, "r1")
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1"), CatchUpAgain: -1})
 	testkit.Eventually(t, wait, "online", func() bool { return u.Status().Online })
 	reqs := watchCatchUps(t, office) // head office subscribes after the register's request
 	// The ledger's enrolment (seq 1) went out at connect.
@@ -179,7 +182,7 @@ func TestStreamNotAskedAgainOnARetainedAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishAck(t, office, 1, true)
-	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1")})
+	u, _ := startUplink(t, l, uplink.Options{Brokers: []string{b.URL()}, OnMembers: uplink.ApplyMembersTo(l, "r1"), CatchUpAgain: -1})
 	testkit.Eventually(t, wait, "the retained ack applied", func() bool { return u.Status().Watermark == 1 })
 	testkit.Eventually(t, wait, "catch-up at connect", func() bool { return len(reqs.list()) >= 1 })
 	// The retained ack may be handled before the session is online; an

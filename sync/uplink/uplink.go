@@ -163,6 +163,13 @@ type Options struct {
 	// (parts after it arrived, the part before not) before the register
 	// asks head office for the stream from its position. Default 2s.
 	GapWait time.Duration
+	// CatchUpAgain is how long after connecting a register that has not
+	// asked for its store's member summaries a second time (on head
+	// office's first live ack after the session sent events, down.go)
+	// asks anyway, once: a quiet register sends nothing, so no ack comes,
+	// and its request at connect may have reached nobody after a broker
+	// restart. Default 30s; negative: never.
+	CatchUpAgain time.Duration
 	// Keys are head office's pinned public keys. Config documents and
 	// member summaries must be signed by one of them (sync/signing);
 	// anything else is refused, counted (Status.Refused) and explained
@@ -305,6 +312,9 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 	defD(&o.BackoffMin, 200*time.Millisecond)
 	defD(&o.BackoffMax, 5*time.Second)
 	defD(&o.GapWait, 2*time.Second)
+	if o.CatchUpAgain == 0 {
+		o.CatchUpAgain = 30 * time.Second
+	}
 	defD(&o.StatusInterval, 30*time.Second)
 	defD(&o.TakeoverWithin, 5*time.Second)
 	defD(&o.PieceTimeout, 30*time.Second)
