@@ -9,12 +9,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -65,14 +64,49 @@ func writeKey(t *testing.T) string {
 	return path
 }
 
-func statusAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// serveOn runs serve with the config file at cfgPath, whose status_addr
+// is anyStatusAddr: serve binds a port the kernel picks, and serveOn
+// writes that address into the file for the commands the test runs
+// against serve (a port chosen first and bound later could be taken by
+// another process in between). stop ends serve and returns its error;
+// it is also called at the end of the test.
+func serveOn(t *testing.T, cfgPath string) (addr string, stop func() error) {
+	t.Helper()
+	cfg, err := hqserve.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- hqserve.Serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a string) { ready <- a }) }()
+	var once stdsync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() { cancel(); serveErr = <-done })
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("status_addr: "+anyStatusAddr+"\n")) {
+		t.Fatalf("%s: status_addr is not %s", cfgPath, anyStatusAddr)
+	}
+	b = bytes.Replace(b, []byte("status_addr: "+anyStatusAddr+"\n"), []byte("status_addr: "+addr+"\n"), 1)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addr, stop
 }
+
+// anyStatusAddr is the status_addr of a config for serveOn.
+const anyStatusAddr = "127.0.0.1:0"
 
 // A shop's staff run report while serve holds the bbolt file: report
 // reads a snapshot of the live store from serve.
@@ -89,22 +123,9 @@ func TestReportWhileServeRuns(t *testing.T) {
 	}
 	st.Close()
 	cfgPath := filepath.Join(dir, "hq.yaml")
-	os.WriteFile(cfgPath, []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: "+statusAddr(t)+"\nsigning_key_file: "+writeKey(t)+"\n"), 0o600)
-	cfg, err := hqserve.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- hqserve.Serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) { close(ready) })
-	}()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
+	os.WriteFile(cfgPath, []byte("store: "+path+"\nbroker: {url: '"+b.URL()+"'}\nstatus_addr: "+anyStatusAddr+"\nsigning_key_file: "+writeKey(t)+"\n"), 0o600)
+	serveOn(t, cfgPath)
+	ctx := context.Background()
 	// -store alone cannot read the held file and says how to.
 	var out, errb bytes.Buffer
 	if err := run(ctx, []string{"report", "-store", path, "--as-of", "2026-03-01"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "-config") {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/loyalty-terminal/loyalty/cmd/loyalty-hq/internal/hqserve"
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/ledger/ledgertest"
@@ -50,10 +47,9 @@ func TestPublishConfigNeverGoesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	statusAddr := freeAddr(t)
 	cfgFile := filepath.Join(dir, "hq.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf("store: %s\nbroker: {url: %q, wait_timeout: 20s}\nsigning_key_file: %s\nstatus_addr: %s\nsummary_interval: -1s\n",
-		filepath.Join(dir, "hq.db"), b.URL(), keyFile, statusAddr)), 0o600)
+		filepath.Join(dir, "hq.db"), b.URL(), keyFile, anyStatusAddr)), 0o600)
 	doc := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(body), 0o600)
@@ -76,14 +72,7 @@ func TestPublishConfigNeverGoesBack(t *testing.T) {
 	}
 
 	// serve runs and records what is published.
-	cfg, err := hqserve.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stopServe := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- hqserve.Serve(ctx, cfg, slog.New(slog.DiscardHandler), nil) }()
-	defer func() { stopServe(); <-served }()
+	statusAddr, stopServe := serveOn(t, cfgFile)
 	recorded := func(kind string) uint64 {
 		resp, err := http.Get("http://" + statusAddr + "/configs")
 		if err != nil {
@@ -99,7 +88,6 @@ func TestPublishConfigNeverGoesBack(t *testing.T) {
 		}
 		return 0
 	}
-	testkit.Eventually(t, 20*time.Second, "serve's status page", func() bool { _, err := http.Get("http://" + statusAddr + "/configs"); return err == nil })
 	for _, p := range []string{chain(2), chain(3), storeDoc} {
 		if o, err := publish(p); err != nil {
 			t.Fatalf("publish %s: %v\n%s", p, err, o)
@@ -131,11 +119,9 @@ func TestPublishConfigNeverGoesBack(t *testing.T) {
 	}
 
 	// With serve stopped the record is read from the store file.
-	stopServe()
-	if err := <-served; err != nil {
+	if err := stopServe(); err != nil {
 		t.Fatal(err)
 	}
-	served <- nil
 	if o, err := publish(chain(2)); err == nil || !strings.Contains(err.Error(), "head office's record holds 3") {
 		t.Fatalf("version 2 with serve stopped: %v\n%s", err, o)
 	}
@@ -191,15 +177,6 @@ func TestPublishConfigNeverGoesBack(t *testing.T) {
 			t.Fatalf("item %s: %v", sku, err)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // retainedOn returns the retained message on topic (nil when none). The
