@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -212,7 +213,9 @@ func (u *Uplink) startSession(ctx context.Context, conn broker.Conn) (*session, 
 	go u.reader(reads)
 	var againT *time.Timer
 	if u.o.CatchUpAgain > 0 {
-		againT = time.NewTimer(u.o.CatchUpAgain)
+		// 0.8-1.2x: after a broker restart the quiet registers of a
+		// chain do not all ask at the same moment.
+		againT = time.NewTimer(time.Duration(float64(u.o.CatchUpAgain) * (0.8 + 0.4*rand.Float64())))
 	}
 	return &session{againT: againT, u: u, conn: conn, firstUntil: firstUntil, confirmed: make(chan confirmResult, 1), reads: reads,
 		cursor: watermark, watermark: watermark, seenAck: watermark, acksSeen: acks,
@@ -624,9 +627,18 @@ func (s *session) wait(ctx context.Context) error {
 		return ErrConnectionLost
 	case <-againDue:
 		s.againT = nil
+		if isClosed(s.conn.Lost()) {
+			return ErrConnectionLost // (both were ready; select picked this one)
+		}
+		// A session that sent events leaves the second request to head
+		// office's first live ack, which shows it listening (down.go):
+		// asked now, it could reach nobody again and leave that ack
+		// nothing to do.
 		u.mu.Lock()
-		again := u.st.askedOnAck != u.st.sessions
-		u.st.askedOnAck = u.st.sessions
+		again := u.st.askedOnAck != u.st.sessions && !u.st.sentInSession
+		if again {
+			u.st.askedOnAck = u.st.sessions
+		}
 		u.mu.Unlock()
 		if again {
 			conn := s.conn

@@ -163,12 +163,12 @@ type Options struct {
 	// (parts after it arrived, the part before not) before the register
 	// asks head office for the stream from its position. Default 2s.
 	GapWait time.Duration
-	// CatchUpAgain is how long after connecting a register that has not
-	// asked for its store's member summaries a second time (on head
-	// office's first live ack after the session sent events, down.go)
-	// asks anyway, once: a quiet register sends nothing, so no ack comes,
-	// and its request at connect may have reached nobody after a broker
-	// restart. Default 30s; negative: never.
+	// CatchUpAgain is about how long (0.8-1.2x) after connecting a
+	// register that has sent no events in the session asks for its
+	// store's member summaries a second time, once: a quiet register gets
+	// no ack, the other trigger of that request (down.go), and its
+	// request at connect may have reached nobody after a broker restart.
+	// Default 30s; negative: never.
 	CatchUpAgain time.Duration
 	// Keys are head office's pinned public keys. Config documents and
 	// member summaries must be signed by one of them (sync/signing);
@@ -231,7 +231,9 @@ type state struct {
 	lastW     uint64 // the watermark of the last ack received
 	acks      uint64 // acks received
 	// askedOnAck is the session (sessions) that asked for the member
-	// stream again on its first ack (down.go).
+	// stream a second time: on its first live ack after it sent events
+	// (down.go), or, having sent none, when Options.CatchUpAgain passed
+	// (session.go).
 	askedOnAck uint64
 	// sentInSession: this session has published events, so an ack can
 	// be head office's answer (not the retained ack the broker hands
