@@ -207,6 +207,7 @@ func writePasswords(path string, users map[string]string) error {
 }
 
 func (b *Broker) start() error {
+	running := strings.Count(b.Log(), " running") // "mosquitto version x running" of earlier starts
 	cmd := exec.Command(b.opts.Binary, "-c", b.conf)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -228,7 +229,12 @@ func (b *Broker) start() error {
 		c, err := net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return nil
+			// The answer is this mosquitto's only once its log says it
+			// runs: a process that took the port before it (Start's
+			// freePort, or during a Restart) answers too.
+			if strings.Count(b.Log(), " running") > running {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			b.signal(syscall.SIGKILL)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -132,5 +133,49 @@ func TestTLSWithClientCertificates(t *testing.T) {
 	other := mosquittotest.NewCerts(t) // a certificate from another CA
 	if err := connectTLS(&tls.Config{RootCAs: certs.Pool, Certificates: other.Client("r1").Certificates}); err == nil {
 		t.Fatal("connected with a certificate from an unknown CA")
+	}
+}
+
+// fatalTB stops its goroutine at Fatalf and says why on fatal.
+type fatalTB struct {
+	testing.TB
+	fatal chan string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.fatal <- fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestRestartNotFooledByAStranger: another process takes the port while
+// the broker is down. Restart must not take it for mosquitto (it answers
+// TCP too) but fail, saying so.
+func TestRestartNotFooledByAStranger(t *testing.T) {
+	f := &fatalTB{TB: t, fatal: make(chan string, 1)}
+	b := mosquittotest.Start(f, &mosquittotest.Options{StartTimeout: time.Second})
+	b.Kill()
+	ln, err := net.Listen("tcp", b.Addr())
+	if err != nil {
+		t.Skipf("the port was taken before the stranger could take it: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	restarted := make(chan struct{})
+	go func() { b.Restart(); close(restarted) }()
+	select {
+	case <-restarted:
+		t.Fatal("Restart took the stranger on the port for mosquitto")
+	case msg := <-f.fatal:
+		t.Logf("Restart failed as it should: %.200s", msg)
 	}
 }
