@@ -26,17 +26,7 @@ func TestCatchUpAskedOnTheFirstLiveAck(t *testing.T) {
 		ob := newFakeOutbox(3)
 		ob.confirmed = 2 // head office acked 2 in an earlier session; that ack is retained
 		fb := &fakeBroker{t: t}
-		var catchUps atomic.Int32
-		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
-			Dial: countCatchUps(fb, &catchUps), AckTimeout: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- u.Run(ctx) }()
-		defer func() { cancel(); <-done }()
-		synctest.Wait()
+		catchUps := runCountingCatchUps(t, ob, fb)
 		if n := len(fb.sent()); n == 0 || catchUps.Load() != 1 {
 			t.Fatalf("at connect: %d events messages, %d catch-up requests; want some and 1", n, catchUps.Load())
 		}
@@ -65,6 +55,25 @@ func TestCatchUpAskedOnTheFirstLiveAck(t *testing.T) {
 	})
 }
 
+// runCountingCatchUps runs an uplink over ob and fb in the test's bubble
+// until the test ends, and counts the catch-up requests it publishes;
+// it returns once the uplink is connected and idle.
+func runCountingCatchUps(t *testing.T, ob *fakeOutbox, fb *fakeBroker) *atomic.Int32 {
+	t.Helper()
+	var n atomic.Int32
+	u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
+		Dial: countCatchUps(fb, &n), AckTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	synctest.Wait()
+	return &n
+}
+
 // countCatchUps dials fb and counts the catch-up requests published.
 func countCatchUps(fb *fakeBroker, n *atomic.Int32) func(o broker.Options) (broker.Conn, broker.Token) {
 	return func(o broker.Options) (broker.Conn, broker.Token) {
@@ -90,17 +99,7 @@ func TestCatchUpAskedAgainWhenQuiet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ob := newFakeOutbox(0)
 		fb := &fakeBroker{t: t}
-		var catchUps atomic.Int32
-		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
-			Dial: countCatchUps(fb, &catchUps), AckTimeout: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- u.Run(ctx) }()
-		defer func() { cancel(); <-done }()
-		synctest.Wait()
+		catchUps := runCountingCatchUps(t, ob, fb)
 		step := func(d time.Duration, want int32, when string) {
 			t.Helper()
 			time.Sleep(d)
@@ -133,17 +132,7 @@ func TestCatchUpBusyRegisterWaitsForTheLiveAck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ob := newFakeOutbox(3)
 		fb := &fakeBroker{t: t}
-		var catchUps atomic.Int32
-		u, err := uplink.New(ob, &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
-			Dial: countCatchUps(fb, &catchUps), AckTimeout: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- u.Run(ctx) }()
-		defer func() { cancel(); <-done }()
-		synctest.Wait()
+		catchUps := runCountingCatchUps(t, ob, fb)
 		if len(fb.sent()) == 0 || catchUps.Load() != 1 {
 			t.Fatalf("at connect: %d events messages, %d catch-up requests; want some and 1", len(fb.sent()), catchUps.Load())
 		}
