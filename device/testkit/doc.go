@@ -10,6 +10,9 @@
 //     without mosquitto cannot come out green by skipping the sync suites.
 //   - Seed gives a randomised test its seed: a new one each run, printed,
 //     or the fixed one in TEST_SEED to replay a failure.
+//   - FreeAddr, PortTaken, MoveAddr and PortTries start a child process
+//     on a free loopback port and move it to another when a stranger took
+//     the port first.
 //
 // It imports nothing from this module, so the tests of every layer
 // (device, ledger, sync, cmd) may use it; like device/clock it is an

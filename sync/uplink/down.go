@@ -91,11 +91,7 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 		default:
 		}
 		if again {
-			go func() {
-				if err := u.askCatchUp(conn); err != nil {
-					u.log.Warn("catch-up request after the first ack not sent; a gap in the stream asks again", "err", err)
-				}
-			}()
+			u.askAgain(conn)
 		}
 	case protocol.KindFound:
 		if t.Store != u.o.Store || t.Register != u.o.Register {

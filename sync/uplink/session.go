@@ -641,12 +641,7 @@ func (s *session) wait(ctx context.Context) error {
 		}
 		u.mu.Unlock()
 		if again {
-			conn := s.conn
-			go func() {
-				if err := u.askCatchUp(conn); err != nil {
-					u.log.Warn("second catch-up request not sent; a gap in the stream asks again", "err", err)
-				}
-			}()
+			u.askAgain(s.conn)
 		}
 	case <-u.ackSig:
 	case <-s.notify:

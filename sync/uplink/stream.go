@@ -136,6 +136,17 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 	}
 }
 
+// askAgain sends the session's second catch-up request (on head office's
+// first live ack, down.go, or on Options.CatchUpAgain, session.go) without
+// holding up its caller.
+func (u *Uplink) askAgain(conn broker.Conn) {
+	go func() {
+		if err := u.askCatchUp(conn); err != nil {
+			u.log.Warn("second catch-up request of the session not sent; a gap in the stream asks again", "err", err)
+		}
+	}()
+}
+
 // askCatchUp publishes a catch-up request from the current position.
 func (u *Uplink) askCatchUp(conn broker.Conn) error {
 	u.mu.Lock()

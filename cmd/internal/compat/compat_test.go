@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,44 +102,6 @@ func run(t *testing.T, dir, name string, args ...string) string {
 	return string(out)
 }
 
-// freeAddr asks the kernel for a free loopback port. The port is free only
-// until the binary it is handed to binds it: another process (another test
-// package runs beside this one) can take it in between. The starts below
-// catch that (waitListening, moveAddr) and retry on a new port, and count a
-// binary up only when its own log shows it on the address, so a stranger
-// answering on the port is never taken for it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// portTries is how many ports a start tries before it gives up.
-const portTries = 5
-
-// moveAddr replaces the address old, where it ends a line of the config
-// file at path, by a new free port and returns the new address.
-func moveAddr(t *testing.T, path, old string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte(old+"\n")) {
-		t.Fatalf("%s does not hold the address %s to move", path, old)
-	}
-	addr := freeAddr(t)
-	t.Logf("port %s taken by another process; trying %s", old, addr)
-	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old+"\n"), []byte(addr+"\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // proc is one running binary.
 type proc struct {
 	t      *testing.T
@@ -217,7 +178,7 @@ func (p *proc) waitListening(what string, retry bool, cond func() bool) (taken b
 	for !cond() {
 		select {
 		case <-p.exited:
-			if retry && strings.Contains(p.log.String(), "address already in use") {
+			if retry && testkit.PortTaken(p.log.String()) {
 				return true
 			}
 			p.t.Fatalf("%s exited while waiting for %s\n%s", p.name, what, p.log.String())
@@ -274,7 +235,7 @@ const registerRules = `rules:
 
 func newHeadOffice(t *testing.T, rel release, brokerURL string) *headOffice {
 	t.Helper()
-	h := &headOffice{dir: t.TempDir(), status: freeAddr(t)}
+	h := &headOffice{dir: t.TempDir(), status: testkit.FreeAddr(t)}
 	key := filepath.Join(h.dir, "signing.key")
 	out := strings.Fields(run(t, "", rel.hq, "keys", "generate", "-out", key))
 	h.pub = out[len(out)-1]
@@ -300,13 +261,13 @@ func (h *headOffice) start(rel release) {
 	h.t.Helper()
 	for try := 1; ; try++ {
 		h.proc = start(h.t, rel.name+" loyalty-hq", rel.hq, "serve", "-config", h.cfg)
-		if !h.waitListening("status page", try < portTries, func() bool {
+		if !h.waitListening("status page", try < testkit.PortTries, func() bool {
 			var v any
 			return getJSON("http://"+h.status+"/status", &v) && strings.Contains(h.log.String(), "http://"+h.status+"/status")
 		}) {
 			return
 		}
-		h.status = moveAddr(h.t, h.cfg, h.status)
+		h.status = testkit.MoveAddr(h.t, h.cfg, h.status)
 	}
 }
 
@@ -347,7 +308,7 @@ type register struct {
 func newRegister(t *testing.T, id, brokerURL, hqKey string) *register {
 	t.Helper()
 	dir := t.TempDir()
-	r := &register{id: id, addr: freeAddr(t), cfg: filepath.Join(dir, "loyaltyd.yaml")}
+	r := &register{id: id, addr: testkit.FreeAddr(t), cfg: filepath.Join(dir, "loyaltyd.yaml")}
 	doc := fmt.Sprintf(`register:
   id: %s
   store_id: compat-store
@@ -379,7 +340,7 @@ func (r *register) start(t *testing.T, rel release) {
 	t.Helper()
 	for try := 1; ; try++ {
 		r.proc = start(t, rel.name+" loyaltyd "+r.id, rel.loyaltyd, "-config", r.cfg)
-		if !r.waitListening("healthz", try < portTries, func() bool {
+		if !r.waitListening("healthz", try < testkit.PortTries, func() bool {
 			resp, err := http.Get("http://" + r.addr + "/healthz")
 			if err != nil {
 				return false
@@ -389,7 +350,7 @@ func (r *register) start(t *testing.T, rel release) {
 		}) {
 			return
 		}
-		r.addr = moveAddr(t, r.cfg, r.addr)
+		r.addr = testkit.MoveAddr(t, r.cfg, r.addr)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/loyalty-terminal/loyalty/device/cardsafe"
+	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
 // bins holds the real binaries, built once in TestMain.
@@ -105,47 +106,6 @@ type register struct {
 
 const memberCard = "M12345674" // prefix M + 8 digits, Luhn-valid
 
-// freePort asks the kernel for a free loopback port. The port is free
-// only until the child it is handed to binds it: another process (another
-// test package runs beside this one) can take it in between. The starts
-// below catch that (portTaken, movePort) and retry on a new port, and count
-// a child ready only when its own log says it bound the address, so a
-// stranger answering on the port is never taken for it.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// portTries is how many ports a start tries before it gives up.
-const portTries = 5
-
-// portTaken reports whether a child's log says it could not bind the port
-// freePort handed out.
-func portTaken(log string) bool { return strings.Contains(log, "address already in use") }
-
-// movePort replaces the address old, where it ends a line of the config
-// file at path, by a new free port and returns the new address.
-func movePort(t testing.TB, path, old string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte(old+"\n")) {
-		t.Fatalf("%s does not hold the address %s to move", path, old)
-	}
-	addr := freePort(t)
-	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old+"\n"), []byte(addr+"\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 func newRegister(t testing.TB) *register {
 	t.Helper()
 	if !cardsafe.LuhnValid(strings.TrimPrefix(memberCard, "M")) {
@@ -198,7 +158,7 @@ func newRegister(t testing.TB) *register {
 		r.dispM.Close()
 		r.dispS.Close()
 	})
-	r.addr = freePort(t)
+	r.addr = testkit.FreeAddr(t)
 	return r
 }
 
@@ -294,12 +254,12 @@ func (r *register) start() time.Duration {
 		r.writeConfig()
 	}
 	for try := 1; ; try++ {
-		d, taken := r.startOnce(try < portTries)
+		d, taken := r.startOnce(try < testkit.PortTries)
 		if !taken {
 			return d
 		}
 		r.t.Logf("loyaltyd: port %s taken by another process; trying another", r.addr)
-		r.addr = movePort(r.t, r.cfgPath, r.addr)
+		r.addr = testkit.MoveAddr(r.t, r.cfgPath, r.addr)
 	}
 }
 
@@ -330,7 +290,7 @@ func (r *register) startOnce(retry bool) (d time.Duration, taken bool) {
 		}
 		select {
 		case err := <-r.exited:
-			if retry && portTaken(r.logs()) {
+			if retry && testkit.PortTaken(r.logs()) {
 				r.cmd = nil
 				return 0, true
 			}
@@ -496,7 +456,7 @@ func ctl(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestStartMovesOffATakenPort: another process takes the port freePort
+// TestStartMovesOffATakenPort: another process takes the port testkit.FreeAddr
 // handed out, and answers /healthz there, before loyaltyd binds it. start
 // must not take that stranger for loyaltyd, and starts it on another port.
 func TestStartMovesOffATakenPort(t *testing.T) {

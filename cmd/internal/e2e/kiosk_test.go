@@ -78,7 +78,7 @@ func TestKioskLiveInChromium(t *testing.T) {
 // say offline.
 func TestOfflineShownWhenBrokerUnreachable(t *testing.T) {
 	r := newRegister(t)
-	r.extraCfg = syncCfg("tcp://127.0.0.1:1") // nothing listens on port 1 (a port from freePort could be a broker by the time it is dialled)
+	r.extraCfg = syncCfg("tcp://127.0.0.1:1") // nothing listens on port 1 (a port from testkit.FreeAddr could be a broker by the time it is dialled)
 	r.start()
 	enrol(t, r)
 	deadline := time.Now().Add(10 * time.Second)

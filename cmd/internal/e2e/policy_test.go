@@ -41,7 +41,7 @@ func startHQ(t *testing.T, b *mosquittotest.Broker, certs *mosquittotest.Certs, 
 	if out, err := exec.Command(bins.hq, "keys", "generate", "-out", key).CombinedOutput(); err != nil {
 		t.Fatalf("keys generate: %v\n%s", err, out)
 	}
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	h := &hqProc{t: t, log: &lockedWriter{w: &bytes.Buffer{}}, status: "http://" + addr, store: filepath.Join(dir, "hq.db")}
 	cfg := fmt.Sprintf(`store: %s
 broker:
@@ -60,10 +60,10 @@ summary_interval: 100ms
 	}
 	t.Cleanup(func() { h.stop() })
 	// A port another process took before loyalty-hq bound it is replaced
-	// and loyalty-hq started again (freePort).
-	for try := 1; h.startOnce(path, try < portTries); try++ {
+	// and loyalty-hq started again (testkit.FreeAddr).
+	for try := 1; h.startOnce(path, try < testkit.PortTries); try++ {
 		t.Logf("loyalty-hq: port %s taken by another process; trying another", addr)
-		addr = movePort(t, path, addr)
+		addr = testkit.MoveAddr(t, path, addr)
 		h.status = "http://" + addr
 	}
 	return h
@@ -83,7 +83,7 @@ func (h *hqProc) startOnce(path string, retry bool) (taken bool) {
 		h.t.Fatal(err)
 	}
 	testkit.Eventually(h.t, 15*time.Second, "loyalty-hq status page", func() bool {
-		if retry && portTaken(h.logs()) {
+		if retry && testkit.PortTaken(h.logs()) {
 			taken = true
 			return true
 		}

@@ -35,7 +35,7 @@ type summHQ struct {
 
 func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 	t.Helper()
-	h := &summHQ{t: t, b: b, dir: t.TempDir(), status: freePort(t)}
+	h := &summHQ{t: t, b: b, dir: t.TempDir(), status: testkit.FreeAddr(t)}
 	key := filepath.Join(h.dir, "hq-signing.key")
 	if err := os.WriteFile(key, hqKey.MarshalPEM(), 0o600); err != nil {
 		t.Fatal(err)
@@ -68,11 +68,11 @@ func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 func (h *summHQ) start() {
 	h.t.Helper()
 	for try := 1; ; try++ {
-		if !h.startOnce(try < portTries) {
+		if !h.startOnce(try < testkit.PortTries) {
 			return
 		}
 		h.t.Logf("loyalty-hq: port %s taken by another process; trying another", h.status)
-		h.status = movePort(h.t, h.cfgPath, h.status)
+		h.status = testkit.MoveAddr(h.t, h.cfgPath, h.status)
 	}
 }
 
@@ -97,7 +97,7 @@ func (h *summHQ) startOnce(retry bool) (taken bool) {
 		}
 		select {
 		case err := <-h.exited:
-			if retry && portTaken(h.logs()) {
+			if retry && testkit.PortTaken(h.logs()) {
 				return true
 			}
 			h.t.Fatalf("loyalty-hq exited before it subscribed: %v\n%s", err, h.logs())
