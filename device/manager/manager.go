@@ -73,6 +73,7 @@ type Manager struct {
 	simScan      map[string]*sim.Scanner
 	simWieg      map[string]*simWiegand
 	simDisp      *sim.Display
+	simLock      *os.File // SimDir's lock while simulators exist (simlock.go)
 	sims         []SimDevice
 	mu           sync.Mutex
 	closed       bool
@@ -235,6 +236,9 @@ func (m *Manager) serialOptions(d SerialDevice, mag bool) (serialdev.Options, er
 		so.Frame.MaxLen = magstripe.FrameOptions().MaxLen
 	}
 	if m.cfg.Simulate || d.Simulate {
+		if err := m.lockSimDir(); err != nil {
+			return serialdev.Options{}, err
+		}
 		t := map[frame.Terminator]string{frame.CR: "\r", frame.LF: "\n", frame.CRLF: "\r\n"}[term]
 		fifo := filepath.Join(m.cfg.SimDir, d.Name+"-in")
 		s, err := sim.NewScanner(sim.ScannerOptions{Link: filepath.Join(m.cfg.SimDir, d.Name), FIFO: fifo,
@@ -271,6 +275,9 @@ func (m *Manager) setupDisplay() error {
 	}
 	path := c.Path
 	if m.cfg.Simulate || c.Simulate {
+		if err := m.lockSimDir(); err != nil {
+			return err
+		}
 		sd, err := sim.NewDisplay(sim.DisplayOptions{Link: filepath.Join(m.cfg.SimDir, "display")})
 		if err != nil {
 			return fmt.Errorf("display: %w", err)
@@ -407,5 +414,8 @@ func (m *Manager) closeSims() {
 	}
 	if m.simDisp != nil {
 		_ = m.simDisp.Close()
+	}
+	if m.simLock != nil {
+		_ = m.simLock.Close() // closing the file lets the flock go
 	}
 }

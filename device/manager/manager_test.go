@@ -297,3 +297,63 @@ func TestMetricsAndDegraded(t *testing.T) {
 		t.Fatalf("degraded %v", d)
 	}
 }
+
+// TestSimDirHeldByOneManager: two registers whose simulated devices share a
+// folder (two loyaltyd with their ledgers side by side) would replace each
+// other's links, so one register's scans reached the other or it failed to
+// start on a half-made link. The second is refused with ErrSimDirInUse and
+// the first's links are untouched; once the first stops, the folder is free.
+func TestSimDirHeldByOneManager(t *testing.T) {
+	dir := t.TempDir()
+	c := manager.Config{SimDir: dir, Scanners: []manager.SerialDevice{{Name: "scanner1", Simulate: true}}}
+	first, err := manager.New(c, manager.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "scanner1")
+	before, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manager.New(c, manager.Options{}); !errors.Is(err, manager.ErrSimDirInUse) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second manager on the same folder: %v, want ErrSimDirInUse naming %s", err, dir)
+	}
+	if after, err := os.Readlink(link); err != nil || after != before {
+		t.Fatalf("first manager's link now %q (%v), was %q", after, err, before)
+	}
+	// Real devices only: the folder is not touched, so it is not refused.
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	defer pts.Close()
+	if _, err := manager.New(manager.Config{SimDir: dir, Scanners: []manager.SerialDevice{{Name: "real", Path: pts.Name()}}}, manager.Options{}); err != nil {
+		t.Fatalf("manager without simulators refused: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	if err := first.Inject("scanner1", "96385074"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-first.Events():
+		if e.Device != "scanner1" || e.Payload != "96385074" {
+			t.Fatalf("first manager's scan: %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first manager's scan did not arrive")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	again, err := manager.New(c, manager.Options{})
+	if err != nil {
+		t.Fatalf("folder still held after the first manager stopped: %v", err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	_ = again.Run(ctx2)
+}

@@ -3,10 +3,12 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/config"
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
+	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 )
 
@@ -294,4 +297,45 @@ func startDaemon(t *testing.T, yml string) string {
 	base := "http://" + addr
 	testkit.Eventually(t, wait, "the API", func() bool { return view(base) != nil })
 	return base
+}
+
+// TestSecondRegisterBesideTheFirstRefused: two loyaltyd whose ledgers sit in
+// one folder share its dev/ folder of simulated devices. The second used to
+// replace the first's scanner link (or fail on a half-made one, as make
+// demo did in CI); now it stops at start with ErrSimDirInUse, and the first
+// keeps taking scans through its link.
+func TestSecondRegisterBesideTheFirstRefused(t *testing.T) {
+	dir := t.TempDir()
+	yml := `register: {id: %s, store_id: t-store}
+ledger: {path: %s}
+catalogue: {version: 1, items: [{sku: "4006381333931", name: Pen, price: 250}]}
+devices:
+  scanners: [{name: scanner1, simulate: true}]
+api: {listen: "%s"}
+`
+	cfg := func(id, addr string) *config.Config {
+		c, err := config.Parse("test.yaml", []byte(fmt.Sprintf(yml, id, filepath.Join(dir, id+".db"), addr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	addr := testkit.FreeAddr(t)
+	runDaemon(t, daemon.Options{Config: cfg("t-r1", addr), Out: io.Discard})
+	base := "http://" + addr
+	testkit.Eventually(t, wait, "the first register's API", func() bool { return view(base) != nil })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := daemon.Run(ctx, daemon.Options{Config: cfg("t-r2", testkit.FreeAddr(t)), Out: io.Discard})
+	if !errors.Is(err, manager.ErrSimDirInUse) {
+		t.Fatalf("second register beside the first: %v, want ErrSimDirInUse", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dev", "scanner1-in"), []byte("4006381333931\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, wait, "the first register's scan", func() bool {
+		v := view(base)
+		return v != nil && v["total"] != nil && v["total"].(float64) == 250
+	})
 }
