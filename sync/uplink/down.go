@@ -143,7 +143,10 @@ func (u *Uplink) downstream(ctx context.Context) {
 }
 
 // apply validates and hands on one config or members message. A rejected
-// document changes nothing: the one in force stays.
+// document changes nothing: the one in force stays. Only the downstream
+// goroutine calls it, so documents are applied one at a time: each reads
+// the version in force, calls back and records the new version before the
+// next one starts.
 func (u *Uplink) apply(ctx context.Context, m message) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -203,8 +206,15 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 		return // the retained copy again, or a duplicate delivery
 	}
 	if !protocol.Newer(current, c.ConfigVersion) {
-		u.count(func(s *state) { s.refused.Replayed++ })
-		fail(fmt.Errorf("%w: %s config version %d, %d in force", ErrStale, c.Scope, c.ConfigVersion, current))
+		// Older than the version in force: a replay, or head office's
+		// previous document arriving after its next one (paho runs each
+		// handler on a goroutine of its own, so two documents sent close
+		// together can reach the queue in either order). Refused and
+		// counted, but ConfigError stays as it is: the config in force is
+		// newer, so there is nothing wrong to show on the register.
+		err := fmt.Errorf("%w: %s config version %d, %d in force", ErrStale, c.Scope, c.ConfigVersion, current)
+		u.log.Warn("config rejected", "err", err)
+		u.count(func(s *state) { s.rejected++; s.refused.Replayed++ })
 		return
 	}
 	if c.CataloguePieces != nil {

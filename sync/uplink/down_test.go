@@ -84,15 +84,18 @@ func TestConfigDownstream(t *testing.T) {
 		want    uint64 // version in force after
 		errHas  string // substring of Status().ConfigError, "" = no error
 		fail    bool
+		// replay: refused as older than the version in force, counted,
+		// and not shown as an error (the config in force is fine)
+		replay bool
 	}{
-		{"replay of the same version is ignored", storeConfig(2, 250), 2, "", false},
-		{"older version is out of order", storeConfig(1, 100), 2, "stale", false},
-		{"malformed json", []byte(`{"v":1,"scope":"store",`), 2, "malformed", false},
-		{"unknown protocol version", []byte(`{"v":7,"scope":"store","store":"s1","config_version":9}`), 2, "unsupported version", false},
-		{"oversize", []byte(`{"v":1,"x":"` + strings.Repeat("a", protocol.MaxConfigSize) + `"}`), 2, "too large", false},
-		{"other store's document", []byte(`{"v":1,"scope":"store","store":"s9","config_version":9}`), 2, "does not match", false},
-		{"callback refuses", storeConfig(3, 300), 2, "catalogue refused", true},
-		{"newer valid config", storeConfig(4, 400), 4, "", false},
+		{"replay of the same version is ignored", storeConfig(2, 250), 2, "", false, false},
+		{"older version is out of order", storeConfig(1, 100), 2, "", false, true},
+		{"malformed json", []byte(`{"v":1,"scope":"store",`), 2, "malformed", false, false},
+		{"unknown protocol version", []byte(`{"v":7,"scope":"store","store":"s1","config_version":9}`), 2, "unsupported version", false, false},
+		{"oversize", []byte(`{"v":1,"x":"` + strings.Repeat("a", protocol.MaxConfigSize) + `"}`), 2, "too large", false, false},
+		{"other store's document", []byte(`{"v":1,"scope":"store","store":"s9","config_version":9}`), 2, "does not match", false, false},
+		{"callback refuses", storeConfig(3, 300), 2, "catalogue refused", true, false},
+		{"newer valid config", storeConfig(4, 400), 4, "", false, false},
 	}
 	var marker uint64
 	for _, st := range steps {
@@ -100,7 +103,7 @@ func TestConfigDownstream(t *testing.T) {
 			mu.Lock()
 			failNext = st.fail
 			mu.Unlock()
-			before := u.Status().Rejected
+			before := u.Status()
 			publish(t, office, protocol.StoreConfigTopic("s1"), false, st.payload)
 			if st.errHas == "" {
 				if st.want == u.Status().Config.Store {
@@ -111,12 +114,17 @@ func TestConfigDownstream(t *testing.T) {
 					testkit.Eventually(t, wait, "chain marker", func() bool { return u.Status().Config.Chain == marker })
 				}
 				testkit.Eventually(t, wait, "version in force", func() bool { return u.Status().Config.Store == st.want })
-				if e := u.Status().ConfigError; e != "" {
-					t.Fatalf("config error %q", e)
+				s := u.Status()
+				if s.ConfigError != "" {
+					t.Fatalf("config error %q", s.ConfigError)
+				}
+				if st.replay && (s.Refused.Replayed != before.Refused.Replayed+1 || s.Rejected != before.Rejected+1) {
+					t.Fatalf("replay counted %d -> %d, rejected %d -> %d; want one more each",
+						before.Refused.Replayed, s.Refused.Replayed, before.Rejected, s.Rejected)
 				}
 				return
 			}
-			testkit.Eventually(t, wait, "rejection reported", func() bool { return u.Status().Rejected > before })
+			testkit.Eventually(t, wait, "rejection reported", func() bool { return u.Status().Rejected > before.Rejected })
 			s := u.Status()
 			if !strings.Contains(s.ConfigError, st.errHas) {
 				t.Fatalf("ConfigError %q, want it to mention %q", s.ConfigError, st.errHas)

@@ -129,7 +129,9 @@ func TestForgedDocumentsRefused(t *testing.T) {
 	if bal, _ := l.Balance("m2"); bal != 40 {
 		t.Fatalf("replayed summary: balance %d", bal)
 	}
-	if s := u.Status(); s.MembersSeq != 5 || s.Config.Chain != 3 || !strings.Contains(s.ConfigError, "stale") {
+	// The config in force is newer than the replay, so nothing is wrong
+	// to show: the replay is counted, not reported as a config error.
+	if s := u.Status(); s.MembersSeq != 5 || s.Config.Chain != 3 || s.ConfigError != "" {
 		t.Fatalf("after replays: %+v", s)
 	}
 	if bal, _ := l.Balance("m2"); bal != 40 {

@@ -133,7 +133,11 @@ type Options struct {
 	// error rejects it: the version in force does not change.
 	OnConfig func(ctx context.Context, c protocol.Config) error
 	// OnMembers is called, one at a time, with each accepted members
-	// message. See LedgerSummaries for the mapping to the ledger.
+	// message, and with the summary in a lookup answer (Lookup), which is
+	// applied on a goroutine of its own and so may run beside a members
+	// message: the callback must take that (ApplyMembersTo does: the
+	// ledger keeps each member's newer summary). See LedgerSummaries for
+	// the mapping to the ledger.
 	OnMembers func(ctx context.Context, m protocol.MemberSummaries) error
 	// OnErase is called, one at a time, with each erasure in an accepted
 	// erase document (docs/protocol.md "Member erasure"); it carries it
