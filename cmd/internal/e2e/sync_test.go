@@ -33,7 +33,9 @@ func TestSyncToHeadOffice(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	r := newRegister(t)
-	r.extraCfg = syncCfg(b.URL())
+	// A short ack timeout: the drain after the broker restart below waits
+	// for it.
+	r.extraCfg = syncCfg(b.URL()) + "  ack_timeout: 2s\n"
 	r.start()
 	enrol(t, r)
 	waitSyncFor := func(d time.Duration, what string, cond func(map[string]any) bool) {
@@ -83,13 +85,14 @@ func TestSyncToHeadOffice(t *testing.T) {
 	waitSync("pending while offline", func(s map[string]any) bool { return s["pending"].(float64) > 0 })
 	waitView("offline with the sale recorded", func(v map[string]any) bool { return v["offline"] == true && v["state"] == "receipt" })
 	b.Restart()
+	restarted := time.Now()
 	// The sale the register sends when it reconnects is usually lost:
 	// head office's session is not persistent and has not subscribed
 	// again yet. The register sends it again only when head office has
-	// been silent for its ack timeout (sync/uplink Options.AckTimeout,
-	// 10 s, doubling while unanswered; loyaltyd's config cannot set it),
-	// so the drain takes about 10 s (measured 10.1-10.2 s). The wait
-	// covers the first two probes (10 + 20 s) and both sides' reconnects
-	// (reconnect_max 5 s) on a loaded machine.
+	// been silent for its ack timeout (sync.ack_timeout, 2 s here, the
+	// default 10 s, doubling while unanswered), so the drain takes about
+	// that long. The wait allows for more probes (2 + 4 + 8 + 16 s) and
+	// both sides' reconnects (reconnect_max 5 s) on a loaded machine.
 	waitSyncFor(60*time.Second, "drained after the broker came back", func(s map[string]any) bool { return s["online"] == true && s["pending"].(float64) == 0 })
+	t.Logf("drained %v after the broker restart", time.Since(restarted).Round(10*time.Millisecond))
 }

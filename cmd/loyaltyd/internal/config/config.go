@@ -327,6 +327,15 @@ type Sync struct {
 	// may be (certificate identity, ACL, head office down); default 5m,
 	// 10s..24h.
 	NoAckFaultAfter time.Duration `yaml:"no_ack_fault_after"`
+	// AckTimeout: with events sent and head office's watermark still for
+	// this long, the register resends one batch from the watermark and
+	// waits for head office's answer before sending more (the wait
+	// doubles on each silent round, up to 16x). It is how soon a register
+	// resends what head office missed, e.g. after a broker restart; too
+	// short, and registers resend while a busy head office is only slow
+	// (duplicates that lengthen a backlog, docs/hq.md). Default 10s,
+	// 1s..5m.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// Store is the store id in topics; default register.store_id.
 	Store string `yaml:"store"`
 	// HQKeys are head office's public signing keys ("ed25519:<base64>",

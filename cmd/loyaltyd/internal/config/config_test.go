@@ -97,6 +97,7 @@ func TestDefaults(t *testing.T) {
 		{"sync store", c.Sync.Store, "s1"},
 		{"sync window", c.Sync.Window, 32},
 		{"keepalive", c.Sync.KeepAlive, 30 * time.Second},
+		{"ack timeout", c.Sync.AckTimeout, 10 * time.Second},
 		{"reconnect cap", c.Sync.ReconnectMax, 5 * time.Second},
 		{"lookup timeout", c.Sync.LookupTimeout, 1500 * time.Millisecond},
 		{"topic root", c.Sync.TopicRoot, "loyalty/v1"},
@@ -275,6 +276,54 @@ func TestErrors(t *testing.T) {
 				if got := es[i].Error(); !strings.HasPrefix(got, w) {
 					t.Errorf("error %d:\n got %s\nwant %s...", i, got, w)
 				}
+			}
+		})
+	}
+}
+
+// TestAckTimeout: sync.ack_timeout takes a duration from 1s to 5m, 10s
+// when absent or 0s; anything else is refused with its line, the key and
+// what to write instead.
+func TestAckTimeout(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        time.Duration
+		err         string // prefix of the one error; "" = none
+	}{
+		{"absent", "", 10 * time.Second, ""},
+		{"zero is the default", "0s", 10 * time.Second, ""},
+		{"short for tests", "2s", 2 * time.Second, ""},
+		{"lowest", "1s", time.Second, ""},
+		{"highest", "5m", 5 * time.Minute, ""},
+		{"milliseconds", "1500ms", 1500 * time.Millisecond, ""},
+		{"too short", "500ms", 0, `x.yaml:5: sync.ack_timeout: 500ms is out of range; use 1s to 5m0s`},
+		{"too long", "1h", 0, `x.yaml:5: sync.ack_timeout: 1h0m0s is out of range; use 1s to 5m0s`},
+		{"negative", "-10s", 0, `x.yaml:5: sync.ack_timeout: -10s is out of range; use 1s to 5m0s`},
+		{"not a duration", "soon", 0, `x.yaml:5: sync.ack_timeout: "soon" is not allowed here; want a duration like 500ms, 2s or 1m`},
+		{"no unit", "10", 0, `x.yaml:5: sync.ack_timeout: "10" is not allowed here; want a duration like 500ms, 2s or 1m`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := head + "sync:\n  window: 32\n"
+			if tt.value != "" {
+				doc = head + "sync:\n  ack_timeout: " + tt.value + "\n"
+			}
+			c, err := config.Parse("x.yaml", []byte(doc))
+			if tt.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Sync.AckTimeout != tt.want {
+					t.Fatalf("sync.ack_timeout = %v, want %v", c.Sync.AckTimeout, tt.want)
+				}
+				return
+			}
+			var es config.Errors
+			if !errors.As(err, &es) || len(es) != 1 {
+				t.Fatalf("Parse = %v, %v; want one error %s...", c, err, tt.err)
+			}
+			if got := es[0].Error(); !strings.HasPrefix(got, tt.err) {
+				t.Fatalf("error:\n got %s\nwant %s...", got, tt.err)
 			}
 		})
 	}

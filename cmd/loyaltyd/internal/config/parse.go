@@ -338,6 +338,7 @@ const (
 	DefaultWindow              = 32
 	DefaultKeepAlive           = 30 * time.Second
 	DefaultNoAckFaultAfter     = 5 * time.Minute
+	DefaultAckTimeout          = 10 * time.Second
 	DefaultReconnectMax        = 5 * time.Second
 	DefaultStatusInterval      = 30 * time.Second
 	DefaultLookupTimeout       = 1500 * time.Millisecond
@@ -422,6 +423,7 @@ func (p *parser) defaults(c *Config) {
 	setDefault(&c.Sync.Window, DefaultWindow)
 	setDefault(&c.Sync.KeepAlive, DefaultKeepAlive)
 	setDefault(&c.Sync.NoAckFaultAfter, DefaultNoAckFaultAfter)
+	setDefault(&c.Sync.AckTimeout, DefaultAckTimeout)
 	setDefault(&c.Sync.ReconnectMax, DefaultReconnectMax)
 	setDefault(&c.Sync.StatusInterval, DefaultStatusInterval)
 	setDefault(&c.Sync.LookupTimeout, DefaultLookupTimeout)

@@ -489,6 +489,7 @@ func (v *validator) sync() {
 	v.intRange("sync.window", int64(s.Window), 1, 1000, " messages")
 	v.durRange("sync.keepalive", s.KeepAlive, time.Second, 10*time.Minute)
 	v.durRange("sync.no_ack_fault_after", s.NoAckFaultAfter, 10*time.Second, 24*time.Hour)
+	v.durRange("sync.ack_timeout", s.AckTimeout, time.Second, 5*time.Minute)
 	v.durRange("sync.reconnect_max", s.ReconnectMax, time.Second, 10*time.Minute)
 	v.durRange("sync.status_interval", s.StatusInterval, time.Second, 10*time.Minute)
 	v.durRange("sync.lookup_timeout", s.LookupTimeout, 100*time.Millisecond, 10*time.Second)

@@ -179,7 +179,7 @@ func (r *register) openUplink() error {
 	up, err := uplink.New(ledger.Wire{Ledger: r.led}, &uplink.Options{
 		Brokers: []string{sc.Broker}, Store: firstNonEmpty(sc.Store, r.cfg.Register.StoreID), Register: r.cfg.Register.ID,
 		ClientID: sc.ClientID, Username: sc.Username, Password: pw, TLS: tlsCfg, Window: sc.Window, KeepAlive: sc.KeepAlive,
-		BackoffMax: sc.ReconnectMax, StatusInterval: sc.StatusInterval,
+		BackoffMax: sc.ReconnectMax, StatusInterval: sc.StatusInterval, AckTimeout: sc.AckTimeout,
 		Clock: verdictClock{r.led, r.o.Clock}, Logger: r.log.With("subsystem", "sync"),
 		OnMembers: uplink.ApplyMembersTo(r.led, r.cfg.Register.ID),
 		// Head office's erasures (docs/protocol.md "Member erasure").
