@@ -96,6 +96,21 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 	return a, svc, func() []sentAck { mu.Lock(); defer mu.Unlock(); return slices.Clone(sent) }, fs
 }
 
+// nextSent waits on the bubble's clock (at most an hour of it) until
+// more than n acks were sent and returns those after the first n.
+func nextSent(t *testing.T, sent func() []sentAck, n int) []sentAck {
+	t.Helper()
+	for end := time.Now().Add(time.Hour); ; time.Sleep(10 * time.Millisecond) {
+		synctest.Wait()
+		if got := sent(); len(got) > n {
+			return got[n:]
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no ack after the %d sent within an hour", n)
+		}
+	}
+}
+
 // TestAckerGapRequestsBackOff: head office answers what a register does,
 // never on a timer. A gap is asked about once the grace has passed; while
 // the register keeps sending beyond it, it is asked again after GapRetry,
@@ -203,22 +218,21 @@ func TestAckerAsksOnlyForGapsStillOpen(t *testing.T) {
 		}
 
 		// Another worker moves the stream on, the gap stays open: a new
-		// grace from then, and the request names the window.
+		// grace from when this worker sees it (at the end of the first,
+		// 1s), so the request comes 2s after the gap opened, and it
+		// names the window.
 		a.set("s1", "r1", 128, true) // this worker holds 193..256
 		synctest.Wait()
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // when the other worker commits
 		fs.set(gapAt(150, 192))
-		time.Sleep(600 * time.Millisecond)
-		synctest.Wait()
-		n := len(sent())
-		if n != 1 || sent()[0].ack.Gap != 0 {
-			t.Fatalf("after the stream moved on at another worker: %+v, want only this worker's watermark (no request within the new grace)", sent())
+		got := nextSent(t, sent, 0)
+		if got[0].ack.Watermark != 128 || got[0].ack.Gap != 0 {
+			t.Fatalf("first ack %+v, want this worker's watermark 128", got[0])
 		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		got := sent()[n:]
-		if len(got) != 1 || got[0].ack.Watermark != 150 || got[0].ack.Gap != 151 || got[0].ack.GapTo != 0 {
-			t.Fatalf("request %+v, want watermark 150, gap 151 and no gap_to (the register's status does not list it)", got)
+		got = nextSent(t, sent, 1)
+		if req := got[0]; req.ack.Watermark != 150 || req.ack.Gap != 151 || req.ack.GapTo != 0 || req.at-sent()[0].at != 2*time.Second {
+			t.Fatalf("request %+v, %v after the gap opened; want watermark 150, gap 151 and no gap_to (the register's status does not list it) after 2s",
+				req, req.at-sent()[0].at)
 		}
 
 		// A register that lists gap_to gets the window.
@@ -227,13 +241,9 @@ func TestAckerAsksOnlyForGapsStillOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		svc.fleet.status(protocol.StatusTopic("s1", "r1"), st, time.Now())
-		n = len(sent())
 		a.set("s1", "r1", 128, true)
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		got = sent()[n:]
-		if len(got) != 1 || got[0].ack.Gap != 151 || got[0].ack.GapTo != 192 {
-			t.Fatalf("request %+v, want gap 151..192", got)
+		if got = nextSent(t, sent, len(sent())); got[0].ack.Gap != 151 || got[0].ack.GapTo != 192 {
+			t.Fatalf("request %+v, want gap 151..192", got[0])
 		}
 	})
 }
@@ -247,18 +257,11 @@ func TestAckerGraceGrowsWithTheQueue(t *testing.T) {
 		svc.queueDelay.Store(int64(30 * time.Second))
 		fs.set(gapAt(10, 15))
 		a.set("s1", "r1", 10, true)
-		time.Sleep(30 * time.Second)
+		time.Sleep(30 * time.Second) // the register sends again after 30s
 		a.set("s1", "r1", 10, true)
-		synctest.Wait()
-		for _, s := range sent() {
-			if s.ack.Gap != 0 {
-				t.Fatalf("request %+v within the queue's 30s", s.ack)
-			}
-		}
-		time.Sleep(1500 * time.Millisecond)
-		synctest.Wait()
-		if got := sent(); len(got) != 2 || got[1].ack.Gap != 11 {
-			t.Fatalf("acks %+v, want the watermark, then one request after 30s + the 1s grace", got)
+		got := nextSent(t, sent, 1)
+		if w, req := sent()[0], got[0]; w.ack.Gap != 0 || req.ack.Gap != 11 || req.at-w.at != 31*time.Second {
+			t.Fatalf("acks %+v, then %+v %v later; want the watermark, then a request after 30s + the 1s grace", w, req, req.at-w.at)
 		}
 	})
 }
