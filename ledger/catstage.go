@@ -104,6 +104,9 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 		if cur := getU64(w.tx.Bucket(bMeta), kCatVer); m.Version <= cur {
 			return nil, fmt.Errorf("ledger catalogue pieces: version %d, %d in force: %w", m.Version, cur, ErrStaleVersion)
 		}
+		if err := w.notBehindScope(m); err != nil {
+			return nil, err
+		}
 		if p.Doc.Rules != nil && p.Doc.Rules.Version < w.eng.RuleVersion() {
 			return nil, fmt.Errorf("ledger catalogue pieces: rules version %d older than %d in force: %w", p.Doc.Rules.Version, w.eng.RuleVersion(), ErrStaleVersion)
 		}
@@ -123,6 +126,39 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 		return s, nil
 	}
 	return l.applyComplete(ctx) // staged completely before a crash
+}
+
+// notBehindScope refuses (ErrStaleVersion) a pieced document whose version
+// is not above its scope's config version in force: a newer document of
+// the scope (with no catalogue, or a catalogue that fitted) went in force
+// meanwhile, and this one would move the version back.
+func (w *wtx) notBehindScope(m manifest) error {
+	v, err := readConfigVersions(w.tx.Bucket(bMeta).Get(kHQConfig))
+	if err != nil {
+		return err
+	}
+	if cur := v.of(m.Store); m.Version <= cur {
+		return fmt.Errorf("ledger catalogue pieces: %s config version %d, %d in force: %w", scopeName(m.Store), m.Version, cur, ErrStaleVersion)
+	}
+	return nil
+}
+
+// dropSupersededStage drops the staging of a pieced document of the same
+// scope whose version is not above version, which is going in force.
+func (w *wtx) dropSupersededStage(store bool, version uint64) error {
+	m, err := readManifest(w.tx)
+	if err != nil || m == nil || m.Store != store || m.Version > version {
+		return err
+	}
+	w.dirty = true
+	return w.tx.DeleteBucket(bStage)
+}
+
+func scopeName(store bool) string {
+	if store {
+		return "store"
+	}
+	return "chain"
 }
 
 // resetStage empties the staging (creating its buckets).
@@ -248,6 +284,9 @@ func (w *wtx) applyStaged(m manifest) (ConfigResult, *rules.RuleSet, error) {
 	meta := w.tx.Bucket(bMeta)
 	if cur := getU64(meta, kCatVer); m.Version <= cur {
 		return r, nil, fmt.Errorf("ledger catalogue pieces: version %d, %d in force: %w", m.Version, cur, ErrStaleVersion)
+	}
+	if err := w.notBehindScope(m); err != nil {
+		return r, nil, err
 	}
 	var rs *rules.RuleSet
 	if m.Rules != nil {

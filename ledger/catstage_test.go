@@ -154,3 +154,73 @@ func TestCataloguePieces(t *testing.T) {
 		t.Fatalf("version 10 item: %+v %v", it, err)
 	}
 }
+
+// TestStagedCatalogueSuperseded: a store document staged in pieces (v5)
+// is superseded by a newer store document that went in force inline (v6,
+// no catalogue) before v5's last piece came. The last piece used to put
+// v5's catalogue in force and move the store's config version back to 5;
+// now v6 drops the staging, v5's late pieces and a second delivery of its
+// document are refused, and an older store document is refused whole.
+func TestStagedCatalogueSuperseded(t *testing.T) {
+	l := ledgertest.OpenAt(t, filepath.Join(t.TempDir(), "ledger.db"), nil)
+	ctx := context.Background()
+	if err := l.PutCatalogue(ctx, 1, []ledger.Item{{SKU: "OLD", Name: "old", Price: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	pcs, dig := stagePieces(5, 100, 2, 10)
+	v5 := ledger.PiecedConfig{Doc: ledger.ConfigDoc{Store: true, Version: 5}, Digests: dig, Items: 100}
+	if st, err := l.BeginPieced(ctx, v5); err != nil || st.Want != 2 {
+		t.Fatalf("begin v5: %+v %v", st, err)
+	}
+	if st, err := l.StagePiece(ctx, 5, 0, dig[0], pcs[0]); err != nil || st.Have != 1 {
+		t.Fatalf("v5 piece 0: %+v %v", st, err)
+	}
+	// A chain document does not touch the store's staging.
+	if _, err := l.ApplyConfig(ctx, ledger.ConfigDoc{Version: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.CatalogueStaging(); err != nil || st.Version != 5 || st.Have != 1 {
+		t.Fatalf("staging after a chain document: %+v %v", st, err)
+	}
+	if _, err := l.ApplyConfig(ctx, ledger.ConfigDoc{Store: true, Version: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.CatalogueStaging(); err != nil || st.Version != 0 {
+		t.Fatalf("staging after store v6 went in force: %+v %v", st, err)
+	}
+	if _, err := l.StagePiece(ctx, 5, 1, dig[1], pcs[1]); !errors.Is(err, ledger.ErrOtherVersion) {
+		t.Fatalf("v5's last piece after v6: %v, want ErrOtherVersion", err)
+	}
+	if _, err := l.BeginPieced(ctx, v5); !errors.Is(err, ledger.ErrStaleVersion) {
+		t.Fatalf("v5's document again after v6: %v, want ErrStaleVersion", err)
+	}
+	if _, err := l.ApplyConfig(ctx, ledger.ConfigDoc{Store: true, Version: 4, Catalogue: []ledger.Item{{SKU: "FOUR", Name: "four", Price: 4}}}); !errors.Is(err, ledger.ErrStaleVersion) {
+		t.Fatalf("store v4 after v6: %v, want ErrStaleVersion", err)
+	}
+	if _, err := l.Item("OLD"); err != nil {
+		t.Fatalf("the catalogue in force changed: %v", err)
+	}
+	for _, sku := range []string{"S00000", "FOUR"} {
+		if _, err := l.Item(sku); err == nil {
+			t.Fatalf("item %s of a superseded document in force", sku)
+		}
+	}
+	if v, err := l.HQConfigVersions(); err != nil || v.Store != 6 || v.Chain != 9 {
+		t.Fatalf("versions in force: %+v %v, want store 6, chain 9", v, err)
+	}
+	// The same version again (the retained copy after a restart) is not
+	// refused, and a pieced v7 still goes in force.
+	if _, err := l.ApplyConfig(ctx, ledger.ConfigDoc{Store: true, Version: 6}); err != nil {
+		t.Fatalf("store v6 again: %v", err)
+	}
+	pcs7, dig7 := stagePieces(7, 10, 1, 20)
+	if st, err := l.BeginPieced(ctx, ledger.PiecedConfig{Doc: ledger.ConfigDoc{Store: true, Version: 7}, Digests: dig7, Items: 10}); err != nil || st.Want != 1 {
+		t.Fatalf("begin v7: %+v %v", st, err)
+	}
+	if st, err := l.StagePiece(ctx, 7, 0, dig7[0], pcs7[0]); err != nil || !st.Applied {
+		t.Fatalf("v7's piece: %+v %v", st, err)
+	}
+	if v, _ := l.HQConfigVersions(); v.Store != 7 {
+		t.Fatalf("store version after v7: %+v", v)
+	}
+}

@@ -19,6 +19,14 @@ type ConfigVersions struct {
 	Store uint64 `json:"store"`
 }
 
+// of is the version in force for the store scope (store) or the chain's.
+func (v ConfigVersions) of(store bool) uint64 {
+	if store {
+		return v.Store
+	}
+	return v.Chain
+}
+
 // ConfigDoc is one head-office config document as the ledger applies it.
 type ConfigDoc struct {
 	// Store: the document's scope is the store (else the chain).
@@ -40,11 +48,14 @@ type ConfigResult struct {
 // ApplyConfig puts a head-office document in force in one transaction:
 // its rule set (when newer than the one in force; the same version is
 // already held), its catalogue (tagged with the document's version, when
-// newer), and the scope's config version. A rule set or catalogue older
-// than the one in force refuses the whole document (ErrStaleVersion); an
-// invalid one ErrInvalid. A refused document, or a failed write, changes
-// nothing: the rule set, the catalogue and the versions move together or
-// not at all.
+// newer), and the scope's config version. A document older than its
+// scope's version in force, or whose rule set or catalogue is older than
+// the one in force, is refused whole (ErrStaleVersion); an invalid one
+// ErrInvalid. A refused document, or a failed write, changes nothing: the
+// rule set, the catalogue and the versions move together or not at all.
+// A pieced document of the same scope still being staged (BeginPieced)
+// and not newer than doc is superseded: its staging is dropped, so its
+// last piece can never put an older catalogue and version in force.
 func (l *Ledger) ApplyConfig(ctx context.Context, doc ConfigDoc) (ConfigResult, error) {
 	var rulesJSON []byte
 	if doc.Rules != nil {
@@ -81,6 +92,12 @@ func (l *Ledger) ApplyConfig(ctx context.Context, doc ConfigDoc) (ConfigResult, 
 		}
 		v, err := readConfigVersions(meta.Get(kHQConfig))
 		if err != nil {
+			return nil, err
+		}
+		if cur := v.of(doc.Store); doc.Version < cur {
+			return nil, fmt.Errorf("ledger config: %s config version %d older than %d in force: %w", scopeName(doc.Store), doc.Version, cur, ErrStaleVersion)
+		}
+		if err := w.dropSupersededStage(doc.Store, doc.Version); err != nil {
 			return nil, err
 		}
 		if doc.Store {

@@ -241,6 +241,17 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 	u.mu.Lock()
 	*cur = c.ConfigVersion
 	u.st.cfgErr = ""
+	superseded := u.st.pieces.cur
+	if superseded != nil && c.Scope == protocol.ScopeStore && superseded.Version <= c.ConfigVersion {
+		// A store document still waiting for its catalogue pieces is
+		// superseded (the ledger dropped its staging): stop asking for them.
+		u.st.pieces.cur = nil
+	} else {
+		superseded = nil
+	}
 	u.mu.Unlock()
+	if superseded != nil {
+		u.log.Info("catalogue pieces no longer wanted", "version", superseded.Version, "superseded_by", c.ConfigVersion)
+	}
 	u.log.Info("config applied", "scope", c.Scope, "version", c.ConfigVersion)
 }

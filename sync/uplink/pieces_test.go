@@ -140,3 +140,97 @@ func TestPiecesAskedAgain(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// TestPiecesSupersededByANewerDocument: while a store document (v3) waits
+// for its catalogue pieces, a newer store document (v4) with its catalogue
+// inline goes in force. v3's delivery is over (the ledger dropped its
+// staging): status no longer shows it waiting and the uplink stops asking
+// the broker for its pieces. Before, both went on until a restart.
+func TestPiecesSupersededByANewerDocument(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		key, err := signing.Generate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := signing.NewKeyring(key.Public())
+		items := []protocol.Product{{SKU: "a", Name: "A", Price: 1}, {SKU: "b", Name: "B", Price: 2}}
+		_, m, err := protocol.SplitCatalogue("s1", 3, items, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var asked int
+		var applied []uint64
+		fb := &fakeBroker{t: t}
+		var deliver broker.Handler
+		dial := func(o broker.Options) (broker.Conn, broker.Token) {
+			c, tok := fb.dial(o)
+			deliver = o.OnMessage
+			bc := c.(*brokertest.Conn)
+			bc.SubscribeFunc = func(f map[string]byte) broker.Token {
+				if _, ok := f[protocol.CataloguePiecesFilter("s1")]; ok {
+					mu.Lock()
+					asked++
+					mu.Unlock()
+				}
+				return brokertest.Done(nil)
+			}
+			return bc, tok
+		}
+		u, err := uplink.New(newFakeOutbox(0), &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
+			Dial: dial, Keys: keys, PieceTimeout: 30 * time.Second,
+			OnPiecedConfig: func(context.Context, protocol.Config) (uplink.Pieces, error) {
+				return uplink.Pieces{Version: 3, Want: 2, Missing: []int{0, 1}}, nil
+			},
+			OnConfig: func(_ context.Context, c protocol.Config) error {
+				mu.Lock()
+				applied = append(applied, c.ConfigVersion)
+				mu.Unlock()
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go u.Run(ctx)
+		synctest.Wait()
+		send := func(c protocol.Config) {
+			doc, err := protocol.EncodeConfig(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			topic := protocol.StoreConfigTopic("s1")
+			b, err := key.Seal(topic, doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deliver(topic, b, false)
+			synctest.Wait()
+		}
+		askedSoFar := func() int { mu.Lock(); defer mu.Unlock(); return asked }
+		send(protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 3, CataloguePieces: m})
+		if p := u.Status().Pieces; p == nil || p.Version != 3 || askedSoFar() != 1 {
+			t.Fatalf("waiting for v3's pieces: %+v, asked %d", p, askedSoFar())
+		}
+		send(protocol.Config{Scope: protocol.ScopeStore, Store: "s1", ConfigVersion: 4, Catalogue: []protocol.Product{{SKU: "c", Name: "C", Price: 3}}})
+		st := u.Status()
+		if st.Pieces != nil || st.Config.Store != 4 || st.ConfigError != "" {
+			t.Fatalf("after store v4 went in force: pieces %+v, store version %d, error %q", st.Pieces, st.Config.Store, st.ConfigError)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := askedSoFar(); n != 1 {
+			t.Fatalf("asked %d times for v3's pieces after v4 went in force, want 1", n)
+		}
+		mu.Lock()
+		got := slices.Clone(applied)
+		mu.Unlock()
+		if !slices.Equal(got, []uint64{4}) {
+			t.Fatalf("OnConfig called for %v, want [4]", got)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
