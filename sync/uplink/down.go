@@ -49,14 +49,30 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 			return
 		}
 		learnt := u.renumber(a)
-		if !u.id.forUs(a) && !u.continueStream(a) && !learnt {
-			// Another ledger uses this register id; its watermark says
-			// nothing about our events.
-			return
+		continued := false
+		if !u.id.forUs(a) {
+			if continued = u.continueStream(a); !continued && !learnt {
+				// Another ledger uses this register id; its watermark
+				// says nothing about our events.
+				return
+			}
 		}
 		u.mu.Lock()
-		u.st.ackW = max(u.st.ackW, a.Watermark)
-		u.st.lastW = a.Watermark
+		if !retained || learnt || continued {
+			u.st.ackW = max(u.st.ackW, a.Watermark)
+			u.st.lastW = a.Watermark
+		}
+		// else: head office's retained ack, handed over at subscribe,
+		// confirms nothing. It is head office's last word on this
+		// incarnation, which may be about events another copy of this
+		// ledger sent under the same numbers (a ledger restored from a
+		// backup that recorded sales offline past head office's
+		// watermark): forgetting ours on its word would lose them unsent.
+		// The session sends from the ledger's own watermark and head
+		// office's live answer confirms what it holds of ours (at most
+		// the events since the last Confirm are sent twice, and counted
+		// once). The watermark still served above: a restored ledger
+		// behind it, and a new incarnation learning its numbers.
 		if a.Gap != 0 {
 			// Requests not yet applied merge into one: from the lowest
 			// gap to the highest end (0: no end, resend from the gap on).

@@ -1,0 +1,77 @@
+package uplink_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/loyalty-terminal/loyalty/sync/broker"
+	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
+	"github.com/loyalty-terminal/loyalty/sync/uplink"
+)
+
+// TestRetainedAckConfirmsNothing: a ledger restored from a backup
+// (confirmed 3) recorded 4..7 offline, over numbers head office had
+// already applied up to 5 from the lost ledger. At subscribe the broker
+// hands over head office's retained ack (5). It used to confirm 5, so the
+// restored ledger's own 4 and 5 were forgotten without ever being sent
+// (review5). Now a retained ack confirms nothing: the session sends from
+// the ledger's watermark, and only head office's live answer confirms,
+// whether the retained ack comes before the first send or after it
+// (paho runs each handler on a goroutine of its own).
+func TestRetainedAckConfirmsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		beforeSends bool
+	}{{"before the first send", true}, {"after the first send", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ob := newFakeOutbox(7)
+				ob.confirmed = 3
+				fb := &fakeBroker{retained: true, t: t}
+				var once sync.Once
+				dial := func(o broker.Options) (broker.Conn, broker.Token) {
+					c, tok := fb.dial(o)
+					bc := c.(*brokertest.Conn)
+					bc.SubscribeFunc = func(map[string]byte) broker.Token {
+						if tc.beforeSends {
+							once.Do(func() { go fb.ack(5, 0) }) // right after SUBACK
+						}
+						return brokertest.Done(nil)
+					}
+					return bc, tok
+				}
+				u, err := uplink.New(ob, &uplink.Options{BatchEvents: 10, AckTimeout: time.Hour, ConfirmEvery: time.Millisecond,
+					Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: dial})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- u.Run(ctx) }()
+				defer func() { cancel(); <-done }()
+				synctest.Wait()
+				if !tc.beforeSends {
+					fb.ack(5, 0)
+				}
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				contiguous(t, fb.sent(), 4, 7)
+				if c := ob.confirmCalls(); len(c) != 0 {
+					t.Fatalf("confirmed %v on the retained ack alone", c)
+				}
+				fb.retained = false
+				fb.ack(7, 0) // head office's answer to what this session sent
+				synctest.Wait()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if c := ob.confirmCalls(); !slices.Equal(c, []uint64{7}) {
+					t.Fatalf("confirms %v after head office's live ack of 7, want [7]", c)
+				}
+			})
+		})
+	}
+}
