@@ -421,6 +421,9 @@ func (a *applier) one(e Event) error {
 	} else if reason != "" {
 		return a.hold(rs, e, o, reason, wm)
 	}
+	if err := a.retireHeld(rs); err != nil {
+		return err
+	}
 	rs.Seen = max(rs.Seen, e.Seq)
 	switch {
 	case e.Seq <= rs.Watermark:
@@ -449,6 +452,18 @@ func (a *applier) one(e Event) error {
 			return err
 		}
 		if prev != nil {
+			if !bytes.Equal(prev, o.raw) {
+				// Other content under a number already held beyond the
+				// gap: a ledger restored from an older copy numbering
+				// past head office's watermark. Hold it for review, like
+				// a reused applied number, and acknowledge only below it
+				// (and never beyond the watermark: what lies between
+				// is still missing).
+				if err := a.dupOrConflict(rs, o, prev, "held"); err != nil {
+					return err
+				}
+				return a.hold(rs, e, o, ReviewReused, min(e.Seq-1, rs.Watermark))
+			}
 			return a.dupOrConflict(rs, o, prev, "held")
 		}
 		if rs.Held >= a.opts.MaxHeld {
@@ -458,6 +473,9 @@ func (a *applier) one(e Event) error {
 		}
 		if rs.Held == 0 || e.Seq < rs.HeldFrom {
 			rs.HeldFrom = e.Seq
+		}
+		if rs.Held == 0 {
+			rs.HeldIncarnation = e.Incarnation
 		}
 		rs.Held++
 		a.res.Held++
@@ -494,7 +512,7 @@ func (a *applier) drain(rs *RegisterState) error {
 // store written before HeldFrom was kept).
 func (a *applier) nextHeld(rs *RegisterState) error {
 	if rs.Held == 0 {
-		rs.HeldFrom = 0
+		rs.HeldFrom, rs.HeldIncarnation = 0, ""
 		return nil
 	}
 	if rs.HeldFrom == 0 || rs.HeldFrom > rs.Watermark {
@@ -511,6 +529,59 @@ func (a *applier) nextHeld(rs *RegisterState) error {
 			return nil
 		}
 	}
+	return nil
+}
+
+// retireHeld moves the events held beyond the gap to review when they
+// belong to an incarnation head office no longer follows (a succession
+// or an adoption since they were held): drained into the new stream, an
+// old ledger's event would take a number the new one uses, and the new
+// one's event under it would be dropped and then acknowledged (review5).
+// They are held as that incarnation's (ReviewIncarnation), and the gap
+// they waited beyond is closed: the new stream starts at the watermark.
+func (a *applier) retireHeld(rs *RegisterState) error {
+	if rs.Held == 0 || rs.HeldIncarnation == "" || rs.HeldIncarnation == rs.Incarnation {
+		return nil
+	}
+	old := rs.HeldIncarnation
+	for seq := rs.Watermark + 1; seq <= rs.Seen && rs.Held > 0; seq++ {
+		v, err := a.tx.Held(rs.Register, seq)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			continue
+		}
+		if err := a.tx.DeleteHeld(rs.Register, seq); err != nil {
+			return err
+		}
+		rs.Held--
+		var rec ledger.OutboxRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			e := Event{Register: rs.Register, Store: rs.Store, Incarnation: old}
+			e.Seq = seq
+			a.reject(e, invalid(e, "held record: %v", err))
+			continue
+		}
+		prev, err := a.tx.Review(rs.Register, old, seq)
+		if err != nil {
+			return err
+		}
+		if prev != nil {
+			continue
+		}
+		hv, err := json.Marshal(heldRec{Reason: ReviewIncarnation, Store: rs.Store, Record: rec})
+		if err != nil {
+			return err
+		}
+		if err := a.tx.PutReview(rs.Register, old, seq, hv); err != nil {
+			return err
+		}
+		rs.Review++
+		a.res.Reviewed++
+	}
+	rs.Held, rs.HeldFrom, rs.HeldIncarnation = 0, 0, ""
+	rs.Seen = rs.Watermark
 	return nil
 }
 

@@ -143,6 +143,12 @@ type RegisterState struct {
 	// HeldFrom is the lowest event held beyond the gap (0: none, or not
 	// known in a store written before it was kept).
 	HeldFrom uint64 `json:"held_from,omitempty"`
+	// HeldIncarnation is the incarnation whose events are held beyond the
+	// gap: the one followed when they came (empty: none held, or a store
+	// written before it was kept). When head office follows another one
+	// (a succession, an adoption) they are moved to review as that
+	// incarnation's, never drained into the new stream.
+	HeldIncarnation string `json:"held_incarnation,omitempty"`
 	// WaitFrom..WaitTo are the events head office waits for while Gap is
 	// true: from the watermark up to the first event held beyond it.
 	WaitFrom     uint64 `json:"wait_from,omitempty"`

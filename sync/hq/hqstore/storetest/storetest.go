@@ -52,6 +52,7 @@ var cases = []struct {
 	{"ReviewAndMove", testReviewAndMove},
 	{"Incarnations", testIncarnations},
 	{"Succession", testSuccession},
+	{"HeldBeyondGapKeepsItsIncarnation", testHeldBeyondGapKeepsItsIncarnation},
 	{"Epoch", testEpoch},
 	{"SummaryFigures", testSummaryFigures},
 	{"RunningFigures", testRunningFigures},
@@ -772,4 +773,87 @@ func testSuccession(t *testing.T, open Opener) {
 	if res.Applied != 1 || res.Reviewed != 1 || wm(t, s, "r1") != 6 || balance(t, s, "m1") != 33 {
 		t.Fatalf("after the succession: %+v, watermark %d, balance %d", res, wm(t, s, "r1"), balance(t, s, "m1"))
 	}
+}
+
+// testHeldBeyondGapKeepsItsIncarnation: events held beyond a gap belong to
+// the incarnation followed when they came (review5). Before, they were
+// keyed by register and number alone: after a succession or an adoption
+// the old ledger's event was drained into the new stream, the new
+// ledger's event under that number was dropped as a conflict and then
+// acknowledged: lost. Now the old ones go to review as their
+// incarnation's, and other content under a number held beyond the gap
+// (the same incarnation, restored from an older copy) is held as reused.
+func testHeldBeyondGapKeepsItsIncarnation(t *testing.T, open Opener) {
+	ev := func(seq uint64, member string, pts ledger.Points, inc, prev string) hqstore.Event {
+		e := Earn("r1", seq, member, pts)
+		e.Incarnation, e.PrevIncarnation = inc, prev
+		return e
+	}
+	reviewed := func(s hqstore.Backend) map[string]string {
+		t.Helper()
+		held, err := s.Review()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, h := range held {
+			out[fmt.Sprintf("%.4s/%d", h.Incarnation, h.Seq)] = h.Reason
+		}
+		return out
+	}
+	t.Run("succession", func(t *testing.T) {
+		s := open(t, hqstore.Options{})
+		apply(t, s, ev(1, "m1", 1, "aaaa", ""), ev(2, "m1", 1, "aaaa", ""), ev(3, "m1", 1, "aaaa", ""))
+		apply(t, s, ev(6, "m1", 1000, "aaaa", "")) // beyond a gap; then aaaa's card dies
+		// A restored copy goes on under bbbb after head office's watermark.
+		apply(t, s, ev(4, "m2", 40, "bbbb", "aaaa"))
+		res := apply(t, s, ev(6, "m2", 60, "bbbb", "aaaa"), ev(7, "m2", 70, "bbbb", "aaaa")) // overtakes 5
+		if len(res.Conflicts) != 0 || res.Held != 2 {
+			t.Fatalf("bbbb's 6 and 7 beyond the gap: %+v", res)
+		}
+		apply(t, s, ev(5, "m2", 50, "bbbb", "aaaa"))
+		if w := wm(t, s, "r1"); w != 7 {
+			t.Fatalf("watermark %d, want 7", w)
+		}
+		if m1, m2 := balance(t, s, "m1"), balance(t, s, "m2"); m1 != 3 || m2 != 220 {
+			t.Fatalf("balances m1 %d (want 3: aaaa's 6 not applied), m2 %d (want 220: all of bbbb's)", m1, m2)
+		}
+		if got := reviewed(s); len(got) != 1 || got["aaaa/6"] != hqstore.ReviewIncarnation {
+			t.Fatalf("review %v, want aaaa's 6 held as incarnation", got)
+		}
+	})
+	t.Run("adoption", func(t *testing.T) {
+		s := open(t, hqstore.Options{})
+		apply(t, s, ev(1, "m1", 1, "aaaa", ""), ev(2, "m1", 1, "aaaa", ""))
+		apply(t, s, ev(5, "m1", 1000, "aaaa", "")) // beyond a gap; then aaaa's card dies
+		// A replacement continued after head office's watermark (2).
+		apply(t, s, ev(3, "m2", 30, "cccc", ""), ev(5, "m2", 50, "cccc", ""))
+		if n, err := s.AdoptIncarnation("r1", "cccc"); err != nil || n != 2 {
+			t.Fatalf("adopt: %d %v", n, err)
+		}
+		apply(t, s, ev(3, "m2", 30, "cccc", ""), ev(5, "m2", 50, "cccc", ""))
+		apply(t, s, ev(4, "m2", 40, "cccc", ""))
+		if w, m2 := wm(t, s, "r1"), balance(t, s, "m2"); w != 5 || m2 != 120 {
+			t.Fatalf("after adoption: watermark %d (want 5), m2 %d (want 120: all of cccc's)", w, m2)
+		}
+		if got := reviewed(s); len(got) != 1 || got["aaaa/5"] != hqstore.ReviewIncarnation {
+			t.Fatalf("review %v, want aaaa's 5 held as incarnation", got)
+		}
+	})
+	t.Run("same incarnation", func(t *testing.T) {
+		s := open(t, hqstore.Options{})
+		apply(t, s, ev(1, "m1", 1, "aaaa", ""), ev(2, "m1", 1, "aaaa", ""), ev(3, "m1", 1, "aaaa", ""))
+		apply(t, s, ev(6, "m1", 1000, "aaaa", "")) // the original's 6, beyond a gap
+		// Restored from a backup at 3 (same incarnation), it records 4..7.
+		apply(t, s, ev(4, "m2", 40, "aaaa", ""))
+		res := apply(t, s, ev(6, "m2", 60, "aaaa", ""), ev(7, "m2", 70, "aaaa", ""))
+		h, ok := res.Holds[hqstore.Stream{Store: "s1", Register: "r1", Incarnation: "aaaa"}]
+		if !ok || h.Reason != hqstore.ReviewReused || h.Watermark != 4 || res.Reviewed != 1 {
+			t.Fatalf("other content under a number held beyond the gap: %+v", res)
+		}
+		apply(t, s, ev(5, "m2", 50, "aaaa", ""))
+		if got := reviewed(s); len(got) != 1 || got["aaaa/6"] != hqstore.ReviewReused {
+			t.Fatalf("review %v, want the restored ledger's 6 held as reused", got)
+		}
+	})
 }
