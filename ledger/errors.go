@@ -95,6 +95,13 @@ var (
 	// clock (ConfirmClock) or it agrees again.
 	ErrClockFault = errors.New("ledger: wall clock disagrees with the trusted time seen")
 
+	// ErrOtherRegister: the file records the events of another register
+	// id than Options.Register: a ledger copied from another register, or
+	// a config whose register.id was changed under an existing ledger.
+	// Its events carry the other id, so head office would refuse them and
+	// the stream would stop for good. The file is left untouched.
+	ErrOtherRegister = errors.New("ledger: file records another register's events")
+
 	// ErrReadOnly: a write on a ledger opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("ledger: opened read-only")
 

@@ -205,6 +205,9 @@ var (
 	kCounts    = []byte("counts")
 	// kIncarnation is this ledger's incarnation id (see Incarnation).
 	kIncarnation = []byte("incarnation")
+	// kRegister is the register id whose events this ledger records (see
+	// bindRegister).
+	kRegister = []byte("register")
 )
 
 // Open opens or creates the ledger at path. A file locked by another
@@ -451,10 +454,18 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 			if err := tx.Bucket(bMeta).Put(kIncarnation, []byte(NewIncarnation())); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bMeta).Put(kRegister, []byte(o.Register)); err != nil {
+				return err
+			}
 			return tx.Bucket(bMeta).Put(kSchema, u64(SchemaVersion))
 		})
 		if err != nil {
 			return fmt.Errorf("ledger open %s: initialise: %w", l.path, ioError(err))
+		}
+	}
+	if !l.readOnly {
+		if err := l.bindRegister(); err != nil {
+			return err
 		}
 	}
 	// Rules: the newest of stored and passed-in wins; Engine overrides.
@@ -812,6 +823,54 @@ func upgrade2(tx *bolt.Tx) error {
 		if err := rows.Put([]byte(k), u64(uint64(p))); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// bindRegister checks that the file records the events of the register
+// it is opened for (ErrOtherRegister otherwise). A file written before
+// the register id was kept names its register in its sales; one without
+// a sale is bound to the register opening it.
+func (l *Ledger) bindRegister() error {
+	var have []byte
+	kept := false
+	if err := l.db.View(func(tx *bolt.Tx) error {
+		have = append([]byte(nil), tx.Bucket(bMeta).Get(kRegister)...)
+		if kept = len(have) > 0; kept {
+			return nil
+		}
+		if b := tx.Bucket(bSales); b != nil {
+			if k, v := b.Cursor().First(); k != nil {
+				var sr saleRec
+				if err := decodeSaleRow(v, &sr); err != nil {
+					return corruptError(l.path, fmt.Errorf("sale %q: %w", k, err))
+				}
+				s, err := sr.sale()
+				if err != nil {
+					return corruptError(l.path, fmt.Errorf("sale %q: %w", k, err))
+				}
+				have = []byte(s.Register)
+			}
+		}
+		return nil
+	}); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		return fmt.Errorf("ledger open %s: %w", l.path, ioError(err))
+	}
+	switch {
+	case len(have) == 0 || !kept && string(have) == l.register:
+		err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kRegister, []byte(l.register)) })
+		if err != nil {
+			return fmt.Errorf("ledger open %s: record its register: %w", l.path, ioError(err))
+		}
+		return nil
+	case string(have) != l.register:
+		return fmt.Errorf("ledger open %s: it records the sales of register %q, and this one is %q (register.id): "+
+			"a ledger copied from another register, or register.id changed under it; start this register with its own "+
+			"ledger (move the file aside; its events can be read with loyaltyctl -ledger FILE export events), or with %q's config: %w",
+			l.path, have, l.register, have, ErrOtherRegister)
 	}
 	return nil
 }

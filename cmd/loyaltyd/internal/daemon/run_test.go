@@ -23,6 +23,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/cmd/loyaltyd/internal/daemon"
 	"github.com/loyalty-terminal/loyalty/device/manager"
 	"github.com/loyalty-terminal/loyalty/device/testkit"
+	"github.com/loyalty-terminal/loyalty/ledger"
 )
 
 // wait bounds every testkit.Eventually in this package.
@@ -338,4 +339,43 @@ api: {listen: "%s"}
 		v := view(base)
 		return v != nil && v["total"] != nil && v["total"].(float64) == 250
 	})
+}
+
+// TestLedgerOfAnotherRegisterRefused: a ledger copied from another register
+// (or a register.id changed under it) stops loyaltyd at start with
+// ledger.ErrOtherRegister naming both ids, instead of sending the other
+// register's events under this id, which head office refuses for good.
+func TestLedgerOfAnotherRegisterRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	yml := `register: {id: %s, store_id: t-store}
+ledger: {path: %s}
+api: {listen: "%s"}
+`
+	start := func(id string) (addr string, stop func() error, done chan error) {
+		addr = testkit.FreeAddr(t)
+		cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(yml, id, path, addr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		done = make(chan error, 1)
+		go func() { done <- daemon.Run(ctx, daemon.Options{Config: cfg, Out: io.Discard}) }()
+		return addr, func() error { cancel(); return <-done }, done
+	}
+	addr, stop, _ := start("t-r1")
+	testkit.Eventually(t, wait, "t-r1's API", func() bool { return view("http://"+addr) != nil })
+	if err := stop(); err != nil {
+		t.Fatalf("t-r1: %v", err)
+	}
+	var err error
+	_, _, done := start("t-r2")
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("loyaltyd started on t-r1's ledger as t-r2")
+	}
+	if !errors.Is(err, ledger.ErrOtherRegister) || !strings.Contains(err.Error(), `"t-r1"`) || !strings.Contains(err.Error(), `"t-r2"`) {
+		t.Fatalf("ledger of t-r1 under t-r2: %v, want ErrOtherRegister naming both", err)
+	}
 }
