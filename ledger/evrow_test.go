@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -185,6 +186,45 @@ func TestAppendEventRowJSON(t *testing.T) {
 		sameAppended(t, k[:9], v)        // key too short
 		if js, err := json.Marshal(ev); err == nil {
 			sameAppended(t, k, js) // a JSON row (before schema 7)
+		}
+	}
+}
+
+// TestRowDecoderVarints holds rowDecoder's one-byte paths to
+// encoding/binary: every value around the one-byte edges and a few large
+// ones, then the bytes cut short.
+func TestRowDecoderVarints(t *testing.T) {
+	var us []uint64
+	var is []int64
+	for v := range uint64(300) {
+		us, is = append(us, v), append(is, int64(v), -int64(v))
+	}
+	us = append(us, 1<<14-1, 1<<14, 1<<63, 1<<64-1)
+	is = append(is, 1<<62, -1<<63, 1<<63-1)
+	for _, v := range us {
+		b := binary.AppendUvarint(nil, v)
+		d := rowDecoder{b: append(b, 0xaa)}
+		if got := d.uvarint(); got != v || d.err != nil || len(d.b) != 1 {
+			t.Errorf("uvarint %x: %d %v, %d bytes left; want %d", b, got, d.err, len(d.b), v)
+		}
+		for n := range b {
+			d := rowDecoder{b: b[:n]}
+			if _, err := d.uvarint(), d.err; err == nil {
+				t.Errorf("uvarint %x: no error", b[:n])
+			}
+		}
+	}
+	for _, v := range is {
+		b := binary.AppendVarint(nil, v)
+		d := rowDecoder{b: append(b, 0xaa)}
+		if got := d.varint(); got != v || d.err != nil || len(d.b) != 1 {
+			t.Errorf("varint %x: %d %v, %d bytes left; want %d", b, got, d.err, len(d.b), v)
+		}
+		for n := range b {
+			d := rowDecoder{b: b[:n]}
+			if _, err := d.varint(), d.err; err == nil {
+				t.Errorf("varint %x: no error", b[:n])
+			}
 		}
 	}
 }

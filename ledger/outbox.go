@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -205,8 +204,19 @@ func (r *outboxReader) defaultID(id []byte, seq uint64) bool {
 	if len(id) <= len(r.prefix) || string(id[:len(r.prefix)]) != r.prefix {
 		return false
 	}
-	var d [20]byte
-	return bytes.Equal(id[len(r.prefix):], strconv.AppendUint(d[:0], seq, 10))
+	// The rest is seq in decimal: compared digit by digit from the last
+	// (as strconv writes it: no sign, no leading zero), without writing
+	// it out.
+	d := id[len(r.prefix):]
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] != byte('0'+seq%10) {
+			return false
+		}
+		if seq /= 10; seq == 0 {
+			return i == 0
+		}
+	}
+	return false
 }
 
 // outboxRef is the head of a record by reference (outboxRefValue).

@@ -159,3 +159,20 @@ func TestOutboxIntoRefusesAnEmptyEventRow(t *testing.T) {
 		t.Fatalf("Outbox over an empty event row: %v, want ErrInconsistent, as OutboxInto", err)
 	}
 }
+
+// TestDefaultID holds defaultID, which compares digits without writing
+// them, to the prefix plus strconv's decimal.
+func TestDefaultID(t *testing.T) {
+	r := outboxReader{prefix: "r1-"}
+	seqs := []uint64{0, 1, 9, 10, 11, 99, 100, 101, 12345, 1<<64 - 1}
+	ids := []string{"", "r1-", "r1", "r2-1", "r1-0", "r1-00", "r1-01", "r1-1", "r1-9", "r1-10", "r1-010", "r1-11", "r1-99",
+		"r1-100", "r1-101", "r1-1001", "r1-12345", "r1-2345", "r1-x2345", "r1-18446744073709551615", "r1-118446744073709551615", "r1--1"}
+	for _, seq := range seqs {
+		for _, id := range ids {
+			want := id == "r1-"+strconv.FormatUint(seq, 10)
+			if got := r.defaultID([]byte(id), seq); got != want {
+				t.Errorf("defaultID(%q, %d) = %v, want %v", id, seq, got, want)
+			}
+		}
+	}
+}

@@ -78,12 +78,17 @@ func appendEventSeq(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 // appendChecked writes the event whose strings and payload have passed
 // appendEventSeq's checks (AppendBatch checks what a batch shares once).
 func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
+	var digits [20]byte // the sequence number's: the id and "sequence" share them
+	var seqText []byte
+	if sid != nil {
+		seqText = strconv.AppendUint(digits[:0], sid.seq, 10)
+	}
 	b = append(b, `{"specversion":"`...)
 	b = append(b, e.SpecVersion...)
 	b = append(b, `","id":"`...)
 	if sid != nil && e.ID == "" {
 		b = append(b, sid.prefix...)
-		b = strconv.AppendUint(b, sid.seq, 10)
+		b = append(b, seqText...)
 	} else {
 		b = append(b, e.ID...)
 	}
@@ -93,11 +98,13 @@ func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	b = append(b, e.Type...)
 	b = append(b, '"')
 	if !e.Time.IsZero() {
-		if y := e.Time.Year(); y < 0 || y > 9999 {
-			return b, false
-		}
 		_, off := e.Time.Zone()
 		if off <= -24*3600 || off >= 24*3600 {
+			return b, false
+		}
+		// The year in e.Time's zone is 0000 to 9999 (what Year() < 0 ||
+		// > 9999 refused), from the seconds alone: Year works the date out.
+		if local := e.Time.Unix() + int64(off); local < minYear0Unix || local > maxYear9999Unix {
 			return b, false
 		}
 		b = append(b, `,"time":"`...)
@@ -112,7 +119,7 @@ func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	b = append(b, e.DataContentType...)
 	b = append(b, `","sequence":"`...)
 	if sid != nil {
-		b = strconv.AppendUint(b, sid.seq, 10)
+		b = append(b, seqText...)
 	} else {
 		b = append(b, e.Sequence...)
 	}
@@ -132,6 +139,13 @@ func appendChecked(b []byte, e *Event, sid *seqID) ([]byte, bool) {
 	b = append(b, e.Data...)
 	return append(b, '}'), true
 }
+
+// minYear0Unix and maxYear9999Unix are 0000-01-01T00:00:00 and
+// 9999-12-31T23:59:59 as Unix seconds: the times RFC 3339 can write.
+const (
+	minYear0Unix    = -62167219200
+	maxYear9999Unix = 253402300799
+)
 
 // plainJSON: s goes between quotes unchanged (printable ASCII without
 // the characters encoding/json escapes).
