@@ -59,7 +59,7 @@ const usage = `usage:
                                                 (bbolt: serve stopped; PostgreSQL: while serve runs)
   loyalty-hq members erasures (-store FILE | -config FILE)   every erasure and the registers that have not confirmed it
   loyalty-hq review [-json] -store FILE         list the events held for review: policy refusals, other ledgers, moves (with serve stopped; GET /review while it runs)
-  loyalty-hq review approve|dismiss -store FILE REGISTER SEQ   apply a policy-held event, or leave it unapplied for good (serve stopped)
+  loyalty-hq review approve|dismiss -store FILE REGISTER SEQ   apply a policy-held event, or leave it (or one held as reused) unapplied for good (serve stopped)
   (register and review take -config FILE instead of -store: serve's config; on PostgreSQL they run while serve runs)
   loyalty-hq version`
 

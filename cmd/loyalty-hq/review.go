@@ -67,7 +67,9 @@ func reviewCmd(args []string, stdout io.Writer) error {
 }
 
 // reviewDecide ends the review of one event head office's policy held:
-// approve applies it, dismiss leaves it unapplied for good.
+// approve applies it, dismiss leaves it unapplied for good. An event of
+// the register's ledger held as reused (other content under a number the
+// stream has) can only be dismissed: the register's acks then go past it.
 func reviewDecide(verb string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("review "+verb, flag.ContinueOnError)
 	sf := addStoreFlags(fs)

@@ -349,3 +349,41 @@ func TestAckerSendsPolicyNoticeOnlyToRegistersThatAcceptIt(t *testing.T) {
 		}
 	})
 }
+
+// TestAckerKeepsAcksBelowReused: while events of a register's bound
+// incarnation are held as reused (RegisterState.ReusedFrom), its plain
+// acks and gap requests acknowledge at most the number below the first
+// of them, carry the reused notice and are not retained; once none is
+// held, the full watermark goes out, retained, as before.
+func TestAckerKeepsAcksBelowReused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, _, sent, fs := startAcker(t, nil)
+		const inc = "0123456789abcdef0123456789abcdef"
+		a.setIncarnation("s1", "r1", inc)
+		a.set("s1", "r1", 5, false)
+		synctest.Wait()
+		held := hqstore.RegisterState{Store: "s1", Register: "r1", Incarnation: inc, Watermark: 7, Seen: 7, Review: 2, ReusedFrom: 4}
+		a.setReused(held)
+		a.set("s1", "r1", 7, false)
+		synctest.Wait()
+		rs := gapAt(8, 10)
+		rs.Incarnation, rs.Review, rs.ReusedFrom = inc, 2, 4
+		fs.set(rs)
+		a.set("s1", "r1", 8, true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		a.setReused(hqstore.RegisterState{Store: "s1", Register: "r1", Incarnation: inc, Watermark: 11, Seen: 11})
+		a.set("s1", "r1", 11, false)
+		synctest.Wait()
+		got := sent()
+		reused := func(s sentAck) bool {
+			return s.ack.Notice != nil && s.ack.Notice.Code == protocol.NoticeReused && s.ack.Notice.Text != "" && !s.retain
+		}
+		if len(got) != 4 || got[0].ack.Watermark != 5 || !got[0].retain ||
+			got[1].ack.Watermark != 3 || !reused(got[1]) ||
+			got[2].ack.Watermark != 3 || got[2].ack.Gap != 9 || !reused(got[2]) ||
+			got[3].ack.Watermark != 11 || got[3].ack.Notice != nil || !got[3].retain {
+			t.Fatalf("acks %+v: want 5 retained; 3 with the reused notice, twice (the second asking from 9), not retained; then 11 retained", got)
+		}
+	})
+}

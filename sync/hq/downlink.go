@@ -55,7 +55,19 @@ type acker struct {
 	// policy is, per register with events its policy holds, the notice
 	// every ack to it carries, so its status keeps saying so.
 	policy map[regKey]*protocol.Notice
+	// reused is, per register whose bound incarnation has events held as
+	// reused (hqstore.RegisterState.ReusedFrom, from the latest commit or
+	// read), the first of them and the notice: every ack to it stays
+	// below that number, says why, and is not retained.
+	reused map[regKey]reusedHold
 	kick   chan struct{}
+}
+
+// reusedHold is the first event of a register held as reused and the
+// notice its acks carry meanwhile.
+type reusedHold struct {
+	from   uint64
+	notice *protocol.Notice
 }
 
 // gapState is a gap a commit of this worker left open in a register's
@@ -78,8 +90,8 @@ func newAcker(c broker.Publisher, wait time.Duration, log *slog.Logger, svc *Ser
 	return &acker{c: c, wait: wait, retry: svc.opts.GapRetry, grace: svc.opts.GapGrace, log: log, svc: svc, state: state,
 		pending: map[regKey]uint64{}, sent: map[regKey]uint64{}, gaps: map[regKey]*gapState{},
 		incs: map[regKey]string{}, notices: map[hqstore.Stream]protocol.Ack{},
-		policy: map[regKey]*protocol.Notice{},
-		kick:   make(chan struct{}, 1)}
+		policy: map[regKey]*protocol.Notice{}, reused: map[regKey]reusedHold{},
+		kick: make(chan struct{}, 1)}
 }
 
 // setPolicy records what head office's policy holds of a register's
@@ -98,6 +110,40 @@ func (a *acker) setPolicy(rs hqstore.RegisterState) {
 		text = text[:protocol.MaxNoticeText]
 	}
 	a.policy[k] = &protocol.Notice{Code: protocol.NoticePolicy, Held: rs.PolicyHeld, Text: text}
+}
+
+// setReused records whether events of the register's bound incarnation
+// are held as reused (rs.ReusedFrom): while they are, every ack to it
+// acknowledges at most the number below the first of them and carries
+// the reused notice (a code every register accepts), so the register
+// keeps them (docs/protocol.md "Incarnations").
+func (a *acker) setReused(rs hqstore.RegisterState) {
+	k := regKey{rs.Store, rs.Register}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.setReusedLocked(k, rs)
+}
+
+func (a *acker) setReusedLocked(k regKey, rs hqstore.RegisterState) {
+	if rs.ReusedFrom == 0 {
+		delete(a.reused, k)
+		return
+	}
+	text := hqstore.ReusedText(rs.Register)
+	if len(text) > protocol.MaxNoticeText {
+		text = text[:protocol.MaxNoticeText]
+	}
+	a.reused[k] = reusedHold{from: rs.ReusedFrom, notice: &protocol.Notice{Code: protocol.NoticeReused, Held: max(rs.Review, 1), Text: text}}
+}
+
+// capped is what an ack to k may say: at most the number below the
+// first event held as reused, with the reused notice; else wm and the
+// policy's notice, if any. Callers hold a.mu.
+func (a *acker) capped(k regKey, wm uint64) (uint64, *protocol.Notice) {
+	if r, ok := a.reused[k]; ok {
+		return min(wm, r.from-1), r.notice
+	}
+	return wm, a.notice(k)
 }
 
 // setIncarnation names the incarnation the register's acks are for.
@@ -218,12 +264,13 @@ func (a *acker) flush() {
 	a.mu.Lock()
 	for k, wm := range a.pending {
 		delete(a.pending, k)
+		wm, n := a.capped(k, wm)
 		if a.gaps[k] != nil && wm <= a.sent[k] {
 			// The register sent beyond a gap and the watermark has not
 			// moved: nothing new to say until the gap request is due.
 			continue
 		}
-		out = append(out, ackOut{k: k, ack: protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: a.notice(k)}})
+		out = append(out, ackOut{k: k, ack: protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Notice: n}})
 	}
 	for k, g := range a.gaps {
 		if g.armed && now.Sub(g.since) >= a.grace && now.Sub(g.asked) >= g.wait {
@@ -270,7 +317,9 @@ func (a *acker) gapRequest(k regKey, now time.Time) (protocol.Ack, bool) {
 		*g = gapState{wm: rs.Watermark, since: a.graceFrom(now), wait: a.retry, armed: true}
 		return protocol.Ack{}, false
 	}
-	ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: rs.Watermark, Gap: rs.Watermark + 1, Notice: a.notice(k)}
+	a.setReusedLocked(k, rs)
+	wm, n := a.capped(k, rs.Watermark)
+	ack := protocol.Ack{Register: k.register, Incarnation: a.incs[k], Watermark: wm, Gap: rs.Watermark + 1, Notice: n}
 	if rs.WaitTo >= ack.Gap && a.svc.acceptsField(k.store, k.register, protocol.AckGapTo) {
 		ack.GapTo = rs.WaitTo
 	}
@@ -298,7 +347,9 @@ func (a *acker) publish(out []ackOut) {
 		// requests and notices are answers to what it just sent, and a
 		// legacy register (no incarnation) could be a fresh ledger that
 		// must not take another's watermark. The policy's notice is a
-		// standing state of the register's stream, retained with it.
+		// standing state of the register's stream, retained with it; an
+		// ack kept below events held as reused is not (it carries the
+		// reused notice), so the retained one never covers them.
 		retain := out[i].ack.Incarnation != "" && out[i].ack.Gap == 0 && !out[i].oneOff &&
 			(out[i].ack.Notice == nil || out[i].ack.Notice.Code == protocol.NoticePolicy)
 		out[i].t = a.c.Publish(protocol.AckTopic(out[i].k.store, out[i].k.register), 0, retain, b)

@@ -469,6 +469,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.acks.setIncarnation(r.Store, r.Register, r.Incarnation)
 			s.acks.known(r.Store, r.Register, r.Watermark)
 			s.acks.setPolicy(r)
+			s.acks.setReused(r)
 		}
 	}
 
@@ -634,6 +635,7 @@ func (s *Service) ingest(ctx context.Context) error {
 		// Only now, after the commit: acknowledge.
 		for _, rs := range res.Registers {
 			s.acks.setPolicy(rs)
+			s.acks.setReused(rs)
 			s.sums.seen(rs.Store, rs.Register)
 			s.acks.setIncarnation(rs.Store, rs.Register, rs.Incarnation)
 			s.acks.set(rs.Store, rs.Register, rs.Watermark, rs.Gap)

@@ -337,6 +337,64 @@ func TestFieldRestoredBackup(t *testing.T) {
 	stopAndOpen(t, r)
 }
 
+// TestFieldRestoredSoldOfflinePastWatermark: a register restored from its
+// own backup that sells offline before it reaches head office (no
+// loyaltyctl register restore) numbers its sales over numbers head
+// office applied from the lost ledger, and past them. Head office holds
+// the ones under its numbers as reused and applies the rest; every ack
+// stays below the first reused number, so the register keeps the held
+// sales (and says so) even after later sales were acknowledged
+// (docs/operations.md "Sales recorded before the register noticed").
+func TestFieldRestoredSoldOfflinePastWatermark(t *testing.T) {
+	h, r, acked := soldThenRestored(t)
+	r.extraCfg = syncCfg("tcp://127.0.0.1:1") // offline
+	r.writeConfig()
+	r.start()
+	acked = append(acked, sell(t, r, "c", 5)...)
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	r.extraCfg = syncCfg(h.b.URL())
+	r.writeConfig()
+	r.start()
+	waitStatus(t, r, "held as reused", heldFor("reused"))
+	found, held, lost := account(t, h, acked)
+	if lost != 0 || held == 0 || found+held != len(acked) {
+		t.Fatalf("found %d held %d lost %d of %d acknowledged sales", found, held, lost, len(acked))
+	}
+	// A later sale is applied and answered; the answer still stops below
+	// the held ones.
+	before := h.svc.Status().AcksSent
+	acked = append(acked, sell(t, r, "d", 1)...)
+	testkit.Eventually(t, 20*time.Second, "d1 applied and answered", func() bool {
+		applied, _ := h.sales()
+		return applied["d1"] && h.svc.Status().AcksSent > before
+	})
+	sy := waitStatus(t, r, "still held as reused", heldFor("reused"))
+	t.Logf("register sync status: held=%v pending=%v", sy["held"], sy["pending"])
+	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
+	if err != nil || !strings.Contains(out, "HELD") || !strings.Contains(out, "restored from an older backup") {
+		t.Errorf("loyaltyctl status does not show the reused hold: %v\n%s", err, out)
+	}
+	rev, err := h.st.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first uint64 // the first number head office holds as reused
+	for _, e := range rev {
+		if e.Reason == "reused" && (first == 0 || e.Seq < first) {
+			first = e.Seq
+		}
+	}
+	l := stopAndOpen(t, r)
+	if c, err := l.Confirmed(); err != nil || first == 0 || c >= first {
+		t.Fatalf("the register confirmed %d (%v), head office holds its events from %d as reused: it must keep them", c, err, first)
+	}
+	if found, held, lost = account(t, h, acked); lost != 0 || found+held != len(acked) {
+		t.Fatalf("found %d held %d lost %d of %d acknowledged sales", found, held, lost, len(acked))
+	}
+}
+
 // TestFieldReplacedSoldOffline: a replacement register (fresh ledger,
 // same config) records sales before it first reaches head office, so its
 // own numbers start at 1 again. At its first contact it learns head

@@ -434,7 +434,12 @@ func (a *applier) one(e Event) error {
 		if !bytes.Equal(prev, o.raw) {
 			// The same incarnation sent other content under a number
 			// already applied: a ledger restored from an older backup.
-			// Hold it, and acknowledge only below it.
+			// Hold it, and acknowledge only below it. One an operator
+			// dismissed (ResolveIn) is settled: a resend of it counts as
+			// a duplicate and the register may forget it.
+			if done, err := a.reusedSettled(rs, e, o); err != nil || done {
+				return err
+			}
 			if err := a.dupOrConflict(rs, o, prev, "applied"); err != nil {
 				return err
 			}
@@ -459,6 +464,9 @@ func (a *applier) one(e Event) error {
 				// a reused applied number, and acknowledge only below it
 				// (and never beyond the watermark: what lies between
 				// is still missing).
+				if done, err := a.reusedSettled(rs, e, o); err != nil || done {
+					return err
+				}
 				if err := a.dupOrConflict(rs, o, prev, "held"); err != nil {
 					return err
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -306,20 +307,22 @@ func (a *applier) policyHold(rs *RegisterState, o op, v policy.Verdict) error {
 // ResolveIn ends, inside tx, the review of one event head office's
 // policy held (see Backend.ResolvePolicy) and returns the members whose
 // chain-wide view changed.
+//
+// An event of the bound incarnation held as ReviewReused (other content
+// under a number its stream already has) is decided here too, when the
+// policy holds nothing at that number: dismiss leaves it unapplied for
+// good and lets the register's acks go past it (RegisterState.ReusedFrom);
+// approve is refused with ErrInvalid.
 func ResolveIn(tx Txn, register string, seq uint64, approve bool, opts Options) ([]string, error) {
 	rec, err := tx.PolicyHeld(register, seq)
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil {
-		return nil, fmt.Errorf("%s seq %d: %w", register, seq, ErrNotHeld)
-	}
 	var r policyHeldRec
-	if err := json.Unmarshal(rec, &r); err != nil {
-		return nil, fmt.Errorf("policy hold %s/%d: %w", register, seq, err)
-	}
-	if r.Dismissed {
-		return nil, fmt.Errorf("%s seq %d: dismissed already: %w", register, seq, ErrNotHeld)
+	if rec != nil {
+		if err := json.Unmarshal(rec, &r); err != nil {
+			return nil, fmt.Errorf("policy hold %s/%d: %w", register, seq, err)
+		}
 	}
 	opts.Policy = nil // a person decided
 	a := newApplier(tx, opts.withDefaults())
@@ -327,6 +330,19 @@ func ResolveIn(tx Txn, register string, seq uint64, approve bool, opts Options) 
 	rs, err := a.reg(register)
 	if err != nil {
 		return nil, err
+	}
+	if rec == nil || r.Dismissed {
+		err := a.resolveReused(rs, seq, approve)
+		switch {
+		case errors.Is(err, ErrNotHeld) && rec != nil:
+			return nil, fmt.Errorf("%s seq %d: dismissed already: %w", register, seq, ErrNotHeld)
+		case err != nil:
+			return nil, err
+		}
+		if err := a.flush(); err != nil {
+			return nil, err
+		}
+		return a.res.Members, nil
 	}
 	rs.PolicyHeld -= min(rs.PolicyHeld, 1)
 	if rs.PolicyHeld == 0 {

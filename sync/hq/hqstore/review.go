@@ -69,6 +69,9 @@ type heldRec struct {
 	Reason string              `json:"reason"`
 	Store  string              `json:"store"`
 	Record ledger.OutboxRecord `json:"record"`
+	// Dismissed: an operator ended the review of this ReviewReused event
+	// (ResolveIn); it is kept, out of Review, so a resend of it is known.
+	Dismissed bool `json:"dismissed,omitempty"`
 }
 
 func reviewPrefix(register, inc string) []byte {
@@ -96,6 +99,12 @@ func reviewText(h Hold) string {
 	}
 }
 
+// ReusedText is what head office tells a register whose events it holds
+// as ReviewReused.
+func ReusedText(register string) string {
+	return reviewText(Hold{Stream: Stream{Register: register}, Reason: ReviewReused})
+}
+
 // hold keeps e for review instead of applying it.
 func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint64) error {
 	st := Stream{Store: e.Store, Register: e.Register, Incarnation: e.Incarnation}
@@ -116,6 +125,12 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 	if err != nil {
 		return err
 	}
+	if prev != nil && dismissed(prev) {
+		// Other content under a number whose event an operator
+		// dismissed: held afresh in its place.
+		prev = nil
+	}
+	kept := prev != nil
 	if prev == nil {
 		if h.Held >= uint64(a.opts.MaxHeld) {
 			// The ledger keeps it (nothing was acknowledged).
@@ -132,10 +147,110 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 			h.Held++
 			rs.Review++
 			a.res.Reviewed++
+			kept = true
 		}
+	}
+	if kept && reason == ReviewReused && e.Incarnation == rs.Incarnation && (rs.ReusedFrom == 0 || e.Seq < rs.ReusedFrom) {
+		// Every later ack to the register stays below it, not only this
+		// batch's notice (a store written before ReusedFrom learns it
+		// from the register's next resend).
+		rs.ReusedFrom = e.Seq
+	}
+	if reason == ReviewReused && e.Incarnation == rs.Incarnation && rs.ReusedFrom != 0 {
+		h.Watermark = min(h.Watermark, rs.ReusedFrom-1) // one held by an earlier batch
 	}
 	h.Text = reviewText(h)
 	a.res.Holds[st] = h
+	return nil
+}
+
+// reusedSettled reports whether e, other content under a number the
+// bound incarnation already applied, was held as ReviewReused and
+// dismissed since: then it counts as a duplicate.
+func (a *applier) reusedSettled(rs *RegisterState, e Event, o op) (bool, error) {
+	v, err := a.tx.Review(e.Register, e.Incarnation, e.Seq)
+	if err != nil || v == nil {
+		return false, err
+	}
+	if !sameDismissed(v, o) {
+		return false, nil
+	}
+	rs.Duplicates++
+	a.res.Duplicates++
+	return true, nil
+}
+
+// sameDismissed reports whether rec, a record held for review, was
+// dismissed and holds o's event (stored as hold stores it).
+func sameDismissed(rec []byte, o op) bool {
+	var r heldRec
+	if err := json.Unmarshal(rec, &r); err != nil || !r.Dismissed {
+		return false
+	}
+	want, err := json.Marshal(heldRec{Reason: r.Reason, Store: r.Store, Record: o.e.OutboxRecord, Dismissed: true})
+	return err == nil && bytes.Equal(want, rec)
+}
+
+// dismissed reports whether rec, a record held for review, was dismissed.
+func dismissed(rec []byte) bool {
+	var r heldRec
+	return json.Unmarshal(rec, &r) == nil && r.Dismissed
+}
+
+// resolveReused ends the review of the bound incarnation's event seq
+// held as ReviewReused: dismiss leaves it unapplied for good (the record
+// stays, marked, so a resend of it is a duplicate) and lets the acks go
+// past it; approve is refused (its number belongs to another event of
+// the stream). ErrNotHeld when no such event waits for review.
+func (a *applier) resolveReused(rs *RegisterState, seq uint64, approve bool) error {
+	v, err := a.tx.Review(rs.Register, rs.Incarnation, seq)
+	if err != nil {
+		return err
+	}
+	var r heldRec
+	if v != nil {
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("review %s/%d: %w", rs.Register, seq, err)
+		}
+	}
+	switch {
+	case v == nil || r.Dismissed:
+		return fmt.Errorf("%s seq %d: %w", rs.Register, seq, ErrNotHeld)
+	case r.Reason != ReviewReused:
+		return fmt.Errorf("%s seq %d is held as %q, not decided by review (docs/operations.md): %w", rs.Register, seq, r.Reason, ErrInvalid)
+	case approve:
+		return fmt.Errorf("%s seq %d is held as %q: head office's stream has another event under this number, so it cannot be applied; "+
+			"record its sale again if it counts, then dismiss it: %w", rs.Register, seq, r.Reason, ErrInvalid)
+	}
+	// The first of the others still held, before this one is marked (a
+	// backend may write only at commit).
+	var from uint64
+	err = a.tx.EachReview(rs.Register, rs.Incarnation, func(s uint64, rec []byte) error {
+		if s == seq || from != 0 {
+			return nil
+		}
+		var o heldRec
+		if err := json.Unmarshal(rec, &o); err != nil {
+			return fmt.Errorf("review %s/%d: %w", rs.Register, s, err)
+		}
+		if o.Reason == ReviewReused && !o.Dismissed {
+			from = s
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Dismissed = true
+	nv, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := a.tx.PutReview(rs.Register, rs.Incarnation, seq, nv); err != nil {
+		return err
+	}
+	rs.Review -= min(rs.Review, 1)
+	rs.ReusedFrom = from
 	return nil
 }
 
@@ -169,6 +284,7 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 		// from now on).
 		rs.Incarnation = e.Incarnation
 		rs.Successions++
+		rs.ReusedFrom = 0 // the old incarnation's; its events stay listed
 	}
 	if e.Incarnation != rs.Incarnation {
 		if rs.Incarnation != "" || e.Incarnation == "" {
@@ -187,6 +303,7 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 			return ReviewIncarnation, 0, nil
 		}
 		rs.Incarnation = e.Incarnation
+		rs.ReusedFrom = 0
 	}
 	if rs.Store != "" && e.Store != "" && e.Store != rs.Store {
 		return ReviewStore, rs.Watermark, nil
@@ -222,6 +339,9 @@ func (s *Store) Review() ([]Held, error) {
 			var r heldRec
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("review %q: %w", k, err)
+			}
+			if r.Dismissed {
+				return nil
 			}
 			r.Record.Seq = binary.BigEndian.Uint64(k[j+1:])
 			out = append(out, Held{Stream: Stream{Store: r.Store, Register: string(k[:i]), Incarnation: string(k[i+1 : j])},

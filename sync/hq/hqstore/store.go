@@ -164,6 +164,22 @@ type RegisterState struct {
 	// members); PolicyNote says why the latest was held.
 	PolicyHeld uint64 `json:"policy_held,omitempty"`
 	PolicyNote string `json:"policy_note,omitempty"`
+	// ReusedFrom is the lowest sequence number of the bound
+	// incarnation's events held for review as ReviewReused and not yet
+	// dismissed (0: none). Every ack to the register acknowledges at
+	// most ReusedFrom-1, so its ledger keeps them (docs/protocol.md
+	// "Incarnations"); AckWatermark gives it.
+	ReusedFrom uint64 `json:"reused_from,omitempty"`
+}
+
+// AckWatermark is the watermark head office may acknowledge to the
+// register: its watermark, or, while events of its bound incarnation are
+// held as ReviewReused, the number below the first of them.
+func (rs RegisterState) AckWatermark() uint64 {
+	if rs.ReusedFrom != 0 {
+		return min(rs.Watermark, rs.ReusedFrom-1)
+	}
+	return rs.Watermark
 }
 
 // Result is what one Apply did.

@@ -2,6 +2,7 @@ package hqstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -43,8 +44,12 @@ type Txn interface {
 	AddConflict(c Conflict) error
 	AddDoubleSpend(d DoubleSpend) error
 	Review(register, incarnation string, seq uint64) ([]byte, error)
+	// PutReview stores (or replaces) a record held for review.
 	PutReview(register, incarnation string, seq uint64, rec []byte) error
 	CountReview(register, incarnation string) (uint64, error)
+	// EachReview calls fn for each record of a stream held for review,
+	// in sequence order (this transaction's own writes may or may not show).
+	EachReview(register, incarnation string, fn func(seq uint64, rec []byte) error) error
 	// The policy's facts and holds (policy.go): per register, counters
 	// by name (the sum of the sizes of the adjustments applied on a day,
 	// named by the day; the points reversals gave back of one of its
@@ -166,14 +171,15 @@ func SummaryIn(tx Txn, m MemberRow, figures bool, now time.Time) (MemberSummary,
 	return recOf(m).summary(ftx, now)
 }
 
-// ParseReview decodes a record stored by PutReview into the event held.
-func ParseReview(register, incarnation string, seq uint64, rec []byte) (Held, error) {
+// ParseReview decodes a record stored by PutReview into the event held,
+// and whether an operator dismissed it (then it is no longer listed).
+func ParseReview(register, incarnation string, seq uint64, rec []byte) (Held, bool, error) {
 	var r heldRec
 	if err := json.Unmarshal(rec, &r); err != nil {
-		return Held{}, fmt.Errorf("review %s/%s/%d: %w", register, incarnation, seq, err)
+		return Held{}, false, fmt.Errorf("review %s/%s/%d: %w", register, incarnation, seq, err)
 	}
 	r.Record.Seq = seq
-	return Held{Stream: Stream{Store: r.Store, Register: register, Incarnation: incarnation}, Reason: r.Reason, OutboxRecord: r.Record}, nil
+	return Held{Stream: Stream{Store: r.Store, Register: register, Incarnation: incarnation}, Reason: r.Reason, OutboxRecord: r.Record}, r.Dismissed, nil
 }
 
 // boltTxn is Txn over a bbolt transaction.
@@ -373,6 +379,24 @@ func (b *boltTxn) PutReview(reg, inc string, seq uint64, rec []byte) error {
 		return err
 	}
 	return bk.Put(append(reviewPrefix(reg, inc), u64(seq)...), rec)
+}
+
+func (b *boltTxn) EachReview(reg, inc string, fn func(seq uint64, rec []byte) error) error {
+	bk, err := b.reviewBucket()
+	if err != nil || bk == nil {
+		return err
+	}
+	p := reviewPrefix(reg, inc)
+	c := bk.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if len(k) != len(p)+8 {
+			return fmt.Errorf("review key %q: %w", k, ErrInvalid)
+		}
+		if err := fn(binary.BigEndian.Uint64(k[len(p):]), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *boltTxn) CountReview(reg, inc string) (uint64, error) {

@@ -674,8 +674,10 @@ func (s *Store) Review() ([]hqstore.Held, error) {
 			if err := r.Scan(&reg, &inc, &seq, &rec); err != nil {
 				return err
 			}
-			h, err := hqstore.ParseReview(reg, inc, uint64(seq), rec)
-			out = append(out, h)
+			h, dismissed, err := hqstore.ParseReview(reg, inc, uint64(seq), rec)
+			if err == nil && !dismissed {
+				out = append(out, h)
+			}
 			return err
 		})
 	})
@@ -703,7 +705,7 @@ func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
 			if err := r.Scan(&seq, &rec); err != nil {
 				return err
 			}
-			h, err := hqstore.ParseReview(register, inc, uint64(seq), rec)
+			h, _, err := hqstore.ParseReview(register, inc, uint64(seq), rec)
 			if err == nil && h.Reason == hqstore.ReviewIncarnation {
 				del = append(del, seq)
 			}
@@ -724,6 +726,7 @@ func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
 		n = len(del)
 		rs.Review -= min(rs.Review, uint64(n))
 		rs.Incarnation = inc
+		rs.ReusedFrom = 0 // the old incarnation's; its events stay listed
 		_, err = tx.Exec(ctx, `UPDATE hq_registers SET state = $2 WHERE register = $1`, register, rs)
 		return err
 	})
@@ -757,7 +760,7 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 			if err := r.Scan(&seq, &rec); err != nil {
 				return err
 			}
-			h, err := hqstore.ParseReview(register, rs.Incarnation, uint64(seq), rec)
+			h, _, err := hqstore.ParseReview(register, rs.Incarnation, uint64(seq), rec)
 			if err == nil && h.Reason == hqstore.ReviewStore && h.Store == to {
 				del = append(del, seq)
 			}

@@ -597,8 +597,20 @@ func (t *txn) Review(reg, inc string, seq uint64) ([]byte, error) {
 
 func (t *txn) PutReview(reg, inc string, seq uint64, rec []byte) error {
 	t.put(key("r", reg, inc, seqs(seq)), rec)
-	t.queue(`INSERT INTO hq_review (register, incarnation, seq, rec) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, reg, inc, int64(seq), rec)
+	t.queue(`INSERT INTO hq_review (register, incarnation, seq, rec) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (register, incarnation, seq) DO UPDATE SET rec = EXCLUDED.rec`, reg, inc, int64(seq), rec)
 	return nil
+}
+
+func (t *txn) EachReview(reg, inc string, fn func(seq uint64, rec []byte) error) error {
+	return eachRow(t.ctx, t.q, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2 ORDER BY seq`, []any{reg, inc}, func(r pgx.Rows) error {
+		var seq int64
+		var rec []byte
+		if err := r.Scan(&seq, &rec); err != nil {
+			return err
+		}
+		return fn(uint64(seq), rec)
+	})
 }
 
 func (t *txn) CountReview(reg, inc string) (uint64, error) {

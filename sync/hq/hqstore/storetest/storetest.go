@@ -66,6 +66,7 @@ var cases = []struct {
 	{"PolicyProfiles", testPolicyProfiles},
 	{"RegisterStateAsCommitted", testRegisterState},
 	{"Erase", testErase},
+	{"ReusedHold", testReusedHold},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
