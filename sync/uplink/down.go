@@ -58,7 +58,7 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 			}
 		}
 		u.mu.Lock()
-		if !retained || learnt || continued {
+		if !retained || continued {
 			u.st.ackW = max(u.st.ackW, a.Watermark)
 			u.st.lastW = a.Watermark
 		}
@@ -72,7 +72,11 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 		// office's live answer confirms what it holds of ours (at most
 		// the events since the last Confirm are sent twice, and counted
 		// once). The watermark still served above: a restored ledger
-		// behind it, and a new incarnation learning its numbers.
+		// behind it, and a new incarnation learning its numbers; a
+		// learnt one confirms nothing either (review6: a restored ledger
+		// that renumbered on it forgot the sales it had recorded offline,
+		// mapped below the ack, unsent). A fresh ledger continuing the
+		// stream (continued) holds no event below the ack.
 		if a.Gap != 0 {
 			// Requests not yet applied merge into one: from the lowest
 			// gap to the highest end (0: no end, resend from the gap on).
