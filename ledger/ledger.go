@@ -343,6 +343,7 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		}
 	}()
 	var schema uint64
+	var owner fileOwner
 	var haveMeta bool
 	var stored []byte
 	var upgrade bool
@@ -371,10 +372,19 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		if r := m.Get(kRules); r != nil {
 			stored = append([]byte(nil), r...)
 		}
+		owner = registerOf(tx)
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// Before anything writes (an upgrade included): a file of another
+	// register is left untouched.
+	if !l.readOnly && owner.id != "" && owner.id != l.register {
+		return fmt.Errorf("ledger open %s: it records the sales of register %q, and this one is %q (register.id): "+
+			"a ledger copied from another register, or register.id changed under it; start this register with its own "+
+			"ledger (move the file aside; its events can be read with loyaltyctl -ledger FILE export events), or with %q's config: %w",
+			l.path, owner.id, l.register, owner.id, ErrOtherRegister)
 	}
 	if haveMeta && schema > SchemaVersion {
 		return fmt.Errorf("ledger open %s: file has schema %d, this program understands up to %d; upgrade loyaltyd: %w", l.path, schema, SchemaVersion, ErrSchemaTooNew)
@@ -463,8 +473,8 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 			return fmt.Errorf("ledger open %s: initialise: %w", l.path, ioError(err))
 		}
 	}
-	if !l.readOnly {
-		if err := l.bindRegister(); err != nil {
+	if !l.readOnly && haveMeta && !owner.kept {
+		if err := l.keepRegister(); err != nil {
 			return err
 		}
 	}
@@ -827,50 +837,39 @@ func upgrade2(tx *bolt.Tx) error {
 	return nil
 }
 
-// bindRegister checks that the file records the events of the register
-// it is opened for (ErrOtherRegister otherwise). A file written before
-// the register id was kept names its register in its sales; one without
-// a sale is bound to the register opening it.
-func (l *Ledger) bindRegister() error {
-	var have []byte
-	kept := false
-	if err := l.db.View(func(tx *bolt.Tx) error {
-		have = append([]byte(nil), tx.Bucket(bMeta).Get(kRegister)...)
-		if kept = len(have) > 0; kept {
-			return nil
-		}
-		if b := tx.Bucket(bSales); b != nil {
-			if k, v := b.Cursor().First(); k != nil {
-				var sr saleRec
-				if err := decodeSaleRow(v, &sr); err != nil {
-					return corruptError(l.path, fmt.Errorf("sale %q: %w", k, err))
+// fileOwner is the register whose events a ledger file records: kept in
+// its meta bucket (kept), or, in a file written before it was kept, named
+// by its sales; empty when neither says.
+type fileOwner struct {
+	id   string
+	kept bool
+}
+
+// registerOf reads whose events the file records. A sale that does not
+// decode (a file of an old schema, not yet upgraded) says nothing.
+func registerOf(tx *bolt.Tx) fileOwner {
+	if id := tx.Bucket(bMeta).Get(kRegister); len(id) > 0 {
+		return fileOwner{id: string(id), kept: true}
+	}
+	if b := tx.Bucket(bSales); b != nil {
+		if k, v := b.Cursor().First(); k != nil {
+			var sr saleRec
+			if decodeSaleRow(v, &sr) == nil {
+				if sale, err := sr.sale(); err == nil {
+					return fileOwner{id: sale.Register}
 				}
-				s, err := sr.sale()
-				if err != nil {
-					return corruptError(l.path, fmt.Errorf("sale %q: %w", k, err))
-				}
-				have = []byte(s.Register)
 			}
 		}
-		return nil
-	}); err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			return err
-		}
-		return fmt.Errorf("ledger open %s: %w", l.path, ioError(err))
 	}
-	switch {
-	case len(have) == 0 || !kept && string(have) == l.register:
-		err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kRegister, []byte(l.register)) })
-		if err != nil {
-			return fmt.Errorf("ledger open %s: record its register: %w", l.path, ioError(err))
-		}
-		return nil
-	case string(have) != l.register:
-		return fmt.Errorf("ledger open %s: it records the sales of register %q, and this one is %q (register.id): "+
-			"a ledger copied from another register, or register.id changed under it; start this register with its own "+
-			"ledger (move the file aside; its events can be read with loyaltyctl -ledger FILE export events), or with %q's config: %w",
-			l.path, have, l.register, have, ErrOtherRegister)
+	return fileOwner{}
+}
+
+// keepRegister records in the file the register opening it read-write
+// (its owner already checked): a file written before the id was kept.
+func (l *Ledger) keepRegister() error {
+	err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kRegister, []byte(l.register)) })
+	if err != nil {
+		return fmt.Errorf("ledger open %s: record its register: %w", l.path, ioError(err))
 	}
 	return nil
 }

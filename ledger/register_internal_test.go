@@ -103,6 +103,14 @@ func TestLedgerBelongsToItsRegister(t *testing.T) {
 		closeL(mustOpen(path, "store1-r1"))
 		refused(path, "store2-r1", "store1-r1") // now from the kept id
 	})
+	t.Run("older schema", func(t *testing.T) {
+		// Refused before its upgrade: the release that wrote it can still
+		// open it (review6: it was upgraded to this schema, then refused).
+		path := copyFixture(t, "testdata/schema8.db.gz")
+		refused(path, "store9-r9", "store1-r1")
+		closeL(mustOpen(path, "store1-r1"))
+		refused(path, "store9-r9", "store1-r1")
+	})
 	t.Run("older release without sales", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "ledger.db")
 		closeL(mustOpen(path, "store1-r1"))
