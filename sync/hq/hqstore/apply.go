@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -424,6 +425,16 @@ func (a *applier) one(e Event) error {
 	if err := a.retireHeld(rs); err != nil {
 		return err
 	}
+	if e.Seq > rs.Watermark+heldAhead(a.opts.MaxHeld) {
+		// Far beyond the watermark (no register sends that far ahead of
+		// head office's acks): dropped, like an event past MaxHeld, and
+		// not counted as seen, so no walk over the numbers between the
+		// watermark and the highest seen ever spans it (review6: one
+		// such number cost seconds per commit).
+		rs.Dropped++
+		a.res.Dropped++
+		return nil
+	}
 	rs.Seen = max(rs.Seen, e.Seq)
 	switch {
 	case e.Seq <= rs.Watermark:
@@ -540,6 +551,17 @@ func (a *applier) nextHeld(rs *RegisterState) error {
 	return nil
 }
 
+// heldAhead is how far beyond the watermark an event may be held:
+// four times MaxHeld, at least 65,536 (a register sends at most its
+// MaxUnacked, 16,384 by default, beyond head office's watermark).
+func heldAhead(maxHeld int) uint64 { return uint64(max(4*maxHeld, 1<<16)) }
+
+// HeldBeyondGapSuffix marks, in the review list, an event an incarnation
+// no longer followed had sent beyond a gap when its number is also held
+// for review with other content (the incarnation's number reused by a
+// restored copy): it is listed under the incarnation id plus this suffix.
+const HeldBeyondGapSuffix = "+beyond-gap"
+
 // retireHeld moves the events held beyond the gap to review when they
 // belong to an incarnation head office no longer follows (a succession
 // or an adoption since they were held): drained into the new stream, an
@@ -571,18 +593,26 @@ func (a *applier) retireHeld(rs *RegisterState) error {
 			a.reject(e, invalid(e, "held record: %v", err))
 			continue
 		}
-		prev, err := a.tx.Review(rs.Register, old, seq)
+		inc := old
+		prev, err := a.tx.Review(rs.Register, inc, seq)
 		if err != nil {
 			return err
 		}
 		if prev != nil {
-			continue
+			var p heldRec
+			if json.Unmarshal(prev, &p) == nil && reflect.DeepEqual(p.Record, rec) {
+				continue // the same event is held for review already
+			}
+			// Its number is held for review with other content (the
+			// same incarnation reused it: a restored copy): keep both,
+			// this one under a name of its own (review6).
+			inc = old + HeldBeyondGapSuffix
 		}
 		hv, err := json.Marshal(heldRec{Reason: ReviewIncarnation, Store: rs.Store, Record: rec})
 		if err != nil {
 			return err
 		}
-		if err := a.tx.PutReview(rs.Register, old, seq, hv); err != nil {
+		if err := a.tx.PutReview(rs.Register, inc, seq, hv); err != nil {
 			return err
 		}
 		rs.Review++

@@ -22,9 +22,12 @@
 //     and never overwrites what was applied.
 //   - seq == watermark+1: applied, then any held successors are applied too.
 //   - seq > watermark+1: a gap. The event is HELD durably (up to
-//     Options.MaxHeld per register) and applied as soon as the gap is
-//     filled; past MaxHeld it is dropped, which is safe because it is not
-//     covered by the watermark and the register resends it. The result
+//     Options.MaxHeld per register, none further than four times MaxHeld
+//     (at least 65,536) beyond the watermark) and applied as soon as the
+//     gap is filled; past either bound it is dropped, which is safe
+//     because it is not covered by the watermark and the register
+//     resends it. Held events keep the incarnation they came from: when
+//     head office follows another one they go to review instead. The result
 //     reports the gap so the caller can ask the register to resend from the
 //     watermark.
 //

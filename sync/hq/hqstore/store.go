@@ -182,6 +182,17 @@ func (rs RegisterState) AckWatermark() uint64 {
 	return rs.Watermark
 }
 
+// NoLongerFollowed is called just before head office follows another
+// incarnation (a succession, an adoption): the events held beyond the gap
+// are named as the followed one's, in a store written before
+// HeldIncarnation was kept, so the applier moves them to review instead
+// of draining them into the new stream.
+func (rs *RegisterState) NoLongerFollowed() {
+	if rs.Held > 0 && rs.HeldIncarnation == "" {
+		rs.HeldIncarnation = rs.Incarnation
+	}
+}
+
 // Result is what one Apply did.
 type Result struct {
 	// Registers holds, for every register in the batch, its state after
