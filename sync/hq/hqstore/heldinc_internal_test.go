@@ -112,21 +112,83 @@ func TestHeldBeyondGapKeptWhenItsNumberIsInReview(t *testing.T) {
 	}
 }
 
-// TestEventFarAheadDropped: an event far beyond the watermark (a bad
-// sequence number) is dropped, not held and not counted as seen, so no
-// walk over the numbers up to the highest seen spans it (review6: one at
-// 20,000,000 cost 2.9 s per later commit); the register keeps it.
+// TestEventFarAheadDropped: an event far beyond the watermark (head
+// office restored from an older backup, or a bad number) is dropped, not
+// held, and counted as seen only up to the bound, so no walk over the
+// numbers up to the highest seen spans it (review6: one at 20,000,000
+// cost 2.9 s per later commit), while the gap stays open so head office
+// still asks the register to resend from its watermark (review7: with
+// no gap it never asked, and the register was stuck for good).
 func TestEventFarAheadDropped(t *testing.T) {
 	s, ev, apply := heldIncStore(t)
 	apply(ev(1, "m1", 1, "aaaa", ""))
-	far := 1 + heldAhead(s.opts.MaxHeld) + 1
-	res := apply(ev(far, "m1", 1, "aaaa", ""), ev(3, "m1", 1, "aaaa", ""))
+	bound := 1 + heldAhead(s.opts.MaxHeld)
+	res := apply(ev(bound+1, "m1", 1, "aaaa", ""))
 	rs := res.Registers["r1"]
-	if res.Dropped != 1 || rs.Held != 1 || rs.Seen != 3 || rs.WaitTo != 2 {
-		t.Fatalf("event %d beyond watermark 1: dropped %d, held %d, seen %d, wait to %d; want 1, 1, 3, 2", far, res.Dropped, rs.Held, rs.Seen, rs.WaitTo)
+	if res.Dropped != 1 || rs.Held != 0 || rs.Seen != bound || !rs.Gap || rs.WaitFrom != 2 || rs.WaitTo != bound {
+		t.Fatalf("event %d beyond watermark 1: dropped %d, %+v; want dropped 1, held 0, seen %d, a gap from 2 to %d", bound+1, res.Dropped, rs, bound, bound)
 	}
-	res = apply(ev(1+heldAhead(s.opts.MaxHeld), "m1", 1, "aaaa", ""))
-	if res.Dropped != 0 || res.Registers["r1"].Held != 2 {
-		t.Fatalf("event at the bound: %+v", res.Registers["r1"])
+	res = apply(ev(3, "m1", 1, "aaaa", ""), ev(bound, "m1", 1, "aaaa", ""))
+	if rs := res.Registers["r1"]; res.Dropped != 0 || rs.Held != 2 || rs.WaitTo != 2 {
+		t.Fatalf("events within the bound: dropped %d, %+v; want both held, waiting for 2", res.Dropped, rs)
+	}
+}
+
+// TestReusedResendOneConflict: the register resends an event held as
+// reused after every AckTimeout while the hold is open; the conflict is
+// recorded once (review7: each resend added one).
+func TestReusedResendOneConflict(t *testing.T) {
+	s, ev, apply := heldIncStore(t)
+	for seq := uint64(1); seq <= 5; seq++ {
+		apply(ev(seq, "m1", 10, "aaaa", ""))
+	}
+	for range 3 {
+		apply(ev(4, "m2", 40, "aaaa", ""))
+	}
+	rs, err := s.RegisterState("r1")
+	if err != nil || rs.Conflicts != 1 || rs.ReusedFrom != 4 {
+		t.Fatalf("3 resends of one reused event: %+v %v; want 1 conflict, reused from 4", rs, err)
+	}
+	apply(ev(4, "m3", 4, "aaaa", "")) // third content: a conflict of its own
+	if rs, _ := s.RegisterState("r1"); rs.Conflicts != 2 {
+		t.Fatalf("other content again: %d conflicts, want 2", rs.Conflicts)
+	}
+}
+
+// TestReusedKeptPastMaxHeld: the bound incarnation's reused events are
+// held for review even past MaxHeld, so the acks stay below them (review7:
+// one past MaxHeld was not stored, set no ReusedFrom, and once the stored
+// ones were dismissed its resend was acknowledged in full: the register
+// forgot an event head office never held).
+func TestReusedKeptPastMaxHeld(t *testing.T) {
+	_, ev, _ := heldIncStore(t)
+	s, err := Open(filepath.Join(t.TempDir(), "hq2.db"), &Options{MaxHeld: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	apply := func(evs ...Event) Result {
+		t.Helper()
+		r, err := s.Apply(evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for seq := uint64(1); seq <= 6; seq++ {
+		apply(ev(seq, "m1", 10, "aaaa", ""))
+	}
+	apply(ev(4, "m2", 40, "aaaa", ""), ev(5, "m2", 50, "aaaa", ""), ev(6, "m2", 60, "aaaa", ""))
+	for _, seq := range []uint64{4, 5} {
+		if _, err := s.ResolvePolicy("r1", seq, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := apply(ev(6, "m2", 60, "aaaa", "")) // the register resends its 6
+	if wm := r.Registers["r1"].AckWatermark(); wm != 5 {
+		t.Fatalf("resend of the restored copy's 6: acked %d, want 5", wm)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -131,8 +131,14 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 		prev = nil
 	}
 	kept := prev != nil
+	own := reason == ReviewReused && e.Incarnation == rs.Incarnation
 	if prev == nil {
-		if h.Held >= uint64(a.opts.MaxHeld) {
+		if h.Held >= uint64(a.opts.MaxHeld) && !own {
+			// (The bound incarnation's reused events are always kept:
+			// the acks stay below the first of them only while it is
+			// here, and there are at most as many as the register's
+			// own events; review7: past MaxHeld one was acknowledged
+			// and forgotten.)
 			// The ledger keeps it (nothing was acknowledged).
 			rs.Dropped++
 			a.res.Dropped++
@@ -150,7 +156,7 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 			kept = true
 		}
 	}
-	if kept && reason == ReviewReused && e.Incarnation == rs.Incarnation && (rs.ReusedFrom == 0 || e.Seq < rs.ReusedFrom) {
+	if kept && own && (rs.ReusedFrom == 0 || e.Seq < rs.ReusedFrom) {
 		// Every later ack to the register stays below it, not only this
 		// batch's notice (a store written before ReusedFrom learns it
 		// from the register's next resend).
@@ -162,6 +168,23 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 	h.Text = reviewText(h)
 	a.res.Holds[st] = h
 	return nil
+}
+
+// reusedAgain reports whether e is already held for review, undismissed,
+// with the same content: a resend of an event held as reused, which
+// records no second conflict (review7: every resend added one).
+func (a *applier) reusedAgain(e Event, o op) (bool, error) {
+	v, err := a.tx.Review(e.Register, e.Incarnation, e.Seq)
+	if err != nil || v == nil {
+		return false, err
+	}
+	var r heldRec
+	if json.Unmarshal(v, &r) != nil || r.Dismissed {
+		return false, nil
+	}
+	have, err1 := json.Marshal(r.Record)
+	got, err2 := json.Marshal(o.e.OutboxRecord)
+	return err1 == nil && err2 == nil && bytes.Equal(have, got), nil
 }
 
 // reusedSettled reports whether e, other content under a number the
