@@ -372,7 +372,11 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		if r := m.Get(kRules); r != nil {
 			stored = append([]byte(nil), r...)
 		}
-		owner = registerOf(tx)
+		var err error
+		owner, err = registerOf(tx, schema == SchemaVersion)
+		if err != nil {
+			return corruptError(l.path, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -846,22 +850,33 @@ type fileOwner struct {
 }
 
 // registerOf reads whose events the file records. A sale that does not
-// decode (a file of an old schema, not yet upgraded) says nothing.
-func registerOf(tx *bolt.Tx) fileOwner {
+// decode is corruption in a file of this schema (current); in an older
+// one, not yet upgraded, it says nothing.
+func registerOf(tx *bolt.Tx, current bool) (fileOwner, error) {
 	if id := tx.Bucket(bMeta).Get(kRegister); len(id) > 0 {
-		return fileOwner{id: string(id), kept: true}
+		return fileOwner{id: string(id), kept: true}, nil
 	}
-	if b := tx.Bucket(bSales); b != nil {
-		if k, v := b.Cursor().First(); k != nil {
-			var sr saleRec
-			if decodeSaleRow(v, &sr) == nil {
-				if sale, err := sr.sale(); err == nil {
-					return fileOwner{id: sale.Register}
-				}
-			}
-		}
+	b := tx.Bucket(bSales)
+	if b == nil {
+		return fileOwner{}, nil
 	}
-	return fileOwner{}
+	k, v := b.Cursor().First()
+	if k == nil {
+		return fileOwner{}, nil
+	}
+	var sr saleRec
+	err := decodeSaleRow(v, &sr)
+	var sale Sale
+	if err == nil {
+		sale, err = sr.sale()
+	}
+	switch {
+	case err == nil:
+		return fileOwner{id: sale.Register}, nil
+	case current:
+		return fileOwner{}, fmt.Errorf("sale %q: %w", k, err)
+	}
+	return fileOwner{}, nil
 }
 
 // keepRegister records in the file the register opening it read-write
