@@ -452,17 +452,7 @@ func (a *applier) one(e Event) error {
 			// Hold it, and acknowledge only below it. One an operator
 			// dismissed (ResolveIn) is settled: a resend of it counts as
 			// a duplicate and the register may forget it.
-			if done, err := a.reusedSettled(rs, e, o); err != nil || done {
-				return err
-			}
-			if again, err := a.reusedAgain(e, o); err != nil {
-				return err
-			} else if !again {
-				if err := a.dupOrConflict(rs, o, prev, "applied"); err != nil {
-					return err
-				}
-			}
-			return a.hold(rs, e, o, ReviewReused, e.Seq-1)
+			return a.holdReused(rs, e, o, prev, "applied", e.Seq-1)
 		}
 		return a.dupOrConflict(rs, o, prev, "applied")
 	case e.Seq == rs.Watermark+1:
@@ -483,17 +473,7 @@ func (a *applier) one(e Event) error {
 				// a reused applied number, and acknowledge only below it
 				// (and never beyond the watermark: what lies between
 				// is still missing).
-				if done, err := a.reusedSettled(rs, e, o); err != nil || done {
-					return err
-				}
-				if again, err := a.reusedAgain(e, o); err != nil {
-					return err
-				} else if !again {
-					if err := a.dupOrConflict(rs, o, prev, "held"); err != nil {
-						return err
-					}
-				}
-				return a.hold(rs, e, o, ReviewReused, min(e.Seq-1, rs.Watermark))
+				return a.holdReused(rs, e, o, prev, "held", min(e.Seq-1, rs.Watermark))
 			}
 			return a.dupOrConflict(rs, o, prev, "held")
 		}
@@ -512,6 +492,25 @@ func (a *applier) one(e Event) error {
 		a.res.Held++
 		return a.tx.PutHeld(e.Register, e.Seq, o.raw)
 	}
+}
+
+// holdReused holds e, other content under a number the bound incarnation
+// already used (where: "applied", or "held" beyond the gap), as
+// ReviewReused, acknowledging at most wm: a conflict is recorded the
+// first time (a resend of the same held event records none), and one an
+// operator dismissed counts as a duplicate.
+func (a *applier) holdReused(rs *RegisterState, e Event, o op, prev []byte, where string, wm uint64) error {
+	if done, err := a.reusedSettled(rs, e, o); err != nil || done {
+		return err
+	}
+	if again, err := a.reusedAgain(e, o); err != nil {
+		return err
+	} else if !again {
+		if err := a.dupOrConflict(rs, o, prev, where); err != nil {
+			return err
+		}
+	}
+	return a.hold(rs, e, o, ReviewReused, wm)
 }
 
 func (a *applier) dupOrConflict(rs *RegisterState, o op, prev []byte, where string) error {
