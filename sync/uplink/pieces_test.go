@@ -8,8 +8,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/loyalty-terminal/loyalty/sync/broker"
-	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
@@ -35,22 +33,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		var mu sync.Mutex
 		var asked int
 		have := map[int]bool{}
-		fb := &fakeBroker{}
-		var deliver broker.Handler
-		dial := func(o broker.Options) (broker.Conn, broker.Token) {
-			c, tok := fb.dial(o)
-			deliver = o.OnMessage
-			bc := c.(*brokertest.Conn)
-			bc.SubscribeFunc = func(f map[string]byte) broker.Token {
-				if _, ok := f[protocol.CataloguePiecesFilter("s1")]; ok {
-					mu.Lock()
-					asked++
-					mu.Unlock()
-				}
-				return brokertest.Done(nil)
-			}
-			return bc, tok
-		}
+		fb := &fakeBroker{onSubscribe: countPieceAsks(&mu, &asked)}
 		status := func() uplink.Pieces {
 			mu.Lock()
 			defer mu.Unlock()
@@ -65,9 +48,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 			p.Applied = p.Have == 2
 			return p
 		}
-		fb.t = t
-		u, err := uplink.New(newFakeOutbox(0), &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
-			Dial: dial, Keys: keys, PieceTimeout: 30 * time.Second,
+		u := run(t, newFakeOutbox(0), fb, uplink.Options{Keys: keys, PieceTimeout: 30 * time.Second,
 			OnPiecedConfig: func(context.Context, protocol.Config) (uplink.Pieces, error) { return status(), nil },
 			OnPiece: func(_ context.Context, p protocol.CataloguePiece, digest string) (uplink.Pieces, error) {
 				if digest != m.Digests[p.Index] {
@@ -79,13 +60,6 @@ func TestPiecesAskedAgain(t *testing.T) {
 				return status(), nil
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go u.Run(ctx)
-		synctest.Wait()
 		seal := func(topic string, doc []byte) []byte {
 			b, err := key.Seal(topic, doc)
 			if err != nil {
@@ -98,7 +72,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deliver(protocol.StoreConfigTopic("s1"), seal(protocol.StoreConfigTopic("s1"), manifest), false)
+		fb.deliver(protocol.StoreConfigTopic("s1"), seal(protocol.StoreConfigTopic("s1"), manifest), false)
 		synctest.Wait()
 		if n := askedSoFar(); n != 1 {
 			t.Fatalf("asked %d times for the pieces after the document, want 1", n)
@@ -111,7 +85,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if n := askedSoFar(); n != 2 {
 			t.Fatalf("asked %d times after 31 s without a piece, want 2", n)
 		}
-		deliver(protocol.CataloguePieceTopic("s1", 0), seal(protocol.CataloguePieceTopic("s1", 0), docs[0]), false)
+		fb.deliver(protocol.CataloguePieceTopic("s1", 0), seal(protocol.CataloguePieceTopic("s1", 0), docs[0]), false)
 		synctest.Wait()
 		time.Sleep(20 * time.Second) // a piece came 20 s ago: not yet
 		synctest.Wait()
@@ -126,7 +100,7 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if p := u.Status().Pieces; p == nil || p.Have != 1 || p.Fetches != 3 || !slices.Equal(p.Missing, []int{1}) {
 			t.Fatalf("status with piece 1 missing: %+v", p)
 		}
-		deliver(protocol.CataloguePieceTopic("s1", 1), seal(protocol.CataloguePieceTopic("s1", 1), docs[1]), false)
+		fb.deliver(protocol.CataloguePieceTopic("s1", 1), seal(protocol.CataloguePieceTopic("s1", 1), docs[1]), false)
 		synctest.Wait()
 		if st := u.Status(); st.Pieces != nil || st.Config.Store != 3 || st.ConfigError != "" {
 			t.Fatalf("after the last piece: pieces %+v, store version %d, error %q", st.Pieces, st.Config.Store, st.ConfigError)
@@ -136,8 +110,6 @@ func TestPiecesAskedAgain(t *testing.T) {
 		if n := askedSoFar(); n != 3 {
 			t.Fatalf("asked %d times after the version went in force, want 3", n)
 		}
-		cancel()
-		synctest.Wait()
 	})
 }
 
@@ -161,24 +133,8 @@ func TestPiecesSupersededByANewerDocument(t *testing.T) {
 		var mu sync.Mutex
 		var asked int
 		var applied []uint64
-		fb := &fakeBroker{t: t}
-		var deliver broker.Handler
-		dial := func(o broker.Options) (broker.Conn, broker.Token) {
-			c, tok := fb.dial(o)
-			deliver = o.OnMessage
-			bc := c.(*brokertest.Conn)
-			bc.SubscribeFunc = func(f map[string]byte) broker.Token {
-				if _, ok := f[protocol.CataloguePiecesFilter("s1")]; ok {
-					mu.Lock()
-					asked++
-					mu.Unlock()
-				}
-				return brokertest.Done(nil)
-			}
-			return bc, tok
-		}
-		u, err := uplink.New(newFakeOutbox(0), &uplink.Options{Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1",
-			Dial: dial, Keys: keys, PieceTimeout: 30 * time.Second,
+		fb := &fakeBroker{onSubscribe: countPieceAsks(&mu, &asked)}
+		u := run(t, newFakeOutbox(0), fb, uplink.Options{Keys: keys, PieceTimeout: 30 * time.Second,
 			OnPiecedConfig: func(context.Context, protocol.Config) (uplink.Pieces, error) {
 				return uplink.Pieces{Version: 3, Want: 2, Missing: []int{0, 1}}, nil
 			},
@@ -189,13 +145,6 @@ func TestPiecesSupersededByANewerDocument(t *testing.T) {
 				return nil
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go u.Run(ctx)
-		synctest.Wait()
 		send := func(c protocol.Config) {
 			doc, err := protocol.EncodeConfig(c)
 			if err != nil {
@@ -206,7 +155,7 @@ func TestPiecesSupersededByANewerDocument(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			deliver(topic, b, false)
+			fb.deliver(topic, b, false)
 			synctest.Wait()
 		}
 		askedSoFar := func() int { mu.Lock(); defer mu.Unlock(); return asked }
@@ -230,7 +179,17 @@ func TestPiecesSupersededByANewerDocument(t *testing.T) {
 		if !slices.Equal(got, []uint64{4}) {
 			t.Fatalf("OnConfig called for %v, want [4]", got)
 		}
-		cancel()
-		synctest.Wait()
 	})
+}
+
+// countPieceAsks counts, under mu, the subscriptions to the store's
+// catalogue pieces: how the uplink asks the broker for them.
+func countPieceAsks(mu *sync.Mutex, asked *int) func(map[string]byte) {
+	return func(filters map[string]byte) {
+		if _, ok := filters[protocol.CataloguePiecesFilter("s1")]; ok {
+			mu.Lock()
+			*asked++
+			mu.Unlock()
+		}
+	}
 }

@@ -10,8 +10,6 @@ import (
 
 	"github.com/loyalty-terminal/loyalty/device/testkit"
 	"github.com/loyalty-terminal/loyalty/ledger"
-	"github.com/loyalty-terminal/loyalty/sync/broker"
-	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
@@ -34,29 +32,14 @@ func TestRetainedAckConfirmsNothing(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ob := newFakeOutbox(7)
 				ob.confirmed = 3
-				fb := &fakeBroker{retained: true, t: t}
+				fb := &fakeBroker{retained: true}
 				var once sync.Once
-				dial := func(o broker.Options) (broker.Conn, broker.Token) {
-					c, tok := fb.dial(o)
-					bc := c.(*brokertest.Conn)
-					bc.SubscribeFunc = func(map[string]byte) broker.Token {
-						if tc.beforeSends {
-							once.Do(func() { go fb.ack(5, 0) }) // right after SUBACK
-						}
-						return brokertest.Done(nil)
+				if tc.beforeSends {
+					fb.onSubscribe = func(map[string]byte) {
+						once.Do(func() { go fb.ack(5, 0) }) // right after SUBACK
 					}
-					return bc, tok
 				}
-				u, err := uplink.New(ob, &uplink.Options{BatchEvents: 10, AckTimeout: time.Hour, ConfirmEvery: time.Millisecond,
-					Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: dial})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- u.Run(ctx) }()
-				defer func() { cancel(); <-done }()
-				synctest.Wait()
+				run(t, ob, fb, uplink.Options{BatchEvents: 10, AckTimeout: time.Hour, ConfirmEvery: time.Millisecond})
 				if !tc.beforeSends {
 					fb.ack(5, 0)
 				}
@@ -107,23 +90,17 @@ func TestRetainedAckBeyondARestoredLedger(t *testing.T) {
 			}
 			fb := &fakeBroker{t: t}
 			var once sync.Once
-			dial := func(o broker.Options) (broker.Conn, broker.Token) {
-				c, tok := fb.dial(o)
-				bc := c.(*brokertest.Conn)
-				bc.SubscribeFunc = func(map[string]byte) broker.Token {
-					once.Do(func() {
-						b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Incarnation: inc, Watermark: 10})
-						if err != nil {
-							t.Error(err)
-						}
-						o.OnMessage(protocol.AckTopic("s1", "r1"), b, true) // retained, handed over at subscribe
-					})
-					return brokertest.Done(nil)
-				}
-				return bc, tok
+			fb.onSubscribe = func(map[string]byte) {
+				once.Do(func() {
+					b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Incarnation: inc, Watermark: 10})
+					if err != nil {
+						t.Error(err)
+					}
+					fb.deliver(protocol.AckTopic("s1", "r1"), b, true) // retained, handed over at subscribe
+				})
 			}
 			u, err := uplink.New(ledger.Wire{Ledger: l}, &uplink.Options{BatchEvents: 10, AckTimeout: time.Hour, ConfirmEvery: time.Millisecond,
-				Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: dial})
+				Brokers: []string{"tcp://fake:1883"}, Store: "s1", Register: "r1", Dial: fb.dial})
 			if err != nil {
 				t.Fatal(err)
 			}

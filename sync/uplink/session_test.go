@@ -126,6 +126,8 @@ type fakeBroker struct {
 	// retained is the RETAIN flag ack delivers with (a retained ack
 	// handed over at subscribe).
 	retained bool
+	// onSubscribe, when set, sees the filters of every subscription.
+	onSubscribe func(filters map[string]byte)
 
 	mu        sync.Mutex
 	dials     int
@@ -163,9 +165,14 @@ func (f *fakeBroker) dial(o broker.Options) (broker.Conn, broker.Token) {
 			f.mu.Unlock()
 			return tok
 		},
-		SubscribeFunc: func(map[string]byte) broker.Token { return brokertest.Done(nil) },
-		LostFunc:      func() <-chan struct{} { return lost },
-		CloseFunc:     func(time.Duration) {},
+		SubscribeFunc: func(filters map[string]byte) broker.Token {
+			if f.onSubscribe != nil {
+				f.onSubscribe(filters)
+			}
+			return brokertest.Done(nil)
+		},
+		LostFunc:  func() <-chan struct{} { return lost },
+		CloseFunc: func(time.Duration) {},
 	}, brokertest.Done(nil)
 }
 
@@ -189,10 +196,15 @@ func (f *fakeBroker) ackWindow(watermark, gap, to uint64) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.deliver(protocol.AckTopic("s1", "r1"), b, f.retained)
+}
+
+// deliver hands a message to the uplink as the broker does.
+func (f *fakeBroker) deliver(topic string, payload []byte, retained bool) {
 	f.mu.Lock()
 	h := f.onMessage
 	f.mu.Unlock()
-	h(protocol.AckTopic("s1", "r1"), b, f.retained)
+	h(topic, payload, retained)
 }
 
 // dropConnection makes the current connection lost.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -500,12 +499,19 @@ func (a *applier) one(e Event) error {
 // first time (a resend of the same held event records none), and one an
 // operator dismissed counts as a duplicate.
 func (a *applier) holdReused(rs *RegisterState, e Event, o op, prev []byte, where string, wm uint64) error {
-	if done, err := a.reusedSettled(rs, e, o); err != nil || done {
+	same, settled, err := a.reviewedAs(e, o)
+	switch {
+	case err != nil:
 		return err
-	}
-	if again, err := a.reusedAgain(e, o); err != nil {
-		return err
-	} else if !again {
+	case same && settled:
+		// Settled by an operator: a resend of it counts as a duplicate
+		// and the register may forget it.
+		rs.Duplicates++
+		a.res.Duplicates++
+		return nil
+	case !same:
+		// A resend of the same held event records no second conflict
+		// (review7: every resend added one).
 		if err := a.dupOrConflict(rs, o, prev, where); err != nil {
 			return err
 		}
@@ -611,7 +617,7 @@ func (a *applier) retireHeld(rs *RegisterState) error {
 		}
 		if prev != nil {
 			var p heldRec
-			if json.Unmarshal(prev, &p) == nil && reflect.DeepEqual(p.Record, rec) {
+			if json.Unmarshal(prev, &p) == nil && sameRecord(p.Record, rec) {
 				continue // the same event is held for review already
 			}
 			// Its number is held for review with other content (the

@@ -170,48 +170,26 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 	return nil
 }
 
-// reusedAgain reports whether e is already held for review, undismissed,
-// with the same content: a resend of an event held as reused, which
-// records no second conflict (review7: every resend added one).
-func (a *applier) reusedAgain(e Event, o op) (bool, error) {
+// reviewedAs reads e's number in e's incarnation's review list: whether
+// the record there holds e's event (same) and whether an operator
+// dismissed it. Nothing there: both false.
+func (a *applier) reviewedAs(e Event, o op) (same, dismissed bool, err error) {
 	v, err := a.tx.Review(e.Register, e.Incarnation, e.Seq)
 	if err != nil || v == nil {
-		return false, err
+		return false, false, err
 	}
 	var r heldRec
-	if json.Unmarshal(v, &r) != nil || r.Dismissed {
-		return false, nil
+	if json.Unmarshal(v, &r) != nil {
+		return false, false, nil
 	}
-	have, err1 := json.Marshal(r.Record)
-	got, err2 := json.Marshal(o.e.OutboxRecord)
-	return err1 == nil && err2 == nil && bytes.Equal(have, got), nil
+	return sameRecord(r.Record, o.e.OutboxRecord), r.Dismissed, nil
 }
 
-// reusedSettled reports whether e, other content under a number the
-// bound incarnation already applied, was held as ReviewReused and
-// dismissed since: then it counts as a duplicate.
-func (a *applier) reusedSettled(rs *RegisterState, e Event, o op) (bool, error) {
-	v, err := a.tx.Review(e.Register, e.Incarnation, e.Seq)
-	if err != nil || v == nil {
-		return false, err
-	}
-	if !sameDismissed(v, o) {
-		return false, nil
-	}
-	rs.Duplicates++
-	a.res.Duplicates++
-	return true, nil
-}
-
-// sameDismissed reports whether rec, a record held for review, was
-// dismissed and holds o's event (stored as hold stores it).
-func sameDismissed(rec []byte, o op) bool {
-	var r heldRec
-	if err := json.Unmarshal(rec, &r); err != nil || !r.Dismissed {
-		return false
-	}
-	want, err := json.Marshal(heldRec{Reason: r.Reason, Store: r.Store, Record: o.e.OutboxRecord, Dismissed: true})
-	return err == nil && bytes.Equal(want, rec)
+// sameRecord reports whether two records are the same event as stored.
+func sameRecord(a, b ledger.OutboxRecord) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 // dismissed reports whether rec, a record held for review, was dismissed.
