@@ -167,3 +167,77 @@ func TestReplicaDeviceFails(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedRestoreLeavesNothing: a restore that is refused (the copy is
+// another register's, or its log is of another ledger) leaves nothing at
+// the ledger's path, so the operator's next, right attempt is not refused
+// as "exists"; a restore that died half-way leaves a temporary file the
+// next one replaces.
+func TestRefusedRestoreLeavesNothing(t *testing.T) {
+	l := ledgertest.Open(t, opts())
+	dir := t.TempDir()
+	r, err := replica.New(l, replica.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sell(t, l, "a", 3)
+	r.Step()
+	if st := r.Status(); !st.OK || st.Behind != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	path := filepath.Join(t.TempDir(), "restored.db")
+	other := opts()
+	other.Register = "r2"
+	if _, err := replica.Restore(dir, path, other); !errors.Is(err, ledger.ErrOtherRegister) {
+		t.Fatalf("restore of r1's copy for r2: %v, want ErrOtherRegister", err)
+	}
+	for _, p := range []string{path, path + replica.RestoringSuffix} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("after a refused restore %s: %v, want no file", p, err)
+		}
+	}
+	// A log of another ledger beside this snapshot: refused, nothing left.
+	l2 := ledgertest.Open(t, opts())
+	dir2 := t.TempDir()
+	r2, err := replica.New(l2, replica.Options{Dir: dir2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sell(t, l2, "b", 1)
+	r2.Step()
+	mixed := t.TempDir()
+	for src, name := range map[string]string{dir: replica.SnapshotName, dir2: replica.LogName} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mixed, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := replica.Restore(mixed, path, opts()); !errors.Is(err, replica.ErrCopy) {
+		t.Fatalf("restore of a snapshot with another ledger's log: %v, want ErrCopy", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after a refused restore: %v, want no file", err)
+	}
+	// The leftover of a restore that died is replaced; the right restore
+	// now succeeds.
+	if err := os.WriteFile(path+replica.RestoringSuffix, []byte("half a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := replica.Restore(dir, path, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastSeq == 0 {
+		t.Fatalf("restored %+v", res)
+	}
+	if _, err := os.Stat(path + replica.RestoringSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file after a restore: %v", err)
+	}
+	got := ledgertest.OpenAt(t, path, opts())
+	if st, err := got.Stats(); err != nil || st.LastSeq != res.LastSeq {
+		t.Fatalf("restored ledger: %+v %v, want last %d", st, err, res.LastSeq)
+	}
+}

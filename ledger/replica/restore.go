@@ -44,6 +44,12 @@ type Restored struct {
 // snapshot, then the logged events after it (ledger.Recover). path must
 // not exist (ErrExists): move a damaged ledger away first. opts opens the
 // ledger (Register is required). The result passes ledger.Check.
+//
+// The ledger is built beside path under a temporary name (path +
+// RestoringSuffix) and takes path only once it passed every check, so a
+// refused restore (another ledger's log, a snapshot that does not open, a
+// ledger of another register) leaves nothing at path and can simply be
+// run again; a temporary file left by a restore that died is replaced.
 func Restore(dir, path string, opts *ledger.Options) (Restored, error) {
 	var res Restored
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
@@ -54,11 +60,46 @@ func Restore(dir, path string, opts *ledger.Options) (Restored, error) {
 		return res, err
 	}
 	res.Torn = torn
+	tmp := path + RestoringSuffix
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return res, err
+	}
+	res, err = build(dir, tmp, opts, h, recs, res)
+	if err != nil {
+		os.Remove(tmp)
+		return res, err
+	}
+	// An empty file at path (a ledger.Open that failed early) is in the
+	// way of the link; anything else there was refused above, and Link
+	// never replaces a file that appeared since.
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		os.Remove(path)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, os.ErrExist) {
+			return res, fmt.Errorf("%w: %s (move it away first; it is never overwritten)", ErrExists, path)
+		}
+		return res, err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return res, err
+	}
+	return res, durable.SyncDir(filepath.Dir(path))
+}
+
+// RestoringSuffix names the file Restore builds a ledger in before it
+// takes the ledger's path.
+const RestoringSuffix = ".restoring"
+
+// build writes the snapshot to tmp, applies the logged events after it
+// and checks the result.
+func build(dir, tmp string, opts *ledger.Options, h header, recs []ledger.OutboxRecord, res Restored) (Restored, error) {
 	snap, err := os.Open(filepath.Join(dir, SnapshotName))
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrCopy, err)
 	}
-	err = durable.WriteFile(path, 0o600, func(w io.Writer) error {
+	err = durable.WriteFile(tmp, 0o600, func(w io.Writer) error {
 		_, err := io.Copy(w, snap)
 		return err
 	})
@@ -66,7 +107,7 @@ func Restore(dir, path string, opts *ledger.Options) (Restored, error) {
 	if err != nil {
 		return res, err
 	}
-	l, err := ledger.Open(path, opts)
+	l, err := ledger.Open(tmp, opts)
 	if err != nil {
 		return res, fmt.Errorf("%w: the snapshot does not open: %w", ErrCopy, err)
 	}
