@@ -86,6 +86,15 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 	if from != rs.Watermark+1 || to < from {
 		return Gap{}, fmt.Errorf("gap %s %d..%d: head office waits for this register's events from %d: %w", register, from, to, rs.Watermark+1, ErrInvalid)
 	}
+	a := &applier{tx: tx, opts: opts.withDefaults(), regs: map[string]*RegisterState{register: &rs}, members: map[string]*memberRec{},
+		touched: map[string]bool{}, res: Result{Registers: map[string]RegisterState{}}}
+	// Events held beyond the gap by an incarnation head office no longer
+	// follows (a succession or adoption since) go to review first: drained
+	// here they would take numbers of the new stream, whose own events
+	// under them would then be held as reused for good (review9).
+	if err := a.retireHeld(&rs); err != nil {
+		return Gap{}, err
+	}
 	if rs.Held > 0 {
 		first := rs.HeldFrom
 		if first == 0 { // not kept by an older version: look
@@ -106,8 +115,6 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 			return Gap{}, fmt.Errorf("gap %s %d..%d: head office holds event %d: the gap ends at %d at most: %w", register, from, to, first, first-1, ErrInvalid)
 		}
 	}
-	a := &applier{tx: tx, opts: opts.withDefaults(), regs: map[string]*RegisterState{register: &rs}, members: map[string]*memberRec{},
-		touched: map[string]bool{}, res: Result{Registers: map[string]RegisterState{}}}
 	rs.Watermark, rs.Seen = to, max(rs.Seen, to)
 	before := rs.Held
 	if err := a.drain(&rs); err != nil {

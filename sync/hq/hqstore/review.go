@@ -162,8 +162,14 @@ func (a *applier) hold(rs *RegisterState, e Event, o op, reason string, wm uint6
 		// from the register's next resend).
 		rs.ReusedFrom = e.Seq
 	}
-	if reason == ReviewReused && e.Incarnation == rs.Incarnation && rs.ReusedFrom != 0 {
-		h.Watermark = min(h.Watermark, rs.ReusedFrom-1) // one held by an earlier batch
+	if e.Incarnation == rs.Incarnation && rs.ReusedFrom != 0 {
+		// Whatever the reason of this hold (reused, or a store the
+		// register was moved to meanwhile), its notice goes to the bound
+		// ledger, whose events from ReusedFrom on head office holds with
+		// other content: it must not acknowledge them (review9: a store
+		// hold's notice, sent to the new store's topic where the acker's
+		// cap does not apply, acknowledged the reused event).
+		h.Watermark = min(h.Watermark, rs.ReusedFrom-1)
 	}
 	h.Text = reviewText(h)
 	a.res.Holds[st] = h

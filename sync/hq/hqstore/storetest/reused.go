@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 )
 
@@ -96,5 +97,75 @@ func testReusedHold(t *testing.T, open Opener) {
 	e.Incarnation, e.PrevIncarnation = "bbbb", "aaaa"
 	if rs := apply(t, s, e).Registers["r1"]; rs.Incarnation != "bbbb" || rs.ReusedFrom != 0 || rs.AckWatermark() != 9 {
 		t.Fatalf("successor: %+v", rs)
+	}
+}
+
+// incEv is Earn under incarnation inc.
+func incEv(seq uint64, member string, pts ledger.Points, inc string) hqstore.Event {
+	e := Earn("r1", seq, member, pts)
+	e.Incarnation = inc
+	return e
+}
+
+// testGapAfterAdoption: an old ledger's event is held beyond a gap, a
+// replacement is adopted, and the operator acknowledges the new stream's
+// gap before the replacement resends. The old ledger's event goes to
+// review, not into the new stream: drained there it would take the
+// number of the replacement's own event, which would then be held as
+// reused for good and never counted (review9).
+func testGapAfterAdoption(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, incEv(1, "m1", 1, "aaaa"), incEv(2, "m1", 1, "aaaa"))
+	apply(t, s, incEv(5, "m1", 1000, "aaaa")) // beyond the gap 3..4
+	apply(t, s, incEv(3, "m2", 30, "cccc"))   // the replacement: held
+	if _, err := s.AdoptIncarnation("r1", "cccc"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.AcknowledgeGap("r1", 3, 4, "the replacement's card lost 3 and 4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Released != 0 {
+		t.Fatalf("gap released %d held events into the new stream, want 0", g.Released)
+	}
+	res := apply(t, s, incEv(5, "m2", 50, "cccc"), incEv(6, "m2", 60, "cccc"))
+	if m1, m2 := balance(t, s, "m1"), balance(t, s, "m2"); m1 != 2 || m2 != 110 {
+		t.Fatalf("balances m1 %d m2 %d, want 2 and 110: the old ledger's 5 was drained into the new stream", m1, m2)
+	}
+	if rs := res.Registers["r1"]; rs.ReusedFrom != 0 || rs.AckWatermark() != 6 || rs.Held != 0 {
+		t.Fatalf("register %+v, want the replacement's 5 and 6 applied, nothing held", rs)
+	}
+	held, err := s.Review()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 1 || held[0].Incarnation != "aaaa" || held[0].Seq != 5 || held[0].Reason != hqstore.ReviewIncarnation {
+		t.Fatalf("review %+v, want the old ledger's 5 held as incarnation", held)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testMovedWhileReused: while the bound ledger's events from 4 on are
+// held as reused, its event for another store (moved without a confirmed
+// move) is held for the store; that hold's notice goes to the new store's
+// topic, where the acker's cap does not apply, so the notice itself must
+// not acknowledge 4 or beyond (review9: it said 5, and the ledger forgot
+// its reused 4).
+func testMovedWhileReused(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	for seq := uint64(1); seq <= 5; seq++ {
+		apply(t, s, incEv(seq, "m1", 10, "aaaa"))
+	}
+	if rs := apply(t, s, incEv(4, "m2", 40, "aaaa")).Registers["r1"]; rs.ReusedFrom != 4 {
+		t.Fatalf("restored copy's 4: %+v, want held as reused", rs)
+	}
+	e := incEv(6, "m2", 60, "aaaa")
+	e.Store = "s2"
+	res := apply(t, s, e)
+	h, ok := res.Holds[hqstore.Stream{Store: "s2", Register: "r1", Incarnation: "aaaa"}]
+	if !ok || h.Reason != hqstore.ReviewStore || h.Watermark > 3 {
+		t.Fatalf("store hold to the ledger whose 4 is held as reused: %+v (found %v), want watermark at most 3", h, ok)
 	}
 }

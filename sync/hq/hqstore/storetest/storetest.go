@@ -67,6 +67,8 @@ var cases = []struct {
 	{"RegisterStateAsCommitted", testRegisterState},
 	{"Erase", testErase},
 	{"ReusedHold", testReusedHold},
+	{"GapAfterAdoption", testGapAfterAdoption},
+	{"MovedWhileReused", testMovedWhileReused},
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
