@@ -19,3 +19,20 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestCheckFindsReviewBookkeeping: Check on bbolt finds review
+// bookkeeping that does not match the records.
+func TestCheckFindsReviewBookkeeping(t *testing.T) {
+	storetest.CheckFindsReviewBookkeeping(t, func(t *testing.T, opts hqstore.Options) hqstore.Backend {
+		s, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, func(t *testing.T, s hqstore.Backend, rs hqstore.RegisterState) {
+		if err := s.(*hqstore.Store).PutRegisterState(rs); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -850,8 +850,9 @@ func (s *Store) Configs() ([]ConfigDoc, error) {
 // Check verifies bbolt's consistency and the store's invariants: every
 // register's events are contiguous up to its watermark (but for the gaps an
 // operator acknowledged, AcknowledgeGap), held events lie
-// beyond it, and every member's balance equals the sum of the member's
-// applied point events.
+// beyond it, the review bookkeeping matches the records held for review
+// (ReviewCounter), and every member's balance equals the sum of the
+// member's applied point events.
 func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		var cerr error
@@ -902,10 +903,27 @@ func (s *Store) Check() error {
 			if n != rs.Watermark {
 				return fmt.Errorf("check: register %s: events up to %d, watermark %d", k, n, rs.Watermark)
 			}
+			rs.Register = string(k)
+			rc := NewReviewCounter(rs)
+			if rb := tx.Bucket(bReview); rb != nil {
+				p := append(append([]byte(nil), k...), 0)
+				c := rb.Cursor()
+				for rk, rv := c.Seek(p); rk != nil && bytes.HasPrefix(rk, p); rk, rv = c.Next() {
+					rest := rk[len(p):]
+					i := bytes.IndexByte(rest, 0)
+					if i < 0 || len(rest) != i+1+8 {
+						return fmt.Errorf("check: register %s: review key %q", k, rk)
+					}
+					rc.Add(string(rest[:i]), binary.BigEndian.Uint64(rest[i+1:]), rv)
+				}
+			}
 			held := 0
 			if hb := tx.Bucket(bHeld).Bucket(k); hb != nil {
 				c := hb.Cursor()
 				for hk, _ := c.First(); hk != nil; hk, _ = c.Next() {
+					if held == 0 {
+						rc.Held(binary.BigEndian.Uint64(hk))
+					}
 					held++
 					if binary.BigEndian.Uint64(hk) <= rs.Watermark {
 						return fmt.Errorf("check: register %s: held seq %d at or below watermark %d", k, binary.BigEndian.Uint64(hk), rs.Watermark)
@@ -915,7 +933,7 @@ func (s *Store) Check() error {
 			if held != rs.Held {
 				return fmt.Errorf("check: register %s: %d held, state says %d", k, held, rs.Held)
 			}
-			return nil
+			return rc.Err()
 		})
 		if err != nil {
 			return err

@@ -809,8 +809,9 @@ func (s *Store) Gaps() ([]hqstore.Gap, error) {
 
 // Check verifies the store's invariants: every register's events are
 // contiguous up to its watermark (but for acknowledged gaps), held events lie beyond it and are
-// counted, and every member's balance equals the sum of the member's
-// applied point events.
+// counted, the review bookkeeping matches the records held for review
+// (hqstore.ReviewCounter), and every member's balance equals the sum of
+// the member's applied point events.
 func (s *Store) Check() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.opts.Timeout)
 	defer cancel()
@@ -904,6 +905,36 @@ func (s *Store) Check() error {
 			}
 			if uint64(n+gaps[reg]) != rs.Watermark {
 				return fmt.Errorf("check: register %s: %d events and %d acknowledged missing, watermark %d", reg, n, gaps[reg], rs.Watermark)
+			}
+		}
+		// Review bookkeeping (Review, ReusedFrom, HeldFrom) against the
+		// review records and the held events.
+		counters := map[string]*hqstore.ReviewCounter{}
+		for reg, rs := range regs {
+			counters[reg] = hqstore.NewReviewCounter(rs)
+			if x := st[reg]; x != nil && x.held > 0 {
+				counters[reg].Held(uint64(x.heldMin))
+			}
+		}
+		if err := eachRow(ctx, tx, `SELECT register, incarnation, seq, rec FROM hq_review`, nil, func(r pgx.Rows) error {
+			var reg, inc string
+			var seq int64
+			var rec []byte
+			if err := r.Scan(&reg, &inc, &seq, &rec); err != nil {
+				return err
+			}
+			c := counters[reg]
+			if c == nil {
+				return fmt.Errorf("check: register %s has events held for review but no state", reg)
+			}
+			c.Add(inc, uint64(seq), rec)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, c := range counters {
+			if err := c.Err(); err != nil {
+				return err
 			}
 		}
 		sums := map[string]ledger.Points{}

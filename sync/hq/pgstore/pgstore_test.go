@@ -1,9 +1,12 @@
 package pgstore_test
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore/storetest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/pgstore"
@@ -41,5 +44,30 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts hqstore.Options) hqstore.Backend {
 		st, _ := fresh(t, opts)
 		return st
+	})
+}
+
+// TestCheckFindsReviewBookkeeping: Check on PostgreSQL finds review
+// bookkeeping that does not match the records.
+func TestCheckFindsReviewBookkeeping(t *testing.T) {
+	var dsn string
+	storetest.CheckFindsReviewBookkeeping(t, func(t *testing.T, opts hqstore.Options) hqstore.Backend {
+		var st *pgstore.Store
+		st, dsn = fresh(t, opts)
+		return st
+	}, func(t *testing.T, _ hqstore.Backend, rs hqstore.RegisterState) {
+		t.Helper()
+		v, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `UPDATE hq_registers SET state = $2::json WHERE register = $1`, rs.Register, string(v)); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

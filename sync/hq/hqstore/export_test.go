@@ -1,0 +1,16 @@
+package hqstore
+
+import (
+	"encoding/json"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PutRegisterState overwrites a register's state as stored (tests only).
+func (s *Store) PutRegisterState(rs RegisterState) error {
+	v, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bRegs).Put([]byte(rs.Register), v) })
+}
