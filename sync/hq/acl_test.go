@@ -2,7 +2,9 @@ package hq_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	stdsync "sync"
 	"testing"
@@ -241,5 +243,55 @@ func TestShippedACLCoversEveryShippedUser(t *testing.T) {
 	})
 	if got := officeGot.got(protocol.ChainConfigTopic()); len(got) != 0 {
 		t.Fatalf("the administrator published on %s: %v", protocol.ChainConfigTopic(), got)
+	}
+}
+
+// TestRevokedRegisterCertificateRefused: a stolen register's certificate
+// (or a leaked key of it) is revoked at the broker with the CA's
+// certificate revocation list (crlfile in configs/mosquitto.conf), and the
+// replacement gets a new certificate under the same register id: after a
+// reload (SIGHUP) the broker refuses the revoked one and accepts the new
+// one, with the register's ACL unchanged (docs/operations.md "A register
+// stolen or its credential leaked").
+func TestRevokedRegisterCertificateRefused(t *testing.T) {
+	acl, err := os.ReadFile("../../configs/mosquitto.acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := mosquittotest.NewCerts(t)
+	crl := filepath.Join(certs.Dir, "crl.pem")
+	certs.WriteCRL(crl, 1) // nothing revoked yet
+	b := mosquittotest.Start(t, &mosquittotest.Options{ACL: string(acl), TLS: certs.TLSOptions(), Extra: []string{"crlfile " + crl}})
+	try := func(cfg *tls.Config, id string) error {
+		o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(id).SetCleanSession(true).
+			SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).SetTLSConfig(cfg)
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		if !tok.WaitTimeout(wait) {
+			return errors.New("connect timed out")
+		}
+		if tok.Error() == nil {
+			c.Disconnect(100)
+		}
+		return tok.Error()
+	}
+	stolen, serial := certs.ClientSerial("store1-r1")
+	if err := try(stolen, "store1-r1-a"); err != nil {
+		t.Fatalf("the register's certificate before revocation: %v", err)
+	}
+	other := certs.Client("store1-r2")
+	certs.WriteCRL(crl, 2, serial)
+	b.Reload()
+	testkit.Eventually(t, wait, "the revoked certificate refused", func() bool { return try(stolen, "store1-r1-b") != nil })
+	if err := try(certs.Client("store1-r1"), "store1-r1-c"); err != nil {
+		t.Fatalf("the replacement's new certificate for the same register id: %v", err)
+	}
+	if err := try(other, "store1-r2"); err != nil {
+		t.Fatalf("another register after the revocation: %v", err)
+	}
+	// The replacement keeps the register's ACL: it reads its own acks.
+	c := tlsClient(t, certs, b.URL(), "store1-r1")
+	if tok := c.Subscribe(protocol.AckTopic("store1", "store1-r1"), 1, nil); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
 	}
 }

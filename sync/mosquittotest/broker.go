@@ -309,6 +309,18 @@ func (b *Broker) signal(sig syscall.Signal) {
 	}
 }
 
+// Reload makes the broker re-read its configuration, certificates and
+// revocation list (SIGHUP), as `systemctl reload mosquitto` does; the
+// connections it has stay up.
+func (b *Broker) Reload() {
+	b.mu.Lock()
+	cmd := b.cmd
+	b.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(syscall.SIGHUP)
+	}
+}
+
 // Kill stops the broker with SIGKILL, as a crash would: no persistence save,
 // no clean disconnects, last wills published only on restart for
 // persisted sessions.

@@ -46,7 +46,7 @@ func NewCerts(t testing.TB) *Certs {
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -67,8 +67,42 @@ func NewCerts(t testing.TB) *Certs {
 // trusting the CA and presenting it.
 func (c *Certs) Client(cn string) *tls.Config {
 	c.t.Helper()
+	cfg, _ := c.ClientSerial(cn)
+	return cfg
+}
+
+// ClientSerial is Client, and also returns the certificate's serial
+// number (what a certificate revocation list names).
+func (c *Certs) ClientSerial(cn string) (*tls.Config, *big.Int) {
+	c.t.Helper()
 	_, _, cert := c.issue(cn, false)
-	return &tls.Config{RootCAs: c.Pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &tls.Config{RootCAs: c.Pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, leaf.SerialNumber
+}
+
+// WriteCRL writes, at path, a certificate revocation list signed by the
+// CA that revokes the certificates with these serial numbers (mosquitto's
+// crlfile). number is the list's CRL number: a new list needs a higher
+// one.
+func (c *Certs) WriteCRL(path string, number int64, revoked ...*big.Int) {
+	t := c.t
+	t.Helper()
+	tmpl := &x509.RevocationList{
+		Number:     big.NewInt(number),
+		ThisUpdate: time.Now().Add(-time.Minute),
+		NextUpdate: time.Now().Add(24 * time.Hour),
+	}
+	for _, s := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, c.ca, c.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, path, "X509 CRL", der)
 }
 
 func (c *Certs) issue(cn string, server bool) (certFile, keyFile string, pair tls.Certificate) {
