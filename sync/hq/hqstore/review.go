@@ -65,6 +65,21 @@ type Held struct {
 	ledger.OutboxRecord
 }
 
+// SortHeld puts a review list in the order Backend.Review promises: by
+// register, incarnation and sequence number (stable: a policy hold and a
+// review of the same number keep their order).
+func SortHeld(hs []Held) {
+	sort.SliceStable(hs, func(i, j int) bool {
+		if hs[i].Register != hs[j].Register {
+			return hs[i].Register < hs[j].Register
+		}
+		if hs[i].Incarnation != hs[j].Incarnation {
+			return hs[i].Incarnation < hs[j].Incarnation
+		}
+		return hs[i].Seq < hs[j].Seq
+	})
+}
+
 type heldRec struct {
 	Reason string              `json:"reason"`
 	Store  string              `json:"store"`
@@ -357,15 +372,7 @@ func (s *Store) Review() ([]Held, error) {
 			return nil
 		})
 	})
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Register != out[j].Register {
-			return out[i].Register < out[j].Register
-		}
-		if out[i].Incarnation != out[j].Incarnation {
-			return out[i].Incarnation < out[j].Incarnation
-		}
-		return out[i].Seq < out[j].Seq
-	})
+	SortHeld(out)
 	return out, err
 }
 

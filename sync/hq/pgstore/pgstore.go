@@ -658,7 +658,7 @@ func (s *Store) NextEpoch() (uint64, error) {
 }
 
 // Review lists the events held for review, by register, incarnation and
-// sequence number.
+// sequence number, the policy's holds merged in (hqstore.SortHeld).
 func (s *Store) Review() ([]hqstore.Held, error) {
 	var out []hqstore.Held
 	err := s.read(func(ctx context.Context, _ *txn) error {
@@ -667,7 +667,7 @@ func (s *Store) Review() ([]hqstore.Held, error) {
 			return err
 		}
 		out = append(out, ph...)
-		return eachRow(ctx, s.pool, `SELECT register, incarnation, seq, rec FROM hq_review ORDER BY register, incarnation, seq`, nil, func(r pgx.Rows) error {
+		return eachRow(ctx, s.pool, `SELECT register, incarnation, seq, rec FROM hq_review`, nil, func(r pgx.Rows) error {
 			var reg, inc string
 			var seq int64
 			var rec []byte
@@ -681,6 +681,7 @@ func (s *Store) Review() ([]hqstore.Held, error) {
 			return err
 		})
 	})
+	hqstore.SortHeld(out)
 	return out, err
 }
 
