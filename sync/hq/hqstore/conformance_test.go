@@ -36,3 +36,15 @@ func TestCheckFindsReviewBookkeeping(t *testing.T) {
 		}
 	})
 }
+
+// TestTxn holds the bbolt Txn to what the applier relies on.
+func TestTxn(t *testing.T) {
+	storetest.RunTxn(t, func(t *testing.T) (hqstore.Backend, func(func(hqstore.Txn) error) error) {
+		s, err := hqstore.Open(filepath.Join(t.TempDir(), "hq.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, func(fn func(hqstore.Txn) error) error { return hqstore.InTxn(s, fn) }
+	})
+}

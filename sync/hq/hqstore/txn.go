@@ -46,9 +46,11 @@ type Txn interface {
 	Review(register, incarnation string, seq uint64) ([]byte, error)
 	// PutReview stores (or replaces) a record held for review.
 	PutReview(register, incarnation string, seq uint64, rec []byte) error
+	// CountReview counts a stream's records held for review (dismissed
+	// ones too), those this transaction put included.
 	CountReview(register, incarnation string) (uint64, error)
 	// EachReview calls fn for each record of a stream held for review,
-	// in sequence order (this transaction's own writes may or may not show).
+	// in sequence order, this transaction's own writes included.
 	EachReview(register, incarnation string, fn func(seq uint64, rec []byte) error) error
 	// The policy's facts and holds (policy.go): per register, counters
 	// by name (the sum of the sizes of the adjustments applied on a day,

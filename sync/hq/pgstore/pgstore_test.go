@@ -71,3 +71,12 @@ func TestCheckFindsReviewBookkeeping(t *testing.T) {
 		}
 	})
 }
+
+// TestTxn holds the PostgreSQL Txn (writes queued until the commit) to
+// what the applier relies on.
+func TestTxn(t *testing.T) {
+	storetest.RunTxn(t, func(t *testing.T) (hqstore.Backend, func(func(hqstore.Txn) error) error) {
+		st, _ := fresh(t, hqstore.Options{})
+		return st, func(fn func(hqstore.Txn) error) error { return pgstore.InTxn(st, fn) }
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -73,7 +74,11 @@ type txn struct {
 	// events are the records PutEvent was given, by register and
 	// sequence (kept apart from cache: one a point event, no key string).
 	events map[evKey][]byte
-	batch  pgx.Batch
+	// reviews are the records PutReview was given, by register \x00
+	// incarnation and sequence: CountReview and EachReview add them to
+	// what the database holds (written only at flush).
+	reviews map[string]map[uint64][]byte
+	batch   pgx.Batch
 	// Rows written with one statement each at flush.
 	evReg, regID                 []string
 	evSeq                        []int64
@@ -597,24 +602,67 @@ func (t *txn) Review(reg, inc string, seq uint64) ([]byte, error) {
 
 func (t *txn) PutReview(reg, inc string, seq uint64, rec []byte) error {
 	t.put(key("r", reg, inc, seqs(seq)), rec)
+	if t.reviews == nil {
+		t.reviews = map[string]map[uint64][]byte{}
+	}
+	k := reg + "\x00" + inc
+	if t.reviews[k] == nil {
+		t.reviews[k] = map[uint64][]byte{}
+	}
+	t.reviews[k][seq] = rec
 	t.queue(`INSERT INTO hq_review (register, incarnation, seq, rec) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (register, incarnation, seq) DO UPDATE SET rec = EXCLUDED.rec`, reg, inc, int64(seq), rec)
 	return nil
 }
 
+// reviewsPut returns, in sequence order, the numbers of a stream's
+// records this transaction put (PutReview) and their records.
+func (t *txn) reviewsPut(reg, inc string) ([]int64, map[uint64][]byte) {
+	put := t.reviews[reg+"\x00"+inc]
+	ns := make([]int64, 0, len(put))
+	for seq := range put {
+		ns = append(ns, int64(seq))
+	}
+	slices.Sort(ns)
+	return ns, put
+}
+
+// EachReview goes through the database's records of the stream with
+// those this transaction put merged in (theirs replace the database's).
 func (t *txn) EachReview(reg, inc string, fn func(seq uint64, rec []byte) error) error {
-	return eachRow(t.ctx, t.q, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2 ORDER BY seq`, []any{reg, inc}, func(r pgx.Rows) error {
+	ns, put := t.reviewsPut(reg, inc)
+	err := eachRow(t.ctx, t.q, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2 ORDER BY seq`, []any{reg, inc}, func(r pgx.Rows) error {
 		var seq int64
 		var rec []byte
 		if err := r.Scan(&seq, &rec); err != nil {
 			return err
 		}
+		for ; len(ns) > 0 && ns[0] < seq; ns = ns[1:] {
+			if err := fn(uint64(ns[0]), put[uint64(ns[0])]); err != nil {
+				return err
+			}
+		}
+		if len(ns) > 0 && ns[0] == seq {
+			rec, ns = put[uint64(seq)], ns[1:]
+		}
 		return fn(uint64(seq), rec)
 	})
+	if err != nil {
+		return err
+	}
+	for _, seq := range ns {
+		if err := fn(uint64(seq), put[uint64(seq)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// CountReview counts the database's records of the stream other than
+// those this transaction put, and adds those.
 func (t *txn) CountReview(reg, inc string) (uint64, error) {
+	ns, _ := t.reviewsPut(reg, inc)
 	var n int64
-	err := t.q.QueryRow(t.ctx, `SELECT count(*) FROM hq_review WHERE register = $1 AND incarnation = $2`, reg, inc).Scan(&n)
-	return uint64(n), err
+	err := t.q.QueryRow(t.ctx, `SELECT count(*) FROM hq_review WHERE register = $1 AND incarnation = $2 AND seq <> ALL($3)`, reg, inc, ns).Scan(&n)
+	return uint64(n) + uint64(len(ns)), err
 }
