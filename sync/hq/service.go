@@ -88,6 +88,15 @@ type Options struct {
 	// office saw the member enrol or buy within this many months. Default
 	// 12; negative: every store the member ever shopped at.
 	SummaryMonths int
+	// RebaseEvery is the least time between two rebases of one store's
+	// summary stream (docs/protocol.md "Member summaries": a register
+	// claiming a version above the chain-wide counter, as after head
+	// office was restored from an older backup). A claim above the counter
+	// sooner is refused, counted (Status.RebasesRefused) and checked again
+	// when the time is up, so one register's credentials cannot make head
+	// office resend its store to every register of it at will. Default
+	// 10 minutes; the first rebase of a store after a start is at once.
+	RebaseEvery time.Duration
 	// Logger receives the service's logs. Default: discard.
 	Logger *slog.Logger
 	// Signer signs every member summary (sync/signing); registers refuse
@@ -155,11 +164,15 @@ type Status struct {
 	// answered a catch-up request (on one register's members topic), not
 	// sent on a store's topic.
 	CatchUpSummaries uint64 `json:"catch_up_summaries"`
-	// Rebases counts catch-up requests from a register ahead of its
-	// store's stream (head office restored from an older backup), each
-	// answered by placing the store's members after the register's
-	// position (Streams.Rebase).
-	Rebases        uint64 `json:"summary_rebases"`
+	// Rebases counts the rebases of a store's summary stream: a
+	// register's catch-up position or status claimed a version above the
+	// chain-wide counter (head office restored from an older backup), and
+	// the store's members were placed after it (Streams.Rebase).
+	Rebases uint64 `json:"summary_rebases"`
+	// RebasesRefused counts such claims not followed: above 2^55, or
+	// sooner than Options.RebaseEvery after the store's last rebase (the
+	// highest is checked again when that time is up).
+	RebasesRefused uint64 `json:"summary_rebases_refused"`
 	Lookups        uint64 `json:"lookups"`         // card lookups answered
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
 	// PolicyHeld counts events head office's policy held for review
@@ -204,6 +217,8 @@ type Service struct {
 	connErrAt time.Time
 	// beforeApply, when set by tests, runs before each commit.
 	beforeApply func(n int)
+	// rebaseClock, when set by tests, measures Options.RebaseEvery.
+	rebaseClock atomic.Pointer[func() time.Time]
 	// queueDelay is how long the last decoded events message waited in
 	// this worker's queue (nanoseconds): while it is long, the events a
 	// gap waits for are likely still queued here or at another worker
@@ -426,6 +441,15 @@ func (s *Service) Run(ctx context.Context) error {
 	months := max(s.opts.SummaryMonths, 0)
 	s.sums = newSummariser(pub, s.st, months, s.opts.SummaryInterval, wait, s.log, s)
 	s.sums.signer = s.opts.Signer
+	if s.opts.RebaseEvery > 0 {
+		s.sums.rebaseEvery = s.opts.RebaseEvery
+	}
+	s.sums.now = func() time.Time {
+		if f := s.rebaseClock.Load(); f != nil {
+			return (*f)()
+		}
+		return time.Now()
+	}
 
 	t := client.Connect() // with ConnectRetry it keeps trying in the background
 	go func() {

@@ -53,6 +53,24 @@ type summariser struct {
 	// of the previous release refuses the field (docs/protocol.md
 	// "Member summaries").
 	regs map[string]map[string]bool
+
+	// rebaseEvery is the least time between two rebases of one store's
+	// stream (Options.RebaseEvery); now is the clock that measures it.
+	// rebasedAt and deferred belong to the round (one goroutine):
+	// rebasedAt is when this process last rebased each store's stream,
+	// deferred the highest claim above the counter refused since, checked
+	// again when the store's time is up.
+	rebaseEvery time.Duration
+	now         func() time.Time
+	rebasedAt   map[string]time.Time
+	deferred    map[string]claim
+}
+
+// claim is a summary version a register says it applied (its catch-up
+// position or the highest version in its status).
+type claim struct {
+	k   regKey
+	pos uint64
 }
 
 // follow reports whether this worker publishes the stores' streams now.
@@ -100,7 +118,9 @@ func newSummariser(c broker.Publisher, st hqstore.Ingest, months int, interval, 
 	return &summariser{c: c, st: st, months: months, interval: interval, wait: wait, log: log, svc: svc,
 		kick: make(chan struct{}, 1), catchUps: map[regKey]uint64{}, unsent: map[string]bool{},
 		positions: map[regKey]uint64{}, ahead: map[regKey]uint64{},
-		regs: map[string]map[string]bool{}}
+		regs:        map[string]map[string]bool{},
+		rebaseEvery: defaultRebaseEvery, now: time.Now,
+		rebasedAt: map[string]time.Time{}, deferred: map[string]claim{}}
 }
 
 // seen records a register of a store (from its events).
@@ -228,11 +248,37 @@ func (s *summariser) round(ctx context.Context) {
 	ahead := s.ahead
 	s.ahead = map[regKey]uint64{}
 	s.mu.Unlock()
+	// One check per store and round, with the highest version any of its
+	// registers claims (their statuses, retained, arrive together when
+	// head office starts): one rebase covers them all.
+	claims := map[string]claim{}
+	add := func(k regKey, pos uint64) {
+		if c, ok := claims[k.store]; !ok || pos > c.pos {
+			claims[k.store] = claim{k, pos}
+		}
+	}
 	for k, pos := range ahead {
-		if err := s.rebase(k, pos); err != nil {
-			s.log.Warn("summary position of a register not checked", "store", k.store, "register", k.register, "err", err)
+		add(k, pos)
+	}
+	for k, from := range reqs {
+		add(k, from)
+	}
+	now := s.now()
+	for store, c := range s.deferred {
+		if now.Sub(s.rebasedAt[store]) >= s.rebaseEvery {
+			delete(s.deferred, store)
+			add(c.k, c.pos)
+		}
+	}
+	for store, c := range claims {
+		if err := s.rebase(c.k, c.pos, now); err != nil {
+			s.log.Warn("summary position of a register not checked", "store", store, "register", c.k.register, "err", err)
 			s.mu.Lock()
-			delete(s.positions, k) // checked again at its next status
+			for k := range ahead {
+				if k.store == store {
+					delete(s.positions, k) // checked again at its next status
+				}
+			}
 			s.mu.Unlock()
 		}
 	}
@@ -295,15 +341,13 @@ func (s *summariser) resend(store string) error {
 // credentials cannot use up the positions every store depends on.
 const maxRebase = 1 << 55
 
-// answer sends one register its store's stream from its position. A
-// register ahead of the stream's head applied positions this head office
-// no longer has (it was restored from an older backup): its store's
-// members are placed after the register's position, and the next round
-// sends them.
+// defaultRebaseEvery is Options.RebaseEvery's default.
+const defaultRebaseEvery = 10 * time.Minute
+
+// answer sends one register its store's stream from its position (the
+// round checked the position first: a register ahead of the counter had
+// its store's members placed after it, and the round sends them).
 func (s *summariser) answer(k regKey, from uint64) error {
-	if err := s.rebase(k, from); err != nil {
-		return err
-	}
 	err := s.stream(protocol.RegisterMembersTopic(k.store, k.register), k.store, from)
 	s.svc.count(func(st *Status) { st.CatchUps++ })
 	return err
@@ -313,20 +357,48 @@ func (s *summariser) answer(k regKey, from uint64) error {
 // the highest version it applied) against head office's counter: a
 // register can hold no version above it unless head office was restored
 // from an older backup (or the register's ledger came from another head
-// office). Then the store's stream is rebased above it (Streams.Rebase).
-func (s *summariser) rebase(k regKey, pos uint64) error {
+// office). Then the store's stream is rebased above it (Streams.Rebase),
+// at most once per store and rebaseEvery: a register's credentials alone
+// (its own catch-up topic, its own status) must not make head office
+// resend a store to all its registers at will. A claim above the counter
+// sooner than that is refused and counted (Status.RebasesRefused),
+// logged once, and the highest is checked again when the store's time is
+// up (a register of a restored store whose status came after the first
+// rebase is caught up then).
+func (s *summariser) rebase(k regKey, pos uint64, now time.Time) error {
 	if pos == 0 {
 		return nil
 	}
 	if pos > maxRebase {
 		s.log.Warn("register claims a summary version beyond what head office hands out; not followed",
 			"store", k.store, "register", k.register, "version", pos)
+		s.svc.count(func(st *Status) { st.RebasesRefused++ })
+		return nil
+	}
+	if at, ok := s.rebasedAt[k.store]; ok && now.Sub(at) < s.rebaseEvery {
+		c, err := s.st.SummaryCounter()
+		if err != nil || pos <= c {
+			return err
+		}
+		s.svc.count(func(st *Status) { st.RebasesRefused++ })
+		d, had := s.deferred[k.store]
+		if !had || pos > d.pos {
+			s.deferred[k.store] = claim{k, pos}
+		}
+		if !had {
+			next := at.Add(s.rebaseEvery)
+			s.log.Warn("register claims member summaries newer than head office's counter again soon after its store's stream was rebased; "+
+				"not followed now (a register's credentials alone could make head office resend the store at will), checked again later",
+				"store", k.store, "register", k.register, "version", pos, "counter", c, "rebased_at", at, "checked_at", next)
+			time.AfterFunc(next.Sub(now), s.poke)
+		}
 		return nil
 	}
 	rebased, n, err := s.st.Rebase(k.store, pos)
 	if err != nil || !rebased {
 		return err
 	}
+	s.rebasedAt[k.store] = now
 	s.log.Warn("register holds member summaries newer than head office's counter: head office was restored from an older backup "+
 		"(or the register's ledger came from another head office); its store's members are sent again above them",
 		"store", k.store, "register", k.register, "version", pos, "members", n)

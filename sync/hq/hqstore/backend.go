@@ -75,6 +75,12 @@ type Streams interface {
 	// registers take them as newer. With the counter at or above above it
 	// changes nothing (rebased false). members is how many were marked.
 	Rebase(store string, above uint64) (rebased bool, members int, err error)
+	// SummaryCounter returns the chain-wide counter: no summary version
+	// head office handed out since its store was last restored is above
+	// it. Head office checks a register's claim against it before a
+	// Rebase it may not make now (a register's credentials alone must not
+	// rebase a store's stream at will).
+	SummaryCounter() (uint64, error)
 	// LookupSummary finds a member by alias or id: its summary and the
 	// summary's version; ErrUnknownMember when unknown.
 	LookupSummary(alias string) (MemberSummary, uint64, error)

@@ -408,17 +408,26 @@ func (s *Store) SummarySent(store string, seq uint64) error {
 	})
 }
 
+// sumCounter is the chain-wide summary counter (Streams.SummaryCounter).
+func sumCounter(tx *bolt.Tx) uint64 {
+	m := tx.Bucket(bMeta)
+	cur := getU64(m, kSumPos)
+	if cur == 0 {
+		cur = (getU64(m, []byte("epoch")) + 1) << 32 // as nextPos starts
+	}
+	return cur
+}
+
+// SummaryCounter returns the chain-wide counter (Streams.SummaryCounter).
+func (s *Store) SummaryCounter() (c uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error { c = sumCounter(tx); return nil })
+	return c, err
+}
+
 // Rebase moves the chain-wide counter to above when it is below and marks
 // every member of the store's stream changed (Streams.Rebase).
 func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {
-	counter := func(tx *bolt.Tx) uint64 {
-		m := tx.Bucket(bMeta)
-		cur := getU64(m, kSumPos)
-		if cur == 0 {
-			cur = (getU64(m, []byte("epoch")) + 1) << 32 // as nextPos starts
-		}
-		return cur
-	}
+	counter := sumCounter
 	if err := s.db.View(func(tx *bolt.Tx) error { rebased = counter(tx) < above; return nil }); err != nil || !rebased {
 		return false, 0, err
 	}

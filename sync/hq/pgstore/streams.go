@@ -246,17 +246,29 @@ func (s *Store) SeenAt(member, store string) error {
 	return nil
 }
 
-// Rebase moves the chain-wide counter to above when it is below and marks
-// every member of the store's stream changed (hqstore.Streams.Rebase).
-func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {
+// SummaryCounter returns the chain-wide counter
+// (hqstore.Streams.SummaryCounter).
+func (s *Store) SummaryCounter() (uint64, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var cur int64
-	err = s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'summary_position'),
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'summary_position'),
 		((COALESCE((SELECT value FROM hq_meta WHERE key = 'epoch'), 0) + 1) << 32))`).Scan(&cur)
-	if err != nil || uint64(cur) >= above {
-		return false, 0, s.wrap(err)
+	if err != nil {
+		return 0, s.wrap(err)
 	}
+	return uint64(cur), nil
+}
+
+// Rebase moves the chain-wide counter to above when it is below and marks
+// every member of the store's stream changed (hqstore.Streams.Rebase).
+func (s *Store) Rebase(store string, above uint64) (rebased bool, n int, err error) {
+	cur, err := s.SummaryCounter()
+	if err != nil || cur >= above {
+		return false, 0, err
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		n = 0
 		c, err := counter(ctx, tx)
