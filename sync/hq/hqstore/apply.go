@@ -555,15 +555,13 @@ func (a *applier) nextHeld(rs *RegisterState) error {
 		return nil
 	}
 	rs.HeldFrom = 0
-	for seq := rs.Watermark + 2; seq <= rs.Seen; seq++ {
-		v, err := a.tx.Held(rs.Register, seq)
-		if err != nil {
-			return err
-		}
-		if v != nil {
-			rs.HeldFrom = seq
-			return nil
-		}
+	// The drain stopped at a number not held: the next lies beyond it.
+	seq, _, ok, err := a.tx.NextHeld(rs.Register, rs.Watermark+1)
+	if err != nil {
+		return err
+	}
+	if ok && seq <= rs.Seen {
+		rs.HeldFrom = seq
 	}
 	return nil
 }
@@ -591,14 +589,15 @@ func (a *applier) retireHeld(rs *RegisterState) error {
 		return nil
 	}
 	old := rs.HeldIncarnation
-	for seq := rs.Watermark + 1; seq <= rs.Seen && rs.Held > 0; seq++ {
-		v, err := a.tx.Held(rs.Register, seq)
+	for after := rs.Watermark; rs.Held > 0; {
+		seq, v, ok, err := a.tx.NextHeld(rs.Register, after)
 		if err != nil {
 			return err
 		}
-		if v == nil {
-			continue
+		if !ok || seq > rs.Seen {
+			break
 		}
+		after = seq
 		if err := a.tx.DeleteHeld(rs.Register, seq); err != nil {
 			return err
 		}
@@ -643,11 +642,11 @@ func (a *applier) retireHeld(rs *RegisterState) error {
 func (a *applier) drainHeld(rs *RegisterState) error {
 	for rs.Held > 0 {
 		seq := rs.Watermark + 1
-		v, err := a.tx.Held(rs.Register, seq)
+		next, v, ok, err := a.tx.NextHeld(rs.Register, rs.Watermark)
 		if err != nil {
 			return err
 		}
-		if v == nil {
+		if !ok || next != seq {
 			return nil
 		}
 		var rec ledger.OutboxRecord

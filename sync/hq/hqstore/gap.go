@@ -66,10 +66,6 @@ func (s *Store) AcknowledgeGap(register string, from, to uint64, note string) (G
 	return g, err
 }
 
-// maxGapProbe bounds the sequence numbers AcknowledgeGapIn looks at one by
-// one when a store written before HeldFrom was kept holds events.
-const maxGapProbe = 1 << 20
-
 // AcknowledgeGapIn checks and applies an operator's gap acknowledgement
 // inside tx, for every backend (see Store.AcknowledgeGap); the caller
 // records the returned Gap (with its time and note) beside it. An error
@@ -98,17 +94,12 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 	if rs.Held > 0 {
 		first := rs.HeldFrom
 		if first == 0 { // not kept by an older version: look
-			if to-from >= maxGapProbe {
-				return Gap{}, fmt.Errorf("gap %s %d..%d: too long to check against the held events: %w", register, from, to, ErrInvalid)
+			seq, _, ok, err := tx.NextHeld(register, from-1)
+			if err != nil {
+				return Gap{}, err
 			}
-			for seq := from; seq <= to && first == 0; seq++ {
-				v, err := tx.Held(register, seq)
-				if err != nil {
-					return Gap{}, err
-				}
-				if v != nil {
-					first = seq
-				}
+			if ok {
+				first = seq
 			}
 		}
 		if first != 0 && to >= first {

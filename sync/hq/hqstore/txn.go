@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,6 +32,11 @@ type Txn interface {
 	Held(register string, seq uint64) ([]byte, error)
 	PutHeld(register string, seq uint64, rec []byte) error
 	DeleteHeld(register string, seq uint64) error
+	// NextHeld returns the lowest-numbered event held beyond the gap
+	// (PutHeld) above after, this transaction's own writes included; ok
+	// is false when there is none. The applier walks the held events
+	// with it, so a backend answers it without looking at every number.
+	NextHeld(register string, after uint64) (seq uint64, rec []byte, ok bool, err error)
 	Sale(id string) ([]byte, error)
 	PutSale(id string, rec []byte) error
 	Purchase(member, register string, seq uint64) ([]byte, error)
@@ -310,6 +316,24 @@ func (b *boltTxn) DeleteHeld(reg string, seq uint64) error {
 		return err
 	}
 	return bk.Delete(u64(seq))
+}
+
+func (b *boltTxn) NextHeld(reg string, after uint64) (uint64, []byte, bool, error) {
+	if after == math.MaxUint64 {
+		return 0, nil, false, nil
+	}
+	bk, err := b.sub(bHeld, reg)
+	if err != nil || bk == nil {
+		return 0, nil, false, err
+	}
+	k, v := bk.Cursor().Seek(u64(after + 1))
+	if k == nil {
+		return 0, nil, false, nil
+	}
+	if len(k) != 8 {
+		return 0, nil, false, fmt.Errorf("held key %q of %s: %w", k, reg, ErrInvalid)
+	}
+	return binary.BigEndian.Uint64(k), v, true, nil
 }
 
 func (b *boltTxn) Sale(id string) ([]byte, error) { return b.tx.Bucket(bSales).Get([]byte(id)), nil }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -78,7 +79,12 @@ type txn struct {
 	// incarnation and sequence: CountReview and EachReview add them to
 	// what the database holds (written only at flush).
 	reviews map[string]map[uint64][]byte
-	batch   pgx.Batch
+	// heldRead is, per register, the last range of hq_held NextHeld read
+	// (its records are in cache); heldPut the numbers PutHeld was given,
+	// in order.
+	heldRead map[string]heldRange
+	heldPut  map[string][]uint64
+	batch    pgx.Batch
 	// Rows written with one statement each at flush.
 	evReg, regID                 []string
 	evSeq                        []int64
@@ -526,6 +532,14 @@ func (t *txn) Held(reg string, seq uint64) ([]byte, error) {
 
 func (t *txn) PutHeld(reg string, seq uint64, rec []byte) error {
 	t.put(key("h", reg, seqs(seq)), rec)
+	if t.heldPut == nil {
+		t.heldPut = map[string][]uint64{}
+	}
+	if ps := t.heldPut[reg]; len(ps) == 0 || ps[len(ps)-1] < seq {
+		t.heldPut[reg] = append(ps, seq) // the usual order
+	} else if i, found := slices.BinarySearch(ps, seq); !found {
+		t.heldPut[reg] = slices.Insert(ps, i, seq)
+	}
 	t.queue(`INSERT INTO hq_held (register, seq, rec) VALUES ($1, $2, $3) ON CONFLICT (register, seq) DO UPDATE SET rec = EXCLUDED.rec`, reg, int64(seq), rec)
 	return nil
 }
@@ -534,6 +548,107 @@ func (t *txn) DeleteHeld(reg string, seq uint64) error {
 	t.cache[key("h", reg, seqs(seq))] = cached{}
 	t.queue(`DELETE FROM hq_held WHERE register = $1 AND seq = $2`, reg, int64(seq))
 	return nil
+}
+
+// heldRange is what the database holds of a register's held events
+// numbered after from up to to (math.MaxUint64: all of them): seqs, in
+// order (rows written by the transaction are not there: it writes at
+// flush).
+type heldRange struct {
+	from, to uint64
+	seqs     []uint64
+}
+
+// heldReadAhead is how many held events NextHeld reads in one round trip:
+// a drain takes them one after the other.
+const heldReadAhead = 256
+
+// NextHeld reads hq_held a range at a time (heldReadAhead rows from the
+// number asked for), so a drain costs a round trip per range, not per
+// event, and a walk over a second gap one, not one per number; the rows
+// this transaction put or deleted (queued until flush) are merged in
+// through the cache. hq_held rows are written only under their
+// register's row lock, which a writing transaction holds, so a range
+// read stays true to its end.
+func (t *txn) NextHeld(reg string, after uint64) (uint64, []byte, bool, error) {
+	live := func(seq uint64) ([]byte, bool) {
+		c, ok := t.cache[key("h", reg, seqs(seq))]
+		return c.v, ok && c.v != nil
+	}
+	// The lowest number this transaction put above after and still holds.
+	var put uint64
+	var putRec []byte
+	ps := t.heldPut[reg]
+	for i, _ := slices.BinarySearch(ps, after+1); i < len(ps) && put == 0; i++ {
+		if v, ok := live(ps[i]); ok {
+			put, putRec = ps[i], v
+		}
+	}
+	for {
+		r, ok := t.heldRead[reg]
+		if !ok || after < r.from || after >= r.to {
+			var err error
+			if r, err = t.readHeld(reg, after); err != nil {
+				return 0, nil, false, err
+			}
+		}
+		i, _ := slices.BinarySearch(r.seqs, after+1)
+		for _, seq := range r.seqs[i:] {
+			if put != 0 && put <= seq {
+				return put, putRec, true, nil
+			}
+			if v, ok := live(seq); ok {
+				return seq, v, true, nil
+			}
+		}
+		// Nothing the database holds in (after, r.to] is left.
+		if put != 0 && put <= r.to {
+			return put, putRec, true, nil
+		}
+		if r.to == math.MaxUint64 {
+			return 0, nil, false, nil
+		}
+		after = r.to
+	}
+}
+
+// readHeld reads the held events of reg after after, heldReadAhead of
+// them, into the cache (where the transaction has no word of its own on
+// a number) and t.heldRead.
+func (t *txn) readHeld(reg string, after uint64) (heldRange, error) {
+	r := heldRange{from: after, to: math.MaxUint64}
+	if after >= math.MaxInt64 {
+		return r, nil
+	}
+	err := eachRow(t.ctx, t.q, `SELECT seq, rec FROM hq_held WHERE register = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		[]any{reg, int64(after), heldReadAhead}, func(rows pgx.Rows) error {
+			var seq int64
+			var rec []byte
+			if err := rows.Scan(&seq, &rec); err != nil {
+				return err
+			}
+			r.seqs = append(r.seqs, uint64(seq))
+			if k := key("h", reg, seqs(uint64(seq))); !t.cacheHas(k) {
+				t.cache[k] = cached{v: rec, exists: true}
+			}
+			return nil
+		})
+	if err != nil {
+		return heldRange{}, err
+	}
+	if len(r.seqs) == heldReadAhead {
+		r.to = r.seqs[len(r.seqs)-1]
+	}
+	if t.heldRead == nil {
+		t.heldRead = map[string]heldRange{}
+	}
+	t.heldRead[reg] = r
+	return r, nil
+}
+
+func (t *txn) cacheHas(k string) bool {
+	_, ok := t.cache[k]
+	return ok
 }
 
 func (t *txn) Sale(id string) ([]byte, error) {
