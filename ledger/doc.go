@@ -148,7 +148,10 @@
 // member's history. Redemptions check the effective balance.
 // The summary's profile replaces the local one unless a local member or
 // consent event newer than Covered exists (that change is still on its way
-// to head office); head office is the authority on aliases and may move an
+// to head office; the summary that covers it carries head office's
+// decision, which for consent is the member's latest choice across the
+// chain, Consent.Supersedes, so until then the register shows its own
+// change); head office is the authority on aliases and may move an
 // alias between members. Summaries produce no outbox records. Expiry runs
 // on the lots earned at this register; head office expires the rest.
 //

@@ -43,13 +43,26 @@ func Member(m ledger.Member, ps []ledger.Purchase) retention.Member {
 // setProfile copies name, addresses and consent. The ledger records one
 // consent for all channels, with how it was given in its Channel field;
 // it becomes consent events on every channel the member has an address
-// for (in store when none), so withdrawals in its history hold.
+// for (in store when none), so withdrawals in its history hold. The
+// member's Consent is the member's choice (ledger.Consent.Supersedes):
+// a change in the history that lost to it (a grant that cannot be shown
+// to follow a withdrawal, a withdrawal stamped by an untrusted clock) is
+// left out where its date would otherwise make it the latest, and the
+// choice itself counts from its own time.
 func setProfile(out *retention.Member, m ledger.Member) {
 	out.Name, out.Email, out.Phone = m.Name, m.Contact.Email, m.Contact.Phone
 	out.Consent = m.Consent.Given
 	hist := m.ConsentHistory
 	if len(hist) == 0 && (m.Consent.Given || !m.Consent.At.IsZero()) {
 		hist = []ledger.Consent{m.Consent}
+	} else if cur := m.Consent; cur != (ledger.Consent{}) && !choiceIsLatest(hist, cur) {
+		hist = make([]ledger.Consent, 0, len(m.ConsentHistory)+1)
+		for _, h := range m.ConsentHistory {
+			if h.Given == cur.Given || !h.At.After(cur.At) {
+				hist = append(hist, h)
+			}
+		}
+		hist = append(hist, cur)
 	}
 	var chans []string
 	if out.Phone != "" {
@@ -66,6 +79,21 @@ func setProfile(out *retention.Member, m ledger.Member) {
 			out.Consents = append(out.Consents, retention.Consent{Channel: ch, Given: h.Given, At: h.At, How: h.Channel})
 		}
 	}
+}
+
+// choiceIsLatest reports whether the member's choice cur is the last
+// change of hist and no other change with another answer is dated after
+// it: the history says what cur says, as it is (no copy).
+func choiceIsLatest(hist []ledger.Consent, cur ledger.Consent) bool {
+	if len(hist) == 0 || hist[len(hist)-1] != cur {
+		return false
+	}
+	for _, h := range hist {
+		if h.Given != cur.Given && h.At.After(cur.At) {
+			return false
+		}
+	}
+	return true
 }
 
 // PurchaseSource lists every purchase of every member, such as head

@@ -99,3 +99,51 @@ func TestUntrustedTimes(t *testing.T) {
 		t.Errorf("corrected purchase %+v", p)
 	}
 }
+
+// TestConsentIsTheMembersChoice: head office's member record holds every
+// consent change in the order it arrived and the member's choice
+// (ledger.Consent.Supersedes) as its consent; a change that lost to that
+// choice does not win in the contact list by its date, so a member who
+// withdrew on an untrusted clock, or whose later grant cannot be shown to
+// follow the withdrawal, is not contacted.
+func TestConsentIsTheMembersChoice(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	boot := time.Date(1970, 1, 1, 0, 5, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		m    ledger.Member
+		asOf time.Time
+	}{
+		{"untrusted withdrawal after a grant", ledger.Member{ID: "x",
+			Consent: ledger.Consent{Channel: "in-store", At: t0.Add(24 * time.Hour), ClockTrusted: true}, // as head office applied it
+			ConsentHistory: []ledger.Consent{
+				{Given: true, Channel: "in-store", At: t0.Add(time.Hour), ClockTrusted: true},
+				{Channel: "in-store", At: boot},
+			}}, t0.Add(48 * time.Hour)},
+		{"untrusted grant after a withdrawal", ledger.Member{ID: "x",
+			Consent: ledger.Consent{Channel: "in-store", At: t0, ClockTrusted: true},
+			ConsentHistory: []ledger.Consent{
+				{Channel: "in-store", At: t0, ClockTrusted: true},
+				{Given: true, Channel: "in-store", At: t0.Add(time.Hour)},
+			}}, t0.Add(48 * time.Hour)},
+	}
+	for _, tc := range cases {
+		m := source.Member(tc.m, nil)
+		if chs := m.ChannelsAt(tc.asOf); len(chs) != 0 {
+			t.Errorf("%s: contactable on %+v though the member's consent is %+v", tc.name, chs, tc.m.Consent)
+		}
+	}
+	// A grant that follows the withdrawal counts from its own time.
+	m := source.Member(ledger.Member{ID: "x",
+		Consent: ledger.Consent{Given: true, Channel: "in-store", At: t0.Add(2 * time.Hour), ClockTrusted: true},
+		ConsentHistory: []ledger.Consent{
+			{Channel: "in-store", At: t0.Add(time.Hour), ClockTrusted: true},
+			{Given: true, Channel: "in-store", At: t0.Add(2 * time.Hour), ClockTrusted: true},
+		}}, nil)
+	if chs := m.ChannelsAt(t0.Add(90 * time.Minute)); len(chs) != 0 {
+		t.Errorf("contactable before the grant: %+v", chs)
+	}
+	if chs := m.ChannelsAt(t0.Add(3 * time.Hour)); len(chs) != 1 || !chs[0].Since.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("after the grant: %+v", chs)
+	}
+}

@@ -723,8 +723,8 @@ func (a *applier) effect(rs *RegisterState, o op) error {
 		if err != nil {
 			return err
 		}
-		p.Consent = *o.consent.Consent
 		p.ConsentHistory = append(p.ConsentHistory, *o.consent.Consent)
+		a.weighConsent(p, *o.consent.Consent)
 		m.profileDirty = true
 		m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
 	}
@@ -966,11 +966,20 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 	if in.Contact != (ledger.Contact{}) {
 		cur.Contact = in.Contact
 	}
-	if in.Consent != (ledger.Consent{}) {
-		cur.Consent = in.Consent
+	// Consent is the member's latest choice, not this record's: the
+	// changes the record carries join the history (once each), and the
+	// record's consent (its register's latest, in the register's own
+	// order) is weighed against the consent held.
+	for _, c := range in.ConsentHistory {
+		if !slices.Contains(cur.ConsentHistory, c) {
+			cur.ConsentHistory = append(cur.ConsentHistory, c)
+		}
 	}
-	if len(in.ConsentHistory) >= len(cur.ConsentHistory) {
-		cur.ConsentHistory = in.ConsentHistory
+	if in.Consent != (ledger.Consent{}) {
+		if !slices.Contains(cur.ConsentHistory, in.Consent) {
+			cur.ConsentHistory = append(cur.ConsentHistory, in.Consent)
+		}
+		a.weighConsent(cur, in.Consent)
 	}
 	if in.Tier != "" {
 		cur.Tier = in.Tier
@@ -989,6 +998,23 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 	}
 	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
 	return nil
+}
+
+// weighConsent makes the consent change c p's consent if it is the
+// member's later choice (ledger.Consent.Supersedes), whatever order the
+// changes arrived in; the caller keeps c in p's history. A withdrawal
+// stamped by an untrusted clock counts from now, head office's time of
+// applying it: it cannot have been made later, so a grant on a trusted
+// clock after now is shown to follow it and undoes it.
+func (a *applier) weighConsent(p *ledger.Member, c ledger.Consent) {
+	if !c.Supersedes(p.Consent) {
+		return
+	}
+	if !c.Given && !c.ClockTrusted {
+		now, _ := a.opts.Clock.Now()
+		c.At, c.ClockTrusted = now.UTC(), true
+	}
+	p.Consent = c
 }
 
 // moveAlias gives alias to member: its owner's profile loses it, so the

@@ -64,6 +64,8 @@ var cases = []struct {
 	{"NoPolicyNoChecks", testNoPolicyNoChecks},
 	{"PolicyReversals", testPolicyReversals},
 	{"PolicyProfiles", testPolicyProfiles},
+	{"ConsentLatestChoiceWins", testConsentLatestChoiceWins},
+	{"ConsentUntrustedClock", testConsentUntrustedClock},
 	{"RegisterStateAsCommitted", testRegisterState},
 	{"Erase", testErase},
 	{"ReusedHold", testReusedHold},
