@@ -35,8 +35,12 @@ import (
 const CodeErased = "erased"
 
 // bErasures: member id -> Erasure (JSON); its sequence numbers the
-// erasures.
-var bErasures = []byte("erasures")
+// erasures. kErasuresVersion (in bMeta) counts the writes of an erasure
+// record (Erasures.ErasuresVersion).
+var (
+	bErasures        = []byte("erasures")
+	kErasuresVersion = []byte("erasures_version")
+)
 
 // Erasure is the record of one member's erasure.
 type Erasure struct {
@@ -81,6 +85,13 @@ type Erasures interface {
 	Erasures() ([]Erasure, error)
 	// ErasureOf returns a member's erasure; ErrNotErased when it has none.
 	ErasureOf(id string) (Erasure, error)
+	// ErasuresVersion moves with every write of an erasure record (a new
+	// erasure, a register's confirmation), in the transaction that writes
+	// it, and nothing else moves it. Head office reads and publishes its
+	// erasures again only when it moved; on PostgreSQL it is in the shared
+	// database, so every worker sees any worker's change. A store that
+	// never erased anyone says 0.
+	ErasuresVersion() (uint64, error)
 }
 
 // ErrNotErased is ErasureOf's answer for a member never erased.
@@ -311,7 +322,11 @@ func (b *boltTxn) PutErasure(member string, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(member), rec)
+	if err := bk.Put([]byte(member), rec); err != nil {
+		return err
+	}
+	m := b.tx.Bucket(bMeta)
+	return m.Put(kErasuresVersion, u64(getU64(m, kErasuresVersion)+1))
 }
 
 func (b *boltTxn) DeleteAlias(alias string) error {
@@ -410,6 +425,13 @@ func (s *Store) Erasures() ([]Erasure, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].N < out[j].N })
 	return out, err
+}
+
+// ErasuresVersion says when the erasure records changed
+// (Erasures.ErasuresVersion).
+func (s *Store) ErasuresVersion() (v uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error { v = getU64(tx.Bucket(bMeta), kErasuresVersion); return nil })
+	return v, err
 }
 
 // ErasureOf returns a member's erasure (ErrNotErased when none).

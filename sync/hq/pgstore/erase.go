@@ -52,7 +52,25 @@ func (t *txn) PutErasure(member string, rec []byte) error {
 	}
 	t.queue(`INSERT INTO hq_erasures (member, n, rec) VALUES ($1, $2, $3)
 		ON CONFLICT (member) DO UPDATE SET rec = EXCLUDED.rec`, member, int64(e.N), rec)
+	t.erasures = true
 	return nil
+}
+
+// bumpErasures is the statement flush queues last when the transaction
+// wrote an erasure record (hqstore.Erasures.ErasuresVersion): the row is
+// shared by every worker, so it is locked last, after every other row the
+// transaction writes (a transaction holding it waits for nothing more).
+const bumpErasures = `INSERT INTO hq_meta (key, value) VALUES ('erasures_version', 1)
+	ON CONFLICT (key) DO UPDATE SET value = hq_meta.value + 1`
+
+// ErasuresVersion says when the erasure records changed
+// (hqstore.Erasures.ErasuresVersion).
+func (s *Store) ErasuresVersion() (uint64, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM hq_meta WHERE key = 'erasures_version'), 0)`).Scan(&v)
+	return uint64(v), s.wrap(err)
 }
 
 func (t *txn) DeleteAlias(alias string) error {

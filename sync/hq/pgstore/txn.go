@@ -97,6 +97,9 @@ type txn struct {
 	mrSeq, mrPts                 []int64
 	dirty, shopMember, shopStore []string
 	shopAt                       []int64
+	// erasures: an erasure record was written (flush moves the erasures
+	// version, last).
+	erasures bool
 }
 
 type cached struct {
@@ -316,6 +319,10 @@ func (t *txn) flush() error {
 		b.Queue(`INSERT INTO hq_shops (member, store, at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, t.shopMember, t.shopStore, t.shopAt)
+	}
+	if t.erasures {
+		b.Queue(bumpErasures)
+		t.erasures = false
 	}
 	if t.commit {
 		b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {

@@ -287,3 +287,61 @@ func applyOnWorkers(t *testing.T, dsn string, workers int, msgs [][]hqstore.Even
 		t.Fatal(err)
 	}
 }
+
+// TestErasuresVersionSharedByWorkers: the erasures version
+// (hqstore.Erasures.ErasuresVersion) is in the shared database, so a
+// worker sees an erasure another worker made and confirmations another
+// worker applied, each of them (head office's erase documents are
+// published again by whichever worker reads it moved); two workers
+// applying confirmations of one erasure at once both count and keep both.
+func TestErasuresVersionSharedByWorkers(t *testing.T) {
+	a, dsn := fresh(t, hqstore.Options{})
+	b, err := pgstore.Open(dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	version := func(s *pgstore.Store) uint64 {
+		v, err := s.ErasuresVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if _, err := a.Apply([]hqstore.Event{
+		storetest.Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann"}),
+		storetest.Earn("r1", 2, "m1", 5), storetest.Earn("r2", 1, "m1", 5),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v0 := version(b)
+	if _, err := a.EraseMember("m1", "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	v1 := version(b)
+	if v1 <= v0 {
+		t.Fatalf("worker b sees erasures version %d after worker a's erasure, was %d", v1, v0)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, w := range []*pgstore.Store{a, b} {
+		reg := fmt.Sprintf("r%d", i+1)
+		seq := uint64(3 - i) // r1's next is 3, r2's 2
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = w.Apply([]hqstore.Event{storetest.Ev(reg, seq, ledger.OutErased, ledger.Erased{MemberID: "m1", Erasure: 1})})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(a); v != v1+2 {
+		t.Fatalf("erasures version %d after two workers' confirmations, want %d", v, v1+2)
+	}
+	e, err := b.ErasureOf("m1")
+	if err != nil || len(e.Pending()) != 0 || len(e.Confirmed) != 2 {
+		t.Fatalf("erasure after both confirmations: %+v %v", e, err)
+	}
+}

@@ -38,6 +38,17 @@ func testErase(t *testing.T, open Opener) {
 	gapped.Store = "s2"
 	apply(t, s, gapped)
 
+	// The erasures version moves with every write of an erasure record
+	// and with nothing else (head office publishes the erase documents
+	// again only when it moved).
+	version := func() uint64 {
+		v, err := s.ErasuresVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v0 := version()
 	if _, err := s.EraseMember("nobody", "dpo"); !errors.Is(err, hqstore.ErrUnknownMember) {
 		t.Fatalf("erase of an unknown member: %v, want ErrUnknownMember", err)
 	}
@@ -52,9 +63,16 @@ func testErase(t *testing.T, open Opener) {
 		strings.Join(e.Registers, ",") != "r1" || strings.Join(e.Pending(), ",") != "r1" || e.Redacted != 3 {
 		t.Fatalf("erasure %+v", e)
 	}
+	v1 := version()
+	if v1 <= v0 {
+		t.Fatalf("erasures version %d after an erasure, was %d", v1, v0)
+	}
 	again, err := s.EraseMember("m1", "someone else")
 	if err != nil || again.N != 1 || again.By != "dpo" {
 		t.Fatalf("second erase: %+v %v, want the first record unchanged", again, err)
+	}
+	if v := version(); v != v1 {
+		t.Fatalf("erasures version %d after an erase that changed nothing, want %d", v, v1)
 	}
 
 	m, err := s.Member("m1")
@@ -110,6 +128,9 @@ func testErase(t *testing.T, open Opener) {
 	if _, err := s.LookupAlias("CARD-ALICE"); !errors.Is(err, hqstore.ErrUnknownMember) {
 		t.Fatalf("alias came back: %v", err)
 	}
+	if v := version(); v != v1 {
+		t.Fatalf("erasures version %d after events that wrote no erasure record, want %d", v, v1)
+	}
 
 	// The register confirms: no longer pending.
 	res = apply(t, s, Ev("r1", 8, ledger.OutErased, ledger.Erased{MemberID: "m1", Erasure: 1}))
@@ -119,6 +140,17 @@ func testErase(t *testing.T, open Opener) {
 	e, err = s.ErasureOf("m1")
 	if err != nil || len(e.Pending()) != 0 || e.Confirmed["r1"] != 8 {
 		t.Fatalf("after confirmation: %+v %v", e, err)
+	}
+	v2 := version()
+	if v2 <= v1 {
+		t.Fatalf("erasures version %d after a confirmation, was %d", v2, v1)
+	}
+	// The same confirmation again (another sequence): nothing written.
+	if res := apply(t, s, Ev("r1", 9, ledger.OutErased, ledger.Erased{MemberID: "m1", Erasure: 1})); res.Applied != 1 {
+		t.Fatalf("second confirmation: %+v", res)
+	}
+	if v := version(); v != v2 {
+		t.Fatalf("erasures version %d after a confirmation already recorded, want %d", v, v2)
 	}
 	if all, err := s.Erasures(); err != nil || len(all) != 1 || all[0].Member != "m1" {
 		t.Fatalf("Erasures: %+v %v", all, err)
