@@ -10,6 +10,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/hq"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
+	"github.com/loyalty-terminal/loyalty/sync/protocol"
 )
 
 // rebaseStore starts head office and one register of storeA with 7
@@ -73,6 +74,38 @@ func TestCatchUpAboveCounterRebasesOnce(t *testing.T) {
 	}
 	if n := onStore(svc.Status()) - onStore(base); n != 7 {
 		t.Fatalf("store A's members sent on its topic %d times in all (%d summaries), want once", n/7, n)
+	}
+}
+
+// TestStatusAboveCounterRebasesOnce: the same through the other door, a
+// register's retained status naming a highest applied version
+// (members_max) above the counter: one rebase, the later claims refused
+// and counted.
+func TestStatusAboveCounterRebasesOnce(t *testing.T) {
+	svc, a, counter, pos := rebaseStore(t, hq.Options{})
+	base := svc.Status()
+	const claims = 10
+	first := pos + 1<<20
+	for i := range claims {
+		pos += 1 << 20
+		b, err := protocol.EncodeStatus(protocol.Status{Store: "storeA", Register: "a-r1", State: protocol.StateOnline, MembersMax: pos})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := a.c.Publish(protocol.StatusTopic("storeA", "a-r1"), 1, true, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("status: %v", tok.Error())
+		}
+		testkit.Eventually(t, wait, "claim checked", func() bool {
+			st := svc.Status()
+			return st.Rebases+st.RebasesRefused >= base.Rebases+base.RebasesRefused+uint64(i)+1
+		})
+	}
+	st := svc.Status()
+	if n, r := st.Rebases-base.Rebases, st.RebasesRefused-base.RebasesRefused; n != 1 || r != claims-1 {
+		t.Fatalf("%d statuses above the counter: %d rebases, %d refused; want 1 and %d", claims, n, r, claims-1)
+	}
+	if c := counter(); c < first || c >= first+1<<20 {
+		t.Fatalf("counter %d: want it moved above the first claim %d only", c, first)
 	}
 }
 
