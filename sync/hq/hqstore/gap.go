@@ -91,6 +91,13 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 	if err := a.retireHeld(&rs); err != nil {
 		return Gap{}, err
 	}
+	// Only the gap head office waits for, whole: from the watermark + 1 to
+	// the number below the first event it holds (or, holding none, the
+	// highest it has seen). A range beyond what it has seen would make it
+	// skip numbers the register has not sent yet (its next events would
+	// then be held as reused), and a part of the gap would leave the rest
+	// waiting under a record of its own.
+	end := rs.Seen
 	if rs.Held > 0 {
 		first := rs.HeldFrom
 		if first == 0 { // not kept by an older version: look
@@ -102,9 +109,16 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 				first = seq
 			}
 		}
-		if first != 0 && to >= first {
-			return Gap{}, fmt.Errorf("gap %s %d..%d: head office holds event %d: the gap ends at %d at most: %w", register, from, to, first, first-1, ErrInvalid)
+		if first != 0 {
+			end = first - 1
 		}
+	}
+	switch {
+	case end < from:
+		return Gap{}, fmt.Errorf("gap %s %d..%d: head office waits for no event of this register (it holds every one up to %d and has seen none beyond); "+
+			"a gap is recorded once it has received an event after the missing ones: %w", register, from, to, rs.Watermark, ErrInvalid)
+	case to != end:
+		return Gap{}, fmt.Errorf("gap %s %d..%d: head office waits for this register's events %d..%d: record that gap whole: %w", register, from, to, from, end, ErrInvalid)
 	}
 	rs.Watermark, rs.Seen = to, max(rs.Seen, to)
 	before := rs.Held

@@ -121,19 +121,28 @@ func testGapAfterAdoption(t *testing.T, open Opener) {
 	if _, err := s.AdoptIncarnation("r1", "cccc"); err != nil {
 		t.Fatal(err)
 	}
+	// With only the old ledger's event beyond the gap, head office waits
+	// for nothing of the new stream: refused, and nothing drained.
+	if _, err := s.AcknowledgeGap("r1", 3, 4, "the replacement's card lost 3 and 4"); !errors.Is(err, hqstore.ErrInvalid) {
+		t.Fatalf("gap before the replacement sent anything beyond it: %v, want ErrInvalid", err)
+	}
+	if m1 := balance(t, s, "m1"); m1 != 2 {
+		t.Fatalf("m1 %d, want 2: a refused gap drained the old ledger's 5", m1)
+	}
+	apply(t, s, incEv(5, "m2", 50, "cccc"), incEv(6, "m2", 60, "cccc"))
 	g, err := s.AcknowledgeGap("r1", 3, 4, "the replacement's card lost 3 and 4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Released != 0 {
-		t.Fatalf("gap released %d held events into the new stream, want 0", g.Released)
+	if g.Released != 2 {
+		t.Fatalf("gap released %d held events, want the replacement's 5 and 6", g.Released)
 	}
-	res := apply(t, s, incEv(5, "m2", 50, "cccc"), incEv(6, "m2", 60, "cccc"))
+	res := apply(t, s, incEv(7, "m2", 0, "cccc"))
 	if m1, m2 := balance(t, s, "m1"), balance(t, s, "m2"); m1 != 2 || m2 != 110 {
 		t.Fatalf("balances m1 %d m2 %d, want 2 and 110: the old ledger's 5 was drained into the new stream", m1, m2)
 	}
-	if rs := res.Registers["r1"]; rs.ReusedFrom != 0 || rs.AckWatermark() != 6 || rs.Held != 0 {
-		t.Fatalf("register %+v, want the replacement's 5 and 6 applied, nothing held", rs)
+	if rs := res.Registers["r1"]; rs.ReusedFrom != 0 || rs.AckWatermark() != 7 || rs.Held != 0 {
+		t.Fatalf("register %+v, want the replacement's 5 to 7 applied, nothing held", rs)
 	}
 	held, err := s.Review()
 	if err != nil {
