@@ -44,8 +44,9 @@ const usage = `usage:
   loyalty-hq contacts [-store FILE | -config FILE] ...   contact lists
       -config reads the live store while serve runs: PostgreSQL directly, a bbolt
       file through a snapshot from serve's status_addr (GET /snapshot)
-  loyalty-hq register move -store FILE REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped;
-                                                 -config FILE instead of -store: serve's store, on PostgreSQL while serve runs)
+  loyalty-hq register move -store FILE [-force] REGISTER STORE   confirm that REGISTER moved to STORE (with serve stopped;
+                                                 -config FILE instead of -store: serve's store, on PostgreSQL while serve runs);
+                                                 refused when none of its events sent under STORE is held, unless -force
   loyalty-hq register adopt -store FILE REGISTER INCARNATION
                                                 confirm that REGISTER's new ledger INCARNATION replaces the old one
                                                 (a replaced card; its held events are released and applied)
@@ -427,9 +428,11 @@ func registerCmd(args []string, stdout io.Writer) error {
 	sf := addStoreFlags(fs)
 	var use string
 	var note *string
+	var force *bool
 	switch verb {
 	case "move":
-		use = "usage: loyalty-hq register move " + where + " REGISTER STORE"
+		use = "usage: loyalty-hq register move " + where + " [-force] REGISTER STORE"
+		force = fs.Bool("force", false, "move even though head office holds none of the register's events sent under STORE (a move confirmed before the register sent anything)")
 	case "adopt":
 		use = "usage: loyalty-hq register adopt " + where + " REGISTER INCARNATION"
 	case "gap":
@@ -462,7 +465,7 @@ func registerCmd(args []string, stdout io.Writer) error {
 	case "move":
 		to := fs.Arg(1)
 		return sf.withStore(false, func(st hqstore.Backend) error {
-			n, err := st.MoveRegister(reg, to)
+			n, err := st.MoveRegister(reg, to, *force)
 			if err == nil {
 				fmt.Fprintf(stdout, "register %s now belongs to store %s; %d held events released (the register resends them)\n", reg, to, n)
 			}

@@ -95,27 +95,40 @@ func TestReportOverStore(t *testing.T) {
 }
 
 // TestRegisterMove: the move is refused for a register head office never
-// heard from and for its own store, and moves a known one.
+// heard from, for its own store and for a store from which head office
+// holds none of its events (a mistyped store, refused with a sentence
+// that says how to check it and names -force); it moves a register to
+// the store its held events came from, and with -force to any store.
 func TestRegisterMove(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hq.db")
 	st, err := hqstore.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := json.Marshal(ledger.Sale{ID: "s1", Register: "r1", Total: 100})
-	if _, err := st.Apply([]hqstore.Event{{Register: "r1", Store: "s1", OutboxRecord: ledger.OutboxRecord{
-		Seq: 1, ID: "r1-1", Type: ledger.OutSale, Data: data}}}); err != nil {
+	sale := func(store string, seq uint64) hqstore.Event {
+		data, _ := json.Marshal(ledger.Sale{ID: fmt.Sprintf("s%d", seq), Register: "r1", Total: 100})
+		return hqstore.Event{Register: "r1", Store: store, OutboxRecord: ledger.OutboxRecord{
+			Seq: seq, ID: fmt.Sprintf("r1-%d", seq), Type: ledger.OutSale, Data: data}}
+	}
+	if _, err := st.Apply([]hqstore.Event{sale("s1", 1), sale("s2", 2)}); err != nil { // 2 is held as "store"
 		t.Fatal(err)
 	}
 	st.Close()
 	var out bytes.Buffer
-	for _, bad := range [][]string{{"r9", "s2"}, {"r1", "s1"}} {
-		if err := run(context.Background(), append([]string{"register", "move", "-store", path}, bad...), &out, &out); err == nil {
+	for _, bad := range [][]string{{"r9", "s2"}, {"r1", "s1"}, {"r1", "s3"}} {
+		err := run(context.Background(), append([]string{"register", "move", "-store", path}, bad...), &out, &out)
+		if err == nil {
 			t.Fatalf("move %v accepted", bad)
 		}
+		if bad[1] == "s3" && !strings.Contains(err.Error(), "holds no event that r1 sent under store s3") {
+			t.Errorf("a mistyped store refused with %q", err)
+		}
 	}
-	if err := run(context.Background(), []string{"register", "move", "-store", path, "r1", "s2"}, &out, &out); err != nil || !strings.Contains(out.String(), "now belongs to store s2") {
+	if err := run(context.Background(), []string{"register", "move", "-store", path, "r1", "s2"}, &out, &out); err != nil || !strings.Contains(out.String(), "now belongs to store s2; 1 held") {
 		t.Fatalf("move: %v %s", err, out.String())
+	}
+	if err := run(context.Background(), []string{"register", "move", "-store", path, "-force", "r1", "s4"}, &out, &out); err != nil || !strings.Contains(out.String(), "now belongs to store s4; 0 held") {
+		t.Fatalf("forced move: %v %s", err, out.String())
 	}
 	st, err = hqstore.Open(path, &hqstore.Options{ReadOnly: true})
 	if err != nil {
@@ -123,7 +136,7 @@ func TestRegisterMove(t *testing.T) {
 	}
 	defer st.Close()
 	regs, _ := st.Registers()
-	if len(regs) != 1 || regs[0].Store != "s2" {
+	if len(regs) != 1 || regs[0].Store != "s4" {
 		t.Fatalf("registers %+v", regs)
 	}
 }

@@ -49,7 +49,7 @@ func TestOperatorCommandsOnPostgres(t *testing.T) {
 	if out := cmd("register", "gap", "-config", cfgPath, "-note", "restored", "r1", "3", "3"); !strings.Contains(out, "events 3..3 recorded as lost; 1 held") {
 		t.Fatalf("gap: %s", out)
 	}
-	if out := cmd("register", "move", "-config", cfgPath, "r1", "s2"); !strings.Contains(out, "now belongs to store s2") {
+	if out := cmd("register", "move", "-config", cfgPath, "-force", "r1", "s2"); !strings.Contains(out, "now belongs to store s2") {
 		t.Fatalf("move: %s", out)
 	}
 	// Everything held about m1, from the live database (GDPR art. 15/20).

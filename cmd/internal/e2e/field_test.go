@@ -483,7 +483,7 @@ func TestFieldMovedStore(t *testing.T) {
 	}
 	// The move confirmed at head office (loyalty-hq register move): the
 	// held events are released, the register resends them, nothing waits.
-	if n, err := h.st.MoveRegister("e2e-r1", "e2e-store2"); err != nil || n < 2 {
+	if n, err := h.st.MoveRegister("e2e-r1", "e2e-store2", false); err != nil || n < 2 {
 		t.Fatalf("move: %d %v", n, err)
 	}
 	acked = append(acked, sell(t, r, "c", 1)...)

@@ -125,8 +125,10 @@ type Backend interface {
 	EachSummary(fn func(MemberSummary) error) error
 	Purchases(memberID string) ([]ledger.Purchase, error)
 	// MoveRegister confirms that a register now belongs to another store
-	// and returns how many held events it released.
-	MoveRegister(register, to string) (int, error)
+	// and returns how many held events it released; without force it
+	// refuses (ErrInvalid) a store from which none of the register's
+	// events are held.
+	MoveRegister(register, to string, force bool) (int, error)
 	// AcknowledgeGap records on an operator's word that register's
 	// events from..to are lost for good (a head office restored from an
 	// older backup, no register keeps them): only the gap head office

@@ -376,13 +376,25 @@ func (s *Store) Review() ([]Held, error) {
 	return out, err
 }
 
+// NothingHeldFrom is MoveRegister's refusal (both stores) of a move of
+// register from store from to store to when head office holds none of
+// its events sent under to.
+func NothingHeldFrom(register, from, to string) error {
+	return fmt.Errorf("move %s: head office holds no event that %s sent under store %s (it is in store %s); check the store id (the register's held events name it: loyalty-hq review), or pass -force to confirm a move before the register sent anything: %w",
+		register, register, to, from, ErrInvalid)
+}
+
 // MoveRegister confirms that register now belongs to store to: events it
 // sends under to are applied from now on, and those held for review
 // because they came under to are dropped from the review list (the
 // register never had them acknowledged, keeps them and resends them).
 // Events already applied stay as they were recorded. It returns how many
-// held events were released.
-func (s *Store) MoveRegister(register, to string) (int, error) {
+// held events were released. Unless force is set, a move to a store from
+// which head office holds none of the register's events is refused
+// (ErrInvalid, NothingHeldFrom): a mistyped store would otherwise bind
+// the register to it, and every event it sends under its real store would
+// then be held.
+func (s *Store) MoveRegister(register, to string, force bool) (int, error) {
 	var n int
 	err := s.update(func(tx *bolt.Tx) error {
 		rs, err := loadReg(tx, register)
@@ -395,8 +407,11 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 		if rs.Store == to {
 			return fmt.Errorf("move %s: already in store %s: %w", register, to, ErrInvalid)
 		}
+		from := rs.Store
 		rs.Store = to
-		if b := tx.Bucket(bReview); b != nil {
+		if b := tx.Bucket(bReview); b == nil && !force {
+			return NothingHeldFrom(register, from, to)
+		} else if b != nil {
 			p := reviewPrefix(register, rs.Incarnation)
 			var del [][]byte
 			c := b.Cursor()
@@ -408,6 +423,9 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 				if r.Reason == ReviewStore && r.Store == to {
 					del = append(del, append([]byte(nil), k...))
 				}
+			}
+			if len(del) == 0 && !force {
+				return NothingHeldFrom(register, from, to)
 			}
 			for _, k := range del {
 				if err := b.Delete(k); err != nil {

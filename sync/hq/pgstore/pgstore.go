@@ -737,7 +737,7 @@ func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
 
 // MoveRegister confirms that register now belongs to store to; see
 // hqstore.Store.MoveRegister.
-func (s *Store) MoveRegister(register, to string) (int, error) {
+func (s *Store) MoveRegister(register, to string, force bool) (int, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var n int
@@ -754,6 +754,7 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 		if rs.Store == to {
 			return fmt.Errorf("move %s: already in store %s: %w", register, to, hqstore.ErrInvalid)
 		}
+		from := rs.Store
 		rs.Store = to
 		var del []int64
 		if err := eachRow(ctx, tx, `SELECT seq, rec FROM hq_review WHERE register = $1 AND incarnation = $2`, []any{register, rs.Incarnation}, func(r pgx.Rows) error {
@@ -769,6 +770,9 @@ func (s *Store) MoveRegister(register, to string) (int, error) {
 			return err
 		}); err != nil {
 			return err
+		}
+		if len(del) == 0 && !force {
+			return hqstore.NothingHeldFrom(register, from, to)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM hq_review WHERE register = $1 AND incarnation = $2 AND seq = ANY($3)`, register, rs.Incarnation, del); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -441,10 +442,21 @@ func testReviewAndMove(t *testing.T, open Opener) {
 	if err != nil || len(held) != 1 || held[0].Seq != 2 || held[0].Reason != hqstore.ReviewStore || held[0].Store != "other" {
 		t.Fatalf("review %+v %v", held, err)
 	}
-	if _, err := s.MoveRegister("r9", "other"); !errors.Is(err, hqstore.ErrInvalid) {
+	if _, err := s.MoveRegister("r9", "other", false); !errors.Is(err, hqstore.ErrInvalid) {
 		t.Fatalf("move of an unknown register: %v", err)
 	}
-	n, err := s.MoveRegister("r1", "other")
+	// A mistyped store, from which nothing of r1 is held, is refused and
+	// changes nothing: r1 stays in s1, its held event stays held.
+	if _, err := s.MoveRegister("r1", "othr", false); !errors.Is(err, hqstore.ErrInvalid) || !strings.Contains(err.Error(), "-force") {
+		t.Fatalf("move to a store nothing is held from: %v", err)
+	}
+	if held, _ := s.Review(); len(held) != 1 {
+		t.Fatalf("review after a refused move %+v", held)
+	}
+	if regs, err := s.Registers(); err != nil || len(regs) != 1 || regs[0].Store != "s1" || regs[0].Review != 1 {
+		t.Fatalf("a refused move changed r1: %+v %v", regs, err)
+	}
+	n, err := s.MoveRegister("r1", "other", false)
 	if err != nil || n != 1 {
 		t.Fatalf("move: %d %v", n, err)
 	}
@@ -454,6 +466,17 @@ func testReviewAndMove(t *testing.T, open Opener) {
 	res = apply(t, s, e)
 	if res.Applied != 1 || balance(t, s, "m1") != 20 {
 		t.Fatalf("after move: %+v", res)
+	}
+	// Forced, a move before the register sent anything under its new
+	// store goes through: what it sends there next is applied.
+	apply(t, s, Earn("r2", 1, "m1", 1))
+	if n, err := s.MoveRegister("r2", "s3", true); err != nil || n != 0 {
+		t.Fatalf("forced move: %d %v", n, err)
+	}
+	e2 := Earn("r2", 2, "m1", 1)
+	e2.Store = "s3"
+	if res := apply(t, s, e2); res.Applied != 1 || res.Reviewed != 0 {
+		t.Fatalf("after a forced move: %+v", res)
 	}
 }
 
