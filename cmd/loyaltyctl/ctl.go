@@ -272,8 +272,9 @@ func verify(path string, out io.Writer, jsonOut bool) error {
 }
 
 // backup writes a consistent copy through the daemon, or directly when no
-// daemon holds the file, then checks the copy.
-func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
+// daemon holds the file, then checks the copy. Without force an outPath
+// that appeared meanwhile is not replaced either.
+func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 	if outPath == "" {
 		return errors.New("give -o FILE for the copy")
 	}
@@ -337,8 +338,21 @@ func (c *client) backup(ledgerPath, outPath string, quiet bool) error {
 	if err := verify(tmp.Name(), io.Discard, false); err != nil {
 		return fmt.Errorf("the copy does not verify, not kept: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), outPath); err != nil {
-		return err
+	if force {
+		if err := os.Rename(tmp.Name(), outPath); err != nil {
+			return err
+		}
+	} else if err := os.Link(tmp.Name(), outPath); err != nil { // never over a file
+		if errors.Is(err, os.ErrExist) {
+			return refuseExisting(outPath, false)
+		}
+		// A file system without hard links (a FAT stick): look again.
+		if err := refuseExisting(outPath, false); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp.Name(), outPath); err != nil {
+			return err
+		}
 	}
 	if err := durable.SyncDir(filepath.Dir(outPath)); err != nil {
 		return err

@@ -61,7 +61,7 @@ type command struct {
 // cmdFlags holds every command's flag values (each command uses a few).
 type cmdFlags struct {
 	id, member, reason, device, output, format, name, phone, lang, birthday, channel string
-	consent, given, withdraw                                                         bool
+	consent, given, withdraw, force                                                  bool
 	aliases                                                                          multi
 	wait                                                                             time.Duration
 }
@@ -438,26 +438,36 @@ func commands() []*command {
 				}
 				return restoreReplica(pick(v.name, e.replica), pick(v.id, e.register), pick(v.output, e.ledgerPath), e.c.out)
 			}},
-		{name: "backup", args: "-o FILE [-ledger PATH]", short: "consistent, verified copy: online through the daemon, or direct from the file",
+		{name: "backup", args: "-o FILE [-force] [-ledger PATH]", short: "consistent, verified copy: online through the daemon, or direct from the file",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {
-				fs.StringVar(&v.output, "o", "", "output file")
+				fs.StringVar(&v.output, "o", "", "output file (an existing one is refused without -force)")
+				fs.BoolVar(&v.force, "force", false, "replace an existing -o file")
 				fs.StringVar(&v.name, "ledger", "", "ledger file when no daemon runs (default: the global -ledger)")
 			},
 			run: func(e *env, v *cmdFlags, args []string) error {
 				if err := noArgs("backup", args); err != nil {
 					return err
 				}
-				return e.c.backup(pick(v.name, e.ledgerPath), v.output, e.quiet || e.c.json)
+				if err := refuseExisting(v.output, v.force); err != nil {
+					return err
+				}
+				return e.c.backup(pick(v.name, e.ledgerPath), v.output, v.force, e.quiet || e.c.json)
 			}},
-		{name: "export", args: "sales|members|refunds|events [-format csv|json] [-o FILE] [-ledger PATH]", short: "sales (one row per line), members with balances, refunds and voids, or point events, as CSV or JSON lines",
+		{name: "export", args: "sales|members|refunds|events [-format csv|json] [-o FILE [-force]] [-ledger PATH]", short: "sales (one row per line), members with balances, refunds and voids, or point events, as CSV or JSON lines",
 			flags: func(fs *flag.FlagSet, v *cmdFlags) {
 				fs.StringVar(&v.format, "format", "csv", "csv or json")
-				fs.StringVar(&v.output, "o", "", "output file (default stdout)")
+				fs.StringVar(&v.output, "o", "", "output file (default stdout; an existing one is refused without -force)")
+				fs.BoolVar(&v.force, "force", false, "replace an existing -o file")
 				fs.StringVar(&v.name, "ledger", "", "ledger file when no daemon runs (default: the global -ledger)")
 			},
 			run: func(e *env, v *cmdFlags, args []string) error {
 				if len(args) != 1 {
 					return fmt.Errorf("%w: export sales, members, refunds or events", errUsage)
+				}
+				if v.output != "-" {
+					if err := refuseExisting(v.output, v.force); err != nil {
+						return err
+					}
 				}
 				return e.c.export(args[0], v.format, pick(v.name, e.ledgerPath), v.output, e.quiet)
 			}},
@@ -472,6 +482,19 @@ func commands() []*command {
 func noArgs(cmd string, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, cmd, strings.Join(args, " "))
+	}
+	return nil
+}
+
+// refuseExisting refuses to write over an existing file unless force: a
+// backup or an export named like an earlier one (`export sales -o
+// b1.db`) replaced it silently (exit 2).
+func refuseExisting(path string, force bool) error {
+	if path == "" || force {
+		return nil
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%w: %s exists and is left as it is; give another -o FILE, or -force to replace it", errUsage, path)
 	}
 	return nil
 }

@@ -233,3 +233,49 @@ func TestScanLine(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputFileNotOverwritten: backup -o and export -o refuse a file that
+// exists (exit 2, the file unchanged) unless -force; an export named like
+// an earlier backup replaced the backup silently.
+func TestOutputFileNotOverwritten(t *testing.T) {
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "ledger.db")
+	l, err := ledger.Open(ledgerPath, &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	t.Setenv("LOYALTY_API", "http://127.0.0.1:1") // no daemon: loyaltyctl reads the ledger itself
+	b1 := filepath.Join(dir, "b1.db")
+	if code, out, errOut := runCtl("-ledger", ledgerPath, "-quiet", "backup", "-o", b1); code != 0 {
+		t.Fatalf("first backup: exit %d\n%s%s", code, out, errOut)
+	}
+	before, err := os.ReadFile(b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-ledger", ledgerPath, "-quiet", "export", "sales", "-o", b1},
+		{"-ledger", ledgerPath, "-quiet", "export", "members", "-format", "json", "-o", b1},
+		{"-ledger", ledgerPath, "-quiet", "backup", "-o", b1},
+	} {
+		code, _, errOut := runCtl(args...)
+		if code != 2 || !strings.Contains(errOut, "exists") || !strings.Contains(errOut, "-force") {
+			t.Errorf("loyaltyctl %v: exit %d, stderr %q; want 2 and a word on -force", args, code, errOut)
+		}
+		if after, _ := os.ReadFile(b1); !bytes.Equal(after, before) {
+			t.Fatalf("loyaltyctl %v changed %s", args, b1)
+		}
+	}
+	for _, args := range [][]string{
+		{"-ledger", ledgerPath, "-quiet", "backup", "-force", "-o", b1},
+		{"-ledger", ledgerPath, "-quiet", "export", "sales", "-o", b1, "-force"},
+	} {
+		if code, out, errOut := runCtl(args...); code != 0 {
+			t.Errorf("loyaltyctl %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	if after, _ := os.ReadFile(b1); !strings.HasPrefix(string(after), "sale_id") {
+		t.Errorf("export -force did not replace %s", b1)
+	}
+}
