@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +34,7 @@ A bbolt store is compacted afterwards, so no old bytes stay in the file.`
 		return err
 	}
 	if fs.NArg() != 1 || strings.TrimSpace(fs.Arg(0)) == "" {
-		return errors.New(use)
+		return usageError(use)
 	}
 	id := fs.Arg(0)
 	st, path, err := sf.openPath(false)

@@ -69,13 +69,35 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "loyalty-hq:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// usageError is a command line that could not be understood; its text
+// says what to type.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func usageErrorf(format string, a ...any) error { return usageError(fmt.Sprintf(format, a...)) }
+
+// exitCode is loyalty-hq's exit status for what run returned: 0 done, 2 a
+// command line that could not be understood, 1 anything else refused or
+// failed (docs/hq.md "Commands").
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue), errors.Is(err, hqreport.ErrUsage):
+		return 2
+	}
+	return 1
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("no command\n%s", usage)
+		return usageErrorf("no command\n%s", usage)
 	}
 	switch args[0] {
 	case "serve":
@@ -116,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	return usageErrorf("unknown command %q\n%s", args[0], usage)
 }
 
 func logger(cfg hqserve.Config, w io.Writer) *slog.Logger {
@@ -146,7 +168,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *path == "" {
-		return errors.New("serve needs -config FILE (see configs/loyalty-hq.example.yaml)")
+		return usageError("serve needs -config FILE (see configs/loyalty-hq.example.yaml)")
 	}
 	cfg, err := hqserve.Load(*path)
 	if err != nil {
@@ -198,7 +220,7 @@ func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("publish-config needs one document: loyalty-hq publish-config -config FILE DOC.yaml")
+		return usageError("publish-config needs one document: loyalty-hq publish-config -config FILE DOC.yaml")
 	}
 	data, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -213,7 +235,7 @@ func publishConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	if *path == "" {
-		return errors.New("publish-config needs -config FILE for the broker settings (or -check)")
+		return usageError("publish-config needs -config FILE for the broker settings (or -check)")
 	}
 	cfg, err := hqserve.Load(*path)
 	if err != nil {
@@ -262,7 +284,7 @@ func republishConfig(ctx context.Context, args []string, stdout io.Writer) error
 		return err
 	}
 	if *path == "" || fs.NArg() != 0 {
-		return errors.New("republish-config needs -config FILE and nothing else: loyalty-hq republish-config -config FILE")
+		return usageError("republish-config needs -config FILE and nothing else: loyalty-hq republish-config -config FILE")
 	}
 	cfg, err := hqserve.Load(*path)
 	if err != nil {
@@ -297,7 +319,11 @@ func republishConfig(ctx context.Context, args []string, stdout io.Writer) error
 // keys generates a signing key or prints a key's public half.
 func keys(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("keys needs generate or public\n%s", usage)
+		return usageErrorf("keys needs generate or public\n%s", usage)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, "usage: loyalty-hq keys generate -out FILE\n       loyalty-hq keys public -key FILE")
+		return nil
 	}
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	switch args[0] {
@@ -307,7 +333,7 @@ func keys(args []string, stdout io.Writer) error {
 			return err
 		}
 		if *out == "" {
-			return errors.New("keys generate needs -out FILE")
+			return usageError("keys generate needs -out FILE")
 		}
 		k, err := signing.Generate(nil)
 		if err != nil {
@@ -343,7 +369,7 @@ func keys(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, k.Public())
 		return nil
 	}
-	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
+	return usageErrorf("unknown keys command %q\n%s", args[0], usage)
 }
 
 // report runs the retention engineer's report/contacts commands, over head
@@ -356,7 +382,7 @@ func report(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if strings.HasPrefix(a, "-") && (name == "store" || name == "config") {
 			if !hasVal {
 				if i+1 >= len(args) {
-					return fmt.Errorf("%s needs a value", a)
+					return usageErrorf("%s needs a value", a)
 				}
 				i++
 				val = args[i]
@@ -438,8 +464,11 @@ func registerCmd(args []string, stdout io.Writer) error {
 	case "gap":
 		use = "usage: loyalty-hq register gap " + where + " [-note TEXT] REGISTER FROM TO"
 		note = fs.String("note", "", "why (kept with the gap)")
+	case "-h", "-help", "--help", "--h":
+		fmt.Fprintln(stdout, "usage: loyalty-hq register move "+where+" REGISTER STORE\n       loyalty-hq register adopt "+where+" REGISTER INCARNATION\n       loyalty-hq register gap "+where+" [-note TEXT] REGISTER FROM TO")
+		return nil
 	default:
-		return fmt.Errorf("register needs move, adopt or gap\n%s", usage)
+		return usageErrorf("register needs move, adopt or gap\n%s", usage)
 	}
 	if help, err := parseOp(fs, args, stdout, use); help || err != nil {
 		return err
@@ -449,7 +478,7 @@ func registerCmd(args []string, stdout io.Writer) error {
 		want = 3
 	}
 	if !sf.named() || fs.NArg() != want {
-		return errors.New(use)
+		return usageError(use)
 	}
 	reg := fs.Arg(0)
 	ids := []string{reg}
@@ -484,7 +513,7 @@ func registerCmd(args []string, stdout io.Writer) error {
 	from, err1 := strconv.ParseUint(fs.Arg(1), 10, 64)
 	to, err2 := strconv.ParseUint(fs.Arg(2), 10, 64)
 	if err1 != nil || err2 != nil || from == 0 {
-		return fmt.Errorf("FROM and TO are sequence numbers (as the register's status names them)\n%s", use)
+		return usageErrorf("FROM and TO are sequence numbers (as the register's status names them)\n%s", use)
 	}
 	return sf.withStore(false, func(st hqstore.Backend) error {
 		g, err := st.AcknowledgeGap(reg, from, to, *note)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -208,5 +209,34 @@ func TestHelpOfEveryCommand(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -bogus") || !strings.Contains(err.Error(), "usage: loyalty-hq") || out.Len() != 0 {
 			t.Errorf("%v: err %v, stdout %q", args, err, out.String())
 		}
+	}
+}
+
+// TestUsageErrorsExit2: a command line loyalty-hq cannot understand exits 2
+// (docs/hq.md "Commands"), with what to type; help for a command group
+// prints its usage and succeeds. They exited 1, and `register -h` failed.
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{}, {"frobnicate"}, {"serve"}, {"serve", "-bogus"}, {"publish-config"}, {"republish-config", "x"},
+		{"keys"}, {"keys", "rotate"}, {"keys", "generate"},
+		{"register"}, {"register", "move", "-store", "x.db", "r1"}, {"register", "gap", "-store", "x.db", "r1", "a", "b"},
+		{"members"}, {"members", "export", "-store", "x.db"}, {"members", "erase", "-store", "x.db"},
+		{"review", "-store", "x.db", "extra"}, {"review", "approve", "-store", "x.db", "r1"},
+		{"report"}, {"contacts", "frob"}, {"report", "-store"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		if code := exitCode(err); code != 2 || !strings.Contains(err.Error(), "usage") && !strings.Contains(err.Error(), "needs") {
+			t.Errorf("%v: exit %d, err %v; want 2 and what to type", args, code, err)
+		}
+	}
+	for _, args := range [][]string{{"register", "-h"}, {"members", "-h"}, {"keys", "-h"}} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, &out, &errb); err != nil || !strings.Contains(out.String(), "usage:") {
+			t.Errorf("%v: err %v, stdout %q", args, err, out.String())
+		}
+	}
+	if code := exitCode(errors.New("store locked")); code != 1 {
+		t.Errorf("a failure exits %d, want 1", code)
 	}
 }

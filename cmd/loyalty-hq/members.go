@@ -43,8 +43,12 @@ func membersCmd(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "erasures" {
 		return erasuresCmd(args[1:], stdout)
 	}
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, "usage: loyalty-hq members export|erase|erasures ... (loyalty-hq members COMMAND -h)")
+		return nil
+	}
 	if len(args) == 0 || args[0] != "export" {
-		return fmt.Errorf("members needs export, erase or erasures\n%s", usage)
+		return usageErrorf("members needs export, erase or erasures\n%s", usage)
 	}
 	fs := flag.NewFlagSet("members export", flag.ContinueOnError)
 	sf := addStoreFlags(fs)
@@ -54,7 +58,7 @@ func membersCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	if !sf.named() || fs.NArg() != 1 {
-		return errors.New("usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID")
+		return usageError("usage: loyalty-hq members export -store FILE|-config FILE [-contacts FILE] [-o FILE] ID")
 	}
 	id := fs.Arg(0)
 	st, err := sf.open(true)

@@ -42,7 +42,7 @@ func (f storeFlags) openPath(readOnly bool) (hqstore.Backend, string, error) {
 	path := *f.store
 	switch {
 	case path != "" && *f.config != "":
-		return nil, "", errors.New("give -store or -config, not both")
+		return nil, "", usageError("give -store or -config, not both")
 	case *f.config != "":
 		cfg, err := hqserve.Load(*f.config)
 		if err != nil {
@@ -91,7 +91,7 @@ func parseOp(fs *flag.FlagSet, args []string, out io.Writer, usage string) (help
 			fs.PrintDefaults()
 			return true, nil
 		}
-		return false, fmt.Errorf("%w\n%s", err, usage)
+		return false, usageErrorf("%v\n%s", err, usage)
 	}
 	return false, nil
 }

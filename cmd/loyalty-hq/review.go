@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +27,7 @@ func reviewCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	if !sf.named() || fs.NArg() != 0 {
-		return errors.New(use)
+		return usageError(use)
 	}
 	var rv []hqstore.Held
 	err := sf.withStore(true, func(st hqstore.Backend) error {
@@ -78,7 +77,7 @@ func reviewDecide(verb string, args []string, stdout io.Writer) error {
 		return err
 	}
 	if !sf.named() || fs.NArg() != 2 {
-		return errors.New(use)
+		return usageError(use)
 	}
 	seq, err := strconv.ParseUint(fs.Arg(1), 10, 64)
 	if err != nil || seq == 0 {

@@ -375,7 +375,7 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 		return fmt.Errorf("%w: export what? sales, members, refunds or events", errUsage)
 	}
 	if format != "csv" && format != "json" {
-		return errors.New("-format must be csv or json")
+		return fmt.Errorf("%w: -format must be csv or json, not %q", errUsage, format)
 	}
 	run := func(w io.Writer, bar *progressbar.ProgressBar) error {
 		if bar != nil {

@@ -331,6 +331,9 @@ func commands() []*command {
 				if err := noArgs("member enrol", args); err != nil {
 					return err
 				}
+				if v.id == "" {
+					return fmt.Errorf("%w: member enrol needs -id (e.g. the card number printed on the card)", errUsage)
+				}
 				aliases := append([]string(nil), v.aliases...)
 				if len(aliases) == 0 && v.id != "" {
 					aliases = append(aliases, v.id)
@@ -366,6 +369,9 @@ func commands() []*command {
 				fs.StringVar(&v.member, "member", "", "member card, phone or id")
 			},
 			run: func(e *env, v *cmdFlags, args []string) error {
+				if v.id == "" {
+					return fmt.Errorf("%w: sale needs -id (the idempotency key, e.g. the POS receipt number)", errUsage)
+				}
 				lines, err := parseLines(args)
 				if err != nil {
 					return fmt.Errorf("%w: %v", errUsage, err)
@@ -379,6 +385,9 @@ func commands() []*command {
 			run: func(e *env, v *cmdFlags, args []string) error {
 				if len(args) == 0 {
 					return fmt.Errorf("%w: refund needs the SALE id", errUsage)
+				}
+				if v.id == "" {
+					return fmt.Errorf("%w: refund needs -id (the refund's idempotency key)", errUsage)
 				}
 				var lines []map[string]any
 				for _, a := range args[1:] {
@@ -399,6 +408,9 @@ func commands() []*command {
 			run: func(e *env, v *cmdFlags, args []string) error {
 				if len(args) != 1 {
 					return fmt.Errorf("%w: void takes one SALE id", errUsage)
+				}
+				if v.id == "" || v.reason == "" {
+					return fmt.Errorf("%w: void needs -id (the void's idempotency key) and -reason", errUsage)
 				}
 				return e.c.call("POST", "/v1/sales/"+url.PathEscape(args[0])+"/void", map[string]any{"id": v.id, "reason": v.reason}, e.c.showRefund)
 			}},

@@ -73,6 +73,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"sale", "-id", "x", "4006381333931:zero:250"}, "sku:quantity:unit_price"},
 		{[]string{"scan", "-bogus", "1"}, "flag provided but not defined: -bogus"},
 		{[]string{"member", "consent", "m1"}, "say -given or -withdraw"},
+		{[]string{"sale", "4006381333931:1:250"}, "sale needs -id"},
+		{[]string{"refund", "s1"}, "refund needs -id"},
+		{[]string{"void", "s1", "-id", "v1"}, "void needs -id (the void's idempotency key) and -reason"},
+		{[]string{"member", "enrol", "-name", "Ann"}, "member enrol needs -id"},
+		{[]string{"export", "events", "-format", "xml"}, "-format must be csv or json"},
 	} {
 		code, _, errOut := runCtl(tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {
