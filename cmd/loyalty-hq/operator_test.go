@@ -123,3 +123,44 @@ func TestReviewDismissReused(t *testing.T) {
 		t.Fatalf("after dismissing: %+v %v", rs, err)
 	}
 }
+
+// TestReviewNamesTheIncarnationToAdopt: a replacement's events held as
+// `incarnation` are listed by review with the replacement's incarnation in
+// full, and register adopt takes what review prints (outside tester: head
+// office's own tools did not show the incarnation to adopt).
+func TestReviewNamesTheIncarnationToAdopt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hq.db")
+	st, err := hqstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(seq uint64, inc string) hqstore.Event {
+		data, _ := json.Marshal(ledger.PointEvent{Register: "r1", Seq: seq, Kind: ledger.KindEarn, MemberID: "m1", Points: 10})
+		return hqstore.Event{Register: "r1", Store: "s1", Incarnation: inc, OutboxRecord: ledger.OutboxRecord{Seq: seq, ID: fmt.Sprintf("r1-%d", seq), Type: ledger.OutPoints, Data: data}}
+	}
+	const repl = "0123456789abcdef0123456789abcdef"
+	for _, evs := range [][]hqstore.Event{{ev(1, "aaaa"), ev(2, "aaaa")}, {ev(3, repl)}} {
+		if _, err := st.Apply(evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"review", "-store", path}, &out, &out); err != nil {
+		t.Fatalf("review: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "INCARNATION") {
+		t.Fatalf("review:\n%s", out.String())
+	}
+	f := strings.Fields(lines[1])
+	if len(f) < 5 || f[1] != "r1" || f[2] != repl || f[3] != "3" {
+		t.Fatalf("review row %q: want store, register, the replacement's incarnation in full, seq", lines[1])
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"register", "adopt", "-store", path, "r1", f[2]}, &out, &out); err != nil {
+		t.Fatalf("adopt %s as review printed it: %v\n%s", f[2], err, out.String())
+	}
+}

@@ -51,7 +51,7 @@ func reviewCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tREGISTER\tSEQ\tTYPE\tREASON\tWHY")
+	fmt.Fprintln(tw, "STORE\tREGISTER\tINCARNATION\tSEQ\tTYPE\tREASON\tWHY")
 	for _, h := range rv {
 		reason, why := h.Reason, h.Text
 		if h.Code != "" {
@@ -60,7 +60,8 @@ func reviewCmd(args []string, stdout io.Writer) error {
 		if why == "" {
 			why = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", h.Store, h.Register, h.Seq, h.Type, reason, why)
+		// The incarnation in full: what register adopt takes.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", h.Store, h.Register, cmp(h.Incarnation, "-"), h.Seq, h.Type, reason, why)
 	}
 	return tw.Flush()
 }

@@ -172,7 +172,11 @@ func fleetDoc(st hqstore.Views, svc *hq.Service, watch *fleetWatch, silence time
 	} else {
 		doc.Errors = append(doc.Errors, "review: "+err.Error())
 	}
-	for _, f := range svc.Fleet() {
+	storeOf := map[string]string{}
+	for _, rs := range regs {
+		storeOf[rs.Register] = rs.Store
+	}
+	for _, f := range fleetByRegister(svc.Fleet(), storeOf) {
 		r := row(f.Store, f.Register)
 		if r.Store == "" {
 			r.Store = f.Store
@@ -294,4 +298,31 @@ func fleetHandlers(mux *http.ServeMux, doc func() FleetDoc) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+}
+
+// fleetByRegister picks the status the fleet page shows for each register
+// id, in register order: the one sent under the store head office has
+// the register in (after a move the old store's retained status stays on
+// the broker, and used to win or lose by store name), else the latest.
+func fleetByRegister(fl []hq.FleetRegister, storeOf map[string]string) []hq.FleetRegister {
+	best := map[string]hq.FleetRegister{}
+	for _, f := range fl {
+		b, ok := best[f.Register]
+		switch {
+		case !ok:
+		case (b.Store == storeOf[f.Register]) != (f.Store == storeOf[f.Register]):
+			if b.Store == storeOf[f.Register] {
+				continue
+			}
+		case !f.At.After(b.At):
+			continue
+		}
+		best[f.Register] = f
+	}
+	out := make([]hq.FleetRegister, 0, len(best))
+	for _, f := range best {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b hq.FleetRegister) int { return cmp.Compare(a.Register, b.Register) })
+	return out
 }
