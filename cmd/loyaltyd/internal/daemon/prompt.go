@@ -18,7 +18,9 @@ import (
 // summary when the register holds one, and from the member's local
 // purchase history when it does not. Birthday, first return visit, due
 // and sleeping are time-based: while the clock is not trusted only "close
-// to the next reward" can be said. The rewards are those of the rule set
+// to the next reward" can be said. clk is the ledger's verdict
+// (verdictClock, as the daemon wires it): a synchronised clock in a fault
+// is not trusted (TestPromptDuringClockFault). The rewards are those of the rule set
 // in force in the ledger at the moment of the prompt, so a head-office
 // update is followed at once.
 func promptFunc(l *ledger.Ledger, clk clock.Clock, loc *time.Location, log *slog.Logger) checkout.PromptFunc {

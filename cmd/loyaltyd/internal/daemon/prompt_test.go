@@ -151,3 +151,34 @@ func TestPromptFollowsTheRulesInForce(t *testing.T) {
 		t.Fatalf("after head office's new rule set: %q", got)
 	}
 }
+
+// TestPromptDuringClockFault: the prompt as the daemon wires it (the
+// ledger's verdict, verdictClock) says nothing time-based while a
+// synchronised clock is in a fault: a clock a year ahead of the ledger's
+// trusted-time mark is no date for "birthday today". The raw clock would
+// have said it.
+func TestPromptDuringClockFault(t *testing.T) {
+	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	clk := ledgertest.NewClock(now, true)
+	led := ledgertest.Open(t, &ledger.Options{Register: "r1", Clock: clk})
+	ahead := now.AddDate(1, 0, 3)
+	m, err := led.Enrol(context.Background(), ledger.Member{ID: "m4", Birthday: ahead.Format("--01-02")}) // sets the mark
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(ahead, true) // no time passed: an "ahead" fault
+	if cs, err := led.ClockStatus(); err != nil || cs.Fault != ledger.FaultAhead {
+		t.Fatalf("clock status %+v %v, want an ahead fault", cs, err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got := promptFunc(led, clk, time.UTC, log)(m, 0); got == "" {
+		t.Fatal("the raw clock gives no birthday prompt: the test shows nothing")
+	}
+	if got := promptFunc(led, verdictClock{led, clk}, time.UTC, log)(m, 0); got != "" {
+		t.Fatalf("prompt during an ahead fault: %q", got)
+	}
+	clk.Step(now.Add(time.Minute), true) // agrees again: the birthday is in three days
+	if got := promptFunc(led, verdictClock{led, clk}, time.UTC, log)(m, 0); got != "Birthday this week: give the birthday reward" {
+		t.Fatalf("prompt once the clock agrees again: %q", got)
+	}
+}
