@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -672,6 +673,23 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "missing_id", "A new member needs an id (e.g. the card number printed on the card).")
 		return
 	}
+	// Consent given at enrolment is recorded as PUT .../consent records it:
+	// the register's time and clock trust, never the caller's, and a
+	// documented channel ("api" when none is named); the ledger starts the
+	// history with it. It was stored at 0001-01-01, with no channel and no
+	// history, when the body named no channel.
+	m.ConsentHistory = nil
+	if m.Consent.Given || m.Consent.Channel != "" || m.Consent.Note != "" {
+		ch, ok := consentChannel(m.Consent.Channel)
+		if !ok {
+			writeErr(w, 400, "invalid_input", fmt.Sprintf("consent.channel %q: one of %s; nothing was changed.", m.Consent.Channel, strings.Join(ConsentChannels, ", ")))
+			return
+		}
+		now, trusted := s.o.Clock.Now()
+		m.Consent = ledger.Consent{Given: m.Consent.Given, Channel: ch, At: now, ClockTrusted: trusted, Note: m.Consent.Note}
+	} else {
+		m.Consent = ledger.Consent{}
+	}
 	if s.o.CheckAlias != nil {
 		for _, a := range m.Aliases {
 			if err := s.o.CheckAlias(a); err != nil {
@@ -688,11 +706,25 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	s.memberResp(w, r, out, http.StatusCreated)
 }
 
-// ConsentBody is the body of PUT /v1/members/{id}/consent.
+// ConsentBody is the body of PUT /v1/members/{id}/consent. Given is
+// required: a body without it ({}) recorded a withdrawal.
 type ConsentBody struct {
-	Given   bool   `json:"given"`
+	Given   *bool  `json:"given"`
 	Channel string `json:"channel"`
 	Note    string `json:"note,omitempty"`
+}
+
+// ConsentChannels are the ways a consent change may be recorded through
+// the API (docs/api.md); another channel is refused.
+var ConsentChannels = []string{"in-store", "api", "web", "paper"}
+
+// consentChannel is the channel to record for c ("api" for none), and
+// whether it is one of ConsentChannels.
+func consentChannel(c string) (string, bool) {
+	if c == "" {
+		return "api", true
+	}
+	return c, slices.Contains(ConsentChannels, c)
 }
 
 func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
@@ -700,8 +732,14 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &b) {
 		return
 	}
-	if b.Channel == "" {
-		b.Channel = "api"
+	if b.Given == nil {
+		writeErr(w, 400, "invalid_input", `Say "given": true (consent given) or false (withdrawn); nothing was changed.`)
+		return
+	}
+	ch, ok := consentChannel(b.Channel)
+	if !ok {
+		writeErr(w, 400, "invalid_input", fmt.Sprintf("channel %q: one of %s; nothing was changed.", b.Channel, strings.Join(ConsentChannels, ", ")))
+		return
 	}
 	mem, err := s.resolveMember(r.PathValue("id"))
 	if err != nil {
@@ -709,7 +747,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now, trusted := s.o.Clock.Now()
-	m, err := s.o.Ledger.SetConsent(r.Context(), mem.ID, ledger.Consent{Given: b.Given, Channel: b.Channel, At: now, ClockTrusted: trusted, Note: b.Note})
+	m, err := s.o.Ledger.SetConsent(r.Context(), mem.ID, ledger.Consent{Given: *b.Given, Channel: ch, At: now, ClockTrusted: trusted, Note: b.Note})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -435,3 +435,48 @@ func TestRegisterRestoreTwiceWhileWaiting(t *testing.T) {
 		t.Fatalf("epochs %+v (%v): the waiting incarnation is no longer the last", eps, err)
 	}
 }
+
+// TestConsentInput: consent is recorded with the register's time and clock
+// trust and a documented channel, whether at enrolment or by PUT
+// .../consent; a body that does not say given or true/false, or names
+// another channel, is 400 invalid_input and changes nothing. Enrolment
+// stored {"given":true} at 0001-01-01 with no channel and no history, {}
+// recorded a withdrawal, and "carrier-pigeon" was taken.
+func TestConsentInput(t *testing.T) {
+	e := setup(t)
+	start := time.Now().Add(-time.Minute)
+	code, out := e.call(t, "POST", "/v1/members", `{"id":"m2","name":"Ivan","aliases":["M00000025"],"consent":{"given":true,"at":"1970-01-01T00:00:00Z","clock_trusted":true},"consent_history":[{"given":false,"channel":"web","at":"1970-01-01T00:00:00Z"}]}`, local, "")
+	if code != 201 {
+		t.Fatalf("enrol with consent: %d %v", code, out)
+	}
+	m, err := e.l.Member("m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Consent; !c.Given || c.Channel != "api" || c.At.Before(start) || len(m.ConsentHistory) != 1 || m.ConsentHistory[0] != c {
+		t.Fatalf("consent at enrolment: %+v, history %+v; want given by api, stamped now, the history that one", c, m.ConsentHistory)
+	}
+	before := e.stats(t)
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/v1/members/m2/consent", `{}`},
+		{"PUT", "/v1/members/m2/consent", `{"channel":"in-store"}`},
+		{"PUT", "/v1/members/m2/consent", `{"given":false,"channel":"carrier-pigeon"}`},
+		{"POST", "/v1/members", `{"id":"m3","name":"Eve","consent":{"given":true,"channel":"carrier-pigeon"}}`},
+	} {
+		code, out := e.call(t, tc.method, tc.path, tc.body, local, "")
+		if code != 400 || out["code"] != "invalid_input" {
+			t.Errorf("%s %s %s: %d %v, want 400 invalid_input", tc.method, tc.path, tc.body, code, out)
+		}
+	}
+	if after := e.stats(t); after != before {
+		t.Fatalf("refused consent input changed the ledger: %+v -> %+v", before, after)
+	}
+	if m, _ := e.l.Member("m2"); !m.Consent.Given {
+		t.Fatalf("a refused body withdrew consent: %+v", m.Consent)
+	}
+	for _, ch := range []string{"in-store", "api", "web", "paper"} {
+		if code, out := e.call(t, "PUT", "/v1/members/m2/consent", `{"given":false,"channel":"`+ch+`"}`, local, ""); code != 200 {
+			t.Errorf("channel %s: %d %v", ch, code, out)
+		}
+	}
+}
