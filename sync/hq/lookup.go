@@ -3,6 +3,7 @@ package hq
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
@@ -33,6 +34,16 @@ func (s *Service) requests(ctx context.Context) {
 			}
 			s.sums.catchUp(t.Store, t.Register, c.From)
 		case protocol.KindLookup:
+			// The bound comes first: a refused lookup costs head office
+			// no decoding, no read and no write.
+			if ok, first := s.lookupLimit.allow(regKey{t.Store, t.Register}, time.Now()); !ok {
+				s.count(func(st *Status) { st.LookupsRefused++ })
+				if first {
+					s.log.Warn("card lookups refused: the register asks faster than head office answers one register (a stolen credential reading members?)",
+						"store", t.Store, "register", t.Register, "every", s.opts.LookupEvery, "burst", s.opts.LookupBurst)
+				}
+				continue
+			}
 			l, err := protocol.DecodeLookup(m.payload, t.Register)
 			if err != nil {
 				s.log.Warn("lookup refused", "topic", m.topic, "err", err)
@@ -44,7 +55,10 @@ func (s *Service) requests(ctx context.Context) {
 }
 
 // answerLookup publishes head office's summary of the member an alias
-// names (or that no member has it) to the asking register, signed.
+// names (or that no member has it) to the asking register, signed. Only
+// an alias finds a member (a card or phone presented at the till), not a
+// member id; the summary carries the till's part of the profile
+// (TillProfile).
 func (s *Service) answerLookup(t protocol.Topic, l protocol.Lookup) {
 	s.count(func(st *Status) { st.Lookups++ })
 	f := protocol.Found{Store: t.Store, Register: t.Register, ID: l.ID}
@@ -58,8 +72,9 @@ func (s *Service) answerLookup(t protocol.Topic, l protocol.Lookup) {
 		p := ToProtocol(sum)
 		f.Member, f.Seq = &p, seq
 		// The store now holds the member: its later summaries and an
-		// erasure must reach it too.
-		if err := s.st.SeenAt(sum.Member.ID, t.Store); err != nil {
+		// erasure must reach it too. It is not a store where the member
+		// shops (the policy's profile check does not count it).
+		if err := s.st.LookedUp(sum.Member.ID, t.Store); err != nil {
 			s.log.Warn("lookup not answered", "register", t.Register, "err", err)
 			return
 		}

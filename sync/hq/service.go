@@ -117,6 +117,17 @@ type Options struct {
 	// (pgstore.Coordinator). Nil: this service sends the summaries of its
 	// own commits.
 	Coordinator Coordinator
+	// LookupEvery and LookupBurst bound the card lookups head office
+	// answers for one register: LookupBurst at once, then one per
+	// LookupEvery; what comes faster is refused unanswered (the register
+	// times out as without an answer), counted in
+	// Status.LookupsRefused and logged once per run of refusals. Lookups
+	// are answered one at a time, so this keeps one register's flood (a
+	// stolen credential reading members) from holding up every other
+	// till's lookup. Defaults 1s and 20; a till asks only for a card it
+	// does not know.
+	LookupEvery time.Duration
+	LookupBurst int
 	// Policy, when set, checks every event before its effect is applied
 	// (sync/hq/policy): what it refuses is held for review, logged,
 	// counted and told to the register. loyalty-hq serve always sets one;
@@ -174,6 +185,7 @@ type Status struct {
 	// highest is checked again when that time is up).
 	RebasesRefused uint64 `json:"summary_rebases_refused"`
 	Lookups        uint64 `json:"lookups"`         // card lookups answered
+	LookupsRefused uint64 `json:"lookups_refused"` // card lookups refused unanswered: a register asking faster than Options.LookupEvery allows
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
 	// PolicyHeld counts events head office's policy held for review
 	// (applied to their stream, not to balances or members), by check
@@ -212,6 +224,9 @@ type Service struct {
 		Status
 	}
 	fleet *fleet
+	// lookupLimit bounds each register's card lookups (used only by
+	// the requests goroutine).
+	lookupLimit *limiter
 	// connErrAt is when the current connection error was last logged
 	// (under stats).
 	connErrAt time.Time
@@ -291,12 +306,18 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	if opts.SummaryMonths == 0 {
 		opts.SummaryMonths = 12
 	}
+	if opts.LookupEvery <= 0 {
+		opts.LookupEvery = time.Second
+	}
+	if opts.LookupBurst <= 0 {
+		opts.LookupBurst = 20
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Service{fleet: newFleet(), st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16),
-		reqIn: make(chan inMsg, 1024)}
+		reqIn: make(chan inMsg, 1024), lookupLimit: newLimiter(opts.LookupEvery, opts.LookupBurst)}
 	s.gate = newByteGate(opts.MaxQueuedBytes, s.log)
 	if opts.Policy != nil {
 		if err := s.loadRuleSets(); err != nil {

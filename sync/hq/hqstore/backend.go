@@ -81,16 +81,24 @@ type Streams interface {
 	// Rebase it may not make now (a register's credentials alone must not
 	// rebase a store's stream at will).
 	SummaryCounter() (uint64, error)
-	// LookupSummary finds a member by alias or id: its summary and the
-	// summary's version; ErrUnknownMember when unknown.
+	// LookupSummary finds a member by one of its aliases (a card or
+	// phone number presented at a till): its summary and the summary's
+	// version; ErrUnknownMember when no member has that alias. A member
+	// id is not an alias: a register that knows only the id learns
+	// nothing (docs/protocol.md "Card lookup").
 	LookupSummary(alias string) (MemberSummary, uint64, error)
-	// ShopsOf returns the stores where the member was seen within months
-	// months (<= 0: ever), in store order.
+	// ShopsOf returns the stores that hold the member, where it was seen
+	// (enrolled, bought) or that were told about it (LookedUp), within
+	// months months (<= 0: ever), in store order: the stores its
+	// summaries and erase documents go to.
 	ShopsOf(member string, months int) ([]string, error)
-	// SeenAt records that a store's register was told about the member
+	// LookedUp records that a store's register was told about the member
 	// (a card lookup answered): from then on the store gets the member's
-	// summaries and erase documents like a store where it shopped.
-	SeenAt(member, store string) error
+	// summaries and erase documents (ShopsOf). It is recorded apart from
+	// where the member shops: the policy's profile check (Txn.Shops) does
+	// not count it. A store already marked within the hour is not
+	// written again.
+	LookedUp(member, store string) error
 }
 
 // Views is what head office's status endpoint reads.

@@ -25,8 +25,12 @@ import (
 // bought (any event of that store touched it) within the window given to
 // TakeSummaries; Apply records those stores and marks the member, in the
 // same transaction, so a crash between ingest and summary loses nothing.
+// A store whose register was answered a card lookup of the member
+// belongs to them too (LookedUp), recorded apart: only where the member
+// shops counts for the policy (boltTxn.Shops).
 var (
 	bShops   = []byte("summary_shops")   // member \x00 store -> unix seconds head office last saw the member there
+	bTold    = []byte("summary_told")    // member \x00 store -> unix seconds head office last answered a lookup of the member there
 	bDirty   = []byte("summary_dirty")   // member -> "": changed since its last summary
 	bStreams = []byte("summary_streams") // store -> {head, sent, p: pos -> member, m: member -> pos}
 	kSumPos  = []byte("summary_position")
@@ -122,31 +126,51 @@ func (b *boltTxn) MarkChanged(member string, stores []string, at time.Time) erro
 	return nil
 }
 
-// SeenAt records that a store was told about the member
-// (Streams.SeenAt).
-func (s *Store) SeenAt(member, store string) error {
+// lookedUpAgain: a store marked within this long is not written again by
+// LookedUp (the summary window is months; a lookup is a durable write
+// otherwise, one at a time on head office's request goroutine).
+const lookedUpAgain = time.Hour
+
+// LookedUp records that a store was told about the member by a card
+// lookup (Streams.LookedUp), apart from where the member shops.
+func (s *Store) LookedUp(member, store string) error {
 	now, _ := s.opts.Clock.Now()
+	at := uint64(max(now.Unix(), 0))
+	k := shopKey(member, store)
+	recent := func(tx *bolt.Tx) bool {
+		for _, name := range [][]byte{bTold, bShops} {
+			if b := tx.Bucket(name); b != nil {
+				if v := b.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v)+uint64(lookedUpAgain/time.Second) >= at {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var done bool
+	if err := s.db.View(func(tx *bolt.Tx) error { done = recent(tx); return nil }); err != nil || done {
+		return err
+	}
 	err := s.update(func(tx *bolt.Tx) error {
-		shops, err := tx.CreateBucketIfNotExists(bShops)
+		if recent(tx) {
+			return nil
+		}
+		told, err := tx.CreateBucketIfNotExists(bTold)
 		if err != nil {
 			return err
 		}
-		k := shopKey(member, store)
-		at := uint64(max(now.Unix(), 0))
-		if v := shops.Get(k); len(v) == 8 && binary.BigEndian.Uint64(v) >= at {
-			return nil
-		}
-		return shops.Put(k, u64(at))
+		return told.Put(k, u64(at))
 	})
 	if err != nil {
-		return fmt.Errorf("member %q seen at store %q: %w", member, store, err)
+		return fmt.Errorf("member %q looked up at store %q: %w", member, store, err)
 	}
 	return nil
 }
 
-// Shops returns every store where the member was seen.
+// Shops returns every store where the member was seen (not the stores
+// only told about it).
 func (b *boltTxn) Shops(member string) ([]string, error) {
-	return storesOf(b.tx, member, time.Time{}), nil
+	return marksOf(b.tx, bShops, member, time.Time{}), nil
 }
 
 func shopKey(member, store string) []byte {
@@ -156,10 +180,24 @@ func shopKey(member, store string) []byte {
 	return append(k, store...)
 }
 
-// storesOf returns the stores where the member was seen at or after since
-// (all of them when since is zero).
+// storesOf returns the stores that hold the member: where it was seen,
+// or that were told about it by a lookup, at or after since (all of them
+// when since is zero), in store order.
 func storesOf(tx *bolt.Tx, member string, since time.Time) []string {
-	b := tx.Bucket(bShops)
+	out := marksOf(tx, bShops, member, since)
+	for _, st := range marksOf(tx, bTold, member, since) {
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// marksOf returns the stores of the member's marks in bucket name (bShops
+// or bTold) at or after since (all when since is zero), in store order.
+func marksOf(tx *bolt.Tx, name []byte, member string, since time.Time) []string {
+	b := tx.Bucket(name)
 	if b == nil {
 		return nil
 	}
@@ -175,8 +213,9 @@ func storesOf(tx *bolt.Tx, member string, since time.Time) []string {
 	return out
 }
 
-// ShopsOf returns the stores where head office saw the member within the
-// last months months (all when months <= 0), in store order.
+// ShopsOf returns the stores where head office saw the member, or told
+// them about it, within the last months months (all when months <= 0), in
+// store order.
 func (s *Store) ShopsOf(member string, months int) ([]string, error) {
 	since := s.since(months)
 	var out []string
@@ -475,9 +514,10 @@ func (s *Store) SummaryStreams() ([]StreamState, error) {
 	return out, err
 }
 
-// LookupSummary finds a member by alias or member id and returns its
+// LookupSummary finds a member by one of its aliases and returns its
 // summary and the position of the chain-wide counter when it was read (the
-// summary's version). ErrUnknownMember when head office knows neither.
+// summary's version). ErrUnknownMember when no member has the alias; a
+// member id is not looked up (Streams.LookupSummary).
 func (s *Store) LookupSummary(alias string) (MemberSummary, uint64, error) {
 	now, _ := s.opts.Clock.Now()
 	var out MemberSummary
@@ -485,7 +525,7 @@ func (s *Store) LookupSummary(alias string) (MemberSummary, uint64, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := string(tx.Bucket(bAliases).Get([]byte(alias)))
 		if id == "" {
-			id = alias
+			return fmt.Errorf("alias %q: %w", alias, ErrUnknownMember)
 		}
 		m, err := loadMember(tx, id)
 		if err != nil {

@@ -75,7 +75,8 @@ type Txn interface {
 	// order.
 	MarkChanged(member string, stores []string, at time.Time) error
 	// Shops returns every store where the member was seen (MarkChanged),
-	// in any order; the policy reads it.
+	// in any order; the policy reads it. Stores only told about the
+	// member by a lookup (Streams.LookedUp) are not among them.
 	Shops(member string) ([]string, error)
 	// Running figures (figures.go): a sale's part in its member's
 	// figures and a member's purchase days (FigureDays: those in

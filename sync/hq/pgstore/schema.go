@@ -163,6 +163,14 @@ var migrations = []string{
 		n           bigserial PRIMARY KEY,
 		members     text[] NOT NULL
 	);`,
+	// 9: the stores told about a member by a card lookup, apart from
+	// hq_shops (where it shops, which the policy reads).
+	`CREATE TABLE IF NOT EXISTS hq_told (
+		member      text COLLATE "C" NOT NULL,
+		store       text COLLATE "C" NOT NULL,
+		at          bigint NOT NULL,
+		PRIMARY KEY (member, store)
+	);`,
 }
 
 // afterMigration runs, in the migration's transaction, what a migration

@@ -15,7 +15,9 @@ import (
 
 // Member-summary streams on PostgreSQL: the same rules as the bbolt store
 // (hqstore/stream.go). hq_shops says where each member was seen (head
-// office's time, unix seconds), hq_dirty_batches and hq_dirty which
+// office's time, unix seconds), hq_told which stores head office told
+// about it by answering a card lookup (they get its summaries too, but
+// the policy reads hq_shops alone), hq_dirty_batches and hq_dirty which
 // members wait for a summary (Apply writes one row of the first for its
 // transaction's members, in the transaction; Rebase and what a take
 // leaves over write the second), hq_streams each store's
@@ -42,7 +44,8 @@ func (t *txn) MarkChanged(member string, stores []string, at time.Time) error {
 	return nil
 }
 
-// Shops returns every store where the member was seen. Its rows are
+// Shops returns every store where the member was seen (hq_shops, not
+// hq_told). Its rows are
 // written at the end of the batch (MarkChanged), so it reads only what
 // earlier batches recorded; the applier adds its own batch's.
 func (t *txn) Shops(member string) ([]string, error) {
@@ -103,7 +106,7 @@ func (s *Store) TakeSummaries(months, max int) ([]hqstore.StreamBatch, error) {
 		heads := map[string]uint64{}
 		for _, id := range ids {
 			var stores []string
-			if err := eachRow(ctx, tx, `SELECT store FROM hq_shops WHERE member = $1 AND at >= $2 ORDER BY store`, []any{id, since(now, months)}, func(r pgx.Rows) error {
+			if err := eachRow(ctx, tx, holdersQuery, []any{id, since(now, months)}, func(r pgx.Rows) error {
 				var st string
 				err := r.Scan(&st)
 				stores = append(stores, st)
@@ -233,18 +236,35 @@ func takeDirty(ctx context.Context, tx pgx.Tx, max int) ([]string, error) {
 	return ids, nil
 }
 
-// SeenAt records that a store was told about the member
-// (hqstore.Streams.SeenAt).
-func (s *Store) SeenAt(member, store string) error {
+// holdersQuery selects the stores that hold member $1 since $2: where it
+// was seen or that were told about it, in store order.
+const holdersQuery = `SELECT store FROM hq_shops WHERE member = $1 AND at >= $2
+	UNION SELECT store FROM hq_told WHERE member = $1 AND at >= $2 ORDER BY store`
+
+// LookedUp records that a store was told about the member by a card
+// lookup (hqstore.Streams.LookedUp), in hq_told; a mark of either table
+// within the hour is not written again.
+func (s *Store) LookedUp(member, store string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `INSERT INTO hq_shops (member, store, at) VALUES ($1, $2, $3)
-		ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_shops.at, EXCLUDED.at)`, member, store, max(s.now().Unix(), 0))
+	at := max(s.now().Unix(), 0)
+	var recent bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hq_told WHERE member = $1 AND store = $2 AND at >= $3)
+		OR EXISTS (SELECT 1 FROM hq_shops WHERE member = $1 AND store = $2 AND at >= $3)`,
+		member, store, at-int64(lookedUpAgain/time.Second)).Scan(&recent)
+	if err == nil && !recent {
+		_, err = s.pool.Exec(ctx, `INSERT INTO hq_told (member, store, at) VALUES ($1, $2, $3)
+			ON CONFLICT (member, store) DO UPDATE SET at = GREATEST(hq_told.at, EXCLUDED.at)`, member, store, at)
+	}
 	if err != nil {
-		return fmt.Errorf("member %q seen at store %q: %w", member, store, s.wrap(err))
+		return fmt.Errorf("member %q looked up at store %q: %w", member, store, s.wrap(err))
 	}
 	return nil
 }
+
+// lookedUpAgain is hqstore's: a store marked within it is not written
+// again by LookedUp.
+const lookedUpAgain = time.Hour
 
 // SummaryCounter returns the chain-wide counter
 // (hqstore.Streams.SummaryCounter).
@@ -380,8 +400,9 @@ func (s *Store) SummaryStreams() ([]hqstore.StreamState, error) {
 	return out, err
 }
 
-// LookupSummary finds a member by alias or id; the version is the
-// position counter when it was read.
+// LookupSummary finds a member by one of its aliases, not by member id
+// (hqstore.Streams.LookupSummary); the version is the position counter
+// when it was read.
 func (s *Store) LookupSummary(alias string) (hqstore.MemberSummary, uint64, error) {
 	now := s.now()
 	ctx, cancel := s.ctx()
@@ -395,7 +416,7 @@ func (s *Store) LookupSummary(alias string) (hqstore.MemberSummary, uint64, erro
 			return err
 		}
 		if id == "" {
-			id = alias
+			return fmt.Errorf("alias %q: %w", alias, hqstore.ErrUnknownMember)
 		}
 		row, ok, err := t.Member(id)
 		if err != nil {
@@ -420,12 +441,13 @@ func (s *Store) LookupSummary(alias string) (hqstore.MemberSummary, uint64, erro
 	return out, pos, err
 }
 
-// ShopsOf returns the stores where the member was seen within months.
+// ShopsOf returns the stores where the member was seen, or that were
+// told about it, within months.
 func (s *Store) ShopsOf(member string, months int) ([]string, error) {
 	now := s.now()
 	var out []string
 	err := s.read(func(ctx context.Context, _ *txn) error {
-		return eachRow(ctx, s.pool, `SELECT store FROM hq_shops WHERE member = $1 AND at >= $2 ORDER BY store`, []any{member, since(now, months)}, func(r pgx.Rows) error {
+		return eachRow(ctx, s.pool, holdersQuery, []any{member, since(now, months)}, func(r pgx.Rows) error {
 			var st string
 			err := r.Scan(&st)
 			out = append(out, st)

@@ -13,7 +13,9 @@ import (
 
 // askingMembers is the ledger as the checkout and the API see it, with
 // head office behind it: a card or alias this register does not know is
-// asked of head office (uplink.Lookup, bounded by sync.lookup_timeout).
+// asked of head office (uplink.Lookup, bounded by sync.lookup_timeout);
+// head office answers for aliases only, so a member id this register
+// does not know stays unknown.
 // When head office knows the member in time, its summary is in the ledger
 // by then, so the lookup finds it with the chain-wide balance; otherwise
 // the card stays unknown, as without sync.
@@ -42,13 +44,9 @@ func (m askingMembers) LookupAlias(alias string) (ledger.Member, error) {
 		return mem, err // head office does not know it either
 	}
 	m.log.Info("card not known here; head office knows the member", "member", s.MemberID, "took", time.Since(t0).Round(time.Millisecond))
-	mem, err = m.Members.LookupAlias(alias)
-	if errors.Is(err, ledger.ErrUnknownMember) && s.MemberID == alias {
-		// Head office finds members by id as well as by alias: the
-		// register then knows the member by its id.
-		return m.Members.Member(alias)
-	}
-	return mem, err
+	// Head office finds members only by an alias (a card or phone
+	// number), never by member id (docs/protocol.md "Card lookup").
+	return m.Members.LookupAlias(alias)
 }
 
 // askingMembers wraps the ledger's members with head office's lookup when

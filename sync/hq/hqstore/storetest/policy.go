@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,5 +287,61 @@ func testPolicyProfiles(t *testing.T, open Opener) {
 	}
 	if sum, err = s.Summary("m1"); err != nil || sum.Member.Name != "Ann B" || !sum.Member.Consent.Given {
 		t.Fatalf("m1 after shopping in s2: %+v %v", sum.Member, err)
+	}
+}
+
+// testLookupIsNotShopping: a card lookup is answered only for an alias
+// (a card or phone presented at a till), never for a bare member id; the
+// store whose register asked then receives the member's summaries and
+// erase documents, but it is not a store where the member shops: its
+// registers' rewrite of the member's profile stays held by the policy
+// until the member enrols or buys there.
+func testLookupIsNotShopping(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	s.SetPolicy(newTestPolicy(t, ledgertest.NewClock(t0, true)))
+	apply(t, s,
+		Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann", Aliases: []string{"C1"}, Contact: ledger.Contact{Phone: "+15550100"}}),
+		sale("r1", 2, "s1", "m1", 1000, 1),
+	)
+	take(t, s, 12)
+	if sum, _, err := s.LookupSummary("m1"); !errors.Is(err, hqstore.ErrUnknownMember) {
+		t.Errorf("a lookup by member id (no card presented) found %+v (%v), want ErrUnknownMember", sum.Member, err)
+	}
+	if sum, _, err := s.LookupSummary("C1"); err != nil || sum.Member.ID != "m1" {
+		t.Fatalf("lookup of card C1: %+v %v", sum.Member, err)
+	}
+	// What head office does once it answered s2's register about m1.
+	if err := s.LookedUp("m1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if shops, err := s.ShopsOf("m1", 12); err != nil || strings.Join(shops, ",") != "s1,s2" {
+		t.Fatalf("m1's summaries and erasures go to %v (%v), want s1,s2", shops, err)
+	}
+	res := apply(t, s,
+		inStore("s2", Ev("r2", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Mallory", Aliases: []string{"C1"}, Contact: ledger.Contact{Email: "m@evil.example"}})),
+	)
+	if len(res.PolicyHolds) != 1 || res.PolicyHolds[0].Code != policy.CodeProfile {
+		t.Fatalf("s2's rewrite of m1 after a mere lookup: held %+v, want it held as %q", res.PolicyHolds, policy.CodeProfile)
+	}
+	if sum, err := s.Summary("m1"); err != nil || sum.Member.Name != "Ann" || sum.Member.Contact.Email != "" {
+		t.Fatalf("m1's profile after s2's held rewrite: %+v %v", sum.Member, err)
+	}
+	// m1 earns at s1: the summary reaches s2 as well.
+	apply(t, s, sale("r1", 3, "s1-2", "m1", 500, 1))
+	if got := take(t, s, 12); strings.Join(got["s2"], ",") != "m1" || strings.Join(got["s1"], ",") != "m1" {
+		t.Fatalf("summaries after the lookup: %v, want m1 at s1 and s2", got)
+	}
+	// Once m1 buys in s2 (a sale and its points), s2's registers may
+	// change the profile.
+	res = apply(t, s,
+		inStore("s2", sale("r2", 2, "s2-1", "m1", 500, 1)),
+		inStore("s2", pts("r2", 3, ledger.KindEarn, "m1", 5, "s2-1")),
+		inStore("s2", Ev("r2", 4, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann B", Aliases: []string{"C1"}})),
+	)
+	if len(res.PolicyHolds) != 0 {
+		t.Fatalf("held after m1 bought in s2: %+v", res.PolicyHolds)
+	}
+	if sum, err := s.Summary("m1"); err != nil || sum.Member.Name != "Ann B" {
+		t.Fatalf("m1 after buying in s2: %+v %v", sum.Member, err)
 	}
 }

@@ -67,6 +67,7 @@ var cases = []struct {
 	{"PolicyProfiles", testPolicyProfiles},
 	{"ConsentLatestChoiceWins", testConsentLatestChoiceWins},
 	{"ConsentUntrustedClock", testConsentUntrustedClock},
+	{"LookupIsNotShopping", testLookupIsNotShopping},
 	{"RegisterStateAsCommitted", testRegisterState},
 	{"Erase", testErase},
 	{"ReusedHold", testReusedHold},

@@ -174,25 +174,28 @@ func testCatchUp(t *testing.T, open Opener) {
 	}
 }
 
-// testLookupSummary: by alias or member id; unknown is ErrUnknownMember;
-// the version is at least the older numbering's floor and below the next
-// position.
+// testLookupSummary: by any alias of the member, not by member id;
+// unknown is ErrUnknownMember; the version is at least the older
+// numbering's floor and below the next position.
 func testLookupSummary(t *testing.T, open Opener) {
 	s := open(t, hqstore.Options{})
-	apply(t, s, inStore("A", Ev("a1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana", Aliases: []string{"card-1"}})),
+	apply(t, s, inStore("A", Ev("a1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ana", Aliases: []string{"card-1", "+15550100"}})),
 		inStore("A", Earn("a1", 2, "m1", 70)))
-	for _, alias := range []string{"card-1", "m1"} {
+	for _, alias := range []string{"card-1", "+15550100"} {
 		sum, seq, err := s.LookupSummary(alias)
 		if err != nil || sum.Member.ID != "m1" || sum.Balance != 70 || seq < 1<<32 {
 			t.Fatalf("lookup %q: %+v %d %v", alias, sum, seq, err)
 		}
 	}
-	_, before, _ := s.LookupSummary("m1")
+	if _, _, err := s.LookupSummary("m1"); !errors.Is(err, hqstore.ErrUnknownMember) {
+		t.Fatalf("lookup by member id: %v, want ErrUnknownMember", err)
+	}
+	_, before, _ := s.LookupSummary("card-1")
 	bs, err := s.TakeSummaries(12, 0)
 	if err != nil || len(bs) != 1 || bs[0].Seq <= before {
 		t.Fatalf("the next position %+v is not above the lookup's version %d: %v", bs, before, err)
 	}
-	if _, after, _ := s.LookupSummary("m1"); after < bs[0].Seq {
+	if _, after, _ := s.LookupSummary("card-1"); after < bs[0].Seq {
 		t.Fatalf("lookup version %d below the position %d given before it", after, bs[0].Seq)
 	}
 	if _, _, err := s.LookupSummary("card-2"); !errors.Is(err, hqstore.ErrUnknownMember) {
@@ -200,7 +203,7 @@ func testLookupSummary(t *testing.T, open Opener) {
 	}
 	// A store told about m1 by a lookup holds it from then on: its
 	// summaries (and an erasure) go there too.
-	if err := s.SeenAt("m1", "B"); err != nil {
+	if err := s.LookedUp("m1", "B"); err != nil {
 		t.Fatal(err)
 	}
 	if shops, err := s.ShopsOf("m1", 12); err != nil || strings.Join(shops, ",") != "A,B" {
