@@ -112,65 +112,33 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		mux.HandleFunc("GET /members/{id}", func(w http.ResponseWriter, r *http.Request) {
 			sum, err := st.Summary(r.PathValue("id"))
 			if errors.Is(err, hqstore.ErrUnknownMember) {
-				http.Error(w, err.Error(), http.StatusNotFound)
+				writeError(w, http.StatusNotFound, "unknown_member", err)
 				return
 			} else if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
+				writeError(w, http.StatusInternalServerError, "store_error", err)
 				return
 			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(sum)
+			writeJSON(w, sum)
 		})
 		mux.HandleFunc("GET /configs", func(w http.ResponseWriter, _ *http.Request) {
-			cs, err := st.Configs()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(cs)
+			list, err := st.Configs()
+			writeList(w, list, err)
 		})
 		mux.HandleFunc("GET /doublespends", func(w http.ResponseWriter, _ *http.Request) {
-			ds, err := st.DoubleSpends()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(ds)
+			list, err := st.DoubleSpends()
+			writeList(w, list, err)
 		})
 		mux.HandleFunc("GET /review", func(w http.ResponseWriter, _ *http.Request) {
-			rv, err := st.Review()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			if rv == nil {
-				rv = []hqstore.Held{}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(rv)
+			list, err := st.Review()
+			writeList(w, list, err)
 		})
 		mux.HandleFunc("GET /gaps", func(w http.ResponseWriter, _ *http.Request) {
-			gs, err := st.Gaps()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			if gs == nil {
-				gs = []hqstore.Gap{}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(gs)
+			list, err := st.Gaps()
+			writeList(w, list, err)
 		})
 		mux.HandleFunc("GET /conflicts", func(w http.ResponseWriter, _ *http.Request) {
-			cs, err := st.Conflicts()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(cs)
+			list, err := st.Conflicts()
+			writeList(w, list, err)
 		})
 		if snap, ok := st.(interface {
 			Snapshot(io.Writer) (int64, error)
@@ -264,4 +232,31 @@ func OpenStore(cfg Config, forReports bool) (hqstore.Backend, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// writeJSON answers v as JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers an error as JSON, {"code", "message"}, as every other
+// answer of the status listener is JSON.
+func writeError(w http.ResponseWriter, status int, code string, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": err.Error()})
+}
+
+// writeList answers a list read from the store: the list as
+// a JSON array, [] when it is empty (never null), or the error.
+func writeList[T any](w http.ResponseWriter, list []T, err error) {
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "store_error", err)
+		return
+	}
+	if list == nil {
+		list = []T{}
+	}
+	writeJSON(w, list)
 }

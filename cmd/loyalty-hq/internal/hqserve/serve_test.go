@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 )
 
 // TestServeStatusAndShutdown runs head office against a real broker: the
-// status page answers, and cancelling (what SIGTERM does) stops it within
+// status page answers (lists and errors as JSON), and cancelling (what SIGTERM does) stops it within
 // its bound.
 func TestServeStatusAndShutdown(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
@@ -63,6 +64,7 @@ func TestServeStatusAndShutdown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval of a deadline-bounded wait
 	}
+	checkListsAndErrors(t, strings.TrimSuffix(url, "/status"))
 	cancel()
 	select {
 	case err := <-done:
@@ -109,4 +111,31 @@ func keyFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkListsAndErrors: the status listener's lists are JSON arrays, [] when
+// empty, and its errors JSON {"code", "message"} (docs/hq.md).
+// /doublespends and /conflicts answered null on an empty store, and GET
+// /members/nope plain text.
+func checkListsAndErrors(t *testing.T, base string) {
+	t.Helper()
+	get := func(path string) (int, string, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), strings.TrimSpace(string(b))
+	}
+	for _, path := range []string{"/configs", "/doublespends", "/conflicts", "/review", "/gaps"} {
+		if code, ct, body := get(path); code != 200 || ct != "application/json" || body != "[]" {
+			t.Errorf("GET %s on an empty store: %d %s %q, want 200 application/json []", path, code, ct, body)
+		}
+	}
+	code, ct, body := get("/members/nope")
+	var e struct{ Code, Message string }
+	if code != 404 || ct != "application/json" || json.Unmarshal([]byte(body), &e) != nil || e.Code != "unknown_member" || e.Message == "" {
+		t.Errorf("GET /members/nope: %d %s %q, want 404 JSON unknown_member", code, ct, body)
+	}
 }
