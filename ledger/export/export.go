@@ -82,29 +82,59 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// Sales writes every sale as JSON lines or CSV: one row per line of a sale,
-// with the line's amount (quantity x unit price - line discount) and the
-// sale-level discount of the rewards redeemed, so the rows add up to the
-// sale's total.
+// saleJSON is one sale in the JSON export: the sale as recorded, with the
+// figures the CSV rows carry (docs/api.md): sale_total, reward_discount,
+// rewards, and line_amount on every line.
+type saleJSON struct {
+	ledger.Sale
+	Lines          []lineJSON   `json:"lines"`
+	SaleTotal      ledger.Money `json:"sale_total"`
+	RewardDiscount ledger.Money `json:"reward_discount"`
+	Rewards        []string     `json:"rewards"`
+}
+
+type lineJSON struct {
+	ledger.Line
+	LineAmount ledger.Money `json:"line_amount"`
+}
+
+// rewardsOf is the discount of the rewards a sale redeemed, and their ids.
+func rewardsOf(s ledger.Sale) (ledger.Money, []string) {
+	var rd ledger.Money
+	ids := []string{}
+	for _, r := range s.Redemptions {
+		rd += r.Discount
+		ids = append(ids, r.RewardID)
+	}
+	return rd, ids
+}
+
+// Sales writes every sale as CSV, one row per line of a sale, or as JSON
+// lines, one object per sale with its lines: the line's amount (quantity x
+// unit price - line discount) and the sale-level discount of the rewards
+// redeemed, so the line amounts minus the reward discount give the sale's
+// total.
 func Sales(w io.Writer, l interface {
 	ForEachSale(func(ledger.Sale) error) error
 }, format Format) error {
 	header := []string{"sale_id", "register", "seq", "member_id", "wall_time", "clock_trusted", "line", "sku", "category", "quantity", "unit_price", "discount", "sale_total", "line_amount", "reward_discount", "rewards"}
 	return table(w, format, "sales", header, l.ForEachSale, func(s ledger.Sale) [][]string {
-		var rd ledger.Money
-		var ids []string
-		for _, r := range s.Redemptions {
-			rd += r.Discount
-			ids = append(ids, r.RewardID)
-		}
+		rd, ids := rewardsOf(s)
 		out := make([][]string, 0, len(s.Lines))
 		for _, ln := range s.Lines {
 			out = append(out, []string{s.ID, s.Register, strconv.FormatUint(s.Seq, 10), s.MemberID, timeText(s.WallTime),
 				strconv.FormatBool(s.ClockTrusted), strconv.Itoa(ln.No), ln.SKU, ln.Category, strconv.FormatInt(ln.Quantity, 10),
-				itoa(ln.UnitPrice), itoa(ln.Discount), itoa(s.Total), itoa(ledger.Money(ln.Quantity)*ln.UnitPrice - ln.Discount), itoa(rd), strings.Join(ids, " ")})
+				itoa(ln.UnitPrice), itoa(ln.Discount), itoa(s.Total), itoa(ln.Amount()), itoa(rd), strings.Join(ids, " ")})
 		}
 		return out
-	}, func(s ledger.Sale) any { return s })
+	}, func(s ledger.Sale) any {
+		rd, ids := rewardsOf(s)
+		o := saleJSON{Sale: s, Lines: make([]lineJSON, len(s.Lines)), SaleTotal: s.Total, RewardDiscount: rd, Rewards: ids}
+		for i, ln := range s.Lines {
+			o.Lines[i] = lineJSON{Line: ln, LineAmount: ln.Amount()}
+		}
+		return o
+	})
 }
 
 // Refunds writes every refund and void as JSON lines or CSV (one row per

@@ -195,3 +195,37 @@ func TestRealLedgerExports(t *testing.T) {
 		t.Fatalf("members JSON %s: %+v %v", buf.Bytes(), m, err)
 	}
 }
+
+// TestSalesJSONCarriesTheFigures: the JSON export gives each sale with the
+// figures docs/api.md promises, as the CSV rows do: line_amount on every
+// line, the sale's reward_discount, rewards and sale_total, the line
+// amounts minus the reward discount giving sale_total. It gave the raw
+// sale without them.
+func TestSalesJSONCarriesTheFigures(t *testing.T) {
+	l := fakeLedger{sales: []ledger.Sale{{ID: "s1", Register: "r1", Seq: 3, Total: 300,
+		Lines:       []ledger.Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 200, Discount: 50}, {No: 2, SKU: "B", Quantity: 1, UnitPrice: 300}},
+		Redemptions: []ledger.Redemption{{RewardID: "coffee", Discount: 350}}}}}
+	var buf bytes.Buffer
+	if err := export.Sales(&buf, l, export.JSON); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID    string `json:"id"`
+		Lines []struct {
+			SKU        string `json:"sku"`
+			LineAmount *int64 `json:"line_amount"`
+		} `json:"lines"`
+		SaleTotal      *int64   `json:"sale_total"`
+		RewardDiscount *int64   `json:"reward_discount"`
+		Rewards        []string `json:"rewards"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, buf.Bytes())
+	}
+	if got.ID != "s1" || len(got.Lines) != 2 || got.SaleTotal == nil || got.RewardDiscount == nil || got.Lines[0].LineAmount == nil || got.Lines[1].LineAmount == nil {
+		t.Fatalf("export lacks the figures: %s", buf.Bytes())
+	}
+	if a, b := *got.Lines[0].LineAmount, *got.Lines[1].LineAmount; a != 350 || b != 300 || a+b-*got.RewardDiscount != *got.SaleTotal || len(got.Rewards) != 1 || got.Rewards[0] != "coffee" {
+		t.Fatalf("figures do not add up: %s", buf.Bytes())
+	}
+}
