@@ -44,6 +44,12 @@ var (
 	// to refund on the sale (including a sale already voided).
 	ErrRefundExceeds = errors.New("ledger: refund exceeds what was sold")
 
+	// ErrSaleVoided and ErrFullyRefunded say why nothing is left to refund
+	// or void: the sale was voided, or every unit of it was refunded. Both
+	// match ErrRefundExceeds too.
+	ErrSaleVoided    = fmt.Errorf("%w: the sale was voided", ErrRefundExceeds)
+	ErrFullyRefunded = fmt.Errorf("%w: the sale is fully refunded", ErrRefundExceeds)
+
 	// ErrAliasTaken: an alias (card, phone) already belongs to another
 	// member.
 	ErrAliasTaken = errors.New("ledger: alias belongs to another member")

@@ -113,7 +113,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 	}
 	sr := *srp
 	if sr.Voided {
-		return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q was voided: %w", kind, id, saleID, ErrRefundExceeds)
+		return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q: %w", kind, id, saleID, ErrSaleVoided)
 	}
 	// Units to refund per line index.
 	units := make([]int64, len(sr.Lines))
@@ -124,7 +124,7 @@ func (w *wtx) refund(id, saleID string, lines []RefundLine, void bool, reason st
 			any = any || units[i] > 0
 		}
 		if !any {
-			return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q is already fully refunded: %w", kind, id, saleID, ErrRefundExceeds)
+			return SaleResult{}, fmt.Errorf("ledger %s %q: sale %q: %w", kind, id, saleID, ErrFullyRefunded)
 		}
 	} else {
 		for _, rl := range lines {

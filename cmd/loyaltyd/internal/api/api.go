@@ -241,6 +241,8 @@ func errorFor(err error) (int, string, string) {
 		{ledger.ErrUnknownSale, 404, "unknown_sale", "No sale has this id on this register; check the receipt number."},
 		{ledger.ErrInsufficient, 409, "insufficient_points", "The member does not have enough points for this."},
 		{ledger.ErrOfflineLimit, 409, "offline_limit", "Head office is unreachable and this redemption is above the offline limit; try again when online."},
+		{ledger.ErrSaleVoided, 409, "refund_exceeds_sale", "This sale was voided: nothing is left of it to refund or void."},
+		{ledger.ErrFullyRefunded, 409, "refund_exceeds_sale", "This sale is already fully refunded: nothing is left of it to refund or void."},
 		{ledger.ErrRefundExceeds, 409, "refund_exceeds_sale", "This refund is more than what is left of the sale."},
 		{ledger.ErrAliasTaken, 409, "alias_taken", "This card or phone number already belongs to another member."},
 		{ledger.ErrNoSpace, 507, "no_space", "The register's disk is full; nothing was recorded. Call support."},

@@ -480,3 +480,32 @@ func TestConsentInput(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingLeftToGiveBack: a refund or void of a sale with nothing left
+// says why (fully refunded, or voided), not that the refund is more than
+// what is left (what a void of a fully refunded sale said).
+func TestNothingLeftToGiveBack(t *testing.T) {
+	e := setup(t)
+	for _, s := range []string{"s3", "s4"} {
+		if code, out := e.call(t, "POST", "/v1/sales", `{"id":"`+s+`","member_id":"m1","lines":[{"no":1,"sku":"a","quantity":1,"unit_price":1000}]}`, local, ""); code != 201 {
+			t.Fatalf("sale %s: %d %v", s, code, out)
+		}
+	}
+	if code, out := e.call(t, "POST", "/v1/sales/s3/refund", `{"id":"rf-3"}`, local, ""); code != 201 {
+		t.Fatalf("refund: %d %v", code, out)
+	}
+	if code, out := e.call(t, "POST", "/v1/sales/s4/void", `{"id":"v-4","reason":"wrong member"}`, local, ""); code != 201 {
+		t.Fatalf("void: %d %v", code, out)
+	}
+	for _, tc := range []struct{ path, body, want string }{
+		{"/v1/sales/s3/void", `{"id":"v-3","reason":"again"}`, "already fully refunded"},
+		{"/v1/sales/s3/refund", `{"id":"rf-3b"}`, "already fully refunded"},
+		{"/v1/sales/s4/refund", `{"id":"rf-4"}`, "was voided"},
+		{"/v1/sales/s4/void", `{"id":"v-4b","reason":"again"}`, "was voided"},
+	} {
+		code, out := e.call(t, "POST", tc.path, tc.body, local, "")
+		if msg, _ := out["message"].(string); code != 409 || out["code"] != "refund_exceeds_sale" || !strings.Contains(msg, tc.want) {
+			t.Errorf("POST %s: %d %v, want 409 saying %q", tc.path, code, out, tc.want)
+		}
+	}
+}
