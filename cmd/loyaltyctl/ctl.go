@@ -156,9 +156,24 @@ func (c *client) status() error {
 	})
 }
 
+// showMember prints a member on one line; an erased member (no name, no
+// aliases) printed "aliases <nil>".
 func (c *client) showMember(m map[string]any) {
-	fmt.Fprintf(c.out, "%v  %v  balance %v  tier %v  consent %v  aliases %v\n", apiclient.Field(m, "member", "id"), apiclient.Field(m, "member", "name"),
-		m["balance"], apiclient.Field(m, "member", "tier"), apiclient.Field(m, "member", "consent", "given"), apiclient.Field(m, "member", "aliases"))
+	fmt.Fprintln(c.out, memberLine(m))
+}
+
+func memberLine(m map[string]any) string {
+	var aliases []string
+	as, _ := apiclient.Field(m, "member", "aliases").([]any)
+	for _, a := range as {
+		aliases = append(aliases, str(a))
+	}
+	al := "none"
+	if len(aliases) > 0 {
+		al = strings.Join(aliases, " ")
+	}
+	return fmt.Sprintf("%v  %v  balance %v  tier %v  consent %v  aliases %s", apiclient.Field(m, "member", "id"), str(apiclient.Field(m, "member", "name")),
+		m["balance"], str(apiclient.Field(m, "member", "tier")), apiclient.Field(m, "member", "consent", "given") == true, al)
 }
 
 // showStatement prints a member's point events with running sums, then how
@@ -325,8 +340,12 @@ func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 		return err
 	}
 	if bar != nil {
-		// The bar redraws at most every few tens of milliseconds; without
+		// The copy holds the ledger's pages in use, which can be fewer
+		// than the file's size the bar started from (it showed 98 kB,
+		// then "65536 bytes written"): end it at what was written. The
+		// bar redraws at most every few tens of milliseconds; without
 		// Finish a fast copy leaves it showing 0%.
+		bar.ChangeMax64(n)
 		_ = bar.Finish()
 	}
 	if err := tmp.Sync(); err != nil {

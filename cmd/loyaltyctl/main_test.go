@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -130,9 +131,13 @@ func TestResolveTarget(t *testing.T) {
 		wantAddr, wantSock    string
 		wantToken, wantLedger string
 		wantErr               string
+		// wantFrom is in what loyaltyctl says about where the address came
+		// from when the daemon is down: an -addr was said to come from the
+		// config file.
+		wantFrom string
 	}{
-		{name: "config gives all", cfg: full, wantAddr: "http://127.0.0.1:9090", wantToken: "s3cret-token-0123456789", wantLedger: "/data/l.db"},
-		{name: "flags win", cfg: full, addr: "http://127.0.0.1:1234", ledger: "/x.db", wantAddr: "http://127.0.0.1:1234", wantToken: "s3cret-token-0123456789", wantLedger: "/x.db"},
+		{name: "config gives all", cfg: full, wantAddr: "http://127.0.0.1:9090", wantToken: "s3cret-token-0123456789", wantLedger: "/data/l.db", wantFrom: "from " + full},
+		{name: "flags win", cfg: full, addr: "http://127.0.0.1:1234", ledger: "/x.db", wantAddr: "http://127.0.0.1:1234", wantToken: "s3cret-token-0123456789", wantLedger: "/x.db", wantFrom: "from -addr (or LOYALTY_API)"},
 		{name: "existing socket preferred", cfg: withSock, wantAddr: fallbackAddr, wantSock: sock, wantLedger: fallbackLedger},
 		{name: "missing socket: tcp", cfg: goneSock, wantAddr: "http://[::1]:8082", wantLedger: fallbackLedger},
 		{name: "named config missing", cfg: filepath.Join(dir, "nope.yaml"), wantErr: "nope.yaml"},
@@ -148,6 +153,9 @@ func TestResolveTarget(t *testing.T) {
 			}
 			if err != nil || got.addr != tc.wantAddr || got.socket != tc.wantSock || got.token != tc.wantToken || got.ledger != tc.wantLedger {
 				t.Fatalf("got %+v, %v", got, err)
+			}
+			if d := got.describe(); !strings.Contains(d, tc.wantFrom) {
+				t.Fatalf("describe() = %q, want %q", d, tc.wantFrom)
 			}
 		})
 	}
@@ -282,5 +290,25 @@ func TestOutputFileNotOverwritten(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(b1); !strings.HasPrefix(string(after), "sale_id") {
 		t.Errorf("export -force did not replace %s", b1)
+	}
+}
+
+// TestMemberLine: what member lookup prints; an erased member (no name,
+// no aliases, no consent) printed "aliases <nil>".
+func TestMemberLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+	}{
+		{`{"member":{"id":"m1","name":"Dana","tier":"base","aliases":["2990000000002","+972500000001"],"consent":{"given":true}},"balance":4}`, "m1  Dana  balance 4  tier base  consent true  aliases 2990000000002 +972500000001"},
+		{`{"member":{"id":"m1","name":"","aliases":null,"consent":{"given":false}},"balance":0}`, "m1    balance 0  tier   consent false  aliases none"},
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(tc.in), &m); err != nil {
+			t.Fatal(err)
+		}
+		if got := memberLine(m); got != tc.want || strings.Contains(got, "<nil>") {
+			t.Errorf("memberLine(%s) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

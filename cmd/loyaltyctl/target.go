@@ -26,6 +26,9 @@ type target struct {
 	addr, socket, token, ledger string
 	caFile                      string // api.tls_cert_file: the listener speaks HTTPS with it
 	config                      string // the config file read, if any
+	// from says where the address or socket came from: a flag, its
+	// environment variable, the config, or the built-in default.
+	from string
 	// register and replica are register.id and ledger.replica_dir from
 	// the config (restore-replica).
 	register, replica string
@@ -35,6 +38,9 @@ func (t target) describe() string {
 	via := t.addr
 	if t.socket != "" {
 		via = "socket " + t.socket
+	}
+	if t.from != "" {
+		return via + " from " + t.from
 	}
 	if t.config == "" {
 		return via + " (no config file found)"
@@ -67,6 +73,12 @@ type daemonConfig struct {
 // error; a default one that is missing is skipped.
 func resolveTarget(cfgPath, addr, socket, token, ledgerPath string) (target, error) {
 	t := target{addr: addr, socket: socket, token: token, ledger: ledgerPath}
+	switch {
+	case socket != "":
+		t.from = "-socket (or LOYALTY_SOCKET)"
+	case addr != "":
+		t.from = "-addr (or LOYALTY_API)"
+	}
 	var dc daemonConfig
 	path, explicit := cfgPath, cfgPath != ""
 	if !explicit {
@@ -107,6 +119,9 @@ func resolveTarget(cfgPath, addr, socket, token, ledgerPath string) (target, err
 	}
 	if t.addr == "" {
 		t.addr = fallbackAddr
+		if t.config == "" {
+			t.from = "the built-in default"
+		}
 	}
 	if strings.HasPrefix(t.addr, "https://") {
 		t.caFile = dc.API.TLSCert
