@@ -64,6 +64,10 @@ func TestClassify(t *testing.T) {
 		{name: "UPC-A as EAN-13 with AIM", sym: device.SymEAN13, in: "0036000291452", kind: device.KindItem, code: "0036000291452", sym2: device.SymUPCA},
 		{name: "EAN-8", in: "96385074", kind: device.KindItem, code: "96385074", sym2: device.SymEAN8},
 		{name: "EAN-13 wrong check", in: "4006381333933", err: device.ErrBadCheckDigit},
+		// docs/api.md POST /v1/scan: a wrong EAN check digit that makes the
+		// number Luhn-valid is a payment card (it cannot be told apart).
+		{name: "EAN-13 wrong check, Luhn-valid: a card number", in: "4006381333932", err: device.ErrNotMemberCard},
+		{name: "EAN-13 wrong check 0", in: "4006381333930", err: device.ErrBadCheckDigit},
 		{name: "EAN-8 wrong check", in: "96385075", err: device.ErrBadCheckDigit},
 		{name: "EAN-8 AIM with 13 digits", sym: device.SymEAN8, in: "4006381333931", err: device.ErrUnknownCode},
 		{name: "in-store plain", in: withCheck("200000000001"), kind: device.KindItem, item: &device.ItemInfo{InStore: true}},
