@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -137,4 +138,21 @@ func shellWords(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// TestLoyaltydFlagsDocumented: every flag `loyaltyd -h` lists is named in
+// README.md (-shutdown-timeout, -check-config, -test-clock and -version
+// were not).
+func TestLoyaltydFlagsDocumented(t *testing.T) {
+	out, _ := exec.Command(bins.loyaltyd, "-h").CombinedOutput()
+	flags := regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(string(out), -1)
+	if len(flags) < 4 {
+		t.Fatalf("loyaltyd -h lists %d flags:\n%s", len(flags), out)
+	}
+	readme := readDoc(t, "README.md")
+	for _, f := range flags {
+		if !strings.Contains(readme, "`-"+f[1]) {
+			t.Errorf("README.md does not name loyaltyd -%s", f[1])
+		}
+	}
 }
