@@ -107,7 +107,7 @@ func (l *Ledger) runAlone(tx *bolt.Tx, fn func(w *wtx) (any, error)) (any, error
 	tx.Bucket(bOutbox).FillPercent = 1
 	start := w.seq
 	var next clockAnchor
-	w.st, next = judge(w.anchor, readClock(l.clock), l.ck.tol)
+	w.st, next = l.ck.judge(w.anchor, readClock(l.clock))
 	w.now, w.trusted = w.st.wall, w.st.trusted
 	res, err := w.run(fn)
 	if err != nil {

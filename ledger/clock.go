@@ -19,13 +19,28 @@ const (
 	FaultBehind = "behind"
 	// FaultAhead: the trusted clock reads later than the high-water mark
 	// plus the monotonic time elapsed since it was seen (and the
-	// tolerance).
+	// tolerance), or, in a new boot, later than the mark plus the restart
+	// step (Options.ClockRestartStep) and the time since the boot started.
 	FaultAhead = "ahead"
 )
 
 // DefaultClockTolerance is how far a trusted clock may disagree with the
 // high-water mark and the elapsed monotonic time before it is a fault.
 const DefaultClockTolerance = 5 * time.Minute
+
+// DefaultClockRestartStep is how far ahead of the high-water mark a
+// synchronised clock may read after a restart (a new boot) and still be
+// trusted. A register has no real-time clock, so across a restart nothing
+// measures the time it was off: the step is bounded by how long a till is
+// plausibly switched off, a night, a weekend, a public holiday's closure,
+// which is under a week. A store closed longer confirms the clock once
+// (ConfirmClock). It is half the default keep window of confirmed events
+// (DefaultKeepConfirmedFor), so a clock wrong by less than the step still
+// keeps at least a week of them, and brings expiry forward by at most a
+// week. The time since the new boot started is measured (the monotonic
+// clock) and allowed on top: a register that ran for days before NTP
+// answered is not a fault.
+const DefaultClockRestartStep = 7 * 24 * time.Hour
 
 // clockAnchor is the trusted-time high-water mark, kept in the meta
 // bucket: the highest trusted wall time seen, the boot and monotonic time
@@ -52,9 +67,10 @@ type stamp struct {
 // clockKeeper holds the anchor in memory (the committer moves it; status
 // readers copy it).
 type clockKeeper struct {
-	mu  sync.Mutex
-	a   clockAnchor
-	tol time.Duration
+	mu      sync.Mutex
+	a       clockAnchor
+	tol     time.Duration // Options.ClockTolerance; set at Open
+	restart time.Duration // Options.ClockRestartStep; set at Open
 }
 
 func (k *clockKeeper) anchor() clockAnchor {
@@ -76,9 +92,13 @@ func readClock(c clock.Clock) stamp {
 
 // judge decides whether s is trustworthy against a: a wall clock behind
 // the high-water mark, or (in the same boot) ahead of it by more than the
-// monotonic time elapsed plus the tolerance, is a fault. It returns the
-// anchor to keep when the reading is trusted.
-func judge(a clockAnchor, s stamp, tol time.Duration) (stamp, clockAnchor) {
+// monotonic time elapsed plus the tolerance, or (in a new boot, where
+// nothing measured the time the register was off) ahead of it by more
+// than the restart step plus the time since this boot started, is a fault. A clock that gives no boot cannot be
+// judged ahead at all. It returns the anchor to keep when the reading is
+// trusted.
+func (k *clockKeeper) judge(a clockAnchor, s stamp) (stamp, clockAnchor) {
+	tol := k.tol
 	next := a
 	sameBoot := a.Boot != "" && s.boot == a.Boot && s.mono >= a.Mono
 	est := a.HWM
@@ -93,6 +113,10 @@ func judge(a clockAnchor, s stamp, tol time.Duration) (stamp, clockAnchor) {
 	case s.wall.Before(a.HWM.Add(-tol)):
 		s.fault, s.decide = FaultBehind, est
 	case sameBoot && s.wall.After(est.Add(tol)):
+		s.fault, s.decide = FaultAhead, est
+	case !sameBoot && s.boot != "" && s.wall.After(a.HWM.Add(k.restart+max(s.mono, 0))):
+		// a new boot: the time off is bounded by the restart step, the
+		// time since this boot started is measured
 		s.fault, s.decide = FaultAhead, est
 	default:
 		s.trusted = true
@@ -143,7 +167,7 @@ type ClockStatus struct {
 // ClockStatus reads the clock and judges it against the high-water mark.
 // It writes nothing.
 func (l *Ledger) ClockStatus() (ClockStatus, error) {
-	s, _ := judge(l.ck.anchor(), readClock(l.clock), l.ck.tol)
+	s, _ := l.ck.judge(l.ck.anchor(), readClock(l.clock))
 	cs := ClockStatus{Trusted: s.trusted, Synced: s.flag, Fault: s.fault, Wall: s.wall, HighWater: l.ck.anchor().HWM, Estimate: s.decide}
 	err := l.view(func(tx *bolt.Tx) error {
 		cs.Uncorrected = tx.Bucket(bPending).Stats().KeyN

@@ -249,15 +249,156 @@ func TestClockFault(t *testing.T) {
 			t.Fatalf("%s: balance %d, want %d", st.name, b, st.balance)
 		}
 	}
-	// A new boot cannot bound a forward step, but behind is still behind.
+	// A new boot behind the mark is behind; one further ahead of it than
+	// a register is normally switched off (DefaultClockRestartStep) is
+	// ahead; TestClockAfterRestart has the rest.
 	f.clock.Reboot("boot-2", time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC), true)
 	if cs, _ := f.l.ClockStatus(); cs.Fault != ledger.FaultBehind {
 		t.Fatalf("new boot behind the mark: %+v", cs)
 	}
 	f.clock.Reboot("boot-3", time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC), true)
-	if cs, _ := f.l.ClockStatus(); cs.Fault != "" || !cs.Trusted {
-		t.Fatalf("new boot ahead of the mark: %+v", cs)
+	if cs, _ := f.l.ClockStatus(); cs.Fault != ledger.FaultAhead || cs.Trusted {
+		t.Fatalf("new boot far ahead of the mark: %+v", cs)
 	}
+}
+
+// TestClockAfterRestart: a register has no real-time clock, so after a
+// restart nothing bounds how far its synchronised clock may be ahead of
+// the trusted-time mark but how long a register is plausibly switched
+// off. A new boot's clock at most Options.ClockRestartStep (default
+// DefaultClockRestartStep, 7 days) plus the time since the boot started
+// ahead of the mark is trusted; further ahead it is a clock fault "ahead",
+// as a jump within one boot is: expiry waits. Behind the mark is a fault
+// whatever the step.
+func TestClockAfterRestart(t *testing.T) {
+	day := 24 * time.Hour
+	mark := time.Date(2026, 12, 9, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		step  time.Duration // Options.ClockRestartStep; 0: the default
+		off   time.Duration // the register is off this long (its clock reads mark+off)
+		up    time.Duration // then runs this long unsynchronised before NTP answers
+		fault string
+	}{
+		{"overnight", 0, 12 * time.Hour, 0, ""},
+		{"a long weekend", 0, 4*day + 12*time.Hour, 0, ""},
+		{"just under a week", 0, 7*day - time.Minute, 0, ""},
+		{"just over a week", 0, 7*day + time.Minute, 0, ledger.FaultAhead},
+		{"a year ahead", 0, 365 * day, 0, ledger.FaultAhead},
+		{"behind the mark", 0, -time.Hour, 0, ledger.FaultBehind},
+		{"a night off, then 10 days without NTP", 0, 12 * time.Hour, 10 * day, ""},
+		{"a year ahead, 10 days after the boot", 0, 365 * day, 10 * day, ledger.FaultAhead},
+		{"a shorter step configured", 2 * day, 3 * day, 0, ledger.FaultAhead},
+		{"a longer step configured", 30 * day, 20 * day, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := rules.Decode([]byte(clockRules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, func(o *ledger.Options) { o.Engine, o.ClockRestartStep = ledger.RuleSetEngine(rs), tc.step })
+			f.clock.Reboot("boot-1", mark, true)
+			f.enrol(t, "m") // sets the mark
+			f.reopen(t)
+			f.clock.Reboot("boot-2", mark.Add(tc.off), tc.up == 0)
+			f.clock.Advance(tc.up)
+			f.clock.Step(mark.Add(tc.off+tc.up), true)
+			cs, err := f.l.ClockStatus()
+			if err != nil || cs.Fault != tc.fault || cs.Trusted != (tc.fault == "") {
+				t.Fatalf("status %+v %v, want fault %q", cs, err, tc.fault)
+			}
+			want := ledger.ErrClockFault
+			if tc.fault == "" {
+				want = nil
+			}
+			if _, err := f.l.ExpireDue(context.Background()); !errors.Is(err, want) {
+				t.Fatalf("expire: %v, want %v", err, want)
+			}
+		})
+	}
+}
+
+// TestClockFarAheadAfterRestart: a register that restarts with its
+// synchronised clock more than a week ahead of the trusted-time mark (a
+// wrong NTP server on the store network, a clock that came up far in the
+// future) makes no irreversible decision on it: sales are recorded and
+// head office's acknowledgement is taken, but nothing expires and no
+// confirmed event is forgotten for its age, through a restart of the
+// daemon too, until a person confirms the clock; then expiry and the keep
+// window run on it.
+func TestClockFarAheadAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	f := clockFixture(t, time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC), true)
+	f.enrol(t, "m")
+	buy(t, f, "s1", "m", 125000) // lot expires 2027-12-09
+	start := f.balance(t, "m")
+	if err := f.l.Confirm(lastSeq(t, f.l)); err != nil {
+		t.Fatal(err)
+	}
+	keptFrom, _, _ := keptSeqs(t, f.l)
+
+	f.reopen(t)
+	f.clock.Reboot("boot-2", time.Date(2028, 1, 9, 10, 0, 0, 0, time.UTC), true)
+	cs, err := f.l.ClockStatus()
+	if err != nil || cs.Fault != ledger.FaultAhead || cs.Trusted || !cs.Synced {
+		t.Fatalf("far ahead after a restart: %+v %v", cs, err)
+	}
+	if _, err := f.l.ExpireDue(ctx); !errors.Is(err, ledger.ErrClockFault) {
+		t.Fatalf("expire while held: %v", err)
+	}
+	res := buy(t, f, "s2", "m", 1000) // recorded, untrusted, no expiry date
+	if res.Sale.ClockTrusted || res.Sale.ClockFault != ledger.FaultAhead || !res.Events[0].ExpiresAt.IsZero() {
+		t.Fatalf("sale while held: %+v %+v", res.Sale, res.Events[0])
+	}
+	if err := f.l.Confirm(lastSeq(t, f.l)); err != nil {
+		t.Fatalf("head office's acknowledgement while held: %v", err)
+	}
+	if from, _, _ := keptSeqs(t, f.l); from != keptFrom {
+		t.Fatalf("kept from %d while held, was %d: confirmed events forgotten on a held clock", from, keptFrom)
+	}
+	f.reopen(t)
+	if cs, _ := f.l.ClockStatus(); cs.Fault != ledger.FaultAhead {
+		t.Fatalf("a restart ended the hold: %+v", cs)
+	}
+	f.clock.Advance(time.Hour)
+	if _, err := f.l.ExpireDue(ctx); !errors.Is(err, ledger.ErrClockFault) {
+		t.Fatalf("expire an hour later: %v", err)
+	}
+	if b := f.balance(t, "m"); b != start+res.Earned {
+		t.Fatalf("balance while held %d, want %d", b, start+res.Earned)
+	}
+
+	// A person confirms the clock: the sale's time is corrected, the
+	// 2026 lot expires, and the keep window forgets what is older.
+	if cs, err := f.l.ConfirmClock(ctx); err != nil || !cs.Trusted || cs.Fault != "" {
+		t.Fatalf("confirm: %+v %v", cs, err)
+	}
+	if _, err := f.l.CorrectTimes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.l.ExpireDue(ctx); err != nil || n == 0 {
+		t.Fatalf("expire after the confirmation: %d %v", n, err)
+	}
+	if b := f.balance(t, "m"); b != res.Earned {
+		t.Fatalf("balance after the confirmation %d, want the held sale's %d", b, res.Earned)
+	}
+	buy(t, f, "s3", "m", 1000)
+	if err := f.l.Confirm(lastSeq(t, f.l)); err != nil {
+		t.Fatal(err)
+	}
+	if from, _, _ := keptSeqs(t, f.l); from <= keptFrom {
+		t.Fatalf("kept from %d after the confirmation: the 2026 events are past the keep window", from)
+	}
+}
+
+// lastSeq is the ledger's last outbox sequence number.
+func lastSeq(t *testing.T, l *ledger.Ledger) uint64 {
+	t.Helper()
+	recs, err := l.Outbox(0, 100000)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("outbox: %d records, %v", len(recs), err)
+	}
+	return recs[len(recs)-1].Seq
 }
 
 // TestEventsCarryBootAndFault: every event records its boot and monotonic

@@ -235,7 +235,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		}
 		w.dirty, w.joinLot, w.holdLots, w.anchorSet = false, nil, false, false
 		var next clockAnchor
-		w.st, next = judge(w.anchor, readClock(l.clock), l.ck.tol)
+		w.st, next = l.ck.judge(w.anchor, readClock(l.clock))
 		w.now, w.trusted = w.st.wall, w.st.trusted
 		seqBefore, deltaBefore, anchorBefore := w.seq, w.delta, w.anchor
 		res, err := w.run(o.fn)

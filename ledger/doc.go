@@ -101,8 +101,18 @@
 // plus the tolerance, is a clock fault (ClockStatus): events are recorded
 // untrusted with the fault named, expiry waits (ErrClockFault), tier
 // windows end at the mark's estimate (mark plus elapsed), so a backward
-// step never demotes. The fault ends when the clock agrees with elapsed
-// time again or a person confirms it (ConfirmClock).
+// step never demotes. After a restart (a new boot) nothing measured the
+// time the register was off, so a clock ahead of the mark by more than
+// Options.ClockRestartStep (DefaultClockRestartStep, 7 days: longer than a
+// till is normally switched off) plus the monotonic time since the boot
+// started is the fault "ahead" too, until a person
+// confirms it; within the step it is trusted and the mark moves to this
+// boot. A clock that gives no boot (not a clock.BootClock, or an unknown
+// boot id) is judged behind only. During any fault nothing is decided on
+// the clock that cannot be undone: no lot expires, no confirmed event is
+// forgotten for its age (Options.KeepConfirmedFor); sales are recorded and
+// head office's acknowledgements taken as usual. The fault ends when the
+// clock agrees again or a person confirms it (ConfirmClock).
 //
 // An event stamped by an untrusted (or faulty) clock is kept in the
 // untimed bucket. CorrectTimes, once the clock is trusted, gives each a

@@ -97,7 +97,8 @@ var (
 
 	// ErrClockFault: the clock says it is synchronised but disagrees with
 	// the trusted time the ledger has seen (behind it, or ahead by more
-	// than the time elapsed); expiry waits until a person confirms the
+	// than the time elapsed, or after a restart by more than
+	// Options.ClockRestartStep); expiry waits until a person confirms the
 	// clock (ConfirmClock) or it agrees again.
 	ErrClockFault = errors.New("ledger: wall clock disagrees with the trusted time seen")
 

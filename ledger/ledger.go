@@ -76,6 +76,12 @@ type Options struct {
 	// than the monotonic time elapsed) before it is a clock fault;
 	// default DefaultClockTolerance.
 	ClockTolerance time.Duration
+	// ClockRestartStep is how far ahead of the trusted-time high-water
+	// mark a synchronised clock may read in a new boot (after a restart
+	// nothing measures the time the register was off), beyond the time
+	// since the boot started, before it is a clock fault; default
+	// DefaultClockRestartStep.
+	ClockRestartStep time.Duration
 	// Rules is the rule set to use when the file holds none or an older
 	// one. A newer rule set stored in the file (SetRules) wins.
 	Rules *rules.RuleSet
@@ -232,6 +238,9 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	if o.ClockTolerance <= 0 {
 		o.ClockTolerance = DefaultClockTolerance
 	}
+	if o.ClockRestartStep <= 0 {
+		o.ClockRestartStep = DefaultClockRestartStep
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -264,7 +273,7 @@ func Open(path string, opts *Options) (*Ledger, error) {
 		queue:      make(chan *op, 1024), stop: make(chan struct{}), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 	}
-	l.ck.tol = o.ClockTolerance
+	l.ck.tol, l.ck.restart = o.ClockTolerance, o.ClockRestartStep
 	l.keep = keepPolicy{For: o.KeepConfirmedFor, Bytes: o.KeepConfirmedBytes}
 	if l.keep.For == 0 {
 		l.keep.For = DefaultKeepConfirmedFor

@@ -189,7 +189,8 @@ const expireBatch = 2000
 // clock: with an untrusted one it writes nothing and returns
 // ErrClockUntrusted (a Pi booting in 1970 must not expire), and with a
 // synchronised clock that disagrees with the trusted-time high-water mark
-// (behind it, or ahead by more than the time elapsed) ErrClockFault, until
+// (behind it, or ahead by more than the time elapsed, or after a restart
+// by more than Options.ClockRestartStep) ErrClockFault, until
 // a person confirms the clock (ConfirmClock) or it agrees again. Lots
 // earned while the clock was untrusted have no date until CorrectTimes
 // gives them one.

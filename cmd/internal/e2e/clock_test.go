@@ -338,6 +338,64 @@ func TestClockJumpAhead(t *testing.T) {
 	}
 }
 
+// TestClockFarAheadAfterRestart: a register restarts (a new boot: nothing
+// measured how long it was off) with its synchronised clock a year ahead
+// of the trusted time it saw: a clock fault, as a jump within one boot is.
+// Status and the display say so, sales are still recorded, nothing
+// expires until a person confirms the clock; then the old lot expires. A
+// restart a few hours later is an ordinary one: the clock is trusted.
+func TestClockFarAheadAfterRestart(t *testing.T) {
+	r := newRegister(t)
+	earned := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+	c := newTestClock(t, r, earned, true)
+	r.start()
+	enrolAPI(t, r, "MAHEAD", "")
+	earnedPts := saleAPI(t, r, "a1", "MAHEAD", 125000)["balance"].(float64) // expire 2027-12-09
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	farAhead := time.Date(2028, 1, 9, 10, 0, 0, 0, time.UTC)
+	c.reboot("e2e-boot-2", farAhead, true)
+	r.start()
+	m := waitClock(t, r, "in a fault", func(m map[string]any) bool { return m["fault"] == "ahead" })
+	if m["trusted"] != false || m["synced"] != true {
+		t.Fatalf("status after the restart: %v", m)
+	}
+	r.waitDisplay("the clock fault", func(b []byte) bool {
+		l := upperLines(b)
+		return len(l) > 0 && strings.Contains(l[len(l)-1], "Clock fault: ahead")
+	})
+	out, err := ctl(t, "-addr", "http://"+r.addr, "status")
+	if err != nil || !strings.Contains(out, "FAULT ahead") {
+		t.Fatalf("loyaltyctl status: %v\n%s", err, out)
+	}
+	held := saleAPI(t, r, "a2", "MAHEAD", 1000)
+	if apiclient.Field(held, "sale", "clock_trusted") != false || apiclient.Field(held, "sale", "clock_fault") != "ahead" {
+		t.Fatalf("sale in the fault: %v", held)
+	}
+	before := held["balance"].(float64)
+	if out, err := ctl(t, "-addr", "http://"+r.addr, "clock", "confirm"); err != nil || !strings.Contains(out, "clock confirmed") {
+		t.Fatalf("loyaltyctl clock confirm: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := balanceAPI(t, r, "MAHEAD"); b == before-earnedPts {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("confirmed clock: the 2026 lot never expired\n%s", r.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// An ordinary restart, a few hours later: trusted at once.
+	if _, err := r.term(); err != nil {
+		t.Fatal(err)
+	}
+	c.reboot("e2e-boot-3", farAhead.Add(5*time.Hour), true)
+	r.start()
+	waitClock(t, r, "trusted after a normal restart", func(m map[string]any) bool { return m["trusted"] == true && m["fault"] == nil })
+}
+
 // TestClockTiers (issue 16, case 3): an untrusted clock keeps a gold
 // member's tier and rate; untrusted purchases count towards a tier; a
 // clock stepping back does not demote.
