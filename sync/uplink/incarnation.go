@@ -94,6 +94,11 @@ func (id *identity) forUs(a protocol.Ack) bool {
 		return false
 	}
 	id.notice = a.Notice
+	if a.Notice == nil && a.Incarnation != "" && a.Incarnation == id.inc {
+		// Head office follows this ledger (a replacement was adopted):
+		// the REPLACED line and its adopt command are done.
+		id.replaced, id.replacedAt = "", 0
+	}
 	if id.lostTo != 0 && a.Watermark >= id.lostTo {
 		id.lostFrom, id.lostTo = 0, 0
 	}
@@ -139,7 +144,7 @@ func (id *identity) status(s *Status) {
 	case id.lostTo != 0:
 		s.Notice = Notice{Code: NoticeLost, Held: id.lostTo - id.lostFrom + 1, From: id.lostFrom, To: id.lostTo,
 			Text: fmt.Sprintf("head office lost events %d..%d of this register after confirming them (restored from a backup?) and this register "+
-				"no longer keeps them: at head office, run loyalty-hq register gap %s %d %d (docs/operations.md)", id.lostFrom, id.lostTo, id.reg, id.lostFrom, id.lostTo)}
+				"no longer keeps them: at head office, run loyalty-hq register gap -config FILE %s %d %d (or -store FILE with serve stopped; docs/operations.md)", id.lostFrom, id.lostTo, id.reg, id.lostFrom, id.lostTo)}
 	case id.ahead != 0:
 		s.Notice = Notice{Code: protocol.NoticeReused, Text: fmt.Sprintf("head office holds events of this ledger up to sequence %d, beyond its last one: "+
 			"this ledger looks restored from an older backup; its new events are held at head office. Do not delete it; see docs/operations.md", id.ahead)}

@@ -64,13 +64,14 @@ func TestBehindNotice(t *testing.T) {
 
 // A resend request below the confirmed watermark (head office restored
 // from a backup) is a "lost" notice naming the numbers, until head
-// office's watermark is back above them.
+// office's watermark is back above them. The command it names runs as
+// printed but for the file (it lacked -config, a usage error).
 func TestLostNotice(t *testing.T) {
-	id := &identity{inc: "aaaa"}
+	id := &identity{inc: "aaaa", reg: "r1"}
 	id.lost(12, 21)
 	var st Status
 	id.status(&st)
-	if st.Notice.Code != NoticeLost || st.Notice.Held != 10 || !strings.Contains(st.Notice.Text, "12..21") {
+	if st.Notice.Code != NoticeLost || st.Notice.Held != 10 || !strings.Contains(st.Notice.Text, "12..21") || !strings.Contains(st.Notice.Text, "loyalty-hq register gap -config FILE r1 12 21") {
 		t.Fatalf("lost: %+v", st.Notice)
 	}
 	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: 15})
@@ -84,5 +85,34 @@ func TestLostNotice(t *testing.T) {
 	id.status(&st)
 	if st.Notice.Code != "" {
 		t.Fatalf("not cleared: %+v", st.Notice)
+	}
+}
+
+// TestReplacedClearedOnAdoption: a new ledger that continues a replaced
+// one's stream says so (and the adopt command) while head office holds its
+// events, and no longer once head office acknowledges it plainly (the
+// adoption succeeded); the line stayed after the adoption.
+func TestReplacedClearedOnAdoption(t *testing.T) {
+	id := &identity{inc: "bbbb", reg: "r1"}
+	id.rebased("aaaa", 10)
+	replaced := func() string {
+		var st Status
+		id.status(&st)
+		return st.Replaced
+	}
+	if replaced() != "aaaa" {
+		t.Fatal("no replaced after the rebase")
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "bbbb", Watermark: 10, Notice: &protocol.Notice{Code: protocol.NoticeIncarnation, Held: 2, Text: "adopt it"}})
+	if replaced() != "aaaa" {
+		t.Fatal("replaced cleared while head office still holds the events")
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: 10})
+	if replaced() != "aaaa" {
+		t.Fatal("replaced cleared by an ack to the old ledger")
+	}
+	id.forUs(protocol.Ack{Register: "r1", Incarnation: "bbbb", Watermark: 12})
+	if r := replaced(); r != "" {
+		t.Fatalf("replaced still %q after head office follows this ledger", r)
 	}
 }
