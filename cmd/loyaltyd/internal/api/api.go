@@ -675,6 +675,14 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "missing_id", "A new member needs an id (e.g. the card number printed on the card).")
 		return
 	}
+	// The member's tier, enrolment time and home register are the
+	// register's to set: a caller naming a tier would enrol a member
+	// straight into its benefits, a back-dated enrolment would move its
+	// anniversary and points windows.
+	if m.Tier != "" || !m.EnrolledAt.IsZero() || m.EnrolledTrusted || m.HomeRegister != "" {
+		writeErr(w, 400, "invalid_input", "tier, enrolled_at, enrolled_clock_trusted and home_register are set by the register, not by the caller; nothing was changed.")
+		return
+	}
 	// Consent given at enrolment is recorded as PUT .../consent records it:
 	// the register's time and clock trust, never the caller's, and a
 	// documented channel ("api" when none is named); the ledger starts the

@@ -462,6 +462,12 @@ func TestConsentInput(t *testing.T) {
 		{"PUT", "/v1/members/m2/consent", `{"channel":"in-store"}`},
 		{"PUT", "/v1/members/m2/consent", `{"given":false,"channel":"carrier-pigeon"}`},
 		{"POST", "/v1/members", `{"id":"m3","name":"Eve","consent":{"given":true,"channel":"carrier-pigeon"}}`},
+		// The register's own fields (outside tester: a caller could enrol
+		// a member straight into a tier, back-dated, at another register).
+		{"POST", "/v1/members", `{"id":"m3","name":"Eve","tier":"gold"}`},
+		{"POST", "/v1/members", `{"id":"m3","name":"Eve","enrolled_at":"2020-01-01T00:00:00Z"}`},
+		{"POST", "/v1/members", `{"id":"m3","name":"Eve","enrolled_clock_trusted":true}`},
+		{"POST", "/v1/members", `{"id":"m3","name":"Eve","home_register":"r9"}`},
 	} {
 		code, out := e.call(t, tc.method, tc.path, tc.body, local, "")
 		if code != 400 || out["code"] != "invalid_input" {
