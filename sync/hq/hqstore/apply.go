@@ -436,6 +436,12 @@ func (a *applier) one(e Event) error {
 		rs.Dropped++
 		a.res.Dropped++
 		rs.Seen = max(rs.Seen, bound)
+		if rs.DroppedFrom == 0 || e.Seq < rs.DroppedFrom {
+			// The gap ends below it (review10: the register names the gap
+			// up to its first kept event, and an operator's gap ending at
+			// the bound left the rest to record again).
+			rs.DroppedFrom = e.Seq
+		}
 		return nil
 	}
 	rs.Seen = max(rs.Seen, e.Seq)
@@ -969,7 +975,11 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 	// Consent is the member's latest choice, not this record's: the
 	// changes the record carries join the history (once each), and the
 	// record's consent (its register's latest, in the register's own
-	// order) is weighed against the consent held.
+	// order) is weighed against the consent held, once: a record
+	// repeating a change head office has already weighed (in its
+	// history) does not weigh it again (review10: an untrusted withdrawal
+	// repeated by a later member record undid the member's later grant).
+	known := slices.Contains(cur.ConsentHistory, in.Consent)
 	for _, c := range in.ConsentHistory {
 		if !slices.Contains(cur.ConsentHistory, c) {
 			cur.ConsentHistory = append(cur.ConsentHistory, c)
@@ -979,7 +989,9 @@ func (a *applier) applyMember(rs *RegisterState, e Event, in *ledger.Member) err
 		if !slices.Contains(cur.ConsentHistory, in.Consent) {
 			cur.ConsentHistory = append(cur.ConsentHistory, in.Consent)
 		}
-		a.weighConsent(cur, in.Consent)
+		if !known {
+			a.weighConsent(cur, in.Consent)
+		}
 	}
 	if in.Tier != "" {
 		cur.Tier = in.Tier
@@ -1045,13 +1057,13 @@ func contains(ss []string, s string) bool {
 func (a *applier) flush() error {
 	for _, id := range sortedKeys(a.regs) {
 		rs := a.regs[id]
+		if rs.DroppedFrom != 0 && rs.DroppedFrom <= rs.Watermark+1 {
+			rs.DroppedFrom = 0 // next in line: applied or held when it comes
+		}
 		rs.Gap = rs.Seen > rs.Watermark
 		rs.WaitFrom, rs.WaitTo = 0, 0
 		if rs.Gap {
-			rs.WaitFrom, rs.WaitTo = rs.Watermark+1, rs.Seen
-			if rs.Held > 0 && rs.HeldFrom > rs.Watermark {
-				rs.WaitTo = rs.HeldFrom - 1
-			}
+			rs.WaitFrom, rs.WaitTo = rs.Watermark+1, rs.gapEnd()
 		}
 		if err := a.tx.PutRegister(*rs); err != nil {
 			return err

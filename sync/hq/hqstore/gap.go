@@ -92,12 +92,13 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 		return Gap{}, err
 	}
 	// Only the gap head office waits for, whole: from the watermark + 1 to
-	// the number below the first event it holds (or, holding none, the
-	// highest it has seen). A range beyond what it has seen would make it
+	// the number below the first event it holds (or, holding none, below
+	// the first it dropped for lying far beyond, else the highest it has
+	// seen). A range beyond what it has seen would make it
 	// skip numbers the register has not sent yet (its next events would
 	// then be held as reused), and a part of the gap would leave the rest
 	// waiting under a record of its own.
-	end := rs.Seen
+	end := rs.gapEnd()
 	if rs.Held > 0 {
 		first := rs.HeldFrom
 		if first == 0 { // not kept by an older version: look

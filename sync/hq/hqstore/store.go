@@ -143,6 +143,10 @@ type RegisterState struct {
 	// HeldFrom is the lowest event held beyond the gap (0: none, or not
 	// known in a store written before it was kept).
 	HeldFrom uint64 `json:"held_from,omitempty"`
+	// DroppedFrom is the lowest event dropped for lying far beyond the
+	// watermark (more than heldAhead): the gap head office waits for
+	// ends below it when nothing is held (0: none).
+	DroppedFrom uint64 `json:"dropped_from,omitempty"`
 	// HeldIncarnation is the incarnation whose events are held beyond the
 	// gap: the one followed when they came (empty: none held, or a store
 	// written before it was kept). When head office follows another one
@@ -191,6 +195,20 @@ func (rs *RegisterState) NoLongerFollowed() {
 	if rs.Held > 0 && rs.HeldIncarnation == "" {
 		rs.HeldIncarnation = rs.Incarnation
 	}
+	rs.DroppedFrom = 0 // the old ledger's numbers say nothing of the new one's
+}
+
+// gapEnd is the last number of the gap head office waits for (below the
+// watermark + 1 when none): below the first event held beyond it, else
+// below the first dropped far beyond it, else the highest seen.
+func (rs *RegisterState) gapEnd() uint64 {
+	switch {
+	case rs.Held > 0 && rs.HeldFrom > rs.Watermark:
+		return rs.HeldFrom - 1
+	case rs.DroppedFrom > rs.Watermark+1:
+		return rs.DroppedFrom - 1
+	}
+	return rs.Seen
 }
 
 // Result is what one Apply did.

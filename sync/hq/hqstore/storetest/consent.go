@@ -116,3 +116,42 @@ func testConsentUntrustedClock(t *testing.T, open Opener) {
 		t.Fatalf("an untrusted withdrawal after a grant: %+v", m.Consent)
 	}
 }
+
+// testConsentWeighedOnce: an untrusted withdrawal
+// head office already weighed is not weighed again when the same
+// register's member record carries it (a contact edit at r2 before r2
+// learned of the member's later grant): the record counts as one change,
+// and its consent is already in the history.
+func testConsentWeighedOnce(t *testing.T, open Opener) {
+	hqNow := t0.Add(24 * time.Hour)
+	clk := ledgertest.NewClock(hqNow, true)
+	s := open(t, hqstore.Options{Clock: clk})
+	apply(t, s,
+		Ev("r1", 1, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann", Aliases: []string{"C1"}}),
+		sale("r1", 2, "s1", "m1", 1000, 1),
+		inStore("s2", sale("r2", 1, "s2-1", "m1", 1000, 1)),
+	)
+	boot := time.Date(1970, 1, 1, 0, 5, 0, 0, time.UTC)
+	withdrawal := ledger.Consent{Given: false, Channel: "in-store", At: boot}
+	apply(t, s, consentEv("s2", "r2", 2, "m1", withdrawal))
+	clk.Set(hqNow.Add(time.Hour), true)
+	apply(t, s, consentEv("s1", "r1", 3, "m1", ledger.Consent{Given: true, Channel: "in-store", At: hqNow.Add(30 * time.Minute), ClockTrusted: true}))
+	m, err := s.Member("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Consent.Given {
+		t.Fatalf("setup: the trusted grant after the withdrawal: %+v", m.Consent)
+	}
+	clk.Set(hqNow.Add(2*time.Hour), true)
+	// r2, not yet told of the grant, edits the member's name: its record
+	// carries the consent r2 knows, the withdrawal already counted.
+	apply(t, s, inStore("s2", Ev("r2", 3, ledger.OutMember, ledger.Member{ID: "m1", Name: "Ann B", Aliases: []string{"C1"},
+		Consent: withdrawal, ConsentHistory: []ledger.Consent{withdrawal}})))
+	if m, err = s.Member("m1"); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Consent.Given {
+		t.Fatalf("the withdrawal already weighed undid the member's later grant when r2's member record repeated it: %+v (history %d)", m.Consent, len(m.ConsentHistory))
+	}
+}

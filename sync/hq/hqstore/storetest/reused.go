@@ -178,3 +178,34 @@ func testMovedWhileReused(t *testing.T, open Opener) {
 		t.Fatalf("store hold to the ledger whose 4 is held as reused: %+v (found %v), want watermark at most 3", h, ok)
 	}
 }
+
+// testGapBeyondHeldAhead: head office restored from a backup older than
+// heldAhead (65,536) events of a register. The register keeps nothing
+// below 70,000 and names the gap 2..69999; its event 70,000 lies too far
+// beyond the watermark to be held and is dropped, yet head office waits
+// for exactly 2..69999 and takes that gap (review10: it waited for
+// 2..65537 and refused the command the register printed); the resent
+// 70,000 is then applied. A range past the dropped event is refused.
+func testGapBeyondHeldAhead(t *testing.T, open Opener) {
+	s := open(t, hqstore.Options{})
+	apply(t, s, Earn("r1", 1, "m1", 10))
+	res := apply(t, s, Earn("r1", 70000, "m1", 100), Earn("r1", 70001, "m1", 100))
+	if rs := res.Registers["r1"]; res.Dropped != 2 || !rs.Gap || rs.WaitFrom != 2 || rs.WaitTo != 69999 {
+		t.Fatalf("after 70000 and 70001: %+v (dropped %d), want waiting for 2..69999", rs, res.Dropped)
+	}
+	for _, to := range []uint64{65537, 70000} {
+		if _, err := s.AcknowledgeGap("r1", 2, to, ""); !errors.Is(err, hqstore.ErrInvalid) {
+			t.Fatalf("gap 2..%d: %v, want ErrInvalid", to, err)
+		}
+	}
+	if _, err := s.AcknowledgeGap("r1", 2, 69999, "restored"); err != nil {
+		t.Fatalf("the gap the register names, 2..69999: %v", err)
+	}
+	res = apply(t, s, Earn("r1", 70000, "m1", 100), Earn("r1", 70001, "m1", 100))
+	if rs := res.Registers["r1"]; rs.Watermark != 70001 || rs.Gap || rs.DroppedFrom != 0 {
+		t.Fatalf("after the resend: %+v", rs)
+	}
+	if b := balance(t, s, "m1"); b != 210 {
+		t.Fatalf("m1 %d, want 210", b)
+	}
+}

@@ -67,11 +67,13 @@ var cases = []struct {
 	{"PolicyProfiles", testPolicyProfiles},
 	{"ConsentLatestChoiceWins", testConsentLatestChoiceWins},
 	{"ConsentUntrustedClock", testConsentUntrustedClock},
+	{"ConsentWeighedOnce", testConsentWeighedOnce},
 	{"LookupIsNotShopping", testLookupIsNotShopping},
 	{"RegisterStateAsCommitted", testRegisterState},
 	{"Erase", testErase},
 	{"ReusedHold", testReusedHold},
 	{"GapAfterAdoption", testGapAfterAdoption},
+	{"GapBeyondHeldAhead", testGapBeyondHeldAhead},
 	{"MovedWhileReused", testMovedWhileReused},
 }
 
