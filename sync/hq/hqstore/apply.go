@@ -671,6 +671,11 @@ func (a *applier) drainHeld(rs *RegisterState) error {
 			a.reject(e, err)
 			return nil
 		}
+		// A profile event of a member erased since it was held is
+		// redacted and held by policy, as one arriving now would be.
+		if o, err = a.erasedHeldOp(o); err != nil {
+			return err
+		}
 		if err := a.applyOp(rs, o); err != nil {
 			return err
 		}

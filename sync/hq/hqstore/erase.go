@@ -215,13 +215,7 @@ func redactStored(rec []byte, member string) ([]byte, error) {
 // erasedOp redacts a profile event for an erased member (or one a
 // register already redacted) before anything stores it.
 func (a *applier) erasedOp(o op) (op, error) {
-	id := o.erased
-	switch {
-	case o.member != nil:
-		id = o.member.ID
-	case o.consent != nil:
-		id = o.consent.MemberID
-	}
+	id := profileOf(o)
 	if id == "" {
 		return o, nil
 	}
@@ -494,4 +488,30 @@ func CompactFile(path string) error {
 		return err
 	}
 	return durable.SyncDir(filepath.Dir(path))
+}
+
+// profileOf is the member whose profile o writes (empty: none).
+func profileOf(o op) string {
+	switch {
+	case o.member != nil:
+		return o.member.ID
+	case o.consent != nil:
+		return o.consent.MemberID
+	}
+	return o.erased
+}
+
+// erasedHeldOp is erasedOp for an event drained from those held beyond a
+// gap: the member's row is read (a backend with row locks locks it) before
+// the erasure is looked up, so an erasure committing meanwhile either
+// came first (and is seen) or waits for this commit and redacts what it
+// wrote (review10: a drain that read the held record before an erasure
+// rewrote it applied the unredacted profile).
+func (a *applier) erasedHeldOp(o op) (op, error) {
+	if id := profileOf(o); id != "" {
+		if _, _, err := a.tx.Member(id); err != nil {
+			return o, err
+		}
+	}
+	return a.erasedOp(o)
 }
