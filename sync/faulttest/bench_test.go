@@ -17,6 +17,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/ledger"
 	"github.com/loyalty-terminal/loyalty/sync/mosquittotest"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 	"github.com/loyalty-terminal/loyalty/sync/uplink"
 )
 
@@ -245,7 +246,11 @@ func BenchmarkCommitToHQ(b *testing.B) {
 		defer obs.Disconnect(100)
 		tok := obs.Subscribe(protocol.AckTopic(store, "r1"), 1, func(_ mqtt.Client, m mqtt.Message) {
 			now := time.Now()
-			a, err := protocol.DecodeAck(m.Payload(), "r1")
+			doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxAckSize+signing.Overhead)
+			if err != nil {
+				return
+			}
+			a, err := protocol.DecodeAck(doc, "r1")
 			if err != nil {
 				return
 			}
@@ -292,7 +297,8 @@ func BenchmarkCommitToHQ(b *testing.B) {
 // measured by hq_ingest_vs_raw_sub): it reads the first and the last
 // sequence number of each message, which is all an acknowledgement needs
 // (the uplink sends consecutive ones; the drain is timed until the ledger
-// has confirmed the last).
+// has confirmed the last). It signs each ack with head office's key, as
+// head office does.
 func memAcker(b testing.TB, url string) func() {
 	b.Helper()
 	var mu sync.Mutex
@@ -324,10 +330,16 @@ func memAcker(b testing.TB, url string) func() {
 		}
 		w := wm[tp.Register]
 		mu.Unlock()
-		p, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w})
-		// QoS 0, as head office sends its acks (sync/hq's acker): a lost
+		// Signed and QoS 0, as head office sends its acks (sync/hq's
+		// acker): the register forgets only on a signed ack, and a lost
 		// ack is covered by the next.
-		c.Publish(protocol.AckTopic(tp.Store, tp.Register), 0, false, p)
+		topic := protocol.AckTopic(tp.Store, tp.Register)
+		doc, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w})
+		p, err := hqKey.Seal(topic, doc)
+		if err != nil {
+			return
+		}
+		c.Publish(topic, 0, false, p)
 	})
 	if !tok.WaitTimeout(wait) || tok.Error() != nil {
 		b.Fatal(tok.Error())

@@ -21,6 +21,7 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/broker/brokertest"
 	"github.com/loyalty-terminal/loyalty/sync/hq/hqstore"
 	"github.com/loyalty-terminal/loyalty/sync/protocol"
+	"github.com/loyalty-terminal/loyalty/sync/signing"
 )
 
 type sentAck struct {
@@ -28,6 +29,7 @@ type sentAck struct {
 	ack    protocol.Ack
 	qos    byte
 	retain bool
+	signed bool // signed with head office's key (checked)
 }
 
 // fakeStreams is the store's view of register streams as the acker reads
@@ -65,13 +67,29 @@ func gapAt(wm, to uint64) hqstore.RegisterState {
 // register streams from the returned fakeStreams.
 func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, func() []sentAck, *fakeStreams) {
 	t0 := time.Now()
+	key, err := signing.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := signing.NewKeyring(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var sent []sentAck
 	pub := &brokertest.Publisher{PublishFunc: func(topic string, qos byte, retain bool, payload []byte) broker.Token {
 		if topic != protocol.AckTopic("s1", "r1") {
 			t.Errorf("ack on %s", topic)
 		}
-		a, err := protocol.DecodeAck(payload, "r1")
+		doc := payload
+		_, err := signing.Unverified(payload)
+		signed := !errors.Is(err, signing.ErrUnsigned)
+		if signed {
+			if doc, err = ring.Open(topic, payload, protocol.MaxAckSize+signing.Overhead); err != nil {
+				t.Errorf("acker published an ack head office did not sign: %v", err)
+			}
+		}
+		a, err := protocol.DecodeAck(doc, "r1")
 		if err != nil {
 			t.Errorf("acker published an invalid ack: %v", err)
 		}
@@ -81,11 +99,11 @@ func startAcker(t *testing.T, fail func(protocol.Ack) error) (*acker, *Service, 
 			}
 		}
 		mu.Lock()
-		sent = append(sent, sentAck{time.Since(t0), a, qos, retain})
+		sent = append(sent, sentAck{time.Since(t0), a, qos, retain, signed})
 		mu.Unlock()
 		return brokertest.Done(nil)
 	}}
-	svc := &Service{opts: Options{GapRetry: time.Second, GapGrace: time.Second}, fleet: newFleet()}
+	svc := &Service{opts: Options{GapRetry: time.Second, GapGrace: time.Second, Signer: key}, fleet: newFleet()}
 	a := newAcker(pub, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), svc)
 	fs := &fakeStreams{regs: map[string]hqstore.RegisterState{}}
 	a.state = fs.state
@@ -244,6 +262,30 @@ func TestAckerAsksOnlyForGapsStillOpen(t *testing.T) {
 		a.set("s1", "r1", 128, true)
 		if got = nextSent(t, sent, len(sent())); got[0].ack.Gap != 151 || got[0].ack.GapTo != 192 {
 			t.Fatalf("request %+v, want gap 151..192", got[0])
+		}
+	})
+}
+
+// TestAckerSignsWhereTheRegisterTakesSignedAcksOnly: head office signs
+// its acks to a register whose status lists protocol.AckSigned (this
+// release's registers forget events only on a signed ack), and sends a
+// register of the previous release (no such status) the bare ack it
+// takes (docs/protocol.md "Acks", "Upgrade order").
+func TestAckerSignsWhereTheRegisterTakesSignedAcksOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, svc, sent, _ := startAcker(t, nil)
+		a.set("s1", "r1", 10, false)
+		if got := nextSent(t, sent, 0); got[0].ack.Watermark != 10 || got[0].signed {
+			t.Fatalf("ack %+v to a register of the previous release, want a bare one of 10", got[0])
+		}
+		st, err := protocol.EncodeStatus(protocol.Status{Store: "s1", Register: "r1", State: protocol.StateOnline, AckFields: protocol.AckFields})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.fleet.status(protocol.StatusTopic("s1", "r1"), st, time.Now())
+		a.set("s1", "r1", 20, false)
+		if got := nextSent(t, sent, 1); got[0].ack.Watermark != 20 || !got[0].signed {
+			t.Fatalf("ack %+v to a register that takes signed acks only, want one of 20 signed by head office", got[0])
 		}
 	})
 }

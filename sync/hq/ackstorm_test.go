@@ -39,7 +39,7 @@ func (r *ackCounter) connect() {
 	r.t.Helper()
 	r.c = connect(r.t, r.url, "loyalty-"+r.store+"-"+r.id, false, nil)
 	tok := r.c.Subscribe(protocol.AckTopic(r.store, r.id), 1, func(_ mqtt.Client, m mqtt.Message) {
-		a, err := protocol.DecodeAck(m.Payload(), r.id)
+		a, err := decodeAck(m.Topic(), m.Payload(), r.id)
 		if err != nil {
 			r.t.Errorf("bad ack: %v", err)
 			return

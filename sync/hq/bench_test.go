@@ -150,7 +150,7 @@ func ingestRound(b *testing.B, url string, round int) roundResult {
 	watch := connect(b, url, fmt.Sprintf("ack-watch-%d", round), true, nil)
 	watch.Subscribe(protocol.Root+"/+/+/"+protocol.KindAck, 1, func(_ mqtt.Client, m mqtt.Message) {
 		t, _ := protocol.ParseTopic(m.Topic())
-		a, err := protocol.DecodeAck(m.Payload(), t.Register)
+		a, err := decodeAck(m.Topic(), m.Payload(), t.Register)
 		if err != nil {
 			return
 		}

@@ -336,10 +336,23 @@ func (a *acker) gapRequest(k regKey, now time.Time) (protocol.Ack, bool) {
 // (QoS 0: queued for its writer, broker.Buffered).
 func (a *acker) publish(out []ackOut) {
 	for i := range out {
-		b, err := protocol.EncodeAck(out[i].ack)
+		topic := protocol.AckTopic(out[i].k.store, out[i].k.register)
+		doc, err := protocol.EncodeAck(out[i].ack)
 		if err != nil {
 			a.log.Error("encode ack", "register", out[i].k.register, "err", err)
 			continue
+		}
+		// Signed like every document head office sends, bound to the
+		// register's ack topic, to a register that takes signed acks only
+		// (its status lists protocol.AckSigned): it forgets events only on
+		// an ack head office signed (docs/security.md). A register of the
+		// previous release takes the bare ack, as before.
+		b := doc
+		if a.svc.acceptsField(out[i].k.store, out[i].k.register, protocol.AckSigned) {
+			if b, err = a.svc.opts.Signer.Seal(topic, doc); err != nil {
+				a.log.Error("sign ack", "register", out[i].k.register, "err", err)
+				continue
+			}
 		}
 		// QoS 0: a register that is away gets nothing queued. The plain
 		// ack of a register with an incarnation is retained (one per
@@ -352,7 +365,7 @@ func (a *acker) publish(out []ackOut) {
 		// reused notice), so the retained one never covers them.
 		retain := out[i].ack.Incarnation != "" && out[i].ack.Gap == 0 && !out[i].oneOff &&
 			(out[i].ack.Notice == nil || out[i].ack.Notice.Code == protocol.NoticePolicy)
-		out[i].t = a.c.Publish(protocol.AckTopic(out[i].k.store, out[i].k.register), 0, retain, b)
+		out[i].t = a.c.Publish(topic, 0, retain, b)
 	}
 	for _, s := range out {
 		if s.t == nil {

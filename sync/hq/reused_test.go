@@ -167,7 +167,7 @@ func retainedAck(t *testing.T, url, store, id string) protocol.Ack {
 		if !m.Retained() {
 			return
 		}
-		if a, err := protocol.DecodeAck(m.Payload(), id); err == nil {
+		if a, err := decodeAck(m.Topic(), m.Payload(), id); err == nil {
 			select {
 			case got <- a:
 			default:

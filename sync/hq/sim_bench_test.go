@@ -136,7 +136,8 @@ type simReg struct {
 func (r *simReg) start(b testing.TB, url string) {
 	u, err := uplink.New(r.ob, &uplink.Options{Brokers: []string{url}, Store: r.store, Register: r.id,
 		ConfirmEvery: time.Millisecond, // Confirm at once: it times commit-to-ack
-		OpTimeout:    30 * time.Second})
+		OpTimeout:    30 * time.Second,
+		Keys:         hqRing}) // head office's key: registers confirm on signed acks only
 	if err != nil {
 		b.Fatal(err)
 	}

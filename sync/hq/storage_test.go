@@ -60,7 +60,7 @@ func TestStorageFailureStopsWithoutAck(t *testing.T) {
 				close(marker)
 				return
 			}
-			a, err := protocol.DecodeAck(m.Payload(), "s1-r1")
+			a, err := decodeAck(m.Topic(), m.Payload(), "s1-r1")
 			if err != nil {
 				t.Errorf("bad ack: %v", err)
 				return

@@ -177,7 +177,7 @@ func chainRegister(t *testing.T, url, store, id string) *register {
 		c.Publish(protocol.CatchUpTopic(store, id), 1, false, b).WaitTimeout(wait)
 	}
 	onAck := func(c mqtt.Client, m mqtt.Message) {
-		a, err := protocol.DecodeAck(m.Payload(), id)
+		a, err := decodeAck(m.Topic(), m.Payload(), id)
 		if err != nil {
 			t.Errorf("bad ack: %v", err)
 			return

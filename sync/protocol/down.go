@@ -66,11 +66,17 @@ type Ack struct {
 // AckGapTo names the ack field gap_to in Status.AckFields.
 const AckGapTo = "gap_to"
 
+// AckSigned in Status.AckFields says the register takes signed acks only
+// (sync/signing, bound to its ack topic; docs/protocol.md "Acks"): head
+// office signs every ack to it. Registers before it take bare acks and
+// get them as before.
+const AckSigned = "signed"
+
 // AckFields are the optional ack fields this version understands beyond
 // those every register of v1 does; a register lists them in its status
 // (Status.AckFields) so head office sends them only to registers that
 // accept them.
-var AckFields = []string{AckGapTo}
+var AckFields = []string{AckGapTo, AckSigned}
 
 // Notice codes: why head office holds a register's events.
 const (

@@ -292,3 +292,53 @@ func printable(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// sealedPrefix, sealedSig and sealedDoc frame what Seal writes:
+// {"v":1,"key":"<16 hex>","sig":"<88 base64>","doc":<document>}.
+const (
+	sealedPrefix = `{"v":1,"key":"`
+	keyIDLen     = 16
+	sealedSig    = `","sig":"`
+	sigB64Len    = 88
+	sealedDoc    = `","doc":`
+	sealedHead   = len(sealedPrefix) + keyIDLen + len(sealedSig) + sigB64Len + len(sealedDoc)
+)
+
+// Unverified returns the document inside a signed envelope without
+// checking the signature: for a receiver that reads a document before it
+// decides whether to act on it, and then verifies the same bytes with
+// Keyring.Open before it does (the register's acks, docs/security.md).
+// The document is never to be trusted on its own. A bare document is
+// ErrUnsigned; an envelope that cannot be read ErrMalformed. What Seal
+// writes is read without encoding/json; whatever Unverified returns for
+// an envelope Open accepts is the document Open returns.
+func Unverified(msg []byte) ([]byte, error) {
+	if len(msg) > sealedHead+1 && string(msg[:len(sealedPrefix)]) == sealedPrefix &&
+		string(msg[len(sealedPrefix)+keyIDLen:][:len(sealedSig)]) == sealedSig &&
+		string(msg[sealedHead-len(sealedDoc):sealedHead]) == sealedDoc && msg[len(msg)-1] == '}' &&
+		plainField(msg[len(sealedPrefix):][:keyIDLen]) && plainField(msg[len(sealedPrefix)+keyIDLen+len(sealedSig):][:sigB64Len]) {
+		return msg[sealedHead : len(msg)-1], nil
+	}
+	var e envelope
+	if err := json.Unmarshal(msg, &e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if e.Sig == "" && e.Key == "" {
+		return nil, ErrUnsigned
+	}
+	if e.V != Version || len(e.Doc) == 0 {
+		return nil, fmt.Errorf("%w: v=%d, %d bytes of document", ErrMalformed, e.V, len(e.Doc))
+	}
+	return e.Doc, nil
+}
+
+// plainField reports whether b holds no '"' or '\' (a key id or a
+// signature as Seal writes them).
+func plainField(b []byte) bool {
+	for _, c := range b {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return true
+}

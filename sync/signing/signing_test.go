@@ -134,3 +134,59 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestUnverified: Unverified reads the document Open would return from
+// every envelope Open accepts (what Seal writes, and the same envelope
+// spaced or reordered), refuses a bare document as unsigned and what is
+// not an envelope as malformed. It checks no signature: a tampered
+// envelope reads as its tampered document, and Open refuses it.
+func TestUnverified(t *testing.T) {
+	hq := mustSigner(t)
+	ring, err := signing.NewKeyring(hq.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const topic = "loyalty/v1/s1/r1/ack"
+	doc := []byte(`{"v":1,"register":"r1","watermark":21}`)
+	good, err := hq.Seal(topic, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := bytes.Replace(bytes.Replace(good, []byte(`,"doc":`), []byte(`, "doc" : `), 1), []byte(`{"v":1,`), []byte(`{ "v":1,`), 1)
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want error
+	}{
+		{"as Seal writes it", good, nil},
+		{"spaced", spaced, nil},
+		{"unsigned document", doc, signing.ErrUnsigned},
+		{"not JSON", []byte("{"), signing.ErrMalformed},
+		{"no document", []byte(`{"v":1,"key":"k","sig":"s"}`), signing.ErrMalformed},
+		{"wrong version", bytes.Replace(good, []byte(`{"v":1,`), []byte(`{"v":2,`), 1), signing.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := signing.Unverified(tc.msg)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Unverified = %v, want %v", err, tc.want)
+			}
+			if err != nil {
+				return
+			}
+			opened, err := ring.Open(topic, tc.msg, 1<<10)
+			if err != nil {
+				t.Fatalf("Open = %v", err)
+			}
+			if !bytes.Equal(got, opened) {
+				t.Fatalf("Unverified = %s, Open = %s", got, opened)
+			}
+		})
+	}
+	tampered := bytes.Replace(good, []byte(`"watermark":21`), []byte(`"watermark":99`), 1)
+	if got, err := signing.Unverified(tampered); err != nil || !bytes.Contains(got, []byte(`"watermark":99`)) {
+		t.Fatalf("Unverified(tampered) = %s, %v", got, err)
+	}
+	if _, err := ring.Open(topic, tampered, 1<<10); !errors.Is(err, signing.ErrBadSignature) {
+		t.Fatalf("Open(tampered) = %v, want a bad signature", err)
+	}
+}

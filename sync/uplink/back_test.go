@@ -152,14 +152,12 @@ func (m *rebasingOutbox) Rebase(w uint64) error {
 // its first event as watermark+1; a ledger with events keeps its numbers.
 func TestSessionReplacementContinuesStream(t *testing.T) {
 	ackOther := func(fb *fakeBroker, w uint64) {
-		b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: w})
-		if err != nil {
-			t.Fatal(err)
-		}
+		topic := protocol.AckTopic("s1", "r1")
+		b := signedAck(t, topic, protocol.Ack{Register: "r1", Incarnation: "aaaa", Watermark: w})
 		fb.mu.Lock()
 		h := fb.onMessage
 		fb.mu.Unlock()
-		h(protocol.AckTopic("s1", "r1"), b, false)
+		h(topic, b, false)
 	}
 	synctest.Test(t, func(t *testing.T) {
 		ob := &rebasingOutbox{fakeOutbox: newFakeOutbox(0)}

@@ -3,7 +3,10 @@
 // An Uplink drains the ledger's outbox to the broker in sequence order as
 // CloudEvents (sync/protocol), QoS 1, with a bounded window of messages
 // awaiting PUBACK, and forgets an event only when head office's
-// acknowledged watermark covers it: then it calls Outbox.Confirm. A PUBACK
+// acknowledged watermark covers it: then it calls Outbox.Confirm. The ack
+// must be signed by a pinned head-office key (checked lazily, once per
+// Confirm: acksig.go) and confirms at most what this process published.
+// A PUBACK
 // proves nothing about durability (the broker may lose the message), so the
 // ledger is the only queue: paho gets a fresh in-memory store per
 // connection and every resend comes from the ledger. After a reconnect, a

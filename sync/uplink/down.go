@@ -38,29 +38,36 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 			u.reject("ack for " + m.topic)
 			return
 		}
-		a, err := protocol.DecodeAck(m.payload, u.o.Register)
-		if err != nil {
-			// An ack in a version this register does not speak is never
-			// applied (its watermark might mean something else): the
-			// events stay in the ledger and are resent until head office
-			// answers in a version this register speaks.
-			u.countVersion(err)
-			u.reject(err.Error())
+		sa, ok := u.openAck(m.topic, m.payload)
+		if !ok {
 			return
 		}
-		learnt := u.renumber(a)
+		a := sa.Ack
+		learnt := u.renumber(sa)
 		continued := false
 		if !u.id.forUs(a) {
-			if continued = u.continueStream(a); !continued && !learnt {
+			if continued = u.continueStream(sa); !continued && !learnt {
 				// Another ledger uses this register id; its watermark
 				// says nothing about our events.
 				return
 			}
 		}
 		u.mu.Lock()
-		if !retained || continued {
-			u.st.ackW = max(u.st.ackW, a.Watermark)
+		// An ack confirms at most what this process handed to the broker
+		// (or what the ledger had confirmed already): a forged or
+		// replayed ack, even one head office once signed, cannot make
+		// the register forget what it never sent. One beyond is head
+		// office's answer to events an earlier process sent: they are
+		// resent, and the answer to that confirms them. A fresh ledger
+		// continuing the stream (continued) holds nothing below the ack.
+		top := max(u.st.published, u.st.watermark)
+		if (!retained || continued) && (a.Watermark <= top || continued) {
+			if a.Watermark > u.st.ackW || u.st.ackProof.msg == nil {
+				u.st.ackW = a.Watermark
+				u.st.ackProof = ackProof{w: a.Watermark, topic: sa.topic, msg: sa.msg, ok: sa.good}
+			}
 			u.st.lastW = a.Watermark
+			u.st.lastProof = ackProof{w: a.Watermark, topic: sa.topic, msg: sa.msg, ok: sa.good}
 		}
 		// else: head office's retained ack, handed over at subscribe,
 		// confirms nothing. It is head office's last word on this

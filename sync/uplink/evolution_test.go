@@ -24,7 +24,8 @@ func TestAckInAnUnknownVersionIsNeverApplied(t *testing.T) {
 			fb.mu.Lock()
 			h := fb.onMessage
 			fb.mu.Unlock()
-			h(protocol.AckTopic("s1", "r1"), []byte(payload), false)
+			topic := protocol.AckTopic("s1", "r1")
+			h(topic, sealWith(hqKey, topic, []byte(payload)), false) // signed by head office: refused for its version alone
 			time.Sleep(10 * time.Millisecond)
 			synctest.Wait()
 		}

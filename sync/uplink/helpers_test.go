@@ -145,8 +145,8 @@ func (h *ackHQ) handle(c mqtt.Client, m mqtt.Message) {
 	}
 	h.wm[tp.Register] = w
 	h.mu.Unlock()
-	b, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w, Gap: gap})
-	c.Publish(protocol.AckTopic(tp.Store, tp.Register), 1, false, b) // QoS 1: a lost ack is repeated by the next one
+	topic := protocol.AckTopic(tp.Store, tp.Register)
+	c.Publish(topic, 1, false, signedAck(h.t, topic, protocol.Ack{Register: tp.Register, Watermark: w, Gap: gap})) // QoS 1: a lost ack is repeated by the next one
 }
 
 func (h *ackHQ) watermark(reg string) uint64 {
@@ -264,4 +264,15 @@ func sealed(topic string, payload []byte) []byte {
 		return payload
 	}
 	return sealWith(hqKey, topic, payload)
+}
+
+// signedAck is a as head office sends it on topic: encoded and signed
+// with hqKey.
+func signedAck(t testing.TB, topic string, a protocol.Ack) []byte {
+	t.Helper()
+	b, err := protocol.EncodeAck(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealWith(hqKey, topic, b)
 }

@@ -47,7 +47,7 @@ type identity struct {
 	renumbered ledger.Epoch
 	// lastPlain is the last plain ack naming an incarnation (head office's
 	// stream for this register id), nil before one came.
-	lastPlain *protocol.Ack
+	lastPlain *signedAck
 }
 
 // NoticeLost is the status notice code for events head office confirmed,
@@ -168,9 +168,15 @@ type rebaser interface {
 // operator adopts the new incarnation (loyalty-hq register adopt). Tried
 // once: a ledger with events keeps its numbers (and head office holds
 // them, as for a second register with the same id).
-func (u *Uplink) continueStream(a protocol.Ack) bool {
+func (u *Uplink) continueStream(sa *signedAck) bool {
+	a := sa.Ack
 	rb, ok := u.ob.(rebaser)
-	if !ok || a.Incarnation == "" || a.Watermark == 0 || !u.id.tryRebase() {
+	if !ok || a.Incarnation == "" || a.Watermark == 0 || !u.id.fresh() {
+		return false
+	}
+	// Only on head office's word (a signed ack): a forged one would make
+	// the new ledger number its events after a watermark of the forger's.
+	if !u.check(sa) || !u.id.tryRebase() {
 		return false
 	}
 	if err := rb.Rebase(a.Watermark); err != nil {
@@ -184,6 +190,13 @@ func (u *Uplink) continueStream(a protocol.Ack) bool {
 	u.id.rebased(a.Incarnation, a.Watermark)
 	u.id.refresh()
 	return true
+}
+
+// fresh reports whether continueStream has not tried yet.
+func (id *identity) fresh() bool {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return !id.rebaseTried
 }
 
 // tryRebase reports whether continueStream may try (once).
@@ -248,16 +261,21 @@ func (id *identity) current() string {
 // holds. A new incarnation waiting for its numbers (after a restore) takes
 // them from the ack. It reports whether the ack's watermark now counts
 // for this ledger (the numbers skipped are held at head office).
-func (u *Uplink) renumber(a protocol.Ack) bool {
+func (u *Uplink) renumber(sa *signedAck) bool {
+	a := sa.Ack
 	rn := u.id.rn
 	if rn == nil || a.Incarnation == "" || a.Notice != nil && a.Notice.Code != protocol.NoticePolicy {
 		return false
 	}
+	last := *sa // Restore checks its own copy
 	u.id.mu.Lock()
-	u.id.lastPlain = &a
+	u.id.lastPlain = &last
 	u.id.mu.Unlock()
 	if a.Incarnation == u.id.current() && a.Watermark > 0 {
-		if ahead, err := rn.Ahead(a.Watermark); err == nil && ahead {
+		// Renumbering only on head office's word (a signed ack, checked
+		// here: rare): a forged watermark would send this ledger's
+		// events under numbers of the forger's choosing.
+		if ahead, err := rn.Ahead(a.Watermark); err == nil && ahead && u.check(sa) {
 			ep, err := rn.Reincarnate(true)
 			if err != nil {
 				u.log.Error("ledger restored from an older backup: start a new incarnation", "err", err)
@@ -268,6 +286,9 @@ func (u *Uplink) renumber(a protocol.Ack) bool {
 				"incarnation", ep.Incarnation, "from_local", ep.From)
 			u.count(func(st *state) { st.lastErr = "" })
 		}
+	}
+	if _, waits, err := rn.Waiting(); err != nil || !waits || !u.check(sa) {
+		return false
 	}
 	ep, ok, err := rn.Learn(a.Incarnation, a.Watermark)
 	if err != nil {
@@ -348,7 +369,7 @@ func (u *Uplink) Restore() (ledger.Epoch, error) {
 	u.mu.Unlock()
 	switch {
 	case last != nil:
-		u.renumber(*last)
+		u.renumber(last)
 	case quiet:
 		u.noAckToLearn()
 	}

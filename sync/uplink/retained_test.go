@@ -92,11 +92,8 @@ func TestRetainedAckBeyondARestoredLedger(t *testing.T) {
 			var once sync.Once
 			fb.onSubscribe = func(map[string]byte) {
 				once.Do(func() {
-					b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Incarnation: inc, Watermark: 10})
-					if err != nil {
-						t.Error(err)
-					}
-					fb.deliver(protocol.AckTopic("s1", "r1"), b, true) // retained, handed over at subscribe
+					topic := protocol.AckTopic("s1", "r1")
+					fb.deliver(topic, signedAck(t, topic, protocol.Ack{Register: "r1", Incarnation: inc, Watermark: 10}), true) // retained, handed over at subscribe
 				})
 			}
 			u, err := uplink.New(ledger.Wire{Ledger: l}, &uplink.Options{BatchEvents: 10, AckTimeout: time.Hour, ConfirmEvery: time.Millisecond,

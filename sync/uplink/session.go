@@ -120,6 +120,10 @@ const readAheadBatches = 4
 type confirmResult struct {
 	w   uint64
 	err error
+	// proof is the ack Confirm relied on; refused, when set, is why its
+	// signature was refused (no Confirm then).
+	proof   ackProof
+	refused error
 }
 
 // readAhead is a read of up to k batches of n events from the outbox
@@ -262,6 +266,7 @@ func (s *session) applyAcks() {
 	u := s.u
 	u.mu.Lock()
 	ackW, lastW, gap, gapTo, acks := u.st.ackW, u.st.lastW, u.st.gapReq, u.st.gapTo, u.st.acks
+	proof, lastProof := u.st.ackProof, u.st.lastProof
 	u.st.gapReq, u.st.gapTo = 0, 0
 	u.mu.Unlock()
 	if acks != s.acksSeen {
@@ -271,6 +276,7 @@ func (s *session) applyAcks() {
 		// Head office catches up from below the ledger's watermark: its
 		// own watermark is the progress.
 		ackW = max(lastW, s.seenAck)
+		proof = lastProof
 		if ackW >= s.watermark {
 			s.back = false
 			s.u.log.Info("head office has caught up with what it had confirmed", "watermark", ackW)
@@ -281,7 +287,7 @@ func (s *session) applyAcks() {
 		s.lastProgress = time.Now()
 		s.ackWait = u.o.AckTimeout
 	}
-	s.confirm(ackW)
+	s.confirm(ackW, proof)
 	if s.cursor <= s.acked() {
 		s.cursor = s.acked()
 		// Nothing outstanding: head office's silence only counts from the
@@ -303,25 +309,67 @@ func (s *session) applyAcks() {
 // one Confirm per ack, one at a time). Acks of fewer events stay
 // coalesced even when each drains the outbox: sales trickling in faster
 // than ConfirmEvery would otherwise cost a Confirm (a ledger write) each.
-func (s *session) confirm(ackW uint64) {
+//
+// The ack is verified first (proof, head office's signature on it: the
+// one verify a Confirm costs, on the Confirm's goroutine, and none when
+// it was verified before); an ack that is not head office's confirms
+// nothing and the session resends from the ledger's watermark.
+func (s *session) confirm(ackW uint64, proof ackProof) {
 	s.confirmIn = 0
 	if ackW <= s.watermark || s.confirming {
 		return
 	}
 	u := s.u
+	if !proof.covers(ackW) {
+		// No ack vouches for it (a watermark left from before a refusal).
+		return
+	}
 	atOnce := s.drained && ackW >= s.cursor && ackW-s.watermark >= uint64(u.o.BatchEvents)
 	if d := u.o.ConfirmEvery - time.Since(s.lastConfirm); d > 0 && !atOnce {
 		s.confirmIn = d
 		return
 	}
 	s.confirming = true
-	go func() { s.confirmed <- confirmResult{w: ackW, err: u.ob.Confirm(ackW)} }()
+	go func() {
+		if !proof.ok {
+			if err := u.verifyAck(proof.topic, proof.msg); err != nil {
+				s.confirmed <- confirmResult{w: ackW, proof: proof, refused: err}
+				return
+			}
+		}
+		s.confirmed <- confirmResult{w: ackW, proof: proof, err: u.ob.Confirm(ackW)}
+	}()
 }
 
 // done takes the result of a Confirm.
 func (s *session) done(r confirmResult) {
 	s.confirming = false
 	u := s.u
+	if r.refused != nil {
+		// Not head office's ack (forged, or from a head office older
+		// than this register): nothing is forgotten, and what it may
+		// have made the session skip is sent again from the watermark.
+		u.refuseAck(r.proof.topic, r.refused)
+		u.mu.Lock()
+		if r.proof.same(u.st.ackProof) {
+			u.st.ackW, u.st.ackProof = s.watermark, ackProof{}
+		}
+		if r.proof.same(u.st.lastProof) {
+			u.st.lastW, u.st.lastProof = min(u.st.lastW, s.watermark), ackProof{}
+		}
+		u.mu.Unlock()
+		s.seenAck = s.watermark
+		s.rewindTo(s.watermark)
+		return
+	}
+	u.mu.Lock()
+	if r.proof.same(u.st.ackProof) {
+		u.st.ackProof.ok = true // another Confirm on it needs no verify
+	}
+	if r.err == nil {
+		u.st.ackErr = ""
+	}
+	u.mu.Unlock()
 	if r.err != nil {
 		// Beyond what the ledger holds (ErrPruneNotAllowed) means head
 		// office is confused; never prune what we did not send.
@@ -423,13 +471,16 @@ func (s *session) fill() error {
 		// While this one goes to the broker (paho's Publish waits for
 		// its writer), read and encode the next ones.
 		s.readAhead(b)
-		tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
-		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
-		s.cursor = b.last
+		// Published before the broker has it: head office's answer may
+		// come before Publish returns, and an ack confirms at most what
+		// was published (down.go).
 		u.mu.Lock()
 		u.st.published = max(u.st.published, b.last)
 		u.st.sentInSession = true
 		u.mu.Unlock()
+		tok := s.conn.Publish(u.eventsTopic, 1, false, b.payload)
+		s.q = append(s.q, inflight{tok: tok, last: b.last, at: time.Now(), buf: b.buf})
+		s.cursor = b.last
 	}
 	return nil
 }

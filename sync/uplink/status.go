@@ -31,6 +31,10 @@ type Status struct {
 	// the last one was rejected.
 	MembersSeq   uint64
 	MembersError string
+	// AckError is why the last ack was refused (unsigned, or not signed
+	// by a pinned key): the register forgot nothing on it and resends.
+	// Empty until one is; cleared by a Confirm on a verified ack.
+	AckError string
 	// Erased counts the erasures carried out since start; EraseError is
 	// why the last erase document or erasure failed (empty after one
 	// that succeeded).
@@ -81,7 +85,7 @@ func (u *Uplink) Status() Status {
 	u.mu.Lock()
 	s := Status{Online: u.st.online, Watermark: u.st.watermark, Published: u.st.published,
 		LastAck: u.st.lastAck, LastError: u.st.lastErr, Config: u.st.cfg, ConfigError: u.st.cfgErr,
-		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused,
+		MembersSeq: u.st.membersSeq, MembersError: u.st.membersErr, Refused: u.st.refused, AckError: u.st.ackErr,
 		Erased: u.st.erased, EraseError: u.st.eraseErr,
 		Rejected: u.st.rejected, Resends: u.st.resends, Sessions: u.st.sessions, Takeovers: u.st.takeovers, OtherPieces: u.st.otherPieces,
 		Fault: u.faultLocked(time.Now())}
@@ -133,6 +137,9 @@ func (s Status) String() string {
 	}
 	if s.ConfigError != "" {
 		out += ", config rejected: " + s.ConfigError
+	}
+	if s.AckError != "" {
+		out += ", " + s.AckError
 	}
 	if s.Pieces != nil {
 		out += ", " + s.Pieces.String()

@@ -135,11 +135,8 @@ func TestStreamGapsAreAskedForNeverSkipped(t *testing.T) {
 // publishAck publishes head office's ack of r1's events up to w.
 func publishAck(t *testing.T, office mqtt.Client, w uint64, retained bool) {
 	t.Helper()
-	b, err := protocol.EncodeAck(protocol.Ack{Register: "r1", Watermark: w})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, office, protocol.AckTopic("s1", "r1"), retained, b)
+	topic := protocol.AckTopic("s1", "r1")
+	publish(t, office, topic, retained, signedAck(t, topic, protocol.Ack{Register: "r1", Watermark: w}))
 }
 
 // TestStreamAskedAgainAtTheFirstAck: the catch-up request sent at

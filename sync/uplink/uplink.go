@@ -233,7 +233,12 @@ type state struct {
 	lastErr   string
 	ackW      uint64 // highest watermark received, not yet applied
 	lastW     uint64 // the watermark of the last ack received
-	acks      uint64 // acks received
+	// ackProof and lastProof are the acks that carried ackW and lastW,
+	// to verify before a Confirm relies on one (acksig.go); ackErr is
+	// why the last ack was refused.
+	ackProof, lastProof ackProof
+	ackErr              string
+	acks                uint64 // acks received
 	// askedOnAck is the session (sessions) that asked for the member
 	// stream a second time: on its first live ack after it sent events
 	// (down.go), or, having sent none, when Options.CatchUpAgain passed

@@ -62,6 +62,10 @@ type SyncStatus struct {
 	// Refused counts head office's documents refused by reason (unsigned,
 	// unknown_key, bad_signature, malformed, replayed).
 	MembersError string `json:"members_error,omitempty"`
+	// AckError is why the last ack was refused (unsigned, or not signed
+	// by a pinned key: nothing was forgotten on it, the events are kept
+	// and resent); empty once a signed ack confirmed events.
+	AckError string `json:"ack_error,omitempty"`
 	// Erased counts head office's erasures carried out since start;
 	// EraseError is why the last erase document or erasure failed.
 	Erased     uint64          `json:"erased,omitempty"`
@@ -179,7 +183,7 @@ func newSyncStatus(in StatusInput) SyncStatus {
 	var s SyncStatus
 	if u := in.Sync; u != nil {
 		s = SyncStatus{Enabled: true, Online: u.Online, Pending: u.Pending, Oldest: u.Oldest, LastError: u.LastError,
-			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, Refused: &u.Refused,
+			Config: &u.Config, ConfigError: u.ConfigError, MembersError: u.MembersError, AckError: u.AckError, Refused: &u.Refused,
 			Erased: u.Erased, EraseError: u.EraseError,
 			Incarnation: u.Incarnation, MembersSeq: u.MembersSeq, Fault: u.Fault}
 		if p := u.Pieces; p != nil {

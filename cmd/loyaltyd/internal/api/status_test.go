@@ -35,6 +35,8 @@ func TestNewStatusSync(t *testing.T) {
 			api.SyncStatus{Enabled: true, Online: true, Config: &uplink.ConfigVersions{Chain: 3}, Refused: &uplink.Refused{}, Summary: "online, 0 pending"}},
 		{"forged documents refused", api.StatusInput{Now: now, Sync: &uplink.Status{Online: true, MembersError: "not signed", Refused: uplink.Refused{Unsigned: 2, Replayed: 1}}},
 			api.SyncStatus{Enabled: true, Online: true, Config: &uplink.ConfigVersions{}, MembersError: "not signed", Refused: &uplink.Refused{Unsigned: 2, Replayed: 1}, Summary: "online, 0 pending"}},
+		{"forged ack refused", api.StatusInput{Now: now, Sync: &uplink.Status{Online: true, Pending: 3, AckError: "refused ack: not signed", Refused: uplink.Refused{Unsigned: 1}}},
+			api.SyncStatus{Enabled: true, Online: true, Pending: 3, Config: &uplink.ConfigVersions{}, AckError: "refused ack: not signed", Refused: &uplink.Refused{Unsigned: 1}, Summary: "online, 3 pending"}},
 		{"uplink offline with a backlog", api.StatusInput{Now: now, Sync: &uplink.Status{Pending: 7, Oldest: oldest, LastError: "connection refused", ConfigError: "stale version"}},
 			api.SyncStatus{Enabled: true, Pending: 7, Oldest: oldest, LagS: 90, LastError: "connection refused", Config: &uplink.ConfigVersions{}, ConfigError: "stale version", Refused: &uplink.Refused{},
 				Summary: "offline, 7 pending, oldest 2026-11-27T09:58:30Z"}},
