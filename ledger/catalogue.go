@@ -34,7 +34,7 @@ func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) er
 		if err := w.replaceCatalogue(uint64(version), items); err != nil {
 			return nil, err
 		}
-		return nil, nil
+		return nil, w.ownFloor(false)
 	})
 	return err
 }
@@ -119,7 +119,7 @@ func (l *Ledger) SetRules(rs *rules.RuleSet) error {
 		}
 		w.put(bMeta, kRules, b)
 		w.eng = RuleSetEngine(rs) // later ops of this batch score with it
-		return nil, nil
+		return nil, w.ownFloor(true)
 	})
 	if err != nil {
 		return err

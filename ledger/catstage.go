@@ -72,6 +72,9 @@ type manifest struct {
 	Rules   json.RawMessage `json:"rules,omitempty"`
 	Digests []string        `json:"digests"`
 	Items   int             `json:"items"`
+	// Key signed the document (ConfigDoc.Key); absent in a staging
+	// written before keys were recorded.
+	Key string `json:"key,omitempty"`
 }
 
 func pieceKey(i int) []byte { return fmt.Appendf(append([]byte(nil), piecePrefix...), "%06d", i) }
@@ -85,7 +88,7 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 	if p.Doc.Catalogue != nil || len(p.Digests) == 0 || p.Items < len(p.Digests) || p.Doc.Version == 0 {
 		return Staging{}, fmt.Errorf("ledger catalogue pieces: version %d, %d pieces, %d items: %w", p.Doc.Version, len(p.Digests), p.Items, ErrInvalid)
 	}
-	m := manifest{Version: p.Doc.Version, Store: p.Doc.Store, Digests: p.Digests, Items: p.Items}
+	m := manifest{Version: p.Doc.Version, Store: p.Doc.Store, Digests: p.Digests, Items: p.Items, Key: p.Doc.Key}
 	if p.Doc.Rules != nil {
 		if err := p.Doc.Rules.Validate(); err != nil {
 			return Staging{}, fmt.Errorf("ledger catalogue pieces: rules: %w: %w", err, ErrInvalid)
@@ -101,13 +104,17 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 		return Staging{}, err
 	}
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
-		if cur := getU64(w.tx.Bucket(bMeta), kCatVer); m.Version <= cur {
-			return nil, fmt.Errorf("ledger catalogue pieces: version %d, %d in force: %w", m.Version, cur, ErrStaleVersion)
-		}
-		if err := w.notBehindScope(m); err != nil {
+		keys, err := readDocKeys(w.tx.Bucket(bMeta))
+		if err != nil {
 			return nil, err
 		}
-		if p.Doc.Rules != nil && p.Doc.Rules.Version < w.eng.RuleVersion() {
+		if cur := getU64(w.tx.Bucket(bMeta), kCatVer); m.Version <= cur && !keys.Lifts(keys.Catalogue, m.Key) {
+			return nil, fmt.Errorf("ledger catalogue pieces: version %d, %d in force: %w", m.Version, cur, ErrStaleVersion)
+		}
+		if err := w.notBehindScope(m, keys); err != nil {
+			return nil, err
+		}
+		if p.Doc.Rules != nil && p.Doc.Rules.Version < w.eng.RuleVersion() && !keys.Lifts(keys.Rules, m.Key) {
 			return nil, fmt.Errorf("ledger catalogue pieces: rules version %d older than %d in force: %w", p.Doc.Rules.Version, w.eng.RuleVersion(), ErrStaleVersion)
 		}
 		if old := w.tx.Bucket(bStage); old != nil && bytes.Equal(old.Get(kManifest), mb) {
@@ -131,23 +138,26 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 // notBehindScope refuses (ErrStaleVersion) a pieced document whose version
 // is not above its scope's config version in force: a newer document of
 // the scope (with no catalogue, or a catalogue that fitted) went in force
-// meanwhile, and this one would move the version back.
-func (w *wtx) notBehindScope(m manifest) error {
+// meanwhile, and this one would move the version back. A scope version
+// set by a key no longer pinned does not refuse it (DocKeys.Lifts).
+func (w *wtx) notBehindScope(m manifest, keys DocKeys) error {
 	v, err := readConfigVersions(w.tx.Bucket(bMeta).Get(kHQConfig))
 	if err != nil {
 		return err
 	}
-	if cur := v.of(m.Store); m.Version <= cur {
+	if cur := v.of(m.Store); m.Version <= cur && !keys.Lifts(keys.ScopeKey(m.Store), m.Key) {
 		return fmt.Errorf("ledger catalogue pieces: %s config version %d, %d in force: %w", scopeName(m.Store), m.Version, cur, ErrStaleVersion)
 	}
 	return nil
 }
 
 // dropSupersededStage drops the staging of a pieced document of the same
-// scope whose version is not above version, which is going in force.
-func (w *wtx) dropSupersededStage(store bool, version uint64) error {
+// scope whose version is not above version, which is going in force;
+// lifted (the scope's floor was set by a key no longer pinned): whatever
+// its version.
+func (w *wtx) dropSupersededStage(store bool, version uint64, lifted bool) error {
 	m, err := readManifest(w.tx)
-	if err != nil || m == nil || m.Store != store || m.Version > version {
+	if err != nil || m == nil || m.Store != store || (m.Version > version && !lifted) {
 		return err
 	}
 	w.dirty = true
@@ -282,10 +292,14 @@ func (w *wtx) applyStaged(m manifest) (ConfigResult, *rules.RuleSet, error) {
 		return r, nil, fmt.Errorf("ledger catalogue pieces: %d items staged, the document says %d: %w", n, m.Items, ErrInvalid)
 	}
 	meta := w.tx.Bucket(bMeta)
-	if cur := getU64(meta, kCatVer); m.Version <= cur {
+	keys, err := readDocKeys(meta)
+	if err != nil {
+		return r, nil, err
+	}
+	if cur := getU64(meta, kCatVer); m.Version <= cur && !keys.Lifts(keys.Catalogue, m.Key) {
 		return r, nil, fmt.Errorf("ledger catalogue pieces: version %d, %d in force: %w", m.Version, cur, ErrStaleVersion)
 	}
-	if err := w.notBehindScope(m); err != nil {
+	if err := w.notBehindScope(m, keys); err != nil {
 		return r, nil, err
 	}
 	var rs *rules.RuleSet
@@ -295,10 +309,14 @@ func (w *wtx) applyStaged(m manifest) (ConfigResult, *rules.RuleSet, error) {
 			return r, nil, fmt.Errorf("ledger catalogue pieces: staged rules: %w: %w", err, ErrInconsistent)
 		}
 		cur := w.eng.RuleVersion()
-		if rs.Version < cur {
+		switch {
+		case keys.Lifts(keys.Rules, m.Key):
+			r.Rules = true
+		case rs.Version < cur:
 			return r, nil, fmt.Errorf("ledger catalogue pieces: rules version %d older than %d in force: %w", rs.Version, cur, ErrStaleVersion)
+		default:
+			r.Rules = rs.Version > cur
 		}
-		r.Rules = rs.Version > cur
 	}
 	v, err := readConfigVersions(meta.Get(kHQConfig))
 	if err != nil {
@@ -323,6 +341,14 @@ func (w *wtx) applyStaged(m manifest) (ConfigResult, *rules.RuleSet, error) {
 	}
 	w.put(bMeta, kCatVer, u64(m.Version))
 	w.putJSON(bMeta, kHQConfig, v)
+	if m.Key != "" {
+		keys.SetScopeKey(m.Store, m.Key)
+		keys.Catalogue = m.Key
+		if r.Rules {
+			keys.Rules = m.Key
+		}
+		w.putJSON(bMeta, kDocKeys, keys)
+	}
 	if r.Rules {
 		b, err := json.Marshal(rs)
 		if err != nil {

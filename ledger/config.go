@@ -38,6 +38,11 @@ type ConfigDoc struct {
 	// Catalogue is the document's catalogue, tagged with Version; nil when
 	// it carries none.
 	Catalogue []Item
+	// Key is the id of head office's key that signed the document ("":
+	// not known). It is recorded beside each floor the document sets
+	// (DocKeys); a floor recorded with a key no longer pinned does not
+	// hold back a document signed by a pinned key (DocKeys.Lifts).
+	Key string
 }
 
 // ConfigResult says what a document changed.
@@ -56,6 +61,13 @@ type ConfigResult struct {
 // A pieced document of the same scope still being staged (BeginPieced)
 // and not newer than doc is superseded: its staging is dropped, so its
 // last piece can never put an older catalogue and version in force.
+//
+// A floor (the scope's version, the rule set's or the catalogue's version)
+// set by a document whose key is no longer pinned (DocKeys.Lifts) does not
+// refuse doc when a pinned key signed it: doc's rule set and catalogue go
+// in force whatever their versions, its version becomes the scope's, a
+// pieced document of the scope still staged is dropped, and doc.Key is
+// recorded beside each floor it set.
 func (l *Ledger) ApplyConfig(ctx context.Context, doc ConfigDoc) (ConfigResult, error) {
 	var rulesJSON []byte
 	if doc.Rules != nil {
@@ -76,28 +88,41 @@ func (l *Ledger) ApplyConfig(ctx context.Context, doc ConfigDoc) (ConfigResult, 
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
 		var r ConfigResult
 		meta := w.tx.Bucket(bMeta)
+		keys, err := readDocKeys(meta)
+		if err != nil {
+			return nil, err
+		}
 		if doc.Rules != nil {
 			cur := w.eng.RuleVersion()
-			if doc.Rules.Version < cur {
+			switch {
+			case keys.Lifts(keys.Rules, doc.Key):
+				r.Rules = true
+			case doc.Rules.Version < cur:
 				return nil, fmt.Errorf("ledger config: rules version %d older than %d in force: %w", doc.Rules.Version, cur, ErrStaleVersion)
+			default:
+				r.Rules = doc.Rules.Version > cur
 			}
-			r.Rules = doc.Rules.Version > cur
 		}
 		if doc.Catalogue != nil {
 			cur := getU64(meta, kCatVer)
-			if doc.Version < cur {
+			switch {
+			case keys.Lifts(keys.Catalogue, doc.Key):
+				r.Catalogue = true
+			case doc.Version < cur:
 				return nil, fmt.Errorf("ledger config: catalogue version %d older than %d in force: %w", doc.Version, cur, ErrStaleVersion)
+			default:
+				r.Catalogue = doc.Version > cur
 			}
-			r.Catalogue = doc.Version > cur
 		}
 		v, err := readConfigVersions(meta.Get(kHQConfig))
 		if err != nil {
 			return nil, err
 		}
-		if cur := v.of(doc.Store); doc.Version < cur {
+		lifted := keys.Lifts(keys.ScopeKey(doc.Store), doc.Key)
+		if cur := v.of(doc.Store); doc.Version < cur && !lifted {
 			return nil, fmt.Errorf("ledger config: %s config version %d older than %d in force: %w", scopeName(doc.Store), doc.Version, cur, ErrStaleVersion)
 		}
-		if err := w.dropSupersededStage(doc.Store, doc.Version); err != nil {
+		if err := w.dropSupersededStage(doc.Store, doc.Version, lifted); err != nil {
 			return nil, err
 		}
 		if doc.Store {
@@ -105,16 +130,25 @@ func (l *Ledger) ApplyConfig(ctx context.Context, doc ConfigDoc) (ConfigResult, 
 		} else {
 			v.Chain = doc.Version
 		}
+		was := keys
+		if doc.Key != "" {
+			keys.SetScopeKey(doc.Store, doc.Key)
+		}
 		if r.Rules {
 			w.put(bMeta, kRules, rulesJSON)
 			w.eng = RuleSetEngine(doc.Rules) // later ops of this batch score with it
+			keys.Rules = doc.Key
 		}
 		if r.Catalogue {
 			if err := w.replaceCatalogue(doc.Version, doc.Catalogue); err != nil {
 				return nil, err
 			}
+			keys.Catalogue = doc.Key
 		}
 		w.putJSON(bMeta, kHQConfig, v)
+		if was.Chain != keys.Chain || was.Store != keys.Store || was.Rules != keys.Rules || was.Catalogue != keys.Catalogue {
+			w.putJSON(bMeta, kDocKeys, keys)
+		}
 		return r, nil
 	})
 	if err != nil {

@@ -100,11 +100,14 @@ func TestPublishConfigVersions(t *testing.T) {
 			t.Fatalf("version %s after 4: %v, want ErrStaleConfig", v, err)
 		}
 	}
-	// Head office records the documents in force in its store.
+	// Head office records the documents in force in its store (with
+	// which key signed each, and the keys it pins: signedby.go).
 	_, st, _ := startHQ(t, b.URL(), "", hq.Options{})
 	testkit.Eventually(t, wait, "config version 4 recorded by head office", func() bool {
 		docs, err := st.Configs()
-		return err == nil && len(docs) == 1 && docs[0].Version == 4 && docs[0].Kind == protocol.ChainConfigTopic()
+		rec := hq.RecordOf(docs)
+		return err == nil && len(docs) == 3 && rec[protocol.ChainConfigTopic()].Version == 4 &&
+			rec["signed-by/"+hqKey.Public().ID()+"/"+protocol.ChainConfigTopic()].Version == 4
 	})
 	// A register connecting later gets version 4, retained, and it decodes.
 	got := make(chan protocol.Config, 1)

@@ -228,20 +228,26 @@ func publishSet(ctx context.Context, conn Conn, signer *signing.Signer, ds docSe
 		return res, err
 	}
 	if o.Recorder != nil {
+		key := signer.Public().ID()
 		for i, p := range ds.pieces {
-			if err := record(o.Recorder, protocol.CataloguePieceTopic(ds.cfg.Store, i), ds.cfg.ConfigVersion, p); err != nil {
+			if err := record(o.Recorder, protocol.CataloguePieceTopic(ds.cfg.Store, i), ds.cfg.ConfigVersion, p, key); err != nil {
 				return res, err
 			}
 		}
-		if err := record(o.Recorder, ds.topic, ds.cfg.ConfigVersion, ds.doc); err != nil {
+		if err := record(o.Recorder, ds.topic, ds.cfg.ConfigVersion, ds.doc, key); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-func record(r Recorder, kind string, version uint64, doc []byte) error {
+// record records doc as kind's version in force, and that key signed it
+// (signedby.go).
+func record(r Recorder, kind string, version uint64, doc []byte, key string) error {
 	err := r.RecordConfig(kind, version, doc)
+	if err == nil {
+		err = recordSignedIn(r, kind, version, key)
+	}
 	if err != nil && !isStale(err) {
 		return fmt.Errorf("published, but not recorded in head office's store: %w", err)
 	}

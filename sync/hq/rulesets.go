@@ -54,8 +54,9 @@ func (s *Service) loadRuleSets() error {
 }
 
 // learnRules adds the rule set of a config document head office found on
-// the broker (signed by it) to the policy and records it by version.
-func (s *Service) learnRules(topic string, cfg protocol.Config) {
+// the broker (signed by key, one of its own) to the policy and records it
+// by version, with the key that signed it (signedby.go).
+func (s *Service) learnRules(topic string, cfg protocol.Config, key string) {
 	if s.opts.Policy == nil || cfg.Rules == nil {
 		return
 	}
@@ -64,8 +65,12 @@ func (s *Service) learnRules(topic string, cfg protocol.Config) {
 		return
 	}
 	b, err := json.Marshal(cfg.Rules)
+	kind, version := rulesKindOf(topic, cfg.Rules.Version), uint64(max(cfg.Rules.Version, 1))
 	if err == nil {
-		err = s.st.RecordConfig(rulesKindOf(topic, cfg.Rules.Version), uint64(max(cfg.Rules.Version, 1)), b)
+		err = s.st.RecordConfig(kind, version, b)
+	}
+	if err == nil || errors.Is(err, hqstore.ErrStaleConfig) {
+		s.recordSigned(kind, version, key)
 	}
 	if err != nil && !errors.Is(err, hqstore.ErrStaleConfig) {
 		s.log.Error("record rule set", "topic", topic, "version", cfg.Rules.Version, "err", err)

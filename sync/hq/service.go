@@ -319,6 +319,9 @@ func New(st hqstore.Ingest, opts Options) (*Service, error) {
 	s := &Service{fleet: newFleet(), st: st, opts: opts, log: log.With("subsystem", "hq"), in: make(chan inMsg, opts.Queue), cfgIn: make(chan inMsg, 16),
 		reqIn: make(chan inMsg, 1024), lookupLimit: newLimiter(opts.LookupEvery, opts.LookupBurst)}
 	s.gate = newByteGate(opts.MaxQueuedBytes, s.log)
+	if err := s.forgetUnpinned(); err != nil {
+		return nil, err
+	}
 	if opts.Policy != nil {
 		if err := s.loadRuleSets(); err != nil {
 			return nil, err
@@ -760,7 +763,7 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.recordPiece(m, t)
 			continue
 		}
-		doc, err := s.opts.Keys.Open(m.topic, m.payload, protocol.MaxConfigSize+signing.Overhead)
+		doc, key, err := s.opts.Keys.Verify(m.topic, m.payload, protocol.MaxConfigSize+signing.Overhead)
 		if err != nil {
 			s.log.Warn("config document on the broker not signed by head office; registers refuse it too", "topic", m.topic, "err", err)
 			s.count(func(st *Status) { st.ConfigsRefused++ })
@@ -771,10 +774,11 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.log.Warn("invalid config document on the broker; registers refuse it too", "topic", m.topic, "err", err)
 			continue
 		}
-		s.learnRules(m.topic, cfg)
+		s.learnRules(m.topic, cfg, key)
 		switch err := s.st.RecordConfig(m.topic, cfg.ConfigVersion, doc); {
 		case err == nil:
 			s.log.Info("config in force recorded", "topic", m.topic, "version", cfg.ConfigVersion)
+			s.recordSigned(m.topic, cfg.ConfigVersion, key)
 		case errors.Is(err, hqstore.ErrStaleConfig):
 		default:
 			s.log.Error("record config", "topic", m.topic, "err", err)
@@ -785,7 +789,7 @@ func (s *Service) configLoop(ctx context.Context) {
 // recordPiece records a catalogue piece seen on the broker, so head office
 // can republish a catalogue in pieces from its own record.
 func (s *Service) recordPiece(m inMsg, t protocol.Topic) {
-	doc, err := s.opts.Keys.Open(m.topic, m.payload, protocol.MaxPieceSize+signing.Overhead)
+	doc, key, err := s.opts.Keys.Verify(m.topic, m.payload, protocol.MaxPieceSize+signing.Overhead)
 	if err != nil {
 		s.log.Warn("catalogue piece on the broker not signed by head office; registers refuse it too", "topic", m.topic, "err", err)
 		s.count(func(st *Status) { st.ConfigsRefused++ })
@@ -799,6 +803,7 @@ func (s *Service) recordPiece(m inMsg, t protocol.Topic) {
 	switch err := s.st.RecordConfig(m.topic, p.ConfigVersion, doc); {
 	case err == nil:
 		s.log.Debug("catalogue piece recorded", "topic", m.topic, "version", p.ConfigVersion)
+		s.recordSigned(m.topic, p.ConfigVersion, key)
 	case errors.Is(err, hqstore.ErrStaleConfig):
 	default:
 		s.log.Error("record catalogue piece", "topic", m.topic, "err", err)

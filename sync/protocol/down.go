@@ -333,6 +333,10 @@ type Config struct {
 	// CataloguePieces, in a store document instead of Catalogue, says the
 	// catalogue comes in pieces on CataloguePieceTopic (catalogue.go).
 	CataloguePieces *CataloguePieces `json:"catalogue_pieces,omitempty"`
+	// SignedBy is the id of head office's key that signed the document
+	// (signing.PublicKey.ID), set by the register that verified it; never
+	// on the wire.
+	SignedBy string `json:"-"`
 }
 
 // EncodeConfig validates and encodes a config document, setting V.

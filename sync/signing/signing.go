@@ -206,6 +206,9 @@ func ParseKeyring(keys []string) (*Keyring, error) {
 
 // IDs are the pinned keys' ids.
 func (k *Keyring) IDs() []string {
+	if k == nil {
+		return nil
+	}
 	out := make([]string, len(k.keys))
 	for i, p := range k.keys {
 		out[i] = p.ID()
@@ -224,33 +227,56 @@ type envelope struct {
 // document's bytes. max bounds the envelope's size. A nil Keyring pins
 // nothing and refuses every document (ErrUnknownKey).
 func (k *Keyring) Open(topic string, msg []byte, max int) ([]byte, error) {
+	doc, _, err := k.Verify(topic, msg, max)
+	return doc, err
+}
+
+// Pinned reports whether id is the id of a pinned key. A nil Keyring pins
+// nothing.
+func (k *Keyring) Pinned(id string) bool {
+	if k == nil || id == "" {
+		return false
+	}
+	for i := range k.keys {
+		if k.keys[i].ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Verify is Open that also returns the id of the pinned key that signed
+// the document (PublicKey.ID), so a register can remember which key
+// signed the document in force (docs/security.md "Recovering from a
+// leaked signing key").
+func (k *Keyring) Verify(topic string, msg []byte, max int) ([]byte, string, error) {
 	if len(msg) > max {
-		return nil, fmt.Errorf("%w: too large: %d bytes", ErrMalformed, len(msg))
+		return nil, "", fmt.Errorf("%w: too large: %d bytes", ErrMalformed, len(msg))
 	}
 	var e envelope
 	if err := json.Unmarshal(msg, &e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if e.Sig == "" && e.Key == "" {
-		return nil, ErrUnsigned
+		return nil, "", ErrUnsigned
 	}
 	dec := json.NewDecoder(bytes.NewReader(msg))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data", ErrMalformed)
+		return nil, "", fmt.Errorf("%w: trailing data", ErrMalformed)
 	}
 	if e.V != Version {
-		return nil, fmt.Errorf("%w: v=%d", ErrMalformed, e.V)
+		return nil, "", fmt.Errorf("%w: v=%d", ErrMalformed, e.V)
 	}
 	if len(e.Doc) == 0 {
-		return nil, fmt.Errorf("%w: no doc", ErrMalformed)
+		return nil, "", fmt.Errorf("%w: no doc", ErrMalformed)
 	}
 	sig, err := base64.StdEncoding.DecodeString(e.Sig)
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("%w: signature is not %d bytes of base64", ErrBadSignature, ed25519.SignatureSize)
+		return nil, "", fmt.Errorf("%w: signature is not %d bytes of base64", ErrBadSignature, ed25519.SignatureSize)
 	}
 	var key *PublicKey
 	if k != nil {
@@ -261,12 +287,12 @@ func (k *Keyring) Open(topic string, msg []byte, max int) ([]byte, error) {
 		}
 	}
 	if key == nil {
-		return nil, fmt.Errorf("%w: key %s", ErrUnknownKey, printable(e.Key))
+		return nil, "", fmt.Errorf("%w: key %s", ErrUnknownKey, printable(e.Key))
 	}
 	if !ed25519.Verify(key.k, message(topic, e.Doc), sig) {
-		return nil, fmt.Errorf("%w: key %s, topic %s", ErrBadSignature, key.ID(), topic)
+		return nil, "", fmt.Errorf("%w: key %s, topic %s", ErrBadSignature, key.ID(), topic)
 	}
-	return e.Doc, nil
+	return e.Doc, key.ID(), nil
 }
 
 // Reason is a short word for an Open error, for metrics labels:

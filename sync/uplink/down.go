@@ -192,15 +192,15 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 	if (t.Kind == protocol.KindConfig || t.Kind == protocol.KindCatalogue || t.Kind == protocol.KindErase) && len(m.payload) == 0 {
 		return // a cleared retained message: nothing to apply
 	}
-	doc, ok := u.verify(t, m.topic, m.payload)
+	doc, key, ok := u.verify(t, m.topic, m.payload)
 	if !ok {
 		return
 	}
 	switch t.Kind {
 	case protocol.KindConfig:
-		u.applyConfig(ctx, t, doc)
+		u.applyConfig(ctx, t, doc, key)
 	case protocol.KindMembers:
-		u.applyMembers(ctx, doc)
+		u.applyMembers(ctx, doc, key)
 	case protocol.KindCatalogue:
 		u.applyPiece(ctx, t, doc)
 	case protocol.KindErase:
@@ -208,7 +208,12 @@ func (u *Uplink) apply(ctx context.Context, m message) {
 	}
 }
 
-func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
+// applyConfig applies a config document signed by key. The version rules
+// hold unless the document in force in its scope was signed by a key no
+// longer pinned (a leaked key the operator removed: docs/operations.md
+// "Recovering from a leaked signing key"); then this document, signed by
+// a pinned key, goes in force whatever its version and sets the floor.
+func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte, key string) {
 	if len(b) == 0 {
 		return // a cleared retained message: nothing to apply
 	}
@@ -222,17 +227,23 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 		fail(err)
 		return
 	}
+	c.SignedBy = key
+	store := c.Scope == protocol.ScopeStore
 	u.mu.Lock()
 	cur := &u.st.cfg.Chain
-	if c.Scope == protocol.ScopeStore {
+	if store {
 		cur = &u.st.cfg.Store
 	}
 	current := *cur
+	lifted := u.st.keys.Lifts(u.st.keys.ScopeKey(store), key)
 	u.mu.Unlock()
-	if c.ConfigVersion == current {
+	if lifted {
+		u.log.Warn("config in force was signed by a key no longer pinned; head office's document replaces it whatever its version",
+			"scope", c.Scope, "version", c.ConfigVersion, "in_force", current, "key", key)
+	} else if c.ConfigVersion == current {
 		return // the retained copy again, or a duplicate delivery
 	}
-	if !protocol.Newer(current, c.ConfigVersion) {
+	if !lifted && !protocol.Newer(current, c.ConfigVersion) {
 		// Older than the version in force: a replay, or head office's
 		// previous document arriving after its next one (paho runs each
 		// handler on a goroutine of its own, so two documents sent close
@@ -255,7 +266,7 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 			return
 		}
 		u.log.Info("config waiting for its catalogue pieces", "version", c.ConfigVersion, "have", p.Have, "want", p.Want)
-		u.count(func(s *state) { s.cfgErr = "" })
+		u.count(func(s *state) { s.cfgErr = ""; s.pieces.key = key })
 		u.wantPieces(p)
 		return
 	}
@@ -267,11 +278,14 @@ func (u *Uplink) applyConfig(ctx context.Context, t protocol.Topic, b []byte) {
 	}
 	u.mu.Lock()
 	*cur = c.ConfigVersion
+	u.st.keys.SetScopeKey(store, key)
 	u.st.cfgErr = ""
 	superseded := u.st.pieces.cur
-	if superseded != nil && c.Scope == protocol.ScopeStore && superseded.Version <= c.ConfigVersion {
+	if superseded != nil && store && (superseded.Version <= c.ConfigVersion || lifted) {
 		// A store document still waiting for its catalogue pieces is
-		// superseded (the ledger dropped its staging): stop asking for them.
+		// superseded (the ledger dropped its staging; whatever its
+		// version when a removed key's document was in force): stop
+		// asking for them.
 		u.st.pieces.cur = nil
 	} else {
 		superseded = nil

@@ -36,6 +36,7 @@ type pieceState struct {
 	cur      *Pieces
 	progress time.Time // last piece stored (or the manifest)
 	fetched  time.Time // last time the pieces were asked for
+	key      string    // the key that signed the staged document
 }
 
 // wantPieces records a pieced document waiting for pieces and asks the
@@ -88,6 +89,9 @@ func (u *Uplink) applyPiece(ctx context.Context, t protocol.Topic, doc []byte) {
 	if st.Applied {
 		u.st.pieces.cur = nil
 		u.st.cfg.Store = st.Version
+		if u.st.pieces.key != "" {
+			u.st.keys.Store = u.st.pieces.key
+		}
 		u.st.cfgErr = ""
 	} else {
 		u.st.pieces.cur = &st

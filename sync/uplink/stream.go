@@ -34,7 +34,13 @@ var ErrNoAnswer = errors.New("uplink: head office did not answer in time")
 // member-summary stream (*ledger.Ledger implements it).
 type positionStore interface {
 	MembersPosition() (uint64, error)
-	SetMembersPosition(ctx context.Context, p uint64) error
+	SetMembersPosition(ctx context.Context, p uint64, key string) error
+}
+
+// membersRebaser starts the position again from 0 and drops the summaries
+// above seq (*ledger.Ledger implements it: RebaseMembers).
+type membersRebaser interface {
+	RebaseMembers(ctx context.Context, seq uint64, key string) (int, error)
 }
 
 // span is a part (from, seq] of the stream received beyond a gap.
@@ -78,8 +84,12 @@ func (st *state) advance(from, seq uint64, now time.Time) (uint64, bool) {
 }
 
 // applyMembers applies one members message (on the store's topic or, for
-// a catch-up, on this register's own) and moves the position.
-func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
+// a catch-up, on this register's own), signed by key, and moves the
+// position. When the position was set by summaries of a key no longer
+// pinned (a leaked key the operator removed), the stream starts again
+// from 0 first (membersRebaser): the register catches up on head office's
+// whole stream, whatever position the removed key's summaries claimed.
+func (u *Uplink) applyMembers(ctx context.Context, b []byte, key string) {
 	fail := func(err error) {
 		u.log.Warn("member summaries rejected", "err", err)
 		u.countVersion(err)
@@ -92,7 +102,27 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 	}
 	u.mu.Lock()
 	last := u.st.membersSeq
+	lifted := u.st.keys.Lifts(u.st.keys.Members, key)
 	u.mu.Unlock()
+	if lifted {
+		dropped := 0
+		if rb, ok := u.ob.(membersRebaser); ok {
+			n, err := rb.RebaseMembers(ctx, ms.Seq, key)
+			if err != nil {
+				fail(fmt.Errorf("members seq %d: restarting the stream after a removed key: %w", ms.Seq, err))
+				return
+			}
+			dropped = n
+		}
+		u.mu.Lock()
+		u.st.membersSeq, u.st.membersMax, u.st.ahead = 0, 0, nil
+		u.st.gapSince, u.st.gapWait = time.Time{}, 0
+		u.st.keys.Members = key
+		u.mu.Unlock()
+		u.log.Warn("member summaries in force were signed by a key no longer pinned; the stream starts again from 0",
+			"position_was", last, "seq", ms.Seq, "summaries_dropped", dropped, "key", key)
+		last = 0
+	}
 	if ms.Seq <= last {
 		return // everything in it is applied already
 	}
@@ -126,10 +156,13 @@ func (u *Uplink) applyMembers(ctx context.Context, b []byte) {
 		p, moved = u.st.advance(*ms.From, ms.Seq, time.Now())
 	}
 	u.st.membersErr = ""
+	if moved {
+		u.st.keys.Members = key
+	}
 	u.mu.Unlock()
 	if moved {
 		if ps, ok := u.ob.(positionStore); ok {
-			if err := ps.SetMembersPosition(ctx, p); err != nil {
+			if err := ps.SetMembersPosition(ctx, p, key); err != nil {
 				u.log.Warn("member summary position not recorded; a restart asks again", "position", p, "err", err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,6 +182,13 @@ type Options struct {
 	Keys *signing.Keyring
 }
 
+// keyStore is the ledger's record of the keys that signed what is in
+// force (*ledger.Ledger implements it): read at start, after recording
+// the keys pinned now.
+type keyStore interface {
+	NotePinned(ctx context.Context, ids []string) (ledger.DocKeys, error)
+}
+
 // ConfigVersions are the config versions in force per scope.
 type ConfigVersions struct {
 	Chain uint64 `json:"chain"`
@@ -251,13 +259,17 @@ type state struct {
 	gapReq        uint64 // lowest gap request received, not yet applied
 	gapTo         uint64 // the end of those requests (0: none, from gapReq on)
 	cfg           ConfigVersions
-	cfgErr        string
-	membersSeq    uint64
-	membersMax    uint64 // highest members message seq applied since start
-	membersErr    string
-	eraseErr      string
-	erased        uint64
-	pieces        pieceState
+	// keys are the keys that signed what is in force, and the keys
+	// pinned now (ledger.DocKeys; kept in the ledger when the outbox is
+	// one).
+	keys       ledger.DocKeys
+	cfgErr     string
+	membersSeq uint64
+	membersMax uint64 // highest members message seq applied since start
+	membersErr string
+	eraseErr   string
+	erased     uint64
+	pieces     pieceState
 	// ahead are stream parts applied beyond a gap; gapSince when the gap
 	// opened, gapAsked when the register last asked to fill it, gapWait
 	// the wait before asking again.
@@ -354,6 +366,21 @@ func New(ob Outbox, opts *Options) (*Uplink, error) {
 			return nil, fmt.Errorf("uplink: ledger member summary position: %w", err)
 		}
 		u.st.membersSeq = max(p, o.MembersSeq)
+	}
+	u.st.keys.Pinned = slices.Sorted(slices.Values(o.Keys.IDs()))
+	if ks, ok := ob.(keyStore); ok && len(u.st.keys.Pinned) > 0 {
+		k, err := ks.NotePinned(context.Background(), u.st.keys.Pinned)
+		if err != nil {
+			return nil, fmt.Errorf("uplink: ledger document keys: %w", err)
+		}
+		u.st.keys = k
+		if m := k.Members; m != "" && !slices.Contains(k.Pinned, m) {
+			// The position was set by a key no longer pinned: ask head
+			// office for its stream from 0 (its answer restarts the
+			// stream in the ledger: applyMembers), not from a position
+			// head office may never reach.
+			u.st.membersSeq = 0
+		}
 	}
 	if rn, ok := ob.(renumberer); ok {
 		u.id.rn = rn

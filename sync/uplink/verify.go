@@ -34,9 +34,10 @@ func (r Refused) Each(f func(reason string, n uint64)) {
 }
 
 // verify checks head office's signature on a config or members message
-// and returns the document inside. A refused one is counted and explained
-// in ConfigError or MembersError; what is in force stays.
-func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, bool) {
+// and returns the document inside and the id of the key that signed it. A
+// refused one is counted and explained in ConfigError or MembersError;
+// what is in force stays.
+func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, string, bool) {
 	limit := protocol.MaxConfigSize
 	switch t.Kind {
 	case protocol.KindMembers:
@@ -46,9 +47,9 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, boo
 	case protocol.KindErase:
 		limit = protocol.MaxEraseSize
 	}
-	doc, err := u.o.Keys.Open(topic, msg, limit+signing.Overhead)
+	doc, key, err := u.o.Keys.Verify(topic, msg, limit+signing.Overhead)
 	if err == nil {
-		return doc, true
+		return doc, key, true
 	}
 	if u.o.Keys == nil {
 		err = fmt.Errorf("%w (no head-office key pinned: sync.hq_keys)", err)
@@ -76,5 +77,5 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, boo
 			s.cfgErr = err.Error()
 		}
 	})
-	return nil, false
+	return nil, "", false
 }

@@ -33,6 +33,11 @@ type Ingest interface {
 	// RecordConfig records doc as the version in force of a kind;
 	// ErrStaleConfig when version is not newer than the one recorded.
 	RecordConfig(kind string, version uint64, doc json.RawMessage) error
+	// ForgetConfig drops the recorded document of a kind (none recorded:
+	// nil), so any version of it can be recorded again: head office
+	// forgets what a signing key it no longer trusts signed (docs/operations.md
+	// "Recovering from a leaked signing key").
+	ForgetConfig(kind string) error
 	// NextEpoch durably increments and returns a counter.
 	NextEpoch() (uint64, error)
 	// Configs returns the latest recorded document of every kind (head

@@ -849,6 +849,13 @@ func (s *Store) RecordConfig(kind string, version uint64, doc json.RawMessage) e
 	})
 }
 
+// ForgetConfig drops the recorded document of a kind (Backend).
+func (s *Store) ForgetConfig(kind string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bConfig).Delete([]byte(kind))
+	})
+}
+
 // Configs returns the latest recorded document of every kind.
 func (s *Store) Configs() ([]ConfigDoc, error) {
 	var out []ConfigDoc

@@ -644,6 +644,16 @@ func (s *Store) RecordConfig(kind string, version uint64, doc json.RawMessage) e
 	}))
 }
 
+// ForgetConfig drops the recorded document of a kind (hqstore.Backend).
+func (s *Store) ForgetConfig(kind string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.wrap(s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM hq_configs WHERE kind = $1`, kind)
+		return err
+	}))
+}
+
 // NextEpoch durably increments and returns a counter.
 func (s *Store) NextEpoch() (uint64, error) {
 	ctx, cancel := s.ctx()

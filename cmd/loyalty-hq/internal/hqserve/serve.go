@@ -122,7 +122,7 @@ func Serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(statusA
 		})
 		mux.HandleFunc("GET /configs", func(w http.ResponseWriter, _ *http.Request) {
 			list, err := st.Configs()
-			writeList(w, list, err)
+			writeList(w, hq.Documents(list), err)
 		})
 		mux.HandleFunc("GET /doublespends", func(w http.ResponseWriter, _ *http.Request) {
 			list, err := st.DoubleSpends()

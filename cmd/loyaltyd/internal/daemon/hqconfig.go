@@ -82,7 +82,7 @@ func (c *configState) Versions() uplink.ConfigVersions {
 func (c *configState) Apply(ctx context.Context, doc protocol.Config) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ld := ledger.ConfigDoc{Store: doc.Scope == protocol.ScopeStore, Version: doc.ConfigVersion, Rules: doc.Rules}
+	ld := ledger.ConfigDoc{Store: doc.Scope == protocol.ScopeStore, Version: doc.ConfigVersion, Rules: doc.Rules, Key: doc.SignedBy}
 	if len(doc.Catalogue) > 0 {
 		ld.Catalogue = make([]ledger.Item, len(doc.Catalogue))
 		for i, p := range doc.Catalogue {

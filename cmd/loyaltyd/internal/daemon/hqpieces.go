@@ -15,7 +15,7 @@ func (c *configState) ApplyPieced(ctx context.Context, doc protocol.Config) (upl
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, err := c.led.BeginPieced(ctx, ledger.PiecedConfig{
-		Doc:     ledger.ConfigDoc{Store: doc.Scope == protocol.ScopeStore, Version: doc.ConfigVersion, Rules: doc.Rules},
+		Doc:     ledger.ConfigDoc{Store: doc.Scope == protocol.ScopeStore, Version: doc.ConfigVersion, Rules: doc.Rules, Key: doc.SignedBy},
 		Digests: doc.CataloguePieces.Digests, Items: doc.CataloguePieces.Items,
 	})
 	if err != nil {

@@ -429,6 +429,21 @@ func testConfigVersions(t *testing.T, open Opener) {
 	if err := json.Unmarshal(docs[1].Doc, &doc); err != nil || doc["version"] != 2 {
 		t.Fatalf("stored doc %s %v", docs[1].Doc, err)
 	}
+	// Forgotten (what a key no longer trusted signed), a kind takes any
+	// version again; forgetting a kind never recorded changes nothing.
+	if err := s.ForgetConfig("rules"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetConfig("never"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordConfig("rules", 1, json.RawMessage(`{"version":1}`)); err != nil {
+		t.Fatalf("a forgotten kind refuses version 1: %v", err)
+	}
+	docs, err = s.Configs()
+	if err != nil || len(docs) != 2 || docs[1].Kind != "rules" || docs[1].Version != 1 {
+		t.Fatalf("configs after forgetting %+v %v", docs, err)
+	}
 }
 
 func testReviewAndMove(t *testing.T, open Opener) {
