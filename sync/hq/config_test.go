@@ -3,6 +3,7 @@ package hq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,5 +143,77 @@ func TestParseConfigKeepsTheCause(t *testing.T) {
 	var te *yaml.TypeError
 	if !errors.Is(err, hq.ErrConfig) || !errors.As(err, &te) {
 		t.Fatalf("ParseConfig(version: abc) = %v, want ErrConfig wrapping *yaml.TypeError", err)
+	}
+}
+
+// TestOlderConfigOnTheBrokerReplaced: whoever can publish on the broker
+// replays an older config document head office genuinely signed,
+// retained, so a new or restored register would take the old rules and
+// catalogue (review8: head office ignored it without a word). Head office
+// sees it below its record, counts it, and publishes its record again: a
+// register connecting afterwards gets the version in force.
+func TestOlderConfigOnTheBrokerReplaced(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	conn := hq.Conn{Broker: b.URL(), WaitTimeout: wait}
+	ctx := context.Background()
+	doc := func(v string) protocol.Config {
+		t.Helper()
+		cfg, err := hq.ParseConfig([]byte("version: "+v+"\nrules:"+indent(goodRules)+"\n"), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	v3, v4 := doc("3"), doc("4")
+	old, err := protocol.EncodeConfig(v3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := hqKey.Seal(protocol.ChainConfigTopic(), old) // captured when v3 was in force
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hq.PublishConfig(ctx, conn, hqKey, v4); err != nil {
+		t.Fatal(err)
+	}
+	svc, st, _ := startHQ(t, b.URL(), "", hq.Options{})
+	testkit.Eventually(t, wait, "version 4 recorded", func() bool {
+		docs, err := st.Configs()
+		return err == nil && hq.RecordOf(docs)[protocol.ChainConfigTopic()].Version == 4
+	})
+	if n := svc.Status().ConfigsRestored; n != 0 {
+		t.Fatalf("head office's own document counted as restored: %d", n)
+	}
+	admin := connect(t, b.URL(), "broker-admin", true, nil)
+	if tok := admin.Publish(protocol.ChainConfigTopic(), 1, true, replay); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("replay: %v", tok.Error())
+	}
+	testkit.Eventually(t, wait, "the replay counted", func() bool { return svc.Status().ConfigsRestored == 1 })
+	retainedVersion := func() uint64 {
+		got := make(chan uint64, 1)
+		c := connect(t, b.URL(), fmt.Sprintf("late-register-%d", time.Now().UnixNano()), true, nil)
+		defer c.Disconnect(100)
+		c.Subscribe(protocol.ChainConfigTopic(), 1, func(_ mqtt.Client, m mqtt.Message) {
+			doc, err := hqRing.Open(m.Topic(), m.Payload(), protocol.MaxConfigSize+signing.Overhead)
+			if err != nil {
+				return
+			}
+			if cfg, err := protocol.DecodeConfig(doc, protocol.Topic{Kind: protocol.KindConfig}); err == nil {
+				select {
+				case got <- cfg.ConfigVersion:
+				default:
+				}
+			}
+		}).WaitTimeout(wait)
+		select {
+		case v := <-got:
+			return v
+		case <-time.After(wait):
+			return 0
+		}
+	}
+	testkit.Eventually(t, 2*wait, "version 4 retained again", func() bool { return retainedVersion() == 4 })
+	if docs, _ := st.Configs(); hq.RecordOf(docs)[protocol.ChainConfigTopic()].Version != 4 {
+		t.Fatalf("record after the replay: %+v", docs)
 	}
 }

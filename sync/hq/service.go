@@ -187,6 +187,11 @@ type Status struct {
 	Lookups        uint64 `json:"lookups"`         // card lookups answered
 	LookupsRefused uint64 `json:"lookups_refused"` // card lookups refused unanswered: a register asking faster than Options.LookupEvery allows
 	ConfigsRefused uint64 `json:"configs_refused"` // retained config documents without head office's signature
+	// ConfigsRestored counts older config documents found retained on
+	// the broker (signed, but below head office's record: a replay by
+	// whoever can publish there) that head office replaced with its
+	// record.
+	ConfigsRestored uint64 `json:"configs_restored"`
 	// PolicyHeld counts events head office's policy held for review
 	// (applied to their stream, not to balances or members), by check
 	// in PolicyHeldBy (sync/hq/policy codes).
@@ -780,9 +785,39 @@ func (s *Service) configLoop(ctx context.Context) {
 			s.log.Info("config in force recorded", "topic", m.topic, "version", cfg.ConfigVersion)
 			s.recordSigned(m.topic, cfg.ConfigVersion, key)
 		case errors.Is(err, hqstore.ErrStaleConfig):
+			s.restoreConfig(ctx, m.topic, cfg.ConfigVersion)
 		default:
 			s.log.Error("record config", "topic", m.topic, "err", err)
 		}
+	}
+}
+
+// restoreConfig puts head office's recorded document for kind back on the
+// broker when the broker holds an older one (version): a genuinely signed
+// but superseded document replayed by whoever can publish there would
+// otherwise be what a new or restored register takes (review8). The
+// document head office published itself comes back at the same version
+// and changes nothing.
+func (s *Service) restoreConfig(ctx context.Context, kind string, version uint64) {
+	docs, err := s.st.Configs()
+	if err != nil {
+		s.log.Error("read the config record", "err", err)
+		return
+	}
+	rec := RecordOf(docs)
+	d, ok := rec[kind]
+	if !ok || version >= d.Version {
+		return
+	}
+	s.log.Warn("an older config document is retained on the broker than head office's record: publishing the record again",
+		"topic", kind, "on_broker", version, "recorded", d.Version)
+	s.count(func(st *Status) { st.ConfigsRestored++ })
+	ds, err := recorded(rec, kind)
+	if err == nil {
+		_, err = publishSet(ctx, s.opts.Conn, s.opts.Signer, ds, PublishOptions{Record: rec, RecordRead: true, Republish: true})
+	}
+	if err != nil {
+		s.log.Error("publish the recorded config again", "topic", kind, "version", d.Version, "err", err)
 	}
 }
 
