@@ -164,6 +164,17 @@
 // change); head office is the authority on aliases and may move an
 // alias between members. Summaries produce no outbox records. Expiry runs
 // on the lots earned at this register; head office expires the rest.
+// The rules see the member's bonus state the same way (baseState): the
+// summary's FirstBonus and BirthdayYear (what head office credited
+// chain-wide) overlaid with this register's own state, so the
+// first-purchase and birthday bonuses are paid once per member, not once
+// per ledger: head office paid the first-purchase bonus, none is pending
+// here; head office has a purchase and no bonus, a member with no sale
+// here has it pending; head office credited a birthday, that birthday's
+// year counts as paid. A summary without them (an older head office)
+// leaves the register's own state, as before. They are kept in the
+// member's row (flag mrBonus, after the untimed entries; an older program
+// does not read such a row).
 //
 // # Catalogue in pieces
 //

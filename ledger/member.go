@@ -42,6 +42,10 @@ type summaryState struct {
 	Spend12m  Money           `json:"spend_12m,omitempty"`
 	Visits12m int             `json:"visits_12m,omitempty"`
 	Retention json.RawMessage `json:"retention,omitempty"`
+	// FirstBonus and BirthdayYear are MemberSummary's (schema 9 rows
+	// with the mrBonus flag).
+	FirstBonus   string `json:"first_bonus,omitempty"`
+	BirthdayYear int    `json:"birthday_year,omitempty"`
 	// Base is the sum of this register's point events for the member up
 	// to Covered (schema 9), when BaseKnown: the effective balance is then
 	// Balance + the member record's Balance - Base, without reading the
@@ -82,7 +86,23 @@ type MemberSummary struct {
 	// depend on the analytics; empty when head office sent none. It must
 	// be a JSON object when present.
 	Retention json.RawMessage `json:"retention,omitempty"`
+	// FirstBonus and BirthdayYear are what head office credited the
+	// member chain-wide of the once-per-member bonuses: FirstBonus
+	// FirstBonusPending (the member bought, no first-purchase bonus yet)
+	// or FirstBonusPaid, empty when head office has no purchase of the
+	// member (or is older; any other value counts as empty); BirthdayYear
+	// the latest birthday (year) it credited a birthday bonus for. The
+	// rules see them with this register's own state ("Head-office
+	// overlay" in the package documentation).
+	FirstBonus   string `json:"first_bonus,omitempty"`
+	BirthdayYear int    `json:"birthday_year,omitempty"`
 }
+
+// Values of MemberSummary.FirstBonus.
+const (
+	FirstBonusPending = "pending"
+	FirstBonusPaid    = "paid"
+)
 
 // validID accepts ids and aliases: 1-128 bytes of printable characters.
 // NUL is excluded because it separates key parts.
@@ -344,6 +364,7 @@ func (l *Ledger) ApplyMemberSummary(ctx context.Context, s MemberSummary) error 
 		}
 		rec.Summary = &summaryState{Version: s.Version, Balance: s.Balance, Covered: s.Covered,
 			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: s.Retention,
+			FirstBonus: s.FirstBonus, BirthdayYear: s.BirthdayYear,
 			Base: rec.Balance - tail, BaseKnown: true}
 		rec.Offline = slices.DeleteFunc(rec.Offline, func(o offlineRedeem) bool { return o.Seq <= s.Covered })
 		w.saveMember(&rec)

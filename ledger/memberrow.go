@@ -35,6 +35,7 @@ const (
 	mrFirstBonus byte = 4
 	mrSummary    byte = 8
 	mrBase       byte = 16 // the summary's Base follows its retention view (schema 9)
+	mrBonus      byte = 32 // the summary's bonus state follows the untimed entries
 )
 
 func appendConsent(b []byte, c *Consent) []byte {
@@ -95,6 +96,9 @@ func encodeMemberRow(rec *memberRec, a *arena) ([]byte, error) {
 		flags |= mrSummary
 		if rec.Summary.BaseKnown {
 			flags |= mrBase
+		}
+		if rec.Summary.FirstBonus != "" || rec.Summary.BirthdayYear != 0 {
+			flags |= mrBonus
 		}
 	}
 	b = append(b, memberRowMark, flags)
@@ -161,6 +165,10 @@ func encodeMemberRow(rec *memberRec, a *arena) ([]byte, error) {
 		b = binary.AppendUvarint(b, u.Seq)
 		b = binary.AppendVarint(b, int64(u.Amount))
 	}
+	if flags&mrBonus != 0 {
+		b = appendStr(b, rec.Summary.FirstBonus)
+		b = binary.AppendVarint(b, int64(rec.Summary.BirthdayYear))
+	}
 	return b, nil
 }
 
@@ -175,8 +183,8 @@ func decodeMemberRow(v []byte, rec *memberRec) error {
 	}
 	flags := v[1]
 	d := rowDecoder{b: v[2:]}
-	if flags&mrBase != 0 && flags&mrSummary == 0 {
-		return errors.New("member row: a summary's base without a summary")
+	if flags&(mrBase|mrBonus) != 0 && flags&mrSummary == 0 {
+		return errors.New("member row: a summary's base or bonus state without a summary")
 	}
 	*rec = memberRec{FirstBonusPending: flags&mrFirstBonus != 0}
 	m := &rec.Member
@@ -249,6 +257,10 @@ func decodeMemberRow(v []byte, rec *memberRec) error {
 			rec.Untimed[i].Seq = d.uvarint()
 			rec.Untimed[i].Amount = Money(d.varint())
 		}
+	}
+	if flags&mrBonus != 0 {
+		rec.Summary.FirstBonus = d.str()
+		rec.Summary.BirthdayYear = int(d.varint())
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return fmt.Errorf("member row: %w", errors.Join(d.err, errTrailing(len(d.b))))

@@ -21,6 +21,12 @@ func validSummaryFigures(s *MemberSummary) error {
 	if s.Spend12m < 0 || s.Visits12m < 0 {
 		return fmt.Errorf("ledger summary %q: negative spend or visits: %w", s.Member.ID, ErrInvalid)
 	}
+	if s.BirthdayYear < 0 || s.BirthdayYear > 9999 {
+		return fmt.Errorf("ledger summary %q: birthday year %d: %w", s.Member.ID, s.BirthdayYear, ErrInvalid)
+	}
+	if s.FirstBonus != FirstBonusPending && s.FirstBonus != FirstBonusPaid {
+		s.FirstBonus = "" // absent, or a value of a newer head office
+	}
 	if len(s.Retention) == 0 {
 		s.Retention = nil
 		return nil
@@ -61,7 +67,8 @@ func (l *Ledger) MemberSummary(id string) (MemberSummary, bool, error) {
 		m := rec.Member
 		m.Aliases = slices.Clone(m.Aliases)
 		out = MemberSummary{Member: m, Balance: s.Balance, Covered: s.Covered, Version: s.Version,
-			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: slices.Clone(s.Retention)}
+			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: slices.Clone(s.Retention),
+			FirstBonus: s.FirstBonus, BirthdayYear: s.BirthdayYear}
 		return nil
 	})
 	if err != nil {

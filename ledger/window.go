@@ -332,12 +332,38 @@ func lastEntry(rows *bolt.Bucket, member string) (int64, error) {
 	return last, nil
 }
 
+// baseState is what the rules see of the member besides the window: this
+// register's own state overlaid with head office's summary (the
+// once-per-member bonuses chain-wide, "Head-office overlay" in the
+// package documentation). Head office paid the first-purchase bonus: not
+// pending, and the member has bought. Head office has a purchase and no
+// bonus: a member who has not bought here yet has it pending (the first
+// purchase was elsewhere), one who has keeps this register's state. Head
+// office credited a birthday bonus for a year: that birthday is paid.
 func baseState(rec *memberRec) rules.MemberState {
-	return rules.MemberState{
+	ms := rules.MemberState{
 		ID: rec.Member.ID, Birthday: rec.Member.Birthday, Tier: rec.Member.Tier,
 		Purchases: rec.Purchases, FirstBonusPending: rec.FirstBonusPending,
 		BirthdayBonusGivenAt: rec.BirthdayBonusGivenAt, BirthdayYears: rec.BirthdayYears,
 	}
+	s := rec.Summary
+	if s == nil {
+		return ms
+	}
+	switch s.FirstBonus {
+	case FirstBonusPaid:
+		ms.FirstBonusPending = false
+		ms.Purchases = max(ms.Purchases, 1)
+	case FirstBonusPending:
+		if ms.Purchases <= 0 {
+			ms.FirstBonusPending = true
+			ms.Purchases = 1
+		}
+	}
+	if s.BirthdayYear != 0 && !slices.Contains(ms.BirthdayYears, s.BirthdayYear) {
+		ms.BirthdayYears = append(slices.Clip(ms.BirthdayYears), s.BirthdayYear)
+	}
+	return ms
 }
 
 // windowRows builds the day rows and untimed entries from purchase rows

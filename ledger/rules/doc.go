@@ -36,7 +36,12 @@
 // member sales: the first-purchase bonus is marked pending by the first
 // purchase and credited by the next one; the birthday bonus is credited once
 // per birthday window; an active campaign may add a flat bonus. Bonuses are
-// not multiplied.
+// not multiplied. Both are once per member chain-wide: the ledger passes
+// the effective [MemberState] (Purchases, FirstBonusPending, BirthdayYears
+// from head office's member summary overlaid with this register's own
+// sales after it), so a member who bought elsewhere has it pending here
+// and one credited elsewhere is not credited again; Evaluate itself only
+// sees the state it is given.
 //
 // # Using it
 //

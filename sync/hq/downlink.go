@@ -408,11 +408,13 @@ func (a *acker) publish(out []ackOut) {
 }
 
 // ToProtocol converts a store summary to its wire form; the profile is
-// cut down to TillProfile.
+// cut down to TillProfile. The bonus fields are the caller's to clear for
+// a register that does not accept them (summariser.bonusFor).
 func ToProtocol(ms hqstore.MemberSummary) protocol.MemberSummary {
 	m := TillProfile(ms.Member)
 	return protocol.MemberSummary{
 		MemberID: m.ID, Balance: ms.Balance, Tier: m.Tier, Included: ms.Included, Member: &m,
 		Spend12m: ms.Spend12m, Visits12m: ms.Visits12m, Retention: ms.Retention,
+		FirstBonus: ms.FirstBonus, BirthdayYear: ms.BirthdayYear,
 	}
 }

@@ -167,6 +167,28 @@ func (f *fleet) accepts(store, register, code string) bool {
 	return r != nil && r.Status != nil && slices.Contains(r.Status.Notices, code)
 }
 
+// acceptsMemberField reports whether a register's last status lists an
+// optional member summary field (protocol.MemberFields).
+func (f *fleet) acceptsMemberField(store, register, field string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.regs[regKey{store, register}]
+	return r != nil && r.Status != nil && slices.Contains(r.Status.MemberFields, field)
+}
+
+// storeRegisters lists the registers of store the fleet has heard of.
+func (f *fleet) storeRegisters(store string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.regs {
+		if k.store == store {
+			out = append(out, k.register)
+		}
+	}
+	return out
+}
+
 // acceptsField reports whether a register's last status lists an optional
 // ack field (protocol.AckFields): registers before that list refuse an
 // ack with a field they do not know.

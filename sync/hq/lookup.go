@@ -70,6 +70,9 @@ func (s *Service) answerLookup(t protocol.Topic, l protocol.Lookup) {
 		return
 	default:
 		p := ToProtocol(sum)
+		if s.fleet == nil || !s.fleet.acceptsMemberField(t.Store, t.Register, protocol.MemberBonus) {
+			p.FirstBonus, p.BirthdayYear = "", 0
+		}
 		f.Member, f.Seq = &p, seq
 		// The store now holds the member: its later summaries and an
 		// erasure must reach it too. It is not a store where the member

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	stdsync "sync"
 	"time"
 
@@ -149,6 +150,40 @@ func (s *summariser) modern(store string) bool {
 	defer s.mu.Unlock()
 	for _, speaks := range s.regs[store] {
 		if !speaks {
+			return false
+		}
+	}
+	return true
+}
+
+// bonusFor reports whether the members messages on topic may carry the
+// bonus fields (protocol.MemberBonus): on a register's own topic when its
+// last status lists them, on the store's topic when every register known
+// in the store (from its events, catch-ups and statuses) does. A register
+// before them refuses a message with a field it does not know; without
+// the fields it decides as before and head office's policy catches a
+// second bonus (docs/protocol.md "Member summaries").
+func (s *summariser) bonusFor(topic, store string) bool {
+	if s.svc == nil || s.svc.fleet == nil {
+		return false
+	}
+	if topic != protocol.MembersTopic(store) {
+		t, err := protocol.ParseTopic(topic)
+		return err == nil && s.svc.fleet.acceptsMemberField(store, t.Register, protocol.MemberBonus)
+	}
+	regs := s.svc.fleet.storeRegisters(store)
+	s.mu.Lock()
+	for r := range s.regs[store] {
+		if !slices.Contains(regs, r) {
+			regs = append(regs, r)
+		}
+	}
+	s.mu.Unlock()
+	if len(regs) == 0 {
+		return false
+	}
+	for _, r := range regs {
+		if !s.svc.fleet.acceptsMemberField(store, r, protocol.MemberBonus) {
 			return false
 		}
 	}
@@ -432,8 +467,12 @@ func (s *summariser) stream(topic, store string, from uint64) error {
 // confirmed message moves the store's sent position.
 func (s *summariser) publish(topic string, b hqstore.StreamBatch) error {
 	sums := make([]protocol.MemberSummary, len(b.Members))
+	bonus := s.bonusFor(topic, b.Store)
 	for i, m := range b.Members {
 		sums[i] = ToProtocol(m)
+		if !bonus {
+			sums[i].FirstBonus, sums[i].BirthdayYear = "", 0
+		}
 	}
 	from := b.From
 	modern := topic != protocol.MembersTopic(b.Store) || s.modern(b.Store)

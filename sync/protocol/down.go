@@ -78,6 +78,23 @@ const AckSigned = "signed"
 // accept them.
 var AckFields = []string{AckGapTo, AckSigned}
 
+// MemberBonus names the member summary fields first_bonus and
+// birthday_year in Status.MemberFields.
+const MemberBonus = "bonus"
+
+// MemberFields are the optional member summary fields this version
+// understands beyond those every register of v1 does; a register lists
+// them in its status (Status.MemberFields) so head office sends them only
+// to registers that accept them (a register before it refuses a members
+// message with a field it does not know).
+var MemberFields = []string{MemberBonus}
+
+// Values of MemberSummary.FirstBonus.
+const (
+	FirstBonusPending = "pending"
+	FirstBonusPaid    = "paid"
+)
+
 // Notice codes: why head office holds a register's events.
 const (
 	// NoticeIncarnation: another ledger incarnation is bound to this
@@ -241,6 +258,10 @@ type Status struct {
 	// (AckFields); absent from registers before it, which refuse an ack
 	// with a field they do not know.
 	AckFields []string `json:"ack_fields,omitempty"`
+	// MemberFields are the optional member summary fields the register
+	// understands (MemberFields); absent from registers before it, which
+	// refuse a members message with a field they do not know.
+	MemberFields []string `json:"member_fields,omitempty"`
 }
 
 // StatusConfig are the config versions a register has in force.
@@ -290,10 +311,11 @@ func (s Status) validate(store, register string) error {
 	if len(s.Notices) > 16 {
 		return fmt.Errorf("status: %w: %d notice codes", ErrTooLarge, len(s.Notices))
 	}
-	if len(s.AckFields) > 16 {
-		return fmt.Errorf("status: %w: %d ack fields", ErrTooLarge, len(s.AckFields))
+	if len(s.AckFields) > 16 || len(s.MemberFields) > 16 {
+		return fmt.Errorf("status: %w: %d ack fields, %d member fields", ErrTooLarge, len(s.AckFields), len(s.MemberFields))
 	}
 	texts := append([]string{s.Software, s.ConfigError, s.MembersError, s.LastError, s.Fault}, s.Notices...)
+	texts = append(texts, s.MemberFields...)
 	for _, t := range append(texts, s.AckFields...) {
 		if len(t) > MaxStatusText {
 			return fmt.Errorf("status: %w: text of %d bytes", ErrTooLarge, len(t))
@@ -457,6 +479,17 @@ type MemberSummary struct {
 	// Member is the profile (aliases, name, consent), sent so a member who
 	// enrolled at another store is recognised here. Optional.
 	Member *ledger.Member `json:"member,omitempty"`
+	// FirstBonus is the member's first-purchase bonus chain-wide:
+	// FirstBonusPending (head office has a purchase of the member and
+	// credited no first-purchase bonus) or FirstBonusPaid (it credited
+	// one); absent when head office has no purchase of the member.
+	// BirthdayYear is the latest birthday (year) head office credited a
+	// birthday bonus for. Sent only to registers that list MemberBonus in
+	// their status; absent from older head offices. A register decides
+	// its bonuses with them (docs/protocol.md "Member summaries"); a value
+	// of first_bonus it does not know counts as absent.
+	FirstBonus   string `json:"first_bonus,omitempty"`
+	BirthdayYear int    `json:"birthday_year,omitempty"`
 }
 
 // MemberSummaries is one members message for a store: the part (From, Seq]
@@ -556,6 +589,9 @@ func (m MemberSummaries) validate(store string) error {
 		if err := validRetention(s.Retention); err != nil {
 			return fmt.Errorf("members: members[%d].retention: %w", i, err)
 		}
+		if err := validBonus(s); err != nil {
+			return fmt.Errorf("members: members[%d]: %w", i, err)
+		}
 		for reg := range s.Included {
 			if err := ValidID(reg); err != nil {
 				return fmt.Errorf("members: members[%d].included: %w", i, err)
@@ -597,6 +633,24 @@ func validRetention(r *retention.MemberSummary) error {
 	}
 	if len(r.Offer) > 200 {
 		return fmt.Errorf("%w: offer over 200 bytes", ErrMalformed)
+	}
+	return nil
+}
+
+// validBonus checks a summary's bonus state: first_bonus a lowercase word
+// of at most 16 letters (a newer head office may add values), the
+// birthday year 0..9999.
+func validBonus(s MemberSummary) error {
+	if len(s.FirstBonus) > 16 {
+		return fmt.Errorf("%w: first_bonus of %d bytes", ErrMalformed, len(s.FirstBonus))
+	}
+	for _, r := range s.FirstBonus {
+		if r < 'a' || r > 'z' {
+			return fmt.Errorf("%w: first_bonus %q", ErrMalformed, s.FirstBonus)
+		}
+	}
+	if s.BirthdayYear < 0 || s.BirthdayYear > 9999 {
+		return fmt.Errorf("%w: birthday_year %d", ErrMalformed, s.BirthdayYear)
 	}
 	return nil
 }

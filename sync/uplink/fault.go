@@ -72,4 +72,5 @@ func (u *Uplink) fleetStatus(s *protocol.Status) {
 	s.Fault = clip(u.faultLocked(time.Now()))
 	s.Notices = protocol.NoticeCodes
 	s.AckFields = protocol.AckFields
+	s.MemberFields = protocol.MemberFields
 }

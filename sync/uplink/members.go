@@ -29,7 +29,8 @@ func LedgerSummaries(register string, ms protocol.MemberSummaries) []ledger.Memb
 		}
 		out = append(out, ledger.MemberSummary{Member: m, Balance: s.Balance,
 			Covered: s.Included[register], Version: ms.Seq,
-			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: ret})
+			Spend12m: s.Spend12m, Visits12m: s.Visits12m, Retention: ret,
+			FirstBonus: s.FirstBonus, BirthdayYear: s.BirthdayYear})
 	}
 	return out
 }

@@ -35,6 +35,13 @@ type summHQ struct {
 
 func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 	t.Helper()
+	return startHQBinaryRules(t, b, summaryRules)
+}
+
+// startHQBinaryRules is startHQBinary with the registers' rule set
+// (a YAML document with a top-level rules: key) in its policy.
+func startHQBinaryRules(t *testing.T, b *mosquittotest.Broker, registerRules string) *summHQ {
+	t.Helper()
 	h := &summHQ{t: t, b: b, dir: t.TempDir(), status: testkit.FreeAddr(t)}
 	key := filepath.Join(h.dir, "hq-signing.key")
 	if err := os.WriteFile(key, hqKey.MarshalPEM(), 0o600); err != nil {
@@ -43,7 +50,7 @@ func startHQBinary(t *testing.T, b *mosquittotest.Broker) *summHQ {
 	// The registers' own rule set (syncRegisterAt), so head office's
 	// policy checks their earnings instead of holding them.
 	rules := filepath.Join(h.dir, "rules.yaml")
-	if err := os.WriteFile(rules, []byte(summaryRules), 0o600); err != nil {
+	if err := os.WriteFile(rules, []byte(registerRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.cfgPath = filepath.Join(h.dir, "hq.yaml")

@@ -46,6 +46,11 @@ type pointData struct {
 	Points   ledger.Points    `json:"points"`
 	SaleID   string           `json:"sale_id"`
 	Reverses string           `json:"reverses"` // read by the policy only
+	// Reason and WallTime (RFC 3339, as the register sent it) are read
+	// for the once-per-member bonuses (bonus.go).
+	Reason   string    `json:"reason"`
+	WallTime string    `json:"wall_time"`
+	recAt    time.Time // the outbox record's time, when WallTime is absent
 }
 
 // consentData is a consent change: the member and the new consent. A full
@@ -200,6 +205,7 @@ func decodeNew(e Event) (op, error) {
 		if p.Points > maxAbsPts || p.Points < -maxAbsPts {
 			return o, invalid(e, "points %d out of range", p.Points)
 		}
+		p.recAt = e.WallTime
 		o.point = &p
 	case ledger.OutMember:
 		if id, ok := ledger.RedactedMember(e.Data); ok {
@@ -865,6 +871,9 @@ func (a *applier) applyPoints(e Event, p *pointData) error {
 	}
 	m.added[e.Register] += p.Points
 	m.Included[e.Register] = max(m.Included[e.Register], e.Seq)
+	if err := a.creditedBonus(p); err != nil {
+		return err
+	}
 	if p.Points >= 0 || m.Balance >= 0 {
 		return nil
 	}

@@ -112,6 +112,10 @@ func decodePointFast(data []byte) (p pointData, ok bool) {
 			p.SaleID, ok = str()
 		case "reverses":
 			p.Reverses, ok = str()
+		case "reason":
+			p.Reason, ok = str()
+		case "wall_time":
+			p.WallTime, ok = str()
 		case "points":
 			j := i
 			if j < len(s) && s[j] == '-' {
@@ -130,7 +134,7 @@ func decodePointFast(data []byte) (p pointData, ok bool) {
 			p.Points, i, ok = ledger.Points(n), j, true
 		default:
 			// The standard decoder matches keys without regard to case.
-			for _, k := range []string{"register", "kind", "member_id", "points", "sale_id"} {
+			for _, k := range []string{"register", "kind", "member_id", "points", "sale_id", "reverses", "reason", "wall_time"} {
 				if strings.EqualFold(key, k) {
 					return p, false
 				}

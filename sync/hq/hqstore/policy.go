@@ -117,7 +117,11 @@ func (a *applier) check(rs *RegisterState, o op) (policy.Verdict, error) {
 	switch {
 	case o.point != nil:
 		pt := o.point
-		ev.Point = &ledger.PointEvent{Kind: pt.Kind, MemberID: pt.MemberID, Points: pt.Points, SaleID: pt.SaleID}
+		ev.Point = &ledger.PointEvent{Kind: pt.Kind, MemberID: pt.MemberID, Points: pt.Points, SaleID: pt.SaleID, Reason: pt.Reason}
+		var err error
+		if ev.Bonus, err = a.bonusFacts(pt); err != nil {
+			return policy.Verdict{}, err
+		}
 		var sr saleRec
 		if (pt.Kind == ledger.KindEarn || pt.Kind == ledger.KindBonus) && pt.SaleID != "" {
 			v, err := a.tx.Sale(pt.SaleID)

@@ -283,6 +283,14 @@ type MemberSummary struct {
 	Spend12m  ledger.Money             `json:"spend_12m"`
 	Visits12m int                      `json:"visits_12m"`
 	Retention *retention.MemberSummary `json:"retention,omitempty"`
+	// FirstBonus is the member's first-purchase bonus state chain-wide
+	// (FirstBonusPending, FirstBonusPaid; empty: no purchase seen), and
+	// BirthdayYear the latest birthday year head office credited a
+	// birthday bonus for (0: none), so a register pays each once per
+	// member (bonus.go). Like the figures, left empty by EachMember and
+	// Member.
+	FirstBonus   string `json:"first_bonus,omitempty"`
+	BirthdayYear int    `json:"birthday_year,omitempty"`
 }
 
 // memberRec is a member's stored chain-wide view. Its row is a small
@@ -603,6 +611,9 @@ func (m *memberRec) summary(tx Txn, now time.Time) (MemberSummary, error) {
 	var out MemberSummary
 	if tx != nil {
 		if out.Spend12m, out.Visits12m, out.Retention, err = runningFigures(tx, m.ID, source.Enrolled(*p), now); err != nil {
+			return MemberSummary{}, fmt.Errorf("member %q: %w", m.ID, err)
+		}
+		if out.FirstBonus, out.BirthdayYear, err = bonusSummary(tx, m.ID, out.Retention != nil); err != nil {
 			return MemberSummary{}, fmt.Errorf("member %q: %w", m.ID, err)
 		}
 	}

@@ -445,7 +445,8 @@ func Touches(events []Event) (registers, members []string) {
 }
 
 // TouchesCredited is Touches, and also returns (sorted) the members that
-// events touch only by adding points (point events with points >= 0):
+// events touch only by adding points (point events with points >= 0,
+// other than the once-per-member bonuses):
 // applying those needs neither the member's balance nor its profile, so a
 // backend may leave them unlocked and add the points (MemberRow.Added)
 // without reading them. Events applied from those held earlier are not
@@ -465,7 +466,9 @@ func TouchesCredited(events []Event) (registers, members, credited []string) {
 		case o.point != nil:
 			id := o.point.MemberID
 			mems[id] = true
-			if c, seen := credit[id]; o.point.Points >= 0 && (!seen || c) {
+			// A once-per-member bonus reads the member's profile and
+			// what was credited (bonus.go): locked, like other touches.
+			if c, seen := credit[id]; o.point.Points >= 0 && !onceBonus(o.point) && (!seen || c) {
 				credit[id] = true
 			} else {
 				credit[id] = false

@@ -17,6 +17,9 @@
 //   - a reversal that gives points back undoes an applied redemption of
 //     the same member at the same register, and all reversals of one
 //     redemption give back at most what it took;
+//   - a member gets one first-purchase bonus, and BirthdayPerYear
+//     birthday bonuses per birthday, chain-wide, whichever registers pay
+//     them (a register cannot know what another paid while offline);
 //   - signs fit the kind (earn and bonus never negative, redeem and expire
 //     never positive) and an unknown kind never adds points.
 //

@@ -3,7 +3,9 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -28,12 +30,19 @@ const (
 	// CodeProfile: a member record or consent given from a store where
 	// the member never enrolled or bought.
 	CodeProfile = "profile"
+	// CodeBonus: a first-purchase bonus for a member head office already
+	// credited one, or a birthday bonus beyond the member's allowance for
+	// that birthday's year (Limits.BirthdayPerYear).
+	CodeBonus = "bonus"
 )
 
 // Defaults of Limits.
 const (
 	DefaultAdjustPerEvent = 10_000
 	DefaultAdjustPerDay   = 50_000
+	// DefaultBirthdayPerYear is how many birthday bonuses a member gets
+	// chain-wide per birthday (year).
+	DefaultBirthdayPerYear = 1
 )
 
 // Limits are the caps head office enforces. Zero values mean the defaults;
@@ -46,6 +55,10 @@ type Limits struct {
 	AdjustPerDay int64
 	// Location is the time zone of head office's day; default UTC.
 	Location *time.Location
+	// BirthdayPerYear is how many birthday bonuses a member is credited
+	// chain-wide for one birthday (its year); zero means the default
+	// (1), a negative value holds every birthday bonus for review.
+	BirthdayPerYear int
 }
 
 // Policy holds the limits and the rule sets head office knows. Safe for
@@ -68,6 +81,9 @@ func New(l Limits, clk clock.Clock) *Policy {
 	}
 	if l.Location == nil {
 		l.Location = time.UTC
+	}
+	if l.BirthdayPerYear == 0 {
+		l.BirthdayPerYear = DefaultBirthdayPerYear
 	}
 	return &Policy{limits: l, clock: clock.Or(clk), rules: map[int][]*rules.Engine{}}
 }
@@ -155,7 +171,7 @@ type Sale struct {
 // are not checked.
 type Event struct {
 	Register string
-	Point    *ledger.PointEvent // Kind, MemberID, Points, SaleID and Reverses are used
+	Point    *ledger.PointEvent // Kind, MemberID, Points, SaleID, Reverses and Reason are used
 	Member   *ledger.Member     // ID and Aliases are used
 	// Sale: for an earn or bonus event, the sale it names.
 	Sale Sale
@@ -173,7 +189,60 @@ type Event struct {
 	// head office knows the member from other stores and never saw it at
 	// this one; empty otherwise.
 	ForeignStore string
+	// Bonus: for a first-purchase or birthday bonus, what head office
+	// already credited the member chain-wide.
+	Bonus Bonus
 }
+
+// Bonus is what head office credited a member of the once-per-member
+// bonuses (applied bonus events, any register).
+type Bonus struct {
+	// FirstPurchase: a first-purchase bonus was credited.
+	FirstPurchase bool
+	// Birthdays is how many birthday bonuses were credited for the
+	// birthday in year BirthdayYear, the year of the one checked
+	// (BirthdayYear).
+	BirthdayYear int
+	Birthdays    int
+}
+
+// BirthdayYear is the year of the birthday a birthday bonus credited at
+// at was for: the year whose birthday (month and day of birthday,
+// "YYYY-MM-DD" or "--MM-DD"; 29 February on 28 February in other years)
+// lies nearest at, so a bonus in early January for a birthday on 30
+// December counts for the December before. An unknown or malformed
+// birthday gives at's year. A bonus window is days around the birthday,
+// so the nearest birthday is the one it was for.
+func BirthdayYear(birthday string, at time.Time) int {
+	at = at.UTC()
+	y := at.Year()
+	var mm, dd int
+	b := strings.TrimPrefix(birthday, "--")
+	if len(b) == 10 {
+		b = b[5:]
+	}
+	if _, err := fmt.Sscanf(b, "%02d-%02d", &mm, &dd); err != nil || len(b) != 5 || mm < 1 || mm > 12 || dd < 1 || dd > 31 {
+		return y
+	}
+	best, bestDist := y, time.Duration(math.MaxInt64)
+	for _, cand := range []int{y - 1, y, y + 1} {
+		d := dd
+		if mm == 2 && dd == 29 && !leap(cand) {
+			d = 28
+		}
+		day := time.Date(cand, time.Month(mm), d, 12, 0, 0, 0, time.UTC)
+		dist := at.Sub(day)
+		if dist < 0 {
+			dist = -dist
+		}
+		if dist < bestDist {
+			best, bestDist = cand, dist
+		}
+	}
+	return best
+}
+
+func leap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 
 // Reversed is what head office knows about the event a reversal names.
 type Reversed struct {
@@ -243,6 +312,17 @@ func (p *Policy) checkPoints(ev Event) Verdict {
 		case s.Earned+pts > s.Allowed:
 			return hold(CodeEarn, "%s of %d points for sale %s: with the %d already earned that is more than the %d its rule set %d allows",
 				pe.Kind, pts, pe.SaleID, s.Earned, s.Allowed, s.RuleVersion)
+		}
+		if pe.Kind != ledger.KindBonus {
+			break
+		}
+		switch b := ev.Bonus; {
+		case pe.Reason == rules.BonusFirstPurchase && b.FirstPurchase:
+			return hold(CodeBonus, "first-purchase bonus of %d points for member %s (sale %s): head office already credited the member one; held, not paid twice",
+				pts, pe.MemberID, pe.SaleID)
+		case pe.Reason == rules.BonusBirthday && (p.limits.BirthdayPerYear < 0 || b.Birthdays >= p.limits.BirthdayPerYear):
+			return hold(CodeBonus, "birthday bonus of %d points for member %s (sale %s): the member was credited %d for the %d birthday, the allowance is %d; held, not paid twice",
+				pts, pe.MemberID, pe.SaleID, b.Birthdays, b.BirthdayYear, max(p.limits.BirthdayPerYear, 0))
 		}
 	case ledger.KindRedeem, ledger.KindExpire:
 		if pts > 0 {

@@ -137,3 +137,59 @@ func TestNoAdjustments(t *testing.T) {
 		t.Fatalf("defaults %+v", l)
 	}
 }
+
+// TestBirthdayYear: a birthday bonus counts for the birthday nearest its
+// time, so a window across the new year counts once for its birthday.
+func TestBirthdayYear(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Add(12 * time.Hour)
+	}
+	for _, c := range []struct {
+		birthday, at string
+		want         int
+	}{
+		{"1990-11-27", "2026-11-27", 2026},
+		{"--12-30", "2027-01-02", 2026},
+		{"--01-02", "2026-12-30", 2027},
+		{"--02-29", "2027-02-28", 2027},
+		{"--06-15", "2026-09-01", 2026},
+		{"", "2026-03-01", 2026},
+		{"garbage", "2026-03-01", 2026},
+	} {
+		if got := policy.BirthdayYear(c.birthday, at(c.at)); got != c.want {
+			t.Errorf("BirthdayYear(%q, %s) = %d, want %d", c.birthday, c.at, got, c.want)
+		}
+	}
+}
+
+// TestBonusOnce: a second first-purchase bonus, and a birthday bonus
+// beyond the allowance, are held as bonus; other bonuses pass.
+func TestBonusOnce(t *testing.T) {
+	sale := policy.Sale{Seen: true, Known: true, RuleVersion: 1, Allowed: 1000}
+	bonus := func(reason string) *ledger.PointEvent {
+		return &ledger.PointEvent{Kind: ledger.KindBonus, MemberID: "m1", Points: 50, SaleID: "s1", Reason: reason}
+	}
+	for _, c := range []struct {
+		name  string
+		limit int
+		ev    policy.Event
+		want  string
+	}{
+		{"first", 0, policy.Event{Point: bonus(rules.BonusFirstPurchase), Sale: sale}, ""},
+		{"first again", 0, policy.Event{Point: bonus(rules.BonusFirstPurchase), Sale: sale, Bonus: policy.Bonus{FirstPurchase: true}}, policy.CodeBonus},
+		{"birthday", 0, policy.Event{Point: bonus(rules.BonusBirthday), Sale: sale, Bonus: policy.Bonus{BirthdayYear: 2026}}, ""},
+		{"birthday again", 0, policy.Event{Point: bonus(rules.BonusBirthday), Sale: sale, Bonus: policy.Bonus{BirthdayYear: 2026, Birthdays: 1}}, policy.CodeBonus},
+		{"birthday twice allowed", 2, policy.Event{Point: bonus(rules.BonusBirthday), Sale: sale, Bonus: policy.Bonus{BirthdayYear: 2026, Birthdays: 1}}, ""},
+		{"birthday none allowed", -1, policy.Event{Point: bonus(rules.BonusBirthday), Sale: sale}, policy.CodeBonus},
+		{"campaign", 0, policy.Event{Point: bonus(rules.BonusCampaign + "x"), Sale: sale, Bonus: policy.Bonus{FirstPurchase: true}}, ""},
+	} {
+		p := policy.New(policy.Limits{BirthdayPerYear: c.limit}, nil)
+		if v := p.Check(c.ev); v.Code != c.want {
+			t.Errorf("%s: verdict %+v, want code %q", c.name, v, c.want)
+		}
+	}
+}

@@ -90,6 +90,10 @@ type Policy struct {
 	// AdjustMaxPerDay caps the sum of one register's adjustments on one
 	// day (absolute points); default 50000; -1 holds every adjustment.
 	AdjustMaxPerDay int64 `yaml:"adjust_max_per_day"`
+	// BirthdayBonusPerYear is how many birthday bonuses a member is
+	// credited chain-wide for one birthday; default 1; -1 holds every
+	// birthday bonus for review.
+	BirthdayBonusPerYear int `yaml:"birthday_bonus_per_year"`
 	// TimeZone is the IANA zone of head office's day; default UTC.
 	TimeZone string `yaml:"timezone"`
 	// RulesFiles are rule sets registers may run besides those head
@@ -215,6 +219,9 @@ func Parse(name string, data []byte) (Config, error) {
 	if c.Policy.AdjustMaxPerDay < -1 {
 		return Config{}, bad("policy.adjust_max_per_day", "%d: points (0 = default 50000, -1 = hold every adjustment for review)", c.Policy.AdjustMaxPerDay)
 	}
+	if c.Policy.BirthdayBonusPerYear < -1 {
+		return Config{}, bad("policy.birthday_bonus_per_year", "%d: bonuses (0 = default 1, -1 = hold every birthday bonus for review)", c.Policy.BirthdayBonusPerYear)
+	}
 	if c.Policy.TimeZone != "" {
 		if _, err := time.LoadLocation(c.Policy.TimeZone); err != nil || c.Policy.TimeZone == "Local" {
 			return Config{}, bad("policy.timezone", "%q: use an IANA name such as Europe/Sofia", c.Policy.TimeZone)
@@ -266,7 +273,8 @@ func (c Config) NewPolicy() (*policy.Policy, error) {
 		}
 		loc = l
 	}
-	p := policy.New(policy.Limits{AdjustPerEvent: c.Policy.AdjustMaxPerEvent, AdjustPerDay: c.Policy.AdjustMaxPerDay, Location: loc}, nil)
+	p := policy.New(policy.Limits{AdjustPerEvent: c.Policy.AdjustMaxPerEvent, AdjustPerDay: c.Policy.AdjustMaxPerDay, Location: loc,
+		BirthdayPerYear: c.Policy.BirthdayBonusPerYear}, nil)
 	for _, f := range c.Policy.RulesFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {

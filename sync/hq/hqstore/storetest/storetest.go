@@ -65,6 +65,8 @@ var cases = []struct {
 	{"NoPolicyNoChecks", testNoPolicyNoChecks},
 	{"PolicyReversals", testPolicyReversals},
 	{"PolicyProfiles", testPolicyProfiles},
+	{"BonusOncePerMember", testBonusOncePerMember},
+	{"BonusFactsWithoutPolicy", testBonusFactsWithoutPolicy},
 	{"ConsentLatestChoiceWins", testConsentLatestChoiceWins},
 	{"ConsentUntrustedClock", testConsentUntrustedClock},
 	{"ConsentWeighedOnce", testConsentWeighedOnce},
