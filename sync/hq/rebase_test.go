@@ -27,6 +27,21 @@ func rebaseStore(t *testing.T, opts hq.Options) (*hq.Service, *register, func() 
 	}
 	a.send(seqRange(1, 14)...)
 	testkit.Eventually(t, wait, "store A's stream", func() bool { s, _ := a.memberSummary("m6"); return s.Balance == 70 })
+	// Head office counts what it sent once the broker confirmed it, after
+	// the register may have it: wait for the count too (the store's sent
+	// position is recorded after it), so a test's base includes it.
+	testkit.Eventually(t, wait, "store A's stream counted as sent", func() bool {
+		streams, err := st.SummaryStreams()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range streams {
+			if s.Store == "storeA" {
+				return s.Head > 0 && s.Sent == s.Head
+			}
+		}
+		return false
+	})
 	var pos uint64
 	a.mu.Lock()
 	for _, ms := range a.parts {
