@@ -290,24 +290,64 @@ func BenchmarkCommitToHQ(b *testing.B) {
 	}
 }
 
-// memAcker acknowledges every events message on receipt, in memory, in
+// memAcker acknowledges the events messages it receives, in memory, in
 // order (no durability: a benchmark floor, not a head office). It serves
 // one register at a time. Like the raw subscriber it is measured beside,
 // it does not decode the events (head office's decoding and applying are
 // measured by hq_ingest_vs_raw_sub): it reads the first and the last
 // sequence number of each message, which is all an acknowledgement needs
 // (the uplink sends consecutive ones; the drain is timed until the ledger
-// has confirmed the last). It signs each ack with head office's key, as
-// head office does.
+// has confirmed the last). Like head office's acker (sync/hq/downlink.go)
+// it sends one ack per register for whatever arrived since its last one,
+// from one goroutine, signed with head office's key: under a burst many
+// messages share an ack and its signature.
 func memAcker(b testing.TB, url string) func() {
 	b.Helper()
 	var mu sync.Mutex
 	wm := map[string]uint64{}
+	stores := map[string]string{}
 	held := map[uint64]uint64{} // first seq -> last seq (one register per run)
+	kick, done := make(chan struct{}, 1), make(chan struct{})
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("mem-acker").SetAutoReconnect(false).SetOrderMatters(false))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		b.Fatal(tok.Error())
 	}
+	go func() {
+		sent := map[string]uint64{}
+		for {
+			select {
+			case <-done:
+				return
+			case <-kick:
+			}
+			mu.Lock()
+			type ack struct {
+				store string
+				w     uint64
+			}
+			todo := map[string]ack{}
+			for reg, w := range wm {
+				if w > sent[reg] {
+					todo[reg] = ack{stores[reg], w}
+				}
+			}
+			mu.Unlock()
+			for reg, a := range todo {
+				w := a.w
+				// Signed and QoS 0, as head office sends its acks: the
+				// register forgets only on a signed ack, and a lost ack
+				// is covered by the next.
+				topic := protocol.AckTopic(a.store, reg)
+				doc, _ := protocol.EncodeAck(protocol.Ack{Register: reg, Watermark: w})
+				p, err := hqKey.Seal(topic, doc)
+				if err != nil {
+					continue
+				}
+				c.Publish(topic, 0, false, p)
+				sent[reg] = w
+			}
+		}
+	}()
 	tok := c.Subscribe(protocol.AllEventsFilter, 1, func(c mqtt.Client, m mqtt.Message) {
 		tp, err := protocol.ParseTopic(m.Topic())
 		if err != nil {
@@ -318,6 +358,7 @@ func memAcker(b testing.TB, url string) func() {
 			return
 		}
 		mu.Lock()
+		stores[tp.Register] = tp.Store
 		// Handlers run concurrently: hold batches that arrive early.
 		held[first] = max(held[first], last)
 		for {
@@ -328,23 +369,16 @@ func memAcker(b testing.TB, url string) func() {
 			delete(held, wm[tp.Register]+1)
 			wm[tp.Register] = max(wm[tp.Register], l)
 		}
-		w := wm[tp.Register]
 		mu.Unlock()
-		// Signed and QoS 0, as head office sends its acks (sync/hq's
-		// acker): the register forgets only on a signed ack, and a lost
-		// ack is covered by the next.
-		topic := protocol.AckTopic(tp.Store, tp.Register)
-		doc, _ := protocol.EncodeAck(protocol.Ack{Register: tp.Register, Watermark: w})
-		p, err := hqKey.Seal(topic, doc)
-		if err != nil {
-			return
+		select {
+		case kick <- struct{}{}:
+		default:
 		}
-		c.Publish(topic, 0, false, p)
 	})
 	if !tok.WaitTimeout(wait) || tok.Error() != nil {
 		b.Fatal(tok.Error())
 	}
-	return func() { c.Disconnect(100) }
+	return func() { close(done); c.Disconnect(100) }
 }
 
 // batchSeqs finds the sequence numbers of the first and the last event of
