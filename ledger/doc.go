@@ -173,8 +173,8 @@
 // here has it pending; head office credited a birthday, that birthday's
 // year counts as paid. A summary without them (an older head office)
 // leaves the register's own state, as before. They are kept in the
-// member's row (flag mrBonus, after the untimed entries; an older program
-// does not read such a row).
+// member's row (flag mrBonus, after the untimed entries; schema 10: a
+// schema 9 program refuses the file rather than fail on such a row).
 //
 // # Catalogue in pieces
 //

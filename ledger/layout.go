@@ -111,6 +111,17 @@ import (
 // refuses a schema 9 file (ErrSchemaTooNew) instead of misreading a
 // member record with a Base.
 
+// Schema 10: head office's bonus state in the member record. A member
+// summary may carry whether the member's first-purchase bonus is pending
+// or paid chain-wide and the year of the last birthday bonus head office
+// credited (docs/protocol.md "Member summaries"); the member record keeps
+// them behind flag mrBonus (memberrow.go). A schema 9 program would fail
+// to read such a record, so the schema number moves: it refuses a schema
+// 10 file (ErrSchemaTooNew) instead. The upgrade rewrites nothing but the
+// schema number, and a read-only open reads a schema 8 or 9 file as it is
+// (a summary stored before has no bonus state: the register's own state
+// counts until the next summary, as with an older head office).
+
 // upgrade5 migrates a schema 5 file to 6.
 func upgrade5(tx *bolt.Tx) error {
 	state, err := tx.CreateBucketIfNotExists(bState)

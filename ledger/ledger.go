@@ -25,7 +25,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -405,9 +405,10 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 	if haveMeta && schema < 1 {
 		return fmt.Errorf("ledger open %s: unknown schema %d: %w", l.path, schema, ErrSchemaTooNew)
 	}
-	if upgrade && l.readOnly && schema == 8 {
-		// Schema 9 only adds what it can work out from a schema 8 file (a
-		// summary's base: layout.go), so a schema 8 file is read as it is.
+	if upgrade && l.readOnly && schema >= 8 {
+		// Schemas 9 and 10 only add what they can work out from an older
+		// file (a summary's base, head office's bonus state: layout.go),
+		// so a schema 8 or 9 file is read as it is.
 		upgrade = false
 	}
 	if upgrade && haveMeta && schema <= SchemaVersion && schema >= 1 {

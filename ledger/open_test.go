@@ -250,3 +250,65 @@ func TestOpenMigratesSchema1(t *testing.T) {
 		t.Fatalf("expire after migration: %d %v", n, err)
 	}
 }
+
+// TestOpenSchema9Ledger: schema 10 only adds head office's bonus state to
+// member records (a schema 9 program could not read such a record, so
+// the number moved). A schema 9 file opens read-only as it is and is
+// upgraded by a read-write open, nothing but its number rewritten.
+func TestOpenSchema9Ledger(t *testing.T) {
+	path := ledgerFile(t)
+	schema := func() uint64 {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v uint64
+		db.View(func(tx *bolt.Tx) error {
+			v = binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("schema")))
+			return nil
+		})
+		return v
+	}
+	if s := schema(); s != 10 || ledger.SchemaVersion != 10 {
+		t.Fatalf("a new ledger has schema %d (SchemaVersion %d), want 10", s, ledger.SchemaVersion)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 9)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := ledger.Open(path, &ledger.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open of a schema 9 file: %v", err)
+	}
+	if err := ro.Check(); err != nil {
+		t.Fatalf("check of a schema 9 file: %v", err)
+	}
+	ro.Close()
+	if s := schema(); s != 9 {
+		t.Fatalf("a read-only open changed the schema to %d", s)
+	}
+	l, err := ledger.Open(path, &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatalf("read-write open of a schema 9 file: %v", err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.Stats(); err != nil || st.Sales != 1 {
+		t.Fatalf("after the upgrade: %+v %v", st, err)
+	}
+	l.Close()
+	if s := schema(); s != 10 {
+		t.Fatalf("after a read-write open: schema %d, want 10", s)
+	}
+}
