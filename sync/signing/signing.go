@@ -358,6 +358,30 @@ func Unverified(msg []byte) ([]byte, error) {
 	return e.Doc, nil
 }
 
+// PinnedKey reports, without checking the signature, whether a signed
+// envelope names a key pinned here: ErrUnknownKey when it does not
+// (nothing a Keyring.Open of it could accept), ErrUnsigned or
+// ErrMalformed as Unverified. A nil Keyring pins nothing.
+func (k *Keyring) PinnedKey(msg []byte) error {
+	var id string
+	if len(msg) > sealedHead+1 && string(msg[:len(sealedPrefix)]) == sealedPrefix {
+		id = string(msg[len(sealedPrefix):][:keyIDLen])
+	} else {
+		var e envelope
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if e.Sig == "" && e.Key == "" {
+			return ErrUnsigned
+		}
+		id = e.Key
+	}
+	if k.Pinned(id) {
+		return nil
+	}
+	return fmt.Errorf("%w: key %q", ErrUnknownKey, id)
+}
+
 // plainField reports whether b holds no '"' or '\' (a key id or a
 // signature as Seal writes them).
 func plainField(b []byte) bool {

@@ -61,12 +61,16 @@ func (u *Uplink) route(topic string, payload []byte, retained bool) {
 		// resent, and the answer to that confirms them. A fresh ledger
 		// continuing the stream (continued) holds nothing below the ack.
 		top := max(u.st.published, u.st.watermark)
-		if (!retained || continued) && (a.Watermark <= top || continued) {
-			if a.Watermark > u.st.ackW || u.st.ackProof.msg == nil {
-				u.st.ackW = a.Watermark
+		if !retained || continued {
+			w := a.Watermark
+			if !continued {
+				w = min(w, top)
+			}
+			if w > u.st.ackW || u.st.ackProof.msg == nil {
+				u.st.ackW = w
 				u.st.ackProof = ackProof{w: a.Watermark, topic: sa.topic, msg: sa.msg, ok: sa.good}
 			}
-			u.st.lastW = a.Watermark
+			u.st.lastW = w
 			u.st.lastProof = ackProof{w: a.Watermark, topic: sa.topic, msg: sa.msg, ok: sa.good}
 		}
 		// else: head office's retained ack, handed over at subscribe,

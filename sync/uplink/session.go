@@ -358,8 +358,14 @@ func (s *session) done(r confirmResult) {
 			u.st.lastW, u.st.lastProof = min(u.st.lastW, s.watermark), ackProof{}
 		}
 		u.mu.Unlock()
+		// Back to the last ack that held; no rewind: an ack confirms at
+		// most what this process published, so an unchecked one never
+		// moved the cursor past an event it had not sent, and what head
+		// office did not get is resent by the ack timeout as usual
+		// (review11: a rewind per refused ack sent every unconfirmed
+		// event again each ConfirmEvery, a storm one forged ack could
+		// start).
 		s.seenAck = s.watermark
-		s.rewindTo(s.watermark)
 		return
 	}
 	u.mu.Lock()
