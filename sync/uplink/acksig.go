@@ -112,16 +112,7 @@ func (u *Uplink) refuseAck(topic string, err error) {
 	u.log.Warn("head-office ack refused", "err", err)
 	u.count(func(s *state) {
 		s.rejected++
-		switch signing.Reason(err) {
-		case "unsigned":
-			s.refused.Unsigned++
-		case "unknown_key":
-			s.refused.UnknownKey++
-		case "bad_signature":
-			s.refused.BadSignature++
-		default:
-			s.refused.Malformed++
-		}
+		s.countRefusal(err)
 		s.ackErr = err.Error()
 	})
 }

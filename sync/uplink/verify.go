@@ -58,16 +58,7 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, str
 	u.log.Warn("head-office document refused", "err", err)
 	u.count(func(s *state) {
 		s.rejected++
-		switch signing.Reason(err) {
-		case "unsigned":
-			s.refused.Unsigned++
-		case "unknown_key":
-			s.refused.UnknownKey++
-		case "bad_signature":
-			s.refused.BadSignature++
-		default:
-			s.refused.Malformed++
-		}
+		s.countRefusal(err)
 		switch t.Kind {
 		case protocol.KindMembers:
 			s.membersErr = err.Error()
@@ -78,4 +69,19 @@ func (u *Uplink) verify(t protocol.Topic, topic string, msg []byte) ([]byte, str
 		}
 	})
 	return nil, "", false
+}
+
+// countRefusal counts a head-office message refused for its signature by
+// the reason signing gives (acks and documents alike).
+func (s *state) countRefusal(err error) {
+	switch signing.Reason(err) {
+	case "unsigned":
+		s.refused.Unsigned++
+	case "unknown_key":
+		s.refused.UnknownKey++
+	case "bad_signature":
+		s.refused.BadSignature++
+	default:
+		s.refused.Malformed++
+	}
 }
