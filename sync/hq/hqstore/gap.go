@@ -99,19 +99,13 @@ func AcknowledgeGapIn(tx Txn, register string, from, to uint64, opts Options) (G
 	// then be held as reused), and a part of the gap would leave the rest
 	// waiting under a record of its own.
 	end := rs.gapEnd()
-	if rs.Held > 0 {
-		first := rs.HeldFrom
-		if first == 0 { // not kept by an older version: look
-			seq, _, ok, err := tx.NextHeld(register, from-1)
-			if err != nil {
-				return Gap{}, err
-			}
-			if ok {
-				first = seq
-			}
+	if rs.Held > 0 && rs.HeldFrom == 0 { // not kept by an older version: look
+		seq, _, ok, err := tx.NextHeld(register, from-1)
+		if err != nil {
+			return Gap{}, err
 		}
-		if first != 0 {
-			end = first - 1
+		if ok {
+			end = seq - 1
 		}
 	}
 	switch {
