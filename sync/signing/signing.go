@@ -77,6 +77,7 @@ func (p PublicKey) ID() string {
 type Signer struct {
 	priv ed25519.PrivateKey
 	pub  PublicKey
+	id   string // pub.ID(), written into every envelope
 }
 
 // Generate makes a new key from r (crypto/rand when nil).
@@ -92,7 +93,8 @@ func Generate(r io.Reader) (*Signer, error) {
 }
 
 func newSigner(priv ed25519.PrivateKey) *Signer {
-	return &Signer{priv: priv, pub: PublicKey{k: priv.Public().(ed25519.PublicKey)}}
+	pub := PublicKey{k: priv.Public().(ed25519.PublicKey)}
+	return &Signer{priv: priv, pub: pub, id: pub.ID()}
 }
 
 // Public is the key registers pin.
@@ -162,7 +164,7 @@ func (s *Signer) Seal(topic string, doc []byte) ([]byte, error) {
 	sig := ed25519.Sign(s.priv, message(topic, doc))
 	var b bytes.Buffer
 	b.Grow(len(doc) + Overhead)
-	b.WriteString(`{"v":` + strconv.Itoa(Version) + `,"key":"` + s.pub.ID() + `","sig":"`)
+	b.WriteString(`{"v":` + strconv.Itoa(Version) + `,"key":"` + s.id + `","sig":"`)
 	b.WriteString(base64.StdEncoding.EncodeToString(sig))
 	b.WriteString(`","doc":`)
 	b.Write(doc)
@@ -171,7 +173,10 @@ func (s *Signer) Seal(topic string, doc []byte) ([]byte, error) {
 }
 
 // Keyring holds the pinned public keys of head office.
-type Keyring struct{ keys []PublicKey }
+type Keyring struct {
+	keys []PublicKey
+	ids  []string // keys[i].ID(): looked up for every message received
+}
 
 // NewKeyring pins 1 to MaxKeys distinct keys.
 func NewKeyring(keys ...PublicKey) (*Keyring, error) {
@@ -188,7 +193,11 @@ func NewKeyring(keys ...PublicKey) (*Keyring, error) {
 			}
 		}
 	}
-	return &Keyring{keys: append([]PublicKey(nil), keys...)}, nil
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID()
+	}
+	return &Keyring{keys: append([]PublicKey(nil), keys...), ids: ids}, nil
 }
 
 // ParseKeyring pins keys given in the "ed25519:<base64>" form.
@@ -209,11 +218,7 @@ func (k *Keyring) IDs() []string {
 	if k == nil {
 		return nil
 	}
-	out := make([]string, len(k.keys))
-	for i, p := range k.keys {
-		out[i] = p.ID()
-	}
-	return out
+	return append([]string(nil), k.ids...)
 }
 
 type envelope struct {
@@ -238,7 +243,7 @@ func (k *Keyring) Pinned(id string) bool {
 		return false
 	}
 	for i := range k.keys {
-		if k.keys[i].ID() == id {
+		if k.ids[i] == id {
 			return true
 		}
 	}
@@ -279,10 +284,11 @@ func (k *Keyring) Verify(topic string, msg []byte, max int) ([]byte, string, err
 		return nil, "", fmt.Errorf("%w: signature is not %d bytes of base64", ErrBadSignature, ed25519.SignatureSize)
 	}
 	var key *PublicKey
+	var keyID string
 	if k != nil {
 		for i := range k.keys {
-			if k.keys[i].ID() == e.Key {
-				key = &k.keys[i]
+			if k.ids[i] == e.Key {
+				key, keyID = &k.keys[i], k.ids[i]
 			}
 		}
 	}
@@ -290,9 +296,9 @@ func (k *Keyring) Verify(topic string, msg []byte, max int) ([]byte, string, err
 		return nil, "", fmt.Errorf("%w: key %s", ErrUnknownKey, printable(e.Key))
 	}
 	if !ed25519.Verify(key.k, message(topic, e.Doc), sig) {
-		return nil, "", fmt.Errorf("%w: key %s, topic %s", ErrBadSignature, key.ID(), topic)
+		return nil, "", fmt.Errorf("%w: key %s, topic %s", ErrBadSignature, keyID, topic)
 	}
-	return e.Doc, key.ID(), nil
+	return e.Doc, keyID, nil
 }
 
 // Reason is a short word for an Open error, for metrics labels:
