@@ -437,9 +437,10 @@ func appendJSONPlain(b, s []byte, ok bool) ([]byte, bool) {
 	return append(b, '"'), ok
 }
 
-// plainByte[c]: c goes between JSON quotes unchanged (safeJSON's test,
-// one load per byte instead of seven comparisons: the uplink checks every
-// string of every event row it sends).
+// plainByte[c]: c goes between JSON quotes unchanged, printable ASCII
+// but the characters encoding/json escapes (one load per byte instead of
+// seven comparisons: the uplink checks every string of every event row it
+// sends, safeJSON every string a sale encodes).
 var plainByte = func() (t [256]bool) {
 	for c := 0x20; c < 0x7f; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'

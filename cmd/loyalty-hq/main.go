@@ -455,6 +455,10 @@ func registerCmd(args []string, stdout io.Writer) error {
 	var use string
 	var note *string
 	var force *bool
+	if isHelp(verb) {
+		fmt.Fprintln(stdout, "usage: loyalty-hq register move "+where+" REGISTER STORE\n       loyalty-hq register adopt "+where+" REGISTER INCARNATION\n       loyalty-hq register gap "+where+" [-note TEXT] REGISTER FROM TO")
+		return nil
+	}
 	switch verb {
 	case "move":
 		use = "usage: loyalty-hq register move " + where + " [-force] REGISTER STORE"
@@ -464,9 +468,6 @@ func registerCmd(args []string, stdout io.Writer) error {
 	case "gap":
 		use = "usage: loyalty-hq register gap " + where + " [-note TEXT] REGISTER FROM TO"
 		note = fs.String("note", "", "why (kept with the gap)")
-	case "-h", "-help", "--help", "--h":
-		fmt.Fprintln(stdout, "usage: loyalty-hq register move "+where+" REGISTER STORE\n       loyalty-hq register adopt "+where+" REGISTER INCARNATION\n       loyalty-hq register gap "+where+" [-note TEXT] REGISTER FROM TO")
-		return nil
 	default:
 		return usageErrorf("register needs move, adopt or gap\n%s", usage)
 	}

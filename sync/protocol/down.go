@@ -91,8 +91,8 @@ var MemberFields = []string{MemberBonus}
 
 // Values of MemberSummary.FirstBonus.
 const (
-	FirstBonusPending = "pending"
-	FirstBonusPaid    = "paid"
+	FirstBonusPending = ledger.FirstBonusPending
+	FirstBonusPaid    = ledger.FirstBonusPaid
 )
 
 // Notice codes: why head office holds a register's events.

@@ -345,47 +345,31 @@ const (
 // writes is read without encoding/json; whatever Unverified returns for
 // an envelope Open accepts is the document Open returns.
 func Unverified(msg []byte) ([]byte, error) {
+	doc, _, err := UnverifiedKey(msg)
+	return doc, err
+}
+
+// UnverifiedKey is Unverified that also returns the id of the key the
+// envelope names (unchecked: Keyring.Pinned tells whether a Keyring.Open
+// of it could succeed at all).
+func UnverifiedKey(msg []byte) (doc []byte, keyID string, err error) {
 	if len(msg) > sealedHead+1 && string(msg[:len(sealedPrefix)]) == sealedPrefix &&
 		string(msg[len(sealedPrefix)+keyIDLen:][:len(sealedSig)]) == sealedSig &&
 		string(msg[sealedHead-len(sealedDoc):sealedHead]) == sealedDoc && msg[len(msg)-1] == '}' &&
 		plainField(msg[len(sealedPrefix):][:keyIDLen]) && plainField(msg[len(sealedPrefix)+keyIDLen+len(sealedSig):][:sigB64Len]) {
-		return msg[sealedHead : len(msg)-1], nil
+		return msg[sealedHead : len(msg)-1], string(msg[len(sealedPrefix):][:keyIDLen]), nil
 	}
 	var e envelope
 	if err := json.Unmarshal(msg, &e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if e.Sig == "" && e.Key == "" {
-		return nil, ErrUnsigned
+		return nil, "", ErrUnsigned
 	}
 	if e.V != Version || len(e.Doc) == 0 {
-		return nil, fmt.Errorf("%w: v=%d, %d bytes of document", ErrMalformed, e.V, len(e.Doc))
+		return nil, "", fmt.Errorf("%w: v=%d, %d bytes of document", ErrMalformed, e.V, len(e.Doc))
 	}
-	return e.Doc, nil
-}
-
-// PinnedKey reports, without checking the signature, whether a signed
-// envelope names a key pinned here: ErrUnknownKey when it does not
-// (nothing a Keyring.Open of it could accept), ErrUnsigned or
-// ErrMalformed as Unverified. A nil Keyring pins nothing.
-func (k *Keyring) PinnedKey(msg []byte) error {
-	var id string
-	if len(msg) > sealedHead+1 && string(msg[:len(sealedPrefix)]) == sealedPrefix {
-		id = string(msg[len(sealedPrefix):][:keyIDLen])
-	} else {
-		var e envelope
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		if e.Sig == "" && e.Key == "" {
-			return ErrUnsigned
-		}
-		id = e.Key
-	}
-	if k.Pinned(id) {
-		return nil
-	}
-	return fmt.Errorf("%w: key %q", ErrUnknownKey, id)
+	return e.Doc, e.Key, nil
 }
 
 // plainField reports whether b holds no '"' or '\' (a key id or a

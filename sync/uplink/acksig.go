@@ -79,13 +79,13 @@ func (u *Uplink) openAck(topic string, msg []byte) (*signedAck, bool) {
 		u.refuseAck(topic, fmt.Errorf("%w: ack of %d bytes", signing.ErrMalformed, len(msg)))
 		return nil, false
 	}
-	doc, err := signing.Unverified(msg)
-	if err == nil && u.o.Keys != nil {
+	doc, key, err := signing.UnverifiedKey(msg)
+	if err == nil && u.o.Keys != nil && !u.o.Keys.Pinned(key) {
 		// One signed by a key not pinned here is refused at once, like
 		// an unsigned one (review11: refused only at Confirm, each one
 		// sent every unconfirmed event again: 231,800 duplicates at head
 		// office in 3 s from a register pinning another key).
-		err = u.o.Keys.PinnedKey(msg)
+		err = fmt.Errorf("%w: key %q", signing.ErrUnknownKey, key)
 	}
 	if err != nil {
 		u.refuseAck(topic, err)

@@ -74,9 +74,7 @@ func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
 		}
 		n = len(del)
 		rs.Review -= min(rs.Review, uint64(n))
-		rs.NoLongerFollowed()
-		rs.Incarnation = inc
-		rs.ReusedFrom = 0 // the old incarnation's; its events stay listed
+		rs.Follow(inc)
 		v, err := json.Marshal(rs)
 		if err != nil {
 			return err

@@ -119,8 +119,8 @@ func (a *applier) creditedBonus(p *pointData) error {
 
 // Values of MemberSummary.FirstBonus.
 const (
-	FirstBonusPending = "pending" // the member bought, no first-purchase bonus credited
-	FirstBonusPaid    = "paid"    // a first-purchase bonus was credited
+	FirstBonusPending = ledger.FirstBonusPending // the member bought, no first-purchase bonus credited
+	FirstBonusPaid    = ledger.FirstBonusPaid    // a first-purchase bonus was credited
 )
 
 // bonusSummary reads the member's bonus state for its summary; counted

@@ -13,8 +13,7 @@ type ReviewCounter struct {
 	open      uint64 // records not dismissed
 	lowReused uint64 // lowest reused record of the bound incarnation not dismissed
 	bad       error
-	heldMin   uint64
-	heldKnown bool
+	heldMin   uint64 // lowest held beyond the gap (0: none; held numbers are above the watermark, so at least 1)
 }
 
 // NewReviewCounter starts a check of rs.
@@ -40,7 +39,7 @@ func (c *ReviewCounter) Add(inc string, seq uint64, rec []byte) {
 
 // Held takes the register's lowest event held beyond the gap (call it
 // only when one is held).
-func (c *ReviewCounter) Held(lowest uint64) { c.heldMin, c.heldKnown = lowest, true }
+func (c *ReviewCounter) Held(lowest uint64) { c.heldMin = lowest }
 
 // Err says what does not add up: Review must count the records not
 // dismissed; ReusedFrom, when set, must be the lowest reused record of
@@ -57,7 +56,7 @@ func (c *ReviewCounter) Err() error {
 	case rs.ReusedFrom != 0 && rs.ReusedFrom != c.lowReused:
 		return fmt.Errorf("check: register %s: acks held below %d (reused_from), the first reused event held for review is %d",
 			rs.Register, rs.ReusedFrom, c.lowReused)
-	case rs.HeldFrom != 0 && (!c.heldKnown || rs.HeldFrom != c.heldMin):
+	case rs.HeldFrom != 0 && rs.HeldFrom != c.heldMin:
 		return fmt.Errorf("check: register %s: held_from %d, the lowest event held beyond the gap is %d", rs.Register, rs.HeldFrom, c.heldMin)
 	}
 	return nil

@@ -304,10 +304,8 @@ func (a *applier) place(rs *RegisterState, e Event, o op) (reason string, wm uin
 		// office follows goes on under a new one, numbered after head
 		// office's watermark: follow it (the old one's events are held
 		// from now on).
-		rs.NoLongerFollowed()
-		rs.Incarnation = e.Incarnation
+		rs.Follow(e.Incarnation)
 		rs.Successions++
-		rs.ReusedFrom = 0 // the old incarnation's; its events stay listed
 	}
 	if e.Incarnation != rs.Incarnation {
 		if rs.Incarnation != "" || e.Incarnation == "" {

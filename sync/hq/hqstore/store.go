@@ -198,6 +198,15 @@ func (rs *RegisterState) NoLongerFollowed() {
 	rs.DroppedFrom = 0 // the old ledger's numbers say nothing of the new one's
 }
 
+// Follow makes head office follow incarnation inc from now on (a
+// succession, an adoption): NoLongerFollowed, and the reused hold, the old
+// incarnation's, ends (its events stay listed for review).
+func (rs *RegisterState) Follow(inc string) {
+	rs.NoLongerFollowed()
+	rs.Incarnation = inc
+	rs.ReusedFrom = 0
+}
+
 // gapEnd is the last number of the gap head office waits for (below the
 // watermark + 1 when none): below the first event held beyond it, else
 // below the first dropped far beyond it, else the highest seen.

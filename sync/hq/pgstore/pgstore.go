@@ -736,9 +736,7 @@ func (s *Store) AdoptIncarnation(register, inc string) (int, error) {
 		}
 		n = len(del)
 		rs.Review -= min(rs.Review, uint64(n))
-		rs.NoLongerFollowed()
-		rs.Incarnation = inc
-		rs.ReusedFrom = 0 // the old incarnation's; its events stay listed
+		rs.Follow(inc)
 		_, err = tx.Exec(ctx, `UPDATE hq_registers SET state = $2 WHERE register = $1`, register, rs)
 		return err
 	})
