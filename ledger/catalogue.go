@@ -27,6 +27,7 @@ func (l *Ledger) PutCatalogue(ctx context.Context, version int, items []Item) er
 		return fmt.Errorf("ledger catalogue: %w", err)
 	}
 	_, err := l.submit(ctx, func(w *wtx) (any, error) {
+		w.direct = true // writes nested buckets: committed, not logged
 		cur := getU64(w.tx.Bucket(bMeta), kCatVer)
 		if uint64(version) <= cur {
 			return nil, fmt.Errorf("ledger catalogue: version %d, holding %d: %w", version, cur, ErrStaleVersion)
@@ -113,6 +114,7 @@ func (l *Ledger) SetRules(rs *rules.RuleSet) error {
 		return fmt.Errorf("ledger rules: %w", err)
 	}
 	_, err = l.submit(context.Background(), func(w *wtx) (any, error) {
+		w.direct = true // writes nested buckets: committed, not logged
 		cur := w.eng.RuleVersion()
 		if rs.Version <= cur {
 			return nil, fmt.Errorf("ledger rules: version %d, in force %d: %w", rs.Version, cur, ErrStaleVersion)

@@ -104,6 +104,7 @@ func (l *Ledger) BeginPieced(ctx context.Context, p PiecedConfig) (Staging, erro
 		return Staging{}, err
 	}
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		w.direct = true // writes nested buckets: committed, not logged
 		keys, err := readDocKeys(w.tx.Bucket(bMeta))
 		if err != nil {
 			return nil, err
@@ -199,6 +200,7 @@ func (l *Ledger) StagePiece(ctx context.Context, version uint64, index int, dige
 		return Staging{}, fmt.Errorf("ledger catalogue piece %d: %w", index, err)
 	}
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		w.direct = true // writes nested buckets: committed, not logged
 		m, err := readManifest(w.tx)
 		if err != nil {
 			return nil, err
@@ -257,6 +259,7 @@ func (l *Ledger) StagePiece(ctx context.Context, version uint64, index int, dige
 func (l *Ledger) applyComplete(ctx context.Context) (Staging, error) {
 	var applied *rules.RuleSet
 	res, err := l.submit(ctx, func(w *wtx) (any, error) {
+		w.direct = true // writes nested buckets: committed, not logged
 		applied = nil
 		m, err := readManifest(w.tx)
 		if err != nil || m == nil {

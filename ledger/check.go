@@ -31,7 +31,7 @@ func (l *Ledger) Check() error {
 		}
 	}
 	corrupt := false
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.viewCommitted(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			corrupt = true
 			add("bbolt: %v", err)
@@ -357,16 +357,21 @@ func readCounts(tx *bolt.Tx) (counts, error) {
 }
 
 func addCounts(tx *bolt.Tx, d counts) error {
-	c, err := readCounts(tx)
-	if err != nil {
-		return err
-	}
-	c.Members += d.Members
-	c.Sales += d.Sales
-	c.Events += d.Events
-	b, err := json.Marshal(c)
+	b, err := countsAdded(tx, d)
 	if err != nil {
 		return err
 	}
 	return tx.Bucket(bState).Put(kCounts, b)
+}
+
+// countsAdded is the counters record with d added.
+func countsAdded(tx *bolt.Tx, d counts) ([]byte, error) {
+	c, err := readCounts(tx)
+	if err != nil {
+		return nil, err
+	}
+	c.Members += d.Members
+	c.Sales += d.Sales
+	c.Events += d.Events
+	return json.Marshal(c)
 }

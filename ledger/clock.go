@@ -170,7 +170,7 @@ func (l *Ledger) ClockStatus() (ClockStatus, error) {
 	s, _ := l.ck.judge(l.ck.anchor(), readClock(l.clock))
 	cs := ClockStatus{Trusted: s.trusted, Synced: s.flag, Fault: s.fault, Wall: s.wall, HighWater: l.ck.anchor().HWM, Estimate: s.decide}
 	err := l.view(func(tx *bolt.Tx) error {
-		cs.Uncorrected = tx.Bucket(bPending).Stats().KeyN
+		cs.Uncorrected = keyCount(tx.Bucket(bPending))
 		return nil
 	})
 	if err != nil {

@@ -51,6 +51,12 @@ type wtx struct {
 	// failed is the first write of the current op that failed: run returns
 	// it, and the op's writes are rolled back with the transaction.
 	failed error
+	// Sale log (salelog.go): logging records every put and delete in rec,
+	// the batch's record; direct is set by an op that writes past put and
+	// del (catalogue staging), so the batch is committed, not logged.
+	logging bool
+	direct  bool
+	rec     []logWrite
 }
 
 type joinLot struct {
@@ -112,12 +118,27 @@ func (l *Ledger) committer() {
 		var first *op
 		select {
 		case first = <-l.queue:
+		case r := <-l.reads:
+			l.serveRead(r)
+			continue
+		case x := <-l.excl:
+			l.serveExclusive(x)
+			continue
+		case <-l.checkpointDue():
+			_ = l.checkpoint()
+			continue
 		case <-l.stop:
 			for {
 				select {
 				case o := <-l.queue:
 					l.runBatch(l.collect(o))
 				default:
+					if err := l.checkpoint(); err != nil {
+						l.log.Error("sale log: the last checkpoint failed; the next Open applies the log", "err", err)
+					}
+					if l.open != nil {
+						l.rollbackWrite(l.open)
+					}
 					return
 				}
 			}
@@ -202,7 +223,9 @@ func (l *Ledger) runBatch(batch []*op) {
 // tryBatch runs batch in one transaction and returns the ops to run again
 // when one op failed after it had started writing (its partial writes are
 // rolled back together with the others', which then get a fresh
-// transaction).
+// transaction). With the sale log the transaction is the open one the
+// pending batches are in, and the batch is logged instead of committed
+// (salelog.go).
 func (l *Ledger) tryBatch(batch []*op) []*op {
 	if broken := l.broken.Load(); broken != nil {
 		for _, o := range batch {
@@ -210,14 +233,14 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		}
 		return nil
 	}
-	tx, err := l.db.Begin(true)
+	tx, err := l.beginWrite()
 	if err != nil {
 		for _, o := range batch {
 			finish(o, nil, fmt.Errorf("ledger begin: %w", ioError(err)))
 		}
 		return nil
 	}
-	w := &wtx{l: l, tx: tx, eng: l.eng()}
+	w := &wtx{l: l, tx: tx, eng: l.eng(), logging: l.slog != nil}
 	w.seq = getU64(tx.Bucket(bState), kSeq)
 	w.anchor = l.ck.anchor()
 	anchorStart := w.anchor
@@ -237,15 +260,15 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		var next clockAnchor
 		w.st, next = l.ck.judge(w.anchor, readClock(l.clock))
 		w.now, w.trusted = w.st.wall, w.st.trusted
-		seqBefore, deltaBefore, anchorBefore := w.seq, w.delta, w.anchor
+		seqBefore, deltaBefore, anchorBefore, recBefore := w.seq, w.delta, w.anchor, len(w.rec)
 		res, err := w.run(o.fn)
 		if err == nil && !w.anchorSet {
 			w.anchor = next
 		}
 		if err != nil {
 			w.delta, w.anchor = deltaBefore, anchorBefore
-			if w.dirty || w.seq != seqBefore {
-				_ = tx.Rollback()
+			if w.dirty || w.seq != seqBefore || len(w.rec) != recBefore {
+				l.rollbackWrite(tx)
 				finish(o, nil, err)
 				return append(ok, batch[i+1:]...)
 			}
@@ -256,38 +279,59 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		results = append(results, res)
 	}
 	if len(ok) == 0 {
-		_ = tx.Rollback()
+		l.releaseWrite(tx)
 		return nil
 	}
-	err = nil
+	w.failed = nil
 	if w.seq != start {
-		err = tx.Bucket(bState).Put(kSeq, u64(w.seq))
+		w.put(bState, kSeq, u64(w.seq))
 	}
-	if err == nil && w.delta != (counts{}) {
-		err = addCounts(tx, w.delta)
-	}
-	anchorMoved := !w.anchor.HWM.Equal(anchorStart.HWM) || w.anchor.Boot != anchorStart.Boot || w.anchor.Mono != anchorStart.Mono
-	if err == nil && anchorMoved {
-		var b []byte
-		if b, err = json.Marshal(w.anchor); err == nil {
-			err = tx.Bucket(bState).Put(kClock, b)
+	if w.delta != (counts{}) {
+		b, err := countsAdded(tx, w.delta)
+		if err != nil {
+			w.fail(err)
+		} else {
+			w.put(bState, kCounts, b)
 		}
 	}
-	if err != nil {
-		_ = tx.Rollback()
+	anchorMoved := !w.anchor.HWM.Equal(anchorStart.HWM) || w.anchor.Boot != anchorStart.Boot || w.anchor.Mono != anchorStart.Mono
+	if anchorMoved {
+		w.putJSON(bState, kClock, w.anchor)
+	}
+	if err := w.failed; err != nil {
+		l.rollbackWrite(tx)
 		for _, o := range ok {
 			finish(o, nil, fmt.Errorf("ledger commit: %w", err))
 		}
 		return nil
 	}
-	txid := tx.ID()
-	if err := tx.Commit(); err != nil {
-		err = l.commitFailed(txid, err)
-		l.log.Error("commit failed", "err", err, "ops", len(ok))
-		for _, o := range ok {
-			finish(o, nil, err)
+	logged := false
+	if w.logging && !w.direct && len(l.pending) < saleLogMaxPending {
+		if err := l.logBatch(w.rec); err == nil {
+			logged = true
+		} else if !errors.Is(err, errLogFull) {
+			l.rollbackWrite(tx)
+			l.log.Error("sale log append failed", "err", err, "ops", len(ok))
+			for _, o := range ok {
+				finish(o, nil, err)
+			}
+			return nil
 		}
-		return nil
+	}
+	if !logged {
+		// A plain commit; with the sale log, a checkpoint of the pending
+		// batches and this one.
+		l.open = nil
+		txid := tx.ID()
+		if err := tx.Commit(); err != nil {
+			err = l.commitFailed(txid, err)
+			l.log.Error("commit failed", "err", err, "ops", len(ok))
+			for _, o := range ok {
+				finish(o, nil, err)
+			}
+			return nil
+		}
+		l.checkpointed()
 	}
 	if w.outbox {
 		select {
@@ -312,6 +356,13 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	l.committed.Add(uint64(len(ok)))
 	for i, o := range ok {
 		finish(o, results[i], nil)
+	}
+	if logged {
+		if len(l.pending) == 0 {
+			l.releaseWrite(tx) // nothing was written: nothing to keep open
+		} else if len(l.pending) >= saleLogMaxPending || l.slog.used() > l.slog.size/2 {
+			_ = l.checkpoint()
+		}
 	}
 	return nil
 }
@@ -387,6 +438,10 @@ func (w *wtx) put(bucket, k, v []byte) {
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Put(k, v); err != nil {
 		w.fail(fmt.Errorf("put %s: %w", bucket, err))
+		return
+	}
+	if w.logging {
+		w.rec = append(w.rec, logWrite{bucket: bucket, key: k, val: v})
 	}
 }
 
@@ -403,6 +458,10 @@ func (w *wtx) del(bucket, k []byte) {
 	w.dirty = true
 	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
 		w.fail(fmt.Errorf("delete %s: %w", bucket, err))
+		return
+	}
+	if w.logging {
+		w.rec = append(w.rec, logWrite{bucket: bucket, key: k, del: true})
 	}
 }
 

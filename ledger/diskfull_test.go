@@ -18,6 +18,11 @@ import (
 )
 
 // TestDiskFullChild records sales with RLIMIT_FSIZE set so the file cannot
+// grow (without the sale log: a per-process limit would fail the log's
+// preallocated blocks too, which a full disk does not; the log's own full
+// disk is TestStorageFails "disk full (sale log)").
+//
+// It records sales with RLIMIT_FSIZE set so the file cannot
 // grow past a small size (SIGXFSZ ignored, so writes fail with EFBIG as on
 // a full disk). It prints ACK for each acknowledged sale, NOSPACE when a
 // sale is refused, and DONE after checking the open ledger is still
@@ -32,7 +37,7 @@ func TestDiskFullChild(t *testing.T) {
 		os.Exit(2)
 	}
 	signal.Ignore(syscall.SIGXFSZ)
-	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine()})
+	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine(), NoSaleLog: true})
 	if err != nil {
 		fail(err)
 	}
@@ -122,7 +127,7 @@ func TestDiskFull(t *testing.T) {
 	if !nospace || !done || len(acked) == 0 {
 		t.Fatalf("child: nospace %v done %v acked %d", nospace, done, len(acked))
 	}
-	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine()})
+	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine(), NoSaleLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +162,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) })
 	path := filepath.Join(dir, "ledger.db")
-	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine()})
+	l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine(), NoSaleLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}

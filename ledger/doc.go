@@ -46,6 +46,16 @@
 // of the batch gets that error (ErrNoSpace for a full disk) and nothing of
 // the batch is on disk.
 //
+// "Commits once" is, by default, one append to the sale log (salelog.go):
+// the batch's writes, synced, with the bbolt transaction left open for
+// the next batches and committed for many of them at once (a checkpoint).
+// A failed append fails the batch as a failed commit does; a failed
+// checkpoint loses nothing acknowledged (the batches stay in the log and
+// Open applies them). Reads see every acknowledged batch: while batches
+// are pending, view runs in the committer's open transaction, and the
+// long reads (Check, Backup, Snapshot, the ForEach iterators) take a
+// checkpoint first. Options.NoSaleLog commits every batch instead.
+//
 // # Power cuts and failing storage
 //
 // Only what was synced survives a power cut, so Open also syncs the

@@ -161,26 +161,28 @@ func (l *Ledger) ScrubFreePages(ctx context.Context) error {
 	}
 	defer f.Close()
 	for try := 0; ; try++ {
-		err := l.db.Update(func(tx *bolt.Tx) error {
-			if l.db.Stats().OpenTxN > 0 {
-				return errReaders
-			}
-			ps := l.db.Info().PageSize
-			zero := make([]byte, ps)
-			pages := int(tx.Size() / int64(ps))
-			for id := 2; id < pages; id++ {
-				pi, err := tx.Page(id)
-				if err != nil {
-					return err
+		err := l.exclusive(func() error {
+			return l.scrubLog(l.db.Update(func(tx *bolt.Tx) error {
+				if l.db.Stats().OpenTxN > 0 {
+					return errReaders
 				}
-				if pi == nil || pi.Type != "free" {
-					continue
+				ps := l.db.Info().PageSize
+				zero := make([]byte, ps)
+				pages := int(tx.Size() / int64(ps))
+				for id := 2; id < pages; id++ {
+					pi, err := tx.Page(id)
+					if err != nil {
+						return err
+					}
+					if pi == nil || pi.Type != "free" {
+						continue
+					}
+					if _, err := f.WriteAt(zero, int64(id)*int64(ps)); err != nil {
+						return err
+					}
 				}
-				if _, err := f.WriteAt(zero, int64(id)*int64(ps)); err != nil {
-					return err
-				}
-			}
-			return f.Sync()
+				return f.Sync()
+			}))
 		})
 		if !errors.Is(err, errReaders) || try >= 50 {
 			if errors.Is(err, bolt.ErrDatabaseNotOpen) {

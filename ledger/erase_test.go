@@ -38,9 +38,9 @@ func TestEraseMember(t *testing.T) {
 	if before <= 0 {
 		t.Fatalf("balance %d before: the test needs points", before)
 	}
-	raw, _ := os.ReadFile(f.path)
+	raw := fileAndLog(t, f.path)
 	if !bytes.Contains(raw, []byte(pii[0])) {
-		t.Fatal("the file does not hold the name before the erasure: the test would prove nothing")
+		t.Fatal("the file and its sale log do not hold the name before the erasure: the test would prove nothing")
 	}
 
 	for _, bad := range []struct {
@@ -106,13 +106,10 @@ func TestEraseMember(t *testing.T) {
 	if k, _ := f.l.LookupAlias("CARD-KEEP"); k.ID != "m-keep" {
 		t.Fatalf("other member touched: %+v", k)
 	}
-	raw, err = os.ReadFile(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw = fileAndLog(t, f.path)
 	for _, p := range pii {
 		if bytes.Contains(raw, []byte(p)) {
-			t.Errorf("the ledger file still holds %q", p)
+			t.Errorf("the ledger file or its sale log still holds %q", p)
 		}
 	}
 	if !strings.Contains(string(raw), "M m-keep") {
@@ -156,4 +153,20 @@ func TestScrubWhileClosing(t *testing.T) {
 		}
 		f.l = ledgertest.OpenAt(t, f.path, f.opts)
 	}
+}
+
+// fileAndLog is the bytes of the ledger file and of its sale log (the
+// records of batches already checkpointed stay in the log until it is
+// scrubbed).
+func fileAndLog(t *testing.T, path string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := os.ReadFile(path + ".salelog")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return append(raw, lg...)
 }

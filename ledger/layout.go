@@ -88,6 +88,15 @@ import (
 //     three ways to find a sale gone, or a store that appends one record
 //     per commit (a log) instead of copying tree paths: another engine,
 //     not another layout.
+//
+// That log is the sale log (salelog.go, after schema 10, no schema
+// change): a sale is acknowledged on one append and one fdatasync of a
+// preallocated file, and bbolt commits the paths above for hundreds of
+// sales at once. BenchmarkCommit counts both the log's pages and the
+// checkpoints' (the figures above are with NoSaleLog, as
+// TestSalePagesByBucket still measures them): make bench on 3 December
+// 2026, sale_commit_pages 1.7 (1.28 of them the log's), commit_vs_fdatasync
+// 2.23 against bare_bbolt_1key_vs_fdatasync 2.51 in the same run.
 
 // Schema 9: an effective balance that costs the same whatever the
 // history. A member's effective balance is head office's balance plus

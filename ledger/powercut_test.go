@@ -204,6 +204,9 @@ func TestPowerCut(t *testing.T) {
 // records nothing more until it is opened again, and after a power cut the
 // refused sale is not there while every acknowledged one is. Running out
 // of space while writing is refused the same way but the ledger goes on.
+// The cases "... (sale log)" fail the sale log's append (its write, its
+// one sync); the others commit every sale (NoSaleLog), so the faults hit
+// bbolt's data and meta syncs.
 func TestStorageFails(t *testing.T) {
 	t.Parallel()
 	f := powerfs.Mount(t, nil)
@@ -213,16 +216,25 @@ func TestStorageFails(t *testing.T) {
 		want   error
 		stops  bool
 		noneOK bool // the refused sale cannot have reached the card
+		logged bool // with the sale log
 	}{
-		{"eio on the data sync", powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true},
-		{"eio on the meta sync", powerfs.Fault{Op: powerfs.OpSync, N: 2, Errno: syscall.EIO}, ledger.ErrStorage, true, true},
-		{"enospc on a sync", powerfs.Fault{Op: powerfs.OpSync, N: 2, Errno: syscall.ENOSPC}, ledger.ErrStorage, true, true},
-		{"eio on a write", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true},
-		{"disk full", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.ENOSPC, Sticky: true}, ledger.ErrNoSpace, false, true},
+		{"eio on the data sync", powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true, false},
+		{"eio on the meta sync", powerfs.Fault{Op: powerfs.OpSync, N: 2, Errno: syscall.EIO}, ledger.ErrStorage, true, true, false},
+		{"enospc on a sync", powerfs.Fault{Op: powerfs.OpSync, N: 2, Errno: syscall.ENOSPC}, ledger.ErrStorage, true, true, false},
+		{"eio on a write", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true, false},
+		{"disk full", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.ENOSPC, Sticky: true}, ledger.ErrNoSpace, false, true, false},
+		{"eio on the sync (sale log)", powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true, true},
+		{"enospc on the sync (sale log)", powerfs.Fault{Op: powerfs.OpSync, N: 1, Errno: syscall.ENOSPC}, ledger.ErrStorage, true, true, true},
+		{"eio on a write (sale log)", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.EIO}, ledger.ErrStorage, true, true, true},
+		{"disk full (sale log)", powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.ENOSPC, Sticky: true}, ledger.ErrNoSpace, false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(f.Dir, strings.ReplaceAll(tc.name, " ", "-")+".db")
-			l, err := ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine()})
+			name := strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(tc.name)
+			path := filepath.Join(f.Dir, name+".db")
+			opts := func() *ledger.Options {
+				return &ledger.Options{Register: "r1", Engine: testEngine(), NoSaleLog: !tc.logged}
+			}
+			l, err := ledger.Open(path, opts())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +276,7 @@ func TestStorageFails(t *testing.T) {
 			if err := f.Remount(0); err != nil {
 				t.Fatal(err)
 			}
-			l, err = ledger.Open(path, &ledger.Options{Register: "r1", Engine: testEngine()})
+			l, err = ledger.Open(path, opts())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ type SnapshotInfo struct {
 // device (ledger/replica).
 func (l *Ledger) Snapshot(w io.Writer) (SnapshotInfo, error) {
 	var si SnapshotInfo
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.viewCommitted(func(tx *bolt.Tx) error {
 		si.Seq, si.Incarnation = getU64(tx.Bucket(bState), kSeq), string(tx.Bucket(bMeta).Get(kIncarnation))
 		var err error
 		si.Bytes, err = tx.WriteTo(w)

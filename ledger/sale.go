@@ -639,7 +639,7 @@ func (l *Ledger) Sale(id string) (Sale, error) {
 // ForEachSale calls fn for every sale in id order (for export); an error
 // from fn stops the walk and is returned.
 func (l *Ledger) ForEachSale(fn func(Sale) error) error {
-	return l.view(func(tx *bolt.Tx) error {
+	return l.viewCommitted(func(tx *bolt.Tx) error {
 		return tx.Bucket(bSales).ForEach(func(k, v []byte) error {
 			var sr saleRec
 			if err := decodeSaleRow(v, &sr); err != nil {
@@ -656,7 +656,7 @@ func (l *Ledger) ForEachSale(fn func(Sale) error) error {
 
 // ForEachMember calls fn for every member in id order (for export).
 func (l *Ledger) ForEachMember(fn func(Member) error) error {
-	return l.view(func(tx *bolt.Tx) error {
+	return l.viewCommitted(func(tx *bolt.Tx) error {
 		return forEachMemberRow(tx, func(id string, v []byte) error {
 			var rec memberRec
 			if err := decodeMemberRow(v, &rec); err != nil {

@@ -65,7 +65,7 @@ func (l *Ledger) Statement(memberID string) (Statement, error) {
 // ForEachRefund calls fn with every refund and void recorded on this
 // register, in the order of their ids.
 func (l *Ledger) ForEachRefund(fn func(Refund) error) error {
-	return l.view(func(tx *bolt.Tx) error {
+	return l.viewCommitted(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOps).Cursor()
 		for _, kind := range []string{"refund", "void"} {
 			prefix := opKey(kind, "")
@@ -106,7 +106,7 @@ func (l *Ledger) Refunds(saleID string) ([]Refund, error) {
 // ForEachPointEvent calls fn with every point event on this register,
 // member by member and, within a member, in sequence order.
 func (l *Ledger) ForEachPointEvent(fn func(PointEvent) error) error {
-	return l.view(func(tx *bolt.Tx) error {
+	return l.viewCommitted(func(tx *bolt.Tx) error {
 		return tx.Bucket(bRows).ForEach(func(k, v []byte) error {
 			if len(k) < 10 || k[0] == 0 || rowKind(k) != rowEvent { // (not the expiry index)
 				return nil

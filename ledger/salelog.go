@@ -1,0 +1,610 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/loyalty-terminal/loyalty/ledger/durable"
+)
+
+// Sale log (unless Options.NoSaleLog).
+//
+// A bbolt commit makes two fdatasyncs (its data pages, then the meta page
+// that makes them current) and writes every page it dirtied: about nine
+// for a sale (layout.go). With the sale log, the committer writes a
+// batch's rows into the open bbolt transaction as before, but instead of
+// committing it appends the batch's writes (bucket, key, value or delete,
+// in order) as one record to a preallocated file beside the ledger,
+// fdatasyncs that one file and answers the callers: one sync, and the
+// pages the record covers (usually one). The bbolt transaction stays
+// open and takes the next batches; it is committed (a checkpoint) when it
+// holds saleLogMaxPending batches, when the log is half full, after
+// Options.SaleLogInterval, before a long read or an unlogged write
+// (catalogue staging), and at Close. Many sales then share one bbolt
+// commit's pages and syncs.
+//
+// What is acknowledged is durable: a record is synced before its callers
+// are answered. A crash or a power cut before the checkpoint leaves the
+// acknowledged batches in the log; Open applies them, in order, to the
+// file they were written against before anything else touches it. Each
+// record names that file state: the bbolt transaction id the open
+// transaction started from (bbolt's meta page) and the ledger's
+// incarnation, plus its index in the cycle and a CRC-32C. Open applies the
+// records from the start of the log while all four match and stops at
+// the first that does not (a torn append, or a record of an earlier
+// cycle: every cycle rewrites the log from its start), so a log is never
+// applied to another file (a restored backup, another register's ledger):
+// only to the very state it continues.
+//
+// Readers see what was acknowledged: while batches wait for their
+// checkpoint, Ledger.view runs its function in the committer's open
+// transaction (viewLogged); the long reads (backup, check, exports) ask
+// for a checkpoint first and read the file as bbolt committed it.
+//
+// The log's size is fixed when it is created and its blocks are written
+// once with zeros, so an append overwrites allocated blocks: fdatasync
+// then has no file size nor block map to make durable, and a full disk
+// cannot fail an append.
+
+// saleLogName is the log's file name beside the ledger.
+func saleLogName(path string) string { return path + ".salelog" }
+
+const (
+	// DefaultSaleLogSize is Options.SaleLogSize's default.
+	DefaultSaleLogSize = 4 << 20
+	// DefaultSaleLogInterval is Options.SaleLogInterval's default.
+	DefaultSaleLogInterval = 10 * time.Second
+	// saleLogMaxPending bounds the batches one checkpoint carries (and
+	// the rows the open transaction holds in memory).
+	saleLogMaxPending = 512
+
+	slMagic  = 0x534c4731 // "SLG1"
+	slHeader = 4 + 4 + 8 + 8 + 4 + 4
+	slPage   = 4096 // what a device writes at least per append, for the page count
+)
+
+var errLogFull = errors.New("sale log full")
+
+// logWrite is one write of a batch: a put, or a delete when del is set,
+// into a top-level bucket.
+type logWrite struct {
+	bucket, key, val []byte
+	del              bool
+}
+
+// saleLog is the open log file; the committer alone uses it.
+type saleLog struct {
+	f    *os.File
+	size int64
+	off  int64  // where the next record goes
+	base uint64 // bbolt transaction id the cycle continues
+	inc  uint64 // incarnation hash of the cycle
+	idx  uint32 // next record's index in the cycle
+	buf  []byte
+	// pages counts the 4 KiB blocks appends covered; appends the records.
+	pages, appends uint64
+}
+
+// openSaleLog opens (creating and zero-filling it if needed) the log at
+// name with at least size bytes.
+func openSaleLog(name string, size int64) (*saleLog, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sale log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("sale log: %w", err)
+	}
+	if fi.Size() < size {
+		zero := make([]byte, 64<<10)
+		for off := fi.Size(); off < size; off += int64(len(zero)) {
+			n := min(int64(len(zero)), size-off)
+			if _, err := f.WriteAt(zero[:n], off); err != nil {
+				_ = f.Close()
+				return nil, fmt.Errorf("sale log: %w", ioError(err))
+			}
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("sale log: %w", ioError(err))
+		}
+		if err := durable.SyncDir(filepath.Dir(name)); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("sale log: %w", err)
+		}
+	} else {
+		size = fi.Size()
+	}
+	return &saleLog{f: f, size: size}, nil
+}
+
+// start begins a cycle continuing bbolt transaction base of incarnation
+// inc: the next record goes to the start of the file.
+func (s *saleLog) start(base uint64, inc uint64) {
+	s.base, s.inc, s.idx, s.off = base, inc, 0, 0
+}
+
+// append writes ws as the cycle's next record and makes it durable.
+// errLogFull: it does not fit (nothing written). A write error of a full
+// disk is ErrNoSpace with nothing synced; any other error, or a failed
+// sync, leaves the record's durability unknown (the caller stops writing).
+func (s *saleLog) append(ws []logWrite) (synced bool, err error) {
+	b := s.buf[:0]
+	b = append(b, make([]byte, slHeader)...)
+	for _, w := range ws {
+		op := byte(1)
+		if w.del {
+			op = 2
+		}
+		b = append(b, op)
+		b = binary.AppendUvarint(b, uint64(len(w.bucket)))
+		b = append(b, w.bucket...)
+		b = binary.AppendUvarint(b, uint64(len(w.key)))
+		b = append(b, w.key...)
+		if !w.del {
+			b = binary.AppendUvarint(b, uint64(len(w.val)))
+			b = append(b, w.val...)
+		}
+	}
+	s.buf = b
+	if s.off+int64(len(b)) > s.size {
+		return false, errLogFull
+	}
+	binary.BigEndian.PutUint32(b[0:], slMagic)
+	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-slHeader))
+	binary.BigEndian.PutUint64(b[8:], s.base)
+	binary.BigEndian.PutUint64(b[16:], s.inc)
+	binary.BigEndian.PutUint32(b[24:], s.idx)
+	crc := crc32.Checksum(b[:28], castagnoli)
+	crc = crc32.Update(crc, castagnoli, b[slHeader:])
+	binary.BigEndian.PutUint32(b[28:], crc)
+	if _, err := s.f.WriteAt(b, s.off); err != nil {
+		return false, ioError(err)
+	}
+	if err := syscall.Fdatasync(int(s.f.Fd())); err != nil {
+		return true, err
+	}
+	s.pages += uint64((s.off+int64(len(b))-1)/slPage - s.off/slPage + 1)
+	s.appends++
+	s.off += int64(len(b))
+	s.idx++
+	return true, nil
+}
+
+// used is how much of the log the cycle has filled.
+func (s *saleLog) used() int64 { return s.off }
+
+func (s *saleLog) close() error { return s.f.Close() }
+
+// spend makes the log's records inapplicable: its first record header is
+// zeroed and synced. Their batches are in the file, and the file has
+// moved on since; but a backup of the state the cycle continued still
+// matches them, and a backup restored after a clean stop must open as
+// it was taken, not with the sales after it.
+func spendSaleLog(f *os.File) error {
+	if _, err := f.WriteAt(make([]byte, slHeader), 0); err != nil {
+		return err
+	}
+	return syscall.Fdatasync(int(f.Fd()))
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// incHash names an incarnation in a record's header.
+func incHash(inc []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(inc)
+	return h.Sum64()
+}
+
+// readSaleLog returns the batches of the cycle that continues bbolt
+// transaction base of incarnation inc, in order: the records from the
+// start of r while their header matches and their CRC holds. A record
+// whose CRC holds but whose writes do not decode is corruption
+// (ErrCorrupt), not a torn append.
+func readSaleLog(r io.ReaderAt, size int64, base, inc uint64) ([][]logWrite, error) {
+	var out [][]logWrite
+	hdr := make([]byte, slHeader)
+	var off int64
+	for idx := uint32(0); off+slHeader <= size; idx++ {
+		if _, err := r.ReadAt(hdr, off); err != nil {
+			return nil, fmt.Errorf("sale log: %w", err)
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[4:]))
+		if binary.BigEndian.Uint32(hdr[0:]) != slMagic || n > size-off-slHeader ||
+			binary.BigEndian.Uint64(hdr[8:]) != base || binary.BigEndian.Uint64(hdr[16:]) != inc ||
+			binary.BigEndian.Uint32(hdr[24:]) != idx {
+			break
+		}
+		body := make([]byte, n)
+		if _, err := r.ReadAt(body, off+slHeader); err != nil {
+			return nil, fmt.Errorf("sale log: %w", err)
+		}
+		crc := crc32.Checksum(hdr[:28], castagnoli)
+		if crc32.Update(crc, castagnoli, body) != binary.BigEndian.Uint32(hdr[28:]) {
+			break // torn: the append that was cut short was never answered
+		}
+		ws, err := decodeLogWrites(body)
+		if err != nil {
+			return nil, fmt.Errorf("sale log record %d: %w: %w", idx, ErrCorrupt, err)
+		}
+		out = append(out, ws)
+		off += slHeader + n
+	}
+	return out, nil
+}
+
+func decodeLogWrites(b []byte) ([]logWrite, error) {
+	var ws []logWrite
+	field := func() ([]byte, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, errors.New("bad length")
+		}
+		v := b[k : k+int(n)]
+		b = b[k+int(n):]
+		return v, nil
+	}
+	for len(b) > 0 {
+		op := b[0]
+		b = b[1:]
+		if op != 1 && op != 2 {
+			return nil, fmt.Errorf("bad op %d", op)
+		}
+		var w logWrite
+		var err error
+		if w.bucket, err = field(); err != nil {
+			return nil, err
+		}
+		if w.key, err = field(); err != nil {
+			return nil, err
+		}
+		w.del = op == 2
+		if !w.del {
+			if w.val, err = field(); err != nil {
+				return nil, err
+			}
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// applyLogWrites writes ws into tx, in order.
+func applyLogWrites(tx interface{ Bucket([]byte) *bolt.Bucket }, ws []logWrite) error {
+	for _, w := range ws {
+		b := tx.Bucket(w.bucket)
+		if b == nil {
+			return fmt.Errorf("sale log: no bucket %q: %w", w.bucket, ErrCorrupt)
+		}
+		var err error
+		if w.del {
+			err = b.Delete(w.key)
+		} else {
+			err = b.Put(w.key, w.val)
+		}
+		if err != nil {
+			return fmt.Errorf("sale log: %s: %w", w.bucket, err)
+		}
+	}
+	return nil
+}
+
+// readReq is a read run in the committer's open transaction (view).
+type readReq struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// exclReq asks the committer for a checkpoint, then runs fn (if any) on
+// its goroutine with no transaction open (exclusive).
+type exclReq struct {
+	fn   func() error
+	done chan error
+}
+
+// beginWrite returns the transaction for the next batch: with the sale
+// log, the open one, or a new one holding the pending batches again (after
+// a rollback) or starting a new cycle.
+func (l *Ledger) beginWrite() (*bolt.Tx, error) {
+	if l.open != nil {
+		return l.open, nil
+	}
+	tx, err := l.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	if l.slog == nil {
+		return tx, nil
+	}
+	if len(l.pending) > 0 {
+		for _, ws := range l.pending {
+			if err := applyLogWrites(tx, ws); err != nil {
+				_ = tx.Rollback()
+				return nil, err
+			}
+		}
+	} else {
+		l.slog.start(uint64(tx.ID()-1), incHash(tx.Bucket(bMeta).Get(kIncarnation)))
+	}
+	l.open = tx
+	return tx, nil
+}
+
+// rollbackWrite drops tx and what it holds; the pending batches stay in
+// the log and in memory, and the next beginWrite writes them again.
+func (l *Ledger) rollbackWrite(tx *bolt.Tx) {
+	_ = tx.Rollback()
+	l.open = nil
+}
+
+// releaseWrite ends tx if it holds nothing acknowledged.
+func (l *Ledger) releaseWrite(tx *bolt.Tx) {
+	if len(l.pending) == 0 {
+		l.rollbackWrite(tx)
+	}
+}
+
+// logBatch appends a batch's writes to the sale log; the batch is then
+// acknowledged and pending. A batch that wrote nothing is not logged.
+// errLogFull: commit instead. Any other error fails the batch; all but a
+// full disk's refused write (nothing synced) also stop the ledger like a
+// failed commit (ErrStorage): the record may be on the card or half of it.
+func (l *Ledger) logBatch(ws []logWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	synced, err := l.slog.append(ws)
+	switch {
+	case err == nil:
+	case errors.Is(err, errLogFull):
+		return err
+	case !synced && errors.Is(err, ErrNoSpace):
+		return fmt.Errorf("ledger commit: sale log: %w", err)
+	default:
+		err = fmt.Errorf("ledger commit: sale log: %w: %w", ErrStorage, err)
+		later := fmt.Errorf("%w: nothing more is recorded until loyaltyd restarts (an earlier sync failed: %v)", ErrStorage, err)
+		l.broken.Store(&later)
+		return err
+	}
+	if len(l.pending) == 0 {
+		l.cycleAt = time.Now()
+	}
+	l.pending = append(l.pending, ws)
+	l.pendingN.Store(int64(len(l.pending)))
+	return nil
+}
+
+// checkpoint commits the open transaction: the pending batches are then
+// in the file and the log's cycle is over. On failure they stay pending
+// (still in the log); the next try is an interval later.
+func (l *Ledger) checkpoint() error {
+	if len(l.pending) == 0 {
+		if l.open != nil {
+			l.rollbackWrite(l.open)
+		}
+		return nil
+	}
+	if broken := l.broken.Load(); broken != nil {
+		return *broken
+	}
+	tx, err := l.beginWrite()
+	if err != nil {
+		l.cycleAt = time.Now()
+		return fmt.Errorf("ledger checkpoint: %w", ioError(err))
+	}
+	l.open = nil
+	txid := tx.ID()
+	if err := tx.Commit(); err != nil {
+		err = l.commitFailed(txid, err)
+		l.log.Error("sale log checkpoint failed; the sales stay in the log", "err", err, "batches", len(l.pending))
+		l.cycleAt = time.Now()
+		return err
+	}
+	l.checkpointed()
+	return nil
+}
+
+// checkpointed: a commit carried every pending batch.
+func (l *Ledger) checkpointed() {
+	if l.slog == nil {
+		return
+	}
+	l.pending = nil
+	l.pendingN.Store(0)
+	l.checkpoints.Add(1)
+}
+
+// checkpointDue is when the pending batches are committed at the latest
+// (nil channel: none pending).
+func (l *Ledger) checkpointDue() <-chan time.Time {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	return time.After(time.Until(l.cycleAt.Add(l.slogEvery)))
+}
+
+// serveRead runs a read in the open transaction, on the committer's
+// goroutine (a panic in it is the reader's error).
+func (l *Ledger) serveRead(r *readReq) {
+	if len(l.pending) == 0 {
+		r.done <- l.db.View(r.fn)
+		return
+	}
+	if _, err := l.beginWrite(); err != nil {
+		r.done <- fmt.Errorf("ledger read: %w", ioError(err))
+		return
+	}
+	r.done <- func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("ledger: internal error: %v", p)
+			}
+		}()
+		return r.fn(l.open)
+	}()
+}
+
+// exclusive makes every acknowledged batch part of the file (a
+// checkpoint) and runs fn, if any, on the committer's goroutine before it
+// takes the next batch: for what must see or write the file itself
+// (backups, the free-page scrub). Without the sale log it only runs fn.
+func (l *Ledger) exclusive(fn func() error) error {
+	if l.slog == nil {
+		if fn == nil {
+			return nil
+		}
+		return fn()
+	}
+	x := &exclReq{fn: fn, done: make(chan error, 1)}
+	select {
+	case l.excl <- x:
+		return <-x.done
+	case <-l.done:
+		return ErrClosed
+	}
+}
+
+func (l *Ledger) serveExclusive(x *exclReq) {
+	if err := l.checkpoint(); err != nil {
+		x.done <- err
+		return
+	}
+	if x.fn == nil {
+		x.done <- nil
+		return
+	}
+	x.done <- x.fn()
+}
+
+// viewCommitted reads the file as committed after a checkpoint: for long
+// reads, which would hold the committer up in its open transaction.
+func (l *Ledger) viewCommitted(fn func(*bolt.Tx) error) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.pendingN.Load() > 0 {
+		if err := l.exclusive(nil); err != nil {
+			return err
+		}
+	}
+	return l.db.View(fn)
+}
+
+// replaySaleLog applies the acknowledged batches a crash left in the log
+// to the file they continue (salelog.go). A read-only open refuses a file
+// with such batches: it would show a ledger without them.
+func (l *Ledger) replaySaleLog(keep bool) error {
+	name := saleLogName(l.path)
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger open %s: %w", l.path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("ledger open %s: %w", l.path, err)
+	}
+	var base, inc uint64
+	have := false
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bMeta); m != nil {
+			base, inc, have = uint64(tx.ID()), incHash(m.Get(kIncarnation)), true
+		}
+		return nil
+	})
+	var batches [][]logWrite
+	if have {
+		if batches, err = readSaleLog(f, fi.Size(), base, inc); err != nil {
+			return fmt.Errorf("ledger open %s: %w", l.path, err)
+		}
+	}
+	if len(batches) > 0 {
+		if l.readOnly {
+			return fmt.Errorf("ledger open %s: %d acknowledged batches are in %s and not yet in the file; open it read-write once (start loyaltyd) to apply them: %w",
+				l.path, len(batches), filepath.Base(name), ErrReadOnly)
+		}
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			for _, ws := range batches {
+				if err := applyLogWrites(tx, ws); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("ledger open %s: apply the sale log: %w", l.path, ioError(err))
+		}
+		l.log.Info("sale log applied", "batches", len(batches))
+	}
+	switch {
+	case l.readOnly || len(batches) == 0:
+	case keep:
+		wf, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err == nil {
+			err = spendSaleLog(wf)
+			_ = wf.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("ledger open %s: sale log applied, but not marked spent: %w", l.path, ioError(err))
+		}
+	}
+	if !keep && !l.readOnly {
+		_ = f.Close()
+		if err := os.Remove(name); err == nil {
+			_ = durable.SyncDir(filepath.Dir(name))
+		}
+	}
+	return nil
+}
+
+// keyCount is how many keys b holds. Bucket.Stats walks the pages as
+// committed, so in the committer's open transaction (view with batches
+// pending) the keys are counted one by one.
+func keyCount(b *bolt.Bucket) int {
+	if !b.Tx().Writable() {
+		return b.Stats().KeyN
+	}
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// scrubLog zeroes the sale log once the free pages are scrubbed (err nil):
+// its records of batches long checkpointed still hold what an erasure
+// removed from the file. It runs in exclusive, after a checkpoint, so no
+// record in it is pending.
+func (l *Ledger) scrubLog(err error) error {
+	if err != nil || l.slog == nil {
+		return err
+	}
+	zero := make([]byte, 64<<10)
+	for off := int64(0); off < l.slog.size; off += int64(len(zero)) {
+		n := min(int64(len(zero)), l.slog.size-off)
+		if _, err := l.slog.f.WriteAt(zero[:n], off); err != nil {
+			return fmt.Errorf("sale log: %w", ioError(err))
+		}
+	}
+	if err := syscall.Fdatasync(int(l.slog.f.Fd())); err != nil {
+		return fmt.Errorf("sale log: %w", err)
+	}
+	return nil
+}
