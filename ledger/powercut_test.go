@@ -298,3 +298,75 @@ func TestStorageFails(t *testing.T) {
 		})
 	}
 }
+
+// TestSaleLogCheckpointFails: the disk fills while sales wait in the sale
+// log. The checkpoint that would take them into the file fails (a backup
+// asking for it gets ErrNoSpace), the acknowledged sales stay readable, a
+// new sale is refused with ErrNoSpace, and Close cannot take them into
+// the file either; after a power cut the next Open applies the log: every
+// acknowledged sale is there once, the refused one is not.
+func TestSaleLogCheckpointFails(t *testing.T) {
+	t.Parallel()
+	f := powerfs.Mount(t, nil)
+	path := filepath.Join(f.Dir, "checkpoint-fails.db")
+	opts := &ledger.Options{Register: "r1", Engine: testEngine(), SaleLogInterval: time.Hour}
+	l, err := ledger.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := l.Enrol(ctx, ledger.Member{ID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	sale := func(l *ledger.Ledger, id string) error {
+		_, err := l.RecordSale(ctx, ledger.SaleRequest{ID: id, MemberID: "m1", Lines: []ledger.Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 500}}})
+		return err
+	}
+	for i := range 3 {
+		if err := sale(l, fmt.Sprintf("ok%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Fail(powerfs.Fault{Op: powerfs.OpWrite, N: 1, Errno: syscall.ENOSPC, Sticky: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Backup(new(bytes.Buffer)); !errors.Is(err, ledger.ErrNoSpace) {
+		t.Fatalf("backup on a full disk: %v, want ErrNoSpace (its checkpoint failed)", err)
+	}
+	for i := range 3 {
+		if _, err := l.Sale(fmt.Sprintf("ok%d", i)); err != nil {
+			t.Fatalf("acknowledged sale after the failed checkpoint: %v", err)
+		}
+	}
+	if err := sale(l, "refused"); !errors.Is(err, ledger.ErrNoSpace) {
+		t.Fatalf("sale on a full disk: %v, want ErrNoSpace", err)
+	}
+	_ = l.Close()
+	if err := f.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Cut(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Remount(0); err != nil {
+		t.Fatal(err)
+	}
+	l, err = ledger.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := l.Purchases("m1")
+	if err != nil || len(ps) != 3 {
+		t.Fatalf("%d purchases after the cut (%v), want the 3 acknowledged", len(ps), err)
+	}
+	if _, err := l.Sale("refused"); !errors.Is(err, ledger.ErrUnknownSale) {
+		t.Fatalf("the refused sale after the cut: %v", err)
+	}
+	if err := sale(l, "after"); err != nil {
+		t.Fatalf("with space again: %v", err)
+	}
+}
