@@ -67,6 +67,7 @@ func checkCatalogue(version int, items []Item) error {
 // replaceCatalogue swaps the whole catalogue inside the op's transaction;
 // an error leaves the transaction to be rolled back (dirty).
 func (w *wtx) replaceCatalogue(version uint64, items []Item) error {
+	w.direct = true // replaces buckets: the batch is committed, not logged (salelog.go)
 	w.dirty = true
 	if err := w.tx.DeleteBucket(bCatalogue); err != nil {
 		return err
@@ -88,7 +89,7 @@ func (w *wtx) replaceCatalogue(version uint64, items []Item) error {
 // Item returns the catalogue entry for sku (ErrUnknownItem when absent).
 func (l *Ledger) Item(sku string) (Item, error) {
 	var it Item
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.viewFile(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bCatalogue).Get([]byte(sku))
 		if v == nil {
 			return fmt.Errorf("ledger item %q: %w", sku, ErrUnknownItem)

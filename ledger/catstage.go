@@ -157,6 +157,7 @@ func (w *wtx) notBehindScope(m manifest, keys DocKeys) error {
 // lifted (the scope's floor was set by a key no longer pinned): whatever
 // its version.
 func (w *wtx) dropSupersededStage(store bool, version uint64, lifted bool) error {
+	w.direct = true // replaces buckets: the batch is committed, not logged (salelog.go)
 	m, err := readManifest(w.tx)
 	if err != nil || m == nil || m.Store != store || (m.Version > version && !lifted) {
 		return err
@@ -174,6 +175,7 @@ func scopeName(store bool) string {
 
 // resetStage empties the staging (creating its buckets).
 func (w *wtx) resetStage() error {
+	w.direct = true // writes buckets: committed, not logged (salelog.go)
 	w.dirty = true
 	if w.tx.Bucket(bStage) != nil {
 		if err := w.tx.DeleteBucket(bStage); err != nil {
@@ -289,6 +291,7 @@ func (l *Ledger) applyComplete(ctx context.Context) (Staging, error) {
 // applyStaged puts the complete staged document in force: rule set (when
 // newer), catalogue, config version; then clears the staging.
 func (w *wtx) applyStaged(m manifest) (ConfigResult, *rules.RuleSet, error) {
+	w.direct = true // writes buckets: committed, not logged (salelog.go)
 	r := ConfigResult{Catalogue: true}
 	stage := w.tx.Bucket(bStage)
 	if n := getU64(stage, kStagedN); n != uint64(m.Items) {
@@ -396,7 +399,7 @@ func stagingOf(tx *bolt.Tx, m manifest) Staging {
 // CatalogueStaging says what is staged (Version 0: nothing).
 func (l *Ledger) CatalogueStaging() (Staging, error) {
 	var s Staging
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.viewFile(func(tx *bolt.Tx) error {
 		m, err := readManifest(tx)
 		if err != nil || m == nil {
 			return err

@@ -323,6 +323,13 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		// batches and this one.
 		l.open = nil
 		txid := tx.ID()
+		if err := sealCommit(tx); err != nil {
+			_ = tx.Rollback()
+			for _, o := range ok {
+				finish(o, nil, fmt.Errorf("ledger commit: %w", err))
+			}
+			return nil
+		}
 		if err := tx.Commit(); err != nil {
 			err = l.commitFailed(txid, err)
 			l.log.Error("commit failed", "err", err, "ops", len(ok))

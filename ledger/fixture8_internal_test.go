@@ -208,7 +208,7 @@ func TestCheckFindsWrongSummaryBase(t *testing.T) {
 	if err := l.Check(); err != nil {
 		t.Fatal(err)
 	}
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		rec, err := readMember(tx, "m4")
 		if err != nil {
 			return err

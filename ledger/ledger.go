@@ -321,6 +321,16 @@ func Open(path string, opts *Options) (*Ledger, error) {
 			_ = db.Close()
 			return nil, fmt.Errorf("ledger open %s: %w", path, err)
 		}
+		if !o.NoSaleLog {
+			// A new commit id: every cycle of this run continues a file
+			// state no earlier run continued, so no record an earlier
+			// run left in the log (the same file restored from a backup
+			// and opened twice) can pass for one of this run's.
+			if err := l.db.Update(sealCommit); err != nil {
+				_ = db.Close()
+				return nil, fmt.Errorf("ledger open %s: %w", path, ioError(err))
+			}
+		}
 		// Best effort: without it the ledger works, only commits into
 		// fresh (sparse) file space cost a little more.
 		if fh, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
@@ -778,8 +788,10 @@ func rowPrefix(kind byte, id string) []byte {
 func rowMember(k []byte) string { return string(k[:len(k)-10]) }
 func rowKind(k []byte) byte     { return k[len(k)-9] }
 
-// Backup writes a consistent copy of the open ledger to w (a read
-// transaction: writers are not blocked).
+// Backup writes a consistent copy of the open ledger to w: a checkpoint
+// first (every acknowledged write in the file; on a full disk with writes
+// pending in the sale log it fails with ErrNoSpace), then a read
+// transaction, so writers wait only for the checkpoint.
 func (l *Ledger) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := l.viewCommitted(func(tx *bolt.Tx) error {

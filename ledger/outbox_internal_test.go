@@ -143,7 +143,7 @@ func TestOutboxIntoRefusesAnEmptyEventRow(t *testing.T) {
 		t.Fatalf("before: %v", err)
 	}
 	prefix := rowPrefix(rowEvent, "m0")
-	if err := l.db.Update(func(tx *bolt.Tx) error {
+	if err := l.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bRows).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			return tx.Bucket(bRows).Put(append([]byte(nil), k...), []byte{})

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,15 +63,26 @@ func saleLogName(path string) string { return path + ".salelog" }
 const (
 	// DefaultSaleLogSize is Options.SaleLogSize's default.
 	DefaultSaleLogSize = 4 << 20
-	// DefaultSaleLogInterval is Options.SaleLogInterval's default.
-	DefaultSaleLogInterval = 10 * time.Second
+	// DefaultSaleLogInterval is Options.SaleLogInterval's default. A
+	// register selling a sale a minute makes one checkpoint for about
+	// five (each sale alone in its checkpoint costs three fdatasyncs and
+	// about ten pages, one more sync than a commit of its own; five to a
+	// checkpoint, about 1.4 and 3.8 a sale: review13's powerfs counts);
+	// the 512-batch and half-log bounds cap the memory held (about 4 MiB)
+	// and what Open replays after a crash.
+	DefaultSaleLogInterval = 5 * time.Minute
 	// saleLogMaxPending bounds the batches one checkpoint carries (and
 	// the rows the open transaction holds in memory).
 	saleLogMaxPending = 512
 
 	slMagic  = 0x534c4731 // "SLG1"
+	slSpent  = 0x534c4730 // "SLG0": the log's records are all in the file
 	slHeader = 4 + 4 + 8 + 8 + 4 + 4
-	slPage   = 4096 // what a device writes at least per append, for the page count
+	// slPage: every record starts on a block of its own, so an append
+	// never rewrites a block holding an acknowledged record (a torn
+	// write of a shared block could damage it), and Open can look for
+	// records after a damaged one (readSaleLog).
+	slPage = 4096
 )
 
 var errLogFull = errors.New("sale log full")
@@ -88,7 +100,7 @@ type saleLog struct {
 	size int64
 	off  int64  // where the next record goes
 	base uint64 // bbolt transaction id the cycle continues
-	inc  uint64 // incarnation hash of the cycle
+	inc  uint64 // the cycle's state id (stateID)
 	idx  uint32 // next record's index in the cycle
 	buf  []byte
 	// pages counts the 4 KiB blocks appends covered; appends the records.
@@ -130,8 +142,8 @@ func openSaleLog(name string, size int64) (*saleLog, error) {
 	return &saleLog{f: f, size: size}, nil
 }
 
-// start begins a cycle continuing bbolt transaction base of incarnation
-// inc: the next record goes to the start of the file.
+// start begins a cycle continuing bbolt transaction base of the file
+// state inc (stateID): the next record goes to the start of the file.
 func (s *saleLog) start(base uint64, inc uint64) {
 	s.base, s.inc, s.idx, s.off = base, inc, 0, 0
 }
@@ -176,9 +188,10 @@ func (s *saleLog) append(ws []logWrite) (synced bool, err error) {
 	if err := syscall.Fdatasync(int(s.f.Fd())); err != nil {
 		return true, err
 	}
-	s.pages += uint64((s.off+int64(len(b))-1)/slPage - s.off/slPage + 1)
+	blocks := (int64(len(b)) + slPage - 1) / slPage
+	s.pages += uint64(blocks)
 	s.appends++
-	s.off += int64(len(b))
+	s.off += blocks * slPage
 	s.idx++
 	return true, nil
 }
@@ -188,13 +201,15 @@ func (s *saleLog) used() int64 { return s.off }
 
 func (s *saleLog) close() error { return s.f.Close() }
 
-// spend makes the log's records inapplicable: its first record header is
-// zeroed and synced. Their batches are in the file, and the file has
+// spendSaleLog makes the log's records inapplicable: its first record
+// header becomes the spent mark (slSpent), synced. Their batches are in the file, and the file has
 // moved on since; but a backup of the state the cycle continued still
 // matches them, and a backup restored after a clean stop must open as
 // it was taken, not with the sales after it.
 func spendSaleLog(f *os.File) error {
-	if _, err := f.WriteAt(make([]byte, slHeader), 0); err != nil {
+	mark := make([]byte, slHeader)
+	binary.BigEndian.PutUint32(mark, slSpent)
+	if _, err := f.WriteAt(mark, 0); err != nil {
 		return err
 	}
 	return syscall.Fdatasync(int(f.Fd()))
@@ -202,46 +217,111 @@ func spendSaleLog(f *os.File) error {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// incHash names an incarnation in a record's header.
-func incHash(inc []byte) uint64 {
+// stateID names, with bbolt's transaction id, the file state a cycle
+// continues: the incarnation's hash and the random commit id every commit
+// of the committer writes (kCommitID, sealCommit). Two files can share an
+// incarnation and a transaction id with different contents (a ledger
+// rebuilt from a snapshot by replica.Restore reaches the txids the lost
+// one had); they do not share a commit id.
+func stateID(tx *bolt.Tx) uint64 {
 	h := fnv.New64a()
-	_, _ = h.Write(inc)
-	return h.Sum64()
+	_, _ = h.Write(tx.Bucket(bMeta).Get(kIncarnation))
+	id := h.Sum64()
+	if st := tx.Bucket(bState); st != nil {
+		id ^= getU64(st, kCommitID)
+	}
+	return id
+}
+
+// kCommitID (in bState) is a random number every commit of the committer
+// writes: see stateID.
+var kCommitID = []byte("commit_id")
+
+// sealCommit writes a new commit id into tx before the committer commits
+// it.
+func sealCommit(tx *bolt.Tx) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	return tx.Bucket(bState).Put(kCommitID, b[:])
 }
 
 // readSaleLog returns the batches of the cycle that continues bbolt
-// transaction base of incarnation inc, in order: the records from the
-// start of r while their header matches and their CRC holds. A record
-// whose CRC holds but whose writes do not decode is corruption
-// (ErrCorrupt), not a torn append.
+// transaction base of file state inc, in order: the records from the
+// start of the log, one per block boundary, while their header matches and
+// their CRC holds. It stops without looking further at a spent log
+// (spendSaleLog) and at an intact record of another cycle (the end of
+// this one: what follows is older). A record that is not intact (torn,
+// damaged, never written) is the end of the cycle when it was the last
+// one written (an append cut short was never answered); when a later
+// record of the same cycle is intact, it was acknowledged and is damaged:
+// ErrCorrupt, and the log is left alone. (A cycle is one: every commit
+// writes a new commit id, and every Open one more, so no two cycles
+// continue the same (base, inc).) A record whose CRC holds but whose
+// writes do not decode is ErrCorrupt too.
 func readSaleLog(r io.ReaderAt, size int64, base, inc uint64) ([][]logWrite, error) {
-	var out [][]logWrite
+	const (
+		intact = iota
+		other  // an intact record of another cycle, or the spent mark
+		broken // not a record: torn, damaged or never written
+	)
 	hdr := make([]byte, slHeader)
-	var off int64
-	for idx := uint32(0); off+slHeader <= size; idx++ {
+	// record reads the record at off: its body, its length in blocks and
+	// whether it is intact and of this cycle with index idx (above idx
+	// when later is set).
+	record := func(off int64, idx uint32, later bool) ([]byte, int64, int, error) {
 		if _, err := r.ReadAt(hdr, off); err != nil {
-			return nil, fmt.Errorf("sale log: %w", err)
+			return nil, 0, broken, fmt.Errorf("sale log: %w", err)
+		}
+		if binary.BigEndian.Uint32(hdr[0:]) == slSpent {
+			return nil, 0, other, nil
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		if binary.BigEndian.Uint32(hdr[0:]) != slMagic || n > size-off-slHeader ||
-			binary.BigEndian.Uint64(hdr[8:]) != base || binary.BigEndian.Uint64(hdr[16:]) != inc ||
-			binary.BigEndian.Uint32(hdr[24:]) != idx {
-			break
+		if binary.BigEndian.Uint32(hdr[0:]) != slMagic || n > size-off-slHeader {
+			return nil, 0, broken, nil
 		}
 		body := make([]byte, n)
 		if _, err := r.ReadAt(body, off+slHeader); err != nil {
-			return nil, fmt.Errorf("sale log: %w", err)
+			return nil, 0, broken, fmt.Errorf("sale log: %w", err)
 		}
 		crc := crc32.Checksum(hdr[:28], castagnoli)
 		if crc32.Update(crc, castagnoli, body) != binary.BigEndian.Uint32(hdr[28:]) {
-			break // torn: the append that was cut short was never answered
+			return nil, 0, broken, nil
+		}
+		got := binary.BigEndian.Uint32(hdr[24:])
+		if binary.BigEndian.Uint64(hdr[8:]) != base || binary.BigEndian.Uint64(hdr[16:]) != inc ||
+			(!later && got != idx) || (later && got <= idx) {
+			return nil, 0, other, nil
+		}
+		return body, (slHeader + n + slPage - 1) / slPage * slPage, intact, nil
+	}
+	var out [][]logWrite
+	var off int64
+	for idx := uint32(0); off+slHeader <= size; idx++ {
+		body, step, st, err := record(off, idx, false)
+		if err != nil {
+			return nil, err
+		}
+		if st == other {
+			break
+		}
+		if st == broken {
+			for o := off + slPage; o+slHeader <= size; o += slPage {
+				if _, _, st, err := record(o, idx, true); err != nil {
+					return nil, err
+				} else if st == intact {
+					return nil, fmt.Errorf("sale log record %d is damaged and acknowledged records follow it: %w", idx, ErrCorrupt)
+				}
+			}
+			break
 		}
 		ws, err := decodeLogWrites(body)
 		if err != nil {
 			return nil, fmt.Errorf("sale log record %d: %w: %w", idx, ErrCorrupt, err)
 		}
 		out = append(out, ws)
-		off += slHeader + n
+		off += step
 	}
 	return out, nil
 }
@@ -337,7 +417,7 @@ func (l *Ledger) beginWrite() (*bolt.Tx, error) {
 			}
 		}
 	} else {
-		l.slog.start(uint64(tx.ID()-1), incHash(tx.Bucket(bMeta).Get(kIncarnation)))
+		l.slog.start(uint64(tx.ID()-1), stateID(tx))
 	}
 	l.open = tx
 	return tx, nil
@@ -407,6 +487,11 @@ func (l *Ledger) checkpoint() error {
 	}
 	l.open = nil
 	txid := tx.ID()
+	if err := sealCommit(tx); err != nil {
+		_ = tx.Rollback()
+		l.cycleAt = time.Now()
+		return fmt.Errorf("ledger checkpoint: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		err = l.commitFailed(txid, err)
 		l.log.Error("sale log checkpoint failed; the sales stay in the log", "err", err, "batches", len(l.pending))
@@ -489,6 +574,17 @@ func (l *Ledger) serveExclusive(x *exclReq) {
 	x.done <- x.fn()
 }
 
+// viewFile reads the file as committed, without waiting for the
+// committer: for what only unlogged (direct) ops write, which are
+// committed before they are answered, so the file is always current for
+// it (the catalogue and its staging: catalogue.go, catstage.go).
+func (l *Ledger) viewFile(fn func(*bolt.Tx) error) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return l.db.View(fn)
+}
+
 // viewCommitted reads the file as committed after a checkpoint: for long
 // reads, which would hold the committer up in its open transaction.
 func (l *Ledger) viewCommitted(fn func(*bolt.Tx) error) error {
@@ -506,7 +602,17 @@ func (l *Ledger) viewCommitted(fn func(*bolt.Tx) error) error {
 // replaySaleLog applies the acknowledged batches a crash left in the log
 // to the file they continue (salelog.go). A read-only open refuses a file
 // with such batches: it would show a ledger without them.
-func (l *Ledger) replaySaleLog(keep bool) error {
+//
+// It runs before Open's other checks and writes, and leaves alone a file
+// those checks refuse untouched: one of another register
+// (ErrOtherRegister) or of a newer schema (ErrSchemaTooNew). A panic of
+// bbolt on a damaged page is the file's corruption (ErrCorrupt).
+func (l *Ledger) replaySaleLog(keep bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = corruptError(l.path, fmt.Errorf("%v", r))
+		}
+	}()
 	name := saleLogName(l.path)
 	f, err := os.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
@@ -523,9 +629,17 @@ func (l *Ledger) replaySaleLog(keep bool) error {
 	var base, inc uint64
 	have := false
 	_ = l.db.View(func(tx *bolt.Tx) error {
-		if m := tx.Bucket(bMeta); m != nil {
-			base, inc, have = uint64(tx.ID()), incHash(m.Get(kIncarnation)), true
+		m := tx.Bucket(bMeta)
+		if m == nil {
+			return nil
 		}
+		if owner := m.Get(kRegister); len(owner) > 0 && !l.readOnly && string(owner) != l.register {
+			return nil // another register's: Open refuses it
+		}
+		if v := m.Get(kSchema); len(v) == 8 && binary.BigEndian.Uint64(v) > SchemaVersion {
+			return nil // a newer program's: Open refuses it
+		}
+		base, inc, have = uint64(tx.ID()), stateID(tx), true
 		return nil
 	})
 	var batches [][]logWrite

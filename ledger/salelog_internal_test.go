@@ -3,8 +3,10 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -102,6 +104,18 @@ func saleLogWorkload(t *testing.T, l *Ledger, round int) {
 	if _, err := l.Refund(ctx, RefundRequest{ID: "rf-none", SaleID: "none"}); err == nil {
 		t.Fatal("a refund of no sale was taken")
 	}
+	// A config that replaces the catalogue (it drops and creates buckets:
+	// committed, not logged) between logged batches.
+	items := []Item{{SKU: fmt.Sprintf("K%d", round), Name: "kept", Price: 100}}
+	if round == 0 {
+		items = append(items, Item{SKU: "GONE", Name: "removed by the next config", Price: 200})
+	}
+	if _, err := l.ApplyConfig(ctx, ConfigDoc{Version: uint64(round + 1), Catalogue: items}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordSale(ctx, sale(fmt.Sprintf("after-config%d", round), m)); err != nil {
+		t.Fatal(err)
+	}
 	st, err := l.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +174,9 @@ func TestSaleLogReplayIsTheLedger(t *testing.T) {
 	if err := c.view(func(tx *bolt.Tx) error { got = dumpTx(t, tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// (Every Open writes a new commit id: stateID.)
+	delete(live, "state/"+string(kCommitID))
+	delete(got, "state/"+string(kCommitID))
 	for k, v := range live {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("key %q: after replay %q (present %v), live %q", k, g, ok, v)
@@ -186,6 +203,7 @@ func TestSaleLogReplayIsTheLedger(t *testing.T) {
 	if err := c.view(func(tx *bolt.Tx) error { got = dumpTx(t, tx); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	delete(got, "state/"+string(kCommitID))
 	if len(got) != len(live) {
 		t.Fatalf("second open: %d keys, want %d", len(got), len(live))
 	}
@@ -227,13 +245,18 @@ func TestSaleLogTornRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		harm func(lg []byte)
-		want []bool
+		want []bool // nil: Open refuses with ErrCorrupt
 	}{
-		// The third record half written: its second half is what the
-		// log held before (zeros).
-		{"torn third", func(lg []byte) { clear(lg[ends[1]+(ends[2]-ends[1])/2 : ends[2]]) }, []bool{true, true, false}},
-		// A byte of the second record's writes changed: its CRC fails.
-		{"second changed", func(lg []byte) { lg[ends[0]+slHeader+3] ^= 0xff }, []bool{true, false, false}},
+		// The third record half written: the rest of its block is what
+		// the log held before (zeros). It was never acknowledged.
+		{"torn third", func(lg []byte) { clear(lg[ends[1]+slHeader+10 : ends[2]]) }, []bool{true, true, false}},
+		// A byte of the second record's writes changed: its CRC fails,
+		// and the intact third record shows it had been acknowledged.
+		// Open refuses instead of dropping both.
+		{"second changed", func(lg []byte) { lg[ends[0]+slHeader+3] ^= 0xff }, nil},
+		// The last record's byte changed: no later record says it was
+		// acknowledged, so it reads as an append cut short.
+		{"third changed", func(lg []byte) { lg[ends[1]+slHeader+3] ^= 0xff }, []bool{true, true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cpath := filepath.Join(t.TempDir(), "l.db")
@@ -246,6 +269,16 @@ func TestSaleLogTornRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			c, err := Open(cpath, &Options{Register: "r1", Engine: benchEngine{}})
+			if tc.want == nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("open with a damaged acknowledged record: %v, want ErrCorrupt", err)
+				}
+				after, rerr := os.ReadFile(saleLogName(cpath))
+				if rerr != nil || !bytes.Equal(after, harmed) {
+					t.Fatalf("the refused open changed the log (%v)", rerr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,4 +483,320 @@ func fileTxID(t *testing.T, l *Ledger) int {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestSaleLogStaleCycleAfterRestoredBackup: a ledger restored from its own
+// backup reuses the bbolt transaction ids (and keeps the incarnation) of
+// the timeline it replaced, and the log beside it still holds records of
+// that timeline's cycles. After a crash of the restored ledger, none of
+// them is applied (a sale the restore discarded would come back and the
+// ledger fail Check): every commit writes a random commit id
+// (stateID), and every Open a new one, so no cycle of the new timeline
+// continues the state one of the old did.
+func TestSaleLogStaleCycleAfterRestoredBackup(t *testing.T) {
+	t.Run("after a crash", func(t *testing.T) { saleLogStaleCycle(t, false) })
+	t.Run("after a clean stop", func(t *testing.T) { saleLogStaleCycle(t, true) })
+}
+
+func saleLogStaleCycle(t *testing.T, clean bool) {
+	ctx := context.Background()
+	clk := &stepClock{t: time.Date(2026, 12, 3, 10, 0, 0, 123456789, time.UTC), step: time.Second} // (every time written the same length)
+	opts := func() *Options {
+		return &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: time.Hour, Clock: clk}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l.db")
+	l, err := Open(path, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"m0", "m1", "m2"} {
+		if _, err := l.Enrol(ctx, Member{ID: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a1", "a2", "a3", "a4"} { // sequence numbers in the 20s from here on
+		if _, err := l.RecordSale(ctx, typicalSale(id, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var backup bytes.Buffer
+	if _, err := l.Backup(&backup); err != nil { // checkpoint: the file at txid T
+		t.Fatal(err)
+	}
+	// Timeline X: cycle T (a sale of m1), checkpoint (T+1), cycle T+1: x6, x7.
+	if _, err := l.RecordSale(ctx, typicalSale("x4", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Backup(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"x6", "x7"} {
+		if _, err := l.RecordSale(ctx, typicalSale(id, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Crash of X (its log as it is now), or a clean stop (the log as
+	// Close leaves it: spent).
+	xlog, err := os.ReadFile(saleLogName(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if clean {
+		if xlog, err = os.ReadFile(saleLogName(path)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The backup restored over the ledger, beside X's log (as after the
+	// crash): the log does not continue it, so nothing is applied.
+	rdir := t.TempDir()
+	rpath := filepath.Join(rdir, "l.db")
+	if err := os.WriteFile(rpath, backup.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(saleLogName(rpath), xlog, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(rpath, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Timeline Y: a small batch in cycle T (does not reach x7's record),
+	// checkpoint (T+1 again), then y6: the same size as x6.
+	if _, err := r.SetConsent(ctx, "m1", Consent{Given: true, Channel: "in-store"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Backup(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RecordSale(ctx, typicalSale("y6", 0)); err != nil {
+		t.Fatal(err)
+	}
+	// Crash of Y: the file and the log as they are now.
+	cdir := t.TempDir()
+	cpath := filepath.Join(cdir, "l.db")
+	copyFile(t, rpath, cpath)
+	copyFile(t, saleLogName(rpath), saleLogName(cpath))
+	r.Close()
+
+	c, err := Open(cpath, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Sale("y6"); err != nil {
+		t.Fatalf("y6, acknowledged on the restored ledger: %v", err)
+	}
+	if _, err := c.Sale("x7"); !errors.Is(err, ErrUnknownSale) {
+		t.Errorf("x7, a sale of the timeline the restore replaced, is in the restored ledger after its crash: %v", err)
+	}
+	if err := c.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestSaleLogRestartFromRestoredState: the same file state continued by
+// two runs. A backup restored after a clean stop is the state an earlier
+// cycle continued (x4, x5, its records in the log's first two blocks,
+// the first since overwritten and spent). A run of the restored ledger
+// that logs one record and crashes must not pick up the old cycle's
+// second record (x5) after its own: each Open writes a new commit id, so
+// the run's cycles continue a state no earlier run did.
+func TestSaleLogRestartFromRestoredState(t *testing.T) {
+	ctx := context.Background()
+	clk := &stepClock{t: time.Date(2026, 12, 3, 10, 0, 0, 123456789, time.UTC), step: time.Second}
+	opts := func() *Options {
+		return &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: time.Hour, Clock: clk}
+	}
+	path := filepath.Join(t.TempDir(), "l.db")
+	l, err := Open(path, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"m0", "m1"} {
+		if _, err := l.Enrol(ctx, Member{ID: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var backup bytes.Buffer
+	if _, err := l.Backup(&backup); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"x4", "x5"} { // the cycle continuing the backup's state
+		if _, err := l.RecordSale(ctx, typicalSale(id, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Backup(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordSale(ctx, typicalSale("x6", 0)); err != nil { // block 0 again
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil { // spends block 0
+		t.Fatal(err)
+	}
+	rpath := filepath.Join(t.TempDir(), "l.db")
+	if err := os.WriteFile(rpath, backup.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, saleLogName(path), saleLogName(rpath))
+	r, err := Open(rpath, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RecordSale(ctx, typicalSale("y4", 1)); err != nil {
+		t.Fatal(err)
+	}
+	cpath := filepath.Join(t.TempDir(), "l.db")
+	copyFile(t, rpath, cpath)
+	copyFile(t, saleLogName(rpath), saleLogName(cpath))
+	r.Close()
+	c, err := Open(cpath, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Sale("y4"); err != nil {
+		t.Fatalf("y4, acknowledged on the restored ledger: %v", err)
+	}
+	for _, id := range []string{"x4", "x5", "x6"} {
+		if _, err := c.Sale(id); !errors.Is(err, ErrUnknownSale) {
+			t.Errorf("%s, a sale of the timeline the restore replaced, is in the restored ledger after its crash: %v", id, err)
+		}
+	}
+	if err := c.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestSaleLogDamagedFileIsCorrupt: a ledger whose root page is damaged is
+// ErrCorrupt with NoSaleLog; with the sale log beside it (always there
+// after the first Open), replaySaleLog reads the meta bucket outside
+// init's recover and Open panics instead.
+func TestSaleLogDamagedFileIsCorrupt(t *testing.T) {
+	for _, noLog := range []bool{true, false} {
+		t.Run(fmt.Sprintf("NoSaleLog=%v", noLog), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "l.db")
+			l, err := Open(path, &Options{Register: "r1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "s1", Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 5}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if noLog {
+				os.Remove(saleLogName(path))
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The current meta page (higher txid) and its root bucket page.
+			meta := 0
+			if binary.LittleEndian.Uint64(b[4096+64:]) > binary.LittleEndian.Uint64(b[64:]) {
+				meta = 4096
+			}
+			root := binary.LittleEndian.Uint64(b[meta+32:])
+			fh, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fh.WriteAt(bytes.Repeat([]byte{0xA5}, 64), int64(root)*4096+16); err != nil {
+				t.Fatal(err)
+			}
+			fh.Close()
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Errorf("Open panicked on a damaged file (want ErrCorrupt): %v", p)
+					}
+				}()
+				l, err := Open(path, &Options{Register: "r1"})
+				if err == nil {
+					l.Close()
+					t.Fatal("opened a damaged file")
+				}
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("got %v, want ErrCorrupt", err)
+				}
+			}()
+		})
+	}
+}
+
+// TestSaleLogOtherRegisterUntouched: init promises "a file of another
+// register is left untouched"; the sale log is applied (and spent) before
+// that check.
+func TestSaleLogOtherRegisterUntouched(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l.db")
+	l, err := Open(path, &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "s1", Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "s2", Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	cpath := filepath.Join(t.TempDir(), "l.db")
+	copyFile(t, path, cpath)
+	copyFile(t, saleLogName(path), saleLogName(cpath))
+	before, _ := os.ReadFile(cpath)
+	_, err = Open(cpath, &Options{Register: "r2"})
+	if !errors.Is(err, ErrOtherRegister) {
+		t.Fatalf("got %v, want ErrOtherRegister", err)
+	}
+	after, _ := os.ReadFile(cpath)
+	if !bytes.Equal(before, after) {
+		t.Errorf("the refused file of another register was modified (the sale log was applied before the owner check)")
+	}
+}
+
+// TestSaleLogApplyConfigRollback: the same without a crash: an op that
+// fails half-way rolls back the open transaction, and the pending batches
+// are written again from memory (puts only).
+func TestSaleLogApplyConfigRollback(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l.db")
+	l, err := Open(path, &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.PutCatalogue(ctx, 1, []Item{{SKU: "A", Name: "a", Price: 100}, {SKU: "B", Name: "b", Price: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ApplyConfig(ctx, ConfigDoc{Version: 2, Catalogue: []Item{{SKU: "A", Name: "a", Price: 150}}}); err != nil {
+		t.Fatal(err)
+	}
+	// An op that writes and then fails: its batch is rolled back.
+	_, err = l.submit(ctx, func(w *wtx) (any, error) {
+		w.put(bMeta, []byte("x"), []byte("y"))
+		return nil, errors.New("half-way")
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if it, err := l.Item("B"); !errors.Is(err, ErrUnknownItem) {
+		t.Errorf("after a rolled-back op: item B, removed by catalogue 2, is back: %+v, %v", it, err)
+	}
+}
+
+// update writes into the file directly (a test damaging or rewriting
+// rows), after a checkpoint, on the committer: bbolt has one writer, and
+// the committer holds it while batches are pending.
+func (l *Ledger) update(fn func(*bolt.Tx) error) error {
+	return l.exclusive(func() error { return l.db.Update(fn) })
 }

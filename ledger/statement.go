@@ -65,39 +65,45 @@ func (l *Ledger) Statement(memberID string) (Statement, error) {
 // ForEachRefund calls fn with every refund and void recorded on this
 // register, in the order of their ids.
 func (l *Ledger) ForEachRefund(fn func(Refund) error) error {
-	return l.viewCommitted(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bOps).Cursor()
-		for _, kind := range []string{"refund", "void"} {
-			prefix := opKey(kind, "")
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				var op opRec
-				if err := json.Unmarshal(v, &op); err != nil {
-					return fmt.Errorf("decode %s %q: %w", kind, k[len(prefix):], err)
-				}
-				var r SaleResult
-				if err := json.Unmarshal(op.Result, &r); err != nil {
-					return fmt.Errorf("decode %s %q: %w", kind, k[len(prefix):], err)
-				}
-				if r.Refund == nil {
-					return fmt.Errorf("%s %q has no refund record: %w", kind, k[len(prefix):], ErrInconsistent)
-				}
-				if err := fn(*r.Refund); err != nil {
-					return err
-				}
+	return l.viewCommitted(func(tx *bolt.Tx) error { return forEachRefund(tx, fn) })
+}
+
+func forEachRefund(tx *bolt.Tx, fn func(Refund) error) error {
+	c := tx.Bucket(bOps).Cursor()
+	for _, kind := range []string{"refund", "void"} {
+		prefix := opKey(kind, "")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var op opRec
+			if err := json.Unmarshal(v, &op); err != nil {
+				return fmt.Errorf("decode %s %q: %w", kind, k[len(prefix):], err)
+			}
+			var r SaleResult
+			if err := json.Unmarshal(op.Result, &r); err != nil {
+				return fmt.Errorf("decode %s %q: %w", kind, k[len(prefix):], err)
+			}
+			if r.Refund == nil {
+				return fmt.Errorf("%s %q has no refund record: %w", kind, k[len(prefix):], ErrInconsistent)
+			}
+			if err := fn(*r.Refund); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Refunds returns the refunds and voids of one sale, in sequence order.
 func (l *Ledger) Refunds(saleID string) ([]Refund, error) {
 	var out []Refund
-	err := l.ForEachRefund(func(r Refund) error {
-		if r.SaleID == saleID {
-			out = append(out, r)
-		}
-		return nil
+	// (in view, not ForEachRefund: a receipt look-up must not ask for a
+	// checkpoint)
+	err := l.view(func(tx *bolt.Tx) error {
+		return forEachRefund(tx, func(r Refund) error {
+			if r.SaleID == saleID {
+				out = append(out, r)
+			}
+			return nil
+		})
 	})
 	slices.SortFunc(out, func(a, b Refund) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, err

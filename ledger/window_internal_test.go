@@ -52,7 +52,7 @@ func TestUndecodableWindowRowFailsTheSale(t *testing.T) {
 				t.Fatalf("window before: %v %v", ok, err)
 			}
 			prefix := rowPrefix(rowWindow, "m1")
-			if err := l.db.Update(func(tx *bolt.Tx) error {
+			if err := l.update(func(tx *bolt.Tx) error {
 				c := tx.Bucket(bRows).Cursor()
 				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 					return tx.Bucket(bRows).Put(append([]byte(nil), k...), []byte("{not a day"))

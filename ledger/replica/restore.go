@@ -107,7 +107,14 @@ func build(dir, tmp string, opts *ledger.Options, h header, recs []ledger.Outbox
 	if err != nil {
 		return res, err
 	}
-	l, err := ledger.Open(tmp, opts)
+	// Built without a sale log: the ledger is closed (committed) before
+	// it takes the path, and no <tmp>.salelog is left behind.
+	o := ledger.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.NoSaleLog = true
+	l, err := ledger.Open(tmp, &o)
 	if err != nil {
 		return res, fmt.Errorf("%w: the snapshot does not open: %w", ErrCopy, err)
 	}
