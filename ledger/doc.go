@@ -184,7 +184,8 @@
 // year counts as paid. A summary without them (an older head office)
 // leaves the register's own state, as before. They are kept in the
 // member's row (flag mrBonus, after the untimed entries; schema 10: a
-// schema 9 program refuses the file rather than fail on such a row).
+// schema 9 program refuses the file rather than fail on such a row;
+// schema 11 is the sale log's, layout.go).
 //
 // # Catalogue in pieces
 //

@@ -89,8 +89,7 @@ import (
 //     per commit (a log) instead of copying tree paths: another engine,
 //     not another layout.
 //
-// That log is the sale log (salelog.go, after schema 10, no schema
-// change): a sale is acknowledged on one append and one fdatasync of a
+// That log is the sale log (salelog.go, schema 11 below): a sale is acknowledged on one append and one fdatasync of a
 // preallocated file, and bbolt commits the paths above for hundreds of
 // sales at once. BenchmarkCommit counts both the log's pages and the
 // checkpoints' (the figures above are with NoSaleLog, as
@@ -334,3 +333,12 @@ func upgrade7(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// Schema 11: the sale log (salelog.go). Nothing in the file's layout
+// changes (the state bucket gains the commit id, kCommitID), but after a
+// crash the file alone lacks the acknowledged sales its sale log holds,
+// and a schema 10 program ignores the log: it would open the file without
+// them and number its next events over theirs. The schema number moves so
+// that it refuses the file (ErrSchemaTooNew) instead. The upgrade rewrites
+// nothing but the number, after the log is applied; a read-only open
+// reads a schema 8 to 10 file as it is.

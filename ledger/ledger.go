@@ -25,7 +25,7 @@ import (
 )
 
 // SchemaVersion is the layout version this program writes and understands.
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 // Schema history: 1 (development builds only) kept events, lots and
 // purchases in three buckets and lacked the expiry index and counters;
@@ -54,7 +54,7 @@ const SchemaVersion = 10
 // member records in a compact binary form (salerow.go, rowcodec.go,
 // memberrow.go; rows written before stay
 // JSON and read alike; head office still gets the sale's JSON, byte for
-// byte what encoding/json writes).
+// byte what encoding/json writes). 9, 10 and 11: layout.go.
 
 // Options configures Open. A nil *Options means defaults, but Register is
 // required for a writable ledger.
@@ -461,9 +461,9 @@ func (l *Ledger) init(fresh bool, o *Options) (err error) {
 		return fmt.Errorf("ledger open %s: unknown schema %d: %w", l.path, schema, ErrSchemaTooNew)
 	}
 	if upgrade && l.readOnly && schema >= 8 {
-		// Schemas 9 and 10 only add what they can work out from an older
-		// file (a summary's base, head office's bonus state: layout.go),
-		// so a schema 8 or 9 file is read as it is.
+		// Schemas 9 to 11 only add what they can work out from an older
+		// file (a summary's base, head office's bonus state, the sale
+		// log: layout.go), so a schema 8 to 10 file is read as it is.
 		upgrade = false
 	}
 	if upgrade && haveMeta && schema <= SchemaVersion && schema >= 1 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,9 +254,16 @@ func TestOpenMigratesSchema1(t *testing.T) {
 
 // TestOpenSchema9Ledger: schema 10 only adds head office's bonus state to
 // member records (a schema 9 program could not read such a record, so
-// the number moved). A schema 9 file opens read-only as it is and is
+// the number moved), schema 11 the sale log (a schema 10 program would
+// ignore it). A schema 9 or 10 file opens read-only as it is and is
 // upgraded by a read-write open, nothing but its number rewritten.
 func TestOpenSchema9Ledger(t *testing.T) {
+	for _, old := range []uint64{9, 10} {
+		t.Run(fmt.Sprintf("schema %d", old), func(t *testing.T) { openOlderSchema(t, old) })
+	}
+}
+
+func openOlderSchema(t *testing.T, old uint64) {
 	path := ledgerFile(t)
 	schema := func() uint64 {
 		t.Helper()
@@ -271,8 +279,8 @@ func TestOpenSchema9Ledger(t *testing.T) {
 		})
 		return v
 	}
-	if s := schema(); s != 10 || ledger.SchemaVersion != 10 {
-		t.Fatalf("a new ledger has schema %d (SchemaVersion %d), want 10", s, ledger.SchemaVersion)
+	if s := schema(); s != 11 || ledger.SchemaVersion != 11 {
+		t.Fatalf("a new ledger has schema %d (SchemaVersion %d), want 11", s, ledger.SchemaVersion)
 	}
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -280,7 +288,7 @@ func TestOpenSchema9Ledger(t *testing.T) {
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, 9)
+		binary.BigEndian.PutUint64(v, old)
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v)
 	}); err != nil {
 		t.Fatal(err)
@@ -288,18 +296,18 @@ func TestOpenSchema9Ledger(t *testing.T) {
 	db.Close()
 	ro, err := ledger.Open(path, &ledger.Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("read-only open of a schema 9 file: %v", err)
+		t.Fatalf("read-only open of a schema %d file: %v", old, err)
 	}
 	if err := ro.Check(); err != nil {
-		t.Fatalf("check of a schema 9 file: %v", err)
+		t.Fatalf("check of a schema %d file: %v", old, err)
 	}
 	ro.Close()
-	if s := schema(); s != 9 {
+	if s := schema(); s != old {
 		t.Fatalf("a read-only open changed the schema to %d", s)
 	}
 	l, err := ledger.Open(path, &ledger.Options{Register: "r1"})
 	if err != nil {
-		t.Fatalf("read-write open of a schema 9 file: %v", err)
+		t.Fatalf("read-write open of a schema %d file: %v", old, err)
 	}
 	if err := l.Check(); err != nil {
 		t.Fatal(err)
@@ -308,7 +316,7 @@ func TestOpenSchema9Ledger(t *testing.T) {
 		t.Fatalf("after the upgrade: %+v %v", st, err)
 	}
 	l.Close()
-	if s := schema(); s != 10 {
-		t.Fatalf("after a read-write open: schema %d, want 10", s)
+	if s := schema(); s != 11 {
+		t.Fatalf("after a read-write open: schema %d, want 11", s)
 	}
 }
