@@ -75,7 +75,7 @@ const (
 	// the rows the open transaction holds in memory).
 	saleLogMaxPending = 512
 
-	slMagic  = 0x534c4731 // "SLG1"
+	slMagic  = 0x534c4732 // "SLG2" (records on blocks of their own)
 	slSpent  = 0x534c4730 // "SLG0": the log's records are all in the file
 	slHeader = 4 + 4 + 8 + 8 + 4 + 4
 	// slPage: every record starts on a block of its own, so an append
@@ -280,6 +280,13 @@ func readSaleLog(r io.ReaderAt, size int64, base, inc uint64) ([][]logWrite, err
 		n := int64(binary.BigEndian.Uint32(hdr[4:]))
 		if binary.BigEndian.Uint32(hdr[0:]) != slMagic || n > size-off-slHeader {
 			return nil, 0, broken, nil
+		}
+		if !later && (binary.BigEndian.Uint64(hdr[8:]) != base || binary.BigEndian.Uint64(hdr[16:]) != inc) {
+			// A header naming another cycle, intact or with its body
+			// torn (the first append of a later cycle cut short): this
+			// cycle ended here. (Damage confined to these header bytes
+			// of an acknowledged record would pass for it.)
+			return nil, 0, other, nil
 		}
 		body := make([]byte, n)
 		if _, err := r.ReadAt(body, off+slHeader); err != nil {
@@ -678,7 +685,7 @@ func (l *Ledger) replaySaleLog(keep bool) (err error) {
 			return fmt.Errorf("ledger open %s: sale log applied, but not marked spent: %w", l.path, ioError(err))
 		}
 	}
-	if !keep && !l.readOnly {
+	if !keep && !l.readOnly && have {
 		_ = f.Close()
 		if err := os.Remove(name); err == nil {
 			_ = durable.SyncDir(filepath.Dir(name))
