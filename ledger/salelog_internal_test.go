@@ -42,6 +42,17 @@ func dumpTx(t *testing.T, tx *bolt.Tx) map[string]string {
 	return out
 }
 
+// crashCopy copies the ledger file at path and its sale log, as they are
+// now, into a new folder (what a power cut leaves: bbolt writes the file
+// only at a checkpoint) and returns the copy's path.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	cpath := filepath.Join(t.TempDir(), "l.db")
+	copyFile(t, path, cpath)
+	copyFile(t, saleLogName(path), saleLogName(cpath))
+	return cpath
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
@@ -161,10 +172,7 @@ func TestSaleLogReplayIsTheLedger(t *testing.T) {
 	if len(committed) >= len(live) {
 		t.Fatalf("the file holds %d keys, the live ledger %d: nothing pending", len(committed), len(live))
 	}
-	cdir := t.TempDir()
-	cpath := filepath.Join(cdir, "l.db")
-	copyFile(t, path, cpath)
-	copyFile(t, saleLogName(path), saleLogName(cpath))
+	cpath := crashCopy(t, path)
 
 	c, err := Open(cpath, &Options{Register: "r1", Engine: benchEngine{}})
 	if err != nil {
@@ -323,10 +331,7 @@ func TestSaleLogOnlyContinuesItsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The crash: the file and the log as they are now.
-	crashed := t.TempDir()
-	cpath := filepath.Join(crashed, "l.db")
-	copyFile(t, path, cpath)
-	copyFile(t, saleLogName(path), saleLogName(cpath))
+	cpath := crashCopy(t, path)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -577,10 +582,7 @@ func saleLogStaleCycle(t *testing.T, clean bool) {
 		t.Fatal(err)
 	}
 	// Crash of Y: the file and the log as they are now.
-	cdir := t.TempDir()
-	cpath := filepath.Join(cdir, "l.db")
-	copyFile(t, rpath, cpath)
-	copyFile(t, saleLogName(rpath), saleLogName(cpath))
+	cpath := crashCopy(t, rpath)
 	r.Close()
 
 	c, err := Open(cpath, opts())
@@ -652,9 +654,7 @@ func TestSaleLogRestartFromRestoredState(t *testing.T) {
 	if _, err := r.RecordSale(ctx, typicalSale("y4", 1)); err != nil {
 		t.Fatal(err)
 	}
-	cpath := filepath.Join(t.TempDir(), "l.db")
-	copyFile(t, rpath, cpath)
-	copyFile(t, saleLogName(rpath), saleLogName(cpath))
+	cpath := crashCopy(t, rpath)
 	r.Close()
 	c, err := Open(cpath, opts())
 	if err != nil {
@@ -749,9 +749,7 @@ func TestSaleLogOtherRegisterUntouched(t *testing.T) {
 	if _, err := l.RecordSale(context.Background(), SaleRequest{ID: "s2", Lines: []Line{{No: 1, SKU: "A", Quantity: 1, UnitPrice: 5}}}); err != nil {
 		t.Fatal(err)
 	}
-	cpath := filepath.Join(t.TempDir(), "l.db")
-	copyFile(t, path, cpath)
-	copyFile(t, saleLogName(path), saleLogName(cpath))
+	cpath := crashCopy(t, path)
 	before, _ := os.ReadFile(cpath)
 	_, err = Open(cpath, &Options{Register: "r2"})
 	if !errors.Is(err, ErrOtherRegister) {
