@@ -17,11 +17,24 @@ import (
 	"github.com/loyalty-terminal/loyalty/sync/broker"
 )
 
-// countingConn counts the reads and writes that reach the network.
+// countingConn counts the reads and writes that reach the network. With
+// a gate set (hold), the next write waits until the gate is released.
 type countingConn struct {
 	net.Conn
 	mu            sync.Mutex
 	reads, writes int
+	gate          chan struct{}
+}
+
+// hold makes the next network write wait until the returned function is
+// called: a writer held up, whatever the machine's load.
+func (c *countingConn) hold() (release func()) {
+	g := make(chan struct{})
+	c.mu.Lock()
+	c.gate = g
+	c.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(g) }) }
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
@@ -34,7 +47,12 @@ func (c *countingConn) Read(p []byte) (int, error) {
 func (c *countingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.writes++
+	g := c.gate
+	c.gate = nil
 	c.mu.Unlock()
+	if g != nil {
+		<-g
+	}
 	return c.Conn.Write(p)
 }
 
@@ -127,8 +145,12 @@ func TestBufferedReadsTakeInWhatArrived(t *testing.T) {
 // writer is held up go out together, in order, and nothing is lost.
 func TestBufferedWritesCoalesceWhileOneIsOnItsWay(t *testing.T) {
 	c, counted, peer := pipe(t, 5*time.Second)
-	// Fill the peer's receive and our send buffers so the writer blocks,
-	// then queue many small writes behind it.
+	// Hold the writer up in its first network write (a gate, not full
+	// socket buffers: on a loaded machine the writer could drain those
+	// between the small writes, and 117 writes reached the network in
+	// one CI run), then queue many small writes behind it.
+	release := counted.hold()
+	defer release()
 	big := bytes.Repeat([]byte{'x'}, 8<<20)
 	if _, err := c.Write(big[:len(big)/8]); err != nil {
 		t.Fatal(err)
@@ -142,6 +164,7 @@ func TestBufferedWritesCoalesceWhileOneIsOnItsWay(t *testing.T) {
 		}
 		want.Write(p)
 	}
+	release()
 	got := make([]byte, want.Len())
 	if _, err := io.ReadFull(peer, got); err != nil {
 		t.Fatal(err)
