@@ -37,20 +37,27 @@ import (
 // What is acknowledged is durable: a record is synced before its callers
 // are answered. A crash or a power cut before the checkpoint leaves the
 // acknowledged batches in the log; Open applies them, in order, to the
-// file they were written against before anything else touches it. Each
-// record names that file state: the bbolt transaction id the open
-// transaction started from (bbolt's meta page) and the ledger's
-// incarnation, plus its index in the cycle and a CRC-32C. Open applies the
-// records from the start of the log while all four match and stops at
-// the first that does not (a torn append, or a record of an earlier
-// cycle: every cycle rewrites the log from its start), so a log is never
-// applied to another file (a restored backup, another register's ledger):
-// only to the very state it continues.
+// file they were written against before anything else writes it
+// (replaySaleLog). Each record starts on a 4 KiB block of its own and
+// names its cycle: the bbolt transaction id the open transaction started
+// from (bbolt's meta page) and the state id (stateID: the incarnation's
+// hash and the random commit id every commit of the committer and every
+// Open write), plus its index in the cycle and a CRC-32C. Open applies the
+// records from the start of the log while they are intact and of the
+// cycle that continues the file as it is (readSaleLog): an intact record
+// or a header of another cycle, or the spent mark a clean Close leaves,
+// ends it; a record that is not intact ends it too, unless an intact
+// record of the same cycle follows (then it was acknowledged and is
+// damaged: ErrCorrupt). So a log is applied only to the very state it
+// continues, never to another file nor twice (a restored backup, a ledger
+// rebuilt from the replica, another register's ledger).
 //
 // Readers see what was acknowledged: while batches wait for their
 // checkpoint, Ledger.view runs its function in the committer's open
-// transaction (viewLogged); the long reads (backup, check, exports) ask
-// for a checkpoint first and read the file as bbolt committed it.
+// transaction (serveRead), after the batch being synced; the long reads
+// (backup, check, exports) ask for a checkpoint first and read the file
+// as bbolt committed it (viewCommitted); what only committed ops write
+// (the catalogue) is read from the file directly (viewFile).
 //
 // The log's size is fixed when it is created and its blocks are written
 // once with zeros, so an append overwrites allocated blocks: fdatasync
