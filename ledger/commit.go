@@ -260,14 +260,14 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		var next clockAnchor
 		w.st, next = l.ck.judge(w.anchor, readClock(l.clock))
 		w.now, w.trusted = w.st.wall, w.st.trusted
-		seqBefore, deltaBefore, anchorBefore, recBefore := w.seq, w.delta, w.anchor, len(w.rec)
+		seqBefore, deltaBefore, anchorBefore := w.seq, w.delta, w.anchor
 		res, err := w.run(o.fn)
 		if err == nil && !w.anchorSet {
 			w.anchor = next
 		}
 		if err != nil {
 			w.delta, w.anchor = deltaBefore, anchorBefore
-			if w.dirty || w.seq != seqBefore || len(w.rec) != recBefore {
+			if w.dirty || w.seq != seqBefore {
 				l.rollbackWrite(tx)
 				finish(o, nil, err)
 				return append(ok, batch[i+1:]...)
@@ -385,8 +385,14 @@ func (l *Ledger) commitFailed(txid int, err error) error {
 	if errors.Is(err, ErrNoSpace) && !syncFailed(err) && !l.metaAdvanced(txid) {
 		return fmt.Errorf("ledger commit: %w", err)
 	}
-	err = fmt.Errorf("ledger commit: %w: %w", ErrStorage, err)
-	later := fmt.Errorf("%w: nothing more is recorded until loyaltyd restarts (an earlier commit failed: %v)", ErrStorage, err)
+	return l.stopWriting(fmt.Errorf("ledger commit: %w: %w", ErrStorage, err), "commit")
+}
+
+// stopWriting makes err (an ErrStorage: the card may not hold what the
+// page cache shows) the end of writing: every later write fails with
+// ErrStorage until the ledger is opened again. It returns err.
+func (l *Ledger) stopWriting(err error, what string) error {
+	later := fmt.Errorf("%w: nothing more is recorded until loyaltyd restarts (an earlier %s failed: %v)", ErrStorage, what, err)
 	l.broken.Store(&later)
 	return err
 }

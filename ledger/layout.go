@@ -93,9 +93,10 @@ import (
 // preallocated file, and bbolt commits the paths above for hundreds of
 // sales at once. BenchmarkCommit counts both the log's pages and the
 // checkpoints' (the figures above are with NoSaleLog, as
-// TestSalePagesByBucket still measures them): make bench on 3 December
-// 2026, sale_commit_pages 1.7 (1.28 of them the log's), commit_vs_fdatasync
-// 2.23 against bare_bbolt_1key_vs_fdatasync 2.51 in the same run.
+// TestSalePagesByBucket still measures them): two make bench runs on 3
+// December 2026, sale_commit_pages 1.5 (1.00 of them the log's: a record
+// a block), commit_vs_fdatasync 2.01 and 2.05 against
+// bare_bbolt_1key_vs_fdatasync 2.30 and 2.35 in the same runs.
 
 // Schema 9: an effective balance that costs the same whatever the
 // history. A member's effective balance is head office's balance plus
