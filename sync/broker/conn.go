@@ -194,6 +194,9 @@ func (b *bufConn) writer() {
 		}
 		out := b.queued
 		b.queued = b.spare[:0]
+		// Writes waiting for room may queue behind this one now: the
+		// queue is empty while it is on its way.
+		b.cond.Broadcast()
 		b.mu.Unlock()
 		var err error
 		if b.timeout > 0 {

@@ -151,6 +151,13 @@ func TestBufferedWritesCoalesceWhileOneIsOnItsWay(t *testing.T) {
 	// one CI run), then queue many small writes behind it.
 	release := counted.hold()
 	defer release()
+	// A queue that waits for the held write to finish would wait for
+	// ever: fail then instead of hanging the package.
+	watchdog := time.AfterFunc(30*time.Second, func() {
+		t.Error("writes queued behind a held network write waited for it to finish")
+		release()
+	})
+	defer watchdog.Stop()
 	big := bytes.Repeat([]byte{'x'}, 8<<20)
 	if _, err := c.Write(big[:len(big)/8]); err != nil {
 		t.Fatal(err)
