@@ -367,7 +367,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 	if logged {
 		if len(l.pending) == 0 {
 			l.releaseWrite(tx) // nothing was written: nothing to keep open
-		} else if len(l.pending) >= saleLogMaxPending || l.slog.used() > l.slog.size/2 {
+		} else if len(l.pending) >= saleLogMaxPending || l.pendingW >= saleLogMaxWrites || l.slog.used() > l.slog.size/2 {
 			_ = l.checkpoint()
 		}
 	}

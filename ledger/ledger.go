@@ -187,6 +187,7 @@ type Ledger struct {
 	slogEvery time.Duration
 	open      *bolt.Tx     // the transaction the pending batches are in
 	pending   [][]logWrite // batches logged since the last checkpoint
+	pendingW  int          // the writes (rows put or deleted) in pending
 	ckTimer   *time.Timer  // runs out an interval after the first of them (armCheckpoint)
 	pendingN  atomic.Int64 // len(pending), for view
 	reads     chan *readReq

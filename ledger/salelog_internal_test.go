@@ -401,8 +401,8 @@ func TestSaleLogOnlyContinuesItsFile(t *testing.T) {
 
 // TestSaleLogCheckpoints: the pending batches reach the file at the
 // latest SaleLogInterval after the first, when saleLogMaxPending batches
-// wait, and before a backup; a sale is acknowledged with one log append
-// (no bbolt commit) in between.
+// or saleLogMaxWrites rows wait, and before a backup; a sale is
+// acknowledged with one log append (no bbolt commit) in between.
 func TestSaleLogCheckpoints(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l.db")
 	l, err := Open(path, &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: 50 * time.Millisecond})
@@ -460,6 +460,49 @@ func TestSaleLogCheckpoints(t *testing.T) {
 	if n := l2.pendingN.Load(); n != 1 {
 		t.Fatalf("%d pending after the checkpoint, want 1", n)
 	}
+	// The row bound: sales (about ten rows each) make a checkpoint once
+	// their rows reach saleLogMaxWrites, long before 512 batches.
+	l3, err := Open(filepath.Join(t.TempDir(), "l.db"), &Options{Register: "r1", Engine: benchEngine{}, SaleLogInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	if _, err := l3.Enrol(ctx, Member{ID: "m0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l3.exclusive(nil); err != nil { // start from an empty log
+		t.Fatal(err)
+	}
+	// pendingW as the committer sees it between batches (a caller is
+	// answered before its batch's checkpoint).
+	rows := func() (n int) {
+		r := &readReq{fn: func(*bolt.Tx) error { n = l3.pendingW; return nil }, done: make(chan error, 1)}
+		l3.reads <- r
+		if err := <-r.done; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	sales, before, now := 0, 0, rows()
+	for now > 0 || sales == 0 {
+		if sales == saleLogMaxPending {
+			t.Fatalf("no checkpoint after %d sales (%d rows pending)", sales, now)
+		}
+		before = now
+		if _, err := l3.RecordSale(ctx, typicalSale(fmt.Sprintf("w%d", sales), 0)); err != nil {
+			t.Fatal(err)
+		}
+		sales++
+		now = rows()
+	}
+	if before >= saleLogMaxWrites || sales < 2 {
+		t.Fatalf("checkpoint after %d sales with %d rows pending before the last: want the sale that reached %d rows", sales, before, saleLogMaxWrites)
+	}
+	if l3.pendingN.Load() != 0 {
+		t.Fatalf("%d batches pending after the checkpoint", l3.pendingN.Load())
+	}
+	t.Logf("row bound: checkpoint after %d sales", sales)
+
 	var b bytes.Buffer
 	if _, err := l2.Backup(&b); err != nil {
 		t.Fatal(err)
