@@ -303,45 +303,65 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 	// Each member's profile depends on that member alone: the members are
 	// split over the processors, each part with its own scratch space,
 	// and the exclusions (counts) summed in part order. Each part lists
-	// its buyers' BG/NBD summaries and its mean intervals in the shared
-	// lists from its first member on; they are moved up behind the part
-	// before, so the summaries are in member order, as the fit folds them.
+	// its mean intervals in the shared list from its first member on;
+	// they are moved up behind the part before. Each member's BG/NBD
+	// summary is noted as a key (predictor.keyOf).
 	parts := partsFor(n)
 	excluded := make([]Exclusions, parts)
-	custs, intervals := make([]bgnbd.Customer, n), make([]float64, n)
-	type listed struct{ lo, custs, intervals int }
+	keys, intervals := make([]uint64, n), make([]float64, n)
+	type listed struct{ lo, intervals int }
 	lists := make([]listed, parts)
 	inParts(n, parts, func(k, lo, hi int) {
-		r := a.profileRange(members[lo:hi], a.Profiles[lo:hi], custs[lo:hi], intervals[lo:hi], asOf, &c)
-		excluded[k], lists[k] = r.excluded, listed{lo, r.custs, r.intervals}
+		r := a.profileRange(members[lo:hi], a.Profiles[lo:hi], keys[lo:hi], intervals[lo:hi], asOf, &c)
+		excluded[k], lists[k] = r.excluded, listed{lo, r.intervals}
 	})
-	buyers, withInterval := 0, 0
+	withInterval := 0
 	for k, ex := range excluded {
 		a.Excluded.add(ex)
 		l := lists[k]
-		buyers += copy(custs[buyers:], custs[l.lo:l.lo+l.custs])
 		withInterval += copy(intervals[withInterval:], intervals[l.lo:l.lo+l.intervals])
 	}
-	custs, intervals = custs[:buyers], intervals[:withInterval]
-	if buyers == 0 {
+	intervals = intervals[:withInterval]
+	// The members with the same summary take the same prediction and
+	// count once in the fit, with their number: the distinct summaries
+	// are found once, for both.
+	pr := predictor{asOf: a.AsOf}
+	which := pr.indexAll(keys)
+	if pr.buyers == 0 {
 		return nil, fmt.Errorf("%w: %d members, none with a purchase on or before %s (excluded: %+v)", ErrNoData, len(members), a.AsOfDate, a.Excluded)
 	}
+	grouped, grouping := pr.grouped(which), true
+	var custs []bgnbd.Customer
+	if pr.own > 0 {
+		// A summary beyond the keys' range (purchases thousands of years
+		// apart): the fit folds the summaries itself.
+		grouping = false
+		custs = make([]bgnbd.Customer, 0, pr.buyers)
+		for i := range a.Profiles {
+			if p := &a.Profiles[i]; p.Rhythm.PurchaseDays > 0 {
+				custs = append(custs, customerOf(&p.Rhythm, a.AsOf))
+			}
+		}
+	}
 	// The fit runs beside what does not need it: the median interval,
-	// segments and value tiers, which distinct prediction each member
-	// will take, and the cohorts' repeat curves (for Metrics).
+	// segments and value tiers, and the cohorts' repeat curves (for
+	// Metrics).
 	type fitResult struct {
 		fit bgnbd.Fit
 		err error
 	}
 	fitted := make(chan fitResult, 1)
 	go func() {
-		fit, err := bgnbd.FitParams(custs, nil)
-		fitted <- fitResult{fit, err}
+		var res fitResult
+		if grouping {
+			res.fit, res.err = bgnbd.FitGrouped(grouped, nil)
+		} else {
+			res.fit, res.err = bgnbd.FitParams(custs, nil)
+		}
+		fitted <- res
 	}()
 	a.PopulationMedianInterval = medianInPlace(intervals)
 	a.assignSegments()
-	pr := predictor{asOf: a.AsOf}
-	which := pr.indexAll(a.Profiles)
 	a.early = &earlyMetrics{profiles: a.Profiles, asOf: a.AsOf, loc: a.Config.Location, cohorts: a.cohorts(cohortMonths)}
 	res := <-fitted
 	a.Sleeping = c.Sleeping
@@ -381,12 +401,12 @@ func Analyze(members []Member, asOf time.Time, cfg *Config) (*Analysis, error) {
 }
 
 // profileRange fills ps[i] from members[i] (cleaned history, rhythm,
-// category rhythms, channels as of asOf and consent), lists the BG/NBD
-// summaries of the buyers in custs and the mean intervals of those with
-// one in intervals, in order, and returns what cleaning excluded and how
-// many it listed. The channels are set here, in the parts over the
-// processors, rather than in a pass of their own.
-func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Customer, intervals []float64, asOf time.Time, c *Config) rangeResult {
+// category rhythms, channels as of asOf and consent) and keys[i] with
+// the key of its BG/NBD summary (predictor.keyOf), lists the mean
+// intervals of those with one in intervals, in order, and returns what
+// cleaning excluded and how many it listed. The channels are set here,
+// in the parts over the processors, rather than in a pass of their own.
+func (a *Analysis) profileRange(members []Member, ps []Profile, keys []uint64, intervals []float64, asOf time.Time, c *Config) rangeResult {
 	var r rangeResult
 	cl := newPopulationCleaner(asOf, c)
 	cl.noCats = true // read by rh.categoriesOf below from cl.days
@@ -411,9 +431,8 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Cu
 			p.FirstSpend = h.Spend[0]
 			p.DaysSince = int(a.AsOf - p.Rhythm.Last)
 			p.Categories = rh.categoriesOf(cl.days, m.Purchases)
-			custs[r.custs] = customerOf(&p.Rhythm, a.AsOf)
-			r.custs++
 		}
+		keys[i] = keyOf(&p.Rhythm, a.AsOf)
 		if p.Rhythm.HasInterval {
 			intervals[r.intervals] = p.Rhythm.MeanInterval
 			r.intervals++
@@ -423,10 +442,10 @@ func (a *Analysis) profileRange(members []Member, ps []Profile, custs []bgnbd.Cu
 }
 
 // rangeResult is what profileRange returns: the exclusions and the number
-// of summaries and intervals listed.
+// of intervals listed.
 type rangeResult struct {
-	excluded         Exclusions
-	custs, intervals int
+	excluded  Exclusions
+	intervals int
 }
 
 // channelSlab cuts members' channels from shared chunks rather than

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -292,6 +293,11 @@ type predictor struct {
 	// failed holds the errors of the predictions marked failed (none in
 	// practice: a summary made from a rhythm is valid).
 	failed map[int32]error
+	// counts holds the members of each known prediction; buyers counts
+	// the members with a purchase, own those with a prediction of their
+	// own (-2).
+	counts      []int32
+	buyers, own int
 }
 
 type prediction struct {
@@ -326,19 +332,63 @@ func ageKey(key uint64) uint64 {
 }
 
 // indexAll returns which distinct prediction each member takes (-1: none,
-// -2: its own, for a summary beyond the key's range); the model is not
-// needed yet.
-func (pr *predictor) indexAll(ps []Profile) []int32 {
-	which := make([]int32, len(ps))
+// -2: its own, for a summary beyond the key's range), from the keys of
+// their summaries (keyOf), and counts the buyers, the members of each
+// distinct summary and those with their own; the model is not needed
+// yet.
+func (pr *predictor) indexAll(keys []uint64) []int32 {
+	which := make([]int32, len(keys))
 	if pr.known == nil {
 		// At most one distinct prediction per member: allocated once.
-		pr.known = make([]prediction, 0, len(ps))
-		pr.slots = make([]int32, tableSize(len(ps)))
+		pr.known = make([]prediction, 0, len(keys))
+		pr.slots = make([]int32, tableSize(len(keys)))
+		pr.counts = make([]int32, 0, len(keys))
 	}
-	for i := range ps {
-		which[i] = pr.index(&ps[i])
+	for i, key := range keys {
+		j := pr.index(key)
+		which[i] = j
+		switch {
+		case j >= 0:
+			pr.counts[j]++
+			pr.buyers++
+		case j == -2:
+			pr.own++
+			pr.buyers++
+		}
 	}
 	return which
+}
+
+// grouped is the buyers' summaries folded as the fit takes them
+// (bgnbd.Grouped), from which distinct prediction each member takes:
+// the distinct predictions are in the order of their first member, as
+// the fit would fold them. Only when no member has a summary of its own
+// (pr.own).
+func (pr *predictor) grouped(which []int32) bgnbd.Grouped {
+	g := bgnbd.Grouped{All: make([]bgnbd.Group, len(pr.known))}
+	for j := range pr.known {
+		g.All[j] = bgnbd.Group{Customer: pr.known[j].customer(), N: int(pr.counts[j])}
+	}
+	// Every tenth buyer, in member order, folded the same way; at[j] is
+	// the place of distinct prediction j in the tenth's groups, plus 1.
+	at := make([]int32, len(pr.known))
+	g.Tenth = make([]bgnbd.Group, 0, pr.buyers/10+1)
+	buyer := 0
+	for _, j := range which {
+		if j < 0 {
+			continue
+		}
+		if buyer%10 == 0 {
+			if k := at[j]; k > 0 {
+				g.Tenth[k-1].N++
+			} else {
+				g.Tenth = append(g.Tenth, bgnbd.Group{Customer: g.All[j].Customer, N: 1})
+				at[j] = int32(len(g.Tenth))
+			}
+		}
+		buyer++
+	}
+	return g
 }
 
 // tableSize is the size of an open-addressing table for n keys: a power
@@ -472,19 +522,38 @@ func (pr *predictor) placeAge(key uint64, next int32, keyOf func(int32) uint64) 
 	}
 }
 
-// index returns the index in known of p's prediction, adding it (not yet
-// computed) when it is new; -1 for a member without a purchase, -2 for one
-// whose summary does not fit a key.
-func (pr *predictor) index(p *Profile) int32 {
-	if p.Rhythm.PurchaseDays == 0 {
-		return -1
+// Keys of members without a summary key (keyOf): no purchase, or a
+// summary beyond the key's range. A key proper is below 1<<63.
+const (
+	keyNone = math.MaxUint64
+	keyOwn  = math.MaxUint64 - 1
+)
+
+// keyOf is the key of the BG/NBD summary of rhythm r as of asOf: purchase
+// days less one, recency and age in days, predictKeyBits each; keyNone
+// without a purchase, keyOwn for a summary beyond that range.
+func keyOf(r *Rhythm, asOf Day) uint64 {
+	if r.PurchaseDays == 0 {
+		return keyNone
 	}
-	x, rec, age := p.Rhythm.PurchaseDays-1, int(p.Rhythm.Last-p.Rhythm.First), int(pr.asOf-p.Rhythm.First)
+	x, rec, age := r.PurchaseDays-1, int(r.Last-r.First), int(asOf-r.First)
 	const lim = 1 << predictKeyBits
 	if x < 0 || x >= lim || rec < 0 || rec >= lim || age < 0 || age >= lim {
+		return keyOwn
+	}
+	return uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
+}
+
+// index returns the index in known of the prediction of key (keyOf),
+// adding it (not yet computed) when it is new; -1 for keyNone, -2 for
+// keyOwn.
+func (pr *predictor) index(key uint64) int32 {
+	switch key {
+	case keyNone:
+		return -1
+	case keyOwn:
 		return -2
 	}
-	key := uint64(x)<<(2*predictKeyBits) | uint64(rec)<<predictKeyBits | uint64(age)
 	if 2*(len(pr.known)+1) > len(pr.slots) {
 		pr.grow()
 	}
@@ -493,6 +562,7 @@ func (pr *predictor) index(p *Profile) int32 {
 		j := pr.slots[h]
 		if j == 0 {
 			pr.known = append(pr.known, prediction{key: key})
+			pr.counts = append(pr.counts, 0)
 			pr.slots[h] = int32(len(pr.known))
 			return int32(len(pr.known) - 1)
 		}

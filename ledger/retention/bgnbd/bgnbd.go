@@ -154,10 +154,16 @@ func aggregate(cs []Customer) ([]group, error) {
 			}
 		}
 	}
-	// Order by x, stably: a counting sort, as x is a small count.
+	return byX(gs, maxX), nil
+}
+
+// byX orders gs by x, stably (x at most maxX): by a counting sort into
+// a new slice, as x is a small count, unless x runs far beyond the number
+// of groups.
+func byX(gs []group, maxX int) []group {
 	if maxX > 4*len(gs) {
 		sort.SliceStable(gs, func(i, j int) bool { return gs[i].x < gs[j].x })
-		return gs, nil
+		return gs
 	}
 	start := make([]int, maxX+2)
 	for _, g := range gs {
@@ -171,7 +177,74 @@ func aggregate(cs []Customer) ([]group, error) {
 		out[start[g.x]] = g
 		start[g.x]++
 	}
-	return out, nil
+	return out
+}
+
+// Group is customers sharing one summary: the summary and how many.
+type Group struct {
+	Customer
+	N int
+}
+
+// Grouped is a population's customers folded by identical summary, as
+// a fit takes them: All holds each distinct summary once, in the order
+// of its first customer, with the number of customers that have it;
+// Tenth is the same of every tenth customer (the first, the eleventh,
+// ...), from which a large fit starts (see warmStartGroups).
+type Grouped struct {
+	All, Tenth []Group
+}
+
+// FitGrouped is FitParams of the customers g folds, for a caller that
+// has folded them already (package retention, whose summaries are whole
+// days, keys them by integers): the same fit, to the bit, without
+// folding the summaries again.
+func FitGrouped(g Grouped, opts *Options) (Fit, error) {
+	gs, n, err := fromGroups(g.All)
+	if err != nil {
+		return Fit{}, err
+	}
+	return fitGroups(gs, n, func() ([]group, error) {
+		sub, _, err := fromGroups(g.Tenth)
+		return sub, err
+	}, opts)
+}
+
+// fromGroups is the groups of gs ordered by x as aggregate orders them
+// (stably: a counting sort as it is written out, or byX when x runs
+// far), and the number of customers they hold.
+func fromGroups(gs []Group) ([]group, int, error) {
+	n, maxX := 0, 0
+	for i, g := range gs {
+		if err := g.Validate(); err != nil {
+			return nil, 0, fmt.Errorf("group %d: %w", i, err)
+		}
+		if g.N <= 0 {
+			return nil, 0, fmt.Errorf("%w: group %d of %d customers", ErrInvalid, i, g.N)
+		}
+		n += g.N
+		maxX = max(maxX, g.X)
+	}
+	// +0 folds -0 into 0, as aggregate does.
+	out := make([]group, len(gs))
+	if maxX > 4*len(gs) {
+		for i, g := range gs {
+			out[i] = group{x: g.X, tx: g.Tx + 0, t: g.T + 0, n: float64(g.N)}
+		}
+		return byX(out, maxX), n, nil
+	}
+	start := make([]int, maxX+2)
+	for _, g := range gs {
+		start[g.X+1]++
+	}
+	for x := 1; x < len(start); x++ {
+		start[x] += start[x-1]
+	}
+	for _, g := range gs {
+		out[start[g.X]] = group{x: g.X, tx: g.Tx + 0, t: g.T + 0, n: float64(g.N)}
+		start[g.X]++
+	}
+	return out, n, nil
 }
 
 // logLik is the BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6)
@@ -283,6 +356,24 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	if err != nil {
 		return Fit{}, err
 	}
+	return fitGroups(gs, len(cs), func() ([]group, error) {
+		sub := make([]Customer, 0, len(cs)/10+1)
+		for i := 0; i < len(cs); i += 10 {
+			sub = append(sub, cs[i])
+		}
+		return aggregate(sub)
+	}, opts)
+}
+
+// fitGroups is FitParams of the n customers gs folds (ordered by x);
+// tenth folds every tenth of them, for the warm start.
+func fitGroups(gs []group, n int, tenth func() ([]group, error), opts *Options) (Fit, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if n < MinCustomers {
+		return Fit{}, fmt.Errorf("%w: %d customers, need at least %d", ErrTooLittleData, n, MinCustomers)
+	}
 	repeaters, meanT, meanX := 0, 0.0, 0.0
 	for _, g := range gs {
 		if g.x > 0 {
@@ -291,8 +382,8 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		meanT += g.t * g.n
 		meanX += float64(g.x) * g.n
 	}
-	meanT /= float64(len(cs))
-	meanX /= float64(len(cs))
+	meanT /= float64(n)
+	meanX /= float64(n)
 	if repeaters == 0 {
 		return Fit{}, fmt.Errorf("%w: nobody made a repeat purchase", ErrTooLittleData)
 	}
@@ -320,12 +411,12 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	}
 	const gradTol = 1e-8
 	if opts.Init == nil {
-		if p, ok := warmStart(cs, len(gs), starts[0], gradTol); ok {
+		if p, ok := warmStart(tenth, len(gs), starts[0], gradTol); ok {
 			starts[0], warm = p, true
 		}
 	}
 	d := newData(gs)
-	n := d.total
+	total := d.total
 	// Per-customer negative log-likelihood on the optimiser's coordinates,
 	// so tolerances mean the same whatever the data set size. The
 	// optimiser asks for the value and the gradient at the same point
@@ -361,10 +452,10 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 		}
 		if !boxed {
 			copy(lastV[:], v)
-			lastF = -ll / n
+			lastF = -ll / total
 			pv := [4]float64{p.R, p.Alpha, p.A, p.B}
 			for i := range lastG {
-				lastG[i] = -g4[i] * pv[i] / n
+				lastG[i] = -g4[i] * pv[i] / total
 			}
 			haveLast = true
 			return true
@@ -379,9 +470,9 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 			g4[2]*p.A + g4[3]*p.B,
 		}
 		copy(lastV[:], v)
-		lastF = -ll / n
+		lastF = -ll / total
 		for i := range lastG {
-			lastG[i] = -gth[i] * dth[i] / n
+			lastG[i] = -gth[i] * dth[i] / total
 		}
 		haveLast = true
 		return true
@@ -495,7 +586,7 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 	if err := p.Validate(); err != nil || math.IsNaN(ll) || math.IsInf(ll, 0) {
 		return Fit{}, fmt.Errorf("%w: landed on %+v", ErrNoConvergence, p)
 	}
-	fit := Fit{Params: p, LogLik: ll, Customers: len(cs), Distinct: len(gs), Iterations: iters}
+	fit := Fit{Params: p, LogLik: ll, Customers: n, Distinct: len(gs), Iterations: iters}
 	var bad []string
 	for _, b := range onBounds(best.x) {
 		fit.AtBound = append(fit.AtBound, boundNames[b.param][b.side])
@@ -518,18 +609,14 @@ func FitParams(cs []Customer, opts *Options) (Fit, error) {
 // customers) the fit is BFGS alone.
 const warmStartGroups = 20_000
 
-// warmStart fits every tenth customer by Newton's method from start when
-// there are many distinct triples, and returns that maximum when it is
-// well inside the bounds.
-func warmStart(cs []Customer, groups int, start Params, tol float64) (Params, bool) {
+// warmStart fits every tenth customer (folded by tenth) by Newton's
+// method from start when there are many distinct triples, and returns
+// that maximum when it is well inside the bounds.
+func warmStart(tenth func() ([]group, error), groups int, start Params, tol float64) (Params, bool) {
 	if groups < warmStartGroups {
 		return Params{}, false
 	}
-	sub := make([]Customer, 0, len(cs)/10+1)
-	for i := 0; i < len(cs); i += 10 {
-		sub = append(sub, cs[i])
-	}
-	gs, err := aggregate(sub)
+	gs, err := tenth()
 	if err != nil {
 		return Params{}, false
 	}

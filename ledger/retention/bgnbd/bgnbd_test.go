@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -217,5 +218,73 @@ func TestExpectedPurchases(t *testing.T) {
 		if _, err := p.ExpectedPurchases(c, bad); !errors.Is(err, bgnbd.ErrInvalid) {
 			t.Errorf("horizon %v: err = %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// groupCustomers folds cs as FitGrouped takes them: distinct summaries
+// in order of first appearance with their counts, and the same of every
+// tenth customer.
+func groupCustomers(cs []bgnbd.Customer) bgnbd.Grouped {
+	fold := func(cs []bgnbd.Customer, step int) []bgnbd.Group {
+		var out []bgnbd.Group
+		at := map[bgnbd.Customer]int{}
+		for i := 0; i < len(cs); i += step {
+			if j, ok := at[cs[i]]; ok {
+				out[j].N++
+				continue
+			}
+			at[cs[i]] = len(out)
+			out = append(out, bgnbd.Group{Customer: cs[i], N: 1})
+		}
+		return out
+	}
+	return bgnbd.Grouped{All: fold(cs, 1), Tenth: fold(cs, 10)}
+}
+
+// TestFitGroupedIsFitParams: the fit of folded customers is FitParams'
+// fit of them, to the bit, with the warm start (many distinct summaries)
+// and without (CDNOW), and fails as FitParams does.
+func TestFitGroupedIsFitParams(t *testing.T) {
+	sim := bgnbd.Simulate(rand.NewPCG(7, 8), bgnbd.Params{R: 0.5, Alpha: 3, A: 0.8, B: 2.5}, 60_000, 52, 1.0/7)
+	ten := func(c bgnbd.Customer) []bgnbd.Customer {
+		cs := make([]bgnbd.Customer, 10)
+		for i := range cs {
+			cs[i] = c
+		}
+		return cs
+	}
+	for _, tc := range []struct {
+		name string
+		cs   []bgnbd.Customer
+		opts *bgnbd.Options
+	}{
+		{"simulated, warm start", sim, nil},
+		{"CDNOW", loadSummary(t), nil},
+		{"CDNOW from a start", loadSummary(t), &bgnbd.Options{Init: &bgnbd.Params{R: 1, Alpha: 2, A: 1, B: 1}}},
+		{"nine customers", ten(bgnbd.Customer{X: 1, Tx: 1, T: 2})[:9], nil},
+		{"no repeaters", ten(bgnbd.Customer{X: 0, T: 5}), nil},
+		{"recency beyond age", append(ten(bgnbd.Customer{X: 1, Tx: 1, T: 2}), bgnbd.Customer{X: 1, Tx: 3, T: 2}), nil},
+		{"unidentified", append(ten(bgnbd.Customer{X: 3, Tx: 10, T: 10}), ten(bgnbd.Customer{X: 5, Tx: 20, T: 20})...), nil},
+		{"iteration cap", loadSummary(t), &bgnbd.Options{MaxIterations: 3}},
+		// Counts far beyond the number of groups: ordered by a sort,
+		// not by counting.
+		{"few groups, large counts", append(append(ten(bgnbd.Customer{X: 0, T: 30}), ten(bgnbd.Customer{X: 60, Tx: 20, T: 30})...),
+			ten(bgnbd.Customer{X: 2, Tx: 3, T: 30})...), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := bgnbd.FitParams(tc.cs, tc.opts)
+			got, err := bgnbd.FitGrouped(groupCustomers(tc.cs), tc.opts)
+			for _, sentinel := range []error{bgnbd.ErrInvalid, bgnbd.ErrTooLittleData, bgnbd.ErrDegenerate, bgnbd.ErrNoConvergence} {
+				if errors.Is(err, sentinel) != errors.Is(wantErr, sentinel) || (err == nil) != (wantErr == nil) {
+					t.Fatalf("err = %v, FitParams' %v", err, wantErr)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("FitGrouped %+v\nFitParams  %+v", got, want)
+			}
+		})
+	}
+	if _, err := bgnbd.FitGrouped(bgnbd.Grouped{All: []bgnbd.Group{{Customer: bgnbd.Customer{X: 1, Tx: 1, T: 2}, N: 0}}}, nil); !errors.Is(err, bgnbd.ErrInvalid) {
+		t.Errorf("a group of no customers: err = %v, want ErrInvalid", err)
 	}
 }
