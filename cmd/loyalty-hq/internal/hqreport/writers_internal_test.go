@@ -286,3 +286,32 @@ func TestAppendCSVCell(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendShortestF: the 'f' form rearranged from the 'e' form is
+// strconv's 'f' form with the shortest digits, byte for byte: random
+// bits over every exponent, random numbers in the ranges a report
+// formats (probabilities, expectations, intervals), and the edges.
+func TestAppendShortestF(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(f float64) {
+		t.Helper()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return
+		}
+		want := strconv.AppendFloat([]byte("x"), f, 'f', -1, 64)
+		if got := appendShortestF([]byte("x"), f); !bytes.Equal(got, want) {
+			t.Fatalf("%v (%#x): %s, want %s", f, math.Float64bits(f), got, want)
+		}
+	}
+	for range 300_000 {
+		check(math.Float64frombits(rng.Uint64()))
+		check(rng.Float64())
+		check(rng.Float64() * math.Pow(10, float64(rng.IntN(44)-22)))
+		check(float64(rng.IntN(1000)) / float64(1+rng.IntN(1000)))
+	}
+	for _, f := range append([]float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.5, 1e-6, 1e-7, 9.999999999999999e-7, 1e20, 1e21, 1e22, 123456789012345678,
+		math.MaxFloat64, math.SmallestNonzeroFloat64, -math.MaxFloat64, 5e-324, 1.5, 10, 100.25, 0.001, 12.5e-5}, oddFloats...) {
+		check(f)
+		check(-f)
+	}
+}
