@@ -241,6 +241,11 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		return nil
 	}
 	w := &wtx{l: l, tx: tx, eng: l.eng(), logging: l.slog != nil}
+	if w.logging {
+		// A sale writes about fifteen rows; the record is kept (pending)
+		// until the checkpoint, so it is not reused.
+		w.rec = make([]logWrite, 0, 16*len(batch))
+	}
 	w.seq = getU64(tx.Bucket(bState), kSeq)
 	w.anchor = l.ck.anchor()
 	anchorStart := w.anchor
