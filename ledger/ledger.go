@@ -789,13 +789,24 @@ func rowPrefix(kind byte, id string) []byte {
 func rowMember(k []byte) string { return string(k[:len(k)-10]) }
 func rowKind(k []byte) byte     { return k[len(k)-9] }
 
+// BackupSizer is a writer that wants to know the size of a backup before
+// Backup writes it (an HTTP response's length header, a progress bar).
+type BackupSizer interface {
+	BackupSize(n int64)
+}
+
 // Backup writes a consistent copy of the open ledger to w: a checkpoint
 // first (every acknowledged write in the file; on a full disk with writes
 // pending in the sale log it fails with ErrNoSpace), then a read
-// transaction, so writers wait only for the checkpoint.
+// transaction, so writers wait only for the checkpoint. If w is a
+// BackupSizer, Backup tells it how many bytes it is about to write (the
+// file's size without the space reserved after it).
 func (l *Ledger) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := l.viewCommitted(func(tx *bolt.Tx) error {
+		if s, ok := w.(BackupSizer); ok {
+			s.BackupSize(tx.Size())
+		}
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

@@ -329,7 +329,7 @@ func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 		if !quiet {
 			fi, _ := os.Stat(ledgerPath)
 			bar = progressbar.DefaultBytes(fi.Size(), "backup (direct)")
-			w = io.MultiWriter(tmp, bar)
+			w = barWriter{io.MultiWriter(tmp, bar), bar}
 		}
 		n, err = l.Backup(w)
 		l.Close()
@@ -547,3 +547,13 @@ func (c *client) get(path string, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// barWriter writes through to a progress bar whose total becomes the
+// backup's size once the ledger knows it (ledger.BackupSizer): the file
+// on disk is larger by the space reserved after the data.
+type barWriter struct {
+	io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (b barWriter) BackupSize(n int64) { b.bar.ChangeMax64(n) }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +301,9 @@ func TestExportAndBackupAndMetrics(t *testing.T) {
 	}
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if got := resp.Header.Get("X-Ledger-Size"); got != strconv.Itoa(len(data)) {
+		t.Fatalf("X-Ledger-Size %q for a backup of %d bytes", got, len(data))
+	}
 	path := filepath.Join(t.TempDir(), "copy.db")
 	if err := writeFile(path, data); err != nil {
 		t.Fatal(err)
