@@ -453,9 +453,21 @@ func TestTimeCorrection(t *testing.T) {
 	if cs.Uncorrected == 0 {
 		t.Fatalf("status before correction: %+v", cs)
 	}
+	// The count is kept, not walked (ClockStatus): a refused op leaves
+	// it, a restart counts the same.
+	if _, err := f.l.RecordSale(ctx, ledger.SaleRequest{ID: "s1", MemberID: "m", Lines: []ledger.Line{{No: 1, SKU: "A", Quantity: 2, UnitPrice: 2000}}}); err == nil {
+		t.Fatal("a sale id reused for another sale was accepted")
+	}
+	if got, _ := f.l.ClockStatus(); got.Uncorrected != cs.Uncorrected {
+		t.Fatalf("uncorrected %d after a refused sale, was %d", got.Uncorrected, cs.Uncorrected)
+	}
+	f.reopen(t)
+	if got, _ := f.l.ClockStatus(); got.Uncorrected != cs.Uncorrected {
+		t.Fatalf("uncorrected %d after a restart, was %d", got.Uncorrected, cs.Uncorrected)
+	}
 	n, err := f.l.CorrectTimes(ctx)
-	if err != nil || n == 0 {
-		t.Fatalf("correct: %d %v", n, err)
+	if err != nil || n != cs.Uncorrected {
+		t.Fatalf("correct: %d %v, status counted %d", n, err, cs.Uncorrected)
 	}
 	if cs, _ := f.l.ClockStatus(); cs.Uncorrected != 0 {
 		t.Fatalf("status after correction: %+v", cs)

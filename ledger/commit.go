@@ -44,6 +44,7 @@ type wtx struct {
 	joinLot   *joinLot            // the lot the current op opened, for its later credits
 	holdLots  bool                // credits keep the lot they open in joinLot (holdCredits)
 	delta     counts              // rows the batch added, for Stats
+	untimed   int64               // untimed rows the batch added (less those it removed)
 	rowErr    error               // a row the current op read did not decode: the op fails
 	win       map[string]winCache // windows this transaction read or moved, kept in l.win once it commits
 	rowsCur   *bolt.Cursor        // get's cursor over the rows bucket
@@ -265,13 +266,13 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		var next clockAnchor
 		w.st, next = l.ck.judge(w.anchor, readClock(l.clock))
 		w.now, w.trusted = w.st.wall, w.st.trusted
-		seqBefore, deltaBefore, anchorBefore := w.seq, w.delta, w.anchor
+		seqBefore, deltaBefore, anchorBefore, untimedBefore := w.seq, w.delta, w.anchor, w.untimed
 		res, err := w.run(o.fn)
 		if err == nil && !w.anchorSet {
 			w.anchor = next
 		}
 		if err != nil {
-			w.delta, w.anchor = deltaBefore, anchorBefore
+			w.delta, w.anchor, w.untimed = deltaBefore, anchorBefore, untimedBefore
 			if w.dirty || w.seq != seqBefore {
 				l.rollbackWrite(tx)
 				finish(o, nil, err)
@@ -357,6 +358,7 @@ func (l *Ledger) tryBatch(batch []*op) []*op {
 		l.ck.mu.Unlock()
 	}
 	l.win.keep(w.win)
+	l.untimed.Add(w.untimed)
 	// The callers of this batch come back soon if they are trading in a
 	// loop, and those queued during its commit are waiting: the next
 	// batch may expect both. (Counted before the callers are answered: a

@@ -74,6 +74,7 @@ func (w *wtx) pend(seq uint64, typ OutboxType, v any) {
 func (w *wtx) pendIDs(seq uint64, typ OutboxType, member, sale string) {
 	r := untimedRec{Type: typ, Boot: w.st.boot, Mono: w.st.mono, Member: member, Sale: sale}
 	w.putJSON(bPending, u64(seq), r)
+	w.untimed++
 }
 
 // CorrectTimes corrects the wall times of events stamped by an untrusted
@@ -137,6 +138,7 @@ func (w *wtx) correct() (int, error) {
 		when[e.seq] = ct.WallTime
 		tc.Events = append(tc.Events, ct)
 		w.del(bPending, u64(e.seq))
+		w.untimed--
 	}
 	w.emit(OutClock, func(seq uint64, _ string) any {
 		tc.Seq = seq

@@ -194,6 +194,9 @@ type Ledger struct {
 	excl      chan *exclReq
 	// checkpoints counts the commits that carried pending batches.
 	checkpoints atomic.Uint64
+	// untimed counts the rows of bPending (ClockStatus), as committed or
+	// logged.
+	untimed atomic.Int64
 }
 
 // Bucket names.
@@ -313,6 +316,15 @@ func Open(path string, opts *Options) (*Ledger, error) {
 	if err := l.init(fresh, &o); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bPending); b != nil {
+			l.untimed.Store(int64(b.Stats().KeyN))
+		}
+		return nil
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("ledger open %s: %w", path, err)
 	}
 	if !o.ReadOnly {
 		// bbolt syncs the file it creates but not its directory entry:

@@ -732,21 +732,6 @@ func (l *Ledger) replaySaleLog(keep bool) (err error) {
 	return nil
 }
 
-// keyCount is how many keys b holds. Bucket.Stats walks the pages as
-// committed, so in the committer's open transaction (view with batches
-// pending) the keys are counted one by one.
-func keyCount(b *bolt.Bucket) int {
-	if !b.Tx().Writable() {
-		return b.Stats().KeyN
-	}
-	n := 0
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
-	}
-	return n
-}
-
 // scrubLog zeroes the sale log once the free pages are scrubbed (err nil):
 // its records of batches long checkpointed still hold what an erasure
 // removed from the file. It runs in exclusive, after a checkpoint, so no
