@@ -34,7 +34,9 @@ commands:
 `
 
 const usageFoot = `
-Flags and arguments of a command may come in any order.
+Flags and arguments of a command may come in any order; the global
+flags below may stand before or after the command (a command's own flag
+of the same name, such as ledger verify -ledger, is the command's).
 Exit status: 0 done, 1 refused or failed (the reason is printed), 2 usage.
 
 global flags:
@@ -130,6 +132,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		printUsage(stdout)
 		return 0
+	}
+	rest, err := hoistGlobals(gf, cmds, rest)
+	if err != nil {
+		fmt.Fprintf(stderr, "loyaltyctl: %v\n", err)
+		return 2
 	}
 	target, err := resolveTarget(*cfgPath, *addr, *socket, *token, *ledgerPath)
 	if err != nil {
@@ -229,6 +236,59 @@ func subcommands(cmds []*command, first string) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, ", ")
+}
+
+// hoistGlobals takes the global flags (gf's) that stand after the
+// command out of args = [command, args...] and sets them, so that
+// "loyaltyctl status -json" is "loyaltyctl -json status". A flag the
+// command has itself stays the command's; "--" ends the flags.
+func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return args, nil
+	}
+	own := map[string]bool{}
+	name, skip := args[0], 1
+	if len(args) > 1 && (name == "member" || name == "ledger" || name == "clock" || name == "register") {
+		name, skip = name+" "+args[1], 2
+	}
+	if name == "member enroll" {
+		name = "member enrol"
+	}
+	if c := find(cmds, name); c != nil && c.flags != nil {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(fs, &cmdFlags{})
+		fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+	}
+	if skip > len(args) {
+		skip = len(args)
+	}
+	out := append([]string(nil), args[:skip]...)
+	for i := skip; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		n, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		g := gf.Lookup(n)
+		if !strings.HasPrefix(a, "-") || a == "-" || g == nil || own[n] {
+			out = append(out, a)
+			continue
+		}
+		if !hasVal {
+			if b, ok := g.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				val = "true"
+			} else if i+1 < len(args) {
+				i++
+				val = args[i]
+			} else {
+				return nil, fmt.Errorf("flag needs an argument: -%s", n)
+			}
+		}
+		if err := gf.Set(n, val); err != nil {
+			return nil, fmt.Errorf("invalid value %q for flag -%s: %v", val, n, err)
+		}
+	}
+	return out, nil
 }
 
 // parseInterspersed parses flags that may stand before, between or after

@@ -87,6 +87,39 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// TestGlobalFlagsAfterTheCommand: "loyaltyctl status -json" is
+// "loyaltyctl -json status"; a flag the command has itself (ledger
+// verify's -ledger) and what follows "--" stay the command's.
+func TestGlobalFlagsAfterTheCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args, rest   []string
+		json         bool
+		ledger, addr string
+	}{
+		{[]string{"status", "-json"}, []string{"status"}, true, "", ""},
+		{[]string{"status", "--json=false"}, []string{"status"}, false, "", ""},
+		{[]string{"sale", "-id", "s1", "-addr", "http://127.0.0.1:9", "A:1:100", "-json"}, []string{"sale", "-id", "s1", "A:1:100"}, true, "", "http://127.0.0.1:9"},
+		{[]string{"member", "lookup", "+3598", "-ledger=/tmp/l.db"}, []string{"member", "lookup", "+3598"}, false, "/tmp/l.db", ""},
+		{[]string{"ledger", "verify", "-ledger", "/tmp/x.db"}, []string{"ledger", "verify", "-ledger", "/tmp/x.db"}, false, "", ""},
+		{[]string{"sale", "-id", "s1", "--", "-json"}, []string{"sale", "-id", "s1", "--", "-json"}, false, "", ""},
+		{[]string{"member", "lookup", "x", "-h"}, []string{"member", "lookup", "x", "-h"}, false, "", ""},
+	} {
+		gf := flag.NewFlagSet("t", flag.ContinueOnError)
+		json := gf.Bool("json", false, "")
+		ledgerPath := gf.String("ledger", "", "")
+		addr := gf.String("addr", "", "")
+		rest, err := hoistGlobals(gf, commands(), tc.args)
+		if err != nil || !reflect.DeepEqual(rest, tc.rest) || *json != tc.json || *ledgerPath != tc.ledger || *addr != tc.addr {
+			t.Errorf("%q: rest %q json %v ledger %q addr %q err %v; want %q %v %q %q", tc.args, rest, *json, *ledgerPath, *addr, err, tc.rest, tc.json, tc.ledger, tc.addr)
+		}
+	}
+	gf := flag.NewFlagSet("t", flag.ContinueOnError)
+	gf.String("addr", "", "")
+	if _, err := hoistGlobals(gf, commands(), []string{"status", "-addr"}); err == nil || !strings.Contains(err.Error(), "-addr") {
+		t.Errorf("a global flag without its value: %v", err)
+	}
+}
+
 func TestParseInterspersed(t *testing.T) {
 	for _, tc := range []struct {
 		args    []string
