@@ -298,8 +298,10 @@ type Stats struct {
 	FileSize         int64
 	RuleVersion      int
 	CatalogueVersion int
-	// Commits and CommittedOps count group commits since Open and the
-	// operations they carried (their ratio is the mean batch size).
+	// Commits and CommittedOps count the batches made durable since Open
+	// (each one sale-log append, or a bbolt commit without the log) and
+	// the operations they carried (their ratio is the mean batch size);
+	// checkpoints are not counted.
 	Commits      uint64
 	CommittedOps uint64
 }
