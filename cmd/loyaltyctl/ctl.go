@@ -320,6 +320,10 @@ func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 		if err != nil {
 			return fmt.Errorf("backup download: %w", err)
 		}
+		if size > 0 && n != size {
+			// The daemon's copy broke off after it had begun answering.
+			return fmt.Errorf("backup download: got %d of the %d bytes loyaltyd announced; the copy broke off (see loyaltyd's log), nothing was kept", n, size)
+		}
 	case errors.Is(err, apiclient.ErrDaemonDown):
 		l, oerr := openRO(ledgerPath)
 		if oerr != nil {

@@ -246,7 +246,7 @@ func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, e
 	if len(args) == 0 {
 		return args, nil
 	}
-	own := map[string]bool{}
+	own := map[string]bool{} // the command's flags: whether each takes a value
 	name, skip := args[0], 1
 	if len(args) > 1 && (name == "member" || name == "ledger" || name == "clock" || name == "register") {
 		name, skip = name+" "+args[1], 2
@@ -257,7 +257,7 @@ func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, e
 	if c := find(cmds, name); c != nil && c.flags != nil {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		c.flags(fs, &cmdFlags{})
-		fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
+		fs.VisitAll(func(f *flag.Flag) { own[f.Name] = !isBoolFlag(f) })
 	}
 	if skip > len(args) {
 		skip = len(args)
@@ -270,12 +270,22 @@ func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, e
 		}
 		n, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		g := gf.Lookup(n)
-		if !strings.HasPrefix(a, "-") || a == "-" || g == nil || own[n] {
+		if takesValue, ok := own[n]; ok && strings.HasPrefix(a, "-") {
+			// The command's own flag, with its value if it takes one
+			// ("-reason -quiet": -quiet is the reason).
+			out = append(out, a)
+			if takesValue && !hasVal && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" || g == nil {
 			out = append(out, a)
 			continue
 		}
 		if !hasVal {
-			if b, ok := g.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if isBoolFlag(g) {
 				val = "true"
 			} else if i+1 < len(args) {
 				i++
@@ -289,6 +299,12 @@ func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, e
 		}
 	}
 	return out, nil
+}
+
+// isBoolFlag: the flag needs no value (-json, -quiet).
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // parseInterspersed parses flags that may stand before, between or after

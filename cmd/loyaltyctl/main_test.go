@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,6 +105,10 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 		{[]string{"ledger", "verify", "-ledger", "/tmp/x.db"}, []string{"ledger", "verify", "-ledger", "/tmp/x.db"}, false, "", ""},
 		{[]string{"sale", "-id", "s1", "--", "-json"}, []string{"sale", "-id", "s1", "--", "-json"}, false, "", ""},
 		{[]string{"member", "lookup", "x", "-h"}, []string{"member", "lookup", "x", "-h"}, false, "", ""},
+		// A value of the command's own flag that spells a global flag
+		// is the command's (review15).
+		{[]string{"void", "S1", "-id", "V1", "-reason", "-json"}, []string{"void", "S1", "-id", "V1", "-reason", "-json"}, false, "", ""},
+		{[]string{"void", "S1", "-reason=x", "-json"}, []string{"void", "S1", "-reason=x"}, true, "", ""},
 	} {
 		gf := flag.NewFlagSet("t", flag.ContinueOnError)
 		json := gf.Bool("json", false, "")
@@ -343,5 +349,25 @@ func TestMemberLine(t *testing.T) {
 		if got := memberLine(m); got != tc.want || strings.Contains(got, "<nil>") {
 			t.Errorf("memberLine(%s) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestBackupShortDownload: a download shorter than the X-Ledger-Size
+// loyaltyd announced (its copy broke off after it had begun answering)
+// fails, and no file is left at -o.
+func TestBackupShortDownload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Ledger-Size", "8192")
+		w.Header().Set("Content-Length", "4096")
+		_, _ = w.Write(make([]byte, 4096))
+	}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "b.db")
+	code, _, errOut := runCtl("-addr", srv.URL, "-quiet", "backup", "-o", out)
+	if code != 1 || !strings.Contains(errOut, "got 4096 of the 8192 bytes") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a short copy was left at -o: %v", err)
 	}
 }

@@ -899,19 +899,48 @@ const (
 // written (ledger.BackupSizer). The file's own size would count the
 // space reserved after the data, which the copy does not contain: a
 // progress bar stopped at about 40%.
-type sizedResponse struct{ http.ResponseWriter }
+// It counts what was written, so a backup that fails before its first
+// byte can still be answered with an error.
+type sizedResponse struct {
+	http.ResponseWriter
+	wrote bool
+}
 
-func (s sizedResponse) BackupSize(n int64) {
+func (s *sizedResponse) BackupSize(n int64) {
 	s.Header().Set("X-Ledger-Size", strconv.FormatInt(n, 10))
 }
 
-func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="ledger-backup.db"`)
-	if _, err := s.o.Ledger.Backup(sizedResponse{w}); err != nil {
-		// Headers are gone; the client sees a short body and checks it.
-		s.o.Logger.Error("backup failed", "err", err)
+func (s *sizedResponse) Write(p []byte) (int, error) {
+	if !s.wrote {
+		s.wrote = true
+		s.Header().Set("Content-Type", "application/octet-stream")
+		s.Header().Set("Content-Disposition", `attachment; filename="ledger-backup.db"`)
 	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	sr := &sizedResponse{ResponseWriter: w}
+	_, err := s.o.Ledger.Backup(sr)
+	if err == nil {
+		return
+	}
+	s.o.Logger.Error("backup failed", "err", err)
+	if sr.wrote {
+		// Status and headers are gone: the client gets fewer bytes
+		// than X-Ledger-Size and says so (loyaltyctl backup).
+		return
+	}
+	w.Header().Del("X-Ledger-Size")
+	if errors.Is(err, ledger.ErrNoSpace) {
+		writeErr(w, 507, "no_space", "The register's disk is full: the last sales could not be taken into the ledger file for the copy. Free space and try again; nothing was lost.")
+		return
+	}
+	status, code, msg := errorFor(err)
+	if status < 500 {
+		status, code, msg = 500, "internal", "The backup failed; see loyaltyd's log."
+	}
+	writeErr(w, status, code, msg)
 }
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {

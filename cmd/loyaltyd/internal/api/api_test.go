@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -516,6 +518,56 @@ func TestNothingLeftToGiveBack(t *testing.T) {
 		code, out := e.call(t, "POST", tc.path, tc.body, local, "")
 		if msg, _ := out["message"].(string); code != 409 || out["code"] != "refund_exceeds_sale" || !strings.Contains(msg, tc.want) {
 			t.Errorf("POST %s: %d %v, want 409 saying %q", tc.path, code, out, tc.want)
+		}
+	}
+}
+
+// failingBackup is a ledger whose Backup fails after writing part bytes.
+type failingBackup struct {
+	*ledger.Ledger
+	part int
+	err  error
+}
+
+func (f failingBackup) Backup(w io.Writer) (int64, error) {
+	if s, ok := w.(ledger.BackupSizer); ok {
+		s.BackupSize(int64(f.part) * 2)
+	}
+	if f.part > 0 {
+		n, _ := w.Write(make([]byte, f.part))
+		return int64(n), f.err
+	}
+	return 0, f.err
+}
+
+// TestBackupFails: a backup that fails before its first byte is an error
+// answer (507 on a full disk, without X-Ledger-Size); one that fails
+// later is a body shorter than X-Ledger-Size (the client says so).
+func TestBackupFails(t *testing.T) {
+	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Engine: &ledgertest.Engine{Version: 1}})
+	for _, tc := range []struct {
+		part       int
+		err        error
+		status     int
+		code, size string
+	}{
+		{0, fmt.Errorf("ledger backup: %w", ledger.ErrNoSpace), 507, "no_space", ""},
+		{0, fmt.Errorf("ledger backup: %w", ledger.ErrStorage), 503, "storage_failed", ""},
+		{0, errors.New("ledger backup: read error"), 500, "internal", ""},
+		{4096, errors.New("ledger backup: read error"), 200, "", "8192"},
+	} {
+		s := api.New(api.Options{Ledger: failingBackup{l, tc.part, tc.err}, Token: token, Hosts: []string{"example.com"}})
+		req := httptest.NewRequest("GET", "/v1/backup", nil)
+		req.RemoteAddr = local
+		rec := httptest.NewRecorder()
+		s.Handler(nil).ServeHTTP(rec, req)
+		var body struct{ Code string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != tc.status || body.Code != tc.code || rec.Header().Get("X-Ledger-Size") != tc.size {
+			t.Errorf("%v after %d bytes: %d %q size %q, want %d %q size %q", tc.err, tc.part, rec.Code, body.Code, rec.Header().Get("X-Ledger-Size"), tc.status, tc.code, tc.size)
+		}
+		if tc.part > 0 && rec.Body.Len() != tc.part {
+			t.Errorf("body %d bytes, want the %d written", rec.Body.Len(), tc.part)
 		}
 	}
 }
