@@ -173,6 +173,9 @@ func (l *Ledger) ClockStatus() (ClockStatus, error) {
 	// a status page asks every second, and a register that ran offline
 	// on a 1970 clock holds one row per event (walking them held the
 	// committer up while sales were pending).
+	if l.closed.Load() {
+		return cs, fmt.Errorf("ledger clock status: %w", ErrClosed)
+	}
 	cs.Uncorrected = int(l.untimed.Load())
 	return cs, nil
 }
