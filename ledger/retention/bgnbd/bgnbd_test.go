@@ -84,14 +84,16 @@ func TestFitRecoversSimulated(t *testing.T) {
 	}
 }
 
-func TestFitErrors(t *testing.T) {
-	ten := func(c bgnbd.Customer) []bgnbd.Customer {
-		cs := make([]bgnbd.Customer, 10)
-		for i := range cs {
-			cs[i] = c
-		}
-		return cs
+// ten is ten customers like c.
+func ten(c bgnbd.Customer) []bgnbd.Customer {
+	cs := make([]bgnbd.Customer, 10)
+	for i := range cs {
+		cs[i] = c
 	}
+	return cs
+}
+
+func TestFitErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cs   []bgnbd.Customer
@@ -246,13 +248,6 @@ func groupCustomers(cs []bgnbd.Customer) bgnbd.Grouped {
 // and without (CDNOW), and fails as FitParams does.
 func TestFitGroupedIsFitParams(t *testing.T) {
 	sim := bgnbd.Simulate(rand.NewPCG(7, 8), bgnbd.Params{R: 0.5, Alpha: 3, A: 0.8, B: 2.5}, 60_000, 52, 1.0/7)
-	ten := func(c bgnbd.Customer) []bgnbd.Customer {
-		cs := make([]bgnbd.Customer, 10)
-		for i := range cs {
-			cs[i] = c
-		}
-		return cs
-	}
 	for _, tc := range []struct {
 		name string
 		cs   []bgnbd.Customer
