@@ -291,7 +291,7 @@ func verify(path string, out io.Writer, jsonOut bool) error {
 // that appeared meanwhile is not replaced either.
 func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 	if outPath == "" {
-		return errors.New("give -o FILE for the copy")
+		return fmt.Errorf("%w: backup needs -o FILE for the copy", errUsage)
 	}
 	if err := privateDir(outPath); err != nil {
 		return err
@@ -384,7 +384,10 @@ func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 		b, _ := json.Marshal(map[string]any{"path": outPath, "bytes": n, "verified": true})
 		fmt.Fprintln(c.out, string(b))
 	} else {
-		fmt.Fprintf(c.out, "\nbackup written to %s (%d bytes, verified)\n", outPath, n)
+		if bar != nil {
+			fmt.Fprintln(c.out) // below the progress bar
+		}
+		fmt.Fprintf(c.out, "backup written to %s (%d bytes, verified)\n", outPath, n)
 	}
 	return nil
 }

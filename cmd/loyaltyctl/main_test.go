@@ -81,6 +81,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"void", "s1", "-id", "v1"}, "void needs -id (the void's idempotency key) and -reason"},
 		{[]string{"member", "enrol", "-name", "Ann"}, "member enrol needs -id"},
 		{[]string{"export", "events", "-format", "xml"}, "-format must be csv or json"},
+		{[]string{"backup"}, "backup needs -o FILE"},
 	} {
 		code, _, errOut := runCtl(tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

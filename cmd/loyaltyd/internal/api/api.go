@@ -925,22 +925,63 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		return
 	}
-	s.o.Logger.Error("backup failed", "err", err)
-	if sr.wrote {
-		// Status and headers are gone: the client gets fewer bytes
-		// than X-Ledger-Size and says so (loyaltyctl backup).
-		return
+	// Once bytes went out, status and headers are gone: the response
+	// is aborted (the client sees a broken transfer, and loyaltyctl
+	// backup also compares what it got with X-Ledger-Size).
+	s.streamFailed(w, r, sr.wrote, fmt.Errorf("backup: %w", err))
+}
+
+// heldResponse holds the first bytes of a streamed answer (an export)
+// back, so that an export failing at its start (a full disk: every
+// export first takes the pending sales into the file) is an error answer,
+// not a 200 with a CSV header and no rows. Past limit it streams.
+type heldResponse struct {
+	w         http.ResponseWriter
+	buf       []byte
+	limit     int
+	streaming bool
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.streaming {
+		return h.w.Write(p)
 	}
+	h.buf = append(h.buf, p...)
+	if len(h.buf) > h.limit {
+		if err := h.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// flush sends what is held and streams from then on.
+func (h *heldResponse) flush() error {
+	h.streaming = true
+	b := h.buf
+	h.buf = nil
+	_, err := h.w.Write(b)
+	return err
+}
+
+// streamFailed ends an answer whose streaming failed: with an error
+// answer when nothing was sent yet, else by aborting the response, so
+// the client sees a broken transfer, never a short body that ends
+// cleanly.
+func (s *Server) streamFailed(w http.ResponseWriter, r *http.Request, sent bool, err error) {
+	if sent {
+		s.o.Logger.Error("api answer broke off", "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	w.Header().Del("Content-Type")
+	w.Header().Del("Content-Disposition")
 	w.Header().Del("X-Ledger-Size")
 	if errors.Is(err, ledger.ErrNoSpace) {
-		writeErr(w, 507, "no_space", "The register's disk is full: the last sales could not be taken into the ledger file for the copy. Free space and try again; nothing was lost.")
+		s.o.Logger.Error("api request failed", "path", r.URL.Path, "err", err)
+		writeErr(w, 507, "no_space", "The register's disk is full: the last sales could not be taken into the ledger file first. Free space and try again; nothing was lost.")
 		return
 	}
-	status, code, msg := errorFor(err)
-	if status < 500 {
-		status, code, msg = 500, "internal", "The backup failed; see loyaltyd's log."
-	}
-	writeErr(w, status, code, msg)
+	s.fail(w, r, err)
 }
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
@@ -949,25 +990,29 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "invalid_format", "format must be json or csv.")
 		return
 	}
+	l := s.o.Ledger
+	var run func(io.Writer) error
 	switch r.PathValue("what") {
 	case "sales":
-		w.Header().Set("Content-Type", format.ContentType())
-		err = export.Sales(w, s.o.Ledger, format)
+		run = func(w io.Writer) error { return export.Sales(w, l, format) }
 	case "members":
-		w.Header().Set("Content-Type", format.ContentType())
-		err = export.Members(w, s.o.Ledger, format)
+		run = func(w io.Writer) error { return export.Members(w, l, format) }
 	case "refunds":
-		w.Header().Set("Content-Type", format.ContentType())
-		err = export.Refunds(w, s.o.Ledger, format)
+		run = func(w io.Writer) error { return export.Refunds(w, l, format) }
 	case "events":
-		w.Header().Set("Content-Type", format.ContentType())
-		err = export.PointEvents(w, s.o.Ledger, format)
+		run = func(w io.Writer) error { return export.PointEvents(w, l, format) }
 	default:
 		s.fail(w, r, errNotFound)
 		return
 	}
-	if err != nil {
-		s.o.Logger.Error("export failed", "err", err)
+	w.Header().Set("Content-Type", format.ContentType())
+	h := &heldResponse{w: w, limit: 64 << 10}
+	if err := run(h); err != nil {
+		s.streamFailed(w, r, h.streaming, err)
+		return
+	}
+	if err := h.flush(); err != nil {
+		s.o.Logger.Warn("export not delivered", "err", err)
 	}
 }
 

@@ -542,32 +542,66 @@ func (f failingBackup) Backup(w io.Writer) (int64, error) {
 
 // TestBackupFails: a backup that fails before its first byte is an error
 // answer (507 on a full disk, without X-Ledger-Size); one that fails
-// later is a body shorter than X-Ledger-Size (the client says so).
+// later is a broken transfer, never a short body that ends cleanly.
 func TestBackupFails(t *testing.T) {
 	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Engine: &ledgertest.Engine{Version: 1}})
 	for _, tc := range []struct {
-		part       int
-		err        error
-		status     int
-		code, size string
+		part   int
+		err    error
+		status int
+		code   string
 	}{
-		{0, fmt.Errorf("ledger backup: %w", ledger.ErrNoSpace), 507, "no_space", ""},
-		{0, fmt.Errorf("ledger backup: %w", ledger.ErrStorage), 503, "storage_failed", ""},
-		{0, errors.New("ledger backup: read error"), 500, "internal", ""},
-		{4096, errors.New("ledger backup: read error"), 200, "", "8192"},
+		{0, fmt.Errorf("ledger backup: %w", ledger.ErrNoSpace), 507, "no_space"},
+		{0, fmt.Errorf("ledger backup: %w", ledger.ErrStorage), 503, "storage_failed"},
+		{0, errors.New("ledger backup: read error"), 500, "internal"},
+		{4096, errors.New("ledger backup: read error"), 200, ""},
 	} {
 		s := api.New(api.Options{Ledger: failingBackup{l, tc.part, tc.err}, Token: token, Hosts: []string{"example.com"}})
-		req := httptest.NewRequest("GET", "/v1/backup", nil)
+		srv := httptest.NewServer(s.Handler(nil))
+		resp, err := http.Get(srv.URL + "/v1/backup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		var body struct{ Code string }
+		_ = json.Unmarshal(data, &body)
+		if resp.StatusCode != tc.status || body.Code != tc.code {
+			t.Errorf("%v after %d bytes: %d %q, want %d %q", tc.err, tc.part, resp.StatusCode, body.Code, tc.status, tc.code)
+		}
+		if tc.part == 0 && resp.Header.Get("X-Ledger-Size") != "" {
+			t.Errorf("%v: X-Ledger-Size %q on an error answer", tc.err, resp.Header.Get("X-Ledger-Size"))
+		}
+		if tc.part > 0 && (rerr == nil || resp.Header.Get("X-Ledger-Size") != "8192") {
+			t.Errorf("a backup broken after %d bytes: read %d bytes, error %v, size %q; want a broken transfer", tc.part, len(data), rerr, resp.Header.Get("X-Ledger-Size"))
+		}
+	}
+}
+
+// exportFails is a ledger whose exports fail before the first row (a
+// full disk: every export first takes the pending sales into the file).
+type exportFails struct {
+	*ledger.Ledger
+	err error
+}
+
+func (f exportFails) ForEachSale(func(ledger.Sale) error) error { return f.err }
+
+// TestExportFailsAtStart: an export that fails before its first row is
+// an error answer, not a 200 with a CSV header and no rows (outside15:
+// loyaltyctl export wrote the header only and exited 0 on a full disk).
+func TestExportFailsAtStart(t *testing.T) {
+	l := ledgertest.Open(t, &ledger.Options{Register: "r1", Engine: &ledgertest.Engine{Version: 1}})
+	for _, format := range []string{"csv", "json"} {
+		s := api.New(api.Options{Ledger: exportFails{l, fmt.Errorf("ledger export: %w", ledger.ErrNoSpace)}, Token: token, Hosts: []string{"example.com"}})
+		req := httptest.NewRequest("GET", "/v1/export/sales?format="+format, nil)
 		req.RemoteAddr = local
 		rec := httptest.NewRecorder()
 		s.Handler(nil).ServeHTTP(rec, req)
 		var body struct{ Code string }
-		_ = json.Unmarshal(rec.Body.Bytes(), &body)
-		if rec.Code != tc.status || body.Code != tc.code || rec.Header().Get("X-Ledger-Size") != tc.size {
-			t.Errorf("%v after %d bytes: %d %q size %q, want %d %q size %q", tc.err, tc.part, rec.Code, body.Code, rec.Header().Get("X-Ledger-Size"), tc.status, tc.code, tc.size)
-		}
-		if tc.part > 0 && rec.Body.Len() != tc.part {
-			t.Errorf("body %d bytes, want the %d written", rec.Body.Len(), tc.part)
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 507 || body.Code != "no_space" {
+			t.Errorf("%s export on a full disk: %d %q", format, rec.Code, rec.Body.String())
 		}
 	}
 }
