@@ -471,7 +471,7 @@ func (s *Server) recordSale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Member != "" {
-		m, err := s.o.Ledger.LookupAlias(b.Member)
+		m, err := s.resolveMember(b.Member)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -639,7 +639,7 @@ func (s *Server) lookupMember(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "missing_alias", "Give the card number or phone as ?alias=.")
 		return
 	}
-	m, err := s.o.Ledger.LookupAlias(alias)
+	m, err := s.resolveMember(alias)
 	if err != nil {
 		s.fail(w, r, err)
 		return

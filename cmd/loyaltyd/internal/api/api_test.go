@@ -605,3 +605,31 @@ func TestExportFailsAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestMemberNamedByID: wherever a member is named, the member id is
+// accepted as well as an alias (docs/api.md; outside15: ?alias=, a
+// sale's member and the checkout's member refused the id).
+func TestMemberNamedByID(t *testing.T) {
+	e := setup(t)
+	if code, out := e.call(t, "GET", "/v1/members?alias=m1", "", local, ""); code != 200 || out["member"].(map[string]any)["id"] != "m1" {
+		t.Fatalf("look-up by id: %d %v", code, out)
+	}
+	sale := `{"id":"pos-id","member":"m1","lines":[{"no":1,"sku":"4006381333931","quantity":1,"unit_price":250}]}`
+	if code, out := e.call(t, "POST", "/v1/sales", sale, local, ""); code != 201 && code != 200 {
+		t.Fatalf("sale naming the member id: %d %v", code, out)
+	}
+	if s, err := e.l.Sale("pos-id"); err != nil || s.MemberID != "m1" {
+		t.Fatalf("the sale: %+v %v", s, err)
+	}
+	for _, step := range []struct{ path, body string }{
+		{"/v1/checkout/item", `{"sku":"4006381333931","quantity":1}`},
+		{"/v1/checkout/member", `{"alias":"m1"}`},
+	} {
+		if code, out := e.call(t, "POST", step.path, step.body, local, ""); code != 200 {
+			t.Fatalf("%s: %d %v", step.path, code, out)
+		}
+	}
+	if code, out := e.call(t, "GET", "/v1/members?alias=nobody", "", local, ""); code != 404 || out["code"] != "unknown_member" {
+		t.Fatalf("unknown: %d %v", code, out)
+	}
+}

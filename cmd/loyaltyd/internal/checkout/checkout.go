@@ -597,7 +597,18 @@ func (m *Machine) addLine(it Item, qty int64) Effects {
 }
 
 func (m *Machine) lookup(code string) (ledger.Member, ledger.Points, error) {
-	mem, err := m.o.Members.LookupAlias(code)
+	// The member id, or any alias (docs/api.md: wherever a member is
+	// named); the id first, as the API's paths do: it is local, while an
+	// unknown alias may be asked of head office.
+	mem, err := ledger.Member{}, ledger.ErrUnknownMember
+	if byID, ok := m.o.Members.(interface {
+		Member(id string) (ledger.Member, error)
+	}); ok {
+		mem, err = byID.Member(code)
+	}
+	if errors.Is(err, ledger.ErrUnknownMember) {
+		mem, err = m.o.Members.LookupAlias(code)
+	}
 	if err != nil {
 		return ledger.Member{}, 0, fmt.Errorf("%w: %w", ErrUnknownCard, err)
 	}
