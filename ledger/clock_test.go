@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -647,5 +648,43 @@ func TestOpenMigratesSchema2(t *testing.T) {
 	res, err := f.l.Refund(ctx, ledger.RefundRequest{ID: "r", SaleID: "s1"})
 	if err != nil || res.Earned != 0 || f.balance(t, "m1") != 0 {
 		t.Fatalf("refund after migration: earned %d balance %d %v", res.Earned, f.balance(t, "m1"), err)
+	}
+}
+
+// TestCorrectionTierCountsSalesBefore: a sale rescored on its corrected
+// time sees the 12-month window of the sales before it, as it would have
+// on a trusted clock: under clockRules silver starts at 1,000.00 spent
+// including the sale, so of four sales of 250.00 the fourth is the first
+// at silver. outside15 found the third such sale, made while the clock
+// was untrusted, credited silver on correction (its own purchase counted
+// twice).
+func TestCorrectionTierCountsSalesBefore(t *testing.T) {
+	ctx := context.Background()
+	epoch := time.Unix(0, 0).UTC()
+	f := clockFixture(t, epoch, false)
+	enrolBirthday(t, f, "m", "")
+	for i := range 3 {
+		buy(t, f, fmt.Sprintf("u%d", i), "m", 25000)
+		f.clock.Advance(time.Minute)
+	}
+	f.clock.Step(time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC), true) // a Wednesday
+	if n, err := f.l.CorrectTimes(ctx); err != nil || n == 0 {
+		t.Fatalf("correct: %d %v", n, err)
+	}
+	st, err := f.l.Statement("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range st.Lines {
+		if ln.Reason == ledger.BonusClockCorrection {
+			t.Errorf("clock-correction bonus %+v: below 1,000.00 spent with it, no sale of the three earns silver", ln)
+		}
+	}
+	res := buy(t, f, "t4", "m", 25000)
+	if got := linePoints(res); got != 500 {
+		t.Errorf("the fourth sale (1,000.00 with it) earned %d line points, want 500 (silver, x2)", got)
+	}
+	if got, want := f.balance(t, "m"), ledger.Points(50+3*250+500); got != want {
+		t.Errorf("balance %d, want %d", got, want)
 	}
 }
