@@ -29,6 +29,18 @@ type client struct {
 	json   bool
 	out    io.Writer
 	errOut io.Writer
+	// ledgerGiven: -ledger (or LOYALTY_LEDGER) was given; backup and
+	// export say that it does not apply while loyaltyd answers.
+	ledgerGiven bool
+}
+
+// daemonsLedger tells the user that the running daemon's ledger is the
+// one copied or exported, whatever -ledger named (it is for when no
+// daemon runs).
+func (c *client) daemonsLedger(what string) {
+	if c.ledgerGiven {
+		fmt.Fprintf(c.errOut, "loyaltyctl: loyaltyd is running: %s of its ledger; -ledger applies only when no daemon runs\n", what)
+	}
 }
 
 func newClient(addr, socket, token, caFile string, jsonOut bool) *client {
@@ -306,6 +318,7 @@ func (c *client) backup(ledgerPath, outPath string, force, quiet bool) error {
 	resp, err := c.Do("GET", "/v1/backup", nil)
 	switch {
 	case err == nil:
+		c.daemonsLedger("backup")
 		size, _ := strconv.ParseInt(resp.Header.Get("X-Ledger-Size"), 10, 64)
 		if size == 0 {
 			size = -1
@@ -410,6 +423,7 @@ func (c *client) export(what, format, ledgerPath, outPath string, quiet bool) er
 		resp, err := c.Do("GET", "/v1/export/"+what+"?format="+url.QueryEscape(format), nil)
 		switch {
 		case err == nil:
+			c.daemonsLedger("export")
 			_, err = io.Copy(w, resp.Body)
 			resp.Body.Close()
 		case errors.Is(err, apiclient.ErrDaemonDown):

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -145,6 +146,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := newClient(target.addr, target.socket, target.token, target.caFile, *jsonOut)
 	c.out, c.errOut = stdout, stderr
+	c.ledgerGiven = *ledgerPath != ""
 	e := &env{c: c, ledgerPath: target.ledger, quiet: *quiet, register: target.register, replica: target.replica}
 	err = dispatch(e, cmds, rest[0], rest[1:])
 	if err == nil || errors.Is(err, errHelp) {
@@ -539,6 +541,7 @@ func commands() []*command {
 				if err := refuseExisting(v.output, v.force); err != nil {
 					return err
 				}
+				e.c.ledgerGiven = e.c.ledgerGiven || v.name != ""
 				return e.c.backup(pick(v.name, e.ledgerPath), v.output, v.force, e.quiet || e.c.json)
 			}},
 		{name: "export", args: "sales|members|refunds|events [-format csv|json] [-o FILE [-force]] [-ledger PATH]", short: "sales (one row per line), members with balances, refunds and voids, or point events, as CSV or JSON lines",
@@ -557,10 +560,19 @@ func commands() []*command {
 						return err
 					}
 				}
+				e.c.ledgerGiven = e.c.ledgerGiven || v.name != ""
 				return e.c.export(args[0], v.format, pick(v.name, e.ledgerPath), v.output, e.quiet)
 			}},
 		{name: "version", short: "print the version",
-			run: func(e *env, _ *cmdFlags, _ []string) error {
+			run: func(e *env, _ *cmdFlags, args []string) error {
+				if err := noArgs("version", args); err != nil {
+					return err
+				}
+				if e.c.json {
+					b, _ := json.Marshal(map[string]string{"version": version})
+					fmt.Fprintln(e.c.out, string(b))
+					return nil
+				}
 				fmt.Fprintln(e.c.out, "loyaltyctl", version)
 				return nil
 			}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -370,5 +371,42 @@ func TestBackupShortDownload(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("a short copy was left at -o: %v", err)
+	}
+}
+
+// TestLedgerFlagWithDaemonRunning: export and backup go through a running
+// loyaltyd, whose ledger they copy; a -ledger naming another file says
+// so instead of passing in silence (outside15). version takes no
+// arguments and prints JSON with -json.
+func TestLedgerFlagWithDaemonRunning(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "sale_id\n")
+	}))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"-addr", srv.URL, "-ledger", "/nonexistent/x.db", "export", "sales", "-o", "OUT"},
+		{"-addr", srv.URL, "export", "sales", "-ledger", "/nonexistent/x.db", "-o", "OUT"},
+	} {
+		out := filepath.Join(t.TempDir(), "s.csv")
+		for i := range args {
+			if args[i] == "OUT" {
+				args[i] = out
+			}
+		}
+		code, _, errOut := runCtl(args...)
+		if code != 0 || !strings.Contains(errOut, "loyaltyd is running: export of its ledger; -ledger applies only when no daemon runs") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	t.Setenv("LOYALTY_LEDGER", "")
+	out := filepath.Join(t.TempDir(), "s.csv")
+	if code, _, errOut := runCtl("-addr", srv.URL, "export", "sales", "-o", out); code != 0 || errOut != "" {
+		t.Errorf("without -ledger: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCtl("version", "extra"); code != 2 {
+		t.Errorf("version extra: exit %d, want 2", code)
+	}
+	if code, out, _ := runCtl("-json", "version"); code != 0 || !strings.HasPrefix(out, `{"version":`) {
+		t.Errorf("-json version: %d %q", code, out)
 	}
 }
