@@ -30,9 +30,8 @@ import (
 // pages the record covers (usually one). The bbolt transaction stays
 // open and takes the next batches; it is committed (a checkpoint) when it
 // holds saleLogMaxPending batches or saleLogMaxWrites rows written, when
-// the log is half full, after
-// Options.SaleLogInterval, before a long read or an unlogged write
-// (catalogue staging), and at Close. Many sales then share one bbolt
+// the log is half full, after Options.SaleLogInterval, before a long
+// read or an unlogged write (catalogue staging), and at Close. Many sales then share one bbolt
 // commit's pages and syncs.
 //
 // What is acknowledged is durable: a record is synced before its callers
