@@ -285,25 +285,25 @@ func (l *Ledger) Check() error {
 
 // Stats is a snapshot for status pages.
 type Stats struct {
-	Members       int
-	Sales         int
-	Events        int // point events recorded at this register
-	OutboxPending int
-	LastSeq       uint64
-	Confirmed     uint64
+	Members       int    `json:"members"`
+	Sales         int    `json:"sales"`
+	Events        int    `json:"events"` // point events recorded at this register
+	OutboxPending int    `json:"outbox_pending"`
+	LastSeq       uint64 `json:"last_seq"`
+	Confirmed     uint64 `json:"confirmed"`
 	// KeptFrom is the first confirmed event still kept for a head office
 	// restored from a backup (Confirmed+1 when none), KeptBytes their size.
-	KeptFrom         uint64
-	KeptBytes        int64
-	FileSize         int64
-	RuleVersion      int
-	CatalogueVersion int
+	KeptFrom         uint64 `json:"kept_from"`
+	KeptBytes        int64  `json:"kept_bytes"`
+	FileSize         int64  `json:"file_size"`
+	RuleVersion      int    `json:"rule_version"`
+	CatalogueVersion int    `json:"catalogue_version"`
 	// Commits and CommittedOps count the batches made durable since Open
 	// (each one sale-log append, or a bbolt commit without the log) and
 	// the operations they carried (their ratio is the mean batch size);
 	// checkpoints are not counted.
-	Commits      uint64
-	CommittedOps uint64
+	Commits      uint64 `json:"commits"`
+	CommittedOps uint64 `json:"committed_ops"`
 }
 
 // Stats reads counters kept in the meta bucket: cheap enough for a status

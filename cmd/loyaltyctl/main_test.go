@@ -410,3 +410,32 @@ func TestLedgerFlagWithDaemonRunning(t *testing.T) {
 		t.Errorf("-json version: %d %q", code, out)
 	}
 }
+
+// TestVerifyJSONKeys: ledger verify -json names its figures as status
+// -json does (snake_case), not by Go's field names (outside15).
+func TestVerifyJSONKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.db")
+	l, err := ledger.Open(path, &ledger.Options{Register: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCtl("-json", "ledger", "verify", "-ledger", path)
+	var res struct {
+		OK    bool           `json:"ok"`
+		Stats map[string]any `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || !res.OK {
+		t.Fatalf("exit %d, %v, stdout %q, stderr %q", code, err, out, errOut)
+	}
+	for _, k := range []string{"sales", "members", "events", "outbox_pending", "last_seq", "file_size"} {
+		if _, ok := res.Stats[k]; !ok {
+			t.Errorf("stats lack %q: %v", k, res.Stats)
+		}
+	}
+	if _, ok := res.Stats["OutboxPending"]; ok {
+		t.Errorf("stats named by Go fields: %v", res.Stats)
+	}
+}
