@@ -169,7 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func find(cmds []*command, name string) *command {
-	if name == "enroll" {
+	if name == "enroll" || name == "member enroll" {
 		name = "member enrol"
 	}
 	for _, c := range cmds {
@@ -180,12 +180,17 @@ func find(cmds []*command, name string) *command {
 	return nil
 }
 
+// isGroup: the command's name has a second word ("member enrol").
+func isGroup(first string) bool {
+	return first == "member" || first == "ledger" || first == "clock" || first == "register"
+}
+
 // dispatch finds the command (one word, or two for "member ...",
 // "ledger ..." and "clock ..."), parses its flags wherever they stand, and
 // runs it.
 func dispatch(e *env, cmds []*command, first string, args []string) error {
 	name := first
-	group := first == "member" || first == "ledger" || first == "clock" || first == "register"
+	group := isGroup(first)
 	if group {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			if len(args) > 0 && isHelp(args[0]) {
@@ -199,9 +204,6 @@ func dispatch(e *env, cmds []*command, first string, args []string) error {
 			return fmt.Errorf("%w: %s needs a subcommand: %s", errUsage, first, subcommands(cmds, first))
 		}
 		name, args = first+" "+args[0], args[1:]
-		if name == "member enroll" {
-			name = "member enrol"
-		}
 	}
 	c := find(cmds, name)
 	if c == nil {
@@ -250,19 +252,13 @@ func hoistGlobals(gf *flag.FlagSet, cmds []*command, args []string) ([]string, e
 	}
 	own := map[string]bool{} // the command's flags: whether each takes a value
 	name, skip := args[0], 1
-	if len(args) > 1 && (name == "member" || name == "ledger" || name == "clock" || name == "register") {
+	if len(args) > 1 && isGroup(name) {
 		name, skip = name+" "+args[1], 2
-	}
-	if name == "member enroll" {
-		name = "member enrol"
 	}
 	if c := find(cmds, name); c != nil && c.flags != nil {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		c.flags(fs, &cmdFlags{})
 		fs.VisitAll(func(f *flag.Flag) { own[f.Name] = !isBoolFlag(f) })
-	}
-	if skip > len(args) {
-		skip = len(args)
 	}
 	out := append([]string(nil), args[:skip]...)
 	for i := skip; i < len(args); i++ {

@@ -895,46 +895,36 @@ const (
 	ScanSent     = "sent"
 )
 
-// sizedResponse sets X-Ledger-Size to the size of the backup about to be
-// written (ledger.BackupSizer). The file's own size would count the
-// space reserved after the data, which the copy does not contain: a
-// progress bar stopped at about 40%.
-// It counts what was written, so a backup that fails before its first
-// byte can still be answered with an error.
-type sizedResponse struct {
-	http.ResponseWriter
-	wrote bool
-}
+// sizedResponse is the backup's answer: it sets X-Ledger-Size to the
+// size of the copy about to be written (ledger.BackupSizer). The file's
+// own size would count the space reserved after the data, which the copy
+// does not contain: a progress bar stopped at about 40%.
+type sizedResponse struct{ *heldResponse }
 
-func (s *sizedResponse) BackupSize(n int64) {
-	s.Header().Set("X-Ledger-Size", strconv.FormatInt(n, 10))
-}
-
-func (s *sizedResponse) Write(p []byte) (int, error) {
-	if !s.wrote {
-		s.wrote = true
-		s.Header().Set("Content-Type", "application/octet-stream")
-		s.Header().Set("Content-Disposition", `attachment; filename="ledger-backup.db"`)
-	}
-	return s.ResponseWriter.Write(p)
+func (s sizedResponse) BackupSize(n int64) {
+	s.w.Header().Set("X-Ledger-Size", strconv.FormatInt(n, 10))
 }
 
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	sr := &sizedResponse{ResponseWriter: w}
-	_, err := s.o.Ledger.Backup(sr)
-	if err == nil {
-		return
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="ledger-backup.db"`)
+	// Nothing held back: the copy streams from its first byte, and one
+	// that fails before it is an error answer (streamFailed).
+	h := &heldResponse{w: w}
+	if _, err := s.o.Ledger.Backup(sizedResponse{h}); err != nil {
+		// Once bytes went out, status and headers are gone: the
+		// response is aborted (the client sees a broken transfer, and
+		// loyaltyctl backup also compares what it got with
+		// X-Ledger-Size).
+		s.streamFailed(w, r, h.streaming, fmt.Errorf("backup: %w", err))
 	}
-	// Once bytes went out, status and headers are gone: the response
-	// is aborted (the client sees a broken transfer, and loyaltyctl
-	// backup also compares what it got with X-Ledger-Size).
-	s.streamFailed(w, r, sr.wrote, fmt.Errorf("backup: %w", err))
 }
 
 // heldResponse holds the first bytes of a streamed answer (an export)
 // back, so that an export failing at its start (a full disk: every
 // export first takes the pending sales into the file) is an error answer,
-// not a 200 with a CSV header and no rows. Past limit it streams.
+// not a 200 with a CSV header and no rows. Past limit it streams;
+// streaming says whether anything was sent.
 type heldResponse struct {
 	w         http.ResponseWriter
 	buf       []byte

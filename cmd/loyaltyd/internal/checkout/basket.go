@@ -66,9 +66,7 @@ func (m *Machine) restore(b KeptBasket) error {
 		// by id where the store can (a *ledger.Ledger), else as an alias
 		var got ledger.Member
 		var err error
-		if byID, ok := m.o.Members.(interface {
-			Member(id string) (ledger.Member, error)
-		}); ok {
+		if byID, ok := m.o.Members.(membersByID); ok {
 			got, err = byID.Member(b.Member)
 		} else {
 			got, err = m.o.Members.LookupAlias(b.Member)

@@ -596,14 +596,18 @@ func (m *Machine) addLine(it Item, qty int64) Effects {
 	return Effects{Display: &Display{Line1: m.clip(it.Name), Line2: m.clip(m.totalText())}}
 }
 
+// membersByID is Members that also finds a member by id (a
+// *ledger.Ledger does).
+type membersByID interface {
+	Member(id string) (ledger.Member, error)
+}
+
 func (m *Machine) lookup(code string) (ledger.Member, ledger.Points, error) {
 	// The member id, or any alias (docs/api.md: wherever a member is
 	// named); the id first, as the API's paths do: it is local, while an
 	// unknown alias may be asked of head office.
 	mem, err := ledger.Member{}, ledger.ErrUnknownMember
-	if byID, ok := m.o.Members.(interface {
-		Member(id string) (ledger.Member, error)
-	}); ok {
+	if byID, ok := m.o.Members.(membersByID); ok {
 		mem, err = byID.Member(code)
 	}
 	if errors.Is(err, ledger.ErrUnknownMember) {
